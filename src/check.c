@@ -1,0 +1,112 @@
+/*
+ * check.c: `handoff check [-c FILE] [--bind]`.
+ *
+ * Loads the config exactly as `run` and a reload would, prints every error
+ * and warning as FILE:LINE: message, and with --bind also tries to bind
+ * every listener. Exit 0 if the file is good, 2 if it has errors, 1 if it is
+ * good but a listener could not be bound.
+ */
+#include "autoconf.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+#include "listener.h"
+
+/* Print the usage of `handoff check`. */
+static void
+check_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: handoff check [-c FILE] [--bind]\n"
+	    "\n"
+	    "Validate a configuration file and print every error as FILE:LINE: message.\n"
+	    "\n"
+	    "  -c, --config FILE  the file to check (default %s)\n"
+	    "  -b, --bind         also try to bind every listener\n"
+	    "  -q, --quiet        print errors only, not the ok line or warnings\n"
+	    "  -h, --help         show this help\n"
+	    "\n"
+	    "Exit status: 0 valid, 1 a listener cannot be bound, 2 errors in the file.\n",
+	    config_default_path());
+}
+
+/* Run `handoff check`. */
+int
+check_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "bind", no_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = config_default_path();
+	struct config_msgs msgs;
+	struct config *conf;
+	int ch, bind = 0, quiet = 0, failed;
+	size_t i;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:bqh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'b':
+			bind = 1;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			check_usage(stdout);
+			return 0;
+		default:
+			check_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "handoff check: unexpected argument '%s'\n",
+		    argv[optind]);
+		check_usage(stderr);
+		return 2;
+	}
+
+	config_msgs_init(&msgs);
+	conf = config_load(path, &msgs);
+	for (i = 0; i < msgs.count; i++)
+		if (msgs.is_error[i] || !quiet)
+			fprintf(stderr, "%s\n", msgs.lines[i]);
+	if (conf == NULL) {
+		fprintf(stderr, "%s: %zu error%s, not valid\n", path,
+		    msgs.nerrors, msgs.nerrors == 1 ? "" : "s");
+		config_msgs_free(&msgs);
+		return 2;
+	}
+	config_msgs_free(&msgs);
+
+	if (bind) {
+		config_msgs_init(&msgs);
+		failed = listener_probe_config(conf, &msgs);
+		config_msgs_print(&msgs, stderr);
+		config_msgs_free(&msgs);
+		if (failed > 0) {
+			fprintf(stderr, "%s: valid, but %d listener%s cannot be "
+			    "bound\n", path, failed, failed == 1 ? "" : "s");
+			config_free(conf);
+			return 1;
+		}
+	}
+	if (!quiet)
+		printf("%s: ok (%zu listener%s, %zu program%s)\n", path,
+		    conf->nlisteners, conf->nlisteners == 1 ? "" : "s",
+		    conf->nprograms, conf->nprograms == 1 ? "" : "s");
+	config_free(conf);
+	return 0;
+}

@@ -1,0 +1,1394 @@
+/*
+ * config.c: INI file -> struct config; validate it whole; free it.
+ *
+ * inih does the INI syntax; we feed it through our own line reader, which
+ * counts lines (Debian's inih is built without INI_HANDLER_LINENO), refuses
+ * lines longer than inih's buffer instead of letting them be split, checks
+ * the syntax of every line so that all errors are reported rather than the
+ * first, and opens and closes sections (inih does not tell us about them).
+ * Every problem is collected as "FILE:LINE: message" in a struct config_msgs;
+ * a config with any error is never used. No sockets, no processes here.
+ */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "parse.h"
+
+#define MAX_NAME_LEN	64
+#define MAX_SEEN_KEYS	64
+
+enum section_kind {
+	SECTION_NONE = 0,	/* before the first section */
+	SECTION_IGNORED,	/* a bad header: its keys are not checked */
+	SECTION_SUPERVISOR,
+	SECTION_LISTENER,
+	SECTION_PROGRAM,
+};
+
+struct parse_state;
+typedef int (*key_handler)(struct parse_state *, const char *value,
+    const char **cause);
+
+/* One key a section accepts. */
+struct key_def {
+	const char	*name;
+	key_handler	 handler;
+	bool		 repeatable;
+};
+
+/* Where the parse is: the open section and the keys it has set so far. */
+struct parse_state {
+	struct config		*conf;
+	struct config_msgs	*msgs;
+	FILE			*fp;
+	char			*line;		/* getline buffer */
+	size_t			 linecap;
+	int			 lineno;
+	enum section_kind	 kind;
+	int			 section_line;
+	bool			 seen_supervisor;
+	int			 supervisor_line;
+	struct listener_conf	*listener;	/* SECTION_LISTENER */
+	struct program_conf	*program;	/* SECTION_PROGRAM */
+	struct {
+		const char	*key;
+		int		 line;
+	}			 seen[MAX_SEEN_KEYS];
+	size_t			 nseen;
+	char			 cause[512];	/* for causes built at run time */
+};
+
+/* ---- messages -------------------------------------------------------- */
+
+/* Start an empty list of messages. */
+void
+config_msgs_init(struct config_msgs *msgs)
+{
+	memset(msgs, 0, sizeof(*msgs));
+}
+
+/* Add "FILE:LINE: message" (or "FILE: message" when line is 0). */
+void
+config_msgs_add(struct config_msgs *msgs, bool is_error, const char *file,
+    int line, const char *fmt, ...)
+{
+	char text[1024], *full, **lines;
+	bool *flags;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		n = asprintf(&full, "%s:%d: %s%s", file, line,
+		    is_error ? "" : "warning: ", text);
+	else
+		n = asprintf(&full, "%s: %s%s", file,
+		    is_error ? "" : "warning: ", text);
+	lines = reallocarray(msgs->lines, msgs->count + 1, sizeof(*lines));
+	flags = reallocarray(msgs->is_error, msgs->count + 1, sizeof(*flags));
+	if (n == -1 || lines == NULL || flags == NULL) {
+		fprintf(stderr, "handoff: out of memory\n");
+		exit(1);
+	}
+	msgs->lines = lines;
+	msgs->is_error = flags;
+	msgs->lines[msgs->count] = full;
+	msgs->is_error[msgs->count] = is_error;
+	msgs->count++;
+	if (is_error)
+		msgs->nerrors++;
+	else
+		msgs->nwarnings++;
+}
+
+/* Print every message, one per line. */
+void
+config_msgs_print(const struct config_msgs *msgs, FILE *fp)
+{
+	size_t i;
+
+	for (i = 0; i < msgs->count; i++)
+		fprintf(fp, "%s\n", msgs->lines[i]);
+}
+
+/* Free the messages. */
+void
+config_msgs_free(struct config_msgs *msgs)
+{
+	size_t i;
+
+	for (i = 0; i < msgs->count; i++)
+		free(msgs->lines[i]);
+	free(msgs->lines);
+	free(msgs->is_error);
+	config_msgs_init(msgs);
+}
+
+/* The line number a message carries, 0 if none (for sorting). */
+static long
+config_msg_line(const char *msg, size_t pathlen)
+{
+	const char *p = msg + pathlen;
+
+	if (*p != ':' || !isdigit((unsigned char)p[1]))
+		return 0;
+	return strtol(p + 1, NULL, 10);
+}
+
+/* Sort messages by line, stable, so output follows the file. */
+static void
+config_msgs_sort(struct config_msgs *msgs, size_t pathlen)
+{
+	size_t i, j;
+	char *line;
+	bool flag;
+
+	/* Insertion sort: lists are short and it is stable. */
+	for (i = 1; i < msgs->count; i++) {
+		line = msgs->lines[i];
+		flag = msgs->is_error[i];
+		for (j = i; j > 0 && config_msg_line(msgs->lines[j - 1], pathlen) >
+		    config_msg_line(line, pathlen); j--) {
+			msgs->lines[j] = msgs->lines[j - 1];
+			msgs->is_error[j] = msgs->is_error[j - 1];
+		}
+		msgs->lines[j] = line;
+		msgs->is_error[j] = flag;
+	}
+}
+
+/* Record an error at the current line. */
+static void
+parse_error(struct parse_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+parse_error(struct parse_state *st, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	config_msgs_add(st->msgs, true, st->conf->path, st->lineno, "%s", text);
+}
+
+/* ---- allocation ------------------------------------------------------ */
+
+/* strdup or die: configs are small and a failed malloc is fatal here. */
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL) {
+		fprintf(stderr, "handoff: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* calloc or die. */
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL) {
+		fprintf(stderr, "handoff: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* Replace *field with a copy of value. */
+static void
+set_string(char **field, const char *value)
+{
+	free(*field);
+	*field = xstrdup(value);
+}
+
+/* ---- defaults -------------------------------------------------------- */
+
+/* The config file used when -c is not given. */
+const char *
+config_default_path(void)
+{
+	return SYSCONFDIR "/handoff/handoff.ini";
+}
+
+/*
+ * Default control socket and pidfile paths for a supervisor name: under
+ * /run/handoff for root, under $XDG_RUNTIME_DIR/handoff or /tmp/handoff-UID
+ * for other users, so that several supervisors and users share a host.
+ */
+void
+config_default_paths(const char *name, char **control, char **pidfile)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	char dir[PATH_MAX];
+
+	if (geteuid() == 0)
+		snprintf(dir, sizeof(dir), "/run/handoff");
+	else if (runtime != NULL && runtime[0] == '/' &&
+	    strlen(runtime) < sizeof(dir) - 64)
+		snprintf(dir, sizeof(dir), "%s/handoff", runtime);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/handoff-%u", (unsigned)geteuid());
+	if (control != NULL && asprintf(control, "%s/%s.sock", dir, name) == -1)
+		*control = NULL;
+	if (pidfile != NULL && asprintf(pidfile, "%s/%s.pid", dir, name) == -1)
+		*pidfile = NULL;
+}
+
+/* An empty config with every default set. */
+struct config *
+config_new(const char *path)
+{
+	struct config *conf = xcalloc(1, sizeof(*conf));
+
+	conf->path = xstrdup(path);
+	conf->supervisor.log_level = LOG_LEVEL_INFO;
+	TAILQ_INIT(&conf->listeners);
+	TAILQ_INIT(&conf->programs);
+	return conf;
+}
+
+/* Append a listener with default options. */
+struct listener_conf *
+config_add_listener(struct config *conf, const char *name, int line)
+{
+	struct listener_conf *lc = xcalloc(1, sizeof(*lc));
+
+	lc->name = xstrdup(name);
+	lc->line = line;
+	lc->opts.backlog = DEFAULT_BACKLOG;
+	lc->opts.v6only = -1;
+	lc->opts.mode = (mode_t)-1;
+	lc->opts.owner = (uid_t)-1;
+	lc->opts.group = (gid_t)-1;
+	TAILQ_INSERT_TAIL(&conf->listeners, lc, entry);
+	conf->nlisteners++;
+	return lc;
+}
+
+/* Append a program with default settings. */
+struct program_conf *
+config_add_program(struct config *conf, const char *name, int line)
+{
+	struct program_conf *pc = xcalloc(1, sizeof(*pc));
+
+	pc->name = xstrdup(name);
+	pc->line = line;
+	pc->workers = DEFAULT_WORKERS;
+	pc->handoff = HANDOFF_INHERIT;
+	pc->ready = READY_NOTIFY;
+	pc->ready_timeout_ms = DEFAULT_READY_TIMEOUT_MS;
+	pc->stop_signal = SIGTERM;
+	pc->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
+	pc->restart = RESTART_ALWAYS;
+	pc->uid = (uid_t)-1;
+	pc->gid = (gid_t)-1;
+	pc->user_gid = (gid_t)-1;
+	pc->env = xcalloc(1, sizeof(*pc->env));
+	TAILQ_INSERT_TAIL(&conf->programs, pc, entry);
+	conf->nprograms++;
+	return pc;
+}
+
+/* Find a listener by name. */
+struct listener_conf *
+config_find_listener(const struct config *conf, const char *name)
+{
+	struct listener_conf *lc;
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry)
+		if (strcmp(lc->name, name) == 0)
+			return lc;
+	return NULL;
+}
+
+/* Find a program by name. */
+struct program_conf *
+config_find_program(const struct config *conf, const char *name)
+{
+	struct program_conf *pc;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if (strcmp(pc->name, name) == 0)
+			return pc;
+	return NULL;
+}
+
+/* Free a config and everything it owns. */
+void
+config_free(struct config *conf)
+{
+	struct listener_conf *lc;
+	struct program_conf *pc;
+
+	if (conf == NULL)
+		return;
+	while ((lc = TAILQ_FIRST(&conf->listeners)) != NULL) {
+		TAILQ_REMOVE(&conf->listeners, lc, entry);
+		free(lc->name);
+		free(lc->fd_name);
+		free(lc->listen);
+		free(lc);
+	}
+	while ((pc = TAILQ_FIRST(&conf->programs)) != NULL) {
+		TAILQ_REMOVE(&conf->programs, pc, entry);
+		free(pc->name);
+		free(pc->command);
+		argv_free(pc->argv);
+		argv_free(pc->listener_names);
+		free(pc->listeners);
+		free(pc->user);
+		free(pc->group);
+		free(pc->directory);
+		argv_free(pc->env);
+		free(pc);
+	}
+	free(conf->supervisor.name);
+	free(conf->supervisor.control);
+	free(conf->supervisor.pidfile);
+	free(conf->path);
+	free(conf);
+}
+
+/* Names of enum values, for status output and messages. */
+const char *
+handoff_mode_name(enum handoff_mode mode)
+{
+	static const char *const names[] = {
+		[HANDOFF_INHERIT] = "inherit", [HANDOFF_REUSEPORT] = "reuseport",
+		[HANDOFF_SELF] = "self",
+	};
+	return names[mode];
+}
+
+/* "notify", "delay" or "listening". */
+const char *
+ready_mode_name(enum ready_mode mode)
+{
+	static const char *const names[] = {
+		[READY_NOTIFY] = "notify", [READY_DELAY] = "delay",
+		[READY_LISTENING] = "listening",
+	};
+	return names[mode];
+}
+
+/* "always", "on-failure" or "never". */
+const char *
+restart_policy_name(enum restart_policy policy)
+{
+	static const char *const names[] = {
+		[RESTART_ALWAYS] = "always", [RESTART_ON_FAILURE] = "on-failure",
+		[RESTART_NEVER] = "never",
+	};
+	return names[policy];
+}
+
+/* ---- value helpers --------------------------------------------------- */
+
+/* Tell whether a section or supervisor name is made of [A-Za-z0-9_.-]. */
+static bool
+valid_name(const char *name)
+{
+	const char *p;
+
+	if (*name == '\0' || strlen(name) > MAX_NAME_LEN)
+		return false;
+	for (p = name; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("_.-", *p) == NULL)
+			return false;
+	return true;
+}
+
+/* Look up a user by name or number. */
+static int
+lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
+    const char **cause)
+{
+	struct passwd *pw;
+	long n;
+
+	errno = 0;
+	pw = getpwnam(value);
+	if (pw == NULL && parse_int_range(value, 0, INT_MAX - 1, &n, cause) == 0) {
+		pw = getpwuid((uid_t)n);
+		if (pw == NULL) {
+			/* A bare uid with no passwd entry is allowed. */
+			*uid = (uid_t)n;
+			*gid = (gid_t)n;
+			return 0;
+		}
+	}
+	if (pw == NULL) {
+		snprintf(st->cause, sizeof(st->cause),
+		    "unknown user (no such entry in the passwd database)");
+		*cause = st->cause;
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+/* Look up a group by name or number. */
+static int
+lookup_group(const char *value, gid_t *gid, const char **cause)
+{
+	struct group *gr;
+	long n;
+
+	gr = getgrnam(value);
+	if (gr != NULL) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	if (parse_int_range(value, 0, INT_MAX - 1, &n, cause) == 0) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	*cause = "unknown group (no such entry in the group database)";
+	return -1;
+}
+
+/* ---- [supervisor] keys ----------------------------------------------- */
+
+/* name = NAME */
+static int
+sup_name(struct parse_state *st, const char *value, const char **cause)
+{
+	if (!valid_name(value)) {
+		*cause = "bad name (use 1 to 64 of A-Z a-z 0-9 _ . -)";
+		return -1;
+	}
+	set_string(&st->conf->supervisor.name, value);
+	return 0;
+}
+
+/* Accept an absolute path. */
+static int
+absolute_path(const char *value, char **field, const char **cause)
+{
+	if (value[0] != '/') {
+		*cause = "path must be absolute";
+		return -1;
+	}
+	if (strlen(value) >= PATH_MAX) {
+		*cause = "path too long";
+		return -1;
+	}
+	set_string(field, value);
+	return 0;
+}
+
+/* control = /path/to/socket */
+static int
+sup_control(struct parse_state *st, const char *value, const char **cause)
+{
+	/* The control socket is a unix socket: sun_path limits it. */
+	if (strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		*cause = "control socket path too long (at most 107 bytes)";
+		return -1;
+	}
+	return absolute_path(value, &st->conf->supervisor.control, cause);
+}
+
+/* pidfile = /path */
+static int
+sup_pidfile(struct parse_state *st, const char *value, const char **cause)
+{
+	return absolute_path(value, &st->conf->supervisor.pidfile, cause);
+}
+
+/* log_level = error|warn|info|debug */
+static int
+sup_log_level(struct parse_state *st, const char *value, const char **cause)
+{
+	if (log_level_parse(value, &st->conf->supervisor.log_level) == -1) {
+		*cause = "bad log level (use error, warn, info or debug)";
+		return -1;
+	}
+	return 0;
+}
+
+static const struct key_def supervisor_keys[] = {
+	{ "name", sup_name, false },
+	{ "control", sup_control, false },
+	{ "pidfile", sup_pidfile, false },
+	{ "log_level", sup_log_level, false },
+	{ NULL, NULL, false },
+};
+
+/* ---- [listener NAME] keys -------------------------------------------- */
+
+/* listen = ADDRESS */
+static int
+lis_listen(struct parse_state *st, const char *value, const char **cause)
+{
+	if (addr_parse(value, &st->listener->addr, cause) == -1)
+		return -1;
+	set_string(&st->listener->listen, value);
+	st->listener->has_listen = true;
+	return 0;
+}
+
+/* backlog = N */
+static int
+lis_backlog(struct parse_state *st, const char *value, const char **cause)
+{
+	long n;
+
+	if (parse_int_range(value, 1, 1 << 20, &n, cause) == -1) {
+		*cause = "bad backlog (use 1 to 1048576)";
+		return -1;
+	}
+	st->listener->opts.backlog = (int)n;
+	return 0;
+}
+
+/* Define a boolean listener option handler. */
+#define LISTENER_BOOL(fn, field)					\
+	static int							\
+	fn(struct parse_state *st, const char *value, const char **cause) \
+	{								\
+		bool b;							\
+		if (parse_bool(value, &b, cause) == -1)			\
+			return -1;					\
+		st->listener->opts.field = b;				\
+		return 0;						\
+	}
+LISTENER_BOOL(lis_reuseport, reuseport)
+LISTENER_BOOL(lis_freebind, freebind)
+LISTENER_BOOL(lis_defer_accept, defer_accept)
+LISTENER_BOOL(lis_nodelay, nodelay)
+LISTENER_BOOL(lis_v6only, v6only)
+
+/* interface = NAME (SO_BINDTODEVICE; checked to exist when bound) */
+static int
+lis_interface(struct parse_state *st, const char *value, const char **cause)
+{
+	if (*value == '\0' || strlen(value) >= IF_NAMESIZE ||
+	    strchr(value, '/') != NULL || strchr(value, ' ') != NULL) {
+		*cause = "bad interface name (at most 15 characters, no / or blanks)";
+		return -1;
+	}
+	snprintf(st->listener->opts.interface,
+	    sizeof(st->listener->opts.interface), "%s", value);
+	return 0;
+}
+
+/* mode = 0660 (unix socket file) */
+static int
+lis_mode(struct parse_state *st, const char *value, const char **cause)
+{
+	return parse_mode(value, &st->listener->opts.mode, cause);
+}
+
+/* owner = USER (unix socket file) */
+static int
+lis_owner(struct parse_state *st, const char *value, const char **cause)
+{
+	gid_t unused;
+
+	return lookup_user(st, value, &st->listener->opts.owner, &unused, cause);
+}
+
+/* group = GROUP (unix socket file) */
+static int
+lis_group(struct parse_state *st, const char *value, const char **cause)
+{
+	return lookup_group(value, &st->listener->opts.group, cause);
+}
+
+/* fd_name = NAME (LISTEN_FDNAMES: printable, no ':', at most 255) */
+static int
+lis_fd_name(struct parse_state *st, const char *value, const char **cause)
+{
+	const char *p;
+
+	if (*value == '\0' || strlen(value) > 255) {
+		*cause = "bad fd_name (1 to 255 characters)";
+		return -1;
+	}
+	for (p = value; *p != '\0'; p++) {
+		if (!isgraph((unsigned char)*p) || *p == ':') {
+			*cause = "bad fd_name (printable characters, no ':' or blanks)";
+			return -1;
+		}
+	}
+	set_string(&st->listener->fd_name, value);
+	return 0;
+}
+
+static const struct key_def listener_keys[] = {
+	{ "listen", lis_listen, false },
+	{ "backlog", lis_backlog, false },
+	{ "reuseport", lis_reuseport, false },
+	{ "v6only", lis_v6only, false },
+	{ "freebind", lis_freebind, false },
+	{ "defer_accept", lis_defer_accept, false },
+	{ "nodelay", lis_nodelay, false },
+	{ "interface", lis_interface, false },
+	{ "mode", lis_mode, false },
+	{ "owner", lis_owner, false },
+	{ "group", lis_group, false },
+	{ "fd_name", lis_fd_name, false },
+	{ NULL, NULL, false },
+};
+
+/* ---- [program NAME] keys --------------------------------------------- */
+
+/* command = PATH ARGS... */
+static int
+prog_command(struct parse_state *st, const char *value, const char **cause)
+{
+	char **argv;
+
+	if (*value == '\0') {
+		*cause = "empty command";
+		return -1;
+	}
+	if ((argv = argv_split(value, cause)) == NULL)
+		return -1;
+	if (argv[0] == NULL) {
+		argv_free(argv);
+		*cause = "empty command";
+		return -1;
+	}
+	argv_free(st->program->argv);
+	st->program->argv = argv;
+	set_string(&st->program->command, value);
+	return 0;
+}
+
+/* listeners = a, b c (comma or blank separated) */
+static int
+prog_listeners(struct parse_state *st, const char *value, const char **cause)
+{
+	struct program_conf *pc = st->program;
+	char *copy = xstrdup(value), *word, *save = NULL;
+	char **names;
+	size_t n = 0, i;
+
+	names = xcalloc(MAX_LISTENERS_PER_PROGRAM + 1, sizeof(*names));
+	for (word = strtok_r(copy, ", \t", &save); word != NULL;
+	    word = strtok_r(NULL, ", \t", &save)) {
+		if (n == MAX_LISTENERS_PER_PROGRAM) {
+			*cause = "too many listeners (at most 64)";
+			goto fail;
+		}
+		for (i = 0; i < n; i++) {
+			if (strcmp(names[i], word) == 0) {
+				snprintf(st->cause, sizeof(st->cause),
+				    "listener %s is named twice", word);
+				*cause = st->cause;
+				goto fail;
+			}
+		}
+		names[n++] = xstrdup(word);
+	}
+	free(copy);
+	argv_free(pc->listener_names);
+	pc->listener_names = names;
+	pc->listeners_line = st->lineno;
+	pc->nlisteners = n;
+	return 0;
+fail:
+	free(copy);
+	argv_free(names);
+	return -1;
+}
+
+/* workers = N */
+static int
+prog_workers(struct parse_state *st, const char *value, const char **cause)
+{
+	long n;
+
+	if (parse_int_range(value, 1, MAX_WORKERS, &n, cause) == -1) {
+		*cause = "bad number of workers (use 1 to 1024)";
+		return -1;
+	}
+	st->program->workers = (int)n;
+	return 0;
+}
+
+/* handoff = inherit | reuseport | self */
+static int
+prog_handoff(struct parse_state *st, const char *value, const char **cause)
+{
+	if (strcmp(value, "inherit") == 0)
+		st->program->handoff = HANDOFF_INHERIT;
+	else if (strcmp(value, "reuseport") == 0)
+		st->program->handoff = HANDOFF_REUSEPORT;
+	else if (strcmp(value, "self") == 0)
+		st->program->handoff = HANDOFF_SELF;
+	else {
+		*cause = "bad handoff mode (use inherit, reuseport or self)";
+		return -1;
+	}
+	return 0;
+}
+
+/* ready = notify | delay:DURATION | listening */
+static int
+prog_ready(struct parse_state *st, const char *value, const char **cause)
+{
+	if (strcmp(value, "notify") == 0)
+		st->program->ready = READY_NOTIFY;
+	else if (strcmp(value, "listening") == 0)
+		st->program->ready = READY_LISTENING;
+	else if (strncmp(value, "delay:", 6) == 0) {
+		if (parse_duration_ms(value + 6, &st->program->ready_delay_ms,
+		    cause) == -1)
+			return -1;
+		st->program->ready = READY_DELAY;
+	} else {
+		*cause = "bad ready mode (use notify, delay:500ms or listening)";
+		return -1;
+	}
+	return 0;
+}
+
+/* ready_timeout = DURATION */
+static int
+prog_ready_timeout(struct parse_state *st, const char *value, const char **cause)
+{
+	if (parse_duration_ms(value, &st->program->ready_timeout_ms, cause) == -1)
+		return -1;
+	if (st->program->ready_timeout_ms == 0) {
+		*cause = "ready_timeout must be more than 0";
+		return -1;
+	}
+	return 0;
+}
+
+/* drain_timeout = DURATION */
+static int
+prog_drain_timeout(struct parse_state *st, const char *value, const char **cause)
+{
+	return parse_duration_ms(value, &st->program->drain_timeout_ms, cause);
+}
+
+/* stop_signal = TERM | SIGTERM | 15 */
+static int
+prog_stop_signal(struct parse_state *st, const char *value, const char **cause)
+{
+	return parse_signal(value, &st->program->stop_signal, cause);
+}
+
+/* restart = always | on-failure | never */
+static int
+prog_restart(struct parse_state *st, const char *value, const char **cause)
+{
+	if (strcmp(value, "always") == 0)
+		st->program->restart = RESTART_ALWAYS;
+	else if (strcmp(value, "on-failure") == 0)
+		st->program->restart = RESTART_ON_FAILURE;
+	else if (strcmp(value, "never") == 0)
+		st->program->restart = RESTART_NEVER;
+	else {
+		*cause = "bad restart policy (use always, on-failure or never)";
+		return -1;
+	}
+	return 0;
+}
+
+/* user = NAME or UID */
+static int
+prog_user(struct parse_state *st, const char *value, const char **cause)
+{
+	if (lookup_user(st, value, &st->program->uid, &st->program->user_gid,
+	    cause) == -1)
+		return -1;
+	set_string(&st->program->user, value);
+	return 0;
+}
+
+/* group = NAME or GID */
+static int
+prog_group(struct parse_state *st, const char *value, const char **cause)
+{
+	if (lookup_group(value, &st->program->gid, cause) == -1)
+		return -1;
+	set_string(&st->program->group, value);
+	return 0;
+}
+
+/* directory = /abs/path */
+static int
+prog_directory(struct parse_state *st, const char *value, const char **cause)
+{
+	return absolute_path(value, &st->program->directory, cause);
+}
+
+/* env = NAME=VALUE (repeatable) */
+static int
+prog_env(struct parse_state *st, const char *value, const char **cause)
+{
+	struct program_conf *pc = st->program;
+	const char *eq = strchr(value, '='), *p;
+	size_t namelen, i;
+	char **env;
+
+	if (eq == NULL || eq == value) {
+		*cause = "bad env (write NAME=VALUE)";
+		return -1;
+	}
+	for (p = value; p < eq; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '_') {
+			*cause = "bad env name (use letters, digits and _)";
+			return -1;
+		}
+	}
+	if (isdigit((unsigned char)value[0])) {
+		*cause = "bad env name (must not start with a digit)";
+		return -1;
+	}
+	namelen = (size_t)(eq - value) + 1;
+	/* A later env = NAME=... replaces an earlier one. */
+	for (i = 0; i < pc->nenv; i++) {
+		if (strncmp(pc->env[i], value, namelen) == 0) {
+			set_string(&pc->env[i], value);
+			return 0;
+		}
+	}
+	env = reallocarray(pc->env, pc->nenv + 2, sizeof(*env));
+	if (env == NULL) {
+		*cause = "out of memory";
+		return -1;
+	}
+	pc->env = env;
+	pc->env[pc->nenv++] = xstrdup(value);
+	pc->env[pc->nenv] = NULL;
+	return 0;
+}
+
+/* preload = yes|no */
+static int
+prog_preload(struct parse_state *st, const char *value, const char **cause)
+{
+	return parse_bool(value, &st->program->preload, cause);
+}
+
+static const struct key_def program_keys[] = {
+	{ "command", prog_command, false },
+	{ "listeners", prog_listeners, false },
+	{ "workers", prog_workers, false },
+	{ "handoff", prog_handoff, false },
+	{ "ready", prog_ready, false },
+	{ "ready_timeout", prog_ready_timeout, false },
+	{ "stop_signal", prog_stop_signal, false },
+	{ "drain_timeout", prog_drain_timeout, false },
+	{ "restart", prog_restart, false },
+	{ "user", prog_user, false },
+	{ "group", prog_group, false },
+	{ "directory", prog_directory, false },
+	{ "env", prog_env, true },
+	{ "preload", prog_preload, false },
+	{ NULL, NULL, false },
+};
+
+/* ---- sections -------------------------------------------------------- */
+
+/* The line at which the open section set key, 0 if it did not. */
+static int
+seen_line(const struct parse_state *st, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < st->nseen; i++)
+		if (strcmp(st->seen[i].key, key) == 0)
+			return st->seen[i].line;
+	return 0;
+}
+
+/* Check a listener once its section is complete. */
+static void
+listener_section_finish(struct parse_state *st)
+{
+	static const char *const unix_only[] = { "mode", "owner", "group" };
+	static const char *const tcp_only[] = { "defer_accept", "nodelay", "backlog" };
+	struct listener_conf *lc = st->listener;
+	const char *kind;
+	size_t i;
+	int line;
+
+	if (!lc->has_listen) {
+		if (seen_line(st, "listen") == 0)
+			config_msgs_add(st->msgs, true, st->conf->path, lc->line,
+			    "listener %s: missing listen = ADDRESS", lc->name);
+		return;
+	}
+	kind = addr_kind_name(lc->addr.kind);
+	for (i = 0; i < sizeof(unix_only) / sizeof(unix_only[0]); i++) {
+		if ((line = seen_line(st, unix_only[i])) != 0 &&
+		    (!addr_is_unix(&lc->addr) || addr_is_abstract(&lc->addr)))
+			config_msgs_add(st->msgs, true, st->conf->path, line,
+			    "listener %s: %s applies only to unix socket files, "
+			    "not to %s", lc->name, unix_only[i], lc->listen);
+	}
+	for (i = 0; i < sizeof(tcp_only) / sizeof(tcp_only[0]); i++) {
+		if ((line = seen_line(st, tcp_only[i])) == 0)
+			continue;
+		if (lc->addr.kind == ADDR_TCP)
+			continue;
+		if (strcmp(tcp_only[i], "backlog") == 0 &&
+		    lc->addr.kind == ADDR_UNIX_STREAM)
+			continue;
+		config_msgs_add(st->msgs, true, st->conf->path, line,
+		    "listener %s: %s does not apply to %s listeners",
+		    lc->name, tcp_only[i], kind);
+	}
+	if ((line = seen_line(st, "v6only")) != 0 &&
+	    lc->addr.ss.ss_family != AF_INET6)
+		config_msgs_add(st->msgs, true, st->conf->path, line,
+		    "listener %s: v6only applies only to IPv6 addresses", lc->name);
+	if (addr_is_unix(&lc->addr)) {
+		static const char *const ip_only[] = { "freebind", "interface", "reuseport" };
+		for (i = 0; i < sizeof(ip_only) / sizeof(ip_only[0]); i++)
+			if ((line = seen_line(st, ip_only[i])) != 0)
+				config_msgs_add(st->msgs, true, st->conf->path,
+				    line, "listener %s: %s does not apply to "
+				    "unix sockets", lc->name, ip_only[i]);
+	}
+}
+
+/* Check a program once its section is complete. */
+static void
+program_section_finish(struct parse_state *st)
+{
+	struct program_conf *pc = st->program;
+	int line;
+
+	if (pc->argv == NULL && seen_line(st, "command") == 0)
+		config_msgs_add(st->msgs, true, st->conf->path, pc->line,
+		    "program %s: missing command = PATH [ARGS...]", pc->name);
+	if (pc->ready == READY_LISTENING && pc->handoff != HANDOFF_SELF)
+		config_msgs_add(st->msgs, true, st->conf->path,
+		    seen_line(st, "ready"), "program %s: ready = listening "
+		    "needs handoff = self (the program binds its own socket)",
+		    pc->name);
+	if ((line = seen_line(st, "group")) != 0 && pc->user == NULL &&
+	    geteuid() != 0)
+		config_msgs_add(st->msgs, false, st->conf->path, line,
+		    "program %s: group is only applied when the supervisor "
+		    "runs as root", pc->name);
+}
+
+/* Close the open section: check what only the whole section can tell. */
+static void
+section_finish(struct parse_state *st)
+{
+	if (st->kind == SECTION_LISTENER)
+		listener_section_finish(st);
+	else if (st->kind == SECTION_PROGRAM)
+		program_section_finish(st);
+	st->kind = SECTION_NONE;
+	st->listener = NULL;
+	st->program = NULL;
+	st->nseen = 0;
+}
+
+/* Open the section whose header text (between [ and ]) is given. */
+static void
+section_start(struct parse_state *st, const char *header)
+{
+	char kind[32], name[256], extra[2];
+	int n;
+
+	section_finish(st);
+	st->section_line = st->lineno;
+	st->kind = SECTION_IGNORED;
+
+	n = sscanf(header, "%31s %255s %1s", kind, name, extra);
+	if (n <= 0) {
+		parse_error(st, "empty section name []");
+		return;
+	}
+	if (strcmp(kind, "supervisor") == 0) {
+		if (n != 1) {
+			parse_error(st, "[supervisor] takes no name");
+			return;
+		}
+		if (st->seen_supervisor) {
+			parse_error(st, "duplicate section [supervisor] (first at line %d)",
+			    st->supervisor_line);
+			return;
+		}
+		st->seen_supervisor = true;
+		st->supervisor_line = st->lineno;
+		st->kind = SECTION_SUPERVISOR;
+		return;
+	}
+	if (strcmp(kind, "listener") != 0 && strcmp(kind, "program") != 0) {
+		parse_error(st, "unknown section [%s] (expected [supervisor], "
+		    "[listener NAME] or [program NAME])", header);
+		return;
+	}
+	if (n == 1) {
+		parse_error(st, "[%s] needs a name: [%s NAME]", kind, kind);
+		return;
+	}
+	if (n == 3 || !valid_name(name)) {
+		parse_error(st, "bad %s name '%s' (use 1 to 64 of A-Z a-z 0-9 _ . -)",
+		    kind, header + strlen(kind) + strspn(header + strlen(kind), " \t"));
+		return;
+	}
+	if (strcmp(kind, "listener") == 0) {
+		struct listener_conf *old = config_find_listener(st->conf, name);
+		if (old != NULL) {
+			parse_error(st, "duplicate section [listener %s] "
+			    "(first at line %d)", name, old->line);
+			return;
+		}
+		st->listener = config_add_listener(st->conf, name, st->lineno);
+		st->kind = SECTION_LISTENER;
+	} else {
+		struct program_conf *old = config_find_program(st->conf, name);
+		if (old != NULL) {
+			parse_error(st, "duplicate section [program %s] "
+			    "(first at line %d)", name, old->line);
+			return;
+		}
+		st->program = config_add_program(st->conf, name, st->lineno);
+		st->kind = SECTION_PROGRAM;
+	}
+}
+
+/* The printable "[...]" of the open section, for messages. */
+static void
+section_label(const struct parse_state *st, char *buf, size_t len)
+{
+	if (st->kind == SECTION_LISTENER)
+		snprintf(buf, len, "[listener %s]", st->listener->name);
+	else if (st->kind == SECTION_PROGRAM)
+		snprintf(buf, len, "[program %s]", st->program->name);
+	else
+		snprintf(buf, len, "[supervisor]");
+}
+
+/* inih handler: one key = value of the open section. */
+static int
+config_handler(void *user, const char *section, const char *key,
+    const char *value)
+{
+	struct parse_state *st = user;
+	const struct key_def *defs, *def;
+	const char *cause = NULL;
+	char label[128];
+	int first;
+
+	(void)section;	/* sections are tracked by the reader */
+	switch (st->kind) {
+	case SECTION_NONE:
+		parse_error(st, "%s = ... is outside any section (add "
+		    "[supervisor], [listener NAME] or [program NAME] above it)",
+		    key);
+		return 1;
+	case SECTION_IGNORED:
+		return 1;
+	case SECTION_SUPERVISOR:
+		defs = supervisor_keys;
+		break;
+	case SECTION_LISTENER:
+		defs = listener_keys;
+		break;
+	default:
+		defs = program_keys;
+		break;
+	}
+	section_label(st, label, sizeof(label));
+	for (def = defs; def->name != NULL; def++)
+		if (strcmp(def->name, key) == 0)
+			break;
+	if (def->name == NULL) {
+		parse_error(st, "unknown key '%s' in %s", key, label);
+		return 1;
+	}
+	if (!def->repeatable && (first = seen_line(st, def->name)) != 0) {
+		parse_error(st, "%s is set twice in %s (first at line %d)",
+		    key, label, first);
+		return 1;
+	}
+	if (st->nseen < MAX_SEEN_KEYS) {
+		st->seen[st->nseen].key = def->name;
+		st->seen[st->nseen].line = st->lineno;
+		st->nseen++;
+	}
+	if (def->handler(st, value, &cause) == -1)
+		parse_error(st, "%s = %s: %s", key, value, cause);
+	return 1;
+}
+
+/*
+ * Check the syntax of one line (leading blanks already removed). Opens a
+ * section on a header line. Returns false if the line is bad; the error is
+ * recorded and the line must not reach inih.
+ */
+static bool
+config_check_line(struct parse_state *st, char *line)
+{
+	char *end, *p, header[256];
+	size_t len;
+
+	if (*line == '\0' || *line == ';' || *line == '#')
+		return true;
+	if (*line == '[') {
+		end = strchr(line, ']');
+		if (end == NULL) {
+			parse_error(st, "missing ] in section header");
+			return false;
+		}
+		for (p = end + 1; *p == ' ' || *p == '\t'; p++)
+			;
+		if (*p != '\0' && *p != ';' && *p != '#') {
+			parse_error(st, "unexpected text after ]");
+			return false;
+		}
+		len = (size_t)(end - line - 1);
+		if (len >= sizeof(header))
+			len = sizeof(header) - 1;
+		memcpy(header, line + 1, len);
+		header[len] = '\0';
+		section_start(st, header);
+		return true;
+	}
+	p = line + strcspn(line, "=:");
+	if (*p == '\0') {
+		parse_error(st, "expected KEY = VALUE or [SECTION], got '%.40s%s'",
+		    line, strlen(line) > 40 ? "..." : "");
+		return false;
+	}
+	if (p == line) {
+		parse_error(st, "missing key before '%c'", *p);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * inih reader: hand inih the next line, counting lines. inih's buffer holds
+ * num bytes; a longer line is an error, never split. Leading blanks are
+ * removed so that inih's multi-line continuation never applies.
+ */
+static char *
+config_reader(char *buf, int num, void *user)
+{
+	struct parse_state *st = user;
+	ssize_t len;
+	char *line;
+
+	len = getline(&st->line, &st->linecap, st->fp);
+	if (len == -1)
+		return NULL;
+	st->lineno++;
+	line = st->line;
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	if (strlen(line) != (size_t)len) {
+		parse_error(st, "line contains a NUL byte");
+		buf[0] = '\0';
+		return buf;
+	}
+	while (*line == ' ' || *line == '\t') {
+		line++;
+		len--;
+	}
+	if (len + 2 > num) {
+		parse_error(st, "line too long (%zd characters, at most %d)",
+		    len, num - 2);
+		buf[0] = '\0';
+		return buf;
+	}
+	if (!config_check_line(st, line)) {
+		buf[0] = '\0';
+		return buf;
+	}
+	/* Section headers are handled here; inih sees them as comments. */
+	if (*line == '[')
+		snprintf(buf, (size_t)num, ";\n");
+	else
+		snprintf(buf, (size_t)num, "%s\n", line);
+	return buf;
+}
+
+/* ---- whole-config checks --------------------------------------------- */
+
+/* Tell whether two listeners cannot both be bound. */
+static bool
+addresses_conflict(const struct listener_conf *a, const struct listener_conf *b)
+{
+	const struct sockaddr_in6 *a6, *b6;
+	const struct sockaddr_in *a4, *b4;
+	bool a_any, b_any;
+
+	if (addr_socktype(&a->addr) != addr_socktype(&b->addr))
+		return false;
+	if (addr_is_unix(&a->addr) || addr_is_unix(&b->addr))
+		return addr_equal(&a->addr, &b->addr);
+	if (addr_port(&a->addr) == 0 || addr_port(&a->addr) != addr_port(&b->addr))
+		return false;
+	if (a->opts.reuseport && b->opts.reuseport)
+		return false;
+	if (a->addr.ss.ss_family == AF_INET && b->addr.ss.ss_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)&a->addr.ss;
+		b4 = (const struct sockaddr_in *)&b->addr.ss;
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr ||
+		    a4->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    b4->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	if (a->addr.ss.ss_family == AF_INET6 && b->addr.ss.ss_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)&a->addr.ss;
+		b6 = (const struct sockaddr_in6 *)&b->addr.ss;
+		return IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr);
+	}
+	/* IPv4 beside IPv6: only a dual-stack [::] wildcard takes both. */
+	a_any = a->addr.ss.ss_family == AF_INET6 && a->opts.v6only != 1 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->addr.ss)->sin6_addr);
+	b_any = b->addr.ss.ss_family == AF_INET6 && b->opts.v6only != 1 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&b->addr.ss)->sin6_addr);
+	return a_any || b_any;
+}
+
+/*
+ * Check the config as a whole: resolve program listeners, find address
+ * conflicts and unused listeners, fill defaults. Used for files and for the
+ * command line alike. Returns -1 if any error was found.
+ */
+int
+config_finish(struct config *conf, struct config_msgs *msgs)
+{
+	struct listener_conf *lc, *other;
+	struct program_conf *pc;
+	size_t errors = msgs->nerrors, i;
+
+	if (conf->supervisor.name == NULL)
+		conf->supervisor.name = xstrdup("handoff");
+	if (conf->supervisor.control == NULL)
+		config_default_paths(conf->supervisor.name,
+		    &conf->supervisor.control, NULL);
+	if (conf->supervisor.control == NULL) {
+		config_msgs_add(msgs, true, conf->path, 0, "out of memory");
+		return -1;
+	}
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (lc->fd_name == NULL)
+			lc->fd_name = xstrdup(lc->name);
+		if (!lc->has_listen)
+			continue;
+		for (other = TAILQ_FIRST(&conf->listeners); other != lc;
+		    other = TAILQ_NEXT(other, entry)) {
+			if (!other->has_listen || !addresses_conflict(lc, other))
+				continue;
+			config_msgs_add(msgs, true, conf->path, lc->line,
+			    "listener %s: %s conflicts with listener %s (%s, line %d); "
+			    "two listeners cannot share an address", lc->name,
+			    lc->listen, other->name, other->listen, other->line);
+			break;
+		}
+	}
+
+	if (TAILQ_EMPTY(&conf->programs))
+		config_msgs_add(msgs, true, conf->path, 0,
+		    "no [program NAME] section: nothing to run");
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		free(pc->listeners);
+		pc->listeners = xcalloc(pc->nlisteners + 1, sizeof(*pc->listeners));
+		for (i = 0; i < pc->nlisteners; i++) {
+			lc = config_find_listener(conf, pc->listener_names[i]);
+			if (lc == NULL) {
+				config_msgs_add(msgs, true, conf->path,
+				    pc->listeners_line ? pc->listeners_line : pc->line,
+				    "program %s: unknown listener '%s' (no "
+				    "[listener %s] section)", pc->name,
+				    pc->listener_names[i], pc->listener_names[i]);
+				continue;
+			}
+			pc->listeners[i] = lc;
+			lc->users++;
+			if (pc->handoff == HANDOFF_REUSEPORT && lc->has_listen &&
+			    addr_is_unix(&lc->addr))
+				config_msgs_add(msgs, true, conf->path,
+				    pc->listeners_line, "program %s: handoff = "
+				    "reuseport needs TCP or UDP listeners, and %s "
+				    "is a unix socket", pc->name, lc->name);
+		}
+		if (pc->group != NULL)
+			continue;
+		pc->gid = pc->user_gid;
+	}
+	TAILQ_FOREACH(lc, &conf->listeners, entry)
+		if (lc->users == 0)
+			config_msgs_add(msgs, false, conf->path, lc->line,
+			    "listener %s is not used by any program", lc->name);
+	return msgs->nerrors > errors ? -1 : 0;
+}
+
+/*
+ * Load and check a config file. Returns the config, or NULL if there was
+ * any error; either way every message is in msgs, in line order.
+ */
+struct config *
+config_load(const char *path, struct config_msgs *msgs)
+{
+	struct parse_state st;
+	struct config *conf;
+	size_t errors = msgs->nerrors;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.msgs = msgs;
+	st.fp = fopen(path, "re");
+	if (st.fp == NULL) {
+		config_msgs_add(msgs, true, path, 0, "cannot open: %s",
+		    strerror(errno));
+		return NULL;
+	}
+	conf = config_new(path);
+	st.conf = conf;
+	rc = ini_parse_stream(config_reader, &st, config_handler, &st);
+	if (ferror(st.fp))
+		config_msgs_add(msgs, true, path, 0, "read error: %s",
+		    strerror(errno));
+	else if (rc > 0 && msgs->nerrors == errors)
+		config_msgs_add(msgs, true, path, rc, "syntax error");
+	section_finish(&st);
+	free(st.line);
+	fclose(st.fp);
+
+	config_finish(conf, msgs);
+	config_msgs_sort(msgs, strlen(path));
+	if (msgs->nerrors > errors) {
+		config_free(conf);
+		return NULL;
+	}
+	return conf;
+}

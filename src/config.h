@@ -1,0 +1,156 @@
+/*
+ * config.h: the configuration, as parsed from an INI file (or built from the
+ * command line by `handoff run --listen`). No sockets, no processes here.
+ */
+#ifndef HANDOFF_CONFIG_H
+#define HANDOFF_CONFIG_H
+
+#include <net/if.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "log.h"
+
+/* Socket options of a listener: plain data, compared field by field. */
+struct listener_opts {
+	int		backlog;
+	bool		reuseport;
+	int		v6only;		/* -1 kernel default, 0 off, 1 on */
+	bool		freebind;
+	bool		defer_accept;
+	bool		nodelay;
+	char		interface[IF_NAMESIZE];	/* "" for none */
+	mode_t		mode;		/* unix socket file; (mode_t)-1 unset */
+	uid_t		owner;		/* (uid_t)-1 unset */
+	gid_t		group;		/* (gid_t)-1 unset */
+};
+
+/* [listener NAME] */
+struct listener_conf {
+	TAILQ_ENTRY(listener_conf) entry;
+	char		*name;
+	char		*fd_name;	/* LISTEN_FDNAMES name */
+	char		*listen;	/* the address as written */
+	int		 line;		/* of the section header */
+	bool		 has_listen;
+	struct addr	 addr;
+	struct listener_opts opts;
+	int		 users;		/* programs naming it */
+};
+TAILQ_HEAD(listener_conf_list, listener_conf);
+
+enum handoff_mode {
+	HANDOFF_INHERIT = 0,
+	HANDOFF_REUSEPORT,
+	HANDOFF_SELF,
+};
+
+enum ready_mode {
+	READY_NOTIFY = 0,
+	READY_DELAY,
+	READY_LISTENING,
+};
+
+enum restart_policy {
+	RESTART_ALWAYS = 0,
+	RESTART_ON_FAILURE,
+	RESTART_NEVER,
+};
+
+/* [program NAME] */
+struct program_conf {
+	TAILQ_ENTRY(program_conf) entry;
+	char		*name;
+	int		 line;		/* of the section header */
+	char		*command;	/* as written */
+	char		**argv;		/* command split into words */
+	char		**listener_names;
+	int		 listeners_line;	/* of the listeners key */
+	struct listener_conf **listeners;	/* resolved, same order */
+	size_t		 nlisteners;
+	int		 workers;
+	enum handoff_mode handoff;
+	enum ready_mode	 ready;
+	uint64_t	 ready_delay_ms;	/* READY_DELAY */
+	uint64_t	 ready_timeout_ms;
+	int		 stop_signal;
+	uint64_t	 drain_timeout_ms;
+	enum restart_policy restart;
+	char		*user;		/* NULL: keep the supervisor's */
+	uid_t		 uid;
+	gid_t		 user_gid;	/* the user's primary group */
+	char		*group;		/* NULL: the user's primary group */
+	gid_t		 gid;
+	char		*directory;
+	char		**env;		/* NAME=VALUE, NULL-terminated */
+	size_t		 nenv;
+	bool		 preload;
+};
+TAILQ_HEAD(program_conf_list, program_conf);
+
+/* [supervisor] */
+struct supervisor_conf {
+	char		*name;
+	char		*control;	/* control socket path */
+	char		*pidfile;	/* NULL: none */
+	enum log_level	 log_level;
+};
+
+struct config {
+	char		*path;		/* file it came from, or "(command line)" */
+	struct supervisor_conf supervisor;
+	struct listener_conf_list listeners;
+	struct program_conf_list programs;
+	size_t		 nlisteners;
+	size_t		 nprograms;
+};
+
+/* Messages found while loading: "FILE:LINE: message", errors and warnings. */
+struct config_msgs {
+	char		**lines;
+	bool		 *is_error;
+	size_t		 count;
+	size_t		 nerrors;
+	size_t		 nwarnings;
+};
+
+struct config	*config_load(const char *path, struct config_msgs *msgs);
+struct config	*config_new(const char *path);
+int		 config_finish(struct config *conf, struct config_msgs *msgs);
+void		 config_free(struct config *conf);
+struct listener_conf *config_find_listener(const struct config *conf,
+		    const char *name);
+struct program_conf *config_find_program(const struct config *conf,
+		    const char *name);
+struct listener_conf *config_add_listener(struct config *conf,
+		    const char *name, int line);
+struct program_conf *config_add_program(struct config *conf,
+		    const char *name, int line);
+void		 config_default_paths(const char *name, char **control,
+		    char **pidfile);
+const char	*config_default_path(void);
+
+void		 config_msgs_init(struct config_msgs *msgs);
+void		 config_msgs_add(struct config_msgs *msgs, bool is_error,
+		    const char *file, int line, const char *fmt, ...)
+		    __attribute__((format(printf, 5, 6)));
+void		 config_msgs_print(const struct config_msgs *msgs, FILE *fp);
+void		 config_msgs_free(struct config_msgs *msgs);
+
+const char	*handoff_mode_name(enum handoff_mode mode);
+const char	*ready_mode_name(enum ready_mode mode);
+const char	*restart_policy_name(enum restart_policy policy);
+
+/* Defaults, shared with the command line. */
+#define DEFAULT_BACKLOG		4096
+#define DEFAULT_WORKERS		1
+#define DEFAULT_READY_TIMEOUT_MS	(30 * 1000)
+#define DEFAULT_DRAIN_TIMEOUT_MS	(30 * 1000)
+#define MAX_WORKERS		1024
+#define MAX_LISTENERS_PER_PROGRAM	64
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * listener.h: the sockets the supervisor binds and keeps.
+ *
+ * A listener is bound once and shared, by reference count, by the listener
+ * set of the running config and by every generation whose workers use it.
+ * A reload builds a new set from the new config: listeners whose address is
+ * unchanged are the same objects (same socket, never closed), new ones are
+ * bound, and removed ones close when their last reference goes.
+ */
+#ifndef HANDOFF_LISTENER_H
+#define HANDOFF_LISTENER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "config.h"
+
+struct listener {
+	char		*name;		/* the config section's name */
+	char		*fd_name;	/* LISTEN_FDNAMES name */
+	struct addr	 addr;		/* as configured */
+	struct listener_opts opts;
+	int		 fd;		/* CLOEXEC, non-blocking */
+	char		 bound[ADDR_STRLEN];	/* actual address, port 0 resolved */
+	dev_t		 file_dev;	/* unix socket file we created, to */
+	ino_t		 file_ino;	/* unlink only our own on close */
+	int		 refs;
+};
+
+/* The listeners of one config, in config order. */
+struct listener_set {
+	struct listener	**items;
+	size_t		  count;
+};
+
+int	 listener_bind(const struct listener_conf *lc, struct listener **out,
+	    char **cause);
+void	 listener_ref(struct listener *l);
+void	 listener_unref(struct listener *l);
+bool	 listener_matches(const struct listener *l, const struct listener_conf *lc);
+int	 listener_unix_is_live(const struct addr *addr);
+struct listener *listener_set_find(const struct listener_set *set,
+	    const char *name);
+int	 listener_set_update(const struct listener_set *current,
+	    const struct config *conf, struct listener_set *next, char **cause);
+void	 listener_set_clear(struct listener_set *set);
+int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
+
+#endif

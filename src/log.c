@@ -1,0 +1,192 @@
+/*
+ * log.c: the supervisor's log.
+ *
+ * Lines go to stderr or to syslog. On stderr each line carries a timestamp
+ * and the level, except when JOURNAL_STREAM says stderr is the journal, which
+ * stamps lines itself: then lines carry a "<N>" syslog priority prefix that
+ * journald understands. log_warn and log_error append strerror(errno); the
+ * "x" variants do not.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum log_level	log_level = LOG_LEVEL_INFO;
+static enum log_target	log_target = LOG_TO_STDERR;
+static int		log_journal;	/* stderr is connected to journald */
+static const char	*log_ident = "handoff";
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+static const int log_syslog_priorities[] = {
+	[LOG_LEVEL_ERROR] = LOG_ERR,
+	[LOG_LEVEL_WARN] = LOG_WARNING,
+	[LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG,
+};
+
+/* Tell whether stderr is the stream JOURNAL_STREAM ("dev:ino") names. */
+static int
+log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/* Set up logging: the name lines carry, the lowest level shown, the target. */
+void
+log_init(const char *ident, enum log_level level, enum log_target target)
+{
+	log_ident = ident;
+	log_level = level;
+	log_target = target;
+	log_journal = log_stderr_is_journal();
+	if (target == LOG_TO_SYSLOG)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* Change the lowest level shown (a reload may change log_level). */
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+/* The lowest level currently shown. */
+enum log_level
+log_get_level(void)
+{
+	return log_level;
+}
+
+/* Parse "error", "warn", "info" or "debug"; -1 if text is none of them. */
+int
+log_level_parse(const char *text, enum log_level *level)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(log_level_names) / sizeof(log_level_names[0]); i++) {
+		if (strcmp(text, log_level_names[i]) == 0) {
+			*level = (enum log_level)i;
+			return 0;
+		}
+	}
+	if (strcmp(text, "warning") == 0) {
+		*level = LOG_LEVEL_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+/* The config spelling of a level. */
+const char *
+log_level_name(enum log_level level)
+{
+	return log_level_names[level];
+}
+
+/* Write one formatted line at the given level, adding ": strerror" if err. */
+static void
+log_emit(enum log_level level, int err, const char *fmt, va_list ap)
+{
+	char msg[4096], stamp[64];
+	struct timespec ts;
+	struct tm tm;
+	size_t len;
+
+	if (level > log_level)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (err != 0) {
+		len = strlen(msg);
+		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(err));
+	}
+
+	if (log_target == LOG_TO_SYSLOG) {
+		syslog(log_syslog_priorities[level], "%s", msg);
+		return;
+	}
+	if (log_journal) {
+		fprintf(stderr, "<%d>%s\n", log_syslog_priorities[level], msg);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld %s %s: %s\n", stamp, ts.tv_nsec / 1000000L,
+	    log_ident, log_level_names[level], msg);
+}
+
+/* Log at a level, without errno. */
+void
+log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	log_emit(level, 0, fmt, ap);
+}
+
+#define LOG_FUNCTION(name, level, with_errno)			\
+	void name(const char *fmt, ...)				\
+	{							\
+		int saved_errno = errno;			\
+		va_list ap;					\
+		va_start(ap, fmt);				\
+		log_emit(level, with_errno ? saved_errno : 0, fmt, ap); \
+		va_end(ap);					\
+		errno = saved_errno;				\
+	}
+
+/* log_error/log_warn add strerror(errno); the x variants do not. */
+LOG_FUNCTION(log_error, LOG_LEVEL_ERROR, 1)
+LOG_FUNCTION(log_errorx, LOG_LEVEL_ERROR, 0)
+LOG_FUNCTION(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FUNCTION(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FUNCTION(log_info, LOG_LEVEL_INFO, 0)
+LOG_FUNCTION(log_debug, LOG_LEVEL_DEBUG, 0)
+
+/* Log an error with strerror(errno) and exit 1: start-up failures only. */
+void
+fatal(const char *fmt, ...)
+{
+	int saved_errno = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_LEVEL_ERROR, saved_errno, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Log an error and exit 1: start-up failures and broken invariants only. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_LEVEL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
