@@ -72,6 +72,7 @@ struct parse_state {
 		int		 line;
 	}			 seen[MAX_SEEN_KEYS];
 	size_t			 nseen;
+	bool			 damaged;	/* the open section lost a line */
 	char			 cause[512];	/* for causes built at run time */
 };
 
@@ -267,6 +268,7 @@ config_new(const char *path)
 {
 	struct config *conf = xcalloc(1, sizeof(*conf));
 
+	conf->refs = 1;
 	conf->path = xstrdup(path);
 	conf->supervisor.log_level = LOG_LEVEL_INFO;
 	TAILQ_INIT(&conf->listeners);
@@ -374,6 +376,22 @@ config_free(struct config *conf)
 	free(conf->supervisor.pidfile);
 	free(conf->path);
 	free(conf);
+}
+
+/* Take one more reference: generations keep the config they started from. */
+struct config *
+config_ref(struct config *conf)
+{
+	conf->refs++;
+	return conf;
+}
+
+/* Drop a reference; the last one frees the config. */
+void
+config_unref(struct config *conf)
+{
+	if (conf != NULL && --conf->refs == 0)
+		config_free(conf);
 }
 
 /* Names of enum values, for status output and messages. */
@@ -939,7 +957,7 @@ listener_section_finish(struct parse_state *st)
 	int line;
 
 	if (!lc->has_listen) {
-		if (seen_line(st, "listen") == 0)
+		if (seen_line(st, "listen") == 0 && !st->damaged)
 			config_msgs_add(st->msgs, true, st->conf->path, lc->line,
 			    "listener %s: missing listen = ADDRESS", lc->name);
 		return;
@@ -985,7 +1003,7 @@ program_section_finish(struct parse_state *st)
 	struct program_conf *pc = st->program;
 	int line;
 
-	if (pc->argv == NULL && seen_line(st, "command") == 0)
+	if (pc->argv == NULL && seen_line(st, "command") == 0 && !st->damaged)
 		config_msgs_add(st->msgs, true, st->conf->path, pc->line,
 		    "program %s: missing command = PATH [ARGS...]", pc->name);
 	if (pc->ready == READY_LISTENING && pc->handoff != HANDOFF_SELF)
@@ -1012,6 +1030,7 @@ section_finish(struct parse_state *st)
 	st->listener = NULL;
 	st->program = NULL;
 	st->nseen = 0;
+	st->damaged = false;
 }
 
 /* Open the section whose header text (between [ and ]) is given. */
@@ -1019,6 +1038,7 @@ static void
 section_start(struct parse_state *st, const char *header)
 {
 	char kind[32], name[256], extra[2];
+	const char *name_text;
 	int n;
 
 	section_finish(st);
@@ -1055,8 +1075,11 @@ section_start(struct parse_state *st, const char *header)
 		return;
 	}
 	if (n == 3 || !valid_name(name)) {
+		/* The name as written: what follows the kind and its blanks. */
+		name_text = header + strspn(header, " \t") + strlen(kind);
+		name_text += strspn(name_text, " \t");
 		parse_error(st, "bad %s name '%s' (use 1 to 64 of A-Z a-z 0-9 _ . -)",
-		    kind, header + strlen(kind) + strspn(header + strlen(kind), " \t"));
+		    kind, name_text);
 		return;
 	}
 	if (strcmp(kind, "listener") == 0) {
@@ -1145,6 +1168,15 @@ config_handler(void *user, const char *section, const char *key,
 	return 1;
 }
 
+/* A header that cannot be read: close the open section, ignore its keys. */
+static void
+section_ignore(struct parse_state *st)
+{
+	section_finish(st);
+	st->section_line = st->lineno;
+	st->kind = SECTION_IGNORED;
+}
+
 /*
  * Check the syntax of one line (leading blanks already removed). Opens a
  * section on a header line. Returns false if the line is bad; the error is
@@ -1162,12 +1194,14 @@ config_check_line(struct parse_state *st, char *line)
 		end = strchr(line, ']');
 		if (end == NULL) {
 			parse_error(st, "missing ] in section header");
+			section_ignore(st);
 			return false;
 		}
 		for (p = end + 1; *p == ' ' || *p == '\t'; p++)
 			;
 		if (*p != '\0' && *p != ';' && *p != '#') {
 			parse_error(st, "unexpected text after ]");
+			section_ignore(st);
 			return false;
 		}
 		len = (size_t)(end - line - 1);
@@ -1212,28 +1246,43 @@ config_reader(char *buf, int num, void *user)
 		line[--len] = '\0';
 	if (strlen(line) != (size_t)len) {
 		parse_error(st, "line contains a NUL byte");
+		st->damaged = true;
 		buf[0] = '\0';
 		return buf;
+	}
+	/* A byte order mark, as some editors write, is not part of the text. */
+	if (st->lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+		line += 3;
+		len -= 3;
 	}
 	while (*line == ' ' || *line == '\t') {
 		line++;
 		len--;
 	}
+	/*
+	 * Blank lines, comments and section headers are handled here and
+	 * never reach inih (it sees a comment), so its buffer does not limit
+	 * them.
+	 */
+	if (*line == '\0' || *line == ';' || *line == '#' || *line == '[') {
+		config_check_line(st, line);
+		snprintf(buf, (size_t)num, ";\n");
+		return buf;
+	}
+	/* A lost KEY = VALUE line: do not also report its key as missing. */
 	if (len + 2 > num) {
 		parse_error(st, "line too long (%zd characters, at most %d)",
 		    len, num - 2);
+		st->damaged = true;
 		buf[0] = '\0';
 		return buf;
 	}
 	if (!config_check_line(st, line)) {
+		st->damaged = true;
 		buf[0] = '\0';
 		return buf;
 	}
-	/* Section headers are handled here; inih sees them as comments. */
-	if (*line == '[')
-		snprintf(buf, (size_t)num, ";\n");
-	else
-		snprintf(buf, (size_t)num, "%s\n", line);
+	snprintf(buf, (size_t)num, "%s\n", line);
 	return buf;
 }
 
@@ -1247,6 +1296,11 @@ addresses_conflict(const struct listener_conf *a, const struct listener_conf *b)
 	const struct sockaddr_in *a4, *b4;
 	bool a_any, b_any;
 
+	/* Sockets of any type bound to one path share (and unlink) one file. */
+	if (addr_is_unix(&a->addr) && addr_is_unix(&b->addr) &&
+	    !addr_is_abstract(&a->addr) && !addr_is_abstract(&b->addr))
+		return strcmp(((const struct sockaddr_un *)&a->addr.ss)->sun_path,
+		    ((const struct sockaddr_un *)&b->addr.ss)->sun_path) == 0;
 	if (addr_socktype(&a->addr) != addr_socktype(&b->addr))
 		return false;
 	if (addr_is_unix(&a->addr) || addr_is_unix(&b->addr))

@@ -101,6 +101,7 @@ struct supervisor_conf {
 };
 
 struct config {
+	int		 refs;		/* config_new gives 1 */
 	char		*path;		/* file it came from, or "(command line)" */
 	struct supervisor_conf supervisor;
 	struct listener_conf_list listeners;
@@ -122,6 +123,8 @@ struct config	*config_load(const char *path, struct config_msgs *msgs);
 struct config	*config_new(const char *path);
 int		 config_finish(struct config *conf, struct config_msgs *msgs);
 void		 config_free(struct config *conf);
+struct config	*config_ref(struct config *conf);
+void		 config_unref(struct config *conf);
 struct listener_conf *config_find_listener(const struct config *conf,
 		    const char *name);
 struct program_conf *config_find_program(const struct config *conf,

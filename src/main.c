@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "run.h"
 
 struct command {
 	const char	*name;
@@ -26,7 +27,7 @@ static int	main_version(int, char **);
 static int	main_help(int, char **);
 
 static const struct command commands[] = {
-	{ "run", main_not_implemented,
+	{ "run", run_main,
 	    "run [-c FILE] [--foreground]\n"
 	    "       handoff run --listen ADDR[=NAME]... [--workers N] [--ready MODE] -- CMD [ARGS...]",
 	    "supervise what FILE describes, or wrap one command" },

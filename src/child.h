@@ -1,0 +1,49 @@
+/*
+ * child.h: fork and exec one worker process: its fd layout, environment
+ * protocols (systemd, Server::Starter, einhorn) and privileges.
+ */
+#ifndef HANDOFF_CHILD_H
+#define HANDOFF_CHILD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct listener;
+struct program_conf;
+
+/* Everything the child needs, prepared before fork (no malloc after it). */
+struct child_spec {
+	char		 *path;		/* resolved executable */
+	char		**argv;
+	char		**envp;		/* built by child_env_build */
+	int		  listen_pid_slot;	/* envp index of LISTEN_PID=, -1 none */
+	int		 *fds;		/* placed at 3, 4, ... in this order */
+	size_t		  nfds;
+	const char	 *directory;	/* NULL: stay where we are */
+	bool		  set_ids;	/* drop privileges to uid/gid/groups */
+	uid_t		  uid;
+	gid_t		  gid;
+	bool		  set_gid_only;	/* group = without user = */
+	gid_t		 *groups;
+	int		  ngroups;
+};
+
+/* What child_spawn returns to the caller. */
+struct child_proc {
+	pid_t		 pid;
+	int		 output_fd;	/* read end of the child's stdout+stderr */
+	int		 status_fd;	/* CLOEXEC pipe: EOF = exec'd; else an error */
+};
+
+char	**child_env_build(const struct program_conf *pc, struct listener **ls,
+	    size_t nls, unsigned int generation, int worker,
+	    const char *notify_socket, int *listen_pid_slot);
+int	 child_spec_init(struct child_spec *spec, const struct program_conf *pc,
+	    struct listener **ls, size_t nls, unsigned int generation,
+	    int worker, const char *notify_socket, char **cause);
+void	 child_spec_free(struct child_spec *spec);
+int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
+	    char **cause);
+int	 child_read_status(int fd, char *buf, size_t len);
+
+#endif

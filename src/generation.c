@@ -1,0 +1,632 @@
+/*
+ * generation.c: one program's workers from one config.
+ *
+ * A generation starts its workers (GEN_STARTING) and reports
+ * GEN_EVENT_READY once every worker is ready, or GEN_EVENT_FAILED if one
+ * exits or the ready_timeout passes first; then it is killed. The
+ * supervisor promotes a ready generation (GEN_RUNNING): from then on a
+ * worker that dies is restarted per `restart`, with exponential backoff.
+ * Draining sends stop_signal to each worker and, after drain_timeout,
+ * SIGKILL to the workers' process groups. A generation is GEN_GONE, and
+ * reports GEN_EVENT_GONE, once no worker process and no member of a
+ * worker's process group is left.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "config.h"
+#include "generation.h"
+#include "listener.h"
+#include "log.h"
+#include "output.h"
+#include "parse.h"
+
+static void	gen_fail(struct generation *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	worker_spawn(struct worker *, char **);
+
+/* Milliseconds since a point on the monotonic clock. */
+uint64_t
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
+	    (now.tv_nsec - since->tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+/* A timeval for an event timer of ms milliseconds. */
+static struct timeval
+gen_timeval(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+/* "starting", "running", ... for logs and status. */
+const char *
+gen_state_name(enum gen_state state)
+{
+	static const char *const names[] = {
+		[GEN_STARTING] = "starting", [GEN_RUNNING] = "running",
+		[GEN_DRAINING] = "draining", [GEN_FAILED] = "failed",
+		[GEN_GONE] = "gone",
+	};
+	return names[state];
+}
+
+/* "starting", "ready", ... for logs and status. */
+const char *
+worker_state_name(enum worker_state state)
+{
+	static const char *const names[] = {
+		[WORKER_STARTING] = "starting", [WORKER_READY] = "ready",
+		[WORKER_BACKOFF] = "backoff", [WORKER_STOPPING] = "stopping",
+		[WORKER_EXITED] = "exited", [WORKER_FAILED] = "failed",
+	};
+	return names[state];
+}
+
+/* Describe a wait status: "exited with status 3", "was killed by signal 9 (KILL)". */
+static void
+gen_describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+		    signal_name(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "stopped with wait status %#x", status);
+}
+
+/* A new generation (not started) that references conf and the listeners. */
+struct generation *
+gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
+    struct listener **listeners, unsigned int number, const char *notify_socket,
+    gen_event_cb cb, void *cb_arg)
+{
+	struct generation *gen;
+	int i;
+	size_t j;
+
+	if ((gen = calloc(1, sizeof(*gen))) == NULL)
+		return NULL;
+	gen->workers = calloc((size_t)pc->workers, sizeof(*gen->workers));
+	gen->listeners = calloc(pc->nlisteners + 1, sizeof(*gen->listeners));
+	gen->program = strdup(pc->name);
+	if (gen->workers == NULL || gen->listeners == NULL || gen->program == NULL) {
+		free(gen->workers);
+		free(gen->listeners);
+		free(gen->program);
+		free(gen);
+		return NULL;
+	}
+	gen->base = base;
+	gen->conf = config_ref(conf);
+	gen->pc = pc;
+	gen->number = number;
+	gen->state = GEN_STARTING;
+	gen->notify_socket = notify_socket;
+	gen->cb = cb;
+	gen->cb_arg = cb_arg;
+	for (j = 0; j < pc->nlisteners; j++) {
+		gen->listeners[j] = listeners[j];
+		listener_ref(listeners[j]);
+	}
+	gen->nlisteners = pc->nlisteners;
+	gen->nworkers = pc->workers;
+	for (i = 0; i < gen->nworkers; i++) {
+		gen->workers[i].gen = gen;
+		gen->workers[i].index = i;
+		gen->workers[i].status_fd = -1;
+		gen->workers[i].last_status = -1;
+	}
+	return gen;
+}
+
+/* Stop a worker's timer, if any. */
+static void
+worker_cancel_timer(struct worker *w)
+{
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+}
+
+/* Arm a worker's one-shot timer. */
+static void
+worker_arm_timer(struct worker *w, uint64_t ms, event_callback_fn fn)
+{
+	struct timeval tv = gen_timeval(ms);
+
+	worker_cancel_timer(w);
+	w->timer = evtimer_new(w->gen->base, fn, w);
+	if (w->timer == NULL || evtimer_add(w->timer, &tv) == -1)
+		fatalx("cannot arm a timer for %s gen %u worker %d",
+		    w->gen->program, w->gen->number, w->index);
+}
+
+/* Stop the generation's timer, if any. */
+static void
+gen_cancel_timer(struct generation *gen)
+{
+	if (gen->timer != NULL) {
+		event_free(gen->timer);
+		gen->timer = NULL;
+	}
+}
+
+/* Arm the generation's one-shot timer. */
+static void
+gen_arm_timer(struct generation *gen, uint64_t ms, event_callback_fn fn)
+{
+	struct timeval tv = gen_timeval(ms);
+
+	gen_cancel_timer(gen);
+	gen->timer = evtimer_new(gen->base, fn, gen);
+	if (gen->timer == NULL || evtimer_add(gen->timer, &tv) == -1)
+		fatalx("cannot arm a timer for %s gen %u", gen->program,
+		    gen->number);
+}
+
+/* Mark a worker ready; report the generation ready with its last worker. */
+static void
+worker_ready(struct worker *w)
+{
+	struct generation *gen = w->gen;
+
+	if (w->state != WORKER_STARTING)
+		return;
+	w->state = WORKER_READY;
+	worker_cancel_timer(w);
+	gen->nready++;
+	log_debug("%s gen %u worker %d pid %d: ready", gen->program,
+	    gen->number, w->index, (int)w->pid);
+	if (gen->state == GEN_STARTING && gen->nready == gen->nworkers) {
+		clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);
+		gen_cancel_timer(gen);
+		gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
+	} else if (gen->state == GEN_RUNNING)
+		log_info("%s gen %u worker %d pid %d: ready again after "
+		    "restart %u", gen->program, gen->number, w->index,
+		    (int)w->pid, w->restarts);
+}
+
+/* Timer: ready = delay:D has passed for a worker still alive. */
+static void
+worker_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->pid != 0)
+		worker_ready(w);
+}
+
+/* Timer: a crashed worker's backoff has passed; start it again. */
+static void
+worker_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct generation *gen = w->gen;
+	char *cause = NULL;
+
+	(void)fd;
+	(void)what;
+	worker_cancel_timer(w);
+	if (gen->state != GEN_RUNNING || w->state != WORKER_BACKOFF)
+		return;
+	w->restarts++;
+	if (worker_spawn(w, &cause) == -1) {
+		log_errorx("%s gen %u worker %d: cannot restart: %s; giving up "
+		    "on this worker", gen->program, gen->number, w->index,
+		    cause ? cause : "out of memory");
+		free(cause);
+		w->state = WORKER_FAILED;
+	}
+}
+
+/* Fork and exec one worker of the generation. */
+static int
+worker_spawn(struct worker *w, char **cause)
+{
+	struct generation *gen = w->gen;
+	struct program_conf *pc = gen->pc;
+	struct child_spec spec;
+	struct child_proc proc;
+	char prefix[256];
+
+	if (child_spec_init(&spec, pc, gen->listeners, gen->nlisteners,
+	    gen->number, w->index,
+	    pc->ready == READY_NOTIFY ? gen->notify_socket : NULL, cause) == -1)
+		return -1;
+	if (child_spawn(&spec, &proc, cause) == -1) {
+		child_spec_free(&spec);
+		return -1;
+	}
+	child_spec_free(&spec);
+
+	output_free(w->output);
+	if (w->status_fd != -1)
+		close(w->status_fd);
+	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", gen->program,
+	    gen->number, (int)proc.pid);
+	w->output = output_new(gen->base, proc.output_fd, prefix);
+	if (w->output == NULL)
+		close(proc.output_fd);
+	w->status_fd = proc.status_fd;
+	w->pid = proc.pid;
+	w->pgid = proc.pid;
+	w->mainpid = 0;
+	w->state = WORKER_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &w->started);
+	log_debug("%s gen %u worker %d pid %d: started", gen->program,
+	    gen->number, w->index, (int)w->pid);
+	if (pc->ready == READY_DELAY)
+		worker_arm_timer(w, pc->ready_delay_ms, worker_delay_done);
+	return 0;
+}
+
+/* Timer: ready_timeout while starting, drain_timeout while draining. */
+static void
+gen_timer_fired(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation *gen = arg;
+	char limit[32];
+	int i, n = 0;
+
+	(void)fd;
+	(void)what;
+	gen_cancel_timer(gen);
+	if (gen->state == GEN_STARTING) {
+		format_duration(gen->pc->ready_timeout_ms, limit, sizeof(limit));
+		gen_fail(gen, "not ready within ready_timeout %s (%d/%d workers "
+		    "ready)", limit, gen->nready, gen->nworkers);
+		return;
+	}
+	if (gen->state != GEN_DRAINING)
+		return;
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		if (w->pgid == 0 && w->pid == 0)
+			continue;
+		n++;
+		if (w->pgid != 0)
+			kill(-w->pgid, SIGKILL);
+		if (w->pid != 0)
+			kill(w->pid, SIGKILL);
+	}
+	format_duration(gen->pc->drain_timeout_ms, limit, sizeof(limit));
+	log_warnx("%s gen %u: still running after drain_timeout %s; killed "
+	    "the process groups of %d worker%s", gen->program, gen->number,
+	    limit, n, n == 1 ? "" : "s");
+}
+
+/* Start every worker and the ready_timeout. */
+int
+gen_start(struct generation *gen, char **cause)
+{
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &gen->started);
+	log_info("%s gen %u: starting %d worker%s", gen->program, gen->number,
+	    gen->nworkers, gen->nworkers == 1 ? "" : "s");
+	for (i = 0; i < gen->nworkers; i++) {
+		if (worker_spawn(&gen->workers[i], cause) == -1) {
+			gen->state = GEN_FAILED;
+			gen_kill(gen);
+			return -1;
+		}
+	}
+	gen_arm_timer(gen, gen->pc->ready_timeout_ms, gen_timer_fired);
+	return 0;
+}
+
+/* The generation took over: from now on its crashed workers restart. */
+void
+gen_promote(struct generation *gen)
+{
+	gen->state = GEN_RUNNING;
+	gen_cancel_timer(gen);
+}
+
+/* Send a signal to a worker's process (and the pid it announced). */
+static void
+worker_signal(struct worker *w, int sig)
+{
+	if (w->pid != 0)
+		kill(w->pid, sig);
+	if (w->mainpid != 0 && w->mainpid != w->pid)
+		kill(w->mainpid, sig);
+}
+
+/* Tell whether any member of a process group is still alive. */
+static bool
+gen_group_alive(pid_t pgid)
+{
+	return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Forget worker process groups that have emptied; once a generation being
+ * drained or killed has no process left, it is gone.
+ */
+void
+gen_check_groups(struct generation *gen)
+{
+	int i;
+
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		if (w->pid == 0 && w->pgid != 0 && !gen_group_alive(w->pgid))
+			w->pgid = 0;
+	}
+	if ((gen->state == GEN_DRAINING || gen->state == GEN_FAILED) &&
+	    gen_live_processes(gen) == 0) {
+		gen->state = GEN_GONE;
+		gen_cancel_timer(gen);
+		gen->cb(gen, GEN_EVENT_GONE, NULL, gen->cb_arg);
+	}
+}
+
+/* Ask every worker to stop (stop_signal); SIGKILL after drain_timeout. */
+void
+gen_drain(struct generation *gen)
+{
+	int i;
+
+	if (gen->state == GEN_DRAINING || gen->state == GEN_GONE)
+		return;
+	gen->state = GEN_DRAINING;
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		worker_cancel_timer(w);
+		if (w->pid != 0) {
+			worker_signal(w, gen->pc->stop_signal);
+			w->state = WORKER_STOPPING;
+		} else if (w->state != WORKER_FAILED)
+			w->state = WORKER_EXITED;
+	}
+	gen_arm_timer(gen, gen->pc->drain_timeout_ms, gen_timer_fired);
+	gen_check_groups(gen);
+}
+
+/* Kill every process of the generation now (SIGKILL to each group). */
+void
+gen_kill(struct generation *gen)
+{
+	int i;
+
+	if (gen->state == GEN_GONE)
+		return;
+	if (gen->state != GEN_DRAINING)
+		gen->state = GEN_FAILED;
+	gen_cancel_timer(gen);
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		worker_cancel_timer(w);
+		if (w->pgid != 0)
+			kill(-w->pgid, SIGKILL);
+		worker_signal(w, SIGKILL);
+		if (w->pid != 0)
+			w->state = WORKER_STOPPING;
+	}
+	gen_check_groups(gen);
+}
+
+/* The generation cannot become ready: kill it and say why, once. */
+static void
+gen_fail(struct generation *gen, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	if (gen->state != GEN_STARTING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	gen->state = GEN_FAILED;
+	gen_cancel_timer(gen);
+	gen->cb(gen, GEN_EVENT_FAILED, why, gen->cb_arg);
+	gen_kill(gen);
+}
+
+/* Free a generation (its processes must be gone). */
+void
+gen_free(struct generation *gen)
+{
+	size_t j;
+	int i;
+
+	if (gen == NULL)
+		return;
+	gen_cancel_timer(gen);
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		worker_cancel_timer(w);
+		output_free(w->output);
+		if (w->status_fd != -1)
+			close(w->status_fd);
+		free(w->status_text);
+	}
+	for (j = 0; j < gen->nlisteners; j++)
+		listener_unref(gen->listeners[j]);
+	config_unref(gen->conf);
+	free(gen->listeners);
+	free(gen->workers);
+	free(gen->program);
+	free(gen);
+}
+
+/* The worker whose process (or announced MAINPID) is pid, or NULL. */
+struct worker *
+gen_find_worker(struct generation *gen, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		if (w->pid == pid || (w->mainpid != 0 && w->mainpid == pid))
+			return &gen->workers[i];
+	}
+	return NULL;
+}
+
+/* Count workers with a process, or a process group, still alive. */
+int
+gen_live_processes(const struct generation *gen)
+{
+	int i, n = 0;
+
+	for (i = 0; i < gen->nworkers; i++)
+		if (gen->workers[i].pid != 0 || gen->workers[i].pgid != 0)
+			n++;
+	return n;
+}
+
+/* Decide what follows a running worker's exit: restart with backoff, or not. */
+static void
+worker_exited_running(struct worker *w, int status, const char *how)
+{
+	struct generation *gen = w->gen;
+	uint64_t ran = elapsed_ms(&w->started);
+	bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char delay[32];
+
+	/* Leftovers of a crashed worker would hold its sockets: kill them. */
+	if (w->pgid != 0 && gen_group_alive(w->pgid))
+		kill(-w->pgid, SIGKILL);
+	if (gen->pc->restart == RESTART_NEVER ||
+	    (gen->pc->restart == RESTART_ON_FAILURE && !failed)) {
+		w->state = WORKER_EXITED;
+		log_warnx("%s gen %u worker %d pid %d: %s; not restarted "
+		    "(restart = %s)", gen->program, gen->number, w->index,
+		    (int)w->pid, how, restart_policy_name(gen->pc->restart));
+		return;
+	}
+	if (ran >= BACKOFF_RESET_MS || w->backoff_ms == 0)
+		w->backoff_ms = BACKOFF_INITIAL_MS;
+	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
+		w->backoff_ms = BACKOFF_MAX_MS;
+	format_duration(w->backoff_ms, delay, sizeof(delay));
+	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
+	    "(restart %u)", gen->program, gen->number, w->index, (int)w->pid,
+	    how, (unsigned long long)ran, delay, w->restarts + 1);
+	w->state = WORKER_BACKOFF;
+	worker_arm_timer(w, w->backoff_ms, worker_restart);
+}
+
+/*
+ * A child was reaped: if it is one of this generation's workers, act on
+ * it and return true.
+ */
+bool
+gen_child_exited(struct generation *gen, pid_t pid, int status)
+{
+	struct worker *w = NULL;
+	char how[128], exec_error[256];
+	int i, exec_failed = 0;
+
+	for (i = 0; i < gen->nworkers; i++)
+		if (gen->workers[i].pid == pid)
+			w = &gen->workers[i];
+	if (w == NULL)
+		return false;
+
+	/* An exec failure was written to the status pipe before the exit. */
+	if (w->status_fd != -1) {
+		exec_failed = child_read_status(w->status_fd, exec_error,
+		    sizeof(exec_error)) == 1;
+		close(w->status_fd);
+		w->status_fd = -1;
+	}
+	gen_describe_status(status, how, sizeof(how));
+	w->last_status = status;
+	worker_cancel_timer(w);
+	if (w->state == WORKER_READY && gen->nready > 0)
+		gen->nready--;
+
+	if (exec_failed) {
+		log_errorx("%s gen %u worker %d: cannot run %s: %s",
+		    gen->program, gen->number, w->index, gen->pc->argv[0],
+		    exec_error);
+		w->pid = 0;
+		w->state = WORKER_FAILED;
+		if (gen->state == GEN_STARTING)
+			gen_fail(gen, "cannot run %s: %s", gen->pc->argv[0],
+			    exec_error);
+		gen_check_groups(gen);
+		return true;
+	}
+
+	switch (gen->state) {
+	case GEN_STARTING:
+		log_warnx("%s gen %u worker %d pid %d: %s before ready",
+		    gen->program, gen->number, w->index, (int)pid, how);
+		w->pid = 0;
+		w->state = WORKER_EXITED;
+		gen_fail(gen, "worker %d pid %d %s before ready", w->index,
+		    (int)pid, how);
+		break;
+	case GEN_RUNNING:
+		worker_exited_running(w, status, how);
+		w->pid = 0;
+		break;
+	default:
+		log_info("%s gen %u worker %d pid %d: %s", gen->program,
+		    gen->number, w->index, (int)pid, how);
+		w->pid = 0;
+		w->state = WORKER_EXITED;
+		break;
+	}
+	gen_check_groups(gen);
+	return true;
+}
+
+/* A notify message from one of this generation's workers. */
+void
+gen_notify(struct generation *gen, struct worker *w, const char *key,
+    const char *value)
+{
+	long pid;
+	const char *cause;
+
+	if (strcmp(key, "READY") == 0 && strcmp(value, "1") == 0) {
+		worker_ready(w);
+	} else if (strcmp(key, "STATUS") == 0) {
+		free(w->status_text);
+		w->status_text = strdup(value);
+		log_debug("%s gen %u worker %d pid %d: status: %s", gen->program,
+		    gen->number, w->index, (int)w->pid, value);
+	} else if (strcmp(key, "STOPPING") == 0 && strcmp(value, "1") == 0) {
+		log_debug("%s gen %u worker %d pid %d: stopping", gen->program,
+		    gen->number, w->index, (int)w->pid);
+	} else if (strcmp(key, "MAINPID") == 0) {
+		if (parse_int_range(value, 1, INT32_MAX, &pid, &cause) == 0)
+			w->mainpid = (pid_t)pid;
+		else
+			log_debug("%s gen %u worker %d: bad MAINPID=%s ignored",
+			    gen->program, gen->number, w->index, value);
+	} else
+		log_debug("%s gen %u worker %d pid %d: %s=%s ignored",
+		    gen->program, gen->number, w->index, (int)w->pid, key, value);
+}

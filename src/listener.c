@@ -1,0 +1,1139 @@
+/*
+ * listener.c: bind one listener, compare two, keep or close on reload.
+ *
+ * A listener is created by listener_bind with one reference. Listener sets
+ * (one per config) and generations hold further references; the socket is
+ * closed, and a unix socket file we created is removed, when the last one
+ * goes. A reload builds the next set beside the current one and only then,
+ * once nothing can fail any more, changes what the kept sockets look like.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <net/if.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
+/* Seconds given to TCP_DEFER_ACCEPT (the kernel rounds up to retransmits). */
+#define LISTENER_DEFER_ACCEPT_SECS 1
+
+/* Flag of a listening socket in /proc/net/unix (__SO_ACCEPTCON). */
+#define LISTENER_PROC_UNIX_ACCEPTCON 0x10000
+
+/* The process holding a socket, found through /proc. */
+struct listener_holder {
+	pid_t	pid;
+	char	comm[64];
+};
+
+/* A reused listener's pending changes, applied once an update succeeds. */
+struct listener_change {
+	struct listener		*l;
+	const struct listener_conf *lc;
+	char			*name;
+	char			*fd_name;
+};
+
+/* Set *cause (if cause is not NULL) to a newly allocated formatted message. */
+static void __attribute__((format(printf, 2, 3)))
+listener_set_cause(char **cause, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cause == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(cause, fmt, ap) == -1)
+		*cause = strdup("out of memory");
+	va_end(ap);
+}
+
+/* Set *cause to "listener NAME: ADDRESS: " followed by the message. */
+static void __attribute__((format(printf, 3, 4)))
+listener_error(char **cause, const struct listener_conf *lc, const char *fmt,
+    ...)
+{
+	char where[ADDR_STRLEN], msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	addr_format(&lc->addr, where, sizeof(where));
+	listener_set_cause(cause, "listener %s: %s: %s", lc->name, where, msg);
+}
+
+/* strerror(err) with a lower-case first letter, for our messages. */
+static const char *
+listener_strerror(int err, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", strerror(err));
+	if (buf[0] != '\0' && isupper((unsigned char)buf[0]) &&
+	    !isupper((unsigned char)buf[1]))
+		buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
+}
+
+/* The path of a unix socket file address, NULL if abstract or not unix. */
+static const char *
+listener_unix_path(const struct addr *addr)
+{
+	if (!addr_is_unix(addr) || addr_is_abstract(addr))
+		return NULL;
+	return ((const struct sockaddr_un *)&addr->ss)->sun_path;
+}
+
+/* Copy the directory part of a path ("/" for "/x"). */
+static void
+listener_dirname(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (slash == NULL) {
+		snprintf(buf, len, ".");
+		return;
+	}
+	n = (size_t)(slash - path);
+	if (n == 0)
+		n = 1;
+	snprintf(buf, len, "%.*s", (int)n, path);
+}
+
+/* Read /proc/PID/comm into buf (empty if it cannot be read). */
+static void
+listener_proc_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *fp;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return;
+	if (fgets(buf, (int)len, fp) == NULL)
+		buf[0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	fclose(fp);
+}
+
+/* Find a process with an fd on socket INODE; 0 if found, -1 if not. */
+static int
+listener_proc_find_inode(unsigned long inode, struct listener_holder *h)
+{
+	char want[64], path[64], link[64];
+	struct dirent *pe, *fe;
+	DIR *proc, *fds;
+	ssize_t n;
+	long pid;
+	int found = 0;
+
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	if ((proc = opendir("/proc")) == NULL)
+		return -1;
+	while (!found && (pe = readdir(proc)) != NULL) {
+		if (pe->d_name[0] < '1' || pe->d_name[0] > '9' ||
+		    strspn(pe->d_name, "0123456789") != strlen(pe->d_name))
+			continue;
+		pid = strtol(pe->d_name, NULL, 10);
+		snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+		if ((fds = opendir(path)) == NULL)
+			continue;
+		while ((fe = readdir(fds)) != NULL) {
+			if (fe->d_name[0] == '.')
+				continue;
+			n = readlinkat(dirfd(fds), fe->d_name, link,
+			    sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link, want) == 0) {
+				found = 1;
+				h->pid = (pid_t)pid;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	if (!found)
+		return -1;
+	listener_proc_comm(h->pid, h->comm, sizeof(h->comm));
+	return 0;
+}
+
+/* Decode the hex address of /proc/net/{tcp,udp}{,6} into bytes. */
+static int
+listener_proc_hexaddr(const char *hex, unsigned char *out, size_t outlen)
+{
+	char word[9];
+	uint32_t u;
+	size_t i;
+
+	if (strlen(hex) != outlen * 2)
+		return -1;
+	for (i = 0; i < outlen / 4; i++) {
+		memcpy(word, hex + i * 8, 8);
+		word[8] = '\0';
+		/* The kernel prints each 32-bit word as it sits in memory. */
+		u = (uint32_t)strtoul(word, NULL, 16);
+		memcpy(out + i * 4, &u, 4);
+	}
+	return 0;
+}
+
+/* Tell whether an IPv6 address is :: or maps an IPv4 one (set *v4 then). */
+static bool
+listener_v6_maps_v4(const unsigned char *a6, unsigned char *v4, bool *any)
+{
+	static const unsigned char prefix[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char zero[16];
+
+	*any = memcmp(a6, zero, 16) == 0;
+	if (*any) {
+		memset(v4, 0, 4);
+		return true;
+	}
+	if (memcmp(a6, prefix, 12) != 0)
+		return false;
+	memcpy(v4, a6 + 12, 4);
+	return true;
+}
+
+/*
+ * Score how well a socket bound to (family, bytes) would conflict with the
+ * address we want: 0 not at all, 1 through a wildcard, 2 the same address.
+ */
+static int
+listener_proc_conflict(const struct addr *want, int family,
+    const unsigned char *bytes)
+{
+	static const unsigned char zero[16];
+	const unsigned char *w;
+	unsigned char w4[4], b4[4];
+	bool wany, bany;
+
+	if (want->ss.ss_family == AF_INET)
+		w = (const unsigned char *)
+		    &((const struct sockaddr_in *)&want->ss)->sin_addr;
+	else
+		w = (const unsigned char *)
+		    &((const struct sockaddr_in6 *)&want->ss)->sin6_addr;
+
+	if (want->ss.ss_family == family) {
+		size_t n = family == AF_INET ? 4 : 16;
+		if (memcmp(w, bytes, n) == 0)
+			return 2;
+		return memcmp(w, zero, n) == 0 || memcmp(bytes, zero, n) == 0;
+	}
+	/* One side IPv4, the other IPv6: only :: and v4-mapped overlap. */
+	if (family == AF_INET6) {
+		if (!listener_v6_maps_v4(bytes, b4, &bany))
+			return 0;
+		memcpy(w4, w, 4);
+		wany = memcmp(w4, zero, 4) == 0;
+	} else {
+		if (!listener_v6_maps_v4(w, w4, &wany))
+			return 0;
+		memcpy(b4, bytes, 4);
+		bany = memcmp(b4, zero, 4) == 0;
+	}
+	if (wany || bany)
+		return 1;
+	return memcmp(w4, b4, 4) == 0 ? 2 : 0;
+}
+
+/* Find the inode of the socket holding an IP address; 0 if none found. */
+static unsigned long
+listener_proc_inet_inode(const struct addr *addr)
+{
+	static const char *const tcp_files[] =
+	    { "/proc/net/tcp", "/proc/net/tcp6" };
+	static const char *const udp_files[] =
+	    { "/proc/net/udp", "/proc/net/udp6" };
+	const char *const *files = addr->kind == ADDR_TCP ? tcp_files : udp_files;
+	unsigned char bytes[16];
+	char line[512], hex[40];
+	unsigned long inode, best_inode = 0;
+	unsigned int port, state;
+	int score, best = 0, i, family;
+	FILE *fp;
+
+	for (i = 0; i < 2; i++) {
+		family = i == 0 ? AF_INET : AF_INET6;
+		if ((fp = fopen(files[i], "re")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			if (sscanf(line, " %*u: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
+			    "%x %*x:%*x %*x:%*x %*x %*u %*d %lu", hex, &port,
+			    &state, &inode) != 4)
+				continue;
+			if (inode == 0 || (int)port != addr_port(addr))
+				continue;
+			if (listener_proc_hexaddr(hex, bytes,
+			    family == AF_INET ? 4 : 16) == -1)
+				continue;
+			score = listener_proc_conflict(addr, family, bytes);
+			if (score == 0)
+				continue;
+			/* Prefer listening TCP sockets (state 0A). */
+			score *= 2;
+			if (addr->kind != ADDR_TCP || state == 0x0A)
+				score++;
+			if (score > best) {
+				best = score;
+				best_inode = inode;
+			}
+		}
+		fclose(fp);
+	}
+	return best_inode;
+}
+
+/* Find the inode of the unix socket bound to an address; 0 if none found. */
+static unsigned long
+listener_proc_unix_inode(const struct addr *addr)
+{
+	char line[512], name[ADDR_STRLEN];
+	unsigned long inode, best_inode = 0;
+	unsigned int flags;
+	int off, score, best = 0;
+	FILE *fp;
+
+	addr_format_sockaddr((const struct sockaddr *)&addr->ss, addr->len,
+	    name, sizeof(name));
+	if ((fp = fopen("/proc/net/unix", "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		off = 0;
+		if (sscanf(line, "%*x: %*x %*x %x %*x %*x %lu %n", &flags,
+		    &inode, &off) != 2 || off == 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (inode == 0 || strcmp(line + off, name) != 0)
+			continue;
+		score = (flags & LISTENER_PROC_UNIX_ACCEPTCON) ? 2 : 1;
+		if (score > best) {
+			best = score;
+			best_inode = inode;
+		}
+	}
+	fclose(fp);
+	return best_inode;
+}
+
+/* Find the process holding an address; 0 if found, -1 if not. */
+static int
+listener_find_holder(const struct addr *addr, struct listener_holder *h)
+{
+	unsigned long inode;
+
+	if (addr_is_unix(addr))
+		inode = listener_proc_unix_inode(addr);
+	else
+		inode = listener_proc_inet_inode(addr);
+	if (inode == 0)
+		return -1;
+	return listener_proc_find_inode(inode, h);
+}
+
+/* Format " (held by pid N, comm)" for an address, or "" if not found. */
+static void
+listener_holder_text(const struct addr *addr, char *buf, size_t len)
+{
+	struct listener_holder h;
+
+	buf[0] = '\0';
+	if (listener_find_holder(addr, &h) == -1)
+		return;
+	if (h.comm[0] != '\0')
+		snprintf(buf, len, " (held by pid %ld, %s)", (long)h.pid, h.comm);
+	else
+		snprintf(buf, len, " (held by pid %ld)", (long)h.pid);
+}
+
+/* Tell whether a unix socket address has a live socket behind it. */
+int
+listener_unix_is_live(const struct addr *addr)
+{
+	const char *path = listener_unix_path(addr);
+	struct stat sb;
+	int fd, rc, type, saved;
+
+	if (!addr_is_unix(addr)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (path != NULL) {
+		if (lstat(path, &sb) == -1)
+			return errno == ENOENT ? 0 : -1;
+		if (!S_ISSOCK(sb.st_mode)) {
+			errno = ENOTSOCK;
+			return -1;
+		}
+	}
+	type = addr_socktype(addr);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	rc = connect(fd, (const struct sockaddr *)&addr->ss, addr->len);
+	saved = errno;
+	close(fd);
+	if (rc == 0)
+		return 1;
+	switch (saved) {
+	case EAGAIN:		/* a full backlog: someone listens */
+	case EINPROGRESS:
+	case EPROTOTYPE:	/* a live socket of the other type */
+		return 1;
+	case ECONNREFUSED:
+	case ENOENT:
+		return 0;
+	default:
+		errno = saved;
+		return -1;
+	}
+}
+
+/* Check a unix path before binding: refuse live sockets, remove stale ones. */
+static int
+listener_unix_prepare(const struct listener_conf *lc, bool remove_stale,
+    char **cause)
+{
+	const char *path = listener_unix_path(&lc->addr);
+	char holder[128], err[128];
+	struct stat sb;
+	int live;
+
+	if (lstat(path, &sb) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		listener_error(cause, lc, "cannot check %s: %s", path,
+		    listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (!S_ISSOCK(sb.st_mode)) {
+		listener_error(cause, lc, "exists and is not a socket (remove "
+		    "it or choose another path)");
+		return -1;
+	}
+	live = listener_unix_is_live(&lc->addr);
+	if (live == -1) {
+		listener_error(cause, lc, "cannot tell whether another process "
+		    "is listening on this socket: %s",
+		    listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (live == 1) {
+		listener_holder_text(&lc->addr, holder, sizeof(holder));
+		listener_error(cause, lc, "another process is listening on this "
+		    "socket%s", holder);
+		return -1;
+	}
+	if (remove_stale && unlink(path) == -1 && errno != ENOENT) {
+		listener_error(cause, lc, "cannot remove the stale socket file: "
+		    "%s", listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (remove_stale)
+		log_debug("listener %s: removed stale socket file %s", lc->name,
+		    path);
+	return 0;
+}
+
+/* Refuse options that make no sense for the address. */
+static int
+listener_check_opts(const struct listener_conf *lc, char **cause)
+{
+	const struct listener_opts *o = &lc->opts;
+	bool is_unix = addr_is_unix(&lc->addr);
+
+	if (o->v6only != -1 && lc->addr.ss.ss_family != AF_INET6) {
+		listener_error(cause, lc, "v6only applies only to IPv6 "
+		    "addresses, as in [::]:8080");
+		return -1;
+	}
+	if (is_unix && (o->freebind || o->reuseport || o->interface[0] != '\0')) {
+		listener_error(cause, lc, "freebind, reuseport and interface "
+		    "do not apply to unix sockets");
+		return -1;
+	}
+	if (lc->addr.kind != ADDR_TCP && (o->defer_accept || o->nodelay)) {
+		listener_error(cause, lc, "defer_accept and nodelay apply only "
+		    "to TCP listeners");
+		return -1;
+	}
+	if (listener_unix_path(&lc->addr) == NULL &&
+	    (o->mode != (mode_t)-1 || o->owner != (uid_t)-1 ||
+	    o->group != (gid_t)-1)) {
+		listener_error(cause, lc, "mode, owner and group apply only to "
+		    "unix socket files");
+		return -1;
+	}
+	if (o->interface[0] != '\0' && if_nametoindex(o->interface) == 0) {
+		listener_error(cause, lc, "unknown interface %s (see ip link)",
+		    o->interface);
+		return -1;
+	}
+	return 0;
+}
+
+/* setsockopt an int, setting *cause on failure. */
+static int
+listener_setsockopt(int fd, int level, int name, int value,
+    const struct listener_conf *lc, const char *what, char **cause)
+{
+	char err[128];
+
+	if (setsockopt(fd, level, name, &value, sizeof(value)) == 0)
+		return 0;
+	listener_error(cause, lc, "cannot set %s: %s", what,
+	    listener_strerror(errno, err, sizeof(err)));
+	return -1;
+}
+
+/* Set the socket options a listener asks for, before bind(). */
+static int
+listener_set_options(int fd, const struct listener_conf *lc, char **cause)
+{
+	const struct listener_opts *o = &lc->opts;
+	int family = lc->addr.ss.ss_family;
+	char err[128];
+
+	if (lc->addr.kind == ADDR_TCP && listener_setsockopt(fd, SOL_SOCKET,
+	    SO_REUSEADDR, 1, lc, "SO_REUSEADDR", cause) == -1)
+		return -1;
+	if (o->reuseport && listener_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT,
+	    1, lc, "SO_REUSEPORT", cause) == -1)
+		return -1;
+	if (family == AF_INET6 && o->v6only != -1 && listener_setsockopt(fd,
+	    IPPROTO_IPV6, IPV6_V6ONLY, o->v6only, lc, "IPV6_V6ONLY",
+	    cause) == -1)
+		return -1;
+	if (o->freebind) {
+		if (family == AF_INET6 ? listener_setsockopt(fd, IPPROTO_IPV6,
+		    IPV6_FREEBIND, 1, lc, "IPV6_FREEBIND", cause) :
+		    listener_setsockopt(fd, IPPROTO_IP, IP_FREEBIND, 1, lc,
+		    "IP_FREEBIND", cause))
+			return -1;
+	}
+	if (o->defer_accept && listener_setsockopt(fd, IPPROTO_TCP,
+	    TCP_DEFER_ACCEPT, LISTENER_DEFER_ACCEPT_SECS, lc,
+	    "TCP_DEFER_ACCEPT", cause) == -1)
+		return -1;
+	if (o->nodelay && listener_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1,
+	    lc, "TCP_NODELAY", cause) == -1)
+		return -1;
+	if (o->interface[0] != '\0' && setsockopt(fd, SOL_SOCKET,
+	    SO_BINDTODEVICE, o->interface, (socklen_t)strlen(o->interface)) == -1) {
+		if (errno == EPERM)
+			listener_error(cause, lc, "cannot bind to interface %s: "
+			    "permission denied (needs CAP_NET_RAW)", o->interface);
+		else
+			listener_error(cause, lc, "cannot bind to interface %s: %s",
+			    o->interface, listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Explain why bind() failed, in terms a user can act on. */
+static void
+listener_bind_error(const struct listener_conf *lc, int err, char **cause)
+{
+	const char *path = listener_unix_path(&lc->addr);
+	char dir[ADDR_STRLEN], holder[128], buf[128];
+	int port = addr_port(&lc->addr);
+
+	if (path != NULL)
+		listener_dirname(path, dir, sizeof(dir));
+	switch (err) {
+	case EADDRINUSE:
+		listener_holder_text(&lc->addr, holder, sizeof(holder));
+		listener_error(cause, lc, "address already in use%s", holder);
+		return;
+	case EACCES:
+		if (path != NULL)
+			listener_error(cause, lc, "permission denied (cannot "
+			    "create the socket file in %s)", dir);
+		else if (port > 0 && port < 1024)
+			listener_error(cause, lc, "permission denied (ports below "
+			    "1024 need root or CAP_NET_BIND_SERVICE)");
+		else
+			listener_error(cause, lc, "permission denied");
+		return;
+	case EADDRNOTAVAIL:
+		listener_error(cause, lc, "address not available on this host "
+		    "(use freebind = yes to bind it before it exists)");
+		return;
+	case ENOENT:
+		if (path != NULL) {
+			listener_error(cause, lc, "directory %s does not exist",
+			    dir);
+			return;
+		}
+		break;
+	case ENOTDIR:
+		if (path != NULL) {
+			listener_error(cause, lc, "a parent of the path is not a "
+			    "directory");
+			return;
+		}
+		break;
+	case EROFS:
+		listener_error(cause, lc, "read-only file system");
+		return;
+	}
+	listener_error(cause, lc, "cannot bind: %s",
+	    listener_strerror(err, buf, sizeof(buf)));
+}
+
+/* Set the mode, owner and group of our unix socket file, as configured. */
+static int
+listener_unix_file_perms(const char *path, const struct listener_opts *o,
+    const struct listener_conf *lc, char **cause)
+{
+	char err[128];
+
+	if ((o->owner != (uid_t)-1 || o->group != (gid_t)-1) &&
+	    fchownat(AT_FDCWD, path, o->owner, o->group,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		listener_error(cause, lc, "cannot change the owner of the socket "
+		    "file: %s", listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (o->mode != (mode_t)-1 && chmod(path, o->mode) == -1) {
+		listener_error(cause, lc, "cannot change the mode of the socket "
+		    "file: %s", listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Tell whether the unix socket file of a listener is still the one we made. */
+static bool
+listener_owns_file(const struct listener *l)
+{
+	const char *path = listener_unix_path(&l->addr);
+	struct stat sb;
+
+	if (path == NULL || l->file_ino == 0)
+		return false;
+	if (lstat(path, &sb) == -1)
+		return false;
+	return S_ISSOCK(sb.st_mode) && sb.st_dev == l->file_dev &&
+	    sb.st_ino == l->file_ino;
+}
+
+/* Bind a listener as configured; *out gets it, with one reference. */
+int
+listener_bind(const struct listener_conf *lc, struct listener **out,
+    char **cause)
+{
+	const char *path = listener_unix_path(&lc->addr);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct listener *l = NULL;
+	struct stat sb;
+	char err[128];
+	int fd = -1, backlog;
+	bool created = false;
+
+	*out = NULL;
+	if (cause != NULL)
+		*cause = NULL;
+	if (listener_check_opts(lc, cause) == -1)
+		return -1;
+	if (path != NULL && listener_unix_prepare(lc, true, cause) == -1)
+		return -1;
+
+	fd = socket(lc->addr.ss.ss_family,
+	    addr_socktype(&lc->addr) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		listener_error(cause, lc, "cannot create socket: %s",
+		    listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (listener_set_options(fd, lc, cause) == -1)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&lc->addr.ss, lc->addr.len) == -1) {
+		listener_bind_error(lc, errno, cause);
+		goto fail;
+	}
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		goto nomem;
+	l->fd = -1;
+	if (path != NULL) {
+		if (lstat(path, &sb) == -1) {
+			listener_error(cause, lc, "socket file vanished after "
+			    "bind: %s", listener_strerror(errno, err, sizeof(err)));
+			goto fail;
+		}
+		created = true;
+		l->file_dev = sb.st_dev;
+		l->file_ino = sb.st_ino;
+		if (listener_unix_file_perms(path, &lc->opts, lc, cause) == -1)
+			goto fail;
+	}
+	if (addr_socktype(&lc->addr) == SOCK_STREAM) {
+		backlog = lc->opts.backlog > 0 ? lc->opts.backlog : DEFAULT_BACKLOG;
+		if (listen(fd, backlog) == -1) {
+			listener_error(cause, lc, "cannot listen: %s",
+			    listener_strerror(errno, err, sizeof(err)));
+			goto fail;
+		}
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		listener_error(cause, lc, "cannot get the bound address: %s",
+		    listener_strerror(errno, err, sizeof(err)));
+		goto fail;
+	}
+	addr_format_sockaddr((const struct sockaddr *)&ss, sslen, l->bound,
+	    sizeof(l->bound));
+
+	l->name = strdup(lc->name);
+	l->fd_name = strdup(lc->fd_name != NULL ? lc->fd_name : lc->name);
+	if (l->name == NULL || l->fd_name == NULL)
+		goto nomem;
+	l->addr = lc->addr;
+	l->opts = lc->opts;
+	l->fd = fd;
+	l->refs = 1;
+	*out = l;
+	log_debug("listener %s: bound %s (fd %d)", l->name, l->bound, fd);
+	return 0;
+
+nomem:
+	listener_error(cause, lc, "out of memory");
+fail:
+	if (created && listener_owns_file(l))
+		unlink(path);
+	if (l != NULL) {
+		free(l->name);
+		free(l->fd_name);
+		free(l);
+	}
+	close(fd);
+	return -1;
+}
+
+/* Take one more reference to a listener. */
+void
+listener_ref(struct listener *l)
+{
+	l->refs++;
+}
+
+/* Drop a reference; the last one closes the socket and removes our file. */
+void
+listener_unref(struct listener *l)
+{
+	const char *path;
+
+	if (l == NULL)
+		return;
+	if (l->refs <= 0)
+		fatalx("listener %s: reference count underflow", l->name);
+	if (--l->refs > 0)
+		return;
+	if ((path = listener_unix_path(&l->addr)) != NULL &&
+	    listener_owns_file(l) && unlink(path) == -1)
+		log_warn("listener %s: cannot remove %s", l->name, path);
+	if (l->fd != -1)
+		close(l->fd);
+	log_debug("listener %s: closed %s", l->name, l->bound);
+	free(l->name);
+	free(l->fd_name);
+	free(l);
+}
+
+/* Tell whether two option sets are the same, field by field. */
+static bool
+listener_opts_equal(const struct listener_opts *a, const struct listener_opts *b)
+{
+	return a->backlog == b->backlog &&
+	    a->reuseport == b->reuseport &&
+	    a->v6only == b->v6only &&
+	    a->freebind == b->freebind &&
+	    a->defer_accept == b->defer_accept &&
+	    a->nodelay == b->nodelay &&
+	    strcmp(a->interface, b->interface) == 0 &&
+	    a->mode == b->mode &&
+	    a->owner == b->owner &&
+	    a->group == b->group;
+}
+
+/* The fd name a listener_conf asks for (its name unless given). */
+static const char *
+listener_conf_fd_name(const struct listener_conf *lc)
+{
+	return lc->fd_name != NULL ? lc->fd_name : lc->name;
+}
+
+/* Tell whether a bound listener is exactly what a listener_conf asks for. */
+bool
+listener_matches(const struct listener *l, const struct listener_conf *lc)
+{
+	return addr_equal(&l->addr, &lc->addr) &&
+	    listener_opts_equal(&l->opts, &lc->opts) &&
+	    strcmp(l->name, lc->name) == 0 &&
+	    strcmp(l->fd_name, listener_conf_fd_name(lc)) == 0;
+}
+
+/* The first option that cannot change on a kept socket, or NULL. */
+static const char *
+listener_immutable_change(const struct listener_opts *a,
+    const struct listener_opts *b)
+{
+	if (a->reuseport != b->reuseport)
+		return "reuseport";
+	if (a->v6only != b->v6only)
+		return "v6only";
+	if (a->freebind != b->freebind)
+		return "freebind";
+	if (strcmp(a->interface, b->interface) != 0)
+		return "interface";
+	return NULL;
+}
+
+/* Find a listener by its config name. */
+struct listener *
+listener_set_find(const struct listener_set *set, const char *name)
+{
+	size_t i;
+
+	if (set == NULL)
+		return NULL;
+	for (i = 0; i < set->count; i++)
+		if (strcmp(set->items[i]->name, name) == 0)
+			return set->items[i];
+	return NULL;
+}
+
+/* Tell whether two unix addresses name the same socket, whatever its type. */
+static bool
+listener_same_unix_name(const struct addr *a, const struct addr *b)
+{
+	return addr_is_unix(a) && addr_is_unix(b) && a->len == b->len &&
+	    memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/*
+ * Find the listener of the current set that a listener_conf keeps: same
+ * address (and same name for port 0, whose real port differs every time).
+ * Returns its index, or -1.
+ */
+static ssize_t
+listener_set_lookup(const struct listener_set *current,
+    const struct listener_conf *lc, const bool *used)
+{
+	struct listener *l;
+	size_t i;
+
+	if (current == NULL)
+		return -1;
+	for (i = 0; i < current->count; i++) {
+		l = current->items[i];
+		if (used[i] || !addr_equal(&l->addr, &lc->addr))
+			continue;
+		if (!addr_is_unix(&lc->addr) && addr_port(&lc->addr) == 0 &&
+		    strcmp(l->name, lc->name) != 0)
+			continue;
+		return (ssize_t)i;
+	}
+	return -1;
+}
+
+/* Apply the changes a kept listener may take; failures only warn. */
+static void
+listener_apply_change(struct listener_change *c)
+{
+	struct listener *l = c->l;
+	const struct listener_opts *o = &c->lc->opts;
+	const char *path = listener_unix_path(&l->addr);
+	int value;
+
+	if (c->name != NULL) {
+		log_info("listener %s: renamed to %s", l->name, c->name);
+		free(l->name);
+		l->name = c->name;
+		c->name = NULL;
+	}
+	if (c->fd_name != NULL) {
+		free(l->fd_name);
+		l->fd_name = c->fd_name;
+		c->fd_name = NULL;
+	}
+	if (o->backlog != l->opts.backlog) {
+		if (addr_socktype(&l->addr) != SOCK_STREAM)
+			l->opts.backlog = o->backlog;
+		else if (listen(l->fd, o->backlog > 0 ? o->backlog :
+		    DEFAULT_BACKLOG) == 0)
+			l->opts.backlog = o->backlog;
+		else
+			log_warn("listener %s: %s: cannot change backlog",
+			    l->name, l->bound);
+	}
+	if (o->nodelay != l->opts.nodelay) {
+		value = o->nodelay;
+		if (setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &value,
+		    sizeof(value)) == 0)
+			l->opts.nodelay = o->nodelay;
+		else
+			log_warn("listener %s: %s: cannot change nodelay",
+			    l->name, l->bound);
+	}
+	if (o->defer_accept != l->opts.defer_accept) {
+		value = o->defer_accept ? LISTENER_DEFER_ACCEPT_SECS : 0;
+		if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value,
+		    sizeof(value)) == 0)
+			l->opts.defer_accept = o->defer_accept;
+		else
+			log_warn("listener %s: %s: cannot change defer_accept",
+			    l->name, l->bound);
+	}
+	if (o->mode == l->opts.mode && o->owner == l->opts.owner &&
+	    o->group == l->opts.group)
+		return;
+	if (path == NULL || !listener_owns_file(l)) {
+		/* Nothing to change: no file, or no longer ours. */
+		l->opts.mode = o->mode;
+		l->opts.owner = o->owner;
+		l->opts.group = o->group;
+		return;
+	}
+	if (o->owner != l->opts.owner || o->group != l->opts.group) {
+		if (fchownat(AT_FDCWD, path, o->owner, o->group,
+		    AT_SYMLINK_NOFOLLOW) == 0) {
+			l->opts.owner = o->owner;
+			l->opts.group = o->group;
+		} else
+			log_warn("listener %s: cannot change the owner of %s",
+			    l->name, path);
+	}
+	if (o->mode != l->opts.mode) {
+		if (o->mode == (mode_t)-1 || chmod(path, o->mode) == 0)
+			l->opts.mode = o->mode;
+		else
+			log_warn("listener %s: cannot change the mode of %s",
+			    l->name, path);
+	}
+}
+
+/*
+ * Build the listener set of conf into next (which must be empty): listeners
+ * of current with the same address are kept (one more reference), others are
+ * bound. Changes to kept listeners are made only once all of it succeeded;
+ * on failure next is left empty, current is untouched, and -1 is returned.
+ */
+int
+listener_set_update(const struct listener_set *current,
+    const struct config *conf, struct listener_set *next, char **cause)
+{
+	const struct listener_conf *lc;
+	struct listener_change *changes = NULL;
+	struct listener *l, *other;
+	char where[ADDR_STRLEN], from[ADDR_STRLEN];
+	const char *what;
+	size_t n = 0, nchanges = 0, i, ncurrent;
+	bool *used = NULL;
+	ssize_t found;
+
+	if (cause != NULL)
+		*cause = NULL;
+	next->items = NULL;
+	next->count = 0;
+	ncurrent = current != NULL ? current->count : 0;
+	next->items = calloc(conf->nlisteners + 1, sizeof(*next->items));
+	changes = calloc(conf->nlisteners + 1, sizeof(*changes));
+	used = calloc(ncurrent + 1, sizeof(*used));
+	if (next->items == NULL || changes == NULL || used == NULL) {
+		listener_set_cause(cause, "out of memory");
+		goto fail;
+	}
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (n == conf->nlisteners) {
+			listener_set_cause(cause, "listener %s: more listeners "
+			    "than the config counts", lc->name);
+			goto fail;
+		}
+		found = listener_set_lookup(current, lc, used);
+		if (found == -1) {
+			/* A unix path kept open under another socket type? */
+			for (i = 0; i < ncurrent; i++) {
+				other = current->items[i];
+				if (other->addr.kind == lc->addr.kind ||
+				    !listener_same_unix_name(&other->addr,
+				    &lc->addr))
+					continue;
+				addr_format(&other->addr, from, sizeof(from));
+				addr_format(&lc->addr, where, sizeof(where));
+				listener_set_cause(cause, "listener %s: changing "
+				    "%s to %s needs a stop and start (the socket "
+				    "is kept open across reloads)", lc->name,
+				    from, where);
+				goto fail;
+			}
+			if (listener_bind(lc, &l, cause) == -1)
+				goto fail;
+			next->items[n++] = l;
+			next->count = n;
+			continue;
+		}
+
+		l = current->items[found];
+		what = listener_immutable_change(&l->opts, &lc->opts);
+		if (what != NULL) {
+			addr_format(&lc->addr, where, sizeof(where));
+			listener_set_cause(cause, "listener %s: changing %s of %s "
+			    "needs a stop and start (the socket is kept open "
+			    "across reloads)", lc->name, what, where);
+			goto fail;
+		}
+		used[found] = true;
+		listener_ref(l);
+		next->items[n++] = l;
+		next->count = n;
+		if (listener_matches(l, lc))
+			continue;
+
+		changes[nchanges].l = l;
+		changes[nchanges].lc = lc;
+		if (strcmp(l->name, lc->name) != 0 &&
+		    (changes[nchanges].name = strdup(lc->name)) == NULL) {
+			nchanges++;
+			listener_set_cause(cause, "out of memory");
+			goto fail;
+		}
+		if (strcmp(l->fd_name, listener_conf_fd_name(lc)) != 0 &&
+		    (changes[nchanges].fd_name =
+		    strdup(listener_conf_fd_name(lc))) == NULL) {
+			nchanges++;
+			listener_set_cause(cause, "out of memory");
+			goto fail;
+		}
+		nchanges++;
+	}
+
+	/* Nothing can fail from here on: change the kept sockets. */
+	for (i = 0; i < nchanges; i++)
+		listener_apply_change(&changes[i]);
+	free(changes);
+	free(used);
+	return 0;
+
+fail:
+	if (changes != NULL) {
+		for (i = 0; i < nchanges; i++) {
+			free(changes[i].name);
+			free(changes[i].fd_name);
+		}
+	}
+	free(changes);
+	free(used);
+	listener_set_clear(next);
+	return -1;
+}
+
+/* Drop the set's references and empty it. */
+void
+listener_set_clear(struct listener_set *set)
+{
+	size_t i;
+
+	if (set->items != NULL) {
+		for (i = 0; i < set->count; i++)
+			listener_unref(set->items[i]);
+	}
+	free(set->items);
+	set->items = NULL;
+	set->count = 0;
+}
+
+/* Check, without creating anything, that a unix socket file can be made. */
+static int
+listener_probe_unix(const struct listener_conf *lc, char **cause)
+{
+	const char *path = listener_unix_path(&lc->addr);
+	char dir[ADDR_STRLEN], err[128];
+	struct stat sb;
+
+	if (listener_check_opts(lc, cause) == -1)
+		return -1;
+	listener_dirname(path, dir, sizeof(dir));
+	if (stat(dir, &sb) == -1) {
+		if (errno == ENOENT)
+			listener_error(cause, lc, "directory %s does not exist",
+			    dir);
+		else
+			listener_error(cause, lc, "cannot check directory %s: %s",
+			    dir, listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		listener_error(cause, lc, "%s is not a directory", dir);
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) == -1) {
+		listener_error(cause, lc, "permission denied (cannot create the "
+		    "socket file in %s)", dir);
+		return -1;
+	}
+	/* A stale socket is left alone: run removes it. */
+	return listener_unix_prepare(lc, false, cause);
+}
+
+/* Try every listener of conf (for check --bind); returns the failures. */
+int
+listener_probe_config(const struct config *conf, struct config_msgs *msgs)
+{
+	const struct listener_conf *lc;
+	struct listener *l;
+	char *cause;
+	int failures = 0, rc;
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (!lc->has_listen)
+			continue;
+		cause = NULL;
+		if (listener_unix_path(&lc->addr) != NULL)
+			rc = listener_probe_unix(lc, &cause);
+		else if ((rc = listener_bind(lc, &l, &cause)) == 0)
+			listener_unref(l);
+		if (rc == 0)
+			continue;
+		config_msgs_add(msgs, true, conf->path, lc->line, "%s",
+		    cause != NULL ? cause : "cannot bind");
+		free(cause);
+		failures++;
+	}
+	return failures;
+}

@@ -1,0 +1,25 @@
+/* notify.h: the NOTIFY_SOCKET readiness protocol (sd_notify) server side. */
+#ifndef HANDOFF_NOTIFY_H
+#define HANDOFF_NOTIFY_H
+
+#include <sys/types.h>
+
+struct event_base;
+struct notify;
+
+/* Called for each KEY=VALUE line of a datagram, with the sender's pid. */
+typedef void (*notify_cb)(pid_t sender, const char *key, const char *value,
+    void *arg);
+
+struct notify	*notify_open(struct event_base *base, notify_cb cb, void *arg,
+		    char **cause);
+const char	*notify_socket_name(const struct notify *n);
+void		 notify_close(struct notify *n);
+int		 notify_parse(const char *msg, size_t len,
+		    void (*line_cb)(const char *, const char *, void *), void *arg);
+
+#endif
+
+/* The supervisor's own sd_notify to its service manager, if it has one. */
+void	notify_self_init(void);
+void	notify_self(const char *text);

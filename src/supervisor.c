@@ -1,0 +1,688 @@
+/*
+ * supervisor.c: the supervisor's state and event loop.
+ *
+ * The supervisor owns the listener set of the config in force and, per
+ * program, its generations. A reload (SIGHUP) builds the new state beside
+ * the old one: it loads and checks the new config, updates the listener
+ * set (unchanged listeners are the same sockets), and starts a new
+ * generation of every program. Only when all of them are ready does it
+ * commit: the new generations take over and the old ones drain. If any
+ * fails first, every new generation is killed, the new listeners close and
+ * nothing that was running changes. Reloads asked for meanwhile are
+ * coalesced into one more reload afterwards. The first start is a reload
+ * from nothing; if it fails, the supervisor exits 1.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "generation.h"
+#include "listener.h"
+#include "log.h"
+#include "notify.h"
+#include "supervisor.h"
+
+static void	supervisor_gen_event(struct generation *, enum gen_event,
+		    const char *, void *);
+static void	supervisor_schedule_cleanup(struct supervisor *);
+
+/* Record how a reload ended, for status. */
+static void
+supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void
+supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	sup->last_reload.done = true;
+	sup->last_reload.ok = ok;
+	sup->last_reload.when = time(NULL);
+	sup->last_reload.duration_ms = ms;
+	va_start(ap, fmt);
+	vsnprintf(sup->last_reload.message, sizeof(sup->last_reload.message),
+	    fmt, ap);
+	va_end(ap);
+}
+
+/* Find a program by name. */
+static struct program *
+program_find(struct supervisor *sup, const char *name)
+{
+	struct program *prog;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		if (strcmp(prog->name, name) == 0)
+			return prog;
+	return NULL;
+}
+
+/* Find a program by name, adding it if it is new. */
+static struct program *
+program_get(struct supervisor *sup, const char *name)
+{
+	struct program *prog = program_find(sup, name);
+
+	if (prog != NULL)
+		return prog;
+	if ((prog = calloc(1, sizeof(*prog))) == NULL ||
+	    (prog->name = strdup(name)) == NULL)
+		fatal("program %s", name);
+	prog->next_number = 1;
+	TAILQ_INIT(&prog->gens);
+	TAILQ_INSERT_TAIL(&sup->programs, prog, entry);
+	return prog;
+}
+
+/* Tell whether any generation still has processes. */
+static bool
+supervisor_has_processes(struct supervisor *sup)
+{
+	struct program *prog;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		if (!TAILQ_EMPTY(&prog->gens))
+			return true;
+	return false;
+}
+
+/* Refuse what this version cannot run yet, naming the program. */
+static int
+supervisor_check_supported(const struct config *conf, char **cause)
+{
+	struct program_conf *pc;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		if (pc->handoff != HANDOFF_INHERIT) {
+			asprintf(cause, "program %s: handoff = %s is not "
+			    "supported by this version (use inherit)", pc->name,
+			    handoff_mode_name(pc->handoff));
+			return -1;
+		}
+		if (pc->preload) {
+			asprintf(cause, "program %s: preload = yes is not "
+			    "supported by this version", pc->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Free a finished reload's leftovers (the new state it did not commit). */
+static void
+reload_free(struct reload *r)
+{
+	listener_set_clear(&r->listeners);
+	config_unref(r->conf);
+	free(r);
+}
+
+/* Start the next reload if one was asked for during the last. */
+static void
+supervisor_run_queued(struct supervisor *sup)
+{
+	if (sup->reload_queued && !sup->stopping && sup->reload == NULL) {
+		sup->reload_queued = false;
+		log_info("running the reload asked for during the last one");
+		supervisor_reload(sup);
+	}
+}
+
+/* Every new generation is ready: switch over and drain the old ones. */
+static void
+reload_commit(struct supervisor *sup)
+{
+	struct reload *r = sup->reload;
+	struct program *prog;
+	struct generation *old;
+	uint64_t ms = elapsed_ms(&r->started);
+	char summary[256] = "";
+	size_t len;
+
+	sup->reload = NULL;
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		old = prog->current;
+		if (prog->starting != NULL) {
+			gen_promote(prog->starting);
+			prog->current = prog->starting;
+			prog->starting = NULL;
+			len = strlen(summary);
+			snprintf(summary + len, sizeof(summary) - len, "%s%s gen %u",
+			    len ? ", " : "", prog->name, prog->current->number);
+		} else if (config_find_program(r->conf, prog->name) == NULL) {
+			prog->current = NULL;
+			if (old != NULL)
+				log_info("%s: removed from the config", prog->name);
+		} else
+			continue;
+		if (old != NULL) {
+			log_info("%s gen %u: draining (%d worker%s)", old->program,
+			    old->number, gen_live_processes(old),
+			    gen_live_processes(old) == 1 ? "" : "s");
+			gen_drain(old);
+		}
+	}
+
+	listener_set_clear(&sup->listeners);
+	sup->listeners = r->listeners;
+	r->listeners.items = NULL;
+	r->listeners.count = 0;
+	config_unref(sup->conf);
+	sup->conf = config_ref(r->conf);
+	log_set_level(sup->conf->supervisor.log_level);
+
+	if (r->initial) {
+		log_info("started: %s ready in %llums", summary,
+		    (unsigned long long)ms);
+		notify_self("READY=1\nSTATUS=running");
+	} else {
+		log_info("reload done in %llums: %s took over", (unsigned long long)ms,
+		    summary);
+		supervisor_outcome(sup, true, ms, "%s took over", summary);
+		notify_self("READY=1\nSTATUS=running");
+	}
+	reload_free(r);
+	supervisor_schedule_cleanup(sup);
+	supervisor_run_queued(sup);
+}
+
+/* A new generation failed: kill all new ones; what ran keeps running. */
+static void
+reload_abort(struct supervisor *sup, const char *why)
+{
+	struct reload *r = sup->reload;
+	struct program *prog;
+	struct generation *gen;
+	uint64_t ms = elapsed_ms(&r->started);
+
+	sup->reload = NULL;
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		if ((gen = prog->starting) == NULL)
+			continue;
+		prog->starting = NULL;
+		gen_kill(gen);
+	}
+	if (r->initial) {
+		log_errorx("cannot start: %s", why);
+		sup->exit_code = 1;
+		reload_free(r);
+		supervisor_stop(sup, true);
+		return;
+	}
+	log_errorx("reload failed after %llums: %s; the running generations "
+	    "keep serving", (unsigned long long)ms, why);
+	supervisor_outcome(sup, false, ms, "%s", why);
+	notify_self("READY=1\nSTATUS=reload failed");
+	reload_free(r);
+	supervisor_schedule_cleanup(sup);
+	supervisor_run_queued(sup);
+}
+
+/* A reload that could not start at all: log it, record it. */
+static void
+reload_refuse(struct supervisor *sup, bool initial, const char *why)
+{
+	if (initial) {
+		log_errorx("cannot start: %s", why);
+		sup->exit_code = 1;
+		supervisor_stop(sup, true);
+		return;
+	}
+	log_errorx("reload failed: %s; nothing changed", why);
+	supervisor_outcome(sup, false, 0, "%s", why);
+	notify_self("READY=1\nSTATUS=reload failed");
+}
+
+/* Load the config for a reload; NULL (and every error logged) if bad. */
+static struct config *
+reload_load_config(struct supervisor *sup)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	size_t i;
+
+	if (sup->config_path == NULL)
+		return config_ref(sup->conf);
+	config_msgs_init(&msgs);
+	conf = config_load(sup->config_path, &msgs);
+	for (i = 0; i < msgs.count; i++) {
+		if (msgs.is_error[i])
+			log_errorx("%s", msgs.lines[i]);
+		else
+			log_warnx("%s", msgs.lines[i]);
+	}
+	if (conf == NULL)
+		reload_refuse(sup, false, "the config has errors (see above)");
+	config_msgs_free(&msgs);
+	return conf;
+}
+
+/* Start a reload, or the first start when nothing runs yet. */
+static void
+reload_begin(struct supervisor *sup, struct config *conf, bool initial)
+{
+	struct program_conf *pc;
+	struct listener *ls[MAX_LISTENERS_PER_PROGRAM];
+	struct program *prog;
+	struct generation *gen;
+	struct reload *r;
+	char *cause = NULL;
+	size_t i;
+
+	if (supervisor_check_supported(conf, &cause) == -1) {
+		reload_refuse(sup, initial, cause);
+		free(cause);
+		config_unref(conf);
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("reload");
+	r->conf = conf;
+	r->initial = initial;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	if (listener_set_update(initial ? NULL : &sup->listeners, conf,
+	    &r->listeners, &cause) == -1) {
+		reload_refuse(sup, initial, cause);
+		free(cause);
+		reload_free(r);
+		return;
+	}
+	sup->reload = r;
+	if (!initial)
+		notify_self("RELOADING=1\nSTATUS=reloading");
+
+	/* Create every generation first, then start them. */
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		prog = program_get(sup, pc->name);
+		for (i = 0; i < pc->nlisteners; i++)
+			ls[i] = listener_set_find(&r->listeners, pc->listener_names[i]);
+		gen = gen_new(sup->base, conf, pc, ls, prog->next_number++,
+		    notify_socket_name(sup->notify), supervisor_gen_event, sup);
+		if (gen == NULL)
+			fatal("generation");
+		TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
+		prog->starting = gen;
+		r->pending++;
+	}
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		if ((gen = prog->starting) == NULL)
+			continue;
+		if (gen_start(gen, &cause) == -1) {
+			char why[512];
+			snprintf(why, sizeof(why), "%s gen %u: %s", gen->program,
+			    gen->number, cause ? cause : "out of memory");
+			free(cause);
+			if (sup->reload != NULL)
+				reload_abort(sup, why);
+			return;
+		}
+	}
+}
+
+/* Reload: SIGHUP or `handoff reload`. Coalesced while one is in progress. */
+void
+supervisor_reload(struct supervisor *sup)
+{
+	struct config *conf;
+
+	if (sup->stopping) {
+		log_info("reload ignored: stopping");
+		return;
+	}
+	if (sup->reload != NULL) {
+		if (!sup->reload_queued)
+			log_info("reload queued: a handoff is in progress");
+		sup->reload_queued = true;
+		return;
+	}
+	log_info("reloading%s%s", sup->config_path ? " " : "",
+	    sup->config_path ? sup->config_path : "");
+	if ((conf = reload_load_config(sup)) == NULL)
+		return;
+	reload_begin(sup, conf, false);
+}
+
+/* Stop: drain every generation (or kill at once); exit when all are gone. */
+void
+supervisor_stop(struct supervisor *sup, bool now)
+{
+	struct program *prog;
+	struct generation *gen;
+
+	if (sup->stopping && !now)
+		return;
+	if (!sup->stopping)
+		notify_self("STOPPING=1");
+	sup->stopping = true;
+	sup->stop_now = sup->stop_now || now;
+	if (sup->reload != NULL) {
+		struct reload *r = sup->reload;
+		sup->reload = NULL;
+		TAILQ_FOREACH(prog, &sup->programs, entry)
+			prog->starting = NULL;
+		reload_free(r);
+	}
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			if (now || gen->state == GEN_STARTING ||
+			    gen->state == GEN_FAILED)
+				gen_kill(gen);
+			else
+				gen_drain(gen);
+		}
+	}
+	supervisor_schedule_cleanup(sup);
+}
+
+/* Deferred: free gone generations and unused programs; exit if done. */
+static void
+supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *sup = arg;
+	struct program *prog, *next_prog;
+	struct generation *gen, *next_gen;
+
+	(void)fd;
+	(void)what;
+	for (prog = TAILQ_FIRST(&sup->programs); prog != NULL; prog = next_prog) {
+		next_prog = TAILQ_NEXT(prog, entry);
+		for (gen = TAILQ_FIRST(&prog->gens); gen != NULL; gen = next_gen) {
+			next_gen = TAILQ_NEXT(gen, entry);
+			if (gen->state != GEN_GONE)
+				continue;
+			TAILQ_REMOVE(&prog->gens, gen, entry);
+			if (prog->current == gen)
+				prog->current = NULL;
+			if (prog->starting == gen)
+				prog->starting = NULL;
+			log_info("%s gen %u: gone", gen->program, gen->number);
+			gen_free(gen);
+		}
+		if (TAILQ_EMPTY(&prog->gens) && (sup->conf == NULL ||
+		    config_find_program(sup->conf, prog->name) == NULL)) {
+			TAILQ_REMOVE(&sup->programs, prog, entry);
+			free(prog->name);
+			free(prog);
+		}
+	}
+	if (sup->stopping && !supervisor_has_processes(sup))
+		event_base_loopexit(sup->base, NULL);
+}
+
+/* Run supervisor_cleanup from the event loop, outside any callback chain. */
+static void
+supervisor_schedule_cleanup(struct supervisor *sup)
+{
+	event_active(sup->cleanup, EV_TIMEOUT, 0);
+}
+
+/* Generation events: ready, failed, gone. */
+static void
+supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
+    void *arg)
+{
+	struct supervisor *sup = arg;
+	struct program *prog = program_find(sup, gen->program);
+
+	switch (ev) {
+	case GEN_EVENT_READY:
+		log_info("%s gen %u: ready %d/%d in %llums", gen->program,
+		    gen->number, gen->nready, gen->nworkers,
+		    (unsigned long long)elapsed_ms(&gen->started));
+		if (sup->reload != NULL && prog != NULL && prog->starting == gen &&
+		    --sup->reload->pending == 0)
+			reload_commit(sup);
+		break;
+	case GEN_EVENT_FAILED:
+		log_errorx("%s gen %u: failed: %s", gen->program, gen->number, why);
+		if (sup->reload != NULL && prog != NULL && prog->starting == gen) {
+			char msg[640];
+			snprintf(msg, sizeof(msg), "%s gen %u %s", gen->program,
+			    gen->number, why);
+			reload_abort(sup, msg);
+		}
+		break;
+	case GEN_EVENT_GONE:
+		supervisor_schedule_cleanup(sup);
+		break;
+	}
+}
+
+/* A notify message: find the sender's worker by pid. */
+static void
+supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
+{
+	struct supervisor *sup = arg;
+	struct program *prog;
+	struct generation *gen;
+	struct worker *w;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			if ((w = gen_find_worker(gen, sender)) != NULL) {
+				gen_notify(gen, w, key, value);
+				return;
+			}
+		}
+	}
+	log_debug("notify socket: %s=%s from pid %d, not a worker, ignored",
+	    key, value, (int)sender);
+}
+
+/* SIGCHLD: reap every exited child and tell its generation. */
+static void
+supervisor_reap(struct supervisor *sup)
+{
+	struct program *prog;
+	struct generation *gen;
+	int status;
+	pid_t pid;
+	bool found;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		found = false;
+		TAILQ_FOREACH(prog, &sup->programs, entry) {
+			TAILQ_FOREACH(gen, &prog->gens, entry)
+				if ((found = gen_child_exited(gen, pid, status)))
+					break;
+			if (found)
+				break;
+		}
+		if (!found)
+			log_debug("reaped pid %d, a worker's descendant", (int)pid);
+	}
+	/* Descendants' exits may have emptied process groups. */
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			gen_check_groups(gen);
+}
+
+/* Signal events. */
+static void
+supervisor_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct supervisor *sup = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		supervisor_reload(sup);
+		break;
+	case SIGINT:
+		if (sup->stopping) {
+			log_info("second SIGINT: stopping now");
+			supervisor_stop(sup, true);
+			break;
+		}
+		/* FALLTHROUGH */
+	case SIGTERM:
+		if (sup->stopping) {
+			log_info("already stopping (send SIGINT again to stop now)");
+			break;
+		}
+		log_info("%s: stopping gracefully", sig == SIGINT ? "SIGINT" :
+		    "SIGTERM");
+		supervisor_stop(sup, false);
+		break;
+	case SIGCHLD:
+		supervisor_reap(sup);
+		break;
+	case SIGUSR2:
+		log_warnx("SIGUSR2: upgrading the supervisor in place is not "
+		    "supported by this version; nothing changed");
+		break;
+	}
+}
+
+/* Write the pidfile, creating its directory if needed. */
+static int
+supervisor_write_pidfile(struct supervisor *sup, const char *path)
+{
+	char *dir, *slash, buf[32];
+	int fd, len;
+
+	if ((dir = strdup(path)) != NULL && (slash = strrchr(dir, '/')) != NULL &&
+	    slash != dir) {
+		*slash = '\0';
+		(void)mkdir(dir, 0755);
+	}
+	free(dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1) {
+		log_error("pidfile %s", path);
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)len) != len) {
+		log_error("pidfile %s", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	sup->pidfile = strdup(path);
+	return 0;
+}
+
+/* Remove our pidfile if it still names us. */
+static void
+supervisor_remove_pidfile(struct supervisor *sup)
+{
+	char buf[32] = "";
+	FILE *fp;
+
+	if (sup->pidfile == NULL)
+		return;
+	if ((fp = fopen(sup->pidfile, "re")) != NULL) {
+		if (fgets(buf, sizeof(buf), fp) != NULL &&
+		    atoi(buf) == (int)getpid())
+			unlink(sup->pidfile);
+		fclose(fp);
+	}
+	free(sup->pidfile);
+	sup->pidfile = NULL;
+}
+
+/* Add a persistent signal event. */
+static struct event *
+supervisor_add_signal(struct supervisor *sup, int sig)
+{
+	struct event *ev = evsignal_new(sup->base, sig, supervisor_signal, sup);
+
+	if (ev == NULL || evsignal_add(ev, NULL) == -1)
+		fatalx("cannot watch signal %d", sig);
+	return ev;
+}
+
+/* Free everything the supervisor holds (its processes are gone). */
+static void
+supervisor_free(struct supervisor *sup)
+{
+	struct program *prog;
+	struct generation *gen;
+
+	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL) {
+		while ((gen = TAILQ_FIRST(&prog->gens)) != NULL) {
+			TAILQ_REMOVE(&prog->gens, gen, entry);
+			gen_free(gen);
+		}
+		TAILQ_REMOVE(&sup->programs, prog, entry);
+		free(prog->name);
+		free(prog);
+	}
+	listener_set_clear(&sup->listeners);
+	config_unref(sup->conf);
+	notify_close(sup->notify);
+	event_free(sup->sig_hup);
+	event_free(sup->sig_term);
+	event_free(sup->sig_int);
+	event_free(sup->sig_chld);
+	event_free(sup->sig_usr2);
+	event_free(sup->cleanup);
+	event_base_free(sup->base);
+	free(sup->config_path);
+}
+
+/*
+ * Supervise what conf describes until stopped. Takes a reference to conf.
+ * config_path is the file a reload re-reads (NULL: the command line, which
+ * a reload restarts unchanged). Returns the exit code.
+ */
+int
+supervisor_run(struct config *conf, const char *config_path)
+{
+	struct supervisor sup;
+	char *cause = NULL;
+	int code;
+
+	memset(&sup, 0, sizeof(sup));
+	TAILQ_INIT(&sup.programs);
+	if (config_path != NULL && (sup.config_path = strdup(config_path)) == NULL)
+		fatal("config path");
+	/* Orphaned descendants of workers become ours to reap and to track. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("cannot become a child subreaper; orphaned worker "
+		    "descendants will not be tracked");
+	notify_self_init();
+	if ((sup.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	sup.sig_hup = supervisor_add_signal(&sup, SIGHUP);
+	sup.sig_term = supervisor_add_signal(&sup, SIGTERM);
+	sup.sig_int = supervisor_add_signal(&sup, SIGINT);
+	sup.sig_chld = supervisor_add_signal(&sup, SIGCHLD);
+	sup.sig_usr2 = supervisor_add_signal(&sup, SIGUSR2);
+	signal(SIGPIPE, SIG_IGN);
+	if ((sup.cleanup = event_new(sup.base, -1, 0, supervisor_cleanup, &sup)) == NULL)
+		fatalx("cannot create the cleanup event");
+	if ((sup.notify = notify_open(sup.base, supervisor_notify, &sup,
+	    &cause)) == NULL)
+		fatalx("%s", cause);
+
+	log_info("supervisor %s pid %d starting (%zu listener%s, %zu program%s)",
+	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
+	    conf->nlisteners == 1 ? "" : "s", conf->nprograms,
+	    conf->nprograms == 1 ? "" : "s");
+	reload_begin(&sup, config_ref(conf), true);
+	if (!sup.stopping && conf->supervisor.pidfile != NULL)
+		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
+	if (!sup.stopping || supervisor_has_processes(&sup))
+		event_base_dispatch(sup.base);
+
+	supervisor_remove_pidfile(&sup);
+	code = sup.exit_code;
+	if (code == 0)
+		log_info("stopped");
+	supervisor_free(&sup);
+	return code;
+}

@@ -1,0 +1,70 @@
+/*
+ * supervisor.h: owns the listeners, the programs and their generations;
+ * handles signals, reloads and stopping.
+ */
+#ifndef HANDOFF_SUPERVISOR_H
+#define HANDOFF_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <sys/queue.h>
+
+#include "generation.h"
+#include "listener.h"
+
+struct config;
+struct event;
+struct event_base;
+struct notify;
+
+/* A program by name; it outlives reloads, its generations come and go. */
+struct program {
+	TAILQ_ENTRY(program) entry;
+	char		*name;
+	unsigned int	 next_number;	/* of its next generation */
+	struct generation_list gens;	/* every generation with processes */
+	struct generation *current;	/* the one serving (GEN_RUNNING) */
+	struct generation *starting;	/* the one a reload is starting */
+};
+TAILQ_HEAD(program_list, program);
+
+/* A reload (or the first start) in progress: the new state, not yet in use. */
+struct reload {
+	struct config	*conf;
+	struct listener_set listeners;
+	struct timespec	 started;
+	int		 pending;	/* generations not ready yet */
+	bool		 initial;
+};
+
+/* What the last reload came to, for logs and status. */
+struct reload_outcome {
+	bool		 done;		/* a reload has finished */
+	bool		 ok;
+	char		 message[512];
+	time_t		 when;
+	uint64_t	 duration_ms;
+};
+
+struct supervisor {
+	struct event_base *base;
+	char		*config_path;	/* NULL when built from the command line */
+	struct config	*conf;		/* the config in force */
+	struct listener_set listeners;	/* the listeners of conf */
+	struct program_list programs;
+	struct notify	*notify;
+	struct reload	*reload;	/* in progress, or NULL */
+	bool		 reload_queued;
+	bool		 stopping;
+	bool		 stop_now;
+	int		 exit_code;
+	struct reload_outcome last_reload;
+	struct event	*sig_hup, *sig_term, *sig_int, *sig_chld, *sig_usr2;
+	struct event	*cleanup;	/* frees gone generations, deferred */
+	char		*pidfile;	/* written by us, removed at exit */
+};
+
+int	supervisor_run(struct config *conf, const char *config_path);
+void	supervisor_reload(struct supervisor *sup);
+void	supervisor_stop(struct supervisor *sup, bool now);
+
+#endif

@@ -1,0 +1,1128 @@
+/*
+ * test_listener.c: binding listeners with every kind and option, stale and
+ * live unix sockets, useful errors, and keeping sockets across reloads.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "addr.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
+/* A private temporary directory, removed by tmpdir_remove. */
+static char tmpdir[64];
+
+/* Create the test's temporary directory; keep the log quiet. */
+static void
+tmpdir_setup(void)
+{
+	log_set_level(LOG_LEVEL_WARN);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/handoff-listener-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
+/* Remove the temporary directory and whatever the test left in it. */
+static void
+tmpdir_remove(void)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+
+	if (tmpdir[0] == '\0' || (dir = opendir(tmpdir)) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, de->d_name);
+		if (unlink(path) == -1)
+			rmdir(path);
+	}
+	closedir(dir);
+	rmdir(tmpdir);
+	tmpdir[0] = '\0';
+}
+
+TestSuite(listener, .init = tmpdir_setup, .fini = tmpdir_remove);
+
+/* Skip the test on hosts without IPv6 loopback. */
+static void
+need_ipv6(void)
+{
+	struct sockaddr_in6 sin6;
+	int fd, rc;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		cr_skip_test("no IPv6 here");
+	rc = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6));
+	close(fd);
+	if (rc == -1)
+		cr_skip_test("no IPv6 loopback here");
+}
+
+/* A path inside the temporary directory, written into buf. */
+static char *
+tmppath(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+	return buf;
+}
+
+/* Append a listener on ADDRESS to conf, with default options. */
+static struct listener_conf *
+add(struct config *conf, const char *name, const char *listen)
+{
+	struct listener_conf *lc;
+	const char *cause;
+
+	lc = config_add_listener(conf, name, (int)conf->nlisteners + 10);
+	lc->listen = strdup(listen);
+	lc->has_listen = true;
+	cr_assert_eq(addr_parse(listen, &lc->addr, &cause), 0,
+	    "addr_parse %s: %s", listen, cause);
+	return lc;
+}
+
+/* Bind a listener that must bind. */
+static struct listener *
+bind_ok(const struct listener_conf *lc)
+{
+	struct listener *l = NULL;
+	char *cause = NULL;
+
+	if (listener_bind(lc, &l, &cause) != 0)
+		cr_assert_fail("listener_bind %s: %s", lc->listen, cause);
+	cr_assert_not_null(l);
+	cr_assert_eq(l->refs, 1);
+	return l;
+}
+
+/* Bind a listener that must fail; returns the cause, which the caller frees. */
+static char *
+bind_fails(const struct listener_conf *lc)
+{
+	struct listener *l = (struct listener *)1;
+	char *cause = NULL;
+
+	cr_assert_eq(listener_bind(lc, &l, &cause), -1,
+	    "listener_bind %s should fail", lc->listen);
+	cr_assert_null(l);
+	cr_assert_not_null(cause);
+	return cause;
+}
+
+/* getsockopt an int option. */
+static int
+sockopt(int fd, int level, int name)
+{
+	socklen_t len;
+	int value = 0;
+
+	len = sizeof(value);
+	cr_assert_eq(getsockopt(fd, level, name, &value, &len), 0,
+	    "getsockopt: %s", strerror(errno));
+	return value;
+}
+
+/* The port a socket is bound to. */
+static int
+local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* The inode of an open fd. */
+static ino_t
+fd_ino(int fd)
+{
+	struct stat sb;
+
+	cr_assert_eq(fstat(fd, &sb), 0);
+	return sb.st_ino;
+}
+
+/* How many fds this process has open. */
+static int
+count_fds(void)
+{
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	cr_assert_not_null(dir = opendir("/proc/self/fd"));
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1;	/* the directory's own fd */
+}
+
+/* Tell whether an fd number is open. */
+static bool
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) != -1;
+}
+
+/* Check what every listener gets: CLOEXEC, non-blocking, the right type. */
+static void
+check_common(const struct listener *l, int type)
+{
+	cr_assert(fcntl(l->fd, F_GETFD) & FD_CLOEXEC, "not CLOEXEC");
+	cr_assert(fcntl(l->fd, F_GETFL) & O_NONBLOCK, "not O_NONBLOCK");
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_TYPE), type);
+}
+
+/* A socket of our own bound (and listening, for streams) on ADDRESS. */
+static int
+own_socket(const char *text)
+{
+	struct addr addr;
+	const char *cause;
+	int fd, type;
+
+	cr_assert_eq(addr_parse(text, &addr, &cause), 0);
+	type = addr_socktype(&addr);
+	fd = socket(addr.ss.ss_family, type | SOCK_CLOEXEC, 0);
+	cr_assert_neq(fd, -1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&addr.ss, addr.len), 0,
+	    "bind %s: %s", text, strerror(errno));
+	if (type == SOCK_STREAM)
+		cr_assert_eq(listen(fd, 8), 0);
+	return fd;
+}
+
+/* The backlog of a listening TCP socket as ss shows it, -1 without ss. */
+static int
+ss_backlog(int port)
+{
+	char cmd[128], line[512], state[32];
+	int recvq, sendq = -1;
+	FILE *fp;
+
+	if (system("command -v ss >/dev/null 2>&1") != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "ss -ltnH 'sport = :%d'", port);
+	cr_assert_not_null(fp = popen(cmd, "r"));
+	if (fgets(line, sizeof(line), fp) == NULL ||
+	    sscanf(line, "%31s %d %d", state, &recvq, &sendq) != 3)
+		cr_assert_fail("cannot read the backlog of port %d from ss", port);
+	pclose(fp);
+	return sendq;
+}
+
+/* ---- binding every kind ------------------------------------------------ */
+
+Test(listener, tcp4_defaults)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct listener *l = bind_ok(lc);
+	char want[64];
+	int port;
+
+	check_common(l, SOCK_STREAM);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEADDR), 1);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 0);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
+	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+	cr_assert_eq(sockopt(l->fd, IPPROTO_IP, IP_FREEBIND), 0);
+	port = local_port(l->fd);
+	cr_assert_gt(port, 0);
+	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
+	cr_assert_str_eq(l->bound, want);
+	cr_assert_str_eq(l->name, "web");
+	cr_assert_str_eq(l->fd_name, "web");
+	cr_assert(addr_equal(&l->addr, &lc->addr));
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, tcp4_options)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct listener *l;
+	int backlog;
+
+	lc->opts.reuseport = true;
+	lc->opts.nodelay = true;
+	lc->opts.defer_accept = true;
+	lc->opts.freebind = true;
+	lc->opts.backlog = 77;
+	lc->fd_name = strdup("http");
+	l = bind_ok(lc);
+	check_common(l, SOCK_STREAM);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 1);
+	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	cr_assert_neq(sockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+	cr_assert_eq(sockopt(l->fd, IPPROTO_IP, IP_FREEBIND), 1);
+	cr_assert_str_eq(l->fd_name, "http");
+	backlog = ss_backlog(local_port(l->fd));
+	if (backlog != -1)
+		cr_assert_eq(backlog, 77);
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, tcp_nodelay_inherited_by_accepted)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct sockaddr_in sin;
+	struct listener *l;
+	struct pollfd pfd;
+	int client, conn;
+
+	lc->opts.nodelay = true;
+	l = bind_ok(lc);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)local_port(l->fd));
+	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(client, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	pfd.fd = l->fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, 10000), 1);
+	conn = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_neq(conn, -1, "accept: %s", strerror(errno));
+	cr_assert_eq(sockopt(conn, IPPROTO_TCP, TCP_NODELAY), 1);
+	close(conn);
+	close(client);
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, tcp6)
+{
+	struct config *conf;
+	struct listener_conf *lc1, *lc2;
+	struct listener *l1, *l2;
+	char want[64];
+
+	need_ipv6();
+	conf = config_new("test.ini");
+	lc1 = add(conf, "v6", "[::1]:0");
+	lc2 = add(conf, "any6", "[::]:0");
+
+	lc1->opts.v6only = 1;
+	lc1->opts.freebind = true;
+	lc2->opts.v6only = 0;
+	l1 = bind_ok(lc1);
+	l2 = bind_ok(lc2);
+	check_common(l1, SOCK_STREAM);
+	cr_assert_eq(sockopt(l1->fd, IPPROTO_IPV6, IPV6_V6ONLY), 1);
+	cr_assert_eq(sockopt(l1->fd, IPPROTO_IPV6, IPV6_FREEBIND), 1);
+	cr_assert_eq(sockopt(l2->fd, IPPROTO_IPV6, IPV6_V6ONLY), 0);
+	cr_assert_eq(sockopt(l2->fd, IPPROTO_IPV6, IPV6_FREEBIND), 0);
+	snprintf(want, sizeof(want), "[::1]:%d", local_port(l1->fd));
+	cr_assert_str_eq(l1->bound, want);
+	listener_unref(l1);
+	listener_unref(l2);
+	config_free(conf);
+}
+
+Test(listener, v6only_on_ipv4_is_an_error)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	char *cause;
+	int before = count_fds();
+
+	lc->opts.v6only = 1;
+	cause = bind_fails(lc);
+	cr_assert(strstr(cause, "listener web: 127.0.0.1:0: v6only applies only "
+	    "to IPv6") == cause, "%s", cause);
+	cr_assert_eq(count_fds(), before);
+	free(cause);
+	config_free(conf);
+}
+
+Test(listener, udp)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "dns", "udp:127.0.0.1:0");
+	struct listener *l = bind_ok(lc);
+
+	check_common(l, SOCK_DGRAM);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEADDR), 0);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 0);
+	cr_assert_gt(local_port(l->fd), 0);
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, interface)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct listener *l;
+	char dev[IF_NAMESIZE] = "";
+	socklen_t len = sizeof(dev);
+
+	snprintf(lc->opts.interface, sizeof(lc->opts.interface), "lo");
+	l = bind_ok(lc);
+	cr_assert_eq(getsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &len), 0);
+	cr_assert_str_eq(dev, "lo");
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, unknown_interface)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	char *cause;
+	int before = count_fds();
+
+	snprintf(lc->opts.interface, sizeof(lc->opts.interface), "hoffnosuch9");
+	cause = bind_fails(lc);
+	cr_assert(strstr(cause, "listener web: 127.0.0.1:0: unknown interface "
+	    "hoffnosuch9") == cause, "%s", cause);
+	cr_assert_eq(count_fds(), before);
+	free(cause);
+	config_free(conf);
+}
+
+Test(listener, unix_stream_mode_owner)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 8];
+	struct listener_conf *lc;
+	struct listener *l;
+	struct stat sb;
+
+	tmppath(path, sizeof(path), "app.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(conf, "app", text);
+	lc->opts.mode = 0640;
+	lc->opts.owner = 65534;
+	lc->opts.group = 65534;
+	lc->opts.backlog = 5;
+	l = bind_ok(lc);
+	check_common(l, SOCK_STREAM);
+	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
+	cr_assert_str_eq(l->bound, path);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_assert(S_ISSOCK(sb.st_mode));
+	cr_assert_eq(sb.st_mode & 07777, 0640);
+	cr_assert_eq(sb.st_uid, 65534);
+	cr_assert_eq(sb.st_gid, 65534);
+	cr_assert_eq(l->file_ino, sb.st_ino);
+	cr_assert_eq(l->file_dev, sb.st_dev);
+	cr_assert_eq(listener_unix_is_live(&l->addr), 1);
+	listener_unref(l);
+	cr_assert_eq(lstat(path, &sb), -1, "socket file left behind");
+	cr_assert_eq(errno, ENOENT);
+	config_free(conf);
+}
+
+Test(listener, unix_dgram_and_abstract)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 16], name[64], want[80];
+	struct listener_conf *lc1, *lc2, *lc3;
+	struct listener *l1, *l2, *l3;
+	struct stat sb;
+
+	tmppath(path, sizeof(path), "log.sock");
+	snprintf(text, sizeof(text), "unixgram:%s", path);
+	lc1 = add(conf, "log", text);
+	snprintf(name, sizeof(name), "handoff-test-%ld", (long)getpid());
+	snprintf(text, sizeof(text), "unix:@%s", name);
+	lc2 = add(conf, "abs", text);
+	snprintf(text, sizeof(text), "unixgram:@%s-dgram", name);
+	lc3 = add(conf, "absdgram", text);
+
+	l1 = bind_ok(lc1);
+	l2 = bind_ok(lc2);
+	l3 = bind_ok(lc3);
+	check_common(l1, SOCK_DGRAM);
+	check_common(l2, SOCK_STREAM);
+	check_common(l3, SOCK_DGRAM);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_assert(S_ISSOCK(sb.st_mode));
+	cr_assert_str_eq(l1->bound, path);
+	snprintf(want, sizeof(want), "@%s", name);
+	cr_assert_str_eq(l2->bound, want);
+	cr_assert_eq(l2->file_ino, 0);
+	cr_assert_eq(listener_unix_is_live(&l1->addr), 1);
+	cr_assert_eq(listener_unix_is_live(&l2->addr), 1);
+	cr_assert_eq(listener_unix_is_live(&l3->addr), 1);
+	listener_unref(l1);
+	listener_unref(l2);
+	listener_unref(l3);
+	cr_assert_eq(lstat(path, &sb), -1);
+	cr_assert_eq(listener_unix_is_live(&lc1->addr), 0);
+	cr_assert_eq(listener_unix_is_live(&lc2->addr), 0);
+	config_free(conf);
+}
+
+/* ---- stale and live unix sockets --------------------------------------- */
+
+Test(listener, unix_stale_socket_is_replaced)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], other[PATH_MAX], text[PATH_MAX + 8];
+	struct listener_conf *lc;
+	struct listener *l;
+	struct stat before, after;
+	int fd;
+
+	tmppath(path, sizeof(path), "stale.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(conf, "app", text);
+	fd = own_socket(text);
+	close(fd);		/* the file stays: a stale socket */
+	/* A second link keeps the old inode's number from being reused. */
+	tmppath(other, sizeof(other), "stale.link");
+	cr_assert_eq(link(path, other), 0);
+	cr_assert_eq(lstat(path, &before), 0);
+	cr_assert_eq(listener_unix_is_live(&lc->addr), 0);
+
+	l = bind_ok(lc);
+	cr_assert_eq(lstat(path, &after), 0);
+	cr_assert(S_ISSOCK(after.st_mode));
+	cr_assert_neq(before.st_ino, after.st_ino, "stale file not replaced");
+	cr_assert_eq(l->file_ino, after.st_ino);
+	cr_assert_eq(listener_unix_is_live(&lc->addr), 1);
+	listener_unref(l);
+	cr_assert_eq(lstat(path, &after), -1);
+	config_free(conf);
+}
+
+Test(listener, unix_live_socket_is_refused)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 16], want[PATH_MAX + 128];
+	struct listener_conf *lc;
+	struct stat before, after;
+	char *cause;
+	int fd, nfds;
+
+	tmppath(path, sizeof(path), "live.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(conf, "app", text);
+	fd = own_socket(text);
+	cr_assert_eq(lstat(path, &before), 0);
+	cr_assert_eq(listener_unix_is_live(&lc->addr), 1);
+
+	nfds = count_fds();
+	cause = bind_fails(lc);
+	snprintf(want, sizeof(want), "listener app: unix:%s: another process is "
+	    "listening on this socket", path);
+	cr_assert(strstr(cause, want) == cause, "%s", cause);
+	snprintf(want, sizeof(want), "held by pid %ld", (long)getpid());
+	cr_assert(strstr(cause, want) != NULL, "%s", cause);
+	cr_assert_eq(count_fds(), nfds);
+	free(cause);
+	cr_assert_eq(lstat(path, &after), 0);
+	cr_assert_eq(before.st_ino, after.st_ino, "live socket file touched");
+	close(fd);
+	config_free(conf);
+}
+
+Test(listener, unixgram_live_socket_is_refused)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 16];
+	struct listener_conf *lc;
+	char *cause;
+	int fd;
+
+	tmppath(path, sizeof(path), "live.dgram");
+	snprintf(text, sizeof(text), "unixgram:%s", path);
+	lc = add(conf, "log", text);
+	fd = own_socket(text);
+	cr_assert_eq(listener_unix_is_live(&lc->addr), 1);
+	cause = bind_fails(lc);
+	cr_assert(strstr(cause, "another process is listening") != NULL, "%s",
+	    cause);
+	free(cause);
+	close(fd);
+	cr_assert_eq(listener_unix_is_live(&lc->addr), 0);
+	config_free(conf);
+}
+
+Test(listener, unix_path_not_a_socket)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 8], want[PATH_MAX + 64];
+	struct listener_conf *lc;
+	struct stat sb;
+	char *cause;
+	int fd;
+
+	tmppath(path, sizeof(path), "plain");
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	cr_assert_neq(fd, -1);
+	close(fd);
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(conf, "app", text);
+	cause = bind_fails(lc);
+	snprintf(want, sizeof(want), "%s: exists and is not a socket", path);
+	cr_assert(strstr(cause, want) != NULL, "%s", cause);
+	cr_assert(strncmp(cause, "listener app: ", 14) == 0, "%s", cause);
+	free(cause);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_assert(S_ISREG(sb.st_mode));
+	cr_assert_eq(listener_unix_is_live(&lc->addr), -1);
+	config_free(conf);
+}
+
+Test(listener, unix_missing_directory)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 8], want[PATH_MAX + 64];
+	struct listener_conf *lc;
+	char *cause;
+
+	tmppath(path, sizeof(path), "nodir/app.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(conf, "app", text);
+	cr_assert_eq(listener_unix_is_live(&lc->addr), 0);
+	cause = bind_fails(lc);
+	snprintf(want, sizeof(want), "directory %s/nodir does not exist", tmpdir);
+	cr_assert(strstr(cause, want) != NULL, "%s", cause);
+	free(cause);
+	config_free(conf);
+}
+
+Test(listener, unix_file_replaced_is_not_unlinked)
+{
+	struct config *conf = config_new("test.ini");
+	char path[PATH_MAX], text[PATH_MAX + 8];
+	struct listener_conf *lc;
+	struct listener *l;
+	struct stat sb;
+	int fd;
+
+	tmppath(path, sizeof(path), "taken.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(conf, "app", text);
+	l = bind_ok(lc);
+	/* Someone else removes our file and puts theirs in its place. */
+	cr_assert_eq(unlink(path), 0);
+	fd = own_socket(text);
+	listener_unref(l);
+	cr_assert_eq(lstat(path, &sb), 0, "someone else's file was removed");
+	close(fd);
+	config_free(conf);
+}
+
+/* ---- errors a user can act on ------------------------------------------ */
+
+Test(listener, tcp_address_in_use_names_the_holder)
+{
+	struct config *conf = config_new("test.ini");
+	char text[64], want[128];
+	struct listener_conf *lc;
+	char *cause;
+	int fd, port, nfds;
+
+	fd = own_socket("127.0.0.1:0");
+	port = local_port(fd);
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+	lc = add(conf, "web", text);
+	nfds = count_fds();
+	cause = bind_fails(lc);
+	snprintf(want, sizeof(want), "listener web: 127.0.0.1:%d: address "
+	    "already in use", port);
+	cr_assert(strstr(cause, want) == cause, "%s", cause);
+	snprintf(want, sizeof(want), "(held by pid %ld, ", (long)getpid());
+	cr_assert(strstr(cause, want) != NULL, "%s", cause);
+	cr_assert_eq(count_fds(), nfds);
+	free(cause);
+	close(fd);
+	config_free(conf);
+}
+
+Test(listener, wildcard_in_use_names_the_holder)
+{
+	struct config *conf;
+	char text[64], want[128];
+	struct listener_conf *lc;
+	char *cause;
+	int fd, port;
+
+	need_ipv6();
+	conf = config_new("test.ini");
+
+	/* Held on [::] (dual stack); we ask for 127.0.0.1 on the same port. */
+	fd = own_socket("[::]:0");
+	port = local_port(fd);
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+	lc = add(conf, "web", text);
+	cause = bind_fails(lc);
+	cr_assert(strstr(cause, "address already in use") != NULL, "%s", cause);
+	snprintf(want, sizeof(want), "held by pid %ld", (long)getpid());
+	cr_assert(strstr(cause, want) != NULL, "%s", cause);
+	free(cause);
+	close(fd);
+	config_free(conf);
+}
+
+Test(listener, udp_address_in_use_names_the_holder)
+{
+	struct config *conf = config_new("test.ini");
+	char text[64], want[128];
+	struct listener_conf *lc;
+	char *cause;
+	int fd, port;
+
+	fd = own_socket("udp:127.0.0.1:0");
+	port = local_port(fd);
+	snprintf(text, sizeof(text), "udp:127.0.0.1:%d", port);
+	lc = add(conf, "dns", text);
+	cause = bind_fails(lc);
+	snprintf(want, sizeof(want), "listener dns: udp:127.0.0.1:%d: address "
+	    "already in use (held by pid %ld", port, (long)getpid());
+	cr_assert(strstr(cause, want) == cause, "%s", cause);
+	free(cause);
+	close(fd);
+	config_free(conf);
+}
+
+Test(listener, address_not_available)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc;
+	struct listener *l;
+	char *cause;
+	FILE *fp;
+	int nonlocal = 0;
+
+	if ((fp = fopen("/proc/sys/net/ipv4/ip_nonlocal_bind", "r")) != NULL) {
+		if (fscanf(fp, "%d", &nonlocal) != 1)
+			nonlocal = 0;
+		fclose(fp);
+	}
+	if (nonlocal != 0)
+		cr_skip_test("net.ipv4.ip_nonlocal_bind is on");
+	/* 198.51.100.0/24 is TEST-NET-2: on no host. */
+	lc = add(conf, "web", "198.51.100.7:0");
+	cause = bind_fails(lc);
+	cr_assert_str_eq(cause, "listener web: 198.51.100.7:0: address not "
+	    "available on this host (use freebind = yes to bind it before it "
+	    "exists)");
+	free(cause);
+	lc->opts.freebind = true;
+	l = bind_ok(lc);
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, privileged_port_permission_denied)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc;
+	struct listener *l;
+	char *cause = NULL;
+	FILE *fp;
+	int start = 1024, status, ok;
+	pid_t pid;
+
+	if ((fp = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start",
+	    "r")) != NULL) {
+		if (fscanf(fp, "%d", &start) != 1)
+			start = 1024;
+		fclose(fp);
+	}
+	if (start <= 1)
+		cr_skip_test("every port is unprivileged here");
+	lc = add(conf, "web", "127.0.0.1:1");
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		/* Losing euid 0 drops CAP_NET_BIND_SERVICE too. */
+		if (geteuid() == 0 && seteuid(65534) == -1)
+			_exit(2);
+		ok = listener_bind(lc, &l, &cause) == -1 && strcmp(cause,
+		    "listener web: 127.0.0.1:1: permission denied (ports below "
+		    "1024 need root or CAP_NET_BIND_SERVICE)") == 0;
+		if (!ok)
+			fprintf(stderr, "cause: %s\n", cause ? cause : "(none)");
+		_exit(ok ? 0 : 1);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child status %d", status);
+	config_free(conf);
+}
+
+/* ---- comparing and reloading ------------------------------------------- */
+
+Test(listener, matches)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct listener_conf *other = add(conf, "other", "127.0.0.2:0");
+	struct listener *l = bind_ok(lc);
+
+	cr_assert(listener_matches(l, lc));
+	cr_assert_not(listener_matches(l, other));
+	lc->opts.backlog = 12;
+	cr_assert_not(listener_matches(l, lc));
+	lc->opts.backlog = l->opts.backlog;
+	lc->opts.nodelay = true;
+	cr_assert_not(listener_matches(l, lc));
+	lc->opts.nodelay = false;
+	lc->opts.mode = 0600;
+	cr_assert_not(listener_matches(l, lc));
+	lc->opts.mode = (mode_t)-1;
+	snprintf(lc->opts.interface, sizeof(lc->opts.interface), "lo");
+	cr_assert_not(listener_matches(l, lc));
+	lc->opts.interface[0] = '\0';
+	cr_assert(listener_matches(l, lc));
+	lc->fd_name = strdup("http");
+	cr_assert_not(listener_matches(l, lc));
+	free(lc->fd_name);
+	lc->fd_name = strdup("web");
+	cr_assert(listener_matches(l, lc));
+	free(lc->name);
+	lc->name = strdup("www");
+	cr_assert_not(listener_matches(l, lc));
+	listener_unref(l);
+	config_free(conf);
+}
+
+Test(listener, ref_unref)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct listener *l = bind_ok(lc);
+	int fd = l->fd;
+
+	listener_ref(l);
+	cr_assert_eq(l->refs, 2);
+	listener_unref(l);
+	cr_assert(fd_open(fd));
+	listener_unref(l);
+	cr_assert_not(fd_open(fd));
+	config_free(conf);
+}
+
+Test(listener, set_update_keeps_adds_removes_and_changes)
+{
+	struct listener_set empty = { NULL, 0 }, s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	char path[PATH_MAX], text[PATH_MAX + 8];
+	struct listener *web, *api, *sock, *renamed;
+	struct listener_conf *lc;
+	struct config *c1, *c2;
+	struct stat sb;
+	char *cause = NULL;
+	ino_t web_ino, sock_ino;
+	int api_fd, api_port, fd, port;
+
+	need_ipv6();
+	c1 = config_new("one.ini");
+	c2 = config_new("two.ini");
+
+	tmppath(path, sizeof(path), "app.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	add(c1, "web", "127.0.0.1:0");
+	add(c1, "api", "127.0.0.1:0");
+	lc = add(c1, "sock", text);
+	lc->opts.mode = 0600;
+	lc->opts.backlog = 10;
+	add(c1, "old", "[::1]:0");
+
+	cr_assert_eq(listener_set_update(&empty, c1, &s1, &cause), 0, "%s", cause);
+	cr_assert_eq(s1.count, 4);
+	web = listener_set_find(&s1, "web");
+	api = listener_set_find(&s1, "api");
+	sock = listener_set_find(&s1, "sock");
+	cr_assert(web != NULL && api != NULL && sock != NULL);
+	cr_assert_eq(s1.items[0], web);
+	cr_assert_eq(s1.items[2], sock);
+	cr_assert_null(listener_set_find(&s1, "nope"));
+	web_ino = fd_ino(web->fd);
+	sock_ino = fd_ino(sock->fd);
+	api_fd = api->fd;
+	api_port = local_port(api_fd);
+
+	/*
+	 * two.ini: web unchanged; api gone; the unix socket renamed with a new
+	 * mode and backlog; "old" on port 0 renamed, so bound anew; one added.
+	 */
+	lc = add(c2, "new", "127.0.0.1:0");
+	add(c2, "web", "127.0.0.1:0");
+	lc = add(c2, "sock2", text);
+	lc->opts.mode = 0660;
+	lc->opts.backlog = 20;
+	lc->fd_name = strdup("control");
+	add(c2, "older", "[::1]:0");
+
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
+	cr_assert_eq(s2.count, 4);
+	cr_assert_eq(s2.items[1], web, "web not kept");
+	cr_assert_eq(fd_ino(web->fd), web_ino);
+	cr_assert_eq(web->refs, 2);
+	renamed = s2.items[2];
+	cr_assert_eq(renamed, sock, "unix socket not kept");
+	cr_assert_eq(fd_ino(sock->fd), sock_ino);
+	cr_assert_str_eq(sock->name, "sock2");
+	cr_assert_str_eq(sock->fd_name, "control");
+	cr_assert_eq(sock->opts.backlog, 20);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0660);
+	cr_assert(listener_matches(sock, lc));
+	cr_assert_eq(s2.items[0]->refs, 1);
+	cr_assert_neq(s2.items[3], listener_set_find(&s1, "old"),
+	    "port 0 listener kept under another name");
+	cr_assert_eq(listener_set_find(&s2, "sock2"), sock);
+
+	/* The old set goes: api closes, web and the unix socket stay. */
+	listener_set_clear(&s1);
+	cr_assert_null(s1.items);
+	cr_assert_eq(s1.count, 0);
+	cr_assert_eq(web->refs, 1);
+	cr_assert_eq(sock->refs, 1);
+	cr_assert_eq(lstat(path, &sb), 0, "kept unix socket file removed");
+	cr_assert_not(fd_open(api_fd), "removed listener still open");
+	/* api's port is free again: bind it ourselves. */
+	snprintf(text, sizeof(text), "127.0.0.1:%d", api_port);
+	fd = own_socket(text);
+	close(fd);
+
+	port = local_port(web->fd);
+	cr_assert_gt(port, 0);
+	listener_set_clear(&s2);
+	cr_assert_eq(lstat(path, &sb), -1, "unix socket file left behind");
+	config_free(c1);
+	config_free(c2);
+}
+
+Test(listener, set_update_immutable_change_changes_nothing)
+{
+	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	char path[PATH_MAX], text[PATH_MAX + 8];
+	struct listener_conf *lc;
+	struct listener *v6, *sock;
+	struct config *c1, *c2;
+	struct stat sb;
+	char *cause = NULL, want[128];
+	int nfds;
+
+	need_ipv6();
+	c1 = config_new("one.ini");
+	c2 = config_new("two.ini");
+
+	tmppath(path, sizeof(path), "app.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	lc = add(c1, "sock", text);
+	lc->opts.mode = 0600;
+	add(c1, "v6", "[::1]:0");
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	sock = s1.items[0];
+	v6 = s1.items[1];
+
+	/* A mutable change, a new listener, then an impossible change. */
+	lc = add(c2, "sock", text);
+	lc->opts.mode = 0666;
+	lc->opts.backlog = 3;
+	add(c2, "new", "127.0.0.1:0");
+	lc = add(c2, "v6", "[::1]:0");
+	lc->opts.v6only = 1;
+
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), -1);
+	snprintf(want, sizeof(want), "listener v6: changing v6only of [::1]:0 "
+	    "needs a stop and start (the socket is kept open across reloads)");
+	cr_assert_str_eq(cause, want);
+	free(cause);
+	cr_assert_null(s2.items);
+	cr_assert_eq(s2.count, 0);
+	cr_assert_eq(count_fds(), nfds, "fd leaked");
+	cr_assert_eq(sock->refs, 1);
+	cr_assert_eq(v6->refs, 1);
+	cr_assert_eq(sock->opts.mode, 0600);
+	cr_assert_eq(sock->opts.backlog, DEFAULT_BACKLOG);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600, "mode changed by a failed update");
+	cr_assert_eq(s1.count, 2);
+	cr_assert_eq(s1.items[0], sock);
+	cr_assert_eq(s1.items[1], v6);
+
+	listener_set_clear(&s1);
+	config_free(c1);
+	config_free(c2);
+}
+
+Test(listener, set_update_unix_type_change_is_refused)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	char path[PATH_MAX], text[PATH_MAX + 16], want[PATH_MAX * 2 + 128];
+	char *cause = NULL;
+
+	tmppath(path, sizeof(path), "app.sock");
+	snprintf(text, sizeof(text), "unix:%s", path);
+	add(c1, "sock", text);
+	snprintf(text, sizeof(text), "unixgram:%s", path);
+	add(c2, "sock", text);
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), -1);
+	snprintf(want, sizeof(want), "listener sock: changing unix:%s to "
+	    "unixgram:%s needs a stop and start", path, path);
+	cr_assert(strstr(cause, want) == cause, "%s", cause);
+	free(cause);
+	cr_assert_eq(s2.count, 0);
+	cr_assert_eq(listener_unix_is_live(&s1.items[0]->addr), 1);
+	listener_set_clear(&s1);
+	config_free(c1);
+	config_free(c2);
+}
+
+Test(listener, set_update_bind_failure_changes_nothing)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_conf *lc;
+	struct listener *web;
+	char text[64], *cause = NULL;
+	int fd, nfds, backlog;
+
+	lc = add(c1, "web", "127.0.0.1:0");
+	lc->opts.backlog = 50;
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	web = s1.items[0];
+
+	fd = own_socket("127.0.0.1:0");
+	snprintf(text, sizeof(text), "127.0.0.1:%d", local_port(fd));
+	lc = add(c2, "web", "127.0.0.1:0");
+	lc->opts.backlog = 60;
+	lc->opts.nodelay = true;
+	add(c2, "fresh", "127.0.0.1:0");
+	add(c2, "busy", text);
+
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), -1);
+	cr_assert(strstr(cause, "listener busy: ") == cause, "%s", cause);
+	cr_assert(strstr(cause, "address already in use") != NULL, "%s", cause);
+	free(cause);
+	cr_assert_eq(count_fds(), nfds, "fd leaked");
+	cr_assert_eq(s2.count, 0);
+	cr_assert_null(s2.items);
+	cr_assert_eq(web->refs, 1);
+	cr_assert_eq(web->opts.backlog, 50);
+	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	backlog = ss_backlog(local_port(web->fd));
+	if (backlog != -1)
+		cr_assert_eq(backlog, 50);
+
+	/* Once the port is free the same update goes through. */
+	close(fd);
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
+	cr_assert_eq(s2.items[0], web);
+	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	cr_assert_eq(web->opts.backlog, 60);
+	backlog = ss_backlog(local_port(web->fd));
+	if (backlog != -1)
+		cr_assert_eq(backlog, 60);
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	config_free(c1);
+	config_free(c2);
+}
+
+/* ---- check --bind ------------------------------------------------------ */
+
+Test(listener, probe_config)
+{
+	struct config *conf = config_new("probe.ini");
+	char p_ok[PATH_MAX], p_stale[PATH_MAX], p_live[PATH_MAX], p_nodir[PATH_MAX];
+	char text[PATH_MAX + 16], want[PATH_MAX * 2 + 128];
+	struct config_msgs msgs;
+	struct listener_conf *lc_busy, *lc_live, *lc_nodir;
+	struct stat sb;
+	int busy, live, stale, nfds;
+
+	config_msgs_init(&msgs);
+	tmppath(p_ok, sizeof(p_ok), "ok.sock");
+	tmppath(p_stale, sizeof(p_stale), "stale.sock");
+	tmppath(p_live, sizeof(p_live), "live.sock");
+	tmppath(p_nodir, sizeof(p_nodir), "nodir/x.sock");
+
+	busy = own_socket("127.0.0.1:0");
+	snprintf(text, sizeof(text), "unix:%s", p_live);
+	live = own_socket(text);
+	snprintf(text, sizeof(text), "unix:%s", p_stale);
+	stale = own_socket(text);
+	close(stale);
+
+	add(conf, "tcp", "127.0.0.1:0");
+	snprintf(text, sizeof(text), "127.0.0.1:%d", local_port(busy));
+	lc_busy = add(conf, "busy", text);
+	snprintf(text, sizeof(text), "unix:%s", p_ok);
+	add(conf, "ok", text);
+	snprintf(text, sizeof(text), "unix:%s", p_stale);
+	add(conf, "stale", text);
+	snprintf(text, sizeof(text), "unix:%s", p_live);
+	lc_live = add(conf, "live", text);
+	snprintf(text, sizeof(text), "unix:%s", p_nodir);
+	lc_nodir = add(conf, "nodir", text);
+	add(conf, "abstract", "unix:@handoff-probe-test");
+
+	nfds = count_fds();
+	cr_assert_eq(listener_probe_config(conf, &msgs), 3);
+	cr_assert_eq(count_fds(), nfds);
+	cr_assert_eq(msgs.count, 3);
+	cr_assert_eq(msgs.nerrors, 3);
+	snprintf(want, sizeof(want), "probe.ini:%d: listener busy: %s: address "
+	    "already in use", lc_busy->line, lc_busy->listen);
+	cr_assert(strstr(msgs.lines[0], want) == msgs.lines[0], "%s",
+	    msgs.lines[0]);
+	snprintf(want, sizeof(want), "probe.ini:%d: listener live: unix:%s: "
+	    "another process is listening on this socket", lc_live->line, p_live);
+	cr_assert(strstr(msgs.lines[1], want) == msgs.lines[1], "%s",
+	    msgs.lines[1]);
+	snprintf(want, sizeof(want), "probe.ini:%d: listener nodir: unix:%s: "
+	    "directory %s/nodir does not exist", lc_nodir->line, p_nodir, tmpdir);
+	cr_assert_str_eq(msgs.lines[2], want);
+
+	cr_assert_eq(lstat(p_ok, &sb), -1, "probe left a socket file");
+	cr_assert_eq(lstat(p_stale, &sb), 0, "probe removed a stale socket");
+	cr_assert_eq(lstat(p_live, &sb), 0);
+	close(busy);
+	close(live);
+	config_msgs_free(&msgs);
+	config_free(conf);
+}
