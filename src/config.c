@@ -692,7 +692,7 @@ prog_command(struct parse_state *st, const char *value, const char **cause)
 	}
 	if ((argv = argv_split(value, cause)) == NULL)
 		return -1;
-	if (argv[0] == NULL) {
+	if (argv[0] == NULL || argv[0][0] == '\0') {
 		argv_free(argv);
 		*cause = "empty command";
 		return -1;
@@ -1284,6 +1284,59 @@ config_reader(char *buf, int num, void *user)
 	}
 	snprintf(buf, (size_t)num, "%s\n", line);
 	return buf;
+}
+
+/* ---- control socket lookup for the CLI ------------------------------ */
+
+/* What config_peek_control collects from [supervisor]. */
+struct peek_state {
+	char	*name;
+	char	*control;
+};
+
+/* inih handler for config_peek_control: only [supervisor] name and control. */
+static int
+peek_handler(void *user, const char *section, const char *key,
+    const char *value)
+{
+	struct peek_state *ps = user;
+
+	if (strcmp(section, "supervisor") != 0)
+		return 1;
+	if (strcmp(key, "name") == 0 && valid_name(value))
+		set_string(&ps->name, value);
+	else if (strcmp(key, "control") == 0 && value[0] == '/')
+		set_string(&ps->control, value);
+	return 1;
+}
+
+/*
+ * Find the control socket a config file names, without checking the rest
+ * of the file: a reload must reach the supervisor even when the new file
+ * has errors (the supervisor reports them).
+ */
+int
+config_peek_control(const char *path, char **control, char **cause)
+{
+	struct peek_state ps = { NULL, NULL };
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		if (asprintf(cause, "%s: cannot open: %s (use -c FILE or "
+		    "-s SOCKET)", path, strerror(errno)) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	ini_parse_file(fp, peek_handler, &ps);
+	fclose(fp);
+	if (ps.control != NULL)
+		*control = ps.control;
+	else {
+		config_default_paths(ps.name ? ps.name : "handoff", control, NULL);
+		free(ps.control);
+	}
+	free(ps.name);
+	return 0;
 }
 
 /* ---- whole-config checks --------------------------------------------- */

@@ -136,6 +136,8 @@ struct program_conf *config_add_program(struct config *conf,
 void		 config_default_paths(const char *name, char **control,
 		    char **pidfile);
 const char	*config_default_path(void);
+int		 config_peek_control(const char *path, char **control,
+		    char **cause);
 
 void		 config_msgs_init(struct config_msgs *msgs);
 void		 config_msgs_add(struct config_msgs *msgs, bool is_error,

@@ -83,7 +83,7 @@ worker_state_name(enum worker_state state)
 }
 
 /* Describe a wait status: "exited with status 3", "was killed by signal 9 (KILL)". */
-static void
+void
 gen_describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
@@ -203,7 +203,9 @@ worker_ready(struct worker *w)
 		clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);
 		gen_cancel_timer(gen);
 		gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
-	} else if (gen->state == GEN_RUNNING)
+	} else if (gen->state == GEN_STARTING)
+		gen->cb(gen, GEN_EVENT_WORKER_READY, NULL, gen->cb_arg);
+	else if (gen->state == GEN_RUNNING)
 		log_info("%s gen %u worker %d pid %d: ready again after "
 		    "restart %u", gen->program, gen->number, w->index,
 		    (int)w->pid, w->restarts);
@@ -596,6 +598,10 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 		    gen->number, w->index, (int)pid, how);
 		w->pid = 0;
 		w->state = WORKER_EXITED;
+		if (w->pgid != 0 && !gen_group_alive(w->pgid))
+			w->pgid = 0;
+		if (gen->state == GEN_DRAINING)
+			gen->cb(gen, GEN_EVENT_WORKER_EXITED, NULL, gen->cb_arg);
 		break;
 	}
 	gen_check_groups(gen);

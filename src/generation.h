@@ -40,6 +40,8 @@ enum gen_event {
 	GEN_EVENT_READY,	/* every worker is ready */
 	GEN_EVENT_FAILED,	/* it cannot become ready; the reason is given */
 	GEN_EVENT_GONE,		/* its last process is gone; it may be freed */
+	GEN_EVENT_WORKER_READY,	/* one more worker is ready (progress) */
+	GEN_EVENT_WORKER_EXITED, /* a worker of a draining generation exited */
 };
 
 struct generation;
@@ -78,6 +80,8 @@ struct generation {
 	struct timespec	 started;
 	struct timespec	 ready_at;
 	struct event	*timer;		/* ready_timeout, then drain_timeout */
+	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
+	struct timespec	 drained_by_started;	/* when that reload began */
 	struct event_base *base;
 	const char	*notify_socket;
 	gen_event_cb	 cb;
@@ -101,6 +105,7 @@ void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);
 const char	*gen_state_name(enum gen_state state);
+void		 gen_describe_status(int status, char *buf, size_t len);
 const char	*worker_state_name(enum worker_state state);
 uint64_t	 elapsed_ms(const struct timespec *since);
 

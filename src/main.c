@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ctl.h"
 #include "run.h"
 
 struct command {
@@ -33,13 +34,13 @@ static const struct command commands[] = {
 	    "supervise what FILE describes, or wrap one command" },
 	{ "check", check_main, "check [-c FILE] [--bind]",
 	    "validate a config; every error as FILE:LINE: message" },
-	{ "reload", main_not_implemented, "reload [PROGRAM] [--no-wait]",
+	{ "reload", ctl_reload_main, "reload [PROGRAM] [--no-wait]",
 	    "start a new generation and show the handoff's progress" },
-	{ "status", main_not_implemented, "status [--json]",
+	{ "status", ctl_status_main, "status [--json]",
 	    "show generations, workers, listeners, last reload" },
 	{ "upgrade", main_not_implemented, "upgrade",
 	    "replace the supervisor's own binary in place" },
-	{ "stop", main_not_implemented, "stop [--timeout DUR]",
+	{ "stop", ctl_stop_main, "stop [--timeout DUR]",
 	    "stop gracefully" },
 	{ "version", main_version, "version", "print the version" },
 	{ "help", main_help, "help [COMMAND]", "show this help" },

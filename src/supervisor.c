@@ -27,10 +27,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "status.h"
 #include "supervisor.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
@@ -124,6 +126,7 @@ supervisor_check_supported(const struct config *conf, char **cause)
 static void
 reload_free(struct reload *r)
 {
+	free(r->only);
 	listener_set_clear(&r->listeners);
 	config_unref(r->conf);
 	free(r);
@@ -133,10 +136,15 @@ reload_free(struct reload *r)
 static void
 supervisor_run_queued(struct supervisor *sup)
 {
+	char *only;
+
 	if (sup->reload_queued && !sup->stopping && sup->reload == NULL) {
 		sup->reload_queued = false;
+		only = sup->queued_only;
+		sup->queued_only = NULL;
 		log_info("running the reload asked for during the last one");
-		supervisor_reload(sup);
+		supervisor_reload(sup, only);
+		free(only);
 	}
 }
 
@@ -151,6 +159,8 @@ reload_commit(struct supervisor *sup)
 	char summary[256] = "";
 	size_t len;
 
+	int draining = 0;
+
 	sup->reload = NULL;
 	TAILQ_FOREACH(prog, &sup->programs, entry) {
 		old = prog->current;
@@ -161,7 +171,11 @@ reload_commit(struct supervisor *sup)
 			len = strlen(summary);
 			snprintf(summary + len, sizeof(summary) - len, "%s%s gen %u",
 			    len ? ", " : "", prog->name, prog->current->number);
-		} else if (config_find_program(r->conf, prog->name) == NULL) {
+			control_progress(sup->control, r->id, "%s gen %u took over "
+			    "in %llums", prog->name, prog->current->number,
+			    (unsigned long long)ms);
+		} else if (r->only == NULL &&
+		    config_find_program(r->conf, prog->name) == NULL) {
 			prog->current = NULL;
 			if (old != NULL)
 				log_info("%s: removed from the config", prog->name);
@@ -171,6 +185,12 @@ reload_commit(struct supervisor *sup)
 			log_info("%s gen %u: draining (%d worker%s)", old->program,
 			    old->number, gen_live_processes(old),
 			    gen_live_processes(old) == 1 ? "" : "s");
+			control_progress(sup->control, r->id, "%s gen %u draining "
+			    "(%d left)", old->program, old->number,
+			    gen_live_processes(old));
+			old->drained_by = r->id;
+			old->drained_by_started = r->started;
+			draining++;
 			gen_drain(old);
 		}
 	}
@@ -192,6 +212,10 @@ reload_commit(struct supervisor *sup)
 		    summary);
 		supervisor_outcome(sup, true, ms, "%s took over", summary);
 		notify_self("READY=1\nSTATUS=running");
+		/* Followers hear "done" once the old generations are gone. */
+		if (draining == 0)
+			control_reload_end(sup->control, r->id, true,
+			    "done in %llums", (unsigned long long)ms);
 	}
 	reload_free(r);
 	supervisor_schedule_cleanup(sup);
@@ -223,6 +247,8 @@ reload_abort(struct supervisor *sup, const char *why)
 	}
 	log_errorx("reload failed after %llums: %s; the running generations "
 	    "keep serving", (unsigned long long)ms, why);
+	control_reload_end(sup->control, r->id, false, "reload failed: %s; "
+	    "the running generations keep serving", why);
 	supervisor_outcome(sup, false, ms, "%s", why);
 	notify_self("READY=1\nSTATUS=reload failed");
 	reload_free(r);
@@ -232,7 +258,8 @@ reload_abort(struct supervisor *sup, const char *why)
 
 /* A reload that could not start at all: log it, record it. */
 static void
-reload_refuse(struct supervisor *sup, bool initial, const char *why)
+reload_refuse(struct supervisor *sup, bool initial, const char *why,
+    char *const *details, size_t ndetails)
 {
 	if (initial) {
 		log_errorx("cannot start: %s", why);
@@ -242,6 +269,7 @@ reload_refuse(struct supervisor *sup, bool initial, const char *why)
 	}
 	log_errorx("reload failed: %s; nothing changed", why);
 	supervisor_outcome(sup, false, 0, "%s", why);
+	control_reload_refused(sup->control, why, details, ndetails);
 	notify_self("READY=1\nSTATUS=reload failed");
 }
 
@@ -264,14 +292,16 @@ reload_load_config(struct supervisor *sup)
 			log_warnx("%s", msgs.lines[i]);
 	}
 	if (conf == NULL)
-		reload_refuse(sup, false, "the config has errors (see above)");
+		reload_refuse(sup, false, "the config has errors; nothing changed",
+		    msgs.lines, msgs.count);
 	config_msgs_free(&msgs);
 	return conf;
 }
 
 /* Start a reload, or the first start when nothing runs yet. */
 static void
-reload_begin(struct supervisor *sup, struct config *conf, bool initial)
+reload_begin(struct supervisor *sup, struct config *conf, bool initial,
+    const char *only)
 {
 	struct program_conf *pc;
 	struct listener *ls[MAX_LISTENERS_PER_PROGRAM];
@@ -281,8 +311,10 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial)
 	char *cause = NULL;
 	size_t i;
 
-	if (supervisor_check_supported(conf, &cause) == -1) {
-		reload_refuse(sup, initial, cause);
+	if (only != NULL && config_find_program(conf, only) == NULL)
+		asprintf(&cause, "program %s is not in the new config", only);
+	if (cause != NULL || supervisor_check_supported(conf, &cause) == -1) {
+		reload_refuse(sup, initial, cause, NULL, 0);
 		free(cause);
 		config_unref(conf);
 		return;
@@ -291,20 +323,26 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial)
 		fatal("reload");
 	r->conf = conf;
 	r->initial = initial;
+	if (only != NULL && (r->only = strdup(only)) == NULL)
+		fatal("reload");
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	if (listener_set_update(initial ? NULL : &sup->listeners, conf,
 	    &r->listeners, &cause) == -1) {
-		reload_refuse(sup, initial, cause);
+		reload_refuse(sup, initial, cause, NULL, 0);
 		free(cause);
 		reload_free(r);
 		return;
 	}
 	sup->reload = r;
+	r->id = ++sup->reload_seq;
+	control_reload_begin(sup->control, r->id);
 	if (!initial)
 		notify_self("RELOADING=1\nSTATUS=reloading");
 
 	/* Create every generation first, then start them. */
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		if (only != NULL && strcmp(pc->name, only) != 0)
+			continue;
 		prog = program_get(sup, pc->name);
 		for (i = 0; i < pc->nlisteners; i++)
 			ls[i] = listener_set_find(&r->listeners, pc->listener_names[i]);
@@ -319,6 +357,9 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial)
 	TAILQ_FOREACH(prog, &sup->programs, entry) {
 		if ((gen = prog->starting) == NULL)
 			continue;
+		control_progress(sup->control, r->id, "%s gen %u starting %d "
+		    "worker%s", gen->program, gen->number, gen->nworkers,
+		    gen->nworkers == 1 ? "" : "s");
 		if (gen_start(gen, &cause) == -1) {
 			char why[512];
 			snprintf(why, sizeof(why), "%s gen %u: %s", gen->program,
@@ -333,7 +374,7 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial)
 
 /* Reload: SIGHUP or `handoff reload`. Coalesced while one is in progress. */
 void
-supervisor_reload(struct supervisor *sup)
+supervisor_reload(struct supervisor *sup, const char *only)
 {
 	struct config *conf;
 
@@ -342,16 +383,68 @@ supervisor_reload(struct supervisor *sup)
 		return;
 	}
 	if (sup->reload != NULL) {
-		if (!sup->reload_queued)
+		if (!sup->reload_queued) {
 			log_info("reload queued: a handoff is in progress");
-		sup->reload_queued = true;
+			sup->reload_queued = true;
+			sup->queued_only = only ? strdup(only) : NULL;
+		} else if (sup->queued_only != NULL &&
+		    (only == NULL || strcmp(only, sup->queued_only) != 0)) {
+			/* Different programs asked for: reload them all. */
+			free(sup->queued_only);
+			sup->queued_only = NULL;
+		}
 		return;
 	}
-	log_info("reloading%s%s", sup->config_path ? " " : "",
-	    sup->config_path ? sup->config_path : "");
+	log_info("reloading %s%s%s", only ? "program " : "",
+	    only ? only : "", sup->config_path ? sup->config_path :
+	    "(command line)");
 	if ((conf = reload_load_config(sup)) == NULL)
 		return;
-	reload_begin(sup, conf, false);
+	reload_begin(sup, conf, false, only);
+}
+
+/* A reload asked for over the control socket; -1 with cause if refused. */
+int
+supervisor_request_reload(struct supervisor *sup, const char *only,
+    char **cause)
+{
+	if (sup->stopping) {
+		*cause = strdup("the supervisor is stopping");
+		return -1;
+	}
+	if (only != NULL && program_find(sup, only) == NULL) {
+		asprintf(cause, "unknown program %s (see handoff status)", only);
+		return -1;
+	}
+	supervisor_reload(sup, only);
+	return 0;
+}
+
+/* Timer: `handoff stop --timeout` has passed; stop now. */
+static void
+supervisor_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	log_warnx("stop timeout passed: killing what is left");
+	supervisor_stop(arg, true);
+}
+
+/* Stop gracefully; after ms (unless negative) kill what is left. */
+void
+supervisor_stop_within(struct supervisor *sup, int64_t ms)
+{
+	struct timeval tv;
+
+	log_info("stop asked for over the control socket");
+	if (ms >= 0 && sup->stop_timer == NULL) {
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		sup->stop_timer = evtimer_new(sup->base, supervisor_stop_timeout, sup);
+		if (sup->stop_timer == NULL || evtimer_add(sup->stop_timer, &tv) == -1)
+			fatalx("cannot arm the stop timer");
+	}
+	supervisor_stop(sup, false);
 }
 
 /* Stop: drain every generation (or kill at once); exit when all are gone. */
@@ -369,6 +462,8 @@ supervisor_stop(struct supervisor *sup, bool now)
 	sup->stop_now = sup->stop_now || now;
 	if (sup->reload != NULL) {
 		struct reload *r = sup->reload;
+		control_reload_end(sup->control, r->id, false, "reload cancelled: "
+		    "the supervisor is stopping");
 		sup->reload = NULL;
 		TAILQ_FOREACH(prog, &sup->programs, entry)
 			prog->starting = NULL;
@@ -384,6 +479,32 @@ supervisor_stop(struct supervisor *sup, bool now)
 		}
 	}
 	supervisor_schedule_cleanup(sup);
+}
+
+/* Tell whether a generation other than gen is drained by reload id. */
+static bool
+supervisor_draining_for(struct supervisor *sup, unsigned int id,
+    const struct generation *except)
+{
+	struct program *prog;
+	struct generation *gen;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			if (gen != except && gen->drained_by == id &&
+			    gen->state != GEN_GONE)
+				return true;
+	return false;
+}
+
+/* An old generation is gone: its reload is done once all of them are. */
+static void
+supervisor_drain_done(struct supervisor *sup, struct generation *gen)
+{
+	if (supervisor_draining_for(sup, gen->drained_by, gen))
+		return;
+	control_reload_end(sup->control, gen->drained_by, true, "done in %llums",
+	    (unsigned long long)elapsed_ms(&gen->drained_by_started));
 }
 
 /* Deferred: free gone generations and unused programs; exit if done. */
@@ -408,6 +529,8 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 			if (prog->starting == gen)
 				prog->starting = NULL;
 			log_info("%s gen %u: gone", gen->program, gen->number);
+			if (gen->drained_by != 0)
+				supervisor_drain_done(sup, gen);
 			gen_free(gen);
 		}
 		if (TAILQ_EMPTY(&prog->gens) && (sup->conf == NULL ||
@@ -441,8 +564,11 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		log_info("%s gen %u: ready %d/%d in %llums", gen->program,
 		    gen->number, gen->nready, gen->nworkers,
 		    (unsigned long long)elapsed_ms(&gen->started));
-		if (sup->reload != NULL && prog != NULL && prog->starting == gen &&
-		    --sup->reload->pending == 0)
+		if (sup->reload == NULL || prog == NULL || prog->starting != gen)
+			break;
+		control_progress(sup->control, sup->reload->id, "%s gen %u ready "
+		    "%d/%d", gen->program, gen->number, gen->nready, gen->nworkers);
+		if (--sup->reload->pending == 0)
 			reload_commit(sup);
 		break;
 	case GEN_EVENT_FAILED:
@@ -456,6 +582,18 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		break;
 	case GEN_EVENT_GONE:
 		supervisor_schedule_cleanup(sup);
+		break;
+	case GEN_EVENT_WORKER_READY:
+		if (sup->reload != NULL && prog != NULL && prog->starting == gen)
+			control_progress(sup->control, sup->reload->id,
+			    "%s gen %u ready %d/%d", gen->program, gen->number,
+			    gen->nready, gen->nworkers);
+		break;
+	case GEN_EVENT_WORKER_EXITED:
+		if (gen->drained_by != 0)
+			control_progress(sup->control, gen->drained_by,
+			    "%s gen %u draining (%d left)", gen->program,
+			    gen->number, gen_live_processes(gen));
 		break;
 	}
 }
@@ -518,7 +656,7 @@ supervisor_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGHUP:
-		supervisor_reload(sup);
+		supervisor_reload(sup, NULL);
 		break;
 	case SIGINT:
 		if (sup->stopping) {
@@ -624,6 +762,9 @@ supervisor_free(struct supervisor *sup)
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
+	free(sup->queued_only);
+	if (sup->stop_timer != NULL)
+		event_free(sup->stop_timer);
 	event_free(sup->sig_hup);
 	event_free(sup->sig_term);
 	event_free(sup->sig_int);
@@ -648,6 +789,7 @@ supervisor_run(struct config *conf, const char *config_path)
 
 	memset(&sup, 0, sizeof(sup));
 	TAILQ_INIT(&sup.programs);
+	clock_gettime(CLOCK_MONOTONIC, &sup.started);
 	if (config_path != NULL && (sup.config_path = strdup(config_path)) == NULL)
 		fatal("config path");
 	/* Orphaned descendants of workers become ours to reap and to track. */
@@ -668,17 +810,28 @@ supervisor_run(struct config *conf, const char *config_path)
 	if ((sup.notify = notify_open(sup.base, supervisor_notify, &sup,
 	    &cause)) == NULL)
 		fatalx("%s", cause);
+	/* The control socket first: a second supervisor stops here. */
+	sup.conf = config_ref(conf);
+	if ((sup.control = control_open(&sup, conf->supervisor.control,
+	    &cause)) == NULL) {
+		log_errorx("cannot start: %s", cause);
+		free(cause);
+		supervisor_free(&sup);
+		return 1;
+	}
 
 	log_info("supervisor %s pid %d starting (%zu listener%s, %zu program%s)",
 	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
 	    conf->nlisteners == 1 ? "" : "s", conf->nprograms,
 	    conf->nprograms == 1 ? "" : "s");
-	reload_begin(&sup, config_ref(conf), true);
+	reload_begin(&sup, config_ref(conf), true, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
 	if (!sup.stopping || supervisor_has_processes(&sup))
 		event_base_dispatch(sup.base);
 
+	control_close(sup.control);
+	sup.control = NULL;
 	supervisor_remove_pidfile(&sup);
 	code = sup.exit_code;
 	if (code == 0)

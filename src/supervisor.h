@@ -6,6 +6,7 @@
 #define HANDOFF_SUPERVISOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/queue.h>
 
 #include "generation.h"
@@ -29,6 +30,8 @@ TAILQ_HEAD(program_list, program);
 
 /* A reload (or the first start) in progress: the new state, not yet in use. */
 struct reload {
+	unsigned int	 id;		/* control clients follow it by id */
+	char		*only;		/* reload just this program, or NULL */
 	struct config	*conf;
 	struct listener_set listeners;
 	struct timespec	 started;
@@ -52,19 +55,27 @@ struct supervisor {
 	struct listener_set listeners;	/* the listeners of conf */
 	struct program_list programs;
 	struct notify	*notify;
+	struct control	*control;
+	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */
+	unsigned int	 reload_seq;	/* id of the last reload begun */
 	bool		 reload_queued;
+	char		*queued_only;	/* the queued reload's program, NULL all */
 	bool		 stopping;
 	bool		 stop_now;
 	int		 exit_code;
 	struct reload_outcome last_reload;
 	struct event	*sig_hup, *sig_term, *sig_int, *sig_chld, *sig_usr2;
 	struct event	*cleanup;	/* frees gone generations, deferred */
+	struct event	*stop_timer;	/* `handoff stop --timeout` */
 	char		*pidfile;	/* written by us, removed at exit */
 };
 
 int	supervisor_run(struct config *conf, const char *config_path);
-void	supervisor_reload(struct supervisor *sup);
+void	supervisor_reload(struct supervisor *sup, const char *only);
+int	supervisor_request_reload(struct supervisor *sup, const char *only,
+	    char **cause);
 void	supervisor_stop(struct supervisor *sup, bool now);
+void	supervisor_stop_within(struct supervisor *sup, int64_t ms);
 
 #endif

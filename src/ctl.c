@@ -1,0 +1,367 @@
+/*
+ * ctl.c: `handoff reload`, `handoff status`, `handoff stop`: connect to a
+ * running supervisor's control socket, send one request, print what comes
+ * back. The socket is found from -s PATH, or from the [supervisor] section
+ * of the config (-c FILE, or the default config path).
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "ctl.h"
+#include "parse.h"
+
+/* Options every control command takes. */
+struct ctl_target {
+	const char	*config;
+	const char	*socket;
+};
+
+/* Connect to the supervisor; on failure say why and return -1. */
+static int
+ctl_connect(const struct ctl_target *t, const char *cmd)
+{
+	struct sockaddr_un sun;
+	char *path = NULL, *cause = NULL;
+	const char *config = t->config ? t->config : config_default_path();
+	int fd;
+
+	if (t->socket != NULL)
+		path = strdup(t->socket);
+	else if (config_peek_control(config, &path, &cause) == -1) {
+		fprintf(stderr, "handoff %s: %s\n", cmd, cause);
+		free(cause);
+		return -1;
+	}
+	if (path == NULL || strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "handoff %s: bad control socket path\n", cmd);
+		free(path);
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			fprintf(stderr, "handoff %s: no supervisor is running on "
+			    "%s (start one with: handoff run -c %s)\n", cmd, path,
+			    config);
+		else
+			fprintf(stderr, "handoff %s: cannot connect to %s: %s\n",
+			    cmd, path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+/* Send the request line. */
+static int
+ctl_send(int fd, const char *request, const char *cmd)
+{
+	char line[CONTROL_REQUEST_MAX];
+	size_t len, off = 0;
+	ssize_t n;
+
+	len = (size_t)snprintf(line, sizeof(line), "%s %s\n", CONTROL_PROTOCOL,
+	    request);
+	while (off < len) {
+		n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			fprintf(stderr, "handoff %s: cannot send the request: %s\n",
+			    cmd, strerror(errno));
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Read the answer line by line: "data" lines to stdout as they are,
+ * "progress" lines to stdout as they come, the final "ok" or "error".
+ * Returns the exit code: 0 ok, 1 failed, 2 bad request.
+ */
+static int
+ctl_answer(int fd, const char *cmd, int quiet_ok)
+{
+	FILE *fp = fdopen(fd, "r");
+	char *line = NULL, *text;
+	size_t cap = 0;
+	ssize_t len;
+	int code = -1;
+
+	if (fp == NULL) {
+		close(fd);
+		return 1;
+	}
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (strncmp(line, "data", 4) == 0 && (line[4] == ' ' || line[4] == '\0'))
+			printf("%s\n", line[4] ? line + 5 : "");
+		else if (strncmp(line, "progress ", 9) == 0)
+			printf("%s\n", line + 9);
+		else if (strncmp(line, "ok", 2) == 0 && (line[2] == ' ' || line[2] == '\0')) {
+			if (!quiet_ok && line[2] == ' ')
+				printf("%s\n", line + 3);
+			code = 0;
+			break;
+		} else if (strncmp(line, "error ", 6) == 0) {
+			code = (int)strtol(line + 6, &text, 10);
+			if (code != 2)
+				code = 1;
+			fprintf(stderr, "handoff %s: %s\n", cmd,
+			    *text == ' ' ? text + 1 : text);
+			break;
+		} else {
+			fprintf(stderr, "handoff %s: unexpected answer: %s\n", cmd, line);
+			code = 1;
+			break;
+		}
+		fflush(stdout);
+	}
+	if (code == -1) {
+		fprintf(stderr, "handoff %s: the supervisor closed the connection "
+		    "without an answer\n", cmd);
+		code = 1;
+	}
+	fflush(stdout);
+	free(line);
+	fclose(fp);
+	return code;
+}
+
+/* Parse -c/-s and the command's own options; see each command. */
+static int
+ctl_getopt(int argc, char **argv, const char *optstring,
+    const struct option *longopts, struct ctl_target *t, int (*own)(int, void *),
+    void *arg, void (*usage)(FILE *))
+{
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			t->config = optarg;
+			break;
+		case 's':
+			t->socket = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			if (own == NULL || own(ch, arg) == -1) {
+				usage(stderr);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Usage of `handoff reload`. */
+static void
+ctl_reload_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: handoff reload [PROGRAM] [--no-wait] [-c FILE | -s SOCKET]\n"
+	    "\n"
+	    "Start a new generation (of PROGRAM, or of every program) and show the\n"
+	    "handoff's progress. The new config is read and checked first; the old\n"
+	    "generation drains only once the new one is ready.\n"
+	    "\n"
+	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
+	    "  -s, --socket PATH   the supervisor's control socket\n"
+	    "  -n, --no-wait       return once the reload is asked for\n"
+	    "  -h, --help          show this help\n"
+	    "\n"
+	    "Exit status: 0 the new generation took over, 1 the reload failed (the\n"
+	    "old generation keeps serving) or no supervisor runs, 2 usage error.\n",
+	    config_default_path());
+}
+
+/* A flag without argument: -n for reload, -j for status. */
+static int
+ctl_flag_opt(int ch, void *arg)
+{
+	if (ch != 'n' && ch != 'j')
+		return -1;
+	*(int *)arg = 1;
+	return 0;
+}
+
+/* `handoff reload [PROGRAM] [--no-wait]` */
+int
+ctl_reload_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "no-wait", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_target t = { NULL, NULL };
+	char request[256];
+	const char *program = NULL;
+	int nowait = 0, fd;
+
+	if (ctl_getopt(argc, argv, "c:s:nh", longopts, &t, ctl_flag_opt,
+	    &nowait, ctl_reload_usage) == -1)
+		return 2;
+	if (optind < argc)
+		program = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "handoff reload: unexpected argument '%s'\n",
+		    argv[optind]);
+		return 2;
+	}
+	if (program != NULL && (strlen(program) > 64 ||
+	    strpbrk(program, " \t\n") != NULL)) {
+		fprintf(stderr, "handoff reload: bad program name '%s'\n", program);
+		return 2;
+	}
+	snprintf(request, sizeof(request), "reload%s%s%s",
+	    nowait ? " nowait" : "", program ? " " : "", program ? program : "");
+	if ((fd = ctl_connect(&t, "reload")) == -1)
+		return 1;
+	if (ctl_send(fd, request, "reload") == -1) {
+		close(fd);
+		return 1;
+	}
+	return ctl_answer(fd, "reload", 0);
+}
+
+/* Usage of `handoff status`. */
+static void
+ctl_status_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: handoff status [--json] [-c FILE | -s SOCKET]\n"
+	    "\n"
+	    "Show programs, generations, workers (pid, state, uptime, restarts),\n"
+	    "listeners and the last reload's outcome.\n"
+	    "\n"
+	    "  -j, --json          one JSON object (schema in README.md)\n"
+	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
+	    "  -s, --socket PATH   the supervisor's control socket\n"
+	    "  -h, --help          show this help\n",
+	    config_default_path());
+}
+
+/* `handoff status [--json]` */
+int
+ctl_status_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_target t = { NULL, NULL };
+	int json = 0, fd;
+
+	if (ctl_getopt(argc, argv, "c:s:jh", longopts, &t, ctl_flag_opt,
+	    &json, ctl_status_usage) == -1)
+		return 2;
+	if (optind < argc) {
+		fprintf(stderr, "handoff status: unexpected argument '%s'\n",
+		    argv[optind]);
+		return 2;
+	}
+	if ((fd = ctl_connect(&t, "status")) == -1)
+		return 1;
+	if (ctl_send(fd, json ? "status json" : "status", "status") == -1) {
+		close(fd);
+		return 1;
+	}
+	return ctl_answer(fd, "status", 1);
+}
+
+/* Usage of `handoff stop`. */
+static void
+ctl_stop_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: handoff stop [--timeout DUR] [-c FILE | -s SOCKET]\n"
+	    "\n"
+	    "Stop gracefully: every worker gets its stop_signal, and SIGKILL after\n"
+	    "its drain_timeout (or after DUR, if given). Waits until the supervisor\n"
+	    "has exited.\n"
+	    "\n"
+	    "  -t, --timeout DUR   kill what is left after DUR (as in 10s)\n"
+	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
+	    "  -s, --socket PATH   the supervisor's control socket\n"
+	    "  -h, --help          show this help\n",
+	    config_default_path());
+}
+
+/* -t DUR for stop. */
+static int
+ctl_stop_opt(int ch, void *arg)
+{
+	if (ch != 't')
+		return -1;
+	*(const char **)arg = optarg;
+	return 0;
+}
+
+/* `handoff stop [--timeout DUR]` */
+int
+ctl_stop_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_target t = { NULL, NULL };
+	const char *timeout = NULL, *cause;
+	char request[64];
+	uint64_t ms;
+	int fd;
+
+	if (ctl_getopt(argc, argv, "c:s:t:h", longopts, &t, ctl_stop_opt,
+	    &timeout, ctl_stop_usage) == -1)
+		return 2;
+	if (optind < argc) {
+		fprintf(stderr, "handoff stop: unexpected argument '%s'\n",
+		    argv[optind]);
+		return 2;
+	}
+	if (timeout != NULL && parse_duration_ms(timeout, &ms, &cause) == -1) {
+		fprintf(stderr, "handoff stop: --timeout %s: %s\n", timeout, cause);
+		return 2;
+	}
+	snprintf(request, sizeof(request), "stop%s%s", timeout ? " " : "",
+	    timeout ? timeout : "");
+	if ((fd = ctl_connect(&t, "stop")) == -1)
+		return 1;
+	if (ctl_send(fd, request, "stop") == -1) {
+		close(fd);
+		return 1;
+	}
+	return ctl_answer(fd, "stop", 0);
+}

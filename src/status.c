@@ -1,0 +1,258 @@
+/*
+ * status.c: render the supervisor's state for `handoff status`.
+ *
+ * Both forms go out as "data " lines of the control protocol. The JSON
+ * form is one line, schema version STATUS_SCHEMA_VERSION (documented in
+ * README.md); fields are only ever added, never renamed or removed.
+ */
+#include "autoconf.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "generation.h"
+#include "listener.h"
+#include "status.h"
+#include "supervisor.h"
+
+/* Format a duration for people: 850ms, 12s, 5m3s, 1h2m, 3d4h. */
+void
+status_format_age(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	else if (s < 60)
+		snprintf(buf, len, "%llu.%llus", (unsigned long long)s,
+		    (unsigned long long)(ms % 1000) / 100);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum%llus", (unsigned long long)s / 60,
+		    (unsigned long long)s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh%llum", (unsigned long long)s / 3600,
+		    (unsigned long long)(s % 3600) / 60);
+	else
+		snprintf(buf, len, "%llud%lluh", (unsigned long long)s / 86400,
+		    (unsigned long long)(s % 86400) / 3600);
+}
+
+/* What the supervisor is doing: running, reloading or stopping. */
+static const char *
+status_state(const struct supervisor *sup)
+{
+	if (sup->stopping)
+		return "stopping";
+	if (sup->reload != NULL)
+		return "reloading";
+	return "running";
+}
+
+/* Append a JSON string literal (quoted and escaped), or null. */
+static void
+status_json_string(struct evbuffer *out, const char *s)
+{
+	const unsigned char *p;
+
+	if (s == NULL) {
+		evbuffer_add_printf(out, "null");
+		return;
+	}
+	evbuffer_add(out, "\"", 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add_printf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			evbuffer_add_printf(out, "\\u%04x", *p);
+		else
+			evbuffer_add(out, p, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+/* The supervisor as one line of JSON. */
+static void
+status_json(struct supervisor *sup, struct evbuffer *out)
+{
+	struct program *prog;
+	struct generation *gen;
+	struct listener *l;
+	char how[128];
+	size_t i;
+	int k, first_prog = 1, first_gen;
+
+	evbuffer_add_printf(out, "data {\"schema\":%d,\"version\":",
+	    STATUS_SCHEMA_VERSION);
+	status_json_string(out, PACKAGE_VERSION);
+	evbuffer_add_printf(out, ",\"supervisor\":{\"name\":");
+	status_json_string(out, sup->conf->supervisor.name);
+	evbuffer_add_printf(out, ",\"pid\":%d,\"uptime_ms\":%llu,\"config\":",
+	    (int)getpid(), (unsigned long long)elapsed_ms(&sup->started));
+	status_json_string(out, sup->config_path);
+	evbuffer_add_printf(out, ",\"control\":");
+	status_json_string(out, sup->conf->supervisor.control);
+	evbuffer_add_printf(out, ",\"state\":\"%s\"},\"last_reload\":",
+	    status_state(sup));
+	if (!sup->last_reload.done)
+		evbuffer_add_printf(out, "null");
+	else {
+		evbuffer_add_printf(out, "{\"ok\":%s,\"time\":%lld,"
+		    "\"duration_ms\":%llu,\"message\":",
+		    sup->last_reload.ok ? "true" : "false",
+		    (long long)sup->last_reload.when,
+		    (unsigned long long)sup->last_reload.duration_ms);
+		status_json_string(out, sup->last_reload.message);
+		evbuffer_add(out, "}", 1);
+	}
+
+	evbuffer_add_printf(out, ",\"listeners\":[");
+	for (i = 0; i < sup->listeners.count; i++) {
+		char address[ADDR_STRLEN];
+		l = sup->listeners.items[i];
+		addr_format(&l->addr, address, sizeof(address));
+		evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
+		status_json_string(out, l->name);
+		evbuffer_add_printf(out, ",\"fd_name\":");
+		status_json_string(out, l->fd_name);
+		evbuffer_add_printf(out, ",\"kind\":\"%s\",\"address\":",
+		    addr_kind_name(l->addr.kind));
+		status_json_string(out, address);
+		evbuffer_add_printf(out, ",\"bound\":");
+		status_json_string(out, l->bound);
+		evbuffer_add(out, "}", 1);
+	}
+
+	evbuffer_add_printf(out, "],\"programs\":[");
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		evbuffer_add_printf(out, "%s{\"name\":", first_prog ? "" : ",");
+		first_prog = 0;
+		status_json_string(out, prog->name);
+		if (prog->current != NULL)
+			evbuffer_add_printf(out, ",\"current_generation\":%u",
+			    prog->current->number);
+		else
+			evbuffer_add_printf(out, ",\"current_generation\":null");
+		evbuffer_add_printf(out, ",\"generations\":[");
+		first_gen = 1;
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			evbuffer_add_printf(out, "%s{\"number\":%u,\"state\":\"%s\","
+			    "\"uptime_ms\":%llu,\"workers_ready\":%d,\"workers\":[",
+			    first_gen ? "" : ",", gen->number,
+			    gen_state_name(gen->state),
+			    (unsigned long long)elapsed_ms(&gen->started),
+			    gen->nready);
+			first_gen = 0;
+			for (k = 0; k < gen->nworkers; k++) {
+				struct worker *w = &gen->workers[k];
+				evbuffer_add_printf(out, "%s{\"index\":%d,\"pid\":",
+				    k ? "," : "", w->index);
+				if (w->pid != 0)
+					evbuffer_add_printf(out, "%d", (int)w->pid);
+				else
+					evbuffer_add_printf(out, "null");
+				evbuffer_add_printf(out, ",\"state\":\"%s\","
+				    "\"uptime_ms\":", worker_state_name(w->state));
+				if (w->pid != 0)
+					evbuffer_add_printf(out, "%llu",
+					    (unsigned long long)elapsed_ms(&w->started));
+				else
+					evbuffer_add_printf(out, "null");
+				evbuffer_add_printf(out, ",\"restarts\":%u,"
+				    "\"last_exit\":", w->restarts);
+				if (w->last_status != -1) {
+					gen_describe_status(w->last_status, how,
+					    sizeof(how));
+					status_json_string(out, how);
+				} else
+					evbuffer_add_printf(out, "null");
+				evbuffer_add_printf(out, ",\"status\":");
+				status_json_string(out, w->status_text);
+				evbuffer_add(out, "}", 1);
+			}
+			evbuffer_add_printf(out, "]}");
+		}
+		evbuffer_add_printf(out, "]}");
+	}
+	evbuffer_add_printf(out, "]}\n");
+}
+
+/* The supervisor as a readable table. */
+static void
+status_text(struct supervisor *sup, struct evbuffer *out)
+{
+	struct program *prog;
+	struct generation *gen;
+	struct listener *l;
+	char age[32], took[32], address[ADDR_STRLEN], pid[16], how[128];
+	size_t i;
+	int k;
+
+	status_format_age(elapsed_ms(&sup->started), age, sizeof(age));
+	evbuffer_add_printf(out, "data supervisor %s pid %d, up %s, %s, "
+	    "config %s\n", sup->conf->supervisor.name, (int)getpid(), age,
+	    status_state(sup), sup->config_path ? sup->config_path :
+	    "(command line)");
+	if (sup->last_reload.done) {
+		status_format_age((uint64_t)(time(NULL) - sup->last_reload.when) *
+		    1000, age, sizeof(age));
+		status_format_age(sup->last_reload.duration_ms, took, sizeof(took));
+		evbuffer_add_printf(out, "data last reload: %s %s ago (after %s): %s\n",
+		    sup->last_reload.ok ? "ok" : "FAILED", age, took,
+		    sup->last_reload.message);
+	} else
+		evbuffer_add_printf(out, "data last reload: none\n");
+
+	evbuffer_add_printf(out, "data\ndata %-16s %-28s %s\n", "LISTENER",
+	    "ADDRESS", "FD NAME");
+	for (i = 0; i < sup->listeners.count; i++) {
+		l = sup->listeners.items[i];
+		addr_format(&l->addr, address, sizeof(address));
+		if (addr_port(&l->addr) == 0)
+			snprintf(address, sizeof(address), "%s", l->bound);
+		evbuffer_add_printf(out, "data %-16s %-28s %s\n", l->name,
+		    address, l->fd_name);
+	}
+
+	evbuffer_add_printf(out, "data\ndata %-16s %5s %-9s %6s %8s %-9s %9s %8s  %s\n",
+	    "PROGRAM", "GEN", "STATE", "WORKER", "PID", "STATE", "UPTIME",
+	    "RESTARTS", "LAST EXIT / STATUS");
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			for (k = 0; k < gen->nworkers; k++) {
+				struct worker *w = &gen->workers[k];
+				if (w->pid != 0) {
+					snprintf(pid, sizeof(pid), "%d", (int)w->pid);
+					status_format_age(elapsed_ms(&w->started),
+					    age, sizeof(age));
+				} else {
+					snprintf(pid, sizeof(pid), "-");
+					snprintf(age, sizeof(age), "-");
+				}
+				how[0] = '\0';
+				if (w->last_status != -1)
+					gen_describe_status(w->last_status, how,
+					    sizeof(how));
+				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "
+				    "%-9s %9s %8u  %s%s%s\n", prog->name,
+				    gen->number, gen_state_name(gen->state),
+				    w->index, pid, worker_state_name(w->state), age,
+				    w->restarts, how, how[0] && w->status_text ?
+				    "; " : "", w->status_text ? w->status_text : "");
+			}
+		}
+	}
+}
+
+/* Render the state, as a table or as JSON, into out as "data" lines. */
+void
+status_render(struct supervisor *sup, bool json, struct evbuffer *out)
+{
+	if (json)
+		status_json(sup, out);
+	else
+		status_text(sup, out);
+}

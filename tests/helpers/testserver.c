@@ -1,0 +1,934 @@
+#ifdef HAVE_CONFIG_H
+#include "autoconf.h"
+#endif
+/*
+ * testserver: the server the integration tests run under handoff.
+ *
+ * It takes its sockets the way a worker does (LISTEN_FDS/LISTEN_PID, else
+ * SERVER_STARTER_PORT) and binds any --listen address itself (with SO_REUSEPORT,
+ * as in handoff's "self" mode). Every TCP or unix stream request is answered
+ * with "gen=G pid=PID worker=W"; GET /env describes what the process inherited
+ * (fds, environment, credentials, signal mask). UDP and unix datagrams get
+ * "gen=G pid=PID" back. Options make it slow, never ready, crashing or stubborn,
+ * so that tests can drive every path of a handoff.
+ *
+ * It accepts only once it is ready: until then (and forever with --never-ready)
+ * it leaves the shared sockets to the other generation and does not bind its
+ * --listen addresses, so "not ready" really means "not serving".
+ *
+ * On SIGTERM (or SIGINT) it says STOPPING=1, closes its listeners and exits 0
+ * once every client in flight is answered and --drain-delay has passed; a
+ * client that never sends a request keeps it draining, as it would a real
+ * server, until the supervisor's drain_timeout.
+ *
+ * Single-threaded: one ppoll() loop over listeners and non-blocking clients,
+ * with a deadline per client for --delay-response. SIGTERM and SIGINT are
+ * blocked except inside ppoll(), so they never interrupt a request.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* accept4, ppoll */
+#endif
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LISTENERS	64
+#define REQUEST_MAX	4096		/* bytes of a request we read at most */
+#define ACCEPT_BURST	64		/* accepts or datagrams per wakeup */
+#define LINGER_MS	2000		/* wait for the client's close this long */
+#define NEVER		-1LL
+
+enum client_state {
+	CLIENT_READING,		/* reading the request */
+	CLIENT_DELAYING,	/* --delay-response: waiting for the deadline */
+	CLIENT_WRITING,		/* sending the response */
+	CLIENT_LINGERING,	/* response sent, write side shut, waiting for EOF */
+	CLIENT_CLOSED		/* fd closed; removed at the end of the round */
+};
+
+struct client {
+	int			 fd;
+	enum client_state	 state;
+	long long		 deadline;	/* ms, for DELAYING and LINGERING */
+	char			 request[REQUEST_MAX + 1];
+	size_t			 request_len;
+	char			*response;
+	size_t			 response_len;
+	size_t			 response_sent;
+};
+
+struct listener {
+	int	fd;
+	int	type;		/* SOCK_STREAM or SOCK_DGRAM */
+};
+
+struct options {
+	long long	 ready_after;		/* ms */
+	int		 never_ready;
+	int		 exit_before_ready;	/* exit code, or -1 */
+	long long	 crash_after;		/* ms, or NEVER */
+	int		 ignore_term;
+	int		 spawn_child;
+	long long	 drain_delay;		/* ms */
+	long long	 delay_response;	/* ms */
+	int		 print_ready;
+	long		 noise;
+	const char	*status;
+	const char	*listen[MAX_LISTENERS];
+	int		 listen_count;
+};
+
+/* A growing string, for response bodies. */
+struct buffer {
+	char	*data;
+	size_t	 len;
+	size_t	 size;
+};
+
+static struct options options = {
+	.exit_before_ready = -1, .crash_after = NEVER,
+};
+static struct listener listeners[MAX_LISTENERS];
+static int listener_count;
+static struct client **clients;
+static size_t client_count, client_space;
+
+static const char *generation = "-", *worker = "-";
+static char start_sigblk[32] = "?", start_sigign[32] = "?";
+static volatile sig_atomic_t stop_requested;
+
+/* Says what went wrong, prefixed with our name, and exits with code. */
+__attribute__((format(printf, 2, 3), noreturn))
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("testserver: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+/* Says what went wrong, prefixed with our name, and carries on. */
+__attribute__((format(printf, 1, 2)))
+static void warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("testserver: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Returns memory or exits: a test server out of memory has nothing to test. */
+static void *xrealloc(void *old, size_t size)
+{
+	void *new = realloc(old, size);
+
+	if (new == NULL)
+		die(1, "out of memory");
+	return new;
+}
+
+/* Appends formatted text to buf, growing it as needed. */
+__attribute__((format(printf, 2, 3)))
+static void buffer_printf(struct buffer *buf, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (buf->len + (size_t)n + 1 > buf->size) {
+		buf->size = (buf->len + (size_t)n + 1) * 2;
+		buf->data = xrealloc(buf->data, buf->size);
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	buf->len += (size_t)n;
+}
+
+/* Returns the monotonic clock in milliseconds. */
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses a whole decimal number in [min, max] into *value; -1 if it is not one. */
+static int parse_number(const char *s, long min, long max, long *value)
+{
+	char *end;
+
+	errno = 0;
+	*value = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || *value < min || *value > max)
+		return -1;
+	return 0;
+}
+
+/* Parses "500ms", "2s" or "5m" (or a bare "0") into milliseconds; -1 if bad. */
+static int parse_duration(const char *s, long long *ms)
+{
+	char *unit;
+	long long n;
+
+	errno = 0;
+	n = strtoll(s, &unit, 10);
+	if (unit == s || errno != 0 || n < 0 || n > 86400000LL)
+		return -1;
+	if (strcmp(unit, "ms") == 0 || (*unit == '\0' && n == 0))
+		*ms = n;
+	else if (strcmp(unit, "s") == 0)
+		*ms = n * 1000;
+	else if (strcmp(unit, "m") == 0)
+		*ms = n * 60000;
+	else
+		return -1;
+	return 0;
+}
+
+/* Prints how to call us and exits with code. */
+__attribute__((noreturn))
+static void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: testserver [--listen HOST:PORT|udp:HOST:PORT|unix:/PATH]...\n"
+	    "                  [--ready-after DUR] [--never-ready] [--exit-before-ready CODE]\n"
+	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
+	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
+	    "                  [--noise N] [--status TEXT]\n");
+	exit(code);
+}
+
+/* Fills the global options from argv; exits 2 on anything it does not know. */
+static void parse_options(int argc, char **argv)
+{
+	const char *name, *value;
+	char *equals;
+	long number;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		name = argv[i];
+		value = NULL;
+		if (strcmp(name, "--help") == 0)
+			usage(0);
+		if (strncmp(name, "--", 2) != 0)
+			die(2, "unexpected argument %s (try --help)", name);
+		/* Options taking a value accept "--opt VALUE" and "--opt=VALUE". */
+		if ((equals = strchr(argv[i], '=')) != NULL) {
+			*equals = '\0';
+			value = equals + 1;
+		}
+		if (strcmp(name, "--never-ready") == 0 ||
+		    strcmp(name, "--ignore-term") == 0 ||
+		    strcmp(name, "--spawn-child") == 0 ||
+		    strcmp(name, "--print-ready") == 0) {
+			if (value != NULL)
+				die(2, "%s takes no value", name);
+			if (strcmp(name, "--never-ready") == 0)
+				options.never_ready = 1;
+			else if (strcmp(name, "--ignore-term") == 0)
+				options.ignore_term = 1;
+			else if (strcmp(name, "--spawn-child") == 0)
+				options.spawn_child = 1;
+			else
+				options.print_ready = 1;
+			continue;
+		}
+		if (strcmp(name, "--ready-after") != 0 &&
+		    strcmp(name, "--crash-after") != 0 &&
+		    strcmp(name, "--drain-delay") != 0 &&
+		    strcmp(name, "--delay-response") != 0 &&
+		    strcmp(name, "--exit-before-ready") != 0 &&
+		    strcmp(name, "--noise") != 0 &&
+		    strcmp(name, "--status") != 0 &&
+		    strcmp(name, "--listen") != 0)
+			die(2, "unknown option %s (try --help)", name);
+		if (value == NULL && i + 1 < argc)
+			value = argv[++i];
+		if (value == NULL)
+			die(2, "%s needs a value (try --help)", name);
+
+		if (strcmp(name, "--ready-after") == 0) {
+			if (parse_duration(value, &options.ready_after) == -1)
+				die(2, "--ready-after %s: expected a duration like 200ms", value);
+		} else if (strcmp(name, "--crash-after") == 0) {
+			if (parse_duration(value, &options.crash_after) == -1)
+				die(2, "--crash-after %s: expected a duration like 200ms", value);
+		} else if (strcmp(name, "--drain-delay") == 0) {
+			if (parse_duration(value, &options.drain_delay) == -1)
+				die(2, "--drain-delay %s: expected a duration like 200ms", value);
+		} else if (strcmp(name, "--delay-response") == 0) {
+			if (parse_duration(value, &options.delay_response) == -1)
+				die(2, "--delay-response %s: expected a duration like 200ms", value);
+		} else if (strcmp(name, "--exit-before-ready") == 0) {
+			if (parse_number(value, 0, 255, &number) == -1)
+				die(2, "--exit-before-ready %s: expected an exit code 0-255", value);
+			options.exit_before_ready = (int)number;
+		} else if (strcmp(name, "--noise") == 0) {
+			if (parse_number(value, 0, 100000000, &number) == -1)
+				die(2, "--noise %s: expected a number of lines", value);
+			options.noise = number;
+		} else if (strcmp(name, "--status") == 0) {
+			options.status = value;
+		} else if (strcmp(name, "--listen") == 0) {
+			if (options.listen_count == MAX_LISTENERS)
+				die(2, "too many --listen (at most %d)", MAX_LISTENERS);
+			options.listen[options.listen_count++] = value;
+		}
+	}
+}
+
+/* Copies the SigBlk and SigIgn we were started with, before we change either:
+   /env reports what the supervisor gave us, not what we did since. */
+static void save_start_signals(void)
+{
+	char line[256];
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "SigBlk:", 7) == 0)
+			snprintf(start_sigblk, sizeof start_sigblk, "%s",
+			    line + 7 + strspn(line + 7, " \t"));
+		else if (strncmp(line, "SigIgn:", 7) == 0)
+			snprintf(start_sigign, sizeof start_sigign, "%s",
+			    line + 7 + strspn(line + 7, " \t"));
+	}
+	fclose(f);
+}
+
+/* Sends one state ("READY=1") to NOTIFY_SOCKET, a path or an '@' abstract name. */
+static void notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || *path == '\0')
+		return;
+	if ((path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof addr.sun_path) {
+		warn("NOTIFY_SOCKET %s: not a unix socket path or @name", path);
+		return;
+	}
+	memcpy(addr.sun_path, path, strlen(path));
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+	if (path[0] == '@')
+		addr.sun_path[0] = '\0';
+	else
+		len++;		/* count the terminating NUL of a path */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
+		warn("notify socket: %s", strerror(errno));
+		return;
+	}
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&addr, len) == -1)
+		warn("cannot send %s to NOTIFY_SOCKET %s: %s", state, path,
+		    strerror(errno));
+	close(fd);
+}
+
+/* Makes fd non-blocking; other processes accept from the same sockets, so a
+   wakeup may find the queue already empty. */
+static void set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		die(1, "fd %d: cannot make it non-blocking: %s", fd, strerror(errno));
+}
+
+/* Adds an inherited fd to the listeners after checking it is one. */
+static void add_inherited(int fd, const char *from)
+{
+	int type, listening = 0;
+	socklen_t len = sizeof type;
+
+	if (listener_count == MAX_LISTENERS)
+		die(1, "%s passes more than %d sockets", from, MAX_LISTENERS);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
+		die(1, "%s: fd %d is not a socket: %s", from, fd, strerror(errno));
+	if (type == SOCK_STREAM || type == SOCK_SEQPACKET) {
+		len = sizeof listening;
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+		if (!listening)
+			die(1, "%s: fd %d is a stream socket that is not listening",
+			    from, fd);
+		type = SOCK_STREAM;
+	} else if (type != SOCK_DGRAM)
+		die(1, "%s: fd %d has socket type %d, neither stream nor datagram",
+		    from, fd, type);
+	set_nonblocking(fd);
+	listeners[listener_count++] = (struct listener){ .fd = fd, .type = type };
+}
+
+/* Takes the sockets the supervisor passed: LISTEN_FDS (fds 3.., for the pid in
+   LISTEN_PID), else the fd numbers in SERVER_STARTER_PORT. */
+static void take_inherited_sockets(void)
+{
+	const char *count = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	const char *ports = getenv("SERVER_STARTER_PORT");
+	char *copy, *item, *save, *equals;
+	long n, number;
+
+	if (count != NULL) {
+		if (pid == NULL || parse_number(pid, 1, LONG_MAX, &number) == -1 ||
+		    number != (long)getpid())
+			die(1, "LISTEN_PID is %s, not our pid %d: the sockets in "
+			    "LISTEN_FDS are not meant for us", pid ? pid : "unset",
+			    (int)getpid());
+		if (parse_number(count, 0, MAX_LISTENERS, &n) == -1)
+			die(1, "LISTEN_FDS %s: expected a number of fds up to %d",
+			    count, MAX_LISTENERS);
+		for (number = 0; number < n; number++)
+			add_inherited(3 + (int)number, "LISTEN_FDS");
+		return;
+	}
+	if (ports == NULL)
+		return;
+	/* "127.0.0.1:8080=3;/run/s.sock=4": the number after the last '='. */
+	copy = xrealloc(NULL, strlen(ports) + 1);
+	memcpy(copy, ports, strlen(ports) + 1);
+	for (item = strtok_r(copy, ";", &save); item != NULL;
+	    item = strtok_r(NULL, ";", &save)) {
+		if ((equals = strrchr(item, '=')) == NULL ||
+		    parse_number(equals + 1, 0, INT_MAX, &number) == -1)
+			die(1, "SERVER_STARTER_PORT %s: expected ADDR=FD;ADDR=FD", ports);
+		add_inherited((int)number, "SERVER_STARTER_PORT");
+	}
+	free(copy);
+}
+
+/* Binds one --listen address (HOST:PORT, udp:HOST:PORT or unix:/PATH) and adds
+   it to the listeners; exits 1 if it cannot. */
+static void bind_address(const char *address)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *rest = address, *colon;
+	char host[256];
+	struct stat st;
+	int fd, on = 1, error;
+
+	if (listener_count == MAX_LISTENERS)
+		die(1, "too many sockets (at most %d)", MAX_LISTENERS);
+	if (strncmp(address, "unix:", 5) == 0) {
+		if (strlen(address + 5) >= sizeof sun.sun_path || address[5] == '\0')
+			die(1, "%s: bad unix socket path", address);
+		strcpy(sun.sun_path, address + 5);
+		/* Replace a stale socket file (a previous run's), never anything else. */
+		if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(sun.sun_path);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+		    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+		    listen(fd, 1024) == -1)
+			die(1, "%s: %s", address, strerror(errno));
+		set_nonblocking(fd);
+		listeners[listener_count++] = (struct listener){ fd, SOCK_STREAM };
+		return;
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	if (strncmp(address, "udp:", 4) == 0) {
+		hints.ai_socktype = SOCK_DGRAM;
+		rest = address + 4;
+	}
+	if ((colon = strrchr(rest, ':')) == NULL || (size_t)(colon - rest) >= sizeof host)
+		die(1, "%s: expected HOST:PORT, udp:HOST:PORT or unix:/PATH", address);
+	memcpy(host, rest, (size_t)(colon - rest));
+	host[colon - rest] = '\0';
+	if (host[0] == '[' && colon[-1] == ']') {	/* [::1]:8080 */
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if ((error = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res)) != 0)
+		die(1, "%s: %s", address, gai_strerror(error));
+	/* SO_REUSEPORT so that two generations can bind together ("self" mode). */
+	if ((fd = socket(res->ai_family, hints.ai_socktype | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    (hints.ai_socktype == SOCK_STREAM && listen(fd, 1024) == -1))
+		die(1, "%s: %s", address, strerror(errno));
+	freeaddrinfo(res);
+	set_nonblocking(fd);
+	listeners[listener_count++] = (struct listener){ fd, hints.ai_socktype };
+}
+
+/* Lets us hold as many clients as the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+		limit.rlim_cur = limit.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &limit) == -1)
+			warn("cannot raise the open files limit: %s", strerror(errno));
+	}
+}
+
+/* Remembers that SIGTERM or SIGINT arrived; the main loop does the rest. */
+static void on_stop_signal(int signo)
+{
+	(void)signo;
+	stop_requested = 1;
+}
+
+/* Forks a grandchild that ignores SIGTERM and sleeps forever in our process
+   group: only a supervisor that kills the whole group gets rid of it. Like a
+   real stray child it keeps stdout and stderr (the supervisor's log pipes). */
+static void spawn_stubborn_child(void)
+{
+	sigset_t none;
+	pid_t pid;
+	int i;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		die(1, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		warn("spawned child pid %d (ignores SIGTERM)", (int)pid);
+		return;
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	for (i = 0; i < listener_count; i++)	/* it holds no socket, only the group */
+		close(listeners[i].fd);
+	for (;;)
+		pause();
+}
+
+/* Appends the /env report to body: what this process was started with. */
+static void describe_environment(struct buffer *body)
+{
+	static const char *names[] = {
+		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "SERVER_STARTER_PORT",
+		"EINHORN_FD_COUNT", "EINHORN_FD_0", "EINHORN_FD_1", "EINHORN_FD_2",
+		"EINHORN_FD_3", "EINHORN_FD_4", "EINHORN_FD_5", "EINHORN_FD_6",
+		"EINHORN_FD_7", "HANDOFF_GENERATION", "HANDOFF_WORKER", "NOTIFY_SOCKET",
+	};
+	char path[64], target[PATH_MAX], cwd[PATH_MAX];
+	struct dirent *entry;
+	gid_t *groups;
+	size_t i;
+	long fd;
+	int ngroups, own, n;
+	DIR *dir;
+
+	/* Open fds in ascending order, except the directory's own fd and our
+	   client connections: what remains is what we inherited or bound. */
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		long max = -1;
+		while ((entry = readdir(dir)) != NULL)
+			if (parse_number(entry->d_name, 0, INT_MAX, &fd) == 0 && fd > max)
+				max = fd;
+		for (fd = 0; fd <= max; fd++) {
+			if (fd == dirfd(dir) || fcntl((int)fd, F_GETFD) == -1)
+				continue;
+			for (own = 0, i = 0; i < client_count; i++)
+				if (clients[i]->fd == fd)
+					own = 1;
+			if (own)
+				continue;
+			snprintf(path, sizeof path, "/proc/self/fd/%ld", fd);
+			if ((n = (int)readlink(path, target, sizeof target - 1)) < 0)
+				n = 0;
+			target[n] = '\0';
+			buffer_printf(body, "fd %ld: %s\n", fd, target);
+		}
+		closedir(dir);
+	}
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (getenv(names[i]) != NULL)
+			buffer_printf(body, "%s=%s\n", names[i], getenv(names[i]));
+	buffer_printf(body, "pid=%d\nuid=%d\ngid=%d\ngroups=", (int)getpid(),
+	    (int)getuid(), (int)getgid());
+	if ((ngroups = getgroups(0, NULL)) > 0) {
+		groups = xrealloc(NULL, sizeof *groups * (size_t)ngroups);
+		ngroups = getgroups(ngroups, groups);
+		for (n = 0; n < ngroups; n++)
+			buffer_printf(body, "%s%d", n ? "," : "", (int)groups[n]);
+		free(groups);
+	}
+	buffer_printf(body, "\nsigmask=%s\nsigign=%s\ncwd=%s\n", start_sigblk,
+	    start_sigign, getcwd(cwd, sizeof cwd) ? cwd : "?");
+}
+
+/* Builds the HTTP response to the request client has read. */
+static void prepare_response(struct client *client)
+{
+	struct buffer body = { 0 }, response = { 0 };
+	const char *path = strchr(client->request, ' ');
+	size_t path_len = 0;
+
+	if (path != NULL) {
+		path++;
+		path_len = strcspn(path, " \r\n?");
+	}
+	if (path_len == 4 && strncmp(path, "/env", 4) == 0)
+		describe_environment(&body);
+	else
+		buffer_printf(&body, "gen=%s pid=%d worker=%s\n", generation,
+		    (int)getpid(), worker);
+	buffer_printf(&response, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", body.len, body.data);
+	free(body.data);
+	client->response = response.data;
+	client->response_len = response.len;
+	client->response_sent = 0;
+	client->state = CLIENT_WRITING;
+}
+
+/* Closes a client's fd; it leaves the table at the end of the round. */
+static void close_client(struct client *client)
+{
+	close(client->fd);
+	client->fd = -1;
+	client->state = CLIENT_CLOSED;
+}
+
+/* The request is complete: answer now, or after --delay-response. */
+static void request_complete(struct client *client, long long now)
+{
+	if (options.delay_response > 0) {
+		client->state = CLIENT_DELAYING;
+		client->deadline = now + options.delay_response;
+	} else
+		prepare_response(client);
+}
+
+/* Reads what the client sent, until the end of the head, EOF or 4 KiB. */
+static void client_read(struct client *client, long long now)
+{
+	ssize_t got;
+
+	for (;;) {
+		got = read(client->fd, client->request + client->request_len,
+		    REQUEST_MAX - client->request_len);
+		if (got == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (got == -1 || (got == 0 && client->request_len == 0)) {
+			close_client(client);	/* reset, or closed without asking */
+			return;
+		}
+		client->request_len += (size_t)got;
+		client->request[client->request_len] = '\0';
+		if (got == 0 || client->request_len == REQUEST_MAX ||
+		    strstr(client->request, "\r\n\r\n") != NULL) {
+			request_complete(client, now);
+			return;
+		}
+	}
+}
+
+/* Sends what is left of the response; then shuts our side and lingers until
+   the client closes, so that unread input cannot turn our close into a reset. */
+static void client_write(struct client *client, long long now)
+{
+	ssize_t sent;
+
+	while (client->response_sent < client->response_len) {
+		sent = send(client->fd, client->response + client->response_sent,
+		    client->response_len - client->response_sent,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (sent == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (sent == -1) {
+			close_client(client);
+			return;
+		}
+		client->response_sent += (size_t)sent;
+	}
+	shutdown(client->fd, SHUT_WR);
+	client->state = CLIENT_LINGERING;
+	client->deadline = now + LINGER_MS;
+}
+
+/* Discards input after the response until the client closes. */
+static void client_linger(struct client *client)
+{
+	char scratch[4096];
+	ssize_t got;
+
+	while ((got = read(client->fd, scratch, sizeof scratch)) > 0)
+		;
+	if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		close_client(client);
+}
+
+/* Accepts what a stream listener has queued; EAGAIN means another process
+   took it. Returns -1 if we ran out of fds (accepting pauses a moment). */
+static int accept_clients(int listen_fd)
+{
+	struct client *client;
+	int fd, i;
+
+	for (i = 0; i < ACCEPT_BURST; i++) {
+		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				warn("accept: %s; pausing accepts", strerror(errno));
+				return -1;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			continue;	/* ECONNABORTED, EINTR, EPROTO...: the next one */
+		}
+		if (client_count == client_space) {
+			client_space = client_space ? client_space * 2 : 64;
+			clients = xrealloc(clients, client_space * sizeof *clients);
+		}
+		client = xrealloc(NULL, sizeof *client);
+		memset(client, 0, sizeof *client);
+		client->fd = fd;
+		client->state = CLIENT_READING;
+		clients[client_count++] = client;
+	}
+	return 0;
+}
+
+/* Answers the datagrams a datagram listener has queued with "gen=G pid=PID". */
+static void answer_datagrams(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char datagram[65536], reply[128];
+	int i, n;
+
+	n = snprintf(reply, sizeof reply, "gen=%s pid=%d\n", generation, (int)getpid());
+	for (i = 0; i < ACCEPT_BURST; i++) {
+		peer_len = sizeof peer;
+		if (recvfrom(fd, datagram, sizeof datagram, MSG_DONTWAIT,
+		    (struct sockaddr *)&peer, &peer_len) == -1)
+			return;
+		/* An unbound unix datagram sender has no address to answer. */
+		if (peer_len > sizeof(sa_family_t))
+			sendto(fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
+			    (struct sockaddr *)&peer, peer_len);
+	}
+}
+
+/* Becomes ready: binds the --listen addresses, starts accepting and says so. */
+static void become_ready(void)
+{
+	int i;
+
+	if (options.exit_before_ready >= 0) {
+		warn("exiting with %d before ready, as asked", options.exit_before_ready);
+		exit(options.exit_before_ready);
+	}
+	for (i = 0; i < options.listen_count; i++)
+		bind_address(options.listen[i]);
+	notify("READY=1");
+	if (options.print_ready) {
+		printf("ready pid=%d gen=%s\n", (int)getpid(), generation);
+		fflush(stdout);
+	}
+}
+
+/* Starts draining: says STOPPING=1 and closes the listeners; clients in
+   flight are still served. */
+static void begin_stop(void)
+{
+	int i;
+
+	notify("STOPPING=1");
+	for (i = 0; i < listener_count; i++)
+		close(listeners[i].fd);
+	listener_count = 0;
+}
+
+/* Returns the earlier of two deadlines, NEVER being the latest. */
+static long long earliest(long long a, long long b)
+{
+	if (a == NEVER)
+		return b;
+	if (b == NEVER)
+		return a;
+	return a < b ? a : b;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction action = { .sa_handler = on_stop_signal };
+	sigset_t handled, while_waiting;
+	struct pollfd *polls = NULL;
+	size_t poll_space = 0, polled, i, kept;
+	long long start, now, ready_at, crash_at, drain_until = NEVER;
+	long long accept_paused_until = NEVER, next;
+	struct timespec timeout;
+	int ready = 0, stopping = 0, n;
+	long line;
+
+	save_start_signals();		/* first: before we touch the mask */
+	parse_options(argc, argv);
+	if (getenv("HANDOFF_GENERATION") != NULL)
+		generation = getenv("HANDOFF_GENERATION");
+	if (getenv("HANDOFF_WORKER") != NULL)
+		worker = getenv("HANDOFF_WORKER");
+	raise_fd_limit();
+
+	sigemptyset(&handled);
+	if (!options.ignore_term)
+		sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGINT);
+	sigprocmask(SIG_BLOCK, &handled, &while_waiting);
+	sigdelset(&while_waiting, SIGTERM);
+	sigdelset(&while_waiting, SIGINT);
+	sigaction(SIGINT, &action, NULL);
+	if (options.ignore_term)
+		signal(SIGTERM, SIG_IGN);
+	else
+		sigaction(SIGTERM, &action, NULL);
+
+	take_inherited_sockets();
+	for (line = 1; line <= options.noise; line++)
+		printf("noise %ld/%ld from pid %d gen %s\n", line, options.noise,
+		    (int)getpid(), generation);
+	fflush(stdout);
+	if (options.status != NULL) {
+		char status[1024];
+		snprintf(status, sizeof status, "STATUS=%s", options.status);
+		notify(status);
+	}
+	if (options.spawn_child)
+		spawn_stubborn_child();
+
+	start = now_ms();
+	ready_at = options.never_ready ? NEVER : start + options.ready_after;
+	crash_at = options.crash_after == NEVER ? NEVER : start + options.crash_after;
+
+	for (;;) {
+		now = now_ms();
+		if (stop_requested && !stopping) {
+			stopping = 1;
+			begin_stop();
+			drain_until = now + options.drain_delay;
+		}
+		if (!ready && !stopping && ready_at != NEVER && now >= ready_at) {
+			ready = 1;
+			become_ready();
+		}
+		if (crash_at != NEVER && now >= crash_at)
+			die(3, "crashing after %lld ms, as asked", options.crash_after);
+		if (accept_paused_until != NEVER && now >= accept_paused_until)
+			accept_paused_until = NEVER;
+
+		/* Client timers: responses due, lingering clients given up on. */
+		next = earliest(stopping ? NEVER : (ready ? NEVER : ready_at), crash_at);
+		next = earliest(next, accept_paused_until);
+		for (i = 0; i < client_count; i++) {
+			struct client *client = clients[i];
+			if (client->state == CLIENT_DELAYING && now >= client->deadline)
+				prepare_response(client);
+			else if (client->state == CLIENT_LINGERING && now >= client->deadline)
+				close_client(client);
+			else if (client->state == CLIENT_DELAYING ||
+			    client->state == CLIENT_LINGERING)
+				next = earliest(next, client->deadline);
+		}
+		for (i = kept = 0; i < client_count; i++) {
+			if (clients[i]->state == CLIENT_CLOSED) {
+				free(clients[i]->response);
+				free(clients[i]);
+			} else
+				clients[kept++] = clients[i];
+		}
+		client_count = kept;
+
+		if (stopping && client_count == 0) {
+			if (now >= drain_until) {
+				free(polls);
+				free(clients);
+				return 0;
+			}
+			next = earliest(next, drain_until);
+		}
+
+		/* Listeners first, then one entry per client (fd -1: not watched). */
+		if (poll_space < (size_t)listener_count + client_count) {
+			poll_space = ((size_t)listener_count + client_count) * 2;
+			polls = xrealloc(polls, poll_space * sizeof *polls);
+		}
+		for (n = 0; n < listener_count; n++) {
+			polls[n].fd = ready && accept_paused_until == NEVER ?
+			    listeners[n].fd : -1;
+			polls[n].events = POLLIN;
+		}
+		for (i = 0; i < client_count; i++) {
+			struct pollfd *p = &polls[(size_t)listener_count + i];
+			p->fd = clients[i]->fd;
+			p->events = clients[i]->state == CLIENT_WRITING ? POLLOUT : POLLIN;
+			if (clients[i]->state == CLIENT_DELAYING)
+				p->fd = -1;
+		}
+		if (next != NEVER) {
+			next = next > now ? next - now : 0;
+			timeout.tv_sec = next / 1000;
+			timeout.tv_nsec = (next % 1000) * 1000000;
+		}
+		/* Clients accepted below join the table after these. */
+		polled = client_count;
+		if (ppoll(polls, (size_t)listener_count + polled,
+		    next == NEVER ? NULL : &timeout, &while_waiting) == -1) {
+			if (errno == EINTR)
+				continue;
+			die(1, "poll: %s", strerror(errno));
+		}
+
+		now = now_ms();
+		for (n = 0; n < listener_count; n++) {
+			if (polls[n].fd == -1 || polls[n].revents == 0)
+				continue;
+			if (listeners[n].type == SOCK_DGRAM)
+				answer_datagrams(listeners[n].fd);
+			else if (accept_clients(listeners[n].fd) == -1)
+				accept_paused_until = now + 100;
+		}
+		for (i = 0; i < polled; i++) {
+			struct pollfd *p = &polls[(size_t)listener_count + i];
+			if (p->fd == -1 || p->revents == 0)
+				continue;
+			if (clients[i]->state == CLIENT_READING)
+				client_read(clients[i], now);
+			if (clients[i]->state == CLIENT_WRITING)
+				client_write(clients[i], now);
+			else if (clients[i]->state == CLIENT_LINGERING)
+				client_linger(clients[i]);
+		}
+	}
+}

@@ -1,0 +1,1601 @@
+/*
+ * test_config.c: configuration files as a user writes them, and what
+ * `handoff check` would tell them: the loaded values, or every error as
+ * FILE:LINE: message, in line order.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "parse.h"
+
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- helpers --------------------------------------------------------- */
+
+/* Write text to a new temp file; path receives its name. */
+static void
+write_temp(const char *text, size_t len, char *path, size_t pathlen)
+{
+	FILE *fp;
+	int fd;
+
+	snprintf(path, pathlen, "/tmp/handoff-test-config-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	fp = fdopen(fd, "w");
+	cr_assert_not_null(fp);
+	cr_assert_eq(fwrite(text, 1, len, fp), len);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/*
+ * Load a config from text (len bytes) written to a temp file, removed at
+ * once; path receives the file's name, as the messages carry it.
+ */
+static struct config *
+load_bytes(const char *text, size_t len, struct config_msgs *msgs, char *path,
+    size_t pathlen)
+{
+	struct config *conf;
+
+	write_temp(text, len, path, pathlen);
+	config_msgs_init(msgs);
+	conf = config_load(path, msgs);
+	unlink(path);
+	return conf;
+}
+
+static struct config *
+load_text(const char *text, struct config_msgs *msgs, char *path,
+    size_t pathlen)
+{
+	return load_bytes(text, strlen(text), msgs, path, pathlen);
+}
+
+/* All messages, one per line, for assertion output (static buffer). */
+static const char *
+all_msgs(const struct config_msgs *msgs)
+{
+	static char buf[8192];
+	size_t i, len = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < msgs->count && len < sizeof(buf); i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "  %s\n",
+		    msgs->lines[i]);
+	if (msgs->count == 0)
+		snprintf(buf, sizeof(buf), "  (none)\n");
+	return buf;
+}
+
+/* Load text that must be valid and give no message at all. */
+static struct config *
+load_ok(const char *text, struct config_msgs *msgs)
+{
+	char path[64];
+	struct config *conf;
+
+	conf = load_text(text, msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "config refused:\n%s", all_msgs(msgs));
+	cr_assert_eq(msgs->count, 0, "unexpected messages:\n%s", all_msgs(msgs));
+	return conf;
+}
+
+/*
+ * Assert that msgs holds exactly the expected messages, each written as
+ * what follows the file name (":LINE: message" or ": message").
+ */
+static void
+assert_msgs(const struct config_msgs *msgs, const char *path,
+    const char *const *expected, size_t nexpected)
+{
+	char want[1024];
+	size_t i;
+
+	cr_assert_eq(msgs->count, nexpected, "%zu messages, want %zu; got:\n%s",
+	    msgs->count, nexpected, all_msgs(msgs));
+	for (i = 0; i < nexpected; i++) {
+		snprintf(want, sizeof(want), "%s%s", path, expected[i]);
+		cr_assert_str_eq(msgs->lines[i], want,
+		    "message %zu:\n  got  %s\n  want %s\nall:\n%s", i,
+		    msgs->lines[i], want, all_msgs(msgs));
+	}
+}
+
+/* The control socket path used when [supervisor] names none. */
+static void
+expected_control(const char *name, char *buf, size_t len)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+	if (geteuid() == 0)
+		snprintf(buf, len, "/run/handoff/%s.sock", name);
+	else if (runtime != NULL && runtime[0] == '/')
+		snprintf(buf, len, "%s/handoff/%s.sock", runtime, name);
+	else
+		snprintf(buf, len, "/tmp/handoff-%u/%s.sock", (unsigned)geteuid(),
+		    name);
+}
+
+/* The uid and gid of an existing unprivileged user and group. */
+static const char *test_user = "nobody";
+static const char *test_group = "nogroup";
+
+static void
+lookup_test_ids(uid_t *uid, gid_t *user_gid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(test_user);
+	struct group *gr = getgrnam(test_group);
+
+	cr_assert_not_null(pw, "the tests need a user named %s", test_user);
+	cr_assert_not_null(gr, "the tests need a group named %s", test_group);
+	*uid = pw->pw_uid;
+	*user_gid = pw->pw_gid;
+	*gid = gr->gr_gid;
+}
+
+/* ---- valid configs: values and defaults ------------------------------ */
+
+Test(config, minimal_program_defaults)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	char control[256];
+
+	unsetenv("XDG_RUNTIME_DIR");
+	conf = load_ok("[program app]\ncommand = /bin/true\n", &msgs);
+	cr_assert_eq(conf->nprograms, 1);
+	cr_assert_eq(conf->nlisteners, 0);
+	pc = TAILQ_FIRST(&conf->programs);
+	cr_assert_not_null(pc);
+	cr_assert_eq(config_find_program(conf, "app"), pc);
+	cr_assert_null(config_find_program(conf, "other"));
+	cr_assert_str_eq(pc->name, "app");
+	cr_assert_eq(pc->line, 1);
+	cr_assert_str_eq(pc->command, "/bin/true");
+	cr_assert_eq(argv_count(pc->argv), 1);
+	cr_assert_str_eq(pc->argv[0], "/bin/true");
+	cr_assert_eq(pc->workers, 1);
+	cr_assert_eq(pc->workers, DEFAULT_WORKERS);
+	cr_assert_eq(pc->handoff, HANDOFF_INHERIT);
+	cr_assert_eq(pc->ready, READY_NOTIFY);
+	cr_assert_eq(pc->ready_timeout_ms, 30000);
+	cr_assert_eq(pc->drain_timeout_ms, 30000);
+	cr_assert_eq(pc->stop_signal, SIGTERM);
+	cr_assert_eq(pc->restart, RESTART_ALWAYS);
+	cr_assert_eq(pc->nlisteners, 0);
+	cr_assert_null(pc->user);
+	cr_assert_null(pc->group);
+	cr_assert_eq(pc->uid, (uid_t)-1);
+	cr_assert_eq(pc->gid, (gid_t)-1);
+	cr_assert_null(pc->directory);
+	cr_assert_eq(pc->nenv, 0);
+	cr_assert_not_null(pc->env);
+	cr_assert_null(pc->env[0]);
+	cr_assert_eq(pc->preload, false);
+
+	/* No [supervisor]: name "handoff", control path from the name. */
+	cr_assert_str_eq(conf->supervisor.name, "handoff");
+	expected_control("handoff", control, sizeof(control));
+	cr_assert_str_eq(conf->supervisor.control, control);
+	cr_assert_eq(conf->supervisor.log_level, LOG_LEVEL_INFO);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, default_control_follows_name)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char control[256];
+
+	unsetenv("XDG_RUNTIME_DIR");
+	conf = load_ok("[supervisor]\nname = shop\n"
+	    "[program app]\ncommand = /bin/true\n", &msgs);
+	cr_assert_str_eq(conf->supervisor.name, "shop");
+	expected_control("shop", control, sizeof(control));
+	cr_assert_str_eq(conf->supervisor.control, control);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, default_control_under_runtime_dir)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char control[256];
+
+	cr_assert_eq(setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1), 0);
+	conf = load_ok("[supervisor]\nname = shop\n"
+	    "[program app]\ncommand = /bin/true\n", &msgs);
+	if (geteuid() == 0)
+		snprintf(control, sizeof(control), "/run/handoff/shop.sock");
+	else
+		snprintf(control, sizeof(control), "/run/user/4242/handoff/shop.sock");
+	cr_assert_str_eq(conf->supervisor.control, control);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, listener_defaults)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct listener_conf *lc;
+	struct program_conf *pc;
+	char buf[ADDR_STRLEN];
+
+	conf = load_ok(
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:8080\n"
+	    "[program app]\n"
+	    "command = /bin/true\n"
+	    "listeners = web\n", &msgs);
+	cr_assert_eq(conf->nlisteners, 1);
+	lc = config_find_listener(conf, "web");
+	cr_assert_not_null(lc);
+	cr_assert_null(config_find_listener(conf, "app"));
+	cr_assert_str_eq(lc->name, "web");
+	cr_assert_str_eq(lc->fd_name, "web", "fd_name defaults to the name");
+	cr_assert_str_eq(lc->listen, "127.0.0.1:8080");
+	cr_assert_eq(lc->line, 1);
+	cr_assert(lc->has_listen);
+	cr_assert_eq(lc->addr.kind, ADDR_TCP);
+	addr_format(&lc->addr, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "127.0.0.1:8080");
+	cr_assert_eq(lc->opts.backlog, 4096);
+	cr_assert_eq(lc->opts.backlog, DEFAULT_BACKLOG);
+	cr_assert_eq(lc->opts.reuseport, false);
+	cr_assert_eq(lc->opts.v6only, -1);
+	cr_assert_eq(lc->opts.freebind, false);
+	cr_assert_eq(lc->opts.defer_accept, false);
+	cr_assert_eq(lc->opts.nodelay, false);
+	cr_assert_str_eq(lc->opts.interface, "");
+	cr_assert_eq(lc->opts.mode, (mode_t)-1);
+	cr_assert_eq(lc->opts.owner, (uid_t)-1);
+	cr_assert_eq(lc->opts.group, (gid_t)-1);
+	cr_assert_eq(lc->users, 1);
+
+	pc = config_find_program(conf, "app");
+	cr_assert_not_null(pc);
+	cr_assert_eq(pc->nlisteners, 1);
+	cr_assert_eq(pc->listeners[0], lc);
+	cr_assert_str_eq(pc->listener_names[0], "web");
+	cr_assert_eq(pc->listeners_line, 5);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* The example of SPEC section 3, with a user and group that exist here. */
+static const char spec_example[] =
+    "[supervisor]\n"
+    "name = shop                  ; logs, default control/pid paths\n"
+    "control = /run/handoff/shop.sock\n"
+    "pidfile = /run/handoff/shop.pid\n"
+    "log_level = info             ; error|warn|info|debug\n"
+    "\n"
+    "[listener web]\n"
+    "listen = 0.0.0.0:8080        ; also [::]:8080, unix:/run/shop.sock, udp:0.0.0.0:5353\n"
+    "backlog = 4096\n"
+    "reuseport = no\n"
+    "; also: v6only, freebind, defer_accept, nodelay, interface, mode/owner/group (unix),\n"
+    ";       fd_name (the LISTEN_FDNAMES name; defaults to the section's name)\n"
+    "\n"
+    "[program shop]\n"
+    "command = /srv/shop/bin/server --config /srv/shop/server.toml\n"
+    "listeners = web\n"
+    "workers = 4\n"
+    "handoff = inherit            ; inherit | reuseport | self (section 4)\n"
+    "ready = notify               ; notify | delay:500ms | listening (section 5)\n"
+    "ready_timeout = 30s\n"
+    "stop_signal = TERM\n"
+    "drain_timeout = 30s          ; then SIGKILL to the old generation's process groups\n"
+    "restart = always             ; always | on-failure | never\n"
+    "user = nobody                ; privileges dropped in the child: setgroups, setgid, setuid\n"
+    "group = nogroup\n"
+    "directory = /srv/shop\n"
+    "env = RUST_LOG=info          ; repeatable\n"
+    "preload = no                 ; yes: inject the bind() shim (section 4)\n";
+
+Test(config, spec_example_loads)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct listener_conf *lc;
+	struct program_conf *pc;
+	uid_t uid;
+	gid_t user_gid, gid;
+	char buf[ADDR_STRLEN];
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	conf = load_ok(spec_example, &msgs);
+	cr_assert_str_eq(conf->supervisor.name, "shop");
+	cr_assert_str_eq(conf->supervisor.control, "/run/handoff/shop.sock");
+	cr_assert_str_eq(conf->supervisor.pidfile, "/run/handoff/shop.pid");
+	cr_assert_eq(conf->supervisor.log_level, LOG_LEVEL_INFO);
+
+	cr_assert_eq(conf->nlisteners, 1);
+	lc = config_find_listener(conf, "web");
+	cr_assert_not_null(lc);
+	cr_assert_eq(lc->line, 7);
+	cr_assert_str_eq(lc->listen, "0.0.0.0:8080");
+	addr_format(&lc->addr, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "0.0.0.0:8080");
+	cr_assert_eq(lc->opts.backlog, 4096);
+	cr_assert_eq(lc->opts.reuseport, false);
+	cr_assert_str_eq(lc->fd_name, "web");
+
+	cr_assert_eq(conf->nprograms, 1);
+	pc = config_find_program(conf, "shop");
+	cr_assert_not_null(pc);
+	cr_assert_eq(pc->line, 14);
+	cr_assert_str_eq(pc->command,
+	    "/srv/shop/bin/server --config /srv/shop/server.toml");
+	cr_assert_eq(argv_count(pc->argv), 3);
+	cr_assert_str_eq(pc->argv[0], "/srv/shop/bin/server");
+	cr_assert_str_eq(pc->argv[1], "--config");
+	cr_assert_str_eq(pc->argv[2], "/srv/shop/server.toml");
+	cr_assert_eq(pc->nlisteners, 1);
+	cr_assert_eq(pc->listeners[0], lc);
+	cr_assert_eq(pc->workers, 4);
+	cr_assert_eq(pc->handoff, HANDOFF_INHERIT);
+	cr_assert_eq(pc->ready, READY_NOTIFY);
+	cr_assert_eq(pc->ready_timeout_ms, 30000);
+	cr_assert_eq(pc->stop_signal, SIGTERM);
+	cr_assert_eq(pc->drain_timeout_ms, 30000);
+	cr_assert_eq(pc->restart, RESTART_ALWAYS);
+	cr_assert_str_eq(pc->user, "nobody");
+	cr_assert_eq(pc->uid, uid);
+	cr_assert_eq(pc->user_gid, user_gid);
+	cr_assert_str_eq(pc->group, "nogroup");
+	cr_assert_eq(pc->gid, gid);
+	cr_assert_str_eq(pc->directory, "/srv/shop");
+	cr_assert_eq(pc->nenv, 1);
+	cr_assert_str_eq(pc->env[0], "RUST_LOG=info");
+	cr_assert_null(pc->env[1]);
+	cr_assert_eq(pc->preload, false);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, every_listener_key)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct listener_conf *lc;
+	uid_t uid;
+	gid_t user_gid, gid;
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	conf = load_ok(
+	    "[listener web6]\n"
+	    "listen = [::]:8080\n"
+	    "backlog = 128\n"
+	    "reuseport = yes\n"
+	    "v6only = yes\n"
+	    "freebind = on\n"
+	    "defer_accept = true\n"
+	    "nodelay = 1\n"
+	    "interface = lo\n"
+	    "fd_name = http\n"
+	    "[listener sock]\n"
+	    "listen = unix:/run/handoff-test/app.sock\n"
+	    "backlog = 1\n"
+	    "mode = 0660\n"
+	    "owner = nobody\n"
+	    "group = nogroup\n"
+	    "[listener dns]\n"
+	    "listen = udp:[::1]:5353\n"
+	    "v6only = no\n"
+	    "freebind = yes\n"
+	    "interface = eth0\n"
+	    "reuseport = no\n"
+	    "[listener log]\n"
+	    "listen = unixgram:/run/handoff-test/log.sock\n"
+	    "mode = 600\n"
+	    "owner = 0\n"
+	    "group = 0\n"
+	    "[listener abs]\n"
+	    "listen = unix:@handoff-test\n"
+	    "backlog = 1048576\n"
+	    "[program app]\n"
+	    "command = /bin/true\n"
+	    "listeners = web6 sock dns log abs\n", &msgs);
+
+	lc = config_find_listener(conf, "web6");
+	cr_assert_not_null(lc);
+	cr_assert_eq(lc->addr.kind, ADDR_TCP);
+	cr_assert_eq(lc->opts.backlog, 128);
+	cr_assert_eq(lc->opts.reuseport, true);
+	cr_assert_eq(lc->opts.v6only, 1);
+	cr_assert_eq(lc->opts.freebind, true);
+	cr_assert_eq(lc->opts.defer_accept, true);
+	cr_assert_eq(lc->opts.nodelay, true);
+	cr_assert_str_eq(lc->opts.interface, "lo");
+	cr_assert_str_eq(lc->fd_name, "http");
+
+	lc = config_find_listener(conf, "sock");
+	cr_assert_not_null(lc);
+	cr_assert_eq(lc->addr.kind, ADDR_UNIX_STREAM);
+	cr_assert_eq(lc->opts.backlog, 1);
+	cr_assert_eq(lc->opts.mode, 0660);
+	cr_assert_eq(lc->opts.owner, uid);
+	cr_assert_eq(lc->opts.group, gid);
+	cr_assert_str_eq(lc->fd_name, "sock");
+
+	lc = config_find_listener(conf, "dns");
+	cr_assert_not_null(lc);
+	cr_assert_eq(lc->addr.kind, ADDR_UDP);
+	cr_assert_eq(lc->opts.v6only, 0);
+	cr_assert_eq(lc->opts.freebind, true);
+	cr_assert_str_eq(lc->opts.interface, "eth0");
+
+	lc = config_find_listener(conf, "log");
+	cr_assert_not_null(lc);
+	cr_assert_eq(lc->addr.kind, ADDR_UNIX_DGRAM);
+	cr_assert_eq(lc->opts.mode, 0600);
+	cr_assert_eq(lc->opts.owner, 0);
+	cr_assert_eq(lc->opts.group, 0);
+
+	lc = config_find_listener(conf, "abs");
+	cr_assert_not_null(lc);
+	cr_assert(addr_is_abstract(&lc->addr));
+	cr_assert_eq(lc->opts.backlog, 1048576);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, every_program_key)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	uid_t uid;
+	gid_t user_gid, gid;
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	conf = load_ok(
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:0\n"
+	    "[program a]\n"
+	    "command = /usr/bin/env 'a b' \"c d\" e\\ f\n"
+	    "listeners = web\n"
+	    "workers = 1024\n"
+	    "handoff = reuseport\n"
+	    "ready = delay:500ms\n"
+	    "ready_timeout = 1m30s\n"
+	    "stop_signal = SIGQUIT\n"
+	    "drain_timeout = 0s\n"
+	    "restart = on-failure\n"
+	    "user = nobody\n"
+	    "directory = /\n"
+	    "preload = yes\n"
+	    "[program b]\n"
+	    "command = /bin/true\n"
+	    "handoff = self\n"
+	    "ready = listening\n"
+	    "stop_signal = 2\n"
+	    "restart = never\n"
+	    "user = 54321\n"
+	    "group = 54322\n"
+	    "drain_timeout = 168h\n"
+	    "[program c]\n"
+	    "command = /bin/true\n"
+	    "ready = notify\n"
+	    "handoff = inherit\n"
+	    "restart = always\n"
+	    "user = nobody\n"
+	    "group = nogroup\n"
+	    "stop_signal = usr2\n", &msgs);
+
+	pc = config_find_program(conf, "a");
+	cr_assert_not_null(pc);
+	cr_assert_eq(argv_count(pc->argv), 4);
+	cr_assert_str_eq(pc->argv[0], "/usr/bin/env");
+	cr_assert_str_eq(pc->argv[1], "a b");
+	cr_assert_str_eq(pc->argv[2], "c d");
+	cr_assert_str_eq(pc->argv[3], "e f");
+	cr_assert_str_eq(pc->command, "/usr/bin/env 'a b' \"c d\" e\\ f");
+	cr_assert_eq(pc->workers, 1024);
+	cr_assert_eq(pc->handoff, HANDOFF_REUSEPORT);
+	cr_assert_eq(pc->ready, READY_DELAY);
+	cr_assert_eq(pc->ready_delay_ms, 500);
+	cr_assert_eq(pc->ready_timeout_ms, 90000);
+	cr_assert_eq(pc->stop_signal, SIGQUIT);
+	cr_assert_eq(pc->drain_timeout_ms, 0);
+	cr_assert_eq(pc->restart, RESTART_ON_FAILURE);
+	cr_assert_str_eq(pc->user, "nobody");
+	cr_assert_eq(pc->uid, uid);
+	cr_assert_null(pc->group);
+	cr_assert_eq(pc->gid, user_gid, "no group: the user's primary group");
+	cr_assert_str_eq(pc->directory, "/");
+	cr_assert_eq(pc->preload, true);
+
+	pc = config_find_program(conf, "b");
+	cr_assert_not_null(pc);
+	cr_assert_eq(pc->handoff, HANDOFF_SELF);
+	cr_assert_eq(pc->ready, READY_LISTENING);
+	cr_assert_eq(pc->stop_signal, SIGINT);
+	cr_assert_eq(pc->restart, RESTART_NEVER);
+	/* A bare uid with no passwd entry is taken as it is. */
+	cr_assert_eq(pc->uid, 54321);
+	cr_assert_eq(pc->gid, 54322);
+	cr_assert_eq(pc->drain_timeout_ms, 168ULL * 3600 * 1000);
+
+	pc = config_find_program(conf, "c");
+	cr_assert_not_null(pc);
+	cr_assert_eq(pc->ready, READY_NOTIFY);
+	cr_assert_eq(pc->handoff, HANDOFF_INHERIT);
+	cr_assert_eq(pc->restart, RESTART_ALWAYS);
+	cr_assert_eq(pc->uid, uid);
+	cr_assert_eq(pc->gid, gid);
+	cr_assert_eq(pc->stop_signal, SIGUSR2);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, supervisor_keys)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	conf = load_ok(
+	    "[supervisor]\n"
+	    "name = my-app_2.0\n"
+	    "control = /tmp/handoff-test/ctl.sock\n"
+	    "pidfile = /tmp/handoff-test/x.pid\n"
+	    "log_level = debug\n"
+	    "[program p]\n"
+	    "command = /bin/true\n", &msgs);
+	cr_assert_str_eq(conf->supervisor.name, "my-app_2.0");
+	cr_assert_str_eq(conf->supervisor.control, "/tmp/handoff-test/ctl.sock");
+	cr_assert_str_eq(conf->supervisor.pidfile, "/tmp/handoff-test/x.pid");
+	cr_assert_eq(conf->supervisor.log_level, LOG_LEVEL_DEBUG);
+	config_free(conf);
+	config_msgs_free(&msgs);
+
+	conf = load_ok("[supervisor]\nlog_level = warning\n"
+	    "[program p]\ncommand = /bin/true\n", &msgs);
+	cr_assert_eq(conf->supervisor.log_level, LOG_LEVEL_WARN);
+	cr_assert_str_eq(conf->supervisor.name, "handoff");
+	config_free(conf);
+	config_msgs_free(&msgs);
+
+	conf = load_ok("[supervisor]\nlog_level = error\n"
+	    "[program p]\ncommand = /bin/true\n", &msgs);
+	cr_assert_eq(conf->supervisor.log_level, LOG_LEVEL_ERROR);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, env_repeats_and_replaces)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	conf = load_ok(
+	    "[program p]\n"
+	    "command = /bin/true\n"
+	    "env = A=1\n"
+	    "env = B=two words\n"
+	    "env = URL=http://x/?a=b\n"
+	    "env = A=3\n"
+	    "env = AB=4\n"
+	    "env = EMPTY=\n"
+	    "env = _X9=y\n", &msgs);
+	pc = TAILQ_FIRST(&conf->programs);
+	cr_assert_eq(pc->nenv, 6, "env:\n%s %s %s", pc->env[0], pc->env[1],
+	    pc->env[2]);
+	cr_assert_str_eq(pc->env[0], "A=3", "a later A= replaces the earlier");
+	cr_assert_str_eq(pc->env[1], "B=two words");
+	cr_assert_str_eq(pc->env[2], "URL=http://x/?a=b");
+	cr_assert_str_eq(pc->env[3], "AB=4", "AB is not A");
+	cr_assert_str_eq(pc->env[4], "EMPTY=");
+	cr_assert_str_eq(pc->env[5], "_X9=y");
+	cr_assert_null(pc->env[6]);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, listeners_list_in_order)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc, *pc2;
+	struct listener_conf *a, *b, *c, *d;
+
+	conf = load_ok(
+	    "[listener a]\nlisten = 127.0.0.1:0\n"
+	    "[listener b]\nlisten = udp:127.0.0.1:0\n"
+	    "[listener c]\nlisten = unix:@handoff-test-c\n"
+	    "[listener d]\nlisten = [::1]:0\n"
+	    "[program p]\n"
+	    "command = /bin/true\n"
+	    "listeners = c, a\tb ,d\n"
+	    "[program q]\n"
+	    "command = /bin/true\n"
+	    "listeners = a,b\n", &msgs);
+	a = config_find_listener(conf, "a");
+	b = config_find_listener(conf, "b");
+	c = config_find_listener(conf, "c");
+	d = config_find_listener(conf, "d");
+	cr_assert(a && b && c && d);
+	pc = config_find_program(conf, "p");
+	cr_assert_eq(pc->nlisteners, 4);
+	cr_assert_eq(pc->listeners[0], c);
+	cr_assert_eq(pc->listeners[1], a);
+	cr_assert_eq(pc->listeners[2], b);
+	cr_assert_eq(pc->listeners[3], d);
+	cr_assert_str_eq(pc->listener_names[0], "c");
+	cr_assert_str_eq(pc->listener_names[3], "d");
+	pc2 = config_find_program(conf, "q");
+	cr_assert_eq(pc2->nlisteners, 2);
+	cr_assert_eq(pc2->listeners[0], a);
+	cr_assert_eq(pc2->listeners[1], b);
+	/* A listener may serve several programs. */
+	cr_assert_eq(a->users, 2);
+	cr_assert_eq(b->users, 2);
+	cr_assert_eq(c->users, 1);
+	cr_assert_eq(d->users, 1);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, layout_blanks_and_comments)
+{
+	static const char *const want[] = {
+		":13: workers = 3;not a comment without a blank before: "
+		"bad number of workers (use 1 to 1024)",
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	struct listener_conf *lc;
+	char path[64];
+
+	/* ';' starts a comment only after a blank. */
+	conf = load_text(
+	    "# a comment\n"
+	    "; another comment\n"
+	    "\n"
+	    "   \t\n"
+	    "  [listener web]   ; the web port\n"
+	    "\tlisten = 127.0.0.1:8080 ; inline comment\n"
+	    "    backlog=64\n"
+	    "  # indented comment\n"
+	    "  ; indented comment\n"
+	    "[program app]  # hash comment after a header\n"
+	    "  command   =   /bin/echo   a  ; comment\n"
+	    "\t\tlisteners = web\n"
+	    "  workers = 3;not a comment without a blank before\n"
+	    "\n", &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	assert_msgs(&msgs, path, want, NITEMS(want));
+	config_msgs_free(&msgs);
+
+	/* Without "workers = 3;..." the same file loads; check the values. */
+	conf = load_ok(
+	    "# a comment\n"
+	    "; another comment\n"
+	    "\n"
+	    "   \t\n"
+	    "  [listener web]   ; the web port\n"
+	    "\tlisten = 127.0.0.1:8080 ; inline comment\n"
+	    "    backlog=64\n"
+	    "  # indented comment\n"
+	    "  ; indented comment\n"
+	    "[program app]  # hash comment after a header\n"
+	    "  command   =   /bin/echo   a  ; comment\n"
+	    "\t\tlisteners = web\n"
+	    "  workers = 3\n"
+	    "\n", &msgs);
+	lc = config_find_listener(conf, "web");
+	cr_assert_not_null(lc);
+	cr_assert_str_eq(lc->listen, "127.0.0.1:8080");
+	cr_assert_eq(lc->opts.backlog, 64);
+	pc = config_find_program(conf, "app");
+	cr_assert_not_null(pc);
+	cr_assert_str_eq(pc->command, "/bin/echo   a");
+	cr_assert_eq(argv_count(pc->argv), 2);
+	cr_assert_eq(pc->workers, 3);
+	cr_assert_eq(pc->listeners[0], lc);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, crlf_file)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	struct listener_conf *lc;
+
+	conf = load_ok(
+	    "[supervisor]\r\n"
+	    "name = crlf\r\n"
+	    "\r\n"
+	    "[listener web]\r\n"
+	    "listen = 127.0.0.1:8080\r\n"
+	    "[program app]\r\n"
+	    "command = /bin/echo hi\r\n"
+	    "listeners = web\r\n"
+	    "stop_signal = HUP\r\n", &msgs);
+	cr_assert_str_eq(conf->supervisor.name, "crlf");
+	lc = config_find_listener(conf, "web");
+	cr_assert_not_null(lc);
+	cr_assert_str_eq(lc->listen, "127.0.0.1:8080");
+	pc = config_find_program(conf, "app");
+	cr_assert_not_null(pc);
+	cr_assert_eq(argv_count(pc->argv), 2);
+	cr_assert_str_eq(pc->argv[1], "hi");
+	cr_assert_eq(pc->stop_signal, SIGHUP);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, crlf_errors_keep_line_numbers)
+{
+	static const char *const want[] = {
+		":4: workers = 0: bad number of workers (use 1 to 1024)",
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+
+	conf = load_text("[program app]\r\ncommand = /bin/true\r\n\r\n"
+	    "workers = 0\r\n", &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	assert_msgs(&msgs, path, want, NITEMS(want));
+	config_msgs_free(&msgs);
+}
+
+Test(config, byte_order_mark)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	conf = load_ok("\xEF\xBB\xBF[program app]\ncommand = /bin/true\n", &msgs);
+	cr_assert_not_null(config_find_program(conf, "app"));
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, file_without_final_newline)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	conf = load_ok("[program app]\ncommand = /bin/true\nworkers = 2", &msgs);
+	cr_assert_eq(TAILQ_FIRST(&conf->programs)->workers, 2);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, addresses_that_do_not_conflict)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	conf = load_ok(
+	    "[listener t]\nlisten = 0.0.0.0:8080\n"
+	    "[listener u]\nlisten = udp:0.0.0.0:8080\n"
+	    "[listener other]\nlisten = 127.0.0.1:8081\n"
+	    "[listener v6]\nlisten = [::]:8080\nv6only = yes\n"
+	    "[listener zero1]\nlisten = 127.0.0.1:0\n"
+	    "[listener zero2]\nlisten = 127.0.0.1:0\n"
+	    "[listener r1]\nlisten = 127.0.0.1:9000\nreuseport = yes\n"
+	    "[listener r2]\nlisten = 127.0.0.1:9000\nreuseport = yes\n"
+	    "[listener lo1]\nlisten = 127.0.0.1:9001\n"
+	    "[listener lo2]\nlisten = 127.0.0.2:9001\n"
+	    "[listener s1]\nlisten = unix:/tmp/handoff-test/a.sock\n"
+	    "[listener s2]\nlisten = unix:/tmp/handoff-test/b.sock\n"
+	    "[listener s3]\nlisten = unix:@a.sock\n"
+	    "[program p]\ncommand = /bin/true\n"
+	    "listeners = t u other v6 zero1 zero2 r1 r2 lo1 lo2 s1 s2 s3\n",
+	    &msgs);
+	cr_assert_eq(conf->nlisteners, 13);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, long_comment_lines_are_fine)
+{
+	char text[1400], comment[400];
+	struct config_msgs msgs;
+	struct config *conf;
+
+	memset(comment, 'c', sizeof(comment) - 1);
+	comment[sizeof(comment) - 1] = '\0';
+	snprintf(text, sizeof(text),
+	    "; %s\n[program app] ; %s\ncommand = /bin/true\n  # %s\n",
+	    comment, comment, comment);
+	conf = load_ok(text, &msgs);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+Test(config, group_without_user)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+	gid_t gid;
+	uid_t uid;
+	gid_t user_gid;
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	conf = load_text("[program app]\ncommand = /bin/true\ngroup = nogroup\n",
+	    &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	cr_assert_eq(TAILQ_FIRST(&conf->programs)->gid, gid);
+	if (geteuid() == 0)
+		cr_assert_eq(msgs.count, 0, "%s", all_msgs(&msgs));
+	else {
+		static const char *const w[] = {
+			":3: warning: program app: group is only applied when "
+			"the supervisor runs as root",
+		};
+		assert_msgs(&msgs, path, w, NITEMS(w));
+	}
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* ---- warnings -------------------------------------------------------- */
+
+Test(config, unused_listener_is_a_warning)
+{
+	static const char *const want[] = {
+		":3: warning: listener spare is not used by any program",
+		":5: warning: listener other is not used by any program",
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+
+	conf = load_text(
+	    "[listener web]\nlisten = 127.0.0.1:8080\n"
+	    "[listener spare]\nlisten = 127.0.0.1:8081\n"
+	    "[listener other]\nlisten = unix:@handoff-test-spare\n"
+	    "[program p]\ncommand = /bin/true\nlisteners = web\n",
+	    &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "a warning must not refuse the config:\n%s",
+	    all_msgs(&msgs));
+	assert_msgs(&msgs, path, want, NITEMS(want));
+	cr_assert_eq(msgs.nwarnings, 2);
+	cr_assert_eq(msgs.nerrors, 0);
+	cr_assert_not(msgs.is_error[0]);
+	cr_assert_not(msgs.is_error[1]);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* ---- invalid configs: the exact messages ----------------------------- */
+
+#define MAXMSGS 10
+
+/*
+ * One invalid config. Criterion copies parameters into each test's
+ * process, where pointers into this binary need not be valid: text lives in
+ * arrays. Each message is what follows the file name: ":LINE: message", or
+ * ": message" for one about the whole file. Messages end at the first "".
+ */
+struct bad_config {
+	char	name[48];
+	char	text[640];
+	char	msgs[MAXMSGS][200];
+};
+
+#define PROG	"[program p]\ncommand = /bin/true\n"	/* two lines */
+
+ParameterizedTestParameters(config, invalid)
+{
+	static struct bad_config cases[] = {
+	/* ---- structure ---- */
+	{ "unknown section",
+	  "[server]\nname = x\n" PROG,
+	  { ":1: unknown section [server] (expected [supervisor], "
+	    "[listener NAME] or [program NAME])" } },
+	{ "unknown section with a name",
+	  PROG "[listner web]\nlisten = 127.0.0.1:80\n",
+	  { ":3: unknown section [listner web] (expected [supervisor], "
+	    "[listener NAME] or [program NAME])" } },
+	{ "empty section name",
+	  "[]\n" PROG,
+	  { ":1: empty section name []" } },
+	{ "listener without a name",
+	  "[listener]\nlisten = 127.0.0.1:80\n" PROG,
+	  { ":1: [listener] needs a name: [listener NAME]" } },
+	{ "program without a name",
+	  "[program]\ncommand = /bin/true\n" PROG,
+	  { ":1: [program] needs a name: [program NAME]" } },
+	{ "supervisor with a name",
+	  "[supervisor main]\nname = x\n" PROG,
+	  { ":1: [supervisor] takes no name" } },
+	{ "name with two words",
+	  PROG "[listener a b]\nlisten = 127.0.0.1:80\n",
+	  { ":3: bad listener name 'a b' (use 1 to 64 of A-Z a-z 0-9 _ . -)" } },
+	{ "name with a slash",
+	  PROG "[program a/b]\ncommand = /bin/true\n",
+	  { ":3: bad program name 'a/b' (use 1 to 64 of A-Z a-z 0-9 _ . -)" } },
+	{ "bad name after leading blanks in the header",
+	  PROG "[ listener a/b ]\nlisten = 127.0.0.1:80\n",
+	  { ":3: bad listener name 'a/b ' (use 1 to 64 of A-Z a-z 0-9 _ . -)" } },
+	{ "name too long",
+	  PROG "[listener aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n"
+	  "listen = 127.0.0.1:80\n",
+	  { ":3: bad listener name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+	    "(use 1 to 64 of A-Z a-z 0-9 _ . -)" } },
+	{ "unknown key in supervisor",
+	  "[supervisor]\nnmae = shop\n" PROG,
+	  { ":2: unknown key 'nmae' in [supervisor]" } },
+	{ "unknown key in listener",
+	  "[listener web]\nlisten = 127.0.0.1:80\nport = 80\n" PROG
+	  "listeners = web\n",
+	  { ":3: unknown key 'port' in [listener web]" } },
+	{ "unknown key in program",
+	  PROG "cmd = /bin/false\n",
+	  { ":3: unknown key 'cmd' in [program p]" } },
+	{ "keys are case-sensitive",
+	  PROG "Workers = 2\n",
+	  { ":3: unknown key 'Workers' in [program p]" } },
+	{ "key outside any section",
+	  "workers = 2\n" PROG,
+	  { ":1: workers = ... is outside any section (add [supervisor], "
+	    "[listener NAME] or [program NAME] above it)" } },
+	{ "duplicate key",
+	  PROG "workers = 2\nworkers = 3\n",
+	  { ":4: workers is set twice in [program p] (first at line 3)" } },
+	{ "duplicate key in listener",
+	  "[listener web]\nlisten = 127.0.0.1:80\nlisten = 127.0.0.1:81\n"
+	  PROG "listeners = web\n",
+	  { ":3: listen is set twice in [listener web] (first at line 2)" } },
+	{ "duplicate key in supervisor",
+	  "[supervisor]\nname = a\n\nname = b\n" PROG,
+	  { ":4: name is set twice in [supervisor] (first at line 2)" } },
+	{ "duplicate supervisor section",
+	  "[supervisor]\nname = a\n[supervisor]\nname = b\n" PROG,
+	  { ":3: duplicate section [supervisor] (first at line 1)" } },
+	{ "duplicate listener section",
+	  "[listener web]\nlisten = 127.0.0.1:80\n"
+	  "[listener web]\nlisten = 127.0.0.1:81\n" PROG "listeners = web\n",
+	  { ":3: duplicate section [listener web] (first at line 1)" } },
+	{ "duplicate program section",
+	  PROG PROG,
+	  { ":3: duplicate section [program p] (first at line 1)" } },
+	{ "a listener and a program may share a name",
+	  "[listener p]\nlisten = 127.0.0.1:80\n" PROG "listeners = p\n"
+	  "workers = 0\n",
+	  { ":6: workers = 0: bad number of workers (use 1 to 1024)" } },
+	{ "line without =",
+	  PROG "workers 4\n",
+	  { ":3: expected KEY = VALUE or [SECTION], got 'workers 4'" } },
+	{ "long line without = is cut in the message",
+	  PROG "this line has no equals sign and goes on for quite a while\n",
+	  { ":3: expected KEY = VALUE or [SECTION], got 'this line has no "
+	    "equals sign and goes on...'" } },
+	{ "line with no key",
+	  PROG "= 4\n",
+	  { ":3: missing key before '='" } },
+	{ "missing ]",
+	  PROG "[listener web\nlisten = 127.0.0.1:80\n",
+	  { ":3: missing ] in section header" } },
+	{ "text after ]",
+	  PROG "[listener web] x\nlisten = 127.0.0.1:80\n",
+	  { ":3: unexpected text after ]" } },
+	{ "no program",
+	  "[supervisor]\nname = x\n",
+	  { ": no [program NAME] section: nothing to run" } },
+	{ "empty file",
+	  "",
+	  { ": no [program NAME] section: nothing to run" } },
+	{ "only listeners",
+	  "[listener web]\nlisten = 127.0.0.1:80\n",
+	  { ": no [program NAME] section: nothing to run",
+	    ":1: warning: listener web is not used by any program" } },
+	{ "missing listen",
+	  "[listener web]\nbacklog = 5\n" PROG "listeners = web\n",
+	  { ":1: listener web: missing listen = ADDRESS" } },
+	{ "missing command",
+	  "[program p]\nworkers = 2\n",
+	  { ":1: program p: missing command = PATH [ARGS...]" } },
+	{ "empty command",
+	  "[program p]\ncommand =\n",
+	  { ":2: command = : empty command" } },
+	{ "command of an empty word",
+	  "[program p]\ncommand = ''\n",
+	  { ":2: command = '': empty command" } },
+	{ "command of an inline comment only",
+	  "[program p]\ncommand = ; nothing\n",
+	  { ":2: command = : empty command" } },
+	{ "unterminated quote in command",
+	  "[program p]\ncommand = /bin/echo 'hello\n",
+	  { ":2: command = /bin/echo 'hello: unterminated ' in command" } },
+	{ "unterminated double quote in command",
+	  "[program p]\ncommand = /bin/echo \"hello\n",
+	  { ":2: command = /bin/echo \"hello: unterminated \" in command" } },
+	{ "lone backslash in command",
+	  "[program p]\ncommand = /bin/echo \\\n",
+	  { ":2: command = /bin/echo \\: command ends with a lone backslash" } },
+	/* ---- values ---- */
+	{ "duration without unit",
+	  PROG "ready_timeout = 30\n",
+	  { ":3: ready_timeout = 30: duration needs a unit (ms, s, m or h), "
+	    "as in 30s" } },
+	{ "bad duration unit",
+	  PROG "drain_timeout = 5x\n",
+	  { ":3: drain_timeout = 5x: bad duration unit (use ms, s, m or h)" } },
+	{ "negative duration",
+	  PROG "drain_timeout = -1s\n",
+	  { ":3: drain_timeout = -1s: bad duration (write it as 500ms, 30s, "
+	    "5m or 1h)" } },
+	{ "duration too long",
+	  PROG "drain_timeout = 169h\n",
+	  { ":3: drain_timeout = 169h: duration too long (at most 168h)" } },
+	{ "zero ready_timeout",
+	  PROG "ready_timeout = 0s\n",
+	  { ":3: ready_timeout = 0s: ready_timeout must be more than 0" } },
+	{ "bad ready delay",
+	  PROG "ready = delay:soon\n",
+	  { ":3: ready = delay:soon: bad duration (write it as 500ms, 30s, "
+	    "5m or 1h)" } },
+	{ "empty ready delay",
+	  PROG "ready = delay:\n",
+	  { ":3: ready = delay:: empty duration (write it as 500ms, 30s, "
+	    "5m or 1h)" } },
+	{ "bad ready mode",
+	  PROG "ready = fd\n",
+	  { ":3: ready = fd: bad ready mode (use notify, delay:500ms or "
+	    "listening)" } },
+	{ "bad signal name",
+	  PROG "stop_signal = FOO\n",
+	  { ":3: stop_signal = FOO: unknown signal (use a name such as TERM, "
+	    "INT, QUIT, USR1 or a number)" } },
+	{ "bad signal number",
+	  PROG "stop_signal = 0\n",
+	  { ":3: stop_signal = 0: bad signal number" } },
+	{ "signal number too big",
+	  PROG "stop_signal = 99999\n",
+	  { ":3: stop_signal = 99999: bad signal number" } },
+	{ "bad boolean in listener",
+	  "[listener web]\nlisten = 127.0.0.1:80\nreuseport = maybe\n" PROG
+	  "listeners = web\n",
+	  { ":3: reuseport = maybe: bad boolean (use yes or no)" } },
+	{ "bad boolean in program",
+	  PROG "preload = sometimes\n",
+	  { ":3: preload = sometimes: bad boolean (use yes or no)" } },
+	{ "no workers",
+	  PROG "workers = 0\n",
+	  { ":3: workers = 0: bad number of workers (use 1 to 1024)" } },
+	{ "too many workers",
+	  PROG "workers = 2000\n",
+	  { ":3: workers = 2000: bad number of workers (use 1 to 1024)" } },
+	{ "workers not a number",
+	  PROG "workers = four\n",
+	  { ":3: workers = four: bad number of workers (use 1 to 1024)" } },
+	{ "zero backlog",
+	  "[listener web]\nlisten = 127.0.0.1:80\nbacklog = 0\n" PROG
+	  "listeners = web\n",
+	  { ":3: backlog = 0: bad backlog (use 1 to 1048576)" } },
+	{ "huge backlog",
+	  "[listener web]\nlisten = 127.0.0.1:80\nbacklog = 1048577\n" PROG
+	  "listeners = web\n",
+	  { ":3: backlog = 1048577: bad backlog (use 1 to 1048576)" } },
+	{ "mode not octal",
+	  "[listener s]\nlisten = unix:/run/s.sock\nmode = 0800\n" PROG
+	  "listeners = s\n",
+	  { ":3: mode = 0800: bad mode (use octal, as in 0660)" } },
+	{ "mode not octal either",
+	  "[listener s]\nlisten = unix:/run/s.sock\nmode = 99999\n" PROG
+	  "listeners = s\n",
+	  { ":3: mode = 99999: bad mode (use octal, as in 0660)" } },
+	{ "mode out of range",
+	  "[listener s]\nlisten = unix:/run/s.sock\nmode = 17777\n" PROG
+	  "listeners = s\n",
+	  { ":3: mode = 17777: mode out of range (at most 07777)" } },
+	{ "empty mode",
+	  "[listener s]\nlisten = unix:/run/s.sock\nmode =\n" PROG
+	  "listeners = s\n",
+	  { ":3: mode = : bad mode (use octal, as in 0660)" } },
+	{ "unknown user",
+	  PROG "user = no-such-user-handoff\n",
+	  { ":3: user = no-such-user-handoff: unknown user (no such entry in "
+	    "the passwd database)" } },
+	{ "unknown owner",
+	  "[listener s]\nlisten = unix:/run/s.sock\nowner = no-such-user-handoff\n"
+	  PROG "listeners = s\n",
+	  { ":3: owner = no-such-user-handoff: unknown user (no such entry in "
+	    "the passwd database)" } },
+	{ "unknown group",
+	  PROG "user = nobody\ngroup = no-such-group-handoff\n",
+	  { ":4: group = no-such-group-handoff: unknown group (no such entry "
+	    "in the group database)" } },
+	{ "unknown listener group",
+	  "[listener s]\nlisten = unix:/run/s.sock\ngroup = no-such-group-handoff\n"
+	  PROG "listeners = s\n",
+	  { ":3: group = no-such-group-handoff: unknown group (no such entry "
+	    "in the group database)" } },
+	{ "bad handoff mode",
+	  PROG "handoff = fork\n",
+	  { ":3: handoff = fork: bad handoff mode (use inherit, reuseport or "
+	    "self)" } },
+	{ "bad restart policy",
+	  PROG "restart = sometimes\n",
+	  { ":3: restart = sometimes: bad restart policy (use always, "
+	    "on-failure or never)" } },
+	{ "values are case-sensitive",
+	  PROG "restart = Always\n",
+	  { ":3: restart = Always: bad restart policy (use always, "
+	    "on-failure or never)" } },
+	{ "bad log level",
+	  "[supervisor]\nlog_level = verbose\n" PROG,
+	  { ":2: log_level = verbose: bad log level (use error, warn, info or "
+	    "debug)" } },
+	{ "bad supervisor name",
+	  "[supervisor]\nname = my shop\n" PROG,
+	  { ":2: name = my shop: bad name (use 1 to 64 of A-Z a-z 0-9 _ . -)" } },
+	{ "relative control path",
+	  "[supervisor]\ncontrol = run/x.sock\n" PROG,
+	  { ":2: control = run/x.sock: path must be absolute" } },
+	{ "control path too long",
+	  "[supervisor]\ncontrol = /run/handoff/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n" PROG,
+	  { ":2: control = /run/handoff/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock: "
+	    "control socket path too long (at most 107 bytes)" } },
+	{ "relative pidfile",
+	  "[supervisor]\npidfile = shop.pid\n" PROG,
+	  { ":2: pidfile = shop.pid: path must be absolute" } },
+	{ "relative directory",
+	  PROG "directory = srv/shop\n",
+	  { ":3: directory = srv/shop: path must be absolute" } },
+	{ "env without =",
+	  PROG "env = RUST_LOG\n",
+	  { ":3: env = RUST_LOG: bad env (write NAME=VALUE)" } },
+	{ "env without a name",
+	  PROG "env = =x\n",
+	  { ":3: env = =x: bad env (write NAME=VALUE)" } },
+	{ "env name with a dash",
+	  PROG "env = MY-VAR=1\n",
+	  { ":3: env = MY-VAR=1: bad env name (use letters, digits and _)" } },
+	{ "env name starting with a digit",
+	  PROG "env = 1X=1\n",
+	  { ":3: env = 1X=1: bad env name (must not start with a digit)" } },
+	{ "bad fd_name",
+	  "[listener web]\nlisten = 127.0.0.1:80\nfd_name = a:b\n" PROG
+	  "listeners = web\n",
+	  { ":3: fd_name = a:b: bad fd_name (printable characters, no ':' or "
+	    "blanks)" } },
+	{ "fd_name with a blank",
+	  "[listener web]\nlisten = 127.0.0.1:80\nfd_name = a b\n" PROG
+	  "listeners = web\n",
+	  { ":3: fd_name = a b: bad fd_name (printable characters, no ':' or "
+	    "blanks)" } },
+	{ "interface name too long",
+	  "[listener web]\nlisten = 127.0.0.1:80\ninterface = abcdefghijklmnop\n"
+	  PROG "listeners = web\n",
+	  { ":3: interface = abcdefghijklmnop: bad interface name (at most 15 "
+	    "characters, no / or blanks)" } },
+	{ "listener named twice",
+	  "[listener web]\nlisten = 127.0.0.1:80\n" PROG "listeners = web, web\n",
+	  { ":1: warning: listener web is not used by any program",
+	    ":5: listeners = web, web: listener web is named twice" } },
+	/* ---- addresses ---- */
+	{ "address without port",
+	  "[listener web]\nlisten = 127.0.0.1\n" PROG "listeners = web\n",
+	  { ":2: listen = 127.0.0.1: missing :PORT (write HOST:PORT, as in "
+	    "127.0.0.1:8080)" } },
+	{ "port too big",
+	  "[listener web]\nlisten = 0.0.0.0:65536\n" PROG "listeners = web\n",
+	  { ":2: listen = 0.0.0.0:65536: bad port (use 0 to 65535)" } },
+	{ "bad IPv4 address",
+	  "[listener web]\nlisten = 300.1.1.1:80\n" PROG "listeners = web\n",
+	  { ":2: listen = 300.1.1.1:80: bad IPv4 address" } },
+	{ "IPv6 without brackets",
+	  "[listener web]\nlisten = ::1:80\n" PROG "listeners = web\n",
+	  { ":2: listen = ::1:80: IPv6 addresses go in brackets, as in "
+	    "[::1]:8080" } },
+	{ "IPv6 missing ]",
+	  "[listener web]\nlisten = [::1:80\n" PROG "listeners = web\n",
+	  { ":2: listen = [::1:80: missing ] after IPv6 address (write "
+	    "[::1]:8080)" } },
+	{ "bad IPv6 address",
+	  "[listener web]\nlisten = [::x]:80\n" PROG "listeners = web\n",
+	  { ":2: listen = [::x]:80: bad IPv6 address" } },
+	{ "UDP without port",
+	  "[listener dns]\nlisten = udp:[::1]\n" PROG "listeners = dns\n",
+	  { ":2: listen = udp:[::1]: missing :PORT after ] (write [::1]:8080)" } },
+	{ "relative unix path",
+	  "[listener s]\nlisten = unix:run/s.sock\n" PROG "listeners = s\n",
+	  { ":2: listen = unix:run/s.sock: unix socket path must be absolute "
+	    "(or @name for an abstract socket)" } },
+	{ "unix path without unix:",
+	  "[listener s]\nlisten = /run/s.sock\n" PROG "listeners = s\n",
+	  { ":2: listen = /run/s.sock: unix socket paths need the unix: prefix, "
+	    "as in unix:/run/app.sock" } },
+	{ "unix path too long",
+	  "[listener s]\nlisten = unix:/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n"
+	  PROG "listeners = s\n",
+	  { ":2: listen = unix:/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock: "
+	    "unix socket path too long (at most 107 bytes)" } },
+	{ "empty unixgram path",
+	  "[listener s]\nlisten = unixgram:\n" PROG "listeners = s\n",
+	  { ":2: listen = unixgram:: empty unix socket path" } },
+	{ "empty address",
+	  "[listener web]\nlisten =\n" PROG "listeners = web\n",
+	  { ":2: listen = : empty address" } },
+	{ "program names a missing listener",
+	  "[listener web]\nlisten = 127.0.0.1:80\n" PROG "listeners = web, api\n",
+	  { ":5: program p: unknown listener 'api' (no [listener api] "
+	    "section)" } },
+	{ "two listeners on one address",
+	  "[listener a]\nlisten = 127.0.0.1:8080\n"
+	  "[listener b]\nlisten = tcp:127.0.0.1:8080\n" PROG "listeners = a b\n",
+	  { ":3: listener b: tcp:127.0.0.1:8080 conflicts with listener a "
+	    "(127.0.0.1:8080, line 1); two listeners cannot share an address" } },
+	{ "wildcard and loopback on one port",
+	  "[listener a]\nlisten = 0.0.0.0:8080\n"
+	  "[listener b]\nlisten = 127.0.0.1:8080\n" PROG "listeners = a b\n",
+	  { ":3: listener b: 127.0.0.1:8080 conflicts with listener a "
+	    "(0.0.0.0:8080, line 1); two listeners cannot share an address" } },
+	{ "loopback then wildcard on one port",
+	  "[listener a]\nlisten = 127.0.0.1:8080\n"
+	  "[listener b]\nlisten = 0.0.0.0:8080\n" PROG "listeners = a b\n",
+	  { ":3: listener b: 0.0.0.0:8080 conflicts with listener a "
+	    "(127.0.0.1:8080, line 1); two listeners cannot share an address" } },
+	{ "dual-stack wildcard and IPv4 wildcard",
+	  "[listener a]\nlisten = [::]:8080\n"
+	  "[listener b]\nlisten = 0.0.0.0:8080\n" PROG "listeners = a b\n",
+	  { ":3: listener b: 0.0.0.0:8080 conflicts with listener a "
+	    "([::]:8080, line 1); two listeners cannot share an address" } },
+	{ "IPv6 wildcard and loopback",
+	  "[listener a]\nlisten = [::1]:8080\n"
+	  "[listener b]\nlisten = [::]:8080\nv6only = yes\n" PROG "listeners = a b\n",
+	  { ":3: listener b: [::]:8080 conflicts with listener a "
+	    "([::1]:8080, line 1); two listeners cannot share an address" } },
+	{ "two UDP listeners on one port",
+	  "[listener a]\nlisten = udp:0.0.0.0:53\n"
+	  "[listener b]\nlisten = udp:127.0.0.1:53\n" PROG "listeners = a b\n",
+	  { ":3: listener b: udp:127.0.0.1:53 conflicts with listener a "
+	    "(udp:0.0.0.0:53, line 1); two listeners cannot share an address" } },
+	{ "one reuseport listener is not enough",
+	  "[listener a]\nlisten = 127.0.0.1:8080\nreuseport = yes\n"
+	  "[listener b]\nlisten = 127.0.0.1:8080\n" PROG "listeners = a b\n",
+	  { ":4: listener b: 127.0.0.1:8080 conflicts with listener a "
+	    "(127.0.0.1:8080, line 1); two listeners cannot share an address" } },
+	{ "two listeners on one unix path",
+	  "[listener a]\nlisten = unix:/run/s.sock\n"
+	  "[listener b]\nlisten = unix:/run/s.sock\n" PROG "listeners = a b\n",
+	  { ":3: listener b: unix:/run/s.sock conflicts with listener a "
+	    "(unix:/run/s.sock, line 1); two listeners cannot share an address" } },
+	{ "stream and datagram on one unix path",
+	  "[listener a]\nlisten = unix:/run/s.sock\n"
+	  "[listener b]\nlisten = unixgram:/run/s.sock\n" PROG "listeners = a b\n",
+	  { ":3: listener b: unixgram:/run/s.sock conflicts with listener a "
+	    "(unix:/run/s.sock, line 1); two listeners cannot share an address" } },
+	{ "two listeners on one abstract name",
+	  "[listener a]\nlisten = unix:@s\n"
+	  "[listener b]\nlisten = unix:@s\n" PROG "listeners = a b\n",
+	  { ":3: listener b: unix:@s conflicts with listener a "
+	    "(unix:@s, line 1); two listeners cannot share an address" } },
+	{ "three listeners on one address",
+	  "[listener a]\nlisten = 127.0.0.1:80\n"
+	  "[listener b]\nlisten = 127.0.0.1:80\n"
+	  "[listener c]\nlisten = 127.0.0.1:80\n" PROG "listeners = a b c\n",
+	  { ":3: listener b: 127.0.0.1:80 conflicts with listener a "
+	    "(127.0.0.1:80, line 1); two listeners cannot share an address",
+	    ":5: listener c: 127.0.0.1:80 conflicts with listener a "
+	    "(127.0.0.1:80, line 1); two listeners cannot share an address" } },
+	/* ---- options that do not fit the address ---- */
+	{ "unix-only options on TCP",
+	  "[listener web]\nlisten = 127.0.0.1:80\nmode = 0660\nowner = nobody\n"
+	  "group = nogroup\n" PROG "listeners = web\n",
+	  { ":3: listener web: mode applies only to unix socket files, not to "
+	    "127.0.0.1:80",
+	    ":4: listener web: owner applies only to unix socket files, not to "
+	    "127.0.0.1:80",
+	    ":5: listener web: group applies only to unix socket files, not to "
+	    "127.0.0.1:80" } },
+	{ "unix-only options on an abstract socket",
+	  "[listener s]\nlisten = unix:@s\nmode = 0660\n" PROG "listeners = s\n",
+	  { ":3: listener s: mode applies only to unix socket files, not to "
+	    "unix:@s" } },
+	{ "TCP-only options on UDP",
+	  "[listener dns]\nlisten = udp:0.0.0.0:53\ndefer_accept = yes\n"
+	  "nodelay = yes\nbacklog = 10\n" PROG "listeners = dns\n",
+	  { ":3: listener dns: defer_accept does not apply to udp listeners",
+	    ":4: listener dns: nodelay does not apply to udp listeners",
+	    ":5: listener dns: backlog does not apply to udp listeners" } },
+	{ "TCP-only options on unix sockets",
+	  "[listener s]\nlisten = unix:/run/s.sock\nnodelay = yes\nbacklog = 10\n"
+	  "[listener g]\nlisten = unixgram:/run/g.sock\nbacklog = 10\n"
+	  PROG "listeners = s g\n",
+	  { ":3: listener s: nodelay does not apply to unix listeners",
+	    ":7: listener g: backlog does not apply to unixgram listeners" } },
+	{ "IP-only options on unix sockets",
+	  "[listener s]\nlisten = unix:/run/s.sock\nfreebind = yes\n"
+	  "interface = lo\nreuseport = yes\n" PROG "listeners = s\n",
+	  { ":3: listener s: freebind does not apply to unix sockets",
+	    ":4: listener s: interface does not apply to unix sockets",
+	    ":5: listener s: reuseport does not apply to unix sockets" } },
+	{ "v6only on IPv4",
+	  "[listener web]\nlisten = 0.0.0.0:80\nv6only = yes\n" PROG
+	  "listeners = web\n",
+	  { ":3: listener web: v6only applies only to IPv6 addresses" } },
+	{ "ready = listening without handoff = self",
+	  PROG "ready = listening\n",
+	  { ":3: program p: ready = listening needs handoff = self (the program "
+	    "binds its own socket)" } },
+	{ "reuseport handoff with a unix listener",
+	  "[listener s]\nlisten = unix:/run/s.sock\n" PROG "handoff = reuseport\n"
+	  "listeners = s\n",
+	  { ":6: program p: handoff = reuseport needs TCP or UDP listeners, and s "
+	    "is a unix socket" } },
+	/* ---- several errors: all of them, in line order ---- */
+	{ "several errors in line order",
+	  "[supervisor]\n"			/* 1 */
+	  "log_level = loud\n"			/* 2 */
+	  "[listener a]\n"			/* 3 */
+	  "listen = 127.0.0.1:80\n"		/* 4 */
+	  "[listener b]\n"			/* 5 */
+	  "listen = 127.0.0.1:80\n"		/* 6 */
+	  "[listener c]\n"			/* 7 */
+	  "[program p]\n"			/* 8 */
+	  "command = /bin/true\n"		/* 9 */
+	  "listeners = a, b, c, d\n"		/* 10 */
+	  "workers = 0\n"			/* 11 */
+	  "bogus = 1\n"				/* 12 */
+	  "[program q]\n"			/* 13 */
+	  "ready = listening\n"			/* 14 */
+	  "[listener unused]\n"			/* 15 */
+	  "listen = 127.0.0.1:81\n",		/* 16 */
+	  { ":2: log_level = loud: bad log level (use error, warn, info or debug)",
+	    ":5: listener b: 127.0.0.1:80 conflicts with listener a "
+	    "(127.0.0.1:80, line 3); two listeners cannot share an address",
+	    ":7: listener c: missing listen = ADDRESS",
+	    ":10: program p: unknown listener 'd' (no [listener d] section)",
+	    ":11: workers = 0: bad number of workers (use 1 to 1024)",
+	    ":12: unknown key 'bogus' in [program p]",
+	    ":13: program q: missing command = PATH [ARGS...]",
+	    ":14: program q: ready = listening needs handoff = self (the program "
+	    "binds its own socket)",
+	    ":15: warning: listener unused is not used by any program" } },
+	{ "errors and a warning together",
+	  "[listener spare]\nlisten = 127.0.0.1:80\n" PROG "workers = 0\n",
+	  { ":1: warning: listener spare is not used by any program",
+	    ":5: workers = 0: bad number of workers (use 1 to 1024)" } },
+	{ "keys of a bad section are not checked",
+	  "[listener a b]\nlisten = nonsense\nbogus = 1\n" PROG,
+	  { ":1: bad listener name 'a b' (use 1 to 64 of A-Z a-z 0-9 _ . -)" } },
+	{ "keys after a header missing ] are not checked",
+	  PROG "[listener web\nlisten = nonsense\nbogus = 1\n[program q]\n"
+	  "workers = 0\n",
+	  { ":3: missing ] in section header",
+	    ":6: program q: missing command = PATH [ARGS...]",
+	    ":7: workers = 0: bad number of workers (use 1 to 1024)" } },
+	{ "keys of a duplicate section are not checked",
+	  PROG "[program p]\nbogus = 1\nworkers = 0\n",
+	  { ":3: duplicate section [program p] (first at line 1)" } },
+	};
+
+	return cr_make_param_array(struct bad_config, cases, NITEMS(cases));
+}
+
+ParameterizedTest(struct bad_config *c, config, invalid)
+{
+	const char *want[MAXMSGS];
+	struct config_msgs msgs;
+	struct config *conf;
+	size_t n;
+	char path[64];
+
+	for (n = 0; n < MAXMSGS && c->msgs[n][0] != '\0'; n++)
+		want[n] = c->msgs[n];
+	conf = load_text(c->text, &msgs, path, sizeof(path));
+	if (n == 0) {
+		/* A case that must load after all. */
+		cr_assert_not_null(conf, "%s: refused:\n%s", c->name,
+		    all_msgs(&msgs));
+		config_free(conf);
+		config_msgs_free(&msgs);
+		return;
+	}
+	cr_assert_null(conf, "%s: config accepted; messages:\n%s", c->name,
+	    all_msgs(&msgs));
+	cr_assert_gt(msgs.nerrors, 0, "%s", c->name);
+	assert_msgs(&msgs, path, want, n);
+	config_msgs_free(&msgs);
+}
+
+/* ---- files and lines ------------------------------------------------- */
+
+Test(config, nonexistent_file)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	const char *path = "/tmp/handoff-test-config-does-not-exist.ini";
+
+	unlink(path);
+	config_msgs_init(&msgs);
+	conf = config_load(path, &msgs);
+	cr_assert_null(conf);
+	cr_assert_eq(msgs.count, 1);
+	cr_assert_eq(msgs.nerrors, 1);
+	cr_assert_str_eq(msgs.lines[0], "/tmp/handoff-test-config-does-not-exist.ini: "
+	    "cannot open: No such file or directory");
+	config_msgs_free(&msgs);
+}
+
+Test(config, directory_is_not_a_config)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	config_msgs_init(&msgs);
+	conf = config_load("/tmp", &msgs);
+	cr_assert_null(conf);
+	cr_assert_geq(msgs.nerrors, 1, "%s", all_msgs(&msgs));
+	cr_assert_eq(strncmp(msgs.lines[0], "/tmp: ", 6), 0, "%s",
+	    all_msgs(&msgs));
+	config_msgs_free(&msgs);
+}
+
+/* Build a KEY = VALUE line of exactly len characters (without newline). */
+static void
+long_line(char *buf, size_t size, const char *prefix, size_t len)
+{
+	size_t plen = strlen(prefix);
+
+	cr_assert_lt(len, size);
+	cr_assert_leq(plen, len);
+	memcpy(buf, prefix, plen);
+	memset(buf + plen, 'x', len - plen);
+	buf[len] = '\0';
+}
+
+Test(config, line_too_long)
+{
+	char line[400], text[1024], path[64], want[128];
+	struct config_msgs msgs;
+	struct config *conf;
+
+	/* A 300-character command: one error, at its line, nothing else. */
+	long_line(line, sizeof(line), "command = /bin/echo ", 300);
+	snprintf(text, sizeof(text),
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:8080\n"
+	    "[program p]\n"
+	    "%s\n"
+	    "listeners = web\n"
+	    "workers = 2\n", line);
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	cr_assert_eq(msgs.count, 1, "want one message, got:\n%s",
+	    all_msgs(&msgs));
+	snprintf(want, sizeof(want), "%s:4: line too long (300 characters, "
+	    "at most 198)", path);
+	cr_assert_str_eq(msgs.lines[0], want);
+	config_msgs_free(&msgs);
+
+	/* A long listen line: the listener is not also "missing listen". */
+	long_line(line, sizeof(line), "listen = unix:/", 300);
+	snprintf(text, sizeof(text),
+	    "[program p]\n"
+	    "command = /bin/true\n"
+	    "listeners = web\n"
+	    "[listener web]\n"
+	    "  %s\n"
+	    "backlog = 5\n", line);
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	cr_assert_eq(msgs.count, 1, "want one message, got:\n%s",
+	    all_msgs(&msgs));
+	snprintf(want, sizeof(want), "%s:5: line too long (300 characters, "
+	    "at most 198)", path);
+	cr_assert_str_eq(msgs.lines[0], want);
+	config_msgs_free(&msgs);
+}
+
+Test(config, line_length_limit_is_exact)
+{
+	char line[400], text[1024], path[64], want[128];
+	struct config_msgs msgs;
+	struct config *conf;
+
+	/* 198 characters are read whole: the value arrives intact. */
+	long_line(line, sizeof(line), "env = X=", 198);
+	snprintf(text, sizeof(text), "[program p]\ncommand = /bin/true\n%s\n",
+	    line);
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	cr_assert_eq(strlen(TAILQ_FIRST(&conf->programs)->env[0]), 198 - 6);
+	config_free(conf);
+	config_msgs_free(&msgs);
+
+	/* 199 are refused rather than cut. */
+	long_line(line, sizeof(line), "env = X=", 199);
+	snprintf(text, sizeof(text), "[program p]\ncommand = /bin/true\n%s\n",
+	    line);
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	snprintf(want, sizeof(want), "%s:3: line too long (199 characters, "
+	    "at most 198)", path);
+	cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+	cr_assert_str_eq(msgs.lines[0], want);
+	config_msgs_free(&msgs);
+}
+
+Test(config, nul_byte_in_a_line)
+{
+	static const char text[] = "[program p]\ncommand = /bin/true\n"
+	    "workers = 2\0junk\nworkers = 0\n";
+	static const char *const want[] = {
+		":3: line contains a NUL byte",
+		":4: workers = 0: bad number of workers (use 1 to 1024)",
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+
+	conf = load_bytes(text, sizeof(text) - 1, &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	assert_msgs(&msgs, path, want, NITEMS(want));
+	config_msgs_free(&msgs);
+}
+
+Test(config, messages_print_one_per_line)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64], *buf = NULL, want[512];
+	size_t len = 0;
+	FILE *fp;
+
+	conf = load_text("[listener spare]\nlisten = 127.0.0.1:1\n" PROG
+	    "workers = 0\n", &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	fp = open_memstream(&buf, &len);
+	cr_assert_not_null(fp);
+	config_msgs_print(&msgs, fp);
+	fclose(fp);
+	snprintf(want, sizeof(want),
+	    "%s:1: warning: listener spare is not used by any program\n"
+	    "%s:5: workers = 0: bad number of workers (use 1 to 1024)\n",
+	    path, path);
+	cr_assert_str_eq(buf, want);
+	free(buf);
+	config_msgs_free(&msgs);
+	cr_assert_eq(msgs.count, 0);
+	cr_assert_null(msgs.lines);
+}
+
+Test(config, enum_names)
+{
+	cr_assert_str_eq(handoff_mode_name(HANDOFF_INHERIT), "inherit");
+	cr_assert_str_eq(handoff_mode_name(HANDOFF_REUSEPORT), "reuseport");
+	cr_assert_str_eq(handoff_mode_name(HANDOFF_SELF), "self");
+	cr_assert_str_eq(ready_mode_name(READY_NOTIFY), "notify");
+	cr_assert_str_eq(ready_mode_name(READY_DELAY), "delay");
+	cr_assert_str_eq(ready_mode_name(READY_LISTENING), "listening");
+	cr_assert_str_eq(restart_policy_name(RESTART_ALWAYS), "always");
+	cr_assert_str_eq(restart_policy_name(RESTART_ON_FAILURE), "on-failure");
+	cr_assert_str_eq(restart_policy_name(RESTART_NEVER), "never");
+}
+
+Test(config, default_path)
+{
+	cr_assert_str_eq(config_default_path(), SYSCONFDIR "/handoff/handoff.ini");
+}
