@@ -1212,8 +1212,9 @@ config_check_line(struct parse_state *st, char *line)
 		section_start(st, header);
 		return true;
 	}
-	p = line + strcspn(line, "=:");
-	if (*p == '\0') {
+	/* inih also splits at ':'; only KEY = VALUE is this file's syntax. */
+	p = line + strcspn(line, "=");
+	if (*p == '\0' || memchr(line, ':', (size_t)(p - line)) != NULL) {
 		parse_error(st, "expected KEY = VALUE or [SECTION], got '%.40s%s'",
 		    line, strlen(line) > 40 ? "..." : "");
 		return false;
@@ -1401,7 +1402,10 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	if (conf->supervisor.control == NULL)
 		config_default_paths(conf->supervisor.name,
 		    &conf->supervisor.control, NULL);
-	if (conf->supervisor.control == NULL) {
+	if (conf->supervisor.pidfile == NULL)
+		config_default_paths(conf->supervisor.name, NULL,
+		    &conf->supervisor.pidfile);
+	if (conf->supervisor.control == NULL || conf->supervisor.pidfile == NULL) {
 		config_msgs_add(msgs, true, conf->path, 0, "out of memory");
 		return -1;
 	}

@@ -209,6 +209,9 @@ Test(config, default_control_follows_name)
 	cr_assert_str_eq(conf->supervisor.name, "shop");
 	expected_control("shop", control, sizeof(control));
 	cr_assert_str_eq(conf->supervisor.control, control);
+	/* The pidfile sits beside the control socket, named alike. */
+	strcpy(control + strlen(control) - strlen("sock"), "pid");
+	cr_assert_str_eq(conf->supervisor.pidfile, control);
 	config_free(conf);
 	config_msgs_free(&msgs);
 }
@@ -985,6 +988,12 @@ ParameterizedTestParameters(config, invalid)
 	{ "line without =",
 	  PROG "workers 4\n",
 	  { ":3: expected KEY = VALUE or [SECTION], got 'workers 4'" } },
+	{ "key: value is not this file's syntax",
+	  PROG "workers: 4\n",
+	  { ":3: expected KEY = VALUE or [SECTION], got 'workers: 4'" } },
+	{ "a colon before = is not a key",
+	  PROG "env:X = 1\n",
+	  { ":3: expected KEY = VALUE or [SECTION], got 'env:X = 1'" } },
 	{ "long line without = is cut in the message",
 	  PROG "this line has no equals sign and goes on for quite a while\n",
 	  { ":3: expected KEY = VALUE or [SECTION], got 'this line has no "
