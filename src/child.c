@@ -7,8 +7,8 @@
  *
  *	own process group; signal dispositions reset and mask cleared;
  *	stdin from /dev/null, stdout and stderr to the supervisor's pipe;
- *	listeners moved to fds 3, 4, ... (without CLOEXEC, blocking, as
- *	systemd passes them) and every other fd closed;
+ *	listeners moved to fds 3, 4, ... (without CLOEXEC; non-blocking, as
+ *	the supervisor bound them) and every other fd closed;
  *	LISTEN_PID written with the child's own pid;
  *	chdir; setgroups, setgid, setuid in that order; exec.
  *
@@ -370,12 +370,15 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 	    dup2(output_fd, 2) == -1)
 		child_fail(status_fd, "dup2");
 	for (i = 0; i < spec->nfds; i++) {
-		/* dup2 to a new number clears CLOEXEC on the copy. */
+		/*
+		 * dup2 to a new number clears CLOEXEC on the copy. The file
+		 * status flags (O_NONBLOCK) are left alone: they belong to the
+		 * open file description that every worker of every generation
+		 * shares, so changing them here would change them under the
+		 * running workers too.
+		 */
 		if (dup2(spec->fds[i], 3 + (int)i) == -1)
 			child_fail(status_fd, "dup2");
-		/* Blocking, as systemd passes sockets (shared by all copies). */
-		fcntl(3 + (int)i, F_SETFL,
-		    fcntl(3 + (int)i, F_GETFL) & ~O_NONBLOCK);
 	}
 	/* Everything else is CLOEXEC or closed here: close all but status_fd. */
 	if (syscall(SYS_close_range, 3 + spec->nfds, status_fd - 1, 0) == -1 ||

@@ -82,6 +82,12 @@ ctl_send(int fd, const char *request, const char *cmd)
 		n = send(fd, line + off, len - off, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
+		/*
+		 * A supervisor that refuses us (too many clients, another
+		 * uid) answers and closes at once: read why, not EPIPE.
+		 */
+		if (n == -1 && (errno == EPIPE || errno == ECONNRESET))
+			return 0;
 		if (n == -1) {
 			fprintf(stderr, "handoff %s: cannot send the request: %s\n",
 			    cmd, strerror(errno));

@@ -1,0 +1,1490 @@
+/*
+ * test_control.c: the control socket as its users see it: `handoff status`
+ * (table and JSON), `handoff reload` and its progress, reloads that fail,
+ * `handoff stop`, who may connect, bad requests, many clients at once, and
+ * a listener's fd handed over SCM_RIGHTS.
+ *
+ * Every test runs the real `handoff run` in the background with a private
+ * directory for its config, control socket, pidfile and log, on a free
+ * port, with the test server as its program. It waits for log lines
+ * (inotify) or for commands to finish, never for a fixed time, and stops
+ * every supervisor it started, checking that it and its workers are gone.
+ */
+#include "autoconf.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <json.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+#define DEADLINE_MS	SUPPORT_DEADLINE_MS	/* for what takes milliseconds */
+#define MAX_PIDS	64
+#define MAX_SUPS	2
+
+/* A supervisor started by a test, and what the test learnt about it. */
+struct sup {
+	char	*dir;		/* private directory, removed at the end */
+	char	*config;	/* dir/handoff.ini */
+	char	*sock;		/* dir/ctl.sock */
+	char	*log;		/* dir/handoff.log: the supervisor's stdout and stderr */
+	int	 port;		/* the listener "web" on 127.0.0.1 */
+	struct handoff_proc hp;	/* the supervisor; hp.pid -1 until started */
+	pid_t	 workers[MAX_PIDS];	/* every worker pid seen */
+	int	 nworkers;
+};
+
+/* The supervisors of the running test, for tc_fini. */
+static struct sup *sups[MAX_SUPS];
+
+/* Milliseconds left until deadline, at least 0. */
+static int
+tc_left(long long deadline)
+{
+	long long left = deadline - support_now_ms();
+
+	return left < 0 ? 0 : (int)left;
+}
+
+/* asprintf that cannot fail. */
+static char *
+tc_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *
+tc_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	cr_assert(n != -1, "out of memory");
+	return s;
+}
+
+/* The supervisor's log so far ("" if there is none yet). */
+static char *
+tc_log_text(struct sup *s)
+{
+	char *text = support_read_file(s->log);
+
+	if (text == NULL)
+		cr_assert((text = strdup("")) != NULL);
+	return text;
+}
+
+/* Run `handoff ARGS...` (NULL-terminated) to completion. */
+static int
+tc_handoff(struct run_result *res, ...)
+{
+	const char *argv[16];
+	va_list ap;
+	int argc = 0;
+
+	argv[argc++] = support_env("HANDOFF_BIN");
+	va_start(ap, res);
+	while ((argv[argc] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++argc < 15, "too many arguments");
+	va_end(ap);
+	return support_run(argv, res);
+}
+
+/* Write the supervisor's config: testserver ARGS, extra [program] KEYS. */
+static void
+tc_write_config(struct sup *s, const char *args, const char *keys)
+{
+	char *text, *path;
+
+	text = tc_printf(
+	    "[supervisor]\n"
+	    "name = ctltest\n"
+	    "control = %s\n"
+	    "pidfile = %s/handoff.pid\n"
+	    "\n"
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:%d\n"
+	    "\n"
+	    "[program app]\n"
+	    "command = %s%s%s\n"
+	    "listeners = web\n"
+	    "workers = 2\n"
+	    "%s",
+	    s->sock, s->dir, s->port, support_env("HANDOFF_TESTSERVER"),
+	    *args ? " " : "", args, keys);
+	path = support_write_file(s->dir, "handoff.ini", text);
+	free(path);
+	free(text);
+}
+
+/* A supervisor's private directory and config; not started yet. */
+static struct sup *
+tc_new(const char *args, const char *keys)
+{
+	struct sup *s = calloc(1, sizeof(*s));
+	int i;
+
+	cr_assert(s != NULL);
+	s->dir = support_tmpdir();
+	s->config = tc_printf("%s/handoff.ini", s->dir);
+	s->sock = tc_printf("%s/ctl.sock", s->dir);
+	s->log = tc_printf("%s/handoff.log", s->dir);
+	s->port = support_free_port();
+	s->hp.pid = -1;
+	s->hp.pidfd = -1;
+	s->hp.exit_code = -1;
+	tc_write_config(s, args, keys);
+	for (i = 0; i < MAX_SUPS; i++) {
+		if (sups[i] == NULL) {
+			sups[i] = s;
+			return s;
+		}
+	}
+	cr_assert_fail("too many supervisors in one test");
+	return NULL;
+}
+
+/* How many lines of the log contain needle. */
+static int
+tc_log_count(struct sup *s, const char *needle)
+{
+	char *text = tc_log_text(s);
+	int n = support_count_lines(text, needle);
+
+	free(text);
+	return n;
+}
+
+/* Wait for count lines of the log with needle; fail with the log if not. */
+static void
+tc_expect_log(struct sup *s, const char *needle, int count)
+{
+	char *text;
+
+	if (support_handoff_wait_log(&s->hp, needle, count) == 0)
+		return;
+	text = tc_log_text(s);
+	cr_assert_fail("the log never had %d line(s) with \"%s\":\n%s", count,
+	    needle, text);
+}
+
+/* Start `handoff run -c CONFIG` in the background; wait until it started. */
+static void
+tc_start(struct sup *s)
+{
+	int started = tc_log_count(s, "started: ");
+
+	support_handoff_free(&s->hp);
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0,
+	    "cannot start handoff run -c %s", s->config);
+	tc_expect_log(s, "started: ", started + 1);
+}
+
+/* Wait up to timeout_ms for the supervisor to exit: its exit code or -1. */
+static int
+tc_wait_exit(struct sup *s, int timeout_ms)
+{
+	return support_handoff_wait_exit(&s->hp, timeout_ms);
+}
+
+/* Remember a worker pid, to check at the end that it is gone. */
+static void
+tc_saw_worker(struct sup *s, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < s->nworkers; i++)
+		if (s->workers[i] == pid)
+			return;
+	if (s->nworkers < MAX_PIDS)
+		s->workers[s->nworkers++] = pid;
+}
+
+/*
+ * Check that the supervisor exited, and that every worker seen and every
+ * process started under the supervisor's tag is gone.
+ */
+static void
+tc_expect_all_gone(struct sup *s)
+{
+	pid_t left[MAX_PIDS];
+	int i, n;
+
+	cr_expect_neq(s->hp.exit_code, -1, "the supervisor is still running");
+	for (i = 0; i < s->nworkers; i++)
+		cr_expect(!support_pid_alive(s->workers[i]), "worker pid %d is "
+		    "still alive after its supervisor exited", (int)s->workers[i]);
+	n = support_tagged_pids(s->hp.tag, left, MAX_PIDS);
+	for (i = 0; i < n && i < MAX_PIDS; i++)
+		cr_expect_fail("pid %d, started by the supervisor, is still alive",
+		    (int)left[i]);
+}
+
+/* Stop the supervisor with SIGTERM; it must exit 0 and leave nothing. */
+static void
+tc_stop(struct sup *s)
+{
+	char *text;
+	int code;
+
+	if (s->hp.pid > 0 && s->hp.exit_code == -1) {
+		code = support_handoff_stop(&s->hp, SIGTERM);
+		if (code == -1) {
+			text = tc_log_text(s);
+			cr_assert_fail("the supervisor did not stop on SIGTERM:\n%s",
+			    text);
+		}
+		cr_expect_eq(code, 0, "the supervisor exited with %d", code);
+	}
+	tc_expect_all_gone(s);
+}
+
+/* After each test: stop what still runs, kill what it left, remove files. */
+static void
+tc_fini(void)
+{
+	pid_t left[MAX_PIDS];
+	struct sup *s;
+	int i, k, n;
+
+	for (i = 0; i < MAX_SUPS; i++) {
+		if ((s = sups[i]) == NULL)
+			continue;
+		sups[i] = NULL;
+		if (s->hp.pid > 0 && s->hp.exit_code == -1)
+			support_handoff_stop(&s->hp, SIGTERM);
+		if (s->hp.tag != NULL) {
+			n = support_tagged_pids(s->hp.tag, left, MAX_PIDS);
+			for (k = 0; k < n && k < MAX_PIDS; k++)
+				kill(left[k], SIGKILL);
+		}
+		for (k = 0; k < s->nworkers; k++)
+			if (support_pid_alive(s->workers[k]))
+				kill(s->workers[k], SIGKILL);
+		support_handoff_free(&s->hp);
+		support_rmtree(s->dir);
+		free(s->dir);
+		free(s->config);
+		free(s->sock);
+		free(s->log);
+		free(s);
+	}
+}
+
+/* Connect to a unix stream socket; -1 with errno on failure. */
+static int
+tc_connect_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Send all of buf; -1 on failure. */
+static int
+tc_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Read until the peer closes (a reset after its data counts as closing:
+ * a server that closes with our unread request in its buffer resets), or
+ * until the deadline. Returns what came, NUL-terminated; *closed says
+ * whether the end was seen.
+ */
+static char *
+tc_read_all(int fd, int timeout_ms, bool *closed)
+{
+	long long deadline = support_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	*closed = false;
+	if (buf == NULL)
+		abort();
+	for (;;) {
+		if (poll(&pfd, 1, tc_left(deadline)) == 0)
+			break;
+		if (cap - len < 2048 && (buf = realloc(buf, cap *= 2)) == NULL)
+			abort();
+		n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			*closed = n == 0 || errno == ECONNRESET;
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Send a raw request on a new control connection; the whole answer. */
+static char *
+tc_request(struct sup *s, const void *req, size_t len)
+{
+	bool closed;
+	char *answer;
+	int fd;
+
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	cr_assert(tc_send_all(fd, req, len) == 0, "send: %s", strerror(errno));
+	answer = tc_read_all(fd, DEADLINE_MS, &closed);
+	close(fd);
+	cr_assert(closed, "the supervisor did not close the connection; "
+	    "got so far: %s", answer);
+	return answer;
+}
+
+/* `handoff status --json`, parsed; the worker pids it names are noted. */
+static json_object *
+tc_status_json(struct sup *s)
+{
+	struct run_result res;
+	json_object *root, *programs, *gens, *workers, *pid;
+	size_t i, j, k;
+
+	cr_assert_eq(tc_handoff(&res, "status", "--json", "-c", s->config, NULL),
+	    0, "handoff status --json failed: %s", res.err);
+	root = json_tokener_parse(res.out);
+	cr_assert(root != NULL, "handoff status --json is not JSON: %s", res.out);
+	support_result_free(&res);
+	if (json_object_object_get_ex(root, "programs", &programs) &&
+	    json_object_is_type(programs, json_type_array)) {
+		for (i = 0; i < json_object_array_length(programs); i++) {
+			if (!json_object_object_get_ex(json_object_array_get_idx(
+			    programs, i), "generations", &gens))
+				continue;
+			for (j = 0; j < json_object_array_length(gens); j++) {
+				if (!json_object_object_get_ex(
+				    json_object_array_get_idx(gens, j), "workers",
+				    &workers))
+					continue;
+				for (k = 0; k < json_object_array_length(workers);
+				    k++)
+					if (json_object_object_get_ex(
+					    json_object_array_get_idx(workers, k),
+					    "pid", &pid) &&
+					    json_object_is_type(pid, json_type_int))
+						tc_saw_worker(s,
+						    json_object_get_int(pid));
+			}
+		}
+	}
+	return root;
+}
+
+/* The member at a path of keys and array indexes ("programs", "0", ...). */
+static json_object *
+tc_json_at(json_object *obj, ...)
+{
+	const char *key;
+	va_list ap;
+
+	va_start(ap, obj);
+	while (obj != NULL && (key = va_arg(ap, const char *)) != NULL) {
+		if (json_object_is_type(obj, json_type_array)) {
+			size_t idx = (size_t)strtoul(key, NULL, 10);
+			obj = idx < json_object_array_length(obj) ?
+			    json_object_array_get_idx(obj, idx) : NULL;
+		} else if (!json_object_is_type(obj, json_type_object) ||
+		    !json_object_object_get_ex(obj, key, &obj))
+			obj = NULL;
+	}
+	va_end(ap);
+	return obj;
+}
+
+/* A string member, or "" if it is missing or not a string. */
+static const char *
+tc_json_str(json_object *obj)
+{
+	return obj != NULL && json_object_is_type(obj, json_type_string) ?
+	    json_object_get_string(obj) : "";
+}
+
+/* An integer member, or -1 if it is missing or not an integer. */
+static int64_t
+tc_json_int(json_object *obj)
+{
+	return obj != NULL && json_object_is_type(obj, json_type_int) ?
+	    json_object_get_int64(obj) : -1;
+}
+
+/*
+ * GET / from the test server on 127.0.0.1:port: SUPPORT_HTTP_OK with the
+ * generation and pid it answered with, or why it failed.
+ */
+static int
+tc_http_get(int port, int *gen, pid_t *pid)
+{
+	char *body = NULL;
+	int rc, g, p;
+
+	rc = support_http_get(port, "/", &body);
+	if (rc == SUPPORT_HTTP_OK && sscanf(body, "gen=%d pid=%d", &g, &p) != 2)
+		rc = SUPPORT_HTTP_BAD;
+	if (rc == SUPPORT_HTTP_OK) {
+		*gen = g;
+		*pid = p;
+	}
+	free(body);
+	return rc;
+}
+
+/* GET / must work; returns the generation and notes the worker's pid. */
+static int
+tc_get(struct sup *s, pid_t *pidp)
+{
+	pid_t pid;
+	int gen, rc;
+
+	rc = tc_http_get(s->port, &gen, &pid);
+	cr_assert_eq(rc, SUPPORT_HTTP_OK, "GET / on port %d: %s", s->port,
+	    support_http_name(rc));
+	tc_saw_worker(s, pid);
+	if (pidp != NULL)
+		*pidp = pid;
+	return gen;
+}
+
+/* Whether needles (NULL-terminated) appear in text in this order. */
+static bool
+tc_in_order(const char *text, ...)
+{
+	const char *needle, *at = text;
+	va_list ap;
+	bool ok = true;
+
+	va_start(ap, text);
+	while (ok && (needle = va_arg(ap, const char *)) != NULL) {
+		if ((at = strstr(at, needle)) == NULL)
+			ok = false;
+		else
+			at += strlen(needle);
+	}
+	va_end(ap);
+	return ok;
+}
+
+/* The line of text whose first word is word and that contains needle. */
+static bool
+tc_has_row(const char *text, const char *word, const char *needle)
+{
+	const char *line = text, *end;
+	size_t wlen = strlen(word);
+	bool found = false;
+	char *copy;
+
+	while (!found && *line != '\0') {
+		end = strchrnul(line, '\n');
+		copy = strndup(line, (size_t)(end - line));
+		cr_assert(copy != NULL);
+		found = strncmp(copy, word, wlen) == 0 && copy[wlen] == ' ' &&
+		    strstr(copy, needle) != NULL;
+		free(copy);
+		line = *end ? end + 1 : end;
+	}
+	return found;
+}
+
+/*
+ * Whether the status table has a worker row: program, generation, pid,
+ * worker state (PROGRAM GEN STATE WORKER PID STATE UPTIME RESTARTS).
+ */
+static bool
+tc_has_worker_row(const char *text, const char *program, int gen, pid_t pid,
+    const char *state)
+{
+	char prog[64], gstate[32], wstate[32];
+	const char *line = text, *end;
+	int g, w, p;
+	char *copy;
+	bool found = false;
+
+	while (!found && *line != '\0') {
+		end = strchrnul(line, '\n');
+		copy = strndup(line, (size_t)(end - line));
+		cr_assert(copy != NULL);
+		found = sscanf(copy, "%63s %d %31s %d %d %31s", prog, &g, gstate,
+		    &w, &p, wstate) == 6 && strcmp(prog, program) == 0 &&
+		    g == gen && p == pid && strcmp(wstate, state) == 0;
+		free(copy);
+		line = *end ? end + 1 : end;
+	}
+	return found;
+}
+
+Test(control, status_text_and_json, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root, *workers, *w, *lr;
+	pid_t pids[2], pid;
+	char needle[64], address[64];
+	size_t i;
+	int k;
+
+	tc_start(s);
+	snprintf(address, sizeof(address), "127.0.0.1:%d", s->port);
+
+	/* JSON first: the pids of the workers. */
+	root = tc_status_json(s);
+	cr_assert_eq(tc_json_int(tc_json_at(root, "schema", NULL)), 1);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "supervisor", "name", NULL)),
+	    "ctltest");
+	cr_expect_eq(tc_json_int(tc_json_at(root, "supervisor", "pid", NULL)),
+	    s->hp.pid);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "supervisor", "state",
+	    NULL)), "running");
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "listeners", "0", "name",
+	    NULL)), "web");
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "listeners", "0", "kind",
+	    NULL)), "tcp");
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "listeners", "0",
+	    "address", NULL)), address);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "listeners", "0", "bound",
+	    NULL)), address);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "programs", "0", "name",
+	    NULL)), "app");
+	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
+	    "current_generation", NULL)), 1);
+	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0", "generations",
+	    "0", "number", NULL)), 1);
+	lr = tc_json_at(root, "last_reload", NULL);
+	cr_expect(lr == NULL && json_object_object_get_ex(root, "last_reload",
+	    NULL), "last_reload is not null before any reload");
+	workers = tc_json_at(root, "programs", "0", "generations", "0", "workers",
+	    NULL);
+	cr_assert(workers != NULL && json_object_is_type(workers, json_type_array));
+	cr_assert_eq(json_object_array_length(workers), 2);
+	for (i = 0; i < 2; i++) {
+		w = json_object_array_get_idx(workers, i);
+		pids[i] = (pid_t)tc_json_int(tc_json_at(w, "pid", NULL));
+		cr_expect_gt(pids[i], 0);
+		cr_expect_str_eq(tc_json_str(tc_json_at(w, "state", NULL)), "ready");
+		cr_expect_eq(tc_json_int(tc_json_at(w, "restarts", NULL)), 0);
+	}
+	cr_expect_neq(pids[0], pids[1]);
+	json_object_put(root);
+
+	/* Whoever answers HTTP is one of those workers. */
+	for (k = 0; k < 20; k++) {
+		cr_assert_eq(tc_get(s, &pid), 1);
+		cr_expect(pid == pids[0] || pid == pids[1], "pid %d answered, "
+		    "but status shows workers %d and %d", (int)pid,
+		    (int)pids[0], (int)pids[1]);
+	}
+
+	/* The table. */
+	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	    "handoff status failed: %s", res.err);
+	snprintf(needle, sizeof(needle), "supervisor ctltest pid %d,", (int)s->hp.pid);
+	cr_expect(strstr(res.out, needle) != NULL, "no \"%s\" in:\n%s", needle,
+	    res.out);
+	cr_expect(tc_has_row(res.out, "supervisor", ", running,"),
+	    "not running:\n%s", res.out);
+	cr_expect(tc_has_row(res.out, "web", address), "no listener row:\n%s",
+	    res.out);
+	cr_expect_eq(support_count_lines(res.out, "app "), 2,
+	    "not one row per worker:\n%s", res.out);
+	for (i = 0; i < 2; i++)
+		cr_expect(tc_has_worker_row(res.out, "app", 1, pids[i], "ready"),
+		    "no ready row for pid %d:\n%s", (int)pids[i], res.out);
+	cr_expect(strstr(res.out, "last reload: none") != NULL, "%s", res.out);
+	support_result_free(&res);
+
+	/* After a reload, its outcome. */
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	    "handoff reload failed: %s%s", res.out, res.err);
+	support_result_free(&res);
+	root = tc_status_json(s);
+	lr = tc_json_at(root, "last_reload", NULL);
+	cr_assert(lr != NULL && json_object_is_type(lr, json_type_object),
+	    "last_reload is not an object after a reload: %s",
+	    json_object_to_json_string(root));
+	cr_expect(json_object_get_boolean(tc_json_at(lr, "ok", NULL)) &&
+	    json_object_is_type(tc_json_at(lr, "ok", NULL), json_type_boolean),
+	    "last_reload.ok is not true: %s", json_object_to_json_string(lr));
+	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
+	    "current_generation", NULL)), 2);
+	json_object_put(root);
+	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	cr_expect(strstr(res.out, "last reload: ok") != NULL, "%s", res.out);
+	support_result_free(&res);
+
+	tc_stop(s);
+}
+
+Test(control, reload_shows_progress, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	int k, done;
+
+	tc_start(s);
+	cr_assert_eq(tc_get(s, NULL), 1);
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	    "handoff reload failed: %s%s", res.out, res.err);
+	cr_expect(tc_in_order(res.out, "app gen 2 starting 2 workers\n",
+	    "app gen 2 ready 2/2\n", "app gen 2 took over", "app gen 1 draining",
+	    "done in", NULL), "unexpected progress:\n%s", res.out);
+	support_result_free(&res);
+	for (k = 0; k < 10; k++)
+		cr_expect_eq(tc_get(s, NULL), 2);
+
+	/*
+	 * --no-wait returns before the new generation is even ready (it takes
+	 * 2s here): no progress, just "reload requested".
+	 */
+	tc_write_config(s, "--ready-after 2s", "");
+	done = tc_log_count(s, "reload done in");
+	cr_assert_eq(tc_handoff(&res, "reload", "--no-wait", "-c", s->config,
+	    NULL), 0, "handoff reload --no-wait failed: %s", res.err);
+	cr_expect_str_eq(res.out, "reload requested\n");
+	support_result_free(&res);
+	tc_expect_log(s, "reload done in", done + 1);
+	cr_expect_eq(tc_get(s, NULL), 3);
+
+	cr_assert_eq(tc_handoff(&res, "reload", "nosuch", "-c", s->config, NULL),
+	    1);
+	cr_expect(strstr(res.err, "unknown program nosuch") != NULL, "%s", res.err);
+	support_result_free(&res);
+	cr_expect_eq(tc_get(s, NULL), 3);
+
+	tc_stop(s);
+}
+
+Test(control, failed_reload_changes_nothing, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root, *lr;
+	pid_t pids[2], pid;
+	char *bad, needle[256];
+	int k;
+
+	tc_start(s);
+	root = tc_status_json(s);
+	pids[0] = (pid_t)tc_json_int(tc_json_at(root, "programs", "0",
+	    "generations", "0", "workers", "0", "pid", NULL));
+	pids[1] = (pid_t)tc_json_int(tc_json_at(root, "programs", "0",
+	    "generations", "0", "workers", "1", "pid", NULL));
+	json_object_put(root);
+
+	/* A new generation that never becomes ready. */
+	tc_write_config(s, "--never-ready", "ready_timeout = 1s\n");
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 1,
+	    "handoff reload did not fail: %s%s", res.out, res.err);
+	cr_expect(strstr(res.err, "reload failed") != NULL, "%s", res.err);
+	cr_expect(strstr(res.err, "not ready within ready_timeout") != NULL, "%s",
+	    res.err);
+	cr_expect(strstr(res.out, "app gen 2 starting 2 workers") != NULL, "%s",
+	    res.out);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 2: gone", 1);
+	for (k = 0; k < 10; k++) {
+		cr_assert_eq(tc_get(s, &pid), 1);
+		cr_expect(pid == pids[0] || pid == pids[1], "pid %d answered, not "
+		    "one of the old workers %d and %d", (int)pid, (int)pids[0],
+		    (int)pids[1]);
+	}
+	root = tc_status_json(s);
+	lr = tc_json_at(root, "last_reload", NULL);
+	cr_assert(lr != NULL && json_object_is_type(tc_json_at(lr, "ok", NULL),
+	    json_type_boolean), "no last_reload.ok: %s",
+	    json_object_to_json_string(root));
+	cr_expect(!json_object_get_boolean(tc_json_at(lr, "ok", NULL)));
+	cr_expect(strstr(tc_json_str(tc_json_at(lr, "message", NULL)),
+	    "not ready within ready_timeout") != NULL, "%s",
+	    json_object_to_json_string(lr));
+	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
+	    "current_generation", NULL)), 1);
+	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0", "generations",
+	    "0", "workers", "0", "pid", NULL)), pids[0]);
+	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0", "generations",
+	    "0", "workers", "1", "pid", NULL)), pids[1]);
+	json_object_put(root);
+
+	/* A config with a syntax error on line 3: the client is told where. */
+	bad = tc_printf("[supervisor]\ncontrol = %s\nthis line is not ini\n",
+	    s->sock);
+	free(support_write_file(s->dir, "handoff.ini", bad));
+	free(bad);
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 1,
+	    "handoff reload did not fail: %s%s", res.out, res.err);
+	snprintf(needle, sizeof(needle), "%s:3:", s->config);
+	cr_expect(strstr(res.out, needle) != NULL || strstr(res.err, needle) !=
+	    NULL, "no %s in what handoff reload showed:\n%s%s", needle, res.out,
+	    res.err);
+	cr_expect(strstr(res.err, "the config has errors") != NULL, "%s", res.err);
+	support_result_free(&res);
+	for (k = 0; k < 10; k++) {
+		cr_assert_eq(tc_get(s, &pid), 1);
+		cr_expect(pid == pids[0] || pid == pids[1]);
+	}
+	root = tc_status_json(s);
+	cr_expect(!json_object_get_boolean(tc_json_at(root, "last_reload", "ok",
+	    NULL)));
+	json_object_put(root);
+
+	tc_stop(s);
+}
+
+Test(control, stop, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	struct stat st;
+
+	tc_start(s);
+	json_object_put(tc_status_json(s));
+	cr_assert_eq(s->nworkers, 2);
+	cr_assert_eq(tc_handoff(&res, "stop", "-c", s->config, NULL), 0,
+	    "handoff stop failed: %s", res.err);
+	cr_expect(strstr(res.out, "stopped") != NULL, "%s", res.out);
+	support_result_free(&res);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0,
+	    "the supervisor did not exit with 0");
+	tc_expect_all_gone(s);
+	cr_expect(lstat(s->sock, &st) == -1 && errno == ENOENT,
+	    "the control socket %s is still there", s->sock);
+}
+
+Test(control, stop_timeout_kills_stubborn_workers, .fini = tc_fini)
+{
+	struct sup *s = tc_new("--ignore-term", "drain_timeout = 30s\n");
+	struct run_result res;
+	long long began;
+
+	tc_start(s);
+	json_object_put(tc_status_json(s));
+	cr_assert_eq(s->nworkers, 2);
+	began = support_now_ms();
+	cr_assert_eq(tc_handoff(&res, "stop", "--timeout", "500ms", "-c",
+	    s->config, NULL), 0, "handoff stop failed: %s", res.err);
+	cr_expect(strstr(res.out, "stopped") != NULL, "%s", res.out);
+	support_result_free(&res);
+	cr_assert_neq(tc_wait_exit(s, DEADLINE_MS), -1,
+	    "the supervisor did not exit");
+	cr_expect_lt(support_now_ms() - began, 20000, "stop --timeout 500ms waited "
+	    "for the 30s drain_timeout");
+	cr_expect_eq(s->hp.exit_code, 0, "the supervisor exited with %d",
+	    s->hp.exit_code);
+	tc_expect_all_gone(s);
+}
+
+Test(control, no_supervisor_running, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *needle;
+	const char *cmd;
+	int i;
+
+	needle = tc_printf("no supervisor is running on %s", s->sock);
+	for (i = 0; i < 3; i++) {
+		cmd = i == 0 ? "status" : i == 1 ? "reload" : "stop";
+		cr_expect_eq(tc_handoff(&res, cmd, "-c", s->config, NULL), 1,
+		    "handoff %s", cmd);
+		cr_expect(strstr(res.err, needle) != NULL, "handoff %s: %s", cmd,
+		    res.err);
+		support_result_free(&res);
+	}
+	free(needle);
+}
+
+Test(control, second_supervisor_refused, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	const char *argv[5];
+	struct run_result res;
+	struct stat before, after;
+	char *text, *second;
+
+	tc_start(s);
+	cr_assert_eq(lstat(s->sock, &before), 0);
+	text = tc_printf("[supervisor]\nname = second\ncontrol = %s\n"
+	    "pidfile = %s/second.pid\n[listener web]\nlisten = 127.0.0.1:%d\n"
+	    "[program app]\ncommand = %s\nlisteners = web\n", s->sock, s->dir,
+	    support_free_port(), support_env("HANDOFF_TESTSERVER"));
+	second = support_write_file(s->dir, "second.ini", text);
+	free(text);
+	argv[0] = support_env("HANDOFF_BIN");
+	argv[1] = "run";
+	argv[2] = "-c";
+	argv[3] = second;
+	argv[4] = NULL;
+	cr_expect_eq(support_run(argv, &res), 1, "a second supervisor ran: %s",
+	    res.err);
+	cr_expect(strstr(res.err, "another supervisor is running") != NULL, "%s",
+	    res.err);
+	support_result_free(&res);
+	free(second);
+
+	/* The first one goes on, on the same socket file. */
+	cr_assert_eq(lstat(s->sock, &after), 0);
+	cr_expect(before.st_ino == after.st_ino, "the control socket was replaced");
+	cr_expect_eq(tc_get(s, NULL), 1);
+	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+Test(control, stale_socket_replaced, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct sockaddr_un sun;
+	struct run_result res;
+	struct stat st;
+	int fd;
+
+	/* A socket file nobody listens on, as a crashed supervisor leaves. */
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd != -1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0,
+	    "bind %s: %s", s->sock, strerror(errno));
+	close(fd);
+	cr_assert(lstat(s->sock, &st) == 0 && S_ISSOCK(st.st_mode));
+
+	tc_start(s);
+	cr_expect_eq(tc_log_count(s, "replacing stale socket"), 1);
+	cr_assert_eq(lstat(s->sock, &st), 0);
+	cr_expect(S_ISSOCK(st.st_mode));
+	cr_expect_eq(st.st_mode & 07777, 0600, "the control socket has mode %o",
+	    (unsigned)(st.st_mode & 07777));
+	cr_expect_eq(st.st_uid, geteuid());
+	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	    "%s", res.err);
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+/* Read what fd has until EOF into buf (at most len - 1 bytes). */
+static void
+tc_read_pipe(int fd, char *buf, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off + 1 < len) {
+		n = read(fd, buf + off, len - 1 - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	buf[off] = '\0';
+}
+
+/*
+ * In a child: become uid/gid 65534 and report on fd what happens when it
+ * connects to path: first plainly, then with CAP_DAC_OVERRIDE (which lets
+ * it past the socket's mode) and the request "HANDOFF/1 status".
+ */
+static void __attribute__((noreturn))
+tc_other_uid_child(const char *path, int fd)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	static const char req[] = "HANDOFF/1 status\n";
+	char *answer;
+	bool closed;
+	int c;
+
+	if (setgroups(0, NULL) == -1 || prctl(PR_SET_KEEPCAPS, 1) == -1 ||
+	    setgid(65534) == -1 || setuid(65534) == -1) {
+		dprintf(fd, "setuid failed: %s", strerror(errno));
+		_exit(1);
+	}
+	if ((c = tc_connect_unix(path)) != -1) {
+		dprintf(fd, "plain connect: ok\n");
+		close(c);
+	} else
+		dprintf(fd, "plain connect: %s\n", strerror(errno));
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = 1u << CAP_DAC_OVERRIDE;
+	if (syscall(SYS_capset, &hdr, data) == -1) {
+		dprintf(fd, "capset failed: %s", strerror(errno));
+		_exit(1);
+	}
+	if ((c = tc_connect_unix(path)) == -1) {
+		dprintf(fd, "connect failed: %s", strerror(errno));
+		_exit(1);
+	}
+	if (tc_send_all(c, req, sizeof(req) - 1) == -1 && errno != EPIPE &&
+	    errno != ECONNRESET) {
+		dprintf(fd, "send failed: %s", strerror(errno));
+		_exit(1);
+	}
+	answer = tc_read_all(c, DEADLINE_MS, &closed);
+	dprintf(fd, "answer: %s", answer);
+	_exit(closed ? 0 : 1);
+}
+
+Test(control, other_uid_refused, .fini = tc_fini)
+{
+	struct sup *s;
+	struct run_result res;
+	char report[2048], *needle;
+	int pipefd[2], status;
+	pid_t child;
+
+	if (geteuid() != 0)
+		cr_skip_test("only root can act as another uid");
+	s = tc_new("", "");
+	tc_start(s);
+	cr_assert_eq(pipe2(pipefd, O_CLOEXEC), 0);
+	child = fork();
+	cr_assert(child != -1);
+	if (child == 0) {
+		close(pipefd[0]);
+		tc_other_uid_child(s->sock, pipefd[1]);
+	}
+	close(pipefd[1]);
+	tc_read_pipe(pipefd[0], report, sizeof(report));
+	close(pipefd[0]);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the uid 65534 child failed: %s", report);
+	/* The socket's mode keeps it out... */
+	cr_expect(strstr(report, "plain connect: Permission denied\n") != NULL,
+	    "%s", report);
+	/* ...and past the mode, SO_PEERCRED does. */
+	cr_expect(strstr(report, "answer: error 1 permission denied: uid 65534 ")
+	    != NULL, "%s", report);
+	needle = tc_printf("refused pid %d of uid 65534", (int)child);
+	tc_expect_log(s, needle, 1);
+	free(needle);
+
+	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	    "%s", res.err);
+	cr_expect(strstr(res.out, "supervisor ctltest") != NULL);
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+/* A raw request must get exactly an error with code 2 starting with text. */
+static void
+tc_expect_error2(struct sup *s, const void *req, size_t len, const char *text)
+{
+	char *answer = tc_request(s, req, len), *want;
+
+	want = tc_printf("error 2 %s", text);
+	cr_expect(strncmp(answer, want, strlen(want)) == 0,
+	    "request \"%.40s\": expected \"%s...\", got \"%s\"", (const char *)req,
+	    want, answer);
+	cr_expect_eq(support_count_lines(answer, ""), 1, "more than one line: %s",
+	    answer);
+	free(want);
+	free(answer);
+}
+
+Test(control, bad_requests, .fini = tc_fini)
+{
+	static const char nul[] = "HANDOFF/1 sta\0tus\n";
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *big, *answer;
+
+	tc_start(s);
+	tc_expect_error2(s, "hello\n", 6, "bad request");
+	tc_expect_error2(s, "HANDOFF/1 frobnicate\n", 21, "unknown command");
+	tc_expect_error2(s, "HANDOFF/1\n", 10, "bad request");
+	tc_expect_error2(s, "HANDOFF/1 status yaml\n", 22, "usage: status");
+	tc_expect_error2(s, nul, sizeof(nul) - 1, "bad request");
+	big = malloc(10000);
+	cr_assert(big != NULL);
+	memset(big, 'x', 10000);
+	memcpy(big, "HANDOFF/1 status ", 17);
+	tc_expect_error2(s, big, 10000, "request too long");
+	big[9999] = '\n';
+	tc_expect_error2(s, big, 10000, "request too long");
+	free(big);
+
+	/* It still works, and says which version it is. */
+	answer = tc_request(s, "HANDOFF/1 version\n", 18);
+	cr_expect_str_eq(answer, "ok " PACKAGE_VERSION "\n");
+	free(answer);
+	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+Test(control, slow_clients_do_not_block_others, .fini = tc_fini)
+{
+	static const char req[] = "HANDOFF/1 status json\n";
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	int silent, deaf[20], i;
+	char *answer;
+	bool closed;
+
+	tc_start(s);
+	/* A client that starts a request and never ends it... */
+	silent = tc_connect_unix(s->sock);
+	cr_assert(silent != -1);
+	cr_assert_eq(tc_send_all(silent, "HANDOFF/1 sta", 13), 0);
+	/* ...and clients that ask and never read the answer. */
+	for (i = 0; i < 20; i++) {
+		deaf[i] = tc_connect_unix(s->sock);
+		cr_assert(deaf[i] != -1);
+		cr_assert_eq(tc_send_all(deaf[i], req, sizeof(req) - 1), 0);
+	}
+	/* Meanwhile others are served. */
+	for (i = 0; i < 3; i++) {
+		cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+		    "%s", res.err);
+		cr_expect(strstr(res.out, "supervisor ctltest") != NULL);
+		support_result_free(&res);
+	}
+	cr_expect_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	    "%s", res.err);
+	support_result_free(&res);
+	cr_expect_eq(tc_get(s, NULL), 2);
+	/* The silent one is told off after the read timeout (10s). */
+	answer = tc_read_all(silent, DEADLINE_MS, &closed);
+	cr_expect(closed, "the silent client was never closed");
+	cr_expect_str_eq(answer, "error 2 timed out waiting for a request\n");
+	free(answer);
+	close(silent);
+	for (i = 0; i < 20; i++)
+		close(deaf[i]);
+	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+#define NCROWD		1000	/* the supervisor serves this many at once */
+
+Test(control, too_many_clients_refused, .fini = tc_fini)
+{
+	struct sup *s;
+	struct run_result res;
+	struct rlimit rl;
+	int *crowd, i, tries;
+
+	/* The crowd, and the supervisor (which inherits the limit), need fds. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < NCROWD + 200)
+		cr_skip_test("RLIMIT_NOFILE hard limit %llu is too low",
+		    (unsigned long long)rl.rlim_max);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < NCROWD + 200) {
+		rl.rlim_cur = rl.rlim_max;
+		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	s = tc_new("", "");
+	tc_start(s);
+	crowd = calloc(NCROWD, sizeof(*crowd));
+	cr_assert(crowd != NULL);
+	for (i = 0; i < NCROWD; i++) {
+		crowd[i] = tc_connect_unix(s->sock);
+		cr_assert(crowd[i] != -1, "client %d: connect: %s", i,
+		    strerror(errno));
+		cr_assert_eq(tc_send_all(crowd[i], "HANDOFF/1 sta", 13), 0);
+	}
+	/*
+	 * Every one of them was accepted before the next connection (the
+	 * queue is in order), so each `handoff status` is refused, and says
+	 * why, however early the supervisor closes on it.
+	 */
+	for (i = 0; i < 5; i++) {
+		cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 1);
+		cr_expect(strstr(res.err, "too many control clients") != NULL,
+		    "try %d: %s", i, res.err);
+		support_result_free(&res);
+	}
+	for (i = 0; i < NCROWD; i++)
+		close(crowd[i]);
+	free(crowd);
+	/* Served again once it has seen them go. */
+	for (tries = 0; tries < 100; tries++) {
+		if (tc_handoff(&res, "status", "-c", s->config, NULL) == 0)
+			break;
+		cr_assert(strstr(res.err, "too many control clients") != NULL,
+		    "%s", res.err);
+		support_result_free(&res);
+	}
+	cr_assert_lt(tries, 100, "still refused after the crowd left");
+	support_result_free(&res);
+	cr_expect_eq(tc_get(s, NULL), 1);
+	tc_stop(s);
+}
+
+#define NSTATUS		200
+#define NLOAD		4
+
+/* One of the concurrent status clients. */
+struct status_client {
+	pthread_t	 thread;
+	const char	*sock;
+	pthread_barrier_t *go;
+	char		*answer;
+	int		 error;		/* errno of a failed connect or send */
+	bool		 closed;
+};
+
+static void *
+status_client_main(void *arg)
+{
+	static const char req[] = "HANDOFF/1 status\n";
+	struct status_client *c = arg;
+	int fd;
+
+	pthread_barrier_wait(c->go);
+	if ((fd = tc_connect_unix(c->sock)) == -1) {
+		c->error = errno;
+		return NULL;
+	}
+	if (tc_send_all(fd, req, sizeof(req) - 1) == -1)
+		c->error = errno;
+	else
+		c->answer = tc_read_all(fd, 2 * DEADLINE_MS, &c->closed);
+	close(fd);
+	return NULL;
+}
+
+/* HTTP clients that GET in a loop until told to stop, counting failures. */
+struct http_load {
+	pthread_t	 thread;
+	int		 port;
+	volatile int	*stop;
+	int		 ok;
+	int		 failed;
+	int		 why;		/* SUPPORT_HTTP_* of the first failure */
+};
+
+static void *
+http_load_main(void *arg)
+{
+	struct http_load *l = arg;
+	pid_t pid;
+	int gen, rc;
+
+	while (!__atomic_load_n(l->stop, __ATOMIC_ACQUIRE)) {
+		if ((rc = tc_http_get(l->port, &gen, &pid)) == SUPPORT_HTTP_OK)
+			l->ok++;
+		else if (l->failed++ == 0)
+			l->why = rc;
+	}
+	return NULL;
+}
+
+/* `handoff reload -c CONFIG` in a thread. */
+struct reload_run {
+	pthread_t	 thread;
+	const char	*config;
+	struct run_result res;
+};
+
+static void *
+reload_main(void *arg)
+{
+	struct reload_run *r = arg;
+	const char *argv[] = { support_env("HANDOFF_BIN"), "reload", "-c",
+	    r->config, NULL };
+
+	support_run(argv, &r->res);
+	return NULL;
+}
+
+Test(control, many_clients_during_reload_and_load, .fini = tc_fini)
+{
+	struct sup *s = tc_new("--ready-after 500ms", "");
+	struct status_client *clients;
+	struct http_load load[NLOAD];
+	struct reload_run reload;
+	pthread_barrier_t go;
+	pthread_attr_t attr;
+	volatile int stop = 0;
+	int i, complete = 0, reloading = 0;
+
+	tc_start(s);
+	cr_assert_eq(pthread_attr_init(&attr), 0);
+	cr_assert_eq(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+
+	for (i = 0; i < NLOAD; i++) {
+		memset(&load[i], 0, sizeof(load[i]));
+		load[i].port = s->port;
+		load[i].stop = &stop;
+		cr_assert_eq(pthread_create(&load[i].thread, &attr, http_load_main,
+		    &load[i]), 0);
+	}
+	clients = calloc(NSTATUS, sizeof(*clients));
+	cr_assert(clients != NULL);
+	cr_assert_eq(pthread_barrier_init(&go, NULL, NSTATUS + 1), 0);
+	for (i = 0; i < NSTATUS; i++) {
+		clients[i].sock = s->sock;
+		clients[i].go = &go;
+		cr_assert_eq(pthread_create(&clients[i].thread, &attr,
+		    status_client_main, &clients[i]), 0);
+	}
+
+	/* The reload starts; its new generation needs 500ms to be ready. */
+	memset(&reload, 0, sizeof(reload));
+	reload.config = s->config;
+	cr_assert_eq(pthread_create(&reload.thread, &attr, reload_main, &reload),
+	    0);
+	tc_expect_log(s, "app gen 2: starting", 1);
+	pthread_barrier_wait(&go);
+	for (i = 0; i < NSTATUS; i++)
+		pthread_join(clients[i].thread, NULL);
+	pthread_join(reload.thread, NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < NLOAD; i++)
+		pthread_join(load[i].thread, NULL);
+	pthread_barrier_destroy(&go);
+	pthread_attr_destroy(&attr);
+
+	for (i = 0; i < NSTATUS; i++) {
+		struct status_client *c = &clients[i];
+		size_t len = c->answer ? strlen(c->answer) : 0;
+		if (c->error != 0)
+			cr_expect_fail("status client %d: %s", i, strerror(c->error));
+		else if (!c->closed || len < 10 ||
+		    strncmp(c->answer, "data supervisor ctltest", 23) != 0 ||
+		    strcmp(c->answer + len - 10, "ok status\n") != 0)
+			cr_expect_fail("status client %d got an incomplete answer "
+			    "(closed %d): %s", i, c->closed, c->answer);
+		else
+			complete++;
+		if (c->answer != NULL && strstr(c->answer, ", reloading,") != NULL)
+			reloading++;
+		free(c->answer);
+	}
+	free(clients);
+	cr_log_info("%d status answers complete, %d during the reload", complete,
+	    reloading);
+	cr_expect_eq(complete, NSTATUS);
+
+	cr_expect_eq(reload.res.exit_code, 0, "the reload failed: %s%s",
+	    reload.res.out, reload.res.err);
+	cr_expect(strstr(reload.res.out, "done in") != NULL, "%s",
+	    reload.res.out);
+	support_result_free(&reload.res);
+	for (i = 0; i < NLOAD; i++) {
+		cr_expect_eq(load[i].failed, 0, "HTTP client %d: %d of %d requests "
+		    "failed, first: %s", i, load[i].failed, load[i].ok +
+		    load[i].failed, support_http_name(load[i].why));
+		cr_expect_gt(load[i].ok, 0);
+	}
+	cr_expect_eq(tc_get(s, NULL), 2);
+	json_object_put(tc_status_json(s));
+	tc_stop(s);
+}
+
+Test(control, fds_hands_over_the_listener, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct sockaddr_in sin, want, peer, mine;
+	struct pollfd pfd[2];
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	socklen_t len;
+	char line[512], *expected, *answer;
+	int fd, lfd = -1, nfds = 0, on = 0, type = 0, flags, tries, c, a;
+	bool accepted = false;
+	ssize_t n;
+
+	tc_start(s);
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1);
+	cr_assert_eq(tc_send_all(fd, "HANDOFF/1 fds web\n", 18), 0);
+	pfd[0].fd = fd;
+	pfd[0].events = POLLIN;
+	cr_assert_eq(poll(pfd, 1, DEADLINE_MS), 1, "no answer to fds");
+	memset(&mh, 0, sizeof(mh));
+	memset(&control, 0, sizeof(control));
+	iov.iov_base = line;
+	iov.iov_len = sizeof(line) - 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
+	line[n] = '\0';
+	close(fd);
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (nfds > 0)
+			memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
+	}
+	cr_assert(!(mh.msg_flags & MSG_CTRUNC), "the fds were truncated");
+	expected = tc_printf("ok 1 web 127.0.0.1:%d\n", s->port);
+	cr_expect_str_eq(line, expected);
+	free(expected);
+	cr_assert_eq(nfds, 1, "%d fds came with the answer", nfds);
+
+	/* A listening TCP socket on the listener's address, close-on-exec. */
+	len = sizeof(on);
+	cr_assert_eq(getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len), 0);
+	cr_expect_eq(on, 1, "the fd is not listening");
+	len = sizeof(type);
+	cr_assert_eq(getsockopt(lfd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+	cr_expect_eq(type, SOCK_STREAM);
+	len = sizeof(sin);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	memset(&want, 0, sizeof(want));
+	want.sin_family = AF_INET;
+	want.sin_port = htons((uint16_t)s->port);
+	want.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_expect(sin.sin_family == AF_INET && sin.sin_port == want.sin_port &&
+	    sin.sin_addr.s_addr == want.sin_addr.s_addr,
+	    "the fd is bound to %s:%d", inet_ntoa(sin.sin_addr),
+	    ntohs(sin.sin_port));
+	flags = fcntl(lfd, F_GETFD);
+	cr_expect(flags != -1 && (flags & FD_CLOEXEC), "no FD_CLOEXEC");
+
+	/*
+	 * It accepts: the workers take from the same queue, so connect until
+	 * this process wins one (a worker's answer on the client means it lost).
+	 */
+	for (tries = 0; tries < 500 && !accepted; tries++) {
+		c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert(c != -1);
+		cr_assert_eq(connect(c, (struct sockaddr *)&want, sizeof(want)), 0,
+		    "connect: %s", strerror(errno));
+		cr_assert_eq(tc_send_all(c, "GET / HTTP/1.0\r\n\r\n", 18), 0);
+		len = sizeof(mine);
+		cr_assert_eq(getsockname(c, (struct sockaddr *)&mine, &len), 0);
+		pfd[0].fd = lfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = c;
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		cr_assert_gt(poll(pfd, 2, DEADLINE_MS), 0,
+		    "neither this process nor a worker accepted");
+		while (pfd[0].revents & POLLIN) {
+			a = accept4(lfd, (struct sockaddr *)&peer,
+			    &(socklen_t){ sizeof(peer) }, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (a == -1)
+				break;
+			/* Ours, or one a worker left from an earlier try. */
+			if (peer.sin_port == mine.sin_port)
+				accepted = true;
+			close(a);
+		}
+		close(c);
+	}
+	cr_log_info("accepted from the handed fd after %d tries", tries);
+	cr_expect(accepted, "never accepted a connection on the handed fd in %d "
+	    "tries", tries);
+	close(lfd);
+
+	answer = tc_request(s, "HANDOFF/1 fds nosuch\n", 21);
+	cr_expect(strncmp(answer, "error 1 no such listener", 24) == 0, "%s",
+	    answer);
+	free(answer);
+	cr_expect_eq(tc_get(s, NULL), 1);
+	tc_stop(s);
+}
+
+Test(control, socket_option_instead_of_config, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+	char *needle;
+
+	tc_start(s);
+	cr_assert_eq(tc_handoff(&res, "status", "-s", s->sock, NULL), 0, "%s",
+	    res.err);
+	needle = tc_printf("supervisor ctltest pid %d,", (int)s->hp.pid);
+	cr_expect(strstr(res.out, needle) != NULL, "%s", res.out);
+	free(needle);
+	support_result_free(&res);
+
+	cr_assert_eq(tc_handoff(&res, "status", "--json", "-s", s->sock, NULL), 0,
+	    "%s", res.err);
+	root = json_tokener_parse(res.out);
+	cr_assert(root != NULL, "not JSON: %s", res.out);
+	cr_expect_eq(tc_json_int(tc_json_at(root, "supervisor", "pid", NULL)),
+	    s->hp.pid);
+	json_object_put(root);
+	support_result_free(&res);
+
+	cr_assert_eq(tc_handoff(&res, "reload", "-s", s->sock, NULL), 0, "%s%s",
+	    res.out, res.err);
+	cr_expect(tc_in_order(res.out, "app gen 2 starting 2 workers",
+	    "app gen 2 took over", "done in", NULL), "%s", res.out);
+	support_result_free(&res);
+	cr_expect_eq(tc_get(s, NULL), 2);
+
+	cr_assert_eq(tc_handoff(&res, "reload", "--no-wait", "-s", s->sock, NULL),
+	    0, "%s", res.err);
+	cr_expect_str_eq(res.out, "reload requested\n");
+	support_result_free(&res);
+	tc_expect_log(s, "reload done in", 2);
+	cr_expect_eq(tc_get(s, NULL), 3);
+
+	json_object_put(tc_status_json(s));
+	cr_assert_eq(tc_handoff(&res, "stop", "-s", s->sock, NULL), 0, "%s",
+	    res.err);
+	support_result_free(&res);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0,
+	    "the supervisor did not exit with 0");
+	tc_stop(s);
+}
