@@ -24,6 +24,7 @@
 static enum log_level	log_level = LOG_LEVEL_INFO;
 static enum log_target	log_target = LOG_TO_STDERR;
 static int		log_journal;	/* stderr is connected to journald */
+static int		log_pinned;	/* the command line chose the level */
 static const char	*log_ident = "handoff";
 
 static const char *const log_level_names[] = {
@@ -72,7 +73,16 @@ log_init(const char *ident, enum log_level level, enum log_target target)
 void
 log_set_level(enum log_level level)
 {
+	if (!log_pinned)
+		log_level = level;
+}
+
+/* Set the level for good: a reload's log_level no longer changes it. */
+void
+log_pin_level(enum log_level level)
+{
 	log_level = level;
+	log_pinned = 1;
 }
 
 /* The lowest level currently shown. */

@@ -18,6 +18,7 @@ enum log_target {
 
 void	log_init(const char *ident, enum log_level level, enum log_target target);
 void	log_set_level(enum log_level level);
+void	log_pin_level(enum log_level level);
 enum log_level log_get_level(void);
 int	log_level_parse(const char *text, enum log_level *level);
 const char *log_level_name(enum log_level level);

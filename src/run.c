@@ -339,6 +339,9 @@ run_main(int argc, char **argv)
 	run_open_stdio();
 	log_init(conf->supervisor.name, conf->supervisor.log_level,
 	    use_syslog ? LOG_TO_SYSLOG : LOG_TO_STDERR);
+	/* --log-level holds across reloads, whatever the file says. */
+	if (log_level_text != NULL)
+		log_pin_level(level);
 	rc = supervisor_run(conf, cmdline ? NULL : path);
 	config_unref(conf);
 	return rc;

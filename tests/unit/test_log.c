@@ -533,3 +533,12 @@ Test(log, fatalx_logs_and_exits_1)
 	assert_matches(out, "^" STAMP " handoff error: broken invariant: 7\n$");
 	free(out);
 }
+
+Test(log, pinned_level_survives_set_level)
+{
+	/* `handoff run --log-level debug` must hold across reloads. */
+	log_init("pin", LOG_LEVEL_INFO, LOG_TO_STDERR);
+	log_pin_level(LOG_LEVEL_DEBUG);
+	log_set_level(LOG_LEVEL_ERROR);
+	cr_assert_eq(log_get_level(), LOG_LEVEL_DEBUG);
+}
