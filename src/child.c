@@ -336,6 +336,21 @@ child_format_pid(char *buf, pid_t n)
 	*buf = '\0';
 }
 
+/*
+ * Reset a signal glibc keeps for itself (32 and 33 for threads), which its
+ * sigaction refuses: a supervisor started with them ignored (GNU make does
+ * that) would pass them on ignored. An all-zero kernel sigaction is SIG_DFL,
+ * no flags, empty mask, whatever the architecture's field order.
+ */
+static void
+child_reset_reserved_signal(int sig)
+{
+	unsigned long kernel_sa[8];
+
+	memset(kernel_sa, 0, sizeof(kernel_sa));
+	(void)syscall(SYS_rt_sigaction, sig, kernel_sa, NULL, (NSIG - 1) / 8);
+}
+
 /* In the child: everything between fork and exec. Never returns. */
 static void __attribute__((noreturn))
 child_exec(const struct child_spec *spec, int output_fd, int status_fd)
@@ -350,7 +365,8 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
+		if (sigaction(sig, &sa, NULL) == -1 && errno == EINVAL)
+			child_reset_reserved_signal(sig);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 

@@ -568,9 +568,11 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 		gen->nready--;
 
 	if (exec_failed) {
-		log_errorx("%s gen %u worker %d: cannot run %s: %s",
-		    gen->program, gen->number, w->index, gen->pc->argv[0],
-		    exec_error);
+		/* While starting, gen_fail reports it, once. */
+		if (gen->state != GEN_STARTING)
+			log_errorx("%s gen %u worker %d: cannot run %s: %s",
+			    gen->program, gen->number, w->index,
+			    gen->pc->argv[0], exec_error);
 		w->pid = 0;
 		w->state = WORKER_FAILED;
 		if (gen->state == GEN_STARTING)

@@ -572,13 +572,15 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 			reload_commit(sup);
 		break;
 	case GEN_EVENT_FAILED:
-		log_errorx("%s gen %u: failed: %s", gen->program, gen->number, why);
+		/* A reload's failure is logged once, by reload_abort. */
 		if (sup->reload != NULL && prog != NULL && prog->starting == gen) {
 			char msg[640];
 			snprintf(msg, sizeof(msg), "%s gen %u %s", gen->program,
 			    gen->number, why);
 			reload_abort(sup, msg);
-		}
+		} else
+			log_errorx("%s gen %u: failed: %s", gen->program,
+			    gen->number, why);
 		break;
 	case GEN_EVENT_GONE:
 		supervisor_schedule_cleanup(sup);

@@ -22,4 +22,61 @@ char	*support_write_file(const char *dir, const char *name,
 int	 support_free_port(void);
 int	 support_count_lines(const char *text, const char *needle);
 
+/*
+ * A `handoff run -c CONFIG` started in the background, its stdout and stderr
+ * appended to a log file. Its environment carries SUPPORT_TEST_TAG=<tag>,
+ * which its workers inherit, so that a test can find every process it
+ * started (support_tagged_pids) even after their pids were reused.
+ */
+struct handoff_proc {
+	pid_t	 pid;
+	int	 pidfd;		/* readable once the process exited; -1 if none */
+	int	 exit_code;	/* exit status or 128 + signal; -1 while running */
+	char	*log_path;
+	char	*tag;
+};
+
+#define SUPPORT_DEADLINE_MS	30000	/* how long a test waits for anything */
+
+int	 support_handoff_start(struct handoff_proc *hp, const char *config,
+	    const char *log_path);
+int	 support_handoff_start_ignoring(struct handoff_proc *hp,
+	    const char *config, const char *log_path, const int *ignore);
+char	*support_handoff_wait_line(struct handoff_proc *hp, const char *needle,
+	    int count);
+int	 support_handoff_wait_log(struct handoff_proc *hp, const char *needle,
+	    int count);
+int	 support_handoff_wait_until(struct handoff_proc *hp,
+	    int (*done)(const char *log, void *arg), void *arg);
+int	 support_handoff_wait_exit(struct handoff_proc *hp, int timeout_ms);
+int	 support_handoff_stop(struct handoff_proc *hp, int sig);
+void	 support_handoff_free(struct handoff_proc *hp);
+
+char	*support_wait_line(const char *path, const char *needle, int count,
+	    int pidfd, int timeout_ms);
+char	*support_read_file(const char *path);
+
+/* How an HTTP request ended: served, or which way it failed. */
+enum support_http {
+	SUPPORT_HTTP_OK = 0,
+	SUPPORT_HTTP_REFUSED,	/* connect: ECONNREFUSED */
+	SUPPORT_HTTP_RESET,	/* ECONNRESET or EPIPE while talking */
+	SUPPORT_HTTP_SHORT,	/* closed before the whole response came */
+	SUPPORT_HTTP_TIMEOUT,	/* nothing for SUPPORT_DEADLINE_MS */
+	SUPPORT_HTTP_BAD,	/* not a 200 response */
+	SUPPORT_HTTP_ERROR	/* any other error */
+};
+
+int	 support_http_get(int port, const char *path, char **body);
+int	 support_http_get_unix(const char *socket_path, const char *path,
+	    char **body);
+const char *support_http_name(int result);
+
+int	 support_pid_alive(pid_t pid);
+int	 support_fd_count(pid_t pid);
+int	 support_children(pid_t ppid, int zombies, pid_t *pids, int max);
+long long support_cpu_ms(pid_t pid);
+int	 support_tagged_pids(const char *tag, pid_t *pids, int max);
+long long support_now_ms(void);
+
 #endif
