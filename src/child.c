@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -38,6 +39,29 @@
 #include "parse.h"
 
 extern char **environ;
+
+/* The fd limit the supervisor was started with, restored in workers. */
+static struct rlimit	child_nofile;
+static bool		child_nofile_raised;
+
+/*
+ * Raise the supervisor's own soft fd limit to the hard one (it holds a
+ * pipe per worker and a socket per control client); workers get the limit
+ * the supervisor was started with, as if it had not been there.
+ */
+void
+child_raise_nofile(void)
+{
+	struct rlimit raised;
+
+	if (getrlimit(RLIMIT_NOFILE, &child_nofile) == -1 ||
+	    child_nofile.rlim_cur >= child_nofile.rlim_max)
+		return;
+	raised = child_nofile;
+	raised.rlim_cur = raised.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+		child_nofile_raised = true;
+}
 
 #define LISTEN_PID_LEN	(sizeof("LISTEN_PID=") + 24)
 
@@ -404,6 +428,9 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 			if (sig != status_fd)
 				close(sig);
 	}
+
+	if (child_nofile_raised)
+		(void)setrlimit(RLIMIT_NOFILE, &child_nofile);
 
 	if (spec->listen_pid_slot >= 0)
 		child_format_pid(spec->envp[spec->listen_pid_slot] +

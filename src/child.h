@@ -45,5 +45,6 @@ void	 child_spec_free(struct child_spec *spec);
 int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	    char **cause);
 int	 child_read_status(int fd, char *buf, size_t len);
+void	 child_raise_nofile(void);
 
 #endif

@@ -63,6 +63,7 @@ struct control {
 	dev_t		 dev;		/* of the socket file we created */
 	ino_t		 ino;
 	struct event	*ev;
+	struct event	*resume;	/* re-enables accepting after EMFILE */
 	struct control_client_list clients;
 	int		 nclients;
 };
@@ -312,6 +313,32 @@ control_refuse(int fd, const char *text)
 	close(fd);
 }
 
+/* Timer: try accepting again after running out of fds. */
+static void
+control_resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *ctl = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(ctl->ev, NULL);
+}
+
+/*
+ * Out of fds: the pending connection stays readable, so stop watching the
+ * socket for a second instead of spinning on accept().
+ */
+static void
+control_pause_accept(struct control *ctl)
+{
+	struct timeval tv = { 1, 0 };
+
+	log_warn("control: cannot accept a client (%d connected); pausing "
+	    "for 1s", ctl->nclients);
+	event_del(ctl->ev);
+	evtimer_add(ctl->resume, &tv);
+}
+
 /* Event callback: accept every pending connection. */
 static void
 control_accept(evutil_socket_t lfd, short what, void *arg)
@@ -330,7 +357,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE)
-				log_warn("control: cannot accept");
+				control_pause_accept(ctl);
 			return;
 		}
 		len = sizeof(cred);
@@ -474,11 +501,16 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 		goto fail;
 	ctl->ev = event_new(sup->base, ctl->fd, EV_READ | EV_PERSIST,
 	    control_accept, ctl);
-	if (ctl->ev == NULL || event_add(ctl->ev, NULL) == -1)
+	ctl->resume = evtimer_new(sup->base, control_resume_accept, ctl);
+	if (ctl->ev == NULL || ctl->resume == NULL || event_add(ctl->ev, NULL) == -1)
 		goto fail;
 	return ctl;
 fail:
 	asprintf(cause, "control socket %s: %s", path, strerror(errno));
+	if (ctl->ev != NULL)
+		event_free(ctl->ev);
+	if (ctl->resume != NULL)
+		event_free(ctl->resume);
 	if (ctl->path != NULL && ctl->ino != 0)
 		unlink(path);
 	if (ctl->fd != -1)
@@ -512,6 +544,8 @@ control_close(struct control *ctl)
 	}
 	if (ctl->ev != NULL)
 		event_free(ctl->ev);
+	if (ctl->resume != NULL)
+		event_free(ctl->resume);
 	if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
 	    st.st_ino == ctl->ino)
 		unlink(ctl->path);

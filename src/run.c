@@ -256,6 +256,7 @@ run_main(int argc, char **argv)
 	};
 	struct run_opts o;
 	const char *path = NULL, *log_level_text = NULL;
+	char *abspath = NULL;
 	struct config_msgs msgs;
 	struct config *conf = NULL;
 	enum log_level level;
@@ -342,7 +343,11 @@ run_main(int argc, char **argv)
 	/* --log-level holds across reloads, whatever the file says. */
 	if (log_level_text != NULL)
 		log_pin_level(level);
+	/* Reloads re-read the file by an absolute path, whatever the cwd. */
+	if (!cmdline && (abspath = realpath(path, NULL)) != NULL)
+		path = abspath;
 	rc = supervisor_run(conf, cmdline ? NULL : path);
+	free(abspath);
 	config_unref(conf);
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "config.h"
 #include "control.h"
 #include "generation.h"
@@ -799,6 +800,7 @@ supervisor_run(struct config *conf, const char *config_path)
 		log_warn("cannot become a child subreaper; orphaned worker "
 		    "descendants will not be tracked");
 	notify_self_init();
+	child_raise_nofile();
 	if ((sup.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	sup.sig_hup = supervisor_add_signal(&sup, SIGHUP);

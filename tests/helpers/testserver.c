@@ -112,6 +112,7 @@ static size_t client_count, client_space;
 
 static const char *generation = "-", *worker = "-";
 static char start_sigblk[32] = "?", start_sigign[32] = "?";
+static unsigned long long start_nofile;	/* soft fd limit as started */
 static volatile sig_atomic_t stop_requested;
 
 /* Says what went wrong, prefixed with our name, and exits with code. */
@@ -491,6 +492,8 @@ static void raise_fd_limit(void)
 {
 	struct rlimit limit;
 
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0)
+		start_nofile = (unsigned long long)limit.rlim_cur;
 	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
 		limit.rlim_cur = limit.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &limit) == -1)
@@ -583,8 +586,9 @@ static void describe_environment(struct buffer *body)
 			buffer_printf(body, "%s%d", n ? "," : "", (int)groups[n]);
 		free(groups);
 	}
-	buffer_printf(body, "\nsigmask=%s\nsigign=%s\ncwd=%s\n", start_sigblk,
-	    start_sigign, getcwd(cwd, sizeof cwd) ? cwd : "?");
+	buffer_printf(body, "\nsigmask=%s\nsigign=%s\nnofile=%llu\ncwd=%s\n",
+	    start_sigblk, start_sigign, start_nofile,
+	    getcwd(cwd, sizeof cwd) ? cwd : "?");
 }
 
 /* Builds the HTTP response to the request client has read. */

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -776,6 +777,19 @@ Test(supervise, worker_gets_exactly_its_listeners_and_environment)
 
 	cr_assert_not_null(realpath(fx.dir, dir));
 	snprintf(sock, sizeof(sock), "%s/admin.sock", dir);
+	/*
+	 * Start the supervisor with a soft fd limit below the hard one: it
+	 * raises its own, and the worker must get the one it was started with.
+	 */
+	{
+		struct rlimit nofile;
+		cr_assert(getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+		if (nofile.rlim_max > 64) {
+			nofile.rlim_cur = nofile.rlim_max > 1024 ? 1024 :
+			    nofile.rlim_max - 1;
+			cr_assert(setrlimit(RLIMIT_NOFILE, &nofile) == 0);
+		}
+	}
 	/* fd_name gives LISTEN_FDNAMES, whatever the sections are called. */
 	if (asprintf(&text,
 	    "[supervisor]\n"
@@ -845,6 +859,15 @@ Test(supervise, worker_gets_exactly_its_listeners_and_environment)
 	expect_env_prefix(report, "NOTIFY_SOCKET=", "@");
 	expect_env(report, "sigmask=", "0000000000000000");
 	expect_env(report, "sigign=", "0000000000000000");
+	/* The supervisor raises its own fd limit, not its workers'. */
+	{
+		struct rlimit nofile;
+		char soft[32];
+		cr_assert(getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+		snprintf(soft, sizeof(soft), "%llu",
+		    (unsigned long long)nofile.rlim_cur);
+		expect_env(report, "nofile=", soft);
+	}
 	expect_env(report, "cwd=", dir);
 	free(report);
 
