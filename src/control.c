@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,12 +34,13 @@
 #include "status.h"
 #include "supervisor.h"
 
-#define CONTROL_MAX_CLIENTS	1000
+#define CONTROL_MAX_CLIENTS	1000	/* and at most a quarter of the fd limit */
 #define CONTROL_READ_TIMEOUT	10	/* seconds to send a request */
 #define CONTROL_WRITE_TIMEOUT	30	/* seconds to read the answer */
 
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
+	CLIENT_NOWAIT,		/* reload --no-wait, while the request is taken */
 	CLIENT_WATCH_PENDING,	/* waiting for the reload it asked for to begin */
 	CLIENT_WATCH,		/* following reload reload_id */
 	CLIENT_STOP_WAIT,	/* waiting for the supervisor to stop */
@@ -49,6 +51,7 @@ struct control_client {
 	TAILQ_ENTRY(control_client) entry;
 	struct control	*ctl;
 	struct bufferevent *bev;
+	struct event	*deadline;	/* for the request line, then NULL */
 	enum client_state state;
 	unsigned int	 reload_id;
 	uid_t		 uid;
@@ -66,6 +69,7 @@ struct control {
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	struct control_client_list clients;
 	int		 nclients;
+	int		 max_clients;
 };
 
 /* Free a client and close its connection. */
@@ -74,6 +78,8 @@ client_free(struct control_client *c)
 {
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -161,9 +167,15 @@ control_dispatch(struct control_client *c, char *line)
 	bool nowait = false;
 	int argc = 0, i;
 
-	for (word = strtok_r(line, " \t", &save); word != NULL && argc < 8;
-	    word = strtok_r(NULL, " \t", &save))
+	line[strcspn(line, "\r")] = '\0';
+	for (word = strtok_r(line, " \t", &save); word != NULL;
+	    word = strtok_r(NULL, " \t", &save)) {
+		if (argc == 8) {
+			client_finish(c, false, 2, "bad request: too many words");
+			return;
+		}
 		argv[argc++] = word;
+	}
 	if (argc == 0 || strcmp(argv[0], CONTROL_PROTOCOL) != 0) {
 		client_finish(c, false, 2, "bad request: expected \""
 		    CONTROL_PROTOCOL " COMMAND\" (is the client the same "
@@ -195,16 +207,17 @@ control_dispatch(struct control_client *c, char *line)
 				return;
 			}
 		}
-		/* Watch first: the reload may be refused at once. */
-		if (!nowait)
-			c->state = CLIENT_WATCH_PENDING;
+		/*
+		 * Watch first: the reload may be refused at once (a bad
+		 * config), and even a --no-wait client must hear that.
+		 */
+		c->state = nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
 		if (supervisor_request_reload(sup, program, &cause) == -1) {
-			c->state = CLIENT_READING;
 			client_finish(c, false, 1, cause);
 			free(cause);
 			return;
 		}
-		if (nowait && c->state != CLIENT_CLOSING)
+		if (c->state == CLIENT_NOWAIT)
 			client_finish(c, true, 0, "reload requested");
 	} else if (strcmp(argv[1], "stop") == 0) {
 		ms = 0;
@@ -222,7 +235,10 @@ control_dispatch(struct control_client *c, char *line)
 		}
 		control_send_fds(c, argv[2]);
 	} else if (strcmp(argv[1], "version") == 0) {
-		client_finish(c, true, 0, PACKAGE_VERSION);
+		if (argc != 2)
+			client_finish(c, false, 2, "usage: version");
+		else
+			client_finish(c, true, 0, PACKAGE_VERSION);
 	} else {
 		client_finish(c, false, 2, "unknown command (use status, "
 		    "reload, stop, fds or version)");
@@ -254,12 +270,9 @@ client_read(struct bufferevent *bev, void *arg)
 	else if (strlen(line) != len)
 		client_finish(c, false, 2, "bad request: NUL byte");
 	else {
-		/* The answer may take long (a reload): no read deadline now. */
-		bufferevent_set_timeouts(bev, NULL, NULL);
-		{
-			struct timeval wt = { CONTROL_WRITE_TIMEOUT, 0 };
-			bufferevent_set_timeouts(bev, NULL, &wt);
-		}
+		/* The answer may take long (a reload): no deadline now. */
+		event_free(c->deadline);
+		c->deadline = NULL;
 		control_dispatch(c, line);
 	}
 	free(line);
@@ -276,17 +289,40 @@ client_written(struct bufferevent *bev, void *arg)
 		client_free(c);
 }
 
-/* Bufferevent event callback: EOF, error or timeout. */
+/* Timer: the client sent no complete request within CONTROL_READ_TIMEOUT. */
+static void
+client_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("control: pid %d sent no complete request in %ds",
+	    (int)c->pid, CONTROL_READ_TIMEOUT);
+	event_free(c->deadline);
+	c->deadline = NULL;
+	client_finish(c, false, 2, "timed out waiting for a request");
+}
+
+/* Bufferevent event callback: EOF, error or write timeout. */
 static void
 client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_client *c = arg;
 
-	(void)bev;
-	if ((what & BEV_EVENT_TIMEOUT) && c->state == CLIENT_READING) {
-		log_debug("control: pid %d sent no complete request in %ds",
-		    (int)c->pid, CONTROL_READ_TIMEOUT);
-		client_finish(c, false, 2, "timed out waiting for a request");
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		/*
+		 * The client shut down its side (socat, nc -N do): it may
+		 * still read the answer to a request it sent.
+		 */
+		bufferevent_disable(bev, EV_READ);
+		if (c->state == CLIENT_READING) {
+			if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+				client_finish(c, false, 2, "incomplete request "
+				    "(no newline before the end)");
+			else
+				client_free(c);
+		}
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -347,6 +383,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	struct control_client *c;
 	struct timeval rt = { CONTROL_READ_TIMEOUT, 0 };
 	struct timeval wt = { CONTROL_WRITE_TIMEOUT, 0 };
+	struct event_base *base = event_get_base(ctl->ev);
 	struct ucred cred;
 	socklen_t len;
 	char text[160];
@@ -375,7 +412,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 			control_refuse(fd, text);
 			continue;
 		}
-		if (ctl->nclients >= CONTROL_MAX_CLIENTS) {
+		if (ctl->nclients >= ctl->max_clients) {
 			control_refuse(fd, "too many control clients; try again");
 			continue;
 		}
@@ -386,10 +423,15 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		c->ctl = ctl;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
-		c->bev = bufferevent_socket_new(event_get_base(ctl->ev), fd,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (c->bev == NULL) {
-			close(fd);
+		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->deadline = evtimer_new(base, client_deadline, c);
+		if (c->bev == NULL || c->deadline == NULL) {
+			if (c->bev != NULL)
+				bufferevent_free(c->bev);
+			else
+				close(fd);
+			if (c->deadline != NULL)
+				event_free(c->deadline);
 			free(c);
 			continue;
 		}
@@ -397,7 +439,9 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		ctl->nclients++;
 		bufferevent_setcb(c->bev, client_read, client_written,
 		    client_event, c);
-		bufferevent_set_timeouts(c->bev, &rt, &wt);
+		/* A deadline for the whole request, not per byte. */
+		evtimer_add(c->deadline, &rt);
+		bufferevent_set_timeouts(c->bev, NULL, &wt);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	}
 }
@@ -427,19 +471,69 @@ control_socket_is_live(const char *path)
 	return live;
 }
 
-/* Create the directory holding the control socket if it is missing. */
-static void
-control_make_dir(const char *path)
+/*
+ * How many clients at once: CONTROL_MAX_CLIENTS, but at most a quarter of
+ * the fd limit, so clients can never take the fds workers need.
+ */
+static int
+control_max_clients(void)
+{
+	struct rlimit nofile;
+	rlim_t quarter;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == -1 ||
+	    nofile.rlim_cur == RLIM_INFINITY)
+		return CONTROL_MAX_CLIENTS;
+	quarter = nofile.rlim_cur / 4;
+	if (quarter < 8)
+		quarter = 8;
+	return quarter < CONTROL_MAX_CLIENTS ? (int)quarter : CONTROL_MAX_CLIENTS;
+}
+
+/*
+ * Create the directory holding the control socket if it is missing, and
+ * make sure nobody else can replace the socket in it: the directory must be
+ * ours (or root's) and not writable by others, unless it is sticky (/tmp).
+ * Otherwise another user could put their own socket where our CLI looks.
+ */
+static int
+control_check_dir(const char *path, char **cause)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	struct stat st;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
-		return;
-	*slash = '\0';
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return 0;
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
 	/* Only the last component: a missing parent is the user's to make. */
-	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) == -1 && errno != EEXIST)
-		log_debug("control: mkdir %s: %s", dir, strerror(errno));
+	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) == -1 && errno != EEXIST) {
+		asprintf(cause, "control socket directory %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		asprintf(cause, "control socket directory %s: not a directory",
+		    dir);
+		return -1;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		asprintf(cause, "control socket directory %s belongs to uid %u, "
+		    "not to us (uid %u) or root; remove it or set [supervisor] "
+		    "control", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
+		asprintf(cause, "control socket directory %s is writable by "
+		    "others (mode %04o), so anyone could replace the socket; "
+		    "chmod go-w it or set [supervisor] control", dir,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
 }
 
 /* Open the control socket at path and accept clients from the event loop. */
@@ -456,6 +550,8 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 		asprintf(cause, "control socket %s: path too long", path);
 		return NULL;
 	}
+	if (control_check_dir(path, cause) == -1)
+		return NULL;
 	live = control_socket_is_live(path);
 	if (live == 1) {
 		asprintf(cause, "control socket %s: another supervisor is "
@@ -472,7 +568,6 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 		log_info("control: replacing stale socket %s", path);
 		unlink(path);
 	}
-	control_make_dir(path);
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
 		*cause = strdup("out of memory");
@@ -480,6 +575,7 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 	}
 	TAILQ_INIT(&ctl->clients);
 	ctl->sup = sup;
+	ctl->max_clients = control_max_clients();
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ctl->fd == -1)
 		goto fail;
@@ -530,6 +626,10 @@ control_close(struct control *ctl)
 
 	if (ctl == NULL)
 		return;
+	/* Gone from the file system before anyone hears "stopped". */
+	if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+	    st.st_ino == ctl->ino)
+		unlink(ctl->path);
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL) {
 		/*
 		 * The loop is over: a last line, sent without waiting (the
@@ -546,9 +646,6 @@ control_close(struct control *ctl)
 		event_free(ctl->ev);
 	if (ctl->resume != NULL)
 		event_free(ctl->resume);
-	if (lstat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
-	    st.st_ino == ctl->ino)
-		unlink(ctl->path);
 	close(ctl->fd);
 	free(ctl->path);
 	free(ctl);
@@ -621,7 +718,7 @@ control_reload_refused(struct control *ctl, const char *why,
 		return;
 	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->state != CLIENT_WATCH_PENDING)
+		if (c->state != CLIENT_WATCH_PENDING && c->state != CLIENT_NOWAIT)
 			continue;
 		for (i = 0; i < ndetails; i++)
 			client_line(c, "progress", "%s", details[i]);

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,10 +28,17 @@ struct ctl_target {
 	const char	*socket;
 };
 
-/* Connect to the supervisor; on failure say why and return -1. */
+/*
+ * Connect to the supervisor; on failure say why and return -1 (*code is
+ * then the exit code: 2 for a config that cannot be read, 1 otherwise).
+ * The supervisor's pid is stored in *peer.
+ */
 static int
-ctl_connect(const struct ctl_target *t, const char *cmd)
+ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
+    int *code)
 {
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
 	struct sockaddr_un sun;
 	char *path = NULL, *cause = NULL;
 	const char *config = t->config ? t->config : config_default_path();
@@ -40,8 +49,10 @@ ctl_connect(const struct ctl_target *t, const char *cmd)
 	else if (config_peek_control(config, &path, &cause) == -1) {
 		fprintf(stderr, "handoff %s: %s\n", cmd, cause);
 		free(cause);
+		*code = 2;
 		return -1;
 	}
+	*code = 1;
 	if (path == NULL || strlen(path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "handoff %s: bad control socket path\n", cmd);
 		free(path);
@@ -52,7 +63,10 @@ ctl_connect(const struct ctl_target *t, const char *cmd)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
+		if ((errno == ENOENT || errno == ECONNREFUSED) && t->socket != NULL)
+			fprintf(stderr, "handoff %s: no supervisor is running on "
+			    "%s\n", cmd, path);
+		else if (errno == ENOENT || errno == ECONNREFUSED)
 			fprintf(stderr, "handoff %s: no supervisor is running on "
 			    "%s (start one with: handoff run -c %s)\n", cmd, path,
 			    config);
@@ -64,8 +78,41 @@ ctl_connect(const struct ctl_target *t, const char *cmd)
 		free(path);
 		return -1;
 	}
+	/* Only a supervisor of ours or root's is to be believed (root trusts all). */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == -1 ||
+	    (geteuid() != 0 && cred.uid != 0 && cred.uid != geteuid())) {
+		fprintf(stderr, "handoff %s: %s is served by uid %u, neither you "
+		    "nor root; not talking to it\n", cmd, path,
+		    (unsigned)cred.uid);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	*peer = cred.pid;
 	free(path);
 	return fd;
+}
+
+/*
+ * Wait (at most timeout_ms) for a process that is not our child to exit:
+ * a pidfd becomes readable when it does.
+ */
+static int
+ctl_wait_exit(pid_t pid, int timeout_ms)
+{
+	struct pollfd pfd;
+	int fd, rc;
+
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd == -1)
+		return errno == ESRCH ? 0 : -1;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	do
+		rc = poll(&pfd, 1, timeout_ms);
+	while (rc == -1 && errno == EINTR);
+	close(fd);
+	return rc == 1 ? 0 : -1;
 }
 
 /* Send the request line. */
@@ -228,7 +275,8 @@ ctl_reload_main(int argc, char **argv)
 	struct ctl_target t = { NULL, NULL };
 	char request[256];
 	const char *program = NULL;
-	int nowait = 0, fd;
+	int nowait = 0, fd, code;
+	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:nh", longopts, &t, ctl_flag_opt,
 	    &nowait, ctl_reload_usage) == -1)
@@ -247,8 +295,8 @@ ctl_reload_main(int argc, char **argv)
 	}
 	snprintf(request, sizeof(request), "reload%s%s%s",
 	    nowait ? " nowait" : "", program ? " " : "", program ? program : "");
-	if ((fd = ctl_connect(&t, "reload")) == -1)
-		return 1;
+	if ((fd = ctl_connect(&t, "reload", &peer, &code)) == -1)
+		return code;
 	if (ctl_send(fd, request, "reload") == -1) {
 		close(fd);
 		return 1;
@@ -285,7 +333,8 @@ ctl_status_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
-	int json = 0, fd;
+	int json = 0, fd, code;
+	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:jh", longopts, &t, ctl_flag_opt,
 	    &json, ctl_status_usage) == -1)
@@ -295,8 +344,8 @@ ctl_status_main(int argc, char **argv)
 		    argv[optind]);
 		return 2;
 	}
-	if ((fd = ctl_connect(&t, "status")) == -1)
-		return 1;
+	if ((fd = ctl_connect(&t, "status", &peer, &code)) == -1)
+		return code;
 	if (ctl_send(fd, json ? "status json" : "status", "status") == -1) {
 		close(fd);
 		return 1;
@@ -347,7 +396,8 @@ ctl_stop_main(int argc, char **argv)
 	const char *timeout = NULL, *cause;
 	char request[64];
 	uint64_t ms;
-	int fd;
+	int fd, code;
+	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:t:h", longopts, &t, ctl_stop_opt,
 	    &timeout, ctl_stop_usage) == -1)
@@ -363,11 +413,19 @@ ctl_stop_main(int argc, char **argv)
 	}
 	snprintf(request, sizeof(request), "stop%s%s", timeout ? " " : "",
 	    timeout ? timeout : "");
-	if ((fd = ctl_connect(&t, "stop")) == -1)
-		return 1;
+	if ((fd = ctl_connect(&t, "stop", &peer, &code)) == -1)
+		return code;
 	if (ctl_send(fd, request, "stop") == -1) {
 		close(fd);
 		return 1;
 	}
-	return ctl_answer(fd, "stop", 0);
+	if ((code = ctl_answer(fd, "stop", 0)) != 0)
+		return code;
+	/* "stopped" comes just before the supervisor exits: wait for that. */
+	if (ctl_wait_exit(peer, 30000) == -1) {
+		fprintf(stderr, "handoff stop: supervisor pid %d has not exited\n",
+		    (int)peer);
+		return 1;
+	}
+	return 0;
 }

@@ -32,7 +32,8 @@
 
 static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static int	worker_spawn(struct worker *, char **);
+static int	worker_spawn(struct worker *, char **, bool *);
+static void	worker_schedule_restart(struct worker *);
 
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
@@ -230,6 +231,7 @@ worker_restart(evutil_socket_t fd, short what, void *arg)
 	struct worker *w = arg;
 	struct generation *gen = w->gen;
 	char *cause = NULL;
+	bool transient;
 
 	(void)fd;
 	(void)what;
@@ -237,18 +239,30 @@ worker_restart(evutil_socket_t fd, short what, void *arg)
 	if (gen->state != GEN_RUNNING || w->state != WORKER_BACKOFF)
 		return;
 	w->restarts++;
-	if (worker_spawn(w, &cause) == -1) {
-		log_errorx("%s gen %u worker %d: cannot restart: %s; giving up "
-		    "on this worker", gen->program, gen->number, w->index,
-		    cause ? cause : "out of memory");
+	if (worker_spawn(w, &cause, &transient) == -1) {
+		if (transient) {
+			/* Out of fds or processes for now: try again later. */
+			log_warnx("%s gen %u worker %d: cannot restart: %s; "
+			    "trying again", gen->program, gen->number, w->index,
+			    cause ? cause : "out of memory");
+			worker_schedule_restart(w);
+		} else {
+			log_errorx("%s gen %u worker %d: cannot restart: %s; "
+			    "giving up on this worker", gen->program, gen->number,
+			    w->index, cause ? cause : "out of memory");
+			w->state = WORKER_FAILED;
+		}
 		free(cause);
-		w->state = WORKER_FAILED;
 	}
 }
 
-/* Fork and exec one worker of the generation. */
+/*
+ * Fork and exec one worker of the generation. On failure *transient says
+ * whether it may work later (no fds or processes left) or not (the command
+ * cannot be found, the user cannot be switched to).
+ */
 static int
-worker_spawn(struct worker *w, char **cause)
+worker_spawn(struct worker *w, char **cause, bool *transient)
 {
 	struct generation *gen = w->gen;
 	struct program_conf *pc = gen->pc;
@@ -256,11 +270,13 @@ worker_spawn(struct worker *w, char **cause)
 	struct child_proc proc;
 	char prefix[256];
 
+	*transient = false;
 	if (child_spec_init(&spec, pc, gen->listeners, gen->nlisteners,
 	    gen->number, w->index,
 	    pc->ready == READY_NOTIFY ? gen->notify_socket : NULL, cause) == -1)
 		return -1;
 	if (child_spawn(&spec, &proc, cause) == -1) {
+		*transient = true;
 		child_spec_free(&spec);
 		return -1;
 	}
@@ -326,13 +342,14 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 int
 gen_start(struct generation *gen, char **cause)
 {
+	bool transient;
 	int i;
 
 	clock_gettime(CLOCK_MONOTONIC, &gen->started);
 	log_info("%s gen %u: starting %d worker%s", gen->program, gen->number,
 	    gen->nworkers, gen->nworkers == 1 ? "" : "s");
 	for (i = 0; i < gen->nworkers; i++) {
-		if (worker_spawn(&gen->workers[i], cause) == -1) {
+		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
 			gen->state = GEN_FAILED;
 			gen_kill(gen);
 			return -1;
@@ -525,14 +542,23 @@ worker_exited_running(struct worker *w, int status, const char *how)
 		    (int)w->pid, how, restart_policy_name(gen->pc->restart));
 		return;
 	}
-	if (ran >= BACKOFF_RESET_MS || w->backoff_ms == 0)
-		w->backoff_ms = BACKOFF_INITIAL_MS;
-	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
-		w->backoff_ms = BACKOFF_MAX_MS;
+	if (ran >= BACKOFF_RESET_MS)
+		w->backoff_ms = 0;
+	worker_schedule_restart(w);
 	format_duration(w->backoff_ms, delay, sizeof(delay));
 	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
 	    "(restart %u)", gen->program, gen->number, w->index, (int)w->pid,
 	    how, (unsigned long long)ran, delay, w->restarts + 1);
+}
+
+/* Restart a worker after its backoff: 100ms, doubling up to 30s. */
+static void
+worker_schedule_restart(struct worker *w)
+{
+	if (w->backoff_ms == 0)
+		w->backoff_ms = BACKOFF_INITIAL_MS;
+	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
+		w->backoff_ms = BACKOFF_MAX_MS;
 	w->state = WORKER_BACKOFF;
 	worker_arm_timer(w, w->backoff_ms, worker_restart);
 }
@@ -610,6 +636,42 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 	return true;
 }
 
+/*
+ * A copy of text a worker sent, safe to show an operator: at most 200
+ * bytes, control characters and bytes that are not UTF-8 replaced by '?'
+ * (no terminal escapes, always valid JSON).
+ */
+static char *
+gen_clean_text(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t len = 0, n, k;
+	char *out;
+
+	if ((out = malloc(201)) == NULL)
+		return NULL;
+	while (*p != '\0' && len < 200) {
+		n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
+		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		for (k = 1; k < n; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				n = 0;
+		if (len + (n ? n : 1) > 200)
+			break;
+		if (n == 0 || (n == 2 && *p < 0xc2) ||
+		    (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+			out[len++] = '?';
+			p++;
+			continue;
+		}
+		memcpy(out + len, p, n);
+		len += n;
+		p += n;
+	}
+	out[len] = '\0';
+	return out;
+}
+
 /* A notify message from one of this generation's workers. */
 void
 gen_notify(struct generation *gen, struct worker *w, const char *key,
@@ -622,9 +684,10 @@ gen_notify(struct generation *gen, struct worker *w, const char *key,
 		worker_ready(w);
 	} else if (strcmp(key, "STATUS") == 0) {
 		free(w->status_text);
-		w->status_text = strdup(value);
+		w->status_text = gen_clean_text(value);
 		log_debug("%s gen %u worker %d pid %d: status: %s", gen->program,
-		    gen->number, w->index, (int)w->pid, value);
+		    gen->number, w->index, (int)w->pid,
+		    w->status_text ? w->status_text : "?");
 	} else if (strcmp(key, "STOPPING") == 0 && strcmp(value, "1") == 0) {
 		log_debug("%s gen %u worker %d pid %d: stopping", gen->program,
 		    gen->number, w->index, (int)w->pid);

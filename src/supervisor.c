@@ -293,7 +293,7 @@ reload_load_config(struct supervisor *sup)
 			log_warnx("%s", msgs.lines[i]);
 	}
 	if (conf == NULL)
-		reload_refuse(sup, false, "the config has errors; nothing changed",
+		reload_refuse(sup, false, "the config has errors",
 		    msgs.lines, msgs.count);
 	config_msgs_free(&msgs);
 	return conf;
@@ -834,9 +834,10 @@ supervisor_run(struct config *conf, const char *config_path)
 	if (!sup.stopping || supervisor_has_processes(&sup))
 		event_base_dispatch(sup.base);
 
+	/* The pidfile goes before `handoff stop` is told we stopped. */
+	supervisor_remove_pidfile(&sup);
 	control_close(sup.control);
 	sup.control = NULL;
-	supervisor_remove_pidfile(&sup);
 	code = sup.exit_code;
 	if (code == 0)
 		log_info("stopped");
