@@ -65,23 +65,6 @@ child_raise_nofile(void)
 
 #define LISTEN_PID_LEN	(sizeof("LISTEN_PID=") + 24)
 
-/* Tell whether an inherited variable belongs to a protocol we set. */
-static bool
-child_env_is_protocol(const char *var)
-{
-	static const char *const prefixes[] = {
-		"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=",
-		"SERVER_STARTER_PORT=", "SERVER_STARTER_GENERATION=",
-		"EINHORN_", "HANDOFF_", "WATCHDOG_", "JOURNAL_STREAM=",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (strncmp(var, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
-}
-
 /* Append a formatted entry to an environment array. */
 static int
 child_env_add(char ***envp, size_t *n, const char *fmt, ...)
@@ -147,7 +130,7 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 	if ((envp = calloc(1, sizeof(*envp))) == NULL)
 		return NULL;
 	for (var = environ; *var != NULL; var++) {
-		if (child_env_is_protocol(*var) || child_env_overridden(pc, *var))
+		if (config_env_is_protocol(*var) || child_env_overridden(pc, *var))
 			continue;
 		if (child_env_add(&envp, &n, "%s", *var) == -1)
 			goto fail;
@@ -212,9 +195,13 @@ fail:
 	return NULL;
 }
 
-/* Find argv0 in the PATH of envp (or the default path); malloc'd result. */
+/*
+ * Find argv0: a path (relative ones from directory, if set), or a name
+ * looked up in the PATH of envp (or the default path). Malloc'd result.
+ */
 static char *
-child_resolve_path(const char *argv0, char **envp, char **cause)
+child_resolve_path(const char *argv0, const char *directory, char **envp,
+    char **cause)
 {
 	const char *path = "/usr/local/bin:/usr/bin:/bin", *p, *end;
 	char candidate[PATH_MAX];
@@ -222,11 +209,18 @@ child_resolve_path(const char *argv0, char **envp, char **cause)
 	size_t i;
 
 	if (strchr(argv0, '/') != NULL) {
-		if (stat(argv0, &st) == -1) {
-			asprintf(cause, "cannot run %s: %s", argv0, strerror(errno));
+		/* A relative command is relative to where the worker runs. */
+		if (argv0[0] != '/' && directory != NULL)
+			snprintf(candidate, sizeof(candidate), "%s/%s", directory,
+			    argv0);
+		else
+			snprintf(candidate, sizeof(candidate), "%s", argv0);
+		if (stat(candidate, &st) == -1) {
+			asprintf(cause, "cannot run %s: %s", candidate,
+			    strerror(errno));
 			return NULL;
 		}
-		return strdup(argv0);
+		return strdup(candidate);
 	}
 	for (i = 0; envp[i] != NULL; i++)
 		if (strncmp(envp[i], "PATH=", 5) == 0)
@@ -266,7 +260,8 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 		*cause = strdup("out of memory");
 		return -1;
 	}
-	if ((spec->path = child_resolve_path(pc->argv[0], spec->envp, cause)) == NULL)
+	if ((spec->path = child_resolve_path(pc->argv[0], pc->directory, spec->envp,
+	    cause)) == NULL)
 		goto fail;
 	if ((spec->fds = calloc(nls + 1, sizeof(*spec->fds))) == NULL)
 		goto nomem;
@@ -302,10 +297,17 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 		spec->set_gid_only = true;
 		spec->gid = pc->gid;
 	}
-	if ((spec->set_ids || spec->set_gid_only) && geteuid() != 0 &&
-	    (pc->uid != geteuid() || pc->gid != getegid())) {
-		asprintf(cause, "user and group need the supervisor to run as root");
-		goto fail;
+	if (geteuid() != 0 && (spec->set_ids || spec->set_gid_only)) {
+		/* Not root: only the ids it already has can be asked for. */
+		if ((spec->set_ids && (spec->uid != geteuid() ||
+		    spec->gid != getegid())) ||
+		    (spec->set_gid_only && spec->gid != getegid())) {
+			asprintf(cause, "user = and group = need the supervisor "
+			    "to run as root (it runs as uid %u)",
+			    (unsigned)geteuid());
+			goto fail;
+		}
+		spec->set_ids = spec->set_gid_only = false;
 	}
 	return 0;
 nomem:

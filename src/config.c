@@ -430,8 +430,8 @@ restart_policy_name(enum restart_policy policy)
 /* ---- value helpers --------------------------------------------------- */
 
 /* Tell whether a section or supervisor name is made of [A-Za-z0-9_.-]. */
-static bool
-valid_name(const char *name)
+bool
+config_valid_name(const char *name)
 {
 	const char *p;
 
@@ -499,7 +499,7 @@ lookup_group(const char *value, gid_t *gid, const char **cause)
 static int
 sup_name(struct parse_state *st, const char *value, const char **cause)
 {
-	if (!valid_name(value)) {
+	if (!config_valid_name(value)) {
 		*cause = "bad name (use 1 to 64 of A-Z a-z 0-9 _ . -)";
 		return -1;
 	}
@@ -864,6 +864,27 @@ prog_directory(struct parse_state *st, const char *value, const char **cause)
 	return absolute_path(value, &st->program->directory, cause);
 }
 
+/*
+ * Tell whether an environment entry ("NAME=..." or just "NAME=") belongs
+ * to a socket or readiness protocol the supervisor sets for its workers:
+ * those are never inherited and never set by env =.
+ */
+bool
+config_env_is_protocol(const char *var)
+{
+	static const char *const prefixes[] = {
+		"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=",
+		"SERVER_STARTER_PORT=", "SERVER_STARTER_GENERATION=",
+		"EINHORN_", "HANDOFF_", "WATCHDOG_", "JOURNAL_STREAM=",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(var, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 /* env = NAME=VALUE (repeatable) */
 static int
 prog_env(struct parse_state *st, const char *value, const char **cause)
@@ -885,6 +906,11 @@ prog_env(struct parse_state *st, const char *value, const char **cause)
 	}
 	if (isdigit((unsigned char)value[0])) {
 		*cause = "bad env name (must not start with a digit)";
+		return -1;
+	}
+	if (config_env_is_protocol(value)) {
+		*cause = "handoff sets this variable for its workers (socket and "
+		    "readiness protocols); it cannot be set with env";
 		return -1;
 	}
 	namelen = (size_t)(eq - value) + 1;
@@ -1074,7 +1100,7 @@ section_start(struct parse_state *st, const char *header)
 		parse_error(st, "[%s] needs a name: [%s NAME]", kind, kind);
 		return;
 	}
-	if (n == 3 || !valid_name(name)) {
+	if (n == 3 || !config_valid_name(name)) {
 		/* The name as written: what follows the kind and its blanks. */
 		name_text = header + strspn(header, " \t") + strlen(kind);
 		name_text += strspn(name_text, " \t");
@@ -1304,7 +1330,7 @@ peek_handler(void *user, const char *section, const char *key,
 
 	if (strcmp(section, "supervisor") != 0)
 		return 1;
-	if (strcmp(key, "name") == 0 && valid_name(value))
+	if (strcmp(key, "name") == 0 && config_valid_name(value))
 		set_string(&ps->name, value);
 	else if (strcmp(key, "control") == 0 && value[0] == '/')
 		set_string(&ps->control, value);

@@ -136,6 +136,8 @@ struct program_conf *config_add_program(struct config *conf,
 void		 config_default_paths(const char *name, char **control,
 		    char **pidfile);
 const char	*config_default_path(void);
+bool		 config_env_is_protocol(const char *var);
+bool		 config_valid_name(const char *name);
 int		 config_peek_control(const char *path, char **control,
 		    char **cause);
 

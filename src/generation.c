@@ -367,13 +367,24 @@ gen_promote(struct generation *gen)
 	gen_cancel_timer(gen);
 }
 
+/*
+ * Tell whether the MAINPID a worker announced is still one of its own
+ * processes: in its process group. A worker can name no other process.
+ */
+static bool
+worker_mainpid_valid(const struct worker *w)
+{
+	return w->mainpid != 0 && w->mainpid != w->pid && w->pgid != 0 &&
+	    getpgid(w->mainpid) == w->pgid;
+}
+
 /* Send a signal to a worker's process (and the pid it announced). */
 static void
 worker_signal(struct worker *w, int sig)
 {
 	if (w->pid != 0)
 		kill(w->pid, sig);
-	if (w->mainpid != 0 && w->mainpid != w->pid)
+	if (worker_mainpid_valid(w))
 		kill(w->mainpid, sig);
 }
 
@@ -510,6 +521,18 @@ gen_find_worker(struct generation *gen, pid_t pid)
 	return NULL;
 }
 
+/* The running worker whose process group is pgid, or NULL. */
+struct worker *
+gen_find_worker_group(struct generation *gen, pid_t pgid)
+{
+	int i;
+
+	for (i = 0; i < gen->nworkers; i++)
+		if (gen->workers[i].pid != 0 && gen->workers[i].pgid == pgid)
+			return &gen->workers[i];
+	return NULL;
+}
+
 /* Count workers with a process, or a process group, still alive. */
 int
 gen_live_processes(const struct generation *gen)
@@ -587,6 +610,20 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 		close(w->status_fd);
 		w->status_fd = -1;
 	}
+	/*
+	 * A wrapper that announced the server it started as MAINPID and
+	 * exited: the server (now our child, as we are a subreaper) is the
+	 * worker from here on.
+	 */
+	if (!exec_failed && worker_mainpid_valid(w)) {
+		log_info("%s gen %u worker %d: pid %d exited; its MAINPID %d "
+		    "carries on", gen->program, gen->number, w->index, (int)pid,
+		    (int)w->mainpid);
+		w->pid = w->mainpid;
+		w->mainpid = 0;
+		return true;
+	}
+
 	gen_describe_status(status, how, sizeof(how));
 	w->last_status = status;
 	worker_cancel_timer(w);
@@ -692,11 +729,13 @@ gen_notify(struct generation *gen, struct worker *w, const char *key,
 		log_debug("%s gen %u worker %d pid %d: stopping", gen->program,
 		    gen->number, w->index, (int)w->pid);
 	} else if (strcmp(key, "MAINPID") == 0) {
-		if (parse_int_range(value, 1, INT32_MAX, &pid, &cause) == 0)
+		if (parse_int_range(value, 1, INT32_MAX, &pid, &cause) == 0 &&
+		    w->pgid != 0 && getpgid((pid_t)pid) == w->pgid)
 			w->mainpid = (pid_t)pid;
 		else
-			log_debug("%s gen %u worker %d: bad MAINPID=%s ignored",
-			    gen->program, gen->number, w->index, value);
+			log_debug("%s gen %u worker %d: MAINPID=%s is not a "
+			    "process of this worker; ignored", gen->program,
+			    gen->number, w->index, value);
 	} else
 		log_debug("%s gen %u worker %d pid %d: %s=%s ignored",
 		    gen->program, gen->number, w->index, (int)w->pid, key, value);

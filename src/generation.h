@@ -99,6 +99,7 @@ void		 gen_drain(struct generation *gen);
 void		 gen_kill(struct generation *gen);
 void		 gen_free(struct generation *gen);
 struct worker	*gen_find_worker(struct generation *gen, pid_t pid);
+struct worker	*gen_find_worker_group(struct generation *gen, pid_t pgid);
 bool		 gen_child_exited(struct generation *gen, pid_t pid, int status);
 void		 gen_check_groups(struct generation *gen);
 void		 gen_notify(struct generation *gen, struct worker *w,

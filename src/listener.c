@@ -50,7 +50,7 @@ struct listener_holder {
 	char	comm[64];
 };
 
-/* A reused listener's pending changes, applied once an update succeeds. */
+/* What changes on a kept listener when a reload commits. */
 struct listener_change {
 	struct listener		*l;
 	const struct listener_conf *lc;
@@ -950,19 +950,20 @@ listener_apply_change(struct listener_change *c)
 /*
  * Build the listener set of conf into next (which must be empty): listeners
  * of current with the same address are kept (one more reference), others are
- * bound. Changes to kept listeners are made only once all of it succeeded;
- * on failure next is left empty, current is untouched, and -1 is returned.
+ * bound. Nothing about a kept listener changes here: its new backlog, name
+ * and the like are applied by listener_set_commit once the reload that asked
+ * for them has succeeded. On failure next is left empty, current is
+ * untouched, and -1 is returned.
  */
 int
 listener_set_update(const struct listener_set *current,
     const struct config *conf, struct listener_set *next, char **cause)
 {
 	const struct listener_conf *lc;
-	struct listener_change *changes = NULL;
 	struct listener *l, *other;
 	char where[ADDR_STRLEN], from[ADDR_STRLEN];
 	const char *what;
-	size_t n = 0, nchanges = 0, i, ncurrent;
+	size_t n = 0, i, ncurrent;
 	bool *used = NULL;
 	ssize_t found;
 
@@ -972,9 +973,8 @@ listener_set_update(const struct listener_set *current,
 	next->count = 0;
 	ncurrent = current != NULL ? current->count : 0;
 	next->items = calloc(conf->nlisteners + 1, sizeof(*next->items));
-	changes = calloc(conf->nlisteners + 1, sizeof(*changes));
 	used = calloc(ncurrent + 1, sizeof(*used));
-	if (next->items == NULL || changes == NULL || used == NULL) {
+	if (next->items == NULL || used == NULL) {
 		listener_set_cause(cause, "out of memory");
 		goto fail;
 	}
@@ -1022,45 +1022,46 @@ listener_set_update(const struct listener_set *current,
 		listener_ref(l);
 		next->items[n++] = l;
 		next->count = n;
-		if (listener_matches(l, lc))
-			continue;
-
-		changes[nchanges].l = l;
-		changes[nchanges].lc = lc;
-		if (strcmp(l->name, lc->name) != 0 &&
-		    (changes[nchanges].name = strdup(lc->name)) == NULL) {
-			nchanges++;
-			listener_set_cause(cause, "out of memory");
-			goto fail;
-		}
-		if (strcmp(l->fd_name, listener_conf_fd_name(lc)) != 0 &&
-		    (changes[nchanges].fd_name =
-		    strdup(listener_conf_fd_name(lc))) == NULL) {
-			nchanges++;
-			listener_set_cause(cause, "out of memory");
-			goto fail;
-		}
-		nchanges++;
 	}
-
-	/* Nothing can fail from here on: change the kept sockets. */
-	for (i = 0; i < nchanges; i++)
-		listener_apply_change(&changes[i]);
-	free(changes);
 	free(used);
 	return 0;
 
 fail:
-	if (changes != NULL) {
-		for (i = 0; i < nchanges; i++) {
-			free(changes[i].name);
-			free(changes[i].fd_name);
-		}
-	}
-	free(changes);
 	free(used);
 	listener_set_clear(next);
 	return -1;
+}
+
+/*
+ * The reload that built set from conf succeeded: apply to the kept
+ * listeners what may change on a live socket (backlog, nodelay,
+ * defer_accept, unix file mode and owner, name, fd_name). Failures warn.
+ */
+void
+listener_set_commit(struct listener_set *set, const struct config *conf)
+{
+	const struct listener_conf *lc;
+	struct listener_change change;
+	struct listener *l;
+	size_t i = 0;
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (i == set->count)
+			break;
+		l = set->items[i++];
+		if (listener_matches(l, lc))
+			continue;
+		memset(&change, 0, sizeof(change));
+		change.l = l;
+		change.lc = lc;
+		if (strcmp(l->name, lc->name) != 0)
+			change.name = strdup(lc->name);
+		if (strcmp(l->fd_name, listener_conf_fd_name(lc)) != 0)
+			change.fd_name = strdup(listener_conf_fd_name(lc));
+		listener_apply_change(&change);
+		free(change.name);
+		free(change.fd_name);
+	}
 }
 
 /* Drop the set's references and empty it. */

@@ -44,6 +44,8 @@ struct listener *listener_set_find(const struct listener_set *set,
 	    const char *name);
 int	 listener_set_update(const struct listener_set *current,
 	    const struct config *conf, struct listener_set *next, char **cause);
+void	 listener_set_commit(struct listener_set *set,
+	    const struct config *conf);
 void	 listener_set_clear(struct listener_set *set);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
 

@@ -122,7 +122,7 @@ log_level_name(enum log_level level)
 static void
 log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 {
-	char msg[4096], stamp[64];
+	char msg[8192], stamp[64];
 	struct timespec ts;
 	struct tm tm;
 	size_t len;

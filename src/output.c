@@ -19,7 +19,7 @@
 #include "log.h"
 #include "output.h"
 
-#define OUTPUT_LINE_MAX		4096
+#define OUTPUT_LINE_MAX		3072	/* a piece, with its prefix, fits a log line */
 #define OUTPUT_READ_BUDGET	(64 * 1024)
 
 struct output {

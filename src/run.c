@@ -79,7 +79,8 @@ run_program_name(const char *cmd)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
 			*p = '_';
-	if (*base == '\0' || strlen(base) > 64)
+	if (*base == '\0' || strlen(base) > 64 || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0)
 		name = strdup("app");
 	else
 		name = strdup(base);
@@ -117,7 +118,7 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 	name = o->name != NULL ? strdup(o->name) : run_program_name(cmd[0]);
 	if (name == NULL)
 		goto done;
-	if (strlen(name) == 0 || strlen(name) > 64 || strpbrk(name, "/ \t") != NULL) {
+	if (!config_valid_name(name)) {
 		fprintf(stderr, "handoff run: --name %s: bad name (use 1 to 64 "
 		    "of A-Z a-z 0-9 _ . -)\n", name);
 		goto done;
@@ -130,6 +131,18 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 		if ((eq = strchr(text, '=')) != NULL)
 			*eq++ = '\0';
 		snprintf(lname, sizeof(lname), "listen%d", k);
+		if (eq != NULL && !config_valid_name(eq)) {
+			rc = run_bad_option("--listen", o->listen[k], "bad name "
+			    "after = (use 1 to 64 of A-Z a-z 0-9 _ . -)");
+			free(text);
+			goto done;
+		}
+		if (config_find_listener(conf, eq != NULL ? eq : lname) != NULL) {
+			rc = run_bad_option("--listen", o->listen[k],
+			    "this name is given to another --listen");
+			free(text);
+			goto done;
+		}
 		lc = config_add_listener(conf, eq != NULL ? eq : lname, 0);
 		if (addr_parse(text, &lc->addr, &cause) == -1) {
 			rc = run_bad_option("--listen", o->listen[k], cause);
@@ -305,6 +318,10 @@ run_main(int argc, char **argv)
 	    o.drain_timeout || o.stop_signal || o.restart || o.name)) {
 		fprintf(stderr, "handoff run: --workers, --ready and the like go "
 		    "with a command: handoff run --listen ADDR -- CMD [ARGS...]\n");
+		return 2;
+	}
+	if (cmdline && optind < argc && argv[optind][0] == '\0') {
+		fprintf(stderr, "handoff run: the command is empty\n");
 		return 2;
 	}
 	if (cmdline && optind == argc) {

@@ -196,6 +196,7 @@ reload_commit(struct supervisor *sup)
 		}
 	}
 
+	listener_set_commit(&r->listeners, r->conf);
 	listener_set_clear(&sup->listeners);
 	sup->listeners = r->listeners;
 	r->listeners.items = NULL;
@@ -299,6 +300,52 @@ reload_load_config(struct supervisor *sup)
 	return conf;
 }
 
+/* Add l to set unless it is there already (no reference taken). */
+static int
+supervisor_add_known(struct listener_set *set, struct listener *l)
+{
+	struct listener **grown;
+	size_t i;
+
+	for (i = 0; i < set->count; i++)
+		if (set->items[i] == l)
+			return 0;
+	grown = reallocarray(set->items, set->count + 1, sizeof(*grown));
+	if (grown == NULL)
+		return -1;
+	set->items = grown;
+	set->items[set->count++] = l;
+	return 0;
+}
+
+/*
+ * Every listener still open: the current set's, and those only draining
+ * generations hold. A reload may take any of them back (a listener removed
+ * and added again while its old generation drains keeps its socket, where
+ * binding anew would find the address in use by ourselves). The set holds
+ * no references: free its items only.
+ */
+static int
+supervisor_known_listeners(struct supervisor *sup, struct listener_set *set)
+{
+	struct program *prog;
+	struct generation *gen;
+	size_t i;
+
+	set->items = NULL;
+	set->count = 0;
+	for (i = 0; i < sup->listeners.count; i++)
+		if (supervisor_add_known(set, sup->listeners.items[i]) == -1)
+			return -1;
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			for (i = 0; i < gen->nlisteners; i++)
+				if (supervisor_add_known(set,
+				    gen->listeners[i]) == -1)
+					return -1;
+	return 0;
+}
+
 /* Start a reload, or the first start when nothing runs yet. */
 static void
 reload_begin(struct supervisor *sup, struct config *conf, bool initial,
@@ -306,6 +353,7 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 {
 	struct program_conf *pc;
 	struct listener *ls[MAX_LISTENERS_PER_PROGRAM];
+	struct listener_set known = { NULL, 0 };
 	struct program *prog;
 	struct generation *gen;
 	struct reload *r;
@@ -327,13 +375,16 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 	if (only != NULL && (r->only = strdup(only)) == NULL)
 		fatal("reload");
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
-	if (listener_set_update(initial ? NULL : &sup->listeners, conf,
-	    &r->listeners, &cause) == -1) {
-		reload_refuse(sup, initial, cause, NULL, 0);
+	if (supervisor_known_listeners(sup, &known) == -1 ||
+	    listener_set_update(&known, conf, &r->listeners, &cause) == -1) {
+		free(known.items);
+		reload_refuse(sup, initial, cause ? cause : "out of memory",
+		    NULL, 0);
 		free(cause);
 		reload_free(r);
 		return;
 	}
+	free(known.items);
 	sup->reload = r;
 	r->id = ++sup->reload_seq;
 	control_reload_begin(sup->control, r->id);
@@ -610,11 +661,27 @@ supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
 	struct generation *gen;
 	struct worker *w;
 
+	pid_t pgid;
+
 	TAILQ_FOREACH(prog, &sup->programs, entry) {
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			if ((w = gen_find_worker(gen, sender)) != NULL) {
 				gen_notify(gen, w, key, value);
 				return;
+			}
+		}
+	}
+	/*
+	 * Not a worker's own pid: a helper it ran (systemd-notify, a wrapper
+	 * script's child) speaks for the worker whose process group it is in.
+	 */
+	if ((pgid = getpgid(sender)) > 0) {
+		TAILQ_FOREACH(prog, &sup->programs, entry) {
+			TAILQ_FOREACH(gen, &prog->gens, entry) {
+				if ((w = gen_find_worker_group(gen, pgid)) != NULL) {
+					gen_notify(gen, w, key, value);
+					return;
+				}
 			}
 		}
 	}

@@ -988,6 +988,12 @@ ParameterizedTestParameters(config, invalid)
 	{ "line without =",
 	  PROG "workers 4\n",
 	  { ":3: expected KEY = VALUE or [SECTION], got 'workers 4'" } },
+	{ "env cannot set a protocol variable",
+	  PROG "env = LISTEN_FDS=7\nenv = HANDOFF_GENERATION=1\n",
+	  { ":3: env = LISTEN_FDS=7: handoff sets this variable for its workers "
+	    "(socket and readiness protocols); it cannot be set with env",
+	    ":4: env = HANDOFF_GENERATION=1: handoff sets this variable for its "
+	    "workers (socket and readiness protocols); it cannot be set with env" } },
 	{ "key: value is not this file's syntax",
 	  PROG "workers: 4\n",
 	  { ":3: expected KEY = VALUE or [SECTION], got 'workers: 4'" } },

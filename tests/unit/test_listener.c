@@ -892,6 +892,12 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 
 	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
 	cr_assert_eq(s2.count, 4);
+	/* Until the reload commits, the kept socket is as it was. */
+	cr_assert_str_eq(s2.items[2]->name, "sock");
+	cr_assert_eq(s2.items[2]->opts.backlog, 10);
+	cr_assert_eq(lstat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	listener_set_commit(&s2, c2);
 	cr_assert_eq(s2.items[1], web, "web not kept");
 	cr_assert_eq(fd_ino(web->fd), web_ino);
 	cr_assert_eq(web->refs, 2);
@@ -1052,6 +1058,7 @@ Test(listener, set_update_bind_failure_changes_nothing)
 	close(fd);
 	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
 	cr_assert_eq(s2.items[0], web);
+	listener_set_commit(&s2, c2);
 	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 1);
 	cr_assert_eq(web->opts.backlog, 60);
 	backlog = ss_backlog(local_port(web->fd));
