@@ -10,6 +10,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ static enum log_level	log_level = LOG_LEVEL_INFO;
 static enum log_target	log_target = LOG_TO_STDERR;
 static int		log_journal;	/* stderr is connected to journald */
 static int		log_pinned;	/* the command line chose the level */
+static unsigned long	log_dropped;	/* lines a slow reader lost */
 static const char	*log_ident = "handoff";
 
 static const char *const log_level_names[] = {
@@ -61,10 +63,23 @@ log_stderr_is_journal(void)
 void
 log_init(const char *ident, enum log_level level, enum log_target target)
 {
+	struct stat st;
+
 	log_ident = ident;
 	log_level = level;
 	log_target = target;
 	log_journal = log_stderr_is_journal();
+	log_dropped = 0;
+	/*
+	 * A pipe or socket reader may stall: never wait for it. Only the
+	 * supervisor writes to its stderr (workers get pipes of their own),
+	 * so the flag changes nobody else's writes. Terminals and files are
+	 * left as they are.
+	 */
+	if (fstat(STDERR_FILENO, &st) == 0 &&
+	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		(void)fcntl(STDERR_FILENO, F_SETFL,
+		    fcntl(STDERR_FILENO, F_GETFL) | O_NONBLOCK);
 	if (target == LOG_TO_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -118,13 +133,69 @@ log_level_name(enum log_level level)
 	return log_level_names[level];
 }
 
+/* Format a whole stderr line for msg: stamped, or "<N>" under journald. */
+static size_t
+log_format_line(enum log_level level, const char *msg, char *line, size_t len)
+{
+	char stamp[64];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (log_journal)
+		n = snprintf(line, len, "<%d>%s\n", log_syslog_priorities[level],
+		    msg);
+	else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+		n = snprintf(line, len, "%s.%03ld %s %s: %s\n", stamp,
+		    ts.tv_nsec / 1000000L, log_ident, log_level_names[level], msg);
+	}
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= len) {
+		line[len - 2] = '\n';
+		return len - 1;
+	}
+	return (size_t)n;
+}
+
+/*
+ * Write a line to stderr. When stderr is a pipe or socket it is
+ * non-blocking (see log_init): a reader too slow to keep up loses lines,
+ * counted and reported once it keeps up again, but never stalls the
+ * supervisor.
+ */
+static void
+log_write(enum log_level level, const char *msg)
+{
+	char line[8192 + 128], note[160];
+	size_t len;
+	ssize_t n;
+
+	if (log_dropped > 0) {
+		snprintf(note, sizeof(note), "%lu log line%s dropped: the log "
+		    "reader was too slow", log_dropped, log_dropped == 1 ? "" :
+		    "s");
+		len = log_format_line(LOG_LEVEL_WARN, note, line, sizeof(line));
+		if (write(STDERR_FILENO, line, len) != (ssize_t)len) {
+			log_dropped++;
+			return;
+		}
+		log_dropped = 0;
+	}
+	len = log_format_line(level, msg, line, sizeof(line));
+	n = write(STDERR_FILENO, line, len);
+	if (n != (ssize_t)len)
+		log_dropped++;
+}
+
 /* Write one formatted line at the given level, adding ": strerror" if err. */
 static void
 log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 {
-	char msg[8192], stamp[64];
-	struct timespec ts;
-	struct tm tm;
+	char msg[8192];
 	size_t len;
 
 	if (level > log_level)
@@ -134,20 +205,10 @@ log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 		len = strlen(msg);
 		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(err));
 	}
-
-	if (log_target == LOG_TO_SYSLOG) {
+	if (log_target == LOG_TO_SYSLOG)
 		syslog(log_syslog_priorities[level], "%s", msg);
-		return;
-	}
-	if (log_journal) {
-		fprintf(stderr, "<%d>%s\n", log_syslog_priorities[level], msg);
-		return;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld %s %s: %s\n", stamp, ts.tv_nsec / 1000000L,
-	    log_ident, log_level_names[level], msg);
+	else
+		log_write(level, msg);
 }
 
 /* Log at a level, without errno. */
