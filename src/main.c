@@ -119,6 +119,11 @@ main_help(int argc, char **argv)
 		main_usage(stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		printf("usage: handoff help [COMMAND]\n\nShow the commands, or "
+		    "one command's options.\n");
+		return 0;
+	}
 	if ((cmd = main_find(argv[1])) == NULL || cmd->main == main_help) {
 		fprintf(stderr, "handoff help: unknown command '%s'\n", argv[1]);
 		return 2;

@@ -447,9 +447,9 @@ supervisor_reload(struct supervisor *sup, const char *only)
 		}
 		return;
 	}
-	log_info("reloading %s%s%s", only ? "program " : "",
+	log_info("reloading %s%s from %s", only ? "program " : "every program",
 	    only ? only : "", sup->config_path ? sup->config_path :
-	    "(command line)");
+	    "the command line");
 	if ((conf = reload_load_config(sup)) == NULL)
 		return;
 	reload_begin(sup, conf, false, only);
