@@ -1,0 +1,130 @@
+/*
+ * test_signals.c: signals to the supervisor at awkward moments: a second
+ * SIGINT while draining, SIGHUP while stopping, SIGTERM in the middle of a
+ * reload. Each must end with every process gone and exit 0.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static struct handoff_proc hp = { .pid = -1, .pidfd = -1, .exit_code = -1 };
+static char *dir, *config, *logpath;
+
+/* Kill what a failed test left behind; remove its directory. */
+static void
+fini(void)
+{
+	pid_t pids[64];
+	int i, n;
+
+	if (hp.pid > 0 && hp.exit_code == -1)
+		support_handoff_stop(&hp, SIGKILL);
+	if (hp.tag != NULL) {
+		n = support_tagged_pids(hp.tag, pids, 64);
+		for (i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	}
+	support_handoff_free(&hp);
+	if (dir != NULL)
+		support_rmtree(dir);
+	free(dir);
+	free(config);
+	free(logpath);
+}
+
+/* Write the config: one program of two test servers with ARGS. */
+static void
+write_config(const char *args, const char *drain)
+{
+	char *text;
+
+	cr_assert(asprintf(&text,
+	    "[supervisor]\nname = sig\ncontrol = %s/ctl.sock\npidfile = %s/pid\n\n"
+	    "[listener web]\nlisten = 127.0.0.1:0\n\n"
+	    "[program app]\ncommand = %s %s\nlisteners = web\nworkers = 2\n"
+	    "ready_timeout = 20s\ndrain_timeout = %s\n",
+	    dir, dir, support_env("HANDOFF_TESTSERVER"), args, drain) != -1);
+	free(support_write_file(dir, "handoff.ini", text));
+	free(text);
+}
+
+/* Start the supervisor on the config and wait until it serves. */
+static void
+start(const char *args, const char *drain)
+{
+	dir = support_tmpdir();
+	cr_assert(asprintf(&config, "%s/handoff.ini", dir) != -1);
+	cr_assert(asprintf(&logpath, "%s/handoff.log", dir) != -1);
+	write_config(args, drain);
+	cr_assert_eq(support_handoff_start(&hp, config, logpath), 0);
+	cr_assert_eq(support_handoff_wait_log(&hp, "started: app gen 1 ready", 1),
+	    0, "never started");
+}
+
+/* Nothing the test started is left: supervisor, workers, their children. */
+static void
+expect_nothing_left(void)
+{
+	pid_t pids[64];
+
+	cr_expect_eq(support_tagged_pids(hp.tag, pids, 64), 0,
+	    "processes left behind, the first pid %d", (int)pids[0]);
+}
+
+Test(signals, second_sigint_stops_at_once, .fini = fini)
+{
+	start("--ignore-term", "60s");
+	kill(hp.pid, SIGINT);
+	cr_assert_eq(support_handoff_wait_log(&hp, "SIGINT: stopping gracefully",
+	    1), 0);
+	/* The workers ignore their stop signal; the drain would take 60s. */
+	kill(hp.pid, SIGINT);
+	cr_assert_eq(support_handoff_wait_exit(&hp, SUPPORT_DEADLINE_MS), 0,
+	    "the supervisor did not exit with 0 after a second SIGINT");
+	cr_expect_eq(support_handoff_wait_log(&hp, "second SIGINT: stopping now",
+	    1), 0);
+	cr_expect_eq(support_handoff_wait_log(&hp, "info: stopped", 1), 0);
+	expect_nothing_left();
+}
+
+Test(signals, sighup_while_stopping_is_ignored, .fini = fini)
+{
+	start("--ignore-term", "60s");
+	kill(hp.pid, SIGTERM);
+	cr_assert_eq(support_handoff_wait_log(&hp, "SIGTERM: stopping gracefully",
+	    1), 0);
+	kill(hp.pid, SIGHUP);
+	cr_assert_eq(support_handoff_wait_log(&hp, "reload ignored: stopping", 1),
+	    0);
+	/* A second SIGTERM does not hurry it; a SIGINT after it does. */
+	kill(hp.pid, SIGTERM);
+	cr_assert_eq(support_handoff_wait_log(&hp, "already stopping", 1), 0);
+	kill(hp.pid, SIGINT);
+	cr_assert_eq(support_handoff_wait_exit(&hp, SUPPORT_DEADLINE_MS), 0);
+	cr_expect_eq(support_handoff_wait_log(&hp, "gen 2", 1), -1,
+	    "a generation was started while stopping");
+	expect_nothing_left();
+}
+
+Test(signals, sigterm_during_a_reload_stops_both_generations, .fini = fini)
+{
+	start("", "5s");
+	/* The new generation takes long to be ready... */
+	write_config("--ready-after 20s", "5s");
+	kill(hp.pid, SIGHUP);
+	cr_assert_eq(support_handoff_wait_log(&hp, "app gen 2: starting", 1), 0);
+	/* ...and the supervisor is stopped meanwhile. */
+	cr_assert_eq(support_handoff_stop(&hp, SIGTERM), 0);
+	cr_expect_eq(support_handoff_wait_log(&hp, "took over", 1), -1,
+	    "the new generation took over while stopping");
+	cr_expect_eq(support_handoff_wait_log(&hp, "app gen 1: gone", 1), 0);
+	cr_expect_eq(support_handoff_wait_log(&hp, "app gen 2: gone", 1), 0);
+	expect_nothing_left();
+}
