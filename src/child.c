@@ -123,6 +123,7 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
     const char *notify_socket, int *listen_pid_slot)
 {
 	char **envp = NULL, *names = NULL, *ports = NULL, *grown;
+	const char *fd_name;
 	size_t n = 0, i, len;
 	char **var;
 
@@ -153,10 +154,16 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 			goto fail;
 		for (i = 0; i < nls; i++) {
 			len = strlen(names);
-			if ((grown = realloc(names, len + strlen(ls[i]->fd_name) + 2)) == NULL)
+			/*
+			 * The name from this generation's own config: a kept
+			 * socket takes a new fd_name only when the reload
+			 * that renames it commits, after this fork.
+			 */
+			fd_name = pc->listeners[i]->fd_name;
+			if ((grown = realloc(names, len + strlen(fd_name) + 2)) == NULL)
 				goto fail;
 			names = grown;
-			sprintf(names + len, "%s%s", i ? ":" : "", ls[i]->fd_name);
+			sprintf(names + len, "%s%s", i ? ":" : "", fd_name);
 			/* Server::Starter knows stream sockets only. */
 			if (addr_socktype(&ls[i]->addr) != SOCK_STREAM ||
 			    addr_is_abstract(&ls[i]->addr))

@@ -272,13 +272,34 @@ int
 support_handoff_start_ignoring(struct handoff_proc *hp, const char *config,
     const char *log_path, const int *ignore)
 {
+	const char *args[] = { "run", "-c", config, NULL };
+
+	return support_handoff_start_args(hp, args, log_path, ignore);
+}
+
+/*
+ * support_handoff_start_ignoring, running `handoff ARGS...` (args is
+ * NULL-terminated, without the binary) instead of `handoff run -c CONFIG`:
+ * say `run --listen ADDR -- CMD`.
+ */
+int
+support_handoff_start_args(struct handoff_proc *hp, const char *const *args,
+    const char *log_path, const int *ignore)
+{
 	const char *bin = support_env("HANDOFF_BIN");
-	const char *argv[] = { bin, "run", "-c", config, NULL };
+	const char *argv[64];
 	size_t taglen = strlen(SUPPORT_TAG_VAR "="), n, i, j;
 	char **envp, *tagvar;
 	pid_t parent = getpid(), pid;
 	int logfd, devnull;
 
+	argv[0] = bin;
+	for (n = 0; args[n] != NULL; n++) {
+		if (n + 2 >= sizeof(argv) / sizeof(argv[0]))
+			abort();
+		argv[n + 1] = args[n];
+	}
+	argv[n + 1] = NULL;
 	memset(hp, 0, sizeof(*hp));
 	hp->pid = -1;
 	hp->pidfd = -1;

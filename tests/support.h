@@ -42,6 +42,8 @@ int	 support_handoff_start(struct handoff_proc *hp, const char *config,
 	    const char *log_path);
 int	 support_handoff_start_ignoring(struct handoff_proc *hp,
 	    const char *config, const char *log_path, const int *ignore);
+int	 support_handoff_start_args(struct handoff_proc *hp,
+	    const char *const *args, const char *log_path, const int *ignore);
 char	*support_handoff_wait_line(struct handoff_proc *hp, const char *needle,
 	    int count);
 int	 support_handoff_wait_log(struct handoff_proc *hp, const char *needle,

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,7 +91,10 @@ struct options {
 	long long	 delay_response;	/* ms */
 	int		 print_ready;
 	long		 noise;
+	long		 long_line;		/* 'x's of one line at start */
 	const char	*status;
+	const char	*notify[MAX_LISTENERS];	/* --notify-raw, --notify-mainpid */
+	int		 notify_count;
 	const char	*listen[MAX_LISTENERS];
 	int		 listen_count;
 };
@@ -225,7 +229,12 @@ static void usage(int code)
 	    "                  [--ready-after DUR] [--never-ready] [--exit-before-ready CODE]\n"
 	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
-	    "                  [--noise N] [--status TEXT]\n");
+	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
+	    "                  [--notify-raw TEXT] [--notify-mainpid PID]\n"
+	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
+	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
+	    "repeatable, sent in order, before READY=1. --long-line N writes one line\n"
+	    "of N 'x' characters to stdout at start.\n");
 	exit(code);
 }
 
@@ -272,6 +281,9 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--exit-before-ready") != 0 &&
 		    strcmp(name, "--noise") != 0 &&
 		    strcmp(name, "--status") != 0 &&
+		    strcmp(name, "--long-line") != 0 &&
+		    strcmp(name, "--notify-raw") != 0 &&
+		    strcmp(name, "--notify-mainpid") != 0 &&
 		    strcmp(name, "--listen") != 0)
 			die(2, "unknown option %s (try --help)", name);
 		if (value == NULL && i + 1 < argc)
@@ -299,8 +311,27 @@ static void parse_options(int argc, char **argv)
 			if (parse_number(value, 0, 100000000, &number) == -1)
 				die(2, "--noise %s: expected a number of lines", value);
 			options.noise = number;
+		} else if (strcmp(name, "--long-line") == 0) {
+			if (parse_number(value, 0, 100000000, &number) == -1)
+				die(2, "--long-line %s: expected a number of characters",
+				    value);
+			options.long_line = number;
 		} else if (strcmp(name, "--status") == 0) {
 			options.status = value;
+		} else if (strcmp(name, "--notify-raw") == 0 ||
+		    strcmp(name, "--notify-mainpid") == 0) {
+			if (options.notify_count == MAX_LISTENERS)
+				die(2, "too many notify messages (at most %d)",
+				    MAX_LISTENERS);
+			if (strcmp(name, "--notify-mainpid") == 0) {
+				char *text;
+				if (parse_number(value, 1, INT_MAX, &number) == -1)
+					die(2, "--notify-mainpid %s: expected a pid", value);
+				text = xrealloc(NULL, 32);
+				snprintf(text, 32, "MAINPID=%ld", number);
+				value = text;
+			}
+			options.notify[options.notify_count++] = value;
 		} else if (strcmp(name, "--listen") == 0) {
 			if (options.listen_count == MAX_LISTENERS)
 				die(2, "too many --listen (at most %d)", MAX_LISTENERS);
@@ -330,8 +361,9 @@ static void save_start_signals(void)
 	fclose(f);
 }
 
-/* Sends one state ("READY=1") to NOTIFY_SOCKET, a path or an '@' abstract name. */
-static void notify(const char *state)
+/* Sends len bytes of state as one datagram to NOTIFY_SOCKET, a path or an '@'
+   abstract name. */
+static void notify_bytes(const char *state, size_t state_len)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -354,11 +386,47 @@ static void notify(const char *state)
 		warn("notify socket: %s", strerror(errno));
 		return;
 	}
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	if (sendto(fd, state, state_len, MSG_NOSIGNAL,
 	    (struct sockaddr *)&addr, len) == -1)
-		warn("cannot send %s to NOTIFY_SOCKET %s: %s", state, path,
-		    strerror(errno));
+		warn("cannot send %.*s to NOTIFY_SOCKET %s: %s", (int)state_len,
+		    state, path, strerror(errno));
 	close(fd);
+}
+
+/* Sends one state ("READY=1") to NOTIFY_SOCKET. */
+static void notify(const char *state)
+{
+	notify_bytes(state, strlen(state));
+}
+
+/* Sends text to NOTIFY_SOCKET verbatim, except for the escapes \n, \\ and
+   \xHH (any byte, even one that is not UTF-8). */
+static void notify_raw(const char *text)
+{
+	char *out = xrealloc(NULL, strlen(text) + 1), hex[3] = "";
+	size_t len = 0;
+	const char *p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (*p != '\\' || p[1] == '\0') {
+			out[len++] = *p;
+		} else if (p[1] == 'n') {
+			out[len++] = '\n';
+			p++;
+		} else if (p[1] == '\\') {
+			out[len++] = '\\';
+			p++;
+		} else if (p[1] == 'x' && isxdigit((unsigned char)p[2]) &&
+		    isxdigit((unsigned char)p[3])) {
+			hex[0] = p[2];
+			hex[1] = p[3];
+			out[len++] = (char)strtol(hex, NULL, 16);
+			p += 3;
+		} else
+			out[len++] = *p;
+	}
+	notify_bytes(out, len);
+	free(out);
 }
 
 /* Makes fd non-blocking; other processes accept from the same sockets, so a
@@ -828,6 +896,14 @@ int main(int argc, char **argv)
 		char status[1024];
 		snprintf(status, sizeof status, "STATUS=%s", options.status);
 		notify(status);
+	}
+	for (n = 0; n < options.notify_count; n++)
+		notify_raw(options.notify[n]);
+	if (options.long_line > 0) {
+		for (line = 0; line < options.long_line; line++)
+			putchar('x');
+		putchar('\n');
+		fflush(stdout);
 	}
 	if (options.spawn_child)
 		spawn_stubborn_child();

@@ -201,3 +201,63 @@ Test(cli, check_bind_reports_address_in_use)
 	free(path);
 	free(dir);
 }
+
+/*
+ * `handoff run --listen ... -- CMD` with a bad command line: exit 2 and a
+ * message naming the option and what is wrong, and nothing started (the
+ * command "x" does not exist: a supervisor that started anyway would exit
+ * 1, not 2).
+ */
+Test(cli, run_command_line_errors_name_the_option)
+{
+	static const struct {
+		const char	*args[10];
+		const char	*says[2];
+	} cases[] = {
+		{ { "run", "--listen", "1.2.3:80", "--", "x" },
+		  { "handoff run: --listen 1.2.3:80: ", "bad IPv4 address" } },
+		{ { "run", "--listen", "127.0.0.1:0=a/b", "--", "x" },
+		  { "handoff run: --listen 127.0.0.1:0=a/b: ", "bad name" } },
+		{ { "run", "--listen", "127.0.0.1:0=x", "--listen",
+		    "127.0.0.2:0=x", "--", "x" },
+		  { "handoff run: --listen 127.0.0.2:0=x: ",
+		    "given to another --listen" } },
+		{ { "run", "--listen", "127.0.0.1:0", "--workers", "0", "--",
+		    "x" },
+		  { "handoff run: --workers 0: ", "number of workers" } },
+		{ { "run", "--listen", "127.0.0.1:0", "--ready", "bogus", "--",
+		    "x" },
+		  { "handoff run: --ready bogus: ", "ready mode" } },
+		{ { "run", "-c", "/nonexistent/handoff.ini", "--listen",
+		    "127.0.0.1:0", "--", "x" },
+		  { "handoff run: -c FILE and a command line", "exclude" } },
+		{ { "run", "--listen", "127.0.0.1:0" },
+		  { "handoff run: --listen needs a command after --", NULL } },
+		{ { "run", "--listen", "127.0.0.1:0", "--", "" },
+		  { "handoff run: the command is empty", NULL } },
+	};
+	const char *argv[12];
+	struct run_result res;
+	size_t i, k;
+	int code;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		argv[0] = support_env("HANDOFF_BIN");
+		for (k = 0; cases[i].args[k] != NULL; k++)
+			argv[k + 1] = cases[i].args[k];
+		argv[k + 1] = NULL;
+		code = support_run(argv, &res);
+		cr_expect_eq(code, 2, "case %zu (%s %s): exit code %d, not 2; "
+		    "stderr: %s", i, cases[i].args[1], cases[i].args[2], code,
+		    res.err);
+		for (k = 0; k < 2 && cases[i].says[k] != NULL; k++)
+			cr_expect(strstr(res.err, cases[i].says[k]) != NULL,
+			    "case %zu: no \"%s\" in stderr: %s", i,
+			    cases[i].says[k], res.err);
+		/* One line: the error, not a supervisor's log. */
+		cr_expect_eq(support_count_lines(res.err, ""), 1, "case %zu: %s",
+		    i, res.err);
+		cr_expect_str_eq(res.out, "", "case %zu", i);
+		support_result_free(&res);
+	}
+}

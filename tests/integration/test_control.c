@@ -21,6 +21,7 @@
 #include <json.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -112,9 +113,13 @@ tc_handoff(struct run_result *res, ...)
 	return support_run(argv, res);
 }
 
-/* Write the supervisor's config: testserver ARGS, extra [program] KEYS. */
+/*
+ * Write the supervisor's config: extra [supervisor] SUP_KEYS and [listener
+ * web] LISTENER_KEYS, testserver ARGS, extra [program] KEYS.
+ */
 static void
-tc_write_config(struct sup *s, const char *args, const char *keys)
+tc_write_config_full(struct sup *s, const char *sup_keys,
+    const char *listener_keys, const char *args, const char *keys)
 {
 	char *text, *path;
 
@@ -123,20 +128,29 @@ tc_write_config(struct sup *s, const char *args, const char *keys)
 	    "name = ctltest\n"
 	    "control = %s\n"
 	    "pidfile = %s/handoff.pid\n"
+	    "%s"
 	    "\n"
 	    "[listener web]\n"
 	    "listen = 127.0.0.1:%d\n"
+	    "%s"
 	    "\n"
 	    "[program app]\n"
 	    "command = %s%s%s\n"
 	    "listeners = web\n"
 	    "workers = 2\n"
 	    "%s",
-	    s->sock, s->dir, s->port, support_env("HANDOFF_TESTSERVER"),
-	    *args ? " " : "", args, keys);
+	    s->sock, s->dir, sup_keys, s->port, listener_keys,
+	    support_env("HANDOFF_TESTSERVER"), *args ? " " : "", args, keys);
 	path = support_write_file(s->dir, "handoff.ini", text);
 	free(path);
 	free(text);
+}
+
+/* Write the supervisor's config: testserver ARGS, extra [program] KEYS. */
+static void
+tc_write_config(struct sup *s, const char *args, const char *keys)
+{
+	tc_write_config_full(s, "", "", args, keys);
 }
 
 /* A supervisor's private directory and config; not started yet. */
@@ -1487,4 +1501,399 @@ Test(control, socket_option_instead_of_config, .fini = tc_fini)
 	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0,
 	    "the supervisor did not exit with 0");
 	tc_stop(s);
+}
+
+/* ---- kept sockets and failed reloads ---------------------------------- */
+
+/*
+ * The listening fd of listener name, through `fds`: the supervisor's own
+ * socket (the same open file description), -1 if none came.
+ */
+static int
+tc_fetch_fd(struct sup *s, const char *name)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct pollfd pfd;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	char line[512], *req;
+	int fd, lfd = -1;
+	ssize_t n;
+
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	req = tc_printf("HANDOFF/1 fds %s\n", name);
+	cr_assert_eq(tc_send_all(fd, req, strlen(req)), 0);
+	free(req);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "no answer to fds");
+	memset(&mh, 0, sizeof(mh));
+	memset(&control, 0, sizeof(control));
+	iov.iov_base = line;
+	iov.iov_len = sizeof(line) - 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
+	line[n] = '\0';
+	close(fd);
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
+	cr_assert(lfd != -1, "no fd came with \"%s\"", line);
+	return lfd;
+}
+
+/*
+ * The backlog of listener name as the kernel has it: for a listening
+ * socket, TCP_INFO's tcpi_sacked is its sk_max_ack_backlog.
+ */
+static int
+tc_backlog(struct sup *s, const char *name)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int fd = tc_fetch_fd(s, name);
+
+	memset(&ti, 0, sizeof(ti));
+	cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0,
+	    "TCP_INFO: %s", strerror(errno));
+	close(fd);
+	cr_assert_eq(ti.tcpi_state, TCP_LISTEN);
+	return (int)ti.tcpi_sacked;
+}
+
+/* The listener's fd_name, as `handoff status --json` shows it. */
+static char *
+tc_fd_name(struct sup *s)
+{
+	json_object *root = tc_status_json(s);
+	char *name;
+
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "listeners", "0", "name",
+	    NULL)), "web");
+	name = strdup(tc_json_str(tc_json_at(root, "listeners", "0", "fd_name",
+	    NULL)));
+	json_object_put(root);
+	cr_assert(name != NULL);
+	return name;
+}
+
+/*
+ * A reload that changes a kept listener's fd_name and backlog, and whose
+ * new generation exits before ready: it fails, and the socket the old
+ * generation serves from is as it was. The same change in a reload that
+ * works does reach the socket and the new workers.
+ */
+Test(control, failed_reload_changes_no_kept_socket, .fini = tc_fini)
+{
+	static const char *renamed = "fd_name = renamed\nbacklog = 10\n";
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *name;
+	int backlog;
+
+	tc_write_config_full(s, "", "fd_name = web\n", "", "");
+	tc_start(s);
+	name = tc_fd_name(s);
+	cr_expect_str_eq(name, "web");
+	free(name);
+	backlog = tc_backlog(s, "web");
+	cr_assert_neq(backlog, 10, "the default backlog is 10?");
+
+	tc_write_config_full(s, "", renamed, "--exit-before-ready 3", "");
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 1,
+	    "handoff reload did not fail: %s%s", res.out, res.err);
+	cr_expect(strstr(res.err, "exited with status 3 before ready") != NULL,
+	    "%s", res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 2: gone", 1);
+	name = tc_fd_name(s);
+	cr_expect_str_eq(name, "web", "a failed reload renamed the socket to "
+	    "%s", name);
+	free(name);
+	cr_expect_eq(tc_backlog(s, "web"), backlog, "a failed reload changed "
+	    "the backlog from %d to %d", backlog, tc_backlog(s, "web"));
+	cr_expect_eq(tc_get(s, NULL), 1);
+
+	/* The same change, with a generation that works. */
+	tc_write_config_full(s, "", renamed, "", "");
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	    "handoff reload failed: %s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	name = tc_fd_name(s);
+	cr_expect_str_eq(name, "renamed");
+	free(name);
+	cr_expect_eq(tc_backlog(s, "web"), 10);
+	cr_expect_eq(tc_get(s, NULL), 3);
+	json_object_put(tc_status_json(s));
+	tc_stop(s);
+}
+
+/*
+ * A reload that renames a kept listener (fd_name) gives the new name to the
+ * generation it starts, although the socket itself takes the name only when
+ * the reload commits.
+ */
+Test(control, reload_gives_the_new_generation_its_new_fd_name,
+    .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *name, *body;
+	int rc;
+
+	tc_write_config_full(s, "", "fd_name = web\n", "", "");
+	tc_start(s);
+	tc_write_config_full(s, "", "fd_name = renamed\n", "", "");
+	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	    "handoff reload failed: %s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	name = tc_fd_name(s);
+	cr_expect_str_eq(name, "renamed");
+	free(name);
+	rc = support_http_get(s->port, "/env", &body);
+	cr_assert_eq(rc, SUPPORT_HTTP_OK, "GET /env: %s", support_http_name(rc));
+	cr_expect(strstr(body, "\nHANDOFF_GENERATION=2\n") != NULL, "%s", body);
+	cr_expect(strstr(body, "\nLISTEN_FDNAMES=renamed\n") != NULL,
+	    "gen 2 was not given the fd_name its reload set:\n%s", body);
+	free(body);
+	json_object_put(tc_status_json(s));
+	tc_stop(s);
+}
+
+/* ---- what workers say over NOTIFY_SOCKET ------------------------------ */
+
+/* Every worker of generation 1 in status --json has status want. */
+static void
+tc_expect_worker_status(struct sup *s, const char *want)
+{
+	json_object *root = tc_status_json(s), *st;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		st = tc_json_at(root, "programs", "0", "generations", "0",
+		    "workers", i == 0 ? "0" : "1", "status", NULL);
+		cr_expect(st != NULL && json_object_is_type(st, json_type_string),
+		    "worker %d has no status string: %s", i,
+		    json_object_to_json_string(root));
+		cr_expect_str_eq(tc_json_str(st), want, "worker %d", i);
+	}
+	json_object_put(root);
+}
+
+/*
+ * Datagrams that are not KEY=VALUE lines are dropped whole (the STATUS
+ * line of a message with a bad line too); STATUS=hello shows in status.
+ */
+Test(control, garbage_notify_ignored_and_status_shown, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	int i;
+
+	tc_write_config_full(s, "log_level = debug\n", "",
+	    "--status hello --notify-raw 'STATUS=wrong\\nno equals sign' "
+	    "--notify-raw 'no equals sign' --notify-raw '=1'", "");
+	tc_start(s);
+	/* Sent before READY=1: all handled by now. */
+	cr_expect_eq(tc_log_count(s, "malformed message from pid"), 6, "not 3 "
+	    "malformed messages per worker");
+	tc_expect_worker_status(s, "hello");
+	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	    "%s", res.err);
+	for (i = 0; i < s->nworkers; i++)
+		cr_expect(tc_has_worker_row(res.out, "app", 1, s->workers[i],
+		    "ready"), "no ready row for pid %d:\n%s", (int)s->workers[i],
+		    res.out);
+	cr_expect_eq(support_count_lines(res.out, "  hello"), 2, "%s", res.out);
+	cr_expect(strstr(res.out, "wrong") == NULL, "%s", res.out);
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+/* STATUS= with an escape and a byte that is not UTF-8 shows as "a?b?". */
+Test(control, status_text_is_made_safe, .fini = tc_fini)
+{
+	struct sup *s = tc_new("--notify-raw 'STATUS=a\\x1bb\\xff'", "");
+	struct run_result res;
+
+	tc_start(s);
+	tc_expect_worker_status(s, "a?b?");
+	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	    "%s", res.err);
+	cr_expect_eq(support_count_lines(res.out, "  a?b?"), 2, "%s", res.out);
+	cr_expect(strchr(res.out, '\x1b') == NULL, "an escape in the table");
+	cr_expect(strchr(res.out, '\xff') == NULL, "a 0xff byte in the table");
+	support_result_free(&res);
+	/* The JSON parses (tc_status_json asserts it), with the same text. */
+	cr_assert_eq(tc_handoff(&res, "status", "--json", "-c", s->config, NULL),
+	    0, "%s", res.err);
+	cr_expect(strchr(res.out, '\xff') == NULL, "a 0xff byte in the JSON");
+	support_result_free(&res);
+	tc_stop(s);
+}
+
+/* ---- clients that half-close ------------------------------------------ */
+
+/* Send req, shut down the write side, and read the whole answer. */
+static char *
+tc_request_half_closed(struct sup *s, const char *req)
+{
+	bool closed;
+	char *answer;
+	int fd;
+
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	cr_assert_eq(tc_send_all(fd, req, strlen(req)), 0, "send: %s",
+	    strerror(errno));
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	answer = tc_read_all(fd, DEADLINE_MS, &closed);
+	close(fd);
+	cr_assert(closed, "the supervisor did not close the connection; got "
+	    "so far: %s", answer);
+	return answer;
+}
+
+Test(control, half_closed_clients_get_their_answer, .fini = tc_fini)
+{
+	struct sup *s = tc_new("--ready-after 200ms", "");
+	char *answer;
+	size_t len;
+
+	tc_start(s);
+	answer = tc_request_half_closed(s, "HANDOFF/1 status\n");
+	len = strlen(answer);
+	cr_expect(strncmp(answer, "data supervisor ctltest", 23) == 0 &&
+	    len > 10 && strcmp(answer + len - 10, "ok status\n") == 0,
+	    "incomplete status answer: %s", answer);
+	free(answer);
+
+	/* A reload takes 200ms: the answer comes long after the EOF. */
+	answer = tc_request_half_closed(s, "HANDOFF/1 reload\n");
+	cr_expect(tc_in_order(answer, "progress app gen 2 starting 2 workers\n",
+	    "progress app gen 2 took over", "ok done in", NULL),
+	    "incomplete reload answer: %s", answer);
+	free(answer);
+	cr_expect_eq(tc_get(s, NULL), 2);
+
+	answer = tc_request_half_closed(s, "HANDOFF/1 sta");
+	cr_expect(strncmp(answer, "error 2 incomplete request", 26) == 0,
+	    "%s", answer);
+	cr_expect_eq(support_count_lines(answer, ""), 1, "%s", answer);
+	free(answer);
+
+	json_object_put(tc_status_json(s));
+	tc_stop(s);
+}
+
+Test(control, reload_nowait_reports_a_bad_config, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *bad, *needle;
+
+	tc_start(s);
+	bad = tc_printf("[supervisor]\ncontrol = %s\nthis line is not ini\n",
+	    s->sock);
+	free(support_write_file(s->dir, "handoff.ini", bad));
+	free(bad);
+	cr_assert_eq(tc_handoff(&res, "reload", "--no-wait", "-c", s->config,
+	    NULL), 1, "handoff reload --no-wait did not fail: %s%s", res.out,
+	    res.err);
+	needle = tc_printf("%s:3:", s->config);
+	cr_expect(strstr(res.out, needle) != NULL || strstr(res.err, needle) !=
+	    NULL, "no %s in what handoff reload showed:\n%s%s", needle, res.out,
+	    res.err);
+	free(needle);
+	cr_expect(strstr(res.out, "reload requested") == NULL, "%s", res.out);
+	support_result_free(&res);
+	cr_expect_eq(tc_get(s, NULL), 1);
+	json_object_put(tc_status_json(s));
+	tc_stop(s);
+}
+
+/* ---- where the control socket may live -------------------------------- */
+
+/*
+ * Put the control socket in dir (made with mode and owner uid): the
+ * supervisor must refuse to start, exit 1, and say why.
+ */
+static void
+tc_expect_bad_control_dir(struct sup *s, mode_t mode, uid_t uid,
+    const char *why)
+{
+	char *dir = tc_printf("%s/ctl", s->dir), *text;
+	int code;
+
+	cr_assert_eq(mkdir(dir, 0700), 0, "mkdir %s: %s", dir, strerror(errno));
+	cr_assert_eq(chmod(dir, mode), 0);
+	if (uid != geteuid())
+		cr_assert_eq(chown(dir, uid, uid), 0, "chown %s: %s", dir,
+		    strerror(errno));
+	free(s->sock);
+	s->sock = tc_printf("%s/ctl.sock", dir);
+	tc_write_config(s, "", "");
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	code = tc_wait_exit(s, DEADLINE_MS);
+	text = tc_log_text(s);
+	cr_expect_eq(code, 1, "exit code %d, not 1:\n%s", code, text);
+	cr_expect(strstr(text, why) != NULL, "no \"%s\" in the log:\n%s", why,
+	    text);
+	cr_expect(strstr(text, "started: ") == NULL, "%s", text);
+	free(text);
+	cr_expect(access(s->sock, F_OK) == -1, "%s was made", s->sock);
+	free(dir);
+	tc_expect_all_gone(s);
+}
+
+Test(control, control_dir_writable_by_others_refused, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+
+	tc_expect_bad_control_dir(s, 0777, geteuid(), "writable by others");
+}
+
+Test(control, control_dir_of_another_user_refused, .fini = tc_fini)
+{
+	struct sup *s;
+
+	if (geteuid() != 0)
+		cr_skip_test("only root can give a directory to uid 65534");
+	s = tc_new("", "");
+	tc_expect_bad_control_dir(s, 0755, 65534, "belongs to uid 65534");
+}
+
+/* `handoff stop` returns only once the supervisor has exited. */
+Test(control, stop_returns_after_the_supervisor_exited, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	siginfo_t si;
+
+	tc_start(s);
+	json_object_put(tc_status_json(s));
+	cr_assert_eq(tc_handoff(&res, "stop", "-c", s->config, NULL), 0,
+	    "handoff stop failed: %s", res.err);
+	support_result_free(&res);
+	/* At once: no waiting. WNOWAIT leaves it for tc_wait_exit. */
+	memset(&si, 0, sizeof(si));
+	cr_assert_eq(waitid(P_PID, (id_t)s->hp.pid, &si, WEXITED | WNOHANG |
+	    WNOWAIT), 0, "waitid: %s", strerror(errno));
+	cr_expect_eq(si.si_pid, s->hp.pid, "handoff stop returned while the "
+	    "supervisor (pid %d) still ran", (int)s->hp.pid);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0,
+	    "the supervisor did not exit with 0");
+	tc_expect_all_gone(s);
 }

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ static struct {
 	int			 port;		/* the web listener's */
 	struct handoff_proc	 sup;
 	int			 markers;	/* SIGUSR2 lines asked for */
+	pid_t			 stray;		/* a process the test started */
 } fx;
 
 /* Make the test's temp dir and pick its port. */
@@ -70,6 +73,10 @@ fx_fini(void)
 	if (fx.sup.pid > 0 && fx.sup.exit_code == -1)
 		support_handoff_stop(&fx.sup, SIGTERM);
 	support_handoff_free(&fx.sup);
+	if (fx.stray > 0) {
+		kill(fx.stray, SIGKILL);
+		waitpid(fx.stray, NULL, 0);
+	}
 	n = support_tagged_pids(fx.log, left, MAX_PIDS);
 	for (i = 0; i < n && i < MAX_PIDS; i++)
 		kill(left[i], SIGKILL);
@@ -198,6 +205,7 @@ struct app {
 	const char	*listeners;	/* default "web" */
 	const char	*more;		/* more lines of [program app] */
 	const char	*sections;	/* more sections, before [program app] */
+	const char	*log_level;	/* default info */
 };
 
 /*
@@ -214,7 +222,7 @@ config_text(const struct app *app)
 	    "name = test\n"
 	    "pidfile = %s/handoff.pid\n"
 	    "control = %s/control.sock\n"
-	    "log_level = info\n"
+	    "log_level = %s\n"
 	    "\n"
 	    "[listener web]\n"
 	    "listen = 127.0.0.1:%d\n"
@@ -227,7 +235,8 @@ config_text(const struct app *app)
 	    "ready_timeout = %s\n"
 	    "drain_timeout = %s\n"
 	    "%s",
-	    fx.dir, fx.dir, fx.port, app->sections ? app->sections : "",
+	    fx.dir, fx.dir, app->log_level ? app->log_level : "info", fx.port,
+	    app->sections ? app->sections : "",
 	    app->command ? app->command : support_env("HANDOFF_TESTSERVER"),
 	    app->args ? " " : "", app->args ? app->args : "",
 	    app->listeners ? app->listeners : "web",
@@ -1233,4 +1242,316 @@ Test(supervise, command_not_executable_fails_the_start_once)
 	free(line);
 	cr_assert_eq(log_count("Permission denied"), 1, "the error is reported "
 	    "%d times", log_count("Permission denied"));
+}
+
+/* ---- 12. a command line instead of a config file ---------------------- */
+
+Test(supervise, command_line_mode_serves_reloads_and_stops)
+{
+	char listen[64], name[64], needle[128], *report;
+	const char *base = strrchr(fx.dir, '/'), *args[16];
+	unsigned int gen;
+	int n = 0;
+
+	/*
+	 * Its own name (so its own default control socket): the temp dir's
+	 * random suffix, so that concurrent runs of the suite do not meet.
+	 */
+	snprintf(name, sizeof(name), "ht-%s", strrchr(base, '.') + 1);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d=web", fx.port);
+	args[n++] = "run";
+	args[n++] = "--name";
+	args[n++] = name;
+	args[n++] = "--listen";
+	args[n++] = listen;
+	args[n++] = "--workers";
+	args[n++] = "2";
+	args[n++] = "--ready";
+	args[n++] = "notify";
+	args[n++] = "--";
+	args[n++] = support_env("HANDOFF_TESTSERVER");
+	args[n] = NULL;
+	cr_assert_eq(support_handoff_start_args(&fx.sup, args, fx.log, NULL), 0);
+	expect_log("started: ", 1);
+	snprintf(needle, sizeof(needle), "%s gen 1: ready 2/2", name);
+	expect_log(needle, 1);
+
+	report = get(fx.port, "/env");
+	expect_env(report, "LISTEN_FDS=", "1");
+	expect_env(report, "LISTEN_FDNAMES=", "web");
+	expect_env(report, "HANDOFF_GENERATION=", "1");
+	expect_env_prefix(report, "NOTIFY_SOCKET=", "@");
+	free(report);
+	serve(fx.port, &gen);
+	cr_assert_eq(gen, 1);
+
+	signal_supervisor(SIGHUP);
+	expect_log("reload done", 1);
+	snprintf(needle, sizeof(needle), "%s gen 2: ready 2/2", name);
+	expect_log(needle, 1);
+	snprintf(needle, sizeof(needle), "%s gen 1: gone", name);
+	expect_log(needle, 1);
+	serve(fx.port, &gen);
+	cr_assert_eq(gen, 2, "gen %u answers after the reload", gen);
+	finish();
+}
+
+/* ---- 13. a listener taken back from a draining generation ------------- */
+
+/* Run `handoff ARGS...` (NULL-terminated) to completion: its exit code. */
+static int
+handoff_cmd(struct run_result *res, ...)
+{
+	const char *argv[16];
+	va_list ap;
+	int argc = 0;
+
+	argv[argc++] = support_env("HANDOFF_BIN");
+	va_start(ap, res);
+	while ((argv[argc] = va_arg(ap, const char *)) != NULL)
+		cr_assert(++argc < 15, "too many arguments");
+	va_end(ap);
+	return support_run(argv, res);
+}
+
+/*
+ * Gen 1 (which ignores SIGTERM, so it drains for drain_timeout) holds
+ * listener extra. A reload drops extra; the next one brings it back while
+ * gen 1 still drains: the same socket comes back, where binding the port
+ * anew would find it in use by the supervisor itself.
+ */
+Test(supervise, listener_removed_and_added_back_while_draining_keeps_its_socket)
+{
+	struct app with = { .args = "--ignore-term", .drain_timeout = "20s",
+	    .listeners = "web, extra" };
+	struct app without = { .args = "--ignore-term", .drain_timeout = "20s" };
+	int port2 = support_free_port(), tries, code;
+	char sections[128], *report, *inode, *got, *g;
+	struct run_result res;
+	bool gen3 = false;
+	pid_t gen1;
+
+	snprintf(sections, sizeof(sections),
+	    "[listener extra]\nlisten = 127.0.0.1:%d\n\n", port2);
+	with.sections = sections;
+	write_config(&with);
+	start();
+	report = get(port2, "/env");
+	expect_env(report, "HANDOFF_GENERATION=", "1");
+	gen1 = number_after(report, "\npid=");
+	inode = env_line(report, "fd 4: ");
+	cr_assert(inode != NULL && strncmp(inode, "socket:[", 8) == 0,
+	    "extra is not fd 4:\n%s", report);
+	free(report);
+
+	/*
+	 * Gen 2 without extra; gen 1 drains, still holding it. (--no-wait:
+	 * a waiting reload follows the drain to its end. A reload refused
+	 * at once, as for a listener that cannot be bound, still fails.)
+	 */
+	write_config(&without);
+	cr_assert_eq(handoff_cmd(&res, "reload", "--no-wait", "-c", fx.config,
+	    NULL), 0, "the reload without extra failed: %s%s", res.out, res.err);
+	support_result_free(&res);
+	expect_log("reload done", 1);
+	expect_log("app gen 1: draining", 1);
+	cr_assert(ours(gen1), "gen 1 (pid %d) is not draining any more",
+	    (int)gen1);
+
+	/* Extra back, for gen 3. */
+	write_config(&with);
+	code = handoff_cmd(&res, "reload", "--no-wait", "-c", fx.config, NULL);
+	if (code != 0)
+		dump_log();
+	cr_assert_eq(code, 0, "the reload taking extra back failed: %s%s",
+	    res.out, res.err);
+	cr_expect(strstr(res.err, "address already in use") == NULL, "%s",
+	    res.err);
+	support_result_free(&res);
+	expect_log("reload done", 2);
+	cr_assert_eq(log_count("reload failed"), 0);
+	/* The case under test: gen 1 still held the socket meanwhile. */
+	cr_assert(ours(gen1), "gen 1 (pid %d) was gone before the reload",
+	    (int)gen1);
+	cr_assert_eq(log_count("app gen 1: gone"), 0);
+
+	/*
+	 * Gen 1 still accepts on extra too (it ignored SIGTERM): ask until
+	 * gen 3 answers. It is fd 4 of gen 3, the very socket of gen 1.
+	 */
+	for (tries = 0; tries < 500 && !gen3; tries++) {
+		report = get(port2, "/env");
+		g = env_line(report, "HANDOFF_GENERATION=");
+		cr_assert_not_null(g, "%s", report);
+		if (strcmp(g, "3") == 0) {
+			gen3 = true;
+			got = env_line(report, "fd 4: ");
+			cr_assert_not_null(got, "gen 3 has no fd 4:\n%s", report);
+			cr_expect_str_eq(got, inode, "gen 3's extra is %s, gen 1's "
+			    "was %s: not the same socket", got, inode);
+			free(got);
+			expect_env(report, "LISTEN_FDS=", "2");
+		} else
+			cr_assert_str_eq(g, "1", "gen %s answers on extra", g);
+		free(g);
+		free(report);
+	}
+	cr_assert(gen3, "gen 3 never answered on extra in %d requests", tries);
+	free(inode);
+
+	/* The stubborn workers die at the stop's timeout. */
+	cr_assert_eq(handoff_cmd(&res, "stop", "--timeout", "1s", "-c",
+	    fx.config, NULL), 0, "handoff stop: %s", res.err);
+	support_result_free(&res);
+	code = support_handoff_wait_exit(&fx.sup, SUPPORT_DEADLINE_MS);
+	cr_assert_eq(code, 0, "the supervisor exited with %d", code);
+	expect_log("info: stopped", 1);
+	expect_nothing_left();
+}
+
+/* ---- 14. MAINPID ------------------------------------------------------ */
+
+/*
+ * A worker announcing MAINPID of a process that is not its own (here one
+ * the test started): ignored, so the drain never signals that process.
+ */
+Test(supervise, mainpid_of_another_process_is_ignored)
+{
+	char args[64], needle[128];
+	unsigned int gen;
+	siginfo_t si;
+
+	fx.stray = fork();
+	cr_assert_neq(fx.stray, -1, "fork: %s", strerror(errno));
+	if (fx.stray == 0) {
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(args, sizeof(args), "--notify-mainpid %d", (int)fx.stray);
+	write_config(&(struct app){ .args = args, .log_level = "debug" });
+	start();
+	snprintf(needle, sizeof(needle), "app gen 1 worker 0: MAINPID=%d is not "
+	    "a process of this worker", (int)fx.stray);
+	expect_log(needle, 1);
+
+	write_config(&(struct app){ .log_level = "debug" });
+	signal_supervisor(SIGHUP);
+	expect_log("reload done", 1);
+	expect_log("app gen 1: gone", 1);
+	marker();
+	serve(fx.port, &gen);
+	cr_assert_eq(gen, 2);
+
+	/* Still running: not even a zombie of ours. */
+	memset(&si, 0, sizeof(si));
+	cr_assert_eq(waitid(P_PID, (id_t)fx.stray, &si, WEXITED | WNOHANG |
+	    WNOWAIT), 0, "waitid: %s", strerror(errno));
+	cr_assert_eq(si.si_pid, 0, "the test's sleep (pid %d) was killed by "
+	    "signal %d", (int)fx.stray, si.si_status);
+	finish();
+	cr_assert(support_pid_alive(fx.stray));
+}
+
+/* ---- 15. long output lines ------------------------------------------ */
+
+/* How many x's the pieces of the long line in log hold so far. */
+static long
+long_line_xs(const char *log, const char *prefix)
+{
+	const char *line, *end, *at;
+	long xs = 0;
+
+	for (line = log; *line != '\0'; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		at = memmem(line, (size_t)(end - line), prefix, strlen(prefix));
+		if (at == NULL)
+			continue;
+		for (at += strlen(prefix); at < end; at++)
+			xs += *at == 'x';
+	}
+	return xs;
+}
+
+struct long_wait {
+	const char	*prefix;
+	long		 want;
+};
+
+/* support_handoff_wait_until: every x of the long line is logged. */
+static int
+long_line_logged(const char *log, void *arg)
+{
+	struct long_wait *lw = arg;
+
+	return long_line_xs(log, lw->prefix) >= lw->want;
+}
+
+#define LONG_LINE	10000
+
+/*
+ * One line of 10000 characters: logged in pieces, each a whole log line
+ * with the worker's prefix, marked with "..." where it was split, and
+ * together every character of it.
+ */
+Test(supervise, long_output_line_is_logged_whole_in_pieces)
+{
+	char args[64], prefix[64], *text, *line, *end, *at, *piece;
+	struct long_wait lw;
+	int pieces = 0, long_lines = 0;
+	unsigned int gen;
+	long xs = 0, len;
+	bool first, last, ended = false;
+	pid_t pid;
+
+	snprintf(args, sizeof(args), "--long-line %d", LONG_LINE);
+	write_config(&(struct app){ .args = args });
+	start();
+	pid = serve(fx.port, &gen);
+	snprintf(prefix, sizeof(prefix), "app gen 1 pid %d: ", (int)pid);
+	lw.prefix = prefix;
+	lw.want = LONG_LINE;
+	if (support_handoff_wait_until(&fx.sup, long_line_logged, &lw) == -1) {
+		dump_log();
+		cr_assert_fail("the log never held %d x's after \"%s\"", LONG_LINE,
+		    prefix);
+	}
+	finish();
+
+	text = support_read_file(fx.log);
+	cr_assert_not_null(text);
+	for (line = text; *line != '\0'; line = *end ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		if (memmem(line, (size_t)(end - line), "xxxxxxxxxx", 10) == NULL)
+			continue;
+		long_lines++;
+		cr_assert(!ended, "a piece after the last one: %.80s...", line);
+		at = memmem(line, (size_t)(end - line), prefix, strlen(prefix));
+		cr_assert_not_null(at, "a piece without the prefix \"%s\": %.80s...",
+		    prefix, line);
+		piece = at + strlen(prefix);
+		len = end - piece;
+		first = strncmp(piece, "...", 3) != 0;
+		last = len < 3 || strncmp(end - 3, "...", 3) != 0;
+		cr_assert_eq(first, pieces == 0, "piece %d %s with \"...\"",
+		    pieces + 1, first ? "does not start" : "starts");
+		if (!first) {
+			piece += 3;
+			len -= 3;
+		}
+		if (!last)
+			len -= 3;
+		cr_assert_gt(len, 0, "piece %d is empty", pieces + 1);
+		cr_assert_eq((long)strspn(piece, "x"), len, "piece %d holds more "
+		    "than x's: %.*s", pieces + 1, (int)len, piece);
+		xs += len;
+		pieces++;
+		ended = last;
+	}
+	cr_assert(ended, "the last piece ends with \"...\"");
+	cr_log_info("%d characters in %d pieces", LONG_LINE, pieces);
+	cr_assert_gt(pieces, 1, "not split");
+	cr_assert_eq(xs, LONG_LINE, "%ld of %d characters logged", xs, LONG_LINE);
+	cr_assert_eq(long_lines, pieces, "%d lines of x's, %d pieces", long_lines,
+	    pieces);
+	free(text);
 }

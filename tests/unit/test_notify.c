@@ -1,0 +1,193 @@
+/*
+ * test_notify.c: notify_parse, which splits an sd_notify datagram into
+ * KEY=VALUE lines. A message with any bad line is rejected whole, before
+ * any line is handed on.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notify.h"
+
+#define MAX_LINES	8
+
+/* The lines notify_parse handed on. */
+struct seen {
+	int	 count;
+	char	*keys[MAX_LINES];
+	char	*values[MAX_LINES];
+};
+
+static void
+record(const char *key, const char *value, void *arg)
+{
+	struct seen *s = arg;
+
+	cr_assert_lt(s->count, MAX_LINES, "too many lines");
+	s->keys[s->count] = strdup(key);
+	s->values[s->count] = strdup(value);
+	cr_assert(s->keys[s->count] != NULL && s->values[s->count] != NULL);
+	s->count++;
+}
+
+static void
+seen_free(struct seen *s)
+{
+	int i;
+
+	for (i = 0; i < s->count; i++) {
+		free(s->keys[i]);
+		free(s->values[i]);
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+/* Parse len bytes of msg; the return value, the lines in *s. */
+static int
+parse(const char *msg, size_t len, struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	return notify_parse(msg, len, record, s);
+}
+
+/* msg (len bytes) must be rejected, with no line handed on. */
+static void
+expect_rejected(const char *what, const char *msg, size_t len)
+{
+	struct seen s;
+
+	cr_expect_eq(parse(msg, len, &s), -1, "%s: accepted", what);
+	cr_expect_eq(s.count, 0, "%s: %d lines handed on before the bad one",
+	    what, s.count);
+	seen_free(&s);
+}
+
+/* The lines s holds are exactly these key, value pairs. */
+static void
+expect_lines(const struct seen *s, int n, const char *const *pairs)
+{
+	int i;
+
+	cr_assert_eq(s->count, n, "%d lines, not %d", s->count, n);
+	for (i = 0; i < n; i++) {
+		cr_expect_str_eq(s->keys[i], pairs[2 * i], "line %d", i);
+		cr_expect_str_eq(s->values[i], pairs[2 * i + 1], "line %d", i);
+	}
+}
+
+Test(notify, splits_lines_into_keys_and_values)
+{
+	static const char msg[] = "READY=1\nSTATUS=x y\n";
+	static const char *const want[] = { "READY", "1", "STATUS", "x y" };
+	struct seen s;
+
+	cr_assert_eq(parse(msg, sizeof(msg) - 1, &s), 0);
+	expect_lines(&s, 2, want);
+	seen_free(&s);
+}
+
+Test(notify, value_keeps_everything_after_the_first_equals_sign)
+{
+	static const char msg[] = "STATUS=a=b  c\nMAINPID=42";
+	static const char *const want[] = { "STATUS", "a=b  c", "MAINPID", "42" };
+	struct seen s;
+
+	cr_assert_eq(parse(msg, sizeof(msg) - 1, &s), 0);
+	expect_lines(&s, 2, want);
+	seen_free(&s);
+}
+
+Test(notify, empty_value_is_a_line)
+{
+	static const char msg[] = "STATUS=";
+	static const char *const want[] = { "STATUS", "" };
+	struct seen s;
+
+	cr_assert_eq(parse(msg, sizeof(msg) - 1, &s), 0);
+	expect_lines(&s, 1, want);
+	seen_free(&s);
+}
+
+Test(notify, trailing_newline_and_blank_lines_are_accepted)
+{
+	static const char msg[] = "\nREADY=1\n\n\nSTATUS=ok\n\n";
+	static const char *const want[] = { "READY", "1", "STATUS", "ok" };
+	struct seen s;
+
+	cr_assert_eq(parse(msg, sizeof(msg) - 1, &s), 0);
+	expect_lines(&s, 2, want);
+	seen_free(&s);
+	/* Without a trailing newline, the same. */
+	cr_assert_eq(parse(msg, sizeof(msg) - 3, &s), 0);
+	expect_lines(&s, 2, want);
+	seen_free(&s);
+}
+
+Test(notify, only_len_bytes_are_read)
+{
+	static const char msg[] = "READY=1\nSTATUS=cut here";
+	static const char *const want[] = { "READY", "1", "STATUS", "cut" };
+	struct seen s;
+
+	cr_assert_eq(parse(msg, strlen("READY=1\nSTATUS=cut"), &s), 0);
+	expect_lines(&s, 2, want);
+	seen_free(&s);
+}
+
+Test(notify, line_without_equals_rejects_the_whole_message)
+{
+	static const char first[] = "READY\nSTATUS=x";
+	static const char last[] = "READY=1\nSTATUS=x\ngarbage";
+	static const char middle[] = "READY=1\nno equals sign\nSTATUS=x\n";
+
+	expect_rejected("first line", first, sizeof(first) - 1);
+	expect_rejected("last line", last, sizeof(last) - 1);
+	expect_rejected("middle line", middle, sizeof(middle) - 1);
+	expect_rejected("only line", "garbage", 7);
+}
+
+Test(notify, line_starting_with_equals_rejects_the_whole_message)
+{
+	static const char msg[] = "READY=1\n=1\n";
+
+	expect_rejected("=1", "=1", 2);
+	expect_rejected("READY=1 then =1", msg, sizeof(msg) - 1);
+	expect_rejected("=", "=", 1);
+}
+
+Test(notify, nul_byte_rejects_the_whole_message)
+{
+	static const char msg[] = "READY=1\nSTATUS=a\0b";
+	static const char trailing[] = "READY=1\n\0";
+
+	expect_rejected("NUL in a value", msg, sizeof(msg) - 1);
+	expect_rejected("NUL at the end", trailing, sizeof(trailing) - 1);
+}
+
+Test(notify, empty_message_is_rejected)
+{
+	expect_rejected("empty", "", 0);
+}
+
+Test(notify, message_over_4096_bytes_is_rejected)
+{
+	char *msg = malloc(8192);
+	struct seen s;
+
+	cr_assert_not_null(msg);
+	/* STATUS=xxx... of exactly 4096 bytes: accepted. */
+	memcpy(msg, "STATUS=", 7);
+	memset(msg + 7, 'x', 8192 - 7);
+	cr_assert_eq(parse(msg, 4096, &s), 0, "4096 bytes rejected");
+	cr_assert_eq(s.count, 1);
+	cr_expect_str_eq(s.keys[0], "STATUS");
+	cr_expect_eq(strlen(s.values[0]), 4096 - 7);
+	seen_free(&s);
+	/* One more byte: rejected. */
+	expect_rejected("4097 bytes", msg, 4097);
+	expect_rejected("8192 bytes", msg, 8192);
+	free(msg);
+}
