@@ -10,11 +10,13 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "config.h"
 #include "listener.h"
+#include "supervisor.h"
 
 /* Print the usage of `handoff check`. */
 static void
@@ -48,6 +50,7 @@ check_main(int argc, char **argv)
 	const char *path = config_default_path();
 	struct config_msgs msgs;
 	struct config *conf;
+	char *cause = NULL;
 	int ch, bind = 0, quiet = 0, failed;
 	size_t i;
 
@@ -90,6 +93,13 @@ check_main(int argc, char **argv)
 		return 2;
 	}
 	config_msgs_free(&msgs);
+	/* Valid, but asking for what this version cannot run. */
+	if (supervisor_check_supported(conf, &cause) == -1) {
+		fprintf(stderr, "%s: %s\n", path, cause);
+		free(cause);
+		config_free(conf);
+		return 2;
+	}
 
 	if (bind) {
 		config_msgs_init(&msgs);

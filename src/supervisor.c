@@ -102,7 +102,7 @@ supervisor_has_processes(struct supervisor *sup)
 }
 
 /* Refuse what this version cannot run yet, naming the program. */
-static int
+int
 supervisor_check_supported(const struct config *conf, char **cause)
 {
 	struct program_conf *pc;

@@ -72,6 +72,7 @@ struct supervisor {
 };
 
 int	supervisor_run(struct config *conf, const char *config_path);
+int	supervisor_check_supported(const struct config *conf, char **cause);
 void	supervisor_reload(struct supervisor *sup, const char *only);
 int	supervisor_request_reload(struct supervisor *sup, const char *only,
 	    char **cause);
