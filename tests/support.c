@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,29 @@ support_run(const char *const argv[], struct run_result *res)
 	res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) :
 	    128 + WTERMSIG(status);
 	return res->exit_code;
+}
+
+/*
+ * Run `handoff ARGS...` (NULL-terminated, at most 14) to completion, the
+ * binary from $HANDOFF_BIN: its exit code, its output in res.
+ */
+int
+support_handoff_cmd(struct run_result *res, ...)
+{
+	const char *argv[16];
+	va_list ap;
+	int argc = 0;
+
+	argv[argc++] = support_env("HANDOFF_BIN");
+	va_start(ap, res);
+	while ((argv[argc] = va_arg(ap, const char *)) != NULL) {
+		if (++argc == 15) {
+			fprintf(stderr, "support_handoff_cmd: too many arguments\n");
+			abort();
+		}
+	}
+	va_end(ap);
+	return support_run(argv, res);
 }
 
 /* Free what support_run captured. */

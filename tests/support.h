@@ -13,6 +13,7 @@ struct run_result {
 };
 
 int	 support_run(const char *const argv[], struct run_result *res);
+int	 support_handoff_cmd(struct run_result *res, ...);
 void	 support_result_free(struct run_result *res);
 const char *support_env(const char *name);
 char	*support_tmpdir(void);

@@ -97,21 +97,6 @@ tc_log_text(struct sup *s)
 	return text;
 }
 
-/* Run `handoff ARGS...` (NULL-terminated) to completion. */
-static int
-tc_handoff(struct run_result *res, ...)
-{
-	const char *argv[16];
-	va_list ap;
-	int argc = 0;
-
-	argv[argc++] = support_env("HANDOFF_BIN");
-	va_start(ap, res);
-	while ((argv[argc] = va_arg(ap, const char *)) != NULL)
-		cr_assert(++argc < 15, "too many arguments");
-	va_end(ap);
-	return support_run(argv, res);
-}
 
 /*
  * Write the supervisor's config: extra [supervisor] SUP_KEYS and [listener
@@ -409,7 +394,7 @@ tc_status_json(struct sup *s)
 	json_object *root, *programs, *gens, *workers, *pid;
 	size_t i, j, k;
 
-	cr_assert_eq(tc_handoff(&res, "status", "--json", "-c", s->config, NULL),
+	cr_assert_eq(support_handoff_cmd(&res, "status", "--json", "-c", s->config, NULL),
 	    0, "handoff status --json failed: %s", res.err);
 	root = json_tokener_parse(res.out);
 	cr_assert(root != NULL, "handoff status --json is not JSON: %s", res.out);
@@ -642,7 +627,7 @@ Test(control, status_text_and_json, .fini = tc_fini)
 	}
 
 	/* The table. */
-	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0,
 	    "handoff status failed: %s", res.err);
 	snprintf(needle, sizeof(needle), "supervisor ctltest pid %d,", (int)s->hp.pid);
 	cr_expect(strstr(res.out, needle) != NULL, "no \"%s\" in:\n%s", needle,
@@ -660,7 +645,7 @@ Test(control, status_text_and_json, .fini = tc_fini)
 	support_result_free(&res);
 
 	/* After a reload, its outcome. */
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 0,
 	    "handoff reload failed: %s%s", res.out, res.err);
 	support_result_free(&res);
 	root = tc_status_json(s);
@@ -674,7 +659,7 @@ Test(control, status_text_and_json, .fini = tc_fini)
 	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
 	    "current_generation", NULL)), 2);
 	json_object_put(root);
-	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0);
 	cr_expect(strstr(res.out, "last reload: ok") != NULL, "%s", res.out);
 	support_result_free(&res);
 
@@ -689,7 +674,7 @@ Test(control, reload_shows_progress, .fini = tc_fini)
 
 	tc_start(s);
 	cr_assert_eq(tc_get(s, NULL), 1);
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 0,
 	    "handoff reload failed: %s%s", res.out, res.err);
 	cr_expect(tc_in_order(res.out, "app gen 2 starting 2 workers\n",
 	    "app gen 2 ready 2/2\n", "app gen 2 took over", "app gen 1 draining",
@@ -704,14 +689,14 @@ Test(control, reload_shows_progress, .fini = tc_fini)
 	 */
 	tc_write_config(s, "--ready-after 2s", "");
 	done = tc_log_count(s, "reload done in");
-	cr_assert_eq(tc_handoff(&res, "reload", "--no-wait", "-c", s->config,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "--no-wait", "-c", s->config,
 	    NULL), 0, "handoff reload --no-wait failed: %s", res.err);
 	cr_expect_str_eq(res.out, "reload requested\n");
 	support_result_free(&res);
 	tc_expect_log(s, "reload done in", done + 1);
 	cr_expect_eq(tc_get(s, NULL), 3);
 
-	cr_assert_eq(tc_handoff(&res, "reload", "nosuch", "-c", s->config, NULL),
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "nosuch", "-c", s->config, NULL),
 	    1);
 	cr_expect(strstr(res.err, "unknown program nosuch") != NULL, "%s", res.err);
 	support_result_free(&res);
@@ -739,7 +724,7 @@ Test(control, failed_reload_changes_nothing, .fini = tc_fini)
 
 	/* A new generation that never becomes ready. */
 	tc_write_config(s, "--never-ready", "ready_timeout = 1s\n");
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 1,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 1,
 	    "handoff reload did not fail: %s%s", res.out, res.err);
 	cr_expect(strstr(res.err, "reload failed") != NULL, "%s", res.err);
 	cr_expect(strstr(res.err, "not ready within ready_timeout") != NULL, "%s",
@@ -776,7 +761,7 @@ Test(control, failed_reload_changes_nothing, .fini = tc_fini)
 	    s->sock);
 	free(support_write_file(s->dir, "handoff.ini", bad));
 	free(bad);
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 1,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 1,
 	    "handoff reload did not fail: %s%s", res.out, res.err);
 	snprintf(needle, sizeof(needle), "%s:3:", s->config);
 	cr_expect(strstr(res.out, needle) != NULL || strstr(res.err, needle) !=
@@ -805,7 +790,7 @@ Test(control, stop, .fini = tc_fini)
 	tc_start(s);
 	json_object_put(tc_status_json(s));
 	cr_assert_eq(s->nworkers, 2);
-	cr_assert_eq(tc_handoff(&res, "stop", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "stop", "-c", s->config, NULL), 0,
 	    "handoff stop failed: %s", res.err);
 	cr_expect(strstr(res.out, "stopped") != NULL, "%s", res.out);
 	support_result_free(&res);
@@ -826,7 +811,7 @@ Test(control, stop_timeout_kills_stubborn_workers, .fini = tc_fini)
 	json_object_put(tc_status_json(s));
 	cr_assert_eq(s->nworkers, 2);
 	began = support_now_ms();
-	cr_assert_eq(tc_handoff(&res, "stop", "--timeout", "500ms", "-c",
+	cr_assert_eq(support_handoff_cmd(&res, "stop", "--timeout", "500ms", "-c",
 	    s->config, NULL), 0, "handoff stop failed: %s", res.err);
 	cr_expect(strstr(res.out, "stopped") != NULL, "%s", res.out);
 	support_result_free(&res);
@@ -850,7 +835,7 @@ Test(control, no_supervisor_running, .fini = tc_fini)
 	needle = tc_printf("no supervisor is running on %s", s->sock);
 	for (i = 0; i < 3; i++) {
 		cmd = i == 0 ? "status" : i == 1 ? "reload" : "stop";
-		cr_expect_eq(tc_handoff(&res, cmd, "-c", s->config, NULL), 1,
+		cr_expect_eq(support_handoff_cmd(&res, cmd, "-c", s->config, NULL), 1,
 		    "handoff %s", cmd);
 		cr_expect(strstr(res.err, needle) != NULL, "handoff %s: %s", cmd,
 		    res.err);
@@ -891,7 +876,7 @@ Test(control, second_supervisor_refused, .fini = tc_fini)
 	cr_assert_eq(lstat(s->sock, &after), 0);
 	cr_expect(before.st_ino == after.st_ino, "the control socket was replaced");
 	cr_expect_eq(tc_get(s, NULL), 1);
-	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0);
 	support_result_free(&res);
 	tc_stop(s);
 }
@@ -922,7 +907,7 @@ Test(control, stale_socket_replaced, .fini = tc_fini)
 	cr_expect_eq(st.st_mode & 07777, 0600, "the control socket has mode %o",
 	    (unsigned)(st.st_mode & 07777));
 	cr_expect_eq(st.st_uid, geteuid());
-	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0,
 	    "%s", res.err);
 	support_result_free(&res);
 	tc_stop(s);
@@ -1026,7 +1011,7 @@ Test(control, other_uid_refused, .fini = tc_fini)
 	tc_expect_log(s, needle, 1);
 	free(needle);
 
-	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0,
 	    "%s", res.err);
 	cr_expect(strstr(res.out, "supervisor ctltest") != NULL);
 	support_result_free(&res);
@@ -1075,7 +1060,7 @@ Test(control, bad_requests, .fini = tc_fini)
 	answer = tc_request(s, "HANDOFF/1 version\n", 18);
 	cr_expect_str_eq(answer, "ok " PACKAGE_VERSION "\n");
 	free(answer);
-	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0);
 	support_result_free(&res);
 	tc_stop(s);
 }
@@ -1102,12 +1087,12 @@ Test(control, slow_clients_do_not_block_others, .fini = tc_fini)
 	}
 	/* Meanwhile others are served. */
 	for (i = 0; i < 3; i++) {
-		cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+		cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0,
 		    "%s", res.err);
 		cr_expect(strstr(res.out, "supervisor ctltest") != NULL);
 		support_result_free(&res);
 	}
-	cr_expect_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 0,
 	    "%s", res.err);
 	support_result_free(&res);
 	cr_expect_eq(tc_get(s, NULL), 2);
@@ -1119,7 +1104,7 @@ Test(control, slow_clients_do_not_block_others, .fini = tc_fini)
 	close(silent);
 	for (i = 0; i < 20; i++)
 		close(deaf[i]);
-	cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0);
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0);
 	support_result_free(&res);
 	tc_stop(s);
 }
@@ -1158,7 +1143,7 @@ Test(control, too_many_clients_refused, .fini = tc_fini)
 	 * why, however early the supervisor closes on it.
 	 */
 	for (i = 0; i < 5; i++) {
-		cr_expect_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 1);
+		cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 1);
 		cr_expect(strstr(res.err, "too many control clients") != NULL,
 		    "try %d: %s", i, res.err);
 		support_result_free(&res);
@@ -1168,7 +1153,7 @@ Test(control, too_many_clients_refused, .fini = tc_fini)
 	free(crowd);
 	/* Served again once it has seen them go. */
 	for (tries = 0; tries < 100; tries++) {
-		if (tc_handoff(&res, "status", "-c", s->config, NULL) == 0)
+		if (support_handoff_cmd(&res, "status", "-c", s->config, NULL) == 0)
 			break;
 		cr_assert(strstr(res.err, "too many control clients") != NULL,
 		    "%s", res.err);
@@ -1464,14 +1449,14 @@ Test(control, socket_option_instead_of_config, .fini = tc_fini)
 	char *needle;
 
 	tc_start(s);
-	cr_assert_eq(tc_handoff(&res, "status", "-s", s->sock, NULL), 0, "%s",
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-s", s->sock, NULL), 0, "%s",
 	    res.err);
 	needle = tc_printf("supervisor ctltest pid %d,", (int)s->hp.pid);
 	cr_expect(strstr(res.out, needle) != NULL, "%s", res.out);
 	free(needle);
 	support_result_free(&res);
 
-	cr_assert_eq(tc_handoff(&res, "status", "--json", "-s", s->sock, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "status", "--json", "-s", s->sock, NULL), 0,
 	    "%s", res.err);
 	root = json_tokener_parse(res.out);
 	cr_assert(root != NULL, "not JSON: %s", res.out);
@@ -1480,14 +1465,14 @@ Test(control, socket_option_instead_of_config, .fini = tc_fini)
 	json_object_put(root);
 	support_result_free(&res);
 
-	cr_assert_eq(tc_handoff(&res, "reload", "-s", s->sock, NULL), 0, "%s%s",
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-s", s->sock, NULL), 0, "%s%s",
 	    res.out, res.err);
 	cr_expect(tc_in_order(res.out, "app gen 2 starting 2 workers",
 	    "app gen 2 took over", "done in", NULL), "%s", res.out);
 	support_result_free(&res);
 	cr_expect_eq(tc_get(s, NULL), 2);
 
-	cr_assert_eq(tc_handoff(&res, "reload", "--no-wait", "-s", s->sock, NULL),
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "--no-wait", "-s", s->sock, NULL),
 	    0, "%s", res.err);
 	cr_expect_str_eq(res.out, "reload requested\n");
 	support_result_free(&res);
@@ -1495,7 +1480,7 @@ Test(control, socket_option_instead_of_config, .fini = tc_fini)
 	cr_expect_eq(tc_get(s, NULL), 3);
 
 	json_object_put(tc_status_json(s));
-	cr_assert_eq(tc_handoff(&res, "stop", "-s", s->sock, NULL), 0, "%s",
+	cr_assert_eq(support_handoff_cmd(&res, "stop", "-s", s->sock, NULL), 0, "%s",
 	    res.err);
 	support_result_free(&res);
 	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0,
@@ -1610,7 +1595,7 @@ Test(control, failed_reload_changes_no_kept_socket, .fini = tc_fini)
 	cr_assert_neq(backlog, 10, "the default backlog is 10?");
 
 	tc_write_config_full(s, "", renamed, "--exit-before-ready 3", "");
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 1,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 1,
 	    "handoff reload did not fail: %s%s", res.out, res.err);
 	cr_expect(strstr(res.err, "exited with status 3 before ready") != NULL,
 	    "%s", res.err);
@@ -1626,7 +1611,7 @@ Test(control, failed_reload_changes_no_kept_socket, .fini = tc_fini)
 
 	/* The same change, with a generation that works. */
 	tc_write_config_full(s, "", renamed, "", "");
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 0,
 	    "handoff reload failed: %s%s", res.out, res.err);
 	support_result_free(&res);
 	tc_expect_log(s, "app gen 1: gone", 1);
@@ -1655,7 +1640,7 @@ Test(control, reload_gives_the_new_generation_its_new_fd_name,
 	tc_write_config_full(s, "", "fd_name = web\n", "", "");
 	tc_start(s);
 	tc_write_config_full(s, "", "fd_name = renamed\n", "", "");
-	cr_assert_eq(tc_handoff(&res, "reload", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL), 0,
 	    "handoff reload failed: %s%s", res.out, res.err);
 	support_result_free(&res);
 	tc_expect_log(s, "app gen 1: gone", 1);
@@ -1710,7 +1695,7 @@ Test(control, garbage_notify_ignored_and_status_shown, .fini = tc_fini)
 	cr_expect_eq(tc_log_count(s, "malformed message from pid"), 6, "not 3 "
 	    "malformed messages per worker");
 	tc_expect_worker_status(s, "hello");
-	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0,
 	    "%s", res.err);
 	for (i = 0; i < s->nworkers; i++)
 		cr_expect(tc_has_worker_row(res.out, "app", 1, s->workers[i],
@@ -1730,14 +1715,14 @@ Test(control, status_text_is_made_safe, .fini = tc_fini)
 
 	tc_start(s);
 	tc_expect_worker_status(s, "a?b?");
-	cr_assert_eq(tc_handoff(&res, "status", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0,
 	    "%s", res.err);
 	cr_expect_eq(support_count_lines(res.out, "  a?b?"), 2, "%s", res.out);
 	cr_expect(strchr(res.out, '\x1b') == NULL, "an escape in the table");
 	cr_expect(strchr(res.out, '\xff') == NULL, "a 0xff byte in the table");
 	support_result_free(&res);
 	/* The JSON parses (tc_status_json asserts it), with the same text. */
-	cr_assert_eq(tc_handoff(&res, "status", "--json", "-c", s->config, NULL),
+	cr_assert_eq(support_handoff_cmd(&res, "status", "--json", "-c", s->config, NULL),
 	    0, "%s", res.err);
 	cr_expect(strchr(res.out, '\xff') == NULL, "a 0xff byte in the JSON");
 	support_result_free(&res);
@@ -1809,7 +1794,7 @@ Test(control, reload_nowait_reports_a_bad_config, .fini = tc_fini)
 	    s->sock);
 	free(support_write_file(s->dir, "handoff.ini", bad));
 	free(bad);
-	cr_assert_eq(tc_handoff(&res, "reload", "--no-wait", "-c", s->config,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "--no-wait", "-c", s->config,
 	    NULL), 1, "handoff reload --no-wait did not fail: %s%s", res.out,
 	    res.err);
 	needle = tc_printf("%s:3:", s->config);
@@ -1884,7 +1869,7 @@ Test(control, stop_returns_after_the_supervisor_exited, .fini = tc_fini)
 
 	tc_start(s);
 	json_object_put(tc_status_json(s));
-	cr_assert_eq(tc_handoff(&res, "stop", "-c", s->config, NULL), 0,
+	cr_assert_eq(support_handoff_cmd(&res, "stop", "-c", s->config, NULL), 0,
 	    "handoff stop failed: %s", res.err);
 	support_result_free(&res);
 	/* At once: no waiting. WNOWAIT leaves it for tc_wait_exit. */

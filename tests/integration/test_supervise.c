@@ -1298,21 +1298,6 @@ Test(supervise, command_line_mode_serves_reloads_and_stops)
 
 /* ---- 13. a listener taken back from a draining generation ------------- */
 
-/* Run `handoff ARGS...` (NULL-terminated) to completion: its exit code. */
-static int
-handoff_cmd(struct run_result *res, ...)
-{
-	const char *argv[16];
-	va_list ap;
-	int argc = 0;
-
-	argv[argc++] = support_env("HANDOFF_BIN");
-	va_start(ap, res);
-	while ((argv[argc] = va_arg(ap, const char *)) != NULL)
-		cr_assert(++argc < 15, "too many arguments");
-	va_end(ap);
-	return support_run(argv, res);
-}
 
 /*
  * Gen 1 (which ignores SIGTERM, so it drains for drain_timeout) holds
@@ -1350,7 +1335,7 @@ Test(supervise, listener_removed_and_added_back_while_draining_keeps_its_socket)
 	 * at once, as for a listener that cannot be bound, still fails.)
 	 */
 	write_config(&without);
-	cr_assert_eq(handoff_cmd(&res, "reload", "--no-wait", "-c", fx.config,
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "--no-wait", "-c", fx.config,
 	    NULL), 0, "the reload without extra failed: %s%s", res.out, res.err);
 	support_result_free(&res);
 	expect_log("reload done", 1);
@@ -1360,7 +1345,7 @@ Test(supervise, listener_removed_and_added_back_while_draining_keeps_its_socket)
 
 	/* Extra back, for gen 3. */
 	write_config(&with);
-	code = handoff_cmd(&res, "reload", "--no-wait", "-c", fx.config, NULL);
+	code = support_handoff_cmd(&res, "reload", "--no-wait", "-c", fx.config, NULL);
 	if (code != 0)
 		dump_log();
 	cr_assert_eq(code, 0, "the reload taking extra back failed: %s%s",
@@ -1400,7 +1385,7 @@ Test(supervise, listener_removed_and_added_back_while_draining_keeps_its_socket)
 	free(inode);
 
 	/* The stubborn workers die at the stop's timeout. */
-	cr_assert_eq(handoff_cmd(&res, "stop", "--timeout", "1s", "-c",
+	cr_assert_eq(support_handoff_cmd(&res, "stop", "--timeout", "1s", "-c",
 	    fx.config, NULL), 0, "handoff stop: %s", res.err);
 	support_result_free(&res);
 	code = support_handoff_wait_exit(&fx.sup, SUPPORT_DEADLINE_MS);
