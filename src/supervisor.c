@@ -14,6 +14,7 @@
  */
 #include "autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -802,6 +803,46 @@ supervisor_remove_pidfile(struct supervisor *sup)
 	sup->pidfile = NULL;
 }
 
+/*
+ * Kill and reap what is left of the workers' descendants: processes that
+ * left their worker's process group (setsid) and were orphaned to us, the
+ * subreaper. Nothing the supervisor started outlives it.
+ */
+static void
+supervisor_kill_orphans(void)
+{
+	char path[320], line[4096], *p, *end;
+	DIR *tasks;
+	struct dirent *de;
+	FILE *fp;
+	long pid;
+	int n = 0;
+
+	if ((tasks = opendir("/proc/self/task")) == NULL)
+		return;
+	while ((de = readdir(tasks)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+		    de->d_name);
+		if ((fp = fopen(path, "re")) == NULL)
+			continue;
+		if (fgets(line, sizeof(line), fp) != NULL) {
+			for (p = line; (pid = strtol(p, &end, 10)) > 0; p = end) {
+				kill((pid_t)pid, SIGKILL);
+				n++;
+			}
+		}
+		fclose(fp);
+	}
+	closedir(tasks);
+	if (n > 0)
+		log_warnx("killed %d process%s left by workers outside their "
+		    "process groups", n, n == 1 ? "" : "es");
+	while (n-- > 0 && waitpid(-1, NULL, 0) > 0)
+		;
+}
+
 /* Add a persistent signal event. */
 static struct event *
 supervisor_add_signal(struct supervisor *sup, int sig)
@@ -901,6 +942,7 @@ supervisor_run(struct config *conf, const char *config_path)
 	if (!sup.stopping || supervisor_has_processes(&sup))
 		event_base_dispatch(sup.base);
 
+	supervisor_kill_orphans();
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);
 	control_close(sup.control);

@@ -128,3 +128,28 @@ Test(signals, sigterm_during_a_reload_stops_both_generations, .fini = fini)
 	cr_expect_eq(support_handoff_wait_log(&hp, "app gen 2: gone", 1), 0);
 	expect_nothing_left();
 }
+
+Test(signals, stop_kills_descendants_that_left_the_process_group, .fini = fini)
+{
+	char *text;
+
+	dir = support_tmpdir();
+	cr_assert(asprintf(&config, "%s/handoff.ini", dir) != -1);
+	cr_assert(asprintf(&logpath, "%s/handoff.log", dir) != -1);
+	/* The worker starts a daemon in a session of its own, then serves. */
+	cr_assert(asprintf(&text,
+	    "[supervisor]\nname = sig\ncontrol = %s/ctl.sock\npidfile = %s/pid\n\n"
+	    "[listener web]\nlisten = 127.0.0.1:0\n\n"
+	    "[program app]\ncommand = /bin/sh -c 'setsid sleep 300 & exec %s'\n"
+	    "listeners = web\nready_timeout = 20s\ndrain_timeout = 5s\n",
+	    dir, dir, support_env("HANDOFF_TESTSERVER")) != -1);
+	free(support_write_file(dir, "handoff.ini", text));
+	free(text);
+	cr_assert_eq(support_handoff_start(&hp, config, logpath), 0);
+	cr_assert_eq(support_handoff_wait_log(&hp, "started: app gen 1 ready", 1),
+	    0, "never started");
+	cr_assert_eq(support_handoff_stop(&hp, SIGTERM), 0);
+	cr_expect_eq(support_handoff_wait_log(&hp, "killed 1 process left by "
+	    "workers outside their process groups", 1), 0);
+	expect_nothing_left();
+}
