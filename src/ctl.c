@@ -189,7 +189,11 @@ ctl_answer(int fd, const char *cmd, int quiet_ok)
 		}
 		fflush(stdout);
 	}
-	if (code == -1) {
+	if (code == -1 && ferror(fp) && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		fprintf(stderr, "handoff %s: no answer from the supervisor in time "
+		    "(is it stopped or stuck? see its pid in the pidfile)\n", cmd);
+		code = 1;
+	} else if (code == -1) {
 		fprintf(stderr, "handoff %s: the supervisor closed the connection "
 		    "without an answer\n", cmd);
 		code = 1;
@@ -333,6 +337,7 @@ ctl_status_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
+	struct timeval status_timeout = { 30, 0 };
 	int json = 0, fd, code;
 	pid_t peer;
 
@@ -346,6 +351,9 @@ ctl_status_main(int argc, char **argv)
 	}
 	if ((fd = ctl_connect(&t, "status", &peer, &code)) == -1)
 		return code;
+	/* A status comes at once; a stopped (SIGSTOP) supervisor never answers. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &status_timeout,
+	    sizeof(status_timeout));
 	if (ctl_send(fd, json ? "status json" : "status", "status") == -1) {
 		close(fd);
 		return 1;
