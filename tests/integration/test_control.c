@@ -1327,35 +1327,39 @@ Test(control, many_clients_during_reload_and_load, .fini = tc_fini)
 	tc_stop(s);
 }
 
-Test(control, fds_hands_over_the_listener, .fini = tc_fini)
+/*
+ * Ask for listener name's fds over the control socket: the answer line goes
+ * to line, the number of fds that came with it to *nfds; returns the first
+ * (received close-on-exec; a truncated control message fails the test).
+ */
+static int
+tc_request_fds(struct sup *s, const char *name, char *line, size_t linelen,
+    int *nfds)
 {
-	struct sup *s = tc_new("", "");
 	union {
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
-	struct sockaddr_in sin, want, peer, mine;
-	struct pollfd pfd[2];
-	struct msghdr mh;
+	struct pollfd pfd;
 	struct cmsghdr *cm;
+	struct msghdr mh;
 	struct iovec iov;
-	socklen_t len;
-	char line[512], *expected, *answer;
-	int fd, lfd = -1, nfds = 0, on = 0, type = 0, flags, tries, c, a;
-	bool accepted = false;
+	char *req;
+	int fd, lfd = -1;
 	ssize_t n;
 
-	tc_start(s);
 	fd = tc_connect_unix(s->sock);
-	cr_assert(fd != -1);
-	cr_assert_eq(tc_send_all(fd, "HANDOFF/1 fds web\n", 18), 0);
-	pfd[0].fd = fd;
-	pfd[0].events = POLLIN;
-	cr_assert_eq(poll(pfd, 1, DEADLINE_MS), 1, "no answer to fds");
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	req = tc_printf("HANDOFF/1 fds %s\n", name);
+	cr_assert_eq(tc_send_all(fd, req, strlen(req)), 0);
+	free(req);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "no answer to fds");
 	memset(&mh, 0, sizeof(mh));
 	memset(&control, 0, sizeof(control));
 	iov.iov_base = line;
-	iov.iov_len = sizeof(line) - 1;
+	iov.iov_len = linelen - 1;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = control.buf;
@@ -1364,14 +1368,30 @@ Test(control, fds_hands_over_the_listener, .fini = tc_fini)
 	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
 	line[n] = '\0';
 	close(fd);
+	*nfds = 0;
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
-		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		if (nfds > 0)
+		*nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (*nfds > 0)
 			memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
 	}
 	cr_assert(!(mh.msg_flags & MSG_CTRUNC), "the fds were truncated");
+	return lfd;
+}
+
+Test(control, fds_hands_over_the_listener, .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	struct sockaddr_in sin, want, peer, mine;
+	struct pollfd pfd[2];
+	socklen_t len;
+	char line[512], *expected, *answer;
+	int lfd = -1, nfds = 0, on = 0, type = 0, flags, tries, c, a;
+	bool accepted = false;
+
+	tc_start(s);
+	lfd = tc_request_fds(s, "web", line, sizeof(line), &nfds);
 	expected = tc_printf("ok 1 web 127.0.0.1:%d\n", s->port);
 	cr_expect_str_eq(line, expected);
 	free(expected);
@@ -1497,42 +1517,10 @@ Test(control, socket_option_instead_of_config, .fini = tc_fini)
 static int
 tc_fetch_fd(struct sup *s, const char *name)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	struct pollfd pfd;
-	struct cmsghdr *cm;
-	struct msghdr mh;
-	struct iovec iov;
-	char line[512], *req;
-	int fd, lfd = -1;
-	ssize_t n;
+	char line[512];
+	int nfds, lfd;
 
-	fd = tc_connect_unix(s->sock);
-	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
-	req = tc_printf("HANDOFF/1 fds %s\n", name);
-	cr_assert_eq(tc_send_all(fd, req, strlen(req)), 0);
-	free(req);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "no answer to fds");
-	memset(&mh, 0, sizeof(mh));
-	memset(&control, 0, sizeof(control));
-	iov.iov_base = line;
-	iov.iov_len = sizeof(line) - 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = control.buf;
-	mh.msg_controllen = sizeof(control.buf);
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
-	line[n] = '\0';
-	close(fd);
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
-			memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
+	lfd = tc_request_fds(s, name, line, sizeof(line), &nfds);
 	cr_assert(lfd != -1, "no fd came with \"%s\"", line);
 	return lfd;
 }
