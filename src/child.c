@@ -300,6 +300,18 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 			}
 			n = want > n ? want : n * 2;
 		}
+		/*
+		 * Checked in the child once it is the user: a socket out of
+		 * its reach would otherwise only show as a ready_timeout.
+		 */
+		spec->notify_socket = notify_socket;
+		if (notify_socket != NULL && asprintf(&spec->notify_unreachable,
+		    "uid %u cannot reach NOTIFY_SOCKET %s (every directory "
+		    "above it must let that user through)", (unsigned)pc->uid,
+		    notify_socket) == -1) {
+			spec->notify_unreachable = NULL;
+			goto nomem;
+		}
 	} else if (pc->group != NULL) {
 		spec->set_gid_only = true;
 		spec->gid = pc->gid;
@@ -332,6 +344,7 @@ child_spec_free(struct child_spec *spec)
 	free(spec->path);
 	free(spec->fds);
 	free(spec->groups);
+	free(spec->notify_unreachable);
 	memset(spec, 0, sizeof(*spec));
 }
 
@@ -454,6 +467,9 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 			child_fail(status_fd, "setgid");
 		if (setuid(spec->uid) == -1)
 			child_fail(status_fd, "setuid");
+		if (spec->notify_socket != NULL &&
+		    access(spec->notify_socket, W_OK) == -1)
+			child_fail(status_fd, spec->notify_unreachable);
 	} else if (spec->set_gid_only) {
 		if (geteuid() == 0 && setgroups(1, &spec->gid) == -1)
 			child_fail(status_fd, "setgroups");

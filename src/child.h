@@ -26,6 +26,8 @@ struct child_spec {
 	bool		  set_gid_only;	/* group = without user = */
 	gid_t		 *groups;
 	int		  ngroups;
+	const char	 *notify_socket;	/* checked after set_ids, or NULL */
+	char		 *notify_unreachable;	/* the error if it is out of reach */
 };
 
 /* What child_spawn returns to the caller. */

@@ -523,13 +523,19 @@ absolute_path(const char *value, char **field, const char **cause)
 	return 0;
 }
 
+#define CONFIG_CONTROL_MAX	82
+
 /* control = /path/to/socket */
 static int
 sup_control(struct parse_state *st, const char *value, const char **cause)
 {
-	/* The control socket is a unix socket: sun_path limits it. */
-	if (strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		*cause = "control socket path too long (at most 107 bytes)";
+	/*
+	 * sun_path limits unix socket paths to 107 bytes, and the notify
+	 * socket beside this one is PATH.notify/UID/notify: 25 bytes more.
+	 */
+	if (strlen(value) > CONFIG_CONTROL_MAX) {
+		*cause = "control socket path too long (at most 82 bytes, so that "
+		    "the notify socket beside it fits)";
 		return -1;
 	}
 	return absolute_path(value, &st->conf->supervisor.control, cause);

@@ -1,21 +1,39 @@
 /*
  * notify.c: receive sd_notify messages from workers.
  *
- * One datagram socket per supervisor, bound to an abstract address the
- * kernel picks (so there is no file to clean up, and workers that dropped
- * privileges can still reach it). SO_PASSCRED makes the kernel attach the
- * sender's real pid to every message; the supervisor trusts that pid, never
- * the message text. Any fds sent along (FDSTORE=1) are closed.
+ * One datagram socket per supervisor, in a directory beside the control
+ * socket that the supervisor owns while it holds the control lock:
+ *
+ *	DIR/		0711, the supervisor's: anyone may pass, nobody may list
+ *	DIR/EUID/	0700, the supervisor's; the socket is bound here as
+ *	DIR/EUID/notify	0666, for workers running as the supervisor's uid
+ *	DIR/UID/	0500, owned by UID: only that uid (and root) may pass
+ *	DIR/UID/notify	a hard link to the same socket, for workers that
+ *			run as UID (user = in the config; root only)
+ *
+ * So exactly the supervisor's uid, root and the workers' uids can reach
+ * the socket: no other user can send to it, let alone fill its queue, and
+ * clients that cannot use abstract names (Ruby's sd_notify) can. A
+ * directory per uid rather than one group-readable directory: a group may
+ * have other members, a uid has none. SO_PASSCRED makes the kernel attach
+ * the sender's pid and uid to every message: a message from any other uid
+ * is ignored, and the supervisor trusts the pid, never the message text.
+ * Any fds sent along (FDSTORE=1) are closed.
  */
 #include "autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,12 +42,26 @@
 
 #define NOTIFY_MSG_MAX	4096
 
+/* The longest "/UID/notify" after DIR. */
+#define NOTIFY_TAIL_MAX	(sizeof("/4294967295/notify") - 1)
+
+/* A worker uid other than the supervisor's, and its way to the socket. */
+struct notify_uid {
+	SLIST_ENTRY(notify_uid) entry;
+	uid_t		 uid;
+	char		*path;		/* DIR/UID/notify */
+};
+
 struct notify {
 	int		 fd;
 	struct event	*ev;
 	notify_cb	 cb;
 	void		*arg;
-	char		 name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	char		*dir;		/* DIR, as we made it: */
+	dev_t		 dev;
+	ino_t		 ino;
+	char		*path;		/* DIR/EUID/notify, where fd is bound */
+	SLIST_HEAD(, notify_uid) uids;
 };
 
 /*
@@ -101,6 +133,25 @@ notify_close_fds(struct msghdr *mh)
 	}
 }
 
+/* The entry for a worker uid, if it has one. */
+static struct notify_uid *
+notify_find_uid(const struct notify *n, uid_t uid)
+{
+	struct notify_uid *u;
+
+	SLIST_FOREACH(u, &n->uids, entry)
+		if (u->uid == uid)
+			return u;
+	return NULL;
+}
+
+/* Whether a message from uid counts: ours, root's, or a worker uid's. */
+static bool
+notify_uid_allowed(const struct notify *n, uid_t uid)
+{
+	return uid == geteuid() || uid == 0 || notify_find_uid(n, uid) != NULL;
+}
+
 /* Event callback: read every pending datagram. */
 static void
 notify_read(evutil_socket_t fd, short what, void *arg)
@@ -150,6 +201,12 @@ notify_read(evutil_socket_t fd, short what, void *arg)
 			    "credentials ignored");
 			continue;
 		}
+		if (!notify_uid_allowed(n, cred.uid)) {
+			log_debug("notify socket: message from pid %d ignored: "
+			    "uid %u runs no worker", (int)cred.pid,
+			    (unsigned)cred.uid);
+			continue;
+		}
 		if ((size_t)len > NOTIFY_MSG_MAX || (mh.msg_flags & MSG_TRUNC)) {
 			log_debug("notify socket: oversized message from pid %d "
 			    "ignored", (int)cred.pid);
@@ -163,12 +220,110 @@ notify_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Open the notify socket and watch it from the event loop. */
-struct notify *
-notify_open(struct event_base *base, notify_cb cb, void *arg, char **cause)
+/*
+ * Empty the directory open at fd, and its subdirectories down to depth
+ * more levels, without following symlinks; closes fd. -1 with errno if
+ * something cannot be removed (a deeper tree than a supervisor makes).
+ */
+static int
+notify_empty_dir(int fd, int depth)
+{
+	struct dirent *e;
+	DIR *d;
+	int sub, rc = 0, saved;
+
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
+			continue;
+		if (errno != EISDIR || depth == 0 ||
+		    (sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+		    notify_empty_dir(sub, depth - 1) == -1 ||
+		    unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == -1)
+			rc = -1;
+	}
+	saved = errno;
+	closedir(d);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * Remove dir and what a supervisor puts in it (UID/notify), without
+ * following symlinks; a missing dir is fine. -1 with errno on failure.
+ */
+static int
+notify_remove_dir(const char *dir)
+{
+	int fd;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOTDIR || errno == ELOOP)
+			return unlink(dir);
+		return errno == ENOENT ? 0 : -1;
+	}
+	if (notify_empty_dir(fd, 1) == -1)
+		return -1;
+	return rmdir(dir) == -1 && errno != ENOENT ? -1 : 0;
+}
+
+/*
+ * Make DIR (0711) and DIR/EUID (0700) afresh, and bind fd at n->path. A
+ * DIR already there was left by a supervisor that died on this control
+ * path: the caller holds the control lock, so it is nobody's now.
+ */
+static int
+notify_make_dir(struct notify *n, const char **stage)
 {
 	struct sockaddr_un sun;
-	socklen_t len;
+	struct stat st;
+	char name[16];
+	int dfd, rc;
+
+	*stage = "cannot remove what a supervisor left there";
+	if (notify_remove_dir(n->dir) == -1)
+		return -1;
+	*stage = "mkdir";
+	if (mkdir(n->dir, 0700) == -1)
+		return -1;
+	dfd = open(n->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1)
+		return -1;
+	snprintf(name, sizeof(name), "%u", (unsigned)geteuid());
+	rc = fstat(dfd, &st) == -1 || fchmod(dfd, 0711) == -1 ||
+	    mkdirat(dfd, name, 0700) == -1 ? -1 : 0;
+	close(dfd);
+	if (rc == -1)
+		return -1;
+	n->dev = st.st_dev;
+	n->ino = st.st_ino;
+	*stage = "bind";
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", n->path);
+	if (bind(n->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		return -1;
+	/* Anyone the directories let through may send. */
+	*stage = "chmod";
+	return chmod(n->path, 0666);
+}
+
+/*
+ * Open the notify socket in dir (see the top of this file) and watch it
+ * from the event loop. The caller holds the lock that makes dir its own.
+ */
+struct notify *
+notify_open(struct event_base *base, const char *dir, notify_cb cb, void *arg,
+    char **cause)
+{
+	const char *stage = "socket";
 	struct notify *n;
 	int one = 1, bufsize = 256 * 1024;
 
@@ -179,55 +334,130 @@ notify_open(struct event_base *base, notify_cb cb, void *arg, char **cause)
 	n->cb = cb;
 	n->arg = arg;
 	n->fd = -1;
+	SLIST_INIT(&n->uids);
+	if ((n->dir = strdup(dir)) == NULL ||
+	    asprintf(&n->path, "%s/%u/notify", dir, (unsigned)geteuid()) == -1) {
+		n->path = NULL;
+		*cause = strdup("out of memory");
+		notify_close(n);
+		return NULL;
+	}
+	if (strlen(dir) + NOTIFY_TAIL_MAX >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		asprintf(cause, "notify socket %s/UID/notify: path too long "
+		    "(the control socket's path must be shorter)", dir);
+		notify_close(n);
+		return NULL;
+	}
 	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (n->fd == -1)
+	if (n->fd == -1 || notify_make_dir(n, &stage) == -1)
 		goto fail;
-	/* Binding with only the family asks the kernel for an abstract name. */
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (bind(n->fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) == -1)
-		goto fail;
+	stage = "setsockopt";
 	if (setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == -1)
 		goto fail;
 	(void)setsockopt(n->fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	len = sizeof(sun);
-	if (getsockname(n->fd, (struct sockaddr *)&sun, &len) == -1)
-		goto fail;
-	if (len <= offsetof(struct sockaddr_un, sun_path) + 1) {
-		errno = EADDRNOTAVAIL;
-		goto fail;
-	}
-	n->name[0] = '@';
-	memcpy(n->name + 1, sun.sun_path + 1,
-	    len - offsetof(struct sockaddr_un, sun_path) - 1);
+	stage = "event";
 	n->ev = event_new(base, n->fd, EV_READ | EV_PERSIST, notify_read, n);
 	if (n->ev == NULL || event_add(n->ev, NULL) == -1)
 		goto fail;
 	return n;
 fail:
-	if (asprintf(cause, "notify socket: %s", strerror(errno)) == -1)
-		*cause = NULL;
+	asprintf(cause, "notify socket %s: %s: %s", n->path, stage,
+	    strerror(errno));
 	notify_close(n);
 	return NULL;
 }
 
-/* The NOTIFY_SOCKET value workers get ("@" + the abstract name). */
-const char *
-notify_socket_name(const struct notify *n)
+/*
+ * Let workers running as uid reach the socket: DIR/UID (0500, theirs)
+ * holding a hard link to it. Nothing to do for the supervisor's own uid,
+ * nor when it is not root (its workers can only run as itself).
+ */
+int
+notify_allow_uid(struct notify *n, uid_t uid, char **cause)
 {
-	return n->name;
+	struct notify_uid *u;
+	char name[16], link[32], own[32];
+	const char *stage = "mkdir";
+	int dfd = -1, sub = -1, saved;
+
+	if (uid == geteuid() || geteuid() != 0 || notify_find_uid(n, uid) != NULL)
+		return 0;
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    asprintf(&u->path, "%s/%u/notify", n->dir, (unsigned)uid) == -1) {
+		free(u);
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	u->uid = uid;
+	snprintf(name, sizeof(name), "%u", (unsigned)uid);
+	snprintf(link, sizeof(link), "%u/notify", (unsigned)uid);
+	snprintf(own, sizeof(own), "%u/notify", (unsigned)geteuid());
+	dfd = open(n->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 || mkdirat(dfd, name, 0700) == -1)
+		goto fail;
+	stage = "link";
+	if (linkat(dfd, own, dfd, link, 0) == -1)
+		goto fail;
+	stage = "chown";
+	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub == -1 || fchown(sub, uid, (gid_t)-1) == -1 ||
+	    fchmod(sub, 0500) == -1)
+		goto fail;
+	close(sub);
+	close(dfd);
+	SLIST_INSERT_HEAD(&n->uids, u, entry);
+	return 0;
+fail:
+	saved = errno;
+	asprintf(cause, "notify socket %s for uid %u: %s: %s", u->path,
+	    (unsigned)uid, stage, strerror(saved));
+	if (sub != -1)
+		close(sub);
+	if (dfd != -1) {
+		unlinkat(dfd, link, 0);
+		unlinkat(dfd, name, AT_REMOVEDIR);
+		close(dfd);
+	}
+	free(u->path);
+	free(u);
+	return -1;
 }
 
-/* Close the notify socket. */
+/*
+ * The NOTIFY_SOCKET value for workers running as uid (after
+ * notify_allow_uid); the string lives as long as n.
+ */
+const char *
+notify_socket_path(const struct notify *n, uid_t uid)
+{
+	struct notify_uid *u = notify_find_uid(n, uid);
+
+	return u != NULL ? u->path : n->path;
+}
+
+/* Close the notify socket and remove its directory. */
 void
 notify_close(struct notify *n)
 {
+	struct notify_uid *u;
+	struct stat st;
+
 	if (n == NULL)
 		return;
 	if (n->ev != NULL)
 		event_free(n->ev);
 	if (n->fd != -1)
 		close(n->fd);
+	if (n->ino != 0 && lstat(n->dir, &st) == 0 && st.st_dev == n->dev &&
+	    st.st_ino == n->ino && notify_remove_dir(n->dir) == -1)
+		log_warn("notify directory %s: cannot remove it", n->dir);
+	while ((u = SLIST_FIRST(&n->uids)) != NULL) {
+		SLIST_REMOVE_HEAD(&n->uids, entry);
+		free(u->path);
+		free(u);
+	}
+	free(n->dir);
+	free(n->path);
 	free(n);
 }
 

@@ -11,9 +11,10 @@ struct notify;
 typedef void (*notify_cb)(pid_t sender, const char *key, const char *value,
     void *arg);
 
-struct notify	*notify_open(struct event_base *base, notify_cb cb, void *arg,
-		    char **cause);
-const char	*notify_socket_name(const struct notify *n);
+struct notify	*notify_open(struct event_base *base, const char *dir,
+		    notify_cb cb, void *arg, char **cause);
+int		 notify_allow_uid(struct notify *n, uid_t uid, char **cause);
+const char	*notify_socket_path(const struct notify *n, uid_t uid);
 void		 notify_close(struct notify *n);
 int		 notify_parse(const char *msg, size_t len,
 		    void (*line_cb)(const char *, const char *, void *), void *arg);

@@ -124,6 +124,28 @@ supervisor_check_supported(const struct config *conf, char **cause)
 	return 0;
 }
 
+/* The uid a program's workers run as. */
+static uid_t
+supervisor_worker_uid(const struct program_conf *pc)
+{
+	return pc->user != NULL ? pc->uid : geteuid();
+}
+
+/* Let the workers of every program a reload starts reach the notify socket. */
+static int
+supervisor_notify_uids(struct supervisor *sup, const struct config *conf,
+    const char *only, char **cause)
+{
+	struct program_conf *pc;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if ((only == NULL || strcmp(pc->name, only) == 0) &&
+		    pc->ready == READY_NOTIFY && notify_allow_uid(sup->notify,
+		    supervisor_worker_uid(pc), cause) == -1)
+			return -1;
+	return 0;
+}
+
 /* Free a finished reload's leftovers (the new state it did not commit). */
 static void
 reload_free(struct reload *r)
@@ -363,7 +385,8 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 
 	if (only != NULL && config_find_program(conf, only) == NULL)
 		asprintf(&cause, "program %s is not in the new config", only);
-	if (cause != NULL || supervisor_check_supported(conf, &cause) == -1) {
+	if (cause != NULL || supervisor_check_supported(conf, &cause) == -1 ||
+	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
 		reload_refuse(sup, initial, cause, NULL, 0);
 		free(cause);
 		config_unref(conf);
@@ -400,7 +423,8 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 		for (i = 0; i < pc->nlisteners; i++)
 			ls[i] = listener_set_find(&r->listeners, pc->listener_names[i]);
 		gen = gen_new(sup->base, conf, pc, ls, prog->next_number++,
-		    notify_socket_name(sup->notify), supervisor_gen_event, sup);
+		    notify_socket_path(sup->notify, supervisor_worker_uid(pc)),
+		    supervisor_gen_event, sup);
 		if (gen == NULL)
 			fatal("generation");
 		TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
@@ -886,6 +910,21 @@ supervisor_free(struct supervisor *sup)
 	free(sup->config_path);
 }
 
+/* Open the notify socket in CONTROL.notify, beside the control socket. */
+static int
+supervisor_open_notify(struct supervisor *sup, char **cause)
+{
+	char *dir;
+
+	if (asprintf(&dir, "%s.notify", sup->conf->supervisor.control) == -1) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	sup->notify = notify_open(sup->base, dir, supervisor_notify, sup, cause);
+	free(dir);
+	return sup->notify == NULL ? -1 : 0;
+}
+
 /*
  * Supervise what conf describes until stopped. Takes a reference to conf.
  * config_path is the file a reload re-reads (NULL: the command line, which
@@ -919,15 +958,16 @@ supervisor_run(struct config *conf, const char *config_path)
 	signal(SIGPIPE, SIG_IGN);
 	if ((sup.cleanup = event_new(sup.base, -1, 0, supervisor_cleanup, &sup)) == NULL)
 		fatalx("cannot create the cleanup event");
-	if ((sup.notify = notify_open(sup.base, supervisor_notify, &sup,
-	    &cause)) == NULL)
-		fatalx("%s", cause);
-	/* The control socket first: a second supervisor stops here. */
+	/*
+	 * The control socket first: a second supervisor stops here. Its lock
+	 * makes the notify directory beside it ours.
+	 */
 	sup.conf = config_ref(conf);
 	if ((sup.control = control_open(&sup, conf->supervisor.control,
-	    &cause)) == NULL) {
+	    &cause)) == NULL || supervisor_open_notify(&sup, &cause) == -1) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
+		control_close(sup.control);
 		supervisor_free(&sup);
 		return 1;
 	}
@@ -945,6 +985,9 @@ supervisor_run(struct config *conf, const char *config_path)
 	supervisor_kill_orphans();
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);
+	/* Removed while the control lock still makes its directory ours. */
+	notify_close(sup.notify);
+	sup.notify = NULL;
 	control_close(sup.control);
 	sup.control = NULL;
 	code = sup.exit_code;

@@ -865,7 +865,12 @@ Test(supervise, worker_gets_exactly_its_listeners_and_environment)
 	cr_expect_null(env_line(report, "EINHORN_FD_2="));
 	expect_env(report, "HANDOFF_GENERATION=", "1");
 	expect_env(report, "HANDOFF_WORKER=", "0");
-	expect_env_prefix(report, "NOTIFY_SOCKET=", "@");
+	/* A file beside the control socket, in a directory of the worker's uid. */
+	if (asprintf(&want, "%s/control.sock.notify/%u/notify", fx.dir,
+	    (unsigned)geteuid()) == -1)
+		abort();
+	expect_env(report, "NOTIFY_SOCKET=", want);
+	free(want);
 	expect_env(report, "sigmask=", "0000000000000000");
 	expect_env(report, "sigign=", "0000000000000000");
 	/* The supervisor raises its own fd limit, not its workers'. */
@@ -938,6 +943,8 @@ Test(supervise, worker_runs_as_its_user_and_group)
 		strcat(expected, number);
 	}
 
+	/* nobody must pass the directory to reach the notify socket in it. */
+	cr_assert_eq(chmod(fx.dir, 0711), 0);
 	write_config(&(struct app){ .more = "user = nobody\ngroup = nogroup\n" });
 	start();
 	report = get(fx.port, "/env");
@@ -1280,7 +1287,7 @@ Test(supervise, command_line_mode_serves_reloads_and_stops)
 	expect_env(report, "LISTEN_FDS=", "1");
 	expect_env(report, "LISTEN_FDNAMES=", "web");
 	expect_env(report, "HANDOFF_GENERATION=", "1");
-	expect_env_prefix(report, "NOTIFY_SOCKET=", "@");
+	expect_env_prefix(report, "NOTIFY_SOCKET=", "/");
 	free(report);
 	serve(fx.port, &gen);
 	cr_assert_eq(gen, 1);

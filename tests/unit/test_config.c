@@ -1167,10 +1167,11 @@ ParameterizedTestParameters(config, invalid)
 	{ "relative control path",
 	  "[supervisor]\ncontrol = run/x.sock\n" PROG,
 	  { ":2: control = run/x.sock: path must be absolute" } },
-	{ "control path too long",
-	  "[supervisor]\ncontrol = /run/handoff/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n" PROG,
-	  { ":2: control = /run/handoff/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock: "
-	    "control socket path too long (at most 107 bytes)" } },
+	{ "control path too long (83 bytes)",
+	  "[supervisor]\ncontrol = /run/handoff/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n" PROG,
+	  { ":2: control = /run/handoff/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock: "
+	    "control socket path too long (at most 82 bytes, so that the "
+	    "notify socket beside it fits)" } },
 	{ "relative pidfile",
 	  "[supervisor]\npidfile = shop.pid\n" PROG,
 	  { ":2: pidfile = shop.pid: path must be absolute" } },
