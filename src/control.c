@@ -3,12 +3,17 @@
  *
  * A unix stream socket, mode 0600, for the supervisor's user: a client
  * whose uid (SO_PEERCRED) is neither root nor the supervisor's is refused.
- * A second supervisor on a live socket refuses to start; a stale socket
- * file (nobody accepts on it) is replaced. Clients are served from the
- * event loop through bufferevents: a request must arrive within
- * CONTROL_READ_TIMEOUT and be at most CONTROL_REQUEST_MAX bytes, and a
- * client that does not read its answer within CONTROL_WRITE_TIMEOUT is
- * dropped, so no client can block or exhaust the supervisor.
+ * The socket lives in a directory only root or the supervisor's user may
+ * write, beside a lock file (PATH.lock) the supervisor holds (flock) for
+ * its whole life: a second supervisor on the same path fails to take it
+ * and refuses to start, and the holder owns every name beside the socket,
+ * so a socket file found there is stale and is replaced. Clients are
+ * served from the event loop through bufferevents: a request must arrive
+ * within CONTROL_READ_TIMEOUT and be at most CONTROL_REQUEST_MAX bytes,
+ * and a client that does not read its answer within CONTROL_WRITE_TIMEOUT
+ * is dropped. When every client slot is taken, a new client closes the
+ * oldest one that has not sent a complete request yet, so idle clients
+ * can never lock the operator out.
  */
 #include "autoconf.h"
 
@@ -16,14 +21,18 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -65,6 +74,8 @@ struct control {
 	char		*path;
 	dev_t		 dev;		/* of the socket file we created */
 	ino_t		 ino;
+	int		 lock_fd;	/* PATH.lock, flocked while we run */
+	char		*lock_path;
 	struct event	*ev;
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	struct control_client_list clients;
@@ -375,6 +386,30 @@ control_pause_accept(struct control *ctl)
 	evtimer_add(ctl->resume, &tv);
 }
 
+/*
+ * Every client slot (or every fd) is taken: close the oldest client that
+ * has not sent a complete request, to make room for a new one. Clients
+ * with a request under way (a reload they follow, a stop) are kept.
+ * Returns false if there was no such client.
+ */
+static bool
+control_evict_idle(struct control *ctl)
+{
+	struct control_client *c;
+
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		if (c->state != CLIENT_READING)
+			continue;
+		log_debug("control: closed idle client pid %d to make room for "
+		    "another (%d connected)", (int)c->pid, ctl->nclients);
+		control_send_now(bufferevent_getfd(c->bev), "error 1 closed to "
+		    "make room for another client: this one sent no request\n");
+		client_free(c);
+		return true;
+	}
+	return false;
+}
+
 /* Event callback: accept every pending connection. */
 static void
 control_accept(evutil_socket_t lfd, short what, void *arg)
@@ -393,8 +428,11 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE)
-				control_pause_accept(ctl);
+			if (errno != EMFILE && errno != ENFILE)
+				return;
+			if (control_evict_idle(ctl))
+				continue;
+			control_pause_accept(ctl);
 			return;
 		}
 		len = sizeof(cred);
@@ -412,7 +450,8 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 			control_refuse(fd, text);
 			continue;
 		}
-		if (ctl->nclients >= ctl->max_clients) {
+		if (ctl->nclients >= ctl->max_clients &&
+		    !control_evict_idle(ctl)) {
 			control_refuse(fd, "too many control clients; try again");
 			continue;
 		}
@@ -490,50 +529,211 @@ control_max_clients(void)
 	return quarter < CONTROL_MAX_CLIENTS ? (int)quarter : CONTROL_MAX_CLIENTS;
 }
 
+/* The directory part of a socket path: "/" for "/x", "." for "x". */
+static void
+control_dirname(const char *path, char *dir, size_t len)
+{
+	char *slash;
+
+	snprintf(dir, len, "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, len, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+}
+
 /*
- * Create the directory holding the control socket if it is missing, and
- * make sure nobody else can replace the socket in it: the directory must be
- * ours (or root's) and not writable by others, unless it is sticky (/tmp).
- * Otherwise another user could put their own socket where our CLI looks.
+ * Whether uid may trust the directory of the control socket at path: it
+ * belongs to root or to uid, and nobody else may write to it. A sticky
+ * directory such as /tmp is no exception: anyone can take a name there
+ * first. Otherwise another user could put a socket of theirs where the
+ * CLI looks, or hold the names the supervisor keeps beside its socket.
+ * Returns -1 with cause if not.
+ */
+int
+control_dir_trusted(const char *path, uid_t uid, char **cause)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	control_dirname(path, dir, sizeof(dir));
+	if (lstat(dir, &st) == -1) {
+		asprintf(cause, "control socket directory %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		asprintf(cause, "control socket directory %s: not a directory",
+		    dir);
+		return -1;
+	}
+	if (st.st_uid != uid && st.st_uid != 0) {
+		asprintf(cause, "control socket directory %s belongs to uid %u, "
+		    "neither uid %u nor root", dir, (unsigned)st.st_uid,
+		    (unsigned)uid);
+		return -1;
+	}
+	if ((st.st_mode & 022) != 0) {
+		asprintf(cause, "control socket directory %s is writable by "
+		    "others (mode %04o), so anyone could put a socket of theirs "
+		    "there", dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Create the directory holding the control socket if it is missing (only
+ * the last component: a missing parent is the user's to make), and check
+ * that only we or root can write to it.
  */
 static int
 control_check_dir(const char *path, char **cause)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
-	struct stat st;
+	char dir[PATH_MAX], *why = NULL;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		return 0;
-	if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	/* Only the last component: a missing parent is the user's to make. */
+	control_dirname(path, dir, sizeof(dir));
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) == -1 && errno != EEXIST) {
 		asprintf(cause, "control socket directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
-	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		asprintf(cause, "control socket directory %s: not a directory",
-		    dir);
-		return -1;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		asprintf(cause, "control socket directory %s belongs to uid %u, "
-		    "not to us (uid %u) or root; remove it or set [supervisor] "
-		    "control", dir, (unsigned)st.st_uid, (unsigned)geteuid());
-		return -1;
-	}
-	if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
-		asprintf(cause, "control socket directory %s is writable by "
-		    "others (mode %04o), so anyone could replace the socket; "
-		    "chmod go-w it or set [supervisor] control", dir,
-		    (unsigned)(st.st_mode & 07777));
+	if (control_dir_trusted(path, geteuid(), &why) == -1) {
+		asprintf(cause, "%s; put the control socket in a directory only "
+		    "root or uid %u can write ([supervisor] control)", why,
+		    (unsigned)geteuid());
+		free(why);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The pid holding a flock on fd's file, from /proc/locks; -1 if unknown
+ * (no /proc, or a holder in another pid namespace).
+ */
+static pid_t
+control_lock_holder(int fd)
+{
+	unsigned int major_, minor_;
+	unsigned long ino;
+	char *line = NULL, type[16];
+	size_t cap = 0;
+	struct stat st;
+	pid_t found = -1;
+	FILE *fp;
+	int pid;
+
+	if (fstat(fd, &st) == -1 || (fp = fopen("/proc/locks", "re")) == NULL)
+		return -1;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters have "->" */
+	while (found == -1 && getline(&line, &cap, fp) != -1) {
+		if (strstr(line, "->") == NULL &&
+		    sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid,
+		    &major_, &minor_, &ino) == 5 && strcmp(type, "FLOCK") == 0 &&
+		    makedev(major_, minor_) == st.st_dev && ino == st.st_ino &&
+		    pid > 0)
+			found = pid;
+	}
+	free(line);
+	fclose(fp);
+	return found;
+}
+
+/*
+ * Take PATH.lock, an flock held until control_close: one supervisor per
+ * control path, and the holder owns every name beside the socket. A holder
+ * removes the file on its way out while it still holds it, so a lock taken
+ * on a file no longer at the path is let go and taken again.
+ */
+static int
+control_lock(struct control *ctl, const char *path, char **cause)
+{
+	struct stat st, now;
+	pid_t holder;
+	int fd, tries;
+
+	if (asprintf(&ctl->lock_path, "%s.lock", path) == -1) {
+		ctl->lock_path = NULL;
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	for (tries = 0; tries < 100; tries++) {
+		fd = open(ctl->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd == -1) {
+			asprintf(cause, "lock file %s: %s", ctl->lock_path,
+			    strerror(errno));
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			if (errno != EWOULDBLOCK)
+				asprintf(cause, "lock file %s: %s",
+				    ctl->lock_path, strerror(errno));
+			else if ((holder = control_lock_holder(fd)) > 0)
+				asprintf(cause, "control socket %s: another "
+				    "supervisor is running there (pid %d holds "
+				    "%s); stop it, or set a different "
+				    "[supervisor] name or control", path,
+				    (int)holder, ctl->lock_path);
+			else
+				asprintf(cause, "control socket %s: another "
+				    "supervisor is running there (it holds %s); "
+				    "stop it, or set a different [supervisor] "
+				    "name or control", path, ctl->lock_path);
+			close(fd);
+			return -1;
+		}
+		if (fstat(fd, &st) == 0 && lstat(ctl->lock_path, &now) == 0 &&
+		    st.st_dev == now.st_dev && st.st_ino == now.st_ino) {
+			ctl->lock_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	asprintf(cause, "lock file %s: replaced again and again while taking "
+	    "it", ctl->lock_path);
+	return -1;
+}
+
+/* Remove the lock file while still holding it, then let it go. */
+static void
+control_unlock(struct control *ctl)
+{
+	struct stat st, now;
+
+	if (ctl->lock_fd != -1) {
+		if (fstat(ctl->lock_fd, &st) == 0 &&
+		    lstat(ctl->lock_path, &now) == 0 &&
+		    st.st_dev == now.st_dev && st.st_ino == now.st_ino)
+			unlink(ctl->lock_path);
+		close(ctl->lock_fd);
+		ctl->lock_fd = -1;
+	}
+	free(ctl->lock_path);
+	ctl->lock_path = NULL;
+}
+
+/* Free what control_open made: events, socket, its file, the lock. */
+static void
+control_release(struct control *ctl)
+{
+	struct stat st;
+
+	if (ctl->ev != NULL)
+		event_free(ctl->ev);
+	if (ctl->resume != NULL)
+		event_free(ctl->resume);
+	if (ctl->path != NULL && ctl->ino != 0 && lstat(ctl->path, &st) == 0 &&
+	    st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+		unlink(ctl->path);
+	if (ctl->fd != -1)
+		close(ctl->fd);
+	control_unlock(ctl);
+	free(ctl->path);
+	free(ctl);
 }
 
 /* Open the control socket at path and accept clients from the event loop. */
@@ -552,16 +752,25 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 	}
 	if (control_check_dir(path, cause) == -1)
 		return NULL;
-	live = control_socket_is_live(path);
-	if (live == 1) {
-		asprintf(cause, "control socket %s: another supervisor is "
-		    "running there (stop it, or set a different [supervisor] "
-		    "name or control)", path);
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
+		*cause = strdup("out of memory");
 		return NULL;
 	}
-	if (live == -1) {
-		asprintf(cause, "control socket %s: exists and is not a socket",
-		    path);
+	TAILQ_INIT(&ctl->clients);
+	ctl->fd = -1;
+	ctl->lock_fd = -1;
+	if (control_lock(ctl, path, cause) == -1) {
+		control_release(ctl);
+		return NULL;
+	}
+	/* A supervisor that takes no lock (an older version) may still run. */
+	live = control_socket_is_live(path);
+	if (live != 0) {
+		asprintf(cause, live == 1 ? "control socket %s: another "
+		    "supervisor is running there (stop it, or set a different "
+		    "[supervisor] name or control)" : "control socket %s: "
+		    "exists and is not a socket", path);
+		control_release(ctl);
 		return NULL;
 	}
 	if (lstat(path, &st) == 0) {
@@ -569,11 +778,6 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 		unlink(path);
 	}
 
-	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
-		*cause = strdup("out of memory");
-		return NULL;
-	}
-	TAILQ_INIT(&ctl->clients);
 	ctl->sup = sup;
 	ctl->max_clients = control_max_clients();
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -603,16 +807,7 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 	return ctl;
 fail:
 	asprintf(cause, "control socket %s: %s", path, strerror(errno));
-	if (ctl->ev != NULL)
-		event_free(ctl->ev);
-	if (ctl->resume != NULL)
-		event_free(ctl->resume);
-	if (ctl->path != NULL && ctl->ino != 0)
-		unlink(path);
-	if (ctl->fd != -1)
-		close(ctl->fd);
-	free(ctl->path);
-	free(ctl);
+	control_release(ctl);
 	return NULL;
 }
 
@@ -642,13 +837,7 @@ control_close(struct control *ctl)
 			control_send_now(fd, "error 1 the supervisor stopped\n");
 		client_free(c);
 	}
-	if (ctl->ev != NULL)
-		event_free(ctl->ev);
-	if (ctl->resume != NULL)
-		event_free(ctl->resume);
-	close(ctl->fd);
-	free(ctl->path);
-	free(ctl);
+	control_release(ctl);
 }
 
 /* A reload began: clients waiting for it follow it as id. */

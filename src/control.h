@@ -22,6 +22,7 @@
 #define HANDOFF_CONTROL_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define CONTROL_PROTOCOL	"HANDOFF/1"
 #define CONTROL_REQUEST_MAX	4096
@@ -41,5 +42,6 @@ void		 control_reload_end(struct control *ctl, unsigned int id,
 void		 control_reload_refused(struct control *ctl, const char *why,
 		    char *const *details, size_t ndetails);
 int		 control_socket_is_live(const char *path);
+int		 control_dir_trusted(const char *path, uid_t uid, char **cause);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,6 +30,51 @@ struct ctl_target {
 };
 
 /*
+ * Believe the server connected on fd only if root or we run it: the
+ * socket file, its directory and the server's credentials (SO_PEERCRED)
+ * must all be root's or ours, and nobody else may write to the directory.
+ * Otherwise another user could be posing as the supervisor. Says why not
+ * and returns -1; stores the server's pid in *peer.
+ */
+static int
+ctl_trust(int fd, const char *path, const char *cmd, pid_t *peer)
+{
+	uid_t me = geteuid();
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct stat st;
+	char *cause = NULL;
+
+	if (lstat(path, &st) == 0 && st.st_uid != me && st.st_uid != 0) {
+		fprintf(stderr, "handoff %s: %s belongs to uid %u, neither you "
+		    "(uid %u) nor root: not trusting it (another user may be "
+		    "posing as the supervisor)\n", cmd, path,
+		    (unsigned)st.st_uid, (unsigned)me);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		fprintf(stderr, "handoff %s: %s: cannot tell who serves it: %s\n",
+		    cmd, path, strerror(errno));
+		return -1;
+	}
+	if (cred.uid != me && cred.uid != 0) {
+		fprintf(stderr, "handoff %s: %s is served by pid %d of uid %u, "
+		    "neither you (uid %u) nor root: not trusting it (another "
+		    "user may be posing as the supervisor)\n", cmd, path,
+		    (int)cred.pid, (unsigned)cred.uid, (unsigned)me);
+		return -1;
+	}
+	if (control_dir_trusted(path, me, &cause) == -1) {
+		fprintf(stderr, "handoff %s: not trusting %s: %s\n", cmd, path,
+		    cause);
+		free(cause);
+		return -1;
+	}
+	*peer = cred.pid;
+	return 0;
+}
+
+/*
  * Connect to the supervisor; on failure say why and return -1 (*code is
  * then the exit code: 2 for a config that cannot be read, 1 otherwise).
  * The supervisor's pid is stored in *peer.
@@ -37,8 +83,6 @@ static int
 ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
     int *code)
 {
-	struct ucred cred;
-	socklen_t credlen = sizeof(cred);
 	struct sockaddr_un sun;
 	char *path = NULL, *cause = NULL;
 	const char *config = t->config ? t->config : config_default_path();
@@ -78,17 +122,11 @@ ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
 		free(path);
 		return -1;
 	}
-	/* Only a supervisor of ours or root's is to be believed (root trusts all). */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == -1 ||
-	    (geteuid() != 0 && cred.uid != 0 && cred.uid != geteuid())) {
-		fprintf(stderr, "handoff %s: %s is served by uid %u, neither you "
-		    "nor root; not talking to it\n", cmd, path,
-		    (unsigned)cred.uid);
+	if (ctl_trust(fd, path, cmd, peer) == -1) {
 		close(fd);
 		free(path);
 		return -1;
 	}
-	*peer = cred.pid;
 	free(path);
 	return fd;
 }

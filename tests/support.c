@@ -175,6 +175,43 @@ support_result_free(struct run_result *res)
 	res->out = res->err = NULL;
 }
 
+/* asprintf that cannot fail (aborts when out of memory). */
+char *
+support_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		abort();
+	return s;
+}
+
+/* Connect to the unix stream socket at path; -1 with errno on failure. */
+int
+support_connect_unix(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /* A new private directory under $TMPDIR or /tmp; the caller frees the path. */
 char *
 support_tmpdir(void)

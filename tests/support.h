@@ -16,6 +16,9 @@ int	 support_run(const char *const argv[], struct run_result *res);
 int	 support_handoff_cmd(struct run_result *res, ...);
 void	 support_result_free(struct run_result *res);
 const char *support_env(const char *name);
+char	*support_printf(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+int	 support_connect_unix(const char *path);
 char	*support_tmpdir(void);
 void	 support_rmtree(const char *path);
 char	*support_write_file(const char *dir, const char *name,

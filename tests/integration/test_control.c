@@ -70,21 +70,7 @@ tc_left(long long deadline)
 }
 
 /* asprintf that cannot fail. */
-static char *
-tc_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *
-tc_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	cr_assert(n != -1, "out of memory");
-	return s;
-}
+#define tc_printf	support_printf
 
 /* The supervisor's log so far ("" if there is none yet). */
 static char *
@@ -293,25 +279,7 @@ tc_fini(void)
 }
 
 /* Connect to a unix stream socket; -1 with errno on failure. */
-static int
-tc_connect_unix(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd, saved;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
+#define tc_connect_unix	support_connect_unix
 
 /* Send all of buf; -1 on failure. */
 static int
@@ -1106,62 +1074,6 @@ Test(control, slow_clients_do_not_block_others, .fini = tc_fini)
 		close(deaf[i]);
 	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 0);
 	support_result_free(&res);
-	tc_stop(s);
-}
-
-#define NCROWD		1000	/* the supervisor serves this many at once */
-
-Test(control, too_many_clients_refused, .fini = tc_fini)
-{
-	struct sup *s;
-	struct run_result res;
-	struct rlimit rl;
-	int *crowd, i, tries;
-
-	/* The crowd, and the supervisor (which inherits the limit), need fds. */
-	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < NCROWD + 200)
-		cr_skip_test("RLIMIT_NOFILE hard limit %llu is too low",
-		    (unsigned long long)rl.rlim_max);
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < NCROWD + 200) {
-		rl.rlim_cur = rl.rlim_max;
-		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	}
-	s = tc_new("", "");
-	tc_start(s);
-	crowd = calloc(NCROWD, sizeof(*crowd));
-	cr_assert(crowd != NULL);
-	for (i = 0; i < NCROWD; i++) {
-		crowd[i] = tc_connect_unix(s->sock);
-		cr_assert(crowd[i] != -1, "client %d: connect: %s", i,
-		    strerror(errno));
-		cr_assert_eq(tc_send_all(crowd[i], "HANDOFF/1 sta", 13), 0);
-	}
-	/*
-	 * Every one of them was accepted before the next connection (the
-	 * queue is in order), so each `handoff status` is refused, and says
-	 * why, however early the supervisor closes on it.
-	 */
-	for (i = 0; i < 5; i++) {
-		cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL), 1);
-		cr_expect(strstr(res.err, "too many control clients") != NULL,
-		    "try %d: %s", i, res.err);
-		support_result_free(&res);
-	}
-	for (i = 0; i < NCROWD; i++)
-		close(crowd[i]);
-	free(crowd);
-	/* Served again once it has seen them go. */
-	for (tries = 0; tries < 100; tries++) {
-		if (support_handoff_cmd(&res, "status", "-c", s->config, NULL) == 0)
-			break;
-		cr_assert(strstr(res.err, "too many control clients") != NULL,
-		    "%s", res.err);
-		support_result_free(&res);
-	}
-	cr_assert_lt(tries, 100, "still refused after the crowd left");
-	support_result_free(&res);
-	cr_expect_eq(tc_get(s, NULL), 1);
 	tc_stop(s);
 }
 
