@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -611,34 +612,40 @@ control_check_dir(const char *path, char **cause)
 }
 
 /*
- * The pid holding a flock on fd's file, from /proc/locks; -1 if unknown
- * (no /proc, or a holder in another pid namespace).
+ * The pid holding a flock on fd's file: from /proc/locks, or else the pid
+ * the holder wrote into the file, if that process lives. -1 if unknown.
  */
 static pid_t
 control_lock_holder(int fd)
 {
 	unsigned int major_, minor_;
 	unsigned long ino;
-	char *line = NULL, type[16];
+	char *line = NULL, type[16], buf[24];
 	size_t cap = 0;
 	struct stat st;
 	pid_t found = -1;
+	ssize_t n;
 	FILE *fp;
 	int pid;
 
-	if (fstat(fd, &st) == -1 || (fp = fopen("/proc/locks", "re")) == NULL)
-		return -1;
-	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters have "->" */
-	while (found == -1 && getline(&line, &cap, fp) != -1) {
-		if (strstr(line, "->") == NULL &&
-		    sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid,
-		    &major_, &minor_, &ino) == 5 && strcmp(type, "FLOCK") == 0 &&
-		    makedev(major_, minor_) == st.st_dev && ino == st.st_ino &&
-		    pid > 0)
+	if (fstat(fd, &st) == 0 && (fp = fopen("/proc/locks", "re")) != NULL) {
+		/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->": waits */
+		while (found == -1 && getline(&line, &cap, fp) != -1)
+			if (strstr(line, "->") == NULL && sscanf(line,
+			    "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &major_,
+			    &minor_, &ino) == 5 && strcmp(type, "FLOCK") == 0 &&
+			    makedev(major_, minor_) == st.st_dev &&
+			    ino == st.st_ino && pid > 0)
+				found = pid;
+		free(line);
+		fclose(fp);
+	}
+	if (found == -1 && (n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		buf[n] = '\0';
+		if (sscanf(buf, "%d", &pid) == 1 && pid > 0 &&
+		    (kill(pid, 0) == 0 || errno == EPERM))
 			found = pid;
 	}
-	free(line);
-	fclose(fp);
 	return found;
 }
 
@@ -688,6 +695,9 @@ control_lock(struct control *ctl, const char *path, char **cause)
 		}
 		if (fstat(fd, &st) == 0 && lstat(ctl->lock_path, &now) == 0 &&
 		    st.st_dev == now.st_dev && st.st_ino == now.st_ino) {
+			/* Our pid, for a loser that cannot read /proc/locks. */
+			if (ftruncate(fd, 0) == 0)
+				dprintf(fd, "%d\n", (int)getpid());
 			ctl->lock_fd = fd;
 			return 0;
 		}
