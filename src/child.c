@@ -236,8 +236,19 @@ child_resolve_path(const char *argv0, const char *directory, char **envp,
 		end = strchr(p, ':');
 		if (end == NULL)
 			end = p + strlen(p);
-		snprintf(candidate, sizeof(candidate), "%.*s/%s",
-		    (int)(end - p), end == p ? "." : p, argv0);
+		/*
+		 * An empty element is the current directory, and relative
+		 * elements are relative to it: the worker's directory.
+		 */
+		if (end == p)
+			snprintf(candidate, sizeof(candidate), "%s/%s",
+			    directory != NULL ? directory : ".", argv0);
+		else if (*p != '/' && directory != NULL)
+			snprintf(candidate, sizeof(candidate), "%s/%.*s/%s",
+			    directory, (int)(end - p), p, argv0);
+		else
+			snprintf(candidate, sizeof(candidate), "%.*s/%s",
+			    (int)(end - p), p, argv0);
 		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) &&
 		    access(candidate, X_OK) == 0)
 			return strdup(candidate);

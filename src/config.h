@@ -159,5 +159,7 @@ const char	*restart_policy_name(enum restart_policy policy);
 #define DEFAULT_DRAIN_TIMEOUT_MS	(30 * 1000)
 #define MAX_WORKERS		1024
 #define MAX_LISTENERS_PER_PROGRAM	64
+#define CONFIG_MAX_BYTES	(1024 * 1024)	/* a config file's size */
+#define CONFIG_MAX_TEXT		"1 MiB"
 
 #endif

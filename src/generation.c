@@ -351,7 +351,7 @@ gen_start(struct generation *gen, char **cause)
 	for (i = 0; i < gen->nworkers; i++) {
 		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
 			gen->state = GEN_FAILED;
-			gen_kill(gen);
+			gen_kill(gen, true);
 			return -1;
 		}
 	}
@@ -439,16 +439,22 @@ gen_drain(struct generation *gen)
 	gen_check_groups(gen);
 }
 
-/* Kill every process of the generation now (SIGKILL to each group). */
+/*
+ * Kill every process of the generation now (SIGKILL to each group). A
+ * generation killed because it failed shows as failed; one killed by a
+ * stop (serving, or still starting) is draining: nothing went wrong.
+ */
 void
-gen_kill(struct generation *gen)
+gen_kill(struct generation *gen, bool failed)
 {
 	int i;
 
 	if (gen->state == GEN_GONE)
 		return;
-	if (gen->state != GEN_DRAINING)
+	if (failed && gen->state == GEN_STARTING)
 		gen->state = GEN_FAILED;
+	else if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
+		gen->state = GEN_DRAINING;
 	gen_cancel_timer(gen);
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
@@ -477,7 +483,7 @@ gen_fail(struct generation *gen, const char *fmt, ...)
 	gen->state = GEN_FAILED;
 	gen_cancel_timer(gen);
 	gen->cb(gen, GEN_EVENT_FAILED, why, gen->cb_arg);
-	gen_kill(gen);
+	gen_kill(gen, true);
 }
 
 /* Free a generation (its processes must be gone). */
@@ -674,29 +680,61 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 }
 
 /*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+ */
+static size_t
+gen_utf8_len(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, k;
+
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef) {
+		n = 3;
+		if (*p == 0xe0)
+			lo = 0xa0;	/* overlong below U+0800 */
+		else if (*p == 0xed)
+			hi = 0x9f;	/* surrogates U+D800..U+DFFF */
+	} else if (*p >= 0xf0 && *p <= 0xf4) {
+		n = 4;
+		if (*p == 0xf0)
+			lo = 0x90;	/* overlong below U+10000 */
+		else if (*p == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	} else
+		return 0;	/* continuation, C0, C1, F5..FF */
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (k = 2; k < n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
  * A copy of text a worker sent, safe to show an operator: at most 200
- * bytes, control characters and bytes that are not UTF-8 replaced by '?'
- * (no terminal escapes, always valid JSON).
+ * bytes, control characters and bytes that are not well-formed UTF-8
+ * replaced by '?' (no terminal escapes, always valid JSON).
  */
 static char *
 gen_clean_text(const char *text)
 {
 	const unsigned char *p = (const unsigned char *)text;
-	size_t len = 0, n, k;
+	size_t len = 0, n;
 	char *out;
 
 	if ((out = malloc(201)) == NULL)
 		return NULL;
 	while (*p != '\0' && len < 200) {
-		n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-		for (k = 1; k < n; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				n = 0;
+		n = gen_utf8_len(p);
 		if (len + (n ? n : 1) > 200)
 			break;
-		if (n == 0 || (n == 2 && *p < 0xc2) ||
-		    (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
 			out[len++] = '?';
 			p++;
 			continue;

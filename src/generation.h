@@ -96,7 +96,7 @@ struct generation *gen_new(struct event_base *base, struct config *conf,
 int		 gen_start(struct generation *gen, char **cause);
 void		 gen_promote(struct generation *gen);
 void		 gen_drain(struct generation *gen);
-void		 gen_kill(struct generation *gen);
+void		 gen_kill(struct generation *gen, bool failed);
 void		 gen_free(struct generation *gen);
 struct worker	*gen_find_worker(struct generation *gen, pid_t pid);
 struct worker	*gen_find_worker_group(struct generation *gen, pid_t pgid);

@@ -837,6 +837,27 @@ listener_set_find(const struct listener_set *set, const char *name)
 	return NULL;
 }
 
+/*
+ * The listener of set that conf's listener lc became: sets are built in
+ * config order, one listener per section. A kept listener still carries
+ * its old name until the reload commits, so a lookup by name would miss
+ * a renamed one. NULL if lc is not in conf.
+ */
+struct listener *
+listener_set_for(const struct listener_set *set, const struct config *conf,
+    const struct listener_conf *lc)
+{
+	const struct listener_conf *each;
+	size_t i = 0;
+
+	TAILQ_FOREACH(each, &conf->listeners, entry) {
+		if (each == lc)
+			return i < set->count ? set->items[i] : NULL;
+		i++;
+	}
+	return NULL;
+}
+
 /* Tell whether two unix addresses name the same socket, whatever its type. */
 static bool
 listener_same_unix_name(const struct addr *a, const struct addr *b)

@@ -42,6 +42,8 @@ bool	 listener_matches(const struct listener *l, const struct listener_conf *lc)
 int	 listener_unix_is_live(const struct addr *addr);
 struct listener *listener_set_find(const struct listener_set *set,
 	    const char *name);
+struct listener *listener_set_for(const struct listener_set *set,
+	    const struct config *conf, const struct listener_conf *lc);
 int	 listener_set_update(const struct listener_set *current,
 	    const struct config *conf, struct listener_set *next, char **cause);
 void	 listener_set_commit(struct listener_set *set,

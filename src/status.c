@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,30 @@ status_json_string(struct evbuffer *out, const char *s)
 	evbuffer_add(out, "\"", 1);
 }
 
+/*
+ * The settings in force of a program (after a reload of one program, a
+ * merge that no file holds): ,"command":...,"workers":N,... or nothing
+ * if pc is NULL (a program removed from the config, still draining).
+ */
+static void
+status_json_program_conf(struct evbuffer *out, const struct program_conf *pc)
+{
+	size_t i;
+
+	if (pc == NULL)
+		return;
+	evbuffer_add_printf(out, ",\"command\":");
+	status_json_string(out, pc->command);
+	evbuffer_add_printf(out, ",\"workers\":%d,\"handoff\":\"%s\","
+	    "\"ready\":\"%s\",\"listeners\":[", pc->workers,
+	    handoff_mode_name(pc->handoff), ready_mode_name(pc->ready));
+	for (i = 0; i < pc->nlisteners; i++) {
+		evbuffer_add_printf(out, "%s", i ? "," : "");
+		status_json_string(out, pc->listener_names[i]);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(struct supervisor *sup, struct evbuffer *out)
@@ -123,6 +148,9 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		status_json_string(out, address);
 		evbuffer_add_printf(out, ",\"bound\":");
 		status_json_string(out, l->bound);
+		if (addr_socktype(&l->addr) == SOCK_STREAM)
+			evbuffer_add_printf(out, ",\"backlog\":%d",
+			    l->opts.backlog);
 		evbuffer_add(out, "}", 1);
 	}
 
@@ -131,6 +159,8 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		evbuffer_add_printf(out, "%s{\"name\":", first_prog ? "" : ",");
 		first_prog = 0;
 		status_json_string(out, prog->name);
+		status_json_program_conf(out, config_find_program(sup->conf,
+		    prog->name));
 		if (prog->current != NULL)
 			evbuffer_add_printf(out, ",\"current_generation\":%u",
 			    prog->current->number);

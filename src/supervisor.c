@@ -33,6 +33,7 @@
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
+#include "merge.h"
 #include "notify.h"
 #include "status.h"
 #include "supervisor.h"
@@ -239,7 +240,7 @@ reload_abort(struct supervisor *sup, const char *why)
 		if ((gen = prog->starting) == NULL)
 			continue;
 		prog->starting = NULL;
-		gen_kill(gen);
+		gen_kill(gen, true);
 	}
 	if (r->initial) {
 		log_errorx("cannot start: %s", why);
@@ -347,6 +348,61 @@ supervisor_known_listeners(struct supervisor *sup, struct listener_set *set)
 	return 0;
 }
 
+/* Tell whether two optional strings are equal. */
+static bool
+supervisor_same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Turn the config just loaded into the one a reload runs: for a reload of
+ * one program, the config in force with that program's part replaced;
+ * for a full reload, the file's, unless it changes a [supervisor] key
+ * that only a restart may change (the control socket, the pidfile and the
+ * name a running supervisor answers and is found by). Takes the reference
+ * *conf holds and replaces it; -1 with *cause (and *conf released) if the
+ * reload must be refused.
+ */
+static int
+supervisor_reload_config(struct supervisor *sup, struct config **conf,
+    const char *only, char **cause)
+{
+	const struct supervisor_conf *now = &sup->conf->supervisor;
+	const struct supervisor_conf *next = &(*conf)->supervisor;
+	struct config *merged;
+	const char *key = NULL, *was = NULL, *is = NULL;
+
+	if (only != NULL) {
+		merged = merge_program(sup->conf, *conf, only, cause);
+		config_unref(*conf);
+		*conf = merged;
+		return merged == NULL ? -1 : 0;
+	}
+	if (!supervisor_same_string(now->control, next->control)) {
+		key = "control";
+		was = now->control;
+		is = next->control;
+	} else if (!supervisor_same_string(now->pidfile, next->pidfile)) {
+		key = "pidfile";
+		was = now->pidfile;
+		is = next->pidfile;
+	} else if (!supervisor_same_string(now->name, next->name)) {
+		key = "name";
+		was = now->name;
+		is = next->name;
+	}
+	if (key == NULL)
+		return 0;
+	asprintf(cause, "[supervisor] %s changed from %s to %s: it changes "
+	    "only when handoff restarts (stop and start it); a reload may "
+	    "change log_level, listeners and programs", key,
+	    was ? was : "(none)", is ? is : "(none)");
+	config_unref(*conf);
+	*conf = NULL;
+	return -1;
+}
+
 /* Start a reload, or the first start when nothing runs yet. */
 static void
 reload_begin(struct supervisor *sup, struct config *conf, bool initial,
@@ -361,9 +417,12 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 	char *cause = NULL;
 	size_t i;
 
-	if (only != NULL && config_find_program(conf, only) == NULL)
-		asprintf(&cause, "program %s is not in the new config", only);
-	if (cause != NULL || supervisor_check_supported(conf, &cause) == -1) {
+	if (!initial && supervisor_reload_config(sup, &conf, only, &cause) == -1) {
+		reload_refuse(sup, initial, cause, NULL, 0);
+		free(cause);
+		return;
+	}
+	if (supervisor_check_supported(conf, &cause) == -1) {
 		reload_refuse(sup, initial, cause, NULL, 0);
 		free(cause);
 		config_unref(conf);
@@ -398,7 +457,8 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 			continue;
 		prog = program_get(sup, pc->name);
 		for (i = 0; i < pc->nlisteners; i++)
-			ls[i] = listener_set_find(&r->listeners, pc->listener_names[i]);
+			ls[i] = listener_set_for(&r->listeners, conf,
+			    pc->listeners[i]);
 		gen = gen_new(sup->base, conf, pc, ls, prog->next_number++,
 		    notify_socket_name(sup->notify), supervisor_gen_event, sup);
 		if (gen == NULL)
@@ -526,7 +586,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			if (now || gen->state == GEN_STARTING ||
 			    gen->state == GEN_FAILED)
-				gen_kill(gen);
+				gen_kill(gen, false);
 			else
 				gen_drain(gen);
 		}
@@ -804,6 +864,40 @@ supervisor_remove_pidfile(struct supervisor *sup)
 }
 
 /*
+ * Send SIGKILL to every pid listed in a /proc children file, read whole
+ * (it may be far longer than a line buffer: a pid must never be cut in
+ * two and the wrong process killed). Returns how many were signalled.
+ */
+static int
+supervisor_kill_listed(const char *path)
+{
+	char *text = NULL, *p, *end;
+	size_t cap = 0;
+	FILE *fp;
+	long pid;
+	int n = 0;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return 0;
+	/* The file is one line of pids, space-separated; getdelim grows. */
+	if (getdelim(&text, &cap, '\0', fp) > 0) {
+		for (p = text; ; p = end) {
+			errno = 0;
+			pid = strtol(p, &end, 10);
+			if (end == p || errno != 0 || pid <= 0 || pid > INT32_MAX)
+				break;
+			if (*end != ' ' && *end != '\n' && *end != '\0')
+				break;
+			kill((pid_t)pid, SIGKILL);
+			n++;
+		}
+	}
+	free(text);
+	fclose(fp);
+	return n;
+}
+
+/*
  * Kill and reap what is left of the workers' descendants: processes that
  * left their worker's process group (setsid) and were orphaned to us, the
  * subreaper. Nothing the supervisor started outlives it.
@@ -811,11 +905,9 @@ supervisor_remove_pidfile(struct supervisor *sup)
 static void
 supervisor_kill_orphans(void)
 {
-	char path[320], line[4096], *p, *end;
+	char path[320];
 	DIR *tasks;
 	struct dirent *de;
-	FILE *fp;
-	long pid;
 	int n = 0;
 
 	if ((tasks = opendir("/proc/self/task")) == NULL)
@@ -825,15 +917,7 @@ supervisor_kill_orphans(void)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
 		    de->d_name);
-		if ((fp = fopen(path, "re")) == NULL)
-			continue;
-		if (fgets(line, sizeof(line), fp) != NULL) {
-			for (p = line; (pid = strtol(p, &end, 10)) > 0; p = end) {
-				kill((pid_t)pid, SIGKILL);
-				n++;
-			}
-		}
-		fclose(fp);
+		n += supervisor_kill_listed(path);
 	}
 	closedir(tasks);
 	if (n > 0)

@@ -87,6 +87,7 @@ struct options {
 	long long	 crash_after;		/* ms, or NEVER */
 	int		 ignore_term;
 	int		 spawn_child;
+	long		 orphans;		/* --orphans N: setsid'd children */
 	long long	 drain_delay;		/* ms */
 	long long	 delay_response;	/* ms */
 	int		 print_ready;
@@ -230,11 +231,12 @@ static void usage(int code)
 	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
-	    "                  [--notify-raw TEXT] [--notify-mainpid PID]\n"
+	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
 	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
 	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
 	    "repeatable, sent in order, before READY=1. --long-line N writes one line\n"
-	    "of N 'x' characters to stdout at start.\n");
+	    "of N 'x' characters to stdout at start. --orphans N starts N children\n"
+	    "that leave the process group (setsid) and wait for a signal.\n");
 	exit(code);
 }
 
@@ -282,6 +284,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--noise") != 0 &&
 		    strcmp(name, "--status") != 0 &&
 		    strcmp(name, "--long-line") != 0 &&
+		    strcmp(name, "--orphans") != 0 &&
 		    strcmp(name, "--notify-raw") != 0 &&
 		    strcmp(name, "--notify-mainpid") != 0 &&
 		    strcmp(name, "--listen") != 0)
@@ -316,6 +319,11 @@ static void parse_options(int argc, char **argv)
 				die(2, "--long-line %s: expected a number of characters",
 				    value);
 			options.long_line = number;
+		} else if (strcmp(name, "--orphans") == 0) {
+			if (parse_number(value, 0, 10000, &number) == -1)
+				die(2, "--orphans %s: expected a number of processes",
+				    value);
+			options.orphans = number;
 		} else if (strcmp(name, "--status") == 0) {
 			options.status = value;
 		} else if (strcmp(name, "--notify-raw") == 0 ||
@@ -600,6 +608,31 @@ static void spawn_stubborn_child(void)
 		close(listeners[i].fd);
 	for (;;)
 		pause();
+}
+
+/* Starts n children in sessions of their own, which wait to be killed. */
+static void spawn_orphans(long n)
+{
+	sigset_t none;
+	pid_t pid;
+	long k;
+	int i;
+
+	fflush(NULL);
+	for (k = 0; k < n; k++) {
+		if ((pid = fork()) == -1)
+			die(1, "fork: %s", strerror(errno));
+		if (pid > 0)
+			continue;
+		setsid();
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (i = 0; i < listener_count; i++)
+			close(listeners[i].fd);
+		for (;;)
+			pause();
+	}
+	warn("spawned %ld children in sessions of their own", n);
 }
 
 /* Appends the /env report to body: what this process was started with. */
@@ -907,6 +940,8 @@ int main(int argc, char **argv)
 	}
 	if (options.spawn_child)
 		spawn_stubborn_child();
+	if (options.orphans > 0)
+		spawn_orphans(options.orphans);
 
 	start = now_ms();
 	ready_at = options.never_ready ? NEVER : start + options.ready_after;
