@@ -283,12 +283,14 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	child_spec_free(&spec);
 
 	output_free(w->output);
+	w->output = NULL;
 	if (w->status_fd != -1)
 		close(w->status_fd);
 	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", gen->program,
 	    gen->number, (int)proc.pid);
-	w->output = output_new(gen->base, proc.output_fd, prefix);
-	if (w->output == NULL)
+	/* output = discard: the child has /dev/null and there is no pipe. */
+	if (proc.output_fd != -1 && (w->output = output_new(gen->base,
+	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
 		close(proc.output_fd);
 	w->status_fd = proc.status_fd;
 	w->pid = proc.pid;

@@ -63,6 +63,7 @@ struct worker {
 	struct event	*timer;		/* ready delay or restart backoff */
 	char		*status_text;	/* last STATUS= */
 	int		 last_status;	/* last wait status, -1 none */
+	unsigned long long output_dropped;	/* lines over the output budget */
 };
 
 struct generation {

@@ -171,6 +171,8 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 					evbuffer_add_printf(out, "null");
 				evbuffer_add_printf(out, ",\"status\":");
 				status_json_string(out, w->status_text);
+				evbuffer_add_printf(out, ",\"output_dropped\":%llu",
+				    w->output_dropped);
 				evbuffer_add(out, "}", 1);
 			}
 			evbuffer_add_printf(out, "]}");
