@@ -1,5 +1,6 @@
 /*
- * test_output.c: what a worker writes, as the supervisor's log shows it.
+ * test_output.c: what a worker writes, as the supervisor's log shows it, and
+ * a worker whose command cannot run for a while.
  *
  *   - a worker flooding its stdout is held to a budget: the lines over it
  *     are counted in the log and in status, and the supervisor still
@@ -7,7 +8,10 @@
  *   - control characters a worker writes reach the log escaped, and worker
  *     output shows at log_level = warn; output = discard sends it nowhere;
  *   - a line of the log that a slow pipe took only in part is finished
- *     before the next one, never run together with it.
+ *     before the next one, never run together with it;
+ *   - a worker of a running generation whose command vanished, or cannot be
+ *     executed, is retried with backoff (logged once, shown in status) and
+ *     runs again once the command is back; a reload meanwhile fails at once.
  *
  * Each test runs the real `handoff run` with a private directory and the
  * test server as its program, waits on log lines or polls status with a
@@ -372,4 +376,93 @@ Test(output, line_cut_by_a_full_log_pipe_is_finished_first, .fini = fini)
 	cr_assert_gt(lines, 2);
 	regfree(&stamp);
 	free(text);
+}
+
+/*
+ * Once app's worker is ready, point dir/app (the command) at target, or
+ * remove it if target is NULL, and kill the worker.
+ */
+static void
+break_command_and_kill_worker(const char *target)
+{
+	char *link;
+	pid_t pid;
+
+	cr_assert(asprintf(&link, "%s/app", dir) != -1);
+	pid = wait_worker("ready", NULL, 0);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(unlink(link), 0);
+	if (target != NULL)
+		cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	free(link);
+}
+
+/* Point dir/app at the test server again. */
+static void
+mend_command(void)
+{
+	char *link;
+
+	cr_assert(asprintf(&link, "%s/app", dir) != -1);
+	(void)unlink(link);
+	cr_assert_eq(symlink(support_env("HANDOFF_TESTSERVER"), link), 0);
+	free(link);
+}
+
+/* Start a supervisor whose program runs dir/app. */
+static void
+start_app(void)
+{
+	char *command;
+
+	dir = support_tmpdir();
+	mend_command();
+	cr_assert(asprintf(&command, "%s/app", dir) != -1);
+	start("", command, "", NULL);
+	free(command);
+}
+
+/*
+ * Break app's command (remove dir/app or, with not_executable, point it at
+ * a file that cannot be executed) and kill its worker: its restarts fail
+ * with error, and are tried again (logged once, shown in status); a reload
+ * meanwhile fails at once, as it always did. Once the command is mended,
+ * the worker runs again.
+ */
+static void
+restart_until_mended(bool not_executable, const char *error)
+{
+	struct run_result res;
+
+	start_app();
+	break_command_and_kill_worker(not_executable ? config : NULL);
+	wait_worker("backoff", error, 3);
+	cr_assert_eq(log_count("app gen 1 worker 0: cannot restart: "), 1);
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", config, NULL), 1,
+	    "reload: %s%s", res.out, res.err);
+	cr_assert(strstr(res.err, "cannot run") != NULL, "reload: %s%s",
+	    res.out, res.err);
+	support_result_free(&res);
+	wait_worker("backoff", error, 4);
+
+	mend_command();
+	wait_worker("ready", NULL, 4);
+	cr_assert_eq(support_handoff_wait_log(&hp, "runs again after ", 1), 0);
+	cr_assert_eq(log_count("app gen 1 worker 0: cannot restart: "), 1);
+	stop();
+}
+
+Test(restart, worker_whose_command_vanished_runs_again_once_it_is_back,
+    .fini = fini)
+{
+	restart_until_mended(false, "No such file or directory");
+}
+
+Test(restart, worker_whose_command_cannot_exec_runs_again_once_it_can,
+    .fini = fini)
+{
+	/* The config file is there but not executable: exec fails. */
+	restart_until_mended(true, "exec: Permission denied");
 }
