@@ -310,6 +310,7 @@ config_add_program(struct config *conf, const char *name, int line)
 	pc->stop_signal = SIGTERM;
 	pc->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
 	pc->restart = RESTART_ALWAYS;
+	pc->output = OUTPUT_LOG;
 	pc->uid = (uid_t)-1;
 	pc->gid = (gid_t)-1;
 	pc->user_gid = (gid_t)-1;
@@ -940,6 +941,21 @@ prog_preload(struct parse_state *st, const char *value, const char **cause)
 	return parse_bool(value, &st->program->preload, cause);
 }
 
+/* output = log | discard */
+static int
+prog_output(struct parse_state *st, const char *value, const char **cause)
+{
+	if (strcmp(value, "log") == 0)
+		st->program->output = OUTPUT_LOG;
+	else if (strcmp(value, "discard") == 0)
+		st->program->output = OUTPUT_DISCARD;
+	else {
+		*cause = "bad output (use log or discard)";
+		return -1;
+	}
+	return 0;
+}
+
 static const struct key_def program_keys[] = {
 	{ "command", prog_command, false },
 	{ "listeners", prog_listeners, false },
@@ -955,6 +971,7 @@ static const struct key_def program_keys[] = {
 	{ "directory", prog_directory, false },
 	{ "env", prog_env, true },
 	{ "preload", prog_preload, false },
+	{ "output", prog_output, false },
 	{ NULL, NULL, false },
 };
 

@@ -61,6 +61,12 @@ enum restart_policy {
 	RESTART_NEVER,
 };
 
+/* Where a worker's stdout and stderr go. */
+enum output_mode {
+	OUTPUT_LOG = 0,		/* the supervisor's log, a line at a time */
+	OUTPUT_DISCARD,		/* /dev/null */
+};
+
 /* [program NAME] */
 struct program_conf {
 	TAILQ_ENTRY(program_conf) entry;
@@ -89,6 +95,7 @@ struct program_conf {
 	char		**env;		/* NAME=VALUE, NULL-terminated */
 	size_t		 nenv;
 	bool		 preload;
+	enum output_mode output;
 };
 TAILQ_HEAD(program_conf_list, program_conf);
 

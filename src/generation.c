@@ -34,6 +34,7 @@ static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	worker_spawn(struct worker *, char **, bool *);
 static void	worker_schedule_restart(struct worker *);
+static void	worker_clear_failures(struct worker *);
 
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
@@ -197,6 +198,7 @@ worker_ready(struct worker *w)
 		return;
 	w->state = WORKER_READY;
 	worker_cancel_timer(w);
+	worker_clear_failures(w);
 	gen->nready++;
 	log_debug("%s gen %u worker %d pid %d: ready", gen->program,
 	    gen->number, w->index, (int)w->pid);
@@ -224,6 +226,49 @@ worker_delay_done(evutil_socket_t fd, short what, void *arg)
 		worker_ready(w);
 }
 
+/*
+ * A worker of a running generation could not be restarted (its command is
+ * gone or cannot run, no process or fd is left): try again with backoff,
+ * for as long as it takes. Logged once per streak of failures; status
+ * shows the last error.
+ */
+static void
+worker_start_failed(struct worker *w, const char *why)
+{
+	struct generation *gen = w->gen;
+	char delay[32];
+
+	free(w->last_error);
+	w->last_error = strdup(why);
+	w->pid = 0;
+	worker_schedule_restart(w);
+	format_duration(w->backoff_ms, delay, sizeof(delay));
+	if (w->start_failures++ == 0)
+		log_errorx("%s gen %u worker %d: cannot restart: %s; trying "
+		    "again with backoff (next in %s; logged again once it "
+		    "runs)", gen->program, gen->number, w->index, why, delay);
+	else
+		log_debug("%s gen %u worker %d: still cannot restart (%u in a "
+		    "row): %s; next try in %s", gen->program, gen->number,
+		    w->index, w->start_failures, why, delay);
+}
+
+/* A worker that could not be restarted runs again: end the streak. */
+static void
+worker_clear_failures(struct worker *w)
+{
+	struct generation *gen = w->gen;
+
+	if (w->start_failures == 0)
+		return;
+	log_info("%s gen %u worker %d pid %d: runs again after %u failed "
+	    "restart%s", gen->program, gen->number, w->index, (int)w->pid,
+	    w->start_failures, w->start_failures == 1 ? "" : "s");
+	w->start_failures = 0;
+	free(w->last_error);
+	w->last_error = NULL;
+}
+
 /* Timer: a crashed worker's backoff has passed; start it again. */
 static void
 worker_restart(evutil_socket_t fd, short what, void *arg)
@@ -239,21 +284,9 @@ worker_restart(evutil_socket_t fd, short what, void *arg)
 	if (gen->state != GEN_RUNNING || w->state != WORKER_BACKOFF)
 		return;
 	w->restarts++;
-	if (worker_spawn(w, &cause, &transient) == -1) {
-		if (transient) {
-			/* Out of fds or processes for now: try again later. */
-			log_warnx("%s gen %u worker %d: cannot restart: %s; "
-			    "trying again", gen->program, gen->number, w->index,
-			    cause ? cause : "out of memory");
-			worker_schedule_restart(w);
-		} else {
-			log_errorx("%s gen %u worker %d: cannot restart: %s; "
-			    "giving up on this worker", gen->program, gen->number,
-			    w->index, cause ? cause : "out of memory");
-			w->state = WORKER_FAILED;
-		}
-		free(cause);
-	}
+	if (worker_spawn(w, &cause, &transient) == -1)
+		worker_start_failed(w, cause ? cause : "out of memory");
+	free(cause);
 }
 
 /*
@@ -283,12 +316,14 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	child_spec_free(&spec);
 
 	output_free(w->output);
+	w->output = NULL;
 	if (w->status_fd != -1)
 		close(w->status_fd);
 	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", gen->program,
 	    gen->number, (int)proc.pid);
-	w->output = output_new(gen->base, proc.output_fd, prefix);
-	if (w->output == NULL)
+	/* output = discard: the child has /dev/null and there is no pipe. */
+	if (proc.output_fd != -1 && (w->output = output_new(gen->base,
+	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
 		close(proc.output_fd);
 	w->status_fd = proc.status_fd;
 	w->pid = proc.pid;
@@ -503,6 +538,7 @@ gen_free(struct generation *gen)
 		if (w->status_fd != -1)
 			close(w->status_fd);
 		free(w->status_text);
+		free(w->last_error);
 	}
 	for (j = 0; j < gen->nlisteners; j++)
 		listener_unref(gen->listeners[j]);
@@ -600,7 +636,7 @@ bool
 gen_child_exited(struct generation *gen, pid_t pid, int status)
 {
 	struct worker *w = NULL;
-	char how[128], exec_error[256];
+	char how[128], exec_error[256], why[512];
 	int i, exec_failed = 0;
 
 	for (i = 0; i < gen->nworkers; i++)
@@ -636,6 +672,14 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 	if (w->state == WORKER_READY && gen->nready > 0)
 		gen->nready--;
 
+	if (exec_failed && gen->state == GEN_RUNNING) {
+		/* A restart, not a reload: try again until it runs. */
+		snprintf(why, sizeof(why), "cannot run %s: %s",
+		    gen->pc->argv[0], exec_error);
+		worker_start_failed(w, why);
+		gen_check_groups(gen);
+		return true;
+	}
 	if (exec_failed) {
 		/* While starting, gen_fail reports it, once. */
 		if (gen->state != GEN_STARTING)
@@ -650,6 +694,7 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 		gen_check_groups(gen);
 		return true;
 	}
+	worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {
 	case GEN_STARTING:

@@ -29,7 +29,7 @@ enum gen_state {
 enum worker_state {
 	WORKER_STARTING = 0,	/* spawned, not ready yet */
 	WORKER_READY,
-	WORKER_BACKOFF,		/* crashed; waiting to be restarted */
+	WORKER_BACKOFF,		/* crashed or cannot start; waiting to restart */
 	WORKER_STOPPING,	/* sent stop_signal or SIGKILL */
 	WORKER_EXITED,		/* exited, not to be restarted */
 	WORKER_FAILED,		/* cannot be started (exec failed) */
@@ -63,6 +63,9 @@ struct worker {
 	struct event	*timer;		/* ready delay or restart backoff */
 	char		*status_text;	/* last STATUS= */
 	int		 last_status;	/* last wait status, -1 none */
+	char		*last_error;	/* why it could not be restarted, or NULL */
+	unsigned int	 start_failures;	/* restarts failed in a row */
+	unsigned long long output_dropped;	/* lines over the output budget */
 };
 
 struct generation {

@@ -201,6 +201,10 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 					evbuffer_add_printf(out, "null");
 				evbuffer_add_printf(out, ",\"status\":");
 				status_json_string(out, w->status_text);
+				evbuffer_add_printf(out, ",\"last_error\":");
+				status_json_string(out, w->last_error);
+				evbuffer_add_printf(out, ",\"output_dropped\":%llu",
+				    w->output_dropped);
 				evbuffer_add(out, "}", 1);
 			}
 			evbuffer_add_printf(out, "]}");
@@ -263,7 +267,10 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 					snprintf(age, sizeof(age), "-");
 				}
 				how[0] = '\0';
-				if (w->last_status != -1)
+				if (w->last_error != NULL)
+					snprintf(how, sizeof(how), "%s",
+					    w->last_error);
+				else if (w->last_status != -1)
 					gen_describe_status(w->last_status, how,
 					    sizeof(how));
 				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "

@@ -470,6 +470,26 @@ support_handoff_free(struct handoff_proc *hp)
 	hp->exit_code = -1;
 }
 
+/*
+ * Kill the supervisor and every process carrying its tag (what a failed
+ * test left behind), then free what hp holds.
+ */
+void
+support_handoff_kill_all(struct handoff_proc *hp)
+{
+	pid_t pids[64];
+	int i, n;
+
+	if (hp->pid > 0 && hp->exit_code == -1)
+		support_handoff_stop(hp, SIGKILL);
+	if (hp->tag != NULL) {
+		n = support_tagged_pids(hp->tag, pids, 64);
+		for (i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	}
+	support_handoff_free(hp);
+}
+
 /* Everything in a file, NUL-terminated; NULL if it cannot be read. */
 char *
 support_read_file(const char *path)

@@ -54,6 +54,7 @@ int	 support_handoff_wait_until(struct handoff_proc *hp,
 int	 support_handoff_wait_exit(struct handoff_proc *hp, int timeout_ms);
 int	 support_handoff_stop(struct handoff_proc *hp, int sig);
 void	 support_handoff_free(struct handoff_proc *hp);
+void	 support_handoff_kill_all(struct handoff_proc *hp);
 
 char	*support_wait_line(const char *path, const char *needle, int count,
 	    int pidfd, int timeout_ms);

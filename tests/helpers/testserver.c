@@ -29,6 +29,7 @@
 #define _GNU_SOURCE	/* accept4, ppoll */
 #endif
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -93,6 +94,9 @@ struct options {
 	int		 print_ready;
 	long		 noise;
 	long		 long_line;		/* 'x's of one line at start */
+	const char	*print;			/* --print: written to stdout at start */
+	long		 repeat;		/* --print this many times */
+	int		 flood;			/* a child floods stdout */
 	const char	*status;
 	const char	*notify[MAX_LISTENERS];	/* --notify-raw, --notify-mainpid */
 	int		 notify_count;
@@ -232,11 +236,15 @@ static void usage(int code)
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
+	    "                  [--print TEXT [--repeat N]] [--flood]\n"
 	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
 	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
 	    "repeatable, sent in order, before READY=1. --long-line N writes one line\n"
-	    "of N 'x' characters to stdout at start. --orphans N starts N children\n"
-	    "that leave the process group (setsid) and wait for a signal.\n");
+	    "of N 'x' characters to stdout at start. --print TEXT writes TEXT (with\n"
+	    "the same escapes) to stdout at start, N times with --repeat N (default\n"
+	    "1, in one write). --flood forks a child that writes\n"
+	    "lines to stdout as fast as it can until we exit. --orphans N starts N\n"
+	    "children that leave the process group (setsid) and wait for a signal.\n");
 	exit(code);
 }
 
@@ -263,6 +271,7 @@ static void parse_options(int argc, char **argv)
 		if (strcmp(name, "--never-ready") == 0 ||
 		    strcmp(name, "--ignore-term") == 0 ||
 		    strcmp(name, "--spawn-child") == 0 ||
+		    strcmp(name, "--flood") == 0 ||
 		    strcmp(name, "--print-ready") == 0) {
 			if (value != NULL)
 				die(2, "%s takes no value", name);
@@ -272,6 +281,8 @@ static void parse_options(int argc, char **argv)
 				options.ignore_term = 1;
 			else if (strcmp(name, "--spawn-child") == 0)
 				options.spawn_child = 1;
+			else if (strcmp(name, "--flood") == 0)
+				options.flood = 1;
 			else
 				options.print_ready = 1;
 			continue;
@@ -285,6 +296,8 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--status") != 0 &&
 		    strcmp(name, "--long-line") != 0 &&
 		    strcmp(name, "--orphans") != 0 &&
+		    strcmp(name, "--print") != 0 &&
+		    strcmp(name, "--repeat") != 0 &&
 		    strcmp(name, "--notify-raw") != 0 &&
 		    strcmp(name, "--notify-mainpid") != 0 &&
 		    strcmp(name, "--listen") != 0)
@@ -326,6 +339,12 @@ static void parse_options(int argc, char **argv)
 			options.orphans = number;
 		} else if (strcmp(name, "--status") == 0) {
 			options.status = value;
+		} else if (strcmp(name, "--print") == 0) {
+			options.print = value;
+		} else if (strcmp(name, "--repeat") == 0) {
+			if (parse_number(value, 1, 1000000, &number) == -1)
+				die(2, "--repeat %s: expected a count", value);
+			options.repeat = number;
 		} else if (strcmp(name, "--notify-raw") == 0 ||
 		    strcmp(name, "--notify-mainpid") == 0) {
 			if (options.notify_count == MAX_LISTENERS)
@@ -407,9 +426,9 @@ static void notify(const char *state)
 	notify_bytes(state, strlen(state));
 }
 
-/* Sends text to NOTIFY_SOCKET verbatim, except for the escapes \n, \\ and
-   \xHH (any byte, even one that is not UTF-8). */
-static void notify_raw(const char *text)
+/* Returns text with the escapes \n, \\ and \xHH (any byte, even one that
+   is not UTF-8) replaced, and its length in *lenp. */
+static char *unescape(const char *text, size_t *lenp)
 {
 	char *out = xrealloc(NULL, strlen(text) + 1), hex[3] = "";
 	size_t len = 0;
@@ -433,7 +452,35 @@ static void notify_raw(const char *text)
 		} else
 			out[len++] = *p;
 	}
+	*lenp = len;
+	return out;
+}
+
+/* Sends text to NOTIFY_SOCKET verbatim, except for the escapes of unescape. */
+static void notify_raw(const char *text)
+{
+	size_t len;
+	char *out = unescape(text, &len);
+
 	notify_bytes(out, len);
+	free(out);
+}
+
+/* Writes text to stdout times times in one write, verbatim except for the
+   escapes of unescape. */
+static void print_raw(const char *text, long times)
+{
+	size_t len, i;
+	char *out = unescape(text, &len), *all;
+
+	all = xrealloc(NULL, len * (size_t)times + 1);
+	for (i = 0; i < (size_t)times; i++)
+		memcpy(all + i * len, out, len);
+	fflush(stdout);
+	if (write(STDOUT_FILENO, all, len * (size_t)times) !=
+	    (ssize_t)(len * (size_t)times))
+		warn("--print: short write to stdout");
+	free(all);
 	free(out);
 }
 
@@ -633,6 +680,37 @@ static void spawn_orphans(long n)
 			pause();
 	}
 	warn("spawned %ld children in sessions of their own", n);
+}
+
+/* Forks a child that writes lines to stdout as fast as it can, in our
+   process group, and dies with us (or when nobody reads its pipe). */
+static void spawn_flooder(void)
+{
+	static char lines[64 * 1024];
+	pid_t parent = getpid(), pid;
+	size_t len = 0;
+	sigset_t none;
+	int i;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		die(1, "fork: %s", strerror(errno));
+	if (pid > 0)
+		return;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	for (i = 0; i < listener_count; i++)	/* it holds no socket */
+		close(listeners[i].fd);
+	while (len + 64 < sizeof lines)
+		len += (size_t)snprintf(lines + len, sizeof lines - len,
+		    "flood from pid %d: the quick brown fox jumps\n", (int)getpid());
+	for (;;)
+		if (write(STDOUT_FILENO, lines, len) == -1 && errno != EINTR)
+			_exit(1);
 }
 
 /* Appends the /env report to body: what this process was started with. */
@@ -938,10 +1016,14 @@ int main(int argc, char **argv)
 		putchar('\n');
 		fflush(stdout);
 	}
+	if (options.print != NULL)
+		print_raw(options.print, options.repeat > 0 ? options.repeat : 1);
 	if (options.spawn_child)
 		spawn_stubborn_child();
 	if (options.orphans > 0)
 		spawn_orphans(options.orphans);
+	if (options.flood)
+		spawn_flooder();
 
 	start = now_ms();
 	ready_at = options.never_ready ? NEVER : start + options.ready_after;

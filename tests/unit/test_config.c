@@ -187,6 +187,7 @@ Test(config, minimal_program_defaults)
 	cr_assert_not_null(pc->env);
 	cr_assert_null(pc->env[0]);
 	cr_assert_eq(pc->preload, false);
+	cr_assert_eq(pc->output, OUTPUT_LOG);
 
 	/* No [supervisor]: name "handoff", control path from the name. */
 	cr_assert_str_eq(conf->supervisor.name, "handoff");
@@ -487,6 +488,7 @@ Test(config, every_program_key)
 	    "user = nobody\n"
 	    "directory = /\n"
 	    "preload = yes\n"
+	    "output = discard\n"
 	    "[program b]\n"
 	    "command = /bin/true\n"
 	    "handoff = self\n"
@@ -496,6 +498,7 @@ Test(config, every_program_key)
 	    "user = 54321\n"
 	    "group = 54322\n"
 	    "drain_timeout = 168h\n"
+	    "output = log\n"
 	    "[program c]\n"
 	    "command = /bin/true\n"
 	    "ready = notify\n"
@@ -527,6 +530,7 @@ Test(config, every_program_key)
 	cr_assert_eq(pc->gid, user_gid, "no group: the user's primary group");
 	cr_assert_str_eq(pc->directory, "/");
 	cr_assert_eq(pc->preload, true);
+	cr_assert_eq(pc->output, OUTPUT_DISCARD);
 
 	pc = config_find_program(conf, "b");
 	cr_assert_not_null(pc);
@@ -538,6 +542,7 @@ Test(config, every_program_key)
 	cr_assert_eq(pc->uid, 54321);
 	cr_assert_eq(pc->gid, 54322);
 	cr_assert_eq(pc->drain_timeout_ms, 168ULL * 3600 * 1000);
+	cr_assert_eq(pc->output, OUTPUT_LOG);
 
 	pc = config_find_program(conf, "c");
 	cr_assert_not_null(pc);
@@ -1153,6 +1158,12 @@ ParameterizedTestParameters(config, invalid)
 	  PROG "restart = sometimes\n",
 	  { ":3: restart = sometimes: bad restart policy (use always, "
 	    "on-failure or never)" } },
+	{ "bad output",
+	  PROG "output = syslog\n",
+	  { ":3: output = syslog: bad output (use log or discard)" } },
+	{ "empty output",
+	  PROG "output =\n",
+	  { ":3: output = : bad output (use log or discard)" } },
 	{ "values are case-sensitive",
 	  PROG "restart = Always\n",
 	  { ":3: restart = Always: bad restart policy (use always, "
