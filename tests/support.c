@@ -470,6 +470,17 @@ support_handoff_free(struct handoff_proc *hp)
 	hp->exit_code = -1;
 }
 
+/* The supervisor's log so far: "" if there is none yet, never NULL. */
+char *
+support_handoff_log(const struct handoff_proc *hp)
+{
+	char *text = support_read_file(hp->log_path);
+
+	if (text == NULL && (text = strdup("")) == NULL)
+		abort();
+	return text;
+}
+
 /* Everything in a file, NUL-terminated; NULL if it cannot be read. */
 char *
 support_read_file(const char *path)
