@@ -814,6 +814,20 @@ prog_drain_timeout(struct parse_state *st, const char *value, const char **cause
 	return parse_duration_ms(value, &st->program->drain_timeout_ms, cause);
 }
 
+/* probation = DURATION (0: take over as soon as every worker is ready) */
+static int
+prog_probation(struct parse_state *st, const char *value, const char **cause)
+{
+	if (parse_duration_ms(value, &st->program->probation_ms, cause) == -1)
+		return -1;
+	if (st->program->probation_ms > MAX_PROBATION_MS) {
+		*cause = "probation too long (at most 1h: the old generation "
+		    "keeps serving, and reloads wait, until it is over)";
+		return -1;
+	}
+	return 0;
+}
+
 /* stop_signal = TERM | SIGTERM | 15 */
 static int
 prog_stop_signal(struct parse_state *st, const char *value, const char **cause)
@@ -965,6 +979,7 @@ static const struct key_def program_keys[] = {
 	{ "ready_timeout", prog_ready_timeout, false },
 	{ "stop_signal", prog_stop_signal, false },
 	{ "drain_timeout", prog_drain_timeout, false },
+	{ "probation", prog_probation, false },
 	{ "restart", prog_restart, false },
 	{ "user", prog_user, false },
 	{ "group", prog_group, false },

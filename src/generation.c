@@ -35,6 +35,8 @@ static void	gen_fail(struct generation *, const char *, ...)
 static int	worker_spawn(struct worker *, char **, bool *);
 static void	worker_schedule_restart(struct worker *);
 static void	worker_clear_failures(struct worker *);
+static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
+		    const char *);
 
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
@@ -188,6 +190,42 @@ gen_arm_timer(struct generation *gen, uint64_t ms, event_callback_fn fn)
 		    gen->number);
 }
 
+/* End a generation's probation: it is ready (GEN_EVENT_READY). */
+void
+gen_end_probation(struct generation *gen)
+{
+	if (gen->state != GEN_STARTING || !gen->on_probation)
+		return;
+	gen_cancel_timer(gen);
+	gen->on_probation = false;
+	gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
+}
+
+/* Timer: every worker stayed up through the probation. */
+static void
+gen_probation_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	gen_end_probation(arg);
+}
+
+/*
+ * Every worker is ready: with a probation, hold GEN_EVENT_READY back until
+ * they have all stayed up that long (a crash meanwhile fails the
+ * generation, as one before ready does). Returns whether it is on probation.
+ */
+static bool
+gen_begin_probation(struct generation *gen)
+{
+	if (gen->pc->probation_ms == 0)
+		return false;
+	gen->on_probation = true;
+	gen_arm_timer(gen, gen->pc->probation_ms, gen_probation_done);
+	gen->cb(gen, GEN_EVENT_PROBATION, NULL, gen->cb_arg);
+	return true;
+}
+
 /* Mark a worker ready; report the generation ready with its last worker. */
 static void
 worker_ready(struct worker *w)
@@ -202,9 +240,12 @@ worker_ready(struct worker *w)
 	gen->nready++;
 	log_debug("%s gen %u worker %d pid %d: ready", gen->program,
 	    gen->number, w->index, (int)w->pid);
-	if (gen->state == GEN_STARTING && gen->nready == gen->nworkers) {
+	if (gen->state == GEN_STARTING && gen->nready == gen->nworkers &&
+	    !gen->on_probation) {
 		clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);
 		gen_cancel_timer(gen);
+		if (gen_begin_probation(gen))
+			return;
 		gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
 	} else if (gen->state == GEN_STARTING)
 		gen->cb(gen, GEN_EVENT_WORKER_READY, NULL, gen->cb_arg);
@@ -399,6 +440,7 @@ void
 gen_promote(struct generation *gen)
 {
 	gen->state = GEN_RUNNING;
+	gen->on_probation = false;
 	gen_cancel_timer(gen);
 }
 
@@ -628,6 +670,24 @@ worker_schedule_restart(struct worker *w)
 	worker_arm_timer(w, w->backoff_ms, worker_restart);
 }
 
+/* A worker exited on probation: the generation fails, saying when. */
+static void
+gen_fail_probation(struct generation *gen, struct worker *w, pid_t pid,
+    const char *how)
+{
+	char limit[32];
+	uint64_t after = elapsed_ms(&gen->ready_at);
+
+	gen->on_probation = false;
+	format_duration(gen->pc->probation_ms, limit, sizeof(limit));
+	log_warnx("%s gen %u worker %d pid %d: %s %llums after ready, on "
+	    "probation", gen->program, gen->number, w->index, (int)pid, how,
+	    (unsigned long long)after);
+	gen_fail(gen, "worker %d pid %d %s %llums after ready, within its "
+	    "probation of %s", w->index, (int)pid, how,
+	    (unsigned long long)after, limit);
+}
+
 /*
  * A child was reaped: if it is one of this generation's workers, act on
  * it and return true.
@@ -698,10 +758,14 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 
 	switch (gen->state) {
 	case GEN_STARTING:
-		log_warnx("%s gen %u worker %d pid %d: %s before ready",
-		    gen->program, gen->number, w->index, (int)pid, how);
 		w->pid = 0;
 		w->state = WORKER_EXITED;
+		if (gen->on_probation) {
+			gen_fail_probation(gen, w, pid, how);
+			break;
+		}
+		log_warnx("%s gen %u worker %d pid %d: %s before ready",
+		    gen->program, gen->number, w->index, (int)pid, how);
 		gen_fail(gen, "worker %d pid %d %s before ready", w->index,
 		    (int)pid, how);
 		break;

@@ -42,6 +42,7 @@ enum gen_event {
 	GEN_EVENT_GONE,		/* its last process is gone; it may be freed */
 	GEN_EVENT_WORKER_READY,	/* one more worker is ready (progress) */
 	GEN_EVENT_WORKER_EXITED, /* a worker of a draining generation exited */
+	GEN_EVENT_PROBATION,	/* every worker is ready; on probation now */
 };
 
 struct generation;
@@ -81,7 +82,8 @@ struct generation {
 	int		 nworkers;
 	int		 nready;
 	struct timespec	 started;
-	struct timespec	 ready_at;
+	struct timespec	 ready_at;	/* every worker ready (probation began) */
+	bool		 on_probation;	/* ready, waiting out pc->probation_ms */
 	struct event	*timer;		/* ready_timeout, then drain_timeout */
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
 	struct timespec	 drained_by_started;	/* when that reload began */
@@ -98,6 +100,7 @@ struct generation *gen_new(struct event_base *base, struct config *conf,
 		    gen_event_cb cb, void *cb_arg);
 int		 gen_start(struct generation *gen, char **cause);
 void		 gen_promote(struct generation *gen);
+void		 gen_end_probation(struct generation *gen);
 void		 gen_drain(struct generation *gen);
 void		 gen_kill(struct generation *gen, bool failed);
 void		 gen_free(struct generation *gen);

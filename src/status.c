@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "generation.h"
+#include "health.h"
 #include "listener.h"
 #include "status.h"
 #include "supervisor.h"
@@ -51,6 +52,30 @@ status_state(const struct supervisor *sup)
 	if (sup->reload != NULL)
 		return "reloading";
 	return "running";
+}
+
+/* A listener's health for people: "ok", "repaired 2 times", "shut down". */
+static void
+status_listener_health(const struct supervisor *sup, const struct listener *l,
+    char *buf, size_t len, unsigned int *repairs, bool *down)
+{
+	health_describe(sup->health, l, repairs, down);
+	if (*down)
+		snprintf(buf, len, "shut down");
+	else if (*repairs > 0)
+		snprintf(buf, len, "repaired %u time%s", *repairs,
+		    *repairs == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "ok");
+}
+
+/* A generation's state for the table: "probation" while on probation. */
+static const char *
+status_gen_state(const struct generation *gen)
+{
+	if (gen->state == GEN_STARTING && gen->on_probation)
+		return "probation";
+	return gen_state_name(gen->state);
 }
 
 /* Append a JSON string literal (quoted and escaped), or null. */
@@ -106,9 +131,11 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 	struct program *prog;
 	struct generation *gen;
 	struct listener *l;
-	char how[128];
+	char how[128], health[64];
+	unsigned int repairs;
 	size_t i;
 	int k, first_prog = 1, first_gen;
+	bool down;
 
 	evbuffer_add_printf(out, "data {\"schema\":%d,\"version\":",
 	    STATUS_SCHEMA_VERSION);
@@ -151,7 +178,10 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		if (addr_socktype(&l->addr) == SOCK_STREAM)
 			evbuffer_add_printf(out, ",\"backlog\":%d",
 			    l->opts.backlog);
-		evbuffer_add(out, "}", 1);
+		status_listener_health(sup, l, health, sizeof(health), &repairs,
+		    &down);
+		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u}",
+		    down ? "shut down" : repairs > 0 ? "repaired" : "ok", repairs);
 	}
 
 	evbuffer_add_printf(out, "],\"programs\":[");
@@ -170,11 +200,15 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		first_gen = 1;
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			evbuffer_add_printf(out, "%s{\"number\":%u,\"state\":\"%s\","
-			    "\"uptime_ms\":%llu,\"workers_ready\":%d,\"workers\":[",
+			    "\"uptime_ms\":%llu,\"workers_ready\":%d,"
+			    "\"probation_ms\":%llu,\"on_probation\":%s,"
+			    "\"workers\":[",
 			    first_gen ? "" : ",", gen->number,
 			    gen_state_name(gen->state),
 			    (unsigned long long)elapsed_ms(&gen->started),
-			    gen->nready);
+			    gen->nready,
+			    (unsigned long long)gen->pc->probation_ms,
+			    gen->on_probation ? "true" : "false");
 			first_gen = 0;
 			for (k = 0; k < gen->nworkers; k++) {
 				struct worker *w = &gen->workers[k];
@@ -222,8 +256,11 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 	struct generation *gen;
 	struct listener *l;
 	char age[32], took[32], address[ADDR_STRLEN], pid[16], how[128];
+	char health[64];
+	unsigned int repairs;
 	size_t i;
 	int k;
+	bool down;
 
 	status_format_age(elapsed_ms(&sup->started), age, sizeof(age));
 	evbuffer_add_printf(out, "data supervisor %s pid %d, up %s, %s, "
@@ -240,15 +277,17 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 	} else
 		evbuffer_add_printf(out, "data last reload: none\n");
 
-	evbuffer_add_printf(out, "data\ndata %-16s %-28s %s\n", "LISTENER",
-	    "ADDRESS", "FD NAME");
+	evbuffer_add_printf(out, "data\ndata %-16s %-28s %-16s %s\n",
+	    "LISTENER", "ADDRESS", "FD NAME", "HEALTH");
 	for (i = 0; i < sup->listeners.count; i++) {
 		l = sup->listeners.items[i];
 		addr_format(&l->addr, address, sizeof(address));
 		if (addr_port(&l->addr) == 0)
 			snprintf(address, sizeof(address), "%s", l->bound);
-		evbuffer_add_printf(out, "data %-16s %-28s %s\n", l->name,
-		    address, l->fd_name);
+		status_listener_health(sup, l, health, sizeof(health), &repairs,
+		    &down);
+		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
+		    address, l->fd_name, health);
 	}
 
 	evbuffer_add_printf(out, "data\ndata %-16s %5s %-9s %6s %8s %-9s %9s %8s  %s\n",
@@ -275,7 +314,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 					    sizeof(how));
 				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "
 				    "%-9s %9s %8u  %s%s%s\n", prog->name,
-				    gen->number, gen_state_name(gen->state),
+				    gen->number, status_gen_state(gen),
 				    w->index, pid, worker_state_name(w->state), age,
 				    w->restarts, how, how[0] && w->status_text ?
 				    "; " : "", w->status_text ? w->status_text : "");

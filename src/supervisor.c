@@ -31,16 +31,25 @@
 #include "config.h"
 #include "control.h"
 #include "generation.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
 #include "merge.h"
 #include "notify.h"
+#include "parse.h"
 #include "status.h"
 #include "supervisor.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
 		    const char *, void *);
 static void	supervisor_schedule_cleanup(struct supervisor *);
+static void	supervisor_restart_stale(struct supervisor *);
+
+/* Tries at starting a generation off a dead socket, and the pause between. */
+#define SUPERVISOR_STALE_TRIES		3
+#define SUPERVISOR_STALE_RETRY_MS	1000
+static void	supervisor_listener_health(struct listener *,
+		    enum health_result, const char *, void *);
 
 /* Record how a reload ended, for status. */
 static void
@@ -203,6 +212,7 @@ reload_commit(struct supervisor *sup)
 	sup->listeners = r->listeners;
 	r->listeners.items = NULL;
 	r->listeners.count = 0;
+	health_watch(sup->health, &sup->listeners);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
@@ -573,6 +583,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 		notify_self("STOPPING=1");
 	sup->stopping = true;
 	sup->stop_now = sup->stop_now || now;
+	health_stop(sup->health);
 	if (sup->reload != NULL) {
 		struct reload *r = sup->reload;
 		control_reload_end(sup->control, r->id, false, "reload cancelled: "
@@ -655,6 +666,148 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 	}
 	if (sup->stopping && !supervisor_has_processes(sup))
 		event_base_loopexit(sup->base, NULL);
+	supervisor_restart_stale(sup);
+}
+
+/* Timer: the pause before another try at leaving a dead socket is over. */
+static void
+supervisor_stale_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *sup = arg;
+
+	(void)fd;
+	(void)what;
+	sup->stale_due = true;
+	supervisor_restart_stale(sup);
+	sup->stale_due = false;
+}
+
+/*
+ * Start a new generation of a program whose workers hold the dead socket
+ * of a listener bound anew, one program at a time, when no reload is in
+ * progress (one may do it meanwhile). A try that fails (say its workers
+ * started while an old worker was shutting another listener down) is made
+ * again after SUPERVISOR_STALE_RETRY_MS, SUPERVISOR_STALE_TRIES in all.
+ */
+static void
+supervisor_restart_stale(struct supervisor *sup)
+{
+	struct timeval tv = { SUPERVISOR_STALE_RETRY_MS / 1000,
+	    (SUPERVISOR_STALE_RETRY_MS % 1000) * 1000 };
+	struct program *prog;
+
+	if (sup->reload != NULL || sup->stopping || (sup->stale_timer != NULL &&
+	    evtimer_pending(sup->stale_timer, NULL)))
+		return;
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		if (prog->stale_below == 0)
+			continue;
+		if (prog->current == NULL ||
+		    prog->current->number >= prog->stale_below ||
+		    prog->stale_tries == SUPERVISOR_STALE_TRIES) {
+			if (prog->current != NULL &&
+			    prog->current->number < prog->stale_below)
+				log_errorx("%s gen %u: still on the dead socket "
+				    "of a listener bound anew, after %u tries to "
+				    "start a generation on the fresh one; run "
+				    "handoff reload", prog->name,
+				    prog->current->number, prog->stale_tries);
+			prog->stale_below = 0;
+			prog->stale_tries = 0;
+			continue;
+		}
+		if (prog->stale_tries > 0 && !sup->stale_due) {
+			if (sup->stale_timer == NULL)
+				sup->stale_timer = evtimer_new(sup->base,
+				    supervisor_stale_timer, sup);
+			if (sup->stale_timer == NULL ||
+			    evtimer_add(sup->stale_timer, &tv) == -1)
+				log_warnx("%s: cannot arm a timer to leave the "
+				    "dead socket", prog->name);
+			return;
+		}
+		sup->stale_due = false;
+		prog->stale_tries++;
+		log_info("%s: starting a new generation on the fresh socket",
+		    prog->name);
+		reload_begin(sup, config_ref(sup->conf), false, prog->name);
+		return;
+	}
+}
+
+/* Tell whether a generation serves a listener. */
+static bool
+supervisor_gen_uses(const struct generation *gen, const struct listener *l)
+{
+	size_t i;
+
+	for (i = 0; gen != NULL && i < gen->nlisteners; i++)
+		if (gen->listeners[i] == l)
+			return true;
+	return false;
+}
+
+/*
+ * Name the programs whose current (or starting) generation serves l in
+ * buf ("program a", "programs a, b"); with mark, note that those
+ * generations hold its dead socket.
+ */
+static void
+supervisor_listener_users(struct supervisor *sup, const struct listener *l,
+    bool mark, char *buf, size_t len)
+{
+	struct program *prog;
+	char names[200] = "";
+	size_t n = 0;
+	int count = 0;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		if (!supervisor_gen_uses(prog->current, l) &&
+		    !supervisor_gen_uses(prog->starting, l))
+			continue;
+		if (mark) {
+			prog->stale_below = prog->next_number;
+			prog->stale_tries = 0;
+		}
+		if (n < sizeof(names))
+			n += (size_t)snprintf(names + n, sizeof(names) - n,
+			    "%s%s", count ? ", " : "", prog->name);
+		count++;
+	}
+	snprintf(buf, len, "%s%s", count == 0 ? "no program" : count == 1 ?
+	    "program " : "programs ", names);
+}
+
+/* A listener was found shut down by a process holding a copy of it. */
+static void
+supervisor_listener_health(struct listener *l, enum health_result res,
+    const char *why, void *arg)
+{
+	struct supervisor *sup = arg;
+	char users[256];
+
+	supervisor_listener_users(sup, l, res == HEALTH_REBOUND, users,
+	    sizeof(users));
+	switch (res) {
+	case HEALTH_RELISTENED:
+		log_warnx("listener %s %s (%s): shut down by a process holding "
+		    "it (a server calling shutdown() on its listener as it "
+		    "stops); listening again", l->name, l->bound, users);
+		break;
+	case HEALTH_REBOUND:
+		log_warnx("listener %s %s (%s): shut down by a process holding "
+		    "it (a server calling shutdown() on its listener as it "
+		    "stops); bound a fresh socket, new generations take it "
+		    "over", l->name, l->bound, users);
+		supervisor_schedule_cleanup(sup);
+		break;
+	case HEALTH_FAILED:
+		log_errorx("listener %s %s (%s): shut down by a process holding "
+		    "it, and cannot be repaired: %s; it refuses connections "
+		    "until repaired (trying again)", l->name, l->bound, users,
+		    why);
+		break;
+	}
 }
 
 /* Run supervisor_cleanup from the event loop, outside any callback chain. */
@@ -662,6 +815,30 @@ static void
 supervisor_schedule_cleanup(struct supervisor *sup)
 {
 	event_active(sup->cleanup, EV_TIMEOUT, 0);
+}
+
+/*
+ * A new generation is ready and on probation: say so, and for how long.
+ * The probation guards the generation it replaces: with none, it is over.
+ */
+static void
+supervisor_gen_probation(struct supervisor *sup, struct program *prog,
+    struct generation *gen)
+{
+	char limit[32];
+
+	if (prog == NULL || prog->current == NULL) {
+		gen_end_probation(gen);
+		return;
+	}
+	format_duration(gen->pc->probation_ms, limit, sizeof(limit));
+	log_info("%s gen %u: ready %d/%d in %llums; on probation for %s",
+	    gen->program, gen->number, gen->nready, gen->nworkers,
+	    (unsigned long long)elapsed_ms(&gen->started), limit);
+	if (sup->reload != NULL && prog->starting == gen)
+		control_progress(sup->control, sup->reload->id, "%s gen %u ready "
+		    "%d/%d, on probation for %s", gen->program, gen->number,
+		    gen->nready, gen->nworkers, limit);
 }
 
 /* Generation events: ready, failed, gone. */
@@ -679,8 +856,13 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		    (unsigned long long)elapsed_ms(&gen->started));
 		if (sup->reload == NULL || prog == NULL || prog->starting != gen)
 			break;
-		control_progress(sup->control, sup->reload->id, "%s gen %u ready "
-		    "%d/%d", gen->program, gen->number, gen->nready, gen->nworkers);
+		if (gen->pc->probation_ms > 0 && prog->current != NULL)
+			control_progress(sup->control, sup->reload->id, "%s gen "
+			    "%u passed its probation", gen->program, gen->number);
+		else
+			control_progress(sup->control, sup->reload->id, "%s gen "
+			    "%u ready %d/%d", gen->program, gen->number,
+			    gen->nready, gen->nworkers);
 		if (--sup->reload->pending == 0)
 			reload_commit(sup);
 		break;
@@ -703,6 +885,9 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 			control_progress(sup->control, sup->reload->id,
 			    "%s gen %u ready %d/%d", gen->program, gen->number,
 			    gen->nready, gen->nworkers);
+		break;
+	case GEN_EVENT_PROBATION:
+		supervisor_gen_probation(sup, prog, gen);
 		break;
 	case GEN_EVENT_WORKER_EXITED:
 		if (gen->drained_by != 0)
@@ -954,12 +1139,15 @@ supervisor_free(struct supervisor *sup)
 		free(prog->name);
 		free(prog);
 	}
+	health_close(sup->health);
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
 	free(sup->queued_only);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
+	if (sup->stale_timer != NULL)
+		event_free(sup->stale_timer);
 	event_free(sup->sig_hup);
 	event_free(sup->sig_term);
 	event_free(sup->sig_int);
@@ -1006,6 +1194,13 @@ supervisor_run(struct config *conf, const char *config_path)
 	if ((sup.notify = notify_open(sup.base, supervisor_notify, &sup,
 	    &cause)) == NULL)
 		fatalx("%s", cause);
+	if ((sup.health = health_open(sup.base, supervisor_listener_health,
+	    &sup, &cause)) == NULL) {
+		log_warnx("%s; a listener shut down by a worker will not be "
+		    "repaired", cause ? cause : "out of memory");
+		free(cause);
+		cause = NULL;
+	}
 	/* The control socket first: a second supervisor stops here. */
 	sup.conf = config_ref(conf);
 	if ((sup.control = control_open(&sup, conf->supervisor.control,

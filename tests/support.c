@@ -490,6 +490,17 @@ support_handoff_kill_all(struct handoff_proc *hp)
 	support_handoff_free(hp);
 }
 
+/* The supervisor's log so far: "" if there is none yet, never NULL. */
+char *
+support_handoff_log(const struct handoff_proc *hp)
+{
+	char *text = support_read_file(hp->log_path);
+
+	if (text == NULL && (text = strdup("")) == NULL)
+		abort();
+	return text;
+}
+
 /* Everything in a file, NUL-terminated; NULL if it cannot be read. */
 char *
 support_read_file(const char *path)

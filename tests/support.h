@@ -59,6 +59,7 @@ void	 support_handoff_kill_all(struct handoff_proc *hp);
 char	*support_wait_line(const char *path, const char *needle, int count,
 	    int pidfd, int timeout_ms);
 char	*support_read_file(const char *path);
+char	*support_handoff_log(const struct handoff_proc *hp);
 
 /* How an HTTP request ended: served, or which way it failed. */
 enum support_http {

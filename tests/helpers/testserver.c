@@ -97,6 +97,7 @@ struct options {
 	const char	*print;			/* --print: written to stdout at start */
 	long		 repeat;		/* --print this many times */
 	int		 flood;			/* a child floods stdout */
+	int		 shutdown_how;		/* shutdown() listeners on stop, or -1 */
 	const char	*status;
 	const char	*notify[MAX_LISTENERS];	/* --notify-raw, --notify-mainpid */
 	int		 notify_count;
@@ -112,7 +113,7 @@ struct buffer {
 };
 
 static struct options options = {
-	.exit_before_ready = -1, .crash_after = NEVER,
+	.exit_before_ready = -1, .crash_after = NEVER, .shutdown_how = -1,
 };
 static struct listener listeners[MAX_LISTENERS];
 static int listener_count;
@@ -237,14 +238,20 @@ static void usage(int code)
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
 	    "                  [--print TEXT [--repeat N]] [--flood]\n"
+	    "                  [--shutdown-on-stop rd|wr|rdwr]\n"
 	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
 	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
-	    "repeatable, sent in order, before READY=1. --long-line N writes one line\n"
-	    "of N 'x' characters to stdout at start. --print TEXT writes TEXT (with\n"
-	    "the same escapes) to stdout at start, N times with --repeat N (default\n"
-	    "1, in one write). --flood forks a child that writes\n"
-	    "lines to stdout as fast as it can until we exit. --orphans N starts N\n"
-	    "children that leave the process group (setsid) and wait for a signal.\n");
+	    "repeatable, sent in order, before READY=1.\n"
+	    "--long-line N writes one line of N 'x' characters to stdout at start.\n"
+	    "--print TEXT writes TEXT (with the same escapes) to stdout at start,\n"
+	    "N times with --repeat N (default 1, in one write).\n"
+	    "--flood forks a child that writes lines to stdout as fast as it can\n"
+	    "until we exit.\n"
+	    "--orphans N starts N children that leave the process group (setsid)\n"
+	    "and wait for a signal.\n"
+	    "--shutdown-on-stop calls shutdown() on each stream listener before\n"
+	    "closing it on stop, as servers do to wake threads blocked in accept(),\n"
+	    "and says so on stdout.\n");
 	exit(code);
 }
 
@@ -300,6 +307,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--repeat") != 0 &&
 		    strcmp(name, "--notify-raw") != 0 &&
 		    strcmp(name, "--notify-mainpid") != 0 &&
+		    strcmp(name, "--shutdown-on-stop") != 0 &&
 		    strcmp(name, "--listen") != 0)
 			die(2, "unknown option %s (try --help)", name);
 		if (value == NULL && i + 1 < argc)
@@ -337,6 +345,16 @@ static void parse_options(int argc, char **argv)
 				die(2, "--orphans %s: expected a number of processes",
 				    value);
 			options.orphans = number;
+		} else if (strcmp(name, "--shutdown-on-stop") == 0) {
+			if (strcmp(value, "rd") == 0)
+				options.shutdown_how = SHUT_RD;
+			else if (strcmp(value, "wr") == 0)
+				options.shutdown_how = SHUT_WR;
+			else if (strcmp(value, "rdwr") == 0)
+				options.shutdown_how = SHUT_RDWR;
+			else
+				die(2, "--shutdown-on-stop %s: expected rd, wr or rdwr",
+				    value);
 		} else if (strcmp(name, "--status") == 0) {
 			options.status = value;
 		} else if (strcmp(name, "--print") == 0) {
@@ -943,15 +961,29 @@ static void become_ready(void)
 	}
 }
 
-/* Starts draining: says STOPPING=1 and closes the listeners; clients in
-   flight are still served. */
+/* Starts draining: says STOPPING=1 and closes the listeners (shutting
+   stream ones down first with --shutdown-on-stop); clients in flight are
+   still served. */
 static void begin_stop(void)
 {
-	int i;
+	int i, shut = 0;
 
 	notify("STOPPING=1");
-	for (i = 0; i < listener_count; i++)
+	for (i = 0; i < listener_count; i++) {
+		if (options.shutdown_how != -1 && listeners[i].type == SOCK_STREAM) {
+			if (shutdown(listeners[i].fd, options.shutdown_how) == 0)
+				shut++;
+			else
+				warn("shutdown of fd %d: %s", listeners[i].fd,
+				    strerror(errno));
+		}
 		close(listeners[i].fd);
+	}
+	if (options.shutdown_how != -1) {
+		printf("shut down %d listener(s) pid=%d gen=%s\n", shut,
+		    (int)getpid(), generation);
+		fflush(stdout);
+	}
 	listener_count = 0;
 }
 
@@ -1084,7 +1116,7 @@ int main(int argc, char **argv)
 		for (n = 0; n < listener_count; n++) {
 			polls[n].fd = ready && accept_paused_until == NEVER ?
 			    listeners[n].fd : -1;
-			polls[n].events = POLLIN;
+			polls[n].events = POLLIN | POLLRDHUP;
 		}
 		for (i = 0; i < client_count; i++) {
 			struct pollfd *p = &polls[(size_t)listener_count + i];
@@ -1111,7 +1143,16 @@ int main(int argc, char **argv)
 		for (n = 0; n < listener_count; n++) {
 			if (polls[n].fd == -1 || polls[n].revents == 0)
 				continue;
-			if (listeners[n].type == SOCK_DGRAM)
+			/*
+			 * Shut down by another process holding it: accept()
+			 * fails while poll() says ready, for ever (and ppoll
+			 * would never let SIGTERM in). Pause a moment: the
+			 * supervisor may make it listen again.
+			 */
+			if (listeners[n].type == SOCK_STREAM &&
+			    (polls[n].revents & (POLLHUP | POLLRDHUP)))
+				accept_paused_until = now + 100;
+			else if (listeners[n].type == SOCK_DGRAM)
 				answer_datagrams(listeners[n].fd);
 			else if (accept_clients(listeners[n].fd) == -1)
 				accept_paused_until = now + 100;
