@@ -175,43 +175,6 @@ support_result_free(struct run_result *res)
 	res->out = res->err = NULL;
 }
 
-/* asprintf that cannot fail (aborts when out of memory). */
-char *
-support_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n == -1)
-		abort();
-	return s;
-}
-
-/* Connect to the unix stream socket at path; -1 with errno on failure. */
-int
-support_connect_unix(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd, saved;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
 /* A new private directory under $TMPDIR or /tmp; the caller frees the path. */
 char *
 support_tmpdir(void)
@@ -505,6 +468,37 @@ support_handoff_free(struct handoff_proc *hp)
 	hp->pid = -1;
 	hp->pidfd = -1;
 	hp->exit_code = -1;
+}
+
+/*
+ * Kill the supervisor and every process carrying its tag (what a failed
+ * test left behind), then free what hp holds.
+ */
+void
+support_handoff_kill_all(struct handoff_proc *hp)
+{
+	pid_t pids[64];
+	int i, n;
+
+	if (hp->pid > 0 && hp->exit_code == -1)
+		support_handoff_stop(hp, SIGKILL);
+	if (hp->tag != NULL) {
+		n = support_tagged_pids(hp->tag, pids, 64);
+		for (i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	}
+	support_handoff_free(hp);
+}
+
+/* The supervisor's log so far: "" if there is none yet, never NULL. */
+char *
+support_handoff_log(const struct handoff_proc *hp)
+{
+	char *text = support_read_file(hp->log_path);
+
+	if (text == NULL && (text = strdup("")) == NULL)
+		abort();
+	return text;
 }
 
 /* Everything in a file, NUL-terminated; NULL if it cannot be read. */

@@ -41,82 +41,33 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "support.h"
+#include "harness.h"
 
-#define DEADLINE_MS	SUPPORT_DEADLINE_MS
 #define OTHER_UID	12345	/* a local user with nothing to do with handoff */
-#define MAX_PIDS	64
-
-/* The test's supervisor and its private directory. */
-struct hx {
-	char	*dir;		/* mode 0711: workers running as nobody pass */
-	char	*config;	/* dir/handoff.ini */
-	char	*sock;		/* the control socket the config names */
-	char	*log;		/* dir/handoff.log */
-	int	 port;		/* listener web, program app (root) */
-	int	 port2;		/* listener web2, program nob (user nobody) */
-	struct handoff_proc hp;
-};
-
-static struct hx hx;
 
 /*
- * Write the config: control socket at control, program app (COMMAND, or
- * the test server with ARGS; 2 workers on web) and the extra text MORE
- * (more keys of app, then more sections).
+ * Write s's config: program app is the test server with ARGS (2 workers
+ * on web, no ready_timeout to speak of), log_level debug, then MORE
+ * (more sections).
  */
 static void
-hx_write_config_full(const char *control, const char *command,
-    const char *args, const char *more)
+hx_write_config(struct sup *s, const char *args, const char *more)
 {
-	char *text, *path;
+	char *keys = tc_printf("ready_timeout = 5m\n%s", more);
 
-	text = support_printf(
-	    "[supervisor]\n"
-	    "name = hostile\n"
-	    "control = %s\n"
-	    "pidfile = %s/handoff.pid\n"
-	    "log_level = debug\n"
-	    "\n"
-	    "[listener web]\n"
-	    "listen = 127.0.0.1:%d\n"
-	    "\n"
-	    "[program app]\n"
-	    "command = %s%s%s\n"
-	    "listeners = web\n"
-	    "workers = 2\n"
-	    "ready_timeout = 5m\n"
-	    "%s",
-	    control, hx.dir, hx.port, command != NULL ? command :
-	    support_env("HANDOFF_TESTSERVER"), *args ? " " : "", args, more);
-	path = support_write_file(hx.dir, "handoff.ini", text);
-	free(path);
-	free(text);
+	tc_write_config_full(s, "log_level = debug\n", "", args, keys);
+	free(keys);
 }
 
-/* Write the config with the test server (see hx_write_config_full). */
-static void
-hx_write_config(const char *control, const char *args, const char *more)
+/* A supervisor (not started) in a directory others may pass, not list. */
+static struct sup *
+hx_new(void)
 {
-	hx_write_config_full(control, NULL, args, more);
-}
+	struct sup *s = tc_new("", "");
 
-/* Before each test: a private directory others may pass but not list. */
-static void
-hx_init(void)
-{
-	memset(&hx, 0, sizeof(hx));
-	hx.dir = support_tmpdir();
-	cr_assert_eq(chmod(hx.dir, 0711), 0);
-	hx.config = support_printf("%s/handoff.ini", hx.dir);
-	hx.sock = support_printf("%s/ctl.sock", hx.dir);
-	hx.log = support_printf("%s/handoff.log", hx.dir);
-	hx.port = support_free_port();
-	hx.port2 = support_free_port();
-	hx.hp.pid = -1;
-	hx.hp.pidfd = -1;
-	hx.hp.exit_code = -1;
-	hx_write_config(hx.sock, "", "");
+	cr_assert_eq(chmod(s->dir, 0711), 0);
+	hx_write_config(s, "", "");
+	return s;
 }
 
 /* Kill every process a supervisor tagged tag started, and wait till gone. */
@@ -137,74 +88,6 @@ hx_kill_tagged(const char *tag)
 		poll(&pfd, 1, DEADLINE_MS);
 		close(pfd.fd);
 	}
-}
-
-/* After each test: stop what still runs, remove the directory. */
-static void
-hx_fini(void)
-{
-	if (hx.hp.pid > 0 && hx.hp.exit_code == -1)
-		support_handoff_stop(&hx.hp, SIGTERM);
-	if (hx.hp.tag != NULL)
-		hx_kill_tagged(hx.hp.tag);
-	support_handoff_free(&hx.hp);
-	support_rmtree(hx.dir);
-	free(hx.dir);
-	free(hx.config);
-	free(hx.sock);
-	free(hx.log);
-}
-
-/* The supervisor's log so far. */
-static char *
-hx_log_text(const char *path)
-{
-	char *text = support_read_file(path);
-
-	return text != NULL ? text : strdup("");
-}
-
-/* Wait for count log lines with needle; fail with the log if they never come. */
-static void
-hx_expect_log(struct handoff_proc *hp, const char *needle, int count)
-{
-	char *text;
-
-	if (support_handoff_wait_log(hp, needle, count) == 0)
-		return;
-	text = hx_log_text(hp->log_path);
-	cr_assert_fail("the log never had %d line(s) with \"%s\":\n%s", count,
-	    needle, text);
-}
-
-/* How many "started: " lines the log has: one per supervisor started. */
-static int
-hx_started(void)
-{
-	char *text = hx_log_text(hx.log);
-	int n = support_count_lines(text, "started: ");
-
-	free(text);
-	return n;
-}
-
-/* Start `handoff run -c CONFIG` and wait until its programs started. */
-static void
-hx_start(void)
-{
-	int started = hx_started();
-
-	support_handoff_free(&hx.hp);
-	cr_assert_eq(support_handoff_start(&hx.hp, hx.config, hx.log), 0);
-	hx_expect_log(&hx.hp, "started: ", started + 1);
-}
-
-/* Stop the supervisor with SIGTERM: it must exit 0. */
-static void
-hx_stop(void)
-{
-	cr_expect_eq(support_handoff_stop(&hx.hp, SIGTERM), 0,
-	    "the supervisor did not stop cleanly");
 }
 
 /* A line of a report ("NAME=value"), malloc'd; NULL if absent. */
@@ -394,42 +277,61 @@ hx_send_notify(void *arg, int report, int stop)
 
 /* ---- the notify socket: only the supervisor's and workers' uids ------- */
 
-/* The config of the notify tests: app as root, nob as nobody. */
-static void
-hx_two_users_config(void)
+/*
+ * A supervisor with two programs: app as root on web, nob as nobody on a
+ * listener of its own (port in *port2).
+ */
+static struct sup *
+hx_new_two_users(int *port2)
 {
+	struct sup *s;
 	char *more;
 
 	if (getpwnam("nobody") == NULL)
 		cr_skip_test("no user nobody here");
-	more = support_printf(
+	s = hx_new();
+	*port2 = support_free_port();
+	more = tc_printf(
 	    "\n[listener web2]\n"
 	    "listen = 127.0.0.1:%d\n"
 	    "\n[program nob]\n"
 	    "command = %s\n"
 	    "listeners = web2\n"
 	    "user = nobody\n",
-	    hx.port2, support_env("HANDOFF_TESTSERVER"));
-	hx_write_config(hx.sock, "", more);
+	    *port2, support_env("HANDOFF_TESTSERVER"));
+	hx_write_config(s, "", more);
 	free(more);
+	return s;
 }
 
-Test(hostile, notify_socket_out_of_other_users_reach, .init = hx_init,
-    .fini = hx_fini)
+/* The report must say that path got nothing: sends refused, EACCES. */
+static void
+hx_expect_unreachable(const char *report, const char *path)
+{
+	char *want = tc_printf("%s: sent 0, last error: Permission denied\n",
+	    path);
+
+	cr_expect(strstr(report, want) != NULL, "%s", report);
+	free(want);
+}
+
+Test(hostile, notify_socket_out_of_other_users_reach, .fini = tc_fini)
 {
 	struct sender flood = { .text = "READY=1", .flood = true };
 	char *root_path, *nob_path, *report, *want;
 	struct run_result res;
 	struct other o;
+	struct sup *s;
+	int port2;
 
 	if (geteuid() != 0)
 		cr_skip_test("acting as another user needs root");
-	hx_two_users_config();
-	hx_start();
-	root_path = hx_worker_notify_socket(hx.port, NULL);
-	nob_path = hx_worker_notify_socket(hx.port2, NULL);
+	s = hx_new_two_users(&port2);
+	tc_start(s);
+	root_path = hx_worker_notify_socket(s->port, NULL);
+	nob_path = hx_worker_notify_socket(port2, NULL);
 	/* A file beside the control socket, which clients such as Ruby's can use. */
-	want = support_printf("%s.notify/", hx.sock);
+	want = tc_printf("%s.notify/", s->sock);
 	cr_expect(strncmp(root_path, want, strlen(want)) == 0,
 	    "NOTIFY_SOCKET of app is %s", root_path);
 	cr_expect(strncmp(nob_path, want, strlen(want)) == 0,
@@ -440,35 +342,30 @@ Test(hostile, notify_socket_out_of_other_users_reach, .init = hx_init,
 	flood.paths[0] = root_path;
 	flood.paths[1] = nob_path;
 	hx_other_start(&o, hx_send_notify, &flood, false, 0);
-	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", hx.config, NULL),
+	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
 	    0, "the reload failed under the flood: %s%s", res.out, res.err);
 	support_result_free(&res);
 	report = hx_other_finish(&o);
-	want = support_printf("%s: sent 0, last error: Permission denied\n",
-	    root_path);
-	cr_expect(strstr(report, want) != NULL, "%s", report);
-	free(want);
-	want = support_printf("%s: sent 0, last error: Permission denied\n", nob_path);
-	cr_expect(strstr(report, want) != NULL, "%s", report);
-	free(want);
+	hx_expect_unreachable(report, root_path);
+	hx_expect_unreachable(report, nob_path);
 	free(report);
 
 	/* The workers, root's and nobody's, still tell when they are ready. */
-	hx_expect_log(&hx.hp, "app gen 2: ready 2/2", 1);
-	hx_expect_log(&hx.hp, "nob gen 2: ready 1/1", 1);
+	tc_expect_log(s, "app gen 2: ready 2/2", 1);
+	tc_expect_log(s, "nob gen 2: ready 1/1", 1);
 	free(root_path);
 	free(nob_path);
-	hx_stop();
+	tc_stop(s);
 	/* Nothing is left beside the control socket. */
-	want = support_printf("%s.notify", hx.sock);
+	want = tc_printf("%s.notify", s->sock);
 	cr_expect_eq(access(want, F_OK), -1, "%s is still there", want);
 	free(want);
 }
 
-Test(hostile, notify_ignores_other_users_past_the_directory, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, notify_ignores_other_users_past_the_directory, .fini = tc_fini)
 {
 	struct sender forge = { .text = "STATUS=forged by another user" };
+	struct sup *s = hx_new();
 	struct run_result res;
 	char *path, *report, *needle;
 	struct other o;
@@ -476,8 +373,8 @@ Test(hostile, notify_ignores_other_users_past_the_directory, .init = hx_init,
 
 	if (geteuid() != 0)
 		cr_skip_test("acting as another user needs root");
-	hx_start();
-	path = hx_worker_notify_socket(hx.port, &worker);
+	tc_start(s);
+	path = hx_worker_notify_socket(s->port, &worker);
 	/*
 	 * A process of another user, in the worker's process group (where a
 	 * worker's helpers speak for it), with CAP_DAC_OVERRIDE to get past
@@ -486,19 +383,19 @@ Test(hostile, notify_ignores_other_users_past_the_directory, .init = hx_init,
 	forge.paths[0] = path;
 	hx_other_start(&o, hx_send_notify, &forge, true, worker);
 	report = hx_other_finish(&o);
-	needle = support_printf("%s: sent 1, last error: none", path);
+	needle = tc_printf("%s: sent 1, last error: none", path);
 	cr_assert(strstr(report, needle) != NULL, "%s", report);
 	free(needle);
 	free(report);
-	needle = support_printf("ignored: uid %d runs no worker", OTHER_UID);
-	hx_expect_log(&hx.hp, needle, 1);
+	needle = tc_printf("ignored: uid %d runs no worker", OTHER_UID);
+	tc_expect_log(s, needle, 1);
 	free(needle);
-	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", hx.config, NULL),
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
 	    0, "%s", res.err);
 	cr_expect(strstr(res.out, "forged") == NULL, "%s", res.out);
 	support_result_free(&res);
 	free(path);
-	hx_stop();
+	tc_stop(s);
 }
 
 /* ---- the CLI believes only root's or its own user's supervisor ------- */
@@ -526,7 +423,8 @@ hx_impostor(void *arg, int report, int stop)
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", im->path);
-		if (fd == -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (fd == -1 ||
+		    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 			dprintf(report, "bind %s: %s\n", im->path, strerror(errno));
 			_exit(1);
 		}
@@ -550,21 +448,32 @@ hx_impostor(void *arg, int report, int stop)
 	close(fd);
 }
 
+/* Start an impostor as another user; wait until it listens. */
+static void
+hx_impostor_start(struct other *o, struct impostor *im)
+{
+	char line[256];
+
+	hx_other_start(o, hx_impostor, im, false, 0);
+	hx_other_line(o, line, sizeof(line));
+	cr_assert_str_eq(line, "listening");
+}
+
 /* Each of status, reload and stop must refuse the impostor, naming it. */
 static void
-hx_expect_cli_refuses(const char *path, const char *why)
+hx_expect_cli_refuses(struct sup *s, const char *why)
 {
 	static const char *const cmds[] = { "status", "reload", "stop" };
 	struct run_result res;
 	size_t i;
 
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		cr_expect_eq(support_handoff_cmd(&res, cmds[i], "-c", hx.config,
+		cr_expect_eq(support_handoff_cmd(&res, cmds[i], "-c", s->config,
 		    NULL), 1, "handoff %s believed the impostor (exit %d): %s%s",
 		    cmds[i], res.exit_code, res.out, res.err);
-		cr_expect(strstr(res.err, path) != NULL &&
+		cr_expect(strstr(res.err, s->sock) != NULL &&
 		    strstr(res.err, why) != NULL, "handoff %s: no \"%s\" about "
-		    "%s in: %s", cmds[i], why, path, res.err);
+		    "%s in: %s", cmds[i], why, s->sock, res.err);
 		cr_expect(strstr(res.out, "impostor") == NULL,
 		    "handoff %s printed the impostor's answer: %s", cmds[i],
 		    res.out);
@@ -572,52 +481,49 @@ hx_expect_cli_refuses(const char *path, const char *why)
 	}
 }
 
-Test(hostile, cli_refuses_a_socket_another_user_made, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, cli_refuses_a_socket_another_user_made, .fini = tc_fini)
 {
 	struct impostor im = { NULL, -1 };
-	char *shared, *path, line[256], *report, *text, *why;
+	struct sup *s = hx_new();
+	char *shared, *text, *why;
 	struct other o;
 	int code;
 
 	if (geteuid() != 0)
 		cr_skip_test("acting as another user needs root");
 	/* A directory anyone may write, like /tmp, where the config points. */
-	shared = support_printf("%s/shared", hx.dir);
+	shared = tc_printf("%s/shared", s->dir);
 	cr_assert_eq(mkdir(shared, 0700), 0);
 	cr_assert_eq(chmod(shared, 01777), 0);
-	path = support_printf("%s/ctl.sock", shared);
-	hx_write_config(path, "", "");
+	free(s->sock);
+	s->sock = tc_printf("%s/ctl.sock", shared);
+	hx_write_config(s, "", "");
 
 	/* Another user got there first and answers as if it were handoff. */
-	im.path = path;
-	hx_other_start(&o, hx_impostor, &im, false, 0);
-	hx_other_line(&o, line, sizeof(line));
-	cr_assert_str_eq(line, "listening");
-	why = support_printf("belongs to uid %d", OTHER_UID);
-	hx_expect_cli_refuses(path, why);
+	im.path = s->sock;
+	hx_impostor_start(&o, &im);
+	why = tc_printf("belongs to uid %d", OTHER_UID);
+	hx_expect_cli_refuses(s, why);
 	free(why);
 
 	/* The supervisor will not run where anyone could take its name. */
-	cr_assert_eq(support_handoff_start(&hx.hp, hx.config, hx.log), 0);
-	code = support_handoff_wait_exit(&hx.hp, DEADLINE_MS);
-	text = hx_log_text(hx.log);
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	code = tc_wait_exit(s, DEADLINE_MS);
+	text = tc_log_text(s);
 	cr_expect_eq(code, 1, "exit %d:\n%s", code, text);
 	cr_expect(strstr(text, "writable by others") != NULL, "%s", text);
 	free(text);
-	report = hx_other_finish(&o);
-	free(report);
-	free(path);
+	free(hx_other_finish(&o));
 	free(shared);
 }
 
-Test(hostile, cli_checks_who_serves_the_socket, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, cli_checks_who_serves_the_socket, .fini = tc_fini)
 {
 	struct impostor im = { NULL, -1 };
+	struct sup *s = hx_new();
 	struct sockaddr_un sun;
-	char line[256], *report, *why;
 	struct other o;
+	char *why;
 
 	if (geteuid() != 0)
 		cr_skip_test("acting as another user needs root");
@@ -629,33 +535,30 @@ Test(hostile, cli_checks_who_serves_the_socket, .init = hx_init,
 	cr_assert_neq(im.fd, -1);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", hx.sock);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->sock);
 	cr_assert_eq(bind(im.fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	hx_other_start(&o, hx_impostor, &im, false, 0);
+	hx_impostor_start(&o, &im);
 	close(im.fd);
-	hx_other_line(&o, line, sizeof(line));
-	cr_assert_str_eq(line, "listening");
-	why = support_printf("is served by pid %d of uid %d", (int)o.pid, OTHER_UID);
-	hx_expect_cli_refuses(hx.sock, why);
+	why = tc_printf("is served by pid %d of uid %d", (int)o.pid, OTHER_UID);
+	hx_expect_cli_refuses(s, why);
 	free(why);
-	report = hx_other_finish(&o);
-	free(report);
+	free(hx_other_finish(&o));
 }
 
 /* ---- idle control clients never lock the operator out ---------------- */
 
 /* n clients that send half a request and then nothing: fds, malloc'd. */
 static int *
-hx_idle_crowd(int n)
+hx_idle_crowd(struct sup *s, int n)
 {
 	int *crowd = calloc((size_t)n, sizeof(*crowd)), i;
 
 	cr_assert_not_null(crowd);
 	for (i = 0; i < n; i++) {
-		crowd[i] = support_connect_unix(hx.sock);
+		crowd[i] = tc_connect_unix(s->sock);
 		cr_assert_neq(crowd[i], -1, "client %d: connect: %s", i,
 		    strerror(errno));
-		cr_assert_eq(send(crowd[i], "HANDOFF/1 sta", 13, MSG_NOSIGNAL), 13);
+		cr_assert_eq(tc_send_all(crowd[i], "HANDOFF/1 sta", 13), 0);
 	}
 	return crowd;
 }
@@ -671,33 +574,17 @@ hx_close_crowd(int *crowd, int n)
 	free(crowd);
 }
 
-/* What fd received until the peer closed, within the deadline. */
-static char *
-hx_read_answer(int fd)
-{
-	struct timeval tv = { DEADLINE_MS / 1000, 0 };
-	char *buf = calloc(1, 4096);
-	size_t off = 0;
-	ssize_t n;
-
-	cr_assert_not_null(buf);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (off + 1 < 4096 && (n = recv(fd, buf + off, 4096 - 1 - off, 0)) > 0)
-		off += (size_t)n;
-	return buf;
-}
-
 /* status and reload both work; the reload's new generation serves. */
 static void
-hx_expect_operator_served(void)
+hx_expect_operator_served(struct sup *s)
 {
 	struct run_result res;
 
-	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", hx.config, NULL),
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
 	    0, "status: %s", res.err);
-	cr_expect(strstr(res.out, "supervisor hostile") != NULL, "%s", res.out);
+	cr_expect(strstr(res.out, "supervisor ctltest") != NULL, "%s", res.out);
 	support_result_free(&res);
-	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", hx.config, NULL),
+	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
 	    0, "reload: %s%s", res.out, res.err);
 	cr_expect(strstr(res.out, "done in") != NULL, "%s", res.out);
 	support_result_free(&res);
@@ -705,11 +592,12 @@ hx_expect_operator_served(void)
 
 #define NCROWD	1000	/* as many clients as the supervisor serves at once */
 
-Test(hostile, idle_clients_do_not_lock_out_the_operator, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, idle_clients_do_not_lock_out_the_operator, .fini = tc_fini)
 {
+	struct sup *s = hx_new();
 	struct rlimit rl;
 	char *answer;
+	bool closed;
 	int *crowd;
 
 	/* The crowd, and the supervisor (which inherits the limit), need fds. */
@@ -719,31 +607,32 @@ Test(hostile, idle_clients_do_not_lock_out_the_operator, .init = hx_init,
 		    (unsigned long long)rl.rlim_max);
 	rl.rlim_cur = rl.rlim_max;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	hx_start();
-	crowd = hx_idle_crowd(NCROWD);
-	hx_expect_operator_served();
+	tc_start(s);
+	crowd = hx_idle_crowd(s, NCROWD);
+	hx_expect_operator_served(s);
 	/* The oldest idle client made room, and was told why. */
-	answer = hx_read_answer(crowd[0]);
+	answer = tc_read_all(crowd[0], DEADLINE_MS, &closed);
+	cr_expect(closed);
 	cr_expect_str_eq(answer, "error 1 closed to make room for another "
 	    "client: this one sent no request\n");
 	free(answer);
 	hx_close_crowd(crowd, NCROWD);
-	hx_stop();
+	tc_stop(s);
 }
 
 /*
  * Make HANDOFF_BIN a shell that runs the line before and then execs
- * handoff (same pid, same arguments). Returns the real HANDOFF_BIN, for
- * hx_unwrap_bin.
+ * handoff (same pid, same arguments), written in dir. Returns the real
+ * HANDOFF_BIN, for hx_unwrap_bin.
  */
 static char *
-hx_wrap_bin(const char *before)
+hx_wrap_bin(const char *dir, const char *before)
 {
 	char *real = strdup(support_env("HANDOFF_BIN")), *text, *wrapper;
 
 	cr_assert_not_null(real);
-	text = support_printf("#!/bin/sh\n%s\nexec '%s' \"$@\"\n", before, real);
-	wrapper = support_write_file(hx.dir, "handoff-wrapper", text);
+	text = tc_printf("#!/bin/sh\n%s\nexec '%s' \"$@\"\n", before, real);
+	wrapper = support_write_file(dir, "handoff-wrapper", text);
 	cr_assert_eq(chmod(wrapper, 0755), 0);
 	cr_assert_eq(setenv("HANDOFF_BIN", wrapper, 1), 0);
 	free(text);
@@ -764,58 +653,58 @@ hx_unwrap_bin(char *real)
  * serves 16 control clients at once.
  */
 static void
-hx_start_with_64_fds(void)
+hx_start_with_64_fds(struct sup *s)
 {
-	char *real = hx_wrap_bin("ulimit -n 64 || exit 126");
+	char *real = hx_wrap_bin(s->dir, "ulimit -n 64 || exit 126");
 
-	hx_start();
+	tc_start(s);
 	hx_unwrap_bin(real);
 }
 
-Test(hostile, idle_clients_under_a_small_fd_limit, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, idle_clients_under_a_small_fd_limit, .fini = tc_fini)
 {
+	struct sup *s = hx_new();
 	int *crowd;
 
-	hx_start_with_64_fds();
-	crowd = hx_idle_crowd(20);
-	hx_expect_operator_served();
-	hx_expect_operator_served();
+	hx_start_with_64_fds(s);
+	crowd = hx_idle_crowd(s, 20);
+	hx_expect_operator_served(s);
+	hx_expect_operator_served(s);
 	hx_close_crowd(crowd, 20);
-	hx_stop();
+	tc_stop(s);
 }
 
 #define NBUSY	16	/* every slot under a limit of 64 fds */
 
-Test(hostile, busy_clients_keep_their_slots, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, busy_clients_keep_their_slots, .fini = tc_fini)
 {
 	static const char req[] = "HANDOFF/1 reload\n";
+	struct sup *s = hx_new();
 	struct run_result res;
-	char *answer;
 	int busy[NBUSY], i;
+	char *answer;
+	bool closed;
 
-	hx_start_with_64_fds();
+	hx_start_with_64_fds(s);
 	/* A reload that never ends, and 16 clients following it. */
-	hx_write_config(hx.sock, "--never-ready", "");
+	hx_write_config(s, "--never-ready", "");
 	for (i = 0; i < NBUSY; i++) {
-		busy[i] = support_connect_unix(hx.sock);
+		busy[i] = tc_connect_unix(s->sock);
 		cr_assert_neq(busy[i], -1, "connect: %s", strerror(errno));
-		cr_assert_eq(send(busy[i], req, sizeof(req) - 1, MSG_NOSIGNAL),
-		    (ssize_t)sizeof(req) - 1);
-		hx_expect_log(&hx.hp, "asks: reload", i + 1);
+		cr_assert_eq(tc_send_all(busy[i], req, sizeof(req) - 1), 0);
+		tc_expect_log(s, "asks: reload", i + 1);
 	}
 	/* They asked for something: none is closed for a newcomer. */
-	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", hx.config, NULL),
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
 	    1);
 	cr_expect(strstr(res.err, "too many control clients") != NULL, "%s",
 	    res.err);
 	support_result_free(&res);
 	/* Each hears how its reload ended when the supervisor stops. */
-	hx_stop();
+	tc_stop(s);
 	for (i = 0; i < NBUSY; i++) {
-		answer = hx_read_answer(busy[i]);
-		cr_expect(strstr(answer, "error 1 ") != NULL,
+		answer = tc_read_all(busy[i], DEADLINE_MS, &closed);
+		cr_expect(closed && strstr(answer, "error 1 ") != NULL,
 		    "client %d: %s", i, answer);
 		free(answer);
 		close(busy[i]);
@@ -842,61 +731,72 @@ hx_first_exit(struct handoff_proc *two)
 			pfd[i].fd = two[i].pidfd;
 			pfd[i].events = POLLIN;
 		}
-		poll(pfd, 2, (int)(deadline - support_now_ms()));
+		poll(pfd, 2, tc_left(deadline));
 	}
 	return -1;
 }
 
-/* One round: both start, exactly one runs and answers; it then stops. */
+/*
+ * Start two supervisors on s's config at the same instant: both stop
+ * before exec, and go on together.
+ */
 static void
-hx_race_round(int round)
+hx_start_two(struct sup *s, struct handoff_proc *two, char **logs)
 {
-	struct handoff_proc two[2];
-	struct run_result res;
-	char *logs[2], *text, *needle, *lock, *real;
-	json_object *root, *pid;
-	int loser, winner, i, status;
+	char *real = hx_wrap_bin(s->dir, "kill -STOP $$");
+	int i, status;
 
-	/* Both stop before exec; both go on at once. */
-	real = hx_wrap_bin("kill -STOP $$");
-	for (i = 0; i < 2; i++) {
-		logs[i] = support_printf("%s/race-%d-%c.log", hx.dir, round, 'a' + i);
-		cr_assert_eq(support_handoff_start(&two[i], hx.config, logs[i]), 0);
-	}
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(support_handoff_start(&two[i], s->config, logs[i]),
+		    0);
 	hx_unwrap_bin(real);
 	for (i = 0; i < 2; i++)
 		cr_assert(waitpid(two[i].pid, &status, WUNTRACED) == two[i].pid &&
 		    WIFSTOPPED(status));
 	for (i = 0; i < 2; i++)
 		kill(two[i].pid, SIGCONT);
+}
+
+/* One round: both start, exactly one runs and answers; it then stops. */
+static void
+hx_race_round(struct sup *s, int round)
+{
+	struct handoff_proc two[2];
+	struct run_result res;
+	char *logs[2], *text, *needle, *lock;
+	json_object *root;
+	int loser, winner, i;
+
+	for (i = 0; i < 2; i++)
+		logs[i] = tc_printf("%s/race-%d-%c.log", s->dir, round, 'a' + i);
+	hx_start_two(s, two, logs);
 	loser = hx_first_exit(two);
 	cr_assert_neq(loser, -1, "round %d: neither supervisor exited", round);
 	winner = 1 - loser;
-	text = hx_log_text(logs[loser]);
+	text = support_read_file(logs[loser]);
 	cr_expect_eq(two[loser].exit_code, 1, "round %d: exit %d:\n%s", round,
 	    two[loser].exit_code, text);
-	lock = support_printf("%s.lock", hx.sock);
-	needle = support_printf("another supervisor is running there (pid %d holds "
+	lock = tc_printf("%s.lock", s->sock);
+	needle = tc_printf("another supervisor is running there (pid %d holds "
 	    "%s)", (int)two[winner].pid, lock);
-	cr_expect(strstr(text, needle) != NULL, "round %d: no \"%s\" in:\n%s",
-	    round, needle, text);
+	cr_expect(text != NULL && strstr(text, needle) != NULL,
+	    "round %d: no \"%s\" in:\n%s", round, needle, text);
 	free(needle);
 	free(text);
 
-	hx_expect_log(&two[winner], "started: ", 1);
+	cr_assert_eq(support_handoff_wait_log(&two[winner], "started: ", 1), 0,
+	    "round %d: the other supervisor did not start", round);
 	cr_expect_eq(support_handoff_cmd(&res, "status", "--json", "-c",
-	    hx.config, NULL), 0, "round %d: status: %s", round, res.err);
+	    s->config, NULL), 0, "round %d: status: %s", round, res.err);
 	root = json_tokener_parse(res.out);
-	cr_expect(root != NULL && json_object_object_get_ex(root, "supervisor",
-	    &pid) && json_object_object_get_ex(pid, "pid", &pid) &&
-	    json_object_get_int(pid) == two[winner].pid,
-	    "round %d: status is not the running supervisor's (pid %d): %s",
-	    round, (int)two[winner].pid, res.out);
+	cr_expect_eq(tc_json_int(tc_json_at(root, "supervisor", "pid", NULL)),
+	    two[winner].pid, "round %d: status is not the running "
+	    "supervisor's (pid %d): %s", round, (int)two[winner].pid, res.out);
 	json_object_put(root);
 	support_result_free(&res);
 	cr_expect_eq(support_handoff_stop(&two[winner], SIGTERM), 0);
-	cr_expect_eq(access(hx.sock, F_OK), -1, "round %d: %s is left", round,
-	    hx.sock);
+	cr_expect_eq(access(s->sock, F_OK), -1, "round %d: %s is left", round,
+	    s->sock);
 	cr_expect_eq(access(lock, F_OK), -1, "round %d: %s is left", round,
 	    lock);
 	free(lock);
@@ -909,36 +809,42 @@ hx_race_round(int round)
 }
 
 Test(hostile, two_supervisors_at_once_leave_one_with_its_socket,
-    .init = hx_init, .fini = hx_fini)
+    .fini = tc_fini)
 {
+	struct sup *s = hx_new();
+	char *text, *path;
 	int round;
 
 	/* Workers that start and stop at once: the race is the supervisors'. */
-	hx_write_config_full(hx.sock, "/bin/sleep 3600", "", "ready = delay:1ms\n");
-
+	text = tc_printf("[supervisor]\ncontrol = %s\n\n[listener web]\n"
+	    "listen = 127.0.0.1:%d\n\n[program app]\ncommand = /bin/sleep 3600\n"
+	    "listeners = web\nready = delay:1ms\n", s->sock, s->port);
+	path = support_write_file(s->dir, "handoff.ini", text);
+	free(path);
+	free(text);
 	for (round = 0; round < NROUNDS; round++)
-		hx_race_round(round);
+		hx_race_round(s, round);
 }
 
-Test(hostile, a_killed_supervisor_leaves_nothing_in_the_way, .init = hx_init,
-    .fini = hx_fini)
+Test(hostile, a_killed_supervisor_leaves_nothing_in_the_way, .fini = tc_fini)
 {
+	struct sup *s = hx_new();
 	struct run_result res;
 	char *before, *after;
 
-	hx_start();
-	before = hx_worker_notify_socket(hx.port, NULL);
+	tc_start(s);
+	before = hx_worker_notify_socket(s->port, NULL);
 	/* Killed: its socket, lock file and notify directory stay behind. */
-	support_handoff_stop(&hx.hp, SIGKILL);
-	hx_kill_tagged(hx.hp.tag);
+	support_handoff_stop(&s->hp, SIGKILL);
+	hx_kill_tagged(s->hp.tag);
 	cr_assert_eq(access(before, F_OK), 0);
-	hx_start();
-	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", hx.config, NULL),
+	tc_start(s);
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
 	    0, "%s", res.err);
 	support_result_free(&res);
-	after = hx_worker_notify_socket(hx.port, NULL);
+	after = hx_worker_notify_socket(s->port, NULL);
 	cr_expect_str_eq(after, before);
 	free(before);
 	free(after);
-	hx_stop();
+	tc_stop(s);
 }
