@@ -166,6 +166,22 @@ support_handoff_cmd(struct run_result *res, ...)
 	return support_run(argv, res);
 }
 
+/* asprintf that cannot fail (it aborts): the caller frees the string. */
+char *
+support_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		abort();
+	return s;
+}
+
 /* Free what support_run captured. */
 void
 support_result_free(struct run_result *res)

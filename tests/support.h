@@ -15,6 +15,8 @@ struct run_result {
 int	 support_run(const char *const argv[], struct run_result *res);
 int	 support_handoff_cmd(struct run_result *res, ...);
 void	 support_result_free(struct run_result *res);
+char	*support_printf(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
 const char *support_env(const char *name);
 char	*support_tmpdir(void);
 void	 support_rmtree(const char *path);

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "support_json.h"
 
 #define DEADLINE_MS	SUPPORT_DEADLINE_MS	/* for what takes milliseconds */
 #define MAX_PIDS	64
@@ -70,21 +71,7 @@ tc_left(long long deadline)
 }
 
 /* asprintf that cannot fail. */
-static char *
-tc_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *
-tc_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	cr_assert(n != -1, "out of memory");
-	return s;
-}
+#define tc_printf	support_printf
 
 /* The supervisor's log so far ("" if there is none yet). */
 static char *
@@ -424,42 +411,10 @@ tc_status_json(struct sup *s)
 	return root;
 }
 
-/* The member at a path of keys and array indexes ("programs", "0", ...). */
-static json_object *
-tc_json_at(json_object *obj, ...)
-{
-	const char *key;
-	va_list ap;
-
-	va_start(ap, obj);
-	while (obj != NULL && (key = va_arg(ap, const char *)) != NULL) {
-		if (json_object_is_type(obj, json_type_array)) {
-			size_t idx = (size_t)strtoul(key, NULL, 10);
-			obj = idx < json_object_array_length(obj) ?
-			    json_object_array_get_idx(obj, idx) : NULL;
-		} else if (!json_object_is_type(obj, json_type_object) ||
-		    !json_object_object_get_ex(obj, key, &obj))
-			obj = NULL;
-	}
-	va_end(ap);
-	return obj;
-}
-
-/* A string member, or "" if it is missing or not a string. */
-static const char *
-tc_json_str(json_object *obj)
-{
-	return obj != NULL && json_object_is_type(obj, json_type_string) ?
-	    json_object_get_string(obj) : "";
-}
-
-/* An integer member, or -1 if it is missing or not an integer. */
-static int64_t
-tc_json_int(json_object *obj)
-{
-	return obj != NULL && json_object_is_type(obj, json_type_int) ?
-	    json_object_get_int64(obj) : -1;
-}
+/* A member at a path of keys; a string member (""); an integer (-1). */
+#define tc_json_at	support_json_at
+#define tc_json_str	support_json_str
+#define tc_json_int	support_json_int
 
 /*
  * GET / from the test server on 127.0.0.1:port: SUPPORT_HTTP_OK with the
