@@ -6,10 +6,11 @@
  * exits or the ready_timeout passes first; then it is killed. The
  * supervisor promotes a ready generation (GEN_RUNNING): from then on a
  * worker that dies is restarted per `restart`, with exponential backoff.
- * Draining sends stop_signal to each worker and, after drain_timeout,
- * SIGKILL to the workers' process groups. A generation is GEN_GONE, and
- * reports GEN_EVENT_GONE, once no worker process and no member of a
- * worker's process group is left.
+ * Draining sends stop_signal to each worker and to each descendant that
+ * left its worker's process group and, after drain_timeout, SIGKILL to the
+ * workers' process groups and every descendant. A generation is GEN_GONE,
+ * and reports GEN_EVENT_GONE, once no worker process, no member of a
+ * worker's process group and no other descendant (descendants.c) is left.
  */
 #include "autoconf.h"
 
@@ -24,6 +25,7 @@
 
 #include "child.h"
 #include "config.h"
+#include "descendants.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
@@ -34,6 +36,8 @@ static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	worker_spawn(struct worker *, char **, bool *);
 static void	worker_schedule_restart(struct worker *);
+static int	gen_signal_strays(struct generation *, int);
+static void	gen_desc_changed(void *);
 
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
@@ -275,12 +279,14 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	    gen->number, w->index,
 	    pc->ready == READY_NOTIFY ? gen->notify_socket : NULL, cause) == -1)
 		return -1;
+	spec.cgroup_fd = desc_group_procs_fd(gen->desc);
 	if (child_spawn(&spec, &proc, cause) == -1) {
 		*transient = true;
 		child_spec_free(&spec);
 		return -1;
 	}
 	child_spec_free(&spec);
+	desc_group_add(gen->desc, proc.pid);
 
 	output_free(w->output);
 	if (w->status_fd != -1)
@@ -309,7 +315,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct generation *gen = arg;
 	char limit[32];
-	int i, n = 0;
+	int i, n = 0, strays;
 
 	(void)fd;
 	(void)what;
@@ -322,6 +328,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 	}
 	if (gen->state != GEN_DRAINING)
 		return;
+	strays = gen_signal_strays(gen, 0);
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
 		if (w->pgid == 0 && w->pid == 0)
@@ -332,10 +339,17 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		if (w->pid != 0)
 			kill(w->pid, SIGKILL);
 	}
+	desc_group_kill(gen->desc);
 	format_duration(gen->pc->drain_timeout_ms, limit, sizeof(limit));
-	log_warnx("%s gen %u: still running after drain_timeout %s; killed "
-	    "the process groups of %d worker%s", gen->program, gen->number,
-	    limit, n, n == 1 ? "" : "s");
+	if (strays == 0)
+		log_warnx("%s gen %u: still running after drain_timeout %s; "
+		    "killed the process groups of %d worker%s", gen->program,
+		    gen->number, limit, n, n == 1 ? "" : "s");
+	else
+		log_warnx("%s gen %u: still running after drain_timeout %s; "
+		    "killed the process groups of %d worker%s and %d process%s "
+		    "outside them", gen->program, gen->number, limit, n,
+		    n == 1 ? "" : "s", strays, strays == 1 ? "" : "es");
 }
 
 /* Start every worker and the ready_timeout. */
@@ -348,6 +362,13 @@ gen_start(struct generation *gen, char **cause)
 	clock_gettime(CLOCK_MONOTONIC, &gen->started);
 	log_info("%s gen %u: starting %d worker%s", gen->program, gen->number,
 	    gen->nworkers, gen->nworkers == 1 ? "" : "s");
+	gen->desc = desc_group_new(gen->program, gen->number, gen_desc_changed,
+	    gen, cause);
+	if (gen->desc == NULL) {
+		gen->state = GEN_FAILED;
+		gen_kill(gen);
+		return -1;
+	}
 	for (i = 0; i < gen->nworkers; i++) {
 		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
 			gen->state = GEN_FAILED;
@@ -410,7 +431,7 @@ gen_check_groups(struct generation *gen)
 			w->pgid = 0;
 	}
 	if ((gen->state == GEN_DRAINING || gen->state == GEN_FAILED) &&
-	    gen_live_processes(gen) == 0) {
+	    gen_live_processes(gen) == 0 && desc_group_empty(gen->desc)) {
 		gen->state = GEN_GONE;
 		gen_cancel_timer(gen);
 		gen->cb(gen, GEN_EVENT_GONE, NULL, gen->cb_arg);
@@ -435,6 +456,8 @@ gen_drain(struct generation *gen)
 		} else if (w->state != WORKER_FAILED)
 			w->state = WORKER_EXITED;
 	}
+	/* Nothing tells those that left their worker's group to stop but us. */
+	gen_signal_strays(gen, gen->pc->stop_signal);
 	gen_arm_timer(gen, gen->pc->drain_timeout_ms, gen_timer_fired);
 	gen_check_groups(gen);
 }
@@ -459,6 +482,7 @@ gen_kill(struct generation *gen)
 		if (w->pid != 0)
 			w->state = WORKER_STOPPING;
 	}
+	desc_group_kill(gen->desc);
 	gen_check_groups(gen);
 }
 
@@ -498,6 +522,7 @@ gen_free(struct generation *gen)
 			close(w->status_fd);
 		free(w->status_text);
 	}
+	desc_group_free(gen->desc);
 	for (j = 0; j < gen->nlisteners; j++)
 		listener_unref(gen->listeners[j]);
 	config_unref(gen->conf);
@@ -543,6 +568,90 @@ gen_live_processes(const struct generation *gen)
 		if (gen->workers[i].pid != 0 || gen->workers[i].pgid != 0)
 			n++;
 	return n;
+}
+
+/* Tell whether pid is one of the generation's workers (or its MAINPID). */
+static bool
+gen_is_worker(const struct generation *gen, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < gen->nworkers; i++)
+		if (gen->workers[i].pid == pid ||
+		    (gen->workers[i].mainpid != 0 && gen->workers[i].mainpid == pid))
+			return true;
+	return false;
+}
+
+/*
+ * The generation's live processes other than its workers: fills up to max
+ * pids, returns how many there are.
+ */
+size_t
+gen_descendants(struct generation *gen, pid_t *pids, size_t max)
+{
+	pid_t *all = NULL, *grown;
+	size_t space = 64, n, i, k = 0;
+
+	for (;;) {
+		if ((grown = reallocarray(all, space, sizeof(*all))) == NULL) {
+			free(all);
+			return 0;
+		}
+		all = grown;
+		if ((n = desc_group_pids(gen->desc, all, space)) <= space)
+			break;
+		space = n + 16;
+	}
+	for (i = 0; i < n; i++) {
+		if (gen_is_worker(gen, all[i]))
+			continue;
+		if (k < max)
+			pids[k] = all[i];
+		k++;
+	}
+	free(all);
+	return k;
+}
+
+/*
+ * Send sig (0: none) to every descendant that left its worker's process
+ * group: no worker passes a signal on to those. Returns how many there are.
+ */
+static int
+gen_signal_strays(struct generation *gen, int sig)
+{
+	pid_t *pids;
+	size_t n, got, i;
+	int k, count = 0;
+	bool ours;
+
+	if ((n = gen_descendants(gen, NULL, 0)) == 0 ||
+	    (pids = calloc(n, sizeof(*pids))) == NULL)
+		return 0;
+	if ((got = gen_descendants(gen, pids, n)) < n)
+		n = got;
+	for (i = 0; i < n; i++) {
+		pid_t pgid = getpgid(pids[i]);
+		for (ours = false, k = 0; k < gen->nworkers; k++)
+			if (gen->workers[k].pgid != 0 &&
+			    gen->workers[k].pgid == pgid)
+				ours = true;
+		if (ours || pgid == -1)
+			continue;
+		if (sig != 0)
+			kill(pids[i], sig);
+		count++;
+	}
+	free(pids);
+	return count;
+}
+
+/* The descendants of a generation may have changed: is it gone? */
+static void
+gen_desc_changed(void *arg)
+{
+	gen_check_groups(arg);
 }
 
 /* Decide what follows a running worker's exit: restart with backoff, or not. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 struct config;
+struct desc_group;
 struct event;
 struct event_base;
 struct listener;
@@ -80,6 +81,7 @@ struct generation {
 	struct timespec	 started;
 	struct timespec	 ready_at;
 	struct event	*timer;		/* ready_timeout, then drain_timeout */
+	struct desc_group *desc;	/* every process of its workers' */
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
 	struct timespec	 drained_by_started;	/* when that reload began */
 	struct event_base *base;
@@ -105,6 +107,7 @@ void		 gen_check_groups(struct generation *gen);
 void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);
+size_t		 gen_descendants(struct generation *gen, pid_t *pids, size_t max);
 const char	*gen_state_name(enum gen_state state);
 void		 gen_describe_status(int status, char *buf, size_t len);
 const char	*worker_state_name(enum worker_state state);

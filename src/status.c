@@ -14,10 +14,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "descendants.h"
 #include "generation.h"
 #include "listener.h"
 #include "status.h"
 #include "supervisor.h"
+
+#define STATUS_MAX_DESCENDANT_PIDS	256	/* listed in JSON, per generation */
+#define STATUS_MAX_DESCENDANT_ROWS	16	/* rows in the table, per generation */
 
 /* Format a duration for people: 850ms, 12s, 5m3s, 1h2m, 3d4h. */
 void
@@ -74,6 +78,20 @@ status_json_string(struct evbuffer *out, const char *s)
 	evbuffer_add(out, "\"", 1);
 }
 
+/* A generation's other processes: "descendants" (how many) and their pids. */
+static void
+status_json_descendants(struct generation *gen, struct evbuffer *out)
+{
+	pid_t pids[STATUS_MAX_DESCENDANT_PIDS];
+	size_t n, i;
+
+	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_PIDS);
+	evbuffer_add_printf(out, ",\"descendants\":%zu,\"descendant_pids\":[", n);
+	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_PIDS; i++)
+		evbuffer_add_printf(out, "%s%d", i ? "," : "", (int)pids[i]);
+	evbuffer_add(out, "]", 1);
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(struct supervisor *sup, struct evbuffer *out)
@@ -95,8 +113,10 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 	status_json_string(out, sup->config_path);
 	evbuffer_add_printf(out, ",\"control\":");
 	status_json_string(out, sup->conf->supervisor.control);
-	evbuffer_add_printf(out, ",\"state\":\"%s\"},\"last_reload\":",
-	    status_state(sup));
+	evbuffer_add_printf(out, ",\"state\":\"%s\",\"descendants\":\"%s\","
+	    "\"cgroup\":", status_state(sup), desc_method_name(desc_method()));
+	status_json_string(out, desc_cgroup_dir());
+	evbuffer_add_printf(out, "},\"last_reload\":");
 	if (!sup->last_reload.done)
 		evbuffer_add_printf(out, "null");
 	else {
@@ -173,11 +193,32 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 				status_json_string(out, w->status_text);
 				evbuffer_add(out, "}", 1);
 			}
-			evbuffer_add_printf(out, "]}");
+			evbuffer_add(out, "]", 1);
+			status_json_descendants(gen, out);
+			evbuffer_add(out, "}", 1);
 		}
 		evbuffer_add_printf(out, "]}");
 	}
 	evbuffer_add_printf(out, "]}\n");
+}
+
+/* A row per process of a generation that is not one of its workers. */
+static void
+status_text_descendants(const char *program, struct generation *gen,
+    struct evbuffer *out)
+{
+	pid_t pids[STATUS_MAX_DESCENDANT_ROWS];
+	size_t n, i;
+
+	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_ROWS);
+	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_ROWS; i++)
+		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8d %-9s %9s "
+		    "%8s\n", program, gen->number, gen_state_name(gen->state),
+		    "-", (int)pids[i], "descendant", "-", "-");
+	if (n > i)
+		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8s %-9s %9s "
+		    "%8s  and %zu more descendants\n", program, gen->number,
+		    gen_state_name(gen->state), "-", "-", "-", "-", "-", n - i);
 }
 
 /* The supervisor as a readable table. */
@@ -205,6 +246,9 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 		    sup->last_reload.message);
 	} else
 		evbuffer_add_printf(out, "data last reload: none\n");
+	evbuffer_add_printf(out, "data worker descendants: tracked by %s%s%s\n",
+	    desc_method_name(desc_method()), desc_cgroup_dir() ? " in " : "",
+	    desc_cgroup_dir() ? desc_cgroup_dir() : "");
 
 	evbuffer_add_printf(out, "data\ndata %-16s %-28s %s\n", "LISTENER",
 	    "ADDRESS", "FD NAME");
@@ -243,6 +287,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 				    w->restarts, how, how[0] && w->status_text ?
 				    "; " : "", w->status_text ? w->status_text : "");
 			}
+			status_text_descendants(prog->name, gen, out);
 		}
 	}
 }

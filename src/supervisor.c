@@ -30,6 +30,7 @@
 #include "child.h"
 #include "config.h"
 #include "control.h"
+#include "descendants.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
@@ -873,6 +874,7 @@ supervisor_free(struct supervisor *sup)
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
+	desc_shutdown();	/* after the generations, before the event base */
 	free(sup->queued_only);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
@@ -931,6 +933,13 @@ supervisor_run(struct config *conf, const char *config_path)
 		supervisor_free(&sup);
 		return 1;
 	}
+	if (desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1) {
+		log_errorx("cannot start: %s", cause);
+		free(cause);
+		control_close(sup.control);
+		supervisor_free(&sup);
+		return 1;
+	}
 
 	log_info("supervisor %s pid %d starting (%zu listener%s, %zu program%s)",
 	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
@@ -942,6 +951,7 @@ supervisor_run(struct config *conf, const char *config_path)
 	if (!sup.stopping || supervisor_has_processes(&sup))
 		event_base_dispatch(sup.base);
 
+	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);
