@@ -11,6 +11,8 @@
  * workers' process groups and every descendant. A generation is GEN_GONE,
  * and reports GEN_EVENT_GONE, once no worker process, no member of a
  * worker's process group and no other descendant (descendants.c) is left.
+ * While no worker is ready, a crashed worker waits at most
+ * BACKOFF_NONE_READY_MS for its restart, however long its backoff grew.
  */
 #include "autoconf.h"
 
@@ -35,7 +37,7 @@
 static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	worker_spawn(struct worker *, char **, bool *);
-static void	worker_schedule_restart(struct worker *);
+static uint64_t	worker_schedule_restart(struct worker *);
 static int	gen_signal_strays(struct generation *, int);
 static void	gen_desc_changed(void *);
 
@@ -676,23 +678,84 @@ worker_exited_running(struct worker *w, int status, const char *how)
 	}
 	if (ran >= BACKOFF_RESET_MS)
 		w->backoff_ms = 0;
-	worker_schedule_restart(w);
-	format_duration(w->backoff_ms, delay, sizeof(delay));
+	format_duration(worker_schedule_restart(w), delay, sizeof(delay));
 	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
 	    "(restart %u)", gen->program, gen->number, w->index, (int)w->pid,
 	    how, (unsigned long long)ran, delay, w->restarts + 1);
 }
 
-/* Restart a worker after its backoff: 100ms, doubling up to 30s. */
+/* Arm a worker's restart ms from now. */
 static void
+worker_arm_restart(struct worker *w, uint64_t ms)
+{
+	worker_arm_timer(w, ms, worker_restart);
+	clock_gettime(CLOCK_MONOTONIC, &w->restart_at);
+	w->restart_at.tv_sec += (time_t)(ms / 1000);
+	w->restart_at.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (w->restart_at.tv_nsec >= 1000000000) {
+		w->restart_at.tv_sec++;
+		w->restart_at.tv_nsec -= 1000000000;
+	}
+}
+
+/*
+ * Restart a worker after its backoff: 100ms, doubling up to 30s; but
+ * while no worker of the generation is ready, within
+ * BACKOFF_NONE_READY_MS (the backoff still grows). Returns the delay.
+ */
+static uint64_t
 worker_schedule_restart(struct worker *w)
 {
+	uint64_t delay;
+
 	if (w->backoff_ms == 0)
 		w->backoff_ms = BACKOFF_INITIAL_MS;
 	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
 		w->backoff_ms = BACKOFF_MAX_MS;
+	delay = w->backoff_ms;
+	if (w->gen->nready == 0 && delay > BACKOFF_NONE_READY_MS)
+		delay = BACKOFF_NONE_READY_MS;
 	w->state = WORKER_BACKOFF;
-	worker_arm_timer(w, w->backoff_ms, worker_restart);
+	worker_arm_restart(w, delay);
+	return delay;
+}
+
+/* Milliseconds until a worker in backoff restarts; -1 if it is not waiting. */
+int64_t
+gen_restart_in_ms(const struct worker *w)
+{
+	struct timespec now;
+	int64_t ms;
+
+	if (w->state != WORKER_BACKOFF || w->timer == NULL)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(w->restart_at.tv_sec - now.tv_sec) * 1000 +
+	    (w->restart_at.tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms;
+}
+
+/*
+ * The last ready worker of a running generation is gone: bring every
+ * restart due later than BACKOFF_NONE_READY_MS forward to then, so that
+ * the program is not left with nothing accepting for a whole backoff.
+ */
+static void
+gen_hurry_restarts(struct generation *gen)
+{
+	int i, n = 0;
+
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		if (gen_restart_in_ms(w) > BACKOFF_NONE_READY_MS) {
+			worker_arm_restart(w, BACKOFF_NONE_READY_MS);
+			n++;
+		}
+	}
+	if (n > 0)
+		log_info("%s gen %u: no worker is ready; restarting %d worker%s "
+		    "in backoff within %dms", gen->program, gen->number, n,
+		    n == 1 ? "" : "s", BACKOFF_NONE_READY_MS);
 }
 
 /*
@@ -736,8 +799,11 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 	gen_describe_status(status, how, sizeof(how));
 	w->last_status = status;
 	worker_cancel_timer(w);
-	if (w->state == WORKER_READY && gen->nready > 0)
+	if (w->state == WORKER_READY && gen->nready > 0) {
 		gen->nready--;
+		if (gen->nready == 0 && gen->state == GEN_RUNNING)
+			gen_hurry_restarts(gen);
+	}
 
 	if (exec_failed) {
 		/* While starting, gen_fail reports it, once. */

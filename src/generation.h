@@ -59,6 +59,7 @@ struct worker {
 	struct timespec	 started;	/* monotonic, of the current process */
 	unsigned int	 restarts;
 	uint64_t	 backoff_ms;	/* delay before the next restart */
+	struct timespec	 restart_at;	/* monotonic, while in backoff */
 	int		 status_fd;	/* exec result pipe, -1 once read */
 	struct output	*output;
 	struct event	*timer;		/* ready delay or restart backoff */
@@ -108,6 +109,7 @@ void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);
 size_t		 gen_descendants(struct generation *gen, pid_t *pids, size_t max);
+int64_t		 gen_restart_in_ms(const struct worker *w);
 const char	*gen_state_name(enum gen_state state);
 void		 gen_describe_status(int status, char *buf, size_t len);
 const char	*worker_state_name(enum worker_state state);
@@ -116,5 +118,6 @@ uint64_t	 elapsed_ms(const struct timespec *since);
 #define BACKOFF_INITIAL_MS	100
 #define BACKOFF_MAX_MS		(30 * 1000)
 #define BACKOFF_RESET_MS	(10 * 1000)
+#define BACKOFF_NONE_READY_MS	1000	/* the longest wait while none is ready */
 
 #endif

@@ -92,6 +92,20 @@ status_json_descendants(struct generation *gen, struct evbuffer *out)
 	evbuffer_add(out, "]", 1);
 }
 
+/* A worker's backoff and when it restarts (null: it is not waiting to). */
+static void
+status_json_backoff(const struct worker *w, struct evbuffer *out)
+{
+	int64_t restart_in = gen_restart_in_ms(w);
+
+	evbuffer_add_printf(out, ",\"backoff_ms\":%llu,\"restart_in_ms\":",
+	    (unsigned long long)w->backoff_ms);
+	if (restart_in >= 0)
+		evbuffer_add_printf(out, "%lld", (long long)restart_in);
+	else
+		evbuffer_add_printf(out, "null");
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(struct supervisor *sup, struct evbuffer *out)
@@ -191,6 +205,7 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 					evbuffer_add_printf(out, "null");
 				evbuffer_add_printf(out, ",\"status\":");
 				status_json_string(out, w->status_text);
+				status_json_backoff(w, out);
 				evbuffer_add(out, "}", 1);
 			}
 			evbuffer_add(out, "]", 1);
@@ -200,6 +215,21 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		evbuffer_add_printf(out, "]}");
 	}
 	evbuffer_add_printf(out, "]}\n");
+}
+
+/* Append "restart in 800ms" to a worker's text if it waits in backoff. */
+static void
+status_text_backoff(const struct worker *w, char *buf, size_t len)
+{
+	int64_t restart_in = gen_restart_in_ms(w);
+	char when[32];
+	size_t used = strlen(buf);
+
+	if (restart_in < 0 || used >= len)
+		return;
+	status_format_age((uint64_t)restart_in, when, sizeof(when));
+	snprintf(buf + used, len - used, "%srestart in %s", used ? "; " : "",
+	    when);
 }
 
 /* A row per process of a generation that is not one of its workers. */
@@ -280,6 +310,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 				if (w->last_status != -1)
 					gen_describe_status(w->last_status, how,
 					    sizeof(how));
+				status_text_backoff(w, how, sizeof(how));
 				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "
 				    "%-9s %9s %8u  %s%s%s\n", prog->name,
 				    gen->number, gen_state_name(gen->state),

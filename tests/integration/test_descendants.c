@@ -1,6 +1,7 @@
 /*
  * test_descendants.c: processes that leave their worker's process group
- * belong to its generation all the same.
+ * belong to its generation all the same, and a crash storm does not leave
+ * a program with nothing accepting for a whole backoff.
  *
  * The descendants tests run once per way of tracking them, forced with
  * HANDOFF_DESCENDANTS (cgroup, proc, subreaper), and check in status that
@@ -445,4 +446,105 @@ Test(descendants, unknown_method_refused, .fini = td_fini)
 	    "unknown way to track worker descendants (use auto, cgroup, proc or "
 	    "subreaper)"), 1, "%s", td_log_text());
 	cr_assert_eq(td_log_count("starting 1 worker"), 0, "%s", td_log_text());
+}
+
+/* ---- crash storms ------------------------------------------------------ */
+
+/* Poll status until fn(gen 1) says yes; return that status. */
+static json_object *
+td_status_until(bool (*fn)(json_object *gen, void *arg), void *arg,
+    const char *what)
+{
+	long long deadline = support_now_ms() + DEADLINE_MS;
+	json_object *root;
+
+	for (;;) {
+		root = td_status();
+		if (fn(td_gen(root, 1), arg))
+			return root;
+		if (support_now_ms() > deadline)
+			cr_assert_fail("status never showed %s: %s", what,
+			    json_object_to_json_string(root));
+		json_object_put(root);
+	}
+}
+
+/* Every worker of the generation is ready. */
+static bool
+td_all_ready(json_object *gen, void *arg)
+{
+	(void)arg;
+	return td_int(td_at(gen, "workers_ready", NULL)) == 2;
+}
+
+/* The worker whose pid was *arg has been reaped. */
+static bool
+td_worker_gone(json_object *gen, void *arg)
+{
+	json_object *workers = td_at(gen, "workers", NULL);
+	pid_t pid = *(pid_t *)arg;
+	size_t i;
+
+	for (i = 0; workers != NULL && i < json_object_array_length(workers); i++)
+		if (td_int(td_at(json_object_array_get_idx(workers, i), "pid",
+		    NULL)) == pid)
+			return false;
+	return true;
+}
+
+/*
+ * kill -9 every worker, again and again, so that their backoff grows past
+ * a second: while none is ready, each restart is due within about a
+ * second, and the backoff itself keeps growing.
+ */
+Test(backoff, restart_within_a_second_while_no_worker_is_ready,
+    .fini = td_fini)
+{
+	json_object *root, *w;
+	pid_t pids[2];
+	int64_t backoff, restart_in, longest = 0;
+	int round, k;
+	char *state;
+
+	td_start(NULL, "", "workers = 2\nrestart = always\n");
+	for (round = 0; round < 20 && longest < 1600; round++) {
+		root = td_status_until(td_all_ready, NULL, "2 workers ready");
+		for (k = 0; k < 2; k++) {
+			pids[k] = (pid_t)td_int(td_at(td_gen(root, 1), "workers",
+			    k ? "1" : "0", "pid", NULL));
+			cr_assert_gt(pids[k], 0);
+			td_saw(pids[k]);
+		}
+		json_object_put(root);
+		/* One down, one ready: the first waits its whole backoff. */
+		kill(pids[0], SIGKILL);
+		json_object_put(td_status_until(td_worker_gone, &pids[0],
+		    "worker 0 reaped"));
+		kill(pids[1], SIGKILL);
+		root = td_status_until(td_worker_gone, &pids[1], "worker 1 reaped");
+		/* Early rounds may have restarted one already. */
+		for (k = 0; td_int(td_at(td_gen(root, 1), "workers_ready",
+		    NULL)) == 0 && k < 2; k++) {
+			w = td_at(td_gen(root, 1), "workers", k ? "1" : "0", NULL);
+			state = strdup(td_str(td_at(w, "state", NULL)));
+			backoff = td_int(td_at(w, "backoff_ms", NULL));
+			restart_in = td_int(td_at(w, "restart_in_ms", NULL));
+			cr_assert_gt(backoff, 0, "no backoff_ms: %s",
+			    json_object_to_json_string(w));
+			if (strcmp(state, "backoff") == 0) {
+				cr_assert(restart_in >= 0 && restart_in <= 1000,
+				    "round %d: worker %d waits %lldms (backoff "
+				    "%lldms) while no worker is ready: %s", round, k,
+				    (long long)restart_in, (long long)backoff,
+				    json_object_to_json_string(root));
+				if (backoff > longest)
+					longest = backoff;
+			}
+			free(state);
+		}
+		json_object_put(root);
+	}
+	cr_assert_geq(longest, 1600, "the backoff never grew past a second");
+	json_object_put(td_status_until(td_all_ready, NULL,
+	    "2 workers ready after the storm"));
 }
