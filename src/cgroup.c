@@ -6,7 +6,8 @@
  * /sys/fs/cgroup) and its own cgroup in /proc/self/cgroup. If it may
  * create children there (the directory and its cgroup.procs are writable:
  * root, or a cgroup delegated to its user), it makes one directory of its
- * own, handoff.PID, and in it one per generation, genN.PROGRAM.
+ * own, handoff.PID (handoff.PID.nsINODE outside the initial pid namespace),
+ * and in it one per generation, genN.PROGRAM.
  *
  * No internal processes: a domain cgroup with controllers enabled for its
  * children may hold no process itself. The supervisor stays in its own
@@ -168,6 +169,27 @@ fail:
 	return -1;
 }
 
+/*
+ * The tag of the supervisor's pid namespace in the names of its cgroups:
+ * "" in the initial one, else ".ns" and its inode number, so that pids of
+ * different namespaces sharing a cgroup never meet.
+ */
+static void
+cgroup_ns_tag(char *buf, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	buf[0] = '\0';
+	if ((n = readlink("/proc/self/ns/pid", link, sizeof(link) - 1)) <= 0)
+		return;
+	link[n] = '\0';
+	if (strcmp(link, "pid:[4026531836]") != 0 &&
+	    strncmp(link, "pid:[", 5) == 0)
+		snprintf(buf, len, ".ns%.*s", (int)strcspn(link + 5, "]"),
+		    link + 5);
+}
+
 /* Remove the empty cgroups in dir, then dir itself; -1 if something is left. */
 static int
 cgroup_remove_tree(const char *dir)
@@ -189,24 +211,31 @@ cgroup_remove_tree(const char *dir)
 }
 
 /*
- * Remove what supervisors that are no longer running left in own (they
- * were killed before they could): empty handoff.PID directories.
+ * Remove what supervisors of our pid namespace that are no longer running
+ * left in own (they were killed before they could): empty handoff.PID
+ * directories.
  */
 void
 cgroup_remove_stale(const char *own)
 {
-	char path[4096], *end;
+	char path[4096], tag[32], *end;
 	struct dirent *de;
+	size_t taglen;
 	long pid;
 	DIR *d;
 
+	cgroup_ns_tag(tag, sizeof(tag));
+	taglen = strlen(tag);
 	if ((d = opendir(own)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_type != DT_DIR || strncmp(de->d_name, "handoff.", 8) != 0)
 			continue;
+		/* handoff.PID[TAG][.N] */
 		pid = strtol(de->d_name + 8, &end, 10);
-		if (end == de->d_name + 8 || (*end != '\0' && *end != '.') ||
+		if (end == de->d_name + 8 || strncmp(end, tag, taglen) != 0 ||
+		    (end[taglen] != '\0' && (end[taglen] != '.' ||
+		    strncmp(end + taglen, ".ns", 3) == 0)) ||
 		    pid <= 0 || pid == (long)getpid() ||
 		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
@@ -224,16 +253,17 @@ cgroup_remove_stale(const char *own)
 int
 cgroup_make_base(const char *own, char **base, char **cause)
 {
-	char path[4096];
+	char path[4096], tag[32];
 	int i;
 
+	cgroup_ns_tag(tag, sizeof(tag));
 	for (i = 0; i < CGROUP_BASE_TRIES; i++) {
 		if (i == 0)
-			snprintf(path, sizeof(path), "%s/handoff.%d", own,
-			    (int)getpid());
+			snprintf(path, sizeof(path), "%s/handoff.%d%s", own,
+			    (int)getpid(), tag);
 		else
-			snprintf(path, sizeof(path), "%s/handoff.%d.%d", own,
-			    (int)getpid(), i);
+			snprintf(path, sizeof(path), "%s/handoff.%d%s.%d", own,
+			    (int)getpid(), tag, i);
 		if (mkdir(path, 0755) == 0 || (errno == EEXIST &&
 		    cgroup_remove_tree(path) == 0 && mkdir(path, 0755) == 0)) {
 			if ((*base = strdup(path)) == NULL) {
@@ -249,8 +279,8 @@ cgroup_make_base(const char *own, char **base, char **cause)
 			return -1;
 		}
 	}
-	asprintf(cause, "cannot create cgroup %s/handoff.%d: every name is "
-	    "taken", own, (int)getpid());
+	asprintf(cause, "cannot create cgroup %s/handoff.%d%s: every name is "
+	    "taken", own, (int)getpid(), tag);
 	return -1;
 }
 

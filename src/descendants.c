@@ -510,6 +510,26 @@ desc_nl_wait_ack(int fd, char **cause)
 	return -1;
 }
 
+/*
+ * Tell whether the supervisor runs in the initial pid and user namespaces,
+ * the only ones the proc connector serves (their inode numbers are fixed:
+ * PROC_PID_INIT_INO, PROC_USER_INIT_INO).
+ */
+static bool
+desc_nl_initial_ns(void)
+{
+	char pid_ns[64], user_ns[64];
+	ssize_t n, m;
+
+	n = readlink("/proc/self/ns/pid", pid_ns, sizeof(pid_ns) - 1);
+	m = readlink("/proc/self/ns/user", user_ns, sizeof(user_ns) - 1);
+	if (n <= 0 || m <= 0)
+		return true;	/* cannot tell: ask the kernel */
+	pid_ns[n] = user_ns[m] = '\0';
+	return strcmp(pid_ns, "pid:[4026531836]") == 0 &&
+	    strcmp(user_ns, "user:[4026531837]") == 0;
+}
+
 /* Listen to the proc connector: 0, or -1 and *cause. */
 static int
 desc_nl_open(char **cause)
@@ -517,6 +537,11 @@ desc_nl_open(char **cause)
 	struct sockaddr_nl sa;
 	int fd, size = DESC_NL_RCVBUF;
 
+	if (!desc_nl_initial_ns()) {
+		asprintf(cause, "the proc connector serves only the initial pid "
+		    "and user namespaces");
+		return -1;
+	}
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    NETLINK_CONNECTOR);
 	if (fd == -1) {
