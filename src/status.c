@@ -127,8 +127,9 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 	status_json_string(out, sup->config_path);
 	evbuffer_add_printf(out, ",\"control\":");
 	status_json_string(out, sup->conf->supervisor.control);
-	evbuffer_add_printf(out, ",\"state\":\"%s\",\"descendants\":\"%s\","
-	    "\"cgroup\":", status_state(sup), desc_method_name(desc_method()));
+	evbuffer_add_printf(out, ",\"state\":\"%s\",\"descendant_tracking\":"
+	    "\"%s\",\"cgroup\":", status_state(sup),
+	    desc_method_name(desc_method()));
 	status_json_string(out, desc_cgroup_dir());
 	evbuffer_add_printf(out, "},\"last_reload\":");
 	if (!sup->last_reload.done)

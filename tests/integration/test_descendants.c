@@ -304,7 +304,8 @@ td_daemon_drains_with_its_generation(const char *method)
 	cr_assert_neq(worker, daemon1);
 
 	root = td_status();
-	cr_assert_str_eq(td_str(td_at(root, "supervisor", "descendants", NULL)),
+	cr_assert_str_eq(td_str(td_at(root, "supervisor",
+	    "descendant_tracking", NULL)),
 	    method, "status: %s", json_object_to_json_string(root));
 	gen = td_gen(root, 1);
 	cr_assert(td_lists(gen, daemon1), "gen 1 does not list daemon pid %d: %s",
