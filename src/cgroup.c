@@ -229,7 +229,8 @@ cgroup_remove_stale(const char *own)
 	if ((d = opendir(own)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_type != DT_DIR || strncmp(de->d_name, "handoff.", 8) != 0)
+		if (de->d_type != DT_DIR ||
+		    strncmp(de->d_name, "handoff.", 8) != 0)
 			continue;
 		/* handoff.PID[TAG][.N] */
 		pid = strtol(de->d_name + 8, &end, 10);

@@ -191,7 +191,8 @@ desc_track(struct desc_group *g, pid_t pid, unsigned long long start)
 
 	if (g->nprocs == g->space) {
 		space = g->space ? g->space * 2 : 8;
-		if ((grown = reallocarray(g->procs, space, sizeof(*grown))) == NULL) {
+		grown = reallocarray(g->procs, space, sizeof(*grown));
+		if (grown == NULL) {
 			log_warnx("out of memory tracking pid %d", (int)pid);
 			return;
 		}
@@ -266,8 +267,7 @@ desc_attribute(const struct procfs_stat *st)
 
 	TAILQ_FOREACH(g, &desc.groups, entry)
 		for (i = 0; i < g->keys.count; i++)
-			if ((g->keys.pids[i] == st->pgid && st->pgid != desc.own_pgid) ||
-			    (g->keys.pids[i] == sid && sid != desc.own_sid))
+			if (g->keys.pids[i] == st->pgid || g->keys.pids[i] == sid)
 				return g;
 	TAILQ_FOREACH(g, &desc.groups, entry)
 		if (g->created <= st->start)
@@ -308,7 +308,9 @@ desc_add_children(struct desc_group *g)
 
 	for (i = 0; i < g->nprocs; i++) {
 		kids.count = 0;
-		if (procfs_children(g->procs[i].pid, &kids) == -1)
+		/* A pid taken over by another process shows its children. */
+		if (!desc_alive(&g->procs[i]) ||
+		    procfs_children(g->procs[i].pid, &kids) == -1)
 			continue;
 		for (k = 0; k < kids.count; k++)
 			if (desc_find(kids.pids[k], NULL) == NULL)
@@ -372,22 +374,24 @@ desc_nl_send(int fd, enum proc_cn_mcast_op op)
 static void
 desc_nl_event(const struct proc_event *ev)
 {
+	const struct fork_proc_event *born = &ev->event_data.fork;
+	const struct exit_proc_event *died = &ev->event_data.exit;
 	struct desc_group *g;
 	size_t i;
 
 	switch (ev->what) {
 	case PROC_EVENT_FORK:
 		/* A new process (not a thread) forked by a member. */
-		if (ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid)
+		if (born->child_pid != born->child_tgid)
 			break;
-		if ((g = desc_find(ev->event_data.fork.parent_tgid, NULL)) != NULL &&
-		    desc_find(ev->event_data.fork.child_tgid, NULL) == NULL)
-			desc_track(g, ev->event_data.fork.child_tgid, 0);
+		if ((g = desc_find(born->parent_tgid, NULL)) != NULL &&
+		    desc_find(born->child_tgid, NULL) == NULL)
+			desc_track(g, born->child_tgid, 0);
 		break;
 	case PROC_EVENT_EXIT:
-		if (ev->event_data.exit.process_pid != ev->event_data.exit.process_tgid)
+		if (died->process_pid != died->process_tgid)
 			break;
-		if ((g = desc_find(ev->event_data.exit.process_pid, &i)) != NULL)
+		if ((g = desc_find(died->process_pid, &i)) != NULL)
 			desc_untrack(g, i);
 		break;
 	default:
@@ -439,7 +443,8 @@ desc_nl_read(void)
 			if (cn.id.idx != CN_IDX_PROC || cn.id.val != CN_VAL_PROC ||
 			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(cn) + sizeof(ev)))
 				continue;
-			memcpy(&ev, (char *)NLMSG_DATA(nh) + sizeof(cn), sizeof(ev));
+			memcpy(&ev, (char *)NLMSG_DATA(nh) + sizeof(cn),
+			    sizeof(ev));
 			desc_nl_event(&ev);
 		}
 	}
@@ -777,7 +782,8 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 		if ((g->procs_fd = cgroup_open_procs(g->cgroup, cause)) == -1)
 			goto fail;
 		if ((events = cgroup_events_path(g->cgroup)) != NULL) {
-			g->wd = inotify_add_watch(desc.inotify_fd, events, IN_MODIFY);
+			g->wd = inotify_add_watch(desc.inotify_fd, events,
+			    IN_MODIFY);
 			free(events);
 		}
 		if (g->wd == -1) {
@@ -829,13 +835,6 @@ int
 desc_group_procs_fd(const struct desc_group *g)
 {
 	return g == NULL ? -1 : g->procs_fd;
-}
-
-/* The group's cgroup directory, or NULL. */
-const char *
-desc_group_cgroup(const struct desc_group *g)
-{
-	return g == NULL ? NULL : g->cgroup;
 }
 
 /* A worker of the group was just forked. */

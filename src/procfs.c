@@ -76,7 +76,8 @@ procfs_pids_add(struct pid_list *list, pid_t pid)
 
 	if (list->count == list->space) {
 		space = list->space ? list->space * 2 : 16;
-		if ((grown = reallocarray(list->pids, space, sizeof(*grown))) == NULL)
+		grown = reallocarray(list->pids, space, sizeof(*grown));
+		if (grown == NULL)
 			return -1;
 		list->pids = grown;
 		list->space = space;
@@ -186,11 +187,10 @@ unsigned long long
 procfs_now_ticks(void)
 {
 	struct timespec ts;
-	long hz = sysconf(_SC_CLK_TCK);
+	long tck = sysconf(_SC_CLK_TCK);
+	unsigned long long hz = tck > 0 ? (unsigned long long)tck : 100;
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
-	if (hz <= 0)
-		hz = 100;
-	return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
-	    (unsigned long long)ts.tv_nsec / (1000000000ULL / (unsigned long long)hz);
+	return (unsigned long long)ts.tv_sec * hz +
+	    (unsigned long long)ts.tv_nsec / (1000000000ULL / hz);
 }
