@@ -237,8 +237,19 @@ child_resolve_path(const char *argv0, const char *directory, char **envp,
 		end = strchr(p, ':');
 		if (end == NULL)
 			end = p + strlen(p);
-		snprintf(candidate, sizeof(candidate), "%.*s/%s",
-		    (int)(end - p), end == p ? "." : p, argv0);
+		/*
+		 * An empty element is the current directory, and relative
+		 * elements are relative to it: the worker's directory.
+		 */
+		if (end == p)
+			snprintf(candidate, sizeof(candidate), "%s/%s",
+			    directory != NULL ? directory : ".", argv0);
+		else if (*p != '/' && directory != NULL)
+			snprintf(candidate, sizeof(candidate), "%s/%.*s/%s",
+			    directory, (int)(end - p), p, argv0);
+		else
+			snprintf(candidate, sizeof(candidate), "%.*s/%s",
+			    (int)(end - p), p, argv0);
 		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) &&
 		    access(candidate, X_OK) == 0)
 			return strdup(candidate);
@@ -263,6 +274,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 	spec->cgroup_fd = -1;
 	spec->argv = pc->argv;
 	spec->directory = pc->directory;
+	spec->discard_output = pc->output == OUTPUT_DISCARD;
 	spec->envp = child_env_build(pc, ls, nls, generation, worker,
 	    notify_socket, &spec->listen_pid_slot);
 	if (spec->envp == NULL) {
@@ -410,7 +422,8 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 
 	/* Move the fds we keep above every target, so dup2 never clobbers. */
 	high = 3 + (int)spec->nfds + 3;
-	if ((output_fd = fcntl(output_fd, F_DUPFD_CLOEXEC, high)) == -1)
+	if (output_fd != -1 &&
+	    (output_fd = fcntl(output_fd, F_DUPFD_CLOEXEC, high)) == -1)
 		child_fail(status_fd, "fcntl");
 	if ((status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, high)) == -1)
 		child_fail(status_fd, "fcntl");
@@ -420,6 +433,8 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 
 	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		child_fail(status_fd, "open /dev/null");
+	if (output_fd == -1)
+		output_fd = devnull;	/* output = discard */
 	if (dup2(devnull, 0) == -1 || dup2(output_fd, 1) == -1 ||
 	    dup2(output_fd, 2) == -1)
 		child_fail(status_fd, "dup2");
@@ -471,23 +486,26 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 
 /*
  * Fork and exec a worker. On success fills proc: the caller owns
- * proc->output_fd and proc->status_fd (both CLOEXEC, non-blocking).
+ * proc->output_fd (-1 when the output is discarded) and proc->status_fd
+ * (both CLOEXEC, non-blocking).
  */
 int
 child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause)
 {
-	int outp[2], statp[2];
+	int outp[2] = { -1, -1 }, statp[2];
 	sigset_t all, old;
 	pid_t pid;
 
-	if (pipe2(outp, O_CLOEXEC) == -1) {
+	if (!spec->discard_output && pipe2(outp, O_CLOEXEC) == -1) {
 		asprintf(cause, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	if (pipe2(statp, O_CLOEXEC) == -1) {
 		asprintf(cause, "pipe: %s", strerror(errno));
-		close(outp[0]);
-		close(outp[1]);
+		if (outp[0] != -1) {
+			close(outp[0]);
+			close(outp[1]);
+		}
 		return -1;
 	}
 	/* No signal handler may run in the child before it resets them. */
@@ -495,22 +513,26 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 	sigprocmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0) {
-		close(outp[0]);
+		if (outp[0] != -1)
+			close(outp[0]);
 		close(statp[0]);
 		child_exec(spec, outp[1], statp[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(outp[1]);
+	if (outp[1] != -1)
+		close(outp[1]);
 	close(statp[1]);
 	if (pid == -1) {
 		asprintf(cause, "fork: %s", strerror(errno));
-		close(outp[0]);
+		if (outp[0] != -1)
+			close(outp[0]);
 		close(statp[0]);
 		return -1;
 	}
 	/* Also here, so signals to the group work before the child runs. */
 	setpgid(pid, pid);
-	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	if (outp[0] != -1)
+		fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	fcntl(statp[0], F_SETFL, O_NONBLOCK);
 	proc->pid = pid;
 	proc->output_fd = outp[0];

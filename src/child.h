@@ -21,6 +21,7 @@ struct child_spec {
 	int		  cgroup_fd;	/* cgroup.procs to join before exec, or -1 */
 	size_t		  nfds;
 	const char	 *directory;	/* NULL: stay where we are */
+	bool		  discard_output;	/* stdout and stderr to /dev/null */
 	bool		  set_ids;	/* drop privileges to uid/gid/groups */
 	uid_t		  uid;
 	gid_t		  gid;
@@ -32,7 +33,7 @@ struct child_spec {
 /* What child_spawn returns to the caller. */
 struct child_proc {
 	pid_t		 pid;
-	int		 output_fd;	/* read end of the child's stdout+stderr */
+	int		 output_fd;	/* read end of its stdout+stderr, or -1 */
 	int		 status_fd;	/* CLOEXEC pipe: EOF = exec'd; else an error */
 };
 

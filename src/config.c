@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <ini.h>
 #include <limits.h>
@@ -309,6 +310,7 @@ config_add_program(struct config *conf, const char *name, int line)
 	pc->stop_signal = SIGTERM;
 	pc->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
 	pc->restart = RESTART_ALWAYS;
+	pc->output = OUTPUT_LOG;
 	pc->uid = (uid_t)-1;
 	pc->gid = (gid_t)-1;
 	pc->user_gid = (gid_t)-1;
@@ -812,6 +814,20 @@ prog_drain_timeout(struct parse_state *st, const char *value, const char **cause
 	return parse_duration_ms(value, &st->program->drain_timeout_ms, cause);
 }
 
+/* probation = DURATION (0: take over as soon as every worker is ready) */
+static int
+prog_probation(struct parse_state *st, const char *value, const char **cause)
+{
+	if (parse_duration_ms(value, &st->program->probation_ms, cause) == -1)
+		return -1;
+	if (st->program->probation_ms > MAX_PROBATION_MS) {
+		*cause = "probation too long (at most 1h: the old generation "
+		    "keeps serving, and reloads wait, until it is over)";
+		return -1;
+	}
+	return 0;
+}
+
 /* stop_signal = TERM | SIGTERM | 15 */
 static int
 prog_stop_signal(struct parse_state *st, const char *value, const char **cause)
@@ -939,6 +955,21 @@ prog_preload(struct parse_state *st, const char *value, const char **cause)
 	return parse_bool(value, &st->program->preload, cause);
 }
 
+/* output = log | discard */
+static int
+prog_output(struct parse_state *st, const char *value, const char **cause)
+{
+	if (strcmp(value, "log") == 0)
+		st->program->output = OUTPUT_LOG;
+	else if (strcmp(value, "discard") == 0)
+		st->program->output = OUTPUT_DISCARD;
+	else {
+		*cause = "bad output (use log or discard)";
+		return -1;
+	}
+	return 0;
+}
+
 static const struct key_def program_keys[] = {
 	{ "command", prog_command, false },
 	{ "listeners", prog_listeners, false },
@@ -948,12 +979,14 @@ static const struct key_def program_keys[] = {
 	{ "ready_timeout", prog_ready_timeout, false },
 	{ "stop_signal", prog_stop_signal, false },
 	{ "drain_timeout", prog_drain_timeout, false },
+	{ "probation", prog_probation, false },
 	{ "restart", prog_restart, false },
 	{ "user", prog_user, false },
 	{ "group", prog_group, false },
 	{ "directory", prog_directory, false },
 	{ "env", prog_env, true },
 	{ "preload", prog_preload, false },
+	{ "output", prog_output, false },
 	{ NULL, NULL, false },
 };
 
@@ -1313,6 +1346,91 @@ config_reader(char *buf, int num, void *user)
 	return buf;
 }
 
+/* ---- reading the file ------------------------------------------------ */
+
+/*
+ * Read a whole config file into memory: a regular file of at most
+ * CONFIG_MAX_BYTES. Anything else (a FIFO that would block, a device that
+ * never ends, a directory) is refused without reading it. Returns a stream
+ * over the text (free *text after fclose), or NULL with either *why (what
+ * is wrong with the file) or *err (an errno) set.
+ */
+static FILE *
+config_open(const char *path, char **text, const char **why, int *err)
+{
+	struct stat sb;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+	FILE *fp;
+
+	*text = NULL;
+	*err = 0;
+	*why = NULL;
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1) {
+		*err = errno;
+		return NULL;
+	}
+	if (fstat(fd, &sb) == -1) {
+		*err = errno;
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*why = S_ISDIR(sb.st_mode) ? "is a directory, not a file" :
+		    S_ISFIFO(sb.st_mode) ? "is a FIFO, not a regular file" :
+		    S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ?
+		    "is a device, not a regular file" : "is not a regular file";
+		close(fd);
+		return NULL;
+	}
+	if (sb.st_size > CONFIG_MAX_BYTES ||
+	    (*text = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
+		*why = *text == NULL && sb.st_size <= CONFIG_MAX_BYTES ?
+		    "out of memory" : "is too large (at most " CONFIG_MAX_TEXT ")";
+		close(fd);
+		return NULL;
+	}
+	/* It may grow while read: never take more than the cap. */
+	while (len <= CONFIG_MAX_BYTES) {
+		n = read(fd, *text + len, CONFIG_MAX_BYTES + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			*err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (*err == 0 && len > CONFIG_MAX_BYTES)
+		*why = "is too large (at most " CONFIG_MAX_TEXT ")";
+	if (*err != 0 || *why != NULL ||
+	    (fp = len == 0 ? fopen("/dev/null", "re") :
+	    fmemopen(*text, len, "r")) == NULL) {
+		if (*err == 0 && *why == NULL)
+			*err = errno;
+		free(*text);
+		*text = NULL;
+		return NULL;
+	}
+	return fp;
+}
+
+/* "cannot open: No such file" or "is a FIFO, ..." for config_open's failure. */
+static void
+config_open_error(const char *why, int err, char *buf, size_t len)
+{
+	if (why != NULL)
+		snprintf(buf, len, "%s", why);
+	else
+		snprintf(buf, len, "cannot open: %s", strerror(err));
+}
+
 /* ---- control socket lookup for the CLI ------------------------------ */
 
 /* What config_peek_control collects from [supervisor]. */
@@ -1346,16 +1464,21 @@ int
 config_peek_control(const char *path, char **control, char **cause)
 {
 	struct peek_state ps = { NULL, NULL };
+	char *text, msg[256];
+	const char *why;
 	FILE *fp;
+	int err;
 
-	if ((fp = fopen(path, "re")) == NULL) {
-		if (asprintf(cause, "%s: cannot open: %s (use -c FILE or "
-		    "-s SOCKET)", path, strerror(errno)) == -1)
+	if ((fp = config_open(path, &text, &why, &err)) == NULL) {
+		config_open_error(why, err, msg, sizeof(msg));
+		if (asprintf(cause, "%s: %s (use -c FILE or -s SOCKET)", path,
+		    msg) == -1)
 			*cause = NULL;
 		return -1;
 	}
 	ini_parse_file(fp, peek_handler, &ps);
 	fclose(fp);
+	free(text);
 	if (ps.control != NULL)
 		*control = ps.control;
 	else {
@@ -1499,14 +1622,16 @@ config_load(const char *path, struct config_msgs *msgs)
 	struct parse_state st;
 	struct config *conf;
 	size_t errors = msgs->nerrors;
-	int rc;
+	char *text, msg[256];
+	const char *why;
+	int rc, err;
 
 	memset(&st, 0, sizeof(st));
 	st.msgs = msgs;
-	st.fp = fopen(path, "re");
+	st.fp = config_open(path, &text, &why, &err);
 	if (st.fp == NULL) {
-		config_msgs_add(msgs, true, path, 0, "cannot open: %s",
-		    strerror(errno));
+		config_open_error(why, err, msg, sizeof(msg));
+		config_msgs_add(msgs, true, path, 0, "%s", msg);
 		return NULL;
 	}
 	conf = config_new(path);
@@ -1520,6 +1645,7 @@ config_load(const char *path, struct config_msgs *msgs)
 	section_finish(&st);
 	free(st.line);
 	fclose(st.fp);
+	free(text);
 
 	config_finish(conf, msgs);
 	config_msgs_sort(msgs, strlen(path));

@@ -61,6 +61,12 @@ enum restart_policy {
 	RESTART_NEVER,
 };
 
+/* Where a worker's stdout and stderr go. */
+enum output_mode {
+	OUTPUT_LOG = 0,		/* the supervisor's log, a line at a time */
+	OUTPUT_DISCARD,		/* /dev/null */
+};
+
 /* [program NAME] */
 struct program_conf {
 	TAILQ_ENTRY(program_conf) entry;
@@ -79,6 +85,7 @@ struct program_conf {
 	uint64_t	 ready_timeout_ms;
 	int		 stop_signal;
 	uint64_t	 drain_timeout_ms;
+	uint64_t	 probation_ms;	/* up this long after ready before taking over */
 	enum restart_policy restart;
 	char		*user;		/* NULL: keep the supervisor's */
 	uid_t		 uid;
@@ -89,6 +96,7 @@ struct program_conf {
 	char		**env;		/* NAME=VALUE, NULL-terminated */
 	size_t		 nenv;
 	bool		 preload;
+	enum output_mode output;
 };
 TAILQ_HEAD(program_conf_list, program_conf);
 
@@ -157,7 +165,10 @@ const char	*restart_policy_name(enum restart_policy policy);
 #define DEFAULT_WORKERS		1
 #define DEFAULT_READY_TIMEOUT_MS	(30 * 1000)
 #define DEFAULT_DRAIN_TIMEOUT_MS	(30 * 1000)
+#define MAX_PROBATION_MS	(60 * 60 * 1000)
 #define MAX_WORKERS		1024
 #define MAX_LISTENERS_PER_PROGRAM	64
+#define CONFIG_MAX_BYTES	(1024 * 1024)	/* a config file's size */
+#define CONFIG_MAX_TEXT		"1 MiB"
 
 #endif

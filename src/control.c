@@ -217,8 +217,10 @@ control_dispatch(struct control_client *c, char *line)
 			free(cause);
 			return;
 		}
+		/* A reload that failed before this returned was told above. */
 		if (c->state == CLIENT_NOWAIT)
-			client_finish(c, true, 0, "reload requested");
+			client_finish(c, true, 0, c->reload_id != 0 ?
+			    "reload started" : "reload queued");
 	} else if (strcmp(argv[1], "stop") == 0) {
 		ms = 0;
 		if (argc > 3 || (argc == 3 &&
@@ -663,7 +665,8 @@ control_reload_begin(struct control *ctl, unsigned int id)
 		if (c->state == CLIENT_WATCH_PENDING) {
 			c->state = CLIENT_WATCH;
 			c->reload_id = id;
-		}
+		} else if (c->state == CLIENT_NOWAIT)
+			c->reload_id = id;	/* hears a failure at once */
 	}
 }
 
@@ -701,7 +704,8 @@ control_reload_end(struct control *ctl, unsigned int id, bool ok,
 	va_end(ap);
 	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->state == CLIENT_WATCH && c->reload_id == id)
+		if ((c->state == CLIENT_WATCH ||
+		    (c->state == CLIENT_NOWAIT && !ok)) && c->reload_id == id)
 			client_finish(c, ok, 1, text);
 	}
 }

@@ -38,6 +38,9 @@ static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	worker_spawn(struct worker *, char **, bool *);
 static uint64_t	worker_schedule_restart(struct worker *);
+static void	worker_clear_failures(struct worker *);
+static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
+		    const char *);
 static int	gen_signal_strays(struct generation *, int);
 static void	gen_desc_changed(void *);
 
@@ -193,6 +196,42 @@ gen_arm_timer(struct generation *gen, uint64_t ms, event_callback_fn fn)
 		    gen->number);
 }
 
+/* End a generation's probation: it is ready (GEN_EVENT_READY). */
+void
+gen_end_probation(struct generation *gen)
+{
+	if (gen->state != GEN_STARTING || !gen->on_probation)
+		return;
+	gen_cancel_timer(gen);
+	gen->on_probation = false;
+	gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
+}
+
+/* Timer: every worker stayed up through the probation. */
+static void
+gen_probation_done(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	gen_end_probation(arg);
+}
+
+/*
+ * Every worker is ready: with a probation, hold GEN_EVENT_READY back until
+ * they have all stayed up that long (a crash meanwhile fails the
+ * generation, as one before ready does). Returns whether it is on probation.
+ */
+static bool
+gen_begin_probation(struct generation *gen)
+{
+	if (gen->pc->probation_ms == 0)
+		return false;
+	gen->on_probation = true;
+	gen_arm_timer(gen, gen->pc->probation_ms, gen_probation_done);
+	gen->cb(gen, GEN_EVENT_PROBATION, NULL, gen->cb_arg);
+	return true;
+}
+
 /* Mark a worker ready; report the generation ready with its last worker. */
 static void
 worker_ready(struct worker *w)
@@ -203,12 +242,16 @@ worker_ready(struct worker *w)
 		return;
 	w->state = WORKER_READY;
 	worker_cancel_timer(w);
+	worker_clear_failures(w);
 	gen->nready++;
 	log_debug("%s gen %u worker %d pid %d: ready", gen->program,
 	    gen->number, w->index, (int)w->pid);
-	if (gen->state == GEN_STARTING && gen->nready == gen->nworkers) {
+	if (gen->state == GEN_STARTING && gen->nready == gen->nworkers &&
+	    !gen->on_probation) {
 		clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);
 		gen_cancel_timer(gen);
+		if (gen_begin_probation(gen))
+			return;
 		gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
 	} else if (gen->state == GEN_STARTING)
 		gen->cb(gen, GEN_EVENT_WORKER_READY, NULL, gen->cb_arg);
@@ -230,6 +273,48 @@ worker_delay_done(evutil_socket_t fd, short what, void *arg)
 		worker_ready(w);
 }
 
+/*
+ * A worker of a running generation could not be restarted (its command is
+ * gone or cannot run, no process or fd is left): try again with backoff,
+ * for as long as it takes. Logged once per streak of failures; status
+ * shows the last error.
+ */
+static void
+worker_start_failed(struct worker *w, const char *why)
+{
+	struct generation *gen = w->gen;
+	char delay[32];
+
+	free(w->last_error);
+	w->last_error = strdup(why);
+	w->pid = 0;
+	format_duration(worker_schedule_restart(w), delay, sizeof(delay));
+	if (w->start_failures++ == 0)
+		log_errorx("%s gen %u worker %d: cannot restart: %s; trying "
+		    "again with backoff (next in %s; logged again once it "
+		    "runs)", gen->program, gen->number, w->index, why, delay);
+	else
+		log_debug("%s gen %u worker %d: still cannot restart (%u in a "
+		    "row): %s; next try in %s", gen->program, gen->number,
+		    w->index, w->start_failures, why, delay);
+}
+
+/* A worker that could not be restarted runs again: end the streak. */
+static void
+worker_clear_failures(struct worker *w)
+{
+	struct generation *gen = w->gen;
+
+	if (w->start_failures == 0)
+		return;
+	log_info("%s gen %u worker %d pid %d: runs again after %u failed "
+	    "restart%s", gen->program, gen->number, w->index, (int)w->pid,
+	    w->start_failures, w->start_failures == 1 ? "" : "s");
+	w->start_failures = 0;
+	free(w->last_error);
+	w->last_error = NULL;
+}
+
 /* Timer: a crashed worker's backoff has passed; start it again. */
 static void
 worker_restart(evutil_socket_t fd, short what, void *arg)
@@ -245,21 +330,9 @@ worker_restart(evutil_socket_t fd, short what, void *arg)
 	if (gen->state != GEN_RUNNING || w->state != WORKER_BACKOFF)
 		return;
 	w->restarts++;
-	if (worker_spawn(w, &cause, &transient) == -1) {
-		if (transient) {
-			/* Out of fds or processes for now: try again later. */
-			log_warnx("%s gen %u worker %d: cannot restart: %s; "
-			    "trying again", gen->program, gen->number, w->index,
-			    cause ? cause : "out of memory");
-			worker_schedule_restart(w);
-		} else {
-			log_errorx("%s gen %u worker %d: cannot restart: %s; "
-			    "giving up on this worker", gen->program, gen->number,
-			    w->index, cause ? cause : "out of memory");
-			w->state = WORKER_FAILED;
-		}
-		free(cause);
-	}
+	if (worker_spawn(w, &cause, &transient) == -1)
+		worker_start_failed(w, cause ? cause : "out of memory");
+	free(cause);
 }
 
 /*
@@ -291,12 +364,14 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	desc_group_add(gen->desc, proc.pid);
 
 	output_free(w->output);
+	w->output = NULL;
 	if (w->status_fd != -1)
 		close(w->status_fd);
 	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", gen->program,
 	    gen->number, (int)proc.pid);
-	w->output = output_new(gen->base, proc.output_fd, prefix);
-	if (w->output == NULL)
+	/* output = discard: the child has /dev/null and there is no pipe. */
+	if (proc.output_fd != -1 && (w->output = output_new(gen->base,
+	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
 		close(proc.output_fd);
 	w->status_fd = proc.status_fd;
 	w->pid = proc.pid;
@@ -368,13 +443,13 @@ gen_start(struct generation *gen, char **cause)
 	    gen, cause);
 	if (gen->desc == NULL) {
 		gen->state = GEN_FAILED;
-		gen_kill(gen);
+		gen_kill(gen, true);
 		return -1;
 	}
 	for (i = 0; i < gen->nworkers; i++) {
 		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
 			gen->state = GEN_FAILED;
-			gen_kill(gen);
+			gen_kill(gen, true);
 			return -1;
 		}
 	}
@@ -387,6 +462,7 @@ void
 gen_promote(struct generation *gen)
 {
 	gen->state = GEN_RUNNING;
+	gen->on_probation = false;
 	gen_cancel_timer(gen);
 }
 
@@ -464,16 +540,22 @@ gen_drain(struct generation *gen)
 	gen_check_groups(gen);
 }
 
-/* Kill every process of the generation now (SIGKILL to each group). */
+/*
+ * Kill every process of the generation now (SIGKILL to each group). A
+ * generation killed because it failed shows as failed; one killed by a
+ * stop (serving, or still starting) is draining: nothing went wrong.
+ */
 void
-gen_kill(struct generation *gen)
+gen_kill(struct generation *gen, bool failed)
 {
 	int i;
 
 	if (gen->state == GEN_GONE)
 		return;
-	if (gen->state != GEN_DRAINING)
+	if (failed && gen->state == GEN_STARTING)
 		gen->state = GEN_FAILED;
+	else if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
+		gen->state = GEN_DRAINING;
 	gen_cancel_timer(gen);
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
@@ -503,7 +585,7 @@ gen_fail(struct generation *gen, const char *fmt, ...)
 	gen->state = GEN_FAILED;
 	gen_cancel_timer(gen);
 	gen->cb(gen, GEN_EVENT_FAILED, why, gen->cb_arg);
-	gen_kill(gen);
+	gen_kill(gen, true);
 }
 
 /* Free a generation (its processes must be gone). */
@@ -523,6 +605,7 @@ gen_free(struct generation *gen)
 		if (w->status_fd != -1)
 			close(w->status_fd);
 		free(w->status_text);
+		free(w->last_error);
 	}
 	desc_group_free(gen->desc);
 	for (j = 0; j < gen->nlisteners; j++)
@@ -758,6 +841,24 @@ gen_hurry_restarts(struct generation *gen)
 		    n == 1 ? "" : "s", BACKOFF_NONE_READY_MS);
 }
 
+/* A worker exited on probation: the generation fails, saying when. */
+static void
+gen_fail_probation(struct generation *gen, struct worker *w, pid_t pid,
+    const char *how)
+{
+	char limit[32];
+	uint64_t after = elapsed_ms(&gen->ready_at);
+
+	gen->on_probation = false;
+	format_duration(gen->pc->probation_ms, limit, sizeof(limit));
+	log_warnx("%s gen %u worker %d pid %d: %s %llums after ready, on "
+	    "probation", gen->program, gen->number, w->index, (int)pid, how,
+	    (unsigned long long)after);
+	gen_fail(gen, "worker %d pid %d %s %llums after ready, within its "
+	    "probation of %s", w->index, (int)pid, how,
+	    (unsigned long long)after, limit);
+}
+
 /*
  * A child was reaped: if it is one of this generation's workers, act on
  * it and return true.
@@ -766,7 +867,7 @@ bool
 gen_child_exited(struct generation *gen, pid_t pid, int status)
 {
 	struct worker *w = NULL;
-	char how[128], exec_error[256];
+	char how[128], exec_error[256], why[512];
 	int i, exec_failed = 0;
 
 	for (i = 0; i < gen->nworkers; i++)
@@ -805,6 +906,14 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 			gen_hurry_restarts(gen);
 	}
 
+	if (exec_failed && gen->state == GEN_RUNNING) {
+		/* A restart, not a reload: try again until it runs. */
+		snprintf(why, sizeof(why), "cannot run %s: %s",
+		    gen->pc->argv[0], exec_error);
+		worker_start_failed(w, why);
+		gen_check_groups(gen);
+		return true;
+	}
 	if (exec_failed) {
 		/* While starting, gen_fail reports it, once. */
 		if (gen->state != GEN_STARTING)
@@ -819,13 +928,18 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 		gen_check_groups(gen);
 		return true;
 	}
+	worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {
 	case GEN_STARTING:
-		log_warnx("%s gen %u worker %d pid %d: %s before ready",
-		    gen->program, gen->number, w->index, (int)pid, how);
 		w->pid = 0;
 		w->state = WORKER_EXITED;
+		if (gen->on_probation) {
+			gen_fail_probation(gen, w, pid, how);
+			break;
+		}
+		log_warnx("%s gen %u worker %d pid %d: %s before ready",
+		    gen->program, gen->number, w->index, (int)pid, how);
 		gen_fail(gen, "worker %d pid %d %s before ready", w->index,
 		    (int)pid, how);
 		break;
@@ -849,29 +963,61 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 }
 
 /*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+ */
+static size_t
+gen_utf8_len(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, k;
+
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef) {
+		n = 3;
+		if (*p == 0xe0)
+			lo = 0xa0;	/* overlong below U+0800 */
+		else if (*p == 0xed)
+			hi = 0x9f;	/* surrogates U+D800..U+DFFF */
+	} else if (*p >= 0xf0 && *p <= 0xf4) {
+		n = 4;
+		if (*p == 0xf0)
+			lo = 0x90;	/* overlong below U+10000 */
+		else if (*p == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	} else
+		return 0;	/* continuation, C0, C1, F5..FF */
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (k = 2; k < n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
  * A copy of text a worker sent, safe to show an operator: at most 200
- * bytes, control characters and bytes that are not UTF-8 replaced by '?'
- * (no terminal escapes, always valid JSON).
+ * bytes, control characters and bytes that are not well-formed UTF-8
+ * replaced by '?' (no terminal escapes, always valid JSON).
  */
 static char *
 gen_clean_text(const char *text)
 {
 	const unsigned char *p = (const unsigned char *)text;
-	size_t len = 0, n, k;
+	size_t len = 0, n;
 	char *out;
 
 	if ((out = malloc(201)) == NULL)
 		return NULL;
 	while (*p != '\0' && len < 200) {
-		n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 :
-		    (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
-		for (k = 1; k < n; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				n = 0;
+		n = gen_utf8_len(p);
 		if (len + (n ? n : 1) > 200)
 			break;
-		if (n == 0 || (n == 2 && *p < 0xc2) ||
-		    (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
 			out[len++] = '?';
 			p++;
 			continue;

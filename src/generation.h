@@ -30,7 +30,7 @@ enum gen_state {
 enum worker_state {
 	WORKER_STARTING = 0,	/* spawned, not ready yet */
 	WORKER_READY,
-	WORKER_BACKOFF,		/* crashed; waiting to be restarted */
+	WORKER_BACKOFF,		/* crashed or cannot start; waiting to restart */
 	WORKER_STOPPING,	/* sent stop_signal or SIGKILL */
 	WORKER_EXITED,		/* exited, not to be restarted */
 	WORKER_FAILED,		/* cannot be started (exec failed) */
@@ -43,6 +43,7 @@ enum gen_event {
 	GEN_EVENT_GONE,		/* its last process is gone; it may be freed */
 	GEN_EVENT_WORKER_READY,	/* one more worker is ready (progress) */
 	GEN_EVENT_WORKER_EXITED, /* a worker of a draining generation exited */
+	GEN_EVENT_PROBATION,	/* every worker is ready; on probation now */
 };
 
 struct generation;
@@ -65,6 +66,9 @@ struct worker {
 	struct event	*timer;		/* ready delay or restart backoff */
 	char		*status_text;	/* last STATUS= */
 	int		 last_status;	/* last wait status, -1 none */
+	char		*last_error;	/* why it could not be restarted, or NULL */
+	unsigned int	 start_failures;	/* restarts failed in a row */
+	unsigned long long output_dropped;	/* lines over the output budget */
 };
 
 struct generation {
@@ -80,7 +84,8 @@ struct generation {
 	int		 nworkers;
 	int		 nready;
 	struct timespec	 started;
-	struct timespec	 ready_at;
+	struct timespec	 ready_at;	/* every worker ready (probation began) */
+	bool		 on_probation;	/* ready, waiting out pc->probation_ms */
 	struct event	*timer;		/* ready_timeout, then drain_timeout */
 	struct desc_group *desc;	/* every process of its workers' */
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
@@ -98,8 +103,9 @@ struct generation *gen_new(struct event_base *base, struct config *conf,
 		    gen_event_cb cb, void *cb_arg);
 int		 gen_start(struct generation *gen, char **cause);
 void		 gen_promote(struct generation *gen);
+void		 gen_end_probation(struct generation *gen);
 void		 gen_drain(struct generation *gen);
-void		 gen_kill(struct generation *gen);
+void		 gen_kill(struct generation *gen, bool failed);
 void		 gen_free(struct generation *gen);
 struct worker	*gen_find_worker(struct generation *gen, pid_t pid);
 struct worker	*gen_find_worker_group(struct generation *gen, pid_t pgid);

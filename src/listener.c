@@ -717,6 +717,8 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 	}
 	addr_format_sockaddr((const struct sockaddr *)&ss, sslen, l->bound,
 	    sizeof(l->bound));
+	l->bound_ss = ss;
+	l->bound_len = sslen;
 
 	l->name = strdup(lc->name);
 	l->fd_name = strdup(lc->fd_name != NULL ? lc->fd_name : lc->name);
@@ -834,6 +836,27 @@ listener_set_find(const struct listener_set *set, const char *name)
 	for (i = 0; i < set->count; i++)
 		if (strcmp(set->items[i]->name, name) == 0)
 			return set->items[i];
+	return NULL;
+}
+
+/*
+ * The listener of set that conf's listener lc became: sets are built in
+ * config order, one listener per section. A kept listener still carries
+ * its old name until the reload commits, so a lookup by name would miss
+ * a renamed one. NULL if lc is not in conf.
+ */
+struct listener *
+listener_set_for(const struct listener_set *set, const struct config *conf,
+    const struct listener_conf *lc)
+{
+	const struct listener_conf *each;
+	size_t i = 0;
+
+	TAILQ_FOREACH(each, &conf->listeners, entry) {
+		if (each == lc)
+			return i < set->count ? set->items[i] : NULL;
+		i++;
+	}
 	return NULL;
 }
 
@@ -1137,4 +1160,112 @@ listener_probe_config(const struct config *conf, struct config_msgs *msgs)
 		failures++;
 	}
 	return failures;
+}
+
+/*
+ * Tell whether a listener can be repaired once shut down (by a process
+ * holding a copy of it, calling shutdown()): stream sockets, TCP or on a
+ * unix path. A UDP socket does not stop on shutdown(); a unix datagram
+ * one does, but a fresh one could not tell it from a live one to replace;
+ * the name of an abstract unix socket stays taken while any copy of it is
+ * open.
+ */
+bool
+listener_can_repair(const struct listener *l)
+{
+	return l->addr.kind == ADDR_TCP || (l->addr.kind == ADDR_UNIX_STREAM &&
+	    !addr_is_abstract(&l->addr));
+}
+
+/*
+ * Make a TCP listener that was shut down listen again, on the same socket:
+ * every copy of it (the workers') accepts again. A socket bound to port 0
+ * released its port on shutdown(), so it is bound to that port again first
+ * (one bound to a port of its own keeps it: bind() says EINVAL).
+ */
+static int
+listener_relisten(struct listener *l, char **cause)
+{
+	char err[128];
+	int backlog, on = 0;
+	socklen_t len = sizeof(on);
+
+	if (bind(l->fd, (const struct sockaddr *)&l->bound_ss,
+	    l->bound_len) == -1 && errno != EINVAL) {
+		listener_set_cause(cause, "cannot bind %s again: %s", l->bound,
+		    listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	backlog = l->opts.backlog > 0 ? l->opts.backlog : DEFAULT_BACKLOG;
+	if (listen(l->fd, backlog) == -1) {
+		listener_set_cause(cause, "cannot listen on %s again: %s",
+		    l->bound, listener_strerror(errno, err, sizeof(err)));
+		return -1;
+	}
+	if (getsockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
+	    !on) {
+		listener_set_cause(cause, "%s does not listen again", l->bound);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Put a fresh socket in the place of a unix listener that was shut down
+ * (it refuses connections and cannot listen again): bound at the same
+ * path, with the same options. l->fd changes; the old socket is closed
+ * here, the copies workers hold of it stay dead.
+ */
+static int
+listener_rebind(struct listener *l, char **cause)
+{
+	struct listener_conf lc;
+	struct listener *fresh;
+	int fd;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.name = l->name;
+	lc.fd_name = l->fd_name;
+	lc.addr = l->addr;
+	lc.opts = l->opts;
+	lc.has_listen = true;
+	if (listener_bind(&lc, &fresh, cause) == -1)
+		return -1;
+	/* The fds change owners: l takes the fresh one, fresh the old. */
+	fd = l->fd;
+	l->fd = fresh->fd;
+	fresh->fd = fd;
+	l->file_dev = fresh->file_dev;
+	l->file_ino = fresh->file_ino;
+	fresh->file_ino = 0;	/* the file is l's now: not to be removed */
+	memcpy(l->bound, fresh->bound, sizeof(l->bound));
+	l->bound_ss = fresh->bound_ss;
+	l->bound_len = fresh->bound_len;
+	listener_unref(fresh);
+	return 0;
+}
+
+/*
+ * Make a listener that was shut down accept connections again: a TCP one
+ * listens again (*rebound false), a unix one gets a fresh socket (*rebound
+ * true: workers started before hold the dead one). -1 with *cause if it is
+ * still down.
+ */
+int
+listener_repair(struct listener *l, bool *rebound, char **cause)
+{
+	*rebound = false;
+	if (cause != NULL)
+		*cause = NULL;
+	if (!listener_can_repair(l)) {
+		listener_set_cause(cause, "a %s listener cannot be repaired",
+		    addr_kind_name(l->addr.kind));
+		return -1;
+	}
+	if (l->addr.kind == ADDR_TCP)
+		return listener_relisten(l, cause);
+	if (listener_rebind(l, cause) == -1)
+		return -1;
+	*rebound = true;
+	return 0;
 }

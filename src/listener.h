@@ -23,6 +23,8 @@ struct listener {
 	struct listener_opts opts;
 	int		 fd;		/* CLOEXEC, non-blocking */
 	char		 bound[ADDR_STRLEN];	/* actual address, port 0 resolved */
+	struct sockaddr_storage bound_ss;	/* the same, for bind() */
+	socklen_t	 bound_len;
 	dev_t		 file_dev;	/* unix socket file we created, to */
 	ino_t		 file_ino;	/* unlink only our own on close */
 	int		 refs;
@@ -42,11 +44,15 @@ bool	 listener_matches(const struct listener *l, const struct listener_conf *lc)
 int	 listener_unix_is_live(const struct addr *addr);
 struct listener *listener_set_find(const struct listener_set *set,
 	    const char *name);
+struct listener *listener_set_for(const struct listener_set *set,
+	    const struct config *conf, const struct listener_conf *lc);
 int	 listener_set_update(const struct listener_set *current,
 	    const struct config *conf, struct listener_set *next, char **cause);
 void	 listener_set_commit(struct listener_set *set,
 	    const struct config *conf);
 void	 listener_set_clear(struct listener_set *set);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
+bool	 listener_can_repair(const struct listener *l);
+int	 listener_repair(struct listener *l, bool *rebound, char **cause);
 
 #endif

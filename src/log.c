@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,16 @@
 
 #include "log.h"
 
+#define LOG_MSG_MAX	8192		/* a message, without stamp and level */
+#define LOG_LINE_MAX	(LOG_MSG_MAX + 128)	/* a whole line */
+
 static enum log_level	log_level = LOG_LEVEL_INFO;
 static enum log_target	log_target = LOG_TO_STDERR;
 static int		log_journal;	/* stderr is connected to journald */
 static int		log_pinned;	/* the command line chose the level */
 static unsigned long	log_dropped;	/* lines a slow reader lost */
+static char		log_pending[LOG_LINE_MAX];	/* rest of a line */
+static size_t		log_pending_len;	/* a reader took only part of */
 static const char	*log_ident = "handoff";
 
 static const char *const log_level_names[] = {
@@ -70,6 +76,7 @@ log_init(const char *ident, enum log_level level, enum log_target target)
 	log_target = target;
 	log_journal = log_stderr_is_journal();
 	log_dropped = 0;
+	log_pending_len = 0;
 	/*
 	 * A pipe or socket reader may stall: never wait for it. Only the
 	 * supervisor writes to its stderr (workers get pipes of their own),
@@ -162,40 +169,85 @@ log_format_line(enum log_level level, const char *msg, char *line, size_t len)
 }
 
 /*
+ * Write a whole line to stderr, or as much as the reader takes and keep the
+ * rest for later; false if none of it could be written.
+ */
+static bool
+log_write_line(const char *line, size_t len)
+{
+	ssize_t n;
+
+	n = write(STDERR_FILENO, line, len);
+	if (n <= 0)
+		return false;
+	if ((size_t)n < len) {
+		log_pending_len = len - (size_t)n;
+		memcpy(log_pending, line + n, log_pending_len);
+	}
+	return true;
+}
+
+/* Finish a line the reader took only part of; false while some is left. */
+static bool
+log_flush_pending(void)
+{
+	ssize_t n;
+
+	if (log_pending_len == 0)
+		return true;
+	n = write(STDERR_FILENO, log_pending, log_pending_len);
+	if (n <= 0)
+		return false;
+	log_pending_len -= (size_t)n;
+	memmove(log_pending, log_pending + n, log_pending_len);
+	return log_pending_len == 0;
+}
+
+/*
  * Write a line to stderr. When stderr is a pipe or socket it is
  * non-blocking (see log_init): a reader too slow to keep up loses lines,
  * counted and reported once it keeps up again, but never stalls the
- * supervisor.
+ * supervisor. A line the reader took only part of is finished before any
+ * other is written, so lines are never cut and run together.
  */
 static void
 log_write(enum log_level level, const char *msg)
 {
-	char line[8192 + 128], note[160];
+	char line[LOG_LINE_MAX], note[160];
 	size_t len;
-	ssize_t n;
 
-	if (log_dropped > 0) {
+	if (log_dropped > 0 && log_flush_pending()) {
 		snprintf(note, sizeof(note), "%lu log line%s dropped: the log "
 		    "reader was too slow", log_dropped, log_dropped == 1 ? "" :
 		    "s");
 		len = log_format_line(LOG_LEVEL_WARN, note, line, sizeof(line));
-		if (write(STDERR_FILENO, line, len) != (ssize_t)len) {
-			log_dropped++;
-			return;
-		}
-		log_dropped = 0;
+		if (log_write_line(line, len))
+			log_dropped = 0;
+	}
+	if (!log_flush_pending()) {
+		log_dropped++;
+		return;
 	}
 	len = log_format_line(level, msg, line, sizeof(line));
-	n = write(STDERR_FILENO, line, len);
-	if (n != (ssize_t)len)
+	if (!log_write_line(line, len))
 		log_dropped++;
+}
+
+/* Send a formatted message to the log target, whatever log_level says. */
+static void
+log_send(enum log_level level, const char *msg)
+{
+	if (log_target == LOG_TO_SYSLOG)
+		syslog(log_syslog_priorities[level], "%s", msg);
+	else
+		log_write(level, msg);
 }
 
 /* Write one formatted line at the given level, adding ": strerror" if err. */
 static void
 log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 {
-	char msg[8192];
+	char msg[LOG_MSG_MAX];
 	size_t len;
 
 	if (level > log_level)
@@ -205,10 +257,23 @@ log_emit(enum log_level level, int err, const char *fmt, va_list ap)
 		len = strlen(msg);
 		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(err));
 	}
-	if (log_target == LOG_TO_SYSLOG)
-		syslog(log_syslog_priorities[level], "%s", msg);
-	else
-		log_write(level, msg);
+	log_send(level, msg);
+}
+
+/*
+ * Log a line of a worker's output, at info priority, whatever log_level
+ * says: log_level is about what the supervisor says of itself.
+ */
+void
+log_output(const char *fmt, ...)
+{
+	char msg[LOG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_send(LOG_LEVEL_INFO, msg);
 }
 
 /* Log at a level, without errno. */

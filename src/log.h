@@ -29,6 +29,7 @@ void	log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void	log_output(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 2, 0)));
 void	fatal(const char *fmt, ...)

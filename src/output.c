@@ -2,80 +2,300 @@
  * output.c: forward a worker's stdout and stderr to the supervisor's log.
  *
  * The pipe is non-blocking and read from the event loop; each complete line
- * is logged with the worker's prefix ("hello gen 3 pid 4121: ..."). A line
- * longer than OUTPUT_LINE_MAX is logged in pieces marked with "...", so a
- * child writing one enormous line costs bounded memory. Each callback reads
- * at most OUTPUT_READ_BUDGET bytes, so a child flooding its output cannot
- * starve the rest of the event loop.
+ * is logged with the worker's prefix ("hello gen 3 pid 4121: ..."), whatever
+ * log_level says. Control characters but tab, and bytes that are not UTF-8,
+ * are escaped (\r, \x1b, ...), so a worker can neither drive the terminal
+ * that shows the log nor forge a line of it. A line longer than
+ * OUTPUT_LINE_MAX is logged in pieces marked with "...", so a child writing
+ * one enormous line costs bounded memory.
+ *
+ * Budgets keep a worker flooding its output from costing the supervisor its
+ * CPU, its log or its turn for other events:
+ *   - a wakeup reads at most OUTPUT_WAKEUP_BYTES;
+ *   - a second logs at most OUTPUT_SECOND_LINES lines and OUTPUT_SECOND_BYTES
+ *     bytes; lines beyond are read and dropped, counted, and the count is
+ *     logged once the second is over;
+ *   - a second reads at most OUTPUT_SECOND_READ bytes; beyond, the pipe is
+ *     not read until the second is over, so the worker waits on its own
+ *     pipe instead of the supervisor spending a core to drop what it writes.
  */
 #include "autoconf.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "output.h"
 
-#define OUTPUT_LINE_MAX		3072	/* a piece, with its prefix, fits a log line */
-#define OUTPUT_READ_BUDGET	(64 * 1024)
+#define OUTPUT_LINE_MAX		3072	/* raw bytes of a logged piece */
+#define OUTPUT_ESCAPED_MAX	4096	/* a piece once escaped */
+#define OUTPUT_WAKEUP_BYTES	(16 * 1024)
+#define OUTPUT_FINAL_BYTES	(64 * 1024)	/* read when the worker is gone */
+#define OUTPUT_WINDOW_MS	1000
+#define OUTPUT_SECOND_LINES	10000
+#define OUTPUT_SECOND_BYTES	(1024 * 1024)
+#define OUTPUT_SECOND_READ	(4 * 1024 * 1024)
 
 struct output {
 	struct event	*ev;
+	struct event	*window_end;	/* timer: the second is over */
 	int		 fd;
 	char		*prefix;
 	char		 buf[OUTPUT_LINE_MAX];
 	size_t		 len;		/* bytes of a partial line in buf */
-	int		 continued;	/* buf continues a split line */
+	bool		 continued;	/* buf continues a split line */
+	bool		 dropping;	/* buf continues a dropped line */
+	bool		 paused;	/* read budget spent: pipe not polled */
+	uint64_t	 window;	/* ms, when the current second began */
+	size_t		 window_read;	/* bytes read in it */
+	size_t		 window_bytes;	/* bytes logged in it */
+	unsigned int	 window_lines;	/* lines logged in it */
+	unsigned long	 dropped;	/* lines dropped, not yet reported */
+	unsigned long long *dropped_total;	/* the owner's counter */
 };
 
-/* Log the first len bytes of buf as one line (or one piece of a long one). */
-static void
-output_emit(struct output *out, size_t len, int more)
+/* The monotonic clock in milliseconds. */
+static uint64_t
+output_now_ms(void)
 {
-	log_info("%s: %s%.*s%s", out->prefix, out->continued ? "..." : "",
-	    (int)len, out->buf, more ? "..." : "");
-	out->continued = more;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The length of the character at p if it may be shown as it is: printable
+ * ASCII, tab, or a whole UTF-8 sequence of a character that is not a
+ * control; 0 if its first byte must be escaped; -1 if it is the valid
+ * start of a sequence that avail bytes cut short.
+ */
+static int
+output_char_len(const unsigned char *p, size_t avail)
+{
+	uint32_t cp;
+	int n, k;
+
+	if (*p == '\t' || (*p >= 0x20 && *p < 0x7f))
+		return 1;
+	if (*p < 0xc2 || *p > 0xf4)	/* control, DEL, overlong, past U+10FFFF */
+		return 0;
+	n = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+	cp = *p & (0x7fu >> n);
+	for (k = 1; k < n; k++) {
+		if ((size_t)k >= avail)
+			return -1;
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 ||
+	    cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+		return 0;	/* overlong, surrogate, out of range, C1 control */
+	return n;
+}
+
+/*
+ * Copy text into dst (cap bytes), escaping what must not reach a terminal
+ * as \r or \xHH. Stops before what would not fit; sets *used to the bytes
+ * of text consumed and returns the length written.
+ */
+static size_t
+output_escape(const char *text, size_t len, char *dst, size_t cap,
+    size_t *used)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)text;
+	size_t i = 0, n = 0;
+	int k;
+
+	while (i < len) {
+		if ((k = output_char_len(p + i, len - i)) > 0) {
+			if (n + (size_t)k > cap)
+				break;
+			memcpy(dst + n, p + i, (size_t)k);
+			n += (size_t)k;
+			i += (size_t)k;
+			continue;
+		}
+		if (n + 4 > cap)
+			break;
+		dst[n++] = '\\';
+		if (p[i] == '\r')
+			dst[n++] = 'r';
+		else {
+			dst[n++] = 'x';
+			dst[n++] = hex[p[i] >> 4];
+			dst[n++] = hex[p[i] & 0xf];
+		}
+		i++;
+	}
+	*used = i;
+	return n;
+}
+
+/* Log a piece of a line, escaped; more says the line goes on. */
+static void
+output_emit(struct output *out, const char *text, size_t len, bool more)
+{
+	char esc[OUTPUT_ESCAPED_MAX];
+	size_t n, used;
+
+	do {
+		n = output_escape(text, len, esc, sizeof(esc), &used);
+		text += used;
+		len -= used;
+		log_output("%s: %s%.*s%s", out->prefix, out->continued ? "..." :
+		    "", (int)n, esc, more || len > 0 ? "..." : "");
+		out->continued = more || len > 0;
+	} while (len > 0);
+}
+
+/* Log how many lines were dropped since the last report. */
+static void
+output_report_dropped(struct output *out)
+{
+	if (out->dropped == 0)
+		return;
+	log_warnx("%s: dropped %lu line%s of output (over the budget of %d "
+	    "lines or %d KiB a second)", out->prefix, out->dropped,
+	    out->dropped == 1 ? "" : "s", OUTPUT_SECOND_LINES,
+	    OUTPUT_SECOND_BYTES / 1024);
+	out->dropped = 0;
+}
+
+/* Arm the timer that ends the current second, unless it is armed. */
+static void
+output_arm_window_end(struct output *out)
+{
+	uint64_t ran = output_now_ms() - out->window;
+	struct timeval tv = { 0, 0 };
+
+	if (evtimer_pending(out->window_end, NULL))
+		return;
+	if (ran < OUTPUT_WINDOW_MS)
+		tv.tv_usec = (suseconds_t)(OUTPUT_WINDOW_MS - ran) * 1000;
+	if (evtimer_add(out->window_end, &tv) == -1)
+		log_warnx("%s: cannot arm a timer for the output budget",
+		    out->prefix);
+}
+
+/* A new second of budget: report what the last one dropped, read again. */
+static void
+output_window_reset(struct output *out)
+{
+	output_report_dropped(out);
+	out->window = output_now_ms();
+	out->window_read = out->window_bytes = 0;
+	out->window_lines = 0;
+	evtimer_del(out->window_end);
+	if (out->paused && event_add(out->ev, NULL) == 0)
+		out->paused = false;
+}
+
+/* Timer: the second is over. */
+static void
+output_window_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	output_window_reset(arg);
+}
+
+/* Log a piece of a line (more: the line goes on), or drop it if over budget. */
+static void
+output_line(struct output *out, const char *text, size_t len, bool more)
+{
+	if (out->dropping) {
+		/* The rest of a line already counted as dropped. */
+		out->dropping = more;
+		return;
+	}
+	if (out->window_lines >= OUTPUT_SECOND_LINES ||
+	    out->window_bytes + len > OUTPUT_SECOND_BYTES) {
+		out->dropped++;
+		(*out->dropped_total)++;
+		out->dropping = more;
+		out->continued = false;
+		output_arm_window_end(out);
+		return;
+	}
+	out->window_lines++;
+	out->window_bytes += len;
+	output_emit(out, text, len, more);
+}
+
+/* Where to cut a full buffer: not inside a UTF-8 sequence. */
+static size_t
+output_cut(const char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	size_t k;
+
+	for (k = 1; k <= 3 && k <= len; k++) {
+		if ((p[len - k] & 0xc0) == 0x80)
+			continue;
+		if (output_char_len(p + len - k, k) == -1)
+			return len - k;
+		break;
+	}
+	return len;
 }
 
 /* Log every complete line in the buffer, keep the rest. */
 static void
 output_split(struct output *out)
 {
-	char *nl;
-	size_t used;
+	char *start = out->buf, *end = out->buf + out->len, *nl;
+	size_t used, cut;
 
-	while ((nl = memchr(out->buf, '\n', out->len)) != NULL) {
-		used = (size_t)(nl - out->buf);
-		if (used > 0 && out->buf[used - 1] == '\r')
-			output_emit(out, used - 1, 0);
-		else
-			output_emit(out, used, 0);
-		out->len -= used + 1;
-		memmove(out->buf, nl + 1, out->len);
+	while ((nl = memchr(start, '\n', (size_t)(end - start))) != NULL) {
+		used = (size_t)(nl - start);
+		if (used > 0 && start[used - 1] == '\r')
+			used--;
+		output_line(out, start, used, false);
+		start = nl + 1;
 	}
+	out->len = (size_t)(end - start);
+	memmove(out->buf, start, out->len);
 	if (out->len == sizeof(out->buf)) {
-		output_emit(out, out->len, 1);
-		out->len = 0;
+		cut = output_cut(out->buf, out->len);
+		output_line(out, out->buf, cut, true);
+		out->len -= cut;
+		memmove(out->buf, out->buf + cut, out->len);
 	}
 }
 
-/* Event callback: read what the worker wrote. */
+/*
+ * Read up to limit bytes of what the worker wrote; with budget, stop
+ * polling the pipe for the rest of the second once it read its share.
+ */
 static void
-output_read(evutil_socket_t fd, short what, void *arg)
+output_pull(struct output *out, size_t limit, bool budget)
 {
-	struct output *out = arg;
-	size_t budget = OUTPUT_READ_BUDGET;
+	size_t got = 0;
 	ssize_t n;
 
-	(void)what;
-	while (budget > 0) {
-		n = read(fd, out->buf + out->len, sizeof(out->buf) - out->len);
+	if (output_now_ms() - out->window >= OUTPUT_WINDOW_MS)
+		output_window_reset(out);
+	while (got < limit) {
+		if (budget && out->window_read >= OUTPUT_SECOND_READ) {
+			event_del(out->ev);
+			out->paused = true;
+			output_arm_window_end(out);
+			return;
+		}
+		n = read(out->fd, out->buf + out->len, sizeof(out->buf) - out->len);
 		if (n > 0) {
 			out->len += (size_t)n;
-			budget -= (size_t)n < budget ? (size_t)n : budget;
+			out->window_read += (size_t)n;
+			got += (size_t)n;
 			output_split(out);
 			continue;
 		}
@@ -83,46 +303,70 @@ output_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		/* EOF or error: the worker and its children closed the pipe. */
 		if (out->len > 0)
-			output_emit(out, out->len, 0);
+			output_line(out, out->buf, out->len, false);
 		out->len = 0;
 		event_del(out->ev);
 		return;
 	}
 }
 
-/* Start forwarding fd (takes ownership of it) with the given prefix. */
+/* Event callback: read what the worker wrote. */
+static void
+output_read(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	output_pull(arg, OUTPUT_WAKEUP_BYTES, true);
+}
+
+/*
+ * Start forwarding fd (takes ownership of it) with the given prefix. Lines
+ * dropped over the budget are added to *dropped, which must outlive out.
+ */
 struct output *
-output_new(struct event_base *base, int fd, const char *prefix)
+output_new(struct event_base *base, int fd, const char *prefix,
+    unsigned long long *dropped)
 {
 	struct output *out;
 
 	if ((out = calloc(1, sizeof(*out))) == NULL)
 		return NULL;
 	out->fd = fd;
+	out->dropped_total = dropped;
+	out->window = output_now_ms();
 	if ((out->prefix = strdup(prefix)) == NULL)
 		goto fail;
 	out->ev = event_new(base, fd, EV_READ | EV_PERSIST, output_read, out);
-	if (out->ev == NULL || event_add(out->ev, NULL) == -1)
+	out->window_end = evtimer_new(base, output_window_over, out);
+	if (out->ev == NULL || out->window_end == NULL ||
+	    event_add(out->ev, NULL) == -1)
 		goto fail;
 	return out;
 fail:
 	if (out->ev != NULL)
 		event_free(out->ev);
+	if (out->window_end != NULL)
+		event_free(out->window_end);
 	free(out->prefix);
 	free(out);
 	return NULL;
 }
 
-/* Read what is left, log a last partial line, close the pipe and free. */
+/*
+ * Read what is left (within the line budget), log a last partial line and
+ * the count of dropped lines, close the pipe and free.
+ */
 void
 output_free(struct output *out)
 {
 	if (out == NULL)
 		return;
-	output_read(out->fd, EV_READ, out);
+	output_pull(out, OUTPUT_FINAL_BYTES, false);
 	if (out->len > 0)
-		output_emit(out, out->len, 0);
+		output_line(out, out->buf, out->len, false);
+	output_report_dropped(out);
 	event_free(out->ev);
+	event_free(out->window_end);
 	close(out->fd);
 	free(out->prefix);
 	free(out);

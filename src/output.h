@@ -5,7 +5,8 @@
 struct event_base;
 struct output;
 
-struct output	*output_new(struct event_base *base, int fd, const char *prefix);
+struct output	*output_new(struct event_base *base, int fd, const char *prefix,
+		    unsigned long long *dropped);
 void		 output_free(struct output *out);
 
 #endif

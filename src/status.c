@@ -10,12 +10,14 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "descendants.h"
 #include "generation.h"
+#include "health.h"
 #include "listener.h"
 #include "status.h"
 #include "supervisor.h"
@@ -54,6 +56,30 @@ status_state(const struct supervisor *sup)
 	if (sup->reload != NULL)
 		return "reloading";
 	return "running";
+}
+
+/* A listener's health for people: "ok", "repaired 2 times", "shut down". */
+static void
+status_listener_health(const struct supervisor *sup, const struct listener *l,
+    char *buf, size_t len, unsigned int *repairs, bool *down)
+{
+	health_describe(sup->health, l, repairs, down);
+	if (*down)
+		snprintf(buf, len, "shut down");
+	else if (*repairs > 0)
+		snprintf(buf, len, "repaired %u time%s", *repairs,
+		    *repairs == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "ok");
+}
+
+/* A generation's state for the table: "probation" while on probation. */
+static const char *
+status_gen_state(const struct generation *gen)
+{
+	if (gen->state == GEN_STARTING && gen->on_probation)
+		return "probation";
+	return gen_state_name(gen->state);
 }
 
 /* Append a JSON string literal (quoted and escaped), or null. */
@@ -106,6 +132,30 @@ status_json_backoff(const struct worker *w, struct evbuffer *out)
 		evbuffer_add_printf(out, "null");
 }
 
+/*
+ * The settings in force of a program (after a reload of one program, a
+ * merge that no file holds): ,"command":...,"workers":N,... or nothing
+ * if pc is NULL (a program removed from the config, still draining).
+ */
+static void
+status_json_program_conf(struct evbuffer *out, const struct program_conf *pc)
+{
+	size_t i;
+
+	if (pc == NULL)
+		return;
+	evbuffer_add_printf(out, ",\"command\":");
+	status_json_string(out, pc->command);
+	evbuffer_add_printf(out, ",\"workers\":%d,\"handoff\":\"%s\","
+	    "\"ready\":\"%s\",\"listeners\":[", pc->workers,
+	    handoff_mode_name(pc->handoff), ready_mode_name(pc->ready));
+	for (i = 0; i < pc->nlisteners; i++) {
+		evbuffer_add_printf(out, "%s", i ? "," : "");
+		status_json_string(out, pc->listener_names[i]);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(struct supervisor *sup, struct evbuffer *out)
@@ -113,9 +163,11 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 	struct program *prog;
 	struct generation *gen;
 	struct listener *l;
-	char how[128];
+	char how[128], health[64];
+	unsigned int repairs;
 	size_t i;
 	int k, first_prog = 1, first_gen;
+	bool down;
 
 	evbuffer_add_printf(out, "data {\"schema\":%d,\"version\":",
 	    STATUS_SCHEMA_VERSION);
@@ -158,7 +210,13 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		status_json_string(out, address);
 		evbuffer_add_printf(out, ",\"bound\":");
 		status_json_string(out, l->bound);
-		evbuffer_add(out, "}", 1);
+		if (addr_socktype(&l->addr) == SOCK_STREAM)
+			evbuffer_add_printf(out, ",\"backlog\":%d",
+			    l->opts.backlog);
+		status_listener_health(sup, l, health, sizeof(health), &repairs,
+		    &down);
+		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u}",
+		    down ? "shut down" : repairs > 0 ? "repaired" : "ok", repairs);
 	}
 
 	evbuffer_add_printf(out, "],\"programs\":[");
@@ -166,6 +224,8 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		evbuffer_add_printf(out, "%s{\"name\":", first_prog ? "" : ",");
 		first_prog = 0;
 		status_json_string(out, prog->name);
+		status_json_program_conf(out, config_find_program(sup->conf,
+		    prog->name));
 		if (prog->current != NULL)
 			evbuffer_add_printf(out, ",\"current_generation\":%u",
 			    prog->current->number);
@@ -175,11 +235,15 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 		first_gen = 1;
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			evbuffer_add_printf(out, "%s{\"number\":%u,\"state\":\"%s\","
-			    "\"uptime_ms\":%llu,\"workers_ready\":%d,\"workers\":[",
+			    "\"uptime_ms\":%llu,\"workers_ready\":%d,"
+			    "\"probation_ms\":%llu,\"on_probation\":%s,"
+			    "\"workers\":[",
 			    first_gen ? "" : ",", gen->number,
 			    gen_state_name(gen->state),
 			    (unsigned long long)elapsed_ms(&gen->started),
-			    gen->nready);
+			    gen->nready,
+			    (unsigned long long)gen->pc->probation_ms,
+			    gen->on_probation ? "true" : "false");
 			first_gen = 0;
 			for (k = 0; k < gen->nworkers; k++) {
 				struct worker *w = &gen->workers[k];
@@ -206,6 +270,10 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 					evbuffer_add_printf(out, "null");
 				evbuffer_add_printf(out, ",\"status\":");
 				status_json_string(out, w->status_text);
+				evbuffer_add_printf(out, ",\"last_error\":");
+				status_json_string(out, w->last_error);
+				evbuffer_add_printf(out, ",\"output_dropped\":%llu",
+				    w->output_dropped);
 				status_json_backoff(w, out);
 				evbuffer_add(out, "}", 1);
 			}
@@ -244,12 +312,12 @@ status_text_descendants(const char *program, struct generation *gen,
 	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_ROWS);
 	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_ROWS; i++)
 		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8d %-9s %9s "
-		    "%8s\n", program, gen->number, gen_state_name(gen->state),
+		    "%8s\n", program, gen->number, status_gen_state(gen),
 		    "-", (int)pids[i], "descendant", "-", "-");
 	if (n > i)
 		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8s %-9s %9s "
 		    "%8s  and %zu more descendants\n", program, gen->number,
-		    gen_state_name(gen->state), "-", "-", "-", "-", "-", n - i);
+		    status_gen_state(gen), "-", "-", "-", "-", "-", n - i);
 }
 
 /* The supervisor as a readable table. */
@@ -260,8 +328,11 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 	struct generation *gen;
 	struct listener *l;
 	char age[32], took[32], address[ADDR_STRLEN], pid[16], how[128];
+	char health[64];
+	unsigned int repairs;
 	size_t i;
 	int k;
+	bool down;
 
 	status_format_age(elapsed_ms(&sup->started), age, sizeof(age));
 	evbuffer_add_printf(out, "data supervisor %s pid %d, up %s, %s, "
@@ -281,15 +352,17 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 	    desc_method_name(desc_method()), desc_cgroup_dir() ? " in " : "",
 	    desc_cgroup_dir() ? desc_cgroup_dir() : "");
 
-	evbuffer_add_printf(out, "data\ndata %-16s %-28s %s\n", "LISTENER",
-	    "ADDRESS", "FD NAME");
+	evbuffer_add_printf(out, "data\ndata %-16s %-28s %-16s %s\n",
+	    "LISTENER", "ADDRESS", "FD NAME", "HEALTH");
 	for (i = 0; i < sup->listeners.count; i++) {
 		l = sup->listeners.items[i];
 		addr_format(&l->addr, address, sizeof(address));
 		if (addr_port(&l->addr) == 0)
 			snprintf(address, sizeof(address), "%s", l->bound);
-		evbuffer_add_printf(out, "data %-16s %-28s %s\n", l->name,
-		    address, l->fd_name);
+		status_listener_health(sup, l, health, sizeof(health), &repairs,
+		    &down);
+		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
+		    address, l->fd_name, health);
 	}
 
 	evbuffer_add_printf(out, "data\ndata %-16s %5s %-9s %6s %8s %-9s %9s %8s  %s\n",
@@ -308,13 +381,16 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 					snprintf(age, sizeof(age), "-");
 				}
 				how[0] = '\0';
-				if (w->last_status != -1)
+				if (w->last_error != NULL)
+					snprintf(how, sizeof(how), "%s",
+					    w->last_error);
+				else if (w->last_status != -1)
 					gen_describe_status(w->last_status, how,
 					    sizeof(how));
 				status_text_backoff(w, how, sizeof(how));
 				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "
 				    "%-9s %9s %8u  %s%s%s\n", prog->name,
-				    gen->number, gen_state_name(gen->state),
+				    gen->number, status_gen_state(gen),
 				    w->index, pid, worker_state_name(w->state), age,
 				    w->restarts, how, how[0] && w->status_text ?
 				    "; " : "", w->status_text ? w->status_text : "");

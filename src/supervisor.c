@@ -14,7 +14,6 @@
  */
 #include "autoconf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -32,15 +31,26 @@
 #include "control.h"
 #include "descendants.h"
 #include "generation.h"
+#include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "merge.h"
 #include "notify.h"
+#include "parse.h"
+#include "procfs.h"
 #include "status.h"
 #include "supervisor.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
 		    const char *, void *);
 static void	supervisor_schedule_cleanup(struct supervisor *);
+static void	supervisor_restart_stale(struct supervisor *);
+
+/* Tries at starting a generation off a dead socket, and the pause between. */
+#define SUPERVISOR_STALE_TRIES		3
+#define SUPERVISOR_STALE_RETRY_MS	1000
+static void	supervisor_listener_health(struct listener *,
+		    enum health_result, const char *, void *);
 
 /* Record how a reload ended, for status. */
 static void
@@ -203,6 +213,7 @@ reload_commit(struct supervisor *sup)
 	sup->listeners = r->listeners;
 	r->listeners.items = NULL;
 	r->listeners.count = 0;
+	health_watch(sup->health, &sup->listeners);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
@@ -240,7 +251,7 @@ reload_abort(struct supervisor *sup, const char *why)
 		if ((gen = prog->starting) == NULL)
 			continue;
 		prog->starting = NULL;
-		gen_kill(gen);
+		gen_kill(gen, true);
 	}
 	if (r->initial) {
 		log_errorx("cannot start: %s", why);
@@ -348,6 +359,61 @@ supervisor_known_listeners(struct supervisor *sup, struct listener_set *set)
 	return 0;
 }
 
+/* Tell whether two optional strings are equal. */
+static bool
+supervisor_same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Turn the config just loaded into the one a reload runs: for a reload of
+ * one program, the config in force with that program's part replaced;
+ * for a full reload, the file's, unless it changes a [supervisor] key
+ * that only a restart may change (the control socket, the pidfile and the
+ * name a running supervisor answers and is found by). Takes the reference
+ * *conf holds and replaces it; -1 with *cause (and *conf released) if the
+ * reload must be refused.
+ */
+static int
+supervisor_reload_config(struct supervisor *sup, struct config **conf,
+    const char *only, char **cause)
+{
+	const struct supervisor_conf *now = &sup->conf->supervisor;
+	const struct supervisor_conf *next = &(*conf)->supervisor;
+	struct config *merged;
+	const char *key = NULL, *was = NULL, *is = NULL;
+
+	if (only != NULL) {
+		merged = merge_program(sup->conf, *conf, only, cause);
+		config_unref(*conf);
+		*conf = merged;
+		return merged == NULL ? -1 : 0;
+	}
+	if (!supervisor_same_string(now->control, next->control)) {
+		key = "control";
+		was = now->control;
+		is = next->control;
+	} else if (!supervisor_same_string(now->pidfile, next->pidfile)) {
+		key = "pidfile";
+		was = now->pidfile;
+		is = next->pidfile;
+	} else if (!supervisor_same_string(now->name, next->name)) {
+		key = "name";
+		was = now->name;
+		is = next->name;
+	}
+	if (key == NULL)
+		return 0;
+	asprintf(cause, "[supervisor] %s changed from %s to %s: it changes "
+	    "only when handoff restarts (stop and start it); a reload may "
+	    "change log_level, listeners and programs", key,
+	    was ? was : "(none)", is ? is : "(none)");
+	config_unref(*conf);
+	*conf = NULL;
+	return -1;
+}
+
 /* Start a reload, or the first start when nothing runs yet. */
 static void
 reload_begin(struct supervisor *sup, struct config *conf, bool initial,
@@ -362,9 +428,12 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 	char *cause = NULL;
 	size_t i;
 
-	if (only != NULL && config_find_program(conf, only) == NULL)
-		asprintf(&cause, "program %s is not in the new config", only);
-	if (cause != NULL || supervisor_check_supported(conf, &cause) == -1) {
+	if (!initial && supervisor_reload_config(sup, &conf, only, &cause) == -1) {
+		reload_refuse(sup, initial, cause, NULL, 0);
+		free(cause);
+		return;
+	}
+	if (supervisor_check_supported(conf, &cause) == -1) {
 		reload_refuse(sup, initial, cause, NULL, 0);
 		free(cause);
 		config_unref(conf);
@@ -399,7 +468,8 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 			continue;
 		prog = program_get(sup, pc->name);
 		for (i = 0; i < pc->nlisteners; i++)
-			ls[i] = listener_set_find(&r->listeners, pc->listener_names[i]);
+			ls[i] = listener_set_for(&r->listeners, conf,
+			    pc->listeners[i]);
 		gen = gen_new(sup->base, conf, pc, ls, prog->next_number++,
 		    notify_socket_name(sup->notify), supervisor_gen_event, sup);
 		if (gen == NULL)
@@ -514,6 +584,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 		notify_self("STOPPING=1");
 	sup->stopping = true;
 	sup->stop_now = sup->stop_now || now;
+	health_stop(sup->health);
 	if (sup->reload != NULL) {
 		struct reload *r = sup->reload;
 		control_reload_end(sup->control, r->id, false, "reload cancelled: "
@@ -527,7 +598,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			if (now || gen->state == GEN_STARTING ||
 			    gen->state == GEN_FAILED)
-				gen_kill(gen);
+				gen_kill(gen, false);
 			else
 				gen_drain(gen);
 		}
@@ -596,6 +667,148 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 	}
 	if (sup->stopping && !supervisor_has_processes(sup))
 		event_base_loopexit(sup->base, NULL);
+	supervisor_restart_stale(sup);
+}
+
+/* Timer: the pause before another try at leaving a dead socket is over. */
+static void
+supervisor_stale_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct supervisor *sup = arg;
+
+	(void)fd;
+	(void)what;
+	sup->stale_due = true;
+	supervisor_restart_stale(sup);
+	sup->stale_due = false;
+}
+
+/*
+ * Start a new generation of a program whose workers hold the dead socket
+ * of a listener bound anew, one program at a time, when no reload is in
+ * progress (one may do it meanwhile). A try that fails (say its workers
+ * started while an old worker was shutting another listener down) is made
+ * again after SUPERVISOR_STALE_RETRY_MS, SUPERVISOR_STALE_TRIES in all.
+ */
+static void
+supervisor_restart_stale(struct supervisor *sup)
+{
+	struct timeval tv = { SUPERVISOR_STALE_RETRY_MS / 1000,
+	    (SUPERVISOR_STALE_RETRY_MS % 1000) * 1000 };
+	struct program *prog;
+
+	if (sup->reload != NULL || sup->stopping || (sup->stale_timer != NULL &&
+	    evtimer_pending(sup->stale_timer, NULL)))
+		return;
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		if (prog->stale_below == 0)
+			continue;
+		if (prog->current == NULL ||
+		    prog->current->number >= prog->stale_below ||
+		    prog->stale_tries == SUPERVISOR_STALE_TRIES) {
+			if (prog->current != NULL &&
+			    prog->current->number < prog->stale_below)
+				log_errorx("%s gen %u: still on the dead socket "
+				    "of a listener bound anew, after %u tries to "
+				    "start a generation on the fresh one; run "
+				    "handoff reload", prog->name,
+				    prog->current->number, prog->stale_tries);
+			prog->stale_below = 0;
+			prog->stale_tries = 0;
+			continue;
+		}
+		if (prog->stale_tries > 0 && !sup->stale_due) {
+			if (sup->stale_timer == NULL)
+				sup->stale_timer = evtimer_new(sup->base,
+				    supervisor_stale_timer, sup);
+			if (sup->stale_timer == NULL ||
+			    evtimer_add(sup->stale_timer, &tv) == -1)
+				log_warnx("%s: cannot arm a timer to leave the "
+				    "dead socket", prog->name);
+			return;
+		}
+		sup->stale_due = false;
+		prog->stale_tries++;
+		log_info("%s: starting a new generation on the fresh socket",
+		    prog->name);
+		reload_begin(sup, config_ref(sup->conf), false, prog->name);
+		return;
+	}
+}
+
+/* Tell whether a generation serves a listener. */
+static bool
+supervisor_gen_uses(const struct generation *gen, const struct listener *l)
+{
+	size_t i;
+
+	for (i = 0; gen != NULL && i < gen->nlisteners; i++)
+		if (gen->listeners[i] == l)
+			return true;
+	return false;
+}
+
+/*
+ * Name the programs whose current (or starting) generation serves l in
+ * buf ("program a", "programs a, b"); with mark, note that those
+ * generations hold its dead socket.
+ */
+static void
+supervisor_listener_users(struct supervisor *sup, const struct listener *l,
+    bool mark, char *buf, size_t len)
+{
+	struct program *prog;
+	char names[200] = "";
+	size_t n = 0;
+	int count = 0;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry) {
+		if (!supervisor_gen_uses(prog->current, l) &&
+		    !supervisor_gen_uses(prog->starting, l))
+			continue;
+		if (mark) {
+			prog->stale_below = prog->next_number;
+			prog->stale_tries = 0;
+		}
+		if (n < sizeof(names))
+			n += (size_t)snprintf(names + n, sizeof(names) - n,
+			    "%s%s", count ? ", " : "", prog->name);
+		count++;
+	}
+	snprintf(buf, len, "%s%s", count == 0 ? "no program" : count == 1 ?
+	    "program " : "programs ", names);
+}
+
+/* A listener was found shut down by a process holding a copy of it. */
+static void
+supervisor_listener_health(struct listener *l, enum health_result res,
+    const char *why, void *arg)
+{
+	struct supervisor *sup = arg;
+	char users[256];
+
+	supervisor_listener_users(sup, l, res == HEALTH_REBOUND, users,
+	    sizeof(users));
+	switch (res) {
+	case HEALTH_RELISTENED:
+		log_warnx("listener %s %s (%s): shut down by a process holding "
+		    "it (a server calling shutdown() on its listener as it "
+		    "stops); listening again", l->name, l->bound, users);
+		break;
+	case HEALTH_REBOUND:
+		log_warnx("listener %s %s (%s): shut down by a process holding "
+		    "it (a server calling shutdown() on its listener as it "
+		    "stops); bound a fresh socket, new generations take it "
+		    "over", l->name, l->bound, users);
+		supervisor_schedule_cleanup(sup);
+		break;
+	case HEALTH_FAILED:
+		log_errorx("listener %s %s (%s): shut down by a process holding "
+		    "it, and cannot be repaired: %s; it refuses connections "
+		    "until repaired (trying again)", l->name, l->bound, users,
+		    why);
+		break;
+	}
 }
 
 /* Run supervisor_cleanup from the event loop, outside any callback chain. */
@@ -603,6 +816,30 @@ static void
 supervisor_schedule_cleanup(struct supervisor *sup)
 {
 	event_active(sup->cleanup, EV_TIMEOUT, 0);
+}
+
+/*
+ * A new generation is ready and on probation: say so, and for how long.
+ * The probation guards the generation it replaces: with none, it is over.
+ */
+static void
+supervisor_gen_probation(struct supervisor *sup, struct program *prog,
+    struct generation *gen)
+{
+	char limit[32];
+
+	if (prog == NULL || prog->current == NULL) {
+		gen_end_probation(gen);
+		return;
+	}
+	format_duration(gen->pc->probation_ms, limit, sizeof(limit));
+	log_info("%s gen %u: ready %d/%d in %llums; on probation for %s",
+	    gen->program, gen->number, gen->nready, gen->nworkers,
+	    (unsigned long long)elapsed_ms(&gen->started), limit);
+	if (sup->reload != NULL && prog->starting == gen)
+		control_progress(sup->control, sup->reload->id, "%s gen %u ready "
+		    "%d/%d, on probation for %s", gen->program, gen->number,
+		    gen->nready, gen->nworkers, limit);
 }
 
 /* Generation events: ready, failed, gone. */
@@ -620,8 +857,13 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		    (unsigned long long)elapsed_ms(&gen->started));
 		if (sup->reload == NULL || prog == NULL || prog->starting != gen)
 			break;
-		control_progress(sup->control, sup->reload->id, "%s gen %u ready "
-		    "%d/%d", gen->program, gen->number, gen->nready, gen->nworkers);
+		if (gen->pc->probation_ms > 0 && prog->current != NULL)
+			control_progress(sup->control, sup->reload->id, "%s gen "
+			    "%u passed its probation", gen->program, gen->number);
+		else
+			control_progress(sup->control, sup->reload->id, "%s gen "
+			    "%u ready %d/%d", gen->program, gen->number,
+			    gen->nready, gen->nworkers);
 		if (--sup->reload->pending == 0)
 			reload_commit(sup);
 		break;
@@ -644,6 +886,9 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 			control_progress(sup->control, sup->reload->id,
 			    "%s gen %u ready %d/%d", gen->program, gen->number,
 			    gen->nready, gen->nworkers);
+		break;
+	case GEN_EVENT_PROBATION:
+		supervisor_gen_probation(sup, prog, gen);
 		break;
 	case GEN_EVENT_WORKER_EXITED:
 		if (gen->drained_by != 0)
@@ -807,38 +1052,23 @@ supervisor_remove_pidfile(struct supervisor *sup)
 /*
  * Kill and reap what is left of the workers' descendants: processes that
  * left their worker's process group (setsid) and were orphaned to us, the
- * subreaper. Nothing the supervisor started outlives it.
+ * subreaper. Nothing the supervisor started outlives it. The children
+ * lists are read whole (procfs.c): a pid cut in two would name another
+ * process.
  */
 static void
 supervisor_kill_orphans(void)
 {
-	char path[320], line[4096], *p, *end;
-	DIR *tasks;
-	struct dirent *de;
-	FILE *fp;
-	long pid;
-	int n = 0;
+	struct pid_list kids = { NULL, 0, 0 };
+	size_t i, n;
 
-	if ((tasks = opendir("/proc/self/task")) == NULL)
-		return;
-	while ((de = readdir(tasks)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
-		    de->d_name);
-		if ((fp = fopen(path, "re")) == NULL)
-			continue;
-		if (fgets(line, sizeof(line), fp) != NULL) {
-			for (p = line; (pid = strtol(p, &end, 10)) > 0; p = end) {
-				kill((pid_t)pid, SIGKILL);
-				n++;
-			}
-		}
-		fclose(fp);
-	}
-	closedir(tasks);
+	(void)procfs_children(getpid(), &kids);
+	for (i = 0; i < kids.count; i++)
+		kill(kids.pids[i], SIGKILL);
+	n = kids.count;
+	procfs_pids_free(&kids);
 	if (n > 0)
-		log_warnx("killed %d process%s left by workers outside their "
+		log_warnx("killed %zu process%s left by workers outside their "
 		    "process groups", n, n == 1 ? "" : "es");
 	while (n-- > 0 && waitpid(-1, NULL, 0) > 0)
 		;
@@ -871,6 +1101,7 @@ supervisor_free(struct supervisor *sup)
 		free(prog->name);
 		free(prog);
 	}
+	health_close(sup->health);
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
@@ -878,6 +1109,8 @@ supervisor_free(struct supervisor *sup)
 	free(sup->queued_only);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
+	if (sup->stale_timer != NULL)
+		event_free(sup->stale_timer);
 	event_free(sup->sig_hup);
 	event_free(sup->sig_term);
 	event_free(sup->sig_int);
@@ -924,6 +1157,13 @@ supervisor_run(struct config *conf, const char *config_path)
 	if ((sup.notify = notify_open(sup.base, supervisor_notify, &sup,
 	    &cause)) == NULL)
 		fatalx("%s", cause);
+	if ((sup.health = health_open(sup.base, supervisor_listener_health,
+	    &sup, &cause)) == NULL) {
+		log_warnx("%s; a listener shut down by a worker will not be "
+		    "repaired", cause ? cause : "out of memory");
+		free(cause);
+		cause = NULL;
+	}
 	/* The control socket first: a second supervisor stops here. */
 	sup.conf = config_ref(conf);
 	if ((sup.control = control_open(&sup, conf->supervisor.control,

@@ -15,6 +15,7 @@
 struct config;
 struct event;
 struct event_base;
+struct health;
 struct notify;
 
 /* A program by name; it outlives reloads, its generations come and go. */
@@ -25,6 +26,8 @@ struct program {
 	struct generation_list gens;	/* every generation with processes */
 	struct generation *current;	/* the one serving (GEN_RUNNING) */
 	struct generation *starting;	/* the one a reload is starting */
+	unsigned int	 stale_below;	/* generations below hold a dead socket */
+	unsigned int	 stale_tries;	/* new generations started for that */
 };
 TAILQ_HEAD(program_list, program);
 
@@ -55,6 +58,7 @@ struct supervisor {
 	struct listener_set listeners;	/* the listeners of conf */
 	struct program_list programs;
 	struct notify	*notify;
+	struct health	*health;	/* listeners shut down by a worker */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */
@@ -68,6 +72,8 @@ struct supervisor {
 	struct event	*sig_hup, *sig_term, *sig_int, *sig_chld, *sig_usr2;
 	struct event	*cleanup;	/* frees gone generations, deferred */
 	struct event	*stop_timer;	/* `handoff stop --timeout` */
+	struct event	*stale_timer;	/* next try off a dead socket */
+	bool		 stale_due;	/* stale_timer fired */
 	char		*pidfile;	/* written by us, removed at exit */
 };
 

@@ -166,22 +166,6 @@ support_handoff_cmd(struct run_result *res, ...)
 	return support_run(argv, res);
 }
 
-/* asprintf that cannot fail (it aborts): the caller frees the string. */
-char *
-support_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n == -1)
-		abort();
-	return s;
-}
-
 /* Free what support_run captured. */
 void
 support_result_free(struct run_result *res)
@@ -484,6 +468,37 @@ support_handoff_free(struct handoff_proc *hp)
 	hp->pid = -1;
 	hp->pidfd = -1;
 	hp->exit_code = -1;
+}
+
+/*
+ * Kill the supervisor and every process carrying its tag (what a failed
+ * test left behind), then free what hp holds.
+ */
+void
+support_handoff_kill_all(struct handoff_proc *hp)
+{
+	pid_t pids[64];
+	int i, n;
+
+	if (hp->pid > 0 && hp->exit_code == -1)
+		support_handoff_stop(hp, SIGKILL);
+	if (hp->tag != NULL) {
+		n = support_tagged_pids(hp->tag, pids, 64);
+		for (i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	}
+	support_handoff_free(hp);
+}
+
+/* The supervisor's log so far: "" if there is none yet, never NULL. */
+char *
+support_handoff_log(const struct handoff_proc *hp)
+{
+	char *text = support_read_file(hp->log_path);
+
+	if (text == NULL && (text = strdup("")) == NULL)
+		abort();
+	return text;
 }
 
 /* Everything in a file, NUL-terminated; NULL if it cannot be read. */

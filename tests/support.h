@@ -15,8 +15,6 @@ struct run_result {
 int	 support_run(const char *const argv[], struct run_result *res);
 int	 support_handoff_cmd(struct run_result *res, ...);
 void	 support_result_free(struct run_result *res);
-char	*support_printf(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2)));
 const char *support_env(const char *name);
 char	*support_tmpdir(void);
 void	 support_rmtree(const char *path);
@@ -56,10 +54,12 @@ int	 support_handoff_wait_until(struct handoff_proc *hp,
 int	 support_handoff_wait_exit(struct handoff_proc *hp, int timeout_ms);
 int	 support_handoff_stop(struct handoff_proc *hp, int sig);
 void	 support_handoff_free(struct handoff_proc *hp);
+void	 support_handoff_kill_all(struct handoff_proc *hp);
 
 char	*support_wait_line(const char *path, const char *needle, int count,
 	    int pidfd, int timeout_ms);
 char	*support_read_file(const char *path);
+char	*support_handoff_log(const struct handoff_proc *hp);
 
 /* How an HTTP request ended: served, or which way it failed. */
 enum support_http {

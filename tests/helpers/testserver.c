@@ -36,6 +36,7 @@
 #define _GNU_SOURCE	/* accept4, ppoll */
 #endif
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -95,6 +96,7 @@ struct options {
 	long long	 crash_after;		/* ms, or NEVER */
 	int		 ignore_term;
 	int		 spawn_child;
+	long		 orphans;		/* --orphans N: setsid'd children */
 	int		 spawn_daemon;
 	int		 daemon_ignore_term;
 	long long	 drain_delay;		/* ms */
@@ -102,6 +104,10 @@ struct options {
 	int		 print_ready;
 	long		 noise;
 	long		 long_line;		/* 'x's of one line at start */
+	const char	*print;			/* --print: written to stdout at start */
+	long		 repeat;		/* --print this many times */
+	int		 flood;			/* a child floods stdout */
+	int		 shutdown_how;		/* shutdown() listeners on stop, or -1 */
 	const char	*status;
 	const char	*notify[MAX_LISTENERS];	/* --notify-raw, --notify-mainpid */
 	int		 notify_count;
@@ -117,7 +123,7 @@ struct buffer {
 };
 
 static struct options options = {
-	.exit_before_ready = -1, .crash_after = NEVER,
+	.exit_before_ready = -1, .crash_after = NEVER, .shutdown_how = -1,
 };
 static struct listener listeners[MAX_LISTENERS];
 static int listener_count;
@@ -242,11 +248,22 @@ static void usage(int code)
 	    "                  [--spawn-daemon] [--daemon-ignore-term]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
-	    "                  [--notify-raw TEXT] [--notify-mainpid PID]\n"
+	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
+	    "                  [--print TEXT [--repeat N]] [--flood]\n"
+	    "                  [--shutdown-on-stop rd|wr|rdwr]\n"
 	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
 	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
-	    "repeatable, sent in order, before READY=1. --long-line N writes one line\n"
-	    "of N 'x' characters to stdout at start.\n");
+	    "repeatable, sent in order, before READY=1.\n"
+	    "--long-line N writes one line of N 'x' characters to stdout at start.\n"
+	    "--print TEXT writes TEXT (with the same escapes) to stdout at start,\n"
+	    "N times with --repeat N (default 1, in one write).\n"
+	    "--flood forks a child that writes lines to stdout as fast as it can\n"
+	    "until we exit.\n"
+	    "--orphans N starts N children that leave the process group (setsid)\n"
+	    "and wait for a signal.\n"
+	    "--shutdown-on-stop calls shutdown() on each stream listener before\n"
+	    "closing it on stop, as servers do to wake threads blocked in accept(),\n"
+	    "and says so on stdout.\n");
 	exit(code);
 }
 
@@ -273,6 +290,7 @@ static void parse_options(int argc, char **argv)
 		if (strcmp(name, "--never-ready") == 0 ||
 		    strcmp(name, "--ignore-term") == 0 ||
 		    strcmp(name, "--spawn-child") == 0 ||
+		    strcmp(name, "--flood") == 0 ||
 		    strcmp(name, "--spawn-daemon") == 0 ||
 		    strcmp(name, "--daemon-ignore-term") == 0 ||
 		    strcmp(name, "--print-ready") == 0) {
@@ -284,6 +302,8 @@ static void parse_options(int argc, char **argv)
 				options.ignore_term = 1;
 			else if (strcmp(name, "--spawn-child") == 0)
 				options.spawn_child = 1;
+			else if (strcmp(name, "--flood") == 0)
+				options.flood = 1;
 			else if (strcmp(name, "--spawn-daemon") == 0)
 				options.spawn_daemon = 1;
 			else if (strcmp(name, "--daemon-ignore-term") == 0)
@@ -300,8 +320,12 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--noise") != 0 &&
 		    strcmp(name, "--status") != 0 &&
 		    strcmp(name, "--long-line") != 0 &&
+		    strcmp(name, "--orphans") != 0 &&
+		    strcmp(name, "--print") != 0 &&
+		    strcmp(name, "--repeat") != 0 &&
 		    strcmp(name, "--notify-raw") != 0 &&
 		    strcmp(name, "--notify-mainpid") != 0 &&
+		    strcmp(name, "--shutdown-on-stop") != 0 &&
 		    strcmp(name, "--listen") != 0)
 			die(2, "unknown option %s (try --help)", name);
 		if (value == NULL && i + 1 < argc)
@@ -334,8 +358,29 @@ static void parse_options(int argc, char **argv)
 				die(2, "--long-line %s: expected a number of characters",
 				    value);
 			options.long_line = number;
+		} else if (strcmp(name, "--orphans") == 0) {
+			if (parse_number(value, 0, 10000, &number) == -1)
+				die(2, "--orphans %s: expected a number of processes",
+				    value);
+			options.orphans = number;
+		} else if (strcmp(name, "--shutdown-on-stop") == 0) {
+			if (strcmp(value, "rd") == 0)
+				options.shutdown_how = SHUT_RD;
+			else if (strcmp(value, "wr") == 0)
+				options.shutdown_how = SHUT_WR;
+			else if (strcmp(value, "rdwr") == 0)
+				options.shutdown_how = SHUT_RDWR;
+			else
+				die(2, "--shutdown-on-stop %s: expected rd, wr or rdwr",
+				    value);
 		} else if (strcmp(name, "--status") == 0) {
 			options.status = value;
+		} else if (strcmp(name, "--print") == 0) {
+			options.print = value;
+		} else if (strcmp(name, "--repeat") == 0) {
+			if (parse_number(value, 1, 1000000, &number) == -1)
+				die(2, "--repeat %s: expected a count", value);
+			options.repeat = number;
 		} else if (strcmp(name, "--notify-raw") == 0 ||
 		    strcmp(name, "--notify-mainpid") == 0) {
 			if (options.notify_count == MAX_LISTENERS)
@@ -417,9 +462,9 @@ static void notify(const char *state)
 	notify_bytes(state, strlen(state));
 }
 
-/* Sends text to NOTIFY_SOCKET verbatim, except for the escapes \n, \\ and
-   \xHH (any byte, even one that is not UTF-8). */
-static void notify_raw(const char *text)
+/* Returns text with the escapes \n, \\ and \xHH (any byte, even one that
+   is not UTF-8) replaced, and its length in *lenp. */
+static char *unescape(const char *text, size_t *lenp)
 {
 	char *out = xrealloc(NULL, strlen(text) + 1), hex[3] = "";
 	size_t len = 0;
@@ -443,7 +488,35 @@ static void notify_raw(const char *text)
 		} else
 			out[len++] = *p;
 	}
+	*lenp = len;
+	return out;
+}
+
+/* Sends text to NOTIFY_SOCKET verbatim, except for the escapes of unescape. */
+static void notify_raw(const char *text)
+{
+	size_t len;
+	char *out = unescape(text, &len);
+
 	notify_bytes(out, len);
+	free(out);
+}
+
+/* Writes text to stdout times times in one write, verbatim except for the
+   escapes of unescape. */
+static void print_raw(const char *text, long times)
+{
+	size_t len, i;
+	char *out = unescape(text, &len), *all;
+
+	all = xrealloc(NULL, len * (size_t)times + 1);
+	for (i = 0; i < (size_t)times; i++)
+		memcpy(all + i * len, out, len);
+	fflush(stdout);
+	if (write(STDOUT_FILENO, all, len * (size_t)times) !=
+	    (ssize_t)(len * (size_t)times))
+		warn("--print: short write to stdout");
+	free(all);
 	free(out);
 }
 
@@ -675,6 +748,62 @@ static void spawn_stubborn_child(void)
 		close(listeners[i].fd);
 	for (;;)
 		pause();
+}
+
+/* Starts n children in sessions of their own, which wait to be killed. */
+static void spawn_orphans(long n)
+{
+	sigset_t none;
+	pid_t pid;
+	long k;
+	int i;
+
+	fflush(NULL);
+	for (k = 0; k < n; k++) {
+		if ((pid = fork()) == -1)
+			die(1, "fork: %s", strerror(errno));
+		if (pid > 0)
+			continue;
+		setsid();
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (i = 0; i < listener_count; i++)
+			close(listeners[i].fd);
+		for (;;)
+			pause();
+	}
+	warn("spawned %ld children in sessions of their own", n);
+}
+
+/* Forks a child that writes lines to stdout as fast as it can, in our
+   process group, and dies with us (or when nobody reads its pipe). */
+static void spawn_flooder(void)
+{
+	static char lines[64 * 1024];
+	pid_t parent = getpid(), pid;
+	size_t len = 0;
+	sigset_t none;
+	int i;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		die(1, "fork: %s", strerror(errno));
+	if (pid > 0)
+		return;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	for (i = 0; i < listener_count; i++)	/* it holds no socket */
+		close(listeners[i].fd);
+	while (len + 64 < sizeof lines)
+		len += (size_t)snprintf(lines + len, sizeof lines - len,
+		    "flood from pid %d: the quick brown fox jumps\n", (int)getpid());
+	for (;;)
+		if (write(STDOUT_FILENO, lines, len) == -1 && errno != EINTR)
+			_exit(1);
 }
 
 /* Appends the /env report to body: what this process was started with. */
@@ -909,15 +1038,29 @@ static void become_ready(void)
 	}
 }
 
-/* Starts draining: says STOPPING=1 and closes the listeners; clients in
-   flight are still served. */
+/* Starts draining: says STOPPING=1 and closes the listeners (shutting
+   stream ones down first with --shutdown-on-stop); clients in flight are
+   still served. */
 static void begin_stop(void)
 {
-	int i;
+	int i, shut = 0;
 
 	notify("STOPPING=1");
-	for (i = 0; i < listener_count; i++)
+	for (i = 0; i < listener_count; i++) {
+		if (options.shutdown_how != -1 && listeners[i].type == SOCK_STREAM) {
+			if (shutdown(listeners[i].fd, options.shutdown_how) == 0)
+				shut++;
+			else
+				warn("shutdown of fd %d: %s", listeners[i].fd,
+				    strerror(errno));
+		}
 		close(listeners[i].fd);
+	}
+	if (options.shutdown_how != -1) {
+		printf("shut down %d listener(s) pid=%d gen=%s\n", shut,
+		    (int)getpid(), generation);
+		fflush(stdout);
+	}
 	listener_count = 0;
 }
 
@@ -990,8 +1133,14 @@ int main(int argc, char **argv)
 		putchar('\n');
 		fflush(stdout);
 	}
+	if (options.print != NULL)
+		print_raw(options.print, options.repeat > 0 ? options.repeat : 1);
 	if (options.spawn_child)
 		spawn_stubborn_child();
+	if (options.orphans > 0)
+		spawn_orphans(options.orphans);
+	if (options.flood)
+		spawn_flooder();
 
 	start = now_ms();
 	ready_at = options.never_ready ? NEVER : start + options.ready_after;
@@ -1063,7 +1212,7 @@ int main(int argc, char **argv)
 		for (n = 0; n < listener_count; n++) {
 			polls[n].fd = ready && accept_paused_until == NEVER ?
 			    listeners[n].fd : -1;
-			polls[n].events = POLLIN;
+			polls[n].events = POLLIN | POLLRDHUP;
 		}
 		for (i = 0; i < client_count; i++) {
 			struct pollfd *p = &polls[(size_t)listener_count + i];
@@ -1090,7 +1239,16 @@ int main(int argc, char **argv)
 		for (n = 0; n < listener_count; n++) {
 			if (polls[n].fd == -1 || polls[n].revents == 0)
 				continue;
-			if (listeners[n].type == SOCK_DGRAM)
+			/*
+			 * Shut down by another process holding it: accept()
+			 * fails while poll() says ready, for ever (and ppoll
+			 * would never let SIGTERM in). Pause a moment: the
+			 * supervisor may make it listen again.
+			 */
+			if (listeners[n].type == SOCK_STREAM &&
+			    (polls[n].revents & (POLLHUP | POLLRDHUP)))
+				accept_paused_until = now + 100;
+			else if (listeners[n].type == SOCK_DGRAM)
 				answer_datagrams(listeners[n].fd);
 			else if (accept_clients(listeners[n].fd) == -1)
 				accept_paused_until = now + 100;

@@ -9,18 +9,13 @@
  * double-forks a daemon into a session of its own that keeps serving the
  * listener and overwrites its environment, as setproctitle does; it
  * lingers after SIGTERM until SIGUSR2, so a test decides when it goes.
- *
- * Every test runs the real `handoff run` in the background with a private
- * directory, on a free port; it waits for log lines or polls status with a
- * deadline, never for a fixed time, and kills every process it started.
+ * Supervisors come from the harness (tc_new, tc_start), two workers each.
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <json.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,178 +23,74 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "support.h"
-#include "support_json.h"
+#include "harness.h"
 
-#define DEADLINE_MS	SUPPORT_DEADLINE_MS
-#define MAX_PIDS	16
+#define NDAEMONS	2	/* one per worker */
 
-#define td_printf	support_printf		/* asprintf that cannot fail */
-#define td_at		support_json_at		/* a member at a path of keys */
-#define td_int		support_json_int	/* an integer member, or -1 */
-#define td_str		support_json_str	/* a string member, or "" */
+/* Daemons the running test saw: their environment no longer tags them. */
+static pid_t daemons[4 * NDAEMONS];
+static int ndaemons;
 
-/* The supervisor of the running test and what the test learnt about it. */
-static struct {
-	char	*dir;		/* private directory, removed at the end */
-	char	*config;
-	char	*log;
-	int	 port;
-	struct handoff_proc hp;
-	pid_t	 pids[MAX_PIDS];	/* daemons and workers seen, killed at the end */
-	int	 npids;
-} t = { .hp = { .pid = -1, .pidfd = -1, .exit_code = -1 } };
-
-/* The supervisor's log so far. */
-static char *
-td_log_text(void)
-{
-	char *text = support_read_file(t.log);
-
-	return text != NULL ? text : td_printf("%s", "");
-}
-
-/* Wait for count log lines with needle; fail with the log if not. */
+/* After each test: the daemons first (they would hold up a stop). */
 static void
-td_expect_log(const char *needle, int count)
-{
-	if (support_handoff_wait_log(&t.hp, needle, count) == 0)
-		return;
-	cr_assert_fail("the log never had %d line(s) with \"%s\":\n%s", count,
-	    needle, td_log_text());
-}
-
-/* How many lines of the log contain needle. */
-static int
-td_log_count(const char *needle)
-{
-	char *text = td_log_text();
-	int n = support_count_lines(text, needle);
-
-	free(text);
-	return n;
-}
-
-/* Where needle first is in the log, -1 if nowhere. */
-static long
-td_log_offset(const char *needle)
-{
-	char *text = td_log_text(), *at = strstr(text, needle);
-	long offset = at != NULL ? at - text : -1;
-
-	free(text);
-	return offset;
-}
-
-/* Remember a pid to kill at the end, whatever happens. */
-static void
-td_saw(pid_t pid)
+td_fini(void)
 {
 	int i;
 
-	for (i = 0; i < t.npids; i++)
-		if (t.pids[i] == pid)
-			return;
-	if (t.npids < MAX_PIDS)
-		t.pids[t.npids++] = pid;
+	for (i = 0; i < ndaemons; i++)
+		if (support_pid_alive(daemons[i]))
+			kill(daemons[i], SIGKILL);
+	ndaemons = 0;
+	tc_fini();
 }
 
-/*
- * Write the config (testserver ARGS, extra [program] KEYS) and start the
- * supervisor with HANDOFF_DESCENDANTS=method (NULL: unset).
- */
+/* Start s with HANDOFF_DESCENDANTS=method (NULL: unset). */
 static void
-td_launch(const char *method, const char *args, const char *keys)
+td_start(struct sup *s, const char *method)
 {
-	char *text, *path;
-
-	t.dir = support_tmpdir();
-	t.config = td_printf("%s/handoff.ini", t.dir);
-	t.log = td_printf("%s/handoff.log", t.dir);
-	t.port = support_free_port();
-	text = td_printf(
-	    "[supervisor]\n"
-	    "control = %s/ctl.sock\n"
-	    "log_level = debug\n"
-	    "\n"
-	    "[listener web]\n"
-	    "listen = 127.0.0.1:%d\n"
-	    "\n"
-	    "[program app]\n"
-	    "command = %s %s\n"
-	    "listeners = web\n"
-	    "ready_timeout = 20s\n"
-	    "%s",
-	    t.dir, t.port, support_env("HANDOFF_TESTSERVER"), args, keys);
-	path = support_write_file(t.dir, "handoff.ini", text);
-	free(path);
-	free(text);
 	if (method != NULL)
 		setenv("HANDOFF_DESCENDANTS", method, 1);
 	else
 		unsetenv("HANDOFF_DESCENDANTS");
-	cr_assert_eq(support_handoff_start(&t.hp, t.config, t.log), 0,
-	    "cannot start handoff run -c %s", t.config);
+	tc_start(s);
 }
 
-/* td_launch, then wait until the supervisor started. */
+/*
+ * The daemons generation gen spawned, one per worker, from the workers'
+ * "spawned daemon pid D" lines (gen 1's come first); noted for td_fini.
+ */
 static void
-td_start(const char *method, const char *args, const char *keys)
+td_daemons(struct sup *s, int gen, pid_t *pids)
 {
-	td_launch(method, args, keys);
-	td_expect_log("started: ", 1);
-}
+	static const char marker[] = "spawned daemon pid ";
+	char prefix[64], *line;
+	int k;
 
-/* After each test: stop what still runs, kill what it left, remove files. */
-static void
-td_fini(void)
-{
-	pid_t left[64];
-	int i, n;
-
-	for (i = 0; i < t.npids; i++)
-		if (support_pid_alive(t.pids[i]))
-			kill(t.pids[i], SIGKILL);
-	if (t.hp.pid > 0 && t.hp.exit_code == -1)
-		support_handoff_stop(&t.hp, SIGKILL);
-	if (t.hp.tag != NULL) {
-		n = support_tagged_pids(t.hp.tag, left, 64);
-		for (i = 0; i < n && i < 64; i++)
-			kill(left[i], SIGKILL);
+	snprintf(prefix, sizeof(prefix), "app gen %d pid ", gen);
+	for (k = 0; k < NDAEMONS; k++) {
+		line = support_handoff_wait_line(&s->hp, marker,
+		    (gen - 1) * NDAEMONS + k + 1);
+		cr_assert(line != NULL && strstr(line, prefix) != NULL,
+		    "no daemon of gen %d:\n%s", gen, tc_log_text(s));
+		pids[k] = (pid_t)atoi(strstr(line, marker) + strlen(marker));
+		free(line);
+		cr_assert_gt(pids[k], 0);
+		cr_assert(ndaemons < (int)(sizeof(daemons) / sizeof(daemons[0])));
+		daemons[ndaemons++] = pids[k];
 	}
-	support_handoff_free(&t.hp);
-	if (t.dir != NULL)
-		support_rmtree(t.dir);
-	free(t.dir);
-	free(t.config);
-	free(t.log);
-}
-
-/* `handoff status --json`, parsed. */
-static json_object *
-td_status(void)
-{
-	struct run_result res;
-	json_object *root;
-
-	cr_assert_eq(support_handoff_cmd(&res, "status", "--json", "-c", t.config,
-	    NULL), 0, "handoff status --json failed: %s", res.err);
-	root = json_tokener_parse(res.out);
-	cr_assert(root != NULL, "handoff status --json is not JSON: %s", res.out);
-	support_result_free(&res);
-	return root;
 }
 
 /* Generation number of program "app" in a status, or NULL. */
 static json_object *
 td_gen(json_object *root, int number)
 {
-	json_object *gens = td_at(root, "programs", "0", "generations", NULL);
+	json_object *gens = tc_json_at(root, "programs", "0", "generations",
+	    NULL);
 	size_t i;
 
 	for (i = 0; gens != NULL && i < json_object_array_length(gens); i++)
-		if (td_int(td_at(json_object_array_get_idx(gens, i), "number",
-		    NULL)) == number)
+		if (tc_json_int(tc_json_at(json_object_array_get_idx(gens, i),
+		    "number", NULL)) == number)
 			return json_object_array_get_idx(gens, i);
 	return NULL;
 }
@@ -208,52 +99,29 @@ td_gen(json_object *root, int number)
 static bool
 td_lists(json_object *gen, pid_t pid)
 {
-	json_object *pids = td_at(gen, "descendant_pids", NULL);
+	json_object *pids = tc_json_at(gen, "descendant_pids", NULL);
 	size_t i;
 
 	for (i = 0; pids != NULL && i < json_object_array_length(pids); i++)
-		if (td_int(json_object_array_get_idx(pids, i)) == pid)
+		if (tc_json_int(json_object_array_get_idx(pids, i)) == pid)
 			return true;
 	return false;
 }
 
-/* The pid after marker in the first log line with both needle and marker. */
-static pid_t
-td_log_pid(const char *needle, const char *marker)
-{
-	char *line = support_handoff_wait_line(&t.hp, needle, 1), *at;
-	pid_t pid;
-
-	cr_assert(line != NULL, "no log line with \"%s\":\n%s", needle,
-	    td_log_text());
-	at = strstr(line, marker);
-	cr_assert(at != NULL, "no \"%s\" in: %s", marker, line);
-	pid = (pid_t)atoi(at + strlen(marker));
-	free(line);
-	cr_assert_gt(pid, 0);
-	return pid;
-}
-
 /* GET / until a response comes from pid (the daemon serves too). */
 static void
-td_expect_served_by(pid_t pid)
+td_expect_served_by(struct sup *s, pid_t pid)
 {
 	long long deadline = support_now_ms() + DEADLINE_MS;
-	char *body, want[64];
-	int rc;
+	int gen;
+	pid_t from;
 
-	snprintf(want, sizeof(want), "pid=%d ", (int)pid);
 	while (support_now_ms() < deadline) {
-		body = NULL;
-		rc = support_http_get(t.port, "/", &body);
-		cr_assert_eq(rc, SUPPORT_HTTP_OK, "GET /: %s", support_http_name(rc));
-		if (strstr(body, want) != NULL) {
-			free(body);
+		cr_assert_eq(tc_http_get(s->port, &gen, &from), SUPPORT_HTTP_OK);
+		if (from == pid)
 			return;
-		}
-		free(body);
 	}
-	cr_assert_fail("pid %d never answered on port %d", (int)pid, t.port);
+	cr_assert_fail("pid %d never answered on port %d", (int)pid, s->port);
 }
 
 /* Wait until pid has fewer than fds open: it closed its listener. */
@@ -272,14 +140,14 @@ td_expect_fewer_fds(pid_t pid, int fds)
 
 /* The status table (`handoff status`) has a descendant row for pid of gen. */
 static bool
-td_table_shows(int gen, pid_t pid)
+td_table_shows(struct sup *s, int gen, pid_t pid)
 {
 	struct run_result res;
 	bool found = false;
 	char *line, *save;
 
-	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", t.config, NULL), 0,
-	    "handoff status failed: %s", res.err);
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
+	    0, "handoff status failed: %s", res.err);
 	for (line = strtok_r(res.out, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		char prog[64], state[32], worker[16], dstate[32];
@@ -294,194 +162,210 @@ td_table_shows(int gen, pid_t pid)
 	return found;
 }
 
-/* ---- a daemon that left its worker's session ------------------------ */
+/* ---- daemons that left their worker's session ------------------------ */
 
 /*
- * After a reload, the old generation's daemon is told to stop with it (no
- * answer comes from it once its worker has exited), status shows it while
- * it lingers, and the generation is gone only once it is.
+ * After a reload, the old generation's daemons are told to stop with it
+ * (no answer comes from them once they closed their listener), status
+ * shows them while they linger, and the generation is gone only once they
+ * are.
  */
 static void
-td_daemon_drains_with_its_generation(const char *method)
+td_daemons_drain_with_their_generation(const char *method)
 {
+	struct sup *s = tc_new("--spawn-daemon", "drain_timeout = 60s\n");
+	pid_t old[NDAEMONS], new[NDAEMONS];
 	json_object *root, *gen;
-	pid_t worker, daemon1, daemon2;
-	char needle[128], *cgroup = NULL, *gen_cgroup = NULL;
-	int i, rc, fds;
+	char *cgroup = NULL, *gen_cgroup = NULL;
+	int fds[NDAEMONS], i, k, g;
 	struct stat st;
+	pid_t from;
 
-	td_start(method, "--spawn-daemon", "drain_timeout = 60s\n");
-	daemon1 = td_log_pid("app gen 1 pid", "spawned daemon pid ");
-	worker = td_log_pid("app gen 1 pid", "app gen 1 pid ");
-	td_saw(daemon1);
-	td_saw(worker);
-	cr_assert_neq(worker, daemon1);
-
-	root = td_status();
-	cr_assert_str_eq(td_str(td_at(root, "supervisor",
-	    "descendant_tracking", NULL)),
-	    method, "status: %s", json_object_to_json_string(root));
+	td_start(s, method);
+	td_daemons(s, 1, old);
+	root = tc_status_json(s);
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "supervisor",
+	    "descendant_tracking", NULL)), method, "status: %s",
+	    json_object_to_json_string(root));
 	gen = td_gen(root, 1);
-	cr_assert(td_lists(gen, daemon1), "gen 1 does not list daemon pid %d: %s",
-	    (int)daemon1, json_object_to_json_string(gen));
-	cr_assert_eq(td_int(td_at(gen, "descendants", NULL)), 1, "%s",
-	    json_object_to_json_string(gen));
+	cr_assert_eq(tc_json_int(tc_json_at(gen, "descendants", NULL)), NDAEMONS,
+	    "%s", json_object_to_json_string(gen));
+	for (k = 0; k < NDAEMONS; k++)
+		cr_assert(td_lists(gen, old[k]), "gen 1 does not list daemon pid "
+		    "%d: %s", (int)old[k], json_object_to_json_string(gen));
 	if (strcmp(method, "cgroup") == 0) {
-		cgroup = strdup(td_str(td_at(root, "supervisor", "cgroup", NULL)));
+		cgroup = strdup(tc_json_str(tc_json_at(root, "supervisor",
+		    "cgroup", NULL)));
 		cr_assert(cgroup != NULL && *cgroup == '/', "no cgroup in status");
-		gen_cgroup = td_printf("%s/gen1.app", cgroup);
+		gen_cgroup = tc_printf("%s/gen1.app", cgroup);
 		cr_assert(stat(gen_cgroup, &st) == 0, "%s: %s", gen_cgroup,
 		    strerror(errno));
 	}
 	json_object_put(root);
-	td_expect_served_by(daemon1);
-	fds = support_fd_count(daemon1);
-
-	kill(t.hp.pid, SIGHUP);
-	td_expect_log("app gen 2 took over", 1);
-	daemon2 = td_log_pid("app gen 2 pid", "spawned daemon pid ");
-	td_saw(daemon2);
-	snprintf(needle, sizeof(needle), "app gen 1 worker 0 pid %d: exited",
-	    (int)worker);
-	td_expect_log(needle, 1);
-
-	/* Its worker is gone; its daemon was told to stop as well. */
-	td_expect_fewer_fds(daemon1, fds);
-	for (i = 0; i < 40; i++) {
-		char *body = NULL;
-		rc = support_http_get(t.port, "/", &body);
-		cr_assert_eq(rc, SUPPORT_HTTP_OK, "GET /: %s", support_http_name(rc));
-		cr_assert(strncmp(body, "gen=2 ", 6) == 0, "request %d answered "
-		    "by the old generation after the reload: %s", i, body);
-		free(body);
+	for (k = 0; k < NDAEMONS; k++) {
+		td_expect_served_by(s, old[k]);
+		fds[k] = support_fd_count(old[k]);
 	}
-	cr_assert(support_pid_alive(daemon1), "daemon pid %d exited early",
-	    (int)daemon1);
-	root = td_status();
-	gen = td_gen(root, 1);
-	cr_assert(gen != NULL, "gen 1 is not in status while its daemon lives: %s",
-	    json_object_to_json_string(root));
-	cr_assert_str_eq(td_str(td_at(gen, "state", NULL)), "draining");
-	cr_assert(td_lists(gen, daemon1), "gen 1 does not list daemon pid %d: %s",
-	    (int)daemon1, json_object_to_json_string(gen));
-	json_object_put(root);
-	cr_assert(td_table_shows(1, daemon1), "the status table shows no row for "
-	    "daemon pid %d", (int)daemon1);
-	cr_assert_eq(td_log_count("app gen 1: gone"), 0,
-	    "gen 1 reported gone while its daemon pid %d lives:\n%s",
-	    (int)daemon1, td_log_text());
 
-	/* Once the daemon goes, so does its generation. */
-	kill(daemon1, SIGUSR2);
-	td_expect_log("app gen 1: gone", 1);
-	cr_assert(!support_pid_alive(daemon1), "gen 1 reported gone while its "
-	    "daemon pid %d lives", (int)daemon1);
-	root = td_status();	/* answered once gen 1 is freed */
+	kill(s->hp.pid, SIGHUP);
+	tc_expect_log(s, "app gen 2 took over", 1);
+	td_daemons(s, 2, new);
+	tc_expect_log(s, "app gen 1 worker 0 pid", 1);	/* it exited */
+	tc_expect_log(s, "app gen 1 worker 1 pid", 1);
+
+	/* Its workers exited; its daemons were told to stop as well. */
+	for (k = 0; k < NDAEMONS; k++)
+		td_expect_fewer_fds(old[k], fds[k]);
+	for (i = 0; i < 40; i++) {
+		cr_assert_eq(tc_http_get(s->port, &g, &from), SUPPORT_HTTP_OK);
+		cr_assert_eq(g, 2, "request %d answered by pid %d of gen %d after "
+		    "the reload", i, (int)from, g);
+	}
+	root = tc_status_json(s);
+	gen = td_gen(root, 1);
+	cr_assert(gen != NULL, "gen 1 is not in status while its daemons live: "
+	    "%s", json_object_to_json_string(root));
+	cr_assert_str_eq(tc_json_str(tc_json_at(gen, "state", NULL)), "draining");
+	for (k = 0; k < NDAEMONS; k++) {
+		cr_assert(support_pid_alive(old[k]), "daemon pid %d exited early",
+		    (int)old[k]);
+		cr_assert(td_lists(gen, old[k]), "gen 1 does not list daemon pid "
+		    "%d: %s", (int)old[k], json_object_to_json_string(gen));
+		cr_assert(td_table_shows(s, 1, old[k]), "the status table shows no "
+		    "row for daemon pid %d", (int)old[k]);
+	}
+	json_object_put(root);
+
+	/* The generation is gone once the last daemon is, not before. */
+	kill(old[0], SIGUSR2);
+	root = tc_status_json(s);
+	cr_assert(td_gen(root, 1) != NULL, "gen 1 gone while daemon pid %d "
+	    "lives", (int)old[1]);
+	json_object_put(root);
+	cr_assert_eq(tc_log_count(s, "app gen 1: gone"), 0,
+	    "gen 1 reported gone while its daemon pid %d lives:\n%s",
+	    (int)old[1], tc_log_text(s));
+	kill(old[1], SIGUSR2);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	for (k = 0; k < NDAEMONS; k++)
+		cr_assert(!support_pid_alive(old[k]), "gen 1 reported gone while "
+		    "its daemon pid %d lives", (int)old[k]);
+	root = tc_status_json(s);	/* answered once gen 1 is freed */
 	cr_assert(td_gen(root, 1) == NULL, "gone gen 1 is still in status");
 	json_object_put(root);
 	if (gen_cgroup != NULL)
 		cr_assert(stat(gen_cgroup, &st) == -1 && errno == ENOENT,
 		    "the cgroup %s of gone gen 1 is still there", gen_cgroup);
 
-	/* Stopping drains gen 2 and its daemon the same way. */
-	kill(t.hp.pid, SIGTERM);
-	td_expect_log("SIGTERM: stopping gracefully", 1);
-	kill(daemon2, SIGUSR2);
-	cr_assert_eq(support_handoff_wait_exit(&t.hp, DEADLINE_MS), 0,
-	    "the supervisor did not stop cleanly:\n%s", td_log_text());
-	cr_assert(!support_pid_alive(daemon2));
+	/* Stopping drains gen 2 and its daemons the same way. */
+	kill(s->hp.pid, SIGTERM);
+	tc_expect_log(s, "SIGTERM: stopping gracefully", 1);
+	for (k = 0; k < NDAEMONS; k++)
+		kill(new[k], SIGUSR2);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0, "the supervisor did not "
+	    "stop cleanly:\n%s", tc_log_text(s));
+	for (k = 0; k < NDAEMONS; k++)
+		cr_assert(!support_pid_alive(new[k]));
 	if (cgroup != NULL)
 		cr_assert(stat(cgroup, &st) == -1 && errno == ENOENT,
 		    "the supervisor's cgroup %s is still there", cgroup);
+	tc_expect_all_gone(s);
 	free(cgroup);
 	free(gen_cgroup);
 }
 
-Test(descendants, cgroup_daemon_drains_with_its_generation, .fini = td_fini)
+Test(descendants, cgroup_daemons_drain_with_their_generation, .fini = td_fini)
 {
-	td_daemon_drains_with_its_generation("cgroup");
+	td_daemons_drain_with_their_generation("cgroup");
 }
 
-Test(descendants, proc_daemon_drains_with_its_generation, .fini = td_fini)
+Test(descendants, proc_daemons_drain_with_their_generation, .fini = td_fini)
 {
-	td_daemon_drains_with_its_generation("proc");
+	td_daemons_drain_with_their_generation("proc");
 }
 
-Test(descendants, subreaper_daemon_drains_with_its_generation, .fini = td_fini)
+Test(descendants, subreaper_daemons_drain_with_their_generation,
+    .fini = td_fini)
 {
-	td_daemon_drains_with_its_generation("subreaper");
+	td_daemons_drain_with_their_generation("subreaper");
 }
 
-/* A daemon that ignores the stop signal dies at drain_timeout. */
+/* Daemons that ignore the stop signal die at drain_timeout. */
 static void
-td_stubborn_daemon_killed_at_drain_timeout(const char *method)
+td_stubborn_daemons_killed_at_drain_timeout(const char *method)
 {
-	pid_t daemon1;
-	long killed, gone;
-	char *line;
-
-	td_start(method, "--spawn-daemon --daemon-ignore-term",
+	struct sup *s = tc_new("--spawn-daemon --daemon-ignore-term",
 	    "drain_timeout = 1s\n");
-	daemon1 = td_log_pid("app gen 1 pid", "spawned daemon pid ");
-	td_saw(daemon1);
-	kill(t.hp.pid, SIGHUP);
-	td_saw(td_log_pid("app gen 2 pid", "spawned daemon pid "));
-	td_expect_log("app gen 1: gone", 1);
-	cr_assert(!support_pid_alive(daemon1), "daemon pid %d outlived its "
-	    "generation", (int)daemon1);
-	/* Its worker has most likely exited on SIGTERM; the daemon has not. */
-	killed = td_log_offset("app gen 1: still running after drain_timeout 1s");
-	gone = td_log_offset("app gen 1: gone");
-	cr_assert(killed != -1 && killed < gone, "gen 1 was gone before its "
-	    "daemon was killed at drain_timeout:\n%s", td_log_text());
-	line = support_handoff_wait_line(&t.hp, "app gen 1: still running", 1);
-	cr_assert(line != NULL && strstr(line, " and 1 process outside them") !=
-	    NULL, "drain_timeout did not count the daemon: %s", line);
+	pid_t old[NDAEMONS], new[NDAEMONS];
+	char *line, *text;
+	int k;
+
+	td_start(s, method);
+	td_daemons(s, 1, old);
+	kill(s->hp.pid, SIGHUP);
+	td_daemons(s, 2, new);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	for (k = 0; k < NDAEMONS; k++)
+		cr_assert(!support_pid_alive(old[k]), "daemon pid %d outlived its "
+		    "generation", (int)old[k]);
+	text = tc_log_text(s);
+	cr_assert(tc_in_order(text, "app gen 1: still running after "
+	    "drain_timeout 1s", "app gen 1: gone", NULL), "gen 1 was gone "
+	    "before its daemons were killed at drain_timeout:\n%s", text);
+	free(text);
+	/* Its workers have most likely exited on SIGTERM; the daemons have not. */
+	line = support_handoff_wait_line(&s->hp, "app gen 1: still running", 1);
+	cr_assert(line != NULL && strstr(line, " and 2 processes outside them") !=
+	    NULL, "drain_timeout did not count the daemons: %s", line);
 	free(line);
+	tc_stop(s);
 }
 
-Test(descendants, cgroup_stubborn_daemon_killed_at_drain_timeout,
+Test(descendants, cgroup_stubborn_daemons_killed_at_drain_timeout,
     .fini = td_fini)
 {
-	td_stubborn_daemon_killed_at_drain_timeout("cgroup");
+	td_stubborn_daemons_killed_at_drain_timeout("cgroup");
 }
 
-Test(descendants, proc_stubborn_daemon_killed_at_drain_timeout,
+Test(descendants, proc_stubborn_daemons_killed_at_drain_timeout,
     .fini = td_fini)
 {
-	td_stubborn_daemon_killed_at_drain_timeout("proc");
+	td_stubborn_daemons_killed_at_drain_timeout("proc");
 }
 
-Test(descendants, subreaper_stubborn_daemon_killed_at_drain_timeout,
+Test(descendants, subreaper_stubborn_daemons_killed_at_drain_timeout,
     .fini = td_fini)
 {
-	td_stubborn_daemon_killed_at_drain_timeout("subreaper");
+	td_stubborn_daemons_killed_at_drain_timeout("subreaper");
 }
 
 Test(descendants, unknown_method_refused, .fini = td_fini)
 {
-	td_launch("cgroups", "", "");
-	cr_assert_eq(support_handoff_wait_exit(&t.hp, DEADLINE_MS), 1,
-	    "the supervisor did not refuse HANDOFF_DESCENDANTS=cgroups:\n%s",
-	    td_log_text());
-	cr_assert_eq(td_log_count("cannot start: HANDOFF_DESCENDANTS=cgroups: "
+	struct sup *s = tc_new("", "");
+
+	setenv("HANDOFF_DESCENDANTS", "cgroups", 1);
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "the supervisor did not "
+	    "refuse HANDOFF_DESCENDANTS=cgroups:\n%s", tc_log_text(s));
+	cr_assert_eq(tc_log_count(s, "cannot start: HANDOFF_DESCENDANTS=cgroups: "
 	    "unknown way to track worker descendants (use auto, cgroup, proc or "
-	    "subreaper)"), 1, "%s", td_log_text());
-	cr_assert_eq(td_log_count("starting 1 worker"), 0, "%s", td_log_text());
+	    "subreaper)"), 1, "%s", tc_log_text(s));
+	cr_assert_eq(tc_log_count(s, "starting 2 workers"), 0, "%s",
+	    tc_log_text(s));
 }
 
 /* ---- crash storms ------------------------------------------------------ */
 
 /* Poll status until fn(gen 1) says yes; return that status. */
 static json_object *
-td_status_until(bool (*fn)(json_object *gen, void *arg), void *arg,
-    const char *what)
+td_status_until(struct sup *s, bool (*fn)(json_object *gen, void *arg),
+    void *arg, const char *what)
 {
 	long long deadline = support_now_ms() + DEADLINE_MS;
 	json_object *root;
 
 	for (;;) {
-		root = td_status();
+		root = tc_status_json(s);
 		if (fn(td_gen(root, 1), arg))
 			return root;
 		if (support_now_ms() > deadline)
@@ -496,20 +380,20 @@ static bool
 td_all_ready(json_object *gen, void *arg)
 {
 	(void)arg;
-	return td_int(td_at(gen, "workers_ready", NULL)) == 2;
+	return tc_json_int(tc_json_at(gen, "workers_ready", NULL)) == 2;
 }
 
 /* The worker whose pid was *arg has been reaped. */
 static bool
 td_worker_gone(json_object *gen, void *arg)
 {
-	json_object *workers = td_at(gen, "workers", NULL);
+	json_object *workers = tc_json_at(gen, "workers", NULL);
 	pid_t pid = *(pid_t *)arg;
 	size_t i;
 
 	for (i = 0; workers != NULL && i < json_object_array_length(workers); i++)
-		if (td_int(td_at(json_object_array_get_idx(workers, i), "pid",
-		    NULL)) == pid)
+		if (tc_json_int(tc_json_at(json_object_array_get_idx(workers, i),
+		    "pid", NULL)) == pid)
 			return false;
 	return true;
 }
@@ -522,35 +406,37 @@ td_worker_gone(json_object *gen, void *arg)
 Test(backoff, restart_within_a_second_while_no_worker_is_ready,
     .fini = td_fini)
 {
+	struct sup *s = tc_new("", "restart = always\n");
 	json_object *root, *w;
 	pid_t pids[2];
 	int64_t backoff, restart_in, longest = 0;
 	int round, k;
 	char *state;
 
-	td_start(NULL, "", "workers = 2\nrestart = always\n");
+	td_start(s, NULL);
 	for (round = 0; round < 20 && longest < 1600; round++) {
-		root = td_status_until(td_all_ready, NULL, "2 workers ready");
+		root = td_status_until(s, td_all_ready, NULL, "2 workers ready");
 		for (k = 0; k < 2; k++) {
-			pids[k] = (pid_t)td_int(td_at(td_gen(root, 1), "workers",
-			    k ? "1" : "0", "pid", NULL));
+			pids[k] = (pid_t)tc_json_int(tc_json_at(td_gen(root, 1),
+			    "workers", k ? "1" : "0", "pid", NULL));
 			cr_assert_gt(pids[k], 0);
-			td_saw(pids[k]);
 		}
 		json_object_put(root);
 		/* One down, one ready: the first waits its whole backoff. */
 		kill(pids[0], SIGKILL);
-		json_object_put(td_status_until(td_worker_gone, &pids[0],
+		json_object_put(td_status_until(s, td_worker_gone, &pids[0],
 		    "worker 0 reaped"));
 		kill(pids[1], SIGKILL);
-		root = td_status_until(td_worker_gone, &pids[1], "worker 1 reaped");
+		root = td_status_until(s, td_worker_gone, &pids[1],
+		    "worker 1 reaped");
 		/* Early rounds may have restarted one already. */
-		for (k = 0; td_int(td_at(td_gen(root, 1), "workers_ready",
+		for (k = 0; tc_json_int(tc_json_at(td_gen(root, 1), "workers_ready",
 		    NULL)) == 0 && k < 2; k++) {
-			w = td_at(td_gen(root, 1), "workers", k ? "1" : "0", NULL);
-			state = strdup(td_str(td_at(w, "state", NULL)));
-			backoff = td_int(td_at(w, "backoff_ms", NULL));
-			restart_in = td_int(td_at(w, "restart_in_ms", NULL));
+			w = tc_json_at(td_gen(root, 1), "workers", k ? "1" : "0",
+			    NULL);
+			state = strdup(tc_json_str(tc_json_at(w, "state", NULL)));
+			backoff = tc_json_int(tc_json_at(w, "backoff_ms", NULL));
+			restart_in = tc_json_int(tc_json_at(w, "restart_in_ms", NULL));
 			cr_assert_gt(backoff, 0, "no backoff_ms: %s",
 			    json_object_to_json_string(w));
 			if (strcmp(state, "backoff") == 0) {
@@ -567,6 +453,7 @@ Test(backoff, restart_within_a_second_while_no_worker_is_ready,
 		json_object_put(root);
 	}
 	cr_assert_geq(longest, 1600, "the backoff never grew past a second");
-	json_object_put(td_status_until(td_all_ready, NULL,
+	json_object_put(td_status_until(s, td_all_ready, NULL,
 	    "2 workers ready after the storm"));
+	tc_stop(s);
 }

@@ -21,17 +21,7 @@ static char *dir, *config, *logpath;
 static void
 fini(void)
 {
-	pid_t pids[64];
-	int i, n;
-
-	if (hp.pid > 0 && hp.exit_code == -1)
-		support_handoff_stop(&hp, SIGKILL);
-	if (hp.tag != NULL) {
-		n = support_tagged_pids(hp.tag, pids, 64);
-		for (i = 0; i < n; i++)
-			kill(pids[i], SIGKILL);
-	}
-	support_handoff_free(&hp);
+	support_handoff_kill_all(&hp);
 	if (dir != NULL)
 		support_rmtree(dir);
 	free(dir);

@@ -175,6 +175,7 @@ Test(config, minimal_program_defaults)
 	cr_assert_eq(pc->ready, READY_NOTIFY);
 	cr_assert_eq(pc->ready_timeout_ms, 30000);
 	cr_assert_eq(pc->drain_timeout_ms, 30000);
+	cr_assert_eq(pc->probation_ms, 0);
 	cr_assert_eq(pc->stop_signal, SIGTERM);
 	cr_assert_eq(pc->restart, RESTART_ALWAYS);
 	cr_assert_eq(pc->nlisteners, 0);
@@ -187,6 +188,7 @@ Test(config, minimal_program_defaults)
 	cr_assert_not_null(pc->env);
 	cr_assert_null(pc->env[0]);
 	cr_assert_eq(pc->preload, false);
+	cr_assert_eq(pc->output, OUTPUT_LOG);
 
 	/* No [supervisor]: name "handoff", control path from the name. */
 	cr_assert_str_eq(conf->supervisor.name, "handoff");
@@ -483,10 +485,12 @@ Test(config, every_program_key)
 	    "ready_timeout = 1m30s\n"
 	    "stop_signal = SIGQUIT\n"
 	    "drain_timeout = 0s\n"
+	    "probation = 5s\n"
 	    "restart = on-failure\n"
 	    "user = nobody\n"
 	    "directory = /\n"
 	    "preload = yes\n"
+	    "output = discard\n"
 	    "[program b]\n"
 	    "command = /bin/true\n"
 	    "handoff = self\n"
@@ -496,6 +500,8 @@ Test(config, every_program_key)
 	    "user = 54321\n"
 	    "group = 54322\n"
 	    "drain_timeout = 168h\n"
+	    "output = log\n"
+	    "probation = 1h\n"
 	    "[program c]\n"
 	    "command = /bin/true\n"
 	    "ready = notify\n"
@@ -520,6 +526,7 @@ Test(config, every_program_key)
 	cr_assert_eq(pc->ready_timeout_ms, 90000);
 	cr_assert_eq(pc->stop_signal, SIGQUIT);
 	cr_assert_eq(pc->drain_timeout_ms, 0);
+	cr_assert_eq(pc->probation_ms, 5000);
 	cr_assert_eq(pc->restart, RESTART_ON_FAILURE);
 	cr_assert_str_eq(pc->user, "nobody");
 	cr_assert_eq(pc->uid, uid);
@@ -527,6 +534,7 @@ Test(config, every_program_key)
 	cr_assert_eq(pc->gid, user_gid, "no group: the user's primary group");
 	cr_assert_str_eq(pc->directory, "/");
 	cr_assert_eq(pc->preload, true);
+	cr_assert_eq(pc->output, OUTPUT_DISCARD);
 
 	pc = config_find_program(conf, "b");
 	cr_assert_not_null(pc);
@@ -538,6 +546,8 @@ Test(config, every_program_key)
 	cr_assert_eq(pc->uid, 54321);
 	cr_assert_eq(pc->gid, 54322);
 	cr_assert_eq(pc->drain_timeout_ms, 168ULL * 3600 * 1000);
+	cr_assert_eq(pc->output, OUTPUT_LOG);
+	cr_assert_eq(pc->probation_ms, 3600ULL * 1000, "at most 1h");
 
 	pc = config_find_program(conf, "c");
 	cr_assert_not_null(pc);
@@ -1062,6 +1072,17 @@ ParameterizedTestParameters(config, invalid)
 	{ "duration too long",
 	  PROG "drain_timeout = 169h\n",
 	  { ":3: drain_timeout = 169h: duration too long (at most 168h)" } },
+	{ "probation too long",
+	  PROG "probation = 1h1s\n",
+	  { ":3: probation = 1h1s: probation too long (at most 1h: the old "
+	    "generation keeps serving, and reloads wait, until it is over)" } },
+	{ "bad probation",
+	  PROG "probation = soon\n",
+	  { ":3: probation = soon: bad duration (write it as 500ms, 30s, "
+	    "5m or 1h)" } },
+	{ "probation twice",
+	  PROG "probation = 1s\nprobation = 2s\n",
+	  { ":4: probation is set twice in [program p] (first at line 3)" } },
 	{ "zero ready_timeout",
 	  PROG "ready_timeout = 0s\n",
 	  { ":3: ready_timeout = 0s: ready_timeout must be more than 0" } },
@@ -1153,6 +1174,12 @@ ParameterizedTestParameters(config, invalid)
 	  PROG "restart = sometimes\n",
 	  { ":3: restart = sometimes: bad restart policy (use always, "
 	    "on-failure or never)" } },
+	{ "bad output",
+	  PROG "output = syslog\n",
+	  { ":3: output = syslog: bad output (use log or discard)" } },
+	{ "empty output",
+	  PROG "output =\n",
+	  { ":3: output = : bad output (use log or discard)" } },
 	{ "values are case-sensitive",
 	  PROG "restart = Always\n",
 	  { ":3: restart = Always: bad restart policy (use always, "

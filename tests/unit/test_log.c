@@ -8,6 +8,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <regex.h>
 #include <stdio.h>
@@ -353,6 +354,19 @@ Test(log, warn_level_hides_info)
 	free(out);
 }
 
+Test(log, worker_output_shows_at_every_level)
+{
+	char *out;
+
+	setup_plain();
+	log_init("handoff", LOG_LEVEL_ERROR, LOG_TO_STDERR);
+	log_info("i");
+	log_output("app gen 1 pid 2: %s", "hello");
+	out = captured();
+	assert_matches(out, "^" STAMP " handoff info: app gen 1 pid 2: hello\n$");
+	free(out);
+}
+
 Test(log, level_change_takes_effect)
 {
 	char *out;
@@ -447,6 +461,56 @@ Test(log, long_message_is_cut_not_overflowed)
 	cr_assert_str_eq(out + len, "\n<6>next\n");
 	free(out);
 	free(big);
+}
+
+/* Read what a pipe holds now (it is non-blocking); caller frees. */
+static char *
+read_pipe(int fd)
+{
+	char *text = calloc(1, 1 << 16);
+	ssize_t n;
+	size_t len = 0;
+
+	cr_assert_not_null(text);
+	while ((n = read(fd, text + len, (1 << 16) - 1 - len)) > 0)
+		len += (size_t)n;
+	return text;
+}
+
+Test(log, line_half_taken_by_a_pipe_is_finished_before_the_next)
+{
+	char *big, *out, *rest, *all;
+	int p[2];
+
+	unsetenv("JOURNAL_STREAM");
+	cr_assert_eq(pipe2(p, O_NONBLOCK), 0);
+	cr_assert_eq(fcntl(p[1], F_SETPIPE_SZ, 4096), 4096);
+	cr_assert_eq(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+	log_init("handoff", LOG_LEVEL_INFO, LOG_TO_STDERR);
+	big = malloc(6001);
+	cr_assert_not_null(big);
+	memset(big, 'x', 6000);
+	big[6000] = '\0';
+	/* The pipe takes 4096 bytes of the line; the next line must wait. */
+	log_info("%s", big);
+	log_info("second");
+	out = read_pipe(p[0]);
+	cr_assert_eq(strlen(out), 4096);
+	cr_assert_null(strchr(out, '\n'), "a cut line was ended: %s", out);
+	/* Room again: the rest of the first line comes, then the count. */
+	log_info("third");
+	rest = read_pipe(p[0]);
+	cr_assert(asprintf(&all, "%s%s", out, rest) != -1);
+	assert_matches(all, "^" STAMP " handoff info: x+\n" STAMP " handoff "
+	    "warn: 1 log line dropped: the log reader was too slow\n" STAMP
+	    " handoff info: third\n$");
+	cr_assert_eq(strspn(strchr(all, 'x'), "x"), 6000);
+	free(all);
+	free(rest);
+	free(out);
+	free(big);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* ---- fatal ----------------------------------------------------------- */

@@ -1,0 +1,298 @@
+/*
+ * health.c: notice at once when a listener is shut down by a process that
+ * holds a copy of it, and repair it.
+ *
+ * Servers call shutdown() on their listening socket on a graceful stop, to
+ * wake their threads blocked in accept(). On an inherited listener that
+ * stops the one socket every generation shares: the port refuses every
+ * connection from then on. So the supervisor watches the listeners in
+ * force through an epoll fd of its own, registered in the event loop as
+ * one fd. Each listener is in it with EPOLLRDHUP only (and EPOLLONESHOT):
+ * an incoming connection raises EPOLLIN, which is not asked for and wakes
+ * nobody, so watching costs no wakeup, idle or busy. A TCP listener shut
+ * down goes to the closed state and raises EPOLLHUP (always reported); a
+ * unix one raises EPOLLRDHUP (SHUT_RD), and EPOLLHUP too (SHUT_RDWR).
+ *
+ * A TCP listener listens again on the same socket, so the workers' copies
+ * work again. A unix one cannot (it refuses connections whatever listen()
+ * says): a fresh socket takes its place at its path, and the owner starts
+ * new workers on it. A repair that fails is tried again with a backoff of
+ * HEALTH_RETRY_MIN_MS doubling to HEALTH_RETRY_MAX_MS, while it is down.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "listener.h"
+#include "log.h"
+
+#define HEALTH_EVENTS		16	/* read from the epoll fd at a time */
+#define HEALTH_RETRY_MIN_MS	1000
+#define HEALTH_RETRY_MAX_MS	(30 * 1000)
+
+/* One listener watched, and what became of it. */
+struct health_watch {
+	TAILQ_ENTRY(health_watch) entry;
+	struct listener	*l;		/* referenced */
+	int		 fd;		/* in the epoll set, or -1 */
+	bool		 down;		/* found shut down, not repaired yet */
+	unsigned int	 repairs;
+	unsigned int	 failures;	/* repairs failed in a row */
+};
+TAILQ_HEAD(health_watch_list, health_watch);
+
+struct health {
+	int		 epfd;
+	struct event	*ev;		/* epfd readable */
+	struct event	*retry;		/* repairs that failed, again */
+	uint64_t	 retry_ms;
+	struct health_watch_list watches;
+	health_cb	 cb;
+	void		*cb_arg;
+};
+
+/* Put a watch's listener in the epoll set, armed for one shutdown. */
+static void
+health_arm(struct health *h, struct health_watch *w)
+{
+	struct epoll_event ev;
+	int op = w->fd == w->l->fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = w;
+	if (epoll_ctl(h->epfd, op, w->l->fd, &ev) == -1) {
+		log_warn("listener %s: %s: cannot watch it for shutdown",
+		    w->l->name, w->l->bound);
+		return;
+	}
+	w->fd = w->l->fd;
+}
+
+/* Take a watch's listener out of the epoll set (before its fd closes). */
+static void
+health_disarm(struct health *h, struct health_watch *w)
+{
+	if (w->fd != -1)
+		(void)epoll_ctl(h->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->fd = -1;
+}
+
+/* Stop watching a listener and drop the reference. */
+static void
+health_unwatch(struct health *h, struct health_watch *w)
+{
+	health_disarm(h, w);
+	TAILQ_REMOVE(&h->watches, w, entry);
+	listener_unref(w->l);
+	free(w);
+}
+
+/* Try again, after a backoff, the repairs that failed. */
+static void
+health_schedule_retry(struct health *h)
+{
+	struct timeval tv;
+
+	if (evtimer_pending(h->retry, NULL))
+		return;
+	h->retry_ms = h->retry_ms == 0 ? HEALTH_RETRY_MIN_MS :
+	    h->retry_ms * 2 > HEALTH_RETRY_MAX_MS ? HEALTH_RETRY_MAX_MS :
+	    h->retry_ms * 2;
+	tv.tv_sec = (time_t)(h->retry_ms / 1000);
+	tv.tv_usec = (suseconds_t)(h->retry_ms % 1000) * 1000;
+	if (evtimer_add(h->retry, &tv) == -1)
+		log_warnx("cannot arm the timer to repair listeners again");
+}
+
+/* Repair a listener found shut down; tell the owner what came of it. */
+static void
+health_repair(struct health *h, struct health_watch *w)
+{
+	struct listener *l = w->l;
+	char *cause = NULL;
+	bool rebound;
+
+	w->down = true;
+	/* A unix listener's fd closes on repair: out of the set before. */
+	if (l->addr.kind != ADDR_TCP)
+		health_disarm(h, w);
+	if (listener_repair(l, &rebound, &cause) == -1) {
+		/* Said once per streak of failures. */
+		if (w->failures++ == 0)
+			h->cb(l, HEALTH_FAILED, cause ? cause : "out of memory",
+			    h->cb_arg);
+		free(cause);
+		health_schedule_retry(h);
+		return;
+	}
+	w->down = false;
+	w->failures = 0;
+	w->repairs++;
+	health_arm(h, w);
+	h->cb(l, rebound ? HEALTH_REBOUND : HEALTH_RELISTENED, NULL, h->cb_arg);
+}
+
+/* The epoll fd is readable: some listeners were shut down. */
+static void
+health_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct health *h = arg;
+	struct epoll_event evs[HEALTH_EVENTS];
+	int i, n;
+
+	(void)fd;
+	(void)what;
+	n = epoll_wait(h->epfd, evs, HEALTH_EVENTS, 0);
+	if (n == -1 && errno != EINTR)
+		log_warn("cannot read which listeners were shut down");
+	for (i = 0; i < n; i++)
+		health_repair(h, evs[i].data.ptr);
+}
+
+/* Timer: try the failed repairs again. */
+static void
+health_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct health *h = arg;
+	struct health_watch *w, *next;
+	bool left = false;
+
+	(void)fd;
+	(void)what;
+	for (w = TAILQ_FIRST(&h->watches); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->down)
+			health_repair(h, w);
+		left = left || w->down;
+	}
+	if (!left)
+		h->retry_ms = 0;
+}
+
+/* Watch listeners for shutdown; events go to cb. NULL with *cause if not. */
+struct health *
+health_open(struct event_base *base, health_cb cb, void *arg, char **cause)
+{
+	struct health *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	TAILQ_INIT(&h->watches);
+	h->cb = cb;
+	h->cb_arg = arg;
+	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		if (asprintf(cause, "cannot watch listeners for shutdown: %s",
+		    strerror(errno)) == -1)
+			*cause = NULL;
+		free(h);
+		return NULL;
+	}
+	h->ev = event_new(base, h->epfd, EV_READ | EV_PERSIST, health_event, h);
+	h->retry = evtimer_new(base, health_retry, h);
+	if (h->ev == NULL || h->retry == NULL || event_add(h->ev, NULL) == -1) {
+		*cause = strdup("cannot watch listeners for shutdown");
+		health_close(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* Stop watching; drop every reference. */
+void
+health_close(struct health *h)
+{
+	struct health_watch *w;
+
+	if (h == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&h->watches)) != NULL)
+		health_unwatch(h, w);
+	if (h->ev != NULL)
+		event_free(h->ev);
+	if (h->retry != NULL)
+		event_free(h->retry);
+	close(h->epfd);
+	free(h);
+}
+
+/* Stop repairing (the supervisor is stopping, its workers too). */
+void
+health_stop(struct health *h)
+{
+	if (h == NULL)
+		return;
+	event_del(h->ev);
+	evtimer_del(h->retry);
+}
+
+/* The watch of a listener, or NULL. */
+static struct health_watch *
+health_find(const struct health *h, const struct listener *l)
+{
+	struct health_watch *w;
+
+	TAILQ_FOREACH(w, &h->watches, entry)
+		if (w->l == l)
+			return w;
+	return NULL;
+}
+
+/*
+ * Watch exactly the listeners of set that can be repaired (those in force):
+ * the new ones are added (one more reference each), the others dropped.
+ */
+void
+health_watch(struct health *h, const struct listener_set *set)
+{
+	struct health_watch *w, *next;
+	struct listener *l;
+	size_t i;
+	bool keep;
+
+	if (h == NULL)
+		return;
+	for (w = TAILQ_FIRST(&h->watches); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		for (i = 0, keep = false; i < set->count && !keep; i++)
+			keep = set->items[i] == w->l;
+		if (!keep)
+			health_unwatch(h, w);
+	}
+	for (i = 0; i < set->count; i++) {
+		l = set->items[i];
+		if (!listener_can_repair(l) || health_find(h, l) != NULL)
+			continue;
+		if ((w = calloc(1, sizeof(*w))) == NULL) {
+			log_warnx("listener %s: out of memory watching it for "
+			    "shutdown", l->name);
+			continue;
+		}
+		w->l = l;
+		w->fd = -1;
+		listener_ref(l);
+		TAILQ_INSERT_TAIL(&h->watches, w, entry);
+		health_arm(h, w);
+	}
+}
+
+/* How a listener fared: times repaired, and whether it is down now. */
+void
+health_describe(const struct health *h, const struct listener *l,
+    unsigned int *repairs, bool *down)
+{
+	const struct health_watch *w = h != NULL ? health_find(h, l) : NULL;
+
+	*repairs = w != NULL ? w->repairs : 0;
+	*down = w != NULL && w->down;
+}

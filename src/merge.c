@@ -1,0 +1,227 @@
+/*
+ * merge.c: the config in force after a reload of one program.
+ *
+ * `handoff reload PROGRAM` changes that program and nothing else: its
+ * settings and listeners come from the file, every other program and the
+ * [supervisor] section stay as they are in force. The result is a config
+ * that no file holds; the supervisor keeps it in memory and status shows
+ * it. A listener that other programs also use keeps the options in force
+ * until a reload that includes them.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "merge.h"
+#include "parse.h"
+
+/* Copy a NULL-terminated string vector; NULL if out of memory. */
+static char **
+merge_copy_argv(char *const *argv)
+{
+	char **copy;
+	size_t n = 0, i;
+
+	while (argv != NULL && argv[n] != NULL)
+		n++;
+	if ((copy = calloc(n + 1, sizeof(*copy))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if ((copy[i] = strdup(argv[i])) == NULL) {
+			argv_free(copy);
+			return NULL;
+		}
+	}
+	return copy;
+}
+
+/* Duplicate a string that may be NULL; false if out of memory. */
+static bool
+merge_copy_string(char **dst, const char *src)
+{
+	*dst = NULL;
+	return src == NULL || (*dst = strdup(src)) != NULL;
+}
+
+/* Append a copy of lc to conf (users counted again by config_finish). */
+static int
+merge_add_listener(struct config *conf, const struct listener_conf *lc)
+{
+	struct listener_conf *copy;
+
+	if ((copy = calloc(1, sizeof(*copy))) == NULL)
+		return -1;
+	*copy = *lc;
+	copy->users = 0;
+	if (!merge_copy_string(&copy->name, lc->name) ||
+	    !merge_copy_string(&copy->fd_name, lc->fd_name) ||
+	    !merge_copy_string(&copy->listen, lc->listen)) {
+		free(copy->name);
+		free(copy->fd_name);
+		free(copy->listen);
+		free(copy);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&conf->listeners, copy, entry);
+	conf->nlisteners++;
+	return 0;
+}
+
+/*
+ * Append a copy of pc to conf. Every scalar setting is copied as it is;
+ * the strings and vectors are duplicated, and the resolved listeners are
+ * left for config_finish to find in conf.
+ */
+static int
+merge_add_program(struct config *conf, const struct program_conf *pc)
+{
+	struct program_conf *copy;
+
+	if ((copy = calloc(1, sizeof(*copy))) == NULL)
+		return -1;
+	*copy = *pc;
+	copy->listeners = NULL;
+	copy->name = copy->command = copy->user = copy->group = NULL;
+	copy->directory = NULL;
+	copy->argv = copy->listener_names = copy->env = NULL;
+	/* In the list first, so that config_free releases a partial copy. */
+	TAILQ_INSERT_TAIL(&conf->programs, copy, entry);
+	conf->nprograms++;
+	if (!merge_copy_string(&copy->name, pc->name) ||
+	    !merge_copy_string(&copy->command, pc->command) ||
+	    !merge_copy_string(&copy->user, pc->user) ||
+	    !merge_copy_string(&copy->group, pc->group) ||
+	    !merge_copy_string(&copy->directory, pc->directory) ||
+	    (copy->argv = merge_copy_argv(pc->argv)) == NULL ||
+	    (copy->listener_names = merge_copy_argv(pc->listener_names)) == NULL ||
+	    (copy->env = merge_copy_argv(pc->env)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Tell whether a program of conf other than except names listener name. */
+static bool
+merge_used_by_others(const struct config *conf, const char *except,
+    const char *name)
+{
+	const struct program_conf *pc;
+	size_t i;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		if (strcmp(pc->name, except) == 0)
+			continue;
+		for (i = 0; i < pc->nlisteners; i++)
+			if (strcmp(pc->listener_names[i], name) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Tell whether program pc names listener name. */
+static bool
+merge_program_uses(const struct program_conf *pc, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < pc->nlisteners; i++)
+		if (strcmp(pc->listener_names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The config in force after reloading only program `name` from `fresh`:
+ * `current` with that program's section, and the listeners only it uses,
+ * taken from `fresh`. Returns NULL with *cause set if the two cannot be
+ * merged (the program is missing from either, or it changes the address
+ * of a listener that other programs use too) or if the result does not
+ * hold together (an address conflict); nothing is changed either way.
+ */
+struct config *
+merge_program(const struct config *current, const struct config *fresh,
+    const char *name, char **cause)
+{
+	const struct program_conf *pc, *fresh_pc, *cur_pc;
+	const struct listener_conf *lc, *kept;
+	struct config_msgs msgs;
+	struct config *merged;
+	char where[ADDR_STRLEN], was[ADDR_STRLEN];
+	size_t i;
+
+	*cause = NULL;
+	cur_pc = config_find_program(current, name);
+	if ((fresh_pc = config_find_program(fresh, name)) == NULL || cur_pc == NULL) {
+		asprintf(cause, "program %s is not in the %s config", name,
+		    fresh_pc == NULL ? "new" : "running");
+		return NULL;
+	}
+	/* A shared listener may not move under the other programs' feet. */
+	for (i = 0; i < fresh_pc->nlisteners; i++) {
+		lc = fresh_pc->listeners[i];
+		if (!merge_used_by_others(current, name, lc->name) ||
+		    (kept = config_find_listener(current, lc->name)) == NULL ||
+		    addr_equal(&kept->addr, &lc->addr))
+			continue;
+		addr_format(&kept->addr, was, sizeof(was));
+		addr_format(&lc->addr, where, sizeof(where));
+		asprintf(cause, "listener %s is also used by other programs: "
+		    "moving it from %s to %s needs a reload of every program "
+		    "(handoff reload without a program name)", lc->name, was,
+		    where);
+		return NULL;
+	}
+
+	merged = config_new(fresh->path);
+	merged->supervisor.log_level = current->supervisor.log_level;
+	if (!merge_copy_string(&merged->supervisor.name, current->supervisor.name) ||
+	    !merge_copy_string(&merged->supervisor.control,
+	    current->supervisor.control) ||
+	    !merge_copy_string(&merged->supervisor.pidfile,
+	    current->supervisor.pidfile))
+		goto nomem;
+	/*
+	 * Listeners: those in force that are not the program's alone, as
+	 * they are; then the program's new ones that are not among them.
+	 */
+	TAILQ_FOREACH(lc, &current->listeners, entry) {
+		if ((merge_program_uses(cur_pc, lc->name) ||
+		    merge_program_uses(fresh_pc, lc->name)) &&
+		    !merge_used_by_others(current, name, lc->name))
+			continue;
+		if (merge_add_listener(merged, lc) == -1)
+			goto nomem;
+	}
+	for (i = 0; i < fresh_pc->nlisteners; i++) {
+		lc = fresh_pc->listeners[i];
+		if (config_find_listener(merged, lc->name) == NULL &&
+		    merge_add_listener(merged, lc) == -1)
+			goto nomem;
+	}
+	TAILQ_FOREACH(pc, &current->programs, entry)
+		if (merge_add_program(merged, strcmp(pc->name, name) == 0 ?
+		    fresh_pc : pc) == -1)
+			goto nomem;
+
+	config_msgs_init(&msgs);
+	if (config_finish(merged, &msgs) == -1) {
+		for (i = 0; i < msgs.count; i++)
+			if (msgs.is_error[i])
+				break;
+		asprintf(cause, "reloading only program %s: %s", name,
+		    i < msgs.count ? msgs.lines[i] : "the result does not hold "
+		    "together");
+		config_msgs_free(&msgs);
+		config_free(merged);
+		return NULL;
+	}
+	config_msgs_free(&msgs);
+	return merged;
+
+nomem:
+	config_free(merged);
+	*cause = strdup("out of memory");
+	return NULL;
+}

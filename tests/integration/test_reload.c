@@ -1,0 +1,466 @@
+/*
+ * test_reload.c: what a reload changes and what it must leave alone, as an
+ * operator sees it: a listener renamed in place, `handoff reload PROGRAM`
+ * changing that program only, `[supervisor]` keys a reload cannot change,
+ * `--no-wait` on a reload that failed at once, commands found through an
+ * empty PATH element, a generation killed at stop, status text that is not
+ * UTF-8, and the orphans a stop must kill however many there are.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Replace the supervisor's config with text (the [supervisor] part added). */
+static void
+rl_write(struct sup *s, const char *programs)
+{
+	char *text;
+
+	text = tc_printf("[supervisor]\nname = ctltest\ncontrol = %s\n"
+	    "pidfile = %s/handoff.pid\n\n%s", s->sock, s->dir, programs);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+}
+
+/*
+ * The usual config: [listener NAME] on the test's port, [program app]
+ * running the test server with args, and extra program keys.
+ */
+static void
+rl_write_app(struct sup *s, const char *name, const char *args,
+    const char *keys)
+{
+	char *text;
+
+	text = tc_printf("[listener %s]\nlisten = 127.0.0.1:%d\n\n"
+	    "[program app]\ncommand = %s%s%s\nlisteners = %s\n%s", name, s->port,
+	    support_env("HANDOFF_TESTSERVER"), *args ? " " : "", args, name, keys);
+	rl_write(s, text);
+	free(text);
+}
+
+/* `handoff reload ARGS... -s SOCK`: its exit code; res keeps the output. */
+static int
+rl_reload(struct sup *s, struct run_result *res, const char *a, const char *b)
+{
+	if (a == NULL)
+		return support_handoff_cmd(res, "reload", "-s", s->sock, NULL);
+	if (b == NULL)
+		return support_handoff_cmd(res, "reload", a, "-s", s->sock, NULL);
+	return support_handoff_cmd(res, "reload", a, b, "-s", s->sock, NULL);
+}
+
+/* The member of status array `list` whose "name" is name, or NULL. */
+static json_object *
+rl_named(json_object *root, const char *list, const char *name)
+{
+	json_object *items = tc_json_at(root, list, NULL), *item;
+	size_t i;
+
+	for (i = 0; items != NULL && i < json_object_array_length(items); i++) {
+		item = json_object_array_get_idx(items, i);
+		if (strcmp(tc_json_str(tc_json_at(item, "name", NULL)), name) == 0)
+			return item;
+	}
+	return NULL;
+}
+
+/* The listener named name in a status document, or NULL. */
+static json_object *
+rl_listener(json_object *root, const char *name)
+{
+	return rl_named(root, "listeners", name);
+}
+
+/* The program named name in a status document, or NULL. */
+static json_object *
+rl_program(json_object *root, const char *name)
+{
+	return rl_named(root, "programs", name);
+}
+
+/* A program's current generation number in status, -1 if none. */
+static int64_t
+rl_current(json_object *root, const char *program)
+{
+	return tc_json_int(tc_json_at(rl_program(root, program),
+	    "current_generation", NULL));
+}
+
+/* GET path from 127.0.0.1:port; the body, or NULL if it failed. */
+static char *
+rl_get(int port, const char *path)
+{
+	char *body = NULL;
+
+	if (support_http_get(port, path, &body) != SUPPORT_HTTP_OK) {
+		free(body);
+		return NULL;
+	}
+	return body;
+}
+
+/* The generation that answered on port: 0 if nothing answered. */
+static int
+rl_gen_on(int port)
+{
+	char *body = rl_get(port, "/");
+	int gen = 0;
+
+	if (body != NULL && sscanf(body, "gen=%d", &gen) != 1)
+		gen = 0;
+	free(body);
+	return gen;
+}
+
+TestSuite(reload, .fini = tc_fini, .timeout = 120);
+
+/*
+ * Renaming a listener section (same address) keeps its socket, passes the
+ * new name to the new generation and shows it in status.
+ */
+Test(reload, renamed_listener_keeps_its_socket)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+	char *env;
+
+	rl_write_app(s, "web", "", "");
+	tc_start(s);
+	cr_assert_eq(rl_gen_on(s->port), 1);
+
+	rl_write_app(s, "www", "", "");
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "reload: %s%s",
+	    res.out, res.err);
+	support_result_free(&res);
+	cr_expect_eq(rl_gen_on(s->port), 2);
+	env = rl_get(s->port, "/env");
+	cr_assert(env != NULL);
+	cr_expect(strstr(env, "LISTEN_FDNAMES=www\n") != NULL, "%s", env);
+	free(env);
+	root = tc_status_json(s);
+	cr_expect(rl_listener(root, "www") != NULL, "status has no listener www");
+	cr_expect(rl_listener(root, "web") == NULL, "status still has web");
+	json_object_put(root);
+	tc_stop(s);
+}
+
+/* Two programs, each on a listener of its own, and one they share. */
+static void
+rl_write_two(struct sup *s, int pa, int pb, int pshared, int backlog,
+    const char *extra_b, int workers_a)
+{
+	char *text;
+
+	text = tc_printf(
+	    "[listener a]\nlisten = 127.0.0.1:%d\n\n"
+	    "[listener b]\nlisten = 127.0.0.1:%d\n\n"
+	    "[listener shared]\nlisten = 127.0.0.1:%d\nbacklog = %d\n\n"
+	    "%s"
+	    "[program A]\ncommand = %s\nlisteners = a shared\nworkers = %d\n\n"
+	    "[program B]\ncommand = %s\nlisteners = b shared%s\n",
+	    pa, pb, pshared, backlog,
+	    extra_b != NULL ? extra_b : "",
+	    support_env("HANDOFF_TESTSERVER"), workers_a,
+	    support_env("HANDOFF_TESTSERVER"), extra_b != NULL ? " c" : "");
+	rl_write(s, text);
+	free(text);
+}
+
+/*
+ * `handoff reload A` changes program A and nothing else: B's new listener
+ * is not bound, B keeps its generation, a listener B shares keeps its
+ * options; status shows the merge in force. A full reload then applies
+ * the rest.
+ */
+Test(reload, partial_reload_changes_only_that_program)
+{
+	struct sup *s = tc_new("", "");
+	int pa = s->port, pb = support_free_port(), pshared = support_free_port();
+	int pc = support_free_port();
+	struct run_result res;
+	json_object *root;
+	char *extra;
+
+	rl_write_two(s, pa, pb, pshared, 100, NULL, 1);
+	tc_start(s);
+	cr_assert_eq(rl_gen_on(pa), 1);
+	cr_assert_eq(rl_gen_on(pb), 1);
+
+	/* The file now gives A two workers, B a new listener, shared a new backlog. */
+	extra = tc_printf("[listener c]\nlisten = 127.0.0.1:%d\n\n", pc);
+	rl_write_two(s, pa, pb, pshared, 200, extra, 2);
+	cr_assert_eq(rl_reload(s, &res, "A", NULL), 0, "reload A: %s%s",
+	    res.out, res.err);
+	support_result_free(&res);
+
+	root = tc_status_json(s);
+	cr_expect_eq(rl_current(root, "A"), 2);
+	cr_expect_eq(rl_current(root, "B"), 1, "B was reloaded too");
+	cr_expect_eq(tc_json_int(tc_json_at(rl_program(root, "A"), "workers",
+	    NULL)), 2, "A's new workers are not in force");
+	cr_expect_eq(json_object_array_length(tc_json_at(rl_program(root, "B"),
+	    "listeners", NULL)), 2, "B's new listener is in force");
+	cr_expect(rl_listener(root, "c") == NULL, "listener c was bound");
+	cr_expect_eq(tc_json_int(tc_json_at(rl_listener(root, "shared"),
+	    "backlog", NULL)), 100, "the shared listener's backlog changed");
+	json_object_put(root);
+	cr_expect_eq(rl_gen_on(pc), 0, "port %d of B's new listener answers", pc);
+	cr_expect_eq(rl_gen_on(pa), 2);
+	cr_expect_eq(rl_gen_on(pb), 1);
+
+	/* The whole file, now. */
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "reload: %s%s",
+	    res.out, res.err);
+	support_result_free(&res);
+	root = tc_status_json(s);
+	cr_expect_eq(rl_current(root, "B"), 2);
+	cr_expect(rl_listener(root, "c") != NULL);
+	cr_expect_eq(tc_json_int(tc_json_at(rl_listener(root, "shared"),
+	    "backlog", NULL)), 200);
+	json_object_put(root);
+	cr_expect_eq(rl_gen_on(pc), 2);
+	free(extra);
+	tc_stop(s);
+}
+
+/* A reload of one program may not move a listener other programs use. */
+Test(reload, partial_reload_cannot_move_a_shared_listener)
+{
+	struct sup *s = tc_new("", "");
+	int pa = s->port, pb = support_free_port(), pshared = support_free_port();
+	struct run_result res;
+
+	rl_write_two(s, pa, pb, pshared, 100, NULL, 1);
+	tc_start(s);
+	rl_write_two(s, pa, pb, support_free_port(), 100, NULL, 1);
+	cr_assert_eq(rl_reload(s, &res, "A", NULL), 1, "reload A: %s%s",
+	    res.out, res.err);
+	cr_expect(strstr(res.out, "listener shared is also used by other "
+	    "programs") != NULL || strstr(res.err, "listener shared is also "
+	    "used by other programs") != NULL, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect_eq(rl_gen_on(pshared), 1);
+	tc_stop(s);
+}
+
+/* The control socket, pidfile and name change only at a restart. */
+Test(reload, supervisor_keys_that_need_a_restart)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+	char *text, *moved;
+
+	tc_start(s);
+	moved = tc_printf("%s/moved.sock", s->dir);
+	text = tc_printf("[supervisor]\nname = ctltest\ncontrol = %s\n"
+	    "pidfile = %s/handoff.pid\n\n[listener web]\nlisten = 127.0.0.1:%d\n\n"
+	    "[program app]\ncommand = %s\nlisteners = web\n", moved, s->dir,
+	    s->port, support_env("HANDOFF_TESTSERVER"));
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 1, "reload: %s%s", res.out,
+	    res.err);
+	cr_expect(strstr(res.err, "[supervisor] control changed from") != NULL,
+	    "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect_eq(access(moved, F_OK), -1, "a socket appeared at %s", moved);
+	/* Status, through the socket where it is, says where it is. */
+	cr_assert_eq(support_handoff_cmd(&res, "status", "--json", "-s", s->sock,
+	    NULL), 0, "%s", res.err);
+	root = json_tokener_parse(res.out);
+	support_result_free(&res);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "supervisor", "control",
+	    NULL)), s->sock);
+	cr_expect_eq(tc_json_at(root, "last_reload", "ok", NULL) != NULL &&
+	    !json_object_get_boolean(tc_json_at(root, "last_reload", "ok", NULL)),
+	    1, "the refused reload is not shown as failed");
+	json_object_put(root);
+	cr_expect_eq(rl_gen_on(s->port), 1);
+	free(moved);
+	tc_stop(s);
+}
+
+/* `reload --no-wait` says so when the reload failed before it returned. */
+Test(reload, nowait_reports_a_reload_that_failed_at_once)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *text;
+
+	tc_start(s);
+	text = tc_printf("[listener web]\nlisten = 127.0.0.1:%d\n\n"
+	    "[program app]\ncommand = %s/no-such-server\nlisteners = web\n",
+	    s->port, s->dir);
+	rl_write(s, text);
+	free(text);
+	cr_assert_eq(rl_reload(s, &res, "--no-wait", NULL), 1, "%s%s", res.out,
+	    res.err);
+	cr_expect(strstr(res.err, "no-such-server") != NULL, "%s%s", res.out,
+	    res.err);
+	cr_expect(strstr(res.out, "reload started") == NULL, "%s", res.out);
+	support_result_free(&res);
+	cr_expect_eq(rl_gen_on(s->port), 1);
+	tc_stop(s);
+}
+
+/* An empty PATH element is the worker's directory, as in a shell. */
+Test(reload, empty_path_element_is_the_current_directory)
+{
+	struct sup *s = tc_new("", "");
+	char *copy, *text, *cmd;
+	struct run_result res;
+	const char *argv[4];
+
+	copy = tc_printf("%s/myserver", s->dir);
+	argv[0] = "/bin/cp";
+	argv[1] = support_env("HANDOFF_TESTSERVER");
+	argv[2] = copy;
+	argv[3] = NULL;
+	cr_assert_eq(support_run(argv, &res), 0, "cp: %s", res.err);
+	support_result_free(&res);
+	cmd = tc_printf("myserver");
+	text = tc_printf("[listener web]\nlisten = 127.0.0.1:%d\n\n"
+	    "[program app]\ncommand = %s\nlisteners = web\ndirectory = %s\n"
+	    "env = PATH=/nonexistent::/usr/bin\n", s->port, cmd, s->dir);
+	rl_write(s, text);
+	tc_start(s);
+	cr_expect_eq(rl_gen_on(s->port), 1);
+	tc_stop(s);
+	free(text);
+	free(cmd);
+	free(copy);
+}
+
+/*
+ * A generation killed by a stop (here: one a reload was starting) is
+ * draining, not failed: nothing went wrong with it. The test traces its
+ * worker, so that the worker's death is held until status was read.
+ */
+Test(reload, generation_killed_at_stop_is_not_failed)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+	siginfo_t info;
+	pid_t pid;
+	int status;
+
+	rl_write_app(s, "web", "", "");
+	tc_start(s);
+	rl_write_app(s, "web", "--never-ready", "");
+	cr_assert_eq(rl_reload(s, &res, "--no-wait", NULL), 0, "%s%s", res.out,
+	    res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 2: starting", 1);
+	root = tc_status_json(s);
+	pid = (pid_t)tc_json_int(tc_json_at(root, "programs", "0", "generations",
+	    "1", "workers", "0", "pid", NULL));
+	json_object_put(root);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(ptrace(PTRACE_SEIZE, pid, NULL, NULL), 0,
+	    "cannot trace the worker: %s", strerror(errno));
+	kill(s->hp.pid, SIGTERM);
+	/* SIGKILLed by the stop: its exit is ours to see first, and to hold. */
+	cr_assert_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0,
+	    "waitid: %s", strerror(errno));
+	root = tc_status_json(s);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "programs", "0",
+	    "generations", "1", "state", NULL)), "draining");
+	json_object_put(root);
+	/* Collecting its exit lets the supervisor reap it. */
+	while (waitpid(pid, &status, __WALL) == -1 && errno == EINTR)
+		;
+	cr_expect_eq(tc_wait_exit(s, DEADLINE_MS), 0);
+	tc_expect_all_gone(s);
+}
+
+/* Status text that is not well-formed UTF-8 is shown with '?' for it. */
+Test(reload, status_text_is_always_utf8)
+{
+	struct sup *s = tc_new("", "");
+	json_object *root;
+
+	rl_write_app(s, "web", "--notify-raw 'STATUS=\\xe0\\x80\\xaf ok"
+	    "\\xed\\xa0\\x80 \\xf5\\x80\\x80\\x80 \\xf4\\x90\\x80\\x80 "
+	    "\\xc2\\x9b \\xc3\\xa9'", "");
+	tc_start(s);
+	root = tc_status_json(s);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "programs", "0",
+	    "generations", "0", "workers", "0", "status", NULL)),
+	    "??? ok??? ???? ???? ?? \xc3\xa9");
+	json_object_put(root);
+	tc_stop(s);
+}
+
+/*
+ * Orphans a stop must kill: far more than fit in one line buffer of
+ * /proc's children list. Every one is gone after the stop. They belong to
+ * their generation, which drains until they are gone: they outlive the
+ * stop signal, so drain_timeout kills them.
+ */
+Test(reload, stop_kills_every_orphan)
+{
+	struct sup *s = tc_new("", "");
+
+	/* 900 pids of up to 5 digits and a space: more than 4096 bytes. */
+	rl_write_app(s, "web", "--orphans 900", "drain_timeout = 1s\n");
+	tc_start(s);
+	cr_expect_eq(rl_gen_on(s->port), 1);
+	tc_stop(s);
+}
+
+/*
+ * A config path that is a FIFO or a device is refused by check, run and
+ * reload, without reading it: the supervisor never blocks on it, and what
+ * runs keeps running.
+ */
+Test(reload, config_that_is_not_a_regular_file)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *fifo, *link;
+
+	fifo = tc_printf("%s/fifo.ini", s->dir);
+	link = tc_printf("%s/zero.ini", s->dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+	cr_assert_eq(symlink("/dev/zero", link), 0);
+	cr_expect_eq(support_handoff_cmd(&res, "check", "-c", fifo, NULL), 2);
+	cr_expect(strstr(res.err, "is a FIFO, not a regular file") != NULL,
+	    "%s", res.err);
+	support_result_free(&res);
+	cr_expect_eq(support_handoff_cmd(&res, "run", "-c", link, NULL), 2);
+	cr_expect(strstr(res.err, "is a device, not a regular file") != NULL,
+	    "%s", res.err);
+	support_result_free(&res);
+
+	tc_start(s);
+	cr_assert_eq(rename(fifo, s->config), 0);
+	cr_expect_eq(rl_reload(s, &res, NULL, NULL), 1);
+	cr_expect(strstr(res.out, "is a FIFO, not a regular file") != NULL,
+	    "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_assert_eq(rename(link, s->config), 0);
+	cr_expect_eq(rl_reload(s, &res, NULL, NULL), 1);
+	cr_expect(strstr(res.out, "is a device, not a regular file") != NULL,
+	    "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect_eq(rl_gen_on(s->port), 1);
+	free(fifo);
+	free(link);
+	tc_stop(s);
+}

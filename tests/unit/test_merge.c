@@ -1,0 +1,165 @@
+/*
+ * test_merge.c: the config in force after `handoff reload PROGRAM`: that
+ * program's part from the new file, everything else as it was.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "merge.h"
+
+/* The config in force before: A on a, B on b, both on shared. */
+static const char *const before_text =
+    "[supervisor]\nname = one\nlog_level = warn\n"
+    "[listener a]\nlisten = 127.0.0.1:7001\n"
+    "[listener b]\nlisten = 127.0.0.1:7002\n"
+    "[listener shared]\nlisten = 127.0.0.1:7003\nbacklog = 100\n"
+    "[program A]\ncommand = /bin/a\nlisteners = a shared\n"
+    "[program B]\ncommand = /bin/b\nlisteners = b shared\n";
+
+/* Load a config from text; the test fails if it has errors. */
+static struct config *
+load(const char *text)
+{
+	char path[] = "/tmp/handoff-test-merge-XXXXXX";
+	struct config_msgs msgs;
+	struct config *conf;
+	FILE *fp;
+	int fd;
+
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_not_null(fp = fdopen(fd, "w"));
+	cr_assert_eq(fputs(text, fp) >= 0, 1);
+	cr_assert_eq(fclose(fp), 0);
+	config_msgs_init(&msgs);
+	conf = config_load(path, &msgs);
+	unlink(path);
+	cr_assert_not_null(conf, "config has errors: %s", msgs.count ?
+	    msgs.lines[0] : "?");
+	config_msgs_free(&msgs);
+	return conf;
+}
+
+/* Merge after_text's program `name` into before_text; NULL with *cause. */
+static struct config *
+merge(const char *after_text, const char *name, char **cause)
+{
+	struct config *before = load(before_text), *after = load(after_text);
+	struct config *merged;
+
+	merged = merge_program(before, after, name, cause);
+	config_free(before);
+	config_free(after);
+	return merged;
+}
+
+Test(merge, takes_the_program_and_its_own_listeners_from_the_file)
+{
+	char *cause = NULL;
+	struct config *m;
+	struct listener_conf *lc;
+	struct program_conf *pc;
+
+	m = merge("[supervisor]\nname = two\nlog_level = debug\n"
+	    "[listener a]\nlisten = 127.0.0.1:7001\nbacklog = 50\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\nbacklog = 60\n"
+	    "[listener c]\nlisten = 127.0.0.1:7004\n"
+	    "[listener shared]\nlisten = 127.0.0.1:7003\nbacklog = 200\n"
+	    "[program A]\ncommand = /bin/a2\nlisteners = a shared\nworkers = 3\n"
+	    "[program B]\ncommand = /bin/b2\nlisteners = b shared c\n", "A",
+	    &cause);
+	cr_assert_not_null(m, "%s", cause);
+	/* [supervisor] is the one in force. */
+	cr_expect_str_eq(m->supervisor.name, "one");
+	cr_expect_eq(m->supervisor.log_level, LOG_LEVEL_WARN);
+	/* A is the file's. */
+	cr_assert_not_null(pc = config_find_program(m, "A"));
+	cr_expect_str_eq(pc->command, "/bin/a2");
+	cr_expect_eq(pc->workers, 3);
+	cr_expect_eq(pc->listeners[0], config_find_listener(m, "a"));
+	/* B is the one in force, with its listeners. */
+	cr_assert_not_null(pc = config_find_program(m, "B"));
+	cr_expect_str_eq(pc->command, "/bin/b");
+	cr_expect_eq(pc->nlisteners, 2);
+	cr_expect_null(config_find_listener(m, "c"), "B's new listener is in");
+	/* a is A's alone: the file's options; b and shared are kept. */
+	cr_assert_not_null(lc = config_find_listener(m, "a"));
+	cr_expect_eq(lc->opts.backlog, 50);
+	cr_assert_not_null(lc = config_find_listener(m, "b"));
+	cr_expect_eq(lc->opts.backlog, DEFAULT_BACKLOG);
+	cr_assert_not_null(lc = config_find_listener(m, "shared"));
+	cr_expect_eq(lc->opts.backlog, 100);
+	cr_expect_eq(lc->users, 2);
+	cr_expect_eq(m->nlisteners, 3);
+	config_free(m);
+}
+
+Test(merge, a_renamed_listener_of_the_program_replaces_its_old_name)
+{
+	char *cause = NULL;
+	struct config *m;
+
+	m = merge("[listener web]\nlisten = 127.0.0.1:7001\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[listener shared]\nlisten = 127.0.0.1:7003\nbacklog = 100\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = web shared\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b shared\n", "A", &cause);
+	cr_assert_not_null(m, "%s", cause);
+	cr_expect_null(config_find_listener(m, "a"));
+	cr_expect_not_null(config_find_listener(m, "web"));
+	cr_expect_str_eq(config_find_program(m, "A")->listener_names[0], "web");
+	config_free(m);
+}
+
+Test(merge, a_shared_listener_may_not_move)
+{
+	char *cause = NULL;
+
+	cr_expect_null(merge("[listener a]\nlisten = 127.0.0.1:7001\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[listener shared]\nlisten = 127.0.0.1:7009\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = a shared\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b shared\n", "A",
+	    &cause));
+	cr_assert_not_null(cause);
+	cr_expect_str_eq(cause, "listener shared is also used by other "
+	    "programs: moving it from 127.0.0.1:7003 to 127.0.0.1:7009 needs a "
+	    "reload of every program (handoff reload without a program name)");
+	free(cause);
+}
+
+Test(merge, a_new_listener_that_conflicts_with_one_kept_is_refused)
+{
+	char *cause = NULL;
+
+	/* In the file b moved away, so A may take its port; in force it may not. */
+	cr_expect_null(merge("[listener a]\nlisten = 127.0.0.1:7001\n"
+	    "[listener b]\nlisten = 127.0.0.1:7012\n"
+	    "[listener more]\nlisten = 127.0.0.1:7002\n"
+	    "[listener shared]\nlisten = 127.0.0.1:7003\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = a shared more\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b shared\n", "A",
+	    &cause));
+	cr_assert_not_null(cause);
+	cr_expect(strstr(cause, "reloading only program A: ") == cause, "%s",
+	    cause);
+	cr_expect(strstr(cause, "conflicts with listener") != NULL, "%s", cause);
+	free(cause);
+}
+
+Test(merge, the_program_must_be_in_the_file)
+{
+	char *cause = NULL;
+
+	cr_expect_null(merge("[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b\n", "A", &cause));
+	cr_expect_str_eq(cause, "program A is not in the new config");
+	free(cause);
+}
