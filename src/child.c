@@ -5,7 +5,8 @@
  * resolved path, the environment, the supplementary groups. Between fork and
  * exec the child only makes async-signal-safe calls:
  *
- *	own process group; signal dispositions reset and mask cleared;
+ *	own process group; into the generation's cgroup, if it has one;
+ *	signal dispositions reset and mask cleared;
  *	stdin from /dev/null, stdout and stderr to the supervisor's pipe;
  *	listeners moved to fds 3, 4, ... (without CLOEXEC; non-blocking, as
  *	the supervisor bound them) and every other fd closed;
@@ -270,6 +271,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 	int n;
 
 	memset(spec, 0, sizeof(*spec));
+	spec->cgroup_fd = -1;
 	spec->argv = pc->argv;
 	spec->directory = pc->directory;
 	spec->discard_output = pc->output == OUTPUT_DISCARD;
@@ -419,6 +421,9 @@ child_exec(const struct child_spec *spec, int output_fd, int status_fd)
 	size_t i;
 
 	setpgid(0, 0);
+	/* First: whatever the worker forks from here on stays in the cgroup. */
+	if (spec->cgroup_fd != -1 && write(spec->cgroup_fd, "0", 1) != 1)
+		child_fail(status_fd, "join cgroup");
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;

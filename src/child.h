@@ -18,6 +18,7 @@ struct child_spec {
 	char		**envp;		/* built by child_env_build */
 	int		  listen_pid_slot;	/* envp index of LISTEN_PID=, -1 none */
 	int		 *fds;		/* placed at 3, 4, ... in this order */
+	int		  cgroup_fd;	/* cgroup.procs to join before exec, or -1 */
 	size_t		  nfds;
 	const char	 *directory;	/* NULL: stay where we are */
 	bool		  discard_output;	/* stdout and stderr to /dev/null */

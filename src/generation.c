@@ -6,10 +6,13 @@
  * exits or the ready_timeout passes first; then it is killed. The
  * supervisor promotes a ready generation (GEN_RUNNING): from then on a
  * worker that dies is restarted per `restart`, with exponential backoff.
- * Draining sends stop_signal to each worker and, after drain_timeout,
- * SIGKILL to the workers' process groups. A generation is GEN_GONE, and
- * reports GEN_EVENT_GONE, once no worker process and no member of a
- * worker's process group is left.
+ * Draining sends stop_signal to each worker and to each descendant that
+ * left its worker's process group and, after drain_timeout, SIGKILL to the
+ * workers' process groups and every descendant. A generation is GEN_GONE,
+ * and reports GEN_EVENT_GONE, once no worker process, no member of a
+ * worker's process group and no other descendant (descendants.c) is left.
+ * While no worker is ready, a crashed worker waits at most
+ * BACKOFF_NONE_READY_MS for its restart, however long its backoff grew.
  */
 #include "autoconf.h"
 
@@ -24,6 +27,7 @@
 
 #include "child.h"
 #include "config.h"
+#include "descendants.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
@@ -33,10 +37,12 @@
 static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	worker_spawn(struct worker *, char **, bool *);
-static void	worker_schedule_restart(struct worker *);
+static uint64_t	worker_schedule_restart(struct worker *);
 static void	worker_clear_failures(struct worker *);
 static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
 		    const char *);
+static int	gen_signal_strays(struct generation *, int);
+static void	gen_desc_changed(void *);
 
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
@@ -282,8 +288,7 @@ worker_start_failed(struct worker *w, const char *why)
 	free(w->last_error);
 	w->last_error = strdup(why);
 	w->pid = 0;
-	worker_schedule_restart(w);
-	format_duration(w->backoff_ms, delay, sizeof(delay));
+	format_duration(worker_schedule_restart(w), delay, sizeof(delay));
 	if (w->start_failures++ == 0)
 		log_errorx("%s gen %u worker %d: cannot restart: %s; trying "
 		    "again with backoff (next in %s; logged again once it "
@@ -349,12 +354,14 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	    gen->number, w->index,
 	    pc->ready == READY_NOTIFY ? gen->notify_socket : NULL, cause) == -1)
 		return -1;
+	spec.cgroup_fd = desc_group_procs_fd(gen->desc);
 	if (child_spawn(&spec, &proc, cause) == -1) {
 		*transient = true;
 		child_spec_free(&spec);
 		return -1;
 	}
 	child_spec_free(&spec);
+	desc_group_add(gen->desc, proc.pid);
 
 	output_free(w->output);
 	w->output = NULL;
@@ -385,7 +392,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct generation *gen = arg;
 	char limit[32];
-	int i, n = 0;
+	int i, n = 0, strays;
 
 	(void)fd;
 	(void)what;
@@ -398,6 +405,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 	}
 	if (gen->state != GEN_DRAINING)
 		return;
+	strays = gen_signal_strays(gen, 0);
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
 		if (w->pgid == 0 && w->pid == 0)
@@ -408,10 +416,17 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		if (w->pid != 0)
 			kill(w->pid, SIGKILL);
 	}
+	desc_group_kill(gen->desc);
 	format_duration(gen->pc->drain_timeout_ms, limit, sizeof(limit));
-	log_warnx("%s gen %u: still running after drain_timeout %s; killed "
-	    "the process groups of %d worker%s", gen->program, gen->number,
-	    limit, n, n == 1 ? "" : "s");
+	if (strays == 0)
+		log_warnx("%s gen %u: still running after drain_timeout %s; "
+		    "killed the process groups of %d worker%s", gen->program,
+		    gen->number, limit, n, n == 1 ? "" : "s");
+	else
+		log_warnx("%s gen %u: still running after drain_timeout %s; "
+		    "killed the process groups of %d worker%s and %d process%s "
+		    "outside them", gen->program, gen->number, limit, n,
+		    n == 1 ? "" : "s", strays, strays == 1 ? "" : "es");
 }
 
 /* Start every worker and the ready_timeout. */
@@ -424,6 +439,13 @@ gen_start(struct generation *gen, char **cause)
 	clock_gettime(CLOCK_MONOTONIC, &gen->started);
 	log_info("%s gen %u: starting %d worker%s", gen->program, gen->number,
 	    gen->nworkers, gen->nworkers == 1 ? "" : "s");
+	gen->desc = desc_group_new(gen->program, gen->number, gen_desc_changed,
+	    gen, cause);
+	if (gen->desc == NULL) {
+		gen->state = GEN_FAILED;
+		gen_kill(gen, true);
+		return -1;
+	}
 	for (i = 0; i < gen->nworkers; i++) {
 		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
 			gen->state = GEN_FAILED;
@@ -487,7 +509,7 @@ gen_check_groups(struct generation *gen)
 			w->pgid = 0;
 	}
 	if ((gen->state == GEN_DRAINING || gen->state == GEN_FAILED) &&
-	    gen_live_processes(gen) == 0) {
+	    gen_live_processes(gen) == 0 && desc_group_empty(gen->desc)) {
 		gen->state = GEN_GONE;
 		gen_cancel_timer(gen);
 		gen->cb(gen, GEN_EVENT_GONE, NULL, gen->cb_arg);
@@ -512,6 +534,8 @@ gen_drain(struct generation *gen)
 		} else if (w->state != WORKER_FAILED)
 			w->state = WORKER_EXITED;
 	}
+	/* Nothing tells those that left their worker's group to stop but us. */
+	gen_signal_strays(gen, gen->pc->stop_signal);
 	gen_arm_timer(gen, gen->pc->drain_timeout_ms, gen_timer_fired);
 	gen_check_groups(gen);
 }
@@ -542,6 +566,7 @@ gen_kill(struct generation *gen, bool failed)
 		if (w->pid != 0)
 			w->state = WORKER_STOPPING;
 	}
+	desc_group_kill(gen->desc);
 	gen_check_groups(gen);
 }
 
@@ -582,6 +607,7 @@ gen_free(struct generation *gen)
 		free(w->status_text);
 		free(w->last_error);
 	}
+	desc_group_free(gen->desc);
 	for (j = 0; j < gen->nlisteners; j++)
 		listener_unref(gen->listeners[j]);
 	config_unref(gen->conf);
@@ -629,6 +655,90 @@ gen_live_processes(const struct generation *gen)
 	return n;
 }
 
+/* Tell whether pid is one of the generation's workers (or its MAINPID). */
+static bool
+gen_is_worker(const struct generation *gen, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < gen->nworkers; i++)
+		if (gen->workers[i].pid == pid ||
+		    (gen->workers[i].mainpid != 0 && gen->workers[i].mainpid == pid))
+			return true;
+	return false;
+}
+
+/*
+ * The generation's live processes other than its workers: fills up to max
+ * pids, returns how many there are.
+ */
+size_t
+gen_descendants(struct generation *gen, pid_t *pids, size_t max)
+{
+	pid_t *all = NULL, *grown;
+	size_t space = 64, n, i, k = 0;
+
+	for (;;) {
+		if ((grown = reallocarray(all, space, sizeof(*all))) == NULL) {
+			free(all);
+			return 0;
+		}
+		all = grown;
+		if ((n = desc_group_pids(gen->desc, all, space)) <= space)
+			break;
+		space = n + 16;
+	}
+	for (i = 0; i < n; i++) {
+		if (gen_is_worker(gen, all[i]))
+			continue;
+		if (k < max)
+			pids[k] = all[i];
+		k++;
+	}
+	free(all);
+	return k;
+}
+
+/*
+ * Send sig (0: none) to every descendant that left its worker's process
+ * group: no worker passes a signal on to those. Returns how many there are.
+ */
+static int
+gen_signal_strays(struct generation *gen, int sig)
+{
+	pid_t *pids;
+	size_t n, got, i;
+	int k, count = 0;
+	bool ours;
+
+	if ((n = gen_descendants(gen, NULL, 0)) == 0 ||
+	    (pids = calloc(n, sizeof(*pids))) == NULL)
+		return 0;
+	if ((got = gen_descendants(gen, pids, n)) < n)
+		n = got;
+	for (i = 0; i < n; i++) {
+		pid_t pgid = getpgid(pids[i]);
+		for (ours = false, k = 0; k < gen->nworkers; k++)
+			if (gen->workers[k].pgid != 0 &&
+			    gen->workers[k].pgid == pgid)
+				ours = true;
+		if (ours || pgid == -1)
+			continue;
+		if (sig != 0)
+			kill(pids[i], sig);
+		count++;
+	}
+	free(pids);
+	return count;
+}
+
+/* The descendants of a generation may have changed: is it gone? */
+static void
+gen_desc_changed(void *arg)
+{
+	gen_check_groups(arg);
+}
+
 /* Decide what follows a running worker's exit: restart with backoff, or not. */
 static void
 worker_exited_running(struct worker *w, int status, const char *how)
@@ -651,23 +761,84 @@ worker_exited_running(struct worker *w, int status, const char *how)
 	}
 	if (ran >= BACKOFF_RESET_MS)
 		w->backoff_ms = 0;
-	worker_schedule_restart(w);
-	format_duration(w->backoff_ms, delay, sizeof(delay));
+	format_duration(worker_schedule_restart(w), delay, sizeof(delay));
 	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
 	    "(restart %u)", gen->program, gen->number, w->index, (int)w->pid,
 	    how, (unsigned long long)ran, delay, w->restarts + 1);
 }
 
-/* Restart a worker after its backoff: 100ms, doubling up to 30s. */
+/* Arm a worker's restart ms from now. */
 static void
+worker_arm_restart(struct worker *w, uint64_t ms)
+{
+	worker_arm_timer(w, ms, worker_restart);
+	clock_gettime(CLOCK_MONOTONIC, &w->restart_at);
+	w->restart_at.tv_sec += (time_t)(ms / 1000);
+	w->restart_at.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (w->restart_at.tv_nsec >= 1000000000) {
+		w->restart_at.tv_sec++;
+		w->restart_at.tv_nsec -= 1000000000;
+	}
+}
+
+/*
+ * Restart a worker after its backoff: 100ms, doubling up to 30s; but
+ * while no worker of the generation is ready, within
+ * BACKOFF_NONE_READY_MS (the backoff still grows). Returns the delay.
+ */
+static uint64_t
 worker_schedule_restart(struct worker *w)
 {
+	uint64_t delay;
+
 	if (w->backoff_ms == 0)
 		w->backoff_ms = BACKOFF_INITIAL_MS;
 	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
 		w->backoff_ms = BACKOFF_MAX_MS;
+	delay = w->backoff_ms;
+	if (w->gen->nready == 0 && delay > BACKOFF_NONE_READY_MS)
+		delay = BACKOFF_NONE_READY_MS;
 	w->state = WORKER_BACKOFF;
-	worker_arm_timer(w, w->backoff_ms, worker_restart);
+	worker_arm_restart(w, delay);
+	return delay;
+}
+
+/* Milliseconds until a worker in backoff restarts; -1 if it is not waiting. */
+int64_t
+gen_restart_in_ms(const struct worker *w)
+{
+	struct timespec now;
+	int64_t ms;
+
+	if (w->state != WORKER_BACKOFF || w->timer == NULL)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(w->restart_at.tv_sec - now.tv_sec) * 1000 +
+	    (w->restart_at.tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms;
+}
+
+/*
+ * The last ready worker of a running generation is gone: bring every
+ * restart due later than BACKOFF_NONE_READY_MS forward to then, so that
+ * the program is not left with nothing accepting for a whole backoff.
+ */
+static void
+gen_hurry_restarts(struct generation *gen)
+{
+	int i, n = 0;
+
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		if (gen_restart_in_ms(w) > BACKOFF_NONE_READY_MS) {
+			worker_arm_restart(w, BACKOFF_NONE_READY_MS);
+			n++;
+		}
+	}
+	if (n > 0)
+		log_info("%s gen %u: no worker is ready; restarting %d worker%s "
+		    "in backoff within %dms", gen->program, gen->number, n,
+		    n == 1 ? "" : "s", BACKOFF_NONE_READY_MS);
 }
 
 /* A worker exited on probation: the generation fails, saying when. */
@@ -729,8 +900,11 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 	gen_describe_status(status, how, sizeof(how));
 	w->last_status = status;
 	worker_cancel_timer(w);
-	if (w->state == WORKER_READY && gen->nready > 0)
+	if (w->state == WORKER_READY && gen->nready > 0) {
 		gen->nready--;
+		if (gen->nready == 0 && gen->state == GEN_RUNNING)
+			gen_hurry_restarts(gen);
+	}
 
 	if (exec_failed && gen->state == GEN_RUNNING) {
 		/* A restart, not a reload: try again until it runs. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 struct config;
+struct desc_group;
 struct event;
 struct event_base;
 struct listener;
@@ -59,6 +60,7 @@ struct worker {
 	struct timespec	 started;	/* monotonic, of the current process */
 	unsigned int	 restarts;
 	uint64_t	 backoff_ms;	/* delay before the next restart */
+	struct timespec	 restart_at;	/* monotonic, while in backoff */
 	int		 status_fd;	/* exec result pipe, -1 once read */
 	struct output	*output;
 	struct event	*timer;		/* ready delay or restart backoff */
@@ -85,6 +87,7 @@ struct generation {
 	struct timespec	 ready_at;	/* every worker ready (probation began) */
 	bool		 on_probation;	/* ready, waiting out pc->probation_ms */
 	struct event	*timer;		/* ready_timeout, then drain_timeout */
+	struct desc_group *desc;	/* every process of its workers' */
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
 	struct timespec	 drained_by_started;	/* when that reload began */
 	struct event_base *base;
@@ -111,6 +114,8 @@ void		 gen_check_groups(struct generation *gen);
 void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);
+size_t		 gen_descendants(struct generation *gen, pid_t *pids, size_t max);
+int64_t		 gen_restart_in_ms(const struct worker *w);
 const char	*gen_state_name(enum gen_state state);
 void		 gen_describe_status(int status, char *buf, size_t len);
 const char	*worker_state_name(enum worker_state state);
@@ -119,5 +124,6 @@ uint64_t	 elapsed_ms(const struct timespec *since);
 #define BACKOFF_INITIAL_MS	100
 #define BACKOFF_MAX_MS		(30 * 1000)
 #define BACKOFF_RESET_MS	(10 * 1000)
+#define BACKOFF_NONE_READY_MS	1000	/* the longest wait while none is ready */
 
 #endif

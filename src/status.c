@@ -15,11 +15,15 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "descendants.h"
 #include "generation.h"
 #include "health.h"
 #include "listener.h"
 #include "status.h"
 #include "supervisor.h"
+
+#define STATUS_MAX_DESCENDANT_PIDS	256	/* listed in JSON, per generation */
+#define STATUS_MAX_DESCENDANT_ROWS	16	/* rows in the table, per generation */
 
 /* Format a duration for people: 850ms, 12s, 5m3s, 1h2m, 3d4h. */
 void
@@ -100,6 +104,34 @@ status_json_string(struct evbuffer *out, const char *s)
 	evbuffer_add(out, "\"", 1);
 }
 
+/* A generation's other processes: "descendants" (how many) and their pids. */
+static void
+status_json_descendants(struct generation *gen, struct evbuffer *out)
+{
+	pid_t pids[STATUS_MAX_DESCENDANT_PIDS];
+	size_t n, i;
+
+	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_PIDS);
+	evbuffer_add_printf(out, ",\"descendants\":%zu,\"descendant_pids\":[", n);
+	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_PIDS; i++)
+		evbuffer_add_printf(out, "%s%d", i ? "," : "", (int)pids[i]);
+	evbuffer_add(out, "]", 1);
+}
+
+/* A worker's backoff and when it restarts (null: it is not waiting to). */
+static void
+status_json_backoff(const struct worker *w, struct evbuffer *out)
+{
+	int64_t restart_in = gen_restart_in_ms(w);
+
+	evbuffer_add_printf(out, ",\"backoff_ms\":%llu,\"restart_in_ms\":",
+	    (unsigned long long)w->backoff_ms);
+	if (restart_in >= 0)
+		evbuffer_add_printf(out, "%lld", (long long)restart_in);
+	else
+		evbuffer_add_printf(out, "null");
+}
+
 /*
  * The settings in force of a program (after a reload of one program, a
  * merge that no file holds): ,"command":...,"workers":N,... or nothing
@@ -147,8 +179,11 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 	status_json_string(out, sup->config_path);
 	evbuffer_add_printf(out, ",\"control\":");
 	status_json_string(out, sup->conf->supervisor.control);
-	evbuffer_add_printf(out, ",\"state\":\"%s\"},\"last_reload\":",
-	    status_state(sup));
+	evbuffer_add_printf(out, ",\"state\":\"%s\",\"descendant_tracking\":"
+	    "\"%s\",\"cgroup\":", status_state(sup),
+	    desc_method_name(desc_method()));
+	status_json_string(out, desc_cgroup_dir());
+	evbuffer_add_printf(out, "},\"last_reload\":");
 	if (!sup->last_reload.done)
 		evbuffer_add_printf(out, "null");
 	else {
@@ -239,13 +274,50 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 				status_json_string(out, w->last_error);
 				evbuffer_add_printf(out, ",\"output_dropped\":%llu",
 				    w->output_dropped);
+				status_json_backoff(w, out);
 				evbuffer_add(out, "}", 1);
 			}
-			evbuffer_add_printf(out, "]}");
+			evbuffer_add(out, "]", 1);
+			status_json_descendants(gen, out);
+			evbuffer_add(out, "}", 1);
 		}
 		evbuffer_add_printf(out, "]}");
 	}
 	evbuffer_add_printf(out, "]}\n");
+}
+
+/* Append "restart in 800ms" to a worker's text if it waits in backoff. */
+static void
+status_text_backoff(const struct worker *w, char *buf, size_t len)
+{
+	int64_t restart_in = gen_restart_in_ms(w);
+	char when[32];
+	size_t used = strlen(buf);
+
+	if (restart_in < 0 || used >= len)
+		return;
+	status_format_age((uint64_t)restart_in, when, sizeof(when));
+	snprintf(buf + used, len - used, "%srestart in %s", used ? "; " : "",
+	    when);
+}
+
+/* A row per process of a generation that is not one of its workers. */
+static void
+status_text_descendants(const char *program, struct generation *gen,
+    struct evbuffer *out)
+{
+	pid_t pids[STATUS_MAX_DESCENDANT_ROWS];
+	size_t n, i;
+
+	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_ROWS);
+	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_ROWS; i++)
+		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8d %-9s %9s "
+		    "%8s\n", program, gen->number, status_gen_state(gen),
+		    "-", (int)pids[i], "descendant", "-", "-");
+	if (n > i)
+		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8s %-9s %9s "
+		    "%8s  and %zu more descendants\n", program, gen->number,
+		    status_gen_state(gen), "-", "-", "-", "-", "-", n - i);
 }
 
 /* The supervisor as a readable table. */
@@ -276,6 +348,9 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 		    sup->last_reload.message);
 	} else
 		evbuffer_add_printf(out, "data last reload: none\n");
+	evbuffer_add_printf(out, "data worker descendants: tracked by %s%s%s\n",
+	    desc_method_name(desc_method()), desc_cgroup_dir() ? " in " : "",
+	    desc_cgroup_dir() ? desc_cgroup_dir() : "");
 
 	evbuffer_add_printf(out, "data\ndata %-16s %-28s %-16s %s\n",
 	    "LISTENER", "ADDRESS", "FD NAME", "HEALTH");
@@ -312,6 +387,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 				else if (w->last_status != -1)
 					gen_describe_status(w->last_status, how,
 					    sizeof(how));
+				status_text_backoff(w, how, sizeof(how));
 				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "
 				    "%-9s %9s %8u  %s%s%s\n", prog->name,
 				    gen->number, status_gen_state(gen),
@@ -319,6 +395,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 				    w->restarts, how, how[0] && w->status_text ?
 				    "; " : "", w->status_text ? w->status_text : "");
 			}
+			status_text_descendants(prog->name, gen, out);
 		}
 	}
 }

@@ -14,7 +14,6 @@
  */
 #include "autoconf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -30,6 +29,7 @@
 #include "child.h"
 #include "config.h"
 #include "control.h"
+#include "descendants.h"
 #include "generation.h"
 #include "health.h"
 #include "listener.h"
@@ -37,6 +37,7 @@
 #include "merge.h"
 #include "notify.h"
 #include "parse.h"
+#include "procfs.h"
 #include "status.h"
 #include "supervisor.h"
 
@@ -1073,64 +1074,25 @@ supervisor_remove_pidfile(struct supervisor *sup)
 }
 
 /*
- * Send SIGKILL to every pid listed in a /proc children file, read whole
- * (it may be far longer than a line buffer: a pid must never be cut in
- * two and the wrong process killed). Returns how many were signalled.
- */
-static int
-supervisor_kill_listed(const char *path)
-{
-	char *text = NULL, *p, *end;
-	size_t cap = 0;
-	FILE *fp;
-	long pid;
-	int n = 0;
-
-	if ((fp = fopen(path, "re")) == NULL)
-		return 0;
-	/* The file is one line of pids, space-separated; getdelim grows. */
-	if (getdelim(&text, &cap, '\0', fp) > 0) {
-		for (p = text; ; p = end) {
-			errno = 0;
-			pid = strtol(p, &end, 10);
-			if (end == p || errno != 0 || pid <= 0 || pid > INT32_MAX)
-				break;
-			if (*end != ' ' && *end != '\n' && *end != '\0')
-				break;
-			kill((pid_t)pid, SIGKILL);
-			n++;
-		}
-	}
-	free(text);
-	fclose(fp);
-	return n;
-}
-
-/*
  * Kill and reap what is left of the workers' descendants: processes that
  * left their worker's process group (setsid) and were orphaned to us, the
- * subreaper. Nothing the supervisor started outlives it.
+ * subreaper. Nothing the supervisor started outlives it. The children
+ * lists are read whole (procfs.c): a pid cut in two would name another
+ * process.
  */
 static void
 supervisor_kill_orphans(void)
 {
-	char path[320];
-	DIR *tasks;
-	struct dirent *de;
-	int n = 0;
+	struct pid_list kids = { NULL, 0, 0 };
+	size_t i, n;
 
-	if ((tasks = opendir("/proc/self/task")) == NULL)
-		return;
-	while ((de = readdir(tasks)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
-		    de->d_name);
-		n += supervisor_kill_listed(path);
-	}
-	closedir(tasks);
+	(void)procfs_children(getpid(), &kids);
+	for (i = 0; i < kids.count; i++)
+		kill(kids.pids[i], SIGKILL);
+	n = kids.count;
+	procfs_pids_free(&kids);
 	if (n > 0)
-		log_warnx("killed %d process%s left by workers outside their "
+		log_warnx("killed %zu process%s left by workers outside their "
 		    "process groups", n, n == 1 ? "" : "es");
 	while (n-- > 0 && waitpid(-1, NULL, 0) > 0)
 		;
@@ -1167,6 +1129,7 @@ supervisor_free(struct supervisor *sup)
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
+	desc_shutdown();	/* after the generations, before the event base */
 	free(sup->queued_only);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
@@ -1250,6 +1213,13 @@ supervisor_run(struct config *conf, const char *config_path)
 		supervisor_free(&sup);
 		return 1;
 	}
+	if (desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1) {
+		log_errorx("cannot start: %s", cause);
+		free(cause);
+		control_close(sup.control);
+		supervisor_free(&sup);
+		return 1;
+	}
 
 	log_info("supervisor %s pid %d starting (%zu listener%s, %zu program%s)",
 	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
@@ -1261,6 +1231,7 @@ supervisor_run(struct config *conf, const char *config_path)
 	if (!sup.stopping || supervisor_has_processes(&sup))
 		event_base_dispatch(sup.base);
 
+	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);

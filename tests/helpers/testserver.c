@@ -21,6 +21,13 @@
  * client that never sends a request keeps it draining, as it would a real
  * server, until the supervisor's drain_timeout.
  *
+ * --spawn-daemon double-forks, once ready, a daemon that leaves our process
+ * group and session (setsid) and keeps serving our sockets, answering with
+ * its own pid: what a server's helper that daemonizes does. It overwrites
+ * its environment, as setproctitle does. On SIGTERM it stops accepting and
+ * lingers until SIGUSR2 (--daemon-ignore-term: it ignores SIGTERM and
+ * serves on); SIGUSR2 makes it exit at once.
+ *
  * Single-threaded: one ppoll() loop over listeners and non-blocking clients,
  * with a deadline per client for --delay-response. SIGTERM and SIGINT are
  * blocked except inside ppoll(), so they never interrupt a request.
@@ -48,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +97,8 @@ struct options {
 	int		 ignore_term;
 	int		 spawn_child;
 	long		 orphans;		/* --orphans N: setsid'd children */
+	int		 spawn_daemon;
+	int		 daemon_ignore_term;
 	long long	 drain_delay;		/* ms */
 	long long	 delay_response;	/* ms */
 	int		 print_ready;
@@ -123,7 +133,8 @@ static size_t client_count, client_space;
 static const char *generation = "-", *worker = "-";
 static char start_sigblk[32] = "?", start_sigign[32] = "?";
 static unsigned long long start_nofile;	/* soft fd limit as started */
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, exit_requested;
+static int is_daemon;		/* the --spawn-daemon process */
 
 /* Says what went wrong, prefixed with our name, and exits with code. */
 __attribute__((format(printf, 2, 3), noreturn))
@@ -234,6 +245,7 @@ static void usage(int code)
 	    "usage: testserver [--listen HOST:PORT|udp:HOST:PORT|unix:/PATH]...\n"
 	    "                  [--ready-after DUR] [--never-ready] [--exit-before-ready CODE]\n"
 	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
+	    "                  [--spawn-daemon] [--daemon-ignore-term]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
@@ -279,6 +291,8 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--ignore-term") == 0 ||
 		    strcmp(name, "--spawn-child") == 0 ||
 		    strcmp(name, "--flood") == 0 ||
+		    strcmp(name, "--spawn-daemon") == 0 ||
+		    strcmp(name, "--daemon-ignore-term") == 0 ||
 		    strcmp(name, "--print-ready") == 0) {
 			if (value != NULL)
 				die(2, "%s takes no value", name);
@@ -290,6 +304,10 @@ static void parse_options(int argc, char **argv)
 				options.spawn_child = 1;
 			else if (strcmp(name, "--flood") == 0)
 				options.flood = 1;
+			else if (strcmp(name, "--spawn-daemon") == 0)
+				options.spawn_daemon = 1;
+			else if (strcmp(name, "--daemon-ignore-term") == 0)
+				options.daemon_ignore_term = 1;
 			else
 				options.print_ready = 1;
 			continue;
@@ -642,11 +660,68 @@ static void raise_fd_limit(void)
 	}
 }
 
-/* Remembers that SIGTERM or SIGINT arrived; the main loop does the rest. */
+/* Remembers that SIGTERM or SIGINT (or, in the daemon, SIGUSR2) arrived;
+   the main loop does the rest. */
 static void on_stop_signal(int signo)
 {
-	(void)signo;
-	stop_requested = 1;
+	if (signo == SIGUSR2)
+		exit_requested = 1;
+	else
+		stop_requested = 1;
+}
+
+/* Overwrites the environment block that /proc/PID/environ shows, as
+   setproctitle does, and empties environ. */
+static void clobber_environment(void)
+{
+	extern char **environ;
+	char *start, *end;
+	size_t i;
+
+	if (environ == NULL || environ[0] == NULL)
+		return;
+	start = end = environ[0];
+	for (i = 0; environ[i] != NULL && environ[i] == end; i++)
+		end = environ[i] + strlen(environ[i]) + 1;
+	clearenv();
+	memset(start, 0, (size_t)(end - start));
+	snprintf(start, (size_t)(end - start), "testserver: daemon");
+}
+
+/* Double-forks a daemon outside our process group and session that keeps
+   serving our sockets; returns 1 in the daemon, 0 in the worker once the
+   daemon runs (reparented: its parent has exited). */
+static int spawn_daemon(void)
+{
+	pid_t middle, pid = 0;
+	int fds[2];
+
+	fflush(NULL);
+	if (pipe(fds) == -1 || (middle = fork()) == -1)
+		die(1, "spawn daemon: %s", strerror(errno));
+	if (middle == 0) {
+		close(fds[0]);
+		if (setsid() == -1 || (pid = fork()) == -1)
+			_exit(1);
+		if (pid > 0) {
+			if (write(fds[1], &pid, sizeof pid) != (ssize_t)sizeof pid)
+				_exit(1);
+			_exit(0);
+		}
+		close(fds[1]);
+		is_daemon = 1;
+		clobber_environment();
+		if (options.daemon_ignore_term)
+			signal(SIGTERM, SIG_IGN);
+		return 1;
+	}
+	close(fds[1]);
+	if (read(fds[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
+		die(1, "spawn daemon: it did not start");
+	close(fds[0]);
+	waitpid(middle, NULL, 0);
+	warn("spawned daemon pid %d (own session)", (int)pid);
+	return 0;
 }
 
 /* Forks a grandchild that ignores SIGTERM and sleeps forever in our process
@@ -954,6 +1029,8 @@ static void become_ready(void)
 	}
 	for (i = 0; i < options.listen_count; i++)
 		bind_address(options.listen[i]);
+	if (options.spawn_daemon && spawn_daemon())
+		return;		/* the daemon serves; it is nobody's worker */
 	notify("READY=1");
 	if (options.print_ready) {
 		printf("ready pid=%d gen=%s\n", (int)getpid(), generation);
@@ -1011,20 +1088,28 @@ int main(int argc, char **argv)
 
 	save_start_signals();		/* first: before we touch the mask */
 	parse_options(argc, argv);
-	if (getenv("HANDOFF_GENERATION") != NULL)
-		generation = getenv("HANDOFF_GENERATION");
-	if (getenv("HANDOFF_WORKER") != NULL)
-		worker = getenv("HANDOFF_WORKER");
+	/* Copies: a daemon overwrites the environment. */
+	if (getenv("HANDOFF_GENERATION") != NULL &&
+	    (generation = strdup(getenv("HANDOFF_GENERATION"))) == NULL)
+		die(1, "out of memory");
+	if (getenv("HANDOFF_WORKER") != NULL &&
+	    (worker = strdup(getenv("HANDOFF_WORKER"))) == NULL)
+		die(1, "out of memory");
 	raise_fd_limit();
 
 	sigemptyset(&handled);
 	if (!options.ignore_term)
 		sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGINT);
+	if (options.spawn_daemon)
+		sigaddset(&handled, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &handled, &while_waiting);
 	sigdelset(&while_waiting, SIGTERM);
 	sigdelset(&while_waiting, SIGINT);
+	sigdelset(&while_waiting, SIGUSR2);
 	sigaction(SIGINT, &action, NULL);
+	if (options.spawn_daemon)
+		sigaction(SIGUSR2, &action, NULL);
 	if (options.ignore_term)
 		signal(SIGTERM, SIG_IGN);
 	else
@@ -1063,6 +1148,16 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		now = now_ms();
+		if (is_daemon && exit_requested) {
+			for (i = 0; i < client_count; i++) {
+				close(clients[i]->fd);
+				free(clients[i]->response);
+				free(clients[i]);
+			}
+			free(polls);
+			free(clients);
+			return 0;
+		}
 		if (stop_requested && !stopping) {
 			stopping = 1;
 			begin_stop();
@@ -1099,7 +1194,8 @@ int main(int argc, char **argv)
 		}
 		client_count = kept;
 
-		if (stopping && client_count == 0) {
+		/* A daemon lingers once stopped, until SIGUSR2. */
+		if (stopping && client_count == 0 && !is_daemon) {
 			if (now >= drain_until) {
 				free(polls);
 				free(clients);

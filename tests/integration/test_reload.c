@@ -409,14 +409,16 @@ Test(reload, status_text_is_always_utf8)
 
 /*
  * Orphans a stop must kill: far more than fit in one line buffer of
- * /proc's children list. Every one is gone after the stop.
+ * /proc's children list. Every one is gone after the stop. They belong to
+ * their generation, which drains until they are gone: they outlive the
+ * stop signal, so drain_timeout kills them.
  */
 Test(reload, stop_kills_every_orphan)
 {
 	struct sup *s = tc_new("", "");
 
 	/* 900 pids of up to 5 digits and a space: more than 4096 bytes. */
-	rl_write_app(s, "web", "--orphans 900", "");
+	rl_write_app(s, "web", "--orphans 900", "drain_timeout = 1s\n");
 	tc_start(s);
 	cr_expect_eq(rl_gen_on(s->port), 1);
 	tc_stop(s);

@@ -1,0 +1,196 @@
+/*
+ * procfs.c: reading process facts from /proc, and pid lists in the format
+ * /proc and cgroupfs share (decimal numbers separated by blanks).
+ *
+ * Files are read whole, however long: a children list of many processes
+ * does not fit a fixed buffer, and a pid cut in two would name another
+ * process.
+ */
+#include "autoconf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procfs.h"
+
+/* A whole file, NUL-terminated, its length in *len; NULL with errno set. */
+char *
+procfs_read(const char *path, size_t *len)
+{
+	size_t used = 0, space = 4096;
+	char *buf, *grown;
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((buf = malloc(space)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (;;) {
+		if (space - used < 2) {
+			if ((grown = realloc(buf, space * 2)) == NULL) {
+				saved = ENOMEM;
+				goto fail;
+			}
+			buf = grown;
+			space *= 2;
+		}
+		n = read(fd, buf + used, space - used - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			saved = errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	close(fd);
+	buf[used] = '\0';
+	if (len != NULL)
+		*len = used;
+	return buf;
+fail:
+	close(fd);
+	free(buf);
+	errno = saved;
+	return NULL;
+}
+
+/* Append pid to a list; -1 if out of memory. */
+int
+procfs_pids_add(struct pid_list *list, pid_t pid)
+{
+	pid_t *grown;
+	size_t space;
+
+	if (list->count == list->space) {
+		space = list->space ? list->space * 2 : 16;
+		grown = reallocarray(list->pids, space, sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		list->pids = grown;
+		list->space = space;
+	}
+	list->pids[list->count++] = pid;
+	return 0;
+}
+
+/* Free a list's pids and empty it. */
+void
+procfs_pids_free(struct pid_list *list)
+{
+	free(list->pids);
+	list->pids = NULL;
+	list->count = list->space = 0;
+}
+
+/* Append the pids of a blank-separated list; -1 if out of memory. */
+int
+procfs_parse_pids(const char *text, struct pid_list *out)
+{
+	const char *p = text;
+	char *end;
+	long pid;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\n' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return 0;
+		errno = 0;
+		pid = strtol(p, &end, 10);
+		if (end == p)
+			return 0;	/* not a number: the list ends here */
+		if (errno == 0 && pid > 0 && pid <= 0x7fffffffL &&
+		    procfs_pids_add(out, (pid_t)pid) == -1)
+			return -1;
+		p = end;
+	}
+}
+
+/*
+ * Append the children of every thread of pid (from
+ * /proc/PID/task/TID/children). Returns -1 if pid is gone.
+ */
+int
+procfs_children(pid_t pid, struct pid_list *out)
+{
+	char path[64], *text;
+	struct dirent *de;
+	DIR *tasks;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((tasks = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(tasks)) != NULL) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) > 12)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children",
+		    (int)pid, de->d_name);
+		if ((text = procfs_read(path, NULL)) == NULL)
+			continue;
+		if (procfs_parse_pids(text, out) == -1) {
+			free(text);
+			closedir(tasks);
+			return -1;
+		}
+		free(text);
+	}
+	closedir(tasks);
+	return 0;
+}
+
+/* Read /proc/PID/stat; -1 if there is no such process. */
+int
+procfs_stat(pid_t pid, struct procfs_stat *st)
+{
+	char path[64], buf[1024], *p;
+	int fd, ppid, pgid, session;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/*
+	 * The command name may hold anything, ')' too: the fields resume
+	 * after the last ')'. Field 22 is the start time.
+	 */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %c %d %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+	    "%*s %*s %*s %*s %*s %*s %llu", &st->state, &ppid, &pgid,
+	    &session, &st->start) != 5)
+		return -1;
+	st->ppid = (pid_t)ppid;
+	st->pgid = (pid_t)pgid;
+	st->session = (pid_t)session;
+	return 0;
+}
+
+/* Now, in the clock ticks after boot that /proc/PID/stat start times use. */
+unsigned long long
+procfs_now_ticks(void)
+{
+	struct timespec ts;
+	long tck = sysconf(_SC_CLK_TCK);
+	unsigned long long hz = tck > 0 ? (unsigned long long)tck : 100;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (unsigned long long)ts.tv_sec * hz +
+	    (unsigned long long)ts.tv_nsec / (1000000000ULL / hz);
+}
