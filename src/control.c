@@ -168,63 +168,100 @@ control_send_fds(struct control_client *c, const char *name)
 	client_free(c);
 }
 
-/* Run one request line. */
-static void
-control_dispatch(struct control_client *c, char *line)
+/*
+ * Parse a request line of len bytes (without its newline; line[len] is
+ * '\0'). Returns NULL and fills req, whose strings point into line (which
+ * is cut up), or the text of a "bad request" error (code 2).
+ */
+const char *
+control_parse_request(char *line, size_t len, struct control_request *req)
 {
-	struct supervisor *sup = c->ctl->sup;
-	char *argv[8], *save = NULL, *word, *cause = NULL;
-	const char *program = NULL, *why;
+	char *argv[8], *save = NULL, *word;
+	const char *why;
 	uint64_t ms;
-	bool nowait = false;
 	int argc = 0, i;
 
+	memset(req, 0, sizeof(*req));
+	req->stop_ms = -1;
+	if (len > CONTROL_REQUEST_MAX)
+		return "request too long";
+	if (strlen(line) != len)
+		return "bad request: NUL byte";
 	line[strcspn(line, "\r")] = '\0';
 	for (word = strtok_r(line, " \t", &save); word != NULL;
 	    word = strtok_r(NULL, " \t", &save)) {
-		if (argc == 8) {
-			client_finish(c, false, 2, "bad request: too many words");
-			return;
-		}
+		if (argc == 8)
+			return "bad request: too many words";
 		argv[argc++] = word;
 	}
-	if (argc == 0 || strcmp(argv[0], CONTROL_PROTOCOL) != 0) {
-		client_finish(c, false, 2, "bad request: expected \""
-		    CONTROL_PROTOCOL " COMMAND\" (is the client the same "
-		    "version as the supervisor?)");
-		return;
-	}
-	if (argc < 2) {
-		client_finish(c, false, 2, "bad request: no command");
-		return;
-	}
-	log_debug("control: pid %d asks: %s", (int)c->pid, argv[1]);
+	if (argc == 0 || strcmp(argv[0], CONTROL_PROTOCOL) != 0)
+		return "bad request: expected \"" CONTROL_PROTOCOL " COMMAND\" "
+		    "(is the client the same version as the supervisor?)";
+	if (argc < 2)
+		return "bad request: no command";
+	req->word = argv[1];
 	if (strcmp(argv[1], "status") == 0) {
-		bool json = argc == 3 && strcmp(argv[2], "json") == 0;
-		if (argc > 3 || (argc == 3 && !json)) {
-			client_finish(c, false, 2, "usage: status [json]");
-			return;
-		}
-		status_render(sup, json, bufferevent_get_output(c->bev));
-		client_finish(c, true, 0, "status");
+		req->command = CONTROL_STATUS;
+		req->json = argc == 3 && strcmp(argv[2], "json") == 0;
+		if (argc > 3 || (argc == 3 && !req->json))
+			return "usage: status [json]";
 	} else if (strcmp(argv[1], "reload") == 0) {
+		req->command = CONTROL_RELOAD;
 		for (i = 2; i < argc; i++) {
 			if (strcmp(argv[i], "nowait") == 0)
-				nowait = true;
-			else if (program == NULL)
-				program = argv[i];
-			else {
-				client_finish(c, false, 2,
-				    "usage: reload [nowait] [PROGRAM]");
-				return;
-			}
+				req->nowait = true;
+			else if (req->program == NULL)
+				req->program = argv[i];
+			else
+				return "usage: reload [nowait] [PROGRAM]";
 		}
+	} else if (strcmp(argv[1], "stop") == 0) {
+		req->command = CONTROL_STOP;
+		if (argc > 3 || (argc == 3 &&
+		    parse_duration_ms(argv[2], &ms, &why) == -1))
+			return "usage: stop [DURATION]";
+		if (argc == 3)
+			req->stop_ms = (int64_t)ms;
+	} else if (strcmp(argv[1], "fds") == 0) {
+		req->command = CONTROL_FDS;
+		if (argc != 3)
+			return "usage: fds NAME";
+		req->name = argv[2];
+	} else if (strcmp(argv[1], "version") == 0) {
+		req->command = CONTROL_VERSION;
+		if (argc != 2)
+			return "usage: version";
+	} else
+		return "unknown command (use status, reload, stop, fds or version)";
+	return NULL;
+}
+
+/* Run one request line of len bytes. */
+static void
+control_dispatch(struct control_client *c, char *line, size_t len)
+{
+	struct supervisor *sup = c->ctl->sup;
+	struct control_request req;
+	const char *bad;
+	char *cause = NULL;
+
+	if ((bad = control_parse_request(line, len, &req)) != NULL) {
+		client_finish(c, false, 2, bad);
+		return;
+	}
+	log_debug("control: pid %d asks: %s", (int)c->pid, req.word);
+	switch (req.command) {
+	case CONTROL_STATUS:
+		status_render(sup, req.json, bufferevent_get_output(c->bev));
+		client_finish(c, true, 0, "status");
+		break;
+	case CONTROL_RELOAD:
 		/*
 		 * Watch first: the reload may be refused at once (a bad
 		 * config), and even a --no-wait client must hear that.
 		 */
-		c->state = nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
-		if (supervisor_request_reload(sup, program, &cause) == -1) {
+		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
+		if (supervisor_request_reload(sup, req.program, &cause) == -1) {
 			client_finish(c, false, 1, cause);
 			free(cause);
 			return;
@@ -233,29 +270,17 @@ control_dispatch(struct control_client *c, char *line)
 		if (c->state == CLIENT_NOWAIT)
 			client_finish(c, true, 0, c->reload_id != 0 ?
 			    "reload started" : "reload queued");
-	} else if (strcmp(argv[1], "stop") == 0) {
-		ms = 0;
-		if (argc > 3 || (argc == 3 &&
-		    parse_duration_ms(argv[2], &ms, &why) == -1)) {
-			client_finish(c, false, 2, "usage: stop [DURATION]");
-			return;
-		}
+		break;
+	case CONTROL_STOP:
 		c->state = CLIENT_STOP_WAIT;
-		supervisor_stop_within(sup, argc == 3 ? (int64_t)ms : -1);
-	} else if (strcmp(argv[1], "fds") == 0) {
-		if (argc != 3) {
-			client_finish(c, false, 2, "usage: fds NAME");
-			return;
-		}
-		control_send_fds(c, argv[2]);
-	} else if (strcmp(argv[1], "version") == 0) {
-		if (argc != 2)
-			client_finish(c, false, 2, "usage: version");
-		else
-			client_finish(c, true, 0, PACKAGE_VERSION);
-	} else {
-		client_finish(c, false, 2, "unknown command (use status, "
-		    "reload, stop, fds or version)");
+		supervisor_stop_within(sup, req.stop_ms);
+		break;
+	case CONTROL_FDS:
+		control_send_fds(c, req.name);
+		break;
+	case CONTROL_VERSION:
+		client_finish(c, true, 0, PACKAGE_VERSION);
+		break;
 	}
 }
 
@@ -279,16 +304,10 @@ client_read(struct bufferevent *bev, void *arg)
 			client_finish(c, false, 2, "request too long");
 		return;
 	}
-	if (len > CONTROL_REQUEST_MAX)
-		client_finish(c, false, 2, "request too long");
-	else if (strlen(line) != len)
-		client_finish(c, false, 2, "bad request: NUL byte");
-	else {
-		/* The answer may take long (a reload): no deadline now. */
-		event_free(c->deadline);
-		c->deadline = NULL;
-		control_dispatch(c, line);
-	}
+	/* The answer may take long (a reload): no deadline now. */
+	event_free(c->deadline);
+	c->deadline = NULL;
+	control_dispatch(c, line, len);
 	free(line);
 }
 

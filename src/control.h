@@ -23,12 +23,33 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define CONTROL_PROTOCOL	"HANDOFF/1"
 #define CONTROL_REQUEST_MAX	4096
 
 struct control;
 struct supervisor;
+
+enum control_command {
+	CONTROL_STATUS = 0,
+	CONTROL_RELOAD,
+	CONTROL_STOP,
+	CONTROL_FDS,
+	CONTROL_VERSION,
+};
+
+/* A request line, parsed; the strings point into the line. */
+struct control_request {
+	enum control_command command;
+	const char	*word;		/* the command as written */
+	bool		 json;		/* status json */
+	bool		 nowait;	/* reload nowait */
+	const char	*program;	/* reload PROGRAM, or NULL for all */
+	int64_t		 stop_ms;	/* stop DURATION, or -1 */
+	const char	*name;		/* fds NAME */
+};
 
 struct control	*control_open(struct supervisor *sup, const char *path,
 		    char **cause);
@@ -43,5 +64,7 @@ void		 control_reload_refused(struct control *ctl, const char *why,
 		    char *const *details, size_t ndetails);
 int		 control_socket_is_live(const char *path);
 int		 control_dir_trusted(const char *path, uid_t uid, char **cause);
+const char	*control_parse_request(char *line, size_t len,
+		    struct control_request *req);
 
 #endif

@@ -184,6 +184,41 @@ ctl_send(int fd, const char *request, const char *cmd)
 }
 
 /*
+ * Read one answer line (without its newline): its kind, and in *text what
+ * it says (NULL for a bare "ok"); for an error, *code is the exit code (2
+ * for a bad request, 1 otherwise).
+ */
+enum ctl_answer
+ctl_parse_answer(const char *line, const char **text, int *code)
+{
+	char *end;
+	long n;
+
+	*text = NULL;
+	*code = 1;
+	if (strncmp(line, "data", 4) == 0 && (line[4] == ' ' || line[4] == '\0')) {
+		*text = line[4] ? line + 5 : "";
+		return CTL_ANSWER_DATA;
+	}
+	if (strncmp(line, "progress ", 9) == 0) {
+		*text = line + 9;
+		return CTL_ANSWER_PROGRESS;
+	}
+	if (strncmp(line, "ok", 2) == 0 && (line[2] == ' ' || line[2] == '\0')) {
+		*text = line[2] ? line + 3 : NULL;
+		return CTL_ANSWER_OK;
+	}
+	if (strncmp(line, "error ", 6) == 0) {
+		n = strtol(line + 6, &end, 10);
+		*code = n == 2 ? 2 : 1;
+		*text = *end == ' ' ? end + 1 : end;
+		return CTL_ANSWER_ERROR;
+	}
+	*text = line;
+	return CTL_ANSWER_UNKNOWN;
+}
+
+/*
  * Read the answer line by line: "data" lines to stdout as they are,
  * "progress" lines to stdout as they come, the final "ok" or "error".
  * Returns the exit code: 0 ok, 1 failed, 2 bad request.
@@ -192,40 +227,40 @@ static int
 ctl_answer(int fd, const char *cmd, int quiet_ok)
 {
 	FILE *fp = fdopen(fd, "r");
-	char *line = NULL, *text;
+	char *line = NULL;
+	const char *text;
 	size_t cap = 0;
 	ssize_t len;
-	int code = -1;
+	int code = -1, error_code;
 
 	if (fp == NULL) {
 		close(fd);
 		return 1;
 	}
-	while ((len = getline(&line, &cap, fp)) != -1) {
+	while (code == -1 && (len = getline(&line, &cap, fp)) != -1) {
 		if (len > 0 && line[len - 1] == '\n')
 			line[--len] = '\0';
-		if (strncmp(line, "data", 4) == 0 && (line[4] == ' ' || line[4] == '\0'))
-			printf("%s\n", line[4] ? line + 5 : "");
-		else if (strncmp(line, "progress ", 9) == 0)
-			printf("%s\n", line + 9);
-		else if (strncmp(line, "ok", 2) == 0 && (line[2] == ' ' || line[2] == '\0')) {
-			if (!quiet_ok && line[2] == ' ')
-				printf("%s\n", line + 3);
+		switch (ctl_parse_answer(line, &text, &error_code)) {
+		case CTL_ANSWER_DATA:
+		case CTL_ANSWER_PROGRESS:
+			printf("%s\n", text);
+			fflush(stdout);
+			break;
+		case CTL_ANSWER_OK:
+			if (!quiet_ok && text != NULL)
+				printf("%s\n", text);
 			code = 0;
 			break;
-		} else if (strncmp(line, "error ", 6) == 0) {
-			code = (int)strtol(line + 6, &text, 10);
-			if (code != 2)
-				code = 1;
-			fprintf(stderr, "handoff %s: %s\n", cmd,
-			    *text == ' ' ? text + 1 : text);
+		case CTL_ANSWER_ERROR:
+			fprintf(stderr, "handoff %s: %s\n", cmd, text);
+			code = error_code;
 			break;
-		} else {
-			fprintf(stderr, "handoff %s: unexpected answer: %s\n", cmd, line);
+		case CTL_ANSWER_UNKNOWN:
+			fprintf(stderr, "handoff %s: unexpected answer: %s\n", cmd,
+			    text);
 			code = 1;
 			break;
 		}
-		fflush(stdout);
 	}
 	if (code == -1 && ferror(fp) && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		fprintf(stderr, "handoff %s: no answer from the supervisor in time "
