@@ -351,23 +351,24 @@ desc_nl_cookie(void)
 static int
 desc_nl_send(int fd, enum proc_cn_mcast_op op)
 {
-	struct {
-		struct nlmsghdr		nl;
-		struct cn_msg		cn;
-		enum proc_cn_mcast_op	op;
-	} __attribute__((packed)) msg;
+	/* nlmsghdr, then cn_msg, then the op as the cn_msg's data. */
+	char buf[NLMSG_SPACE(sizeof(struct cn_msg) + sizeof(op))]
+	    __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nl = (struct nlmsghdr *)(void *)buf;
+	struct cn_msg *cn = NLMSG_DATA(nl);
 
-	memset(&msg, 0, sizeof(msg));
-	msg.nl.nlmsg_len = sizeof(msg);
-	msg.nl.nlmsg_type = NLMSG_DONE;
-	msg.nl.nlmsg_pid = 0;
-	msg.cn.id.idx = CN_IDX_PROC;
-	msg.cn.id.val = CN_VAL_PROC;
+	memset(buf, 0, sizeof(buf));
+	nl->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(op));
+	nl->nlmsg_type = NLMSG_DONE;
+	nl->nlmsg_pid = 0;
+	cn->id.idx = CN_IDX_PROC;
+	cn->id.val = CN_VAL_PROC;
 	/* The kernel answers with ack + 1 (it numbers seq itself). */
-	msg.cn.ack = desc_nl_cookie();
-	msg.cn.len = sizeof(op);
-	msg.op = op;
-	return send(fd, &msg, sizeof(msg), 0) == (ssize_t)sizeof(msg) ? 0 : -1;
+	cn->ack = desc_nl_cookie();
+	cn->len = sizeof(op);
+	memcpy(cn->data, &op, sizeof(op));
+	return send(fd, buf, nl->nlmsg_len, 0) == (ssize_t)nl->nlmsg_len ?
+	    0 : -1;
 }
 
 /* Act on one proc connector event. */
