@@ -1366,7 +1366,8 @@ config_open(const char *path, char **text, const char **why, int *err)
 {
 	struct stat sb;
 	ssize_t n;
-	size_t len = 0;
+	size_t len = 0, room;
+	char *more;
 	int fd;
 	FILE *fp;
 
@@ -1392,8 +1393,9 @@ config_open(const char *path, char **text, const char **why, int *err)
 		close(fd);
 		return NULL;
 	}
-	if (sb.st_size > CONFIG_MAX_BYTES ||
-	    (*text = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
+	/* Room for the file as it is, and a byte to see it grow. */
+	room = (size_t)sb.st_size + 1;
+	if (sb.st_size > CONFIG_MAX_BYTES || (*text = malloc(room)) == NULL) {
 		*why = *text == NULL && sb.st_size <= CONFIG_MAX_BYTES ?
 		    "out of memory" : "is too large (at most " CONFIG_MAX_TEXT ")";
 		close(fd);
@@ -1401,7 +1403,16 @@ config_open(const char *path, char **text, const char **why, int *err)
 	}
 	/* It may grow while read: never take more than the cap. */
 	while (len <= CONFIG_MAX_BYTES) {
-		n = read(fd, *text + len, CONFIG_MAX_BYTES + 1 - len);
+		if (len == room) {
+			room = room > CONFIG_MAX_BYTES / 2 ? CONFIG_MAX_BYTES + 1 :
+			    room * 2;
+			if ((more = realloc(*text, room)) == NULL) {
+				*err = ENOMEM;
+				break;
+			}
+			*text = more;
+		}
+		n = read(fd, *text + len, room - len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {

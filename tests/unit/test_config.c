@@ -1642,3 +1642,44 @@ Test(config, default_path)
 {
 	cr_assert_str_eq(config_default_path(), SYSCONFDIR "/handoff/handoff.ini");
 }
+
+/*
+ * A file is read whole whatever stat says of its size: a procfs file says
+ * 0 and has lines (each an error here, the last far down the file).
+ */
+Test(config, file_whose_size_stat_does_not_tell_is_read_whole)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	const char *last;
+
+	config_msgs_init(&msgs);
+	conf = config_load("/proc/self/status", &msgs);
+	cr_assert_null(conf);
+	cr_assert_gt(msgs.count, 20, "only:\n%s", all_msgs(&msgs));
+	last = msgs.lines[msgs.count - 1];
+	cr_expect_gt(strtol(last + strlen("/proc/self/status:"), NULL, 10), 20,
+	    "last message: %s", last);
+	config_msgs_free(&msgs);
+}
+
+/* A config file over CONFIG_MAX_BYTES is refused, naming the cap. */
+Test(config, file_over_the_size_cap_is_refused)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64], *text;
+	size_t len = CONFIG_MAX_BYTES + 1;
+
+	text = malloc(len);
+	cr_assert_not_null(text);
+	/* One long comment line: its size alone is wrong. */
+	memset(text, ';', len);
+	conf = load_bytes(text, len, &msgs, path, sizeof(path));
+	cr_expect_null(conf);
+	cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+	cr_expect(strstr(msgs.lines[0], "is too large (at most ") != NULL,
+	    "%s", msgs.lines[0]);
+	free(text);
+	config_msgs_free(&msgs);
+}
