@@ -25,48 +25,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "child.h"
 #include "config.h"
 #include "descendants.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
-#include "output.h"
 #include "parse.h"
+#include "pidmap.h"
+#include "worker.h"
 
 static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static int	worker_spawn(struct worker *, char **, bool *);
-static uint64_t	worker_schedule_restart(struct worker *);
-static void	worker_clear_failures(struct worker *);
+static void	gen_worker_event(struct worker *, enum worker_event, void *);
+static void	gen_spawn_slice(evutil_socket_t, short, void *);
 static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
 		    const char *);
 static int	gen_signal_strays(struct generation *, int);
 static void	gen_desc_changed(void *);
-
-/* Milliseconds since a point on the monotonic clock. */
-uint64_t
-elapsed_ms(const struct timespec *since)
-{
-	struct timespec now;
-	int64_t ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
-	    (now.tv_nsec - since->tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (uint64_t)ms;
-}
-
-/* A timeval for an event timer of ms milliseconds. */
-static struct timeval
-gen_timeval(uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
 
 /* "starting", "running", ... for logs and status. */
 const char *
@@ -80,36 +55,12 @@ gen_state_name(enum gen_state state)
 	return names[state];
 }
 
-/* "starting", "ready", ... for logs and status. */
-const char *
-worker_state_name(enum worker_state state)
-{
-	static const char *const names[] = {
-		[WORKER_STARTING] = "starting", [WORKER_READY] = "ready",
-		[WORKER_BACKOFF] = "backoff", [WORKER_STOPPING] = "stopping",
-		[WORKER_EXITED] = "exited", [WORKER_FAILED] = "failed",
-	};
-	return names[state];
-}
-
-/* Describe a wait status: "exited with status 3", "was killed by signal 9 (KILL)". */
-void
-gen_describe_status(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
-		    signal_name(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "stopped with wait status %#x", status);
-}
-
 /* A new generation (not started) that references conf and the listeners. */
 struct generation *
 gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
     struct listener **listeners, unsigned int number, const char *notify_socket,
-    gen_event_cb cb, void *cb_arg)
+    const struct proc_ops *ops, struct pidmap *pids, gen_event_cb cb,
+    void *cb_arg)
 {
 	struct generation *gen;
 	int i;
@@ -141,36 +92,20 @@ gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
 	}
 	gen->nlisteners = pc->nlisteners;
 	gen->nworkers = pc->workers;
-	for (i = 0; i < gen->nworkers; i++) {
-		gen->workers[i].gen = gen;
-		gen->workers[i].index = i;
-		gen->workers[i].status_fd = -1;
-		gen->workers[i].last_status = -1;
-	}
+	gen->env.base = base;
+	gen->env.program = gen->program;
+	gen->env.number = number;
+	gen->env.pc = pc;
+	gen->env.listeners = gen->listeners;
+	gen->env.nlisteners = gen->nlisteners;
+	gen->env.notify_socket = notify_socket;
+	gen->env.pids = pids;
+	gen->env.ops = ops;
+	gen->env.cb = gen_worker_event;
+	gen->env.cb_arg = gen;
+	for (i = 0; i < gen->nworkers; i++)
+		worker_init(&gen->workers[i], &gen->env, i);
 	return gen;
-}
-
-/* Stop a worker's timer, if any. */
-static void
-worker_cancel_timer(struct worker *w)
-{
-	if (w->timer != NULL) {
-		event_free(w->timer);
-		w->timer = NULL;
-	}
-}
-
-/* Arm a worker's one-shot timer. */
-static void
-worker_arm_timer(struct worker *w, uint64_t ms, event_callback_fn fn)
-{
-	struct timeval tv = gen_timeval(ms);
-
-	worker_cancel_timer(w);
-	w->timer = evtimer_new(w->gen->base, fn, w);
-	if (w->timer == NULL || evtimer_add(w->timer, &tv) == -1)
-		fatalx("cannot arm a timer for %s gen %u worker %d",
-		    w->gen->program, w->gen->number, w->index);
 }
 
 /* Stop the generation's timer, if any. */
@@ -183,17 +118,22 @@ gen_cancel_timer(struct generation *gen)
 	}
 }
 
-/* Arm the generation's one-shot timer. */
+/*
+ * Arm the generation's one-shot timer; without memory for it, the
+ * generation waits without a limit (logged).
+ */
 static void
 gen_arm_timer(struct generation *gen, uint64_t ms, event_callback_fn fn)
 {
-	struct timeval tv = gen_timeval(ms);
+	struct timeval tv = timeval_ms(ms);
 
 	gen_cancel_timer(gen);
 	gen->timer = evtimer_new(gen->base, fn, gen);
-	if (gen->timer == NULL || evtimer_add(gen->timer, &tv) == -1)
-		fatalx("cannot arm a timer for %s gen %u", gen->program,
-		    gen->number);
+	if (gen->timer == NULL || evtimer_add(gen->timer, &tv) == -1) {
+		log_errorx("%s gen %u: cannot arm a timer (out of memory)",
+		    gen->program, gen->number);
+		gen_cancel_timer(gen);
+	}
 }
 
 /* End a generation's probation: it is ready (GEN_EVENT_READY). */
@@ -232,160 +172,6 @@ gen_begin_probation(struct generation *gen)
 	return true;
 }
 
-/* Mark a worker ready; report the generation ready with its last worker. */
-static void
-worker_ready(struct worker *w)
-{
-	struct generation *gen = w->gen;
-
-	if (w->state != WORKER_STARTING)
-		return;
-	w->state = WORKER_READY;
-	worker_cancel_timer(w);
-	worker_clear_failures(w);
-	gen->nready++;
-	log_debug("%s gen %u worker %d pid %d: ready", gen->program,
-	    gen->number, w->index, (int)w->pid);
-	if (gen->state == GEN_STARTING && gen->nready == gen->nworkers &&
-	    !gen->on_probation) {
-		clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);
-		gen_cancel_timer(gen);
-		if (gen_begin_probation(gen))
-			return;
-		gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
-	} else if (gen->state == GEN_STARTING)
-		gen->cb(gen, GEN_EVENT_WORKER_READY, NULL, gen->cb_arg);
-	else if (gen->state == GEN_RUNNING)
-		log_info("%s gen %u worker %d pid %d: ready again after "
-		    "restart %u", gen->program, gen->number, w->index,
-		    (int)w->pid, w->restarts);
-}
-
-/* Timer: ready = delay:D has passed for a worker still alive. */
-static void
-worker_delay_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-
-	(void)fd;
-	(void)what;
-	if (w->pid != 0)
-		worker_ready(w);
-}
-
-/*
- * A worker of a running generation could not be restarted (its command is
- * gone or cannot run, no process or fd is left): try again with backoff,
- * for as long as it takes. Logged once per streak of failures; status
- * shows the last error.
- */
-static void
-worker_start_failed(struct worker *w, const char *why)
-{
-	struct generation *gen = w->gen;
-	char delay[32];
-
-	free(w->last_error);
-	w->last_error = strdup(why);
-	w->pid = 0;
-	format_duration(worker_schedule_restart(w), delay, sizeof(delay));
-	if (w->start_failures++ == 0)
-		log_errorx("%s gen %u worker %d: cannot restart: %s; trying "
-		    "again with backoff (next in %s; logged again once it "
-		    "runs)", gen->program, gen->number, w->index, why, delay);
-	else
-		log_debug("%s gen %u worker %d: still cannot restart (%u in a "
-		    "row): %s; next try in %s", gen->program, gen->number,
-		    w->index, w->start_failures, why, delay);
-}
-
-/* A worker that could not be restarted runs again: end the streak. */
-static void
-worker_clear_failures(struct worker *w)
-{
-	struct generation *gen = w->gen;
-
-	if (w->start_failures == 0)
-		return;
-	log_info("%s gen %u worker %d pid %d: runs again after %u failed "
-	    "restart%s", gen->program, gen->number, w->index, (int)w->pid,
-	    w->start_failures, w->start_failures == 1 ? "" : "s");
-	w->start_failures = 0;
-	free(w->last_error);
-	w->last_error = NULL;
-}
-
-/* Timer: a crashed worker's backoff has passed; start it again. */
-static void
-worker_restart(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-	struct generation *gen = w->gen;
-	char *cause = NULL;
-	bool transient;
-
-	(void)fd;
-	(void)what;
-	worker_cancel_timer(w);
-	if (gen->state != GEN_RUNNING || w->state != WORKER_BACKOFF)
-		return;
-	w->restarts++;
-	if (worker_spawn(w, &cause, &transient) == -1)
-		worker_start_failed(w, cause ? cause : "out of memory");
-	free(cause);
-}
-
-/*
- * Fork and exec one worker of the generation. On failure *transient says
- * whether it may work later (no fds or processes left) or not (the command
- * cannot be found, the user cannot be switched to).
- */
-static int
-worker_spawn(struct worker *w, char **cause, bool *transient)
-{
-	struct generation *gen = w->gen;
-	struct program_conf *pc = gen->pc;
-	struct child_spec spec;
-	struct child_proc proc;
-	char prefix[256];
-
-	*transient = false;
-	if (child_spec_init(&spec, pc, gen->listeners, gen->nlisteners,
-	    gen->number, w->index,
-	    pc->ready == READY_NOTIFY ? gen->notify_socket : NULL, cause) == -1)
-		return -1;
-	spec.cgroup_fd = desc_group_procs_fd(gen->desc);
-	if (child_spawn(&spec, &proc, cause) == -1) {
-		*transient = true;
-		child_spec_free(&spec);
-		return -1;
-	}
-	child_spec_free(&spec);
-	desc_group_add(gen->desc, proc.pid);
-
-	output_free(w->output);
-	w->output = NULL;
-	if (w->status_fd != -1)
-		close(w->status_fd);
-	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", gen->program,
-	    gen->number, (int)proc.pid);
-	/* output = discard: the child has /dev/null and there is no pipe. */
-	if (proc.output_fd != -1 && (w->output = output_new(gen->base,
-	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
-		close(proc.output_fd);
-	w->status_fd = proc.status_fd;
-	w->pid = proc.pid;
-	w->pgid = proc.pid;
-	w->mainpid = 0;
-	w->state = WORKER_STARTING;
-	clock_gettime(CLOCK_MONOTONIC, &w->started);
-	log_debug("%s gen %u worker %d pid %d: started", gen->program,
-	    gen->number, w->index, (int)w->pid);
-	if (pc->ready == READY_DELAY)
-		worker_arm_timer(w, pc->ready_delay_ms, worker_delay_done);
-	return 0;
-}
-
 /* Timer: ready_timeout while starting, drain_timeout while draining. */
 static void
 gen_timer_fired(evutil_socket_t fd, short what, void *arg)
@@ -411,10 +197,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		if (w->pgid == 0 && w->pid == 0)
 			continue;
 		n++;
-		if (w->pgid != 0)
-			kill(-w->pgid, SIGKILL);
-		if (w->pid != 0)
-			kill(w->pid, SIGKILL);
+		worker_kill(w);
 	}
 	desc_group_kill(gen->desc);
 	format_duration(gen->pc->drain_timeout_ms, limit, sizeof(limit));
@@ -429,29 +212,136 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		    n == 1 ? "" : "s", strays, strays == 1 ? "" : "es");
 }
 
-/* Start every worker and the ready_timeout. */
+/* Stop starting slices of workers. */
+static void
+gen_cancel_spawner(struct generation *gen)
+{
+	if (gen->spawner != NULL) {
+		event_free(gen->spawner);
+		gen->spawner = NULL;
+	}
+}
+
+/*
+ * The time every generation together may spend starting workers in one
+ * turn of the event loop: a turn is known by the loop's cached time,
+ * which it takes once per turn.
+ */
+static struct {
+	struct timeval	 turn;
+	uint64_t	 spent_us;
+} gen_budget;
+
+/* Microseconds since a point on the monotonic clock. */
+static uint64_t
+gen_elapsed_us(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)((now.tv_sec - since->tv_sec) * 1000000 +
+	    (now.tv_nsec - since->tv_nsec) / 1000);
+}
+
+/*
+ * Start workers while this turn of the loop has time left for it (at
+ * least one); -1 with *cause if one could not be started. Returns 1
+ * while workers are left to start.
+ */
+static int
+gen_spawn_some(struct generation *gen, char **cause)
+{
+	struct timeval turn;
+	struct timespec began;
+
+	if (event_base_gettimeofday_cached(gen->base, &turn) == 0 &&
+	    timercmp(&turn, &gen_budget.turn, !=)) {
+		gen_budget.turn = turn;
+		gen_budget.spent_us = 0;
+	}
+	while (gen->nspawned < gen->nworkers) {
+		clock_gettime(CLOCK_MONOTONIC, &began);
+		if (worker_start(&gen->workers[gen->nspawned], cause) == -1)
+			return -1;
+		gen->nspawned++;
+		gen_budget.spent_us += gen_elapsed_us(&began);
+		if (gen_budget.spent_us >= GEN_SPAWN_SLICE_MS * 1000)
+			break;
+	}
+	return gen->nspawned < gen->nworkers;
+}
+
+/*
+ * Run gen_spawn_slice once the event loop has looked at its fds: a
+ * zero-delay timer runs after the poll, so READY=1 messages, control
+ * requests and exits are handled between slices.
+ */
+static int
+gen_schedule_slice(struct generation *gen)
+{
+	struct timeval now = { 0, 0 };
+
+	if (gen->spawner == NULL &&
+	    (gen->spawner = evtimer_new(gen->base, gen_spawn_slice, gen)) == NULL)
+		return -1;
+	return evtimer_add(gen->spawner, &now);
+}
+
+/* Event: start the next slice of a starting generation's workers. */
+static void
+gen_spawn_slice(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation *gen = arg;
+	char *cause = NULL;
+	int more;
+
+	(void)fd;
+	(void)what;
+	if (gen->state != GEN_STARTING)
+		return;
+	more = gen_spawn_some(gen, &cause);
+	if (more == -1) {
+		gen_fail(gen, "worker %d could not start: %s", gen->nspawned,
+		    cause ? cause : "out of memory");
+		free(cause);
+	} else if (more == 1 && gen_schedule_slice(gen) == -1)
+		gen_fail(gen, "cannot schedule its workers' start (out of "
+		    "memory)");
+}
+
+/*
+ * Start the workers, a slice at a time so the event loop keeps running,
+ * and the ready_timeout. Fails with *cause if the first slice cannot
+ * start; a later slice that cannot fails the generation (GEN_EVENT_FAILED).
+ */
 int
 gen_start(struct generation *gen, char **cause)
 {
-	bool transient;
-	int i;
+	int more;
 
 	clock_gettime(CLOCK_MONOTONIC, &gen->started);
 	log_info("%s gen %u: starting %d worker%s", gen->program, gen->number,
 	    gen->nworkers, gen->nworkers == 1 ? "" : "s");
-	gen->desc = desc_group_new(gen->program, gen->number, gen_desc_changed,
-	    gen, cause);
-	if (gen->desc == NULL) {
-		gen->state = GEN_FAILED;
-		gen_kill(gen, true);
-		return -1;
-	}
-	for (i = 0; i < gen->nworkers; i++) {
-		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
+	if (gen->env.ops->track != NULL) {
+		gen->desc = gen->env.ops->track(gen->program, gen->number,
+		    gen_desc_changed, gen, cause);
+		if (gen->desc == NULL) {
 			gen->state = GEN_FAILED;
 			gen_kill(gen, true);
 			return -1;
 		}
+		gen->env.desc = gen->desc;
+	}
+	if ((more = gen_spawn_some(gen, cause)) == 1 &&
+	    gen_schedule_slice(gen) == -1) {
+		*cause = strdup("cannot schedule its workers' start (out of "
+		    "memory)");
+		more = -1;
+	}
+	if (more == -1) {
+		gen->state = GEN_FAILED;
+		gen_kill(gen, true);
+		return -1;
 	}
 	gen_arm_timer(gen, gen->pc->ready_timeout_ms, gen_timer_fired);
 	return 0;
@@ -467,34 +357,6 @@ gen_promote(struct generation *gen)
 }
 
 /*
- * Tell whether the MAINPID a worker announced is still one of its own
- * processes: in its process group. A worker can name no other process.
- */
-static bool
-worker_mainpid_valid(const struct worker *w)
-{
-	return w->mainpid != 0 && w->mainpid != w->pid && w->pgid != 0 &&
-	    getpgid(w->mainpid) == w->pgid;
-}
-
-/* Send a signal to a worker's process (and the pid it announced). */
-static void
-worker_signal(struct worker *w, int sig)
-{
-	if (w->pid != 0)
-		kill(w->pid, sig);
-	if (worker_mainpid_valid(w))
-		kill(w->mainpid, sig);
-}
-
-/* Tell whether any member of a process group is still alive. */
-static bool
-gen_group_alive(pid_t pgid)
-{
-	return kill(-pgid, 0) == 0 || errno == EPERM;
-}
-
-/*
  * Forget worker process groups that have emptied; once a generation being
  * drained or killed has no process left, it is gone.
  */
@@ -505,7 +367,7 @@ gen_check_groups(struct generation *gen)
 
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
-		if (w->pid == 0 && w->pgid != 0 && !gen_group_alive(w->pgid))
+		if (w->pid == 0 && w->pgid != 0 && !worker_group_alive(w))
 			w->pgid = 0;
 	}
 	if ((gen->state == GEN_DRAINING || gen->state == GEN_FAILED) &&
@@ -525,15 +387,9 @@ gen_drain(struct generation *gen)
 	if (gen->state == GEN_DRAINING || gen->state == GEN_GONE)
 		return;
 	gen->state = GEN_DRAINING;
-	for (i = 0; i < gen->nworkers; i++) {
-		struct worker *w = &gen->workers[i];
-		worker_cancel_timer(w);
-		if (w->pid != 0) {
-			worker_signal(w, gen->pc->stop_signal);
-			w->state = WORKER_STOPPING;
-		} else if (w->state != WORKER_FAILED)
-			w->state = WORKER_EXITED;
-	}
+	gen_cancel_spawner(gen);
+	for (i = 0; i < gen->nworkers; i++)
+		worker_stop(&gen->workers[i], gen->pc->stop_signal);
 	/* Nothing tells those that left their worker's group to stop but us. */
 	gen_signal_strays(gen, gen->pc->stop_signal);
 	gen_arm_timer(gen, gen->pc->drain_timeout_ms, gen_timer_fired);
@@ -557,15 +413,9 @@ gen_kill(struct generation *gen, bool failed)
 	else if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
 		gen->state = GEN_DRAINING;
 	gen_cancel_timer(gen);
-	for (i = 0; i < gen->nworkers; i++) {
-		struct worker *w = &gen->workers[i];
-		worker_cancel_timer(w);
-		if (w->pgid != 0)
-			kill(-w->pgid, SIGKILL);
-		worker_signal(w, SIGKILL);
-		if (w->pid != 0)
-			w->state = WORKER_STOPPING;
-	}
+	gen_cancel_spawner(gen);
+	for (i = 0; i < gen->nworkers; i++)
+		worker_kill(&gen->workers[i]);
 	desc_group_kill(gen->desc);
 	gen_check_groups(gen);
 }
@@ -598,15 +448,9 @@ gen_free(struct generation *gen)
 	if (gen == NULL)
 		return;
 	gen_cancel_timer(gen);
-	for (i = 0; i < gen->nworkers; i++) {
-		struct worker *w = &gen->workers[i];
-		worker_cancel_timer(w);
-		output_free(w->output);
-		if (w->status_fd != -1)
-			close(w->status_fd);
-		free(w->status_text);
-		free(w->last_error);
-	}
+	gen_cancel_spawner(gen);
+	for (i = 0; i < gen->nworkers; i++)
+		worker_free(&gen->workers[i]);
 	desc_group_free(gen->desc);
 	for (j = 0; j < gen->nlisteners; j++)
 		listener_unref(gen->listeners[j]);
@@ -623,12 +467,17 @@ gen_find_worker(struct generation *gen, pid_t pid)
 {
 	int i;
 
-	for (i = 0; i < gen->nworkers; i++) {
-		struct worker *w = &gen->workers[i];
-		if (w->pid == pid || (w->mainpid != 0 && w->mainpid == pid))
+	for (i = 0; i < gen->nworkers; i++)
+		if (worker_is_process(&gen->workers[i], pid))
 			return &gen->workers[i];
-	}
 	return NULL;
+}
+
+/* The generation a worker belongs to. */
+struct generation *
+gen_of(const struct worker *w)
+{
+	return w->env->cb_arg;
 }
 
 /* The running worker whose process group is pgid, or NULL. */
@@ -659,11 +508,14 @@ gen_live_processes(const struct generation *gen)
 static bool
 gen_is_worker(const struct generation *gen, pid_t pid)
 {
+	const struct worker *w = pidmap_get(gen->env.pids, pid);
 	int i;
 
+	if (gen->env.pids != NULL)
+		return w != NULL && w->env == &gen->env &&
+		    worker_is_process(w, pid);
 	for (i = 0; i < gen->nworkers; i++)
-		if (gen->workers[i].pid == pid ||
-		    (gen->workers[i].mainpid != 0 && gen->workers[i].mainpid == pid))
+		if (worker_is_process(&gen->workers[i], pid))
 			return true;
 	return false;
 }
@@ -717,7 +569,7 @@ gen_signal_strays(struct generation *gen, int sig)
 	if ((got = gen_descendants(gen, pids, n)) < n)
 		n = got;
 	for (i = 0; i < n; i++) {
-		pid_t pgid = getpgid(pids[i]);
+		pid_t pgid = gen->env.ops->getpgid(pids[i]);
 		for (ours = false, k = 0; k < gen->nworkers; k++)
 			if (gen->workers[k].pgid != 0 &&
 			    gen->workers[k].pgid == pgid)
@@ -725,7 +577,7 @@ gen_signal_strays(struct generation *gen, int sig)
 		if (ours || pgid == -1)
 			continue;
 		if (sig != 0)
-			kill(pids[i], sig);
+			gen->env.ops->kill(pids[i], sig);
 		count++;
 	}
 	free(pids);
@@ -737,85 +589,6 @@ static void
 gen_desc_changed(void *arg)
 {
 	gen_check_groups(arg);
-}
-
-/* Decide what follows a running worker's exit: restart with backoff, or not. */
-static void
-worker_exited_running(struct worker *w, int status, const char *how)
-{
-	struct generation *gen = w->gen;
-	uint64_t ran = elapsed_ms(&w->started);
-	bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	char delay[32];
-
-	/* Leftovers of a crashed worker would hold its sockets: kill them. */
-	if (w->pgid != 0 && gen_group_alive(w->pgid))
-		kill(-w->pgid, SIGKILL);
-	if (gen->pc->restart == RESTART_NEVER ||
-	    (gen->pc->restart == RESTART_ON_FAILURE && !failed)) {
-		w->state = WORKER_EXITED;
-		log_warnx("%s gen %u worker %d pid %d: %s; not restarted "
-		    "(restart = %s)", gen->program, gen->number, w->index,
-		    (int)w->pid, how, restart_policy_name(gen->pc->restart));
-		return;
-	}
-	if (ran >= BACKOFF_RESET_MS)
-		w->backoff_ms = 0;
-	format_duration(worker_schedule_restart(w), delay, sizeof(delay));
-	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
-	    "(restart %u)", gen->program, gen->number, w->index, (int)w->pid,
-	    how, (unsigned long long)ran, delay, w->restarts + 1);
-}
-
-/* Arm a worker's restart ms from now. */
-static void
-worker_arm_restart(struct worker *w, uint64_t ms)
-{
-	worker_arm_timer(w, ms, worker_restart);
-	clock_gettime(CLOCK_MONOTONIC, &w->restart_at);
-	w->restart_at.tv_sec += (time_t)(ms / 1000);
-	w->restart_at.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (w->restart_at.tv_nsec >= 1000000000) {
-		w->restart_at.tv_sec++;
-		w->restart_at.tv_nsec -= 1000000000;
-	}
-}
-
-/*
- * Restart a worker after its backoff: 100ms, doubling up to 30s; but
- * while no worker of the generation is ready, within
- * BACKOFF_NONE_READY_MS (the backoff still grows). Returns the delay.
- */
-static uint64_t
-worker_schedule_restart(struct worker *w)
-{
-	uint64_t delay;
-
-	if (w->backoff_ms == 0)
-		w->backoff_ms = BACKOFF_INITIAL_MS;
-	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
-		w->backoff_ms = BACKOFF_MAX_MS;
-	delay = w->backoff_ms;
-	if (w->gen->nready == 0 && delay > BACKOFF_NONE_READY_MS)
-		delay = BACKOFF_NONE_READY_MS;
-	w->state = WORKER_BACKOFF;
-	worker_arm_restart(w, delay);
-	return delay;
-}
-
-/* Milliseconds until a worker in backoff restarts; -1 if it is not waiting. */
-int64_t
-gen_restart_in_ms(const struct worker *w)
-{
-	struct timespec now;
-	int64_t ms;
-
-	if (w->state != WORKER_BACKOFF || w->timer == NULL)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(w->restart_at.tv_sec - now.tv_sec) * 1000 +
-	    (w->restart_at.tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : ms;
 }
 
 /*
@@ -831,7 +604,7 @@ gen_hurry_restarts(struct generation *gen)
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
 		if (gen_restart_in_ms(w) > BACKOFF_NONE_READY_MS) {
-			worker_arm_restart(w, BACKOFF_NONE_READY_MS);
+			worker_restart_within(w, BACKOFF_NONE_READY_MS);
 			n++;
 		}
 	}
@@ -866,73 +639,59 @@ gen_fail_probation(struct generation *gen, struct worker *w, pid_t pid,
 bool
 gen_child_exited(struct generation *gen, pid_t pid, int status)
 {
-	struct worker *w = NULL;
-	char how[128], exec_error[256], why[512];
-	int i, exec_failed = 0;
+	struct worker *w = gen_find_worker(gen, pid);
 
-	for (i = 0; i < gen->nworkers; i++)
-		if (gen->workers[i].pid == pid)
-			w = &gen->workers[i];
-	if (w == NULL)
+	if (w == NULL || w->pid != pid)
 		return false;
+	gen_worker_exited(gen, w, status);
+	return true;
+}
 
-	/* An exec failure was written to the status pipe before the exit. */
-	if (w->status_fd != -1) {
-		exec_failed = child_read_status(w->status_fd, exec_error,
-		    sizeof(exec_error)) == 1;
-		close(w->status_fd);
-		w->status_fd = -1;
-	}
-	/*
-	 * A wrapper that announced the server it started as MAINPID and
-	 * exited: the server (now our child, as we are a subreaper) is the
-	 * worker from here on.
-	 */
-	if (!exec_failed && worker_mainpid_valid(w)) {
-		log_info("%s gen %u worker %d: pid %d exited; its MAINPID %d "
-		    "carries on", gen->program, gen->number, w->index, (int)pid,
-		    (int)w->mainpid);
-		w->pid = w->mainpid;
-		w->mainpid = 0;
-		return true;
-	}
+/* Worker w's process exited with status: decide what follows. */
+void
+gen_worker_exited(struct generation *gen, struct worker *w, int status)
+{
+	char how[128], exec_error[256], why[512];
+	pid_t pid = w->pid;
+	enum worker_exit exit;
 
-	gen_describe_status(status, how, sizeof(how));
-	w->last_status = status;
-	worker_cancel_timer(w);
+	exit = worker_reaped(w, status, how, sizeof(how), exec_error,
+	    sizeof(exec_error));
+	if (exit == WORKER_EXIT_CARRIED_ON)
+		return;
 	if (w->state == WORKER_READY && gen->nready > 0) {
 		gen->nready--;
 		if (gen->nready == 0 && gen->state == GEN_RUNNING)
 			gen_hurry_restarts(gen);
 	}
 
-	if (exec_failed && gen->state == GEN_RUNNING) {
+	if (exit == WORKER_EXIT_EXEC_FAILED && gen->state == GEN_RUNNING) {
 		/* A restart, not a reload: try again until it runs. */
 		snprintf(why, sizeof(why), "cannot run %s: %s",
 		    gen->pc->argv[0], exec_error);
-		worker_start_failed(w, why);
+		worker_start_failed(w, why, gen->nready == 0);
 		gen_check_groups(gen);
-		return true;
+		return;
 	}
-	if (exec_failed) {
+	if (exit == WORKER_EXIT_EXEC_FAILED) {
 		/* While starting, gen_fail reports it, once. */
 		if (gen->state != GEN_STARTING)
 			log_errorx("%s gen %u worker %d: cannot run %s: %s",
 			    gen->program, gen->number, w->index,
 			    gen->pc->argv[0], exec_error);
-		w->pid = 0;
+		worker_set_pid(w, 0);
 		w->state = WORKER_FAILED;
 		if (gen->state == GEN_STARTING)
 			gen_fail(gen, "cannot run %s: %s", gen->pc->argv[0],
 			    exec_error);
 		gen_check_groups(gen);
-		return true;
+		return;
 	}
 	worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {
 	case GEN_STARTING:
-		w->pid = 0;
+		worker_set_pid(w, 0);
 		w->state = WORKER_EXITED;
 		if (gen->on_probation) {
 			gen_fail_probation(gen, w, pid, how);
@@ -944,90 +703,59 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 		    (int)pid, how);
 		break;
 	case GEN_RUNNING:
-		worker_exited_running(w, status, how);
-		w->pid = 0;
+		worker_exited_running(w, status, how, gen->nready == 0);
+		worker_set_pid(w, 0);
 		break;
 	default:
 		log_info("%s gen %u worker %d pid %d: %s", gen->program,
 		    gen->number, w->index, (int)pid, how);
-		w->pid = 0;
+		worker_set_pid(w, 0);
 		w->state = WORKER_EXITED;
-		if (w->pgid != 0 && !gen_group_alive(w->pgid))
+		if (w->pgid != 0 && !worker_group_alive(w))
 			w->pgid = 0;
 		if (gen->state == GEN_DRAINING)
 			gen->cb(gen, GEN_EVENT_WORKER_EXITED, NULL, gen->cb_arg);
 		break;
 	}
 	gen_check_groups(gen);
-	return true;
 }
 
 /*
- * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+ * A worker event: one more is ready (the generation is, with its last),
+ * or one in backoff is due to start again.
  */
-static size_t
-gen_utf8_len(const unsigned char *p)
+static void
+gen_worker_event(struct worker *w, enum worker_event ev, void *arg)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, k;
+	struct generation *gen = arg;
+	char *cause = NULL;
 
-	if (*p < 0x80)
-		return 1;
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2;
-	else if (*p >= 0xe0 && *p <= 0xef) {
-		n = 3;
-		if (*p == 0xe0)
-			lo = 0xa0;	/* overlong below U+0800 */
-		else if (*p == 0xed)
-			hi = 0x9f;	/* surrogates U+D800..U+DFFF */
-	} else if (*p >= 0xf0 && *p <= 0xf4) {
-		n = 4;
-		if (*p == 0xf0)
-			lo = 0x90;	/* overlong below U+10000 */
-		else if (*p == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-	} else
-		return 0;	/* continuation, C0, C1, F5..FF */
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (k = 2; k < n; k++)
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/*
- * A copy of text a worker sent, safe to show an operator: at most 200
- * bytes, control characters and bytes that are not well-formed UTF-8
- * replaced by '?' (no terminal escapes, always valid JSON).
- */
-static char *
-gen_clean_text(const char *text)
-{
-	const unsigned char *p = (const unsigned char *)text;
-	size_t len = 0, n;
-	char *out;
-
-	if ((out = malloc(201)) == NULL)
-		return NULL;
-	while (*p != '\0' && len < 200) {
-		n = gen_utf8_len(p);
-		if (len + (n ? n : 1) > 200)
+	switch (ev) {
+	case WORKER_EVENT_READY:
+		gen->nready++;
+		if (gen->state == GEN_STARTING && gen->nready == gen->nworkers &&
+		    !gen->on_probation) {
+			clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);
+			gen_cancel_timer(gen);
+			if (!gen_begin_probation(gen))
+				gen->cb(gen, GEN_EVENT_READY, NULL, gen->cb_arg);
+		} else if (gen->state == GEN_STARTING)
+			gen->cb(gen, GEN_EVENT_WORKER_READY, NULL, gen->cb_arg);
+		else if (gen->state == GEN_RUNNING)
+			log_info("%s gen %u worker %d pid %d: ready again after "
+			    "restart %u", gen->program, gen->number, w->index,
+			    (int)w->pid, w->restarts);
+		break;
+	case WORKER_EVENT_RESTART:
+		if (gen->state != GEN_RUNNING)
 			break;
-		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
-		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
-			out[len++] = '?';
-			p++;
-			continue;
-		}
-		memcpy(out + len, p, n);
-		len += n;
-		p += n;
+		w->restarts++;
+		if (worker_start(w, &cause) == -1)
+			worker_start_failed(w, cause ? cause : "out of memory",
+			    gen->nready == 0);
+		free(cause);
+		break;
 	}
-	out[len] = '\0';
-	return out;
 }
 
 /* A notify message from one of this generation's workers. */
@@ -1035,29 +763,6 @@ void
 gen_notify(struct generation *gen, struct worker *w, const char *key,
     const char *value)
 {
-	long pid;
-	const char *cause;
-
-	if (strcmp(key, "READY") == 0 && strcmp(value, "1") == 0) {
-		worker_ready(w);
-	} else if (strcmp(key, "STATUS") == 0) {
-		free(w->status_text);
-		w->status_text = gen_clean_text(value);
-		log_debug("%s gen %u worker %d pid %d: status: %s", gen->program,
-		    gen->number, w->index, (int)w->pid,
-		    w->status_text ? w->status_text : "?");
-	} else if (strcmp(key, "STOPPING") == 0 && strcmp(value, "1") == 0) {
-		log_debug("%s gen %u worker %d pid %d: stopping", gen->program,
-		    gen->number, w->index, (int)w->pid);
-	} else if (strcmp(key, "MAINPID") == 0) {
-		if (parse_int_range(value, 1, INT32_MAX, &pid, &cause) == 0 &&
-		    w->pgid != 0 && getpgid((pid_t)pid) == w->pgid)
-			w->mainpid = (pid_t)pid;
-		else
-			log_debug("%s gen %u worker %d: MAINPID=%s is not a "
-			    "process of this worker; ignored", gen->program,
-			    gen->number, w->index, value);
-	} else
-		log_debug("%s gen %u worker %d pid %d: %s=%s ignored",
-		    gen->program, gen->number, w->index, (int)w->pid, key, value);
+	(void)gen;
+	worker_notify(w, key, value);
 }

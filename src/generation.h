@@ -11,13 +11,16 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "worker.h"
+
 struct config;
 struct desc_group;
 struct event;
 struct event_base;
 struct listener;
-struct output;
+struct pidmap;
 struct program_conf;
+struct proc_ops;
 
 enum gen_state {
 	GEN_STARTING = 0,	/* workers starting; not all ready yet */
@@ -25,15 +28,6 @@ enum gen_state {
 	GEN_DRAINING,		/* told to stop; waiting for its processes */
 	GEN_FAILED,		/* never became ready; being killed */
 	GEN_GONE,		/* no process left */
-};
-
-enum worker_state {
-	WORKER_STARTING = 0,	/* spawned, not ready yet */
-	WORKER_READY,
-	WORKER_BACKOFF,		/* crashed or cannot start; waiting to restart */
-	WORKER_STOPPING,	/* sent stop_signal or SIGKILL */
-	WORKER_EXITED,		/* exited, not to be restarted */
-	WORKER_FAILED,		/* cannot be started (exec failed) */
 };
 
 /* What a generation tells its owner. */
@@ -50,27 +44,6 @@ struct generation;
 typedef void (*gen_event_cb)(struct generation *, enum gen_event,
     const char *why, void *arg);
 
-struct worker {
-	struct generation *gen;
-	int		 index;
-	pid_t		 pid;		/* 0 when not running */
-	pid_t		 pgid;		/* its process group, kept until empty */
-	pid_t		 mainpid;	/* MAINPID= the worker announced, or 0 */
-	enum worker_state state;
-	struct timespec	 started;	/* monotonic, of the current process */
-	unsigned int	 restarts;
-	uint64_t	 backoff_ms;	/* delay before the next restart */
-	struct timespec	 restart_at;	/* monotonic, while in backoff */
-	int		 status_fd;	/* exec result pipe, -1 once read */
-	struct output	*output;
-	struct event	*timer;		/* ready delay or restart backoff */
-	char		*status_text;	/* last STATUS= */
-	int		 last_status;	/* last wait status, -1 none */
-	char		*last_error;	/* why it could not be restarted, or NULL */
-	unsigned int	 start_failures;	/* restarts failed in a row */
-	unsigned long long output_dropped;	/* lines over the output budget */
-};
-
 struct generation {
 	TAILQ_ENTRY(generation) entry;
 	char		*program;	/* the program's name */
@@ -83,6 +56,9 @@ struct generation {
 	struct worker	*workers;
 	int		 nworkers;
 	int		 nready;
+	int		 nspawned;	/* workers started so far (slices) */
+	struct event	*spawner;	/* starts the next slice of workers */
+	struct worker_env env;		/* what its workers share */
 	struct timespec	 started;
 	struct timespec	 ready_at;	/* every worker ready (probation began) */
 	bool		 on_probation;	/* ready, waiting out pc->probation_ms */
@@ -100,6 +76,7 @@ TAILQ_HEAD(generation_list, generation);
 struct generation *gen_new(struct event_base *base, struct config *conf,
 		    struct program_conf *pc, struct listener **listeners,
 		    unsigned int number, const char *notify_socket,
+		    const struct proc_ops *ops, struct pidmap *pids,
 		    gen_event_cb cb, void *cb_arg);
 int		 gen_start(struct generation *gen, char **cause);
 void		 gen_promote(struct generation *gen);
@@ -109,21 +86,21 @@ void		 gen_kill(struct generation *gen, bool failed);
 void		 gen_free(struct generation *gen);
 struct worker	*gen_find_worker(struct generation *gen, pid_t pid);
 struct worker	*gen_find_worker_group(struct generation *gen, pid_t pgid);
+struct generation *gen_of(const struct worker *w);
 bool		 gen_child_exited(struct generation *gen, pid_t pid, int status);
+void		 gen_worker_exited(struct generation *gen, struct worker *w,
+		    int status);
 void		 gen_check_groups(struct generation *gen);
 void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);
 size_t		 gen_descendants(struct generation *gen, pid_t *pids, size_t max);
-int64_t		 gen_restart_in_ms(const struct worker *w);
 const char	*gen_state_name(enum gen_state state);
-void		 gen_describe_status(int status, char *buf, size_t len);
-const char	*worker_state_name(enum worker_state state);
-uint64_t	 elapsed_ms(const struct timespec *since);
 
-#define BACKOFF_INITIAL_MS	100
-#define BACKOFF_MAX_MS		(30 * 1000)
-#define BACKOFF_RESET_MS	(10 * 1000)
-#define BACKOFF_NONE_READY_MS	1000	/* the longest wait while none is ready */
+/*
+ * Workers are started in slices: every generation together spends at most
+ * about this long on it per turn of the event loop, which runs between.
+ */
+#define GEN_SPAWN_SLICE_MS	5
 
 #endif

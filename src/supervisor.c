@@ -37,7 +37,10 @@
 #include "merge.h"
 #include "notify.h"
 #include "parse.h"
+#include "pidmap.h"
 #include "procfs.h"
+#include "program.h"
+#include "reload.h"
 #include "status.h"
 #include "supervisor.h"
 
@@ -72,47 +75,6 @@ supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
 	va_end(ap);
 }
 
-/* Find a program by name. */
-static struct program *
-program_find(struct supervisor *sup, const char *name)
-{
-	struct program *prog;
-
-	TAILQ_FOREACH(prog, &sup->programs, entry)
-		if (strcmp(prog->name, name) == 0)
-			return prog;
-	return NULL;
-}
-
-/* Find a program by name, adding it if it is new. */
-static struct program *
-program_get(struct supervisor *sup, const char *name)
-{
-	struct program *prog = program_find(sup, name);
-
-	if (prog != NULL)
-		return prog;
-	if ((prog = calloc(1, sizeof(*prog))) == NULL ||
-	    (prog->name = strdup(name)) == NULL)
-		fatal("program %s", name);
-	prog->next_number = 1;
-	TAILQ_INIT(&prog->gens);
-	TAILQ_INSERT_TAIL(&sup->programs, prog, entry);
-	return prog;
-}
-
-/* Tell whether any generation still has processes. */
-static bool
-supervisor_has_processes(struct supervisor *sup)
-{
-	struct program *prog;
-
-	TAILQ_FOREACH(prog, &sup->programs, entry)
-		if (!TAILQ_EMPTY(&prog->gens))
-			return true;
-	return false;
-}
-
 /* Refuse what this version cannot run yet, naming the program. */
 int
 supervisor_check_supported(const struct config *conf, char **cause)
@@ -135,13 +97,6 @@ supervisor_check_supported(const struct config *conf, char **cause)
 	return 0;
 }
 
-/* The uid a program's workers run as. */
-static uid_t
-supervisor_worker_uid(const struct program_conf *pc)
-{
-	return pc->user != NULL ? pc->uid : geteuid();
-}
-
 /* Let the workers of every program a reload starts reach the notify socket. */
 static int
 supervisor_notify_uids(struct supervisor *sup, const struct config *conf,
@@ -152,19 +107,9 @@ supervisor_notify_uids(struct supervisor *sup, const struct config *conf,
 	TAILQ_FOREACH(pc, &conf->programs, entry)
 		if ((only == NULL || strcmp(pc->name, only) == 0) &&
 		    pc->ready == READY_NOTIFY && notify_allow_uid(sup->notify,
-		    supervisor_worker_uid(pc), cause) == -1)
+		    reload_worker_uid(pc), cause) == -1)
 			return -1;
 	return 0;
-}
-
-/* Free a finished reload's leftovers (the new state it did not commit). */
-static void
-reload_free(struct reload *r)
-{
-	free(r->only);
-	listener_set_clear(&r->listeners);
-	config_unref(r->conf);
-	free(r);
 }
 
 /* Start the next reload if one was asked for during the last. */
@@ -185,52 +130,16 @@ supervisor_run_queued(struct supervisor *sup)
 
 /* Every new generation is ready: switch over and drain the old ones. */
 static void
-reload_commit(struct supervisor *sup)
+supervisor_commit(struct supervisor *sup)
 {
 	struct reload *r = sup->reload;
-	struct program *prog;
-	struct generation *old;
 	uint64_t ms = elapsed_ms(&r->started);
-	char summary[256] = "";
-	size_t len;
-
-	int draining = 0;
+	char summary[256];
+	int draining;
 
 	sup->reload = NULL;
-	TAILQ_FOREACH(prog, &sup->programs, entry) {
-		old = prog->current;
-		if (prog->starting != NULL) {
-			gen_promote(prog->starting);
-			prog->current = prog->starting;
-			prog->starting = NULL;
-			len = strlen(summary);
-			snprintf(summary + len, sizeof(summary) - len, "%s%s gen %u",
-			    len ? ", " : "", prog->name, prog->current->number);
-			control_progress(sup->control, r->id, "%s gen %u took over "
-			    "in %llums", prog->name, prog->current->number,
-			    (unsigned long long)ms);
-		} else if (r->only == NULL &&
-		    config_find_program(r->conf, prog->name) == NULL) {
-			prog->current = NULL;
-			if (old != NULL)
-				log_info("%s: removed from the config", prog->name);
-		} else
-			continue;
-		if (old != NULL) {
-			log_info("%s gen %u: draining (%d worker%s)", old->program,
-			    old->number, gen_live_processes(old),
-			    gen_live_processes(old) == 1 ? "" : "s");
-			control_progress(sup->control, r->id, "%s gen %u draining "
-			    "(%d left)", old->program, old->number,
-			    gen_live_processes(old));
-			old->drained_by = r->id;
-			old->drained_by_started = r->started;
-			draining++;
-			gen_drain(old);
-		}
-	}
-
-	listener_set_commit(&r->listeners, r->conf);
+	draining = reload_commit(r, &sup->programs, &sup->reload_env, summary,
+	    sizeof(summary));
 	listener_set_clear(&sup->listeners);
 	sup->listeners = r->listeners;
 	r->listeners.items = NULL;
@@ -261,20 +170,13 @@ reload_commit(struct supervisor *sup)
 
 /* A new generation failed: kill all new ones; what ran keeps running. */
 static void
-reload_abort(struct supervisor *sup, const char *why)
+supervisor_abort(struct supervisor *sup, const char *why)
 {
 	struct reload *r = sup->reload;
-	struct program *prog;
-	struct generation *gen;
 	uint64_t ms = elapsed_ms(&r->started);
 
 	sup->reload = NULL;
-	TAILQ_FOREACH(prog, &sup->programs, entry) {
-		if ((gen = prog->starting) == NULL)
-			continue;
-		prog->starting = NULL;
-		gen_kill(gen, true);
-	}
+	reload_abort(r, &sup->programs);
 	if (r->initial) {
 		log_errorx("cannot start: %s", why);
 		sup->exit_code = 1;
@@ -335,188 +237,50 @@ reload_load_config(struct supervisor *sup)
 	return conf;
 }
 
-/* Add l to set unless it is there already (no reference taken). */
-static int
-supervisor_add_known(struct listener_set *set, struct listener *l)
-{
-	struct listener **grown;
-	size_t i;
-
-	for (i = 0; i < set->count; i++)
-		if (set->items[i] == l)
-			return 0;
-	grown = reallocarray(set->items, set->count + 1, sizeof(*grown));
-	if (grown == NULL)
-		return -1;
-	set->items = grown;
-	set->items[set->count++] = l;
-	return 0;
-}
-
-/*
- * Every listener still open: the current set's, and those only draining
- * generations hold. A reload may take any of them back (a listener removed
- * and added again while its old generation drains keeps its socket, where
- * binding anew would find the address in use by ourselves). The set holds
- * no references: free its items only.
- */
-static int
-supervisor_known_listeners(struct supervisor *sup, struct listener_set *set)
-{
-	struct program *prog;
-	struct generation *gen;
-	size_t i;
-
-	set->items = NULL;
-	set->count = 0;
-	for (i = 0; i < sup->listeners.count; i++)
-		if (supervisor_add_known(set, sup->listeners.items[i]) == -1)
-			return -1;
-	TAILQ_FOREACH(prog, &sup->programs, entry)
-		TAILQ_FOREACH(gen, &prog->gens, entry)
-			for (i = 0; i < gen->nlisteners; i++)
-				if (supervisor_add_known(set,
-				    gen->listeners[i]) == -1)
-					return -1;
-	return 0;
-}
-
-/* Tell whether two optional strings are equal. */
-static bool
-supervisor_same_string(const char *a, const char *b)
-{
-	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-/*
- * Turn the config just loaded into the one a reload runs: for a reload of
- * one program, the config in force with that program's part replaced;
- * for a full reload, the file's, unless it changes a [supervisor] key
- * that only a restart may change (the control socket, the pidfile and the
- * name a running supervisor answers and is found by). Takes the reference
- * *conf holds and replaces it; -1 with *cause (and *conf released) if the
- * reload must be refused.
- */
-static int
-supervisor_reload_config(struct supervisor *sup, struct config **conf,
-    const char *only, char **cause)
-{
-	const struct supervisor_conf *now = &sup->conf->supervisor;
-	const struct supervisor_conf *next = &(*conf)->supervisor;
-	struct config *merged;
-	const char *key = NULL, *was = NULL, *is = NULL;
-
-	if (only != NULL) {
-		merged = merge_program(sup->conf, *conf, only, cause);
-		config_unref(*conf);
-		*conf = merged;
-		return merged == NULL ? -1 : 0;
-	}
-	if (!supervisor_same_string(now->control, next->control)) {
-		key = "control";
-		was = now->control;
-		is = next->control;
-	} else if (!supervisor_same_string(now->pidfile, next->pidfile)) {
-		key = "pidfile";
-		was = now->pidfile;
-		is = next->pidfile;
-	} else if (!supervisor_same_string(now->name, next->name)) {
-		key = "name";
-		was = now->name;
-		is = next->name;
-	}
-	if (key == NULL)
-		return 0;
-	asprintf(cause, "[supervisor] %s changed from %s to %s: it changes "
-	    "only when handoff restarts (stop and start it); a reload may "
-	    "change log_level, listeners and programs", key,
-	    was ? was : "(none)", is ? is : "(none)");
-	config_unref(*conf);
-	*conf = NULL;
-	return -1;
-}
-
 /* Start a reload, or the first start when nothing runs yet. */
 static void
-reload_begin(struct supervisor *sup, struct config *conf, bool initial,
+supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
     const char *only)
 {
-	struct program_conf *pc;
-	struct listener *ls[MAX_LISTENERS_PER_PROGRAM];
-	struct listener_set known = { NULL, 0 };
-	struct program *prog;
-	struct generation *gen;
 	struct reload *r;
 	char *cause = NULL;
-	size_t i;
 
-	if (!initial && supervisor_reload_config(sup, &conf, only, &cause) == -1) {
-		reload_refuse(sup, initial, cause, NULL, 0);
+	if (!initial && reload_config(sup->conf, &conf, only, &cause) == -1) {
+		reload_refuse(sup, initial, cause ? cause : "out of memory",
+		    NULL, 0);
 		free(cause);
 		return;
 	}
 	if (supervisor_check_supported(conf, &cause) == -1 ||
 	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
-		reload_refuse(sup, initial, cause, NULL, 0);
+		reload_refuse(sup, initial, cause ? cause : "out of memory",
+		    NULL, 0);
 		free(cause);
 		config_unref(conf);
 		return;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		fatal("reload");
-	r->conf = conf;
-	r->initial = initial;
-	if (only != NULL && (r->only = strdup(only)) == NULL)
-		fatal("reload");
-	clock_gettime(CLOCK_MONOTONIC, &r->started);
-	if (supervisor_known_listeners(sup, &known) == -1 ||
-	    listener_set_update(&known, conf, &r->listeners, &cause) == -1) {
-		free(known.items);
+	if ((r = reload_new(conf, only, initial, sup->reload_seq + 1)) == NULL) {
+		reload_refuse(sup, initial, "out of memory", NULL, 0);
+		config_unref(conf);
+		return;
+	}
+	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1) {
 		reload_refuse(sup, initial, cause ? cause : "out of memory",
 		    NULL, 0);
 		free(cause);
 		reload_free(r);
 		return;
 	}
-	free(known.items);
 	sup->reload = r;
-	r->id = ++sup->reload_seq;
+	sup->reload_seq = r->id;
 	control_reload_begin(sup->control, r->id);
 	if (!initial)
 		notify_self("RELOADING=1\nSTATUS=reloading");
-
-	/* Create every generation first, then start them. */
-	TAILQ_FOREACH(pc, &conf->programs, entry) {
-		if (only != NULL && strcmp(pc->name, only) != 0)
-			continue;
-		prog = program_get(sup, pc->name);
-		for (i = 0; i < pc->nlisteners; i++)
-			ls[i] = listener_set_for(&r->listeners, conf,
-			    pc->listeners[i]);
-		gen = gen_new(sup->base, conf, pc, ls, prog->next_number++,
-		    notify_socket_path(sup->notify, supervisor_worker_uid(pc)),
-		    supervisor_gen_event, sup);
-		if (gen == NULL)
-			fatal("generation");
-		TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
-		prog->starting = gen;
-		r->pending++;
-	}
-	TAILQ_FOREACH(prog, &sup->programs, entry) {
-		if ((gen = prog->starting) == NULL)
-			continue;
-		control_progress(sup->control, r->id, "%s gen %u starting %d "
-		    "worker%s", gen->program, gen->number, gen->nworkers,
-		    gen->nworkers == 1 ? "" : "s");
-		if (gen_start(gen, &cause) == -1) {
-			char why[512];
-			snprintf(why, sizeof(why), "%s gen %u: %s", gen->program,
-			    gen->number, cause ? cause : "out of memory");
-			free(cause);
-			if (sup->reload != NULL)
-				reload_abort(sup, why);
-			return;
-		}
+	if (reload_start(r, &sup->programs, &sup->reload_env, &cause) == -1) {
+		/* A generation's failure may have aborted it already. */
+		if (sup->reload == r)
+			supervisor_abort(sup, cause ? cause : "out of memory");
+		free(cause);
 	}
 }
 
@@ -548,7 +312,7 @@ supervisor_reload(struct supervisor *sup, const char *only)
 	    "the command line");
 	if ((conf = reload_load_config(sup)) == NULL)
 		return;
-	reload_begin(sup, conf, false, only);
+	supervisor_begin(sup, conf, false, only);
 }
 
 /* A reload asked for over the control socket; -1 with cause if refused. */
@@ -560,7 +324,7 @@ supervisor_request_reload(struct supervisor *sup, const char *only,
 		*cause = strdup("the supervisor is stopping");
 		return -1;
 	}
-	if (only != NULL && program_find(sup, only) == NULL) {
+	if (only != NULL && program_find(&sup->programs, only) == NULL) {
 		asprintf(cause, "unknown program %s (see handoff status)", only);
 		return -1;
 	}
@@ -589,8 +353,13 @@ supervisor_stop_within(struct supervisor *sup, int64_t ms)
 		tv.tv_sec = (time_t)(ms / 1000);
 		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 		sup->stop_timer = evtimer_new(sup->base, supervisor_stop_timeout, sup);
-		if (sup->stop_timer == NULL || evtimer_add(sup->stop_timer, &tv) == -1)
-			fatalx("cannot arm the stop timer");
+		if (sup->stop_timer == NULL || evtimer_add(sup->stop_timer, &tv) == -1) {
+			/* Without a timer the timeout cannot be kept: stop now. */
+			log_warnx("cannot arm the stop timer (out of memory): "
+			    "stopping now");
+			supervisor_stop(sup, true);
+			return;
+		}
 	}
 	supervisor_stop(sup, false);
 }
@@ -684,12 +453,10 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 		}
 		if (TAILQ_EMPTY(&prog->gens) && (sup->conf == NULL ||
 		    config_find_program(sup->conf, prog->name) == NULL)) {
-			TAILQ_REMOVE(&sup->programs, prog, entry);
-			free(prog->name);
-			free(prog);
+			program_free(&sup->programs, prog);
 		}
 	}
-	if (sup->stopping && !supervisor_has_processes(sup))
+	if (sup->stopping && !program_list_has_processes(&sup->programs))
 		event_base_loopexit(sup->base, NULL);
 	supervisor_restart_stale(sup);
 }
@@ -755,7 +522,7 @@ supervisor_restart_stale(struct supervisor *sup)
 		prog->stale_tries++;
 		log_info("%s: starting a new generation on the fresh socket",
 		    prog->name);
-		reload_begin(sup, config_ref(sup->conf), false, prog->name);
+		supervisor_begin(sup, config_ref(sup->conf), false, prog->name);
 		return;
 	}
 }
@@ -872,7 +639,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
     void *arg)
 {
 	struct supervisor *sup = arg;
-	struct program *prog = program_find(sup, gen->program);
+	struct program *prog = program_find(&sup->programs, gen->program);
 
 	switch (ev) {
 	case GEN_EVENT_READY:
@@ -889,7 +656,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 			    "%u ready %d/%d", gen->program, gen->number,
 			    gen->nready, gen->nworkers);
 		if (--sup->reload->pending == 0)
-			reload_commit(sup);
+			supervisor_commit(sup);
 		break;
 	case GEN_EVENT_FAILED:
 		/* A reload's failure is logged once, by reload_abort. */
@@ -897,7 +664,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 			char msg[640];
 			snprintf(msg, sizeof(msg), "%s gen %u %s", gen->program,
 			    gen->number, why);
-			reload_abort(sup, msg);
+			supervisor_abort(sup, msg);
 		} else
 			log_errorx("%s gen %u: failed: %s", gen->program,
 			    gen->number, why);
@@ -923,6 +690,29 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 	}
 }
 
+/*
+ * The worker whose process (or announced MAINPID) is pid: from the pid
+ * map, or, for a pid it could not take (no memory), from each generation.
+ */
+static struct worker *
+supervisor_find_worker(struct supervisor *sup, pid_t pid)
+{
+	struct program *prog;
+	struct generation *gen;
+	struct worker *w;
+
+	if ((w = pidmap_get(sup->pids, pid)) != NULL &&
+	    worker_is_process(w, pid))
+		return w;
+	if (!pidmap_incomplete(sup->pids))
+		return NULL;
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			if ((w = gen_find_worker(gen, pid)) != NULL)
+				return w;
+	return NULL;
+}
+
 /* A notify message: find the sender's worker by pid. */
 static void
 supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
@@ -931,16 +721,11 @@ supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
 	struct program *prog;
 	struct generation *gen;
 	struct worker *w;
-
 	pid_t pgid;
 
-	TAILQ_FOREACH(prog, &sup->programs, entry) {
-		TAILQ_FOREACH(gen, &prog->gens, entry) {
-			if ((w = gen_find_worker(gen, sender)) != NULL) {
-				gen_notify(gen, w, key, value);
-				return;
-			}
-		}
+	if ((w = supervisor_find_worker(sup, sender)) != NULL) {
+		gen_notify(gen_of(w), w, key, value);
+		return;
 	}
 	/*
 	 * Not a worker's own pid: a helper it ran (systemd-notify, a wrapper
@@ -966,20 +751,15 @@ supervisor_reap(struct supervisor *sup)
 {
 	struct program *prog;
 	struct generation *gen;
+	struct worker *w;
 	int status;
 	pid_t pid;
-	bool found;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		found = false;
-		TAILQ_FOREACH(prog, &sup->programs, entry) {
-			TAILQ_FOREACH(gen, &prog->gens, entry)
-				if ((found = gen_child_exited(gen, pid, status)))
-					break;
-			if (found)
-				break;
-		}
-		if (!found)
+		if ((w = supervisor_find_worker(sup, pid)) != NULL &&
+		    w->pid == pid)
+			gen_worker_exited(gen_of(w), w, status);
+		else
 			log_debug("reaped pid %d, a worker's descendant", (int)pid);
 	}
 	/* Descendants' exits may have emptied process groups. */
@@ -1114,17 +894,10 @@ static void
 supervisor_free(struct supervisor *sup)
 {
 	struct program *prog;
-	struct generation *gen;
 
-	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL) {
-		while ((gen = TAILQ_FIRST(&prog->gens)) != NULL) {
-			TAILQ_REMOVE(&prog->gens, gen, entry);
-			gen_free(gen);
-		}
-		TAILQ_REMOVE(&sup->programs, prog, entry);
-		free(prog->name);
-		free(prog);
-	}
+	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL)
+		program_free(&sup->programs, prog);
+	pidmap_free(sup->pids);
 	health_close(sup->health);
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
@@ -1143,6 +916,24 @@ supervisor_free(struct supervisor *sup)
 	event_free(sup->cleanup);
 	event_base_free(sup->base);
 	free(sup->config_path);
+}
+
+/* The notify socket workers running as uid send to (reload_env). */
+static const char *
+supervisor_notify_path(void *arg, uid_t uid)
+{
+	struct supervisor *sup = arg;
+
+	return notify_socket_path(sup->notify, uid);
+}
+
+/* A reload's progress line, to those following it (reload_env). */
+static void
+supervisor_progress(void *arg, unsigned int id, const char *line)
+{
+	struct supervisor *sup = arg;
+
+	control_progress(sup->control, id, "%s", line);
 }
 
 /* Open the notify socket in CONTROL.notify, beside the control socket. */
@@ -1183,7 +974,8 @@ supervisor_run(struct config *conf, const char *config_path)
 		    "descendants will not be tracked");
 	notify_self_init();
 	child_raise_nofile();
-	if ((sup.base = event_base_new()) == NULL)
+	if ((sup.base = event_base_new()) == NULL ||
+	    (sup.pids = pidmap_new()) == NULL)
 		fatalx("cannot create the event loop");
 	sup.sig_hup = supervisor_add_signal(&sup, SIGHUP);
 	sup.sig_term = supervisor_add_signal(&sup, SIGTERM);
@@ -1191,6 +983,13 @@ supervisor_run(struct config *conf, const char *config_path)
 	sup.sig_chld = supervisor_add_signal(&sup, SIGCHLD);
 	sup.sig_usr2 = supervisor_add_signal(&sup, SIGUSR2);
 	signal(SIGPIPE, SIG_IGN);
+	sup.reload_env.base = sup.base;
+	sup.reload_env.ops = &proc_ops_system;
+	sup.reload_env.pids = sup.pids;
+	sup.reload_env.notify_path = supervisor_notify_path;
+	sup.reload_env.progress = supervisor_progress;
+	sup.reload_env.gen_cb = supervisor_gen_event;
+	sup.reload_env.arg = &sup;
 	if ((sup.cleanup = event_new(sup.base, -1, 0, supervisor_cleanup, &sup)) == NULL)
 		fatalx("cannot create the cleanup event");
 	if ((sup.health = health_open(sup.base, supervisor_listener_health,
@@ -1225,10 +1024,10 @@ supervisor_run(struct config *conf, const char *config_path)
 	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
 	    conf->nlisteners == 1 ? "" : "s", conf->nprograms,
 	    conf->nprograms == 1 ? "" : "s");
-	reload_begin(&sup, config_ref(conf), true, NULL);
+	supervisor_begin(&sup, config_ref(conf), true, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
-	if (!sup.stopping || supervisor_has_processes(&sup))
+	if (!sup.stopping || program_list_has_processes(&sup.programs))
 		event_base_dispatch(sup.base);
 
 	supervisor_reap(&sup);	/* zombies are not left over: reap them first */

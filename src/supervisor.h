@@ -11,36 +11,15 @@
 
 #include "generation.h"
 #include "listener.h"
+#include "program.h"
+#include "reload.h"
 
 struct config;
 struct event;
 struct event_base;
 struct health;
 struct notify;
-
-/* A program by name; it outlives reloads, its generations come and go. */
-struct program {
-	TAILQ_ENTRY(program) entry;
-	char		*name;
-	unsigned int	 next_number;	/* of its next generation */
-	struct generation_list gens;	/* every generation with processes */
-	struct generation *current;	/* the one serving (GEN_RUNNING) */
-	struct generation *starting;	/* the one a reload is starting */
-	unsigned int	 stale_below;	/* generations below hold a dead socket */
-	unsigned int	 stale_tries;	/* new generations started for that */
-};
-TAILQ_HEAD(program_list, program);
-
-/* A reload (or the first start) in progress: the new state, not yet in use. */
-struct reload {
-	unsigned int	 id;		/* control clients follow it by id */
-	char		*only;		/* reload just this program, or NULL */
-	struct config	*conf;
-	struct listener_set listeners;
-	struct timespec	 started;
-	int		 pending;	/* generations not ready yet */
-	bool		 initial;
-};
+struct pidmap;
 
 /* What the last reload came to, for logs and status. */
 struct reload_outcome {
@@ -57,11 +36,13 @@ struct supervisor {
 	struct config	*conf;		/* the config in force */
 	struct listener_set listeners;	/* the listeners of conf */
 	struct program_list programs;
+	struct pidmap	*pids;		/* worker pid -> struct worker */
 	struct notify	*notify;
 	struct health	*health;	/* listeners shut down by a worker */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */
+	struct reload_env reload_env;	/* what reloads start generations with */
 	unsigned int	 reload_seq;	/* id of the last reload begun */
 	bool		 reload_queued;
 	char		*queued_only;	/* the queued reload's program, NULL all */

@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -225,24 +226,45 @@ support_write_file(const char *dir, const char *name, const char *content)
 	return path;
 }
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/*
+ * A TCP port on 127.0.0.1 that nothing listens on, for a supervisor to
+ * bind. Chosen at random below the kernel's ephemeral range: a port from
+ * that range (what binding port 0 gives) may become the source port of
+ * some other connection before the supervisor binds it.
+ */
 int
 support_free_port(void)
 {
+	static unsigned int seed;
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port;
+	unsigned int low = 32768, high;
+	FILE *fp;
+	int fd, port, tries, ok;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		abort();
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
+	if ((fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re")) != NULL) {
+		if (fscanf(fp, "%u %u", &low, &high) != 2)
+			low = 32768;
+		fclose(fp);
+	}
+	if (low <= 12000)
+		low = 32768;	/* an unusual range: stay below the default */
+	if (seed == 0)
+		seed = (unsigned int)getpid() * 2654435761u ^ (unsigned int)time(NULL);
+	for (tries = 0; tries < 1000; tries++) {
+		port = 10000 + (int)(rand_r(&seed) % (low - 10000));
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			abort();
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)port);
+		ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	abort();
 }
 
 /* How many lines of text contain needle. */

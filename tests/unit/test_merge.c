@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_text.h"
 #include "merge.h"
 
 /* The config in force before: A on a, B on b, both on shared. */
@@ -23,35 +24,12 @@ static const char *const before_text =
     "[program A]\ncommand = /bin/a\nlisteners = a shared\n"
     "[program B]\ncommand = /bin/b\nlisteners = b shared\n";
 
-/* Load a config from text; the test fails if it has errors. */
-static struct config *
-load(const char *text)
-{
-	char path[] = "/tmp/handoff-test-merge-XXXXXX";
-	struct config_msgs msgs;
-	struct config *conf;
-	FILE *fp;
-	int fd;
-
-	fd = mkstemp(path);
-	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
-	cr_assert_not_null(fp = fdopen(fd, "w"));
-	cr_assert_eq(fputs(text, fp) >= 0, 1);
-	cr_assert_eq(fclose(fp), 0);
-	config_msgs_init(&msgs);
-	conf = config_load(path, &msgs);
-	unlink(path);
-	cr_assert_not_null(conf, "config has errors: %s", msgs.count ?
-	    msgs.lines[0] : "?");
-	config_msgs_free(&msgs);
-	return conf;
-}
 
 /* Merge after_text's program `name` into before_text; NULL with *cause. */
 static struct config *
 merge(const char *after_text, const char *name, char **cause)
 {
-	struct config *before = load(before_text), *after = load(after_text);
+	struct config *before = config_from_text(before_text), *after = config_from_text(after_text);
 	struct config *merged;
 
 	merged = merge_program(before, after, name, cause);

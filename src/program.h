@@ -1,0 +1,30 @@
+/*
+ * program.h: a program by name, with its generations: the one serving,
+ * the one a reload is starting, and those draining. It outlives reloads.
+ */
+#ifndef HANDOFF_PROGRAM_H
+#define HANDOFF_PROGRAM_H
+
+#include <stdbool.h>
+#include <sys/queue.h>
+
+#include "generation.h"
+
+struct program {
+	TAILQ_ENTRY(program) entry;
+	char		*name;
+	unsigned int	 next_number;	/* of its next generation */
+	struct generation_list gens;	/* every generation with processes */
+	struct generation *current;	/* the one serving (GEN_RUNNING) */
+	struct generation *starting;	/* the one a reload is starting */
+	unsigned int	 stale_below;	/* generations below hold a dead socket */
+	unsigned int	 stale_tries;	/* new generations started for that */
+};
+TAILQ_HEAD(program_list, program);
+
+struct program	*program_find(struct program_list *list, const char *name);
+struct program	*program_get(struct program_list *list, const char *name);
+void		 program_free(struct program_list *list, struct program *prog);
+bool		 program_list_has_processes(const struct program_list *list);
+
+#endif

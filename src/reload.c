@@ -1,0 +1,404 @@
+/*
+ * reload.c: a reload's steps (see reload.h). The supervisor runs them in
+ * order: reload_config (what config the reload runs), reload_new,
+ * reload_bind (which listeners to keep), reload_start (a new generation
+ * of each program), then reload_commit or reload_abort. It says what
+ * happened to control clients and to systemd; these steps change only
+ * the programs, their generations and the reload's own state.
+ */
+#include "autoconf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "generation.h"
+#include "listener.h"
+#include "log.h"
+#include "merge.h"
+#include "program.h"
+#include "reload.h"
+
+/* Tell whether two optional strings are equal. */
+static bool
+reload_same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Turn the config just loaded into the one a reload runs: for a reload of
+ * one program, the config in force (now) with that program's part
+ * replaced; for a full reload, the file's, unless it changes a
+ * [supervisor] key that only a restart may change (the control socket,
+ * the pidfile and the name a running supervisor answers and is found by).
+ * Takes the reference *conf holds and replaces it; -1 with *cause (and
+ * *conf released) if the reload must be refused.
+ */
+int
+reload_config(const struct config *now_conf, struct config **conf,
+    const char *only, char **cause)
+{
+	const struct supervisor_conf *now = &now_conf->supervisor;
+	const struct supervisor_conf *next = &(*conf)->supervisor;
+	struct config *merged;
+	const char *key = NULL, *was = NULL, *is = NULL;
+
+	if (only != NULL) {
+		merged = merge_program(now_conf, *conf, only, cause);
+		config_unref(*conf);
+		*conf = merged;
+		return merged == NULL ? -1 : 0;
+	}
+	if (!reload_same_string(now->control, next->control)) {
+		key = "control";
+		was = now->control;
+		is = next->control;
+	} else if (!reload_same_string(now->pidfile, next->pidfile)) {
+		key = "pidfile";
+		was = now->pidfile;
+		is = next->pidfile;
+	} else if (!reload_same_string(now->name, next->name)) {
+		key = "name";
+		was = now->name;
+		is = next->name;
+	}
+	if (key == NULL)
+		return 0;
+	if (asprintf(cause, "[supervisor] %s changed from %s to %s: it changes "
+	    "only when handoff restarts (stop and start it); a reload may "
+	    "change log_level, listeners and programs", key,
+	    was ? was : "(none)", is ? is : "(none)") == -1)
+		*cause = NULL;
+	config_unref(*conf);
+	*conf = NULL;
+	return -1;
+}
+
+/* A reload of conf (its reference is taken), or NULL without memory. */
+struct reload *
+reload_new(struct config *conf, const char *only, bool initial,
+    unsigned int id)
+{
+	struct reload *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if (only != NULL && (r->only = strdup(only)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->conf = conf;
+	r->initial = initial;
+	r->id = id;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	return r;
+}
+
+/* Free a finished reload's leftovers (the new state it did not commit). */
+void
+reload_free(struct reload *r)
+{
+	if (r == NULL)
+		return;
+	free(r->only);
+	listener_set_clear(&r->listeners);
+	config_unref(r->conf);
+	free(r);
+}
+
+/* Append l to set (no reference taken). */
+static int
+reload_add_known(struct listener_set *set, size_t *space, struct listener *l)
+{
+	struct listener **grown;
+
+	if (set->count == *space) {
+		grown = reallocarray(set->items, *space * 2 + 16, sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		set->items = grown;
+		*space = *space * 2 + 16;
+	}
+	set->items[set->count++] = l;
+	return 0;
+}
+
+/* Order listeners by address in memory, for qsort. */
+static int
+reload_cmp_listener(const void *a, const void *b)
+{
+	const struct listener *la = *(struct listener *const *)a;
+	const struct listener *lb = *(struct listener *const *)b;
+
+	return (la > lb) - (la < lb);
+}
+
+/*
+ * Keep the first of each listener in set, in order: O(n log n), for
+ * reloads of thousands of listeners.
+ */
+static int
+reload_unique(struct listener_set *set)
+{
+	struct listener **sorted;
+	bool *taken;
+	size_t i, k, lo, hi, mid;
+
+	if (set->count < 2)
+		return 0;
+	sorted = reallocarray(NULL, set->count, sizeof(*sorted));
+	taken = calloc(set->count, sizeof(*taken));
+	if (sorted == NULL || taken == NULL) {
+		free(sorted);
+		free(taken);
+		return -1;
+	}
+	memcpy(sorted, set->items, set->count * sizeof(*sorted));
+	qsort(sorted, set->count, sizeof(*sorted), reload_cmp_listener);
+	for (i = 0, k = 0; i < set->count; i++) {
+		/* The first slot of items[i] in sorted. */
+		for (lo = 0, hi = set->count; lo < hi; ) {
+			mid = lo + (hi - lo) / 2;
+			if (reload_cmp_listener(&sorted[mid], &set->items[i]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (taken[lo])
+			continue;
+		taken[lo] = true;
+		set->items[k++] = set->items[i];
+	}
+	set->count = k;
+	free(sorted);
+	free(taken);
+	return 0;
+}
+
+/*
+ * Every listener still open: the set in force's, and those only draining
+ * generations hold, each once. A reload may take any of them back (a
+ * listener removed and added again while its old generation drains keeps
+ * its socket, where binding anew would find the address in use by
+ * ourselves). The set holds no references: free its items only.
+ */
+static int
+reload_known_listeners(const struct listener_set *now,
+    struct program_list *progs, struct listener_set *set)
+{
+	struct program *prog;
+	struct generation *gen;
+	size_t i, space = 0;
+
+	set->items = NULL;
+	set->count = 0;
+	for (i = 0; i < now->count; i++)
+		if (reload_add_known(set, &space, now->items[i]) == -1)
+			return -1;
+	TAILQ_FOREACH(prog, progs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			for (i = 0; i < gen->nlisteners; i++)
+				if (reload_add_known(set, &space,
+				    gen->listeners[i]) == -1)
+					return -1;
+	return reload_unique(set);
+}
+
+/*
+ * Decide the reload's listeners: those of its config that are open
+ * already (same address and options) are kept, socket and all; the rest
+ * are bound. -1 with *cause if one cannot be bound: nothing changed.
+ */
+int
+reload_bind(struct reload *r, const struct listener_set *now,
+    struct program_list *progs, char **cause)
+{
+	struct listener_set known = { NULL, 0 };
+	int rc = -1;
+
+	if (reload_known_listeners(now, progs, &known) == -1)
+		*cause = strdup("out of memory");
+	else
+		rc = listener_set_update(&known, r->conf, &r->listeners, cause);
+	free(known.items);
+	return rc;
+}
+
+/* The uid a program's workers run as. */
+uid_t
+reload_worker_uid(const struct program_conf *pc)
+{
+	return pc->user != NULL ? pc->uid : geteuid();
+}
+
+/* Tell those following the reload. */
+static void
+reload_progress(const struct reload_env *env, unsigned int id,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void
+reload_progress(const struct reload_env *env, unsigned int id,
+    const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (env->progress == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	env->progress(env->arg, id, line);
+}
+
+/* Forget the generations a reload made but did not start (no memory). */
+static void
+reload_unmake(struct program_list *progs)
+{
+	struct program *prog;
+	struct generation *gen;
+
+	TAILQ_FOREACH(prog, progs, entry) {
+		if ((gen = prog->starting) == NULL)
+			continue;
+		prog->starting = NULL;
+		TAILQ_REMOVE(&prog->gens, gen, entry);
+		gen_free(gen);
+	}
+}
+
+/* Make a new generation of every program the reload starts. */
+static int
+reload_make(struct reload *r, struct program_list *progs,
+    const struct reload_env *env, char **cause)
+{
+	struct listener *ls[MAX_LISTENERS_PER_PROGRAM];
+	struct program_conf *pc;
+	struct program *prog;
+	struct generation *gen;
+	size_t i;
+
+	TAILQ_FOREACH(pc, &r->conf->programs, entry) {
+		if (r->only != NULL && strcmp(pc->name, r->only) != 0)
+			continue;
+		for (i = 0; i < pc->nlisteners; i++)
+			ls[i] = listener_set_for(&r->listeners, r->conf,
+			    pc->listeners[i]);
+		if ((prog = program_get(progs, pc->name)) == NULL ||
+		    (gen = gen_new(env->base, r->conf, pc, ls,
+		    prog->next_number, env->notify_path(env->arg,
+		    reload_worker_uid(pc)), env->ops, env->pids, env->gen_cb,
+		    env->arg)) == NULL) {
+			*cause = strdup("out of memory");
+			reload_unmake(progs);
+			return -1;
+		}
+		prog->next_number++;
+		TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
+		prog->starting = gen;
+		r->pending++;
+	}
+	return 0;
+}
+
+/*
+ * Make a new generation of every program the reload starts, then start
+ * them. -1 with *cause ("PROGRAM gen N: why") if one cannot start: the
+ * caller aborts the reload.
+ */
+int
+reload_start(struct reload *r, struct program_list *progs,
+    const struct reload_env *env, char **cause)
+{
+	struct program *prog;
+	struct generation *gen;
+	char *why = NULL;
+
+	if (reload_make(r, progs, env, cause) == -1)
+		return -1;
+	TAILQ_FOREACH(prog, progs, entry) {
+		if ((gen = prog->starting) == NULL)
+			continue;
+		reload_progress(env, r->id, "%s gen %u starting %d worker%s",
+		    gen->program, gen->number, gen->nworkers,
+		    gen->nworkers == 1 ? "" : "s");
+		if (gen_start(gen, &why) == -1) {
+			if (asprintf(cause, "%s gen %u: %s", gen->program,
+			    gen->number, why ? why : "out of memory") == -1)
+				*cause = NULL;
+			free(why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Every new generation is ready: they take over and the ones they
+ * replace (and those of programs the config removed) drain. Fills
+ * summary ("a gen 2, b gen 3"); returns how many generations drain.
+ */
+int
+reload_commit(struct reload *r, struct program_list *progs,
+    const struct reload_env *env, char *summary, size_t len)
+{
+	struct program *prog;
+	struct generation *old;
+	uint64_t ms = elapsed_ms(&r->started);
+	size_t n;
+	int draining = 0;
+
+	summary[0] = '\0';
+	TAILQ_FOREACH(prog, progs, entry) {
+		old = prog->current;
+		if (prog->starting != NULL) {
+			gen_promote(prog->starting);
+			prog->current = prog->starting;
+			prog->starting = NULL;
+			n = strlen(summary);
+			snprintf(summary + n, len - n, "%s%s gen %u",
+			    n ? ", " : "", prog->name, prog->current->number);
+			reload_progress(env, r->id, "%s gen %u took over in "
+			    "%llums", prog->name, prog->current->number,
+			    (unsigned long long)ms);
+		} else if (r->only == NULL &&
+		    config_find_program(r->conf, prog->name) == NULL) {
+			prog->current = NULL;
+			if (old != NULL)
+				log_info("%s: removed from the config", prog->name);
+		} else
+			continue;
+		if (old == NULL)
+			continue;
+		log_info("%s gen %u: draining (%d worker%s)", old->program,
+		    old->number, gen_live_processes(old),
+		    gen_live_processes(old) == 1 ? "" : "s");
+		reload_progress(env, r->id, "%s gen %u draining (%d left)",
+		    old->program, old->number, gen_live_processes(old));
+		old->drained_by = r->id;
+		old->drained_by_started = r->started;
+		draining++;
+		gen_drain(old);
+	}
+	listener_set_commit(&r->listeners, r->conf);
+	return draining;
+}
+
+/* A new generation failed: kill every new one; what ran keeps running. */
+void
+reload_abort(struct reload *r, struct program_list *progs)
+{
+	struct program *prog;
+	struct generation *gen;
+
+	(void)r;
+	TAILQ_FOREACH(prog, progs, entry) {
+		if ((gen = prog->starting) == NULL)
+			continue;
+		prog->starting = NULL;
+		gen_kill(gen, true);
+	}
+}

@@ -1,0 +1,63 @@
+/*
+ * reload.h: a reload's steps. The new state is built beside the old: the
+ * config to run, which listeners to keep and which to bind, a new
+ * generation of every program it starts. Committed once all are ready
+ * (the new take over, the old drain) or aborted (the new are killed,
+ * nothing that ran changes). The first start is a reload from nothing.
+ */
+#ifndef HANDOFF_RELOAD_H
+#define HANDOFF_RELOAD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "generation.h"
+#include "listener.h"
+
+struct config;
+struct event_base;
+struct pidmap;
+struct program_list;
+struct proc_ops;
+
+/* A reload (or the first start) in progress: the new state, not yet in use. */
+struct reload {
+	unsigned int	 id;		/* control clients follow it by id */
+	char		*only;		/* reload just this program, or NULL */
+	struct config	*conf;
+	struct listener_set listeners;
+	struct timespec	 started;
+	int		 pending;	/* generations not ready yet */
+	bool		 initial;
+};
+
+/* What a reload's generations are started with, and whom it tells. */
+struct reload_env {
+	struct event_base *base;
+	const struct proc_ops *ops;
+	struct pidmap	*pids;
+	/* The notify socket workers running as uid send to. */
+	const char	*(*notify_path)(void *arg, uid_t uid);
+	/* A progress line for those following reload id. */
+	void		 (*progress)(void *arg, unsigned int id,
+			    const char *line);
+	gen_event_cb	 gen_cb;	/* events of the generations it makes */
+	void		*arg;
+};
+
+int		 reload_config(const struct config *now, struct config **conf,
+		    const char *only, char **cause);
+struct reload	*reload_new(struct config *conf, const char *only,
+		    bool initial, unsigned int id);
+void		 reload_free(struct reload *r);
+int		 reload_bind(struct reload *r, const struct listener_set *now,
+		    struct program_list *progs, char **cause);
+int		 reload_start(struct reload *r, struct program_list *progs,
+		    const struct reload_env *env, char **cause);
+int		 reload_commit(struct reload *r, struct program_list *progs,
+		    const struct reload_env *env, char *summary, size_t len);
+void		 reload_abort(struct reload *r, struct program_list *progs);
+uid_t		 reload_worker_uid(const struct program_conf *pc);
+
+#endif

@@ -1,0 +1,598 @@
+/*
+ * worker.c: one worker slot of a generation.
+ *
+ * A worker starts a process (WORKER_STARTING), becomes ready by READY=1
+ * or after ready = delay:D (WORKER_READY), and when its process exits the
+ * generation decides what follows: a restart after a backoff
+ * (WORKER_BACKOFF: 100ms doubling to 30s, reset by a run of 10s), or the
+ * end (WORKER_EXITED, WORKER_FAILED). Stopping sends stop_signal, killing
+ * SIGKILL to the worker's process group (WORKER_STOPPING). Processes are
+ * started and signalled through a struct proc_ops, so that tests can run
+ * the state machines without processes.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "config.h"
+#include "descendants.h"
+#include "log.h"
+#include "output.h"
+#include "parse.h"
+#include "pidmap.h"
+#include "worker.h"
+
+/* Milliseconds since a point on the monotonic clock. */
+uint64_t
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
+	    (now.tv_nsec - since->tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+/* A timeval for an event timer of ms milliseconds. */
+struct timeval
+timeval_ms(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
+}
+
+/* "starting", "ready", ... for logs and status. */
+const char *
+worker_state_name(enum worker_state state)
+{
+	static const char *const names[] = {
+		[WORKER_STARTING] = "starting", [WORKER_READY] = "ready",
+		[WORKER_BACKOFF] = "backoff", [WORKER_STOPPING] = "stopping",
+		[WORKER_EXITED] = "exited", [WORKER_FAILED] = "failed",
+	};
+	return names[state];
+}
+
+/* Describe a wait status: "exited with status 3", "was killed by signal 9 (KILL)". */
+void
+gen_describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+		    signal_name(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "stopped with wait status %#x", status);
+}
+
+/* The real process operations: fork and exec, kill(2), getpgid(2). */
+static int
+proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
+{
+	const struct worker_env *env = w->env;
+	const struct program_conf *pc = env->pc;
+	struct child_spec spec;
+	struct child_proc cp;
+
+	if (child_spec_init(&spec, pc, env->listeners, env->nlisteners,
+	    env->number, w->index,
+	    pc->ready == READY_NOTIFY ? env->notify_socket : NULL, cause) == -1)
+		return -1;
+	spec.cgroup_fd = desc_group_procs_fd(env->desc);
+	if (child_spawn(&spec, &cp, cause) == -1) {
+		child_spec_free(&spec);
+		return -1;
+	}
+	child_spec_free(&spec);
+	proc->pid = cp.pid;
+	proc->output_fd = cp.output_fd;
+	proc->status_fd = cp.status_fd;
+	return 0;
+}
+
+const struct proc_ops proc_ops_system = {
+	.spawn = proc_system_spawn,
+	.kill = kill,
+	.getpgid = getpgid,
+	.track = desc_group_new,
+	.exec_status = child_read_status,
+};
+
+/* A worker slot of a generation, with no process yet. */
+void
+worker_init(struct worker *w, const struct worker_env *env, int index)
+{
+	memset(w, 0, sizeof(*w));
+	w->env = env;
+	w->index = index;
+	w->status_fd = -1;
+	w->last_status = -1;
+}
+
+/* Stop a worker's timer, if any. */
+void
+worker_cancel_timer(struct worker *w)
+{
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+}
+
+/*
+ * Set the worker's process (0: none), keeping the pid map in step. A
+ * pid the map cannot take (no memory) still is the worker's: lookups
+ * fall back to asking each generation.
+ */
+void
+worker_set_pid(struct worker *w, pid_t pid)
+{
+	if (w->pid != 0)
+		pidmap_del(w->env->pids, w->pid, w);
+	w->pid = pid;
+	if (pid != 0)
+		(void)pidmap_put(w->env->pids, pid, w);
+}
+
+/* Set the MAINPID the worker announced (0: none), keeping the map in step. */
+static void
+worker_set_mainpid(struct worker *w, pid_t pid)
+{
+	if (w->mainpid != 0 && w->mainpid != w->pid)
+		pidmap_del(w->env->pids, w->mainpid, w);
+	w->mainpid = pid;
+	if (pid != 0)
+		(void)pidmap_put(w->env->pids, pid, w);
+}
+
+/* Free what a worker holds (its process must be gone or forgotten). */
+void
+worker_free(struct worker *w)
+{
+	worker_set_mainpid(w, 0);
+	worker_set_pid(w, 0);
+	worker_cancel_timer(w);
+	output_free(w->output);
+	w->output = NULL;
+	if (w->status_fd != -1)
+		close(w->status_fd);
+	w->status_fd = -1;
+	free(w->status_text);
+	free(w->last_error);
+	w->status_text = w->last_error = NULL;
+}
+
+/*
+ * Arm a worker's one-shot timer. Without memory for it the worker waits
+ * for nothing: logged; the generation's own timeouts still apply.
+ */
+static int
+worker_arm_timer(struct worker *w, uint64_t ms, event_callback_fn fn)
+{
+	struct timeval tv = timeval_ms(ms);
+
+	worker_cancel_timer(w);
+	w->timer = evtimer_new(w->env->base, fn, w);
+	if (w->timer == NULL || evtimer_add(w->timer, &tv) == -1) {
+		log_errorx("%s gen %u worker %d: cannot arm a timer (out of "
+		    "memory)", w->env->program, w->env->number, w->index);
+		worker_cancel_timer(w);
+		return -1;
+	}
+	return 0;
+}
+
+/* Mark a worker ready and tell its generation. */
+void
+worker_ready(struct worker *w)
+{
+	if (w->state != WORKER_STARTING)
+		return;
+	w->state = WORKER_READY;
+	worker_cancel_timer(w);
+	worker_clear_failures(w);
+	log_debug("%s gen %u worker %d pid %d: ready", w->env->program,
+	    w->env->number, w->index, (int)w->pid);
+	w->env->cb(w, WORKER_EVENT_READY, w->env->cb_arg);
+}
+
+/* Timer: ready = delay:D has passed for a worker still alive. */
+static void
+worker_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->pid != 0)
+		worker_ready(w);
+}
+
+/* Timer: a crashed worker's backoff has passed; ask to start it again. */
+static void
+worker_backoff_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	worker_cancel_timer(w);
+	if (w->state == WORKER_BACKOFF)
+		w->env->cb(w, WORKER_EVENT_RESTART, w->env->cb_arg);
+}
+
+/*
+ * Start the worker's process. The exec status pipe and the output pipe
+ * come to the worker; fails with *cause when no process could be made
+ * (no fds or processes left, the command's environment cannot be built).
+ */
+int
+worker_start(struct worker *w, char **cause)
+{
+	const struct worker_env *env = w->env;
+	struct worker_proc proc = { 0, -1, -1 };
+	char prefix[256];
+
+	if (env->ops->spawn(w, &proc, cause) == -1)
+		return -1;
+	desc_group_add(env->desc, proc.pid);
+
+	output_free(w->output);
+	w->output = NULL;
+	if (w->status_fd != -1)
+		close(w->status_fd);
+	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", env->program,
+	    env->number, (int)proc.pid);
+	/* The output pipe becomes the output reader's (closed with it). */
+	if (proc.output_fd != -1 && (w->output = output_new(env->base,
+	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
+		close(proc.output_fd);
+	w->status_fd = proc.status_fd;
+	worker_set_mainpid(w, 0);
+	worker_set_pid(w, proc.pid);
+	w->pgid = proc.pid;
+	w->state = WORKER_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &w->started);
+	log_debug("%s gen %u worker %d pid %d: started", env->program,
+	    env->number, w->index, (int)w->pid);
+	if (env->pc->ready == READY_DELAY)
+		(void)worker_arm_timer(w, env->pc->ready_delay_ms,
+		    worker_delay_done);
+	return 0;
+}
+
+/* Arm a worker's restart ms from now (state WORKER_BACKOFF). */
+void
+worker_restart_within(struct worker *w, uint64_t ms)
+{
+	w->state = WORKER_BACKOFF;
+	if (worker_arm_timer(w, ms, worker_backoff_done) == -1)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &w->restart_at);
+	w->restart_at.tv_sec += (time_t)(ms / 1000);
+	w->restart_at.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (w->restart_at.tv_nsec >= 1000000000) {
+		w->restart_at.tv_sec++;
+		w->restart_at.tv_nsec -= 1000000000;
+	}
+}
+
+/*
+ * Restart a worker after its backoff: 100ms, doubling up to 30s; but
+ * while no worker of its generation is ready (none_ready), within
+ * BACKOFF_NONE_READY_MS (the backoff still grows). Returns the delay.
+ */
+static uint64_t
+worker_schedule_restart(struct worker *w, bool none_ready)
+{
+	uint64_t delay;
+
+	if (w->backoff_ms == 0)
+		w->backoff_ms = BACKOFF_INITIAL_MS;
+	else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS)
+		w->backoff_ms = BACKOFF_MAX_MS;
+	delay = w->backoff_ms;
+	if (none_ready && delay > BACKOFF_NONE_READY_MS)
+		delay = BACKOFF_NONE_READY_MS;
+	worker_restart_within(w, delay);
+	return delay;
+}
+
+/* Milliseconds until a worker in backoff restarts; -1 if it is not waiting. */
+int64_t
+gen_restart_in_ms(const struct worker *w)
+{
+	struct timespec now;
+	int64_t ms;
+
+	if (w->state != WORKER_BACKOFF || w->timer == NULL)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(w->restart_at.tv_sec - now.tv_sec) * 1000 +
+	    (w->restart_at.tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms;
+}
+
+/*
+ * A worker of a running generation could not be restarted (its command is
+ * gone or cannot run, no process or fd is left): try again with backoff,
+ * for as long as it takes. Logged once per streak of failures; status
+ * shows the last error.
+ */
+void
+worker_start_failed(struct worker *w, const char *why, bool none_ready)
+{
+	const struct worker_env *env = w->env;
+	char delay[32];
+
+	free(w->last_error);
+	w->last_error = strdup(why);
+	worker_set_pid(w, 0);
+	format_duration(worker_schedule_restart(w, none_ready), delay,
+	    sizeof(delay));
+	if (w->start_failures++ == 0)
+		log_errorx("%s gen %u worker %d: cannot restart: %s; trying "
+		    "again with backoff (next in %s; logged again once it "
+		    "runs)", env->program, env->number, w->index, why, delay);
+	else
+		log_debug("%s gen %u worker %d: still cannot restart (%u in a "
+		    "row): %s; next try in %s", env->program, env->number,
+		    w->index, w->start_failures, why, delay);
+}
+
+/* A worker that could not be restarted runs again: end the streak. */
+void
+worker_clear_failures(struct worker *w)
+{
+	if (w->start_failures == 0)
+		return;
+	log_info("%s gen %u worker %d pid %d: runs again after %u failed "
+	    "restart%s", w->env->program, w->env->number, w->index,
+	    (int)w->pid, w->start_failures, w->start_failures == 1 ? "" : "s");
+	w->start_failures = 0;
+	free(w->last_error);
+	w->last_error = NULL;
+}
+
+/* Tell whether any member of the worker's process group is still alive. */
+bool
+worker_group_alive(const struct worker *w)
+{
+	return w->pgid != 0 &&
+	    (w->env->ops->kill(-w->pgid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * Tell whether the MAINPID a worker announced is still one of its own
+ * processes: in its process group. A worker can name no other process.
+ */
+static bool
+worker_mainpid_valid(const struct worker *w)
+{
+	return w->mainpid != 0 && w->mainpid != w->pid && w->pgid != 0 &&
+	    w->env->ops->getpgid(w->mainpid) == w->pgid;
+}
+
+/* Tell whether pid is the worker's process or the MAINPID it announced. */
+bool
+worker_is_process(const struct worker *w, pid_t pid)
+{
+	return w->pid == pid || (w->mainpid != 0 && w->mainpid == pid);
+}
+
+/* Send a signal to a worker's process (and the pid it announced). */
+static void
+worker_signal(struct worker *w, int sig)
+{
+	if (w->pid != 0)
+		w->env->ops->kill(w->pid, sig);
+	if (worker_mainpid_valid(w))
+		w->env->ops->kill(w->mainpid, sig);
+}
+
+/* Ask a worker to stop (sig); one with no process is done. */
+void
+worker_stop(struct worker *w, int sig)
+{
+	worker_cancel_timer(w);
+	if (w->pid != 0) {
+		worker_signal(w, sig);
+		w->state = WORKER_STOPPING;
+	} else if (w->state != WORKER_FAILED)
+		w->state = WORKER_EXITED;
+}
+
+/* SIGKILL a worker's process group and process now. */
+void
+worker_kill(struct worker *w)
+{
+	worker_cancel_timer(w);
+	if (w->pgid != 0)
+		w->env->ops->kill(-w->pgid, SIGKILL);
+	worker_signal(w, SIGKILL);
+	if (w->pid != 0)
+		w->state = WORKER_STOPPING;
+}
+
+/*
+ * The worker's process was reaped. A wrapper that announced the server it
+ * started as MAINPID and exited leaves the server (now our child, as we
+ * are a subreaper) as the worker. Otherwise fills how with the exit, and
+ * exec_error with why the command could not run if it could not.
+ */
+enum worker_exit
+worker_reaped(struct worker *w, int status, char *how, size_t howlen,
+    char *exec_error, size_t errlen)
+{
+	const struct worker_env *env = w->env;
+	pid_t pid = w->pid;
+	bool exec_failed = false;
+
+	/* An exec failure was written to the status pipe before the exit. */
+	if (w->status_fd != -1) {
+		exec_failed = env->ops->exec_status(w->status_fd, exec_error,
+		    errlen) == 1;
+		close(w->status_fd);
+		w->status_fd = -1;
+	}
+	if (!exec_failed && worker_mainpid_valid(w)) {
+		log_info("%s gen %u worker %d: pid %d exited; its MAINPID %d "
+		    "carries on", env->program, env->number, w->index, (int)pid,
+		    (int)w->mainpid);
+		worker_set_pid(w, w->mainpid);	/* it maps to w already */
+		w->mainpid = 0;
+		return WORKER_EXIT_CARRIED_ON;
+	}
+	gen_describe_status(status, how, howlen);
+	w->last_status = status;
+	worker_cancel_timer(w);
+	return exec_failed ? WORKER_EXIT_EXEC_FAILED : WORKER_EXIT_EXITED;
+}
+
+/*
+ * A running generation's worker exited (its process is still in w->pid):
+ * restart it after its backoff, or not, as `restart` says.
+ */
+void
+worker_exited_running(struct worker *w, int status, const char *how,
+    bool none_ready)
+{
+	const struct worker_env *env = w->env;
+	const struct program_conf *pc = env->pc;
+	uint64_t ran = elapsed_ms(&w->started);
+	bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char delay[32];
+
+	/* Leftovers of a crashed worker would hold its sockets: kill them. */
+	if (worker_group_alive(w))
+		env->ops->kill(-w->pgid, SIGKILL);
+	if (pc->restart == RESTART_NEVER ||
+	    (pc->restart == RESTART_ON_FAILURE && !failed)) {
+		w->state = WORKER_EXITED;
+		log_warnx("%s gen %u worker %d pid %d: %s; not restarted "
+		    "(restart = %s)", env->program, env->number, w->index,
+		    (int)w->pid, how, restart_policy_name(pc->restart));
+		return;
+	}
+	if (ran >= BACKOFF_RESET_MS)
+		w->backoff_ms = 0;
+	format_duration(worker_schedule_restart(w, none_ready), delay,
+	    sizeof(delay));
+	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
+	    "(restart %u)", env->program, env->number, w->index, (int)w->pid,
+	    how, (unsigned long long)ran, delay, w->restarts + 1);
+}
+
+/*
+ * The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+ */
+static size_t
+worker_utf8_len(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, k;
+
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef) {
+		n = 3;
+		if (*p == 0xe0)
+			lo = 0xa0;	/* overlong below U+0800 */
+		else if (*p == 0xed)
+			hi = 0x9f;	/* surrogates U+D800..U+DFFF */
+	} else if (*p >= 0xf0 && *p <= 0xf4) {
+		n = 4;
+		if (*p == 0xf0)
+			lo = 0x90;	/* overlong below U+10000 */
+		else if (*p == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	} else
+		return 0;	/* continuation, C0, C1, F5..FF */
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (k = 2; k < n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * A copy of text a worker sent, safe to show an operator: at most 200
+ * bytes, control characters and bytes that are not well-formed UTF-8
+ * replaced by '?' (no terminal escapes, always valid JSON).
+ */
+static char *
+worker_clean_text(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t len = 0, n;
+	char *out;
+
+	if ((out = malloc(201)) == NULL)
+		return NULL;
+	while (*p != '\0' && len < 200) {
+		n = worker_utf8_len(p);
+		if (len + (n ? n : 1) > 200)
+			break;
+		if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) ||
+		    (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+			out[len++] = '?';
+			p++;
+			continue;
+		}
+		memcpy(out + len, p, n);
+		len += n;
+		p += n;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* A notify message from the worker (or a process of its group). */
+void
+worker_notify(struct worker *w, const char *key, const char *value)
+{
+	const struct worker_env *env = w->env;
+	const char *cause;
+	long pid;
+
+	if (strcmp(key, "READY") == 0 && strcmp(value, "1") == 0) {
+		worker_ready(w);
+	} else if (strcmp(key, "STATUS") == 0) {
+		free(w->status_text);
+		w->status_text = worker_clean_text(value);
+		log_debug("%s gen %u worker %d pid %d: status: %s", env->program,
+		    env->number, w->index, (int)w->pid,
+		    w->status_text ? w->status_text : "?");
+	} else if (strcmp(key, "STOPPING") == 0 && strcmp(value, "1") == 0) {
+		log_debug("%s gen %u worker %d pid %d: stopping", env->program,
+		    env->number, w->index, (int)w->pid);
+	} else if (strcmp(key, "MAINPID") == 0) {
+		if (parse_int_range(value, 1, INT32_MAX, &pid, &cause) == 0 &&
+		    w->pgid != 0 && env->ops->getpgid((pid_t)pid) == w->pgid)
+			worker_set_mainpid(w, (pid_t)pid);
+		else
+			log_debug("%s gen %u worker %d: MAINPID=%s is not a "
+			    "process of this worker; ignored", env->program,
+			    env->number, w->index, value);
+	} else
+		log_debug("%s gen %u worker %d pid %d: %s=%s ignored",
+		    env->program, env->number, w->index, (int)w->pid, key, value);
+}

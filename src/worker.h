@@ -1,0 +1,145 @@
+/*
+ * worker.h: one worker slot of a generation: its process, its readiness
+ * and its restarts. The generation decides what a worker's exit means;
+ * the worker carries it out.
+ */
+#ifndef HANDOFF_WORKER_H
+#define HANDOFF_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct desc_group;
+struct event;
+struct event_base;
+struct listener;
+struct output;
+struct pidmap;
+struct program_conf;
+struct worker;
+struct worker_env;
+
+enum worker_state {
+	WORKER_STARTING = 0,	/* spawned, not ready yet */
+	WORKER_READY,
+	WORKER_BACKOFF,		/* crashed or cannot start; waiting to restart */
+	WORKER_STOPPING,	/* sent stop_signal or SIGKILL */
+	WORKER_EXITED,		/* exited, not to be restarted */
+	WORKER_FAILED,		/* cannot be started (exec failed) */
+};
+
+/* What a worker tells its generation, from a timer or a notify message. */
+enum worker_event {
+	WORKER_EVENT_READY,	/* it became ready */
+	WORKER_EVENT_RESTART,	/* its backoff passed: start it again? */
+};
+
+/* What the exit of a worker's process came to (worker_reaped). */
+enum worker_exit {
+	WORKER_EXIT_CARRIED_ON,	/* the MAINPID it announced is the worker now */
+	WORKER_EXIT_EXITED,	/* it ran and exited */
+	WORKER_EXIT_EXEC_FAILED, /* its command could not run */
+};
+
+/* A process a worker started: what the spawner reports. */
+struct worker_proc {
+	pid_t		 pid;
+	int		 output_fd;	/* its stdout+stderr, or -1 */
+	int		 status_fd;	/* exec status pipe, or -1 */
+};
+
+/*
+ * The process operations workers use: the real ones (proc_ops_system),
+ * or a test's, which start no process and signal none.
+ */
+struct proc_ops {
+	/* Start worker w's process. */
+	int		 (*spawn)(struct worker *w, struct worker_proc *proc,
+			    char **cause);
+	/* kill(2): pid < 0 is a process group, sig 0 tests for life. */
+	int		 (*kill)(pid_t pid, int sig);
+	/* getpgid(2). */
+	pid_t		 (*getpgid)(pid_t pid);
+	/* Track every process of a generation (descendants.c), or NULL. */
+	struct desc_group *(*track)(const char *program, unsigned int number,
+			    void (*changed)(void *), void *arg, char **cause);
+	/* Read an exec status pipe: 1 and the error if exec failed. */
+	int		 (*exec_status)(int fd, char *buf, size_t len);
+};
+
+extern const struct proc_ops proc_ops_system;
+
+typedef void (*worker_event_cb)(struct worker *, enum worker_event, void *);
+
+/* What every worker of one generation shares. */
+struct worker_env {
+	struct event_base *base;
+	const char	*program;
+	unsigned int	 number;	/* of the generation */
+	struct program_conf *pc;
+	struct listener	**listeners;
+	size_t		 nlisteners;
+	const char	*notify_socket;
+	struct desc_group *desc;
+	struct pidmap	*pids;		/* pid -> worker, of every generation */
+	const struct proc_ops *ops;
+	worker_event_cb	 cb;
+	void		*cb_arg;
+};
+
+struct worker {
+	const struct worker_env *env;
+	int		 index;
+	pid_t		 pid;		/* 0 when not running */
+	pid_t		 pgid;		/* its process group, kept until empty */
+	pid_t		 mainpid;	/* MAINPID= the worker announced, or 0 */
+	enum worker_state state;
+	struct timespec	 started;	/* monotonic, of the current process */
+	unsigned int	 restarts;
+	uint64_t	 backoff_ms;	/* delay before the next restart */
+	struct timespec	 restart_at;	/* monotonic, while in backoff */
+	int		 status_fd;	/* exec result pipe, -1 once read */
+	struct output	*output;
+	struct event	*timer;		/* ready delay or restart backoff */
+	char		*status_text;	/* last STATUS= */
+	int		 last_status;	/* last wait status, -1 none */
+	char		*last_error;	/* why it could not be restarted, or NULL */
+	unsigned int	 start_failures;	/* restarts failed in a row */
+	unsigned long long output_dropped;	/* lines over the output budget */
+};
+
+void		 worker_init(struct worker *w, const struct worker_env *env,
+		    int index);
+void		 worker_free(struct worker *w);
+int		 worker_start(struct worker *w, char **cause);
+void		 worker_ready(struct worker *w);
+void		 worker_notify(struct worker *w, const char *key,
+		    const char *value);
+enum worker_exit worker_reaped(struct worker *w, int status, char *how,
+		    size_t howlen, char *exec_error, size_t errlen);
+void		 worker_exited_running(struct worker *w, int status,
+		    const char *how, bool none_ready);
+void		 worker_start_failed(struct worker *w, const char *why,
+		    bool none_ready);
+void		 worker_clear_failures(struct worker *w);
+void		 worker_restart_within(struct worker *w, uint64_t ms);
+void		 worker_stop(struct worker *w, int sig);
+void		 worker_kill(struct worker *w);
+bool		 worker_group_alive(const struct worker *w);
+bool		 worker_is_process(const struct worker *w, pid_t pid);
+void		 worker_set_pid(struct worker *w, pid_t pid);
+void		 worker_cancel_timer(struct worker *w);
+int64_t		 gen_restart_in_ms(const struct worker *w);
+const char	*worker_state_name(enum worker_state state);
+void		 gen_describe_status(int status, char *buf, size_t len);
+uint64_t	 elapsed_ms(const struct timespec *since);
+struct timeval	 timeval_ms(uint64_t ms);
+
+#define BACKOFF_INITIAL_MS	100
+#define BACKOFF_MAX_MS		(30 * 1000)
+#define BACKOFF_RESET_MS	(10 * 1000)
+#define BACKOFF_NONE_READY_MS	1000	/* the longest wait while none is ready */
+
+#endif

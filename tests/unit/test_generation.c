@@ -1,0 +1,595 @@
+/*
+ * test_generation.c: the generation and worker state machines, driven by
+ * a fake spawner: no process is started or signalled. Fake processes are
+ * pids from 1000000 up; a test makes them send READY=1, exit, or fail to
+ * exec, and looks at what the generation reports and does.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "config_text.h"
+#include "generation.h"
+#include "pidmap.h"
+#include "worker.h"
+
+#define FAKE_PID_BASE	1000000
+#define FAKE_MAX	4096
+
+/* The fake processes and what was done to them. */
+static struct {
+	bool		 alive[FAKE_MAX];
+	bool		 exec_fails[FAKE_MAX];	/* its exec "failed" */
+	int		 last_signal[FAKE_MAX];	/* to the process or its group */
+	pid_t		 pgid[FAKE_MAX];	/* 0: it leads its own group */
+	int		 spawned;
+	int		 fail_spawn_at;	/* the nth spawn fails (1-based), 0 never */
+	bool		 exec_fails_next;
+	long		 spawn_spin_us;	/* each spawn takes this long */
+} fake;
+
+/* What the generation reported. */
+static struct {
+	int		 ready, failed, gone, worker_ready, worker_exited;
+	char		 why[512];
+} seen;
+
+static struct event_base *base;
+static struct pidmap *pids;
+static struct config *conf;
+
+/* The index of a fake pid, or -1 if it is not one. */
+static int
+fake_index(pid_t pid)
+{
+	if (pid < 0)
+		pid = -pid;
+	if (pid < FAKE_PID_BASE || pid >= FAKE_PID_BASE + FAKE_MAX)
+		return -1;
+	return pid - FAKE_PID_BASE;
+}
+
+/* Fake spawn: a new live pid, or the failure the test asked for. */
+static int
+fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
+{
+	struct timespec t0, t;
+	int i;
+
+	(void)w;
+	if (fake.spawn_spin_us > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		while ((t.tv_sec - t0.tv_sec) * 1000000L +
+		    (t.tv_nsec - t0.tv_nsec) / 1000 < fake.spawn_spin_us);
+	}
+	if (fake.fail_spawn_at != 0 && fake.spawned + 1 == fake.fail_spawn_at) {
+		fake.fail_spawn_at = 0;
+		*cause = strdup("fork: Resource temporarily unavailable");
+		return -1;
+	}
+	cr_assert_lt(fake.spawned, FAKE_MAX);
+	i = fake.spawned++;
+	fake.alive[i] = true;
+	fake.exec_fails[i] = fake.exec_fails_next;
+	proc->pid = FAKE_PID_BASE + i;
+	proc->output_fd = -1;
+	proc->status_fd = FAKE_PID_BASE + i;	/* read by fake_exec_status */
+	return 0;
+}
+
+/* Fake getpgid(2). */
+static pid_t
+fake_getpgid(pid_t pid)
+{
+	int i = fake_index(pid);
+
+	if (i == -1 || !fake.alive[i]) {
+		errno = ESRCH;
+		return -1;
+	}
+	return fake.pgid[i] != 0 ? fake.pgid[i] : pid;
+}
+
+/*
+ * Fake kill(2): records the signal (to a group: on its leader); a live
+ * fake process, or a group with one, "exists".
+ */
+static int
+fake_kill(pid_t pid, int sig)
+{
+	int i = fake_index(pid), k;
+	bool found = false;
+
+	cr_assert_geq(i, 0, "a real pid %d was signalled", (int)pid);
+	if (sig != 0)
+		fake.last_signal[i] = sig;
+	if (pid > 0)
+		found = fake.alive[i];
+	for (k = 0; pid < 0 && k < fake.spawned; k++)
+		if (fake.alive[k] && fake_getpgid(FAKE_PID_BASE + k) == -pid)
+			found = true;
+	if (found)
+		return 0;
+	errno = ESRCH;
+	return -1;
+}
+
+/* Fake exec status: the "pipe" is the pid; 1 if its exec failed. */
+static int
+fake_exec_status(int fd, char *buf, size_t len)
+{
+	int i = fake_index(fd);
+
+	if (i >= 0 && fake.exec_fails[i]) {
+		snprintf(buf, len, "exec: No such file or directory");
+		return 1;
+	}
+	return 0;
+}
+
+/* The status descriptors are not fds: nothing to close for them. */
+static const struct proc_ops fake_ops = {
+	.spawn = fake_spawn,
+	.kill = fake_kill,
+	.getpgid = fake_getpgid,
+	.track = NULL,
+	.exec_status = fake_exec_status,
+};
+
+/* Record generation events. */
+static void
+on_event(struct generation *gen, enum gen_event ev, const char *why, void *arg)
+{
+	(void)gen;
+	(void)arg;
+	switch (ev) {
+	case GEN_EVENT_READY: seen.ready++; break;
+	case GEN_EVENT_FAILED:
+		seen.failed++;
+		snprintf(seen.why, sizeof(seen.why), "%s", why);
+		break;
+	case GEN_EVENT_GONE: seen.gone++; break;
+	case GEN_EVENT_WORKER_READY: seen.worker_ready++; break;
+	case GEN_EVENT_WORKER_EXITED: seen.worker_exited++; break;
+	case GEN_EVENT_PROBATION: break;
+	}
+}
+
+
+/* A generation of program app with these extra keys, not started. */
+static struct generation *
+make_gen(int workers, const char *keys)
+{
+	char text[1024];
+	struct program_conf *pc;
+
+	snprintf(text, sizeof(text), "[program app]\ncommand = /bin/app\n"
+	    "workers = %d\nready = notify\n%s", workers, keys);
+	conf = config_from_text(text);
+	pc = config_find_program(conf, "app");
+	return gen_new(base, conf, pc, NULL, 1, "/tmp/notify", &fake_ops, pids,
+	    on_event, NULL);
+}
+
+static void
+setup(void)
+{
+	memset(&fake, 0, sizeof(fake));
+	memset(&seen, 0, sizeof(seen));
+	cr_assert_not_null(base = event_base_new());
+	cr_assert_not_null(pids = pidmap_new());
+}
+
+static void
+teardown(void)
+{
+	config_unref(conf);
+	conf = NULL;
+	pidmap_free(pids);
+	event_base_free(base);
+}
+
+/* Make a fake process exit as a real one would be reaped. */
+static void
+fake_exit(struct generation *gen, pid_t pid, int status)
+{
+	struct worker *w = pidmap_get(pids, pid);
+
+	cr_assert_not_null(w, "pid %d is no worker's", (int)pid);
+	fake.alive[fake_index(pid)] = false;
+	gen_worker_exited(gen, w, status);
+}
+
+/* Kill a generation and reap every fake process it has: it is gone. */
+static void
+kill_and_reap(struct generation *gen)
+{
+	int i;
+
+	gen_kill(gen, false);
+	for (i = 0; i < gen->nworkers; i++)
+		if (gen->workers[i].pid != 0)
+			fake_exit(gen, gen->workers[i].pid, SIGKILL);
+	cr_assert_eq(gen->state, GEN_GONE);
+}
+
+/* Run the loop until cond holds (each turn waits for an event). */
+#define RUN_UNTIL(cond) do {						\
+	int turns_ = 0;							\
+	while (!(cond)) {						\
+		cr_assert_lt(turns_++, 100000, "never: %s", #cond);	\
+		event_base_loop(base, EVLOOP_ONCE);			\
+	}								\
+} while (0)
+
+TestSuite(generation, .init = setup, .fini = teardown);
+
+Test(generation, ready_once_every_worker_is)
+{
+	struct generation *gen = make_gen(3, "");
+	char *cause = NULL;
+	int i;
+
+	cr_assert_eq(gen_start(gen, &cause), 0, "%s", cause);
+	cr_assert_eq(fake.spawned, 3);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(gen->workers[i].state, WORKER_STARTING);
+		cr_assert_eq(pidmap_get(pids, gen->workers[i].pid),
+		    &gen->workers[i]);
+	}
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	gen_notify(gen, &gen->workers[0], "READY", "1");	/* twice: once */
+	gen_notify(gen, &gen->workers[2], "READY", "1");
+	cr_assert_eq(seen.worker_ready, 2);
+	cr_assert_eq(seen.ready, 0);
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	cr_assert_eq(seen.ready, 1);
+	cr_assert_eq(gen->nready, 3);
+	kill_and_reap(gen);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+	cr_assert_eq(pidmap_count(pids), 0, "pids left in the map");
+}
+
+Test(generation, a_worker_exiting_before_ready_fails_it_and_kills_the_rest)
+{
+	struct generation *gen = make_gen(3, "");
+	char *cause = NULL;
+	pid_t p1, p0, p2;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	p0 = gen->workers[0].pid;
+	p1 = gen->workers[1].pid;
+	p2 = gen->workers[2].pid;
+	fake_exit(gen, p1, 3 << 8);
+	cr_assert_eq(seen.failed, 1);
+	cr_assert_str_eq(seen.why, "worker 1 pid 1000001 exited with status 3 "
+	    "before ready");
+	cr_assert_eq(gen->state, GEN_FAILED);
+	cr_assert_eq(fake.last_signal[fake_index(p0)], SIGKILL);
+	cr_assert_eq(fake.last_signal[fake_index(p2)], SIGKILL);
+	fake_exit(gen, p0, SIGKILL);
+	cr_assert_eq(seen.gone, 0, "gone with a process left");
+	fake_exit(gen, p2, SIGKILL);
+	cr_assert_eq(seen.gone, 1);
+	cr_assert_eq(seen.failed, 1, "a failure is reported once");
+	gen_free(gen);
+}
+
+Test(generation, an_exec_failure_fails_a_starting_generation_with_the_reason)
+{
+	struct generation *gen = make_gen(1, "");
+	char *cause = NULL;
+
+	fake.exec_fails_next = true;
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	fake_exit(gen, gen->workers[0].pid, 127 << 8);
+	cr_assert_eq(seen.failed, 1);
+	cr_assert_str_eq(seen.why, "cannot run /bin/app: exec: No such file "
+	    "or directory");
+	cr_assert_eq(gen->workers[0].state, WORKER_FAILED);
+	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+Test(generation, a_crashed_worker_of_a_running_generation_restarts_after_backoff)
+{
+	struct generation *gen = make_gen(2, "");
+	char *cause = NULL;
+	pid_t first;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	cr_assert_eq(seen.ready, 1);
+	gen_promote(gen);
+	first = gen->workers[1].pid;
+	fake_exit(gen, first, SIGSEGV);
+	cr_assert_eq(gen->workers[1].state, WORKER_BACKOFF);
+	cr_assert_eq(gen->workers[1].pid, 0);
+	cr_assert_eq(gen->nready, 1);
+	cr_assert_leq(gen_restart_in_ms(&gen->workers[1]), BACKOFF_INITIAL_MS);
+	cr_assert_null(pidmap_get(pids, first));
+	RUN_UNTIL(gen->workers[1].state == WORKER_STARTING);
+	cr_assert_neq(gen->workers[1].pid, first);
+	cr_assert_eq(gen->workers[1].restarts, 1);
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	cr_assert_eq(gen->nready, 2);
+	cr_assert_eq(seen.ready, 1, "a restart is not a new generation");
+	kill_and_reap(gen);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+}
+
+Test(generation, restart_never_leaves_an_exited_worker_down)
+{
+	struct generation *gen = make_gen(1, "restart = never\n");
+	char *cause = NULL;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	gen_promote(gen);
+	fake_exit(gen, gen->workers[0].pid, 0);
+	cr_assert_eq(gen->workers[0].state, WORKER_EXITED);
+	cr_assert_eq(gen_restart_in_ms(&gen->workers[0]), -1);
+	cr_assert_eq(gen->state, GEN_RUNNING);
+	gen_drain(gen);
+	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+Test(generation, an_exec_failure_on_restart_is_retried_and_shown)
+{
+	struct generation *gen = make_gen(1, "");
+	char *cause = NULL;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	gen_promote(gen);
+	fake.exec_fails_next = true;
+	fake_exit(gen, gen->workers[0].pid, SIGKILL);
+	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
+	fake_exit(gen, gen->workers[0].pid, 127 << 8);
+	cr_assert_eq(gen->workers[0].state, WORKER_BACKOFF);
+	cr_assert_not_null(gen->workers[0].last_error);
+	cr_assert_str_eq(gen->workers[0].last_error, "cannot run /bin/app: "
+	    "exec: No such file or directory");
+	cr_assert_eq(gen->workers[0].start_failures, 1);
+	fake.exec_fails_next = false;
+	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	cr_assert_eq(gen->workers[0].state, WORKER_READY);
+	cr_assert_null(gen->workers[0].last_error, "cleared once it runs");
+	cr_assert_eq(gen->workers[0].start_failures, 0);
+	kill_and_reap(gen);
+	gen_free(gen);
+}
+
+Test(generation, draining_signals_every_worker_and_ends_gone)
+{
+	struct generation *gen = make_gen(3, "stop_signal = SIGQUIT\n");
+	char *cause = NULL;
+	int i;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	for (i = 0; i < 3; i++)
+		gen_notify(gen, &gen->workers[i], "READY", "1");
+	gen_promote(gen);
+	gen_drain(gen);
+	cr_assert_eq(gen->state, GEN_DRAINING);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(gen->workers[i].state, WORKER_STOPPING);
+		cr_assert_eq(fake.last_signal[i], SIGQUIT);
+	}
+	fake_exit(gen, gen->workers[0].pid, 0);
+	fake_exit(gen, gen->workers[1].pid, 0);
+	cr_assert_eq(seen.worker_exited, 2);
+	cr_assert_eq(seen.gone, 0);
+	fake_exit(gen, gen->workers[2].pid, 0);
+	cr_assert_eq(seen.gone, 1);
+	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+Test(generation, not_ready_within_ready_timeout_fails)
+{
+	struct generation *gen = make_gen(2, "ready_timeout = 50ms\n");
+	char *cause = NULL;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	RUN_UNTIL(seen.failed == 1);
+	cr_assert_str_eq(seen.why, "not ready within ready_timeout 50ms "
+	    "(1/2 workers ready)");
+	cr_assert_eq(fake.last_signal[1], SIGKILL);
+	fake_exit(gen, gen->workers[0].pid, SIGKILL);
+	fake_exit(gen, gen->workers[1].pid, SIGKILL);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+}
+
+/*
+ * Starting many workers yields to the event loop between slices: READY=1
+ * of the first workers is handled before the last ones are started.
+ */
+Test(generation, workers_start_in_slices_and_the_loop_runs_between)
+{
+	struct generation *gen = make_gen(400, "");
+	char *cause = NULL;
+	int turns = 0;
+
+	fake.spawn_spin_us = 100;	/* 400 workers: 40 ms of spawning */
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	cr_assert_lt(fake.spawned, 400, "every worker started in one go");
+	cr_assert_gt(fake.spawned, 0);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	cr_assert_eq(seen.worker_ready, 1);
+	while (fake.spawned < 400) {
+		cr_assert_lt(turns++, 10000);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	cr_assert_gt(turns, 1, "the rest started in one slice");
+	cr_assert_eq(gen->state, GEN_STARTING);
+	kill_and_reap(gen);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+}
+
+/*
+ * Two generations starting at once share one slice per turn of the loop:
+ * with spawns of 100us and slices of 5ms, no turn starts more than about
+ * 50 workers of both together (fewer on a slow machine, never more).
+ */
+Test(generation, generations_starting_together_share_the_slice)
+{
+	struct generation *a = make_gen(300, ""), *b;
+	struct config *conf_a = conf;
+	char *cause = NULL;
+	int before, most = 0;
+
+	b = make_gen(300, "");
+	fake.spawn_spin_us = 100;
+	cr_assert_eq(gen_start(a, &cause), 0);
+	cr_assert_eq(gen_start(b, &cause), 0);
+	while (fake.spawned < 600) {
+		before = fake.spawned;
+		event_base_loop(base, EVLOOP_ONCE);
+		if (fake.spawned - before > most)
+			most = fake.spawned - before;
+	}
+	cr_assert_leq(most, 5000 / 100 + 10, "%d workers started in one turn",
+	    most);
+	kill_and_reap(a);
+	kill_and_reap(b);
+	gen_free(a);
+	gen_free(b);
+	config_unref(conf_a);
+}
+
+Test(generation, a_worker_that_cannot_start_in_a_later_slice_fails_it)
+{
+	struct generation *gen = make_gen(400, "");
+	char *cause = NULL;
+	int started;
+
+	fake.spawn_spin_us = 100;
+	fake.fail_spawn_at = 300;
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	RUN_UNTIL(seen.failed == 1);
+	cr_assert_str_eq(seen.why, "worker 299 could not start: fork: "
+	    "Resource temporarily unavailable");
+	cr_assert_eq(gen->state, GEN_FAILED);
+	started = fake.spawned;
+	cr_assert_eq(started, 299);
+	for (int i = 0; i < started; i++) {
+		cr_assert_eq(fake.last_signal[i], SIGKILL);
+		fake_exit(gen, gen->workers[i].pid, SIGKILL);
+	}
+	cr_assert_eq(seen.gone, 1);
+	/* Killing stopped the slices: nothing more is started. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(fake.spawned, started);
+	gen_free(gen);
+}
+
+Test(generation, stopping_while_starting_stops_the_slices)
+{
+	struct generation *gen = make_gen(400, "");
+	char *cause = NULL;
+	int started;
+
+	fake.spawn_spin_us = 100;
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	started = fake.spawned;
+	cr_assert_lt(started, 400);
+	kill_and_reap(gen);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(fake.spawned, started);
+	gen_free(gen);
+}
+
+Test(generation, mainpid_carries_on_after_the_wrapper_exits)
+{
+	struct generation *gen = make_gen(1, "");
+	char *cause = NULL;
+	pid_t wrapper, server, stranger;
+	char buf[32];
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	wrapper = gen->workers[0].pid;
+	/* The server the wrapper started, in its group; and a stranger. */
+	server = FAKE_PID_BASE + fake.spawned++;
+	fake.alive[fake_index(server)] = true;
+	fake.pgid[fake_index(server)] = wrapper;
+	stranger = FAKE_PID_BASE + fake.spawned++;
+	fake.alive[fake_index(stranger)] = true;
+	snprintf(buf, sizeof(buf), "%d", (int)stranger);
+	gen_notify(gen, &gen->workers[0], "MAINPID", buf);
+	cr_assert_eq(gen->workers[0].mainpid, 0, "a pid of another group");
+	snprintf(buf, sizeof(buf), "%d", (int)server);
+	gen_notify(gen, &gen->workers[0], "MAINPID", buf);
+	cr_assert_eq(gen->workers[0].mainpid, server);
+	cr_assert_eq(pidmap_get(pids, server), &gen->workers[0]);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	gen_promote(gen);
+	fake_exit(gen, wrapper, 0);
+	cr_assert_eq(gen->workers[0].pid, server, "the server is the worker");
+	cr_assert_eq(gen->workers[0].state, WORKER_READY);
+	cr_assert_null(pidmap_get(pids, wrapper));
+	fake_exit(gen, server, SIGKILL);
+	cr_assert_eq(gen->workers[0].state, WORKER_BACKOFF);
+	gen_kill(gen, false);
+	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+	cr_assert_eq(pidmap_count(pids), 0);
+}
+
+/* The pid map against a plain array, through many puts and deletes. */
+Test(pidmap, agrees_with_a_plain_array)
+{
+	static void *want[20000];
+	struct pidmap *m = pidmap_new();
+	unsigned int seed = 1;
+	size_t count = 0;
+	int i, pid;
+
+	cr_assert_not_null(m);
+	for (i = 0; i < 200000; i++) {
+		pid = 1 + (int)(rand_r(&seed) % 20000);
+		if (pid >= 20000)
+			continue;
+		if (rand_r(&seed) % 3 == 0) {
+			if (want[pid] != NULL)
+				count--;
+			want[pid] = NULL;
+			pidmap_del(m, pid, NULL);
+		} else {
+			if (want[pid] == NULL)
+				count++;
+			want[pid] = &want[pid];
+			cr_assert_eq(pidmap_put(m, pid, &want[pid]), 0);
+		}
+	}
+	cr_assert_eq(pidmap_count(m), count);
+	for (pid = 1; pid < 20000; pid++)
+		cr_assert_eq(pidmap_get(m, pid), want[pid], "pid %d", pid);
+	/* A delete naming another value leaves the entry. */
+	cr_assert_eq(pidmap_put(m, 7, &want[8]), 0);
+	pidmap_del(m, 7, &want[7]);
+	cr_assert_eq(pidmap_get(m, 7), &want[8]);
+	cr_assert_null(pidmap_get(m, 0));
+	cr_assert_eq(pidmap_put(m, 0, &want[1]), -1);
+	cr_assert_eq(pidmap_incomplete(m), 0);
+	pidmap_free(m);
+}
