@@ -22,35 +22,14 @@
 
 #include "addr.h"
 #include "parse.h"
+#include "unixaddr.h"
 
 /* Parse a unix socket path (after "unix:" or "unixgram:"). */
 static int
 addr_parse_unix(const char *path, struct addr *addr, const char **cause)
 {
-	struct sockaddr_un *sun = (struct sockaddr_un *)&addr->ss;
-	size_t len = strlen(path);
-
-	if (len == 0 || (path[0] == '@' && len == 1)) {
-		*cause = "empty unix socket path";
-		return -1;
-	}
-	if (path[0] != '/' && path[0] != '@') {
-		*cause = "unix socket path must be absolute (or @name for an abstract socket)";
-		return -1;
-	}
-	if (len >= sizeof(sun->sun_path)) {
-		*cause = "unix socket path too long (at most 107 bytes)";
-		return -1;
-	}
-	sun->sun_family = AF_UNIX;
-	memcpy(sun->sun_path, path, len);
-	if (path[0] == '@') {
-		/* Abstract: the leading NUL, then the name, no terminator. */
-		sun->sun_path[0] = '\0';
-		addr->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	} else
-		addr->len = sizeof(*sun);
-	return 0;
+	return unixaddr_make(path, UNIXADDR_NAMED,
+	    (struct sockaddr_un *)&addr->ss, &addr->len, cause);
 }
 
 /* Parse HOST:PORT or [V6]:PORT into an IP socket address. */

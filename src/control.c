@@ -38,11 +38,13 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fdpass.h"
 #include "listener.h"
 #include "log.h"
 #include "parse.h"
 #include "status.h"
 #include "supervisor.h"
+#include "unixaddr.h"
 
 #define CONTROL_MAX_CLIENTS	1000	/* and at most a quarter of the fd limit */
 #define CONTROL_READ_TIMEOUT	10	/* seconds to send a request */
@@ -132,13 +134,7 @@ static void
 control_send_fds(struct control_client *c, const char *name)
 {
 	struct listener *l = listener_set_find(&c->ctl->sup->listeners, name);
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} control;
 	char line[256];
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	struct iovec iov;
 
 	if (l == NULL) {
@@ -146,21 +142,11 @@ control_send_fds(struct control_client *c, const char *name)
 		return;
 	}
 	snprintf(line, sizeof(line), "ok 1 %s %s\n", l->name, l->bound);
-	memset(&mh, 0, sizeof(mh));
-	memset(&control, 0, sizeof(control));
 	iov.iov_base = line;
 	iov.iov_len = strlen(line);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = control.buf;
-	mh.msg_controllen = sizeof(control.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &l->fd, sizeof(int));
 	/* Nothing else was written to this client: the socket is ours. */
-	if (sendmsg(bufferevent_getfd(c->bev), &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
+	if (fdpass_send(bufferevent_getfd(c->bev), &iov, 1, &l->fd, 1,
+	    MSG_DONTWAIT) == -1)
 		log_warn("control: cannot send listener %s to pid %d", name,
 		    (int)c->pid);
 	else
@@ -515,6 +501,8 @@ int
 control_socket_is_live(const char *path)
 {
 	struct sockaddr_un sun;
+	socklen_t sunlen;
+	const char *why;
 	struct stat st;
 	int fd, live;
 
@@ -522,12 +510,10 @@ control_socket_is_live(const char *path)
 		return 0;
 	if (!S_ISSOCK(st.st_mode))
 		return -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if (unixaddr_make(path, UNIXADDR_FILE, &sun, &sunlen, &why) == -1 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return 0;
-	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	live = connect(fd, (struct sockaddr *)&sun, sunlen) == 0;
 	close(fd);
 	return live;
 }
@@ -772,13 +758,15 @@ struct control *
 control_open(struct supervisor *sup, const char *path, char **cause)
 {
 	struct sockaddr_un sun;
+	socklen_t sunlen;
 	struct control *ctl;
 	struct stat st;
+	const char *why;
 	mode_t old_umask;
 	int live;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		asprintf(cause, "control socket %s: path too long", path);
+	if (unixaddr_make(path, UNIXADDR_FILE, &sun, &sunlen, &why) == -1) {
+		asprintf(cause, "control socket %s: %s", path, why);
 		return NULL;
 	}
 	if (control_check_dir(path, cause) == -1)
@@ -814,12 +802,9 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ctl->fd == -1)
 		goto fail;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	/* Created 0600 from the start: no window with wider permissions. */
 	old_umask = umask(0177);
-	if (bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	if (bind(ctl->fd, (struct sockaddr *)&sun, sunlen) == -1) {
 		umask(old_umask);
 		goto fail;
 	}

@@ -22,6 +22,7 @@
 #include "control.h"
 #include "ctl.h"
 #include "parse.h"
+#include "unixaddr.h"
 
 /* Options every control command takes. */
 struct ctl_target {
@@ -84,8 +85,10 @@ ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
     int *code)
 {
 	struct sockaddr_un sun;
+	socklen_t sunlen;
 	char *path = NULL, *cause = NULL;
 	const char *config = t->config ? t->config : config_default_path();
+	const char *why = "out of memory";
 	int fd;
 
 	if (t->socket != NULL)
@@ -97,16 +100,15 @@ ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
 		return -1;
 	}
 	*code = 1;
-	if (path == NULL || strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "handoff %s: bad control socket path\n", cmd);
+	if (path == NULL ||
+	    unixaddr_make(path, UNIXADDR_FILE, &sun, &sunlen, &why) == -1) {
+		fprintf(stderr, "handoff %s: control socket %s: %s\n", cmd,
+		    path != NULL ? path : "", why);
 		free(path);
 		return -1;
 	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	    connect(fd, (struct sockaddr *)&sun, sunlen) == -1) {
 		if ((errno == ENOENT || errno == ECONNREFUSED) && t->socket != NULL)
 			fprintf(stderr, "handoff %s: no supervisor is running on "
 			    "%s\n", cmd, path);

@@ -18,7 +18,8 @@
  * have other members, a uid has none. SO_PASSCRED makes the kernel attach
  * the sender's pid and uid to every message: a message from any other uid
  * is ignored, and the supervisor trusts the pid, never the message text.
- * Any fds sent along (FDSTORE=1) are closed.
+ * Any fds sent along (FDSTORE=1) never reach the supervisor: no room is
+ * given for them, so the kernel drops them.
  */
 #include "autoconf.h"
 
@@ -37,8 +38,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 #include "notify.h"
+#include "unixaddr.h"
 
 #define NOTIFY_MSG_MAX	4096
 
@@ -114,25 +117,6 @@ notify_line(const char *key, const char *value, void *arg)
 	d->n->cb(d->pid, key, value, d->n->arg);
 }
 
-/* Close any fds a message carried. */
-static void
-notify_close_fds(struct msghdr *mh)
-{
-	struct cmsghdr *cm;
-	size_t i, nfds;
-	int fd;
-
-	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < nfds; i++) {
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
-			close(fd);
-		}
-	}
-}
-
 /* The entry for a worker uid, if it has one. */
 static struct notify_uid *
 notify_find_uid(const struct notify *n, uid_t uid)
@@ -152,71 +136,56 @@ notify_uid_allowed(const struct notify *n, uid_t uid)
 	return uid == geteuid() || uid == 0 || notify_find_uid(n, uid) != NULL;
 }
 
-/* Event callback: read every pending datagram. */
+/*
+ * Event callback: read every pending datagram. The fds a message may
+ * carry are given no room: they never reach the supervisor.
+ */
 static void
 notify_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct notify *n = arg;
 	char buf[NOTIFY_MSG_MAX + 1];
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(struct ucred)) +
-				    CMSG_SPACE(sizeof(int) * 16)];
-	} control;
 	struct notify_dispatch d;
-	struct ucred cred;
-	struct cmsghdr *cm;
-	struct msghdr mh;
+	struct fdpass_in in;
 	struct iovec iov;
 	ssize_t len;
-	int have_cred;
 
 	(void)what;
 	for (;;) {
-		memset(&mh, 0, sizeof(mh));
+		memset(&in, 0, sizeof(in));
+		in.want_cred = true;
 		iov.iov_base = buf;
 		iov.iov_len = sizeof(buf);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
-		len = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+		len = fdpass_recv(fd, &iov, 1, &in, MSG_DONTWAIT | MSG_TRUNC);
 		if (len == -1) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("notify socket: recvmsg");
 			return;
 		}
-		notify_close_fds(&mh);
-		have_cred = 0;
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level == SOL_SOCKET &&
-			    cm->cmsg_type == SCM_CREDENTIALS &&
-			    cm->cmsg_len == CMSG_LEN(sizeof(cred))) {
-				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
-				have_cred = 1;
-			}
-		}
-		if (!have_cred || cred.pid <= 0) {
+		if (!in.has_cred || in.cred.pid <= 0) {
 			log_debug("notify socket: message without sender "
 			    "credentials ignored");
 			continue;
 		}
-		if (!notify_uid_allowed(n, cred.uid)) {
+		if (!notify_uid_allowed(n, in.cred.uid)) {
 			log_debug("notify socket: message from pid %d ignored: "
-			    "uid %u runs no worker", (int)cred.pid,
-			    (unsigned)cred.uid);
+			    "uid %u runs no worker", (int)in.cred.pid,
+			    (unsigned)in.cred.uid);
 			continue;
 		}
-		if ((size_t)len > NOTIFY_MSG_MAX || (mh.msg_flags & MSG_TRUNC)) {
+		if (in.truncated)
+			log_debug("notify socket: fds sent by pid %d dropped "
+			    "(handoff keeps no fds for workers)", (int)in.cred.pid);
+		if ((size_t)len > NOTIFY_MSG_MAX || (in.msg_flags & MSG_TRUNC)) {
 			log_debug("notify socket: oversized message from pid %d "
-			    "ignored", (int)cred.pid);
+			    "ignored", (int)in.cred.pid);
 			continue;
 		}
 		d.n = n;
-		d.pid = cred.pid;
+		d.pid = in.cred.pid;
 		if (notify_parse(buf, (size_t)len, notify_line, &d) == -1)
 			log_debug("notify socket: malformed message from pid %d "
-			    "ignored", (int)cred.pid);
+			    "ignored", (int)in.cred.pid);
 	}
 }
 
@@ -283,6 +252,7 @@ static int
 notify_make_dir(struct notify *n, const char **stage)
 {
 	struct sockaddr_un sun;
+	socklen_t sunlen;
 	struct stat st;
 	char name[16];
 	int dfd, rc;
@@ -305,10 +275,8 @@ notify_make_dir(struct notify *n, const char **stage)
 	n->dev = st.st_dev;
 	n->ino = st.st_ino;
 	*stage = "bind";
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", n->path);
-	if (bind(n->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+	if (unixaddr_make(n->path, UNIXADDR_FILE, &sun, &sunlen, stage) == -1 ||
+	    bind(n->fd, (struct sockaddr *)&sun, sunlen) == -1)
 		return -1;
 	/* Anyone the directories let through may send. */
 	*stage = "chmod";
@@ -342,7 +310,7 @@ notify_open(struct event_base *base, const char *dir, notify_cb cb, void *arg,
 		notify_close(n);
 		return NULL;
 	}
-	if (strlen(dir) + NOTIFY_TAIL_MAX >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+	if (strlen(dir) + NOTIFY_TAIL_MAX > UNIXADDR_PATH_MAX) {
 		asprintf(cause, "notify socket %s/UID/notify: path too long "
 		    "(the control socket's path must be shorter)", dir);
 		notify_close(n);
@@ -469,22 +437,11 @@ static socklen_t notify_self_len;
 void
 notify_self_init(void)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	size_t len;
+	const char *path = getenv("NOTIFY_SOCKET"), *why;
 
-	notify_self_len = 0;
-	if (path == NULL || (path[0] != '/' && path[0] != '@'))
-		return;
-	len = strlen(path);
-	if (len >= sizeof(notify_self_addr.sun_path))
-		return;
-	memset(&notify_self_addr, 0, sizeof(notify_self_addr));
-	notify_self_addr.sun_family = AF_UNIX;
-	memcpy(notify_self_addr.sun_path, path, len);
-	if (path[0] == '@')
-		notify_self_addr.sun_path[0] = '\0';
-	notify_self_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-	    len + (path[0] == '/' ? 1 : 0));
+	if (path == NULL || unixaddr_make(path, UNIXADDR_NAMED,
+	    &notify_self_addr, &notify_self_len, &why) == -1)
+		notify_self_len = 0;
 }
 
 /* Send READY=1, RELOADING=1, STATUS=... to the service manager, if any. */
