@@ -39,11 +39,8 @@
 
 #include "control.h"
 #include "fdpass.h"
-#include "listener.h"
 #include "log.h"
 #include "parse.h"
-#include "status.h"
-#include "supervisor.h"
 #include "unixaddr.h"
 
 #define CONTROL_MAX_CLIENTS	1000	/* and at most a quarter of the fd limit */
@@ -72,7 +69,8 @@ struct control_client {
 TAILQ_HEAD(control_client_list, control_client);
 
 struct control {
-	struct supervisor *sup;
+	const struct control_ops *ops;	/* the owner's, with its arg */
+	void		*arg;
 	int		 fd;
 	char		*path;
 	dev_t		 dev;		/* of the socket file we created */
@@ -133,19 +131,23 @@ client_finish(struct control_client *c, bool ok, int code, const char *text)
 static void
 control_send_fds(struct control_client *c, const char *name)
 {
-	struct listener *l = listener_set_find(&c->ctl->sup->listeners, name);
+	struct control *ctl = c->ctl;
+	struct control_fds l;
 	char line[256];
 	struct iovec iov;
 
-	if (l == NULL) {
+	if (ctl->ops->listener_fds(ctl->arg, name, &l) == -1) {
 		client_finish(c, false, 1, "no such listener (see handoff status)");
 		return;
 	}
-	snprintf(line, sizeof(line), "ok 1 %s %s\n", l->name, l->bound);
+	snprintf(line, sizeof(line), "ok %zu %s %s\n", l.nfds, l.name, l.bound);
 	iov.iov_base = line;
 	iov.iov_len = strlen(line);
-	/* Nothing else was written to this client: the socket is ours. */
-	if (fdpass_send(bufferevent_getfd(c->bev), &iov, 1, &l->fd, 1,
+	/*
+	 * Nothing else was written to this client: the socket is ours. The
+	 * client gets copies; the fds stay the owner's.
+	 */
+	if (fdpass_send(bufferevent_getfd(c->bev), &iov, 1, l.fds, l.nfds,
 	    MSG_DONTWAIT) == -1)
 		log_warn("control: cannot send listener %s to pid %d", name,
 		    (int)c->pid);
@@ -226,7 +228,7 @@ control_parse_request(char *line, size_t len, struct control_request *req)
 static void
 control_dispatch(struct control_client *c, char *line, size_t len)
 {
-	struct supervisor *sup = c->ctl->sup;
+	struct control *ctl = c->ctl;
 	struct control_request req;
 	const char *bad;
 	char *cause = NULL;
@@ -238,7 +240,8 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 	log_debug("control: pid %d asks: %s", (int)c->pid, req.word);
 	switch (req.command) {
 	case CONTROL_STATUS:
-		status_render(sup, req.json, bufferevent_get_output(c->bev));
+		ctl->ops->status(ctl->arg, req.json,
+		    bufferevent_get_output(c->bev));
 		client_finish(c, true, 0, "status");
 		break;
 	case CONTROL_RELOAD:
@@ -247,7 +250,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		 * config), and even a --no-wait client must hear that.
 		 */
 		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
-		if (supervisor_request_reload(sup, req.program, &cause) == -1) {
+		if (ctl->ops->reload(ctl->arg, req.program, &cause) == -1) {
 			client_finish(c, false, 1, cause);
 			free(cause);
 			return;
@@ -259,7 +262,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		break;
 	case CONTROL_STOP:
 		c->state = CLIENT_STOP_WAIT;
-		supervisor_stop_within(sup, req.stop_ms);
+		ctl->ops->stop(ctl->arg, req.stop_ms);
 		break;
 	case CONTROL_FDS:
 		control_send_fds(c, req.name);
@@ -753,9 +756,13 @@ control_release(struct control *ctl)
 	free(ctl);
 }
 
-/* Open the control socket at path and accept clients from the event loop. */
+/*
+ * Open the control socket at path and accept clients from base's loop;
+ * requests are served through ops, called with arg.
+ */
 struct control *
-control_open(struct supervisor *sup, const char *path, char **cause)
+control_open(struct event_base *base, const char *path,
+    const struct control_ops *ops, void *arg, char **cause)
 {
 	struct sockaddr_un sun;
 	socklen_t sunlen;
@@ -797,7 +804,8 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 		unlink(path);
 	}
 
-	ctl->sup = sup;
+	ctl->ops = ops;
+	ctl->arg = arg;
 	ctl->max_clients = control_max_clients();
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ctl->fd == -1)
@@ -815,9 +823,9 @@ control_open(struct supervisor *sup, const char *path, char **cause)
 	}
 	if ((ctl->path = strdup(path)) == NULL || listen(ctl->fd, 128) == -1)
 		goto fail;
-	ctl->ev = event_new(sup->base, ctl->fd, EV_READ | EV_PERSIST,
+	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
 	    control_accept, ctl);
-	ctl->resume = evtimer_new(sup->base, control_resume_accept, ctl);
+	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
 	if (ctl->ev == NULL || ctl->resume == NULL || event_add(ctl->ev, NULL) == -1)
 		goto fail;
 	return ctl;

@@ -30,7 +30,8 @@
 #define CONTROL_REQUEST_MAX	4096
 
 struct control;
-struct supervisor;
+struct event_base;
+struct evbuffer;
 
 enum control_command {
 	CONTROL_STATUS = 0,
@@ -51,8 +52,37 @@ struct control_request {
 	const char	*name;		/* fds NAME */
 };
 
-struct control	*control_open(struct supervisor *sup, const char *path,
-		    char **cause);
+/* A listener's sockets, as the owner hands them out (`fds NAME`). */
+struct control_fds {
+	const char	*name;
+	const char	*bound;		/* its address, port 0 resolved */
+	const int	*fds;		/* still the owner's */
+	size_t		 nfds;
+};
+
+/*
+ * What the control server asks of its owner (the supervisor), from the
+ * event loop, with the arg given to control_open. The server never sees
+ * the owner's state: only what these return.
+ */
+struct control_ops {
+	/*
+	 * Reload program (NULL: every program). -1 with *cause if refused
+	 * at once; otherwise the reload, now or once the one in progress
+	 * ends, is told with control_reload_begin, or control_reload_refused.
+	 */
+	int	(*reload)(void *arg, const char *program, char **cause);
+	/* Stop gracefully; kill what is left after ms (if not negative). */
+	void	(*stop)(void *arg, int64_t ms);
+	/* The state as "data" lines, a table or JSON, appended to out. */
+	void	(*status)(void *arg, bool json, struct evbuffer *out);
+	/* The sockets of listener name, valid until the loop runs; -1 none. */
+	int	(*listener_fds)(void *arg, const char *name,
+		    struct control_fds *out);
+};
+
+struct control	*control_open(struct event_base *base, const char *path,
+		    const struct control_ops *ops, void *arg, char **cause);
 void		 control_close(struct control *ctl);
 void		 control_reload_begin(struct control *ctl, unsigned int id);
 void		 control_progress(struct control *ctl, unsigned int id,

@@ -1,5 +1,6 @@
 /*
- * status.c: render the supervisor's state for `handoff status`.
+ * status.c: render the supervisor's state for `handoff status`, from a
+ * read-only view: nothing here changes the supervisor.
  *
  * Both forms go out as "data " lines of the control protocol. The JSON
  * form is one line, schema version STATUS_SCHEMA_VERSION (documented in
@@ -158,11 +159,11 @@ status_json_program_conf(struct evbuffer *out, const struct program_conf *pc)
 
 /* The supervisor as one line of JSON. */
 static void
-status_json(struct supervisor *sup, struct evbuffer *out)
+status_json(const struct supervisor *sup, struct evbuffer *out)
 {
-	struct program *prog;
-	struct generation *gen;
-	struct listener *l;
+	const struct program *prog;
+	struct generation *gen;		/* gen_descendants takes it non-const */
+	const struct listener *l;
 	char how[128], health[64];
 	unsigned int repairs;
 	size_t i;
@@ -246,7 +247,7 @@ status_json(struct supervisor *sup, struct evbuffer *out)
 			    gen->on_probation ? "true" : "false");
 			first_gen = 0;
 			for (k = 0; k < gen->nworkers; k++) {
-				struct worker *w = &gen->workers[k];
+				const struct worker *w = &gen->workers[k];
 				evbuffer_add_printf(out, "%s{\"index\":%d,\"pid\":",
 				    k ? "," : "", w->index);
 				if (w->pid != 0)
@@ -322,11 +323,11 @@ status_text_descendants(const char *program, struct generation *gen,
 
 /* The supervisor as a readable table. */
 static void
-status_text(struct supervisor *sup, struct evbuffer *out)
+status_text(const struct supervisor *sup, struct evbuffer *out)
 {
-	struct program *prog;
-	struct generation *gen;
-	struct listener *l;
+	const struct program *prog;
+	struct generation *gen;		/* gen_descendants takes it non-const */
+	const struct listener *l;
 	char age[32], took[32], address[ADDR_STRLEN], pid[16], how[128];
 	char health[64];
 	unsigned int repairs;
@@ -371,7 +372,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 	TAILQ_FOREACH(prog, &sup->programs, entry) {
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			for (k = 0; k < gen->nworkers; k++) {
-				struct worker *w = &gen->workers[k];
+				const struct worker *w = &gen->workers[k];
 				if (w->pid != 0) {
 					snprintf(pid, sizeof(pid), "%d", (int)w->pid);
 					status_format_age(elapsed_ms(&w->started),
@@ -402,7 +403,7 @@ status_text(struct supervisor *sup, struct evbuffer *out)
 
 /* Render the state, as a table or as JSON, into out as "data" lines. */
 void
-status_render(struct supervisor *sup, bool json, struct evbuffer *out)
+status_render(const struct supervisor *sup, bool json, struct evbuffer *out)
 {
 	if (json)
 		status_json(sup, out);

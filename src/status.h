@@ -11,7 +11,8 @@ struct supervisor;
 
 #define STATUS_SCHEMA_VERSION	1
 
-void	status_render(struct supervisor *sup, bool json, struct evbuffer *out);
+void	status_render(const struct supervisor *sup, bool json,
+	    struct evbuffer *out);
 void	status_format_age(uint64_t ms, char *buf, size_t len);
 
 #endif

@@ -316,7 +316,7 @@ supervisor_reload(struct supervisor *sup, const char *only)
 }
 
 /* A reload asked for over the control socket; -1 with cause if refused. */
-int
+static int
 supervisor_request_reload(struct supervisor *sup, const char *only,
     char **cause)
 {
@@ -343,7 +343,7 @@ supervisor_stop_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Stop gracefully; after ms (unless negative) kill what is left. */
-void
+static void
 supervisor_stop_within(struct supervisor *sup, int64_t ms)
 {
 	struct timeval tv;
@@ -951,6 +951,55 @@ supervisor_open_notify(struct supervisor *sup, char **cause)
 	return sup->notify == NULL ? -1 : 0;
 }
 
+/* ---- what the control server may ask (struct control_ops) ----------- */
+
+/* control_ops.reload */
+static int
+supervisor_ctl_reload(void *arg, const char *program, char **cause)
+{
+	return supervisor_request_reload(arg, program, cause);
+}
+
+/* control_ops.stop */
+static void
+supervisor_ctl_stop(void *arg, int64_t ms)
+{
+	supervisor_stop_within(arg, ms);
+}
+
+/* control_ops.status: rendered from a read-only view. */
+static void
+supervisor_ctl_status(void *arg, bool json, struct evbuffer *out)
+{
+	const struct supervisor *sup = arg;
+
+	status_render(sup, json, out);
+}
+
+/* control_ops.listener_fds: the listener's socket, still ours. */
+static int
+supervisor_ctl_listener_fds(void *arg, const char *name,
+    struct control_fds *out)
+{
+	const struct supervisor *sup = arg;
+	const struct listener *l = listener_set_find(&sup->listeners, name);
+
+	if (l == NULL)
+		return -1;
+	out->name = l->name;
+	out->bound = l->bound;
+	out->fds = &l->fd;
+	out->nfds = 1;
+	return 0;
+}
+
+static const struct control_ops supervisor_control_ops = {
+	.reload = supervisor_ctl_reload,
+	.stop = supervisor_ctl_stop,
+	.status = supervisor_ctl_status,
+	.listener_fds = supervisor_ctl_listener_fds,
+};
+
 /*
  * Supervise what conf describes until stopped. Takes a reference to conf.
  * config_path is the file a reload re-reads (NULL: the command line, which
@@ -1004,8 +1053,9 @@ supervisor_run(struct config *conf, const char *config_path)
 	 * makes the notify directory beside it ours.
 	 */
 	sup.conf = config_ref(conf);
-	if ((sup.control = control_open(&sup, conf->supervisor.control,
-	    &cause)) == NULL || supervisor_open_notify(&sup, &cause) == -1) {
+	if ((sup.control = control_open(sup.base, conf->supervisor.control,
+	    &supervisor_control_ops, &sup, &cause)) == NULL ||
+	    supervisor_open_notify(&sup, &cause) == -1) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
 		control_close(sup.control);

@@ -61,9 +61,6 @@ struct supervisor {
 int	supervisor_run(struct config *conf, const char *config_path);
 int	supervisor_check_supported(const struct config *conf, char **cause);
 void	supervisor_reload(struct supervisor *sup, const char *only);
-int	supervisor_request_reload(struct supervisor *sup, const char *only,
-	    char **cause);
 void	supervisor_stop(struct supervisor *sup, bool now);
-void	supervisor_stop_within(struct supervisor *sup, int64_t ms);
 
 #endif
