@@ -16,7 +16,6 @@
 #include "check.h"
 #include "config.h"
 #include "listener.h"
-#include "supervisor.h"
 
 /* Print the usage of `handoff check`. */
 static void
@@ -94,7 +93,7 @@ check_main(int argc, char **argv)
 	}
 	config_msgs_free(&msgs);
 	/* Valid, but asking for what this version cannot run. */
-	if (supervisor_check_supported(conf, &cause) == -1) {
+	if (config_check_supported(conf, &cause) == -1) {
 		fprintf(stderr, "%s: %s\n", path, cause);
 		free(cause);
 		config_free(conf);

@@ -1630,6 +1630,32 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 }
 
 /*
+ * Refuse what this version cannot run yet, naming the program: a valid
+ * config may still ask for it. `handoff check`, the first start and every
+ * reload ask this after loading.
+ */
+int
+config_check_supported(const struct config *conf, char **cause)
+{
+	const struct program_conf *pc;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		if (pc->handoff != HANDOFF_INHERIT) {
+			asprintf(cause, "program %s: handoff = %s is not "
+			    "supported by this version (use inherit)", pc->name,
+			    handoff_mode_name(pc->handoff));
+			return -1;
+		}
+		if (pc->preload) {
+			asprintf(cause, "program %s: preload = yes is not "
+			    "supported by this version", pc->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Load and check a config file. Returns the config, or NULL if there was
  * any error; either way every message is in msgs, in line order.
  */

@@ -75,28 +75,6 @@ supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
 	va_end(ap);
 }
 
-/* Refuse what this version cannot run yet, naming the program. */
-int
-supervisor_check_supported(const struct config *conf, char **cause)
-{
-	struct program_conf *pc;
-
-	TAILQ_FOREACH(pc, &conf->programs, entry) {
-		if (pc->handoff != HANDOFF_INHERIT) {
-			asprintf(cause, "program %s: handoff = %s is not "
-			    "supported by this version (use inherit)", pc->name,
-			    handoff_mode_name(pc->handoff));
-			return -1;
-		}
-		if (pc->preload) {
-			asprintf(cause, "program %s: preload = yes is not "
-			    "supported by this version", pc->name);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Let the workers of every program a reload starts reach the notify socket. */
 static int
 supervisor_notify_uids(struct supervisor *sup, const struct config *conf,
@@ -251,7 +229,7 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		free(cause);
 		return;
 	}
-	if (supervisor_check_supported(conf, &cause) == -1 ||
+	if (config_check_supported(conf, &cause) == -1 ||
 	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
 		reload_refuse(sup, initial, cause ? cause : "out of memory",
 		    NULL, 0);

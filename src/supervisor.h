@@ -59,7 +59,6 @@ struct supervisor {
 };
 
 int	supervisor_run(struct config *conf, const char *config_path);
-int	supervisor_check_supported(const struct config *conf, char **cause);
 void	supervisor_reload(struct supervisor *sup, const char *only);
 void	supervisor_stop(struct supervisor *sup, bool now);
 

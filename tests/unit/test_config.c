@@ -1683,3 +1683,46 @@ Test(config, file_over_the_size_cap_is_refused)
 	free(text);
 	config_msgs_free(&msgs);
 }
+
+/*
+ * A valid config may ask for what this version cannot run yet: `handoff
+ * check`, the first start and a reload refuse it, naming the program.
+ */
+Test(config, unsupported_modes_are_named)
+{
+	static const struct {
+		const char	*keys;
+		const char	*cause;
+	} cases[] = {
+		{ "", NULL },
+		{ "handoff = inherit\n", NULL },
+		{ "handoff = reuseport\n", "program app: handoff = reuseport is "
+		    "not supported by this version (use inherit)" },
+		{ "handoff = self\n", "program app: handoff = self is not "
+		    "supported by this version (use inherit)" },
+		{ "preload = yes\n", "program app: preload = yes is not "
+		    "supported by this version" },
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	char text[256], *cause;
+	size_t i;
+
+	for (i = 0; i < NITEMS(cases); i++) {
+		snprintf(text, sizeof(text), "[program app]\ncommand = /bin/true\n"
+		    "%s", cases[i].keys);
+		conf = load_ok(text, &msgs);
+		cause = NULL;
+		if (cases[i].cause == NULL)
+			cr_expect_eq(config_check_supported(conf, &cause), 0,
+			    "%s: %s", cases[i].keys, cause);
+		else {
+			cr_expect_eq(config_check_supported(conf, &cause), -1,
+			    "%s accepted", cases[i].keys);
+			cr_expect_str_eq(cause, cases[i].cause);
+		}
+		free(cause);
+		config_free(conf);
+		config_msgs_free(&msgs);
+	}
+}
