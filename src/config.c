@@ -8,6 +8,10 @@
  * first, and opens and closes sections (inih does not tell us about them).
  * Every problem is collected as "FILE:LINE: message" in a struct config_msgs;
  * a config with any error is never used. No sockets, no processes here.
+ *
+ * A reload parses in the running supervisor: nothing here exits. Memory
+ * that cannot be allocated is an error like any other ("out of memory"),
+ * which fails the parse; what was allocated is freed with the config.
  */
 #include "autoconf.h"
 
@@ -74,6 +78,7 @@ struct parse_state {
 	}			 seen[MAX_SEEN_KEYS];
 	size_t			 nseen;
 	bool			 damaged;	/* the open section lost a line */
+	int			 read_error;	/* errno of a failed getline */
 	char			 cause[512];	/* for causes built at run time */
 };
 
@@ -105,14 +110,20 @@ config_msgs_add(struct config_msgs *msgs, bool is_error, const char *file,
 	else
 		n = asprintf(&full, "%s: %s%s", file,
 		    is_error ? "" : "warning: ", text);
-	lines = reallocarray(msgs->lines, msgs->count + 1, sizeof(*lines));
-	flags = reallocarray(msgs->is_error, msgs->count + 1, sizeof(*flags));
-	if (n == -1 || lines == NULL || flags == NULL) {
-		fprintf(stderr, "handoff: out of memory\n");
-		exit(1);
+	if (n == -1)
+		full = NULL;
+	if ((lines = reallocarray(msgs->lines, msgs->count + 1,
+	    sizeof(*lines))) != NULL)
+		msgs->lines = lines;
+	if ((flags = reallocarray(msgs->is_error, msgs->count + 1,
+	    sizeof(*flags))) != NULL)
+		msgs->is_error = flags;
+	if (full == NULL || lines == NULL || flags == NULL) {
+		/* Lost to a lack of memory: an error, so the parse fails. */
+		free(full);
+		msgs->nerrors++;
+		return;
 	}
-	msgs->lines = lines;
-	msgs->is_error = flags;
 	msgs->lines[msgs->count] = full;
 	msgs->is_error[msgs->count] = is_error;
 	msgs->count++;
@@ -196,38 +207,19 @@ parse_error(struct parse_state *st, const char *fmt, ...)
 
 /* ---- allocation ------------------------------------------------------ */
 
-/* strdup or die: configs are small and a failed malloc is fatal here. */
-static char *
-xstrdup(const char *s)
+/* Replace *field with a copy of value; -1 and *cause if out of memory. */
+static int
+set_string(char **field, const char *value, const char **cause)
 {
-	char *p = strdup(s);
+	char *copy = strdup(value);
 
-	if (p == NULL) {
-		fprintf(stderr, "handoff: out of memory\n");
-		exit(1);
+	if (copy == NULL) {
+		*cause = "out of memory";
+		return -1;
 	}
-	return p;
-}
-
-/* calloc or die. */
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-
-	if (p == NULL) {
-		fprintf(stderr, "handoff: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-/* Replace *field with a copy of value. */
-static void
-set_string(char **field, const char *value)
-{
 	free(*field);
-	*field = xstrdup(value);
+	*field = copy;
+	return 0;
 }
 
 /* ---- defaults -------------------------------------------------------- */
@@ -263,27 +255,33 @@ config_default_paths(const char *name, char **control, char **pidfile)
 		*pidfile = NULL;
 }
 
-/* An empty config with every default set. */
+/* An empty config with every default set; NULL if out of memory. */
 struct config *
 config_new(const char *path)
 {
-	struct config *conf = xcalloc(1, sizeof(*conf));
+	struct config *conf = calloc(1, sizeof(*conf));
 
+	if (conf == NULL || (conf->path = strdup(path)) == NULL) {
+		free(conf);
+		return NULL;
+	}
 	conf->refs = 1;
-	conf->path = xstrdup(path);
 	conf->supervisor.log_level = LOG_LEVEL_INFO;
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->programs);
 	return conf;
 }
 
-/* Append a listener with default options. */
+/* Append a listener with default options; NULL if out of memory. */
 struct listener_conf *
 config_add_listener(struct config *conf, const char *name, int line)
 {
-	struct listener_conf *lc = xcalloc(1, sizeof(*lc));
+	struct listener_conf *lc = calloc(1, sizeof(*lc));
 
-	lc->name = xstrdup(name);
+	if (lc == NULL || (lc->name = strdup(name)) == NULL) {
+		free(lc);
+		return NULL;
+	}
 	lc->line = line;
 	lc->opts.backlog = DEFAULT_BACKLOG;
 	lc->opts.v6only = -1;
@@ -295,13 +293,19 @@ config_add_listener(struct config *conf, const char *name, int line)
 	return lc;
 }
 
-/* Append a program with default settings. */
+/* Append a program with default settings; NULL if out of memory. */
 struct program_conf *
 config_add_program(struct config *conf, const char *name, int line)
 {
-	struct program_conf *pc = xcalloc(1, sizeof(*pc));
+	struct program_conf *pc = calloc(1, sizeof(*pc));
 
-	pc->name = xstrdup(name);
+	if (pc == NULL || (pc->name = strdup(name)) == NULL ||
+	    (pc->env = calloc(1, sizeof(*pc->env))) == NULL) {
+		if (pc != NULL)
+			free(pc->name);
+		free(pc);
+		return NULL;
+	}
 	pc->line = line;
 	pc->workers = DEFAULT_WORKERS;
 	pc->handoff = HANDOFF_INHERIT;
@@ -314,7 +318,6 @@ config_add_program(struct config *conf, const char *name, int line)
 	pc->uid = (uid_t)-1;
 	pc->gid = (gid_t)-1;
 	pc->user_gid = (gid_t)-1;
-	pc->env = xcalloc(1, sizeof(*pc->env));
 	TAILQ_INSERT_TAIL(&conf->programs, pc, entry);
 	conf->nprograms++;
 	return pc;
@@ -505,8 +508,7 @@ sup_name(struct parse_state *st, const char *value, const char **cause)
 		*cause = "bad name (use 1 to 64 of A-Z a-z 0-9 _ . -)";
 		return -1;
 	}
-	set_string(&st->conf->supervisor.name, value);
-	return 0;
+	return set_string(&st->conf->supervisor.name, value, cause);
 }
 
 /* Accept an absolute path. */
@@ -521,8 +523,7 @@ absolute_path(const char *value, char **field, const char **cause)
 		*cause = "path too long";
 		return -1;
 	}
-	set_string(field, value);
-	return 0;
+	return set_string(field, value, cause);
 }
 
 #define CONFIG_CONTROL_MAX	82
@@ -575,9 +576,9 @@ static const struct key_def supervisor_keys[] = {
 static int
 lis_listen(struct parse_state *st, const char *value, const char **cause)
 {
-	if (addr_parse(value, &st->listener->addr, cause) == -1)
+	if (addr_parse(value, &st->listener->addr, cause) == -1 ||
+	    set_string(&st->listener->listen, value, cause) == -1)
 		return -1;
-	set_string(&st->listener->listen, value);
 	st->listener->has_listen = true;
 	return 0;
 }
@@ -666,8 +667,7 @@ lis_fd_name(struct parse_state *st, const char *value, const char **cause)
 			return -1;
 		}
 	}
-	set_string(&st->listener->fd_name, value);
-	return 0;
+	return set_string(&st->listener->fd_name, value, cause);
 }
 
 static const struct key_def listener_keys[] = {
@@ -707,8 +707,7 @@ prog_command(struct parse_state *st, const char *value, const char **cause)
 	}
 	argv_free(st->program->argv);
 	st->program->argv = argv;
-	set_string(&st->program->command, value);
-	return 0;
+	return set_string(&st->program->command, value, cause);
 }
 
 /* listeners = a, b c (comma or blank separated) */
@@ -716,11 +715,14 @@ static int
 prog_listeners(struct parse_state *st, const char *value, const char **cause)
 {
 	struct program_conf *pc = st->program;
-	char *copy = xstrdup(value), *word, *save = NULL;
-	char **names;
+	char *copy = strdup(value), *word, *save = NULL;
+	char **names = calloc(MAX_LISTENERS_PER_PROGRAM + 1, sizeof(*names));
 	size_t n = 0, i;
 
-	names = xcalloc(MAX_LISTENERS_PER_PROGRAM + 1, sizeof(*names));
+	if (copy == NULL || names == NULL) {
+		*cause = "out of memory";
+		goto fail;
+	}
 	for (word = strtok_r(copy, ", \t", &save); word != NULL;
 	    word = strtok_r(NULL, ", \t", &save)) {
 		if (n == MAX_LISTENERS_PER_PROGRAM) {
@@ -735,7 +737,10 @@ prog_listeners(struct parse_state *st, const char *value, const char **cause)
 				goto fail;
 			}
 		}
-		names[n++] = xstrdup(word);
+		if ((names[n++] = strdup(word)) == NULL) {
+			*cause = "out of memory";
+			goto fail;
+		}
 	}
 	free(copy);
 	argv_free(pc->listener_names);
@@ -865,8 +870,7 @@ prog_user(struct parse_state *st, const char *value, const char **cause)
 	if (lookup_user(st, value, &st->program->uid, &st->program->user_gid,
 	    cause) == -1)
 		return -1;
-	set_string(&st->program->user, value);
-	return 0;
+	return set_string(&st->program->user, value, cause);
 }
 
 /* group = NAME or GID */
@@ -875,8 +879,7 @@ prog_group(struct parse_state *st, const char *value, const char **cause)
 {
 	if (lookup_group(value, &st->program->gid, cause) == -1)
 		return -1;
-	set_string(&st->program->group, value);
-	return 0;
+	return set_string(&st->program->group, value, cause);
 }
 
 /* directory = /abs/path */
@@ -938,19 +941,20 @@ prog_env(struct parse_state *st, const char *value, const char **cause)
 	namelen = (size_t)(eq - value) + 1;
 	/* A later env = NAME=... replaces an earlier one. */
 	for (i = 0; i < pc->nenv; i++) {
-		if (strncmp(pc->env[i], value, namelen) == 0) {
-			set_string(&pc->env[i], value);
-			return 0;
-		}
+		if (strncmp(pc->env[i], value, namelen) == 0)
+			return set_string(&pc->env[i], value, cause);
 	}
 	env = reallocarray(pc->env, pc->nenv + 2, sizeof(*env));
 	if (env == NULL) {
 		*cause = "out of memory";
 		return -1;
 	}
-	pc->env = env;
-	pc->env[pc->nenv++] = xstrdup(value);
-	pc->env[pc->nenv] = NULL;
+	pc->env = env;	/* still NULL-terminated at nenv */
+	if ((pc->env[pc->nenv] = strdup(value)) == NULL) {
+		*cause = "out of memory";
+		return -1;
+	}
+	pc->env[++pc->nenv] = NULL;
 	return 0;
 }
 
@@ -1155,6 +1159,10 @@ section_start(struct parse_state *st, const char *header)
 			return;
 		}
 		st->listener = config_add_listener(st->conf, name, st->lineno);
+		if (st->listener == NULL) {
+			parse_error(st, "[listener %s]: out of memory", name);
+			return;
+		}
 		st->kind = SECTION_LISTENER;
 	} else {
 		struct program_conf *old = config_find_program(st->conf, name);
@@ -1164,6 +1172,10 @@ section_start(struct parse_state *st, const char *header)
 			return;
 		}
 		st->program = config_add_program(st->conf, name, st->lineno);
+		if (st->program == NULL) {
+			parse_error(st, "[program %s]: out of memory", name);
+			return;
+		}
 		st->kind = SECTION_PROGRAM;
 	}
 }
@@ -1304,8 +1316,12 @@ config_reader(char *buf, int num, void *user)
 	char *line;
 
 	len = getline(&st->line, &st->linecap, st->fp);
-	if (len == -1)
+	if (len == -1) {
+		/* Out of memory is no end of file: the rest was not read. */
+		if (!feof(st->fp))
+			st->read_error = errno != 0 ? errno : EIO;
 		return NULL;
+	}
 	st->lineno++;
 	line = st->line;
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -1444,6 +1460,8 @@ config_open_error(const char *why, int err, char *buf, size_t len)
 {
 	if (why != NULL)
 		snprintf(buf, len, "%s", why);
+	else if (err == ENOMEM)
+		snprintf(buf, len, "out of memory");
 	else
 		snprintf(buf, len, "cannot open: %s", strerror(err));
 }
@@ -1454,6 +1472,7 @@ config_open_error(const char *why, int err, char *buf, size_t len)
 struct peek_state {
 	char	*name;
 	char	*control;
+	const char *failed;	/* why a value could not be kept */
 };
 
 /* inih handler for config_peek_control: only [supervisor] name and control. */
@@ -1466,9 +1485,9 @@ peek_handler(void *user, const char *section, const char *key,
 	if (strcmp(section, "supervisor") != 0)
 		return 1;
 	if (strcmp(key, "name") == 0 && config_valid_name(value))
-		set_string(&ps->name, value);
+		(void)set_string(&ps->name, value, &ps->failed);
 	else if (strcmp(key, "control") == 0 && value[0] == '/')
-		set_string(&ps->control, value);
+		(void)set_string(&ps->control, value, &ps->failed);
 	return 1;
 }
 
@@ -1480,7 +1499,7 @@ peek_handler(void *user, const char *section, const char *key,
 int
 config_peek_control(const char *path, char **control, char **cause)
 {
-	struct peek_state ps = { NULL, NULL };
+	struct peek_state ps = { NULL, NULL, NULL };
 	char *text, msg[256];
 	const char *why;
 	FILE *fp;
@@ -1496,6 +1515,13 @@ config_peek_control(const char *path, char **control, char **cause)
 	ini_parse_file(fp, peek_handler, &ps);
 	fclose(fp);
 	free(text);
+	if (ps.failed != NULL) {
+		free(ps.name);
+		free(ps.control);
+		if (asprintf(cause, "%s: %s", path, ps.failed) == -1)
+			*cause = NULL;
+		return -1;
+	}
 	if (ps.control != NULL)
 		*control = ps.control;
 	else {
@@ -1562,9 +1588,13 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	struct listener_conf *lc, *other;
 	struct program_conf *pc;
 	size_t errors = msgs->nerrors, i;
+	bool nomem = false;
 
-	if (conf->supervisor.name == NULL)
-		conf->supervisor.name = xstrdup("handoff");
+	if (conf->supervisor.name == NULL &&
+	    (conf->supervisor.name = strdup("handoff")) == NULL) {
+		config_msgs_add(msgs, true, conf->path, 0, "out of memory");
+		return -1;
+	}
 	if (conf->supervisor.control == NULL)
 		config_default_paths(conf->supervisor.name,
 		    &conf->supervisor.control, NULL);
@@ -1577,8 +1607,8 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	}
 
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
-		if (lc->fd_name == NULL)
-			lc->fd_name = xstrdup(lc->name);
+		if (lc->fd_name == NULL && (lc->fd_name = strdup(lc->name)) == NULL)
+			nomem = true;
 		if (!lc->has_listen)
 			continue;
 		for (other = TAILQ_FIRST(&conf->listeners); other != lc;
@@ -1598,7 +1628,11 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 		    "no [program NAME] section: nothing to run");
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
 		free(pc->listeners);
-		pc->listeners = xcalloc(pc->nlisteners + 1, sizeof(*pc->listeners));
+		pc->listeners = calloc(pc->nlisteners + 1, sizeof(*pc->listeners));
+		if (pc->listeners == NULL) {
+			nomem = true;
+			continue;
+		}
 		for (i = 0; i < pc->nlisteners; i++) {
 			lc = config_find_listener(conf, pc->listener_names[i]);
 			if (lc == NULL) {
@@ -1626,6 +1660,8 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 		if (lc->users == 0)
 			config_msgs_add(msgs, false, conf->path, lc->line,
 			    "listener %s is not used by any program", lc->name);
+	if (nomem)
+		config_msgs_add(msgs, true, conf->path, 0, "out of memory");
 	return msgs->nerrors > errors ? -1 : 0;
 }
 
@@ -1677,12 +1713,21 @@ config_load(const char *path, struct config_msgs *msgs)
 		config_msgs_add(msgs, true, path, 0, "%s", msg);
 		return NULL;
 	}
-	conf = config_new(path);
+	if ((conf = config_new(path)) == NULL) {
+		config_msgs_add(msgs, true, path, 0, "out of memory");
+		fclose(st.fp);
+		free(text);
+		return NULL;
+	}
 	st.conf = conf;
 	rc = ini_parse_stream(config_reader, &st, config_handler, &st);
-	if (ferror(st.fp))
+	if (ferror(st.fp) && st.read_error == 0)
+		st.read_error = errno;
+	if (st.read_error == ENOMEM || rc == -2)
+		config_msgs_add(msgs, true, path, 0, "out of memory");
+	else if (st.read_error != 0)
 		config_msgs_add(msgs, true, path, 0, "read error: %s",
-		    strerror(errno));
+		    strerror(st.read_error));
 	else if (rc > 0 && msgs->nerrors == errors)
 		config_msgs_add(msgs, true, path, rc, "syntax error");
 	section_finish(&st);

@@ -118,7 +118,11 @@ struct config {
 	size_t		 nprograms;
 };
 
-/* Messages found while loading: "FILE:LINE: message", errors and warnings. */
+/*
+ * Messages found while loading: "FILE:LINE: message", errors and warnings.
+ * A message that memory could not be found for is not in lines, but is
+ * counted in nerrors: memory running out fails the parse.
+ */
 struct config_msgs {
 	char		**lines;
 	bool		 *is_error;

@@ -56,6 +56,8 @@ merge_add_listener(struct config *conf, const struct listener_conf *lc)
 		return -1;
 	*copy = *lc;
 	copy->users = 0;
+	/* Not lc's strings: a failed copy frees only its own. */
+	copy->name = copy->fd_name = copy->listen = NULL;
 	if (!merge_copy_string(&copy->name, lc->name) ||
 	    !merge_copy_string(&copy->fd_name, lc->fd_name) ||
 	    !merge_copy_string(&copy->listen, lc->listen)) {
@@ -174,7 +176,8 @@ merge_program(const struct config *current, const struct config *fresh,
 		return NULL;
 	}
 
-	merged = config_new(fresh->path);
+	if ((merged = config_new(fresh->path)) == NULL)
+		goto nomem;
 	merged->supervisor.log_level = current->supervisor.log_level;
 	if (!merge_copy_string(&merged->supervisor.name, current->supervisor.name) ||
 	    !merge_copy_string(&merged->supervisor.control,

@@ -116,15 +116,16 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 	int k, rc = 2;
 
 	name = o->name != NULL ? strdup(o->name) : run_program_name(cmd[0]);
-	if (name == NULL)
-		goto done;
+	if (conf == NULL || name == NULL)
+		goto nomem;
 	if (!config_valid_name(name)) {
 		fprintf(stderr, "handoff run: --name %s: bad name (use 1 to 64 "
 		    "of A-Z a-z 0-9 _ . -)\n", name);
 		goto done;
 	}
 	conf->supervisor.name = strdup(name);
-	pc = config_add_program(conf, name, 0);
+	if ((pc = config_add_program(conf, name, 0)) == NULL)
+		goto nomem;
 	pc->listener_names = calloc((size_t)o->nlisten + 1, sizeof(char *));
 	for (k = 0; k < o->nlisten; k++) {
 		text = strdup(o->listen[k]);
@@ -144,6 +145,10 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 			goto done;
 		}
 		lc = config_add_listener(conf, eq != NULL ? eq : lname, 0);
+		if (lc == NULL) {
+			free(text);
+			goto nomem;
+		}
 		if (addr_parse(text, &lc->addr, &cause) == -1) {
 			rc = run_bad_option("--listen", o->listen[k], cause);
 			free(text);
@@ -229,6 +234,10 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 	*out = conf;
 	conf = NULL;
 	rc = 0;
+	goto done;
+nomem:
+	fprintf(stderr, "handoff run: out of memory\n");
+	rc = 1;
 done:
 	free(name);
 	config_free(conf);
