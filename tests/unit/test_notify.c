@@ -1,16 +1,25 @@
 /*
  * test_notify.c: notify_parse, which splits an sd_notify datagram into
  * KEY=VALUE lines. A message with any bad line is rejected whole, before
- * any line is handed on.
+ * any line is handed on. And the socket itself: fds sent along with a
+ * message never reach the supervisor.
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "fdpass.h"
 #include "notify.h"
+#include "support.h"
+#include "unixaddr.h"
 
 #define MAX_LINES	8
 
@@ -190,4 +199,64 @@ Test(notify, message_over_4096_bytes_is_rejected)
 	expect_rejected("4097 bytes", msg, 4097);
 	expect_rejected("8192 bytes", msg, 8192);
 	free(msg);
+}
+
+/* What the notify socket handed on. */
+struct heard {
+	pid_t	 pid;
+	int	 ready;
+};
+
+/* notify_cb: count READY=1 and remember who sent it. */
+static void
+heard_line(pid_t sender, const char *key, const char *value, void *arg)
+{
+	struct heard *h = arg;
+
+	h->pid = sender;
+	if (strcmp(key, "READY") == 0 && strcmp(value, "1") == 0)
+		h->ready++;
+}
+
+Test(notify, fds_sent_along_never_reach_the_supervisor)
+{
+	struct event_base *base;
+	struct sockaddr_un sun;
+	struct heard h = { 0, 0 };
+	struct notify *n;
+	struct iovec iov = { "READY=1", 7 };
+	long long deadline;
+	socklen_t len;
+	const char *why;
+	char *dir, sub[256], *cause = NULL;
+	int fds[3], tx, before, i;
+
+	dir = support_tmpdir();
+	snprintf(sub, sizeof(sub), "%s/notify", dir);
+	cr_assert_not_null(base = event_base_new());
+	n = notify_open(base, sub, heard_line, &h, &cause);
+	cr_assert_not_null(n, "notify_open: %s", cause);
+	cr_assert_eq(unixaddr_make(notify_socket_path(n, geteuid()),
+	    UNIXADDR_FILE, &sun, &len, &why), 0, "%s", why);
+	cr_assert_geq(tx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(connect(tx, (struct sockaddr *)&sun, len), 0);
+	for (i = 0; i < 3; i++)
+		cr_assert_geq(fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
+	before = support_fd_count(getpid());
+	cr_assert_eq(fdpass_send(tx, &iov, 1, fds, 3, 0), 7);
+	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	while (h.ready == 0) {
+		cr_assert_lt(support_now_ms(), deadline, "READY=1 not heard");
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	cr_expect_eq(h.pid, getpid());
+	cr_expect_eq(support_fd_count(getpid()), before,
+	    "fds sent along were received");
+	fdpass_close(fds, 3);
+	close(tx);
+	notify_close(n);
+	event_base_free(base);
+	support_rmtree(dir);
+	free(dir);
 }
