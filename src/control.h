@@ -15,8 +15,8 @@
  *				request); the last line
  *
  * Commands: status [json] | reload [nowait] [PROGRAM] | stop [DURATION] |
- * fds NAME (the "ok" line carries the listener's fds as SCM_RIGHTS) |
- * version.
+ * fds NAME (answered "ok N NAME ADDRESS", the line carrying the listener's
+ * N fds as SCM_RIGHTS) | version.
  */
 #ifndef HANDOFF_CONTROL_H
 #define HANDOFF_CONTROL_H
