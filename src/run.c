@@ -22,6 +22,7 @@
 #include "log.h"
 #include "parse.h"
 #include "run.h"
+#include "status.h"
 #include "supervisor.h"
 
 #define RUN_MAX_LISTEN	MAX_LISTENERS_PER_PROGRAM
@@ -372,7 +373,7 @@ run_main(int argc, char **argv)
 	/* Reloads re-read the file by an absolute path, whatever the cwd. */
 	if (!cmdline && (abspath = realpath(path, NULL)) != NULL)
 		path = abspath;
-	rc = supervisor_run(conf, cmdline ? NULL : path);
+	rc = supervisor_run(conf, cmdline ? NULL : path, status_render);
 	free(abspath);
 	config_unref(conf);
 	return rc;

@@ -41,7 +41,6 @@
 #include "procfs.h"
 #include "program.h"
 #include "reload.h"
-#include "status.h"
 #include "supervisor.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
@@ -951,7 +950,7 @@ supervisor_ctl_status(void *arg, bool json, struct evbuffer *out)
 {
 	const struct supervisor *sup = arg;
 
-	status_render(sup, json, out);
+	sup->render_status(sup, json, out);
 }
 
 /* control_ops.listener_fds: the listener's socket, still ours. */
@@ -984,13 +983,15 @@ static const struct control_ops supervisor_control_ops = {
  * a reload restarts unchanged). Returns the exit code.
  */
 int
-supervisor_run(struct config *conf, const char *config_path)
+supervisor_run(struct config *conf, const char *config_path,
+    supervisor_status_fn render_status)
 {
 	struct supervisor sup;
 	char *cause = NULL;
 	int code;
 
 	memset(&sup, 0, sizeof(sup));
+	sup.render_status = render_status;
 	TAILQ_INIT(&sup.programs);
 	clock_gettime(CLOCK_MONOTONIC, &sup.started);
 	if (config_path != NULL && (sup.config_path = strdup(config_path)) == NULL)

@@ -17,6 +17,8 @@
 struct config;
 struct event;
 struct event_base;
+struct evbuffer;
+struct supervisor;
 struct health;
 struct notify;
 struct pidmap;
@@ -29,6 +31,10 @@ struct reload_outcome {
 	time_t		 when;
 	uint64_t	 duration_ms;
 };
+
+/* Renders the supervisor's state for `handoff status` (status.c). */
+typedef void (*supervisor_status_fn)(const struct supervisor *, bool json,
+    struct evbuffer *out);
 
 struct supervisor {
 	struct event_base *base;
@@ -56,9 +62,11 @@ struct supervisor {
 	struct event	*stale_timer;	/* next try off a dead socket */
 	bool		 stale_due;	/* stale_timer fired */
 	char		*pidfile;	/* written by us, removed at exit */
+	supervisor_status_fn render_status;	/* given by the caller */
 };
 
-int	supervisor_run(struct config *conf, const char *config_path);
+int	supervisor_run(struct config *conf, const char *config_path,
+	    supervisor_status_fn render_status);
 void	supervisor_reload(struct supervisor *sup, const char *only);
 void	supervisor_stop(struct supervisor *sup, bool now);
 
