@@ -132,6 +132,7 @@ static void
 control_send_fds(struct control_client *c, const char *name)
 {
 	struct listener *l = listener_set_find(&c->ctl->sup->listeners, name);
+	int fd;
 	union {
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(sizeof(int))];
@@ -158,7 +159,8 @@ control_send_fds(struct control_client *c, const char *name)
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &l->fd, sizeof(int));
+	fd = listener_fd(l);
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	/* Nothing else was written to this client: the socket is ours. */
 	if (sendmsg(bufferevent_getfd(c->bev), &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == -1)
 		log_warn("control: cannot send listener %s to pid %d", name,

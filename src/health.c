@@ -64,17 +64,18 @@ static void
 health_arm(struct health *h, struct health_watch *w)
 {
 	struct epoll_event ev;
-	int op = w->fd == w->l->fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	int fd = listener_fd(w->l);
+	int op = w->fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.ptr = w;
-	if (epoll_ctl(h->epfd, op, w->l->fd, &ev) == -1) {
+	if (epoll_ctl(h->epfd, op, fd, &ev) == -1) {
 		log_warn("listener %s: %s: cannot watch it for shutdown",
 		    w->l->name, w->l->bound);
 		return;
 	}
-	w->fd = w->l->fd;
+	w->fd = fd;
 }
 
 /* Take a watch's listener out of the epoll set (before its fd closes). */

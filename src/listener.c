@@ -686,9 +686,9 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		goto fail;
 	}
 
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->sockets = calloc(1, sizeof(*l->sockets))) == NULL)
 		goto nomem;
-	l->fd = -1;
 	if (path != NULL) {
 		if (lstat(path, &sb) == -1) {
 			listener_error(cause, lc, "socket file vanished after "
@@ -726,7 +726,9 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		goto nomem;
 	l->addr = lc->addr;
 	l->opts = lc->opts;
-	l->fd = fd;
+	/* The socket is the listener's now: its shared one. */
+	l->sockets[0].fd = fd;
+	l->nsockets = 1;
 	l->refs = 1;
 	*out = l;
 	log_debug("listener %s: bound %s (fd %d)", l->name, l->bound, fd);
@@ -740,6 +742,7 @@ fail:
 	if (l != NULL) {
 		free(l->name);
 		free(l->fd_name);
+		free(l->sockets);
 		free(l);
 	}
 	close(fd);
@@ -753,11 +756,12 @@ listener_ref(struct listener *l)
 	l->refs++;
 }
 
-/* Drop a reference; the last one closes the socket and removes our file. */
+/* Drop a reference; the last one closes the sockets and removes our file. */
 void
 listener_unref(struct listener *l)
 {
 	const char *path;
+	size_t i;
 
 	if (l == NULL)
 		return;
@@ -768,12 +772,45 @@ listener_unref(struct listener *l)
 	if ((path = listener_unix_path(&l->addr)) != NULL &&
 	    listener_owns_file(l) && unlink(path) == -1)
 		log_warn("listener %s: cannot remove %s", l->name, path);
-	if (l->fd != -1)
-		close(l->fd);
+	for (i = 0; i < l->nsockets; i++)
+		if (l->sockets[i].fd != -1)
+			close(l->sockets[i].fd);
 	log_debug("listener %s: closed %s", l->name, l->bound);
 	free(l->name);
 	free(l->fd_name);
+	free(l->sockets);
 	free(l);
+}
+
+/* The shared socket (socket 0): the one of inherit mode, status and fds. */
+int
+listener_fd(const struct listener *l)
+{
+	return l->sockets[0].fd;
+}
+
+/*
+ * The socket worker slot uses: its own where the listener holds one per
+ * slot, else the shared one (every worker of inherit mode).
+ */
+int
+listener_slot_fd(const struct listener *l, unsigned int slot)
+{
+	return slot < l->nsockets ? l->sockets[slot].fd : l->sockets[0].fd;
+}
+
+/* How many sockets the listener owns (for listener_socket_fd). */
+size_t
+listener_nsockets(const struct listener *l)
+{
+	return l->nsockets;
+}
+
+/* The listener's socket i, 0 <= i < listener_nsockets(l). */
+int
+listener_socket_fd(const struct listener *l, size_t i)
+{
+	return l->sockets[i].fd;
 }
 
 /* Tell whether two option sets are the same, field by field. */
@@ -894,6 +931,31 @@ listener_set_lookup(const struct listener_set *current,
 	return -1;
 }
 
+/* Set an int socket option on every socket of a listener. */
+static int
+listener_setsockopt_all(struct listener *l, int level, int name, int value)
+{
+	size_t i;
+
+	for (i = 0; i < l->nsockets; i++)
+		if (setsockopt(l->sockets[i].fd, level, name, &value,
+		    sizeof(value)) == -1)
+			return -1;
+	return 0;
+}
+
+/* Listen again on every socket of a listener, with another backlog. */
+static int
+listener_listen_all(struct listener *l, int backlog)
+{
+	size_t i;
+
+	for (i = 0; i < l->nsockets; i++)
+		if (listen(l->sockets[i].fd, backlog) == -1)
+			return -1;
+	return 0;
+}
+
 /* Apply the changes a kept listener may take; failures only warn. */
 static void
 listener_apply_change(struct listener_change *c)
@@ -901,7 +963,6 @@ listener_apply_change(struct listener_change *c)
 	struct listener *l = c->l;
 	const struct listener_opts *o = &c->lc->opts;
 	const char *path = listener_unix_path(&l->addr);
-	int value;
 
 	if (c->name != NULL) {
 		log_info("listener %s: renamed to %s", l->name, c->name);
@@ -917,7 +978,7 @@ listener_apply_change(struct listener_change *c)
 	if (o->backlog != l->opts.backlog) {
 		if (addr_socktype(&l->addr) != SOCK_STREAM)
 			l->opts.backlog = o->backlog;
-		else if (listen(l->fd, o->backlog > 0 ? o->backlog :
+		else if (listener_listen_all(l, o->backlog > 0 ? o->backlog :
 		    DEFAULT_BACKLOG) == 0)
 			l->opts.backlog = o->backlog;
 		else
@@ -925,18 +986,16 @@ listener_apply_change(struct listener_change *c)
 			    l->name, l->bound);
 	}
 	if (o->nodelay != l->opts.nodelay) {
-		value = o->nodelay;
-		if (setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &value,
-		    sizeof(value)) == 0)
+		if (listener_setsockopt_all(l, IPPROTO_TCP, TCP_NODELAY,
+		    o->nodelay) == 0)
 			l->opts.nodelay = o->nodelay;
 		else
 			log_warn("listener %s: %s: cannot change nodelay",
 			    l->name, l->bound);
 	}
 	if (o->defer_accept != l->opts.defer_accept) {
-		value = o->defer_accept ? LISTENER_DEFER_ACCEPT_SECS : 0;
-		if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value,
-		    sizeof(value)) == 0)
+		if (listener_setsockopt_all(l, IPPROTO_TCP, TCP_DEFER_ACCEPT,
+		    o->defer_accept ? LISTENER_DEFER_ACCEPT_SECS : 0) == 0)
 			l->opts.defer_accept = o->defer_accept;
 		else
 			log_warn("listener %s: %s: cannot change defer_accept",
@@ -1178,8 +1237,8 @@ listener_can_repair(const struct listener *l)
 }
 
 /*
- * Make a TCP listener that was shut down listen again, on the same socket:
- * every copy of it (the workers') accepts again. A socket bound to port 0
+ * Make a TCP listener whose shared socket was shut down listen again, on
+ * the same socket: every copy of it (the workers') accepts again. A socket bound to port 0
  * released its port on shutdown(), so it is bound to that port again first
  * (one bound to a port of its own keeps it: bind() says EINVAL).
  */
@@ -1187,22 +1246,22 @@ static int
 listener_relisten(struct listener *l, char **cause)
 {
 	char err[128];
-	int backlog, on = 0;
+	int backlog, on = 0, fd = listener_fd(l);
 	socklen_t len = sizeof(on);
 
-	if (bind(l->fd, (const struct sockaddr *)&l->bound_ss,
+	if (bind(fd, (const struct sockaddr *)&l->bound_ss,
 	    l->bound_len) == -1 && errno != EINVAL) {
 		listener_set_cause(cause, "cannot bind %s again: %s", l->bound,
 		    listener_strerror(errno, err, sizeof(err)));
 		return -1;
 	}
 	backlog = l->opts.backlog > 0 ? l->opts.backlog : DEFAULT_BACKLOG;
-	if (listen(l->fd, backlog) == -1) {
+	if (listen(fd, backlog) == -1) {
 		listener_set_cause(cause, "cannot listen on %s again: %s",
 		    l->bound, listener_strerror(errno, err, sizeof(err)));
 		return -1;
 	}
-	if (getsockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
 	    !on) {
 		listener_set_cause(cause, "%s does not listen again", l->bound);
 		return -1;
@@ -1213,7 +1272,7 @@ listener_relisten(struct listener *l, char **cause)
 /*
  * Put a fresh socket in the place of a unix listener that was shut down
  * (it refuses connections and cannot listen again): bound at the same
- * path, with the same options. l->fd changes; the old socket is closed
+ * path, with the same options. Its shared socket changes; the old one is closed
  * here, the copies workers hold of it stay dead.
  */
 static int
@@ -1232,9 +1291,9 @@ listener_rebind(struct listener *l, char **cause)
 	if (listener_bind(&lc, &fresh, cause) == -1)
 		return -1;
 	/* The fds change owners: l takes the fresh one, fresh the old. */
-	fd = l->fd;
-	l->fd = fresh->fd;
-	fresh->fd = fd;
+	fd = l->sockets[0].fd;
+	l->sockets[0].fd = fresh->sockets[0].fd;
+	fresh->sockets[0].fd = fd;
 	l->file_dev = fresh->file_dev;
 	l->file_ino = fresh->file_ino;
 	fresh->file_ino = 0;	/* the file is l's now: not to be removed */

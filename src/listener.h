@@ -1,10 +1,16 @@
 /*
  * listener.h: the sockets the supervisor binds and keeps.
  *
+ * A listener is an identity: an address and its options. Its name (the
+ * config section's) is a label a reload may change. It owns one or more
+ * sockets: socket 0 is the shared one every worker gets in inherit mode;
+ * a mode that gives each worker slot a socket of its own (reuseport) holds
+ * one per slot.
+ *
  * A listener is bound once and shared, by reference count, by the listener
  * set of the running config and by every generation whose workers use it.
  * A reload builds a new set from the new config: listeners whose address is
- * unchanged are the same objects (same socket, never closed), new ones are
+ * unchanged are the same objects (same sockets, never closed), new ones are
  * bound, and removed ones close when their last reference goes.
  */
 #ifndef HANDOFF_LISTENER_H
@@ -16,12 +22,18 @@
 #include "addr.h"
 #include "config.h"
 
+/* One socket of a listener. */
+struct listener_socket {
+	int		 fd;		/* CLOEXEC, non-blocking */
+};
+
 struct listener {
-	char		*name;		/* the config section's name */
+	char		*name;		/* the config section's name: a label */
 	char		*fd_name;	/* LISTEN_FDNAMES name */
 	struct addr	 addr;		/* as configured */
 	struct listener_opts opts;
-	int		 fd;		/* CLOEXEC, non-blocking */
+	struct listener_socket *sockets;	/* [0]: the shared socket */
+	size_t		 nsockets;
 	char		 bound[ADDR_STRLEN];	/* actual address, port 0 resolved */
 	struct sockaddr_storage bound_ss;	/* the same, for bind() */
 	socklen_t	 bound_len;
@@ -40,6 +52,10 @@ int	 listener_bind(const struct listener_conf *lc, struct listener **out,
 	    char **cause);
 void	 listener_ref(struct listener *l);
 void	 listener_unref(struct listener *l);
+int	 listener_fd(const struct listener *l);
+int	 listener_slot_fd(const struct listener *l, unsigned int slot);
+size_t	 listener_nsockets(const struct listener *l);
+int	 listener_socket_fd(const struct listener *l, size_t i);
 bool	 listener_matches(const struct listener *l, const struct listener_conf *lc);
 int	 listener_unix_is_live(const struct addr *addr);
 struct listener *listener_set_find(const struct listener_set *set,

@@ -203,9 +203,9 @@ fd_open(int fd)
 static void
 check_common(const struct listener *l, int type)
 {
-	cr_assert(fcntl(l->fd, F_GETFD) & FD_CLOEXEC, "not CLOEXEC");
-	cr_assert(fcntl(l->fd, F_GETFL) & O_NONBLOCK, "not O_NONBLOCK");
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_TYPE), type);
+	cr_assert(fcntl(listener_fd(l), F_GETFD) & FD_CLOEXEC, "not CLOEXEC");
+	cr_assert(fcntl(listener_fd(l), F_GETFL) & O_NONBLOCK, "not O_NONBLOCK");
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_TYPE), type);
 }
 
 /* A socket of our own bound (and listening, for streams) on ADDRESS. */
@@ -257,13 +257,13 @@ Test(listener, tcp4_defaults)
 	int port;
 
 	check_common(l, SOCK_STREAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEADDR), 1);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 0);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_NODELAY), 0);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_IP, IP_FREEBIND), 0);
-	port = local_port(l->fd);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEADDR), 1);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEPORT), 0);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_ACCEPTCONN), 1);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_NODELAY), 0);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_IP, IP_FREEBIND), 0);
+	port = local_port(listener_fd(l));
 	cr_assert_gt(port, 0);
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
 	cr_assert_str_eq(l->bound, want);
@@ -289,12 +289,12 @@ Test(listener, tcp4_options)
 	lc->fd_name = strdup("http");
 	l = bind_ok(lc);
 	check_common(l, SOCK_STREAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 1);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_NODELAY), 1);
-	cr_assert_neq(sockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_IP, IP_FREEBIND), 1);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEPORT), 1);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_NODELAY), 1);
+	cr_assert_neq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_IP, IP_FREEBIND), 1);
 	cr_assert_str_eq(l->fd_name, "http");
-	backlog = ss_backlog(local_port(l->fd));
+	backlog = ss_backlog(local_port(listener_fd(l)));
 	if (backlog != -1)
 		cr_assert_eq(backlog, 77);
 	listener_unref(l);
@@ -315,13 +315,13 @@ Test(listener, tcp_nodelay_inherited_by_accepted)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)local_port(l->fd));
+	sin.sin_port = htons((uint16_t)local_port(listener_fd(l)));
 	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_eq(connect(client, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	pfd.fd = l->fd;
+	pfd.fd = listener_fd(l);
 	pfd.events = POLLIN;
 	cr_assert_eq(poll(&pfd, 1, 10000), 1);
-	conn = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	conn = accept4(listener_fd(l), NULL, NULL, SOCK_CLOEXEC);
 	cr_assert_neq(conn, -1, "accept: %s", strerror(errno));
 	cr_assert_eq(sockopt(conn, IPPROTO_TCP, TCP_NODELAY), 1);
 	close(conn);
@@ -348,11 +348,11 @@ Test(listener, tcp6)
 	l1 = bind_ok(lc1);
 	l2 = bind_ok(lc2);
 	check_common(l1, SOCK_STREAM);
-	cr_assert_eq(sockopt(l1->fd, IPPROTO_IPV6, IPV6_V6ONLY), 1);
-	cr_assert_eq(sockopt(l1->fd, IPPROTO_IPV6, IPV6_FREEBIND), 1);
-	cr_assert_eq(sockopt(l2->fd, IPPROTO_IPV6, IPV6_V6ONLY), 0);
-	cr_assert_eq(sockopt(l2->fd, IPPROTO_IPV6, IPV6_FREEBIND), 0);
-	snprintf(want, sizeof(want), "[::1]:%d", local_port(l1->fd));
+	cr_assert_eq(sockopt(listener_fd(l1), IPPROTO_IPV6, IPV6_V6ONLY), 1);
+	cr_assert_eq(sockopt(listener_fd(l1), IPPROTO_IPV6, IPV6_FREEBIND), 1);
+	cr_assert_eq(sockopt(listener_fd(l2), IPPROTO_IPV6, IPV6_V6ONLY), 0);
+	cr_assert_eq(sockopt(listener_fd(l2), IPPROTO_IPV6, IPV6_FREEBIND), 0);
+	snprintf(want, sizeof(want), "[::1]:%d", local_port(listener_fd(l1)));
 	cr_assert_str_eq(l1->bound, want);
 	listener_unref(l1);
 	listener_unref(l2);
@@ -382,9 +382,9 @@ Test(listener, udp)
 	struct listener *l = bind_ok(lc);
 
 	check_common(l, SOCK_DGRAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEADDR), 0);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 0);
-	cr_assert_gt(local_port(l->fd), 0);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEADDR), 0);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEPORT), 0);
+	cr_assert_gt(local_port(listener_fd(l)), 0);
 	listener_unref(l);
 	config_free(conf);
 }
@@ -399,7 +399,7 @@ Test(listener, interface)
 
 	snprintf(lc->opts.interface, sizeof(lc->opts.interface), "lo");
 	l = bind_ok(lc);
-	cr_assert_eq(getsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &len), 0);
+	cr_assert_eq(getsockopt(listener_fd(l), SOL_SOCKET, SO_BINDTODEVICE, dev, &len), 0);
 	cr_assert_str_eq(dev, "lo");
 	listener_unref(l);
 	config_free(conf);
@@ -438,7 +438,7 @@ Test(listener, unix_stream_mode_owner)
 	lc->opts.backlog = 5;
 	l = bind_ok(lc);
 	check_common(l, SOCK_STREAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_ACCEPTCONN), 1);
 	cr_assert_str_eq(l->bound, path);
 	cr_assert_eq(lstat(path, &sb), 0);
 	cr_assert(S_ISSOCK(sb.st_mode));
@@ -828,7 +828,7 @@ Test(listener, ref_unref)
 	struct config *conf = config_new("test.ini");
 	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
 	struct listener *l = bind_ok(lc);
-	int fd = l->fd;
+	int fd = listener_fd(l);
 
 	listener_ref(l);
 	cr_assert_eq(l->refs, 2);
@@ -873,9 +873,9 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 	cr_assert_eq(s1.items[0], web);
 	cr_assert_eq(s1.items[2], sock);
 	cr_assert_null(listener_set_find(&s1, "nope"));
-	web_ino = fd_ino(web->fd);
-	sock_ino = fd_ino(sock->fd);
-	api_fd = api->fd;
+	web_ino = fd_ino(listener_fd(web));
+	sock_ino = fd_ino(listener_fd(sock));
+	api_fd = listener_fd(api);
 	api_port = local_port(api_fd);
 
 	/*
@@ -899,11 +899,11 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 	cr_assert_eq(sb.st_mode & 07777, 0600);
 	listener_set_commit(&s2, c2);
 	cr_assert_eq(s2.items[1], web, "web not kept");
-	cr_assert_eq(fd_ino(web->fd), web_ino);
+	cr_assert_eq(fd_ino(listener_fd(web)), web_ino);
 	cr_assert_eq(web->refs, 2);
 	renamed = s2.items[2];
 	cr_assert_eq(renamed, sock, "unix socket not kept");
-	cr_assert_eq(fd_ino(sock->fd), sock_ino);
+	cr_assert_eq(fd_ino(listener_fd(sock)), sock_ino);
 	cr_assert_str_eq(sock->name, "sock2");
 	cr_assert_str_eq(sock->fd_name, "control");
 	cr_assert_eq(sock->opts.backlog, 20);
@@ -928,7 +928,7 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 	fd = own_socket(text);
 	close(fd);
 
-	port = local_port(web->fd);
+	port = local_port(listener_fd(web));
 	cr_assert_gt(port, 0);
 	listener_set_clear(&s2);
 	cr_assert_eq(lstat(path, &sb), -1, "unix socket file left behind");
@@ -1049,8 +1049,8 @@ Test(listener, set_update_bind_failure_changes_nothing)
 	cr_assert_null(s2.items);
 	cr_assert_eq(web->refs, 1);
 	cr_assert_eq(web->opts.backlog, 50);
-	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 0);
-	backlog = ss_backlog(local_port(web->fd));
+	cr_assert_eq(sockopt(listener_fd(web), IPPROTO_TCP, TCP_NODELAY), 0);
+	backlog = ss_backlog(local_port(listener_fd(web)));
 	if (backlog != -1)
 		cr_assert_eq(backlog, 50);
 
@@ -1059,15 +1059,32 @@ Test(listener, set_update_bind_failure_changes_nothing)
 	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
 	cr_assert_eq(s2.items[0], web);
 	listener_set_commit(&s2, c2);
-	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	cr_assert_eq(sockopt(listener_fd(web), IPPROTO_TCP, TCP_NODELAY), 1);
 	cr_assert_eq(web->opts.backlog, 60);
-	backlog = ss_backlog(local_port(web->fd));
+	backlog = ss_backlog(local_port(listener_fd(web)));
 	if (backlog != -1)
 		cr_assert_eq(backlog, 60);
 	listener_set_clear(&s1);
 	listener_set_clear(&s2);
 	config_free(c1);
 	config_free(c2);
+}
+
+/* ---- sockets ---------------------------------------------------------- */
+
+Test(listener, sockets_of_a_listener)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener *l = bind_ok(add(conf, "web", "127.0.0.1:0"));
+
+	/* Inherit mode: one shared socket, which every worker slot gets. */
+	cr_assert_eq(listener_nsockets(l), 1);
+	cr_assert_eq(listener_socket_fd(l, 0), listener_fd(l));
+	cr_assert_eq(listener_slot_fd(l, 0), listener_fd(l));
+	cr_assert_eq(listener_slot_fd(l, 7), listener_fd(l));
+	check_common(l, SOCK_STREAM);
+	listener_unref(l);
+	config_free(conf);
 }
 
 /* ---- check --bind ------------------------------------------------------ */
