@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hashmap.h"
 #include "parse.h"
 
 #define MAX_NAME_LEN	64
@@ -274,6 +275,8 @@ config_new(const char *path)
 	conf->supervisor.log_level = LOG_LEVEL_INFO;
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->programs);
+	/* Without memory for it, lookups by name go through the list. */
+	conf->listener_names = hashmap_new(0);
 	return conf;
 }
 
@@ -290,9 +293,26 @@ config_add_listener(struct config *conf, const char *name, int line)
 	lc->opts.mode = (mode_t)-1;
 	lc->opts.owner = (uid_t)-1;
 	lc->opts.group = (gid_t)-1;
+	config_append_listener(conf, lc);
+	return lc;
+}
+
+/*
+ * Append a listener made by the caller (conf owns it now): it takes the
+ * next position, and its name is indexed unless another has it already.
+ */
+void
+config_append_listener(struct config *conf, struct listener_conf *lc)
+{
+	lc->index = conf->nlisteners;
 	TAILQ_INSERT_TAIL(&conf->listeners, lc, entry);
 	conf->nlisteners++;
-	return lc;
+	if (conf->listener_names != NULL && hashmap_add(conf->listener_names,
+	    lc->name, strlen(lc->name), lc) == -1) {
+		/* Out of memory: an index missing a name is no index. */
+		hashmap_free(conf->listener_names);
+		conf->listener_names = NULL;
+	}
 }
 
 /* Append a program with default settings. */
@@ -326,6 +346,8 @@ config_find_listener(const struct config *conf, const char *name)
 {
 	struct listener_conf *lc;
 
+	if (conf->listener_names != NULL)
+		return hashmap_get(conf->listener_names, name, strlen(name));
 	TAILQ_FOREACH(lc, &conf->listeners, entry)
 		if (strcmp(lc->name, name) == 0)
 			return lc;
@@ -377,6 +399,7 @@ config_free(struct config *conf)
 	free(conf->supervisor.control);
 	free(conf->supervisor.pidfile);
 	free(conf->path);
+	hashmap_free(conf->listener_names);
 	free(conf);
 }
 

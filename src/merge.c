@@ -65,8 +65,7 @@ merge_add_listener(struct config *conf, const struct listener_conf *lc)
 		free(copy);
 		return -1;
 	}
-	TAILQ_INSERT_TAIL(&conf->listeners, copy, entry);
-	conf->nlisteners++;
+	config_append_listener(conf, copy);
 	return 0;
 }
 

@@ -826,6 +826,57 @@ Test(config, addresses_that_do_not_conflict)
 	config_msgs_free(&msgs);
 }
 
+/* ---- lookups at scale ------------------------------------------------- */
+
+/* A config of n listeners on ports 10000.., and one program using them. */
+static char *
+many_listeners_text(size_t n, const char *extra)
+{
+	size_t len = 64 * n + 256 + strlen(extra), off = 0, i;
+	char *text = malloc(len);
+
+	cr_assert_not_null(text);
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, len - off,
+		    "[listener l%zu]\nlisten = 127.0.0.1:%zu\n", i, 10000 + i);
+	off += (size_t)snprintf(text + off, len - off, "%s", extra);
+	/* A program uses the first listener; the rest are warned about. */
+	snprintf(text + off, len - off, "[program p]\ncommand = /bin/true\n"
+	    "listeners = l0\n");
+	return text;
+}
+
+Test(config, listeners_found_by_name_and_position)
+{
+	struct config_msgs msgs;
+	struct listener_conf *lc;
+	struct config *conf;
+	char path[64], name[16], *text;
+	size_t i = 0;
+
+	text = many_listeners_text(1500, "");
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	cr_assert_eq(conf->nlisteners, 1500);
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		snprintf(name, sizeof(name), "l%zu", i);
+		cr_assert_eq(lc->index, i);
+		cr_assert_eq(config_find_listener(conf, name), lc);
+		i++;
+	}
+	cr_assert_null(config_find_listener(conf, "l1500"));
+	cr_assert_null(config_find_listener(conf, "l"));
+	/* Listeners appended later are found too; the first of a name wins. */
+	lc = config_add_listener(conf, "extra", 0);
+	cr_assert_eq(lc->index, 1500);
+	cr_assert_eq(config_find_listener(conf, "extra"), lc);
+	lc = config_add_listener(conf, "l3", 0);
+	cr_assert_eq(config_find_listener(conf, "l3")->index, 3);
+	config_free(conf);
+	config_msgs_free(&msgs);
+	free(text);
+}
+
 Test(config, long_comment_lines_are_fine)
 {
 	char text[1400], comment[400];
