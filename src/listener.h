@@ -22,6 +22,8 @@
 #include "addr.h"
 #include "config.h"
 
+struct hashmap;
+
 /* One socket of a listener. */
 struct listener_socket {
 	int		 fd;		/* CLOEXEC, non-blocking */
@@ -46,7 +48,11 @@ struct listener {
 struct listener_set {
 	struct listener	**items;
 	size_t		  count;
+	struct hashmap	 *by_name;	/* name -> listener; NULL: not indexed */
 };
+
+/* Longest identity key (see listener_key). */
+#define LISTENER_KEY_MAX	256
 
 int	 listener_bind(const struct listener_conf *lc, struct listener **out,
 	    char **cause);
@@ -56,6 +62,8 @@ int	 listener_fd(const struct listener *l);
 int	 listener_slot_fd(const struct listener *l, unsigned int slot);
 size_t	 listener_nsockets(const struct listener *l);
 int	 listener_socket_fd(const struct listener *l, size_t i);
+size_t	 listener_key(const struct addr *addr, const struct listener_opts *opts,
+	    const char *name, unsigned char *buf);
 bool	 listener_matches(const struct listener *l, const struct listener_conf *lc);
 int	 listener_unix_is_live(const struct addr *addr);
 struct listener *listener_set_find(const struct listener_set *set,
@@ -67,6 +75,7 @@ int	 listener_set_update(const struct listener_set *current,
 void	 listener_set_commit(struct listener_set *set,
 	    const struct config *conf);
 void	 listener_set_clear(struct listener_set *set);
+void	 listener_set_move(struct listener_set *dst, struct listener_set *src);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
 bool	 listener_can_repair(const struct listener *l);
 int	 listener_repair(struct listener *l, bool *rebound, char **cause);

@@ -231,10 +231,7 @@ reload_commit(struct supervisor *sup)
 	}
 
 	listener_set_commit(&r->listeners, r->conf);
-	listener_set_clear(&sup->listeners);
-	sup->listeners = r->listeners;
-	r->listeners.items = NULL;
-	r->listeners.count = 0;
+	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
@@ -335,16 +332,12 @@ reload_load_config(struct supervisor *sup)
 	return conf;
 }
 
-/* Add l to set unless it is there already (no reference taken). */
+/* Add l to set (no reference taken; listener_set_update skips repeats). */
 static int
 supervisor_add_known(struct listener_set *set, struct listener *l)
 {
 	struct listener **grown;
-	size_t i;
 
-	for (i = 0; i < set->count; i++)
-		if (set->items[i] == l)
-			return 0;
 	grown = reallocarray(set->items, set->count + 1, sizeof(*grown));
 	if (grown == NULL)
 		return -1;
@@ -443,7 +436,7 @@ reload_begin(struct supervisor *sup, struct config *conf, bool initial,
 {
 	struct program_conf *pc;
 	struct listener *ls[MAX_LISTENERS_PER_PROGRAM];
-	struct listener_set known = { NULL, 0 };
+	struct listener_set known = { NULL, 0, NULL };
 	struct program *prog;
 	struct generation *gen;
 	struct reload *r;

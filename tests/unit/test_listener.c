@@ -841,7 +841,7 @@ Test(listener, ref_unref)
 
 Test(listener, set_update_keeps_adds_removes_and_changes)
 {
-	struct listener_set empty = { NULL, 0 }, s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set empty = { 0 }, s1 = { 0 }, s2 = { 0 };
 	char path[PATH_MAX], text[PATH_MAX + 8];
 	struct listener *web, *api, *sock, *renamed;
 	struct listener_conf *lc;
@@ -938,7 +938,7 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 
 Test(listener, set_update_immutable_change_changes_nothing)
 {
-	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set s1 = { 0 }, s2 = { 0 };
 	char path[PATH_MAX], text[PATH_MAX + 8];
 	struct listener_conf *lc;
 	struct listener *v6, *sock;
@@ -995,7 +995,7 @@ Test(listener, set_update_immutable_change_changes_nothing)
 Test(listener, set_update_unix_type_change_is_refused)
 {
 	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
-	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set s1 = { 0 }, s2 = { 0 };
 	char path[PATH_MAX], text[PATH_MAX + 16], want[PATH_MAX * 2 + 128];
 	char *cause = NULL;
 
@@ -1020,7 +1020,7 @@ Test(listener, set_update_unix_type_change_is_refused)
 Test(listener, set_update_bind_failure_changes_nothing)
 {
 	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
-	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set s1 = { 0 }, s2 = { 0 };
 	struct listener_conf *lc;
 	struct listener *web;
 	char text[64], *cause = NULL;
@@ -1070,7 +1070,61 @@ Test(listener, set_update_bind_failure_changes_nothing)
 	config_free(c2);
 }
 
-/* ---- sockets ---------------------------------------------------------- */
+/* ---- identity and sockets ---------------------------------------------- */
+
+/* The identity key of lc (address only when opts is false) into buf. */
+static size_t
+key_of(const struct listener_conf *lc, bool opts, unsigned char *buf)
+{
+	return listener_key(&lc->addr, opts ? &lc->opts : NULL, lc->name, buf);
+}
+
+/* Tell whether two listener_confs have the same key. */
+static bool
+same_key(const struct listener_conf *a, const struct listener_conf *b,
+    bool opts)
+{
+	unsigned char ka[LISTENER_KEY_MAX], kb[LISTENER_KEY_MAX];
+	size_t la = key_of(a, opts, ka), lb = key_of(b, opts, kb);
+
+	return la == lb && memcmp(ka, kb, la) == 0;
+}
+
+Test(listener, identity_is_address_and_options_not_the_name)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *web = add(conf, "web", "127.0.0.1:8080");
+	struct listener_conf *www = add(conf, "www", "127.0.0.1:8080");
+	struct listener_conf *tcp = add(conf, "tcp", "tcp:127.0.0.1:8080");
+	struct listener_conf *udp = add(conf, "udp", "udp:127.0.0.1:8080");
+	struct listener_conf *p0a = add(conf, "a", "127.0.0.1:0");
+	struct listener_conf *p0b = add(conf, "b", "127.0.0.1:0");
+	struct listener_conf *s = add(conf, "s", "unix:/run/x.sock");
+	struct listener_conf *g = add(conf, "g", "unixgram:/run/x.sock");
+	struct listener_conf *v6 = add(conf, "v6", "[::1]:8080");
+
+	/* The name is a label: a rename is the same listener. */
+	cr_assert(same_key(web, www, true));
+	cr_assert(same_key(web, tcp, true));
+	cr_assert_not(same_key(web, udp, false));
+	cr_assert_not(same_key(web, v6, false));
+	cr_assert_not(same_key(s, g, false));
+	/* Port 0 gets a new port each time: only the name tells them apart. */
+	cr_assert_not(same_key(p0a, p0b, false));
+	/* Every option is part of the identity, not of the address. */
+	www->opts.backlog = 10;
+	cr_assert_not(same_key(web, www, true));
+	cr_assert(same_key(web, www, false));
+	www->opts.backlog = web->opts.backlog;
+	snprintf(www->opts.interface, sizeof(www->opts.interface), "lo");
+	cr_assert_not(same_key(web, www, true));
+	www->opts.interface[0] = '\0';
+	www->opts.reuseport = true;
+	cr_assert_not(same_key(web, www, true));
+	www->opts.reuseport = false;
+	cr_assert(same_key(web, www, true));
+	config_free(conf);
+}
 
 Test(listener, sockets_of_a_listener)
 {
@@ -1085,6 +1139,180 @@ Test(listener, sockets_of_a_listener)
 	check_common(l, SOCK_STREAM);
 	listener_unref(l);
 	config_free(conf);
+}
+
+/* ---- matching at scale -------------------------------------------------- */
+
+/* A TCP socket with SO_REUSEPORT on 127.0.0.1, a free port: *port. */
+static int
+reuseport_holder(int *port)
+{
+	struct sockaddr_in sin;
+	int fd, on = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_neq(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)),
+	    0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	*port = local_port(fd);
+	return fd;
+}
+
+/* Append a reuseport listener on 127.0.0.1:port with a backlog. */
+static struct listener_conf *
+add_twin(struct config *conf, const char *name, int port, int backlog)
+{
+	char text[64];
+	struct listener_conf *lc;
+
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+	lc = add(conf, name, text);
+	lc->opts.reuseport = true;
+	lc->opts.backlog = backlog;
+	return lc;
+}
+
+/*
+ * Two reuseport listeners on one address, listed the other way round by
+ * the next config: each keeps its own socket, which needs no change,
+ * rather than the first taking the other's options.
+ */
+Test(listener, set_update_keeps_each_twin_its_own_socket)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { 0 }, s2 = { 0 };
+	struct listener *a, *b;
+	char *cause = NULL;
+	int holder, port, nfds;
+
+	holder = reuseport_holder(&port);
+	add_twin(c1, "a", port, 10);
+	add_twin(c1, "b", port, 20);
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	a = s1.items[0];
+	b = s1.items[1];
+
+	add_twin(c2, "b", port, 20);
+	add_twin(c2, "a", port, 10);
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
+	cr_assert_eq(count_fds(), nfds, "a socket was bound anew");
+	cr_assert_eq(s2.items[0], b);
+	cr_assert_eq(s2.items[1], a);
+	cr_assert(listener_matches(b, TAILQ_FIRST(&c2->listeners)));
+	cr_assert(listener_matches(a, TAILQ_LAST(&c2->listeners,
+	    listener_conf_list)));
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	close(holder);
+	config_free(c1);
+	config_free(c2);
+}
+
+/*
+ * The listeners a reload may take back can name one twice (the running
+ * set's and a draining generation's): it is still kept for one listener
+ * of the new config only, and a second on its address gets its own.
+ */
+Test(listener, set_update_takes_a_listener_named_twice_once)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { 0 }, s2 = { 0 }, known = { 0 };
+	struct listener *items[2];
+	char *cause = NULL;
+	int holder, port;
+
+	holder = reuseport_holder(&port);
+	add_twin(c1, "a", port, 10);
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	items[0] = items[1] = s1.items[0];
+	known.items = items;
+	known.count = 2;
+
+	add_twin(c2, "a", port, 10);
+	add_twin(c2, "again", port, 10);
+	cr_assert_eq(listener_set_update(&known, c2, &s2, &cause), 0, "%s",
+	    cause);
+	cr_assert_eq(s2.count, 2);
+	cr_assert_eq(s2.items[0], s1.items[0]);
+	cr_assert_neq(s2.items[1], s1.items[0], "one socket kept twice");
+	cr_assert_eq(s1.items[0]->refs, 2);
+	cr_assert_eq(s2.items[1]->refs, 1);
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	close(holder);
+	config_free(c1);
+	config_free(c2);
+}
+
+#define SCALE_LISTENERS	400
+
+/*
+ * Hundreds of listeners, every one renamed and listed in the other order
+ * by the next config, some with a new backlog, beside new ones: each keeps
+ * its socket, found by position and, once committed, by its new name.
+ */
+Test(listener, set_update_at_scale)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { 0 }, s2 = { 0 };
+	struct listener *old[SCALE_LISTENERS];
+	struct listener_conf *lc;
+	char text[64], name[32], *cause = NULL;
+	int i, nfds;
+
+	for (i = 0; i < SCALE_LISTENERS; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		snprintf(text, sizeof(text), "unix:@handoff-test-%d-%d",
+		    (int)getpid(), i);
+		add(c1, name, text);
+	}
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	cr_assert_eq(s1.count, SCALE_LISTENERS);
+	for (i = 0; i < SCALE_LISTENERS; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		old[i] = listener_set_find(&s1, name);
+		cr_assert_eq(old[i], s1.items[i]);
+	}
+
+	for (i = SCALE_LISTENERS - 1; i >= 0; i--) {
+		snprintf(name, sizeof(name), "r%d", i);
+		snprintf(text, sizeof(text), "unix:@handoff-test-%d-%d",
+		    (int)getpid(), i);
+		lc = add(c2, name, text);
+		if (i % 3 == 0)
+			lc->opts.backlog = 100 + i;
+		if (i % 50 == 0) {
+			name[0] = 'n';
+			add(c2, name, "127.0.0.1:0");
+		}
+	}
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
+	cr_assert_eq(count_fds(), nfds + SCALE_LISTENERS / 50);
+	listener_set_commit(&s2, c2);
+	TAILQ_FOREACH(lc, &c2->listeners, entry) {
+		cr_assert(listener_matches(listener_set_for(&s2, c2, lc), lc),
+		    "%s", lc->name);
+		cr_assert_eq(listener_set_find(&s2, lc->name),
+		    listener_set_for(&s2, c2, lc), "%s", lc->name);
+		if (lc->name[0] != 'r')
+			continue;
+		i = atoi(lc->name + 1);
+		cr_assert_eq(listener_set_for(&s2, c2, lc), old[i], "%s",
+		    lc->name);
+		cr_assert_eq(old[i]->opts.backlog, i % 3 == 0 ? 100 + i :
+		    DEFAULT_BACKLOG);
+	}
+	cr_assert_null(listener_set_find(&s2, "l0"));
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	cr_assert_eq(count_fds(), nfds - SCALE_LISTENERS);
+	config_free(c1);
+	config_free(c2);
 }
 
 /* ---- check --bind ------------------------------------------------------ */
