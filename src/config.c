@@ -734,31 +734,65 @@ prog_command(struct parse_state *st, const char *value, const char **cause)
 	return 0;
 }
 
+/* qsort comparison of two strings given by their addresses. */
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The first of names that repeats an earlier one, or NULL. */
+static const char *
+first_repeated(char **names, size_t n)
+{
+	char *sorted[MAX_LISTENERS_PER_PROGRAM];
+	size_t i, j;
+
+	/* Sorted, repeats are neighbours; only then say which came first. */
+	memcpy(sorted, names, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), compare_strings);
+	for (i = 1; i < n; i++)
+		if (strcmp(sorted[i - 1], sorted[i]) == 0)
+			break;
+	if (i >= n)
+		return NULL;
+	for (i = 1; i < n; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(names[j], names[i]) == 0)
+				return names[i];
+	return NULL;
+}
+
 /* listeners = a, b c (comma or blank separated) */
 static int
 prog_listeners(struct parse_state *st, const char *value, const char **cause)
 {
 	struct program_conf *pc = st->program;
 	char *copy = xstrdup(value), *word, *save = NULL;
+	const char *twice;
 	char **names;
-	size_t n = 0, i;
+	size_t n = 0;
+	bool too_many = false;
 
 	names = xcalloc(MAX_LISTENERS_PER_PROGRAM + 1, sizeof(*names));
 	for (word = strtok_r(copy, ", \t", &save); word != NULL;
 	    word = strtok_r(NULL, ", \t", &save)) {
 		if (n == MAX_LISTENERS_PER_PROGRAM) {
-			*cause = "too many listeners (at most 64)";
-			goto fail;
-		}
-		for (i = 0; i < n; i++) {
-			if (strcmp(names[i], word) == 0) {
-				snprintf(st->cause, sizeof(st->cause),
-				    "listener %s is named twice", word);
-				*cause = st->cause;
-				goto fail;
-			}
+			too_many = true;
+			break;
 		}
 		names[n++] = xstrdup(word);
+	}
+	/* A name repeated among the first 64 is reported first. */
+	if ((twice = first_repeated(names, n)) != NULL) {
+		snprintf(st->cause, sizeof(st->cause),
+		    "listener %s is named twice", twice);
+		*cause = st->cause;
+		goto fail;
+	}
+	if (too_many) {
+		*cause = "too many listeners (at most 64)";
+		goto fail;
 	}
 	free(copy);
 	argv_free(pc->listener_names);
@@ -1233,15 +1267,16 @@ config_handler(void *user, const char *section, const char *key,
 		defs = program_keys;
 		break;
 	}
-	section_label(st, label, sizeof(label));
 	for (def = defs; def->name != NULL; def++)
 		if (strcmp(def->name, key) == 0)
 			break;
 	if (def->name == NULL) {
+		section_label(st, label, sizeof(label));
 		parse_error(st, "unknown key '%s' in %s", key, label);
 		return 1;
 	}
 	if (!def->repeatable && (first = seen_line(st, def->name)) != 0) {
+		section_label(st, label, sizeof(label));
 		parse_error(st, "%s is set twice in %s (first at line %d)",
 		    key, label, first);
 		return 1;
@@ -1355,7 +1390,7 @@ config_reader(char *buf, int num, void *user)
 	 */
 	if (*line == '\0' || *line == ';' || *line == '#' || *line == '[') {
 		config_check_line(st, line);
-		snprintf(buf, (size_t)num, ";\n");
+		memcpy(buf, ";\n", 3);
 		return buf;
 	}
 	/* A lost KEY = VALUE line: do not also report its key as missing. */
@@ -1371,7 +1406,9 @@ config_reader(char *buf, int num, void *user)
 		buf[0] = '\0';
 		return buf;
 	}
-	snprintf(buf, (size_t)num, "%s\n", line);
+	/* len + 2 <= num: the line, its newline and the NUL fit. */
+	memcpy(buf, line, (size_t)len);
+	memcpy(buf + len, "\n", 2);
 	return buf;
 }
 

@@ -1043,6 +1043,54 @@ Test(config, listeners_found_by_name_and_position)
 	free(text);
 }
 
+/* One-character listener names: 64 of them fit a config line. */
+static const char names64[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.";
+
+/* Load a program whose listeners = line names the first n of names64. */
+static struct config *
+load_listeners_line(size_t n, const char *extra, struct config_msgs *msgs)
+{
+	char text[512], path[64];
+	size_t off, i;
+
+	off = (size_t)snprintf(text, sizeof(text), "[program p]\n"
+	    "command = /bin/true\nlisteners =");
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off, " %c",
+		    names64[i]);
+	snprintf(text + off, sizeof(text) - off, "%s\n", extra);
+	return load_text(text, msgs, path, sizeof(path));
+}
+
+Test(config, listeners_line_repeats_and_length)
+{
+	struct config_msgs msgs;
+
+	/* 64 names: the line is fine (the listeners are unknown). */
+	cr_assert_null(load_listeners_line(64, "", &msgs));
+	cr_assert_null(strstr(all_msgs(&msgs), "listeners ="), "%s",
+	    all_msgs(&msgs));
+	config_msgs_free(&msgs);
+
+	/* 65 are too many, even if the 65th repeats one. */
+	cr_assert_null(load_listeners_line(64, " -", &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ": too many listeners (at most 64)")
+	    != NULL, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	cr_assert_null(load_listeners_line(64, " 0", &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ": too many listeners (at most 64)")
+	    != NULL, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+
+	/* A repeat among the first 64 is said instead: the first repeat. */
+	cr_assert_null(load_listeners_line(62, " 9 2 - x", &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ": listener 9 is named twice\n") !=
+	    NULL, "%s", all_msgs(&msgs));
+	cr_assert_null(strstr(all_msgs(&msgs), "too many"));
+	config_msgs_free(&msgs);
+}
+
 Test(config, long_comment_lines_are_fine)
 {
 	char text[1400], comment[400];
