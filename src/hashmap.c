@@ -33,6 +33,7 @@ struct hashmap {
 	struct hashmap_slot *slots;
 	size_t		 mask;		/* slots - 1, slots a power of two */
 	size_t		 count;
+	size_t		 nheap;		/* keys not in their slot */
 };
 
 /*
@@ -123,10 +124,14 @@ hashmap_free(struct hashmap *map)
 
 	if (map == NULL)
 		return;
-	for (i = 0; i <= map->mask; i++)
+	/* Only long keys have copies of their own to free. */
+	for (i = 0; map->nheap > 0 && i <= map->mask; i++) {
 		if (map->slots[i].hash != 0 &&
-		    map->slots[i].len > HASHMAP_INLINE_KEY)
+		    map->slots[i].len > HASHMAP_INLINE_KEY) {
 			free(map->slots[i].key.heap);
+			map->nheap--;
+		}
+	}
 	free(map->slots);
 	free(map);
 }
@@ -208,6 +213,7 @@ hashmap_insert(struct hashmap *map, const void *key, size_t len, void *value,
 		if ((s->key.heap = malloc(len)) == NULL)
 			return -1;
 		memcpy(s->key.heap, key, len);
+		map->nheap++;
 	} else if (len > 0)
 		memcpy(s->key.bytes, key, len);
 	s->hash = hash;
@@ -253,8 +259,10 @@ hashmap_remove(struct hashmap *map, const void *key, size_t len)
 	if (!found)
 		return NULL;
 	value = s->value;
-	if (s->len > HASHMAP_INLINE_KEY)
+	if (s->len > HASHMAP_INLINE_KEY) {
 		free(s->key.heap);
+		map->nheap--;
+	}
 	hole = (size_t)(s - map->slots);
 	for (i = (hole + 1) & map->mask; map->slots[i].hash != 0;
 	    i = (i + 1) & map->mask) {

@@ -871,17 +871,16 @@ listener_key_put(unsigned char **p, const void *bytes, size_t n)
 	*p += n;
 }
 
+/* Where a key's address bytes start: after the kind and the length. */
+#define LISTENER_KEY_ADDRESS_AT	(1 + sizeof(uint16_t))
+
 /*
- * The key of a listener's identity, written to buf (LISTENER_KEY_MAX
- * bytes); returns its length. Two listeners with the same key are the same
- * socket to keep across a reload: the address (for port 0 also the name:
- * the real port differs every time, so only the name tells two apart) and,
- * unless opts is NULL, every option. The name is otherwise a label, not
- * part of the key.
+ * Write the key of a listener's identity to buf (see listener_key); set
+ * *addrlen to the length of its first part, the key of the address alone.
  */
-size_t
-listener_key(const struct addr *addr, const struct listener_opts *opts,
-    const char *name, unsigned char *buf)
+static size_t
+listener_key_write(const struct addr *addr, const struct listener_opts *opts,
+    const char *name, unsigned char *buf, size_t *addrlen)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&addr->ss;
 	const struct sockaddr_in6 *sin6 =
@@ -910,8 +909,9 @@ listener_key(const struct addr *addr, const struct listener_opts *opts,
 	/* Names are at most 64 characters; a NUL ends each string. */
 	if (!addr_is_unix(addr) && addr_port(addr) == 0)
 		listener_key_put(&p, name, strnlen(name, 64) + 1);
+	*addrlen = (size_t)(p - buf);
 	if (opts == NULL)
-		return (size_t)(p - buf);
+		return *addrlen;
 	listener_key_put(&p, &opts->backlog, sizeof(opts->backlog));
 	listener_key_put(&p, &opts->v6only, sizeof(opts->v6only));
 	byte = (unsigned char)(opts->reuseport | opts->freebind << 1 |
@@ -923,6 +923,23 @@ listener_key(const struct addr *addr, const struct listener_opts *opts,
 	listener_key_put(&p, &opts->owner, sizeof(opts->owner));
 	listener_key_put(&p, &opts->group, sizeof(opts->group));
 	return (size_t)(p - buf);
+}
+
+/*
+ * The key of a listener's identity, written to buf (LISTENER_KEY_MAX
+ * bytes); returns its length. Two listeners with the same key are the same
+ * socket to keep across a reload: the address (for port 0 also the name:
+ * the real port differs every time, so only the name tells two apart) and,
+ * unless opts is NULL, every option. The name is otherwise a label, not
+ * part of the key.
+ */
+size_t
+listener_key(const struct addr *addr, const struct listener_opts *opts,
+    const char *name, unsigned char *buf)
+{
+	size_t addrlen;
+
+	return listener_key_write(addr, opts, name, buf, &addrlen);
 }
 
 /* Index set by name (the first listener of each name); NULL if no memory. */
@@ -1000,22 +1017,25 @@ struct listener_index {
 	struct hashmap	*map[LISTENER_NLINKS];
 };
 
-/* The key of addr under one of the links; its length, 0 for none. */
-static size_t
-listener_link_key(enum listener_link link, const struct addr *addr,
-    const struct listener_opts *opts, const char *name, unsigned char *buf)
+/* A listener's keys under each link: all parts of its identity key. */
+struct listener_keys {
+	unsigned char	 buf[LISTENER_KEY_MAX];
+	const unsigned char *key[LISTENER_NLINKS];
+	size_t		 len[LISTENER_NLINKS];	/* 0: none under that link */
+};
+
+/* Work out the keys of a listener (or listener_conf) under each link. */
+static void
+listener_keys_of(struct listener_keys *k, const struct addr *addr,
+    const struct listener_opts *opts, const char *name)
 {
-	switch (link) {
-	case LISTENER_BY_IDENTITY:
-		return listener_key(addr, opts, name, buf);
-	case LISTENER_BY_ADDRESS:
-		return listener_key(addr, NULL, name, buf);
-	default:
-		if (!addr_is_unix(addr))
-			return 0;
-		memcpy(buf, &addr->ss, addr->len);
-		return addr->len;
-	}
+	k->len[LISTENER_BY_IDENTITY] = listener_key_write(addr, opts, name,
+	    k->buf, &k->len[LISTENER_BY_ADDRESS]);
+	k->key[LISTENER_BY_IDENTITY] = k->key[LISTENER_BY_ADDRESS] = k->buf;
+	/* A unix name is the address bytes, without the socket type. */
+	k->key[LISTENER_BY_UNIX_NAME] = k->buf + LISTENER_KEY_ADDRESS_AT;
+	k->len[LISTENER_BY_UNIX_NAME] = addr_is_unix(addr) ?
+	    k->len[LISTENER_BY_ADDRESS] - LISTENER_KEY_ADDRESS_AT : 0;
 }
 
 /* Free what listener_index_build made. */
@@ -1039,11 +1059,11 @@ static int
 listener_index_build(struct listener_index *idx,
     const struct listener_set *current)
 {
-	unsigned char key[LISTENER_KEY_MAX];
+	struct listener_keys keys;
 	struct listener_candidate *c;
 	struct hashmap *seen;
 	struct listener *l;
-	size_t n = current != NULL ? current->count : 0, i, k, len;
+	size_t n = current != NULL ? current->count : 0, i, k;
 	int rc;
 
 	memset(idx, 0, sizeof(*idx));
@@ -1064,13 +1084,14 @@ listener_index_build(struct listener_index *idx,
 	}
 	for (i = idx->ncands; i-- > 0;) {
 		c = &idx->cands[i];
+		listener_keys_of(&keys, &c->l->addr, &c->l->opts, c->l->name);
 		for (k = 0; k < LISTENER_NLINKS; k++) {
-			len = listener_link_key(k, &c->l->addr, &c->l->opts,
-			    c->l->name, key);
-			if (len == 0)
+			if (keys.len[k] == 0)
 				continue;
-			c->next[k] = hashmap_get(idx->map[k], key, len);
-			if (hashmap_put(idx->map[k], key, len, c) == -1)
+			c->next[k] = hashmap_get(idx->map[k], keys.key[k],
+			    keys.len[k]);
+			if (hashmap_put(idx->map[k], keys.key[k], keys.len[k],
+			    c) == -1)
 				goto fail;
 		}
 	}
@@ -1084,19 +1105,18 @@ fail:
 }
 
 /*
- * The first candidate not kept yet whose key under link is lc's, or NULL.
- * The key's entry moves past the kept ones it skips, so that each is
- * skipped once.
+ * The first candidate not kept yet with a listener's key under link, or
+ * NULL. The key's entry moves past the kept ones it skips, so that each
+ * is skipped once.
  */
 static struct listener_candidate *
 listener_index_find(struct listener_index *idx, enum listener_link link,
-    const struct listener_conf *lc)
+    const struct listener_keys *keys)
 {
-	unsigned char key[LISTENER_KEY_MAX];
+	const unsigned char *key = keys->key[link];
+	size_t len = keys->len[link];
 	struct listener_candidate *first, *c;
-	size_t len;
 
-	len = listener_link_key(link, &lc->addr, &lc->opts, lc->name, key);
 	if (len == 0 || (first = hashmap_get(idx->map[link], key, len)) == NULL)
 		return NULL;
 	for (c = first; c != NULL && c->kept; c = c->next[link])
@@ -1108,22 +1128,19 @@ listener_index_find(struct listener_index *idx, enum listener_link link,
 }
 
 /*
- * A candidate on lc's unix socket name of another socket type (kept or
- * not), or NULL.
+ * A candidate on lc's unix socket name (keys are lc's) of another socket
+ * type, kept or not; or NULL.
  */
 static struct listener_candidate *
 listener_index_other_type(const struct listener_index *idx,
-    const struct listener_conf *lc)
+    const struct listener_conf *lc, const struct listener_keys *keys)
 {
-	unsigned char key[LISTENER_KEY_MAX];
 	struct listener_candidate *c;
-	size_t len;
 
-	len = listener_link_key(LISTENER_BY_UNIX_NAME, &lc->addr, NULL, NULL,
-	    key);
-	if (len == 0)
+	if (keys->len[LISTENER_BY_UNIX_NAME] == 0)
 		return NULL;
-	for (c = hashmap_get(idx->map[LISTENER_BY_UNIX_NAME], key, len);
+	for (c = hashmap_get(idx->map[LISTENER_BY_UNIX_NAME],
+	    keys->key[LISTENER_BY_UNIX_NAME], keys->len[LISTENER_BY_UNIX_NAME]);
 	    c != NULL; c = c->next[LISTENER_BY_UNIX_NAME])
 		if (c->l->addr.kind != lc->addr.kind)
 			return c;
@@ -1245,6 +1262,7 @@ listener_set_update(const struct listener_set *current,
 	const struct listener_conf *lc;
 	struct listener_candidate *c;
 	struct listener_index idx;
+	struct listener_keys keys;
 	struct listener *l;
 	char where[ADDR_STRLEN], from[ADDR_STRLEN];
 	const char *what;
@@ -1266,12 +1284,14 @@ listener_set_update(const struct listener_set *current,
 			    "than the config counts", lc->name);
 			goto fail;
 		}
+		listener_keys_of(&keys, &lc->addr, &lc->opts, lc->name);
 		if ((c = listener_index_find(&idx, LISTENER_BY_IDENTITY,
-		    lc)) == NULL)
-			c = listener_index_find(&idx, LISTENER_BY_ADDRESS, lc);
+		    &keys)) == NULL)
+			c = listener_index_find(&idx, LISTENER_BY_ADDRESS, &keys);
 		if (c == NULL) {
 			/* A unix path kept open under another socket type? */
-			if ((c = listener_index_other_type(&idx, lc)) != NULL) {
+			if ((c = listener_index_other_type(&idx, lc,
+			    &keys)) != NULL) {
 				addr_format(&c->l->addr, from, sizeof(from));
 				addr_format(&lc->addr, where, sizeof(where));
 				listener_set_cause(cause, "listener %s: changing "

@@ -103,17 +103,24 @@ Test(hashmap, pointer_keys)
 	hashmap_free(map);
 }
 
-/* The name of key i, as written by name_of (a buffer of 32). */
+/* The name of key i, in a buffer of 64: short, or too long for a slot. */
 static size_t
 name_of(size_t i, char *buf)
 {
-	return (size_t)snprintf(buf, 32, "listener-%zu", i);
+	return (size_t)snprintf(buf, 64, "listener-%zu", i);
+}
+
+/* A name of key i that does not fit in a slot. */
+static size_t
+long_name_of(size_t i, char *buf)
+{
+	return (size_t)snprintf(buf, 64, "a-listener-with-a-long-name-%zu", i);
 }
 
 Test(hashmap, grows_to_many_keys)
 {
 	struct hashmap *map = hashmap_new(0);
-	char name[32];
+	char name[64];
 	size_t i, n = 20000;
 
 	for (i = 0; i < n; i++)
@@ -133,11 +140,12 @@ Test(hashmap, grows_to_many_keys)
  * and lose members, and every key must still say what the array says.
  */
 static void
-churn(size_t nkeys, size_t steps, unsigned int seed)
+churn(size_t nkeys, size_t steps, unsigned int seed,
+    size_t (*key_of)(size_t, char *))
 {
 	uintptr_t *want = calloc(nkeys, sizeof(*want));
 	struct hashmap *map = hashmap_new(0);
-	char name[32];
+	char name[64];
 	size_t i, k, len, count = 0;
 	void *got;
 
@@ -145,7 +153,7 @@ churn(size_t nkeys, size_t steps, unsigned int seed)
 	srand(seed);
 	for (i = 0; i < steps; i++) {
 		k = (size_t)rand() % nkeys;
-		len = name_of(k, name);
+		len = key_of(k, name);
 		if (rand() % 3 == 0) {
 			got = hashmap_remove(map, name, len);
 			cr_assert_eq((uintptr_t)got, want[k], "step %zu", i);
@@ -160,7 +168,7 @@ churn(size_t nkeys, size_t steps, unsigned int seed)
 		cr_assert_eq(hashmap_count(map), count, "step %zu", i);
 		for (k = 0; k < nkeys; k++)
 			cr_assert_eq((uintptr_t)hashmap_get(map, name,
-			    name_of(k, name)), want[k], "step %zu key %zu", i, k);
+			    key_of(k, name)), want[k], "step %zu key %zu", i, k);
 	}
 	hashmap_free(map);
 	free(want);
@@ -169,10 +177,16 @@ churn(size_t nkeys, size_t steps, unsigned int seed)
 /* A table of 16 slots, never more than half full: chains wrap its end. */
 Test(hashmap, removal_in_a_small_table)
 {
-	churn(7, 5000, 7);
+	churn(7, 5000, 7, name_of);
+}
+
+/* Keys copied out of their slots move and are freed as well. */
+Test(hashmap, removal_of_long_keys)
+{
+	churn(40, 3000, 5, long_name_of);
 }
 
 Test(hashmap, removal_never_loses_another_key)
 {
-	churn(300, 3000, 9);
+	churn(300, 3000, 9, name_of);
 }
