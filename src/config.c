@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hashmap.h"
 #include "parse.h"
 
 #define MAX_NAME_LEN	64
@@ -269,6 +270,8 @@ config_new(const char *path)
 	conf->supervisor.log_level = LOG_LEVEL_INFO;
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->programs);
+	/* Without memory for it, lookups by name go through the list. */
+	conf->listener_names = hashmap_new(0);
 	return conf;
 }
 
@@ -288,9 +291,26 @@ config_add_listener(struct config *conf, const char *name, int line)
 	lc->opts.mode = (mode_t)-1;
 	lc->opts.owner = (uid_t)-1;
 	lc->opts.group = (gid_t)-1;
+	config_append_listener(conf, lc);
+	return lc;
+}
+
+/*
+ * Append a listener made by the caller (conf owns it now): it takes the
+ * next position, and its name is indexed unless another has it already.
+ */
+void
+config_append_listener(struct config *conf, struct listener_conf *lc)
+{
+	lc->index = conf->nlisteners;
 	TAILQ_INSERT_TAIL(&conf->listeners, lc, entry);
 	conf->nlisteners++;
-	return lc;
+	if (conf->listener_names != NULL && hashmap_add(conf->listener_names,
+	    lc->name, strlen(lc->name), lc) == -1) {
+		/* Out of memory: an index missing a name is no index. */
+		hashmap_free(conf->listener_names);
+		conf->listener_names = NULL;
+	}
 }
 
 /* Append a program with default settings; NULL if out of memory. */
@@ -329,6 +349,8 @@ config_find_listener(const struct config *conf, const char *name)
 {
 	struct listener_conf *lc;
 
+	if (conf->listener_names != NULL)
+		return hashmap_get(conf->listener_names, name, strlen(name));
 	TAILQ_FOREACH(lc, &conf->listeners, entry)
 		if (strcmp(lc->name, name) == 0)
 			return lc;
@@ -380,6 +402,7 @@ config_free(struct config *conf)
 	free(conf->supervisor.control);
 	free(conf->supervisor.pidfile);
 	free(conf->path);
+	hashmap_free(conf->listener_names);
 	free(conf);
 }
 
@@ -710,6 +733,35 @@ prog_command(struct parse_state *st, const char *value, const char **cause)
 	return set_string(&st->program->command, value, cause);
 }
 
+/* qsort comparison of two strings given by their addresses. */
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The first of names that repeats an earlier one, or NULL. */
+static const char *
+first_repeated(char **names, size_t n)
+{
+	char *sorted[MAX_LISTENERS_PER_PROGRAM];
+	size_t i, j;
+
+	/* Sorted, repeats are neighbours; only then say which came first. */
+	memcpy(sorted, names, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), compare_strings);
+	for (i = 1; i < n; i++)
+		if (strcmp(sorted[i - 1], sorted[i]) == 0)
+			break;
+	if (i >= n)
+		return NULL;
+	for (i = 1; i < n; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(names[j], names[i]) == 0)
+				return names[i];
+	return NULL;
+}
+
 /* listeners = a, b c (comma or blank separated) */
 static int
 prog_listeners(struct parse_state *st, const char *value, const char **cause)
@@ -717,7 +769,9 @@ prog_listeners(struct parse_state *st, const char *value, const char **cause)
 	struct program_conf *pc = st->program;
 	char *copy = strdup(value), *word, *save = NULL;
 	char **names = calloc(MAX_LISTENERS_PER_PROGRAM + 1, sizeof(*names));
-	size_t n = 0, i;
+	const char *twice;
+	size_t n = 0;
+	bool too_many = false;
 
 	if (copy == NULL || names == NULL) {
 		*cause = "out of memory";
@@ -726,21 +780,24 @@ prog_listeners(struct parse_state *st, const char *value, const char **cause)
 	for (word = strtok_r(copy, ", \t", &save); word != NULL;
 	    word = strtok_r(NULL, ", \t", &save)) {
 		if (n == MAX_LISTENERS_PER_PROGRAM) {
-			*cause = "too many listeners (at most 64)";
-			goto fail;
-		}
-		for (i = 0; i < n; i++) {
-			if (strcmp(names[i], word) == 0) {
-				snprintf(st->cause, sizeof(st->cause),
-				    "listener %s is named twice", word);
-				*cause = st->cause;
-				goto fail;
-			}
+			too_many = true;
+			break;
 		}
 		if ((names[n++] = strdup(word)) == NULL) {
 			*cause = "out of memory";
 			goto fail;
 		}
+	}
+	/* A name repeated among the first 64 is reported first. */
+	if ((twice = first_repeated(names, n)) != NULL) {
+		snprintf(st->cause, sizeof(st->cause),
+		    "listener %s is named twice", twice);
+		*cause = st->cause;
+		goto fail;
+	}
+	if (too_many) {
+		*cause = "too many listeners (at most 64)";
+		goto fail;
 	}
 	free(copy);
 	argv_free(pc->listener_names);
@@ -1222,15 +1279,16 @@ config_handler(void *user, const char *section, const char *key,
 		defs = program_keys;
 		break;
 	}
-	section_label(st, label, sizeof(label));
 	for (def = defs; def->name != NULL; def++)
 		if (strcmp(def->name, key) == 0)
 			break;
 	if (def->name == NULL) {
+		section_label(st, label, sizeof(label));
 		parse_error(st, "unknown key '%s' in %s", key, label);
 		return 1;
 	}
 	if (!def->repeatable && (first = seen_line(st, def->name)) != 0) {
+		section_label(st, label, sizeof(label));
 		parse_error(st, "%s is set twice in %s (first at line %d)",
 		    key, label, first);
 		return 1;
@@ -1348,7 +1406,7 @@ config_reader(char *buf, int num, void *user)
 	 */
 	if (*line == '\0' || *line == ';' || *line == '#' || *line == '[') {
 		config_check_line(st, line);
-		snprintf(buf, (size_t)num, ";\n");
+		memcpy(buf, ";\n", 3);
 		return buf;
 	}
 	/* A lost KEY = VALUE line: do not also report its key as missing. */
@@ -1364,7 +1422,9 @@ config_reader(char *buf, int num, void *user)
 		buf[0] = '\0';
 		return buf;
 	}
-	snprintf(buf, (size_t)num, "%s\n", line);
+	/* len + 2 <= num: the line, its newline and the NUL fit. */
+	memcpy(buf, line, (size_t)len);
+	memcpy(buf + len, "\n", 2);
 	return buf;
 }
 
@@ -1534,47 +1594,236 @@ config_peek_control(const char *path, char **control, char **cause)
 
 /* ---- whole-config checks --------------------------------------------- */
 
-/* Tell whether two listeners cannot both be bound. */
-static bool
-addresses_conflict(const struct listener_conf *a, const struct listener_conf *b)
-{
-	const struct sockaddr_in6 *a6, *b6;
-	const struct sockaddr_in *a4, *b4;
-	bool a_any, b_any;
+/*
+ * Classes of listening addresses. Two listeners cannot both be bound when
+ * one is in a class the other conflicts with (config_classes_of), unless
+ * both are IP listeners with reuseport. Each class remembers its first
+ * members, so that finding the first earlier listener an address conflicts
+ * with takes a few lookups, however many listeners there are.
+ */
+enum config_class {
+	CONFIG_CLASS_EXACT,	/* one IP address and port of a socket type */
+	CONFIG_CLASS_FAMILY,	/* any address of a family, on a port */
+	CONFIG_CLASS_WILDCARD,	/* 0.0.0.0 or [::], on a port */
+	CONFIG_CLASS_DUAL,	/* [::] taking IPv4 too (v6only not set) */
+	CONFIG_CLASS_PATH,	/* a unix socket file, whatever the type */
+	CONFIG_CLASS_ABSTRACT,	/* an abstract unix name of a socket type */
+};
 
-	/* Sockets of any type bound to one path share (and unlink) one file. */
-	if (addr_is_unix(&a->addr) && addr_is_unix(&b->addr) &&
-	    !addr_is_abstract(&a->addr) && !addr_is_abstract(&b->addr))
-		return strcmp(((const struct sockaddr_un *)&a->addr.ss)->sun_path,
-		    ((const struct sockaddr_un *)&b->addr.ss)->sun_path) == 0;
-	if (addr_socktype(&a->addr) != addr_socktype(&b->addr))
-		return false;
-	if (addr_is_unix(&a->addr) || addr_is_unix(&b->addr))
-		return addr_equal(&a->addr, &b->addr);
-	if (addr_port(&a->addr) == 0 || addr_port(&a->addr) != addr_port(&b->addr))
-		return false;
-	if (a->opts.reuseport && b->opts.reuseport)
-		return false;
-	if (a->addr.ss.ss_family == AF_INET && b->addr.ss.ss_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)&a->addr.ss;
-		b4 = (const struct sockaddr_in *)&b->addr.ss;
-		return a4->sin_addr.s_addr == b4->sin_addr.s_addr ||
-		    a4->sin_addr.s_addr == htonl(INADDR_ANY) ||
-		    b4->sin_addr.s_addr == htonl(INADDR_ANY);
+/* A class, and the family it stands for (IP classes). */
+struct config_class_ref {
+	enum config_class class;
+	int		 family;
+};
+
+/* The first members of a class, in config order. */
+struct config_class_first {
+	const struct listener_conf *any;
+	const struct listener_conf *plain;	/* the first without reuseport */
+};
+
+/* The classes of the listeners checked so far. */
+struct config_classes {
+	struct hashmap	*map;		/* class key -> config_class_first */
+	struct config_class_first *pool;	/* 4 per listener at most */
+	size_t		 used;
+};
+
+#define CONFIG_CLASS_KEY_MAX	(2 + sizeof(struct sockaddr_storage))
+#define CONFIG_CLASS_REFS_MAX	4
+
+/* Tell whether a listener is on the IPv4 or IPv6 wildcard address. */
+static bool
+config_is_wildcard(const struct listener_conf *lc)
+{
+	const struct addr *a = &lc->addr;
+
+	if (a->ss.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(
+	    &((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
+/*
+ * The classes lc is a member of (against false) or conflicts with (true),
+ * in refs (CONFIG_CLASS_REFS_MAX); returns how many. A port 0 listener
+ * gets a port of its own: none.
+ */
+static size_t
+config_classes_of(const struct listener_conf *lc, bool against,
+    struct config_class_ref *refs)
+{
+	const struct addr *a = &lc->addr;
+	int family = a->ss.ss_family;
+	bool wildcard, dual;
+	size_t n = 0;
+
+	if (addr_is_unix(a)) {
+		refs[n].class = addr_is_abstract(a) ? CONFIG_CLASS_ABSTRACT :
+		    CONFIG_CLASS_PATH;
+		refs[n++].family = AF_UNIX;
+		return n;
 	}
-	if (a->addr.ss.ss_family == AF_INET6 && b->addr.ss.ss_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)&a->addr.ss;
-		b6 = (const struct sockaddr_in6 *)&b->addr.ss;
-		return IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr) ||
-		    IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ||
-		    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr);
+	if (addr_port(a) == 0)
+		return 0;
+	wildcard = config_is_wildcard(lc);
+	dual = family == AF_INET6 && wildcard && lc->opts.v6only != 1;
+	if (!against || !wildcard) {
+		refs[n].class = CONFIG_CLASS_EXACT;
+		refs[n++].family = family;
+	}
+	if (!against || wildcard) {
+		refs[n].class = CONFIG_CLASS_FAMILY;
+		refs[n++].family = family;
+	}
+	if (against ? !wildcard : wildcard) {
+		refs[n].class = CONFIG_CLASS_WILDCARD;
+		refs[n++].family = family;
+	}
+	if (!against && dual) {
+		refs[n].class = CONFIG_CLASS_DUAL;
+		refs[n++].family = AF_INET6;
 	}
 	/* IPv4 beside IPv6: only a dual-stack [::] wildcard takes both. */
-	a_any = a->addr.ss.ss_family == AF_INET6 && a->opts.v6only != 1 &&
-	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->addr.ss)->sin6_addr);
-	b_any = b->addr.ss.ss_family == AF_INET6 && b->opts.v6only != 1 &&
-	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&b->addr.ss)->sin6_addr);
-	return a_any || b_any;
+	if (against && dual) {
+		refs[n].class = CONFIG_CLASS_FAMILY;
+		refs[n++].family = AF_INET;
+	}
+	if (against && family == AF_INET) {
+		refs[n].class = CONFIG_CLASS_DUAL;
+		refs[n++].family = AF_INET6;
+	}
+	return n;
+}
+
+/* The key of lc's address under a class, in buf; returns its length. */
+static size_t
+config_class_key(const struct config_class_ref *ref,
+    const struct listener_conf *lc, unsigned char *buf)
+{
+	const struct addr *a = &lc->addr;
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+	uint16_t port;
+	size_t n = 0, len;
+
+	buf[n++] = (unsigned char)ref->class;
+	if (ref->class == CONFIG_CLASS_PATH) {
+		len = strnlen(sun->sun_path, sizeof(sun->sun_path));
+		memcpy(buf + n, sun->sun_path, len);
+		return n + len;
+	}
+	buf[n++] = (unsigned char)addr_socktype(a);
+	if (ref->class == CONFIG_CLASS_ABSTRACT) {
+		len = a->len < sizeof(a->ss) ? a->len : sizeof(a->ss);
+		memcpy(buf + n, &a->ss, len);
+		return n + len;
+	}
+	port = (uint16_t)addr_port(a);
+	memcpy(buf + n, &port, sizeof(port));
+	n += sizeof(port);
+	buf[n++] = ref->family == AF_INET ? 4 : 6;
+	if (ref->class != CONFIG_CLASS_EXACT)
+		return n;
+	if (ref->family == AF_INET) {
+		memcpy(buf + n, &((const struct sockaddr_in *)&a->ss)->sin_addr,
+		    4);
+		return n + 4;
+	}
+	memcpy(buf + n, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+	return n + 16;
+}
+
+/*
+ * The first listener checked so far that lc cannot be bound beside, or
+ * NULL: of the classes lc conflicts with, the earliest member (without
+ * reuseport if lc has it: two IP listeners with reuseport share a port).
+ */
+static const struct listener_conf *
+config_classes_conflict(const struct config_classes *cc,
+    const struct listener_conf *lc)
+{
+	struct config_class_ref refs[CONFIG_CLASS_REFS_MAX];
+	unsigned char key[CONFIG_CLASS_KEY_MAX];
+	const struct config_class_first *first;
+	const struct listener_conf *other, *best = NULL;
+	size_t n, i;
+
+	n = config_classes_of(lc, true, refs);
+	for (i = 0; i < n; i++) {
+		first = hashmap_get(cc->map, key, config_class_key(&refs[i], lc,
+		    key));
+		if (first == NULL)
+			continue;
+		other = lc->opts.reuseport && !addr_is_unix(&lc->addr) ?
+		    first->plain : first->any;
+		if (other != NULL && (best == NULL || other->index < best->index))
+			best = other;
+	}
+	return best;
+}
+
+/* Add lc to the classes it is a member of; -1 if out of memory. */
+static int
+config_classes_add(struct config_classes *cc, const struct listener_conf *lc)
+{
+	struct config_class_ref refs[CONFIG_CLASS_REFS_MAX];
+	unsigned char key[CONFIG_CLASS_KEY_MAX];
+	struct config_class_first *first;
+	size_t n, i, len;
+
+	n = config_classes_of(lc, false, refs);
+	for (i = 0; i < n; i++) {
+		len = config_class_key(&refs[i], lc, key);
+		if ((first = hashmap_get(cc->map, key, len)) == NULL) {
+			first = &cc->pool[cc->used++];
+			first->any = first->plain = NULL;
+			if (hashmap_put(cc->map, key, len, first) == -1)
+				return -1;
+		}
+		if (first->any == NULL)
+			first->any = lc;
+		if (first->plain == NULL && !lc->opts.reuseport)
+			first->plain = lc;
+	}
+	return 0;
+}
+
+/*
+ * Report every listener whose address conflicts with an earlier one's
+ * (naming the first of them). -1 if out of memory.
+ */
+static int
+config_check_conflicts(struct config *conf, struct config_msgs *msgs)
+{
+	struct config_classes cc;
+	const struct listener_conf *lc, *other;
+	int rc = -1;
+
+	/* Only what is used is touched: listeners on port 0 take no room. */
+	cc.used = 0;
+	cc.map = hashmap_new(0);
+	cc.pool = reallocarray(NULL,
+	    conf->nlisteners * CONFIG_CLASS_REFS_MAX + 1, sizeof(*cc.pool));
+	if (cc.map == NULL || cc.pool == NULL)
+		goto done;
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (!lc->has_listen)
+			continue;
+		if ((other = config_classes_conflict(&cc, lc)) != NULL)
+			config_msgs_add(msgs, true, conf->path, lc->line,
+			    "listener %s: %s conflicts with listener %s (%s, "
+			    "line %d); two listeners cannot share an address",
+			    lc->name, lc->listen, other->name, other->listen,
+			    other->line);
+		if (config_classes_add(&cc, lc) == -1)
+			goto done;
+	}
+	rc = 0;
+done:
+	hashmap_free(cc.map);
+	free(cc.pool);
+	return rc;
 }
 
 /*
@@ -1585,7 +1834,7 @@ addresses_conflict(const struct listener_conf *a, const struct listener_conf *b)
 int
 config_finish(struct config *conf, struct config_msgs *msgs)
 {
-	struct listener_conf *lc, *other;
+	struct listener_conf *lc;
 	struct program_conf *pc;
 	size_t errors = msgs->nerrors, i;
 	bool nomem = false;
@@ -1606,22 +1855,14 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 		return -1;
 	}
 
-	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+	/* The name index is dropped when it cannot be kept whole. */
+	if (conf->listener_names == NULL)
+		nomem = true;
+	TAILQ_FOREACH(lc, &conf->listeners, entry)
 		if (lc->fd_name == NULL && (lc->fd_name = strdup(lc->name)) == NULL)
 			nomem = true;
-		if (!lc->has_listen)
-			continue;
-		for (other = TAILQ_FIRST(&conf->listeners); other != lc;
-		    other = TAILQ_NEXT(other, entry)) {
-			if (!other->has_listen || !addresses_conflict(lc, other))
-				continue;
-			config_msgs_add(msgs, true, conf->path, lc->line,
-			    "listener %s: %s conflicts with listener %s (%s, line %d); "
-			    "two listeners cannot share an address", lc->name,
-			    lc->listen, other->name, other->listen, other->line);
-			break;
-		}
-	}
+	if (config_check_conflicts(conf, msgs) == -1)
+		nomem = true;
 
 	if (TAILQ_EMPTY(&conf->programs))
 		config_msgs_add(msgs, true, conf->path, 0,

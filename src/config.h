@@ -15,6 +15,8 @@
 #include "addr.h"
 #include "log.h"
 
+struct hashmap;
+
 /* Socket options of a listener: plain data, compared field by field. */
 struct listener_opts {
 	int		backlog;
@@ -36,6 +38,7 @@ struct listener_conf {
 	char		*fd_name;	/* LISTEN_FDNAMES name */
 	char		*listen;	/* the address as written */
 	int		 line;		/* of the section header */
+	size_t		 index;		/* position in the config's listeners */
 	bool		 has_listen;
 	struct addr	 addr;
 	struct listener_opts opts;
@@ -116,6 +119,7 @@ struct config {
 	struct program_conf_list programs;
 	size_t		 nlisteners;
 	size_t		 nprograms;
+	struct hashmap	*listener_names;	/* name -> listener_conf */
 };
 
 /*
@@ -144,6 +148,8 @@ struct program_conf *config_find_program(const struct config *conf,
 		    const char *name);
 struct listener_conf *config_add_listener(struct config *conf,
 		    const char *name, int line);
+void		 config_append_listener(struct config *conf,
+		    struct listener_conf *lc);
 struct program_conf *config_add_program(struct config *conf,
 		    const char *name, int line);
 void		 config_default_paths(const char *name, char **control,

@@ -30,6 +30,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "hashmap.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
@@ -44,6 +45,7 @@ struct health_watch {
 	struct listener	*l;		/* referenced */
 	int		 fd;		/* in the epoll set, or -1 */
 	bool		 down;		/* found shut down, not repaired yet */
+	bool		 kept;		/* in the set health_watch is given */
 	unsigned int	 repairs;
 	unsigned int	 failures;	/* repairs failed in a row */
 };
@@ -55,6 +57,7 @@ struct health {
 	struct event	*retry;		/* repairs that failed, again */
 	uint64_t	 retry_ms;
 	struct health_watch_list watches;
+	struct hashmap	*by_listener;	/* listener pointer -> its watch */
 	health_cb	 cb;
 	void		*cb_arg;
 };
@@ -64,17 +67,18 @@ static void
 health_arm(struct health *h, struct health_watch *w)
 {
 	struct epoll_event ev;
-	int op = w->fd == w->l->fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	int fd = listener_fd(w->l);
+	int op = w->fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.ptr = w;
-	if (epoll_ctl(h->epfd, op, w->l->fd, &ev) == -1) {
+	if (epoll_ctl(h->epfd, op, fd, &ev) == -1) {
 		log_warn("listener %s: %s: cannot watch it for shutdown",
 		    w->l->name, w->l->bound);
 		return;
 	}
-	w->fd = w->l->fd;
+	w->fd = fd;
 }
 
 /* Take a watch's listener out of the epoll set (before its fd closes). */
@@ -92,6 +96,7 @@ health_unwatch(struct health *h, struct health_watch *w)
 {
 	health_disarm(h, w);
 	TAILQ_REMOVE(&h->watches, w, entry);
+	(void)hashmap_remove(h->by_listener, &w->l, sizeof(w->l));
 	listener_unref(w->l);
 	free(w);
 }
@@ -191,10 +196,16 @@ health_open(struct event_base *base, health_cb cb, void *arg, char **cause)
 	TAILQ_INIT(&h->watches);
 	h->cb = cb;
 	h->cb_arg = arg;
+	if ((h->by_listener = hashmap_new(0)) == NULL) {
+		*cause = strdup("out of memory");
+		free(h);
+		return NULL;
+	}
 	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		if (asprintf(cause, "cannot watch listeners for shutdown: %s",
 		    strerror(errno)) == -1)
 			*cause = NULL;
+		hashmap_free(h->by_listener);
 		free(h);
 		return NULL;
 	}
@@ -223,6 +234,7 @@ health_close(struct health *h)
 	if (h->retry != NULL)
 		event_free(h->retry);
 	close(h->epfd);
+	hashmap_free(h->by_listener);
 	free(h);
 }
 
@@ -240,12 +252,7 @@ health_stop(struct health *h)
 static struct health_watch *
 health_find(const struct health *h, const struct listener *l)
 {
-	struct health_watch *w;
-
-	TAILQ_FOREACH(w, &h->watches, entry)
-		if (w->l == l)
-			return w;
-	return NULL;
+	return hashmap_get(h->by_listener, &l, sizeof(l));
 }
 
 /*
@@ -258,24 +265,28 @@ health_watch(struct health *h, const struct listener_set *set)
 	struct health_watch *w, *next;
 	struct listener *l;
 	size_t i;
-	bool keep;
 
 	if (h == NULL)
 		return;
+	for (i = 0; i < set->count; i++)
+		if ((w = health_find(h, set->items[i])) != NULL)
+			w->kept = true;
 	for (w = TAILQ_FIRST(&h->watches); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		for (i = 0, keep = false; i < set->count && !keep; i++)
-			keep = set->items[i] == w->l;
-		if (!keep)
+		if (!w->kept)
 			health_unwatch(h, w);
+		else
+			w->kept = false;
 	}
 	for (i = 0; i < set->count; i++) {
 		l = set->items[i];
 		if (!listener_can_repair(l) || health_find(h, l) != NULL)
 			continue;
-		if ((w = calloc(1, sizeof(*w))) == NULL) {
+		if ((w = calloc(1, sizeof(*w))) == NULL ||
+		    hashmap_add(h->by_listener, &l, sizeof(l), w) == -1) {
 			log_warnx("listener %s: out of memory watching it for "
 			    "shutdown", l->name);
+			free(w);
 			continue;
 		}
 		w->l = l;

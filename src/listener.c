@@ -31,6 +31,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "hashmap.h"
 #include "listener.h"
 #include "log.h"
 
@@ -686,9 +687,9 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		goto fail;
 	}
 
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->sockets = calloc(1, sizeof(*l->sockets))) == NULL)
 		goto nomem;
-	l->fd = -1;
 	if (path != NULL) {
 		if (lstat(path, &sb) == -1) {
 			listener_error(cause, lc, "socket file vanished after "
@@ -726,7 +727,9 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		goto nomem;
 	l->addr = lc->addr;
 	l->opts = lc->opts;
-	l->fd = fd;
+	/* The socket is the listener's now: its shared one. */
+	l->sockets[0].fd = fd;
+	l->nsockets = 1;
 	l->refs = 1;
 	*out = l;
 	log_debug("listener %s: bound %s (fd %d)", l->name, l->bound, fd);
@@ -740,6 +743,7 @@ fail:
 	if (l != NULL) {
 		free(l->name);
 		free(l->fd_name);
+		free(l->sockets);
 		free(l);
 	}
 	close(fd);
@@ -753,11 +757,12 @@ listener_ref(struct listener *l)
 	l->refs++;
 }
 
-/* Drop a reference; the last one closes the socket and removes our file. */
+/* Drop a reference; the last one closes the sockets and removes our file. */
 void
 listener_unref(struct listener *l)
 {
 	const char *path;
+	size_t i;
 
 	if (l == NULL)
 		return;
@@ -768,12 +773,45 @@ listener_unref(struct listener *l)
 	if ((path = listener_unix_path(&l->addr)) != NULL &&
 	    listener_owns_file(l) && unlink(path) == -1)
 		log_warn("listener %s: cannot remove %s", l->name, path);
-	if (l->fd != -1)
-		close(l->fd);
+	for (i = 0; i < l->nsockets; i++)
+		if (l->sockets[i].fd != -1)
+			close(l->sockets[i].fd);
 	log_debug("listener %s: closed %s", l->name, l->bound);
 	free(l->name);
 	free(l->fd_name);
+	free(l->sockets);
 	free(l);
+}
+
+/* The shared socket (socket 0): the one of inherit mode, status and fds. */
+int
+listener_fd(const struct listener *l)
+{
+	return l->sockets[0].fd;
+}
+
+/*
+ * The socket worker slot uses: its own where the listener holds one per
+ * slot, else the shared one (every worker of inherit mode).
+ */
+int
+listener_slot_fd(const struct listener *l, unsigned int slot)
+{
+	return slot < l->nsockets ? l->sockets[slot].fd : l->sockets[0].fd;
+}
+
+/* How many sockets the listener owns (for listener_socket_fd). */
+size_t
+listener_nsockets(const struct listener *l)
+{
+	return l->nsockets;
+}
+
+/* The listener's socket i, 0 <= i < listener_nsockets(l). */
+int
+listener_socket_fd(const struct listener *l, size_t i)
+{
+	return l->sockets[i].fd;
 }
 
 /* Tell whether two option sets are the same, field by field. */
@@ -825,7 +863,105 @@ listener_immutable_change(const struct listener_opts *a,
 	return NULL;
 }
 
-/* Find a listener by its config name. */
+/* Append n bytes to a key being written at *p. */
+static void
+listener_key_put(unsigned char **p, const void *bytes, size_t n)
+{
+	memcpy(*p, bytes, n);
+	*p += n;
+}
+
+/* Where a key's address bytes start: after the kind and the length. */
+#define LISTENER_KEY_ADDRESS_AT	(1 + sizeof(uint16_t))
+
+/*
+ * Write the key of a listener's identity to buf (see listener_key); set
+ * *addrlen to the length of its first part, the key of the address alone.
+ */
+static size_t
+listener_key_write(const struct addr *addr, const struct listener_opts *opts,
+    const char *name, unsigned char *buf, size_t *addrlen)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&addr->ss;
+	const struct sockaddr_in6 *sin6 =
+	    (const struct sockaddr_in6 *)&addr->ss;
+	unsigned char *p = buf, byte;
+	uint16_t len16 = (uint16_t)addr->len;
+
+	*p++ = (unsigned char)addr->kind;
+	listener_key_put(&p, &len16, sizeof(len16));
+	switch (addr->ss.ss_family) {
+	case AF_INET:
+		listener_key_put(&p, &sin->sin_port, sizeof(sin->sin_port));
+		listener_key_put(&p, &sin->sin_addr, sizeof(sin->sin_addr));
+		break;
+	case AF_INET6:
+		listener_key_put(&p, &sin6->sin6_port, sizeof(sin6->sin6_port));
+		listener_key_put(&p, &sin6->sin6_addr, sizeof(sin6->sin6_addr));
+		listener_key_put(&p, &sin6->sin6_scope_id,
+		    sizeof(sin6->sin6_scope_id));
+		break;
+	default:
+		listener_key_put(&p, &addr->ss, addr->len < sizeof(addr->ss) ?
+		    addr->len : sizeof(addr->ss));
+		break;
+	}
+	/* Names are at most 64 characters; a NUL ends each string. */
+	if (!addr_is_unix(addr) && addr_port(addr) == 0)
+		listener_key_put(&p, name, strnlen(name, 64) + 1);
+	*addrlen = (size_t)(p - buf);
+	if (opts == NULL)
+		return *addrlen;
+	listener_key_put(&p, &opts->backlog, sizeof(opts->backlog));
+	listener_key_put(&p, &opts->v6only, sizeof(opts->v6only));
+	byte = (unsigned char)(opts->reuseport | opts->freebind << 1 |
+	    opts->defer_accept << 2 | opts->nodelay << 3);
+	*p++ = byte;
+	listener_key_put(&p, opts->interface,
+	    strnlen(opts->interface, sizeof(opts->interface) - 1) + 1);
+	listener_key_put(&p, &opts->mode, sizeof(opts->mode));
+	listener_key_put(&p, &opts->owner, sizeof(opts->owner));
+	listener_key_put(&p, &opts->group, sizeof(opts->group));
+	return (size_t)(p - buf);
+}
+
+/*
+ * The key of a listener's identity, written to buf (LISTENER_KEY_MAX
+ * bytes); returns its length. Two listeners with the same key are the same
+ * socket to keep across a reload: the address (for port 0 also the name:
+ * the real port differs every time, so only the name tells two apart) and,
+ * unless opts is NULL, every option. The name is otherwise a label, not
+ * part of the key.
+ */
+size_t
+listener_key(const struct addr *addr, const struct listener_opts *opts,
+    const char *name, unsigned char *buf)
+{
+	size_t addrlen;
+
+	return listener_key_write(addr, opts, name, buf, &addrlen);
+}
+
+/* Index set by name (the first listener of each name); NULL if no memory. */
+static struct hashmap *
+listener_set_index(const struct listener_set *set)
+{
+	struct hashmap *map;
+	size_t i;
+
+	if ((map = hashmap_new(set->count)) == NULL)
+		return NULL;
+	for (i = 0; i < set->count; i++) {
+		if (hashmap_add(map, set->items[i]->name,
+		    strlen(set->items[i]->name), set->items[i]) == -1) {
+			hashmap_free(map);
+			return NULL;
+		}
+	}
+	return map;
+}
+
+/* Find a listener by its name (as it is now: see listener_set_for). */
 struct listener *
 listener_set_find(const struct listener_set *set, const char *name)
 {
@@ -833,6 +969,9 @@ listener_set_find(const struct listener_set *set, const char *name)
 
 	if (set == NULL)
 		return NULL;
+	if (set->by_name != NULL)
+		return hashmap_get(set->by_name, name, strlen(name));
+	/* A set built by hand, or out of memory for its index. */
 	for (i = 0; i < set->count; i++)
 		if (strcmp(set->items[i]->name, name) == 0)
 			return set->items[i];
@@ -841,57 +980,196 @@ listener_set_find(const struct listener_set *set, const char *name)
 
 /*
  * The listener of set that conf's listener lc became: sets are built in
- * config order, one listener per section. A kept listener still carries
- * its old name until the reload commits, so a lookup by name would miss
- * a renamed one. NULL if lc is not in conf.
+ * config order, one listener per section, so it is the one at lc's
+ * position. A kept listener still carries its old name until the reload
+ * commits, so a lookup by name would miss a renamed one. NULL if set is
+ * shorter (lc must be one of conf's listeners).
  */
 struct listener *
 listener_set_for(const struct listener_set *set, const struct config *conf,
     const struct listener_conf *lc)
 {
-	const struct listener_conf *each;
-	size_t i = 0;
-
-	TAILQ_FOREACH(each, &conf->listeners, entry) {
-		if (each == lc)
-			return i < set->count ? set->items[i] : NULL;
-		i++;
-	}
-	return NULL;
+	if (lc->index >= conf->nlisteners || lc->index >= set->count)
+		return NULL;
+	return set->items[lc->index];
 }
 
-/* Tell whether two unix addresses name the same socket, whatever its type. */
-static bool
-listener_same_unix_name(const struct addr *a, const struct addr *b)
+/* The ways a listener of the current set can be found again on reload. */
+enum listener_link {
+	LISTENER_BY_IDENTITY,	/* address and options */
+	LISTENER_BY_ADDRESS,	/* address: only options that may change differ */
+	LISTENER_BY_UNIX_NAME,	/* unix socket name, whatever the socket type */
+	LISTENER_NLINKS,
+};
+
+/* A listener of the current set, as a reload matches it. */
+struct listener_candidate {
+	struct listener	*l;
+	bool		 kept;		/* taken by a listener of the new config */
+	/* The next candidate with the same key, in set order. */
+	struct listener_candidate *next[LISTENER_NLINKS];
+};
+
+/* The current set indexed for a reload: each key to its first candidate. */
+struct listener_index {
+	struct listener_candidate *cands;
+	size_t		 ncands;
+	struct hashmap	*map[LISTENER_NLINKS];
+};
+
+/* A listener's keys under each link: all parts of its identity key. */
+struct listener_keys {
+	unsigned char	 buf[LISTENER_KEY_MAX];
+	const unsigned char *key[LISTENER_NLINKS];
+	size_t		 len[LISTENER_NLINKS];	/* 0: none under that link */
+};
+
+/* Work out the keys of a listener (or listener_conf) under each link. */
+static void
+listener_keys_of(struct listener_keys *k, const struct addr *addr,
+    const struct listener_opts *opts, const char *name)
 {
-	return addr_is_unix(a) && addr_is_unix(b) && a->len == b->len &&
-	    memcmp(&a->ss, &b->ss, a->len) == 0;
+	k->len[LISTENER_BY_IDENTITY] = listener_key_write(addr, opts, name,
+	    k->buf, &k->len[LISTENER_BY_ADDRESS]);
+	k->key[LISTENER_BY_IDENTITY] = k->key[LISTENER_BY_ADDRESS] = k->buf;
+	/* A unix name is the address bytes, without the socket type. */
+	k->key[LISTENER_BY_UNIX_NAME] = k->buf + LISTENER_KEY_ADDRESS_AT;
+	k->len[LISTENER_BY_UNIX_NAME] = addr_is_unix(addr) ?
+	    k->len[LISTENER_BY_ADDRESS] - LISTENER_KEY_ADDRESS_AT : 0;
+}
+
+/* Free what listener_index_build made. */
+static void
+listener_index_free(struct listener_index *idx)
+{
+	size_t k;
+
+	for (k = 0; k < LISTENER_NLINKS; k++)
+		hashmap_free(idx->map[k]);
+	free(idx->cands);
+	memset(idx, 0, sizeof(*idx));
 }
 
 /*
- * Find the listener of the current set that a listener_conf keeps: same
- * address (and same name for port 0, whose real port differs every time).
- * Returns its index, or -1.
+ * Index the listeners of current (which may name one more than once: the
+ * first counts). Candidates are linked from the last to the first, so that
+ * each key leads to its first one in set order. -1 if out of memory.
  */
-static ssize_t
-listener_set_lookup(const struct listener_set *current,
-    const struct listener_conf *lc, const bool *used)
+static int
+listener_index_build(struct listener_index *idx,
+    const struct listener_set *current)
 {
+	struct listener_keys keys;
+	struct listener_candidate *c;
+	struct hashmap *seen;
 	struct listener *l;
+	size_t n = current != NULL ? current->count : 0, i, k;
+	int rc;
+
+	memset(idx, 0, sizeof(*idx));
+	if ((seen = hashmap_new(n)) == NULL ||
+	    (idx->cands = calloc(n + 1, sizeof(*idx->cands))) == NULL)
+		goto fail;
+	/* Few listeners are on unix sockets: that table grows as used. */
+	for (k = 0; k < LISTENER_NLINKS; k++)
+		if ((idx->map[k] = hashmap_new(k == LISTENER_BY_UNIX_NAME ? 0 :
+		    n)) == NULL)
+			goto fail;
+	for (i = 0; i < n; i++) {
+		l = current->items[i];
+		if ((rc = hashmap_add(seen, &l, sizeof(l), l)) == -1)
+			goto fail;
+		if (rc == 1)
+			idx->cands[idx->ncands++].l = l;
+	}
+	for (i = idx->ncands; i-- > 0;) {
+		c = &idx->cands[i];
+		listener_keys_of(&keys, &c->l->addr, &c->l->opts, c->l->name);
+		for (k = 0; k < LISTENER_NLINKS; k++) {
+			if (keys.len[k] == 0)
+				continue;
+			c->next[k] = hashmap_get(idx->map[k], keys.key[k],
+			    keys.len[k]);
+			if (hashmap_put(idx->map[k], keys.key[k], keys.len[k],
+			    c) == -1)
+				goto fail;
+		}
+	}
+	hashmap_free(seen);
+	return 0;
+
+fail:
+	hashmap_free(seen);
+	listener_index_free(idx);
+	return -1;
+}
+
+/*
+ * The first candidate not kept yet with a listener's key under link, or
+ * NULL. The key's entry moves past the kept ones it skips, so that each
+ * is skipped once.
+ */
+static struct listener_candidate *
+listener_index_find(struct listener_index *idx, enum listener_link link,
+    const struct listener_keys *keys)
+{
+	const unsigned char *key = keys->key[link];
+	size_t len = keys->len[link];
+	struct listener_candidate *first, *c;
+
+	if (len == 0 || (first = hashmap_get(idx->map[link], key, len)) == NULL)
+		return NULL;
+	for (c = first; c != NULL && c->kept; c = c->next[link])
+		;
+	/* The key is in the table: replacing its value allocates nothing. */
+	if (c != first)
+		(void)hashmap_put(idx->map[link], key, len, c);
+	return c;
+}
+
+/*
+ * A candidate on lc's unix socket name (keys are lc's) of another socket
+ * type, kept or not; or NULL.
+ */
+static struct listener_candidate *
+listener_index_other_type(const struct listener_index *idx,
+    const struct listener_conf *lc, const struct listener_keys *keys)
+{
+	struct listener_candidate *c;
+
+	if (keys->len[LISTENER_BY_UNIX_NAME] == 0)
+		return NULL;
+	for (c = hashmap_get(idx->map[LISTENER_BY_UNIX_NAME],
+	    keys->key[LISTENER_BY_UNIX_NAME], keys->len[LISTENER_BY_UNIX_NAME]);
+	    c != NULL; c = c->next[LISTENER_BY_UNIX_NAME])
+		if (c->l->addr.kind != lc->addr.kind)
+			return c;
+	return NULL;
+}
+
+/* Set an int socket option on every socket of a listener. */
+static int
+listener_setsockopt_all(struct listener *l, int level, int name, int value)
+{
 	size_t i;
 
-	if (current == NULL)
-		return -1;
-	for (i = 0; i < current->count; i++) {
-		l = current->items[i];
-		if (used[i] || !addr_equal(&l->addr, &lc->addr))
-			continue;
-		if (!addr_is_unix(&lc->addr) && addr_port(&lc->addr) == 0 &&
-		    strcmp(l->name, lc->name) != 0)
-			continue;
-		return (ssize_t)i;
-	}
-	return -1;
+	for (i = 0; i < l->nsockets; i++)
+		if (setsockopt(l->sockets[i].fd, level, name, &value,
+		    sizeof(value)) == -1)
+			return -1;
+	return 0;
+}
+
+/* Listen again on every socket of a listener, with another backlog. */
+static int
+listener_listen_all(struct listener *l, int backlog)
+{
+	size_t i;
+
+	for (i = 0; i < l->nsockets; i++)
+		if (listen(l->sockets[i].fd, backlog) == -1)
+			return -1;
+	return 0;
 }
 
 /* Apply the changes a kept listener may take; failures only warn. */
@@ -901,7 +1179,6 @@ listener_apply_change(struct listener_change *c)
 	struct listener *l = c->l;
 	const struct listener_opts *o = &c->lc->opts;
 	const char *path = listener_unix_path(&l->addr);
-	int value;
 
 	if (c->name != NULL) {
 		log_info("listener %s: renamed to %s", l->name, c->name);
@@ -917,7 +1194,7 @@ listener_apply_change(struct listener_change *c)
 	if (o->backlog != l->opts.backlog) {
 		if (addr_socktype(&l->addr) != SOCK_STREAM)
 			l->opts.backlog = o->backlog;
-		else if (listen(l->fd, o->backlog > 0 ? o->backlog :
+		else if (listener_listen_all(l, o->backlog > 0 ? o->backlog :
 		    DEFAULT_BACKLOG) == 0)
 			l->opts.backlog = o->backlog;
 		else
@@ -925,18 +1202,16 @@ listener_apply_change(struct listener_change *c)
 			    l->name, l->bound);
 	}
 	if (o->nodelay != l->opts.nodelay) {
-		value = o->nodelay;
-		if (setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &value,
-		    sizeof(value)) == 0)
+		if (listener_setsockopt_all(l, IPPROTO_TCP, TCP_NODELAY,
+		    o->nodelay) == 0)
 			l->opts.nodelay = o->nodelay;
 		else
 			log_warn("listener %s: %s: cannot change nodelay",
 			    l->name, l->bound);
 	}
 	if (o->defer_accept != l->opts.defer_accept) {
-		value = o->defer_accept ? LISTENER_DEFER_ACCEPT_SECS : 0;
-		if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &value,
-		    sizeof(value)) == 0)
+		if (listener_setsockopt_all(l, IPPROTO_TCP, TCP_DEFER_ACCEPT,
+		    o->defer_accept ? LISTENER_DEFER_ACCEPT_SECS : 0) == 0)
 			l->opts.defer_accept = o->defer_accept;
 		else
 			log_warn("listener %s: %s: cannot change defer_accept",
@@ -971,33 +1246,34 @@ listener_apply_change(struct listener_change *c)
 }
 
 /*
- * Build the listener set of conf into next (which must be empty): listeners
- * of current with the same address are kept (one more reference), others are
- * bound. Nothing about a kept listener changes here: its new backlog, name
- * and the like are applied by listener_set_commit once the reload that asked
- * for them has succeeded. On failure next is left empty, current is
- * untouched, and -1 is returned.
+ * Build the listener set of conf into next (which must be empty): for each
+ * listener of conf, the listener of current with the same identity is
+ * kept (one more reference), else one with the same address whose options
+ * may change on a live socket; others are bound. Nothing about a kept
+ * listener changes here: its new backlog, name and the like are applied by
+ * listener_set_commit once the reload that asked for them has succeeded.
+ * current may name a listener more than once. On failure next is left
+ * empty, current is untouched, and -1 is returned.
  */
 int
 listener_set_update(const struct listener_set *current,
     const struct config *conf, struct listener_set *next, char **cause)
 {
 	const struct listener_conf *lc;
-	struct listener *l, *other;
+	struct listener_candidate *c;
+	struct listener_index idx;
+	struct listener_keys keys;
+	struct listener *l;
 	char where[ADDR_STRLEN], from[ADDR_STRLEN];
 	const char *what;
-	size_t n = 0, i, ncurrent;
-	bool *used = NULL;
-	ssize_t found;
+	size_t n = 0;
 
 	if (cause != NULL)
 		*cause = NULL;
-	next->items = NULL;
-	next->count = 0;
-	ncurrent = current != NULL ? current->count : 0;
+	memset(next, 0, sizeof(*next));
+	memset(&idx, 0, sizeof(idx));
 	next->items = calloc(conf->nlisteners + 1, sizeof(*next->items));
-	used = calloc(ncurrent + 1, sizeof(*used));
-	if (next->items == NULL || used == NULL) {
+	if (next->items == NULL || listener_index_build(&idx, current) == -1) {
 		listener_set_cause(cause, "out of memory");
 		goto fail;
 	}
@@ -1008,16 +1284,15 @@ listener_set_update(const struct listener_set *current,
 			    "than the config counts", lc->name);
 			goto fail;
 		}
-		found = listener_set_lookup(current, lc, used);
-		if (found == -1) {
+		listener_keys_of(&keys, &lc->addr, &lc->opts, lc->name);
+		if ((c = listener_index_find(&idx, LISTENER_BY_IDENTITY,
+		    &keys)) == NULL)
+			c = listener_index_find(&idx, LISTENER_BY_ADDRESS, &keys);
+		if (c == NULL) {
 			/* A unix path kept open under another socket type? */
-			for (i = 0; i < ncurrent; i++) {
-				other = current->items[i];
-				if (other->addr.kind == lc->addr.kind ||
-				    !listener_same_unix_name(&other->addr,
-				    &lc->addr))
-					continue;
-				addr_format(&other->addr, from, sizeof(from));
+			if ((c = listener_index_other_type(&idx, lc,
+			    &keys)) != NULL) {
+				addr_format(&c->l->addr, from, sizeof(from));
 				addr_format(&lc->addr, where, sizeof(where));
 				listener_set_cause(cause, "listener %s: changing "
 				    "%s to %s needs a stop and start (the socket "
@@ -1032,7 +1307,7 @@ listener_set_update(const struct listener_set *current,
 			continue;
 		}
 
-		l = current->items[found];
+		l = c->l;
 		what = listener_immutable_change(&l->opts, &lc->opts);
 		if (what != NULL) {
 			addr_format(&lc->addr, where, sizeof(where));
@@ -1041,16 +1316,17 @@ listener_set_update(const struct listener_set *current,
 			    "across reloads)", lc->name, what, where);
 			goto fail;
 		}
-		used[found] = true;
+		c->kept = true;
 		listener_ref(l);
 		next->items[n++] = l;
 		next->count = n;
 	}
-	free(used);
+	listener_index_free(&idx);
+	next->by_name = listener_set_index(next);
 	return 0;
 
 fail:
-	free(used);
+	listener_index_free(&idx);
 	listener_set_clear(next);
 	return -1;
 }
@@ -1067,6 +1343,7 @@ listener_set_commit(struct listener_set *set, const struct config *conf)
 	struct listener_change change;
 	struct listener *l;
 	size_t i = 0;
+	bool renamed = false;
 
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
 		if (i == set->count)
@@ -1077,13 +1354,19 @@ listener_set_commit(struct listener_set *set, const struct config *conf)
 		memset(&change, 0, sizeof(change));
 		change.l = l;
 		change.lc = lc;
-		if (strcmp(l->name, lc->name) != 0)
+		if (strcmp(l->name, lc->name) != 0) {
 			change.name = strdup(lc->name);
+			renamed = true;
+		}
 		if (strcmp(l->fd_name, listener_conf_fd_name(lc)) != 0)
 			change.fd_name = strdup(listener_conf_fd_name(lc));
 		listener_apply_change(&change);
 		free(change.name);
 		free(change.fd_name);
+	}
+	if (renamed) {
+		hashmap_free(set->by_name);
+		set->by_name = listener_set_index(set);
 	}
 }
 
@@ -1098,8 +1381,17 @@ listener_set_clear(struct listener_set *set)
 			listener_unref(set->items[i]);
 	}
 	free(set->items);
-	set->items = NULL;
-	set->count = 0;
+	hashmap_free(set->by_name);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Replace dst (cleared first) by src, which is left empty. */
+void
+listener_set_move(struct listener_set *dst, struct listener_set *src)
+{
+	listener_set_clear(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
 }
 
 /* Check, without creating anything, that a unix socket file can be made. */
@@ -1178,8 +1470,8 @@ listener_can_repair(const struct listener *l)
 }
 
 /*
- * Make a TCP listener that was shut down listen again, on the same socket:
- * every copy of it (the workers') accepts again. A socket bound to port 0
+ * Make a TCP listener whose shared socket was shut down listen again, on
+ * the same socket: every copy of it (the workers') accepts again. A socket bound to port 0
  * released its port on shutdown(), so it is bound to that port again first
  * (one bound to a port of its own keeps it: bind() says EINVAL).
  */
@@ -1187,22 +1479,22 @@ static int
 listener_relisten(struct listener *l, char **cause)
 {
 	char err[128];
-	int backlog, on = 0;
+	int backlog, on = 0, fd = listener_fd(l);
 	socklen_t len = sizeof(on);
 
-	if (bind(l->fd, (const struct sockaddr *)&l->bound_ss,
+	if (bind(fd, (const struct sockaddr *)&l->bound_ss,
 	    l->bound_len) == -1 && errno != EINVAL) {
 		listener_set_cause(cause, "cannot bind %s again: %s", l->bound,
 		    listener_strerror(errno, err, sizeof(err)));
 		return -1;
 	}
 	backlog = l->opts.backlog > 0 ? l->opts.backlog : DEFAULT_BACKLOG;
-	if (listen(l->fd, backlog) == -1) {
+	if (listen(fd, backlog) == -1) {
 		listener_set_cause(cause, "cannot listen on %s again: %s",
 		    l->bound, listener_strerror(errno, err, sizeof(err)));
 		return -1;
 	}
-	if (getsockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
 	    !on) {
 		listener_set_cause(cause, "%s does not listen again", l->bound);
 		return -1;
@@ -1213,7 +1505,7 @@ listener_relisten(struct listener *l, char **cause)
 /*
  * Put a fresh socket in the place of a unix listener that was shut down
  * (it refuses connections and cannot listen again): bound at the same
- * path, with the same options. l->fd changes; the old socket is closed
+ * path, with the same options. Its shared socket changes; the old one is closed
  * here, the copies workers hold of it stay dead.
  */
 static int
@@ -1232,9 +1524,9 @@ listener_rebind(struct listener *l, char **cause)
 	if (listener_bind(&lc, &fresh, cause) == -1)
 		return -1;
 	/* The fds change owners: l takes the fresh one, fresh the old. */
-	fd = l->fd;
-	l->fd = fresh->fd;
-	fresh->fd = fd;
+	fd = l->sockets[0].fd;
+	l->sockets[0].fd = fresh->sockets[0].fd;
+	fresh->sockets[0].fd = fd;
 	l->file_dev = fresh->file_dev;
 	l->file_ino = fresh->file_ino;
 	fresh->file_ino = 0;	/* the file is l's now: not to be removed */

@@ -1,10 +1,16 @@
 /*
  * listener.h: the sockets the supervisor binds and keeps.
  *
+ * A listener is an identity: an address and its options. Its name (the
+ * config section's) is a label a reload may change. It owns one or more
+ * sockets: socket 0 is the shared one every worker gets in inherit mode;
+ * a mode that gives each worker slot a socket of its own (reuseport) holds
+ * one per slot.
+ *
  * A listener is bound once and shared, by reference count, by the listener
  * set of the running config and by every generation whose workers use it.
  * A reload builds a new set from the new config: listeners whose address is
- * unchanged are the same objects (same socket, never closed), new ones are
+ * unchanged are the same objects (same sockets, never closed), new ones are
  * bound, and removed ones close when their last reference goes.
  */
 #ifndef HANDOFF_LISTENER_H
@@ -16,12 +22,20 @@
 #include "addr.h"
 #include "config.h"
 
+struct hashmap;
+
+/* One socket of a listener. */
+struct listener_socket {
+	int		 fd;		/* CLOEXEC, non-blocking */
+};
+
 struct listener {
-	char		*name;		/* the config section's name */
+	char		*name;		/* the config section's name: a label */
 	char		*fd_name;	/* LISTEN_FDNAMES name */
 	struct addr	 addr;		/* as configured */
 	struct listener_opts opts;
-	int		 fd;		/* CLOEXEC, non-blocking */
+	struct listener_socket *sockets;	/* [0]: the shared socket */
+	size_t		 nsockets;
 	char		 bound[ADDR_STRLEN];	/* actual address, port 0 resolved */
 	struct sockaddr_storage bound_ss;	/* the same, for bind() */
 	socklen_t	 bound_len;
@@ -34,12 +48,22 @@ struct listener {
 struct listener_set {
 	struct listener	**items;
 	size_t		  count;
+	struct hashmap	 *by_name;	/* name -> listener; NULL: not indexed */
 };
+
+/* Longest identity key (see listener_key). */
+#define LISTENER_KEY_MAX	256
 
 int	 listener_bind(const struct listener_conf *lc, struct listener **out,
 	    char **cause);
 void	 listener_ref(struct listener *l);
 void	 listener_unref(struct listener *l);
+int	 listener_fd(const struct listener *l);
+int	 listener_slot_fd(const struct listener *l, unsigned int slot);
+size_t	 listener_nsockets(const struct listener *l);
+int	 listener_socket_fd(const struct listener *l, size_t i);
+size_t	 listener_key(const struct addr *addr, const struct listener_opts *opts,
+	    const char *name, unsigned char *buf);
 bool	 listener_matches(const struct listener *l, const struct listener_conf *lc);
 int	 listener_unix_is_live(const struct addr *addr);
 struct listener *listener_set_find(const struct listener_set *set,
@@ -51,6 +75,7 @@ int	 listener_set_update(const struct listener_set *current,
 void	 listener_set_commit(struct listener_set *set,
 	    const struct config *conf);
 void	 listener_set_clear(struct listener_set *set);
+void	 listener_set_move(struct listener_set *dst, struct listener_set *src);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
 bool	 listener_can_repair(const struct listener *l);
 int	 listener_repair(struct listener *l, bool *rebound, char **cause);

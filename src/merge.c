@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "hashmap.h"
 #include "merge.h"
 #include "parse.h"
 
@@ -67,8 +68,7 @@ merge_add_listener(struct config *conf, const struct listener_conf *lc)
 		free(copy);
 		return -1;
 	}
-	TAILQ_INSERT_TAIL(&conf->listeners, copy, entry);
-	conf->nlisteners++;
+	config_append_listener(conf, copy);
 	return 0;
 }
 
@@ -104,22 +104,38 @@ merge_add_program(struct config *conf, const struct program_conf *pc)
 	return 0;
 }
 
-/* Tell whether a program of conf other than except names listener name. */
-static bool
-merge_used_by_others(const struct config *conf, const char *except,
-    const char *name)
+/*
+ * The names of the listeners that the programs of conf other than except
+ * use, as a table; NULL if out of memory.
+ */
+static struct hashmap *
+merge_names_of_others(const struct config *conf, const char *except)
 {
 	const struct program_conf *pc;
+	struct hashmap *names;
 	size_t i;
 
+	if ((names = hashmap_new(conf->nlisteners)) == NULL)
+		return NULL;
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
 		if (strcmp(pc->name, except) == 0)
 			continue;
-		for (i = 0; i < pc->nlisteners; i++)
-			if (strcmp(pc->listener_names[i], name) == 0)
-				return true;
+		for (i = 0; i < pc->nlisteners; i++) {
+			if (hashmap_add(names, pc->listener_names[i],
+			    strlen(pc->listener_names[i]), (void *)pc) == -1) {
+				hashmap_free(names);
+				return NULL;
+			}
+		}
 	}
-	return false;
+	return names;
+}
+
+/* Tell whether listener name is in a table of merge_names_of_others. */
+static bool
+merge_used_by_others(const struct hashmap *others, const char *name)
+{
+	return hashmap_get(others, name, strlen(name)) != NULL;
 }
 
 /* Tell whether program pc names listener name. */
@@ -149,7 +165,8 @@ merge_program(const struct config *current, const struct config *fresh,
 	const struct program_conf *pc, *fresh_pc, *cur_pc;
 	const struct listener_conf *lc, *kept;
 	struct config_msgs msgs;
-	struct config *merged;
+	struct config *merged = NULL;
+	struct hashmap *others;
 	char where[ADDR_STRLEN], was[ADDR_STRLEN];
 	size_t i;
 
@@ -160,10 +177,12 @@ merge_program(const struct config *current, const struct config *fresh,
 		    fresh_pc == NULL ? "new" : "running");
 		return NULL;
 	}
+	if ((others = merge_names_of_others(current, name)) == NULL)
+		goto nomem;
 	/* A shared listener may not move under the other programs' feet. */
 	for (i = 0; i < fresh_pc->nlisteners; i++) {
 		lc = fresh_pc->listeners[i];
-		if (!merge_used_by_others(current, name, lc->name) ||
+		if (!merge_used_by_others(others, lc->name) ||
 		    (kept = config_find_listener(current, lc->name)) == NULL ||
 		    addr_equal(&kept->addr, &lc->addr))
 			continue;
@@ -173,6 +192,7 @@ merge_program(const struct config *current, const struct config *fresh,
 		    "moving it from %s to %s needs a reload of every program "
 		    "(handoff reload without a program name)", lc->name, was,
 		    where);
+		hashmap_free(others);
 		return NULL;
 	}
 
@@ -192,7 +212,7 @@ merge_program(const struct config *current, const struct config *fresh,
 	TAILQ_FOREACH(lc, &current->listeners, entry) {
 		if ((merge_program_uses(cur_pc, lc->name) ||
 		    merge_program_uses(fresh_pc, lc->name)) &&
-		    !merge_used_by_others(current, name, lc->name))
+		    !merge_used_by_others(others, lc->name))
 			continue;
 		if (merge_add_listener(merged, lc) == -1)
 			goto nomem;
@@ -208,6 +228,8 @@ merge_program(const struct config *current, const struct config *fresh,
 		    fresh_pc : pc) == -1)
 			goto nomem;
 
+	hashmap_free(others);
+	others = NULL;
 	config_msgs_init(&msgs);
 	if (config_finish(merged, &msgs) == -1) {
 		for (i = 0; i < msgs.count; i++)
@@ -224,6 +246,7 @@ merge_program(const struct config *current, const struct config *fresh,
 	return merged;
 
 nomem:
+	hashmap_free(others);
 	config_free(merged);
 	*cause = strdup("out of memory");
 	return NULL;

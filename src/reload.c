@@ -127,61 +127,9 @@ reload_add_known(struct listener_set *set, size_t *space, struct listener *l)
 	return 0;
 }
 
-/* Order listeners by address in memory, for qsort. */
-static int
-reload_cmp_listener(const void *a, const void *b)
-{
-	const struct listener *la = *(struct listener *const *)a;
-	const struct listener *lb = *(struct listener *const *)b;
-
-	return (la > lb) - (la < lb);
-}
-
-/*
- * Keep the first of each listener in set, in order: O(n log n), for
- * reloads of thousands of listeners.
- */
-static int
-reload_unique(struct listener_set *set)
-{
-	struct listener **sorted;
-	bool *taken;
-	size_t i, k, lo, hi, mid;
-
-	if (set->count < 2)
-		return 0;
-	sorted = reallocarray(NULL, set->count, sizeof(*sorted));
-	taken = calloc(set->count, sizeof(*taken));
-	if (sorted == NULL || taken == NULL) {
-		free(sorted);
-		free(taken);
-		return -1;
-	}
-	memcpy(sorted, set->items, set->count * sizeof(*sorted));
-	qsort(sorted, set->count, sizeof(*sorted), reload_cmp_listener);
-	for (i = 0, k = 0; i < set->count; i++) {
-		/* The first slot of items[i] in sorted. */
-		for (lo = 0, hi = set->count; lo < hi; ) {
-			mid = lo + (hi - lo) / 2;
-			if (reload_cmp_listener(&sorted[mid], &set->items[i]) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (taken[lo])
-			continue;
-		taken[lo] = true;
-		set->items[k++] = set->items[i];
-	}
-	set->count = k;
-	free(sorted);
-	free(taken);
-	return 0;
-}
-
 /*
  * Every listener still open: the set in force's, and those only draining
- * generations hold, each once. A reload may take any of them back (a
+ * generations hold (some more than once: listener_set_update takes that). A reload may take any of them back (a
  * listener removed and added again while its old generation drains keeps
  * its socket, where binding anew would find the address in use by
  * ourselves). The set holds no references: free its items only.
@@ -205,7 +153,7 @@ reload_known_listeners(const struct listener_set *now,
 				if (reload_add_known(set, &space,
 				    gen->listeners[i]) == -1)
 					return -1;
-	return reload_unique(set);
+	return 0;
 }
 
 /*
@@ -217,7 +165,7 @@ int
 reload_bind(struct reload *r, const struct listener_set *now,
     struct program_list *progs, char **cause)
 {
-	struct listener_set known = { NULL, 0 };
+	struct listener_set known = { NULL, 0, NULL };
 	int rc = -1;
 
 	if (reload_known_listeners(now, progs, &known) == -1)

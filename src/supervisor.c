@@ -117,10 +117,7 @@ supervisor_commit(struct supervisor *sup)
 	sup->reload = NULL;
 	draining = reload_commit(r, &sup->programs, &sup->reload_env, summary,
 	    sizeof(summary));
-	listener_set_clear(&sup->listeners);
-	sup->listeners = r->listeners;
-	r->listeners.items = NULL;
-	r->listeners.count = 0;
+	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
@@ -965,7 +962,7 @@ supervisor_ctl_listener_fds(void *arg, const char *name,
 		return -1;
 	out->name = l->name;
 	out->bound = l->bound;
-	out->fds = &l->fd;
+	out->fds = &l->sockets[0].fd;	/* the shared socket, for now */
 	out->nfds = 1;
 	return 0;
 }

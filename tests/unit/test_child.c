@@ -174,7 +174,7 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, &cause), 0,
 	    "%s", cause);
 	cr_assert_str_eq(spec.path, "/bin/true");
-	cr_assert_eq(spec.fds[0], ls[0]->fd);
+	cr_assert_eq(spec.fds[0], listener_fd(ls[0]));
 	child_spec_free(&spec);
 
 	/* A bare name through PATH. */

@@ -5,10 +5,12 @@
  */
 #include "autoconf.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -823,6 +825,269 @@ Test(config, addresses_that_do_not_conflict)
 	    &msgs);
 	cr_assert_eq(conf->nlisteners, 13);
 	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* ---- address conflicts and lookups at scale ---------------------------- */
+
+/*
+ * Whether two listeners cannot both be bound, compared pairwise: the
+ * definition the indexed check in config_finish must agree with.
+ */
+static bool
+pairwise_conflict(const struct listener_conf *a, const struct listener_conf *b)
+{
+	const struct sockaddr_in6 *a6, *b6;
+	const struct sockaddr_in *a4, *b4;
+	bool a_any, b_any;
+
+	if (addr_is_unix(&a->addr) && addr_is_unix(&b->addr) &&
+	    !addr_is_abstract(&a->addr) && !addr_is_abstract(&b->addr))
+		return strcmp(((const struct sockaddr_un *)&a->addr.ss)->sun_path,
+		    ((const struct sockaddr_un *)&b->addr.ss)->sun_path) == 0;
+	if (addr_socktype(&a->addr) != addr_socktype(&b->addr))
+		return false;
+	if (addr_is_unix(&a->addr) || addr_is_unix(&b->addr))
+		return addr_equal(&a->addr, &b->addr);
+	if (addr_port(&a->addr) == 0 || addr_port(&a->addr) != addr_port(&b->addr))
+		return false;
+	if (a->opts.reuseport && b->opts.reuseport)
+		return false;
+	if (a->addr.ss.ss_family == AF_INET && b->addr.ss.ss_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)&a->addr.ss;
+		b4 = (const struct sockaddr_in *)&b->addr.ss;
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr ||
+		    a4->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		    b4->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	if (a->addr.ss.ss_family == AF_INET6 && b->addr.ss.ss_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)&a->addr.ss;
+		b6 = (const struct sockaddr_in6 *)&b->addr.ss;
+		return IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr);
+	}
+	a_any = a->addr.ss.ss_family == AF_INET6 && a->opts.v6only != 1 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->addr.ss)->sin6_addr);
+	b_any = b->addr.ss.ss_family == AF_INET6 && b->opts.v6only != 1 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&b->addr.ss)->sin6_addr);
+	return a_any || b_any;
+}
+
+/*
+ * Random configs drawn from addresses that overlap in every way (same
+ * address, wildcards, dual-stack [::], other protocol or port, port 0,
+ * unix paths and abstract names of both types), with and without
+ * reuseport and v6only: config_finish reports, for each listener, the
+ * first earlier one the pairwise definition says it conflicts with.
+ */
+Test(config, address_conflicts_agree_with_pairwise)
+{
+	static const char *const pool[] = {
+		"127.0.0.1:80", "127.0.0.2:80", "0.0.0.0:80", "127.0.0.1:81",
+		"udp:127.0.0.1:80", "udp:0.0.0.0:80", "[::1]:80", "[::]:80",
+		"[::ffff:127.0.0.1]:80", "udp:[::]:80", "[::1]:81",
+		"127.0.0.1:0", "[::]:0", "unix:/tmp/a.sock", "unixgram:/tmp/a.sock",
+		"unix:/tmp/b.sock", "unix:@a", "unixgram:@a", "unix:@b",
+	};
+	struct listener_conf *lc, *other;
+	struct config_msgs msgs;
+	struct config *conf;
+	char name[16], want[512], **wants;
+	const char *cause;
+	size_t round, i, n, nwant, got;
+
+	srand(1);
+	for (round = 0; round < 3000; round++) {
+		conf = config_new("t.ini");
+		n = 2 + (size_t)rand() % 10;
+		for (i = 0; i < n; i++) {
+			snprintf(name, sizeof(name), "l%zu", i);
+			lc = config_add_listener(conf, name, (int)i + 1);
+			lc->listen = strdup(pool[(size_t)rand() % NITEMS(pool)]);
+			lc->has_listen = rand() % 8 != 0;
+			cr_assert_eq(addr_parse(lc->listen, &lc->addr, &cause), 0);
+			lc->opts.reuseport = rand() % 3 == 0;
+			if (lc->addr.ss.ss_family == AF_INET6)
+				lc->opts.v6only = rand() % 3 - 1;
+		}
+		wants = calloc(n, sizeof(*wants));
+		nwant = 0;
+		TAILQ_FOREACH(lc, &conf->listeners, entry) {
+			if (!lc->has_listen)
+				continue;
+			for (other = TAILQ_FIRST(&conf->listeners); other != lc;
+			    other = TAILQ_NEXT(other, entry)) {
+				if (!other->has_listen ||
+				    !pairwise_conflict(lc, other))
+					continue;
+				snprintf(want, sizeof(want), "t.ini:%d: listener "
+				    "%s: %s conflicts with listener %s (%s, line "
+				    "%d); two listeners cannot share an address",
+				    lc->line, lc->name, lc->listen, other->name,
+				    other->listen, other->line);
+				wants[nwant++] = strdup(want);
+				break;
+			}
+		}
+		config_msgs_init(&msgs);
+		config_finish(conf, &msgs);
+		for (i = 0, got = 0; i < msgs.count; i++) {
+			if (strstr(msgs.lines[i], " conflicts with ") == NULL)
+				continue;
+			cr_assert_lt(got, nwant, "round %zu: extra %s", round,
+			    msgs.lines[i]);
+			cr_assert_str_eq(msgs.lines[i], wants[got],
+			    "round %zu", round);
+			got++;
+		}
+		cr_assert_eq(got, nwant, "round %zu: %zu conflicts, want %zu",
+		    round, got, nwant);
+		for (i = 0; i < nwant; i++)
+			free(wants[i]);
+		free(wants);
+		config_msgs_free(&msgs);
+		config_free(conf);
+	}
+}
+
+/* A config of n listeners on ports 10000.., and one program using them. */
+static char *
+many_listeners_text(size_t n, const char *extra)
+{
+	size_t len = 64 * n + 256 + strlen(extra), off = 0, i;
+	char *text = malloc(len);
+
+	cr_assert_not_null(text);
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, len - off,
+		    "[listener l%zu]\nlisten = 127.0.0.1:%zu\n", i, 10000 + i);
+	off += (size_t)snprintf(text + off, len - off, "%s", extra);
+	/* A program uses the first listener; the rest are warned about. */
+	snprintf(text + off, len - off, "[program p]\ncommand = /bin/true\n"
+	    "listeners = l0\n");
+	return text;
+}
+
+/*
+ * Load n listeners on ports 10000.. followed by extra: the one error must
+ * be want (what follows the file name), among the warnings about unused
+ * listeners.
+ */
+static void
+assert_sole_error(size_t n, const char *extra, const char *want)
+{
+	struct config_msgs msgs;
+	char path[64], line[512], *text = many_listeners_text(n, extra);
+	size_t i;
+
+	cr_assert_null(load_text(text, &msgs, path, sizeof(path)));
+	cr_assert_eq(msgs.nerrors, 1, "%s", all_msgs(&msgs));
+	snprintf(line, sizeof(line), "%s%s", path, want);
+	for (i = 0; i < msgs.count; i++)
+		if (msgs.is_error[i])
+			cr_assert_str_eq(msgs.lines[i], line);
+	config_msgs_free(&msgs);
+	free(text);
+}
+
+Test(config, conflict_among_many_listeners_names_the_first)
+{
+	assert_sole_error(2000, "[listener late]\nlisten = 127.0.0.1:11500\n",
+	    ":4001: listener late: 127.0.0.1:11500 conflicts with listener "
+	    "l1500 (127.0.0.1:11500, line 3001); two listeners cannot share an "
+	    "address");
+}
+
+/*
+ * Two listeners on one address with different options, among many: the
+ * config is refused, naming both (only two reuseport ones may share).
+ */
+Test(config, one_address_with_other_options_is_refused)
+{
+	assert_sole_error(500, "[listener again]\nlisten = 127.0.0.1:10007\n"
+	    "backlog = 16\nnodelay = yes\n",
+	    ":1001: listener again: 127.0.0.1:10007 conflicts with listener l7 "
+	    "(127.0.0.1:10007, line 15); two listeners cannot share an "
+	    "address");
+}
+
+Test(config, listeners_found_by_name_and_position)
+{
+	struct config_msgs msgs;
+	struct listener_conf *lc;
+	struct config *conf;
+	char path[64], name[16], *text;
+	size_t i = 0;
+
+	text = many_listeners_text(1500, "");
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	cr_assert_eq(conf->nlisteners, 1500);
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		snprintf(name, sizeof(name), "l%zu", i);
+		cr_assert_eq(lc->index, i);
+		cr_assert_eq(config_find_listener(conf, name), lc);
+		i++;
+	}
+	cr_assert_null(config_find_listener(conf, "l1500"));
+	cr_assert_null(config_find_listener(conf, "l"));
+	/* Listeners appended later are found too; the first of a name wins. */
+	lc = config_add_listener(conf, "extra", 0);
+	cr_assert_eq(lc->index, 1500);
+	cr_assert_eq(config_find_listener(conf, "extra"), lc);
+	lc = config_add_listener(conf, "l3", 0);
+	cr_assert_eq(config_find_listener(conf, "l3")->index, 3);
+	config_free(conf);
+	config_msgs_free(&msgs);
+	free(text);
+}
+
+/* One-character listener names: 64 of them fit a config line. */
+static const char names64[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.";
+
+/* Load a program whose listeners = line names the first n of names64. */
+static struct config *
+load_listeners_line(size_t n, const char *extra, struct config_msgs *msgs)
+{
+	char text[512], path[64];
+	size_t off, i;
+
+	off = (size_t)snprintf(text, sizeof(text), "[program p]\n"
+	    "command = /bin/true\nlisteners =");
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off, " %c",
+		    names64[i]);
+	snprintf(text + off, sizeof(text) - off, "%s\n", extra);
+	return load_text(text, msgs, path, sizeof(path));
+}
+
+Test(config, listeners_line_repeats_and_length)
+{
+	struct config_msgs msgs;
+
+	/* 64 names: the line is fine (the listeners are unknown). */
+	cr_assert_null(load_listeners_line(64, "", &msgs));
+	cr_assert_null(strstr(all_msgs(&msgs), "listeners ="), "%s",
+	    all_msgs(&msgs));
+	config_msgs_free(&msgs);
+
+	/* 65 are too many, even if the 65th repeats one. */
+	cr_assert_null(load_listeners_line(64, " -", &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ": too many listeners (at most 64)")
+	    != NULL, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	cr_assert_null(load_listeners_line(64, " 0", &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ": too many listeners (at most 64)")
+	    != NULL, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+
+	/* A repeat among the first 64 is said instead: the first repeat. */
+	cr_assert_null(load_listeners_line(62, " 9 2 - x", &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ": listener 9 is named twice\n") !=
+	    NULL, "%s", all_msgs(&msgs));
+	cr_assert_null(strstr(all_msgs(&msgs), "too many"));
 	config_msgs_free(&msgs);
 }
 

@@ -203,9 +203,9 @@ fd_open(int fd)
 static void
 check_common(const struct listener *l, int type)
 {
-	cr_assert(fcntl(l->fd, F_GETFD) & FD_CLOEXEC, "not CLOEXEC");
-	cr_assert(fcntl(l->fd, F_GETFL) & O_NONBLOCK, "not O_NONBLOCK");
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_TYPE), type);
+	cr_assert(fcntl(listener_fd(l), F_GETFD) & FD_CLOEXEC, "not CLOEXEC");
+	cr_assert(fcntl(listener_fd(l), F_GETFL) & O_NONBLOCK, "not O_NONBLOCK");
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_TYPE), type);
 }
 
 /* A socket of our own bound (and listening, for streams) on ADDRESS. */
@@ -257,13 +257,13 @@ Test(listener, tcp4_defaults)
 	int port;
 
 	check_common(l, SOCK_STREAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEADDR), 1);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 0);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_NODELAY), 0);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_IP, IP_FREEBIND), 0);
-	port = local_port(l->fd);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEADDR), 1);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEPORT), 0);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_ACCEPTCONN), 1);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_NODELAY), 0);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_IP, IP_FREEBIND), 0);
+	port = local_port(listener_fd(l));
 	cr_assert_gt(port, 0);
 	snprintf(want, sizeof(want), "127.0.0.1:%d", port);
 	cr_assert_str_eq(l->bound, want);
@@ -289,12 +289,12 @@ Test(listener, tcp4_options)
 	lc->fd_name = strdup("http");
 	l = bind_ok(lc);
 	check_common(l, SOCK_STREAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 1);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_TCP, TCP_NODELAY), 1);
-	cr_assert_neq(sockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
-	cr_assert_eq(sockopt(l->fd, IPPROTO_IP, IP_FREEBIND), 1);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEPORT), 1);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_NODELAY), 1);
+	cr_assert_neq(sockopt(listener_fd(l), IPPROTO_TCP, TCP_DEFER_ACCEPT), 0);
+	cr_assert_eq(sockopt(listener_fd(l), IPPROTO_IP, IP_FREEBIND), 1);
 	cr_assert_str_eq(l->fd_name, "http");
-	backlog = ss_backlog(local_port(l->fd));
+	backlog = ss_backlog(local_port(listener_fd(l)));
 	if (backlog != -1)
 		cr_assert_eq(backlog, 77);
 	listener_unref(l);
@@ -315,13 +315,13 @@ Test(listener, tcp_nodelay_inherited_by_accepted)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)local_port(l->fd));
+	sin.sin_port = htons((uint16_t)local_port(listener_fd(l)));
 	client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_eq(connect(client, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	pfd.fd = l->fd;
+	pfd.fd = listener_fd(l);
 	pfd.events = POLLIN;
 	cr_assert_eq(poll(&pfd, 1, 10000), 1);
-	conn = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	conn = accept4(listener_fd(l), NULL, NULL, SOCK_CLOEXEC);
 	cr_assert_neq(conn, -1, "accept: %s", strerror(errno));
 	cr_assert_eq(sockopt(conn, IPPROTO_TCP, TCP_NODELAY), 1);
 	close(conn);
@@ -348,11 +348,11 @@ Test(listener, tcp6)
 	l1 = bind_ok(lc1);
 	l2 = bind_ok(lc2);
 	check_common(l1, SOCK_STREAM);
-	cr_assert_eq(sockopt(l1->fd, IPPROTO_IPV6, IPV6_V6ONLY), 1);
-	cr_assert_eq(sockopt(l1->fd, IPPROTO_IPV6, IPV6_FREEBIND), 1);
-	cr_assert_eq(sockopt(l2->fd, IPPROTO_IPV6, IPV6_V6ONLY), 0);
-	cr_assert_eq(sockopt(l2->fd, IPPROTO_IPV6, IPV6_FREEBIND), 0);
-	snprintf(want, sizeof(want), "[::1]:%d", local_port(l1->fd));
+	cr_assert_eq(sockopt(listener_fd(l1), IPPROTO_IPV6, IPV6_V6ONLY), 1);
+	cr_assert_eq(sockopt(listener_fd(l1), IPPROTO_IPV6, IPV6_FREEBIND), 1);
+	cr_assert_eq(sockopt(listener_fd(l2), IPPROTO_IPV6, IPV6_V6ONLY), 0);
+	cr_assert_eq(sockopt(listener_fd(l2), IPPROTO_IPV6, IPV6_FREEBIND), 0);
+	snprintf(want, sizeof(want), "[::1]:%d", local_port(listener_fd(l1)));
 	cr_assert_str_eq(l1->bound, want);
 	listener_unref(l1);
 	listener_unref(l2);
@@ -382,9 +382,9 @@ Test(listener, udp)
 	struct listener *l = bind_ok(lc);
 
 	check_common(l, SOCK_DGRAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEADDR), 0);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_REUSEPORT), 0);
-	cr_assert_gt(local_port(l->fd), 0);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEADDR), 0);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_REUSEPORT), 0);
+	cr_assert_gt(local_port(listener_fd(l)), 0);
 	listener_unref(l);
 	config_free(conf);
 }
@@ -399,7 +399,7 @@ Test(listener, interface)
 
 	snprintf(lc->opts.interface, sizeof(lc->opts.interface), "lo");
 	l = bind_ok(lc);
-	cr_assert_eq(getsockopt(l->fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &len), 0);
+	cr_assert_eq(getsockopt(listener_fd(l), SOL_SOCKET, SO_BINDTODEVICE, dev, &len), 0);
 	cr_assert_str_eq(dev, "lo");
 	listener_unref(l);
 	config_free(conf);
@@ -438,7 +438,7 @@ Test(listener, unix_stream_mode_owner)
 	lc->opts.backlog = 5;
 	l = bind_ok(lc);
 	check_common(l, SOCK_STREAM);
-	cr_assert_eq(sockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
+	cr_assert_eq(sockopt(listener_fd(l), SOL_SOCKET, SO_ACCEPTCONN), 1);
 	cr_assert_str_eq(l->bound, path);
 	cr_assert_eq(lstat(path, &sb), 0);
 	cr_assert(S_ISSOCK(sb.st_mode));
@@ -828,7 +828,7 @@ Test(listener, ref_unref)
 	struct config *conf = config_new("test.ini");
 	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
 	struct listener *l = bind_ok(lc);
-	int fd = l->fd;
+	int fd = listener_fd(l);
 
 	listener_ref(l);
 	cr_assert_eq(l->refs, 2);
@@ -841,7 +841,7 @@ Test(listener, ref_unref)
 
 Test(listener, set_update_keeps_adds_removes_and_changes)
 {
-	struct listener_set empty = { NULL, 0 }, s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set empty = { 0 }, s1 = { 0 }, s2 = { 0 };
 	char path[PATH_MAX], text[PATH_MAX + 8];
 	struct listener *web, *api, *sock, *renamed;
 	struct listener_conf *lc;
@@ -873,9 +873,9 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 	cr_assert_eq(s1.items[0], web);
 	cr_assert_eq(s1.items[2], sock);
 	cr_assert_null(listener_set_find(&s1, "nope"));
-	web_ino = fd_ino(web->fd);
-	sock_ino = fd_ino(sock->fd);
-	api_fd = api->fd;
+	web_ino = fd_ino(listener_fd(web));
+	sock_ino = fd_ino(listener_fd(sock));
+	api_fd = listener_fd(api);
 	api_port = local_port(api_fd);
 
 	/*
@@ -899,11 +899,11 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 	cr_assert_eq(sb.st_mode & 07777, 0600);
 	listener_set_commit(&s2, c2);
 	cr_assert_eq(s2.items[1], web, "web not kept");
-	cr_assert_eq(fd_ino(web->fd), web_ino);
+	cr_assert_eq(fd_ino(listener_fd(web)), web_ino);
 	cr_assert_eq(web->refs, 2);
 	renamed = s2.items[2];
 	cr_assert_eq(renamed, sock, "unix socket not kept");
-	cr_assert_eq(fd_ino(sock->fd), sock_ino);
+	cr_assert_eq(fd_ino(listener_fd(sock)), sock_ino);
 	cr_assert_str_eq(sock->name, "sock2");
 	cr_assert_str_eq(sock->fd_name, "control");
 	cr_assert_eq(sock->opts.backlog, 20);
@@ -928,7 +928,7 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 	fd = own_socket(text);
 	close(fd);
 
-	port = local_port(web->fd);
+	port = local_port(listener_fd(web));
 	cr_assert_gt(port, 0);
 	listener_set_clear(&s2);
 	cr_assert_eq(lstat(path, &sb), -1, "unix socket file left behind");
@@ -938,7 +938,7 @@ Test(listener, set_update_keeps_adds_removes_and_changes)
 
 Test(listener, set_update_immutable_change_changes_nothing)
 {
-	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set s1 = { 0 }, s2 = { 0 };
 	char path[PATH_MAX], text[PATH_MAX + 8];
 	struct listener_conf *lc;
 	struct listener *v6, *sock;
@@ -995,7 +995,7 @@ Test(listener, set_update_immutable_change_changes_nothing)
 Test(listener, set_update_unix_type_change_is_refused)
 {
 	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
-	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set s1 = { 0 }, s2 = { 0 };
 	char path[PATH_MAX], text[PATH_MAX + 16], want[PATH_MAX * 2 + 128];
 	char *cause = NULL;
 
@@ -1020,7 +1020,7 @@ Test(listener, set_update_unix_type_change_is_refused)
 Test(listener, set_update_bind_failure_changes_nothing)
 {
 	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
-	struct listener_set s1 = { NULL, 0 }, s2 = { NULL, 0 };
+	struct listener_set s1 = { 0 }, s2 = { 0 };
 	struct listener_conf *lc;
 	struct listener *web;
 	char text[64], *cause = NULL;
@@ -1049,8 +1049,8 @@ Test(listener, set_update_bind_failure_changes_nothing)
 	cr_assert_null(s2.items);
 	cr_assert_eq(web->refs, 1);
 	cr_assert_eq(web->opts.backlog, 50);
-	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 0);
-	backlog = ss_backlog(local_port(web->fd));
+	cr_assert_eq(sockopt(listener_fd(web), IPPROTO_TCP, TCP_NODELAY), 0);
+	backlog = ss_backlog(local_port(listener_fd(web)));
 	if (backlog != -1)
 		cr_assert_eq(backlog, 50);
 
@@ -1059,13 +1059,258 @@ Test(listener, set_update_bind_failure_changes_nothing)
 	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
 	cr_assert_eq(s2.items[0], web);
 	listener_set_commit(&s2, c2);
-	cr_assert_eq(sockopt(web->fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	cr_assert_eq(sockopt(listener_fd(web), IPPROTO_TCP, TCP_NODELAY), 1);
 	cr_assert_eq(web->opts.backlog, 60);
-	backlog = ss_backlog(local_port(web->fd));
+	backlog = ss_backlog(local_port(listener_fd(web)));
 	if (backlog != -1)
 		cr_assert_eq(backlog, 60);
 	listener_set_clear(&s1);
 	listener_set_clear(&s2);
+	config_free(c1);
+	config_free(c2);
+}
+
+/* ---- identity and sockets ---------------------------------------------- */
+
+/* The identity key of lc (address only when opts is false) into buf. */
+static size_t
+key_of(const struct listener_conf *lc, bool opts, unsigned char *buf)
+{
+	return listener_key(&lc->addr, opts ? &lc->opts : NULL, lc->name, buf);
+}
+
+/* Tell whether two listener_confs have the same key. */
+static bool
+same_key(const struct listener_conf *a, const struct listener_conf *b,
+    bool opts)
+{
+	unsigned char ka[LISTENER_KEY_MAX], kb[LISTENER_KEY_MAX];
+	size_t la = key_of(a, opts, ka), lb = key_of(b, opts, kb);
+
+	return la == lb && memcmp(ka, kb, la) == 0;
+}
+
+Test(listener, identity_is_address_and_options_not_the_name)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *web = add(conf, "web", "127.0.0.1:8080");
+	struct listener_conf *www = add(conf, "www", "127.0.0.1:8080");
+	struct listener_conf *tcp = add(conf, "tcp", "tcp:127.0.0.1:8080");
+	struct listener_conf *udp = add(conf, "udp", "udp:127.0.0.1:8080");
+	struct listener_conf *p0a = add(conf, "a", "127.0.0.1:0");
+	struct listener_conf *p0b = add(conf, "b", "127.0.0.1:0");
+	struct listener_conf *s = add(conf, "s", "unix:/run/x.sock");
+	struct listener_conf *g = add(conf, "g", "unixgram:/run/x.sock");
+	struct listener_conf *v6 = add(conf, "v6", "[::1]:8080");
+
+	/* The name is a label: a rename is the same listener. */
+	cr_assert(same_key(web, www, true));
+	cr_assert(same_key(web, tcp, true));
+	cr_assert_not(same_key(web, udp, false));
+	cr_assert_not(same_key(web, v6, false));
+	cr_assert_not(same_key(s, g, false));
+	/* Port 0 gets a new port each time: only the name tells them apart. */
+	cr_assert_not(same_key(p0a, p0b, false));
+	/* Every option is part of the identity, not of the address. */
+	www->opts.backlog = 10;
+	cr_assert_not(same_key(web, www, true));
+	cr_assert(same_key(web, www, false));
+	www->opts.backlog = web->opts.backlog;
+	snprintf(www->opts.interface, sizeof(www->opts.interface), "lo");
+	cr_assert_not(same_key(web, www, true));
+	www->opts.interface[0] = '\0';
+	www->opts.reuseport = true;
+	cr_assert_not(same_key(web, www, true));
+	www->opts.reuseport = false;
+	cr_assert(same_key(web, www, true));
+	config_free(conf);
+}
+
+Test(listener, sockets_of_a_listener)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener *l = bind_ok(add(conf, "web", "127.0.0.1:0"));
+
+	/* Inherit mode: one shared socket, which every worker slot gets. */
+	cr_assert_eq(listener_nsockets(l), 1);
+	cr_assert_eq(listener_socket_fd(l, 0), listener_fd(l));
+	cr_assert_eq(listener_slot_fd(l, 0), listener_fd(l));
+	cr_assert_eq(listener_slot_fd(l, 7), listener_fd(l));
+	check_common(l, SOCK_STREAM);
+	listener_unref(l);
+	config_free(conf);
+}
+
+/* ---- matching at scale -------------------------------------------------- */
+
+/* A TCP socket with SO_REUSEPORT on 127.0.0.1, a free port: *port. */
+static int
+reuseport_holder(int *port)
+{
+	struct sockaddr_in sin;
+	int fd, on = 1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_neq(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)),
+	    0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	*port = local_port(fd);
+	return fd;
+}
+
+/* Append a reuseport listener on 127.0.0.1:port with a backlog. */
+static struct listener_conf *
+add_twin(struct config *conf, const char *name, int port, int backlog)
+{
+	char text[64];
+	struct listener_conf *lc;
+
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+	lc = add(conf, name, text);
+	lc->opts.reuseport = true;
+	lc->opts.backlog = backlog;
+	return lc;
+}
+
+/*
+ * Two reuseport listeners on one address, listed the other way round by
+ * the next config: each keeps its own socket, which needs no change,
+ * rather than the first taking the other's options.
+ */
+Test(listener, set_update_keeps_each_twin_its_own_socket)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { 0 }, s2 = { 0 };
+	struct listener *a, *b;
+	char *cause = NULL;
+	int holder, port, nfds;
+
+	holder = reuseport_holder(&port);
+	add_twin(c1, "a", port, 10);
+	add_twin(c1, "b", port, 20);
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	a = s1.items[0];
+	b = s1.items[1];
+
+	add_twin(c2, "b", port, 20);
+	add_twin(c2, "a", port, 10);
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
+	cr_assert_eq(count_fds(), nfds, "a socket was bound anew");
+	cr_assert_eq(s2.items[0], b);
+	cr_assert_eq(s2.items[1], a);
+	cr_assert(listener_matches(b, TAILQ_FIRST(&c2->listeners)));
+	cr_assert(listener_matches(a, TAILQ_LAST(&c2->listeners,
+	    listener_conf_list)));
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	close(holder);
+	config_free(c1);
+	config_free(c2);
+}
+
+/*
+ * The listeners a reload may take back can name one twice (the running
+ * set's and a draining generation's): it is still kept for one listener
+ * of the new config only, and a second on its address gets its own.
+ */
+Test(listener, set_update_takes_a_listener_named_twice_once)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { 0 }, s2 = { 0 }, known = { 0 };
+	struct listener *items[2];
+	char *cause = NULL;
+	int holder, port;
+
+	holder = reuseport_holder(&port);
+	add_twin(c1, "a", port, 10);
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	items[0] = items[1] = s1.items[0];
+	known.items = items;
+	known.count = 2;
+
+	add_twin(c2, "a", port, 10);
+	add_twin(c2, "again", port, 10);
+	cr_assert_eq(listener_set_update(&known, c2, &s2, &cause), 0, "%s",
+	    cause);
+	cr_assert_eq(s2.count, 2);
+	cr_assert_eq(s2.items[0], s1.items[0]);
+	cr_assert_neq(s2.items[1], s1.items[0], "one socket kept twice");
+	cr_assert_eq(s1.items[0]->refs, 2);
+	cr_assert_eq(s2.items[1]->refs, 1);
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	close(holder);
+	config_free(c1);
+	config_free(c2);
+}
+
+#define SCALE_LISTENERS	400
+
+/*
+ * Hundreds of listeners, every one renamed and listed in the other order
+ * by the next config, some with a new backlog, beside new ones: each keeps
+ * its socket, found by position and, once committed, by its new name.
+ */
+Test(listener, set_update_at_scale)
+{
+	struct config *c1 = config_new("one.ini"), *c2 = config_new("two.ini");
+	struct listener_set s1 = { 0 }, s2 = { 0 };
+	struct listener *old[SCALE_LISTENERS];
+	struct listener_conf *lc;
+	char text[64], name[32], *cause = NULL;
+	int i, nfds;
+
+	for (i = 0; i < SCALE_LISTENERS; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		snprintf(text, sizeof(text), "unix:@handoff-test-%d-%d",
+		    (int)getpid(), i);
+		add(c1, name, text);
+	}
+	cr_assert_eq(listener_set_update(NULL, c1, &s1, &cause), 0, "%s", cause);
+	cr_assert_eq(s1.count, SCALE_LISTENERS);
+	for (i = 0; i < SCALE_LISTENERS; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		old[i] = listener_set_find(&s1, name);
+		cr_assert_eq(old[i], s1.items[i]);
+	}
+
+	for (i = SCALE_LISTENERS - 1; i >= 0; i--) {
+		snprintf(name, sizeof(name), "r%d", i);
+		snprintf(text, sizeof(text), "unix:@handoff-test-%d-%d",
+		    (int)getpid(), i);
+		lc = add(c2, name, text);
+		if (i % 3 == 0)
+			lc->opts.backlog = 100 + i;
+		if (i % 50 == 0) {
+			name[0] = 'n';
+			add(c2, name, "127.0.0.1:0");
+		}
+	}
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(&s1, c2, &s2, &cause), 0, "%s", cause);
+	cr_assert_eq(count_fds(), nfds + SCALE_LISTENERS / 50);
+	listener_set_commit(&s2, c2);
+	TAILQ_FOREACH(lc, &c2->listeners, entry) {
+		cr_assert(listener_matches(listener_set_for(&s2, c2, lc), lc),
+		    "%s", lc->name);
+		cr_assert_eq(listener_set_find(&s2, lc->name),
+		    listener_set_for(&s2, c2, lc), "%s", lc->name);
+		if (lc->name[0] != 'r')
+			continue;
+		i = atoi(lc->name + 1);
+		cr_assert_eq(listener_set_for(&s2, c2, lc), old[i], "%s",
+		    lc->name);
+		cr_assert_eq(old[i]->opts.backlog, i % 3 == 0 ? 100 + i :
+		    DEFAULT_BACKLOG);
+	}
+	cr_assert_null(listener_set_find(&s2, "l0"));
+	listener_set_clear(&s1);
+	listener_set_clear(&s2);
+	cr_assert_eq(count_fds(), nfds - SCALE_LISTENERS);
 	config_free(c1);
 	config_free(c2);
 }

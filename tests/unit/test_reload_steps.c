@@ -184,10 +184,7 @@ reload_to_commit(const char *text, const char *only, char *summary,
 	all_ready();
 	cr_assert_eq(r->pending, 0, "not every generation is ready");
 	draining = reload_commit(r, &progs, &env, summary, len);
-	listener_set_clear(&in_force);
-	in_force = r->listeners;
-	r->listeners.items = NULL;
-	r->listeners.count = 0;
+	listener_set_move(&in_force, &r->listeners);
 	reload_free(r);
 	current_reload = NULL;
 	return draining;
@@ -204,8 +201,7 @@ setup(void)
 	env.base = base;
 	env.pids = pids;
 	TAILQ_INIT(&progs);
-	in_force.items = NULL;
-	in_force.count = 0;
+	memset(&in_force, 0, sizeof(in_force));
 }
 
 static void
@@ -264,8 +260,8 @@ Test(reload_steps, a_reload_keeps_unchanged_sockets_and_drains_the_old)
 	    sizeof(summary)), 0);
 	a = program_find(&progs, "a");
 	old = a->current;
-	web_fd = listener_set_find(&in_force, "web")->fd;
-	admin_fd = listener_set_find(&in_force, "admin")->fd;
+	web_fd = listener_fd(listener_set_find(&in_force, "web"));
+	admin_fd = listener_fd(listener_set_find(&in_force, "admin"));
 	/* admin moves: a new socket; web's backlog changes on its socket. */
 	cr_assert_eq(reload_to_commit(
 	    "[listener web]\nlisten = 127.0.0.1:0\nbacklog = 128\n"
@@ -274,8 +270,8 @@ Test(reload_steps, a_reload_keeps_unchanged_sockets_and_drains_the_old)
 	    "[program b]\ncommand = /bin/b\nlisteners = web admin\n", NULL,
 	    summary, sizeof(summary)), 2);
 	cr_assert_str_eq(summary, "a gen 2, b gen 2");
-	cr_assert_eq(listener_set_find(&in_force, "web")->fd, web_fd);
-	cr_assert_neq(listener_set_find(&in_force, "admin")->fd, admin_fd);
+	cr_assert_eq(listener_fd(listener_set_find(&in_force, "web")), web_fd);
+	cr_assert_neq(listener_fd(listener_set_find(&in_force, "admin")), admin_fd);
 	cr_assert_eq(a->current->number, 2);
 	cr_assert_eq(old->state, GEN_DRAINING);
 	cr_assert_eq(old->drained_by, 2);
@@ -292,7 +288,7 @@ Test(reload_steps, a_listener_removed_while_its_generation_drains_is_taken_back)
 
 	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
 	    sizeof(summary)), 0);
-	admin_fd = listener_set_find(&in_force, "admin")->fd;
+	admin_fd = listener_fd(listener_set_find(&in_force, "admin"));
 	/* admin goes; b's old generation still holds it while it drains. */
 	cr_assert_eq(reload_to_commit(
 	    "[listener web]\nlisten = 127.0.0.1:0\n"
@@ -303,7 +299,7 @@ Test(reload_steps, a_listener_removed_while_its_generation_drains_is_taken_back)
 	/* It comes back: the same socket, not one bound anew. */
 	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
 	    sizeof(summary)), 2);
-	cr_assert_eq(listener_set_find(&in_force, "admin")->fd, admin_fd);
+	cr_assert_eq(listener_fd(listener_set_find(&in_force, "admin")), admin_fd);
 }
 
 Test(reload_steps, a_reload_of_one_program_leaves_the_others)
@@ -356,7 +352,7 @@ Test(reload_steps, an_abort_kills_the_new_and_keeps_what_ran)
 	    sizeof(summary)), 0);
 	a = program_find(&progs, "a");
 	a1 = a->current;
-	web_fd = listener_set_find(&in_force, "web")->fd;
+	web_fd = listener_fd(listener_set_find(&in_force, "web"));
 	r = reload_new(config_from_text(TWO_PROGRAMS), NULL, false, 7);
 	cr_assert_eq(reload_bind(r, &in_force, &progs, &cause), 0);
 	cr_assert_eq(reload_start(r, &progs, &env, &cause), 0);
@@ -372,7 +368,7 @@ Test(reload_steps, an_abort_kills_the_new_and_keeps_what_ran)
 	    SIGKILL);
 	cr_assert_eq(fake.last_signal[a1->workers[0].pid - FAKE_PID_BASE], 0,
 	    "the running generation was signalled");
-	cr_assert_eq(listener_set_find(&in_force, "web")->fd, web_fd);
+	cr_assert_eq(listener_fd(listener_set_find(&in_force, "web")), web_fd);
 }
 
 Test(reload_steps, a_generation_that_cannot_start_is_named)

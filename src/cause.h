@@ -1,0 +1,19 @@
+/*
+ * cause.h: how a function that fails says why.
+ *
+ * A function that can fail takes `char **cause` as its last argument and,
+ * when it returns -1 (or NULL), has set *cause to a malloc'd sentence
+ * naming the problem ("listener web: 127.0.0.1:80: address already in
+ * use"), which the caller frees; or to NULL when not even that could be
+ * allocated, which cause_text() shows as "out of memory". Nothing is set
+ * on success. Pure parsers of one value (parse.c, addr.c) say why with a
+ * constant string instead (`const char **error`): they allocate nothing.
+ */
+#ifndef HANDOFF_CAUSE_H
+#define HANDOFF_CAUSE_H
+
+void		 cause_set(char **cause, const char *fmt, ...)
+		    __attribute__((format(printf, 2, 3)));
+const char	*cause_text(const char *cause);
+
+#endif
