@@ -144,7 +144,6 @@ gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
 	for (i = 0; i < gen->nworkers; i++) {
 		gen->workers[i].gen = gen;
 		gen->workers[i].index = i;
-		gen->workers[i].status_fd = -1;
 		gen->workers[i].last_status = -1;
 	}
 	return gen;
@@ -330,15 +329,17 @@ worker_restart(evutil_socket_t fd, short what, void *arg)
 	if (gen->state != GEN_RUNNING || w->state != WORKER_BACKOFF)
 		return;
 	w->restarts++;
-	if (worker_spawn(w, &cause, &transient) == -1)
+	if (worker_spawn(w, &cause, &transient) != 0)
 		worker_start_failed(w, cause ? cause : "out of memory");
 	free(cause);
 }
 
 /*
- * Fork and exec one worker of the generation. On failure *transient says
- * whether it may work later (no fds or processes left) or not (the command
- * cannot be found, the user cannot be switched to).
+ * Start one worker of the generation. Returns 0, -1 if no process was
+ * started, or CHILD_CANNOT_RUN if the child could not exec (*cause says
+ * "cannot run ..."). On failure *transient says whether it may work later
+ * (no fds or processes left) or not (the command cannot be found, the
+ * user cannot be switched to).
  */
 static int
 worker_spawn(struct worker *w, char **cause, bool *transient)
@@ -348,6 +349,7 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	struct child_spec spec;
 	struct child_proc proc;
 	char prefix[256];
+	int rc;
 
 	*transient = false;
 	if (child_spec_init(&spec, pc, gen->listeners, gen->nlisteners,
@@ -355,25 +357,26 @@ worker_spawn(struct worker *w, char **cause, bool *transient)
 	    pc->ready == READY_NOTIFY ? gen->notify_socket : NULL, cause) == -1)
 		return -1;
 	spec.cgroup_fd = desc_group_procs_fd(gen->desc);
-	if (child_spawn(&spec, &proc, cause) == -1) {
+	rc = child_spawn(&spec, &proc, cause);
+	child_spec_free(&spec);
+	if (rc == CHILD_NOT_STARTED) {
 		*transient = true;
-		child_spec_free(&spec);
 		return -1;
 	}
-	child_spec_free(&spec);
-	desc_group_add(gen->desc, proc.pid);
-
+	/* A process ran: what the last one wrote is logged now. */
 	output_free(w->output);
 	w->output = NULL;
-	if (w->status_fd != -1)
-		close(w->status_fd);
+	if (rc == CHILD_CANNOT_RUN) {
+		w->last_status = proc.wait_status;
+		return CHILD_CANNOT_RUN;
+	}
+	desc_group_add(gen->desc, proc.pid);
 	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", gen->program,
 	    gen->number, (int)proc.pid);
 	/* output = discard: the child has /dev/null and there is no pipe. */
 	if (proc.output_fd != -1 && (w->output = output_new(gen->base,
 	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
 		close(proc.output_fd);
-	w->status_fd = proc.status_fd;
 	w->pid = proc.pid;
 	w->pgid = proc.pid;
 	w->mainpid = 0;
@@ -434,7 +437,7 @@ int
 gen_start(struct generation *gen, char **cause)
 {
 	bool transient;
-	int i;
+	int i, rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &gen->started);
 	log_info("%s gen %u: starting %d worker%s", gen->program, gen->number,
@@ -447,7 +450,14 @@ gen_start(struct generation *gen, char **cause)
 		return -1;
 	}
 	for (i = 0; i < gen->nworkers; i++) {
-		if (worker_spawn(&gen->workers[i], cause, &transient) == -1) {
+		rc = worker_spawn(&gen->workers[i], cause, &transient);
+		if (rc == CHILD_CANNOT_RUN) {
+			/* Failed, as if it had exited before ready. */
+			gen->workers[i].state = WORKER_FAILED;
+			gen_fail(gen, "%s", *cause);
+			return -1;
+		}
+		if (rc == -1) {
 			gen->state = GEN_FAILED;
 			gen_kill(gen, true);
 			return -1;
@@ -602,8 +612,6 @@ gen_free(struct generation *gen)
 		struct worker *w = &gen->workers[i];
 		worker_cancel_timer(w);
 		output_free(w->output);
-		if (w->status_fd != -1)
-			close(w->status_fd);
 		free(w->status_text);
 		free(w->last_error);
 	}
@@ -867,8 +875,8 @@ bool
 gen_child_exited(struct generation *gen, pid_t pid, int status)
 {
 	struct worker *w = NULL;
-	char how[128], exec_error[256], why[512];
-	int i, exec_failed = 0;
+	char how[128];
+	int i;
 
 	for (i = 0; i < gen->nworkers; i++)
 		if (gen->workers[i].pid == pid)
@@ -876,19 +884,12 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 	if (w == NULL)
 		return false;
 
-	/* An exec failure was written to the status pipe before the exit. */
-	if (w->status_fd != -1) {
-		exec_failed = child_read_status(w->status_fd, exec_error,
-		    sizeof(exec_error)) == 1;
-		close(w->status_fd);
-		w->status_fd = -1;
-	}
 	/*
 	 * A wrapper that announced the server it started as MAINPID and
 	 * exited: the server (now our child, as we are a subreaper) is the
 	 * worker from here on.
 	 */
-	if (!exec_failed && worker_mainpid_valid(w)) {
+	if (worker_mainpid_valid(w)) {
 		log_info("%s gen %u worker %d: pid %d exited; its MAINPID %d "
 		    "carries on", gen->program, gen->number, w->index, (int)pid,
 		    (int)w->mainpid);
@@ -906,28 +907,6 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 			gen_hurry_restarts(gen);
 	}
 
-	if (exec_failed && gen->state == GEN_RUNNING) {
-		/* A restart, not a reload: try again until it runs. */
-		snprintf(why, sizeof(why), "cannot run %s: %s",
-		    gen->pc->argv[0], exec_error);
-		worker_start_failed(w, why);
-		gen_check_groups(gen);
-		return true;
-	}
-	if (exec_failed) {
-		/* While starting, gen_fail reports it, once. */
-		if (gen->state != GEN_STARTING)
-			log_errorx("%s gen %u worker %d: cannot run %s: %s",
-			    gen->program, gen->number, w->index,
-			    gen->pc->argv[0], exec_error);
-		w->pid = 0;
-		w->state = WORKER_FAILED;
-		if (gen->state == GEN_STARTING)
-			gen_fail(gen, "cannot run %s: %s", gen->pc->argv[0],
-			    exec_error);
-		gen_check_groups(gen);
-		return true;
-	}
 	worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {

@@ -61,7 +61,6 @@ struct worker {
 	unsigned int	 restarts;
 	uint64_t	 backoff_ms;	/* delay before the next restart */
 	struct timespec	 restart_at;	/* monotonic, while in backoff */
-	int		 status_fd;	/* exec result pipe, -1 once read */
 	struct output	*output;
 	struct event	*timer;		/* ready delay or restart backoff */
 	char		*status_text;	/* last STATUS= */
