@@ -42,7 +42,6 @@
 #include "child.h"
 #include "config.h"
 #include "listener.h"
-#include "parse.h"
 
 extern char **environ;
 
@@ -71,31 +70,65 @@ child_raise_nofile(void)
 
 #define LISTEN_PID_LEN	(sizeof("LISTEN_PID=") + 24)
 
-/* Append a formatted entry to an environment array. */
+/* An environment being built: its entries one after another, each ended by NUL. */
+struct child_env {
+	char		*text;
+	size_t		 len;
+	size_t		 cap;
+	size_t		 n;		/* entries */
+};
+
+/* Append a formatted entry to an environment being built. */
 static int
-child_env_add(char ***envp, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+child_env_add(struct child_env *env, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int
-child_env_add(char ***envp, size_t *n, const char *fmt, ...)
+child_env_add(struct child_env *env, const char *fmt, ...)
 {
-	char **grown, *entry;
 	va_list ap;
+	char *grown;
+	size_t cap;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vasprintf(&entry, fmt, ap);
-	va_end(ap);
-	if (rc == -1)
-		return -1;
-	grown = reallocarray(*envp, *n + 2, sizeof(**envp));
-	if (grown == NULL) {
-		free(entry);
-		return -1;
+	for (;;) {
+		va_start(ap, fmt);
+		rc = vsnprintf(env->text + env->len, env->cap - env->len, fmt, ap);
+		va_end(ap);
+		if (rc < 0)
+			return -1;
+		if ((size_t)rc < env->cap - env->len)
+			break;
+		cap = env->cap * 2 + (size_t)rc + 1;
+		if ((grown = realloc(env->text, cap)) == NULL)
+			return -1;
+		env->text = grown;
+		env->cap = cap;
 	}
-	*envp = grown;
-	(*envp)[(*n)++] = entry;
-	(*envp)[*n] = NULL;
+	env->len += (size_t)rc + 1;
+	env->n++;
 	return 0;
+}
+
+/*
+ * The array execve takes, made from env in one allocation (the pointers,
+ * then the text): free() frees it all. NULL when out of memory.
+ */
+static char **
+child_env_finish(const struct child_env *env)
+{
+	char **envp, *text;
+	size_t i;
+
+	if ((envp = malloc((env->n + 1) * sizeof(*envp) + env->len)) == NULL)
+		return NULL;
+	text = (char *)(envp + env->n + 1);
+	memcpy(text, env->text, env->len);
+	for (i = 0; i < env->n; i++) {
+		envp[i] = text;
+		text += strlen(text) + 1;
+	}
+	envp[env->n] = NULL;
+	return envp;
 }
 
 /* Tell whether the program's env = list sets the variable of entry. */
@@ -121,43 +154,46 @@ child_env_overridden(const struct program_conf *pc, const char *entry)
  *	HANDOFF_GENERATION=7 HANDOFF_WORKER=0 NOTIFY_SOCKET=@...
  *
  * LISTEN_PID= is left with room for the pid, which the child writes; its
- * index is stored in *listen_pid_slot. Returns NULL when out of memory.
+ * index is stored in *listen_pid_slot. The result is one allocation, freed
+ * with free(). Returns NULL when out of memory.
  */
 char **
 child_env_build(const struct program_conf *pc, struct listener **ls,
     size_t nls, unsigned int generation, int worker,
     const char *notify_socket, int *listen_pid_slot)
 {
+	struct child_env env = { NULL, 0, 0, 0 };
 	char **envp = NULL, *names = NULL, *ports = NULL, *grown;
 	const char *fd_name;
-	size_t n = 0, i, len;
+	size_t i, len;
 	char **var;
 
 	*listen_pid_slot = -1;
-	if ((envp = calloc(1, sizeof(*envp))) == NULL)
+	env.cap = 4096;
+	if ((env.text = malloc(env.cap)) == NULL)
 		return NULL;
 	for (var = environ; *var != NULL; var++) {
 		if (config_env_is_protocol(*var) || child_env_overridden(pc, *var))
 			continue;
-		if (child_env_add(&envp, &n, "%s", *var) == -1)
-			goto fail;
+		if (child_env_add(&env, "%s", *var) == -1)
+			goto done;
 	}
 	for (i = 0; i < pc->nenv; i++)
-		if (child_env_add(&envp, &n, "%s", pc->env[i]) == -1)
-			goto fail;
+		if (child_env_add(&env, "%s", pc->env[i]) == -1)
+			goto done;
 
 	if (nls > 0) {
-		if (child_env_add(&envp, &n, "LISTEN_FDS=%zu", nls) == -1)
-			goto fail;
+		if (child_env_add(&env, "LISTEN_FDS=%zu", nls) == -1)
+			goto done;
 		/* Room for the pid: the child writes it after clone. */
-		if (child_env_add(&envp, &n, "%-*s", (int)LISTEN_PID_LEN - 1,
+		if (child_env_add(&env, "%-*s", (int)LISTEN_PID_LEN - 1,
 		    "LISTEN_PID=") == -1)
-			goto fail;
-		*listen_pid_slot = (int)n - 1;
+			goto done;
+		*listen_pid_slot = (int)env.n - 1;
 		names = strdup("");
 		ports = strdup("");
 		if (names == NULL || ports == NULL)
-			goto fail;
+			goto done;
 		for (i = 0; i < nls; i++) {
 			len = strlen(names);
 			/*
@@ -167,7 +203,7 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 			 */
 			fd_name = pc->listeners[i]->fd_name;
 			if ((grown = realloc(names, len + strlen(fd_name) + 2)) == NULL)
-				goto fail;
+				goto done;
 			names = grown;
 			sprintf(names + len, "%s%s", i ? ":" : "", fd_name);
 			/* Server::Starter knows stream sockets only. */
@@ -176,36 +212,36 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 				continue;
 			len = strlen(ports);
 			if ((grown = realloc(ports, len + strlen(ls[i]->bound) + 16)) == NULL)
-				goto fail;
+				goto done;
 			ports = grown;
 			sprintf(ports + len, "%s%s=%zu", len ? ";" : "",
 			    ls[i]->bound, 3 + i);
 		}
-		if (child_env_add(&envp, &n, "LISTEN_FDNAMES=%s", names) == -1)
-			goto fail;
+		if (child_env_add(&env, "LISTEN_FDNAMES=%s", names) == -1)
+			goto done;
 		if (ports[0] != '\0' &&
-		    child_env_add(&envp, &n, "SERVER_STARTER_PORT=%s", ports) == -1)
-			goto fail;
-		if (child_env_add(&envp, &n, "EINHORN_FD_COUNT=%zu", nls) == -1)
-			goto fail;
+		    child_env_add(&env, "SERVER_STARTER_PORT=%s", ports) == -1)
+			goto done;
+		if (child_env_add(&env, "EINHORN_FD_COUNT=%zu", nls) == -1)
+			goto done;
 		for (i = 0; i < nls; i++)
-			if (child_env_add(&envp, &n, "EINHORN_FD_%zu=%zu", i, 3 + i) == -1)
-				goto fail;
+			if (child_env_add(&env, "EINHORN_FD_%zu=%zu", i, 3 + i) == -1)
+				goto done;
 	}
-	if (child_env_add(&envp, &n, "HANDOFF_GENERATION=%u", generation) == -1 ||
-	    child_env_add(&envp, &n, "HANDOFF_WORKER=%d", worker) == -1)
-		goto fail;
+	if (child_env_add(&env, "HANDOFF_GENERATION=%u", generation) == -1 ||
+	    child_env_add(&env, "HANDOFF_WORKER=%d", worker) == -1)
+		goto done;
 	if (notify_socket != NULL &&
-	    child_env_add(&envp, &n, "NOTIFY_SOCKET=%s", notify_socket) == -1)
-		goto fail;
+	    child_env_add(&env, "NOTIFY_SOCKET=%s", notify_socket) == -1)
+		goto done;
+	envp = child_env_finish(&env);
+done:
+	free(env.text);
 	free(names);
 	free(ports);
+	if (envp == NULL)
+		*listen_pid_slot = -1;
 	return envp;
-fail:
-	free(names);
-	free(ports);
-	argv_free(envp);
-	return NULL;
 }
 
 /*
@@ -359,7 +395,7 @@ fail:
 void
 child_spec_free(struct child_spec *spec)
 {
-	argv_free(spec->envp);
+	free(spec->envp);
 	free(spec->path);
 	free(spec->fds);
 	free(spec->groups);

@@ -23,7 +23,6 @@
 #include "child.h"
 #include "config.h"
 #include "listener.h"
-#include "parse.h"
 #include "support.h"
 
 static char *dir;
@@ -128,7 +127,7 @@ Test(child, environment_of_every_protocol, .fini = fini)
 	cr_assert_str_eq(env_get(envp, "HANDOFF_WORKER"), "2");
 	cr_assert_str_eq(env_get(envp, "NOTIFY_SOCKET"), "@notify");
 	cr_assert_str_eq(env_get(envp, "FOO"), "bar");
-	argv_free(envp);
+	free(envp);
 }
 
 Test(child, inherited_protocol_variables_are_dropped, .fini = fini)
@@ -154,7 +153,7 @@ Test(child, inherited_protocol_variables_are_dropped, .fini = fini)
 	cr_assert_null(env_get(envp, "EINHORN_FD_3"));
 	cr_assert_str_eq(env_get(envp, "HANDOFF_GENERATION"), "1");
 	cr_assert_str_eq(env_get(envp, "KEEP_ME"), "yes");
-	argv_free(envp);
+	free(envp);
 }
 
 Test(child, program_env_overrides_the_inherited_one, .fini = fini)
@@ -168,7 +167,7 @@ Test(child, program_env_overrides_the_inherited_one, .fini = fini)
 	program_listeners(pc, ls);
 	envp = child_env_build(pc, ls, 1, 1, 0, NULL, &slot);
 	cr_assert_str_eq(env_get(envp, "PATH"), "/opt/bin");
-	argv_free(envp);
+	free(envp);
 }
 
 Test(child, command_is_found_in_path_or_directory, .fini = fini)
