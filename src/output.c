@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,8 +48,12 @@
 #define OUTPUT_SECOND_BYTES	(1024 * 1024)
 #define OUTPUT_SECOND_READ	(4 * 1024 * 1024)
 
+struct output_block;
+
 struct output {
-	struct event	*ev;
+	struct output_block *block;	/* where it lives */
+	struct output	*next_free;	/* in the block, while not in use */
+	struct event	*ev;		/* beside it, in its slot */
 	struct event	*window_end;	/* timer: the second is over, or NULL */
 	int		 fd;
 	char		*partial;	/* a line without its end yet, or NULL */
@@ -62,8 +67,26 @@ struct output {
 	unsigned int	 window_lines;	/* lines logged in it */
 	unsigned long	 dropped;	/* lines dropped, not yet reported */
 	unsigned long long *dropped_total;	/* the owner's counter */
-	char		 prefix[];
+	char		*prefix;
 };
+
+/*
+ * Outputs live in blocks of OUTPUT_BLOCK_SLOTS slots, each slot an output
+ * and its read event. A generation's outputs, made one after another,
+ * share blocks, which go back to the allocator whole once the generation
+ * is gone: the memory is not left in holes among what outlives them
+ * (libevent's entry for each fd number it was given, say).
+ */
+#define OUTPUT_BLOCK_SLOTS	64
+#define OUTPUT_ALIGN(n)		(((n) + 15) & ~(size_t)15)
+
+struct output_block {
+	LIST_ENTRY(output_block) entry;
+	struct output	*free;		/* slots not in use */
+	unsigned int	 used;
+};
+static LIST_HEAD(, output_block) output_blocks =
+    LIST_HEAD_INITIALIZER(output_blocks);
 
 static void	output_window_over(evutil_socket_t, short, void *);
 
@@ -368,6 +391,65 @@ output_read(evutil_socket_t fd, short what, void *arg)
 	output_pull(arg, OUTPUT_WAKEUP_BYTES, true);
 }
 
+/* The size of a slot: an output and a struct event, each aligned. */
+static size_t
+output_slot_size(void)
+{
+	return OUTPUT_ALIGN(sizeof(struct output)) +
+	    OUTPUT_ALIGN(event_get_struct_event_size());
+}
+
+/* A zeroed output, its ev pointing at the room for its event; NULL if none. */
+static struct output *
+output_alloc(void)
+{
+	size_t slot = output_slot_size(), i;
+	struct output_block *b;
+	struct output *out;
+	char *first;
+
+	LIST_FOREACH(b, &output_blocks, entry)
+		if (b->free != NULL)
+			break;
+	if (b == NULL) {
+		if ((b = malloc(OUTPUT_ALIGN(sizeof(*b)) +
+		    OUTPUT_BLOCK_SLOTS * slot)) == NULL)
+			return NULL;
+		first = (char *)b + OUTPUT_ALIGN(sizeof(*b));
+		b->free = NULL;
+		b->used = 0;
+		for (i = OUTPUT_BLOCK_SLOTS; i-- > 0; ) {
+			out = (struct output *)(first + i * slot);
+			out->next_free = b->free;
+			b->free = out;
+		}
+		LIST_INSERT_HEAD(&output_blocks, b, entry);
+	}
+	out = b->free;
+	b->free = out->next_free;
+	b->used++;
+	memset(out, 0, slot);
+	out->block = b;
+	out->ev = (struct event *)((char *)out +
+	    OUTPUT_ALIGN(sizeof(struct output)));
+	return out;
+}
+
+/* Give an output's slot back; a block none uses goes back whole. */
+static void
+output_release(struct output *out)
+{
+	struct output_block *b = out->block;
+
+	free(out->prefix);
+	out->next_free = b->free;
+	b->free = out;
+	if (--b->used == 0) {
+		LIST_REMOVE(b, entry);
+		free(b);
+	}
+}
+
 /*
  * Start forwarding fd (takes ownership of it) with the given prefix. Lines
  * dropped over the budget are added to *dropped, which must outlive out.
@@ -376,20 +458,17 @@ struct output *
 output_new(struct event_base *base, int fd, const char *prefix,
     unsigned long long *dropped)
 {
-	size_t len = strlen(prefix) + 1;
 	struct output *out;
 
-	if ((out = calloc(1, sizeof(*out) + len)) == NULL)
+	if ((out = output_alloc()) == NULL)
 		return NULL;
 	out->fd = fd;
 	out->dropped_total = dropped;
 	out->window = output_now_ms();
-	memcpy(out->prefix, prefix, len);
-	out->ev = event_new(base, fd, EV_READ | EV_PERSIST, output_read, out);
-	if (out->ev == NULL || event_add(out->ev, NULL) == -1) {
-		if (out->ev != NULL)
-			event_free(out->ev);
-		free(out);
+	if ((out->prefix = strdup(prefix)) == NULL ||
+	    event_assign(out->ev, base, fd, EV_READ | EV_PERSIST, output_read,
+	    out) == -1 || event_add(out->ev, NULL) == -1) {
+		output_release(out);
 		return NULL;
 	}
 	return out;
@@ -408,10 +487,10 @@ output_free(struct output *out)
 	if (out->len > 0)
 		output_line(out, out->partial, out->len, false);
 	output_report_dropped(out);
-	event_free(out->ev);
+	event_del(out->ev);
 	if (out->window_end != NULL)
 		event_free(out->window_end);
 	close(out->fd);
 	free(out->partial);
-	free(out);
+	output_release(out);
 }

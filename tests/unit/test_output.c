@@ -181,3 +181,58 @@ Test(output, a_long_line_is_logged_in_pieces_across_reads, .init = init,
 	close(w);
 	output_free(out);
 }
+
+#define MANY	150	/* more than fit in one block of outputs */
+
+Test(output, many_outputs_made_and_freed_in_any_order, .init = init,
+    .fini = fini)
+{
+	unsigned long long dropped = 0;
+	struct output *outs[MANY];
+	char prefix[32], line[64], *text;
+	int w[MANY], i, round;
+
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < MANY; i++) {
+			/* The second time, into the slots the first freed. */
+			if (round == 1 && i % 3 != 0)
+				continue;
+			snprintf(prefix, sizeof(prefix), "app gen %d pid %d",
+			    round + 1, i);
+			w[i] = worker_pipe(prefix, &outs[i], &dropped);
+			snprintf(line, sizeof(line), "line of %d in round %d\n",
+			    i, round);
+			say(w[i], line);
+		}
+		read_pipes();
+		text = logged();
+		for (i = 0; i < MANY; i++) {
+			if (round == 1 && i % 3 != 0)
+				continue;
+			snprintf(line, sizeof(line), "app gen %d pid %d: line of "
+			    "%d in round %d", round + 1, i, i, round);
+			expect_line(text, line);
+		}
+		free(text);
+		/* Every third one first, then the rest. */
+		for (i = 0; i < MANY; i += 3) {
+			close(w[i]);
+			output_free(outs[i]);
+		}
+		for (i = 0; i < MANY && round == 0; i++) {
+			if (i % 3 == 0)
+				continue;
+			if (i % 2 == 0) {
+				close(w[i]);
+				output_free(outs[i]);
+				outs[i] = NULL;
+			}
+		}
+	}
+	for (i = 0; i < MANY; i++) {
+		if (i % 3 == 0 || outs[i] == NULL)
+			continue;
+		close(w[i]);
+		output_free(outs[i]);
+	}
+}
