@@ -1,9 +1,12 @@
 /*
- * child.c: fork and exec one worker.
+ * child.c: start one worker.
  *
- * Everything that allocates is done before fork, in child_spec_init: the
- * resolved path, the environment, the supplementary groups. Between fork and
- * exec the child only makes async-signal-safe calls:
+ * Everything that allocates is done before the child exists, in
+ * child_spec_init: the resolved path, the environment, the supplementary
+ * groups. The child is started with clone(CLONE_VM | CLONE_VFORK), as
+ * posix_spawn starts one: it shares the supervisor's memory, so starting it
+ * copies no page table, and the supervisor waits until it exec'd or
+ * exited. Between clone and exec it makes system calls only:
  *
  *	own process group; into the generation's cgroup, if it has one;
  *	signal dispositions reset and mask cleared;
@@ -13,8 +16,8 @@
  *	LISTEN_PID written with the child's own pid;
  *	chdir; setgroups, setgid, setuid in that order; exec.
  *
- * A failure in the child is written to the status pipe as "STAGE: errno"
- * text; the pipe is CLOEXEC, so a successful exec shows as EOF.
+ * A failure in the child (the step and errno) is left in memory both
+ * share, and child_spawn returns it: nothing stays open to tell it later.
  */
 #include "autoconf.h"
 
@@ -23,21 +26,22 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
 #include "config.h"
 #include "listener.h"
-#include "parse.h"
 
 extern char **environ;
 
@@ -66,31 +70,65 @@ child_raise_nofile(void)
 
 #define LISTEN_PID_LEN	(sizeof("LISTEN_PID=") + 24)
 
-/* Append a formatted entry to an environment array. */
+/* An environment being built: its entries one after another, each ended by NUL. */
+struct child_env {
+	char		*text;
+	size_t		 len;
+	size_t		 cap;
+	size_t		 n;		/* entries */
+};
+
+/* Append a formatted entry to an environment being built. */
 static int
-child_env_add(char ***envp, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+child_env_add(struct child_env *env, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int
-child_env_add(char ***envp, size_t *n, const char *fmt, ...)
+child_env_add(struct child_env *env, const char *fmt, ...)
 {
-	char **grown, *entry;
 	va_list ap;
+	char *grown;
+	size_t cap;
 	int rc;
 
-	va_start(ap, fmt);
-	rc = vasprintf(&entry, fmt, ap);
-	va_end(ap);
-	if (rc == -1)
-		return -1;
-	grown = reallocarray(*envp, *n + 2, sizeof(**envp));
-	if (grown == NULL) {
-		free(entry);
-		return -1;
+	for (;;) {
+		va_start(ap, fmt);
+		rc = vsnprintf(env->text + env->len, env->cap - env->len, fmt, ap);
+		va_end(ap);
+		if (rc < 0)
+			return -1;
+		if ((size_t)rc < env->cap - env->len)
+			break;
+		cap = env->cap * 2 + (size_t)rc + 1;
+		if ((grown = realloc(env->text, cap)) == NULL)
+			return -1;
+		env->text = grown;
+		env->cap = cap;
 	}
-	*envp = grown;
-	(*envp)[(*n)++] = entry;
-	(*envp)[*n] = NULL;
+	env->len += (size_t)rc + 1;
+	env->n++;
 	return 0;
+}
+
+/*
+ * The array execve takes, made from env in one allocation (the pointers,
+ * then the text): free() frees it all. NULL when out of memory.
+ */
+static char **
+child_env_finish(const struct child_env *env)
+{
+	char **envp, *text;
+	size_t i;
+
+	if ((envp = malloc((env->n + 1) * sizeof(*envp) + env->len)) == NULL)
+		return NULL;
+	text = (char *)(envp + env->n + 1);
+	memcpy(text, env->text, env->len);
+	for (i = 0; i < env->n; i++) {
+		envp[i] = text;
+		text += strlen(text) + 1;
+	}
+	envp[env->n] = NULL;
+	return envp;
 }
 
 /* Tell whether the program's env = list sets the variable of entry. */
@@ -116,53 +154,56 @@ child_env_overridden(const struct program_conf *pc, const char *entry)
  *	HANDOFF_GENERATION=7 HANDOFF_WORKER=0 NOTIFY_SOCKET=@...
  *
  * LISTEN_PID= is left with room for the pid, which the child writes; its
- * index is stored in *listen_pid_slot. Returns NULL when out of memory.
+ * index is stored in *listen_pid_slot. The result is one allocation, freed
+ * with free(). Returns NULL when out of memory.
  */
 char **
 child_env_build(const struct program_conf *pc, struct listener **ls,
     size_t nls, unsigned int generation, int worker,
     const char *notify_socket, int *listen_pid_slot)
 {
+	struct child_env env = { NULL, 0, 0, 0 };
 	char **envp = NULL, *names = NULL, *ports = NULL, *grown;
 	const char *fd_name;
-	size_t n = 0, i, len;
+	size_t i, len;
 	char **var;
 
 	*listen_pid_slot = -1;
-	if ((envp = calloc(1, sizeof(*envp))) == NULL)
+	env.cap = 4096;
+	if ((env.text = malloc(env.cap)) == NULL)
 		return NULL;
 	for (var = environ; *var != NULL; var++) {
 		if (config_env_is_protocol(*var) || child_env_overridden(pc, *var))
 			continue;
-		if (child_env_add(&envp, &n, "%s", *var) == -1)
-			goto fail;
+		if (child_env_add(&env, "%s", *var) == -1)
+			goto done;
 	}
 	for (i = 0; i < pc->nenv; i++)
-		if (child_env_add(&envp, &n, "%s", pc->env[i]) == -1)
-			goto fail;
+		if (child_env_add(&env, "%s", pc->env[i]) == -1)
+			goto done;
 
 	if (nls > 0) {
-		if (child_env_add(&envp, &n, "LISTEN_FDS=%zu", nls) == -1)
-			goto fail;
-		/* Room for the pid: the child writes it after fork. */
-		if (child_env_add(&envp, &n, "%-*s", (int)LISTEN_PID_LEN - 1,
+		if (child_env_add(&env, "LISTEN_FDS=%zu", nls) == -1)
+			goto done;
+		/* Room for the pid: the child writes it after clone. */
+		if (child_env_add(&env, "%-*s", (int)LISTEN_PID_LEN - 1,
 		    "LISTEN_PID=") == -1)
-			goto fail;
-		*listen_pid_slot = (int)n - 1;
+			goto done;
+		*listen_pid_slot = (int)env.n - 1;
 		names = strdup("");
 		ports = strdup("");
 		if (names == NULL || ports == NULL)
-			goto fail;
+			goto done;
 		for (i = 0; i < nls; i++) {
 			len = strlen(names);
 			/*
 			 * The name from this generation's own config: a kept
 			 * socket takes a new fd_name only when the reload
-			 * that renames it commits, after this fork.
+			 * that renames it commits, after this spawn.
 			 */
 			fd_name = pc->listeners[i]->fd_name;
 			if ((grown = realloc(names, len + strlen(fd_name) + 2)) == NULL)
-				goto fail;
+				goto done;
 			names = grown;
 			sprintf(names + len, "%s%s", i ? ":" : "", fd_name);
 			/* Server::Starter knows stream sockets only. */
@@ -171,36 +212,36 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 				continue;
 			len = strlen(ports);
 			if ((grown = realloc(ports, len + strlen(ls[i]->bound) + 16)) == NULL)
-				goto fail;
+				goto done;
 			ports = grown;
 			sprintf(ports + len, "%s%s=%zu", len ? ";" : "",
 			    ls[i]->bound, 3 + i);
 		}
-		if (child_env_add(&envp, &n, "LISTEN_FDNAMES=%s", names) == -1)
-			goto fail;
+		if (child_env_add(&env, "LISTEN_FDNAMES=%s", names) == -1)
+			goto done;
 		if (ports[0] != '\0' &&
-		    child_env_add(&envp, &n, "SERVER_STARTER_PORT=%s", ports) == -1)
-			goto fail;
-		if (child_env_add(&envp, &n, "EINHORN_FD_COUNT=%zu", nls) == -1)
-			goto fail;
+		    child_env_add(&env, "SERVER_STARTER_PORT=%s", ports) == -1)
+			goto done;
+		if (child_env_add(&env, "EINHORN_FD_COUNT=%zu", nls) == -1)
+			goto done;
 		for (i = 0; i < nls; i++)
-			if (child_env_add(&envp, &n, "EINHORN_FD_%zu=%zu", i, 3 + i) == -1)
-				goto fail;
+			if (child_env_add(&env, "EINHORN_FD_%zu=%zu", i, 3 + i) == -1)
+				goto done;
 	}
-	if (child_env_add(&envp, &n, "HANDOFF_GENERATION=%u", generation) == -1 ||
-	    child_env_add(&envp, &n, "HANDOFF_WORKER=%d", worker) == -1)
-		goto fail;
+	if (child_env_add(&env, "HANDOFF_GENERATION=%u", generation) == -1 ||
+	    child_env_add(&env, "HANDOFF_WORKER=%d", worker) == -1)
+		goto done;
 	if (notify_socket != NULL &&
-	    child_env_add(&envp, &n, "NOTIFY_SOCKET=%s", notify_socket) == -1)
-		goto fail;
+	    child_env_add(&env, "NOTIFY_SOCKET=%s", notify_socket) == -1)
+		goto done;
+	envp = child_env_finish(&env);
+done:
+	free(env.text);
 	free(names);
 	free(ports);
+	if (envp == NULL)
+		*listen_pid_slot = -1;
 	return envp;
-fail:
-	free(names);
-	free(ports);
-	argv_free(envp);
-	return NULL;
 }
 
 /*
@@ -260,7 +301,7 @@ child_resolve_path(const char *argv0, const char *directory, char **envp,
 	return NULL;
 }
 
-/* Prepare everything a worker needs before fork. */
+/* Prepare everything a worker needs before clone. */
 int
 child_spec_init(struct child_spec *spec, const struct program_conf *pc,
     struct listener **ls, size_t nls, unsigned int generation, int worker,
@@ -294,7 +335,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 		spec->set_ids = true;
 		spec->uid = pc->uid;
 		spec->gid = pc->gid;
-		/* Supplementary groups of the user, computed now (not after fork). */
+		/* Supplementary groups of the user, computed now (not after clone). */
 		pw = getpwuid(pc->uid);
 		n = 64;
 		for (;;) {
@@ -354,7 +395,7 @@ fail:
 void
 child_spec_free(struct child_spec *spec)
 {
-	argv_free(spec->envp);
+	free(spec->envp);
 	free(spec->path);
 	free(spec->fds);
 	free(spec->groups);
@@ -362,27 +403,66 @@ child_spec_free(struct child_spec *spec)
 	memset(spec, 0, sizeof(*spec));
 }
 
-/* Write "stage: strerror(errno)" to the status pipe and exit (child only). */
-static void __attribute__((noreturn))
-child_fail(int status_fd, const char *stage)
-{
-	int err = errno;
-	const char *msg = strerror(err);	/* glibc: no allocation */
-	struct iovec iov[3];
+/*
+ * The child's side, from clone to exec. It runs on child_stack, in the
+ * supervisor's memory (CLONE_VM), while the supervisor waits (CLONE_VFORK):
+ * it makes system calls only (raw ones: no glibc wrapper that takes a lock,
+ * broadcasts to threads or is intercepted by a sanitizer) on memory
+ * prepared before clone, and writes nothing of the supervisor's but its
+ * own struct child_run and the LISTEN_PID slot of the spec's envp.
+ */
+#define CHILD_SIDE	__attribute__((no_sanitize("address", "undefined")))
 
-	iov[0].iov_base = (void *)stage;
-	iov[0].iov_len = strlen(stage);
-	iov[1].iov_base = (void *)": ";
-	iov[1].iov_len = 2;
-	iov[2].iov_base = (void *)msg;
-	iov[2].iov_len = strlen(msg);
-	(void)writev(status_fd, iov, 3);
-	_exit(127);
+#define CHILD_STACK_SIZE	(64 * 1024)
+
+/* What the child works from, and where it reports a failure. */
+struct child_run {
+	const struct child_spec *spec;
+	int		 output_fd;	/* write end of the output pipe, or -1 */
+	int		 high;		/* above every fd the child must keep */
+	volatile bool	 ran;		/* the child ran in this memory */
+	const char * volatile stage;	/* what failed ("exec"), or NULL */
+	volatile int	 err;		/* its errno */
+};
+
+/* The stack of every child (one at a time), with a guard page below it. */
+static char	*child_stack;
+
+/* Map the children's stack, once; NULL (errno set) if it cannot be. */
+static char *
+child_stack_top(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *base;
+
+	if (child_stack != NULL)
+		return child_stack;
+	base = mmap(NULL, CHILD_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	/* The stack grows down: the guard page is at the bottom. */
+	if (mprotect(base, page, PROT_NONE) == -1) {
+		munmap(base, CHILD_STACK_SIZE + page);
+		return NULL;
+	}
+	child_stack = base + page + CHILD_STACK_SIZE;
+	return child_stack;
 }
 
-/* Write n in decimal into buf (async-signal-safe). */
-static void
-child_format_pid(char *buf, pid_t n)
+/* Note what failed and exit 127 (child side). */
+static void CHILD_SIDE __attribute__((noreturn))
+child_fail(struct child_run *run, const char *stage)
+{
+	run->err = errno != 0 ? errno : EINVAL;
+	run->stage = stage;
+	for (;;)
+		(void)syscall(SYS_exit_group, 127);
+}
+
+/* Write n in decimal into buf (child side). */
+static void CHILD_SIDE
+child_format_pid(char *buf, long n)
 {
 	char digits[24];
 	int i = 0;
@@ -397,180 +477,231 @@ child_format_pid(char *buf, pid_t n)
 }
 
 /*
- * Reset a signal glibc keeps for itself (32 and 33 for threads), which its
- * sigaction refuses: a supervisor started with them ignored (GNU make does
- * that) would pass them on ignored. An all-zero kernel sigaction is SIG_DFL,
- * no flags, empty mask, whatever the architecture's field order.
+ * Reset every signal to SIG_DFL, ignored ones included, and unblock them
+ * all (child side). A handler of the supervisor's (libevent's writes to the
+ * supervisor's own socketpair) must not run in the child; a signal the
+ * supervisor ignores must not stay ignored in the worker. The kernel's
+ * sigaction, not glibc's, which refuses the signals it keeps for itself (32
+ * and 33): an all-zero one is SIG_DFL, no flags, empty mask, whatever the
+ * architecture's field order.
  */
-static void
-child_reset_reserved_signal(int sig)
+static void CHILD_SIDE
+child_reset_signals(void)
 {
-	unsigned long kernel_sa[8];
+	unsigned long kernel_sa[8] = { 0 }, none[2] = { 0 };
+	int sig;
 
-	memset(kernel_sa, 0, sizeof(kernel_sa));
-	(void)syscall(SYS_rt_sigaction, sig, kernel_sa, NULL, (NSIG - 1) / 8);
-}
-
-/* In the child: everything between fork and exec. Never returns. */
-static void __attribute__((noreturn))
-child_exec(const struct child_spec *spec, int output_fd, int status_fd)
-{
-	struct sigaction sa;
-	sigset_t none;
-	int devnull, high, sig;
-	size_t i;
-
-	setpgid(0, 0);
-	/* First: whatever the worker forks from here on stays in the cgroup. */
-	if (spec->cgroup_fd != -1 && write(spec->cgroup_fd, "0", 1) != 1)
-		child_fail(status_fd, "join cgroup");
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
-		if (sigaction(sig, &sa, NULL) == -1 && errno == EINVAL)
-			child_reset_reserved_signal(sig);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	/* Move the fds we keep above every target, so dup2 never clobbers. */
-	high = 3 + (int)spec->nfds + 3;
-	if (output_fd != -1 &&
-	    (output_fd = fcntl(output_fd, F_DUPFD_CLOEXEC, high)) == -1)
-		child_fail(status_fd, "fcntl");
-	if ((status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, high)) == -1)
-		child_fail(status_fd, "fcntl");
-	for (i = 0; i < spec->nfds; i++)
-		if ((spec->fds[i] = fcntl(spec->fds[i], F_DUPFD_CLOEXEC, high)) == -1)
-			child_fail(status_fd, "fcntl");
-
-	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		child_fail(status_fd, "open /dev/null");
-	if (output_fd == -1)
-		output_fd = devnull;	/* output = discard */
-	if (dup2(devnull, 0) == -1 || dup2(output_fd, 1) == -1 ||
-	    dup2(output_fd, 2) == -1)
-		child_fail(status_fd, "dup2");
-	for (i = 0; i < spec->nfds; i++) {
-		/*
-		 * dup2 to a new number clears CLOEXEC on the copy. The file
-		 * status flags (O_NONBLOCK) are left alone: they belong to the
-		 * open file description that every worker of every generation
-		 * shares, so changing them here would change them under the
-		 * running workers too.
-		 */
-		if (dup2(spec->fds[i], 3 + (int)i) == -1)
-			child_fail(status_fd, "dup2");
-	}
-	/* Everything else is CLOEXEC or closed here: close all but status_fd. */
-	if (syscall(SYS_close_range, 3 + spec->nfds, status_fd - 1, 0) == -1 ||
-	    syscall(SYS_close_range, status_fd + 1, ~0U, 0) == -1) {
-		long max = sysconf(_SC_OPEN_MAX);
-		for (sig = 3 + (int)spec->nfds; sig < max; sig++)
-			if (sig != status_fd)
-				close(sig);
-	}
-
-	if (child_nofile_raised)
-		(void)setrlimit(RLIMIT_NOFILE, &child_nofile);
-
-	if (spec->listen_pid_slot >= 0)
-		child_format_pid(spec->envp[spec->listen_pid_slot] +
-		    strlen("LISTEN_PID="), getpid());
-
-	if (spec->directory != NULL && chdir(spec->directory) == -1)
-		child_fail(status_fd, "chdir");
-	if (spec->set_ids) {
-		if (setgroups((size_t)spec->ngroups, spec->groups) == -1)
-			child_fail(status_fd, "setgroups");
-		if (setgid(spec->gid) == -1)
-			child_fail(status_fd, "setgid");
-		if (setuid(spec->uid) == -1)
-			child_fail(status_fd, "setuid");
-		if (spec->notify_socket != NULL &&
-		    access(spec->notify_socket, W_OK) == -1)
-			child_fail(status_fd, spec->notify_unreachable);
-	} else if (spec->set_gid_only) {
-		if (geteuid() == 0 && setgroups(1, &spec->gid) == -1)
-			child_fail(status_fd, "setgroups");
-		if (setgid(spec->gid) == -1)
-			child_fail(status_fd, "setgid");
-	}
-	execve(spec->path, spec->argv, spec->envp);
-	child_fail(status_fd, "exec");
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)syscall(SYS_rt_sigaction, sig, kernel_sa, NULL,
+			    (NSIG - 1) / 8);
+	(void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, none, NULL,
+	    (NSIG - 1) / 8);
 }
 
 /*
- * Fork and exec a worker. On success fills proc: the caller owns
- * proc->output_fd (-1 when the output is discarded) and proc->status_fd
- * (both CLOEXEC, non-blocking).
+ * Lay the fds out (child side): /dev/null at 0, the output pipe at 1 and 2
+ * (/dev/null with output = discard), spec->fds at 3, 4, ... and nothing
+ * else. Every fd kept is first parked above all of them, so no move
+ * clobbers a source that sits in the target range.
+ */
+static void CHILD_SIDE
+child_place_fds(struct child_run *run)
+{
+	const struct child_spec *spec = run->spec;
+	int devnull, high = run->high, out;
+	size_t i;
+
+	devnull = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+	    O_RDWR | O_CLOEXEC);
+	if (devnull == -1)
+		child_fail(run, "open /dev/null");
+	if (devnull >= high)
+		high = devnull + 1;
+	out = run->output_fd != -1 ? run->output_fd : devnull;
+	if (syscall(SYS_dup3, devnull, high, O_CLOEXEC) == -1 ||
+	    syscall(SYS_dup3, out, high + 1, O_CLOEXEC) == -1)
+		child_fail(run, "dup3");
+	for (i = 0; i < spec->nfds; i++)
+		if (syscall(SYS_dup3, spec->fds[i], high + 2 + (int)i,
+		    O_CLOEXEC) == -1)
+			child_fail(run, "dup3");
+	/*
+	 * dup2 to a new number clears CLOEXEC on the copy. The file status
+	 * flags (O_NONBLOCK) are left alone: they belong to the open file
+	 * description that every worker of every generation shares, so
+	 * changing them here would change them under the running workers too.
+	 */
+	if (syscall(SYS_dup3, high, 0, 0) == -1 ||
+	    syscall(SYS_dup3, high + 1, 1, 0) == -1 ||
+	    syscall(SYS_dup3, high + 1, 2, 0) == -1)
+		child_fail(run, "dup3");
+	for (i = 0; i < spec->nfds; i++)
+		if (syscall(SYS_dup3, high + 2 + (int)i, 3 + (int)i, 0) == -1)
+			child_fail(run, "dup3");
+	if (syscall(SYS_close_range, 3 + spec->nfds, ~0U, 0) == -1) {
+		/* A kernel before 5.9: every fd the limit allows. */
+		struct rlimit rl = { 0, 0 };
+		long fd;
+		(void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
+		for (fd = 3 + (long)spec->nfds; fd < (long)rl.rlim_cur ||
+		    fd <= high + 2 + (long)spec->nfds; fd++)
+			(void)syscall(SYS_close, fd);
+	}
+}
+
+/* setgroups, setgid and setuid: 32-bit ids on every architecture. */
+#ifdef SYS_setgroups32
+#define CHILD_SYS_SETGROUPS	SYS_setgroups32
+#define CHILD_SYS_SETGID	SYS_setgid32
+#define CHILD_SYS_SETUID	SYS_setuid32
+#else
+#define CHILD_SYS_SETGROUPS	SYS_setgroups
+#define CHILD_SYS_SETGID	SYS_setgid
+#define CHILD_SYS_SETUID	SYS_setuid
+#endif
+
+/*
+ * Drop privileges (child side), with the system calls themselves: glibc's
+ * wrappers would tell every thread of the supervisor to change its ids too.
+ */
+static void CHILD_SIDE
+child_drop_privileges(struct child_run *run)
+{
+	const struct child_spec *spec = run->spec;
+
+	if (spec->set_ids) {
+		if (syscall(CHILD_SYS_SETGROUPS, spec->ngroups, spec->groups) == -1)
+			child_fail(run, "setgroups");
+		if (syscall(CHILD_SYS_SETGID, spec->gid) == -1)
+			child_fail(run, "setgid");
+		if (syscall(CHILD_SYS_SETUID, spec->uid) == -1)
+			child_fail(run, "setuid");
+		/* As the user now: can it reach the notify socket? */
+		if (spec->notify_socket != NULL && syscall(SYS_faccessat,
+		    AT_FDCWD, spec->notify_socket, W_OK) == -1)
+			child_fail(run, spec->notify_unreachable);
+	} else if (spec->set_gid_only) {
+		/* Only root gets here (child_spec_init). */
+		if (syscall(CHILD_SYS_SETGROUPS, 1, &spec->gid) == -1)
+			child_fail(run, "setgroups");
+		if (syscall(CHILD_SYS_SETGID, spec->gid) == -1)
+			child_fail(run, "setgid");
+	}
+}
+
+/* The child, from clone to exec: exits 127 if it cannot exec. */
+static int CHILD_SIDE
+child_main(void *arg)
+{
+	struct child_run *run = arg;
+	const struct child_spec *spec = run->spec;
+
+	run->ran = true;
+	(void)syscall(SYS_setpgid, 0, 0);
+	/* First: whatever the worker forks from here on stays in the cgroup. */
+	if (spec->cgroup_fd != -1 &&
+	    syscall(SYS_write, spec->cgroup_fd, "0", 1) != 1)
+		child_fail(run, "join cgroup");
+	child_reset_signals();
+	child_place_fds(run);
+	if (child_nofile_raised)
+		(void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &child_nofile,
+		    NULL);
+	if (spec->listen_pid_slot >= 0)
+		child_format_pid(spec->envp[spec->listen_pid_slot] +
+		    strlen("LISTEN_PID="), syscall(SYS_getpid));
+	if (spec->directory != NULL &&
+	    syscall(SYS_chdir, spec->directory) == -1)
+		child_fail(run, "chdir");
+	child_drop_privileges(run);
+	(void)syscall(SYS_execve, spec->path, spec->argv, spec->envp);
+	child_fail(run, "exec");
+}
+
+/* The lowest fd above every fd the child must keep and every target. */
+static int
+child_high_fd(const struct child_spec *spec, int output_fd)
+{
+	int high = 3 + (int)spec->nfds;
+	size_t i;
+
+	if (output_fd >= high)
+		high = output_fd + 1;
+	for (i = 0; i < spec->nfds; i++)
+		if (spec->fds[i] >= high)
+			high = spec->fds[i] + 1;
+	return high;
+}
+
+/*
+ * Start a worker: clone(CLONE_VM | CLONE_VFORK), as posix_spawn does, so
+ * the cost does not grow with the supervisor's memory; the supervisor goes
+ * on once the child has exec'd or exited. Returns:
+ *   0			it runs; the caller owns proc->output_fd (-1 when
+ *			the output is discarded; else CLOEXEC, non-blocking)
+ *   CHILD_NOT_STARTED	no process (no fd or process left): *cause says why
+ *   CHILD_CANNOT_RUN	the child could not exec (a missing directory, a
+ *			command it may not run): *cause says where and why;
+ *			it is reaped, its wait status in proc->wait_status
  */
 int
 child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause)
 {
-	int outp[2] = { -1, -1 }, statp[2];
+	struct child_run run;
+	int outp[2] = { -1, -1 }, status = 0, err;
 	sigset_t all, old;
+	bool failed;
+	char *stack;
 	pid_t pid;
 
+	memset(proc, 0, sizeof(*proc));
+	proc->output_fd = -1;
+	if ((stack = child_stack_top()) == NULL) {
+		asprintf(cause, "mmap: %s", strerror(errno));
+		return CHILD_NOT_STARTED;
+	}
 	if (!spec->discard_output && pipe2(outp, O_CLOEXEC) == -1) {
 		asprintf(cause, "pipe: %s", strerror(errno));
-		return -1;
+		return CHILD_NOT_STARTED;
 	}
-	if (pipe2(statp, O_CLOEXEC) == -1) {
-		asprintf(cause, "pipe: %s", strerror(errno));
-		if (outp[0] != -1) {
-			close(outp[0]);
-			close(outp[1]);
-		}
-		return -1;
-	}
-	/* No signal handler may run in the child before it resets them. */
+	memset(&run, 0, sizeof(run));
+	run.spec = spec;
+	run.output_fd = outp[1];
+	run.high = child_high_fd(spec, outp[1]);
+	/* No handler may run in the child before it resets them. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		if (outp[0] != -1)
-			close(outp[0]);
-		close(statp[0]);
-		child_exec(spec, outp[1], statp[1]);
-	}
+	pid = clone(child_main, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &run);
+	err = errno;
+	/*
+	 * Back here once it exec'd or exited: if it failed, reap it now.
+	 * (Under valgrind, which runs such a child as a fork, run.ran stays
+	 * false: an exec failure then shows only as the exit status 127.)
+	 */
+	failed = pid > 0 && run.ran && run.stage != NULL;
+	if (failed)
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			continue;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (outp[1] != -1)
 		close(outp[1]);
-	close(statp[1]);
-	if (pid == -1) {
-		asprintf(cause, "fork: %s", strerror(errno));
+	if (pid == -1 || failed) {
 		if (outp[0] != -1)
 			close(outp[0]);
-		close(statp[0]);
-		return -1;
+		if (pid == -1) {
+			asprintf(cause, "clone: %s", strerror(err));
+			return CHILD_NOT_STARTED;
+		}
+		asprintf(cause, "cannot run %s: %s: %s", spec->argv[0],
+		    run.stage, strerror(run.err));
+		proc->pid = pid;
+		proc->wait_status = status;
+		return CHILD_CANNOT_RUN;
 	}
-	/* Also here, so signals to the group work before the child runs. */
-	setpgid(pid, pid);
 	if (outp[0] != -1)
 		fcntl(outp[0], F_SETFL, O_NONBLOCK);
-	fcntl(statp[0], F_SETFL, O_NONBLOCK);
 	proc->pid = pid;
 	proc->output_fd = outp[0];
-	proc->status_fd = statp[0];
 	return 0;
-}
-
-/*
- * Read the status pipe: returns 0 at EOF (the exec happened), 1 with an
- * error text in buf ("exec: No such file or directory"), -1 if nothing can
- * be told yet (EAGAIN).
- */
-int
-child_read_status(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	n = read(fd, buf, len - 1);
-	if (n == -1)
-		return errno == EAGAIN || errno == EINTR ? -1 : 0;
-	if (n == 0)
-		return 0;
-	buf[n] = '\0';
-	return 1;
 }

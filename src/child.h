@@ -1,5 +1,5 @@
 /*
- * child.h: fork and exec one worker process: its fd layout, environment
+ * child.h: start one worker process: its fd layout, environment
  * protocols (systemd, Server::Starter, einhorn) and privileges.
  */
 #ifndef HANDOFF_CHILD_H
@@ -11,7 +11,7 @@
 struct listener;
 struct program_conf;
 
-/* Everything the child needs, prepared before fork (no malloc after it). */
+/* Everything the child needs, prepared before clone (no malloc after it). */
 struct child_spec {
 	char		 *path;		/* resolved executable */
 	char		**argv;
@@ -36,8 +36,12 @@ struct child_spec {
 struct child_proc {
 	pid_t		 pid;
 	int		 output_fd;	/* read end of its stdout+stderr, or -1 */
-	int		 status_fd;	/* CLOEXEC pipe: EOF = exec'd; else an error */
+	int		 wait_status;	/* CHILD_CANNOT_RUN: how it exited */
 };
+
+/* child_spawn's failures (0: started). */
+#define CHILD_NOT_STARTED	(-1)	/* no process: no fd or process left */
+#define CHILD_CANNOT_RUN	(-2)	/* the child could not exec; reaped */
 
 char	**child_env_build(const struct program_conf *pc, struct listener **ls,
 	    size_t nls, unsigned int generation, int worker,
@@ -48,7 +52,6 @@ int	 child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 void	 child_spec_free(struct child_spec *spec);
 int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	    char **cause);
-int	 child_read_status(int fd, char *buf, size_t len);
 void	 child_raise_nofile(void);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "descendants.h"
 #include "generation.h"
@@ -245,14 +247,16 @@ gen_elapsed_us(const struct timespec *since)
 
 /*
  * Start workers while this turn of the loop has time left for it (at
- * least one); -1 with *cause if one could not be started. Returns 1
- * while workers are left to start.
+ * least one). Returns 1 while workers are left to start, 0 when all are
+ * started, or worker_start's failure (with *cause) for the worker at
+ * gen->nspawned.
  */
 static int
 gen_spawn_some(struct generation *gen, char **cause)
 {
 	struct timeval turn;
 	struct timespec began;
+	int rc;
 
 	if (event_base_gettimeofday_cached(gen->base, &turn) == 0 &&
 	    timercmp(&turn, &gen_budget.turn, !=)) {
@@ -261,8 +265,8 @@ gen_spawn_some(struct generation *gen, char **cause)
 	}
 	while (gen->nspawned < gen->nworkers) {
 		clock_gettime(CLOCK_MONOTONIC, &began);
-		if (worker_start(&gen->workers[gen->nspawned], cause) == -1)
-			return -1;
+		if ((rc = worker_start(&gen->workers[gen->nspawned], cause)) != 0)
+			return rc;
 		gen->nspawned++;
 		gen_budget.spent_us += gen_elapsed_us(&began);
 		if (gen_budget.spent_us >= GEN_SPAWN_SLICE_MS * 1000)
@@ -300,9 +304,14 @@ gen_spawn_slice(evutil_socket_t fd, short what, void *arg)
 	if (gen->state != GEN_STARTING)
 		return;
 	more = gen_spawn_some(gen, &cause);
-	if (more == -1) {
+	if (more == WORKER_CANNOT_RUN) {
+		/* As if it had exited before ready. */
+		gen->workers[gen->nspawned].state = WORKER_FAILED;
+		gen_fail(gen, "%s", cause_text(cause));
+		free(cause);
+	} else if (more == WORKER_NOT_STARTED) {
 		gen_fail(gen, "worker %d could not start: %s", gen->nspawned,
-		    cause ? cause : "out of memory");
+		    cause_text(cause));
 		free(cause);
 	} else if (more == 1 && gen_schedule_slice(gen) == -1)
 		gen_fail(gen, "cannot schedule its workers' start (out of "
@@ -334,11 +343,17 @@ gen_start(struct generation *gen, char **cause)
 	}
 	if ((more = gen_spawn_some(gen, cause)) == 1 &&
 	    gen_schedule_slice(gen) == -1) {
-		*cause = strdup("cannot schedule its workers' start (out of "
+		cause_set(cause, "cannot schedule its workers' start (out of "
 		    "memory)");
-		more = -1;
+		more = WORKER_NOT_STARTED;
 	}
-	if (more == -1) {
+	if (more == WORKER_CANNOT_RUN) {
+		/* As if it had exited before ready: the reload fails with it. */
+		gen->workers[gen->nspawned].state = WORKER_FAILED;
+		gen_fail(gen, "%s", cause_text(*cause));
+		return -1;
+	}
+	if (more == WORKER_NOT_STARTED) {
 		gen->state = GEN_FAILED;
 		gen_kill(gen, true);
 		return -1;
@@ -459,6 +474,8 @@ gen_free(struct generation *gen)
 	free(gen->workers);
 	free(gen->program);
 	free(gen);
+	/* Give the pages its workers used back to the system. */
+	malloc_trim(0);
 }
 
 /* The worker whose process (or announced MAINPID) is pid, or NULL. */
@@ -651,13 +668,10 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 void
 gen_worker_exited(struct generation *gen, struct worker *w, int status)
 {
-	char how[128], exec_error[256], why[512];
+	char how[128];
 	pid_t pid = w->pid;
-	enum worker_exit exit;
 
-	exit = worker_reaped(w, status, how, sizeof(how), exec_error,
-	    sizeof(exec_error));
-	if (exit == WORKER_EXIT_CARRIED_ON)
+	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
 		return;
 	if (w->state == WORKER_READY && gen->nready > 0) {
 		gen->nready--;
@@ -665,28 +679,6 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 			gen_hurry_restarts(gen);
 	}
 
-	if (exit == WORKER_EXIT_EXEC_FAILED && gen->state == GEN_RUNNING) {
-		/* A restart, not a reload: try again until it runs. */
-		snprintf(why, sizeof(why), "cannot run %s: %s",
-		    gen->pc->argv[0], exec_error);
-		worker_start_failed(w, why, gen->nready == 0);
-		gen_check_groups(gen);
-		return;
-	}
-	if (exit == WORKER_EXIT_EXEC_FAILED) {
-		/* While starting, gen_fail reports it, once. */
-		if (gen->state != GEN_STARTING)
-			log_errorx("%s gen %u worker %d: cannot run %s: %s",
-			    gen->program, gen->number, w->index,
-			    gen->pc->argv[0], exec_error);
-		worker_set_pid(w, 0);
-		w->state = WORKER_FAILED;
-		if (gen->state == GEN_STARTING)
-			gen_fail(gen, "cannot run %s: %s", gen->pc->argv[0],
-			    exec_error);
-		gen_check_groups(gen);
-		return;
-	}
 	worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {
@@ -750,8 +742,8 @@ gen_worker_event(struct worker *w, enum worker_event ev, void *arg)
 		if (gen->state != GEN_RUNNING)
 			break;
 		w->restarts++;
-		if (worker_start(w, &cause) == -1)
-			worker_start_failed(w, cause ? cause : "out of memory",
+		if (worker_start(w, &cause) != 0)
+			worker_start_failed(w, cause_text(cause),
 			    gen->nready == 0);
 		free(cause);
 		break;

@@ -9,6 +9,11 @@
  * OUTPUT_LINE_MAX is logged in pieces marked with "...", so a child writing
  * one enormous line costs bounded memory.
  *
+ * At rest an output costs a small struct and its read event: the pipe is
+ * read into one buffer that every output shares (the loop reads one pipe at
+ * a time), and only a partial line that waits for its end is kept, in
+ * memory of its own size, freed once the line is complete.
+ *
  * Budgets keep a worker flooding its output from costing the supervisor its
  * CPU, its log or its turn for other events:
  *   - a wakeup reads at most OUTPUT_WAKEUP_BYTES;
@@ -27,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,15 +48,18 @@
 #define OUTPUT_SECOND_BYTES	(1024 * 1024)
 #define OUTPUT_SECOND_READ	(4 * 1024 * 1024)
 
+struct output_block;
+
 struct output {
-	struct event	*ev;
-	struct event	*window_end;	/* timer: the second is over */
+	struct output_block *block;	/* where it lives */
+	struct output	*next_free;	/* in the block, while not in use */
+	struct event	*ev;		/* beside it, in its slot */
+	struct event	*window_end;	/* timer: the second is over, or NULL */
 	int		 fd;
-	char		*prefix;
-	char		 buf[OUTPUT_LINE_MAX];
-	size_t		 len;		/* bytes of a partial line in buf */
-	bool		 continued;	/* buf continues a split line */
-	bool		 dropping;	/* buf continues a dropped line */
+	char		*partial;	/* a line without its end yet, or NULL */
+	size_t		 len;		/* its length */
+	bool		 continued;	/* the line continues a split one */
+	bool		 dropping;	/* the line continues a dropped one */
 	bool		 paused;	/* read budget spent: pipe not polled */
 	uint64_t	 window;	/* ms, when the current second began */
 	size_t		 window_read;	/* bytes read in it */
@@ -58,7 +67,31 @@ struct output {
 	unsigned int	 window_lines;	/* lines logged in it */
 	unsigned long	 dropped;	/* lines dropped, not yet reported */
 	unsigned long long *dropped_total;	/* the owner's counter */
+	char		*prefix;
 };
+
+/*
+ * Outputs live in blocks of OUTPUT_BLOCK_SLOTS slots, each slot an output
+ * and its read event. A generation's outputs, made one after another,
+ * share blocks, which go back to the allocator whole once the generation
+ * is gone: the memory is not left in holes among what outlives them
+ * (libevent's entry for each fd number it was given, say).
+ */
+#define OUTPUT_BLOCK_SLOTS	64
+#define OUTPUT_ALIGN(n)		(((n) + 15) & ~(size_t)15)
+
+struct output_block {
+	LIST_ENTRY(output_block) entry;
+	struct output	*free;		/* slots not in use */
+	unsigned int	 used;
+};
+static LIST_HEAD(, output_block) output_blocks =
+    LIST_HEAD_INITIALIZER(output_blocks);
+
+static void	output_window_over(evutil_socket_t, short, void *);
+
+/* The line being read, whichever output it is from; out->len bytes of it. */
+static char	output_buf[OUTPUT_LINE_MAX];
 
 /* The monotonic clock in milliseconds. */
 static uint64_t
@@ -177,6 +210,13 @@ output_arm_window_end(struct output *out)
 	uint64_t ran = output_now_ms() - out->window;
 	struct timeval tv = { 0, 0 };
 
+	/* Made the first time a budget is spent, kept until output_free. */
+	if (out->window_end == NULL && (out->window_end = evtimer_new(
+	    event_get_base(out->ev), output_window_over, out)) == NULL) {
+		log_warnx("%s: cannot make a timer for the output budget",
+		    out->prefix);
+		return;
+	}
 	if (evtimer_pending(out->window_end, NULL))
 		return;
 	if (ran < OUTPUT_WINDOW_MS)
@@ -194,7 +234,8 @@ output_window_reset(struct output *out)
 	out->window = output_now_ms();
 	out->window_read = out->window_bytes = 0;
 	out->window_lines = 0;
-	evtimer_del(out->window_end);
+	if (out->window_end != NULL)
+		evtimer_del(out->window_end);
 	if (out->paused && event_add(out->ev, NULL) == 0)
 		out->paused = false;
 }
@@ -248,11 +289,11 @@ output_cut(const char *buf, size_t len)
 	return len;
 }
 
-/* Log every complete line in the buffer, keep the rest. */
+/* Log every complete line in output_buf, keep the rest there. */
 static void
 output_split(struct output *out)
 {
-	char *start = out->buf, *end = out->buf + out->len, *nl;
+	char *start = output_buf, *end = output_buf + out->len, *nl;
 	size_t used, cut;
 
 	while ((nl = memchr(start, '\n', (size_t)(end - start))) != NULL) {
@@ -263,13 +304,41 @@ output_split(struct output *out)
 		start = nl + 1;
 	}
 	out->len = (size_t)(end - start);
-	memmove(out->buf, start, out->len);
-	if (out->len == sizeof(out->buf)) {
-		cut = output_cut(out->buf, out->len);
-		output_line(out, out->buf, cut, true);
+	memmove(output_buf, start, out->len);
+	if (out->len == sizeof(output_buf)) {
+		cut = output_cut(output_buf, out->len);
+		output_line(out, output_buf, cut, true);
 		out->len -= cut;
-		memmove(out->buf, out->buf + cut, out->len);
+		memmove(output_buf, output_buf + cut, out->len);
 	}
+}
+
+/* Put out's partial line, if any, at the start of output_buf. */
+static void
+output_load(struct output *out)
+{
+	if (out->partial == NULL)
+		return;
+	memcpy(output_buf, out->partial, out->len);
+	free(out->partial);
+	out->partial = NULL;
+}
+
+/*
+ * Keep the partial line left in output_buf until its end comes. Without
+ * the memory for it, log it now as a piece of a split line.
+ */
+static void
+output_keep(struct output *out)
+{
+	if (out->len == 0)
+		return;
+	if ((out->partial = malloc(out->len)) == NULL) {
+		output_line(out, output_buf, out->len, true);
+		out->len = 0;
+		return;
+	}
+	memcpy(out->partial, output_buf, out->len);
 }
 
 /*
@@ -284,14 +353,16 @@ output_pull(struct output *out, size_t limit, bool budget)
 
 	if (output_now_ms() - out->window >= OUTPUT_WINDOW_MS)
 		output_window_reset(out);
+	output_load(out);
 	while (got < limit) {
 		if (budget && out->window_read >= OUTPUT_SECOND_READ) {
 			event_del(out->ev);
 			out->paused = true;
 			output_arm_window_end(out);
-			return;
+			break;
 		}
-		n = read(out->fd, out->buf + out->len, sizeof(out->buf) - out->len);
+		n = read(out->fd, output_buf + out->len,
+		    sizeof(output_buf) - out->len);
 		if (n > 0) {
 			out->len += (size_t)n;
 			out->window_read += (size_t)n;
@@ -300,14 +371,15 @@ output_pull(struct output *out, size_t limit, bool budget)
 			continue;
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		/* EOF or error: the worker and its children closed the pipe. */
 		if (out->len > 0)
-			output_line(out, out->buf, out->len, false);
+			output_line(out, output_buf, out->len, false);
 		out->len = 0;
 		event_del(out->ev);
-		return;
+		break;
 	}
+	output_keep(out);
 }
 
 /* Event callback: read what the worker wrote. */
@@ -317,6 +389,65 @@ output_read(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	output_pull(arg, OUTPUT_WAKEUP_BYTES, true);
+}
+
+/* The size of a slot: an output and a struct event, each aligned. */
+static size_t
+output_slot_size(void)
+{
+	return OUTPUT_ALIGN(sizeof(struct output)) +
+	    OUTPUT_ALIGN(event_get_struct_event_size());
+}
+
+/* A zeroed output, its ev pointing at the room for its event; NULL if none. */
+static struct output *
+output_alloc(void)
+{
+	size_t slot = output_slot_size(), i;
+	struct output_block *b;
+	struct output *out;
+	char *first;
+
+	LIST_FOREACH(b, &output_blocks, entry)
+		if (b->free != NULL)
+			break;
+	if (b == NULL) {
+		if ((b = malloc(OUTPUT_ALIGN(sizeof(*b)) +
+		    OUTPUT_BLOCK_SLOTS * slot)) == NULL)
+			return NULL;
+		first = (char *)b + OUTPUT_ALIGN(sizeof(*b));
+		b->free = NULL;
+		b->used = 0;
+		for (i = OUTPUT_BLOCK_SLOTS; i-- > 0; ) {
+			out = (struct output *)(first + i * slot);
+			out->next_free = b->free;
+			b->free = out;
+		}
+		LIST_INSERT_HEAD(&output_blocks, b, entry);
+	}
+	out = b->free;
+	b->free = out->next_free;
+	b->used++;
+	memset(out, 0, slot);
+	out->block = b;
+	out->ev = (struct event *)((char *)out +
+	    OUTPUT_ALIGN(sizeof(struct output)));
+	return out;
+}
+
+/* Give an output's slot back; a block none uses goes back whole. */
+static void
+output_release(struct output *out)
+{
+	struct output_block *b = out->block;
+
+	free(out->prefix);
+	out->next_free = b->free;
+	b->free = out;
+	if (--b->used == 0) {
+		LIST_REMOVE(b, entry);
+		free(b);
+	}
 }
 
 /*
@@ -329,27 +460,18 @@ output_new(struct event_base *base, int fd, const char *prefix,
 {
 	struct output *out;
 
-	if ((out = calloc(1, sizeof(*out))) == NULL)
+	if ((out = output_alloc()) == NULL)
 		return NULL;
 	out->fd = fd;
 	out->dropped_total = dropped;
 	out->window = output_now_ms();
-	if ((out->prefix = strdup(prefix)) == NULL)
-		goto fail;
-	out->ev = event_new(base, fd, EV_READ | EV_PERSIST, output_read, out);
-	out->window_end = evtimer_new(base, output_window_over, out);
-	if (out->ev == NULL || out->window_end == NULL ||
-	    event_add(out->ev, NULL) == -1)
-		goto fail;
+	if ((out->prefix = strdup(prefix)) == NULL ||
+	    event_assign(out->ev, base, fd, EV_READ | EV_PERSIST, output_read,
+	    out) == -1 || event_add(out->ev, NULL) == -1) {
+		output_release(out);
+		return NULL;
+	}
 	return out;
-fail:
-	if (out->ev != NULL)
-		event_free(out->ev);
-	if (out->window_end != NULL)
-		event_free(out->window_end);
-	free(out->prefix);
-	free(out);
-	return NULL;
 }
 
 /*
@@ -363,11 +485,12 @@ output_free(struct output *out)
 		return;
 	output_pull(out, OUTPUT_FINAL_BYTES, false);
 	if (out->len > 0)
-		output_line(out, out->buf, out->len, false);
+		output_line(out, out->partial, out->len, false);
 	output_report_dropped(out);
-	event_free(out->ev);
-	event_free(out->window_end);
+	event_del(out->ev);
+	if (out->window_end != NULL)
+		event_free(out->window_end);
 	close(out->fd);
-	free(out->prefix);
-	free(out);
+	free(out->partial);
+	output_release(out);
 }

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "child.h"
 #include "config.h"
 #include "control.h"
@@ -218,6 +219,7 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 {
 	struct reload *r;
 	char *cause = NULL;
+	unsigned int id;
 
 	if (!initial && reload_config(sup->conf, &conf, only, &cause) == -1) {
 		reload_refuse(sup, initial, cause ? cause : "out of memory",
@@ -250,10 +252,14 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	control_reload_begin(sup->control, r->id);
 	if (!initial)
 		notify_self("RELOADING=1\nSTATUS=reloading");
+	id = r->id;
 	if (reload_start(r, &sup->programs, &sup->reload_env, &cause) == -1) {
-		/* A generation's failure may have aborted it already. */
-		if (sup->reload == r)
-			supervisor_abort(sup, cause ? cause : "out of memory");
+		/*
+		 * A generation that failed may have aborted the reload
+		 * already (r is freed then), and a queued one begun since.
+		 */
+		if (sup->reload != NULL && sup->reload->id == id)
+			supervisor_abort(sup, cause_text(cause));
 		free(cause);
 	}
 }

@@ -87,21 +87,21 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	const struct program_conf *pc = env->pc;
 	struct child_spec spec;
 	struct child_proc cp;
+	int rc;
 
 	if (child_spec_init(&spec, pc, env->listeners, env->nlisteners,
 	    env->number, w->index,
 	    pc->ready == READY_NOTIFY ? env->notify_socket : NULL, cause) == -1)
 		return -1;
 	spec.cgroup_fd = desc_group_procs_fd(env->desc);
-	if (child_spawn(&spec, &cp, cause) == -1) {
-		child_spec_free(&spec);
-		return -1;
-	}
+	rc = child_spawn(&spec, &cp, cause);
 	child_spec_free(&spec);
+	if (rc == CHILD_NOT_STARTED)
+		return WORKER_NOT_STARTED;
 	proc->pid = cp.pid;
 	proc->output_fd = cp.output_fd;
-	proc->status_fd = cp.status_fd;
-	return 0;
+	proc->wait_status = cp.wait_status;
+	return rc == CHILD_CANNOT_RUN ? WORKER_CANNOT_RUN : 0;
 }
 
 const struct proc_ops proc_ops_system = {
@@ -109,7 +109,6 @@ const struct proc_ops proc_ops_system = {
 	.kill = kill,
 	.getpgid = getpgid,
 	.track = desc_group_new,
-	.exec_status = child_read_status,
 };
 
 /* A worker slot of a generation, with no process yet. */
@@ -119,7 +118,6 @@ worker_init(struct worker *w, const struct worker_env *env, int index)
 	memset(w, 0, sizeof(*w));
 	w->env = env;
 	w->index = index;
-	w->status_fd = -1;
 	w->last_status = -1;
 }
 
@@ -168,9 +166,6 @@ worker_free(struct worker *w)
 	worker_cancel_timer(w);
 	output_free(w->output);
 	w->output = NULL;
-	if (w->status_fd != -1)
-		close(w->status_fd);
-	w->status_fd = -1;
 	free(w->status_text);
 	free(w->last_error);
 	w->status_text = w->last_error = NULL;
@@ -236,32 +231,35 @@ worker_backoff_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Start the worker's process. The exec status pipe and the output pipe
- * come to the worker; fails with *cause when no process could be made
- * (no fds or processes left, the command's environment cannot be built).
+ * Start the worker's process; its output pipe comes to the worker. Fails
+ * with *cause: WORKER_NOT_STARTED when no process could be made (no fds
+ * or processes left, the environment cannot be built), WORKER_CANNOT_RUN
+ * when its command could not run ("cannot run ...", the process reaped).
  */
 int
 worker_start(struct worker *w, char **cause)
 {
 	const struct worker_env *env = w->env;
-	struct worker_proc proc = { 0, -1, -1 };
+	struct worker_proc proc = { 0, -1, 0 };
 	char prefix[256];
+	int rc;
 
-	if (env->ops->spawn(w, &proc, cause) == -1)
-		return -1;
-	desc_group_add(env->desc, proc.pid);
-
+	if ((rc = env->ops->spawn(w, &proc, cause)) == WORKER_NOT_STARTED)
+		return WORKER_NOT_STARTED;
+	/* A process ran: what the last one wrote is logged now. */
 	output_free(w->output);
 	w->output = NULL;
-	if (w->status_fd != -1)
-		close(w->status_fd);
+	if (rc == WORKER_CANNOT_RUN) {
+		w->last_status = proc.wait_status;
+		return WORKER_CANNOT_RUN;
+	}
+	desc_group_add(env->desc, proc.pid);
 	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", env->program,
 	    env->number, (int)proc.pid);
 	/* The output pipe becomes the output reader's (closed with it). */
 	if (proc.output_fd != -1 && (w->output = output_new(env->base,
 	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
 		close(proc.output_fd);
-	w->status_fd = proc.status_fd;
 	worker_set_mainpid(w, 0);
 	worker_set_pid(w, proc.pid);
 	w->pgid = proc.pid;
@@ -431,25 +429,15 @@ worker_kill(struct worker *w)
 /*
  * The worker's process was reaped. A wrapper that announced the server it
  * started as MAINPID and exited leaves the server (now our child, as we
- * are a subreaper) as the worker. Otherwise fills how with the exit, and
- * exec_error with why the command could not run if it could not.
+ * are a subreaper) as the worker. Otherwise fills how with the exit.
  */
 enum worker_exit
-worker_reaped(struct worker *w, int status, char *how, size_t howlen,
-    char *exec_error, size_t errlen)
+worker_reaped(struct worker *w, int status, char *how, size_t howlen)
 {
 	const struct worker_env *env = w->env;
 	pid_t pid = w->pid;
-	bool exec_failed = false;
 
-	/* An exec failure was written to the status pipe before the exit. */
-	if (w->status_fd != -1) {
-		exec_failed = env->ops->exec_status(w->status_fd, exec_error,
-		    errlen) == 1;
-		close(w->status_fd);
-		w->status_fd = -1;
-	}
-	if (!exec_failed && worker_mainpid_valid(w)) {
+	if (worker_mainpid_valid(w)) {
 		log_info("%s gen %u worker %d: pid %d exited; its MAINPID %d "
 		    "carries on", env->program, env->number, w->index, (int)pid,
 		    (int)w->mainpid);
@@ -460,7 +448,7 @@ worker_reaped(struct worker *w, int status, char *how, size_t howlen,
 	gen_describe_status(status, how, howlen);
 	w->last_status = status;
 	worker_cancel_timer(w);
-	return exec_failed ? WORKER_EXIT_EXEC_FAILED : WORKER_EXIT_EXITED;
+	return WORKER_EXIT_EXITED;
 }
 
 /*

@@ -39,15 +39,18 @@ enum worker_event {
 /* What the exit of a worker's process came to (worker_reaped). */
 enum worker_exit {
 	WORKER_EXIT_CARRIED_ON,	/* the MAINPID it announced is the worker now */
-	WORKER_EXIT_EXITED,	/* it ran and exited */
-	WORKER_EXIT_EXEC_FAILED, /* its command could not run */
+	WORKER_EXIT_EXITED,	/* it exited */
 };
+
+/* worker_start's and proc_ops.spawn's failures (0: started). */
+#define WORKER_NOT_STARTED	(-1)	/* no process: no fd or process left */
+#define WORKER_CANNOT_RUN	(-2)	/* its command could not run; reaped */
 
 /* A process a worker started: what the spawner reports. */
 struct worker_proc {
 	pid_t		 pid;
 	int		 output_fd;	/* its stdout+stderr, or -1 */
-	int		 status_fd;	/* exec status pipe, or -1 */
+	int		 wait_status;	/* WORKER_CANNOT_RUN: how it exited */
 };
 
 /*
@@ -55,7 +58,7 @@ struct worker_proc {
  * or a test's, which start no process and signal none.
  */
 struct proc_ops {
-	/* Start worker w's process. */
+	/* Start worker w's process: 0, WORKER_NOT_STARTED or WORKER_CANNOT_RUN. */
 	int		 (*spawn)(struct worker *w, struct worker_proc *proc,
 			    char **cause);
 	/* kill(2): pid < 0 is a process group, sig 0 tests for life. */
@@ -65,8 +68,6 @@ struct proc_ops {
 	/* Track every process of a generation (descendants.c), or NULL. */
 	struct desc_group *(*track)(const char *program, unsigned int number,
 			    void (*changed)(void *), void *arg, char **cause);
-	/* Read an exec status pipe: 1 and the error if exec failed. */
-	int		 (*exec_status)(int fd, char *buf, size_t len);
 };
 
 extern const struct proc_ops proc_ops_system;
@@ -100,7 +101,6 @@ struct worker {
 	unsigned int	 restarts;
 	uint64_t	 backoff_ms;	/* delay before the next restart */
 	struct timespec	 restart_at;	/* monotonic, while in backoff */
-	int		 status_fd;	/* exec result pipe, -1 once read */
 	struct output	*output;
 	struct event	*timer;		/* ready delay or restart backoff */
 	char		*status_text;	/* last STATUS= */
@@ -118,7 +118,7 @@ void		 worker_ready(struct worker *w);
 void		 worker_notify(struct worker *w, const char *key,
 		    const char *value);
 enum worker_exit worker_reaped(struct worker *w, int status, char *how,
-		    size_t howlen, char *exec_error, size_t errlen);
+		    size_t howlen);
 void		 worker_exited_running(struct worker *w, int status,
 		    const char *how, bool none_ready);
 void		 worker_start_failed(struct worker *w, const char *why,

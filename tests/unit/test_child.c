@@ -1,20 +1,28 @@
 /*
- * test_child.c: what child.c prepares for a worker before fork: the exact
- * environment of each socket protocol, and how the command is found.
+ * test_child.c: what child.c prepares for a worker before clone (the exact
+ * environment of each socket protocol, how the command is found) and what
+ * the child does before exec: its fds, signals and ids, as the program it
+ * runs sees them in /proc, and a failure reported by child_spawn itself.
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child.h"
 #include "config.h"
 #include "listener.h"
-#include "parse.h"
 #include "support.h"
 
 static char *dir;
@@ -119,7 +127,7 @@ Test(child, environment_of_every_protocol, .fini = fini)
 	cr_assert_str_eq(env_get(envp, "HANDOFF_WORKER"), "2");
 	cr_assert_str_eq(env_get(envp, "NOTIFY_SOCKET"), "@notify");
 	cr_assert_str_eq(env_get(envp, "FOO"), "bar");
-	argv_free(envp);
+	free(envp);
 }
 
 Test(child, inherited_protocol_variables_are_dropped, .fini = fini)
@@ -145,7 +153,7 @@ Test(child, inherited_protocol_variables_are_dropped, .fini = fini)
 	cr_assert_null(env_get(envp, "EINHORN_FD_3"));
 	cr_assert_str_eq(env_get(envp, "HANDOFF_GENERATION"), "1");
 	cr_assert_str_eq(env_get(envp, "KEEP_ME"), "yes");
-	argv_free(envp);
+	free(envp);
 }
 
 Test(child, program_env_overrides_the_inherited_one, .fini = fini)
@@ -159,7 +167,7 @@ Test(child, program_env_overrides_the_inherited_one, .fini = fini)
 	program_listeners(pc, ls);
 	envp = child_env_build(pc, ls, 1, 1, 0, NULL, &slot);
 	cr_assert_str_eq(env_get(envp, "PATH"), "/opt/bin");
-	argv_free(envp);
+	free(envp);
 }
 
 Test(child, command_is_found_in_path_or_directory, .fini = fini)
@@ -206,4 +214,469 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 	cr_assert_str_eq(cause, "cannot run no-such-command-here: not found in "
 	    "PATH (/nonexistent:/bin)");
 	free(cause);
+}
+
+/* ---- the child, from clone to exec ------------------------------------ */
+
+static char *sh_argv[4] = { "/bin/sh", "-c", NULL, NULL };
+static char *cat_status_argv[] = { "/bin/cat", "/proc/self/status", NULL };
+static char *env_path[] = { "PATH=/usr/bin:/bin", NULL };
+
+/* A spec that runs argv, with nfds fds to place from 3 on. */
+static void
+spec_for(struct child_spec *spec, char **argv, int *fds, size_t nfds)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->path = argv[0];
+	spec->argv = argv;
+	spec->envp = env_path;
+	spec->listen_pid_slot = -1;
+	spec->cgroup_fd = -1;
+	spec->fds = fds;
+	spec->nfds = nfds;
+}
+
+/* A spec that runs `sh -c script`. */
+static void
+spec_for_sh(struct child_spec *spec, const char *script, int *fds,
+    size_t nfds)
+{
+	sh_argv[2] = (char *)script;
+	spec_for(spec, sh_argv, fds, nfds);
+}
+
+/* The fds open in this process now. */
+static int
+open_fds(void)
+{
+	return support_fd_count(getpid());
+}
+
+/*
+ * Start spec, read everything it writes until it exits, reap it: returns
+ * its output (caller frees), its wait status in *status.
+ */
+static char *
+run_spec(const struct child_spec *spec, int *status)
+{
+	struct child_proc proc;
+	char *cause = NULL, *text;
+	size_t len = 0, cap = 4096;
+	ssize_t n;
+
+	cr_assert_eq(child_spawn(spec, &proc, &cause), 0, "%s", cause);
+	cr_assert_gt(proc.pid, 0);
+	cr_assert_geq(proc.output_fd, 0);
+	cr_assert_eq(fcntl(proc.output_fd, F_SETFL, 0), 0);
+	cr_assert_not_null(text = malloc(cap));
+	while ((n = read(proc.output_fd, text + len, cap - len - 1)) != 0) {
+		cr_assert(n > 0 || errno == EINTR, "read: %s", strerror(errno));
+		if (n > 0 && (len += (size_t)n) == cap - 1)
+			cr_assert_not_null(text = realloc(text, cap *= 2));
+	}
+	text[len] = '\0';
+	close(proc.output_fd);
+	cr_assert_eq(waitpid(proc.pid, status, 0), proc.pid);
+	return text;
+}
+
+/* The value of a "Key:" line of /proc/PID/status text, tabs as spaces. */
+static char *
+status_field(const char *text, const char *key)
+{
+	const char *line = strstr(text, key);
+	char *value, *p;
+	size_t len;
+
+	cr_assert_not_null(line, "no %s in:\n%s", key, text);
+	line += strlen(key);
+	line += strspn(line, " \t");
+	len = strcspn(line, "\n");
+	cr_assert_not_null(value = strndup(line, len));
+	for (p = value; *p != '\0'; p++)
+		if (*p == '\t')
+			*p = ' ';
+	while (p > value && p[-1] == ' ')
+		*--p = '\0';
+	return value;
+}
+
+/* What fd points at in `ls -l` text ("socket:[123]"), or NULL if not open. */
+static char *
+ls_target(const char *text, int fd)
+{
+	char needle[32];
+	const char *p;
+
+	snprintf(needle, sizeof(needle), " %d -> ", fd);
+	if ((p = strstr(text, needle)) == NULL)
+		return NULL;
+	p += strlen(needle);
+	return strndup(p, strcspn(p, "\n"));
+}
+
+#define NSOCKS	16
+
+Test(child, fds_are_placed_from_3_even_from_inside_that_range)
+{
+	int socks[NSOCKS], fds[NSOCKS], status, inside = 0, stray;
+	char want[64], *text, *target, *out1;
+	struct child_spec spec;
+	struct stat st[NSOCKS];
+	size_t i, lines = 0;
+	const char *p;
+
+	/*
+	 * Sockets at the lowest free fds, placed in reverse: those below
+	 * 3 + NSOCKS sit where others must go.
+	 */
+	for (i = 0; i < NSOCKS; i++) {
+		socks[i] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(socks[i], 0);
+		cr_assert_eq(fstat(socks[i], &st[i]), 0);
+	}
+	for (i = 0; i < NSOCKS; i++) {
+		fds[i] = socks[NSOCKS - 1 - i];
+		if (fds[i] < 3 + NSOCKS && fds[i] != 3 + (int)i)
+			inside++;
+	}
+	cr_assert_geq(inside, 2, "too few sources in the target range");
+	/* One without CLOEXEC, as a supervisor may inherit: not passed on. */
+	cr_assert_geq(stray = socket(AF_UNIX, SOCK_DGRAM, 0), 0);
+	spec_for_sh(&spec, "ls -l /proc/$$/fd", fds, NSOCKS);
+	text = run_spec(&spec, &status);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
+
+	cr_assert_str_eq(target = ls_target(text, 0), "/dev/null", "%s", text);
+	free(target);
+	out1 = ls_target(text, 1);
+	cr_assert(out1 != NULL && strncmp(out1, "pipe:[", 6) == 0, "%s", text);
+	cr_assert_str_eq(target = ls_target(text, 2), out1);
+	free(target);
+	free(out1);
+	for (i = 0; i < NSOCKS; i++) {
+		snprintf(want, sizeof(want), "socket:[%llu]",
+		    (unsigned long long)st[NSOCKS - 1 - i].st_ino);
+		target = ls_target(text, 3 + (int)i);
+		cr_assert(target != NULL && strcmp(target, want) == 0,
+		    "fd %zu is %s, not %s:\n%s", 3 + i, target, want, text);
+		free(target);
+	}
+	/* And nothing else. */
+	for (p = text; (p = strstr(p, " -> ")) != NULL; p++)
+		lines++;
+	cr_assert_eq(lines, 3 + NSOCKS, "other fds are open:\n%s", text);
+	free(text);
+
+	/* The supervisor's own fds are as they were: same file, CLOEXEC. */
+	for (i = 0; i < NSOCKS; i++) {
+		struct stat now;
+		cr_assert_eq(fstat(socks[i], &now), 0);
+		cr_assert_eq(now.st_ino, st[i].st_ino);
+		cr_assert(fcntl(socks[i], F_GETFD) & FD_CLOEXEC);
+		close(socks[i]);
+	}
+	close(stray);
+}
+
+Test(child, discarded_output_goes_to_dev_null)
+{
+	char *tmp = support_tmpdir(), *script, *path, *text, *target;
+	struct child_proc proc;
+	struct child_spec spec;
+	char *cause = NULL;
+	int status;
+
+	cr_assert(asprintf(&path, "%s/fds", tmp) != -1);
+	cr_assert(asprintf(&script, "ls -l /proc/$$/fd > %s", path) != -1);
+	spec_for_sh(&spec, script, NULL, 0);
+	spec.discard_output = true;
+	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+	cr_assert_eq(proc.output_fd, -1, "no pipe for discarded output");
+	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	text = support_read_file(path);
+	cr_assert_not_null(text);
+	/* stdout is the file of the redirection; stderr is /dev/null. */
+	cr_assert_str_eq(target = ls_target(text, 0), "/dev/null", "%s", text);
+	free(target);
+	cr_assert_str_eq(target = ls_target(text, 2), "/dev/null", "%s", text);
+	free(target);
+	cr_assert_null(ls_target(text, 3), "%s", text);
+	free(text);
+	free(script);
+	free(path);
+	support_rmtree(tmp);
+	free(tmp);
+}
+
+Test(child, listen_pid_is_the_workers_own_pid)
+{
+	char pidvar[] = "LISTEN_PID=                        ";
+	char *envp[] = { pidvar, NULL }, *text, want[64];
+	struct child_spec spec;
+	int status;
+
+	spec_for_sh(&spec, "echo \"$LISTEN_PID $$\"", NULL, 0);
+	spec.envp = envp;
+	spec.listen_pid_slot = 0;
+	text = run_spec(&spec, &status);
+	/* The child wrote its pid into the slot: the shell it became says so. */
+	snprintf(want, sizeof(want), "%s %s\n", pidvar + 11, pidvar + 11);
+	cr_assert_str_eq(text, want);
+	cr_assert_gt(atoi(pidvar + 11), 0);
+	free(text);
+}
+
+/*
+ * Spawn spec, which must fail before exec: child_spawn says so itself,
+ * with the step and errno in *cause, and leaves no process and no fd.
+ */
+static void
+expect_cannot_run(const struct child_spec *spec, const char *cause_want)
+{
+	struct child_proc proc;
+	char *cause = NULL;
+	int before = open_fds();
+
+	cr_assert_eq(child_spawn(spec, &proc, &cause), CHILD_CANNOT_RUN,
+	    "cause %s", cause);
+	cr_assert_str_eq(cause, cause_want);
+	cr_assert(WIFEXITED(proc.wait_status) &&
+	    WEXITSTATUS(proc.wait_status) == 127, "wait status %#x",
+	    proc.wait_status);
+	cr_assert_eq(proc.output_fd, -1);
+	/* Reaped already: no child is left to wait for. */
+	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1);
+	cr_assert_eq(errno, ECHILD);
+	cr_assert_eq(open_fds(), before, "an fd was left open");
+	free(cause);
+}
+
+Test(child, a_failure_before_exec_is_returned_with_its_step_and_errno)
+{
+	char *tmp = support_tmpdir(), *path, *want, *argv[2];
+	struct child_spec spec;
+
+	/* There, but not executable. */
+	path = support_write_file(tmp, "not-executable", "#!/bin/sh\n");
+	cr_assert_eq(chmod(path, 0644), 0);
+	argv[0] = path;
+	argv[1] = NULL;
+	spec_for(&spec, argv, NULL, 0);
+	cr_assert(asprintf(&want, "cannot run %s: exec: Permission denied",
+	    path) != -1);
+	expect_cannot_run(&spec, want);
+	free(want);
+
+	/* Its directory is gone. */
+	spec_for(&spec, cat_status_argv, NULL, 0);
+	spec.directory = "/nonexistent/handoff-test";
+	expect_cannot_run(&spec, "cannot run /bin/cat: chdir: No such file or "
+	    "directory");
+
+	/* Its output discarded: the same. */
+	spec.discard_output = true;
+	expect_cannot_run(&spec, "cannot run /bin/cat: chdir: No such file or "
+	    "directory");
+	free(path);
+	support_rmtree(tmp);
+	free(tmp);
+}
+
+/* A handler of the test's: records that it ran, wherever that was. */
+static volatile sig_atomic_t handler_ran;
+
+static void
+test_handler(int sig)
+{
+	(void)sig;
+	handler_ran = 1;
+}
+
+Test(child, signals_are_reset_and_unblocked_in_the_child)
+{
+	struct sigaction sa;
+	struct child_spec spec;
+	sigset_t block;
+	char *text, *field;
+	int status;
+
+	/* Ignored, blocked and handled here, as a supervisor may have them. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = test_handler;
+	cr_assert_eq(sigaction(SIGHUP, &sa, NULL), 0);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGTERM);
+	cr_assert_eq(sigprocmask(SIG_BLOCK, &block, NULL), 0);
+
+	spec_for(&spec, cat_status_argv, NULL, 0);
+	text = run_spec(&spec, &status);
+	cr_assert_str_eq(field = status_field(text, "SigIgn:"),
+	    "0000000000000000", "ignored in the worker");
+	free(field);
+	cr_assert_str_eq(field = status_field(text, "SigBlk:"),
+	    "0000000000000000", "blocked in the worker");
+	free(field);
+	cr_assert_str_eq(field = status_field(text, "SigCgt:"),
+	    "0000000000000000");
+	free(field);
+	free(text);
+}
+
+/* What the helper thread of the next test saw and did. */
+struct signaller {
+	int	 pipe_read;	/* drained once the child is signalled */
+	pid_t	 child;
+};
+
+/* Helper thread: signal the child, which is held before exec, then free it. */
+static void *
+signaller_run(void *arg)
+{
+	struct signaller *sg = arg;
+	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	char buf[4096];
+	pid_t pids[4];
+
+	while (support_children(getpid(), 0, pids, 4) < 1 &&
+	    support_now_ms() < deadline)
+		usleep(1000);
+	sg->child = support_children(getpid(), 0, pids, 4) > 0 ? pids[0] : -1;
+	if (sg->child > 0)
+		kill(sg->child, SIGUSR1);
+	while (read(sg->pipe_read, buf, sizeof(buf)) > 0)
+		continue;
+	return NULL;
+}
+
+Test(child, a_signal_before_exec_never_runs_a_handler_of_the_supervisor)
+{
+	struct signaller sg = { -1, -1 };
+	struct child_proc proc;
+	struct child_spec spec;
+	struct sigaction sa;
+	char *cause = NULL, buf[4096];
+	pthread_t thread;
+	int p[2], status;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = test_handler;
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	/*
+	 * The child's first write (to join a cgroup) goes to a full pipe: it
+	 * waits there, every signal blocked, until the thread has sent it
+	 * SIGUSR1 and drained the pipe. Once the child unblocks its signals,
+	 * SIGUSR1 must find its default action, not the handler of ours.
+	 */
+	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	while (write(p[1], buf, sizeof(buf)) > 0)
+		continue;
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert_eq(fcntl(p[1], F_SETFL, 0), 0);
+	sg.pipe_read = p[0];
+	cr_assert_eq(pthread_create(&thread, NULL, signaller_run, &sg), 0);
+
+	spec_for(&spec, cat_status_argv, NULL, 0);
+	spec.cgroup_fd = p[1];
+	spec.discard_output = true;
+	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+	cr_assert_eq(pthread_join(thread, NULL), 0);
+	cr_assert_eq(sg.child, proc.pid);
+	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGUSR1,
+	    "wait status %#x", status);
+	cr_assert_eq(handler_ran, 0, "the handler ran in the child");
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Every thread of this process still has uid 0, gid 0 and its groups. */
+static void
+expect_still_root(int ngroups_before)
+{
+	char *text, *field;
+
+	cr_assert_eq(getuid(), 0);
+	cr_assert_eq(geteuid(), 0);
+	cr_assert_eq(getgid(), 0);
+	cr_assert_eq(getgroups(0, NULL), ngroups_before);
+	text = support_read_file("/proc/self/status");
+	cr_assert_str_eq(field = status_field(text, "Uid:"), "0 0 0 0");
+	free(field);
+	free(text);
+}
+
+static gid_t nobody_groups[] = { 65534, 12345 };
+
+/* A spec that shows its /proc status, run as nobody in groups 65534, 12345. */
+static void
+spec_as_nobody(struct child_spec *spec)
+{
+	spec_for(spec, cat_status_argv, NULL, 0);
+	spec->set_ids = true;
+	spec->uid = 65534;
+	spec->gid = 65534;
+	spec->groups = nobody_groups;
+	spec->ngroups = 2;
+}
+
+/* Run spec, which shows its /proc status: it had these ids. */
+static void
+expect_ids(const struct child_spec *spec, const char *uid, const char *gid,
+    const char *groups)
+{
+	const char *keys[] = { "Uid:", "Gid:", "Groups:" };
+	const char *want[] = { uid, gid, groups };
+	char *text, *field;
+	int status, i;
+
+	text = run_spec(spec, &status);
+	for (i = 0; i < 3; i++) {
+		cr_assert_str_eq(field = status_field(text, keys[i]), want[i],
+		    "%s", keys[i]);
+		free(field);
+	}
+	free(text);
+}
+
+Test(child, ids_are_dropped_in_the_child_only)
+{
+	struct child_spec spec;
+	char *tmp, *sock;
+	int ngroups;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	ngroups = getgroups(0, NULL);
+
+	/* user = nobody: its groups, its gid, its uid. */
+	spec_as_nobody(&spec);
+	expect_ids(&spec, "65534 65534 65534 65534", "65534 65534 65534 65534",
+	    "12345 65534");
+	expect_still_root(ngroups);
+
+	/* group = without user =: root, in that group alone. */
+	spec_for(&spec, cat_status_argv, NULL, 0);
+	spec.set_gid_only = true;
+	spec.gid = 12345;
+	expect_ids(&spec, "0 0 0 0", "12345 12345 12345 12345", "12345");
+	expect_still_root(ngroups);
+
+	/* A notify socket the user cannot reach: said before exec. */
+	tmp = support_tmpdir();
+	cr_assert_eq(chmod(tmp, 0700), 0);
+	sock = support_write_file(tmp, "notify", "");
+	spec_as_nobody(&spec);
+	spec.notify_socket = sock;
+	spec.notify_unreachable = "uid 65534 cannot reach it";
+	expect_cannot_run(&spec, "cannot run /bin/cat: uid 65534 cannot reach "
+	    "it: Permission denied");
+	expect_still_root(ngroups);
+	free(sock);
+	support_rmtree(tmp);
+	free(tmp);
 }

@@ -28,7 +28,6 @@
 /* The fake processes and what was done to them. */
 static struct {
 	bool		 alive[FAKE_MAX];
-	bool		 exec_fails[FAKE_MAX];	/* its exec "failed" */
 	int		 last_signal[FAKE_MAX];	/* to the process or its group */
 	pid_t		 pgid[FAKE_MAX];	/* 0: it leads its own group */
 	int		 spawned;
@@ -80,11 +79,16 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	}
 	cr_assert_lt(fake.spawned, FAKE_MAX);
 	i = fake.spawned++;
-	fake.alive[i] = true;
-	fake.exec_fails[i] = fake.exec_fails_next;
 	proc->pid = FAKE_PID_BASE + i;
 	proc->output_fd = -1;
-	proc->status_fd = FAKE_PID_BASE + i;	/* read by fake_exec_status */
+	if (fake.exec_fails_next) {
+		/* A clone whose exec failed: reaped already. */
+		proc->wait_status = 127 << 8;
+		*cause = strdup("cannot run /bin/app: exec: No such file or "
+		    "directory");
+		return WORKER_CANNOT_RUN;
+	}
+	fake.alive[i] = true;
 	return 0;
 }
 
@@ -125,26 +129,11 @@ fake_kill(pid_t pid, int sig)
 	return -1;
 }
 
-/* Fake exec status: the "pipe" is the pid; 1 if its exec failed. */
-static int
-fake_exec_status(int fd, char *buf, size_t len)
-{
-	int i = fake_index(fd);
-
-	if (i >= 0 && fake.exec_fails[i]) {
-		snprintf(buf, len, "exec: No such file or directory");
-		return 1;
-	}
-	return 0;
-}
-
-/* The status descriptors are not fds: nothing to close for them. */
 static const struct proc_ops fake_ops = {
 	.spawn = fake_spawn,
 	.kill = fake_kill,
 	.getpgid = fake_getpgid,
 	.track = NULL,
-	.exec_status = fake_exec_status,
 };
 
 /* Record generation events. */
@@ -293,8 +282,10 @@ Test(generation, an_exec_failure_fails_a_starting_generation_with_the_reason)
 	char *cause = NULL;
 
 	fake.exec_fails_next = true;
-	cr_assert_eq(gen_start(gen, &cause), 0);
-	fake_exit(gen, gen->workers[0].pid, 127 << 8);
+	cr_assert_eq(gen_start(gen, &cause), -1);
+	cr_assert_str_eq(cause, "cannot run /bin/app: exec: No such file or "
+	    "directory");
+	free(cause);
 	cr_assert_eq(seen.failed, 1);
 	cr_assert_str_eq(seen.why, "cannot run /bin/app: exec: No such file "
 	    "or directory");
@@ -359,9 +350,9 @@ Test(generation, an_exec_failure_on_restart_is_retried_and_shown)
 	gen_promote(gen);
 	fake.exec_fails_next = true;
 	fake_exit(gen, gen->workers[0].pid, SIGKILL);
-	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
-	fake_exit(gen, gen->workers[0].pid, 127 << 8);
+	RUN_UNTIL(gen->workers[0].start_failures == 1);
 	cr_assert_eq(gen->workers[0].state, WORKER_BACKOFF);
+	cr_assert_eq(gen->workers[0].pid, 0);
 	cr_assert_not_null(gen->workers[0].last_error);
 	cr_assert_str_eq(gen->workers[0].last_error, "cannot run /bin/app: "
 	    "exec: No such file or directory");

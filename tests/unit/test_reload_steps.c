@@ -48,13 +48,12 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	(void)w;
 	if (fake.fail_spawn) {
 		*cause = strdup("fork: Cannot allocate memory");
-		return -1;
+		return WORKER_NOT_STARTED;
 	}
 	cr_assert_lt(fake.spawned, FAKE_MAX);
 	fake.alive[fake.spawned] = true;
 	proc->pid = FAKE_PID_BASE + fake.spawned++;
 	proc->output_fd = -1;
-	proc->status_fd = -1;
 	return 0;
 }
 

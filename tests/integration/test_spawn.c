@@ -1,0 +1,92 @@
+/*
+ * test_spawn.c: what a running worker costs the supervisor in fds: its
+ * output pipe and nothing else (none with output = discard), however many
+ * workers and reloads.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Write s's config: one program of `workers` test servers, extra keys. */
+static void
+write_config(struct sup *s, int workers, const char *keys)
+{
+	char *text;
+
+	text = tc_printf(
+	    "[supervisor]\nname = spawn\ncontrol = %s\npidfile = %s/pid\n\n"
+	    "[listener web]\nlisten = 127.0.0.1:%d\n\n"
+	    "[program app]\ncommand = %s\nlisteners = web\nworkers = %d\n"
+	    "ready = notify\nready_timeout = 20s\ndrain_timeout = 20s\n%s",
+	    s->sock, s->dir, s->port, support_env("HANDOFF_TESTSERVER"),
+	    workers, keys);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+}
+
+/* Reload s to generation gen and wait until the one before it is gone. */
+static void
+reload_to(struct sup *s, unsigned int gen)
+{
+	struct run_result res;
+	char *gone;
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
+	    0, "reload: %s%s", res.out, res.err);
+	support_result_free(&res);
+	gone = tc_printf("app gen %u: gone", gen - 1);
+	tc_expect_log(s, gone, 1);
+	free(gone);
+}
+
+/*
+ * Wait until the supervisor holds want fds (a control connection may take
+ * a moment to close); fail with what it holds if it never does.
+ */
+static void
+expect_fds(struct sup *s, int want, const char *when)
+{
+	long long deadline = support_now_ms() + DEADLINE_MS;
+	int n;
+
+	while ((n = support_fd_count(s->hp.pid)) != want &&
+	    support_now_ms() < deadline)
+		usleep(10 * 1000);
+	cr_assert_eq(n, want, "%s: the supervisor holds %d fds, not %d", when,
+	    n, want);
+}
+
+/* The supervisor's fds with 1 worker, then with 9: what 8 workers cost. */
+static void
+expect_fds_per_worker(const char *keys, int per_worker)
+{
+	struct sup *s = tc_new("", "");
+	int one;
+
+	write_config(s, 1, keys);
+	tc_start(s);
+	one = support_fd_count(s->hp.pid);
+	cr_assert_gt(one, 0);
+	write_config(s, 9, keys);
+	reload_to(s, 2);
+	expect_fds(s, one + 8 * per_worker, "9 workers");
+	/* Another reload leaves nothing behind. */
+	reload_to(s, 3);
+	expect_fds(s, one + 8 * per_worker, "9 workers, reloaded");
+	tc_stop(s);
+}
+
+Test(spawn, a_worker_holds_one_fd_its_output, .fini = tc_fini)
+{
+	expect_fds_per_worker("", 1);
+}
+
+Test(spawn, a_worker_whose_output_is_discarded_holds_none, .fini = tc_fini)
+{
+	expect_fds_per_worker("output = discard\n", 0);
+}
