@@ -42,7 +42,7 @@
 #define SOCKDIAG_BUFSIZE	(32 * 1024)	/* the kernel's largest dump part */
 #define SOCKDIAG_TIMEOUT_MS	1000
 #define SOCKDIAG_MAX_PORTS	256	/* filtered by the kernel; more: here */
-#define SOCKDIAG_STATE_CLOSE	7	/* TCP_CLOSE: a datagram socket, unconnected */
+#define SOCKDIAG_STATE_CLOSE	7	/* TCP_CLOSE: unconnected datagram */
 #define SOCKDIAG_STATE_LISTEN	10	/* TCP_LISTEN */
 
 /* A dump request: the header, the request and (inet) a port filter. */
@@ -62,7 +62,7 @@ struct sockdiag_query {
 	char			*buf;	/* SOCKDIAG_BUFSIZE, for the answers */
 	const struct sockdiag_want *wants;
 	size_t			 nwants;
-	struct stat		*files;	/* per want: its unix socket file, or st_ino 0 */
+	struct stat		*files;	/* per want: its socket file, or st_ino 0 */
 	struct sockdiag_list	*out;
 	int			 type;	/* of the inet sockets dumped */
 	enum addr_kind		 kind;	/* of the inet wants dumped */

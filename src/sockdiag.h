@@ -33,7 +33,7 @@ struct sockdiag_want {
 struct sockdiag_sock {
 	size_t		 want;		/* index of the first address it matched */
 	int		 family;	/* AF_INET, AF_INET6, AF_UNIX */
-	int		 type;		/* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	int		 type;		/* SOCK_STREAM, _DGRAM, _SEQPACKET */
 	struct sockaddr_storage local;	/* what it is bound to */
 	socklen_t	 local_len;
 	bool		 v6only;

@@ -17,6 +17,7 @@
 struct config;
 struct event;
 struct event_base;
+struct guard;
 struct health;
 struct notify;
 struct pidmap;
@@ -39,6 +40,7 @@ struct supervisor {
 	struct pidmap	*pids;		/* worker pid -> struct worker */
 	struct notify	*notify;
 	struct health	*health;	/* listeners shut down by a worker */
+	struct guard	*guard;		/* foreign listeners on our addresses */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */
