@@ -19,7 +19,6 @@
 #include <net/if.h>
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -34,6 +33,7 @@
 #include "hashmap.h"
 #include "listener.h"
 #include "log.h"
+#include "sockdiag.h"
 
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
@@ -41,15 +41,6 @@
 
 /* Seconds given to TCP_DEFER_ACCEPT (the kernel rounds up to retransmits). */
 #define LISTENER_DEFER_ACCEPT_SECS 1
-
-/* Flag of a listening socket in /proc/net/unix (__SO_ACCEPTCON). */
-#define LISTENER_PROC_UNIX_ACCEPTCON 0x10000
-
-/* The process holding a socket, found through /proc. */
-struct listener_holder {
-	pid_t	pid;
-	char	comm[64];
-};
 
 /* What changes on a kept listener when a reload commits. */
 struct listener_change {
@@ -125,257 +116,27 @@ listener_dirname(const char *path, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)n, path);
 }
 
-/* Read /proc/PID/comm into buf (empty if it cannot be read). */
-static void
-listener_proc_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	FILE *fp;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
-	if ((fp = fopen(path, "re")) == NULL)
-		return;
-	if (fgets(buf, (int)len, fp) == NULL)
-		buf[0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	fclose(fp);
-}
-
-/* Find a process with an fd on socket INODE; 0 if found, -1 if not. */
-static int
-listener_proc_find_inode(unsigned long inode, struct listener_holder *h)
-{
-	char want[64], path[64], link[64];
-	struct dirent *pe, *fe;
-	DIR *proc, *fds;
-	ssize_t n;
-	long pid;
-	int found = 0;
-
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	if ((proc = opendir("/proc")) == NULL)
-		return -1;
-	while (!found && (pe = readdir(proc)) != NULL) {
-		if (pe->d_name[0] < '1' || pe->d_name[0] > '9' ||
-		    strspn(pe->d_name, "0123456789") != strlen(pe->d_name))
-			continue;
-		pid = strtol(pe->d_name, NULL, 10);
-		snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-		if ((fds = opendir(path)) == NULL)
-			continue;
-		while ((fe = readdir(fds)) != NULL) {
-			if (fe->d_name[0] == '.')
-				continue;
-			n = readlinkat(dirfd(fds), fe->d_name, link,
-			    sizeof(link) - 1);
-			if (n <= 0)
-				continue;
-			link[n] = '\0';
-			if (strcmp(link, want) == 0) {
-				found = 1;
-				h->pid = (pid_t)pid;
-				break;
-			}
-		}
-		closedir(fds);
-	}
-	closedir(proc);
-	if (!found)
-		return -1;
-	listener_proc_comm(h->pid, h->comm, sizeof(h->comm));
-	return 0;
-}
-
-/* Decode the hex address of /proc/net/{tcp,udp}{,6} into bytes. */
-static int
-listener_proc_hexaddr(const char *hex, unsigned char *out, size_t outlen)
-{
-	char word[9];
-	uint32_t u;
-	size_t i;
-
-	if (strlen(hex) != outlen * 2)
-		return -1;
-	for (i = 0; i < outlen / 4; i++) {
-		memcpy(word, hex + i * 8, 8);
-		word[8] = '\0';
-		/* The kernel prints each 32-bit word as it sits in memory. */
-		u = (uint32_t)strtoul(word, NULL, 16);
-		memcpy(out + i * 4, &u, 4);
-	}
-	return 0;
-}
-
-/* Tell whether an IPv6 address is :: or maps an IPv4 one (set *v4 then). */
-static bool
-listener_v6_maps_v4(const unsigned char *a6, unsigned char *v4, bool *any)
-{
-	static const unsigned char prefix[12] =
-	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	static const unsigned char zero[16];
-
-	*any = memcmp(a6, zero, 16) == 0;
-	if (*any) {
-		memset(v4, 0, 4);
-		return true;
-	}
-	if (memcmp(a6, prefix, 12) != 0)
-		return false;
-	memcpy(v4, a6 + 12, 4);
-	return true;
-}
-
 /*
- * Score how well a socket bound to (family, bytes) would conflict with the
- * address we want: 0 not at all, 1 through a wildcard, 2 the same address.
+ * Format " (held by pid N, comm)" for who listens on a listener's address,
+ * or "" if nobody we can see does.
  */
-static int
-listener_proc_conflict(const struct addr *want, int family,
-    const unsigned char *bytes)
-{
-	static const unsigned char zero[16];
-	const unsigned char *w;
-	unsigned char w4[4], b4[4];
-	bool wany, bany;
-
-	if (want->ss.ss_family == AF_INET)
-		w = (const unsigned char *)
-		    &((const struct sockaddr_in *)&want->ss)->sin_addr;
-	else
-		w = (const unsigned char *)
-		    &((const struct sockaddr_in6 *)&want->ss)->sin6_addr;
-
-	if (want->ss.ss_family == family) {
-		size_t n = family == AF_INET ? 4 : 16;
-		if (memcmp(w, bytes, n) == 0)
-			return 2;
-		return memcmp(w, zero, n) == 0 || memcmp(bytes, zero, n) == 0;
-	}
-	/* One side IPv4, the other IPv6: only :: and v4-mapped overlap. */
-	if (family == AF_INET6) {
-		if (!listener_v6_maps_v4(bytes, b4, &bany))
-			return 0;
-		memcpy(w4, w, 4);
-		wany = memcmp(w4, zero, 4) == 0;
-	} else {
-		if (!listener_v6_maps_v4(w, w4, &wany))
-			return 0;
-		memcpy(b4, bytes, 4);
-		bany = memcmp(b4, zero, 4) == 0;
-	}
-	if (wany || bany)
-		return 1;
-	return memcmp(w4, b4, 4) == 0 ? 2 : 0;
-}
-
-/* Find the inode of the socket holding an IP address; 0 if none found. */
-static unsigned long
-listener_proc_inet_inode(const struct addr *addr)
-{
-	static const char *const tcp_files[] =
-	    { "/proc/net/tcp", "/proc/net/tcp6" };
-	static const char *const udp_files[] =
-	    { "/proc/net/udp", "/proc/net/udp6" };
-	const char *const *files = addr->kind == ADDR_TCP ? tcp_files : udp_files;
-	unsigned char bytes[16];
-	char line[512], hex[40];
-	unsigned long inode, best_inode = 0;
-	unsigned int port, state;
-	int score, best = 0, i, family;
-	FILE *fp;
-
-	for (i = 0; i < 2; i++) {
-		family = i == 0 ? AF_INET : AF_INET6;
-		if ((fp = fopen(files[i], "re")) == NULL)
-			continue;
-		while (fgets(line, sizeof(line), fp) != NULL) {
-			if (sscanf(line, " %*u: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
-			    "%x %*x:%*x %*x:%*x %*x %*u %*d %lu", hex, &port,
-			    &state, &inode) != 4)
-				continue;
-			if (inode == 0 || (int)port != addr_port(addr))
-				continue;
-			if (listener_proc_hexaddr(hex, bytes,
-			    family == AF_INET ? 4 : 16) == -1)
-				continue;
-			score = listener_proc_conflict(addr, family, bytes);
-			if (score == 0)
-				continue;
-			/* Prefer listening TCP sockets (state 0A). */
-			score *= 2;
-			if (addr->kind != ADDR_TCP || state == 0x0A)
-				score++;
-			if (score > best) {
-				best = score;
-				best_inode = inode;
-			}
-		}
-		fclose(fp);
-	}
-	return best_inode;
-}
-
-/* Find the inode of the unix socket bound to an address; 0 if none found. */
-static unsigned long
-listener_proc_unix_inode(const struct addr *addr)
-{
-	char line[512], name[ADDR_STRLEN];
-	unsigned long inode, best_inode = 0;
-	unsigned int flags;
-	int off, score, best = 0;
-	FILE *fp;
-
-	addr_format_sockaddr((const struct sockaddr *)&addr->ss, addr->len,
-	    name, sizeof(name));
-	if ((fp = fopen("/proc/net/unix", "re")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		off = 0;
-		if (sscanf(line, "%*x: %*x %*x %x %*x %*x %lu %n", &flags,
-		    &inode, &off) != 2 || off == 0)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		if (inode == 0 || strcmp(line + off, name) != 0)
-			continue;
-		score = (flags & LISTENER_PROC_UNIX_ACCEPTCON) ? 2 : 1;
-		if (score > best) {
-			best = score;
-			best_inode = inode;
-		}
-	}
-	fclose(fp);
-	return best_inode;
-}
-
-/* Find the process holding an address; 0 if found, -1 if not. */
-static int
-listener_find_holder(const struct addr *addr, struct listener_holder *h)
-{
-	unsigned long inode;
-
-	if (addr_is_unix(addr))
-		inode = listener_proc_unix_inode(addr);
-	else
-		inode = listener_proc_inet_inode(addr);
-	if (inode == 0)
-		return -1;
-	return listener_proc_find_inode(inode, h);
-}
-
-/* Format " (held by pid N, comm)" for an address, or "" if not found. */
 static void
-listener_holder_text(const struct addr *addr, char *buf, size_t len)
+listener_holder_text(const struct listener_conf *lc, char *buf, size_t len)
 {
-	struct listener_holder h;
+	struct sockdiag_owner owner;
+	struct sockdiag_want want;
 
 	buf[0] = '\0';
-	if (listener_find_holder(addr, &h) == -1)
+	memset(&want, 0, sizeof(want));
+	want.addr = lc->addr;
+	want.v6only = lc->opts.v6only == 1;
+	if (sockdiag_owners(&want, 0, &owner, 1, NULL) != 1 || owner.pid == 0)
 		return;
-	if (h.comm[0] != '\0')
-		snprintf(buf, len, " (held by pid %ld, %s)", (long)h.pid, h.comm);
+	if (owner.comm[0] != '\0')
+		snprintf(buf, len, " (held by pid %ld, %s)", (long)owner.pid,
+		    owner.comm);
 	else
-		snprintf(buf, len, " (held by pid %ld)", (long)h.pid);
+		snprintf(buf, len, " (held by pid %ld)", (long)owner.pid);
 }
 
 /* Tell whether a unix socket address has a live socket behind it. */
@@ -451,7 +212,7 @@ listener_unix_prepare(const struct listener_conf *lc, bool remove_stale,
 		return -1;
 	}
 	if (live == 1) {
-		listener_holder_text(&lc->addr, holder, sizeof(holder));
+		listener_holder_text(lc, holder, sizeof(holder));
 		listener_error(cause, lc, "another process is listening on this "
 		    "socket%s", holder);
 		return -1;
@@ -575,7 +336,7 @@ listener_bind_error(const struct listener_conf *lc, int err, char **cause)
 		listener_dirname(path, dir, sizeof(dir));
 	switch (err) {
 	case EADDRINUSE:
-		listener_holder_text(&lc->addr, holder, sizeof(holder));
+		listener_holder_text(lc, holder, sizeof(holder));
 		listener_error(cause, lc, "address already in use%s", holder);
 		return;
 	case EACCES:
@@ -1427,7 +1188,47 @@ listener_probe_unix(const struct listener_conf *lc, char **cause)
 	return listener_unix_prepare(lc, false, cause);
 }
 
-/* Try every listener of conf (for check --bind); returns the failures. */
+/*
+ * After a probe bound l, tell whether other sockets listen on its address
+ * all the same (SO_REUSEPORT on both, same uid): -1 naming them in *cause
+ * if so, 1 with *cause if it cannot tell, 0 if none does.
+ */
+static int
+listener_probe_shared(const struct listener_conf *lc, const struct listener *l,
+    char **cause)
+{
+	struct sockdiag_owner owners[4];
+	struct sockdiag_want want;
+	struct stat sb;
+	char who[512], *why = NULL;
+	int n;
+
+	if (addr_port(&lc->addr) == 0 || fstat(listener_fd(l), &sb) == -1)
+		return 0;	/* a port of its own: nobody else is there */
+	memset(&want, 0, sizeof(want));
+	want.addr = lc->addr;
+	want.v6only = lc->opts.v6only == 1;
+	if ((n = sockdiag_owners(&want, sb.st_ino, owners, 4, &why)) == -1) {
+		listener_error(cause, lc, "cannot tell whether other processes "
+		    "listen on this address too: %s", why ? why :
+		    "out of memory");
+		free(why);
+		return 1;
+	}
+	if (n == 0)
+		return 0;
+	sockdiag_format_owners(owners, (size_t)n, who, sizeof(who));
+	listener_error(cause, lc, "%s already listen%s on this address with "
+	    "SO_REUSEPORT, and would take a share of its connections", who,
+	    n == 1 ? "s" : "");
+	return -1;
+}
+
+/*
+ * Try every listener of conf (for check --bind); returns the failures.
+ * A listener that binds but shares its address with other listening
+ * sockets (SO_REUSEPORT) fails too, naming who holds them.
+ */
 int
 listener_probe_config(const struct config *conf, struct config_msgs *msgs)
 {
@@ -1442,12 +1243,18 @@ listener_probe_config(const struct config *conf, struct config_msgs *msgs)
 		cause = NULL;
 		if (listener_unix_path(&lc->addr) != NULL)
 			rc = listener_probe_unix(lc, &cause);
-		else if ((rc = listener_bind(lc, &l, &cause)) == 0)
+		else if ((rc = listener_bind(lc, &l, &cause)) == 0) {
+			rc = listener_probe_shared(lc, l, &cause);
 			listener_unref(l);
+		}
 		if (rc == 0)
 			continue;
-		config_msgs_add(msgs, true, conf->path, lc->line, "%s",
+		config_msgs_add(msgs, rc == -1, conf->path, lc->line, "%s",
 		    cause != NULL ? cause : "cannot bind");
+		if (rc == 1) {
+			free(cause);
+			continue;
+		}
 		free(cause);
 		failures++;
 	}

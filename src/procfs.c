@@ -194,3 +194,37 @@ procfs_now_ticks(void)
 	return (unsigned long long)ts.tv_sec * hz +
 	    (unsigned long long)ts.tv_nsec / (1000000000ULL / hz);
 }
+
+/*
+ * The command name of pid (/proc/PID/comm) in buf, in printable ASCII
+ * other than '"' and '\\' (anything else shown as '?'), so that it can go
+ * into a log line or a JSON string as it is; "" if it cannot be read.
+ */
+void
+procfs_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64], raw[64];
+	unsigned char c;
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, raw, sizeof(raw) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	if (raw[n - 1] == '\n')
+		n--;
+	for (i = 0; i < (size_t)n && i + 1 < len; i++) {
+		c = (unsigned char)raw[i];
+		buf[i] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ?
+		    '?' : (char)c;
+	}
+	buf[i] = '\0';
+}

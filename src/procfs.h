@@ -30,6 +30,7 @@ int	 procfs_children(pid_t pid, struct pid_list *out);
 int	 procfs_stat(pid_t pid, struct procfs_stat *st);
 unsigned long long procfs_now_ticks(void);
 int	 procfs_pids_add(struct pid_list *list, pid_t pid);
+void	 procfs_comm(pid_t pid, char *buf, size_t len);
 void	 procfs_pids_free(struct pid_list *list);
 
 #endif

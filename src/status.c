@@ -18,6 +18,7 @@
 #include "config.h"
 #include "descendants.h"
 #include "generation.h"
+#include "guard.h"
 #include "health.h"
 #include "listener.h"
 #include "status.h"
@@ -216,8 +217,10 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 			    l->opts.backlog);
 		status_listener_health(sup, l, health, sizeof(health), &repairs,
 		    &down);
-		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u}",
+		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u",
 		    down ? "shut down" : repairs > 0 ? "repaired" : "ok", repairs);
+		guard_status_json(sup->guard, l, out);
+		evbuffer_add(out, "}", 1);
 	}
 
 	evbuffer_add_printf(out, "],\"programs\":[");
@@ -364,6 +367,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 		    &down);
 		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
 		    address, l->fd_name, health);
+		guard_status_text(sup->guard, l, out);
 	}
 
 	evbuffer_add_printf(out, "data\ndata %-16s %5s %-9s %6s %8s %-9s %9s %8s  %s\n",

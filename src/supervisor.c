@@ -32,6 +32,7 @@
 #include "control.h"
 #include "descendants.h"
 #include "generation.h"
+#include "guard.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
@@ -120,6 +121,7 @@ supervisor_commit(struct supervisor *sup)
 	    sizeof(summary));
 	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
+	guard_check(sup->guard);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
@@ -358,6 +360,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 	sup->stopping = true;
 	sup->stop_now = sup->stop_now || now;
 	health_stop(sup->health);
+	guard_stop(sup->guard);
 	if (sup->reload != NULL) {
 		struct reload *r = sup->reload;
 		control_reload_end(sup->control, r->id, false, "reload cancelled: "
@@ -879,6 +882,7 @@ supervisor_free(struct supervisor *sup)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
 	health_close(sup->health);
+	guard_free(sup->guard);
 	listener_set_clear(&sup->listeners);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
@@ -1044,7 +1048,9 @@ supervisor_run(struct config *conf, const char *config_path,
 		supervisor_free(&sup);
 		return 1;
 	}
-	if (desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1) {
+	if (desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1 ||
+	    (sup.guard = guard_new(sup.base, &sup.listeners, &sup.programs,
+	    sup.pids, getenv("HANDOFF_GUARD_INTERVAL"), &cause)) == NULL) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
 		control_close(sup.control);

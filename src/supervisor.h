@@ -19,6 +19,7 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct supervisor;
+struct guard;
 struct health;
 struct notify;
 struct pidmap;
@@ -45,6 +46,7 @@ struct supervisor {
 	struct pidmap	*pids;		/* worker pid -> struct worker */
 	struct notify	*notify;
 	struct health	*health;	/* listeners shut down by a worker */
+	struct guard	*guard;		/* foreign listeners on our addresses */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */

@@ -425,6 +425,21 @@ tc_json_int(json_object *obj)
 	    json_object_get_int64(obj) : -1;
 }
 
+/* The member of status array `list` whose "name" is name, or NULL. */
+json_object *
+tc_json_named(json_object *root, const char *list, const char *name)
+{
+	json_object *items = tc_json_at(root, list, NULL), *item;
+	size_t i;
+
+	for (i = 0; items != NULL && i < json_object_array_length(items); i++) {
+		item = json_object_array_get_idx(items, i);
+		if (strcmp(tc_json_str(tc_json_at(item, "name", NULL)), name) == 0)
+			return item;
+	}
+	return NULL;
+}
+
 /*
  * GET / from the test server on 127.0.0.1:port: SUPPORT_HTTP_OK with the
  * generation and pid it answered with, or why it failed.

@@ -60,6 +60,8 @@ json_object *tc_status_json(struct sup *s);
 json_object *tc_json_at(json_object *obj, ...);
 const char *tc_json_str(json_object *obj);
 int64_t	 tc_json_int(json_object *obj);
+json_object *tc_json_named(json_object *root, const char *list,
+	    const char *name);
 
 /* Its workers, over HTTP. */
 int	 tc_http_get(int port, int *gen, pid_t *pid);

@@ -23,6 +23,7 @@
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -265,6 +266,31 @@ support_free_port(void)
 			return port;
 	}
 	abort();
+}
+
+/* The port an IPv4 or IPv6 socket is bound to; -1 if it cannot be told. */
+int
+support_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+/* The inode of an open fd (a socket's, as sock_diag names it); 0 if none. */
+ino_t
+support_fd_inode(int fd)
+{
+	struct stat sb;
+
+	return fstat(fd, &sb) == 0 ? sb.st_ino : 0;
 }
 
 /* How many lines of text contain needle. */

@@ -21,6 +21,8 @@ void	 support_rmtree(const char *path);
 char	*support_write_file(const char *dir, const char *name,
 	    const char *content);
 int	 support_free_port(void);
+int	 support_local_port(int fd);
+ino_t	 support_fd_inode(int fd);
 int	 support_count_lines(const char *text, const char *needle);
 
 /*

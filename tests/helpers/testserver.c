@@ -99,6 +99,7 @@ struct options {
 	long		 orphans;		/* --orphans N: setsid'd children */
 	int		 spawn_daemon;
 	int		 daemon_ignore_term;
+	int		 reuseport_inherited;	/* SO_REUSEPORT on inherited sockets */
 	long long	 drain_delay;		/* ms */
 	long long	 delay_response;	/* ms */
 	int		 print_ready;
@@ -250,7 +251,7 @@ static void usage(int code)
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
 	    "                  [--print TEXT [--repeat N]] [--flood]\n"
-	    "                  [--shutdown-on-stop rd|wr|rdwr]\n"
+	    "                  [--shutdown-on-stop rd|wr|rdwr] [--reuseport-inherited]\n"
 	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
 	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
 	    "repeatable, sent in order, before READY=1.\n"
@@ -263,7 +264,9 @@ static void usage(int code)
 	    "and wait for a signal.\n"
 	    "--shutdown-on-stop calls shutdown() on each stream listener before\n"
 	    "closing it on stop, as servers do to wake threads blocked in accept(),\n"
-	    "and says so on stdout.\n");
+	    "and says so on stdout.\n"
+	    "--reuseport-inherited turns SO_REUSEPORT on for each inherited TCP or\n"
+	    "UDP socket (the supervisor's own: it lets others join the port).\n");
 	exit(code);
 }
 
@@ -293,6 +296,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--flood") == 0 ||
 		    strcmp(name, "--spawn-daemon") == 0 ||
 		    strcmp(name, "--daemon-ignore-term") == 0 ||
+		    strcmp(name, "--reuseport-inherited") == 0 ||
 		    strcmp(name, "--print-ready") == 0) {
 			if (value != NULL)
 				die(2, "%s takes no value", name);
@@ -308,6 +312,8 @@ static void parse_options(int argc, char **argv)
 				options.spawn_daemon = 1;
 			else if (strcmp(name, "--daemon-ignore-term") == 0)
 				options.daemon_ignore_term = 1;
+			else if (strcmp(name, "--reuseport-inherited") == 0)
+				options.reuseport_inherited = 1;
 			else
 				options.print_ready = 1;
 			continue;
@@ -530,6 +536,22 @@ static void set_nonblocking(int fd)
 		die(1, "fd %d: cannot make it non-blocking: %s", fd, strerror(errno));
 }
 
+/* --reuseport-inherited: SO_REUSEPORT on an inherited TCP or UDP socket. */
+static void reuseport_on(int fd, const char *from)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int on = 1;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		die(1, "%s: fd %d: getsockname: %s", from, fd, strerror(errno));
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == -1)
+		die(1, "%s: fd %d: cannot turn SO_REUSEPORT on: %s", from, fd,
+		    strerror(errno));
+}
+
 /* Adds an inherited fd to the listeners after checking it is one. */
 static void add_inherited(int fd, const char *from)
 {
@@ -550,6 +572,8 @@ static void add_inherited(int fd, const char *from)
 	} else if (type != SOCK_DGRAM)
 		die(1, "%s: fd %d has socket type %d, neither stream nor datagram",
 		    from, fd, type);
+	if (options.reuseport_inherited)
+		reuseport_on(fd, from);
 	set_nonblocking(fd);
 	listeners[listener_count++] = (struct listener){ .fd = fd, .type = type };
 }

@@ -62,33 +62,18 @@ rl_reload(struct sup *s, struct run_result *res, const char *a, const char *b)
 	return support_handoff_cmd(res, "reload", a, b, "-s", s->sock, NULL);
 }
 
-/* The member of status array `list` whose "name" is name, or NULL. */
-static json_object *
-rl_named(json_object *root, const char *list, const char *name)
-{
-	json_object *items = tc_json_at(root, list, NULL), *item;
-	size_t i;
-
-	for (i = 0; items != NULL && i < json_object_array_length(items); i++) {
-		item = json_object_array_get_idx(items, i);
-		if (strcmp(tc_json_str(tc_json_at(item, "name", NULL)), name) == 0)
-			return item;
-	}
-	return NULL;
-}
-
 /* The listener named name in a status document, or NULL. */
 static json_object *
 rl_listener(json_object *root, const char *name)
 {
-	return rl_named(root, "listeners", name);
+	return tc_json_named(root, "listeners", name);
 }
 
 /* The program named name in a status document, or NULL. */
 static json_object *
 rl_program(json_object *root, const char *name)
 {
-	return rl_named(root, "programs", name);
+	return tc_json_named(root, "programs", name);
 }
 
 /* A program's current generation number in status, -1 if none. */

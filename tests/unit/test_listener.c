@@ -1378,3 +1378,44 @@ Test(listener, probe_config)
 	config_msgs_free(&msgs);
 	config_free(conf);
 }
+
+Test(listener, probe_names_who_shares_a_reuseport_address)
+{
+	struct config *conf = config_new("probe.ini");
+	struct sockaddr_in sin;
+	struct config_msgs msgs;
+	struct listener_conf *lc;
+	char text[64], want[256];
+	int fd, on = 1;
+
+	/* Someone listens with SO_REUSEPORT: a reuseport listener binds too. */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_neq(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(fd, 8), 0);
+	snprintf(text, sizeof(text), "127.0.0.1:%d", local_port(fd));
+	lc = add(conf, "web", text);
+	lc->opts.reuseport = true;
+
+	config_msgs_init(&msgs);
+	cr_assert_eq(listener_probe_config(conf, &msgs), 1);
+	cr_assert_eq(msgs.nerrors, 1);
+	snprintf(want, sizeof(want), "probe.ini:%d: listener web: %s: pid %d (",
+	    lc->line, text, (int)getpid());
+	cr_assert(strstr(msgs.lines[0], want) == msgs.lines[0], "%s",
+	    msgs.lines[0]);
+	cr_assert(strstr(msgs.lines[0], "already listens on this address with "
+	    "SO_REUSEPORT") != NULL, "%s", msgs.lines[0]);
+	config_msgs_free(&msgs);
+
+	/* Once it is gone, the probe passes. */
+	close(fd);
+	config_msgs_init(&msgs);
+	cr_assert_eq(listener_probe_config(conf, &msgs), 0);
+	cr_assert_eq(msgs.count, 0);
+	config_msgs_free(&msgs);
+	config_free(conf);
+}

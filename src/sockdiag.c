@@ -1,0 +1,860 @@
+/*
+ * sockdiag.c: which sockets listen on an address, from the kernel's
+ * NETLINK_SOCK_DIAG (inet_diag for TCP and UDP over IPv4 and IPv6,
+ * unix_diag for unix sockets), and which processes hold them, from the
+ * fds in /proc.
+ *
+ * A lookup sends one dump request per kind of socket it needs (TCP over
+ * IPv4, over IPv6, UDP over each, unix) and reads the whole answer there
+ * and then: the kernel writes a dump as it is read, so a read waits on
+ * nothing but the kernel (a receive timeout guards it all the same). TCP
+ * and UDP requests carry a filter on the ports wanted, so only sockets on
+ * those ports come back. The answer is read into one fixed buffer and
+ * only the sockets on a wanted address are kept, up to a limit: memory is
+ * bounded however many sockets the host has.
+ */
+#include "autoconf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "procfs.h"
+#include "sockdiag.h"
+
+#define SOCKDIAG_BUFSIZE	(32 * 1024)	/* the kernel's largest dump part */
+#define SOCKDIAG_TIMEOUT_MS	1000
+#define SOCKDIAG_MAX_PORTS	256	/* filtered by the kernel; more: here */
+#define SOCKDIAG_STATE_CLOSE	7	/* TCP_CLOSE: unconnected datagram */
+#define SOCKDIAG_STATE_LISTEN	10	/* TCP_LISTEN */
+
+/* A dump request: the header, the request and (inet) a port filter. */
+struct sockdiag_req {
+	struct nlmsghdr		 nlh;
+	union {
+		struct inet_diag_req_v2 inet;
+		struct unix_diag_req	 un;
+	}			 r;
+	struct nlattr		 filter;
+	struct inet_diag_bc_op	 bc[SOCKDIAG_MAX_PORTS * 5];
+};
+
+/* One lookup in progress. */
+struct sockdiag_query {
+	int			 fd;	/* the netlink socket its dumps use */
+	char			*buf;	/* SOCKDIAG_BUFSIZE, for the answers */
+	const struct sockdiag_want *wants;
+	size_t			 nwants;
+	struct stat		*files;	/* per want: its socket file, or st_ino 0 */
+	struct sockdiag_list	*out;
+	int			 type;	/* of the inet sockets dumped */
+	enum addr_kind		 kind;	/* of the inet wants dumped */
+};
+
+/* The unix socket file a socket is bound to, as unix_diag says. */
+struct sockdiag_vfs {
+	bool			 known;
+	uint32_t		 ino;
+	uint32_t		 dev;	/* the kernel's encoding */
+};
+
+typedef int (*sockdiag_msg_fn)(const struct nlmsghdr *, void *);
+
+/* Set *cause to a newly allocated formatted message. */
+static void __attribute__((format(printf, 2, 3)))
+sockdiag_cause(char **cause, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cause == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(cause, fmt, ap) == -1)
+		*cause = NULL;
+	va_end(ap);
+}
+
+/* Open the netlink socket and the buffer of a lookup; -1 with *cause. */
+static int
+sockdiag_open(struct sockdiag_query *q, char **cause)
+{
+	struct timeval tv = { SOCKDIAG_TIMEOUT_MS / 1000,
+	    (SOCKDIAG_TIMEOUT_MS % 1000) * 1000 };
+
+	q->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (q->fd == -1) {
+		sockdiag_cause(cause, "cannot open a sock_diag netlink socket: "
+		    "%s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(q->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    (q->buf = malloc(SOCKDIAG_BUFSIZE)) == NULL) {
+		sockdiag_cause(cause, "cannot set up a sock_diag netlink socket: "
+		    "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Send one dump request (its nlmsg_type and the request filled in) on the
+ * lookup's socket and hand every message of the answer to fn, with q.
+ * 0, or -1 with *cause naming what failed.
+ */
+static int
+sockdiag_dump(struct sockdiag_query *q, struct sockdiag_req *req, size_t len,
+    const char *what, sockdiag_msg_fn fn, char **cause)
+{
+	static uint32_t seq;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK }, from;
+	struct nlmsgerr *err;
+	struct nlmsghdr *nh;
+	struct iovec iov;
+	struct msghdr msg;
+	ssize_t n;
+	size_t left;
+	bool done = false;
+
+	req->nlh.nlmsg_len = (uint32_t)len;
+	req->nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req->nlh.nlmsg_seq = ++seq;
+	if (sendto(q->fd, req, len, 0, (struct sockaddr *)&kernel,
+	    sizeof(kernel)) != (ssize_t)len) {
+		sockdiag_cause(cause, "cannot ask the kernel for %s: %s", what,
+		    strerror(errno));
+		return -1;
+	}
+	while (!done) {
+		iov.iov_base = q->buf;
+		iov.iov_len = SOCKDIAG_BUFSIZE;
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_name = &from;
+		msg.msg_namelen = sizeof(from);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		n = recvmsg(q->fd, &msg, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			sockdiag_cause(cause, "cannot list %s: no answer from "
+			    "the kernel within %dms", what, SOCKDIAG_TIMEOUT_MS);
+			return -1;
+		}
+		if (n == -1) {
+			sockdiag_cause(cause, "cannot list %s: %s", what,
+			    strerror(errno));
+			return -1;
+		}
+		if (n == 0 || (msg.msg_flags & MSG_TRUNC)) {
+			sockdiag_cause(cause, "cannot list %s: the kernel's "
+			    "answer was %s", what, n == 0 ? "cut short" :
+			    "larger than the buffer");
+			return -1;
+		}
+		if (from.nl_pid != 0)
+			continue;	/* not from the kernel */
+		left = (size_t)n;
+		for (nh = (struct nlmsghdr *)q->buf; NLMSG_OK(nh, left);
+		    nh = NLMSG_NEXT(nh, left)) {
+			if (nh->nlmsg_seq != req->nlh.nlmsg_seq)
+				continue;
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = true;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				err = NLMSG_DATA(nh);
+				if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*err)) ||
+				    err->error == 0)
+					continue;
+				sockdiag_cause(cause, "cannot list %s: the kernel "
+				    "says: %s", what, strerror(-err->error));
+				return -1;
+			}
+			if (fn(nh, q) == -1) {
+				sockdiag_cause(cause, "cannot list %s: a malformed "
+				    "answer from the kernel", what);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * inet_diag bytecode that keeps the sockets whose local port is one of
+ * ports[0..n-1], n > 0: per port "sport >= p; sport <= p; accept", where
+ * a failed test goes on to the next port and, after the last, past the
+ * end (reject). The kernel's checker walks the chain of "yes" jumps, so
+ * an accept is a JMP (always "no") to the end. Returns its length.
+ */
+static size_t
+sockdiag_port_filter(const uint16_t *ports, size_t n,
+    struct inet_diag_bc_op *bc)
+{
+	size_t total = n * 5 - 1, k = 0, i, left, next;
+
+	for (i = 0; i < n; i++) {
+		left = (total - k) * sizeof(*bc);	/* from here to the end */
+		next = i == n - 1 ? left + sizeof(*bc) : 5 * sizeof(*bc);
+		bc[k++] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 8,
+		    (unsigned short)next };
+		bc[k++] = (struct inet_diag_bc_op){ 0, 0, ports[i] };
+		bc[k++] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 8,
+		    (unsigned short)(next - 8) };
+		bc[k++] = (struct inet_diag_bc_op){ 0, 0, ports[i] };
+		if (i < n - 1)
+			bc[k++] = (struct inet_diag_bc_op){ INET_DIAG_BC_JMP, 4,
+			    (unsigned short)(left - 16) };
+	}
+	return total * sizeof(*bc);
+}
+
+/* Tell whether 16 bytes are ::, or map an IPv4 address (copied to v4). */
+static bool
+sockdiag_v6_as_v4(const unsigned char *a6, unsigned char *v4)
+{
+	static const unsigned char mapped[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const unsigned char zero[16];
+
+	if (memcmp(a6, zero, 16) == 0) {
+		memset(v4, 0, 4);
+		return true;
+	}
+	if (memcmp(a6, mapped, 12) != 0)
+		return false;
+	memcpy(v4, a6 + 12, 4);
+	return true;
+}
+
+/* The address bytes of an IPv4 or IPv6 socket address, and their length. */
+static const unsigned char *
+sockdiag_ip(const struct sockaddr_storage *ss, size_t *len, int *port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET) {
+		*len = 4;
+		*port = ntohs(sin->sin_port);
+		return (const unsigned char *)&sin->sin_addr;
+	}
+	*len = 16;
+	*port = ntohs(sin6->sin6_port);
+	return (const unsigned char *)&sin6->sin6_addr;
+}
+
+/*
+ * Tell whether two IP addresses overlap, as bind() sees it: the same, or
+ * either a wildcard of the other's family; across families, an IPv6
+ * wildcard that is not v6only takes every IPv4 address, and a v4-mapped
+ * IPv6 address is its IPv4 one.
+ */
+static bool
+sockdiag_ip_overlaps(const struct sockaddr_storage *a, bool a_v6only,
+    const struct sockaddr_storage *b, bool b_v6only)
+{
+	static const unsigned char zero[16];
+	const unsigned char *ab, *bb;
+	unsigned char a4[4], b4[4];
+	size_t alen, blen;
+	int port;
+
+	ab = sockdiag_ip(a, &alen, &port);
+	bb = sockdiag_ip(b, &blen, &port);
+	if (alen == blen)
+		return memcmp(ab, bb, alen) == 0 || memcmp(ab, zero, alen) == 0 ||
+		    memcmp(bb, zero, blen) == 0;
+	if (alen == 16) {
+		if (!sockdiag_v6_as_v4(ab, a4) ||
+		    (memcmp(ab, zero, 16) == 0 && a_v6only))
+			return false;
+		memcpy(b4, bb, 4);
+	} else {
+		if (!sockdiag_v6_as_v4(bb, b4) ||
+		    (memcmp(bb, zero, 16) == 0 && b_v6only))
+			return false;
+		memcpy(a4, ab, 4);
+	}
+	return memcmp(a4, b4, 4) == 0 || memcmp(a4, zero, 4) == 0 ||
+	    memcmp(b4, zero, 4) == 0;
+}
+
+/* Tell whether an inet socket is on a wanted TCP or UDP address. */
+static bool
+sockdiag_inet_matches(const struct sockdiag_want *w,
+    const struct sockdiag_sock *s)
+{
+	size_t len;
+	int wport, sport;
+
+	if (w->addr.kind != (s->type == SOCK_STREAM ? ADDR_TCP : ADDR_UDP))
+		return false;
+	(void)sockdiag_ip(&w->addr.ss, &len, &wport);
+	(void)sockdiag_ip(&s->local, &len, &sport);
+	if (wport != 0 && wport != sport)
+		return false;
+	return sockdiag_ip_overlaps(&w->addr.ss, w->v6only, &s->local,
+	    s->v6only);
+}
+
+/* Tell whether a unix socket is the one a wanted address reaches. */
+static bool
+sockdiag_unix_matches(const struct sockdiag_want *w, const struct stat *file,
+    const struct sockdiag_sock *s, const struct sockdiag_vfs *vfs)
+{
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+	int type = w->addr.kind == ADDR_UNIX_STREAM ? SOCK_STREAM : SOCK_DGRAM;
+
+	if (!addr_is_unix(&w->addr) || s->type != type)
+		return false;
+	if (addr_is_abstract(&w->addr))
+		return s->local_len == w->addr.len && memcmp(
+		    ((const struct sockaddr_un *)&s->local)->sun_path,
+		    ((const struct sockaddr_un *)&w->addr.ss)->sun_path,
+		    w->addr.len - off) == 0;
+	/* A path reaches the socket whose file is there now. */
+	return file->st_ino != 0 && vfs->known && vfs->ino == file->st_ino &&
+	    makedev(vfs->dev >> 20, vfs->dev & 0xfffff) == file->st_dev;
+}
+
+/*
+ * Make room for one more item in an array of count items of size bytes
+ * that grows in powers of two (its space is implied by count): the array,
+ * perhaps moved, or NULL if out of memory (items is left as it was).
+ */
+static void *
+sockdiag_grow(void *items, size_t count, size_t size)
+{
+	if (count != 0 && (count & (count - 1)) != 0)
+		return items;	/* not full yet */
+	return reallocarray(items, count ? count * 2 : 1, size);
+}
+
+/* Keep a socket if it is on a wanted address (the first it matches). */
+static void
+sockdiag_keep(struct sockdiag_query *q, struct sockdiag_sock *s,
+    const struct sockdiag_vfs *vfs)
+{
+	struct sockdiag_list *out = q->out;
+	struct sockdiag_sock *grown;
+	size_t i, max = out->max ? out->max : SOCKDIAG_MAX_SOCKS;
+	bool match;
+
+	for (i = 0; i < q->nwants; i++) {
+		if (s->family == AF_UNIX)
+			match = sockdiag_unix_matches(&q->wants[i], &q->files[i],
+			    s, vfs);
+		else
+			match = sockdiag_inet_matches(&q->wants[i], s);
+		if (match)
+			break;
+	}
+	if (i == q->nwants)
+		return;
+	s->want = i;
+	if (out->count == max) {
+		out->truncated = true;
+		return;
+	}
+	if ((grown = sockdiag_grow(out->socks, out->count,
+	    sizeof(*grown))) == NULL) {
+		out->truncated = true;
+		return;
+	}
+	out->socks = grown;
+	out->socks[out->count++] = *s;
+}
+
+/* One socket of an inet_diag answer. */
+static int
+sockdiag_inet_msg(const struct nlmsghdr *nh, void *arg)
+{
+	struct sockdiag_query *q = arg;
+	const struct inet_diag_msg *m = NLMSG_DATA(nh);
+	struct sockaddr_in *sin;
+	struct sockaddr_in6 *sin6;
+	struct sockdiag_sock s;
+	const struct rtattr *rta;
+	size_t len;
+
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -1;
+	if (m->id.idiag_dport != 0)
+		return 0;	/* connected: it listens to nobody else */
+	memset(&s, 0, sizeof(s));
+	s.family = m->idiag_family;
+	s.type = q->type;
+	s.inode = (ino_t)m->idiag_inode;
+	s.uid = (uid_t)m->idiag_uid;
+	s.rqueue = m->idiag_rqueue;
+	s.wqueue = m->idiag_wqueue;
+	if (s.family == AF_INET) {
+		sin = (struct sockaddr_in *)&s.local;
+		sin->sin_family = AF_INET;
+		sin->sin_port = m->id.idiag_sport;
+		memcpy(&sin->sin_addr, m->id.idiag_src, 4);
+		s.local_len = sizeof(*sin);
+	} else if (s.family == AF_INET6) {
+		sin6 = (struct sockaddr_in6 *)&s.local;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = m->id.idiag_sport;
+		memcpy(&sin6->sin6_addr, m->id.idiag_src, 16);
+		s.local_len = sizeof(*sin6);
+	} else
+		return 0;
+	len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (rta = (const struct rtattr *)(m + 1); RTA_OK(rta, len);
+	    rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == INET_DIAG_SKV6ONLY && RTA_PAYLOAD(rta) >= 1)
+			s.v6only = *(const unsigned char *)RTA_DATA(rta) != 0;
+	sockdiag_keep(q, &s, NULL);
+	return 0;
+}
+
+/* One socket of a unix_diag answer. */
+static int
+sockdiag_unix_msg(const struct nlmsghdr *nh, void *arg)
+{
+	struct sockdiag_query *q = arg;
+	const struct unix_diag_msg *m = NLMSG_DATA(nh);
+	struct sockaddr_un *sun;
+	struct unix_diag_vfs uv;
+	struct unix_diag_rqlen rq;
+	struct sockdiag_vfs vfs = { false, 0, 0 };
+	struct sockdiag_sock s;
+	const struct rtattr *rta;
+	size_t len, n;
+	uint32_t uid;
+
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -1;
+	/* Stream and seqpacket sockets listen; datagram ones are unconnected. */
+	if (m->udiag_state != (m->udiag_type == SOCK_DGRAM ?
+	    SOCKDIAG_STATE_CLOSE : SOCKDIAG_STATE_LISTEN))
+		return 0;
+	memset(&s, 0, sizeof(s));
+	s.family = AF_UNIX;
+	s.type = m->udiag_type;
+	s.inode = (ino_t)m->udiag_ino;
+	s.uid = (uid_t)-1;
+	sun = (struct sockaddr_un *)&s.local;
+	sun->sun_family = AF_UNIX;
+	len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (rta = (const struct rtattr *)(m + 1); RTA_OK(rta, len);
+	    rta = RTA_NEXT(rta, len)) {
+		n = RTA_PAYLOAD(rta);
+		switch (rta->rta_type) {
+		case UNIX_DIAG_NAME:
+			if (n > sizeof(sun->sun_path))
+				n = sizeof(sun->sun_path);
+			memcpy(sun->sun_path, RTA_DATA(rta), n);
+			s.local_len = (socklen_t)(offsetof(struct sockaddr_un,
+			    sun_path) + n);
+			break;
+		case UNIX_DIAG_VFS:
+			if (n < sizeof(uv))
+				return -1;
+			memcpy(&uv, RTA_DATA(rta), sizeof(uv));
+			vfs.known = true;
+			vfs.ino = uv.udiag_vfs_ino;
+			vfs.dev = uv.udiag_vfs_dev;
+			break;
+		case UNIX_DIAG_RQLEN:
+			if (n < sizeof(rq))
+				return -1;
+			memcpy(&rq, RTA_DATA(rta), sizeof(rq));
+			s.rqueue = rq.udiag_rqueue;
+			s.wqueue = rq.udiag_wqueue;
+			break;
+		case UNIX_DIAG_UID:
+			if (n < sizeof(uid))
+				return -1;
+			memcpy(&uid, RTA_DATA(rta), sizeof(uid));
+			s.uid = (uid_t)uid;
+			break;
+		}
+	}
+	if (s.local_len == 0)
+		return 0;	/* not bound: nobody can reach it */
+	sockdiag_keep(q, &s, &vfs);
+	return 0;
+}
+
+/* Dump the TCP or UDP sockets of one family on the ports wanted. */
+static int
+sockdiag_dump_inet(struct sockdiag_query *q, int family, const uint16_t *ports,
+    size_t nports, char **cause)
+{
+	struct sockdiag_req req;
+	size_t len = NLMSG_LENGTH(sizeof(req.r.inet)), bclen;
+	char what[64];
+
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.r.inet.sdiag_family = (unsigned char)family;
+	req.r.inet.sdiag_protocol = q->kind == ADDR_TCP ? IPPROTO_TCP :
+	    IPPROTO_UDP;
+	req.r.inet.idiag_states = 1U << (q->kind == ADDR_TCP ?
+	    SOCKDIAG_STATE_LISTEN : SOCKDIAG_STATE_CLOSE);
+	if (nports > 0) {
+		bclen = sockdiag_port_filter(ports, nports, req.bc);
+		req.filter.nla_type = INET_DIAG_REQ_BYTECODE;
+		req.filter.nla_len = (unsigned short)(NLA_HDRLEN + bclen);
+		len = offsetof(struct sockdiag_req, bc) + bclen;
+	}
+	snprintf(what, sizeof(what), "the %s sockets over %s",
+	    q->kind == ADDR_TCP ? "TCP" : "UDP", family == AF_INET ? "IPv4" :
+	    "IPv6");
+	q->type = q->kind == ADDR_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	return sockdiag_dump(q, &req, len, what, sockdiag_inet_msg, cause);
+}
+
+/*
+ * Dump the TCP (kind ADDR_TCP) or UDP sockets of both families that may
+ * be on a wanted address: an IPv4 address overlaps a dual-stack IPv6
+ * wildcard, so both families are always asked for.
+ */
+static int
+sockdiag_lookup_inet(struct sockdiag_query *q, enum addr_kind kind,
+    char **cause)
+{
+	uint16_t ports[SOCKDIAG_MAX_PORTS];
+	size_t i, k, nports = 0, len;
+	bool any = false, wanted = false;
+	int port;
+
+	for (i = 0; i < q->nwants; i++) {
+		if (q->wants[i].addr.kind != kind)
+			continue;
+		wanted = true;
+		(void)sockdiag_ip(&q->wants[i].addr.ss, &len, &port);
+		for (k = 0; k < nports && ports[k] != port; k++)
+			;
+		if (port == 0 || (k == nports && nports == SOCKDIAG_MAX_PORTS))
+			any = true;	/* every port, or too many to filter */
+		else if (k == nports)
+			ports[nports++] = (uint16_t)port;
+	}
+	if (!wanted)
+		return 0;
+	q->kind = kind;
+	if (any)
+		nports = 0;
+	if (sockdiag_dump_inet(q, AF_INET, ports, nports, cause) == -1 ||
+	    sockdiag_dump_inet(q, AF_INET6, ports, nports, cause) == -1)
+		return -1;
+	return 0;
+}
+
+/* Dump the listening (and bound datagram) unix sockets, if any is wanted. */
+static int
+sockdiag_lookup_unix(struct sockdiag_query *q, char **cause)
+{
+	struct sockdiag_req req;
+	const char *path;
+	size_t i;
+	bool wanted = false;
+
+	for (i = 0; i < q->nwants; i++) {
+		if (!addr_is_unix(&q->wants[i].addr))
+			continue;
+		wanted = true;
+		path = ((const struct sockaddr_un *)&q->wants[i].addr.ss)->sun_path;
+		/* What a connect() to the path reaches: the socket file there. */
+		if (addr_is_abstract(&q->wants[i].addr) ||
+		    stat(path, &q->files[i]) == -1 ||
+		    !S_ISSOCK(q->files[i].st_mode))
+			q->files[i].st_ino = 0;
+	}
+	if (!wanted)
+		return 0;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.r.un.sdiag_family = AF_UNIX;
+	req.r.un.udiag_states = (1U << SOCKDIAG_STATE_LISTEN) |
+	    (1U << SOCKDIAG_STATE_CLOSE);
+	req.r.un.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS |
+	    UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
+	return sockdiag_dump(q, &req, NLMSG_LENGTH(sizeof(req.r.un)),
+	    "the unix sockets", sockdiag_unix_msg, cause);
+}
+
+/*
+ * List the sockets on the wanted addresses into out (emptied first; its
+ * max is kept): listening TCP and unix stream sockets, bound unconnected
+ * UDP and unix datagram ones. 0, or -1 with *cause naming the first kind
+ * of socket that could not be listed: out then holds what the other kinds
+ * showed (free it all the same).
+ */
+int
+sockdiag_listeners(const struct sockdiag_want *wants, size_t nwants,
+    struct sockdiag_list *out, char **cause)
+{
+	struct sockdiag_query q;
+	int rc;
+
+	out->count = 0;
+	out->truncated = false;
+	memset(&q, 0, sizeof(q));
+	q.fd = -1;
+	q.wants = wants;
+	q.nwants = nwants;
+	q.out = out;
+	if (nwants == 0)
+		return 0;
+	if ((q.files = calloc(nwants, sizeof(*q.files))) == NULL) {
+		sockdiag_cause(cause, "cannot list sockets: out of memory");
+		return -1;
+	}
+	if ((rc = sockdiag_open(&q, cause)) == 0) {
+		rc = sockdiag_lookup_inet(&q, ADDR_TCP, cause);
+		if (sockdiag_lookup_inet(&q, ADDR_UDP, rc == 0 ? cause :
+		    NULL) == -1)
+			rc = -1;
+		if (sockdiag_lookup_unix(&q, rc == 0 ? cause : NULL) == -1)
+			rc = -1;
+	}
+	if (q.fd != -1)
+		close(q.fd);
+	free(q.buf);
+	free(q.files);
+	return rc;
+}
+
+/* Free a list's sockets and empty it. */
+void
+sockdiag_list_free(struct sockdiag_list *list)
+{
+	free(list->socks);
+	list->socks = NULL;
+	list->count = 0;
+	list->truncated = false;
+}
+
+/* Compare two inodes, for qsort and bsearch. */
+static int
+sockdiag_inode_cmp(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Note every fd of process pid on one of the sorted inodes. */
+static int
+sockdiag_scan_fds(pid_t pid, const ino_t *inodes, size_t ninodes,
+    struct sockdiag_holders *out)
+{
+	char path[64], link[64];
+	struct sockdiag_holder *grown;
+	struct dirent *de;
+	unsigned long long ino;
+	ino_t key;
+	ssize_t n;
+	DIR *fds;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((fds = opendir(path)) == NULL) {
+		if (errno == EACCES || errno == EPERM)
+			out->hidden++;
+		return 0;	/* gone, or not ours to look at */
+	}
+	while ((de = readdir(fds)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		n = readlinkat(dirfd(fds), de->d_name, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%llu]", &ino) != 1)
+			continue;
+		key = (ino_t)ino;
+		if (bsearch(&key, inodes, ninodes, sizeof(*inodes),
+		    sockdiag_inode_cmp) == NULL)
+			continue;
+		if (out->count == SOCKDIAG_MAX_HOLDERS) {
+			out->truncated = true;
+			break;
+		}
+		if ((grown = sockdiag_grow(out->items, out->count,
+		    sizeof(*grown))) == NULL) {
+			closedir(fds);
+			return -1;
+		}
+		out->items = grown;
+		out->items[out->count++] = (struct sockdiag_holder){ key, pid };
+	}
+	closedir(fds);
+	return 0;
+}
+
+/*
+ * Find the processes with an fd on any of the socket inodes (a process
+ * holding one through several fds counts once per fd): among the npids
+ * processes of pids, or, with pids NULL, every process whose /proc/PID/fd
+ * we may read. 0, or -1 with *cause.
+ */
+int
+sockdiag_holders(const ino_t *inodes, size_t ninodes, const pid_t *pids,
+    size_t npids, struct sockdiag_holders *out, char **cause)
+{
+	struct dirent *de;
+	ino_t *sorted;
+	char *end;
+	long pid;
+	DIR *proc;
+	size_t i;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (ninodes == 0)
+		return 0;
+	if ((sorted = calloc(ninodes, sizeof(*sorted))) == NULL) {
+		sockdiag_cause(cause, "cannot look for socket holders: out of "
+		    "memory");
+		return -1;
+	}
+	memcpy(sorted, inodes, ninodes * sizeof(*sorted));
+	qsort(sorted, ninodes, sizeof(*sorted), sockdiag_inode_cmp);
+	if (pids != NULL) {
+		for (i = 0; rc == 0 && !out->truncated && i < npids; i++)
+			rc = sockdiag_scan_fds(pids[i], sorted, ninodes, out);
+		goto done;
+	}
+	if ((proc = opendir("/proc")) == NULL) {
+		sockdiag_cause(cause, "cannot read /proc to find socket holders: "
+		    "%s", strerror(errno));
+		free(sorted);
+		return -1;
+	}
+	while (rc == 0 && !out->truncated && (de = readdir(proc)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0 || pid > 0x7fffffffL)
+			continue;
+		rc = sockdiag_scan_fds((pid_t)pid, sorted, ninodes, out);
+	}
+	closedir(proc);
+done:
+	free(sorted);
+	if (rc == -1)
+		sockdiag_cause(cause, "cannot look for socket holders: out of "
+		    "memory");
+	return rc;
+}
+
+/* Free the holders found and empty the list. */
+void
+sockdiag_holders_free(struct sockdiag_holders *holders)
+{
+	free(holders->items);
+	memset(holders, 0, sizeof(*holders));
+}
+
+/*
+ * Who listens on an address, but for the socket whose inode is except
+ * (0: none): up to max sockets, each with one process holding it (the
+ * lowest pid, for the same answer each time). The count found (at most
+ * max), or -1 with *cause.
+ */
+int
+sockdiag_owners(const struct sockdiag_want *want, ino_t except,
+    struct sockdiag_owner *owners, size_t max, char **cause)
+{
+	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_holders holders;
+	ino_t *inodes = NULL;
+	size_t i, k, n = 0;
+	int rc = -1;
+
+	list.max = max + 1;	/* the one excepted may be among them */
+	if (max == 0)
+		return 0;
+	if (sockdiag_listeners(want, 1, &list, cause) == -1)
+		goto out;
+	if (list.count > 0 &&
+	    (inodes = calloc(list.count, sizeof(*inodes))) == NULL) {
+		sockdiag_cause(cause, "cannot look for socket holders: out of "
+		    "memory");
+		goto out;
+	}
+	for (i = 0; i < list.count && n < max; i++)
+		if (list.socks[i].inode != except)
+			inodes[n++] = list.socks[i].inode;
+	if (sockdiag_holders(inodes, n, NULL, 0, &holders, cause) == -1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		owners[i].inode = inodes[i];
+		owners[i].uid = (uid_t)-1;
+		owners[i].pid = 0;
+		owners[i].comm[0] = '\0';
+		for (k = 0; k < list.count; k++)
+			if (list.socks[k].inode == inodes[i])
+				owners[i].uid = list.socks[k].uid;
+		for (k = 0; k < holders.count; k++)
+			if (holders.items[k].inode == inodes[i] &&
+			    (owners[i].pid == 0 ||
+			    holders.items[k].pid < owners[i].pid))
+				owners[i].pid = holders.items[k].pid;
+		if (owners[i].pid != 0)
+			procfs_comm(owners[i].pid, owners[i].comm,
+			    sizeof(owners[i].comm));
+	}
+	sockdiag_holders_free(&holders);
+	rc = (int)n;
+out:
+	free(inodes);
+	sockdiag_list_free(&list);
+	return rc;
+}
+
+/*
+ * Name owners in buf for a message: "pid 4121 (nginx, uid 33), pid 4122
+ * (nginx, uid 33)", or "a socket of uid 33 that no process we can see
+ * holds" for one whose holder is hidden.
+ */
+void
+sockdiag_format_owners(const struct sockdiag_owner *owners, size_t n,
+    char *buf, size_t len)
+{
+	size_t i, used = 0;
+	int w;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (i = 0; i < n && used < len; i++) {
+		if (owners[i].pid != 0)
+			w = snprintf(buf + used, len - used, "%spid %d (%s, uid "
+			    "%u)", i ? ", " : "", (int)owners[i].pid,
+			    owners[i].comm[0] ? owners[i].comm : "?",
+			    (unsigned int)owners[i].uid);
+		else
+			w = snprintf(buf + used, len - used, "%sa socket of uid "
+			    "%u that no process we can see holds", i ? ", " : "",
+			    (unsigned int)owners[i].uid);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
