@@ -26,15 +26,15 @@
 
 /* Parse a unix socket path (after "unix:" or "unixgram:"). */
 static int
-addr_parse_unix(const char *path, struct addr *addr, const char **cause)
+addr_parse_unix(const char *path, struct addr *addr, const char **error)
 {
 	return unixaddr_make(path, UNIXADDR_NAMED,
-	    (struct sockaddr_un *)&addr->ss, &addr->len, cause);
+	    (struct sockaddr_un *)&addr->ss, &addr->len, error);
 }
 
 /* Parse HOST:PORT or [V6]:PORT into an IP socket address. */
 static int
-addr_parse_inet(const char *text, struct addr *addr, const char **cause)
+addr_parse_inet(const char *text, struct addr *addr, const char **error)
 {
 	char host[256];
 	const char *colon, *port_text;
@@ -45,23 +45,23 @@ addr_parse_inet(const char *text, struct addr *addr, const char **cause)
 	if (text[0] == '[') {
 		colon = strchr(text, ']');
 		if (colon == NULL) {
-			*cause = "missing ] after IPv6 address (write [::1]:8080)";
+			*error = "missing ] after IPv6 address (write [::1]:8080)";
 			return -1;
 		}
 		if (colon[1] != ':') {
-			*cause = "missing :PORT after ] (write [::1]:8080)";
+			*error = "missing :PORT after ] (write [::1]:8080)";
 			return -1;
 		}
 		hostlen = (size_t)(colon - text - 1);
 		if (hostlen >= sizeof(host)) {
-			*cause = "host name too long";
+			*error = "host name too long";
 			return -1;
 		}
 		memcpy(host, text + 1, hostlen);
 		host[hostlen] = '\0';
 		port_text = colon + 2;
 		if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&addr->ss)->sin6_addr) != 1) {
-			*cause = "bad IPv6 address";
+			*error = "bad IPv6 address";
 			return -1;
 		}
 		addr->ss.ss_family = AF_INET6;
@@ -69,20 +69,20 @@ addr_parse_inet(const char *text, struct addr *addr, const char **cause)
 	} else {
 		colon = strrchr(text, ':');
 		if (colon == NULL) {
-			*cause = "missing :PORT (write HOST:PORT, as in 127.0.0.1:8080)";
+			*error = "missing :PORT (write HOST:PORT, as in 127.0.0.1:8080)";
 			return -1;
 		}
 		hostlen = (size_t)(colon - text);
 		if (hostlen == 0) {
-			*cause = "missing host before :PORT (use 0.0.0.0 for every address)";
+			*error = "missing host before :PORT (use 0.0.0.0 for every address)";
 			return -1;
 		}
 		if (memchr(text, ':', hostlen) != NULL) {
-			*cause = "IPv6 addresses go in brackets, as in [::1]:8080";
+			*error = "IPv6 addresses go in brackets, as in [::1]:8080";
 			return -1;
 		}
 		if (hostlen >= sizeof(host)) {
-			*cause = "host name too long";
+			*error = "host name too long";
 			return -1;
 		}
 		memcpy(host, text, hostlen);
@@ -93,14 +93,14 @@ addr_parse_inet(const char *text, struct addr *addr, const char **cause)
 			addr->len = sizeof(struct sockaddr_in);
 		} else {
 			if (!isalpha((unsigned char)host[0])) {
-				*cause = "bad IPv4 address";
+				*error = "bad IPv4 address";
 				return -1;
 			}
 			memset(&hints, 0, sizeof(hints));
 			hints.ai_family = AF_UNSPEC;
 			hints.ai_socktype = SOCK_STREAM;
 			if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL) {
-				*cause = "cannot resolve host name";
+				*error = "cannot resolve host name";
 				return -1;
 			}
 			memcpy(&addr->ss, res->ai_addr, res->ai_addrlen);
@@ -108,8 +108,8 @@ addr_parse_inet(const char *text, struct addr *addr, const char **cause)
 			freeaddrinfo(res);
 		}
 	}
-	if (parse_int_range(port_text, 0, 65535, &port, cause) == -1) {
-		*cause = "bad port (use 0 to 65535)";
+	if (parse_int_range(port_text, 0, 65535, &port, error) == -1) {
+		*error = "bad port (use 0 to 65535)";
 		return -1;
 	}
 	if (addr->ss.ss_family == AF_INET)
@@ -121,33 +121,33 @@ addr_parse_inet(const char *text, struct addr *addr, const char **cause)
 
 /* Parse a listen address; see the comment at the top of this file. */
 int
-addr_parse(const char *text, struct addr *addr, const char **cause)
+addr_parse(const char *text, struct addr *addr, const char **error)
 {
 	memset(addr, 0, sizeof(*addr));
 	if (strncmp(text, "unix:", 5) == 0) {
 		addr->kind = ADDR_UNIX_STREAM;
-		return addr_parse_unix(text + 5, addr, cause);
+		return addr_parse_unix(text + 5, addr, error);
 	}
 	if (strncmp(text, "unixgram:", 9) == 0) {
 		addr->kind = ADDR_UNIX_DGRAM;
-		return addr_parse_unix(text + 9, addr, cause);
+		return addr_parse_unix(text + 9, addr, error);
 	}
 	if (strncmp(text, "udp:", 4) == 0) {
 		addr->kind = ADDR_UDP;
-		return addr_parse_inet(text + 4, addr, cause);
+		return addr_parse_inet(text + 4, addr, error);
 	}
 	if (strncmp(text, "tcp:", 4) == 0)
 		text += 4;
 	if (*text == '\0') {
-		*cause = "empty address";
+		*error = "empty address";
 		return -1;
 	}
 	if (text[0] == '/') {
-		*cause = "unix socket paths need the unix: prefix, as in unix:/run/app.sock";
+		*error = "unix socket paths need the unix: prefix, as in unix:/run/app.sock";
 		return -1;
 	}
 	addr->kind = ADDR_TCP;
-	return addr_parse_inet(text, addr, cause);
+	return addr_parse_inet(text, addr, error);
 }
 
 /* Tell whether two parsed addresses name the same socket address. */

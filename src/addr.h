@@ -20,7 +20,7 @@ struct addr {
 	struct sockaddr_storage	ss;
 };
 
-int	addr_parse(const char *text, struct addr *addr, const char **cause);
+int	addr_parse(const char *text, struct addr *addr, const char **error);
 bool	addr_equal(const struct addr *a, const struct addr *b);
 bool	addr_is_unix(const struct addr *addr);
 bool	addr_is_abstract(const struct addr *addr);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "cgroup.h"
 #include "procfs.h"
 
@@ -113,7 +114,7 @@ cgroup_own_dir(char **dir, char **cause)
 
 	*dir = NULL;
 	if ((text = procfs_read("/proc/self/cgroup", NULL)) == NULL) {
-		asprintf(cause, "cannot read /proc/self/cgroup: %s",
+		cause_set(cause, "cannot read /proc/self/cgroup: %s",
 		    strerror(errno));
 		return -1;
 	}
@@ -122,12 +123,12 @@ cgroup_own_dir(char **dir, char **cause)
 		if (strncmp(line, "0::/", 4) == 0)
 			path = line + 3;
 	if (path == NULL || strstr(path, " (deleted)") != NULL) {
-		asprintf(cause, "the supervisor is in no cgroup v2 hierarchy");
+		cause_set(cause, "the supervisor is in no cgroup v2 hierarchy");
 		free(text);
 		return -1;
 	}
 	if (cgroup_find_mount(path, &mnt, &root) == -1) {
-		asprintf(cause, "no cgroup2 mount shows the supervisor's cgroup "
+		cause_set(cause, "no cgroup2 mount shows the supervisor's cgroup "
 		    "%s (see /proc/self/mountinfo)", path);
 		free(text);
 		return -1;
@@ -140,7 +141,7 @@ cgroup_own_dir(char **dir, char **cause)
 	free(mnt);
 	free(root);
 	if ((*dir = strdup(probe)) == NULL) {
-		asprintf(cause, "out of memory");
+		cause_set(cause, "out of memory");
 		return -1;
 	}
 	/* A threaded subtree takes threads, not processes. */
@@ -148,7 +149,7 @@ cgroup_own_dir(char **dir, char **cause)
 	if ((type = procfs_read(probe, NULL)) != NULL) {
 		if (strcmp(type, "domain\n") != 0) {
 			type[strcspn(type, "\n")] = '\0';
-			asprintf(cause, "the supervisor's cgroup %s is of type %s, "
+			cause_set(cause, "the supervisor's cgroup %s is of type %s, "
 			    "not domain", *dir, type);
 			free(type);
 			goto fail;
@@ -157,7 +158,7 @@ cgroup_own_dir(char **dir, char **cause)
 	}
 	snprintf(probe, sizeof(probe), "%s/cgroup.procs", *dir);
 	if (access(*dir, W_OK) == -1 || access(probe, W_OK) == -1) {
-		asprintf(cause, "the supervisor may not create cgroups in %s "
+		cause_set(cause, "the supervisor may not create cgroups in %s "
 		    "(%s: not delegated to uid %d)", *dir, strerror(errno),
 		    (int)geteuid());
 		goto fail;
@@ -269,18 +270,18 @@ cgroup_make_base(const char *own, char **base, char **cause)
 		    cgroup_remove_tree(path) == 0 && mkdir(path, 0755) == 0)) {
 			if ((*base = strdup(path)) == NULL) {
 				(void)rmdir(path);
-				asprintf(cause, "out of memory");
+				cause_set(cause, "out of memory");
 				return -1;
 			}
 			return 0;
 		}
 		if (errno != EEXIST && errno != EBUSY && errno != ENOTEMPTY) {
-			asprintf(cause, "cannot create cgroup %s: %s", path,
+			cause_set(cause, "cannot create cgroup %s: %s", path,
 			    strerror(errno));
 			return -1;
 		}
 	}
-	asprintf(cause, "cannot create cgroup %s/handoff.%d%s: every name is "
+	cause_set(cause, "cannot create cgroup %s/handoff.%d%s: every name is "
 	    "taken", own, (int)getpid(), tag);
 	return -1;
 }
@@ -292,7 +293,7 @@ cgroup_make(const char *dir, char **cause)
 	if (mkdir(dir, 0755) == 0 || (errno == EEXIST &&
 	    cgroup_remove_tree(dir) == 0 && mkdir(dir, 0755) == 0))
 		return 0;
-	asprintf(cause, "cannot create cgroup %s: %s", dir, strerror(errno));
+	cause_set(cause, "cannot create cgroup %s: %s", dir, strerror(errno));
 	return -1;
 }
 
@@ -308,7 +309,7 @@ cgroup_open_procs(const char *dir, char **cause)
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
-		asprintf(cause, "cannot open %s: %s", path, strerror(errno));
+		cause_set(cause, "cannot open %s: %s", path, strerror(errno));
 	return fd;
 }
 

@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "child.h"
 #include "config.h"
 #include "listener.h"
@@ -265,7 +266,7 @@ child_resolve_path(const char *argv0, const char *directory, char **envp,
 		else
 			snprintf(candidate, sizeof(candidate), "%s", argv0);
 		if (stat(candidate, &st) == -1) {
-			asprintf(cause, "cannot run %s: %s", candidate,
+			cause_set(cause, "cannot run %s: %s", candidate,
 			    strerror(errno));
 			return NULL;
 		}
@@ -297,7 +298,7 @@ child_resolve_path(const char *argv0, const char *directory, char **envp,
 		if (*end == '\0')
 			break;
 	}
-	asprintf(cause, "cannot run %s: not found in PATH (%s)", argv0, path);
+	cause_set(cause, "cannot run %s: not found in PATH (%s)", argv0, path);
 	return NULL;
 }
 
@@ -376,7 +377,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 		if ((spec->set_ids && (spec->uid != geteuid() ||
 		    spec->gid != getegid())) ||
 		    (spec->set_gid_only && spec->gid != getegid())) {
-			asprintf(cause, "user = and group = need the supervisor "
+			cause_set(cause, "user = and group = need the supervisor "
 			    "to run as root (it runs as uid %u)",
 			    (unsigned)geteuid());
 			goto fail;
@@ -658,11 +659,11 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 	memset(proc, 0, sizeof(*proc));
 	proc->output_fd = -1;
 	if ((stack = child_stack_top()) == NULL) {
-		asprintf(cause, "mmap: %s", strerror(errno));
+		cause_set(cause, "mmap: %s", strerror(errno));
 		return CHILD_NOT_STARTED;
 	}
 	if (!spec->discard_output && pipe2(outp, O_CLOEXEC) == -1) {
-		asprintf(cause, "pipe: %s", strerror(errno));
+		cause_set(cause, "pipe: %s", strerror(errno));
 		return CHILD_NOT_STARTED;
 	}
 	memset(&run, 0, sizeof(run));
@@ -690,10 +691,10 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		if (outp[0] != -1)
 			close(outp[0]);
 		if (pid == -1) {
-			asprintf(cause, "clone: %s", strerror(err));
+			cause_set(cause, "clone: %s", strerror(err));
 			return CHILD_NOT_STARTED;
 		}
-		asprintf(cause, "cannot run %s: %s: %s", spec->argv[0],
+		cause_set(cause, "cannot run %s: %s: %s", spec->argv[0],
 		    run.stage, strerror(run.err));
 		proc->pid = pid;
 		proc->wait_status = status;

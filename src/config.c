@@ -33,6 +33,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "hashmap.h"
 #include "parse.h"
@@ -1567,9 +1568,8 @@ config_peek_control(const char *path, char **control, char **cause)
 
 	if ((fp = config_open(path, &text, &why, &err)) == NULL) {
 		config_open_error(why, err, msg, sizeof(msg));
-		if (asprintf(cause, "%s: %s (use -c FILE or -s SOCKET)", path,
-		    msg) == -1)
-			*cause = NULL;
+		cause_set(cause, "%s: %s (use -c FILE or -s SOCKET)", path,
+		    msg);
 		return -1;
 	}
 	ini_parse_file(fp, peek_handler, &ps);
@@ -1578,8 +1578,7 @@ config_peek_control(const char *path, char **control, char **cause)
 	if (ps.failed != NULL) {
 		free(ps.name);
 		free(ps.control);
-		if (asprintf(cause, "%s: %s", path, ps.failed) == -1)
-			*cause = NULL;
+		cause_set(cause, "%s: %s", path, ps.failed);
 		return -1;
 	}
 	if (ps.control != NULL)
@@ -1918,13 +1917,13 @@ config_check_supported(const struct config *conf, char **cause)
 
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
 		if (pc->handoff != HANDOFF_INHERIT) {
-			asprintf(cause, "program %s: handoff = %s is not "
+			cause_set(cause, "program %s: handoff = %s is not "
 			    "supported by this version (use inherit)", pc->name,
 			    handoff_mode_name(pc->handoff));
 			return -1;
 		}
 		if (pc->preload) {
-			asprintf(cause, "program %s: preload = yes is not "
+			cause_set(cause, "program %s: preload = yes is not "
 			    "supported by this version", pc->name);
 			return -1;
 		}

@@ -37,6 +37,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "control.h"
 #include "fdpass.h"
 #include "log.h"
@@ -571,23 +572,23 @@ control_dir_trusted(const char *path, uid_t uid, char **cause)
 
 	control_dirname(path, dir, sizeof(dir));
 	if (lstat(dir, &st) == -1) {
-		asprintf(cause, "control socket directory %s: %s", dir,
+		cause_set(cause, "control socket directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		asprintf(cause, "control socket directory %s: not a directory",
+		cause_set(cause, "control socket directory %s: not a directory",
 		    dir);
 		return -1;
 	}
 	if (st.st_uid != uid && st.st_uid != 0) {
-		asprintf(cause, "control socket directory %s belongs to uid %u, "
+		cause_set(cause, "control socket directory %s belongs to uid %u, "
 		    "neither uid %u nor root", dir, (unsigned)st.st_uid,
 		    (unsigned)uid);
 		return -1;
 	}
 	if ((st.st_mode & 022) != 0) {
-		asprintf(cause, "control socket directory %s is writable by "
+		cause_set(cause, "control socket directory %s is writable by "
 		    "others (mode %04o), so anyone could put a socket of theirs "
 		    "there", dir, (unsigned)(st.st_mode & 07777));
 		return -1;
@@ -607,12 +608,12 @@ control_check_dir(const char *path, char **cause)
 
 	control_dirname(path, dir, sizeof(dir));
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) == -1 && errno != EEXIST) {
-		asprintf(cause, "control socket directory %s: %s", dir,
+		cause_set(cause, "control socket directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
 	if (control_dir_trusted(path, geteuid(), &why) == -1) {
-		asprintf(cause, "%s; put the control socket in a directory only "
+		cause_set(cause, "%s; put the control socket in a directory only "
 		    "root or uid %u can write ([supervisor] control)", why,
 		    (unsigned)geteuid());
 		free(why);
@@ -681,22 +682,22 @@ control_lock(struct control *ctl, const char *path, char **cause)
 		fd = open(ctl->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
 		if (fd == -1) {
-			asprintf(cause, "lock file %s: %s", ctl->lock_path,
+			cause_set(cause, "lock file %s: %s", ctl->lock_path,
 			    strerror(errno));
 			return -1;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 			if (errno != EWOULDBLOCK)
-				asprintf(cause, "lock file %s: %s",
+				cause_set(cause, "lock file %s: %s",
 				    ctl->lock_path, strerror(errno));
 			else if ((holder = control_lock_holder(fd)) > 0)
-				asprintf(cause, "control socket %s: another "
+				cause_set(cause, "control socket %s: another "
 				    "supervisor is running there (pid %d holds "
 				    "%s); stop it, or set a different "
 				    "[supervisor] name or control", path,
 				    (int)holder, ctl->lock_path);
 			else
-				asprintf(cause, "control socket %s: another "
+				cause_set(cause, "control socket %s: another "
 				    "supervisor is running there (it holds %s); "
 				    "stop it, or set a different [supervisor] "
 				    "name or control", path, ctl->lock_path);
@@ -713,7 +714,7 @@ control_lock(struct control *ctl, const char *path, char **cause)
 		}
 		close(fd);
 	}
-	asprintf(cause, "lock file %s: replaced again and again while taking "
+	cause_set(cause, "lock file %s: replaced again and again while taking "
 	    "it", ctl->lock_path);
 	return -1;
 }
@@ -773,7 +774,7 @@ control_open(struct event_base *base, const char *path,
 	int live;
 
 	if (unixaddr_make(path, UNIXADDR_FILE, &sun, &sunlen, &why) == -1) {
-		asprintf(cause, "control socket %s: %s", path, why);
+		cause_set(cause, "control socket %s: %s", path, why);
 		return NULL;
 	}
 	if (control_check_dir(path, cause) == -1)
@@ -792,7 +793,7 @@ control_open(struct event_base *base, const char *path,
 	/* A supervisor that takes no lock (an older version) may still run. */
 	live = control_socket_is_live(path);
 	if (live != 0) {
-		asprintf(cause, live == 1 ? "control socket %s: another "
+		cause_set(cause, live == 1 ? "control socket %s: another "
 		    "supervisor is running there (stop it, or set a different "
 		    "[supervisor] name or control)" : "control socket %s: "
 		    "exists and is not a socket", path);
@@ -830,7 +831,7 @@ control_open(struct event_base *base, const char *path,
 		goto fail;
 	return ctl;
 fail:
-	asprintf(cause, "control socket %s: %s", path, strerror(errno));
+	cause_set(cause, "control socket %s: %s", path, strerror(errno));
 	control_release(ctl);
 	return NULL;
 }

@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "cgroup.h"
 #include "descendants.h"
 #include "log.h"
@@ -502,7 +503,7 @@ desc_nl_wait_ack(int fd, char **cause)
 					continue;
 				if (ev.event_data.ack.err == 0)
 					return 0;
-				asprintf(cause, "the proc connector refused: %s",
+				cause_set(cause, "the proc connector refused: %s",
 				    strerror((int)ev.event_data.ack.err));
 				return -1;
 			}
@@ -511,7 +512,7 @@ desc_nl_wait_ack(int fd, char **cause)
 		left = DESC_NL_ACK_MS - (int)((now.tv_sec - start.tv_sec) * 1000 +
 		    (now.tv_nsec - start.tv_nsec) / 1000000);
 	}
-	asprintf(cause, "the proc connector did not answer (it serves only "
+	cause_set(cause, "the proc connector did not answer (it serves only "
 	    "root in the initial namespaces)");
 	return -1;
 }
@@ -544,14 +545,14 @@ desc_nl_open(char **cause)
 	int fd, size = DESC_NL_RCVBUF;
 
 	if (!desc_nl_initial_ns()) {
-		asprintf(cause, "the proc connector serves only the initial pid "
+		cause_set(cause, "the proc connector serves only the initial pid "
 		    "and user namespaces");
 		return -1;
 	}
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    NETLINK_CONNECTOR);
 	if (fd == -1) {
-		asprintf(cause, "proc connector: socket: %s", strerror(errno));
+		cause_set(cause, "proc connector: socket: %s", strerror(errno));
 		return -1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -559,7 +560,7 @@ desc_nl_open(char **cause)
 	sa.nl_groups = CN_IDX_PROC;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
 	    desc_nl_send(fd, PROC_CN_MCAST_LISTEN) == -1) {
-		asprintf(cause, "proc connector: %s", strerror(errno));
+		cause_set(cause, "proc connector: %s", strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -575,7 +576,7 @@ desc_nl_open(char **cause)
 	desc.nl_ev = event_new(desc.base, fd, EV_READ | EV_PERSIST,
 	    desc_nl_readable, NULL);
 	if (desc.nl_ev == NULL || event_add(desc.nl_ev, NULL) == -1) {
-		asprintf(cause, "proc connector: cannot watch its socket");
+		cause_set(cause, "proc connector: cannot watch its socket");
 		return -1;
 	}
 	return 0;
@@ -617,13 +618,13 @@ desc_cgroup_open(char **cause)
 		return -1;
 	desc.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (desc.inotify_fd == -1) {
-		asprintf(cause, "inotify: %s", strerror(errno));
+		cause_set(cause, "inotify: %s", strerror(errno));
 		return -1;
 	}
 	desc.inotify_ev = event_new(desc.base, desc.inotify_fd,
 	    EV_READ | EV_PERSIST, desc_inotify_readable, NULL);
 	if (desc.inotify_ev == NULL || event_add(desc.inotify_ev, NULL) == -1) {
-		asprintf(cause, "cannot watch inotify");
+		cause_set(cause, "cannot watch inotify");
 		return -1;
 	}
 	return 0;
@@ -694,7 +695,7 @@ desc_init(struct event_base *base, const char *want, char **cause)
 	desc.own_pgid = getpgrp();
 	desc.own_sid = getsid(0);
 	if ((desc.flush_ev = event_new(base, -1, 0, desc_flush, NULL)) == NULL) {
-		asprintf(cause, "out of memory");
+		cause_set(cause, "out of memory");
 		return -1;
 	}
 	if (want != NULL && *want != '\0' && strcmp(want, "auto") != 0) {
@@ -702,11 +703,11 @@ desc_init(struct event_base *base, const char *want, char **cause)
 			if (strcmp(want, ways[i].name) == 0)
 				break;
 		if (i == sizeof(ways) / sizeof(ways[0]))
-			asprintf(cause, "HANDOFF_DESCENDANTS=%s: unknown way to "
+			cause_set(cause, "HANDOFF_DESCENDANTS=%s: unknown way to "
 			    "track worker descendants (use auto, cgroup, proc or "
 			    "subreaper)", want);
 		else if (desc_try(ways[i].method, &why) == -1)
-			asprintf(cause, "HANDOFF_DESCENDANTS=%s: %s", want, why);
+			cause_set(cause, "HANDOFF_DESCENDANTS=%s: %s", want, why);
 		free(why);
 		if (desc.method == DESC_NONE) {
 			desc_shutdown();
@@ -760,7 +761,7 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 	char *events;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		asprintf(cause, "out of memory");
+		cause_set(cause, "out of memory");
 		return NULL;
 	}
 	g->procs_fd = -1;
@@ -772,7 +773,7 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 		if (asprintf(&g->cgroup, "%s/gen%u.%s", desc.top, number,
 		    program) == -1) {
 			g->cgroup = NULL;
-			asprintf(cause, "out of memory");
+			cause_set(cause, "out of memory");
 			goto fail;
 		}
 		if (cgroup_make(g->cgroup, cause) == -1) {
@@ -788,7 +789,7 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 			free(events);
 		}
 		if (g->wd == -1) {
-			asprintf(cause, "cannot watch %s/cgroup.events: %s",
+			cause_set(cause, "cannot watch %s/cgroup.events: %s",
 			    g->cgroup, strerror(errno));
 			goto fail;
 		}

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cause.h"
 #include "generation.h"
 #include "guard.h"
 #include "listener.h"
@@ -762,10 +763,9 @@ guard_new(struct event_base *base, const struct listener_set *set,
 		ms = 0;
 	else if (interval != NULL && *interval != '\0' &&
 	    parse_duration_ms(interval, &ms, &why) == -1) {
-		if (asprintf(cause, "HANDOFF_GUARD_INTERVAL=%s: %s (a duration "
+		cause_set(cause, "HANDOFF_GUARD_INTERVAL=%s: %s (a duration "
 		    "such as 10s, or 0 to look only at start and after each "
-		    "reload)", interval, why) == -1)
-			*cause = NULL;
+		    "reload)", interval, why);
 		return NULL;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {

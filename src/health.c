@@ -30,6 +30,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "hashmap.h"
 #include "health.h"
 #include "listener.h"
@@ -133,7 +134,7 @@ health_repair(struct health *h, struct health_watch *w)
 	if (listener_repair(l, &rebound, &cause) == -1) {
 		/* Said once per streak of failures. */
 		if (w->failures++ == 0)
-			h->cb(l, HEALTH_FAILED, cause ? cause : "out of memory",
+			h->cb(l, HEALTH_FAILED, cause_text(cause),
 			    h->cb_arg);
 		free(cause);
 		health_schedule_retry(h);
@@ -202,9 +203,8 @@ health_open(struct event_base *base, health_cb cb, void *arg, char **cause)
 		return NULL;
 	}
 	if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-		if (asprintf(cause, "cannot watch listeners for shutdown: %s",
-		    strerror(errno)) == -1)
-			*cause = NULL;
+		cause_set(cause, "cannot watch listeners for shutdown: %s",
+		    strerror(errno));
 		hashmap_free(h->by_listener);
 		free(h);
 		return NULL;

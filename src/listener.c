@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cause.h"
 #include "config.h"
 #include "hashmap.h"
 #include "listener.h"
@@ -50,20 +51,6 @@ struct listener_change {
 	char			*fd_name;
 };
 
-/* Set *cause (if cause is not NULL) to a newly allocated formatted message. */
-static void __attribute__((format(printf, 2, 3)))
-listener_set_cause(char **cause, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (cause == NULL)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(cause, fmt, ap) == -1)
-		*cause = strdup("out of memory");
-	va_end(ap);
-}
-
 /* Set *cause to "listener NAME: ADDRESS: " followed by the message. */
 static void __attribute__((format(printf, 3, 4)))
 listener_error(char **cause, const struct listener_conf *lc, const char *fmt,
@@ -76,7 +63,7 @@ listener_error(char **cause, const struct listener_conf *lc, const char *fmt,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	addr_format(&lc->addr, where, sizeof(where));
-	listener_set_cause(cause, "listener %s: %s: %s", lc->name, where, msg);
+	cause_set(cause, "listener %s: %s: %s", lc->name, where, msg);
 }
 
 /* strerror(err) with a lower-case first letter, for our messages. */
@@ -1035,13 +1022,13 @@ listener_set_update(const struct listener_set *current,
 	memset(&idx, 0, sizeof(idx));
 	next->items = calloc(conf->nlisteners + 1, sizeof(*next->items));
 	if (next->items == NULL || listener_index_build(&idx, current) == -1) {
-		listener_set_cause(cause, "out of memory");
+		cause_set(cause, "out of memory");
 		goto fail;
 	}
 
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
 		if (n == conf->nlisteners) {
-			listener_set_cause(cause, "listener %s: more listeners "
+			cause_set(cause, "listener %s: more listeners "
 			    "than the config counts", lc->name);
 			goto fail;
 		}
@@ -1055,7 +1042,7 @@ listener_set_update(const struct listener_set *current,
 			    &keys)) != NULL) {
 				addr_format(&c->l->addr, from, sizeof(from));
 				addr_format(&lc->addr, where, sizeof(where));
-				listener_set_cause(cause, "listener %s: changing "
+				cause_set(cause, "listener %s: changing "
 				    "%s to %s needs a stop and start (the socket "
 				    "is kept open across reloads)", lc->name,
 				    from, where);
@@ -1072,7 +1059,7 @@ listener_set_update(const struct listener_set *current,
 		what = listener_immutable_change(&l->opts, &lc->opts);
 		if (what != NULL) {
 			addr_format(&lc->addr, where, sizeof(where));
-			listener_set_cause(cause, "listener %s: changing %s of %s "
+			cause_set(cause, "listener %s: changing %s of %s "
 			    "needs a stop and start (the socket is kept open "
 			    "across reloads)", lc->name, what, where);
 			goto fail;
@@ -1291,19 +1278,19 @@ listener_relisten(struct listener *l, char **cause)
 
 	if (bind(fd, (const struct sockaddr *)&l->bound_ss,
 	    l->bound_len) == -1 && errno != EINVAL) {
-		listener_set_cause(cause, "cannot bind %s again: %s", l->bound,
+		cause_set(cause, "cannot bind %s again: %s", l->bound,
 		    listener_strerror(errno, err, sizeof(err)));
 		return -1;
 	}
 	backlog = l->opts.backlog > 0 ? l->opts.backlog : DEFAULT_BACKLOG;
 	if (listen(fd, backlog) == -1) {
-		listener_set_cause(cause, "cannot listen on %s again: %s",
+		cause_set(cause, "cannot listen on %s again: %s",
 		    l->bound, listener_strerror(errno, err, sizeof(err)));
 		return -1;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
 	    !on) {
-		listener_set_cause(cause, "%s does not listen again", l->bound);
+		cause_set(cause, "%s does not listen again", l->bound);
 		return -1;
 	}
 	return 0;
@@ -1357,7 +1344,7 @@ listener_repair(struct listener *l, bool *rebound, char **cause)
 	if (cause != NULL)
 		*cause = NULL;
 	if (!listener_can_repair(l)) {
-		listener_set_cause(cause, "a %s listener cannot be repaired",
+		cause_set(cause, "a %s listener cannot be repaired",
 		    addr_kind_name(l->addr.kind));
 		return -1;
 	}

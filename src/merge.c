@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cause.h"
 #include "config.h"
 #include "hashmap.h"
 #include "merge.h"
@@ -173,7 +174,7 @@ merge_program(const struct config *current, const struct config *fresh,
 	*cause = NULL;
 	cur_pc = config_find_program(current, name);
 	if ((fresh_pc = config_find_program(fresh, name)) == NULL || cur_pc == NULL) {
-		asprintf(cause, "program %s is not in the %s config", name,
+		cause_set(cause, "program %s is not in the %s config", name,
 		    fresh_pc == NULL ? "new" : "running");
 		return NULL;
 	}
@@ -188,7 +189,7 @@ merge_program(const struct config *current, const struct config *fresh,
 			continue;
 		addr_format(&kept->addr, was, sizeof(was));
 		addr_format(&lc->addr, where, sizeof(where));
-		asprintf(cause, "listener %s is also used by other programs: "
+		cause_set(cause, "listener %s is also used by other programs: "
 		    "moving it from %s to %s needs a reload of every program "
 		    "(handoff reload without a program name)", lc->name, was,
 		    where);
@@ -235,7 +236,7 @@ merge_program(const struct config *current, const struct config *fresh,
 		for (i = 0; i < msgs.count; i++)
 			if (msgs.is_error[i])
 				break;
-		asprintf(cause, "reloading only program %s: %s", name,
+		cause_set(cause, "reloading only program %s: %s", name,
 		    i < msgs.count ? msgs.lines[i] : "the result does not hold "
 		    "together");
 		config_msgs_free(&msgs);

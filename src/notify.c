@@ -38,6 +38,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "fdpass.h"
 #include "log.h"
 #include "notify.h"
@@ -311,7 +312,7 @@ notify_open(struct event_base *base, const char *dir, notify_cb cb, void *arg,
 		return NULL;
 	}
 	if (strlen(dir) + NOTIFY_TAIL_MAX > UNIXADDR_PATH_MAX) {
-		asprintf(cause, "notify socket %s/UID/notify: path too long "
+		cause_set(cause, "notify socket %s/UID/notify: path too long "
 		    "(the control socket's path must be shorter)", dir);
 		notify_close(n);
 		return NULL;
@@ -329,7 +330,7 @@ notify_open(struct event_base *base, const char *dir, notify_cb cb, void *arg,
 		goto fail;
 	return n;
 fail:
-	asprintf(cause, "notify socket %s: %s: %s", n->path, stage,
+	cause_set(cause, "notify socket %s: %s: %s", n->path, stage,
 	    strerror(errno));
 	notify_close(n);
 	return NULL;
@@ -377,7 +378,7 @@ notify_allow_uid(struct notify *n, uid_t uid, char **cause)
 	return 0;
 fail:
 	saved = errno;
-	asprintf(cause, "notify socket %s for uid %u: %s: %s", u->path,
+	cause_set(cause, "notify socket %s for uid %u: %s: %s", u->path,
 	    (unsigned)uid, stage, strerror(saved));
 	if (sub != -1)
 		close(sub);

@@ -21,25 +21,25 @@
  * milliseconds. A bare number is refused: the unit must be said.
  */
 int
-parse_duration_ms(const char *text, uint64_t *ms, const char **cause)
+parse_duration_ms(const char *text, uint64_t *ms, const char **error)
 {
 	const char *p = text;
 	uint64_t total = 0, n, scale;
 	char *end;
 
 	if (*p == '\0') {
-		*cause = "empty duration (write it as 500ms, 30s, 5m or 1h)";
+		*error = "empty duration (write it as 500ms, 30s, 5m or 1h)";
 		return -1;
 	}
 	while (*p != '\0') {
 		if (!isdigit((unsigned char)*p)) {
-			*cause = "bad duration (write it as 500ms, 30s, 5m or 1h)";
+			*error = "bad duration (write it as 500ms, 30s, 5m or 1h)";
 			return -1;
 		}
 		errno = 0;
 		n = strtoull(p, &end, 10);
 		if (errno == ERANGE || n > DURATION_MAX_MS) {
-			*cause = "duration too long (at most 168h)";
+			*error = "duration too long (at most 168h)";
 			return -1;
 		}
 		if (strncmp(end, "ms", 2) == 0) {
@@ -55,15 +55,15 @@ parse_duration_ms(const char *text, uint64_t *ms, const char **cause)
 			scale = 3600 * 1000;
 			end++;
 		} else if (*end == '\0') {
-			*cause = "duration needs a unit (ms, s, m or h), as in 30s";
+			*error = "duration needs a unit (ms, s, m or h), as in 30s";
 			return -1;
 		} else {
-			*cause = "bad duration unit (use ms, s, m or h)";
+			*error = "bad duration unit (use ms, s, m or h)";
 			return -1;
 		}
 		total += n * scale;
 		if (total > DURATION_MAX_MS) {
-			*cause = "duration too long (at most 168h)";
+			*error = "duration too long (at most 168h)";
 			return -1;
 		}
 		p = end;
@@ -99,15 +99,15 @@ static const struct {
 
 /* Parse a signal as "TERM", "SIGTERM" (any case) or its number "15". */
 int
-parse_signal(const char *text, int *signo, const char **cause)
+parse_signal(const char *text, int *signo, const char **error)
 {
 	const char *name = text;
 	long n;
 	size_t i;
 
 	if (isdigit((unsigned char)text[0])) {
-		if (parse_int_range(text, 1, SIGRTMAX, &n, cause) == -1) {
-			*cause = "bad signal number";
+		if (parse_int_range(text, 1, SIGRTMAX, &n, error) == -1) {
+			*error = "bad signal number";
 			return -1;
 		}
 		*signo = (int)n;
@@ -121,7 +121,7 @@ parse_signal(const char *text, int *signo, const char **cause)
 			return 0;
 		}
 	}
-	*cause = "unknown signal (use a name such as TERM, INT, QUIT, USR1 or a number)";
+	*error = "unknown signal (use a name such as TERM, INT, QUIT, USR1 or a number)";
 	return -1;
 }
 
@@ -139,7 +139,7 @@ signal_name(int signo)
 
 /* Parse yes/no, true/false, on/off, 1/0 (any case). */
 int
-parse_bool(const char *text, bool *value, const char **cause)
+parse_bool(const char *text, bool *value, const char **error)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
@@ -155,30 +155,30 @@ parse_bool(const char *text, bool *value, const char **cause)
 			return 0;
 		}
 	}
-	*cause = "bad boolean (use yes or no)";
+	*error = "bad boolean (use yes or no)";
 	return -1;
 }
 
 /* Parse a decimal integer within [min, max]. */
 int
 parse_int_range(const char *text, long min, long max, long *value,
-    const char **cause)
+    const char **error)
 {
 	char *end;
 	long n;
 
 	if (*text == '\0' || isspace((unsigned char)*text)) {
-		*cause = "bad number";
+		*error = "bad number";
 		return -1;
 	}
 	errno = 0;
 	n = strtol(text, &end, 10);
 	if (*end != '\0') {
-		*cause = "bad number";
+		*error = "bad number";
 		return -1;
 	}
 	if (errno == ERANGE || n < min || n > max) {
-		*cause = "number out of range";
+		*error = "number out of range";
 		return -1;
 	}
 	*value = n;
@@ -187,24 +187,24 @@ parse_int_range(const char *text, long min, long max, long *value,
 
 /* Parse an octal permission mode such as 0660 or 660. */
 int
-parse_mode(const char *text, mode_t *mode, const char **cause)
+parse_mode(const char *text, mode_t *mode, const char **error)
 {
 	const char *p;
 	unsigned long n;
 
 	if (*text == '\0') {
-		*cause = "bad mode (use octal, as in 0660)";
+		*error = "bad mode (use octal, as in 0660)";
 		return -1;
 	}
 	for (p = text; *p != '\0'; p++) {
 		if (*p < '0' || *p > '7') {
-			*cause = "bad mode (use octal, as in 0660)";
+			*error = "bad mode (use octal, as in 0660)";
 			return -1;
 		}
 	}
 	n = strtoul(text, NULL, 8);
 	if (n > 07777) {
-		*cause = "mode out of range (at most 07777)";
+		*error = "mode out of range (at most 07777)";
 		return -1;
 	}
 	*mode = (mode_t)n;
@@ -237,7 +237,7 @@ argv_count(char *const *argv)
 
 /* Split text into words; see parse.h. */
 char **
-argv_split(const char *text, const char **cause)
+argv_split(const char *text, const char **error)
 {
 	size_t len = strlen(text), nwords = 0, wlen;
 	char **argv, *word;
@@ -247,7 +247,7 @@ argv_split(const char *text, const char **cause)
 	/* At most len/2+1 words; one buffer per word of at most len bytes. */
 	argv = calloc(len / 2 + 2, sizeof(*argv));
 	if (argv == NULL) {
-		*cause = "out of memory";
+		*error = "out of memory";
 		return NULL;
 	}
 	for (;;) {
@@ -257,7 +257,7 @@ argv_split(const char *text, const char **cause)
 			break;
 		word = malloc(len + 1);
 		if (word == NULL) {
-			*cause = "out of memory";
+			*error = "out of memory";
 			goto fail;
 		}
 		argv[nwords++] = word;
@@ -272,7 +272,7 @@ argv_split(const char *text, const char **cause)
 			} else if (*p == '\\' && quote != '\'') {
 				p++;
 				if (*p == '\0') {
-					*cause = "command ends with a lone backslash";
+					*error = "command ends with a lone backslash";
 					goto fail;
 				}
 				word[wlen++] = *p++;
@@ -280,7 +280,7 @@ argv_split(const char *text, const char **cause)
 				word[wlen++] = *p++;
 		}
 		if (quote != '\0') {
-			*cause = quote == '"' ? "unterminated \" in command" :
+			*error = quote == '"' ? "unterminated \" in command" :
 			    "unterminated ' in command";
 			goto fail;
 		}

@@ -7,15 +7,15 @@
 #include <sys/types.h>
 
 /*
- * Every parser returns 0 and stores the value, or returns -1 and sets *cause
+ * Every parser returns 0 and stores the value, or returns -1 and sets *error
  * to a static string saying what is wrong with the text (never NULL).
  */
-int	parse_duration_ms(const char *text, uint64_t *ms, const char **cause);
-int	parse_signal(const char *text, int *signo, const char **cause);
-int	parse_bool(const char *text, bool *value, const char **cause);
+int	parse_duration_ms(const char *text, uint64_t *ms, const char **error);
+int	parse_signal(const char *text, int *signo, const char **error);
+int	parse_bool(const char *text, bool *value, const char **error);
 int	parse_int_range(const char *text, long min, long max, long *value,
-	    const char **cause);
-int	parse_mode(const char *text, mode_t *mode, const char **cause);
+	    const char **error);
+int	parse_mode(const char *text, mode_t *mode, const char **error);
 
 const char *signal_name(int signo);
 void	format_duration(uint64_t ms, char *buf, size_t len);
@@ -24,9 +24,9 @@ void	format_duration(uint64_t ms, char *buf, size_t len);
  * Split a command line into words, shell-like but without a shell: words are
  * separated by blanks, '...' and "..." quote, backslash escapes the next
  * character. Returns a NULL-terminated array the caller frees with
- * argv_free, or NULL with *cause set.
+ * argv_free, or NULL with *error set.
  */
-char	**argv_split(const char *text, const char **cause);
+char	**argv_split(const char *text, const char **error);
 void	argv_free(char **argv);
 size_t	argv_count(char *const *argv);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "generation.h"
 #include "listener.h"
@@ -68,11 +69,10 @@ reload_config(const struct config *now_conf, struct config **conf,
 	}
 	if (key == NULL)
 		return 0;
-	if (asprintf(cause, "[supervisor] %s changed from %s to %s: it changes "
+	cause_set(cause, "[supervisor] %s changed from %s to %s: it changes "
 	    "only when handoff restarts (stop and start it); a reload may "
 	    "change log_level, listeners and programs", key,
-	    was ? was : "(none)", is ? is : "(none)") == -1)
-		*cause = NULL;
+	    was ? was : "(none)", is ? is : "(none)");
 	config_unref(*conf);
 	*conf = NULL;
 	return -1;
@@ -274,9 +274,8 @@ reload_start(struct reload *r, struct program_list *progs,
 		    gen->program, gen->number, gen->nworkers,
 		    gen->nworkers == 1 ? "" : "s");
 		if (gen_start(gen, &why) == -1) {
-			if (asprintf(cause, "%s gen %u: %s", gen->program,
-			    gen->number, why ? why : "out of memory") == -1)
-				*cause = NULL;
+			cause_set(cause, "%s gen %u: %s", gen->program,
+			    gen->number, cause_text(why));
 			free(why);
 			return -1;
 		}

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cause.h"
 #include "procfs.h"
 #include "sockdiag.h"
 
@@ -77,20 +78,6 @@ struct sockdiag_vfs {
 
 typedef int (*sockdiag_msg_fn)(const struct nlmsghdr *, void *);
 
-/* Set *cause to a newly allocated formatted message. */
-static void __attribute__((format(printf, 2, 3)))
-sockdiag_cause(char **cause, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (cause == NULL)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(cause, fmt, ap) == -1)
-		*cause = NULL;
-	va_end(ap);
-}
-
 /* Open the netlink socket and the buffer of a lookup; -1 with *cause. */
 static int
 sockdiag_open(struct sockdiag_query *q, char **cause)
@@ -100,13 +87,13 @@ sockdiag_open(struct sockdiag_query *q, char **cause)
 
 	q->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (q->fd == -1) {
-		sockdiag_cause(cause, "cannot open a sock_diag netlink socket: "
+		cause_set(cause, "cannot open a sock_diag netlink socket: "
 		    "%s", strerror(errno));
 		return -1;
 	}
 	if (setsockopt(q->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
 	    (q->buf = malloc(SOCKDIAG_BUFSIZE)) == NULL) {
-		sockdiag_cause(cause, "cannot set up a sock_diag netlink socket: "
+		cause_set(cause, "cannot set up a sock_diag netlink socket: "
 		    "%s", strerror(errno));
 		return -1;
 	}
@@ -137,7 +124,7 @@ sockdiag_dump(struct sockdiag_query *q, struct sockdiag_req *req, size_t len,
 	req->nlh.nlmsg_seq = ++seq;
 	if (sendto(q->fd, req, len, 0, (struct sockaddr *)&kernel,
 	    sizeof(kernel)) != (ssize_t)len) {
-		sockdiag_cause(cause, "cannot ask the kernel for %s: %s", what,
+		cause_set(cause, "cannot ask the kernel for %s: %s", what,
 		    strerror(errno));
 		return -1;
 	}
@@ -153,17 +140,17 @@ sockdiag_dump(struct sockdiag_query *q, struct sockdiag_req *req, size_t len,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			sockdiag_cause(cause, "cannot list %s: no answer from "
+			cause_set(cause, "cannot list %s: no answer from "
 			    "the kernel within %dms", what, SOCKDIAG_TIMEOUT_MS);
 			return -1;
 		}
 		if (n == -1) {
-			sockdiag_cause(cause, "cannot list %s: %s", what,
+			cause_set(cause, "cannot list %s: %s", what,
 			    strerror(errno));
 			return -1;
 		}
 		if (n == 0 || (msg.msg_flags & MSG_TRUNC)) {
-			sockdiag_cause(cause, "cannot list %s: the kernel's "
+			cause_set(cause, "cannot list %s: the kernel's "
 			    "answer was %s", what, n == 0 ? "cut short" :
 			    "larger than the buffer");
 			return -1;
@@ -184,12 +171,12 @@ sockdiag_dump(struct sockdiag_query *q, struct sockdiag_req *req, size_t len,
 				if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*err)) ||
 				    err->error == 0)
 					continue;
-				sockdiag_cause(cause, "cannot list %s: the kernel "
+				cause_set(cause, "cannot list %s: the kernel "
 				    "says: %s", what, strerror(-err->error));
 				return -1;
 			}
 			if (fn(nh, q) == -1) {
-				sockdiag_cause(cause, "cannot list %s: a malformed "
+				cause_set(cause, "cannot list %s: a malformed "
 				    "answer from the kernel", what);
 				return -1;
 			}
@@ -622,7 +609,7 @@ sockdiag_listeners(const struct sockdiag_want *wants, size_t nwants,
 	if (nwants == 0)
 		return 0;
 	if ((q.files = calloc(nwants, sizeof(*q.files))) == NULL) {
-		sockdiag_cause(cause, "cannot list sockets: out of memory");
+		cause_set(cause, "cannot list sockets: out of memory");
 		return -1;
 	}
 	if ((rc = sockdiag_open(&q, cause)) == 0) {
@@ -729,7 +716,7 @@ sockdiag_holders(const ino_t *inodes, size_t ninodes, const pid_t *pids,
 	if (ninodes == 0)
 		return 0;
 	if ((sorted = calloc(ninodes, sizeof(*sorted))) == NULL) {
-		sockdiag_cause(cause, "cannot look for socket holders: out of "
+		cause_set(cause, "cannot look for socket holders: out of "
 		    "memory");
 		return -1;
 	}
@@ -741,7 +728,7 @@ sockdiag_holders(const ino_t *inodes, size_t ninodes, const pid_t *pids,
 		goto done;
 	}
 	if ((proc = opendir("/proc")) == NULL) {
-		sockdiag_cause(cause, "cannot read /proc to find socket holders: "
+		cause_set(cause, "cannot read /proc to find socket holders: "
 		    "%s", strerror(errno));
 		free(sorted);
 		return -1;
@@ -758,7 +745,7 @@ sockdiag_holders(const ino_t *inodes, size_t ninodes, const pid_t *pids,
 done:
 	free(sorted);
 	if (rc == -1)
-		sockdiag_cause(cause, "cannot look for socket holders: out of "
+		cause_set(cause, "cannot look for socket holders: out of "
 		    "memory");
 	return rc;
 }
@@ -794,7 +781,7 @@ sockdiag_owners(const struct sockdiag_want *want, ino_t except,
 		goto out;
 	if (list.count > 0 &&
 	    (inodes = calloc(list.count, sizeof(*inodes))) == NULL) {
-		sockdiag_cause(cause, "cannot look for socket holders: out of "
+		cause_set(cause, "cannot look for socket holders: out of "
 		    "memory");
 		goto out;
 	}

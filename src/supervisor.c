@@ -224,14 +224,14 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	unsigned int id;
 
 	if (!initial && reload_config(sup->conf, &conf, only, &cause) == -1) {
-		reload_refuse(sup, initial, cause ? cause : "out of memory",
+		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);
 		free(cause);
 		return;
 	}
 	if (config_check_supported(conf, &cause) == -1 ||
 	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
-		reload_refuse(sup, initial, cause ? cause : "out of memory",
+		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);
 		free(cause);
 		config_unref(conf);
@@ -243,7 +243,7 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		return;
 	}
 	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1) {
-		reload_refuse(sup, initial, cause ? cause : "out of memory",
+		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);
 		free(cause);
 		reload_free(r);
@@ -307,7 +307,7 @@ supervisor_request_reload(struct supervisor *sup, const char *only,
 		return -1;
 	}
 	if (only != NULL && program_find(&sup->programs, only) == NULL) {
-		asprintf(cause, "unknown program %s (see handoff status)", only);
+		cause_set(cause, "unknown program %s (see handoff status)", only);
 		return -1;
 	}
 	supervisor_reload(sup, only);
@@ -1030,7 +1030,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	if ((sup.health = health_open(sup.base, supervisor_listener_health,
 	    &sup, &cause)) == NULL) {
 		log_warnx("%s; a listener shut down by a worker will not be "
-		    "repaired", cause ? cause : "out of memory");
+		    "repaired", cause_text(cause));
 		free(cause);
 		cause = NULL;
 	}

@@ -79,6 +79,8 @@ void	*__wrap_realloc(void *, size_t);
 void	*__wrap_reallocarray(void *, size_t, size_t);
 char	*__wrap_strdup(const char *);
 int	 __wrap_asprintf(char **, const char *, ...);
+int	 __wrap_vasprintf(char **, const char *, va_list);
+int	 __real_vasprintf(char **, const char *, va_list);
 ssize_t	 __wrap_getline(char **, size_t *, FILE *);
 ssize_t	 __wrap___getdelim(char **, size_t *, int, FILE *);
 FILE	*__wrap_fmemopen(void *, size_t, const char *);
@@ -122,9 +124,16 @@ __wrap_asprintf(char **out, const char *fmt, ...)
 	if (oom_now())
 		return -1;
 	va_start(ap, fmt);
-	n = vasprintf(out, fmt, ap);
+	n = __real_vasprintf(out, fmt, ap);
 	va_end(ap);
 	return n;
+}
+
+/* What cause_set formats with. */
+int
+__wrap_vasprintf(char **out, const char *fmt, va_list ap)
+{
+	return oom_now() ? -1 : __real_vasprintf(out, fmt, ap);
 }
 
 /* getline grows its buffer: it fails the way glibc's does, EOF unset. */
