@@ -778,8 +778,7 @@ guard_new(struct event_base *base, const struct listener_set *set,
 	g->pids = pids;
 	g->interval_ms = ms;
 	if (ms > 0) {
-		tv.tv_sec = (time_t)(ms / 1000);
-		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		tv = timeval_ms(ms);
 		if ((g->timer = event_new(base, -1, EV_PERSIST, guard_timer,
 		    g)) == NULL || event_add(g->timer, &tv) == -1) {
 			*cause = strdup("cannot arm the port-hijack guard's timer");

@@ -35,6 +35,7 @@
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "parse.h"
 
 #define HEALTH_EVENTS		16	/* read from the epoll fd at a time */
 #define HEALTH_RETRY_MIN_MS	1000
@@ -113,8 +114,7 @@ health_schedule_retry(struct health *h)
 	h->retry_ms = h->retry_ms == 0 ? HEALTH_RETRY_MIN_MS :
 	    h->retry_ms * 2 > HEALTH_RETRY_MAX_MS ? HEALTH_RETRY_MAX_MS :
 	    h->retry_ms * 2;
-	tv.tv_sec = (time_t)(h->retry_ms / 1000);
-	tv.tv_usec = (suseconds_t)(h->retry_ms % 1000) * 1000;
+	tv = timeval_ms(h->retry_ms);
 	if (evtimer_add(h->retry, &tv) == -1)
 		log_warnx("cannot arm the timer to repair listeners again");
 }

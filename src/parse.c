@@ -1,4 +1,4 @@
-/* parse.c: parsers for durations, signals, booleans, integers, modes, words. */
+/* parse.c: parsers for durations, signals, booleans, integers, modes, words; duration arithmetic. */
 #include "autoconf.h"
 
 #include <ctype.h>
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "parse.h"
 
@@ -291,4 +293,28 @@ argv_split(const char *text, const char **error)
 fail:
 	argv_free(argv);
 	return NULL;
+}
+
+/* Milliseconds since a point on the monotonic clock. */
+uint64_t
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
+	    (now.tv_nsec - since->tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+/* A timeval for an event timer of ms milliseconds. */
+struct timeval
+timeval_ms(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
 }

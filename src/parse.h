@@ -30,4 +30,10 @@ char	**argv_split(const char *text, const char **error);
 void	argv_free(char **argv);
 size_t	argv_count(char *const *argv);
 
+struct timespec;
+struct timeval;
+
+uint64_t	 elapsed_ms(const struct timespec *since);
+struct timeval	 timeval_ms(uint64_t ms);
+
 #endif

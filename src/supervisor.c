@@ -332,8 +332,7 @@ supervisor_stop_within(struct supervisor *sup, int64_t ms)
 
 	log_info("stop asked for over the control socket");
 	if (ms >= 0 && sup->stop_timer == NULL) {
-		tv.tv_sec = (time_t)(ms / 1000);
-		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		tv = timeval_ms((uint64_t)ms);
 		sup->stop_timer = evtimer_new(sup->base, supervisor_stop_timeout, sup);
 		if (sup->stop_timer == NULL || evtimer_add(sup->stop_timer, &tv) == -1) {
 			/* Without a timer the timeout cannot be kept: stop now. */

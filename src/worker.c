@@ -30,30 +30,6 @@
 #include "pidmap.h"
 #include "worker.h"
 
-/* Milliseconds since a point on the monotonic clock. */
-uint64_t
-elapsed_ms(const struct timespec *since)
-{
-	struct timespec now;
-	int64_t ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
-	    (now.tv_nsec - since->tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (uint64_t)ms;
-}
-
-/* A timeval for an event timer of ms milliseconds. */
-struct timeval
-timeval_ms(uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
-
 /* "starting", "ready", ... for logs and status. */
 const char *
 worker_state_name(enum worker_state state)

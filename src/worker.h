@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "parse.h"
+
 struct desc_group;
 struct event;
 struct event_base;
@@ -134,8 +136,6 @@ void		 worker_cancel_timer(struct worker *w);
 int64_t		 gen_restart_in_ms(const struct worker *w);
 const char	*worker_state_name(enum worker_state state);
 void		 gen_describe_status(int status, char *buf, size_t len);
-uint64_t	 elapsed_ms(const struct timespec *since);
-struct timeval	 timeval_ms(uint64_t ms);
 
 #define BACKOFF_INITIAL_MS	100
 #define BACKOFF_MAX_MS		(30 * 1000)

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "config_text.h"
 #include "generation.h"
@@ -222,6 +223,22 @@ kill_and_reap(struct generation *gen)
 	}								\
 } while (0)
 
+/* A started generation whose every worker is ready, promoted: running. */
+static struct generation *
+running_gen(int workers, const char *keys)
+{
+	struct generation *gen = make_gen(workers, keys);
+	char *cause = NULL;
+	int i;
+
+	cr_assert_eq(gen_start(gen, &cause), 0, "%s", cause_text(cause));
+	for (i = 0; i < workers; i++)
+		gen_notify(gen, &gen->workers[i], "READY", "1");
+	cr_assert_eq(seen.ready, 1);
+	gen_promote(gen);
+	return gen;
+}
+
 TestSuite(generation, .init = setup, .fini = teardown);
 
 Test(generation, ready_once_every_worker_is)
@@ -325,12 +342,8 @@ Test(generation, a_crashed_worker_of_a_running_generation_restarts_after_backoff
 
 Test(generation, restart_never_leaves_an_exited_worker_down)
 {
-	struct generation *gen = make_gen(1, "restart = never\n");
-	char *cause = NULL;
+	struct generation *gen = running_gen(1, "restart = never\n");
 
-	cr_assert_eq(gen_start(gen, &cause), 0);
-	gen_notify(gen, &gen->workers[0], "READY", "1");
-	gen_promote(gen);
 	fake_exit(gen, gen->workers[0].pid, 0);
 	cr_assert_eq(gen->workers[0].state, WORKER_EXITED);
 	cr_assert_eq(gen_restart_in_ms(&gen->workers[0]), -1);
@@ -342,12 +355,8 @@ Test(generation, restart_never_leaves_an_exited_worker_down)
 
 Test(generation, an_exec_failure_on_restart_is_retried_and_shown)
 {
-	struct generation *gen = make_gen(1, "");
-	char *cause = NULL;
+	struct generation *gen = running_gen(1, "");
 
-	cr_assert_eq(gen_start(gen, &cause), 0);
-	gen_notify(gen, &gen->workers[0], "READY", "1");
-	gen_promote(gen);
 	fake.exec_fails_next = true;
 	fake_exit(gen, gen->workers[0].pid, SIGKILL);
 	RUN_UNTIL(gen->workers[0].start_failures == 1);
@@ -369,14 +378,9 @@ Test(generation, an_exec_failure_on_restart_is_retried_and_shown)
 
 Test(generation, draining_signals_every_worker_and_ends_gone)
 {
-	struct generation *gen = make_gen(3, "stop_signal = SIGQUIT\n");
-	char *cause = NULL;
+	struct generation *gen = running_gen(3, "stop_signal = SIGQUIT\n");
 	int i;
 
-	cr_assert_eq(gen_start(gen, &cause), 0);
-	for (i = 0; i < 3; i++)
-		gen_notify(gen, &gen->workers[i], "READY", "1");
-	gen_promote(gen);
 	gen_drain(gen);
 	cr_assert_eq(gen->state, GEN_DRAINING);
 	for (i = 0; i < 3; i++) {
