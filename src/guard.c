@@ -763,9 +763,8 @@ guard_new(struct event_base *base, const struct listener_set *set,
 		ms = 0;
 	else if (interval != NULL && *interval != '\0' &&
 	    parse_duration_ms(interval, &ms, &why) == -1) {
-		cause_set(cause, "HANDOFF_GUARD_INTERVAL=%s: %s (a duration "
-		    "such as 10s, or 0 to look only at start and after each "
-		    "reload)", interval, why);
+		cause_set(cause, "HANDOFF_GUARD_INTERVAL=%s: %s; 0 looks only "
+		    "at start and after each reload", interval, why);
 		return NULL;
 	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {

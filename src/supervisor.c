@@ -644,7 +644,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		/* A reload's failure is logged once, by reload_abort. */
 		if (sup->reload != NULL && prog != NULL && prog->starting == gen) {
 			char msg[640];
-			snprintf(msg, sizeof(msg), "%s gen %u %s", gen->program,
+			snprintf(msg, sizeof(msg), "%s gen %u: %s", gen->program,
 			    gen->number, why);
 			supervisor_abort(sup, msg);
 		} else
