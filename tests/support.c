@@ -228,6 +228,33 @@ support_write_file(const char *dir, const char *name, const char *content)
 }
 
 /*
+ * A copy of the executable src in dir (which the test opened to others),
+ * mode 0755: a worker running as another user can run it wherever the
+ * checkout is (a 0700 temporary directory, a home directory).
+ */
+char *
+support_copy_executable(const char *src, const char *dir)
+{
+	const char *base = strrchr(src, '/');
+	char *path, buf[65536];
+	ssize_t n;
+	int in, out;
+
+	if (asprintf(&path, "%s/%s", dir, base ? base + 1 : src) == -1 ||
+	    (in = open(src, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0755)) == -1)
+		abort();
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			abort();
+	if (n == -1 || close(out) == -1)
+		abort();
+	close(in);
+	return path;
+}
+
+/*
  * A TCP port on 127.0.0.1 that nothing listens on, for a supervisor to
  * bind. Chosen at random below the kernel's ephemeral range: a port from
  * that range (what binding port 0 gives) may become the source port of

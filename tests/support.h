@@ -20,6 +20,7 @@ char	*support_tmpdir(void);
 void	 support_rmtree(const char *path);
 char	*support_write_file(const char *dir, const char *name,
 	    const char *content);
+char	*support_copy_executable(const char *src, const char *dir);
 int	 support_free_port(void);
 int	 support_local_port(int fd);
 ino_t	 support_fd_inode(int fd);

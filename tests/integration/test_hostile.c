@@ -285,12 +285,15 @@ static struct sup *
 hx_new_two_users(int *port2)
 {
 	struct sup *s;
-	char *more;
+	char *more, *server;
 
 	if (getpwnam("nobody") == NULL)
 		cr_skip_test("no user nobody here");
 	s = hx_new();
 	*port2 = support_free_port();
+	/* nobody runs its own copy: the checkout may be closed to others. */
+	server = support_copy_executable(support_env("HANDOFF_TESTSERVER"),
+	    s->dir);
 	more = tc_printf(
 	    "\n[listener web2]\n"
 	    "listen = 127.0.0.1:%d\n"
@@ -298,9 +301,10 @@ hx_new_two_users(int *port2)
 	    "command = %s\n"
 	    "listeners = web2\n"
 	    "user = nobody\n",
-	    *port2, support_env("HANDOFF_TESTSERVER"));
+	    *port2, server);
 	hx_write_config(s, "", more);
 	free(more);
+	free(server);
 	return s;
 }
 

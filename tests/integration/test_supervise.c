@@ -919,7 +919,7 @@ gid_cmp(const void *a, const void *b)
 Test(supervise, worker_runs_as_its_user_and_group)
 {
 	gid_t groups[256];
-	char expected[4096] = "", *report, number[32];
+	char expected[4096] = "", *report, number[32], *server;
 	uid_t uid;
 	gid_t gid;
 	int n = 256, i;
@@ -943,9 +943,15 @@ Test(supervise, worker_runs_as_its_user_and_group)
 		strcat(expected, number);
 	}
 
-	/* nobody must pass the directory to reach the notify socket in it. */
+	/*
+	 * nobody must pass the directory to reach the notify socket in it,
+	 * and run a server it can reach wherever the checkout is.
+	 */
 	cr_assert_eq(chmod(fx.dir, 0711), 0);
-	write_config(&(struct app){ .more = "user = nobody\ngroup = nogroup\n" });
+	server = support_copy_executable(support_env("HANDOFF_TESTSERVER"),
+	    fx.dir);
+	write_config(&(struct app){ .command = server,
+	    .more = "user = nobody\ngroup = nogroup\n" });
 	start();
 	report = get(fx.port, "/env");
 	snprintf(number, sizeof(number), "%d", (int)uid);
@@ -955,6 +961,7 @@ Test(supervise, worker_runs_as_its_user_and_group)
 	expect_env(report, "groups=", expected);
 	free(report);
 	finish();
+	free(server);
 }
 
 /* ---- 7. listeners added and removed on reload ------------------------- */
