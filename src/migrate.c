@@ -1,0 +1,127 @@
+/*
+ * migrate.c: make sure queued connections migrate when a reuseport
+ * listener closes (see migrate.h).
+ *
+ * The sysctl belongs to the network namespace, not the host: setting it
+ * changes nothing outside the supervisor's namespace. It is left on at
+ * exit: another supervisor in the namespace may rely on it, and it only
+ * turns a closing listener's resets into migrations.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "migrate.h"
+
+/* Read the sysctl: 0 or 1, or -1 with errno. */
+static int
+migrate_read(const char *path)
+{
+	char buf[16];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		errno = n == 0 ? EINVAL : errno;
+		return -1;
+	}
+	buf[n] = '\0';
+	if ((buf[0] != '0' && buf[0] != '1') || (buf[1] != '\n' &&
+	    buf[1] != '\0')) {
+		errno = EINVAL;
+		return -1;
+	}
+	return buf[0] - '0';
+}
+
+/* Write 1 to the sysctl: 0, or -1 with errno. */
+static int
+migrate_write_on(const char *path)
+{
+	int fd, saved;
+
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (write(fd, "1\n", 2) != 2) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+/*
+ * Check, once, that connection migration is on in the supervisor's
+ * network namespace, turning it on where the supervisor may; log what
+ * it found. procfs is "/proc" but for tests. Later calls do nothing.
+ */
+void
+migrate_ensure(struct migrate *m, const char *procfs)
+{
+	char path[256];
+	int on;
+
+	if (m->state != MIGRATE_UNCHECKED)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", procfs, MIGRATE_SYSCTL);
+	if ((on = migrate_read(path)) == 1) {
+		m->state = MIGRATE_ON;
+		log_info("connection migration is on (net.ipv4.tcp_migrate_req "
+		    "= 1): a closing reuseport socket hands its queued "
+		    "connections to the others");
+		return;
+	}
+	if (on == -1)
+		snprintf(m->why, sizeof(m->why), "net.ipv4.tcp_migrate_req "
+		    "cannot be read: %s (it needs Linux 5.14)", strerror(errno));
+	else if (migrate_write_on(path) == 0) {
+		m->state = MIGRATE_ENABLED;
+		log_info("connection migration: set net.ipv4.tcp_migrate_req "
+		    "= 1 in the supervisor's network namespace, so that a "
+		    "closing reuseport socket hands its queued connections to "
+		    "the others");
+		return;
+	} else
+		snprintf(m->why, sizeof(m->why), "net.ipv4.tcp_migrate_req is "
+		    "0 and cannot be set: %s (root in the network namespace "
+		    "can)", strerror(errno));
+	m->state = MIGRATE_OFF;
+	log_warnx("connection migration is unavailable: %s. Plain reloads "
+	    "lose nothing; but connections queued on a reuseport socket that "
+	    "closes (workers shrinking, a worker that died, a self-mode "
+	    "generation stopping) are reset", m->why);
+}
+
+/* Tell whether closing a reuseport listener moves its queue. */
+bool
+migrate_available(const struct migrate *m)
+{
+	return m->state == MIGRATE_ON || m->state == MIGRATE_ENABLED;
+}
+
+/* A state's name, for status. */
+const char *
+migrate_state_name(enum migrate_state state)
+{
+	switch (state) {
+	case MIGRATE_UNCHECKED:
+		return "unchecked";
+	case MIGRATE_ON:
+		return "on";
+	case MIGRATE_ENABLED:
+		return "enabled";
+	case MIGRATE_OFF:
+		break;
+	}
+	return "off";
+}

@@ -1,0 +1,33 @@
+/*
+ * migrate.h: connection migration. When a listening socket of a
+ * SO_REUSEPORT group closes (or is shut down), the kernel can move the
+ * connections queued on it to another socket of the group instead of
+ * resetting them: with net.ipv4.tcp_migrate_req = 1 in the network
+ * namespace (Linux 5.14). reuseport and self modes need it to retire a
+ * socket without loss; the supervisor turns it on where it may.
+ */
+#ifndef HANDOFF_MIGRATE_H
+#define HANDOFF_MIGRATE_H
+
+#include <stdbool.h>
+
+enum migrate_state {
+	MIGRATE_UNCHECKED = 0,	/* no mode needed it yet */
+	MIGRATE_ON,		/* the sysctl was on already */
+	MIGRATE_ENABLED,	/* the supervisor turned it on */
+	MIGRATE_OFF,		/* off, and cannot be turned on: see why */
+};
+
+struct migrate {
+	enum migrate_state state;
+	char		 why[160];	/* MIGRATE_OFF: the reason */
+};
+
+/* The sysctl's file, relative to the procfs root. */
+#define MIGRATE_SYSCTL	"sys/net/ipv4/tcp_migrate_req"
+
+void	 migrate_ensure(struct migrate *m, const char *procfs);
+bool	 migrate_available(const struct migrate *m);
+const char *migrate_state_name(enum migrate_state state);
+
+#endif
