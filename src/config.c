@@ -1906,6 +1906,21 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 }
 
 /*
+ * Tell whether a program of conf overlaps SO_REUSEPORT sockets (reuseport
+ * and self modes): closing one of them loses its queue without migration.
+ */
+bool
+config_needs_migration(const struct config *conf)
+{
+	const struct program_conf *pc;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if (pc->handoff != HANDOFF_INHERIT)
+			return true;
+	return false;
+}
+
+/*
  * Refuse what this version cannot run yet, naming the program: a valid
  * config may still ask for it. `handoff check`, the first start and every
  * reload ask this after loading.

@@ -168,6 +168,7 @@ void		 config_msgs_print(const struct config_msgs *msgs, FILE *fp);
 void		 config_msgs_free(struct config_msgs *msgs);
 
 const char	*handoff_mode_name(enum handoff_mode mode);
+bool		 config_needs_migration(const struct config *conf);
 const char	*ready_mode_name(enum ready_mode mode);
 const char	*restart_policy_name(enum restart_policy policy);
 

@@ -237,6 +237,8 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		config_unref(conf);
 		return;
 	}
+	if (config_needs_migration(conf))
+		migrate_ensure(&sup->migrate, "/proc");
 	if ((r = reload_new(conf, only, initial, sup->reload_seq + 1)) == NULL) {
 		reload_refuse(sup, initial, "out of memory", NULL, 0);
 		config_unref(conf);

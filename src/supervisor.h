@@ -11,6 +11,7 @@
 
 #include "generation.h"
 #include "listener.h"
+#include "migrate.h"
 #include "program.h"
 #include "reload.h"
 
@@ -47,6 +48,7 @@ struct supervisor {
 	struct notify	*notify;
 	struct health	*health;	/* listeners shut down by a worker */
 	struct guard	*guard;		/* foreign listeners on our addresses */
+	struct migrate	 migrate;	/* connection migration, once a mode needs it */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */
