@@ -1885,21 +1885,30 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 			}
 			pc->listeners[i] = lc;
 			lc->users++;
+			/* A unix listener is shared, as in inherit mode. */
 			if (pc->handoff == HANDOFF_REUSEPORT && lc->has_listen &&
-			    addr_is_unix(&lc->addr))
-				config_msgs_add(msgs, true, conf->path,
-				    pc->listeners_line, "program %s: handoff = "
-				    "reuseport needs TCP or UDP listeners, and %s "
-				    "is a unix socket", pc->name, lc->name);
+			    !addr_is_unix(&lc->addr)) {
+				lc->opts.per_slot = true;
+				lc->slots = pc->workers;
+				lc->slot_program = pc->name;
+			}
 		}
 		if (pc->group != NULL)
 			continue;
 		pc->gid = pc->user_gid;
 	}
-	TAILQ_FOREACH(lc, &conf->listeners, entry)
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
 		if (lc->users == 0)
 			config_msgs_add(msgs, false, conf->path, lc->line,
 			    "listener %s is not used by any program", lc->name);
+		else if (lc->opts.per_slot && lc->users > 1)
+			config_msgs_add(msgs, true, conf->path, lc->line,
+			    "listener %s is used by %d programs, and program "
+			    "%s runs it in reuseport mode: its sockets, one per "
+			    "worker, serve that program alone (give each "
+			    "program a listener of its own)", lc->name,
+			    lc->users, lc->slot_program);
+	}
 	if (nomem)
 		config_msgs_add(msgs, true, conf->path, 0, "out of memory");
 	return msgs->nerrors > errors ? -1 : 0;
@@ -1931,7 +1940,7 @@ config_check_supported(const struct config *conf, char **cause)
 	const struct program_conf *pc;
 
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
-		if (pc->handoff != HANDOFF_INHERIT) {
+		if (pc->handoff == HANDOFF_SELF) {
 			cause_set(cause, "program %s: handoff = %s is not "
 			    "supported by this version (use inherit)", pc->name,
 			    handoff_mode_name(pc->handoff));

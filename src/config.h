@@ -29,6 +29,12 @@ struct listener_opts {
 	mode_t		mode;		/* unix socket file; (mode_t)-1 unset */
 	uid_t		owner;		/* (uid_t)-1 unset */
 	gid_t		group;		/* (gid_t)-1 unset */
+	/*
+	 * Not a key of its own: set by config_finish for a TCP or UDP
+	 * listener of a reuseport program, which gets one SO_REUSEPORT
+	 * socket per worker slot.
+	 */
+	bool		per_slot;
 };
 
 /* [listener NAME] */
@@ -43,6 +49,8 @@ struct listener_conf {
 	struct addr	 addr;
 	struct listener_opts opts;
 	int		 users;		/* programs naming it */
+	int		 slots;		/* per_slot: sockets, one per worker */
+	const char	*slot_program;	/* per_slot: the program they serve */
 };
 TAILQ_HEAD(listener_conf_list, listener_conf);
 

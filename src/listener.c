@@ -10,6 +10,7 @@
 #include "autoconf.h"
 
 #include <sys/socket.h>
+#include <linux/sock_diag.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -277,7 +278,8 @@ listener_set_options(int fd, const struct listener_conf *lc, char **cause)
 	if (lc->addr.kind == ADDR_TCP && listener_setsockopt(fd, SOL_SOCKET,
 	    SO_REUSEADDR, 1, lc, "SO_REUSEADDR", cause) == -1)
 		return -1;
-	if (o->reuseport && listener_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT,
+	if ((o->reuseport || o->per_slot) && listener_setsockopt(fd,
+	    SOL_SOCKET, SO_REUSEPORT,
 	    1, lc, "SO_REUSEPORT", cause) == -1)
 		return -1;
 	if (family == AF_INET6 && o->v6only != -1 && listener_setsockopt(fd,
@@ -399,6 +401,8 @@ listener_owns_file(const struct listener *l)
 	    sb.st_ino == l->file_ino;
 }
 
+static void listener_group_join(struct listener *l, size_t slot);
+
 /* Bind a listener as configured; *out gets it, with one reference. */
 int
 listener_bind(const struct listener_conf *lc, struct listener **out,
@@ -475,12 +479,23 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		goto nomem;
 	l->addr = lc->addr;
 	l->opts = lc->opts;
-	/* The socket is the listener's now: its shared one. */
+	/* The socket is the listener's now: its shared one, or slot 0's. */
 	l->sockets[0].fd = fd;
+	l->sockets[0].group_index = -1;
 	l->nsockets = 1;
 	l->refs = 1;
+	fd = -1;
+	if (lc->opts.per_slot) {
+		if ((l->group = calloc(1, sizeof(*l->group))) == NULL)
+			goto nomem;
+		listener_group_join(l, 0);
+		if (listener_grow(l, (size_t)lc->slots, cause) == -1)
+			goto fail;
+		l->committed = l->nsockets;
+	}
 	*out = l;
-	log_debug("listener %s: bound %s (fd %d)", l->name, l->bound, fd);
+	log_debug("listener %s: bound %s (fd %d, %zu socket%s)", l->name,
+	    l->bound, l->sockets[0].fd, l->nsockets, l->nsockets == 1 ? "" : "s");
 	return 0;
 
 nomem:
@@ -489,12 +504,16 @@ fail:
 	if (created && listener_owns_file(l))
 		unlink(path);
 	if (l != NULL) {
+		while (l->nsockets > 0)
+			close(l->sockets[--l->nsockets].fd);
 		free(l->name);
 		free(l->fd_name);
 		free(l->sockets);
+		free(l->group);
 		free(l);
 	}
-	close(fd);
+	if (fd != -1)
+		close(fd);
 	return -1;
 }
 
@@ -528,6 +547,7 @@ listener_unref(struct listener *l)
 	free(l->name);
 	free(l->fd_name);
 	free(l->sockets);
+	free(l->group);
 	free(l);
 }
 
@@ -562,6 +582,243 @@ listener_socket_fd(const struct listener *l, size_t i)
 	return l->sockets[i].fd;
 }
 
+/* ---- per-slot listeners (reuseport mode) ---------------------------- */
+
+/* Tell whether a listener has a socket per worker slot. */
+bool
+listener_per_slot(const struct listener *l)
+{
+	return l->opts.per_slot;
+}
+
+/* Mirror a slot's socket joining the kernel's group: at the tail. */
+static void
+listener_group_join(struct listener *l, size_t slot)
+{
+	l->sockets[slot].group_index = (int)l->ngroup;
+	l->group[l->ngroup++] = (unsigned int)slot;
+}
+
+/* Mirror a slot's socket leaving the group: the last takes its place. */
+static void
+listener_group_leave(struct listener *l, size_t slot)
+{
+	int k = l->sockets[slot].group_index;
+	unsigned int last;
+
+	if (k < 0)
+		return;
+	last = l->group[--l->ngroup];
+	l->group[k] = last;
+	l->sockets[last].group_index = k;
+	l->sockets[slot].group_index = -1;
+}
+
+/* The listen() backlog a stream listener asks for. */
+static int
+listener_backlog(const struct listener *l)
+{
+	return l->opts.backlog > 0 ? l->opts.backlog : DEFAULT_BACKLOG;
+}
+
+/*
+ * Open one more socket of a per-slot listener, as slot l->nsockets: the
+ * same options, bound to the port slot 0 got, listening; it joins the
+ * kernel's group at the tail. Its fd is the listener's.
+ */
+static int
+listener_slot_open(struct listener *l, char **cause)
+{
+	struct listener_conf lc;
+	size_t slot = l->nsockets;
+	char err[128];
+	int fd;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.name = l->name;
+	lc.addr = l->addr;
+	lc.opts = l->opts;
+	fd = socket(l->addr.ss.ss_family,
+	    addr_socktype(&l->addr) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		listener_error(cause, &lc, "cannot create the socket of worker "
+		    "slot %zu: %s", slot, listener_strerror(errno, err,
+		    sizeof(err)));
+		return -1;
+	}
+	if (listener_set_options(fd, &lc, cause) == -1)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&l->bound_ss, l->bound_len) == -1) {
+		listener_error(cause, &lc, "cannot bind the socket of worker "
+		    "slot %zu to %s: %s", slot, l->bound,
+		    listener_strerror(errno, err, sizeof(err)));
+		goto fail;
+	}
+	if (addr_socktype(&l->addr) == SOCK_STREAM &&
+	    listen(fd, listener_backlog(l)) == -1) {
+		listener_error(cause, &lc, "cannot listen on the socket of "
+		    "worker slot %zu: %s", slot, listener_strerror(errno, err,
+		    sizeof(err)));
+		goto fail;
+	}
+	l->sockets[slot].fd = fd;
+	l->nsockets++;
+	listener_group_join(l, slot);
+	return 0;
+
+fail:
+	close(fd);
+	return -1;
+}
+
+/*
+ * Give a per-slot listener nslots sockets: the missing slots are opened
+ * at the tail of the group (a reload that grows the workers). They serve
+ * only once committed. A slot still open from before (a UDP slot retired
+ * while its old worker lived) is taken back as it is. -1 with *cause:
+ * nothing was added.
+ */
+int
+listener_grow(struct listener *l, size_t nslots, char **cause)
+{
+	struct listener_socket *socks;
+	unsigned int *group;
+	size_t before = l->nsockets, cap;
+
+	if (nslots <= l->nsockets)
+		return 0;
+	/* Room for every slot, and for the group's index of each. */
+	cap = nslots;
+	if ((socks = reallocarray(l->sockets, cap, sizeof(*socks))) == NULL) {
+		cause_set(cause, "listener %s: out of memory", l->name);
+		return -1;
+	}
+	l->sockets = socks;
+	if ((group = reallocarray(l->group, cap, sizeof(*group))) == NULL) {
+		cause_set(cause, "listener %s: out of memory", l->name);
+		return -1;
+	}
+	l->group = group;
+	while (l->nsockets < nslots) {
+		if (listener_slot_open(l, cause) == -1) {
+			while (l->nsockets > before)
+				listener_slot_close(l, --l->nsockets);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Take a TCP slot's socket out of the group now, whoever holds copies of
+ * it: shutdown(SHUT_RD). With connection migration its queue moves to
+ * the other sockets of the group; without, it is reset. 0, or -1.
+ */
+int
+listener_slot_leave(struct listener *l, size_t slot)
+{
+	struct listener_socket *sock = &l->sockets[slot];
+
+	if (sock->fd == -1 || sock->group_index < 0 ||
+	    addr_socktype(&l->addr) != SOCK_STREAM)
+		return -1;
+	if (shutdown(sock->fd, SHUT_RD) == -1)
+		return -1;
+	listener_group_leave(l, slot);
+	return 0;
+}
+
+/* Make a TCP slot that left the group listen again: it joins at the tail. */
+int
+listener_slot_rejoin(struct listener *l, size_t slot)
+{
+	struct listener_socket *sock = &l->sockets[slot];
+
+	if (sock->fd == -1 || sock->group_index >= 0)
+		return -1;
+	/* A socket bound to port 0 gave its port back on shutdown(). */
+	if (bind(sock->fd, (const struct sockaddr *)&l->bound_ss,
+	    l->bound_len) == -1 && errno != EINVAL)
+		return -1;
+	if (listen(sock->fd, listener_backlog(l)) == -1)
+		return -1;
+	listener_group_join(l, slot);
+	return 0;
+}
+
+/*
+ * Close the supervisor's socket of a slot. A TCP one leaves the group
+ * first (shutdown), whoever else holds it; a UDP one leaves when its last
+ * copy closes, so it is closed once no worker holds it (the caller's
+ * business). Only the highest open slot may be closed: slots are an
+ * array.
+ */
+void
+listener_slot_close(struct listener *l, size_t slot)
+{
+	struct listener_socket *sock = &l->sockets[slot];
+
+	if (sock->fd == -1)
+		return;
+	if (sock->group_index >= 0 && addr_socktype(&l->addr) == SOCK_STREAM)
+		(void)shutdown(sock->fd, SHUT_RD);
+	listener_group_leave(l, slot);
+	close(sock->fd);
+	sock->fd = -1;
+}
+
+/*
+ * Close a per-slot listener's sockets above the slots it serves and above
+ * keep (slots a live worker still uses), from the highest down, so that
+ * no other socket moves in the group: after a reload that grew the slots
+ * failed, or once the workers of retired slots are gone.
+ */
+void
+listener_trim_slots(struct listener *l, size_t keep)
+{
+	size_t floor = l->committed > keep ? l->committed : keep;
+
+	if (!l->opts.per_slot || floor == 0)
+		return;
+	while (l->nsockets > floor)
+		listener_slot_close(l, --l->nsockets);
+}
+
+/*
+ * How much waits on a slot's socket: for TCP, connections in its accept
+ * queue against its backlog; for UDP, bytes of datagrams against its
+ * receive buffer. 0, or -1 if the kernel would not say.
+ */
+int
+listener_slot_queue(const struct listener *l, size_t slot,
+    unsigned int *queued, unsigned int *limit)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	struct tcp_info ti;
+	socklen_t len;
+	int fd = slot < l->nsockets ? l->sockets[slot].fd : -1;
+
+	*queued = *limit = 0;
+	if (fd == -1)
+		return -1;
+	if (l->addr.kind == ADDR_TCP) {
+		len = sizeof(ti);
+		memset(&ti, 0, sizeof(ti));
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+			return -1;
+		/* On a listener: the accept queue, and its limit. */
+		*queued = ti.tcpi_unacked;
+		*limit = ti.tcpi_sacked;
+		return 0;
+	}
+	len = sizeof(mem);
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == -1)
+		return -1;
+	*queued = mem[SK_MEMINFO_RMEM_ALLOC];
+	*limit = mem[SK_MEMINFO_RCVBUF];
+	return 0;
+}
+
 /* Tell whether two option sets are the same, field by field. */
 static bool
 listener_opts_equal(const struct listener_opts *a, const struct listener_opts *b)
@@ -575,7 +832,8 @@ listener_opts_equal(const struct listener_opts *a, const struct listener_opts *b
 	    strcmp(a->interface, b->interface) == 0 &&
 	    a->mode == b->mode &&
 	    a->owner == b->owner &&
-	    a->group == b->group;
+	    a->group == b->group &&
+	    a->per_slot == b->per_slot;
 }
 
 /* The fd name a listener_conf asks for (its name unless given). */
@@ -600,6 +858,9 @@ static const char *
 listener_immutable_change(const struct listener_opts *a,
     const struct listener_opts *b)
 {
+	if (a->per_slot != b->per_slot)
+		return "the handoff mode (one socket per worker in reuseport "
+		    "mode, one shared socket otherwise)";
 	if (a->reuseport != b->reuseport)
 		return "reuseport";
 	if (a->v6only != b->v6only)
@@ -663,7 +924,8 @@ listener_key_write(const struct addr *addr, const struct listener_opts *opts,
 	listener_key_put(&p, &opts->backlog, sizeof(opts->backlog));
 	listener_key_put(&p, &opts->v6only, sizeof(opts->v6only));
 	byte = (unsigned char)(opts->reuseport | opts->freebind << 1 |
-	    opts->defer_accept << 2 | opts->nodelay << 3);
+	    opts->defer_accept << 2 | opts->nodelay << 3 |
+	    opts->per_slot << 4);
 	*p++ = byte;
 	listener_key_put(&p, opts->interface,
 	    strnlen(opts->interface, sizeof(opts->interface) - 1) + 1);

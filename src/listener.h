@@ -26,7 +26,9 @@ struct hashmap;
 
 /* One socket of a listener. */
 struct listener_socket {
-	int		 fd;		/* CLOEXEC, non-blocking */
+	int		 fd;		/* CLOEXEC, non-blocking; -1: closed */
+	int		 group_index;	/* per_slot: its index in the kernel's
+					   reuseport group, -1 while not in it */
 };
 
 struct listener {
@@ -42,6 +44,17 @@ struct listener {
 	dev_t		 file_dev;	/* unix socket file we created, to */
 	ino_t		 file_ino;	/* unlink only our own on close */
 	int		 refs;
+	/*
+	 * per_slot listeners (reuseport mode): socket i is worker slot i's.
+	 * Slots below committed serve the running config; those above wait
+	 * for a reload to commit (growth) or to be retired (shrink). group
+	 * mirrors the kernel's reuseport group: the slot at each index. A
+	 * socket joins at the tail (listen(), or bind() for UDP); one that
+	 * leaves (shutdown() or close) is replaced by the last.
+	 */
+	size_t		 committed;
+	unsigned int	*group;
+	size_t		 ngroup;
 };
 
 /* The listeners of one config, in config order. */
@@ -78,6 +91,14 @@ void	 listener_set_clear(struct listener_set *set);
 void	 listener_set_move(struct listener_set *dst, struct listener_set *src);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
 bool	 listener_can_repair(const struct listener *l);
+bool	 listener_per_slot(const struct listener *l);
+int	 listener_grow(struct listener *l, size_t nslots, char **cause);
+int	 listener_slot_leave(struct listener *l, size_t slot);
+int	 listener_slot_rejoin(struct listener *l, size_t slot);
+void	 listener_slot_close(struct listener *l, size_t slot);
+void	 listener_trim_slots(struct listener *l, size_t keep);
+int	 listener_slot_queue(const struct listener *l, size_t slot,
+	    unsigned int *queued, unsigned int *limit);
 int	 listener_repair(struct listener *l, bool *rebound, char **cause);
 
 #endif
