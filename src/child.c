@@ -329,7 +329,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 	if ((spec->fds = calloc(nls + 1, sizeof(*spec->fds))) == NULL)
 		goto nomem;
 	for (i = 0; i < nls; i++)
-		spec->fds[i] = listener_fd(ls[i]);
+		spec->fds[i] = listener_slot_fd(ls[i], (unsigned int)worker);
 	spec->nfds = nls;
 
 	if (pc->user != NULL) {

@@ -393,17 +393,41 @@ gen_check_groups(struct generation *gen)
 	}
 }
 
-/* Ask every worker to stop (stop_signal); SIGKILL after drain_timeout. */
+/*
+ * Ask every worker to stop (stop_signal); SIGKILL after drain_timeout.
+ * Workers a drain held back are told now.
+ */
 void
 gen_drain(struct generation *gen)
 {
+	gen_drain_holding(gen, gen->nworkers);
+}
+
+/*
+ * Drain, but leave the workers from index held_from on serving until a
+ * plain gen_drain tells them too: reuseport mode lets a
+ * retiring worker empty its socket's queue first. drain_timeout counts
+ * for all of them.
+ */
+void
+gen_drain_holding(struct generation *gen, int held_from)
+{
 	int i;
 
-	if (gen->state == GEN_DRAINING || gen->state == GEN_GONE)
+	if (gen->state == GEN_GONE)
 		return;
+	if (gen->state == GEN_DRAINING) {
+		/* Draining already: only those held back are left to tell. */
+		while (gen->held_from < gen->nworkers && gen->held_from <
+		    held_from)
+			worker_stop(&gen->workers[gen->held_from++],
+			    gen->pc->stop_signal);
+		return;
+	}
 	gen->state = GEN_DRAINING;
+	gen->held_from = held_from < gen->nworkers ? held_from : gen->nworkers;
 	gen_cancel_spawner(gen);
-	for (i = 0; i < gen->nworkers; i++)
+	for (i = 0; i < gen->held_from; i++)
 		worker_stop(&gen->workers[i], gen->pc->stop_signal);
 	/* Nothing tells those that left their worker's group to stop but us. */
 	gen_signal_strays(gen, gen->pc->stop_signal);
@@ -427,6 +451,7 @@ gen_kill(struct generation *gen, bool failed)
 		gen->state = GEN_FAILED;
 	else if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
 		gen->state = GEN_DRAINING;
+	gen->held_from = gen->nworkers;
 	gen_cancel_timer(gen);
 	gen_cancel_spawner(gen);
 	for (i = 0; i < gen->nworkers; i++)
@@ -677,6 +702,8 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		gen->nready--;
 		if (gen->nready == 0 && gen->state == GEN_RUNNING)
 			gen_hurry_restarts(gen);
+		/* Told before its state changes: the owner acts later. */
+		gen->cb(gen, GEN_EVENT_SERVING, NULL, gen->cb_arg);
 	}
 
 	worker_clear_failures(w);	/* its command ran */
@@ -725,6 +752,7 @@ gen_worker_event(struct worker *w, enum worker_event ev, void *arg)
 	switch (ev) {
 	case WORKER_EVENT_READY:
 		gen->nready++;
+		gen->cb(gen, GEN_EVENT_SERVING, NULL, gen->cb_arg);
 		if (gen->state == GEN_STARTING && gen->nready == gen->nworkers &&
 		    !gen->on_probation) {
 			clock_gettime(CLOCK_MONOTONIC, &gen->ready_at);

@@ -38,6 +38,7 @@ enum gen_event {
 	GEN_EVENT_WORKER_READY,	/* one more worker is ready (progress) */
 	GEN_EVENT_WORKER_EXITED, /* a worker of a draining generation exited */
 	GEN_EVENT_PROBATION,	/* every worker is ready; on probation now */
+	GEN_EVENT_SERVING,	/* a worker became ready, or one exited */
 };
 
 struct generation;
@@ -57,6 +58,8 @@ struct generation {
 	int		 nworkers;
 	int		 nready;
 	int		 nspawned;	/* workers started so far (slices) */
+	int		 held_from;	/* draining: workers from this index on are
+					   not told to stop yet (gen_drain_holding) */
 	struct event	*spawner;	/* starts the next slice of workers */
 	struct worker_env env;		/* what its workers share */
 	struct timespec	 started;
@@ -82,6 +85,7 @@ int		 gen_start(struct generation *gen, char **cause);
 void		 gen_promote(struct generation *gen);
 void		 gen_end_probation(struct generation *gen);
 void		 gen_drain(struct generation *gen);
+void		 gen_drain_holding(struct generation *gen, int held_from);
 void		 gen_kill(struct generation *gen, bool failed);
 void		 gen_free(struct generation *gen);
 struct worker	*gen_find_worker(struct generation *gen, pid_t pid);

@@ -195,7 +195,7 @@ guard_check_reuseport(struct guard *g, struct guard_look *look,
 {
 	char users[256];
 
-	if (l->opts.reuseport || !guard_reuseport_on(l))
+	if (l->opts.reuseport || l->opts.per_slot || !guard_reuseport_on(l))
 		return;
 	if (guard_inodes_add(&look->warned, sb->st_ino) == -1 ||
 	    guard_inodes_has(&g->warned, sb->st_ino))
@@ -206,6 +206,23 @@ guard_check_reuseport(struct guard *g, struct guard_look *look,
 	    "listen on its port too and take a share of its connections; turn "
 	    "it off in the server, or set reuseport = yes to allow it",
 	    l->name, l->bound, users, (unsigned int)sb->st_uid);
+}
+
+/* Count the sockets of a per-slot listener past the first as ours. */
+static int
+guard_own_slots(struct guard_look *look, const struct listener *l)
+{
+	struct stat sb;
+	size_t i;
+	int fd;
+
+	for (i = 1; i < listener_nsockets(l); i++) {
+		fd = listener_socket_fd(l, i);
+		if (fd != -1 && fstat(fd, &sb) == 0 &&
+		    guard_inodes_add(&look->ours, sb.st_ino) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -230,7 +247,8 @@ guard_wants(struct guard *g, struct guard_look *look)
 		l = g->set->items[i];
 		if (guard_fd(l) == -1 || fstat(guard_fd(l), &sb) == -1)
 			continue;
-		if (guard_inodes_add(&look->ours, sb.st_ino) == -1)
+		if (guard_inodes_add(&look->ours, sb.st_ino) == -1 ||
+		    guard_own_slots(look, l) == -1)
 			return -1;
 		guard_check_reuseport(g, look, l, &sb);
 		w = &look->wants[look->nwants];
@@ -853,7 +871,7 @@ guard_status_text(const struct guard *g, const struct listener *l,
 	const struct guard_found *f;
 	size_t i;
 
-	if (!l->opts.reuseport && guard_reuseport_on(l))
+	if (!l->opts.reuseport && !l->opts.per_slot && guard_reuseport_on(l))
 		evbuffer_add_printf(out, "data %-16s warning: SO_REUSEPORT turned "
 		    "on by a worker: processes of its uid can join the port\n",
 		    "");

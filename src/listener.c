@@ -482,6 +482,7 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 	/* The socket is the listener's now: its shared one, or slot 0's. */
 	l->sockets[0].fd = fd;
 	l->sockets[0].group_index = -1;
+	l->sockets[0].serving = false;
 	l->nsockets = 1;
 	l->refs = 1;
 	fd = -1;
@@ -548,6 +549,7 @@ listener_unref(struct listener *l)
 	free(l->fd_name);
 	free(l->sockets);
 	free(l->group);
+	free(l->steer);
 	free(l);
 }
 
@@ -662,6 +664,7 @@ listener_slot_open(struct listener *l, char **cause)
 		goto fail;
 	}
 	l->sockets[slot].fd = fd;
+	l->sockets[slot].serving = false;
 	l->nsockets++;
 	listener_group_join(l, slot);
 	return 0;
@@ -683,8 +686,18 @@ listener_grow(struct listener *l, size_t nslots, char **cause)
 {
 	struct listener_socket *socks;
 	unsigned int *group;
-	size_t before = l->nsockets, cap;
+	size_t before = l->nsockets, cap, slot;
 
+	/* A retired TCP slot still open was shut down: it listens again. */
+	for (slot = 0; slot < nslots && slot < l->nsockets; slot++)
+		if (l->sockets[slot].fd != -1 &&
+		    l->sockets[slot].group_index < 0 &&
+		    listener_slot_rejoin(l, slot) == -1) {
+			cause_set(cause, "listener %s: cannot listen again on "
+			    "the socket of worker slot %zu: %s", l->name, slot,
+			    strerror(errno));
+			return -1;
+		}
 	if (nslots <= l->nsockets)
 		return 0;
 	/* Room for every slot, and for the group's index of each. */
@@ -1326,6 +1339,10 @@ listener_set_update(const struct listener_set *current,
 			    "across reloads)", lc->name, what, where);
 			goto fail;
 		}
+		/* Growth: the slots it adds serve once the reload commits. */
+		if (lc->opts.per_slot && listener_grow(l, (size_t)lc->slots,
+		    cause) == -1)
+			goto fail;
 		c->kept = true;
 		listener_ref(l);
 		next->items[n++] = l;
@@ -1359,6 +1376,8 @@ listener_set_commit(struct listener_set *set, const struct config *conf)
 		if (i == set->count)
 			break;
 		l = set->items[i++];
+		if (lc->opts.per_slot)
+			l->committed = (size_t)lc->slots;
 		if (listener_matches(l, lc))
 			continue;
 		memset(&change, 0, sizeof(change));

@@ -29,6 +29,7 @@ struct listener_socket {
 	int		 fd;		/* CLOEXEC, non-blocking; -1: closed */
 	int		 group_index;	/* per_slot: its index in the kernel's
 					   reuseport group, -1 while not in it */
+	bool		 serving;	/* per_slot: in the steering table */
 };
 
 struct listener {
@@ -55,6 +56,10 @@ struct listener {
 	size_t		 committed;
 	unsigned int	*group;
 	size_t		 ngroup;
+	/* The group indexes the attached steering program picks from. */
+	unsigned int	*steer;
+	size_t		 nsteer;
+	bool		 steered;	/* a program is attached */
 };
 
 /* The listeners of one config, in config order. */

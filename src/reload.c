@@ -299,6 +299,7 @@ reload_commit(struct reload *r, struct program_list *progs,
 	int draining = 0;
 
 	summary[0] = '\0';
+	listener_set_commit(&r->listeners, r->conf);
 	TAILQ_FOREACH(prog, progs, entry) {
 		old = prog->current;
 		if (prog->starting != NULL) {
@@ -328,9 +329,11 @@ reload_commit(struct reload *r, struct program_list *progs,
 		old->drained_by = r->id;
 		old->drained_by_started = r->started;
 		draining++;
-		gen_drain(old);
+		if (env->drain != NULL)
+			env->drain(env->arg, old, prog->current);
+		else
+			gen_drain(old);
 	}
-	listener_set_commit(&r->listeners, r->conf);
 	return draining;
 }
 

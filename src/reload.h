@@ -43,6 +43,12 @@ struct reload_env {
 	void		 (*progress)(void *arg, unsigned int id,
 			    const char *line);
 	gen_event_cb	 gen_cb;	/* events of the generations it makes */
+	/*
+	 * Drain old, which next (NULL: none) replaces; NULL: gen_drain.
+	 * The new generations are running, and the listeners committed.
+	 */
+	void		 (*drain)(void *arg, struct generation *old,
+			    struct generation *next);
 	void		*arg;
 };
 

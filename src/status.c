@@ -158,6 +158,93 @@ status_json_program_conf(struct evbuffer *out, const struct program_conf *pc)
 	evbuffer_add(out, "]", 1);
 }
 
+/*
+ * The worker processes on a per-slot listener's slot: JSON objects
+ * {"generation":N,"pid":P}, or text "gen N pid P".
+ */
+static void
+status_slot_workers(const struct supervisor *sup, const struct listener *l,
+    size_t slot, bool json, struct evbuffer *out)
+{
+	const struct program *prog;
+	const struct generation *gen;
+	const struct worker *w;
+	size_t i;
+	int n = 0;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			for (i = 0; i < gen->nlisteners; i++)
+				if (gen->listeners[i] == l)
+					break;
+			if (i == gen->nlisteners ||
+			    (size_t)gen->nworkers <= slot)
+				continue;
+			w = &gen->workers[slot];
+			if (w->pid == 0)
+				continue;
+			evbuffer_add_printf(out, json ? "%s{\"generation\":%u,"
+			    "\"pid\":%d,\"state\":\"%s\"}" : "%sgen %u pid %d %s",
+			    n++ ? (json ? "," : ", ") : "", gen->number,
+			    (int)w->pid, worker_state_name(w->state));
+		}
+	if (n == 0 && !json)
+		evbuffer_add_printf(out, "no worker");
+}
+
+/*
+ * A per-slot listener's sockets: JSON ,"slots":[...], or a text row per
+ * slot with what serves it and what waits on it.
+ */
+static void
+status_slots(const struct supervisor *sup, const struct listener *l, bool json,
+    struct evbuffer *out)
+{
+	unsigned int queued, limit;
+	size_t slot;
+	bool known;
+
+	if (!listener_per_slot(l))
+		return;
+	if (json)
+		evbuffer_add_printf(out, ",\"slots\":[");
+	for (slot = 0; slot < listener_nsockets(l); slot++) {
+		known = listener_slot_queue(l, slot, &queued, &limit) == 0;
+		if (json) {
+			evbuffer_add_printf(out, "%s{\"slot\":%zu,\"serving\":%s,"
+			    "\"retired\":%s,\"group_index\":%d,", slot ? "," : "",
+			    slot, l->sockets[slot].serving ? "true" : "false",
+			    slot >= l->committed ? "true" : "false",
+			    l->sockets[slot].group_index);
+			if (known)
+				evbuffer_add_printf(out, "\"queue\":%u,"
+				    "\"queue_limit\":%u,", queued, limit);
+			else
+				evbuffer_add_printf(out, "\"queue\":null,"
+				    "\"queue_limit\":null,");
+			evbuffer_add_printf(out, "\"queue_unit\":\"%s\","
+			    "\"workers\":[", l->addr.kind == ADDR_TCP ?
+			    "connections" : "bytes");
+			status_slot_workers(sup, l, slot, true, out);
+			evbuffer_add(out, "]}", 2);
+			continue;
+		}
+		evbuffer_add_printf(out, "data   slot %-3zu %-8s queue ", slot,
+		    l->sockets[slot].serving ? "serving" : slot >= l->committed ?
+		    "retired" : "idle");
+		if (known)
+			evbuffer_add_printf(out, "%u/%u %s", queued, limit,
+			    l->addr.kind == ADDR_TCP ? "conns" : "bytes");
+		else
+			evbuffer_add_printf(out, "?");
+		evbuffer_add_printf(out, "  ");
+		status_slot_workers(sup, l, slot, false, out);
+		evbuffer_add_printf(out, "\n");
+	}
+	if (json)
+		evbuffer_add(out, "]", 1);
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(const struct supervisor *sup, struct evbuffer *out)
@@ -222,6 +309,7 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u",
 		    down ? "shut down" : repairs > 0 ? "repaired" : "ok", repairs);
 		guard_status_json(sup->guard, l, out);
+		status_slots(sup, l, true, out);
 		evbuffer_add(out, "}", 1);
 	}
 
@@ -370,6 +458,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
 		    address, l->fd_name, health);
 		guard_status_text(sup->guard, l, out);
+		status_slots(sup, l, false, out);
 	}
 
 	evbuffer_add_printf(out, "data\ndata %-16s %5s %-9s %6s %8s %-9s %9s %8s  %s\n",

@@ -43,6 +43,7 @@
 #include "procfs.h"
 #include "program.h"
 #include "reload.h"
+#include "reuseport.h"
 #include "supervisor.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
@@ -184,6 +185,8 @@ reload_refuse(struct supervisor *sup, bool initial, const char *why,
 		return;
 	}
 	log_errorx("reload failed: %s; nothing changed", why);
+	/* Slots a reload added before it failed close again. */
+	reuseport_trim(sup->reuseport);
 	supervisor_outcome(sup, false, 0, "%s", why);
 	control_reload_refused(sup->control, why, details, ndetails);
 	notify_self("READY=1\nSTATUS=reload failed");
@@ -373,6 +376,8 @@ supervisor_stop(struct supervisor *sup, bool now)
 	}
 	TAILQ_FOREACH(prog, &sup->programs, entry) {
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			/* A drain holding workers back tells them too. */
+			reuseport_forget(sup->reuseport, gen);
 			if (now || gen->state == GEN_STARTING ||
 			    gen->state == GEN_FAILED)
 				gen_kill(gen, false);
@@ -433,6 +438,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 			log_info("%s gen %u: gone", gen->program, gen->number);
 			if (gen->drained_by != 0)
 				supervisor_drain_done(sup, gen);
+			reuseport_forget(sup->reuseport, gen);
 			gen_free(gen);
 		}
 		if (TAILQ_EMPTY(&prog->gens) && (sup->conf == NULL ||
@@ -440,6 +446,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 			program_free(&sup->programs, prog);
 		}
 	}
+	reuseport_trim(sup->reuseport);
 	if (sup->stopping && !program_list_has_processes(&sup->programs))
 		event_base_loopexit(sup->base, NULL);
 	supervisor_restart_stale(sup);
@@ -665,6 +672,10 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 	case GEN_EVENT_PROBATION:
 		supervisor_gen_probation(sup, prog, gen);
 		break;
+	case GEN_EVENT_SERVING:
+		if (gen->pc->handoff == HANDOFF_REUSEPORT)
+			reuseport_changed(sup->reuseport);
+		break;
 	case GEN_EVENT_WORKER_EXITED:
 		if (gen->drained_by != 0)
 			control_progress(sup->control, gen->drained_by,
@@ -882,6 +893,7 @@ supervisor_free(struct supervisor *sup)
 	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
+	reuseport_free(sup->reuseport);
 	health_close(sup->health);
 	guard_free(sup->guard);
 	listener_set_clear(&sup->listeners);
@@ -901,6 +913,15 @@ supervisor_free(struct supervisor *sup)
 	event_free(sup->cleanup);
 	event_base_free(sup->base);
 	free(sup->config_path);
+}
+
+/* Drain a generation a reload replaced (reload_env): reuseport.c decides. */
+static void
+supervisor_drain(void *arg, struct generation *old, struct generation *next)
+{
+	struct supervisor *sup = arg;
+
+	reuseport_handover(sup->reuseport, old, next);
 }
 
 /* The notify socket workers running as uid send to (reload_env). */
@@ -1025,7 +1046,11 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.reload_env.notify_path = supervisor_notify_path;
 	sup.reload_env.progress = supervisor_progress;
 	sup.reload_env.gen_cb = supervisor_gen_event;
+	sup.reload_env.drain = supervisor_drain;
 	sup.reload_env.arg = &sup;
+	if ((sup.reuseport = reuseport_new(sup.base, &sup.programs,
+	    &sup.migrate)) == NULL)
+		fatalx("out of memory");
 	if ((sup.cleanup = event_new(sup.base, -1, 0, supervisor_cleanup, &sup)) == NULL)
 		fatalx("cannot create the cleanup event");
 	if ((sup.health = health_open(sup.base, supervisor_listener_health,

@@ -24,6 +24,7 @@ struct guard;
 struct health;
 struct notify;
 struct pidmap;
+struct reuseport;
 
 /* What the last reload came to, for logs and status. */
 struct reload_outcome {
@@ -49,6 +50,7 @@ struct supervisor {
 	struct health	*health;	/* listeners shut down by a worker */
 	struct guard	*guard;		/* foreign listeners on our addresses */
 	struct migrate	 migrate;	/* connection migration, once a mode needs it */
+	struct reuseport *reuseport;	/* reuseport mode's steering and retiring */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */

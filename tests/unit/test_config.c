@@ -1647,11 +1647,12 @@ ParameterizedTestParameters(config, invalid)
 	  PROG "ready = listening\n",
 	  { ":3: program p: ready = listening needs handoff = self (the program "
 	    "binds its own socket)" } },
-	{ "reuseport handoff with a unix listener",
-	  "[listener s]\nlisten = unix:/run/s.sock\n" PROG "handoff = reuseport\n"
-	  "listeners = s\n",
-	  { ":6: program p: handoff = reuseport needs TCP or UDP listeners, and s "
-	    "is a unix socket" } },
+	{ "a reuseport listener shared with another program",
+	  "[listener w]\nlisten = 127.0.0.1:8080\n" PROG "handoff = reuseport\n"
+	  "listeners = w\n[program q]\ncommand = /bin/q\nlisteners = w\n",
+	  { ":1: listener w is used by 2 programs, and program p runs it in "
+	    "reuseport mode: its sockets, one per worker, serve that program "
+	    "alone (give each program a listener of its own)" } },
 	/* ---- several errors: all of them, in line order ---- */
 	{ "several errors in line order",
 	  "[supervisor]\n"			/* 1 */
@@ -1953,6 +1954,40 @@ Test(config, file_over_the_size_cap_is_refused)
  * A valid config may ask for what this version cannot run yet: `handoff
  * check`, the first start and a reload refuse it, naming the program.
  */
+Test(config, reuseport_listeners_get_a_socket_per_worker)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	const struct listener_conf *web, *dns, *admin, *other;
+
+	conf = load_ok(
+	    "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[listener dns]\nlisten = udp:127.0.0.1:0\n"
+	    "[listener admin]\nlisten = unix:/run/admin.sock\n"
+	    "[listener other]\nlisten = 127.0.0.1:0\n"
+	    "[program a]\ncommand = /bin/true\nlisteners = web dns admin\n"
+	    "workers = 6\nhandoff = reuseport\n"
+	    "[program b]\ncommand = /bin/true\nlisteners = other admin\n"
+	    "workers = 3\n", &msgs);
+	web = config_find_listener(conf, "web");
+	dns = config_find_listener(conf, "dns");
+	admin = config_find_listener(conf, "admin");
+	other = config_find_listener(conf, "other");
+	cr_assert(web->opts.per_slot);
+	cr_assert_eq(web->slots, 6);
+	cr_assert(dns->opts.per_slot);
+	cr_assert_eq(dns->slots, 6);
+	cr_assert_str_eq(dns->slot_program, "a");
+	/* A unix socket is shared, by programs of any mode. */
+	cr_assert_not(admin->opts.per_slot);
+	cr_assert_eq(admin->slots, 0);
+	/* An inherit program's listener has one socket. */
+	cr_assert_not(other->opts.per_slot);
+	cr_assert_eq(other->slots, 0);
+	config_msgs_free(&msgs);
+	config_unref(conf);
+}
+
 Test(config, unsupported_modes_are_named)
 {
 	static const struct {
@@ -1961,8 +1996,7 @@ Test(config, unsupported_modes_are_named)
 	} cases[] = {
 		{ "", NULL },
 		{ "handoff = inherit\n", NULL },
-		{ "handoff = reuseport\n", "program app: handoff = reuseport is "
-		    "not supported by this version (use inherit)" },
+		{ "handoff = reuseport\n", NULL },
 		{ "handoff = self\n", "program app: handoff = self is not "
 		    "supported by this version (use inherit)" },
 		{ "preload = yes\n", "program app: preload = yes is not "

@@ -39,7 +39,7 @@ static struct {
 
 /* What the generation reported. */
 static struct {
-	int		 ready, failed, gone, worker_ready, worker_exited;
+	int		 ready, failed, gone, worker_ready, worker_exited, serving;
 	char		 why[512];
 } seen;
 
@@ -153,6 +153,7 @@ on_event(struct generation *gen, enum gen_event ev, const char *why, void *arg)
 	case GEN_EVENT_WORKER_READY: seen.worker_ready++; break;
 	case GEN_EVENT_WORKER_EXITED: seen.worker_exited++; break;
 	case GEN_EVENT_PROBATION: break;
+	case GEN_EVENT_SERVING: seen.serving++; break;
 	}
 }
 
@@ -394,6 +395,55 @@ Test(generation, draining_signals_every_worker_and_ends_gone)
 	fake_exit(gen, gen->workers[2].pid, 0);
 	cr_assert_eq(seen.gone, 1);
 	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+Test(generation, a_drain_holding_workers_back_tells_them_later)
+{
+	struct generation *gen = running_gen(4, "stop_signal = SIGQUIT\n");
+	int i;
+
+	gen_drain_holding(gen, 2);
+	cr_assert_eq(gen->state, GEN_DRAINING);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(gen->workers[i].state, i < 2 ? WORKER_STOPPING :
+		    WORKER_READY, "worker %d", i);
+		cr_assert_eq(fake.last_signal[i], i < 2 ? SIGQUIT : 0);
+	}
+	/* The held workers are not what keeps it from being gone. */
+	fake_exit(gen, gen->workers[0].pid, 0);
+	fake_exit(gen, gen->workers[1].pid, 0);
+	cr_assert_eq(seen.gone, 0);
+	gen_drain(gen);
+	for (i = 2; i < 4; i++) {
+		cr_assert_eq(gen->workers[i].state, WORKER_STOPPING);
+		cr_assert_eq(fake.last_signal[i], SIGQUIT);
+	}
+	/* Said once: a second drain signals nobody again. */
+	fake.last_signal[2] = 0;
+	gen_drain(gen);
+	cr_assert_eq(fake.last_signal[2], 0);
+	fake_exit(gen, gen->workers[2].pid, 0);
+	fake_exit(gen, gen->workers[3].pid, 0);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+}
+
+Test(generation, serving_changes_are_told)
+{
+	struct generation *gen = running_gen(2, "");
+
+	/* Each worker that became ready. */
+	cr_assert_eq(seen.serving, 2);
+	/* A ready worker that exits: before it restarts. */
+	fake_exit(gen, gen->workers[1].pid, 1 << 8);
+	cr_assert_eq(seen.serving, 3);
+	cr_assert_eq(gen->workers[1].state, WORKER_BACKOFF);
+	RUN_UNTIL(gen->workers[1].pid != 0);
+	cr_assert_eq(seen.serving, 3);
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	cr_assert_eq(seen.serving, 4);
+	kill_and_reap(gen);
 	gen_free(gen);
 }
 
