@@ -435,6 +435,7 @@ reuseport_handover(struct reuseport *rp, struct generation *old,
 {
 	struct retire *rt;
 	struct timeval tv;
+	unsigned int moved;
 	size_t i;
 	bool hold = false;
 
@@ -449,10 +450,15 @@ reuseport_handover(struct reuseport *rp, struct generation *old,
 		struct listener *l = old->listeners[i];
 		if (!listener_per_slot(l))
 			continue;
-		if (reuseport_retires_at_once(rp, l))
-			(void)reuseport_retire_tcp(rp, l, (size_t)next->nworkers);
-		else
+		if (!reuseport_retires_at_once(rp, l)) {
 			hold = true;
+			continue;
+		}
+		moved = reuseport_retire_tcp(rp, l, (size_t)next->nworkers);
+		log_info("listener %s: worker slots %d-%d retired; %u queued "
+		    "connection%s moved to the serving slots", l->name,
+		    next->nworkers, old->nworkers - 1, moved,
+		    moved == 1 ? "" : "s");
 	}
 	if (!hold || (rt = calloc(1, sizeof(*rt))) == NULL ||
 	    (rt->timer = evtimer_new(rp->base, reuseport_retire_poll,

@@ -1,0 +1,348 @@
+/*
+ * test_reuseport.c: `handoff = reuseport`, as its users see it.
+ *
+ * Each worker slot gets a SO_REUSEPORT socket of its own, kept across
+ * reloads (worker i of every generation gets slot i's); the kernel spreads
+ * connections over the slots that serve; shrinking retires slots and
+ * growing adds them; a worker that dies with connections queued on its
+ * slot has them answered by the other slots (connection migration); a
+ * supervisor that cannot turn migration on says so, and says what a
+ * shrink then loses; a stranger joining the port is reported.
+ *
+ * Tests that need connection migration run as root in a network
+ * namespace of their own (net.ipv4.tcp_migrate_req belongs to it), so
+ * the host's setting is never touched.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NCONNS		40
+
+TestSuite(reuseport, .fini = tc_fini);
+
+/*
+ * Write s's config: program app in reuseport mode with workers workers,
+ * testserver args, on listener web (s->port) and, with udp, listener dns
+ * on a UDP port.
+ */
+static void
+rp_config(struct sup *s, int workers, const char *args, int udp_port,
+    const char *sup_keys)
+{
+	char *text, *path, dns[64] = "";
+
+	if (udp_port != 0)
+		snprintf(dns, sizeof(dns), "[listener dns]\nlisten = "
+		    "udp:127.0.0.1:%d\n\n", udp_port);
+	text = tc_printf(
+	    "[supervisor]\nname = rptest\ncontrol = %s\npidfile = %s/handoff.pid\n"
+	    "%s\n"
+	    "[listener web]\nlisten = 127.0.0.1:%d\nbacklog = 64\n\n%s"
+	    "[program app]\ncommand = %s%s%s\nlisteners = web%s\n"
+	    "workers = %d\nhandoff = reuseport\ndrain_timeout = 10s\n",
+	    s->sock, s->dir, sup_keys, s->port, dns,
+	    support_env("HANDOFF_TESTSERVER"), *args ? " " : "", args,
+	    udp_port ? " dns" : "", workers);
+	path = support_write_file(s->dir, "handoff.ini", text);
+	free(path);
+	free(text);
+}
+
+/* Enter a network namespace of our own with lo up; skip unless root. */
+static void
+rp_netns(void)
+{
+	struct ifreq ifr;
+	int fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root: connection migration is turned on in "
+		    "a network namespace of the test's own");
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s",
+	    strerror(errno));
+	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "lo up: %s",
+	    strerror(errno));
+	close(fd);
+}
+
+/* Reload s and wait until generation gen is running and the others gone. */
+static void
+rp_reload(struct sup *s, int gen)
+{
+	struct run_result res;
+	char *needle;
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config,
+	    (char *)NULL), 0, "reload: %s%s", res.out, res.err);
+	support_result_free(&res);
+	needle = tc_printf("app gen %d: gone", gen - 1);
+	cr_assert(support_handoff_wait_log(&s->hp, needle, 1) == 0,
+	    "%s never came:\n%s", needle, tc_log_text(s));
+	free(needle);
+}
+
+/* The "slots" array of listener name in status. */
+static json_object *
+rp_slots(json_object *root, const char *name)
+{
+	json_object *l = tc_json_named(root, "listeners", name), *slots;
+
+	cr_assert_not_null(l, "no listener %s", name);
+	slots = tc_json_at(l, "slots", NULL);
+	cr_assert(slots != NULL && json_object_is_type(slots, json_type_array),
+	    "no slots in %s", json_object_to_json_string(l));
+	return slots;
+}
+
+/* The pid of the worker on slot i of listener web, as status says. */
+static pid_t
+rp_slot_pid(struct sup *s, int slot)
+{
+	json_object *root = tc_status_json(s), *w;
+	char idx[16];
+	pid_t pid;
+
+	snprintf(idx, sizeof(idx), "%d", slot);
+	w = tc_json_at(rp_slots(root, "web"), idx, "workers", "0", NULL);
+	cr_assert_not_null(w, "nobody on slot %d", slot);
+	pid = (pid_t)tc_json_int(tc_json_at(w, "pid", NULL));
+	json_object_put(root);
+	return pid;
+}
+
+/* The inode of a process's socket at fd, from /proc. */
+static unsigned long
+rp_fd_inode(pid_t pid, int fd)
+{
+	char path[64], link[128];
+	unsigned long ino = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0, "%s: %s", path, strerror(errno));
+	link[n] = '\0';
+	cr_assert_eq(sscanf(link, "socket:[%lu]", &ino), 1, "%s is %s", path,
+	    link);
+	return ino;
+}
+
+/* GET / n times; count the answers of each worker index (up to 8). */
+static void
+rp_spread(struct sup *s, int n, int counts[8], int gen)
+{
+	char *body;
+	int i, g, w, rc;
+	pid_t pid;
+
+	memset(counts, 0, 8 * sizeof(*counts));
+	for (i = 0; i < n; i++) {
+		rc = support_http_get(s->port, "/", &body);
+		cr_assert_eq(rc, SUPPORT_HTTP_OK, "GET %d: %s", i,
+		    support_http_name(rc));
+		cr_assert_eq(sscanf(body, "gen=%d pid=%d worker=%d", &g, &pid,
+		    &w), 3, "answer: %s", body);
+		cr_assert_eq(g, gen, "answer from gen %d: %s", g, body);
+		cr_assert(w >= 0 && w < 8);
+		counts[w]++;
+		free(body);
+	}
+}
+
+Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
+{
+	struct sup *s = tc_new("", "");
+	unsigned long inode[4];
+	int counts[8], i, k;
+	json_object *root, *slots;
+
+	rp_config(s, 4, "", 0, "");
+	tc_start(s);
+
+	/* The kernel spreads connections: every worker answers some. */
+	rp_spread(s, 200, counts, 1);
+	for (i = 0; i < 4; i++)
+		cr_assert_gt(counts[i], 0, "worker %d answered none of 200: "
+		    "%d %d %d %d", i, counts[0], counts[1], counts[2],
+		    counts[3]);
+
+	root = tc_status_json(s);
+	slots = rp_slots(root, "web");
+	cr_assert_eq(json_object_array_length(slots), 4);
+	for (i = 0; i < 4; i++) {
+		json_object *slot = json_object_array_get_idx(slots, (size_t)i);
+		cr_assert(json_object_get_boolean(tc_json_at(slot, "serving",
+		    NULL)), "slot %d: %s", i, json_object_to_json_string(slot));
+		cr_assert_eq(tc_json_int(tc_json_at(slot, "queue_limit", NULL)),
+		    64);
+		cr_assert_str_eq(tc_json_str(tc_json_at(slot, "queue_unit",
+		    NULL)), "connections");
+	}
+	cr_assert(json_object_get_boolean(tc_json_at(tc_json_named(root,
+	    "listeners", "web"), "so_reuseport", NULL)));
+	/* Its own workers' SO_REUSEPORT is no warning: the mode wants it. */
+	cr_assert_eq(tc_log_count(s, "SO_REUSEPORT was turned on"), 0);
+	json_object_put(root);
+
+	/* Worker i holds slot i's socket at fd 3, one per worker. */
+	for (i = 0; i < 4; i++) {
+		inode[i] = rp_fd_inode(rp_slot_pid(s, i), 3);
+		for (k = 0; k < i; k++)
+			cr_assert_neq(inode[i], inode[k], "slots %d and %d share "
+			    "a socket", k, i);
+	}
+	/* A reload closes nothing: new worker i gets the same socket. */
+	rp_reload(s, 2);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(rp_fd_inode(rp_slot_pid(s, i), 3), inode[i],
+		    "slot %d's socket changed across a reload", i);
+	rp_spread(s, 200, counts, 2);
+	for (i = 0; i < 4; i++)
+		cr_assert_gt(counts[i], 0, "after the reload, worker %d "
+		    "answered none of 200", i);
+	tc_stop(s);
+}
+
+Test(reuseport, shrinking_retires_slots_and_growing_adds_them)
+{
+	struct sup *s = tc_new("", "");
+	unsigned long inode[4];
+	int counts[8], i;
+	json_object *root;
+
+	rp_netns();
+	rp_config(s, 4, "", 0, "");
+	tc_start(s);
+	for (i = 0; i < 4; i++)
+		inode[i] = rp_fd_inode(rp_slot_pid(s, i), 3);
+
+	rp_config(s, 2, "", 0, "");
+	rp_reload(s, 2);
+	tc_expect_log(s, "listener web: worker slots 2-3 retired; 0 queued "
+	    "connections moved to the serving slots", 1);
+	root = tc_status_json(s);
+	cr_assert_eq(json_object_array_length(rp_slots(root, "web")), 2,
+	    "%s", json_object_to_json_string(rp_slots(root, "web")));
+	json_object_put(root);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(rp_fd_inode(rp_slot_pid(s, i), 3), inode[i]);
+	rp_spread(s, 100, counts, 2);
+	cr_assert(counts[0] > 0 && counts[1] > 0 && counts[2] + counts[3] == 0,
+	    "answers by worker: %d %d %d %d", counts[0], counts[1], counts[2],
+	    counts[3]);
+
+	rp_config(s, 4, "", 0, "");
+	rp_reload(s, 3);
+	root = tc_status_json(s);
+	cr_assert_eq(json_object_array_length(rp_slots(root, "web")), 4);
+	json_object_put(root);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(rp_fd_inode(rp_slot_pid(s, i), 3), inode[i]);
+	for (i = 2; i < 4; i++)
+		cr_assert_neq(rp_fd_inode(rp_slot_pid(s, i), 3), inode[i],
+		    "slot %d is a new socket", i);
+	rp_spread(s, 200, counts, 3);
+	for (i = 0; i < 4; i++)
+		cr_assert_gt(counts[i], 0, "after growing, worker %d answered "
+		    "none of 200", i);
+	tc_stop(s);
+}
+
+/* Open a connection to port and send a request; the fd. */
+static int
+rp_send_request(int port)
+{
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	struct sockaddr_in sin;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	cr_assert_neq(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
+	    "connect: %s", strerror(errno));
+	cr_assert_eq(tc_send_all(fd, req, sizeof(req) - 1), 0);
+	return fd;
+}
+
+Test(reuseport, a_dead_workers_queue_is_answered_by_the_other_slots)
+{
+	struct sup *s = tc_new("", "");
+	json_object *root, *slot;
+	int fds[NCONNS], i, g, w, queued = 0, answered = 0;
+	long long deadline;
+	pid_t stuck, pid;
+	char *body;
+	bool closed;
+
+	rp_netns();
+	rp_config(s, 4, "", 0, "");
+	tc_start(s);
+	tc_expect_log(s, "connection migration: set net.ipv4.tcp_migrate_req "
+	    "= 1", 1);
+
+	/* Worker 1 stops accepting: what the kernel sends slot 1 waits. */
+	stuck = rp_slot_pid(s, 1);
+	cr_assert_eq(kill(stuck, SIGSTOP), 0);
+	for (i = 0; i < NCONNS; i++)
+		fds[i] = rp_send_request(s->port);
+	root = tc_status_json(s);
+	slot = json_object_array_get_idx(rp_slots(root, "web"), 1);
+	queued = (int)tc_json_int(tc_json_at(slot, "queue", NULL));
+	json_object_put(root);
+	cr_assert_gt(queued, 0, "no connection queued on slot 1 out of %d",
+	    NCONNS);
+
+	/* It dies: its queue moves to the serving slots, none is reset. */
+	cr_assert_eq(kill(stuck, SIGKILL), 0);
+	deadline = support_now_ms() + DEADLINE_MS;
+	for (i = 0; i < NCONNS; i++) {
+		body = tc_read_all(fds[i], tc_left(deadline), &closed);
+		cr_assert(body != NULL && closed, "connection %d: no answer", i);
+		cr_assert(strstr(body, "gen=") != NULL, "connection %d: answer "
+		    "\"%s\"", i, body);
+		cr_assert_eq(sscanf(strstr(body, "gen="), "gen=%d pid=%d worker=%d", &g, &pid,
+		    &w), 3, "connection %d: answer \"%s\"", i, body);
+		cr_assert_neq(w, 1, "connection %d waited for worker 1 to "
+		    "restart instead of moving", i);
+		free(body);
+		close(fds[i]);
+		answered++;
+	}
+	cr_assert_eq(answered, NCONNS);
+	body = tc_printf("listener web: worker slot 1 has no worker serving: "
+	    "its %d queued connection", queued);
+	tc_expect_log(s, body, 1);
+	free(body);
+	tc_stop(s);
+}
