@@ -43,6 +43,9 @@
 
 TestSuite(reuseport, .fini = tc_fini);
 
+static void rp_config_full(struct sup *s, int workers, const char *server,
+    const char *args, int udp_port, const char *sup_keys, const char *drain);
+
 /*
  * Write s's config: program app in reuseport mode with workers workers,
  * testserver args, on listener web (s->port) and, with udp, listener dns
@@ -51,6 +54,15 @@ TestSuite(reuseport, .fini = tc_fini);
 static void
 rp_config(struct sup *s, int workers, const char *args, int udp_port,
     const char *sup_keys)
+{
+	rp_config_full(s, workers, support_env("HANDOFF_TESTSERVER"), args,
+	    udp_port, sup_keys, "10s");
+}
+
+/* rp_config, running server, with a drain_timeout of drain. */
+static void
+rp_config_full(struct sup *s, int workers, const char *server,
+    const char *args, int udp_port, const char *sup_keys, const char *drain)
 {
 	char *text, *path, dns[64] = "";
 
@@ -62,10 +74,9 @@ rp_config(struct sup *s, int workers, const char *args, int udp_port,
 	    "%s\n"
 	    "[listener web]\nlisten = 127.0.0.1:%d\nbacklog = 64\n\n%s"
 	    "[program app]\ncommand = %s%s%s\nlisteners = web%s\n"
-	    "workers = %d\nhandoff = reuseport\ndrain_timeout = 10s\n",
-	    s->sock, s->dir, sup_keys, s->port, dns,
-	    support_env("HANDOFF_TESTSERVER"), *args ? " " : "", args,
-	    udp_port ? " dns" : "", workers);
+	    "workers = %d\nhandoff = reuseport\ndrain_timeout = %s\n",
+	    s->sock, s->dir, sup_keys, s->port, dns, server, *args ? " " : "",
+	    args, udp_port ? " dns" : "", workers, drain);
 	path = support_write_file(s->dir, "handoff.ini", text);
 	free(path);
 	free(text);
@@ -344,5 +355,122 @@ Test(reuseport, a_dead_workers_queue_is_answered_by_the_other_slots)
 	    "its %d queued connection", queued);
 	tc_expect_log(s, body, 1);
 	free(body);
+	tc_stop(s);
+}
+
+/*
+ * Start s's supervisor as user nobody (uid and gid 65534, no groups), on
+ * copies of the binaries in s->dir (a test's directory may sit where
+ * nobody cannot reach).
+ */
+static void
+rp_start_as_nobody(struct sup *s)
+{
+	char *bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
+	const char *args[] = { "--reuid=65534", "--regid=65534",
+	    "--clear-groups", "--", bin, "run", "-c", s->config, NULL };
+
+	cr_assert_eq(chmod(s->dir, 0755), 0);
+	cr_assert_eq(chown(s->dir, 65534, 65534), 0);
+	cr_assert_eq(chmod(s->config, 0644), 0);
+	/* The harness runs HANDOFF_BIN: setpriv, with handoff's arguments. */
+	setenv("HANDOFF_BIN", "/usr/bin/setpriv", 1);
+	support_handoff_free(&s->hp);
+	cr_assert_eq(support_handoff_start_args(&s->hp, args, s->log, NULL), 0);
+	tc_expect_log(s, "started: ", 1);
+	free(bin);
+}
+
+/* The pid of worker index of generation gen, from the (debug) log. */
+static pid_t
+rp_logged_pid(struct sup *s, int gen, int index)
+{
+	char *needle = tc_printf("app gen %d worker %d pid ", gen, index);
+	char *line = support_handoff_wait_line(&s->hp, needle, 1), *at;
+	int pid;
+
+	cr_assert_not_null(line, "no %s in the log", needle);
+	at = strstr(line, needle) + strlen(needle);
+	cr_assert_eq(sscanf(at, "%d", &pid), 1);
+	free(line);
+	free(needle);
+	return (pid_t)pid;
+}
+
+Test(reuseport, without_migration_a_shrink_says_what_it_loses)
+{
+	struct sup *s = tc_new("", "");
+	char *server, *line, *body, *at;
+	int fds[NCONNS], i, g, w, lost = 0, answered = 0, reset = 0;
+	long long deadline;
+	pid_t pid, stuck[2];
+	bool closed;
+
+	rp_netns();
+	if (access("/usr/bin/setpriv", X_OK) != 0)
+		cr_skip_test("needs setpriv (util-linux) to run the supervisor "
+		    "as another user");
+	/* Nobody runs a copy of the test server, in the test's directory. */
+	server = support_copy_executable(support_env("HANDOFF_TESTSERVER"),
+	    s->dir);
+	rp_config_full(s, 4, server, "", 0, "log_level = debug\n", "1s");
+	rp_start_as_nobody(s);
+
+	/* At start: migration is off, and it says what that means. */
+	line = support_handoff_wait_line(&s->hp, "connection migration is "
+	    "unavailable", 1);
+	cr_assert_not_null(line);
+	cr_assert(strstr(line, "net.ipv4.tcp_migrate_req is 0 and cannot be "
+	    "set: Permission denied") != NULL, "%s", line);
+	cr_assert(strstr(line, "Plain reloads lose nothing") != NULL, "%s", line);
+	cr_assert(strstr(line, "workers shrinking") != NULL, "%s", line);
+	free(line);
+
+	/* Workers 2 and 3 stop accepting; connections wait on their slots. */
+	for (i = 0; i < 4; i++)
+		rp_logged_pid(s, 1, i);
+	stuck[0] = rp_logged_pid(s, 1, 2);
+	stuck[1] = rp_logged_pid(s, 1, 3);
+	tc_saw_worker(s, stuck[0]);
+	tc_saw_worker(s, stuck[1]);
+	cr_assert_eq(kill(stuck[0], SIGSTOP), 0);
+	cr_assert_eq(kill(stuck[1], SIGSTOP), 0);
+	for (i = 0; i < NCONNS; i++)
+		fds[i] = rp_send_request(s->port);
+
+	/* Shrink to 2: slots 2 and 3 wait for their workers, in vain. */
+	rp_config_full(s, 2, server, "", 0, "log_level = debug\n", "1s");
+	cr_assert_eq(kill(s->hp.pid, SIGHUP), 0);
+	line = support_handoff_wait_line(&s->hp, "queued on retired worker "
+	    "slots 2.. were reset (no connection migration)", 1);
+	cr_assert_not_null(line, "no report of the loss:\n%s", tc_log_text(s));
+	at = strstr(line, "app gen 1: ");
+	cr_assert(at != NULL && sscanf(at, "app gen 1: %d connection", &lost)
+	    == 1, "%s", line);
+	free(line);
+
+	/* What it reported is what the clients saw: that many resets. */
+	deadline = support_now_ms() + DEADLINE_MS;
+	for (i = 0; i < NCONNS; i++) {
+		body = tc_read_all(fds[i], tc_left(deadline), &closed);
+		if (body != NULL && (at = strstr(body, "gen=")) != NULL &&
+		    sscanf(at, "gen=%d pid=%d worker=%d", &g, &pid, &w) == 3) {
+			cr_assert(w == 0 || w == 1, "answered by worker %d", w);
+			answered++;
+		} else {
+			cr_assert(closed, "connection %d neither answered nor "
+			    "closed", i);
+			reset++;
+		}
+		free(body);
+		close(fds[i]);
+	}
+	cr_assert_gt(lost, 0);
+	cr_assert_eq(reset, lost, "%d connections failed, %d reported lost",
+	    reset, lost);
+	cr_assert_eq(answered + reset, NCONNS);
+	free(server);
+	/* Stopped workers die at the drain timeout (SIGKILL). */
+	tc_expect_log(s, "app gen 1: gone", 1);
 	tc_stop(s);
 }
