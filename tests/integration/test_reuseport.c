@@ -474,3 +474,61 @@ Test(reuseport, without_migration_a_shrink_says_what_it_loses)
 	tc_expect_log(s, "app gen 1: gone", 1);
 	tc_stop(s);
 }
+
+Test(reuseport, a_stranger_joining_the_port_is_reported)
+{
+	struct sup *s;
+	json_object *root, *foreign;
+	char *address, *out, *line;
+	pid_t stranger;
+	int fd, pidfd;
+
+	setenv("HANDOFF_GUARD_INTERVAL", "100ms", 1);
+	s = tc_new("", "");
+	rp_config(s, 3, "", 0, "");
+	tc_start(s);
+
+	/* Any process of the same uid may join a SO_REUSEPORT group. */
+	address = tc_printf("127.0.0.1:%d", s->port);
+	out = tc_printf("%s/stranger.out", s->dir);
+	cr_assert_neq(fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644), -1);
+	cr_assert_neq(stranger = fork(), -1);
+	if (stranger == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("NOTIFY_SOCKET");
+		execl(support_env("HANDOFF_TESTSERVER"), "testserver", "--listen",
+		    address, "--print-ready", (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	pidfd = (int)syscall(SYS_pidfd_open, stranger, 0);
+	line = support_wait_line(out, "ready pid=", 1, pidfd, DEADLINE_MS);
+	cr_assert_not_null(line, "the stranger did not listen on %s", address);
+	free(line);
+	if (pidfd != -1)
+		close(pidfd);
+
+	line = tc_printf("pid %d (testserver, uid %u) listens on its address "
+	    "too", (int)stranger, (unsigned int)getuid());
+	tc_expect_log(s, line, 1);
+	free(line);
+	root = tc_status_json(s);
+	foreign = tc_json_at(tc_json_named(root, "listeners", "web"),
+	    "foreign", NULL);
+	/* The stranger alone: the workers' slots are the supervisor's. */
+	cr_assert_eq(json_object_array_length(foreign), 1, "%s",
+	    json_object_to_json_string(foreign));
+	cr_assert_eq(tc_json_int(tc_json_at(foreign, "0", "pid", NULL)),
+	    stranger);
+	json_object_put(root);
+
+	kill(stranger, SIGKILL);
+	waitpid(stranger, NULL, 0);
+	free(address);
+	free(out);
+	tc_stop(s);
+}
