@@ -45,11 +45,16 @@
 struct health_watch {
 	TAILQ_ENTRY(health_watch) entry;
 	struct listener	*l;		/* referenced */
+	size_t		 slot;		/* per-slot listener: its socket's slot */
 	int		 fd;		/* in the epoll set, or -1 */
 	bool		 down;		/* found shut down, not repaired yet */
 	bool		 kept;		/* in the set health_watch is given */
 	unsigned int	 repairs;
 	unsigned int	 failures;	/* repairs failed in a row */
+	struct health_key {
+		const struct listener *l;
+		size_t	 slot;
+	}		 key;		/* in by_listener */
 };
 TAILQ_HEAD(health_watch_list, health_watch);
 
@@ -59,7 +64,7 @@ struct health {
 	struct event	*retry;		/* repairs that failed, again */
 	uint64_t	 retry_ms;
 	struct health_watch_list watches;
-	struct hashmap	*by_listener;	/* listener pointer -> its watch */
+	struct hashmap	*by_listener;	/* listener pointer and slot -> watch */
 	health_cb	 cb;
 	void		*cb_arg;
 };
@@ -69,7 +74,7 @@ static void
 health_arm(struct health *h, struct health_watch *w)
 {
 	struct epoll_event ev;
-	int fd = listener_fd(w->l);
+	int fd = listener_slot_fd(w->l, (unsigned int)w->slot);
 	int op = w->fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 
 	memset(&ev, 0, sizeof(ev));
@@ -98,7 +103,7 @@ health_unwatch(struct health *h, struct health_watch *w)
 {
 	health_disarm(h, w);
 	TAILQ_REMOVE(&h->watches, w, entry);
-	(void)hashmap_remove(h->by_listener, &w->l, sizeof(w->l));
+	(void)hashmap_remove(h->by_listener, &w->key, sizeof(w->key));
 	listener_unref(w->l);
 	free(w);
 }
@@ -119,6 +124,44 @@ health_schedule_retry(struct health *h)
 		log_warnx("cannot arm the timer to repair listeners again");
 }
 
+/*
+ * Repair a slot of a per-slot listener found shut down (the kernel took
+ * it out of its reuseport group); a socket the supervisor retired itself
+ * is watched no more. Tell the owner what came of it.
+ */
+static void
+health_repair_slot(struct health *h, struct health_watch *w)
+{
+	struct listener *l = w->l;
+	char *cause = NULL;
+	int rc;
+
+	if (w->slot >= listener_nsockets(l) ||
+	    listener_socket_fd(l, w->slot) != w->fd) {
+		health_disarm(h, w);
+		return;
+	}
+	w->down = true;
+	if ((rc = listener_slot_repair(l, w->slot, &cause)) == -1) {
+		if (w->failures++ == 0)
+			h->cb(l, HEALTH_FAILED, cause_text(cause), h->cb_arg);
+		free(cause);
+		health_schedule_retry(h);
+		return;
+	}
+	w->down = false;
+	w->failures = 0;
+	if (rc == 0 && l->sockets[w->slot].group_index < 0) {
+		health_disarm(h, w);	/* retired */
+		return;
+	}
+	health_arm(h, w);
+	if (rc == 1) {
+		w->repairs++;
+		h->cb(l, HEALTH_RELISTENED, NULL, h->cb_arg);
+	}
+}
+
 /* Repair a listener found shut down; tell the owner what came of it. */
 static void
 health_repair(struct health *h, struct health_watch *w)
@@ -127,6 +170,10 @@ health_repair(struct health *h, struct health_watch *w)
 	char *cause = NULL;
 	bool rebound;
 
+	if (listener_per_slot(l)) {
+		health_repair_slot(h, w);
+		return;
+	}
 	w->down = true;
 	/* A unix listener's fd closes on repair: out of the set before. */
 	if (l->addr.kind != ADDR_TCP)
@@ -248,11 +295,50 @@ health_stop(struct health *h)
 	evtimer_del(h->retry);
 }
 
-/* The watch of a listener, or NULL. */
+/* The watch of a listener's socket of slot (0: the shared one), or NULL. */
 static struct health_watch *
-health_find(const struct health *h, const struct listener *l)
+health_find(const struct health *h, const struct listener *l, size_t slot)
 {
-	return hashmap_get(h->by_listener, &l, sizeof(l));
+	struct health_key key;
+
+	memset(&key, 0, sizeof(key));
+	key.l = l;
+	key.slot = slot;
+	return hashmap_get(h->by_listener, &key, sizeof(key));
+}
+
+/* Watch a listener's socket of slot (one more reference). */
+static void
+health_add(struct health *h, struct listener *l, size_t slot)
+{
+	struct health_watch *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		log_warnx("listener %s: out of memory watching it for "
+		    "shutdown", l->name);
+		return;
+	}
+	w->key.l = l;
+	w->key.slot = slot;
+	if (hashmap_add(h->by_listener, &w->key, sizeof(w->key), w) == -1) {
+		log_warnx("listener %s: out of memory watching it for "
+		    "shutdown", l->name);
+		free(w);
+		return;
+	}
+	w->l = l;
+	w->slot = slot;
+	w->fd = -1;
+	listener_ref(l);
+	TAILQ_INSERT_TAIL(&h->watches, w, entry);
+	health_arm(h, w);
+}
+
+/* How many sockets of l are watched: one per slot of a per-slot one. */
+static size_t
+health_nslots(const struct listener *l)
+{
+	return listener_per_slot(l) ? listener_nsockets(l) : 1;
 }
 
 /*
@@ -264,13 +350,15 @@ health_watch(struct health *h, const struct listener_set *set)
 {
 	struct health_watch *w, *next;
 	struct listener *l;
-	size_t i;
+	size_t i, slot;
 
 	if (h == NULL)
 		return;
 	for (i = 0; i < set->count; i++)
-		if ((w = health_find(h, set->items[i])) != NULL)
-			w->kept = true;
+		for (slot = 0; slot < health_nslots(set->items[i]); slot++)
+			if ((w = health_find(h, set->items[i], slot)) != NULL &&
+			    w->fd == listener_slot_fd(w->l, (unsigned int)slot))
+				w->kept = true;
 	for (w = TAILQ_FIRST(&h->watches); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (!w->kept)
@@ -280,20 +368,13 @@ health_watch(struct health *h, const struct listener_set *set)
 	}
 	for (i = 0; i < set->count; i++) {
 		l = set->items[i];
-		if (!listener_can_repair(l) || health_find(h, l) != NULL)
+		if (!listener_can_repair(l))
 			continue;
-		if ((w = calloc(1, sizeof(*w))) == NULL ||
-		    hashmap_add(h->by_listener, &l, sizeof(l), w) == -1) {
-			log_warnx("listener %s: out of memory watching it for "
-			    "shutdown", l->name);
-			free(w);
-			continue;
-		}
-		w->l = l;
-		w->fd = -1;
-		listener_ref(l);
-		TAILQ_INSERT_TAIL(&h->watches, w, entry);
-		health_arm(h, w);
+		for (slot = 0; slot < health_nslots(l); slot++)
+			if (health_find(h, l, slot) == NULL &&
+			    (!listener_per_slot(l) ||
+			    l->sockets[slot].group_index >= 0))
+				health_add(h, l, slot);
 	}
 }
 
@@ -302,8 +383,15 @@ void
 health_describe(const struct health *h, const struct listener *l,
     unsigned int *repairs, bool *down)
 {
-	const struct health_watch *w = h != NULL ? health_find(h, l) : NULL;
+	const struct health_watch *w;
+	size_t slot;
 
-	*repairs = w != NULL ? w->repairs : 0;
-	*down = w != NULL && w->down;
+	*repairs = 0;
+	*down = false;
+	for (slot = 0; h != NULL && slot < health_nslots(l); slot++) {
+		if ((w = health_find(h, l, slot)) == NULL)
+			continue;
+		*repairs += w->repairs;
+		*down = *down || w->down;
+	}
 }

@@ -781,6 +781,40 @@ listener_slot_close(struct listener *l, size_t slot)
 }
 
 /*
+ * A per-slot TCP socket raised a shutdown: if a process holding it shut
+ * it down, the kernel took it out of the group; it listens again and
+ * joins at the tail. 1 if repaired, 0 if there is nothing to repair (it
+ * listens, or the supervisor retired it), -1 with *cause if it is still
+ * down.
+ */
+int
+listener_slot_repair(struct listener *l, size_t slot, char **cause)
+{
+	struct listener_socket *sock;
+	socklen_t len = sizeof(int);
+	int on = 0;
+
+	if (slot >= l->nsockets || (sock = &l->sockets[slot])->fd == -1)
+		return 0;
+	if (sock->group_index < 0) {
+		/* Retired by the supervisor, or a repair that failed. */
+		if (slot >= l->committed)
+			return 0;
+	} else {
+		if (getsockopt(sock->fd, SOL_SOCKET, SO_ACCEPTCONN, &on,
+		    &len) == 0 && on)
+			return 0;
+		listener_group_leave(l, slot);
+	}
+	if (listener_slot_rejoin(l, slot) == -1) {
+		cause_set(cause, "cannot listen again on the socket of worker "
+		    "slot %zu: %s", slot, strerror(errno));
+		return -1;
+	}
+	return 1;
+}
+
+/*
  * Close a per-slot listener's sockets above the slots it serves and above
  * keep (slots a live worker still uses), from the highest down, so that
  * no other socket moves in the group: after a reload that grew the slots

@@ -100,6 +100,7 @@ bool	 listener_per_slot(const struct listener *l);
 int	 listener_grow(struct listener *l, size_t nslots, char **cause);
 int	 listener_slot_leave(struct listener *l, size_t slot);
 int	 listener_slot_rejoin(struct listener *l, size_t slot);
+int	 listener_slot_repair(struct listener *l, size_t slot, char **cause);
 void	 listener_slot_close(struct listener *l, size_t slot);
 void	 listener_trim_slots(struct listener *l, size_t keep);
 int	 listener_slot_queue(const struct listener *l, size_t slot,

@@ -447,6 +447,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	reuseport_trim(sup->reuseport);
+	health_watch(sup->health, &sup->listeners);
 	if (sup->stopping && !program_list_has_processes(&sup->programs))
 		event_base_loopexit(sup->base, NULL);
 	supervisor_restart_stale(sup);
@@ -571,6 +572,9 @@ supervisor_listener_health(struct listener *l, enum health_result res,
 
 	supervisor_listener_users(sup, l, res == HEALTH_REBOUND, users,
 	    sizeof(users));
+	/* A slot that listens again is at another index in its group. */
+	if (listener_per_slot(l) && res == HEALTH_RELISTENED)
+		reuseport_changed(sup->reuseport);
 	switch (res) {
 	case HEALTH_RELISTENED:
 		log_warnx("listener %s %s (%s): shut down by a process holding "

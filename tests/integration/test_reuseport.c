@@ -82,16 +82,19 @@ rp_config_full(struct sup *s, int workers, const char *server,
 	free(text);
 }
 
-/* Enter a network namespace of our own with lo up; skip unless root. */
+/*
+ * Enter a network namespace of our own with lo up, where the supervisor
+ * may turn connection migration on without touching the host's. Without
+ * root, stay: the supervisor cannot change the host's setting either.
+ */
 static void
-rp_netns(void)
+rp_own_netns(void)
 {
 	struct ifreq ifr;
 	int fd;
 
 	if (geteuid() != 0)
-		cr_skip_test("needs root: connection migration is turned on in "
-		    "a network namespace of the test's own");
+		return;
 	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s",
 	    strerror(errno));
 	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
@@ -102,6 +105,16 @@ rp_netns(void)
 	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "lo up: %s",
 	    strerror(errno));
 	close(fd);
+}
+
+/* rp_own_netns, for a test that needs migration: skip unless root. */
+static void
+rp_netns(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root: connection migration is turned on in "
+		    "a network namespace of the test's own");
+	rp_own_netns();
 }
 
 /* Reload s and wait until generation gen is running and the others gone. */
@@ -195,6 +208,7 @@ Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
 	int counts[8], i, k;
 	json_object *root, *slots;
 
+	rp_own_netns();
 	rp_config(s, 4, "", 0, "");
 	tc_start(s);
 
@@ -483,6 +497,7 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 	pid_t stranger;
 	int fd, pidfd;
 
+	rp_own_netns();
 	setenv("HANDOFF_GUARD_INTERVAL", "100ms", 1);
 	s = tc_new("", "");
 	rp_config(s, 3, "", 0, "");
@@ -530,5 +545,25 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 	waitpid(stranger, NULL, 0);
 	free(address);
 	free(out);
+	tc_stop(s);
+}
+
+Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
+{
+	struct sup *s = tc_new("", "");
+	int counts[8], i;
+
+	rp_own_netns();
+	rp_config(s, 3, "--shutdown-on-stop rd", 0, "");
+	tc_start(s);
+	/* The old workers shut their slots down as they stop. */
+	rp_reload(s, 2);
+	tc_expect_log(s, "shut down by a process holding it", 3);
+	/* Every slot listens again, and its new worker serves it. */
+	rp_spread(s, 150, counts, 2);
+	for (i = 0; i < 3; i++)
+		cr_assert_gt(counts[i], 0, "worker %d answered none of 150 after "
+		    "its slot was shut down: %d %d %d", i, counts[0], counts[1],
+		    counts[2]);
 	tc_stop(s);
 }
