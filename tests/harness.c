@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -496,3 +498,42 @@ tc_in_order(const char *text, ...)
 	return ok;
 }
 
+
+/*
+ * Start the test server outside any supervisor, listening on address
+ * itself (with SO_REUSEPORT; a unix path it replaces), its output in
+ * s->dir/foreign.out: a stranger on a supervisor's address. Returns its
+ * pid once it listens; the caller kills and reaps it.
+ */
+pid_t
+tc_start_stranger(struct sup *s, const char *address)
+{
+	char *out = tc_printf("%s/foreign.out", s->dir), *line;
+	int fd, pidfd;
+	pid_t pid;
+
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_neq(fd, -1, "%s: %s", out, strerror(errno));
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("NOTIFY_SOCKET");
+		execl(support_env("HANDOFF_TESTSERVER"), "testserver", "--listen",
+		    address, "--print-ready", (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	line = support_wait_line(out, "ready pid=", 1, pidfd, DEADLINE_MS);
+	if (pidfd != -1)
+		close(pidfd);
+	cr_assert_not_null(line, "the stranger test server did not listen on "
+	    "%s:\n%s", address, support_read_file(out));
+	free(line);
+	free(out);
+	return pid;
+}

@@ -66,5 +66,6 @@ json_object *tc_json_named(json_object *root, const char *list,
 /* Its workers, over HTTP. */
 int	 tc_http_get(int port, int *gen, pid_t *pid);
 int	 tc_get(struct sup *s, pid_t *pidp);
+pid_t	 tc_start_stranger(struct sup *s, const char *address);
 
 #endif

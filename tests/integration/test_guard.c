@@ -65,32 +65,7 @@ TestSuite(guard, .fini = tg_fini);
 static void
 tg_foreign_start(struct sup *s, const char *address)
 {
-	char *out = tc_printf("%s/foreign.out", s->dir), *line;
-	int fd, pidfd;
-
-	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	cr_assert_neq(fd, -1, "%s: %s", out, strerror(errno));
-	foreign = fork();
-	cr_assert_neq(foreign, -1);
-	if (foreign == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("NOTIFY_SOCKET");
-		execl(support_env("HANDOFF_TESTSERVER"), "testserver", "--listen",
-		    address, "--print-ready", (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	pidfd = (int)syscall(SYS_pidfd_open, foreign, 0);
-	line = support_wait_line(out, "ready pid=", 1, pidfd, DEADLINE_MS);
-	if (pidfd != -1)
-		close(pidfd);
-	cr_assert_not_null(line, "the foreign test server did not listen on %s:"
-	    "\n%s", address, support_read_file(out));
-	free(line);
-	free(out);
+	foreign = tc_start_stranger(s, address);
 }
 
 /* Stop the foreign process and wait until it is gone. */

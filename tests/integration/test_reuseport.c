@@ -201,11 +201,25 @@ rp_spread(struct sup *s, int n, int counts[8], int gen)
 	}
 }
 
+/* GET / requests times: each of the first nworkers workers answers some. */
+static void
+rp_expect_spread(struct sup *s, int requests, int nworkers, int gen,
+    const char *when)
+{
+	int counts[8], i;
+
+	rp_spread(s, requests, counts, gen);
+	for (i = 0; i < nworkers; i++)
+		cr_assert_gt(counts[i], 0, "%s, worker %d answered none of %d: "
+		    "%d %d %d %d", when, i, requests, counts[0], counts[1],
+		    counts[2], counts[3]);
+}
+
 Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
 {
 	struct sup *s = tc_new("", "");
 	unsigned long inode[4];
-	int counts[8], i, k;
+	int i, k;
 	json_object *root, *slots;
 
 	rp_own_netns();
@@ -213,11 +227,7 @@ Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
 	tc_start(s);
 
 	/* The kernel spreads connections: every worker answers some. */
-	rp_spread(s, 200, counts, 1);
-	for (i = 0; i < 4; i++)
-		cr_assert_gt(counts[i], 0, "worker %d answered none of 200: "
-		    "%d %d %d %d", i, counts[0], counts[1], counts[2],
-		    counts[3]);
+	rp_expect_spread(s, 200, 4, 1, "at start");
 
 	root = tc_status_json(s);
 	slots = rp_slots(root, "web");
@@ -249,10 +259,7 @@ Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
 	for (i = 0; i < 4; i++)
 		cr_assert_eq(rp_fd_inode(rp_slot_pid(s, i), 3), inode[i],
 		    "slot %d's socket changed across a reload", i);
-	rp_spread(s, 200, counts, 2);
-	for (i = 0; i < 4; i++)
-		cr_assert_gt(counts[i], 0, "after the reload, worker %d "
-		    "answered none of 200", i);
+	rp_expect_spread(s, 200, 4, 2, "after the reload");
 	tc_stop(s);
 }
 
@@ -294,10 +301,7 @@ Test(reuseport, shrinking_retires_slots_and_growing_adds_them)
 	for (i = 2; i < 4; i++)
 		cr_assert_neq(rp_fd_inode(rp_slot_pid(s, i), 3), inode[i],
 		    "slot %d is a new socket", i);
-	rp_spread(s, 200, counts, 3);
-	for (i = 0; i < 4; i++)
-		cr_assert_gt(counts[i], 0, "after growing, worker %d answered "
-		    "none of 200", i);
+	rp_expect_spread(s, 200, 4, 3, "after growing");
 	tc_stop(s);
 }
 
@@ -493,9 +497,8 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 {
 	struct sup *s;
 	json_object *root, *foreign;
-	char *address, *out, *line;
+	char *address, *line;
 	pid_t stranger;
-	int fd, pidfd;
 
 	rp_own_netns();
 	setenv("HANDOFF_GUARD_INTERVAL", "100ms", 1);
@@ -505,27 +508,7 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 
 	/* Any process of the same uid may join a SO_REUSEPORT group. */
 	address = tc_printf("127.0.0.1:%d", s->port);
-	out = tc_printf("%s/stranger.out", s->dir);
-	cr_assert_neq(fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644), -1);
-	cr_assert_neq(stranger = fork(), -1);
-	if (stranger == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_PID");
-		unsetenv("NOTIFY_SOCKET");
-		execl(support_env("HANDOFF_TESTSERVER"), "testserver", "--listen",
-		    address, "--print-ready", (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	pidfd = (int)syscall(SYS_pidfd_open, stranger, 0);
-	line = support_wait_line(out, "ready pid=", 1, pidfd, DEADLINE_MS);
-	cr_assert_not_null(line, "the stranger did not listen on %s", address);
-	free(line);
-	if (pidfd != -1)
-		close(pidfd);
+	stranger = tc_start_stranger(s, address);
 
 	line = tc_printf("pid %d (testserver, uid %u) listens on its address "
 	    "too", (int)stranger, (unsigned int)getuid());
@@ -544,14 +527,12 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 	kill(stranger, SIGKILL);
 	waitpid(stranger, NULL, 0);
 	free(address);
-	free(out);
 	tc_stop(s);
 }
 
 Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
 {
 	struct sup *s = tc_new("", "");
-	int counts[8], i;
 
 	rp_own_netns();
 	rp_config(s, 3, "--shutdown-on-stop rd", 0, "");
@@ -560,10 +541,6 @@ Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
 	rp_reload(s, 2);
 	tc_expect_log(s, "shut down by a process holding it", 3);
 	/* Every slot listens again, and its new worker serves it. */
-	rp_spread(s, 150, counts, 2);
-	for (i = 0; i < 3; i++)
-		cr_assert_gt(counts[i], 0, "worker %d answered none of 150 after "
-		    "its slot was shut down: %d %d %d", i, counts[0], counts[1],
-		    counts[2]);
+	rp_expect_spread(s, 150, 3, 2, "after its slot was shut down");
 	tc_stop(s);
 }
