@@ -31,6 +31,7 @@
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
+#include "fdpass.h"
 #include "generation.h"
 #include "guard.h"
 #include "health.h"
@@ -991,15 +992,22 @@ static int
 supervisor_ctl_listener_fds(void *arg, const char *name,
     struct control_fds *out)
 {
+	static int fds[FDPASS_MAX];	/* sent before the next request */
 	const struct supervisor *sup = arg;
 	const struct listener *l = listener_set_find(&sup->listeners, name);
+	size_t slot;
 
 	if (l == NULL)
 		return -1;
 	out->name = l->name;
 	out->bound = l->bound;
-	out->fds = &l->sockets[0].fd;	/* the shared socket, for now */
-	out->nfds = 1;
+	out->fds = fds;
+	out->nfds = 0;
+	/* A reuseport listener: the socket of each slot in use, in order. */
+	for (slot = 0; slot < listener_nsockets(l) && out->nfds < FDPASS_MAX &&
+	    (slot == 0 || slot < l->committed); slot++)
+		if (listener_socket_fd(l, slot) != -1)
+			fds[out->nfds++] = listener_socket_fd(l, slot);
 	return 0;
 }
 

@@ -537,3 +537,58 @@ tc_start_stranger(struct sup *s, const char *address)
 	free(out);
 	return pid;
 }
+
+/*
+ * Ask for listener name's fds over the control socket: the answer line goes
+ * to line, at most maxfds (up to 16) of the fds that came with it to fds
+ * (received close-on-exec; a truncated control message fails the test).
+ * Returns how many came.
+ */
+int
+tc_request_fds(struct sup *s, const char *name, char *line, size_t linelen,
+    int *fds, int maxfds)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(16 * sizeof(int))];
+	} control;
+	struct pollfd pfd;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	char *req;
+	int fd, nfds = 0;
+	ssize_t n;
+
+	cr_assert(maxfds <= 16);
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	req = tc_printf("HANDOFF/1 fds %s\n", name);
+	cr_assert_eq(tc_send_all(fd, req, strlen(req)), 0);
+	free(req);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "no answer to fds");
+	memset(&mh, 0, sizeof(mh));
+	memset(&control, 0, sizeof(control));
+	iov.iov_base = line;
+	iov.iov_len = linelen - 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
+	line[n] = '\0';
+	close(fd);
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		cr_assert_leq(nfds, maxfds, "%d fds came, %d expected at most",
+		    nfds, maxfds);
+		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
+	}
+	cr_assert(!(mh.msg_flags & MSG_CTRUNC), "the fds were truncated");
+	return nfds;
+}

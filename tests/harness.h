@@ -67,5 +67,7 @@ json_object *tc_json_named(json_object *root, const char *list,
 int	 tc_http_get(int port, int *gen, pid_t *pid);
 int	 tc_get(struct sup *s, pid_t *pidp);
 pid_t	 tc_start_stranger(struct sup *s, const char *address);
+int	 tc_request_fds(struct sup *s, const char *name, char *line,
+	    size_t linelen, int *fds, int maxfds);
 
 #endif

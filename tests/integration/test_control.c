@@ -795,57 +795,15 @@ Test(control, many_clients_during_reload_and_load, .fini = tc_fini)
 	tc_stop(s);
 }
 
-/*
- * Ask for listener name's fds over the control socket: the answer line goes
- * to line, the number of fds that came with it to *nfds; returns the first
- * (received close-on-exec; a truncated control message fails the test).
- */
+/* The fds of listener name; the answer line in line; the first fd. */
 static int
-tc_request_fds(struct sup *s, const char *name, char *line, size_t linelen,
+tc_request_fd(struct sup *s, const char *name, char *line, size_t linelen,
     int *nfds)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	struct pollfd pfd;
-	struct cmsghdr *cm;
-	struct msghdr mh;
-	struct iovec iov;
-	char *req;
-	int fd, lfd = -1;
-	ssize_t n;
+	int fds[4];
 
-	fd = tc_connect_unix(s->sock);
-	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
-	req = tc_printf("HANDOFF/1 fds %s\n", name);
-	cr_assert_eq(tc_send_all(fd, req, strlen(req)), 0);
-	free(req);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "no answer to fds");
-	memset(&mh, 0, sizeof(mh));
-	memset(&control, 0, sizeof(control));
-	iov.iov_base = line;
-	iov.iov_len = linelen - 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = control.buf;
-	mh.msg_controllen = sizeof(control.buf);
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
-	line[n] = '\0';
-	close(fd);
-	*nfds = 0;
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		*nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		if (*nfds > 0)
-			memcpy(&lfd, CMSG_DATA(cm), sizeof(int));
-	}
-	cr_assert(!(mh.msg_flags & MSG_CTRUNC), "the fds were truncated");
-	return lfd;
+	*nfds = tc_request_fds(s, name, line, linelen, fds, 4);
+	return *nfds > 0 ? fds[0] : -1;
 }
 
 Test(control, fds_hands_over_the_listener, .fini = tc_fini)
@@ -859,7 +817,7 @@ Test(control, fds_hands_over_the_listener, .fini = tc_fini)
 	bool accepted = false;
 
 	tc_start(s);
-	lfd = tc_request_fds(s, "web", line, sizeof(line), &nfds);
+	lfd = tc_request_fd(s, "web", line, sizeof(line), &nfds);
 	expected = tc_printf("ok 1 web 127.0.0.1:%d\n", s->port);
 	cr_expect_str_eq(line, expected);
 	free(expected);
@@ -988,7 +946,7 @@ tc_fetch_fd(struct sup *s, const char *name)
 	char line[512];
 	int nfds, lfd;
 
-	lfd = tc_request_fds(s, name, line, sizeof(line), &nfds);
+	lfd = tc_request_fd(s, name, line, sizeof(line), &nfds);
 	cr_assert(lfd != -1, "no fd came with \"%s\"", line);
 	return lfd;
 }

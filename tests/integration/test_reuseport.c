@@ -254,6 +254,24 @@ Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
 			cr_assert_neq(inode[i], inode[k], "slots %d and %d share "
 			    "a socket", k, i);
 	}
+	/* `fds web` hands over every slot's socket, in slot order. */
+	{
+		char line[256], *expected;
+		int fds[8], n;
+
+		n = tc_request_fds(s, "web", line, sizeof(line), fds, 8);
+		expected = tc_printf("ok 4 web 127.0.0.1:%d\n", s->port);
+		cr_assert_str_eq(line, expected);
+		free(expected);
+		cr_assert_eq(n, 4);
+		for (i = 0; i < 4; i++) {
+			struct stat sb;
+			cr_assert_eq(fstat(fds[i], &sb), 0);
+			cr_assert_eq((unsigned long)sb.st_ino, inode[i], "fd %d "
+			    "is not slot %d's socket", i, i);
+			close(fds[i]);
+		}
+	}
 	/* A reload closes nothing: new worker i gets the same socket. */
 	rp_reload(s, 2);
 	for (i = 0; i < 4; i++)
