@@ -1825,6 +1825,79 @@ done:
 	return rc;
 }
 
+/* The first program of conf using lc in self mode (want) or not; or NULL. */
+static const struct program_conf *
+config_self_user(const struct config *conf, const struct listener_conf *lc,
+    bool want)
+{
+	const struct program_conf *pc;
+	size_t i;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		for (i = 0; i < pc->nlisteners; i++)
+			if (pc->listeners[i] == lc &&
+			    (pc->handoff == HANDOFF_SELF) == want)
+				return pc;
+	return NULL;
+}
+
+/*
+ * handoff = self: its programs bind their listeners' addresses themselves
+ * (SO_REUSEPORT), so a listener of theirs is no socket of the supervisor:
+ * it cannot serve another program's workers too, it must be TCP or UDP on
+ * a port known in advance (a unix socket is not shared by SO_REUSEPORT).
+ * Marks those listeners self and numbers the others among themselves
+ * (listener_set_for finds a listener by that number).
+ */
+static void
+config_check_self(struct config *conf, struct config_msgs *msgs)
+{
+	const struct program_conf *pc, *other;
+	struct listener_conf *lc;
+	size_t i, bound = 0;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		if (pc->handoff == HANDOFF_SELF && pc->ready == READY_LISTENING &&
+		    pc->nlisteners == 0)
+			config_msgs_add(msgs, true, conf->path, pc->line,
+			    "program %s: ready = listening needs listeners = "
+			    "(the addresses its workers listen on)", pc->name);
+		for (i = 0; pc->handoff == HANDOFF_SELF && i < pc->nlisteners;
+		    i++) {
+			if ((lc = pc->listeners[i]) == NULL)
+				continue;
+			lc->self = true;
+			if (lc->has_listen && addr_is_unix(&lc->addr))
+				config_msgs_add(msgs, true, conf->path,
+				    pc->listeners_line, "program %s: handoff = "
+				    "self needs TCP or UDP listeners, and %s is a "
+				    "unix socket (SO_REUSEPORT does not share one; "
+				    "use handoff = inherit for it)", pc->name,
+				    lc->name);
+			else if (lc->has_listen && addr_port(&lc->addr) == 0)
+				config_msgs_add(msgs, true, conf->path,
+				    pc->listeners_line, "program %s: handoff = "
+				    "self needs a fixed port on listener %s (the "
+				    "program binds it itself, and handoff looks for "
+				    "it there)", pc->name, lc->name);
+		}
+	}
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (lc->self && (other = config_self_user(conf, lc,
+		    false)) != NULL) {
+			pc = config_self_user(conf, lc, true);
+			config_msgs_add(msgs, true, conf->path,
+			    other->listeners_line ? other->listeners_line :
+			    other->line, "program %s: listener %s is bound by "
+			    "program %s itself (handoff = self): the supervisor "
+			    "has no socket of it for program %s (handoff = %s)",
+			    other->name, lc->name, pc->name, other->name,
+			    handoff_mode_name(other->handoff));
+		}
+		lc->index = lc->self ? LISTENER_CONF_UNBOUND : bound++;
+	}
+}
+
 /*
  * Check the config as a whole: resolve program listeners, find address
  * conflicts and unused listeners, fill defaults. Used for files and for the
@@ -1909,6 +1982,8 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 			    "program a listener of its own)", lc->name,
 			    lc->users, lc->slot_program);
 	}
+	if (!nomem)
+		config_check_self(conf, msgs);
 	if (nomem)
 		config_msgs_add(msgs, true, conf->path, 0, "out of memory");
 	return msgs->nerrors > errors ? -1 : 0;
@@ -1940,12 +2015,6 @@ config_check_supported(const struct config *conf, char **cause)
 	const struct program_conf *pc;
 
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
-		if (pc->handoff == HANDOFF_SELF) {
-			cause_set(cause, "program %s: handoff = %s is not "
-			    "supported by this version (use inherit)", pc->name,
-			    handoff_mode_name(pc->handoff));
-			return -1;
-		}
 		if (pc->preload) {
 			cause_set(cause, "program %s: preload = yes is not "
 			    "supported by this version", pc->name);

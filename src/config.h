@@ -44,8 +44,14 @@ struct listener_conf {
 	char		*fd_name;	/* LISTEN_FDNAMES name */
 	char		*listen;	/* the address as written */
 	int		 line;		/* of the section header */
-	size_t		 index;		/* position in the config's listeners */
+	/*
+	 * Its position in the config's listeners; once config_finish has
+	 * run, among those the supervisor binds (a self listener has
+	 * LISTENER_CONF_UNBOUND).
+	 */
+	size_t		 index;
 	bool		 has_listen;
+	bool		 self;		/* its programs bind it (handoff = self) */
 	struct addr	 addr;
 	struct listener_opts opts;
 	int		 users;		/* programs naming it */
@@ -53,6 +59,7 @@ struct listener_conf {
 	const char	*slot_program;	/* per_slot: the program they serve */
 };
 TAILQ_HEAD(listener_conf_list, listener_conf);
+#define LISTENER_CONF_UNBOUND	((size_t)-1)	/* index of a self listener */
 
 enum handoff_mode {
 	HANDOFF_INHERIT = 0,

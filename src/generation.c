@@ -31,6 +31,7 @@
 #include "descendants.h"
 #include "generation.h"
 #include "listener.h"
+#include "listening.h"
 #include "log.h"
 #include "parse.h"
 #include "pidmap.h"
@@ -88,11 +89,12 @@ gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
 	gen->notify_socket = notify_socket;
 	gen->cb = cb;
 	gen->cb_arg = cb_arg;
-	for (j = 0; j < pc->nlisteners; j++) {
+	/* A self-mode program binds its own: it gets no socket of ours. */
+	gen->nlisteners = pc->handoff == HANDOFF_SELF ? 0 : pc->nlisteners;
+	for (j = 0; j < gen->nlisteners; j++) {
 		gen->listeners[j] = listeners[j];
 		listener_ref(listeners[j]);
 	}
-	gen->nlisteners = pc->nlisteners;
 	gen->nworkers = pc->workers;
 	gen->env.base = base;
 	gen->env.program = gen->program;
@@ -179,7 +181,7 @@ static void
 gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct generation *gen = arg;
-	char limit[32];
+	char limit[32], missing[256];
 	int i, n = 0, strays;
 
 	(void)fd;
@@ -187,8 +189,10 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 	gen_cancel_timer(gen);
 	if (gen->state == GEN_STARTING) {
 		format_duration(gen->pc->ready_timeout_ms, limit, sizeof(limit));
+		listening_describe(gen->listening, missing, sizeof(missing));
 		gen_fail(gen, "not ready within ready_timeout %s (%d/%d workers "
-		    "ready)", limit, gen->nready, gen->nworkers);
+		    "ready%s%s)", limit, gen->nready, gen->nworkers,
+		    missing[0] ? "; " : "", missing);
 		return;
 	}
 	if (gen->state != GEN_DRAINING)
@@ -272,6 +276,7 @@ gen_spawn_some(struct generation *gen, char **cause)
 		if (gen_budget.spent_us >= GEN_SPAWN_SLICE_MS * 1000)
 			break;
 	}
+	listening_watch(gen->listening);
 	return gen->nspawned < gen->nworkers;
 }
 
@@ -340,6 +345,14 @@ gen_start(struct generation *gen, char **cause)
 			return -1;
 		}
 		gen->env.desc = gen->desc;
+	}
+	if (gen->pc->ready == READY_LISTENING &&
+	    (gen->listening = listening_new(&gen->env, gen->workers,
+	    gen->nworkers)) == NULL) {
+		*cause = strdup("out of memory");
+		gen->state = GEN_FAILED;
+		gen_kill(gen, true);
+		return -1;
 	}
 	if ((more = gen_spawn_some(gen, cause)) == 1 &&
 	    gen_schedule_slice(gen) == -1) {
@@ -489,6 +502,7 @@ gen_free(struct generation *gen)
 		return;
 	gen_cancel_timer(gen);
 	gen_cancel_spawner(gen);
+	listening_free(gen->listening);
 	for (i = 0; i < gen->nworkers; i++)
 		worker_free(&gen->workers[i]);
 	desc_group_free(gen->desc);
@@ -773,6 +787,8 @@ gen_worker_event(struct worker *w, enum worker_event ev, void *arg)
 		if (worker_start(w, &cause) != 0)
 			worker_start_failed(w, cause_text(cause),
 			    gen->nready == 0);
+		else
+			listening_watch(gen->listening);
 		free(cause);
 		break;
 	}

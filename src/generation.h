@@ -18,6 +18,7 @@ struct desc_group;
 struct event;
 struct event_base;
 struct listener;
+struct listening;
 struct pidmap;
 struct program_conf;
 struct proc_ops;
@@ -67,6 +68,7 @@ struct generation {
 	bool		 on_probation;	/* ready, waiting out pc->probation_ms */
 	struct event	*timer;		/* ready_timeout, then drain_timeout */
 	struct desc_group *desc;	/* every process of its workers' */
+	struct listening *listening;	/* ready = listening: the probe */
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
 	struct timespec	 drained_by_started;	/* when that reload began */
 	struct event_base *base;

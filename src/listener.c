@@ -1037,8 +1037,8 @@ listener_set_find(const struct listener_set *set, const char *name)
 
 /*
  * The listener of set that conf's listener lc became: sets are built in
- * config order, one listener per section, so it is the one at lc's
- * position. A kept listener still carries its old name until the reload
+ * config order, one listener per section the supervisor binds, so it is
+ * the one at lc's position (NULL for a self listener). A kept listener still carries its old name until the reload
  * commits, so a lookup by name would miss a renamed one. NULL if set is
  * shorter (lc must be one of conf's listeners).
  */
@@ -1336,6 +1336,8 @@ listener_set_update(const struct listener_set *current,
 	}
 
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (lc->self)
+			continue;	/* its programs bind it */
 		if (n == conf->nlisteners) {
 			cause_set(cause, "listener %s: more listeners "
 			    "than the config counts", lc->name);
@@ -1407,6 +1409,8 @@ listener_set_commit(struct listener_set *set, const struct config *conf)
 	bool renamed = false;
 
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (lc->self)
+			continue;
 		if (i == set->count)
 			break;
 		l = set->items[i++];
@@ -1540,7 +1544,7 @@ listener_probe_config(const struct config *conf, struct config_msgs *msgs)
 	int failures = 0, rc;
 
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
-		if (!lc->has_listen)
+		if (!lc->has_listen || lc->self)
 			continue;
 		cause = NULL;
 		if (listener_unix_path(&lc->addr) != NULL)

@@ -96,10 +96,12 @@ migrate_ensure(struct migrate *m, const char *procfs)
 		    "0 and cannot be set: %s (root in the network namespace "
 		    "can)", strerror(errno));
 	m->state = MIGRATE_OFF;
-	log_warnx("connection migration is unavailable: %s. Plain reloads "
-	    "lose nothing; but connections queued on a reuseport socket that "
-	    "closes (workers shrinking, a worker that died, a self-mode "
-	    "generation stopping) are reset", m->why);
+	log_warnx("connection migration is unavailable: %s. Connections "
+	    "queued on a SO_REUSEPORT socket that closes are reset instead of "
+	    "moving to another socket of the port: with handoff = self, on "
+	    "every reload (the old generation closes its own sockets); with "
+	    "handoff = reuseport, when workers shrink or a worker dies (plain "
+	    "reloads lose nothing there)", m->why);
 }
 
 /* Tell whether closing a reuseport listener moves its queue. */

@@ -21,6 +21,7 @@
 #include "guard.h"
 #include "health.h"
 #include "listener.h"
+#include "selfmode.h"
 #include "status.h"
 #include "supervisor.h"
 
@@ -320,6 +321,8 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		status_json_string(out, prog->name);
 		status_json_program_conf(out, config_find_program(sup->conf,
 		    prog->name));
+		selfmode_status_json(prog, config_find_program(sup->conf,
+		    prog->name), out);
 		if (prog->current != NULL)
 			evbuffer_add_printf(out, ",\"current_generation\":%u",
 			    prog->current->number);
@@ -494,6 +497,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 			status_text_descendants(prog->name, gen, out);
 		}
 	}
+	selfmode_status_text(&sup->programs, out);
 }
 
 /* Render the state, as a table or as JSON, into out as "data" lines. */

@@ -45,6 +45,7 @@
 #include "program.h"
 #include "reload.h"
 #include "reuseport.h"
+#include "selfmode.h"
 #include "supervisor.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
@@ -227,7 +228,10 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	char *cause = NULL;
 	unsigned int id;
 
-	if (!initial && reload_config(sup->conf, &conf, only, &cause) == -1) {
+	if (!initial && (reload_config(sup->conf, &conf, only, &cause) == -1 ||
+	    selfmode_check_reload(sup->conf, conf, &cause) == -1)) {
+		if (conf != NULL)
+			config_unref(conf);
 		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);
 		free(cause);

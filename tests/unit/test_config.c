@@ -493,8 +493,11 @@ Test(config, every_program_key)
 	    "directory = /\n"
 	    "preload = yes\n"
 	    "output = discard\n"
+	    "[listener own]\n"
+	    "listen = 127.0.0.1:8081\n"
 	    "[program b]\n"
 	    "command = /bin/true\n"
+	    "listeners = own\n"
 	    "handoff = self\n"
 	    "ready = listening\n"
 	    "stop_signal = 2\n"
@@ -1653,6 +1656,27 @@ ParameterizedTestParameters(config, invalid)
 	  { ":1: listener w is used by 2 programs, and program p runs it in "
 	    "reuseport mode: its sockets, one per worker, serve that program "
 	    "alone (give each program a listener of its own)" } },
+	{ "self listener shared with another mode",
+	  "[listener web]\nlisten = 127.0.0.1:80\n" PROG "listeners = web\n"
+	  "handoff = self\n[program q]\ncommand = /bin/true\nlisteners = web\n",
+	  { ":9: program q: listener web is bound by program p itself (handoff = "
+	    "self): the supervisor has no socket of it for program q (handoff = "
+	    "inherit)" } },
+	{ "self handoff with a unix listener",
+	  "[listener s]\nlisten = unix:/run/s.sock\n" PROG "handoff = self\n"
+	  "listeners = s\n",
+	  { ":6: program p: handoff = self needs TCP or UDP listeners, and s is a "
+	    "unix socket (SO_REUSEPORT does not share one; use handoff = inherit "
+	    "for it)" } },
+	{ "self handoff on a port the kernel picks",
+	  "[listener web]\nlisten = 127.0.0.1:0\n" PROG "handoff = self\n"
+	  "listeners = web\n",
+	  { ":6: program p: handoff = self needs a fixed port on listener web "
+	    "(the program binds it itself, and handoff looks for it there)" } },
+	{ "ready = listening with no address",
+	  PROG "handoff = self\nready = listening\n",
+	  { ":1: program p: ready = listening needs listeners = (the addresses "
+	    "its workers listen on)" } },
 	/* ---- several errors: all of them, in line order ---- */
 	{ "several errors in line order",
 	  "[supervisor]\n"			/* 1 */
@@ -1997,8 +2021,7 @@ Test(config, unsupported_modes_are_named)
 		{ "", NULL },
 		{ "handoff = inherit\n", NULL },
 		{ "handoff = reuseport\n", NULL },
-		{ "handoff = self\n", "program app: handoff = self is not "
-		    "supported by this version (use inherit)" },
+		{ "handoff = self\n", NULL },
 		{ "preload = yes\n", "program app: preload = yes is not "
 		    "supported by this version" },
 	};

@@ -1315,6 +1315,55 @@ Test(listener, set_update_at_scale)
 	config_free(c2);
 }
 
+/*
+ * A listener of a self-mode program (handoff = self) is its programs'
+ * to bind: the set holds only the others, each found by its position
+ * among them, and a self one is found as none.
+ */
+Test(listener, set_update_leaves_self_listeners_to_their_programs)
+{
+	struct config *conf = config_new("self.ini");
+	struct config_msgs msgs;
+	struct listener_set set = { 0 };
+	struct listener_conf *own, *web;
+	struct program_conf *pc;
+	char *cause = NULL;
+	int nfds;
+
+	own = add(conf, "own", "127.0.0.1:8089");
+	web = add(conf, "web", "127.0.0.1:0");
+	pc = config_add_program(conf, "a", 1);
+	cr_assert_not_null(pc);
+	pc->handoff = HANDOFF_SELF;
+	cr_assert_not_null(pc->listener_names = calloc(2, sizeof(char *)));
+	cr_assert_not_null(pc->listener_names[0] = strdup("own"));
+	pc->nlisteners = 1;
+	cr_assert_not_null(pc = config_add_program(conf, "b", 2));
+	cr_assert_not_null(pc->listener_names = calloc(2, sizeof(char *)));
+	cr_assert_not_null(pc->listener_names[0] = strdup("web"));
+	pc->nlisteners = 1;
+	config_msgs_init(&msgs);
+	cr_assert_eq(config_finish(conf, &msgs), 0, "%s", msgs.count ?
+	    msgs.lines[0] : "");
+	config_msgs_free(&msgs);
+	cr_assert(own->self);
+	cr_assert(!web->self);
+
+	nfds = count_fds();
+	cr_assert_eq(listener_set_update(NULL, conf, &set, &cause), 0, "%s",
+	    cause);
+	cr_assert_eq(set.count, 1);
+	cr_assert_eq(count_fds(), nfds + 1, "only web is bound");
+	cr_assert_null(listener_set_for(&set, conf, own));
+	cr_assert_eq(listener_set_for(&set, conf, web), set.items[0]);
+	cr_assert_str_eq(set.items[0]->name, "web");
+	cr_assert_null(listener_set_find(&set, "own"));
+	listener_set_commit(&set, conf);
+	listener_set_clear(&set);
+	cr_assert_eq(count_fds(), nfds);
+	config_free(conf);
+}
+
 /* ---- check --bind ------------------------------------------------------ */
 
 Test(listener, probe_config)
