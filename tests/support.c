@@ -797,7 +797,7 @@ support_http_errno(int err)
  * its end. On SUPPORT_HTTP_OK (or _BAD) *body is the body, which the caller
  * frees; otherwise NULL.
  */
-static int
+int
 support_http_request(const struct sockaddr *sa, socklen_t salen,
     const char *path, char **body)
 {

@@ -3,6 +3,7 @@
 #define HANDOFF_TEST_SUPPORT_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* What a finished command printed and how it ended. */
@@ -75,6 +76,8 @@ enum support_http {
 	SUPPORT_HTTP_ERROR	/* any other error */
 };
 
+int	 support_http_request(const struct sockaddr *sa, socklen_t salen,
+	    const char *path, char **body);
 int	 support_http_get(int port, const char *path, char **body);
 int	 support_http_get_unix(const char *socket_path, const char *path,
 	    char **body);

@@ -9,8 +9,16 @@
  * as in handoff's "self" mode). Every TCP or unix stream request is answered
  * with "gen=G pid=PID worker=W"; GET /env describes what the process inherited
  * (fds, environment, credentials, signal mask). UDP and unix datagrams get
- * "gen=G pid=PID" back. Options make it slow, never ready, crashing or stubborn,
- * so that tests can drive every path of a handoff.
+ * "gen=G pid=PID worker=W" back, followed by " seq=TOKEN" when the datagram
+ * starts with "seq=TOKEN" (TOKEN: up to 64 bytes before a blank), so that a
+ * sender can match each reply to its datagram. Options make it slow, never
+ * ready, crashing or stubborn, so that tests can drive every path of a handoff.
+ *
+ * --accept-delay DUR makes it slow to accept: after each connection it
+ * accepts, it leaves its stream listeners alone for DUR (a deadline in the
+ * loop, not a sleep), while it goes on serving the clients it has, so that
+ * connections queue in the listener's backlog and every accepted one is
+ * answered.
  *
  * It accepts only once it is ready: until then (and forever with --never-ready)
  * it leaves the shared sockets to the other generation and does not bind its
@@ -102,6 +110,7 @@ struct options {
 	int		 reuseport_inherited;	/* SO_REUSEPORT on inherited sockets */
 	long long	 drain_delay;		/* ms */
 	long long	 delay_response;	/* ms */
+	long long	 accept_delay;		/* ms between two accepts */
 	int		 print_ready;
 	long		 noise;
 	long		 long_line;		/* 'x's of one line at start */
@@ -248,6 +257,7 @@ static void usage(int code)
 	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
 	    "                  [--spawn-daemon] [--daemon-ignore-term]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
+	    "                  [--accept-delay DUR]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
 	    "                  [--print TEXT [--repeat N]] [--flood]\n"
@@ -266,7 +276,9 @@ static void usage(int code)
 	    "closing it on stop, as servers do to wake threads blocked in accept(),\n"
 	    "and says so on stdout.\n"
 	    "--reuseport-inherited turns SO_REUSEPORT on for each inherited TCP or\n"
-	    "UDP socket (the supervisor's own: it lets others join the port).\n");
+	    "UDP socket (the supervisor's own: it lets others join the port).\n"
+	    "--accept-delay DUR waits DUR after each accepted connection before the\n"
+	    "next accept, still serving the clients it has.\n");
 	exit(code);
 }
 
@@ -322,6 +334,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--crash-after") != 0 &&
 		    strcmp(name, "--drain-delay") != 0 &&
 		    strcmp(name, "--delay-response") != 0 &&
+		    strcmp(name, "--accept-delay") != 0 &&
 		    strcmp(name, "--exit-before-ready") != 0 &&
 		    strcmp(name, "--noise") != 0 &&
 		    strcmp(name, "--status") != 0 &&
@@ -351,6 +364,9 @@ static void parse_options(int argc, char **argv)
 		} else if (strcmp(name, "--delay-response") == 0) {
 			if (parse_duration(value, &options.delay_response) == -1)
 				die(2, "--delay-response %s: expected a duration like 200ms", value);
+		} else if (strcmp(name, "--accept-delay") == 0) {
+			if (parse_duration(value, &options.accept_delay) == -1)
+				die(2, "--accept-delay %s: expected a duration like 2ms", value);
 		} else if (strcmp(name, "--exit-before-ready") == 0) {
 			if (parse_number(value, 0, 255, &number) == -1)
 				die(2, "--exit-before-ready %s: expected an exit code 0-255", value);
@@ -989,14 +1005,15 @@ static void client_linger(struct client *client)
 		close_client(client);
 }
 
-/* Accepts what a stream listener has queued; EAGAIN means another process
-   took it. Returns -1 if we ran out of fds (accepting pauses a moment). */
-static int accept_clients(int listen_fd)
+/* Accepts up to max connections a stream listener has queued; EAGAIN means
+   another process took them. Returns how many it accepted, or -1 if we ran
+   out of fds (accepting pauses a moment). */
+static int accept_clients(int listen_fd, int max)
 {
 	struct client *client;
-	int fd, i;
+	int fd, i, accepted = 0;
 
-	for (i = 0; i < ACCEPT_BURST; i++) {
+	for (i = 0; i < max; i++) {
 		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -1005,7 +1022,7 @@ static int accept_clients(int listen_fd)
 				return -1;
 			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
+				return accepted;
 			continue;	/* ECONNABORTED, EINTR, EPROTO...: the next one */
 		}
 		if (client_count == client_space) {
@@ -1017,24 +1034,35 @@ static int accept_clients(int listen_fd)
 		client->fd = fd;
 		client->state = CLIENT_READING;
 		clients[client_count++] = client;
+		accepted++;
 	}
-	return 0;
+	return accepted;
 }
 
-/* Answers the datagrams a datagram listener has queued with "gen=G pid=PID". */
+/* Answers the datagrams a datagram listener has queued with "gen=G pid=PID
+   worker=W", and " seq=TOKEN" if the datagram starts with "seq=TOKEN". */
 static void answer_datagrams(int fd)
 {
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	char datagram[65536], reply[128];
+	char datagram[65536], reply[256];
+	size_t token;
+	ssize_t got;
 	int i, n;
 
-	n = snprintf(reply, sizeof reply, "gen=%s pid=%d\n", generation, (int)getpid());
 	for (i = 0; i < ACCEPT_BURST; i++) {
 		peer_len = sizeof peer;
-		if (recvfrom(fd, datagram, sizeof datagram, MSG_DONTWAIT,
-		    (struct sockaddr *)&peer, &peer_len) == -1)
+		if ((got = recvfrom(fd, datagram, sizeof datagram - 1, MSG_DONTWAIT,
+		    (struct sockaddr *)&peer, &peer_len)) == -1)
 			return;
+		datagram[got] = '\0';
+		token = strncmp(datagram, "seq=", 4) == 0 ?
+		    strcspn(datagram + 4, " \t\r\n") : 0;
+		n = snprintf(reply, sizeof reply, "gen=%s pid=%d worker=%s%s%.*s\n",
+		    generation, (int)getpid(), worker, token ? " seq=" : "",
+		    (int)(token < 64 ? token : 64), datagram + 4);
+		if (n < 0 || (size_t)n >= sizeof reply)
+			n = (int)sizeof reply - 1;	/* cut short: still an answer */
 		/* An unbound unix datagram sender has no address to answer. */
 		if (peer_len > sizeof(sa_family_t))
 			sendto(fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -1106,8 +1134,9 @@ int main(int argc, char **argv)
 	size_t poll_space = 0, polled, i, kept;
 	long long start, now, ready_at, crash_at, drain_until = NEVER;
 	long long accept_paused_until = NEVER, next;
+	long long accept_delayed_until = NEVER;	/* --accept-delay */
 	struct timespec timeout;
-	int ready = 0, stopping = 0, n;
+	int ready = 0, stopping = 0, n, accepted;
 	long line;
 
 	save_start_signals();		/* first: before we touch the mask */
@@ -1195,10 +1224,13 @@ int main(int argc, char **argv)
 			die(3, "crashing after %lld ms, as asked", options.crash_after);
 		if (accept_paused_until != NEVER && now >= accept_paused_until)
 			accept_paused_until = NEVER;
+		if (accept_delayed_until != NEVER && now >= accept_delayed_until)
+			accept_delayed_until = NEVER;
 
 		/* Client timers: responses due, lingering clients given up on. */
 		next = earliest(stopping ? NEVER : (ready ? NEVER : ready_at), crash_at);
 		next = earliest(next, accept_paused_until);
+		next = earliest(next, accept_delayed_until);
 		for (i = 0; i < client_count; i++) {
 			struct client *client = clients[i];
 			if (client->state == CLIENT_DELAYING && now >= client->deadline)
@@ -1234,8 +1266,9 @@ int main(int argc, char **argv)
 			polls = xrealloc(polls, poll_space * sizeof *polls);
 		}
 		for (n = 0; n < listener_count; n++) {
-			polls[n].fd = ready && accept_paused_until == NEVER ?
-			    listeners[n].fd : -1;
+			polls[n].fd = ready && accept_paused_until == NEVER &&
+			    (listeners[n].type == SOCK_DGRAM ||
+			    accept_delayed_until == NEVER) ? listeners[n].fd : -1;
 			polls[n].events = POLLIN | POLLRDHUP;
 		}
 		for (i = 0; i < client_count; i++) {
@@ -1274,8 +1307,13 @@ int main(int argc, char **argv)
 				accept_paused_until = now + 100;
 			else if (listeners[n].type == SOCK_DGRAM)
 				answer_datagrams(listeners[n].fd);
-			else if (accept_clients(listeners[n].fd) == -1)
+			else if (accept_delayed_until != NEVER)
+				continue;	/* accepted on another listener */
+			else if ((accepted = accept_clients(listeners[n].fd,
+			    options.accept_delay > 0 ? 1 : ACCEPT_BURST)) == -1)
 				accept_paused_until = now + 100;
+			else if (accepted > 0 && options.accept_delay > 0)
+				accept_delayed_until = now + options.accept_delay;
 		}
 		for (i = 0; i < polled; i++) {
 			struct pollfd *p = &polls[(size_t)listener_count + i];

@@ -18,11 +18,9 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load.h"
 #include "support.h"
 
 #define MAX_PIDS	4096
@@ -430,81 +429,21 @@ finish(void)
 #define LOAD_THREADS	8
 #define LOAD_RELOADS	20
 
-/* Clients requesting without pause, each request on a new connection. */
-struct load {
-	int			 port;
-	atomic_bool		 stop;
-	atomic_long		 results[SUPPORT_HTTP_ERROR + 1];
-	atomic_long		 total;
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 progress;	/* total grew */
-	char			 first_failure[256];
-};
-
-/* A client thread: GET / until told to stop; counts how each one ended. */
-static void *
-load_client(void *arg)
-{
-	struct load *ld = arg;
-	char *body;
-	int rc;
-
-	while (!atomic_load(&ld->stop)) {
-		rc = support_http_get(ld->port, "/", &body);
-		if (rc == SUPPORT_HTTP_OK && strncmp(body, "gen=", 4) != 0)
-			rc = SUPPORT_HTTP_BAD;
-		atomic_fetch_add(&ld->results[rc], 1);
-		pthread_mutex_lock(&ld->lock);
-		if (rc != SUPPORT_HTTP_OK && ld->first_failure[0] == '\0')
-			snprintf(ld->first_failure, sizeof(ld->first_failure),
-			    "%s (body \"%.60s\")", support_http_name(rc),
-			    body ? body : "");
-		atomic_fetch_add(&ld->total, 1);
-		pthread_cond_broadcast(&ld->progress);
-		pthread_mutex_unlock(&ld->lock);
-		free(body);
-	}
-	return NULL;
-}
-
-/* Wait until the clients made at least total requests in all. */
-static bool
-load_wait(struct load *ld, long total)
-{
-	struct timespec deadline;
-	bool ok = true;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += SUPPORT_DEADLINE_MS / 1000;
-	pthread_mutex_lock(&ld->lock);
-	while (atomic_load(&ld->total) < total && ok)
-		ok = pthread_cond_timedwait(&ld->progress, &ld->lock,
-		    &deadline) == 0;
-	pthread_mutex_unlock(&ld->lock);
-	return atomic_load(&ld->total) >= total;
-}
-
 Test(supervise, reloads_under_load_lose_no_request)
 {
 	static struct load ld;
-	pthread_t threads[LOAD_THREADS];
 	unsigned int gen;
-	char needle[64];
-	long failed;
-	int i, k;
+	char needle[64], summary[1024];
+	int k;
 
 	write_config(&(struct app){ 0 });
 	start();
-	memset(&ld, 0, sizeof(ld));
-	ld.port = fx.port;
-	pthread_mutex_init(&ld.lock, NULL);
-	pthread_cond_init(&ld.progress, NULL);
-	for (i = 0; i < LOAD_THREADS; i++)
-		cr_assert_eq(pthread_create(&threads[i], NULL, load_client, &ld), 0);
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", fx.port, LOAD_THREADS), 0,
+	    "cannot start the clients: %s", strerror(errno));
 
 	for (k = 1; k <= LOAD_RELOADS; k++) {
 		/* Requests flow before every reload, not only at the start. */
-		cr_assert(load_wait(&ld, atomic_load(&ld.total) + LOAD_THREADS),
+		cr_assert_eq(load_wait_progress(&ld, LOAD_THREADS), 0,
 		    "the clients made no progress before reload %d", k);
 		signal_supervisor(SIGHUP);
 		expect_log("reload done", k);
@@ -515,30 +454,19 @@ Test(supervise, reloads_under_load_lose_no_request)
 		cr_assert_eq(gen, (unsigned int)k + 1, "after reload %d, gen %u "
 		    "answered", k, gen);
 	}
-	cr_assert(load_wait(&ld, atomic_load(&ld.total) + LOAD_THREADS));
-	atomic_store(&ld.stop, true);
-	for (i = 0; i < LOAD_THREADS; i++)
-		pthread_join(threads[i], NULL);
+	cr_assert_eq(load_wait_progress(&ld, LOAD_THREADS), 0);
+	load_stop(&ld);
 
-	failed = atomic_load(&ld.total) - atomic_load(&ld.results[SUPPORT_HTTP_OK]);
-	cr_assert_eq(failed, 0, "%ld of %ld requests failed: %ld refused, %ld "
-	    "reset, %ld short, %ld timed out, %ld bad, %ld other; first: %s",
-	    failed, atomic_load(&ld.total),
-	    atomic_load(&ld.results[SUPPORT_HTTP_REFUSED]),
-	    atomic_load(&ld.results[SUPPORT_HTTP_RESET]),
-	    atomic_load(&ld.results[SUPPORT_HTTP_SHORT]),
-	    atomic_load(&ld.results[SUPPORT_HTTP_TIMEOUT]),
-	    atomic_load(&ld.results[SUPPORT_HTTP_BAD]),
-	    atomic_load(&ld.results[SUPPORT_HTTP_ERROR]), ld.first_failure);
+	cr_assert_eq(load_failures(&ld), 0, "%ld of %ld requests failed: %s",
+	    load_failures(&ld), load_total(&ld),
+	    load_summary(&ld, summary, sizeof(summary)));
 	/* The load really ran through the reloads. */
-	cr_assert_gt(atomic_load(&ld.total), 4L * LOAD_RELOADS * LOAD_THREADS,
-	    "only %ld requests", atomic_load(&ld.total));
+	cr_assert_gt(load_total(&ld), 4L * LOAD_RELOADS * LOAD_THREADS,
+	    "only %ld requests", load_total(&ld));
 	cr_log_info("%ld requests over %d reloads, none failed",
-	    atomic_load(&ld.total), LOAD_RELOADS);
+	    load_total(&ld), LOAD_RELOADS);
 	cr_assert_eq(log_count("reload failed"), 0);
 	finish();
-	pthread_mutex_destroy(&ld.lock);
-	pthread_cond_destroy(&ld.progress);
 }
 
 /* ---- 2. a new generation that fails before ready --------------------- */
