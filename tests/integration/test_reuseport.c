@@ -38,8 +38,18 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "load.h"
 
 #define NCONNS		40
+#define CLIENTS		32	/* closed-loop clients: no more than a backlog */
+/*
+ * UDP senders: each is one flow, which the kernel hashes to one slot
+ * always; with 48 of them every slot of 4 gets some (all but a 4e-6
+ * chance).
+ */
+#define SENDERS		48
+#define RATE		20	/* datagrams a second per sender */
+#define RELOADS		20
 
 TestSuite(reuseport, .fini = tc_fini);
 
@@ -561,5 +571,139 @@ Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
 	tc_expect_log(s, "shut down by a process holding it", 3);
 	/* Every slot listens again, and its new worker serves it. */
 	rp_expect_spread(s, 150, 3, 2, "after its slot was shut down");
+	tc_stop(s);
+}
+
+/* The loss test's load, stopped before its supervisor is. */
+static struct load ld;
+
+static void
+rp_load_fini(void)
+{
+	load_stop(&ld);
+	memset(&ld, 0, sizeof(ld));
+	tc_fini();
+}
+
+/* A kernel counter of the test's namespace. */
+static long long
+rp_netstat(const char *name)
+{
+	long long v = load_netstat(name);
+
+	cr_assert_neq(v, -1, "no counter %s", name);
+	return v;
+}
+
+/* The loads' summary for a message. */
+static const char *
+rp_summary(struct load *l)
+{
+	static char buf[2][2048];
+	static int k;
+
+	k = !k;
+	return load_summary(l, buf[k], sizeof(buf[k]));
+}
+
+/*
+ * Reload (the k-th) under load, once both loads made progress, and wait
+ * until generation k is gone and both went on past it.
+ */
+static void
+rp_reload_under_load(struct sup *s, struct load *udp, int k)
+{
+	char *gone = tc_printf("app gen %d: gone", k);
+
+	cr_assert_eq(load_wait_progress(&ld, CLIENTS), 0, "no TCP progress "
+	    "before reload %d: %s", k, rp_summary(&ld));
+	cr_assert_eq(load_wait_progress(udp, SENDERS), 0, "no UDP progress "
+	    "before reload %d: %s", k, rp_summary(udp));
+	cr_assert_eq(kill(s->hp.pid, SIGHUP), 0);
+	tc_expect_log(s, "reload done", k);
+	tc_expect_log(s, gone, 1);
+	cr_assert_eq(load_wait_progress(&ld, CLIENTS + 1), 0, "no TCP "
+	    "progress after reload %d: %s", k, rp_summary(&ld));
+	cr_assert_eq(load_wait_progress(udp, SENDERS + 1), 0, "no UDP "
+	    "progress after reload %d: %s", k, rp_summary(udp));
+	free(gone);
+}
+
+Test(reuseport, zero_loss_across_reloads_shrink_and_growth_under_load,
+    .fini = rp_load_fini, .timeout = 300)
+{
+	static struct load udp;
+	long long overflows, drops, mfail, inerr, rcvbuf;
+	struct sup *s;
+	char why[256];
+	int k, w, udp_port;
+
+	if (load_netns_enter(why, sizeof(why)) == -1) {
+		if (errno == EPERM)
+			cr_skip_test("%s", why);
+		cr_assert_fail("%s", why);
+	}
+	s = tc_new("", "");
+	udp_port = s->port;	/* UDP and TCP may share a number */
+	/* Slower to accept (2ms a connection) than the clients connect. */
+	rp_config(s, 4, "--accept-delay 2ms", udp_port, "");
+	tc_start(s);
+	tc_expect_log(s, "connection migration: set", 1);
+	overflows = rp_netstat("ListenOverflows");
+	drops = rp_netstat("ListenDrops");
+	mfail = rp_netstat("TCPMigrateReqFailure");
+	inerr = rp_netstat("Udp:InErrors");
+	rcvbuf = rp_netstat("Udp:RcvbufErrors");
+
+	memset(&udp, 0, sizeof(udp));
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", s->port, CLIENTS), 0);
+	cr_assert_eq(load_start_udp(&udp, "127.0.0.1", udp_port, SENDERS,
+	    RATE), 0);
+	/* Saturated: connections wait in the accept queues. */
+	{
+		long long deadline = support_now_ms() + DEADLINE_MS;
+		int queued = -1;
+
+		while (tc_left(deadline) > 0 && (queued =
+		    load_listen_queue(s->port)) < CLIENTS / 4)
+			cr_assert_eq(load_wait_progress(&ld, 1), 0, "%s",
+			    rp_summary(&ld));
+		cr_assert_geq(queued, CLIENTS / 4, "connections never queued "
+		    "(%d): the server is not slower than its clients", queued);
+	}
+	for (k = 1; k <= RELOADS; k++)
+		rp_reload_under_load(s, &udp, k);
+	/* Shrink 4 -> 2, then grow 2 -> 4, under the same load. */
+	rp_config(s, 2, "--accept-delay 2ms", udp_port, "");
+	rp_reload_under_load(s, &udp, ++k - 1);
+	tc_expect_log(s, "worker slots 2-3 retired", 2);
+	rp_config(s, 4, "--accept-delay 2ms", udp_port, "");
+	rp_reload_under_load(s, &udp, k);
+	load_stop(&ld);
+	load_stop(&udp);
+
+	cr_assert_eq(load_failures(&ld), 0, "TCP: %s", rp_summary(&ld));
+	cr_assert_eq(load_failures(&udp), 0, "UDP: %s", rp_summary(&udp));
+	cr_assert_eq(load_count(&udp, LOAD_LOST), 0, "UDP: %s",
+	    rp_summary(&udp));
+	cr_assert_gt(load_total(&ld), (long)CLIENTS * 2 * (RELOADS + 2), "%s",
+	    rp_summary(&ld));
+	cr_assert_eq(rp_netstat("ListenOverflows"), overflows, "the backlog "
+	    "overflowed: the test is not what it claims");
+	cr_assert_eq(rp_netstat("ListenDrops"), drops);
+	cr_assert_eq(rp_netstat("TCPMigrateReqFailure"), mfail);
+	cr_assert_eq(rp_netstat("Udp:InErrors"), inerr);
+	cr_assert_eq(rp_netstat("Udp:RcvbufErrors"), rcvbuf);
+	/* The kernel spread the load over every slot. */
+	for (w = 0; w < 4; w++) {
+		cr_assert_gt(load_worker_answers(&ld, w), 0, "TCP: worker %d "
+		    "answered none: %s", w, rp_summary(&ld));
+		cr_assert_gt(load_worker_answers(&udp, w), 0, "UDP: worker %d "
+		    "answered none: %s", w, rp_summary(&udp));
+	}
+	cr_log_info("TCP: %s", rp_summary(&ld));
+	cr_log_info("UDP: %s", rp_summary(&udp));
+	cr_log_info("connections migrated: %lld",
+	    rp_netstat("TCPMigrateReqSuccess"));
 	tc_stop(s);
 }
