@@ -32,6 +32,7 @@
 #include "addr.h"
 #include "cause.h"
 #include "config.h"
+#include "ebpf.h"
 #include "hashmap.h"
 #include "listener.h"
 #include "log.h"
@@ -483,6 +484,7 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 	l->sockets[0].fd = fd;
 	l->sockets[0].group_index = -1;
 	l->sockets[0].serving = false;
+	l->sockets[0].registered = false;
 	l->nsockets = 1;
 	l->refs = 1;
 	fd = -1;
@@ -550,6 +552,7 @@ listener_unref(struct listener *l)
 	free(l->sockets);
 	free(l->group);
 	free(l->steer);
+	ebpf_steer_free(l->ebpf);
 	free(l);
 }
 
@@ -614,6 +617,8 @@ listener_group_leave(struct listener *l, size_t slot)
 	l->group[k] = last;
 	l->sockets[last].group_index = k;
 	l->sockets[slot].group_index = -1;
+	/* The kernel forgets a socket that leaves: as in its sockarray. */
+	l->sockets[slot].registered = false;
 }
 
 /* The listen() backlog a stream listener asks for. */
@@ -665,6 +670,7 @@ listener_slot_open(struct listener *l, char **cause)
 	}
 	l->sockets[slot].fd = fd;
 	l->sockets[slot].serving = false;
+	l->sockets[slot].registered = false;
 	l->nsockets++;
 	listener_group_join(l, slot);
 	return 0;

@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "config.h"
 
+struct ebpf_steer;
 struct hashmap;
 
 /* One socket of a listener. */
@@ -30,6 +31,7 @@ struct listener_socket {
 	int		 group_index;	/* per_slot: its index in the kernel's
 					   reuseport group, -1 while not in it */
 	bool		 serving;	/* per_slot: in the steering table */
+	bool		 registered;	/* per_slot: in the eBPF sockarray */
 };
 
 struct listener {
@@ -60,6 +62,8 @@ struct listener {
 	unsigned int	*steer;
 	size_t		 nsteer;
 	bool		 steered;	/* a program is attached */
+	struct ebpf_steer *ebpf;	/* the SK_REUSEPORT program, or NULL */
+	bool		 ebpf_attached;
 };
 
 /* The listeners of one config, in config order. */

@@ -62,13 +62,15 @@ migrate_write_on(const char *path)
 
 /*
  * Check, once, that connection migration is on in the supervisor's
- * network namespace, turning it on where the supervisor may; log what
- * it found. procfs is "/proc" but for tests. Later calls do nothing.
+ * network namespace, turning it on where the supervisor may; where it
+ * may not, whether probe (NULL: none) says the SK_REUSEPORT program can
+ * do it for reuseport groups. Logs what it found. procfs is "/proc" but
+ * for tests. Later calls do nothing.
  */
 void
-migrate_ensure(struct migrate *m, const char *procfs)
+migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
 {
-	char path[256];
+	char path[256], bpf_why[160] = "";
 	int on;
 
 	if (m->state != MIGRATE_UNCHECKED)
@@ -95,6 +97,17 @@ migrate_ensure(struct migrate *m, const char *procfs)
 		snprintf(m->why, sizeof(m->why), "net.ipv4.tcp_migrate_req is "
 		    "0 and cannot be set: %s (root in the network namespace "
 		    "can)", strerror(errno));
+	if (probe != NULL && probe(bpf_why, sizeof(bpf_why)) == 0) {
+		m->state = MIGRATE_EBPF;
+		log_info("connection migration: %s; reuseport listeners steer "
+		    "and migrate through an SK_REUSEPORT program instead "
+		    "(CAP_BPF)", m->why);
+		log_warnx("connection migration is unavailable to self mode "
+		    "(%s): with handoff = self, connections queued on the old "
+		    "generation's own sockets are reset at every reload",
+		    m->why);
+		return;
+	}
 	m->state = MIGRATE_OFF;
 	log_warnx("connection migration is unavailable: %s. Connections "
 	    "queued on a SO_REUSEPORT socket that closes are reset instead of "
@@ -111,6 +124,16 @@ migrate_available(const struct migrate *m)
 	return m->state == MIGRATE_ON || m->state == MIGRATE_ENABLED;
 }
 
+/*
+ * Tell whether closing a socket of a reuseport group the supervisor holds
+ * moves its queue: by the sysctl, or by the SK_REUSEPORT program.
+ */
+bool
+migrate_reuseport_available(const struct migrate *m)
+{
+	return migrate_available(m) || m->state == MIGRATE_EBPF;
+}
+
 /* A state's name, for status. */
 const char *
 migrate_state_name(enum migrate_state state)
@@ -122,6 +145,8 @@ migrate_state_name(enum migrate_state state)
 		return "on";
 	case MIGRATE_ENABLED:
 		return "enabled";
+	case MIGRATE_EBPF:
+		return "ebpf";
 	case MIGRATE_OFF:
 		break;
 	}

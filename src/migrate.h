@@ -10,13 +10,19 @@
 #define HANDOFF_MIGRATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum migrate_state {
 	MIGRATE_UNCHECKED = 0,	/* no mode needed it yet */
 	MIGRATE_ON,		/* the sysctl was on already */
 	MIGRATE_ENABLED,	/* the supervisor turned it on */
 	MIGRATE_OFF,		/* off, and cannot be turned on: see why */
+	MIGRATE_EBPF,		/* off, but reuseport groups migrate through
+				   an SK_REUSEPORT program (ebpf.c) */
 };
+
+/* Tell whether this process may load the SK_REUSEPORT program (ebpf.c). */
+typedef int (*migrate_probe_fn)(char *why, size_t len);
 
 struct migrate {
 	enum migrate_state state;
@@ -26,8 +32,10 @@ struct migrate {
 /* The sysctl's file, relative to the procfs root. */
 #define MIGRATE_SYSCTL	"sys/net/ipv4/tcp_migrate_req"
 
-void	 migrate_ensure(struct migrate *m, const char *procfs);
+void	 migrate_ensure(struct migrate *m, const char *procfs,
+	    migrate_probe_fn probe);
 bool	 migrate_available(const struct migrate *m);
+bool	 migrate_reuseport_available(const struct migrate *m);
 const char *migrate_state_name(enum migrate_state state);
 
 #endif

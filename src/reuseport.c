@@ -31,6 +31,7 @@
 #include "addr.h"
 #include "cbpf.h"
 #include "config.h"
+#include "ebpf.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
@@ -94,35 +95,78 @@ reuseport_slot_serves(const struct program *prog, const struct listener *l,
 	return false;
 }
 
+/* Tell whether rp steers by the SK_REUSEPORT program (by slot number). */
+static bool
+reuseport_by_ebpf(const struct reuseport *rp)
+{
+	return rp->migrate->state == MIGRATE_EBPF;
+}
+
 /*
- * The steering table of l: the group index of each serving slot, in
- * slot order, leaving out the slot skip (or none: (size_t)-1). Returns
- * the count; table has room for l->nsockets.
+ * The steering table of l: the group index of each serving slot (its
+ * slot number, for the eBPF program), in slot order, leaving out the
+ * slot skip (or none: (size_t)-1). Returns the count; table has room
+ * for l->nsockets.
  */
 static size_t
-reuseport_table(const struct listener *l, size_t skip, unsigned int *table)
+reuseport_table(const struct reuseport *rp, const struct listener *l,
+    size_t skip, unsigned int *table)
 {
 	size_t slot, n = 0;
 
 	for (slot = 0; slot < l->nsockets; slot++)
 		if (slot != skip && l->sockets[slot].serving &&
 		    l->sockets[slot].group_index >= 0)
-			table[n++] = (unsigned int)l->sockets[slot].group_index;
+			table[n++] = reuseport_by_ebpf(rp) ? (unsigned int)slot :
+			    (unsigned int)l->sockets[slot].group_index;
 	return n;
+}
+
+/*
+ * Steer l's group by the SK_REUSEPORT program: made and attached once,
+ * every socket in the group named by its slot, then the table of slots.
+ */
+static int
+reuseport_attach_ebpf(struct listener *l, const unsigned int *slots, size_t n)
+{
+	char why[160];
+	size_t slot;
+
+	if (l->ebpf == NULL && (l->ebpf = ebpf_steer_new(MAX_WORKERS, why,
+	    sizeof(why))) == NULL) {
+		log_warnx("listener %s: %s", l->name, why);
+		return -1;
+	}
+	for (slot = 0; slot < l->nsockets; slot++) {
+		struct listener_socket *sock = &l->sockets[slot];
+		if (sock->fd != -1 && sock->group_index >= 0 &&
+		    !sock->registered && ebpf_steer_socket(l->ebpf,
+		    (unsigned int)slot, sock->fd) == 0)
+			sock->registered = true;
+	}
+	if (!l->ebpf_attached) {
+		if (ebpf_steer_attach(l->ebpf, l->sockets[l->group[0]].fd) == -1)
+			return -1;
+		l->ebpf_attached = true;
+	}
+	return ebpf_steer_table(l->ebpf, slots, n);
 }
 
 /* Attach table to l's group unless that is what it has. */
 static void
-reuseport_attach(struct listener *l, const unsigned int *table, size_t n)
+reuseport_attach(const struct reuseport *rp, struct listener *l,
+    const unsigned int *table, size_t n)
 {
 	unsigned int *copy;
 
 	if (l->ngroup == 0)
 		return;
 	if (l->steered && l->nsteer == n &&
-	    memcmp(l->steer, table, n * sizeof(*table)) == 0)
+	    memcmp(l->steer, table, n * sizeof(*table)) == 0 &&
+	    !reuseport_by_ebpf(rp))
 		return;
-	if (cbpf_steer_attach(l->sockets[l->group[0]].fd, table, n) == -1) {
+	if (reuseport_by_ebpf(rp) ? reuseport_attach_ebpf(l, table, n) == -1 :
+	    cbpf_steer_attach(l->sockets[l->group[0]].fd, table, n) == -1) {
 		log_warn("listener %s: cannot steer connections to the %zu "
 		    "serving worker slot%s", l->name, n, n == 1 ? "" : "s");
 		return;
@@ -146,7 +190,8 @@ reuseport_attach(struct listener *l, const unsigned int *table, size_t n)
  * and migration moves its queue; listening again, it joins at the tail.
  */
 static void
-reuseport_flush(struct listener *l, size_t slot, unsigned int *table)
+reuseport_flush(const struct reuseport *rp, struct listener *l, size_t slot,
+    unsigned int *table)
 {
 	unsigned int queued, limit;
 	size_t n, last;
@@ -155,8 +200,8 @@ reuseport_flush(struct listener *l, size_t slot, unsigned int *table)
 		return;
 	last = l->group[l->ngroup - 1];
 	l->sockets[slot].serving = false;
-	n = reuseport_table(l, last, table);
-	reuseport_attach(l, table, n);
+	n = reuseport_table(rp, l, last, table);
+	reuseport_attach(rp, l, table, n);
 	if (listener_slot_leave(l, slot) == -1) {
 		log_warn("listener %s: worker slot %zu: cannot shut down its "
 		    "socket to move its queue", l->name, slot);
@@ -187,12 +232,13 @@ reuseport_steer_listener(struct reuseport *rp, const struct program *prog,
 	for (slot = 0; slot < l->nsockets; slot++) {
 		serves = reuseport_slot_serves(prog, l, slot);
 		if (!serves && l->sockets[slot].serving &&
-		    l->addr.kind == ADDR_TCP && migrate_available(rp->migrate))
-			reuseport_flush(l, slot, table);
+		    l->addr.kind == ADDR_TCP &&
+		    migrate_reuseport_available(rp->migrate))
+			reuseport_flush(rp, l, slot, table);
 		l->sockets[slot].serving = serves;
 	}
-	n = reuseport_table(l, (size_t)-1, table);
-	reuseport_attach(l, table, n);
+	n = reuseport_table(rp, l, (size_t)-1, table);
+	reuseport_attach(rp, l, table, n);
 	free(table);
 }
 
@@ -420,7 +466,8 @@ reuseport_retire_poll(evutil_socket_t fd, short what, void *arg)
 static bool
 reuseport_retires_at_once(const struct reuseport *rp, const struct listener *l)
 {
-	return l->addr.kind == ADDR_TCP && migrate_available(rp->migrate);
+	return l->addr.kind == ADDR_TCP &&
+	    migrate_reuseport_available(rp->migrate);
 }
 
 /*

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
+#include "ebpf.h"
 #include "fdpass.h"
 #include "generation.h"
 #include "guard.h"
@@ -246,7 +247,7 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		return;
 	}
 	if (config_needs_migration(conf))
-		migrate_ensure(&sup->migrate, "/proc");
+		migrate_ensure(&sup->migrate, "/proc", ebpf_probe);
 	if ((r = reload_new(conf, only, initial, sup->reload_seq + 1)) == NULL) {
 		reload_refuse(sup, initial, "out of memory", NULL, 0);
 		config_unref(conf);

@@ -50,7 +50,7 @@ Test(migrate, on_already_is_left_alone)
 	struct migrate m = { 0 };
 	char *dir = fake_procfs("1\n"), *text;
 
-	migrate_ensure(&m, dir);
+	migrate_ensure(&m, dir, NULL);
 	cr_assert_eq(m.state, MIGRATE_ON);
 	cr_assert(migrate_available(&m));
 	text = sysctl_text(dir);
@@ -65,7 +65,7 @@ Test(migrate, off_is_turned_on_once)
 	struct migrate m = { 0 };
 	char *dir = fake_procfs("0\n"), *text, path[512];
 
-	migrate_ensure(&m, dir);
+	migrate_ensure(&m, dir, NULL);
 	cr_assert_eq(m.state, MIGRATE_ENABLED);
 	cr_assert(migrate_available(&m));
 	cr_assert_str_eq(migrate_state_name(m.state), "enabled");
@@ -75,7 +75,7 @@ Test(migrate, off_is_turned_on_once)
 	/* Checked once: a later call looks at nothing. */
 	snprintf(path, sizeof(path), "%s/%s", dir, MIGRATE_SYSCTL);
 	cr_assert_eq(unlink(path), 0);
-	migrate_ensure(&m, dir);
+	migrate_ensure(&m, dir, NULL);
 	cr_assert_eq(m.state, MIGRATE_ENABLED);
 	support_rmtree(dir);
 	free(dir);
@@ -86,7 +86,7 @@ Test(migrate, absent_or_garbled_is_off_with_the_reason)
 	struct migrate m = { 0 }, g = { 0 };
 	char *dir = fake_procfs(NULL), *bad = fake_procfs("maybe\n");
 
-	migrate_ensure(&m, dir);
+	migrate_ensure(&m, dir, NULL);
 	cr_assert_eq(m.state, MIGRATE_OFF);
 	cr_assert_not(migrate_available(&m));
 	cr_assert_str_eq(migrate_state_name(m.state), "off");
@@ -94,11 +94,46 @@ Test(migrate, absent_or_garbled_is_off_with_the_reason)
 	    != NULL, "why: %s", m.why);
 	cr_assert(strstr(m.why, "5.14") != NULL, "why: %s", m.why);
 
-	migrate_ensure(&g, bad);
+	migrate_ensure(&g, bad, NULL);
 	cr_assert_eq(g.state, MIGRATE_OFF);
 	cr_assert(strstr(g.why, "Invalid argument") != NULL, "why: %s", g.why);
 	support_rmtree(dir);
 	support_rmtree(bad);
 	free(dir);
 	free(bad);
+}
+
+/* A probe that says the SK_REUSEPORT program loads, or that it does not. */
+static int
+probe_yes(char *why, size_t len)
+{
+	(void)why;
+	(void)len;
+	return 0;
+}
+
+static int
+probe_no(char *why, size_t len)
+{
+	snprintf(why, len, "Operation not permitted");
+	return -1;
+}
+
+Test(migrate, off_but_the_program_loads_covers_reuseport_only)
+{
+	struct migrate m = { 0 }, n = { 0 };
+	char *dir = fake_procfs(NULL);
+
+	migrate_ensure(&m, dir, probe_yes);
+	cr_assert_eq(m.state, MIGRATE_EBPF);
+	cr_assert_str_eq(migrate_state_name(m.state), "ebpf");
+	cr_assert(migrate_reuseport_available(&m));
+	/* Self mode's sockets are not the supervisor's: no program there. */
+	cr_assert_not(migrate_available(&m));
+
+	migrate_ensure(&n, dir, probe_no);
+	cr_assert_eq(n.state, MIGRATE_OFF);
+	cr_assert_not(migrate_reuseport_available(&n));
+	support_rmtree(dir);
+	free(dir);
 }
