@@ -2004,6 +2004,18 @@ config_needs_migration(const struct config *conf)
 	return false;
 }
 
+/* Tell whether a program of conf runs in mode. */
+bool
+config_has_mode(const struct config *conf, enum handoff_mode mode)
+{
+	const struct program_conf *pc;
+
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if (pc->handoff == mode)
+			return true;
+	return false;
+}
+
 /*
  * Refuse what this version cannot run yet, naming the program: a valid
  * config may still ask for it. `handoff check`, the first start and every

@@ -184,6 +184,7 @@ void		 config_msgs_free(struct config_msgs *msgs);
 
 const char	*handoff_mode_name(enum handoff_mode mode);
 bool		 config_needs_migration(const struct config *conf);
+bool		 config_has_mode(const struct config *conf, enum handoff_mode mode);
 const char	*ready_mode_name(enum ready_mode mode);
 const char	*restart_policy_name(enum restart_policy policy);
 

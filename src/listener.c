@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include "hashmap.h"
 #include "listener.h"
 #include "log.h"
+#include "procfs.h"
 #include "sockdiag.h"
 
 #ifndef IPV6_FREEBIND
@@ -403,6 +405,9 @@ listener_owns_file(const struct listener *l)
 }
 
 static void listener_group_join(struct listener *l, size_t slot);
+
+/* Holders of a probed address named at most, by check --bind. */
+#define LISTENER_PROBE_OWNERS	16
 
 /* Bind a listener as configured; *out gets it, with one reference. */
 int
@@ -1536,6 +1541,106 @@ listener_probe_shared(const struct listener_conf *lc, const struct listener *l,
 	return -1;
 }
 
+/* Tell whether pid is sup or runs below it (its workers and theirs). */
+static bool
+listener_pid_below(pid_t pid, pid_t sup)
+{
+	struct procfs_stat st;
+	int depth;
+
+	for (depth = 0; depth < 64 && pid > 1; depth++) {
+		if (pid == sup)
+			return true;
+		if (procfs_stat(pid, &st) == -1)
+			return false;
+		pid = st.ppid;
+	}
+	return false;
+}
+
+/* The pid the config's pidfile names, if that process lives; else 0. */
+static pid_t
+listener_config_supervisor(const struct config *conf)
+{
+	char buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	if (conf->supervisor.pidfile == NULL || (fd = open(
+	    conf->supervisor.pidfile, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 1 || pid > INT32_MAX || kill((pid_t)pid, 0) == -1)
+		return 0;
+	return (pid_t)pid;
+}
+
+/*
+ * Probe a reuseport listener: one socket, bound but not listening, so
+ * that it never joins the group of a supervisor running this config (a
+ * TCP socket joins at listen()); a UDP one joins at bind() and leaves at
+ * once. Sockets on the address held by that supervisor (by the config's
+ * pidfile) or its workers are expected; anyone else's are not.
+ */
+static int
+listener_probe_slots(const struct config *conf, const struct listener_conf *lc,
+    char **cause)
+{
+	struct sockdiag_owner owners[LISTENER_PROBE_OWNERS];
+	struct sockdiag_want want;
+	pid_t sup = listener_config_supervisor(conf);
+	char who[512], *why = NULL, err[128];
+	int fd, n, i, k = 0;
+
+	fd = socket(lc->addr.ss.ss_family, addr_socktype(&lc->addr) |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 || listener_set_options(fd, lc, cause) == -1) {
+		if (fd == -1)
+			listener_error(cause, lc, "cannot create socket: %s",
+			    listener_strerror(errno, err, sizeof(err)));
+		else
+			close(fd);
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&lc->addr.ss, lc->addr.len) == -1) {
+		listener_bind_error(lc, errno, cause);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (addr_port(&lc->addr) == 0)
+		return 0;
+	memset(&want, 0, sizeof(want));
+	want.addr = lc->addr;
+	want.v6only = lc->opts.v6only == 1;
+	if ((n = sockdiag_owners(&want, 0, owners, LISTENER_PROBE_OWNERS,
+	    &why)) == -1) {
+		listener_error(cause, lc, "cannot tell whether other processes "
+		    "listen on this address too: %s", why ? why :
+		    "out of memory");
+		free(why);
+		return 1;
+	}
+	for (i = 0; i < n; i++)
+		if (sup == 0 || !listener_pid_below(owners[i].pid, sup))
+			owners[k++] = owners[i];
+	if (k == 0)
+		return 0;
+	sockdiag_format_owners(owners, (size_t)k, who, sizeof(who));
+	listener_error(cause, lc, "%s already listen%s on this address with "
+	    "SO_REUSEPORT and would share its %s (not this config's "
+	    "supervisor%s)", who, k == 1 ? "s" : "", addr_socktype(&lc->addr) ==
+	    SOCK_STREAM ? "connections" : "datagrams", sup != 0 ? " or its "
+	    "workers" : ", which is not running");
+	return -1;
+}
+
 /*
  * Try every listener of conf (for check --bind); returns the failures.
  * A listener that binds but shares its address with other listening
@@ -1555,6 +1660,8 @@ listener_probe_config(const struct config *conf, struct config_msgs *msgs)
 		cause = NULL;
 		if (listener_unix_path(&lc->addr) != NULL)
 			rc = listener_probe_unix(lc, &cause);
+		else if (lc->opts.per_slot)
+			rc = listener_probe_slots(conf, lc, &cause);
 		else if ((rc = listener_bind(lc, &l, &cause)) == 0) {
 			rc = listener_probe_shared(lc, l, &cause);
 			listener_unref(l);

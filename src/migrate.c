@@ -63,9 +63,10 @@ migrate_write_on(const char *path)
 /*
  * Check, once, that connection migration is on in the supervisor's
  * network namespace, turning it on where the supervisor may; where it
- * may not, whether probe (NULL: none) says the SK_REUSEPORT program can
- * do it for reuseport groups. Logs what it found. procfs is "/proc" but
- * for tests. Later calls do nothing.
+ * may not, whether probe (NULL: none; given where a reuseport program
+ * runs) says the SK_REUSEPORT program can do it for reuseport groups.
+ * Logs what it found. procfs is "/proc" but for tests. Later calls only
+ * try a probe not tried yet.
  */
 void
 migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
@@ -73,6 +74,17 @@ migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
 	char path[256], bpf_why[160] = "";
 	int on;
 
+	if (m->state == MIGRATE_OFF && probe != NULL && !m->probed) {
+		/* Off for self mode before; a reuseport program came since. */
+		m->probed = true;
+		if (probe(bpf_why, sizeof(bpf_why)) == 0) {
+			m->state = MIGRATE_EBPF;
+			log_info("connection migration: reuseport listeners steer "
+			    "and migrate through an SK_REUSEPORT program "
+			    "(CAP_BPF)");
+		}
+		return;
+	}
 	if (m->state != MIGRATE_UNCHECKED)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", procfs, MIGRATE_SYSCTL);
@@ -97,6 +109,7 @@ migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
 		snprintf(m->why, sizeof(m->why), "net.ipv4.tcp_migrate_req is "
 		    "0 and cannot be set: %s (root in the network namespace "
 		    "can)", strerror(errno));
+	m->probed = probe != NULL;
 	if (probe != NULL && probe(bpf_why, sizeof(bpf_why)) == 0) {
 		m->state = MIGRATE_EBPF;
 		log_info("connection migration: %s; reuseport listeners steer "

@@ -27,6 +27,7 @@ typedef int (*migrate_probe_fn)(char *why, size_t len);
 struct migrate {
 	enum migrate_state state;
 	char		 why[160];	/* MIGRATE_OFF: the reason */
+	bool		 probed;	/* the SK_REUSEPORT program was tried */
 };
 
 /* The sysctl's file, relative to the procfs root. */

@@ -486,6 +486,14 @@ reuseport_handover(struct reuseport *rp, struct generation *old,
 	size_t i;
 	bool hold = false;
 
+	/*
+	 * Attach the steering program again, whatever the supervisor last
+	 * attached: a process that joined the port may have put its own.
+	 */
+	for (i = 0; next != NULL && i < next->nlisteners; i++) {
+		next->listeners[i]->steered = false;
+		next->listeners[i]->ebpf_attached = false;
+	}
 	reuseport_steer(rp);
 	if (old->pc->handoff != HANDOFF_REUSEPORT || next == NULL ||
 	    next->pc->handoff != HANDOFF_REUSEPORT ||
@@ -541,10 +549,24 @@ reuseport_forget(struct reuseport *rp, struct generation *gen)
 {
 	struct retire *rt, *next;
 
+	unsigned int queued;
+	size_t i;
+
 	for (rt = TAILQ_FIRST(&rp->retiring); rt != NULL; rt = next) {
 		next = TAILQ_NEXT(rt, entry);
-		if (rt->old == gen)
-			reuseport_retire_free(rt);
+		if (rt->old != gen)
+			continue;
+		for (i = 0, queued = 0; i < gen->nlisteners; i++)
+			if (listener_per_slot(gen->listeners[i]))
+				queued += reuseport_queued(gen->listeners[i],
+				    (size_t)rt->from);
+		if (queued > 0 && gen->state != GEN_GONE)
+			log_warnx("%s gen %u: stopped while its retiring worker "
+			    "slots %d.. still held %u queued (connections, or "
+			    "bytes of datagrams); what their workers do not "
+			    "answer as they stop is lost", gen->program,
+			    gen->number, rt->from, queued);
+		reuseport_retire_free(rt);
 	}
 }
 

@@ -247,7 +247,8 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		return;
 	}
 	if (config_needs_migration(conf))
-		migrate_ensure(&sup->migrate, "/proc", ebpf_probe);
+		migrate_ensure(&sup->migrate, "/proc",
+		    config_has_mode(conf, HANDOFF_REUSEPORT) ? ebpf_probe : NULL);
 	if ((r = reload_new(conf, only, initial, sup->reload_seq + 1)) == NULL) {
 		reload_refuse(sup, initial, "out of memory", NULL, 0);
 		config_unref(conf);

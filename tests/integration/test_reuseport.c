@@ -538,6 +538,7 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 {
 	struct sup *s;
 	json_object *root, *foreign;
+	struct run_result res;
 	char *address, *line;
 	pid_t stranger;
 
@@ -547,9 +548,27 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 	rp_config(s, 3, "", 0, "");
 	tc_start(s);
 
+	/* check --bind: the running supervisor's own sockets are expected. */
+	cr_assert_eq(support_handoff_cmd(&res, "check", "--bind", "-c",
+	    s->config, (char *)NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+
 	/* Any process of the same uid may join a SO_REUSEPORT group. */
 	address = tc_printf("127.0.0.1:%d", s->port);
 	stranger = tc_start_stranger(s, address);
+
+	/* check --bind names the stranger, and only it. */
+	cr_assert_eq(support_handoff_cmd(&res, "check", "--bind", "-c",
+	    s->config, (char *)NULL), 1, "%s%s", res.out, res.err);
+	line = tc_printf("pid %d (testserver, uid %u) already listens on this "
+	    "address with SO_REUSEPORT and would share its connections (not "
+	    "this config's supervisor or its workers)", (int)stranger,
+	    (unsigned int)getuid());
+	cr_assert(strstr(res.err, line) != NULL, "check --bind said: %s",
+	    res.err);
+	cr_assert(strstr(res.err, "(handoff,") == NULL, "%s", res.err);
+	free(line);
+	support_result_free(&res);
 
 	line = tc_printf("pid %d (testserver, uid %u) listens on its address "
 	    "too", (int)stranger, (unsigned int)getuid());

@@ -134,6 +134,13 @@ Test(migrate, off_but_the_program_loads_covers_reuseport_only)
 	migrate_ensure(&n, dir, probe_no);
 	cr_assert_eq(n.state, MIGRATE_OFF);
 	cr_assert_not(migrate_reuseport_available(&n));
+
+	/* Off with no probe (self mode alone); a reuseport program later. */
+	memset(&n, 0, sizeof(n));
+	migrate_ensure(&n, dir, NULL);
+	cr_assert_eq(n.state, MIGRATE_OFF);
+	migrate_ensure(&n, dir, probe_yes);
+	cr_assert_eq(n.state, MIGRATE_EBPF);
 	support_rmtree(dir);
 	free(dir);
 }
