@@ -622,6 +622,33 @@ control_check_dir(const char *path, char **cause)
 	return 0;
 }
 
+/* The pid holding a flock on the file st is of, from /proc/locks; -1 if none. */
+static pid_t
+control_flock_holder(const struct stat *st)
+{
+	unsigned int major_, minor_;
+	unsigned long ino;
+	char *line = NULL, type[16];
+	size_t cap = 0;
+	pid_t found = -1;
+	FILE *fp;
+	int pid;
+
+	if ((fp = fopen("/proc/locks", "re")) == NULL)
+		return -1;
+	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->": waits */
+	while (found == -1 && getline(&line, &cap, fp) != -1)
+		if (strstr(line, "->") == NULL && sscanf(line,
+		    "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &major_,
+		    &minor_, &ino) == 5 && strcmp(type, "FLOCK") == 0 &&
+		    makedev(major_, minor_) == st->st_dev &&
+		    ino == st->st_ino && pid > 0)
+			found = pid;
+	free(line);
+	fclose(fp);
+	return found;
+}
+
 /*
  * The pid holding a flock on fd's file: from /proc/locks, or else the pid
  * the holder wrote into the file, if that process lives. -1 if unknown.
@@ -629,28 +656,14 @@ control_check_dir(const char *path, char **cause)
 static pid_t
 control_lock_holder(int fd)
 {
-	unsigned int major_, minor_;
-	unsigned long ino;
-	char *line = NULL, type[16], buf[24];
-	size_t cap = 0;
+	char buf[24];
 	struct stat st;
 	pid_t found = -1;
 	ssize_t n;
-	FILE *fp;
 	int pid;
 
-	if (fstat(fd, &st) == 0 && (fp = fopen("/proc/locks", "re")) != NULL) {
-		/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->": waits */
-		while (found == -1 && getline(&line, &cap, fp) != -1)
-			if (strstr(line, "->") == NULL && sscanf(line,
-			    "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &major_,
-			    &minor_, &ino) == 5 && strcmp(type, "FLOCK") == 0 &&
-			    makedev(major_, minor_) == st.st_dev &&
-			    ino == st.st_ino && pid > 0)
-				found = pid;
-		free(line);
-		fclose(fp);
-	}
+	if (fstat(fd, &st) == 0)
+		found = control_flock_holder(&st);
 	if (found == -1 && (n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
 		buf[n] = '\0';
 		if (sscanf(buf, "%d", &pid) == 1 && pid > 0 &&
@@ -658,6 +671,30 @@ control_lock_holder(int fd)
 			found = pid;
 	}
 	return found;
+}
+
+/*
+ * The pid of the supervisor running on the control socket at path: the
+ * one holding the flock on PATH.lock, as /proc/locks shows it (the pid
+ * written in the file is not believed: it may be a stale one's), in a
+ * directory that only root or the lock file's owner may write. -1 if
+ * none holds it, or it cannot be told.
+ */
+pid_t
+control_running(const char *path)
+{
+	struct stat st;
+	char *lock;
+	int rc;
+
+	if (asprintf(&lock, "%s.lock", path) == -1)
+		return -1;
+	rc = lstat(lock, &st);
+	free(lock);
+	if (rc == -1 || !S_ISREG(st.st_mode) ||
+	    control_dir_trusted(path, st.st_uid, NULL) == -1)
+		return -1;
+	return control_flock_holder(&st);
 }
 
 /*

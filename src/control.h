@@ -93,6 +93,7 @@ void		 control_reload_end(struct control *ctl, unsigned int id,
 void		 control_reload_refused(struct control *ctl, const char *why,
 		    char *const *details, size_t ndetails);
 int		 control_socket_is_live(const char *path);
+pid_t		 control_running(const char *path);
 int		 control_dir_trusted(const char *path, uid_t uid, char **cause);
 const char	*control_parse_request(char *line, size_t len,
 		    struct control_request *req);

@@ -305,3 +305,23 @@ Test(control, stop_waits_until_the_server_closes)
 	answer(fd, buf, sizeof(buf), NULL, 0);
 	cr_expect_str_eq(buf, "ok stopped\n");
 }
+
+/*
+ * control_running names the supervisor holding the lock beside a control
+ * socket, and nobody when none does, or when others may write where the
+ * lock file is (anyone could have put it there).
+ */
+Test(control, running_names_the_lock_holder)
+{
+	char other[300];
+
+	cr_expect_eq(control_running(path), getpid());
+	snprintf(other, sizeof(other), "%s/other.sock", dir);
+	cr_expect_eq(control_running(other), -1);
+	cr_assert_eq(chmod(dir, 0777), 0);
+	cr_expect_eq(control_running(path), -1);
+	cr_assert_eq(chmod(dir, 0700), 0);
+	control_close(fake.ctl);
+	fake.ctl = NULL;
+	cr_expect_eq(control_running(path), -1);
+}
