@@ -22,6 +22,13 @@
  * its config did not ask for: a worker turned it on, on the socket every
  * worker shares, and any process of the supervisor's uid may now join
  * the port.
+ *
+ * The addresses of self-mode programs (handoff = self) are watched too,
+ * those of every generation still running: the supervisor holds no
+ * socket there, so every socket on them is sorted out by its holders,
+ * and those of the workers (any generation's, the old one's during a
+ * takeover too) and their descendants are ours. Status shows what is
+ * found there with the program, not with the supervisor's listeners.
  */
 #include "autoconf.h"
 
@@ -37,6 +44,7 @@
 
 #include "addr.h"
 #include "cause.h"
+#include "config.h"
 #include "generation.h"
 #include "guard.h"
 #include "listener.h"
@@ -57,6 +65,14 @@ struct guard_found {
 	char		 comm[16];
 	uid_t		 uid;		/* the socket's owner */
 	ino_t		 inode;
+	bool		 self;		/* on a self-mode program's address */
+};
+
+/* What a look watches at one address. */
+struct guard_target {
+	const char	*name;		/* the listener's, valid for the look */
+	char		 address[ADDR_STRLEN];	/* as bound, or configured (self) */
+	bool		 self;		/* a self-mode program's: it binds them */
 };
 
 /* A growing set of inodes. */
@@ -84,7 +100,7 @@ struct guard {
 /* What one look is working on. */
 struct guard_look {
 	struct sockdiag_want *wants;	/* one per listener looked at */
-	const struct listener **of;	/* the listener of each want */
+	struct guard_target *of;	/* the listener of each want */
 	size_t		 nwants;
 	struct guard_inodes ours;	/* the inodes of our sockets */
 	struct guard_inodes unknown;	/* sockets on our addresses, not ours */
@@ -226,8 +242,57 @@ guard_own_slots(struct guard_look *look, const struct listener *l)
 }
 
 /*
+ * Call fn for every listener of every self-mode generation still running
+ * (with an address: config_finish made sure); how many there are.
+ */
+static size_t
+guard_self_each(const struct guard *g, struct guard_look *look,
+    void (*fn)(struct guard_look *, const struct listener_conf *))
+{
+	const struct program *prog;
+	const struct generation *gen;
+	size_t i, n = 0;
+
+	TAILQ_FOREACH(prog, g->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			if (gen->state == GEN_GONE ||
+			    gen->pc->handoff != HANDOFF_SELF)
+				continue;
+			for (i = 0; i < gen->pc->nlisteners; i++, n++)
+				if (fn != NULL)
+					fn(look, gen->pc->listeners[i]);
+		}
+	return n;
+}
+
+/*
+ * Watch a self-mode program's listener, once per name and address (the
+ * generations of a program, old and new, share them).
+ */
+static void
+guard_self_want(struct guard_look *look, const struct listener_conf *lc)
+{
+	struct guard_target *t;
+	size_t i;
+
+	if (!lc->has_listen || addr_is_unix(&lc->addr))
+		return;
+	for (i = 0; i < look->nwants; i++)
+		if (look->of[i].self && strcmp(look->of[i].name, lc->name) == 0 &&
+		    addr_equal(&look->wants[i].addr, &lc->addr))
+			return;
+	look->wants[look->nwants].addr = lc->addr;
+	look->wants[look->nwants].v6only = lc->opts.v6only == 1;
+	t = &look->of[look->nwants++];
+	t->name = lc->name;
+	addr_format(&lc->addr, t->address, sizeof(t->address));
+	t->self = true;
+}
+
+/*
  * The addresses of the listeners to look at (TCP and UDP as bound, port
- * 0 resolved), and the inodes of our sockets on them; -1 if out of memory.
+ * 0 resolved; a self-mode program's as configured), and the inodes of
+ * our sockets on them; -1 if out of memory.
  */
 static int
 guard_wants(struct guard *g, struct guard_look *look)
@@ -235,12 +300,12 @@ guard_wants(struct guard *g, struct guard_look *look)
 	const struct listener *l;
 	struct sockdiag_want *w;
 	struct stat sb;
-	size_t i, n = g->set->count;
+	size_t i, n = g->set->count, all = n + guard_self_each(g, look, NULL);
 	socklen_t len;
 	int v6only;
 
-	look->wants = calloc(n ? n : 1, sizeof(*look->wants));
-	look->of = calloc(n ? n : 1, sizeof(*look->of));
+	look->wants = calloc(all ? all : 1, sizeof(*look->wants));
+	look->of = calloc(all ? all : 1, sizeof(*look->of));
 	if (look->wants == NULL || look->of == NULL)
 		return -1;
 	for (i = 0; i < n; i++) {
@@ -261,8 +326,12 @@ guard_wants(struct guard *g, struct guard_look *look)
 			    getsockopt(guard_fd(l), IPPROTO_IPV6, IPV6_V6ONLY,
 			    &v6only, &len) == 0 && v6only;
 		}
-		look->of[look->nwants++] = l;
+		look->of[look->nwants].name = l->name;
+		snprintf(look->of[look->nwants].address,
+		    sizeof(look->of[look->nwants].address), "%s", l->bound);
+		look->nwants++;
 	}
+	guard_self_each(g, look, guard_self_want);
 	return 0;
 }
 
@@ -301,7 +370,7 @@ static void
 guard_note(const struct guard *g, struct guard_look *look,
     const struct sockdiag_sock *s, pid_t pid)
 {
-	const struct listener *l = look->of[s->want];
+	const struct guard_target *t = &look->of[s->want];
 	struct guard_found *f;
 	size_t i;
 
@@ -315,8 +384,9 @@ guard_note(const struct guard *g, struct guard_look *look,
 	}
 	f = &look->found[look->nfound++];
 	memset(f, 0, sizeof(*f));
-	snprintf(f->listener, sizeof(f->listener), "%s", l->name);
-	snprintf(f->address, sizeof(f->address), "%s", l->bound);
+	snprintf(f->listener, sizeof(f->listener), "%s", t->name);
+	snprintf(f->address, sizeof(f->address), "%s", t->address);
+	f->self = t->self;
 	f->pid = pid;
 	f->uid = s->uid;
 	f->inode = s->inode;
@@ -710,13 +780,15 @@ guard_check(struct guard *g)
 	char *cause = NULL;
 	bool partial = false;
 
-	if (g == NULL || g->stopped || g->set->count == 0)
+	if (g == NULL || g->stopped)
 		return;
 	memset(&look, 0, sizeof(look));
 	if (guard_wants(g, &look) == -1) {
 		guard_failed(g, "out of memory");
 		goto out;
 	}
+	if (look.nwants == 0 && g->nfound == 0)
+		goto out;	/* nothing to look at, nor to say gone */
 	if (sockdiag_listeners(look.wants, look.nwants, &look.list,
 	    &cause) == -1) {
 		/* What the other kinds of socket showed still counts. */
@@ -832,10 +904,27 @@ guard_free(struct guard *g)
 }
 
 /*
+ * Append the rest of a found holder's JSON object, from its pid on:
+ * "pid":N,"comm":"x","uid":N,"inode":N} (pid and comm null for a socket
+ * no visible process holds). Comm is printable ASCII without '"' or '\\'
+ * (procfs_comm): no escaping needed.
+ */
+static void
+guard_json_holder(const struct guard_found *f, struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "\"pid\":");
+	if (f->pid != 0)
+		evbuffer_add_printf(out, "%d,\"comm\":\"%s\"", (int)f->pid,
+		    f->comm);
+	else
+		evbuffer_add_printf(out, "null,\"comm\":null");
+	evbuffer_add_printf(out, ",\"uid\":%u,\"inode\":%llu}",
+	    (unsigned int)f->uid, (unsigned long long)f->inode);
+}
+
+/*
  * Append a listener's guard fields to its status JSON object:
  * ,"so_reuseport":BOOL,"foreign":[{"pid":N,"comm":"x","uid":N,"inode":N}]
- * (pid and comm null for a socket no visible process holds). Comm is
- * printable ASCII without '"' or '\\' (procfs_comm): no escaping needed.
  */
 void
 guard_status_json(const struct guard *g, const struct listener *l,
@@ -849,18 +938,37 @@ guard_status_json(const struct guard *g, const struct listener *l,
 	    guard_reuseport_on(l) ? "true" : "false");
 	for (i = 0; g != NULL && i < g->nfound; i++) {
 		f = &g->found[i];
-		if (strcmp(f->listener, l->name) != 0)
+		if (f->self || strcmp(f->listener, l->name) != 0)
 			continue;
-		evbuffer_add_printf(out, "%s{\"pid\":", n++ ? "," : "");
-		if (f->pid != 0)
-			evbuffer_add_printf(out, "%d,\"comm\":\"%s\"", (int)f->pid,
-			    f->comm);
-		else
-			evbuffer_add_printf(out, "null,\"comm\":null");
-		evbuffer_add_printf(out, ",\"uid\":%u,\"inode\":%llu}",
-		    (unsigned int)f->uid, (unsigned long long)f->inode);
+		evbuffer_add_printf(out, "%s{", n++ ? "," : "");
+		guard_json_holder(f, out);
 	}
 	evbuffer_add(out, "]", 1);
+}
+
+/*
+ * Append a table line about a foreign holder: in column first, "on
+ * LISTENER ADDRESS" after its pid if on is true.
+ */
+static void
+guard_text_holder(const char *first, const struct guard_found *f, bool on,
+    struct evbuffer *out)
+{
+	char where[sizeof(f->listener) + sizeof(f->address) + 8] = "";
+
+	if (on)
+		snprintf(where, sizeof(where), " on %s %s", f->listener,
+		    f->address);
+	if (f->pid != 0)
+		evbuffer_add_printf(out, "data %-16s warning: foreign listener "
+		    "pid %d (%s, uid %u)%s, socket inode %llu\n", first,
+		    (int)f->pid, f->comm, (unsigned int)f->uid, where,
+		    (unsigned long long)f->inode);
+	else
+		evbuffer_add_printf(out, "data %-16s warning: foreign listener%s: "
+		    "a socket of uid %u (inode %llu) held by no process the "
+		    "supervisor can see\n", first, where, (unsigned int)f->uid,
+		    (unsigned long long)f->inode);
 }
 
 /* Append the guard's warnings about a listener as table lines. */
@@ -868,26 +976,84 @@ void
 guard_status_text(const struct guard *g, const struct listener *l,
     struct evbuffer *out)
 {
-	const struct guard_found *f;
 	size_t i;
 
 	if (!l->opts.reuseport && !l->opts.per_slot && guard_reuseport_on(l))
 		evbuffer_add_printf(out, "data %-16s warning: SO_REUSEPORT turned "
 		    "on by a worker: processes of its uid can join the port\n",
 		    "");
+	for (i = 0; g != NULL && i < g->nfound; i++)
+		if (!g->found[i].self &&
+		    strcmp(g->found[i].listener, l->name) == 0)
+			guard_text_holder("", &g->found[i], false, out);
+}
+
+/*
+ * Tell whether a holder the guard found is on the address of one of the
+ * listeners of prog's self-mode generations.
+ */
+static bool
+guard_self_of(const struct program *prog, const struct guard_found *f)
+{
+	const struct generation *gen;
+	size_t i;
+
+	if (!f->self)
+		return false;
+	TAILQ_FOREACH(gen, &prog->gens, entry)
+		for (i = 0; gen->state != GEN_GONE &&
+		    gen->pc->handoff == HANDOFF_SELF && i < gen->pc->nlisteners;
+		    i++)
+			if (strcmp(gen->pc->listeners[i]->name, f->listener) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * Append a self-mode program's foreign listeners to its status JSON
+ * object: ,"foreign":[{"listener":"web","address":"127.0.0.1:8080",
+ * "pid":N,"comm":"x","uid":N,"inode":N}]. Nothing for other programs (pc
+ * is the program's config in force, NULL if it was removed). Listener
+ * names (config_valid_name) and addresses need no escaping.
+ */
+void
+guard_status_self_json(const struct guard *g, const struct program *prog,
+    const struct program_conf *pc, struct evbuffer *out)
+{
+	const struct guard_found *f;
+	size_t i;
+	int n = 0;
+
+	if (pc == NULL || pc->handoff != HANDOFF_SELF)
+		return;
+	evbuffer_add_printf(out, ",\"foreign\":[");
 	for (i = 0; g != NULL && i < g->nfound; i++) {
 		f = &g->found[i];
-		if (strcmp(f->listener, l->name) != 0)
+		if (!guard_self_of(prog, f))
 			continue;
-		if (f->pid != 0)
-			evbuffer_add_printf(out, "data %-16s warning: foreign "
-			    "listener pid %d (%s, uid %u), socket inode %llu\n",
-			    "", (int)f->pid, f->comm, (unsigned int)f->uid,
-			    (unsigned long long)f->inode);
-		else
-			evbuffer_add_printf(out, "data %-16s warning: foreign "
-			    "listener: a socket of uid %u (inode %llu) held by no "
-			    "process the supervisor can see\n", "",
-			    (unsigned int)f->uid, (unsigned long long)f->inode);
+		evbuffer_add_printf(out, "%s{\"listener\":\"%s\",\"address\":"
+		    "\"%s\",", n++ ? "," : "", f->listener, f->address);
+		guard_json_holder(f, out);
 	}
+	evbuffer_add(out, "]", 1);
+}
+
+/*
+ * Append the guard's warnings about the addresses of self-mode programs
+ * as table lines, each naming its program.
+ */
+void
+guard_status_self_text(const struct guard *g,
+    const struct program_list *programs, struct evbuffer *out)
+{
+	const struct program *prog;
+	size_t i;
+
+	if (g == NULL)
+		return;
+	TAILQ_FOREACH(prog, programs, entry)
+		for (i = 0; i < g->nfound; i++)
+			if (guard_self_of(prog, &g->found[i]))
+				guard_text_holder(prog->name, &g->found[i], true,
+				    out);
 }

@@ -323,6 +323,8 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		    prog->name));
 		selfmode_status_json(prog, config_find_program(sup->conf,
 		    prog->name), out);
+		guard_status_self_json(sup->guard, prog,
+		    config_find_program(sup->conf, prog->name), out);
 		if (prog->current != NULL)
 			evbuffer_add_printf(out, ",\"current_generation\":%u",
 			    prog->current->number);
@@ -498,6 +500,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 		}
 	}
 	selfmode_status_text(&sup->programs, out);
+	guard_status_self_text(sup->guard, &sup->programs, out);
 }
 
 /* Render the state, as a table or as JSON, into out as "data" lines. */
