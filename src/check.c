@@ -3,8 +3,9 @@
  *
  * Loads the config exactly as `run` and a reload would, prints every error
  * and warning as FILE:LINE: message, and with --bind also tries to bind
- * every listener. Exit 0 if the file is good, 2 if it has errors, 1 if it is
- * good but a listener could not be bound.
+ * every listener, and looks who listens on a self-mode program's
+ * addresses (selfcheck.c). Exit 0 if the file is good, 2 if it has
+ * errors, 1 if it is good but a listener could not be bound.
  */
 #include "autoconf.h"
 
@@ -16,6 +17,7 @@
 #include "check.h"
 #include "config.h"
 #include "listener.h"
+#include "selfcheck.h"
 
 /* Print the usage of `handoff check`. */
 static void
@@ -102,7 +104,8 @@ check_main(int argc, char **argv)
 
 	if (bind) {
 		config_msgs_init(&msgs);
-		failed = listener_probe_config(conf, &msgs);
+		failed = listener_probe_config(conf, &msgs) +
+		    selfcheck_probe_config(conf, &msgs);
 		config_msgs_print(&msgs, stderr);
 		config_msgs_free(&msgs);
 		if (failed > 0) {
