@@ -12,15 +12,19 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -352,6 +356,21 @@ tc_request(struct sup *s, const void *req, size_t len)
 	return answer;
 }
 
+/* `handoff status` of s as a table; the test fails if it fails. */
+char *
+tc_status_text(struct sup *s)
+{
+	struct run_result res;
+	char *out;
+
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
+	    0, "%s", res.err);
+	out = res.out;
+	res.out = NULL;
+	support_result_free(&res);
+	return out;
+}
+
 /* `handoff status --json`, parsed; the worker pids it names are noted. */
 json_object *
 tc_status_json(struct sup *s)
@@ -498,6 +517,43 @@ tc_in_order(const char *text, ...)
 	return ok;
 }
 
+
+/* Kill the stranger *pid started (if any), reap it, and set *pid to -1. */
+void
+tc_stop_stranger(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = -1;
+}
+
+/*
+ * As root, move the test into a network namespace of its own, with lo
+ * up: what a supervisor changes there (net.ipv4.tcp_migrate_req) stays
+ * there. Not root: nothing changes.
+ */
+void
+tc_own_netns(void)
+{
+	struct ifreq ifr;
+	int fd;
+
+	if (geteuid() != 0)
+		return;
+	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s",
+	    strerror(errno));
+	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0, "SIOCGIFFLAGS lo: %s",
+	    strerror(errno));
+	ifr.ifr_flags |= IFF_UP;
+	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "SIOCSIFFLAGS lo: %s",
+	    strerror(errno));
+	close(fd);
+}
 
 /*
  * Start the test server outside any supervisor, listening on address

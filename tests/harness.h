@@ -57,6 +57,7 @@ int	 tc_send_all(int fd, const void *buf, size_t len);
 char	*tc_read_all(int fd, int timeout_ms, bool *closed);
 char	*tc_request(struct sup *s, const void *req, size_t len);
 json_object *tc_status_json(struct sup *s);
+char	*tc_status_text(struct sup *s);
 json_object *tc_json_at(json_object *obj, ...);
 const char *tc_json_str(json_object *obj);
 int64_t	 tc_json_int(json_object *obj);
@@ -67,6 +68,8 @@ json_object *tc_json_named(json_object *root, const char *list,
 int	 tc_http_get(int port, int *gen, pid_t *pid);
 int	 tc_get(struct sup *s, pid_t *pidp);
 pid_t	 tc_start_stranger(struct sup *s, const char *address);
+void	 tc_stop_stranger(pid_t *pid);
+void	 tc_own_netns(void);
 int	 tc_request_fds(struct sup *s, const char *name, char *line,
 	    size_t linelen, int *fds, int maxfds);
 

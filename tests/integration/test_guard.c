@@ -24,14 +24,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -46,11 +44,7 @@ static pid_t foreign = -1;
 static void
 tg_fini(void)
 {
-	if (foreign > 0) {
-		kill(foreign, SIGKILL);
-		waitpid(foreign, NULL, 0);
-	}
-	foreign = -1;
+	tc_stop_stranger(&foreign);
 	unsetenv("HANDOFF_GUARD_INTERVAL");
 	tc_fini();
 }
@@ -66,15 +60,6 @@ static void
 tg_foreign_start(struct sup *s, const char *address)
 {
 	foreign = tc_start_stranger(s, address);
-}
-
-/* Stop the foreign process and wait until it is gone. */
-static void
-tg_foreign_stop(void)
-{
-	kill(foreign, SIGKILL);
-	cr_assert_eq(waitpid(foreign, NULL, 0), foreign);
-	foreign = -1;
 }
 
 /* The length of a listener's "foreign" array; the test fails without one. */
@@ -131,21 +116,6 @@ tg_start(struct sup *s)
 	tc_start(s);
 }
 
-/* `handoff status` as a table. */
-static char *
-tg_status_text(struct sup *s)
-{
-	struct run_result res;
-	char *out;
-
-	cr_assert_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
-	    0, "%s", res.err);
-	out = res.out;
-	res.out = NULL;
-	support_result_free(&res);
-	return out;
-}
-
 /*
  * A worker turns SO_REUSEPORT on, on the socket every worker shares: the
  * supervisor warns once and shows it; then a process of the same uid joins
@@ -168,7 +138,7 @@ Test(guard, worker_turns_reuseport_on_then_a_stranger_joins)
 	    "%s", json_object_to_json_string(l));
 	cr_assert_eq(tg_foreign_count(l), 0);
 	json_object_put(root);
-	text = tg_status_text(s);
+	text = tc_status_text(s);
 	cr_expect(strstr(text, "warning: SO_REUSEPORT turned on by a worker")
 	    != NULL, "%s", text);
 	free(text);
@@ -177,7 +147,7 @@ Test(guard, worker_turns_reuseport_on_then_a_stranger_joins)
 	tg_foreign_start(s, address);
 	tg_expect_foreign_log(s, "web");
 	tg_expect_foreign(s, "web");
-	text = tg_status_text(s);
+	text = tc_status_text(s);
 	want = tc_printf("warning: foreign listener pid %d (testserver, uid %u)",
 	    (int)foreign, (unsigned int)getuid());
 	cr_expect(strstr(text, want) != NULL, "want \"%s\" in:\n%s", want, text);
@@ -194,7 +164,7 @@ Test(guard, worker_turns_reuseport_on_then_a_stranger_joins)
 	    tc_log_text(s));
 
 	/* Gone: said, and no longer shown. */
-	tg_foreign_stop();
+	tc_stop_stranger(&foreign);
 	tc_expect_log(s, "(testserver) no longer listens on its address", 1);
 	root = tc_status_json(s);
 	cr_expect_eq(tg_foreign_count(tc_json_named(root, "listeners", "web")), 0);
@@ -319,7 +289,7 @@ Test(guard, check_bind_names_the_foreign_listener)
 	support_result_free(&res);
 	free(want);
 
-	tg_foreign_stop();
+	tc_stop_stranger(&foreign);
 	tc_write_config_full(s, "", "reuseport = yes\n", "", "");
 	code = support_handoff_cmd(&res, "check", "-c", s->config, "--bind",
 	    NULL);

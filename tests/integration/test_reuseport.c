@@ -20,17 +20,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -92,39 +89,14 @@ rp_config_full(struct sup *s, int workers, const char *server,
 	free(text);
 }
 
-/*
- * Enter a network namespace of our own with lo up, where the supervisor
- * may turn connection migration on without touching the host's. Without
- * root, stay: the supervisor cannot change the host's setting either.
- */
-static void
-rp_own_netns(void)
-{
-	struct ifreq ifr;
-	int fd;
-
-	if (geteuid() != 0)
-		return;
-	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s",
-	    strerror(errno));
-	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
-	ifr.ifr_flags |= IFF_UP;
-	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "lo up: %s",
-	    strerror(errno));
-	close(fd);
-}
-
-/* rp_own_netns, for a test that needs migration: skip unless root. */
+/* tc_own_netns, for a test that needs migration: skip unless root. */
 static void
 rp_netns(void)
 {
 	if (geteuid() != 0)
 		cr_skip_test("needs root: connection migration is turned on in "
 		    "a network namespace of the test's own");
-	rp_own_netns();
+	tc_own_netns();
 }
 
 /* Reload s and wait until generation gen is running and the others gone. */
@@ -232,7 +204,7 @@ Test(reuseport, each_slot_has_its_socket_kept_across_reloads)
 	int i, k;
 	json_object *root, *slots;
 
-	rp_own_netns();
+	tc_own_netns();
 	rp_config(s, 4, "", 0, "");
 	tc_start(s);
 
@@ -542,7 +514,7 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 	char *address, *line;
 	pid_t stranger;
 
-	rp_own_netns();
+	tc_own_netns();
 	setenv("HANDOFF_GUARD_INTERVAL", "100ms", 1);
 	s = tc_new("", "");
 	rp_config(s, 3, "", 0, "");
@@ -594,7 +566,7 @@ Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
 {
 	struct sup *s = tc_new("", "");
 
-	rp_own_netns();
+	tc_own_netns();
 	rp_config(s, 3, "--shutdown-on-stop rd", 0, "");
 	tc_start(s);
 	/* The old workers shut their slots down as they stop. */

@@ -19,7 +19,6 @@
 #include <criterion/logging.h>
 #include <errno.h>
 #include <json.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,26 +45,10 @@ TestSuite(self, .fini = tc_fini, .timeout = 240);
 static void
 ts_private_net(bool required, const char *why)
 {
-	struct ifreq ifr;
-	int fd;
-
-	if (geteuid() != 0) {
-		if (required)
-			cr_skip_test("needs root (a network namespace of its own, "
-			    "%s)", why);
-		return;
-	}
-	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s",
-	    strerror(errno));
-	cr_assert_neq(fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), -1);
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0, "SIOCGIFFLAGS lo: %s",
-	    strerror(errno));
-	ifr.ifr_flags |= IFF_UP;
-	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0, "SIOCSIFFLAGS lo: %s",
-	    strerror(errno));
-	close(fd);
+	if (geteuid() != 0 && required)
+		cr_skip_test("needs root (a network namespace of its own, %s)",
+		    why);
+	tc_own_netns();
 }
 
 /*
