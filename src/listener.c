@@ -22,7 +22,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include "addr.h"
 #include "cause.h"
 #include "config.h"
+#include "control.h"
 #include "ebpf.h"
 #include "hashmap.h"
 #include "listener.h"
@@ -1541,52 +1541,13 @@ listener_probe_shared(const struct listener_conf *lc, const struct listener *l,
 	return -1;
 }
 
-/* Tell whether pid is sup or runs below it (its workers and theirs). */
-static bool
-listener_pid_below(pid_t pid, pid_t sup)
-{
-	struct procfs_stat st;
-	int depth;
-
-	for (depth = 0; depth < 64 && pid > 1; depth++) {
-		if (pid == sup)
-			return true;
-		if (procfs_stat(pid, &st) == -1)
-			return false;
-		pid = st.ppid;
-	}
-	return false;
-}
-
-/* The pid the config's pidfile names, if that process lives; else 0. */
-static pid_t
-listener_config_supervisor(const struct config *conf)
-{
-	char buf[32];
-	ssize_t n;
-	long pid;
-	int fd;
-
-	if (conf->supervisor.pidfile == NULL || (fd = open(
-	    conf->supervisor.pidfile, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	pid = strtol(buf, NULL, 10);
-	if (pid <= 1 || pid > INT32_MAX || kill((pid_t)pid, 0) == -1)
-		return 0;
-	return (pid_t)pid;
-}
-
 /*
  * Probe a reuseport listener: one socket, bound but not listening, so
  * that it never joins the group of a supervisor running this config (a
  * TCP socket joins at listen()); a UDP one joins at bind() and leaves at
- * once. Sockets on the address held by that supervisor (by the config's
- * pidfile) or its workers are expected; anyone else's are not.
+ * once. Sockets on the address held by that supervisor (the holder of
+ * its control socket's lock) or its workers are expected; anyone else's
+ * are not.
  */
 static int
 listener_probe_slots(const struct config *conf, const struct listener_conf *lc,
@@ -1594,7 +1555,7 @@ listener_probe_slots(const struct config *conf, const struct listener_conf *lc,
 {
 	struct sockdiag_owner owners[LISTENER_PROBE_OWNERS];
 	struct sockdiag_want want;
-	pid_t sup = listener_config_supervisor(conf);
+	pid_t sup = control_running(conf->supervisor.control);
 	char who[512], *why = NULL, err[128];
 	int fd, n, i, k = 0;
 
@@ -1628,7 +1589,7 @@ listener_probe_slots(const struct config *conf, const struct listener_conf *lc,
 		return 1;
 	}
 	for (i = 0; i < n; i++)
-		if (sup == 0 || !listener_pid_below(owners[i].pid, sup))
+		if (!procfs_is_below(owners[i].pid, sup))
 			owners[k++] = owners[i];
 	if (k == 0)
 		return 0;
@@ -1636,7 +1597,7 @@ listener_probe_slots(const struct config *conf, const struct listener_conf *lc,
 	listener_error(cause, lc, "%s already listen%s on this address with "
 	    "SO_REUSEPORT and would share its %s (not this config's "
 	    "supervisor%s)", who, k == 1 ? "s" : "", addr_socktype(&lc->addr) ==
-	    SOCK_STREAM ? "connections" : "datagrams", sup != 0 ? " or its "
+	    SOCK_STREAM ? "connections" : "datagrams", sup > 0 ? " or its "
 	    "workers" : ", which is not running");
 	return -1;
 }

@@ -228,3 +228,24 @@ procfs_comm(pid_t pid, char *buf, size_t len)
 	}
 	buf[i] = '\0';
 }
+
+/* Most parents procfs_is_below follows up. */
+#define PROCFS_MAX_DEPTH	64
+
+/* Tell whether process pid is top or runs below it (top <= 0: none is). */
+bool
+procfs_is_below(pid_t pid, pid_t top)
+{
+	struct procfs_stat st;
+	int depth;
+
+	for (depth = 0; top > 0 && pid > 0 && depth < PROCFS_MAX_DEPTH;
+	    depth++) {
+		if (pid == top)
+			return true;
+		if (pid == 1 || procfs_stat(pid, &st) == -1)
+			return false;
+		pid = st.ppid;
+	}
+	return false;
+}

@@ -6,6 +6,7 @@
 #define HANDOFF_PROCFS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 /* A growing list of pids. */
@@ -28,6 +29,7 @@ char	*procfs_read(const char *path, size_t *len);
 int	 procfs_parse_pids(const char *text, struct pid_list *out);
 int	 procfs_children(pid_t pid, struct pid_list *out);
 int	 procfs_stat(pid_t pid, struct procfs_stat *st);
+bool	 procfs_is_below(pid_t pid, pid_t top);
 unsigned long long procfs_now_ticks(void);
 int	 procfs_pids_add(struct pid_list *list, pid_t pid);
 void	 procfs_comm(pid_t pid, char *buf, size_t len);

@@ -32,7 +32,6 @@
 #include "selfcheck.h"
 #include "sockdiag.h"
 
-#define SELFCHECK_MAX_DEPTH	64	/* parents followed up to the supervisor */
 #define SELFCHECK_MAX_NAMED	4	/* foreign sockets named per listener */
 
 /* What one listener's look found. */
@@ -43,24 +42,6 @@ struct selfcheck_look {
 	size_t		 unseen;	/* sockets no visible process holds */
 	uid_t		 unseen_uid;	/* the first one's owner */
 };
-
-/* Tell whether process pid is top or below it (top -1: none is). */
-static bool
-selfcheck_below(pid_t pid, pid_t top)
-{
-	struct procfs_stat st;
-	int depth;
-
-	for (depth = 0; top > 0 && pid > 0 && depth < SELFCHECK_MAX_DEPTH;
-	    depth++) {
-		if (pid == top)
-			return true;
-		if (pid == 1 || procfs_stat(pid, &st) == -1)
-			return false;
-		pid = st.ppid;
-	}
-	return false;
-}
 
 /*
  * Sort socket s by its holders: the program's own if one of them is below
@@ -79,7 +60,7 @@ selfcheck_sort(struct selfcheck_look *look, const struct sockdiag_sock *s,
 		if (held->items[k].inode != s->inode)
 			continue;
 		seen = true;
-		if (selfcheck_below(held->items[k].pid, sup))
+		if (procfs_is_below(held->items[k].pid, sup))
 			return;
 		if (lowest == 0 || held->items[k].pid < lowest)
 			lowest = held->items[k].pid;
