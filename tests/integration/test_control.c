@@ -218,6 +218,8 @@ Test(control, reload_shows_progress, .fini = tc_fini)
 	cr_expect_str_eq(res.out, "reload started\n");
 	support_result_free(&res);
 	tc_expect_log(s, "reload done in", done + 1);
+	/* Gen 2 may accept until it stops: ask once it is gone. */
+	tc_expect_log(s, "app gen 2: gone", 1);
 	cr_expect_eq(tc_get(s, NULL), 3);
 
 	cr_assert_eq(support_handoff_cmd(&res, "reload", "nosuch", "-c", s->config, NULL),
