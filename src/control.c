@@ -41,6 +41,7 @@
 #include "control.h"
 #include "fdpass.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "unixaddr.h"
 
@@ -283,6 +284,7 @@ client_read(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
+	loopstat_mark("control request");
 	if (c->state != CLIENT_READING) {
 		/* Only the request is read; later input is discarded. */
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -437,6 +439,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	int fd;
 
 	(void)what;
+	loopstat_mark("control accept");
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {

@@ -32,6 +32,7 @@
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "worker.h"
@@ -155,6 +156,7 @@ gen_probation_done(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("generation timer");
 	gen_end_probation(arg);
 }
 
@@ -184,6 +186,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("generation timer");
 	gen_cancel_timer(gen);
 	if (gen->state == GEN_STARTING) {
 		format_duration(gen->pc->ready_timeout_ms, limit, sizeof(limit));
@@ -301,6 +304,7 @@ gen_spawn_slice(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("spawn slice");
 	if (gen->state != GEN_STARTING)
 		return;
 	more = gen_spawn_some(gen, &cause);

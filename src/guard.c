@@ -41,6 +41,7 @@
 #include "guard.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "procfs.h"
@@ -758,6 +759,7 @@ guard_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("guard");
 	guard_check(arg);
 }
 

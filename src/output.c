@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loopstat.h"
 #include "output.h"
 
 #define OUTPUT_LINE_MAX		3072	/* raw bytes of a logged piece */
@@ -246,6 +247,7 @@ output_window_over(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("worker output");
 	output_window_reset(arg);
 }
 
@@ -388,6 +390,7 @@ output_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("worker output");
 	output_pull(arg, OUTPUT_WAKEUP_BYTES, true);
 }
 
