@@ -60,7 +60,10 @@ struct generation {
 	int		 nspawned;	/* workers started so far (slices) */
 	int		 held_from;	/* draining: workers from this index on are
 					   not told to stop yet (gen_drain_holding) */
-	struct event	*spawner;	/* starts the next slice of workers */
+	int		 ntold;		/* draining: workers told to stop so far
+					   (slices, up to held_from) */
+	struct event	*spawner;	/* the next slice of workers to start or
+					   to tell to stop */
 	struct worker_env env;		/* what its workers share */
 	struct timespec	 started;
 	struct timespec	 ready_at;	/* every worker ready (probation began) */
@@ -102,8 +105,9 @@ size_t		 gen_descendants(struct generation *gen, pid_t *pids, size_t max);
 const char	*gen_state_name(enum gen_state state);
 
 /*
- * Workers are started in slices: every generation together spends at most
- * about this long on it per turn of the event loop, which runs between.
+ * Workers are started, and told to stop, in slices: every generation
+ * together spends at most about this long on it per turn of the event
+ * loop, which runs between.
  */
 #define GEN_SPAWN_SLICE_MS	5
 
