@@ -374,11 +374,17 @@ output_pull(struct output *out, size_t limit, bool budget)
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			break;
-		/* EOF or error: the worker and its children closed the pipe. */
+		/*
+		 * EOF or error: the worker and its children closed the pipe.
+		 * Closed now, when each exit comes, rather than with the rest
+		 * of a generation's when it is freed.
+		 */
 		if (out->len > 0)
 			output_line(out, output_buf, out->len, false);
 		out->len = 0;
 		event_del(out->ev);
+		close(out->fd);
+		out->fd = -1;
 		break;
 	}
 	output_keep(out);
@@ -486,14 +492,16 @@ output_free(struct output *out)
 {
 	if (out == NULL)
 		return;
-	output_pull(out, OUTPUT_FINAL_BYTES, false);
+	if (out->fd != -1)
+		output_pull(out, OUTPUT_FINAL_BYTES, false);
 	if (out->len > 0)
 		output_line(out, out->partial, out->len, false);
 	output_report_dropped(out);
 	event_del(out->ev);
 	if (out->window_end != NULL)
 		event_free(out->window_end);
-	close(out->fd);
+	if (out->fd != -1)
+		close(out->fd);
 	free(out->partial);
 	output_release(out);
 }
