@@ -298,21 +298,22 @@ gen_spawn_some(struct generation *gen, char **cause)
 }
 
 /*
- * Tell the next workers of a draining generation to stop (stop_signal)
- * while this turn of the loop has time left for it, at least one: each
- * signal may wake a worker that takes the CPU to shut down. Returns
- * whether some below held_from are left to tell.
+ * Tell the next workers of a draining generation to stop (stop_signal):
+ * at least one, at most GEN_STOP_SLICE_MAX, while this turn of the loop
+ * has time left for it. Returns whether some below held_from are left to
+ * tell.
  */
 static bool
 gen_stop_some(struct generation *gen)
 {
 	struct timespec began;
+	int n = 0;
 
 	gen_budget_turn(gen);
 	while (gen->ntold < gen->held_from) {
 		clock_gettime(CLOCK_MONOTONIC, &began);
 		worker_stop(&gen->workers[gen->ntold++], gen->pc->stop_signal);
-		if (gen_budget_spent(&began))
+		if (gen_budget_spent(&began) || ++n == GEN_STOP_SLICE_MAX)
 			break;
 	}
 	return gen->ntold < gen->held_from;

@@ -111,4 +111,15 @@ const char	*gen_state_name(enum gen_state state);
  */
 #define GEN_SPAWN_SLICE_MS	5
 
+/*
+ * A slice tells at most this many workers to stop. Telling is quick, but
+ * each worker told soon wakes, shuts down and exits, and its exit comes
+ * back to the loop as a notify message, a SIGCHLD and the end of its
+ * output: told a few a turn, the exits take the CPU a few at a time and
+ * the loop keeps its share (measured: the longest status answer while 1000
+ * workers drain on 2 cores went from 60-80 ms to 30-40 ms, the drain took
+ * 7% longer).
+ */
+#define GEN_STOP_SLICE_MAX	4
+
 #endif
