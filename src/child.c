@@ -110,6 +110,62 @@ child_env_add(struct child_env *env, const char *fmt, ...)
 	return 0;
 }
 
+/* Append len bytes to the entry being built in env; -1 if out of memory. */
+static int
+child_env_put(struct child_env *env, const char *text, size_t len)
+{
+	char *grown;
+	size_t cap;
+
+	if (len + 1 > env->cap - env->len) {
+		cap = env->cap * 2 + len + 1;
+		if ((grown = realloc(env->text, cap)) == NULL)
+			return -1;
+		env->text = grown;
+		env->cap = cap;
+	}
+	memcpy(env->text + env->len, text, len);
+	env->len += len;
+	return 0;
+}
+
+/* Append a string to the entry being built in env. */
+static int
+child_env_put_str(struct child_env *env, const char *text)
+{
+	return child_env_put(env, text, strlen(text));
+}
+
+/* Append a number in decimal to the entry being built in env. */
+static int
+child_env_put_size(struct child_env *env, size_t value)
+{
+	char digits[24], *p = digits + sizeof(digits);
+
+	do
+		*--p = (char)('0' + value % 10);
+	while ((value /= 10) != 0);
+	return child_env_put(env, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+/* End the entry being built in env (child_env_put made room for its NUL). */
+static void
+child_env_end(struct child_env *env)
+{
+	env->text[env->len++] = '\0';
+	env->n++;
+}
+
+/* Append an entry that is a string as it is. */
+static int
+child_env_add_str(struct child_env *env, const char *entry)
+{
+	if (child_env_put_str(env, entry) == -1)
+		return -1;
+	child_env_end(env);
+	return 0;
+}
+
 /*
  * The array execve takes, made from env in one allocation (the pointers,
  * then the text): free() frees it all. NULL when out of memory.
@@ -164,9 +220,8 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
     const char *notify_socket, int *listen_pid_slot)
 {
 	struct child_env env = { NULL, 0, 0, 0 };
-	char **envp = NULL, *names = NULL, *ports = NULL, *grown;
-	const char *fd_name;
-	size_t i, len;
+	char **envp = NULL;
+	size_t i, ports;
 	char **var;
 
 	*listen_pid_slot = -1;
@@ -176,11 +231,11 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 	for (var = environ; *var != NULL; var++) {
 		if (config_env_is_protocol(*var) || child_env_overridden(pc, *var))
 			continue;
-		if (child_env_add(&env, "%s", *var) == -1)
+		if (child_env_add_str(&env, *var) == -1)
 			goto done;
 	}
 	for (i = 0; i < pc->nenv; i++)
-		if (child_env_add(&env, "%s", pc->env[i]) == -1)
+		if (child_env_add_str(&env, pc->env[i]) == -1)
 			goto done;
 
 	if (nls > 0) {
@@ -191,43 +246,44 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 		    "LISTEN_PID=") == -1)
 			goto done;
 		*listen_pid_slot = (int)env.n - 1;
-		names = strdup("");
-		ports = strdup("");
-		if (names == NULL || ports == NULL)
+		if (child_env_put_str(&env, "LISTEN_FDNAMES=") == -1)
 			goto done;
 		for (i = 0; i < nls; i++) {
-			len = strlen(names);
 			/*
 			 * The name from this generation's own config: a kept
 			 * socket takes a new fd_name only when the reload
 			 * that renames it commits, after this spawn.
 			 */
-			fd_name = pc->listeners[i]->fd_name;
-			if ((grown = realloc(names, len + strlen(fd_name) + 2)) == NULL)
+			if ((i > 0 && child_env_put(&env, ":", 1) == -1) ||
+			    child_env_put_str(&env,
+			    pc->listeners[i]->fd_name) == -1)
 				goto done;
-			names = grown;
-			sprintf(names + len, "%s%s", i ? ":" : "", fd_name);
-			/* Server::Starter knows stream sockets only. */
+		}
+		child_env_end(&env);
+		/* Server::Starter knows stream sockets only. */
+		for (i = 0, ports = 0; i < nls; i++) {
 			if (addr_socktype(&ls[i]->addr) != SOCK_STREAM ||
 			    addr_is_abstract(&ls[i]->addr))
 				continue;
-			len = strlen(ports);
-			if ((grown = realloc(ports, len + strlen(ls[i]->bound) + 16)) == NULL)
+			if (child_env_put_str(&env, ports++ == 0 ?
+			    "SERVER_STARTER_PORT=" : ";") == -1 ||
+			    child_env_put_str(&env, ls[i]->bound) == -1 ||
+			    child_env_put(&env, "=", 1) == -1 ||
+			    child_env_put_size(&env, 3 + i) == -1)
 				goto done;
-			ports = grown;
-			sprintf(ports + len, "%s%s=%zu", len ? ";" : "",
-			    ls[i]->bound, 3 + i);
 		}
-		if (child_env_add(&env, "LISTEN_FDNAMES=%s", names) == -1)
-			goto done;
-		if (ports[0] != '\0' &&
-		    child_env_add(&env, "SERVER_STARTER_PORT=%s", ports) == -1)
-			goto done;
+		if (ports > 0)
+			child_env_end(&env);
 		if (child_env_add(&env, "EINHORN_FD_COUNT=%zu", nls) == -1)
 			goto done;
-		for (i = 0; i < nls; i++)
-			if (child_env_add(&env, "EINHORN_FD_%zu=%zu", i, 3 + i) == -1)
+		for (i = 0; i < nls; i++) {
+			if (child_env_put_str(&env, "EINHORN_FD_") == -1 ||
+			    child_env_put_size(&env, i) == -1 ||
+			    child_env_put(&env, "=", 1) == -1 ||
+			    child_env_put_size(&env, 3 + i) == -1)
 				goto done;
+			child_env_end(&env);
+		}
 	}
 	if (child_env_add(&env, "HANDOFF_GENERATION=%u", generation) == -1 ||
 	    child_env_add(&env, "HANDOFF_WORKER=%d", worker) == -1)
@@ -238,8 +294,6 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 	envp = child_env_finish(&env);
 done:
 	free(env.text);
-	free(names);
-	free(ports);
 	if (envp == NULL)
 		*listen_pid_slot = -1;
 	return envp;

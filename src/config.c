@@ -1160,6 +1160,44 @@ section_finish(struct parse_state *st)
 	st->damaged = false;
 }
 
+/*
+ * The next blank-separated word at *p, cut to size - 1 characters (the
+ * rest of a longer one is the next word), as sscanf's %s reads it; false
+ * if only blanks are left.
+ */
+static bool
+section_word(const char **p, char *word, size_t size)
+{
+	size_t n = 0;
+
+	while (isspace((unsigned char)**p))
+		(*p)++;
+	if (**p == '\0')
+		return false;
+	while (**p != '\0' && !isspace((unsigned char)**p) && n < size - 1)
+		word[n++] = *(*p)++;
+	word[n] = '\0';
+	return true;
+}
+
+/*
+ * Split a section header into its kind, its name and anything after (as
+ * sscanf(header, "%31s %255s %1s") would, without its cost on a config of
+ * thousands of sections): how many of the three it found, 0 if none.
+ */
+static int
+section_words(const char *header, char *kind, size_t kind_size, char *name,
+    size_t name_size, char *extra, size_t extra_size)
+{
+	const char *p = header;
+
+	if (!section_word(&p, kind, kind_size))
+		return 0;
+	if (!section_word(&p, name, name_size))
+		return 1;
+	return section_word(&p, extra, extra_size) ? 3 : 2;
+}
+
 /* Open the section whose header text (between [ and ]) is given. */
 static void
 section_start(struct parse_state *st, const char *header)
@@ -1172,7 +1210,8 @@ section_start(struct parse_state *st, const char *header)
 	st->section_line = st->lineno;
 	st->kind = SECTION_IGNORED;
 
-	n = sscanf(header, "%31s %255s %1s", kind, name, extra);
+	n = section_words(header, kind, sizeof(kind), name, sizeof(name),
+	    extra, sizeof(extra));
 	if (n <= 0) {
 		parse_error(st, "empty section name []");
 		return;

@@ -41,6 +41,7 @@
 #include "control.h"
 #include "fdpass.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "unixaddr.h"
 
@@ -83,6 +84,7 @@ struct control {
 	struct control_client_list clients;
 	int		 nclients;
 	int		 max_clients;
+	struct evbuffer	*answer;	/* a client's last answer, being sent */
 };
 
 /* Free a client and close its connection. */
@@ -114,18 +116,33 @@ client_line(struct control_client *c, const char *kind, const char *fmt, ...)
 	evbuffer_add(out, "\n", 1);
 }
 
-/* Send the last line and close once it is written. */
+/*
+ * Send the last line after what ctl->answer holds (a status), and close
+ * once it is written. When nothing is queued before it, the answer is
+ * written now, as far as the socket takes it, and the connection closed
+ * later in this turn of the loop (the caller may still use c) rather than
+ * a turn or more later.
+ */
 static void
 client_finish(struct control_client *c, bool ok, int code, const char *text)
 {
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *answer = c->ctl->answer;
+
 	if (ok)
-		client_line(c, "ok", "%s", text);
+		evbuffer_add_printf(answer, "ok %s\n", text);
 	else
-		client_line(c, "error", "%d %s", code, text);
+		evbuffer_add_printf(answer, "error %d %s\n", code, text);
+	if (evbuffer_get_length(out) == 0)
+		(void)evbuffer_write(answer, bufferevent_getfd(c->bev));
+	/* The rest goes when the socket takes it. */
+	bufferevent_write_buffer(c->bev, answer);
+	evbuffer_drain(answer, evbuffer_get_length(answer));
 	c->state = CLIENT_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		client_free(c);
+	if (evbuffer_get_length(out) == 0)
+		bufferevent_trigger(c->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* Hand a listener's fds over SCM_RIGHTS with the "ok" line. */
@@ -241,8 +258,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 	log_debug("control: pid %d asks: %s", (int)c->pid, req.word);
 	switch (req.command) {
 	case CONTROL_STATUS:
-		ctl->ops->status(ctl->arg, req.json,
-		    bufferevent_get_output(c->bev));
+		ctl->ops->status(ctl->arg, req.json, ctl->answer);
 		client_finish(c, true, 0, "status");
 		break;
 	case CONTROL_RELOAD:
@@ -283,6 +299,7 @@ client_read(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *line;
 
+	loopstat_mark("control request");
 	if (c->state != CLIENT_READING) {
 		/* Only the request is read; later input is discarded. */
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -299,6 +316,36 @@ client_read(struct bufferevent *bev, void *arg)
 	c->deadline = NULL;
 	control_dispatch(c, line, len);
 	free(line);
+}
+
+/*
+ * Take the request line at once if the client sent it already, as it
+ * usually has by the time it is accepted, and answer it in this turn of
+ * the loop rather than once the bufferevent reads it, a turn later.
+ */
+static void
+client_read_now(struct control_client *c)
+{
+	char line[CONTROL_REQUEST_MAX + 2];
+	int fd = bufferevent_getfd(c->bev);
+	ssize_t n;
+	size_t len;
+	char *nl;
+
+	n = recv(fd, line, sizeof(line) - 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0 || (nl = memchr(line, '\n', (size_t)n)) == NULL)
+		return;		/* the bufferevent reads it */
+	len = (size_t)(nl - line);
+	/* Only the line is taken: what follows is the bufferevent's. */
+	if (recv(fd, line, len + 1, MSG_DONTWAIT) != (ssize_t)len + 1) {
+		client_finish(c, false, 2, "cannot read the request");
+		return;
+	}
+	line[len] = '\0';
+	loopstat_mark("control request");
+	event_free(c->deadline);
+	c->deadline = NULL;
+	control_dispatch(c, line, len);
 }
 
 /* Bufferevent write callback: the answer is out; close if it was the last. */
@@ -437,6 +484,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 	int fd;
 
 	(void)what;
+	loopstat_mark("control accept");
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
@@ -493,7 +541,10 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		/* A deadline for the whole request, not per byte. */
 		evtimer_add(c->deadline, &rt);
 		bufferevent_set_timeouts(c->bev, NULL, &wt);
+		/* A long answer (a status) goes as fast as the client reads. */
+		bufferevent_set_max_single_write(c->bev, EV_SSIZE_MAX);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		client_read_now(c);
 	}
 }
 
@@ -784,6 +835,8 @@ control_release(struct control *ctl)
 		event_free(ctl->ev);
 	if (ctl->resume != NULL)
 		event_free(ctl->resume);
+	if (ctl->answer != NULL)
+		evbuffer_free(ctl->answer);
 	if (ctl->path != NULL && ctl->ino != 0 && lstat(ctl->path, &st) == 0 &&
 	    st.st_dev == ctl->dev && st.st_ino == ctl->ino)
 		unlink(ctl->path);
@@ -864,7 +917,9 @@ control_open(struct event_base *base, const char *path,
 	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
 	    control_accept, ctl);
 	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
-	if (ctl->ev == NULL || ctl->resume == NULL || event_add(ctl->ev, NULL) == -1)
+	ctl->answer = evbuffer_new();
+	if (ctl->ev == NULL || ctl->resume == NULL || ctl->answer == NULL ||
+	    event_add(ctl->ev, NULL) == -1)
 		goto fail;
 	return ctl;
 fail:

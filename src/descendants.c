@@ -44,6 +44,7 @@
 #include "cgroup.h"
 #include "descendants.h"
 #include "log.h"
+#include "loopstat.h"
 #include "procfs.h"
 
 #define DESC_NL_RCVBUF		(4 * 1024 * 1024)
@@ -139,6 +140,7 @@ desc_flush(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	loopstat_mark("descendants");
 	TAILQ_FOREACH(g, &desc.groups, entry) {
 		if (!g->dirty)
 			continue;
@@ -468,6 +470,7 @@ desc_nl_readable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	loopstat_mark("descendants");
 	desc_nl_read();
 }
 
@@ -596,6 +599,7 @@ desc_inotify_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	(void)arg;
+	loopstat_mark("descendants");
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (p = buf; p + sizeof(*ie) <= buf + n;) {
 			ie = (const struct inotify_event *)p;

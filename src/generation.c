@@ -33,6 +33,7 @@
 #include "listener.h"
 #include "listening.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "worker.h"
@@ -40,7 +41,8 @@
 static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	gen_worker_event(struct worker *, enum worker_event, void *);
-static void	gen_spawn_slice(evutil_socket_t, short, void *);
+static void	gen_slice(evutil_socket_t, short, void *);
+static void	gen_cancel_spawner(struct generation *);
 static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
 		    const char *);
 static int	gen_signal_strays(struct generation *, int);
@@ -157,6 +159,7 @@ gen_probation_done(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("generation timer");
 	gen_end_probation(arg);
 }
 
@@ -186,6 +189,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("generation timer");
 	gen_cancel_timer(gen);
 	if (gen->state == GEN_STARTING) {
 		format_duration(gen->pc->ready_timeout_ms, limit, sizeof(limit));
@@ -197,6 +201,9 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 	}
 	if (gen->state != GEN_DRAINING)
 		return;
+	/* Those not told yet, or held back, are killed with the rest. */
+	gen->held_from = gen->ntold = gen->nworkers;
+	gen_cancel_spawner(gen);
 	strays = gen_signal_strays(gen, 0);
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
@@ -229,9 +236,9 @@ gen_cancel_spawner(struct generation *gen)
 }
 
 /*
- * The time every generation together may spend starting workers in one
- * turn of the event loop: a turn is known by the loop's cached time,
- * which it takes once per turn.
+ * The time every generation together may spend starting workers and
+ * telling them to stop in one turn of the event loop: a turn is known by
+ * the loop's cached time, which it takes once per turn.
  */
 static struct {
 	struct timeval	 turn;
@@ -249,6 +256,27 @@ gen_elapsed_us(const struct timespec *since)
 	    (now.tv_nsec - since->tv_nsec) / 1000);
 }
 
+/* A new turn of the loop has the whole slice again. */
+static void
+gen_budget_turn(struct generation *gen)
+{
+	struct timeval turn;
+
+	if (event_base_gettimeofday_cached(gen->base, &turn) == 0 &&
+	    timercmp(&turn, &gen_budget.turn, !=)) {
+		gen_budget.turn = turn;
+		gen_budget.spent_us = 0;
+	}
+}
+
+/* Charge the time since began to this turn; tell whether it is used up. */
+static bool
+gen_budget_spent(const struct timespec *began)
+{
+	gen_budget.spent_us += gen_elapsed_us(began);
+	return gen_budget.spent_us >= GEN_SPAWN_SLICE_MS * 1000;
+}
+
 /*
  * Start workers while this turn of the loop has time left for it (at
  * least one). Returns 1 while workers are left to start, 0 when all are
@@ -258,22 +286,16 @@ gen_elapsed_us(const struct timespec *since)
 static int
 gen_spawn_some(struct generation *gen, char **cause)
 {
-	struct timeval turn;
 	struct timespec began;
 	int rc;
 
-	if (event_base_gettimeofday_cached(gen->base, &turn) == 0 &&
-	    timercmp(&turn, &gen_budget.turn, !=)) {
-		gen_budget.turn = turn;
-		gen_budget.spent_us = 0;
-	}
+	gen_budget_turn(gen);
 	while (gen->nspawned < gen->nworkers) {
 		clock_gettime(CLOCK_MONOTONIC, &began);
 		if ((rc = worker_start(&gen->workers[gen->nspawned], cause)) != 0)
 			return rc;
 		gen->nspawned++;
-		gen_budget.spent_us += gen_elapsed_us(&began);
-		if (gen_budget.spent_us >= GEN_SPAWN_SLICE_MS * 1000)
+		if (gen_budget_spent(&began))
 			break;
 	}
 	listening_watch(gen->listening);
@@ -281,9 +303,31 @@ gen_spawn_some(struct generation *gen, char **cause)
 }
 
 /*
- * Run gen_spawn_slice once the event loop has looked at its fds: a
- * zero-delay timer runs after the poll, so READY=1 messages, control
- * requests and exits are handled between slices.
+ * Tell the next workers of a draining generation to stop (stop_signal):
+ * at least one, at most GEN_STOP_SLICE_MAX, while this turn of the loop
+ * has time left for it. Returns whether some below held_from are left to
+ * tell.
+ */
+static bool
+gen_stop_some(struct generation *gen)
+{
+	struct timespec began;
+	int n = 0;
+
+	gen_budget_turn(gen);
+	while (gen->ntold < gen->held_from) {
+		clock_gettime(CLOCK_MONOTONIC, &began);
+		worker_stop(&gen->workers[gen->ntold++], gen->pc->stop_signal);
+		if (gen_budget_spent(&began) || ++n == GEN_STOP_SLICE_MAX)
+			break;
+	}
+	return gen->ntold < gen->held_from;
+}
+
+/*
+ * Run gen_slice once the event loop has looked at its fds: a zero-delay
+ * timer runs after the poll, so READY=1 messages, control requests and
+ * exits are handled between slices.
  */
 static int
 gen_schedule_slice(struct generation *gen)
@@ -291,14 +335,30 @@ gen_schedule_slice(struct generation *gen)
 	struct timeval now = { 0, 0 };
 
 	if (gen->spawner == NULL &&
-	    (gen->spawner = evtimer_new(gen->base, gen_spawn_slice, gen)) == NULL)
+	    (gen->spawner = evtimer_new(gen->base, gen_slice, gen)) == NULL)
 		return -1;
 	return evtimer_add(gen->spawner, &now);
 }
 
-/* Event: start the next slice of a starting generation's workers. */
+/*
+ * Tell workers of a draining generation to stop, a slice now and the rest
+ * in later turns; without memory for that, all of them now.
+ */
 static void
-gen_spawn_slice(evutil_socket_t fd, short what, void *arg)
+gen_stop_workers(struct generation *gen)
+{
+	if (gen_stop_some(gen) && gen_schedule_slice(gen) == -1)
+		while (gen->ntold < gen->held_from)
+			worker_stop(&gen->workers[gen->ntold++],
+			    gen->pc->stop_signal);
+}
+
+/*
+ * Event: the next slice of a generation's workers to start (starting) or
+ * to tell to stop (draining).
+ */
+static void
+gen_slice(evutil_socket_t fd, short what, void *arg)
 {
 	struct generation *gen = arg;
 	char *cause = NULL;
@@ -306,6 +366,12 @@ gen_spawn_slice(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (gen->state == GEN_DRAINING) {
+		loopstat_mark("stop slice");
+		gen_stop_workers(gen);
+		return;
+	}
+	loopstat_mark("spawn slice");
 	if (gen->state != GEN_STARTING)
 		return;
 	more = gen_spawn_some(gen, &cause);
@@ -429,19 +495,26 @@ gen_drain_holding(struct generation *gen, int held_from)
 
 	if (gen->state == GEN_GONE)
 		return;
+	if (held_from > gen->nworkers)
+		held_from = gen->nworkers;
 	if (gen->state == GEN_DRAINING) {
 		/* Draining already: only those held back are left to tell. */
-		while (gen->held_from < gen->nworkers && gen->held_from <
-		    held_from)
-			worker_stop(&gen->workers[gen->held_from++],
-			    gen->pc->stop_signal);
+		if (held_from > gen->held_from) {
+			for (i = gen->held_from; i < held_from; i++)
+				worker_cancel_timer(&gen->workers[i]);
+			gen->held_from = held_from;
+			gen_stop_workers(gen);
+		}
 		return;
 	}
 	gen->state = GEN_DRAINING;
-	gen->held_from = held_from < gen->nworkers ? held_from : gen->nworkers;
+	gen->held_from = held_from;
+	gen->ntold = 0;
 	gen_cancel_spawner(gen);
+	/* Those told in later slices neither become ready nor restart. */
 	for (i = 0; i < gen->held_from; i++)
-		worker_stop(&gen->workers[i], gen->pc->stop_signal);
+		worker_cancel_timer(&gen->workers[i]);
+	gen_stop_workers(gen);
 	/* Nothing tells those that left their worker's group to stop but us. */
 	gen_signal_strays(gen, gen->pc->stop_signal);
 	gen_arm_timer(gen, gen->pc->drain_timeout_ms, gen_timer_fired);
@@ -464,7 +537,7 @@ gen_kill(struct generation *gen, bool failed)
 		gen->state = GEN_FAILED;
 	else if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
 		gen->state = GEN_DRAINING;
-	gen->held_from = gen->nworkers;
+	gen->held_from = gen->ntold = gen->nworkers;
 	gen_cancel_timer(gen);
 	gen_cancel_spawner(gen);
 	for (i = 0; i < gen->nworkers; i++)

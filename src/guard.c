@@ -49,6 +49,7 @@
 #include "guard.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "procfs.h"
@@ -75,11 +76,17 @@ struct guard_target {
 	bool		 self;		/* a self-mode program's: it binds them */
 };
 
-/* A growing set of inodes. */
+/*
+ * A growing set of inodes, in the order they were added, with a hash
+ * index (open addressing, 0 a free slot) to tell members in O(1).
+ */
 struct guard_inodes {
 	ino_t		*items;
 	size_t		 count;
 	size_t		 space;
+	ino_t		*slots;		/* nslots, a power of two, or NULL */
+	size_t		 nslots;
+	bool		 has_zero;	/* inode 0, which no slot can hold */
 };
 
 struct guard {
@@ -115,16 +122,63 @@ struct guard_look {
 	size_t		 more;		/* foreign holders past GUARD_MAX_FOUND */
 };
 
+/* The first slot to look at for inode in a set's index. */
+static size_t
+guard_inodes_slot(const struct guard_inodes *set, ino_t inode)
+{
+	uint64_t h = (uint64_t)inode * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 32) & (set->nslots - 1);
+}
+
 /* Tell whether a set of inodes holds inode. */
 static bool
 guard_inodes_has(const struct guard_inodes *set, ino_t inode)
 {
 	size_t i;
 
-	for (i = 0; i < set->count; i++)
-		if (set->items[i] == inode)
+	if (inode == 0)
+		return set->has_zero;
+	if (set->nslots == 0)
+		return false;
+	for (i = guard_inodes_slot(set, inode); set->slots[i] != 0;
+	    i = (i + 1) & (set->nslots - 1))
+		if (set->slots[i] == inode)
 			return true;
 	return false;
+}
+
+/* Put inode (not 0, not in it yet) in a set's index, which has room. */
+static void
+guard_inodes_index(struct guard_inodes *set, ino_t inode)
+{
+	size_t i;
+
+	for (i = guard_inodes_slot(set, inode); set->slots[i] != 0;
+	    i = (i + 1) & (set->nslots - 1))
+		continue;
+	set->slots[i] = inode;
+}
+
+/* Make a set's index at least twice its size; -1 if out of memory. */
+static int
+guard_inodes_grow_index(struct guard_inodes *set)
+{
+	ino_t *slots;
+	size_t nslots, i;
+
+	if (set->nslots >= 2 * (set->count + 1))
+		return 0;
+	nslots = set->nslots ? set->nslots * 2 : 16;
+	if ((slots = calloc(nslots, sizeof(*slots))) == NULL)
+		return -1;
+	free(set->slots);
+	set->slots = slots;
+	set->nslots = nslots;
+	for (i = 0; i < set->count; i++)
+		if (set->items[i] != 0)
+			guard_inodes_index(set, set->items[i]);
+	return 0;
 }
 
 /* Add an inode to a set (once); -1 if out of memory. */
@@ -144,7 +198,13 @@ guard_inodes_add(struct guard_inodes *set, ino_t inode)
 		set->items = grown;
 		set->space = space;
 	}
+	if (guard_inodes_grow_index(set) == -1)
+		return -1;
 	set->items[set->count++] = inode;
+	if (inode == 0)
+		set->has_zero = true;
+	else
+		guard_inodes_index(set, inode);
 	return 0;
 }
 
@@ -153,6 +213,7 @@ static void
 guard_inodes_free(struct guard_inodes *set)
 {
 	free(set->items);
+	free(set->slots);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -476,7 +537,7 @@ static int
 guard_still_foreign(const struct guard *g, struct guard_look *look,
     char **cause)
 {
-	struct guard_inodes inodes = { NULL, 0, 0 };
+	struct guard_inodes inodes = { .items = NULL };
 	struct pid_list pids = { NULL, 0, 0 };
 	struct sockdiag_holders held = { NULL, 0, false, 0 };
 	const struct sockdiag_sock *s;
@@ -587,7 +648,7 @@ guard_unsettled(struct guard_look *look, struct guard_inodes *rest)
 static int
 guard_walk(struct guard *g, struct guard_look *look, char **cause)
 {
-	struct guard_inodes rest = { NULL, 0, 0 };
+	struct guard_inodes rest = { .items = NULL };
 	struct sockdiag_holders held = { NULL, 0, false, 0 };
 	const struct sockdiag_sock *s;
 	size_t i, k;
@@ -830,6 +891,7 @@ guard_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("guard");
 	guard_check(arg);
 }
 

@@ -41,6 +41,7 @@
 #include "cause.h"
 #include "fdpass.h"
 #include "log.h"
+#include "loopstat.h"
 #include "notify.h"
 #include "unixaddr.h"
 
@@ -152,6 +153,7 @@ notify_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t len;
 
 	(void)what;
+	loopstat_mark("notify");
 	for (;;) {
 		memset(&in, 0, sizeof(in));
 		in.want_cred = true;

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loopstat.h"
 #include "output.h"
 
 #define OUTPUT_LINE_MAX		3072	/* raw bytes of a logged piece */
@@ -246,6 +247,7 @@ output_window_over(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("worker output");
 	output_window_reset(arg);
 }
 
@@ -372,11 +374,17 @@ output_pull(struct output *out, size_t limit, bool budget)
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			break;
-		/* EOF or error: the worker and its children closed the pipe. */
+		/*
+		 * EOF or error: the worker and its children closed the pipe.
+		 * Closed now, when each exit comes, rather than with the rest
+		 * of a generation's when it is freed.
+		 */
 		if (out->len > 0)
 			output_line(out, output_buf, out->len, false);
 		out->len = 0;
 		event_del(out->ev);
+		close(out->fd);
+		out->fd = -1;
 		break;
 	}
 	output_keep(out);
@@ -388,6 +396,7 @@ output_read(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("worker output");
 	output_pull(arg, OUTPUT_WAKEUP_BYTES, true);
 }
 
@@ -483,14 +492,16 @@ output_free(struct output *out)
 {
 	if (out == NULL)
 		return;
-	output_pull(out, OUTPUT_FINAL_BYTES, false);
+	if (out->fd != -1)
+		output_pull(out, OUTPUT_FINAL_BYTES, false);
 	if (out->len > 0)
 		output_line(out, out->partial, out->len, false);
 	output_report_dropped(out);
 	event_del(out->ev);
 	if (out->window_end != NULL)
 		event_free(out->window_end);
-	close(out->fd);
+	if (out->fd != -1)
+		close(out->fd);
 	free(out->partial);
 	output_release(out);
 }

@@ -19,6 +19,7 @@
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "merge.h"
 #include "program.h"
 #include "reload.h"
@@ -329,6 +330,7 @@ reload_commit(struct reload *r, struct program_list *progs,
 		old->drained_by = r->id;
 		old->drained_by_started = r->started;
 		draining++;
+		loopstat_mark("drain");
 		if (env->drain != NULL)
 			env->drain(env->arg, old, prog->current);
 		else

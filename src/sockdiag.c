@@ -57,16 +57,33 @@ struct sockdiag_req {
 	struct inet_diag_bc_op	 bc[SOCKDIAG_MAX_PORTS * 5];
 };
 
+/* A TCP or UDP want on one port, in the index of them by port. */
+struct sockdiag_port_want {
+	int			 port;
+	size_t			 want;	/* its index in the wants */
+};
+
 /* One lookup in progress. */
 struct sockdiag_query {
 	int			 fd;	/* the netlink socket its dumps use */
 	char			*buf;	/* SOCKDIAG_BUFSIZE, for the answers */
 	const struct sockdiag_want *wants;
 	size_t			 nwants;
-	struct stat		*files;	/* per want: its socket file, or st_ino 0 */
+	struct stat		*files;	/* per want (if any is unix): its socket
+					   file, or st_ino 0 */
 	struct sockdiag_list	*out;
 	int			 type;	/* of the inet sockets dumped */
 	enum addr_kind		 kind;	/* of the inet wants dumped */
+	/*
+	 * The wants by what a socket must have to match them, each in the
+	 * order of the wants: so a socket is compared with those alone.
+	 */
+	struct sockdiag_port_want *byport;	/* TCP, UDP: by port, then order */
+	size_t			 nbyport;
+	size_t			*anyport;	/* TCP, UDP on port 0 */
+	size_t			 nanyport;
+	size_t			*unixw;		/* unix */
+	size_t			 nunix;
 };
 
 /* The unix socket file a socket is bound to, as unix_diag says. */
@@ -336,6 +353,109 @@ sockdiag_grow(void *items, size_t count, size_t size)
 	return reallocarray(items, count ? count * 2 : 1, size);
 }
 
+/* Order wants on one port by port, then as they were given. */
+static int
+sockdiag_port_want_cmp(const void *a, const void *b)
+{
+	const struct sockdiag_port_want *x = a, *y = b;
+
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->want < y->want ? -1 : x->want > y->want;
+}
+
+/*
+ * Index the wants of q by what a socket must have to match them; -1 if
+ * out of memory.
+ */
+static int
+sockdiag_index(struct sockdiag_query *q)
+{
+	size_t i, len, n = q->nwants;
+	int port;
+
+	q->byport = calloc(n, sizeof(*q->byport));
+	q->anyport = calloc(n, sizeof(*q->anyport));
+	q->unixw = calloc(n, sizeof(*q->unixw));
+	if (q->byport == NULL || q->anyport == NULL || q->unixw == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (addr_is_unix(&q->wants[i].addr)) {
+			q->unixw[q->nunix++] = i;
+			continue;
+		}
+		(void)sockdiag_ip(&q->wants[i].addr.ss, &len, &port);
+		if (port == 0)
+			q->anyport[q->nanyport++] = i;
+		else
+			q->byport[q->nbyport++] =
+			    (struct sockdiag_port_want){ port, i };
+	}
+	qsort(q->byport, q->nbyport, sizeof(*q->byport),
+	    sockdiag_port_want_cmp);
+	/* The socket file of each unix want, found before its dump. */
+	if (q->nunix > 0 && (q->files = calloc(n, sizeof(*q->files))) == NULL)
+		return -1;
+	return 0;
+}
+
+/* The first of q's wants on port in its index of them (nbyport if none). */
+static size_t
+sockdiag_first_on_port(const struct sockdiag_query *q, int port)
+{
+	size_t lo = 0, hi = q->nbyport, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (q->byport[mid].port < port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The index of the first want an inet socket matches, or q->nwants: only
+ * the wants on its port and those on any port can.
+ */
+static size_t
+sockdiag_inet_want(const struct sockdiag_query *q,
+    const struct sockdiag_sock *s)
+{
+	size_t k, len, best = q->nwants;
+	int port;
+
+	(void)sockdiag_ip(&s->local, &len, &port);
+	for (k = sockdiag_first_on_port(q, port); k < q->nbyport &&
+	    q->byport[k].port == port; k++)
+		if (sockdiag_inet_matches(&q->wants[q->byport[k].want], s)) {
+			best = q->byport[k].want;
+			break;
+		}
+	for (k = 0; k < q->nanyport && q->anyport[k] < best; k++)
+		if (sockdiag_inet_matches(&q->wants[q->anyport[k]], s)) {
+			best = q->anyport[k];
+			break;
+		}
+	return best;
+}
+
+/* The index of the first want a unix socket matches, or q->nwants. */
+static size_t
+sockdiag_unix_want(const struct sockdiag_query *q,
+    const struct sockdiag_sock *s, const struct sockdiag_vfs *vfs)
+{
+	size_t k, i;
+
+	for (k = 0; k < q->nunix; k++) {
+		i = q->unixw[k];
+		if (sockdiag_unix_matches(&q->wants[i], &q->files[i], s, vfs))
+			return i;
+	}
+	return q->nwants;
+}
+
 /* Keep a socket if it is on a wanted address (the first it matches). */
 static void
 sockdiag_keep(struct sockdiag_query *q, struct sockdiag_sock *s,
@@ -344,17 +464,11 @@ sockdiag_keep(struct sockdiag_query *q, struct sockdiag_sock *s,
 	struct sockdiag_list *out = q->out;
 	struct sockdiag_sock *grown;
 	size_t i, max = out->max ? out->max : SOCKDIAG_MAX_SOCKS;
-	bool match;
 
-	for (i = 0; i < q->nwants; i++) {
-		if (s->family == AF_UNIX)
-			match = sockdiag_unix_matches(&q->wants[i], &q->files[i],
-			    s, vfs);
-		else
-			match = sockdiag_inet_matches(&q->wants[i], s);
-		if (match)
-			break;
-	}
+	if (s->family == AF_UNIX)
+		i = sockdiag_unix_want(q, s, vfs);
+	else
+		i = sockdiag_inet_want(q, s);
 	if (i == q->nwants)
 		return;
 	s->want = i;
@@ -525,21 +639,25 @@ sockdiag_lookup_inet(struct sockdiag_query *q, enum addr_kind kind,
     char **cause)
 {
 	uint16_t ports[SOCKDIAG_MAX_PORTS];
-	size_t i, k, nports = 0, len;
+	const struct sockdiag_port_want *pw;
+	size_t k, nports = 0;
 	bool any = false, wanted = false;
-	int port;
 
-	for (i = 0; i < q->nwants; i++) {
-		if (q->wants[i].addr.kind != kind)
+	for (k = 0; k < q->nanyport; k++)
+		if (q->wants[q->anyport[k]].addr.kind == kind)
+			wanted = any = true;	/* every port */
+	/* The index is sorted by port: each port once. */
+	for (k = 0; k < q->nbyport; k++) {
+		pw = &q->byport[k];
+		if (q->wants[pw->want].addr.kind != kind)
 			continue;
 		wanted = true;
-		(void)sockdiag_ip(&q->wants[i].addr.ss, &len, &port);
-		for (k = 0; k < nports && ports[k] != port; k++)
-			;
-		if (port == 0 || (k == nports && nports == SOCKDIAG_MAX_PORTS))
-			any = true;	/* every port, or too many to filter */
-		else if (k == nports)
-			ports[nports++] = (uint16_t)port;
+		if (nports > 0 && ports[nports - 1] == pw->port)
+			continue;
+		if (nports == SOCKDIAG_MAX_PORTS)
+			any = true;	/* too many to filter */
+		else
+			ports[nports++] = (uint16_t)pw->port;
 	}
 	if (!wanted)
 		return 0;
@@ -608,11 +726,10 @@ sockdiag_listeners(const struct sockdiag_want *wants, size_t nwants,
 	q.out = out;
 	if (nwants == 0)
 		return 0;
-	if ((q.files = calloc(nwants, sizeof(*q.files))) == NULL) {
+	if (sockdiag_index(&q) == -1) {
 		cause_set(cause, "cannot list sockets: out of memory");
-		return -1;
-	}
-	if ((rc = sockdiag_open(&q, cause)) == 0) {
+		rc = -1;
+	} else if ((rc = sockdiag_open(&q, cause)) == 0) {
 		rc = sockdiag_lookup_inet(&q, ADDR_TCP, cause);
 		if (sockdiag_lookup_inet(&q, ADDR_UDP, rc == 0 ? cause :
 		    NULL) == -1)
@@ -624,6 +741,9 @@ sockdiag_listeners(const struct sockdiag_want *wants, size_t nwants,
 		close(q.fd);
 	free(q.buf);
 	free(q.files);
+	free(q.byport);
+	free(q.anyport);
+	free(q.unixw);
 	return rc;
 }
 

@@ -38,6 +38,7 @@
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "merge.h"
 #include "notify.h"
 #include "parse.h"
@@ -120,6 +121,7 @@ supervisor_commit(struct supervisor *sup)
 	char summary[256];
 	int draining;
 
+	loopstat_mark("reload commit");
 	sup->reload = NULL;
 	draining = reload_commit(r, &sup->programs, &sup->reload_env, summary,
 	    sizeof(summary));
@@ -304,8 +306,10 @@ supervisor_reload(struct supervisor *sup, const char *only)
 	log_info("reloading %s%s from %s", only ? "program " : "every program",
 	    only ? only : "", sup->config_path ? sup->config_path :
 	    "the command line");
+	loopstat_mark("config load");
 	if ((conf = reload_load_config(sup)) == NULL)
 		return;
+	loopstat_mark("reload begin");
 	supervisor_begin(sup, conf, false, only);
 }
 
@@ -431,6 +435,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("cleanup");
 	for (prog = TAILQ_FIRST(&sup->programs); prog != NULL; prog = next_prog) {
 		next_prog = TAILQ_NEXT(prog, entry);
 		for (gen = TAILQ_FIRST(&prog->gens); gen != NULL; gen = next_gen) {
@@ -781,6 +786,7 @@ supervisor_signal(evutil_socket_t sig, short what, void *arg)
 	struct supervisor *sup = arg;
 
 	(void)what;
+	loopstat_mark(sig == SIGCHLD ? "SIGCHLD" : "signal");
 	switch (sig) {
 	case SIGHUP:
 		supervisor_reload(sup, NULL);
@@ -1092,7 +1098,8 @@ supervisor_run(struct config *conf, const char *config_path,
 		supervisor_free(&sup);
 		return 1;
 	}
-	if (desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1 ||
+	if (loopstat_init(getenv("HANDOFF_DEBUG_LOOP"), &cause) == -1 ||
+	    desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1 ||
 	    (sup.guard = guard_new(sup.base, &sup.listeners, &sup.programs,
 	    sup.pids, getenv("HANDOFF_GUARD_INTERVAL"), &cause)) == NULL) {
 		log_errorx("cannot start: %s", cause);
@@ -1110,7 +1117,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
 	if (!sup.stopping || program_list_has_processes(&sup.programs))
-		event_base_dispatch(sup.base);
+		loopstat_dispatch(sup.base);
 
 	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();

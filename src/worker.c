@@ -25,6 +25,7 @@
 #include "config.h"
 #include "descendants.h"
 #include "log.h"
+#include "loopstat.h"
 #include "output.h"
 #include "parse.h"
 #include "pidmap.h"
@@ -189,6 +190,7 @@ worker_delay_done(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("worker timer");
 	if (w->pid != 0)
 		worker_ready(w);
 }
@@ -201,6 +203,7 @@ worker_backoff_done(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("worker timer");
 	worker_cancel_timer(w);
 	if (w->state == WORKER_BACKOFF)
 		w->env->cb(w, WORKER_EVENT_RESTART, w->env->cb_arg);

@@ -171,6 +171,23 @@ tc_start(struct sup *s)
 	tc_expect_log(s, "started: ", started + 1);
 }
 
+/*
+ * Start s (the caller set its environment) and expect it to refuse: exit 1
+ * with "cannot start: WHY" logged, once, and no worker started.
+ */
+void
+tc_expect_start_refused(struct sup *s, const char *why)
+{
+	char *line = tc_printf("cannot start: %s", why);
+
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "the supervisor did not "
+	    "refuse to start (%s):\n%s", why, tc_log_text(s));
+	cr_assert_eq(tc_log_count(s, line), 1, "%s", tc_log_text(s));
+	cr_assert_eq(tc_log_count(s, ": starting "), 0, "%s", tc_log_text(s));
+	free(line);
+}
+
 /* Wait up to timeout_ms for the supervisor to exit: its exit code or -1. */
 int
 tc_wait_exit(struct sup *s, int timeout_ms)

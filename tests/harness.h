@@ -45,6 +45,7 @@ void	 tc_write_config_full(struct sup *s, const char *sup_keys,
 void	 tc_write_config(struct sup *s, const char *args, const char *keys);
 struct sup *tc_new(const char *args, const char *keys);
 void	 tc_start(struct sup *s);
+void	 tc_expect_start_refused(struct sup *s, const char *why);
 int	 tc_wait_exit(struct sup *s, int timeout_ms);
 void	 tc_saw_worker(struct sup *s, pid_t pid);
 void	 tc_expect_all_gone(struct sup *s);

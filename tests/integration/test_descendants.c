@@ -384,14 +384,8 @@ Test(descendants, unknown_method_refused, .fini = td_fini)
 	struct sup *s = tc_new("", "");
 
 	setenv("HANDOFF_DESCENDANTS", "cgroups", 1);
-	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
-	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "the supervisor did not "
-	    "refuse HANDOFF_DESCENDANTS=cgroups:\n%s", tc_log_text(s));
-	cr_assert_eq(tc_log_count(s, "cannot start: HANDOFF_DESCENDANTS=cgroups: "
-	    "unknown way to track worker descendants (use auto, cgroup, proc or "
-	    "subreaper)"), 1, "%s", tc_log_text(s));
-	cr_assert_eq(tc_log_count(s, "starting 2 workers"), 0, "%s",
-	    tc_log_text(s));
+	tc_expect_start_refused(s, "HANDOFF_DESCENDANTS=cgroups: unknown way to "
+	    "track worker descendants (use auto, cgroup, proc or subreaper)");
 }
 
 /* ---- crash storms ------------------------------------------------------ */

@@ -40,26 +40,15 @@ fini(void)
 	free(dir);
 }
 
-/*
- * A config of three listeners (TCP on port 0, a unix stream socket, UDP)
- * and one program using them in the order given, its sockets bound.
- */
+/* Load the config text (in dir), bind its listeners; its program app. */
 static struct program_conf *
-setup(const char *order, const char *extra_env)
+load_app(const char *text)
 {
 	struct config_msgs msgs;
 	struct program_conf *pc;
-	char *text, *path;
+	char *path;
 
-	dir = support_tmpdir();
-	cr_assert(asprintf(&text,
-	    "[listener web]\nlisten = 127.0.0.1:0\nfd_name = http\n"
-	    "[listener admin]\nlisten = unix:%s/admin.sock\n"
-	    "[listener dns]\nlisten = udp:127.0.0.1:0\n"
-	    "[program app]\ncommand = /bin/true --flag\nlisteners = %s\n%s",
-	    dir, order, extra_env) != -1);
 	path = support_write_file(dir, "c.ini", text);
-	free(text);
 	config_msgs_init(&msgs);
 	conf = config_load(path, &msgs);
 	cr_assert_not_null(conf, "%s", msgs.count ? msgs.lines[0] : "");
@@ -68,6 +57,28 @@ setup(const char *order, const char *extra_env)
 	cr_assert_eq(listener_set_update(NULL, conf, &set, NULL), 0);
 	pc = config_find_program(conf, "app");
 	cr_assert_not_null(pc);
+	return pc;
+}
+
+/*
+ * A config of three listeners (TCP on port 0, a unix stream socket, UDP)
+ * and one program using them in the order given, its sockets bound.
+ */
+static struct program_conf *
+setup(const char *order, const char *extra_env)
+{
+	struct program_conf *pc;
+	char *text;
+
+	dir = support_tmpdir();
+	cr_assert(asprintf(&text,
+	    "[listener web]\nlisten = 127.0.0.1:0\nfd_name = http\n"
+	    "[listener admin]\nlisten = unix:%s/admin.sock\n"
+	    "[listener dns]\nlisten = udp:127.0.0.1:0\n"
+	    "[program app]\ncommand = /bin/true --flag\nlisteners = %s\n%s",
+	    dir, order, extra_env) != -1);
+	pc = load_app(text);
+	free(text);
 	return pc;
 }
 
@@ -127,6 +138,58 @@ Test(child, environment_of_every_protocol, .fini = fini)
 	cr_assert_str_eq(env_get(envp, "HANDOFF_WORKER"), "2");
 	cr_assert_str_eq(env_get(envp, "NOTIFY_SOCKET"), "@notify");
 	cr_assert_str_eq(env_get(envp, "FOO"), "bar");
+	free(envp);
+}
+
+/*
+ * The most listeners a config line names, with long fd names: the
+ * environment outgrows its first buffer and every entry is still whole.
+ */
+Test(child, environment_of_many_listeners, .fini = fini)
+{
+	static const char names[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
+	enum { N = sizeof(names) - 1 };
+	struct program_conf *pc;
+	struct listener *ls[N];
+	char *text, *want, *at, **envp, var[32], fd[32];
+	size_t i, len = 0, cap = 65536;
+	int slot;
+
+	dir = support_tmpdir();
+	cr_assert_not_null(text = malloc(cap));
+	for (i = 0; i < N; i++)
+		len += (size_t)snprintf(text + len, cap - len, "[listener %c]\n"
+		    "listen = 127.0.0.1:0\nfd_name = %c%0179d\n", names[i],
+		    names[i], 0);
+	len += (size_t)snprintf(text + len, cap - len, "[program app]\n"
+	    "command = /bin/true\nlisteners =");
+	for (i = 0; i < N; i++)
+		len += (size_t)snprintf(text + len, cap - len, " %c", names[i]);
+	snprintf(text + len, cap - len, "\n");
+	pc = load_app(text);
+	program_listeners(pc, ls);
+
+	envp = child_env_build(pc, ls, N, 3, 1, NULL, &slot);
+	cr_assert_not_null(envp);
+	cr_assert_not_null(want = malloc(cap));
+	for (i = 0, at = want; i < N; i++)
+		at += sprintf(at, "%s%c%0179d", i ? ":" : "", names[i], 0);
+	cr_assert_str_eq(env_get(envp, "LISTEN_FDNAMES"), want);
+	for (i = 0, at = want; i < N; i++)
+		at += sprintf(at, "%s%s=%zu", i ? ";" : "", ls[i]->bound, 3 + i);
+	cr_assert_str_eq(env_get(envp, "SERVER_STARTER_PORT"), want);
+	snprintf(fd, sizeof(fd), "%d", N);
+	cr_assert_str_eq(env_get(envp, "EINHORN_FD_COUNT"), fd);
+	for (i = 0; i < N; i++) {
+		snprintf(var, sizeof(var), "EINHORN_FD_%zu", i);
+		snprintf(fd, sizeof(fd), "%zu", 3 + i);
+		cr_assert_str_eq(env_get(envp, var), fd);
+	}
+	cr_assert(strncmp(envp[slot], "LISTEN_PID=", 11) == 0);
+	cr_assert_str_eq(env_get(envp, "HANDOFF_WORKER"), "1");
+	free(want);
+	free(text);
 	free(envp);
 }
 

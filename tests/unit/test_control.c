@@ -221,6 +221,36 @@ Test(control, status_comes_from_the_status_operation)
 	cr_expect_not(fake.json);
 }
 
+/*
+ * A request the client sent before the server accepted it is answered,
+ * and its connection closed, in the one turn of the loop that accepts it:
+ * a loop busy with other work between turns keeps it waiting one turn,
+ * not three.
+ */
+Test(control, a_request_is_answered_in_the_turn_that_accepts_it)
+{
+	char buf[256];
+	size_t used = 0;
+	ssize_t n;
+	int fd;
+
+	fd = client("status");
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	cr_assert_eq(fake.statuses, 1, "not accepted and read in one turn");
+	for (;;) {
+		n = recv(fd, buf + used, sizeof(buf) - 1 - used, MSG_DONTWAIT);
+		cr_assert_neq(n, -1, "after one turn, the answer is not whole "
+		    "or the connection is open: %s (%.*s)", strerror(errno),
+		    (int)used, buf);
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	cr_expect_str_eq(buf, "data a table\nok status\n");
+	close(fd);
+}
+
 Test(control, a_reload_is_followed_to_its_end)
 {
 	char buf[256];

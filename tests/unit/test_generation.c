@@ -35,6 +35,8 @@ static struct {
 	int		 fail_spawn_at;	/* the nth spawn fails (1-based), 0 never */
 	bool		 exec_fails_next;
 	long		 spawn_spin_us;	/* each spawn takes this long */
+	long		 signal_spin_us;	/* each signal sent takes this long */
+	int		 signals[FAKE_MAX];	/* sent to the process itself */
 } fake;
 
 /* What the generation reported. */
@@ -58,21 +60,29 @@ fake_index(pid_t pid)
 	return pid - FAKE_PID_BASE;
 }
 
+/* Take us microseconds of the CPU, as a real system call may. */
+static void
+fake_spin(long us)
+{
+	struct timespec t0, t;
+
+	if (us <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000L +
+	    (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
 /* Fake spawn: a new live pid, or the failure the test asked for. */
 static int
 fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 {
-	struct timespec t0, t;
 	int i;
 
 	(void)w;
-	if (fake.spawn_spin_us > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		do
-			clock_gettime(CLOCK_MONOTONIC, &t);
-		while ((t.tv_sec - t0.tv_sec) * 1000000L +
-		    (t.tv_nsec - t0.tv_nsec) / 1000 < fake.spawn_spin_us);
-	}
+	fake_spin(fake.spawn_spin_us);
 	if (fake.fail_spawn_at != 0 && fake.spawned + 1 == fake.fail_spawn_at) {
 		fake.fail_spawn_at = 0;
 		*cause = strdup("fork: Resource temporarily unavailable");
@@ -117,8 +127,12 @@ fake_kill(pid_t pid, int sig)
 	bool found = false;
 
 	cr_assert_geq(i, 0, "a real pid %d was signalled", (int)pid);
-	if (sig != 0)
+	if (sig != 0) {
+		fake_spin(fake.signal_spin_us);
 		fake.last_signal[i] = sig;
+		if (pid > 0)
+			fake.signals[i]++;
+	}
 	if (pid > 0)
 		found = fake.alive[i];
 	for (k = 0; pid < 0 && k < fake.spawned; k++)
@@ -224,7 +238,10 @@ kill_and_reap(struct generation *gen)
 	}								\
 } while (0)
 
-/* A started generation whose every worker is ready, promoted: running. */
+/*
+ * A started generation whose every worker (started in slices, if there
+ * are many) is ready, promoted: running.
+ */
 static struct generation *
 running_gen(int workers, const char *keys)
 {
@@ -233,6 +250,7 @@ running_gen(int workers, const char *keys)
 	int i;
 
 	cr_assert_eq(gen_start(gen, &cause), 0, "%s", cause_text(cause));
+	RUN_UNTIL(gen->nspawned == workers);
 	for (i = 0; i < workers; i++)
 		gen_notify(gen, &gen->workers[i], "READY", "1");
 	cr_assert_eq(seen.ready, 1);
@@ -561,6 +579,113 @@ Test(generation, stopping_while_starting_stops_the_slices)
 	kill_and_reap(gen);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	cr_assert_eq(fake.spawned, started);
+	gen_free(gen);
+}
+
+/*
+ * A running generation of 400 workers, on which each signal takes 100us:
+ * 40 ms to tell them all, more than a slice.
+ */
+static struct generation *
+slow_to_signal_gen(const char *keys)
+{
+	struct generation *gen = running_gen(400, keys);
+
+	fake.signal_spin_us = 100;
+	return gen;
+}
+
+/* How many of the first n fake processes were sent sig last. */
+static int
+count_signalled(int n, int sig)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (fake.last_signal[i] == sig)
+			k++;
+	return k;
+}
+
+/*
+ * Telling many workers to stop yields to the event loop between slices,
+ * as starting them does: an exit (or a control request) is handled
+ * before the last ones are told, and each is told once.
+ */
+Test(generation, workers_are_told_to_stop_in_slices)
+{
+	struct generation *gen = slow_to_signal_gen("stop_signal = SIGQUIT\n");
+	int turns = 0, i, told, most;
+
+	gen_drain(gen);
+	cr_assert_eq(gen->state, GEN_DRAINING);
+	most = count_signalled(400, SIGQUIT);
+	cr_assert_gt(most, 0);
+	cr_assert_lt(most, 400, "every worker told in one go");
+	cr_assert_eq(gen->workers[0].state, WORKER_STOPPING);
+	fake_exit(gen, gen->workers[0].pid, 0);
+	cr_assert_eq(seen.worker_exited, 1);
+	while ((told = count_signalled(400, SIGQUIT)) < 400) {
+		cr_assert_lt(turns++, 10000);
+		event_base_loop(base, EVLOOP_ONCE);
+		if (count_signalled(400, SIGQUIT) - told > most)
+			most = count_signalled(400, SIGQUIT) - told;
+	}
+	cr_assert_gt(turns, 1, "the rest told in one slice");
+	cr_assert_leq(most, GEN_STOP_SLICE_MAX, "%d workers told in one turn",
+	    most);
+	for (i = 0; i < 400; i++)
+		cr_assert_eq(fake.signals[i], 1, "worker %d told %d times", i,
+		    fake.signals[i]);
+	for (i = 1; i < 400; i++) {
+		cr_assert_eq(gen->workers[i].state, WORKER_STOPPING);
+		fake_exit(gen, gen->workers[i].pid, 0);
+	}
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+}
+
+/* Workers held back, then told: in slices too, each once. */
+Test(generation, workers_held_back_are_told_in_slices_once)
+{
+	struct generation *gen = slow_to_signal_gen("stop_signal = SIGQUIT\n");
+	int i;
+
+	gen_drain_holding(gen, 200);
+	RUN_UNTIL(count_signalled(400, SIGQUIT) == 200);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	for (i = 0; i < 400; i++)
+		cr_assert_eq(fake.signals[i], i < 200, "worker %d", i);
+	gen_drain(gen);
+	cr_assert_lt(count_signalled(400, SIGQUIT), 400);
+	RUN_UNTIL(count_signalled(400, SIGQUIT) == 400);
+	for (i = 0; i < 400; i++)
+		cr_assert_eq(fake.signals[i], 1, "worker %d", i);
+	kill_and_reap(gen);
+	gen_free(gen);
+}
+
+/*
+ * drain_timeout passing while workers are still being told: all are
+ * killed, and none is told to stop after that.
+ */
+Test(generation, drain_timeout_while_telling_kills_the_rest)
+{
+	struct generation *gen = slow_to_signal_gen("stop_signal = SIGQUIT\n"
+	    "drain_timeout = 1ms\n");
+	int i;
+
+	gen_drain(gen);
+	cr_assert_lt(count_signalled(400, SIGQUIT), 400);
+	RUN_UNTIL(count_signalled(400, SIGKILL) == 400);
+	cr_assert_lt(fake.signals[399], 2);
+	for (i = 0; i < 20; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(count_signalled(400, SIGKILL), 400,
+	    "told to stop after it was killed");
+	for (i = 0; i < 400; i++)
+		fake_exit(gen, gen->workers[i].pid, SIGKILL);
+	cr_assert_eq(seen.gone, 1);
 	gen_free(gen);
 }
 

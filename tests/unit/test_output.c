@@ -147,6 +147,33 @@ Test(output, partial_lines_of_several_workers_stay_apart, .init = init,
 	cr_assert_eq(dropped, 0);
 }
 
+/*
+ * Once every writer closed the pipe, its last line is logged and the pipe
+ * closed as soon as the loop sees its end, not later with the worker; the
+ * line is not logged again when the output is freed.
+ */
+Test(output, the_pipe_is_closed_at_its_end, .init = init, .fini = fini)
+{
+	unsigned long long dropped = 0;
+	struct output *out;
+	int w, fds;
+	char *text;
+
+	fds = support_fd_count(getpid());
+	w = worker_pipe("app gen 1 pid 12", &out, &dropped);
+	say(w, "last words");
+	close(w);
+	read_pipes();
+	text = logged();
+	expect_line(text, "app gen 1 pid 12: last words");
+	free(text);
+	cr_assert_eq(support_fd_count(getpid()), fds, "the pipe is still open");
+	output_free(out);
+	text = logged();
+	expect_line(text, "app gen 1 pid 12: last words");
+	free(text);
+}
+
 Test(output, a_long_line_is_logged_in_pieces_across_reads, .init = init,
     .fini = fini)
 {

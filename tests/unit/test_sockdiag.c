@@ -459,6 +459,58 @@ Test(sockdiag, several_ports_in_one_lookup)
 		close(fds[i]);
 }
 
+/* The want a socket of the list was reported with; it must be there. */
+static size_t
+want_index(const struct sockdiag_list *list, int fd)
+{
+	const struct sockdiag_sock *s = find(list, inode_of(fd));
+
+	cr_assert_not_null(s, "the socket on port %d is not listed",
+	    port_of(fd));
+	return s->want;
+}
+
+/*
+ * A socket is reported with the first want it matches, whether that want
+ * names its port or takes any port, and wants on its port that do not
+ * overlap its address are passed over.
+ */
+Test(sockdiag, the_first_want_a_socket_matches_is_the_one_reported)
+{
+	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_want wants[4];
+	char text[64];
+	int a, b, c;
+
+	a = must_open("127.0.0.1:0", false, -1);
+	b = must_open("127.0.0.1:0", false, -1);
+	c = must_open("127.0.0.1:0", false, -1);
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port_of(b));
+	wants[0] = want_of(text, false);
+	wants[1] = want_of("127.0.0.1:0", false);	/* any port */
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port_of(a));
+	wants[2] = want_of(text, false);
+	list_of(wants, 3, &list);
+	cr_assert_eq(want_index(&list, b), 0);
+	cr_assert_eq(want_index(&list, a), 1);
+	cr_assert_eq(want_index(&list, c), 1);
+
+	snprintf(text, sizeof(text), "127.0.0.2:%d", port_of(c));
+	wants[0] = want_of(text, false);	/* its port, not its address */
+	snprintf(text, sizeof(text), "0.0.0.0:%d", port_of(c));
+	wants[1] = want_of(text, false);
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port_of(c));
+	wants[2] = want_of(text, false);
+	wants[3] = want_of("127.0.0.1:0", false);
+	list_of(wants, 4, &list);
+	cr_assert_eq(want_index(&list, c), 1);
+	cr_assert_eq(want_index(&list, a), 3);
+	sockdiag_list_free(&list);
+	close(a);
+	close(b);
+	close(c);
+}
+
 Test(sockdiag, keeps_no_more_than_max)
 {
 	struct sockdiag_list list = { NULL, 0, 1, false };

@@ -1,0 +1,203 @@
+/*
+ * loopstat.c: how long the turns of the event loop take.
+ *
+ * With HANDOFF_DEBUG_LOOP=MS in its environment, the supervisor logs each
+ * turn of its event loop (from the poll's return to the next poll) that
+ * took MS milliseconds or more, and the longest part of it:
+ *
+ *	loop: turn of 35ms; longest part 30ms in reload commit
+ *
+ * Callbacks worth watching call loopstat_mark("what") as they begin, and
+ * long steps inside them mark too: the time from one mark to the next is
+ * charged to the first; time before the first mark of a turn is charged to
+ * "unmarked" (libevent's own work, callbacks that do not mark). A turn
+ * with no mark at all is not measured. Off (the default), a mark costs a
+ * test and the loop is plain event_base_dispatch.
+ */
+#include "autoconf.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "cause.h"
+#include "log.h"
+#include "loopstat.h"
+#include "parse.h"
+
+static struct {
+	bool		 enabled;
+	uint64_t	 slow_us;	/* log turns this long or longer */
+	struct event_base *base;
+	struct loopstat_turn turn;
+} loopstat;
+
+/* Microseconds of a timeval. */
+static uint64_t
+loopstat_us(const struct timeval *tv)
+{
+	return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
+}
+
+/*
+ * Now: the wall clock (the clock libevent's cached time is on) and the
+ * CPU time the supervisor used.
+ */
+static struct loopstat_time
+loopstat_now(void)
+{
+	struct loopstat_time now;
+	struct timespec cpu;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	now.wall_us = loopstat_us(&tv);
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == -1)
+		now.cpu_us = 0;
+	else
+		now.cpu_us = (uint64_t)cpu.tv_sec * 1000000 +
+		    (uint64_t)cpu.tv_nsec / 1000;
+	return now;
+}
+
+/*
+ * Turn measuring on from HANDOFF_DEBUG_LOOP's value (NULL or empty: off):
+ * the least milliseconds of a turn that is logged. -1 with *cause if it
+ * is not a number.
+ */
+int
+loopstat_init(const char *setting, char **cause)
+{
+	const char *error;
+	long ms;
+
+	loopstat.enabled = false;
+	if (setting == NULL || *setting == '\0')
+		return 0;
+	if (parse_int_range(setting, 0, 3600 * 1000, &ms, &error) == -1) {
+		cause_set(cause, "HANDOFF_DEBUG_LOOP=%s: %s; give the "
+		    "milliseconds from which a turn of the event loop is logged "
+		    "(0: every turn)", setting, error);
+		return -1;
+	}
+	loopstat.enabled = true;
+	loopstat.slow_us = (uint64_t)ms * 1000;
+	memset(&loopstat.turn, 0, sizeof(loopstat.turn));
+	return 0;
+}
+
+/* Tell whether turns are measured. */
+bool
+loopstat_enabled(void)
+{
+	return loopstat.enabled;
+}
+
+/* b - a, or 0 if the clock stepped back. */
+static uint64_t
+loopstat_diff(uint64_t a, uint64_t b)
+{
+	return b > a ? b - a : 0;
+}
+
+/*
+ * End the current part of turn t at now; the next part is charged to
+ * what. The first mark of a turn opens it: it began when the poll
+ * returned (polled_us), its CPU time is counted from this mark.
+ */
+void
+loopstat_turn_mark(struct loopstat_turn *t, const char *what,
+    uint64_t polled_us, struct loopstat_time now)
+{
+	if (!t->open) {
+		t->open = true;
+		t->start.wall_us = polled_us < now.wall_us ? polled_us :
+		    now.wall_us;
+		t->start.cpu_us = now.cpu_us;
+		t->part = t->start;
+		t->what = "unmarked";
+		t->longest.wall_us = t->longest.cpu_us = 0;
+		t->longest_what = NULL;
+	}
+	if (t->longest_what == NULL || loopstat_diff(t->part.wall_us,
+	    now.wall_us) > t->longest.wall_us) {
+		t->longest.wall_us = loopstat_diff(t->part.wall_us, now.wall_us);
+		t->longest.cpu_us = loopstat_diff(t->part.cpu_us, now.cpu_us);
+		t->longest_what = t->what;
+	}
+	t->part = now;
+	t->what = what;
+}
+
+/*
+ * End turn t at now. If it took slow_us or more, fill line with what to
+ * log and return true. The next mark opens a new turn.
+ */
+bool
+loopstat_turn_end(struct loopstat_turn *t, struct loopstat_time now,
+    uint64_t slow_us, char *line, size_t len)
+{
+	uint64_t wall, cpu;
+
+	if (!t->open)
+		return false;
+	loopstat_turn_mark(t, NULL, t->start.wall_us, now);
+	t->open = false;
+	wall = loopstat_diff(t->start.wall_us, now.wall_us);
+	cpu = loopstat_diff(t->start.cpu_us, now.cpu_us);
+	if (wall < slow_us)
+		return false;
+	snprintf(line, len, "loop: turn of %llums (%llums on the CPU); "
+	    "longest part %llums (%llums on the CPU) in %s",
+	    (unsigned long long)(wall / 1000), (unsigned long long)(cpu / 1000),
+	    (unsigned long long)(t->longest.wall_us / 1000),
+	    (unsigned long long)(t->longest.cpu_us / 1000), t->longest_what);
+	return true;
+}
+
+/* From here on, this turn's time is spent in what (a static string). */
+void
+loopstat_mark(const char *what)
+{
+	struct loopstat_time now;
+	struct timeval polled;
+
+	if (!loopstat.enabled || loopstat.base == NULL)
+		return;
+	now = loopstat_now();
+	/* The time libevent cached when its poll returned: the turn's start. */
+	if (event_base_gettimeofday_cached(loopstat.base, &polled) == -1)
+		loopstat_turn_mark(&loopstat.turn, what, now.wall_us, now);
+	else
+		loopstat_turn_mark(&loopstat.turn, what, loopstat_us(&polled),
+		    now);
+}
+
+/*
+ * Run the event loop until it is asked to exit, as event_base_dispatch
+ * does (and returns), measuring each turn if asked to.
+ */
+int
+loopstat_dispatch(struct event_base *base)
+{
+	char line[256];
+	int rc;
+
+	if (!loopstat.enabled)
+		return event_base_dispatch(base);
+	loopstat.base = base;
+	for (;;) {
+		rc = event_base_loop(base, EVLOOP_ONCE);
+		if (loopstat_turn_end(&loopstat.turn, loopstat_now(),
+		    loopstat.slow_us, line, sizeof(line)))
+			log_info("%s", line);
+		if (rc != 0 || event_base_got_exit(base) ||
+		    event_base_got_break(base))
+			break;
+	}
+	loopstat.base = NULL;
+	return rc;
+}

@@ -1,0 +1,143 @@
+/*
+ * test_loopstat.c: how a turn of the event loop is measured: marks cut it
+ * into parts, each charged to the mark it began at; a turn is logged once
+ * it takes the threshold or more, with its longest part; HANDOFF_DEBUG_LOOP
+ * is a number of milliseconds or refused; the measuring loop runs and
+ * stops as event_base_dispatch does.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loopstat.h"
+
+/* A mark passed in a turn: when the poll returned, and now (ms). */
+struct mark {
+	const char	*what;
+	uint64_t	 polled, wall, cpu;
+};
+
+/* A turn: its marks, its end (ms), the threshold, what is logged. */
+static const struct {
+	const char	*name;
+	struct mark	 marks[4];
+	uint64_t	 end_wall, end_cpu, slow;
+	const char	*line;		/* NULL: nothing */
+} turns[] = {
+	{ "no mark: not measured", { { NULL, 0, 0, 0 } }, 500, 10, 0, NULL },
+	/* 40ms from the poll, CPU from the first mark, 30ms in the slice. */
+	{ "parts charged to the mark they began at",
+	  { { "notify", 100, 102, 1 }, { "spawn slice", 100, 105, 3 },
+	    { "control request", 100, 135, 4 }, { NULL, 0, 0, 0 } },
+	  140, 9, 10, "loop: turn of 40ms (8ms on the CPU); longest part 30ms "
+	  "(1ms on the CPU) in spawn slice" },
+	{ "before the first mark: unmarked",
+	  { { "cleanup", 0, 50, 7 }, { NULL, 0, 0, 0 } }, 51, 7, 0,
+	  "loop: turn of 51ms (0ms on the CPU); longest part 50ms (0ms on the "
+	  "CPU) in unmarked" },
+	{ "shorter than the threshold: not logged",
+	  { { "notify", 1000, 1000, 0 }, { NULL, 0, 0, 0 } }, 1009, 2, 10,
+	  NULL },
+	{ "as long as the threshold: logged",
+	  { { "SIGCHLD", 2000, 2000, 2 }, { NULL, 0, 0, 0 } }, 2010, 3, 10,
+	  "loop: turn of 10ms (1ms on the CPU); longest part 10ms (1ms on the "
+	  "CPU) in SIGCHLD" },
+	/* The cached poll time after the mark: the turn starts at the mark. */
+	{ "a clock that steps back counts nothing",
+	  { { "notify", 300, 200, 5 }, { "guard", 300, 150, 4 },
+	    { NULL, 0, 0, 0 } }, 100, 3, 0,
+	  "loop: turn of 0ms (0ms on the CPU); longest part 0ms (0ms on the "
+	  "CPU) in unmarked" },
+};
+
+/* A point in a turn, from milliseconds. */
+static struct loopstat_time
+at(uint64_t wall_ms, uint64_t cpu_ms)
+{
+	struct loopstat_time t = { wall_ms * 1000, cpu_ms * 1000 };
+
+	return t;
+}
+
+/* One turn measured after another, the same as each on its own. */
+Test(loopstat, turns_are_cut_into_parts_at_each_mark)
+{
+	struct loopstat_turn t;
+	const struct mark *m;
+	char line[256];
+	size_t i;
+	bool logged;
+
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < sizeof(turns) / sizeof(turns[0]); i++) {
+		for (m = turns[i].marks; m->what != NULL; m++)
+			loopstat_turn_mark(&t, m->what, m->polled * 1000,
+			    at(m->wall, m->cpu));
+		logged = loopstat_turn_end(&t, at(turns[i].end_wall,
+		    turns[i].end_cpu), turns[i].slow * 1000, line,
+		    sizeof(line));
+		cr_assert_eq(logged, turns[i].line != NULL, "%s", turns[i].name);
+		if (logged)
+			cr_assert_str_eq(line, turns[i].line, "%s",
+			    turns[i].name);
+	}
+}
+
+Test(loopstat, the_setting_is_milliseconds_or_refused)
+{
+	char *cause = NULL;
+
+	cr_assert_eq(loopstat_init(NULL, &cause), 0);
+	cr_assert_not(loopstat_enabled());
+	cr_assert_eq(loopstat_init("", &cause), 0);
+	cr_assert_not(loopstat_enabled());
+	cr_assert_eq(loopstat_init("10", &cause), 0);
+	cr_assert(loopstat_enabled());
+	cr_assert_eq(loopstat_init("0", &cause), 0);
+	cr_assert(loopstat_enabled());
+	cr_assert_eq(loopstat_init("10ms", &cause), -1);
+	cr_assert_str_eq(cause, "HANDOFF_DEBUG_LOOP=10ms: bad number; give the "
+	    "milliseconds from which a turn of the event loop is logged (0: "
+	    "every turn)");
+	cr_assert_not(loopstat_enabled());
+	free(cause);
+	cause = NULL;
+	cr_assert_eq(loopstat_init("-1", &cause), -1);
+	free(cause);
+}
+
+/* Timer: mark, and stop the loop on the third time. */
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+	static int ticks;
+	struct event_base *b = arg;
+	struct timeval zero = { 0, 0 };
+
+	(void)fd;
+	(void)what;
+	loopstat_mark("tick");
+	if (++ticks == 3)
+		event_base_loopexit(b, NULL);
+	else
+		event_base_once(b, -1, EV_TIMEOUT, tick, b, &zero);
+}
+
+Test(loopstat, the_measuring_loop_runs_until_asked_to_exit)
+{
+	struct event_base *b;
+	struct timeval zero = { 0, 0 };
+	char *cause = NULL;
+
+	cr_assert_not_null(b = event_base_new());
+	cr_assert_eq(loopstat_init("1000", &cause), 0);
+	cr_assert_eq(event_base_once(b, -1, EV_TIMEOUT, tick, b, &zero), 0);
+	cr_assert_eq(loopstat_dispatch(b), 0);
+	cr_assert(event_base_got_exit(b));
+	/* With nothing left to wait for, it returns as dispatch does. */
+	cr_assert_eq(loopstat_dispatch(b), 1);
+	event_base_free(b);
+}
