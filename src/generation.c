@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -586,8 +585,6 @@ gen_free(struct generation *gen)
 	free(gen->workers);
 	free(gen->program);
 	free(gen);
-	/* Give the pages its workers used back to the system. */
-	malloc_trim(0);
 }
 
 /* The worker whose process (or announced MAINPID) is pid, or NULL. */

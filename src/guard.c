@@ -268,37 +268,37 @@ guard_users(const struct guard *g, const struct listener *l, char *buf,
  */
 static void
 guard_check_reuseport(struct guard *g, struct guard_look *look,
-    const struct listener *l, const struct stat *sb)
+    const struct listener *l)
 {
+	ino_t ino = listener_socket_ino(l, 0);
+	struct stat sb;
 	char users[256];
 
 	if (l->opts.reuseport || l->opts.per_slot || !guard_reuseport_on(l))
 		return;
-	if (guard_inodes_add(&look->warned, sb->st_ino) == -1 ||
-	    guard_inodes_has(&g->warned, sb->st_ino))
+	if (guard_inodes_add(&look->warned, ino) == -1 ||
+	    guard_inodes_has(&g->warned, ino) ||
+	    fstat(guard_fd(l), &sb) == -1)
 		return;
 	guard_users(g, l, users, sizeof(users));
 	log_warnx("listener %s %s: SO_REUSEPORT was turned on by a process "
 	    "holding it (a worker of %s): any process of uid %u may now "
 	    "listen on its port too and take a share of its connections; turn "
 	    "it off in the server, or set reuseport = yes to allow it",
-	    l->name, l->bound, users, (unsigned int)sb->st_uid);
+	    l->name, l->bound, users, (unsigned int)sb.st_uid);
 }
 
-/* Count the sockets of a per-slot listener past the first as ours. */
+/* Count every open socket of a listener (one per slot, or one) as ours. */
 static int
-guard_own_slots(struct guard_look *look, const struct listener *l)
+guard_own_sockets(struct guard_look *look, const struct listener *l)
 {
-	struct stat sb;
+	ino_t ino;
 	size_t i;
-	int fd;
 
-	for (i = 1; i < listener_nsockets(l); i++) {
-		fd = listener_socket_fd(l, i);
-		if (fd != -1 && fstat(fd, &sb) == 0 &&
-		    guard_inodes_add(&look->ours, sb.st_ino) == -1)
+	for (i = 0; i < listener_nsockets(l); i++)
+		if ((ino = listener_socket_ino(l, i)) != 0 &&
+		    guard_inodes_add(&look->ours, ino) == -1)
 			return -1;
-	}
 	return 0;
 }
 
@@ -360,7 +360,6 @@ guard_wants(struct guard *g, struct guard_look *look)
 {
 	const struct listener *l;
 	struct sockdiag_want *w;
-	struct stat sb;
 	size_t i, n = g->set->count, all = n + guard_self_each(g, look, NULL);
 	socklen_t len;
 	int v6only;
@@ -371,12 +370,11 @@ guard_wants(struct guard *g, struct guard_look *look)
 		return -1;
 	for (i = 0; i < n; i++) {
 		l = g->set->items[i];
-		if (guard_fd(l) == -1 || fstat(guard_fd(l), &sb) == -1)
+		if (listener_socket_ino(l, 0) == 0)
 			continue;
-		if (guard_inodes_add(&look->ours, sb.st_ino) == -1 ||
-		    guard_own_slots(look, l) == -1)
+		if (guard_own_sockets(look, l) == -1)
 			return -1;
-		guard_check_reuseport(g, look, l, &sb);
+		guard_check_reuseport(g, look, l);
 		w = &look->wants[look->nwants];
 		w->addr = l->addr;
 		if (!addr_is_unix(&l->addr)) {

@@ -409,6 +409,21 @@ static void listener_group_join(struct listener *l, size_t slot);
 /* Holders of a probed address named at most, by check --bind. */
 #define LISTENER_PROBE_OWNERS	16
 
+/*
+ * Make fd, a socket just bound, the one s holds (it owns it from now on),
+ * with its inode and out of any steering table.
+ */
+static void
+listener_socket_take(struct listener_socket *s, int fd)
+{
+	struct stat sb;
+
+	s->fd = fd;
+	s->ino = fstat(fd, &sb) == 0 ? sb.st_ino : 0;
+	s->serving = false;
+	s->registered = false;
+}
+
 /* Bind a listener as configured; *out gets it, with one reference. */
 int
 listener_bind(const struct listener_conf *lc, struct listener **out,
@@ -486,10 +501,8 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 	l->addr = lc->addr;
 	l->opts = lc->opts;
 	/* The socket is the listener's now: its shared one, or slot 0's. */
-	l->sockets[0].fd = fd;
+	listener_socket_take(&l->sockets[0], fd);
 	l->sockets[0].group_index = -1;
-	l->sockets[0].serving = false;
-	l->sockets[0].registered = false;
 	l->nsockets = 1;
 	l->refs = 1;
 	fd = -1;
@@ -592,6 +605,16 @@ listener_socket_fd(const struct listener *l, size_t i)
 	return l->sockets[i].fd;
 }
 
+/*
+ * The inode of the listener's socket i, known since it was bound: the
+ * guard tells our sockets from others' by it without a system call.
+ */
+ino_t
+listener_socket_ino(const struct listener *l, size_t i)
+{
+	return l->sockets[i].fd != -1 ? l->sockets[i].ino : 0;
+}
+
 /* ---- per-slot listeners (reuseport mode) ---------------------------- */
 
 /* Tell whether a listener has a socket per worker slot. */
@@ -673,9 +696,7 @@ listener_slot_open(struct listener *l, char **cause)
 		    sizeof(err)));
 		goto fail;
 	}
-	l->sockets[slot].fd = fd;
-	l->sockets[slot].serving = false;
-	l->sockets[slot].registered = false;
+	listener_socket_take(&l->sockets[slot], fd);
 	l->nsockets++;
 	listener_group_join(l, slot);
 	return 0;
@@ -1127,29 +1148,30 @@ static int
 listener_index_build(struct listener_index *idx,
     const struct listener_set *current)
 {
+	static unsigned int pass;
 	struct listener_keys keys;
 	struct listener_candidate *c;
-	struct hashmap *seen;
 	struct listener *l;
 	size_t n = current != NULL ? current->count : 0, i, k;
-	int rc;
 
 	memset(idx, 0, sizeof(*idx));
-	if ((seen = hashmap_new(n)) == NULL ||
-	    (idx->cands = calloc(n + 1, sizeof(*idx->cands))) == NULL)
+	if ((idx->cands = calloc(n + 1, sizeof(*idx->cands))) == NULL)
 		goto fail;
+	/* A listener named twice is a candidate once: this pass marks it. */
+	if (++pass == 0)
+		pass = 1;
+	for (i = 0; i < n; i++) {
+		l = current->items[i];
+		if (l->index_pass != pass) {
+			l->index_pass = pass;
+			idx->cands[idx->ncands++].l = l;
+		}
+	}
 	/* Few listeners are on unix sockets: that table grows as used. */
 	for (k = 0; k < LISTENER_NLINKS; k++)
 		if ((idx->map[k] = hashmap_new(k == LISTENER_BY_UNIX_NAME ? 0 :
-		    n)) == NULL)
+		    idx->ncands)) == NULL)
 			goto fail;
-	for (i = 0; i < n; i++) {
-		l = current->items[i];
-		if ((rc = hashmap_add(seen, &l, sizeof(l), l)) == -1)
-			goto fail;
-		if (rc == 1)
-			idx->cands[idx->ncands++].l = l;
-	}
 	for (i = idx->ncands; i-- > 0;) {
 		c = &idx->cands[i];
 		listener_keys_of(&keys, &c->l->addr, &c->l->opts, c->l->name);
@@ -1163,11 +1185,9 @@ listener_index_build(struct listener_index *idx,
 				goto fail;
 		}
 	}
-	hashmap_free(seen);
 	return 0;
 
 fail:
-	hashmap_free(seen);
 	listener_index_free(idx);
 	return -1;
 }
@@ -1700,7 +1720,7 @@ listener_rebind(struct listener *l, char **cause)
 {
 	struct listener_conf lc;
 	struct listener *fresh;
-	int fd;
+	struct listener_socket sock;
 
 	memset(&lc, 0, sizeof(lc));
 	lc.name = l->name;
@@ -1711,9 +1731,11 @@ listener_rebind(struct listener *l, char **cause)
 	if (listener_bind(&lc, &fresh, cause) == -1)
 		return -1;
 	/* The fds change owners: l takes the fresh one, fresh the old. */
-	fd = l->sockets[0].fd;
+	sock = l->sockets[0];
 	l->sockets[0].fd = fresh->sockets[0].fd;
-	fresh->sockets[0].fd = fd;
+	l->sockets[0].ino = fresh->sockets[0].ino;
+	fresh->sockets[0].fd = sock.fd;
+	fresh->sockets[0].ino = sock.ino;
 	l->file_dev = fresh->file_dev;
 	l->file_ino = fresh->file_ino;
 	fresh->file_ino = 0;	/* the file is l's now: not to be removed */

@@ -28,6 +28,7 @@ struct hashmap;
 /* One socket of a listener. */
 struct listener_socket {
 	int		 fd;		/* CLOEXEC, non-blocking; -1: closed */
+	ino_t		 ino;		/* its inode (sockfs), 0 if unknown */
 	int		 group_index;	/* per_slot: its index in the kernel's
 					   reuseport group, -1 while not in it */
 	bool		 serving;	/* per_slot: in the steering table */
@@ -47,6 +48,7 @@ struct listener {
 	dev_t		 file_dev;	/* unix socket file we created, to */
 	ino_t		 file_ino;	/* unlink only our own on close */
 	int		 refs;
+	unsigned int	 index_pass;	/* the last reload index that took it */
 	/*
 	 * per_slot listeners (reuseport mode): socket i is worker slot i's.
 	 * Slots below committed serve the running config; those above wait
@@ -84,6 +86,7 @@ int	 listener_fd(const struct listener *l);
 int	 listener_slot_fd(const struct listener *l, unsigned int slot);
 size_t	 listener_nsockets(const struct listener *l);
 int	 listener_socket_fd(const struct listener *l, size_t i);
+ino_t	 listener_socket_ino(const struct listener *l, size_t i);
 size_t	 listener_key(const struct addr *addr, const struct listener_opts *opts,
 	    const char *name, unsigned char *buf);
 bool	 listener_matches(const struct listener *l, const struct listener_conf *lc);

@@ -21,41 +21,77 @@
 #include "cause.h"
 #include "config.h"
 #include "generation.h"
+#include "hashmap.h"
+#include "listener.h"
 #include "listening.h"
 #include "program.h"
 #include "selfmode.h"
 
+/* Tell whether any listener of the config is a self-mode program's. */
+static bool
+selfmode_in_config(const struct config *conf)
+{
+	const struct listener_conf *lc;
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry)
+		if (lc->self)
+			return true;
+	return false;
+}
+
 /*
  * Refuse a reload that moves an address between a self-mode program and
- * the supervisor's own sockets: -1 with *cause naming the listener.
+ * the supervisor's own sockets: -1 with *cause naming the listener. The
+ * running config's addresses are hashed once: one lookup per listener.
  */
 int
 selfmode_check_reload(const struct config *now, const struct config *next,
     char **cause)
 {
+	unsigned char key[LISTENER_KEY_MAX];
 	const struct listener_conf *lc, *was;
+	struct hashmap *running;
 	char where[ADDR_STRLEN];
+	size_t len;
+	int rc = 0;
 
+	if (!selfmode_in_config(now) && !selfmode_in_config(next))
+		return 0;
+	if ((running = hashmap_new(now->nlisteners)) == NULL)
+		goto nomem;
+	TAILQ_FOREACH(was, &now->listeners, entry) {
+		if (!was->has_listen)
+			continue;
+		len = listener_key(&was->addr, NULL, was->name, key);
+		if (hashmap_add(running, key, len, (void *)was) == -1)
+			goto nomem;
+	}
 	TAILQ_FOREACH(lc, &next->listeners, entry) {
 		if (!lc->has_listen)
 			continue;
-		TAILQ_FOREACH(was, &now->listeners, entry) {
-			if (!was->has_listen || was->self == lc->self ||
-			    !addr_equal(&was->addr, &lc->addr))
-				continue;
-			addr_format(&lc->addr, where, sizeof(where));
-			cause_set(cause, "listener %s: %s would move from %s to "
-			    "%s; a program's own SO_REUSEPORT sockets and the "
-			    "supervisor's cannot listen there side by side, so "
-			    "this needs a stop and start", lc->name, where,
-			    was->self ? "a program's own sockets (handoff = "
-			    "self)" : "the supervisor's socket", lc->self ?
-			    "a program's own sockets (handoff = self)" :
-			    "the supervisor's socket");
-			return -1;
-		}
+		len = listener_key(&lc->addr, NULL, lc->name, key);
+		if ((was = hashmap_get(running, key, len)) == NULL ||
+		    was->self == lc->self)
+			continue;
+		addr_format(&lc->addr, where, sizeof(where));
+		cause_set(cause, "listener %s: %s would move from %s to "
+		    "%s; a program's own SO_REUSEPORT sockets and the "
+		    "supervisor's cannot listen there side by side, so "
+		    "this needs a stop and start", lc->name, where,
+		    was->self ? "a program's own sockets (handoff = "
+		    "self)" : "the supervisor's socket", lc->self ?
+		    "a program's own sockets (handoff = self)" :
+		    "the supervisor's socket");
+		rc = -1;
+		break;
 	}
-	return 0;
+	hashmap_free(running);
+	return rc;
+
+nomem:
+	hashmap_free(running);
+	cause_set(cause, "out of memory");
+	return -1;
 }
 
 /* Append one socket of a self-mode generation as a JSON object. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,6 +433,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 	struct supervisor *sup = arg;
 	struct program *prog, *next_prog;
 	struct generation *gen, *next_gen;
+	bool freed = false;
 
 	(void)fd;
 	(void)what;
@@ -452,6 +454,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 				supervisor_drain_done(sup, gen);
 			reuseport_forget(sup->reuseport, gen);
 			gen_free(gen);
+			freed = true;
 		}
 		if (TAILQ_EMPTY(&prog->gens) && (sup->conf == NULL ||
 		    config_find_program(sup->conf, prog->name) == NULL)) {
@@ -459,6 +462,9 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	reuseport_trim(sup->reuseport);
+	/* Give the pages the gone generations used back, once per pass. */
+	if (freed)
+		malloc_trim(0);
 	health_watch(sup->health, &sup->listeners);
 	if (sup->stopping && !program_list_has_processes(&sup->programs))
 		event_base_loopexit(sup->base, NULL);
