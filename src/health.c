@@ -144,7 +144,8 @@ health_repair_slot(struct health *h, struct health_watch *w)
 	w->down = true;
 	if ((rc = listener_slot_repair(l, w->slot, &cause)) == -1) {
 		if (w->failures++ == 0)
-			h->cb(l, HEALTH_FAILED, cause_text(cause), h->cb_arg);
+			h->cb(l, (long)w->slot, HEALTH_FAILED,
+			    cause_text(cause), h->cb_arg);
 		free(cause);
 		health_schedule_retry(h);
 		return;
@@ -158,7 +159,8 @@ health_repair_slot(struct health *h, struct health_watch *w)
 	health_arm(h, w);
 	if (rc == 1) {
 		w->repairs++;
-		h->cb(l, HEALTH_RELISTENED, NULL, h->cb_arg);
+		h->cb(l, (long)w->slot, HEALTH_RELISTENED, NULL,
+		    h->cb_arg);
 	}
 }
 
@@ -181,7 +183,7 @@ health_repair(struct health *h, struct health_watch *w)
 	if (listener_repair(l, &rebound, &cause) == -1) {
 		/* Said once per streak of failures. */
 		if (w->failures++ == 0)
-			h->cb(l, HEALTH_FAILED, cause_text(cause),
+			h->cb(l, -1, HEALTH_FAILED, cause_text(cause),
 			    h->cb_arg);
 		free(cause);
 		health_schedule_retry(h);
@@ -191,7 +193,8 @@ health_repair(struct health *h, struct health_watch *w)
 	w->failures = 0;
 	w->repairs++;
 	health_arm(h, w);
-	h->cb(l, rebound ? HEALTH_REBOUND : HEALTH_RELISTENED, NULL, h->cb_arg);
+	h->cb(l, -1, rebound ? HEALTH_REBOUND : HEALTH_RELISTENED, NULL,
+	    h->cb_arg);
 }
 
 /* The epoll fd is readable: some listeners were shut down. */

@@ -19,7 +19,8 @@ enum health_result {
 	HEALTH_FAILED,		/* still shut down; tried again later */
 };
 
-typedef void (*health_cb)(struct listener *, enum health_result,
+/* slot: the worker slot of a per-slot listener's socket, else -1. */
+typedef void (*health_cb)(struct listener *, long slot, enum health_result,
     const char *why, void *arg);
 
 struct health	*health_open(struct event_base *base, health_cb cb, void *arg,

@@ -59,7 +59,7 @@ static void	supervisor_restart_stale(struct supervisor *);
 /* Tries at starting a generation off a dead socket, and the pause between. */
 #define SUPERVISOR_STALE_TRIES		3
 #define SUPERVISOR_STALE_RETRY_MS	1000
-static void	supervisor_listener_health(struct listener *,
+static void	supervisor_listener_health(struct listener *, long,
 		    enum health_result, const char *, void *);
 
 /* Record how a reload ended, for status. */
@@ -580,24 +580,30 @@ supervisor_listener_users(struct supervisor *sup, const struct listener *l,
 	    "program " : "programs ", names);
 }
 
-/* A listener was found shut down by a process holding a copy of it. */
+/*
+ * A listener (slot >= 0: that worker slot's socket of it) was found shut
+ * down by a process holding a copy of it.
+ */
 static void
-supervisor_listener_health(struct listener *l, enum health_result res,
-    const char *why, void *arg)
+supervisor_listener_health(struct listener *l, long slot,
+    enum health_result res, const char *why, void *arg)
 {
 	struct supervisor *sup = arg;
-	char users[256];
+	char users[256], which[64] = "";
 
 	supervisor_listener_users(sup, l, res == HEALTH_REBOUND, users,
 	    sizeof(users));
+	if (slot >= 0)
+		snprintf(which, sizeof(which), " worker slot %ld", slot);
 	/* A slot that listens again is at another index in its group. */
 	if (listener_per_slot(l) && res == HEALTH_RELISTENED)
 		reuseport_changed(sup->reuseport);
 	switch (res) {
 	case HEALTH_RELISTENED:
-		log_warnx("listener %s %s (%s): shut down by a process holding "
-		    "it (a server calling shutdown() on its listener as it "
-		    "stops); listening again", l->name, l->bound, users);
+		log_warnx("listener %s %s%s (%s): shut down by a process "
+		    "holding it (a server calling shutdown() on its listener "
+		    "as it stops); listening again", l->name, l->bound, which,
+		    users);
 		break;
 	case HEALTH_REBOUND:
 		log_warnx("listener %s %s (%s): shut down by a process holding "
@@ -607,10 +613,10 @@ supervisor_listener_health(struct listener *l, enum health_result res,
 		supervisor_schedule_cleanup(sup);
 		break;
 	case HEALTH_FAILED:
-		log_errorx("listener %s %s (%s): shut down by a process holding "
-		    "it, and cannot be repaired: %s; it refuses connections "
-		    "until repaired (trying again)", l->name, l->bound, users,
-		    why);
+		log_errorx("listener %s %s%s (%s): shut down by a process "
+		    "holding it, and cannot be repaired: %s; it refuses "
+		    "connections until repaired (trying again)", l->name,
+		    l->bound, which, users, why);
 		break;
 	}
 }

@@ -565,6 +565,8 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
 {
 	struct sup *s = tc_new("", "");
+	char *what;
+	int slot;
 
 	tc_own_netns();
 	rp_config(s, 3, "--shutdown-on-stop rd", 0, "");
@@ -572,6 +574,14 @@ Test(reuseport, a_slot_a_stopping_worker_shuts_down_listens_again)
 	/* The old workers shut their slots down as they stop. */
 	rp_reload(s, 2);
 	tc_expect_log(s, "shut down by a process holding it", 3);
+	/* Each warning names the slot it is about. */
+	for (slot = 0; slot < 3; slot++) {
+		what = tc_printf(" worker slot %d (program app): shut down",
+		    slot);
+		cr_expect_eq(tc_log_count(s, what), 1, "%s: %s", what,
+		    tc_log_text(s));
+		free(what);
+	}
 	/* Every slot listens again, and its new worker serves it. */
 	rp_expect_spread(s, 150, 3, 2, "after its slot was shut down");
 	tc_stop(s);
