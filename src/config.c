@@ -209,6 +209,17 @@ parse_error(struct parse_state *st, const char *fmt, ...)
 
 /* ---- allocation ------------------------------------------------------ */
 
+/* Free a program's compiled ready = log: pattern, if it has one. */
+static void
+program_conf_clear_ready_log(struct program_conf *pc)
+{
+	if (pc->ready_log_re == NULL)
+		return;
+	regfree(pc->ready_log_re);
+	free(pc->ready_log_re);
+	pc->ready_log_re = NULL;
+}
+
 /* Replace *field with a copy of value; -1 and *cause if out of memory. */
 static int
 set_string(char **field, const char *value, const char **cause)
@@ -397,6 +408,8 @@ config_free(struct config *conf)
 		free(pc->group);
 		free(pc->directory);
 		argv_free(pc->env);
+		program_conf_clear_ready_log(pc);
+		free(pc->ready_log);
 		free(pc);
 	}
 	free(conf->supervisor.name);
@@ -434,13 +447,13 @@ handoff_mode_name(enum handoff_mode mode)
 	return names[mode];
 }
 
-/* "notify", "delay" or "listening". */
+/* "notify", "delay", "listening" or "log". */
 const char *
 ready_mode_name(enum ready_mode mode)
 {
 	static const char *const names[] = {
 		[READY_NOTIFY] = "notify", [READY_DELAY] = "delay",
-		[READY_LISTENING] = "listening",
+		[READY_LISTENING] = "listening", [READY_LOG] = "log",
 	};
 	return names[mode];
 }
@@ -843,24 +856,79 @@ prog_handoff(struct parse_state *st, const char *value, const char **cause)
 	return 0;
 }
 
-/* ready = notify | delay:DURATION | listening */
+/*
+ * Compile a ready = log:REGEX pattern (POSIX extended) into pc; -1 with
+ * *cause (regerror's words, written in buf) if it is not one.
+ */
 static int
-prog_ready(struct parse_state *st, const char *value, const char **cause)
+ready_log_compile(struct program_conf *pc, const char *pattern, char *buf,
+    size_t buflen, const char **cause)
+{
+	char why[160];
+	regex_t *re;
+	int rc;
+
+	if (*pattern == '\0') {
+		*cause = "empty log pattern (use log:REGEX, e.g. "
+		    "log:Listening at:)";
+		return -1;
+	}
+	if ((re = calloc(1, sizeof(*re))) == NULL) {
+		*cause = "out of memory";
+		return -1;
+	}
+	if ((rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
+		regerror(rc, re, why, sizeof(why));
+		free(re);
+		snprintf(buf, buflen, "bad log pattern (a POSIX extended "
+		    "regular expression): %s", why);
+		*cause = buf;
+		return -1;
+	}
+	if (set_string(&pc->ready_log, pattern, cause) == -1) {
+		regfree(re);
+		free(re);
+		return -1;
+	}
+	program_conf_clear_ready_log(pc);
+	pc->ready_log_re = re;
+	pc->ready = READY_LOG;
+	return 0;
+}
+
+/*
+ * Set a program's ready mode from its words: notify, delay:DURATION,
+ * listening or log:REGEX. -1 with *cause (perhaps written in buf).
+ */
+int
+program_conf_set_ready(struct program_conf *pc, const char *value, char *buf,
+    size_t buflen, const char **cause)
 {
 	if (strcmp(value, "notify") == 0)
-		st->program->ready = READY_NOTIFY;
+		pc->ready = READY_NOTIFY;
 	else if (strcmp(value, "listening") == 0)
-		st->program->ready = READY_LISTENING;
+		pc->ready = READY_LISTENING;
 	else if (strncmp(value, "delay:", 6) == 0) {
-		if (parse_duration_ms(value + 6, &st->program->ready_delay_ms,
+		if (parse_duration_ms(value + 6, &pc->ready_delay_ms,
 		    cause) == -1)
 			return -1;
-		st->program->ready = READY_DELAY;
-	} else {
-		*cause = "bad ready mode (use notify, delay:500ms or listening)";
+		pc->ready = READY_DELAY;
+	} else if (strncmp(value, "log:", 4) == 0)
+		return ready_log_compile(pc, value + 4, buf, buflen, cause);
+	else {
+		*cause = "bad ready mode (use notify, delay:500ms, listening "
+		    "or log:REGEX)";
 		return -1;
 	}
 	return 0;
+}
+
+/* ready = notify | delay:DURATION | listening | log:REGEX */
+static int
+prog_ready(struct parse_state *st, const char *value, const char **cause)
+{
+	return program_conf_set_ready(st->program, value, st->cause,
+	    sizeof(st->cause), cause);
 }
 
 /* ready_timeout = DURATION */

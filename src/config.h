@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/types.h>
+#include <regex.h>
 
 #include "addr.h"
 #include "log.h"
@@ -71,6 +72,7 @@ enum ready_mode {
 	READY_NOTIFY = 0,
 	READY_DELAY,
 	READY_LISTENING,
+	READY_LOG,
 };
 
 enum restart_policy {
@@ -100,6 +102,8 @@ struct program_conf {
 	enum handoff_mode handoff;
 	enum ready_mode	 ready;
 	uint64_t	 ready_delay_ms;	/* READY_DELAY */
+	char		*ready_log;	/* READY_LOG: the pattern as written */
+	regex_t		*ready_log_re;	/* READY_LOG: compiled (REG_EXTENDED) */
 	uint64_t	 ready_timeout_ms;
 	int		 stop_signal;
 	uint64_t	 drain_timeout_ms;
@@ -185,6 +189,8 @@ void		 config_msgs_free(struct config_msgs *msgs);
 const char	*handoff_mode_name(enum handoff_mode mode);
 bool		 config_needs_migration(const struct config *conf);
 bool		 config_has_mode(const struct config *conf, enum handoff_mode mode);
+int		 program_conf_set_ready(struct program_conf *pc, const char *value,
+		    char *buf, size_t buflen, const char **cause);
 const char	*ready_mode_name(enum ready_mode mode);
 const char	*restart_policy_name(enum restart_policy policy);
 

@@ -69,6 +69,8 @@ struct output {
 	unsigned long	 dropped;	/* lines dropped, not yet reported */
 	unsigned long long *dropped_total;	/* the owner's counter */
 	char		*prefix;
+	output_line_fn	 line_fn;	/* output_watch's, or NULL */
+	void		*line_arg;
 };
 
 /*
@@ -255,6 +257,9 @@ output_window_over(evutil_socket_t fd, short what, void *arg)
 static void
 output_line(struct output *out, const char *text, size_t len, bool more)
 {
+	/* Watched lines are seen even when the budget drops them. */
+	if (out->line_fn != NULL)
+		out->line_fn(out->line_arg, text, len);
 	if (out->dropping) {
 		/* The rest of a line already counted as dropped. */
 		out->dropping = more;
@@ -504,4 +509,16 @@ output_free(struct output *out)
 		close(out->fd);
 	free(out->partial);
 	output_release(out);
+}
+
+/*
+ * Have fn called with every line the worker writes from now on (pieces of
+ * an overlong one each on their own), as read, before it is escaped for
+ * the log; fn NULL stops it. fn may call output_watch but not free out.
+ */
+void
+output_watch(struct output *out, output_line_fn fn, void *arg)
+{
+	out->line_fn = fn;
+	out->line_arg = arg;
 }

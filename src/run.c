@@ -48,7 +48,7 @@ run_usage(FILE *fp)
 	    "  -l, --listen ADDR[=NAME]  a listener: 127.0.0.1:8080, [::]:8080, udp:HOST:PORT,\n"
 	    "                          unix:/path; repeatable (fds 3, 4, ... in this order)\n"
 	    "  -w, --workers N         worker processes (default 1)\n"
-	    "  -r, --ready MODE        notify (default) or delay:DURATION\n"
+	    "  -r, --ready MODE        notify (default), delay:DURATION or log:REGEX\n"
 	    "      --ready-timeout DUR default 30s\n"
 	    "      --drain-timeout DUR default 30s\n"
 	    "      --stop-signal SIG   default TERM\n"
@@ -111,7 +111,7 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 	struct program_conf *pc;
 	struct config_msgs msgs;
 	const char *cause;
-	char lname[32], *name = NULL, *eq, *text, *joined;
+	char lname[32], why[256], *name = NULL, *eq, *text, *joined;
 	size_t len, i;
 	long n;
 	int k, rc = 2;
@@ -181,17 +181,10 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 		}
 		pc->workers = (int)n;
 	}
-	if (o->ready != NULL) {
-		if (strcmp(o->ready, "notify") == 0)
-			pc->ready = READY_NOTIFY;
-		else if (strncmp(o->ready, "delay:", 6) == 0 &&
-		    parse_duration_ms(o->ready + 6, &pc->ready_delay_ms, &cause) == 0)
-			pc->ready = READY_DELAY;
-		else {
-			rc = run_bad_option("--ready", o->ready,
-			    "bad ready mode (use notify or delay:500ms)");
-			goto done;
-		}
+	if (o->ready != NULL && program_conf_set_ready(pc, o->ready, why,
+	    sizeof(why), &cause) == -1) {
+		rc = run_bad_option("--ready", o->ready, cause);
+		goto done;
 	}
 	if (o->ready_timeout != NULL && (parse_duration_ms(o->ready_timeout,
 	    &pc->ready_timeout_ms, &cause) == -1 || pc->ready_timeout_ms == 0)) {

@@ -150,8 +150,13 @@ status_json_program_conf(struct evbuffer *out, const struct program_conf *pc)
 	evbuffer_add_printf(out, ",\"command\":");
 	status_json_string(out, pc->command);
 	evbuffer_add_printf(out, ",\"workers\":%d,\"handoff\":\"%s\","
-	    "\"ready\":\"%s\",\"listeners\":[", pc->workers,
+	    "\"ready\":\"%s\",\"ready_pattern\":", pc->workers,
 	    handoff_mode_name(pc->handoff), ready_mode_name(pc->ready));
+	if (pc->ready == READY_LOG)
+		status_json_string(out, pc->ready_log);
+	else
+		evbuffer_add_printf(out, "null");
+	evbuffer_add_printf(out, ",\"listeners\":[");
 	for (i = 0; i < pc->nlisteners; i++) {
 		evbuffer_add_printf(out, "%s", i ? "," : "");
 		status_json_string(out, pc->listener_names[i]);

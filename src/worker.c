@@ -195,6 +195,30 @@ worker_delay_done(evutil_socket_t fd, short what, void *arg)
 		worker_ready(w);
 }
 
+/*
+ * A line of a starting worker's output (ready = log:REGEX): the first
+ * that matches makes it ready.
+ */
+static void
+worker_log_line(void *arg, const char *line, size_t len)
+{
+	struct worker *w = arg;
+	char text[4096];
+
+	if (w->state != WORKER_STARTING || w->pid == 0)
+		return;
+	if (len >= sizeof(text))
+		len = sizeof(text) - 1;
+	memcpy(text, line, len);
+	text[len] = '\0';
+	if (regexec(w->env->pc->ready_log_re, text, 0, NULL, 0) != 0)
+		return;
+	output_watch(w->output, NULL, NULL);
+	log_debug("%s gen %u worker %d pid %d: its output matched the ready "
+	    "pattern", w->env->program, w->env->number, w->index, (int)w->pid);
+	worker_ready(w);
+}
+
 /* Timer: a crashed worker's backoff has passed; ask to start it again. */
 static void
 worker_backoff_done(evutil_socket_t fd, short what, void *arg)
@@ -249,6 +273,8 @@ worker_start(struct worker *w, char **cause)
 	if (env->pc->ready == READY_DELAY)
 		(void)worker_arm_timer(w, env->pc->ready_delay_ms,
 		    worker_delay_done);
+	if (env->pc->ready == READY_LOG && w->output != NULL)
+		output_watch(w->output, worker_log_line, w);
 	return 0;
 }
 

@@ -1364,8 +1364,12 @@ ParameterizedTestParameters(config, invalid)
 	    "5m or 1h)" } },
 	{ "bad ready mode",
 	  PROG "ready = fd\n",
-	  { ":3: ready = fd: bad ready mode (use notify, delay:500ms or "
-	    "listening)" } },
+	  { ":3: ready = fd: bad ready mode (use notify, delay:500ms, "
+	    "listening or log:REGEX)" } },
+	{ "bad log pattern",
+	  PROG "ready = log:a{2\n",
+	  { ":3: ready = log:a{2: bad log pattern (a POSIX extended regular "
+	    "expression): Unmatched \\{" } },
 	{ "bad signal name",
 	  PROG "stop_signal = FOO\n",
 	  { ":3: stop_signal = FOO: unknown signal (use a name such as TERM, "
