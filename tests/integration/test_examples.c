@@ -28,7 +28,7 @@
 #include "harness.h"
 #include "load.h"
 
-#define CLIENTS		8
+#define CLIENTS		4
 #define RELOADS		20	/* under load, after the one with a request held */
 #define WORKERS		2	/* as in examples/hello-*.ini */
 
@@ -50,7 +50,7 @@ te_fini(void)
 	}
 }
 
-TestSuite(examples, .fini = te_fini, .timeout = 300);
+TestSuite(examples, .fini = te_fini, .timeout = 600);
 
 /* The load's summary, for a message (one buffer: one call per message). */
 static const char *
@@ -332,6 +332,7 @@ Test(examples, node_as_another_user)
 	te_tmp = support_tmpdir();
 	cr_assert_eq(chmod(te_tmp, 0755), 0);
 	script = te_example("hello-server.js");
+	cr_assert_eq(access(script, R_OK), 0, "cannot read %s", script);
 	copy = support_copy_executable(script, te_tmp);
 	command = tc_printf("%s %s web", node, copy);
 	te_run("hello-node.ini", command, "nobody");
