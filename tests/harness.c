@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "load.h"
 
 /* The supervisors of the running test, for tc_fini. */
 static struct sup *sups[MAX_SUPS];
@@ -300,6 +302,21 @@ tc_connect_unix(const char *path)
 	return fd;
 }
 
+/* A TCP connection to 127.0.0.1:port, which must be made. */
+int
+tc_connect_tcp(int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_neq(fd, -1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
+	    "connect to port %d: %s", port, strerror(errno));
+	return fd;
+}
+
 /* Send all of buf; -1 on failure. */
 int
 tc_send_all(int fd, const void *buf, size_t len)
@@ -513,6 +530,32 @@ tc_get(struct sup *s, pid_t *pidp)
 	if (pidp != NULL)
 		*pidp = pid;
 	return gen;
+}
+
+/*
+ * Reload k (1, 2, ...) under ld once it made progress, and wait until
+ * program's generation k is gone and the load went on past it: each of its
+ * nthreads has at most one request in flight, so of nthreads + 1 results
+ * at least one was answered by generation k + 1.
+ */
+void
+tc_reload_under_load(struct sup *s, struct load *ld, const char *program,
+    int k, int nthreads)
+{
+	char *gone = tc_printf("%s gen %d: gone", program, k), summary[2048];
+
+	cr_assert_eq(load_wait_progress(ld, nthreads), 0, "the load made no "
+	    "progress before reload %d: %s", k,
+	    load_summary(ld, summary, sizeof(summary)));
+	cr_assert_eq(kill(s->hp.pid, SIGHUP), 0);
+	tc_expect_log(s, "reload done", k);
+	tc_expect_log(s, gone, 1);
+	cr_assert_eq(load_wait_progress(ld, nthreads + 1), 0, "the load made "
+	    "no progress after reload %d: %s", k,
+	    load_summary(ld, summary, sizeof(summary)));
+	cr_assert_gt(load_gen_answers(ld, k + 1), 0, "gen %d never answered: "
+	    "%s", k + 1, load_summary(ld, summary, sizeof(summary)));
+	free(gone);
 }
 
 /* Whether needles (NULL-terminated) appear in text in this order. */

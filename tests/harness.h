@@ -54,6 +54,7 @@ void	 tc_fini(void);
 
 /* The control socket and status. */
 int	 tc_connect_unix(const char *path);
+int	 tc_connect_tcp(int port);
 int	 tc_send_all(int fd, const void *buf, size_t len);
 char	*tc_read_all(int fd, int timeout_ms, bool *closed);
 char	*tc_request(struct sup *s, const void *req, size_t len);
@@ -73,5 +74,10 @@ void	 tc_stop_stranger(pid_t *pid);
 void	 tc_own_netns(void);
 int	 tc_request_fds(struct sup *s, const char *name, char *line,
 	    size_t linelen, int *fds, int maxfds);
+
+/* A reload under load (tests/load.h). */
+struct load;
+void	 tc_reload_under_load(struct sup *s, struct load *ld,
+	    const char *program, int k, int nthreads);
 
 #endif

@@ -49,21 +49,6 @@ tl_fini(void)
 
 TestSuite(load, .fini = tl_fini, .timeout = 240);
 
-/* A TCP connection to 127.0.0.1:port. */
-static int
-tl_connect(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_neq(fd, -1);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
-	    "connect to port %d: %s", port, strerror(errno));
-	return fd;
-}
-
 /* Run the rest of the test in a network namespace of its own, or skip it. */
 static void
 tl_netns(void)
@@ -107,29 +92,6 @@ tl_expect_unchanged(const char *name, long long before)
 	    name, before, now, tl_summary());
 }
 
-/*
- * Reload k (1, 2, ...) once the load made progress, and wait until
- * program's generation k is gone and the load went on past it: each
- * thread has at most one request in flight, so of nthreads + 1 results
- * at least one was answered by generation k + 1.
- */
-static void
-tl_reload_under_load(struct sup *s, const char *program, int k, int nthreads)
-{
-	char *gone = tc_printf("%s gen %d: gone", program, k);
-
-	cr_assert_eq(load_wait_progress(&ld, nthreads), 0, "the load made no "
-	    "progress before reload %d: %s", k, tl_summary());
-	cr_assert_eq(kill(s->hp.pid, SIGHUP), 0);
-	tc_expect_log(s, "reload done", k);
-	tc_expect_log(s, gone, 1);
-	cr_assert_eq(load_wait_progress(&ld, nthreads + 1), 0, "the load made "
-	    "no progress after reload %d: %s", k, tl_summary());
-	cr_assert_gt(load_gen_answers(&ld, k + 1), 0, "gen %d never answered: "
-	    "%s", k + 1, tl_summary());
-	free(gone);
-}
-
 /* Wait until the accept queues on port hold at least n connections. */
 static void
 tl_expect_queue(int port, int n)
@@ -165,7 +127,7 @@ Test(load, saturating_tcp_load_loses_nothing_across_reloads)
 	    "cannot start the clients: %s", strerror(errno));
 	tl_expect_queue(s->port, CLIENTS / 4);
 	for (k = 1; k <= RELOADS; k++)
-		tl_reload_under_load(s, "app", k, CLIENTS);
+		tc_reload_under_load(s, &ld, "app", k, CLIENTS);
 	load_stop(&ld);
 
 	cr_assert_eq(load_failures(&ld), 0, "%s", tl_summary());
@@ -209,7 +171,7 @@ Test(load, steady_udp_load_loses_no_datagram_across_reloads)
 	cr_assert_eq(load_start_udp(&ld, "127.0.0.1", s->port, SENDERS, RATE),
 	    0, "cannot start the senders: %s", strerror(errno));
 	for (k = 1; k <= RELOADS; k++)
-		tl_reload_under_load(s, "echo", k, SENDERS);
+		tc_reload_under_load(s, &ld, "echo", k, SENDERS);
 	load_stop(&ld);
 
 	cr_assert_eq(load_count(&ld, LOAD_LOST), 0, "%s", tl_summary());
@@ -242,7 +204,7 @@ Test(load, accept_delay_holds_accepts_back_and_serves_the_accepted)
 	s = tc_new("--accept-delay 60m", "");
 	tc_start(s);
 	for (i = 0; i < 4; i++) {
-		pfd[i].fd = tl_connect(s->port);
+		pfd[i].fd = tc_connect_tcp(s->port);
 		pfd[i].events = POLLIN;
 		cr_assert_eq(tc_send_all(pfd[i].fd, "GET / HTTP/1.0\r\n\r\n",
 		    18), 0);
