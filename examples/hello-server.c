@@ -4,14 +4,16 @@
 /*
  * hello-server: the smallest server that hands off cleanly under handoff.
  *
- * It takes its listening sockets from the supervisor (systemd's LISTEN_FDS, or
- * Server::Starter's SERVER_STARTER_PORT), or binds --listen HOST:PORT itself so
- * that it also runs alone. It sends READY=1 to NOTIFY_SOCKET once it accepts, and
- * on SIGTERM it stops accepting, finishes the request in hand and exits 0: that
- * is all a zero-downtime handoff needs from an app.
+ * It takes its listening sockets from the supervisor (systemd's LISTEN_FDS,
+ * through libhandoff: all of them, or with --name NAME the one LISTEN_FDNAMES
+ * names NAME; else Server::Starter's SERVER_STARTER_PORT), or binds --listen
+ * HOST:PORT itself so that it also runs alone. It says READY=1 to
+ * NOTIFY_SOCKET once it accepts, and on SIGTERM it says STOPPING=1, stops
+ * accepting, finishes the request in hand and exits 0: that is all a
+ * zero-downtime handoff needs from an app.
  *
- *   cc -o hello-server hello-server.c
- *   handoff run --listen 127.0.0.1:8080 --ready notify -- ./hello-server
+ *   cc -o hello-server hello-server.c $(pkg-config --cflags --libs handoff)
+ *   handoff run --listen 127.0.0.1:8080=web --ready notify -- ./hello-server --name web
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* accept4, ppoll */
@@ -19,18 +21,18 @@
 
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <handoff.h>
 
 #define MAX_LISTENERS 16
 
@@ -41,30 +43,6 @@ static void on_stop_signal(int signo)
 {
 	(void)signo;
 	stop_requested = 1;
-}
-
-/* Sends one state ("READY=1") to the supervisor's NOTIFY_SOCKET, if it set one. */
-static void notify(const char *state)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
-
-	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
-	    strlen(path) >= sizeof addr.sun_path)
-		return;
-	memcpy(addr.sun_path, path, strlen(path));
-	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
-	if (path[0] == '@')
-		addr.sun_path[0] = '\0';	/* an abstract socket: no file */
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return;
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
-	    (struct sockaddr *)&addr, len) == -1)
-		fprintf(stderr, "hello-server: cannot notify %s: %s\n", path,
-		    strerror(errno));
-	close(fd);
 }
 
 /* Returns the non-negative number s spells, or -1 if it spells none. */
@@ -80,30 +58,35 @@ static long parse_number(const char *s)
 	return n;
 }
 
-/* Puts the fds the supervisor passed in fds[]; returns how many (0 if it passed
-   none), or -1 after saying what is wrong. */
-static int inherited_fds(int *fds)
+/* Puts the fds the supervisor passed in fds[] (only the one named name, if
+   name is not NULL); returns how many (0 if it passed none), or -1 after
+   saying what is wrong. */
+static int inherited_fds(int *fds, const char *name)
 {
-	const char *count = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
 	const char *ports = getenv("SERVER_STARTER_PORT");
 	char *copy, *item, *save;
 	long n, fd;
+	int r;
 
-	if (count != NULL) {
-		/* systemd: fds 3, 4, ...; LISTEN_PID says which process they are for. */
-		if (pid == NULL || parse_number(pid) != getpid()) {
-			fprintf(stderr, "hello-server: LISTEN_PID is %s, not our pid %d\n",
-			    pid ? pid : "unset", (int)getpid());
+	/* systemd's protocol, as handoff speaks it: fds 3, 4, ... */
+	if (name != NULL) {
+		if ((r = handoff_listener_fd(name)) < 0) {
+			fprintf(stderr, "hello-server: no socket named %s: %s\n", name,
+			    strerror(-r));
 			return -1;
 		}
-		if ((n = parse_number(count)) < 0 || n > MAX_LISTENERS) {
-			fprintf(stderr, "hello-server: bad LISTEN_FDS %s\n", count);
-			return -1;
-		}
-		for (fd = 0; fd < n; fd++)
-			fds[fd] = 3 + (int)fd;
-		return (int)n;
+		fds[0] = r;
+		return 1;
 	}
+	if ((r = handoff_listen_fds()) < 0 || r > MAX_LISTENERS) {
+		fprintf(stderr, "hello-server: LISTEN_FDS: %s\n",
+		    r < 0 ? strerror(-r) : "too many sockets");
+		return -1;
+	}
+	for (fd = 0; fd < r; fd++)
+		fds[fd] = HANDOFF_LISTEN_FDS_START + (int)fd;
+	if (r > 0)
+		return r;
 	if (ports == NULL)
 		return 0;
 	/* Server::Starter: "127.0.0.1:8080=3;/run/s.sock=4"; we need the numbers. */
@@ -190,17 +173,20 @@ static void serve(int fd, const char *generation)
 
 int main(int argc, char **argv)
 {
-	const char *address = "127.0.0.1:8080", *generation, *names;
+	const char *address = "127.0.0.1:8080", *generation, *names, *name = NULL;
 	struct sigaction action = { .sa_handler = on_stop_signal };
 	struct pollfd listeners[MAX_LISTENERS];
-	int fds[MAX_LISTENERS], count, i, fd;
+	int fds[MAX_LISTENERS], count, i, fd, r;
 	sigset_t stop_signals, while_waiting;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
 			address = argv[++i];
+		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+			name = argv[++i];
 		else {
-			fprintf(stderr, "usage: hello-server [--listen HOST:PORT]\n");
+			fprintf(stderr, "usage: hello-server [--listen HOST:PORT] "
+			    "[--name NAME]\n");
 			return 2;
 		}
 	}
@@ -217,7 +203,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &action, NULL);
 	sigaction(SIGINT, &action, NULL);
 
-	if ((count = inherited_fds(fds)) == -1)
+	if ((count = inherited_fds(fds, name)) == -1)
 		return 1;
 	if (count == 0) {
 		if ((fds[0] = listen_on(address)) == -1)
@@ -227,8 +213,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < count; i++) {
 		/* Other processes (the next generation) accept from the same sockets,
 		   so a wakeup may find nothing: accept must not block then. */
-		if (fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK) == -1 ||
-		    fcntl(fds[i], F_SETFD, FD_CLOEXEC) == -1) {
+		if (fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK) == -1) {
 			fprintf(stderr, "hello-server: fd %d: %s\n", fds[i], strerror(errno));
 			return 1;
 		}
@@ -237,7 +222,10 @@ int main(int argc, char **argv)
 	names = getenv("LISTEN_FDNAMES");
 	fprintf(stderr, "hello-server: pid %d generation %s serving %d socket(s)%s%s\n",
 	    (int)getpid(), generation, count, names ? " named " : "", names ? names : "");
-	notify("READY=1");
+	/* Shown by `handoff status`; 0 (nothing sent) when run alone. */
+	if ((r = handoff_status("serving %d socket(s)", count)) < 0 ||
+	    (r = handoff_ready()) < 0)
+		fprintf(stderr, "hello-server: NOTIFY_SOCKET: %s\n", strerror(-r));
 
 	while (!stop_requested) {
 		if (ppoll(listeners, (nfds_t)count, NULL, &while_waiting) == -1) {
@@ -259,7 +247,8 @@ int main(int argc, char **argv)
 
 	/* Draining: no new connections; the supervisor keeps the sockets open for
 	   the next generation. Requests in flight were finished above. */
-	notify("STOPPING=1");
+	if ((r = handoff_stopping()) < 0)
+		fprintf(stderr, "hello-server: NOTIFY_SOCKET: %s\n", strerror(-r));
 	for (i = 0; i < count; i++)
 		close(fds[i]);
 	fprintf(stderr, "hello-server: pid %d stopped\n", (int)getpid());

@@ -4,15 +4,17 @@
 /*
  * testserver: the server the integration tests run under handoff.
  *
- * It takes its sockets the way a worker does (LISTEN_FDS/LISTEN_PID, else
- * SERVER_STARTER_PORT) and binds any --listen address itself (with SO_REUSEPORT,
- * as in handoff's "self" mode). Every TCP or unix stream request is answered
- * with "gen=G pid=PID worker=W"; GET /env describes what the process inherited
- * (fds, environment, credentials, signal mask). UDP and unix datagrams get
- * "gen=G pid=PID worker=W" back, followed by " seq=TOKEN" when the datagram
- * starts with "seq=TOKEN" (TOKEN: up to 64 bytes before a blank), so that a
- * sender can match each reply to its datagram. Options make it slow, never
- * ready, crashing or stubborn, so that tests can drive every path of a handoff.
+ * It takes its sockets the way a worker does (LISTEN_FDS/LISTEN_PID, through
+ * libhandoff, else SERVER_STARTER_PORT), says READY=1, STATUS= and STOPPING=1
+ * through libhandoff too, and binds any --listen address itself (with
+ * SO_REUSEPORT, as in handoff's "self" mode). Every TCP or unix stream
+ * request is answered with "gen=G pid=PID worker=W"; GET /env describes what
+ * the process inherited (fds, environment, credentials, signal mask). UDP
+ * and unix datagrams get "gen=G pid=PID worker=W" back, followed by
+ * " seq=TOKEN" when the datagram starts with "seq=TOKEN" (TOKEN: up to 64
+ * bytes before a blank), so that a sender can match each reply to its
+ * datagram. Options make it slow, never ready, crashing or stubborn, so that
+ * tests can drive every path of a handoff.
  *
  * --accept-delay DUR makes it slow to accept: after each connection it
  * accepts, it leaves its stream listeners alone for DUR (a deadline in the
@@ -66,6 +68,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "handoff.h"		/* libhandoff: LISTEN_FDS, NOTIFY_SOCKET */
+#include "handoff-internal.h"	/* handoff_notify_send, for --notify-raw */
 
 #define MAX_LISTENERS	64
 #define REQUEST_MAX	4096		/* bytes of a request we read at most */
@@ -446,42 +451,12 @@ static void save_start_signals(void)
 	fclose(f);
 }
 
-/* Sends len bytes of state as one datagram to NOTIFY_SOCKET, a path or an '@'
-   abstract name. */
-static void notify_bytes(const char *state, size_t state_len)
+/* Says so if libhandoff could not send what to NOTIFY_SOCKET (r < 0). */
+static void notify_said(const char *what, int r)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
-
-	if (path == NULL || *path == '\0')
-		return;
-	if ((path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof addr.sun_path) {
-		warn("NOTIFY_SOCKET %s: not a unix socket path or @name", path);
-		return;
-	}
-	memcpy(addr.sun_path, path, strlen(path));
-	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
-	if (path[0] == '@')
-		addr.sun_path[0] = '\0';
-	else
-		len++;		/* count the terminating NUL of a path */
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
-		warn("notify socket: %s", strerror(errno));
-		return;
-	}
-	if (sendto(fd, state, state_len, MSG_NOSIGNAL,
-	    (struct sockaddr *)&addr, len) == -1)
-		warn("cannot send %.*s to NOTIFY_SOCKET %s: %s", (int)state_len,
-		    state, path, strerror(errno));
-	close(fd);
-}
-
-/* Sends one state ("READY=1") to NOTIFY_SOCKET. */
-static void notify(const char *state)
-{
-	notify_bytes(state, strlen(state));
+	if (r < 0)
+		warn("cannot send %s to NOTIFY_SOCKET %s: %s", what,
+		    getenv("NOTIFY_SOCKET"), strerror(-r));
 }
 
 /* Returns text with the escapes \n, \\ and \xHH (any byte, even one that
@@ -520,7 +495,7 @@ static void notify_raw(const char *text)
 	size_t len;
 	char *out = unescape(text, &len);
 
-	notify_bytes(out, len);
+	notify_said(text, handoff_notify_send(out, len));
 	free(out);
 }
 
@@ -601,19 +576,21 @@ static void take_inherited_sockets(void)
 	const char *count = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
 	const char *ports = getenv("SERVER_STARTER_PORT");
 	char *copy, *item, *save, *equals;
-	long n, number;
+	long number;
+	int n;
 
-	if (count != NULL) {
-		if (pid == NULL || parse_number(pid, 1, LONG_MAX, &number) == -1 ||
-		    number != (long)getpid())
-			die(1, "LISTEN_PID is %s, not our pid %d: the sockets in "
-			    "LISTEN_FDS are not meant for us", pid ? pid : "unset",
-			    (int)getpid());
-		if (parse_number(count, 0, MAX_LISTENERS, &n) == -1)
-			die(1, "LISTEN_FDS %s: expected a number of fds up to %d",
-			    count, MAX_LISTENERS);
+	if ((n = handoff_listen_fds()) < 0)
+		die(1, "LISTEN_FDS %s, LISTEN_PID %s: %s", count ? count : "unset",
+		    pid ? pid : "unset", strerror(-n));
+	/* Strict, to catch a supervisor that passes sockets to another pid. */
+	if (n == 0 && count != NULL)
+		die(1, "LISTEN_PID is %s, not our pid %d: the sockets in "
+		    "LISTEN_FDS are not meant for us", pid ? pid : "unset",
+		    (int)getpid());
+	if (n > 0) {
 		for (number = 0; number < n; number++)
-			add_inherited(3 + (int)number, "LISTEN_FDS");
+			add_inherited(HANDOFF_LISTEN_FDS_START + (int)number,
+			    "LISTEN_FDS");
 		return;
 	}
 	if (ports == NULL)
@@ -1083,7 +1060,7 @@ static void become_ready(void)
 		bind_address(options.listen[i]);
 	if (options.spawn_daemon && spawn_daemon())
 		return;		/* the daemon serves; it is nobody's worker */
-	notify("READY=1");
+	notify_said("READY=1", handoff_ready());
 	if (options.print_ready) {
 		printf("ready pid=%d gen=%s\n", (int)getpid(), generation);
 		fflush(stdout);
@@ -1097,7 +1074,7 @@ static void begin_stop(void)
 {
 	int i, shut = 0;
 
-	notify("STOPPING=1");
+	notify_said("STOPPING=1", handoff_stopping());
 	for (i = 0; i < listener_count; i++) {
 		if (options.shutdown_how != -1 && listeners[i].type == SOCK_STREAM) {
 			if (shutdown(listeners[i].fd, options.shutdown_how) == 0)
@@ -1173,11 +1150,8 @@ int main(int argc, char **argv)
 		printf("noise %ld/%ld from pid %d gen %s\n", line, options.noise,
 		    (int)getpid(), generation);
 	fflush(stdout);
-	if (options.status != NULL) {
-		char status[1024];
-		snprintf(status, sizeof status, "STATUS=%s", options.status);
-		notify(status);
-	}
+	if (options.status != NULL)
+		notify_said("STATUS=", handoff_status("%s", options.status));
 	for (n = 0; n < options.notify_count; n++)
 		notify_raw(options.notify[n]);
 	if (options.long_line > 0) {
