@@ -44,24 +44,40 @@ struct exec_prep {
 	int	  nopened;
 };
 
+/* This library's path as the dynamic loader loaded it (from LD_PRELOAD). */
+static const char *exec_self;
+
+/*
+ * Note this library's path, before main(): dladdr() takes the dynamic
+ * loader's lock, which an exec after vfork() must not wait for.
+ */
+void
+preload_exec_init(void)
+{
+	Dl_info info;
+
+	if (dladdr((void *)preload_exec_init, &info) != 0 &&
+	    info.dli_fname != NULL && info.dli_fname[0] != '\0')
+		exec_self = info.dli_fname;
+}
+
 /* Tell whether envp's LD_PRELOAD names this library. */
 static bool
 exec_loads_shim(char *const envp[])
 {
 	const char *value = NULL, *p, *end;
-	Dl_info info;
 	size_t n, i;
 
-	if (dladdr((void *)exec_loads_shim, &info) == 0 ||
-	    info.dli_fname == NULL || (n = strlen(info.dli_fname)) == 0)
+	if (exec_self == NULL)
 		return false;
+	n = strlen(exec_self);
 	for (i = 0; envp != NULL && envp[i] != NULL; i++)
 		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0)
 			value = envp[i] + 11;
 	for (p = value; p != NULL && *p != '\0'; p = end) {
 		p += strspn(p, " :");
 		end = p + strcspn(p, " :");
-		if ((size_t)(end - p) == n && memcmp(p, info.dli_fname, n) == 0)
+		if ((size_t)(end - p) == n && memcmp(p, exec_self, n) == 0)
 			return true;
 	}
 	return false;
@@ -93,9 +109,10 @@ exec_adopted(char *buf, size_t len)
 	for (i = 0; i < __atomic_load_n(&stash.nfds, __ATOMIC_ACQUIRE); i++) {
 		e = &stash.fds[i];
 		key = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
-		if (key <= 0 || e->kind != STASH_ADOPTED ||
-		    (flags = (int)syscall(SYS_fcntl, key - 1, F_GETFD, 0)) == -1 ||
-		    (flags & FD_CLOEXEC))
+		if (key <= 0 || e->kind != STASH_ADOPTED)
+			continue;
+		flags = (int)syscall(SYS_fcntl, key - 1, F_GETFD, 0);
+		if (flags == -1 || (flags & FD_CLOEXEC))
 			continue;
 		fds[n].fd = key - 1;
 		fds[n].index = stash.socks[e->sock].index;
@@ -193,30 +210,21 @@ exec_end(struct exec_prep *prep)
 PRELOAD_EXPORT int
 execve(const char *path, char *const argv[], char *const envp[])
 {
-	PRELOAD_NEXT(int (*)(const char *, char *const[], char *const[]), real,
-	    "execve");
-
-	EXEC_WITH(envp, real(path, argv, prep_.envp));
+	EXEC_WITH(envp, PRELOAD_REAL(execve)(path, argv, prep_.envp));
 }
 
 /* execvpe(): execve() with a PATH search. */
 PRELOAD_EXPORT int
 execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	PRELOAD_NEXT(int (*)(const char *, char *const[], char *const[]), real,
-	    "execvpe");
-
-	EXEC_WITH(envp, real(file, argv, prep_.envp));
+	EXEC_WITH(envp, PRELOAD_REAL(execvpe)(file, argv, prep_.envp));
 }
 
 /* fexecve() */
 PRELOAD_EXPORT int
 fexecve(int fd, char *const argv[], char *const envp[])
 {
-	PRELOAD_NEXT(int (*)(int, char *const[], char *const[]), real,
-	    "fexecve");
-
-	EXEC_WITH(envp, real(fd, argv, prep_.envp));
+	EXEC_WITH(envp, PRELOAD_REAL(fexecve)(fd, argv, prep_.envp));
 }
 
 /* execveat() */
@@ -224,10 +232,8 @@ PRELOAD_EXPORT int
 execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
     int flags)
 {
-	PRELOAD_NEXT(int (*)(int, const char *, char *const[], char *const[],
-	    int), real, "execveat");
-
-	EXEC_WITH(envp, real(dirfd, path, argv, prep_.envp, flags));
+	EXEC_WITH(envp, PRELOAD_REAL(execveat)(dirfd, path, argv, prep_.envp,
+	    flags));
 }
 
 /* execv(): execve() with this environment. */

@@ -50,16 +50,11 @@
 #define PRELOAD_SA(a)	(a)
 #endif
 
-/* Set the shim up before main(): take the stash. */
-__attribute__((constructor)) static void
-preload_init(void)
-{
-	stash_init();
-}
+struct preload_real preload_real;
 
 /* The next definition of name (libc's); aborts if there is none. */
-void *
-preload_next(const char *name)
+static void *
+preload_lookup(const char *name)
 {
 	void *fn = dlsym(RTLD_NEXT, name);
 
@@ -70,6 +65,50 @@ preload_next(const char *name)
 		abort();
 	}
 	return fn;
+}
+
+/* Look up the next definition of every function the shim wraps. */
+void
+preload_resolve(void)
+{
+	preload_real.bind = preload_lookup("bind");
+	preload_real.listen = preload_lookup("listen");
+	preload_real.accept4 = preload_lookup("accept4");
+	preload_real.accept = preload_lookup("accept");
+	preload_real.recv = preload_lookup("recv");
+	preload_real.recvfrom = preload_lookup("recvfrom");
+	preload_real.recvmsg = preload_lookup("recvmsg");
+	preload_real.read = preload_lookup("read");
+	preload_real.read_chk = preload_lookup("__read_chk");
+	preload_real.recv_chk = preload_lookup("__recv_chk");
+	preload_real.recvfrom_chk = preload_lookup("__recvfrom_chk");
+	preload_real.send = preload_lookup("send");
+	preload_real.sendto = preload_lookup("sendto");
+	preload_real.sendmsg = preload_lookup("sendmsg");
+	preload_real.ioctl = preload_lookup("ioctl");
+	preload_real.close = preload_lookup("close");
+	preload_real.dup = preload_lookup("dup");
+	preload_real.dup2 = preload_lookup("dup2");
+	preload_real.dup3 = preload_lookup("dup3");
+	preload_real.unlink = preload_lookup("unlink");
+	preload_real.unlinkat = preload_lookup("unlinkat");
+	preload_real.remove = preload_lookup("remove");
+	preload_real.execve = preload_lookup("execve");
+	preload_real.execvpe = preload_lookup("execvpe");
+	preload_real.fexecve = preload_lookup("fexecve");
+	preload_real.execveat = preload_lookup("execveat");
+	preload_real.fcntl = preload_lookup("fcntl");
+	preload_real.fcntl64 = preload_lookup("fcntl64");
+	__atomic_store_n(&preload_real.ready, 1, __ATOMIC_RELEASE);
+}
+
+/* Set the shim up before main(): libc's functions, then the stash. */
+__attribute__((constructor)) static void
+preload_init(void)
+{
+	preload_resolve();
+	preload_exec_init();
+	stash_init();
 }
 
 /* fcntl(2) without the interposed wrapper. */
@@ -142,7 +181,7 @@ preload_wait(int fd, short events)
 			errno = EAGAIN;
 			return -1;
 		}
-		/* A socket with a timeout ends with EINTR whatever SA_RESTART says. */
+		/* With a timeout, EINTR whatever SA_RESTART says. */
 		if (errno != EINTR || timeout != -1 || preload_interrupted())
 			return -1;
 	}
@@ -163,8 +202,6 @@ preload_would_block(long rc, int flags)
 PRELOAD_EXPORT int
 bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
-	PRELOAD_NEXT(int (*)(int, __CONST_SOCKADDR_ARG, socklen_t), real,
-	    "bind");
 	const struct sockaddr *sa = PRELOAD_SA(addr);
 	int k, fdflags, flflags, saved = errno, on = 1, rc;
 
@@ -187,10 +224,10 @@ bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 		return 0;
 	}
 	if ((k = stash_match_self(fd, sa, len)) == -1)
-		return real(fd, addr, len);
+		return PRELOAD_REAL(bind)(fd, addr, len);
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	errno = saved;
-	if ((rc = real(fd, addr, len)) == 0) {
+	if ((rc = PRELOAD_REAL(bind)(fd, addr, len)) == 0) {
 		stash_track(fd, k, STASH_SELF_BOUND, false);
 		if (stash.socks[k].type == SOCK_DGRAM)
 			stash_announce(k);
@@ -205,7 +242,6 @@ bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 PRELOAD_EXPORT int
 listen(int fd, int backlog)
 {
-	PRELOAD_NEXT(int (*)(int, int), real, "listen");
 	struct stash_fd *e = stash_find(fd);
 	int rc;
 
@@ -214,7 +250,7 @@ listen(int fd, int backlog)
 		stash_announce(e->sock);
 		return 0;
 	}
-	if ((rc = real(fd, backlog)) == 0 && e != NULL)
+	if ((rc = PRELOAD_REAL(listen)(fd, backlog)) == 0 && e != NULL)
 		stash_announce(e->sock);
 	return rc;
 }
@@ -223,13 +259,12 @@ listen(int fd, int backlog)
 PRELOAD_EXPORT int
 accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
 {
-	PRELOAD_NEXT(int (*)(int, __SOCKADDR_ARG, socklen_t *, int), real,
-	    "accept4");
 	int rc;
 
 	if (preload_blocking(fd, false) == NULL)
-		return real(fd, addr, len, flags);
-	while (preload_would_block(rc = real(fd, addr, len, flags), 0))
+		return PRELOAD_REAL(accept4)(fd, addr, len, flags);
+	while (preload_would_block(rc = PRELOAD_REAL(accept4)(fd, addr, len,
+	    flags), 0))
 		if (preload_wait(fd, POLLIN) == -1)
 			return -1;
 	return rc;
@@ -239,13 +274,11 @@ accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
 PRELOAD_EXPORT int
 accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
-	PRELOAD_NEXT(int (*)(int, __SOCKADDR_ARG, socklen_t *), real,
-	    "accept");
 	int rc;
 
 	if (preload_blocking(fd, false) == NULL)
-		return real(fd, addr, len);
-	while (preload_would_block(rc = real(fd, addr, len), 0))
+		return PRELOAD_REAL(accept)(fd, addr, len);
+	while (preload_would_block(rc = PRELOAD_REAL(accept)(fd, addr, len), 0))
 		if (preload_wait(fd, POLLIN) == -1)
 			return -1;
 	return rc;
@@ -270,9 +303,7 @@ accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 PRELOAD_EXPORT ssize_t
 recv(int fd, void *buf, size_t n, int flags)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, void *, size_t, int), real, "recv");
-
-	PRELOAD_DGRAM(fd, flags, POLLIN, real(fd, buf, n, flags));
+	PRELOAD_DGRAM(fd, flags, POLLIN, PRELOAD_REAL(recv)(fd, buf, n, flags));
 }
 
 /* recvfrom() */
@@ -280,48 +311,38 @@ PRELOAD_EXPORT ssize_t
 recvfrom(int fd, void *buf, size_t n, int flags, __SOCKADDR_ARG addr,
     socklen_t *len)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, void *, size_t, int, __SOCKADDR_ARG,
-	    socklen_t *), real, "recvfrom");
-
-	PRELOAD_DGRAM(fd, flags, POLLIN, real(fd, buf, n, flags, addr, len));
+	PRELOAD_DGRAM(fd, flags, POLLIN,
+	    PRELOAD_REAL(recvfrom)(fd, buf, n, flags, addr, len));
 }
 
 /* recvmsg() */
 PRELOAD_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, struct msghdr *, int), real, "recvmsg");
-
-	PRELOAD_DGRAM(fd, flags, POLLIN, real(fd, msg, flags));
+	PRELOAD_DGRAM(fd, flags, POLLIN, PRELOAD_REAL(recvmsg)(fd, msg, flags));
 }
 
 /* read() */
 PRELOAD_EXPORT ssize_t
 read(int fd, void *buf, size_t n)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, void *, size_t), real, "read");
-
-	PRELOAD_DGRAM(fd, 0, POLLIN, real(fd, buf, n));
+	PRELOAD_DGRAM(fd, 0, POLLIN, PRELOAD_REAL(read)(fd, buf, n));
 }
 
 /* read() of a program built with _FORTIFY_SOURCE. */
 PRELOAD_EXPORT ssize_t
 __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, void *, size_t, size_t), real,
-	    "__read_chk");
-
-	PRELOAD_DGRAM(fd, 0, POLLIN, real(fd, buf, n, buflen));
+	PRELOAD_DGRAM(fd, 0, POLLIN,
+	    PRELOAD_REAL(read_chk)(fd, buf, n, buflen));
 }
 
 /* recv() of a program built with _FORTIFY_SOURCE. */
 PRELOAD_EXPORT ssize_t
 __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, void *, size_t, size_t, int), real,
-	    "__recv_chk");
-
-	PRELOAD_DGRAM(fd, flags, POLLIN, real(fd, buf, n, buflen, flags));
+	PRELOAD_DGRAM(fd, flags, POLLIN,
+	    PRELOAD_REAL(recv_chk)(fd, buf, n, buflen, flags));
 }
 
 /* recvfrom() of a program built with _FORTIFY_SOURCE. */
@@ -329,20 +350,16 @@ PRELOAD_EXPORT ssize_t
 __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
     __SOCKADDR_ARG addr, socklen_t *len)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, void *, size_t, size_t, int,
-	    __SOCKADDR_ARG, socklen_t *), real, "__recvfrom_chk");
-
 	PRELOAD_DGRAM(fd, flags, POLLIN,
-	    real(fd, buf, n, buflen, flags, addr, len));
+	    PRELOAD_REAL(recvfrom_chk)(fd, buf, n, buflen, flags, addr, len));
 }
 
 /* send() */
 PRELOAD_EXPORT ssize_t
 send(int fd, const void *buf, size_t n, int flags)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, const void *, size_t, int), real, "send");
-
-	PRELOAD_DGRAM(fd, flags, POLLOUT, real(fd, buf, n, flags));
+	PRELOAD_DGRAM(fd, flags, POLLOUT,
+	    PRELOAD_REAL(send)(fd, buf, n, flags));
 }
 
 /* sendto() */
@@ -350,20 +367,16 @@ PRELOAD_EXPORT ssize_t
 sendto(int fd, const void *buf, size_t n, int flags,
     __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, const void *, size_t, int,
-	    __CONST_SOCKADDR_ARG, socklen_t), real, "sendto");
-
-	PRELOAD_DGRAM(fd, flags, POLLOUT, real(fd, buf, n, flags, addr, len));
+	PRELOAD_DGRAM(fd, flags, POLLOUT,
+	    PRELOAD_REAL(sendto)(fd, buf, n, flags, addr, len));
 }
 
 /* sendmsg() */
 PRELOAD_EXPORT ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	PRELOAD_NEXT(ssize_t (*)(int, const struct msghdr *, int), real,
-	    "sendmsg");
-
-	PRELOAD_DGRAM(fd, flags, POLLOUT, real(fd, msg, flags));
+	PRELOAD_DGRAM(fd, flags, POLLOUT,
+	    PRELOAD_REAL(sendmsg)(fd, msg, flags));
 }
 
 /*
@@ -403,36 +416,36 @@ preload_fcntl_call(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	}
 }
 
-/* The body of fcntl() and fcntl64(): the next name, then preload_fcntl_call. */
-#define PRELOAD_FCNTL(name) do {					\
-	PRELOAD_NEXT(int (*)(int, int, ...), real, name);		\
-	va_list ap;							\
-	void *arg;							\
-	va_start(ap, cmd);						\
-	arg = va_arg(ap, void *);					\
-	va_end(ap);							\
-	return preload_fcntl_call(real, fd, cmd, arg);			\
-} while (0)
-
 /* fcntl() (see preload_fcntl_call). */
 PRELOAD_EXPORT int
 fcntl(int fd, int cmd, ...)
 {
-	PRELOAD_FCNTL("fcntl");
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return preload_fcntl_call(PRELOAD_REAL(fcntl), fd, cmd, arg);
 }
 
 /* fcntl64(), what fcntl() is with 64-bit file offsets. */
 PRELOAD_EXPORT int
 fcntl64(int fd, int cmd, ...)
 {
-	PRELOAD_FCNTL("fcntl64");
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return preload_fcntl_call(PRELOAD_REAL(fcntl64), fd, cmd, arg);
 }
 
 /* ioctl(): FIONBIO on an adopted fd sets the app's O_NONBLOCK only. */
 PRELOAD_EXPORT int
 ioctl(int fd, unsigned long int request, ...)
 {
-	PRELOAD_NEXT(int (*)(int, unsigned long int, ...), real, "ioctl");
 	struct stash_fd *e;
 	va_list ap;
 	void *arg;
@@ -442,7 +455,7 @@ ioctl(int fd, unsigned long int request, ...)
 	va_end(ap);
 	if (request != FIONBIO || arg == NULL || (e = stash_find(fd)) == NULL ||
 	    e->kind != STASH_ADOPTED)
-		return real(fd, request, arg);
+		return PRELOAD_REAL(ioctl)(fd, request, arg);
 	__atomic_store_n(&e->nonblock, *(const int *)arg != 0 ? 1 : 0,
 	    __ATOMIC_RELAXED);
 	return 0;
@@ -456,12 +469,10 @@ ioctl(int fd, unsigned long int request, ...)
 PRELOAD_EXPORT int
 close(int fd)
 {
-	PRELOAD_NEXT(int (*)(int), real, "close");
-
 	if (stash_is_own(fd))
 		return 0;
 	stash_untrack(fd);
-	return real(fd);
+	return PRELOAD_REAL(close)(fd);
 }
 
 /* Stop following the app fds from first to last (they are closing). */
@@ -524,9 +535,8 @@ closefrom(int lowfd)
 PRELOAD_EXPORT int
 dup(int fd)
 {
-	PRELOAD_NEXT(int (*)(int), real, "dup");
 	struct stash_fd *e = stash_find(fd);
-	int rc = real(fd);
+	int rc = PRELOAD_REAL(dup)(fd);
 
 	if (rc != -1 && e != NULL)
 		stash_track(rc, e->sock, e->kind,
@@ -557,53 +567,44 @@ preload_dup_onto(int oldfd, int newfd, int rc)
 PRELOAD_EXPORT int
 dup2(int oldfd, int newfd)
 {
-	PRELOAD_NEXT(int (*)(int, int), real, "dup2");
-
 	if (oldfd != newfd && stash_move_own(newfd) == -1)
 		return -1;
-	return preload_dup_onto(oldfd, newfd, real(oldfd, newfd));
+	return preload_dup_onto(oldfd, newfd, PRELOAD_REAL(dup2)(oldfd, newfd));
 }
 
 /* dup3(), see preload_dup_onto. */
 PRELOAD_EXPORT int
 dup3(int oldfd, int newfd, int flags)
 {
-	PRELOAD_NEXT(int (*)(int, int, int), real, "dup3");
-
 	if (oldfd != newfd && stash_move_own(newfd) == -1)
 		return -1;
-	return preload_dup_onto(oldfd, newfd, real(oldfd, newfd, flags));
+	return preload_dup_onto(oldfd, newfd, PRELOAD_REAL(dup3)(oldfd, newfd,
+	    flags));
 }
 
 /* unlink(): a stash unix socket's file stays (apps unlink before bind). */
 PRELOAD_EXPORT int
 unlink(const char *path)
 {
-	PRELOAD_NEXT(int (*)(const char *), real, "unlink");
-
 	if (stash_is_socket_file(AT_FDCWD, path))
 		return 0;
-	return real(path);
+	return PRELOAD_REAL(unlink)(path);
 }
 
 /* unlinkat(), as unlink(). */
 PRELOAD_EXPORT int
 unlinkat(int dirfd, const char *path, int flags)
 {
-	PRELOAD_NEXT(int (*)(int, const char *, int), real, "unlinkat");
-
 	if (!(flags & AT_REMOVEDIR) && stash_is_socket_file(dirfd, path))
 		return 0;
-	return real(dirfd, path, flags);
+	return PRELOAD_REAL(unlinkat)(dirfd, path, flags);
 }
 
 /* remove(), as unlink() (libc's calls its own unlink). */
 PRELOAD_EXPORT int
 remove(const char *path)
 {
-	PRELOAD_NEXT(int (*)(const char *), real, "remove");
-
 	if (stash_is_socket_file(AT_FDCWD, path))
 		return 0;
-	return real(path);
+	return PRELOAD_REAL(remove)(path);
 }
