@@ -223,8 +223,12 @@ bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 		errno = saved;
 		return 0;
 	}
-	if ((k = stash_match_self(fd, sa, len)) == -1)
-		return PRELOAD_REAL(bind)(fd, addr, len);
+	if ((k = stash_match_self(fd, sa, len)) == -1) {
+		if ((rc = PRELOAD_REAL(bind)(fd, addr, len)) == -1 &&
+		    errno == EADDRINUSE)
+			stash_explain_in_use(sa, len);
+		return rc;
+	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	errno = saved;
 	if ((rc = PRELOAD_REAL(bind)(fd, addr, len)) == 0) {

@@ -16,7 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -517,6 +519,62 @@ stash_announce(int sock)
 		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
 		    strlen(stash.notify)));
 		(void)syscall(SYS_close, fd);
+	}
+	errno = saved;
+}
+
+/* Write an IP address as "a.b.c.d:port" or "[x:y::z]:port" into buf. */
+static void
+stash_format_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	}
+}
+
+/*
+ * The app's own bind() to addr failed with EADDRINUSE: if a listener is
+ * on that port at another address, say so on stderr (the supervisor's
+ * log), naming both: the listener must name the address the app binds.
+ */
+void
+stash_explain_in_use(const struct sockaddr *addr, socklen_t len)
+{
+	const struct stash_sock *sock;
+	char msg[512], mine[INET6_ADDRSTRLEN + 16], theirs[sizeof(mine)];
+	int k, saved = errno, n;
+
+	if (addr == NULL || (addr->sa_family != AF_INET &&
+	    addr->sa_family != AF_INET6) || len < sizeof(struct sockaddr_in) ||
+	    (addr->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
+		return;
+	for (k = 0; k < stash.nsocks; k++) {
+		sock = &stash.socks[k];
+		/* sin_port and sin6_port are at one offset. */
+		if (sock->fd == -1 || (sock->family != AF_INET &&
+		    sock->family != AF_INET6) || ((const struct sockaddr_in *)
+		    &sock->addr)->sin_port != ((const struct sockaddr_in *)
+		    addr)->sin_port)
+			continue;
+		stash_format_ip(addr, mine, sizeof(mine));
+		stash_format_ip((const struct sockaddr *)&sock->addr, theirs,
+		    sizeof(theirs));
+		n = snprintf(msg, sizeof(msg), "libhandoff-preload.so: bind() "
+		    "to %s failed (address in use): the program's listener on "
+		    "that port is %s, another address; give the listener the "
+		    "address the program binds, %s\n", mine, theirs, mine);
+		if (n > 0)
+			(void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n :
+			    sizeof(msg) - 1);
+		break;
 	}
 	errno = saved;
 }

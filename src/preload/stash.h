@@ -77,6 +77,8 @@ int		 stash_match_self(int fd, const struct sockaddr *addr,
 		    socklen_t len);
 bool		 stash_is_socket_file(int dirfd, const char *path);
 void		 stash_announce(int sock);
+void		 stash_explain_in_use(const struct sockaddr *addr,
+		    socklen_t len);
 int		 stash_sorted_fds(int *out, int max);
 
 #endif

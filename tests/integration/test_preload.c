@@ -810,7 +810,8 @@ Test(preload, commands_the_shim_cannot_reach_are_refused)
  * works as it would without the shim (the server serves that port on a
  * socket of its own, not the supervisor's), or fails as it would (an
  * address another process holds: the server's own error, and the start
- * fails).
+ * fails; where the listener holds the port at another address, the shim
+ * says which address the listener should name).
  */
 Test(preload, bind_to_another_address_passes_through)
 {
@@ -849,6 +850,23 @@ Test(preload, bind_to_another_address_passes_through)
 	tc_expect_log(s, line, 1);
 	tc_expect_log(s, "exited with status 1 before ready", 1);
 	close(fd);
+	free(line);
+	tc_fini();
+
+	/*
+	 * The listener's port at another address: the bind() fails (the
+	 * listener holds the port), and the shim says which address to name.
+	 */
+	s = tc_new("", "");
+	tp_config(s, tc_printf("127.0.0.1:%d", s->port), tp_bindserver(
+	    "--listen 0.0.0.0:%d", s->port), "workers = 1\nready = delay:100ms\n");
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	line = tc_printf("libhandoff-preload.so: bind() to 0.0.0.0:%d failed "
+	    "(address in use): the program's listener on that port is "
+	    "127.0.0.1:%d, another address; give the listener the address the "
+	    "program binds, 0.0.0.0:%d", s->port, s->port, s->port);
+	tc_expect_log(s, line, 1);
+	tc_expect_log(s, "exited with status 1 before ready", 1);
 	free(line);
 }
 
