@@ -60,7 +60,9 @@ shim_usable(const char *path)
 
 /*
  * The shim the workers get: .libs/ beside this binary (a build tree),
- * else PKGLIBDIR. NULL with *cause if neither has it.
+ * else PKGLIBDIR. NULL with *cause if neither has it. The one found is
+ * looked at again each time (a package upgrade may move it): the dynamic
+ * loader would run a worker without a preload that is gone.
  */
 const char *
 shim_path(char **cause)
@@ -68,8 +70,10 @@ shim_path(char **cause)
 	char exe[PATH_MAX], built[PATH_MAX + 32], *slash;
 	ssize_t n;
 
-	if (shim_found != NULL)
+	if (shim_found != NULL && shim_usable(shim_found))
 		return shim_found;
+	free(shim_found);
+	shim_found = NULL;
 	built[0] = '\0';
 	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
 		exe[n] = '\0';
@@ -93,14 +97,6 @@ shim_path(char **cause)
 	if (shim_found == NULL)
 		cause_set(cause, "out of memory");
 	return shim_found;
-}
-
-/* Forget the shim found (tests that move it). */
-void
-shim_forget_path(void)
-{
-	free(shim_found);
-	shim_found = NULL;
 }
 
 /* What an ELF file is, as far as loading the shim into it goes. */

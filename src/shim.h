@@ -23,7 +23,6 @@ enum shim_verdict {
 };
 
 const char	*shim_path(char **cause);
-void		 shim_forget_path(void);
 enum shim_verdict shim_inspect(const char *command, const char *shim,
 		    const struct program_conf *pc, char *why, size_t len);
 int		 shim_check_config(const struct config *conf, const char *only,

@@ -1186,6 +1186,59 @@ Test(preload, shim_unreadable_by_the_workers_user_is_refused)
 }
 
 /*
+ * A shim that is gone by the time a worker restarts (a package upgrade
+ * moved it) is said to be, not silently left out by the dynamic loader:
+ * the restart fails, with the reason, until it is back. A copy of
+ * handoff with its own .libs/ plays the installation.
+ */
+Test(preload, shim_gone_when_a_worker_restarts_is_reported)
+{
+	struct tp_answer a;
+	struct sup *s;
+	char *bin, *libs, *shim, *moved, *expected, *installed;
+
+	installed = tc_printf("%s/libhandoff-preload.so",
+	    support_env("HANDOFF_PKGLIBDIR"));
+	if (access(installed, F_OK) == 0)
+		cr_skip_test("%s is installed: a handoff without a shim of "
+		    "its own finds that one", installed);
+	free(installed);
+	tp_netns(false, NULL);
+	s = tc_new("", "");
+	bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
+	libs = tc_printf("%s/.libs", s->dir);
+	cr_assert_eq(mkdir(libs, 0755), 0);
+	shim = support_copy_executable(support_env("HANDOFF_SHIM"), libs);
+	moved = tc_printf("%s.moved", shim);
+	setenv("HANDOFF_BIN", bin, 1);
+	tp_config(s, tc_printf("127.0.0.1:%d", s->port), tp_bindserver(
+	    "--listen 127.0.0.1:%d", s->port), "workers = 1\nready = listening\n");
+	tc_start(s);
+	a = tp_ask_port(s, s->port);
+	tp_expect_supervisors(s, &a);
+
+	cr_assert_eq(rename(shim, moved), 0);
+	cr_assert_eq(kill(a.pid, SIGKILL), 0);
+	expected = tc_printf("app gen 1 worker 0: cannot restart: the shim "
+	    "libhandoff-preload.so is not installed, or cannot be read "
+	    "(looked for %s and ", shim);
+	tc_expect_log(s, expected, 1);
+	free(expected);
+
+	/* Back in place: the next try runs it, with the shim. */
+	cr_assert_eq(rename(moved, shim), 0);
+	tc_expect_log(s, "runs again after ", 1);
+	tc_expect_log(s, "ready again after restart", 1);
+	a = tp_ask_port(s, s->port);
+	tp_expect_supervisors(s, &a);
+	tc_stop(s);
+	free(bin);
+	free(libs);
+	free(shim);
+	free(moved);
+}
+
+/*
  * A library the user preloads (env = LD_PRELOAD=...) stays, before the
  * shim, which still works.
  */
