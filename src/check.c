@@ -18,6 +18,7 @@
 #include "config.h"
 #include "listener.h"
 #include "selfcheck.h"
+#include "shim.h"
 
 /* Print the usage of `handoff check`. */
 static void
@@ -37,6 +38,41 @@ check_usage(FILE *fp)
 	    config_default_path());
 }
 
+/*
+ * Check the programs with preload = yes (shim_check_config: the shim is
+ * there, their commands and users can load it) and say which shim they
+ * get. Prints every message; returns the errors.
+ */
+static int
+check_preload(const struct config *conf, const char *path, int quiet)
+{
+	const struct program_conf *pc;
+	struct config_msgs msgs;
+	const char *shim = NULL;
+	char *cause = NULL;
+	size_t i;
+	int errors;
+
+	config_msgs_init(&msgs);
+	errors = shim_check_config(conf, NULL, true, &msgs);
+	for (i = 0; i < msgs.count; i++)
+		if (msgs.is_error[i] || !quiet)
+			fprintf(stderr, "%s\n", msgs.lines[i]);
+	config_msgs_free(&msgs);
+	if (errors > 0) {
+		fprintf(stderr, "%s: %d program%s cannot load the bind() shim\n",
+		    path, errors, errors == 1 ? "" : "s");
+		return errors;
+	}
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if (pc->preload && !quiet && (shim != NULL ||
+		    (shim = shim_path(&cause)) != NULL))
+			printf("%s: program %s: preload = yes: the shim is %s\n",
+			    path, pc->name, shim);
+	free(cause);
+	return 0;
+}
+
 /* Run `handoff check`. */
 int
 check_main(int argc, char **argv)
@@ -51,7 +87,6 @@ check_main(int argc, char **argv)
 	const char *path = config_default_path();
 	struct config_msgs msgs;
 	struct config *conf;
-	char *cause = NULL;
 	int ch, bind = 0, quiet = 0, failed;
 	size_t i;
 
@@ -94,10 +129,8 @@ check_main(int argc, char **argv)
 		return 2;
 	}
 	config_msgs_free(&msgs);
-	/* Valid, but asking for what this version cannot run. */
-	if (config_check_supported(conf, &cause) == -1) {
-		fprintf(stderr, "%s: %s\n", path, cause);
-		free(cause);
+	/* Valid, but a command the bind() shim cannot reach. */
+	if (check_preload(conf, path, quiet) > 0) {
 		config_free(conf);
 		return 2;
 	}

@@ -43,6 +43,7 @@
 #include "child.h"
 #include "config.h"
 #include "listener.h"
+#include "preload/match.h"
 
 extern char **environ;
 
@@ -201,6 +202,44 @@ child_env_overridden(const struct program_conf *pc, const char *entry)
 }
 
 /*
+ * The bind() shim's variables (preload = yes, the shim's path in
+ * preload): LD_PRELOAD with the shim after any library the user preloads
+ * (user_preload, from env = or the supervisor's environment: ASan's
+ * runtime must come first), and for the shim alone the self-mode
+ * addresses and, with ready = listening, where to say it listens.
+ */
+static int
+child_env_preload(struct child_env *env, const struct program_conf *pc,
+    const char *preload, const char *user_preload, const char *notify_socket)
+{
+	struct match_addr addrs[MAX_LISTENERS_PER_PROGRAM];
+	char text[MATCH_ADDRS_TEXT_MAX];
+	size_t i;
+
+	if (child_env_put_str(env, "LD_PRELOAD=") == -1 ||
+	    (user_preload != NULL && *user_preload != '\0' &&
+	    (child_env_put_str(env, user_preload) == -1 ||
+	    child_env_put(env, ":", 1) == -1)) ||
+	    child_env_put_str(env, preload) == -1)
+		return -1;
+	child_env_end(env);
+	if (notify_socket != NULL && pc->ready == READY_LISTENING &&
+	    child_env_add(env, MATCH_ENV_NOTIFY "=%s", notify_socket) == -1)
+		return -1;
+	if (pc->handoff != HANDOFF_SELF || pc->nlisteners == 0)
+		return 0;
+	for (i = 0; i < pc->nlisteners && i < MAX_LISTENERS_PER_PROGRAM; i++) {
+		addrs[i].index = (int)i;
+		addrs[i].type = addr_socktype(&pc->listeners[i]->addr);
+		addrs[i].len = pc->listeners[i]->addr.len;
+		addrs[i].ss = pc->listeners[i]->addr.ss;
+	}
+	if (match_encode_addrs(addrs, i, text, sizeof(text)) == -1)
+		return -1;
+	return child_env_add(env, MATCH_ENV_SELF "=%s", text);
+}
+
+/*
  * Build a worker's environment: the supervisor's own, less any protocol
  * variables it inherited; the program's env = entries; then the socket
  * protocols, which no setting overrides:
@@ -210,6 +249,9 @@ child_env_overridden(const struct program_conf *pc, const char *entry)
  *	EINHORN_FD_COUNT=2 EINHORN_FD_0=3 EINHORN_FD_1=4
  *	HANDOFF_GENERATION=7 HANDOFF_WORKER=0 NOTIFY_SOCKET=@...
  *
+ * With preload (the shim's path, preload = yes): LD_PRELOAD and the
+ * shim's own variables (child_env_preload); notify_socket is then the
+ * shim's with ready = listening, NOTIFY_SOCKET only with ready = notify.
  * LISTEN_PID= is left with room for the pid, which the child writes; its
  * index is stored in *listen_pid_slot. The result is one allocation, freed
  * with free(). Returns NULL when out of memory.
@@ -217,9 +259,10 @@ child_env_overridden(const struct program_conf *pc, const char *entry)
 char **
 child_env_build(const struct program_conf *pc, struct listener **ls,
     size_t nls, unsigned int generation, int worker,
-    const char *notify_socket, int *listen_pid_slot)
+    const char *notify_socket, const char *preload, int *listen_pid_slot)
 {
 	struct child_env env = { NULL, 0, 0, 0 };
+	const char *user_preload = NULL;
 	char **envp = NULL;
 	size_t i, ports;
 	char **var;
@@ -231,12 +274,25 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 	for (var = environ; *var != NULL; var++) {
 		if (config_env_is_protocol(*var) || child_env_overridden(pc, *var))
 			continue;
+		if (preload != NULL && strncmp(*var, "LD_PRELOAD=", 11) == 0) {
+			user_preload = *var + 11;
+			continue;
+		}
 		if (child_env_add_str(&env, *var) == -1)
 			goto done;
 	}
-	for (i = 0; i < pc->nenv; i++)
+	for (i = 0; i < pc->nenv; i++) {
+		if (preload != NULL &&
+		    strncmp(pc->env[i], "LD_PRELOAD=", 11) == 0) {
+			user_preload = pc->env[i] + 11;
+			continue;
+		}
 		if (child_env_add_str(&env, pc->env[i]) == -1)
 			goto done;
+	}
+	if (preload != NULL && child_env_preload(&env, pc, preload,
+	    user_preload, notify_socket) == -1)
+		goto done;
 
 	if (nls > 0) {
 		if (child_env_add(&env, "LISTEN_FDS=%zu", nls) == -1)
@@ -288,7 +344,8 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 	if (child_env_add(&env, "HANDOFF_GENERATION=%u", generation) == -1 ||
 	    child_env_add(&env, "HANDOFF_WORKER=%d", worker) == -1)
 		goto done;
-	if (notify_socket != NULL &&
+	if (notify_socket != NULL && (preload == NULL ||
+	    pc->ready == READY_NOTIFY) &&
 	    child_env_add(&env, "NOTIFY_SOCKET=%s", notify_socket) == -1)
 		goto done;
 	envp = child_env_finish(&env);
@@ -356,11 +413,35 @@ child_resolve_path(const char *argv0, const char *directory, char **envp,
 	return NULL;
 }
 
-/* Prepare everything a worker needs before clone. */
+/*
+ * Where a worker of pc finds the command name (its argv[0], or a name its
+ * script runs): as the worker's exec would, in the PATH the worker gets.
+ * Malloc'd, or NULL with *cause.
+ */
+char *
+child_find_command(const struct program_conf *pc, const char *name,
+    char **cause)
+{
+	char *envp[2] = { NULL, NULL };
+	size_t i;
+
+	for (i = 0; i < pc->nenv; i++)
+		if (strncmp(pc->env[i], "PATH=", 5) == 0)
+			envp[0] = pc->env[i];
+	for (i = 0; envp[0] == NULL && environ[i] != NULL; i++)
+		if (strncmp(environ[i], "PATH=", 5) == 0)
+			envp[0] = environ[i];
+	return child_resolve_path(name, pc->directory, envp, cause);
+}
+
+/*
+ * Prepare everything a worker needs before clone. preload is the bind()
+ * shim's path for preload = yes, else NULL.
+ */
 int
 child_spec_init(struct child_spec *spec, const struct program_conf *pc,
     struct listener **ls, size_t nls, unsigned int generation, int worker,
-    const char *notify_socket, char **cause)
+    const char *notify_socket, const char *preload, char **cause)
 {
 	struct passwd *pw;
 	size_t i;
@@ -372,7 +453,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 	spec->directory = pc->directory;
 	spec->discard_output = pc->output == OUTPUT_DISCARD;
 	spec->envp = child_env_build(pc, ls, nls, generation, worker,
-	    notify_socket, &spec->listen_pid_slot);
+	    notify_socket, preload, &spec->listen_pid_slot);
 	if (spec->envp == NULL) {
 		*cause = strdup("out of memory");
 		return -1;
@@ -422,6 +503,16 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 			spec->notify_unreachable = NULL;
 			goto nomem;
 		}
+		/* ld.so would run the program without a shim it cannot read. */
+		spec->preload = preload;
+		if (preload != NULL && asprintf(&spec->preload_unreadable,
+		    "uid %u cannot read the preload shim %s (the dynamic loader "
+		    "would run the program without it; make it and every "
+		    "directory above it readable by that user)",
+		    (unsigned)pc->uid, preload) == -1) {
+			spec->preload_unreadable = NULL;
+			goto nomem;
+		}
 	} else if (pc->group != NULL) {
 		spec->set_gid_only = true;
 		spec->gid = pc->gid;
@@ -455,6 +546,7 @@ child_spec_free(struct child_spec *spec)
 	free(spec->fds);
 	free(spec->groups);
 	free(spec->notify_unreachable);
+	free(spec->preload_unreadable);
 	memset(spec, 0, sizeof(*spec));
 }
 
@@ -636,6 +728,9 @@ child_drop_privileges(struct child_run *run)
 		if (spec->notify_socket != NULL && syscall(SYS_faccessat,
 		    AT_FDCWD, spec->notify_socket, W_OK) == -1)
 			child_fail(run, spec->notify_unreachable);
+		if (spec->preload != NULL && syscall(SYS_faccessat, AT_FDCWD,
+		    spec->preload, R_OK) == -1)
+			child_fail(run, spec->preload_unreadable);
 	} else if (spec->set_gid_only) {
 		/* Only root gets here (child_spec_init). */
 		if (syscall(CHILD_SYS_SETGROUPS, 1, &spec->gid) == -1)

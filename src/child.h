@@ -30,6 +30,8 @@ struct child_spec {
 	int		  ngroups;
 	const char	 *notify_socket;	/* checked after set_ids, or NULL */
 	char		 *notify_unreachable;	/* the error if it is out of reach */
+	const char	 *preload;	/* the shim, checked after set_ids, or NULL */
+	char		 *preload_unreadable;	/* the error if it cannot be read */
 };
 
 /* What child_spawn returns to the caller. */
@@ -45,10 +47,14 @@ struct child_proc {
 
 char	**child_env_build(const struct program_conf *pc, struct listener **ls,
 	    size_t nls, unsigned int generation, int worker,
-	    const char *notify_socket, int *listen_pid_slot);
+	    const char *notify_socket, const char *preload,
+	    int *listen_pid_slot);
 int	 child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 	    struct listener **ls, size_t nls, unsigned int generation,
-	    int worker, const char *notify_socket, char **cause);
+	    int worker, const char *notify_socket, const char *preload,
+	    char **cause);
+char	*child_find_command(const struct program_conf *pc, const char *name,
+	    char **cause);
 void	 child_spec_free(struct child_spec *spec);
 int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	    char **cause);

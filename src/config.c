@@ -1201,10 +1201,12 @@ program_section_finish(struct parse_state *st)
 	if (pc->argv == NULL && seen_line(st, "command") == 0 && !st->damaged)
 		config_msgs_add(st->msgs, true, st->conf->path, pc->line,
 		    "program %s: missing command = PATH [ARGS...]", pc->name);
-	if (pc->ready == READY_LISTENING && pc->handoff != HANDOFF_SELF)
+	if (pc->ready == READY_LISTENING && pc->handoff != HANDOFF_SELF &&
+	    !pc->preload)
 		config_msgs_add(st->msgs, true, st->conf->path,
 		    seen_line(st, "ready"), "program %s: ready = listening "
-		    "needs handoff = self (the program binds its own socket)",
+		    "needs handoff = self (the program binds its own socket) "
+		    "or preload = yes (the bind() shim says when it listens)",
 		    pc->name);
 	if ((line = seen_line(st, "group")) != 0 && pc->user == NULL &&
 	    geteuid() != 0)
@@ -1964,8 +1966,8 @@ config_check_self(struct config *conf, struct config_msgs *msgs)
 	size_t i, bound = 0;
 
 	TAILQ_FOREACH(pc, &conf->programs, entry) {
-		if (pc->handoff == HANDOFF_SELF && pc->ready == READY_LISTENING &&
-		    pc->nlisteners == 0)
+		if ((pc->handoff == HANDOFF_SELF || pc->preload) &&
+		    pc->ready == READY_LISTENING && pc->nlisteners == 0)
 			config_msgs_add(msgs, true, conf->path, pc->line,
 			    "program %s: ready = listening needs listeners = "
 			    "(the addresses its workers listen on)", pc->name);
@@ -2121,26 +2123,6 @@ config_has_mode(const struct config *conf, enum handoff_mode mode)
 		if (pc->handoff == mode)
 			return true;
 	return false;
-}
-
-/*
- * Refuse what this version cannot run yet, naming the program: a valid
- * config may still ask for it. `handoff check`, the first start and every
- * reload ask this after loading.
- */
-int
-config_check_supported(const struct config *conf, char **cause)
-{
-	const struct program_conf *pc;
-
-	TAILQ_FOREACH(pc, &conf->programs, entry) {
-		if (pc->preload) {
-			cause_set(cause, "program %s: preload = yes is not "
-			    "supported by this version", pc->name);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /*

@@ -157,7 +157,6 @@ struct config_msgs {
 struct config	*config_load(const char *path, struct config_msgs *msgs);
 struct config	*config_new(const char *path);
 int		 config_finish(struct config *conf, struct config_msgs *msgs);
-int		 config_check_supported(const struct config *conf, char **cause);
 void		 config_free(struct config *conf);
 struct config	*config_ref(struct config *conf);
 void		 config_unref(struct config *conf);

@@ -178,6 +178,34 @@ gen_begin_probation(struct generation *gen)
 	return true;
 }
 
+/*
+ * Say which starting worker the bind() shim has not said listens on which
+ * of its addresses (preload = yes, ready = listening), for a timeout's
+ * message; "" if none.
+ */
+static void
+gen_describe_unlistened(const struct generation *gen, char *buf, size_t len)
+{
+	const struct listener_conf *lc;
+	const struct worker *w;
+	int k, i;
+
+	buf[0] = '\0';
+	if (!gen->pc->preload || gen->pc->ready != READY_LISTENING)
+		return;
+	for (k = 0; k < gen->nworkers; k++) {
+		w = &gen->workers[k];
+		if (w->state != WORKER_STARTING || w->pid == 0 ||
+		    (i = worker_unlistened(w)) == -1)
+			continue;
+		lc = gen->pc->listeners[i];
+		snprintf(buf, len, "worker %d pid %d has not listened on %s "
+		    "(listener %s)", w->index, (int)w->pid, lc->listen,
+		    lc->name);
+		return;
+	}
+}
+
 /* Timer: ready_timeout while starting, drain_timeout while draining. */
 static void
 gen_timer_fired(evutil_socket_t fd, short what, void *arg)
@@ -193,6 +221,8 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 	if (gen->state == GEN_STARTING) {
 		format_duration(gen->pc->ready_timeout_ms, limit, sizeof(limit));
 		listening_describe(gen->listening, missing, sizeof(missing));
+		if (missing[0] == '\0')
+			gen_describe_unlistened(gen, missing, sizeof(missing));
 		gen_fail(gen, "not ready within ready_timeout %s (%d/%d workers "
 		    "ready%s%s)", limit, gen->nready, gen->nworkers,
 		    missing[0] ? "; " : "", missing);
@@ -411,7 +441,13 @@ gen_start(struct generation *gen, char **cause)
 		}
 		gen->env.desc = gen->desc;
 	}
+	/*
+	 * Self mode looks at the workers' sockets; a program of ours under
+	 * the bind() shim listens on inherited sockets from its start, so
+	 * only the shim can say when it listens (worker_notify).
+	 */
 	if (gen->pc->ready == READY_LISTENING &&
+	    gen->pc->handoff == HANDOFF_SELF &&
 	    (gen->listening = listening_new(&gen->env, gen->workers,
 	    gen->nworkers)) == NULL) {
 		*cause = strdup("out of memory");

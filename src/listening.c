@@ -34,6 +34,7 @@
 #include "log.h"
 #include "parse.h"
 #include "pidmap.h"
+#include "preload/match.h"
 #include "procfs.h"
 #include "sockdiag.h"
 #include "worker.h"
@@ -63,35 +64,20 @@ struct listening_look {
 	struct listening_list *out;
 };
 
-/* Tell whether an IPv4 or IPv6 socket address is a wildcard. */
-static bool
-listening_is_wildcard(const struct sockaddr_storage *ss)
-{
-	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
-
-	if (ss->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
-		    htonl(INADDR_ANY);
-	return memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr, &any6,
-	    sizeof(any6)) == 0;
-}
-
 /*
  * Tell whether socket s, on wanted address w as sock_diag matched it
  * (the same address, or overlapping), takes the connections meant for
- * w: a specific address is served by itself or a wildcard over it, a
- * wildcard only by a wildcard (for IPv4, an IPv6 one that is not v6only).
+ * w: the rule the bind() shim uses too (match_covers: a specific address
+ * is served by itself or a wildcard over it, a wildcard only by a
+ * wildcard, for IPv4 an IPv6 one that is not v6only).
  */
 static bool
 listening_covers(const struct sockdiag_want *w, const struct sockdiag_sock *s)
 {
-	if (addr_is_unix(&w->addr) || !listening_is_wildcard(&w->addr.ss))
+	if (addr_is_unix(&w->addr))
 		return true;
-	if (!listening_is_wildcard(&s->local))
-		return false;
-	if (w->addr.ss.ss_family == s->local.ss_family)
-		return true;
-	return w->addr.ss.ss_family == AF_INET && !s->v6only;
+	return match_covers((const struct sockaddr *)&w->addr.ss, w->addr.len,
+	    (const struct sockaddr *)&s->local, s->local_len, s->v6only);
 }
 
 /*
@@ -453,7 +439,9 @@ listening_mark(struct listening *lp, const struct listening_list *list)
 		w = &lp->workers[k];
 		if (w->state != WORKER_STARTING || w->pid == 0)
 			continue;
-		for (i = 0; i < pc->nlisteners && listening_has(list, k, i); i++)
+		/* The bind() shim (preload = yes) may have said so already. */
+		for (i = 0; i < pc->nlisteners && (listening_has(list, k, i) ||
+		    (w->listened & (1ULL << i))); i++)
 			;
 		if (i == pc->nlisteners) {
 			log_debug("%s gen %u worker %d pid %d: listens on its "

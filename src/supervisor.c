@@ -49,7 +49,9 @@
 #include "reload.h"
 #include "reuseport.h"
 #include "selfmode.h"
+#include "shim.h"
 #include "supervisor.h"
+#include "worker.h"
 
 static void	supervisor_gen_event(struct generation *, enum gen_event,
 		    const char *, void *);
@@ -91,7 +93,7 @@ supervisor_notify_uids(struct supervisor *sup, const struct config *conf,
 
 	TAILQ_FOREACH(pc, &conf->programs, entry)
 		if ((only == NULL || strcmp(pc->name, only) == 0) &&
-		    pc->ready == READY_NOTIFY && notify_allow_uid(sup->notify,
+		    worker_reports(pc) && notify_allow_uid(sup->notify,
 		    reload_worker_uid(pc), cause) == -1)
 			return -1;
 	return 0;
@@ -223,6 +225,36 @@ reload_load_config(struct supervisor *sup)
 	return conf;
 }
 
+/*
+ * The commands of the programs a reload starts with preload = yes can
+ * load the bind() shim: log what shim_check_config says; -1 with the
+ * first error in *cause if one cannot.
+ */
+static int
+supervisor_check_preload(const struct config *conf, const char *only,
+    char **cause)
+{
+	struct config_msgs msgs;
+	size_t i;
+	int rc = 0;
+
+	config_msgs_init(&msgs);
+	if (shim_check_config(conf, only, false, &msgs) > 0) {
+		rc = -1;
+		*cause = NULL;
+	}
+	for (i = 0; i < msgs.count; i++) {
+		if (!msgs.is_error[i])
+			log_warnx("%s", msgs.lines[i]);
+		else if (*cause == NULL)
+			*cause = strdup(msgs.lines[i]);
+	}
+	if (rc == -1 && *cause == NULL)
+		*cause = strdup("out of memory");
+	config_msgs_free(&msgs);
+	return rc;
+}
+
 /* Start a reload, or the first start when nothing runs yet. */
 static void
 supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
@@ -241,7 +273,7 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		free(cause);
 		return;
 	}
-	if (config_check_supported(conf, &cause) == -1 ||
+	if (supervisor_check_preload(conf, only, &cause) == -1 ||
 	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
 		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);

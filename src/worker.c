@@ -29,6 +29,7 @@
 #include "output.h"
 #include "parse.h"
 #include "pidmap.h"
+#include "shim.h"
 #include "worker.h"
 
 /* "starting", "ready", ... for logs and status. */
@@ -56,19 +57,34 @@ gen_describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "stopped with wait status %#x", status);
 }
 
+/*
+ * Tell whether a program's workers report to the notify socket: READY=1
+ * (ready = notify), or the bind() shim's HANDOFF_LISTENING (preload = yes,
+ * ready = listening).
+ */
+bool
+worker_reports(const struct program_conf *pc)
+{
+	return pc->ready == READY_NOTIFY ||
+	    (pc->preload && pc->ready == READY_LISTENING);
+}
+
 /* The real process operations: fork and exec, kill(2), getpgid(2). */
 static int
 proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 {
 	const struct worker_env *env = w->env;
 	const struct program_conf *pc = env->pc;
+	const char *preload = NULL;
 	struct child_spec spec;
 	struct child_proc cp;
 	int rc;
 
+	if (pc->preload && (preload = shim_path(cause)) == NULL)
+		return -1;
 	if (child_spec_init(&spec, pc, env->listeners, env->nlisteners,
-	    env->number, w->index,
-	    pc->ready == READY_NOTIFY ? env->notify_socket : NULL, cause) == -1)
+	    env->number, w->index, worker_reports(pc) ? env->notify_socket :
+	    NULL, preload, cause) == -1)
 		return -1;
 	spec.cgroup_fd = desc_group_procs_fd(env->desc);
 	rc = child_spawn(&spec, &cp, cause);
@@ -267,6 +283,7 @@ worker_start(struct worker *w, char **cause)
 	worker_set_pid(w, proc.pid);
 	w->pgid = proc.pid;
 	w->state = WORKER_STARTING;
+	w->listened = 0;
 	clock_gettime(CLOCK_MONOTONIC, &w->started);
 	log_debug("%s gen %u worker %d pid %d: started", env->program,
 	    env->number, w->index, (int)w->pid);
@@ -558,6 +575,51 @@ worker_clean_text(const char *text)
 	return out;
 }
 
+/*
+ * The bind() shim says the worker listens on its program's listener
+ * number value (HANDOFF_LISTENING=N): with ready = listening, the
+ * worker is ready once it listens on each.
+ */
+static void
+worker_listens(struct worker *w, const char *value)
+{
+	const struct worker_env *env = w->env;
+	const struct program_conf *pc = env->pc;
+	const char *cause;
+	long i;
+
+	if (!pc->preload || pc->ready != READY_LISTENING ||
+	    parse_int_range(value, 0, (long)pc->nlisteners - 1, &i,
+	    &cause) == -1) {
+		log_debug("%s gen %u worker %d: HANDOFF_LISTENING=%s ignored",
+		    env->program, env->number, w->index, value);
+		return;
+	}
+	if (w->state != WORKER_STARTING || (w->listened & (1ULL << i)))
+		return;
+	w->listened |= 1ULL << i;
+	log_debug("%s gen %u worker %d pid %d: listens on %s (listener %s)",
+	    env->program, env->number, w->index, (int)w->pid,
+	    pc->listeners[i]->listen, pc->listeners[i]->name);
+	if (worker_unlistened(w) == -1)
+		worker_ready(w);
+}
+
+/*
+ * The first of its program's listeners the bind() shim has not said
+ * worker w listens on, or -1 if it listens on each.
+ */
+int
+worker_unlistened(const struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->env->pc->nlisteners; i++)
+		if (!(w->listened & (1ULL << i)))
+			return (int)i;
+	return -1;
+}
+
 /* A notify message from the worker (or a process of its group). */
 void
 worker_notify(struct worker *w, const char *key, const char *value)
@@ -568,6 +630,8 @@ worker_notify(struct worker *w, const char *key, const char *value)
 
 	if (strcmp(key, "READY") == 0 && strcmp(value, "1") == 0) {
 		worker_ready(w);
+	} else if (strcmp(key, "HANDOFF_LISTENING") == 0) {
+		worker_listens(w, value);
 	} else if (strcmp(key, "STATUS") == 0) {
 		free(w->status_text);
 		w->status_text = worker_clean_text(value);

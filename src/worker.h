@@ -110,6 +110,7 @@ struct worker {
 	char		*last_error;	/* why it could not be restarted, or NULL */
 	unsigned int	 start_failures;	/* restarts failed in a row */
 	unsigned long long output_dropped;	/* lines over the output budget */
+	uint64_t	 listened;	/* listeners the bind() shim said it listens on */
 };
 
 void		 worker_init(struct worker *w, const struct worker_env *env,
@@ -119,6 +120,8 @@ int		 worker_start(struct worker *w, char **cause);
 void		 worker_ready(struct worker *w);
 void		 worker_notify(struct worker *w, const char *key,
 		    const char *value);
+int		 worker_unlistened(const struct worker *w);
+bool		 worker_reports(const struct program_conf *pc);
 enum worker_exit worker_reaped(struct worker *w, int status, char *how,
 		    size_t howlen);
 void		 worker_exited_running(struct worker *w, int status,

@@ -261,23 +261,3 @@ Test(cli, run_command_line_errors_name_the_option)
 		support_result_free(&res);
 	}
 }
-
-Test(cli, check_refuses_a_mode_this_version_cannot_run)
-{
-	char *dir = support_tmpdir(), *path, expected[4096];
-	struct run_result res;
-
-	path = support_write_file(dir, "rp.ini",
-	    "[listener web]\nlisten = 127.0.0.1:0\n\n"
-	    "[program app]\ncommand = /bin/true\nlisteners = web\n"
-	    "preload = yes\n");
-	/* check says what run would: the file is valid, the mode not here. */
-	cr_assert_eq(run_handoff(&res, "check", "-c", path, NULL), 2);
-	snprintf(expected, sizeof(expected), "%s: program app: preload = "
-	    "yes is not supported by this version\n", path);
-	cr_assert_str_eq(res.err, expected);
-	support_result_free(&res);
-	support_rmtree(dir);
-	free(path);
-	free(dir);
-}

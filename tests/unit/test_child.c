@@ -116,7 +116,7 @@ Test(child, environment_of_every_protocol, .fini = fini)
 	int slot;
 
 	program_listeners(pc, ls);
-	envp = child_env_build(pc, ls, 3, 7, 2, "@notify", &slot);
+	envp = child_env_build(pc, ls, 3, 7, 2, "@notify", NULL, &slot);
 	cr_assert_not_null(envp);
 	cr_assert_str_eq(env_get(envp, "LISTEN_FDS"), "3");
 	cr_assert_str_eq(env_get(envp, "LISTEN_FDNAMES"), "admin:http:dns");
@@ -170,7 +170,7 @@ Test(child, environment_of_many_listeners, .fini = fini)
 	pc = load_app(text);
 	program_listeners(pc, ls);
 
-	envp = child_env_build(pc, ls, N, 3, 1, NULL, &slot);
+	envp = child_env_build(pc, ls, N, 3, 1, NULL, NULL, &slot);
 	cr_assert_not_null(envp);
 	cr_assert_not_null(want = malloc(cap));
 	for (i = 0, at = want; i < N; i++)
@@ -208,7 +208,7 @@ Test(child, inherited_protocol_variables_are_dropped, .fini = fini)
 	setenv("HANDOFF_GENERATION", "99", 1);
 	setenv("KEEP_ME", "yes", 1);
 	program_listeners(pc, ls);
-	envp = child_env_build(pc, ls, 1, 1, 0, NULL, &slot);
+	envp = child_env_build(pc, ls, 1, 1, 0, NULL, NULL, &slot);
 	cr_assert_str_eq(env_get(envp, "LISTEN_FDS"), "1");
 	cr_assert_str_eq(env_get(envp, "LISTEN_FDNAMES"), "http");
 	cr_assert_null(env_get(envp, "NOTIFY_SOCKET"),
@@ -228,7 +228,7 @@ Test(child, program_env_overrides_the_inherited_one, .fini = fini)
 
 	setenv("PATH", "/usr/bin:/bin", 1);
 	program_listeners(pc, ls);
-	envp = child_env_build(pc, ls, 1, 1, 0, NULL, &slot);
+	envp = child_env_build(pc, ls, 1, 1, 0, NULL, NULL, &slot);
 	cr_assert_str_eq(env_get(envp, "PATH"), "/opt/bin");
 	free(envp);
 }
@@ -242,7 +242,7 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 
 	program_listeners(pc, ls);
 	/* An absolute path as it is. */
-	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, &cause), 0,
+	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, NULL, &cause), 0,
 	    "%s", cause);
 	cr_assert_str_eq(spec.path, "/bin/true");
 	cr_assert_eq(spec.fds[0], listener_fd(ls[0]));
@@ -252,7 +252,7 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 	free(pc->argv[0]);
 	pc->argv[0] = strdup("true");
 	setenv("PATH", "/nonexistent:/bin", 1);
-	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, &cause), 0,
+	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, NULL, &cause), 0,
 	    "%s", cause);
 	cr_assert_str_eq(spec.path, "/bin/true");
 	child_spec_free(&spec);
@@ -263,7 +263,7 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 	free(pc->argv[0]);
 	pc->argv[0] = strdup("./server");
 	pc->directory = strdup(dir);
-	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, &cause), 0,
+	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, NULL, &cause), 0,
 	    "%s", cause);
 	cr_assert(strstr(spec.path, "/server") != NULL, "%s", spec.path);
 	cr_assert_eq(access(spec.path, X_OK), 0);
@@ -273,7 +273,7 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 	/* A name nowhere on PATH: said so, with the PATH searched. */
 	free(pc->argv[0]);
 	pc->argv[0] = strdup("no-such-command-here");
-	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, &cause), -1);
+	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, NULL, &cause), -1);
 	cr_assert_str_eq(cause, "cannot run no-such-command-here: not found in "
 	    "PATH (/nonexistent:/bin)");
 	free(cause);

@@ -1653,7 +1653,8 @@ ParameterizedTestParameters(config, invalid)
 	{ "ready = listening without handoff = self",
 	  PROG "ready = listening\n",
 	  { ":3: program p: ready = listening needs handoff = self (the program "
-	    "binds its own socket)" } },
+	    "binds its own socket) or preload = yes (the bind() shim says when "
+	    "it listens)" } },
 	{ "a reuseport listener shared with another program",
 	  "[listener w]\nlisten = 127.0.0.1:8080\n" PROG "handoff = reuseport\n"
 	  "listeners = w\n[program q]\ncommand = /bin/q\nlisteners = w\n",
@@ -1708,7 +1709,8 @@ ParameterizedTestParameters(config, invalid)
 	    ":12: unknown key 'bogus' in [program p]",
 	    ":13: program q: missing command = PATH [ARGS...]",
 	    ":14: program q: ready = listening needs handoff = self (the program "
-	    "binds its own socket)",
+	    "binds its own socket) or preload = yes (the bind() shim says when "
+	    "it listens)",
 	    ":15: warning: listener unused is not used by any program" } },
 	{ "errors and a warning together",
 	  "[listener spare]\nlisten = 127.0.0.1:80\n" PROG "workers = 0\n",
@@ -2016,39 +2018,31 @@ Test(config, reuseport_listeners_get_a_socket_per_worker)
 	config_unref(conf);
 }
 
-Test(config, unsupported_modes_are_named)
+Test(config, preload_takes_ready_listening)
 {
-	static const struct {
-		const char	*keys;
-		const char	*cause;
-	} cases[] = {
-		{ "", NULL },
-		{ "handoff = inherit\n", NULL },
-		{ "handoff = reuseport\n", NULL },
-		{ "handoff = self\n", NULL },
-		{ "preload = yes\n", "program app: preload = yes is not "
-		    "supported by this version" },
-	};
+	char path[64];
 	struct config_msgs msgs;
 	struct config *conf;
-	char text[256], *cause;
-	size_t i;
+	struct program_conf *pc;
 
-	for (i = 0; i < NITEMS(cases); i++) {
-		snprintf(text, sizeof(text), "[program app]\ncommand = /bin/true\n"
-		    "%s", cases[i].keys);
-		conf = load_ok(text, &msgs);
-		cause = NULL;
-		if (cases[i].cause == NULL)
-			cr_expect_eq(config_check_supported(conf, &cause), 0,
-			    "%s: %s", cases[i].keys, cause);
-		else {
-			cr_expect_eq(config_check_supported(conf, &cause), -1,
-			    "%s accepted", cases[i].keys);
-			cr_expect_str_eq(cause, cases[i].cause);
-		}
-		free(cause);
-		config_free(conf);
-		config_msgs_free(&msgs);
-	}
+	/* The bind() shim says when a worker listens, in every mode. */
+	conf = load_ok("[listener web]\nlisten = 127.0.0.1:8080\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = web\n"
+	    "ready = listening\npreload = yes\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_not_null(pc);
+	cr_expect(pc->preload);
+	cr_expect_eq(pc->ready, READY_LISTENING);
+	cr_expect_eq(pc->handoff, HANDOFF_INHERIT);
+	config_free(conf);
+	config_msgs_free(&msgs);
+
+	/* But there must be an address to listen on. */
+	cr_expect_null(load_text("[program app]\ncommand = /bin/true\n"
+	    "preload = yes\nready = listening\n", &msgs, path, sizeof(path)));
+	cr_assert_eq(msgs.count, 1);
+	cr_expect(strstr(msgs.lines[0], ":1: program app: ready = listening "
+	    "needs listeners = (the addresses its workers listen on)") != NULL,
+	    "%s", msgs.lines[0]);
+	config_msgs_free(&msgs);
 }
