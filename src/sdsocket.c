@@ -230,7 +230,7 @@ sdsocket_adopt(char **cause)
 {
 	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
 	const char *names = getenv("LISTEN_FDNAMES");
-	char *copy = NULL, *save = NULL, *word;
+	char *copy = NULL, *word, *colon;
 	unsigned long long want_pid, n;
 	struct sdsocket s;
 	char *end;
@@ -261,14 +261,19 @@ sdsocket_adopt(char **cause)
 		cause_set(cause, "out of memory");
 		return -1;
 	}
-	word = copy != NULL ? strtok_r(copy, ":", &save) : NULL;
+	/* Names in order, one per fd, separated by ':' (empty ones too). */
+	word = copy;
 	for (i = 0; i < n; i++) {
 		fd = SDSOCKET_FIRST_FD + (int)i;
+		if (word != NULL && (colon = strchr(word, ':')) != NULL)
+			*colon = '\0';
+		else
+			colon = NULL;
 		if (sdsocket_describe(&s, fd, word != NULL ? word : "", cause) == -1) {
 			free(copy);
 			return -1;
 		}
-		word = word != NULL ? strtok_r(NULL, ":", &save) : NULL;
+		word = colon != NULL ? colon + 1 : NULL;
 		for (k = 0; k < nsdsockets; k++)
 			if (sdsockets[k].dev == s.dev && sdsockets[k].ino == s.ino)
 				break;

@@ -288,6 +288,37 @@ Test(sdsocket, a_passed_fd_that_is_no_socket_is_refused)
 	in_child(check_not_a_socket, "not a socket");
 }
 
+/* An empty name keeps its place: the second socket is web's. */
+static int
+check_empty_name(void)
+{
+	struct config *conf = config_new("test.ini");
+	enum sdsocket_origin origin;
+	char *cause = NULL;
+	int fds[2], port_a, port_b, fd;
+	ino_t b;
+
+	log_set_level(LOG_LEVEL_ERROR);
+	fds[0] = tcp_socket(&port_a, false);
+	fds[1] = tcp_socket(&port_b, false);
+	b = inode(fds[1]);
+	pass(fds, 2, ":web");
+	if (sdsocket_adopt(&cause) != 0)
+		return 1;
+	/* web listens on port 0 here: only the name can say which. */
+	if (sdsocket_take(conf_listener(conf, "web", 0), 0, &fd, &origin,
+	    &cause) != 1 || inode(fd) != b)
+		return 2;
+	sdsocket_free();
+	config_free(conf);
+	return 0;
+}
+
+Test(sdsocket, names_keep_their_places)
+{
+	in_child(check_empty_name, "an empty name");
+}
+
 /* LISTEN_PID of another process: nothing is taken, nothing unset. */
 static int
 check_other_pid(void)
