@@ -453,8 +453,11 @@ sd_up(void)
 		const char *argv[] = { "/bin/chown", "-R", sd.user,
 		    sd.cgroups[i], NULL };
 
-		cr_assert(mkdir(sd.cgroups[i], 0755) == 0, "mkdir %s: %s",
-		    sd.cgroups[i], strerror(errno));
+		if (mkdir(sd.cgroups[i], 0755) == -1) {
+			/* A read-only /sys/fs/cgroup (a container's). */
+			cr_skip_test("cannot make a cgroup for a user manager "
+			    "here: mkdir %s: %s", sd.cgroups[i], strerror(errno));
+		}
 		cr_assert_eq(run(argv, &res), 0, "%s", res.err);
 		support_result_free(&res);
 	}
