@@ -187,21 +187,19 @@ fdstore_drop_unkept(void)
 	fdstore_count = k;
 }
 
-/* FDSTORE=1 one socket as w->name; remember it. */
-static void
+/* FDSTORE=1 one socket as w->name; remember it. -1 with errno if unsent. */
+static int
 fdstore_put(const struct fdstore_want *w)
 {
 	char text[SDSOCKET_NAME_MAX + 32];
 
 	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s", w->name);
-	if (sdnotify_send(text, w->fd) == -1) {
-		log_warn("fd store: cannot store %s; a crash or restart would "
-		    "refuse connections on it until it is bound again", w->name);
-		return;
-	}
+	if (sdnotify_send(text, w->fd) == -1)
+		return -1;
 	if (fdstore_remember(w->name, w->dev, w->ino) == -1)
 		log_warnx("fd store: out of memory for %s", w->name);
 	log_debug("fd store: stored %s", w->name);
+	return 0;
 }
 
 /*
@@ -216,7 +214,8 @@ fdstore_sync(const struct listener_set *set)
 	struct fdstore_want *want = NULL;
 	struct fdstore_entry *e;
 	const struct listener *l;
-	size_t nwant = 0, cap = 0, i, slot, nslots;
+	size_t nwant = 0, cap = 0, i, slot, nslots, failed = 0, first = 0;
+	int err = 0;
 
 	if (!fdstore_on)
 		return;
@@ -245,9 +244,19 @@ fdstore_sync(const struct listener_set *set)
 	}
 	/* Out before in: the manager would not store a socket it holds. */
 	fdstore_drop_unkept();
-	for (i = 0; i < nwant; i++)
-		if (want[i].fd != -1)
-			fdstore_put(&want[i]);
+	for (i = 0; i < nwant; i++) {
+		if (want[i].fd == -1 || fdstore_put(&want[i]) == 0)
+			continue;
+		if (failed++ == 0) {
+			first = i;
+			err = errno;
+		}
+	}
+	if (failed > 0)
+		log_warnx("fd store: cannot store %zu socket%s (%s first): %s; a "
+		    "crash or restart would refuse connections on them until "
+		    "they are bound again", failed, failed == 1 ? "" : "s",
+		    want[first].name, strerror(err));
 	free(want);
 }
 

@@ -1067,7 +1067,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		log_warn("cannot become a child subreaper; orphaned worker "
 		    "descendants will not be tracked");
 	sdnotify_init();
-	/* Sockets a service manager passed (fds 3...), before any fd opens. */
+	/* Sockets a service manager passed at fds 3..., CLOEXEC from now on. */
 	if (sdsocket_adopt(&cause) == -1) {
 		log_errorx("cannot start: %s", cause_text(cause));
 		free(cause);
