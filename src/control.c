@@ -65,6 +65,7 @@ struct control_client {
 	struct event	*deadline;	/* for the request line, then NULL */
 	enum client_state state;
 	unsigned int	 reload_id;
+	bool		 takeover;	/* done once the reload took over */
 	uid_t		 uid;
 	pid_t		 pid;
 };
@@ -216,11 +217,15 @@ control_parse_request(char *line, size_t len, struct control_request *req)
 		for (i = 2; i < argc; i++) {
 			if (strcmp(argv[i], "nowait") == 0)
 				req->nowait = true;
+			else if (strcmp(argv[i], "takeover") == 0)
+				req->takeover = true;
 			else if (req->program == NULL)
 				req->program = argv[i];
 			else
-				return "usage: reload [nowait] [PROGRAM]";
+				return "usage: reload [nowait | takeover] [PROGRAM]";
 		}
+		if (req->nowait && req->takeover)
+			return "usage: reload [nowait | takeover] [PROGRAM]";
 	} else if (strcmp(argv[1], "stop") == 0) {
 		req->command = CONTROL_STOP;
 		if (argc > 3 || (argc == 3 &&
@@ -267,6 +272,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		 * config), and even a --no-wait client must hear that.
 		 */
 		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
+		c->takeover = req.takeover;
 		if (ctl->ops->reload(ctl->arg, req.program, &cause) == -1) {
 			client_finish(c, false, 1, cause);
 			free(cause);
@@ -992,26 +998,67 @@ control_progress(struct control *ctl, unsigned int id, const char *fmt, ...)
 			client_line(c, "progress", "%s", text);
 }
 
+/*
+ * Tell the clients following reload id how it ended (with takeover_only,
+ * just those that asked to hear no more once it took over), and close
+ * them.
+ */
+static void
+control_reload_tell(struct control *ctl, unsigned int id, bool ok,
+    bool takeover_only, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static void
+control_reload_tell(struct control *ctl, unsigned int id, bool ok,
+    bool takeover_only, const char *fmt, va_list ap)
+{
+	struct control_client *c, *next;
+	char text[512];
+	bool told;
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->reload_id != id)
+			continue;
+		if (takeover_only)
+			told = c->state == CLIENT_WATCH && c->takeover;
+		else
+			told = c->state == CLIENT_WATCH ||
+			    (c->state == CLIENT_NOWAIT && !ok);
+		if (told)
+			client_finish(c, ok, 1, text);
+	}
+}
+
 /* Reload id ended: tell its followers, and close them. */
 void
 control_reload_end(struct control *ctl, unsigned int id, bool ok,
     const char *fmt, ...)
 {
-	struct control_client *c, *next;
-	char text[512];
 	va_list ap;
 
 	if (ctl == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	control_reload_tell(ctl, id, ok, false, fmt, ap);
 	va_end(ap);
-	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if ((c->state == CLIENT_WATCH ||
-		    (c->state == CLIENT_NOWAIT && !ok)) && c->reload_id == id)
-			client_finish(c, ok, 1, text);
-	}
+}
+
+/*
+ * Reload id took over (the old generations drain on): clients that asked
+ * to hear no more (reload takeover) are told it succeeded, and closed.
+ */
+void
+control_reload_took_over(struct control *ctl, unsigned int id,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctl == NULL)
+		return;
+	va_start(ap, fmt);
+	control_reload_tell(ctl, id, true, true, fmt, ap);
+	va_end(ap);
 }
 
 /* A reload was refused before it began (bad config): tell the waiting. */

@@ -14,7 +14,9 @@
  *	error CODE TEXT		failure (CODE 1: operation failed, 2: bad
  *				request); the last line
  *
- * Commands: status [json] | reload [nowait] [PROGRAM] | stop [DURATION] |
+ * Commands: status [json] | reload [nowait | takeover] [PROGRAM] (takeover:
+ * the last line comes once the new generations took over, not once the
+ * old ones drained) | stop [DURATION] |
  * fds NAME (answered "ok N NAME ADDRESS", the line carrying the listener's
  * N fds as SCM_RIGHTS) | version.
  */
@@ -47,6 +49,7 @@ struct control_request {
 	const char	*word;		/* the command as written */
 	bool		 json;		/* status json */
 	bool		 nowait;	/* reload nowait */
+	bool		 takeover;	/* reload takeover */
 	const char	*program;	/* reload PROGRAM, or NULL for all */
 	int64_t		 stop_ms;	/* stop DURATION, or -1 */
 	const char	*name;		/* fds NAME */
@@ -90,6 +93,8 @@ void		 control_progress(struct control *ctl, unsigned int id,
 void		 control_reload_end(struct control *ctl, unsigned int id,
 		    bool ok, const char *fmt, ...)
 		    __attribute__((format(printf, 4, 5)));
+void		 control_reload_took_over(struct control *ctl, unsigned int id,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 control_reload_refused(struct control *ctl, const char *why,
 		    char *const *details, size_t ndetails);
 int		 control_socket_is_live(const char *path);

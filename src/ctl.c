@@ -314,7 +314,7 @@ static void
 ctl_reload_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: handoff reload [PROGRAM] [--no-wait] [-c FILE | -s SOCKET]\n"
+	    "usage: handoff reload [PROGRAM] [--no-wait | --takeover] [-c FILE | -s SOCKET]\n"
 	    "\n"
 	    "Start a new generation (of PROGRAM, or of every program) and show the\n"
 	    "handoff's progress. The new config is read and checked first; the old\n"
@@ -323,6 +323,8 @@ ctl_reload_usage(FILE *fp)
 	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
 	    "  -s, --socket PATH   the supervisor's control socket\n"
 	    "  -n, --no-wait       return once the reload is asked for\n"
+	    "  -t, --takeover      return once the new generation took over, while\n"
+	    "                      the old one drains on (systemd's ExecReload=)\n"
 	    "  -h, --help          show this help\n"
 	    "\n"
 	    "Exit status: 0 the new generation took over, 1 the reload failed (the\n"
@@ -330,13 +332,21 @@ ctl_reload_usage(FILE *fp)
 	    config_default_path());
 }
 
-/* A flag without argument: -n for reload, -j for status. */
+/* A flag without argument: -n or -t for reload, -j for status. */
 static int
 ctl_flag_opt(int ch, void *arg)
 {
-	if (ch != 'n' && ch != 'j')
+	int *flag = arg;
+
+	if (ch != 'n' && ch != 'j' && ch != 't')
 		return -1;
-	*(int *)arg = 1;
+	/* reload: --no-wait and --takeover exclude each other. */
+	if (*flag != 0 && *flag != ch) {
+		fprintf(stderr, "handoff reload: --no-wait and --takeover "
+		    "exclude each other\n");
+		return -1;
+	}
+	*flag = ch;
 	return 0;
 }
 
@@ -348,17 +358,18 @@ ctl_reload_main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-wait", no_argument, NULL, 'n' },
+		{ "takeover", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
 	char request[256];
 	const char *program = NULL;
-	int nowait = 0, fd, code;
+	int until = 0, fd, code;
 	pid_t peer;
 
-	if (ctl_getopt(argc, argv, "c:s:nh", longopts, &t, ctl_flag_opt,
-	    &nowait, ctl_reload_usage) == -1)
+	if (ctl_getopt(argc, argv, "c:s:nth", longopts, &t, ctl_flag_opt,
+	    &until, ctl_reload_usage) == -1)
 		return 2;
 	if (optind < argc)
 		program = argv[optind++];
@@ -372,8 +383,9 @@ ctl_reload_main(int argc, char **argv)
 		fprintf(stderr, "handoff reload: bad program name '%s'\n", program);
 		return 2;
 	}
-	snprintf(request, sizeof(request), "reload%s%s%s",
-	    nowait ? " nowait" : "", program ? " " : "", program ? program : "");
+	snprintf(request, sizeof(request), "reload%s%s%s", until == 'n' ?
+	    " nowait" : until == 't' ? " takeover" : "", program ? " " : "",
+	    program ? program : "");
 	if ((fd = ctl_connect(&t, "reload", &peer, &code)) == -1)
 		return code;
 	if (ctl_send(fd, request, "reload") == -1) {

@@ -34,7 +34,7 @@ static const struct command commands[] = {
 	    "supervise what FILE describes, or wrap one command" },
 	{ "check", check_main, "check [-c FILE] [--bind]",
 	    "validate a config; every error as FILE:LINE: message" },
-	{ "reload", ctl_reload_main, "reload [PROGRAM] [--no-wait]",
+	{ "reload", ctl_reload_main, "reload [PROGRAM] [--no-wait | --takeover]",
 	    "start a new generation and show the handoff's progress" },
 	{ "status", ctl_status_main, "status [--json]",
 	    "show generations, workers, listeners, last reload" },

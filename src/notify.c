@@ -431,36 +431,3 @@ notify_close(struct notify *n)
 	free(n->path);
 	free(n);
 }
-
-/* The NOTIFY_SOCKET the supervisor itself was started with, if any. */
-static struct sockaddr_un notify_self_addr;
-static socklen_t notify_self_len;
-
-/* Remember the service manager's NOTIFY_SOCKET (systemd Type=notify). */
-void
-notify_self_init(void)
-{
-	const char *path = getenv("NOTIFY_SOCKET"), *why;
-
-	if (path == NULL || unixaddr_make(path, UNIXADDR_NAMED,
-	    &notify_self_addr, &notify_self_len, &why) == -1)
-		notify_self_len = 0;
-}
-
-/* Send READY=1, RELOADING=1, STATUS=... to the service manager, if any. */
-void
-notify_self(const char *text)
-{
-	int fd;
-
-	if (notify_self_len == 0)
-		return;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return;
-	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL,
-	    (struct sockaddr *)&notify_self_addr, notify_self_len) == -1)
-		log_debug("notify %s to the service manager: %s", text,
-		    strerror(errno));
-	close(fd);
-}

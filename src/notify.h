@@ -20,7 +20,3 @@ int		 notify_parse(const char *msg, size_t len,
 		    void (*line_cb)(const char *, const char *, void *), void *arg);
 
 #endif
-
-/* The supervisor's own sd_notify to its service manager, if it has one. */
-void	notify_self_init(void);
-void	notify_self(const char *text);

@@ -34,6 +34,7 @@
 #include "descendants.h"
 #include "ebpf.h"
 #include "fdpass.h"
+#include "fdstore.h"
 #include "generation.h"
 #include "guard.h"
 #include "health.h"
@@ -48,6 +49,8 @@
 #include "program.h"
 #include "reload.h"
 #include "reuseport.h"
+#include "sdnotify.h"
+#include "sdsocket.h"
 #include "selfmode.h"
 #include "shim.h"
 #include "supervisor.h"
@@ -128,6 +131,8 @@ supervisor_commit(struct supervisor *sup)
 	sup->reload = NULL;
 	draining = reload_commit(r, &sup->programs, &sup->reload_env, summary,
 	    sizeof(summary));
+	/* Out of the fd store before a listener the reload removed closes. */
+	fdstore_sync(&r->listeners);
 	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
 	guard_check(sup->guard);
@@ -138,12 +143,16 @@ supervisor_commit(struct supervisor *sup)
 	if (r->initial) {
 		log_info("started: %s ready in %llums", summary,
 		    (unsigned long long)ms);
-		notify_self("READY=1\nSTATUS=running");
+		sdnotify_ready(true, "running: %s", summary);
 	} else {
 		log_info("reload done in %llums: %s took over", (unsigned long long)ms,
 		    summary);
 		supervisor_outcome(sup, true, ms, "%s took over", summary);
-		notify_self("READY=1\nSTATUS=running");
+		sdnotify_ready(false, "running: %s; the last reload took over "
+		    "in %llums", summary, (unsigned long long)ms);
+		control_reload_took_over(sup->control, r->id, "took over in "
+		    "%llums; the old generations drain on",
+		    (unsigned long long)ms);
 		/* Followers hear "done" once the old generations are gone. */
 		if (draining == 0)
 			control_reload_end(sup->control, r->id, true,
@@ -175,7 +184,7 @@ supervisor_abort(struct supervisor *sup, const char *why)
 	control_reload_end(sup->control, r->id, false, "reload failed: %s; "
 	    "the running generations keep serving", why);
 	supervisor_outcome(sup, false, ms, "%s", why);
-	notify_self("READY=1\nSTATUS=reload failed");
+	sdnotify_ready(false, "running; the last reload failed: %s", why);
 	reload_free(r);
 	supervisor_schedule_cleanup(sup);
 	supervisor_run_queued(sup);
@@ -197,7 +206,7 @@ reload_refuse(struct supervisor *sup, bool initial, const char *why,
 	reuseport_trim(sup->reuseport);
 	supervisor_outcome(sup, false, 0, "%s", why);
 	control_reload_refused(sup->control, why, details, ndetails);
-	notify_self("READY=1\nSTATUS=reload failed");
+	sdnotify_ready(false, "running; the last reload failed: %s", why);
 }
 
 /* Load the config for a reload; NULL (and every error logged) if bad. */
@@ -289,7 +298,8 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		config_unref(conf);
 		return;
 	}
-	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1) {
+	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1 ||
+	    (initial && sdsocket_finish(&cause) == -1)) {
 		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);
 		free(cause);
@@ -299,8 +309,6 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	sup->reload = r;
 	sup->reload_seq = r->id;
 	control_reload_begin(sup->control, r->id);
-	if (!initial)
-		notify_self("RELOADING=1\nSTATUS=reloading");
 	id = r->id;
 	if (reload_start(r, &sup->programs, &sup->reload_env, &cause) == -1) {
 		/*
@@ -339,6 +347,7 @@ supervisor_reload(struct supervisor *sup, const char *only)
 	log_info("reloading %s%s from %s", only ? "program " : "every program",
 	    only ? only : "", sup->config_path ? sup->config_path :
 	    "the command line");
+	sdnotify_reloading();
 	loopstat_mark("config load");
 	if ((conf = reload_load_config(sup)) == NULL)
 		return;
@@ -404,7 +413,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 	if (sup->stopping && !now)
 		return;
 	if (!sup->stopping)
-		notify_self("STOPPING=1");
+		sdnotify_stopping();
 	sup->stopping = true;
 	sup->stop_now = sup->stop_now || now;
 	health_stop(sup->health);
@@ -564,6 +573,7 @@ supervisor_restart_stale(struct supervisor *sup)
 		prog->stale_tries++;
 		log_info("%s: starting a new generation on the fresh socket",
 		    prog->name);
+		sdnotify_reloading();
 		supervisor_begin(sup, config_ref(sup->conf), false, prog->name);
 		return;
 	}
@@ -642,6 +652,7 @@ supervisor_listener_health(struct listener *l, long slot,
 		    "it (a server calling shutdown() on its listener as it "
 		    "stops); bound a fresh socket, new generations take it "
 		    "over", l->name, l->bound, users);
+		fdstore_sync(&sup->listeners);
 		supervisor_schedule_cleanup(sup);
 		break;
 	case HEALTH_FAILED:
@@ -961,6 +972,8 @@ supervisor_free(struct supervisor *sup)
 	config_unref(sup->conf);
 	notify_close(sup->notify);
 	desc_shutdown();	/* after the generations, before the event base */
+	fdstore_free();
+	sdsocket_free();
 	free(sup->queued_only);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
@@ -1097,7 +1110,16 @@ supervisor_run(struct config *conf, const char *config_path,
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("cannot become a child subreaper; orphaned worker "
 		    "descendants will not be tracked");
-	notify_self_init();
+	sdnotify_init();
+	/* Sockets a service manager passed at fds 3..., CLOEXEC from now on. */
+	if (sdsocket_adopt(&cause) == -1) {
+		log_errorx("cannot start: %s", cause_text(cause));
+		free(cause);
+		sdsocket_free();
+		free(sup.config_path);
+		return 1;
+	}
+	fdstore_init();
 	child_raise_nofile();
 	if ((sup.base = event_base_new()) == NULL ||
 	    (sup.pids = pidmap_new()) == NULL)
@@ -1165,6 +1187,8 @@ supervisor_run(struct config *conf, const char *config_path,
 
 	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();
+	/* The fd store keeps the sockets, and their files, for the next start. */
+	fdstore_keep_files(&sup.listeners);
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);
 	/* Removed while the control lock still makes its directory ours. */
