@@ -299,8 +299,9 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 	    "\"%s\",\"cgroup\":", status_state(sup),
 	    desc_method_name(desc_method()));
 	status_json_string(out, desc_cgroup_dir());
-	evbuffer_add_printf(out, ",\"migration\":\"%s\"",
-	    migrate_state_name(sup->migrate.state));
+	evbuffer_add_printf(out, ",\"migration\":\"%s\",\"steering\":\"%s\"",
+	    migrate_state_name(sup->migrate.state), !sup->migrate.probed ?
+	    "none" : sup->migrate.steer_ebpf ? "ebpf" : "cbpf");
 	evbuffer_add_printf(out, "},\"last_reload\":");
 	if (!sup->last_reload.done)
 		evbuffer_add_printf(out, "null");
