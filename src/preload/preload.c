@@ -78,6 +78,7 @@ preload_resolve(void)
 	preload_real.recv = preload_lookup("recv");
 	preload_real.recvfrom = preload_lookup("recvfrom");
 	preload_real.recvmsg = preload_lookup("recvmsg");
+	preload_real.recvmmsg = preload_lookup("recvmmsg");
 	preload_real.read = preload_lookup("read");
 	preload_real.read_chk = preload_lookup("__read_chk");
 	preload_real.recv_chk = preload_lookup("__recv_chk");
@@ -85,6 +86,7 @@ preload_resolve(void)
 	preload_real.send = preload_lookup("send");
 	preload_real.sendto = preload_lookup("sendto");
 	preload_real.sendmsg = preload_lookup("sendmsg");
+	preload_real.sendmmsg = preload_lookup("sendmmsg");
 	preload_real.ioctl = preload_lookup("ioctl");
 	preload_real.close = preload_lookup("close");
 	preload_real.dup = preload_lookup("dup");
@@ -329,6 +331,18 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 	PRELOAD_DGRAM(fd, flags, POLLIN, PRELOAD_REAL(recvmsg)(fd, msg, flags));
 }
 
+/*
+ * recvmmsg(): on an adopted datagram socket the app keeps blocking, it
+ * returns once some datagrams are there, as with MSG_WAITFORONE.
+ */
+PRELOAD_EXPORT int
+recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+    struct timespec *timeout)
+{
+	PRELOAD_DGRAM(fd, flags, POLLIN,
+	    PRELOAD_REAL(recvmmsg)(fd, vec, vlen, flags, timeout));
+}
+
 /* read() */
 PRELOAD_EXPORT ssize_t
 read(int fd, void *buf, size_t n)
@@ -384,6 +398,14 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	PRELOAD_DGRAM(fd, flags, POLLOUT,
 	    PRELOAD_REAL(sendmsg)(fd, msg, flags));
+}
+
+/* sendmmsg() */
+PRELOAD_EXPORT int
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	PRELOAD_DGRAM(fd, flags, POLLOUT,
+	    PRELOAD_REAL(sendmmsg)(fd, vec, vlen, flags));
 }
 
 /*

@@ -22,7 +22,8 @@
  * makes the accepted sockets non-blocking; --also ADDR binds one more
  * address it does not serve; --vfork-exec N runs /bin/true N times by
  * vfork() and execl() after listening and says how much its address
- * space grew. A blocking accept() that fails with EAGAIN
+ * space grew; --mmsg serves datagrams by recvmmsg() and sendmmsg(). A
+ * blocking accept() (or datagram receive) that fails with EAGAIN
  * is fatal (exit 1): the shim must make it block. SIGTERM ends the loop
  * after the request in hand.
  *
@@ -78,6 +79,7 @@ static struct {
 	int		 accept4_nonblock;
 	int		 probe_empty;
 	int		 vfork_exec;
+	int		 mmsg;
 } opt;
 
 static volatile sig_atomic_t stopping;
@@ -371,6 +373,46 @@ serve_stream(int lfd)
 	}
 }
 
+/* Point m at one datagram: iov's buffer, and the peer's address. */
+static void
+mmsg_one(struct mmsghdr *m, struct iovec *iov, struct sockaddr_storage *peer,
+    socklen_t peerlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->msg_hdr.msg_iov = iov;
+	m->msg_hdr.msg_iovlen = 1;
+	m->msg_hdr.msg_name = peer;
+	m->msg_hdr.msg_namelen = peerlen;
+}
+
+/* One datagram by a blocking recvmmsg(); its length, or -1. */
+static ssize_t
+recv_mmsg(int fd, char *buf, size_t len, struct sockaddr_storage *from,
+    socklen_t *fromlen)
+{
+	struct iovec iov = { buf, len };
+	struct mmsghdr m;
+
+	mmsg_one(&m, &iov, from, *fromlen);
+	if (recvmmsg(fd, &m, 1, 0, NULL) != 1)
+		return -1;
+	*fromlen = m.msg_hdr.msg_namelen;
+	return (ssize_t)m.msg_len;
+}
+
+/* Send one datagram by a blocking sendmmsg(); exits 1 if it fails. */
+static void
+send_mmsg(int fd, char *buf, size_t len, struct sockaddr_storage *to,
+    socklen_t tolen)
+{
+	struct iovec iov = { buf, len };
+	struct mmsghdr m;
+
+	mmsg_one(&m, &iov, to, tolen);
+	if (sendmmsg(fd, &m, 1, 0) != 1)
+		die(1, "sendmmsg: %s", strerror(errno));
+}
+
 /* Answer datagrams on lfd until SIGTERM: the answer, " seq=TOKEN". */
 static void
 serve_dgram(int lfd)
@@ -382,20 +424,27 @@ serve_dgram(int lfd)
 
 	while (!stopping) {
 		fromlen = sizeof(from);
-		n = recvfrom(lfd, buf, sizeof(buf) - 1, 0,
-		    (struct sockaddr *)&from, &fromlen);
+		if (opt.mmsg)
+			n = recv_mmsg(lfd, buf, sizeof(buf) - 1, &from, &fromlen);
+		else
+			n = recvfrom(lfd, buf, sizeof(buf) - 1, 0,
+			    (struct sockaddr *)&from, &fromlen);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			die(1, "recvfrom: %s", strerror(errno));
+			die(1, "%s: %s", opt.mmsg ? "recvmmsg" : "recvfrom",
+			    strerror(errno));
 		buf[n] = '\0';
 		buf[strcspn(buf, " \n")] = '\0';
 		answer_text(lfd, text, sizeof(text));
 		n = snprintf(reply, sizeof(reply), "%s%s%s\n", text,
 		    strncmp(buf, "seq=", 4) == 0 ? " " : "",
 		    strncmp(buf, "seq=", 4) == 0 ? buf : "");
-		(void)sendto(lfd, reply, (size_t)n, 0, (struct sockaddr *)&from,
-		    fromlen);
+		if (opt.mmsg)
+			send_mmsg(lfd, reply, (size_t)n, &from, fromlen);
+		else
+			(void)sendto(lfd, reply, (size_t)n, 0,
+			    (struct sockaddr *)&from, fromlen);
 	}
 }
 
@@ -532,6 +581,8 @@ parse_options(int argc, char **argv)
 				opt.accept4_nonblock = 1;
 			else if (strcmp(o, "--probe-empty") == 0)
 				opt.probe_empty = 1;
+			else if (strcmp(o, "--mmsg") == 0)
+				opt.mmsg = 1;
 			else
 				die(2, "unknown option %s", o);
 		}

@@ -9,9 +9,14 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -70,6 +75,68 @@ Test(preload_review, exec_after_vfork_leaves_nothing_behind)
 	cr_expect_lt(grew, 1024, "200 execs after vfork() grew the server "
 	    "by %ld kB", grew);
 	cr_expect_eq(tc_get(s, &pid), 1);
+	tc_stop(s);
+	free(listen);
+	free(args);
+}
+
+/*
+ * Send "seq=N" to 127.0.0.1:port by UDP and wait (5s at most) for the
+ * answer; the answer, or NULL if none came.
+ */
+static char *
+tr_udp_ask(int port, int n)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	char buf[512];
+	struct pollfd pfd;
+	ssize_t got;
+	int fd;
+
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_neq(fd, -1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	snprintf(buf, sizeof(buf), "seq=%d", n);
+	cr_assert_eq(send(fd, buf, strlen(buf), 0), (ssize_t)strlen(buf));
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	got = poll(&pfd, 1, 5000) == 1 ? recv(fd, buf, sizeof(buf) - 1, 0) : -1;
+	close(fd);
+	if (got <= 0)
+		return NULL;
+	buf[got] = '\0';
+	return strdup(buf);
+}
+
+/*
+ * A UDP server that receives with a blocking recvmmsg() and answers with
+ * sendmmsg() (as DNS servers do) keeps blocking on the supervisor's
+ * socket, which is non-blocking: every datagram is answered and the
+ * worker never sees EAGAIN (it would exit, and restart).
+ */
+Test(preload_review, udp_server_using_recvmmsg_blocks)
+{
+	struct sup *s = tc_new("", "");
+	char *listen = tc_printf("udp:127.0.0.1:%d", s->port);
+	char *args = tc_printf("--listen %s --mmsg", listen);
+	char *answer, *seq;
+	int k;
+
+	tr_config(s, listen, args, "workers = 1\nready = listening\n");
+	tc_start(s);
+	for (k = 0; k < 20; k++) {
+		answer = tr_udp_ask(s->port, k);
+		seq = tc_printf(" seq=%d\n", k);
+		cr_expect(answer != NULL && strstr(answer, seq) != NULL,
+		    "datagram %d: %s\n%s", k, answer ? answer : "no answer",
+		    tc_log_text(s));
+		free(answer);
+		free(seq);
+	}
+	cr_expect_eq(tc_log_count(s, "Resource temporarily unavailable"), 0,
+	    "%s", tc_log_text(s));
+	cr_expect_eq(tc_log_count(s, "restarting"), 0, "%s", tc_log_text(s));
 	tc_stop(s);
 	free(listen);
 	free(args);
