@@ -47,6 +47,8 @@ struct preload_real {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 	int (*ioctl)(int, unsigned long int, ...);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*close)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);

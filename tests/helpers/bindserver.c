@@ -22,7 +22,9 @@
  * makes the accepted sockets non-blocking; --also ADDR binds one more
  * address it does not serve; --vfork-exec N runs /bin/true N times by
  * vfork() and execl() after listening and says how much its address
- * space grew; --mmsg serves datagrams by recvmmsg() and sendmmsg(). A
+ * space grew; --mmsg serves datagrams by recvmmsg() and sendmmsg();
+ * --rcvtimeo MS sets SO_RCVTIMEO before bind() (--timeo-after: after),
+ * and an accept() that times out says so. A
  * blocking accept() (or datagram receive) that fails with EAGAIN
  * is fatal (exit 1): the shim must make it block. SIGTERM ends the loop
  * after the request in hand.
@@ -80,6 +82,8 @@ static struct {
 	int		 probe_empty;
 	int		 vfork_exec;
 	int		 mmsg;
+	int		 rcvtimeo;	/* ms, 0 for none */
+	int		 timeo_after;
 } opt;
 
 static volatile sig_atomic_t stopping;
@@ -213,6 +217,27 @@ set_nonblock(int fd, const char *how, int on)
 		die(1, "fcntl F_SETFL: %s", strerror(errno));
 }
 
+/* Set SO_RCVTIMEO on fd to --rcvtimeo; exits 1 if it cannot. */
+static void
+set_rcvtimeo(int fd)
+{
+	struct timeval tv = { opt.rcvtimeo / 1000, opt.rcvtimeo % 1000 * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+		die(1, "SO_RCVTIMEO: %s", strerror(errno));
+}
+
+/* The SO_RCVTIMEO the app sees on fd, in ms. */
+static long
+fd_rcvtimeo(int fd)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof(tv);
+
+	(void)getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+	return (long)tv.tv_sec * 1000 + (long)tv.tv_usec / 1000;
+}
+
 /*
  * Make a socket for a, bind it (a unix path unlinked first) and listen;
  * say what the app sees of it. Exits 1 if the bind fails.
@@ -229,8 +254,12 @@ bind_address(const struct address *a, int serve)
 		die(1, "socket: %s", strerror(errno));
 	if (a->family == AF_UNIX)
 		(void)unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
+	if (serve && opt.rcvtimeo > 0 && !opt.timeo_after)
+		set_rcvtimeo(fd);
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
 		die(1, "bind %s: %s", a->text, strerror(errno));
+	if (serve && opt.rcvtimeo > 0 && opt.timeo_after)
+		set_rcvtimeo(fd);
 	if (serve && opt.nonblock != NULL && strcmp(opt.nonblock, "socket") != 0)
 		set_nonblock(fd, opt.nonblock, 1);
 	if (serve && opt.unblock != NULL)
@@ -246,8 +275,8 @@ bind_address(const struct address *a, int serve)
 	if (a->type == SOCK_STREAM && listen(fd, 128) == -1)
 		die(1, "listen %s: %s", a->text, strerror(errno));
 	(void)getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &len);
-	say("bound %s fd=%d inode=%llu reuseport=%d nonblock=%d", a->text, fd,
-	    fd_inode(fd), reuse, fd_nonblock(fd));
+	say("bound %s fd=%d inode=%llu reuseport=%d nonblock=%d rcvtimeo=%ld",
+	    a->text, fd, fd_inode(fd), reuse, fd_nonblock(fd), fd_rcvtimeo(fd));
 	return fd;
 }
 
@@ -316,6 +345,7 @@ serve_client(int lfd, int c)
 static int
 accept_one(int lfd)
 {
+	static int timed_out;
 	int c;
 
 	if (opt.accept4_nonblock)
@@ -326,6 +356,11 @@ accept_one(int lfd)
 		return c;
 	if (errno == EINTR || errno == ECONNABORTED)
 		return -1;
+	if (errno == EAGAIN && opt.rcvtimeo > 0) {
+		if (!timed_out++)
+			say("accept timed out after %d ms", opt.rcvtimeo);
+		return -1;
+	}
 	if ((errno == EAGAIN || errno == EWOULDBLOCK) && opt.nonblock != NULL &&
 	    opt.unblock == NULL)
 		return -1;
@@ -561,6 +596,8 @@ parse_options(int argc, char **argv)
 			opt.nfork = atoi(v);
 		else if (strcmp(o, "--vfork-exec") == 0 && v)
 			opt.vfork_exec = atoi(v);
+		else if (strcmp(o, "--rcvtimeo") == 0 && v)
+			opt.rcvtimeo = atoi(v);
 		else {
 			takes = 0;
 			if (strcmp(o, "--close-range") == 0)
@@ -583,6 +620,8 @@ parse_options(int argc, char **argv)
 				opt.probe_empty = 1;
 			else if (strcmp(o, "--mmsg") == 0)
 				opt.mmsg = 1;
+			else if (strcmp(o, "--timeo-after") == 0)
+				opt.timeo_after = 1;
 			else
 				die(2, "unknown option %s", o);
 		}

@@ -141,3 +141,67 @@ Test(preload_review, udp_server_using_recvmmsg_blocks)
 	free(listen);
 	free(args);
 }
+
+/*
+ * Start bindserver with SO_RCVTIMEO 100 ms (and extra options), 1 worker:
+ * the app sees its timeout and its accept() times out as asked.
+ */
+static struct sup *
+tr_start_rcvtimeo(const char *extra)
+{
+	struct sup *s = tc_new("", "");
+	char *listen = tc_printf("127.0.0.1:%d", s->port);
+	char *args = tc_printf("--listen %s --rcvtimeo 100 %s", listen, extra);
+
+	tr_config(s, listen, args, "workers = 1\nready = listening\n");
+	tc_start(s);
+	tc_expect_log(s, "nonblock=0 rcvtimeo=100", 1);
+	tc_expect_log(s, "accept timed out after 100 ms", 1);
+	free(listen);
+	free(args);
+	return s;
+}
+
+/*
+ * SO_RCVTIMEO set before bind() stays the app's: the supervisor's socket
+ * replaces the app's at bind(), and the app's timeout goes with it. The
+ * app sees it (getsockopt) and its blocking accept() times out with
+ * EAGAIN as it would anywhere, and still serves.
+ */
+Test(preload_review, rcvtimeo_set_before_bind_is_kept)
+{
+	struct sup *s = tr_start_rcvtimeo("");
+	pid_t pid;
+
+	cr_expect_eq(tc_get(s, &pid), 1);
+	cr_expect_eq(tc_log_count(s, "restarting"), 0, "%s", tc_log_text(s));
+	tc_stop(s);
+}
+
+/*
+ * SO_RCVTIMEO set after bind() is the app fd's own, not the shared
+ * socket's: a next generation that sets none sees none (its blocking
+ * accept() would otherwise fail with EAGAIN), while the first one's
+ * accept() times out as asked.
+ */
+Test(preload_review, rcvtimeo_set_after_bind_stays_off_the_shared_socket)
+{
+	struct sup *s = tr_start_rcvtimeo("--timeo-after");
+	char *listen = tc_printf("127.0.0.1:%d", s->port);
+	char *plain = tc_printf("--listen %s", listen);
+	struct run_result res;
+	pid_t pid;
+
+	tr_config(s, listen, plain, "workers = 1\nready = listening\n");
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-s", s->sock, NULL),
+	    0, "%s%s\n%s", res.out, res.err, tc_log_text(s));
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	tc_expect_log(s, "nonblock=0 rcvtimeo=0", 1);
+	cr_expect_eq(tc_get(s, &pid), 2);
+	cr_expect_eq(tc_log_count(s, "Resource temporarily unavailable"), 0,
+	    "%s", tc_log_text(s));
+	tc_stop(s);
+	free(listen);
+	free(plain);
+}
