@@ -473,9 +473,11 @@ adopted:
 	l->sockets[0].origin = origin;
 	/*
 	 * The file of a socket the manager holds is not ours to remove: a
-	 * socket unit's, or one the fd store keeps for the next start.
+	 * socket unit's, or one the fd store keeps for the next start. One
+	 * taken from an orphaned worker was bound by us: its file is ours.
 	 */
-	if (path != NULL && origin == SDSOCKET_BOUND) {
+	if (path != NULL && (origin == SDSOCKET_BOUND ||
+	    origin == SDSOCKET_RECOVERED)) {
 		if (lstat(path, &sb) == -1) {
 			listener_error(cause, lc, "socket file vanished after "
 			    "bind: %s", listener_strerror(errno, err, sizeof(err)));

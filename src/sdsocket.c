@@ -18,6 +18,10 @@
  *    slot, 0 for a shared socket). The listener of that name, or the one
  *    on that address, takes it at that slot, and owns it from then on.
  *
+ * A third kind, origin RECOVERED, comes from no manager: the sockets
+ * recover.c took from the orphaned workers of a dead supervisor, found
+ * like stored ones (by "LISTENER#SLOT" and address) and owned alike.
+ *
  * Nothing is bound twice: a listener looks here before it binds (see
  * listener_bind). Options a bound socket can still take (backlog,
  * nodelay, defer_accept, the mode and owner of a unix socket file) are
@@ -91,6 +95,8 @@ sdsocket_origin_name(enum sdsocket_origin origin)
 		return "passed";
 	case SDSOCKET_STORED:
 		return "stored";
+	case SDSOCKET_RECOVERED:
+		return "recovered";
 	case SDSOCKET_BOUND:
 		break;
 	}
@@ -290,6 +296,34 @@ sdsocket_adopt(char **cause)
 	return 0;
 }
 
+/*
+ * Keep fd, listener's socket for a worker slot taken from orphaned
+ * worker pid (recover.c), until that listener takes it: the fd is ours
+ * from now on. 0, or -1 (out of memory; fd closed).
+ */
+int
+sdsocket_add_recovered(int fd, const char *listener, size_t slot, pid_t pid)
+{
+	struct sdsocket s, *grown;
+	char name[SDSOCKET_NAME_MAX];
+
+	if (sdsocket_store_name(listener, slot, name, sizeof(name)) == -1 ||
+	    sdsocket_describe(&s, fd, name, NULL) == -1 ||
+	    (grown = reallocarray(sdsockets, nsdsockets + 1,
+	    sizeof(*sdsockets))) == NULL) {
+		close(fd);
+		return -1;
+	}
+	sdsockets = grown;
+	s.origin = SDSOCKET_RECOVERED;
+	snprintf(s.listener, sizeof(s.listener), "%s", listener);
+	s.slot = slot;
+	sdsockets[nsdsockets++] = s;
+	log_info("took %s, listener %s worker slot %zu, from orphaned worker "
+	    "pid %d", s.where, listener, slot, (int)pid);
+	return 0;
+}
+
 /* Tell whether a passed socket is of lc's family and type, at its address. */
 static bool
 sdsocket_fits(const struct sdsocket *s, const struct listener_conf *lc)
@@ -339,6 +373,8 @@ sdsocket_getint(int fd, int level, int name)
 static const char *
 sdsocket_what(const struct sdsocket *s)
 {
+	if (s->origin == SDSOCKET_RECOVERED)
+		return "the socket taken from an orphaned worker";
 	return s->origin == SDSOCKET_STORED ? "the socket kept in the service "
 	    "manager's fd store" : "the socket passed by the service manager";
 }
@@ -347,6 +383,8 @@ sdsocket_what(const struct sdsocket *s)
 static const char *
 sdsocket_remedy(const struct sdsocket *s)
 {
+	if (s->origin == SDSOCKET_RECOVERED)
+		return "it changes only once the orphaned workers are stopped";
 	return s->origin == SDSOCKET_STORED ? "it changes only with a stop and "
 	    "start (systemctl stop, then start, empties the store)" :
 	    "make the socket unit and the listener agree";
@@ -439,7 +477,8 @@ sdsocket_find(const struct listener_conf *lc, size_t slot)
 
 	for (i = 0; i < nsdsockets; i++) {
 		s = &sdsockets[i];
-		if (s->origin == SDSOCKET_STORED && !s->taken && s->fd != -1 &&
+		if ((s->origin == SDSOCKET_STORED ||
+		    s->origin == SDSOCKET_RECOVERED) && !s->taken && s->fd != -1 &&
 		    s->slot == slot && sdsocket_fits(s, lc) &&
 		    (fixed || strcmp(s->listener, lc->name) == 0))
 			return s;
@@ -506,7 +545,8 @@ sdsocket_take(const struct listener_conf *lc, size_t slot, int *fdp,
 	if (!s->taken)
 		log_info("listener %s: takes %s, %s as %s", lc->name, s->where,
 		    s->origin == SDSOCKET_STORED ? "kept in the fd store" :
-		    "passed by the service manager", s->name);
+		    s->origin == SDSOCKET_RECOVERED ? "taken from an orphaned "
+		    "worker" : "passed by the service manager", s->name);
 	s->taken = true;
 	sdsocket_apply_opts(fd, lc);
 	*fdp = fd;
@@ -539,8 +579,13 @@ sdsocket_finish(char **cause)
 	}
 	for (i = 0; i < nsdsockets; i++) {
 		s = &sdsockets[i];
-		if (s->taken || s->origin != SDSOCKET_STORED || s->fd == -1)
+		if (s->taken || s->origin == SDSOCKET_PASSED || s->fd == -1)
 			continue;
+		if (s->origin == SDSOCKET_RECOVERED) {
+			close(s->fd);	/* the orphan keeps its own */
+			s->fd = -1;
+			continue;
+		}
 		log_info("fd store: %s (%s) is no listener's any more: taken out "
 		    "of the store and closed", s->name, s->where);
 		sdsocket_unstore(s->name);

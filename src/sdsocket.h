@@ -17,12 +17,15 @@ enum sdsocket_origin {
 	SDSOCKET_BOUND = 0,	/* bound by the supervisor */
 	SDSOCKET_PASSED,	/* passed by the service manager (a socket unit) */
 	SDSOCKET_STORED,	/* kept in the manager's fd store, and back */
+	SDSOCKET_RECOVERED,	/* taken from an orphaned worker (recover.c) */
 };
 
 /* Longest fd store name (systemd's FDNAME limit), with its NUL. */
 #define SDSOCKET_NAME_MAX	256
 
 int	 sdsocket_adopt(char **cause);
+int	 sdsocket_add_recovered(int fd, const char *listener, size_t slot,
+	    pid_t pid);
 int	 sdsocket_take(const struct listener_conf *lc, size_t slot, int *fdp,
 	    enum sdsocket_origin *origin, char **cause);
 int	 sdsocket_finish(char **cause);

@@ -47,6 +47,8 @@
 #include "pidmap.h"
 #include "procfs.h"
 #include "program.h"
+#include "record.h"
+#include "recover.h"
 #include "reload.h"
 #include "reuseport.h"
 #include "sdnotify.h"
@@ -143,6 +145,7 @@ supervisor_commit(struct supervisor *sup)
 	if (r->initial) {
 		log_info("started: %s ready in %llums", summary,
 		    (unsigned long long)ms);
+		recover_drain(sup->recover, sup->conf);
 		sdnotify_ready(true, "running: %s", summary);
 	} else {
 		log_info("reload done in %llums: %s took over", (unsigned long long)ms,
@@ -418,6 +421,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 	sup->stop_now = sup->stop_now || now;
 	health_stop(sup->health);
 	guard_stop(sup->guard);
+	recover_stop(sup->recover, sup->stop_now);
 	if (sup->reload != NULL) {
 		struct reload *r = sup->reload;
 		control_reload_end(sup->control, r->id, false, "reload cancelled: "
@@ -507,7 +511,8 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 	if (freed)
 		malloc_trim(0);
 	health_watch(sup->health, &sup->listeners);
-	if (sup->stopping && !program_list_has_processes(&sup->programs))
+	if (sup->stopping && !program_list_has_processes(&sup->programs) &&
+	    !recover_live(sup->recover))
 		event_base_loopexit(sup->base, NULL);
 	supervisor_restart_stale(sup);
 }
@@ -962,6 +967,7 @@ supervisor_free(struct supervisor *sup)
 {
 	struct program *prog;
 
+	recover_free(sup->recover);
 	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
@@ -1029,6 +1035,44 @@ supervisor_open_notify(struct supervisor *sup, char **cause)
 	sup->notify = notify_open(sup->base, dir, supervisor_notify, sup, cause);
 	free(dir);
 	return sup->notify == NULL ? -1 : 0;
+}
+
+/* An orphaned worker of a dead supervisor exited (recover.c). */
+static void
+supervisor_orphan_exited(void *arg)
+{
+	struct supervisor *sup = arg;
+
+	record_changed(sup->record);
+	supervisor_schedule_cleanup(sup);
+}
+
+/*
+ * Take over the sockets of a dead supervisor's orphaned workers, then
+ * keep the record of ours (and of them) beside the control socket.
+ */
+static int
+supervisor_open_record(struct supervisor *sup, char **cause)
+{
+	if (recover_open(sup->base, sup->conf, supervisor_orphan_exited, sup,
+	    &sup->recover, cause) == -1)
+		return -1;
+	sup->record = record_open(sup->base, sup->conf->supervisor.control,
+	    &sup->programs, sup->pids, recover_put, sup->recover, cause);
+	return sup->record == NULL ? -1 : 0;
+}
+
+/*
+ * Close the control socket and its lock, and before that the record
+ * beside it: a last write (the orphans left running), or none.
+ */
+static void
+supervisor_close_control(struct supervisor *sup)
+{
+	record_close(sup->record);
+	sup->record = NULL;
+	control_close(sup->control);
+	sup->control = NULL;
 }
 
 /* ---- what the control server may ask (struct control_ops) ----------- */
@@ -1157,10 +1201,11 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.conf = config_ref(conf);
 	if ((sup.control = control_open(sup.base, conf->supervisor.control,
 	    &supervisor_control_ops, &sup, &cause)) == NULL ||
-	    supervisor_open_notify(&sup, &cause) == -1) {
+	    supervisor_open_notify(&sup, &cause) == -1 ||
+	    supervisor_open_record(&sup, &cause) == -1) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
-		control_close(sup.control);
+		supervisor_close_control(&sup);
 		supervisor_free(&sup);
 		return 1;
 	}
@@ -1170,7 +1215,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	    sup.pids, getenv("HANDOFF_GUARD_INTERVAL"), &cause)) == NULL) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
-		control_close(sup.control);
+		supervisor_close_control(&sup);
 		supervisor_free(&sup);
 		return 1;
 	}
@@ -1194,8 +1239,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	/* Removed while the control lock still makes its directory ours. */
 	notify_close(sup.notify);
 	sup.notify = NULL;
-	control_close(sup.control);
-	sup.control = NULL;
+	supervisor_close_control(&sup);
 	code = sup.exit_code;
 	if (code == 0)
 		log_info("stopped");

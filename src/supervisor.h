@@ -24,6 +24,8 @@ struct guard;
 struct health;
 struct notify;
 struct pidmap;
+struct record;
+struct recover;
 struct reuseport;
 
 /* What the last reload came to, for logs and status. */
@@ -68,6 +70,8 @@ struct supervisor {
 	struct event	*stale_timer;	/* next try off a dead socket */
 	bool		 stale_due;	/* stale_timer fired */
 	char		*pidfile;	/* written by us, removed at exit */
+	struct record	*record;	/* CONTROL.workers: our workers */
+	struct recover	*recover;	/* a dead supervisor's workers we drain */
 	supervisor_status_fn render_status;	/* given by the caller */
 };
 
