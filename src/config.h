@@ -117,6 +117,7 @@ struct program_conf {
 	char		*directory;
 	char		**env;		/* NAME=VALUE, NULL-terminated */
 	size_t		 nenv;
+	bool		 expand;	/* command, env or directory has a %-escape */
 	bool		 preload;
 	enum output_mode output;
 };

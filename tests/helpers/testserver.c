@@ -838,6 +838,7 @@ static void describe_environment(struct buffer *body)
 		"EINHORN_FD_COUNT", "EINHORN_FD_0", "EINHORN_FD_1", "EINHORN_FD_2",
 		"EINHORN_FD_3", "EINHORN_FD_4", "EINHORN_FD_5", "EINHORN_FD_6",
 		"EINHORN_FD_7", "HANDOFF_GENERATION", "HANDOFF_WORKER", "NOTIFY_SOCKET",
+		"TEST_TAG",
 	};
 	char path[64], target[PATH_MAX], cwd[PATH_MAX];
 	struct dirent *entry;
