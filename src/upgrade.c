@@ -43,6 +43,7 @@
 #include "cause.h"
 #include "config.h"
 #include "control.h"
+#include "descendants.h"
 #include "fdstore.h"
 #include "generation.h"
 #include "guard.h"
@@ -279,6 +280,8 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 	state_time(&w, "started", &sup->started);
 	state_int(&w, "reload_seq", sup->reload_seq);
 	state_fd(&w, "oldexe_fd", oldexe);
+	if (desc_cgroup_dir() != NULL)
+		state_str(&w, "cgroup", desc_cgroup_dir());
 	if (sup->last_reload.done) {
 		state_rec(&w, "last_reload");
 		state_int(&w, "ok", sup->last_reload.ok);
@@ -506,9 +509,14 @@ static int
 upgrade_restore_sockets(struct supervisor *sup, const struct control_ops *ops,
     notify_cb on_notify, char **cause)
 {
-	const struct state_rec *r = upgrade_find(&upgrade_state, "control");
+	const struct state_rec *r = upgrade_find(&upgrade_state, "supervisor");
 
-	if (r == NULL) {
+	/* The workers' cgroup is taken back, not made anew (desc_init). */
+	if (r != NULL && desc_adopt(state_get(r, "cgroup")) == -1) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	if ((r = upgrade_find(&upgrade_state, "control")) == NULL) {
 		*cause = strdup("the state has no control socket");
 		return -1;
 	}
