@@ -45,6 +45,7 @@
 #include "parse.h"
 #include "state.h"
 #include "unixaddr.h"
+#include "version.h"
 
 #define CONTROL_MAX_CLIENTS	1000	/* and at most a quarter of the fd limit */
 #define CONTROL_READ_TIMEOUT	10	/* seconds to send a request */
@@ -302,7 +303,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		control_send_fds(c, req.name);
 		break;
 	case CONTROL_VERSION:
-		client_finish(c, true, 0, PACKAGE_VERSION);
+		client_finish(c, true, 0, version_text());
 		break;
 	case CONTROL_UPGRADE:
 		c->state = CLIENT_UPGRADE;

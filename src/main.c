@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "run.h"
 #include "upgrade.h"
+#include "version.h"
 
 struct command {
 	const char	*name;
@@ -87,7 +88,7 @@ main_version(int argc, char **argv)
 		    argv[1]);
 		return 2;
 	}
-	printf("handoff %s\n", PACKAGE_VERSION);
+	printf("handoff %s\n", version_text());
 	return 0;
 }
 

@@ -23,7 +23,7 @@
  *
  * Test hook: HANDOFF_TEST_FAIL_RESTORE set in a new image's environment
  * makes its restore fail (the exec back is then seen); HANDOFF_TEST_VERSION
- * makes an image report that version.
+ * makes an image report that version (version.c).
  */
 #include "autoconf.h"
 
@@ -57,6 +57,7 @@
 #include "state.h"
 #include "supervisor.h"
 #include "upgrade.h"
+#include "version.h"
 
 extern char **environ;
 
@@ -70,15 +71,6 @@ static int upgrade_state_fd = -1;
 static const char *upgrade_failed_why;
 static struct state upgrade_state;
 static bool upgrade_restoring;
-
-/* The version this image reports (HANDOFF_TEST_VERSION for tests). */
-const char *
-upgrade_version(void)
-{
-	const char *v = getenv("HANDOFF_TEST_VERSION");
-
-	return v != NULL && *v != '\0' ? v : PACKAGE_VERSION;
-}
 
 /* Block (or restore) the signals that must survive the exec. */
 static void
@@ -276,7 +268,7 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 		return -1;
 	}
 	state_rec(&w, "supervisor");
-	state_str(&w, "version", upgrade_version());
+	state_str(&w, "version", version_text());
 	state_time(&w, "started", &sup->started);
 	state_int(&w, "reload_seq", sup->reload_seq);
 	state_fd(&w, "oldexe_fd", oldexe);
@@ -426,7 +418,7 @@ upgrade_refuse(struct supervisor *sup, const sigset_t *old, const char *why)
 	    sup->upgrade_to, why);
 	control_upgrade_end(sup->control, false, "upgrade failed: %s; the "
 	    "running supervisor (pid %d, handoff %s) runs on unchanged", why,
-	    (int)getpid(), upgrade_version());
+	    (int)getpid(), version_text());
 	sigprocmask(SIG_SETMASK, old, NULL);
 }
 
@@ -717,12 +709,12 @@ upgrade_restore_done(struct supervisor *sup)
 		control_upgrade_end(sup->control, false, "upgrade failed while "
 		    "restoring: %s; the supervisor (pid %d) went back to handoff "
 		    "%s and runs on unchanged", upgrade_failed_why, (int)getpid(),
-		    upgrade_version());
+		    version_text());
 	} else {
 		log_info("upgraded in place to handoff %s (pid %d)",
-		    upgrade_version(), (int)getpid());
+		    version_text(), (int)getpid());
 		control_upgrade_end(sup->control, true, "upgraded to handoff %s "
-		    "(pid %d)", upgrade_version(), (int)getpid());
+		    "(pid %d)", version_text(), (int)getpid());
 	}
 	state_free(&upgrade_state);
 	upgrade_restoring = false;

@@ -13,6 +13,5 @@ int		 upgrade_args(int *argcp, char ***argvp);
 const struct supervisor_upgrade *upgrade_hooks(void);
 struct config	*upgrade_config(const char *path);
 int		 upgrade_check_main(int argc, char **argv);
-const char	*upgrade_version(void);
 
 #endif

@@ -160,6 +160,7 @@ Test(upgrade, five_upgrades_under_load_lose_nothing)
 {
 	struct run_result res;
 	char *before, *after, *bin, *env, *name, version[64], *wcgroup, *cgroup;
+	char *answer;
 	const char *top;
 	json_object *st;
 	pid_t pid, worker;
@@ -190,6 +191,10 @@ Test(upgrade, five_upgrades_under_load_lose_nothing)
 		support_result_free(&res);
 		after = tu_status(s, version, sizeof(version));
 		cr_assert_str_eq(version, env + strlen("HANDOFF_TEST_VERSION="));
+		/* The control socket's version request says the same. */
+		answer = tc_request(s, "HANDOFF/1 version\n", 18);
+		cr_assert(strstr(answer, version) != NULL, "%s", answer);
+		free(answer);
 		cr_assert_str_eq(after, before, "status changed by upgrade %d",
 		    k);
 		cr_assert_eq(support_fd_count(pid), fds, "fds after upgrade %d", k);
