@@ -405,6 +405,7 @@ config_free(struct config *conf)
 
 	if (conf == NULL)
 		return;
+	free(conf->text);
 	while ((lc = TAILQ_FIRST(&conf->listeners)) != NULL) {
 		TAILQ_REMOVE(&conf->listeners, lc, entry);
 		free(lc->name);
@@ -2314,24 +2315,73 @@ config_has_mode(const struct config *conf, enum handoff_mode mode)
  * Load and check a config file. Returns the config, or NULL if there was
  * any error; either way every message is in msgs, in line order.
  */
+static struct config *config_parse_stream(const char *path, FILE *fp,
+		    char *text, size_t len, struct config_msgs *msgs);
+
 struct config *
 config_load(const char *path, struct config_msgs *msgs)
 {
-	struct parse_state st;
-	struct config *conf;
-	size_t errors = msgs->nerrors;
 	char *text, msg[256];
 	const char *why;
-	int rc, err;
+	size_t len = 0;
+	FILE *fp;
+	int err;
 
-	memset(&st, 0, sizeof(st));
-	st.msgs = msgs;
-	st.fp = config_open(path, &text, &why, &err);
-	if (st.fp == NULL) {
+	fp = config_open(path, &text, &why, &err);
+	if (fp == NULL) {
 		config_open_error(why, err, msg, sizeof(msg));
 		config_msgs_add(msgs, true, path, 0, "%s", msg);
 		return NULL;
 	}
+	if (text != NULL && fseek(fp, 0, SEEK_END) == 0) {
+		len = (size_t)ftell(fp);
+		rewind(fp);
+	}
+	return config_parse_stream(path, fp, text, len, msgs);
+}
+
+/*
+ * Parse a config from text in memory (the config in force, carried
+ * across an upgrade), named path in messages and for reloads.
+ */
+struct config *
+config_load_text(const char *path, const char *text, size_t len,
+    struct config_msgs *msgs)
+{
+	char *copy;
+	FILE *fp;
+
+	if ((copy = malloc(len + 1)) == NULL) {
+		config_msgs_add(msgs, true, path, 0, "out of memory");
+		return NULL;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if ((fp = len == 0 ? fopen("/dev/null", "re") :
+	    fmemopen(copy, len, "r")) == NULL) {
+		free(copy);
+		config_msgs_add(msgs, true, path, 0, "out of memory");
+		return NULL;
+	}
+	return config_parse_stream(path, fp, copy, len, msgs);
+}
+
+/*
+ * Parse the config fp reads (over text, len bytes, which the config keeps
+ * as the text in force); closes fp and takes text.
+ */
+static struct config *
+config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
+    struct config_msgs *msgs)
+{
+	struct parse_state st;
+	struct config *conf;
+	size_t errors = msgs->nerrors;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.msgs = msgs;
+	st.fp = fp;
 	if ((conf = config_new(path)) == NULL) {
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		fclose(st.fp);
@@ -2352,7 +2402,8 @@ config_load(const char *path, struct config_msgs *msgs)
 	section_finish(&st);
 	free(st.line);
 	fclose(st.fp);
-	free(text);
+	conf->text = text;
+	conf->text_len = text != NULL ? len : 0;
 
 	config_finish(conf, msgs);
 	config_msgs_sort(msgs, strlen(path));

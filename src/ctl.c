@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,4 +524,86 @@ ctl_stop_main(int argc, char **argv)
 		return 1;
 	}
 	return 0;
+}
+
+/* Usage of `handoff upgrade`. */
+static void
+ctl_upgrade_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: handoff upgrade [--binary PATH] [-c FILE | -s SOCKET]\n"
+	    "\n"
+	    "Replace the running supervisor's binary in place: same pid, the\n"
+	    "workers keep serving. The new binary (by default the one the\n"
+	    "supervisor was started from) must pass a pre-flight check first;\n"
+	    "if anything fails, the running supervisor runs on unchanged and\n"
+	    "this exits 1 with the reason. Refused while a reload is in\n"
+	    "progress (until its old generations are gone).\n"
+	    "\n"
+	    "  -b, --binary PATH   the new binary\n"
+	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
+	    "  -s, --socket PATH   the supervisor's control socket\n"
+	    "  -h, --help          show this help\n",
+	    config_default_path());
+}
+
+/* -b PATH for upgrade. */
+static int
+ctl_upgrade_opt(int ch, void *arg)
+{
+	if (ch != 'b')
+		return -1;
+	*(const char **)arg = optarg;
+	return 0;
+}
+
+/* `handoff upgrade [--binary PATH]` */
+int
+ctl_upgrade_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "binary", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_target t = { NULL, NULL };
+	const char *binary = NULL;
+	char request[PATH_MAX + 16], cwd[PATH_MAX];
+	int fd, code;
+	pid_t peer;
+
+	if (ctl_getopt(argc, argv, "c:s:b:h", longopts, &t, ctl_upgrade_opt,
+	    &binary, ctl_upgrade_usage) == -1)
+		return 2;
+	if (optind < argc) {
+		fprintf(stderr, "handoff upgrade: unexpected argument '%s'\n",
+		    argv[optind]);
+		return 2;
+	}
+	if (binary != NULL && (binary[0] == '\0' ||
+	    strpbrk(binary, " \t\r\n") != NULL)) {
+		fprintf(stderr, "handoff upgrade: --binary '%s': give a path "
+		    "without blanks\n", binary);
+		return 2;
+	}
+	if (binary == NULL)
+		snprintf(request, sizeof(request), "upgrade");
+	else if (binary[0] == '/')
+		snprintf(request, sizeof(request), "upgrade %s", binary);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(request, sizeof(request), "upgrade %s/%s", cwd,
+	    binary) >= sizeof(request)) {
+		fprintf(stderr, "handoff upgrade: --binary %s: path too long\n",
+		    binary);
+		return 2;
+	}
+	if ((fd = ctl_connect(&t, "upgrade", &peer, &code)) == -1)
+		return code;
+	if (ctl_send(fd, request, "upgrade") == -1) {
+		close(fd);
+		return 1;
+	}
+	return ctl_answer(fd, "upgrade", 0);
 }

@@ -38,6 +38,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "sdsocket.h"
+#include "state.h"
 
 /* A socket the manager keeps for us, by its store name. */
 struct fdstore_entry {
@@ -290,4 +291,42 @@ fdstore_keep_files(struct listener_set *set)
 	for (i = 0; i < set->count; i++)
 		if (set->items[i]->sockets[0].origin != SDSOCKET_PASSED)
 			set->items[i]->file_ino = 0;
+}
+
+/* Write what the manager keeps for us as records (an upgrade). */
+void
+fdstore_save(struct state_writer *w)
+{
+	size_t i;
+
+	if (!fdstore_on || !fdstore_primed)
+		return;
+	for (i = 0; i < fdstore_count; i++) {
+		state_rec(w, "fdstore");
+		state_str(w, "name", fdstore_entries[i]->name);
+		state_int(w, "dev", (long long)fdstore_entries[i]->dev);
+		state_int(w, "ino", (long long)fdstore_entries[i]->ino);
+	}
+}
+
+/* After an upgrade's exec: what the manager keeps is known already. */
+void
+fdstore_restore(const struct state *st)
+{
+	const struct state_rec *r;
+	size_t i;
+
+	if (!fdstore_on)
+		return;
+	fdstore_primed = true;
+	for (i = 0; i < st->nrecs; i++) {
+		r = &st->recs[i];
+		if (strcmp(r->kind, "fdstore") != 0 || state_get(r, "name") == NULL)
+			continue;
+		if (fdstore_remember(state_get(r, "name"),
+		    (dev_t)state_get_int(r, "dev", 0),
+		    (ino_t)state_get_int(r, "ino", 0)) == -1)
+			log_warnx("fd store: out of memory for %s",
+			    state_get(r, "name"));
+	}
 }

@@ -8,11 +8,15 @@
 #include <stdbool.h>
 
 struct listener_set;
+struct state;
+struct state_writer;
 
 void	fdstore_init(void);
 bool	fdstore_enabled(void);
 void	fdstore_sync(const struct listener_set *set);
 void	fdstore_keep_files(struct listener_set *set);
 void	fdstore_free(void);
+void	fdstore_save(struct state_writer *w);
+void	fdstore_restore(const struct state *st);
 
 #endif

@@ -511,6 +511,26 @@ output_free(struct output *out)
 	output_release(out);
 }
 
+/* Log a partial line now (before an upgrade's exec); the pipe stays open. */
+void
+output_flush(struct output *out)
+{
+	if (out == NULL)
+		return;
+	/* "..." at its end: the rest comes after the exec. */
+	if (out->len > 0)
+		output_line(out, out->partial, out->len, true);
+	out->len = 0;
+	output_report_dropped(out);
+}
+
+/* The pipe an output reads, or -1. */
+int
+output_fd(const struct output *out)
+{
+	return out != NULL ? out->fd : -1;
+}
+
 /*
  * Have fn called with every line the worker writes from now on (pieces of
  * an overlong one each on their own), as read, before it is escaped for

@@ -58,6 +58,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "sdsocket.h"
+#include "state.h"
 
 /* The first fd of LISTEN_FDS, and the most taken. */
 #define SDSOCKET_FIRST_FD	3
@@ -81,6 +82,8 @@ struct sdsocket {
 	socklen_t	 sslen;
 	char		 where[ADDR_STRLEN];	/* its address, for messages */
 	bool		 taken;		/* a listener took it (or a copy) */
+	bool		 inherited;	/* a listener's across an upgrade */
+	enum sdsocket_origin real;	/* inherited: where it came from */
 };
 
 static struct sdsocket *sdsockets;
@@ -529,6 +532,14 @@ sdsocket_take(const struct listener_conf *lc, size_t slot, int *fdp,
 	}
 	if (sdsocket_check_opts(s, lc, cause) == -1)
 		return -1;
+	if (s->inherited) {
+		/* The listener's own socket, back across an upgrade. */
+		*fdp = s->fd;
+		*origin = s->real;
+		s->fd = -1;
+		s->taken = true;
+		return 1;
+	}
 	if (s->origin == SDSOCKET_PASSED) {
 		/* The manager's copy stays bound: ours stays open too. */
 		if ((fd = fcntl(s->fd, F_DUPFD_CLOEXEC, SDSOCKET_FIRST_FD)) == -1) {
@@ -581,8 +592,11 @@ sdsocket_finish(char **cause)
 		s = &sdsockets[i];
 		if (s->taken || s->origin == SDSOCKET_PASSED || s->fd == -1)
 			continue;
-		if (s->origin == SDSOCKET_RECOVERED) {
-			close(s->fd);	/* the orphan keeps its own */
+		/* The orphan keeps its own; a socket an upgrade carried
+		   that no listener takes any more is no store's. */
+		if (s->origin == SDSOCKET_RECOVERED ||
+		    (s->inherited && s->real != SDSOCKET_STORED)) {
+			close(s->fd);
 			s->fd = -1;
 			continue;
 		}
@@ -606,7 +620,9 @@ sdsocket_stored(size_t i, const char **name, dev_t *dev, ino_t *ino)
 	size_t k, seen = 0;
 
 	for (k = 0; k < nsdsockets; k++) {
-		if (sdsockets[k].origin != SDSOCKET_STORED || !sdsockets[k].taken)
+		if (sdsockets[k].origin != SDSOCKET_STORED || !sdsockets[k].taken ||
+		    (sdsockets[k].inherited &&
+		    sdsockets[k].real != SDSOCKET_STORED))
 			continue;
 		if (seen++ == i) {
 			*name = sdsockets[k].name;
@@ -630,4 +646,72 @@ sdsocket_free(void)
 	free(sdsockets);
 	sdsockets = NULL;
 	nsdsockets = 0;
+}
+
+/* Write the sockets a socket unit passed, still held, as records. */
+void
+sdsocket_save(struct state_writer *w)
+{
+	size_t i;
+
+	for (i = 0; i < nsdsockets; i++) {
+		if (sdsockets[i].fd == -1 || sdsockets[i].inherited)
+			continue;
+		state_rec(w, "sdsocket");
+		state_fd(w, "fd", sdsockets[i].fd);
+		state_str(w, "name", sdsockets[i].name);
+		state_int(w, "taken", sdsockets[i].taken);
+	}
+}
+
+/* Append s to the table; -1 with *cause if out of memory. */
+static int
+sdsocket_append(const struct sdsocket *s, char **cause)
+{
+	struct sdsocket *grown;
+
+	if ((grown = reallocarray(sdsockets, nsdsockets + 1,
+	    sizeof(*grown))) == NULL) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	sdsockets = grown;
+	sdsockets[nsdsockets++] = *s;
+	return 0;
+}
+
+/*
+ * After an upgrade's exec: fd is listener's socket for worker slot
+ * (0: the shared one), of origin; the listener takes it back as it binds
+ * (sdsocket_take). 0, or -1 with *cause.
+ */
+int
+sdsocket_inherit(int fd, const char *listener, size_t slot,
+    enum sdsocket_origin origin, char **cause)
+{
+	char name[SDSOCKET_NAME_MAX];
+	struct sdsocket s;
+
+	if (sdsocket_store_name(listener, slot, name, sizeof(name)) == -1) {
+		cause_set(cause, "listener %s: name too long", listener);
+		return -1;
+	}
+	if (sdsocket_describe(&s, fd, name, cause) == -1)
+		return -1;
+	s.origin = SDSOCKET_STORED;	/* found by listener and slot */
+	s.inherited = true;
+	s.real = origin;
+	return sdsocket_append(&s, cause);
+}
+
+/* After an upgrade's exec: a socket unit's socket, held as before. */
+int
+sdsocket_inherit_passed(int fd, const char *name, bool taken, char **cause)
+{
+	struct sdsocket s;
+
+	if (sdsocket_describe(&s, fd, name, cause) == -1)
+		return -1;
+	s.taken = taken;
+	return sdsocket_append(&s, cause);
 }

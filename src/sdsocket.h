@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct listener_conf;
+struct state_writer;
 
 /* Where a listener's socket came from. */
 enum sdsocket_origin {
@@ -31,6 +32,11 @@ int	 sdsocket_take(const struct listener_conf *lc, size_t slot, int *fdp,
 int	 sdsocket_finish(char **cause);
 bool	 sdsocket_stored(size_t i, const char **name, dev_t *dev, ino_t *ino);
 void	 sdsocket_free(void);
+void	 sdsocket_save(struct state_writer *w);
+int	 sdsocket_inherit(int fd, const char *listener, size_t slot,
+	    enum sdsocket_origin origin, char **cause);
+int	 sdsocket_inherit_passed(int fd, const char *name, bool taken,
+	    char **cause);
 const char *sdsocket_origin_name(enum sdsocket_origin origin);
 int	 sdsocket_store_name(const char *listener, size_t slot, char *buf,
 	    size_t len);

@@ -25,6 +25,7 @@
 #include "selfmode.h"
 #include "status.h"
 #include "supervisor.h"
+#include "version.h"
 
 #define STATUS_MAX_DESCENDANT_PIDS	256	/* listed in JSON, per generation */
 #define STATUS_MAX_DESCENDANT_ROWS	16	/* rows in the table, per generation */
@@ -287,7 +288,7 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 
 	evbuffer_add_printf(out, "data {\"schema\":%d,\"version\":",
 	    STATUS_SCHEMA_VERSION);
-	status_json_string(out, PACKAGE_VERSION);
+	status_json_string(out, version_text());
 	evbuffer_add_printf(out, ",\"supervisor\":{\"name\":");
 	status_json_string(out, sup->conf->supervisor.name);
 	evbuffer_add_printf(out, ",\"pid\":%d,\"uptime_ms\":%llu,\"config\":",

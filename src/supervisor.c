@@ -870,10 +870,16 @@ supervisor_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGCHLD:
 		supervisor_reap(sup);
 		break;
-	case SIGUSR2:
-		log_warnx("SIGUSR2: upgrading the supervisor in place is not "
-		    "supported by this version; nothing changed");
+	case SIGUSR2: {
+		char *cause = NULL;
+
+		if (supervisor_request_upgrade(sup, NULL, &cause) == -1) {
+			log_warnx("SIGUSR2: upgrade refused: %s; nothing changed",
+			    cause_text(cause));
+			free(cause);
+		}
 		break;
+	}
 	}
 }
 
@@ -981,6 +987,8 @@ supervisor_free(struct supervisor *sup)
 	fdstore_free();
 	sdsocket_free();
 	free(sup->queued_only);
+	free(sup->upgrade_to);
+	free(sup->self_exe);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
 	if (sup->stale_timer != NULL)
@@ -1048,14 +1056,15 @@ supervisor_orphan_exited(void *arg)
 }
 
 /*
- * Take over the sockets of a dead supervisor's orphaned workers, then
- * keep the record of ours (and of them) beside the control socket.
+ * Take over the sockets of a dead supervisor's orphaned workers (unless
+ * !recover: an upgrade's new image, whose workers are its children),
+ * then keep the record of ours (and of them) beside the control socket.
  */
 static int
-supervisor_open_record(struct supervisor *sup, char **cause)
+supervisor_open_record(struct supervisor *sup, bool recover, char **cause)
 {
-	if (recover_open(sup->base, sup->conf, supervisor_orphan_exited, sup,
-	    &sup->recover, cause) == -1)
+	if (recover && recover_open(sup->base, sup->conf,
+	    supervisor_orphan_exited, sup, &sup->recover, cause) == -1)
 		return -1;
 	sup->record = record_open(sup->base, sup->conf->supervisor.control,
 	    &sup->programs, sup->pids, recover_put, sup->recover, cause);
@@ -1075,7 +1084,84 @@ supervisor_close_control(struct supervisor *sup)
 	sup->control = NULL;
 }
 
+/*
+ * Tell whether a reload is in flight: one starting generations, or old
+ * generations still draining (a reload is done once they are gone);
+ * *cause says which.
+ */
+bool
+supervisor_busy(const struct supervisor *sup, char **cause)
+{
+	const struct program *prog;
+	const struct generation *gen;
+
+	if (sup->reload != NULL || sup->reload_queued) {
+		*cause = strdup("a reload is in progress; upgrade once it is "
+		    "done (handoff reload waits for that)");
+		return true;
+	}
+	if (recover_live(sup->recover)) {
+		*cause = strdup("the workers of a dead supervisor are still "
+		    "draining; upgrade once they are gone");
+		return true;
+	}
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			if (gen != prog->current || gen->state != GEN_RUNNING) {
+				cause_set(cause, "a reload is in progress (%s "
+				    "gen %u is %s); upgrade once it is done",
+				    gen->program, gen->number,
+				    gen_state_name(gen->state));
+				return true;
+			}
+	return false;
+}
+
+/*
+ * Upgrade to the binary at path (NULL: the one running): done from the
+ * top of the loop (supervisor_run), outside every callback. -1 with
+ * *cause if refused now.
+ */
+int
+supervisor_request_upgrade(struct supervisor *sup, const char *path,
+    char **cause)
+{
+	if (sup->upgrade == NULL) {
+		*cause = strdup("this supervisor cannot upgrade in place");
+		return -1;
+	}
+	if (sup->stopping) {
+		*cause = strdup("the supervisor is stopping");
+		return -1;
+	}
+	if (sup->upgrade_to != NULL) {
+		*cause = strdup("an upgrade is in progress");
+		return -1;
+	}
+	if (supervisor_busy(sup, cause))
+		return -1;
+	if (path == NULL && sup->self_exe == NULL) {
+		*cause = strdup("cannot tell which binary runs (give one with "
+		    "--binary)");
+		return -1;
+	}
+	if ((sup->upgrade_to = strdup(path != NULL ? path : sup->self_exe)) == NULL) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	log_info("upgrade to %s asked for", sup->upgrade_to);
+	event_base_loopbreak(sup->base);
+	return 0;
+}
+
 /* ---- what the control server may ask (struct control_ops) ----------- */
+
+/* control_ops.upgrade */
+static int
+supervisor_ctl_upgrade(void *arg, const char *path, char **cause)
+{
+	return supervisor_request_upgrade(arg, path, cause);
+}
 
 /* control_ops.reload */
 static int
@@ -1129,6 +1215,7 @@ static const struct control_ops supervisor_control_ops = {
 	.stop = supervisor_ctl_stop,
 	.status = supervisor_ctl_status,
 	.listener_fds = supervisor_ctl_listener_fds,
+	.upgrade = supervisor_ctl_upgrade,
 };
 
 /*
@@ -1138,14 +1225,17 @@ static const struct control_ops supervisor_control_ops = {
  */
 int
 supervisor_run(struct config *conf, const char *config_path,
-    supervisor_status_fn render_status)
+    supervisor_status_fn render_status, const struct supervisor_upgrade *up)
 {
 	struct supervisor sup;
 	char *cause = NULL;
+	bool failed;
 	int code;
 
 	memset(&sup, 0, sizeof(sup));
 	sup.render_status = render_status;
+	sup.upgrade = up;
+	sup.self_exe = realpath("/proc/self/exe", NULL);
 	TAILQ_INIT(&sup.programs);
 	clock_gettime(CLOCK_MONOTONIC, &sup.started);
 	if (config_path != NULL && (sup.config_path = strdup(config_path)) == NULL)
@@ -1199,10 +1289,19 @@ supervisor_run(struct config *conf, const char *config_path,
 	 * makes the notify directory beside it ours.
 	 */
 	sup.conf = config_ref(conf);
-	if ((sup.control = control_open(sup.base, conf->supervisor.control,
-	    &supervisor_control_ops, &sup, &cause)) == NULL ||
-	    supervisor_open_notify(&sup, &cause) == -1 ||
-	    supervisor_open_record(&sup, &cause) == -1) {
+	if (up != NULL && up->restore != NULL) {
+		/* An upgrade's new image: the sockets are the old one's. */
+		if (up->restore_sockets(&sup, &supervisor_control_ops,
+		    supervisor_notify, &cause) == -1)
+			up->restore_failed(&sup, cause);
+		failed = supervisor_open_record(&sup, false, &cause) == -1;
+	} else
+		failed = (sup.control = control_open(sup.base,
+		    conf->supervisor.control, &supervisor_control_ops, &sup,
+		    &cause)) == NULL || supervisor_open_notify(&sup,
+		    &cause) == -1 || supervisor_open_record(&sup, true,
+		    &cause) == -1;
+	if (failed) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
 		supervisor_close_control(&sup);
@@ -1224,11 +1323,24 @@ supervisor_run(struct config *conf, const char *config_path,
 	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
 	    conf->nlisteners == 1 ? "" : "s", conf->nprograms,
 	    conf->nprograms == 1 ? "" : "s");
-	supervisor_begin(&sup, config_ref(conf), true, NULL);
+	if (up != NULL && up->restore != NULL) {
+		if (up->restore_state(&sup, &cause) == -1)
+			up->restore_failed(&sup, cause);
+		supervisor_reap(&sup);	/* exits during the exec */
+		up->restore_done(&sup);
+	} else
+		supervisor_begin(&sup, config_ref(conf), true, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
-	if (!sup.stopping || program_list_has_processes(&sup.programs))
+	while (!sup.stopping || program_list_has_processes(&sup.programs)) {
 		loopstat_dispatch(sup.base);
+		if (sup.upgrade_to == NULL)
+			break;
+		/* Returns only if the upgrade failed: run on. */
+		up->exec(&sup);
+		free(sup.upgrade_to);
+		sup.upgrade_to = NULL;
+	}
 
 	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();
