@@ -1224,6 +1224,11 @@ program_section_finish(struct parse_state *st)
 		    "needs handoff = self (the program binds its own socket) "
 		    "or preload = yes (the bind() shim says when it listens)",
 		    pc->name);
+	if (pc->ready == READY_LOG && pc->output == OUTPUT_DISCARD)
+		config_msgs_add(st->msgs, true, st->conf->path,
+		    seen_line(st, "ready"), "program %s: ready = log needs the "
+		    "workers' output, and output = discard throws it away "
+		    "(use output = log)", pc->name);
 	if ((line = seen_line(st, "group")) != 0 && pc->user == NULL &&
 	    geteuid() != 0)
 		config_msgs_add(st->msgs, false, st->conf->path, line,

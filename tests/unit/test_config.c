@@ -1655,6 +1655,10 @@ ParameterizedTestParameters(config, invalid)
 	  { ":3: program p: ready = listening needs handoff = self (the program "
 	    "binds its own socket) or preload = yes (the bind() shim says when "
 	    "it listens)" } },
+	{ "ready = log with its output thrown away",
+	  PROG "ready = log:listening\noutput = discard\n",
+	  { ":3: program p: ready = log needs the workers' output, and output = "
+	    "discard throws it away (use output = log)" } },
 	{ "a reuseport listener shared with another program",
 	  "[listener w]\nlisten = 127.0.0.1:8080\n" PROG "handoff = reuseport\n"
 	  "listeners = w\n[program q]\ncommand = /bin/q\nlisteners = w\n",
