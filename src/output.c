@@ -511,6 +511,14 @@ output_free(struct output *out)
 	output_release(out);
 }
 
+/* Read what the worker wrote so far (within the line budget), now. */
+void
+output_flush(struct output *out)
+{
+	if (out != NULL && out->fd != -1)
+		output_pull(out, OUTPUT_FINAL_BYTES, false);
+}
+
 /*
  * Have fn called with every line the worker writes from now on (pieces of
  * an overlong one each on their own), as read, before it is escaped for

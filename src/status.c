@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "descendants.h"
+#include "drain_report.h"
 #include "generation.h"
 #include "guard.h"
 #include "health.h"
@@ -251,6 +252,42 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
 		evbuffer_add(out, "]", 1);
 }
 
+/* A drain report as JSON, or null. */
+static void
+status_json_drain(const struct drain_report *r, struct evbuffer *out)
+{
+	if (r == NULL)
+		evbuffer_add_printf(out, "null");
+	else
+		drain_report_json(r, out);
+}
+
+/* A line of a drain report as a text row (drain_report_line_fn). */
+static void
+status_text_drain_line(void *arg, bool warn, const char *text)
+{
+	evbuffer_add_printf(arg, "data %s%s\n", warn ? "warning: " : "", text);
+}
+
+/* How the last drained generations of each program ended, as text. */
+static void
+status_text_drains(const struct supervisor *sup, struct evbuffer *out)
+{
+	const struct program *prog;
+	size_t i;
+	bool any = false;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		for (i = 0; i < prog->drained.count; i++) {
+			if (!any)
+				evbuffer_add_printf(out, "data\ndata last "
+				    "drains:\n");
+			any = true;
+			drain_report_lines(prog->drained.items[i],
+			    status_text_drain_line, out);
+		}
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(const struct supervisor *sup, struct evbuffer *out)
@@ -383,7 +420,14 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 			}
 			evbuffer_add(out, "]", 1);
 			status_json_descendants(gen, out);
+			evbuffer_add_printf(out, ",\"drain\":");
+			status_json_drain(gen->drain, out);
 			evbuffer_add(out, "}", 1);
+		}
+		evbuffer_add_printf(out, "],\"drained\":[");
+		for (i = 0; i < prog->drained.count; i++) {
+			evbuffer_add_printf(out, "%s", i ? "," : "");
+			drain_report_json(prog->drained.items[i], out);
 		}
 		evbuffer_add_printf(out, "]}");
 	}
@@ -506,6 +550,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 	}
 	selfmode_status_text(&sup->programs, out);
 	guard_status_self_text(sup->guard, &sup->programs, out);
+	status_text_drains(sup, out);
 }
 
 /* Render the state, as a table or as JSON, into out as "data" lines. */

@@ -32,6 +32,7 @@
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
+#include "drain_report.h"
 #include "ebpf.h"
 #include "fdpass.h"
 #include "generation.h"
@@ -458,6 +459,42 @@ supervisor_drain_done(struct supervisor *sup, struct generation *gen)
 	    (unsigned long long)elapsed_ms(&gen->drained_by_started));
 }
 
+/* Where a drain report's lines go: the log, and reload id's followers. */
+struct supervisor_drain {
+	struct supervisor *sup;
+	unsigned int	 id;
+};
+
+/* A line of a drain report: to the log, and to the reload's followers. */
+static void
+supervisor_drain_line(void *arg, bool warn, const char *text)
+{
+	const struct supervisor_drain *d = arg;
+
+	if (warn)
+		log_warnx("%s", text);
+	else
+		log_info("%s", text);
+	if (d->id != 0)
+		control_progress(d->sup->control, d->id, "%s%s",
+		    warn ? "warning: " : "", text);
+}
+
+/* A drained generation is gone: say how its workers ended, and keep that. */
+static void
+supervisor_drain_report(struct supervisor *sup, struct program *prog,
+    struct generation *gen)
+{
+	struct supervisor_drain d = { sup, gen->drained_by };
+
+	if (gen->drain == NULL)
+		return;
+	drain_report_lines(gen->drain, supervisor_drain_line, &d);
+	gen->drain->reload = gen->drained_by;
+	drain_history_add(&prog->drained, gen->drain);
+	gen->drain = NULL;
+}
+
 /* Deferred: free gone generations and unused programs; exit if done. */
 static void
 supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
@@ -482,6 +519,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 			if (prog->starting == gen)
 				prog->starting = NULL;
 			log_info("%s gen %u: gone", gen->program, gen->number);
+			supervisor_drain_report(sup, prog, gen);
 			if (gen->drained_by != 0)
 				supervisor_drain_done(sup, gen);
 			reuseport_forget(sup->reuseport, gen);
