@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acceptq.h"
 #include "config.h"
 #include "descendants.h"
 #include "drain_report.h"
@@ -252,6 +253,53 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
 		evbuffer_add(out, "]", 1);
 }
 
+/*
+ * A TCP listener's accept queue and real backlog (acceptq.c), and what is
+ * wrong with them: ,"accept_queue":N,"kernel_backlog":M,"warnings":[...]
+ * (null, null and [] where the kernel does not say).
+ */
+static void
+status_json_queue(const struct supervisor *sup, const struct listener *l,
+    struct evbuffer *out)
+{
+	struct acceptq_view v;
+	int n = 0;
+
+	acceptq_view(sup->acceptq, l, &v);
+	if (v.known)
+		evbuffer_add_printf(out, ",\"accept_queue\":%u,\"kernel_backlog\""
+		    ":%u,\"warnings\":[", v.queued, v.backlog);
+	else
+		evbuffer_add_printf(out, ",\"accept_queue\":null,"
+		    "\"kernel_backlog\":null,\"warnings\":[");
+	if (v.queue_warning[0] != '\0' && ++n)
+		status_json_string(out, v.queue_warning);
+	if (v.backlog_warning[0] != '\0') {
+		evbuffer_add_printf(out, "%s", n ? "," : "");
+		status_json_string(out, v.backlog_warning);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
+/* A TCP listener's queue and backlog as a text row, and its warnings. */
+static void
+status_text_queue(const struct supervisor *sup, const struct listener *l,
+    struct evbuffer *out)
+{
+	struct acceptq_view v;
+
+	acceptq_view(sup->acceptq, l, &v);
+	if (!v.known)
+		return;
+	evbuffer_add_printf(out, "data   accept queue %u, backlog %u\n",
+	    v.queued, v.backlog);
+	if (v.queue_warning[0] != '\0')
+		evbuffer_add_printf(out, "data   warning: %s\n", v.queue_warning);
+	if (v.backlog_warning[0] != '\0')
+		evbuffer_add_printf(out, "data   warning: %s\n",
+		    v.backlog_warning);
+}
+
 /* A drain report as JSON, or null. */
 static void
 status_json_drain(const struct drain_report *r, struct evbuffer *out)
@@ -347,6 +395,7 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		if (addr_socktype(&l->addr) == SOCK_STREAM)
 			evbuffer_add_printf(out, ",\"backlog\":%d",
 			    l->opts.backlog);
+		status_json_queue(sup, l, out);
 		status_listener_health(sup, l, health, sizeof(health), &repairs,
 		    &down);
 		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u",
@@ -511,6 +560,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 		    &down);
 		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
 		    address, l->fd_name, health);
+		status_text_queue(sup, l, out);
 		guard_status_text(sup->guard, l, out);
 		status_slots(sup, l, false, out);
 	}

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acceptq.h"
 #include "cause.h"
 #include "child.h"
 #include "config.h"
@@ -135,6 +136,7 @@ supervisor_commit(struct supervisor *sup)
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
+	acceptq_takeover(sup->acceptq);
 
 	if (r->initial) {
 		log_info("started: %s ready in %llums", summary,
@@ -993,6 +995,7 @@ supervisor_free(struct supervisor *sup)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
 	reuseport_free(sup->reuseport);
+	acceptq_free(sup->acceptq);
 	health_close(sup->health);
 	guard_free(sup->guard);
 	listener_set_clear(&sup->listeners);
@@ -1155,7 +1158,8 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.reload_env.drain = supervisor_drain;
 	sup.reload_env.arg = &sup;
 	if ((sup.reuseport = reuseport_new(sup.base, &sup.programs,
-	    &sup.migrate)) == NULL)
+	    &sup.migrate)) == NULL ||
+	    (sup.acceptq = acceptq_new(sup.base, &sup.programs)) == NULL)
 		fatalx("out of memory");
 	if ((sup.cleanup = event_new(sup.base, -1, 0, supervisor_cleanup, &sup)) == NULL)
 		fatalx("cannot create the cleanup event");

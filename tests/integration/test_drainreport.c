@@ -239,3 +239,73 @@ Test(drainreport, address_in_use_in_any_case)
 	    "output says \"address already in use\": it binds the address of "
 	    "listener web"), 2, "%s", tc_log_text(s));
 }
+
+/* The warnings of status --json's listener web, one string (to free). */
+static char *
+td_listener_warnings(struct sup *s, int *queued, int *backlog)
+{
+	json_object *root = tc_status_json(s);
+	json_object *l = tc_json_named(root, "listeners", "web");
+	char *text;
+
+	cr_assert(l != NULL);
+	*queued = (int)tc_json_int(tc_json_at(l, "accept_queue", NULL));
+	*backlog = (int)tc_json_int(tc_json_at(l, "kernel_backlog", NULL));
+	text = tc_printf("%s", json_object_to_json_string(tc_json_at(l,
+	    "warnings", NULL)));
+	json_object_put(root);
+	return text;
+}
+
+/*
+ * A server that is ready by its own account but never accepts from the
+ * socket it was given (sleep, ready by delay): its queue fills; a few
+ * seconds after the takeover, once, the log and status say so.
+ */
+Test(drainreport, an_unserved_accept_queue_is_warned_about)
+{
+	struct sup *s = td_start("/bin/sleep 1000", "ready = delay:50ms\n");
+	int fds[5], i, queued, backlog;
+	char *warnings, *text;
+
+	for (i = 0; i < 5; i++)
+		cr_assert((fds[i] = tc_connect_tcp(s->port)) != -1);
+	free(td_reload_ok(s));
+	cr_assert_eq(support_handoff_wait_log(&s->hp, "web: 5 connections "
+	    "queued, none accepted in 3s: does the server use the socket it "
+	    "was given?", 1), 0, "%s", tc_log_text(s));
+	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect_eq(queued, 5);
+	cr_expect(strstr(warnings, "web: 5 connections queued, none accepted "
+	    "in 3s") != NULL, "%s", warnings);
+	free(warnings);
+	text = tc_status_text(s);
+	cr_expect(tc_in_order(text, "web", "accept queue 5, backlog",
+	    "warning: web: 5 connections queued", NULL), "%s", text);
+	free(text);
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	tc_stop(s);
+}
+
+/*
+ * A server that calls listen(fd, 16) on the socket it inherited lowers
+ * its backlog: status shows the real one and warns; so does the log.
+ */
+Test(drainreport, a_backlog_lowered_by_a_worker_is_warned_about)
+{
+	struct sup *s = td_start("/usr/bin/python3 -c \"import socket, time; "
+	    "socket.socket(fileno=3).listen(16); print('listening', "
+	    "flush=True); time.sleep(1000)\"", "ready = log:^listening\n");
+	char *warnings;
+	int queued, backlog;
+
+	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect_eq(backlog, 16);
+	cr_expect(tc_in_order(warnings, "web: backlog 16, not ", " as "
+	    "configured: a worker called listen()", NULL), "%s", warnings);
+	free(warnings);
+	cr_expect_eq(support_handoff_wait_log(&s->hp, "web: backlog 16, not ",
+	    1), 0, "%s", tc_log_text(s));
+	tc_stop(s);
+}
