@@ -105,6 +105,17 @@ drain_report_exit(struct drain_report *r, int index, pid_t pid, int status)
 	}
 }
 
+/* A signal for people: "SIGTERM", or "signal 34" for one without a name. */
+static const char *
+drain_report_signal(int sig, char *buf, size_t len)
+{
+	if (strcmp(signal_name(sig), "?") == 0)
+		snprintf(buf, len, "signal %d", sig);
+	else
+		snprintf(buf, len, "SIG%s", signal_name(sig));
+	return buf;
+}
+
 /* Tell whether an end is a clean stop. */
 static bool
 drain_report_end_clean(const struct drain_report *r,
@@ -131,7 +142,7 @@ static void
 drain_report_end_text(const struct drain_report *r,
     const struct drain_worker *dw, char *buf, size_t len)
 {
-	char limit[32];
+	char limit[32], sig[32];
 
 	switch (dw->end) {
 	case DRAIN_RUNNING:
@@ -147,12 +158,12 @@ drain_report_end_text(const struct drain_report *r,
 			snprintf(buf, len, "exited with status %d", dw->value);
 		break;
 	case DRAIN_STOP_SIGNAL:
-		snprintf(buf, len, "died of its stop signal SIG%s",
-		    signal_name(dw->value));
+		snprintf(buf, len, "died of its stop signal %s",
+		    drain_report_signal(dw->value, sig, sizeof(sig)));
 		break;
 	case DRAIN_SIGNAL:
-		snprintf(buf, len, "died of signal SIG%s",
-		    signal_name(dw->value));
+		snprintf(buf, len, "died of %s",
+		    drain_report_signal(dw->value, sig, sizeof(sig)));
 		break;
 	case DRAIN_KILLED:
 		format_duration(r->timeout_ms, limit, sizeof(limit));

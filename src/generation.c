@@ -882,11 +882,8 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		worker_set_pid(w, 0);
 		break;
 	default:
-		if (gen->drain != NULL && gen->state == GEN_DRAINING) {
+		if (gen->state == GEN_DRAINING)
 			drain_report_exit(gen->drain, w->index, pid, status);
-			drain_report_describe(gen->drain, w->index, how,
-			    sizeof(how));
-		}
 		log_info("%s gen %u worker %d pid %d: %s", gen->program,
 		    gen->number, w->index, (int)pid, how);
 		worker_set_pid(w, 0);
