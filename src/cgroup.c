@@ -298,6 +298,35 @@ cgroup_make(const char *dir, char **cause)
 }
 
 /*
+ * Create the cgroup at dir, or use the one there as it is, processes and
+ * all (an upgrade's new image takes its generations' cgroups back).
+ */
+int
+cgroup_use(const char *dir, char **cause)
+{
+	struct stat sb;
+
+	if (mkdir(dir, 0755) == 0 ||
+	    (errno == EEXIST && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)))
+		return 0;
+	cause_set(cause, "cannot create cgroup %s: %s", dir, strerror(errno));
+	return -1;
+}
+
+/* Tell whether dir is an existing directory right under own. */
+bool
+cgroup_is_child(const char *own, const char *dir)
+{
+	size_t len = strlen(own);
+	struct stat sb;
+
+	return strncmp(dir, own, len) == 0 && dir[len] == '/' &&
+	    dir[len + 1] != '\0' && strchr(dir + len + 1, '/') == NULL &&
+	    strcmp(dir + len + 1, "..") != 0 && strcmp(dir + len + 1, ".") != 0 &&
+	    stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/*
  * Open dir's cgroup.procs for writing (close-on-exec): a process that
  * writes "0" to it moves itself into the cgroup.
  */

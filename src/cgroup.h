@@ -14,6 +14,8 @@ int	 cgroup_own_dir(char **dir, char **cause);
 int	 cgroup_make_base(const char *own, char **base, char **cause);
 void	 cgroup_remove_stale(const char *own);
 int	 cgroup_make(const char *dir, char **cause);
+int	 cgroup_use(const char *dir, char **cause);
+bool	 cgroup_is_child(const char *own, const char *dir);
 int	 cgroup_open_procs(const char *dir, char **cause);
 size_t	 cgroup_pids(const char *dir, pid_t *pids, size_t max);
 int	 cgroup_populated(const char *dir);

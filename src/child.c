@@ -42,6 +42,7 @@
 #include "cause.h"
 #include "child.h"
 #include "config.h"
+#include "expand.h"
 #include "listener.h"
 #include "preload/match.h"
 
@@ -189,6 +190,34 @@ child_env_finish(const struct child_env *env)
 	return envp;
 }
 
+/* The %-escapes of pc's command, env and directory for one worker. */
+static struct expand_vars
+child_expand_vars(const struct program_conf *pc, unsigned int generation,
+    int worker)
+{
+	struct expand_vars vars = { pc->name, generation, worker };
+
+	return vars;
+}
+
+/* Add an env = entry of pc, its %-escapes expanded. */
+static int
+child_env_add_conf(struct child_env *env, const struct program_conf *pc,
+    const char *entry, unsigned int generation, int worker)
+{
+	struct expand_vars vars = child_expand_vars(pc, generation, worker);
+	char *text;
+	int rc;
+
+	if (!pc->expand)
+		return child_env_add_str(env, entry);
+	if ((text = expand_string(entry, &vars)) == NULL)
+		return -1;
+	rc = child_env_add_str(env, text);
+	free(text);
+	return rc;
+}
+
 /* Tell whether the program's env = list sets the variable of entry. */
 static bool
 child_env_overridden(const struct program_conf *pc, const char *entry)
@@ -287,7 +316,8 @@ child_env_build(const struct program_conf *pc, struct listener **ls,
 			user_preload = pc->env[i] + 11;
 			continue;
 		}
-		if (child_env_add_str(&env, pc->env[i]) == -1)
+		if (child_env_add_conf(&env, pc, pc->env[i], generation,
+		    worker) == -1)
 			goto done;
 	}
 	if (preload != NULL && child_env_preload(&env, pc, preload,
@@ -443,6 +473,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
     struct listener **ls, size_t nls, unsigned int generation, int worker,
     const char *notify_socket, const char *preload, char **cause)
 {
+	struct expand_vars vars;
 	struct passwd *pw;
 	size_t i;
 	int n;
@@ -458,8 +489,18 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 		*cause = strdup("out of memory");
 		return -1;
 	}
-	if ((spec->path = child_resolve_path(pc->argv[0], pc->directory, spec->envp,
-	    cause)) == NULL)
+	if (pc->expand) {
+		vars = child_expand_vars(pc, generation, worker);
+		if ((spec->own_argv = expand_argv(pc->argv, &vars)) == NULL ||
+		    (pc->directory != NULL && (spec->own_directory =
+		    expand_string(pc->directory, &vars)) == NULL))
+			goto nomem;
+		spec->argv = spec->own_argv;
+		if (spec->own_directory != NULL)
+			spec->directory = spec->own_directory;
+	}
+	if ((spec->path = child_resolve_path(spec->argv[0], spec->directory,
+	    spec->envp, cause)) == NULL)
 		goto fail;
 	if ((spec->fds = calloc(nls + 1, sizeof(*spec->fds))) == NULL)
 		goto nomem;
@@ -542,6 +583,8 @@ void
 child_spec_free(struct child_spec *spec)
 {
 	free(spec->envp);
+	free(spec->own_argv);
+	free(spec->own_directory);
 	free(spec->path);
 	free(spec->fds);
 	free(spec->groups);

@@ -21,6 +21,8 @@ struct child_spec {
 	int		  cgroup_fd;	/* cgroup.procs to join before exec, or -1 */
 	size_t		  nfds;
 	const char	 *directory;	/* NULL: stay where we are */
+	char		**own_argv;	/* argv with %-escapes expanded, or NULL */
+	char		 *own_directory;	/* the same for directory */
 	bool		  discard_output;	/* stdout and stderr to /dev/null */
 	bool		  set_ids;	/* drop privileges to uid/gid/groups */
 	uid_t		  uid;

@@ -35,10 +35,13 @@
 
 #include "cause.h"
 #include "config.h"
+#include "expand.h"
 #include "hashmap.h"
 #include "parse.h"
 
 #define MAX_NAME_LEN	64
+/* Stands for a ';' inside quotes in a command while inih reads the line. */
+#define CONFIG_SEMICOLON_MARK	'\x1f'
 #define MAX_SEEN_KEYS	64
 
 enum section_kind {
@@ -52,6 +55,7 @@ enum section_kind {
 struct parse_state;
 typedef int (*key_handler)(struct parse_state *, const char *value,
     const char **cause);
+static void pending_apply(struct parse_state *);
 
 /* One key a section accepts. */
 struct key_def {
@@ -80,6 +84,17 @@ struct parse_state {
 	}			 seen[MAX_SEEN_KEYS];
 	size_t			 nseen;
 	bool			 damaged;	/* the open section lost a line */
+	bool			 can_continue;	/* an indented line continues a value */
+	bool			 continuing;	/* inih has the continuation of a value */
+	bool			 quoting;	/* the value is a command's */
+	char			 quote;		/* the quote open in a command's lines */
+	struct {
+		const struct key_def *def;	/* NULL: no value pending */
+		char		*value;		/* its lines joined by a blank */
+		size_t		 len;
+		int		 line;		/* of its key */
+		bool		 failed;	/* a line of it was bad: not used */
+	}			 pending;	/* the value being read */
 	int			 read_error;	/* errno of a failed getline */
 	char			 cause[512];	/* for causes built at run time */
 };
@@ -390,6 +405,7 @@ config_free(struct config *conf)
 
 	if (conf == NULL)
 		return;
+	free(conf->text);
 	while ((lc = TAILQ_FIRST(&conf->listeners)) != NULL) {
 		TAILQ_REMOVE(&conf->listeners, lc, entry);
 		free(lc->name);
@@ -1219,6 +1235,8 @@ program_section_finish(struct parse_state *st)
 static void
 section_finish(struct parse_state *st)
 {
+	pending_apply(st);
+	st->can_continue = false;
 	if (st->kind == SECTION_LISTENER)
 		listener_section_finish(st);
 	else if (st->kind == SECTION_PROGRAM)
@@ -1359,18 +1377,108 @@ section_label(const struct parse_state *st, char *buf, size_t len)
 		snprintf(buf, len, "[supervisor]");
 }
 
-/* inih handler: one key = value of the open section. */
+/* Tell whether a key's value may hold %-escapes (expand.h). */
+static bool
+key_expands(const struct key_def *def)
+{
+	return def->handler == prog_command || def->handler == prog_env ||
+	    def->handler == prog_directory;
+}
+
+/*
+ * Check the %-escapes of one line of a value of def, at the current line;
+ * false (and the error recorded) if one is unknown.
+ */
+static bool
+pending_check_escapes(struct parse_state *st, const struct key_def *def,
+    const char *text)
+{
+	char label[128], bad;
+
+	if (!key_expands(def) || expand_check(text, &bad) == 0)
+		return true;
+	section_label(st, label, sizeof(label));
+	if (bad == '\0')
+		parse_error(st, "%s in %s: a lone %% at the end (write %%%% for "
+		    "a percent sign)", def->name, label);
+	else
+		parse_error(st, "%s in %s: unknown %%%c (use %%p, %%g, %%w, or "
+		    "%%%% for a percent sign)", def->name, label, bad);
+	return false;
+}
+
+/* Add a line to the pending value: its first (join false) or a next one. */
+static void
+pending_add(struct parse_state *st, const char *value, bool join)
+{
+	size_t n = strlen(value);
+	char *text;
+
+	if (st->pending.failed)
+		return;
+	if (!pending_check_escapes(st, st->pending.def, value)) {
+		st->pending.failed = true;
+		return;
+	}
+	if ((text = realloc(st->pending.value, st->pending.len + n + 2)) ==
+	    NULL) {
+		parse_error(st, "%s: out of memory", st->pending.def->name);
+		st->pending.failed = true;
+		return;
+	}
+	if (join)
+		text[st->pending.len++] = ' ';
+	memcpy(text + st->pending.len, value, n + 1);
+	st->pending.value = text;
+	st->pending.len += n;
+}
+
+/*
+ * Set the pending value, if any, now that it is whole: the key's handler
+ * sees it with every protected ';' restored; errors name the key's line.
+ */
+static void
+pending_apply(struct parse_state *st)
+{
+	const struct key_def *def = st->pending.def;
+	const char *cause = NULL;
+	char *p;
+	int lineno = st->lineno;
+
+	if (def != NULL && !st->pending.failed) {
+		for (p = st->pending.value; (p = strchr(p, CONFIG_SEMICOLON_MARK))
+		    != NULL; p++)
+			*p = ';';
+		if (key_expands(def) && strchr(st->pending.value, '%') != NULL)
+			st->program->expand = true;
+		st->lineno = st->pending.line;
+		if (def->handler(st, st->pending.value, &cause) == -1)
+			parse_error(st, "%s = %s: %s", def->name,
+			    st->pending.value, cause);
+		st->lineno = lineno;
+	}
+	free(st->pending.value);
+	memset(&st->pending, 0, sizeof(st->pending));
+}
+
+/* inih handler: one key = value of the open section, or a next line of it. */
 static int
 config_handler(void *user, const char *section, const char *key,
     const char *value)
 {
 	struct parse_state *st = user;
 	const struct key_def *defs, *def;
-	const char *cause = NULL;
 	char label[128];
 	int first;
 
 	(void)section;	/* sections are tracked by the reader */
+	if (st->continuing) {
+		/* An indented line: the value of the key above goes on. */
+		if (st->pending.def != NULL)
+			pending_add(st, value, true);
+		return 1;
+	}
+	pending_apply(st);
 	switch (st->kind) {
 	case SECTION_NONE:
 		parse_error(st, "%s = ... is outside any section (add "
@@ -1408,8 +1516,10 @@ config_handler(void *user, const char *section, const char *key,
 		st->seen[st->nseen].line = st->lineno;
 		st->nseen++;
 	}
-	if (def->handler(st, value, &cause) == -1)
-		parse_error(st, "%s = %s: %s", key, value, cause);
+	/* Set once its value is whole: indented lines may follow. */
+	st->pending.def = def;
+	st->pending.line = st->lineno;
+	pending_add(st, value, false);
 	return 1;
 }
 
@@ -1472,16 +1582,71 @@ config_check_line(struct parse_state *st, char *line)
 }
 
 /*
+ * Tell whether line (leading blanks removed) is KEY = ..., KEY a word of
+ * letters, digits and '_'; if so, whether KEY is "command".
+ */
+static bool
+config_line_key(const char *line, bool *command)
+{
+	const char *p = line;
+
+	while (isalnum((unsigned char)*p) || *p == '_')
+		p++;
+	if (p == line)
+		return false;
+	*command = (size_t)(p - line) == 7 && strncmp(line, "command", 7) == 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == '=';
+}
+
+/*
+ * Where a line's comment starts: a ';' after a blank (inih's inline
+ * comments); in a command, one outside quotes, the ';' inside quotes
+ * marked so that inih keeps them. NULL if the line has none.
+ */
+static char *
+config_comment(struct parse_state *st, char *line)
+{
+	char *p;
+
+	if (st->quoting)
+		return argv_mark_quoted(line, ';', CONFIG_SEMICOLON_MARK,
+		    &st->quote);
+	for (p = line; (p = strchr(p, ';')) != NULL; p++)
+		if (p > line && (p[-1] == ' ' || p[-1] == '\t'))
+			return p;
+	return NULL;
+}
+
+/* A line lost to an error: what it held of a value is lost too. */
+static char *
+config_reader_lost(struct parse_state *st, char *buf)
+{
+	st->damaged = true;
+	st->pending.failed = true;
+	st->can_continue = true;	/* its indented lines are lost with it */
+	st->continuing = false;
+	buf[0] = '\0';
+	return buf;
+}
+
+/*
  * inih reader: hand inih the next line, counting lines. inih's buffer holds
  * num bytes; a longer line is an error, never split. Leading blanks are
- * removed so that inih's multi-line continuation never applies.
+ * removed from KEY = VALUE lines; an indented line of any other text after
+ * one continues its value, and goes to inih with one blank before it, so
+ * that inih passes it on as the next line of that value (its multi-line
+ * values). In a command, a ';' inside quotes is protected from inih's
+ * comments.
  */
 static char *
 config_reader(char *buf, int num, void *user)
 {
 	struct parse_state *st = user;
+	bool indented, is_key, command = false;
 	ssize_t len;
-	char *line;
+	char *line, *comment;
 
 	len = getline(&st->line, &st->linecap, st->fp);
 	if (len == -1) {
@@ -1496,15 +1661,14 @@ config_reader(char *buf, int num, void *user)
 		line[--len] = '\0';
 	if (strlen(line) != (size_t)len) {
 		parse_error(st, "line contains a NUL byte");
-		st->damaged = true;
-		buf[0] = '\0';
-		return buf;
+		return config_reader_lost(st, buf);
 	}
 	/* A byte order mark, as some editors write, is not part of the text. */
 	if (st->lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
 		line += 3;
 		len -= 3;
 	}
+	indented = *line == ' ' || *line == '\t';
 	while (*line == ' ' || *line == '\t') {
 		line++;
 		len--;
@@ -1512,30 +1676,52 @@ config_reader(char *buf, int num, void *user)
 	/*
 	 * Blank lines, comments and section headers are handled here and
 	 * never reach inih (it sees a comment), so its buffer does not limit
-	 * them.
+	 * them. A value goes on after blank and comment lines, as in inih.
 	 */
 	if (*line == '\0' || *line == ';' || *line == '#' || *line == '[') {
 		config_check_line(st, line);
 		memcpy(buf, ";\n", 3);
 		return buf;
 	}
+	is_key = config_line_key(line, &command);
+	st->continuing = indented && st->can_continue && !is_key;
+	if (st->continuing && st->pending.failed)
+		return config_reader_lost(st, buf);
+	if (!st->continuing) {
+		pending_apply(st);
+		st->can_continue = false;
+		st->quote = '\0';
+	}
 	/* A lost KEY = VALUE line: do not also report its key as missing. */
-	if (len + 2 > num) {
+	if (len + 2 + st->continuing > num) {
 		parse_error(st, "line too long (%zd characters, at most %d)",
-		    len, num - 2);
-		st->damaged = true;
-		buf[0] = '\0';
-		return buf;
+		    len, num - 2 - st->continuing);
+		return config_reader_lost(st, buf);
 	}
-	if (!config_check_line(st, line)) {
-		st->damaged = true;
-		buf[0] = '\0';
-		return buf;
+	if (memchr(line, CONFIG_SEMICOLON_MARK, (size_t)len) != NULL) {
+		parse_error(st, "line contains the control character 0x%02x",
+		    CONFIG_SEMICOLON_MARK);
+		return config_reader_lost(st, buf);
 	}
-	/* len + 2 <= num: the line, its newline and the NUL fit. */
+	if (!st->continuing && !config_check_line(st, line))
+		return config_reader_lost(st, buf);
+	if (!st->continuing)
+		st->quoting = command;
+	/* inih does not look for comments in the next lines of a value. */
+	comment = config_comment(st, line);
+	if (st->continuing && comment != NULL) {
+		*comment = '\0';
+		len = (ssize_t)strlen(line);
+		while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+			line[--len] = '\0';
+	}
+	st->can_continue = true;
+	/* len + 2 (+ 1) <= num: the line, its newline and the NUL fit. */
+	if (st->continuing)
+		*buf++ = ' ';
 	memcpy(buf, line, (size_t)len);
 	memcpy(buf + len, "\n", 2);
-	return buf;
+	return buf - st->continuing;
 }
 
 /* ---- reading the file ------------------------------------------------ */
@@ -2129,24 +2315,73 @@ config_has_mode(const struct config *conf, enum handoff_mode mode)
  * Load and check a config file. Returns the config, or NULL if there was
  * any error; either way every message is in msgs, in line order.
  */
+static struct config *config_parse_stream(const char *path, FILE *fp,
+		    char *text, size_t len, struct config_msgs *msgs);
+
 struct config *
 config_load(const char *path, struct config_msgs *msgs)
 {
-	struct parse_state st;
-	struct config *conf;
-	size_t errors = msgs->nerrors;
 	char *text, msg[256];
 	const char *why;
-	int rc, err;
+	size_t len = 0;
+	FILE *fp;
+	int err;
 
-	memset(&st, 0, sizeof(st));
-	st.msgs = msgs;
-	st.fp = config_open(path, &text, &why, &err);
-	if (st.fp == NULL) {
+	fp = config_open(path, &text, &why, &err);
+	if (fp == NULL) {
 		config_open_error(why, err, msg, sizeof(msg));
 		config_msgs_add(msgs, true, path, 0, "%s", msg);
 		return NULL;
 	}
+	if (text != NULL && fseek(fp, 0, SEEK_END) == 0) {
+		len = (size_t)ftell(fp);
+		rewind(fp);
+	}
+	return config_parse_stream(path, fp, text, len, msgs);
+}
+
+/*
+ * Parse a config from text in memory (the config in force, carried
+ * across an upgrade), named path in messages and for reloads.
+ */
+struct config *
+config_load_text(const char *path, const char *text, size_t len,
+    struct config_msgs *msgs)
+{
+	char *copy;
+	FILE *fp;
+
+	if ((copy = malloc(len + 1)) == NULL) {
+		config_msgs_add(msgs, true, path, 0, "out of memory");
+		return NULL;
+	}
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	if ((fp = len == 0 ? fopen("/dev/null", "re") :
+	    fmemopen(copy, len, "r")) == NULL) {
+		free(copy);
+		config_msgs_add(msgs, true, path, 0, "out of memory");
+		return NULL;
+	}
+	return config_parse_stream(path, fp, copy, len, msgs);
+}
+
+/*
+ * Parse the config fp reads (over text, len bytes, which the config keeps
+ * as the text in force); closes fp and takes text.
+ */
+static struct config *
+config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
+    struct config_msgs *msgs)
+{
+	struct parse_state st;
+	struct config *conf;
+	size_t errors = msgs->nerrors;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.msgs = msgs;
+	st.fp = fp;
 	if ((conf = config_new(path)) == NULL) {
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		fclose(st.fp);
@@ -2167,7 +2402,8 @@ config_load(const char *path, struct config_msgs *msgs)
 	section_finish(&st);
 	free(st.line);
 	fclose(st.fp);
-	free(text);
+	conf->text = text;
+	conf->text_len = text != NULL ? len : 0;
 
 	config_finish(conf, msgs);
 	config_msgs_sort(msgs, strlen(path));

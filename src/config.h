@@ -117,6 +117,7 @@ struct program_conf {
 	char		*directory;
 	char		**env;		/* NAME=VALUE, NULL-terminated */
 	size_t		 nenv;
+	bool		 expand;	/* command, env or directory has a %-escape */
 	bool		 preload;
 	enum output_mode output;
 };
@@ -139,6 +140,8 @@ struct config {
 	size_t		 nlisteners;
 	size_t		 nprograms;
 	struct hashmap	*listener_names;	/* name -> listener_conf */
+	char		*text;		/* the file's text as parsed, or NULL */
+	size_t		 text_len;
 };
 
 /*
@@ -155,6 +158,8 @@ struct config_msgs {
 };
 
 struct config	*config_load(const char *path, struct config_msgs *msgs);
+struct config	*config_load_text(const char *path, const char *text,
+		    size_t len, struct config_msgs *msgs);
 struct config	*config_new(const char *path);
 int		 config_finish(struct config *conf, struct config_msgs *msgs);
 void		 config_free(struct config *conf);

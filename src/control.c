@@ -43,7 +43,9 @@
 #include "log.h"
 #include "loopstat.h"
 #include "parse.h"
+#include "state.h"
 #include "unixaddr.h"
+#include "version.h"
 
 #define CONTROL_MAX_CLIENTS	1000	/* and at most a quarter of the fd limit */
 #define CONTROL_READ_TIMEOUT	10	/* seconds to send a request */
@@ -55,6 +57,7 @@ enum client_state {
 	CLIENT_WATCH_PENDING,	/* waiting for the reload it asked for to begin */
 	CLIENT_WATCH,		/* following reload reload_id */
 	CLIENT_STOP_WAIT,	/* waiting for the supervisor to stop */
+	CLIENT_UPGRADE,		/* waiting for an upgrade (across the exec) */
 	CLIENT_CLOSING,		/* flushing its answer, then closed */
 };
 
@@ -65,6 +68,7 @@ struct control_client {
 	struct event	*deadline;	/* for the request line, then NULL */
 	enum client_state state;
 	unsigned int	 reload_id;
+	bool		 takeover;	/* done once the reload took over */
 	uid_t		 uid;
 	pid_t		 pid;
 };
@@ -86,6 +90,9 @@ struct control {
 	int		 max_clients;
 	struct evbuffer	*answer;	/* a client's last answer, being sent */
 };
+
+static struct control_client *control_client_new(struct control *, int,
+		    uid_t, pid_t);
 
 /* Free a client and close its connection. */
 static void
@@ -216,11 +223,15 @@ control_parse_request(char *line, size_t len, struct control_request *req)
 		for (i = 2; i < argc; i++) {
 			if (strcmp(argv[i], "nowait") == 0)
 				req->nowait = true;
+			else if (strcmp(argv[i], "takeover") == 0)
+				req->takeover = true;
 			else if (req->program == NULL)
 				req->program = argv[i];
 			else
-				return "usage: reload [nowait] [PROGRAM]";
+				return "usage: reload [nowait | takeover] [PROGRAM]";
 		}
+		if (req->nowait && req->takeover)
+			return "usage: reload [nowait | takeover] [PROGRAM]";
 	} else if (strcmp(argv[1], "stop") == 0) {
 		req->command = CONTROL_STOP;
 		if (argc > 3 || (argc == 3 &&
@@ -237,8 +248,14 @@ control_parse_request(char *line, size_t len, struct control_request *req)
 		req->command = CONTROL_VERSION;
 		if (argc != 2)
 			return "usage: version";
+	} else if (strcmp(argv[1], "upgrade") == 0) {
+		req->command = CONTROL_UPGRADE;
+		if (argc > 3 || (argc == 3 && argv[2][0] != '/'))
+			return "usage: upgrade [/ABSOLUTE/PATH]";
+		req->name = argc == 3 ? argv[2] : NULL;
 	} else
-		return "unknown command (use status, reload, stop, fds or version)";
+		return "unknown command (use status, reload, stop, fds, upgrade "
+		    "or version)";
 	return NULL;
 }
 
@@ -267,6 +284,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		 * config), and even a --no-wait client must hear that.
 		 */
 		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
+		c->takeover = req.takeover;
 		if (ctl->ops->reload(ctl->arg, req.program, &cause) == -1) {
 			client_finish(c, false, 1, cause);
 			free(cause);
@@ -285,7 +303,14 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		control_send_fds(c, req.name);
 		break;
 	case CONTROL_VERSION:
-		client_finish(c, true, 0, PACKAGE_VERSION);
+		client_finish(c, true, 0, version_text());
+		break;
+	case CONTROL_UPGRADE:
+		c->state = CLIENT_UPGRADE;
+		if (ctl->ops->upgrade(ctl->arg, req.name, &cause) == -1) {
+			client_finish(c, false, 1, cause_text(cause));
+			free(cause);
+		}
 		break;
 	}
 }
@@ -475,9 +500,6 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct control *ctl = arg;
 	struct control_client *c;
-	struct timeval rt = { CONTROL_READ_TIMEOUT, 0 };
-	struct timeval wt = { CONTROL_WRITE_TIMEOUT, 0 };
-	struct event_base *base = event_get_base(ctl->ev);
 	struct ucred cred;
 	socklen_t len;
 	char text[160];
@@ -515,37 +537,54 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 			control_refuse(fd, "too many control clients; try again");
 			continue;
 		}
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			close(fd);
+		if ((c = control_client_new(ctl, fd, cred.uid, cred.pid)) == NULL)
 			continue;
-		}
-		c->ctl = ctl;
-		c->uid = cred.uid;
-		c->pid = cred.pid;
-		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-		c->deadline = evtimer_new(base, client_deadline, c);
-		if (c->bev == NULL || c->deadline == NULL) {
-			if (c->bev != NULL)
-				bufferevent_free(c->bev);
-			else
-				close(fd);
-			if (c->deadline != NULL)
-				event_free(c->deadline);
-			free(c);
-			continue;
-		}
-		TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
-		ctl->nclients++;
-		bufferevent_setcb(c->bev, client_read, client_written,
-		    client_event, c);
-		/* A deadline for the whole request, not per byte. */
-		evtimer_add(c->deadline, &rt);
-		bufferevent_set_timeouts(c->bev, NULL, &wt);
-		/* A long answer (a status) goes as fast as the client reads. */
-		bufferevent_set_max_single_write(c->bev, EV_SSIZE_MAX);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		client_read_now(c);
 	}
+}
+
+/*
+ * Serve a client on fd (the client's from now on; closed on failure):
+ * NULL if out of memory.
+ */
+static struct control_client *
+control_client_new(struct control *ctl, int fd, uid_t uid, pid_t pid)
+{
+	struct timeval rt = { CONTROL_READ_TIMEOUT, 0 };
+	struct timeval wt = { CONTROL_WRITE_TIMEOUT, 0 };
+	struct event_base *base = event_get_base(ctl->ev);
+	struct control_client *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->ctl = ctl;
+	c->uid = uid;
+	c->pid = pid;
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(base, client_deadline, c);
+	if (c->bev == NULL || c->deadline == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
+	ctl->nclients++;
+	bufferevent_setcb(c->bev, client_read, client_written,
+	    client_event, c);
+	/* A deadline for the whole request, not per byte. */
+	evtimer_add(c->deadline, &rt);
+	bufferevent_set_timeouts(c->bev, NULL, &wt);
+	/* A long answer (a status) goes as fast as the client reads. */
+	bufferevent_set_max_single_write(c->bev, EV_SSIZE_MAX);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return c;
 }
 
 /*
@@ -992,26 +1031,67 @@ control_progress(struct control *ctl, unsigned int id, const char *fmt, ...)
 			client_line(c, "progress", "%s", text);
 }
 
+/*
+ * Tell the clients following reload id how it ended (with takeover_only,
+ * just those that asked to hear no more once it took over), and close
+ * them.
+ */
+static void
+control_reload_tell(struct control *ctl, unsigned int id, bool ok,
+    bool takeover_only, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static void
+control_reload_tell(struct control *ctl, unsigned int id, bool ok,
+    bool takeover_only, const char *fmt, va_list ap)
+{
+	struct control_client *c, *next;
+	char text[512];
+	bool told;
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->reload_id != id)
+			continue;
+		if (takeover_only)
+			told = c->state == CLIENT_WATCH && c->takeover;
+		else
+			told = c->state == CLIENT_WATCH ||
+			    (c->state == CLIENT_NOWAIT && !ok);
+		if (told)
+			client_finish(c, ok, 1, text);
+	}
+}
+
 /* Reload id ended: tell its followers, and close them. */
 void
 control_reload_end(struct control *ctl, unsigned int id, bool ok,
     const char *fmt, ...)
 {
-	struct control_client *c, *next;
-	char text[512];
 	va_list ap;
 
 	if (ctl == NULL)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	control_reload_tell(ctl, id, ok, false, fmt, ap);
 	va_end(ap);
-	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if ((c->state == CLIENT_WATCH ||
-		    (c->state == CLIENT_NOWAIT && !ok)) && c->reload_id == id)
-			client_finish(c, ok, 1, text);
-	}
+}
+
+/*
+ * Reload id took over (the old generations drain on): clients that asked
+ * to hear no more (reload takeover) are told it succeeded, and closed.
+ */
+void
+control_reload_took_over(struct control *ctl, unsigned int id,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctl == NULL)
+		return;
+	va_start(ap, fmt);
+	control_reload_tell(ctl, id, true, true, fmt, ap);
+	va_end(ap);
 }
 
 /* A reload was refused before it began (bad config): tell the waiting. */
@@ -1032,4 +1112,127 @@ control_reload_refused(struct control *ctl, const char *why,
 			client_line(c, "progress", "%s", details[i]);
 		client_finish(c, false, 1, why);
 	}
+}
+
+/* ---- upgrade in place (upgrade.c) ------------------------------------ */
+
+/* A progress line to the client waiting for an upgrade, sent now. */
+void
+control_upgrade_progress(struct control *ctl, const char *fmt, ...)
+{
+	struct control_client *c;
+	char text[600], line[620];
+	va_list ap;
+
+	if (ctl == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof(line), "progress %s\n", text);
+	TAILQ_FOREACH(c, &ctl->clients, entry)
+		if (c->state == CLIENT_UPGRADE)
+			control_send_now(bufferevent_getfd(c->bev), line);
+}
+
+/* Tell the clients waiting for an upgrade how it ended, and close them. */
+void
+control_upgrade_end(struct control *ctl, bool ok, const char *fmt, ...)
+{
+	struct control_client *c, *next;
+	char text[600];
+	va_list ap;
+
+	if (ctl == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CLIENT_UPGRADE)
+			client_finish(c, ok, 1, text);
+	}
+}
+
+/*
+ * Write the control socket, its lock and the upgrade's client (the fds
+ * cross the exec; the other clients are closed by it) as a record.
+ */
+void
+control_save(const struct control *ctl, struct state_writer *w)
+{
+	struct control_client *c;
+
+	state_rec(w, "control");
+	state_fd(w, "fd", ctl->fd);
+	state_fd(w, "lock_fd", ctl->lock_fd);
+	state_str(w, "path", ctl->path);
+	state_str(w, "lock_path", ctl->lock_path);
+	state_int(w, "dev", (long long)ctl->dev);
+	state_int(w, "ino", (long long)ctl->ino);
+	TAILQ_FOREACH(c, &ctl->clients, entry)
+		if (c->state == CLIENT_UPGRADE) {
+			state_fd(w, "client_fd", bufferevent_getfd(c->bev));
+			state_int(w, "client_pid", (long long)c->pid);
+			state_int(w, "client_uid", (long long)c->uid);
+			break;
+		}
+}
+
+/*
+ * Serve the control socket a state record names (after an upgrade's
+ * exec): its socket and lock become this one's, and the client that
+ * asked for the upgrade waits for its answer. NULL with *cause.
+ */
+struct control *
+control_restore(struct event_base *base, const struct state_rec *r,
+    const struct control_ops *ops, void *arg, char **cause)
+{
+	struct control *ctl;
+	const char *path = state_get(r, "path"), *lock = state_get(r, "lock_path");
+	int client = (int)state_get_int(r, "client_fd", -1);
+	struct control_client *c;
+
+	if (path == NULL || lock == NULL || state_get_int(r, "fd", -1) < 0) {
+		*cause = strdup("the state has no control socket");
+		return NULL;
+	}
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	TAILQ_INIT(&ctl->clients);
+	ctl->ops = ops;
+	ctl->arg = arg;
+	ctl->max_clients = control_max_clients();
+	ctl->fd = (int)state_get_int(r, "fd", -1);
+	ctl->lock_fd = (int)state_get_int(r, "lock_fd", -1);
+	ctl->dev = (dev_t)state_get_int(r, "dev", 0);
+	ctl->ino = (ino_t)state_get_int(r, "ino", 0);
+	ctl->path = strdup(path);
+	ctl->lock_path = strdup(lock);
+	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
+	    control_accept, ctl);
+	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
+	ctl->answer = evbuffer_new();
+	if (ctl->path == NULL || ctl->lock_path == NULL || ctl->ev == NULL ||
+	    ctl->resume == NULL || ctl->answer == NULL ||
+	    event_add(ctl->ev, NULL) == -1) {
+		/* The fds stay open: an exec back needs them. */
+		ctl->fd = ctl->lock_fd = -1;
+		ctl->ino = 0;
+		control_release(ctl);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	/* The client's connection is a client's again, waiting for its answer. */
+	if (client >= 0 && (c = control_client_new(ctl, client,
+	    (uid_t)state_get_int(r, "client_uid", 0),
+	    (pid_t)state_get_int(r, "client_pid", 0))) != NULL) {
+		event_free(c->deadline);
+		c->deadline = NULL;
+		c->state = CLIENT_UPGRADE;
+	}
+	return ctl;
 }

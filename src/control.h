@@ -14,9 +14,12 @@
  *	error CODE TEXT		failure (CODE 1: operation failed, 2: bad
  *				request); the last line
  *
- * Commands: status [json] | reload [nowait] [PROGRAM] | stop [DURATION] |
+ * Commands: status [json] | reload [nowait | takeover] [PROGRAM] (takeover:
+ * the last line comes once the new generations took over, not once the
+ * old ones drained) | stop [DURATION] |
  * fds NAME (answered "ok N NAME ADDRESS", the line carrying the listener's
- * N fds as SCM_RIGHTS) | version.
+ * N fds as SCM_RIGHTS) | version | upgrade [PATH] (progress lines, then
+ * the last line from the new image, on the same connection).
  */
 #ifndef HANDOFF_CONTROL_H
 #define HANDOFF_CONTROL_H
@@ -31,6 +34,8 @@
 
 struct control;
 struct event_base;
+struct state_rec;
+struct state_writer;
 struct evbuffer;
 
 enum control_command {
@@ -39,6 +44,7 @@ enum control_command {
 	CONTROL_STOP,
 	CONTROL_FDS,
 	CONTROL_VERSION,
+	CONTROL_UPGRADE,
 };
 
 /* A request line, parsed; the strings point into the line. */
@@ -47,6 +53,7 @@ struct control_request {
 	const char	*word;		/* the command as written */
 	bool		 json;		/* status json */
 	bool		 nowait;	/* reload nowait */
+	bool		 takeover;	/* reload takeover */
 	const char	*program;	/* reload PROGRAM, or NULL for all */
 	int64_t		 stop_ms;	/* stop DURATION, or -1 */
 	const char	*name;		/* fds NAME */
@@ -79,6 +86,12 @@ struct control_ops {
 	/* The sockets of listener name, valid until the loop runs; -1 none. */
 	int	(*listener_fds)(void *arg, const char *name,
 		    struct control_fds *out);
+	/*
+	 * Upgrade to the binary at path (NULL: the running one's). -1 with
+	 * *cause if refused; otherwise the client hears how it ends from
+	 * control_upgrade_end (in this image or the next).
+	 */
+	int	(*upgrade)(void *arg, const char *path, char **cause);
 };
 
 struct control	*control_open(struct event_base *base, const char *path,
@@ -90,8 +103,18 @@ void		 control_progress(struct control *ctl, unsigned int id,
 void		 control_reload_end(struct control *ctl, unsigned int id,
 		    bool ok, const char *fmt, ...)
 		    __attribute__((format(printf, 4, 5)));
+void		 control_reload_took_over(struct control *ctl, unsigned int id,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 control_reload_refused(struct control *ctl, const char *why,
 		    char *const *details, size_t ndetails);
+void		 control_upgrade_progress(struct control *ctl, const char *fmt,
+		    ...) __attribute__((format(printf, 2, 3)));
+void		 control_upgrade_end(struct control *ctl, bool ok,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void		 control_save(const struct control *ctl, struct state_writer *w);
+struct control	*control_restore(struct event_base *base,
+		    const struct state_rec *r, const struct control_ops *ops,
+		    void *arg, char **cause);
 int		 control_socket_is_live(const char *path);
 pid_t		 control_running(const char *path);
 int		 control_dir_trusted(const char *path, uid_t uid, char **cause);

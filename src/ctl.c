@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +315,7 @@ static void
 ctl_reload_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: handoff reload [PROGRAM] [--no-wait] [-c FILE | -s SOCKET]\n"
+	    "usage: handoff reload [PROGRAM] [--no-wait | --takeover] [-c FILE | -s SOCKET]\n"
 	    "\n"
 	    "Start a new generation (of PROGRAM, or of every program) and show the\n"
 	    "handoff's progress. The new config is read and checked first; the old\n"
@@ -323,6 +324,8 @@ ctl_reload_usage(FILE *fp)
 	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
 	    "  -s, --socket PATH   the supervisor's control socket\n"
 	    "  -n, --no-wait       return once the reload is asked for\n"
+	    "  -t, --takeover      return once the new generation took over, while\n"
+	    "                      the old one drains on (systemd's ExecReload=)\n"
 	    "  -h, --help          show this help\n"
 	    "\n"
 	    "Exit status: 0 the new generation took over, 1 the reload failed (the\n"
@@ -330,13 +333,21 @@ ctl_reload_usage(FILE *fp)
 	    config_default_path());
 }
 
-/* A flag without argument: -n for reload, -j for status. */
+/* A flag without argument: -n or -t for reload, -j for status. */
 static int
 ctl_flag_opt(int ch, void *arg)
 {
-	if (ch != 'n' && ch != 'j')
+	int *flag = arg;
+
+	if (ch != 'n' && ch != 'j' && ch != 't')
 		return -1;
-	*(int *)arg = 1;
+	/* reload: --no-wait and --takeover exclude each other. */
+	if (*flag != 0 && *flag != ch) {
+		fprintf(stderr, "handoff reload: --no-wait and --takeover "
+		    "exclude each other\n");
+		return -1;
+	}
+	*flag = ch;
 	return 0;
 }
 
@@ -348,17 +359,18 @@ ctl_reload_main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "no-wait", no_argument, NULL, 'n' },
+		{ "takeover", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
 	char request[256];
 	const char *program = NULL;
-	int nowait = 0, fd, code;
+	int until = 0, fd, code;
 	pid_t peer;
 
-	if (ctl_getopt(argc, argv, "c:s:nh", longopts, &t, ctl_flag_opt,
-	    &nowait, ctl_reload_usage) == -1)
+	if (ctl_getopt(argc, argv, "c:s:nth", longopts, &t, ctl_flag_opt,
+	    &until, ctl_reload_usage) == -1)
 		return 2;
 	if (optind < argc)
 		program = argv[optind++];
@@ -372,8 +384,9 @@ ctl_reload_main(int argc, char **argv)
 		fprintf(stderr, "handoff reload: bad program name '%s'\n", program);
 		return 2;
 	}
-	snprintf(request, sizeof(request), "reload%s%s%s",
-	    nowait ? " nowait" : "", program ? " " : "", program ? program : "");
+	snprintf(request, sizeof(request), "reload%s%s%s", until == 'n' ?
+	    " nowait" : until == 't' ? " takeover" : "", program ? " " : "",
+	    program ? program : "");
 	if ((fd = ctl_connect(&t, "reload", &peer, &code)) == -1)
 		return code;
 	if (ctl_send(fd, request, "reload") == -1) {
@@ -511,4 +524,86 @@ ctl_stop_main(int argc, char **argv)
 		return 1;
 	}
 	return 0;
+}
+
+/* Usage of `handoff upgrade`. */
+static void
+ctl_upgrade_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: handoff upgrade [--binary PATH] [-c FILE | -s SOCKET]\n"
+	    "\n"
+	    "Replace the running supervisor's binary in place: same pid, the\n"
+	    "workers keep serving. The new binary (by default the one the\n"
+	    "supervisor was started from) must pass a pre-flight check first;\n"
+	    "if anything fails, the running supervisor runs on unchanged and\n"
+	    "this exits 1 with the reason. Refused while a reload is in\n"
+	    "progress (until its old generations are gone).\n"
+	    "\n"
+	    "  -b, --binary PATH   the new binary\n"
+	    "  -c, --config FILE   find the supervisor from FILE (default %s)\n"
+	    "  -s, --socket PATH   the supervisor's control socket\n"
+	    "  -h, --help          show this help\n",
+	    config_default_path());
+}
+
+/* -b PATH for upgrade. */
+static int
+ctl_upgrade_opt(int ch, void *arg)
+{
+	if (ch != 'b')
+		return -1;
+	*(const char **)arg = optarg;
+	return 0;
+}
+
+/* `handoff upgrade [--binary PATH]` */
+int
+ctl_upgrade_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "binary", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_target t = { NULL, NULL };
+	const char *binary = NULL;
+	char request[PATH_MAX + 16], cwd[PATH_MAX];
+	int fd, code;
+	pid_t peer;
+
+	if (ctl_getopt(argc, argv, "c:s:b:h", longopts, &t, ctl_upgrade_opt,
+	    &binary, ctl_upgrade_usage) == -1)
+		return 2;
+	if (optind < argc) {
+		fprintf(stderr, "handoff upgrade: unexpected argument '%s'\n",
+		    argv[optind]);
+		return 2;
+	}
+	if (binary != NULL && (binary[0] == '\0' ||
+	    strpbrk(binary, " \t\r\n") != NULL)) {
+		fprintf(stderr, "handoff upgrade: --binary '%s': give a path "
+		    "without blanks\n", binary);
+		return 2;
+	}
+	if (binary == NULL)
+		snprintf(request, sizeof(request), "upgrade");
+	else if (binary[0] == '/')
+		snprintf(request, sizeof(request), "upgrade %s", binary);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(request, sizeof(request), "upgrade %s/%s", cwd,
+	    binary) >= sizeof(request)) {
+		fprintf(stderr, "handoff upgrade: --binary %s: path too long\n",
+		    binary);
+		return 2;
+	}
+	if ((fd = ctl_connect(&t, "upgrade", &peer, &code)) == -1)
+		return code;
+	if (ctl_send(fd, request, "upgrade") == -1) {
+		close(fd);
+		return 1;
+	}
+	return ctl_answer(fd, "upgrade", 0);
 }

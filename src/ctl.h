@@ -16,5 +16,6 @@ enum ctl_answer ctl_parse_answer(const char *line, const char **text,
 int	ctl_reload_main(int argc, char **argv);
 int	ctl_status_main(int argc, char **argv);
 int	ctl_stop_main(int argc, char **argv);
+int	ctl_upgrade_main(int argc, char **argv);
 
 #endif

@@ -79,6 +79,8 @@ static struct {
 	struct event_base	*base;
 	char			*own;		/* cgroup: the supervisor's own */
 	char			*top;		/* cgroup: own/handoff.PID */
+	char			*adopt;		/* a top to take back (an upgrade) */
+	bool			 adopted;	/* top is an earlier image's */
 	int			 inotify_fd;
 	struct event		*inotify_ev;
 	int			 nl_fd;
@@ -611,6 +613,21 @@ desc_inotify_readable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Before desc_init, in an upgrade's new image: take the cgroup directory
+ * top of the image before back (and its generations' directories with
+ * the workers in them) instead of making new ones. -1 if out of memory.
+ */
+int
+desc_adopt(const char *top)
+{
+	free(desc.adopt);
+	desc.adopt = NULL;
+	if (top != NULL && (desc.adopt = strdup(top)) == NULL)
+		return -1;
+	return 0;
+}
+
 /* Set up the supervisor's cgroup directory: 0, or -1 and *cause. */
 static int
 desc_cgroup_open(char **cause)
@@ -618,7 +635,14 @@ desc_cgroup_open(char **cause)
 	if (cgroup_own_dir(&desc.own, cause) == -1)
 		return -1;
 	cgroup_remove_stale(desc.own);
-	if (cgroup_make_base(desc.own, &desc.top, cause) == -1)
+	if (desc.adopt != NULL && cgroup_is_child(desc.own, desc.adopt)) {
+		/* An upgrade: the workers stay where they are. */
+		if ((desc.top = strdup(desc.adopt)) == NULL) {
+			cause_set(cause, "out of memory");
+			return -1;
+		}
+		desc.adopted = true;
+	} else if (cgroup_make_base(desc.own, &desc.top, cause) == -1)
 		return -1;
 	desc.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (desc.inotify_fd == -1) {
@@ -654,6 +678,7 @@ desc_close_all(void)
 		log_warn("cannot remove cgroup %s", desc.top);
 	free(desc.top);
 	free(desc.own);
+	desc.adopted = false;
 	desc.nl_ev = desc.inotify_ev = NULL;
 	desc.nl_fd = desc.inotify_fd = -1;
 	desc.top = desc.own = NULL;
@@ -747,6 +772,8 @@ desc_shutdown(void)
 	if (desc.flush_ev != NULL)
 		event_free(desc.flush_ev);
 	desc.flush_ev = NULL;
+	free(desc.adopt);
+	desc.adopt = NULL;
 	desc.method = DESC_NONE;
 	desc.base = NULL;
 }
@@ -780,7 +807,8 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 			cause_set(cause, "out of memory");
 			goto fail;
 		}
-		if (cgroup_make(g->cgroup, cause) == -1) {
+		if ((desc.adopted ? cgroup_use(g->cgroup, cause) :
+		    cgroup_make(g->cgroup, cause)) == -1) {
 			free(g->cgroup);
 			g->cgroup = NULL;
 			goto fail;

@@ -27,6 +27,7 @@ typedef void (*desc_changed_cb)(void *arg);
 
 int		 desc_init(struct event_base *base, const char *want,
 		    char **cause);
+int		 desc_adopt(const char *top);
 void		 desc_shutdown(void);
 enum desc_method desc_method(void);
 const char	*desc_method_name(enum desc_method method);

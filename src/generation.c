@@ -31,6 +31,7 @@
 #include "descendants.h"
 #include "drain_report.h"
 #include "generation.h"
+#include "state.h"
 #include "listener.h"
 #include "listening.h"
 #include "log.h"
@@ -945,4 +946,60 @@ gen_notify(struct generation *gen, struct worker *w, const char *key,
 {
 	(void)gen;
 	worker_notify(w, key, value);
+}
+
+/* Write a generation and its workers as records (an upgrade). */
+void
+gen_save(struct generation *gen, struct state_writer *w)
+{
+	int i;
+
+	state_rec(w, "gen");
+	state_str(w, "program", gen->program);
+	state_int(w, "number", gen->number);
+	state_str(w, "state", gen_state_name(gen->state));
+	state_time(w, "started", &gen->started);
+	state_time(w, "ready_at", &gen->ready_at);
+	for (i = 0; i < gen->nworkers; i++)
+		worker_save(&gen->workers[i], w);
+}
+
+/*
+ * Take a running generation back after an upgrade's exec (gen made by
+ * gen_new): its times from r, its workers from their records in st.
+ * -1 with *cause if its processes cannot be tracked.
+ */
+int
+gen_restore(struct generation *gen, const struct state_rec *r,
+    const struct state *st, char **cause)
+{
+	const struct state_rec *wr;
+	long long index;
+	size_t i;
+
+	(void)state_get_time(r, "started", &gen->started);
+	(void)state_get_time(r, "ready_at", &gen->ready_at);
+	if (gen->env.ops->track != NULL) {
+		gen->desc = gen->env.ops->track(gen->program, gen->number,
+		    gen_desc_changed, gen, cause);
+		if (gen->desc == NULL)
+			return -1;
+		gen->env.desc = gen->desc;
+	}
+	gen->state = GEN_RUNNING;
+	gen->nspawned = gen->nworkers;
+	for (i = 0; i < st->nrecs; i++) {
+		wr = &st->recs[i];
+		index = state_get_int(wr, "index", -1);
+		if (strcmp(wr->kind, "worker") != 0 ||
+		    state_get(wr, "program") == NULL ||
+		    strcmp(state_get(wr, "program"), gen->program) != 0 ||
+		    state_get_int(wr, "gen", -1) != (long long)gen->number ||
+		    index < 0 || index >= gen->nworkers)
+			continue;
+		worker_restore(&gen->workers[index], wr);
+		if (gen->workers[index].state == WORKER_READY)
+			gen->nready++;
+	}
+	return 0;
 }

@@ -23,6 +23,9 @@ struct listening;
 struct pidmap;
 struct program_conf;
 struct proc_ops;
+struct state;
+struct state_rec;
+struct state_writer;
 
 enum gen_state {
 	GEN_STARTING = 0,	/* workers starting; not all ready yet */
@@ -107,6 +110,9 @@ void		 gen_notify(struct generation *gen, struct worker *w,
 int		 gen_live_processes(const struct generation *gen);
 size_t		 gen_descendants(struct generation *gen, pid_t *pids, size_t max);
 const char	*gen_state_name(enum gen_state state);
+void		 gen_save(struct generation *gen, struct state_writer *w);
+int		 gen_restore(struct generation *gen, const struct state_rec *r,
+		    const struct state *st, char **cause);
 
 /*
  * Workers are started, and told to stop, in slices: every generation

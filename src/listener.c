@@ -435,7 +435,8 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 	struct listener *l = NULL;
 	struct stat sb;
 	char err[128];
-	int fd = -1, backlog;
+	int fd = -1, backlog, passed;
+	enum sdsocket_origin origin;
 	bool created = false;
 
 	*out = NULL;
@@ -443,6 +444,11 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		*cause = NULL;
 	if (listener_check_opts(lc, cause) == -1)
 		return -1;
+	/* A socket the service manager passed for it is never bound again. */
+	if ((passed = sdsocket_take(lc, 0, &fd, &origin, cause)) == -1)
+		return -1;
+	if (passed)
+		goto adopted;
 	if (path != NULL && listener_unix_prepare(lc, true, cause) == -1)
 		return -1;
 
@@ -460,10 +466,18 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		goto fail;
 	}
 
+adopted:
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (l->sockets = calloc(1, sizeof(*l->sockets))) == NULL)
 		goto nomem;
-	if (path != NULL) {
+	l->sockets[0].origin = origin;
+	/*
+	 * The file of a socket the manager holds is not ours to remove: a
+	 * socket unit's, or one the fd store keeps for the next start. One
+	 * taken from an orphaned worker was bound by us: its file is ours.
+	 */
+	if (path != NULL && (origin == SDSOCKET_BOUND ||
+	    origin == SDSOCKET_RECOVERED)) {
 		if (lstat(path, &sb) == -1) {
 			listener_error(cause, lc, "socket file vanished after "
 			    "bind: %s", listener_strerror(errno, err, sizeof(err)));
@@ -472,9 +486,10 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		created = true;
 		l->file_dev = sb.st_dev;
 		l->file_ino = sb.st_ino;
-		if (listener_unix_file_perms(path, &lc->opts, lc, cause) == -1)
-			goto fail;
 	}
+	if (path != NULL && listener_unix_file_perms(path, &lc->opts, lc,
+	    cause) == -1)
+		goto fail;
 	if (addr_socktype(&lc->addr) == SOCK_STREAM) {
 		backlog = lc->opts.backlog > 0 ? lc->opts.backlog : DEFAULT_BACKLOG;
 		if (listen(fd, backlog) == -1) {
@@ -666,13 +681,21 @@ listener_slot_open(struct listener *l, char **cause)
 {
 	struct listener_conf lc;
 	size_t slot = l->nsockets;
+	enum sdsocket_origin origin;
 	char err[128];
-	int fd;
+	int fd, passed;
 
 	memset(&lc, 0, sizeof(lc));
 	lc.name = l->name;
 	lc.addr = l->addr;
 	lc.opts = l->opts;
+	/* The slot's socket, back from the fd store at this slot, if kept. */
+	lc.addr.ss = l->bound_ss;
+	lc.addr.len = l->bound_len;
+	if ((passed = sdsocket_take(&lc, slot, &fd, &origin, cause)) == -1)
+		return -1;
+	if (passed)
+		goto adopted;
 	fd = socket(l->addr.ss.ss_family,
 	    addr_socktype(&l->addr) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {
@@ -689,6 +712,7 @@ listener_slot_open(struct listener *l, char **cause)
 		    listener_strerror(errno, err, sizeof(err)));
 		goto fail;
 	}
+adopted:
 	if (addr_socktype(&l->addr) == SOCK_STREAM &&
 	    listen(fd, listener_backlog(l)) == -1) {
 		listener_error(cause, &lc, "cannot listen on the socket of "
@@ -697,6 +721,7 @@ listener_slot_open(struct listener *l, char **cause)
 		goto fail;
 	}
 	listener_socket_take(&l->sockets[slot], fd);
+	l->sockets[slot].origin = origin;
 	l->nsockets++;
 	listener_group_join(l, slot);
 	return 0;
@@ -1672,6 +1697,9 @@ listener_probe_config(const struct config *conf, struct config_msgs *msgs)
 bool
 listener_can_repair(const struct listener *l)
 {
+	/* A socket unit's file is the manager's: no fresh socket goes there. */
+	if (l->sockets[0].origin == SDSOCKET_PASSED && l->addr.kind != ADDR_TCP)
+		return false;
 	return l->addr.kind == ADDR_TCP || (l->addr.kind == ADDR_UNIX_STREAM &&
 	    !addr_is_abstract(&l->addr));
 }
@@ -1734,6 +1762,7 @@ listener_rebind(struct listener *l, char **cause)
 	sock = l->sockets[0];
 	l->sockets[0].fd = fresh->sockets[0].fd;
 	l->sockets[0].ino = fresh->sockets[0].ino;
+	l->sockets[0].origin = SDSOCKET_BOUND;
 	fresh->sockets[0].fd = sock.fd;
 	fresh->sockets[0].ino = sock.ino;
 	l->file_dev = fresh->file_dev;

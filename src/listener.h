@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "sdsocket.h"
 
 struct ebpf_steer;
 struct hashmap;
@@ -33,6 +34,7 @@ struct listener_socket {
 					   reuseport group, -1 while not in it */
 	bool		 serving;	/* per_slot: in the steering table */
 	bool		 registered;	/* per_slot: in the eBPF sockarray */
+	enum sdsocket_origin origin;	/* bound, or from the service manager */
 };
 
 struct listener {

@@ -15,6 +15,8 @@
 #include "check.h"
 #include "ctl.h"
 #include "run.h"
+#include "upgrade.h"
+#include "version.h"
 
 struct command {
 	const char	*name;
@@ -23,7 +25,6 @@ struct command {
 	const char	*summary;
 };
 
-static int	main_not_implemented(int, char **);
 static int	main_version(int, char **);
 static int	main_help(int, char **);
 
@@ -34,11 +35,11 @@ static const struct command commands[] = {
 	    "supervise what FILE describes, or wrap one command" },
 	{ "check", check_main, "check [-c FILE] [--bind]",
 	    "validate a config; every error as FILE:LINE: message" },
-	{ "reload", ctl_reload_main, "reload [PROGRAM] [--no-wait]",
+	{ "reload", ctl_reload_main, "reload [PROGRAM] [--no-wait | --takeover]",
 	    "start a new generation and show the handoff's progress" },
 	{ "status", ctl_status_main, "status [--json]",
 	    "show generations, workers, listeners, last reload" },
-	{ "upgrade", main_not_implemented, "upgrade",
+	{ "upgrade", ctl_upgrade_main, "upgrade [--binary PATH]",
 	    "replace the supervisor's own binary in place" },
 	{ "stop", ctl_stop_main, "stop [--timeout DUR]",
 	    "stop gracefully" },
@@ -73,23 +74,6 @@ main_usage(FILE *fp)
 	    "Exit status: 0 ok, 1 operation failed, 2 usage or config error.\n");
 }
 
-/* A subcommand that a later version provides: say so, exit 2. */
-static int
-main_not_implemented(int argc, char **argv)
-{
-	const struct command *cmd = main_find(argv[0]);
-
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		printf("usage: handoff %s\n\n%s.\n\nNot implemented yet in "
-		    "this version.\n", cmd->usage, cmd->summary);
-		return 0;
-	}
-	fprintf(stderr, "handoff %s: not implemented yet in this version\n",
-	    argv[0]);
-	return 2;
-}
-
 /* `handoff version` */
 static int
 main_version(int argc, char **argv)
@@ -104,7 +88,7 @@ main_version(int argc, char **argv)
 		    argv[1]);
 		return 2;
 	}
-	printf("handoff %s\n", PACKAGE_VERSION);
+	printf("handoff %s\n", version_text());
 	return 0;
 }
 
@@ -150,6 +134,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
 		return main_version(1, argv + 1);
+	/* The pre-flight an upgrading supervisor runs (not for users). */
+	if (strcmp(argv[1], "upgrade-check") == 0)
+		return upgrade_check_main(argc - 1, argv + 1);
 	if ((cmd = main_find(argv[1])) == NULL) {
 		fprintf(stderr, "handoff: unknown command '%s'\n\n", argv[1]);
 		main_usage(stderr);

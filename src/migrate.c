@@ -60,33 +60,28 @@ migrate_write_on(const char *path)
 	return close(fd);
 }
 
-/*
- * Check, once, that connection migration is on in the supervisor's
- * network namespace, turning it on where the supervisor may; where it
- * may not, whether probe (NULL: none; given where a reuseport program
- * runs) says the SK_REUSEPORT program can do it for reuseport groups.
- * Logs what it found. procfs is "/proc" but for tests. Later calls only
- * try a probe not tried yet.
- */
-void
-migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
+/* Warn that connection migration is off, and what that costs. */
+static void
+migrate_log_off(const struct migrate *m)
 {
-	char path[256], bpf_why[160] = "";
+	log_warnx("connection migration is unavailable: %s. Connections "
+	    "queued on a SO_REUSEPORT socket that closes are reset instead of "
+	    "moving to another socket of the port: with handoff = self, on "
+	    "every reload (the old generation closes its own sockets); with "
+	    "handoff = reuseport, when workers shrink or a worker dies (plain "
+	    "reloads lose nothing there)", m->why);
+}
+
+/*
+ * Check the sysctl, once: on already, turned on by the supervisor, or off
+ * (m->why says why). Logs what it did when it is on.
+ */
+static void
+migrate_check_sysctl(struct migrate *m, const char *procfs)
+{
+	char path[256];
 	int on;
 
-	if (m->state == MIGRATE_OFF && probe != NULL && !m->probed) {
-		/* Off for self mode before; a reuseport program came since. */
-		m->probed = true;
-		if (probe(bpf_why, sizeof(bpf_why)) == 0) {
-			m->state = MIGRATE_EBPF;
-			log_info("connection migration: reuseport listeners steer "
-			    "and migrate through an SK_REUSEPORT program "
-			    "(CAP_BPF)");
-		}
-		return;
-	}
-	if (m->state != MIGRATE_UNCHECKED)
-		return;
 	snprintf(path, sizeof(path), "%s/%s", procfs, MIGRATE_SYSCTL);
 	if ((on = migrate_read(path)) == 1) {
 		m->state = MIGRATE_ON;
@@ -109,25 +104,54 @@ migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
 		snprintf(m->why, sizeof(m->why), "net.ipv4.tcp_migrate_req is "
 		    "0 and cannot be set: %s (root in the network namespace "
 		    "can)", strerror(errno));
-	m->probed = probe != NULL;
-	if (probe != NULL && probe(bpf_why, sizeof(bpf_why)) == 0) {
-		m->state = MIGRATE_EBPF;
-		log_info("connection migration: %s; reuseport listeners steer "
-		    "and migrate through an SK_REUSEPORT program instead "
-		    "(CAP_BPF)", m->why);
-		log_warnx("connection migration is unavailable to self mode "
-		    "(%s): with handoff = self, connections queued on the old "
-		    "generation's own sockets are reset at every reload",
-		    m->why);
+	m->state = MIGRATE_OFF;
+}
+
+/*
+ * Check, once, that connection migration is on in the supervisor's
+ * network namespace, turning it on where the supervisor may; and, once a
+ * reuseport program runs (probe given), whether the SK_REUSEPORT program
+ * can be loaded. Where it can, reuseport groups steer through it, by
+ * slot, whatever the sysctl says: it picks only the supervisor's own
+ * sockets, and migrates a closing socket's queue itself. Logs what it
+ * found. procfs is "/proc" but for tests.
+ */
+void
+migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
+{
+	char bpf_why[160] = "";
+	bool checked = m->state != MIGRATE_UNCHECKED;
+
+	if (!checked)
+		migrate_check_sysctl(m, procfs);
+	if (probe == NULL || m->probed) {
+		if (!checked && m->state == MIGRATE_OFF)
+			migrate_log_off(m);
 		return;
 	}
-	m->state = MIGRATE_OFF;
-	log_warnx("connection migration is unavailable: %s. Connections "
-	    "queued on a SO_REUSEPORT socket that closes are reset instead of "
-	    "moving to another socket of the port: with handoff = self, on "
-	    "every reload (the old generation closes its own sockets); with "
-	    "handoff = reuseport, when workers shrink or a worker dies (plain "
-	    "reloads lose nothing there)", m->why);
+	m->probed = true;
+	if (probe(bpf_why, sizeof(bpf_why)) == -1) {
+		if (m->state != MIGRATE_OFF)
+			log_info("reuseport listeners steer through classic BPF "
+			    "(%s): a process of the supervisor's uid that joins "
+			    "the port can get connections", bpf_why);
+		else if (!checked)
+			migrate_log_off(m);
+		return;
+	}
+	m->steer_ebpf = true;
+	if (m->state != MIGRATE_OFF) {
+		log_info("reuseport listeners steer through an SK_REUSEPORT "
+		    "program, by worker slot (CAP_BPF)");
+		return;
+	}
+	m->state = MIGRATE_EBPF;
+	log_info("connection migration: %s; reuseport listeners steer and "
+	    "migrate through an SK_REUSEPORT program instead (CAP_BPF)",
+	    m->why);
+	log_warnx("connection migration is unavailable to self mode (%s): "
+	    "with handoff = self, connections queued on the old generation's "
+	    "own sockets are reset at every reload", m->why);
 }
 
 /* Tell whether closing a reuseport listener moves its queue. */

@@ -28,6 +28,7 @@ struct migrate {
 	enum migrate_state state;
 	char		 why[160];	/* MIGRATE_OFF: the reason */
 	bool		 probed;	/* the SK_REUSEPORT program was tried */
+	bool		 steer_ebpf;	/* reuseport groups steer through it */
 };
 
 /* The sysctl's file, relative to the procfs root. */

@@ -43,6 +43,7 @@
 #include "log.h"
 #include "loopstat.h"
 #include "notify.h"
+#include "state.h"
 #include "unixaddr.h"
 
 #define NOTIFY_MSG_MAX	4096
@@ -432,35 +433,82 @@ notify_close(struct notify *n)
 	free(n);
 }
 
-/* The NOTIFY_SOCKET the supervisor itself was started with, if any. */
-static struct sockaddr_un notify_self_addr;
-static socklen_t notify_self_len;
-
-/* Remember the service manager's NOTIFY_SOCKET (systemd Type=notify). */
+/* Write the notify socket and its directories as records (an upgrade). */
 void
-notify_self_init(void)
+notify_save(const struct notify *n, struct state_writer *w)
 {
-	const char *path = getenv("NOTIFY_SOCKET"), *why;
+	struct notify_uid *u;
 
-	if (path == NULL || unixaddr_make(path, UNIXADDR_NAMED,
-	    &notify_self_addr, &notify_self_len, &why) == -1)
-		notify_self_len = 0;
+	state_rec(w, "notify");
+	state_fd(w, "fd", n->fd);
+	state_str(w, "dir", n->dir);
+	state_str(w, "path", n->path);
+	state_int(w, "dev", (long long)n->dev);
+	state_int(w, "ino", (long long)n->ino);
+	SLIST_FOREACH(u, &n->uids, entry) {
+		state_rec(w, "notify_uid");
+		state_int(w, "uid", (long long)u->uid);
+		state_str(w, "path", u->path);
+	}
 }
 
-/* Send READY=1, RELOADING=1, STATUS=... to the service manager, if any. */
-void
-notify_self(const char *text)
+/*
+ * Serve the notify socket the state names (after an upgrade's exec).
+ * NULL with *cause; the socket stays open then.
+ */
+struct notify *
+notify_restore(struct event_base *base, const struct state *st, notify_cb cb,
+    void *arg, char **cause)
 {
-	int fd;
+	const struct state_rec *r = NULL;
+	struct notify_uid *u;
+	struct notify *n;
+	size_t i;
 
-	if (notify_self_len == 0)
-		return;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return;
-	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL,
-	    (struct sockaddr *)&notify_self_addr, notify_self_len) == -1)
-		log_debug("notify %s to the service manager: %s", text,
-		    strerror(errno));
-	close(fd);
+	for (i = 0; i < st->nrecs && r == NULL; i++)
+		if (strcmp(st->recs[i].kind, "notify") == 0)
+			r = &st->recs[i];
+	if (r == NULL || state_get(r, "dir") == NULL ||
+	    state_get(r, "path") == NULL || state_get_int(r, "fd", -1) < 0) {
+		*cause = strdup("the state has no notify socket");
+		return NULL;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		goto nomem;
+	n->cb = cb;
+	n->arg = arg;
+	n->fd = (int)state_get_int(r, "fd", -1);
+	SLIST_INIT(&n->uids);
+	n->dir = strdup(state_get(r, "dir"));
+	n->path = strdup(state_get(r, "path"));
+	n->dev = (dev_t)state_get_int(r, "dev", 0);
+	n->ino = (ino_t)state_get_int(r, "ino", 0);
+	if (n->dir == NULL || n->path == NULL)
+		goto nomem;
+	for (i = 0; i < st->nrecs; i++) {
+		if (strcmp(st->recs[i].kind, "notify_uid") != 0 ||
+		    state_get(&st->recs[i], "path") == NULL)
+			continue;
+		if ((u = calloc(1, sizeof(*u))) == NULL)
+			goto nomem;
+		u->uid = (uid_t)state_get_int(&st->recs[i], "uid", 0);
+		if ((u->path = strdup(state_get(&st->recs[i], "path"))) == NULL) {
+			free(u);
+			goto nomem;
+		}
+		SLIST_INSERT_HEAD(&n->uids, u, entry);
+	}
+	n->ev = event_new(base, n->fd, EV_READ | EV_PERSIST, notify_read, n);
+	if (n->ev == NULL || event_add(n->ev, NULL) == -1)
+		goto nomem;
+	return n;
+nomem:
+	*cause = strdup("out of memory");
+	if (n != NULL) {
+		/* Neither the socket nor the directory is let go. */
+		n->fd = -1;
+		n->ino = 0;
+		notify_close(n);
+	}
+	return NULL;
 }

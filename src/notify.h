@@ -6,6 +6,8 @@
 
 struct event_base;
 struct notify;
+struct state;
+struct state_writer;
 
 /* Called for each KEY=VALUE line of a datagram, with the sender's pid. */
 typedef void (*notify_cb)(pid_t sender, const char *key, const char *value,
@@ -16,11 +18,11 @@ struct notify	*notify_open(struct event_base *base, const char *dir,
 int		 notify_allow_uid(struct notify *n, uid_t uid, char **cause);
 const char	*notify_socket_path(const struct notify *n, uid_t uid);
 void		 notify_close(struct notify *n);
+void		 notify_save(const struct notify *n, struct state_writer *w);
+struct notify	*notify_restore(struct event_base *base,
+		    const struct state *st, notify_cb cb, void *arg,
+		    char **cause);
 int		 notify_parse(const char *msg, size_t len,
 		    void (*line_cb)(const char *, const char *, void *), void *arg);
 
 #endif
-
-/* The supervisor's own sd_notify to its service manager, if it has one. */
-void	notify_self_init(void);
-void	notify_self(const char *text);

@@ -513,10 +513,30 @@ output_free(struct output *out)
 
 /* Read what the worker wrote so far (within the line budget), now. */
 void
-output_flush(struct output *out)
+output_read_now(struct output *out)
 {
 	if (out != NULL && out->fd != -1)
 		output_pull(out, OUTPUT_FINAL_BYTES, false);
+}
+
+/* Log a partial line now (before an upgrade's exec); the pipe stays open. */
+void
+output_flush(struct output *out)
+{
+	if (out == NULL)
+		return;
+	/* "..." at its end: the rest comes after the exec. */
+	if (out->len > 0)
+		output_line(out, out->partial, out->len, true);
+	out->len = 0;
+	output_report_dropped(out);
+}
+
+/* The pipe an output reads, or -1. */
+int
+output_fd(const struct output *out)
+{
+	return out != NULL ? out->fd : -1;
 }
 
 /*

@@ -295,6 +295,35 @@ fail:
 	return NULL;
 }
 
+/*
+ * Replace each c inside quotes in text by mark, reading quotes and
+ * backslashes as argv_split does; *quote is the quote open before text
+ * ('\0' for none) and is left as the one open after it. Stops at a c
+ * outside quotes that follows a blank (where a comment starts) and
+ * returns it; NULL if there is none.
+ */
+char *
+argv_mark_quoted(char *text, char c, char mark, char *quote)
+{
+	char *p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '\\' && *quote != '\'') {
+			if (p[1] == '\0')
+				break;
+			p++;
+		} else if (*quote == '\0' && (*p == '\'' || *p == '"'))
+			*quote = *p;
+		else if (*quote != '\0' && *p == *quote)
+			*quote = '\0';
+		else if (*quote != '\0' && *p == c)
+			*p = mark;
+		else if (*p == c && p > text && (p[-1] == ' ' || p[-1] == '\t'))
+			return p;
+	}
+	return NULL;
+}
+
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
 elapsed_ms(const struct timespec *since)

@@ -27,6 +27,7 @@ void	format_duration(uint64_t ms, char *buf, size_t len);
  * argv_free, or NULL with *error set.
  */
 char	**argv_split(const char *text, const char **error);
+char	 *argv_mark_quoted(char *text, char c, char mark, char *quote);
 void	argv_free(char **argv);
 size_t	argv_count(char *const *argv);
 

@@ -20,6 +20,8 @@ struct pidmap {
 	size_t		 size;		/* a power of two */
 	size_t		 count;
 	size_t		 missed;	/* puts that failed for want of memory */
+	pidmap_observer	 observer;	/* told of each change, or NULL */
+	void		*observer_arg;
 };
 
 #define PIDMAP_INITIAL	64
@@ -107,6 +109,8 @@ pidmap_put(struct pidmap *m, pid_t pid, void *value)
 		m->count++;
 	slot->pid = pid;
 	slot->value = value;
+	if (m->observer != NULL)
+		m->observer(m->observer_arg, pid, true);
 	return 0;
 }
 
@@ -131,6 +135,8 @@ pidmap_del(struct pidmap *m, pid_t pid, const void *value)
 	slot = pidmap_slot(m, pid);
 	if (slot->pid == 0 || (value != NULL && slot->value != value))
 		return;
+	if (m->observer != NULL)
+		m->observer(m->observer_arg, pid, false);
 	hole = (size_t)(slot - m->slots);
 	m->slots[hole].pid = 0;
 	m->slots[hole].value = NULL;
@@ -162,4 +168,12 @@ int
 pidmap_incomplete(const struct pidmap *m)
 {
 	return m == NULL || m->missed > 0;
+}
+
+/* Tell fn (with arg) of every pid put in or taken out from now on. */
+void
+pidmap_observe(struct pidmap *m, pidmap_observer fn, void *arg)
+{
+	m->observer = fn;
+	m->observer_arg = arg;
 }

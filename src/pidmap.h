@@ -6,10 +6,14 @@
 #ifndef HANDOFF_PIDMAP_H
 #define HANDOFF_PIDMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 struct pidmap;
+
+/* Told of each pid put in (added) or taken out of a map. */
+typedef void (*pidmap_observer)(void *arg, pid_t pid, bool added);
 
 struct pidmap	*pidmap_new(void);
 void		 pidmap_free(struct pidmap *m);
@@ -18,5 +22,6 @@ void		*pidmap_get(const struct pidmap *m, pid_t pid);
 void		 pidmap_del(struct pidmap *m, pid_t pid, const void *value);
 size_t		 pidmap_count(const struct pidmap *m);
 int		 pidmap_incomplete(const struct pidmap *m);
+void		 pidmap_observe(struct pidmap *m, pidmap_observer fn, void *arg);
 
 #endif

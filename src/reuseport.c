@@ -99,7 +99,7 @@ reuseport_slot_serves(const struct program *prog, const struct listener *l,
 static bool
 reuseport_by_ebpf(const struct reuseport *rp)
 {
-	return rp->migrate->state == MIGRATE_EBPF;
+	return rp->migrate->steer_ebpf;
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "run.h"
 #include "status.h"
 #include "supervisor.h"
+#include "upgrade.h"
 
 #define RUN_MAX_LISTEN	MAX_LISTENERS_PER_PROGRAM
 
@@ -281,6 +282,9 @@ run_main(int argc, char **argv)
 	size_t i;
 
 	memset(&o, 0, sizeof(o));
+	/* An upgrade's new image: --state-fd N first (upgrade.c). */
+	if ((rc = upgrade_args(&argc, &argv)) != 0)
+		return rc;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "+c:fl:w:r:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -343,7 +347,9 @@ run_main(int argc, char **argv)
 		if (path == NULL)
 			path = config_default_path();
 		config_msgs_init(&msgs);
-		conf = config_load(path, &msgs);
+		/* After an upgrade, the config in force, not the file. */
+		if ((conf = upgrade_config(path)) == NULL)
+			conf = config_load(path, &msgs);
 		for (i = 0; i < msgs.count; i++)
 			fprintf(stderr, "%s\n", msgs.lines[i]);
 		if (conf == NULL) {
@@ -366,7 +372,8 @@ run_main(int argc, char **argv)
 	/* Reloads re-read the file by an absolute path, whatever the cwd. */
 	if (!cmdline && (abspath = realpath(path, NULL)) != NULL)
 		path = abspath;
-	rc = supervisor_run(conf, cmdline ? NULL : path, status_render);
+	rc = supervisor_run(conf, cmdline ? NULL : path, status_render,
+	    upgrade_hooks());
 	free(abspath);
 	config_unref(conf);
 	return rc;

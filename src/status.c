@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "selfmode.h"
 #include "status.h"
 #include "supervisor.h"
+#include "version.h"
 
 #define STATUS_MAX_DESCENDANT_PIDS	256	/* listed in JSON, per generation */
 #define STATUS_MAX_DESCENDANT_ROWS	16	/* rows in the table, per generation */
@@ -61,6 +63,24 @@ status_state(const struct supervisor *sup)
 	if (sup->reload != NULL)
 		return "reloading";
 	return "running";
+}
+
+/*
+ * JSON "origin":...,"inode":N for a listener's socket i: where it came
+ * from (bound, or passed or kept by the service manager) and its inode.
+ */
+static void
+status_socket_origin(const struct listener *l, size_t i, struct evbuffer *out)
+{
+	struct stat sb;
+	int fd = listener_socket_fd(l, i);
+
+	evbuffer_add_printf(out, "\"origin\":\"%s\",\"inode\":",
+	    sdsocket_origin_name(l->sockets[i].origin));
+	if (fd != -1 && fstat(fd, &sb) == 0)
+		evbuffer_add_printf(out, "%llu", (unsigned long long)sb.st_ino);
+	else
+		evbuffer_add_printf(out, "null");
 }
 
 /* A listener's health for people: "ok", "repaired 2 times", "shut down". */
@@ -224,6 +244,8 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
 			    slot, l->sockets[slot].serving ? "true" : "false",
 			    slot >= l->committed ? "true" : "false",
 			    l->sockets[slot].group_index);
+			status_socket_origin(l, slot, out);
+			evbuffer_add(out, ",", 1);
 			if (known)
 				evbuffer_add_printf(out, "\"queue\":%u,"
 				    "\"queue_limit\":%u,", queued, limit);
@@ -351,7 +373,7 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 
 	evbuffer_add_printf(out, "data {\"schema\":%d,\"version\":",
 	    STATUS_SCHEMA_VERSION);
-	status_json_string(out, PACKAGE_VERSION);
+	status_json_string(out, version_text());
 	evbuffer_add_printf(out, ",\"supervisor\":{\"name\":");
 	status_json_string(out, sup->conf->supervisor.name);
 	evbuffer_add_printf(out, ",\"pid\":%d,\"uptime_ms\":%llu,\"config\":",
@@ -363,8 +385,9 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 	    "\"%s\",\"cgroup\":", status_state(sup),
 	    desc_method_name(desc_method()));
 	status_json_string(out, desc_cgroup_dir());
-	evbuffer_add_printf(out, ",\"migration\":\"%s\"",
-	    migrate_state_name(sup->migrate.state));
+	evbuffer_add_printf(out, ",\"migration\":\"%s\",\"steering\":\"%s\"",
+	    migrate_state_name(sup->migrate.state), !sup->migrate.probed ?
+	    "none" : sup->migrate.steer_ebpf ? "ebpf" : "cbpf");
 	evbuffer_add_printf(out, "},\"last_reload\":");
 	if (!sup->last_reload.done)
 		evbuffer_add_printf(out, "null");
@@ -400,6 +423,8 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		    &down);
 		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u",
 		    down ? "shut down" : repairs > 0 ? "repaired" : "ok", repairs);
+		evbuffer_add(out, ",", 1);
+		status_socket_origin(l, 0, out);
 		guard_status_json(sup->guard, l, out);
 		status_slots(sup, l, true, out);
 		evbuffer_add(out, "}", 1);

@@ -36,6 +36,7 @@
 #include "drain_report.h"
 #include "ebpf.h"
 #include "fdpass.h"
+#include "fdstore.h"
 #include "generation.h"
 #include "guard.h"
 #include "health.h"
@@ -48,8 +49,12 @@
 #include "pidmap.h"
 #include "procfs.h"
 #include "program.h"
+#include "record.h"
+#include "recover.h"
 #include "reload.h"
 #include "reuseport.h"
+#include "sdnotify.h"
+#include "sdsocket.h"
 #include "selfmode.h"
 #include "shim.h"
 #include "supervisor.h"
@@ -130,6 +135,8 @@ supervisor_commit(struct supervisor *sup)
 	sup->reload = NULL;
 	draining = reload_commit(r, &sup->programs, &sup->reload_env, summary,
 	    sizeof(summary));
+	/* Out of the fd store before a listener the reload removed closes. */
+	fdstore_sync(&r->listeners);
 	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
 	guard_check(sup->guard);
@@ -141,12 +148,17 @@ supervisor_commit(struct supervisor *sup)
 	if (r->initial) {
 		log_info("started: %s ready in %llums", summary,
 		    (unsigned long long)ms);
-		notify_self("READY=1\nSTATUS=running");
+		recover_drain(sup->recover, sup->conf);
+		sdnotify_ready(true, "running: %s", summary);
 	} else {
 		log_info("reload done in %llums: %s took over", (unsigned long long)ms,
 		    summary);
 		supervisor_outcome(sup, true, ms, "%s took over", summary);
-		notify_self("READY=1\nSTATUS=running");
+		sdnotify_ready(false, "running: %s; the last reload took over "
+		    "in %llums", summary, (unsigned long long)ms);
+		control_reload_took_over(sup->control, r->id, "took over in "
+		    "%llums; the old generations drain on",
+		    (unsigned long long)ms);
 		/* Followers hear "done" once the old generations are gone. */
 		if (draining == 0)
 			control_reload_end(sup->control, r->id, true,
@@ -178,7 +190,7 @@ supervisor_abort(struct supervisor *sup, const char *why)
 	control_reload_end(sup->control, r->id, false, "reload failed: %s; "
 	    "the running generations keep serving", why);
 	supervisor_outcome(sup, false, ms, "%s", why);
-	notify_self("READY=1\nSTATUS=reload failed");
+	sdnotify_ready(false, "running; the last reload failed: %s", why);
 	reload_free(r);
 	supervisor_schedule_cleanup(sup);
 	supervisor_run_queued(sup);
@@ -200,7 +212,7 @@ reload_refuse(struct supervisor *sup, bool initial, const char *why,
 	reuseport_trim(sup->reuseport);
 	supervisor_outcome(sup, false, 0, "%s", why);
 	control_reload_refused(sup->control, why, details, ndetails);
-	notify_self("READY=1\nSTATUS=reload failed");
+	sdnotify_ready(false, "running; the last reload failed: %s", why);
 }
 
 /* Load the config for a reload; NULL (and every error logged) if bad. */
@@ -292,7 +304,8 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		config_unref(conf);
 		return;
 	}
-	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1) {
+	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1 ||
+	    (initial && sdsocket_finish(&cause) == -1)) {
 		reload_refuse(sup, initial, cause_text(cause),
 		    NULL, 0);
 		free(cause);
@@ -302,8 +315,6 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	sup->reload = r;
 	sup->reload_seq = r->id;
 	control_reload_begin(sup->control, r->id);
-	if (!initial)
-		notify_self("RELOADING=1\nSTATUS=reloading");
 	id = r->id;
 	if (reload_start(r, &sup->programs, &sup->reload_env, &cause) == -1) {
 		/*
@@ -342,6 +353,7 @@ supervisor_reload(struct supervisor *sup, const char *only)
 	log_info("reloading %s%s from %s", only ? "program " : "every program",
 	    only ? only : "", sup->config_path ? sup->config_path :
 	    "the command line");
+	sdnotify_reloading();
 	loopstat_mark("config load");
 	if ((conf = reload_load_config(sup)) == NULL)
 		return;
@@ -407,11 +419,12 @@ supervisor_stop(struct supervisor *sup, bool now)
 	if (sup->stopping && !now)
 		return;
 	if (!sup->stopping)
-		notify_self("STOPPING=1");
+		sdnotify_stopping();
 	sup->stopping = true;
 	sup->stop_now = sup->stop_now || now;
 	health_stop(sup->health);
 	guard_stop(sup->guard);
+	recover_stop(sup->recover, sup->stop_now);
 	if (sup->reload != NULL) {
 		struct reload *r = sup->reload;
 		control_reload_end(sup->control, r->id, false, "reload cancelled: "
@@ -538,7 +551,8 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 	if (freed)
 		malloc_trim(0);
 	health_watch(sup->health, &sup->listeners);
-	if (sup->stopping && !program_list_has_processes(&sup->programs))
+	if (sup->stopping && !program_list_has_processes(&sup->programs) &&
+	    !recover_live(sup->recover))
 		event_base_loopexit(sup->base, NULL);
 	supervisor_restart_stale(sup);
 }
@@ -604,6 +618,7 @@ supervisor_restart_stale(struct supervisor *sup)
 		prog->stale_tries++;
 		log_info("%s: starting a new generation on the fresh socket",
 		    prog->name);
+		sdnotify_reloading();
 		supervisor_begin(sup, config_ref(sup->conf), false, prog->name);
 		return;
 	}
@@ -682,6 +697,7 @@ supervisor_listener_health(struct listener *l, long slot,
 		    "it (a server calling shutdown() on its listener as it "
 		    "stops); bound a fresh socket, new generations take it "
 		    "over", l->name, l->bound, users);
+		fdstore_sync(&sup->listeners);
 		supervisor_schedule_cleanup(sup);
 		break;
 	case HEALTH_FAILED:
@@ -894,10 +910,16 @@ supervisor_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGCHLD:
 		supervisor_reap(sup);
 		break;
-	case SIGUSR2:
-		log_warnx("SIGUSR2: upgrading the supervisor in place is not "
-		    "supported by this version; nothing changed");
+	case SIGUSR2: {
+		char *cause = NULL;
+
+		if (supervisor_request_upgrade(sup, NULL, &cause) == -1) {
+			log_warnx("SIGUSR2: upgrade refused: %s; nothing changed",
+			    cause_text(cause));
+			free(cause);
+		}
 		break;
+	}
 	}
 }
 
@@ -991,6 +1013,7 @@ supervisor_free(struct supervisor *sup)
 {
 	struct program *prog;
 
+	recover_free(sup->recover);
 	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
@@ -1002,7 +1025,11 @@ supervisor_free(struct supervisor *sup)
 	config_unref(sup->conf);
 	notify_close(sup->notify);
 	desc_shutdown();	/* after the generations, before the event base */
+	fdstore_free();
+	sdsocket_free();
 	free(sup->queued_only);
+	free(sup->upgrade_to);
+	free(sup->self_exe);
 	if (sup->stop_timer != NULL)
 		event_free(sup->stop_timer);
 	if (sup->stale_timer != NULL)
@@ -1059,7 +1086,123 @@ supervisor_open_notify(struct supervisor *sup, char **cause)
 	return sup->notify == NULL ? -1 : 0;
 }
 
+/* An orphaned worker of a dead supervisor exited (recover.c). */
+static void
+supervisor_orphan_exited(void *arg)
+{
+	struct supervisor *sup = arg;
+
+	record_changed(sup->record);
+	supervisor_schedule_cleanup(sup);
+}
+
+/*
+ * Take over the sockets of a dead supervisor's orphaned workers (unless
+ * !recover: an upgrade's new image, whose workers are its children),
+ * then keep the record of ours (and of them) beside the control socket.
+ */
+static int
+supervisor_open_record(struct supervisor *sup, bool recover, char **cause)
+{
+	if (recover && recover_open(sup->base, sup->conf,
+	    supervisor_orphan_exited, sup, &sup->recover, cause) == -1)
+		return -1;
+	sup->record = record_open(sup->base, sup->conf->supervisor.control,
+	    &sup->programs, sup->pids, recover_put, sup->recover, cause);
+	return sup->record == NULL ? -1 : 0;
+}
+
+/*
+ * Close the control socket and its lock, and before that the record
+ * beside it: a last write (the orphans left running), or none.
+ */
+static void
+supervisor_close_control(struct supervisor *sup)
+{
+	record_close(sup->record);
+	sup->record = NULL;
+	control_close(sup->control);
+	sup->control = NULL;
+}
+
+/*
+ * Tell whether a reload is in flight: one starting generations, or old
+ * generations still draining (a reload is done once they are gone);
+ * *cause says which.
+ */
+bool
+supervisor_busy(const struct supervisor *sup, char **cause)
+{
+	const struct program *prog;
+	const struct generation *gen;
+
+	if (sup->reload != NULL || sup->reload_queued) {
+		*cause = strdup("a reload is in progress; upgrade once it is "
+		    "done (handoff reload waits for that)");
+		return true;
+	}
+	if (recover_live(sup->recover)) {
+		*cause = strdup("the workers of a dead supervisor are still "
+		    "draining; upgrade once they are gone");
+		return true;
+	}
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			if (gen != prog->current || gen->state != GEN_RUNNING) {
+				cause_set(cause, "a reload is in progress (%s "
+				    "gen %u is %s); upgrade once it is done",
+				    gen->program, gen->number,
+				    gen_state_name(gen->state));
+				return true;
+			}
+	return false;
+}
+
+/*
+ * Upgrade to the binary at path (NULL: the one running): done from the
+ * top of the loop (supervisor_run), outside every callback. -1 with
+ * *cause if refused now.
+ */
+int
+supervisor_request_upgrade(struct supervisor *sup, const char *path,
+    char **cause)
+{
+	if (sup->upgrade == NULL) {
+		*cause = strdup("this supervisor cannot upgrade in place");
+		return -1;
+	}
+	if (sup->stopping) {
+		*cause = strdup("the supervisor is stopping");
+		return -1;
+	}
+	if (sup->upgrade_to != NULL) {
+		*cause = strdup("an upgrade is in progress");
+		return -1;
+	}
+	if (supervisor_busy(sup, cause))
+		return -1;
+	if (path == NULL && sup->self_exe == NULL) {
+		*cause = strdup("cannot tell which binary runs (give one with "
+		    "--binary)");
+		return -1;
+	}
+	if ((sup->upgrade_to = strdup(path != NULL ? path : sup->self_exe)) == NULL) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	log_info("upgrade to %s asked for", sup->upgrade_to);
+	event_base_loopbreak(sup->base);
+	return 0;
+}
+
 /* ---- what the control server may ask (struct control_ops) ----------- */
+
+/* control_ops.upgrade */
+static int
+supervisor_ctl_upgrade(void *arg, const char *path, char **cause)
+{
+	return supervisor_request_upgrade(arg, path, cause);
+}
 
 /* control_ops.reload */
 static int
@@ -1113,6 +1256,7 @@ static const struct control_ops supervisor_control_ops = {
 	.stop = supervisor_ctl_stop,
 	.status = supervisor_ctl_status,
 	.listener_fds = supervisor_ctl_listener_fds,
+	.upgrade = supervisor_ctl_upgrade,
 };
 
 /*
@@ -1122,14 +1266,17 @@ static const struct control_ops supervisor_control_ops = {
  */
 int
 supervisor_run(struct config *conf, const char *config_path,
-    supervisor_status_fn render_status)
+    supervisor_status_fn render_status, const struct supervisor_upgrade *up)
 {
 	struct supervisor sup;
 	char *cause = NULL;
+	bool failed;
 	int code;
 
 	memset(&sup, 0, sizeof(sup));
 	sup.render_status = render_status;
+	sup.upgrade = up;
+	sup.self_exe = realpath("/proc/self/exe", NULL);
 	TAILQ_INIT(&sup.programs);
 	clock_gettime(CLOCK_MONOTONIC, &sup.started);
 	if (config_path != NULL && (sup.config_path = strdup(config_path)) == NULL)
@@ -1138,7 +1285,16 @@ supervisor_run(struct config *conf, const char *config_path,
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("cannot become a child subreaper; orphaned worker "
 		    "descendants will not be tracked");
-	notify_self_init();
+	sdnotify_init();
+	/* Sockets a service manager passed at fds 3..., CLOEXEC from now on. */
+	if (sdsocket_adopt(&cause) == -1) {
+		log_errorx("cannot start: %s", cause_text(cause));
+		free(cause);
+		sdsocket_free();
+		free(sup.config_path);
+		return 1;
+	}
+	fdstore_init();
 	child_raise_nofile();
 	if ((sup.base = event_base_new()) == NULL ||
 	    (sup.pids = pidmap_new()) == NULL)
@@ -1175,12 +1331,22 @@ supervisor_run(struct config *conf, const char *config_path,
 	 * makes the notify directory beside it ours.
 	 */
 	sup.conf = config_ref(conf);
-	if ((sup.control = control_open(sup.base, conf->supervisor.control,
-	    &supervisor_control_ops, &sup, &cause)) == NULL ||
-	    supervisor_open_notify(&sup, &cause) == -1) {
+	if (up != NULL && up->restore != NULL) {
+		/* An upgrade's new image: the sockets are the old one's. */
+		if (up->restore_sockets(&sup, &supervisor_control_ops,
+		    supervisor_notify, &cause) == -1)
+			up->restore_failed(&sup, cause);
+		failed = supervisor_open_record(&sup, false, &cause) == -1;
+	} else
+		failed = (sup.control = control_open(sup.base,
+		    conf->supervisor.control, &supervisor_control_ops, &sup,
+		    &cause)) == NULL || supervisor_open_notify(&sup,
+		    &cause) == -1 || supervisor_open_record(&sup, true,
+		    &cause) == -1;
+	if (failed) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
-		control_close(sup.control);
+		supervisor_close_control(&sup);
 		supervisor_free(&sup);
 		return 1;
 	}
@@ -1190,7 +1356,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	    sup.pids, getenv("HANDOFF_GUARD_INTERVAL"), &cause)) == NULL) {
 		log_errorx("cannot start: %s", cause);
 		free(cause);
-		control_close(sup.control);
+		supervisor_close_control(&sup);
 		supervisor_free(&sup);
 		return 1;
 	}
@@ -1199,21 +1365,35 @@ supervisor_run(struct config *conf, const char *config_path,
 	    conf->supervisor.name, (int)getpid(), conf->nlisteners,
 	    conf->nlisteners == 1 ? "" : "s", conf->nprograms,
 	    conf->nprograms == 1 ? "" : "s");
-	supervisor_begin(&sup, config_ref(conf), true, NULL);
+	if (up != NULL && up->restore != NULL) {
+		if (up->restore_state(&sup, &cause) == -1)
+			up->restore_failed(&sup, cause);
+		supervisor_reap(&sup);	/* exits during the exec */
+		up->restore_done(&sup);
+	} else
+		supervisor_begin(&sup, config_ref(conf), true, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
-	if (!sup.stopping || program_list_has_processes(&sup.programs))
+	while (!sup.stopping || program_list_has_processes(&sup.programs)) {
 		loopstat_dispatch(sup.base);
+		if (sup.upgrade_to == NULL)
+			break;
+		/* Returns only if the upgrade failed: run on. */
+		up->exec(&sup);
+		free(sup.upgrade_to);
+		sup.upgrade_to = NULL;
+	}
 
 	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();
+	/* The fd store keeps the sockets, and their files, for the next start. */
+	fdstore_keep_files(&sup.listeners);
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);
 	/* Removed while the control lock still makes its directory ours. */
 	notify_close(sup.notify);
 	sup.notify = NULL;
-	control_close(sup.control);
-	sup.control = NULL;
+	supervisor_close_control(&sup);
 	code = sup.exit_code;
 	if (code == 0)
 		log_info("stopped");

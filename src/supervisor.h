@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include "generation.h"
 #include "listener.h"
@@ -25,6 +26,8 @@ struct guard;
 struct health;
 struct notify;
 struct pidmap;
+struct record;
+struct recover;
 struct reuseport;
 
 /* What the last reload came to, for logs and status. */
@@ -34,6 +37,31 @@ struct reload_outcome {
 	char		 message[512];
 	time_t		 when;
 	uint64_t	 duration_ms;
+};
+
+struct control_ops;
+struct state;
+
+/*
+ * An upgrade in place (upgrade.c), given to supervisor_run: how to exec
+ * a new image, and, in the new image, how to restore what the old one
+ * ran. NULL: upgrades are refused.
+ */
+struct supervisor_upgrade {
+	const struct state *restore;	/* restoring from it, or NULL */
+	/* The control and notify sockets, back from the state. */
+	int	(*restore_sockets)(struct supervisor *sup,
+		    const struct control_ops *ops,
+		    void (*notify_cb)(pid_t, const char *, const char *, void *),
+		    char **cause);
+	/* The listeners, programs, generations and workers. */
+	int	(*restore_state)(struct supervisor *sup, char **cause);
+	/* A restore failed: exec the old image back (returns if it cannot). */
+	void	(*restore_failed)(struct supervisor *sup, const char *why);
+	/* Restored: signals unblocked, the client told. */
+	void	(*restore_done)(struct supervisor *sup);
+	/* Exec sup->upgrade_to; returns (nothing changed) if it cannot. */
+	void	(*exec)(struct supervisor *sup);
 };
 
 /* Renders the supervisor's state for `handoff status` (status.c). */
@@ -70,11 +98,20 @@ struct supervisor {
 	struct event	*stale_timer;	/* next try off a dead socket */
 	bool		 stale_due;	/* stale_timer fired */
 	char		*pidfile;	/* written by us, removed at exit */
+	struct record	*record;	/* CONTROL.workers: our workers */
+	struct recover	*recover;	/* a dead supervisor's workers we drain */
 	supervisor_status_fn render_status;	/* given by the caller */
+	const struct supervisor_upgrade *upgrade;	/* NULL: none */
+	char		*upgrade_to;	/* an upgrade asked for: the binary */
+	char		*self_exe;	/* the binary this image runs */
 };
 
 int	supervisor_run(struct config *conf, const char *config_path,
-	    supervisor_status_fn render_status);
+	    supervisor_status_fn render_status,
+	    const struct supervisor_upgrade *upgrade);
+int	supervisor_request_upgrade(struct supervisor *sup, const char *path,
+	    char **cause);
+bool	supervisor_busy(const struct supervisor *sup, char **cause);
 void	supervisor_reload(struct supervisor *sup, const char *only);
 void	supervisor_stop(struct supervisor *sup, bool now);
 

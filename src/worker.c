@@ -31,6 +31,7 @@
 #include "parse.h"
 #include "pidmap.h"
 #include "shim.h"
+#include "state.h"
 #include "worker.h"
 
 /* "starting", "ready", ... for logs and status. */
@@ -247,7 +248,7 @@ worker_log_line(void *arg, const char *line, size_t len)
 void
 worker_flush_output(struct worker *w)
 {
-	output_flush(w->output);
+	output_read_now(w->output);
 }
 
 /* Timer: a crashed worker's backoff has passed; ask to start it again. */
@@ -668,4 +669,112 @@ worker_notify(struct worker *w, const char *key, const char *value)
 	} else
 		log_debug("%s gen %u worker %d pid %d: %s=%s ignored",
 		    env->program, env->number, w->index, (int)w->pid, key, value);
+}
+
+/* Write a worker as a record (an upgrade); its output's partial line is logged. */
+void
+worker_save(struct worker *w, struct state_writer *wr)
+{
+	output_flush(w->output);
+	state_rec(wr, "worker");
+	state_str(wr, "program", w->env->program);
+	state_int(wr, "gen", w->env->number);
+	state_int(wr, "index", w->index);
+	state_int(wr, "pid", w->pid);
+	state_int(wr, "pgid", w->pgid);
+	state_int(wr, "mainpid", w->mainpid);
+	state_str(wr, "state", worker_state_name(w->state));
+	state_time(wr, "started", &w->started);
+	state_int(wr, "restarts", w->restarts);
+	state_int(wr, "backoff_ms", (long long)w->backoff_ms);
+	if (w->state == WORKER_BACKOFF && w->timer != NULL)
+		state_time(wr, "restart_at", &w->restart_at);
+	state_fd(wr, "output_fd", output_fd(w->output));
+	state_str(wr, "status", w->status_text);
+	state_int(wr, "last_status", w->last_status);
+	state_str(wr, "last_error", w->last_error);
+	state_int(wr, "start_failures", w->start_failures);
+	state_int(wr, "output_dropped", (long long)w->output_dropped);
+	state_int(wr, "listened", (long long)w->listened);
+}
+
+/* Milliseconds from now until a CLOCK_MONOTONIC deadline, 0 if past. */
+static uint64_t
+worker_ms_until(const struct timespec *at)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(at->tv_sec - now.tv_sec) * 1000 +
+	    (at->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+/*
+ * Take a worker back from its record after an upgrade's exec: its
+ * process, output pipe (the output reader's from now on), readiness and
+ * restarts; its timers are armed again for their absolute deadlines.
+ */
+void
+worker_restore(struct worker *w, const struct state_rec *r)
+{
+	const struct worker_env *env = w->env;
+	const char *st = state_get(r, "state"), *text;
+	struct timespec at;
+	char prefix[256];
+	int fd = (int)state_get_int(r, "output_fd", -1);
+	int i;
+
+	w->state = WORKER_EXITED;
+	for (i = 0; st != NULL && i <= WORKER_FAILED; i++)
+		if (strcmp(st, worker_state_name((enum worker_state)i)) == 0)
+			w->state = (enum worker_state)i;
+	(void)state_get_time(r, "started", &w->started);
+	w->restarts = (unsigned int)state_get_int(r, "restarts", 0);
+	w->backoff_ms = (uint64_t)state_get_int(r, "backoff_ms", 0);
+	w->last_status = (int)state_get_int(r, "last_status", -1);
+	w->start_failures = (unsigned int)state_get_int(r, "start_failures", 0);
+	w->output_dropped = (unsigned long long)state_get_int(r,
+	    "output_dropped", 0);
+	w->listened = (uint64_t)state_get_int(r, "listened", 0);
+	if ((text = state_get(r, "status")) != NULL)
+		w->status_text = strdup(text);
+	if ((text = state_get(r, "last_error")) != NULL)
+		w->last_error = strdup(text);
+	if (state_get_int(r, "pid", 0) > 0) {
+		worker_set_pid(w, (pid_t)state_get_int(r, "pid", 0));
+		desc_group_add(env->desc, w->pid);
+	}
+	w->pgid = (pid_t)state_get_int(r, "pgid", 0);
+	if (state_get_int(r, "mainpid", 0) > 0)
+		worker_set_mainpid(w, (pid_t)state_get_int(r, "mainpid", 0));
+	if (fd >= 0) {
+		snprintf(prefix, sizeof(prefix), "%s gen %u pid %d",
+		    env->program, env->number, (int)w->pid);
+		/* The pipe is the output reader's from now on. */
+		if ((w->output = output_new(env->base, fd, prefix,
+		    &w->output_dropped)) == NULL)
+			close(fd);
+	}
+	if (w->state == WORKER_BACKOFF && state_get_time(r, "restart_at", &at)) {
+		if (worker_arm_timer(w, worker_ms_until(&at),
+		    worker_backoff_done) == 0)
+			w->restart_at = at;
+	} else if (w->state == WORKER_STARTING && w->pid != 0) {
+		if (env->pc->ready == READY_DELAY) {
+			at = w->started;
+			at.tv_sec += (time_t)(env->pc->ready_delay_ms / 1000);
+			at.tv_nsec += (long)(env->pc->ready_delay_ms % 1000) *
+			    1000000;
+			if (at.tv_nsec >= 1000000000) {
+				at.tv_sec++;
+				at.tv_nsec -= 1000000000;
+			}
+			(void)worker_arm_timer(w, worker_ms_until(&at),
+			    worker_delay_done);
+		}
+		if (env->pc->ready == READY_LOG && w->output != NULL)
+			output_watch(w->output, worker_log_line, w);
+	}
 }

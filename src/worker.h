@@ -20,6 +20,8 @@ struct listener;
 struct output;
 struct pidmap;
 struct program_conf;
+struct state_rec;
+struct state_writer;
 struct worker;
 struct worker_env;
 
@@ -140,6 +142,8 @@ void		 worker_cancel_timer(struct worker *w);
 void		 worker_flush_output(struct worker *w);
 int64_t		 gen_restart_in_ms(const struct worker *w);
 const char	*worker_state_name(enum worker_state state);
+void		 worker_save(struct worker *w, struct state_writer *wr);
+void		 worker_restore(struct worker *w, const struct state_rec *r);
 void		 gen_describe_status(int status, char *buf, size_t len);
 
 #define BACKOFF_INITIAL_MS	100

@@ -7,7 +7,8 @@
  * no more connections than there are clients. A UDP sender sends
  * "seq=ID-N", waits up to LOAD_UDP_DEADLINE_MS for the reply that echoes
  * it (a reply to an earlier datagram that comes later counts as late, not
- * as an answer), then waits for its next turn at its steady rate. Every
+ * as an answer to this one, and that datagram as lost no more: it was
+ * served, slowly), then waits for its next turn at its steady rate. Every
  * result is counted under the load's lock, which wakes load_wait_progress.
  * The load's eventfd, written by load_stop, ends a sender's wait for its
  * next turn at once.
@@ -216,7 +217,9 @@ load_tcp_client(void *arg)
  * Wait for the reply to datagram "seq=ID-N" on fd until the deadline, even
  * when the load is being stopped: a datagram sent is counted, and its
  * reply does not come to a closed port. The outcome, with the answerer in
- * *who and the reply in reply. Replies to earlier datagrams count as late.
+ * *who and the reply in reply. A reply to an earlier datagram counts as
+ * late, and that datagram, counted lost when its deadline passed, is lost
+ * no more: it was served, later than its deadline.
  */
 static enum load_outcome
 load_udp_reply(struct load_thread *t, int fd, long seq, long long deadline,
@@ -257,6 +260,12 @@ load_udp_reply(struct load_thread *t, int fd, long seq, long long deadline,
 			return LOAD_BAD;
 		pthread_mutex_lock(&ld->lock);	/* an earlier one's, given up on */
 		ld->late++;
+		if (t->given_up > 0) {
+			t->given_up--;
+			ld->results[LOAD_LOST]--;
+			ld->results[LOAD_OK]++;
+			load_count_answerer(ld, who);
+		}
 		pthread_mutex_unlock(&ld->lock);
 	}
 }
@@ -322,6 +331,8 @@ load_udp_sender(void *arg)
 			    "datagram seq=%d-%ld %s (reply \"%.60s\")", t->id,
 			    load_elapsed_ms(ld), t->id, seq,
 			    load_outcome_name(outcome), reply);
+		if (outcome == LOAD_LOST)
+			t->given_up++;
 		load_record(ld, outcome, &who, failure);
 		/* A steady rate: a late turn is not made up for by a burst. */
 		next += period;

@@ -40,7 +40,7 @@ enum load_outcome {
 	LOAD_TIMEOUT,	/* TCP: nothing for SUPPORT_DEADLINE_MS */
 	LOAD_BAD,	/* an answer, but not a 200 from a worker */
 	LOAD_OTHER,	/* any other error */
-	LOAD_LOST,	/* UDP: no reply within LOAD_UDP_DEADLINE_MS */
+	LOAD_LOST,	/* UDP: no reply within LOAD_UDP_DEADLINE_MS, nor later */
 	LOAD_OUTCOMES
 };
 
@@ -64,6 +64,7 @@ struct load_thread {
 	struct load	*ld;
 	int		 id;
 	pthread_t	 thread;
+	long		 given_up;	/* UDP: counted lost, no late reply yet */
 };
 
 /* A running load; zero it (or declare it static) before load_start_*. */

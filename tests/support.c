@@ -211,6 +211,34 @@ support_rmtree(const char *path)
 	nftw(path, support_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * A unix datagram socket bound at path (a NOTIFY_SOCKET of the test's
+ * own, say); -1 with errno if it cannot be made.
+ */
+int
+support_dgram_socket(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /* Write content to dir/name; returns the path, which the caller frees. */
 char *
 support_write_file(const char *dir, const char *name, const char *content)
@@ -385,53 +413,103 @@ int
 support_handoff_start_args(struct handoff_proc *hp, const char *const *args,
     const char *log_path, const int *ignore)
 {
+	struct support_launch how;
+
+	memset(&how, 0, sizeof(how));
+	how.args = args;
+	how.log_path = log_path;
+	how.ignore = ignore;
+	return support_handoff_launch(hp, &how);
+}
+
+/* Write n in decimal at p (room for 20 digits): async-signal-safe. */
+static void
+support_put_pid(char *p, pid_t n)
+{
+	char digits[24];
+	int k = 0;
+
+	do
+		digits[k++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	while (k > 0)
+		*p++ = digits[--k];
+	*p = '\0';
+}
+
+/*
+ * Start a supervisor as how says (see struct support_launch): the
+ * command, the log, the signals ignored, and the sockets passed the way a
+ * service manager passes them. The fds stay the caller's.
+ */
+int
+support_handoff_launch(struct handoff_proc *hp, const struct support_launch *how)
+{
 	const char *bin = support_env("HANDOFF_BIN");
 	const char *argv[64];
-	size_t taglen = strlen(SUPPORT_TAG_VAR "="), n, i, j;
-	char **envp, *tagvar;
+	size_t taglen = strlen(SUPPORT_TAG_VAR "="), n, i, j, k = 0;
+	char **envp, *tagvar, *nfdsvar = NULL, *namesvar = NULL;
+	char pidvar[sizeof("LISTEN_PID=") + 24] = "LISTEN_PID=";
+	const int *ignore = how->ignore;
 	pid_t parent = getpid(), pid;
 	int logfd, devnull;
 
-	argv[0] = bin;
-	for (n = 0; args[n] != NULL; n++) {
-		if (n + 2 >= sizeof(argv) / sizeof(argv[0]))
+	for (n = 0; how->prefix != NULL && how->prefix[n] != NULL; n++)
+		argv[k++] = how->prefix[n];
+	argv[k++] = bin;
+	for (n = 0; how->args[n] != NULL; n++) {
+		if (k + 2 >= sizeof(argv) / sizeof(argv[0]))
 			abort();
-		argv[n + 1] = args[n];
+		argv[k++] = how->args[n];
 	}
-	argv[n + 1] = NULL;
+	argv[k] = NULL;
 	memset(hp, 0, sizeof(*hp));
 	hp->pid = -1;
 	hp->pidfd = -1;
 	hp->exit_code = -1;
-	if ((hp->log_path = strdup(log_path)) == NULL ||
-	    (hp->tag = strdup(log_path)) == NULL)
+	if ((hp->log_path = strdup(how->log_path)) == NULL ||
+	    (hp->tag = strdup(how->log_path)) == NULL)
 		abort();
 	/* Everything the child needs is made before fork: no malloc after. */
 	for (n = 0; environ[n] != NULL; n++)
 		;
-	if ((envp = calloc(n + 2, sizeof(*envp))) == NULL ||
+	if ((envp = calloc(n + 5, sizeof(*envp))) == NULL ||
 	    asprintf(&tagvar, "%s=%s", SUPPORT_TAG_VAR, hp->tag) == -1)
 		abort();
 	for (i = j = 0; i < n; i++)
-		if (strncmp(environ[i], SUPPORT_TAG_VAR "=", taglen) != 0)
+		if (strncmp(environ[i], SUPPORT_TAG_VAR "=", taglen) != 0 &&
+		    (how->nfds == 0 || strncmp(environ[i], "LISTEN_", 7) != 0))
 			envp[j++] = environ[i];
 	envp[j++] = tagvar;
+	if (how->nfds > 0) {
+		if (asprintf(&nfdsvar, "LISTEN_FDS=%zu", how->nfds) == -1 ||
+		    asprintf(&namesvar, "LISTEN_FDNAMES=%s", how->fdnames ?
+		    how->fdnames : "") == -1)
+			abort();
+		envp[j++] = nfdsvar;
+		envp[j++] = namesvar;
+		envp[j++] = pidvar;	/* the child writes its pid in */
+	}
 	envp[j] = NULL;
-	logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	logfd = open(how->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0644);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (logfd == -1 || devnull == -1) {
-		fprintf(stderr, "support: %s: %s\n", log_path, strerror(errno));
+		fprintf(stderr, "support: %s: %s\n", how->log_path,
+		    strerror(errno));
 		if (logfd != -1)
 			close(logfd);
 		if (devnull != -1)
 			close(devnull);
 		free(envp);
 		free(tagvar);
+		free(nfdsvar);
+		free(namesvar);
 		return -1;
 	}
 	if ((pid = fork()) == 0) {
 		sigset_t none;
-		int sig;
+		int sig, high[64];
 
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
 			_exit(127);
@@ -453,16 +531,27 @@ support_handoff_start_args(struct handoff_proc *hp, const char *const *args,
 		if (dup2(devnull, 0) == -1 || dup2(logfd, 1) == -1 ||
 		    dup2(logfd, 2) == -1)
 			_exit(127);
+		/* Passed sockets at 3, 4, ...: out of the way first. */
+		for (i = 0; i < how->nfds && i < 64; i++)
+			if ((high[i] = fcntl(how->fds[i], F_DUPFD, 200)) == -1)
+				_exit(127);
+		for (i = 0; i < how->nfds && i < 64; i++)
+			if (dup2(high[i], 3 + (int)i) == -1)
+				_exit(127);
+		if (how->nfds > 0)
+			support_put_pid(pidvar + strlen("LISTEN_PID="), getpid());
 		/* Not the test runner's pipes or sockets: only stdio. */
-		syscall(SYS_close_range, 3, ~0U, 0);
-		execve(bin, (char *const *)argv, envp);
-		dprintf(2, "support: exec %s: %s\n", bin, strerror(errno));
+		syscall(SYS_close_range, 3 + how->nfds, ~0U, 0);
+		execve(argv[0], (char *const *)argv, envp);
+		dprintf(2, "support: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	close(logfd);
 	close(devnull);
 	free(envp);
 	free(tagvar);
+	free(nfdsvar);
+	free(namesvar);
 	if (pid == -1)
 		return -1;
 	hp->pid = pid;

@@ -21,6 +21,7 @@ char	*support_tmpdir(void);
 void	 support_rmtree(const char *path);
 char	*support_write_file(const char *dir, const char *name,
 	    const char *content);
+int	 support_dgram_socket(const char *path);
 char	*support_copy_executable(const char *src, const char *dir);
 int	 support_free_port(void);
 int	 support_local_port(int fd);
@@ -49,6 +50,22 @@ int	 support_handoff_start_ignoring(struct handoff_proc *hp,
 	    const char *config, const char *log_path, const int *ignore);
 int	 support_handoff_start_args(struct handoff_proc *hp,
 	    const char *const *args, const char *log_path, const int *ignore);
+
+/* How support_handoff_launch starts a supervisor. */
+struct support_launch {
+	const char *const *prefix;	/* a command it runs under (unshare ...),
+					   NULL-terminated, or NULL */
+	const char *const *args;	/* handoff's, without the binary */
+	const char	*log_path;	/* stdout and stderr appended here */
+	const int	*ignore;	/* signals started ignored (0-ended), or NULL */
+	const int	*fds;		/* passed at 3, 4, ... as a service manager
+					   does (LISTEN_FDS, LISTEN_PID=its pid) */
+	size_t		 nfds;		/* at most 64 */
+	const char	*fdnames;	/* LISTEN_FDNAMES, with fds */
+};
+
+int	 support_handoff_launch(struct handoff_proc *hp,
+	    const struct support_launch *how);
 char	*support_handoff_wait_line(struct handoff_proc *hp, const char *needle,
 	    int count);
 int	 support_handoff_wait_log(struct handoff_proc *hp, const char *needle,

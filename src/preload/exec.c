@@ -12,9 +12,11 @@
  * takes and removes before main(). A program that does not load the
  * shim gets none of them: its exec closes the stash as before.
  *
- * The calls may come between vfork() and exec: the new environment is
- * built in memory from mmap, and nothing here takes a lock or allocates
- * from the heap. posix_spawn(), system() and popen() exec inside libc,
+ * The calls may come between vfork() and exec, where the memory is the
+ * parent's: the new environment is built on the caller's stack (an mmap
+ * of its own would stay behind in the parent after every successful
+ * exec; only an environment too large for the stack gets one), and
+ * nothing here takes a lock or allocates from the heap. posix_spawn(), system() and popen() exec inside libc,
  * out of the shim's reach: what they run gets no socket.
  */
 #include "autoconf.h"
@@ -35,6 +37,9 @@
 
 extern char **environ;
 
+/* The longest environment (entries) built on the stack: 64 KiB. */
+#define EXEC_STACK_SLOTS	8192
+
 /* An exec being prepared: the environment made for it, what to undo. */
 struct exec_prep {
 	char	**envp;		/* what to exec with */
@@ -42,14 +47,36 @@ struct exec_prep {
 	size_t	  maplen;
 	int	  opened[STASH_MAX_SOCKS];	/* own fds made inheritable */
 	int	  nopened;
+	char	  stash_var[sizeof(MATCH_ENV_STASH) + STASH_MAX_SOCKS * 24];
+	char	  adopted_var[sizeof(MATCH_ENV_ADOPTED) + STASH_MAX_FDS * 36];
 };
 
 /* This library's path as the dynamic loader loaded it (from LD_PRELOAD). */
 static const char *exec_self;
 
+/* "NAME=value" of MATCH_ENV_SELF and MATCH_ENV_NOTIFY, or "" (set once). */
+static char exec_self_var[sizeof(MATCH_ENV_SELF) + MATCH_ADDRS_TEXT_MAX];
+static char exec_notify_var[sizeof(MATCH_ENV_NOTIFY) + sizeof(stash.notify)];
+
+/* Write "NAME=value" into buf (len bytes: it fits, as sized). */
+static void
+exec_var(char *buf, size_t len, const char *name, const char *value)
+{
+	size_t nlen = strlen(name), vlen = strlen(value);
+
+	if (nlen + 1 + vlen >= len) {
+		buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, name, nlen);
+	buf[nlen] = '=';
+	memcpy(buf + nlen + 1, value, vlen + 1);
+}
+
 /*
- * Note this library's path, before main(): dladdr() takes the dynamic
- * loader's lock, which an exec after vfork() must not wait for.
+ * Note this library's path, before main() (dladdr() takes the dynamic
+ * loader's lock, which an exec after vfork() must not wait for), and the
+ * variables every exec passes on, once the stash is taken.
  */
 void
 preload_exec_init(void)
@@ -59,6 +86,12 @@ preload_exec_init(void)
 	if (dladdr((void *)preload_exec_init, &info) != 0 &&
 	    info.dli_fname != NULL && info.dli_fname[0] != '\0')
 		exec_self = info.dli_fname;
+	if (stash.self_text[0] != '\0')
+		exec_var(exec_self_var, sizeof(exec_self_var), MATCH_ENV_SELF,
+		    stash.self_text);
+	if (stash.notify[0] != '\0')
+		exec_var(exec_notify_var, sizeof(exec_notify_var),
+		    MATCH_ENV_NOTIFY, stash.notify);
 }
 
 /* Tell whether envp's LD_PRELOAD names this library. */
@@ -81,20 +114,6 @@ exec_loads_shim(char *const envp[])
 			return true;
 	}
 	return false;
-}
-
-/* Append "NAME=value" at *at in the map, as entry envp[*n]. */
-static void
-exec_add(struct exec_prep *prep, size_t *n, char **at, const char *name,
-    const char *value)
-{
-	size_t nlen = strlen(name), vlen = strlen(value);
-
-	prep->envp[(*n)++] = *at;
-	memcpy(*at, name, nlen);
-	(*at)[nlen] = '=';
-	memcpy(*at + nlen + 1, value, vlen + 1);
-	*at += nlen + vlen + 2;
 }
 
 /* Write the app's adopted fds that survive exec as MATCH_ENV_ADOPTED. */
@@ -124,38 +143,55 @@ exec_adopted(char *buf, size_t len)
 }
 
 /*
- * Prepare an exec with envp: if the program loads the shim and there is
- * something to pass, prep->envp is a copy of envp without any
- * HANDOFF_PRELOAD_ variable, plus the shim's, and the shim's fds are
- * inheritable; else prep->envp is envp itself.
+ * How many environment entries an exec with envp needs (with the shim's
+ * and the NULL) when the program loads the shim and there is something
+ * to pass; 0 if the exec takes envp as it is.
+ */
+static size_t
+exec_slots(char *const envp[])
+{
+	size_t count = 0;
+
+	if ((stash.nsocks == 0 && stash.notify[0] == '\0') ||
+	    !exec_loads_shim(envp))
+		return 0;
+	while (envp[count] != NULL)
+		count++;
+	return count + 5;
+}
+
+/*
+ * Prepare an exec with envp, which needs nslots entries (exec_slots): if
+ * there are any, prep->envp is a copy of envp without any
+ * HANDOFF_PRELOAD_ variable, plus the shim's, in slots (the caller's
+ * stack) or, if that is NULL, an mmap; and the shim's fds are
+ * inheritable. Else prep->envp is envp itself.
  */
 static void
-exec_begin(struct exec_prep *prep, char *const envp[])
+exec_begin(struct exec_prep *prep, char *const envp[], size_t nslots,
+    char **slots)
 {
-	static const size_t textlen = 64 * 1024;
 	struct match_fd fds[STASH_MAX_SOCKS];
-	char stash_text[STASH_MAX_SOCKS * 24], *at;
-	size_t count = 0, n = 0, i, nfds = 0;
+	char text[sizeof(prep->adopted_var)];
+	size_t n = 0, i, nfds = 0;
 	int k;
 
 	memset(prep, 0, sizeof(*prep));
 	prep->envp = (char **)envp;
-	if ((stash.nsocks == 0 && stash.notify[0] == '\0') ||
-	    !exec_loads_shim(envp))
+	if (nslots == 0)
 		return;
-	while (envp[count] != NULL)
-		count++;
-	prep->maplen = (count + 5) * sizeof(char *) + textlen +
-	    MATCH_ADDRS_TEXT_MAX + sizeof(stash.notify) + sizeof(stash_text);
-	prep->map = mmap(NULL, prep->maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (prep->map == MAP_FAILED) {
-		prep->map = NULL;
-		return;
+	if (slots == NULL) {
+		prep->maplen = nslots * sizeof(char *);
+		prep->map = mmap(NULL, prep->maplen, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (prep->map == MAP_FAILED) {
+			prep->map = NULL;
+			return;
+		}
+		slots = prep->map;
 	}
-	prep->envp = prep->map;
-	at = (char *)(prep->envp + count + 5);
-	for (i = 0; i < count; i++)
+	prep->envp = slots;
+	for (i = 0; envp[i] != NULL; i++)
 		if (strncmp(envp[i], "HANDOFF_PRELOAD_", 16) != 0)
 			prep->envp[n++] = envp[i];
 	for (k = 0; k < stash.nsocks; k++) {
@@ -167,16 +203,20 @@ exec_begin(struct exec_prep *prep, char *const envp[])
 		if (syscall(SYS_fcntl, stash.socks[k].fd, F_SETFD, 0) == 0)
 			prep->opened[prep->nopened++] = stash.socks[k].fd;
 	}
-	if (nfds > 0 && match_encode_fds(fds, nfds, false, stash_text,
-	    sizeof(stash_text)) == 0)
-		exec_add(prep, &n, &at, MATCH_ENV_STASH, stash_text);
-	exec_adopted(at + textlen / 2, textlen / 2);
-	if (at[textlen / 2] != '\0')
-		exec_add(prep, &n, &at, MATCH_ENV_ADOPTED, at + textlen / 2);
-	if (stash.self_text[0] != '\0')
-		exec_add(prep, &n, &at, MATCH_ENV_SELF, stash.self_text);
-	if (stash.notify[0] != '\0')
-		exec_add(prep, &n, &at, MATCH_ENV_NOTIFY, stash.notify);
+	if (nfds > 0 && match_encode_fds(fds, nfds, false, text,
+	    sizeof(text)) == 0 && (exec_var(prep->stash_var,
+	    sizeof(prep->stash_var), MATCH_ENV_STASH, text),
+	    prep->stash_var[0] != '\0'))
+		prep->envp[n++] = prep->stash_var;
+	exec_adopted(text, sizeof(text));
+	if (text[0] != '\0' && (exec_var(prep->adopted_var,
+	    sizeof(prep->adopted_var), MATCH_ENV_ADOPTED, text),
+	    prep->adopted_var[0] != '\0'))
+		prep->envp[n++] = prep->adopted_var;
+	if (exec_self_var[0] != '\0')
+		prep->envp[n++] = exec_self_var;
+	if (exec_notify_var[0] != '\0')
+		prep->envp[n++] = exec_notify_var;
 	prep->envp[n] = NULL;
 }
 
@@ -198,9 +238,11 @@ exec_end(struct exec_prep *prep)
  * envp; if it fails, undo what exec_begin did and return its result.
  */
 #define EXEC_WITH(envp, call) do {					\
+	size_t n_ = exec_slots(envp);					\
+	char *slots_[n_ > 0 && n_ <= EXEC_STACK_SLOTS ? n_ : 1];	\
 	struct exec_prep prep_;						\
 	int rc_;							\
-	exec_begin(&prep_, envp);					\
+	exec_begin(&prep_, envp, n_, n_ <= EXEC_STACK_SLOTS ? slots_ : NULL); \
 	rc_ = (call);							\
 	exec_end(&prep_);						\
 	return rc_;							\

@@ -42,6 +42,7 @@
 
 #include "preload.h"
 #include "stash.h"
+#include "timeo.h"
 
 /* A sockaddr argument as glibc declares it (a transparent union in GNU C). */
 #if !defined(__cplusplus) && defined(__GNUC__) && defined(__USE_GNU)
@@ -78,6 +79,7 @@ preload_resolve(void)
 	preload_real.recv = preload_lookup("recv");
 	preload_real.recvfrom = preload_lookup("recvfrom");
 	preload_real.recvmsg = preload_lookup("recvmsg");
+	preload_real.recvmmsg = preload_lookup("recvmmsg");
 	preload_real.read = preload_lookup("read");
 	preload_real.read_chk = preload_lookup("__read_chk");
 	preload_real.recv_chk = preload_lookup("__recv_chk");
@@ -85,7 +87,10 @@ preload_resolve(void)
 	preload_real.send = preload_lookup("send");
 	preload_real.sendto = preload_lookup("sendto");
 	preload_real.sendmsg = preload_lookup("sendmsg");
+	preload_real.sendmmsg = preload_lookup("sendmmsg");
 	preload_real.ioctl = preload_lookup("ioctl");
+	preload_real.setsockopt = preload_lookup("setsockopt");
+	preload_real.getsockopt = preload_lookup("getsockopt");
 	preload_real.close = preload_lookup("close");
 	preload_real.dup = preload_lookup("dup");
 	preload_real.dup2 = preload_lookup("dup2");
@@ -102,13 +107,16 @@ preload_resolve(void)
 	__atomic_store_n(&preload_real.ready, 1, __ATOMIC_RELEASE);
 }
 
-/* Set the shim up before main(): libc's functions, then the stash. */
+/*
+ * Set the shim up before main(): libc's functions, the stash, then what
+ * an exec passes on of it.
+ */
 __attribute__((constructor)) static void
 preload_init(void)
 {
 	preload_resolve();
-	preload_exec_init();
 	stash_init();
+	preload_exec_init();
 }
 
 /* fcntl(2) without the interposed wrapper. */
@@ -158,23 +166,22 @@ preload_interrupted(void)
 }
 
 /*
- * Wait, as a blocking call on fd would, until fd has what events asks
- * for: 0 then, -1 with EAGAIN once the socket's SO_RCVTIMEO/SO_SNDTIMEO
- * passed, EINTR when a signal ends the wait (preload_interrupted), or
- * poll's error.
+ * Wait, as a blocking call on adopted fd e would, until fd has what
+ * events asks for: 0 then, -1 with EAGAIN once the app's SO_RCVTIMEO or
+ * SO_SNDTIMEO passed (*deadline, 0 at the call's first wait), EINTR when
+ * a signal ends the wait (preload_interrupted), or poll's error.
  */
 static int
-preload_wait(int fd, short events)
+preload_wait(const struct stash_fd *e, int fd, short events,
+    long long *deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
-	struct timeval tv = { 0, 0 };
-	socklen_t len = sizeof(tv);
-	int timeout = -1, rc;
+	long long us = __atomic_load_n(&e->timeo[events == POLLOUT ? 1 : 0],
+	    __ATOMIC_RELAXED);
+	int timeout, rc;
 
-	if (getsockopt(fd, SOL_SOCKET, events == POLLOUT ? SO_SNDTIMEO :
-	    SO_RCVTIMEO, &tv, &len) == 0 && (tv.tv_sec > 0 || tv.tv_usec > 0))
-		timeout = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 	for (;;) {
+		timeout = timeo_poll_ms(us, deadline);
 		if ((rc = poll(&pfd, 1, timeout)) > 0)
 			return 0;
 		if (rc == 0) {
@@ -185,6 +192,22 @@ preload_wait(int fd, short events)
 		if (errno != EINTR || timeout != -1 || preload_interrupted())
 			return -1;
 	}
+}
+
+/*
+ * The app's SO_RCVTIMEO (TIMEO_RCV) or SO_SNDTIMEO of its socket at fd,
+ * in microseconds or TIMEO_FOREVER, before the socket is replaced.
+ */
+static long long
+preload_app_timeo(int fd, int name)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof(tv);
+
+	if (PRELOAD_REAL(getsockopt)(fd, SOL_SOCKET, name, &tv, &len) == -1 ||
+	    len < sizeof(tv) || (tv.tv_sec <= 0 && tv.tv_usec <= 0))
+		return TIMEO_FOREVER;
+	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
 /* Tell whether a call's result says it would have blocked. */
@@ -204,12 +227,16 @@ bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = PRELOAD_SA(addr);
 	int k, fdflags, flflags, saved = errno, on = 1, rc;
+	long long rcvtimeo, sndtimeo;
+	struct stash_fd *e;
 
 	if ((k = stash_match_inherited(fd, sa, len)) != -1) {
 		fdflags = preload_fcntl(fd, F_GETFD, 0);
 		flflags = preload_fcntl(fd, F_GETFL, 0);
 		if (fdflags == -1 || flflags == -1)
 			return -1;
+		rcvtimeo = preload_app_timeo(fd, SO_RCVTIMEO);
+		sndtimeo = preload_app_timeo(fd, SO_SNDTIMEO);
 		/*
 		 * The app's socket at fd is closed and replaced: fd is the
 		 * supervisor's listener now, shared with every worker.
@@ -217,7 +244,14 @@ bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 		if (syscall(SYS_dup3, stash.socks[k].fd, fd,
 		    (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) == -1)
 			return -1;
-		stash_track(fd, k, STASH_ADOPTED, (flflags & O_NONBLOCK) != 0);
+		/* The app's timeouts stay its own, off the shared socket. */
+		if ((e = stash_track(fd, k, STASH_ADOPTED,
+		    (flflags & O_NONBLOCK) != 0)) != NULL) {
+			__atomic_store_n(&e->timeo[0], rcvtimeo,
+			    __ATOMIC_RELAXED);
+			__atomic_store_n(&e->timeo[1], sndtimeo,
+			    __ATOMIC_RELAXED);
+		}
 		if (stash.socks[k].type == SOCK_DGRAM)
 			stash_announce(k);
 		errno = saved;
@@ -263,13 +297,15 @@ listen(int fd, int backlog)
 PRELOAD_EXPORT int
 accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
 {
+	const struct stash_fd *e;
+	long long deadline = 0;
 	int rc;
 
-	if (preload_blocking(fd, false) == NULL)
+	if ((e = preload_blocking(fd, false)) == NULL)
 		return PRELOAD_REAL(accept4)(fd, addr, len, flags);
 	while (preload_would_block(rc = PRELOAD_REAL(accept4)(fd, addr, len,
 	    flags), 0))
-		if (preload_wait(fd, POLLIN) == -1)
+		if (preload_wait(e, fd, POLLIN, &deadline) == -1)
 			return -1;
 	return rc;
 }
@@ -278,12 +314,14 @@ accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
 PRELOAD_EXPORT int
 accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
 {
+	const struct stash_fd *e;
+	long long deadline = 0;
 	int rc;
 
-	if (preload_blocking(fd, false) == NULL)
+	if ((e = preload_blocking(fd, false)) == NULL)
 		return PRELOAD_REAL(accept)(fd, addr, len);
 	while (preload_would_block(rc = PRELOAD_REAL(accept)(fd, addr, len), 0))
-		if (preload_wait(fd, POLLIN) == -1)
+		if (preload_wait(e, fd, POLLIN, &deadline) == -1)
 			return -1;
 	return rc;
 }
@@ -294,11 +332,14 @@ accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
  * block.
  */
 #define PRELOAD_DGRAM(fd, flags, events, call) do {			\
+	const struct stash_fd *e_;					\
+	long long deadline_ = 0;					\
 	long rc_;							\
-	if (preload_blocking(fd, true) == NULL || ((flags) & MSG_DONTWAIT)) \
+	if ((e_ = preload_blocking(fd, true)) == NULL ||		\
+	    ((flags) & MSG_DONTWAIT))					\
 		return call;						\
 	while (preload_would_block(rc_ = call, flags))			\
-		if (preload_wait(fd, events) == -1)			\
+		if (preload_wait(e_, fd, events, &deadline_) == -1)	\
 			return -1;					\
 	return rc_;							\
 } while (0)
@@ -324,6 +365,18 @@ PRELOAD_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	PRELOAD_DGRAM(fd, flags, POLLIN, PRELOAD_REAL(recvmsg)(fd, msg, flags));
+}
+
+/*
+ * recvmmsg(): on an adopted datagram socket the app keeps blocking, it
+ * returns once some datagrams are there, as with MSG_WAITFORONE.
+ */
+PRELOAD_EXPORT int
+recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+    struct timespec *timeout)
+{
+	PRELOAD_DGRAM(fd, flags, POLLIN,
+	    PRELOAD_REAL(recvmmsg)(fd, vec, vlen, flags, timeout));
 }
 
 /* read() */
@@ -383,6 +436,14 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 	    PRELOAD_REAL(sendmsg)(fd, msg, flags));
 }
 
+/* sendmmsg() */
+PRELOAD_EXPORT int
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	PRELOAD_DGRAM(fd, flags, POLLOUT,
+	    PRELOAD_REAL(sendmmsg)(fd, vec, vlen, flags));
+}
+
 /*
  * fcntl() on an adopted fd: O_NONBLOCK is the app's own (F_SETFL keeps it
  * aside and the shared description non-blocking; F_GETFL shows the app's);
@@ -412,8 +473,7 @@ preload_fcntl_call(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
 		if ((rc = real(fd, cmd, arg)) != -1)
-			stash_track(rc, e->sock, STASH_ADOPTED,
-			    __atomic_load_n(&e->nonblock, __ATOMIC_RELAXED));
+			stash_track_as(rc, e);
 		return rc;
 	default:
 		return real(fd, cmd, arg);
@@ -463,6 +523,51 @@ ioctl(int fd, unsigned long int request, ...)
 	__atomic_store_n(&e->nonblock, *(const int *)arg != 0 ? 1 : 0,
 	    __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* The adopted fd at fd, or NULL. */
+static struct stash_fd *
+preload_adopted(int fd)
+{
+	struct stash_fd *e;
+
+	if (__atomic_load_n(&stash.nadopted, __ATOMIC_ACQUIRE) == 0 ||
+	    (e = stash_find(fd)) == NULL || e->kind != STASH_ADOPTED)
+		return NULL;
+	return e;
+}
+
+/*
+ * setsockopt(): SO_RCVTIMEO and SO_SNDTIMEO of an adopted fd are the
+ * app fd's own (timeo.h): the shared socket, every worker's, keeps its
+ * own. Every other option passes through.
+ */
+PRELOAD_EXPORT int
+setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	enum timeo_which which = timeo_which(level, name);
+	struct stash_fd *e;
+	long long us;
+
+	if (which == TIMEO_NONE || (e = preload_adopted(fd)) == NULL)
+		return PRELOAD_REAL(setsockopt)(fd, level, name, val, len);
+	if (timeo_from_user(name, val, len, &us) == -1)
+		return -1;
+	__atomic_store_n(&e->timeo[which == TIMEO_SND], us, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* getsockopt(): an adopted fd's own SO_RCVTIMEO and SO_SNDTIMEO. */
+PRELOAD_EXPORT int
+getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	enum timeo_which which = timeo_which(level, name);
+	struct stash_fd *e;
+
+	if (which == TIMEO_NONE || (e = preload_adopted(fd)) == NULL)
+		return PRELOAD_REAL(getsockopt)(fd, level, name, val, len);
+	return timeo_to_user(name, __atomic_load_n(&e->timeo[which ==
+	    TIMEO_SND], __ATOMIC_RELAXED), val, len);
 }
 
 /*
@@ -543,8 +648,7 @@ dup(int fd)
 	int rc = PRELOAD_REAL(dup)(fd);
 
 	if (rc != -1 && e != NULL)
-		stash_track(rc, e->sock, e->kind,
-		    __atomic_load_n(&e->nonblock, __ATOMIC_RELAXED));
+		stash_track_as(rc, e);
 	return rc;
 }
 
@@ -560,8 +664,7 @@ preload_dup_onto(int oldfd, int newfd, int rc)
 	if (rc == -1 || oldfd == newfd)
 		return rc;
 	if ((e = stash_find(oldfd)) != NULL)
-		stash_track(newfd, e->sock, e->kind,
-		    __atomic_load_n(&e->nonblock, __ATOMIC_RELAXED));
+		stash_track_as(newfd, e);
 	else
 		stash_untrack(newfd);
 	return rc;

@@ -8,6 +8,7 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* The functions the shim wraps are the only symbols it exports. */
 #define PRELOAD_EXPORT	__attribute__((visibility("default")))
@@ -33,6 +34,8 @@ struct preload_real {
 	ssize_t (*recvfrom)(int, void *, size_t, int, __SOCKADDR_ARG,
 	    socklen_t *);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int,
+	    struct timespec *);
 	ssize_t (*read)(int, void *, size_t);
 	ssize_t (*read_chk)(int, void *, size_t, size_t);
 	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
@@ -42,7 +45,10 @@ struct preload_real {
 	ssize_t (*sendto)(int, const void *, size_t, int,
 	    __CONST_SOCKADDR_ARG, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 	int (*ioctl)(int, unsigned long int, ...);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*close)(int);
 	int (*dup)(int);
 	int (*dup2)(int, int);

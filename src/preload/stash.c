@@ -29,6 +29,7 @@
 
 #include "match.h"
 #include "stash.h"
+#include "timeo.h"
 
 struct stash stash;
 
@@ -314,11 +315,12 @@ stash_count(const struct stash_fd *e, int delta)
 }
 
 /*
- * Follow app fd fd as sock (kind), with the app's O_NONBLOCK. Replaces
- * what fd was. With no entry free the fd is not followed: it works, but
- * a blocking app sees EAGAIN from its accept().
+ * Follow app fd fd as sock (kind), with the app's O_NONBLOCK and no
+ * timeouts; the entry, or NULL. Replaces what fd was. With no entry free
+ * the fd is not followed: it works, but a blocking app sees EAGAIN from
+ * its accept().
  */
-void
+struct stash_fd *
 stash_track(int fd, int sock, enum stash_kind kind, bool nonblock)
 {
 	struct stash_fd *e;
@@ -335,14 +337,32 @@ stash_track(int fd, int sock, enum stash_kind kind, bool nonblock)
 		e->kind = kind;
 		__atomic_store_n(&e->nonblock, nonblock ? 1 : 0,
 		    __ATOMIC_RELAXED);
+		__atomic_store_n(&e->timeo[0], TIMEO_FOREVER, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->timeo[1], TIMEO_FOREVER, __ATOMIC_RELAXED);
 		stash_count(e, 1);
 		__atomic_store_n(&e->key, fd + 1, __ATOMIC_RELEASE);
 		n = __atomic_load_n(&stash.nfds, __ATOMIC_ACQUIRE);
 		while (n < i + 1 && !__atomic_compare_exchange_n(&stash.nfds,
 		    &n, i + 1, false, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
 			;
-		return;
+		return e;
 	}
+	return NULL;
+}
+
+/* Follow app fd fd as what from is (a duplicate of its fd). */
+void
+stash_track_as(int fd, const struct stash_fd *from)
+{
+	struct stash_fd *e;
+	int k;
+
+	if ((e = stash_track(fd, from->sock, from->kind,
+	    __atomic_load_n(&from->nonblock, __ATOMIC_RELAXED))) == NULL)
+		return;
+	for (k = 0; k < 2; k++)
+		__atomic_store_n(&e->timeo[k], __atomic_load_n(&from->timeo[k],
+		    __ATOMIC_RELAXED), __ATOMIC_RELAXED);
 }
 
 /* Stop following app fd fd (it was closed, or is something else now). */

@@ -48,6 +48,9 @@ struct stash_fd {
 	int		 sock;		/* index in stash.socks */
 	enum stash_kind	 kind;
 	int		 nonblock;	/* the app's O_NONBLOCK (atomic) */
+	long long	 timeo[2];	/* the app's SO_RCVTIMEO, SO_SNDTIMEO:
+					   microseconds, or TIMEO_FOREVER
+					   (atomic; see timeo.h) */
 };
 
 struct stash {
@@ -68,8 +71,9 @@ void		 stash_init(void);
 bool		 stash_is_own(int fd);
 int		 stash_move_own(int fd);
 struct stash_fd	*stash_find(int fd);
-void		 stash_track(int fd, int sock, enum stash_kind kind,
+struct stash_fd	*stash_track(int fd, int sock, enum stash_kind kind,
 		    bool nonblock);
+void		 stash_track_as(int fd, const struct stash_fd *from);
 void		 stash_untrack(int fd);
 int		 stash_match_inherited(int fd, const struct sockaddr *addr,
 		    socklen_t len);

@@ -20,7 +20,12 @@
  * --spawn-self forks and execs itself without the option, and waits;
  * --fork N forks N children after listening that accept; --accept4-nonblock
  * makes the accepted sockets non-blocking; --also ADDR binds one more
- * address it does not serve. A blocking accept() that fails with EAGAIN
+ * address it does not serve; --vfork-exec N runs /bin/true N times by
+ * vfork() and execl() after listening and says how much its address
+ * space grew; --mmsg serves datagrams by recvmmsg() and sendmmsg();
+ * --rcvtimeo MS sets SO_RCVTIMEO before bind() (--timeo-after: after),
+ * and an accept() that times out says so. A
+ * blocking accept() (or datagram receive) that fails with EAGAIN
  * is fatal (exit 1): the shim must make it block. SIGTERM ends the loop
  * after the request in hand.
  *
@@ -75,6 +80,10 @@ static struct {
 	int		 nfork;
 	int		 accept4_nonblock;
 	int		 probe_empty;
+	int		 vfork_exec;
+	int		 mmsg;
+	int		 rcvtimeo;	/* ms, 0 for none */
+	int		 timeo_after;
 } opt;
 
 static volatile sig_atomic_t stopping;
@@ -208,6 +217,27 @@ set_nonblock(int fd, const char *how, int on)
 		die(1, "fcntl F_SETFL: %s", strerror(errno));
 }
 
+/* Set SO_RCVTIMEO on fd to --rcvtimeo; exits 1 if it cannot. */
+static void
+set_rcvtimeo(int fd)
+{
+	struct timeval tv = { opt.rcvtimeo / 1000, opt.rcvtimeo % 1000 * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+		die(1, "SO_RCVTIMEO: %s", strerror(errno));
+}
+
+/* The SO_RCVTIMEO the app sees on fd, in ms. */
+static long
+fd_rcvtimeo(int fd)
+{
+	struct timeval tv = { 0, 0 };
+	socklen_t len = sizeof(tv);
+
+	(void)getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len);
+	return (long)tv.tv_sec * 1000 + (long)tv.tv_usec / 1000;
+}
+
 /*
  * Make a socket for a, bind it (a unix path unlinked first) and listen;
  * say what the app sees of it. Exits 1 if the bind fails.
@@ -224,8 +254,12 @@ bind_address(const struct address *a, int serve)
 		die(1, "socket: %s", strerror(errno));
 	if (a->family == AF_UNIX)
 		(void)unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
+	if (serve && opt.rcvtimeo > 0 && !opt.timeo_after)
+		set_rcvtimeo(fd);
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
 		die(1, "bind %s: %s", a->text, strerror(errno));
+	if (serve && opt.rcvtimeo > 0 && opt.timeo_after)
+		set_rcvtimeo(fd);
 	if (serve && opt.nonblock != NULL && strcmp(opt.nonblock, "socket") != 0)
 		set_nonblock(fd, opt.nonblock, 1);
 	if (serve && opt.unblock != NULL)
@@ -241,8 +275,8 @@ bind_address(const struct address *a, int serve)
 	if (a->type == SOCK_STREAM && listen(fd, 128) == -1)
 		die(1, "listen %s: %s", a->text, strerror(errno));
 	(void)getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &len);
-	say("bound %s fd=%d inode=%llu reuseport=%d nonblock=%d", a->text, fd,
-	    fd_inode(fd), reuse, fd_nonblock(fd));
+	say("bound %s fd=%d inode=%llu reuseport=%d nonblock=%d rcvtimeo=%ld",
+	    a->text, fd, fd_inode(fd), reuse, fd_nonblock(fd), fd_rcvtimeo(fd));
 	return fd;
 }
 
@@ -311,6 +345,7 @@ serve_client(int lfd, int c)
 static int
 accept_one(int lfd)
 {
+	static int timed_out;
 	int c;
 
 	if (opt.accept4_nonblock)
@@ -321,6 +356,11 @@ accept_one(int lfd)
 		return c;
 	if (errno == EINTR || errno == ECONNABORTED)
 		return -1;
+	if (errno == EAGAIN && opt.rcvtimeo > 0) {
+		if (!timed_out++)
+			say("accept timed out after %d ms", opt.rcvtimeo);
+		return -1;
+	}
 	if ((errno == EAGAIN || errno == EWOULDBLOCK) && opt.nonblock != NULL &&
 	    opt.unblock == NULL)
 		return -1;
@@ -368,6 +408,46 @@ serve_stream(int lfd)
 	}
 }
 
+/* Point m at one datagram: iov's buffer, and the peer's address. */
+static void
+mmsg_one(struct mmsghdr *m, struct iovec *iov, struct sockaddr_storage *peer,
+    socklen_t peerlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->msg_hdr.msg_iov = iov;
+	m->msg_hdr.msg_iovlen = 1;
+	m->msg_hdr.msg_name = peer;
+	m->msg_hdr.msg_namelen = peerlen;
+}
+
+/* One datagram by a blocking recvmmsg(); its length, or -1. */
+static ssize_t
+recv_mmsg(int fd, char *buf, size_t len, struct sockaddr_storage *from,
+    socklen_t *fromlen)
+{
+	struct iovec iov = { buf, len };
+	struct mmsghdr m;
+
+	mmsg_one(&m, &iov, from, *fromlen);
+	if (recvmmsg(fd, &m, 1, 0, NULL) != 1)
+		return -1;
+	*fromlen = m.msg_hdr.msg_namelen;
+	return (ssize_t)m.msg_len;
+}
+
+/* Send one datagram by a blocking sendmmsg(); exits 1 if it fails. */
+static void
+send_mmsg(int fd, char *buf, size_t len, struct sockaddr_storage *to,
+    socklen_t tolen)
+{
+	struct iovec iov = { buf, len };
+	struct mmsghdr m;
+
+	mmsg_one(&m, &iov, to, tolen);
+	if (sendmmsg(fd, &m, 1, 0) != 1)
+		die(1, "sendmmsg: %s", strerror(errno));
+}
+
 /* Answer datagrams on lfd until SIGTERM: the answer, " seq=TOKEN". */
 static void
 serve_dgram(int lfd)
@@ -379,20 +459,27 @@ serve_dgram(int lfd)
 
 	while (!stopping) {
 		fromlen = sizeof(from);
-		n = recvfrom(lfd, buf, sizeof(buf) - 1, 0,
-		    (struct sockaddr *)&from, &fromlen);
+		if (opt.mmsg)
+			n = recv_mmsg(lfd, buf, sizeof(buf) - 1, &from, &fromlen);
+		else
+			n = recvfrom(lfd, buf, sizeof(buf) - 1, 0,
+			    (struct sockaddr *)&from, &fromlen);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			die(1, "recvfrom: %s", strerror(errno));
+			die(1, "%s: %s", opt.mmsg ? "recvmmsg" : "recvfrom",
+			    strerror(errno));
 		buf[n] = '\0';
 		buf[strcspn(buf, " \n")] = '\0';
 		answer_text(lfd, text, sizeof(text));
 		n = snprintf(reply, sizeof(reply), "%s%s%s\n", text,
 		    strncmp(buf, "seq=", 4) == 0 ? " " : "",
 		    strncmp(buf, "seq=", 4) == 0 ? buf : "");
-		(void)sendto(lfd, reply, (size_t)n, 0, (struct sockaddr *)&from,
-		    fromlen);
+		if (opt.mmsg)
+			send_mmsg(lfd, reply, (size_t)n, &from, fromlen);
+		else
+			(void)sendto(lfd, reply, (size_t)n, 0,
+			    (struct sockaddr *)&from, fromlen);
 	}
 }
 
@@ -411,6 +498,44 @@ exec_self(const char *drop, const char *add)
 	argv[n] = NULL;
 	execv("/proc/self/exe", argv);
 	die(1, "exec: %s", strerror(errno));
+}
+
+/* This process's address space in kB (VmSize), or -1. */
+static long
+vm_size_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmSize:", 7) == 0)
+			kb = atol(line + 7);
+	if (f != NULL)
+		fclose(f);
+	return kb;
+}
+
+/* Run /bin/true n times by vfork() and execl(); say how VmSize grew. */
+static void
+vfork_exec(int n)
+{
+	long before = vm_size_kb();
+	int i, status;
+	pid_t pid;
+
+	for (i = 0; i < n; i++) {
+		if ((pid = vfork()) == -1)
+			die(1, "vfork: %s", strerror(errno));
+		if (pid == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		if (waitpid(pid, &status, 0) == -1 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			die(1, "/bin/true after vfork failed");
+	}
+	say("vfork-exec %d: VmSize grew by %ld kB", n, vm_size_kb() - before);
 }
 
 /* Wait for every child, passing SIGTERM on (on_term); exit 0. */
@@ -469,6 +594,10 @@ parse_options(int argc, char **argv)
 			opt.wait = v;
 		else if (strcmp(o, "--fork") == 0 && v)
 			opt.nfork = atoi(v);
+		else if (strcmp(o, "--vfork-exec") == 0 && v)
+			opt.vfork_exec = atoi(v);
+		else if (strcmp(o, "--rcvtimeo") == 0 && v)
+			opt.rcvtimeo = atoi(v);
 		else {
 			takes = 0;
 			if (strcmp(o, "--close-range") == 0)
@@ -489,6 +618,10 @@ parse_options(int argc, char **argv)
 				opt.accept4_nonblock = 1;
 			else if (strcmp(o, "--probe-empty") == 0)
 				opt.probe_empty = 1;
+			else if (strcmp(o, "--mmsg") == 0)
+				opt.mmsg = 1;
+			else if (strcmp(o, "--timeo-after") == 0)
+				opt.timeo_after = 1;
 			else
 				die(2, "unknown option %s", o);
 		}
@@ -537,6 +670,8 @@ main(int argc, char **argv)
 		close(lfd);
 		lfd = bind_address(&a, 1);
 	}
+	if (opt.vfork_exec > 0)
+		vfork_exec(opt.vfork_exec);
 	if (opt.reexec && !opt.reexeced) {
 		close(lfd);
 		exec_self("--reexec", "--reexeced");

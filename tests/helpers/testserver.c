@@ -105,6 +105,7 @@ struct listener {
 struct options {
 	long long	 ready_after;		/* ms */
 	int		 never_ready;
+	int		 ready_on_usr1;		/* ready once SIGUSR1 comes */
 	int		 exit_before_ready;	/* exit code, or -1 */
 	long long	 crash_after;		/* ms, or NEVER */
 	int		 ignore_term;
@@ -148,7 +149,7 @@ static size_t client_count, client_space;
 static const char *generation = "-", *worker = "-";
 static char start_sigblk[32] = "?", start_sigign[32] = "?";
 static unsigned long long start_nofile;	/* soft fd limit as started */
-static volatile sig_atomic_t stop_requested, exit_requested;
+static volatile sig_atomic_t stop_requested, exit_requested, ready_requested;
 static int is_daemon;		/* the --spawn-daemon process */
 
 /* Says what went wrong, prefixed with our name, and exits with code. */
@@ -262,7 +263,7 @@ static void usage(int code)
 	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
 	    "                  [--spawn-daemon] [--daemon-ignore-term]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
-	    "                  [--accept-delay DUR]\n"
+	    "                  [--accept-delay DUR] [--ready-on-usr1]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
 	    "                  [--print TEXT [--repeat N]] [--flood]\n"
@@ -283,7 +284,8 @@ static void usage(int code)
 	    "--reuseport-inherited turns SO_REUSEPORT on for each inherited TCP or\n"
 	    "UDP socket (the supervisor's own: it lets others join the port).\n"
 	    "--accept-delay DUR waits DUR after each accepted connection before the\n"
-	    "next accept, still serving the clients it has.\n");
+	    "next accept, still serving the clients it has.\n"
+	    "--ready-on-usr1 becomes ready only once it gets SIGUSR1.\n");
 	exit(code);
 }
 
@@ -314,6 +316,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--spawn-daemon") == 0 ||
 		    strcmp(name, "--daemon-ignore-term") == 0 ||
 		    strcmp(name, "--reuseport-inherited") == 0 ||
+		    strcmp(name, "--ready-on-usr1") == 0 ||
 		    strcmp(name, "--print-ready") == 0) {
 			if (value != NULL)
 				die(2, "%s takes no value", name);
@@ -331,6 +334,8 @@ static void parse_options(int argc, char **argv)
 				options.daemon_ignore_term = 1;
 			else if (strcmp(name, "--reuseport-inherited") == 0)
 				options.reuseport_inherited = 1;
+			else if (strcmp(name, "--ready-on-usr1") == 0)
+				options.ready_on_usr1 = 1;
 			else
 				options.print_ready = 1;
 			continue;
@@ -683,6 +688,8 @@ static void on_stop_signal(int signo)
 {
 	if (signo == SIGUSR2)
 		exit_requested = 1;
+	else if (signo == SIGUSR1)
+		ready_requested = 1;
 	else
 		stop_requested = 1;
 }
@@ -831,6 +838,7 @@ static void describe_environment(struct buffer *body)
 		"EINHORN_FD_COUNT", "EINHORN_FD_0", "EINHORN_FD_1", "EINHORN_FD_2",
 		"EINHORN_FD_3", "EINHORN_FD_4", "EINHORN_FD_5", "EINHORN_FD_6",
 		"EINHORN_FD_7", "HANDOFF_GENERATION", "HANDOFF_WORKER", "NOTIFY_SOCKET",
+		"TEST_TAG",
 	};
 	char path[64], target[PATH_MAX], cwd[PATH_MAX];
 	struct dirent *entry;
@@ -1133,11 +1141,16 @@ int main(int argc, char **argv)
 	sigaddset(&handled, SIGINT);
 	if (options.spawn_daemon)
 		sigaddset(&handled, SIGUSR2);
+	if (options.ready_on_usr1)
+		sigaddset(&handled, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &handled, &while_waiting);
 	sigdelset(&while_waiting, SIGTERM);
 	sigdelset(&while_waiting, SIGINT);
 	sigdelset(&while_waiting, SIGUSR2);
+	sigdelset(&while_waiting, SIGUSR1);
 	sigaction(SIGINT, &action, NULL);
+	if (options.ready_on_usr1)
+		sigaction(SIGUSR1, &action, NULL);
 	if (options.spawn_daemon)
 		sigaction(SIGUSR2, &action, NULL);
 	if (options.ignore_term)
@@ -1170,7 +1183,8 @@ int main(int argc, char **argv)
 		spawn_flooder();
 
 	start = now_ms();
-	ready_at = options.never_ready ? NEVER : start + options.ready_after;
+	ready_at = options.never_ready || options.ready_on_usr1 ? NEVER :
+	    start + options.ready_after;
 	crash_at = options.crash_after == NEVER ? NEVER : start + options.crash_after;
 
 	for (;;) {
@@ -1190,7 +1204,8 @@ int main(int argc, char **argv)
 			begin_stop();
 			drain_until = now + options.drain_delay;
 		}
-		if (!ready && !stopping && ready_at != NEVER && now >= ready_at) {
+		if (!ready && !stopping && ((ready_at != NEVER && now >= ready_at) ||
+		    ready_requested)) {
 			ready = 1;
 			become_ready();
 		}

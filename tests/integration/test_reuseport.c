@@ -183,6 +183,39 @@ rp_spread(struct sup *s, int n, int counts[8], int gen)
 	}
 }
 
+/* The copy of handoff that rp_start_as_nobody runs as nobody, or NULL. */
+static char *rp_nobody_bin;
+
+/*
+ * The supervisor's supervisor.steering in status: ebpf, cbpf or none;
+ * asked as nobody of a supervisor that runs as nobody (the control
+ * socket's owner is trusted, and root).
+ */
+static char *
+rp_steering(struct sup *s)
+{
+	const char *as_nobody[] = { "/usr/bin/setpriv", "--reuid=65534",
+	    "--regid=65534", "--clear-groups", "--", rp_nobody_bin, "status",
+	    "--json", "-c", s->config, NULL };
+	struct run_result res;
+	json_object *root;
+	char *steering;
+
+	if (rp_nobody_bin == NULL)
+		root = tc_status_json(s);
+	else {
+		cr_assert_eq(support_run(as_nobody, &res), 0, "status as "
+		    "nobody: %s%s", res.out, res.err);
+		root = json_tokener_parse(res.out);
+		cr_assert_not_null(root, "status --json: %s", res.out);
+		support_result_free(&res);
+	}
+	steering = tc_printf("%s", tc_json_str(tc_json_at(root, "supervisor",
+	    "steering", NULL)));
+	json_object_put(root);
+	return steering;
+}
+
 /* GET / requests times: each of the first nworkers workers answers some. */
 static void
 rp_expect_spread(struct sup *s, int requests, int nworkers, int gen,
@@ -408,7 +441,7 @@ rp_start_as_nobody(struct sup *s, bool cap_bpf)
 	support_handoff_free(&s->hp);
 	cr_assert_eq(support_handoff_start_args(&s->hp, args, s->log, NULL), 0);
 	tc_expect_log(s, "started: ", 1);
-	free(bin);
+	rp_nobody_bin = bin;	/* for rp_steering, for the test's life */
 }
 
 /* The pid of worker index of generation gen, from the (debug) log. */
@@ -456,6 +489,10 @@ Test(reuseport, without_migration_a_shrink_says_what_it_loses)
 	    "or a worker dies (plain reloads lose nothing there)") != NULL, "%s",
 	    line);
 	free(line);
+	/* Nor may it load BPF programs: classic BPF steers, by group index. */
+	at = rp_steering(s);
+	cr_assert_str_eq(at, "cbpf");
+	free(at);
 
 	/* Workers 2 and 3 stop accepting; connections wait on their slots. */
 	for (i = 0; i < 4; i++)
@@ -555,6 +592,51 @@ Test(reuseport, a_stranger_joining_the_port_is_reported)
 	cr_assert_eq(tc_json_int(tc_json_at(foreign, "0", "pid", NULL)),
 	    stranger);
 	json_object_put(root);
+
+	kill(stranger, SIGKILL);
+	waitpid(stranger, NULL, 0);
+	free(address);
+	tc_stop(s);
+}
+
+/*
+ * A process of the supervisor's uid joins the port, then a worker dies
+ * with connections queued on its slot: the slot's socket leaves the
+ * group and joins again, and the stranger's socket takes its index in
+ * the kernel's group. The supervisor may load BPF programs (root): it
+ * steers by slot through the SK_REUSEPORT program, and the stranger gets
+ * none of the connections, the queued ones moved nor the new ones.
+ */
+Test(reuseport, a_stranger_gets_no_connection_when_a_slot_moves)
+{
+	struct sup *s;
+	char *address, *body, *steering;
+	int i, g, w, theirs = 0;
+	pid_t stranger, pid;
+
+	tc_own_netns();
+	s = tc_new("", "");
+	rp_config(s, 3, "", 0, "");
+	tc_start(s);
+	steering = rp_steering(s);
+	cr_assert_str_eq(steering, "ebpf");
+	free(steering);
+	tc_expect_log(s, "reuseport listeners steer through an SK_REUSEPORT "
+	    "program, by worker slot (CAP_BPF)", 1);
+
+	address = tc_printf("127.0.0.1:%d", s->port);
+	stranger = tc_start_stranger(s, address);
+	rp_kill_with_queue(s, rp_slot_pid(s, 1));
+	for (i = 0; i < 300; i++) {
+		cr_assert_eq(support_http_get(s->port, "/", &body),
+		    SUPPORT_HTTP_OK, "GET %d", i);
+		cr_assert(sscanf(body, "gen=%d pid=%d worker=%d", &g, &pid,
+		    &w) >= 2, "answer: %s", body);
+		theirs += pid == stranger;
+		free(body);
+	}
+	cr_assert_eq(theirs, 0, "the stranger (pid %d) answered %d of 300 "
+	    "requests", (int)stranger, theirs);
 
 	kill(stranger, SIGKILL);
 	waitpid(stranger, NULL, 0);
@@ -724,7 +806,7 @@ Test(reuseport, zero_loss_across_reloads_shrink_and_growth_under_load,
 Test(reuseport, with_only_cap_bpf_the_program_steers_and_migrates)
 {
 	struct sup *s = tc_new("", "");
-	char *server;
+	char *server, *steering;
 
 	rp_netns();
 	if (access("/usr/bin/setpriv", X_OK) != 0)
@@ -741,6 +823,9 @@ Test(reuseport, with_only_cap_bpf_the_program_steers_and_migrates)
 	    "instead (CAP_BPF)", 1);
 	cr_assert_eq(tc_log_count(s, "connection migration is unavailable: "),
 	    0);
+	steering = rp_steering(s);
+	cr_assert_str_eq(steering, "ebpf");
+	free(steering);
 	rp_expect_spread(s, 200, 4, 1, "steered by the program");
 	rp_kill_with_queue(s, rp_logged_pid(s, 1, 1));
 	free(server);

@@ -43,7 +43,7 @@ static struct {
 	char			*config;	/* DIR/handoff.ini */
 	int			 port;		/* the web listener's */
 	struct handoff_proc	 sup;
-	int			 markers;	/* SIGUSR2 lines asked for */
+	int			 markers;	/* barriers passed */
 	pid_t			 stray;		/* a process the test started */
 } fx;
 
@@ -181,17 +181,24 @@ signal_supervisor(int sig)
 }
 
 /*
- * A barrier: SIGUSR2 (which this version only logs) is handled after every
- * event before it, so once its line shows, whatever the supervisor did
- * before that line was written is complete (say, closing a listener after
- * logging "gone").
+ * A barrier: a `handoff status` asked for now is answered after the events
+ * before it (the signals sent earlier, the callback that wrote the last
+ * line seen), so once it answers, whatever the supervisor did before is
+ * complete (say, closing a listener after logging "gone"). SIGUSR2, which
+ * served here once, now upgrades the supervisor in place.
  */
 static void
 marker(void)
 {
-	signal_supervisor(SIGUSR2);
-	expect_log("SIGUSR2: upgrading the supervisor in place is not "
-	    "supported", ++fx.markers);
+	struct run_result res;
+	char *sock;
+
+	cr_assert_neq(asprintf(&sock, "%s/control.sock", fx.dir), -1);
+	cr_assert_eq(support_handoff_cmd(&res, "status", "-s", sock,
+	    (char *)NULL), 0, "marker: status: %s", res.err);
+	support_result_free(&res);
+	free(sock);
+	fx.markers++;
 }
 
 /* What a test may change in the standard config. */

@@ -2046,3 +2046,162 @@ Test(config, preload_takes_ready_listening)
 	    "%s", msgs.lines[0]);
 	config_msgs_free(&msgs);
 }
+
+/* ---- values on several lines, ';' in quotes, %-escapes --------------- */
+
+/*
+ * An indented line that is not KEY = VALUE continues the value above it,
+ * after blank and comment lines too, each line's comment removed; an
+ * indented KEY = VALUE line is a key as before.
+ */
+Test(config, a_command_continues_on_indented_lines)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	char *const want[] = { "/usr/bin/gunicorn", "--workers", "2",
+	    "--bind=fd://3", "app:app", NULL };
+	size_t i;
+
+	conf = load_ok(
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:8080\n"
+	    "[program app]\n"
+	    "command = /usr/bin/gunicorn\n"
+	    "    --workers 2   ; comment\n"
+	    "\n"
+	    "    ; a comment line between\n"
+	    "\t--bind=fd://3\n"
+	    "  app:app\n"
+	    "  listeners = web\n"
+	    "workers = 3\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_str_eq(pc->command,
+	    "/usr/bin/gunicorn --workers 2 --bind=fd://3 app:app");
+	cr_assert_eq(argv_count(pc->argv), NITEMS(want) - 1);
+	for (i = 0; want[i] != NULL; i++)
+		cr_assert_str_eq(pc->argv[i], want[i]);
+	cr_assert_eq(pc->nlisteners, 1);
+	cr_assert_eq(pc->workers, 3);
+	cr_assert_not(pc->expand);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* A command on lines, none longer than inih's 198, may be longer itself. */
+Test(config, a_command_on_lines_may_be_longer_than_a_line)
+{
+	char text[2048], part[160];
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	memset(part, 'x', sizeof(part) - 1);
+	part[sizeof(part) - 1] = '\0';
+	snprintf(text, sizeof(text), "[program p]\ncommand = /bin/echo %s\n"
+	    "  %s\n  %s\n", part, part, part);
+	conf = load_ok(text, &msgs);
+	pc = TAILQ_FIRST(&conf->programs);
+	cr_assert_eq(argv_count(pc->argv), 4);
+	cr_assert_eq(strlen(pc->command), strlen("/bin/echo ") + 3 * 159 + 2);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* Lines that cannot continue a value, and a lost line of one. */
+Test(config, continuation_errors_name_their_line)
+{
+	static const char *const want[] = {
+		":2: expected KEY = VALUE or [SECTION], got '--no-key-above'",
+		":5: line too long (250 characters, at most 197)",
+	};
+	char text[1024], path[64], line[300];
+	struct config_msgs msgs;
+	struct config *conf;
+
+	memset(line, 'y', 250);
+	line[250] = '\0';
+	snprintf(text, sizeof(text),
+	    "[program p]\n"
+	    "  --no-key-above\n"
+	    "command = /bin/true\n"
+	    "  -a\n"
+	    "  %s\n"
+	    "  -b\n", line);
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	assert_msgs(&msgs, path, want, NITEMS(want));
+	config_msgs_free(&msgs);
+}
+
+/* A ';' inside quotes is part of the command, not a comment. */
+Test(config, a_semicolon_in_quotes_is_no_comment)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	conf = load_ok(
+	    "[program app]\n"
+	    "command = /bin/sh -c \"echo a ; echo b\" 'c ;d' e ; it's\n"
+	    "    \"f ;\n"
+	    "    g\" ; comment\n"
+	    "env = X=1 ;comment\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_eq(argv_count(pc->argv), 6, "%s", pc->command);
+	cr_assert_str_eq(pc->argv[2], "echo a ; echo b");
+	cr_assert_str_eq(pc->argv[3], "c ;d");
+	cr_assert_str_eq(pc->argv[4], "e");
+	cr_assert_str_eq(pc->argv[5], "f ; g");
+	cr_assert_str_eq(pc->env[0], "X=1");
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* %p, %g, %w and %% in command, env and directory; others are errors. */
+Test(config, percent_escapes)
+{
+	static const char *const want[] = {
+		":3: command in [program app]: unknown %x (use %p, %g, %w, or "
+		"%% for a percent sign)",
+		":5: env in [program app]: a lone % at the end (write %% for a "
+		"percent sign)",
+		":6: directory in [program app]: unknown %d (use %p, %g, %w, "
+		"or %% for a percent sign)",
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	char path[64];
+
+	conf = load_ok(
+	    "[program app]\n"
+	    "command = /usr/sbin/nginx -g 'pid /run/%p.%g.%w.pid;'\n"
+	    "env = NGINX=3;\n"
+	    "env = RATE=100%%\n"
+	    "directory = /srv/%p\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert(pc->expand);
+	cr_assert_str_eq(pc->argv[2], "pid /run/%p.%g.%w.pid;");
+	cr_assert_str_eq(pc->env[1], "RATE=100%%");
+	config_free(conf);
+	config_msgs_free(&msgs);
+
+	conf = load_text(
+	    "[program app]\n"
+	    "command = /bin/echo\n"
+	    "   %g %x\n"
+	    "listeners = \n"
+	    "env = A=5%\n"
+	    "directory = /srv/%d\n", &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	/* "listeners = " is an error of its own; only the escapes here. */
+	cr_assert_geq(msgs.count, NITEMS(want), "%s", all_msgs(&msgs));
+	cr_assert_str_eq(msgs.lines[0] + strlen(path), want[0], "%s",
+	    all_msgs(&msgs));
+	cr_assert_str_eq(msgs.lines[msgs.count - 2] + strlen(path), want[1],
+	    "%s", all_msgs(&msgs));
+	cr_assert_str_eq(msgs.lines[msgs.count - 1] + strlen(path), want[2],
+	    "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+}

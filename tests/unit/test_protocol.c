@@ -47,6 +47,13 @@ Test(protocol, requests_are_parsed)
 	cr_expect_str_eq(req.program, "shop");
 	free(copy);
 
+	bad = parse_request("HANDOFF/1 reload takeover shop", 30, &req, &copy);
+	cr_assert_null(bad, "%s", bad);
+	cr_expect(req.takeover);
+	cr_expect(!req.nowait);
+	cr_expect_str_eq(req.program, "shop");
+	free(copy);
+
 	bad = parse_request("HANDOFF/1 stop 1m30s", 20, &req, &copy);
 	cr_assert_null(bad, "%s", bad);
 	cr_expect_eq(req.command, CONTROL_STOP);
@@ -80,6 +87,7 @@ Test(protocol, bad_requests_say_why)
 		{ "HANDOFF/1 frobnicate", 20, "unknown command" },
 		{ "HANDOFF/1 status yaml", 21, "usage: status" },
 		{ "HANDOFF/1 reload a b", 20, "usage: reload" },
+		{ "HANDOFF/1 reload nowait takeover", 32, "usage: reload" },
 		{ "HANDOFF/1 stop soon", 19, "usage: stop" },
 		{ "HANDOFF/1 stop 200h", 19, "usage: stop" },
 		{ "HANDOFF/1 fds", 13, "usage: fds" },

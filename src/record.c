@@ -1,0 +1,462 @@
+/*
+ * record.c: the record of the workers, CONTROL.workers.
+ *
+ * The control socket's directory is ours (control.c: only root or our
+ * user may write it, and the lock beside the socket makes its names
+ * ours), so the record is too. It is text, rewritten whole (a temporary
+ * file renamed over it) at most once per turn of the event loop after a
+ * worker process started or ended, so a reload of a thousand workers
+ * writes it a few times, not a thousand:
+ *
+ *	handoff-workers 1
+ *	supervisor PID START
+ *	proc PID START UID GEN SLOT PROGRAM
+ *	fd FD INODE SLOT LISTENER ADDRESS
+ *
+ * START is the process's start time (/proc/PID/stat field 22), read once
+ * when the pid is put in the pid map: a pid reused by another process is
+ * told apart by it. Each fd line belongs to the proc line above it: the
+ * listener socket (by inode) the worker got at fd FD.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cause.h"
+#include "generation.h"
+#include "listener.h"
+#include "log.h"
+#include "pidmap.h"
+#include "procfs.h"
+#include "program.h"
+#include "record.h"
+#include "worker.h"
+
+/* The first line of a record: its format and version. */
+#define RECORD_MAGIC	"handoff-workers 1"
+
+/* The largest record read back. */
+#define RECORD_MAX_BYTES	(64 * 1024 * 1024)
+
+struct record {
+	char		*path;		/* CONTROL.workers */
+	char		*tmp;		/* CONTROL.workers.tmp */
+	struct program_list *programs;
+	struct pidmap	*pids;		/* the workers' */
+	struct pidmap	*starts;	/* pid -> its start time (malloc'd) */
+	struct event	*write_ev;	/* the deferred rewrite */
+	unsigned long long sup_start;
+	record_extra_fn	 extra;
+	void		*extra_arg;
+	bool		 failed;	/* the last write failed (warned once) */
+	bool		 written;	/* once: a start that spawned nothing
+					   leaves the last supervisor's record */
+};
+
+/* The path of the record beside a control socket; NULL if out of memory. */
+char *
+record_path(const char *control)
+{
+	char *path;
+
+	return asprintf(&path, "%s.workers", control) == -1 ? NULL : path;
+}
+
+/* The start time of pid, 0 if it cannot be read. */
+static unsigned long long
+record_start_of(pid_t pid)
+{
+	struct procfs_stat st;
+
+	return procfs_stat(pid, &st) == 0 ? st.start : 0;
+}
+
+/*
+ * pidmap observer: note a new pid's start time, forget a gone one's. The
+ * start time is kept in the map's pointer itself (plus one, so 0 is
+ * none); where a pointer is narrower, a time cut short only makes a
+ * recovering supervisor distrust the process.
+ */
+static void
+record_observe(void *arg, pid_t pid, bool added)
+{
+	struct record *rec = arg;
+	unsigned long long start;
+
+	if (added && pidmap_get(rec->starts, pid) == NULL) {
+		if ((start = record_start_of(pid)) != 0)
+			(void)pidmap_put(rec->starts, pid,
+			    (void *)(uintptr_t)(start + 1));
+	} else if (!added)
+		pidmap_del(rec->starts, pid, NULL);
+	record_changed(rec);
+}
+
+/* A process line. */
+void
+record_put_proc(FILE *fp, const struct record_proc *p)
+{
+	fprintf(fp, "proc %d %llu %lu %u %d %s\n", (int)p->pid, p->start,
+	    (unsigned long)p->uid, p->gen, p->slot, p->program);
+}
+
+/* An fd line, of the process line above. */
+void
+record_put_fd(FILE *fp, const struct record_fd *f)
+{
+	fprintf(fp, "fd %d %ju %zu %s %s\n", f->fd, (uintmax_t)f->ino, f->slot,
+	    f->listener, f->where);
+}
+
+/* Record one process of worker w (its own pid, or its MAINPID). */
+static void
+record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
+    const struct generation *gen, pid_t pid)
+{
+	uintptr_t start = (uintptr_t)pidmap_get(rec->starts, pid);
+	const struct listener *l;
+	struct record_proc p;
+	struct record_fd f;
+	size_t i, slot;
+
+	memset(&p, 0, sizeof(p));
+	p.pid = pid;
+	p.start = start != 0 ? start - 1 : record_start_of(pid);
+	p.uid = gen->pc->user != NULL ? gen->pc->uid : geteuid();
+	p.gen = gen->number;
+	p.slot = w->index;
+	snprintf(p.program, sizeof(p.program), "%s", gen->program);
+	if (p.start == 0)
+		return;
+	record_put_proc(fp, &p);
+	for (i = 0; i < gen->nlisteners; i++) {
+		l = gen->listeners[i];
+		slot = listener_per_slot(l) && (size_t)w->index <
+		    listener_nsockets(l) ? (size_t)w->index : 0;
+		memset(&f, 0, sizeof(f));
+		f.fd = 3 + (int)i;
+		f.ino = listener_socket_ino(l, slot);
+		f.slot = slot;
+		snprintf(f.listener, sizeof(f.listener), "%s", l->name);
+		snprintf(f.where, sizeof(f.where), "%s", l->bound);
+		record_put_fd(fp, &f);
+	}
+}
+
+/* The whole record, as text in a buffer the caller frees; NULL if no memory. */
+static char *
+record_render(struct record *rec, size_t *len)
+{
+	struct program *prog;
+	struct generation *gen;
+	const struct worker *w;
+	char *text = NULL;
+	FILE *fp;
+	int i;
+
+	if ((fp = open_memstream(&text, len)) == NULL)
+		return NULL;
+	fprintf(fp, "%s\nsupervisor %d %llu\n", RECORD_MAGIC, (int)getpid(),
+	    rec->sup_start);
+	TAILQ_FOREACH(prog, rec->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			for (i = 0; i < gen->nworkers; i++) {
+				w = &gen->workers[i];
+				if (w->pid != 0)
+					record_put_worker(rec, fp, w, gen, w->pid);
+				if (w->mainpid != 0 && w->mainpid != w->pid)
+					record_put_worker(rec, fp, w, gen,
+					    w->mainpid);
+			}
+	if (rec->extra != NULL)
+		rec->extra(rec->extra_arg, fp);
+	if (fclose(fp) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* Write the record now: a temporary file renamed over it. 0, or -1. */
+int
+record_write(struct record *rec)
+{
+	size_t len = 0, off = 0;
+	ssize_t n;
+	char *text;
+	int fd, saved;
+
+	if ((text = record_render(rec, &len)) == NULL) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1) {
+		free(text);
+		goto fail;
+	}
+	while (off < len && (n = write(fd, text + off, len - off)) > 0)
+		off += (size_t)n;
+	saved = errno;
+	free(text);
+	if (close(fd) == -1 || off < len || rename(rec->tmp, rec->path) == -1) {
+		if (off < len)
+			errno = saved;
+		saved = errno;
+		unlink(rec->tmp);
+		errno = saved;
+		goto fail;
+	}
+	rec->failed = false;
+	rec->written = true;
+	return 0;
+fail:
+	if (!rec->failed)
+		log_warn("cannot write the record of the workers %s (a "
+		    "supervisor started after this one dies will not take "
+		    "their sockets over)", rec->path);
+	rec->failed = true;
+	return -1;
+}
+
+/* Event: a worker process started or ended since the last write. */
+static void
+record_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)record_write(arg);
+}
+
+/* Rewrite the record once the event loop comes round. */
+void
+record_changed(struct record *rec)
+{
+	if (rec != NULL)
+		event_active(rec->write_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Keep the record beside the control socket control of the workers of
+ * programs (pids: their pid map, observed from now on) and of what extra
+ * writes. NULL with *cause if out of memory.
+ */
+struct record *
+record_open(struct event_base *base, const char *control,
+    struct program_list *programs, struct pidmap *pids, record_extra_fn extra,
+    void *arg, char **cause)
+{
+	struct record *rec;
+	char *tmp;
+
+	if ((rec = calloc(1, sizeof(*rec))) == NULL ||
+	    (rec->path = record_path(control)) == NULL ||
+	    asprintf(&tmp, "%s.tmp", rec->path) == -1 ||
+	    (rec->tmp = tmp) == NULL ||
+	    (rec->starts = pidmap_new()) == NULL ||
+	    (rec->write_ev = event_new(base, -1, 0, record_write_cb,
+	    rec)) == NULL) {
+		record_close(rec);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	rec->programs = programs;
+	rec->pids = pids;
+	rec->extra = extra;
+	rec->extra_arg = arg;
+	rec->sup_start = record_start_of(getpid());
+	pidmap_observe(pids, record_observe, rec);
+	return rec;
+}
+
+/*
+ * Write the record a last time and stop keeping it: with no process left
+ * in it, it is removed.
+ */
+void
+record_close(struct record *rec)
+{
+	struct record_file rf;
+	char *text;
+	size_t len;
+
+	if (rec == NULL)
+		return;
+	if (rec->pids != NULL)
+		pidmap_observe(rec->pids, NULL, NULL);
+	if (rec->written && (text = record_render(rec, &len)) != NULL) {
+		if (record_parse(text, &rf, NULL) == 0 && rf.nprocs == 0)
+			unlink(rec->path);
+		else
+			(void)record_write(rec);
+		record_file_free(&rf);
+		free(text);
+	}
+	if (rec->write_ev != NULL)
+		event_free(rec->write_ev);
+	pidmap_free(rec->starts);
+	free(rec->path);
+	free(rec->tmp);
+	free(rec);
+}
+
+/* Append a process to rf; NULL if out of memory. */
+static struct record_proc *
+record_add_proc(struct record_file *rf)
+{
+	struct record_proc *procs;
+
+	procs = reallocarray(rf->procs, rf->nprocs + 1, sizeof(*procs));
+	if (procs == NULL)
+		return NULL;
+	rf->procs = procs;
+	memset(&procs[rf->nprocs], 0, sizeof(procs[0]));
+	return &procs[rf->nprocs++];
+}
+
+/* Parse one line into rf; -1 if it is not a record line. */
+static int
+record_parse_line(const char *line, struct record_file *rf)
+{
+	struct record_proc *p;
+	struct record_fd f, *fds;
+	uintmax_t ino;
+	unsigned long uid;
+	int pid, n = 0;
+
+	if (sscanf(line, "supervisor %d %llu%n", &pid, &rf->sup_start,
+	    &n) == 2 && line[n] == '\0') {
+		rf->sup_pid = (pid_t)pid;
+		return 0;
+	}
+	if (strncmp(line, "proc ", 5) == 0) {
+		if ((p = record_add_proc(rf)) == NULL ||
+		    sscanf(line, "proc %d %llu %lu %u %d %255s%n", &pid,
+		    &p->start, &uid, &p->gen, &p->slot, p->program, &n) != 6 ||
+		    line[n] != '\0' || pid <= 0)
+			return -1;
+		p->pid = (pid_t)pid;
+		p->uid = (uid_t)uid;
+		return 0;
+	}
+	memset(&f, 0, sizeof(f));
+	if (rf->nprocs == 0 || sscanf(line, "fd %d %ju %zu %255s %n", &f.fd,
+	    &ino, &f.slot, f.listener, &n) != 4 || f.fd < 0)
+		return -1;
+	f.ino = (ino_t)ino;
+	snprintf(f.where, sizeof(f.where), "%s", line + n);
+	p = &rf->procs[rf->nprocs - 1];
+	if ((fds = reallocarray(p->fds, p->nfds + 1, sizeof(*fds))) == NULL)
+		return -1;
+	p->fds = fds;
+	fds[p->nfds++] = f;
+	return 0;
+}
+
+/* Parse a record's text. 0, or -1 with *cause (if not NULL). */
+int
+record_parse(const char *text, struct record_file *out, char **cause)
+{
+	const char *line = text, *nl;
+	char buf[1024];
+	size_t len, lineno = 1;
+
+	memset(out, 0, sizeof(*out));
+	for (; *line != '\0'; line = nl + 1, lineno++) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			nl = line + strlen(line);
+		len = (size_t)(nl - line);
+		if (len >= sizeof(buf))
+			goto bad;
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+		if (lineno == 1 ? strcmp(buf, RECORD_MAGIC) != 0 :
+		    record_parse_line(buf, out) == -1)
+			goto bad;
+		if (*nl == '\0')
+			break;
+	}
+	if (lineno == 1 && strncmp(text, RECORD_MAGIC, strlen(RECORD_MAGIC)) != 0)
+		goto bad;
+	return 0;
+bad:
+	if (cause != NULL)
+		cause_set(cause, "line %zu is not a record line", lineno);
+	record_file_free(out);
+	return -1;
+}
+
+/*
+ * Read the record at path into *out. It must be a regular file of ours
+ * that no one else may write. 0 (with nothing in *out if there is no
+ * record), or -1 with *cause saying why it is not trusted.
+ */
+int
+record_read(const char *path, struct record_file *out, char **cause)
+{
+	struct stat sb;
+	char *text = NULL, *why = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		cause_set(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		cause_set(cause, "%s: not a regular file", path);
+		goto done;
+	}
+	if (sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
+		cause_set(cause, "%s: owned by uid %lu, mode %03o: not ours "
+		    "alone (it must be owned by uid %lu and written by no one "
+		    "else)", path, (unsigned long)sb.st_uid,
+		    (unsigned)(sb.st_mode & 0777), (unsigned long)geteuid());
+		goto done;
+	}
+	if (sb.st_size > RECORD_MAX_BYTES ||
+	    (text = malloc((size_t)sb.st_size + 1)) == NULL) {
+		cause_set(cause, "%s: too large", path);
+		goto done;
+	}
+	while (len < (size_t)sb.st_size &&
+	    (n = read(fd, text + len, (size_t)sb.st_size - len)) > 0)
+		len += (size_t)n;
+	text[len] = '\0';
+	if (record_parse(text, out, &why) == -1) {
+		cause_set(cause, "%s: %s", path, cause_text(why));
+		free(why);
+		goto done;
+	}
+	rc = 0;
+done:
+	free(text);
+	close(fd);
+	return rc;
+}
+
+/* Free what record_read or record_parse filled in. */
+void
+record_file_free(struct record_file *rf)
+{
+	size_t i;
+
+	for (i = 0; i < rf->nprocs; i++)
+		free(rf->procs[i].fds);
+	free(rf->procs);
+	memset(rf, 0, sizeof(*rf));
+}
