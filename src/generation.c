@@ -25,9 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bindhint.h"
 #include "cause.h"
 #include "config.h"
 #include "descendants.h"
+#include "drain_report.h"
 #include "generation.h"
 #include "state.h"
 #include "listener.h"
@@ -240,6 +242,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		if (w->pgid == 0 && w->pid == 0)
 			continue;
 		n++;
+		drain_report_killing(gen->drain, i);
 		worker_kill(w);
 	}
 	desc_group_kill(gen->desc);
@@ -519,6 +522,21 @@ gen_drain(struct generation *gen)
 }
 
 /*
+ * Start the report of how the workers of a generation that begins to
+ * drain end (drain_report.c); without memory for it, none is made.
+ */
+static void
+gen_drain_report_begin(struct generation *gen)
+{
+	int i;
+
+	gen->drain = drain_report_new(gen->program, gen->number,
+	    gen->pc->stop_signal, gen->pc->drain_timeout_ms, gen->nworkers);
+	for (i = 0; gen->drain != NULL && i < gen->nworkers; i++)
+		drain_report_begin(gen->drain, i, gen->workers[i].pid);
+}
+
+/*
  * Drain, but leave the workers from index held_from on serving until a
  * plain gen_drain tells them too: reuseport mode lets a
  * retiring worker empty its socket's queue first. drain_timeout counts
@@ -546,6 +564,7 @@ gen_drain_holding(struct generation *gen, int held_from)
 	gen->state = GEN_DRAINING;
 	gen->held_from = held_from;
 	gen->ntold = 0;
+	gen_drain_report_begin(gen);
 	gen_cancel_spawner(gen);
 	/* Those told in later slices neither become ready nor restart. */
 	for (i = 0; i < gen->held_from; i++)
@@ -612,6 +631,7 @@ gen_free(struct generation *gen)
 	gen_cancel_timer(gen);
 	gen_cancel_spawner(gen);
 	listening_free(gen->listening);
+	drain_report_free(gen->drain);
 	for (i = 0; i < gen->nworkers; i++)
 		worker_free(&gen->workers[i]);
 	desc_group_free(gen->desc);
@@ -810,11 +830,25 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 	return true;
 }
 
+/*
+ * A worker exited before ready: if its output said "address already in
+ * use", what to tell (bindhint.c); else "".
+ */
+static void
+gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	worker_flush_output(w);	/* its last lines may not be read yet */
+	if (w->addr_in_use && gen->pc->handoff != HANDOFF_SELF)
+		bindhint_describe(gen->pc, gen->listeners, gen->nlisteners, buf,
+		    len);
+}
+
 /* Worker w's process exited with status: decide what follows. */
 void
 gen_worker_exited(struct generation *gen, struct worker *w, int status)
 {
-	char how[128];
+	char how[128], hint[320];
 	pid_t pid = w->pid;
 
 	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
@@ -831,22 +865,26 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 
 	switch (gen->state) {
 	case GEN_STARTING:
+		gen_bind_hint(gen, w, hint, sizeof(hint));
 		worker_set_pid(w, 0);
 		w->state = WORKER_EXITED;
 		if (gen->on_probation) {
 			gen_fail_probation(gen, w, pid, how);
 			break;
 		}
-		log_warnx("%s gen %u worker %d pid %d: %s before ready",
-		    gen->program, gen->number, w->index, (int)pid, how);
-		gen_fail(gen, "worker %d pid %d %s before ready", w->index,
-		    (int)pid, how);
+		log_warnx("%s gen %u worker %d pid %d: %s before ready%s%s",
+		    gen->program, gen->number, w->index, (int)pid, how,
+		    hint[0] ? "; " : "", hint);
+		gen_fail(gen, "worker %d pid %d %s before ready%s%s", w->index,
+		    (int)pid, how, hint[0] ? "; " : "", hint);
 		break;
 	case GEN_RUNNING:
 		worker_exited_running(w, status, how, gen->nready == 0);
 		worker_set_pid(w, 0);
 		break;
 	default:
+		if (gen->state == GEN_DRAINING)
+			drain_report_exit(gen->drain, w->index, pid, status);
 		log_info("%s gen %u worker %d pid %d: %s", gen->program,
 		    gen->number, w->index, (int)pid, how);
 		worker_set_pid(w, 0);

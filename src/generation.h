@@ -15,6 +15,7 @@
 
 struct config;
 struct desc_group;
+struct drain_report;
 struct event;
 struct event_base;
 struct listener;
@@ -77,6 +78,7 @@ struct generation {
 	struct listening *listening;	/* ready = listening: the probe */
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
 	struct timespec	 drained_by_started;	/* when that reload began */
+	struct drain_report *drain;	/* how its workers ended, once draining */
 	struct event_base *base;
 	const char	*notify_socket;
 	gen_event_cb	 cb;

@@ -511,6 +511,14 @@ output_free(struct output *out)
 	output_release(out);
 }
 
+/* Read what the worker wrote so far (within the line budget), now. */
+void
+output_read_now(struct output *out)
+{
+	if (out != NULL && out->fd != -1)
+		output_pull(out, OUTPUT_FINAL_BYTES, false);
+}
+
 /* Log a partial line now (before an upgrade's exec); the pipe stays open. */
 void
 output_flush(struct output *out)

@@ -12,6 +12,7 @@ struct output	*output_new(struct event_base *base, int fd, const char *prefix,
 void		 output_free(struct output *out);
 void		 output_flush(struct output *out);
 int		 output_fd(const struct output *out);
+void		 output_read_now(struct output *out);
 
 /* Called with each line (or piece of a long one) as read, unescaped. */
 typedef void	(*output_line_fn)(void *arg, const char *line, size_t len);

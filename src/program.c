@@ -49,6 +49,7 @@ program_free(struct program_list *list, struct program *prog)
 		gen_free(gen);
 	}
 	TAILQ_REMOVE(list, prog, entry);
+	drain_history_clear(&prog->drained);
 	free(prog->name);
 	free(prog);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <sys/queue.h>
 
+#include "drain_report.h"
 #include "generation.h"
 
 struct program {
@@ -19,6 +20,7 @@ struct program {
 	struct generation *starting;	/* the one a reload is starting */
 	unsigned int	 stale_below;	/* generations below hold a dead socket */
 	unsigned int	 stale_tries;	/* new generations started for that */
+	struct drain_history drained;	/* how its last gone generations drained */
 };
 TAILQ_HEAD(program_list, program);
 

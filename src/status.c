@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acceptq.h"
 #include "config.h"
 #include "descendants.h"
+#include "drain_report.h"
 #include "generation.h"
 #include "guard.h"
 #include "health.h"
@@ -273,6 +275,89 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
 		evbuffer_add(out, "]", 1);
 }
 
+/*
+ * A TCP listener's accept queue and real backlog (acceptq.c), and what is
+ * wrong with them: ,"accept_queue":N,"kernel_backlog":M,"warnings":[...]
+ * (null, null and [] where the kernel does not say).
+ */
+static void
+status_json_queue(const struct supervisor *sup, const struct listener *l,
+    struct evbuffer *out)
+{
+	struct acceptq_view v;
+	int n = 0;
+
+	acceptq_view(sup->acceptq, l, &v);
+	if (v.known)
+		evbuffer_add_printf(out, ",\"accept_queue\":%u,\"kernel_backlog\""
+		    ":%u,\"warnings\":[", v.queued, v.backlog);
+	else
+		evbuffer_add_printf(out, ",\"accept_queue\":null,"
+		    "\"kernel_backlog\":null,\"warnings\":[");
+	if (v.queue_warning[0] != '\0' && ++n)
+		status_json_string(out, v.queue_warning);
+	if (v.backlog_warning[0] != '\0') {
+		evbuffer_add_printf(out, "%s", n ? "," : "");
+		status_json_string(out, v.backlog_warning);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
+/* A TCP listener's queue and backlog as a text row, and its warnings. */
+static void
+status_text_queue(const struct supervisor *sup, const struct listener *l,
+    struct evbuffer *out)
+{
+	struct acceptq_view v;
+
+	acceptq_view(sup->acceptq, l, &v);
+	if (!v.known)
+		return;
+	evbuffer_add_printf(out, "data   accept queue %u, backlog %u\n",
+	    v.queued, v.backlog);
+	if (v.queue_warning[0] != '\0')
+		evbuffer_add_printf(out, "data   warning: %s\n", v.queue_warning);
+	if (v.backlog_warning[0] != '\0')
+		evbuffer_add_printf(out, "data   warning: %s\n",
+		    v.backlog_warning);
+}
+
+/* A drain report as JSON, or null. */
+static void
+status_json_drain(const struct drain_report *r, struct evbuffer *out)
+{
+	if (r == NULL)
+		evbuffer_add_printf(out, "null");
+	else
+		drain_report_json(r, out);
+}
+
+/* A line of a drain report as a text row (drain_report_line_fn). */
+static void
+status_text_drain_line(void *arg, bool warn, const char *text)
+{
+	evbuffer_add_printf(arg, "data %s%s\n", warn ? "warning: " : "", text);
+}
+
+/* How the last drained generations of each program ended, as text. */
+static void
+status_text_drains(const struct supervisor *sup, struct evbuffer *out)
+{
+	const struct program *prog;
+	size_t i;
+	bool any = false;
+
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		for (i = 0; i < prog->drained.count; i++) {
+			if (!any)
+				evbuffer_add_printf(out, "data\ndata last "
+				    "drains:\n");
+			any = true;
+			drain_report_lines(prog->drained.items[i],
+			    status_text_drain_line, out);
+		}
+}
+
 /* The supervisor as one line of JSON. */
 static void
 status_json(const struct supervisor *sup, struct evbuffer *out)
@@ -333,6 +418,7 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		if (addr_socktype(&l->addr) == SOCK_STREAM)
 			evbuffer_add_printf(out, ",\"backlog\":%d",
 			    l->opts.backlog);
+		status_json_queue(sup, l, out);
 		status_listener_health(sup, l, health, sizeof(health), &repairs,
 		    &down);
 		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u",
@@ -408,7 +494,14 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 			}
 			evbuffer_add(out, "]", 1);
 			status_json_descendants(gen, out);
+			evbuffer_add_printf(out, ",\"drain\":");
+			status_json_drain(gen->drain, out);
 			evbuffer_add(out, "}", 1);
+		}
+		evbuffer_add_printf(out, "],\"drained\":[");
+		for (i = 0; i < prog->drained.count; i++) {
+			evbuffer_add_printf(out, "%s", i ? "," : "");
+			drain_report_json(prog->drained.items[i], out);
 		}
 		evbuffer_add_printf(out, "]}");
 	}
@@ -492,6 +585,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 		    &down);
 		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
 		    address, l->fd_name, health);
+		status_text_queue(sup, l, out);
 		guard_status_text(sup->guard, l, out);
 		status_slots(sup, l, false, out);
 	}
@@ -531,6 +625,7 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 	}
 	selfmode_status_text(&sup->programs, out);
 	guard_status_self_text(sup->guard, &sup->programs, out);
+	status_text_drains(sup, out);
 }
 
 /* Render the state, as a table or as JSON, into out as "data" lines. */

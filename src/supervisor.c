@@ -27,11 +27,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acceptq.h"
 #include "cause.h"
 #include "child.h"
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
+#include "drain_report.h"
 #include "ebpf.h"
 #include "fdpass.h"
 #include "fdstore.h"
@@ -141,6 +143,7 @@ supervisor_commit(struct supervisor *sup)
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
+	acceptq_takeover(sup->acceptq);
 
 	if (r->initial) {
 		log_info("started: %s ready in %llums", summary,
@@ -471,6 +474,42 @@ supervisor_drain_done(struct supervisor *sup, struct generation *gen)
 	    (unsigned long long)elapsed_ms(&gen->drained_by_started));
 }
 
+/* Where a drain report's lines go: the log, and reload id's followers. */
+struct supervisor_drain {
+	struct supervisor *sup;
+	unsigned int	 id;
+};
+
+/* A line of a drain report: to the log, and to the reload's followers. */
+static void
+supervisor_drain_line(void *arg, bool warn, const char *text)
+{
+	const struct supervisor_drain *d = arg;
+
+	if (warn)
+		log_warnx("%s", text);
+	else
+		log_info("%s", text);
+	if (d->id != 0)
+		control_progress(d->sup->control, d->id, "%s%s",
+		    warn ? "warning: " : "", text);
+}
+
+/* A drained generation is gone: say how its workers ended, and keep that. */
+static void
+supervisor_drain_report(struct supervisor *sup, struct program *prog,
+    struct generation *gen)
+{
+	struct supervisor_drain d = { sup, gen->drained_by };
+
+	if (gen->drain == NULL)
+		return;
+	drain_report_lines(gen->drain, supervisor_drain_line, &d);
+	gen->drain->reload = gen->drained_by;
+	drain_history_add(&prog->drained, gen->drain);
+	gen->drain = NULL;
+}
+
 /* Deferred: free gone generations and unused programs; exit if done. */
 static void
 supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
@@ -495,6 +534,7 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 			if (prog->starting == gen)
 				prog->starting = NULL;
 			log_info("%s gen %u: gone", gen->program, gen->number);
+			supervisor_drain_report(sup, prog, gen);
 			if (gen->drained_by != 0)
 				supervisor_drain_done(sup, gen);
 			reuseport_forget(sup->reuseport, gen);
@@ -978,6 +1018,7 @@ supervisor_free(struct supervisor *sup)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
 	reuseport_free(sup->reuseport);
+	acceptq_free(sup->acceptq);
 	health_close(sup->health);
 	guard_free(sup->guard);
 	listener_set_clear(&sup->listeners);
@@ -1273,7 +1314,8 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.reload_env.drain = supervisor_drain;
 	sup.reload_env.arg = &sup;
 	if ((sup.reuseport = reuseport_new(sup.base, &sup.programs,
-	    &sup.migrate)) == NULL)
+	    &sup.migrate)) == NULL ||
+	    (sup.acceptq = acceptq_new(sup.base, &sup.programs)) == NULL)
 		fatalx("out of memory");
 	if ((sup.cleanup = event_new(sup.base, -1, 0, supervisor_cleanup, &sup)) == NULL)
 		fatalx("cannot create the cleanup event");

@@ -16,6 +16,7 @@
 #include "program.h"
 #include "reload.h"
 
+struct acceptq;
 struct config;
 struct event;
 struct event_base;
@@ -79,6 +80,7 @@ struct supervisor {
 	struct guard	*guard;		/* foreign listeners on our addresses */
 	struct migrate	 migrate;	/* connection migration, once a mode needs it */
 	struct reuseport *reuseport;	/* reuseport mode's steering and retiring */
+	struct acceptq	*acceptq;	/* do the generations that took over accept? */
 	struct control	*control;
 	struct timespec	 started;
 	struct reload	*reload;	/* in progress, or NULL */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bindhint.h"
 #include "child.h"
 #include "config.h"
 #include "descendants.h"
@@ -192,6 +193,8 @@ worker_ready(struct worker *w)
 	if (w->state != WORKER_STARTING)
 		return;
 	w->state = WORKER_READY;
+	if (w->output != NULL)
+		output_watch(w->output, NULL, NULL);
 	worker_cancel_timer(w);
 	worker_clear_failures(w);
 	log_debug("%s gen %u worker %d pid %d: ready", w->env->program,
@@ -213,8 +216,9 @@ worker_delay_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A line of a starting worker's output (ready = log:REGEX): the first
- * that matches makes it ready.
+ * A line of a starting worker's output: one saying "address already in
+ * use" is remembered (bindhint.c); with ready = log:REGEX, the first that
+ * matches makes it ready.
  */
 static void
 worker_log_line(void *arg, const char *line, size_t len)
@@ -222,7 +226,11 @@ worker_log_line(void *arg, const char *line, size_t len)
 	struct worker *w = arg;
 	char text[4096];
 
-	if (w->state != WORKER_STARTING || w->pid == 0)
+	if (w->state != WORKER_STARTING)
+		return;
+	if (bindhint_matches(line, len))
+		w->addr_in_use = true;
+	if (w->env->pc->ready != READY_LOG || w->pid == 0)
 		return;
 	if (len >= sizeof(text))
 		len = sizeof(text) - 1;
@@ -234,6 +242,13 @@ worker_log_line(void *arg, const char *line, size_t len)
 	log_debug("%s gen %u worker %d pid %d: its output matched the ready "
 	    "pattern", w->env->program, w->env->number, w->index, (int)w->pid);
 	worker_ready(w);
+}
+
+/* Log (and show to its line watcher) what the worker wrote so far. */
+void
+worker_flush_output(struct worker *w)
+{
+	output_read_now(w->output);
 }
 
 /* Timer: a crashed worker's backoff has passed; ask to start it again. */
@@ -285,13 +300,14 @@ worker_start(struct worker *w, char **cause)
 	w->pgid = proc.pid;
 	w->state = WORKER_STARTING;
 	w->listened = 0;
+	w->addr_in_use = false;
 	clock_gettime(CLOCK_MONOTONIC, &w->started);
 	log_debug("%s gen %u worker %d pid %d: started", env->program,
 	    env->number, w->index, (int)w->pid);
 	if (env->pc->ready == READY_DELAY)
 		(void)worker_arm_timer(w, env->pc->ready_delay_ms,
 		    worker_delay_done);
-	if (env->pc->ready == READY_LOG && w->output != NULL)
+	if (w->output != NULL)
 		output_watch(w->output, worker_log_line, w);
 	return 0;
 }

@@ -113,6 +113,7 @@ struct worker {
 	unsigned int	 start_failures;	/* restarts failed in a row */
 	unsigned long long output_dropped;	/* lines over the output budget */
 	uint64_t	 listened;	/* listeners the bind() shim said it listens on */
+	bool		 addr_in_use;	/* said "address already in use" starting */
 };
 
 void		 worker_init(struct worker *w, const struct worker_env *env,
@@ -138,6 +139,7 @@ bool		 worker_group_alive(const struct worker *w);
 bool		 worker_is_process(const struct worker *w, pid_t pid);
 void		 worker_set_pid(struct worker *w, pid_t pid);
 void		 worker_cancel_timer(struct worker *w);
+void		 worker_flush_output(struct worker *w);
 int64_t		 gen_restart_in_ms(const struct worker *w);
 const char	*worker_state_name(enum worker_state state);
 void		 worker_save(struct worker *w, struct state_writer *wr);

@@ -1,0 +1,294 @@
+/*
+ * acceptq.c: does the generation that took over accept from the sockets
+ * it was given, and with the backlog configured?
+ *
+ * A server that ignores the socket handoff gave it (it binds another port,
+ * or waits on a file descriptor it never got) is ready by its own account
+ * while its listener's accept queue fills and nobody serves it. After each
+ * takeover, two one-shot timers look at the accept queue of every TCP
+ * listener the running generations serve (TCP_INFO on a listener:
+ * tcpi_unacked is the queue, tcpi_sacked its limit): at ACCEPTQ_FIRST_MS
+ * and at ACCEPTQ_CHECK_MS. A queue that is not empty and did not shrink
+ * from the takeover to either look is warned about; nothing runs while
+ * idle. The same look tells the listener's real backlog: a worker that
+ * calls listen() on its socket sets its own (Node 511, gunicorn 2048),
+ * below the configured one. Status shows both, live.
+ */
+#include "autoconf.h"
+
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "acceptq.h"
+#include "addr.h"
+#include "generation.h"
+#include "listener.h"
+#include "log.h"
+#include "loopstat.h"
+#include "parse.h"
+#include "program.h"
+
+#define ACCEPTQ_MAX	64	/* listeners looked at after a takeover */
+
+/* A listener looked at after a takeover, by name. */
+struct acceptq_look {
+	char		*name;
+	unsigned int	 queued;	/* at the last look */
+	bool		 suspect;	/* not empty, not shrinking so far */
+	bool		 warned;	/* found unserved */
+};
+
+struct acceptq {
+	struct event_base *base;
+	struct program_list *programs;
+	struct event	*timer;
+	bool		 confirming;	/* the second look is next */
+	struct acceptq_look looks[ACCEPTQ_MAX];
+	size_t		 nlooks;
+};
+
+/* The accept queue and backlog of a TCP listener: 0, or -1 if not known. */
+static int
+acceptq_read(const struct listener *l, unsigned int *queued,
+    unsigned int *backlog)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int fd;
+
+	if (l->addr.kind != ADDR_TCP || listener_per_slot(l) ||
+	    listener_nsockets(l) == 0 || (fd = listener_socket_fd(l, 0)) == -1)
+		return -1;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return -1;
+	*queued = ti.tcpi_unacked;
+	*backlog = ti.tcpi_sacked;
+	return 0;
+}
+
+/* net.core.somaxconn: listen() takes no more; 0 if unknown. */
+static unsigned int
+acceptq_somaxconn(void)
+{
+	unsigned int n = 0;
+	FILE *fp;
+
+	if ((fp = fopen("/proc/sys/net/core/somaxconn", "re")) == NULL)
+		return 0;
+	if (fscanf(fp, "%u", &n) != 1)
+		n = 0;
+	fclose(fp);
+	return n;
+}
+
+/* The listener name some running generation serves, or NULL. */
+static struct listener *
+acceptq_find(const struct acceptq *aq, const char *name)
+{
+	const struct program *prog;
+	const struct generation *gen;
+	size_t i;
+
+	TAILQ_FOREACH(prog, aq->programs, entry) {
+		if ((gen = prog->current) == NULL || gen->state != GEN_RUNNING)
+			continue;
+		for (i = 0; i < gen->nlisteners; i++)
+			if (strcmp(gen->listeners[i]->name, name) == 0)
+				return gen->listeners[i];
+	}
+	return NULL;
+}
+
+/* The look at listener name since the last takeover, or NULL. */
+static const struct acceptq_look *
+acceptq_look_of(const struct acceptq *aq, const char *name)
+{
+	size_t i;
+
+	for (i = 0; aq != NULL && i < aq->nlooks; i++)
+		if (strcmp(aq->looks[i].name, name) == 0)
+			return &aq->looks[i];
+	return NULL;
+}
+
+/* Say that listener l's queue was not served since the takeover. */
+static void
+acceptq_describe_unserved(const struct listener *l, unsigned int queued,
+    char *buf, size_t len)
+{
+	char limit[32];
+
+	format_duration(ACCEPTQ_CHECK_MS, limit, sizeof(limit));
+	snprintf(buf, len, "%s: %u connection%s queued, none accepted in %s: "
+	    "does the server use the socket it was given? (listener %s %s)",
+	    l->name, queued, queued == 1 ? "" : "s", limit, l->name, l->bound);
+}
+
+/*
+ * Say that a worker lowered listener l's backlog with its own listen();
+ * "" if it is what the config asks (as far as somaxconn allows).
+ */
+static void
+acceptq_describe_backlog(const struct listener *l, unsigned int backlog,
+    char *buf, size_t len)
+{
+	unsigned int want = l->opts.backlog > 0 ? (unsigned int)l->opts.backlog :
+	    0, max = acceptq_somaxconn();
+
+	buf[0] = '\0';
+	if (max > 0 && want > max)
+		want = max;
+	if (backlog >= want)
+		return;
+	snprintf(buf, len, "%s: backlog %u, not %u as configured: a worker "
+	    "called listen() on the socket with a backlog of its own (Node "
+	    "uses 511, gunicorn 2048); pass the server the backlog you want "
+	    "(gunicorn --backlog, Node server.listen({backlog}))", l->name,
+	    backlog, want);
+}
+
+/* Timer: look at the queues again; warn about those not served. */
+static void
+acceptq_look(evutil_socket_t fd, short what, void *arg)
+{
+	struct acceptq *aq = arg;
+	struct acceptq_look *lk;
+	struct listener *l;
+	unsigned int queued, backlog;
+	char text[512];
+	struct timeval tv = timeval_ms(ACCEPTQ_CHECK_MS - ACCEPTQ_FIRST_MS);
+	bool again = false;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	loopstat_mark("accept queue check");
+	for (i = 0; i < aq->nlooks; i++) {
+		lk = &aq->looks[i];
+		if ((l = acceptq_find(aq, lk->name)) == NULL ||
+		    acceptq_read(l, &queued, &backlog) == -1)
+			continue;
+		if (!aq->confirming) {
+			acceptq_describe_backlog(l, backlog, text, sizeof(text));
+			if (text[0] != '\0')
+				log_warnx("%s", text);
+		}
+		if (!lk->suspect || queued == 0 || queued < lk->queued) {
+			lk->suspect = false;
+			continue;
+		}
+		lk->queued = queued;
+		if (!aq->confirming) {
+			again = true;
+			continue;
+		}
+		lk->warned = true;
+		acceptq_describe_unserved(l, queued, text, sizeof(text));
+		log_warnx("%s", text);
+	}
+	aq->confirming = !aq->confirming;
+	if (again && evtimer_add(aq->timer, &tv) == -1)
+		log_warnx("cannot arm the accept queue check (out of memory)");
+}
+
+/* A checker of the accept queues of the programs' listeners. */
+struct acceptq *
+acceptq_new(struct event_base *base, struct program_list *programs)
+{
+	struct acceptq *aq;
+
+	if ((aq = calloc(1, sizeof(*aq))) == NULL)
+		return NULL;
+	aq->base = base;
+	aq->programs = programs;
+	if ((aq->timer = evtimer_new(base, acceptq_look, aq)) == NULL) {
+		free(aq);
+		return NULL;
+	}
+	return aq;
+}
+
+/* Forget the looks of the last takeover. */
+static void
+acceptq_clear(struct acceptq *aq)
+{
+	while (aq->nlooks > 0)
+		free(aq->looks[--aq->nlooks].name);
+	aq->confirming = false;
+}
+
+/* Free the checker (NULL is fine). */
+void
+acceptq_free(struct acceptq *aq)
+{
+	if (aq == NULL)
+		return;
+	acceptq_clear(aq);
+	event_free(aq->timer);
+	free(aq);
+}
+
+/*
+ * Generations took over: note each served TCP listener's queue now, and
+ * look again ACCEPTQ_FIRST_MS from now.
+ */
+void
+acceptq_takeover(struct acceptq *aq)
+{
+	struct timeval tv = timeval_ms(ACCEPTQ_FIRST_MS);
+	const struct program *prog;
+	const struct generation *gen;
+	struct acceptq_look *lk;
+	unsigned int queued, backlog;
+	size_t i;
+
+	if (aq == NULL)
+		return;
+	evtimer_del(aq->timer);
+	acceptq_clear(aq);
+	TAILQ_FOREACH(prog, aq->programs, entry) {
+		if ((gen = prog->current) == NULL || gen->state != GEN_RUNNING)
+			continue;
+		for (i = 0; i < gen->nlisteners && aq->nlooks < ACCEPTQ_MAX;
+		    i++) {
+			if (acceptq_look_of(aq, gen->listeners[i]->name) != NULL ||
+			    acceptq_read(gen->listeners[i], &queued,
+			    &backlog) == -1)
+				continue;
+			lk = &aq->looks[aq->nlooks];
+			if ((lk->name = strdup(gen->listeners[i]->name)) == NULL)
+				continue;
+			lk->queued = queued;
+			lk->suspect = true;
+			lk->warned = false;
+			aq->nlooks++;
+		}
+	}
+	if (aq->nlooks > 0 && evtimer_add(aq->timer, &tv) == -1)
+		log_warnx("cannot arm the accept queue check (out of memory)");
+}
+
+/* What status shows of listener l's queue and backlog, read now. */
+void
+acceptq_view(const struct acceptq *aq, const struct listener *l,
+    struct acceptq_view *v)
+{
+	const struct acceptq_look *lk = acceptq_look_of(aq, l->name);
+
+	memset(v, 0, sizeof(*v));
+	if (acceptq_read(l, &v->queued, &v->backlog) == -1)
+		return;
+	v->known = true;
+	acceptq_describe_backlog(l, v->backlog, v->backlog_warning,
+	    sizeof(v->backlog_warning));
+	/* Found unserved, and not served since. */
+	if (lk != NULL && lk->warned && v->queued > 0)
+		acceptq_describe_unserved(l, v->queued, v->queue_warning,
+		    sizeof(v->queue_warning));
+}

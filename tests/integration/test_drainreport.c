@@ -1,0 +1,311 @@
+/*
+ * test_drainreport.c: how the old workers of a reload ended, in the log,
+ * in `handoff reload`'s last lines and in status; the misconfigurations a
+ * new user hits caught and named: a server that binds its listener's
+ * address itself, one that never accepts from the socket it was given,
+ * one that lowers its listener's backlog with its own listen().
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+TestSuite(drainreport, .fini = tc_fini, .timeout = 120);
+
+/* Write s's config: one program "app" running command, with extra keys. */
+static void
+td_config(struct sup *s, const char *command, const char *keys)
+{
+	char *text = tc_printf(
+	    "[supervisor]\n"
+	    "name = drainreport\n"
+	    "control = %s\n"
+	    "pidfile = %s/handoff.pid\n"
+	    "\n"
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:%d\n"
+	    "\n"
+	    "[program app]\n"
+	    "command = %s\n"
+	    "listeners = web\n"
+	    "workers = 1\n"
+	    "%s", s->sock, s->dir, s->port, command, keys);
+
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+}
+
+/* A supervisor running command as app's one worker, started. */
+static struct sup *
+td_start(const char *command, const char *keys)
+{
+	struct sup *s = tc_new("", "");
+
+	td_config(s, command, keys);
+	tc_start(s);
+	return s;
+}
+
+/* `handoff reload`: it exits 0; what it printed (to free). */
+static char *
+td_reload_ok(struct sup *s)
+{
+	struct run_result res;
+	char *out;
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
+	    0, "%s%s", res.out, res.err);
+	out = tc_printf("%s", res.out);
+	support_result_free(&res);
+	cr_assert(out != NULL);
+	return out;
+}
+
+/* The drain report of app's gone generation number, from status. */
+static json_object *
+td_drained(json_object *root, int number)
+{
+	json_object *list = tc_json_at(root, "programs", "0", "drained", NULL);
+	json_object *r;
+	size_t i;
+
+	cr_assert(list != NULL, "no \"drained\" in status");
+	for (i = 0; i < json_object_array_length(list); i++) {
+		r = json_object_array_get_idx(list, i);
+		if (tc_json_int(tc_json_at(r, "generation", NULL)) == number)
+			return r;
+	}
+	cr_assert_fail("no drain report of generation %d", number);
+	return NULL;
+}
+
+/*
+ * Reload a program whose one worker ended as want_end: reload's lines say
+ * so (summary_text) before "done", with a warning naming fix (NULL: no
+ * warning); so do the log and status --json, where the worker's key
+ * ("status", "signal") is value.
+ */
+static void
+td_expect_drain(struct sup *s, const char *summary_text, const char *fix,
+    const char *want_end, const char *key, const char *value)
+{
+	json_object *root, *w;
+	char *out, *text, *summary;
+
+	out = td_reload_ok(s);
+	summary = tc_printf("app gen 1 drained: 1 worker %s", summary_text);
+	cr_expect(tc_in_order(out, "app gen 2 took over", summary, "done in",
+	    NULL), "%s", out);
+	if (fix != NULL)
+		cr_expect(tc_in_order(out, summary, "warning: app gen 1: 1 of 1 "
+		    "worker", fix, "done in", NULL), "%s", out);
+	else
+		cr_expect(strstr(out, "warning:") == NULL, "%s", out);
+	text = tc_log_text(s);
+	cr_expect(strstr(text, summary) != NULL, "%s", text);
+	free(text);
+
+	root = tc_status_json(s);
+	w = tc_json_at(td_drained(root, 1), "workers", "0", NULL);
+	cr_expect_str_eq(tc_json_str(tc_json_at(w, "end", NULL)), want_end);
+	cr_expect_str_eq(json_object_get_string(tc_json_at(w, key, NULL)),
+	    value);
+	cr_expect_eq(json_object_get_boolean(tc_json_at(w, "clean", NULL)),
+	    fix == NULL);
+	cr_expect_eq(json_object_get_boolean(tc_json_at(td_drained(root, 1),
+	    "clean", NULL)), fix == NULL);
+	json_object_put(root);
+	free(summary);
+	free(out);
+}
+
+/* A server that stops cleanly exits 0: said, and no warning. */
+Test(drainreport, a_clean_stop_is_exited_0)
+{
+	struct sup *s = td_start(support_env("HANDOFF_TESTSERVER"), "");
+
+	td_expect_drain(s, "exited 0", NULL, "exited", "status", "0");
+	tc_stop(s);
+}
+
+/* A server that ignores TERM is SIGKILLed at drain_timeout. */
+Test(drainreport, a_worker_killed_at_drain_timeout)
+{
+	char *cmd = tc_printf("%s --ignore-term",
+	    support_env("HANDOFF_TESTSERVER"));
+	struct sup *s = td_start(cmd, "drain_timeout = 1s\n");
+
+	td_expect_drain(s, "SIGKILLed at drain_timeout 1s", "stop_signal = ",
+	    "drain_timeout", "signal", "KILL");
+	free(cmd);
+	tc_stop(s);
+}
+
+/* A server with no handler for TERM dies of it: try its graceful signal. */
+Test(drainreport, a_worker_that_dies_of_its_stop_signal)
+{
+	struct sup *s = td_start("/bin/sleep 1000", "ready = delay:50ms\n");
+	char *text;
+
+	td_expect_drain(s, "died of its stop signal SIGTERM",
+	    "no graceful handler for SIGTERM", "stop_signal", "signal", "TERM");
+	text = tc_log_text(s);
+	cr_expect(strstr(text, "QUIT for nginx, INT for lighttpd") != NULL,
+	    "%s", text);
+	free(text);
+	tc_stop(s);
+}
+
+/* A server that exits 3 on TERM: the status is named. */
+Test(drainreport, a_worker_that_exits_3)
+{
+	struct sup *s = td_start("/bin/sh -c 'trap \"exit 3\" TERM; "
+	    "while :; do sleep 0.05; done'", "ready = delay:50ms\n");
+
+	td_expect_drain(s, "exited with status 3", "failed as it stopped",
+	    "exited", "status", "3");
+	tc_stop(s);
+}
+
+/*
+ * Status keeps the reports of the last two drained generations only, and
+ * shows them as text too.
+ */
+Test(drainreport, status_keeps_the_last_drains)
+{
+	struct sup *s = td_start(support_env("HANDOFF_TESTSERVER"), "");
+	json_object *root, *list;
+	char *text;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		free(td_reload_ok(s));
+	root = tc_status_json(s);
+	list = tc_json_at(root, "programs", "0", "drained", NULL);
+	cr_assert(list != NULL);
+	cr_expect_eq(json_object_array_length(list), 2);
+	cr_expect_eq(tc_json_int(tc_json_at(list, "0", "generation", NULL)), 3);
+	cr_expect_eq(tc_json_int(tc_json_at(list, "1", "generation", NULL)), 4);
+	cr_expect_eq(tc_json_int(tc_json_at(list, "1", "reload", NULL)), 5);
+	json_object_put(root);
+	text = tc_status_text(s);
+	cr_expect(tc_in_order(text, "last drains:", "app gen 3 drained: 1 "
+	    "worker exited 0", "app gen 4 drained: 1 worker exited 0", NULL),
+	    "%s", text);
+	free(text);
+	tc_stop(s);
+}
+
+/*
+ * A new generation whose server binds its listener's address itself
+ * exits before ready with "Address already in use": the reload fails
+ * naming the listener and preload = yes, which the shim can serve here.
+ */
+Test(drainreport, address_in_use_names_the_listener_and_preload)
+{
+	struct sup *s = td_start(support_env("HANDOFF_TESTSERVER"), "");
+	struct run_result res;
+	char *cmd, *want;
+
+	cmd = tc_printf("/usr/bin/python3 -c \"import socket; "
+	    "socket.socket().bind(('127.0.0.1', %d))\"", s->port);
+	td_config(s, cmd, "");
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
+	    1, "%s%s", res.out, res.err);
+	want = tc_printf("its output says \"address already in use\": it binds "
+	    "the address of listener web 127.0.0.1:%d itself", s->port);
+	cr_expect(strstr(res.err, want) != NULL, "%s", res.err);
+	cr_expect(strstr(res.err, "set preload = yes") != NULL, "%s", res.err);
+	support_result_free(&res);
+	cr_expect_eq(tc_log_count(s, want), 2, "%s", tc_log_text(s));
+	cr_expect_eq(tc_get(s, NULL), 1, "generation 1 keeps serving");
+	free(want);
+	free(cmd);
+	tc_stop(s);
+}
+
+/* Any case; a program under the shim already is told to look at it. */
+Test(drainreport, address_in_use_in_any_case)
+{
+	struct sup *s = tc_new("", "");
+
+	td_config(s, "/bin/sh -c 'echo \"bind: ADDRESS ALREADY IN USE\" >&2; "
+	    "exit 1'", "");
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "%s", tc_log_text(s));
+	cr_expect_eq(tc_log_count(s, "exited with status 1 before ready; its "
+	    "output says \"address already in use\": it binds the address of "
+	    "listener web"), 2, "%s", tc_log_text(s));
+}
+
+/* The warnings of status --json's listener web, one string (to free). */
+static char *
+td_listener_warnings(struct sup *s, int *queued, int *backlog)
+{
+	json_object *root = tc_status_json(s);
+	json_object *l = tc_json_named(root, "listeners", "web");
+	char *text;
+
+	cr_assert(l != NULL);
+	*queued = (int)tc_json_int(tc_json_at(l, "accept_queue", NULL));
+	*backlog = (int)tc_json_int(tc_json_at(l, "kernel_backlog", NULL));
+	text = tc_printf("%s", json_object_to_json_string(tc_json_at(l,
+	    "warnings", NULL)));
+	json_object_put(root);
+	return text;
+}
+
+/*
+ * A server that is ready by its own account but never accepts from the
+ * socket it was given (sleep, ready by delay): its queue fills; a few
+ * seconds after the takeover, once, the log and status say so.
+ */
+Test(drainreport, an_unserved_accept_queue_is_warned_about)
+{
+	struct sup *s = td_start("/bin/sleep 1000", "ready = delay:50ms\n");
+	int fds[5], i, queued, backlog;
+	char *warnings, *text;
+
+	for (i = 0; i < 5; i++)
+		cr_assert((fds[i] = tc_connect_tcp(s->port)) != -1);
+	free(td_reload_ok(s));
+	cr_assert_eq(support_handoff_wait_log(&s->hp, "web: 5 connections "
+	    "queued, none accepted in 3s: does the server use the socket it "
+	    "was given?", 1), 0, "%s", tc_log_text(s));
+	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect_eq(queued, 5);
+	cr_expect(strstr(warnings, "web: 5 connections queued, none accepted "
+	    "in 3s") != NULL, "%s", warnings);
+	free(warnings);
+	text = tc_status_text(s);
+	cr_expect(tc_in_order(text, "web", "accept queue 5, backlog",
+	    "warning: web: 5 connections queued", NULL), "%s", text);
+	free(text);
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	tc_stop(s);
+}
+
+/*
+ * A server that calls listen(fd, 16) on the socket it inherited lowers
+ * its backlog: status shows the real one and warns; so does the log.
+ */
+Test(drainreport, a_backlog_lowered_by_a_worker_is_warned_about)
+{
+	struct sup *s = td_start("/usr/bin/python3 -c \"import socket, time; "
+	    "socket.socket(fileno=3).listen(16); print('listening', "
+	    "flush=True); time.sleep(1000)\"", "ready = log:^listening\n");
+	char *warnings;
+	int queued, backlog;
+
+	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect_eq(backlog, 16);
+	cr_expect(tc_in_order(warnings, "web: backlog 16, not ", " as "
+	    "configured: a worker called listen()", NULL), "%s", warnings);
+	free(warnings);
+	cr_expect_eq(support_handoff_wait_log(&s->hp, "web: backlog 16, not ",
+	    1), 0, "%s", tc_log_text(s));
+	tc_stop(s);
+}
