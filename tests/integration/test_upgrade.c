@@ -104,7 +104,7 @@ tu_cgroup_dirs(pid_t pid, const char *top)
 	return n;
 }
 
-/* Drop "version" and every "uptime_ms" from a status, recursively. */
+/* Drop "version", every "uptime_ms" and live queue figures, recursively. */
 static void
 tu_strip(json_object *o)
 {
@@ -120,6 +120,12 @@ tu_strip(json_object *o)
 		return;
 	json_object_object_del(o, "version");
 	json_object_object_del(o, "uptime_ms");
+	/*
+	 * A listener's accept queue right now, and the warnings read from
+	 * it (an unserved queue): they move with the load.
+	 */
+	json_object_object_del(o, "accept_queue");
+	json_object_object_del(o, "warnings");
 	it = json_object_iter_begin(o);
 	end = json_object_iter_end(o);
 	while (!json_object_iter_equal(&it, &end)) {
