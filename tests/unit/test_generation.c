@@ -267,6 +267,8 @@ Test(generation, ready_once_every_worker_is)
 	int i;
 
 	cr_assert_eq(gen_start(gen, &cause), 0, "%s", cause);
+	/* The first slice may run out of time on a loaded machine. */
+	RUN_UNTIL(gen->nspawned == 3);
 	cr_assert_eq(fake.spawned, 3);
 	for (i = 0; i < 3; i++) {
 		cr_assert_eq(gen->workers[i].state, WORKER_STARTING);
@@ -294,6 +296,7 @@ Test(generation, a_worker_exiting_before_ready_fails_it_and_kills_the_rest)
 	pid_t p1, p0, p2;
 
 	cr_assert_eq(gen_start(gen, &cause), 0);
+	RUN_UNTIL(gen->nspawned == 3);
 	p0 = gen->workers[0].pid;
 	p1 = gen->workers[1].pid;
 	p2 = gen->workers[2].pid;
@@ -337,6 +340,7 @@ Test(generation, a_crashed_worker_of_a_running_generation_restarts_after_backoff
 	pid_t first;
 
 	cr_assert_eq(gen_start(gen, &cause), 0);
+	RUN_UNTIL(gen->nspawned == 2);
 	gen_notify(gen, &gen->workers[0], "READY", "1");
 	gen_notify(gen, &gen->workers[1], "READY", "1");
 	cr_assert_eq(seen.ready, 1);
@@ -471,6 +475,7 @@ Test(generation, not_ready_within_ready_timeout_fails)
 	char *cause = NULL;
 
 	cr_assert_eq(gen_start(gen, &cause), 0);
+	RUN_UNTIL(gen->nspawned == 2);
 	gen_notify(gen, &gen->workers[0], "READY", "1");
 	RUN_UNTIL(seen.failed == 1);
 	cr_assert_str_eq(seen.why, "not ready within ready_timeout 50ms "
