@@ -79,6 +79,8 @@ fuzz_request(const uint8_t *data, size_t size)
 		if (req.program != NULL && (!fuzz_inside(req.program, line,
 		    len) || *req.program == '\0'))
 			fuzz_fail("a reload of a bad program name");
+		if (req.nowait && req.takeover)
+			fuzz_fail("a reload both nowait and takeover");
 		break;
 	case CONTROL_STOP:
 		if (req.stop_ms < -1 || req.stop_ms > 168LL * 3600 * 1000)
@@ -88,6 +90,11 @@ fuzz_request(const uint8_t *data, size_t size)
 		if (req.name == NULL || !fuzz_inside(req.name, line, len) ||
 		    *req.name == '\0')
 			fuzz_fail("fds without a name");
+		break;
+	case CONTROL_UPGRADE:
+		if (req.name != NULL && (!fuzz_inside(req.name, line, len) ||
+		    *req.name != '/'))
+			fuzz_fail("an upgrade to a path not absolute");
 		break;
 	case CONTROL_STATUS:
 	case CONTROL_VERSION:
