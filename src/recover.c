@@ -22,6 +22,10 @@
  * group each leads) after its drain_timeout. They are not our children:
  * a pidfd tells when each has exited. Until then the record keeps them,
  * so a supervisor that dies meanwhile is recovered from too.
+ *
+ * An orphan's output pipe died with its supervisor, unless the fd store
+ * of a service manager kept it (outstore.c): then what the orphan writes
+ * is logged again, with its prefix, until it exits.
  */
 #include "autoconf.h"
 
@@ -40,6 +44,8 @@
 #include "cause.h"
 #include "config.h"
 #include "log.h"
+#include "output.h"
+#include "outstore.h"
 #include "parse.h"
 #include "procfs.h"
 #include "record.h"
@@ -56,6 +62,7 @@ struct orphan {
 	int		 pidfd;		/* -1 once it exited */
 	struct event	*exit_ev;	/* pidfd readable: it exited */
 	struct event	*kill_timer;	/* its drain_timeout */
+	struct output	*output;	/* its output pipe, back from the fd store */
 	bool		 draining;
 };
 
@@ -66,6 +73,7 @@ struct recover {
 	size_t		 live;		/* orphans that have not exited */
 	pid_t		 dead_pid;	/* the supervisor that wrote the record */
 	bool		 draining;	/* recover_drain was called */
+	unsigned long long output_dropped;	/* the orphans' lines dropped */
 	recover_changed_fn changed;
 	void		*arg;
 };
@@ -305,6 +313,12 @@ recover_exited(evutil_socket_t fd, short what, void *arg)
 	}
 	close(o->pidfd);
 	o->pidfd = -1;
+	/* What it wrote last is logged; its pipe leaves the fd store. */
+	if (o->output != NULL) {
+		output_free(o->output);
+		o->output = NULL;
+		outstore_remove(o->rp.pid);
+	}
 	if (--rec->live == 0 && rec->draining)
 		log_info("the orphaned workers of the dead supervisor pid %d "
 		    "are gone", (int)rec->dead_pid);
@@ -330,6 +344,30 @@ recover_add(struct recover *rec, struct record_proc *p, int pidfd)
 	p->nfds = 0;
 	rec->live++;
 	return 0;
+}
+
+/*
+ * Log what an orphan writes from now on, if the fd store kept its output
+ * pipe across the crash (outstore.c).
+ */
+static void
+recover_read_output(struct orphan *o)
+{
+	char prefix[RECORD_NAME_MAX + 64];
+	int fd;
+
+	if ((fd = outstore_take(o->rp.pid)) == -1)
+		return;
+	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", o->rp.program,
+	    o->rp.gen, (int)o->rp.pid);
+	/* The pipe is the output reader's from now on. */
+	if ((o->output = output_new(o->rec->base, fd, prefix,
+	    &o->rec->output_dropped)) == NULL) {
+		close(fd);
+		return;
+	}
+	log_info("orphaned worker pid %d: its output, kept in the fd store, "
+	    "is read again", (int)o->rp.pid);
 }
 
 /*
@@ -398,6 +436,7 @@ recover_open(struct event_base *base, const struct config *conf,
 	free(path);
 	for (i = 0; i < rec->norphans; i++) {
 		rec->orphans[i].rec = rec;
+		recover_read_output(&rec->orphans[i]);
 		rec->orphans[i].exit_ev = event_new(base, rec->orphans[i].pidfd,
 		    EV_READ, recover_exited, &rec->orphans[i]);
 		if (rec->orphans[i].exit_ev == NULL ||
@@ -532,6 +571,8 @@ recover_free(struct recover *rec)
 			event_free(o->kill_timer);
 		if (o->pidfd != -1)
 			close(o->pidfd);
+		/* A live orphan's pipe stays stored, for the next start. */
+		output_free(o->output);
 		free(o->rp.fds);
 	}
 	free(rec->orphans);

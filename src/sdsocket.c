@@ -18,6 +18,9 @@
  *    slot, 0 for a shared socket). The listener of that name, or the one
  *    on that address, takes it at that slot, and owns it from then on.
  *
+ * The fd store also gives back the workers' output pipes, named
+ * "output.PID" (outstore.c): those are not sockets, and go to outstore.c.
+ *
  * A third kind, origin RECOVERED, comes from no manager: the sockets
  * recover.c took from the orphaned workers of a dead supervisor, found
  * like stored ones (by "LISTENER#SLOT" and address) and owned alike.
@@ -56,6 +59,7 @@
 #include "cause.h"
 #include "config.h"
 #include "log.h"
+#include "outstore.h"
 #include "sdnotify.h"
 #include "sdsocket.h"
 #include "state.h"
@@ -229,6 +233,25 @@ sdsocket_merge(struct sdsocket *kept, struct sdsocket *dup)
 }
 
 /*
+ * Tell whether fd, passed as name, is a worker's output pipe back from
+ * the fd store (outstore.c): if so it is outstore.c's now.
+ */
+static bool
+sdsocket_adopt_output(int fd, const char *name)
+{
+	struct stat sb;
+	pid_t pid;
+
+	if (!outstore_parse_name(name, &pid) || fstat(fd, &sb) == -1 ||
+	    !S_ISFIFO(sb.st_mode))
+		return false;
+	if (outstore_adopt(fd, pid) == -1)
+		log_warnx("out of memory for %s, back from the fd store: the "
+		    "output of pid %d is lost", name, (int)pid);
+	return true;
+}
+
+/*
  * Take what the service manager passed (LISTEN_PID = our pid): fds 3..
  * become CLOEXEC and are kept here until listeners take them; the
  * LISTEN_ variables are unset. 0 (also when nothing was passed), or -1
@@ -278,6 +301,10 @@ sdsocket_adopt(char **cause)
 			*colon = '\0';
 		else
 			colon = NULL;
+		if (word != NULL && sdsocket_adopt_output(fd, word)) {
+			word = colon != NULL ? colon + 1 : NULL;
+			continue;
+		}
 		if (sdsocket_describe(&s, fd, word != NULL ? word : "", cause) == -1) {
 			free(copy);
 			return -1;

@@ -45,6 +45,7 @@
 #include "loopstat.h"
 #include "merge.h"
 #include "notify.h"
+#include "outstore.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "procfs.h"
@@ -1107,6 +1108,8 @@ supervisor_open_record(struct supervisor *sup, bool recover, char **cause)
 	if (recover && recover_open(sup->base, sup->conf,
 	    supervisor_orphan_exited, sup, &sup->recover, cause) == -1)
 		return -1;
+	/* Stored output pipes no orphan took: their workers are gone. */
+	outstore_finish();
 	sup->record = record_open(sup->base, sup->conf->supervisor.control,
 	    &sup->programs, sup->pids, recover_put, sup->recover, cause);
 	return sup->record == NULL ? -1 : 0;
@@ -1295,6 +1298,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		return 1;
 	}
 	fdstore_init();
+	outstore_enable(fdstore_enabled());
 	child_raise_nofile();
 	if ((sup.base = event_base_new()) == NULL ||
 	    (sup.pids = pidmap_new()) == NULL)

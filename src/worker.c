@@ -28,6 +28,7 @@
 #include "log.h"
 #include "loopstat.h"
 #include "output.h"
+#include "outstore.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "shim.h"
@@ -152,6 +153,44 @@ worker_set_mainpid(struct worker *w, pid_t pid)
 		(void)pidmap_put(w->env->pids, pid, w);
 }
 
+/*
+ * Log what is left of the worker's output and close it; its pipe leaves
+ * the fd store (outstore.c).
+ */
+static void
+worker_close_output(struct worker *w)
+{
+	if (w->output == NULL)
+		return;
+	output_free(w->output);
+	w->output = NULL;
+	outstore_remove(w->output_pid);
+	w->output_pid = 0;
+}
+
+/*
+ * Read fd, pid's output pipe, from now on (the fd is the output reader's,
+ * or closed); under systemd its read end is stored too (outstore.c),
+ * unless stored already (it crossed an upgrade).
+ */
+static void
+worker_open_output(struct worker *w, int fd, pid_t pid, bool stored)
+{
+	const struct worker_env *env = w->env;
+	char prefix[256];
+
+	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", env->program,
+	    env->number, (int)pid);
+	if ((w->output = output_new(env->base, fd, prefix,
+	    &w->output_dropped)) == NULL) {
+		close(fd);
+		return;
+	}
+	w->output_pid = pid;
+	if (!stored)
+		outstore_put(pid, fd);
+}
+
 /* Free what a worker holds (its process must be gone or forgotten). */
 void
 worker_free(struct worker *w)
@@ -159,8 +198,7 @@ worker_free(struct worker *w)
 	worker_set_mainpid(w, 0);
 	worker_set_pid(w, 0);
 	worker_cancel_timer(w);
-	output_free(w->output);
-	w->output = NULL;
+	worker_close_output(w);
 	free(w->status_text);
 	free(w->last_error);
 	w->status_text = w->last_error = NULL;
@@ -276,25 +314,20 @@ worker_start(struct worker *w, char **cause)
 {
 	const struct worker_env *env = w->env;
 	struct worker_proc proc = { 0, -1, 0 };
-	char prefix[256];
 	int rc;
 
 	if ((rc = env->ops->spawn(w, &proc, cause)) == WORKER_NOT_STARTED)
 		return WORKER_NOT_STARTED;
 	/* A process ran: what the last one wrote is logged now. */
-	output_free(w->output);
-	w->output = NULL;
+	worker_close_output(w);
 	if (rc == WORKER_CANNOT_RUN) {
 		w->last_status = proc.wait_status;
 		return WORKER_CANNOT_RUN;
 	}
 	desc_group_add(env->desc, proc.pid);
-	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", env->program,
-	    env->number, (int)proc.pid);
 	/* The output pipe becomes the output reader's (closed with it). */
-	if (proc.output_fd != -1 && (w->output = output_new(env->base,
-	    proc.output_fd, prefix, &w->output_dropped)) == NULL)
-		close(proc.output_fd);
+	if (proc.output_fd != -1)
+		worker_open_output(w, proc.output_fd, proc.pid, false);
 	worker_set_mainpid(w, 0);
 	worker_set_pid(w, proc.pid);
 	w->pgid = proc.pid;
@@ -683,6 +716,7 @@ worker_save(struct worker *w, struct state_writer *wr)
 	state_int(wr, "pid", w->pid);
 	state_int(wr, "pgid", w->pgid);
 	state_int(wr, "mainpid", w->mainpid);
+	state_int(wr, "output_pid", w->output_pid);
 	state_str(wr, "state", worker_state_name(w->state));
 	state_time(wr, "started", &w->started);
 	state_int(wr, "restarts", w->restarts);
@@ -722,7 +756,6 @@ worker_restore(struct worker *w, const struct state_rec *r)
 	const struct worker_env *env = w->env;
 	const char *st = state_get(r, "state"), *text;
 	struct timespec at;
-	char prefix[256];
 	int fd = (int)state_get_int(r, "output_fd", -1);
 	int i;
 
@@ -750,12 +783,10 @@ worker_restore(struct worker *w, const struct state_rec *r)
 	if (state_get_int(r, "mainpid", 0) > 0)
 		worker_set_mainpid(w, (pid_t)state_get_int(r, "mainpid", 0));
 	if (fd >= 0) {
-		snprintf(prefix, sizeof(prefix), "%s gen %u pid %d",
-		    env->program, env->number, (int)w->pid);
-		/* The pipe is the output reader's from now on. */
-		if ((w->output = output_new(env->base, fd, prefix,
-		    &w->output_dropped)) == NULL)
-			close(fd);
+		/* The pipe is the output reader's from now on (stored
+		   already, as the process's it was made for). */
+		worker_open_output(w, fd, (pid_t)state_get_int(r,
+		    "output_pid", w->pid), true);
 	}
 	if (w->state == WORKER_BACKOFF && state_get_time(r, "restart_at", &at)) {
 		if (worker_arm_timer(w, worker_ms_until(&at),

@@ -106,6 +106,7 @@ struct worker {
 	uint64_t	 backoff_ms;	/* delay before the next restart */
 	struct timespec	 restart_at;	/* monotonic, while in backoff */
 	struct output	*output;
+	pid_t		 output_pid;	/* the process whose output it reads */
 	struct event	*timer;		/* ready delay or restart backoff */
 	char		*status_text;	/* last STATUS= */
 	int		 last_status;	/* last wait status, -1 none */

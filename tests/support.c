@@ -239,6 +239,42 @@ support_dgram_socket(const char *path)
 	return fd;
 }
 
+/*
+ * A NOTIFY_SOCKET of the test's own: a datagram socket bound as
+ * "notify" in a new temporary directory (its path into dir, of len
+ * bytes), exported as NOTIFY_SOCKET. The socket, or -1 with errno.
+ */
+int
+support_notify_receiver(const char *tag, char *dir, size_t len)
+{
+	char path[256];
+	int fd;
+
+	snprintf(dir, len, "/tmp/handoff-%s-XXXXXX", tag);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/notify", dir);
+	if ((fd = support_dgram_socket(path)) == -1)
+		return -1;
+	if (setenv("NOTIFY_SOCKET", path, 1) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Close the receiver and remove what support_notify_receiver made. */
+void
+support_notify_receiver_remove(const char *dir, int fd)
+{
+	char path[256];
+
+	close(fd);
+	snprintf(path, sizeof(path), "%s/notify", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* Write content to dir/name; returns the path, which the caller frees. */
 char *
 support_write_file(const char *dir, const char *name, const char *content)

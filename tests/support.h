@@ -22,6 +22,8 @@ void	 support_rmtree(const char *path);
 char	*support_write_file(const char *dir, const char *name,
 	    const char *content);
 int	 support_dgram_socket(const char *path);
+int	 support_notify_receiver(const char *tag, char *dir, size_t len);
+void	 support_notify_receiver_remove(const char *dir, int fd);
 char	*support_copy_executable(const char *src, const char *dir);
 int	 support_free_port(void);
 int	 support_local_port(int fd);

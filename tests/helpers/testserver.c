@@ -121,6 +121,7 @@ struct options {
 	long		 noise;
 	long		 long_line;		/* 'x's of one line at start */
 	const char	*print;			/* --print: written to stdout at start */
+	const char	*print_on_stop;		/* written to stdout on stop */
 	long		 repeat;		/* --print this many times */
 	int		 flood;			/* a child floods stdout */
 	int		 shutdown_how;		/* shutdown() listeners on stop, or -1 */
@@ -266,7 +267,7 @@ static void usage(int code)
 	    "                  [--accept-delay DUR] [--ready-on-usr1]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
-	    "                  [--print TEXT [--repeat N]] [--flood]\n"
+	    "                  [--print TEXT [--repeat N]] [--print-on-stop TEXT] [--flood]\n"
 	    "                  [--shutdown-on-stop rd|wr|rdwr] [--reuseport-inherited]\n"
 	    "--notify-raw sends TEXT (with \\n, \\\\ and \\xHH escapes) to NOTIFY_SOCKET\n"
 	    "at start, after --status; --notify-mainpid PID sends MAINPID=PID; both\n"
@@ -274,6 +275,8 @@ static void usage(int code)
 	    "--long-line N writes one line of N 'x' characters to stdout at start.\n"
 	    "--print TEXT writes TEXT (with the same escapes) to stdout at start,\n"
 	    "N times with --repeat N (default 1, in one write).\n"
+	    "--print-on-stop TEXT writes TEXT (same escapes) to stdout as it begins\n"
+	    "to stop (a closed stdout kills it with SIGPIPE).\n"
 	    "--flood forks a child that writes lines to stdout as fast as it can\n"
 	    "until we exit.\n"
 	    "--orphans N starts N children that leave the process group (setsid)\n"
@@ -351,6 +354,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--long-line") != 0 &&
 		    strcmp(name, "--orphans") != 0 &&
 		    strcmp(name, "--print") != 0 &&
+		    strcmp(name, "--print-on-stop") != 0 &&
 		    strcmp(name, "--repeat") != 0 &&
 		    strcmp(name, "--notify-raw") != 0 &&
 		    strcmp(name, "--notify-mainpid") != 0 &&
@@ -409,6 +413,8 @@ static void parse_options(int argc, char **argv)
 			options.status = value;
 		} else if (strcmp(name, "--print") == 0) {
 			options.print = value;
+		} else if (strcmp(name, "--print-on-stop") == 0) {
+			options.print_on_stop = value;
 		} else if (strcmp(name, "--repeat") == 0) {
 			if (parse_number(value, 1, 1000000, &number) == -1)
 				die(2, "--repeat %s: expected a count", value);
@@ -1083,6 +1089,8 @@ static void begin_stop(void)
 	int i, shut = 0;
 
 	notify_said("STOPPING=1", handoff_stopping());
+	if (options.print_on_stop != NULL)
+		print_raw(options.print_on_stop, 1);
 	for (i = 0; i < listener_count; i++) {
 		if (options.shutdown_how != -1 && listeners[i].type == SOCK_STREAM) {
 			if (shutdown(listeners[i].fd, options.shutdown_how) == 0)

@@ -134,6 +134,24 @@ rx_seen_since(size_t mark, const char *needle)
 	return strstr(rx.seen + mark, needle) != NULL;
 }
 
+/*
+ * Tell whether a listener's socket was stored after mark: an FDSTORE=1
+ * whose name is not a worker's output pipe ("output.PID").
+ */
+static bool
+rx_socket_stored_since(size_t mark)
+{
+	const char *at = rx.seen + mark, *name;
+
+	while ((at = strstr(at, "FDSTORE=1\nFDNAME=")) != NULL) {
+		name = at + strlen("FDSTORE=1\nFDNAME=");
+		if (strncmp(name, "output.", strlen("output.")) != 0)
+			return true;
+		at = name;
+	}
+	return false;
+}
+
 /* CLOCK_MONOTONIC in microseconds, as MONOTONIC_USEC= counts. */
 static unsigned long long
 mono_us(void)
@@ -280,8 +298,9 @@ Test(sdnotify, says_ready_reloading_stopping_and_stores_sockets, .fini = fini)
 	json_object *st;
 	size_t mark;
 	char *m, *want, *out, *at;
-	int fd, on = 0;
+	int fd, on = 0, i, n;
 	socklen_t len = sizeof(on);
+	pid_t pids[MAX_PIDS];
 
 	write_config(s, true, "", "", "");
 	rx_open(s);
@@ -309,6 +328,17 @@ Test(sdnotify, says_ready_reloading_stopping_and_stores_sockets, .fini = fini)
 	cr_expect(strstr(m, "STATUS=running: app gen 1") != NULL, "%s", m);
 	free(want);
 	free(m);
+	/* Each worker's output pipe, stored as it started (status saw
+	   the workers of gen 1). */
+	n = s->nworkers;
+	cr_assert_eq(n, 2);
+	for (i = 0; i < n; i++) {
+		pids[i] = s->workers[i];
+		want = tc_printf("FDSTORE=1\nFDNAME=output.%d", (int)pids[i]);
+		cr_expect(strstr(rx.seen, want) != NULL, "no %s:\n%s", want,
+		    rx.seen);
+		free(want);
+	}
 
 	/* A reload: RELOADING=1 as it begins, READY=1 once it took over. */
 	t0 = mono_us();
@@ -324,9 +354,17 @@ Test(sdnotify, says_ready_reloading_stopping_and_stores_sockets, .fini = fini)
 	mark = rx.len;
 	m = rx_until("READY=1", NULL);
 	cr_expect(strstr(m, "STATUS=running: app gen 2") != NULL, "%s", m);
-	cr_expect(!rx_seen_since(mark, "FDSTORE=1"), "kept sockets stored "
+	cr_expect(!rx_socket_stored_since(mark), "kept sockets stored "
 	    "again:\n%s", rx.seen);
 	free(m);
+	/* The old workers' pipes leave the store once they are gone. */
+	for (i = 0; i < n; i++) {
+		want = tc_printf("FDSTOREREMOVE=1\nFDNAME=output.%d",
+		    (int)pids[i]);
+		if (strstr(rx.seen, want) == NULL)
+			free(rx_until(want, NULL));
+		free(want);
+	}
 
 	/* A reload that fails: READY=1 all the same, saying so. */
 	write_config(s, true, "", "--exit-before-ready 3", "");
@@ -428,7 +466,7 @@ Test(sdnotify, stored_sockets_come_back_at_their_slots, .fini = fini)
 	    inode[2]);
 	json_object_put(st);
 	free(rx_until("READY=1", NULL));
-	cr_expect(!rx_seen_since(mark, "FDSTORE=1"), "stored again:\n%s",
+	cr_expect(!rx_socket_stored_since(mark), "stored again:\n%s",
 	    rx.seen);
 	path = tc_printf("%s/admin.sock", s->dir);
 	text = NULL;
@@ -457,7 +495,7 @@ Test(sdnotify, one_socket_passed_twice_is_one_socket, .fini = fini)
 	    "%s", tc_log_text(s));
 	free(rx_until("FDSTOREREMOVE=1\nFDNAME=web#0", NULL));
 	free(rx_until("READY=1", NULL));
-	cr_expect(strstr(rx.seen, "FDSTORE=1") == NULL, "a socket unit's "
+	cr_expect(!rx_socket_stored_since(0), "a socket unit's "
 	    "socket was stored:\n%s", rx.seen);
 	st = tc_status_json(s);
 	cr_expect_str_eq(tc_json_str(listener_json(st, "web", -1, "origin")),

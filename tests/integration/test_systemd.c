@@ -830,8 +830,9 @@ Test(systemd, socket_unit_named_sockets_are_adopted, .fini = fini)
 	    "passed");
 	inode = tc_json_int(listener_at(st, "web", "inode"));
 	json_object_put(st);
-	/* Not bound twice, not stored: the socket unit holds them. */
-	cr_expect_eq(prop_long("handoff@t3.service", "NFileDescriptorStore"), 0);
+	/* Not bound twice, not stored (the socket unit holds them): only
+	   the two workers' output pipes are. */
+	cr_expect_eq(prop_long("handoff@t3.service", "NFileDescriptorStore"), 2);
 	cr_expect_eq(support_http_get_unix(admin, "/", &body), SUPPORT_HTTP_OK);
 	free(body);
 
@@ -893,7 +894,8 @@ Test(systemd, crash_restarts_with_the_stored_socket, .fini = fini)
 
 	write_config("t4", port, "", "web", "", "");
 	sdctl_ok("start", "start", "handoff@t4", NULL);
-	cr_expect_eq(prop_long("handoff@t4", "NFileDescriptorStore"), 1);
+	/* The socket and the two workers' output pipes. */
+	cr_expect_eq(prop_long("handoff@t4", "NFileDescriptorStore"), 3);
 	st = status_of("t4");
 	inode = tc_json_int(listener_at(st, "web", "inode"));
 	nold = worker_pids(st, old, 7);
@@ -925,7 +927,99 @@ Test(systemd, crash_restarts_with_the_stored_socket, .fini = fini)
 	cr_expect_eq(tc_json_int(listener_at(st, "web", "inode")), inode,
 	    "the restart bound another socket");
 	json_object_put(st);
-	cr_expect_eq(prop_long("handoff@t4", "NFileDescriptorStore"), 1);
+	/* The dead workers' pipes are out, the new ones' in. */
+	cr_expect_eq(prop_long("handoff@t4", "NFileDescriptorStore"), 3);
+}
+
+/* wait_for: each orphan wrote its stop line to the new supervisor's log,
+   and exited. */
+struct orphans_drained {
+	const char	*name;
+	const pid_t	*pids;
+	int		 n;
+};
+
+static bool
+are_drained(void *arg)
+{
+	const struct orphans_drained *d = arg;
+	char *log = unit_log(d->name), line[128];
+	bool all = true;
+	int i;
+
+	for (i = 0; i < d->n && all; i++) {
+		snprintf(line, sizeof(line), "app gen 1 pid %d: orphan-drains",
+		    (int)d->pids[i]);
+		all = strstr(log, line) != NULL && !support_pid_alive(d->pids[i]);
+	}
+	free(log);
+	return all;
+}
+
+Test(systemd, crash_with_keep_workers_loses_no_request, .fini = fini)
+{
+	int port = support_free_port();
+	struct restarted r = { "handoff@t8", 0 };
+	struct orphans_drained d = { "t8", NULL, 0 };
+	char *dir, *dropin, *log;
+	pid_t old[8];
+	json_object *st;
+	char summary[512];
+	int nold, i;
+
+	sd_up();
+
+	/* The shipped drop-in, for this instance. */
+	dropin = tc_printf("%s/etc/systemd/keep-workers.conf",
+	    support_env("HANDOFF_SRCDIR"));
+	log = support_read_file(dropin);
+	cr_assert(log != NULL, "cannot read %s", dropin);
+	dir = tc_printf("%s/handoff@t8.service.d", sd.units);
+	user_dir(dir);
+	user_file(dir, "keep-workers.conf", log);
+	free(log);
+	free(dir);
+	free(dropin);
+	sdctl_ok("daemon-reload", "daemon-reload", NULL);
+
+	write_config("t8", port, "", "web", "--print-on-stop 'orphan-drains\\n'",
+	    "");
+	sdctl_ok("start", "start", "handoff@t8", NULL);
+	cr_expect(prop_is("handoff@t8", "KillMode", "process"));
+	st = status_of("t8");
+	nold = worker_pids(st, old, 8);
+	json_object_put(st);
+	cr_assert_eq(nold, 2);
+	r.old_pid = prop_long("handoff@t8", "MainPID");
+
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
+	cr_assert_eq(load_wait_progress(&ld, 50), 0);
+	kill((pid_t)r.old_pid, SIGKILL);
+	cr_assert(wait_for(is_restarted, &r), "not restarted: %s",
+	    unit_log("t8"));
+	/* The orphans served on, were taken over and drained: each wrote
+	   its stop line through its pipe, kept in the fd store. */
+	d.pids = old;
+	d.n = nold;
+	cr_assert(wait_for(are_drained, &d), "the orphans were not drained "
+	    "with their output read: %s", unit_log("t8"));
+	cr_assert_eq(load_wait_progress(&ld, 50), 0, "no answers after the "
+	    "restart: %s", unit_log("t8"));
+	load_stop(&ld);
+	cr_log_info("kill -9 under load, keep-workers.conf: %s",
+	    load_summary(&ld, summary, sizeof(summary)));
+	cr_expect_eq(load_failures(&ld), 0, "requests failed across the "
+	    "crash: %s", load_summary(&ld, summary, sizeof(summary)));
+	log = unit_log("t8");
+	for (i = 0; i < nold; i++) {
+		dir = tc_printf("orphaned worker pid %d: its output, kept in "
+		    "the fd store, is read again", (int)old[i]);
+		cr_expect(strstr(log, dir) != NULL, "no \"%s\": %s", dir, log);
+		free(dir);
+	}
+	free(log);
+	/* The socket and the new workers' pipes; the orphans' are out. */
+	cr_expect_eq(prop_long("handoff@t8", "NFileDescriptorStore"), 3);
 }
 
 Test(systemd, restart_keeps_the_socket, .fini = fini)
@@ -968,7 +1062,7 @@ Test(systemd, stop_leaves_nothing_stored, .fini = fini)
 
 	write_config("t6", port, "", "web", "", "");
 	sdctl_ok("start", "start", "handoff@t6", NULL);
-	cr_expect_eq(prop_long("handoff@t6", "NFileDescriptorStore"), 1);
+	cr_expect_eq(prop_long("handoff@t6", "NFileDescriptorStore"), 3);
 	sdctl_ok("stop", "stop", "handoff@t6", NULL);
 	cr_expect(prop_is("handoff@t6", "ActiveState", "inactive"));
 	cr_expect_eq(prop_long("handoff@t6", "NFileDescriptorStore"), 0);
@@ -992,12 +1086,13 @@ Test(systemd, reload_removing_a_listener_frees_its_port, .fini = fini)
 
 	write_config("t7", port, extra, "web, extra", "", "");
 	sdctl_ok("start", "start", "handoff@t7", NULL);
-	cr_expect_eq(prop_long("handoff@t7", "NFileDescriptorStore"), 2);
+	cr_expect_eq(prop_long("handoff@t7", "NFileDescriptorStore"), 4);
 	cr_expect_eq(get_gen(other), 1);
 	write_config("t7", port, "", "web", "", "");
 	sdctl_ok("reload", "reload", "handoff@t7", NULL);
 	cr_assert(wait_for(is_one_generation, "t7"), "%s", unit_log("t7"));
-	cr_expect_eq(prop_long("handoff@t7", "NFileDescriptorStore"), 1);
+	/* One socket, and the pipes of the new generation only. */
+	cr_expect_eq(prop_long("handoff@t7", "NFileDescriptorStore"), 3);
 	/* Neither the supervisor nor systemd holds it any more. */
 	cr_expect_eq(tc_http_get(other, &gen, &pid), SUPPORT_HTTP_REFUSED);
 	cr_expect_eq(get_gen(port), 2);

@@ -34,15 +34,9 @@ static struct config *conf;
 static void
 setup(void)
 {
-	char path[128];
-
 	log_set_level(LOG_LEVEL_WARN);
-	snprintf(dir, sizeof(dir), "/tmp/handoff-fdstore-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/notify", dir);
-	rx = support_dgram_socket(path);
+	rx = support_notify_receiver("fdstore", dir, sizeof(dir));
 	cr_assert(rx != -1, "%s", strerror(errno));
-	cr_assert_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
 	unsetenv("FDSTORE");
 	sdnotify_init();
 	fdstore_init();
@@ -53,14 +47,9 @@ setup(void)
 static void
 teardown(void)
 {
-	char path[128];
-
 	fdstore_free();
 	config_free(conf);
-	close(rx);
-	snprintf(path, sizeof(path), "%s/notify", dir);
-	unlink(path);
-	rmdir(dir);
+	support_notify_receiver_remove(dir, rx);
 }
 
 /* A TCP listener named name on 127.0.0.1, port 0. */

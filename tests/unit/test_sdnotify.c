@@ -28,14 +28,8 @@ static int rx = -1;
 static void
 setup(void)
 {
-	char path[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/handoff-sdnotify-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/notify", dir);
-	rx = support_dgram_socket(path);
+	rx = support_notify_receiver("sdnotify", dir, sizeof(dir));
 	cr_assert(rx != -1, "%s", strerror(errno));
-	cr_assert_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
 	sdnotify_init();
 }
 
@@ -43,12 +37,7 @@ setup(void)
 static void
 teardown(void)
 {
-	char path[128];
-
-	close(rx);
-	snprintf(path, sizeof(path), "%s/notify", dir);
-	unlink(path);
-	rmdir(dir);
+	support_notify_receiver_remove(dir, rx);
 }
 
 /* The next message (into buf) and the fd it carried (-1: none). */

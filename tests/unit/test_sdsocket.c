@@ -23,6 +23,7 @@
 #include "addr.h"
 #include "config.h"
 #include "log.h"
+#include "outstore.h"
 #include "sdsocket.h"
 
 Test(sdsocket, store_names)
@@ -286,6 +287,40 @@ check_not_a_socket(void)
 Test(sdsocket, a_passed_fd_that_is_no_socket_is_refused)
 {
 	in_child(check_not_a_socket, "not a socket");
+}
+
+/*
+ * A worker's output pipe back from the fd store ("output.PID") is no
+ * socket and no error: it waits for the orphan of that pid. A pipe under
+ * any other name is still refused.
+ */
+static int
+check_output_pipe(void)
+{
+	char *cause = NULL;
+	int fds[2], sock[2], port, out;
+	ino_t pipe_ino;
+
+	log_set_level(LOG_LEVEL_ERROR);
+	if (pipe(fds) == -1)
+		return 90;
+	pipe_ino = inode(fds[0]);
+	sock[0] = fds[0];
+	sock[1] = tcp_socket(&port, false);
+	pass(sock, 2, "output.4121:web#0");
+	if (sdsocket_adopt(&cause) != 0)
+		return 1;
+	if (outstore_pending() != 1 || (out = outstore_take(4121)) == -1 ||
+	    inode(out) != pipe_ino)
+		return 2;
+	sdsocket_free();
+	outstore_finish();
+	return 0;
+}
+
+Test(sdsocket, an_output_pipe_from_the_store_waits_for_its_orphan)
+{
+	in_child(check_output_pipe, "an output pipe");
 }
 
 /* An empty name keeps its place: the second socket is web's. */
