@@ -196,6 +196,62 @@ Test(recovery, reuseport_slots_across_a_crash)
 	tc_stop(s);
 }
 
+/*
+ * Self mode: the workers bind their own sockets (SO_REUSEPORT), the
+ * supervisor holds none. The orphans are recognised all the same, the new
+ * workers bind beside them, and they are drained once those are ready.
+ */
+Test(recovery, self_mode_orphans_drain_beside_the_new_workers)
+{
+	struct sup *s;
+	pid_t orphans[WORKERS];
+	char *args;
+
+	tr_netns();
+	s = tc_new("", "");
+	args = tc_printf("--listen 127.0.0.1:%d", s->port);
+	tc_write_config(s, args, "handoff = self\nready = listening\n"
+	    "drain_timeout = 10s\n");
+	free(args);
+	tc_start(s);
+	tr_crash_and_recover(s, orphans, WORKERS);
+	tc_expect_log(s, "2 orphaned workers of the dead supervisor pid", 1);
+	/* Nothing was copied: the supervisor holds no socket of theirs. */
+	cr_assert_eq(tc_log_count(s, "from orphaned worker"), 0, "%s",
+	    tc_log_text(s));
+	tc_stop(s);
+}
+
+/*
+ * preload = yes: the shim moved each worker's inherited socket to an fd
+ * of its own, and the app's bind() made its fd that socket. The new
+ * supervisor finds the socket by its inode in /proc/PID/fd.
+ */
+Test(recovery, preload_workers_sockets_are_found_where_the_shim_moved_them)
+{
+	struct sup *s;
+	pid_t orphans[WORKERS];
+	char *text, *origin;
+
+	tr_netns();
+	s = tc_new("", "");
+	text = tc_printf("[supervisor]\nname = ctltest\ncontrol = %s\n"
+	    "pidfile = %s/handoff.pid\n\n[listener web]\n"
+	    "listen = 127.0.0.1:%d\n\n[program app]\ncommand = %s --listen "
+	    "127.0.0.1:%d\nlisteners = web\npreload = yes\nworkers = %d\n"
+	    "ready = listening\ndrain_timeout = 10s\n", s->sock, s->dir,
+	    s->port, support_env("HANDOFF_BINDSERVER"), s->port, WORKERS);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_start(s);
+	tr_crash_and_recover(s, orphans, WORKERS);
+	origin = tr_origin(s, "web");
+	cr_assert_str_eq(origin, "recovered");
+	free(origin);
+	tc_expect_log(s, "listener web worker slot 0, from orphaned worker", 1);
+	tc_stop(s);
+}
+
 /* The start time (/proc/PID/stat field 22) of pid. */
 static unsigned long long
 tr_start_time(pid_t pid)
