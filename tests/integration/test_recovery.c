@@ -2,7 +2,9 @@
  * test_recovery.c: a supervisor killed with SIGKILL leaves its workers
  * serving; `handoff run` on the same config takes their listeners over
  * from its record (CONTROL.workers), starts its own generation on them
- * and drains the orphans, with no connection refused. A record that does
+ * and drains the orphans, with no connection refused: in inherit and
+ * reuseport modes, in self mode (the supervisor holds no socket of theirs)
+ * and with preload = yes (the shim moved the sockets). A record that does
  * not hold (a pid reused since, a file others may write, an fd that is
  * not the recorded socket) is not trusted: a socket held by another
  * process still gives "held by pid N". Without the right to copy their
