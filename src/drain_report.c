@@ -21,6 +21,7 @@
 
 #include "drain_report.h"
 #include "parse.h"
+#include "state.h"
 
 /* Workers named in a summary line per kind of end; the rest are counted. */
 #define DRAIN_REPORT_NAMED	3
@@ -417,4 +418,69 @@ drain_history_clear(struct drain_history *h)
 {
 	while (h->count > 0)
 		drain_report_free(h->items[--h->count]);
+}
+
+/*
+ * Write the reports kept as records (an upgrade): a "drained" record per
+ * report, then a "drained_worker" record per worker of it.
+ */
+void
+drain_history_save(const struct drain_history *h, struct state_writer *w)
+{
+	const struct drain_report *r;
+	size_t i;
+	int k;
+
+	for (i = 0; i < h->count; i++) {
+		r = h->items[i];
+		state_rec(w, "drained");
+		state_str(w, "program", r->program);
+		state_int(w, "number", r->number);
+		state_int(w, "reload", r->reload);
+		state_int(w, "stop_signal", r->stop_signal);
+		state_int(w, "timeout_ms", (long long)r->timeout_ms);
+		state_int(w, "nworkers", r->nworkers);
+		for (k = 0; k < r->nworkers; k++) {
+			state_rec(w, "drained_worker");
+			state_int(w, "pid", r->workers[k].pid);
+			state_int(w, "end", r->workers[k].end);
+			state_int(w, "value", r->workers[k].value);
+		}
+	}
+}
+
+/*
+ * Take back the report whose "drained" record is st's *i, with the
+ * "drained_worker" records after it (*i moves past them), into h. Out of
+ * memory, the report is left out.
+ */
+void
+drain_history_restore(struct drain_history *h, const struct state *st,
+    size_t *i)
+{
+	const struct state_rec *r = &st->recs[*i];
+	struct drain_report *rep;
+	long long n = state_get_int(r, "nworkers", 0), end;
+	int k;
+
+	if (n < 0 || n > 1024)
+		n = 0;
+	rep = drain_report_new(state_get(r, "program") != NULL ?
+	    state_get(r, "program") : "", (unsigned int)state_get_int(r,
+	    "number", 0), (int)state_get_int(r, "stop_signal", SIGTERM),
+	    (uint64_t)state_get_int(r, "timeout_ms", 0), (int)n);
+	if (rep != NULL)
+		rep->reload = (unsigned int)state_get_int(r, "reload", 0);
+	for (k = 0; *i + 1 < st->nrecs &&
+	    strcmp(st->recs[*i + 1].kind, "drained_worker") == 0; k++) {
+		r = &st->recs[++*i];
+		if (rep == NULL || k >= rep->nworkers)
+			continue;
+		end = state_get_int(r, "end", DRAIN_NOT_RUNNING);
+		rep->workers[k].pid = (pid_t)state_get_int(r, "pid", 0);
+		rep->workers[k].end = end >= DRAIN_RUNNING && end <= DRAIN_KILLED ?
+		    (enum drain_end)end : DRAIN_NOT_RUNNING;
+		rep->workers[k].value = (int)state_get_int(r, "value", 0);
+	}
+	drain_history_add(h, rep);
 }

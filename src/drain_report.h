@@ -13,6 +13,8 @@
 #include <sys/types.h>
 
 struct evbuffer;
+struct state;
+struct state_writer;
 
 /* How a worker's process ended while its generation drained. */
 enum drain_end {
@@ -68,5 +70,9 @@ void		 drain_report_json(const struct drain_report *r,
 void		 drain_history_add(struct drain_history *h,
 		    struct drain_report *r);
 void		 drain_history_clear(struct drain_history *h);
+void		 drain_history_save(const struct drain_history *h,
+		    struct state_writer *w);
+void		 drain_history_restore(struct drain_history *h,
+		    const struct state *st, size_t *i);
 
 #endif

@@ -44,6 +44,7 @@
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
+#include "drain_report.h"
 #include "fdstore.h"
 #include "generation.h"
 #include "guard.h"
@@ -296,6 +297,7 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 		state_rec(&w, "program");
 		state_str(&w, "name", prog->name);
 		state_int(&w, "next_number", prog->next_number);
+		drain_history_save(&prog->drained, &w);
 		TAILQ_FOREACH(gen, &prog->gens, entry)
 			gen_save(gen, &w);
 	}
@@ -599,7 +601,7 @@ upgrade_restore_state(struct supervisor *sup, char **cause)
 {
 	struct listener_set none = { NULL, 0, NULL };
 	const struct state_rec *r;
-	struct program *prog;
+	struct program *prog = NULL;
 	size_t i;
 
 	if ((r = upgrade_find(&upgrade_state, "supervisor")) != NULL) {
@@ -640,6 +642,9 @@ upgrade_restore_state(struct supervisor *sup, char **cause)
 		    (prog = program_get(&sup->programs, state_get(r, "name"))))
 			prog->next_number = (unsigned int)state_get_int(r,
 			    "next_number", 1);
+		/* A program's drain reports follow its record. */
+		if (strcmp(r->kind, "drained") == 0 && prog != NULL)
+			drain_history_restore(&prog->drained, &upgrade_state, &i);
 		if (strcmp(r->kind, "gen") == 0 &&
 		    upgrade_restore_gen(sup, r, cause) == -1)
 			return -1;

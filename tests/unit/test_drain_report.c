@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "drain_report.h"
+#include "state.h"
 
 /* A wait status for an exit with code, or a death by signal. */
 #define EXIT_STATUS(code)	((code) << 8)
@@ -126,4 +128,63 @@ Test(drain_report, the_history_is_bounded)
 	cr_expect_eq(h.items[DRAIN_HISTORY - 1]->number, 10000);
 	drain_history_clear(&h);
 	cr_expect_eq(h.count, 0);
+}
+
+/*
+ * A program's reports cross an upgrade as records: each worker's end
+ * reads the same after; a record with a bad end or too many workers is
+ * read safely.
+ */
+Test(drain_report, history_crosses_an_upgrade_as_records)
+{
+	struct drain_history h = { { NULL }, 0 }, back = { { NULL }, 0 };
+	struct state_writer w;
+	struct state st;
+	char *cause = NULL, a[128], b[128];
+	size_t i;
+	int fd, k;
+
+	for (i = 0; i < 3; i++) {
+		struct drain_report *r = drain_report_new("app", 4 + (unsigned)i,
+		    SIGQUIT, 2000, 2);
+
+		cr_assert(r != NULL);
+		r->reload = 7 + (unsigned)i;
+		drain_report_begin(r, 0, 100);
+		drain_report_begin(r, 1, 0);
+		drain_report_killing(r, 0);
+		drain_report_exit(r, 0, 100, SIGNAL_STATUS(SIGKILL));
+		drain_history_add(&h, r);
+	}
+	cr_assert_eq(state_writer_open(&w), 0);
+	drain_history_save(&h, &w);
+	state_rec(&w, "drained");
+	state_str(&w, "program", "app");
+	state_int(&w, "nworkers", 1);
+	state_rec(&w, "drained_worker");
+	state_int(&w, "end", 99);
+	state_rec(&w, "drained_worker");	/* one more than it has */
+	cr_assert_eq(state_writer_seal(&w, &fd, &cause), 0, "%s", cause);
+	state_writer_free(&w);
+	cr_assert_eq(state_read_fd(fd, &st, &cause), 0, "%s", cause);
+	close(fd);
+	for (i = 0; i < st.nrecs; i++)
+		if (strcmp(st.recs[i].kind, "drained") == 0)
+			drain_history_restore(&back, &st, &i);
+	state_free(&st);
+	cr_assert_eq(back.count, 2);
+	/* The newest of the three kept, and the odd record after it. */
+	cr_expect_eq(back.items[0]->number, 6);
+	cr_expect_eq(back.items[0]->reload, 9);
+	cr_expect_eq(back.items[0]->stop_signal, SIGQUIT);
+	cr_expect_eq(back.items[0]->timeout_ms, 2000);
+	for (k = 0; k < 2; k++) {
+		drain_report_describe(h.items[1], k, a, sizeof(a));
+		drain_report_describe(back.items[0], k, b, sizeof(b));
+		cr_expect_str_eq(b, a, "worker %d", k);
+	}
+	cr_expect_eq(back.items[1]->nworkers, 1);
+	cr_expect_eq(back.items[1]->workers[0].end, DRAIN_NOT_RUNNING);
+	drain_history_clear(&h);
+	drain_history_clear(&back);
 }
