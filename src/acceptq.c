@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "acceptq.h"
 #include "addr.h"
@@ -32,6 +33,7 @@
 #include "loopstat.h"
 #include "parse.h"
 #include "program.h"
+#include "state.h"
 
 #define ACCEPTQ_MAX	64	/* listeners looked at after a takeover */
 
@@ -47,6 +49,7 @@ struct acceptq {
 	struct event_base *base;
 	struct program_list *programs;
 	struct event	*timer;
+	struct timespec	 due;		/* monotonic, when the timer fires */
 	bool		 confirming;	/* the second look is next */
 	struct acceptq_look looks[ACCEPTQ_MAX];
 	size_t		 nlooks;
@@ -153,6 +156,23 @@ acceptq_describe_backlog(const struct listener *l, unsigned int backlog,
 	    backlog, want);
 }
 
+/* Arm the look ms from now, and remember when (it crosses an upgrade). */
+static void
+acceptq_arm(struct acceptq *aq, uint64_t ms)
+{
+	struct timeval tv = timeval_ms(ms);
+
+	clock_gettime(CLOCK_MONOTONIC, &aq->due);
+	aq->due.tv_sec += (time_t)(ms / 1000);
+	aq->due.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (aq->due.tv_nsec >= 1000000000) {
+		aq->due.tv_sec++;
+		aq->due.tv_nsec -= 1000000000;
+	}
+	if (evtimer_add(aq->timer, &tv) == -1)
+		log_warnx("cannot arm the accept queue check (out of memory)");
+}
+
 /* Timer: look at the queues again; warn about those not served. */
 static void
 acceptq_look(evutil_socket_t fd, short what, void *arg)
@@ -162,7 +182,6 @@ acceptq_look(evutil_socket_t fd, short what, void *arg)
 	struct listener *l;
 	unsigned int queued, backlog;
 	char text[512];
-	struct timeval tv = timeval_ms(ACCEPTQ_CHECK_MS - ACCEPTQ_FIRST_MS);
 	bool again = false;
 	size_t i;
 
@@ -193,8 +212,8 @@ acceptq_look(evutil_socket_t fd, short what, void *arg)
 		log_warnx("%s", text);
 	}
 	aq->confirming = !aq->confirming;
-	if (again && evtimer_add(aq->timer, &tv) == -1)
-		log_warnx("cannot arm the accept queue check (out of memory)");
+	if (again)
+		acceptq_arm(aq, ACCEPTQ_CHECK_MS - ACCEPTQ_FIRST_MS);
 }
 
 /* A checker of the accept queues of the programs' listeners. */
@@ -241,7 +260,6 @@ acceptq_free(struct acceptq *aq)
 void
 acceptq_takeover(struct acceptq *aq)
 {
-	struct timeval tv = timeval_ms(ACCEPTQ_FIRST_MS);
 	const struct program *prog;
 	const struct generation *gen;
 	struct acceptq_look *lk;
@@ -270,8 +288,69 @@ acceptq_takeover(struct acceptq *aq)
 			aq->nlooks++;
 		}
 	}
-	if (aq->nlooks > 0 && evtimer_add(aq->timer, &tv) == -1)
-		log_warnx("cannot arm the accept queue check (out of memory)");
+	if (aq->nlooks > 0)
+		acceptq_arm(aq, ACCEPTQ_FIRST_MS);
+}
+
+/*
+ * Write the looks of the last takeover as records (an upgrade), with
+ * when the next one is due if one is.
+ */
+void
+acceptq_save(const struct acceptq *aq, struct state_writer *w)
+{
+	const struct acceptq_look *lk;
+	size_t i;
+
+	state_rec(w, "acceptq");
+	state_int(w, "pending", evtimer_pending(aq->timer, NULL) ? 1 : 0);
+	state_time(w, "due", &aq->due);
+	state_int(w, "confirming", aq->confirming);
+	for (i = 0; i < aq->nlooks; i++) {
+		lk = &aq->looks[i];
+		state_rec(w, "acceptq_look");
+		state_str(w, "name", lk->name);
+		state_int(w, "queued", lk->queued);
+		state_int(w, "suspect", lk->suspect);
+		state_int(w, "warned", lk->warned);
+	}
+}
+
+/* Take the looks back after an upgrade's exec; the timer fires when due. */
+void
+acceptq_restore(struct acceptq *aq, const struct state *st)
+{
+	const struct state_rec *r;
+	struct acceptq_look *lk;
+	struct timespec now;
+	int64_t ms;
+	bool pending = false;
+	size_t i;
+
+	acceptq_clear(aq);
+	for (i = 0; i < st->nrecs; i++) {
+		r = &st->recs[i];
+		if (strcmp(r->kind, "acceptq") == 0) {
+			pending = state_get_int(r, "pending", 0) != 0 &&
+			    state_get_time(r, "due", &aq->due);
+			aq->confirming = state_get_int(r, "confirming", 0) != 0;
+		} else if (strcmp(r->kind, "acceptq_look") == 0 &&
+		    state_get(r, "name") != NULL && aq->nlooks < ACCEPTQ_MAX) {
+			lk = &aq->looks[aq->nlooks];
+			if ((lk->name = strdup(state_get(r, "name"))) == NULL)
+				continue;
+			lk->queued = (unsigned int)state_get_int(r, "queued", 0);
+			lk->suspect = state_get_int(r, "suspect", 0) != 0;
+			lk->warned = state_get_int(r, "warned", 0) != 0;
+			aq->nlooks++;
+		}
+	}
+	if (!pending || aq->nlooks == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(aq->due.tv_sec - now.tv_sec) * 1000 +
+	    (aq->due.tv_nsec - now.tv_nsec) / 1000000;
+	acceptq_arm(aq, ms > 0 ? (uint64_t)ms : 0);
 }
 
 /* What status shows of listener l's queue and backlog, read now. */

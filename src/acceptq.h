@@ -12,6 +12,8 @@ struct acceptq;
 struct event_base;
 struct listener;
 struct program_list;
+struct state;
+struct state_writer;
 
 /* What status shows of a listener's queue (acceptq_view). */
 struct acceptq_view {
@@ -32,5 +34,7 @@ void		 acceptq_free(struct acceptq *aq);
 void		 acceptq_takeover(struct acceptq *aq);
 void		 acceptq_view(const struct acceptq *aq, const struct listener *l,
 		    struct acceptq_view *v);
+void		 acceptq_save(const struct acceptq *aq, struct state_writer *w);
+void		 acceptq_restore(struct acceptq *aq, const struct state *st);
 
 #endif

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acceptq.h"
 #include "cause.h"
 #include "config.h"
 #include "control.h"
@@ -291,6 +292,7 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 	notify_save(sup->notify, &w);
 	sdsocket_save(&w);
 	fdstore_save(&w);
+	acceptq_save(sup->acceptq, &w);
 	for (i = 0; i < sup->listeners.count; i++)
 		upgrade_save_listener(sup->listeners.items[i], &w);
 	TAILQ_FOREACH(prog, &sup->programs, entry) {
@@ -650,6 +652,7 @@ upgrade_restore_state(struct supervisor *sup, char **cause)
 			return -1;
 	}
 	fdstore_restore(&upgrade_state);
+	acceptq_restore(sup->acceptq, &upgrade_state);
 	if (upgrade_failed_why == NULL &&
 	    getenv("HANDOFF_TEST_FAIL_RESTORE") != NULL) {
 		*cause = strdup("HANDOFF_TEST_FAIL_RESTORE is set (a test hook)");

@@ -289,6 +289,31 @@ Test(drainreport, an_unserved_accept_queue_is_warned_about)
 }
 
 /*
+ * The check after a takeover is not lost to an upgrade right after the
+ * reload: the new image looks when the old one would have.
+ */
+Test(drainreport, the_accept_queue_check_crosses_an_upgrade)
+{
+	struct sup *s = td_start("/bin/sleep 1000", "ready = delay:50ms\n");
+	struct run_result res;
+	int fds[3], i;
+
+	for (i = 0; i < 3; i++)
+		cr_assert((fds[i] = tc_connect_tcp(s->port)) != -1);
+	free(td_reload_ok(s));
+	cr_assert_eq(support_handoff_cmd(&res, "upgrade", "-s", s->sock, NULL),
+	    0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_assert_eq(support_handoff_wait_log(&s->hp, "web: 3 connections "
+	    "queued, none accepted in 3s", 1), 0, "%s", tc_log_text(s));
+	cr_expect_eq(tc_log_count(s, "upgraded in place to handoff"), 1, "%s",
+	    tc_log_text(s));
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+	tc_stop(s);
+}
+
+/*
  * A server that calls listen(fd, 16) on the socket it inherited lowers
  * its backlog: status shows the real one and warns; so does the log.
  */
