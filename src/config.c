@@ -672,7 +672,7 @@ static int
 lis_interface(struct parse_state *st, const char *value, const char **cause)
 {
 	if (*value == '\0' || strlen(value) >= IF_NAMESIZE ||
-	    strchr(value, '/') != NULL || strchr(value, ' ') != NULL) {
+	    strpbrk(value, "/ \t") != NULL) {
 		*cause = "bad interface name (at most 15 characters, no / or blanks)";
 		return -1;
 	}

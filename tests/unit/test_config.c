@@ -1589,6 +1589,11 @@ ParameterizedTestParameters(config, invalid)
 	  PROG "listeners = web\n",
 	  { ":3: interface = abcdefghijklmnop: bad interface name (at most 15 "
 	    "characters, no / or blanks)" } },
+	{ "interface name with a tab",
+	  "[listener web]\nlisten = 127.0.0.1:80\ninterface = e\tth0\n"
+	  PROG "listeners = web\n",
+	  { ":3: interface = e\tth0: bad interface name (at most 15 "
+	    "characters, no / or blanks)" } },
 	{ "listener named twice",
 	  "[listener web]\nlisten = 127.0.0.1:80\n" PROG "listeners = web, web\n",
 	  { ":1: warning: listener web is not used by any program",
