@@ -12,6 +12,11 @@
  * accepting, finishes the request in hand and exits 0: that is all a
  * zero-downtime handoff needs from an app.
  *
+ *   GET /               gen=G pid=PID worker=W hello from c
+ *   GET /slow?ms=N      the same after N milliseconds (at most 30000)
+ *
+ * A request body (Content-Length) is read before the answer.
+ *
  *   cc -o hello-server hello-server.c $(pkg-config --cflags --libs handoff)
  *   handoff run --listen 127.0.0.1:8080=web --ready notify -- ./hello-server --name web
  */
@@ -22,6 +27,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -30,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <handoff.h>
@@ -38,11 +47,22 @@
 
 static volatile sig_atomic_t stop_requested;
 
-/* Remembers that SIGTERM or SIGINT arrived; the main loop does the rest. */
+/* Remembers that SIGTERM or SIGINT arrived, and says so once (write(2) is
+   safe in a signal handler); the main loop does the rest. */
 static void on_stop_signal(int signo)
 {
+	static const char msg[] = "hello-server: stop signal: no longer "
+	    "accepting; finishing what was accepted\n";
+	int saved = errno;
+	ssize_t said;
+
 	(void)signo;
+	if (!stop_requested) {
+		said = write(STDERR_FILENO, msg, sizeof msg - 1);
+		(void)said;	/* nowhere else to say it */
+	}
 	stop_requested = 1;
+	errno = saved;
 }
 
 /* Returns the non-negative number s spells, or -1 if it spells none. */
@@ -143,37 +163,100 @@ static int listen_on(const char *address)
 	return fd;
 }
 
-/* Answers one connection: reads the request head, says hello, closes the fd. */
-static void serve(int fd, const char *generation)
+/* Reads into buf until it holds want bytes, the peer stops sending, or the
+   client stalls; a stop signal does not cut the request short. Returns the
+   bytes held. */
+static size_t read_until(int fd, char *buf, size_t len, size_t want,
+    const char *marker)
 {
-	struct timeval timeout = { .tv_sec = 5 };
-	char request[4096], body[128], response[512];
-	size_t len = 0;
 	ssize_t got;
-	int n;
+
+	while (len < want) {
+		got = read(fd, buf + len, want - len);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		buf[len] = '\0';
+		if (marker != NULL && strstr(buf, marker) != NULL)
+			break;
+	}
+	return len;
+}
+
+/* Sleeps ms milliseconds, whatever signals arrive meanwhile. */
+static void sleep_ms(long ms)
+{
+	struct timespec left = { .tv_sec = ms / 1000,
+	    .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (nanosleep(&left, &left) == -1 && errno == EINTR)
+		;
+}
+
+/* Answers one connection: reads the request and its body, waits on /slow,
+   says who answers, closes the fd. */
+static void serve(int fd, const char *generation, const char *worker)
+{
+	struct timeval timeout = { .tv_sec = 10 };
+	char request[4096], body[128], response[512], *end, *p, *query;
+	const char *status = "200 OK";
+	size_t len, head, sent;
+	long length = 0, ms = 0;
+	ssize_t n;
+	int size;
 
 	/* A client that stalls must not hold up everyone else for long. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-	while (len < sizeof request - 1 &&
-	    (got = read(fd, request + len, sizeof request - 1 - len)) > 0) {
-		len += (size_t)got;
-		request[len] = '\0';
-		if (strstr(request, "\r\n\r\n") != NULL)	/* end of the head */
+	request[0] = '\0';
+	len = read_until(fd, request, 0, sizeof request - 1, "\r\n\r\n");
+	if ((end = strstr(request, "\r\n\r\n")) == NULL) {
+		close(fd);	/* no whole request: nothing to answer */
+		return;
+	}
+	head = (size_t)(end + 4 - request);
+	for (p = strchr(request, '\n'); p != NULL && p < end;
+	    p = strchr(p + 1, '\n'))
+		if (strncasecmp(p + 1, "Content-Length:", 15) == 0)
+			length = strtol(p + 16, NULL, 10);
+	/* The body: what came with the head, then the rest (up to our buffer). */
+	if (length > 0 && head + (size_t)length < sizeof request)
+		read_until(fd, request, len, head + (size_t)length, NULL);
+	else if (length != 0)
+		status = "413 Payload Too Large";
+	/* "GET /slow?ms=N HTTP/1.1": the path and query, up to the blank. */
+	if ((p = strchr(request, ' ')) != NULL)
+		p[strcspn(p + 1, " \r\n") + 1] = '\0';
+	if ((query = p != NULL ? strchr(p + 1, '?') : NULL) != NULL)
+		*query++ = '\0';
+	if (p == NULL || (strcmp(p + 1, "/") != 0 && strcmp(p + 1, "/slow") != 0))
+		status = "404 Not Found";
+	else if (query != NULL && strncmp(query, "ms=", 3) == 0 &&
+	    isdigit((unsigned char)query[3]))
+		ms = strtol(query + 3, NULL, 10);
+	if (strcmp(status, "200 OK") == 0 && strcmp(p + 1, "/slow") == 0)
+		sleep_ms(ms < 0 || ms > 30000 ? 30000 : ms);
+	snprintf(body, sizeof body, "gen=%s pid=%d worker=%s hello from c\n",
+	    generation, (int)getpid(), worker);
+	size = snprintf(response, sizeof response, "HTTP/1.0 %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", status, strlen(body), body);
+	for (sent = 0; sent < (size_t)size; sent += (size_t)n) {
+		n = send(fd, response + sent, (size_t)size - sent, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			n = 0;
+		else if (n <= 0)
 			break;
 	}
-	snprintf(body, sizeof body, "hello from pid %d (generation %s)\n",
-	    (int)getpid(), generation);
-	n = snprintf(response, sizeof response, "HTTP/1.0 200 OK\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n%s", strlen(body), body);
-	send(fd, response, (size_t)n, MSG_NOSIGNAL);
 	close(fd);
 }
 
 int main(int argc, char **argv)
 {
-	const char *address = "127.0.0.1:8080", *generation, *names, *name = NULL;
+	const char *address = "127.0.0.1:8080", *generation, *worker, *names;
+	const char *name = NULL;
 	struct sigaction action = { .sa_handler = on_stop_signal };
 	struct pollfd listeners[MAX_LISTENERS];
 	int fds[MAX_LISTENERS], count, i, fd, r;
@@ -191,9 +274,11 @@ int main(int argc, char **argv)
 		}
 	}
 	generation = getenv("HANDOFF_GENERATION") ? getenv("HANDOFF_GENERATION") : "-";
+	worker = getenv("HANDOFF_WORKER") ? getenv("HANDOFF_WORKER") : "-";
 
-	/* Stop signals are blocked except while waiting in ppoll(), so they never
-	   interrupt a request: the one in hand is always finished. */
+	/* Stop signals are blocked but while waiting in ppoll() and while
+	   serving, where they only set stop_requested: the request in hand is
+	   always finished, and none is accepted once one arrived. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
@@ -237,9 +322,13 @@ int main(int argc, char **argv)
 		for (i = 0; i < count; i++) {
 			if (!(listeners[i].revents & POLLIN))
 				continue;
-			if ((fd = accept4(listeners[i].fd, NULL, NULL, SOCK_CLOEXEC)) != -1)
-				serve(fd, generation);
-			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			if ((fd = accept4(listeners[i].fd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
+				sigprocmask(SIG_SETMASK, &while_waiting, NULL);
+				serve(fd, generation, worker);
+				sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+				if (stop_requested)
+					break;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != ECONNABORTED && errno != EINTR)
 				fprintf(stderr, "hello-server: accept: %s\n", strerror(errno));
 		}

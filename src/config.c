@@ -672,7 +672,7 @@ static int
 lis_interface(struct parse_state *st, const char *value, const char **cause)
 {
 	if (*value == '\0' || strlen(value) >= IF_NAMESIZE ||
-	    strchr(value, '/') != NULL || strchr(value, ' ') != NULL) {
+	    strpbrk(value, "/ \t") != NULL) {
 		*cause = "bad interface name (at most 15 characters, no / or blanks)";
 		return -1;
 	}
@@ -1207,12 +1207,41 @@ listener_section_finish(struct parse_state *st)
 	}
 }
 
+/*
+ * Not root, the supervisor can start workers only with the ids it has: a
+ * user = or group = asking for others fails them when they start (see
+ * child.c). A warning, not an error: `handoff check` may run as another
+ * user than the supervisor will.
+ */
+static void
+program_ids_check(struct parse_state *st, const struct program_conf *pc)
+{
+	const char *key = NULL, *value = NULL;
+	gid_t gid = pc->group != NULL ? pc->gid : pc->user_gid;
+
+	if (geteuid() == 0)
+		return;
+	if (pc->user != NULL && (pc->uid != geteuid() || gid != getegid())) {
+		key = "user";
+		value = pc->user;
+	}
+	if (pc->group != NULL && pc->gid != getegid()) {
+		key = "group";
+		value = pc->group;
+	}
+	if (key != NULL)
+		config_msgs_add(st->msgs, false, st->conf->path,
+		    seen_line(st, key), "program %s: %s = %s needs the "
+		    "supervisor to run as root (it runs as uid %u): its workers "
+		    "would fail to start", pc->name, key, value,
+		    (unsigned)geteuid());
+}
+
 /* Check a program once its section is complete. */
 static void
 program_section_finish(struct parse_state *st)
 {
 	struct program_conf *pc = st->program;
-	int line;
 
 	if (pc->argv == NULL && seen_line(st, "command") == 0 && !st->damaged)
 		config_msgs_add(st->msgs, true, st->conf->path, pc->line,
@@ -1229,11 +1258,7 @@ program_section_finish(struct parse_state *st)
 		    seen_line(st, "ready"), "program %s: ready = log needs the "
 		    "workers' output, and output = discard throws it away "
 		    "(use output = log)", pc->name);
-	if ((line = seen_line(st, "group")) != 0 && pc->user == NULL &&
-	    geteuid() != 0)
-		config_msgs_add(st->msgs, false, st->conf->path, line,
-		    "program %s: group is only applied when the supervisor "
-		    "runs as root", pc->name);
+	program_ids_check(st, pc);
 }
 
 /* Close the open section: check what only the whole section can tell. */

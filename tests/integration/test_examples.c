@@ -1,6 +1,6 @@
 /*
- * test_examples.c: the example servers in Python, Node and Go
- * (examples/hello-server.py, .js, .go) under handoff, each with the
+ * test_examples.c: the example servers in C, Python, Node and Go
+ * (examples/hello-server.c, .py, .js, .go) under handoff, each with the
  * settings of its examples/hello-LANG.ini: each takes its socket by name and
  * says READY=1; a request that a generation accepted and holds when it is
  * told to stop is answered by that generation; across 20 reloads under load
@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <libgen.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -268,6 +269,18 @@ te_run(const char *ini, const char *command, const char *user)
 	te_expect_clean_exits(s, gens);
 }
 
+/* The C example, built by make beside the handoff under test. */
+Test(examples, c)
+{
+	char *bin = strdup(support_env("HANDOFF_BIN")), *command;
+
+	cr_assert_not_null(bin);
+	command = tc_printf("%s/examples/hello-server --name web", dirname(bin));
+	te_run("hello-c.ini", command, NULL);
+	free(command);
+	free(bin);
+}
+
 Test(examples, python)
 {
 	char *python = te_which("python3"), *script, *command;
@@ -380,7 +393,7 @@ Test(examples, go)
 /* The example configs check clean as they are shipped. */
 Test(examples, configs_check)
 {
-	static const char *const inis[] = { "hello-python.ini",
+	static const char *const inis[] = { "hello-c.ini", "hello-python.ini",
 	    "hello-node.ini", "hello-go.ini" };
 	struct run_result res;
 	char *path;

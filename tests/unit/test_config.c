@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1124,17 +1125,101 @@ Test(config, group_without_user)
 	    &msgs, path, sizeof(path));
 	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
 	cr_assert_eq(TAILQ_FIRST(&conf->programs)->gid, gid);
-	if (geteuid() == 0)
-		cr_assert_eq(msgs.count, 0, "%s", all_msgs(&msgs));
-	else {
-		static const char *const w[] = {
-			":3: warning: program app: group is only applied when "
-			"the supervisor runs as root",
-		};
-		assert_msgs(&msgs, path, w, NITEMS(w));
-	}
 	config_free(conf);
 	config_msgs_free(&msgs);
+}
+
+/*
+ * What a supervisor that is not root says of a program's user = or group
+ * = (the caller is not root): nothing for the ids it runs with, a warning
+ * that the workers would fail to start for others, which only root may
+ * switch to. NULL when each case says what it should, else what it said.
+ */
+static const char *
+ids_warnings_as_non_root(void)
+{
+	static char why[1024];
+	struct passwd *pw = getpwuid(geteuid());
+	struct group *gr = getgrgid(getegid());
+	struct {
+		const char	*key, *value;
+		bool		 warns;
+	} cases[] = {
+		{ "group", gr != NULL ? gr->gr_name : "", false },
+		{ "group", "root", getegid() != 0 },
+		{ "user", pw != NULL ? pw->pw_name : "", false },
+		{ "user", "root", true },
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	char text[256], want[256], path[64];
+	size_t i, len;
+	bool ok;
+
+	if (pw == NULL || gr == NULL)
+		return "the test's own user or group has no name";
+	for (i = 0; i < NITEMS(cases); i++) {
+		snprintf(text, sizeof(text), "[program app]\ncommand = /bin/true\n"
+		    "%s = %s\n", cases[i].key, cases[i].value);
+		snprintf(want, sizeof(want), ":3: warning: program app: %s = %s "
+		    "needs the supervisor to run as root (it runs as uid %u): "
+		    "its workers would fail to start", cases[i].key,
+		    cases[i].value, (unsigned)geteuid());
+		conf = load_text(text, &msgs, path, sizeof(path));
+		if (cases[i].warns) {
+			len = msgs.count == 1 ? strlen(msgs.lines[0]) : 0;
+			ok = msgs.count == 1 && len >= strlen(want) &&
+			    strcmp(msgs.lines[0] + len - strlen(want), want) == 0;
+		} else
+			ok = msgs.count == 0;
+		if (conf == NULL || !ok) {
+			snprintf(why, sizeof(why), "%s = %s as uid %u: %s%s",
+			    cases[i].key, cases[i].value, (unsigned)geteuid(),
+			    conf == NULL ? "refused; " : "", all_msgs(&msgs));
+			config_free(conf);
+			config_msgs_free(&msgs);
+			return why;
+		}
+		config_free(conf);
+		config_msgs_free(&msgs);
+	}
+	return NULL;
+}
+
+/* Not root, user = and group = are warned about only when they would
+   fail the workers (as root: checked as nobody, in a child). */
+Test(config, user_and_group_not_root)
+{
+	char why[1024] = "";
+	const char *res;
+	ssize_t n;
+	int fds[2], status;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		res = ids_warnings_as_non_root();
+		cr_assert_null(res, "%s", res);
+		return;
+	}
+	cr_assert_eq(pipe(fds), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		close(fds[0]);
+		if (setgroups(0, NULL) == -1 || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534) == -1)
+			res = "cannot become uid 65534";
+		else
+			res = ids_warnings_as_non_root();
+		if (res != NULL && write(fds[1], res, strlen(res)) < 0)
+			_exit(2);
+		_exit(res != NULL);
+	}
+	close(fds[1]);
+	n = read(fds[0], why, sizeof(why) - 1);
+	close(fds[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%.*s",
+	    n > 0 ? (int)n : 0, why);
 }
 
 /* ---- warnings -------------------------------------------------------- */
@@ -1503,6 +1588,11 @@ ParameterizedTestParameters(config, invalid)
 	  "[listener web]\nlisten = 127.0.0.1:80\ninterface = abcdefghijklmnop\n"
 	  PROG "listeners = web\n",
 	  { ":3: interface = abcdefghijklmnop: bad interface name (at most 15 "
+	    "characters, no / or blanks)" } },
+	{ "interface name with a tab",
+	  "[listener web]\nlisten = 127.0.0.1:80\ninterface = e\tth0\n"
+	  PROG "listeners = web\n",
+	  { ":3: interface = e\tth0: bad interface name (at most 15 "
 	    "characters, no / or blanks)" } },
 	{ "listener named twice",
 	  "[listener web]\nlisten = 127.0.0.1:80\n" PROG "listeners = web, web\n",
