@@ -30,10 +30,10 @@
 #include "handoff.h"
 #include "handoff-internal.h"
 
-/* Parse a whole decimal number in [0, max] into *value; -EINVAL if s is not
-   one. */
+/* Parse a whole decimal number into *value: -EINVAL if s is not one,
+   -ERANGE if it is beyond an int (as libsystemd's parsers say). */
 static int
-handoff_parse(const char *s, long max, long *value)
+handoff_parse(const char *s, long *value)
 {
 	char *end;
 	long n;
@@ -42,15 +42,18 @@ handoff_parse(const char *s, long max, long *value)
 		return -EINVAL;
 	errno = 0;
 	n = strtol(s, &end, 10);
-	if (*end != '\0' || errno != 0 || n > max)
+	if (*end != '\0')
 		return -EINVAL;
+	if (errno != 0 || n > INT_MAX)
+		return -ERANGE;
 	*value = n;
 	return 0;
 }
 
 /* The number of sockets passed to this process, as sd_listen_fds(0): 0 when
    LISTEN_PID or LISTEN_FDS is unset or LISTEN_PID names another process;
-   -EINVAL when either is malformed. Marks each fd close-on-exec, so that
+   -EINVAL when either is not a number or LISTEN_FDS is 0, -ERANGE when
+   LISTEN_PID is 0 or beyond a pid, as sd_listen_fds. Marks each fd close-on-exec, so that
    what this process runs does not hold its sockets (-EBADF if one is not
    open). The environment is left as it is. */
 int
@@ -62,14 +65,18 @@ handoff_listen_fds(void)
 
 	if (pid == NULL)
 		return 0;
-	if (handoff_parse(pid, INT_MAX, &owner) < 0 || owner == 0)
-		return -EINVAL;
+	if ((r = handoff_parse(pid, &owner)) < 0)
+		return r;
+	if (owner == 0)
+		return -ERANGE;
 	if (owner != (long)getpid())
 		return 0;	/* passed to another process, our parent maybe */
 	if (fds == NULL)
 		return 0;
-	if ((r = handoff_parse(fds, INT_MAX - HANDOFF_LISTEN_FDS_START, &n)) < 0)
+	if ((r = handoff_parse(fds, &n)) < 0)
 		return r;
+	if (n == 0 || n > INT_MAX - HANDOFF_LISTEN_FDS_START)
+		return -EINVAL;
 	for (fd = HANDOFF_LISTEN_FDS_START; fd < HANDOFF_LISTEN_FDS_START + n;
 	    fd++) {
 		if ((flags = fcntl((int)fd, F_GETFD)) == -1 ||

@@ -122,16 +122,15 @@ Test(listen_fds, zero_without_listen_fds)
 	set_listen_pid(getpid());
 	unsetenv("LISTEN_FDS");
 	cr_expect_eq(handoff_listen_fds(), 0);
-	setenv("LISTEN_FDS", "0", 1);
-	cr_expect_eq(handoff_listen_fds(), 0);
 }
 
 Test(listen_fds, malformed_variables_are_einval)
 {
-	static const char *const pids[] = { "", "x", "12x", "-1", "+5", " 5",
-	    "0", "99999999999999999999" };
+	static const char *const pids[] = { "", "x", "12x", "-1", "+5", " 5" };
 	static const char *const counts[] = { "", "two", "-1", "1x", "+1",
-	    " 1", "2147483647", "99999999999999999999" };
+	    " 1", "0", "2147483647" };
+	static const char *const far_pids[] = { "0", "2147483648",
+	    "99999999999999999999" };
 	size_t i;
 
 	setenv("LISTEN_FDS", "1", 1);
@@ -140,12 +139,20 @@ Test(listen_fds, malformed_variables_are_einval)
 		cr_expect_eq(handoff_listen_fds(), -EINVAL, "LISTEN_PID=\"%s\"",
 		    pids[i]);
 	}
+	/* As sd_listen_fds: no pid at all is out of range. */
+	for (i = 0; i < sizeof(far_pids) / sizeof(far_pids[0]); i++) {
+		setenv("LISTEN_PID", far_pids[i], 1);
+		cr_expect_eq(handoff_listen_fds(), -ERANGE, "LISTEN_PID=\"%s\"",
+		    far_pids[i]);
+	}
 	set_listen_pid(getpid());
 	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
 		setenv("LISTEN_FDS", counts[i], 1);
 		cr_expect_eq(handoff_listen_fds(), -EINVAL, "LISTEN_FDS=\"%s\"",
 		    counts[i]);
 	}
+	setenv("LISTEN_FDS", "99999999999999999999", 1);
+	cr_expect_eq(handoff_listen_fds(), -ERANGE);
 }
 
 /* Two passed fds, not close-on-exec: counted, then close-on-exec. */
