@@ -215,7 +215,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct generation *gen = arg;
 	char limit[32], missing[256];
-	int i, n = 0, strays;
+	int i, n = 0, left = 0, strays;
 
 	(void)fd;
 	(void)what;
@@ -241,11 +241,15 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		struct worker *w = &gen->workers[i];
 		if (w->pgid == 0 && w->pid == 0)
 			continue;
+		if (w->pid == 0)
+			left++;	/* its worker exited, its group did not */
 		n++;
 		drain_report_killing(gen->drain, i);
 		worker_kill(w);
 	}
 	desc_group_kill(gen->desc);
+	if (left > 0 || strays > 0)
+		drain_report_left_killed(gen->drain);
 	format_duration(gen->pc->drain_timeout_ms, limit, sizeof(limit));
 	if (strays == 0)
 		log_warnx("%s gen %u: still running after drain_timeout %s; "
