@@ -14,10 +14,15 @@
 
 TestSuite(drainreport, .fini = tc_fini, .timeout = 120);
 
-/* Write s's config: one program "app" running command, with extra keys. */
+/*
+ * Write s's config: one program "app" running command, with extra keys,
+ * on listener web at listen (NULL: 127.0.0.1 on s's port).
+ */
 static void
-td_config(struct sup *s, const char *command, const char *keys)
+td_config_at(struct sup *s, const char *listen, const char *command,
+    const char *keys)
 {
+	char *tcp = tc_printf("127.0.0.1:%d", s->port);
 	char *text = tc_printf(
 	    "[supervisor]\n"
 	    "name = drainreport\n"
@@ -25,16 +30,25 @@ td_config(struct sup *s, const char *command, const char *keys)
 	    "pidfile = %s/handoff.pid\n"
 	    "\n"
 	    "[listener web]\n"
-	    "listen = 127.0.0.1:%d\n"
+	    "listen = %s\n"
 	    "\n"
 	    "[program app]\n"
 	    "command = %s\n"
 	    "listeners = web\n"
 	    "workers = 1\n"
-	    "%s", s->sock, s->dir, s->port, command, keys);
+	    "%s", s->sock, s->dir, listen != NULL ? listen : tcp, command,
+	    keys);
 
 	free(support_write_file(s->dir, "handoff.ini", text));
 	free(text);
+	free(tcp);
+}
+
+/* Write s's config: one program "app" running command, with extra keys. */
+static void
+td_config(struct sup *s, const char *command, const char *keys)
+{
+	td_config_at(s, NULL, command, keys);
 }
 
 /* A supervisor running command as app's one worker, started. */
@@ -295,16 +309,22 @@ td_listener_warnings(struct sup *s, int *queued, int *backlog)
 /*
  * A server that is ready by its own account but never accepts from the
  * socket it was given (sleep, ready by delay): its queue fills; a few
- * seconds after the takeover, once, the log and status say so.
+ * seconds after the takeover, once, the log and status say so. On a unix
+ * stream listener at path, or (NULL) a TCP one.
  */
-Test(drainreport, an_unserved_accept_queue_is_warned_about)
+static void
+td_unserved(const char *path)
 {
-	struct sup *s = td_start("/bin/sleep 1000", "ready = delay:50ms\n");
+	struct sup *s = tc_new("", "");
+	char *listen = path != NULL ? tc_printf("unix:%s/%s", s->dir, path) :
+	    NULL, *warnings, *text;
 	int fds[5], i, queued, backlog;
-	char *warnings, *text;
 
+	td_config_at(s, listen, "/bin/sleep 1000", "ready = delay:50ms\n");
+	tc_start(s);
 	for (i = 0; i < 5; i++)
-		cr_assert((fds[i] = tc_connect_tcp(s->port)) != -1);
+		cr_assert((fds[i] = listen != NULL ? tc_connect_unix(listen +
+		    strlen("unix:")) : tc_connect_tcp(s->port)) != -1);
 	free(td_reload_ok(s));
 	cr_assert_eq(support_handoff_wait_log(&s->hp, "web: 5 connections "
 	    "queued, none accepted in 3s: does the server use the socket it "
@@ -320,27 +340,55 @@ Test(drainreport, an_unserved_accept_queue_is_warned_about)
 	free(text);
 	for (i = 0; i < 5; i++)
 		close(fds[i]);
+	free(listen);
 	tc_stop(s);
+}
+
+Test(drainreport, an_unserved_accept_queue_is_warned_about)
+{
+	td_unserved(NULL);
+}
+
+Test(drainreport, an_unserved_unix_accept_queue_is_warned_about)
+{
+	td_unserved("web.sock");
 }
 
 /*
  * A server that calls listen(fd, 16) on the socket it inherited lowers
- * its backlog: status shows the real one and warns; so does the log.
+ * its backlog: status shows the real one and warns; so does the log. On
+ * a unix stream listener at path, or (NULL) a TCP one.
  */
-Test(drainreport, a_backlog_lowered_by_a_worker_is_warned_about)
+static void
+td_lowered_backlog(const char *path)
 {
-	struct sup *s = td_start("/usr/bin/python3 -c \"import socket, time; "
-	    "socket.socket(fileno=3).listen(16); print('listening', "
-	    "flush=True); time.sleep(1000)\"", "ready = log:^listening\n");
-	char *warnings;
+	struct sup *s = tc_new("", "");
+	char *listen = path != NULL ? tc_printf("unix:%s/%s", s->dir, path) :
+	    NULL, *warnings;
 	int queued, backlog;
 
+	td_config_at(s, listen, "/usr/bin/python3 -c \"import socket, time; "
+	    "socket.socket(fileno=3).listen(16); print('listening', "
+	    "flush=True); time.sleep(1000)\"", "ready = log:^listening\n");
+	tc_start(s);
 	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect_eq(queued, 0);
 	cr_expect_eq(backlog, 16);
 	cr_expect(tc_in_order(warnings, "web: backlog 16, not ", " as "
 	    "configured: a worker called listen()", NULL), "%s", warnings);
 	free(warnings);
 	cr_expect_eq(support_handoff_wait_log(&s->hp, "web: backlog 16, not ",
 	    1), 0, "%s", tc_log_text(s));
+	free(listen);
 	tc_stop(s);
+}
+
+Test(drainreport, a_backlog_lowered_by_a_worker_is_warned_about)
+{
+	td_lowered_backlog(NULL);
+}
+
+Test(drainreport, a_unix_backlog_lowered_by_a_worker_is_warned_about)
+{
+	td_lowered_backlog("web.sock");
 }
