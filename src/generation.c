@@ -835,8 +835,9 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 }
 
 /*
- * A worker exited before ready: if its output said "address already in
- * use", what to tell (bindhint.c); else "".
+ * A worker exited (before ready, or soon after a readiness that did not
+ * prove it serves): if its output said "address already in use", what to
+ * tell (bindhint.c); else "".
  */
 static void
 gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
@@ -883,7 +884,12 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		    (int)pid, how, hint[0] ? "; " : "", hint);
 		break;
 	case GEN_RUNNING:
+		/* Ready by delay or a log line, then failed to bind. */
+		gen_bind_hint(gen, w, hint, sizeof(hint));
 		worker_exited_running(w, status, how, gen->nready == 0);
+		if (hint[0] != '\0')
+			log_warnx("%s gen %u worker %d pid %d: %s", gen->program,
+			    gen->number, w->index, (int)pid, hint);
 		worker_set_pid(w, 0);
 		break;
 	default:

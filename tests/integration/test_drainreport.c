@@ -289,6 +289,25 @@ Test(drainreport, address_in_use_in_any_case)
 	    "listener web"), 2, "%s", tc_log_text(s));
 }
 
+/*
+ * A server ready by delay that then fails to bind its listener's address
+ * exits after ready: its restart line is followed by the same hint.
+ */
+Test(drainreport, address_in_use_after_ready_delay_gets_the_hint)
+{
+	struct sup *s = tc_new("", "");
+
+	td_config(s, "/bin/sh -c 'sleep 0.2; echo \"bind: Address already in "
+	    "use\" >&2; exit 1'", "ready = delay:50ms\n");
+	tc_start(s);
+	cr_assert_eq(support_handoff_wait_log(&s->hp, "exited with status 1 "
+	    "after", 1), 0, "%s", tc_log_text(s));
+	cr_expect_eq(support_handoff_wait_log(&s->hp, "its output says "
+	    "\"address already in use\": it binds the address of listener web",
+	    1), 0, "%s", tc_log_text(s));
+	tc_stop(s);
+}
+
 /* The warnings of status --json's listener web, one string (to free). */
 static char *
 td_listener_warnings(struct sup *s, int *queued, int *backlog)
