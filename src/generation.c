@@ -536,6 +536,8 @@ gen_drain_report_begin(struct generation *gen)
 
 	gen->drain = drain_report_new(gen->program, gen->number,
 	    gen->pc->stop_signal, gen->pc->drain_timeout_ms, gen->nworkers);
+	if (gen->drain != NULL)
+		gen->drain->reload = gen->drained_by;	/* 0: not a reload */
 	for (i = 0; gen->drain != NULL && i < gen->nworkers; i++)
 		drain_report_begin(gen->drain, i, gen->workers[i].pid);
 }

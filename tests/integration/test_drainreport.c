@@ -219,6 +219,43 @@ Test(drainreport, processes_left_behind_killed_at_drain_timeout)
 }
 
 /*
+ * While a reload drains the old generation, status --json shows its report
+ * as "drain", naming that reload as the drained report will.
+ */
+Test(drainreport, a_draining_report_names_its_reload)
+{
+	char *cmd = tc_printf("%s --ignore-term",
+	    support_env("HANDOFF_TESTSERVER"));
+	struct sup *s = td_start(cmd, "drain_timeout = 2s\n");
+	struct run_result res;
+	json_object *root, *gens, *d = NULL;
+	size_t i;
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "--no-wait", "-c",
+	    s->config, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 1: draining", 1);
+	root = tc_status_json(s);
+	gens = tc_json_at(root, "programs", "0", "generations", NULL);
+	for (i = 0; gens != NULL && i < json_object_array_length(gens); i++)
+		if (tc_json_int(tc_json_at(json_object_array_get_idx(gens, i),
+		    "number", NULL)) == 1)
+			d = tc_json_at(json_object_array_get_idx(gens, i),
+			    "drain", NULL);
+	cr_assert(d != NULL, "no drain report of generation 1");
+	cr_expect_eq(tc_json_int(tc_json_at(d, "reload", NULL)), 2, "%s",
+	    json_object_to_json_string(d));
+	json_object_put(root);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	root = tc_status_json(s);
+	cr_expect_eq(tc_json_int(tc_json_at(td_drained(root, 1), "reload",
+	    NULL)), 2);
+	json_object_put(root);
+	free(cmd);
+	tc_stop(s);
+}
+
+/*
  * Status keeps the reports of the last two drained generations only, and
  * shows them as text too.
  */
