@@ -5,9 +5,10 @@
  * A server that ignores the socket handoff gave it (it binds another port,
  * or waits on a file descriptor it never got) is ready by its own account
  * while its listener's accept queue fills and nobody serves it. After each
- * takeover, two one-shot timers look at the accept queue of every TCP
- * listener the running generations serve (TCP_INFO on a listener:
- * tcpi_unacked is the queue, tcpi_sacked its limit): at ACCEPTQ_FIRST_MS
+ * takeover, two one-shot timers look at the accept queue of every TCP and
+ * unix stream listener the running generations serve (TCP_INFO on a TCP
+ * listener: tcpi_unacked is the queue, tcpi_sacked its limit; unix_diag's
+ * UNIX_DIAG_RQLEN on a unix one, sockdiag.c): at ACCEPTQ_FIRST_MS
  * and at ACCEPTQ_CHECK_MS. A queue that is not empty and did not shrink
  * from the takeover to either look is warned about; nothing runs while
  * idle. The same look tells the listener's real backlog: a worker that
@@ -33,6 +34,7 @@
 #include "loopstat.h"
 #include "parse.h"
 #include "program.h"
+#include "sockdiag.h"
 #include "state.h"
 
 #define ACCEPTQ_MAX	64	/* listeners looked at after a takeover */
@@ -55,7 +57,10 @@ struct acceptq {
 	size_t		 nlooks;
 };
 
-/* The accept queue and backlog of a TCP listener: 0, or -1 if not known. */
+/*
+ * The accept queue and backlog of a TCP or unix stream listener: 0, or -1
+ * if not known.
+ */
 static int
 acceptq_read(const struct listener *l, unsigned int *queued,
     unsigned int *backlog)
@@ -64,9 +69,12 @@ acceptq_read(const struct listener *l, unsigned int *queued,
 	socklen_t len = sizeof(ti);
 	int fd;
 
-	if (l->addr.kind != ADDR_TCP || listener_per_slot(l) ||
-	    listener_nsockets(l) == 0 || (fd = listener_socket_fd(l, 0)) == -1)
+	if ((l->addr.kind != ADDR_TCP && l->addr.kind != ADDR_UNIX_STREAM) ||
+	    listener_per_slot(l) || listener_nsockets(l) == 0 ||
+	    (fd = listener_socket_fd(l, 0)) == -1)
 		return -1;
+	if (l->addr.kind == ADDR_UNIX_STREAM)
+		return sockdiag_unix_queue(fd, queued, backlog);
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
 		return -1;
@@ -254,7 +262,7 @@ acceptq_free(struct acceptq *aq)
 }
 
 /*
- * Generations took over: note each served TCP listener's queue now, and
+ * Generations took over: note each served stream listener's queue now, and
  * look again ACCEPTQ_FIRST_MS from now.
  */
 void

@@ -1649,6 +1649,25 @@ config_comment(struct parse_state *st, char *line)
 	return NULL;
 }
 
+/*
+ * A command line that ends in a backslash outside single quotes goes on as
+ * a shell's would: the backslash is dropped before the next line is joined,
+ * rather than kept to escape the joining blank. An escaped one stays.
+ */
+static void
+pending_drop_backslash(struct parse_state *st)
+{
+	size_t n = 0;
+
+	if (!st->quoting || st->quote == '\'' || st->pending.value == NULL)
+		return;
+	while (n < st->pending.len &&
+	    st->pending.value[st->pending.len - 1 - n] == '\\')
+		n++;
+	if (n % 2 == 1)
+		st->pending.value[--st->pending.len] = '\0';
+}
+
 /* A line lost to an error: what it held of a value is lost too. */
 static char *
 config_reader_lost(struct parse_state *st, char *buf)
@@ -1717,6 +1736,8 @@ config_reader(char *buf, int num, void *user)
 	st->continuing = indented && st->can_continue && !is_key;
 	if (st->continuing && st->pending.failed)
 		return config_reader_lost(st, buf);
+	if (st->continuing)
+		pending_drop_backslash(st);
 	if (!st->continuing) {
 		pending_apply(st);
 		st->can_continue = false;

@@ -80,6 +80,18 @@ drain_report_killing(struct drain_report *r, int index)
 	r->workers[index].killing = true;
 }
 
+/*
+ * Processes the workers left behind (a worker that exited before the
+ * processes it started, or ones outside its process group) are sent
+ * SIGKILL at drain_timeout.
+ */
+void
+drain_report_left_killed(struct drain_report *r)
+{
+	if (r != NULL)
+		r->left_killed = true;
+}
+
 /* Worker index's process pid was reaped with wait status. */
 void
 drain_report_exit(struct drain_report *r, int index, pid_t pid, int status)
@@ -189,6 +201,8 @@ drain_report_clean(const struct drain_report *r)
 {
 	int i;
 
+	if (r->left_killed)
+		return false;
 	for (i = 0; i < r->nworkers; i++)
 		if (!drain_report_end_clean(r, &r->workers[i]))
 			return false;
@@ -305,7 +319,7 @@ void
 drain_report_lines(const struct drain_report *r, drain_report_line_fn fn,
     void *arg)
 {
-	char line[768], fix[384];
+	char line[768], fix[384], limit[32];
 	size_t used;
 	int i, groups = 0;
 
@@ -319,7 +333,21 @@ drain_report_lines(const struct drain_report *r, drain_report_line_fn fn,
 		drain_report_group(r, i, true, line, sizeof(line));
 		used = strlen(line);
 	}
+	format_duration(r->timeout_ms, limit, sizeof(limit));
+	if (r->left_killed && used < sizeof(line))
+		snprintf(line + used, sizeof(line) - used, "; processes left "
+		    "behind SIGKILLed at drain_timeout %s", limit);
 	fn(arg, false, line);
+	if (r->left_killed) {
+		snprintf(line, sizeof(line), "%s gen %u: processes its workers "
+		    "left behind did not stop within drain_timeout %s after "
+		    "SIG%s and were SIGKILLed: a worker exited before the "
+		    "processes it started; make the server wait for them, "
+		    "have them stop on SIG%s, or raise drain_timeout",
+		    r->program, r->number, limit, signal_name(r->stop_signal),
+		    signal_name(r->stop_signal));
+		fn(arg, true, line);
+	}
 	for (i = 0; i < r->nworkers; i++) {
 		if (!drain_report_first_of_kind(r, i) ||
 		    drain_report_end_clean(r, &r->workers[i]))
@@ -350,7 +378,8 @@ drain_report_end_name(enum drain_end end)
 }
 
 /*
- * The report as a JSON object: {"generation":N,...,"workers":[{"index":
+ * The report as a JSON object: {"generation":N,...,"left_behind_killed":
+ * false,"workers":[{"index":
  * I,"pid":P,"end":"exited","status":0,"signal":null,"clean":true,
  * "text":"exited 0"}]}.
  */
@@ -367,9 +396,10 @@ drain_report_json(const struct drain_report *r, struct evbuffer *out)
 	else
 		evbuffer_add_printf(out, "null");
 	evbuffer_add_printf(out, ",\"stop_signal\":\"%s\",\"drain_timeout_ms\":"
-	    "%llu,\"clean\":%s,\"workers\":[", signal_name(r->stop_signal),
-	    (unsigned long long)r->timeout_ms,
-	    drain_report_clean(r) ? "true" : "false");
+	    "%llu,\"clean\":%s,\"left_behind_killed\":%s,\"workers\":[",
+	    signal_name(r->stop_signal), (unsigned long long)r->timeout_ms,
+	    drain_report_clean(r) ? "true" : "false",
+	    r->left_killed ? "true" : "false");
 	for (i = 0; i < r->nworkers; i++) {
 		dw = &r->workers[i];
 		evbuffer_add_printf(out, "%s{\"index\":%d,\"pid\":", i ? "," : "",

@@ -41,6 +41,7 @@ struct drain_report {
 	uint64_t	 timeout_ms;	/* drain_timeout */
 	int		 nworkers;
 	struct drain_worker *workers;
+	bool		 left_killed;	/* processes left behind SIGKILLed */
 };
 
 /* Called with each line a report makes; warn: it says what to fix. */
@@ -58,6 +59,7 @@ struct drain_report *drain_report_new(const char *program, unsigned int number,
 void		 drain_report_free(struct drain_report *r);
 void		 drain_report_begin(struct drain_report *r, int index, pid_t pid);
 void		 drain_report_killing(struct drain_report *r, int index);
+void		 drain_report_left_killed(struct drain_report *r);
 void		 drain_report_exit(struct drain_report *r, int index, pid_t pid,
 		    int status);
 void		 drain_report_describe(const struct drain_report *r, int index,

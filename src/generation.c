@@ -215,7 +215,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 {
 	struct generation *gen = arg;
 	char limit[32], missing[256];
-	int i, n = 0, strays;
+	int i, n = 0, left = 0, strays;
 
 	(void)fd;
 	(void)what;
@@ -241,11 +241,15 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		struct worker *w = &gen->workers[i];
 		if (w->pgid == 0 && w->pid == 0)
 			continue;
+		if (w->pid == 0)
+			left++;	/* its worker exited, its group did not */
 		n++;
 		drain_report_killing(gen->drain, i);
 		worker_kill(w);
 	}
 	desc_group_kill(gen->desc);
+	if (left > 0 || strays > 0)
+		drain_report_left_killed(gen->drain);
 	format_duration(gen->pc->drain_timeout_ms, limit, sizeof(limit));
 	if (strays == 0)
 		log_warnx("%s gen %u: still running after drain_timeout %s; "
@@ -532,6 +536,8 @@ gen_drain_report_begin(struct generation *gen)
 
 	gen->drain = drain_report_new(gen->program, gen->number,
 	    gen->pc->stop_signal, gen->pc->drain_timeout_ms, gen->nworkers);
+	if (gen->drain != NULL)
+		gen->drain->reload = gen->drained_by;	/* 0: not a reload */
 	for (i = 0; gen->drain != NULL && i < gen->nworkers; i++)
 		drain_report_begin(gen->drain, i, gen->workers[i].pid);
 }
@@ -831,8 +837,9 @@ gen_child_exited(struct generation *gen, pid_t pid, int status)
 }
 
 /*
- * A worker exited before ready: if its output said "address already in
- * use", what to tell (bindhint.c); else "".
+ * A worker exited (before ready, or soon after a readiness that did not
+ * prove it serves): if its output said "address already in use", what to
+ * tell (bindhint.c); else "".
  */
 static void
 gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
@@ -879,7 +886,12 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		    (int)pid, how, hint[0] ? "; " : "", hint);
 		break;
 	case GEN_RUNNING:
+		/* Ready by delay or a log line, then failed to bind. */
+		gen_bind_hint(gen, w, hint, sizeof(hint));
 		worker_exited_running(w, status, how, gen->nready == 0);
+		if (hint[0] != '\0')
+			log_warnx("%s gen %u worker %d pid %d: %s", gen->program,
+			    gen->number, w->index, (int)pid, hint);
 		worker_set_pid(w, 0);
 		break;
 	default:

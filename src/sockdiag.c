@@ -703,6 +703,85 @@ sockdiag_lookup_unix(struct sockdiag_query *q, char **cause)
 	    "the unix sockets", sockdiag_unix_msg, cause);
 }
 
+/* The queue and backlog in a unix_diag answer about socket ino; -1 none. */
+static int
+sockdiag_unix_rqlen(const struct nlmsghdr *nh, size_t left, ino_t ino,
+    unsigned int *queued, unsigned int *backlog)
+{
+	const struct unix_diag_msg *m;
+	const struct rtattr *rta;
+	struct unix_diag_rqlen rq;
+	size_t len;
+
+	for (; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+		m = NLMSG_DATA(nh);
+		if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+		    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
+		    (ino_t)m->udiag_ino != ino ||
+		    m->udiag_state != SOCKDIAG_STATE_LISTEN)
+			continue;
+		len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+		for (rta = (const struct rtattr *)(m + 1); RTA_OK(rta, len);
+		    rta = RTA_NEXT(rta, len)) {
+			if (rta->rta_type != UNIX_DIAG_RQLEN ||
+			    RTA_PAYLOAD(rta) < sizeof(rq))
+				continue;
+			memcpy(&rq, RTA_DATA(rta), sizeof(rq));
+			*queued = rq.udiag_rqueue;
+			*backlog = rq.udiag_wqueue;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The accept queue and backlog of the listening unix stream socket fd,
+ * from unix_diag: for a listener, UNIX_DIAG_RQLEN is the connections
+ * queued and the backlog. One request for its inode alone. 0, or -1 if
+ * not known.
+ */
+int
+sockdiag_unix_queue(int fd, unsigned int *queued, unsigned int *backlog)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct sockdiag_query q = { .fd = -1 };
+	struct {
+		struct nlmsghdr		nlh;
+		struct unix_diag_req	r;
+	} req;
+	struct stat sb;
+	ssize_t n;
+	int rc = -1;
+
+	if (fstat(fd, &sb) == -1 || !S_ISSOCK(sb.st_mode))
+		return -1;
+	if (sockdiag_open(&q, NULL) == -1)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.r.sdiag_family = AF_UNIX;
+	req.r.udiag_ino = (uint32_t)sb.st_ino;
+	req.r.udiag_show = UDIAG_SHOW_RQLEN;
+	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sendto(q.fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel,
+	    sizeof(kernel)) != (ssize_t)sizeof(req))
+		goto out;
+	do
+		n = recv(q.fd, q.buf, SOCKDIAG_BUFSIZE, 0);
+	while (n == -1 && errno == EINTR);
+	if (n > 0)
+		rc = sockdiag_unix_rqlen((const struct nlmsghdr *)q.buf,
+		    (size_t)n, sb.st_ino, queued, backlog);
+out:
+	if (q.fd != -1)
+		close(q.fd);
+	free(q.buf);
+	return rc;
+}
+
 /*
  * List the sockets on the wanted addresses into out (emptied first; its
  * max is kept): listening TCP and unix stream sockets, bound unconnected

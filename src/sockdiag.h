@@ -82,6 +82,8 @@ int	 sockdiag_holders(const ino_t *inodes, size_t ninodes,
 void	 sockdiag_holders_free(struct sockdiag_holders *holders);
 int	 sockdiag_owners(const struct sockdiag_want *want, ino_t except,
 	    struct sockdiag_owner *owners, size_t max, char **cause);
+int	 sockdiag_unix_queue(int fd, unsigned int *queued,
+	    unsigned int *backlog);
 void	 sockdiag_format_owners(const struct sockdiag_owner *owners,
 	    size_t n, char *buf, size_t len);
 

@@ -35,6 +35,9 @@
 #include "state.h"
 #include "worker.h"
 
+/* After its start, a worker's output is looked at for a failed bind. */
+#define WORKER_BINDHINT_MS	10000
+
 /* "starting", "ready", ... for logs and status. */
 const char *
 worker_state_name(enum worker_state state)
@@ -231,8 +234,6 @@ worker_ready(struct worker *w)
 	if (w->state != WORKER_STARTING)
 		return;
 	w->state = WORKER_READY;
-	if (w->output != NULL)
-		output_watch(w->output, NULL, NULL);
 	worker_cancel_timer(w);
 	worker_clear_failures(w);
 	log_debug("%s gen %u worker %d pid %d: ready", w->env->program,
@@ -254,9 +255,11 @@ worker_delay_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A line of a starting worker's output: one saying "address already in
- * use" is remembered (bindhint.c); with ready = log:REGEX, the first that
- * matches makes it ready.
+ * A line of a worker's output, while it starts or within
+ * WORKER_BINDHINT_MS of its start: one saying "address already in use" is
+ * remembered (bindhint.c; a server ready by delay or a log line may fail
+ * to bind after). With ready = log:REGEX, the first line of a starting
+ * worker that matches makes it ready.
  */
 static void
 worker_log_line(void *arg, const char *line, size_t len)
@@ -264,11 +267,15 @@ worker_log_line(void *arg, const char *line, size_t len)
 	struct worker *w = arg;
 	char text[4096];
 
-	if (w->state != WORKER_STARTING)
+	if (w->state != WORKER_STARTING && (w->state != WORKER_READY ||
+	    w->addr_in_use || elapsed_ms(&w->started) >= WORKER_BINDHINT_MS)) {
+		output_watch(w->output, NULL, NULL);
 		return;
+	}
 	if (bindhint_matches(line, len))
 		w->addr_in_use = true;
-	if (w->env->pc->ready != READY_LOG || w->pid == 0)
+	if (w->state != WORKER_STARTING || w->env->pc->ready != READY_LOG ||
+	    w->pid == 0)
 		return;
 	if (len >= sizeof(text))
 		len = sizeof(text) - 1;
@@ -276,7 +283,6 @@ worker_log_line(void *arg, const char *line, size_t len)
 	text[len] = '\0';
 	if (regexec(w->env->pc->ready_log_re, text, 0, NULL, 0) != 0)
 		return;
-	output_watch(w->output, NULL, NULL);
 	log_debug("%s gen %u worker %d pid %d: its output matched the ready "
 	    "pattern", w->env->program, w->env->number, w->index, (int)w->pid);
 	worker_ready(w);

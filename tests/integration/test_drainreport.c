@@ -14,10 +14,15 @@
 
 TestSuite(drainreport, .fini = tc_fini, .timeout = 120);
 
-/* Write s's config: one program "app" running command, with extra keys. */
+/*
+ * Write s's config: one program "app" running command, with extra keys,
+ * on listener web at listen (NULL: 127.0.0.1 on s's port).
+ */
 static void
-td_config(struct sup *s, const char *command, const char *keys)
+td_config_at(struct sup *s, const char *listen, const char *command,
+    const char *keys)
 {
+	char *tcp = tc_printf("127.0.0.1:%d", s->port);
 	char *text = tc_printf(
 	    "[supervisor]\n"
 	    "name = drainreport\n"
@@ -25,16 +30,25 @@ td_config(struct sup *s, const char *command, const char *keys)
 	    "pidfile = %s/handoff.pid\n"
 	    "\n"
 	    "[listener web]\n"
-	    "listen = 127.0.0.1:%d\n"
+	    "listen = %s\n"
 	    "\n"
 	    "[program app]\n"
 	    "command = %s\n"
 	    "listeners = web\n"
 	    "workers = 1\n"
-	    "%s", s->sock, s->dir, s->port, command, keys);
+	    "%s", s->sock, s->dir, listen != NULL ? listen : tcp, command,
+	    keys);
 
 	free(support_write_file(s->dir, "handoff.ini", text));
 	free(text);
+	free(tcp);
+}
+
+/* Write s's config: one program "app" running command, with extra keys. */
+static void
+td_config(struct sup *s, const char *command, const char *keys)
+{
+	td_config_at(s, NULL, command, keys);
 }
 
 /* A supervisor running command as app's one worker, started. */
@@ -170,6 +184,78 @@ Test(drainreport, a_worker_that_exits_3)
 }
 
 /*
+ * A worker that exits 0 on TERM but leaves a process behind that ignores
+ * it: that process is SIGKILLed at drain_timeout, and the drain is not
+ * clean, in reload's lines, the log and status.
+ */
+Test(drainreport, processes_left_behind_killed_at_drain_timeout)
+{
+	char *cmd = tc_printf("/bin/sh -c '(trap \"\" TERM; exec sleep 1000) & "
+	    "exec %s'", support_env("HANDOFF_TESTSERVER"));
+	struct sup *s = td_start(cmd, "drain_timeout = 1s\n");
+	const char *left = "; processes left behind SIGKILLed at drain_timeout "
+	    "1s";
+	json_object *root, *r;
+	char *out, *text;
+
+	out = td_reload_ok(s);
+	cr_expect(tc_in_order(out, "app gen 1 drained: 1 worker exited 0", left,
+	    "warning: app gen 1: processes its workers left behind did not "
+	    "stop within drain_timeout 1s", "done in", NULL), "%s", out);
+	text = tc_log_text(s);
+	cr_expect(strstr(text, left) != NULL, "%s", text);
+	root = tc_status_json(s);
+	r = td_drained(root, 1);
+	cr_expect_not(json_object_get_boolean(tc_json_at(r, "clean", NULL)));
+	cr_expect(json_object_get_boolean(tc_json_at(r, "left_behind_killed",
+	    NULL)));
+	cr_expect(json_object_get_boolean(tc_json_at(r, "workers", "0",
+	    "clean", NULL)));
+	json_object_put(root);
+	free(text);
+	free(out);
+	free(cmd);
+	tc_stop(s);
+}
+
+/*
+ * While a reload drains the old generation, status --json shows its report
+ * as "drain", naming that reload as the drained report will.
+ */
+Test(drainreport, a_draining_report_names_its_reload)
+{
+	char *cmd = tc_printf("%s --ignore-term",
+	    support_env("HANDOFF_TESTSERVER"));
+	struct sup *s = td_start(cmd, "drain_timeout = 2s\n");
+	struct run_result res;
+	json_object *root, *gens, *d = NULL;
+	size_t i;
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "--no-wait", "-c",
+	    s->config, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "app gen 1: draining", 1);
+	root = tc_status_json(s);
+	gens = tc_json_at(root, "programs", "0", "generations", NULL);
+	for (i = 0; gens != NULL && i < json_object_array_length(gens); i++)
+		if (tc_json_int(tc_json_at(json_object_array_get_idx(gens, i),
+		    "number", NULL)) == 1)
+			d = tc_json_at(json_object_array_get_idx(gens, i),
+			    "drain", NULL);
+	cr_assert(d != NULL, "no drain report of generation 1");
+	cr_expect_eq(tc_json_int(tc_json_at(d, "reload", NULL)), 2, "%s",
+	    json_object_to_json_string(d));
+	json_object_put(root);
+	tc_expect_log(s, "app gen 1: gone", 1);
+	root = tc_status_json(s);
+	cr_expect_eq(tc_json_int(tc_json_at(td_drained(root, 1), "reload",
+	    NULL)), 2);
+	json_object_put(root);
+	free(cmd);
+	tc_stop(s);
+}
+
+/*
  * Status keeps the reports of the last two drained generations only, and
  * shows them as text too.
  */
@@ -240,6 +326,25 @@ Test(drainreport, address_in_use_in_any_case)
 	    "listener web"), 2, "%s", tc_log_text(s));
 }
 
+/*
+ * A server ready by delay that then fails to bind its listener's address
+ * exits after ready: its restart line is followed by the same hint.
+ */
+Test(drainreport, address_in_use_after_ready_delay_gets_the_hint)
+{
+	struct sup *s = tc_new("", "");
+
+	td_config(s, "/bin/sh -c 'sleep 0.2; echo \"bind: Address already in "
+	    "use\" >&2; exit 1'", "ready = delay:50ms\n");
+	tc_start(s);
+	cr_assert_eq(support_handoff_wait_log(&s->hp, "exited with status 1 "
+	    "after", 1), 0, "%s", tc_log_text(s));
+	cr_expect_eq(support_handoff_wait_log(&s->hp, "its output says "
+	    "\"address already in use\": it binds the address of listener web",
+	    1), 0, "%s", tc_log_text(s));
+	tc_stop(s);
+}
+
 /* The warnings of status --json's listener web, one string (to free). */
 static char *
 td_listener_warnings(struct sup *s, int *queued, int *backlog)
@@ -260,16 +365,22 @@ td_listener_warnings(struct sup *s, int *queued, int *backlog)
 /*
  * A server that is ready by its own account but never accepts from the
  * socket it was given (sleep, ready by delay): its queue fills; a few
- * seconds after the takeover, once, the log and status say so.
+ * seconds after the takeover, once, the log and status say so. On a unix
+ * stream listener at path, or (NULL) a TCP one.
  */
-Test(drainreport, an_unserved_accept_queue_is_warned_about)
+static void
+td_unserved(const char *path)
 {
-	struct sup *s = td_start("/bin/sleep 1000", "ready = delay:50ms\n");
+	struct sup *s = tc_new("", "");
+	char *listen = path != NULL ? tc_printf("unix:%s/%s", s->dir, path) :
+	    NULL, *warnings, *text;
 	int fds[5], i, queued, backlog;
-	char *warnings, *text;
 
+	td_config_at(s, listen, "/bin/sleep 1000", "ready = delay:50ms\n");
+	tc_start(s);
 	for (i = 0; i < 5; i++)
-		cr_assert((fds[i] = tc_connect_tcp(s->port)) != -1);
+		cr_assert((fds[i] = listen != NULL ? tc_connect_unix(listen +
+		    strlen("unix:")) : tc_connect_tcp(s->port)) != -1);
 	free(td_reload_ok(s));
 	cr_assert_eq(support_handoff_wait_log(&s->hp, "web: 5 connections "
 	    "queued, none accepted in 3s: does the server use the socket it "
@@ -285,7 +396,18 @@ Test(drainreport, an_unserved_accept_queue_is_warned_about)
 	free(text);
 	for (i = 0; i < 5; i++)
 		close(fds[i]);
+	free(listen);
 	tc_stop(s);
+}
+
+Test(drainreport, an_unserved_accept_queue_is_warned_about)
+{
+	td_unserved(NULL);
+}
+
+Test(drainreport, an_unserved_unix_accept_queue_is_warned_about)
+{
+	td_unserved("web.sock");
 }
 
 /*
@@ -315,22 +437,39 @@ Test(drainreport, the_accept_queue_check_crosses_an_upgrade)
 
 /*
  * A server that calls listen(fd, 16) on the socket it inherited lowers
- * its backlog: status shows the real one and warns; so does the log.
+ * its backlog: status shows the real one and warns; so does the log. On
+ * a unix stream listener at path, or (NULL) a TCP one.
  */
-Test(drainreport, a_backlog_lowered_by_a_worker_is_warned_about)
+static void
+td_lowered_backlog(const char *path)
 {
-	struct sup *s = td_start("/usr/bin/python3 -c \"import socket, time; "
-	    "socket.socket(fileno=3).listen(16); print('listening', "
-	    "flush=True); time.sleep(1000)\"", "ready = log:^listening\n");
-	char *warnings;
+	struct sup *s = tc_new("", "");
+	char *listen = path != NULL ? tc_printf("unix:%s/%s", s->dir, path) :
+	    NULL, *warnings;
 	int queued, backlog;
 
+	td_config_at(s, listen, "/usr/bin/python3 -c \"import socket, time; "
+	    "socket.socket(fileno=3).listen(16); print('listening', "
+	    "flush=True); time.sleep(1000)\"", "ready = log:^listening\n");
+	tc_start(s);
 	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect_eq(queued, 0);
 	cr_expect_eq(backlog, 16);
 	cr_expect(tc_in_order(warnings, "web: backlog 16, not ", " as "
 	    "configured: a worker called listen()", NULL), "%s", warnings);
 	free(warnings);
 	cr_expect_eq(support_handoff_wait_log(&s->hp, "web: backlog 16, not ",
 	    1), 0, "%s", tc_log_text(s));
+	free(listen);
 	tc_stop(s);
+}
+
+Test(drainreport, a_backlog_lowered_by_a_worker_is_warned_about)
+{
+	td_lowered_backlog(NULL);
+}
+
+Test(drainreport, a_unix_backlog_lowered_by_a_worker_is_warned_about)
+{
+	td_lowered_backlog("web.sock");
 }

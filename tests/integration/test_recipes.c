@@ -192,10 +192,26 @@ tr_expect_pid_file(struct sup *s, int gen)
 }
 
 /*
+ * The recipe's listener has what its config asks: status warns of nothing
+ * (a server's own listen() lowering the backlog is warned of).
+ */
+static void
+tr_expect_no_listener_warning(struct sup *s)
+{
+	json_object *root = tc_status_json(s), *warnings;
+
+	warnings = tc_json_at(root, "listeners", "0", "warnings", NULL);
+	cr_assert_not_null(warnings);
+	cr_assert_eq(json_object_array_length(warnings), 0, "%s",
+	    json_object_to_json_string(warnings));
+	json_object_put(root);
+}
+
+/*
  * Run examples/recipes/NAME.ini (program NAME, workers workers each):
  * RELOADS reloads under load, each new generation answering; no request
- * failed unless lossy (then the failures are measured and logged); every
- * generation's workers exited 0.
+ * failed unless lossy (then the failures are measured and logged); no
+ * warning about the listener; every generation's workers exited 0.
  */
 static void
 tr_run(const char *name, int workers, bool lossy)
@@ -239,6 +255,7 @@ tr_run(const char *name, int workers, bool lossy)
 	}
 	load_stop(&ld);
 	cr_log_info("%s: %s", name, tr_summary());
+	tr_expect_no_listener_warning(s);
 	if (strcmp(name, "nginx") == 0)
 		tr_expect_pid_file(s, RELOADS + 1);
 	if (!lossy)

@@ -2182,6 +2182,36 @@ Test(config, a_command_continues_on_indented_lines)
 	config_msgs_free(&msgs);
 }
 
+/*
+ * A command line ending in a backslash goes on as in a shell: the backslash
+ * is dropped, not kept as an escaped blank before the next line's first
+ * word. An escaped backslash, or one inside single quotes, stays.
+ */
+Test(config, a_backslash_ending_a_command_line_is_dropped)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+	char *const want[] = { "/usr/bin/gunicorn", "--workers", "2",
+	    "lit\\", "x \\ y", "app:app", NULL };
+	size_t i;
+
+	conf = load_ok(
+	    "[program app]\n"
+	    "command = /usr/bin/gunicorn \\\n"
+	    "    --workers 2 \\ ; comment\n"
+	    "    lit\\\\\n"
+	    "    'x \\\n"
+	    "    y' \\\n"
+	    "    app:app\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_eq(argv_count(pc->argv), NITEMS(want) - 1, "%s", pc->command);
+	for (i = 0; want[i] != NULL; i++)
+		cr_assert_str_eq(pc->argv[i], want[i]);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
 /* A command on lines, none longer than inih's 198, may be longer itself. */
 Test(config, a_command_on_lines_may_be_longer_than_a_line)
 {
