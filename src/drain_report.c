@@ -470,6 +470,7 @@ drain_history_save(const struct drain_history *h, struct state_writer *w)
 		state_int(w, "stop_signal", r->stop_signal);
 		state_int(w, "timeout_ms", (long long)r->timeout_ms);
 		state_int(w, "nworkers", r->nworkers);
+		state_int(w, "left_killed", r->left_killed);
 		for (k = 0; k < r->nworkers; k++) {
 			state_rec(w, "drained_worker");
 			state_int(w, "pid", r->workers[k].pid);
@@ -499,8 +500,10 @@ drain_history_restore(struct drain_history *h, const struct state *st,
 	    state_get(r, "program") : "", (unsigned int)state_get_int(r,
 	    "number", 0), (int)state_get_int(r, "stop_signal", SIGTERM),
 	    (uint64_t)state_get_int(r, "timeout_ms", 0), (int)n);
-	if (rep != NULL)
+	if (rep != NULL) {
 		rep->reload = (unsigned int)state_get_int(r, "reload", 0);
+		rep->left_killed = state_get_int(r, "left_killed", 0) != 0;
+	}
 	for (k = 0; *i + 1 < st->nrecs &&
 	    strcmp(st->recs[*i + 1].kind, "drained_worker") == 0; k++) {
 		r = &st->recs[++*i];

@@ -150,6 +150,7 @@ Test(drain_report, history_crosses_an_upgrade_as_records)
 
 		cr_assert(r != NULL);
 		r->reload = 7 + (unsigned)i;
+		r->left_killed = i == 2;
 		drain_report_begin(r, 0, 100);
 		drain_report_begin(r, 1, 0);
 		drain_report_killing(r, 0);
@@ -178,6 +179,8 @@ Test(drain_report, history_crosses_an_upgrade_as_records)
 	cr_expect_eq(back.items[0]->reload, 9);
 	cr_expect_eq(back.items[0]->stop_signal, SIGQUIT);
 	cr_expect_eq(back.items[0]->timeout_ms, 2000);
+	cr_expect(back.items[0]->left_killed);
+	cr_expect(!back.items[1]->left_killed);
 	for (k = 0; k < 2; k++) {
 		drain_report_describe(h.items[1], k, a, sizeof(a));
 		drain_report_describe(back.items[0], k, b, sizeof(b));
