@@ -19,7 +19,8 @@
  * supervisor under load, systemd restarts it with the stored socket: no
  * connection refused, nothing of the dead supervisor serving afterwards;
  * `systemctl restart` keeps the socket; `systemctl stop` leaves nothing
- * stored; a reload that removes a listener frees its port.
+ * stored; a reload that removes a listener frees its port; a listener a
+ * worker shut down, and the supervisor repaired, is still stored.
  *
  * Skipped, saying why, only where the manager cannot run: not root, no
  * systemd installed, or a manager that exits at start.
@@ -1022,6 +1023,22 @@ Test(systemd, crash_with_keep_workers_loses_no_request, .fini = fini)
 	cr_expect_eq(prop_long("handoff@t8", "NFileDescriptorStore"), 3);
 }
 
+/* Start instance name (systemctl start): the inode of its listener web. */
+static int64_t
+start_web(const char *name)
+{
+	char *unit = tc_printf("handoff@%s", name);
+	json_object *st;
+	int64_t inode;
+
+	sdctl_ok("start", "start", unit, NULL);
+	st = status_of(name);
+	inode = tc_json_int(listener_at(st, "web", "inode"));
+	json_object_put(st);
+	free(unit);
+	return inode;
+}
+
 Test(systemd, restart_keeps_the_socket, .fini = fini)
 {
 	int port = support_free_port();
@@ -1032,10 +1049,7 @@ Test(systemd, restart_keeps_the_socket, .fini = fini)
 	sd_up();
 
 	write_config("t5", port, "", "web", "", "");
-	sdctl_ok("start", "start", "handoff@t5", NULL);
-	st = status_of("t5");
-	inode = tc_json_int(listener_at(st, "web", "inode"));
-	json_object_put(st);
+	inode = start_web("t5");
 	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
 	cr_assert_eq(load_wait_progress(&ld, 50), 0);
 	sdctl_ok("restart", "restart", "handoff@t5", NULL);
@@ -1097,4 +1111,57 @@ Test(systemd, reload_removing_a_listener_frees_its_port, .fini = fini)
 	cr_expect_eq(tc_http_get(other, &gen, &pid), SUPPORT_HTTP_REFUSED);
 	cr_expect_eq(get_gen(port), 2);
 	free(extra);
+}
+
+/* wait_for: instance arg's log says its listener listens again. */
+static bool
+is_relistened(void *arg)
+{
+	char *text = unit_log(arg);
+	bool yes = strstr(text, "listening again") != NULL;
+
+	free(text);
+	return yes;
+}
+
+Test(systemd, listener_shut_down_by_a_worker_stays_stored, .fini = fini)
+{
+	int port = support_free_port();
+	struct restarted r = { "handoff@t8", 0 };
+	json_object *st;
+	int64_t inode;
+	char summary[512];
+
+	sd_up();
+
+	/*
+	 * An old worker shuts the shared listener down as it stops (servers
+	 * do): the socket stops listening, systemd sees EPOLLHUP on its
+	 * stored copy, and the supervisor makes it listen again.
+	 */
+	write_config("t8", port, "", "web", "--shutdown-on-stop rd", "");
+	inode = start_web("t8");
+	sdctl_ok("reload", "reload", "handoff@t8", NULL);
+	cr_assert(wait_for(is_relistened, "t8"), "%s", unit_log("t8"));
+	cr_assert(wait_for(is_one_generation, "t8"), "%s", unit_log("t8"));
+	cr_expect_eq(get_gen(port), 2);
+
+	/* Still stored: a crash now refuses nothing. */
+	r.old_pid = prop_long("handoff@t8", "MainPID");
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
+	cr_assert_eq(load_wait_progress(&ld, 50), 0);
+	kill((pid_t)r.old_pid, SIGKILL);
+	cr_assert(wait_for(is_restarted, &r), "not restarted: %s",
+	    unit_log("t8"));
+	cr_assert_eq(load_wait_progress(&ld, 50), 0, "no answers after the "
+	    "restart: %s", unit_log("t8"));
+	load_stop(&ld);
+	cr_expect_eq(load_count(&ld, LOAD_REFUSED), 0, "connections refused: "
+	    "%s", load_summary(&ld, summary, sizeof(summary)));
+	st = status_of("t8");
+	cr_expect_str_eq(tc_json_str(listener_at(st, "web", "origin")), "stored",
+	    "the repaired socket left the fd store: %s", unit_log("t8"));
+	cr_expect_eq(tc_json_int(listener_at(st, "web", "inode")), inode);
+	json_object_put(st);
+	cr_expect_eq(prop_long("handoff@t8", "NFileDescriptorStore"), 1);
 }
