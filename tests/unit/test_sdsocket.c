@@ -280,6 +280,15 @@ check_not_a_socket(void)
 	    "a socket") == NULL)
 		return 1;
 	free(cause);
+	cause = NULL;
+	sdsocket_free();
+	/* Without a name, the message says so. */
+	pass(fds, 1, "");
+	if (sdsocket_adopt(&cause) != -1 || cause == NULL ||
+	    strstr(cause, "fd 3 passed by the service manager as (no name) is "
+	    "not a socket") == NULL)
+		return 2;
+	free(cause);
 	sdsocket_free();
 	return 0;
 }
@@ -321,6 +330,34 @@ check_output_pipe(void)
 Test(sdsocket, an_output_pipe_from_the_store_waits_for_its_orphan)
 {
 	in_child(check_output_pipe, "an output pipe");
+}
+
+/* LISTEN_FDS that is not a plain count is refused, naming it. */
+static int
+check_bad_count(void)
+{
+	static const char *const bad[] = { "", " 1", "+1", "-1", "1x", "0x1" };
+	char pid[32], *cause;
+	size_t i;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cause = NULL;
+		setenv("LISTEN_PID", pid, 1);
+		setenv("LISTEN_FDS", bad[i], 1);
+		if (sdsocket_adopt(&cause) != -1 || cause == NULL ||
+		    strncmp(cause, "LISTEN_FDS=", 11) != 0 ||
+		    strstr(cause, "not a number of sockets") == NULL)
+			return 1 + (int)i;
+		free(cause);
+		sdsocket_free();
+	}
+	return 0;
+}
+
+Test(sdsocket, a_bad_count_is_refused)
+{
+	in_child(check_bad_count, "a bad LISTEN_FDS");
 }
 
 /* An empty name keeps its place: the second socket is web's. */
