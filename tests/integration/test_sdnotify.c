@@ -8,7 +8,8 @@
  * systemd-socket-activate or by the test as the fd store would) are
  * adopted: never bound again, kept across reloads, back at their worker
  * slots. `handoff reload --takeover` returns once the new generation took
- * over, while the old one drains on.
+ * over, while the old one drains on. A NOTIFY_SOCKET it cannot use is
+ * named in the log; a passed fd that is no socket is a start error.
  */
 #include "autoconf.h"
 
@@ -559,6 +560,40 @@ Test(sdnotify, passed_socket_of_no_listener_is_a_start_error, .fini = fini)
 	    "no listener of the config takes it", port);
 	expect_refused(s, fds, 2, "web:extra", why);
 	free(why);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+Test(sdnotify, a_notify_socket_it_cannot_use_is_named, .fini = fini)
+{
+	struct sup *s = tc_new("", "");
+	char *path = tc_printf("%s/%0120d", s->dir, 0);
+
+	/* Longer than a unix socket's path may be: told, then run on. */
+	cr_assert_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+	write_config(s, false, "", "", "");
+	tc_start(s);
+	cr_expect_eq(tc_log_count(s, "NOTIFY_SOCKET: unix socket path too long "
+	    "(at most 107 bytes): the service manager is not told"), 1, "%s",
+	    tc_log_text(s));
+	tc_get(s, NULL);
+	tc_stop(s);
+	free(path);
+}
+
+Test(sdnotify, passed_fd_that_is_no_socket_is_a_clean_start_error,
+    .fini = fini)
+{
+	struct sup *s = tc_new("", "");
+	int fds[2];
+
+	unsetenv("NOTIFY_SOCKET");
+	write_config(s, false, "", "", "");
+	cr_assert(pipe(fds) == 0);
+	expect_refused(s, fds, 1, "", "fd 3 passed by the service manager as "
+	    "(no name) is not a socket");
+	/* It exits having freed what it took (ASan would say otherwise). */
+	cr_expect_eq(tc_log_count(s, "Sanitizer"), 0, "%s", tc_log_text(s));
 	close(fds[0]);
 	close(fds[1]);
 }
