@@ -514,12 +514,13 @@ sdsocket_apply_opts(int fd, const struct listener_conf *lc)
  * The passed socket for lc's worker slot (0: the shared socket), if any:
  * a stored one of that listener and slot (by its section name, or by its
  * address when the port is fixed); for slot 0, a socket unit's named as
- * lc's fd_name, or on its address.
+ * lc's fd_name (the one on its address if several are), or on its
+ * address.
  */
 static struct sdsocket *
 sdsocket_find(const struct listener_conf *lc, size_t slot)
 {
-	struct sdsocket *s;
+	struct sdsocket *s, *named;
 	bool fixed = addr_is_unix(&lc->addr) || addr_port(&lc->addr) != 0;
 	size_t i;
 
@@ -533,12 +534,23 @@ sdsocket_find(const struct listener_conf *lc, size_t slot)
 	}
 	if (slot != 0)
 		return NULL;
-	for (i = 0; i < nsdsockets; i++) {
+	/*
+	 * By name: one on lc's address first (a socket unit of several
+	 * Listen lines gives each the same name); else the first of that
+	 * name, which sdsocket_take refuses, saying where it is.
+	 */
+	for (i = 0, named = NULL; i < nsdsockets; i++) {
 		s = &sdsockets[i];
-		if (s->origin == SDSOCKET_PASSED && lc->fd_name != NULL &&
-		    strcmp(s->name, lc->fd_name) == 0)
+		if (s->origin != SDSOCKET_PASSED || lc->fd_name == NULL ||
+		    strcmp(s->name, lc->fd_name) != 0)
+			continue;
+		if (sdsocket_fits(s, lc))
 			return s;
+		if (named == NULL)
+			named = s;
 	}
+	if (named != NULL)
+		return named;
 	for (i = 0; i < nsdsockets; i++) {
 		s = &sdsockets[i];
 		if (s->origin == SDSOCKET_PASSED && fixed && sdsocket_fits(s, lc))

@@ -231,6 +231,53 @@ Test(sdsocket, listeners_take_their_sockets)
 	in_child(check_take, "taking passed sockets");
 }
 
+/*
+ * One name on two sockets (a socket unit of two Listen lines and one
+ * FileDescriptorName=): each listener of that fd_name takes the one on
+ * its address, whichever comes first.
+ */
+static int
+check_shared_name(void)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *first, *second;
+	enum sdsocket_origin origin;
+	char *cause = NULL;
+	int fds[2], port_a, port_b, fd;
+	ino_t a, b;
+
+	log_set_level(LOG_LEVEL_ERROR);
+	fds[0] = tcp_socket(&port_a, false);
+	fds[1] = tcp_socket(&port_b, false);
+	a = inode(fds[0]);
+	b = inode(fds[1]);
+	pass(fds, 2, "web:web");
+	if (sdsocket_adopt(&cause) != 0)
+		return 1;
+	second = conf_listener(conf, "web", port_b);
+	first = conf_listener(conf, "alt", port_a);
+	free(first->fd_name);
+	first->fd_name = strdup("web");
+	if (sdsocket_take(second, 0, &fd, &origin, &cause) != 1 ||
+	    inode(fd) != b)
+		return 2;
+	close(fd);
+	if (sdsocket_take(first, 0, &fd, &origin, &cause) != 1 ||
+	    inode(fd) != a)
+		return 3;
+	close(fd);
+	if (sdsocket_finish(&cause) != 0)
+		return 4;
+	sdsocket_free();
+	config_free(conf);
+	return 0;
+}
+
+Test(sdsocket, one_name_on_two_sockets)
+{
+	in_child(check_shared_name, "one name on two sockets");
+}
+
 /* A socket unit's socket nobody takes fails the start; a stored one goes. */
 static int
 check_leftovers(void)
