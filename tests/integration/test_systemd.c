@@ -20,7 +20,9 @@
  * connection refused, nothing of the dead supervisor serving afterwards;
  * `systemctl restart` keeps the socket; `systemctl stop` leaves nothing
  * stored; a reload that removes a listener frees its port; a listener a
- * worker shut down, and the supervisor repaired, is still stored.
+ * worker shut down, and the supervisor repaired, is still stored; after a
+ * crash each reuseport slot gets its own socket back (systemd passes them
+ * last stored first).
  *
  * Skipped, saying why, only where the manager cannot run: not root, no
  * systemd installed, or a manager that exits at start.
@@ -1124,13 +1126,34 @@ is_relistened(void *arg)
 	return yes;
 }
 
+/*
+ * kill -9 the supervisor of instance name under load on port: systemd
+ * restarts it, and no connection is refused meanwhile.
+ */
+static void
+crash_under_load(const char *name, int port)
+{
+	char *unit = tc_printf("handoff@%s", name), summary[512];
+	struct restarted r = { unit, prop_long(unit, "MainPID") };
+
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
+	cr_assert_eq(load_wait_progress(&ld, 50), 0);
+	kill((pid_t)r.old_pid, SIGKILL);
+	cr_assert(wait_for(is_restarted, &r), "not restarted: %s",
+	    unit_log(name));
+	cr_assert_eq(load_wait_progress(&ld, 50), 0, "no answers after the "
+	    "restart: %s", unit_log(name));
+	load_stop(&ld);
+	cr_expect_eq(load_count(&ld, LOAD_REFUSED), 0, "connections refused: "
+	    "%s", load_summary(&ld, summary, sizeof(summary)));
+	free(unit);
+}
+
 Test(systemd, listener_shut_down_by_a_worker_stays_stored, .fini = fini)
 {
 	int port = support_free_port();
-	struct restarted r = { "handoff@t8", 0 };
 	json_object *st;
 	int64_t inode;
-	char summary[512];
 
 	sd_up();
 
@@ -1147,21 +1170,50 @@ Test(systemd, listener_shut_down_by_a_worker_stays_stored, .fini = fini)
 	cr_expect_eq(get_gen(port), 2);
 
 	/* Still stored: a crash now refuses nothing. */
-	r.old_pid = prop_long("handoff@t8", "MainPID");
-	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
-	cr_assert_eq(load_wait_progress(&ld, 50), 0);
-	kill((pid_t)r.old_pid, SIGKILL);
-	cr_assert(wait_for(is_restarted, &r), "not restarted: %s",
-	    unit_log("t8"));
-	cr_assert_eq(load_wait_progress(&ld, 50), 0, "no answers after the "
-	    "restart: %s", unit_log("t8"));
-	load_stop(&ld);
-	cr_expect_eq(load_count(&ld, LOAD_REFUSED), 0, "connections refused: "
-	    "%s", load_summary(&ld, summary, sizeof(summary)));
+	crash_under_load("t8", port);
 	st = status_of("t8");
 	cr_expect_str_eq(tc_json_str(listener_at(st, "web", "origin")), "stored",
 	    "the repaired socket left the fd store: %s", unit_log("t8"));
 	cr_expect_eq(tc_json_int(listener_at(st, "web", "inode")), inode);
 	json_object_put(st);
 	cr_expect_eq(prop_long("handoff@t8", "NFileDescriptorStore"), 1);
+}
+
+/* The inode of worker slot's socket of listener web in a status. */
+static int64_t
+slot_inode(json_object *st, int slot)
+{
+	char idx[16];
+
+	snprintf(idx, sizeof(idx), "%d", slot);
+	return tc_json_int(tc_json_at(tc_json_named(st, "listeners", "web"),
+	    "slots", idx, "inode", NULL));
+}
+
+Test(systemd, crash_gives_each_reuseport_slot_its_own_socket_back,
+    .fini = fini)
+{
+	int port = support_free_port();
+	int64_t inode[2];
+	json_object *st;
+	int i;
+
+	sd_up();
+
+	write_config("t9", port, "", "web", "", "handoff = reuseport\n");
+	sdctl_ok("start", "start", "handoff@t9", NULL);
+	cr_expect_eq(prop_long("handoff@t9", "NFileDescriptorStore"), 2);
+	st = status_of("t9");
+	for (i = 0; i < 2; i++)
+		inode[i] = slot_inode(st, i);
+	json_object_put(st);
+	crash_under_load("t9", port);
+
+	/* Whatever order systemd passes them in, each slot has its own. */
+	st = status_of("t9");
+	for (i = 0; i < 2; i++)
+		cr_expect_eq(slot_inode(st, i), inode[i], "slot %d has another "
+		    "socket: %s", i, unit_log("t9"));
+	json_object_put(st);
+	cr_expect_eq(prop_long("handoff@t9", "NFileDescriptorStore"), 2);
 }
