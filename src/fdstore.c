@@ -11,6 +11,12 @@
  * serves them, at the same slots. A socket unit's sockets are not stored:
  * the manager holds those anyway.
  *
+ * The manager would drop a stored socket that raises EPOLLHUP, as a TCP
+ * listener does while it is shut down: a worker that calls shutdown() on
+ * it as it stops (health.c repairs it), or a reuseport slot whose queue
+ * is moved. Each is stored with FDPOLL=0, so the manager keeps it until
+ * the supervisor takes it out.
+ *
  * fdstore_sync runs each time a reload commits (and at the first start),
  * before the listeners the reload removed are closed: a socket no
  * listener of the new set has leaves the store (FDSTOREREMOVE=1) first,
@@ -188,13 +194,18 @@ fdstore_drop_unkept(void)
 	fdstore_count = k;
 }
 
-/* FDSTORE=1 one socket as w->name; remember it. -1 with errno if unsent. */
+/*
+ * FDSTORE=1 one socket as w->name; remember it. -1 with errno if unsent.
+ * FDPOLL=0: the manager keeps it until FDSTOREREMOVE=1, even while it is
+ * shut down (EPOLLHUP) by a worker, which the supervisor repairs.
+ */
 static int
 fdstore_put(const struct fdstore_want *w)
 {
-	char text[SDSOCKET_NAME_MAX + 32];
+	char text[SDSOCKET_NAME_MAX + 48];
 
-	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s", w->name);
+	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0",
+	    w->name);
 	if (sdnotify_send(text, w->fd) == -1)
 		return -1;
 	if (fdstore_remember(w->name, w->dev, w->ino) == -1)

@@ -14,7 +14,8 @@
  * unix one raises EPOLLRDHUP (SHUT_RD), and EPOLLHUP too (SHUT_RDWR).
  *
  * A TCP listener listens again on the same socket, so the workers' copies
- * work again. A unix one cannot (it refuses connections whatever listen()
+ * work again (cleared first of what a second shutdown() leaves on it:
+ * listener.c, listener_unshut). A unix one cannot (it refuses connections whatever listen()
  * says): a fresh socket takes its place at its path, and the owner starts
  * new workers on it. A repair that fails is tried again with a backoff of
  * HEALTH_RETRY_MIN_MS doubling to HEALTH_RETRY_MAX_MS, while it is down.

@@ -406,6 +406,26 @@ listener_owns_file(const struct listener *l)
 
 static void listener_group_join(struct listener *l, size_t slot);
 
+/*
+ * Before a TCP socket that does not listen (shut down by a process that
+ * holds a copy of it) listens again: clear what shutdown() left on it. A
+ * second shutdown() of a socket shut down already marks it shut for
+ * reading, and every connection accepted once it listens again inherits
+ * that mark: it reads end-of-file at once, unanswered. connect(AF_UNSPEC)
+ * disconnects the socket, which clears the mark and keeps its address.
+ */
+static void
+listener_unshut(int fd)
+{
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+	socklen_t len = sizeof(int);
+	int on = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on)
+		return;
+	(void)connect(fd, &sa, sizeof(sa));
+}
+
 /* Holders of a probed address named at most, by check --bind. */
 #define LISTENER_PROBE_OWNERS	16
 
@@ -492,6 +512,9 @@ adopted:
 		goto fail;
 	if (addr_socktype(&lc->addr) == SOCK_STREAM) {
 		backlog = lc->opts.backlog > 0 ? lc->opts.backlog : DEFAULT_BACKLOG;
+		/* A stored or recovered socket a worker shut down. */
+		if (passed && lc->addr.kind == ADDR_TCP)
+			listener_unshut(fd);
 		if (listen(fd, backlog) == -1) {
 			listener_error(cause, lc, "cannot listen: %s",
 			    listener_strerror(errno, err, sizeof(err)));
@@ -713,6 +736,8 @@ listener_slot_open(struct listener *l, char **cause)
 		goto fail;
 	}
 adopted:
+	if (passed && l->addr.kind == ADDR_TCP)
+		listener_unshut(fd);
 	if (addr_socktype(&l->addr) == SOCK_STREAM &&
 	    listen(fd, listener_backlog(l)) == -1) {
 		listener_error(cause, &lc, "cannot listen on the socket of "
@@ -806,6 +831,8 @@ listener_slot_rejoin(struct listener *l, size_t slot)
 
 	if (sock->fd == -1 || sock->group_index >= 0)
 		return -1;
+	if (l->addr.kind == ADDR_TCP)
+		listener_unshut(sock->fd);
 	/* A socket bound to port 0 gave its port back on shutdown(). */
 	if (bind(sock->fd, (const struct sockaddr *)&l->bound_ss,
 	    l->bound_len) == -1 && errno != EINVAL)
@@ -1717,6 +1744,7 @@ listener_relisten(struct listener *l, char **cause)
 	int backlog, on = 0, fd = listener_fd(l);
 	socklen_t len = sizeof(on);
 
+	listener_unshut(fd);
 	if (bind(fd, (const struct sockaddr *)&l->bound_ss,
 	    l->bound_len) == -1 && errno != EINVAL) {
 		cause_set(cause, "cannot bind %s again: %s", l->bound,

@@ -48,15 +48,24 @@
 static struct sockaddr_un sdnotify_addr;
 static socklen_t sdnotify_len;
 
-/* Remember the service manager's NOTIFY_SOCKET, if any (systemd Type=notify). */
+/*
+ * Remember the service manager's NOTIFY_SOCKET, if any (systemd
+ * Type=notify). One that cannot be a unix socket's address is named in
+ * the log: the manager would wait for READY=1 in vain.
+ */
 void
 sdnotify_init(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET"), *why;
 
-	if (path == NULL || unixaddr_make(path, UNIXADDR_NAMED,
-	    &sdnotify_addr, &sdnotify_len, &why) == -1)
+	sdnotify_len = 0;
+	if (path != NULL && unixaddr_make(path, UNIXADDR_NAMED,
+	    &sdnotify_addr, &sdnotify_len, &why) == -1) {
 		sdnotify_len = 0;
+		log_warnx("NOTIFY_SOCKET: %s: the service manager is not told "
+		    "when the supervisor is ready, reloads or stops, and no "
+		    "socket goes to its fd store", why);
+	}
 }
 
 /* Tell whether a service manager listens to the supervisor. */

@@ -163,6 +163,13 @@ sdsocket_unstore(const char *name)
 		    name);
 }
 
+/* A passed socket's name as messages show it: "(no name)" if empty. */
+static const char *
+sdsocket_shown(const char *name)
+{
+	return name[0] != '\0' ? name : "(no name)";
+}
+
 /*
  * Describe fd, passed as name: its inode, family, type and address.
  * -1 with *cause if it is not a socket.
@@ -178,15 +185,14 @@ sdsocket_describe(struct sdsocket *s, int fd, const char *name, char **cause)
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
 		cause_set(cause, "fd %d, passed by the service manager as %s "
-		    "(LISTEN_FDS), is not open", fd, name[0] != '\0' ? name :
-		    "(no name)");
+		    "(LISTEN_FDS), is not open", fd, sdsocket_shown(name));
 		return -1;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISSOCK(sb.st_mode)) {
 		cause_set(cause, "fd %d passed by the service manager as %s is "
 		    "not a socket (a socket unit may hold only ListenStream=, "
 		    "ListenDatagram= and ListenSequentialPacket= sockets for "
-		    "handoff)", fd, name);
+		    "handoff)", fd, sdsocket_shown(name));
 		return -1;
 	}
 	s->dev = sb.st_dev;
@@ -252,6 +258,22 @@ sdsocket_adopt_output(int fd, const char *name)
 }
 
 /*
+ * Read text, a count or a pid in decimal digits only (no sign, no space,
+ * as systemd writes them), into *n; -1 if it is anything else.
+ */
+static int
+sdsocket_number(const char *text, unsigned long long *n)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	errno = 0;
+	*n = strtoull(text, &end, 10);
+	return *end != '\0' || errno != 0 ? -1 : 0;
+}
+
+/*
  * Take what the service manager passed (LISTEN_PID = our pid): fds 3..
  * become CLOEXEC and are kept here until listeners take them; the
  * LISTEN_ variables are unset. 0 (also when nothing was passed), or -1
@@ -265,19 +287,15 @@ sdsocket_adopt(char **cause)
 	char *copy = NULL, *word, *colon;
 	unsigned long long want_pid, n;
 	struct sdsocket s;
-	char *end;
 	size_t i, k;
 	int fd;
 
 	if (pid == NULL || nfds == NULL)
 		return 0;
-	errno = 0;
-	want_pid = strtoull(pid, &end, 10);
-	if (*end != '\0' || errno != 0 || want_pid != (unsigned long long)getpid())
+	if (sdsocket_number(pid, &want_pid) == -1 ||
+	    want_pid != (unsigned long long)getpid())
 		return 0;	/* meant for another process */
-	errno = 0;
-	n = strtoull(nfds, &end, 10);
-	if (*end != '\0' || errno != 0 || n > SDSOCKET_MAX_FDS) {
+	if (sdsocket_number(nfds, &n) == -1 || n > SDSOCKET_MAX_FDS) {
 		cause_set(cause, "LISTEN_FDS=%s: not a number of sockets", nfds);
 		return -1;
 	}
@@ -319,7 +337,7 @@ sdsocket_adopt(char **cause)
 		}
 		sdsockets[nsdsockets++] = s;
 		log_info("the service manager passed %s as %s%s", s.where,
-		    s.name[0] != '\0' ? s.name : "(no name)",
+		    sdsocket_shown(s.name),
 		    s.origin == SDSOCKET_STORED ? ", kept in its fd store" : "");
 	}
 	free(copy);
@@ -496,12 +514,13 @@ sdsocket_apply_opts(int fd, const struct listener_conf *lc)
  * The passed socket for lc's worker slot (0: the shared socket), if any:
  * a stored one of that listener and slot (by its section name, or by its
  * address when the port is fixed); for slot 0, a socket unit's named as
- * lc's fd_name, or on its address.
+ * lc's fd_name (the one on its address if several are), or on its
+ * address.
  */
 static struct sdsocket *
 sdsocket_find(const struct listener_conf *lc, size_t slot)
 {
-	struct sdsocket *s;
+	struct sdsocket *s, *named;
 	bool fixed = addr_is_unix(&lc->addr) || addr_port(&lc->addr) != 0;
 	size_t i;
 
@@ -515,12 +534,23 @@ sdsocket_find(const struct listener_conf *lc, size_t slot)
 	}
 	if (slot != 0)
 		return NULL;
-	for (i = 0; i < nsdsockets; i++) {
+	/*
+	 * By name: one on lc's address first (a socket unit of several
+	 * Listen lines gives each the same name); else the first of that
+	 * name, which sdsocket_take refuses, saying where it is.
+	 */
+	for (i = 0, named = NULL; i < nsdsockets; i++) {
 		s = &sdsockets[i];
-		if (s->origin == SDSOCKET_PASSED && lc->fd_name != NULL &&
-		    strcmp(s->name, lc->fd_name) == 0)
+		if (s->origin != SDSOCKET_PASSED || lc->fd_name == NULL ||
+		    strcmp(s->name, lc->fd_name) != 0)
+			continue;
+		if (sdsocket_fits(s, lc))
 			return s;
+		if (named == NULL)
+			named = s;
 	}
+	if (named != NULL)
+		return named;
 	for (i = 0; i < nsdsockets; i++) {
 		s = &sdsockets[i];
 		if (s->origin == SDSOCKET_PASSED && fixed && sdsocket_fits(s, lc))
@@ -611,8 +641,7 @@ sdsocket_finish(char **cause)
 		cause_set(cause, "the service manager passed %s as %s, and no "
 		    "listener of the config takes it (name a listener's fd_name "
 		    "in the socket unit's FileDescriptorName=, or listen on "
-		    "that address)", s->where, s->name[0] != '\0' ? s->name :
-		    "(no name)");
+		    "that address)", s->where, sdsocket_shown(s->name));
 		return -1;
 	}
 	for (i = 0; i < nsdsockets; i++) {

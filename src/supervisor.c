@@ -1294,6 +1294,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		log_errorx("cannot start: %s", cause_text(cause));
 		free(cause);
 		sdsocket_free();
+		free(sup.self_exe);
 		free(sup.config_path);
 		return 1;
 	}

@@ -8,7 +8,10 @@
  * systemd-socket-activate or by the test as the fd store would) are
  * adopted: never bound again, kept across reloads, back at their worker
  * slots. `handoff reload --takeover` returns once the new generation took
- * over, while the old one drains on.
+ * over, while the old one drains on. A NOTIFY_SOCKET it cannot use is
+ * named in the log; a passed fd that is no socket is a start error. A
+ * listener shut down twice by its holders (stored, or in force) answers
+ * again once it listens again.
  */
 #include "autoconf.h"
 
@@ -529,6 +532,70 @@ Test(sdnotify, stored_socket_of_no_listener_leaves_the_store, .fini = fini)
 	close(fds[1]);
 }
 
+Test(sdnotify, stored_socket_a_worker_shut_down_serves_again, .fini = fini)
+{
+	struct sup *s = tc_new("", "");
+	int fd, i;
+
+	write_config(s, false, "", "", "");
+	rx_open(s);
+	/*
+	 * Workers of the dead supervisor shut it down as they stopped, two
+	 * of them: the first stops it listening, the second (ENOTCONN)
+	 * leaves it shut for reading, which a connection accepted once it
+	 * listens again would inherit.
+	 */
+	fd = tcp_listener(s->port, false, SOCK_STREAM);
+	cr_assert_eq(shutdown(fd, SHUT_RD), 0);
+	cr_assert_eq(shutdown(fd, SHUT_RD), -1);
+	launch(s, &fd, 1, "web#0", NULL);
+	tc_expect_log(s, "started: ", 1);
+	for (i = 0; i < 4; i++)
+		tc_get(s, NULL);
+	tc_stop(s);
+	close(fd);
+}
+
+Test(sdnotify, stored_listener_shut_down_twice_serves_again, .fini = fini)
+{
+	struct sup *s = tc_new("", "");
+	const char *req = "GET / HTTP/1.0\r\n\r\n";
+	char line[256], *answer;
+	int fd, i, slow;
+	bool closed;
+
+	write_config(s, false, "", "", "");
+	rx_open(s);
+	tc_start(s);
+	free(rx_until("READY=1", NULL));
+	/*
+	 * Two old workers shut the listener down as they stop, both before
+	 * the supervisor repairs it (held still meanwhile): the second marks
+	 * it shut for reading, which a connection accepted once it listens
+	 * again would inherit.
+	 */
+	cr_assert_eq(tc_request_fds(s, "web", line, sizeof(line), &fd, 1), 1,
+	    "%s", line);
+	cr_assert_eq(kill(s->hp.pid, SIGSTOP), 0);
+	cr_expect_eq(shutdown(fd, SHUT_RD), 0);
+	cr_expect_eq(shutdown(fd, SHUT_RD), -1);
+	cr_assert_eq(kill(s->hp.pid, SIGCONT), 0);
+	tc_expect_log(s, "listening again", 1);
+	/* A client slow to send: accepted before its request comes. */
+	slow = tc_connect_tcp(s->port);
+	cr_assert(slow != -1);
+	for (i = 0; i < 4; i++)
+		tc_get(s, NULL);
+	cr_assert_eq(tc_send_all(slow, req, strlen(req)), 0);
+	answer = tc_read_all(slow, DEADLINE_MS, &closed);
+	cr_expect(strstr(answer, "gen=1") != NULL, "the slow client got: "
+	    "\"%s\"", answer);
+	free(answer);
+	close(slow);
+	tc_stop(s);
+	close(fd);
+}
+
 /* Start s with fds named names; it must exit 1 saying why. */
 static void
 expect_refused(struct sup *s, const int *fds, size_t nfds, const char *names,
@@ -559,6 +626,40 @@ Test(sdnotify, passed_socket_of_no_listener_is_a_start_error, .fini = fini)
 	    "no listener of the config takes it", port);
 	expect_refused(s, fds, 2, "web:extra", why);
 	free(why);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+Test(sdnotify, a_notify_socket_it_cannot_use_is_named, .fini = fini)
+{
+	struct sup *s = tc_new("", "");
+	char *path = tc_printf("%s/%0120d", s->dir, 0);
+
+	/* Longer than a unix socket's path may be: told, then run on. */
+	cr_assert_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+	write_config(s, false, "", "", "");
+	tc_start(s);
+	cr_expect_eq(tc_log_count(s, "NOTIFY_SOCKET: unix socket path too long "
+	    "(at most 107 bytes): the service manager is not told"), 1, "%s",
+	    tc_log_text(s));
+	tc_get(s, NULL);
+	tc_stop(s);
+	free(path);
+}
+
+Test(sdnotify, passed_fd_that_is_no_socket_is_a_clean_start_error,
+    .fini = fini)
+{
+	struct sup *s = tc_new("", "");
+	int fds[2];
+
+	unsetenv("NOTIFY_SOCKET");
+	write_config(s, false, "", "", "");
+	cr_assert(pipe(fds) == 0);
+	expect_refused(s, fds, 1, "", "fd 3 passed by the service manager as "
+	    "(no name) is not a socket");
+	/* It exits having freed what it took (ASan would say otherwise). */
+	cr_expect_eq(tc_log_count(s, "Sanitizer"), 0, "%s", tc_log_text(s));
 	close(fds[0]);
 	close(fds[1]);
 }

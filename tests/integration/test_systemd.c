@@ -19,7 +19,10 @@
  * supervisor under load, systemd restarts it with the stored socket: no
  * connection refused, nothing of the dead supervisor serving afterwards;
  * `systemctl restart` keeps the socket; `systemctl stop` leaves nothing
- * stored; a reload that removes a listener frees its port.
+ * stored; a reload that removes a listener frees its port; a listener a
+ * worker shut down, and the supervisor repaired, is still stored; after a
+ * crash each reuseport slot gets its own socket back (systemd passes them
+ * last stored first).
  *
  * Skipped, saying why, only where the manager cannot run: not root, no
  * systemd installed, or a manager that exits at start.
@@ -1022,6 +1025,22 @@ Test(systemd, crash_with_keep_workers_loses_no_request, .fini = fini)
 	cr_expect_eq(prop_long("handoff@t8", "NFileDescriptorStore"), 3);
 }
 
+/* Start instance name (systemctl start): the inode of its listener web. */
+static int64_t
+start_web(const char *name)
+{
+	char *unit = tc_printf("handoff@%s", name);
+	json_object *st;
+	int64_t inode;
+
+	sdctl_ok("start", "start", unit, NULL);
+	st = status_of(name);
+	inode = tc_json_int(listener_at(st, "web", "inode"));
+	json_object_put(st);
+	free(unit);
+	return inode;
+}
+
 Test(systemd, restart_keeps_the_socket, .fini = fini)
 {
 	int port = support_free_port();
@@ -1032,10 +1051,7 @@ Test(systemd, restart_keeps_the_socket, .fini = fini)
 	sd_up();
 
 	write_config("t5", port, "", "web", "", "");
-	sdctl_ok("start", "start", "handoff@t5", NULL);
-	st = status_of("t5");
-	inode = tc_json_int(listener_at(st, "web", "inode"));
-	json_object_put(st);
+	inode = start_web("t5");
 	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
 	cr_assert_eq(load_wait_progress(&ld, 50), 0);
 	sdctl_ok("restart", "restart", "handoff@t5", NULL);
@@ -1097,4 +1113,106 @@ Test(systemd, reload_removing_a_listener_frees_its_port, .fini = fini)
 	cr_expect_eq(tc_http_get(other, &gen, &pid), SUPPORT_HTTP_REFUSED);
 	cr_expect_eq(get_gen(port), 2);
 	free(extra);
+}
+
+/* wait_for: instance arg's log says its listener listens again. */
+static bool
+is_relistened(void *arg)
+{
+	char *text = unit_log(arg);
+	bool yes = strstr(text, "listening again") != NULL;
+
+	free(text);
+	return yes;
+}
+
+/*
+ * kill -9 the supervisor of instance name under load on port: systemd
+ * restarts it, and no connection is refused meanwhile.
+ */
+static void
+crash_under_load(const char *name, int port)
+{
+	char *unit = tc_printf("handoff@%s", name), summary[512];
+	struct restarted r = { unit, prop_long(unit, "MainPID") };
+
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", port, 2), 0);
+	cr_assert_eq(load_wait_progress(&ld, 50), 0);
+	kill((pid_t)r.old_pid, SIGKILL);
+	cr_assert(wait_for(is_restarted, &r), "not restarted: %s",
+	    unit_log(name));
+	cr_assert_eq(load_wait_progress(&ld, 50), 0, "no answers after the "
+	    "restart: %s", unit_log(name));
+	load_stop(&ld);
+	cr_expect_eq(load_count(&ld, LOAD_REFUSED), 0, "connections refused: "
+	    "%s", load_summary(&ld, summary, sizeof(summary)));
+	free(unit);
+}
+
+Test(systemd, listener_shut_down_by_a_worker_stays_stored, .fini = fini)
+{
+	int port = support_free_port();
+	json_object *st;
+	int64_t inode;
+
+	sd_up();
+
+	/*
+	 * An old worker shuts the shared listener down as it stops (servers
+	 * do): the socket stops listening, systemd sees EPOLLHUP on its
+	 * stored copy, and the supervisor makes it listen again.
+	 */
+	write_config("t10", port, "", "web", "--shutdown-on-stop rd", "");
+	inode = start_web("t10");
+	sdctl_ok("reload", "reload", "handoff@t10", NULL);
+	cr_assert(wait_for(is_relistened, "t10"), "%s", unit_log("t10"));
+	cr_assert(wait_for(is_one_generation, "t10"), "%s", unit_log("t10"));
+	cr_expect_eq(get_gen(port), 2);
+
+	/* Still stored: a crash now refuses nothing. */
+	crash_under_load("t10", port);
+	st = status_of("t10");
+	cr_expect_str_eq(tc_json_str(listener_at(st, "web", "origin")), "stored",
+	    "the repaired socket left the fd store: %s", unit_log("t10"));
+	cr_expect_eq(tc_json_int(listener_at(st, "web", "inode")), inode);
+	json_object_put(st);
+}
+
+/* The inode of worker slot's socket of listener web in a status. */
+static int64_t
+slot_inode(json_object *st, int slot)
+{
+	char idx[16];
+
+	snprintf(idx, sizeof(idx), "%d", slot);
+	return tc_json_int(tc_json_at(tc_json_named(st, "listeners", "web"),
+	    "slots", idx, "inode", NULL));
+}
+
+Test(systemd, crash_gives_each_reuseport_slot_its_own_socket_back,
+    .fini = fini)
+{
+	int port = support_free_port();
+	int64_t inode[2];
+	json_object *st;
+	int i;
+
+	sd_up();
+
+	write_config("t11", port, "", "web", "", "handoff = reuseport\n");
+	sdctl_ok("start", "start", "handoff@t11", NULL);
+	/* Two slots' sockets, two workers' output pipes. */
+	cr_expect_eq(prop_long("handoff@t11", "NFileDescriptorStore"), 4);
+	st = status_of("t11");
+	for (i = 0; i < 2; i++)
+		inode[i] = slot_inode(st, i);
+	json_object_put(st);
+	crash_under_load("t11", port);
+
+	/* Whatever order systemd passes them in, each slot has its own. */
+	st = status_of("t11");
+	for (i = 0; i < 2; i++)
+		cr_expect_eq(slot_inode(st, i), inode[i], "slot %d has another "
+		    "socket: %s", i, unit_log("t11"));
+	json_object_put(st);
 }

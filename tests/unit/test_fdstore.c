@@ -113,8 +113,8 @@ Test(fdstore, stores_each_socket_once_and_takes_out_what_goes, .init = setup,
 
 	cr_assert(fdstore_enabled());
 	fdstore_sync(&set);
-	expect("FDSTORE=1\nFDNAME=web#0", web);
-	expect("FDSTORE=1\nFDNAME=api#0", api);
+	expect("FDSTORE=1\nFDNAME=web#0\nFDPOLL=0", web);
+	expect("FDSTORE=1\nFDNAME=api#0\nFDPOLL=0", api);
 	expect("", NULL);
 
 	/* Nothing changed: nothing sent. */
@@ -126,7 +126,7 @@ Test(fdstore, stores_each_socket_once_and_takes_out_what_goes, .init = setup,
 	web->name = strdup("www");
 	fdstore_sync(&set);
 	expect("FDSTOREREMOVE=1\nFDNAME=web#0", NULL);
-	expect("FDSTORE=1\nFDNAME=www#0", web);
+	expect("FDSTORE=1\nFDNAME=www#0\nFDPOLL=0", web);
 	expect("", NULL);
 
 	/* A set without api: api leaves the store. */

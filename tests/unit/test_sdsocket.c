@@ -231,6 +231,53 @@ Test(sdsocket, listeners_take_their_sockets)
 	in_child(check_take, "taking passed sockets");
 }
 
+/*
+ * One name on two sockets (a socket unit of two Listen lines and one
+ * FileDescriptorName=): each listener of that fd_name takes the one on
+ * its address, whichever comes first.
+ */
+static int
+check_shared_name(void)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *first, *second;
+	enum sdsocket_origin origin;
+	char *cause = NULL;
+	int fds[2], port_a, port_b, fd;
+	ino_t a, b;
+
+	log_set_level(LOG_LEVEL_ERROR);
+	fds[0] = tcp_socket(&port_a, false);
+	fds[1] = tcp_socket(&port_b, false);
+	a = inode(fds[0]);
+	b = inode(fds[1]);
+	pass(fds, 2, "web:web");
+	if (sdsocket_adopt(&cause) != 0)
+		return 1;
+	second = conf_listener(conf, "web", port_b);
+	first = conf_listener(conf, "alt", port_a);
+	free(first->fd_name);
+	first->fd_name = strdup("web");
+	if (sdsocket_take(second, 0, &fd, &origin, &cause) != 1 ||
+	    inode(fd) != b)
+		return 2;
+	close(fd);
+	if (sdsocket_take(first, 0, &fd, &origin, &cause) != 1 ||
+	    inode(fd) != a)
+		return 3;
+	close(fd);
+	if (sdsocket_finish(&cause) != 0)
+		return 4;
+	sdsocket_free();
+	config_free(conf);
+	return 0;
+}
+
+Test(sdsocket, one_name_on_two_sockets)
+{
+	in_child(check_shared_name, "one name on two sockets");
+}
+
 /* A socket unit's socket nobody takes fails the start; a stored one goes. */
 static int
 check_leftovers(void)
@@ -280,6 +327,15 @@ check_not_a_socket(void)
 	    "a socket") == NULL)
 		return 1;
 	free(cause);
+	cause = NULL;
+	sdsocket_free();
+	/* Without a name, the message says so. */
+	pass(fds, 1, "");
+	if (sdsocket_adopt(&cause) != -1 || cause == NULL ||
+	    strstr(cause, "fd 3 passed by the service manager as (no name) is "
+	    "not a socket") == NULL)
+		return 2;
+	free(cause);
 	sdsocket_free();
 	return 0;
 }
@@ -321,6 +377,34 @@ check_output_pipe(void)
 Test(sdsocket, an_output_pipe_from_the_store_waits_for_its_orphan)
 {
 	in_child(check_output_pipe, "an output pipe");
+}
+
+/* LISTEN_FDS that is not a plain count is refused, naming it. */
+static int
+check_bad_count(void)
+{
+	static const char *const bad[] = { "", " 1", "+1", "-1", "1x", "0x1" };
+	char pid[32], *cause;
+	size_t i;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cause = NULL;
+		setenv("LISTEN_PID", pid, 1);
+		setenv("LISTEN_FDS", bad[i], 1);
+		if (sdsocket_adopt(&cause) != -1 || cause == NULL ||
+		    strncmp(cause, "LISTEN_FDS=", 11) != 0 ||
+		    strstr(cause, "not a number of sockets") == NULL)
+			return 1 + (int)i;
+		free(cause);
+		sdsocket_free();
+	}
+	return 0;
+}
+
+Test(sdsocket, a_bad_count_is_refused)
+{
+	in_child(check_bad_count, "a bad LISTEN_FDS");
 }
 
 /* An empty name keeps its place: the second socket is web's. */
