@@ -199,8 +199,9 @@ record_write(struct record *rec)
 		errno = ENOMEM;
 		goto fail;
 	}
+	/* Non-blocking: a FIFO in the temporary file's place fails, no wait. */
 	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	    O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		free(text);
 		goto fail;
@@ -411,7 +412,9 @@ record_read(const char *path, struct record_file *out, char **cause)
 	int fd, rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	/* Non-blocking: a FIFO put there must not stop the start. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
 		cause_set(cause, "%s: %s", path, strerror(errno));

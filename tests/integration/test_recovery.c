@@ -319,6 +319,25 @@ Test(recovery, a_record_others_may_write_is_not_trusted)
 	tr_untrusted("the record of the workers is not trusted", 0666, 0, 1);
 }
 
+/*
+ * A FIFO where the record goes is not a record: the supervisor says so and
+ * starts, rather than waiting forever for a writer to open it.
+ */
+Test(recovery, a_fifo_in_place_of_the_record_is_not_trusted)
+{
+	struct sup *s = tc_new("", "");
+	char *path = tc_printf("%s.workers", s->sock);
+
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	tc_start(s);
+	cr_assert_eq(tc_log_count(s, "the record of the workers is not "
+	    "trusted"), 1, "%s", tc_log_text(s));
+	cr_assert_eq(tc_log_count(s, "not a regular file"), 1, "%s",
+	    tc_log_text(s));
+	tc_stop(s);
+	free(path);
+}
+
 Test(recovery, a_recorded_fd_that_is_not_the_recorded_socket_is_not_taken)
 {
 	tr_untrusted(NULL, 0600, 0, 1);
