@@ -338,6 +338,32 @@ Test(recovery, a_fifo_in_place_of_the_record_is_not_trusted)
 	free(path);
 }
 
+/*
+ * A record grown huge (a process with millions of fd lines, each held in
+ * memory hundreds of bytes wide) is refused at once, not read for minutes
+ * into gigabytes: a process of a record has at most as many sockets as a
+ * program has listeners.
+ */
+Test(recovery, a_huge_record_is_refused_at_once)
+{
+	struct sup *s = tc_new("", "");
+	char *path = tc_printf("%s.workers", s->sock);
+	FILE *fp;
+	long i;
+
+	cr_assert_not_null(fp = fopen(path, "we"));
+	fprintf(fp, "handoff-workers 1\nsupervisor 999999 1\n"
+	    "proc 999998 1 %u 1 0 app\n", (unsigned)geteuid());
+	for (i = 0; i < 2000000; i++)
+		fputs("fd 3 1 0 web x\n", fp);
+	cr_assert_eq(fclose(fp), 0);
+	tc_start(s);
+	cr_assert_eq(tc_log_count(s, "the record of the workers is not "
+	    "trusted"), 1, "%s", tc_log_text(s));
+	tc_stop(s);
+	free(path);
+}
+
 Test(recovery, a_recorded_fd_that_is_not_the_recorded_socket_is_not_taken)
 {
 	tr_untrusted(NULL, 0600, 0, 1);
