@@ -298,6 +298,34 @@ Test(upgrade, a_binary_that_is_not_handoff_fails_the_preflight)
 	tc_stop(s);
 }
 
+/*
+ * A relative --binary is made absolute with the working directory; where
+ * that has a blank, the request could not name it: the client says so
+ * (as for a --binary with a blank) rather than pass the supervisor a
+ * request it reads as a usage error.
+ */
+Test(upgrade, a_relative_binary_under_a_directory_with_a_blank_is_refused_clearly)
+{
+	struct run_result res;
+	char *dir;
+	struct sup *s = tc_new("", "");
+
+	tc_start(s);
+	dir = tc_printf("%s/with blank", s->dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	cr_assert_eq(chdir(dir), 0);
+	cr_assert_eq(tu_upgrade(s, "handoff", &res), 2, "%s%s", res.out,
+	    res.err);
+	cr_assert(strstr(res.err, "give a path without blanks") != NULL, "%s",
+	    res.err);
+	cr_assert(strstr(res.err, "with blank/handoff") != NULL, "%s", res.err);
+	support_result_free(&res);
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(rmdir(dir), 0);
+	free(dir);
+	tc_stop(s);
+}
+
 /* SIGCHLD sent to the supervisor in a loop, from a thread. */
 struct tu_flood {
 	pthread_t	 thread;
