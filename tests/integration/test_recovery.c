@@ -254,6 +254,37 @@ Test(recovery, preload_workers_sockets_are_found_where_the_shim_moved_them)
 	tc_stop(s);
 }
 
+/*
+ * A server started as root that switches to another user itself (here
+ * setpriv, as `memcached -u` or `named -u` do) is still the process the
+ * record names, by pid and start time: it is taken over and drained, not
+ * reported as a stranger holding the address.
+ */
+Test(recovery, a_worker_that_switched_user_itself_is_taken_over)
+{
+	struct sup *s;
+	pid_t orphans[WORKERS];
+	char *text;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		cr_skip_test("needs root and /usr/bin/setpriv");
+	tr_netns();
+	s = tc_new("", "");
+	text = tc_printf("[supervisor]\nname = ctltest\ncontrol = %s\n"
+	    "pidfile = %s/handoff.pid\n\n[listener web]\n"
+	    "listen = 127.0.0.1:%d\n\n[program app]\ncommand = "
+	    "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups %s\n"
+	    "listeners = web\nworkers = %d\nready = delay:200ms\n"
+	    "drain_timeout = 10s\n", s->sock, s->dir, s->port,
+	    support_env("HANDOFF_TESTSERVER"), WORKERS);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_start(s);
+	tr_crash_and_recover(s, orphans, WORKERS);
+	tc_expect_log(s, "2 orphaned workers of the dead supervisor pid", 1);
+	tc_stop(s);
+}
+
 /* The start time (/proc/PID/stat field 22) of pid. */
 static unsigned long long
 tr_start_time(pid_t pid)
