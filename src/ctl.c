@@ -582,10 +582,8 @@ ctl_upgrade_main(int argc, char **argv)
 		    argv[optind]);
 		return 2;
 	}
-	if (binary != NULL && (binary[0] == '\0' ||
-	    strpbrk(binary, " \t\r\n") != NULL)) {
-		fprintf(stderr, "handoff upgrade: --binary '%s': give a path "
-		    "without blanks\n", binary);
+	if (binary != NULL && binary[0] == '\0') {
+		fprintf(stderr, "handoff upgrade: --binary '': give a path\n");
 		return 2;
 	}
 	if (binary == NULL)
@@ -597,6 +595,13 @@ ctl_upgrade_main(int argc, char **argv)
 	    binary) >= sizeof(request)) {
 		fprintf(stderr, "handoff upgrade: --binary %s: path too long\n",
 		    binary);
+		return 2;
+	}
+	/* The request's words are split at blanks: the path may have none. */
+	if (binary != NULL && strpbrk(request + strlen("upgrade "),
+	    " \t\r\n") != NULL) {
+		fprintf(stderr, "handoff upgrade: --binary '%s': give a path "
+		    "without blanks\n", request + strlen("upgrade "));
 		return 2;
 	}
 	if ((fd = ctl_connect(&t, "upgrade", &peer, &code)) == -1)

@@ -16,7 +16,8 @@
  * START is the process's start time (/proc/PID/stat field 22), read once
  * when the pid is put in the pid map: a pid reused by another process is
  * told apart by it. Each fd line belongs to the proc line above it: the
- * listener socket (by inode) the worker got at fd FD.
+ * listener socket (by inode) the worker got at fd FD; a process has at most
+ * MAX_LISTENERS_PER_PROGRAM of them, and a record with more is not trusted.
  */
 #include "autoconf.h"
 
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "cause.h"
+#include "config.h"
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
@@ -199,8 +201,9 @@ record_write(struct record *rec)
 		errno = ENOMEM;
 		goto fail;
 	}
+	/* Non-blocking: a FIFO in the temporary file's place fails, no wait. */
 	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	    O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		free(text);
 		goto fail;
@@ -310,16 +313,31 @@ record_close(struct record *rec)
 	free(rec);
 }
 
+/*
+ * Tell whether an array of n entries is full: its room is n rounded up to
+ * a power of two, so that a record of many lines is not copied anew for
+ * each one.
+ */
+static bool
+record_full(size_t n)
+{
+	return (n & (n - 1)) == 0;
+}
+
 /* Append a process to rf; NULL if out of memory. */
 static struct record_proc *
 record_add_proc(struct record_file *rf)
 {
 	struct record_proc *procs;
 
-	procs = reallocarray(rf->procs, rf->nprocs + 1, sizeof(*procs));
-	if (procs == NULL)
-		return NULL;
-	rf->procs = procs;
+	if (record_full(rf->nprocs)) {
+		procs = reallocarray(rf->procs, rf->nprocs == 0 ? 1 :
+		    rf->nprocs * 2, sizeof(*procs));
+		if (procs == NULL)
+			return NULL;
+		rf->procs = procs;
+	}
+	procs = rf->procs;
 	memset(&procs[rf->nprocs], 0, sizeof(procs[0]));
 	return &procs[rf->nprocs++];
 }
@@ -356,10 +374,16 @@ record_parse_line(const char *line, struct record_file *rf)
 	f.ino = (ino_t)ino;
 	snprintf(f.where, sizeof(f.where), "%s", line + n);
 	p = &rf->procs[rf->nprocs - 1];
-	if ((fds = reallocarray(p->fds, p->nfds + 1, sizeof(*fds))) == NULL)
+	/* A worker holds at most a socket per listener of its program. */
+	if (p->nfds >= MAX_LISTENERS_PER_PROGRAM)
 		return -1;
-	p->fds = fds;
-	fds[p->nfds++] = f;
+	if (record_full(p->nfds)) {
+		if ((fds = reallocarray(p->fds, p->nfds == 0 ? 1 :
+		    p->nfds * 2, sizeof(*fds))) == NULL)
+			return -1;
+		p->fds = fds;
+	}
+	p->fds[p->nfds++] = f;
 	return 0;
 }
 
@@ -411,7 +435,9 @@ record_read(const char *path, struct record_file *out, char **cause)
 	int fd, rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	/* Non-blocking: a FIFO put there must not stop the start. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;
 		cause_set(cause, "%s: %s", path, strerror(errno));

@@ -6,16 +6,17 @@
  * supervisor that wrote the record beside it (record.c) is gone. A
  * recorded process is its orphan only if it still runs with the start
  * time recorded (a pid reused since is another process) and as the user
- * recorded, that user being ours or the program's; the record must be
- * ours and written by no one else. Each listener socket the orphans hold
- * (per listener and worker slot, from the first orphan that holds it) is
- * copied with pidfd_getfd(2) at the fd recorded, or wherever the worker
- * moved it (found by its inode in /proc/PID/fd), and must be that
- * socket: the inode recorded; the listener then checks that it is bound
- * to its address and of its type (sdsocket.c) before it takes it instead
- * of binding. Where pidfd_getfd is missing (Linux before 5.6) or not
- * permitted (ptrace rules: another user, yama ptrace_scope), the start
- * fails naming the pids, and nothing running changes.
+ * recorded, that user being ours or the program's (or, started as root
+ * by a supervisor of root, a user it switched to itself); the record
+ * must be ours and written by no one else. Each listener socket the
+ * orphans hold (per listener and worker slot, from the first orphan that
+ * holds it) is copied with pidfd_getfd(2) at the fd recorded, or
+ * wherever the worker moved it (found by its inode in /proc/PID/fd), and
+ * must be that socket: the inode recorded; the listener then checks that
+ * it is bound to its address and of its type (sdsocket.c) before it
+ * takes it instead of binding. Where pidfd_getfd is missing (Linux before
+ * 5.6) or not permitted (ptrace rules: another user, yama ptrace_scope),
+ * the start fails naming the pids, and nothing running changes.
  *
  * Once the first generations took over, the orphans drain like an old
  * generation: the program's stop_signal, then SIGKILL (to the process
@@ -138,6 +139,16 @@ recover_is_orphan(const struct record_proc *p, const struct config *conf)
 		return false;
 	}
 	uid = recover_euid(p->pid);
+	/*
+	 * Started as root by a supervisor of root, it may have switched to
+	 * another user itself (`-u USER`): its pid and start time name it.
+	 */
+	if (uid != (long)p->uid && p->uid == 0 && geteuid() == 0) {
+		log_info("recorded worker pid %d (%s gen %u): started as root, "
+		    "runs as uid %ld now (it switched itself)", (int)p->pid,
+		    p->program, p->gen, uid);
+		return uid != -1;
+	}
 	if (uid != (long)p->uid || (p->uid != geteuid() &&
 	    (pc == NULL || pc->user == NULL || pc->uid != p->uid))) {
 		log_warnx("recorded worker pid %d (%s gen %u): runs as uid %ld, "

@@ -8,8 +8,8 @@
  * them) and runs the loop once more so that a signal caught just before
  * is handled; writes the whole state (state.c) into a sealed memfd; runs
  * `NEWBIN upgrade-check --state-fd N`, which must read the state and the
- * config in force; opens its own binary (/proc/self/exe) for an exec
- * back; clears CLOEXEC on the fds the state names and execs
+ * config in force and say so (UPGRADE_CHECK_OK); opens its own binary
+ * (/proc/self/exe) for an exec back; clears CLOEXEC on the fds the state names and execs
  * `NEWBIN run --state-fd N ARGS...`. If any of that fails, nothing
  * changed: the client hears why.
  *
@@ -65,6 +65,13 @@ extern char **environ;
 
 #define UPGRADE_CHECK_TIMEOUT_MS	10000
 #define UPGRADE_MAX_FDS			65536
+
+/*
+ * What a pre-flight that read the state prints, with the number of its
+ * records: an exit status of 0 alone does not prove that the binary is a
+ * handoff that can take over (/bin/true exits 0 too).
+ */
+#define UPGRADE_CHECK_OK		"handoff upgrade-check: state read, %zu records"
 
 /* The run arguments after ours, kept for the exec; the state; the reason. */
 static int upgrade_argc;
@@ -222,14 +229,16 @@ upgrade_check_main(int argc, char **argv)
 		return 1;
 	}
 	conf = upgrade_state_config(&st, NULL, &has);
-	state_free(&st);
 	if (has && conf == NULL) {
+		state_free(&st);
 		fprintf(stderr, "the config in force has errors for this "
 		    "version\n");
 		return 1;
 	}
 	config_unref(conf);
-	return 0;
+	printf(UPGRADE_CHECK_OK "\n", st.nrecs);
+	state_free(&st);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* ---- the old image: state, pre-flight, exec --------------------------- */
@@ -309,13 +318,14 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 }
 
 /*
- * Run `bin upgrade-check --state-fd N`: 0 if it exits 0, else -1 with
- * *cause saying how it failed and what it printed.
+ * Run `bin upgrade-check --state-fd N` on a state of nrecs records: 0 if
+ * it exits 0 saying it read them all, else -1 with *cause saying how it
+ * failed and what it printed.
  */
 static int
-upgrade_preflight(const char *bin, int statefd, char **cause)
+upgrade_preflight(const char *bin, int statefd, size_t nrecs, char **cause)
 {
-	char out[512] = "", arg[16], *nl;
+	char out[512] = "", arg[16], ok[128], *nl;
 	struct pollfd pfd;
 	struct timespec start, now;
 	size_t len = 0;
@@ -375,11 +385,17 @@ upgrade_preflight(const char *bin, int statefd, char **cause)
 	close(p[0]);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	snprintf(ok, sizeof(ok), UPGRADE_CHECK_OK "\n", nrecs);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    strstr(out, ok) != NULL)
 		return 0;
 	if ((nl = strchr(out, '\n')) != NULL)
 		*nl = '\0';
-	if (WIFEXITED(status))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		cause_set(cause, "%s failed the pre-flight check (it exited 0 "
+		    "without saying it read the state: not a handoff that can "
+		    "take over)%s%s", bin, out[0] ? ": " : "", out);
+	else if (WIFEXITED(status))
 		cause_set(cause, "%s failed the pre-flight check (exit status "
 		    "%d)%s%s", bin, WEXITSTATUS(status), out[0] ? ": " : "", out);
 	else
@@ -461,12 +477,15 @@ upgrade_exec(struct supervisor *sup)
 		goto fail;
 	}
 	if (upgrade_save(sup, oldexe, &statefd, &cause) == -1 ||
-	    upgrade_preflight(sup->upgrade_to, statefd, &cause) == -1)
+	    state_read_fd(statefd, &st, &cause) == -1)
 		goto fail;
+	if (upgrade_preflight(sup->upgrade_to, statefd, st.nrecs,
+	    &cause) == -1) {
+		state_free(&st);
+		goto fail;
+	}
 	control_upgrade_progress(sup->control, "pre-flight passed; handing "
 	    "over to %s", sup->upgrade_to);
-	if (state_read_fd(statefd, &st, &cause) == -1)
-		goto fail;
 	if ((fds = calloc(UPGRADE_MAX_FDS, sizeof(*fds))) == NULL) {
 		state_free(&st);
 		cause = strdup("out of memory");

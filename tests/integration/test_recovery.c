@@ -254,6 +254,37 @@ Test(recovery, preload_workers_sockets_are_found_where_the_shim_moved_them)
 	tc_stop(s);
 }
 
+/*
+ * A server started as root that switches to another user itself (here
+ * setpriv, as `memcached -u` or `named -u` do) is still the process the
+ * record names, by pid and start time: it is taken over and drained, not
+ * reported as a stranger holding the address.
+ */
+Test(recovery, a_worker_that_switched_user_itself_is_taken_over)
+{
+	struct sup *s;
+	pid_t orphans[WORKERS];
+	char *text;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		cr_skip_test("needs root and /usr/bin/setpriv");
+	tr_netns();
+	s = tc_new("", "");
+	text = tc_printf("[supervisor]\nname = ctltest\ncontrol = %s\n"
+	    "pidfile = %s/handoff.pid\n\n[listener web]\n"
+	    "listen = 127.0.0.1:%d\n\n[program app]\ncommand = "
+	    "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups %s\n"
+	    "listeners = web\nworkers = %d\nready = delay:200ms\n"
+	    "drain_timeout = 10s\n", s->sock, s->dir, s->port,
+	    support_env("HANDOFF_TESTSERVER"), WORKERS);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_start(s);
+	tr_crash_and_recover(s, orphans, WORKERS);
+	tc_expect_log(s, "2 orphaned workers of the dead supervisor pid", 1);
+	tc_stop(s);
+}
+
 /* The start time (/proc/PID/stat field 22) of pid. */
 static unsigned long long
 tr_start_time(pid_t pid)
@@ -317,6 +348,51 @@ Test(recovery, a_record_of_a_reused_pid_is_not_trusted)
 Test(recovery, a_record_others_may_write_is_not_trusted)
 {
 	tr_untrusted("the record of the workers is not trusted", 0666, 0, 1);
+}
+
+/*
+ * A FIFO where the record goes is not a record: the supervisor says so and
+ * starts, rather than waiting forever for a writer to open it.
+ */
+Test(recovery, a_fifo_in_place_of_the_record_is_not_trusted)
+{
+	struct sup *s = tc_new("", "");
+	char *path = tc_printf("%s.workers", s->sock);
+
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	tc_start(s);
+	cr_assert_eq(tc_log_count(s, "the record of the workers is not "
+	    "trusted"), 1, "%s", tc_log_text(s));
+	cr_assert_eq(tc_log_count(s, "not a regular file"), 1, "%s",
+	    tc_log_text(s));
+	tc_stop(s);
+	free(path);
+}
+
+/*
+ * A record grown huge (a process with millions of fd lines, each held in
+ * memory hundreds of bytes wide) is refused at once, not read for minutes
+ * into gigabytes: a process of a record has at most as many sockets as a
+ * program has listeners.
+ */
+Test(recovery, a_huge_record_is_refused_at_once)
+{
+	struct sup *s = tc_new("", "");
+	char *path = tc_printf("%s.workers", s->sock);
+	FILE *fp;
+	long i;
+
+	cr_assert_not_null(fp = fopen(path, "we"));
+	fprintf(fp, "handoff-workers 1\nsupervisor 999999 1\n"
+	    "proc 999998 1 %u 1 0 app\n", (unsigned)geteuid());
+	for (i = 0; i < 2000000; i++)
+		fputs("fd 3 1 0 web x\n", fp);
+	cr_assert_eq(fclose(fp), 0);
+	tc_start(s);
+	cr_assert_eq(tc_log_count(s, "the record of the workers is not "
+	    "trusted"), 1, "%s", tc_log_text(s));
+	tc_stop(s);
+	free(path);
 }
 
 Test(recovery, a_recorded_fd_that_is_not_the_recorded_socket_is_not_taken)

@@ -272,6 +272,60 @@ Test(upgrade, failed_upgrades_leave_the_old_image_in_charge)
 	tc_stop(s);
 }
 
+/*
+ * A binary that exits 0 whatever it is asked (/bin/true) has not read the
+ * state: it fails the pre-flight, and the supervisor runs on.
+ */
+Test(upgrade, a_binary_that_is_not_handoff_fails_the_preflight)
+{
+	struct run_result res;
+	char *before, *after, version[64];
+	struct sup *s = tc_new("", "");
+
+	tc_start(s);
+	before = tu_status(s, version, sizeof(version));
+	cr_assert_eq(tu_upgrade(s, "/bin/true", &res), 1, "%s%s", res.out,
+	    res.err);
+	cr_assert(strstr(res.err, "/bin/true failed the pre-flight check") !=
+	    NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "runs on unchanged") != NULL, "%s", res.err);
+	support_result_free(&res);
+	cr_assert(support_pid_alive(s->hp.pid));
+	after = tu_status(s, version, sizeof(version));
+	cr_assert_str_eq(after, before);
+	free(before);
+	free(after);
+	tc_stop(s);
+}
+
+/*
+ * A relative --binary is made absolute with the working directory; where
+ * that has a blank, the request could not name it: the client says so
+ * (as for a --binary with a blank) rather than pass the supervisor a
+ * request it reads as a usage error.
+ */
+Test(upgrade, a_relative_binary_under_a_directory_with_a_blank_is_refused_clearly)
+{
+	struct run_result res;
+	char *dir;
+	struct sup *s = tc_new("", "");
+
+	tc_start(s);
+	dir = tc_printf("%s/with blank", s->dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	cr_assert_eq(chdir(dir), 0);
+	cr_assert_eq(tu_upgrade(s, "handoff", &res), 2, "%s%s", res.out,
+	    res.err);
+	cr_assert(strstr(res.err, "give a path without blanks") != NULL, "%s",
+	    res.err);
+	cr_assert(strstr(res.err, "with blank/handoff") != NULL, "%s", res.err);
+	support_result_free(&res);
+	cr_assert_eq(chdir("/"), 0);
+	cr_assert_eq(rmdir(dir), 0);
+	free(dir);
+	tc_stop(s);
+}
+
 /* SIGCHLD sent to the supervisor in a loop, from a thread. */
 struct tu_flood {
 	pthread_t	 thread;
