@@ -9,15 +9,31 @@
  * unix stream listener the running generations serve (TCP_INFO on a TCP
  * listener: tcpi_unacked is the queue, tcpi_sacked its limit; unix_diag's
  * UNIX_DIAG_RQLEN on a unix one, sockdiag.c): at ACCEPTQ_FIRST_MS
- * and at ACCEPTQ_CHECK_MS. A queue that is not empty and did not shrink
- * from the takeover to either look is warned about; nothing runs while
- * idle. The same look tells the listener's real backlog: a worker that
- * calls listen() on its socket sets its own (Node 511, gunicorn 2048),
- * below the configured one. Status shows both, live.
+ * and at ACCEPTQ_CHECK_MS; nothing runs while idle.
+ *
+ * A queue's length does not tell whether it is served: a busy server
+ * keeps its queue as full as one that accepts nothing. So the takeover
+ * names the connections waiting longest in each queue (sockdiag.c: a TCP
+ * connection by its socket cookie, a unix one by its client's socket), and
+ * the queue was served if any of them no longer waits: the queue is FIFO,
+ * so the oldest go first. A queue empty at the takeover is named at the
+ * first look and judged at the second. One whose named connections all
+ * still wait at both looks is warned about. One that leaves the queue
+ * unaccepted (a TCP client's reset, a unix client that closes) counts as
+ * served: the check errs towards silence. Where the kernel names none (a
+ * unix queue longer than a page of them, or whose clients all closed
+ * theirs, or no sock_diag), the length alone decides: a queue that is not
+ * empty and did not shrink from the takeover to either look is warned
+ * about.
+ *
+ * The same look tells the listener's real backlog: a worker that calls
+ * listen() on its socket sets its own (Node 511, gunicorn 2048), below the
+ * configured one. Status shows both, live.
  */
 #include "autoconf.h"
 
 #include <event2/event.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -45,6 +61,10 @@ struct acceptq_look {
 	unsigned int	 queued;	/* at the last look */
 	bool		 suspect;	/* not empty, not shrinking so far */
 	bool		 warned;	/* found unserved */
+	bool		 named;		/* the kernel named its connections */
+	uint64_t	 waiting[SOCKDIAG_OLDEST];	/* named: the longest
+					   waiting at the takeover */
+	size_t		 nwaiting;
 };
 
 struct acceptq {
@@ -58,12 +78,13 @@ struct acceptq {
 };
 
 /*
- * The accept queue and backlog of a TCP or unix stream listener: 0, or -1
- * if not known.
+ * The accept queue and backlog of a TCP or unix stream listener, and (if
+ * waiting is not NULL) the connections waiting in it as far as the kernel
+ * names them: 0, or -1 if not known.
  */
 static int
 acceptq_read(const struct listener *l, unsigned int *queued,
-    unsigned int *backlog)
+    unsigned int *backlog, struct sockdiag_waiting *waiting)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -74,13 +95,57 @@ acceptq_read(const struct listener *l, unsigned int *queued,
 	    (fd = listener_socket_fd(l, 0)) == -1)
 		return -1;
 	if (l->addr.kind == ADDR_UNIX_STREAM)
-		return sockdiag_unix_queue(fd, queued, backlog);
+		return sockdiag_unix_queue(fd, queued, backlog, waiting);
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
 		return -1;
 	*queued = ti.tcpi_unacked;
 	*backlog = ti.tcpi_sacked;
+	if (waiting != NULL)
+		(void)sockdiag_tcp_waiting(fd, waiting);	/* named or not */
 	return 0;
+}
+
+/* Name in lk the connections longest waiting, as the kernel named them. */
+static void
+acceptq_name(struct acceptq_look *lk, const struct sockdiag_waiting *w)
+{
+	lk->named = w->named;
+	lk->nwaiting = w->named ? w->noldest : 0;
+	memcpy(lk->waiting, w->oldest, lk->nwaiting * sizeof(lk->waiting[0]));
+}
+
+/*
+ * Tell whether listener l's queue, named in lk, was served since: one of
+ * the connections named no longer waits. If none was named (the queue was
+ * empty), name those waiting now, to judge at the next look; at the last
+ * look there is none, and the queue counts as served. false if the kernel
+ * names them no more. *queued is the queue's length, read now.
+ */
+static bool
+acceptq_served(struct acceptq_look *lk, const struct listener *l, bool last,
+    unsigned int *queued)
+{
+	struct sockdiag_waiting w;
+	unsigned int backlog;
+
+	memset(&w, 0, sizeof(w));
+	w.known = lk->waiting;
+	w.nknown = lk->nwaiting;
+	if (acceptq_read(l, queued, &backlog, &w) == -1 || !w.named) {
+		lk->named = false;	/* the length decides from now on */
+		return false;
+	}
+	if (lk->nwaiting == 0) {
+		acceptq_name(lk, &w);
+		return w.noldest == 0 || last;
+	}
+	if (w.still == lk->nwaiting)
+		return false;
+	log_debug("%s: %zu of the %zu connections waiting longest at the "
+	    "takeover were accepted since: served", lk->name,
+	    lk->nwaiting - w.still, lk->nwaiting);
+	return true;
 }
 
 /* net.core.somaxconn: listen() takes no more; 0 if unknown. */
@@ -199,14 +264,18 @@ acceptq_look(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < aq->nlooks; i++) {
 		lk = &aq->looks[i];
 		if ((l = acceptq_find(aq, lk->name)) == NULL ||
-		    acceptq_read(l, &queued, &backlog) == -1)
+		    acceptq_read(l, &queued, &backlog, NULL) == -1)
 			continue;
 		if (!aq->confirming) {
 			acceptq_describe_backlog(l, backlog, text, sizeof(text));
 			if (text[0] != '\0')
 				log_warnx("%s", text);
 		}
-		if (!lk->suspect || queued == 0 || queued < lk->queued) {
+		if (lk->suspect && lk->named && acceptq_served(lk, l,
+		    aq->confirming, &queued))
+			lk->suspect = false;
+		if (!lk->suspect || queued == 0 ||
+		    (!lk->named && queued < lk->queued)) {
 			lk->suspect = false;
 			continue;
 		}
@@ -271,6 +340,7 @@ acceptq_takeover(struct acceptq *aq)
 	const struct program *prog;
 	const struct generation *gen;
 	struct acceptq_look *lk;
+	struct sockdiag_waiting w;
 	unsigned int queued, backlog;
 	size_t i;
 
@@ -283,9 +353,10 @@ acceptq_takeover(struct acceptq *aq)
 			continue;
 		for (i = 0; i < gen->nlisteners && aq->nlooks < ACCEPTQ_MAX;
 		    i++) {
+			memset(&w, 0, sizeof(w));
 			if (acceptq_look_of(aq, gen->listeners[i]->name) != NULL ||
 			    acceptq_read(gen->listeners[i], &queued,
-			    &backlog) == -1)
+			    &backlog, &w) == -1)
 				continue;
 			lk = &aq->looks[aq->nlooks];
 			if ((lk->name = strdup(gen->listeners[i]->name)) == NULL)
@@ -293,6 +364,15 @@ acceptq_takeover(struct acceptq *aq)
 			lk->queued = queued;
 			lk->suspect = true;
 			lk->warned = false;
+			acceptq_name(lk, &w);
+			if (lk->named && lk->nwaiting > 0)
+				log_debug("%s: %u queued at the takeover, the "
+				    "%zu waiting longest named", lk->name,
+				    queued, lk->nwaiting);
+			else if (!lk->named)
+				log_debug("%s: %u queued at the takeover, none "
+				    "named by the kernel: the queue's length "
+				    "decides", lk->name, queued);
 			aq->nlooks++;
 		}
 	}
@@ -308,7 +388,8 @@ void
 acceptq_save(const struct acceptq *aq, struct state_writer *w)
 {
 	const struct acceptq_look *lk;
-	size_t i;
+	char ids[SOCKDIAG_OLDEST * 17 + 1];
+	size_t i, k;
 
 	state_rec(w, "acceptq");
 	state_int(w, "pending", evtimer_pending(aq->timer, NULL) ? 1 : 0);
@@ -321,6 +402,28 @@ acceptq_save(const struct acceptq *aq, struct state_writer *w)
 		state_int(w, "queued", lk->queued);
 		state_int(w, "suspect", lk->suspect);
 		state_int(w, "warned", lk->warned);
+		state_int(w, "named", lk->named);
+		ids[0] = '\0';
+		for (k = 0; k < lk->nwaiting; k++)
+			snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids),
+			    "%s%" PRIx64, k > 0 ? " " : "", lk->waiting[k]);
+		state_str(w, "waiting", ids);
+	}
+}
+
+/* The connections a look named, from their record ("" or NULL: none). */
+static void
+acceptq_restore_waiting(struct acceptq_look *lk, const char *ids)
+{
+	char *end;
+
+	lk->nwaiting = 0;
+	while (ids != NULL && *ids != '\0' && lk->nwaiting < SOCKDIAG_OLDEST) {
+		lk->waiting[lk->nwaiting] = strtoull(ids, &end, 16);
+		if (end == ids)
+			break;
+		lk->nwaiting++;
+		ids = end + strspn(end, " ");
 	}
 }
 
@@ -350,6 +453,8 @@ acceptq_restore(struct acceptq *aq, const struct state *st)
 			lk->queued = (unsigned int)state_get_int(r, "queued", 0);
 			lk->suspect = state_get_int(r, "suspect", 0) != 0;
 			lk->warned = state_get_int(r, "warned", 0) != 0;
+			lk->named = state_get_int(r, "named", 0) != 0;
+			acceptq_restore_waiting(lk, state_get(r, "waiting"));
 			aq->nlooks++;
 		}
 	}
@@ -369,7 +474,7 @@ acceptq_view(const struct acceptq *aq, const struct listener *l,
 	const struct acceptq_look *lk = acceptq_look_of(aq, l->name);
 
 	memset(v, 0, sizeof(*v));
-	if (acceptq_read(l, &v->queued, &v->backlog) == -1)
+	if (acceptq_read(l, &v->queued, &v->backlog, NULL) == -1)
 		return;
 	v->known = true;
 	acceptq_describe_backlog(l, v->backlog, v->backlog_warning,

@@ -25,6 +25,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@
 #define SOCKDIAG_MAX_PORTS	256	/* filtered by the kernel; more: here */
 #define SOCKDIAG_STATE_CLOSE	7	/* TCP_CLOSE: unconnected datagram */
 #define SOCKDIAG_STATE_LISTEN	10	/* TCP_LISTEN */
+#define SOCKDIAG_STATE_ESTABLISHED 1	/* TCP_ESTABLISHED */
+#define SOCKDIAG_STATE_CLOSE_WAIT 8	/* TCP_CLOSE_WAIT */
 
 /* A dump request: the header, the request and (inet) a port filter. */
 struct sockdiag_req {
@@ -84,6 +87,11 @@ struct sockdiag_query {
 	size_t			 nanyport;
 	size_t			*unixw;		/* unix */
 	size_t			 nunix;
+	/* Connections waiting to be accepted: on what, and what was found. */
+	const struct sockaddr_storage *listening;
+	struct sockdiag_waiting	*waiting;
+	uint64_t		 ranks[SOCKDIAG_OLDEST];	/* of waiting's
+							   oldest */
 };
 
 /* The unix socket file a socket is bound to, as unix_diag says. */
@@ -703,17 +711,57 @@ sockdiag_lookup_unix(struct sockdiag_query *q, char **cause)
 	    "the unix sockets", sockdiag_unix_msg, cause);
 }
 
-/* The queue and backlog in a unix_diag answer about socket ino; -1 none. */
+/*
+ * Note a waiting connection named id, whose place in the queue is rank
+ * (higher: waited longer), in waiting: one of those it looks for, or one
+ * of the longest waiting.
+ */
+static void
+sockdiag_note_waiting(struct sockdiag_waiting *w, uint64_t id, uint64_t rank,
+    uint64_t *ranks)
+{
+	size_t i, at;
+
+	for (i = 0; i < w->nknown; i++)
+		if (w->known[i] == id) {
+			w->still++;
+			break;
+		}
+	for (at = 0; at < w->noldest && ranks[at] >= rank; at++)
+		continue;
+	if (at == SOCKDIAG_OLDEST)
+		return;
+	if (w->noldest < SOCKDIAG_OLDEST)
+		w->noldest++;
+	for (i = w->noldest - 1; i > at; i--) {
+		w->oldest[i] = w->oldest[i - 1];
+		ranks[i] = ranks[i - 1];
+	}
+	w->oldest[at] = id;
+	ranks[at] = rank;
+}
+
+/*
+ * The queue and backlog in a unix_diag answer about socket ino, and (if
+ * waiting is not NULL) the connections waiting, from UNIX_DIAG_ICONS: the
+ * inodes of their clients' sockets in queue order, the oldest first (0
+ * for a client that closed its socket: not named, and one named no longer
+ * waits once its client closes). 0, or -1 if none.
+ */
 static int
 sockdiag_unix_rqlen(const struct nlmsghdr *nh, size_t left, ino_t ino,
-    unsigned int *queued, unsigned int *backlog)
+    unsigned int *queued, unsigned int *backlog,
+    struct sockdiag_waiting *waiting)
 {
 	const struct unix_diag_msg *m;
 	const struct rtattr *rta;
 	struct unix_diag_rqlen rq;
-	size_t len;
+	uint64_t ranks[SOCKDIAG_OLDEST];
+	uint32_t icon;
+	size_t len, i, n;
+	bool found = false;
 
-	for (; NLMSG_OK(nh, left); nh = NLMSG_NEXT(nh, left)) {
+	for (; NLMSG_OK(nh, left) && !found; nh = NLMSG_NEXT(nh, left)) {
 		m = NLMSG_DATA(nh);
 		if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 		    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
@@ -723,58 +771,195 @@ sockdiag_unix_rqlen(const struct nlmsghdr *nh, size_t left, ino_t ino,
 		len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 		for (rta = (const struct rtattr *)(m + 1); RTA_OK(rta, len);
 		    rta = RTA_NEXT(rta, len)) {
+			if (rta->rta_type == UNIX_DIAG_ICONS && waiting != NULL) {
+				n = RTA_PAYLOAD(rta) / sizeof(icon);
+				for (i = 0; i < n; i++) {
+					memcpy(&icon, (const char *)RTA_DATA(rta) +
+					    i * sizeof(icon), sizeof(icon));
+					if (icon != 0)
+						sockdiag_note_waiting(waiting, icon,
+						    n - i, ranks);
+				}
+				/* Not if every client closed its socket. */
+				waiting->named = n == 0 || waiting->noldest > 0;
+			}
 			if (rta->rta_type != UNIX_DIAG_RQLEN ||
 			    RTA_PAYLOAD(rta) < sizeof(rq))
 				continue;
 			memcpy(&rq, RTA_DATA(rta), sizeof(rq));
 			*queued = rq.udiag_rqueue;
 			*backlog = rq.udiag_wqueue;
-			return 0;
+			found = true;
 		}
 	}
-	return -1;
+	return found ? 0 : -1;
 }
 
 /*
- * The accept queue and backlog of the listening unix stream socket fd,
- * from unix_diag: for a listener, UNIX_DIAG_RQLEN is the connections
- * queued and the backlog. One request for its inode alone. 0, or -1 if
- * not known.
+ * Ask unix_diag about the socket ino alone (show: what it should say) on
+ * q's socket and read the answer into q's buffer: its length, or -1.
  */
-int
-sockdiag_unix_queue(int fd, unsigned int *queued, unsigned int *backlog)
+static ssize_t
+sockdiag_unix_ask(struct sockdiag_query *q, ino_t ino, uint32_t show)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	struct sockdiag_query q = { .fd = -1 };
 	struct {
 		struct nlmsghdr		nlh;
 		struct unix_diag_req	r;
 	} req;
-	struct stat sb;
 	ssize_t n;
-	int rc = -1;
 
-	if (fstat(fd, &sb) == -1 || !S_ISSOCK(sb.st_mode))
-		return -1;
-	if (sockdiag_open(&q, NULL) == -1)
-		goto out;
 	memset(&req, 0, sizeof(req));
 	req.nlh.nlmsg_len = sizeof(req);
 	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST;
 	req.r.sdiag_family = AF_UNIX;
-	req.r.udiag_ino = (uint32_t)sb.st_ino;
-	req.r.udiag_show = UDIAG_SHOW_RQLEN;
+	req.r.udiag_ino = (uint32_t)ino;
+	req.r.udiag_show = show;
 	req.r.udiag_cookie[0] = req.r.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if (sendto(q.fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel,
+	if (sendto(q->fd, &req, sizeof(req), 0, (struct sockaddr *)&kernel,
 	    sizeof(kernel)) != (ssize_t)sizeof(req))
-		goto out;
+		return -1;
 	do
-		n = recv(q.fd, q.buf, SOCKDIAG_BUFSIZE, 0);
+		n = recv(q->fd, q->buf, SOCKDIAG_BUFSIZE, 0);
 	while (n == -1 && errno == EINTR);
-	if (n > 0)
+	return n;
+}
+
+/*
+ * The accept queue and backlog of the listening unix stream socket fd,
+ * from unix_diag: for a listener, UNIX_DIAG_RQLEN is the connections
+ * queued and the backlog. One request for its inode alone. With waiting
+ * (NULL: not asked), the connections waiting too, if the kernel names
+ * them (it does not when their list is longer than a page: then waiting's
+ * named is false). 0, or -1 if not known.
+ */
+int
+sockdiag_unix_queue(int fd, unsigned int *queued, unsigned int *backlog,
+    struct sockdiag_waiting *waiting)
+{
+	struct sockdiag_query q = { .fd = -1 };
+	struct stat sb;
+	ssize_t n;
+	int rc = -1;
+
+	if (waiting != NULL) {
+		waiting->still = waiting->noldest = 0;
+		waiting->named = false;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISSOCK(sb.st_mode))
+		return -1;
+	if (sockdiag_open(&q, NULL) == -1)
+		goto out;
+	if (waiting != NULL && (n = sockdiag_unix_ask(&q, sb.st_ino,
+	    UDIAG_SHOW_RQLEN | UDIAG_SHOW_ICONS)) > 0)
 		rc = sockdiag_unix_rqlen((const struct nlmsghdr *)q.buf,
-		    (size_t)n, sb.st_ino, queued, backlog);
+		    (size_t)n, sb.st_ino, queued, backlog, waiting);
+	if (rc == -1 && (n = sockdiag_unix_ask(&q, sb.st_ino,
+	    UDIAG_SHOW_RQLEN)) > 0)
+		rc = sockdiag_unix_rqlen((const struct nlmsghdr *)q.buf,
+		    (size_t)n, sb.st_ino, queued, backlog, NULL);
+out:
+	if (q.fd != -1)
+		close(q.fd);
+	free(q.buf);
+	return rc;
+}
+
+/*
+ * One socket of a dump of the connections on a TCP listener's port: one
+ * waiting in its accept queue if no process holds it (no inode) and it is
+ * on the listener's address.
+ */
+static int
+sockdiag_waiting_msg(const struct nlmsghdr *nh, void *arg)
+{
+	struct sockdiag_query *q = arg;
+	const struct inet_diag_msg *m = NLMSG_DATA(nh);
+	const size_t at = offsetof(struct tcp_info, tcpi_last_data_sent);
+	struct sockaddr_storage local;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&local;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&local;
+	const struct rtattr *rta;
+	uint32_t sent_ms = 0;
+	size_t len;
+
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -1;
+	if (m->idiag_inode != 0)
+		return 0;	/* accepted: a process holds it */
+	memset(&local, 0, sizeof(local));
+	if (m->idiag_family == AF_INET) {
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, m->id.idiag_src, 4);
+	} else if (m->idiag_family == AF_INET6) {
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, m->id.idiag_src, 16);
+	} else
+		return 0;
+	if (!sockdiag_ip_overlaps(q->listening, false, &local, false))
+		return 0;
+	/*
+	 * A connection not yet accepted has sent no data: the time since it
+	 * last did is the time since the handshake made it.
+	 */
+	len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (rta = (const struct rtattr *)(m + 1); RTA_OK(rta, len);
+	    rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == INET_DIAG_INFO &&
+		    RTA_PAYLOAD(rta) >= at + sizeof(sent_ms))
+			memcpy(&sent_ms, (const char *)RTA_DATA(rta) + at,
+			    sizeof(sent_ms));
+	sockdiag_note_waiting(q->waiting, (uint64_t)m->id.idiag_cookie[0] |
+	    (uint64_t)m->id.idiag_cookie[1] << 32, sent_ms, q->ranks);
+	return 0;
+}
+
+/*
+ * The connections waiting in the accept queue of the listening TCP socket
+ * fd, from inet_diag: the established (or half-closed by the client)
+ * connections on its port and address that no process holds. A client
+ * that resets its connection while it waits takes it away as an accept
+ * does. 0, or -1 if not known.
+ */
+int
+sockdiag_tcp_waiting(int fd, struct sockdiag_waiting *waiting)
+{
+	struct sockdiag_query q = { .fd = -1 };
+	struct sockdiag_req req;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	uint16_t port;
+	size_t len, iplen;
+	int iport, rc = -1;
+
+	waiting->still = waiting->noldest = 0;
+	waiting->named = false;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return -1;
+	(void)sockdiag_ip(&ss, &iplen, &iport);
+	port = (uint16_t)iport;
+	q.listening = &ss;
+	q.waiting = waiting;
+	if (sockdiag_open(&q, NULL) == -1)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.r.inet.sdiag_family = (unsigned char)ss.ss_family;
+	req.r.inet.sdiag_protocol = IPPROTO_TCP;
+	req.r.inet.idiag_states = (1U << SOCKDIAG_STATE_ESTABLISHED) |
+	    (1U << SOCKDIAG_STATE_CLOSE_WAIT);
+	req.r.inet.idiag_ext = 1U << (INET_DIAG_INFO - 1);
+	len = sockdiag_port_filter(&port, 1, req.bc);
+	req.filter.nla_type = INET_DIAG_REQ_BYTECODE;
+	req.filter.nla_len = (unsigned short)(NLA_HDRLEN + len);
+	if (sockdiag_dump(&q, &req, offsetof(struct sockdiag_req, bc) + len,
+	    "the TCP connections waiting to be accepted", sockdiag_waiting_msg,
+	    NULL) == 0) {
+		waiting->named = true;
+		rc = 0;
+	}
 out:
 	if (q.fd != -1)
 		close(q.fd);

@@ -15,6 +15,8 @@
 
 #include "addr.h"
 
+#define SOCKDIAG_OLDEST	8	/* waiting connections a look names */
+
 /*
  * An address to look for, as a listener binds it. TCP and UDP: port 0 is
  * any port; a wildcard address overlaps every address of its family (and
@@ -51,6 +53,21 @@ struct sockdiag_list {
 	bool		 truncated;	/* more matched than were kept */
 };
 
+/*
+ * The connections waiting in a stream listener's accept queue, by an
+ * identity that stays theirs while they exist: the kernel's socket cookie
+ * of a TCP one, the inode of the client's socket of a unix one.
+ */
+struct sockdiag_waiting {
+	const uint64_t	*known;		/* in: connections to look for */
+	size_t		 nknown;
+	size_t		 still;		/* out: of those, still waiting */
+	uint64_t	 oldest[SOCKDIAG_OLDEST];	/* out: the longest
+					   waiting, the longest first */
+	size_t		 noldest;
+	bool		 named;		/* out: the kernel named them */
+};
+
 /* A process with an fd on a socket. */
 struct sockdiag_holder {
 	ino_t		 inode;
@@ -83,7 +100,8 @@ void	 sockdiag_holders_free(struct sockdiag_holders *holders);
 int	 sockdiag_owners(const struct sockdiag_want *want, ino_t except,
 	    struct sockdiag_owner *owners, size_t max, char **cause);
 int	 sockdiag_unix_queue(int fd, unsigned int *queued,
-	    unsigned int *backlog);
+	    unsigned int *backlog, struct sockdiag_waiting *waiting);
+int	 sockdiag_tcp_waiting(int fd, struct sockdiag_waiting *waiting);
 void	 sockdiag_format_owners(const struct sockdiag_owner *owners,
 	    size_t n, char *buf, size_t len);
 

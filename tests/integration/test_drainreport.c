@@ -2,15 +2,18 @@
  * test_drainreport.c: how the old workers of a reload ended, in the log,
  * in `handoff reload`'s last lines and in status; the misconfigurations a
  * new user hits caught and named: a server that binds its listener's
- * address itself, one that never accepts from the socket it was given,
- * one that lowers its listener's backlog with its own listen().
+ * address itself, one that never accepts from the socket it was given
+ * (and not one too busy to empty its queue), one that lowers its
+ * listener's backlog with its own listen().
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "load.h"
 
 TestSuite(drainreport, .fini = tc_fini, .timeout = 120);
 
@@ -408,6 +411,50 @@ Test(drainreport, an_unserved_accept_queue_is_warned_about)
 Test(drainreport, an_unserved_unix_accept_queue_is_warned_about)
 {
 	td_unserved("web.sock");
+}
+
+/*
+ * A busy server keeps its accept queue full, yet serves it: 30 clients,
+ * each asking again as soon as it is answered, of workers that accept one
+ * connection each 20ms. The queue stays full across a reload, but the
+ * connections waiting at the takeover were accepted since: the check
+ * says so (in the debug log) and warns of nothing, in the log or in
+ * status.
+ */
+Test(drainreport, a_busy_server_with_a_full_queue_is_not_warned_about)
+{
+	static struct load ld;
+	struct sup *s = tc_new("", "");
+	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	char *warnings, *text, summary[2048];
+	int queued, backlog;
+
+	tc_write_config_full(s, "log_level = debug\n", "",
+	    "--accept-delay 20ms", "");
+	tc_start(s);
+	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", s->port, 30), 0,
+	    "cannot start the clients: %s", strerror(errno));
+	while (tc_left(deadline) > 0 && load_listen_queue(s->port) < 10)
+		cr_assert_eq(load_wait_progress(&ld, 1), 0, "%s",
+		    load_summary(&ld, summary, sizeof(summary)));
+	cr_assert_geq(load_listen_queue(s->port), 10, "the queue never "
+	    "filled: %s", load_summary(&ld, summary, sizeof(summary)));
+	free(td_reload_ok(s));
+	cr_assert_eq(support_handoff_wait_log(&s->hp, "connections waiting "
+	    "longest at the takeover were accepted since: served", 1), 0,
+	    "%s", tc_log_text(s));
+	cr_expect_gt(load_listen_queue(s->port), 0, "the queue emptied: %s",
+	    load_summary(&ld, summary, sizeof(summary)));
+	text = tc_log_text(s);
+	cr_expect(strstr(text, "none accepted") == NULL, "%s", text);
+	free(text);
+	warnings = td_listener_warnings(s, &queued, &backlog);
+	cr_expect(strstr(warnings, "none accepted") == NULL, "%s", warnings);
+	free(warnings);
+	load_stop(&ld);
+	cr_expect_eq(load_failures(&ld), 0, "%s",
+	    load_summary(&ld, summary, sizeof(summary)));
+	tc_stop(s);
 }
 
 /*

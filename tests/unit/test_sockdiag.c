@@ -2,8 +2,8 @@
  * test_sockdiag.c: sock_diag finds the sockets this test opens (TCP over
  * IPv4 and IPv6, UDP, unix by path and abstract name), with their inode,
  * owner and accept queue; matches addresses the way bind() overlaps them;
- * keeps no more than it is allowed; and /proc names the processes that
- * hold them.
+ * keeps no more than it is allowed; names the connections waiting in an
+ * accept queue; and /proc names the processes that hold them.
  */
 #include "autoconf.h"
 
@@ -325,6 +325,102 @@ Test(sockdiag, unix_path_reaches_the_socket_whose_file_is_there)
 	cr_assert_eq(list.count, 0);
 	close(first);
 	close(second);
+}
+
+/*
+ * The connections waiting in listener fd's accept queue, once n wait (a
+ * TCP one waits when the handshake's last ACK arrives); the test fails if
+ * the kernel does not name them.
+ */
+static void
+waiting_of(int fd, bool tcp, size_t n, struct sockdiag_waiting *w)
+{
+	struct timespec pause = { 0, 1000 * 1000 };
+	unsigned int queued, backlog;
+	int tries;
+
+	for (tries = 0; tries < 5000; tries++) {
+		w->still = w->noldest = 0;
+		if (tcp)
+			cr_assert_eq(sockdiag_tcp_waiting(fd, w), 0);
+		else
+			cr_assert_eq(sockdiag_unix_queue(fd, &queued, &backlog,
+			    w), 0);
+		cr_assert(w->named);
+		if (w->noldest >= n)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	cr_assert_eq(w->noldest, n);
+}
+
+/*
+ * Connections waiting in a listener's queue are named; once one is accepted
+ * (and held) it waits no more, and the others still do. A unix queue names
+ * them in its order, the oldest first: the one accepted is the first named.
+ */
+static void
+check_waiting(const char *text, bool tcp)
+{
+	struct sockdiag_want want = want_of(text, false);
+	struct sockdiag_waiting before, after;
+	uint64_t known[NCLIENTS], id = 0;
+	socklen_t idlen = sizeof(id);
+	int fd, accepted, clients[NCLIENTS], i;
+	char bound[64];
+
+	fd = must_open(text, false, -1);
+	if (tcp) {
+		snprintf(bound, sizeof(bound), "127.0.0.1:%d", port_of(fd));
+		want = want_of(bound, false);
+	}
+	memset(&before, 0, sizeof(before));
+	waiting_of(fd, tcp, 0, &before);
+	connect_clients((const struct sockaddr *)&want.addr.ss, want.addr.len,
+	    clients, NCLIENTS);
+	waiting_of(fd, tcp, NCLIENTS, &before);
+	if (!tcp)
+		for (i = 0; i < NCLIENTS; i++)
+			cr_expect_eq(before.oldest[i],
+			    (uint64_t)inode_of(clients[i]));
+	memcpy(known, before.oldest, sizeof(known));
+
+	/* The one accepted: a TCP socket's cookie, a unix client's inode. */
+	cr_assert_neq(accepted = accept(fd, NULL, NULL), -1);
+	if (tcp)
+		cr_assert_eq(getsockopt(accepted, SOL_SOCKET, SO_COOKIE, &id,
+		    &idlen), 0, "SO_COOKIE: %s", strerror(errno));
+	else
+		id = (uint64_t)inode_of(clients[0]);
+	for (i = 0; i < NCLIENTS && known[i] != id; i++)
+		continue;
+	cr_expect_lt(i, NCLIENTS, "the connection accepted was not named");
+	memset(&after, 0, sizeof(after));
+	after.known = known;
+	after.nknown = NCLIENTS;
+	waiting_of(fd, tcp, NCLIENTS - 1, &after);
+	cr_expect_eq(after.still, NCLIENTS - 1);
+	for (i = 0; i < (int)after.noldest; i++)
+		cr_expect_neq(after.oldest[i], id, "accepted, still named");
+	if (!tcp)
+		cr_expect_eq(after.oldest[0], known[1]);
+	close(accepted);
+	for (i = 0; i < NCLIENTS; i++)
+		close(clients[i]);
+	close(fd);
+}
+
+Test(sockdiag, tcp_waiting_connections_are_named_until_accepted)
+{
+	check_waiting("127.0.0.1:0", true);
+}
+
+Test(sockdiag, unix_waiting_connections_are_named_until_accepted)
+{
+	char text[PATH_MAX];
+
+	snprintf(text, sizeof(text), "unix:%s/app.sock", tmpdir);
+	check_waiting(text, false);
 }
 
 Test(sockdiag, datagram_sockets_are_found_when_bound)
