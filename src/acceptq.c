@@ -101,8 +101,19 @@ acceptq_read(const struct listener *l, unsigned int *queued,
 		return -1;
 	*queued = ti.tcpi_unacked;
 	*backlog = ti.tcpi_sacked;
-	if (waiting != NULL)
-		(void)sockdiag_tcp_waiting(fd, waiting);	/* named or not */
+	if (waiting == NULL)
+		return 0;
+	if (*queued == 0) {
+		/*
+		 * Nothing waits: no need to ask inet_diag, whose dump walks
+		 * the kernel's whole table of connections (a millisecond or
+		 * more, per listener, at each takeover).
+		 */
+		waiting->still = waiting->noldest = 0;
+		waiting->named = true;
+		return 0;
+	}
+	(void)sockdiag_tcp_waiting(fd, waiting);	/* named or not */
 	return 0;
 }
 
