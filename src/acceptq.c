@@ -247,12 +247,7 @@ acceptq_arm(struct acceptq *aq, uint64_t ms)
 	struct timeval tv = timeval_ms(ms);
 
 	clock_gettime(CLOCK_MONOTONIC, &aq->due);
-	aq->due.tv_sec += (time_t)(ms / 1000);
-	aq->due.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (aq->due.tv_nsec >= 1000000000) {
-		aq->due.tv_sec++;
-		aq->due.tv_nsec -= 1000000000;
-	}
+	timespec_add_ms(&aq->due, ms);
 	if (evtimer_add(aq->timer, &tv) == -1)
 		log_warnx("cannot arm the accept queue check (out of memory)");
 }
@@ -444,8 +439,6 @@ acceptq_restore(struct acceptq *aq, const struct state *st)
 {
 	const struct state_rec *r;
 	struct acceptq_look *lk;
-	struct timespec now;
-	int64_t ms;
 	bool pending = false;
 	size_t i;
 
@@ -469,12 +462,8 @@ acceptq_restore(struct acceptq *aq, const struct state *st)
 			aq->nlooks++;
 		}
 	}
-	if (!pending || aq->nlooks == 0)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(aq->due.tv_sec - now.tv_sec) * 1000 +
-	    (aq->due.tv_nsec - now.tv_nsec) / 1000000;
-	acceptq_arm(aq, ms > 0 ? (uint64_t)ms : 0);
+	if (pending && aq->nlooks > 0)
+		acceptq_arm(aq, ms_until(&aq->due));
 }
 
 /* What status shows of listener l's queue and backlog, read now. */

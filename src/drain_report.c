@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "config.h"
 #include "drain_report.h"
 #include "parse.h"
 #include "state.h"
@@ -494,7 +495,7 @@ drain_history_restore(struct drain_history *h, const struct state *st,
 	long long n = state_get_int(r, "nworkers", 0), end;
 	int k;
 
-	if (n < 0 || n > 1024)
+	if (n < 0 || n > MAX_WORKERS)
 		n = 0;
 	rep = drain_report_new(state_get(r, "program") != NULL ?
 	    state_get(r, "program") : "", (unsigned int)state_get_int(r,

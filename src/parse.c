@@ -337,6 +337,31 @@ elapsed_ms(const struct timespec *since)
 	return ms < 0 ? 0 : (uint64_t)ms;
 }
 
+/* Move ts (CLOCK_MONOTONIC) ms milliseconds later. */
+void
+timespec_add_ms(struct timespec *ts, uint64_t ms)
+{
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* Milliseconds from now until at (CLOCK_MONOTONIC), 0 if it has passed. */
+uint64_t
+ms_until(const struct timespec *at)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(at->tv_sec - now.tv_sec) * 1000 +
+	    (at->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (uint64_t)ms;
+}
+
 /* A timeval for an event timer of ms milliseconds. */
 struct timeval
 timeval_ms(uint64_t ms)

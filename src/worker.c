@@ -359,12 +359,7 @@ worker_restart_within(struct worker *w, uint64_t ms)
 	if (worker_arm_timer(w, ms, worker_backoff_done) == -1)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &w->restart_at);
-	w->restart_at.tv_sec += (time_t)(ms / 1000);
-	w->restart_at.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (w->restart_at.tv_nsec >= 1000000000) {
-		w->restart_at.tv_sec++;
-		w->restart_at.tv_nsec -= 1000000000;
-	}
+	timespec_add_ms(&w->restart_at, ms);
 }
 
 /*
@@ -738,19 +733,6 @@ worker_save(struct worker *w, struct state_writer *wr)
 	state_int(wr, "listened", (long long)w->listened);
 }
 
-/* Milliseconds from now until a CLOCK_MONOTONIC deadline, 0 if past. */
-static uint64_t
-worker_ms_until(const struct timespec *at)
-{
-	struct timespec now;
-	int64_t ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(at->tv_sec - now.tv_sec) * 1000 +
-	    (at->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (uint64_t)ms;
-}
-
 /*
  * Take a worker back from its record after an upgrade's exec: its
  * process, output pipe (the output reader's from now on), readiness and
@@ -795,20 +777,14 @@ worker_restore(struct worker *w, const struct state_rec *r)
 		    "output_pid", w->pid), true);
 	}
 	if (w->state == WORKER_BACKOFF && state_get_time(r, "restart_at", &at)) {
-		if (worker_arm_timer(w, worker_ms_until(&at),
+		if (worker_arm_timer(w, ms_until(&at),
 		    worker_backoff_done) == 0)
 			w->restart_at = at;
 	} else if (w->state == WORKER_STARTING && w->pid != 0) {
 		if (env->pc->ready == READY_DELAY) {
 			at = w->started;
-			at.tv_sec += (time_t)(env->pc->ready_delay_ms / 1000);
-			at.tv_nsec += (long)(env->pc->ready_delay_ms % 1000) *
-			    1000000;
-			if (at.tv_nsec >= 1000000000) {
-				at.tv_sec++;
-				at.tv_nsec -= 1000000000;
-			}
-			(void)worker_arm_timer(w, worker_ms_until(&at),
+			timespec_add_ms(&at, env->pc->ready_delay_ms);
+			(void)worker_arm_timer(w, ms_until(&at),
 			    worker_delay_done);
 		}
 		if (env->pc->ready == READY_LOG && w->output != NULL)

@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <time.h>
 #include <criterion/parameterized.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -569,4 +570,18 @@ Test(parse, argv_split_many_words)
 	cr_assert_eq(argv_count(argv), 1);
 	cr_assert_str_eq(argv[0], "");
 	argv_free(argv);
+}
+
+/* A monotonic deadline ms later carries nanoseconds into seconds. */
+Test(parse, deadlines_add_milliseconds)
+{
+	struct timespec ts = { 5, 999999999 }, past = { 0, 0 }, soon;
+
+	timespec_add_ms(&ts, 1999);
+	cr_expect_eq(ts.tv_sec, 7);
+	cr_expect_eq(ts.tv_nsec, 998999999);
+	cr_expect_eq(ms_until(&past), 0);
+	clock_gettime(CLOCK_MONOTONIC, &soon);
+	timespec_add_ms(&soon, 60000);
+	cr_expect(ms_until(&soon) > 59000 && ms_until(&soon) <= 60000);
 }
