@@ -13,6 +13,17 @@
  *	stdin from /dev/null, stdout and stderr to the supervisor's pipe;
  *	listeners moved to fds 3, 4, ... (without CLOEXEC; non-blocking, as
  *	the supervisor bound them) and every other fd closed;
+ *
+ * The fd table is not copied either, so that a start costs the same
+ * whatever the supervisor holds (a socket per listener, a pipe per
+ * worker): the child also shares the supervisor's fd table
+ * (CLONE_FILES), takes a private one holding only fds 0-2 with
+ * close_range(3, ~0, CLOSE_RANGE_UNSHARE), and receives its listeners and
+ * its output pipe over a socket the supervisor put at its own fd 0 for the
+ * length of the clone (SCM_RIGHTS: they arrive at 3, 4, ... in order).
+ * Where that cannot be done (a kernel before 5.9, valgrind, which runs
+ * such a child as a fork, or no fd left for the socket), the child gets a
+ * copy of the whole table and closes what it must not keep.
  *	LISTEN_PID written with the child's own pid;
  *	chdir; setgroups, setgid, setuid in that order; exec.
  *
@@ -29,6 +40,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +55,13 @@
 #include "child.h"
 #include "config.h"
 #include "expand.h"
+#include "fdpass.h"
 #include "listener.h"
 #include "preload/match.h"
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE	(1U << 1)
+#endif
 
 extern char **environ;
 
@@ -605,11 +622,21 @@ child_spec_free(struct child_spec *spec)
 
 #define CHILD_STACK_SIZE	(64 * 1024)
 
+/* Room for one message of fds sent to the child. */
+union child_control {
+	struct cmsghdr	hdr;
+	char		buf[CMSG_SPACE(FDPASS_MAX * sizeof(int))];
+};
+
 /* What the child works from, and where it reports a failure. */
 struct child_run {
 	const struct child_spec *spec;
 	int		 output_fd;	/* write end of the output pipe, or -1 */
 	int		 high;		/* above every fd the child must keep */
+	bool		 shared_fds;	/* CLONE_FILES: unshare, fds at fd 0 */
+	size_t		 nsent;		/* fds sent: spec->fds, then output */
+	uint32_t	 serial;	/* in every message sent for this child */
+	union child_control control;	/* the child's receive buffer */
 	volatile bool	 ran;		/* the child ran in this memory */
 	const char * volatile stage;	/* what failed ("exec"), or NULL */
 	volatile int	 err;		/* its errno */
@@ -740,6 +767,64 @@ child_place_fds(struct child_run *run)
 	}
 }
 
+/*
+ * Take a private fd table holding only fds 0-2 of the supervisor's, and
+ * receive the fds it sent over the socket at fd 0: spec->fds land at 3,
+ * 4, ... in order, the output pipe after them (child side). Then lay them
+ * out as child_place_fds does.
+ */
+static void CHILD_SIDE
+child_receive_fds(struct child_run *run)
+{
+	const struct child_spec *spec = run->spec;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	size_t got = 0, n;
+	uint32_t serial;
+	int devnull, out;
+	long rc;
+
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) == -1)
+		child_fail(run, "close_range");
+	while (got < run->nsent) {
+		iov.iov_base = &serial;
+		iov.iov_len = sizeof(serial);
+		mh.msg_name = NULL;
+		mh.msg_namelen = 0;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = run->control.buf;
+		mh.msg_controllen = sizeof(run->control.buf);
+		mh.msg_flags = 0;
+		rc = syscall(SYS_recvmsg, 0, &mh, 0);
+		if (rc == -1 && errno == EINTR)
+			continue;
+		/* Fds left by a child that did not exec are not ours. */
+		cm = rc == sizeof(serial) && serial == run->serial ?
+		    CMSG_FIRSTHDR(&mh) : NULL;
+		if (cm == NULL || (mh.msg_flags & MSG_CTRUNC) ||
+		    cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			child_fail(run, "receive the listeners");
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		/* Each lands on the lowest free fd: 3 + got, in order. */
+		if (n == 0 || got + n > run->nsent ||
+		    *(int *)(void *)CMSG_DATA(cm) != 3 + (int)got)
+			child_fail(run, "receive the listeners");
+		got += n;
+	}
+	devnull = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+	    O_RDWR | O_CLOEXEC);
+	if (devnull == -1)
+		child_fail(run, "open /dev/null");
+	out = run->nsent > spec->nfds ? 3 + (int)spec->nfds : devnull;
+	if (syscall(SYS_dup3, devnull, 0, 0) == -1 ||
+	    syscall(SYS_dup3, out, 1, 0) == -1 ||
+	    syscall(SYS_dup3, out, 2, 0) == -1 ||
+	    syscall(SYS_close_range, 3 + spec->nfds, ~0U, 0) == -1)
+		child_fail(run, "dup3");
+}
+
 /* setgroups, setgid and setuid: 32-bit ids on every architecture. */
 #ifdef SYS_setgroups32
 #define CHILD_SYS_SETGROUPS	SYS_setgroups32
@@ -797,7 +882,10 @@ child_main(void *arg)
 	    syscall(SYS_write, spec->cgroup_fd, "0", 1) != 1)
 		child_fail(run, "join cgroup");
 	child_reset_signals();
-	child_place_fds(run);
+	if (run->shared_fds)
+		child_receive_fds(run);
+	else
+		child_place_fds(run);
 	if (child_nofile_raised)
 		(void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &child_nofile,
 		    NULL);
@@ -810,6 +898,155 @@ child_main(void *arg)
 	child_drop_privileges(run);
 	(void)syscall(SYS_execve, spec->path, spec->argv, spec->envp);
 	child_fail(run, "exec");
+}
+
+/* Whether children share the fd table (1), not (0), or not decided (-1). */
+static int	child_sharing = -1;
+
+/*
+ * Let children share the supervisor's fd table, or make each take a copy
+ * (on: decided by what the system allows, as at start).
+ */
+void
+child_share_fds(bool on)
+{
+	child_sharing = on ? -1 : 0;
+}
+
+/*
+ * Tell whether a child may share the fd table: close_range with
+ * CLOSE_RANGE_UNSHARE exists (Linux 5.9), fds 1 and 2 are open, and no
+ * valgrind, which cannot run a child with CLONE_VM | CLONE_VFORK |
+ * CLONE_FILES. Decided once.
+ */
+static bool
+child_can_share_fds(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	/* Fds 1 and 2 open: what the child receives lands at 3, 4, ... */
+	if (child_sharing == -1)
+		child_sharing = (preload == NULL ||
+		    strstr(preload, "vgpreload") == NULL) &&
+		    syscall(SYS_close_range, ~0U, ~0U, 0) == 0 &&
+		    fcntl(1, F_GETFD) != -1 && fcntl(2, F_GETFD) != -1;
+	return child_sharing == 1;
+}
+
+/*
+ * The socket pair that hands children their fds, made at the first start
+ * and kept (CLOEXEC); and, during a clone, the supervisor's own fd 0, which the pair's
+ * receiving end stands in for.
+ */
+static struct {
+	int		 sock[2];	/* [0] sends, [1] at fd 0 in the child */
+	int		 stdin_copy;	/* the supervisor's fd 0, or -1: closed */
+	int		 stdin_cloexec;	/* its O_CLOEXEC */
+} child_pass = { { -1, -1 }, -1, 0 };
+
+static void	child_pass_drop(void);
+
+/*
+ * Close the fds a child left in the socket pair (it did not exec); if they
+ * cannot be read, close the pair and every fd in it.
+ */
+static void
+child_pass_drain(void)
+{
+	int fds[FDPASS_MAX];
+	struct fdpass_in in;
+	struct iovec iov;
+	uint32_t serial;
+	ssize_t n;
+
+	do {
+		memset(&in, 0, sizeof(in));
+		in.fds = fds;
+		in.maxfds = FDPASS_MAX;
+		iov.iov_base = &serial;
+		iov.iov_len = sizeof(serial);
+		n = fdpass_recv(child_pass.sock[1], &iov, 1, &in, MSG_DONTWAIT);
+		fdpass_close(fds, n > 0 ? in.nfds : 0);
+	} while (n > 0);
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+		child_pass_drop();
+}
+
+/* Close the socket pair (fds left in it are closed with it). */
+static void
+child_pass_drop(void)
+{
+	if (child_pass.sock[0] != -1)
+		close(child_pass.sock[0]);
+	if (child_pass.sock[1] != -1)
+		close(child_pass.sock[1]);
+	child_pass.sock[0] = child_pass.sock[1] = -1;
+}
+
+/*
+ * Send a child spec->fds, then output_fd (unless -1), over the socket
+ * pair, each message with *serial (new for each child), and put its
+ * receiving end at fd 0 for the clone; *nsent is how many. Returns 0, or -1 (nothing changed: the child copies the table).
+ */
+static int
+child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
+    uint32_t *serial)
+{
+	static uint32_t next;
+	struct iovec iov = { .iov_base = serial, .iov_len = sizeof(*serial) };
+	size_t total = spec->nfds + (output_fd != -1), off, n;
+	int *fds, flags;
+
+	*nsent = total;
+	*serial = ++next;
+	if (total == 0)
+		return 0;	/* only fds 0-2 to keep: no socket needed */
+	if (child_pass.sock[0] == -1 && socketpair(AF_UNIX, SOCK_SEQPACKET |
+	    SOCK_CLOEXEC, 0, child_pass.sock) == -1)
+		return -1;
+	if ((fds = malloc(total * sizeof(*fds))) == NULL)
+		return -1;
+	memcpy(fds, spec->fds, spec->nfds * sizeof(*fds));
+	if (output_fd != -1)
+		fds[spec->nfds] = output_fd;
+	for (off = 0; off < total; off += n) {
+		n = total - off > FDPASS_MAX ? FDPASS_MAX : total - off;
+		if (fdpass_send(child_pass.sock[0], &iov, 1, fds + off, n,
+		    0) != (ssize_t)sizeof(*serial))
+			break;
+	}
+	free(fds);
+	/* fd 0 closed (EBADF): it is closed again after the clone. */
+	child_pass.stdin_copy = -1;
+	if (off < total || ((flags = fcntl(0, F_GETFD)) != -1 &&
+	    (child_pass.stdin_copy = fcntl(0, F_DUPFD_CLOEXEC, 3)) == -1) ||
+	    dup3(child_pass.sock[1], 0, 0) == -1) {
+		if (child_pass.stdin_copy != -1)
+			close(child_pass.stdin_copy);
+		child_pass_drop();	/* what was sent goes with it */
+		return -1;
+	}
+	child_pass.stdin_cloexec = flags != -1 && (flags & FD_CLOEXEC) ?
+	    O_CLOEXEC : 0;
+	return 0;
+}
+
+/*
+ * The clone is over: give the supervisor its fd 0 back, and close what a
+ * child that did not exec (it failed, or a signal killed it) left in the
+ * pair.
+ */
+static void
+child_pass_end(size_t nsent)
+{
+	if (nsent == 0)
+		return;
+	if (child_pass.stdin_copy != -1) {
+		(void)dup3(child_pass.stdin_copy, 0, child_pass.stdin_cloexec);
+		close(child_pass.stdin_copy);
+	} else
+		(void)close(0);
+	child_pass_drain();
 }
 
 /* The lowest fd above every fd the child must keep and every target. */
@@ -842,7 +1079,7 @@ int
 child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause)
 {
 	struct child_run run;
-	int outp[2] = { -1, -1 }, status = 0, err;
+	int outp[2] = { -1, -1 }, status = 0, err, flags;
 	sigset_t all, old;
 	bool failed;
 	char *stack;
@@ -865,8 +1102,17 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 	/* No handler may run in the child before it resets them. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = clone(child_main, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &run);
+	flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	/* The socket holds the fds for the child until child_pass_end. */
+	if (child_can_share_fds() &&
+	    child_pass_begin(spec, outp[1], &run.nsent, &run.serial) == 0) {
+		run.shared_fds = true;
+		flags |= CLONE_FILES;
+	}
+	pid = clone(child_main, stack, flags, &run);
 	err = errno;
+	if (run.shared_fds)
+		child_pass_end(run.nsent);
 	/*
 	 * Back here once it exec'd or exited: if it failed, reap it now.
 	 * (Under valgrind, which runs such a child as a fork, run.ran stays

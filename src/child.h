@@ -61,5 +61,6 @@ void	 child_spec_free(struct child_spec *spec);
 int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	    char **cause);
 void	 child_raise_nofile(void);
+void	 child_share_fds(bool);
 
 #endif

@@ -378,35 +378,48 @@ ls_target(const char *text, int fd)
 	return strndup(p, strcspn(p, "\n"));
 }
 
-#define NSOCKS	16
-
-Test(child, fds_are_placed_from_3_even_from_inside_that_range)
+/*
+ * Start a child with n sockets to place, created here at the lowest free
+ * fds and given in reverse order (so that some sit where others must go),
+ * while this process also holds `others` fds of its own: the child has
+ * /dev/null at 0, its output pipe at 1 and 2, the sockets at 3, 4, ... in
+ * order, and nothing else; this process's fds are as they were, fd 0
+ * included.
+ */
+static void
+expect_fds_placed(size_t n, size_t others)
 {
-	int socks[NSOCKS], fds[NSOCKS], status, inside = 0, stray;
+	int *socks, *fds, *extra, status, inside = 0, stray;
 	char want[64], *text, *target, *out1;
+	struct stat *st, in0, now;
 	struct child_spec spec;
-	struct stat st[NSOCKS];
 	size_t i, lines = 0;
 	const char *p;
+	int in0_flags;
 
-	/*
-	 * Sockets at the lowest free fds, placed in reverse: those below
-	 * 3 + NSOCKS sit where others must go.
-	 */
-	for (i = 0; i < NSOCKS; i++) {
+	cr_assert_not_null(socks = calloc(n, sizeof(*socks)));
+	cr_assert_not_null(fds = calloc(n, sizeof(*fds)));
+	cr_assert_not_null(st = calloc(n, sizeof(*st)));
+	cr_assert_not_null(extra = calloc(others + 1, sizeof(*extra)));
+	for (i = 0; i < n; i++) {
 		socks[i] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		cr_assert_geq(socks[i], 0);
 		cr_assert_eq(fstat(socks[i], &st[i]), 0);
 	}
-	for (i = 0; i < NSOCKS; i++) {
-		fds[i] = socks[NSOCKS - 1 - i];
-		if (fds[i] < 3 + NSOCKS && fds[i] != 3 + (int)i)
+	for (i = 0; i < others; i++)
+		cr_assert_geq(extra[i] = open("/dev/null", O_RDONLY | O_CLOEXEC),
+		    0);
+	for (i = 0; i < n; i++) {
+		fds[i] = socks[n - 1 - i];
+		if (fds[i] < 3 + (int)n && fds[i] != 3 + (int)i)
 			inside++;
 	}
 	cr_assert_geq(inside, 2, "too few sources in the target range");
 	/* One without CLOEXEC, as a supervisor may inherit: not passed on. */
 	cr_assert_geq(stray = socket(AF_UNIX, SOCK_DGRAM, 0), 0);
-	spec_for_sh(&spec, "ls -l /proc/$$/fd", fds, NSOCKS);
+	cr_assert_eq(fstat(0, &in0), 0);
+	in0_flags = fcntl(0, F_GETFD);
+	spec_for_sh(&spec, "ls -l /proc/$$/fd", fds, n);
 	text = run_spec(&spec, &status);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
 
@@ -417,9 +430,9 @@ Test(child, fds_are_placed_from_3_even_from_inside_that_range)
 	cr_assert_str_eq(target = ls_target(text, 2), out1);
 	free(target);
 	free(out1);
-	for (i = 0; i < NSOCKS; i++) {
+	for (i = 0; i < n; i++) {
 		snprintf(want, sizeof(want), "socket:[%llu]",
-		    (unsigned long long)st[NSOCKS - 1 - i].st_ino);
+		    (unsigned long long)st[n - 1 - i].st_ino);
 		target = ls_target(text, 3 + (int)i);
 		cr_assert(target != NULL && strcmp(target, want) == 0,
 		    "fd %zu is %s, not %s:\n%s", 3 + i, target, want, text);
@@ -428,18 +441,50 @@ Test(child, fds_are_placed_from_3_even_from_inside_that_range)
 	/* And nothing else. */
 	for (p = text; (p = strstr(p, " -> ")) != NULL; p++)
 		lines++;
-	cr_assert_eq(lines, 3 + NSOCKS, "other fds are open:\n%s", text);
+	cr_assert_eq(lines, 3 + n, "other fds are open:\n%s", text);
 	free(text);
 
-	/* The supervisor's own fds are as they were: same file, CLOEXEC. */
-	for (i = 0; i < NSOCKS; i++) {
-		struct stat now;
+	/* This process's own fds are as they were: same file, CLOEXEC. */
+	for (i = 0; i < n; i++) {
 		cr_assert_eq(fstat(socks[i], &now), 0);
 		cr_assert_eq(now.st_ino, st[i].st_ino);
 		cr_assert(fcntl(socks[i], F_GETFD) & FD_CLOEXEC);
 		close(socks[i]);
 	}
+	cr_assert_eq(fstat(0, &now), 0);
+	cr_assert(now.st_dev == in0.st_dev && now.st_ino == in0.st_ino,
+	    "fd 0 is another file after the start");
+	cr_assert_eq(fcntl(0, F_GETFD), in0_flags);
+	for (i = 0; i < others; i++)
+		close(extra[i]);
 	close(stray);
+	free(socks);
+	free(fds);
+	free(st);
+	free(extra);
+}
+
+Test(child, fds_are_placed_from_3_even_from_inside_that_range)
+{
+	expect_fds_placed(16, 0);
+}
+
+/*
+ * However many fds the supervisor holds, the child gets its own and no
+ * other; more than one message carries (253) arrive in order too.
+ */
+Test(child, many_fds_reach_the_child_in_order_beside_many_others)
+{
+	expect_fds_placed(300, 600);
+}
+
+/* Where the child copies the fd table instead (valgrind, Linux < 5.9). */
+Test(child, fds_are_placed_the_same_when_the_child_copies_the_fd_table)
+{
+	child_share_fds(false);
+	expect_fds_placed(16, 0);
+	expect_fds_placed(300, 600);
+	child_share_fds(true);
 }
 
 Test(child, discarded_output_goes_to_dev_null)
@@ -492,6 +537,26 @@ Test(child, listen_pid_is_the_workers_own_pid)
 }
 
 /*
+ * Start one child, as a supervisor has by the time it starts more: what
+ * it keeps from its first start on (the socket pair that hands children
+ * their fds) is then there before and after what a test counts.
+ */
+static void
+warm_up(void)
+{
+	struct child_spec spec;
+	char *text;
+	int status, sock;
+
+	cr_assert_geq(sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	spec_for_sh(&spec, "exit 0", &sock, 1);
+	text = run_spec(&spec, &status);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
+	free(text);
+	close(sock);
+}
+
+/*
  * Spawn spec, which must fail before exec: child_spawn says so itself,
  * with the step and errno in *cause, and leaves no process and no fd.
  */
@@ -500,8 +565,10 @@ expect_cannot_run(const struct child_spec *spec, const char *cause_want)
 {
 	struct child_proc proc;
 	char *cause = NULL;
-	int before = open_fds();
+	int before;
 
+	warm_up();
+	before = open_fds();
 	cr_assert_eq(child_spawn(spec, &proc, &cause), CHILD_CANNOT_RUN,
 	    "cause %s", cause);
 	cr_assert_str_eq(cause, cause_want);
@@ -545,6 +612,33 @@ Test(child, a_failure_before_exec_is_returned_with_its_step_and_errno)
 	free(path);
 	support_rmtree(tmp);
 	free(tmp);
+}
+
+/*
+ * A child that fails before it takes its fds leaves none behind: the
+ * socket it was to get is closed once this process closes its own, and
+ * the next child gets its own fds, not those.
+ */
+Test(child, fds_a_failed_child_did_not_take_are_not_kept)
+{
+	struct child_spec spec;
+	int pair[2], readonly;
+	char byte;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair),
+	    0);
+	cr_assert_geq(readonly = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
+	/* Joining the cgroup, its first step, fails: nothing taken yet. */
+	spec_for_sh(&spec, "exit 0", &pair[0], 1);
+	spec.cgroup_fd = readonly;
+	expect_cannot_run(&spec, "cannot run /bin/sh: join cgroup: Bad file "
+	    "descriptor");
+	close(pair[0]);
+	cr_assert_eq(recv(pair[1], &byte, 1, MSG_DONTWAIT), 0,
+	    "the other end is still open somewhere: %s", strerror(errno));
+	close(pair[1]);
+	close(readonly);
+	expect_fds_placed(16, 0);
 }
 
 /* A handler of the test's: records that it ran, wherever that was. */
