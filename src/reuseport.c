@@ -398,9 +398,12 @@ reuseport_queued(const struct listener *l, size_t from)
 	return sum;
 }
 
-/* End a retirement: shut down the TCP slots, tell the held workers. */
+/*
+ * Shut down a retirement's TCP slots and say what they lost (timed_out:
+ * their workers' time is up, so datagrams left unread are said too).
+ */
 static void
-reuseport_retire_end(struct retire *rt, bool timed_out)
+reuseport_retire_slots(struct retire *rt, bool timed_out)
 {
 	struct generation *old = rt->old;
 	unsigned int lost = 0, left;
@@ -427,6 +430,15 @@ reuseport_retire_end(struct retire *rt, bool timed_out)
 		log_info("%s gen %u: worker slots %d-%d retired, their queues "
 		    "emptied by their workers", old->program, old->number,
 		    rt->from, old->nworkers - 1);
+}
+
+/* End a retirement: shut down the TCP slots, tell the held workers. */
+static void
+reuseport_retire_end(struct retire *rt, bool timed_out)
+{
+	struct generation *old = rt->old;
+
+	reuseport_retire_slots(rt, timed_out);
 	reuseport_retire_free(rt);
 	gen_drain(old);
 }
@@ -556,11 +568,21 @@ reuseport_forget(struct reuseport *rp, struct generation *gen)
 		next = TAILQ_NEXT(rt, entry);
 		if (rt->old != gen)
 			continue;
+		if (gen->state == GEN_GONE) {
+			/*
+			 * Its workers are gone before the retirement ended
+			 * (drain_timeout killed them): what waits on the
+			 * retiring slots is lost now, and said.
+			 */
+			reuseport_retire_slots(rt, true);
+			reuseport_retire_free(rt);
+			continue;
+		}
 		for (i = 0, queued = 0; i < gen->nlisteners; i++)
 			if (listener_per_slot(gen->listeners[i]))
 				queued += reuseport_queued(gen->listeners[i],
 				    (size_t)rt->from);
-		if (queued > 0 && gen->state != GEN_GONE)
+		if (queued > 0)
 			log_warnx("%s gen %u: stopped while its retiring worker "
 			    "slots %d.. still held %u queued (connections, or "
 			    "bytes of datagrams); what their workers do not "
