@@ -74,7 +74,7 @@ static bool		child_nofile_raised;
  * pipe per worker and a socket per control client); workers get the limit
  * the supervisor was started with, as if it had not been there.
  */
-void
+static void
 child_raise_nofile(void)
 {
 	struct rlimit raised;
@@ -1047,6 +1047,22 @@ child_pass_end(size_t nsent)
 	} else
 		(void)close(0);
 	child_pass_drain();
+}
+
+/*
+ * Get ready to start workers, at the supervisor's start: raise its fd
+ * limit, and make the socket pair that hands children their fds now, so
+ * that the supervisor holds as many fds before its first start as after
+ * (and after an upgrade as before it).
+ */
+void
+child_init(void)
+{
+	child_raise_nofile();
+	if (child_can_share_fds() && child_pass.sock[0] == -1 &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    child_pass.sock) == -1)
+		child_pass.sock[0] = child_pass.sock[1] = -1;
 }
 
 /* The lowest fd above every fd the child must keep and every target. */

@@ -60,7 +60,7 @@ char	*child_find_command(const struct program_conf *pc, const char *name,
 void	 child_spec_free(struct child_spec *spec);
 int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	    char **cause);
-void	 child_raise_nofile(void);
+void	 child_init(void);
 void	 child_share_fds(bool);
 
 #endif

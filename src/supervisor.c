@@ -1300,7 +1300,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	}
 	fdstore_init();
 	outstore_enable(fdstore_enabled());
-	child_raise_nofile();
+	child_init();
 	if ((sup.base = event_base_new()) == NULL ||
 	    (sup.pids = pidmap_new()) == NULL)
 		fatalx("cannot create the event loop");

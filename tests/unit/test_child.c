@@ -537,23 +537,14 @@ Test(child, listen_pid_is_the_workers_own_pid)
 }
 
 /*
- * Start one child, as a supervisor has by the time it starts more: what
- * it keeps from its first start on (the socket pair that hands children
- * their fds) is then there before and after what a test counts.
+ * Get ready as the supervisor does at start: what it keeps from then on
+ * (the socket pair that hands children their fds) is there before and
+ * after what a test counts.
  */
 static void
 warm_up(void)
 {
-	struct child_spec spec;
-	char *text;
-	int status, sock;
-
-	cr_assert_geq(sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
-	spec_for_sh(&spec, "exit 0", &sock, 1);
-	text = run_spec(&spec, &status);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
-	free(text);
-	close(sock);
+	child_init();
 }
 
 /*
