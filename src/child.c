@@ -13,6 +13,8 @@
  *	stdin from /dev/null, stdout and stderr to the supervisor's pipe;
  *	listeners moved to fds 3, 4, ... (without CLOEXEC; non-blocking, as
  *	the supervisor bound them) and every other fd closed;
+ *	LISTEN_PID written with the child's own pid;
+ *	chdir; setgroups, setgid, setuid in that order; exec.
  *
  * The fd table is not copied either, so that a start costs the same
  * whatever the supervisor holds (a socket per listener, a pipe per
@@ -24,8 +26,6 @@
  * Where that cannot be done (a kernel before 5.9, valgrind, which runs
  * such a child as a fork, or no fd left for the socket), the child gets a
  * copy of the whole table and closes what it must not keep.
- *	LISTEN_PID written with the child's own pid;
- *	chdir; setgroups, setgid, setuid in that order; exec.
  *
  * A failure in the child (the step and errno) is left in memory both
  * share, and child_spawn returns it: nothing stays open to tell it later.
@@ -934,9 +934,9 @@ child_can_share_fds(void)
 }
 
 /*
- * The socket pair that hands children their fds, made at the first start
- * and kept (CLOEXEC); and, during a clone, the supervisor's own fd 0, which the pair's
- * receiving end stands in for.
+ * The socket pair that hands children their fds, made by child_init and
+ * kept (CLOEXEC); and, during a clone, a copy of the supervisor's own fd
+ * 0, where the pair's receiving end stands in the meantime.
  */
 static struct {
 	int		 sock[2];	/* [0] sends, [1] at fd 0 in the child */
@@ -986,7 +986,8 @@ child_pass_drop(void)
 /*
  * Send a child spec->fds, then output_fd (unless -1), over the socket
  * pair, each message with *serial (new for each child), and put its
- * receiving end at fd 0 for the clone; *nsent is how many. Returns 0, or -1 (nothing changed: the child copies the table).
+ * receiving end at fd 0 for the clone; *nsent is how many. Returns 0,
+ * or -1 (nothing changed: the child copies the table).
  */
 static int
 child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
