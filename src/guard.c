@@ -23,6 +23,12 @@
  * worker shares, and any process of the supervisor's uid may now join
  * the port.
  *
+ * A look costs, per listener, the kernel's report of its socket in the
+ * dump and one getsockopt() for SO_REUSEPORT; the arrays it fills are
+ * kept from look to look, and the sockets the supervisor holds are
+ * counted, not kept. The look after a reload's commit runs on the next
+ * turn of the loop, once the commit's answers are on their way.
+ *
  * The addresses of self-mode programs (handoff = self) are watched too,
  * those of every generation still running: the supervisor holds no
  * socket there, so every socket on them is sorted out by its holders,
@@ -35,6 +41,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +76,11 @@ struct guard_found {
 	bool		 self;		/* on a self-mode program's address */
 };
 
-/* What a look watches at one address. */
+/* What a look watches at one address (its sockdiag_want beside it). */
 struct guard_target {
 	const char	*name;		/* the listener's, valid for the look */
-	char		 address[ADDR_STRLEN];	/* as bound, or configured (self) */
+	const char	*bound;		/* its address as bound, valid for the
+					   look; NULL: as configured (self) */
 	bool		 self;		/* a self-mode program's: it binds them */
 };
 
@@ -96,6 +104,12 @@ struct guard {
 	struct pidmap	*pids;
 	struct event	*timer;
 	uint64_t	 interval_ms;	/* 0: no timer */
+	struct event	*soon;		/* a look on the next turn of the loop */
+	/* Kept from look to look, so that a look allocates nothing per listener. */
+	struct sockdiag_want *wants;
+	struct guard_target *of;
+	size_t		 nspace;	/* entries of both */
+	struct guard_inodes ours;	/* the last look's, to empty and fill */
 	struct guard_found found[GUARD_MAX_FOUND];	/* the last look's */
 	size_t		 nfound;
 	struct guard_inodes unheld;	/* held by nobody visible, last look */
@@ -106,10 +120,10 @@ struct guard {
 
 /* What one look is working on. */
 struct guard_look {
-	struct sockdiag_want *wants;	/* one per listener looked at */
-	struct guard_target *of;	/* the listener of each want */
+	struct sockdiag_want *wants;	/* one per listener looked at (g's) */
+	struct guard_target *of;	/* the listener of each want (g's) */
 	size_t		 nwants;
-	struct guard_inodes ours;	/* the inodes of our sockets */
+	struct guard_inodes ours;	/* the inodes of our sockets (g's) */
 	struct guard_inodes unknown;	/* sockets on our addresses, not ours */
 	struct guard_inodes settled;	/* unknown, but sorted out already */
 	struct pid_list	 ourpids;	/* the supervisor's own processes */
@@ -206,6 +220,23 @@ guard_inodes_add(struct guard_inodes *set, ino_t inode)
 	else
 		guard_inodes_index(set, inode);
 	return 0;
+}
+
+/* Empty a set of inodes, keeping its memory. */
+static void
+guard_inodes_clear(struct guard_inodes *set)
+{
+	if (set->nslots > 0)
+		memset(set->slots, 0, set->nslots * sizeof(*set->slots));
+	set->count = 0;
+	set->has_zero = false;
+}
+
+/* Tell whether a socket is one of ours (arg: a set of inodes). */
+static bool
+guard_inodes_skip(ino_t inode, const void *arg)
+{
+	return guard_inodes_has(arg, inode);
 }
 
 /* Free a set of inodes and empty it. */
@@ -346,14 +377,57 @@ guard_self_want(struct guard_look *look, const struct listener_conf *lc)
 	look->wants[look->nwants].v6only = lc->opts.v6only == 1;
 	t = &look->of[look->nwants++];
 	t->name = lc->name;
-	addr_format(&lc->addr, t->address, sizeof(t->address));
+	t->bound = NULL;
 	t->self = true;
 }
 
 /*
+ * Make room in the guard's arrays of wants and targets for n entries
+ * (they only grow); -1 if out of memory.
+ */
+static int
+guard_make_room(struct guard *g, size_t n)
+{
+	struct sockdiag_want *wants;
+	struct guard_target *of;
+	size_t space;
+
+	if (n <= g->nspace)
+		return 0;
+	space = n > 2 * g->nspace ? n : 2 * g->nspace;
+	if ((wants = reallocarray(g->wants, space, sizeof(*wants))) == NULL)
+		return -1;
+	g->wants = wants;
+	if ((of = reallocarray(g->of, space, sizeof(*of))) == NULL)
+		return -1;
+	g->of = of;
+	g->nspace = space;
+	return 0;
+}
+
+/*
+ * Tell whether an IPv6 wildcard listener takes no IPv4: only a wildcard's
+ * overlaps depend on it (sockdiag_ip_overlaps), and it cannot change once
+ * the socket is bound.
+ */
+static bool
+guard_v6only(const struct listener *l)
+{
+	const struct sockaddr_in6 *sin6 =
+	    (const struct sockaddr_in6 *)&l->bound_ss;
+	socklen_t len = sizeof(int);
+	int v6only;
+
+	return l->bound_ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) &&
+	    getsockopt(guard_fd(l), IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+	    &len) == 0 && v6only;
+}
+
+/*
  * The addresses of the listeners to look at (TCP and UDP as bound, port
- * 0 resolved; a self-mode program's as configured), and the inodes of
- * our sockets on them; -1 if out of memory.
+ * 0 resolved; a self-mode program's as configured), in the guard's
+ * arrays, and the inodes of our sockets on them; -1 if out of memory.
  */
 static int
 guard_wants(struct guard *g, struct guard_look *look)
@@ -361,13 +435,11 @@ guard_wants(struct guard *g, struct guard_look *look)
 	const struct listener *l;
 	struct sockdiag_want *w;
 	size_t i, n = g->set->count, all = n + guard_self_each(g, look, NULL);
-	socklen_t len;
-	int v6only;
 
-	look->wants = calloc(all ? all : 1, sizeof(*look->wants));
-	look->of = calloc(all ? all : 1, sizeof(*look->of));
-	if (look->wants == NULL || look->of == NULL)
+	if (guard_make_room(g, all) == -1)
 		return -1;
+	look->wants = g->wants;
+	look->of = g->of;
 	for (i = 0; i < n; i++) {
 		l = g->set->items[i];
 		if (listener_socket_ino(l, 0) == 0)
@@ -377,17 +449,15 @@ guard_wants(struct guard *g, struct guard_look *look)
 		guard_check_reuseport(g, look, l);
 		w = &look->wants[look->nwants];
 		w->addr = l->addr;
+		w->v6only = false;
 		if (!addr_is_unix(&l->addr)) {
 			memcpy(&w->addr.ss, &l->bound_ss, l->bound_len);
 			w->addr.len = l->bound_len;
-			len = sizeof(v6only);
-			w->v6only = l->bound_ss.ss_family == AF_INET6 &&
-			    getsockopt(guard_fd(l), IPPROTO_IPV6, IPV6_V6ONLY,
-			    &v6only, &len) == 0 && v6only;
+			w->v6only = guard_v6only(l);
 		}
 		look->of[look->nwants].name = l->name;
-		snprintf(look->of[look->nwants].address,
-		    sizeof(look->of[look->nwants].address), "%s", l->bound);
+		look->of[look->nwants].bound = l->bound;
+		look->of[look->nwants].self = false;
 		look->nwants++;
 	}
 	guard_self_each(g, look, guard_self_want);
@@ -444,7 +514,11 @@ guard_note(const struct guard *g, struct guard_look *look,
 	f = &look->found[look->nfound++];
 	memset(f, 0, sizeof(*f));
 	snprintf(f->listener, sizeof(f->listener), "%s", t->name);
-	snprintf(f->address, sizeof(f->address), "%s", t->address);
+	if (t->bound != NULL)
+		snprintf(f->address, sizeof(f->address), "%s", t->bound);
+	else
+		addr_format(&look->wants[s->want].addr, f->address,
+		    sizeof(f->address));
 	f->self = t->self;
 	f->pid = pid;
 	f->uid = s->uid;
@@ -611,7 +685,8 @@ out:
 static int
 guard_unsettled(struct guard_look *look, struct guard_inodes *rest)
 {
-	struct sockdiag_list again = { NULL, 0, 0, false };
+	struct sockdiag_list again = { .skip = guard_inodes_skip,
+	    .skip_arg = &look->ours };
 	char *cause = NULL;
 	size_t i, k;
 	bool recheck;
@@ -812,13 +887,26 @@ guard_failed(struct guard *g, const char *why)
 	g->failure = strdup(why);
 }
 
-/* Free what a look holds. */
+/*
+ * Start a look with the set of our inodes the last one filled, emptied,
+ * and a list of sockets that only counts those.
+ */
 static void
-guard_look_free(struct guard_look *look)
+guard_look_begin(struct guard *g, struct guard_look *look)
 {
-	free(look->wants);
-	free(look->of);
-	guard_inodes_free(&look->ours);
+	memset(look, 0, sizeof(*look));
+	look->ours = g->ours;
+	memset(&g->ours, 0, sizeof(g->ours));
+	guard_inodes_clear(&look->ours);
+	look->list.skip = guard_inodes_skip;
+	look->list.skip_arg = &look->ours;
+}
+
+/* Free what a look holds; the guard keeps its set of our inodes. */
+static void
+guard_look_free(struct guard *g, struct guard_look *look)
+{
+	g->ours = look->ours;
 	guard_inodes_free(&look->unknown);
 	guard_inodes_free(&look->settled);
 	procfs_pids_free(&look->ourpids);
@@ -837,11 +925,12 @@ guard_check(struct guard *g)
 	struct guard_look look;
 	struct guard_inodes swap;
 	char *cause = NULL;
+	size_t nsocks;
 	bool partial = false;
 
 	if (g == NULL || g->stopped)
 		return;
-	memset(&look, 0, sizeof(look));
+	guard_look_begin(g, &look);
 	if (guard_wants(g, &look) == -1) {
 		guard_failed(g, "out of memory");
 		goto out;
@@ -868,10 +957,11 @@ guard_check(struct guard *g)
 	swap = g->unheld;
 	g->unheld = look.unheld;
 	look.unheld = swap;
+	nsocks = look.list.count + look.list.skipped;
 	log_debug("port-hijack guard: %zu listener%s, %zu socket%s on their "
 	    "addresses, %zu not the supervisor's, %zu foreign holder%s%s%s",
-	    look.nwants, look.nwants == 1 ? "" : "s", look.list.count,
-	    look.list.count == 1 ? "" : "s", look.unknown.count, look.nfound,
+	    look.nwants, look.nwants == 1 ? "" : "s", nsocks,
+	    nsocks == 1 ? "" : "s", look.unknown.count, look.nfound,
 	    look.nfound == 1 ? "" : "s", look.walked ? " (read all of /proc)" :
 	    "", look.list.truncated ? " (more sockets than could be kept)" : "");
 out:
@@ -880,7 +970,7 @@ out:
 	g->warned = look.warned;
 	look.warned = swap;
 	free(cause);
-	guard_look_free(&look);
+	guard_look_free(g, &look);
 }
 
 /* Timer: look again. */
@@ -891,6 +981,32 @@ guard_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	loopstat_mark("guard");
 	guard_check(arg);
+}
+
+/* The look guard_check_soon asked for. */
+static void
+guard_soon(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	loopstat_mark("guard after a commit");
+	guard_check(arg);
+}
+
+/*
+ * Look on the next turn of the loop (once, however often asked before
+ * it): after a reload commits, so that what the commit sends goes first.
+ * A guard stopped by then does not look.
+ */
+void
+guard_check_soon(struct guard *g)
+{
+	struct timeval now = { 0, 0 };
+
+	if (g == NULL || g->stopped)
+		return;
+	if (event_add(g->soon, &now) == -1)
+		guard_check(g);	/* cannot wait: look now */
 }
 
 /*
@@ -926,6 +1042,11 @@ guard_new(struct event_base *base, const struct listener_set *set,
 	g->programs = programs;
 	g->pids = pids;
 	g->interval_ms = ms;
+	if ((g->soon = evtimer_new(base, guard_soon, g)) == NULL) {
+		*cause = strdup("cannot set up the port-hijack guard");
+		guard_free(g);
+		return NULL;
+	}
 	if (ms > 0) {
 		tv = timeval_ms(ms);
 		if ((g->timer = event_new(base, -1, EV_PERSIST, guard_timer,
@@ -947,6 +1068,8 @@ guard_stop(struct guard *g)
 	g->stopped = true;
 	if (g->timer != NULL)
 		event_del(g->timer);
+	if (g->soon != NULL)
+		event_del(g->soon);
 }
 
 /* Free a guard. */
@@ -957,6 +1080,11 @@ guard_free(struct guard *g)
 		return;
 	if (g->timer != NULL)
 		event_free(g->timer);
+	if (g->soon != NULL)
+		event_free(g->soon);
+	free(g->wants);
+	free(g->of);
+	guard_inodes_free(&g->ours);
 	guard_inodes_free(&g->unheld);
 	guard_inodes_free(&g->warned);
 	free(g->failure);

@@ -26,6 +26,7 @@ struct guard	*guard_new(struct event_base *base,
 void		 guard_free(struct guard *g);
 void		 guard_stop(struct guard *g);
 void		 guard_check(struct guard *g);
+void		 guard_check_soon(struct guard *g);
 void		 guard_status_json(const struct guard *g,
 		    const struct listener *l, struct evbuffer *out);
 void		 guard_status_text(const struct guard *g,

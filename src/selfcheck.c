@@ -141,7 +141,7 @@ selfcheck_tell(const struct listener_conf *lc, const struct selfcheck_look *look
 static int
 selfcheck_listener(const struct listener_conf *lc, pid_t sup, char **cause)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_holders held = { NULL, 0, false, 0 };
 	struct selfcheck_look look;
 	struct sockdiag_want want;

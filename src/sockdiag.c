@@ -464,7 +464,10 @@ sockdiag_unix_want(const struct sockdiag_query *q,
 	return q->nwants;
 }
 
-/* Keep a socket if it is on a wanted address (the first it matches). */
+/*
+ * Keep a socket if it is on a wanted address (the first it matches) and
+ * the list does not skip it.
+ */
 static void
 sockdiag_keep(struct sockdiag_query *q, struct sockdiag_sock *s,
     const struct sockdiag_vfs *vfs)
@@ -479,6 +482,10 @@ sockdiag_keep(struct sockdiag_query *q, struct sockdiag_sock *s,
 		i = sockdiag_inet_want(q, s);
 	if (i == q->nwants)
 		return;
+	if (out->skip != NULL && out->skip(s->inode, out->skip_arg)) {
+		out->skipped++;
+		return;
+	}
 	s->want = i;
 	if (out->count == max) {
 		out->truncated = true;
@@ -969,7 +976,7 @@ out:
 
 /*
  * List the sockets on the wanted addresses into out (emptied first; its
- * max is kept): listening TCP and unix stream sockets, bound unconnected
+ * max and skip are kept): listening TCP and unix stream sockets, bound unconnected
  * UDP and unix datagram ones. 0, or -1 with *cause naming the first kind
  * of socket that could not be listed: out then holds what the other kinds
  * showed (free it all the same).
@@ -983,6 +990,7 @@ sockdiag_listeners(const struct sockdiag_want *wants, size_t nwants,
 
 	out->count = 0;
 	out->truncated = false;
+	out->skipped = 0;
 	memset(&q, 0, sizeof(q));
 	q.fd = -1;
 	q.wants = wants;
@@ -1019,6 +1027,7 @@ sockdiag_list_free(struct sockdiag_list *list)
 	list->socks = NULL;
 	list->count = 0;
 	list->truncated = false;
+	list->skipped = 0;
 }
 
 /* Compare two inodes, for qsort and bsearch. */
@@ -1152,7 +1161,7 @@ int
 sockdiag_owners(const struct sockdiag_want *want, ino_t except,
     struct sockdiag_owner *owners, size_t max, char **cause)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_holders holders;
 	ino_t *inodes = NULL;
 	size_t i, k, n = 0;

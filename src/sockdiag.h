@@ -45,12 +45,19 @@ struct sockdiag_sock {
 	uint32_t	 wqueue;	/* stream listener: its backlog */
 };
 
-/* The sockets found; at most max (0: SOCKDIAG_MAX_SOCKS) are kept. */
+/*
+ * The sockets found; at most max (0: SOCKDIAG_MAX_SOCKS) are kept. Those
+ * skip (if set) says yes to, given skip_arg, are only counted: a caller
+ * that knows most sockets (its own) keeps just the others.
+ */
 struct sockdiag_list {
 	struct sockdiag_sock *socks;
 	size_t		 count;
 	size_t		 max;
 	bool		 truncated;	/* more matched than were kept */
+	bool		(*skip)(ino_t inode, const void *skip_arg);
+	const void	*skip_arg;
+	size_t		 skipped;	/* matched, but skipped */
 };
 
 /*

@@ -140,7 +140,7 @@ supervisor_commit(struct supervisor *sup)
 	fdstore_sync(&r->listeners);
 	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
-	guard_check(sup->guard);
+	guard_check_soon(sup->guard);	/* after the answers below */
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);

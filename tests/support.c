@@ -375,6 +375,48 @@ support_local_port(int fd)
 	return -1;
 }
 
+/*
+ * Send stderr to a fresh unlinked temp file (Criterion runs every test in
+ * its own process, so replacing fd 2 touches no other test): its fd, or
+ * -1 with errno set.
+ */
+int
+support_capture_stderr(void)
+{
+	char path[] = "/tmp/handoff-test-stderr-XXXXXX";
+	int fd;
+
+	if ((fd = mkstemp(path)) == -1)
+		return -1;
+	fflush(stderr);
+	if (unlink(path) == -1 || dup2(fd, STDERR_FILENO) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Everything written so far to the stderr support_capture_stderr captured
+ * in fd (caller frees), or NULL.
+ */
+char *
+support_captured(int fd)
+{
+	struct stat st;
+	char *text;
+
+	fflush(stderr);
+	if (fstat(fd, &st) == -1 ||
+	    (text = calloc(1, (size_t)st.st_size + 1)) == NULL)
+		return NULL;
+	if (pread(fd, text, (size_t)st.st_size, 0) != st.st_size) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 /* The inode of an open fd (a socket's, as sock_diag names it); 0 if none. */
 ino_t
 support_fd_inode(int fd)

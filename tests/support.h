@@ -29,6 +29,8 @@ int	 support_free_port(void);
 int	 support_local_port(int fd);
 ino_t	 support_fd_inode(int fd);
 int	 support_count_lines(const char *text, const char *needle);
+int	 support_capture_stderr(void);
+char	*support_captured(int fd);
 
 /*
  * A `handoff run -c CONFIG` started in the background, its stdout and stderr

@@ -412,23 +412,31 @@ Test(guard, stranger_in_place_of_a_unix_socket)
 
 /*
  * HANDOFF_GUARD_INTERVAL=0: no timer; the guard looks once at start and
- * once after each reload.
+ * once after each reload, right after the reload is reported done.
  */
 Test(guard, interval_zero_looks_at_start_and_after_reloads)
 {
 	struct sup *s = tc_new("", "");
 	struct run_result res;
+	char *log, *done;
 
 	tc_write_config_full(s, "log_level = debug\n", "", "", "");
 	setenv("HANDOFF_GUARD_INTERVAL", "0", 1);
 	tc_start(s);
-	cr_expect_eq(tc_log_count(s, "port-hijack guard: 1 listener"), 1, "%s",
-	    tc_log_text(s));
+	tc_expect_log(s, "port-hijack guard: 1 listener", 1);
 	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
 	    0, "%s%s", res.out, res.err);
 	support_result_free(&res);
+	tc_expect_log(s, "port-hijack guard: 1 listener", 2);
 	cr_expect_eq(tc_log_count(s, "port-hijack guard: 1 listener"), 2, "%s",
 	    tc_log_text(s));
+	/* The look waits for the commit's answers: it follows "reload done". */
+	log = tc_log_text(s);
+	done = strstr(log, "reload done in ");
+	cr_assert_not_null(done, "%s", log);
+	cr_expect_not_null(strstr(done, "port-hijack guard: 1 listener"), "%s",
+	    log);
+	free(log);
 }
 
 /* A bad HANDOFF_GUARD_INTERVAL: the supervisor refuses to start, saying why. */

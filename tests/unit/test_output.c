@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -29,13 +28,8 @@ static int capture_fd = -1;
 static void
 init(void)
 {
-	char path[] = "/tmp/handoff-test-output-XXXXXX";
-
-	capture_fd = mkstemp(path);
-	cr_assert_geq(capture_fd, 0, "mkstemp: %s", strerror(errno));
-	cr_assert_eq(unlink(path), 0);
-	fflush(stderr);
-	cr_assert_eq(dup2(capture_fd, STDERR_FILENO), STDERR_FILENO);
+	capture_fd = support_capture_stderr();
+	cr_assert_geq(capture_fd, 0, "capture stderr: %s", strerror(errno));
 	log_init("handoff", LOG_LEVEL_INFO, LOG_TO_STDERR);
 	cr_assert_not_null(base = event_base_new());
 }
@@ -51,14 +45,9 @@ fini(void)
 static char *
 logged(void)
 {
-	struct stat st;
-	char *text;
+	char *text = support_captured(capture_fd);
 
-	fflush(stderr);
-	cr_assert_eq(fstat(capture_fd, &st), 0);
-	cr_assert_not_null(text = calloc(1, (size_t)st.st_size + 1));
-	cr_assert_eq(pread(capture_fd, text, (size_t)st.st_size, 0),
-	    st.st_size);
+	cr_assert_not_null(text);
 	return text;
 }
 

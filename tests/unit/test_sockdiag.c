@@ -190,7 +190,7 @@ connect_clients(const struct sockaddr *sa, socklen_t len, int *fds, int n)
 static uint32_t
 queue_depth(const struct sockdiag_want *want, ino_t inode, uint32_t n)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct timespec pause = { 0, 1000 * 1000 };
 	const struct sockdiag_sock *s;
 	uint32_t depth = 0;
@@ -212,7 +212,7 @@ queue_depth(const struct sockdiag_want *want, ino_t inode, uint32_t n)
 static void
 check_tcp_listener(const char *any, const char *host, int family)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	const struct sockdiag_sock *s;
 	struct sockdiag_want want;
 	char text[64];
@@ -257,7 +257,7 @@ Test(sockdiag, tcp_ipv6_listener_inode_owner_and_queue)
 static void
 check_unix_listener(const char *text)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	const struct sockdiag_sock *s;
 	struct sockdiag_want want = want_of(text, false);
 	int fd, clients[NCLIENTS], i;
@@ -303,7 +303,7 @@ Test(sockdiag, unix_abstract_listener_inode_owner_and_queue)
 
 Test(sockdiag, unix_path_reaches_the_socket_whose_file_is_there)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want want;
 	char text[PATH_MAX];
 	int first, second;
@@ -425,7 +425,7 @@ Test(sockdiag, unix_waiting_connections_are_named_until_accepted)
 
 Test(sockdiag, datagram_sockets_are_found_when_bound)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want wants[2];
 	char udp[64], dgram[PATH_MAX];
 	int ufd, dfd;
@@ -452,7 +452,7 @@ Test(sockdiag, datagram_sockets_are_found_when_bound)
 static size_t
 count_on(const char *text, bool v6only)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want want = want_of(text, v6only);
 	size_t n;
 
@@ -503,7 +503,7 @@ Test(sockdiag, addresses_overlap_as_bind_sees_them)
 
 Test(sockdiag, v6only_is_reported)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want want;
 	char text[64];
 	int fd;
@@ -521,7 +521,7 @@ Test(sockdiag, v6only_is_reported)
 
 Test(sockdiag, several_ports_in_one_lookup)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want wants[3 + 300];
 	char text[64];
 	int fds[4], i, n;
@@ -573,7 +573,7 @@ want_index(const struct sockdiag_list *list, int fd)
  */
 Test(sockdiag, the_first_want_a_socket_matches_is_the_one_reported)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want wants[4];
 	char text[64];
 	int a, b, c;
@@ -609,7 +609,7 @@ Test(sockdiag, the_first_want_a_socket_matches_is_the_one_reported)
 
 Test(sockdiag, keeps_no_more_than_max)
 {
-	struct sockdiag_list list = { NULL, 0, 1, false };
+	struct sockdiag_list list = { .max = 1 };
 	struct sockdiag_want want;
 	char text[64];
 	int a, b;
@@ -630,9 +630,48 @@ Test(sockdiag, keeps_no_more_than_max)
 	close(b);
 }
 
+/* Tell whether inode is the one arg points to (a list's skip). */
+static bool
+is_inode(ino_t inode, const void *arg)
+{
+	return inode == *(const ino_t *)arg;
+}
+
+/*
+ * A socket the list skips is counted, not kept, and takes no room: with
+ * room for one, the other socket on the port is still kept.
+ */
+Test(sockdiag, skipped_sockets_are_counted_not_kept)
+{
+	struct sockdiag_list list = { .max = 1, .skip = is_inode };
+	struct sockdiag_want want;
+	char text[64];
+	ino_t mine;
+	int a, b;
+
+	a = must_open("127.0.0.1:0", true, -1);
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port_of(a));
+	b = must_open(text, true, -1);
+	mine = inode_of(a);
+	list.skip_arg = &mine;
+	want = want_of(text, false);
+	list_of(&want, 1, &list);
+	cr_assert_eq(list.count, 1);
+	cr_assert_eq(list.skipped, 1);
+	cr_assert(!list.truncated);
+	cr_assert_null(find(&list, mine));
+	cr_assert_not_null(find(&list, inode_of(b)));
+	/* Counted afresh by each listing. */
+	list_of(&want, 1, &list);
+	cr_assert_eq(list.skipped, 1);
+	sockdiag_list_free(&list);
+	close(a);
+	close(b);
+}
+
 Test(sockdiag, nothing_wanted_nothing_found)
 {
-	struct sockdiag_list list = { NULL, 0, 0, false };
+	struct sockdiag_list list = { .socks = NULL };
 	struct sockdiag_want want;
 	char text[64];
 	int fd, port;
