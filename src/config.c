@@ -283,9 +283,12 @@ config_default_paths(const char *name, char **control, char **pidfile)
 		*pidfile = NULL;
 }
 
-/* An empty config with every default set; NULL if out of memory. */
-struct config *
-config_new(const char *path)
+/*
+ * An empty config with every default set, its name index sized for
+ * nlisteners (it grows past them); NULL if out of memory.
+ */
+static struct config *
+config_new_sized(const char *path, size_t nlisteners)
 {
 	struct config *conf = calloc(1, sizeof(*conf));
 
@@ -298,8 +301,15 @@ config_new(const char *path)
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->programs);
 	/* Without memory for it, lookups by name go through the list. */
-	conf->listener_names = hashmap_new(0);
+	conf->listener_names = hashmap_new(nlisteners);
 	return conf;
+}
+
+/* An empty config with every default set; NULL if out of memory. */
+struct config *
+config_new(const char *path)
+{
+	return config_new_sized(path, 0);
 }
 
 /* Append a listener with default options; NULL if out of memory. */
@@ -408,8 +418,9 @@ config_free(struct config *conf)
 	free(conf->text);
 	while ((lc = TAILQ_FIRST(&conf->listeners)) != NULL) {
 		TAILQ_REMOVE(&conf->listeners, lc, entry);
+		if (lc->fd_name != lc->name)
+			free(lc->fd_name);
 		free(lc->name);
-		free(lc->fd_name);
 		free(lc->listen);
 		free(lc);
 	}
@@ -2276,9 +2287,10 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	/* The name index is dropped when it cannot be kept whole. */
 	if (conf->listener_names == NULL)
 		nomem = true;
+	/* Without fd_name = its name, shared (config_free knows). */
 	TAILQ_FOREACH(lc, &conf->listeners, entry)
-		if (lc->fd_name == NULL && (lc->fd_name = strdup(lc->name)) == NULL)
-			nomem = true;
+		if (lc->fd_name == NULL)
+			lc->fd_name = lc->name;
 	if (config_check_conflicts(conf, msgs) == -1)
 		nomem = true;
 
@@ -2418,6 +2430,29 @@ config_load_text(const char *path, const char *text, size_t len,
 }
 
 /*
+ * How many [listener ...] headers text (len bytes) seems to hold, to size
+ * the name index once: a header at the start of a line, after blanks. A
+ * wrong count costs only the table's growth.
+ */
+static size_t
+config_count_listeners(const char *text, size_t len)
+{
+	static const char header[] = "[listener";
+	const char *p = text, *end = text + len, *q;
+	size_t n = 0;
+
+	while (p != NULL && p < end &&
+	    (p = memmem(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
+		for (q = p; q > text && (q[-1] == ' ' || q[-1] == '\t'); q--)
+			;
+		if (q == text || q[-1] == '\n')
+			n++;
+		p += sizeof(header) - 1;
+	}
+	return n;
+}
+
+/*
  * Parse the config fp reads (over text, len bytes, which the config keeps
  * as the text in force); closes fp and takes text.
  */
@@ -2433,7 +2468,8 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 	memset(&st, 0, sizeof(st));
 	st.msgs = msgs;
 	st.fp = fp;
-	if ((conf = config_new(path)) == NULL) {
+	if ((conf = config_new_sized(path, text != NULL ?
+	    config_count_listeners(text, len) : 0)) == NULL) {
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		fclose(st.fp);
 		free(text);
