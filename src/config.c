@@ -69,7 +69,10 @@ struct parse_state {
 	struct config		*conf;
 	struct config_msgs	*msgs;
 	FILE			*fp;
-	char			*line;		/* getline buffer */
+	const char		*text;		/* the text fp reads, if known */
+	size_t			 textlen;
+	size_t			 pos;		/* of the next line in text */
+	char			*line;		/* the line read */
 	size_t			 linecap;
 	int			 lineno;
 	enum section_kind	 kind;
@@ -1692,6 +1695,46 @@ config_reader_lost(struct parse_state *st, char *buf)
 }
 
 /*
+ * Read the next line into st->line, its newline kept: from the text in
+ * memory when there is one (a copy, as getline from fp would make), else
+ * from fp. Its length (NUL bytes included), or -1 at the end, or on an
+ * error (st->read_error set).
+ */
+static ssize_t
+config_next_line(struct parse_state *st)
+{
+	const char *p, *nl;
+	ssize_t len;
+	size_t n;
+	char *line;
+
+	if (st->text == NULL) {
+		len = getline(&st->line, &st->linecap, st->fp);
+		/* Out of memory is no end of file: the rest was not read. */
+		if (len == -1 && !feof(st->fp))
+			st->read_error = errno != 0 ? errno : EIO;
+		return len;
+	}
+	if (st->pos >= st->textlen)
+		return -1;
+	p = st->text + st->pos;
+	nl = memchr(p, '\n', st->textlen - st->pos);
+	n = nl != NULL ? (size_t)(nl - p) + 1 : st->textlen - st->pos;
+	if (n >= st->linecap) {
+		if ((line = realloc(st->line, n + 1)) == NULL) {
+			st->read_error = ENOMEM;
+			return -1;
+		}
+		st->line = line;
+		st->linecap = n + 1;
+	}
+	memcpy(st->line, p, n);
+	st->line[n] = '\0';
+	st->pos += n;
+	return (ssize_t)n;
+}
+
+/*
  * inih reader: hand inih the next line, counting lines. inih's buffer holds
  * num bytes; a longer line is an error, never split. Leading blanks are
  * removed from KEY = VALUE lines; an indented line of any other text after
@@ -1708,13 +1751,8 @@ config_reader(char *buf, int num, void *user)
 	ssize_t len;
 	char *line, *comment;
 
-	len = getline(&st->line, &st->linecap, st->fp);
-	if (len == -1) {
-		/* Out of memory is no end of file: the rest was not read. */
-		if (!feof(st->fp))
-			st->read_error = errno != 0 ? errno : EIO;
+	if ((len = config_next_line(st)) == -1)
 		return NULL;
-	}
 	st->lineno++;
 	line = st->line;
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -2438,16 +2476,17 @@ static size_t
 config_count_listeners(const char *text, size_t len)
 {
 	static const char header[] = "[listener";
-	const char *p = text, *end = text + len, *q;
+	const char *p, *end = text + len, *q;
 	size_t n = 0;
 
-	while (p != NULL && p < end &&
-	    (p = memmem(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
+	/* A '[' is rare but in headers. */
+	for (p = text; p < end && (p = memchr(p, '[', (size_t)(end - p))) !=
+	    NULL; p++) {
 		for (q = p; q > text && (q[-1] == ' ' || q[-1] == '\t'); q--)
 			;
-		if (q == text || q[-1] == '\n')
+		if ((q == text || q[-1] == '\n') && (size_t)(end - p) >=
+		    sizeof(header) - 1 && memcmp(p, header, sizeof(header) - 1) == 0)
 			n++;
-		p += sizeof(header) - 1;
 	}
 	return n;
 }
@@ -2468,6 +2507,11 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 	memset(&st, 0, sizeof(st));
 	st.msgs = msgs;
 	st.fp = fp;
+	/* Lines come from text straight, not through fp's stdio. */
+	if (text != NULL && len > 0) {
+		st.text = text;
+		st.textlen = len;
+	}
 	if ((conf = config_new_sized(path, text != NULL ?
 	    config_count_listeners(text, len) : 0)) == NULL) {
 		config_msgs_add(msgs, true, path, 0, "out of memory");
