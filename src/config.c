@@ -69,7 +69,10 @@ struct parse_state {
 	struct config		*conf;
 	struct config_msgs	*msgs;
 	FILE			*fp;
-	char			*line;		/* getline buffer */
+	const char		*text;		/* the text fp reads, if known */
+	size_t			 textlen;
+	size_t			 pos;		/* of the next line in text */
+	char			*line;		/* the line read */
 	size_t			 linecap;
 	int			 lineno;
 	enum section_kind	 kind;
@@ -283,9 +286,12 @@ config_default_paths(const char *name, char **control, char **pidfile)
 		*pidfile = NULL;
 }
 
-/* An empty config with every default set; NULL if out of memory. */
-struct config *
-config_new(const char *path)
+/*
+ * An empty config with every default set, its name index sized for
+ * nlisteners (it grows past them); NULL if out of memory.
+ */
+static struct config *
+config_new_sized(const char *path, size_t nlisteners)
 {
 	struct config *conf = calloc(1, sizeof(*conf));
 
@@ -298,8 +304,15 @@ config_new(const char *path)
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->programs);
 	/* Without memory for it, lookups by name go through the list. */
-	conf->listener_names = hashmap_new(0);
+	conf->listener_names = hashmap_new(nlisteners);
 	return conf;
+}
+
+/* An empty config with every default set; NULL if out of memory. */
+struct config *
+config_new(const char *path)
+{
+	return config_new_sized(path, 0);
 }
 
 /* Append a listener with default options; NULL if out of memory. */
@@ -408,8 +421,9 @@ config_free(struct config *conf)
 	free(conf->text);
 	while ((lc = TAILQ_FIRST(&conf->listeners)) != NULL) {
 		TAILQ_REMOVE(&conf->listeners, lc, entry);
+		if (lc->fd_name != lc->name)
+			free(lc->fd_name);
 		free(lc->name);
-		free(lc->fd_name);
 		free(lc->listen);
 		free(lc);
 	}
@@ -1681,6 +1695,46 @@ config_reader_lost(struct parse_state *st, char *buf)
 }
 
 /*
+ * Read the next line into st->line, its newline kept: from the text in
+ * memory when there is one (a copy, as getline from fp would make), else
+ * from fp. Its length (NUL bytes included), or -1 at the end, or on an
+ * error (st->read_error set).
+ */
+static ssize_t
+config_next_line(struct parse_state *st)
+{
+	const char *p, *nl;
+	ssize_t len;
+	size_t n;
+	char *line;
+
+	if (st->text == NULL) {
+		len = getline(&st->line, &st->linecap, st->fp);
+		/* Out of memory is no end of file: the rest was not read. */
+		if (len == -1 && !feof(st->fp))
+			st->read_error = errno != 0 ? errno : EIO;
+		return len;
+	}
+	if (st->pos >= st->textlen)
+		return -1;
+	p = st->text + st->pos;
+	nl = memchr(p, '\n', st->textlen - st->pos);
+	n = nl != NULL ? (size_t)(nl - p) + 1 : st->textlen - st->pos;
+	if (n >= st->linecap) {
+		if ((line = realloc(st->line, n + 1)) == NULL) {
+			st->read_error = ENOMEM;
+			return -1;
+		}
+		st->line = line;
+		st->linecap = n + 1;
+	}
+	memcpy(st->line, p, n);
+	st->line[n] = '\0';
+	st->pos += n;
+	return (ssize_t)n;
+}
+
+/*
  * inih reader: hand inih the next line, counting lines. inih's buffer holds
  * num bytes; a longer line is an error, never split. Leading blanks are
  * removed from KEY = VALUE lines; an indented line of any other text after
@@ -1697,13 +1751,8 @@ config_reader(char *buf, int num, void *user)
 	ssize_t len;
 	char *line, *comment;
 
-	len = getline(&st->line, &st->linecap, st->fp);
-	if (len == -1) {
-		/* Out of memory is no end of file: the rest was not read. */
-		if (!feof(st->fp))
-			st->read_error = errno != 0 ? errno : EIO;
+	if ((len = config_next_line(st)) == -1)
 		return NULL;
-	}
 	st->lineno++;
 	line = st->line;
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -2276,9 +2325,10 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	/* The name index is dropped when it cannot be kept whole. */
 	if (conf->listener_names == NULL)
 		nomem = true;
+	/* Without fd_name = its name, shared (config_free knows). */
 	TAILQ_FOREACH(lc, &conf->listeners, entry)
-		if (lc->fd_name == NULL && (lc->fd_name = strdup(lc->name)) == NULL)
-			nomem = true;
+		if (lc->fd_name == NULL)
+			lc->fd_name = lc->name;
 	if (config_check_conflicts(conf, msgs) == -1)
 		nomem = true;
 
@@ -2418,6 +2468,30 @@ config_load_text(const char *path, const char *text, size_t len,
 }
 
 /*
+ * How many [listener ...] headers text (len bytes) seems to hold, to size
+ * the name index once: a header at the start of a line, after blanks. A
+ * wrong count costs only the table's growth.
+ */
+static size_t
+config_count_listeners(const char *text, size_t len)
+{
+	static const char header[] = "[listener";
+	const char *p, *end = text + len, *q;
+	size_t n = 0;
+
+	/* A '[' is rare but in headers. */
+	for (p = text; p < end && (p = memchr(p, '[', (size_t)(end - p))) !=
+	    NULL; p++) {
+		for (q = p; q > text && (q[-1] == ' ' || q[-1] == '\t'); q--)
+			;
+		if ((q == text || q[-1] == '\n') && (size_t)(end - p) >=
+		    sizeof(header) - 1 && memcmp(p, header, sizeof(header) - 1) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
  * Parse the config fp reads (over text, len bytes, which the config keeps
  * as the text in force); closes fp and takes text.
  */
@@ -2433,7 +2507,13 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 	memset(&st, 0, sizeof(st));
 	st.msgs = msgs;
 	st.fp = fp;
-	if ((conf = config_new(path)) == NULL) {
+	/* Lines come from text straight, not through fp's stdio. */
+	if (text != NULL && len > 0) {
+		st.text = text;
+		st.textlen = len;
+	}
+	if ((conf = config_new_sized(path, text != NULL ?
+	    config_count_listeners(text, len) : 0)) == NULL) {
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		fclose(st.fp);
 		free(text);

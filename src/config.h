@@ -42,7 +42,7 @@ struct listener_opts {
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
 	char		*name;
-	char		*fd_name;	/* LISTEN_FDNAMES name */
+	char		*fd_name;	/* LISTEN_FDNAMES name (name if not set) */
 	char		*listen;	/* the address as written */
 	int		 line;		/* of the section header */
 	/*

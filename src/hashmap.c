@@ -39,10 +39,11 @@ struct hashmap {
 /*
  * Hash a key, eight bytes at a time: each word is folded in with a
  * multiply, and a final mix (MurmurHash3's) makes every bit count in the
- * low bits that pick the slot. Not meant to resist chosen keys: the keys
+ * low bits that pick the slot. Never 0, which marks an empty slot here and
+ * in tables of other modules. Not meant to resist chosen keys: the keys
  * come from the configuration.
  */
-static uint32_t
+uint32_t
 hashmap_hash(const void *key, size_t len)
 {
 	const unsigned char *p = key;

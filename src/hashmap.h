@@ -10,6 +10,7 @@
 #define HANDOFF_HASHMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hashmap;
 
@@ -23,5 +24,6 @@ int		 hashmap_put(struct hashmap *map, const void *key, size_t len,
 int		 hashmap_add(struct hashmap *map, const void *key, size_t len,
 		    void *value);
 void		*hashmap_remove(struct hashmap *map, const void *key, size_t len);
+uint32_t	 hashmap_hash(const void *key, size_t len);
 
 #endif

@@ -1112,7 +1112,7 @@ listener_set_find(const struct listener_set *set, const char *name)
 		return NULL;
 	if (set->by_name != NULL)
 		return hashmap_get(set->by_name, name, strlen(name));
-	/* A set built by hand, or out of memory for its index. */
+	/* Not committed yet, built by hand, or out of memory for its index. */
 	for (i = 0; i < set->count; i++)
 		if (strcmp(set->items[i]->name, name) == 0)
 			return set->items[i];
@@ -1143,19 +1143,34 @@ enum listener_link {
 	LISTENER_NLINKS,
 };
 
-/* A listener of the current set, as a reload matches it. */
+/*
+ * A listener of the current set, as a reload matches it. Candidates are
+ * numbered from 1 in set order; 0 stands for none.
+ */
 struct listener_candidate {
 	struct listener	*l;
-	bool		 kept;		/* taken by a listener of the new config */
 	/* The next candidate with the same key, in set order. */
-	struct listener_candidate *next[LISTENER_NLINKS];
+	uint32_t	 next[LISTENER_NLINKS];
+	bool		 kept;		/* taken by a listener of the new config */
+};
+
+/*
+ * A key's slot in an index table: the key's hash (0: an empty slot) and
+ * its first candidate not known to be kept (the last of them once all
+ * are). The key itself is not stored: it is worked out again from the
+ * candidate.
+ */
+struct listener_index_slot {
+	uint32_t	 hash;
+	uint32_t	 first;
 };
 
 /* The current set indexed for a reload: each key to its first candidate. */
 struct listener_index {
-	struct listener_candidate *cands;
+	struct listener_candidate *cands;	/* cands[0] unused */
 	size_t		 ncands;
-	struct hashmap	*map[LISTENER_NLINKS];
+	struct listener_index_slot *table[LISTENER_NLINKS];
+	size_t		 mask[LISTENER_NLINKS];	/* slots - 1, a power of two */
 };
 
 /* A listener's keys under each link: all parts of its identity key. */
@@ -1183,18 +1198,55 @@ listener_keys_of(struct listener_keys *k, const struct addr *addr,
 static void
 listener_index_free(struct listener_index *idx)
 {
-	size_t k;
-
-	for (k = 0; k < LISTENER_NLINKS; k++)
-		hashmap_free(idx->map[k]);
 	free(idx->cands);
 	memset(idx, 0, sizeof(*idx));
+}
+
+/* Slots for n keys at most: a power of two, at most half of it used. */
+static size_t
+listener_index_slots(size_t n)
+{
+	size_t slots = 8;
+
+	while (slots / 2 < n)
+		slots *= 2;
+	return slots;
+}
+
+/*
+ * The slot of a key (keys, under link, hashed to hash) in idx's table for
+ * that link: the one holding it, or the empty one where it would go.
+ */
+static struct listener_index_slot *
+listener_index_slot(const struct listener_index *idx, enum listener_link link,
+    const struct listener_keys *keys, uint32_t hash)
+{
+	struct listener_index_slot *s;
+	struct listener_keys other;
+	const struct listener *l;
+	size_t i;
+
+	for (i = hash & idx->mask[link];; i = (i + 1) & idx->mask[link]) {
+		s = &idx->table[link][i];
+		if (s->hash == 0)
+			return s;
+		if (s->hash != hash)
+			continue;
+		/* The same hash: the same key? Its candidates have it. */
+		l = idx->cands[s->first].l;
+		listener_keys_of(&other, &l->addr, &l->opts, l->name);
+		if (other.len[link] == keys->len[link] && memcmp(other.key[link],
+		    keys->key[link], keys->len[link]) == 0)
+			return s;
+	}
 }
 
 /*
  * Index the listeners of current (which may name one more than once: the
  * first counts). Candidates are linked from the last to the first, so that
- * each key leads to its first one in set order. -1 if out of memory.
+ * each key leads to its first one in set order. The tables hold no copy of
+ * a key: one allocation, sized once, for the candidates and the tables.
+ * -1 if out of memory.
  */
 static int
 listener_index_build(struct listener_index *idx,
@@ -1202,13 +1254,15 @@ listener_index_build(struct listener_index *idx,
 {
 	static unsigned int pass;
 	struct listener_keys keys;
+	struct listener_index_slot *s;
 	struct listener_candidate *c;
 	struct listener *l;
-	size_t n = current != NULL ? current->count : 0, i, k;
+	size_t n = current != NULL ? current->count : 0, i, k, nunix = 0;
+	size_t slots[LISTENER_NLINKS], total = 0;
+	uint32_t hash;
+	char *mem;
 
 	memset(idx, 0, sizeof(*idx));
-	if ((idx->cands = calloc(n + 1, sizeof(*idx->cands))) == NULL)
-		goto fail;
 	/* A listener named twice is a candidate once: this pass marks it. */
 	if (++pass == 0)
 		pass = 1;
@@ -1216,55 +1270,76 @@ listener_index_build(struct listener_index *idx,
 		l = current->items[i];
 		if (l->index_pass != pass) {
 			l->index_pass = pass;
-			idx->cands[idx->ncands++].l = l;
+			idx->ncands++;
+			nunix += addr_is_unix(&l->addr);
 		}
 	}
-	/* Few listeners are on unix sockets: that table grows as used. */
-	for (k = 0; k < LISTENER_NLINKS; k++)
-		if ((idx->map[k] = hashmap_new(k == LISTENER_BY_UNIX_NAME ? 0 :
-		    idx->ncands)) == NULL)
-			goto fail;
-	for (i = idx->ncands; i-- > 0;) {
+	if (idx->ncands >= UINT32_MAX)
+		return -1;
+	for (k = 0; k < LISTENER_NLINKS; k++) {
+		slots[k] = listener_index_slots(k == LISTENER_BY_UNIX_NAME ?
+		    nunix : idx->ncands);
+		total += slots[k];
+	}
+	if ((mem = calloc(1, (idx->ncands + 1) * sizeof(*idx->cands) +
+	    total * sizeof(*s))) == NULL)
+		return -1;
+	idx->cands = (struct listener_candidate *)(void *)mem;
+	s = (struct listener_index_slot *)(void *)(idx->cands + idx->ncands + 1);
+	for (k = 0; k < LISTENER_NLINKS; k++) {
+		idx->table[k] = s;
+		idx->mask[k] = slots[k] - 1;
+		s += slots[k];
+	}
+	/* The same pass again: a listener's first place takes its number. */
+	if (++pass == 0)
+		pass = 1;
+	for (i = 0, k = 0; i < n; i++) {
+		l = current->items[i];
+		if (l->index_pass != pass) {
+			l->index_pass = pass;
+			idx->cands[++k].l = l;
+		}
+	}
+	for (i = idx->ncands; i > 0; i--) {
 		c = &idx->cands[i];
 		listener_keys_of(&keys, &c->l->addr, &c->l->opts, c->l->name);
 		for (k = 0; k < LISTENER_NLINKS; k++) {
 			if (keys.len[k] == 0)
 				continue;
-			c->next[k] = hashmap_get(idx->map[k], keys.key[k],
-			    keys.len[k]);
-			if (hashmap_put(idx->map[k], keys.key[k], keys.len[k],
-			    c) == -1)
-				goto fail;
+			hash = hashmap_hash(keys.key[k], keys.len[k]);
+			s = listener_index_slot(idx, k, &keys, hash);
+			c->next[k] = s->first;	/* 0 while the slot is empty */
+			s->hash = hash;
+			s->first = (uint32_t)i;
 		}
 	}
 	return 0;
-
-fail:
-	listener_index_free(idx);
-	return -1;
 }
 
 /*
  * The first candidate not kept yet with a listener's key under link, or
- * NULL. The key's entry moves past the kept ones it skips, so that each
- * is skipped once.
+ * NULL. The key's slot moves past the kept ones it skips (to the last of
+ * them if none is left), so that each is skipped once.
  */
 static struct listener_candidate *
 listener_index_find(struct listener_index *idx, enum listener_link link,
     const struct listener_keys *keys)
 {
-	const unsigned char *key = keys->key[link];
-	size_t len = keys->len[link];
-	struct listener_candidate *first, *c;
+	struct listener_index_slot *s;
+	uint32_t i;
 
-	if (len == 0 || (first = hashmap_get(idx->map[link], key, len)) == NULL)
+	if (keys->len[link] == 0)
 		return NULL;
-	for (c = first; c != NULL && c->kept; c = c->next[link])
+	s = listener_index_slot(idx, link, keys, hashmap_hash(keys->key[link],
+	    keys->len[link]));
+	if (s->hash == 0)
+		return NULL;
+	for (i = s->first; idx->cands[i].kept && idx->cands[i].next[link] != 0;
+	    i = idx->cands[i].next[link])
 		;
-	/* The key is in the table: replacing its value allocates nothing. */
-	if (c != first)
-		(void)hashmap_put(idx->map[link], key, len, c);
-	return c;
+	s->first = i;
+	return idx->cands[i].kept ? NULL : &idx->cands[i];
 }
 
 /*
@@ -1275,15 +1350,19 @@ static struct listener_candidate *
 listener_index_other_type(const struct listener_index *idx,
     const struct listener_conf *lc, const struct listener_keys *keys)
 {
-	struct listener_candidate *c;
+	const struct listener_index_slot *s;
+	uint32_t i;
 
 	if (keys->len[LISTENER_BY_UNIX_NAME] == 0)
 		return NULL;
-	for (c = hashmap_get(idx->map[LISTENER_BY_UNIX_NAME],
-	    keys->key[LISTENER_BY_UNIX_NAME], keys->len[LISTENER_BY_UNIX_NAME]);
-	    c != NULL; c = c->next[LISTENER_BY_UNIX_NAME])
-		if (c->l->addr.kind != lc->addr.kind)
-			return c;
+	s = listener_index_slot(idx, LISTENER_BY_UNIX_NAME, keys,
+	    hashmap_hash(keys->key[LISTENER_BY_UNIX_NAME],
+	    keys->len[LISTENER_BY_UNIX_NAME]));
+	/* find never moves this table's slots: its chains are whole. */
+	for (i = s->hash != 0 ? s->first : 0; i != 0;
+	    i = idx->cands[i].next[LISTENER_BY_UNIX_NAME])
+		if (idx->cands[i].l->addr.kind != lc->addr.kind)
+			return &idx->cands[i];
 	return NULL;
 }
 
@@ -1468,7 +1547,7 @@ listener_set_update(const struct listener_set *current,
 		next->count = n;
 	}
 	listener_index_free(&idx);
-	next->by_name = listener_set_index(next);
+	/* Indexed by name once committed: only the set in force is looked up. */
 	return 0;
 
 fail:
@@ -1480,7 +1559,8 @@ fail:
 /*
  * The reload that built set from conf succeeded: apply to the kept
  * listeners what may change on a live socket (backlog, nodelay,
- * defer_accept, unix file mode and owner, name, fd_name). Failures warn.
+ * defer_accept, unix file mode and owner, name, fd_name), and index the
+ * set by name. Failures warn.
  */
 void
 listener_set_commit(struct listener_set *set, const struct config *conf)
@@ -1514,7 +1594,7 @@ listener_set_commit(struct listener_set *set, const struct config *conf)
 		free(change.name);
 		free(change.fd_name);
 	}
-	if (renamed) {
+	if (renamed || set->by_name == NULL) {
 		hashmap_free(set->by_name);
 		set->by_name = listener_set_index(set);
 	}

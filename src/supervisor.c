@@ -222,12 +222,17 @@ reload_load_config(struct supervisor *sup)
 {
 	struct config_msgs msgs;
 	struct config *conf;
-	size_t i;
+	size_t i, heap, after;
 
 	if (sup->config_path == NULL)
 		return config_ref(sup->conf);
 	config_msgs_init(&msgs);
+	heap = mallinfo2().uordblks;
 	conf = config_load(sup->config_path, &msgs);
+	/* The heap that reading it took (see supervisor_cleanup). */
+	after = mallinfo2().uordblks;
+	if (conf != NULL)
+		sup->config_heap = after > heap ? after - heap : 0;
 	for (i = 0; i < msgs.count; i++) {
 		if (msgs.is_error[i])
 			log_errorx("%s", msgs.lines[i]);
@@ -548,8 +553,14 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	reuseport_trim(sup->reuseport);
-	/* Give the pages the gone generations used back, once per pass. */
-	if (freed)
+	/*
+	 * Give the pages the gone generations used back, once per pass;
+	 * but keep them while the heap's free memory is not more than
+	 * twice what reading the config took at the last reload (some
+	 * 500 KiB for 1000 listeners, mostly the old config just freed):
+	 * the next reload would take them again, a page fault each.
+	 */
+	if (freed && mallinfo2().fordblks > 2 * sup->config_heap)
 		malloc_trim(0);
 	health_watch(sup->health, &sup->listeners);
 	if (sup->stopping && !program_list_has_processes(&sup->programs) &&

@@ -72,6 +72,7 @@ struct supervisor {
 	struct event_base *base;
 	char		*config_path;	/* NULL when built from the command line */
 	struct config	*conf;		/* the config in force */
+	size_t		 config_heap;	/* bytes the last reload's config took */
 	struct listener_set listeners;	/* the listeners of conf */
 	struct program_list programs;
 	struct pidmap	*pids;		/* worker pid -> struct worker */
