@@ -1007,7 +1007,8 @@ child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
 		return -1;
 	if ((fds = malloc(total * sizeof(*fds))) == NULL)
 		return -1;
-	memcpy(fds, spec->fds, spec->nfds * sizeof(*fds));
+	if (spec->nfds > 0)
+		memcpy(fds, spec->fds, spec->nfds * sizeof(*fds));
 	if (output_fd != -1)
 		fds[spec->nfds] = output_fd;
 	for (off = 0; off < total; off += n) {
