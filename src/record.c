@@ -4,9 +4,13 @@
  * The control socket's directory is ours (control.c: only root or our
  * user may write it, and the lock beside the socket makes its names
  * ours), so the record is too. It is text, rewritten whole (a temporary
- * file renamed over it) at most once per turn of the event loop after a
- * worker process started or ended, so a reload of a thousand workers
- * writes it a few times, not a thousand:
+ * file renamed over it) after a worker process started or ended: at most
+ * once per turn of the event loop, and, after a write that took T, not
+ * before 9T have passed (at most a second), so that rewriting it takes at
+ * most a tenth of the supervisor's time however many workers start and
+ * end (a reload of a thousand workers turns the loop thousands of times);
+ * a small record is still rewritten in the same turn, a large one within
+ * some milliseconds:
  *
  *	handoff-workers 1
  *	supervisor PID START
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cause.h"
@@ -49,6 +54,10 @@
 /* The largest record read back. */
 #define RECORD_MAX_BYTES	(64 * 1024 * 1024)
 
+/* After a write that took T, the next waits this many T (at most 1 s). */
+#define RECORD_WAIT_FACTOR	9
+#define RECORD_WAIT_MAX_NS	1000000000LL
+
 struct record {
 	char		*path;		/* CONTROL.workers */
 	char		*tmp;		/* CONTROL.workers.tmp */
@@ -56,6 +65,8 @@ struct record {
 	struct pidmap	*pids;		/* the workers' */
 	struct pidmap	*starts;	/* pid -> its start time (malloc'd) */
 	struct event	*write_ev;	/* the deferred rewrite */
+	bool		 write_due;	/* write_ev is active or armed */
+	struct timespec	 next_write;	/* none before (CLOCK_MONOTONIC) */
 	unsigned long long sup_start;
 	record_extra_fn	 extra;
 	void		*extra_arg;
@@ -119,10 +130,13 @@ record_put_fd(FILE *fp, const struct record_fd *f)
 	    f->listener, f->where);
 }
 
-/* Record one process of worker w (its own pid, or its MAINPID). */
+/*
+ * Record one process of worker w (its own pid, or its MAINPID); euid is
+ * the supervisor's, the user of a program without user =.
+ */
 static void
 record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
-    const struct generation *gen, pid_t pid)
+    const struct generation *gen, pid_t pid, uid_t euid)
 {
 	uintptr_t start = (uintptr_t)pidmap_get(rec->starts, pid);
 	const struct listener *l;
@@ -133,7 +147,7 @@ record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
 	memset(&p, 0, sizeof(p));
 	p.pid = pid;
 	p.start = start != 0 ? start - 1 : record_start_of(pid);
-	p.uid = gen->pc->user != NULL ? gen->pc->uid : geteuid();
+	p.uid = gen->pc->user != NULL ? gen->pc->uid : euid;
 	p.gen = gen->number;
 	p.slot = w->index;
 	snprintf(p.program, sizeof(p.program), "%s", gen->program);
@@ -161,6 +175,7 @@ record_render(struct record *rec, size_t *len)
 	struct program *prog;
 	struct generation *gen;
 	const struct worker *w;
+	uid_t euid = geteuid();
 	char *text = NULL;
 	FILE *fp;
 	int i;
@@ -174,10 +189,11 @@ record_render(struct record *rec, size_t *len)
 			for (i = 0; i < gen->nworkers; i++) {
 				w = &gen->workers[i];
 				if (w->pid != 0)
-					record_put_worker(rec, fp, w, gen, w->pid);
+					record_put_worker(rec, fp, w, gen, w->pid,
+					    euid);
 				if (w->mainpid != 0 && w->mainpid != w->pid)
 					record_put_worker(rec, fp, w, gen,
-					    w->mainpid);
+					    w->mainpid, euid);
 			}
 	if (rec->extra != NULL)
 		rec->extra(rec->extra_arg, fp);
@@ -232,20 +248,64 @@ fail:
 	return -1;
 }
 
-/* Event: a worker process started or ended since the last write. */
+/* Nanoseconds from a to b. */
+static int64_t
+record_ns_between(const struct timespec *a, const struct timespec *b)
+{
+	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000LL +
+	    (b->tv_nsec - a->tv_nsec);
+}
+
+/*
+ * Event: a worker process started or ended since the last write. Write
+ * now, and note how soon the next may be.
+ */
 static void
 record_write_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct record *rec = arg;
+	struct timespec began;
+	int64_t wait;
+
 	(void)fd;
 	(void)what;
-	(void)record_write(arg);
+	rec->write_due = false;
+	clock_gettime(CLOCK_MONOTONIC, &began);
+	(void)record_write(rec);
+	clock_gettime(CLOCK_MONOTONIC, &rec->next_write);
+	wait = record_ns_between(&began, &rec->next_write) * RECORD_WAIT_FACTOR;
+	if (wait > RECORD_WAIT_MAX_NS)
+		wait = RECORD_WAIT_MAX_NS;
+	rec->next_write.tv_sec += wait / 1000000000LL;
+	rec->next_write.tv_nsec += wait % 1000000000LL;
+	if (rec->next_write.tv_nsec >= 1000000000L) {
+		rec->next_write.tv_sec++;
+		rec->next_write.tv_nsec -= 1000000000L;
+	}
 }
 
-/* Rewrite the record once the event loop comes round. */
+/*
+ * Rewrite the record once the event loop comes round, or once the wait
+ * after the last write is over.
+ */
 void
 record_changed(struct record *rec)
 {
-	if (rec != NULL)
+	struct timespec now;
+	struct timeval tv;
+	int64_t left;
+
+	if (rec == NULL || rec->write_due)
+		return;
+	rec->write_due = true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((left = record_ns_between(&now, &rec->next_write)) <= 0) {
+		event_active(rec->write_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	tv.tv_sec = (time_t)(left / 1000000000LL);
+	tv.tv_usec = (suseconds_t)(left % 1000000000LL / 1000);
+	if (event_add(rec->write_ev, &tv) == -1)
 		event_active(rec->write_ev, EV_TIMEOUT, 0);
 }
 
