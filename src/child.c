@@ -1077,6 +1077,27 @@ child_high_fd(const struct child_spec *spec, int output_fd)
 }
 
 /*
+ * Whether a child that copies the fd table can lay its fds out: it parks
+ * /dev/null, the output pipe and spec->fds one after another from high
+ * (above every fd it holds), and dup3 refuses a number past the fd limit.
+ * If it cannot, *cause says so.
+ */
+static bool
+child_copy_fits(const struct child_spec *spec, int high, char **cause)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY ||
+	    (rlim_t)high + 2 + spec->nfds <= rl.rlim_cur)
+		return true;
+	cause_set(cause, "the fd limit (RLIMIT_NOFILE %llu) leaves no room to "
+	    "place %zu listeners and the output above fd %d: raise it",
+	    (unsigned long long)rl.rlim_cur, spec->nfds, high - 1);
+	return false;
+}
+
+/*
  * Start a worker: clone(CLONE_VM | CLONE_VFORK), as posix_spawn does, so
  * the cost does not grow with the supervisor's memory; the supervisor goes
  * on once the child has exec'd or exited. Returns:
@@ -1121,6 +1142,13 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		run.shared_fds = true;
 		run.sock = child_pass.sock[1];
 		flags |= CLONE_FILES;
+	} else if (!child_copy_fits(spec, run.high, cause)) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (outp[0] != -1) {
+			close(outp[0]);
+			close(outp[1]);
+		}
+		return CHILD_NOT_STARTED;
 	}
 	pid = clone(child_main, stack, flags, &run);
 	err = errno;

@@ -681,6 +681,44 @@ Test(child, a_start_needs_no_fd_but_its_output_pipe)
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
+/*
+ * A child that copies the fd table parks its fds above all of the
+ * supervisor's: where the fd limit leaves no room for that, the start
+ * fails at once saying so, and nothing is left open.
+ */
+Test(child, a_copying_start_past_the_fd_limit_says_so)
+{
+	struct rlimit saved, low;
+	int sock, *fill, before;
+	struct child_proc proc;
+	struct child_spec spec;
+	char *cause = NULL;
+	size_t i, nfill;
+
+	child_share_fds(false);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = 128;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	cr_assert_geq(sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	spec_for_sh(&spec, "exit 0", &sock, 1);
+	fill = fill_fd_table(2, &nfill);
+	before = open_fds();
+	cr_assert_eq(child_spawn(&spec, &proc, &cause), CHILD_NOT_STARTED,
+	    "cause %s", cause);
+	cr_assert_not_null(strstr(cause, "the fd limit (RLIMIT_NOFILE 128) "
+	    "leaves no room to place 1 listeners and the output above fd"),
+	    "%s", cause);
+	cr_assert_eq(open_fds(), before);
+	free(cause);
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	free(fill);
+	close(sock);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	child_share_fds(true);
+}
+
 /* A handler of the test's: records that it ran, wherever that was. */
 static volatile sig_atomic_t handler_ran;
 
