@@ -19,13 +19,16 @@
  * The fd table is not copied either, so that a start costs the same
  * whatever the supervisor holds (a socket per listener, a pipe per
  * worker): the child also shares the supervisor's fd table
- * (CLONE_FILES), takes a private one holding only fds 0-2 with
- * close_range(3, ~0, CLOSE_RANGE_UNSHARE), and receives its listeners and
- * its output pipe over a socket the supervisor put at its own fd 0 for the
- * length of the clone (SCM_RIGHTS: they arrive at 3, 4, ... in order).
- * Where that cannot be done (a kernel before 5.9, valgrind, which runs
- * such a child as a fork, or no fd left for the socket), the child gets a
- * copy of the whole table and closes what it must not keep.
+ * (CLONE_FILES), takes a private one holding only the fds up to the
+ * receiving end of a socket pair the supervisor keeps (made at its start,
+ * so low) with close_range(CLOSE_RANGE_UNSHARE), moves that end to its fd
+ * 0, closes everything from 3 on and receives its listeners and its output
+ * pipe over it (SCM_RIGHTS: they arrive at 3, 4, ... in order). The
+ * supervisor's own fds are never touched, and a start needs no fd of the
+ * supervisor's but the output pipe. Where that cannot be done (a kernel
+ * before 5.9, valgrind, which runs such a child as a fork, or the socket
+ * refused the fds), the child gets a copy of the whole table and closes
+ * what it must not keep.
  *
  * A failure in the child (the step and errno) is left in memory both
  * share, and child_spawn returns it: nothing stays open to tell it later.
@@ -633,7 +636,8 @@ struct child_run {
 	const struct child_spec *spec;
 	int		 output_fd;	/* write end of the output pipe, or -1 */
 	int		 high;		/* above every fd the child must keep */
-	bool		 shared_fds;	/* CLONE_FILES: unshare, fds at fd 0 */
+	bool		 shared_fds;	/* CLONE_FILES: unshare, receive on sock */
+	int		 sock;		/* the pair's receiving end, if shared */
 	size_t		 nsent;		/* fds sent: spec->fds, then output */
 	uint32_t	 serial;	/* in every message sent for this child */
 	union child_control control;	/* the child's receive buffer */
@@ -768,10 +772,11 @@ child_place_fds(struct child_run *run)
 }
 
 /*
- * Take a private fd table holding only fds 0-2 of the supervisor's, and
- * receive the fds it sent over the socket at fd 0: spec->fds land at 3,
- * 4, ... in order, the output pipe after them (child side). Then lay them
- * out as child_place_fds does.
+ * Take a private fd table holding only the supervisor's fds up to the
+ * socket pair's receiving end (run->sock), move that end to fd 0, close
+ * every fd from 3 on, and receive the fds the supervisor sent: spec->fds
+ * land at 3, 4, ... in order, the output pipe after them (child side).
+ * Then lay them out as child_place_fds does.
  */
 static void CHILD_SIDE
 child_receive_fds(struct child_run *run)
@@ -785,7 +790,14 @@ child_receive_fds(struct child_run *run)
 	int devnull, out;
 	long rc;
 
-	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) == -1)
+	/* From here on the supervisor's table is out of reach. */
+	if (syscall(SYS_close_range, run->nsent > 0 ?
+	    (unsigned int)run->sock + 1 : 3U, ~0U, CLOSE_RANGE_UNSHARE) == -1)
+		child_fail(run, "close_range");
+	if (run->nsent > 0 && run->sock != 0 &&
+	    syscall(SYS_dup3, run->sock, 0, 0) == -1)
+		child_fail(run, "dup3");
+	if (syscall(SYS_close_range, 3, ~0U, 0) == -1)
 		child_fail(run, "close_range");
 	while (got < run->nsent) {
 		iov.iov_base = &serial;
@@ -935,14 +947,11 @@ child_can_share_fds(void)
 
 /*
  * The socket pair that hands children their fds, made by child_init and
- * kept (CLOEXEC); and, during a clone, a copy of the supervisor's own fd
- * 0, where the pair's receiving end stands in the meantime.
+ * kept (CLOEXEC): [0] sends, [1] is moved to fd 0 in the child.
  */
 static struct {
-	int		 sock[2];	/* [0] sends, [1] at fd 0 in the child */
-	int		 stdin_copy;	/* the supervisor's fd 0, or -1: closed */
-	int		 stdin_cloexec;	/* its O_CLOEXEC */
-} child_pass = { { -1, -1 }, -1, 0 };
+	int		 sock[2];
+} child_pass = { { -1, -1 } };
 
 static void	child_pass_drop(void);
 
@@ -985,9 +994,9 @@ child_pass_drop(void)
 
 /*
  * Send a child spec->fds, then output_fd (unless -1), over the socket
- * pair, each message with *serial (new for each child), and put its
- * receiving end at fd 0 for the clone; *nsent is how many. Returns 0,
- * or -1 (nothing changed: the child copies the table).
+ * pair, each message with *serial (new for each child); *nsent is how
+ * many. Returns 0, or -1 (nothing left in the pair: the child copies the
+ * table).
  */
 static int
 child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
@@ -996,7 +1005,7 @@ child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
 	static uint32_t next;
 	struct iovec iov = { .iov_base = serial, .iov_len = sizeof(*serial) };
 	size_t total = spec->nfds + (output_fd != -1), off, n;
-	int *fds, flags;
+	int *fds;
 
 	*nsent = total;
 	*serial = ++next;
@@ -1018,37 +1027,22 @@ child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
 			break;
 	}
 	free(fds);
-	/* fd 0 closed (EBADF): it is closed again after the clone. */
-	child_pass.stdin_copy = -1;
-	if (off < total || ((flags = fcntl(0, F_GETFD)) != -1 &&
-	    (child_pass.stdin_copy = fcntl(0, F_DUPFD_CLOEXEC, 3)) == -1) ||
-	    dup3(child_pass.sock[1], 0, 0) == -1) {
-		if (child_pass.stdin_copy != -1)
-			close(child_pass.stdin_copy);
+	if (off < total) {
 		child_pass_drop();	/* what was sent goes with it */
 		return -1;
 	}
-	child_pass.stdin_cloexec = flags != -1 && (flags & FD_CLOEXEC) ?
-	    O_CLOEXEC : 0;
 	return 0;
 }
 
 /*
- * The clone is over: give the supervisor its fd 0 back, and close what a
- * child that did not exec (it failed, or a signal killed it) left in the
- * pair.
+ * The clone is over: close what a child that did not exec (it failed, or
+ * a signal killed it) left in the pair.
  */
 static void
 child_pass_end(size_t nsent)
 {
-	if (nsent == 0)
-		return;
-	if (child_pass.stdin_copy != -1) {
-		(void)dup3(child_pass.stdin_copy, 0, child_pass.stdin_cloexec);
-		close(child_pass.stdin_copy);
-	} else
-		(void)close(0);
-	child_pass_drain();
+	if (nsent > 0)
+		child_pass_drain();
 }
 
 /*
@@ -1080,6 +1074,27 @@ child_high_fd(const struct child_spec *spec, int output_fd)
 		if (spec->fds[i] >= high)
 			high = spec->fds[i] + 1;
 	return high;
+}
+
+/*
+ * Whether a child that copies the fd table can lay its fds out: it parks
+ * /dev/null, the output pipe and spec->fds one after another from high
+ * (above every fd it holds), and dup3 refuses a number past the fd limit.
+ * If it cannot, *cause says so.
+ */
+static bool
+child_copy_fits(const struct child_spec *spec, int high, char **cause)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY ||
+	    (rlim_t)high + 2 + spec->nfds <= rl.rlim_cur)
+		return true;
+	cause_set(cause, "the fd limit (RLIMIT_NOFILE %llu) leaves no room to "
+	    "place %zu listeners and the output above fd %d: raise it",
+	    (unsigned long long)rl.rlim_cur, spec->nfds, high - 1);
+	return false;
 }
 
 /*
@@ -1125,7 +1140,15 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 	if (child_can_share_fds() &&
 	    child_pass_begin(spec, outp[1], &run.nsent, &run.serial) == 0) {
 		run.shared_fds = true;
+		run.sock = child_pass.sock[1];
 		flags |= CLONE_FILES;
+	} else if (!child_copy_fits(spec, run.high, cause)) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (outp[0] != -1) {
+			close(outp[0]);
+			close(outp[1]);
+		}
+		return CHILD_NOT_STARTED;
 	}
 	pid = clone(child_main, stack, flags, &run);
 	err = errno;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -379,21 +380,46 @@ ls_target(const char *text, int fd)
 }
 
 /*
+ * Open /dev/null until the fd limit is reached, then close the last room
+ * of them: this process can open room more fds. Returns the fds left open
+ * (*nfill of them), for the caller to close.
+ */
+static int *
+fill_fd_table(size_t room, size_t *nfill)
+{
+	size_t n = 0, cap = 0;
+	int *fds = NULL, fd;
+
+	while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1) {
+		if (n == cap)
+			cr_assert_not_null(fds = realloc(fds,
+			    (cap = cap * 2 + 64) * sizeof(*fds)));
+		fds[n++] = fd;
+	}
+	cr_assert_eq(errno, EMFILE, "open: %s", strerror(errno));
+	cr_assert_geq(n, room);
+	while (room-- > 0)
+		close(fds[--n]);
+	*nfill = n;
+	return fds;
+}
+
+/*
  * Start a child with n sockets to place, created here at the lowest free
  * fds and given in reverse order (so that some sit where others must go),
- * while this process also holds `others` fds of its own: the child has
- * /dev/null at 0, its output pipe at 1 and 2, the sockets at 3, 4, ... in
- * order, and nothing else; this process's fds are as they were, fd 0
- * included.
+ * while this process also holds `others` fds of its own, and, unless room
+ * is -1, can open only room more fds: the child has /dev/null at 0, its
+ * output pipe at 1 and 2, the sockets at 3, 4, ... in order, and nothing
+ * else; this process's fds are as they were, fd 0 included.
  */
 static void
-expect_fds_placed(size_t n, size_t others)
+expect_fds_placed(size_t n, size_t others, int room)
 {
-	int *socks, *fds, *extra, status, inside = 0, stray;
+	int *socks, *fds, *extra, *fill = NULL, status, inside = 0, stray;
 	char want[64], *text, *target, *out1;
 	struct stat *st, in0, now;
 	struct child_spec spec;
-	size_t i, lines = 0;
+	size_t i, lines = 0, nfill = 0;
 	const char *p;
 	int in0_flags;
 
@@ -420,7 +446,12 @@ expect_fds_placed(size_t n, size_t others)
 	cr_assert_eq(fstat(0, &in0), 0);
 	in0_flags = fcntl(0, F_GETFD);
 	spec_for_sh(&spec, "ls -l /proc/$$/fd", fds, n);
+	if (room >= 0)
+		fill = fill_fd_table((size_t)room, &nfill);
 	text = run_spec(&spec, &status);
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	free(fill);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s", text);
 
 	cr_assert_str_eq(target = ls_target(text, 0), "/dev/null", "%s", text);
@@ -466,7 +497,7 @@ expect_fds_placed(size_t n, size_t others)
 
 Test(child, fds_are_placed_from_3_even_from_inside_that_range)
 {
-	expect_fds_placed(16, 0);
+	expect_fds_placed(16, 0, -1);
 }
 
 /*
@@ -475,15 +506,15 @@ Test(child, fds_are_placed_from_3_even_from_inside_that_range)
  */
 Test(child, many_fds_reach_the_child_in_order_beside_many_others)
 {
-	expect_fds_placed(300, 600);
+	expect_fds_placed(300, 600, -1);
 }
 
 /* Where the child copies the fd table instead (valgrind, Linux < 5.9). */
 Test(child, fds_are_placed_the_same_when_the_child_copies_the_fd_table)
 {
 	child_share_fds(false);
-	expect_fds_placed(16, 0);
-	expect_fds_placed(300, 600);
+	expect_fds_placed(16, 0, -1);
+	expect_fds_placed(300, 600, -1);
 	child_share_fds(true);
 }
 
@@ -629,7 +660,63 @@ Test(child, fds_a_failed_child_did_not_take_are_not_kept)
 	    "the other end is still open somewhere: %s", strerror(errno));
 	close(pair[1]);
 	close(readonly);
-	expect_fds_placed(16, 0);
+	expect_fds_placed(16, 0, -1);
+}
+
+/*
+ * A start needs no fd of the supervisor's but its worker's output pipe:
+ * with room for that pipe only (a low fd limit, every listener a socket),
+ * the worker still starts with its fds where they belong.
+ */
+Test(child, a_start_needs_no_fd_but_its_output_pipe)
+{
+	struct rlimit saved, low;
+
+	warm_up();
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = 128;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	expect_fds_placed(16, 0, 2);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
+/*
+ * A child that copies the fd table parks its fds above all of the
+ * supervisor's: where the fd limit leaves no room for that, the start
+ * fails at once saying so, and nothing is left open.
+ */
+Test(child, a_copying_start_past_the_fd_limit_says_so)
+{
+	struct rlimit saved, low;
+	int sock, *fill, before;
+	struct child_proc proc;
+	struct child_spec spec;
+	char *cause = NULL;
+	size_t i, nfill;
+
+	child_share_fds(false);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = 128;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	cr_assert_geq(sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	spec_for_sh(&spec, "exit 0", &sock, 1);
+	fill = fill_fd_table(2, &nfill);
+	before = open_fds();
+	cr_assert_eq(child_spawn(&spec, &proc, &cause), CHILD_NOT_STARTED,
+	    "cause %s", cause);
+	cr_assert_not_null(strstr(cause, "the fd limit (RLIMIT_NOFILE 128) "
+	    "leaves no room to place 1 listeners and the output above fd"),
+	    "%s", cause);
+	cr_assert_eq(open_fds(), before);
+	free(cause);
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	free(fill);
+	close(sock);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	child_share_fds(true);
 }
 
 /* A handler of the test's: records that it ran, wherever that was. */
