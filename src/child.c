@@ -791,7 +791,7 @@ child_receive_fds(struct child_run *run)
 	long rc;
 
 	/* From here on the supervisor's table is out of reach. */
-	if (syscall(SYS_close_range, run->nsent > 0 ?
+	if (syscall(SYS_close_range, run->nsent > 0 && run->sock >= 3 ?
 	    (unsigned int)run->sock + 1 : 3U, ~0U, CLOSE_RANGE_UNSHARE) == -1)
 		child_fail(run, "close_range");
 	if (run->nsent > 0 && run->sock != 0 &&
