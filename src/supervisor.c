@@ -140,7 +140,14 @@ supervisor_commit(struct supervisor *sup)
 	fdstore_sync(&r->listeners);
 	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
-	guard_check_soon(sup->guard);	/* after the answers below */
+	/*
+	 * After a reload, once the answers below are out; at start, before
+	 * "started", so that what is running then is all there is.
+	 */
+	if (r->initial)
+		guard_check(sup->guard);
+	else
+		guard_check_soon(sup->guard);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
