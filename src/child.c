@@ -640,7 +640,6 @@ struct child_run {
 	int		 sock;		/* the pair's receiving end, if shared */
 	size_t		 nsent;		/* fds sent: spec->fds, then output */
 	uint32_t	 serial;	/* in every message sent for this child */
-	union child_control control;	/* the child's receive buffer */
 	volatile bool	 ran;		/* the child ran in this memory */
 	const char * volatile stage;	/* what failed ("exec"), or NULL */
 	volatile int	 err;		/* its errno */
@@ -782,6 +781,7 @@ static void CHILD_SIDE
 child_receive_fds(struct child_run *run)
 {
 	const struct child_spec *spec = run->spec;
+	union child_control control;	/* on the child's own stack */
 	struct cmsghdr *cm;
 	struct msghdr mh;
 	struct iovec iov;
@@ -806,8 +806,8 @@ child_receive_fds(struct child_run *run)
 		mh.msg_namelen = 0;
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
-		mh.msg_control = run->control.buf;
-		mh.msg_controllen = sizeof(run->control.buf);
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
 		mh.msg_flags = 0;
 		rc = syscall(SYS_recvmsg, 0, &mh, 0);
 		if (rc == -1 && errno == EINTR)
