@@ -42,6 +42,8 @@
 #define MAX_NAME_LEN	64
 /* Stands for a ';' inside quotes in a command while inih reads the line. */
 #define CONFIG_SEMICOLON_MARK	'\x1f'
+/* Stands for a '#' that starts a line inside a command's open quote. */
+#define CONFIG_HASH_MARK	'\x1e'
 #define MAX_SEEN_KEYS	64
 
 enum section_kind {
@@ -1490,9 +1492,11 @@ pending_apply(struct parse_state *st)
 	int lineno = st->lineno;
 
 	if (def != NULL && !st->pending.failed) {
-		for (p = st->pending.value; (p = strchr(p, CONFIG_SEMICOLON_MARK))
-		    != NULL; p++)
-			*p = ';';
+		for (p = st->pending.value; *p != '\0'; p++)
+			if (*p == CONFIG_SEMICOLON_MARK)
+				*p = ';';
+			else if (*p == CONFIG_HASH_MARK)
+				*p = '#';
 		if (key_expands(def) && strchr(st->pending.value, '%') != NULL)
 			st->program->expand = true;
 		st->lineno = st->pending.line;
@@ -1747,7 +1751,7 @@ static char *
 config_reader(char *buf, int num, void *user)
 {
 	struct parse_state *st = user;
-	bool indented, is_key, command = false;
+	bool indented, in_quote, is_key, command = false;
 	ssize_t len;
 	char *line, *comment;
 
@@ -1772,16 +1776,24 @@ config_reader(char *buf, int num, void *user)
 		len--;
 	}
 	/*
+	 * An indented line inside a quote a command left open is text of
+	 * the command whatever it starts with (';', '#', '[', KEY = VALUE),
+	 * as in a shell.
+	 */
+	in_quote = indented && st->quoting && st->quote != '\0' &&
+	    st->can_continue;
+	/*
 	 * Blank lines, comments and section headers are handled here and
 	 * never reach inih (it sees a comment), so its buffer does not limit
 	 * them. A value goes on after blank and comment lines, as in inih.
 	 */
-	if (*line == '\0' || *line == ';' || *line == '#' || *line == '[') {
+	if (*line == '\0' ||
+	    (!in_quote && (*line == ';' || *line == '#' || *line == '['))) {
 		config_check_line(st, line);
 		memcpy(buf, ";\n", 3);
 		return buf;
 	}
-	is_key = config_line_key(line, &command);
+	is_key = !in_quote && config_line_key(line, &command);
 	st->continuing = indented && st->can_continue && !is_key;
 	if (st->continuing && st->pending.failed)
 		return config_reader_lost(st, buf);
@@ -1798,9 +1810,11 @@ config_reader(char *buf, int num, void *user)
 		    len, num - 2 - st->continuing);
 		return config_reader_lost(st, buf);
 	}
-	if (memchr(line, CONFIG_SEMICOLON_MARK, (size_t)len) != NULL) {
+	if (memchr(line, CONFIG_SEMICOLON_MARK, (size_t)len) != NULL ||
+	    memchr(line, CONFIG_HASH_MARK, (size_t)len) != NULL) {
 		parse_error(st, "line contains the control character 0x%02x",
-		    CONFIG_SEMICOLON_MARK);
+		    memchr(line, CONFIG_SEMICOLON_MARK, (size_t)len) != NULL ?
+		    CONFIG_SEMICOLON_MARK : CONFIG_HASH_MARK);
 		return config_reader_lost(st, buf);
 	}
 	if (!st->continuing && !config_check_line(st, line))
@@ -1809,6 +1823,9 @@ config_reader(char *buf, int num, void *user)
 		st->quoting = command;
 	/* inih does not look for comments in the next lines of a value. */
 	comment = config_comment(st, line);
+	/* inih would take the line for a comment (its ';' is marked above). */
+	if (in_quote && *line == '#')
+		*line = CONFIG_HASH_MARK;
 	if (st->continuing && comment != NULL) {
 		*comment = '\0';
 		len = (ssize_t)strlen(line);

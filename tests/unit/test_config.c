@@ -2282,6 +2282,56 @@ Test(config, a_semicolon_in_quotes_is_no_comment)
 	config_msgs_free(&msgs);
 }
 
+/*
+ * Inside a quote left open in a command, an indented line is text of the
+ * command whatever it starts with (';', '#', '[', or KEY = VALUE), as in
+ * a shell; once the quote closes, such lines are comments, sections and
+ * keys again.
+ */
+Test(config, a_line_inside_an_open_quote_is_text)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	conf = load_ok(
+	    "[program app]\n"
+	    "command = /bin/sh -c 'echo a\n"
+	    "    ; echo b\n"
+	    "    # c\n"
+	    "    [d]\n"
+	    "    workers = 5' \"e\n"
+	    "    ;f\" g\n"
+	    "    ; a comment\n"
+	    "    # another\n"
+	    "workers = 2\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_eq(argv_count(pc->argv), 5, "%s", pc->command);
+	cr_assert_str_eq(pc->argv[2], "echo a ; echo b # c [d] workers = 5");
+	cr_assert_str_eq(pc->argv[3], "e ;f");
+	cr_assert_str_eq(pc->argv[4], "g");
+	cr_assert_eq(pc->workers, 2);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/* The mark that stands for a '#' in an open quote is no text of a file's. */
+Test(config, a_line_with_the_hash_mark_is_refused)
+{
+	static const char *const want[] = {
+		":2: line contains the control character 0x1e",
+	};
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+
+	conf = load_text("[program app]\ncommand = /bin/echo \x1e\n", &msgs,
+	    path, sizeof(path));
+	cr_assert_null(conf);
+	assert_msgs(&msgs, path, want, NITEMS(want));
+	config_msgs_free(&msgs);
+}
+
 /* %p, %g, %w and %% in command, env and directory; others are errors. */
 Test(config, percent_escapes)
 {
