@@ -79,7 +79,9 @@ lh_install(void)
 	unsetenv("MAKEFLAGS");
 	unsetenv("MFLAGS");
 	unsetenv("MAKELEVEL");
-	cmd = tc_printf("make -C '%s' install DESTDIR= prefix='%s'", dirname(bin),
+	/* The systemd unit too goes under prefix, not to the system's. */
+	cmd = tc_printf("make -C '%s' install DESTDIR= prefix='%s' "
+	    "systemdsystemunitdir='%s/lib/systemd/system'", dirname(bin), prefix,
 	    prefix);
 	out = lh_sh(cmd);
 	free(out);
