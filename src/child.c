@@ -953,7 +953,28 @@ static struct {
 	int		 sock[2];
 } child_pass = { { -1, -1 } };
 
-static void	child_pass_drop(void);
+/* Make the socket pair, unless it is there. Returns 0, or -1. */
+static int
+child_pass_open(void)
+{
+	if (child_pass.sock[0] == -1 && socketpair(AF_UNIX, SOCK_SEQPACKET |
+	    SOCK_CLOEXEC, 0, child_pass.sock) == -1) {
+		child_pass.sock[0] = child_pass.sock[1] = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Close the socket pair (fds left in it are closed with it). */
+static void
+child_pass_drop(void)
+{
+	if (child_pass.sock[0] != -1)
+		close(child_pass.sock[0]);
+	if (child_pass.sock[1] != -1)
+		close(child_pass.sock[1]);
+	child_pass.sock[0] = child_pass.sock[1] = -1;
+}
 
 /*
  * Close the fds a child left in the socket pair (it did not exec); if they
@@ -981,17 +1002,6 @@ child_pass_drain(void)
 		child_pass_drop();
 }
 
-/* Close the socket pair (fds left in it are closed with it). */
-static void
-child_pass_drop(void)
-{
-	if (child_pass.sock[0] != -1)
-		close(child_pass.sock[0]);
-	if (child_pass.sock[1] != -1)
-		close(child_pass.sock[1]);
-	child_pass.sock[0] = child_pass.sock[1] = -1;
-}
-
 /*
  * Send a child spec->fds, then output_fd (unless -1), over the socket
  * pair, each message with *serial (new for each child); *nsent is how
@@ -1011,8 +1021,7 @@ child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
 	*serial = ++next;
 	if (total == 0)
 		return 0;	/* only fds 0-2 to keep: no socket needed */
-	if (child_pass.sock[0] == -1 && socketpair(AF_UNIX, SOCK_SEQPACKET |
-	    SOCK_CLOEXEC, 0, child_pass.sock) == -1)
+	if (child_pass_open() == -1)
 		return -1;
 	if ((fds = malloc(total * sizeof(*fds))) == NULL)
 		return -1;
@@ -1055,10 +1064,8 @@ void
 child_init(void)
 {
 	child_raise_nofile();
-	if (child_can_share_fds() && child_pass.sock[0] == -1 &&
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-	    child_pass.sock) == -1)
-		child_pass.sock[0] = child_pass.sock[1] = -1;
+	if (child_can_share_fds())
+		(void)child_pass_open();	/* else made at the first start */
 }
 
 /* The lowest fd above every fd the child must keep and every target. */
