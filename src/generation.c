@@ -280,6 +280,7 @@ gen_cancel_spawner(struct generation *gen)
 static struct {
 	struct timeval	 turn;
 	uint64_t	 spent_us;
+	uint64_t	 last_us;	/* what the last start or stop took */
 } gen_budget;
 
 /* Microseconds since a point on the monotonic clock. */
@@ -306,12 +307,19 @@ gen_budget_turn(struct generation *gen)
 	}
 }
 
-/* Charge the time since began to this turn; tell whether it is used up. */
+/*
+ * Charge the time since began to this turn; tell whether it is used up,
+ * or has too little left for another step as long as this one: a start
+ * that waits for its process to exec (milliseconds on a busy machine)
+ * then goes to the next turn, after the loop has answered what came in.
+ */
 static bool
 gen_budget_spent(const struct timespec *began)
 {
-	gen_budget.spent_us += gen_elapsed_us(began);
-	return gen_budget.spent_us >= GEN_SPAWN_SLICE_MS * 1000;
+	gen_budget.last_us = gen_elapsed_us(began);
+	gen_budget.spent_us += gen_budget.last_us;
+	return gen_budget.spent_us + gen_budget.last_us >
+	    GEN_SPAWN_SLICE_MS * 1000;
 }
 
 /*

@@ -117,7 +117,8 @@ int		 gen_restore(struct generation *gen, const struct state_rec *r,
 /*
  * Workers are started, and told to stop, in slices: every generation
  * together spends at most about this long on it per turn of the event
- * loop, which runs between.
+ * loop, which runs between. A slice takes at least one step, and no
+ * further step it would have no time left for at the last step's pace.
  */
 #define GEN_SPAWN_SLICE_MS	5
 

@@ -545,6 +545,32 @@ Test(generation, generations_starting_together_share_the_slice)
 	config_unref(conf_a);
 }
 
+/*
+ * A slice starts no worker it has no time left for: with starts of 3 ms
+ * and slices of 5 ms, each turn of the loop starts one, so that a control
+ * request waits for one start at most, not for two.
+ */
+Test(generation, a_slice_starts_no_worker_it_has_no_time_left_for)
+{
+	struct generation *gen = make_gen(4, "");
+	char *cause = NULL;
+	int before, turns = 0;
+
+	fake.spawn_spin_us = 3000;
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	cr_assert_eq(fake.spawned, 1, "%d workers started in the first turn",
+	    fake.spawned);
+	while (fake.spawned < 4) {
+		cr_assert_lt(turns++, 10000);
+		before = fake.spawned;
+		event_base_loop(base, EVLOOP_ONCE);
+		cr_assert_leq(fake.spawned - before, 1,
+		    "%d workers started in one turn", fake.spawned - before);
+	}
+	kill_and_reap(gen);
+	gen_free(gen);
+}
+
 Test(generation, a_worker_that_cannot_start_in_a_later_slice_fails_it)
 {
 	struct generation *gen = make_gen(400, "");
