@@ -332,6 +332,62 @@ Test(recipes, uwsgi)
 }
 
 /*
+ * Add "env = ENTRY" to program name's section of s's config (written by
+ * tr_config).
+ */
+static void
+tr_add_env(struct sup *s, const char *name, const char *entry)
+{
+	char *path = tc_printf("%s/handoff.ini", s->dir), *text, *from, *to;
+
+	text = support_read_file(path);
+	cr_assert_not_null(text, "cannot read %s", path);
+	from = tc_printf("[program %s]\n", name);
+	to = tc_printf("[program %s]\nenv = %s\n", name, entry);
+	cr_assert_not_null(strstr(text, from), "no %s in %s", from, path);
+	text = tr_replace_all(text, from, to);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	free(to);
+	free(from);
+	free(path);
+}
+
+/*
+ * uWSGI told to drain while its workers still start: ready once its
+ * master-start hook ran, which is after the master forked its workers but
+ * maybe before they set their SIGHUP handler (a post-fork hook that
+ * sleeps holds them there). Each generation still stops gracefully, long
+ * before drain_timeout: gone with its worker exited 0, none killed.
+ */
+Test(recipes, uwsgi_drained_while_its_workers_start)
+{
+	static const char *const paths[] = { "/usr/bin/uwsgi",
+	    "/usr/lib/uwsgi/plugins/python3_plugin.so", NULL };
+	struct sup *s;
+	char *log;
+
+	tr_need("uwsgi-core uwsgi-plugin-python3", paths);
+	s = tc_new("", "");
+	tr_config(s, "uwsgi");
+	tr_add_env(s, "uwsgi", "UWSGI_HOOK_POST_FORK=exec:sleep 5");
+	tc_start(s);
+	cr_assert_eq(kill(s->hp.pid, SIGHUP), 0);
+	tc_expect_log(s, "reload done", 1);
+	tc_expect_log(s, "uwsgi gen 1: gone", 1);
+	tc_stop(s);
+
+	log = tc_log_text(s);
+	cr_assert_eq(support_count_lines(log, ": exited with status 0"), 2,
+	    "%s", log);
+	cr_assert_eq(support_count_lines(log, " was killed by signal "), 0, "%s",
+	    log);
+	cr_assert_eq(support_count_lines(log, "SIGKILLed at drain_timeout"), 0,
+	    "%s", log);
+	free(log);
+}
+
+/*
  * %p, %g and %w reach each worker in its command, env and directory, on
  * a command continued on an indented line, across a reload.
  */
