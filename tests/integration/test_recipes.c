@@ -2,7 +2,7 @@
  * test_recipes.c: the recipes of examples/recipes/ run by real servers
  * (gunicorn, uvicorn, lighttpd, nginx, Puma, uWSGI), each from a copy of
  * the directory on a free port: a few reloads under load with no failed
- * request (uvicorn: measured, see README.md), each new generation
+ * request (uvicorn, uWSGI: measured, see README.md), each new generation
  * answering, every old one exiting 0. And the %-escapes of command, env
  * and directory reaching the worker.
  *
@@ -207,14 +207,36 @@ tr_expect_no_listener_warning(struct sup *s)
 	json_object_put(root);
 }
 
+/* What a recipe's reloads may lose. */
+enum tr_loss {
+	TR_NONE,	/* no request */
+	TR_RESETS,	/* connections reset, nothing else (measured) */
+	TR_ANY		/* any request (measured) */
+};
+
+/* How many of the load's failures the loss allowed does not cover. */
+static long
+tr_failures_not_allowed(enum tr_loss loss)
+{
+	switch (loss) {
+	case TR_RESETS:
+		return load_failures(&ld) - load_count(&ld, LOAD_RESET);
+	case TR_ANY:
+		return 0;
+	case TR_NONE:
+	default:
+		return load_failures(&ld);
+	}
+}
+
 /*
  * Run examples/recipes/NAME.ini (program NAME, workers workers each):
  * RELOADS reloads under load, each new generation answering; no request
- * failed unless lossy (then the failures are measured and logged); no
+ * failed but what loss allows (those are measured and logged); no
  * warning about the listener; every generation's workers exited 0.
  */
 static void
-tr_run(const char *name, int workers, bool lossy)
+tr_run(const char *name, int workers, enum tr_loss loss)
 {
 	long long deadline;
 	pid_t pids[MAX_PIDS];
@@ -249,17 +271,15 @@ tr_run(const char *name, int workers, bool lossy)
 			    tr_summary());
 		cr_assert(tr_gen_answered(pids, n), "gen %d never answered: %s",
 		    k + 1, tr_summary());
-		if (!lossy)
-			cr_assert_eq(load_failures(&ld), 0, "after reload %d: %s",
-			    k, tr_summary());
+		cr_assert_eq(tr_failures_not_allowed(loss), 0,
+		    "after reload %d: %s", k, tr_summary());
 	}
 	load_stop(&ld);
 	cr_log_info("%s: %s", name, tr_summary());
 	tr_expect_no_listener_warning(s);
 	if (strcmp(name, "nginx") == 0)
 		tr_expect_pid_file(s, RELOADS + 1);
-	if (!lossy)
-		cr_assert_eq(load_failures(&ld), 0, "%s", tr_summary());
+	cr_assert_eq(tr_failures_not_allowed(loss), 0, "%s", tr_summary());
 	cr_assert_gt(load_count(&ld, LOAD_OK), (long)CLIENTS * RELOADS, "%s",
 	    tr_summary());
 	tc_stop(s);
@@ -279,7 +299,7 @@ Test(recipes, gunicorn)
 	static const char *const paths[] = { "/usr/bin/gunicorn", NULL };
 
 	tr_need("gunicorn", paths);
-	tr_run("gunicorn", 1, false);
+	tr_run("gunicorn", 1, TR_NONE);
 }
 
 /*
@@ -292,7 +312,7 @@ Test(recipes, uvicorn)
 	    "/usr/lib/python3/dist-packages/uvicorn", NULL };
 
 	tr_need("python3-uvicorn", paths);
-	tr_run("uvicorn", 2, true);
+	tr_run("uvicorn", 2, TR_ANY);
 }
 
 Test(recipes, lighttpd)
@@ -300,7 +320,7 @@ Test(recipes, lighttpd)
 	static const char *const paths[] = { "/usr/sbin/lighttpd", NULL };
 
 	tr_need("lighttpd", paths);
-	tr_run("lighttpd", 1, false);
+	tr_run("lighttpd", 1, TR_NONE);
 }
 
 /* nginx: and each generation has its own pid file (%g). */
@@ -309,7 +329,7 @@ Test(recipes, nginx)
 	static const char *const paths[] = { "/usr/sbin/nginx", NULL };
 
 	tr_need("nginx-light", paths);
-	tr_run("nginx", 1, false);
+	tr_run("nginx", 1, TR_NONE);
 }
 
 /* Puma says READY=1 with Ruby's sd_notify, to the notify socket file. */
@@ -319,16 +339,78 @@ Test(recipes, puma)
 	    "/usr/share/rubygems-integration/all/gems/sd_notify-0.1.1", NULL };
 
 	tr_need("puma ruby-sd-notify", paths);
-	tr_run("puma", 1, false);
+	tr_run("puma", 1, TR_NONE);
 }
 
+/*
+ * uWSGI 2.0's graceful stop (its workers' SIGHUP) exits a worker at once
+ * unless it is in a request, and it is not between accept() and reading
+ * the request: a connection it accepted just then is reset. Under load a
+ * reload now and then loses one that way (measured); nothing else fails.
+ */
 Test(recipes, uwsgi)
 {
 	static const char *const paths[] = { "/usr/bin/uwsgi",
 	    "/usr/lib/uwsgi/plugins/python3_plugin.so", NULL };
 
 	tr_need("uwsgi-core uwsgi-plugin-python3", paths);
-	tr_run("uwsgi", 1, false);
+	tr_run("uwsgi", 1, TR_RESETS);
+}
+
+/*
+ * Add "env = ENTRY" to program name's section of s's config (written by
+ * tr_config).
+ */
+static void
+tr_add_env(struct sup *s, const char *name, const char *entry)
+{
+	char *path = tc_printf("%s/handoff.ini", s->dir), *text, *from, *to;
+
+	text = support_read_file(path);
+	cr_assert_not_null(text, "cannot read %s", path);
+	from = tc_printf("[program %s]\n", name);
+	to = tc_printf("[program %s]\nenv = %s\n", name, entry);
+	cr_assert_not_null(strstr(text, from), "no %s in %s", from, path);
+	text = tr_replace_all(text, from, to);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	free(to);
+	free(from);
+	free(path);
+}
+
+/*
+ * uWSGI told to drain while its workers still start: ready once its
+ * master-start hook ran, which is after the master forked its workers but
+ * maybe before they set their SIGHUP handler (a post-fork hook that
+ * sleeps holds them there). Each generation still stops gracefully, long
+ * before drain_timeout: gone with its worker exited 0, none killed.
+ */
+Test(recipes, uwsgi_drained_while_its_workers_start)
+{
+	static const char *const paths[] = { "/usr/bin/uwsgi",
+	    "/usr/lib/uwsgi/plugins/python3_plugin.so", NULL };
+	struct sup *s;
+	char *log;
+
+	tr_need("uwsgi-core uwsgi-plugin-python3", paths);
+	s = tc_new("", "");
+	tr_config(s, "uwsgi");
+	tr_add_env(s, "uwsgi", "UWSGI_HOOK_POST_FORK=exec:sleep 5");
+	tc_start(s);
+	cr_assert_eq(kill(s->hp.pid, SIGHUP), 0);
+	tc_expect_log(s, "reload done", 1);
+	tc_expect_log(s, "uwsgi gen 1: gone", 1);
+	tc_stop(s);
+
+	log = tc_log_text(s);
+	cr_assert_eq(support_count_lines(log, ": exited with status 0"), 2,
+	    "%s", log);
+	cr_assert_eq(support_count_lines(log, " was killed by signal "), 0, "%s",
+	    log);
+	cr_assert_eq(support_count_lines(log, "SIGKILLed at drain_timeout"), 0,
+	    "%s", log);
+	free(log);
 }
 
 /*
