@@ -1753,7 +1753,7 @@ config_reader(char *buf, int num, void *user)
 	struct parse_state *st = user;
 	bool indented, in_quote, is_key, command = false;
 	ssize_t len;
-	char *line, *comment;
+	char *line, *comment, *p;
 
 	if ((len = config_next_line(st)) == -1)
 		return NULL;
@@ -1823,9 +1823,16 @@ config_reader(char *buf, int num, void *user)
 		st->quoting = command;
 	/* inih does not look for comments in the next lines of a value. */
 	comment = config_comment(st, line);
-	/* inih would take the line for a comment (its ';' is marked above). */
-	if (in_quote && *line == '#')
-		*line = CONFIG_HASH_MARK;
+	/*
+	 * inih would take the line for a comment (its ';' is marked above):
+	 * it skips any isspace() byte, a form feed too, before looking.
+	 */
+	if (in_quote) {
+		for (p = line; isspace((unsigned char)*p); p++)
+			;
+		if (*p == '#')
+			*p = CONFIG_HASH_MARK;
+	}
 	if (st->continuing && comment != NULL) {
 		*comment = '\0';
 		len = (ssize_t)strlen(line);

@@ -299,8 +299,8 @@ fail:
  * Replace each c inside quotes in text by mark, reading quotes and
  * backslashes as argv_split does; *quote is the quote open before text
  * ('\0' for none) and is left as the one open after it. Stops at a c
- * outside quotes that follows a blank (where a comment starts) and
- * returns it; NULL if there is none.
+ * outside quotes that follows white space (where inih starts a comment:
+ * any isspace() byte, a form feed too) and returns it; NULL if none.
  */
 char *
 argv_mark_quoted(char *text, char c, char mark, char *quote)
@@ -318,7 +318,7 @@ argv_mark_quoted(char *text, char c, char mark, char *quote)
 			*quote = '\0';
 		else if (*quote != '\0' && *p == c)
 			*p = mark;
-		else if (*p == c && p > text && (p[-1] == ' ' || p[-1] == '\t'))
+		else if (*p == c && p > text && isspace((unsigned char)p[-1]))
 			return p;
 	}
 	return NULL;

@@ -2315,6 +2315,53 @@ Test(config, a_line_inside_an_open_quote_is_text)
 	config_msgs_free(&msgs);
 }
 
+/*
+ * inih skips every isspace() character before a line's first one and takes
+ * a '#' after them for a comment: in an open quote such a line is text all
+ * the same, its leading white space dropped as blanks are.
+ */
+Test(config, a_hash_after_a_form_feed_inside_an_open_quote_is_text)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	conf = load_ok(
+	    "[program app]\n"
+	    "command = /bin/sh -c 'echo a\n"
+	    "    \f# b\n"
+	    "    \v# c'\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_eq(argv_count(pc->argv), 3, "%s", pc->command);
+	cr_assert_str_eq(pc->argv[2], "echo a # b # c");
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
+/*
+ * A ';' after any white space inih counts (a form feed too) starts the
+ * comment: a quote in the comment opens none, so the next indented '#'
+ * line is a comment, not text of the command.
+ */
+Test(config, a_quote_in_a_comment_after_a_form_feed_opens_none)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	conf = load_ok(
+	    "[program app]\n"
+	    "command = /bin/sh -c 'echo a' \f; it's\n"
+	    "    # a comment\n"
+	    "workers = 3\n", &msgs);
+	pc = config_find_program(conf, "app");
+	cr_assert_eq(argv_count(pc->argv), 3, "%s", pc->command);
+	cr_assert_str_eq(pc->argv[2], "echo a");
+	cr_assert_eq(pc->workers, 3);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
 /* The mark that stands for a '#' in an open quote is no text of a file's. */
 Test(config, a_line_with_the_hash_mark_is_refused)
 {
