@@ -23,7 +23,7 @@
  * A group reports through its callback, from the event loop, when it may
  * have emptied; never from inside a desc_* call.
  *
- * A subreaper's walk of /proc reads two files per member: some 50 ms of
+ * A subreaper's walk of /proc reads two files per member: some 40 ms of
  * CPU for two generations of a thousand workers. It walks all groups at
  * once, at most once per turn of the event loop (what acts on the members,
  * DESC_FRESH, gets the walk of its turn), and what only shows them
@@ -107,6 +107,7 @@ static struct {
 	struct event		*flush_ev;	/* runs the callbacks of dirty groups */
 	struct desc_group_list	 groups;
 	struct pidmap		*members;	/* pid -> its group (not cgroup) */
+	size_t			 dups;		/* members whose pid maps elsewhere */
 	bool			 lost_warned;
 	pid_t			 own_pgid, own_sid;
 	/* subreaper: the last walk of /proc */
@@ -183,6 +184,8 @@ desc_flush(evutil_socket_t fd, short what, void *arg)
 /*
  * The group pid is a member of (and its index), or NULL: looked up in the
  * map of members, or, if it may lack some (out of memory), in every group.
+ * A pid member of two groups (a stale one reused) is found in the group
+ * that has had it longest, as the search of every group would.
  */
 static struct desc_group *
 desc_find(pid_t pid, size_t *index)
@@ -244,7 +247,10 @@ desc_track(struct desc_group *g, pid_t pid, unsigned long long start)
 	g->procs[g->nprocs].pid = pid;
 	g->procs[g->nprocs].start = start;
 	g->nprocs++;
-	(void)pidmap_put(desc.members, pid, g);
+	if (pidmap_get(desc.members, pid) != NULL)
+		desc.dups++;
+	else
+		(void)pidmap_put(desc.members, pid, g);
 	if (g->killing)
 		kill(pid, SIGKILL);
 }
@@ -263,12 +269,42 @@ desc_track_stat(struct desc_group *g, pid_t pid)
 	return 0;
 }
 
+/*
+ * A member pid of g is no more: the map says which group has pid now, if
+ * another still does.
+ */
+static void
+desc_unmap(struct desc_group *g, pid_t pid)
+{
+	struct desc_group *other;
+	size_t i;
+
+	if (pidmap_incomplete(desc.members) || desc.dups == 0) {
+		pidmap_del(desc.members, pid, g);
+		return;
+	}
+	if (pidmap_get(desc.members, pid) != g) {
+		desc.dups--;	/* a second entry went */
+		return;
+	}
+	pidmap_del(desc.members, pid, g);
+	TAILQ_FOREACH(other, &desc.groups, entry)
+		for (i = 0; i < other->nprocs; i++)
+			if (other->procs[i].pid == pid) {
+				(void)pidmap_put(desc.members, pid, other);
+				desc.dups--;
+				return;
+			}
+}
+
 /* Forget member i of g. */
 static void
 desc_untrack(struct desc_group *g, size_t i)
 {
-	pidmap_del(desc.members, g->procs[i].pid, g);
+	pid_t pid = g->procs[i].pid;
+
 	g->procs[i] = g->procs[--g->nprocs];
+	desc_unmap(g, pid);
 	if (g->nprocs == 0)
 		desc_mark(g);
 }
@@ -974,8 +1010,10 @@ desc_group_free(struct desc_group *g)
 	if (g == NULL)
 		return;
 	TAILQ_REMOVE(&desc.groups, g, entry);
-	for (i = 0; i < g->nprocs; i++)
-		pidmap_del(desc.members, g->procs[i].pid, g);
+	while (g->nprocs > 0) {
+		i = --g->nprocs;
+		desc_unmap(g, g->procs[i].pid);
+	}
 	if (g->wd != -1)
 		(void)inotify_rm_watch(desc.inotify_fd, g->wd);
 	if (g->procs_fd != -1)

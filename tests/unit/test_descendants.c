@@ -5,6 +5,9 @@
  * members (a kill) or asks whether a group is empty still sees a process
  * started after the view's walk.
  *
+ * A walk reads a single-threaded member's own children file only: its
+ * stat's thread count is read right.
+ *
  * The test process is the subreaper of "workers" it forks; a worker forks
  * a stray in a session of its own when asked ('f'), and exits ('q'). The
  * turns of the loop and the clocks are the test's own (desc_set_clock),
@@ -14,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "descendants.h"
+#include "procfs.h"
 
 #define TD_MAX_PIDS	16
 
@@ -308,5 +313,60 @@ Test(descendants, empty_only_when_the_last_stray_is_gone)
 	kill(stray, SIGKILL);
 	cr_assert_eq(waitpid(stray, &status, 0), stray);
 	cr_assert(desc_group_empty(g), "not empty once the stray is gone");
+	desc_group_free(g);
+}
+
+/* A thread that waits to be cancelled. */
+static void *
+td_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+Test(descendants, stat_counts_threads)
+{
+	struct desc_group *g = td_group(1);
+	struct procfs_stat st;
+	struct td_worker w;
+	pthread_t thread;
+
+	td_worker_start(&w, g);
+	cr_assert_eq(procfs_stat(w.pid, &st), 0);
+	cr_assert_eq(st.threads, 1, "a single-threaded worker has %ld threads",
+	    st.threads);
+	cr_assert_eq(pthread_create(&thread, NULL, td_thread, NULL), 0);
+	cr_assert_eq(procfs_stat(getpid(), &st), 0);
+	cr_assert_geq(st.threads, 2);
+	cr_assert_eq(pthread_cancel(thread), 0);
+	cr_assert_eq(pthread_join(thread, NULL), 0);
+	td_worker_quit(&w);
+	desc_group_free(g);
+}
+
+Test(descendants, a_pid_left_in_an_older_group_stays_known_in_the_newer)
+{
+	struct desc_group *old = td_group(1), *g = td_group(2);
+	pid_t pids[TD_MAX_PIDS];
+	struct td_worker w;
+	int status;
+
+	/* A pid reused: still a member of the old group, and of the new. */
+	td_worker_start(&w, old);
+	desc_group_add(g, w.pid);
+	desc_group_free(old);
+	/* A walk does not take the worker for an orphan of its own. */
+	td_next_turn(0);
+	cr_assert_eq(desc_group_pids(g, DESC_FRESH, pids, TD_MAX_PIDS), 1,
+	    "the worker is listed more than once");
+	cr_assert_eq(pids[0], w.pid);
+	kill(w.pid, SIGKILL);
+	cr_assert_eq(waitpid(w.pid, &status, 0), w.pid);
+	close(w.cmd);
+	close(w.ans);
+	td_next_turn(0);
+	cr_assert(desc_group_empty(g));
 	desc_group_free(g);
 }
