@@ -22,6 +22,17 @@
  *
  * A group reports through its callback, from the event loop, when it may
  * have emptied; never from inside a desc_* call.
+ *
+ * A subreaper's walk of /proc reads two files per member: some 40 ms of
+ * CPU for two generations of a thousand workers. It walks all groups at
+ * once, at most once per turn of the event loop (what acts on the members,
+ * DESC_FRESH, gets the walk of its turn), and what only shows them
+ * (DESC_RECENT: status, the guard, the listening probe) reuses the last
+ * walk until 9T have passed after one that took T of CPU (at most a
+ * second), so that views, however many, cost at most a tenth of the
+ * supervisor's time; a walk under a millisecond is never reused by a
+ * later turn. Whether a group is empty is settled by one live member, or
+ * by a walk of its own when none is left.
  */
 #include "autoconf.h"
 
@@ -38,6 +49,7 @@
 #include <sys/inotify.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cause.h"
@@ -45,10 +57,16 @@
 #include "descendants.h"
 #include "log.h"
 #include "loopstat.h"
+#include "pidmap.h"
 #include "procfs.h"
 
 #define DESC_NL_RCVBUF		(4 * 1024 * 1024)
 #define DESC_NL_ACK_MS		1000	/* wait this long for the kernel's ack */
+
+/* After a walk that took T of CPU, a view walks again 9T later (<= 1 s). */
+#define DESC_VIEW_WAIT_FACTOR	9
+#define DESC_VIEW_WAIT_MAX_NS	1000000000LL
+#define DESC_VIEW_FREE_NS	1000000LL	/* walks cheaper are not reused */
 
 /* A process of a group (proc and subreaper). */
 struct desc_proc {
@@ -68,6 +86,7 @@ struct desc_group {
 	unsigned long long	 created;	/* clock ticks after boot */
 	bool			 dirty;		/* may have emptied: tell the owner */
 	bool			 killing;	/* SIGKILL whatever joins it */
+	size_t			 scanned;	/* members the walk looked at */
 	desc_changed_cb		 cb;
 	void			*arg;
 };
@@ -87,14 +106,22 @@ static struct {
 	struct event		*nl_ev;
 	struct event		*flush_ev;	/* runs the callbacks of dirty groups */
 	struct desc_group_list	 groups;
+	struct pidmap		*members;	/* pid -> its group (not cgroup) */
+	size_t			 dups;		/* members whose pid maps elsewhere */
 	bool			 lost_warned;
 	pid_t			 own_pgid, own_sid;
+	/* subreaper: the last walk of /proc */
+	unsigned long		 scans;		/* how many walks so far */
+	struct timeval		 scan_turn;	/* the loop turn of the last */
+	struct timespec		 view_after;	/* a view walks again after */
+	desc_clock_fn		 clock;		/* NULL: the system's */
 } desc = {
 	.method = DESC_NONE, .inotify_fd = -1, .nl_fd = -1,
 	.groups = TAILQ_HEAD_INITIALIZER(desc.groups),
 };
 
 static void	desc_scan(void);
+static void	desc_nl_read(void);
 
 /* "cgroup", "proc", "subreaper" (what HANDOFF_DESCENDANTS takes). */
 const char *
@@ -154,13 +181,26 @@ desc_flush(evutil_socket_t fd, short what, void *arg)
 
 /* ---- members (proc and subreaper) -------------------------------------- */
 
-/* The group pid is a member of (and its index), or NULL. */
+/*
+ * The group pid is a member of (and its index), or NULL: looked up in the
+ * map of members, or, if it may lack some (out of memory), in every group.
+ * A pid member of two groups (a stale one reused) is found in the group
+ * that has had it longest, as the search of every group would.
+ */
 static struct desc_group *
 desc_find(pid_t pid, size_t *index)
 {
 	struct desc_group *g;
 	size_t i;
 
+	if (!pidmap_incomplete(desc.members)) {
+		if ((g = pidmap_get(desc.members, pid)) == NULL)
+			return NULL;
+		for (i = 0; index != NULL && i < g->nprocs; i++)
+			if (g->procs[i].pid == pid)
+				*index = i;
+		return g;
+	}
 	TAILQ_FOREACH(g, &desc.groups, entry) {
 		for (i = 0; i < g->nprocs; i++) {
 			if (g->procs[i].pid == pid) {
@@ -207,6 +247,10 @@ desc_track(struct desc_group *g, pid_t pid, unsigned long long start)
 	g->procs[g->nprocs].pid = pid;
 	g->procs[g->nprocs].start = start;
 	g->nprocs++;
+	if (pidmap_get(desc.members, pid) != NULL)
+		desc.dups++;
+	else
+		(void)pidmap_put(desc.members, pid, g);
 	if (g->killing)
 		kill(pid, SIGKILL);
 }
@@ -225,13 +269,52 @@ desc_track_stat(struct desc_group *g, pid_t pid)
 	return 0;
 }
 
+/*
+ * A member pid of g is no more: the map says which group has pid now, if
+ * another still does.
+ */
+static void
+desc_unmap(struct desc_group *g, pid_t pid)
+{
+	struct desc_group *other;
+	size_t i;
+
+	if (pidmap_incomplete(desc.members) || desc.dups == 0) {
+		pidmap_del(desc.members, pid, g);
+		return;
+	}
+	if (pidmap_get(desc.members, pid) != g) {
+		desc.dups--;	/* a second entry went */
+		return;
+	}
+	pidmap_del(desc.members, pid, g);
+	TAILQ_FOREACH(other, &desc.groups, entry)
+		for (i = 0; i < other->nprocs; i++)
+			if (other->procs[i].pid == pid) {
+				(void)pidmap_put(desc.members, pid, other);
+				desc.dups--;
+				return;
+			}
+}
+
 /* Forget member i of g. */
 static void
 desc_untrack(struct desc_group *g, size_t i)
 {
+	pid_t pid = g->procs[i].pid;
+
 	g->procs[i] = g->procs[--g->nprocs];
+	desc_unmap(g, pid);
 	if (g->nprocs == 0)
 		desc_mark(g);
+}
+
+/* Tell whether a member is still the live process it was (*st: its stat). */
+static bool
+desc_alive_stat(const struct desc_proc *p, struct procfs_stat *st)
+{
+	return procfs_stat(p->pid, st) == 0 && st->state != 'Z' &&
+	    st->state != 'X' && (p->start == 0 || st->start == p->start);
 }
 
 /* Tell whether a member is still the live process it was. */
@@ -240,22 +323,22 @@ desc_alive(const struct desc_proc *p)
 {
 	struct procfs_stat st;
 
-	return procfs_stat(p->pid, &st) == 0 && st.state != 'Z' &&
-	    st.state != 'X' && (p->start == 0 || st.start == p->start);
+	return desc_alive_stat(p, &st);
 }
 
-/* Forget the members of g that have exited. */
-static void
-desc_prune(struct desc_group *g)
+/*
+ * Forget the members of g that have exited until one is found alive:
+ * true if one is. The live one is looked at first the next time.
+ */
+static bool
+desc_prune_until_alive(struct desc_group *g)
 {
-	size_t i = 0;
-
-	while (i < g->nprocs) {
-		if (desc_alive(&g->procs[i]))
-			i++;
-		else
-			desc_untrack(g, i);
+	while (g->nprocs > 0) {
+		if (desc_alive(&g->procs[0]))
+			return true;
+		desc_untrack(g, 0);
 	}
+	return false;
 }
 
 /*
@@ -304,43 +387,116 @@ desc_adopt_orphans(void)
 	procfs_pids_free(&kids);
 }
 
-/* Add the children of g's members, and theirs, to g. */
+/*
+ * From member from on, forget the members of g that have exited and add
+ * the children of the others, and theirs, to g.
+ */
 static void
-desc_add_children(struct desc_group *g)
+desc_add_children(struct desc_group *g, size_t from)
 {
 	struct pid_list kids = { NULL, 0, 0 };
-	size_t i, k;
+	struct procfs_stat st;
+	size_t i = from, k;
 
-	for (i = 0; i < g->nprocs; i++) {
-		kids.count = 0;
+	while (i < g->nprocs) {
 		/* A pid taken over by another process shows its children. */
-		if (!desc_alive(&g->procs[i]) ||
-		    procfs_children(g->procs[i].pid, &kids) == -1)
+		if (!desc_alive_stat(&g->procs[i], &st)) {
+			desc_untrack(g, i);
 			continue;
-		for (k = 0; k < kids.count; k++)
-			if (desc_find(kids.pids[k], NULL) == NULL)
-				(void)desc_track_stat(g, kids.pids[k]);
+		}
+		kids.count = 0;
+		if (procfs_children_of(g->procs[i].pid, st.threads, &kids) == 0)
+			for (k = 0; k < kids.count; k++)
+				if (desc_find(kids.pids[k], NULL) == NULL)
+					(void)desc_track_stat(g, kids.pids[k]);
+		i++;
 	}
 	procfs_pids_free(&kids);
 }
 
 /*
+ * Now: the turn of the event loop we are in (libevent's time cached for
+ * the turn), the monotonic clock and the supervisor's CPU time.
+ */
+static void
+desc_clock(struct timeval *turn, struct timespec *mono, struct timespec *cpu)
+{
+	if (desc.clock != NULL) {
+		desc.clock(turn, mono, cpu);
+		return;
+	}
+	if (desc.base == NULL ||
+	    event_base_gettimeofday_cached(desc.base, turn) == -1)
+		gettimeofday(turn, NULL);
+	clock_gettime(CLOCK_MONOTONIC, mono);
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, cpu) == -1)
+		*cpu = *mono;
+}
+
+/* Nanoseconds from a to b (0 if b is not later). */
+static long long
+desc_ns(const struct timespec *a, const struct timespec *b)
+{
+	long long ns = (long long)(b->tv_sec - a->tv_sec) * 1000000000LL +
+	    (b->tv_nsec - a->tv_nsec);
+
+	return ns > 0 ? ns : 0;
+}
+
+/*
  * Look at every group's processes afresh in /proc: children first (while
- * their parents may still be there to show them), then orphans, then
- * forget who exited.
+ * their parents may still be there to show them) and forget who exited,
+ * then orphans and what they started. Notes when and how long, for views.
  */
 static void
 desc_scan(void)
 {
+	struct timespec mono, cpu, mono_end, cpu_end;
+	struct timeval turn;
 	struct desc_group *g;
+	long long took, wait;
 
-	TAILQ_FOREACH(g, &desc.groups, entry)
-		desc_add_children(g);
-	desc_adopt_orphans();
+	desc_clock(&desc.scan_turn, &mono, &cpu);
 	TAILQ_FOREACH(g, &desc.groups, entry) {
-		desc_add_children(g);
-		desc_prune(g);
+		desc_add_children(g, 0);
+		g->scanned = g->nprocs;
 	}
+	desc_adopt_orphans();
+	TAILQ_FOREACH(g, &desc.groups, entry)
+		desc_add_children(g, g->scanned);
+	desc.scans++;
+	desc_clock(&turn, &mono_end, &cpu_end);
+	took = desc_ns(&cpu, &cpu_end);
+	wait = took < DESC_VIEW_FREE_NS ? 0 : took * DESC_VIEW_WAIT_FACTOR;
+	if (wait > DESC_VIEW_WAIT_MAX_NS)
+		wait = DESC_VIEW_WAIT_MAX_NS;
+	wait += mono_end.tv_nsec;
+	desc.view_after.tv_sec = mono_end.tv_sec + (time_t)(wait / 1000000000LL);
+	desc.view_after.tv_nsec = (long)(wait % 1000000000LL);
+}
+
+/*
+ * Bring the members up to date as need asks: the proc connector's events
+ * read; a walk of /proc unless this turn of the loop had one, or a view's
+ * last one is recent enough.
+ */
+static void
+desc_refresh(enum desc_need need)
+{
+	struct timespec mono, cpu;
+	struct timeval turn;
+
+	if (desc.method == DESC_PROC) {
+		desc_nl_read();
+		return;
+	}
+	if (desc.method != DESC_SUBREAPER)
+		return;
+	desc_clock(&turn, &mono, &cpu);
+	if (desc.scans > 0 && (timercmp(&turn, &desc.scan_turn, ==) ||
+	    (need == DESC_RECENT && desc_ns(&mono, &desc.view_after) > 0)))
+		return;
+	desc_scan();
 }
 
 /* ---- proc connector -------------------------------------------------- */
@@ -723,8 +879,10 @@ desc_init(struct event_base *base, const char *want, char **cause)
 	desc.base = base;
 	desc.own_pgid = getpgrp();
 	desc.own_sid = getsid(0);
-	if ((desc.flush_ev = event_new(base, -1, 0, desc_flush, NULL)) == NULL) {
+	if ((desc.flush_ev = event_new(base, -1, 0, desc_flush, NULL)) == NULL ||
+	    (desc.members = pidmap_new()) == NULL) {
 		cause_set(cause, "out of memory");
+		desc_shutdown();
 		return -1;
 	}
 	if (want != NULL && *want != '\0' && strcmp(want, "auto") != 0) {
@@ -774,6 +932,8 @@ desc_shutdown(void)
 	desc.flush_ev = NULL;
 	free(desc.adopt);
 	desc.adopt = NULL;
+	pidmap_free(desc.members);
+	desc.members = NULL;
 	desc.method = DESC_NONE;
 	desc.base = NULL;
 }
@@ -845,9 +1005,15 @@ fail:
 void
 desc_group_free(struct desc_group *g)
 {
+	size_t i;
+
 	if (g == NULL)
 		return;
 	TAILQ_REMOVE(&desc.groups, g, entry);
+	while (g->nprocs > 0) {
+		i = --g->nprocs;
+		desc_unmap(g, g->procs[i].pid);
+	}
 	if (g->wd != -1)
 		(void)inotify_rm_watch(desc.inotify_fd, g->wd);
 	if (g->procs_fd != -1)
@@ -883,22 +1049,14 @@ desc_group_add(struct desc_group *g, pid_t pid)
 		desc_track(g, pid, 0);
 }
 
-/* Bring the members up to date (proc, subreaper). */
-static void
-desc_refresh(void)
-{
-	if (desc.method == DESC_PROC)
-		desc_nl_read();
-	else if (desc.method == DESC_SUBREAPER)
-		desc_scan();
-}
-
 /*
- * The group's live processes, workers included: fills up to max pids,
- * returns how many there are.
+ * The group's live processes, workers included, as up to date as need
+ * asks (DESC_RECENT: one that exited some ms ago may be among them): fills
+ * up to max pids, returns how many there are.
  */
 size_t
-desc_group_pids(struct desc_group *g, pid_t *pids, size_t max)
+desc_group_pids(struct desc_group *g, enum desc_need need, pid_t *pids,
+    size_t max)
 {
 	size_t i;
 
@@ -906,13 +1064,17 @@ desc_group_pids(struct desc_group *g, pid_t *pids, size_t max)
 		return 0;
 	if (g->cgroup != NULL)
 		return cgroup_pids(g->cgroup, pids, max);
-	desc_refresh();
+	desc_refresh(need);
 	for (i = 0; i < g->nprocs && i < max; i++)
 		pids[i] = g->procs[i].pid;
 	return g->nprocs;
 }
 
-/* Tell whether no process of the group is left. */
+/*
+ * Tell whether no process of the group is left. One live member settles
+ * it (subreaper: those found exited before it are forgotten); with none
+ * left, a walk looks for those they started.
+ */
 bool
 desc_group_empty(struct desc_group *g)
 {
@@ -923,10 +1085,9 @@ desc_group_empty(struct desc_group *g)
 	if (desc.method == DESC_PROC)
 		desc_nl_read();
 	else if (desc.method == DESC_SUBREAPER) {
-		/* One live member settles it; else look for new ones. */
-		desc_prune(g);
-		if (g->nprocs > 0)
+		if (desc_prune_until_alive(g))
 			return false;
+		/* What they started before they went: walk now. */
 		desc_scan();
 	}
 	return g->nprocs == 0;
@@ -945,7 +1106,21 @@ desc_group_kill(struct desc_group *g)
 		return;
 	}
 	g->killing = true;
-	desc_refresh();
+	desc_refresh(DESC_FRESH);
 	for (i = 0; i < g->nprocs; i++)
 		kill(g->procs[i].pid, SIGKILL);
+}
+
+/* How many walks of /proc the subreaper way has made (for tests). */
+unsigned long
+desc_scans(void)
+{
+	return desc.scans;
+}
+
+/* For tests: tell turns and time walks of /proc by fn (NULL: the system's). */
+void
+desc_set_clock(desc_clock_fn fn)
+{
+	desc.clock = fn;
 }

@@ -718,11 +718,13 @@ gen_is_worker(const struct generation *gen, pid_t pid)
 }
 
 /*
- * The generation's live processes other than its workers: fills up to max
- * pids, returns how many there are.
+ * The generation's live processes other than its workers, as up to date as
+ * need asks (desc_group_pids): fills up to max pids, returns how many
+ * there are.
  */
 size_t
-gen_descendants(struct generation *gen, pid_t *pids, size_t max)
+gen_descendants(struct generation *gen, enum desc_need need, pid_t *pids,
+    size_t max)
 {
 	pid_t *all = NULL, *grown;
 	size_t space = 64, n, i, k = 0;
@@ -733,7 +735,7 @@ gen_descendants(struct generation *gen, pid_t *pids, size_t max)
 			return 0;
 		}
 		all = grown;
-		if ((n = desc_group_pids(gen->desc, all, space)) <= space)
+		if ((n = desc_group_pids(gen->desc, need, all, space)) <= space)
 			break;
 		space = n + 16;
 	}
@@ -760,10 +762,10 @@ gen_signal_strays(struct generation *gen, int sig)
 	int k, count = 0;
 	bool ours;
 
-	if ((n = gen_descendants(gen, NULL, 0)) == 0 ||
+	if ((n = gen_descendants(gen, DESC_FRESH, NULL, 0)) == 0 ||
 	    (pids = calloc(n, sizeof(*pids))) == NULL)
 		return 0;
-	if ((got = gen_descendants(gen, pids, n)) < n)
+	if ((got = gen_descendants(gen, DESC_FRESH, pids, n)) < n)
 		n = got;
 	for (i = 0; i < n; i++) {
 		pid_t pgid = gen->env.ops->getpgid(pids[i]);

@@ -556,11 +556,11 @@ guard_our_pids(const struct guard *g, struct pid_list *pids)
 				    procfs_pids_add(pids, w->mainpid) == -1))
 					return -1;
 			}
-			if ((n = gen_descendants(gen, NULL, 0)) == 0)
+			if ((n = gen_descendants(gen, DESC_RECENT, NULL, 0)) == 0)
 				continue;
 			if ((desc = calloc(n, sizeof(*desc))) == NULL)
 				return -1;
-			got = gen_descendants(gen, desc, n);
+			got = gen_descendants(gen, DESC_RECENT, desc, n);
 			for (i = 0; i < got && i < n; i++)
 				if (procfs_pids_add(pids, desc[i]) == -1) {
 					free(desc);

@@ -278,7 +278,8 @@ listening_other_pids(struct listening_look *look)
 			return -1;
 		}
 		all = grown;
-		if ((n = desc_group_pids(look->env->desc, all, space)) <= space)
+		if ((n = desc_group_pids(look->env->desc, DESC_RECENT, all,
+		    space)) <= space)
 			break;
 		space = n + 16;
 	}

@@ -126,10 +126,31 @@ procfs_parse_pids(const char *text, struct pid_list *out)
 int
 procfs_children(pid_t pid, struct pid_list *out)
 {
+	return procfs_children_of(pid, 0, out);
+}
+
+/*
+ * procfs_children for a process that had threads threads (its stat's
+ * num_threads; 0: not known): with one, only its own children file is
+ * read, not its task directory. Returns -1 if pid is gone.
+ */
+int
+procfs_children_of(pid_t pid, long threads, struct pid_list *out)
+{
 	char path[64], *text;
 	struct dirent *de;
 	DIR *tasks;
+	int rc;
 
+	if (threads == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+		    (int)pid, (int)pid);
+		if ((text = procfs_read(path, NULL)) == NULL)
+			return -1;
+		rc = procfs_parse_pids(text, out);
+		free(text);
+		return rc;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if ((tasks = opendir(path)) == NULL)
 		return -1;
@@ -169,12 +190,13 @@ procfs_stat(pid_t pid, struct procfs_stat *st)
 	buf[n] = '\0';
 	/*
 	 * The command name may hold anything, ')' too: the fields resume
-	 * after the last ')'. Field 22 is the start time.
+	 * after the last ')'. Field 20 is the number of threads, 22 the
+	 * start time.
 	 */
 	if ((p = strrchr(buf, ')')) == NULL ||
 	    sscanf(p + 1, " %c %d %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-	    "%*s %*s %*s %*s %*s %*s %llu", &st->state, &ppid, &pgid,
-	    &session, &st->start) != 5)
+	    "%*s %*s %*s %*s %ld %*s %llu", &st->state, &ppid, &pgid,
+	    &session, &st->threads, &st->start) != 6)
 		return -1;
 	st->ppid = (pid_t)ppid;
 	st->pgid = (pid_t)pgid;

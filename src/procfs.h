@@ -23,11 +23,13 @@ struct procfs_stat {
 	pid_t			 pgid;
 	pid_t			 session;
 	unsigned long long	 start;		/* clock ticks after boot */
+	long			 threads;	/* how many it has */
 };
 
 char	*procfs_read(const char *path, size_t *len);
 int	 procfs_parse_pids(const char *text, struct pid_list *out);
 int	 procfs_children(pid_t pid, struct pid_list *out);
+int	 procfs_children_of(pid_t pid, long threads, struct pid_list *out);
 int	 procfs_stat(pid_t pid, struct procfs_stat *st);
 bool	 procfs_is_below(pid_t pid, pid_t top);
 unsigned long long procfs_now_ticks(void);

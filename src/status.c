@@ -136,7 +136,8 @@ status_json_descendants(struct generation *gen, struct evbuffer *out)
 	pid_t pids[STATUS_MAX_DESCENDANT_PIDS];
 	size_t n, i;
 
-	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_PIDS);
+	n = gen_descendants(gen, DESC_RECENT, pids,
+	    STATUS_MAX_DESCENDANT_PIDS);
 	evbuffer_add_printf(out, ",\"descendants\":%zu,\"descendant_pids\":[", n);
 	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_PIDS; i++)
 		evbuffer_add_printf(out, "%s%d", i ? "," : "", (int)pids[i]);
@@ -531,7 +532,8 @@ status_text_descendants(const char *program, struct generation *gen,
 	pid_t pids[STATUS_MAX_DESCENDANT_ROWS];
 	size_t n, i;
 
-	n = gen_descendants(gen, pids, STATUS_MAX_DESCENDANT_ROWS);
+	n = gen_descendants(gen, DESC_RECENT, pids,
+	    STATUS_MAX_DESCENDANT_ROWS);
 	for (i = 0; i < n && i < STATUS_MAX_DESCENDANT_ROWS; i++)
 		evbuffer_add_printf(out, "data %-16s %5u %-9s %6s %8d %-9s %9s "
 		    "%8s\n", program, gen->number, status_gen_state(gen),
