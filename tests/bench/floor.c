@@ -4,10 +4,11 @@
  *
  *	floor N TIMEOUT_MS COMMAND [ARG...]
  *
- * Binds a TCP listener on 127.0.0.1:0 and a NOTIFY_SOCKET datagram socket
- * (an abstract name), then forks N children, each of which puts itself in its
- * own process group, takes the listener at fd 3 (LISTEN_FDS=1, LISTEN_PID=its
- * pid), /dev/null at fds 0-2, and execs COMMAND. It reads READY=1 datagrams
+ * Binds a TCP listener on 127.0.0.1:0 (FLOOR_LISTENERS=K in the environment:
+ * K of them, at most MAX_LISTENERS) and a NOTIFY_SOCKET datagram socket (an
+ * abstract name), then forks N children, each of which puts itself in its
+ * own process group, takes the listeners at fds 3.. (LISTEN_FDS=K,
+ * LISTEN_PID=its pid), /dev/null at fds 0-2, and execs COMMAND. It reads READY=1 datagrams
  * as they arrive, between forks too, with the socket's default queue length
  * and buffer, and prints the milliseconds from the first fork to the Nth
  * READY=1 on stdout. Then it sends SIGTERM to every child's process group,
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #define MAX_CHILDREN	100000
+#define MAX_LISTENERS	1000
 #define STOP_GRACE_MS	5000
 
 static pid_t	*children;
@@ -98,23 +100,30 @@ floor_notify_socket(char *name, size_t size)
 	return fd;
 }
 
-/* In the child: own process group, fds 0-3 in place, the protocol's
-   environment, exec. Never returns. */
+/* In the child: own process group, fds 0-2 and the listeners in place, the
+   protocol's environment, exec. Never returns. */
 static void
-floor_child(int listener, char **argv)
+floor_child(const int *listeners, int nlisteners, char **argv)
 {
-	char pid[32];
-	int null;
+	char pid[32], count[32];
+	int null, i;
 
 	(void)setpgid(0, 0);
 	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1 ||
 	    dup2(null, 0) == -1 || dup2(null, 1) == -1 || dup2(null, 2) == -1)
 		_exit(127);
-	/* The listener at fd 3 without CLOEXEC; dup2(3, 3) would keep it. */
-	if (listener == 3 ? fcntl(3, F_SETFD, 0) == -1 : dup2(listener, 3) == -1)
-		_exit(127);
+	/*
+	 * Listener i at fd 3 + i without CLOEXEC; dup2(3, 3) would keep it.
+	 * They were made in ascending order, each at 3 + i or above, so a
+	 * dup2 only replaces one already in place.
+	 */
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i] == 3 + i ? fcntl(3 + i, F_SETFD, 0) == -1 :
+		    dup2(listeners[i], 3 + i) == -1)
+			_exit(127);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	setenv("LISTEN_FDS", "1", 1);
+	snprintf(count, sizeof(count), "%d", nlisteners);
+	setenv("LISTEN_FDS", count, 1);
 	setenv("LISTEN_PID", pid, 1);
 	execvp(argv[0], argv);
 	_exit(127);
@@ -184,10 +193,11 @@ int
 main(int argc, char **argv)
 {
 	char name[64], *end;
+	const char *k = getenv("FLOOR_LISTENERS");
 	struct pollfd pfd;
 	double t0, elapsed, deadline;
-	long n, timeout;
-	int listener, notify, ready = 0, i, rc;
+	long n, timeout, nlisteners = 1;
+	int listeners[MAX_LISTENERS], notify, ready = 0, i, rc;
 	pid_t pid;
 
 	if (argc < 4 || (n = strtol(argv[1], &end, 10)) < 1 || *end != '\0' ||
@@ -196,11 +206,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: floor N TIMEOUT_MS COMMAND [ARG...]\n");
 		return 2;
 	}
+	if (k != NULL && ((nlisteners = strtol(k, &end, 10)) < 1 ||
+	    *end != '\0' || nlisteners > MAX_LISTENERS)) {
+		fprintf(stderr, "floor: FLOOR_LISTENERS=%s: give 1 to %d\n", k,
+		    MAX_LISTENERS);
+		return 2;
+	}
 	if ((children = calloc((size_t)n, sizeof(*children))) == NULL) {
 		floor_warn("calloc");
 		return 1;
 	}
-	listener = floor_listener();
+	for (i = 0; i < nlisteners; i++)
+		listeners[i] = floor_listener();
 	notify = floor_notify_socket(name, sizeof(name));
 	setenv("NOTIFY_SOCKET", name, 1);
 
@@ -213,7 +230,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		if (pid == 0)
-			floor_child(listener, argv + 3);
+			floor_child(listeners, (int)nlisteners, argv + 3);
 		(void)setpgid(pid, pid);	/* no race with kill(-pid) */
 		children[nchildren++] = pid;
 		ready += floor_read_ready(notify);
