@@ -105,6 +105,9 @@ static struct {
 	int			 nl_fd;
 	struct event		*nl_ev;
 	struct event		*flush_ev;	/* runs the callbacks of dirty groups */
+	struct event		*turn_ev;	/* ends the turn of a walk */
+	unsigned long		 turn;		/* turns of the loop that walked */
+	unsigned long		 walk_turn;	/* turn of the last walk */
 	struct desc_group_list	 groups;
 	struct pidmap		*members;	/* pid -> its group (not cgroup) */
 	size_t			 dups;		/* members whose pid maps elsewhere */
@@ -177,6 +180,19 @@ desc_flush(evutil_socket_t fd, short what, void *arg)
 		if (g->cb != NULL)
 			g->cb(g->arg);
 	}
+}
+
+/*
+ * Deferred, queued by a walk behind the callbacks of its turn of the loop:
+ * the turn is over, what acts next walks again.
+ */
+static void
+desc_turn_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	desc.turn++;
 }
 
 /* ---- members (proc and subreaper) -------------------------------------- */
@@ -416,7 +432,11 @@ desc_add_children(struct desc_group *g, size_t from)
 
 /*
  * Now: the turn of the event loop we are in (libevent's time cached for
- * the turn), the monotonic clock and the supervisor's CPU time.
+ * the turn; outside the loop, the time of day), the monotonic clock and
+ * the supervisor's CPU time. The cached time ticks with
+ * CLOCK_MONOTONIC_COARSE (some ms), the same for many turns: desc.turn,
+ * counted by turn_ev queued behind the callbacks of the turn, tells them
+ * apart.
  */
 static void
 desc_clock(struct timeval *turn, struct timespec *mono, struct timespec *cpu)
@@ -425,6 +445,8 @@ desc_clock(struct timeval *turn, struct timespec *mono, struct timespec *cpu)
 		desc.clock(turn, mono, cpu);
 		return;
 	}
+	if (desc.turn_ev != NULL)
+		event_active(desc.turn_ev, EV_TIMEOUT, 0);
 	if (desc.base == NULL ||
 	    event_base_gettimeofday_cached(desc.base, turn) == -1)
 		gettimeofday(turn, NULL);
@@ -457,6 +479,7 @@ desc_scan(void)
 	long long took, wait;
 
 	desc_clock(&desc.scan_turn, &mono, &cpu);
+	desc.walk_turn = desc.turn;
 	TAILQ_FOREACH(g, &desc.groups, entry) {
 		desc_add_children(g, 0);
 		g->scanned = g->nprocs;
@@ -493,7 +516,8 @@ desc_refresh(enum desc_need need)
 	if (desc.method != DESC_SUBREAPER)
 		return;
 	desc_clock(&turn, &mono, &cpu);
-	if (desc.scans > 0 && (timercmp(&turn, &desc.scan_turn, ==) ||
+	if (desc.scans > 0 && ((timercmp(&turn, &desc.scan_turn, ==) &&
+	    desc.walk_turn == desc.turn) ||
 	    (need == DESC_RECENT && desc_ns(&mono, &desc.view_after) > 0)))
 		return;
 	desc_scan();
@@ -880,6 +904,8 @@ desc_init(struct event_base *base, const char *want, char **cause)
 	desc.own_pgid = getpgrp();
 	desc.own_sid = getsid(0);
 	if ((desc.flush_ev = event_new(base, -1, 0, desc_flush, NULL)) == NULL ||
+	    (desc.turn_ev = event_new(base, -1, 0, desc_turn_over,
+	    NULL)) == NULL ||
 	    (desc.members = pidmap_new()) == NULL) {
 		cause_set(cause, "out of memory");
 		desc_shutdown();
@@ -930,6 +956,9 @@ desc_shutdown(void)
 	if (desc.flush_ev != NULL)
 		event_free(desc.flush_ev);
 	desc.flush_ev = NULL;
+	if (desc.turn_ev != NULL)
+		event_free(desc.turn_ev);
+	desc.turn_ev = NULL;
 	free(desc.adopt);
 	desc.adopt = NULL;
 	pidmap_free(desc.members);

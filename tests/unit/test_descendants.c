@@ -370,3 +370,61 @@ Test(descendants, a_pid_left_in_an_older_group_stays_known_in_the_newer)
 	cr_assert(desc_group_empty(g));
 	desc_group_free(g);
 }
+
+/* What the turns of each_turn_of_libevent_walks_afresh do. */
+static struct {
+	struct desc_group *g;
+	struct td_worker *w;
+	pid_t		 stray;
+	bool		 listed;
+} next;
+
+/* The second turn: what acts looks for the stray the first one started. */
+static void
+td_second_turn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	next.listed = td_lists(next.g, DESC_FRESH, next.stray);
+}
+
+/* The first turn: a walk, then a stray; the second turn is the next one. */
+static void
+td_first_turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval now = { 0, 0 };
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	(void)td_lists(next.g, DESC_FRESH, next.w->pid);
+	next.stray = td_stray(next.w);
+	cr_assert_eq(event_base_once(base, -1, EV_TIMEOUT, td_second_turn,
+	    NULL, &now), 0);
+}
+
+Test(descendants, each_turn_of_libevent_walks_afresh)
+{
+	struct timeval now = { 0, 0 };
+	struct td_worker w;
+	int i;
+
+	desc_set_clock(NULL);	/* libevent's turns */
+	next.g = td_group(1);
+	next.w = &w;
+	td_worker_start(&w, next.g);
+	/* Turns closer together than libevent's clock ticks (some ms). */
+	for (i = 0; i < 10; i++) {
+		cr_assert_eq(event_base_once(base, -1, EV_TIMEOUT,
+		    td_first_turn, NULL, &now), 0);
+		cr_assert_eq(event_base_dispatch(base), 1);
+		cr_assert(next.listed, "round %d: a stray started after the "
+		    "walk of the turn before is missed by what acts in the "
+		    "next turn", i);
+		kill(next.stray, SIGKILL);
+		nstarted--;
+	}
+	td_worker_quit(&w);
+	desc_group_free(next.g);
+}
