@@ -641,6 +641,14 @@ Test(preload, python_http_server_starts_serves_and_hands_over)
 	tc_stop(s);
 }
 
+/*
+ * A program whose worker the test expects to fail before it is ready: a
+ * delay long enough that the worker's failure, however slow the machine,
+ * comes first (with delay:100ms a worker slower than that to fail was
+ * ready first, and restarted instead).
+ */
+#define TP_FAILS_BEFORE_READY	"workers = 1\nready = delay:60s\n"
+
 /* A counter of this network namespace's /proc/net/netstat, or -1. */
 static long long
 tp_netstat(const char *name)
@@ -844,7 +852,7 @@ Test(preload, bind_to_another_address_passes_through)
 	cr_assert_eq(listen(fd, 8), 0);
 	other = support_local_port(fd);
 	tp_config(s, tc_printf("127.0.0.1:%d", s->port), tp_bindserver(
-	    "--listen 127.0.0.1:%d", other), "workers = 1\nready = delay:100ms\n");
+	    "--listen 127.0.0.1:%d", other), TP_FAILS_BEFORE_READY);
 	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
 	line = tc_printf("bind 127.0.0.1:%d: Address already in use", other);
 	tc_expect_log(s, line, 1);
@@ -859,7 +867,7 @@ Test(preload, bind_to_another_address_passes_through)
 	 */
 	s = tc_new("", "");
 	tp_config(s, tc_printf("127.0.0.1:%d", s->port), tp_bindserver(
-	    "--listen 0.0.0.0:%d", s->port), "workers = 1\nready = delay:100ms\n");
+	    "--listen 0.0.0.0:%d", s->port), TP_FAILS_BEFORE_READY);
 	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
 	line = tc_printf("libhandoff-preload.so: bind() to 0.0.0.0:%d failed "
 	    "(address in use): the program's listener on that port is "
