@@ -412,7 +412,9 @@ Test(guard, stranger_in_place_of_a_unix_socket)
 
 /*
  * HANDOFF_GUARD_INTERVAL=0: no timer; the guard looks once at start and
- * once after each reload, right after the reload is reported done.
+ * once after each reload, once the reload is done: after its commit and
+ * after the generation it replaced is gone, so that the look delays
+ * neither.
  */
 Test(guard, interval_zero_looks_at_start_and_after_reloads)
 {
@@ -433,6 +435,11 @@ Test(guard, interval_zero_looks_at_start_and_after_reloads)
 	/* The look waits for the commit's answers: it follows "reload done". */
 	log = tc_log_text(s);
 	done = strstr(log, "reload done in ");
+	cr_assert_not_null(done, "%s", log);
+	cr_expect_not_null(strstr(done, "port-hijack guard: 1 listener"), "%s",
+	    log);
+	/* And for the old generation to be gone. */
+	done = strstr(log, "app gen 1: gone");
 	cr_assert_not_null(done, "%s", log);
 	cr_expect_not_null(strstr(done, "port-hijack guard: 1 listener"), "%s",
 	    log);
