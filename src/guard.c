@@ -26,8 +26,12 @@
  * A look costs, per listener, the kernel's report of its socket in the
  * dump and one getsockopt() for SO_REUSEPORT; the arrays it fills are
  * kept from look to look, and the sockets the supervisor holds are
- * counted, not kept. The look after a reload's commit runs on the next
- * turn of the loop, once the commit's answers are on their way.
+ * counted, not kept. The look after a reload's commit waits until the
+ * reload is done (the generations it replaced are gone, and whoever asked
+ * for it told), GUARD_AFTER_RELOAD_MS at most: a look costs some
+ * milliseconds with many listeners (a getsockopt each), which would
+ * otherwise delay the handling of the old workers' exits, and so the
+ * answer to `handoff reload`.
  *
  * The addresses of self-mode programs (handoff = self) are watched too,
  * those of every generation still running: the supervisor holds no
@@ -47,6 +51,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -104,7 +109,9 @@ struct guard {
 	struct pidmap	*pids;
 	struct event	*timer;
 	uint64_t	 interval_ms;	/* 0: no timer */
-	struct event	*soon;		/* a look on the next turn of the loop */
+	struct event	*soon;		/* a look asked for, not made yet */
+	bool		 soon_pending;	/* soon is armed */
+	struct timespec	 soon_due;	/* when (CLOCK_MONOTONIC) */
 	/* Kept from look to look, so that a look allocates nothing per listener. */
 	struct sockdiag_want *wants;
 	struct guard_target *of;
@@ -983,30 +990,67 @@ guard_timer(evutil_socket_t fd, short what, void *arg)
 	guard_check(arg);
 }
 
-/* The look guard_check_soon asked for. */
+/* The look guard_check_soon or guard_check_within asked for. */
 static void
 guard_soon(evutil_socket_t fd, short what, void *arg)
 {
+	struct guard *g = arg;
+
 	(void)fd;
 	(void)what;
+	g->soon_pending = false;
 	loopstat_mark("guard after a commit");
-	guard_check(arg);
+	guard_check(g);
 }
 
 /*
- * Look on the next turn of the loop (once, however often asked before
- * it): after a reload commits, so that what the commit sends goes first.
- * A guard stopped by then does not look.
+ * Look within ms (0: on the next turn of the loop), once however often
+ * asked before it, and no later than a look asked for already. A guard
+ * stopped by then does not look.
+ */
+void
+guard_check_within(struct guard *g, uint64_t ms)
+{
+	struct timespec now, due;
+	struct timeval tv = timeval_ms(ms);
+
+	if (g == NULL || g->stopped)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	due.tv_sec = now.tv_sec + (time_t)(ms / 1000);
+	due.tv_nsec = now.tv_nsec + (long)(ms % 1000) * 1000000L;
+	if (due.tv_nsec >= 1000000000L) {
+		due.tv_sec++;
+		due.tv_nsec -= 1000000000L;
+	}
+	if (g->soon_pending && (g->soon_due.tv_sec < due.tv_sec ||
+	    (g->soon_due.tv_sec == due.tv_sec &&
+	    g->soon_due.tv_nsec <= due.tv_nsec)))
+		return;	/* due sooner already */
+	if (event_add(g->soon, &tv) == -1) {
+		guard_check(g);	/* cannot wait: look now */
+		return;
+	}
+	g->soon_pending = true;
+	g->soon_due = due;
+}
+
+/*
+ * Look on the next turn of the loop: after a reload commits (or once it
+ * is done), so that what the supervisor just sent goes first.
  */
 void
 guard_check_soon(struct guard *g)
 {
-	struct timeval now = { 0, 0 };
+	guard_check_within(g, 0);
+}
 
-	if (g == NULL || g->stopped)
-		return;
-	if (event_add(g->soon, &now) == -1)
-		guard_check(g);	/* cannot wait: look now */
+/* Make a look asked for and not made yet on the next turn of the loop. */
+void
+guard_check_hurry(struct guard *g)
+{
+	if (g != NULL && g->soon_pending)
+		guard_check_within(g, 0);
 }
 
 /*
@@ -1070,6 +1114,7 @@ guard_stop(struct guard *g)
 		event_del(g->timer);
 	if (g->soon != NULL)
 		event_del(g->soon);
+	g->soon_pending = false;
 }
 
 /* Free a guard. */

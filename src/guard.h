@@ -27,6 +27,8 @@ void		 guard_free(struct guard *g);
 void		 guard_stop(struct guard *g);
 void		 guard_check(struct guard *g);
 void		 guard_check_soon(struct guard *g);
+void		 guard_check_within(struct guard *g, uint64_t ms);
+void		 guard_check_hurry(struct guard *g);
 void		 guard_status_json(const struct guard *g,
 		    const struct listener *l, struct evbuffer *out);
 void		 guard_status_text(const struct guard *g,
@@ -39,5 +41,8 @@ void		 guard_status_self_text(const struct guard *g,
 
 #define GUARD_INTERVAL_MS	(10 * 1000)	/* between looks, by default */
 #define GUARD_MAX_FOUND		64	/* foreign holders kept and shown */
+#define GUARD_AFTER_RELOAD_MS	1000	/* the look after a reload's commit
+					   waits this long at most for its
+					   drain to end */
 
 #endif

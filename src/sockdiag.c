@@ -43,7 +43,12 @@
 
 #define SOCKDIAG_BUFSIZE	(32 * 1024)	/* the kernel's largest dump part */
 #define SOCKDIAG_TIMEOUT_MS	1000
-#define SOCKDIAG_MAX_PORTS	256	/* filtered by the kernel; more: here */
+#define SOCKDIAG_MAX_PORTS	2048	/* filtered by the kernel; more: here */
+#define SOCKDIAG_LEAF_PORTS	16	/* a filter's ports tested in turn */
+/* The most ops of a filter of n ports: 4 a port, 3 a run of 8 or more. */
+#define SOCKDIAG_FILTER_OPS(n)	(4 * (n) + 3 * ((n) / 8 + 1))
+_Static_assert(SOCKDIAG_FILTER_OPS(SOCKDIAG_MAX_PORTS) * 4 + 8 <= 65535,
+    "a filter's jumps and attribute length are 16 bits");
 #define SOCKDIAG_STATE_CLOSE	7	/* TCP_CLOSE: unconnected datagram */
 #define SOCKDIAG_STATE_LISTEN	10	/* TCP_LISTEN */
 #define SOCKDIAG_STATE_ESTABLISHED 1	/* TCP_ESTABLISHED */
@@ -57,7 +62,7 @@ struct sockdiag_req {
 		struct unix_diag_req	 un;
 	}			 r;
 	struct nlattr		 filter;
-	struct inet_diag_bc_op	 bc[SOCKDIAG_MAX_PORTS * 5];
+	struct inet_diag_bc_op	 bc[SOCKDIAG_FILTER_OPS(SOCKDIAG_MAX_PORTS)];
 };
 
 /* A TCP or UDP want on one port, in the index of them by port. */
@@ -211,32 +216,80 @@ sockdiag_dump(struct sockdiag_query *q, struct sockdiag_req *req, size_t len,
 }
 
 /*
+ * Put an op at byte offset *at of bc (bc NULL: only measure), with its
+ * value (a port) after it if it compares; move *at past them.
+ */
+static void
+sockdiag_op(struct inet_diag_bc_op *bc, size_t *at, unsigned char code,
+    size_t no, unsigned int port)
+{
+	bool compares = code != INET_DIAG_BC_JMP;
+	size_t len = compares ? 8 : 4;
+
+	if (bc != NULL) {
+		bc[*at / 4] = (struct inet_diag_bc_op){ code,
+		    (unsigned char)len, (unsigned short)no };
+		if (compares)
+			bc[*at / 4 + 1] = (struct inet_diag_bc_op){ 0, 0,
+			    (unsigned short)port };
+	}
+	*at += len;
+}
+
+/*
+ * Emit at byte offset at of bc (NULL: only measure) the test of
+ * ports[lo..hi-1] (sorted, hi > lo) in a program of total bytes; return
+ * the offset after it. Down to SOCKDIAG_LEAF_PORTS ports, a binary search:
+ * "sport >= the middle port" goes on to the upper half (which follows) or
+ * jumps to the lower one (after it). Then the ports in turn: "sport >= p"
+ * or reject (it is none of them), "sport >= p + 1" or accept (it is p);
+ * past the last, reject. To accept is to jump to the end, to reject past
+ * it: the kernel's checker walks the chain of "yes" jumps from the start
+ * for every jump that lands inside the program (O(its length)), so only
+ * the few jumps of the search do.
+ */
+static size_t
+sockdiag_port_tree(const uint16_t *ports, size_t lo, size_t hi,
+    struct inet_diag_bc_op *bc, size_t at, size_t total)
+{
+	size_t i, mid, lower, node;
+
+	if (hi - lo <= SOCKDIAG_LEAF_PORTS) {
+		for (i = lo; i < hi; i++) {
+			sockdiag_op(bc, &at, INET_DIAG_BC_S_GE, total - at + 4,
+			    ports[i]);
+			if (ports[i] == UINT16_MAX)
+				sockdiag_op(bc, &at, INET_DIAG_BC_JMP,
+				    total - at, 0);
+			else
+				sockdiag_op(bc, &at, INET_DIAG_BC_S_GE,
+				    total - at, ports[i] + 1U);
+		}
+		sockdiag_op(bc, &at, INET_DIAG_BC_JMP, total - at + 4, 0);
+		return at;
+	}
+	mid = lo + (hi - lo) / 2;
+	node = at;
+	lower = sockdiag_port_tree(ports, mid, hi, bc, at + 8, total);
+	sockdiag_op(bc, &node, INET_DIAG_BC_S_GE, lower - at, ports[mid]);
+	return sockdiag_port_tree(ports, lo, mid, bc, lower, total);
+}
+
+/*
  * inet_diag bytecode that keeps the sockets whose local port is one of
- * ports[0..n-1], n > 0: per port "sport >= p; sport <= p; accept", where
- * a failed test goes on to the next port and, after the last, past the
- * end (reject). The kernel's checker walks the chain of "yes" jumps, so
- * an accept is a JMP (always "no") to the end. Returns its length.
+ * ports[0..n-1] (sorted, each once; 0 < n <= SOCKDIAG_MAX_PORTS), into
+ * bc: the kernel tests a socket against a few ports, however many are
+ * wanted, and checks the program in about the time it runs it once per
+ * port. Returns its length.
  */
 static size_t
 sockdiag_port_filter(const uint16_t *ports, size_t n,
     struct inet_diag_bc_op *bc)
 {
-	size_t total = n * 5 - 1, k = 0, i, left, next;
+	size_t total = sockdiag_port_tree(ports, 0, n, NULL, 0, 0);
 
-	for (i = 0; i < n; i++) {
-		left = (total - k) * sizeof(*bc);	/* from here to the end */
-		next = i == n - 1 ? left + sizeof(*bc) : 5 * sizeof(*bc);
-		bc[k++] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 8,
-		    (unsigned short)next };
-		bc[k++] = (struct inet_diag_bc_op){ 0, 0, ports[i] };
-		bc[k++] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 8,
-		    (unsigned short)(next - 8) };
-		bc[k++] = (struct inet_diag_bc_op){ 0, 0, ports[i] };
-		if (i < n - 1)
-			bc[k++] = (struct inet_diag_bc_op){ INET_DIAG_BC_JMP, 4,
-			    (unsigned short)(left - 16) };
-	}
-	return total * sizeof(*bc);
+	(void)sockdiag_port_tree(ports, 0, n, bc, 0, total);
+	return total;
 }
 
 /* Tell whether 16 bytes are ::, or map an IPv4 address (copied to v4). */
@@ -514,6 +567,7 @@ sockdiag_inet_msg(const struct nlmsghdr *nh, void *arg)
 
 	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 		return -1;
+	q->out->dumped++;
 	if (m->id.idiag_dport != 0)
 		return 0;	/* connected: it listens to nobody else */
 	memset(&s, 0, sizeof(s));
@@ -563,6 +617,7 @@ sockdiag_unix_msg(const struct nlmsghdr *nh, void *arg)
 
 	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 		return -1;
+	q->out->dumped++;
 	/* Stream and seqpacket sockets listen; datagram ones are unconnected. */
 	if (m->udiag_state != (m->udiag_type == SOCK_DGRAM ?
 	    SOCKDIAG_STATE_CLOSE : SOCKDIAG_STATE_LISTEN))
@@ -991,6 +1046,7 @@ sockdiag_listeners(const struct sockdiag_want *wants, size_t nwants,
 	out->count = 0;
 	out->truncated = false;
 	out->skipped = 0;
+	out->dumped = 0;
 	memset(&q, 0, sizeof(q));
 	q.fd = -1;
 	q.wants = wants;
@@ -1028,6 +1084,7 @@ sockdiag_list_free(struct sockdiag_list *list)
 	list->count = 0;
 	list->truncated = false;
 	list->skipped = 0;
+	list->dumped = 0;
 }
 
 /* Compare two inodes, for qsort and bsearch. */

@@ -58,6 +58,8 @@ struct sockdiag_list {
 	bool		(*skip)(ino_t inode, const void *skip_arg);
 	const void	*skip_arg;
 	size_t		 skipped;	/* matched, but skipped */
+	size_t		 dumped;	/* sockets the kernel sent, matching
+					   or not (its filter keeps the rest) */
 };
 
 /*

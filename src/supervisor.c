@@ -141,13 +141,18 @@ supervisor_commit(struct supervisor *sup)
 	listener_set_move(&sup->listeners, &r->listeners);
 	health_watch(sup->health, &sup->listeners);
 	/*
-	 * After a reload, once the answers below are out; at start, before
-	 * "started", so that what is running then is all there is.
+	 * At start, before "started", so that what is running then is all
+	 * there is. After a reload, once the reload is done (its old
+	 * generations gone: supervisor_drain_done) and its answers out, and
+	 * GUARD_AFTER_RELOAD_MS at most after the commit: so that the look
+	 * delays neither the drain nor the answer.
 	 */
 	if (r->initial)
 		guard_check(sup->guard);
-	else
+	else if (draining == 0)
 		guard_check_soon(sup->guard);
+	else
+		guard_check_within(sup->guard, GUARD_AFTER_RELOAD_MS);
 	config_unref(sup->conf);
 	sup->conf = config_ref(r->conf);
 	log_set_level(sup->conf->supervisor.log_level);
@@ -485,6 +490,8 @@ supervisor_drain_done(struct supervisor *sup, struct generation *gen)
 		return;
 	control_reload_end(sup->control, gen->drained_by, true, "done in %llums",
 	    (unsigned long long)elapsed_ms(&gen->drained_by_started));
+	/* The look after its commit, if still to come: after that answer. */
+	guard_check_hurry(sup->guard);
 }
 
 /* Where a drain report's lines go: the log, and reload id's followers. */

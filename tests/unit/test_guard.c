@@ -129,6 +129,32 @@ Test(guard, stop_before_the_next_turn_cancels_the_look)
 	cr_expect_eq(logged(WARNING), 0);
 }
 
+/*
+ * A look asked for within a while (after a reload's commit) is not made
+ * on the next turn, nor does it put off one asked for sooner; hurried
+ * (the reload is done), it is made on the next turn, once.
+ */
+Test(guard, look_within_a_while_waits_unless_hurried)
+{
+	guard_check_within(guard, 60 * 1000);
+	cr_assert_neq(event_base_loop(base, EVLOOP_NONBLOCK), -1);
+	cr_expect_eq(logged(LOOKED), 0, "looked before it was due");
+	guard_check_hurry(guard);
+	cr_assert_neq(event_base_loop(base, EVLOOP_NONBLOCK), -1);
+	cr_expect_eq(logged(LOOKED), 1);
+	cr_expect_eq(logged(WARNING), 1);
+	/* Nothing pending: hurrying asks for no look. */
+	guard_check_hurry(guard);
+	cr_assert_neq(event_base_loop(base, EVLOOP_NONBLOCK), -1);
+	cr_expect_eq(logged(LOOKED), 1);
+
+	/* A look due on the next turn stays so. */
+	guard_check_soon(guard);
+	guard_check_within(guard, 60 * 1000);
+	cr_assert_neq(event_base_loop(base, EVLOOP_NONBLOCK), -1);
+	cr_expect_eq(logged(LOOKED), 2);
+}
+
 /* guard_check still looks there and then (start, restore after upgrade). */
 Test(guard, check_looks_at_once)
 {

@@ -539,7 +539,7 @@ Test(sockdiag, several_ports_in_one_lookup)
 		cr_assert_eq(find(&list, inode_of(fds[2 - i]))->want, (size_t)i);
 	cr_assert_null(find(&list, inode_of(fds[3])));
 
-	/* More ports than the kernel filter takes: the same answer. */
+	/* Many more ports: the same answer. */
 	for (n = 3, i = 1; n < 3 + 300; i++) {
 		if (i == port_of(fds[0]) || i == port_of(fds[1]) ||
 		    i == port_of(fds[2]) || i == port_of(fds[3]))
@@ -552,6 +552,55 @@ Test(sockdiag, several_ports_in_one_lookup)
 	cr_assert_null(find(&list, inode_of(fds[3])));
 	sockdiag_list_free(&list);
 	for (i = 0; i < 4; i++)
+		close(fds[i]);
+}
+
+/*
+ * With many ports wanted the kernel still filters by port: it sends the
+ * sockets on them and none of the others. Past what its filter takes, the
+ * lookup reads every socket and gives the same answer.
+ */
+Test(sockdiag, many_ports_are_filtered_by_the_kernel)
+{
+	enum { N = 300, EXTRA = 3, MANY = 2100 };
+	struct sockdiag_list list = { .socks = NULL };
+	static struct sockdiag_want wants[N + MANY];
+	static int fds[N + EXTRA];
+	char text[64];
+	int i, n;
+
+	for (i = 0; i < N + EXTRA; i++)
+		fds[i] = must_open("127.0.0.1:0", false, -1);
+	/* The first N wanted, the last EXTRA not. */
+	for (i = 0; i < N; i++) {
+		snprintf(text, sizeof(text), "127.0.0.1:%d", port_of(fds[i]));
+		wants[i] = want_of(text, false);
+	}
+	list_of(wants, N, &list);
+	cr_assert_eq(list.count, (size_t)N);
+	for (i = 0; i < N; i++)
+		cr_assert_eq(find(&list, inode_of(fds[i]))->want, (size_t)i);
+	for (i = N; i < N + EXTRA; i++)
+		cr_assert_null(find(&list, inode_of(fds[i])));
+	/* Bound to port 0, no other socket shares their ports. */
+	cr_expect_eq(list.dumped, (size_t)N, "the kernel sent %zu sockets",
+	    list.dumped);
+
+	/* More ports than the filter takes: the same answer. */
+	for (n = N, i = 1; n < N + MANY; i++) {
+		snprintf(text, sizeof(text), "198.51.100.1:%d", i);
+		wants[n++] = want_of(text, false);
+	}
+	sockdiag_list_free(&list);
+	list_of(wants, (size_t)n, &list);
+	/* (A wildcard listener of the host's may be on one of those ports.) */
+	for (i = 0; i < N; i++)
+		cr_assert_eq(find(&list, inode_of(fds[i]))->want, (size_t)i);
+	for (i = N; i < N + EXTRA; i++)
+		cr_assert_null(find(&list, inode_of(fds[i])));
+	cr_expect_geq(list.dumped, (size_t)(N + EXTRA));
+	sockdiag_list_free(&list);
+	for (i = 0; i < N + EXTRA; i++)
 		close(fds[i]);
 }
 
