@@ -13,9 +13,10 @@
  * is pending is told by nothing. So each SIGCHLD also asks for a walk of
  * all the children (reap_scan), at once if none was made for
  * reap.interval, else when that is over: a child whose signal was lost is
- * reaped at most that late. The interval is REAP_SCAN_FACTOR times what
- * the last walk took (REAP_SCAN_MIN_NS at least), so that the walks take
- * a small share of the time however many children there are.
+ * reaped at most that late. The interval is REAP_SCAN_FACTOR times the
+ * CPU time the last walk took (REAP_SCAN_MIN_NS to REAP_SCAN_MAX_NS), so
+ * that the walks take a small share of the time however many children
+ * there are (a walk of 2000 takes some 0.1 ms).
  *
  * SIGCHLD stays blocked (so that it waits for the signalfd; the mask
  * survives execve, so a SIGCHLD pending at an upgrade is read by the new
@@ -37,16 +38,17 @@
 #include <unistd.h>
 
 #include "cause.h"
+#include "loopstat.h"
 #include "reap.h"
 
 /* Signals read from the signalfd at once. */
 #define REAP_BATCH		64
 
-/* The wait between two walks: this many times the last walk's... */
+/* The wait between two walks: this many times the last walk's CPU time... */
 #define REAP_SCAN_FACTOR	1000
 /* ... within these bounds. */
 #define REAP_SCAN_MIN_NS	(10 * 1000000LL)
-#define REAP_SCAN_MAX_NS	(1000 * 1000000LL)
+#define REAP_SCAN_MAX_NS	(250 * 1000000LL)
 
 static struct {
 	int		 fd;		/* the signalfd, -1 when not open */
@@ -60,14 +62,21 @@ static struct {
 	void		*arg;
 } reap = { -1, NULL, NULL, false, 0, REAP_SCAN_MIN_NS, NULL, NULL, NULL };
 
+/* A clock in ns. */
+static int64_t
+reap_clock(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* CLOCK_MONOTONIC in ns. */
 static int64_t
 reap_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	return reap_clock(CLOCK_MONOTONIC);
 }
 
 /* Reap pid if it is a child that exited; tell the caller. 1 if it was. */
@@ -94,7 +103,8 @@ reap_pid(pid_t pid)
 void
 reap_scan(void)
 {
-	int64_t began = reap_now(), took;
+	int64_t began = reap_now(), cpu = reap_clock(CLOCK_THREAD_CPUTIME_ID);
+	int64_t took;
 	int status;
 	pid_t pid;
 
@@ -105,7 +115,7 @@ reap_scan(void)
 	while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0)
 		if (reap.fn != NULL)
 			reap.fn(pid, status, reap.arg);
-	took = reap_now() - began;
+	took = reap_clock(CLOCK_THREAD_CPUTIME_ID) - cpu;
 	reap.last_scan = began;
 	reap.interval = took * REAP_SCAN_FACTOR;
 	if (reap.interval < REAP_SCAN_MIN_NS)
@@ -123,6 +133,7 @@ reap_scan_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	loopstat_mark("children walk");
 	reap.scan_due = false;
 	reap_scan();
 }
@@ -159,6 +170,7 @@ reap_readable(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	(void)arg;
+	loopstat_mark("SIGCHLD");
 	for (;;) {
 		n = read(fd, si, sizeof(si));
 		if (n == -1 && errno == EINTR)
