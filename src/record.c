@@ -6,11 +6,14 @@
  * ours), so the record is too. It is text, rewritten whole (a temporary
  * file renamed over it) after a worker process started or ended: at most
  * once per turn of the event loop, and, after a write that took T, not
- * before 9T have passed (at most a second), so that rewriting it takes at
- * most a tenth of the supervisor's time however many workers start and
- * end (a reload of a thousand workers turns the loop thousands of times);
- * a small record is still rewritten in the same turn, a large one within
- * some milliseconds:
+ * before 9T have passed, nor 50 us for each process it named (at most a
+ * second in all). The first bound keeps the rewrites to a tenth of the
+ * time however many workers start and end (a reload of a thousand workers
+ * turns the loop thousands of times); the second keeps their cost per
+ * worker the same with many workers as with few, where a write costs in
+ * proportion to the processes it names but T is mostly the same open and
+ * rename: a small record is still rewritten in the same turn, the record
+ * of 2000 processes at most 0.1 s late:
  *
  *	handoff-workers 1
  *	supervisor PID START
@@ -54,8 +57,12 @@
 /* The largest record read back. */
 #define RECORD_MAX_BYTES	(64 * 1024 * 1024)
 
-/* After a write that took T, the next waits this many T (at most 1 s). */
+/*
+ * After a write that took T, the next waits this many T, and this long
+ * for each process written (at most 1 s).
+ */
 #define RECORD_WAIT_FACTOR	9
+#define RECORD_WAIT_PER_PROC_NS	50000LL
 #define RECORD_WAIT_MAX_NS	1000000000LL
 
 struct record {
@@ -70,6 +77,7 @@ struct record {
 	unsigned long long sup_start;
 	record_extra_fn	 extra;
 	void		*extra_arg;
+	size_t		 nprocs;	/* processes in the last write */
 	bool		 failed;	/* the last write failed (warned once) */
 	bool		 written;	/* once: a start that spawned nothing
 					   leaves the last supervisor's record */
@@ -132,9 +140,10 @@ record_put_fd(FILE *fp, const struct record_fd *f)
 
 /*
  * Record one process of worker w (its own pid, or its MAINPID); euid is
- * the supervisor's, the user of a program without user =.
+ * the supervisor's, the user of a program without user =. 1 if it was
+ * (its start time known), else 0.
  */
-static void
+static int
 record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
     const struct generation *gen, pid_t pid, uid_t euid)
 {
@@ -152,7 +161,7 @@ record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
 	p.slot = w->index;
 	snprintf(p.program, sizeof(p.program), "%s", gen->program);
 	if (p.start == 0)
-		return;
+		return 0;
 	record_put_proc(fp, &p);
 	for (i = 0; i < gen->nlisteners; i++) {
 		l = gen->listeners[i];
@@ -166,22 +175,20 @@ record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
 		snprintf(f.where, sizeof(f.where), "%s", l->bound);
 		record_put_fd(fp, &f);
 	}
+	return 1;
 }
 
-/* The whole record, as text in a buffer the caller frees; NULL if no memory. */
-static char *
-record_render(struct record *rec, size_t *len)
+/* The whole record, written to fp; returns how many processes it has. */
+static size_t
+record_put_all(struct record *rec, FILE *fp)
 {
 	struct program *prog;
 	struct generation *gen;
 	const struct worker *w;
 	uid_t euid = geteuid();
-	char *text = NULL;
-	FILE *fp;
+	size_t n = 0;
 	int i;
 
-	if ((fp = open_memstream(&text, len)) == NULL)
-		return NULL;
 	fprintf(fp, "%s\nsupervisor %d %llu\n", RECORD_MAGIC, (int)getpid(),
 	    rec->sup_start);
 	TAILQ_FOREACH(prog, rec->programs, entry)
@@ -189,14 +196,27 @@ record_render(struct record *rec, size_t *len)
 			for (i = 0; i < gen->nworkers; i++) {
 				w = &gen->workers[i];
 				if (w->pid != 0)
-					record_put_worker(rec, fp, w, gen, w->pid,
-					    euid);
+					n += (size_t)record_put_worker(rec, fp,
+					    w, gen, w->pid, euid);
 				if (w->mainpid != 0 && w->mainpid != w->pid)
-					record_put_worker(rec, fp, w, gen,
-					    w->mainpid, euid);
+					n += (size_t)record_put_worker(rec, fp,
+					    w, gen, w->mainpid, euid);
 			}
 	if (rec->extra != NULL)
 		rec->extra(rec->extra_arg, fp);
+	return n;
+}
+
+/* The whole record, as text in a buffer the caller frees; NULL if no memory. */
+static char *
+record_render(struct record *rec, size_t *len)
+{
+	char *text = NULL;
+	FILE *fp;
+
+	if ((fp = open_memstream(&text, len)) == NULL)
+		return NULL;
+	(void)record_put_all(rec, fp);
 	if (fclose(fp) != 0) {
 		free(text);
 		return NULL;
@@ -204,38 +224,46 @@ record_render(struct record *rec, size_t *len)
 	return text;
 }
 
-/* Write the record now: a temporary file renamed over it. 0, or -1. */
+/*
+ * Write the record now: a temporary file renamed over it, written through
+ * stdio's buffer (a text of its own would cost a large allocation, and
+ * its pages, on each write). 0, or -1.
+ */
 int
 record_write(struct record *rec)
 {
-	size_t len = 0, off = 0;
-	ssize_t n;
-	char *text;
+	bool failed;
+	FILE *fp;
 	int fd, saved;
+	size_t n;
 
-	if ((text = record_render(rec, &len)) == NULL) {
-		errno = ENOMEM;
-		goto fail;
-	}
 	/* Non-blocking: a FIFO in the temporary file's place fails, no wait. */
 	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 	    O_NONBLOCK | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		free(text);
+	if (fd == -1)
 		goto fail;
-	}
-	while (off < len && (n = write(fd, text + off, len - off)) > 0)
-		off += (size_t)n;
-	saved = errno;
-	free(text);
-	if (close(fd) == -1 || off < len || rename(rec->tmp, rec->path) == -1) {
-		if (off < len)
-			errno = saved;
+	if ((fp = fdopen(fd, "w")) == NULL) {
 		saved = errno;
+		close(fd);
 		unlink(rec->tmp);
 		errno = saved;
 		goto fail;
 	}
+	n = record_put_all(rec, fp);
+	failed = ferror(fp) != 0;
+	saved = errno;
+	if (fclose(fp) == EOF && !failed) {
+		failed = true;
+		saved = errno;
+	}
+	if (failed || rename(rec->tmp, rec->path) == -1) {
+		if (!failed)
+			saved = errno;
+		unlink(rec->tmp);
+		errno = saved;
+		goto fail;
+	}
+	rec->nprocs = n;
 	rec->failed = false;
 	rec->written = true;
 	return 0;
@@ -274,6 +302,8 @@ record_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)record_write(rec);
 	clock_gettime(CLOCK_MONOTONIC, &rec->next_write);
 	wait = record_ns_between(&began, &rec->next_write) * RECORD_WAIT_FACTOR;
+	if (wait < (int64_t)rec->nprocs * RECORD_WAIT_PER_PROC_NS)
+		wait = (int64_t)rec->nprocs * RECORD_WAIT_PER_PROC_NS;
 	if (wait > RECORD_WAIT_MAX_NS)
 		wait = RECORD_WAIT_MAX_NS;
 	rec->next_write.tv_sec += wait / 1000000000LL;

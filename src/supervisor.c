@@ -50,6 +50,7 @@
 #include "pidmap.h"
 #include "procfs.h"
 #include "program.h"
+#include "reap.h"
 #include "record.h"
 #include "recover.h"
 #include "reload.h"
@@ -882,24 +883,27 @@ supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
 	    key, value, (int)sender);
 }
 
-/* SIGCHLD: reap every exited child and tell its generation. */
+/* A child was reaped (reap.c): tell its generation. */
 static void
-supervisor_reap(struct supervisor *sup)
+supervisor_reaped(pid_t pid, int status, void *arg)
 {
+	struct supervisor *sup = arg;
+	struct worker *w;
+
+	if ((w = supervisor_find_worker(sup, pid)) != NULL && w->pid == pid)
+		gen_worker_exited(gen_of(w), w, status);
+	else
+		log_debug("reaped pid %d, a worker's descendant", (int)pid);
+}
+
+/* Children were reaped: their exits may have emptied process groups. */
+static void
+supervisor_reaped_done(void *arg)
+{
+	struct supervisor *sup = arg;
 	struct program *prog;
 	struct generation *gen;
-	struct worker *w;
-	int status;
-	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if ((w = supervisor_find_worker(sup, pid)) != NULL &&
-		    w->pid == pid)
-			gen_worker_exited(gen_of(w), w, status);
-		else
-			log_debug("reaped pid %d, a worker's descendant", (int)pid);
-	}
-	/* Descendants' exits may have emptied process groups. */
 	TAILQ_FOREACH(prog, &sup->programs, entry)
 		TAILQ_FOREACH(gen, &prog->gens, entry)
 			gen_check_groups(gen);
@@ -933,8 +937,8 @@ supervisor_signal(evutil_socket_t sig, short what, void *arg)
 		    "SIGTERM");
 		supervisor_stop(sup, false);
 		break;
-	case SIGCHLD:
-		supervisor_reap(sup);
+	case SIGCHLD:		/* only where reap.c has no signalfd */
+		reap_scan();
 		break;
 	case SIGUSR2: {
 		char *cause = NULL;
@@ -1018,7 +1022,7 @@ supervisor_kill_orphans(void)
 	if (n > 0)
 		log_warnx("killed %zu process%s left by workers outside their "
 		    "process groups", n, n == 1 ? "" : "es");
-	while (n-- > 0 && waitpid(-1, NULL, 0) > 0)
+	while (n-- > 0 && waitpid(-1, NULL, __WALL) > 0)
 		;
 }
 
@@ -1063,9 +1067,11 @@ supervisor_free(struct supervisor *sup)
 	event_free(sup->sig_hup);
 	event_free(sup->sig_term);
 	event_free(sup->sig_int);
-	event_free(sup->sig_chld);
+	if (sup->sig_chld != NULL)
+		event_free(sup->sig_chld);
 	event_free(sup->sig_usr2);
 	event_free(sup->cleanup);
+	reap_close();
 	event_base_free(sup->base);
 	free(sup->config_path);
 }
@@ -1332,9 +1338,18 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.sig_hup = supervisor_add_signal(&sup, SIGHUP);
 	sup.sig_term = supervisor_add_signal(&sup, SIGTERM);
 	sup.sig_int = supervisor_add_signal(&sup, SIGINT);
-	sup.sig_chld = supervisor_add_signal(&sup, SIGCHLD);
 	sup.sig_usr2 = supervisor_add_signal(&sup, SIGUSR2);
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGCHLD from a signalfd, which names the child; else as the others. */
+	if (reap_open(sup.base, supervisor_reaped, supervisor_reaped_done, &sup,
+	    &cause) == -1) {
+		log_warnx("%s; each exit of a child makes the supervisor look at "
+		    "all its children, which costs more with many workers",
+		    cause_text(cause));
+		free(cause);
+		cause = NULL;
+		sup.sig_chld = supervisor_add_signal(&sup, SIGCHLD);
+	}
 	sup.reload_env.base = sup.base;
 	sup.reload_env.ops = &proc_ops_system;
 	sup.reload_env.pids = sup.pids;
@@ -1398,7 +1413,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	if (up != NULL && up->restore != NULL) {
 		if (up->restore_state(&sup, &cause) == -1)
 			up->restore_failed(&sup, cause);
-		supervisor_reap(&sup);	/* exits during the exec */
+		reap_scan();	/* exits during the exec */
 		up->restore_done(&sup);
 	} else
 		supervisor_begin(&sup, config_ref(conf), true, NULL);
@@ -1414,7 +1429,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		sup.upgrade_to = NULL;
 	}
 
-	supervisor_reap(&sup);	/* zombies are not left over: reap them first */
+	reap_scan();	/* zombies are not left over: reap them first */
 	supervisor_kill_orphans();
 	/* The fd store keeps the sockets, and their files, for the next start. */
 	fdstore_keep_files(&sup.listeners);

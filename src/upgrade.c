@@ -54,6 +54,7 @@
 #include "log.h"
 #include "notify.h"
 #include "program.h"
+#include "reap.h"
 #include "reuseport.h"
 #include "sdsocket.h"
 #include "state.h"
@@ -81,18 +82,25 @@ static const char *upgrade_failed_why;
 static struct state upgrade_state;
 static bool upgrade_restoring;
 
-/* Block (or restore) the signals that must survive the exec. */
+/* The signals that must survive the exec. */
+static void
+upgrade_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGCHLD);
+}
+
+/* Block the signals that must survive the exec. */
 static void
 upgrade_block(sigset_t *old)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGCHLD);
+	upgrade_signals(&set);
 	sigprocmask(SIG_BLOCK, &set, old);
 }
 
@@ -719,7 +727,7 @@ upgrade_restore_done(struct supervisor *sup)
 	int oldexe = r != NULL ? (int)state_get_int(r, "oldexe_fd", -1) : -1;
 	int *fds;
 	size_t nfds;
-	sigset_t none;
+	sigset_t set;
 
 	if ((fds = calloc(UPGRADE_MAX_FDS, sizeof(*fds))) != NULL) {
 		nfds = state_fds(&upgrade_state, fds, UPGRADE_MAX_FDS);
@@ -745,8 +753,11 @@ upgrade_restore_done(struct supervisor *sup)
 	}
 	state_free(&upgrade_state);
 	upgrade_restoring = false;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* SIGCHLD stays blocked while a signalfd reads it (reap.c). */
+	upgrade_signals(&set);
+	if (reap_reads_sigchld())
+		sigdelset(&set, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static const struct supervisor_upgrade upgrade_ops = {

@@ -1,7 +1,8 @@
 /*
  * test_signals.c: signals to the supervisor at awkward moments: a second
  * SIGINT while draining, SIGHUP while stopping, SIGTERM in the middle of a
- * reload. Each must end with every process gone and exit 0.
+ * reload; many workers' SIGCHLDs at once. Each must end with every process
+ * gone and exit 0.
  */
 #include "autoconf.h"
 
@@ -29,33 +30,47 @@ fini(void)
 	free(logpath);
 }
 
-/* Write the config: one program of two test servers with ARGS. */
+/* Write the config: one program of n test servers with ARGS. */
 static void
-write_config(const char *args, const char *drain)
+write_config_n(const char *args, const char *drain, int n)
 {
 	char *text;
 
 	cr_assert(asprintf(&text,
 	    "[supervisor]\nname = sig\ncontrol = %s/ctl.sock\npidfile = %s/pid\n\n"
 	    "[listener web]\nlisten = 127.0.0.1:0\n\n"
-	    "[program app]\ncommand = %s %s\nlisteners = web\nworkers = 2\n"
+	    "[program app]\ncommand = %s %s\nlisteners = web\nworkers = %d\n"
 	    "ready_timeout = 20s\ndrain_timeout = %s\n",
-	    dir, dir, support_env("HANDOFF_TESTSERVER"), args, drain) != -1);
+	    dir, dir, support_env("HANDOFF_TESTSERVER"), args, n, drain) != -1);
 	free(support_write_file(dir, "handoff.ini", text));
 	free(text);
+}
+
+/* Write the config: one program of two test servers with ARGS. */
+static void
+write_config(const char *args, const char *drain)
+{
+	write_config_n(args, drain, 2);
+}
+
+/* Start the supervisor on a config of n workers; wait until it serves. */
+static void
+start_n(const char *args, const char *drain, int n)
+{
+	dir = support_tmpdir();
+	cr_assert(asprintf(&config, "%s/handoff.ini", dir) != -1);
+	cr_assert(asprintf(&logpath, "%s/handoff.log", dir) != -1);
+	write_config_n(args, drain, n);
+	cr_assert_eq(support_handoff_start(&hp, config, logpath), 0);
+	cr_assert_eq(support_handoff_wait_log(&hp, "started: app gen 1 ready", 1),
+	    0, "never started");
 }
 
 /* Start the supervisor on the config and wait until it serves. */
 static void
 start(const char *args, const char *drain)
 {
-	dir = support_tmpdir();
-	cr_assert(asprintf(&config, "%s/handoff.ini", dir) != -1);
-	cr_assert(asprintf(&logpath, "%s/handoff.log", dir) != -1);
-	write_config(args, drain);
-	cr_assert_eq(support_handoff_start(&hp, config, logpath), 0);
-	cr_assert_eq(support_handoff_wait_log(&hp, "started: app gen 1 ready", 1),
-	    0, "never started");
+	start_n(args, drain, 2);
 }
 
 /* Nothing the test started is left: supervisor, workers, their children. */
@@ -146,5 +161,43 @@ Test(signals, stop_kills_descendants_that_left_the_process_group, .fini = fini)
 	cr_expect_eq(support_count_lines(text, "left by workers outside their "
 	    "process groups"), 0, "%s", text);
 	free(text);
+	expect_nothing_left();
+}
+
+/*
+ * Many workers killed at once: SIGCHLD is not queued, so most of their
+ * exits come without a signal of their own. Every one is still reaped,
+ * logged and restarted, and a stop leaves nothing behind.
+ */
+Test(signals, many_workers_killed_at_once_are_all_restarted, .fini = fini)
+{
+	enum { MANY = 40 };
+	pid_t pids[MANY];
+	char path[64], needle[64], *text, *p, *end;
+	long v;
+	int i, n = 0;
+
+	start_n("", "5s", MANY);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)hp.pid,
+	    (int)hp.pid);
+	cr_assert_not_null(text = support_read_file(path));
+	for (p = text; n < MANY && (v = strtol(p, &end, 10)) > 0; p = end)
+		pids[n++] = (pid_t)v;
+	free(text);
+	cr_assert_eq(n, MANY, "the supervisor has %d children, not %d", n, MANY);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(kill(pids[i], SIGKILL), 0);
+	cr_assert_eq(support_handoff_wait_log(&hp, "ready again after restart 1",
+	    MANY), 0, "not every worker was restarted");
+	text = support_read_file(logpath);
+	cr_assert_not_null(text);
+	for (i = 0; i < n; i++) {
+		snprintf(needle, sizeof(needle), " pid %d: was killed by signal 9",
+		    (int)pids[i]);
+		cr_expect_eq(support_count_lines(text, needle), 1, "%s: %s",
+		    needle, text);
+	}
+	free(text);
+	cr_assert_eq(support_handoff_stop(&hp, SIGTERM), 0);
 	expect_nothing_left();
 }

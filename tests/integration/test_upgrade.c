@@ -445,6 +445,64 @@ Test(upgrade, signals_during_upgrades_are_kept)
 	free(bin);
 }
 
+/* The pid of worker i of the first generation, from status. */
+static pid_t
+tu_worker_pid(struct sup *s, const char *i)
+{
+	json_object *st = tc_status_json(s);
+	pid_t pid;
+
+	pid = (pid_t)tc_json_int(tc_json_at(st, "programs", "0", "generations",
+	    "0", "workers", i, "pid", NULL));
+	json_object_put(st);
+	cr_assert_gt(pid, 0);
+	return pid;
+}
+
+/*
+ * A worker that exits while the supervisor execs its new image (killed by
+ * the wrapper, which runs as the supervisor's pid before it execs
+ * handoff) is reaped and restarted by the new image; and a worker that
+ * exits after the upgrade is seen too (SIGCHLD, blocked across the exec,
+ * is read again). Then a stop leaves nothing behind.
+ */
+Test(upgrade, a_worker_exiting_during_the_upgrade_is_reaped_by_the_new_image)
+{
+	struct run_result res;
+	char *bin, *sigs, needle[80];
+	pid_t w0, w1;
+
+	struct sup *s = tc_new("", "");
+	tc_start(s);
+	w0 = tu_worker_pid(s, "0");
+	w1 = tu_worker_pid(s, "1");
+	tc_saw_worker(s, w0);
+	tc_saw_worker(s, w1);
+	sigs = tc_printf("kill -KILL %d", (int)w0);
+	bin = tu_wrapper_sigs(s, "handoff-9.9.1", "HANDOFF_TEST_VERSION=9.9.1",
+	    sigs);
+	cr_assert_eq(tu_upgrade(s, bin, &res), 0, "%s%s", res.out, res.err);
+	cr_assert(strstr(res.out, "upgraded to handoff 9.9.1") != NULL, "%s",
+	    res.out);
+	support_result_free(&res);
+	snprintf(needle, sizeof(needle), "worker 0 pid %d: was killed by "
+	    "signal 9", (int)w0);
+	tc_expect_log(s, needle, 1);
+	tc_expect_log(s, "ready again after restart 1", 1);
+	/* The new image sees the next exit too. */
+	cr_assert_eq(kill(w1, SIGKILL), 0);
+	snprintf(needle, sizeof(needle), "worker 1 pid %d: was killed by "
+	    "signal 9", (int)w1);
+	tc_expect_log(s, needle, 1);
+	tc_expect_log(s, "ready again after restart 1", 2);
+	tc_saw_worker(s, tu_worker_pid(s, "0"));
+	tc_saw_worker(s, tu_worker_pid(s, "1"));
+	tc_stop(s);
+	tc_expect_all_gone(s);
+	free(sigs);
+	free(bin);
+}
+
 /*
  * An upgrade asked for while a reload is in flight (its new generation
  * is slow to get ready) is refused, by `handoff upgrade` (exit 1) and by
