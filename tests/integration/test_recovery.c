@@ -27,6 +27,12 @@
 
 #define CLIENTS		16
 #define WORKERS		2
+/*
+ * Resets the self-mode recovery accepts: the kernel resets a few
+ * connections per thousand socket closes under load (README, Self mode);
+ * its orphans close 2 sockets, so more than 1 means something else.
+ */
+#define TR_CLOSE_RACE_RESETS	1
 
 /* The running test's load; stopped before its supervisors are. */
 static struct load ld;
@@ -121,11 +127,16 @@ tr_origin(struct sup *s, const char *name)
 /*
  * The crash and the restart under load: the orphans (n, their pids
  * filled in) serve between the two, the new supervisor takes over, the
- * orphans drain and are gone, no request fails, new workers answer.
+ * orphans drain and are gone, no request fails, new workers answer. In
+ * self mode, where the orphans close their own sockets under load, up to
+ * close_race_resets requests may be reset by the kernel's close race
+ * (README, Self mode), and nothing else may fail.
  */
 static void
-tr_crash_and_recover(struct sup *s, pid_t *orphans, int n)
+tr_crash_and_recover_but_close_races(struct sup *s, pid_t *orphans, int n,
+    long close_race_resets)
 {
+	long resets;
 	pid_t pid;
 	int i;
 
@@ -145,11 +156,22 @@ tr_crash_and_recover(struct sup *s, pid_t *orphans, int n)
 	cr_assert_eq(load_wait_progress(&ld, CLIENTS * 4), 0, "%s",
 	    tr_summary());
 	load_stop(&ld);
-	cr_assert_eq(load_failures(&ld), 0, "requests failed across the crash "
-	    "and the restart: %s\n%s", tr_summary(), tc_log_text(s));
+	resets = load_count(&ld, LOAD_RESET);
+	cr_assert_leq(resets, close_race_resets, "more requests reset than the "
+	    "kernel's close race may reset: %s\n%s", tr_summary(),
+	    tc_log_text(s));
+	cr_assert_eq(load_failures(&ld) - resets, 0, "requests failed across "
+	    "the crash and the restart: %s\n%s", tr_summary(), tc_log_text(s));
 	(void)tc_get(s, &pid);
 	cr_assert(!tr_among(pid, orphans, n), "an orphan answered after the "
 	    "drain");
+}
+
+/* The crash and the restart under load: no request may fail at all. */
+static void
+tr_crash_and_recover(struct sup *s, pid_t *orphans, int n)
+{
+	tr_crash_and_recover_but_close_races(s, orphans, n, 0);
 }
 
 Test(recovery, kill_9_under_load_then_run_takes_over)
@@ -216,7 +238,8 @@ Test(recovery, self_mode_orphans_drain_beside_the_new_workers)
 	    "drain_timeout = 10s\n");
 	free(args);
 	tc_start(s);
-	tr_crash_and_recover(s, orphans, WORKERS);
+	tr_crash_and_recover_but_close_races(s, orphans, WORKERS,
+	    TR_CLOSE_RACE_RESETS);
 	tc_expect_log(s, "2 orphaned workers of the dead supervisor pid", 1);
 	/* Nothing was copied: the supervisor holds no socket of theirs. */
 	cr_assert_eq(tc_log_count(s, "from orphaned worker"), 0, "%s",
@@ -280,7 +303,8 @@ Test(recovery, a_worker_that_switched_user_itself_is_taken_over)
 	free(support_write_file(s->dir, "handoff.ini", text));
 	free(text);
 	tc_start(s);
-	tr_crash_and_recover(s, orphans, WORKERS);
+	tr_crash_and_recover_but_close_races(s, orphans, WORKERS,
+	    TR_CLOSE_RACE_RESETS);
 	tc_expect_log(s, "2 orphaned workers of the dead supervisor pid", 1);
 	tc_stop(s);
 }
