@@ -14,9 +14,12 @@
  * all the children (reap_scan), at once if none was made for
  * reap.interval, else when that is over: a child whose signal was lost is
  * reaped at most that late. The interval is REAP_SCAN_FACTOR times the
- * CPU time the last walk took (REAP_SCAN_MIN_NS to REAP_SCAN_MAX_NS), so
- * that the walks take a small share of the time however many children
- * there are (a walk of 2000 takes some 0.1 ms).
+ * CPU time the kernel's last walk took (REAP_SCAN_MIN_NS to
+ * REAP_SCAN_MAX_NS), so that the walks take at most 1% of the CPU however
+ * many children there are, and an exit whose signal was merged waits for
+ * a few ms at most (a walk of 2000 children takes some 0.05 ms). Only the
+ * waitpid() that finds no exited child left is timed: it walks them all,
+ * and what the caller does for each child reaped is not the walk's cost.
  *
  * SIGCHLD stays blocked (so that it waits for the signalfd; the mask
  * survives execve, so a SIGCHLD pending at an upgrade is read by the new
@@ -45,10 +48,10 @@
 #define REAP_BATCH		64
 
 /* The wait between two walks: this many times the last walk's CPU time... */
-#define REAP_SCAN_FACTOR	1000
+#define REAP_SCAN_FACTOR	100
 /* ... within these bounds. */
-#define REAP_SCAN_MIN_NS	(10 * 1000000LL)
-#define REAP_SCAN_MAX_NS	(250 * 1000000LL)
+#define REAP_SCAN_MIN_NS	(1 * 1000000LL)
+#define REAP_SCAN_MAX_NS	(100 * 1000000LL)
 
 static struct {
 	int		 fd;		/* the signalfd, -1 when not open */
@@ -103,8 +106,7 @@ reap_pid(pid_t pid)
 void
 reap_scan(void)
 {
-	int64_t began = reap_now(), cpu = reap_clock(CLOCK_THREAD_CPUTIME_ID);
-	int64_t took;
+	int64_t began = reap_now(), cpu, took;
 	int status;
 	pid_t pid;
 
@@ -112,9 +114,14 @@ reap_scan(void)
 		event_del(reap.scan_ev);
 		reap.scan_due = false;
 	}
-	while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0)
+	for (;;) {
+		cpu = reap_clock(CLOCK_THREAD_CPUTIME_ID);
+		if ((pid = waitpid(-1, &status, WNOHANG | __WALL)) <= 0)
+			break;
 		if (reap.fn != NULL)
 			reap.fn(pid, status, reap.arg);
+	}
+	/* The last call walked every child and found none exited. */
 	took = reap_clock(CLOCK_THREAD_CPUTIME_ID) - cpu;
 	reap.last_scan = began;
 	reap.interval = took * REAP_SCAN_FACTOR;
