@@ -18,7 +18,10 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,11 +277,16 @@ gen_cancel_spawner(struct generation *gen)
 
 /*
  * The time every generation together may spend starting workers and
- * telling them to stop in one turn of the event loop: a turn is known by
- * the loop's cached time, which it takes once per turn.
+ * telling them to stop in one turn of the event loop. A turn ends with
+ * turn_ev, made active by the turn's first charge and so run behind the
+ * callbacks already queued in it (libevent's cached time cannot tell
+ * turns apart: it ticks with a coarse clock, some ms).
  */
 static struct {
-	struct timeval	 turn;
+	struct event	 turn_ev;	/* ends the turn: the budget is whole */
+	struct event_base *base;	/* turn_ev is assigned to it */
+	bool		 charged;	/* turn_ev is active */
+	bool		 exhausted;	/* no further start this turn */
 	uint64_t	 spent_us;
 	uint64_t	 last_us;	/* what the last start or stop took */
 } gen_budget;
@@ -294,17 +302,16 @@ gen_elapsed_us(const struct timespec *since)
 	    (now.tv_nsec - since->tv_nsec) / 1000);
 }
 
-/* A new turn of the loop has the whole slice again. */
+/* Event: the turn that charged the budget is over; the next has it all. */
 static void
-gen_budget_turn(struct generation *gen)
+gen_budget_turn_over(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval turn;
-
-	if (event_base_gettimeofday_cached(gen->base, &turn) == 0 &&
-	    timercmp(&turn, &gen_budget.turn, !=)) {
-		gen_budget.turn = turn;
-		gen_budget.spent_us = 0;
-	}
+	(void)fd;
+	(void)what;
+	(void)arg;
+	gen_budget.charged = false;
+	gen_budget.exhausted = false;
+	gen_budget.spent_us = 0;
 }
 
 /*
@@ -312,21 +319,34 @@ gen_budget_turn(struct generation *gen)
  * or has too little left for another step as long as this one: a start
  * that waits for its process to exec (milliseconds on a busy machine)
  * then goes to the next turn, after the loop has answered what came in.
+ * Every generation's next start then waits for the next turn too.
  */
 static bool
-gen_budget_spent(const struct timespec *began)
+gen_budget_spent(struct generation *gen, const struct timespec *began)
 {
+	if (!gen_budget.charged) {
+		if (gen_budget.base != gen->base) {
+			event_assign(&gen_budget.turn_ev, gen->base, -1, 0,
+			    gen_budget_turn_over, NULL);
+			gen_budget.base = gen->base;
+		}
+		event_active(&gen_budget.turn_ev, EV_TIMEOUT, 0);
+		gen_budget.charged = true;
+	}
 	gen_budget.last_us = gen_elapsed_us(began);
 	gen_budget.spent_us += gen_budget.last_us;
-	return gen_budget.spent_us + gen_budget.last_us >
-	    GEN_SPAWN_SLICE_MS * 1000;
+	if (gen_budget.spent_us + gen_budget.last_us >
+	    GEN_SPAWN_SLICE_MS * 1000)
+		gen_budget.exhausted = true;
+	return gen_budget.exhausted;
 }
 
 /*
- * Start workers while this turn of the loop has time left for it (at
- * least one). Returns 1 while workers are left to start, 0 when all are
- * started, or worker_start's failure (with *cause) for the worker at
- * gen->nspawned.
+ * Start workers while this turn of the loop has time left for it: the
+ * first start of a turn always goes, a further one only if no
+ * generation's start used the turn up. Returns 1 while workers are left
+ * to start, 0 when all are started, or worker_start's failure (with
+ * *cause) for the worker at gen->nspawned.
  */
 static int
 gen_spawn_some(struct generation *gen, char **cause)
@@ -334,13 +354,12 @@ gen_spawn_some(struct generation *gen, char **cause)
 	struct timespec began;
 	int rc;
 
-	gen_budget_turn(gen);
-	while (gen->nspawned < gen->nworkers) {
+	while (gen->nspawned < gen->nworkers && !gen_budget.exhausted) {
 		clock_gettime(CLOCK_MONOTONIC, &began);
 		if ((rc = worker_start(&gen->workers[gen->nspawned], cause)) != 0)
 			return rc;
 		gen->nspawned++;
-		if (gen_budget_spent(&began))
+		if (gen_budget_spent(gen, &began))
 			break;
 	}
 	listening_watch(gen->listening);
@@ -359,11 +378,10 @@ gen_stop_some(struct generation *gen)
 	struct timespec began;
 	int n = 0;
 
-	gen_budget_turn(gen);
 	while (gen->ntold < gen->held_from) {
 		clock_gettime(CLOCK_MONOTONIC, &began);
 		worker_stop(&gen->workers[gen->ntold++], gen->pc->stop_signal);
-		if (gen_budget_spent(&began) || ++n == GEN_STOP_SLICE_MAX)
+		if (gen_budget_spent(gen, &began) || ++n == GEN_STOP_SLICE_MAX)
 			break;
 	}
 	return gen->ntold < gen->held_from;
@@ -436,8 +454,10 @@ gen_slice(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Start the workers, a slice at a time so the event loop keeps running,
- * and the ready_timeout. Fails with *cause if the first slice cannot
- * start; a later slice that cannot fails the generation (GEN_EVENT_FAILED).
+ * and the ready_timeout. The first slice runs now if this turn of the loop
+ * has time left (another program's start may have used it up), else in
+ * the next turn. Fails with *cause if a worker started now cannot start; a
+ * later slice that cannot fails the generation (GEN_EVENT_FAILED).
  */
 int
 gen_start(struct generation *gen, char **cause)

@@ -571,6 +571,40 @@ Test(generation, a_slice_starts_no_worker_it_has_no_time_left_for)
 	gen_free(gen);
 }
 
+/*
+ * The turn's time is shared by every generation: a reload of two programs
+ * whose starts take 3 ms starts one worker in the turn it begins (not one
+ * per program), and one per turn after it, whichever program it is for.
+ */
+Test(generation, generations_share_the_turn_of_the_loop)
+{
+	struct generation *a = make_gen(3, ""), *b;
+	char *cause = NULL;
+	int before, turns = 0;
+
+	b = gen_new(base, conf, config_find_program(conf, "app"), NULL, 2,
+	    "/tmp/notify", &fake_ops, pids, on_event, NULL);
+	cr_assert_not_null(b);
+	fake.spawn_spin_us = 3000;
+	cr_assert_eq(gen_start(a, &cause), 0);
+	cr_assert_eq(gen_start(b, &cause), 0);
+	cr_assert_eq(fake.spawned, 1, "%d workers started in the turn the "
+	    "two generations began", fake.spawned);
+	while (fake.spawned < 6) {
+		cr_assert_lt(turns++, 10000);
+		before = fake.spawned;
+		event_base_loop(base, EVLOOP_ONCE);
+		cr_assert_leq(fake.spawned - before, 1,
+		    "%d workers started in one turn", fake.spawned - before);
+	}
+	cr_assert_eq(a->nspawned, 3);
+	cr_assert_eq(b->nspawned, 3);
+	kill_and_reap(a);
+	kill_and_reap(b);
+	gen_free(a);
+	gen_free(b);
+}
+
 Test(generation, a_worker_that_cannot_start_in_a_later_slice_fails_it)
 {
 	struct generation *gen = make_gen(400, "");
