@@ -199,17 +199,32 @@ reap_readable(evutil_socket_t fd, short what, void *arg)
 /*
  * Block SIGCHLD and read it from a signalfd; from now on fn is told of
  * each child reaped (by the signalfd or reap_scan), and done after those
- * reaped at once. -1 with *cause if it cannot (SIGCHLD is then as it was).
+ * reaped at once. -1 with *cause if it cannot (SIGCHLD is then blocked as
+ * it was, at its default action).
  */
 int
 reap_open(struct event_base *base, reap_fn fn, reap_done_fn done, void *arg,
     char **cause)
 {
+	struct sigaction sa;
 	sigset_t set, old;
 
 	reap.fn = fn;
 	reap.done = done;
 	reap.arg = arg;
+	/*
+	 * SIGCHLD at its default action. A parent may have left it ignored,
+	 * and execve keeps it so: the kernel then reaps each child itself
+	 * and sends no signal, and no exit would be seen. (Watched as any
+	 * signal, libevent's handler replaced it.)
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGCHLD, &sa, NULL) == -1) {
+		cause_set(cause, "sigaction: %s", strerror(errno));
+		return -1;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &set, &old) == -1) {

@@ -53,17 +53,29 @@ write_config(const char *args, const char *drain)
 	write_config_n(args, drain, 2);
 }
 
-/* Start the supervisor on a config of n workers; wait until it serves. */
+/*
+ * Start the supervisor, with the signals of ignore (0-terminated, or NULL)
+ * ignored, on a config of n workers; wait until it serves.
+ */
 static void
-start_n(const char *args, const char *drain, int n)
+start_n_ignoring(const char *args, const char *drain, int n,
+    const int *ignore)
 {
 	dir = support_tmpdir();
 	cr_assert(asprintf(&config, "%s/handoff.ini", dir) != -1);
 	cr_assert(asprintf(&logpath, "%s/handoff.log", dir) != -1);
 	write_config_n(args, drain, n);
-	cr_assert_eq(support_handoff_start(&hp, config, logpath), 0);
+	cr_assert_eq(support_handoff_start_ignoring(&hp, config, logpath,
+	    ignore), 0);
 	cr_assert_eq(support_handoff_wait_log(&hp, "started: app gen 1 ready", 1),
 	    0, "never started");
+}
+
+/* Start the supervisor on a config of n workers; wait until it serves. */
+static void
+start_n(const char *args, const char *drain, int n)
+{
+	start_n_ignoring(args, drain, n, NULL);
 }
 
 /* Start the supervisor on the config and wait until it serves. */
@@ -198,6 +210,38 @@ Test(signals, many_workers_killed_at_once_are_all_restarted, .fini = fini)
 		    needle, text);
 	}
 	free(text);
+	cr_assert_eq(support_handoff_stop(&hp, SIGTERM), 0);
+	expect_nothing_left();
+}
+
+/*
+ * A supervisor started with SIGCHLD ignored, as a parent may leave it (an
+ * ignored signal stays ignored across execve): were it left so, the
+ * kernel would reap the workers itself and send no SIGCHLD, and no exit
+ * would be seen. A worker killed is reaped, logged and restarted, and a
+ * stop leaves nothing behind.
+ */
+Test(signals, a_worker_killed_is_restarted_though_sigchld_was_ignored,
+    .fini = fini)
+{
+	static const int ignore[] = { SIGCHLD, 0 };
+	char path[64], needle[64], *text;
+	pid_t pid;
+
+	start_n_ignoring("", "5s", 2, ignore);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)hp.pid,
+	    (int)hp.pid);
+	cr_assert_not_null(text = support_read_file(path));
+	pid = (pid_t)strtol(text, NULL, 10);
+	free(text);
+	cr_assert_gt(pid, 0, "the supervisor has no children");
+	cr_assert_eq(kill(pid, SIGKILL), 0);
+	snprintf(needle, sizeof(needle), " pid %d: was killed by signal 9",
+	    (int)pid);
+	cr_assert_eq(support_handoff_wait_log(&hp, needle, 1), 0, "the exit of "
+	    "worker pid %d was never seen", (int)pid);
+	cr_assert_eq(support_handoff_wait_log(&hp, "ready again after restart 1",
+	    1), 0, "the worker was not restarted");
 	cr_assert_eq(support_handoff_stop(&hp, SIGTERM), 0);
 	expect_nothing_left();
 }
