@@ -546,6 +546,24 @@ Test(generation, generations_starting_together_share_the_slice)
 }
 
 /*
+ * Turn the loop until total workers are started, none of its turns
+ * starting more than one.
+ */
+static void
+start_one_per_turn_until(int total)
+{
+	int before, turns = 0;
+
+	while (fake.spawned < total) {
+		cr_assert_lt(turns++, 10000);
+		before = fake.spawned;
+		event_base_loop(base, EVLOOP_ONCE);
+		cr_assert_leq(fake.spawned - before, 1,
+		    "%d workers started in one turn", fake.spawned - before);
+	}
+}
+
+/*
  * A slice starts no worker it has no time left for: with starts of 3 ms
  * and slices of 5 ms, each turn of the loop starts one, so that a control
  * request waits for one start at most, not for two.
@@ -554,19 +572,12 @@ Test(generation, a_slice_starts_no_worker_it_has_no_time_left_for)
 {
 	struct generation *gen = make_gen(4, "");
 	char *cause = NULL;
-	int before, turns = 0;
 
 	fake.spawn_spin_us = 3000;
 	cr_assert_eq(gen_start(gen, &cause), 0);
 	cr_assert_eq(fake.spawned, 1, "%d workers started in the first turn",
 	    fake.spawned);
-	while (fake.spawned < 4) {
-		cr_assert_lt(turns++, 10000);
-		before = fake.spawned;
-		event_base_loop(base, EVLOOP_ONCE);
-		cr_assert_leq(fake.spawned - before, 1,
-		    "%d workers started in one turn", fake.spawned - before);
-	}
+	start_one_per_turn_until(4);
 	kill_and_reap(gen);
 	gen_free(gen);
 }
@@ -580,7 +591,6 @@ Test(generation, generations_share_the_turn_of_the_loop)
 {
 	struct generation *a = make_gen(3, ""), *b;
 	char *cause = NULL;
-	int before, turns = 0;
 
 	b = gen_new(base, conf, config_find_program(conf, "app"), NULL, 2,
 	    "/tmp/notify", &fake_ops, pids, on_event, NULL);
@@ -590,13 +600,7 @@ Test(generation, generations_share_the_turn_of_the_loop)
 	cr_assert_eq(gen_start(b, &cause), 0);
 	cr_assert_eq(fake.spawned, 1, "%d workers started in the turn the "
 	    "two generations began", fake.spawned);
-	while (fake.spawned < 6) {
-		cr_assert_lt(turns++, 10000);
-		before = fake.spawned;
-		event_base_loop(base, EVLOOP_ONCE);
-		cr_assert_leq(fake.spawned - before, 1,
-		    "%d workers started in one turn", fake.spawned - before);
-	}
+	start_one_per_turn_until(6);
 	cr_assert_eq(a->nspawned, 3);
 	cr_assert_eq(b->nspawned, 3);
 	kill_and_reap(a);
