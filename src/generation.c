@@ -675,6 +675,7 @@ gen_free(struct generation *gen)
 	free(gen->listeners);
 	free(gen->workers);
 	free(gen->program);
+	free(gen->record_lines);
 	free(gen);
 }
 

@@ -24,6 +24,7 @@ struct listening;
 struct pidmap;
 struct program_conf;
 struct proc_ops;
+struct record_lines;
 struct state;
 struct state_rec;
 struct state_writer;
@@ -80,6 +81,9 @@ struct generation {
 	unsigned int	 drained_by;	/* the reload that drains it, 0 none */
 	struct timespec	 drained_by_started;	/* when that reload began */
 	struct drain_report *drain;	/* how its workers ended, once draining */
+	struct record_lines *record_lines;	/* the record's lines of its
+					   workers' fds (record.c), one
+					   allocation; NULL until written */
 	struct event_base *base;
 	const char	*notify_socket;
 	gen_event_cb	 cb;

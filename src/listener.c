@@ -444,6 +444,27 @@ listener_socket_take(struct listener_socket *s, int fd)
 	s->registered = false;
 }
 
+/*
+ * Changes to what the record of the workers shows of any listener: a
+ * name, an address, a socket opened or closed. record.c keeps the lines
+ * it wrote of them while this count stays the same.
+ */
+static unsigned long long listener_nchanges;
+
+/* Note that what the record of the workers shows of a listener changed. */
+static void
+listener_changed(void)
+{
+	listener_nchanges++;
+}
+
+/* How many changes listener_changed noted so far. */
+unsigned long long
+listener_changes(void)
+{
+	return listener_nchanges;
+}
+
 /* Bind a listener as configured; *out gets it, with one reference. */
 int
 listener_bind(const struct listener_conf *lc, struct listener **out,
@@ -748,6 +769,7 @@ adopted:
 	listener_socket_take(&l->sockets[slot], fd);
 	l->sockets[slot].origin = origin;
 	l->nsockets++;
+	listener_changed();
 	listener_group_join(l, slot);
 	return 0;
 
@@ -855,6 +877,8 @@ listener_slot_close(struct listener *l, size_t slot)
 {
 	struct listener_socket *sock = &l->sockets[slot];
 
+	/* Its callers take the slot off the array too. */
+	listener_changed();
 	if (sock->fd == -1)
 		return;
 	if (sock->group_index >= 0 && addr_socktype(&l->addr) == SOCK_STREAM)
@@ -1404,6 +1428,7 @@ listener_apply_change(struct listener_change *c)
 		free(l->name);
 		l->name = c->name;
 		c->name = NULL;
+		listener_changed();
 	}
 	if (c->fd_name != NULL) {
 		free(l->fd_name);
@@ -1879,6 +1904,7 @@ listener_rebind(struct listener *l, char **cause)
 	memcpy(l->bound, fresh->bound, sizeof(l->bound));
 	l->bound_ss = fresh->bound_ss;
 	l->bound_len = fresh->bound_len;
+	listener_changed();
 	listener_unref(fresh);
 	return 0;
 }

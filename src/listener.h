@@ -106,6 +106,7 @@ void	 listener_set_move(struct listener_set *dst, struct listener_set *src);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
 bool	 listener_can_repair(const struct listener *l);
 bool	 listener_per_slot(const struct listener *l);
+unsigned long long listener_changes(void);
 int	 listener_grow(struct listener *l, size_t nslots, char **cause);
 int	 listener_slot_leave(struct listener *l, size_t slot);
 int	 listener_slot_rejoin(struct listener *l, size_t slot);

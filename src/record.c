@@ -25,6 +25,11 @@
  * told apart by it. Each fd line belongs to the proc line above it: the
  * listener socket (by inode) the worker got at fd FD; a process has at most
  * MAX_LISTENERS_PER_PROGRAM of them, and a record with more is not trusted.
+ *
+ * A generation's fd lines are the same for each of its workers but for
+ * the sockets of per-slot listeners: they are rendered once, kept with
+ * the generation until a listener changes, and copied into each write;
+ * only the per-slot ones are rendered for each worker.
  */
 #include "autoconf.h"
 
@@ -122,59 +127,249 @@ record_observe(void *arg, pid_t pid, bool added)
 	record_changed(rec);
 }
 
+/* The longest process or fd line: its numbers, a name and an address. */
+#define RECORD_LINE_MAX	(96 + RECORD_NAME_MAX + ADDR_STRLEN)
+
+/*
+ * A generation's fd lines, rendered once for all its workers and again
+ * once a listener changed what they show of it (listener_changes). text
+ * has the lines of its shared listeners, in fd order; a per-slot
+ * listener's line names the worker's own socket, so it is rendered for
+ * each worker and goes at offset holes[k].at of text. One allocation,
+ * the generation's (gen->record_lines): freed with it.
+ */
+struct record_lines {
+	unsigned long long changes;	/* listener_changes() when rendered */
+	size_t		 len;		/* of text */
+	size_t		 nholes;
+	struct record_hole {
+		size_t	 at;		/* in text */
+		size_t	 listener;	/* index in gen->listeners */
+	}		*holes;
+	char		*text;
+};
+
+/* Put v in decimal at p; returns the end. */
+static char *
+record_put_num(char *p, uintmax_t v)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	size_t n;
+
+	do
+		*--d = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	n = (size_t)(digits + sizeof(digits) - d);
+	memcpy(p, d, n);
+	return p + n;
+}
+
+/* Put v in decimal, signed, at p; returns the end. */
+static char *
+record_put_int(char *p, intmax_t v)
+{
+	if (v >= 0)
+		return record_put_num(p, (uintmax_t)v);
+	*p++ = '-';
+	return record_put_num(p, -(uintmax_t)v);
+}
+
+/* Put at most max bytes of s at p, then c; returns the end. */
+static char *
+record_put_str(char *p, const char *s, size_t max, char c)
+{
+	size_t n = strnlen(s, max);
+
+	memcpy(p, s, n);
+	p[n] = c;
+	return p + n + 1;
+}
+
+/*
+ * A process line in buf (RECORD_LINE_MAX bytes), as
+ * "proc %d %llu %lu %u %d %s\n" would write it with the program's name
+ * cut as a struct record_proc holds it; returns its length.
+ */
+static size_t
+record_proc_text(char *buf, pid_t pid, unsigned long long start, uid_t uid,
+    unsigned int gen, int slot, const char *program)
+{
+	char *p = buf;
+
+	memcpy(p, "proc ", 5);
+	p = record_put_int(p + 5, pid);
+	*p++ = ' ';
+	p = record_put_num(p, start);
+	*p++ = ' ';
+	p = record_put_num(p, (unsigned long)uid);
+	*p++ = ' ';
+	p = record_put_num(p, gen);
+	*p++ = ' ';
+	p = record_put_int(p, slot);
+	*p++ = ' ';
+	p = record_put_str(p, program, RECORD_NAME_MAX - 1, '\n');
+	return (size_t)(p - buf);
+}
+
+/*
+ * An fd line in buf (RECORD_LINE_MAX bytes), as "fd %d %ju %zu %s %s\n"
+ * would write it with the names cut as a struct record_fd holds them;
+ * returns its length.
+ */
+static size_t
+record_fd_text(char *buf, int fd, ino_t ino, size_t slot, const char *listener,
+    const char *where)
+{
+	char *p = buf;
+
+	memcpy(p, "fd ", 3);
+	p = record_put_int(p + 3, fd);
+	*p++ = ' ';
+	p = record_put_num(p, (uintmax_t)ino);
+	*p++ = ' ';
+	p = record_put_num(p, slot);
+	*p++ = ' ';
+	p = record_put_str(p, listener, RECORD_NAME_MAX - 1, ' ');
+	p = record_put_str(p, where, ADDR_STRLEN - 1, '\n');
+	return (size_t)(p - buf);
+}
+
 /* A process line. */
 void
 record_put_proc(FILE *fp, const struct record_proc *p)
 {
-	fprintf(fp, "proc %d %llu %lu %u %d %s\n", (int)p->pid, p->start,
-	    (unsigned long)p->uid, p->gen, p->slot, p->program);
+	char buf[RECORD_LINE_MAX];
+
+	fwrite(buf, 1, record_proc_text(buf, p->pid, p->start, p->uid, p->gen,
+	    p->slot, p->program), fp);
 }
 
 /* An fd line, of the process line above. */
 void
 record_put_fd(FILE *fp, const struct record_fd *f)
 {
-	fprintf(fp, "fd %d %ju %zu %s %s\n", f->fd, (uintmax_t)f->ino, f->slot,
-	    f->listener, f->where);
+	char buf[RECORD_LINE_MAX];
+
+	fwrite(buf, 1, record_fd_text(buf, f->fd, f->ino, f->slot, f->listener,
+	    f->where), fp);
 }
 
 /*
- * Record one process of worker w (its own pid, or its MAINPID); euid is
- * the supervisor's, the user of a program without user =. 1 if it was
+ * The fd line in buf (RECORD_LINE_MAX bytes) of the worker of slot index
+ * for the generation's listener i: the socket of its slot where the
+ * listener has one per slot, else the shared one. Returns its length.
+ */
+static size_t
+record_listener_text(char *buf, const struct generation *gen, size_t i,
+    int index)
+{
+	const struct listener *l = gen->listeners[i];
+	size_t slot;
+
+	slot = listener_per_slot(l) && (size_t)index < listener_nsockets(l) ?
+	    (size_t)index : 0;
+	return record_fd_text(buf, 3 + (int)i, listener_socket_ino(l, slot),
+	    slot, l->name, l->bound);
+}
+
+/*
+ * The fd lines of the generation's workers, rendered now unless no
+ * listener changed since they last were. NULL if out of memory: each
+ * line is rendered for each worker then.
+ */
+static const struct record_lines *
+record_lines_of(struct generation *gen)
+{
+	unsigned long long changes = listener_changes();
+	struct record_lines *lines, *shrunk;
+	size_t i, nholes = 0, head;
+	char *p;
+
+	if (gen->record_lines != NULL && gen->record_lines->changes == changes)
+		return gen->record_lines;
+	free(gen->record_lines);
+	gen->record_lines = NULL;
+	for (i = 0; i < gen->nlisteners; i++)
+		if (listener_per_slot(gen->listeners[i]))
+			nholes++;
+	/* Room for the longest lines, given back once they are rendered. */
+	head = sizeof(*lines) + nholes * sizeof(*lines->holes);
+	if ((lines = malloc(head + (gen->nlisteners - nholes) *
+	    RECORD_LINE_MAX)) == NULL)
+		return NULL;
+	lines->holes = (struct record_hole *)(void *)(lines + 1);
+	lines->text = p = (char *)lines + head;
+	lines->nholes = 0;
+	for (i = 0; i < gen->nlisteners; i++) {
+		if (listener_per_slot(gen->listeners[i])) {
+			lines->holes[lines->nholes].at = (size_t)(p -
+			    lines->text);
+			lines->holes[lines->nholes++].listener = i;
+		} else
+			p += record_listener_text(p, gen, i, 0);
+	}
+	lines->len = (size_t)(p - lines->text);
+	lines->changes = changes;
+	if ((shrunk = realloc(lines, head + lines->len)) != NULL) {
+		lines = shrunk;
+		lines->holes = (struct record_hole *)(void *)(lines + 1);
+		lines->text = (char *)lines + head;
+	}
+	gen->record_lines = lines;
+	return lines;
+}
+
+/*
+ * The fd lines of the worker of slot index: the generation's lines
+ * (lines, or each rendered now if NULL) with those of its own sockets.
+ */
+static void
+record_put_fds(FILE *fp, const struct generation *gen,
+    const struct record_lines *lines, int index)
+{
+	char buf[RECORD_LINE_MAX];
+	size_t i, k, at = 0;
+
+	if (lines == NULL) {
+		for (i = 0; i < gen->nlisteners; i++)
+			fwrite(buf, 1, record_listener_text(buf, gen, i, index),
+			    fp);
+		return;
+	}
+	for (k = 0; k < lines->nholes; k++) {
+		fwrite(lines->text + at, 1, lines->holes[k].at - at, fp);
+		at = lines->holes[k].at;
+		fwrite(buf, 1, record_listener_text(buf, gen,
+		    lines->holes[k].listener, index), fp);
+	}
+	fwrite(lines->text + at, 1, lines->len - at, fp);
+}
+
+/*
+ * Record one process of worker w (its own pid, or its MAINPID), its fd
+ * lines from *lines (rendered at the generation's first process); euid
+ * is the supervisor's, the user of a program without user =. 1 if it was
  * (its start time known), else 0.
  */
 static int
 record_put_worker(struct record *rec, FILE *fp, const struct worker *w,
-    const struct generation *gen, pid_t pid, uid_t euid)
+    struct generation *gen, const struct record_lines **lines, bool *rendered,
+    pid_t pid, uid_t euid)
 {
-	uintptr_t start = (uintptr_t)pidmap_get(rec->starts, pid);
-	const struct listener *l;
-	struct record_proc p;
-	struct record_fd f;
-	size_t i, slot;
+	uintptr_t known = (uintptr_t)pidmap_get(rec->starts, pid);
+	unsigned long long start;
+	char buf[RECORD_LINE_MAX];
 
-	memset(&p, 0, sizeof(p));
-	p.pid = pid;
-	p.start = start != 0 ? start - 1 : record_start_of(pid);
-	p.uid = gen->pc->user != NULL ? gen->pc->uid : euid;
-	p.gen = gen->number;
-	p.slot = w->index;
-	snprintf(p.program, sizeof(p.program), "%s", gen->program);
-	if (p.start == 0)
+	start = known != 0 ? known - 1 : record_start_of(pid);
+	if (start == 0)
 		return 0;
-	record_put_proc(fp, &p);
-	for (i = 0; i < gen->nlisteners; i++) {
-		l = gen->listeners[i];
-		slot = listener_per_slot(l) && (size_t)w->index <
-		    listener_nsockets(l) ? (size_t)w->index : 0;
-		memset(&f, 0, sizeof(f));
-		f.fd = 3 + (int)i;
-		f.ino = listener_socket_ino(l, slot);
-		f.slot = slot;
-		snprintf(f.listener, sizeof(f.listener), "%s", l->name);
-		snprintf(f.where, sizeof(f.where), "%s", l->bound);
-		record_put_fd(fp, &f);
+	fwrite(buf, 1, record_proc_text(buf, pid, start, gen->pc->user != NULL ?
+	    gen->pc->uid : euid, gen->number, w->index, gen->program), fp);
+	if (!*rendered) {
+		*lines = record_lines_of(gen);
+		*rendered = true;
 	}
+	record_put_fds(fp, gen, *lines, w->index);
 	return 1;
 }
 
@@ -184,24 +379,31 @@ record_put_all(struct record *rec, FILE *fp)
 {
 	struct program *prog;
 	struct generation *gen;
+	const struct record_lines *lines;
 	const struct worker *w;
 	uid_t euid = geteuid();
+	bool rendered;
 	size_t n = 0;
 	int i;
 
 	fprintf(fp, "%s\nsupervisor %d %llu\n", RECORD_MAGIC, (int)getpid(),
 	    rec->sup_start);
 	TAILQ_FOREACH(prog, rec->programs, entry)
-		TAILQ_FOREACH(gen, &prog->gens, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry) {
+			lines = NULL;
+			rendered = false;
 			for (i = 0; i < gen->nworkers; i++) {
 				w = &gen->workers[i];
 				if (w->pid != 0)
 					n += (size_t)record_put_worker(rec, fp,
-					    w, gen, w->pid, euid);
+					    w, gen, &lines, &rendered, w->pid,
+					    euid);
 				if (w->mainpid != 0 && w->mainpid != w->pid)
 					n += (size_t)record_put_worker(rec, fp,
-					    w, gen, w->mainpid, euid);
+					    w, gen, &lines, &rendered,
+					    w->mainpid, euid);
 			}
+		}
 	if (rec->extra != NULL)
 		rec->extra(rec->extra_arg, fp);
 	return n;
