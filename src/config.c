@@ -1950,25 +1950,44 @@ config_open_error(const char *why, int err, char *buf, size_t len)
 
 /* What config_peek_control collects from [supervisor]. */
 struct peek_state {
+	FILE	*fp;
 	char	*name;
 	char	*control;
 	const char *failed;	/* why a value could not be kept */
+	bool	 in_supervisor;	/* a key of [supervisor] was read */
+	bool	 done;		/* a key of a section after it: stop */
 };
 
-/* inih handler for config_peek_control: only [supervisor] name and control. */
+/*
+ * inih handler for config_peek_control: only [supervisor] name and control.
+ * A key of another section after [supervisor]'s ends the peek: the rest of
+ * the file (a thousand listeners, say) need not be read to find a socket.
+ */
 static int
 peek_handler(void *user, const char *section, const char *key,
     const char *value)
 {
 	struct peek_state *ps = user;
 
-	if (strcmp(section, "supervisor") != 0)
+	if (strcmp(section, "supervisor") != 0) {
+		ps->done = ps->in_supervisor;
 		return 1;
+	}
+	ps->in_supervisor = true;
 	if (strcmp(key, "name") == 0 && config_valid_name(value))
 		(void)set_string(&ps->name, value, &ps->failed);
 	else if (strcmp(key, "control") == 0 && value[0] == '/')
 		(void)set_string(&ps->control, value, &ps->failed);
 	return 1;
+}
+
+/* inih reader for config_peek_control: fp's lines until the peek is done. */
+static char *
+peek_reader(char *buf, int num, void *user)
+{
+	struct peek_state *ps = user;
+
+	return ps->done ? NULL : fgets(buf, num, ps->fp);
 }
 
 /*
@@ -1979,7 +1998,7 @@ peek_handler(void *user, const char *section, const char *key,
 int
 config_peek_control(const char *path, char **control, char **cause)
 {
-	struct peek_state ps = { NULL, NULL, NULL };
+	struct peek_state ps = { NULL, NULL, NULL, NULL, false, false };
 	char *text, msg[256];
 	const char *why;
 	FILE *fp;
@@ -1991,7 +2010,8 @@ config_peek_control(const char *path, char **control, char **cause)
 		    msg);
 		return -1;
 	}
-	ini_parse_file(fp, peek_handler, &ps);
+	ps.fp = fp;
+	ini_parse_stream(peek_reader, &ps, peek_handler, &ps);
 	fclose(fp);
 	free(text);
 	if (ps.failed != NULL) {

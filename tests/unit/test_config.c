@@ -2426,3 +2426,83 @@ Test(config, percent_escapes)
 	    "%s", all_msgs(&msgs));
 	config_msgs_free(&msgs);
 }
+
+/* ---- peeking at the control socket ----------------------------------- */
+
+/* config_peek_control on text written to a temp file: its control path. */
+static char *
+peek_text(const char *text)
+{
+	char path[64], *control = NULL, *cause = NULL;
+	int rc;
+
+	write_temp(text, strlen(text), path, sizeof(path));
+	rc = config_peek_control(path, &control, &cause);
+	unlink(path);
+	cr_assert_eq(rc, 0, "config_peek_control: %s", cause ? cause : "?");
+	cr_assert_not_null(control);
+	return control;
+}
+
+Test(config_peek, finds_the_control_socket_wherever_supervisor_is)
+{
+	char *control;
+
+	control = peek_text(
+	    "[supervisor]\n"
+	    "control = /run/shop/first.sock\n"
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:0\n"
+	    "[program app]\n"
+	    "command = /bin/true\n");
+	cr_assert_str_eq(control, "/run/shop/first.sock");
+	free(control);
+
+	control = peek_text(
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:0\n"
+	    "[program app]\n"
+	    "command = /bin/true\n"
+	    "[supervisor]\n"
+	    "name = shop\n"
+	    "control = /run/shop/last.sock\n");
+	cr_assert_str_eq(control, "/run/shop/last.sock");
+	free(control);
+}
+
+Test(config_peek, a_name_without_control_gives_the_default_path)
+{
+	char want[256], *control;
+
+	expected_control("shop", want, sizeof(want));
+	control = peek_text(
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:0\n"
+	    "[supervisor]\n"
+	    "name = shop\n"
+	    "[program app]\n"
+	    "command = /bin/true\n");
+	cr_assert_str_eq(control, want);
+	free(control);
+}
+
+/*
+ * The peek reads no further than the first key of the section after
+ * [supervisor]: what follows (a thousand listeners, or text the supervisor
+ * will refuse) is not its concern, and a later [supervisor] is not read.
+ */
+Test(config_peek, stops_at_the_section_after_supervisor)
+{
+	char *control;
+
+	control = peek_text(
+	    "[supervisor]\n"
+	    "control = /run/shop/one.sock\n"
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:0\n"
+	    "this line is no config at all\n"
+	    "[supervisor]\n"
+	    "control = /run/shop/two.sock\n");
+	cr_assert_str_eq(control, "/run/shop/one.sock");
+	free(control);
+}
