@@ -394,7 +394,7 @@ Test(sdnotify, says_ready_reloading_stopping_and_stores_sockets, .fini = fini)
 
 Test(sdnotify, stored_sockets_come_back_at_their_slots, .fini = fini)
 {
-	struct sup *s = tc_new("", "");
+	struct sup *s;
 	int fds[3], fd, i, gen;
 	int64_t inode[3];
 	pid_t pids[MAX_PIDS];
@@ -407,6 +407,10 @@ Test(sdnotify, stored_sockets_come_back_at_their_slots, .fini = fini)
 	pid_t pid;
 	int n, port;
 
+	/* Reuseport mode turns net.ipv4.tcp_migrate_req on: in a netns of
+	 * the test's own, not the host's. */
+	tc_own_netns();
+	s = tc_new("", "");
 	write_config(s, true, "", "", "handoff = reuseport\n");
 	rx_open(s);
 	tc_start(s);

@@ -621,6 +621,9 @@ Test(upgrade, reuseport_slots_and_a_unix_listener_cross_an_upgrade)
 	struct stat sb, sb2;
 	int n, i;
 
+	/* Reuseport mode turns net.ipv4.tcp_migrate_req on: in a netns of
+	 * the test's own, not the host's. */
+	tc_own_netns();
 	struct sup *s = tc_new("", "");
 	sockpath = tc_printf("%s/app.sock", s->dir);
 	text = tc_printf("[supervisor]\nname = uptest\ncontrol = %s\n"
