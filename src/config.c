@@ -56,7 +56,7 @@ enum section_kind {
 
 struct parse_state;
 typedef int (*key_handler)(struct parse_state *, const char *value,
-    const char **cause);
+    const char **error);
 static void pending_apply(struct parse_state *);
 
 /* One key a section accepts. */
@@ -242,12 +242,12 @@ program_conf_clear_ready_log(struct program_conf *pc)
 
 /* Replace *field with a copy of value; -1 and *cause if out of memory. */
 static int
-set_string(char **field, const char *value, const char **cause)
+set_string(char **field, const char *value, const char **error)
 {
 	char *copy = strdup(value);
 
 	if (copy == NULL) {
-		*cause = "out of memory";
+		*error = "out of memory";
 		return -1;
 	}
 	free(*field);
@@ -520,14 +520,14 @@ config_valid_name(const char *name)
 /* Look up a user by name or number. */
 static int
 lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
-    const char **cause)
+    const char **error)
 {
 	struct passwd *pw;
 	long n;
 
 	errno = 0;
 	pw = getpwnam(value);
-	if (pw == NULL && parse_int_range(value, 0, INT_MAX - 1, &n, cause) == 0) {
+	if (pw == NULL && parse_int_range(value, 0, INT_MAX - 1, &n, error) == 0) {
 		pw = getpwuid((uid_t)n);
 		if (pw == NULL) {
 			/* A bare uid with no passwd entry is allowed. */
@@ -539,7 +539,7 @@ lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
 	if (pw == NULL) {
 		snprintf(st->cause, sizeof(st->cause),
 		    "unknown user (no such entry in the passwd database)");
-		*cause = st->cause;
+		*error = st->cause;
 		return -1;
 	}
 	*uid = pw->pw_uid;
@@ -549,7 +549,7 @@ lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
 
 /* Look up a group by name or number. */
 static int
-lookup_group(const char *value, gid_t *gid, const char **cause)
+lookup_group(const char *value, gid_t *gid, const char **error)
 {
 	struct group *gr;
 	long n;
@@ -559,11 +559,11 @@ lookup_group(const char *value, gid_t *gid, const char **cause)
 		*gid = gr->gr_gid;
 		return 0;
 	}
-	if (parse_int_range(value, 0, INT_MAX - 1, &n, cause) == 0) {
+	if (parse_int_range(value, 0, INT_MAX - 1, &n, error) == 0) {
 		*gid = (gid_t)n;
 		return 0;
 	}
-	*cause = "unknown group (no such entry in the group database)";
+	*error = "unknown group (no such entry in the group database)";
 	return -1;
 }
 
@@ -571,61 +571,61 @@ lookup_group(const char *value, gid_t *gid, const char **cause)
 
 /* name = NAME */
 static int
-sup_name(struct parse_state *st, const char *value, const char **cause)
+sup_name(struct parse_state *st, const char *value, const char **error)
 {
 	if (!config_valid_name(value)) {
-		*cause = "bad name (use 1 to 64 of A-Z a-z 0-9 _ . -)";
+		*error = "bad name (use 1 to 64 of A-Z a-z 0-9 _ . -)";
 		return -1;
 	}
-	return set_string(&st->conf->supervisor.name, value, cause);
+	return set_string(&st->conf->supervisor.name, value, error);
 }
 
 /* Accept an absolute path. */
 static int
-absolute_path(const char *value, char **field, const char **cause)
+absolute_path(const char *value, char **field, const char **error)
 {
 	if (value[0] != '/') {
-		*cause = "path must be absolute";
+		*error = "path must be absolute";
 		return -1;
 	}
 	if (strlen(value) >= PATH_MAX) {
-		*cause = "path too long";
+		*error = "path too long";
 		return -1;
 	}
-	return set_string(field, value, cause);
+	return set_string(field, value, error);
 }
 
 #define CONFIG_CONTROL_MAX	82
 
 /* control = /path/to/socket */
 static int
-sup_control(struct parse_state *st, const char *value, const char **cause)
+sup_control(struct parse_state *st, const char *value, const char **error)
 {
 	/*
 	 * sun_path limits unix socket paths to 107 bytes, and the notify
 	 * socket beside this one is PATH.notify/UID/notify: 25 bytes more.
 	 */
 	if (strlen(value) > CONFIG_CONTROL_MAX) {
-		*cause = "control socket path too long (at most 82 bytes, so that "
+		*error = "control socket path too long (at most 82 bytes, so that "
 		    "the notify socket beside it fits)";
 		return -1;
 	}
-	return absolute_path(value, &st->conf->supervisor.control, cause);
+	return absolute_path(value, &st->conf->supervisor.control, error);
 }
 
 /* pidfile = /path */
 static int
-sup_pidfile(struct parse_state *st, const char *value, const char **cause)
+sup_pidfile(struct parse_state *st, const char *value, const char **error)
 {
-	return absolute_path(value, &st->conf->supervisor.pidfile, cause);
+	return absolute_path(value, &st->conf->supervisor.pidfile, error);
 }
 
 /* log_level = error|warn|info|debug */
 static int
-sup_log_level(struct parse_state *st, const char *value, const char **cause)
+sup_log_level(struct parse_state *st, const char *value, const char **error)
 {
 	if (log_level_parse(value, &st->conf->supervisor.log_level) == -1) {
-		*cause = "bad log level (use error, warn, info or debug)";
+		*error = "bad log level (use error, warn, info or debug)";
 		return -1;
 	}
 	return 0;
@@ -643,10 +643,10 @@ static const struct key_def supervisor_keys[] = {
 
 /* listen = ADDRESS */
 static int
-lis_listen(struct parse_state *st, const char *value, const char **cause)
+lis_listen(struct parse_state *st, const char *value, const char **error)
 {
-	if (addr_parse(value, &st->listener->addr, cause) == -1 ||
-	    set_string(&st->listener->listen, value, cause) == -1)
+	if (addr_parse(value, &st->listener->addr, error) == -1 ||
+	    set_string(&st->listener->listen, value, error) == -1)
 		return -1;
 	st->listener->has_listen = true;
 	return 0;
@@ -654,12 +654,12 @@ lis_listen(struct parse_state *st, const char *value, const char **cause)
 
 /* backlog = N */
 static int
-lis_backlog(struct parse_state *st, const char *value, const char **cause)
+lis_backlog(struct parse_state *st, const char *value, const char **error)
 {
 	long n;
 
-	if (parse_int_range(value, 1, 1 << 20, &n, cause) == -1) {
-		*cause = "bad backlog (use 1 to 1048576)";
+	if (parse_int_range(value, 1, 1 << 20, &n, error) == -1) {
+		*error = "bad backlog (use 1 to 1048576)";
 		return -1;
 	}
 	st->listener->opts.backlog = (int)n;
@@ -669,10 +669,10 @@ lis_backlog(struct parse_state *st, const char *value, const char **cause)
 /* Define a boolean listener option handler. */
 #define LISTENER_BOOL(fn, field)					\
 	static int							\
-	fn(struct parse_state *st, const char *value, const char **cause) \
+	fn(struct parse_state *st, const char *value, const char **error) \
 	{								\
 		bool b;							\
-		if (parse_bool(value, &b, cause) == -1)			\
+		if (parse_bool(value, &b, error) == -1)			\
 			return -1;					\
 		st->listener->opts.field = b;				\
 		return 0;						\
@@ -685,11 +685,11 @@ LISTENER_BOOL(lis_v6only, v6only)
 
 /* interface = NAME (SO_BINDTODEVICE; checked to exist when bound) */
 static int
-lis_interface(struct parse_state *st, const char *value, const char **cause)
+lis_interface(struct parse_state *st, const char *value, const char **error)
 {
 	if (*value == '\0' || strlen(value) >= IF_NAMESIZE ||
 	    strpbrk(value, "/ \t") != NULL) {
-		*cause = "bad interface name (at most 15 characters, no / or blanks)";
+		*error = "bad interface name (at most 15 characters, no / or blanks)";
 		return -1;
 	}
 	snprintf(st->listener->opts.interface,
@@ -699,44 +699,44 @@ lis_interface(struct parse_state *st, const char *value, const char **cause)
 
 /* mode = 0660 (unix socket file) */
 static int
-lis_mode(struct parse_state *st, const char *value, const char **cause)
+lis_mode(struct parse_state *st, const char *value, const char **error)
 {
-	return parse_mode(value, &st->listener->opts.mode, cause);
+	return parse_mode(value, &st->listener->opts.mode, error);
 }
 
 /* owner = USER (unix socket file) */
 static int
-lis_owner(struct parse_state *st, const char *value, const char **cause)
+lis_owner(struct parse_state *st, const char *value, const char **error)
 {
 	gid_t unused;
 
-	return lookup_user(st, value, &st->listener->opts.owner, &unused, cause);
+	return lookup_user(st, value, &st->listener->opts.owner, &unused, error);
 }
 
 /* group = GROUP (unix socket file) */
 static int
-lis_group(struct parse_state *st, const char *value, const char **cause)
+lis_group(struct parse_state *st, const char *value, const char **error)
 {
-	return lookup_group(value, &st->listener->opts.group, cause);
+	return lookup_group(value, &st->listener->opts.group, error);
 }
 
 /* fd_name = NAME (LISTEN_FDNAMES: printable, no ':', at most 255) */
 static int
-lis_fd_name(struct parse_state *st, const char *value, const char **cause)
+lis_fd_name(struct parse_state *st, const char *value, const char **error)
 {
 	const char *p;
 
 	if (*value == '\0' || strlen(value) > 255) {
-		*cause = "bad fd_name (1 to 255 characters)";
+		*error = "bad fd_name (1 to 255 characters)";
 		return -1;
 	}
 	for (p = value; *p != '\0'; p++) {
 		if (!isgraph((unsigned char)*p) || *p == ':') {
-			*cause = "bad fd_name (printable characters, no ':' or blanks)";
+			*error = "bad fd_name (printable characters, no ':' or blanks)";
 			return -1;
 		}
 	}
-	return set_string(&st->listener->fd_name, value, cause);
+	return set_string(&st->listener->fd_name, value, error);
 }
 
 static const struct key_def listener_keys[] = {
@@ -759,24 +759,24 @@ static const struct key_def listener_keys[] = {
 
 /* command = PATH ARGS... */
 static int
-prog_command(struct parse_state *st, const char *value, const char **cause)
+prog_command(struct parse_state *st, const char *value, const char **error)
 {
 	char **argv;
 
 	if (*value == '\0') {
-		*cause = "empty command";
+		*error = "empty command";
 		return -1;
 	}
-	if ((argv = argv_split(value, cause)) == NULL)
+	if ((argv = argv_split(value, error)) == NULL)
 		return -1;
 	if (argv[0] == NULL || argv[0][0] == '\0') {
 		argv_free(argv);
-		*cause = "empty command";
+		*error = "empty command";
 		return -1;
 	}
 	argv_free(st->program->argv);
 	st->program->argv = argv;
-	return set_string(&st->program->command, value, cause);
+	return set_string(&st->program->command, value, error);
 }
 
 /* qsort comparison of two strings given by their addresses. */
@@ -810,7 +810,7 @@ first_repeated(char **names, size_t n)
 
 /* listeners = a, b c (comma or blank separated) */
 static int
-prog_listeners(struct parse_state *st, const char *value, const char **cause)
+prog_listeners(struct parse_state *st, const char *value, const char **error)
 {
 	struct program_conf *pc = st->program;
 	char *copy = strdup(value), *word, *save = NULL;
@@ -820,7 +820,7 @@ prog_listeners(struct parse_state *st, const char *value, const char **cause)
 	bool too_many = false;
 
 	if (copy == NULL || names == NULL) {
-		*cause = "out of memory";
+		*error = "out of memory";
 		goto fail;
 	}
 	for (word = strtok_r(copy, ", \t", &save); word != NULL;
@@ -830,7 +830,7 @@ prog_listeners(struct parse_state *st, const char *value, const char **cause)
 			break;
 		}
 		if ((names[n++] = strdup(word)) == NULL) {
-			*cause = "out of memory";
+			*error = "out of memory";
 			goto fail;
 		}
 	}
@@ -838,11 +838,11 @@ prog_listeners(struct parse_state *st, const char *value, const char **cause)
 	if ((twice = first_repeated(names, n)) != NULL) {
 		snprintf(st->cause, sizeof(st->cause),
 		    "listener %s is named twice", twice);
-		*cause = st->cause;
+		*error = st->cause;
 		goto fail;
 	}
 	if (too_many) {
-		*cause = "too many listeners (at most 64)";
+		*error = "too many listeners (at most 64)";
 		goto fail;
 	}
 	free(copy);
@@ -859,12 +859,12 @@ fail:
 
 /* workers = N */
 static int
-prog_workers(struct parse_state *st, const char *value, const char **cause)
+prog_workers(struct parse_state *st, const char *value, const char **error)
 {
 	long n;
 
-	if (parse_int_range(value, 1, MAX_WORKERS, &n, cause) == -1) {
-		*cause = "bad number of workers (use 1 to 1024)";
+	if (parse_int_range(value, 1, MAX_WORKERS, &n, error) == -1) {
+		*error = "bad number of workers (use 1 to 1024)";
 		return -1;
 	}
 	st->program->workers = (int)n;
@@ -873,7 +873,7 @@ prog_workers(struct parse_state *st, const char *value, const char **cause)
 
 /* handoff = inherit | reuseport | self */
 static int
-prog_handoff(struct parse_state *st, const char *value, const char **cause)
+prog_handoff(struct parse_state *st, const char *value, const char **error)
 {
 	if (strcmp(value, "inherit") == 0)
 		st->program->handoff = HANDOFF_INHERIT;
@@ -882,7 +882,7 @@ prog_handoff(struct parse_state *st, const char *value, const char **cause)
 	else if (strcmp(value, "self") == 0)
 		st->program->handoff = HANDOFF_SELF;
 	else {
-		*cause = "bad handoff mode (use inherit, reuseport or self)";
+		*error = "bad handoff mode (use inherit, reuseport or self)";
 		return -1;
 	}
 	return 0;
@@ -894,19 +894,19 @@ prog_handoff(struct parse_state *st, const char *value, const char **cause)
  */
 static int
 ready_log_compile(struct program_conf *pc, const char *pattern, char *buf,
-    size_t buflen, const char **cause)
+    size_t buflen, const char **error)
 {
 	char why[160];
 	regex_t *re;
 	int rc;
 
 	if (*pattern == '\0') {
-		*cause = "empty log pattern (use log:REGEX, e.g. "
+		*error = "empty log pattern (use log:REGEX, e.g. "
 		    "log:Listening at:)";
 		return -1;
 	}
 	if ((re = calloc(1, sizeof(*re))) == NULL) {
-		*cause = "out of memory";
+		*error = "out of memory";
 		return -1;
 	}
 	if ((rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
@@ -914,10 +914,10 @@ ready_log_compile(struct program_conf *pc, const char *pattern, char *buf,
 		free(re);
 		snprintf(buf, buflen, "bad log pattern (a POSIX extended "
 		    "regular expression): %s", why);
-		*cause = buf;
+		*error = buf;
 		return -1;
 	}
-	if (set_string(&pc->ready_log, pattern, cause) == -1) {
+	if (set_string(&pc->ready_log, pattern, error) == -1) {
 		regfree(re);
 		free(re);
 		return -1;
@@ -934,7 +934,7 @@ ready_log_compile(struct program_conf *pc, const char *pattern, char *buf,
  */
 int
 program_conf_set_ready(struct program_conf *pc, const char *value, char *buf,
-    size_t buflen, const char **cause)
+    size_t buflen, const char **error)
 {
 	if (strcmp(value, "notify") == 0)
 		pc->ready = READY_NOTIFY;
@@ -942,13 +942,13 @@ program_conf_set_ready(struct program_conf *pc, const char *value, char *buf,
 		pc->ready = READY_LISTENING;
 	else if (strncmp(value, "delay:", 6) == 0) {
 		if (parse_duration_ms(value + 6, &pc->ready_delay_ms,
-		    cause) == -1)
+		    error) == -1)
 			return -1;
 		pc->ready = READY_DELAY;
 	} else if (strncmp(value, "log:", 4) == 0)
-		return ready_log_compile(pc, value + 4, buf, buflen, cause);
+		return ready_log_compile(pc, value + 4, buf, buflen, error);
 	else {
-		*cause = "bad ready mode (use notify, delay:500ms, listening "
+		*error = "bad ready mode (use notify, delay:500ms, listening "
 		    "or log:REGEX)";
 		return -1;
 	}
@@ -957,20 +957,20 @@ program_conf_set_ready(struct program_conf *pc, const char *value, char *buf,
 
 /* ready = notify | delay:DURATION | listening | log:REGEX */
 static int
-prog_ready(struct parse_state *st, const char *value, const char **cause)
+prog_ready(struct parse_state *st, const char *value, const char **error)
 {
 	return program_conf_set_ready(st->program, value, st->cause,
-	    sizeof(st->cause), cause);
+	    sizeof(st->cause), error);
 }
 
 /* ready_timeout = DURATION */
 static int
-prog_ready_timeout(struct parse_state *st, const char *value, const char **cause)
+prog_ready_timeout(struct parse_state *st, const char *value, const char **error)
 {
-	if (parse_duration_ms(value, &st->program->ready_timeout_ms, cause) == -1)
+	if (parse_duration_ms(value, &st->program->ready_timeout_ms, error) == -1)
 		return -1;
 	if (st->program->ready_timeout_ms == 0) {
-		*cause = "ready_timeout must be more than 0";
+		*error = "ready_timeout must be more than 0";
 		return -1;
 	}
 	return 0;
@@ -978,19 +978,19 @@ prog_ready_timeout(struct parse_state *st, const char *value, const char **cause
 
 /* drain_timeout = DURATION */
 static int
-prog_drain_timeout(struct parse_state *st, const char *value, const char **cause)
+prog_drain_timeout(struct parse_state *st, const char *value, const char **error)
 {
-	return parse_duration_ms(value, &st->program->drain_timeout_ms, cause);
+	return parse_duration_ms(value, &st->program->drain_timeout_ms, error);
 }
 
 /* probation = DURATION (0: take over as soon as every worker is ready) */
 static int
-prog_probation(struct parse_state *st, const char *value, const char **cause)
+prog_probation(struct parse_state *st, const char *value, const char **error)
 {
-	if (parse_duration_ms(value, &st->program->probation_ms, cause) == -1)
+	if (parse_duration_ms(value, &st->program->probation_ms, error) == -1)
 		return -1;
 	if (st->program->probation_ms > MAX_PROBATION_MS) {
-		*cause = "probation too long (at most 1h: the old generation "
+		*error = "probation too long (at most 1h: the old generation "
 		    "keeps serving, and reloads wait, until it is over)";
 		return -1;
 	}
@@ -999,14 +999,14 @@ prog_probation(struct parse_state *st, const char *value, const char **cause)
 
 /* stop_signal = TERM | SIGTERM | 15 */
 static int
-prog_stop_signal(struct parse_state *st, const char *value, const char **cause)
+prog_stop_signal(struct parse_state *st, const char *value, const char **error)
 {
-	return parse_signal(value, &st->program->stop_signal, cause);
+	return parse_signal(value, &st->program->stop_signal, error);
 }
 
 /* restart = always | on-failure | never */
 static int
-prog_restart(struct parse_state *st, const char *value, const char **cause)
+prog_restart(struct parse_state *st, const char *value, const char **error)
 {
 	if (strcmp(value, "always") == 0)
 		st->program->restart = RESTART_ALWAYS;
@@ -1015,7 +1015,7 @@ prog_restart(struct parse_state *st, const char *value, const char **cause)
 	else if (strcmp(value, "never") == 0)
 		st->program->restart = RESTART_NEVER;
 	else {
-		*cause = "bad restart policy (use always, on-failure or never)";
+		*error = "bad restart policy (use always, on-failure or never)";
 		return -1;
 	}
 	return 0;
@@ -1023,28 +1023,28 @@ prog_restart(struct parse_state *st, const char *value, const char **cause)
 
 /* user = NAME or UID */
 static int
-prog_user(struct parse_state *st, const char *value, const char **cause)
+prog_user(struct parse_state *st, const char *value, const char **error)
 {
 	if (lookup_user(st, value, &st->program->uid, &st->program->user_gid,
-	    cause) == -1)
+	    error) == -1)
 		return -1;
-	return set_string(&st->program->user, value, cause);
+	return set_string(&st->program->user, value, error);
 }
 
 /* group = NAME or GID */
 static int
-prog_group(struct parse_state *st, const char *value, const char **cause)
+prog_group(struct parse_state *st, const char *value, const char **error)
 {
-	if (lookup_group(value, &st->program->gid, cause) == -1)
+	if (lookup_group(value, &st->program->gid, error) == -1)
 		return -1;
-	return set_string(&st->program->group, value, cause);
+	return set_string(&st->program->group, value, error);
 }
 
 /* directory = /abs/path */
 static int
-prog_directory(struct parse_state *st, const char *value, const char **cause)
+prog_directory(struct parse_state *st, const char *value, const char **error)
 {
-	return absolute_path(value, &st->program->directory, cause);
+	return absolute_path(value, &st->program->directory, error);
 }
 
 /*
@@ -1070,7 +1070,7 @@ config_env_is_protocol(const char *var)
 
 /* env = NAME=VALUE (repeatable) */
 static int
-prog_env(struct parse_state *st, const char *value, const char **cause)
+prog_env(struct parse_state *st, const char *value, const char **error)
 {
 	struct program_conf *pc = st->program;
 	const char *eq = strchr(value, '='), *p;
@@ -1078,21 +1078,21 @@ prog_env(struct parse_state *st, const char *value, const char **cause)
 	char **env;
 
 	if (eq == NULL || eq == value) {
-		*cause = "bad env (write NAME=VALUE)";
+		*error = "bad env (write NAME=VALUE)";
 		return -1;
 	}
 	for (p = value; p < eq; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '_') {
-			*cause = "bad env name (use letters, digits and _)";
+			*error = "bad env name (use letters, digits and _)";
 			return -1;
 		}
 	}
 	if (isdigit((unsigned char)value[0])) {
-		*cause = "bad env name (must not start with a digit)";
+		*error = "bad env name (must not start with a digit)";
 		return -1;
 	}
 	if (config_env_is_protocol(value)) {
-		*cause = "handoff sets this variable for its workers (socket and "
+		*error = "handoff sets this variable for its workers (socket and "
 		    "readiness protocols); it cannot be set with env";
 		return -1;
 	}
@@ -1100,16 +1100,16 @@ prog_env(struct parse_state *st, const char *value, const char **cause)
 	/* A later env = NAME=... replaces an earlier one. */
 	for (i = 0; i < pc->nenv; i++) {
 		if (strncmp(pc->env[i], value, namelen) == 0)
-			return set_string(&pc->env[i], value, cause);
+			return set_string(&pc->env[i], value, error);
 	}
 	env = reallocarray(pc->env, pc->nenv + 2, sizeof(*env));
 	if (env == NULL) {
-		*cause = "out of memory";
+		*error = "out of memory";
 		return -1;
 	}
 	pc->env = env;	/* still NULL-terminated at nenv */
 	if ((pc->env[pc->nenv] = strdup(value)) == NULL) {
-		*cause = "out of memory";
+		*error = "out of memory";
 		return -1;
 	}
 	pc->env[++pc->nenv] = NULL;
@@ -1118,21 +1118,21 @@ prog_env(struct parse_state *st, const char *value, const char **cause)
 
 /* preload = yes|no */
 static int
-prog_preload(struct parse_state *st, const char *value, const char **cause)
+prog_preload(struct parse_state *st, const char *value, const char **error)
 {
-	return parse_bool(value, &st->program->preload, cause);
+	return parse_bool(value, &st->program->preload, error);
 }
 
 /* output = log | discard */
 static int
-prog_output(struct parse_state *st, const char *value, const char **cause)
+prog_output(struct parse_state *st, const char *value, const char **error)
 {
 	if (strcmp(value, "log") == 0)
 		st->program->output = OUTPUT_LOG;
 	else if (strcmp(value, "discard") == 0)
 		st->program->output = OUTPUT_DISCARD;
 	else {
-		*cause = "bad output (use log or discard)";
+		*error = "bad output (use log or discard)";
 		return -1;
 	}
 	return 0;

@@ -23,24 +23,24 @@ _Static_assert(UNIXADDR_PATH_MAX == 107, "the messages below say 107 bytes");
  */
 int
 unixaddr_make(const char *text, enum unixaddr_form form,
-    struct sockaddr_un *sun, socklen_t *len, const char **cause)
+    struct sockaddr_un *sun, socklen_t *len, const char **error)
 {
 	size_t n = strlen(text);
 	bool abstract = form == UNIXADDR_NAMED && text[0] == '@';
 
 	if (n == 0 || (abstract && n == 1)) {
-		*cause = "empty unix socket path";
+		*error = "empty unix socket path";
 		errno = EINVAL;
 		return -1;
 	}
 	if (form == UNIXADDR_NAMED && text[0] != '/' && !abstract) {
-		*cause = "unix socket path must be absolute (or @name for an "
+		*error = "unix socket path must be absolute (or @name for an "
 		    "abstract socket)";
 		errno = EINVAL;
 		return -1;
 	}
 	if (n > UNIXADDR_PATH_MAX) {
-		*cause = "unix socket path too long (at most 107 bytes)";
+		*error = "unix socket path too long (at most 107 bytes)";
 		errno = ENAMETOOLONG;
 		return -1;
 	}

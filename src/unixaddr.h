@@ -15,6 +15,6 @@ enum unixaddr_form {
 };
 
 int	unixaddr_make(const char *text, enum unixaddr_form form,
-	    struct sockaddr_un *sun, socklen_t *len, const char **cause);
+	    struct sockaddr_un *sun, socklen_t *len, const char **error);
 
 #endif

@@ -227,11 +227,14 @@ worker_arm_timer(struct worker *w, uint64_t ms, event_callback_fn fn)
 	return 0;
 }
 
-/* Mark a worker ready and tell its generation. */
+/*
+ * Mark a worker ready and tell its generation. A slot with no process (not
+ * started yet: its generation starts workers in slices) cannot be.
+ */
 void
 worker_ready(struct worker *w)
 {
-	if (w->state != WORKER_STARTING)
+	if (w->state != WORKER_STARTING || w->pid == 0)
 		return;
 	w->state = WORKER_READY;
 	worker_cancel_timer(w);

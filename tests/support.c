@@ -60,6 +60,21 @@ support_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Take us microseconds of the CPU, busy, as a slow system call may. */
+void
+support_spin_us(long us)
+{
+	struct timespec t0, t;
+
+	if (us <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000L +
+	    (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
 /* Append what fd has to *buf; returns 0 at end of file. */
 static int
 support_drain(int fd, char **buf, size_t *len)

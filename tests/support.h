@@ -110,5 +110,7 @@ int	 support_children(pid_t ppid, int zombies, pid_t *pids, int max);
 long long support_cpu_ms(pid_t pid);
 int	 support_tagged_pids(const char *tag, pid_t *pids, int max);
 long long support_now_ms(void);
+/* Take us microseconds of the CPU (busy), as a real system call may. */
+void support_spin_us(long us);
 
 #endif

@@ -21,6 +21,7 @@
 #include "config_text.h"
 #include "generation.h"
 #include "pidmap.h"
+#include "support.h"
 #include "worker.h"
 
 #define FAKE_PID_BASE	1000000
@@ -60,21 +61,6 @@ fake_index(pid_t pid)
 	return pid - FAKE_PID_BASE;
 }
 
-/* Take us microseconds of the CPU, as a real system call may. */
-static void
-fake_spin(long us)
-{
-	struct timespec t0, t;
-
-	if (us <= 0)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	while ((t.tv_sec - t0.tv_sec) * 1000000L +
-	    (t.tv_nsec - t0.tv_nsec) / 1000 < us);
-}
-
 /* Fake spawn: a new live pid, or the failure the test asked for. */
 static int
 fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
@@ -82,7 +68,7 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	int i;
 
 	(void)w;
-	fake_spin(fake.spawn_spin_us);
+	support_spin_us(fake.spawn_spin_us);
 	if (fake.fail_spawn_at != 0 && fake.spawned + 1 == fake.fail_spawn_at) {
 		fake.fail_spawn_at = 0;
 		*cause = strdup("fork: Resource temporarily unavailable");
@@ -128,7 +114,7 @@ fake_kill(pid_t pid, int sig)
 
 	cr_assert_geq(i, 0, "a real pid %d was signalled", (int)pid);
 	if (sig != 0) {
-		fake_spin(fake.signal_spin_us);
+		support_spin_us(fake.signal_spin_us);
 		fake.last_signal[i] = sig;
 		if (pid > 0)
 			fake.signals[i]++;
@@ -578,6 +564,31 @@ Test(generation, a_slice_starts_no_worker_it_has_no_time_left_for)
 	cr_assert_eq(fake.spawned, 1, "%d workers started in the first turn",
 	    fake.spawned);
 	start_one_per_turn_until(4);
+	kill_and_reap(gen);
+	gen_free(gen);
+}
+
+/*
+ * A READY=1 said for a worker not started yet (its slice is to come) does
+ * not make it ready: only a worker with a process can be.
+ */
+Test(generation, a_worker_not_started_yet_cannot_be_ready)
+{
+	struct generation *gen = make_gen(2, "");
+	char *cause = NULL;
+
+	fake.spawn_spin_us = 6000;
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	cr_assert_eq(fake.spawned, 1);
+	cr_assert_eq(gen->workers[1].pid, 0);
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	cr_assert_eq(seen.worker_ready, 1);
+	cr_assert_eq(seen.ready, 0, "ready with a worker not started");
+	cr_assert_eq(gen->workers[1].state, WORKER_STARTING);
+	start_one_per_turn_until(2);
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	cr_assert_eq(seen.ready, 1);
 	kill_and_reap(gen);
 	gen_free(gen);
 }

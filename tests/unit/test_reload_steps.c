@@ -22,6 +22,7 @@
 #include "pidmap.h"
 #include "program.h"
 #include "reload.h"
+#include "support.h"
 
 #define FAKE_PID_BASE	2000000
 #define FAKE_MAX	1024
@@ -31,6 +32,7 @@ static struct {
 	int		 last_signal[FAKE_MAX];
 	int		 spawned;
 	bool		 fail_spawn;
+	long		 spawn_spin_us;	/* CPU each start takes */
 } fake;
 
 static struct event_base *base;
@@ -46,6 +48,7 @@ static int
 fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 {
 	(void)w;
+	support_spin_us(fake.spawn_spin_us);
 	if (fake.fail_spawn) {
 		*cause = strdup("fork: Cannot allocate memory");
 		return WORKER_NOT_STARTED;
@@ -125,6 +128,34 @@ static struct reload_env env = {
 };
 
 
+/* Tell whether every starting generation has started all its workers. */
+static bool
+all_started(void)
+{
+	struct program *prog;
+
+	TAILQ_FOREACH(prog, &progs, entry)
+		if (prog->starting != NULL &&
+		    prog->starting->nspawned < prog->starting->nworkers)
+			return false;
+	return true;
+}
+
+/*
+ * Turn the loop until every worker of the starting generations is
+ * started: starts go in slices of a turn's time, shared by all.
+ */
+static void
+start_all(void)
+{
+	int turns = 0;
+
+	while (!all_started()) {
+		cr_assert_lt(turns++, 100000, "the workers never all started");
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+}
+
 /* Every worker of every starting generation says READY=1. */
 static void
 all_ready(void)
@@ -180,6 +211,7 @@ reload_to_commit(const char *text, const char *only, char *summary,
 		current_reload = NULL;
 		return -1;
 	}
+	start_all();
 	all_ready();
 	cr_assert_eq(r->pending, 0, "not every generation is ready");
 	draining = reload_commit(r, &progs, &env, summary, len);
@@ -246,6 +278,28 @@ Test(reload_steps, first_start_makes_a_generation_of_each_program)
 	cr_assert_eq(fake.spawned, 3);
 	cr_assert_not_null(strstr(progress, "1 a gen 1 starting 2 workers\n"));
 	cr_assert_not_null(strstr(progress, "1 b gen 1 took over in "));
+}
+
+/*
+ * Starts slower than a turn's time go one per turn of the loop: each
+ * reload still starts every worker, and commits once all are ready.
+ */
+Test(reload_steps, starts_slower_than_a_turn_all_happen)
+{
+	char summary[256];
+	struct program *a;
+
+	fake.spawn_spin_us = 6000;
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 0);
+	cr_assert_eq(fake.spawned, 3);
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 2);
+	cr_assert_str_eq(summary, "a gen 2, b gen 2");
+	cr_assert_eq(fake.spawned, 6);
+	a = program_find(&progs, "a");
+	cr_assert_eq(a->current->state, GEN_RUNNING);
+	cr_assert_eq(a->current->nready, 2);
 }
 
 Test(reload_steps, a_reload_keeps_unchanged_sockets_and_drains_the_old)
@@ -355,6 +409,7 @@ Test(reload_steps, an_abort_kills_the_new_and_keeps_what_ran)
 	r = reload_new(config_from_text(TWO_PROGRAMS), NULL, false, 7);
 	cr_assert_eq(reload_bind(r, &in_force, &progs, &cause), 0);
 	cr_assert_eq(reload_start(r, &progs, &env, &cause), 0);
+	start_all();
 	a2 = a->starting;
 	cr_assert_not_null(a2);
 	reload_abort(r, &progs);
