@@ -35,6 +35,7 @@ static struct {
 
 static struct event_base *base;
 static struct pidmap *pids;
+static struct pidmap *groups;
 static struct program_list progs;
 static struct listener_set in_force;
 static struct reload *current_reload;
@@ -199,6 +200,8 @@ setup(void)
 	cr_assert_not_null(pids = pidmap_new());
 	env.base = base;
 	env.pids = pids;
+	cr_assert_not_null(groups = pidmap_new());
+	env.groups = groups;
 	TAILQ_INIT(&progs);
 	memset(&in_force, 0, sizeof(in_force));
 }
@@ -218,6 +221,7 @@ teardown(void)
 		program_free(&progs, prog);
 	listener_set_clear(&in_force);
 	pidmap_free(pids);
+	pidmap_free(groups);
 	event_base_free(base);
 }
 
