@@ -22,6 +22,7 @@ struct event_base;
 struct listener;
 struct listening;
 struct pidmap;
+struct program;
 struct program_conf;
 struct proc_ops;
 struct state;
@@ -54,6 +55,8 @@ typedef void (*gen_event_cb)(struct generation *, enum gen_event,
 struct generation {
 	TAILQ_ENTRY(generation) entry;
 	char		*program;	/* the program's name */
+	struct program	*prog;		/* the program whose list it is in
+					   (program.h), set by who lists it */
 	unsigned int	 number;
 	enum gen_state	 state;
 	struct config	*conf;		/* referenced */

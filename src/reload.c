@@ -247,6 +247,7 @@ reload_make(struct reload *r, struct program_list *progs,
 		}
 		prog->next_number++;
 		TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
+		gen->prog = prog;
 		prog->starting = gen;
 		r->pending++;
 	}

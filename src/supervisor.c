@@ -773,7 +773,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
     void *arg)
 {
 	struct supervisor *sup = arg;
-	struct program *prog = program_find(&sup->programs, gen->program);
+	struct program *prog = gen->prog;	/* no search by name */
 
 	switch (ev) {
 	case GEN_EVENT_READY:

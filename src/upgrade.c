@@ -620,6 +620,7 @@ upgrade_restore_gen(struct supervisor *sup, const struct state_rec *r,
 		return -1;
 	}
 	TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
+	gen->prog = prog;
 	prog->current = gen;
 	return gen_restore(gen, r, &upgrade_state, cause);
 }
