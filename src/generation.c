@@ -69,8 +69,8 @@ gen_state_name(enum gen_state state)
 struct generation *
 gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
     struct listener **listeners, unsigned int number, const char *notify_socket,
-    const struct proc_ops *ops, struct pidmap *pids, gen_event_cb cb,
-    void *cb_arg)
+    const struct proc_ops *ops, struct pidmap *pids, struct pidmap *groups,
+    gen_event_cb cb, void *cb_arg)
 {
 	struct generation *gen;
 	int i;
@@ -111,6 +111,7 @@ gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
 	gen->env.nlisteners = gen->nlisteners;
 	gen->env.notify_socket = notify_socket;
 	gen->env.pids = pids;
+	gen->env.groups = groups;
 	gen->env.ops = ops;
 	gen->env.cb = gen_worker_event;
 	gen->env.cb_arg = gen;
@@ -522,25 +523,102 @@ gen_promote(struct generation *gen)
 }
 
 /*
+ * Forget the process group of a worker whose own process is gone if the
+ * group has emptied (kill(-pgid, 0)); tell whether it was forgotten.
+ */
+static bool
+gen_check_group(struct worker *w)
+{
+	if (w->pid != 0 || w->pgid == 0 || worker_group_alive(w))
+		return false;
+	worker_set_pgid(w, 0);
+	return true;
+}
+
+/* Look at every group gen_check_group would; return how many are left. */
+static int
+gen_check_all_groups(struct generation *gen)
+{
+	int i, left = 0;
+
+	for (i = 0; i < gen->nworkers; i++) {
+		struct worker *w = &gen->workers[i];
+		if (!gen_check_group(w) && w->pid == 0 && w->pgid != 0)
+			left++;
+	}
+	return left;
+}
+
+/*
+ * A generation being drained or killed with no process left is gone.
+ *
+ * Its workers' groups are looked at as their members are reaped
+ * (gen_group_member_exited), not all at each exit. A group can empty
+ * with no exit of ours to tell (its last member's parent was a process
+ * outside it): so once no worker's own process is left and no descendant
+ * is either (descendants.c), every group still remembered is looked at
+ * again.
+ */
+static void
+gen_settle(struct generation *gen)
+{
+	int i, pids = 0, groups = 0;
+
+	if (gen->state != GEN_DRAINING && gen->state != GEN_FAILED)
+		return;
+	for (i = 0; i < gen->nworkers; i++) {
+		if (gen->workers[i].pid != 0)
+			pids++;
+		else if (gen->workers[i].pgid != 0)
+			groups++;
+	}
+	if (pids > 0)
+		return;
+	if (groups > 0 && (gen->desc == NULL || !desc_group_empty(gen->desc) ||
+	    gen_check_all_groups(gen) > 0))
+		return;
+	if (desc_group_empty(gen->desc)) {
+		gen->state = GEN_GONE;
+		gen_cancel_timer(gen);
+		gen->cb(gen, GEN_EVENT_GONE, NULL, gen->cb_arg);
+	}
+}
+
+/*
  * Forget worker process groups that have emptied; once a generation being
  * drained or killed has no process left, it is gone.
  */
 void
 gen_check_groups(struct generation *gen)
 {
-	int i;
-
-	for (i = 0; i < gen->nworkers; i++) {
-		struct worker *w = &gen->workers[i];
-		if (w->pid == 0 && w->pgid != 0 && !worker_group_alive(w))
-			w->pgid = 0;
-	}
+	(void)gen_check_all_groups(gen);
 	if ((gen->state == GEN_DRAINING || gen->state == GEN_FAILED) &&
 	    gen_live_processes(gen) == 0 && desc_group_empty(gen->desc)) {
 		gen->state = GEN_GONE;
 		gen_cancel_timer(gen);
 		gen->cb(gen, GEN_EVENT_GONE, NULL, gen->cb_arg);
 	}
+}
+
+/*
+ * A process that was not a worker's own was reaped; it was of process
+ * group pgid. If that is the group of a worker whose own process is gone,
+ * look whether the group has emptied now (and so the generation is
+ * gone). False when pgid is no worker's group the map knows: the caller
+ * then looks at every group (gen_check_groups).
+ */
+bool
+gen_group_member_exited(struct pidmap *groups, pid_t pgid)
+{
+	struct worker *w;
+
+	if (pgid <= 0 || (w = worker_of_group(groups, pgid)) == NULL)
+		return false;
+	if (w->pid != 0)
+		return true;	/* its worker still runs: not empty */
+	if (gen_check_group(w))
+		gen_settle(gen_of(w));
+	return true;
 }
 
 /*
@@ -882,12 +960,16 @@ gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
 		    len);
 }
 
-/* Worker w's process exited with status: decide what follows. */
+/*
+ * Worker w's process exited with status: decide what follows. Its process
+ * group is looked at, not those of the others (gen_group_member_exited).
+ */
 void
 gen_worker_exited(struct generation *gen, struct worker *w, int status)
 {
 	char how[128], hint[320];
 	pid_t pid = w->pid;
+	bool checked = false;
 
 	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
 		return;
@@ -932,13 +1014,15 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		    gen->number, w->index, (int)pid, how);
 		worker_set_pid(w, 0);
 		w->state = WORKER_EXITED;
-		if (w->pgid != 0 && !worker_group_alive(w))
-			w->pgid = 0;
+		(void)gen_check_group(w);
+		checked = true;
 		if (gen->state == GEN_DRAINING)
 			gen->cb(gen, GEN_EVENT_WORKER_EXITED, NULL, gen->cb_arg);
 		break;
 	}
-	gen_check_groups(gen);
+	if (!checked)
+		(void)gen_check_group(w);
+	gen_settle(gen);
 }
 
 /*

@@ -22,6 +22,7 @@ struct event_base;
 struct listener;
 struct listening;
 struct pidmap;
+struct program;
 struct program_conf;
 struct proc_ops;
 struct record_lines;
@@ -55,6 +56,8 @@ typedef void (*gen_event_cb)(struct generation *, enum gen_event,
 struct generation {
 	TAILQ_ENTRY(generation) entry;
 	char		*program;	/* the program's name */
+	struct program	*prog;		/* the program whose list it is in
+					   (program.h), set by who lists it */
 	unsigned int	 number;
 	enum gen_state	 state;
 	struct config	*conf;		/* referenced */
@@ -95,7 +98,7 @@ struct generation *gen_new(struct event_base *base, struct config *conf,
 		    struct program_conf *pc, struct listener **listeners,
 		    unsigned int number, const char *notify_socket,
 		    const struct proc_ops *ops, struct pidmap *pids,
-		    gen_event_cb cb, void *cb_arg);
+		    struct pidmap *groups, gen_event_cb cb, void *cb_arg);
 int		 gen_start(struct generation *gen, char **cause);
 void		 gen_promote(struct generation *gen);
 void		 gen_end_probation(struct generation *gen);
@@ -110,6 +113,7 @@ bool		 gen_child_exited(struct generation *gen, pid_t pid, int status);
 void		 gen_worker_exited(struct generation *gen, struct worker *w,
 		    int status);
 void		 gen_check_groups(struct generation *gen);
+bool		 gen_group_member_exited(struct pidmap *groups, pid_t pgid);
 void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);

@@ -61,9 +61,11 @@ static struct {
 	int64_t		 last_scan;	/* when the last walk began (ns) */
 	int64_t		 interval;	/* none before last_scan + interval */
 	reap_fn		 fn;
+	reap_peek_fn	 peek;
 	reap_done_fn	 done;
 	void		*arg;
-} reap = { -1, NULL, NULL, false, 0, REAP_SCAN_MIN_NS, NULL, NULL, NULL };
+} reap = { -1, NULL, NULL, false, 0, REAP_SCAN_MIN_NS, NULL, NULL, NULL,
+    NULL };
 
 /* A clock in ns. */
 static int64_t
@@ -82,13 +84,18 @@ reap_now(void)
 	return reap_clock(CLOCK_MONOTONIC);
 }
 
-/* Reap pid if it is a child that exited; tell the caller. 1 if it was. */
+/*
+ * Reap pid if it is a child that exited; tell the caller (first peek, with
+ * the child not reaped yet, then fn). 1 if it was.
+ */
 static int
 reap_pid(pid_t pid)
 {
 	int status;
 	pid_t got;
 
+	if (reap.peek != NULL)
+		reap.peek(pid, reap.arg);
 	while ((got = waitpid(pid, &status, WNOHANG | __WALL)) == -1 &&
 	    errno == EINTR)
 		continue;
@@ -199,17 +206,19 @@ reap_readable(evutil_socket_t fd, short what, void *arg)
 /*
  * Block SIGCHLD and read it from a signalfd; from now on fn is told of
  * each child reaped (by the signalfd or reap_scan), and done after those
- * reaped at once. -1 with *cause if it cannot (SIGCHLD is then blocked as
+ * reaped at once; peek (or NULL) of each child the signalfd names, before
+ * it is reaped. -1 with *cause if it cannot (SIGCHLD is then blocked as
  * it was, at its default action).
  */
 int
-reap_open(struct event_base *base, reap_fn fn, reap_done_fn done, void *arg,
-    char **cause)
+reap_open(struct event_base *base, reap_fn fn, reap_peek_fn peek,
+    reap_done_fn done, void *arg, char **cause)
 {
 	struct sigaction sa;
 	sigset_t set, old;
 
 	reap.fn = fn;
+	reap.peek = peek;
 	reap.done = done;
 	reap.arg = arg;
 	/*

@@ -239,14 +239,15 @@ reload_make(struct reload *r, struct program_list *progs,
 		if ((prog = program_get(progs, pc->name)) == NULL ||
 		    (gen = gen_new(env->base, r->conf, pc, ls,
 		    prog->next_number, env->notify_path(env->arg,
-		    reload_worker_uid(pc)), env->ops, env->pids, env->gen_cb,
-		    env->arg)) == NULL) {
+		    reload_worker_uid(pc)), env->ops, env->pids, env->groups,
+		    env->gen_cb, env->arg)) == NULL) {
 			*cause = strdup("out of memory");
 			reload_unmake(progs);
 			return -1;
 		}
 		prog->next_number++;
 		TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
+		gen->prog = prog;
 		prog->starting = gen;
 		r->pending++;
 	}

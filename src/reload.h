@@ -37,6 +37,7 @@ struct reload_env {
 	struct event_base *base;
 	const struct proc_ops *ops;
 	struct pidmap	*pids;
+	struct pidmap	*groups;	/* process group -> worker */
 	/* The notify socket workers running as uid send to. */
 	const char	*(*notify_path)(void *arg, uid_t uid);
 	/* A progress line for those following reload id. */

@@ -773,7 +773,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
     void *arg)
 {
 	struct supervisor *sup = arg;
-	struct program *prog = program_find(&sup->programs, gen->program);
+	struct program *prog = gen->prog;	/* no search by name */
 
 	switch (ev) {
 	case GEN_EVENT_READY:
@@ -851,13 +851,33 @@ supervisor_find_worker(struct supervisor *sup, pid_t pid)
 	return NULL;
 }
 
+/*
+ * The running worker whose process group is pgid: from the group map, or,
+ * for a group it could not take (no memory), from each generation.
+ */
+static struct worker *
+supervisor_find_group(struct supervisor *sup, pid_t pgid)
+{
+	struct program *prog;
+	struct generation *gen;
+	struct worker *w;
+
+	if ((w = worker_of_group(sup->groups, pgid)) != NULL && w->pid != 0)
+		return w;
+	if (!pidmap_incomplete(sup->groups))
+		return NULL;
+	TAILQ_FOREACH(prog, &sup->programs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			if ((w = gen_find_worker_group(gen, pgid)) != NULL)
+				return w;
+	return NULL;
+}
+
 /* A notify message: find the sender's worker by pid. */
 static void
 supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
 {
 	struct supervisor *sup = arg;
-	struct program *prog;
-	struct generation *gen;
 	struct worker *w;
 	pid_t pgid;
 
@@ -869,34 +889,59 @@ supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
 	 * Not a worker's own pid: a helper it ran (systemd-notify, a wrapper
 	 * script's child) speaks for the worker whose process group it is in.
 	 */
-	if ((pgid = getpgid(sender)) > 0) {
-		TAILQ_FOREACH(prog, &sup->programs, entry) {
-			TAILQ_FOREACH(gen, &prog->gens, entry) {
-				if ((w = gen_find_worker_group(gen, pgid)) != NULL) {
-					gen_notify(gen, w, key, value);
-					return;
-				}
-			}
-		}
+	if ((pgid = getpgid(sender)) > 0 &&
+	    (w = supervisor_find_group(sup, pgid)) != NULL) {
+		gen_notify(gen_of(w), w, key, value);
+		return;
 	}
 	log_debug("notify socket: %s=%s from pid %d, not a worker, ignored",
 	    key, value, (int)sender);
 }
 
-/* A child was reaped (reap.c): tell its generation. */
+/*
+ * A child is about to be reaped (reap.c): if it is not a worker's own
+ * process, note its process group while it can still be asked.
+ */
+static void
+supervisor_peek(pid_t pid, void *arg)
+{
+	struct supervisor *sup = arg;
+	struct worker *w;
+
+	sup->peek_pid = 0;
+	if ((w = supervisor_find_worker(sup, pid)) != NULL && w->pid == pid)
+		return;
+	sup->peek_pid = pid;
+	sup->peek_pgid = getpgid(pid);
+}
+
+/*
+ * A child was reaped (reap.c): tell its generation. A descendant's exit
+ * may have emptied its worker's process group: that group is looked at,
+ * or, if which group it was is not known, every group once the children
+ * reaped at once are done.
+ */
 static void
 supervisor_reaped(pid_t pid, int status, void *arg)
 {
 	struct supervisor *sup = arg;
 	struct worker *w;
 
-	if ((w = supervisor_find_worker(sup, pid)) != NULL && w->pid == pid)
+	if ((w = supervisor_find_worker(sup, pid)) != NULL && w->pid == pid) {
 		gen_worker_exited(gen_of(w), w, status);
-	else
-		log_debug("reaped pid %d, a worker's descendant", (int)pid);
+		return;
+	}
+	log_debug("reaped pid %d, a worker's descendant", (int)pid);
+	if (pid != sup->peek_pid ||
+	    !gen_group_member_exited(sup->groups, sup->peek_pgid))
+		sup->check_groups = true;
+	sup->peek_pid = 0;
 }
 
-/* Children were reaped: their exits may have emptied process groups. */
+/*
+ * Children were reaped: if one's process group is not known, their exits
+ * may have emptied any process group.
+ */
 static void
 supervisor_reaped_done(void *arg)
 {
@@ -904,6 +949,9 @@ supervisor_reaped_done(void *arg)
 	struct program *prog;
 	struct generation *gen;
 
+	if (!sup->check_groups)
+		return;
+	sup->check_groups = false;
 	TAILQ_FOREACH(prog, &sup->programs, entry)
 		TAILQ_FOREACH(gen, &prog->gens, entry)
 			gen_check_groups(gen);
@@ -1047,6 +1095,7 @@ supervisor_free(struct supervisor *sup)
 	while ((prog = TAILQ_FIRST(&sup->programs)) != NULL)
 		program_free(&sup->programs, prog);
 	pidmap_free(sup->pids);
+	pidmap_free(sup->groups);
 	reuseport_free(sup->reuseport);
 	acceptq_free(sup->acceptq);
 	health_close(sup->health);
@@ -1333,7 +1382,8 @@ supervisor_run(struct config *conf, const char *config_path,
 	outstore_enable(fdstore_enabled());
 	child_init();
 	if ((sup.base = event_base_new()) == NULL ||
-	    (sup.pids = pidmap_new()) == NULL)
+	    (sup.pids = pidmap_new()) == NULL ||
+	    (sup.groups = pidmap_new()) == NULL)
 		fatalx("cannot create the event loop");
 	sup.sig_hup = supervisor_add_signal(&sup, SIGHUP);
 	sup.sig_term = supervisor_add_signal(&sup, SIGTERM);
@@ -1341,8 +1391,8 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.sig_usr2 = supervisor_add_signal(&sup, SIGUSR2);
 	signal(SIGPIPE, SIG_IGN);
 	/* SIGCHLD from a signalfd, which names the child; else as the others. */
-	if (reap_open(sup.base, supervisor_reaped, supervisor_reaped_done, &sup,
-	    &cause) == -1) {
+	if (reap_open(sup.base, supervisor_reaped, supervisor_peek,
+	    supervisor_reaped_done, &sup, &cause) == -1) {
 		log_warnx("%s; each exit of a child makes the supervisor look at "
 		    "all its children, which costs more with many workers",
 		    cause_text(cause));
@@ -1353,6 +1403,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.reload_env.base = sup.base;
 	sup.reload_env.ops = &proc_ops_system;
 	sup.reload_env.pids = sup.pids;
+	sup.reload_env.groups = sup.groups;
 	sup.reload_env.notify_path = supervisor_notify_path;
 	sup.reload_env.progress = supervisor_progress;
 	sup.reload_env.gen_cb = supervisor_gen_event;

@@ -76,6 +76,10 @@ struct supervisor {
 	struct listener_set listeners;	/* the listeners of conf */
 	struct program_list programs;
 	struct pidmap	*pids;		/* worker pid -> struct worker */
+	struct pidmap	*groups;	/* worker process group -> struct worker */
+	pid_t		 peek_pid;	/* the child about to be reaped, not a */
+	pid_t		 peek_pgid;	/* worker's own process: its group, or -1 */
+	bool		 check_groups;	/* a reaped child's group is not known */
 	struct notify	*notify;
 	struct health	*health;	/* listeners shut down by a worker */
 	struct guard	*guard;		/* foreign listeners on our addresses */

@@ -614,12 +614,13 @@ upgrade_restore_gen(struct supervisor *sup, const struct state_rec *r,
 	    (gen = gen_new(sup->base, sup->conf, pc, ls,
 	    (unsigned int)state_get_int(r, "number", 0),
 	    sup->reload_env.notify_path(sup, reload_worker_uid(pc)),
-	    sup->reload_env.ops, sup->pids, sup->reload_env.gen_cb,
-	    sup)) == NULL) {
+	    sup->reload_env.ops, sup->pids, sup->groups,
+	    sup->reload_env.gen_cb, sup)) == NULL) {
 		*cause = strdup("out of memory");
 		return -1;
 	}
 	TAILQ_INSERT_TAIL(&prog->gens, gen, entry);
+	gen->prog = prog;
 	prog->current = gen;
 	return gen_restore(gen, r, &upgrade_state, cause);
 }

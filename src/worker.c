@@ -145,6 +145,33 @@ worker_set_pid(struct worker *w, pid_t pid)
 		(void)pidmap_put(w->env->pids, pid, w);
 }
 
+/*
+ * Set the worker's process group (0: forgotten, it emptied), keeping the
+ * group map in step. A group the map cannot take (no memory) is still the
+ * worker's: lookups then ask each generation.
+ */
+void
+worker_set_pgid(struct worker *w, pid_t pgid)
+{
+	if (w->pgid != 0)
+		pidmap_del(w->env->groups, w->pgid, w);
+	w->pgid = pgid;
+	if (pgid != 0)
+		(void)pidmap_put(w->env->groups, pgid, w);
+}
+
+/*
+ * The worker whose process group is pgid, from the group map, or NULL
+ * (the map may lack a group it could not take: pidmap_incomplete).
+ */
+struct worker *
+worker_of_group(struct pidmap *groups, pid_t pgid)
+{
+	struct worker *w = pidmap_get(groups, pgid);
+
+	return w != NULL && w->pgid == pgid ? w : NULL;
+}
+
 /* Set the MAINPID the worker announced (0: none), keeping the map in step. */
 static void
 worker_set_mainpid(struct worker *w, pid_t pid)
@@ -200,6 +227,7 @@ worker_free(struct worker *w)
 {
 	worker_set_mainpid(w, 0);
 	worker_set_pid(w, 0);
+	worker_set_pgid(w, 0);
 	worker_cancel_timer(w);
 	worker_close_output(w);
 	free(w->status_text);
@@ -339,7 +367,7 @@ worker_start(struct worker *w, char **cause)
 		worker_open_output(w, proc.output_fd, proc.pid, false);
 	worker_set_mainpid(w, 0);
 	worker_set_pid(w, proc.pid);
-	w->pgid = proc.pid;
+	worker_set_pgid(w, proc.pid);	/* it leads a group of its own */
 	w->state = WORKER_STARTING;
 	w->listened = 0;
 	w->addr_in_use = false;
@@ -770,7 +798,8 @@ worker_restore(struct worker *w, const struct state_rec *r)
 		worker_set_pid(w, (pid_t)state_get_int(r, "pid", 0));
 		desc_group_add(env->desc, w->pid);
 	}
-	w->pgid = (pid_t)state_get_int(r, "pgid", 0);
+	if (state_get_int(r, "pgid", 0) > 0)
+		worker_set_pgid(w, (pid_t)state_get_int(r, "pgid", 0));
 	if (state_get_int(r, "mainpid", 0) > 0)
 		worker_set_mainpid(w, (pid_t)state_get_int(r, "mainpid", 0));
 	if (fd >= 0) {

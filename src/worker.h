@@ -89,6 +89,7 @@ struct worker_env {
 	const char	*notify_socket;
 	struct desc_group *desc;
 	struct pidmap	*pids;		/* pid -> worker, of every generation */
+	struct pidmap	*groups;	/* process group -> worker, likewise */
 	const struct proc_ops *ops;
 	worker_event_cb	 cb;
 	void		*cb_arg;
@@ -139,6 +140,8 @@ void		 worker_kill(struct worker *w);
 bool		 worker_group_alive(const struct worker *w);
 bool		 worker_is_process(const struct worker *w, pid_t pid);
 void		 worker_set_pid(struct worker *w, pid_t pid);
+void		 worker_set_pgid(struct worker *w, pid_t pgid);
+struct worker	*worker_of_group(struct pidmap *groups, pid_t pgid);
 void		 worker_cancel_timer(struct worker *w);
 void		 worker_flush_output(struct worker *w);
 int64_t		 gen_restart_in_ms(const struct worker *w);

@@ -38,6 +38,7 @@ static struct {
 	long		 spawn_spin_us;	/* each spawn takes this long */
 	long		 signal_spin_us;	/* each signal sent takes this long */
 	int		 signals[FAKE_MAX];	/* sent to the process itself */
+	int		 group_probes;	/* kill(-pgid, 0): is a group alive? */
 } fake;
 
 /* What the generation reported. */
@@ -48,6 +49,7 @@ static struct {
 
 static struct event_base *base;
 static struct pidmap *pids;
+static struct pidmap *groups;
 static struct config *conf;
 
 /* The index of a fake pid, or -1 if it is not one. */
@@ -113,6 +115,8 @@ fake_kill(pid_t pid, int sig)
 	bool found = false;
 
 	cr_assert_geq(i, 0, "a real pid %d was signalled", (int)pid);
+	if (pid < 0 && sig == 0)
+		fake.group_probes++;
 	if (sig != 0) {
 		support_spin_us(fake.signal_spin_us);
 		fake.last_signal[i] = sig;
@@ -170,7 +174,7 @@ make_gen(int workers, const char *keys)
 	conf = config_from_text(text);
 	pc = config_find_program(conf, "app");
 	return gen_new(base, conf, pc, NULL, 1, "/tmp/notify", &fake_ops, pids,
-	    on_event, NULL);
+	    groups, on_event, NULL);
 }
 
 static void
@@ -180,6 +184,7 @@ setup(void)
 	memset(&seen, 0, sizeof(seen));
 	cr_assert_not_null(base = event_base_new());
 	cr_assert_not_null(pids = pidmap_new());
+	cr_assert_not_null(groups = pidmap_new());
 }
 
 static void
@@ -188,6 +193,7 @@ teardown(void)
 	config_unref(conf);
 	conf = NULL;
 	pidmap_free(pids);
+	pidmap_free(groups);
 	event_base_free(base);
 }
 
@@ -200,6 +206,28 @@ fake_exit(struct generation *gen, pid_t pid, int status)
 	cr_assert_not_null(w, "pid %d is no worker's", (int)pid);
 	fake.alive[fake_index(pid)] = false;
 	gen_worker_exited(gen, w, status);
+}
+
+/* A fake process in process group pgid that its worker did not wait for. */
+static pid_t
+fake_member(pid_t pgid)
+{
+	int i = fake.spawned++;
+
+	cr_assert_lt(i, FAKE_MAX);
+	fake.alive[i] = true;
+	fake.pgid[i] = pgid;
+	return FAKE_PID_BASE + i;
+}
+
+/* Make a worker's group member exit as a reaped descendant would. */
+static bool
+fake_member_exit(pid_t pid)
+{
+	pid_t pgid = fake_getpgid(pid);
+
+	fake.alive[fake_index(pid)] = false;
+	return gen_group_member_exited(groups, pgid);
 }
 
 /* Kill a generation and reap every fake process it has: it is gone. */
@@ -604,7 +632,7 @@ Test(generation, generations_share_the_turn_of_the_loop)
 	char *cause = NULL;
 
 	b = gen_new(base, conf, config_find_program(conf, "app"), NULL, 2,
-	    "/tmp/notify", &fake_ops, pids, on_event, NULL);
+	    "/tmp/notify", &fake_ops, pids, groups, on_event, NULL);
 	cr_assert_not_null(b);
 	fake.spawn_spin_us = 3000;
 	cr_assert_eq(gen_start(a, &cause), 0);
@@ -803,6 +831,76 @@ Test(generation, mainpid_carries_on_after_the_wrapper_exits)
 	cr_assert_eq(gen->state, GEN_GONE);
 	gen_free(gen);
 	cr_assert_eq(pidmap_count(pids), 0);
+}
+
+/*
+ * Workers that leave a process of their group behind as they exit: each
+ * exit looks at its own worker's group, not at every group left (that made
+ * a drain of N such workers cost N^2/2 kill(-pgid, 0)); a group is looked
+ * at again as its members are reaped, and the generation is gone with the
+ * last.
+ */
+Test(generation, a_drain_looks_at_each_group_as_its_processes_exit)
+{
+	enum { N = 64 };
+	struct generation *gen = running_gen(N, "");
+	pid_t leader[N], member[N], extra;
+	int i;
+
+	for (i = 0; i < N; i++) {
+		leader[i] = gen->workers[i].pid;
+		member[i] = fake_member(leader[i]);
+	}
+	extra = fake_member(leader[0]);
+	gen_drain(gen);
+	fake.group_probes = 0;
+	for (i = 0; i < N; i++)
+		fake_exit(gen, leader[i], 0);
+	cr_assert_eq(seen.worker_exited, N);
+	cr_assert_eq(gen_live_processes(gen), N, "every group is left");
+	cr_assert_leq(fake.group_probes, N, "%d looks at groups for %d exits",
+	    fake.group_probes, N);
+
+	fake.group_probes = 0;
+	cr_assert(fake_member_exit(member[0]));
+	cr_assert_eq(gen->workers[0].pgid, leader[0], "one of its two is left");
+	for (i = 1; i < N; i++)
+		cr_assert(fake_member_exit(member[i]));
+	cr_assert_eq(gen_live_processes(gen), 1);
+	cr_assert_eq(seen.gone, 0);
+	cr_assert(fake_member_exit(extra));
+	cr_assert_eq(gen_live_processes(gen), 0);
+	cr_assert_eq(seen.gone, 1);
+	cr_assert_eq(gen->state, GEN_GONE);
+	cr_assert_leq(fake.group_probes, N + 1, "%d looks at groups for %d "
+	    "exits", fake.group_probes, N + 1);
+	gen_free(gen);
+	cr_assert_eq(pidmap_count(groups), 0);
+}
+
+/*
+ * The worker a helper in its process group speaks for is found by the
+ * group, while the worker runs; a process in no remembered group is
+ * nobody's, and a group is forgotten once empty.
+ */
+Test(generation, a_worker_is_found_by_its_process_group)
+{
+	struct generation *gen = running_gen(3, "");
+	struct worker *w = &gen->workers[1];
+	pid_t leader = w->pid, helper = fake_member(leader);
+
+	cr_assert_eq(worker_of_group(groups, fake_getpgid(helper)), w);
+	cr_assert_null(worker_of_group(groups, fake_member(0)));
+	cr_assert_not(gen_group_member_exited(groups, leader + 1000));
+	gen_drain(gen);
+	fake_exit(gen, leader, 0);
+	cr_assert_eq(worker_of_group(groups, leader), w, "its group is left");
+	cr_assert_eq(w->pid, 0);
+	cr_assert(fake_member_exit(helper));
+	cr_assert_null(worker_of_group(groups, leader));
+	kill_and_reap(gen);
+	gen_free(gen);
+	cr_assert_eq(pidmap_count(groups), 0);
 }
 
 /* The pid map against a plain array, through many puts and deletes. */

@@ -37,6 +37,7 @@ static struct {
 
 static struct event_base *base;
 static struct pidmap *pids;
+static struct pidmap *groups;
 static struct program_list progs;
 static struct listener_set in_force;
 static struct reload *current_reload;
@@ -231,6 +232,8 @@ setup(void)
 	cr_assert_not_null(pids = pidmap_new());
 	env.base = base;
 	env.pids = pids;
+	cr_assert_not_null(groups = pidmap_new());
+	env.groups = groups;
 	TAILQ_INIT(&progs);
 	memset(&in_force, 0, sizeof(in_force));
 }
@@ -250,6 +253,7 @@ teardown(void)
 		program_free(&progs, prog);
 	listener_set_clear(&in_force);
 	pidmap_free(pids);
+	pidmap_free(groups);
 	event_base_free(base);
 }
 
