@@ -132,7 +132,7 @@ gen_of_program(struct config *conf, const struct listener_set *set,
 		cr_assert_not_null(ls[i] = listener_set_for(set, conf,
 		    pc->listeners[i]));
 	gen = gen_new(base, conf, pc, ls, 1, "/tmp/notify", &no_ops, pids,
-	    NULL, NULL);
+	    NULL, NULL, NULL);
 	cr_assert_not_null(gen);
 	for (i = 0; i < (size_t)gen->nworkers; i++)
 		worker_set_pid(&gen->workers[i], i == 0 ? getpid() : getppid());
