@@ -592,12 +592,7 @@ void
 gen_check_groups(struct generation *gen)
 {
 	(void)gen_check_all_groups(gen);
-	if ((gen->state == GEN_DRAINING || gen->state == GEN_FAILED) &&
-	    gen_live_processes(gen) == 0 && desc_group_empty(gen->desc)) {
-		gen->state = GEN_GONE;
-		gen_cancel_timer(gen);
-		gen->cb(gen, GEN_EVENT_GONE, NULL, gen->cb_arg);
-	}
+	gen_settle(gen);
 }
 
 /*
