@@ -30,6 +30,7 @@
 #include "match.h"
 #include "stash.h"
 #include "timeo.h"
+#include "unixaddr.h"
 
 struct stash stash;
 
@@ -65,7 +66,7 @@ stash_take_env(const char *name, char *buf, size_t len)
 static int
 stash_describe(struct stash_sock *sock, int fd)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	char path[UNIXADDR_NAME_SIZE];
 	socklen_t len = sizeof(int);
 	struct stat st;
 
@@ -82,7 +83,7 @@ stash_describe(struct stash_sock *sock, int fd)
 	sock->addrlen = sizeof(sock->addr);
 	if (getsockname(fd, (struct sockaddr *)&sock->addr, &sock->addrlen) == -1)
 		return -1;
-	if (sock->family == AF_UNIX && match_unix_path((struct sockaddr *)
+	if (sock->family == AF_UNIX && unixaddr_name((struct sockaddr *)
 	    &sock->addr, sock->addrlen, path, sizeof(path)) > 0 &&
 	    path[0] != '\0' && stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		sock->has_file = true;
@@ -403,19 +404,18 @@ static bool
 stash_same_file(const struct stash_sock *sock, const struct sockaddr *addr,
     socklen_t len)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-	char own[sizeof(path)], cwd[4096];
+	char path[UNIXADDR_NAME_SIZE], own[UNIXADDR_NAME_SIZE], cwd[4096];
 	size_t n, c;
 	struct stat st;
 
-	if (!sock->has_file || match_unix_path(addr, len, path,
+	if (!sock->has_file || unixaddr_name(addr, len, path,
 	    sizeof(path)) == 0 || path[0] == '\0')
 		return false;
 	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == sock->dev && st.st_ino == sock->ino)
 		return true;
 	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL ||
-	    (n = match_unix_path((const struct sockaddr *)&sock->addr,
+	    (n = unixaddr_name((const struct sockaddr *)&sock->addr,
 	    sock->addrlen, own, sizeof(own))) == 0)
 		return false;
 	c = strlen(cwd);
