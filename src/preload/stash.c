@@ -504,12 +504,16 @@ stash_is_socket_file(int dirfd, const char *path)
 /*
  * Tell the supervisor, once per process and listener, that the app
  * listens on (or, for UDP, is bound to) listener sock's address:
- * "HANDOFF_LISTENING=N" to its notify socket. errno is left as it was.
+ * "HANDOFF_LISTENING=N" to its notify socket. Nothing is sent when
+ * stash.notify is no whole address (too long, cut to fit, or neither an
+ * absolute path nor "@name"). errno is left as it was.
  */
 void
 stash_announce(int sock)
 {
 	struct sockaddr_un sun;
+	socklen_t sunlen;
+	const char *why;
 	char msg[40], digits[12], *p = digits + sizeof(digits);
 	size_t len = strlen("HANDOFF_LISTENING="), n;
 	int fd, saved = errno;
@@ -519,6 +523,11 @@ stash_announce(int sock)
 	    __atomic_exchange_n(&stash.socks[sock].announced, 1,
 	    __ATOMIC_ACQ_REL) != 0)
 		return;
+	if (unixaddr_make(stash.notify, UNIXADDR_NAMED, &sun, &sunlen,
+	    &why) == -1) {
+		errno = saved;
+		return;
+	}
 	memcpy(msg, "HANDOFF_LISTENING=", len);
 	v = (unsigned int)stash.socks[sock].index;
 	do
@@ -528,16 +537,10 @@ stash_announce(int sock)
 	memcpy(msg + len, p, n);
 	len += n;
 	msg[len++] = '\n';
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, stash.notify, strlen(stash.notify));
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd != -1) {
 		(void)syscall(SYS_sendto, fd, msg, len, MSG_NOSIGNAL, &sun,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-		    strlen(stash.notify)));
+		    sunlen);
 		(void)syscall(SYS_close, fd);
 	}
 	errno = saved;
