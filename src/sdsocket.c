@@ -52,7 +52,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -63,6 +62,7 @@
 #include "sdnotify.h"
 #include "sdsocket.h"
 #include "state.h"
+#include "unixaddr.h"
 
 /* The first fd of LISTEN_FDS, and the most taken. */
 #define SDSOCKET_FIRST_FD	3
@@ -381,9 +381,6 @@ sdsocket_fits(const struct sdsocket *s, const struct listener_conf *lc)
 	const struct sockaddr_in *w4 = (const struct sockaddr_in *)want;
 	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&s->ss;
 	const struct sockaddr_in6 *w6 = (const struct sockaddr_in6 *)want;
-	const struct sockaddr_un *au = (const struct sockaddr_un *)&s->ss;
-	const struct sockaddr_un *wu = (const struct sockaddr_un *)want;
-	size_t off = offsetof(struct sockaddr_un, sun_path);
 
 	if (s->family != want->ss_family || s->type != addr_socktype(&lc->addr) ||
 	    s->sslen == 0)
@@ -398,11 +395,8 @@ sdsocket_fits(const struct sdsocket *s, const struct listener_conf *lc)
 		    a6->sin6_scope_id == w6->sin6_scope_id &&
 		    (w6->sin6_port == 0 || a6->sin6_port == w6->sin6_port);
 	case AF_UNIX:
-		if (addr_is_abstract(&lc->addr))
-			return s->sslen == lc->addr.len &&
-			    memcmp(au->sun_path, wu->sun_path, s->sslen - off) == 0;
-		return s->sslen > off && strncmp(au->sun_path, wu->sun_path,
-		    sizeof(au->sun_path)) == 0;
+		return unixaddr_same((const struct sockaddr *)&s->ss, s->sslen,
+		    (const struct sockaddr *)want, lc->addr.len);
 	}
 	return false;
 }

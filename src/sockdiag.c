@@ -40,6 +40,7 @@
 #include "cause.h"
 #include "procfs.h"
 #include "sockdiag.h"
+#include "unixaddr.h"
 
 #define SOCKDIAG_BUFSIZE	(32 * 1024)	/* the kernel's largest dump part */
 #define SOCKDIAG_TIMEOUT_MS	1000
@@ -386,16 +387,14 @@ static bool
 sockdiag_unix_matches(const struct sockdiag_want *w, const struct stat *file,
     const struct sockdiag_sock *s, const struct sockdiag_vfs *vfs)
 {
-	size_t off = offsetof(struct sockaddr_un, sun_path);
 	int type = w->addr.kind == ADDR_UNIX_STREAM ? SOCK_STREAM : SOCK_DGRAM;
 
 	if (!addr_is_unix(&w->addr) || s->type != type)
 		return false;
 	if (addr_is_abstract(&w->addr))
-		return s->local_len == w->addr.len && memcmp(
-		    ((const struct sockaddr_un *)&s->local)->sun_path,
-		    ((const struct sockaddr_un *)&w->addr.ss)->sun_path,
-		    w->addr.len - off) == 0;
+		return unixaddr_same((const struct sockaddr *)&s->local,
+		    s->local_len, (const struct sockaddr *)&w->addr.ss,
+		    w->addr.len);
 	/* A path reaches the socket whose file is there now. */
 	return file->st_ino != 0 && vfs->known && vfs->ino == file->st_ino &&
 	    makedev(vfs->dev >> 20, vfs->dev & 0xfffff) == file->st_dev;

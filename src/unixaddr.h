@@ -1,12 +1,20 @@
-/* unixaddr.h: unix socket addresses from a path or an abstract "@name". */
+/*
+ * unixaddr.h: unix socket addresses from a path or an abstract "@name",
+ * and the name an address holds.
+ */
 #ifndef HANDOFF_UNIXADDR_H
 #define HANDOFF_UNIXADDR_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 /* The longest path (or "@name") a sockaddr_un holds, without its NUL. */
 #define UNIXADDR_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* A buffer for any name unixaddr_name reads, with the NUL it adds. */
+#define UNIXADDR_NAME_SIZE	(sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
 
 /* What text may be. */
 enum unixaddr_form {
@@ -16,5 +24,9 @@ enum unixaddr_form {
 
 int	unixaddr_make(const char *text, enum unixaddr_form form,
 	    struct sockaddr_un *sun, socklen_t *len, const char **error);
+size_t	unixaddr_name(const struct sockaddr *sa, socklen_t len, char *buf,
+	    size_t buflen);
+bool	unixaddr_same(const struct sockaddr *a, socklen_t alen,
+	    const struct sockaddr *b, socklen_t blen);
 
 #endif

@@ -29,6 +29,7 @@
 
 #include "handoff.h"
 #include "handoff-internal.h"
+#include "unixaddr.h"
 
 /* Parse a whole decimal number into *value: -EINVAL if s is not one,
    -ERANGE if it is beyond an int (as libsystemd's parsers say). */
@@ -123,29 +124,19 @@ handoff_listener_fd(const char *name)
 int
 handoff_notify_send(const char *msg, size_t len)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
+	const char *path = getenv("NOTIFY_SOCKET"), *why;
 	struct sockaddr_un sun;
 	socklen_t sunlen;
-	size_t n;
 	int fd, r = 1;
 
 	if (path == NULL || *path == '\0')
 		return 0;
 	if (path[0] != '/' && path[0] != '@')
 		return -EAFNOSUPPORT;
-	if ((n = strlen(path)) == 1 && path[0] == '@')
-		return -EINVAL;		/* an abstract socket with no name */
-	if (n >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, n);
-	if (path[0] == '@') {
-		/* Abstract: a leading NUL, then the name's bytes only. */
-		sun.sun_path[0] = '\0';
-		sunlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-	} else
-		sunlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	/* EINVAL for "@" alone (an abstract socket with no name),
+	   ENAMETOOLONG beyond UNIXADDR_PATH_MAX bytes. */
+	if (unixaddr_make(path, UNIXADDR_NAMED, &sun, &sunlen, &why) == -1)
+		return -errno;
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return -errno;
 	while (sendto(fd, msg, len, MSG_NOSIGNAL, (struct sockaddr *)&sun,

@@ -24,9 +24,9 @@
 
 #include <netinet/in.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "match.h"
+#include "unixaddr.h"
 
 /* The port of an IPv4 or IPv6 address (host order), -1 for others. */
 static int
@@ -69,34 +69,6 @@ match_same_host(const struct sockaddr *a, const struct sockaddr *b)
 }
 
 /*
- * A unix socket's name into buf (NUL-terminated; an abstract one starts
- * with its NUL byte). Returns its length (without a path's NUL), or 0 for
- * an unnamed socket, another family, or a name longer than buf.
- */
-size_t
-match_unix_path(const struct sockaddr *sa, socklen_t len, char *buf,
-    size_t buflen)
-{
-	const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
-	size_t off = offsetof(struct sockaddr_un, sun_path), n;
-
-	if (sa->sa_family != AF_UNIX || len <= off || len > sizeof(*sun))
-		return 0;
-	n = len - off;
-	if (sun->sun_path[0] != '\0') {
-		/* A path: up to its NUL, if the length counted one. */
-		n = strnlen(sun->sun_path, n);
-		if (n == 0)
-			return 0;
-	}
-	if (n + 1 > buflen)
-		return 0;
-	memcpy(buf, sun->sun_path, n);
-	buf[n] = '\0';
-	return n;
-}
-
-/*
  * Tell whether a and b name the same socket address exactly: the same
  * family, host and port (port 0 never matches: it asks for any), or the
  * same unix path or abstract name.
@@ -105,19 +77,13 @@ bool
 match_same(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
     socklen_t blen)
 {
-	char pa[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-	char pb[sizeof(pa)];
-	size_t na, nb;
 	int port;
 
 	if (a == NULL || b == NULL || alen < sizeof(sa_family_t) ||
 	    blen < sizeof(sa_family_t) || a->sa_family != b->sa_family)
 		return false;
-	if (a->sa_family == AF_UNIX) {
-		na = match_unix_path(a, alen, pa, sizeof(pa));
-		nb = match_unix_path(b, blen, pb, sizeof(pb));
-		return na != 0 && na == nb && memcmp(pa, pb, na) == 0;
-	}
+	if (a->sa_family == AF_UNIX)
+		return unixaddr_same(a, alen, b, blen);
 	if ((port = match_port(a, alen)) <= 0 || port != match_port(b, blen))
 		return false;
 	return match_same_host(a, b);

@@ -42,8 +42,6 @@ bool	match_same(const struct sockaddr *a, socklen_t alen,
 	    const struct sockaddr *b, socklen_t blen);
 bool	match_covers(const struct sockaddr *listener, socklen_t llen,
 	    const struct sockaddr *bound, socklen_t blen, bool bound_v6only);
-size_t	match_unix_path(const struct sockaddr *sa, socklen_t len, char *buf,
-	    size_t buflen);
 int	match_encode_addrs(const struct match_addr *addrs, size_t n,
 	    char *buf, size_t len);
 int	match_decode_addrs(const char *text, struct match_addr *out,

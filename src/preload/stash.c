@@ -30,6 +30,7 @@
 #include "match.h"
 #include "stash.h"
 #include "timeo.h"
+#include "unixaddr.h"
 
 struct stash stash;
 
@@ -65,7 +66,7 @@ stash_take_env(const char *name, char *buf, size_t len)
 static int
 stash_describe(struct stash_sock *sock, int fd)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	char path[UNIXADDR_NAME_SIZE];
 	socklen_t len = sizeof(int);
 	struct stat st;
 
@@ -82,7 +83,7 @@ stash_describe(struct stash_sock *sock, int fd)
 	sock->addrlen = sizeof(sock->addr);
 	if (getsockname(fd, (struct sockaddr *)&sock->addr, &sock->addrlen) == -1)
 		return -1;
-	if (sock->family == AF_UNIX && match_unix_path((struct sockaddr *)
+	if (sock->family == AF_UNIX && unixaddr_name((struct sockaddr *)
 	    &sock->addr, sock->addrlen, path, sizeof(path)) > 0 &&
 	    path[0] != '\0' && stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		sock->has_file = true;
@@ -403,19 +404,18 @@ static bool
 stash_same_file(const struct stash_sock *sock, const struct sockaddr *addr,
     socklen_t len)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-	char own[sizeof(path)], cwd[4096];
+	char path[UNIXADDR_NAME_SIZE], own[UNIXADDR_NAME_SIZE], cwd[4096];
 	size_t n, c;
 	struct stat st;
 
-	if (!sock->has_file || match_unix_path(addr, len, path,
+	if (!sock->has_file || unixaddr_name(addr, len, path,
 	    sizeof(path)) == 0 || path[0] == '\0')
 		return false;
 	if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == sock->dev && st.st_ino == sock->ino)
 		return true;
 	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL ||
-	    (n = match_unix_path((const struct sockaddr *)&sock->addr,
+	    (n = unixaddr_name((const struct sockaddr *)&sock->addr,
 	    sock->addrlen, own, sizeof(own))) == 0)
 		return false;
 	c = strlen(cwd);
@@ -504,12 +504,16 @@ stash_is_socket_file(int dirfd, const char *path)
 /*
  * Tell the supervisor, once per process and listener, that the app
  * listens on (or, for UDP, is bound to) listener sock's address:
- * "HANDOFF_LISTENING=N" to its notify socket. errno is left as it was.
+ * "HANDOFF_LISTENING=N" to its notify socket. Nothing is sent when
+ * stash.notify is no whole address (too long, cut to fit, or neither an
+ * absolute path nor "@name"). errno is left as it was.
  */
 void
 stash_announce(int sock)
 {
 	struct sockaddr_un sun;
+	socklen_t sunlen;
+	const char *why;
 	char msg[40], digits[12], *p = digits + sizeof(digits);
 	size_t len = strlen("HANDOFF_LISTENING="), n;
 	int fd, saved = errno;
@@ -519,6 +523,11 @@ stash_announce(int sock)
 	    __atomic_exchange_n(&stash.socks[sock].announced, 1,
 	    __ATOMIC_ACQ_REL) != 0)
 		return;
+	if (unixaddr_make(stash.notify, UNIXADDR_NAMED, &sun, &sunlen,
+	    &why) == -1) {
+		errno = saved;
+		return;
+	}
 	memcpy(msg, "HANDOFF_LISTENING=", len);
 	v = (unsigned int)stash.socks[sock].index;
 	do
@@ -528,16 +537,10 @@ stash_announce(int sock)
 	memcpy(msg + len, p, n);
 	len += n;
 	msg[len++] = '\n';
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, stash.notify, strlen(stash.notify));
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd != -1) {
 		(void)syscall(SYS_sendto, fd, msg, len, MSG_NOSIGNAL, &sun,
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
-		    strlen(stash.notify)));
+		    sunlen);
 		(void)syscall(SYS_close, fd);
 	}
 	errno = saved;

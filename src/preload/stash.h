@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "match.h"
+#include "unixaddr.h"
 
 #define STASH_MAX_SOCKS	MATCH_MAX_ADDRS
 #define STASH_MAX_FDS	256	/* app fds the shim follows at once */
@@ -61,7 +62,9 @@ struct stash {
 	int		 nfds;		/* entries of fds ever used */
 	int		 nadopted;	/* STASH_ADOPTED fds (atomic) */
 	int		 ndgram;	/* of them, datagram sockets (atomic) */
-	char		 notify[108];	/* the supervisor's notify socket, or "" */
+	/* The supervisor's notify socket, or "": a byte more than an address
+	   holds, so that a longer value, cut to fit, is still too long. */
+	char		 notify[UNIXADDR_PATH_MAX + 2];
 	char		 self_text[MATCH_ADDRS_TEXT_MAX];	/* MATCH_ENV_SELF */
 };
 

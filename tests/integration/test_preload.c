@@ -10,7 +10,8 @@
  * sets SO_REUSEPORT, with connection migration, in a network namespace of
  * the test's own). `handoff check` and `run` refuse a command the shim
  * cannot reach (static, set-user-ID), warn for Go, and say which shim
- * they use.
+ * they use. The shim announces to its notify socket only when its
+ * address is whole.
  *
  * bindserver is built without sanitizers: ASan's runtime must be the
  * first library of a process, and the shim comes first in LD_PRELOAD.
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <json.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,10 +37,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "load.h"
+#include "preload/match.h"
+#include "unixaddr.h"
 
 #define TP_CLIENTS	16	/* closed-loop clients of the loss tests */
 #define TP_RELOADS	20
@@ -1310,4 +1315,164 @@ Test(preload, users_ld_preload_is_kept_first)
 	free(expected);
 	free(environ_text);
 	tc_stop(s);
+}
+
+/*
+ * Run bindserver under the shim alone (no supervisor), in self mode on
+ * udp:127.0.0.1:PORT, in dir, with MATCH_ENV_NOTIFY=notify, until it
+ * says it is bound: its bind() has announced by then, if it does. Then
+ * kill it.
+ */
+static void
+tp_shim_bind_udp(const char *dir, int port, const char *notify)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct match_addr self = { .index = 0, .type = SOCK_DGRAM,
+	    .len = sizeof(sin) };
+	char text[MATCH_ADDRS_TEXT_MAX], out[4096];
+	char *env[4], *argv[4];
+	struct pollfd pfd;
+	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+	int p[2], i;
+
+	memcpy(&self.ss, &sin, sizeof(sin));
+	cr_assert_eq(match_encode_addrs(&self, 1, text, sizeof(text)), 0);
+	env[0] = tc_printf("LD_PRELOAD=%s", support_env("HANDOFF_SHIM"));
+	env[1] = tc_printf("%s=%s", MATCH_ENV_SELF, text);
+	env[2] = tc_printf("%s=%s", MATCH_ENV_NOTIFY, notify);
+	env[3] = NULL;
+	argv[0] = (char *)support_env("HANDOFF_BINDSERVER");
+	argv[1] = "--listen";
+	argv[2] = tc_printf("udp:127.0.0.1:%d", port);
+	argv[3] = NULL;
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		if (dup2(p[1], STDOUT_FILENO) == -1 || chdir(dir) == -1)
+			_exit(127);
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+	close(p[1]);
+	out[0] = '\0';
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	while (strstr(out, "bindserver: bound") == NULL &&
+	    support_now_ms() < deadline && len < sizeof(out) - 1 &&
+	    poll(&pfd, 1, (int)(deadline - support_now_ms())) == 1 &&
+	    (n = read(p[0], out + len, sizeof(out) - 1 - len)) > 0) {
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+	cr_assert(strstr(out, "bindserver: bound") != NULL,
+	    "bindserver under the shim did not bind: %s", out);
+	for (i = 0; i < 3; i++)
+		free(env[i]);
+	free(argv[2]);
+}
+
+/* A datagram socket bound at text, a path or "@name". */
+static int
+tp_notify_receiver(const char *text)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	const char *why;
+	int fd;
+
+	cr_assert_eq(unixaddr_make(text, UNIXADDR_NAMED, &sun, &len, &why), 0,
+	    "%s: %s", text, why);
+	cr_assert_geq(fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, len), 0, "bind %s: %s",
+	    text, strerror(errno));
+	return fd;
+}
+
+/* Expect the datagram waiting on fd to be the announcement, or none. */
+static void
+tp_expect_announced(int fd, bool announced, const char *notify)
+{
+	char buf[64];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+	if (!announced) {
+		cr_expect(n == -1 && errno == EAGAIN, "notify %s: the shim "
+		    "announced to another address", notify);
+		return;
+	}
+	cr_assert_gt(n, 0, "notify %s: nothing announced", notify);
+	buf[n] = '\0';
+	cr_expect_str_eq(buf, "HANDOFF_LISTENING=0\n");
+}
+
+/*
+ * The shim announces `ready = listening` to MATCH_ENV_NOTIFY only when it
+ * is a whole address: a value too long for one (which the shim keeps cut
+ * to its buffer), or a relative path, sends nothing, rather than reach
+ * the socket at the cut (or relative) address. Before the shim used
+ * unixaddr_make, it sent to all three.
+ */
+Test(preload, shim_announces_only_to_a_whole_notify_address)
+{
+	char *dir = support_tmpdir(), path[UNIXADDR_PATH_MAX + 1];
+	char name[UNIXADDR_PATH_MAX + 1], *notify;
+	int port, one = 1, hold, fd[3];
+	size_t n;
+
+	/* Self mode's port, held as the supervisor holds it. */
+	cr_assert_geq(hold = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(setsockopt(hold, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)), 0);
+	cr_assert_eq(bind(hold, (struct sockaddr *)&(struct sockaddr_in){
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) },
+	    sizeof(struct sockaddr_in)), 0);
+	cr_assert_gt(port = support_local_port(hold), 0);
+
+	/* Receivers at the longest path and abstract name there are. */
+	n = (size_t)snprintf(path, sizeof(path), "%s/", dir);
+	cr_assert_lt(n, UNIXADDR_PATH_MAX - 8, "TMPDIR too long: %s", dir);
+	memset(path + n, 'n', UNIXADDR_PATH_MAX - n);
+	path[UNIXADDR_PATH_MAX] = '\0';
+	n = (size_t)snprintf(name, sizeof(name), "@handoff-test-%d-",
+	    (int)getpid());
+	memset(name + n, 'n', UNIXADDR_PATH_MAX - n);
+	name[UNIXADDR_PATH_MAX] = '\0';
+	fd[0] = tp_notify_receiver(path);
+	fd[1] = tp_notify_receiver(name);
+	notify = tc_printf("%s/rel.sock", dir);
+	fd[2] = tp_notify_receiver(notify);
+	free(notify);
+
+	/* Whole addresses are announced to. */
+	tp_shim_bind_udp(dir, port, path);
+	tp_expect_announced(fd[0], true, path);
+	tp_shim_bind_udp(dir, port, name);
+	tp_expect_announced(fd[1], true, name);
+
+	/* One byte too long, then a relative path: nothing anywhere. */
+	notify = tc_printf("%sx", path);
+	tp_shim_bind_udp(dir, port, notify);
+	tp_expect_announced(fd[0], false, notify);
+	free(notify);
+	notify = tc_printf("%sx", name);
+	tp_shim_bind_udp(dir, port, notify);
+	tp_expect_announced(fd[1], false, notify);
+	free(notify);
+	tp_shim_bind_udp(dir, port, "rel.sock");
+	tp_expect_announced(fd[2], false, "rel.sock");
+
+	close(fd[0]);
+	close(fd[1]);
+	close(fd[2]);
+	close(hold);
+	support_rmtree(dir);
+	free(dir);
 }

@@ -369,6 +369,43 @@ Test(notify, addresses_that_cannot_be_a_unix_socket)
 	long_path[0] = '@';
 	setenv("NOTIFY_SOCKET", long_path, 1);
 	cr_expect_eq(handoff_ready(), -ENAMETOOLONG);
+	/* Relative and too long: relative first. */
+	long_path[0] = 'x';
+	setenv("NOTIFY_SOCKET", long_path, 1);
+	cr_expect_eq(handoff_ready(), -EAFNOSUPPORT);
+}
+
+/* NOTIFY_SOCKET of lead and 'n's: at 107 bytes, the longest address (with
+   its NUL, sun_path's size), sent to where nobody is (-absent); one byte
+   more is too long. */
+static void
+notify_at_most_107(const char *lead, int absent)
+{
+	char text[109];
+	size_t n = strlen(lead);
+
+	cr_assert_lt(n, 100);
+	memcpy(text, lead, n);
+	memset(text + n, 'n', sizeof(text) - 1 - n);
+	text[107] = '\0';
+	setenv("NOTIFY_SOCKET", text, 1);
+	cr_expect_eq(handoff_ready(), -absent, "%s", text);
+	text[107] = 'n';
+	text[108] = '\0';
+	setenv("NOTIFY_SOCKET", text, 1);
+	cr_expect_eq(handoff_ready(), -ENAMETOOLONG, "%s", text);
+}
+
+Test(notify, longest_addresses_are_tried_one_more_byte_is_too_long)
+{
+	char *dir = support_tmpdir(), lead[128];
+
+	snprintf(lead, sizeof(lead), "%s/", dir);
+	notify_at_most_107(lead, ENOENT);
+	snprintf(lead, sizeof(lead), "@handoff-test-nobody-%d-", (int)getpid());
+	notify_at_most_107(lead, ECONNREFUSED);
+	support_rmtree(dir);
+	free(dir);
 }
 
 Test(notify, nothing_listening_is_an_error)

@@ -1,7 +1,8 @@
 /*
  * test_sdsocket.c: sockets a service manager passes (LISTEN_FDS): fd store
- * names, which listener takes which socket (by name, by address, at its
- * worker slot), one socket passed twice, options that must match, and
+ * names, which listener takes which socket (by name, by address, unix
+ * paths and abstract names too, at its worker slot), one socket passed
+ * twice, options that must match, and
  * what no listener takes. Adoption reads fds 3..: each case runs in a
  * child of its own, where those fds are the test's, and says by its exit
  * status which check failed.
@@ -25,6 +26,8 @@
 #include "log.h"
 #include "outstore.h"
 #include "sdsocket.h"
+#include "support.h"
+#include "unixaddr.h"
 
 Test(sdsocket, store_names)
 {
@@ -88,20 +91,28 @@ tcp_socket(int *port, bool reuseport)
 	return fd;
 }
 
-/* A listener_conf named name on 127.0.0.1:port. */
+/* A listener_conf named name on listen (an address as the config has it). */
 static struct listener_conf *
-conf_listener(struct config *conf, const char *name, int port)
+conf_listener_at(struct config *conf, const char *name, const char *listen)
 {
 	struct listener_conf *lc = config_add_listener(conf, name, 1);
-	char text[64];
 	const char *why;
 
-	snprintf(text, sizeof(text), "127.0.0.1:%d", port);
-	if (lc == NULL || addr_parse(text, &lc->addr, &why) == -1)
+	if (lc == NULL || addr_parse(listen, &lc->addr, &why) == -1)
 		_exit(91);
 	lc->has_listen = true;
 	lc->fd_name = strdup(name);
 	return lc;
+}
+
+/* A listener_conf named name on 127.0.0.1:port. */
+static struct listener_conf *
+conf_listener(struct config *conf, const char *name, int port)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+	return conf_listener_at(conf, name, text);
 }
 
 /* Put fds at 3, 4, ... and set LISTEN_* as a manager does (in a child). */
@@ -229,6 +240,94 @@ check_take(void)
 Test(sdsocket, listeners_take_their_sockets)
 {
 	in_child(check_take, "taking passed sockets");
+}
+
+/* A listening unix stream socket at text, a path or "@name". */
+static int
+unix_socket(const char *text)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	const char *why;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd == -1 || unixaddr_make(text, UNIXADDR_NAMED, &sun, &len,
+	    &why) == -1 || bind(fd, (struct sockaddr *)&sun, len) == -1 ||
+	    listen(fd, 8) == -1)
+		_exit(94);
+	return fd;
+}
+
+/* A listener_conf named name on unix:text. */
+static struct listener_conf *
+conf_unix_listener(struct config *conf, const char *name, const char *text)
+{
+	char listen[160];
+
+	snprintf(listen, sizeof(listen), "unix:%s", text);
+	return conf_listener_at(conf, name, listen);
+}
+
+/*
+ * Unix sockets passed under names no listener has: each listener takes
+ * the one at its path or abstract name, byte for byte, and no other.
+ */
+static int
+check_unix_by_address(void)
+{
+	struct config *conf = config_new("test.ini");
+	enum sdsocket_origin origin;
+	char *dir = support_tmpdir(), path[128], other[128], name[64];
+	char longer[80], samebytes[80], *cause = NULL;
+	int fds[2], fd;
+	ino_t p, a;
+
+	log_set_level(LOG_LEVEL_ERROR);
+	snprintf(path, sizeof(path), "%s/app.sock", dir);
+	snprintf(other, sizeof(other), "%s/app.so", dir);
+	snprintf(name, sizeof(name), "@handoff-test-sdsocket-%d",
+	    (int)getpid());
+	snprintf(longer, sizeof(longer), "%sx", name);
+	snprintf(samebytes, sizeof(samebytes), "/%s", name + 1);
+	fds[0] = unix_socket(path);
+	fds[1] = unix_socket(name);
+	p = inode(fds[0]);
+	a = inode(fds[1]);
+	pass(fds, 2, "one:two");
+	if (sdsocket_adopt(&cause) != 0)
+		return 1;
+	/* Neither a path's prefix nor a longer abstract name. */
+	if (sdsocket_take(conf_unix_listener(conf, "x", other), 0, &fd,
+	    &origin, &cause) != 0)
+		return 2;
+	if (sdsocket_take(conf_unix_listener(conf, "y", longer), 0, &fd,
+	    &origin, &cause) != 0)
+		return 3;
+	/* An abstract name is no path of the same bytes. */
+	if (sdsocket_take(conf_unix_listener(conf, "z", samebytes), 0, &fd,
+	    &origin, &cause) != 0)
+		return 4;
+	if (sdsocket_take(conf_unix_listener(conf, "web", path), 0, &fd,
+	    &origin, &cause) != 1 || origin != SDSOCKET_PASSED ||
+	    inode(fd) != p)
+		return 5;
+	close(fd);
+	if (sdsocket_take(conf_unix_listener(conf, "api", name), 0, &fd,
+	    &origin, &cause) != 1 || inode(fd) != a)
+		return 6;
+	close(fd);
+	if (sdsocket_finish(&cause) != 0)
+		return 7;
+	sdsocket_free();
+	config_free(conf);
+	support_rmtree(dir);
+	free(dir);
+	return 0;
+}
+
+Test(sdsocket, unix_sockets_are_taken_by_path_and_abstract_name)
+{
+	in_child(check_unix_by_address, "unix sockets by address");
 }
 
 /*
