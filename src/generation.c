@@ -441,7 +441,7 @@ gen_slice(evutil_socket_t fd, short what, void *arg)
 	more = gen_spawn_some(gen, &cause);
 	if (more == WORKER_CANNOT_RUN) {
 		/* As if it had exited before ready. */
-		gen->workers[gen->nspawned].state = WORKER_FAILED;
+		worker_cannot_run(&gen->workers[gen->nspawned]);
 		gen_fail(gen, "%s", cause_text(cause));
 		free(cause);
 	} else if (more == WORKER_NOT_STARTED) {
@@ -500,7 +500,7 @@ gen_start(struct generation *gen, char **cause)
 	}
 	if (more == WORKER_CANNOT_RUN) {
 		/* As if it had exited before ready: the reload fails with it. */
-		gen->workers[gen->nspawned].state = WORKER_FAILED;
+		worker_cannot_run(&gen->workers[gen->nspawned]);
 		gen_fail(gen, "%s", cause_text(*cause));
 		return -1;
 	}
@@ -981,8 +981,7 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 	switch (gen->state) {
 	case GEN_STARTING:
 		gen_bind_hint(gen, w, hint, sizeof(hint));
-		worker_set_pid(w, 0);
-		w->state = WORKER_EXITED;
+		worker_ended(w);
 		if (gen->on_probation) {
 			gen_fail_probation(gen, w, pid, how);
 			break;
@@ -1007,8 +1006,7 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 			drain_report_exit(gen->drain, w->index, pid, status);
 		log_info("%s gen %u worker %d pid %d: %s", gen->program,
 		    gen->number, w->index, (int)pid, how);
-		worker_set_pid(w, 0);
-		w->state = WORKER_EXITED;
+		worker_ended(w);
 		(void)gen_check_group(w);
 		checked = true;
 		if (gen->state == GEN_DRAINING)

@@ -604,7 +604,11 @@ listener_ref(struct listener *l)
 	l->refs++;
 }
 
-/* Drop a reference; the last one closes the sockets and removes our file. */
+/*
+ * Drop a reference; the last one closes the sockets and removes our file.
+ * One dropped too many (a bug) is logged, and the listener is left open
+ * rather than freed twice: a reload's path never stops the supervisor.
+ */
 void
 listener_unref(struct listener *l)
 {
@@ -613,8 +617,11 @@ listener_unref(struct listener *l)
 
 	if (l == NULL)
 		return;
-	if (l->refs <= 0)
-		fatalx("listener %s: reference count underflow", l->name);
+	if (l->refs <= 0) {
+		log_errorx("listener %s: reference count underflow (a bug: the "
+		    "listener stays open)", l->name);
+		return;
+	}
 	if (--l->refs > 0)
 		return;
 	if ((path = listener_unix_path(&l->addr)) != NULL &&

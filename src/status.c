@@ -24,9 +24,10 @@
 #include "guard.h"
 #include "health.h"
 #include "listener.h"
+#include "migrate.h"
+#include "program.h"
 #include "selfmode.h"
 #include "status.h"
-#include "supervisor.h"
 #include "version.h"
 
 #define STATUS_MAX_DESCENDANT_PIDS	256	/* listed in JSON, per generation */
@@ -56,11 +57,11 @@ status_format_age(uint64_t ms, char *buf, size_t len)
 
 /* What the supervisor is doing: running, reloading or stopping. */
 static const char *
-status_state(const struct supervisor *sup)
+status_state(const struct status_view *view)
 {
-	if (sup->stopping)
+	if (view->stopping)
 		return "stopping";
-	if (sup->reload != NULL)
+	if (view->reloading)
 		return "reloading";
 	return "running";
 }
@@ -85,10 +86,10 @@ status_socket_origin(const struct listener *l, size_t i, struct evbuffer *out)
 
 /* A listener's health for people: "ok", "repaired 2 times", "shut down". */
 static void
-status_listener_health(const struct supervisor *sup, const struct listener *l,
+status_listener_health(const struct status_view *view, const struct listener *l,
     char *buf, size_t len, unsigned int *repairs, bool *down)
 {
-	health_describe(sup->health, l, repairs, down);
+	health_describe(view->health, l, repairs, down);
 	if (*down)
 		snprintf(buf, len, "shut down");
 	else if (*repairs > 0)
@@ -192,7 +193,7 @@ status_json_program_conf(struct evbuffer *out, const struct program_conf *pc)
  * {"generation":N,"pid":P}, or text "gen N pid P".
  */
 static void
-status_slot_workers(const struct supervisor *sup, const struct listener *l,
+status_slot_workers(const struct status_view *view, const struct listener *l,
     size_t slot, bool json, struct evbuffer *out)
 {
 	const struct program *prog;
@@ -201,7 +202,7 @@ status_slot_workers(const struct supervisor *sup, const struct listener *l,
 	size_t i;
 	int n = 0;
 
-	TAILQ_FOREACH(prog, &sup->programs, entry)
+	TAILQ_FOREACH(prog, view->programs, entry)
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			for (i = 0; i < gen->nlisteners; i++)
 				if (gen->listeners[i] == l)
@@ -226,7 +227,7 @@ status_slot_workers(const struct supervisor *sup, const struct listener *l,
  * slot with what serves it and what waits on it.
  */
 static void
-status_slots(const struct supervisor *sup, const struct listener *l, bool json,
+status_slots(const struct status_view *view, const struct listener *l, bool json,
     struct evbuffer *out)
 {
 	unsigned int queued, limit;
@@ -256,7 +257,7 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
 			evbuffer_add_printf(out, "\"queue_unit\":\"%s\","
 			    "\"workers\":[", l->addr.kind == ADDR_TCP ?
 			    "connections" : "bytes");
-			status_slot_workers(sup, l, slot, true, out);
+			status_slot_workers(view, l, slot, true, out);
 			evbuffer_add(out, "]}", 2);
 			continue;
 		}
@@ -269,7 +270,7 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
 		else
 			evbuffer_add_printf(out, "?");
 		evbuffer_add_printf(out, "  ");
-		status_slot_workers(sup, l, slot, false, out);
+		status_slot_workers(view, l, slot, false, out);
 		evbuffer_add_printf(out, "\n");
 	}
 	if (json)
@@ -282,13 +283,13 @@ status_slots(const struct supervisor *sup, const struct listener *l, bool json,
  * (null, null and [] where the kernel does not say).
  */
 static void
-status_json_queue(const struct supervisor *sup, const struct listener *l,
+status_json_queue(const struct status_view *view, const struct listener *l,
     struct evbuffer *out)
 {
 	struct acceptq_view v;
 	int n = 0;
 
-	acceptq_view(sup->acceptq, l, &v);
+	acceptq_view(view->acceptq, l, &v);
 	if (v.known)
 		evbuffer_add_printf(out, ",\"accept_queue\":%u,\"kernel_backlog\""
 		    ":%u,\"warnings\":[", v.queued, v.backlog);
@@ -306,12 +307,12 @@ status_json_queue(const struct supervisor *sup, const struct listener *l,
 
 /* A TCP listener's queue and backlog as a text row, and its warnings. */
 static void
-status_text_queue(const struct supervisor *sup, const struct listener *l,
+status_text_queue(const struct status_view *view, const struct listener *l,
     struct evbuffer *out)
 {
 	struct acceptq_view v;
 
-	acceptq_view(sup->acceptq, l, &v);
+	acceptq_view(view->acceptq, l, &v);
 	if (!v.known)
 		return;
 	evbuffer_add_printf(out, "data   accept queue %u, backlog %u\n",
@@ -342,13 +343,13 @@ status_text_drain_line(void *arg, bool warn, const char *text)
 
 /* How the last drained generations of each program ended, as text. */
 static void
-status_text_drains(const struct supervisor *sup, struct evbuffer *out)
+status_text_drains(const struct status_view *view, struct evbuffer *out)
 {
 	const struct program *prog;
 	size_t i;
 	bool any = false;
 
-	TAILQ_FOREACH(prog, &sup->programs, entry)
+	TAILQ_FOREACH(prog, view->programs, entry)
 		for (i = 0; i < prog->drained.count; i++) {
 			if (!any)
 				evbuffer_add_printf(out, "data\ndata last "
@@ -361,7 +362,7 @@ status_text_drains(const struct supervisor *sup, struct evbuffer *out)
 
 /* The supervisor as one line of JSON. */
 static void
-status_json(const struct supervisor *sup, struct evbuffer *out)
+status_json(const struct status_view *view, struct evbuffer *out)
 {
 	const struct program *prog;
 	struct generation *gen;		/* gen_descendants takes it non-const */
@@ -376,36 +377,36 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 	    STATUS_SCHEMA_VERSION);
 	status_json_string(out, version_text());
 	evbuffer_add_printf(out, ",\"supervisor\":{\"name\":");
-	status_json_string(out, sup->conf->supervisor.name);
+	status_json_string(out, view->conf->supervisor.name);
 	evbuffer_add_printf(out, ",\"pid\":%d,\"uptime_ms\":%llu,\"config\":",
-	    (int)getpid(), (unsigned long long)elapsed_ms(&sup->started));
-	status_json_string(out, sup->config_path);
+	    (int)getpid(), (unsigned long long)elapsed_ms(&view->started));
+	status_json_string(out, view->config_path);
 	evbuffer_add_printf(out, ",\"control\":");
-	status_json_string(out, sup->conf->supervisor.control);
+	status_json_string(out, view->conf->supervisor.control);
 	evbuffer_add_printf(out, ",\"state\":\"%s\",\"descendant_tracking\":"
-	    "\"%s\",\"cgroup\":", status_state(sup),
+	    "\"%s\",\"cgroup\":", status_state(view),
 	    desc_method_name(desc_method()));
 	status_json_string(out, desc_cgroup_dir());
 	evbuffer_add_printf(out, ",\"migration\":\"%s\",\"steering\":\"%s\"",
-	    migrate_state_name(sup->migrate.state), !sup->migrate.probed ?
-	    "none" : sup->migrate.steer_ebpf ? "ebpf" : "cbpf");
+	    migrate_state_name(view->migrate->state), !view->migrate->probed ?
+	    "none" : view->migrate->steer_ebpf ? "ebpf" : "cbpf");
 	evbuffer_add_printf(out, "},\"last_reload\":");
-	if (!sup->last_reload.done)
+	if (!view->last_reload->done)
 		evbuffer_add_printf(out, "null");
 	else {
 		evbuffer_add_printf(out, "{\"ok\":%s,\"time\":%lld,"
 		    "\"duration_ms\":%llu,\"message\":",
-		    sup->last_reload.ok ? "true" : "false",
-		    (long long)sup->last_reload.when,
-		    (unsigned long long)sup->last_reload.duration_ms);
-		status_json_string(out, sup->last_reload.message);
+		    view->last_reload->ok ? "true" : "false",
+		    (long long)view->last_reload->when,
+		    (unsigned long long)view->last_reload->duration_ms);
+		status_json_string(out, view->last_reload->message);
 		evbuffer_add(out, "}", 1);
 	}
 
 	evbuffer_add_printf(out, ",\"listeners\":[");
-	for (i = 0; i < sup->listeners.count; i++) {
+	for (i = 0; i < view->listeners->count; i++) {
 		char address[ADDR_STRLEN];
-		l = sup->listeners.items[i];
+		l = view->listeners->items[i];
 		addr_format(&l->addr, address, sizeof(address));
 		evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
 		status_json_string(out, l->name);
@@ -419,29 +420,29 @@ status_json(const struct supervisor *sup, struct evbuffer *out)
 		if (addr_socktype(&l->addr) == SOCK_STREAM)
 			evbuffer_add_printf(out, ",\"backlog\":%d",
 			    l->opts.backlog);
-		status_json_queue(sup, l, out);
-		status_listener_health(sup, l, health, sizeof(health), &repairs,
+		status_json_queue(view, l, out);
+		status_listener_health(view, l, health, sizeof(health), &repairs,
 		    &down);
 		evbuffer_add_printf(out, ",\"health\":\"%s\",\"repairs\":%u",
 		    down ? "shut down" : repairs > 0 ? "repaired" : "ok", repairs);
 		evbuffer_add(out, ",", 1);
 		status_socket_origin(l, 0, out);
-		guard_status_json(sup->guard, l, out);
-		status_slots(sup, l, true, out);
+		guard_status_json(view->guard, l, out);
+		status_slots(view, l, true, out);
 		evbuffer_add(out, "}", 1);
 	}
 
 	evbuffer_add_printf(out, "],\"programs\":[");
-	TAILQ_FOREACH(prog, &sup->programs, entry) {
+	TAILQ_FOREACH(prog, view->programs, entry) {
 		evbuffer_add_printf(out, "%s{\"name\":", first_prog ? "" : ",");
 		first_prog = 0;
 		status_json_string(out, prog->name);
-		status_json_program_conf(out, config_find_program(sup->conf,
+		status_json_program_conf(out, config_find_program(view->conf,
 		    prog->name));
-		selfmode_status_json(prog, config_find_program(sup->conf,
+		selfmode_status_json(prog, config_find_program(view->conf,
 		    prog->name), out);
-		guard_status_self_json(sup->guard, prog,
-		    config_find_program(sup->conf, prog->name), out);
+		guard_status_self_json(view->guard, prog,
+		    config_find_program(view->conf, prog->name), out);
 		if (prog->current != NULL)
 			evbuffer_add_printf(out, ",\"current_generation\":%u",
 			    prog->current->number);
@@ -546,7 +547,7 @@ status_text_descendants(const char *program, struct generation *gen,
 
 /* The supervisor as a readable table. */
 static void
-status_text(const struct supervisor *sup, struct evbuffer *out)
+status_text(const struct status_view *view, struct evbuffer *out)
 {
 	const struct program *prog;
 	struct generation *gen;		/* gen_descendants takes it non-const */
@@ -558,18 +559,18 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 	int k;
 	bool down;
 
-	status_format_age(elapsed_ms(&sup->started), age, sizeof(age));
+	status_format_age(elapsed_ms(&view->started), age, sizeof(age));
 	evbuffer_add_printf(out, "data supervisor %s pid %d, up %s, %s, "
-	    "config %s\n", sup->conf->supervisor.name, (int)getpid(), age,
-	    status_state(sup), sup->config_path ? sup->config_path :
+	    "config %s\n", view->conf->supervisor.name, (int)getpid(), age,
+	    status_state(view), view->config_path ? view->config_path :
 	    "(command line)");
-	if (sup->last_reload.done) {
-		status_format_age((uint64_t)(time(NULL) - sup->last_reload.when) *
+	if (view->last_reload->done) {
+		status_format_age((uint64_t)(time(NULL) - view->last_reload->when) *
 		    1000, age, sizeof(age));
-		status_format_age(sup->last_reload.duration_ms, took, sizeof(took));
+		status_format_age(view->last_reload->duration_ms, took, sizeof(took));
 		evbuffer_add_printf(out, "data last reload: %s %s ago (after %s): %s\n",
-		    sup->last_reload.ok ? "ok" : "FAILED", age, took,
-		    sup->last_reload.message);
+		    view->last_reload->ok ? "ok" : "FAILED", age, took,
+		    view->last_reload->message);
 	} else
 		evbuffer_add_printf(out, "data last reload: none\n");
 	evbuffer_add_printf(out, "data worker descendants: tracked by %s%s%s\n",
@@ -578,24 +579,24 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 
 	evbuffer_add_printf(out, "data\ndata %-16s %-28s %-16s %s\n",
 	    "LISTENER", "ADDRESS", "FD NAME", "HEALTH");
-	for (i = 0; i < sup->listeners.count; i++) {
-		l = sup->listeners.items[i];
+	for (i = 0; i < view->listeners->count; i++) {
+		l = view->listeners->items[i];
 		addr_format(&l->addr, address, sizeof(address));
 		if (addr_port(&l->addr) == 0)
 			snprintf(address, sizeof(address), "%s", l->bound);
-		status_listener_health(sup, l, health, sizeof(health), &repairs,
+		status_listener_health(view, l, health, sizeof(health), &repairs,
 		    &down);
 		evbuffer_add_printf(out, "data %-16s %-28s %-16s %s\n", l->name,
 		    address, l->fd_name, health);
-		status_text_queue(sup, l, out);
-		guard_status_text(sup->guard, l, out);
-		status_slots(sup, l, false, out);
+		status_text_queue(view, l, out);
+		guard_status_text(view->guard, l, out);
+		status_slots(view, l, false, out);
 	}
 
 	evbuffer_add_printf(out, "data\ndata %-16s %5s %-9s %6s %8s %-9s %9s %8s  %s\n",
 	    "PROGRAM", "GEN", "STATE", "WORKER", "PID", "STATE", "UPTIME",
 	    "RESTARTS", "LAST EXIT / STATUS");
-	TAILQ_FOREACH(prog, &sup->programs, entry) {
+	TAILQ_FOREACH(prog, view->programs, entry) {
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			for (k = 0; k < gen->nworkers; k++) {
 				const struct worker *w = &gen->workers[k];
@@ -625,17 +626,17 @@ status_text(const struct supervisor *sup, struct evbuffer *out)
 			status_text_descendants(prog->name, gen, out);
 		}
 	}
-	selfmode_status_text(&sup->programs, out);
-	guard_status_self_text(sup->guard, &sup->programs, out);
-	status_text_drains(sup, out);
+	selfmode_status_text(view->programs, out);
+	guard_status_self_text(view->guard, view->programs, out);
+	status_text_drains(view, out);
 }
 
 /* Render the state, as a table or as JSON, into out as "data" lines. */
 void
-status_render(const struct supervisor *sup, bool json, struct evbuffer *out)
+status_render(const struct status_view *view, bool json, struct evbuffer *out)
 {
 	if (json)
-		status_json(sup, out);
+		status_json(view, out);
 	else
-		status_text(sup, out);
+		status_text(view, out);
 }

@@ -5,13 +5,49 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
+struct acceptq;
+struct config;
 struct evbuffer;
-struct supervisor;
+struct guard;
+struct health;
+struct listener_set;
+struct migrate;
+struct program_list;
 
 #define STATUS_SCHEMA_VERSION	1
 
-void	status_render(const struct supervisor *sup, bool json,
+/* How the last reload ended, as status shows it. */
+struct reload_outcome {
+	bool		 done;		/* a reload has finished */
+	bool		 ok;
+	char		 message[512];
+	time_t		 when;
+	uint64_t	 duration_ms;
+};
+
+/*
+ * What status shows, as the supervisor lends it for one rendering: its
+ * state and the modules asked about their part (the guard, the health
+ * checks, the accept queues). Nothing is changed through it.
+ */
+struct status_view {
+	const struct config	  *conf;
+	const char		  *config_path;	/* NULL: no file */
+	struct timespec		   started;
+	bool			   stopping;
+	bool			   reloading;
+	const struct reload_outcome *last_reload;
+	const struct listener_set *listeners;	/* the set in force */
+	const struct program_list *programs;
+	const struct migrate	  *migrate;
+	struct guard		  *guard;
+	struct health		  *health;
+	struct acceptq		  *acceptq;
+};
+
+void	status_render(const struct status_view *view, bool json,
 	    struct evbuffer *out);
 void	status_format_age(uint64_t ms, char *buf, size_t len);
 

@@ -1301,13 +1301,27 @@ supervisor_ctl_stop(void *arg, int64_t ms)
 	supervisor_stop_within(arg, ms);
 }
 
-/* control_ops.status: rendered from a read-only view. */
+/* control_ops.status: rendered from a read-only view of the supervisor. */
 static void
 supervisor_ctl_status(void *arg, bool json, struct evbuffer *out)
 {
 	const struct supervisor *sup = arg;
+	struct status_view view = {
+		.conf = sup->conf,
+		.config_path = sup->config_path,
+		.started = sup->started,
+		.stopping = sup->stopping,
+		.reloading = sup->reload != NULL,
+		.last_reload = &sup->last_reload,
+		.listeners = &sup->listeners,
+		.programs = &sup->programs,
+		.migrate = &sup->migrate,
+		.guard = sup->guard,
+		.health = sup->health,
+		.acceptq = sup->acceptq,
+	};
 
-	sup->render_status(sup, json, out);
+	sup->render_status(&view, json, out);
 }
 
 /* control_ops.listener_fds: the listener's socket, still ours. */

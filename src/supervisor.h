@@ -15,6 +15,7 @@
 #include "migrate.h"
 #include "program.h"
 #include "reload.h"
+#include "status.h"
 
 struct acceptq;
 struct config;
@@ -29,15 +30,6 @@ struct pidmap;
 struct record;
 struct recover;
 struct reuseport;
-
-/* What the last reload came to, for logs and status. */
-struct reload_outcome {
-	bool		 done;		/* a reload has finished */
-	bool		 ok;
-	char		 message[512];
-	time_t		 when;
-	uint64_t	 duration_ms;
-};
 
 struct control_ops;
 struct state;
@@ -65,7 +57,7 @@ struct supervisor_upgrade {
 };
 
 /* Renders the supervisor's state for `handoff status` (status.c). */
-typedef void (*supervisor_status_fn)(const struct supervisor *, bool json,
+typedef void (*supervisor_status_fn)(const struct status_view *, bool json,
     struct evbuffer *out);
 
 struct supervisor {

@@ -382,6 +382,28 @@ worker_start(struct worker *w, char **cause)
 	return 0;
 }
 
+/*
+ * The worker's command could not run as its generation started
+ * (worker_start returned WORKER_CANNOT_RUN; the process is reaped): it
+ * failed, as a worker that exited before ready does.
+ */
+void
+worker_cannot_run(struct worker *w)
+{
+	w->state = WORKER_FAILED;
+}
+
+/*
+ * The worker's process exited and nothing follows it (no restart): the
+ * slot holds no process now.
+ */
+void
+worker_ended(struct worker *w)
+{
+	worker_set_pid(w, 0);
+	w->state = WORKER_EXITED;
+}
+
 /* Arm a worker's restart ms from now (state WORKER_BACKOFF). */
 void
 worker_restart_within(struct worker *w, uint64_t ms)

@@ -131,6 +131,8 @@ enum worker_exit worker_reaped(struct worker *w, int status, char *how,
 		    size_t howlen);
 void		 worker_exited_running(struct worker *w, int status,
 		    const char *how, bool none_ready);
+void		 worker_cannot_run(struct worker *w);
+void		 worker_ended(struct worker *w);
 void		 worker_start_failed(struct worker *w, const char *why,
 		    bool none_ready);
 void		 worker_clear_failures(struct worker *w);
