@@ -10,6 +10,17 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+/*
+ * libhandoff.a builds these in under names of its own, so that a program
+ * linking it statically keeps the unixaddr_ names free (libhandoff.so
+ * exports none of them anyway).
+ */
+#ifdef UNIXADDR_IN_LIBHANDOFF
+#define unixaddr_make	handoff_internal_unixaddr_make
+#define unixaddr_name	handoff_internal_unixaddr_name
+#define unixaddr_same	handoff_internal_unixaddr_same
+#endif
+
 /* The longest path (or "@name") a sockaddr_un holds, without its NUL. */
 #define UNIXADDR_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
