@@ -896,7 +896,7 @@ gen_hurry_restarts(struct generation *gen)
 
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
-		if (gen_restart_in_ms(w) > BACKOFF_NONE_READY_MS) {
+		if (worker_restart_in_ms(w) > BACKOFF_NONE_READY_MS) {
 			worker_restart_within(w, BACKOFF_NONE_READY_MS);
 			n++;
 		}
@@ -999,7 +999,6 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		if (hint[0] != '\0')
 			log_warnx("%s gen %u worker %d pid %d: %s", gen->program,
 			    gen->number, w->index, (int)pid, hint);
-		worker_set_pid(w, 0);
 		break;
 	default:
 		if (gen->state == GEN_DRAINING)
@@ -1026,7 +1025,6 @@ static void
 gen_worker_event(struct worker *w, enum worker_event ev, void *arg)
 {
 	struct generation *gen = arg;
-	char *cause = NULL;
 
 	switch (ev) {
 	case WORKER_EVENT_READY:
@@ -1046,15 +1044,9 @@ gen_worker_event(struct worker *w, enum worker_event ev, void *arg)
 			    (int)w->pid, w->restarts);
 		break;
 	case WORKER_EVENT_RESTART:
-		if (gen->state != GEN_RUNNING)
-			break;
-		w->restarts++;
-		if (worker_start(w, &cause) != 0)
-			worker_start_failed(w, cause_text(cause),
-			    gen->nready == 0);
-		else
+		if (gen->state == GEN_RUNNING &&
+		    worker_restart(w, gen->nready == 0) == 0)
 			listening_watch(gen->listening);
-		free(cause);
 		break;
 	}
 }

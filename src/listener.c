@@ -606,8 +606,8 @@ listener_ref(struct listener *l)
 
 /*
  * Drop a reference; the last one closes the sockets and removes our file.
- * One dropped too many (a bug) is logged, and the listener is left open
- * rather than freed twice: a reload's path never stops the supervisor.
+ * One dropped too many (a bug) is logged and frees nothing, rather than
+ * stop the supervisor on a reload's path.
  */
 void
 listener_unref(struct listener *l)
@@ -618,8 +618,8 @@ listener_unref(struct listener *l)
 	if (l == NULL)
 		return;
 	if (l->refs <= 0) {
-		log_errorx("listener %s: reference count underflow (a bug: the "
-		    "listener stays open)", l->name);
+		log_errorx("listener %s: reference count underflow (a bug: "
+		    "nothing is freed)", l->name);
 		return;
 	}
 	if (--l->refs > 0)

@@ -149,7 +149,7 @@ status_json_descendants(struct generation *gen, struct evbuffer *out)
 static void
 status_json_backoff(const struct worker *w, struct evbuffer *out)
 {
-	int64_t restart_in = gen_restart_in_ms(w);
+	int64_t restart_in = worker_restart_in_ms(w);
 
 	evbuffer_add_printf(out, ",\"backoff_ms\":%llu,\"restart_in_ms\":",
 	    (unsigned long long)w->backoff_ms);
@@ -480,7 +480,7 @@ status_json(const struct status_view *view, struct evbuffer *out)
 				evbuffer_add_printf(out, ",\"restarts\":%u,"
 				    "\"last_exit\":", w->restarts);
 				if (w->last_status != -1) {
-					gen_describe_status(w->last_status, how,
+					worker_describe_status(w->last_status, how,
 					    sizeof(how));
 					status_json_string(out, how);
 				} else
@@ -514,7 +514,7 @@ status_json(const struct status_view *view, struct evbuffer *out)
 static void
 status_text_backoff(const struct worker *w, char *buf, size_t len)
 {
-	int64_t restart_in = gen_restart_in_ms(w);
+	int64_t restart_in = worker_restart_in_ms(w);
 	char when[32];
 	size_t used = strlen(buf);
 
@@ -613,7 +613,7 @@ status_text(const struct status_view *view, struct evbuffer *out)
 					snprintf(how, sizeof(how), "%s",
 					    w->last_error);
 				else if (w->last_status != -1)
-					gen_describe_status(w->last_status, how,
+					worker_describe_status(w->last_status, how,
 					    sizeof(how));
 				status_text_backoff(w, how, sizeof(how));
 				evbuffer_add_printf(out, "data %-16s %5u %-9s %6d %8s "

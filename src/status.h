@@ -42,9 +42,9 @@ struct status_view {
 	const struct listener_set *listeners;	/* the set in force */
 	const struct program_list *programs;
 	const struct migrate	  *migrate;
-	struct guard		  *guard;
-	struct health		  *health;
-	struct acceptq		  *acceptq;
+	const struct guard	  *guard;
+	const struct health	  *health;
+	const struct acceptq	  *acceptq;
 };
 
 void	status_render(const struct status_view *view, bool json,

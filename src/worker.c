@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bindhint.h"
+#include "cause.h"
 #include "child.h"
 #include "config.h"
 #include "descendants.h"
@@ -52,7 +53,7 @@ worker_state_name(enum worker_state state)
 
 /* Describe a wait status: "exited with status 3", "was killed by signal 9 (KILL)". */
 void
-gen_describe_status(int status, char *buf, size_t len)
+worker_describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
@@ -438,7 +439,7 @@ worker_schedule_restart(struct worker *w, bool none_ready)
 
 /* Milliseconds until a worker in backoff restarts; -1 if it is not waiting. */
 int64_t
-gen_restart_in_ms(const struct worker *w)
+worker_restart_in_ms(const struct worker *w)
 {
 	struct timespec now;
 	int64_t ms;
@@ -571,15 +572,15 @@ worker_reaped(struct worker *w, int status, char *how, size_t howlen)
 		w->mainpid = 0;
 		return WORKER_EXIT_CARRIED_ON;
 	}
-	gen_describe_status(status, how, howlen);
+	worker_describe_status(status, how, howlen);
 	w->last_status = status;
 	worker_cancel_timer(w);
 	return WORKER_EXIT_EXITED;
 }
 
 /*
- * A running generation's worker exited (its process is still in w->pid):
- * restart it after its backoff, or not, as `restart` says.
+ * A running generation's worker exited (its process is still in w->pid,
+ * cleared here): restart it after its backoff, or not, as `restart` says.
  */
 void
 worker_exited_running(struct worker *w, int status, const char *how,
@@ -600,6 +601,7 @@ worker_exited_running(struct worker *w, int status, const char *how,
 		log_warnx("%s gen %u worker %d pid %d: %s; not restarted "
 		    "(restart = %s)", env->program, env->number, w->index,
 		    (int)w->pid, how, restart_policy_name(pc->restart));
+		worker_set_pid(w, 0);
 		return;
 	}
 	if (ran >= BACKOFF_RESET_MS)
@@ -609,6 +611,25 @@ worker_exited_running(struct worker *w, int status, const char *how,
 	log_warnx("%s gen %u worker %d pid %d: %s after %llums; restarting in %s "
 	    "(restart %u)", env->program, env->number, w->index, (int)w->pid,
 	    how, (unsigned long long)ran, delay, w->restarts + 1);
+	worker_set_pid(w, 0);
+}
+
+/*
+ * A running generation's worker is due to start again after its backoff
+ * (none_ready: no worker of the generation is ready). Returns 0 when it
+ * runs; -1 when it could not start, and it waits for another try.
+ */
+int
+worker_restart(struct worker *w, bool none_ready)
+{
+	char *cause = NULL;
+
+	w->restarts++;
+	if (worker_start(w, &cause) == 0)
+		return 0;
+	worker_start_failed(w, cause_text(cause), none_ready);
+	free(cause);
+	return -1;
 }
 
 /*

@@ -131,6 +131,7 @@ enum worker_exit worker_reaped(struct worker *w, int status, char *how,
 		    size_t howlen);
 void		 worker_exited_running(struct worker *w, int status,
 		    const char *how, bool none_ready);
+int		 worker_restart(struct worker *w, bool none_ready);
 void		 worker_cannot_run(struct worker *w);
 void		 worker_ended(struct worker *w);
 void		 worker_start_failed(struct worker *w, const char *why,
@@ -146,11 +147,11 @@ void		 worker_set_pgid(struct worker *w, pid_t pgid);
 struct worker	*worker_of_group(struct pidmap *groups, pid_t pgid);
 void		 worker_cancel_timer(struct worker *w);
 void		 worker_flush_output(struct worker *w);
-int64_t		 gen_restart_in_ms(const struct worker *w);
+int64_t		 worker_restart_in_ms(const struct worker *w);
 const char	*worker_state_name(enum worker_state state);
 void		 worker_save(struct worker *w, struct state_writer *wr);
 void		 worker_restore(struct worker *w, const struct state_rec *r);
-void		 gen_describe_status(int status, char *buf, size_t len);
+void		 worker_describe_status(int status, char *buf, size_t len);
 
 #define BACKOFF_INITIAL_MS	100
 #define BACKOFF_MAX_MS		(30 * 1000)

@@ -318,6 +318,10 @@ Test(generation, a_worker_exiting_before_ready_fails_it_and_kills_the_rest)
 	cr_assert_eq(seen.failed, 1);
 	cr_assert_str_eq(seen.why, "worker 1 pid 1000001 exited with status 3 "
 	    "before ready");
+	/* The slot that exited holds no process, and is not in the map. */
+	cr_assert_eq(gen->workers[1].state, WORKER_EXITED);
+	cr_assert_eq(gen->workers[1].pid, 0);
+	cr_assert_null(pidmap_get(pids, p1));
 	cr_assert_eq(gen->state, GEN_FAILED);
 	cr_assert_eq(fake.last_signal[fake_index(p0)], SIGKILL);
 	cr_assert_eq(fake.last_signal[fake_index(p2)], SIGKILL);
@@ -364,7 +368,7 @@ Test(generation, a_crashed_worker_of_a_running_generation_restarts_after_backoff
 	cr_assert_eq(gen->workers[1].state, WORKER_BACKOFF);
 	cr_assert_eq(gen->workers[1].pid, 0);
 	cr_assert_eq(gen->nready, 1);
-	cr_assert_leq(gen_restart_in_ms(&gen->workers[1]), BACKOFF_INITIAL_MS);
+	cr_assert_leq(worker_restart_in_ms(&gen->workers[1]), BACKOFF_INITIAL_MS);
 	cr_assert_null(pidmap_get(pids, first));
 	RUN_UNTIL(gen->workers[1].state == WORKER_STARTING);
 	cr_assert_neq(gen->workers[1].pid, first);
@@ -383,7 +387,8 @@ Test(generation, restart_never_leaves_an_exited_worker_down)
 
 	fake_exit(gen, gen->workers[0].pid, 0);
 	cr_assert_eq(gen->workers[0].state, WORKER_EXITED);
-	cr_assert_eq(gen_restart_in_ms(&gen->workers[0]), -1);
+	cr_assert_eq(gen->workers[0].pid, 0, "no process in an exited slot");
+	cr_assert_eq(worker_restart_in_ms(&gen->workers[0]), -1);
 	cr_assert_eq(gen->state, GEN_RUNNING);
 	gen_drain(gen);
 	cr_assert_eq(gen->state, GEN_GONE);
@@ -416,6 +421,7 @@ Test(generation, an_exec_failure_on_restart_is_retried_and_shown)
 Test(generation, draining_signals_every_worker_and_ends_gone)
 {
 	struct generation *gen = running_gen(3, "stop_signal = SIGQUIT\n");
+	pid_t first;
 	int i;
 
 	gen_drain(gen);
@@ -424,7 +430,11 @@ Test(generation, draining_signals_every_worker_and_ends_gone)
 		cr_assert_eq(gen->workers[i].state, WORKER_STOPPING);
 		cr_assert_eq(fake.last_signal[i], SIGQUIT);
 	}
-	fake_exit(gen, gen->workers[0].pid, 0);
+	first = gen->workers[0].pid;
+	fake_exit(gen, first, 0);
+	cr_assert_eq(gen->workers[0].state, WORKER_EXITED);
+	cr_assert_eq(gen->workers[0].pid, 0);
+	cr_assert_null(pidmap_get(pids, first));
 	fake_exit(gen, gen->workers[1].pid, 0);
 	cr_assert_eq(seen.worker_exited, 2);
 	cr_assert_eq(seen.gone, 0);

@@ -3,12 +3,14 @@
  * state (struct status_view), built here without a supervisor: a config,
  * its listeners bound, a program with no generation yet, and the last
  * reload's outcome. What a user reads in the table and in the JSON comes
- * from the view and from nothing else.
+ * from the view (and from the process itself: its pid, version and how
+ * it tracks descendants).
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
 #include <event2/buffer.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 
 #include "config.h"
 #include "config_text.h"
+#include "harness.h"
 #include "listener.h"
 #include "log.h"
 #include "migrate.h"
@@ -62,6 +65,7 @@ setup(void)
 	view.migrate = &migrate;
 }
 
+/* Free what setup made. */
 static void
 teardown(void)
 {
@@ -91,13 +95,32 @@ render(bool json)
 	return text;
 }
 
+/* The JSON form, parsed: one "data " line of a whole JSON object. */
+static json_object *
+render_json(void)
+{
+	char *text = render(true);
+	size_t len = strlen(text);
+	json_object *root;
+
+	cr_assert(len > 6 && strncmp(text, "data ", 5) == 0 &&
+	    text[len - 1] == '\n' && strchr(text, '\n') == text + len - 1,
+	    "not one data line: %s", text);
+	text[len - 1] = '\0';
+	root = json_tokener_parse(text + 5);
+	cr_assert_not_null(root, "not JSON: %s", text + 5);
+	cr_assert(json_object_is_type(root, json_type_object), "%s", text);
+	free(text);
+	return root;
+}
+
 TestSuite(status_view, .init = setup, .fini = teardown);
 
-/* The table names the supervisor, its state, config and listener. */
+/* The table names the supervisor, its state, config, listener, program. */
 Test(status_view, the_table_shows_the_view)
 {
 	const struct listener *l = set.items[0];
-	char *text = render(false), want[256];
+	char *text = render(false), row[256];
 
 	cr_assert_not_null(strstr(text, "data supervisor viewtest pid "),
 	    "%s", text);
@@ -105,15 +128,47 @@ Test(status_view, the_table_shows_the_view)
 	    "/etc/handoff/viewtest.ini\n"), "%s", text);
 	cr_assert_not_null(strstr(text, "data last reload: none\n"), "%s",
 	    text);
-	snprintf(want, sizeof(want), "%s", l->bound);
-	cr_assert_not_null(strstr(text, "web"), "%s", text);
-	cr_assert_not_null(strstr(text, want), "no %s in:\n%s", want, text);
+	snprintf(row, sizeof(row), "\ndata %-16s %-28s %-16s %s\n", "web",
+	    l->bound, "web", "ok");
+	cr_assert_not_null(strstr(text, row), "no row\n%s\nin:\n%s", row,
+	    text);
+	cr_assert_not_null(strstr(text, "\ndata PROGRAM "), "%s", text);
 	free(text);
+}
+
+/* The JSON form holds the same, with every listener and program. */
+Test(status_view, the_json_shows_the_view)
+{
+	const struct listener *l = set.items[0];
+	json_object *root = render_json();
+
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "supervisor", "name",
+	    NULL)), "viewtest");
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "supervisor", "state",
+	    NULL)), "running");
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "supervisor", "config",
+	    NULL)), "/etc/handoff/viewtest.ini");
+	cr_assert(json_object_is_type(tc_json_at(root, "last_reload", NULL),
+	    json_type_null));
+	cr_assert_eq(json_object_array_length(tc_json_at(root, "listeners",
+	    NULL)), 1);
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "listeners", "0", "name",
+	    NULL)), "web");
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "listeners", "0", "bound",
+	    NULL)), l->bound);
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "listeners", "0",
+	    "health", NULL)), "ok");
+	cr_assert_eq(json_object_array_length(tc_json_at(root, "programs",
+	    NULL)), 1);
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "programs", "0", "name",
+	    NULL)), "app");
+	json_object_put(root);
 }
 
 /* A finished reload and a reload under way show as the view says. */
 Test(status_view, the_last_reload_and_the_state_come_from_the_view)
 {
+	json_object *root;
 	char *text;
 
 	outcome.done = true;
@@ -133,13 +188,16 @@ Test(status_view, the_last_reload_and_the_state_come_from_the_view)
 
 	view.reloading = false;
 	view.stopping = true;
-	text = render(true);
-	cr_assert_not_null(strstr(text, "\"name\":\"viewtest\""), "%s", text);
-	cr_assert_not_null(strstr(text, "\"state\":\"stopping\""), "%s", text);
-	cr_assert_not_null(strstr(text, "\"config\":"
-	    "\"/etc/handoff/viewtest.ini\""), "%s", text);
-	cr_assert_not_null(strstr(text, "\"ok\":false"), "%s", text);
-	cr_assert_not_null(strstr(text, "\"duration_ms\":1500"), "%s", text);
-	cr_assert_not_null(strstr(text, "\"name\":\"app\""), "%s", text);
-	free(text);
+	root = render_json();
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "supervisor", "state",
+	    NULL)), "stopping");
+	cr_assert(!json_object_get_boolean(tc_json_at(root, "last_reload", "ok",
+	    NULL)));
+	cr_assert(json_object_is_type(tc_json_at(root, "last_reload", "ok",
+	    NULL), json_type_boolean));
+	cr_assert_eq(tc_json_int(tc_json_at(root, "last_reload", "duration_ms",
+	    NULL)), 1500);
+	cr_assert_str_eq(tc_json_str(tc_json_at(root, "last_reload", "message",
+	    NULL)), outcome.message);
+	json_object_put(root);
 }
