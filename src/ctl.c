@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control.h"
 #include "ctl.h"
+#include "ctllock.h"
 #include "parse.h"
 #include "unixaddr.h"
 
@@ -66,7 +67,7 @@ ctl_trust(int fd, const char *path, const char *cmd, pid_t *peer)
 		    (int)cred.pid, (unsigned)cred.uid, (unsigned)me);
 		return -1;
 	}
-	if (control_dir_trusted(path, me, &cause) == -1) {
+	if (ctllock_dir_trusted(path, me, &cause) == -1) {
 		fprintf(stderr, "handoff %s: not trusting %s: %s\n", cmd, path,
 		    cause);
 		free(cause);
