@@ -282,7 +282,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
 		c->takeover = req.takeover;
 		if (ctl->ops->reload(ctl->arg, req.program, &cause) == -1) {
-			client_finish(c, false, 1, cause);
+			client_finish(c, false, 1, cause_text(cause));
 			free(cause);
 			return;
 		}
@@ -304,7 +304,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 	case CONTROL_UPGRADE:
 		c->state = CLIENT_UPGRADE;
 		if (ctl->ops->upgrade(ctl->arg, req.name, &cause) == -1) {
-			client_finish(c, false, 1, cause);
+			client_finish(c, false, 1, cause_text(cause));
 			free(cause);
 		}
 		break;

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "control.h"
 #include "ctl.h"
@@ -69,7 +70,7 @@ ctl_trust(int fd, const char *path, const char *cmd, pid_t *peer)
 	}
 	if (ctllock_dir_trusted(path, me, &cause) == -1) {
 		fprintf(stderr, "handoff %s: not trusting %s: %s\n", cmd, path,
-		    cause);
+		    cause_text(cause));
 		free(cause);
 		return -1;
 	}
@@ -96,7 +97,7 @@ ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
 	if (t->socket != NULL)
 		path = strdup(t->socket);
 	else if (config_peek_control(config, &path, &cause) == -1) {
-		fprintf(stderr, "handoff %s: %s\n", cmd, cause);
+		fprintf(stderr, "handoff %s: %s\n", cmd, cause_text(cause));
 		free(cause);
 		*code = 2;
 		return -1;
