@@ -8,6 +8,10 @@
  * allocated, which cause_text() shows as "out of memory". Nothing is set
  * on success. Pure parsers of one value (parse.c, addr.c) say why with a
  * constant string instead (`const char **error`): they allocate nothing.
+ * So do the config parser's key setters (config.c), one key's value
+ * each: a constant string, or words they build in the parser's own
+ * buffer, which the parser adds to its messages with the file and line.
+ * A function others call outside the parser takes `char **cause`.
  */
 #ifndef HANDOFF_CAUSE_H
 #define HANDOFF_CAUSE_H

@@ -890,36 +890,36 @@ prog_handoff(struct parse_state *st, const char *value, const char **error)
 
 /*
  * Compile a ready = log:REGEX pattern (POSIX extended) into pc; -1 with
- * *cause (regerror's words, written in buf) if it is not one.
+ * *cause (regerror's words) if it is not one.
  */
 static int
-ready_log_compile(struct program_conf *pc, const char *pattern, char *buf,
-    size_t buflen, const char **error)
+ready_log_compile(struct program_conf *pc, const char *pattern, char **cause)
 {
 	char why[160];
+	const char *error;
 	regex_t *re;
 	int rc;
 
 	if (*pattern == '\0') {
-		*error = "empty log pattern (use log:REGEX, e.g. "
-		    "log:Listening at:)";
+		cause_set(cause, "empty log pattern (use log:REGEX, e.g. "
+		    "log:Listening at:)");
 		return -1;
 	}
 	if ((re = calloc(1, sizeof(*re))) == NULL) {
-		*error = "out of memory";
+		*cause = NULL;
 		return -1;
 	}
 	if ((rc = regcomp(re, pattern, REG_EXTENDED | REG_NOSUB)) != 0) {
 		regerror(rc, re, why, sizeof(why));
 		free(re);
-		snprintf(buf, buflen, "bad log pattern (a POSIX extended "
-		    "regular expression): %s", why);
-		*error = buf;
+		cause_set(cause, "bad log pattern (a POSIX extended regular "
+		    "expression): %s", why);
 		return -1;
 	}
-	if (set_string(&pc->ready_log, pattern, error) == -1) {
+	if (set_string(&pc->ready_log, pattern, &error) == -1) {
 		regfree(re);
 		free(re);
+		*cause = NULL;
 		return -1;
 	}
 	program_conf_clear_ready_log(pc);
@@ -930,37 +930,50 @@ ready_log_compile(struct program_conf *pc, const char *pattern, char *buf,
 
 /*
  * Set a program's ready mode from its words: notify, delay:DURATION,
- * listening or log:REGEX. -1 with *cause (perhaps written in buf).
+ * listening or log:REGEX. -1 with *cause (cause.h) if they are none.
  */
 int
-program_conf_set_ready(struct program_conf *pc, const char *value, char *buf,
-    size_t buflen, const char **error)
+program_conf_set_ready(struct program_conf *pc, const char *value,
+    char **cause)
 {
+	const char *error;
+
 	if (strcmp(value, "notify") == 0)
 		pc->ready = READY_NOTIFY;
 	else if (strcmp(value, "listening") == 0)
 		pc->ready = READY_LISTENING;
 	else if (strncmp(value, "delay:", 6) == 0) {
 		if (parse_duration_ms(value + 6, &pc->ready_delay_ms,
-		    error) == -1)
+		    &error) == -1) {
+			cause_set(cause, "%s", error);
 			return -1;
+		}
 		pc->ready = READY_DELAY;
 	} else if (strncmp(value, "log:", 4) == 0)
-		return ready_log_compile(pc, value + 4, buf, buflen, error);
+		return ready_log_compile(pc, value + 4, cause);
 	else {
-		*error = "bad ready mode (use notify, delay:500ms, listening "
-		    "or log:REGEX)";
+		cause_set(cause, "bad ready mode (use notify, delay:500ms, "
+		    "listening or log:REGEX)");
 		return -1;
 	}
 	return 0;
 }
 
-/* ready = notify | delay:DURATION | listening | log:REGEX */
+/*
+ * ready = notify | delay:DURATION | listening | log:REGEX; the cause is
+ * copied into the parser's buffer, where key setters build their words.
+ */
 static int
 prog_ready(struct parse_state *st, const char *value, const char **error)
 {
-	return program_conf_set_ready(st->program, value, st->cause,
-	    sizeof(st->cause), error);
+	char *cause = NULL;
+
+	if (program_conf_set_ready(st->program, value, &cause) == 0)
+		return 0;
+	snprintf(st->cause, sizeof(st->cause), "%s", cause_text(cause));
+	free(cause);
+	*error = st->cause;
+	return -1;
 }
 
 /* ready_timeout = DURATION */

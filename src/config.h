@@ -194,7 +194,7 @@ const char	*handoff_mode_name(enum handoff_mode mode);
 bool		 config_needs_migration(const struct config *conf);
 bool		 config_has_mode(const struct config *conf, enum handoff_mode mode);
 int		 program_conf_set_ready(struct program_conf *pc, const char *value,
-		    char *buf, size_t buflen, const char **error);
+		    char **cause);
 const char	*ready_mode_name(enum ready_mode mode);
 const char	*restart_policy_name(enum restart_policy policy);
 

@@ -4,7 +4,7 @@
  * A unix stream socket, mode 0600, for the supervisor's user: a client
  * whose uid (SO_PEERCRED) is neither root nor the supervisor's is refused.
  * The socket lives in a directory only root or the supervisor's user may
- * write, beside a lock file (PATH.lock) the supervisor holds (flock) for
+ * write, beside a lock file (PATH.lock, ctllock.c) the supervisor holds for
  * its whole life: a second supervisor on the same path fails to take it
  * and refuses to start, and the holder owns every name beside the socket,
  * so a socket file found there is stale and is replaced. Clients are
@@ -21,24 +21,21 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cause.h"
 #include "control.h"
+#include "ctllock.h"
 #include "fdpass.h"
 #include "log.h"
 #include "loopstat.h"
@@ -81,8 +78,7 @@ struct control {
 	char		*path;
 	dev_t		 dev;		/* of the socket file we created */
 	ino_t		 ino;
-	int		 lock_fd;	/* PATH.lock, flocked while we run */
-	char		*lock_path;
+	struct ctllock	 lock;		/* PATH.lock, held while we run */
 	struct event	*ev;
 	struct event	*resume;	/* re-enables accepting after EMFILE */
 	struct control_client_list clients;
@@ -286,7 +282,7 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
 		c->takeover = req.takeover;
 		if (ctl->ops->reload(ctl->arg, req.program, &cause) == -1) {
-			client_finish(c, false, 1, cause);
+			client_finish(c, false, 1, cause_text(cause));
 			free(cause);
 			return;
 		}
@@ -631,61 +627,6 @@ control_max_clients(void)
 	return quarter < CONTROL_MAX_CLIENTS ? (int)quarter : CONTROL_MAX_CLIENTS;
 }
 
-/* The directory part of a socket path: "/" for "/x", "." for "x". */
-static void
-control_dirname(const char *path, char *dir, size_t len)
-{
-	char *slash;
-
-	snprintf(dir, len, "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		snprintf(dir, len, ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-}
-
-/*
- * Whether uid may trust the directory of the control socket at path: it
- * belongs to root or to uid, and nobody else may write to it. A sticky
- * directory such as /tmp is no exception: anyone can take a name there
- * first. Otherwise another user could put a socket of theirs where the
- * CLI looks, or hold the names the supervisor keeps beside its socket.
- * Returns -1 with cause if not.
- */
-int
-control_dir_trusted(const char *path, uid_t uid, char **cause)
-{
-	char dir[PATH_MAX];
-	struct stat st;
-
-	control_dirname(path, dir, sizeof(dir));
-	if (lstat(dir, &st) == -1) {
-		cause_set(cause, "control socket directory %s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		cause_set(cause, "control socket directory %s: not a directory",
-		    dir);
-		return -1;
-	}
-	if (st.st_uid != uid && st.st_uid != 0) {
-		cause_set(cause, "control socket directory %s belongs to uid %u, "
-		    "neither uid %u nor root", dir, (unsigned)st.st_uid,
-		    (unsigned)uid);
-		return -1;
-	}
-	if ((st.st_mode & 022) != 0) {
-		cause_set(cause, "control socket directory %s is writable by "
-		    "others (mode %04o), so anyone could put a socket of theirs "
-		    "there", dir, (unsigned)(st.st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * Create the directory holding the control socket if it is missing (only
  * the last component: a missing parent is the user's to make), and check
@@ -696,13 +637,13 @@ control_check_dir(const char *path, char **cause)
 {
 	char dir[PATH_MAX], *why = NULL;
 
-	control_dirname(path, dir, sizeof(dir));
+	ctllock_dirname(path, dir, sizeof(dir));
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) == -1 && errno != EEXIST) {
 		cause_set(cause, "control socket directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
-	if (control_dir_trusted(path, geteuid(), &why) == -1) {
+	if (ctllock_dir_trusted(path, geteuid(), &why) == -1) {
 		cause_set(cause, "%s; put the control socket in a directory only "
 		    "root or uid %u can write ([supervisor] control)", why,
 		    (unsigned)geteuid());
@@ -710,158 +651,6 @@ control_check_dir(const char *path, char **cause)
 		return -1;
 	}
 	return 0;
-}
-
-/* The pid holding a flock on the file st is of, from /proc/locks; -1 if none. */
-static pid_t
-control_flock_holder(const struct stat *st)
-{
-	unsigned int major_, minor_;
-	unsigned long ino;
-	char *line = NULL, type[16];
-	size_t cap = 0;
-	pid_t found = -1;
-	FILE *fp;
-	int pid;
-
-	if ((fp = fopen("/proc/locks", "re")) == NULL)
-		return -1;
-	/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->": waits */
-	while (found == -1 && getline(&line, &cap, fp) != -1)
-		if (strstr(line, "->") == NULL && sscanf(line,
-		    "%*d: %15s %*s %*s %d %x:%x:%lu", type, &pid, &major_,
-		    &minor_, &ino) == 5 && strcmp(type, "FLOCK") == 0 &&
-		    makedev(major_, minor_) == st->st_dev &&
-		    ino == st->st_ino && pid > 0)
-			found = pid;
-	free(line);
-	fclose(fp);
-	return found;
-}
-
-/*
- * The pid holding a flock on fd's file: from /proc/locks, or else the pid
- * the holder wrote into the file, if that process lives. -1 if unknown.
- */
-static pid_t
-control_lock_holder(int fd)
-{
-	char buf[24];
-	struct stat st;
-	pid_t found = -1;
-	ssize_t n;
-	int pid;
-
-	if (fstat(fd, &st) == 0)
-		found = control_flock_holder(&st);
-	if (found == -1 && (n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
-		buf[n] = '\0';
-		if (sscanf(buf, "%d", &pid) == 1 && pid > 0 &&
-		    (kill(pid, 0) == 0 || errno == EPERM))
-			found = pid;
-	}
-	return found;
-}
-
-/*
- * The pid of the supervisor running on the control socket at path: the
- * one holding the flock on PATH.lock, as /proc/locks shows it (the pid
- * written in the file is not believed: it may be a stale one's), in a
- * directory that only root or the lock file's owner may write. -1 if
- * none holds it, or it cannot be told.
- */
-pid_t
-control_running(const char *path)
-{
-	struct stat st;
-	char *lock;
-	int rc;
-
-	if (asprintf(&lock, "%s.lock", path) == -1)
-		return -1;
-	rc = lstat(lock, &st);
-	free(lock);
-	if (rc == -1 || !S_ISREG(st.st_mode) ||
-	    control_dir_trusted(path, st.st_uid, NULL) == -1)
-		return -1;
-	return control_flock_holder(&st);
-}
-
-/*
- * Take PATH.lock, an flock held until control_close: one supervisor per
- * control path, and the holder owns every name beside the socket. A holder
- * removes the file on its way out while it still holds it, so a lock taken
- * on a file no longer at the path is let go and taken again.
- */
-static int
-control_lock(struct control *ctl, const char *path, char **cause)
-{
-	struct stat st, now;
-	pid_t holder;
-	int fd, tries;
-
-	if (asprintf(&ctl->lock_path, "%s.lock", path) == -1) {
-		ctl->lock_path = NULL;
-		*cause = strdup("out of memory");
-		return -1;
-	}
-	for (tries = 0; tries < 100; tries++) {
-		fd = open(ctl->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-		if (fd == -1) {
-			cause_set(cause, "lock file %s: %s", ctl->lock_path,
-			    strerror(errno));
-			return -1;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-			if (errno != EWOULDBLOCK)
-				cause_set(cause, "lock file %s: %s",
-				    ctl->lock_path, strerror(errno));
-			else if ((holder = control_lock_holder(fd)) > 0)
-				cause_set(cause, "control socket %s: another "
-				    "supervisor is running there (pid %d holds "
-				    "%s); stop it, or set a different "
-				    "[supervisor] name or control", path,
-				    (int)holder, ctl->lock_path);
-			else
-				cause_set(cause, "control socket %s: another "
-				    "supervisor is running there (it holds %s); "
-				    "stop it, or set a different [supervisor] "
-				    "name or control", path, ctl->lock_path);
-			close(fd);
-			return -1;
-		}
-		if (fstat(fd, &st) == 0 && lstat(ctl->lock_path, &now) == 0 &&
-		    st.st_dev == now.st_dev && st.st_ino == now.st_ino) {
-			/* Our pid, for a loser that cannot read /proc/locks. */
-			if (ftruncate(fd, 0) == 0)
-				dprintf(fd, "%d\n", (int)getpid());
-			ctl->lock_fd = fd;
-			return 0;
-		}
-		close(fd);
-	}
-	cause_set(cause, "lock file %s: replaced again and again while taking "
-	    "it", ctl->lock_path);
-	return -1;
-}
-
-/* Remove the lock file while still holding it, then let it go. */
-static void
-control_unlock(struct control *ctl)
-{
-	struct stat st, now;
-
-	if (ctl->lock_fd != -1) {
-		if (fstat(ctl->lock_fd, &st) == 0 &&
-		    lstat(ctl->lock_path, &now) == 0 &&
-		    st.st_dev == now.st_dev && st.st_ino == now.st_ino)
-			unlink(ctl->lock_path);
-		close(ctl->lock_fd);
-		ctl->lock_fd = -1;
-	}
-	free(ctl->lock_path);
-	ctl->lock_path = NULL;
 }
 
 /* Free what control_open made: events, socket, its file, the lock. */
@@ -881,7 +670,7 @@ control_release(struct control *ctl)
 		unlink(ctl->path);
 	if (ctl->fd != -1)
 		close(ctl->fd);
-	control_unlock(ctl);
+	ctllock_release(&ctl->lock);
 	free(ctl->path);
 	free(ctl);
 }
@@ -914,8 +703,8 @@ control_open(struct event_base *base, const char *path,
 	}
 	TAILQ_INIT(&ctl->clients);
 	ctl->fd = -1;
-	ctl->lock_fd = -1;
-	if (control_lock(ctl, path, cause) == -1) {
+	ctl->lock.fd = -1;
+	if (ctllock_take(&ctl->lock, path, cause) == -1) {
 		control_release(ctl);
 		return NULL;
 	}
@@ -1166,9 +955,9 @@ control_save(const struct control *ctl, struct state_writer *w)
 
 	state_rec(w, "control");
 	state_fd(w, "fd", ctl->fd);
-	state_fd(w, "lock_fd", ctl->lock_fd);
+	state_fd(w, "lock_fd", ctl->lock.fd);
 	state_str(w, "path", ctl->path);
-	state_str(w, "lock_path", ctl->lock_path);
+	state_str(w, "lock_path", ctl->lock.path);
 	state_int(w, "dev", (long long)ctl->dev);
 	state_int(w, "ino", (long long)ctl->ino);
 	TAILQ_FOREACH(c, &ctl->clients, entry)
@@ -1207,20 +996,20 @@ control_restore(struct event_base *base, const struct state_rec *r,
 	ctl->arg = arg;
 	ctl->max_clients = control_max_clients();
 	ctl->fd = (int)state_get_int(r, "fd", -1);
-	ctl->lock_fd = (int)state_get_int(r, "lock_fd", -1);
+	ctl->lock.fd = (int)state_get_int(r, "lock_fd", -1);
 	ctl->dev = (dev_t)state_get_int(r, "dev", 0);
 	ctl->ino = (ino_t)state_get_int(r, "ino", 0);
 	ctl->path = strdup(path);
-	ctl->lock_path = strdup(lock);
+	ctl->lock.path = strdup(lock);
 	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
 	    control_accept, ctl);
 	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
 	ctl->answer = evbuffer_new();
-	if (ctl->path == NULL || ctl->lock_path == NULL || ctl->ev == NULL ||
+	if (ctl->path == NULL || ctl->lock.path == NULL || ctl->ev == NULL ||
 	    ctl->resume == NULL || ctl->answer == NULL ||
 	    event_add(ctl->ev, NULL) == -1) {
 		/* The fds stay open: an exec back needs them. */
-		ctl->fd = ctl->lock_fd = -1;
+		ctl->fd = ctl->lock.fd = -1;
 		ctl->ino = 0;
 		control_release(ctl);
 		*cause = strdup("out of memory");

@@ -116,8 +116,6 @@ struct control	*control_restore(struct event_base *base,
 		    const struct state_rec *r, const struct control_ops *ops,
 		    void *arg, char **cause);
 int		 control_socket_is_live(const char *path);
-pid_t		 control_running(const char *path);
-int		 control_dir_trusted(const char *path, uid_t uid, char **cause);
 const char	*control_parse_request(char *line, size_t len,
 		    struct control_request *req);
 

@@ -19,9 +19,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "control.h"
 #include "ctl.h"
+#include "ctllock.h"
 #include "parse.h"
 #include "unixaddr.h"
 
@@ -66,9 +68,9 @@ ctl_trust(int fd, const char *path, const char *cmd, pid_t *peer)
 		    (int)cred.pid, (unsigned)cred.uid, (unsigned)me);
 		return -1;
 	}
-	if (control_dir_trusted(path, me, &cause) == -1) {
+	if (ctllock_dir_trusted(path, me, &cause) == -1) {
 		fprintf(stderr, "handoff %s: not trusting %s: %s\n", cmd, path,
-		    cause);
+		    cause_text(cause));
 		free(cause);
 		return -1;
 	}
@@ -95,7 +97,7 @@ ctl_connect(const struct ctl_target *t, const char *cmd, pid_t *peer,
 	if (t->socket != NULL)
 		path = strdup(t->socket);
 	else if (config_peek_control(config, &path, &cause) == -1) {
-		fprintf(stderr, "handoff %s: %s\n", cmd, cause);
+		fprintf(stderr, "handoff %s: %s\n", cmd, cause_text(cause));
 		free(cause);
 		*code = 2;
 		return -1;

@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "ebpf.h"
 
 #ifndef SO_ATTACH_REUSEPORT_EBPF
@@ -94,9 +95,9 @@ ebpf_map_set(int map, uint32_t key, const void *value)
 	return (int)ebpf_sys(BPF_MAP_UPDATE_ELEM, &a);
 }
 
-/* Load the program on the maps of es; -1 with errno (and why) if not. */
+/* Load the program on the maps of es; -1 with errno and *cause if not. */
 static int
-ebpf_load(struct ebpf_steer *es, char *why, size_t len)
+ebpf_load(struct ebpf_steer *es, char **cause)
 {
 	const struct bpf_insn insns[] = {
 		MOV64_REG(BPF_REG_6, BPF_REG_1),		/* 0: ctx */
@@ -146,7 +147,7 @@ ebpf_load(struct ebpf_steer *es, char *why, size_t len)
 	a.log_level = 1;
 	if ((es->prog_fd = (int)ebpf_sys(BPF_PROG_LOAD, &a)) == -1) {
 		int saved = errno;
-		snprintf(why, len, "cannot load an SK_REUSEPORT program: %s%s%.80s",
+		cause_set(cause, "cannot load an SK_REUSEPORT program: %s%s%.80s",
 		    strerror(saved), log[0] ? ": " : "", log);
 		errno = saved;
 		return -1;
@@ -156,18 +157,18 @@ ebpf_load(struct ebpf_steer *es, char *why, size_t len)
 
 /*
  * A program and its maps for a group of up to max_slots slots, serving
- * none yet; NULL with errno and why if the kernel refuses (no CAP_BPF,
+ * none yet; NULL with errno and *cause if the kernel refuses (no CAP_BPF,
  * or a kernel before 5.14).
  */
 struct ebpf_steer *
-ebpf_steer_new(size_t max_slots, char *why, size_t len)
+ebpf_steer_new(size_t max_slots, char **cause)
 {
 	struct ebpf_steer *es;
 	uint32_t zero = 0;
 	int saved;
 
 	if ((es = calloc(1, sizeof(*es))) == NULL) {
-		snprintf(why, len, "out of memory");
+		*cause = NULL;
 		return NULL;
 	}
 	es->table_fd = es->socks_fd = es->prog_fd = -1;
@@ -178,16 +179,16 @@ ebpf_steer_new(size_t max_slots, char *why, size_t len)
 	    BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, sizeof(uint64_t),
 	    (unsigned int)max_slots)) == -1) {
 		saved = errno;
-		snprintf(why, len, "cannot create a BPF map: %s",
+		cause_set(cause, "cannot create a BPF map: %s",
 		    strerror(saved));
 		goto fail;
 	}
 	if (ebpf_map_set(es->table_fd, 0, &zero) == -1) {
 		saved = errno;
-		snprintf(why, len, "cannot set a BPF map: %s", strerror(saved));
+		cause_set(cause, "cannot set a BPF map: %s", strerror(saved));
 		goto fail;
 	}
-	if (ebpf_load(es, why, len) == -1) {
+	if (ebpf_load(es, cause) == -1) {
 		saved = errno;
 		goto fail;
 	}
@@ -216,14 +217,14 @@ ebpf_steer_free(struct ebpf_steer *es)
 
 /*
  * Tell whether this process may load the program: 0, or -1 with errno
- * and why.
+ * and *cause.
  */
 int
-ebpf_probe(char *why, size_t len)
+ebpf_probe(char **cause)
 {
 	struct ebpf_steer *es;
 
-	if ((es = ebpf_steer_new(1, why, len)) == NULL)
+	if ((es = ebpf_steer_new(1, cause)) == NULL)
 		return -1;
 	ebpf_steer_free(es);
 	return 0;

@@ -15,8 +15,8 @@
 
 struct ebpf_steer;
 
-int	 ebpf_probe(char *why, size_t len);
-struct ebpf_steer *ebpf_steer_new(size_t max_slots, char *why, size_t len);
+int	 ebpf_probe(char **cause);
+struct ebpf_steer *ebpf_steer_new(size_t max_slots, char **cause);
 void	 ebpf_steer_free(struct ebpf_steer *es);
 int	 ebpf_steer_attach(struct ebpf_steer *es, int fd);
 int	 ebpf_steer_socket(struct ebpf_steer *es, unsigned int slot, int fd);

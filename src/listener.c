@@ -32,7 +32,7 @@
 #include "addr.h"
 #include "cause.h"
 #include "config.h"
-#include "control.h"
+#include "ctllock.h"
 #include "ebpf.h"
 #include "hashmap.h"
 #include "listener.h"
@@ -1739,7 +1739,7 @@ listener_probe_slots(const struct config *conf, const struct listener_conf *lc,
 {
 	struct sockdiag_owner owners[LISTENER_PROBE_OWNERS];
 	struct sockdiag_want want;
-	pid_t sup = control_running(conf->supervisor.control);
+	pid_t sup = ctllock_running(conf->supervisor.control);
 	char who[512], *why = NULL, err[128];
 	int fd, n, i, k = 0;
 

@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "log.h"
 #include "migrate.h"
 
@@ -119,7 +121,7 @@ migrate_check_sysctl(struct migrate *m, const char *procfs)
 void
 migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
 {
-	char bpf_why[160] = "";
+	char *bpf_why = NULL;
 	bool checked = m->state != MIGRATE_UNCHECKED;
 
 	if (!checked)
@@ -130,13 +132,14 @@ migrate_ensure(struct migrate *m, const char *procfs, migrate_probe_fn probe)
 		return;
 	}
 	m->probed = true;
-	if (probe(bpf_why, sizeof(bpf_why)) == -1) {
+	if (probe(&bpf_why) == -1) {
 		if (m->state != MIGRATE_OFF)
 			log_info("reuseport listeners steer through classic BPF "
 			    "(%s): a process of the supervisor's uid that joins "
-			    "the port can get connections", bpf_why);
+			    "the port can get connections", cause_text(bpf_why));
 		else if (!checked)
 			migrate_log_off(m);
+		free(bpf_why);
 		return;
 	}
 	m->steer_ebpf = true;

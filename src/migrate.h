@@ -21,8 +21,11 @@ enum migrate_state {
 				   an SK_REUSEPORT program (ebpf.c) */
 };
 
-/* Tell whether this process may load the SK_REUSEPORT program (ebpf.c). */
-typedef int (*migrate_probe_fn)(char *why, size_t len);
+/*
+ * Tell whether this process may load the SK_REUSEPORT program (ebpf.c):
+ * 0, or -1 with *cause (cause.h).
+ */
+typedef int (*migrate_probe_fn)(char **cause);
 
 struct migrate {
 	enum migrate_state state;

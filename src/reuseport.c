@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "cause.h"
 #include "cbpf.h"
 #include "config.h"
 #include "ebpf.h"
@@ -129,12 +130,13 @@ reuseport_table(const struct reuseport *rp, const struct listener *l,
 static int
 reuseport_attach_ebpf(struct listener *l, const unsigned int *slots, size_t n)
 {
-	char why[160];
+	char *why = NULL;
 	size_t slot;
 
-	if (l->ebpf == NULL && (l->ebpf = ebpf_steer_new(MAX_WORKERS, why,
-	    sizeof(why))) == NULL) {
-		log_warnx("listener %s: %s", l->name, why);
+	if (l->ebpf == NULL && (l->ebpf = ebpf_steer_new(MAX_WORKERS,
+	    &why)) == NULL) {
+		log_warnx("listener %s: %s", l->name, cause_text(why));
+		free(why);
 		return -1;
 	}
 	for (slot = 0; slot < l->nsockets; slot++) {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "config.h"
 #include "log.h"
 #include "parse.h"
@@ -112,7 +113,7 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 	struct program_conf *pc;
 	struct config_msgs msgs;
 	const char *cause;
-	char lname[32], why[256], *name = NULL, *eq, *text, *joined;
+	char lname[32], *why = NULL, *name = NULL, *eq, *text, *joined;
 	size_t len, i;
 	long n;
 	int k, rc = 2;
@@ -182,9 +183,10 @@ run_build_config(const struct run_opts *o, char **cmd, struct config **out)
 		}
 		pc->workers = (int)n;
 	}
-	if (o->ready != NULL && program_conf_set_ready(pc, o->ready, why,
-	    sizeof(why), &cause) == -1) {
-		rc = run_bad_option("--ready", o->ready, cause);
+	if (o->ready != NULL && program_conf_set_ready(pc, o->ready,
+	    &why) == -1) {
+		rc = run_bad_option("--ready", o->ready, cause_text(why));
+		free(why);
 		goto done;
 	}
 	if (o->ready_timeout != NULL && (parse_duration_ms(o->ready_timeout,

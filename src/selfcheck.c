@@ -26,7 +26,7 @@
 #include "addr.h"
 #include "cause.h"
 #include "config.h"
-#include "control.h"
+#include "ctllock.h"
 #include "listener.h"
 #include "procfs.h"
 #include "selfcheck.h"
@@ -199,7 +199,7 @@ selfcheck_probe_config(const struct config *conf, struct config_msgs *msgs)
 		if (!lc->has_listen || !lc->self)
 			continue;
 		if (!looked && conf->supervisor.control != NULL)
-			sup = control_running(conf->supervisor.control);
+			sup = ctllock_running(conf->supervisor.control);
 		looked = true;
 		cause = NULL;
 		if ((rc = selfcheck_listener(lc, sup, &cause)) == 0)

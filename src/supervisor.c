@@ -1454,7 +1454,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		    &cause) == -1 || supervisor_open_record(&sup, true,
 		    &cause) == -1;
 	if (failed) {
-		log_errorx("cannot start: %s", cause);
+		log_errorx("cannot start: %s", cause_text(cause));
 		free(cause);
 		supervisor_close_control(&sup);
 		supervisor_free(&sup);
@@ -1464,7 +1464,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	    desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1 ||
 	    (sup.guard = guard_new(sup.base, &sup.listeners, &sup.programs,
 	    sup.pids, getenv("HANDOFF_GUARD_INTERVAL"), &cause)) == NULL) {
-		log_errorx("cannot start: %s", cause);
+		log_errorx("cannot start: %s", cause_text(cause));
 		free(cause);
 		supervisor_close_control(&sup);
 		supervisor_free(&sup);

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "ebpf.h"
 
 #define NSOCKS		4
@@ -30,7 +31,7 @@ static void
 te_setup(void)
 {
 	struct ifreq ifr;
-	char why[256];
+	char *why = NULL;
 	int fd;
 
 	if (geteuid() != 0)
@@ -43,7 +44,7 @@ te_setup(void)
 	ifr.ifr_flags |= IFF_UP;
 	cr_assert_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
 	close(fd);
-	cr_assert_eq(ebpf_probe(why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(ebpf_probe(&why), 0, "%s", cause_text(why));
 }
 
 /* A group of NSOCKS sockets of type on one loopback port; the port. */
@@ -121,11 +122,11 @@ te_steering(int type)
 	static const unsigned int one[] = { 2 }, two[] = { 3, 1 };
 	struct ebpf_steer *es;
 	int fds[NSOCKS], clients[NCONNS], port, i, counts[NSOCKS];
-	char why[256];
+	char *why = NULL;
 
 	port = te_group(type, fds);
-	cr_assert_not_null(es = ebpf_steer_new(NSOCKS, why, sizeof(why)), "%s",
-	    why);
+	cr_assert_not_null(es = ebpf_steer_new(NSOCKS, &why), "%s",
+	    cause_text(why));
 	cr_assert_eq(ebpf_steer_attach(es, fds[0]), 0, "%s", strerror(errno));
 	/* The sockarray is keyed by slot: registered out of order. */
 	for (i = NSOCKS; i-- > 0;)
@@ -170,7 +171,7 @@ Test(ebpf, a_closing_sockets_queue_moves_to_a_serving_slot, .init = te_setup)
 	static const unsigned int first[] = { 0 }, second[] = { 3 };
 	struct ebpf_steer *es;
 	int fds[NSOCKS], clients[NCONNS], port, i, moved;
-	char why[256], buf[4];
+	char *why = NULL, buf[4];
 	FILE *f;
 
 	f = fopen("/proc/sys/net/ipv4/tcp_migrate_req", "r");
@@ -178,7 +179,8 @@ Test(ebpf, a_closing_sockets_queue_moves_to_a_serving_slot, .init = te_setup)
 	fclose(f);
 	cr_assert_eq(buf[0], '0', "the namespace has migration on already");
 	port = te_group(SOCK_STREAM, fds);
-	cr_assert_not_null(es = ebpf_steer_new(NSOCKS, why, sizeof(why)));
+	cr_assert_not_null(es = ebpf_steer_new(NSOCKS, &why), "%s",
+	    cause_text(why));
 	cr_assert_eq(ebpf_steer_attach(es, fds[1]), 0);
 	for (i = 0; i < NSOCKS; i++)
 		cr_assert_eq(ebpf_steer_socket(es, (unsigned int)i, fds[i]), 0);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cause.h"
 #include "log.h"
 #include "migrate.h"
 #include "support.h"
@@ -105,17 +106,16 @@ Test(migrate, absent_or_garbled_is_off_with_the_reason)
 
 /* A probe that says the SK_REUSEPORT program loads, or that it does not. */
 static int
-probe_yes(char *why, size_t len)
+probe_yes(char **cause)
 {
-	(void)why;
-	(void)len;
+	(void)cause;
 	return 0;
 }
 
 static int
-probe_no(char *why, size_t len)
+probe_no(char **cause)
 {
-	snprintf(why, len, "Operation not permitted");
+	cause_set(cause, "Operation not permitted");
 	return -1;
 }
 
