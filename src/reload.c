@@ -2,9 +2,11 @@
  * reload.c: a reload's steps (see reload.h). The supervisor runs them in
  * order: reload_config (what config the reload runs), reload_new,
  * reload_bind (which listeners to keep), reload_start (a new generation
- * of each program), then reload_commit or reload_abort. It says what
- * happened to control clients and to systemd; these steps change only
- * the programs, their generations and the reload's own state.
+ * of each program), then reload_commit or reload_abort: reload_owns
+ * and reload_gen_ready say which, as the generations' events come. The
+ * supervisor says what happened to control clients and to systemd; these
+ * steps change only the programs, their generations and the reload's own
+ * state. A reload asked for meanwhile waits in a reload_queue.
  */
 #include "autoconf.h"
 
@@ -286,6 +288,30 @@ reload_start(struct reload *r, struct program_list *progs,
 }
 
 /*
+ * Tell whether gen is one the reload r (NULL: none in progress) started
+ * and has not committed or aborted: its events decide the reload. A
+ * generation of an earlier reload, a running or draining one, is not.
+ */
+bool
+reload_owns(const struct reload *r, const struct generation *gen)
+{
+	return r != NULL && gen->prog != NULL && gen->prog->starting == gen;
+}
+
+/*
+ * Count the reload's generation gen ready (one that is not the reload's
+ * does not count); true when it was the last one not ready: the caller
+ * commits the reload.
+ */
+bool
+reload_gen_ready(struct reload *r, const struct generation *gen)
+{
+	if (!reload_owns(r, gen))
+		return false;
+	return --r->pending == 0;
+}
+
+/*
  * Every new generation is ready: they take over and the ones they
  * replace (and those of programs the config removed) drain. Fills
  * summary ("a gen 2, b gen 3"); returns how many generations drain.
@@ -354,4 +380,52 @@ reload_abort(struct reload *r, struct program_list *progs)
 		prog->starting = NULL;
 		gen_kill(gen, true);
 	}
+}
+
+/*
+ * Queue a reload (of program only, or of every program if NULL) asked for
+ * while one is in progress. A second request merges into the first: the
+ * queued reload stays one of that program while each request names it,
+ * and becomes one of every program otherwise. Returns whether the queue
+ * was empty before (the first request since the last reload began).
+ */
+bool
+reload_queue_add(struct reload_queue *q, const char *only)
+{
+	if (!q->queued) {
+		q->queued = true;
+		/* Without memory for the name, every program reloads. */
+		q->only = only != NULL ? strdup(only) : NULL;
+		return true;
+	}
+	if (q->only != NULL && (only == NULL || strcmp(only, q->only) != 0)) {
+		/* Different programs asked for: reload them all. */
+		free(q->only);
+		q->only = NULL;
+	}
+	return false;
+}
+
+/*
+ * Take the queued reload, if there is one: *only is its program (the
+ * caller frees it) or NULL for every program; the queue is empty after.
+ */
+bool
+reload_queue_take(struct reload_queue *q, char **only)
+{
+	if (!q->queued)
+		return false;
+	*only = q->only;
+	q->only = NULL;
+	q->queued = false;
+	return true;
+}
+
+/* Forget what is queued. */
+void
+reload_queue_clear(struct reload_queue *q)
+{
+	free(q->only);
+	q->only = NULL;
+	q->queued = false;
 }

@@ -4,6 +4,8 @@
  * generation of every program it starts. Committed once all are ready
  * (the new take over, the old drain) or aborted (the new are killed,
  * nothing that ran changes). The first start is a reload from nothing.
+ * Which generation events are the reload's, when it commits, and how
+ * reloads asked for meanwhile coalesce are decided here too.
  */
 #ifndef HANDOFF_RELOAD_H
 #define HANDOFF_RELOAD_H
@@ -30,6 +32,16 @@ struct reload {
 	struct timespec	 started;
 	int		 pending;	/* generations not ready yet */
 	bool		 initial;
+};
+
+/*
+ * Reloads asked for while one is in progress, coalesced into one to run
+ * after it: of one program while every request named that program, of
+ * every program as soon as one asked for all or for another program.
+ */
+struct reload_queue {
+	bool		 queued;
+	char		*only;		/* the queued reload's program, NULL all */
 };
 
 /* What a reload's generations are started with, and whom it tells. */
@@ -65,6 +77,13 @@ int		 reload_start(struct reload *r, struct program_list *progs,
 int		 reload_commit(struct reload *r, struct program_list *progs,
 		    const struct reload_env *env, char *summary, size_t len);
 void		 reload_abort(struct reload *r, struct program_list *progs);
+bool		 reload_owns(const struct reload *r,
+		    const struct generation *gen);
+bool		 reload_gen_ready(struct reload *r,
+		    const struct generation *gen);
+bool		 reload_queue_add(struct reload_queue *q, const char *only);
+bool		 reload_queue_take(struct reload_queue *q, char **only);
+void		 reload_queue_clear(struct reload_queue *q);
 uid_t		 reload_worker_uid(const struct program_conf *pc);
 
 #endif

@@ -114,10 +114,8 @@ supervisor_run_queued(struct supervisor *sup)
 {
 	char *only;
 
-	if (sup->reload_queued && !sup->stopping && sup->reload == NULL) {
-		sup->reload_queued = false;
-		only = sup->queued_only;
-		sup->queued_only = NULL;
+	if (!sup->stopping && sup->reload == NULL &&
+	    reload_queue_take(&sup->reload_queue, &only)) {
 		log_info("running the reload asked for during the last one");
 		supervisor_reload(sup, only);
 		free(only);
@@ -357,16 +355,8 @@ supervisor_reload(struct supervisor *sup, const char *only)
 		return;
 	}
 	if (sup->reload != NULL) {
-		if (!sup->reload_queued) {
+		if (reload_queue_add(&sup->reload_queue, only))
 			log_info("reload queued: a handoff is in progress");
-			sup->reload_queued = true;
-			sup->queued_only = only ? strdup(only) : NULL;
-		} else if (sup->queued_only != NULL &&
-		    (only == NULL || strcmp(only, sup->queued_only) != 0)) {
-			/* Different programs asked for: reload them all. */
-			free(sup->queued_only);
-			sup->queued_only = NULL;
-		}
 		return;
 	}
 	log_info("reloading %s%s from %s", only ? "program " : "every program",
@@ -761,7 +751,7 @@ supervisor_gen_probation(struct supervisor *sup, struct program *prog,
 	log_info("%s gen %u: ready %d/%d in %llums; on probation for %s",
 	    gen->program, gen->number, gen->nready, gen->nworkers,
 	    (unsigned long long)elapsed_ms(&gen->started), limit);
-	if (sup->reload != NULL && prog->starting == gen)
+	if (reload_owns(sup->reload, gen))
 		control_progress(sup->control, sup->reload->id, "%s gen %u ready "
 		    "%d/%d, on probation for %s", gen->program, gen->number,
 		    gen->nready, gen->nworkers, limit);
@@ -780,7 +770,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		log_info("%s gen %u: ready %d/%d in %llums", gen->program,
 		    gen->number, gen->nready, gen->nworkers,
 		    (unsigned long long)elapsed_ms(&gen->started));
-		if (sup->reload == NULL || prog == NULL || prog->starting != gen)
+		if (!reload_owns(sup->reload, gen))
 			break;
 		if (gen->pc->probation_ms > 0 && prog->current != NULL)
 			control_progress(sup->control, sup->reload->id, "%s gen "
@@ -789,12 +779,12 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 			control_progress(sup->control, sup->reload->id, "%s gen "
 			    "%u ready %d/%d", gen->program, gen->number,
 			    gen->nready, gen->nworkers);
-		if (--sup->reload->pending == 0)
+		if (reload_gen_ready(sup->reload, gen))
 			supervisor_commit(sup);
 		break;
 	case GEN_EVENT_FAILED:
 		/* A reload's failure is logged once, by reload_abort. */
-		if (sup->reload != NULL && prog != NULL && prog->starting == gen) {
+		if (reload_owns(sup->reload, gen)) {
 			char msg[640];
 			snprintf(msg, sizeof(msg), "%s gen %u: %s", gen->program,
 			    gen->number, why);
@@ -807,7 +797,7 @@ supervisor_gen_event(struct generation *gen, enum gen_event ev, const char *why,
 		supervisor_schedule_cleanup(sup);
 		break;
 	case GEN_EVENT_WORKER_READY:
-		if (sup->reload != NULL && prog != NULL && prog->starting == gen)
+		if (reload_owns(sup->reload, gen))
 			control_progress(sup->control, sup->reload->id,
 			    "%s gen %u ready %d/%d", gen->program, gen->number,
 			    gen->nready, gen->nworkers);
@@ -1106,7 +1096,7 @@ supervisor_free(struct supervisor *sup)
 	desc_shutdown();	/* after the generations, before the event base */
 	fdstore_free();
 	sdsocket_free();
-	free(sup->queued_only);
+	reload_queue_clear(&sup->reload_queue);
 	free(sup->upgrade_to);
 	free(sup->self_exe);
 	if (sup->stop_timer != NULL)
@@ -1219,7 +1209,7 @@ supervisor_busy(const struct supervisor *sup, char **cause)
 	const struct program *prog;
 	const struct generation *gen;
 
-	if (sup->reload != NULL || sup->reload_queued) {
+	if (sup->reload != NULL || sup->reload_queue.queued) {
 		*cause = strdup("a reload is in progress; upgrade once it is "
 		    "done (handoff reload waits for that)");
 		return true;

@@ -83,8 +83,7 @@ struct supervisor {
 	struct reload	*reload;	/* in progress, or NULL */
 	struct reload_env reload_env;	/* what reloads start generations with */
 	unsigned int	 reload_seq;	/* id of the last reload begun */
-	bool		 reload_queued;
-	char		*queued_only;	/* the queued reload's program, NULL all */
+	struct reload_queue reload_queue;	/* reloads asked for during one */
 	bool		 stopping;
 	bool		 stop_now;
 	int		 exit_code;

@@ -1,8 +1,10 @@
 /*
  * test_reload_steps.c: a reload's steps (reload.c) over programs whose
  * workers come from a fake spawner: which listeners a reload keeps, the
- * generations it starts, the switch-over on commit, and an abort that
- * leaves what ran untouched. No process is started or signalled.
+ * generations it starts, which generation events are its own, the commit
+ * decided by the last one ready, the switch-over on commit, an abort
+ * that leaves what ran untouched, and how reloads asked for during one
+ * coalesce. No process is started or signalled.
  */
 #include "autoconf.h"
 
@@ -40,8 +42,13 @@ static struct pidmap *pids;
 static struct pidmap *groups;
 static struct program_list progs;
 static struct listener_set in_force;
-static struct reload *current_reload;
+static struct reload *current_reload;	/* in progress, as sup->reload */
+static struct reload *aborted;		/* aborted by a failed generation */
+static unsigned int last_id;		/* of the last reload begun */
 static int failures;
+static int commits;		/* times reload_gen_ready said to commit */
+static char committed_by[64];	/* the generation whose READY said so */
+static char abort_why[640];	/* why the last abort was decided */
 static char progress[8192];
 
 /* Fake spawn: a new live pid. */
@@ -90,18 +97,30 @@ static const struct proc_ops fake_ops = {
 	.getpgid = fake_getpgid,
 };
 
-/* Generation events: count readiness down like the supervisor does. */
+/*
+ * Generation events: decide like the supervisor does. The last of the
+ * reload's generations ready decides the commit (done by the test); one
+ * of them failing aborts the reload at once.
+ */
 static void
 on_gen_event(struct generation *gen, enum gen_event ev, const char *why,
     void *arg)
 {
-	(void)gen;
-	(void)why;
 	(void)arg;
-	if (ev == GEN_EVENT_READY && current_reload != NULL)
-		current_reload->pending--;
-	else if (ev == GEN_EVENT_FAILED)
+	if (ev == GEN_EVENT_READY && reload_gen_ready(current_reload, gen)) {
+		commits++;
+		snprintf(committed_by, sizeof(committed_by), "%s gen %u",
+		    gen->program, gen->number);
+	} else if (ev == GEN_EVENT_FAILED) {
 		failures++;
+		if (!reload_owns(current_reload, gen))
+			return;
+		snprintf(abort_why, sizeof(abort_why), "%s gen %u: %s",
+		    gen->program, gen->number, why);
+		aborted = current_reload;
+		current_reload = NULL;
+		reload_abort(aborted, &progs);
+	}
 }
 
 static const char *
@@ -185,6 +204,58 @@ exit_all(struct generation *gen)
 }
 
 /*
+ * Make the next reload, of text (only: one program), with its listeners
+ * decided: the one in progress from now on.
+ */
+static struct reload *
+reload_open(const char *text, const char *only)
+{
+	struct reload *r;
+	char *cause = NULL;
+
+	last_id++;
+	r = reload_new(config_from_text(text), only, last_id == 1, last_id);
+	cr_assert_not_null(r);
+	cr_assert_eq(reload_bind(r, &in_force, &progs, &cause), 0, "%s", cause);
+	current_reload = r;
+	return r;
+}
+
+/* Begin a reload of text (only: one program): all its workers started. */
+static struct reload *
+reload_begin(const char *text, const char *only)
+{
+	struct reload *r = reload_open(text, only);
+	char *cause = NULL;
+
+	cr_assert_eq(reload_start(r, &progs, &env, &cause), 0, "%s", cause);
+	start_all();
+	return r;
+}
+
+/*
+ * Commit the reload in progress, once the readiness of its generations
+ * decided it: returns how many generations drain.
+ */
+static int
+reload_finish(struct reload *r, int commits_before, char *summary,
+    size_t len)
+{
+	int draining;
+
+	cr_assert_eq(current_reload, r, "the reload was aborted: %s",
+	    abort_why);
+	cr_assert_eq(commits, commits_before + 1,
+	    "the reload's commit was decided %d times",
+	    commits - commits_before);
+	draining = reload_commit(r, &progs, &env, summary, len);
+	listener_set_move(&in_force, &r->listeners);
+	reload_free(r);
+	current_reload = NULL;
+	return draining;
+}
+
+/*
  * Run a reload of text (only: one program) to its commit: returns how
  * many generations drain, or -1 if it failed to start.
  */
@@ -192,34 +263,25 @@ static int
 reload_to_commit(const char *text, const char *only, char *summary,
     size_t len)
 {
-	static unsigned int id;
-	struct config *conf = config_from_text(text);
-	struct reload *r;
+	struct reload *r = reload_open(text, only);
 	char *cause = NULL;
-	int draining;
+	int before = commits;
 
-	id++;
-	r = reload_new(conf, only, id == 1, id);
-	cr_assert_not_null(r);
-	cr_assert_eq(reload_bind(r, &in_force, &progs, &cause), 0, "%s", cause);
-	current_reload = r;
 	if (reload_start(r, &progs, &env, &cause) == -1) {
 		cr_assert_not_null(cause);
 		snprintf(summary, len, "%s", cause);
 		free(cause);
-		reload_abort(r, &progs);
-		reload_free(r);
-		current_reload = NULL;
+		/* A generation that failed may have aborted it already. */
+		if (current_reload == r) {
+			reload_abort(r, &progs);
+			reload_free(r);
+			current_reload = NULL;
+		}
 		return -1;
 	}
 	start_all();
 	all_ready();
-	cr_assert_eq(r->pending, 0, "not every generation is ready");
-	draining = reload_commit(r, &progs, &env, summary, len);
-	listener_set_move(&in_force, &r->listeners);
-	reload_free(r);
-	current_reload = NULL;
-	return draining;
+	return reload_finish(r, before, summary, len);
 }
 
 static void
@@ -228,6 +290,10 @@ setup(void)
 	memset(&fake, 0, sizeof(fake));
 	progress[0] = '\0';
 	failures = 0;
+	commits = 0;
+	committed_by[0] = abort_why[0] = '\0';
+	current_reload = aborted = NULL;
+	last_id = 0;
 	cr_assert_not_null(base = event_base_new());
 	cr_assert_not_null(pids = pidmap_new());
 	env.base = base;
@@ -251,6 +317,8 @@ teardown(void)
 		}
 	while ((prog = TAILQ_FIRST(&progs)) != NULL)
 		program_free(&progs, prog);
+	reload_free(current_reload);
+	reload_free(aborted);
 	listener_set_clear(&in_force);
 	pidmap_free(pids);
 	pidmap_free(groups);
@@ -459,4 +527,239 @@ Test(reload_steps, a_reload_may_not_change_the_control_socket)
 	    "programs");
 	free(cause);
 	config_unref(now);
+}
+
+/* Worker i of gen says READY=1. */
+static void
+say_ready(struct generation *gen, int i)
+{
+	gen_notify(gen, &gen->workers[i], "READY", "1");
+}
+
+/* Start TWO_PROGRAMS from nothing: *a and *b are its programs. */
+static void
+start_two_programs(struct program **a, struct program **b)
+{
+	char summary[256];
+
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 0);
+	cr_assert_not_null(*a = program_find(&progs, "a"));
+	cr_assert_not_null(*b = program_find(&progs, "b"));
+}
+
+/*
+ * The commit waits for every new generation: not a's two workers, not
+ * a's generation whole; b's, the last, decides it, once.
+ */
+Test(reload_steps, the_last_generation_ready_decides_the_commit)
+{
+	char summary[256];
+	struct program *a, *b;
+	struct generation *a2, *b2;
+	struct reload *r;
+
+	start_two_programs(&a, &b);
+	r = reload_begin(TWO_PROGRAMS, NULL);
+	a2 = a->starting;
+	b2 = b->starting;
+	say_ready(a2, 0);
+	cr_assert_eq(commits, 1, "committed with a worker of a ready");
+	say_ready(a2, 1);
+	cr_assert_eq(a2->nready, 2);
+	cr_assert_eq(commits, 1, "committed with a ready, b not");
+	say_ready(b2, 0);
+	cr_assert_eq(commits, 2, "b, the last one, is ready: no commit");
+	cr_assert_str_eq(committed_by, "b gen 2");
+	cr_assert_eq(reload_finish(r, 1, summary, sizeof(summary)), 2);
+	cr_assert_str_eq(summary, "a gen 2, b gen 2");
+	cr_assert_eq(a->current, a2);
+	cr_assert_eq(b->current, b2);
+}
+
+/*
+ * A new generation that fails aborts the reload: the others are killed,
+ * nothing commits, what ran keeps running, and the failure is named.
+ */
+Test(reload_steps, a_generation_that_fails_aborts_the_reload)
+{
+	struct program *a, *b;
+	struct generation *a1, *b1, *a2, *b2;
+
+	start_two_programs(&a, &b);
+	a1 = a->current;
+	b1 = b->current;
+	reload_begin(TWO_PROGRAMS, NULL);
+	a2 = a->starting;
+	b2 = b->starting;
+	say_ready(b2, 0);
+	say_ready(a2, 0);
+	cr_assert_null(aborted);
+	fake.alive[a2->workers[1].pid - FAKE_PID_BASE] = false;
+	gen_worker_exited(a2, &a2->workers[1], 3 << 8);
+	cr_assert_not_null(aborted, "a failed generation did not abort");
+	cr_assert_null(current_reload);
+	cr_assert_eq(strncmp(abort_why, "a gen 2: worker 1 pid ", 22), 0,
+	    "%s", abort_why);
+	cr_assert_not_null(strstr(abort_why, "before ready"), "%s", abort_why);
+	cr_assert_eq(commits, 1, "the aborted reload committed");
+	cr_assert_null(a->starting);
+	cr_assert_null(b->starting);
+	cr_assert_eq(a2->state, GEN_FAILED);
+	cr_assert_eq(b2->state, GEN_FAILED);
+	cr_assert_eq(fake.last_signal[b2->workers[0].pid - FAKE_PID_BASE],
+	    SIGKILL);
+	cr_assert_eq(a->current, a1);
+	cr_assert_eq(b->current, b1);
+	cr_assert_eq(a1->state, GEN_RUNNING);
+	cr_assert_eq(b1->state, GEN_RUNNING);
+}
+
+/*
+ * Only the generations the reload in progress started are its own: not
+ * those of an earlier, aborted reload, not the running ones, not those
+ * draining (of a program the config removed, too); and their readiness
+ * does not count towards its commit.
+ */
+Test(reload_steps, only_the_reloads_own_generations_decide_it)
+{
+	char summary[256];
+	struct program *a, *b;
+	struct generation *a1, *b1, *a2, *a3, *b2, *a4;
+	struct reload *r3, *r4;
+	int i;
+
+	start_two_programs(&a, &b);
+	a1 = a->current;
+	b1 = b->current;
+	/* b leaves the config: a1 and b1 drain. */
+	cr_assert_eq(reload_to_commit(
+	    "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[program a]\ncommand = /bin/a\nworkers = 2\nlisteners = web\n",
+	    NULL, summary, sizeof(summary)), 2);
+	a2 = a->current;
+	cr_assert_eq(b1->state, GEN_DRAINING);
+	/* b comes back in a reload that is aborted. */
+	r3 = reload_begin(TWO_PROGRAMS, NULL);
+	a3 = a->starting;
+	b2 = b->starting;
+	cr_assert(reload_owns(r3, a3));
+	cr_assert(reload_owns(r3, b2));
+	reload_abort(r3, &progs);
+	reload_free(r3);
+	current_reload = NULL;
+	/* Then a reload of a alone. */
+	r4 = reload_begin(TWO_PROGRAMS, "a");
+	a4 = a->starting;
+	cr_assert_null(b->starting);
+	cr_assert(reload_owns(r4, a4));
+	cr_assert_not(reload_owns(NULL, a4), "no reload in progress owns it");
+	cr_assert_not(reload_owns(r4, a3), "an aborted reload's is its own");
+	cr_assert_not(reload_owns(r4, b2), "an aborted reload's is its own");
+	cr_assert_not(reload_owns(r4, a2), "the running one is its own");
+	cr_assert_not(reload_owns(r4, a1), "a draining one is its own");
+	cr_assert_not(reload_owns(r4, b1), "a removed program's is its own");
+	/* Events of those, had they any, count for nothing. */
+	cr_assert_not(reload_gen_ready(r4, a3));
+	cr_assert_not(reload_gen_ready(r4, b2));
+	cr_assert_not(reload_gen_ready(r4, a2));
+	cr_assert_not(reload_gen_ready(r4, a1));
+	cr_assert_not(reload_gen_ready(r4, b1));
+	cr_assert_eq(commits, 2);
+	say_ready(a4, 0);
+	cr_assert_eq(commits, 2, "committed with one worker of two ready");
+	say_ready(a4, 1);
+	cr_assert_eq(commits, 3);
+	cr_assert_str_eq(committed_by, "a gen 4");
+	cr_assert_eq(reload_finish(r4, 2, summary, sizeof(summary)), 1);
+	cr_assert_str_eq(summary, "a gen 4");
+	for (i = 0; i < a2->nworkers; i++)
+		cr_assert_eq(fake.last_signal[a2->workers[i].pid -
+		    FAKE_PID_BASE], SIGTERM);
+}
+
+/*
+ * Ask for reloads (NULL: of every program) while one is in progress,
+ * then run the one queued once it is done: returns what it covered (the
+ * commit's summary).
+ */
+static const char *
+queued_reload_covers(const char *const *asked, size_t n)
+{
+	static char summary[256];
+	struct reload_queue q = { false, NULL };
+	struct reload *r;
+	char *only = NULL, *again = NULL;
+	size_t i;
+
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 0);
+	r = reload_begin(TWO_PROGRAMS, NULL);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(reload_queue_add(&q, asked[i]), i == 0,
+		    "request %zu: %s as the first one queued", i,
+		    i == 0 ? "not taken" : "taken");
+	all_ready();
+	cr_assert_eq(reload_finish(r, 1, summary, sizeof(summary)), 2);
+	cr_assert(reload_queue_take(&q, &only), "nothing was queued");
+	cr_assert_not(reload_queue_take(&q, &again), "queued twice");
+	cr_assert_null(q.only);
+	cr_assert_geq(reload_to_commit(TWO_PROGRAMS, only, summary,
+	    sizeof(summary)), 1);
+	free(only);
+	return summary;
+}
+
+Test(reload_steps, a_reload_asked_for_during_one_runs_after_it)
+{
+	const char *asked[] = { "b" };
+
+	cr_assert_str_eq(queued_reload_covers(asked, 1), "b gen 3");
+}
+
+Test(reload_steps, two_reloads_of_a_program_during_one_run_once)
+{
+	const char *asked[] = { "b", "b" };
+
+	cr_assert_str_eq(queued_reload_covers(asked, 2), "b gen 3");
+}
+
+Test(reload_steps, reloads_of_two_programs_during_one_reload_every_program)
+{
+	const char *asked[] = { "a", "b" };
+
+	cr_assert_str_eq(queued_reload_covers(asked, 2), "a gen 3, b gen 3");
+}
+
+Test(reload_steps, a_full_reload_after_one_of_a_program_reloads_every_program)
+{
+	const char *asked[] = { "b", NULL };
+
+	cr_assert_str_eq(queued_reload_covers(asked, 2), "a gen 3, b gen 3");
+}
+
+Test(reload_steps, a_reload_of_a_program_after_a_full_one_reloads_every_program)
+{
+	const char *asked[] = { NULL, "b" };
+
+	cr_assert_str_eq(queued_reload_covers(asked, 2), "a gen 3, b gen 3");
+}
+
+Test(reload_steps, once_every_program_is_queued_it_stays_so)
+{
+	const char *asked[] = { "a", "b", "a", "a" };
+
+	cr_assert_str_eq(queued_reload_covers(asked, 4), "a gen 3, b gen 3");
+}
+
+Test(reload_steps, nothing_queued_runs_nothing)
+{
+	struct reload_queue q = { false, NULL };
+	char *only = NULL;
+
+	cr_assert_not(reload_queue_take(&q, &only));
+	cr_assert(reload_queue_add(&q, "a"));
+	reload_queue_clear(&q);
+	cr_assert_not(reload_queue_take(&q, &only), "cleared, yet queued");
+	cr_assert_null(only);
 }
