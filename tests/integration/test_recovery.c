@@ -15,10 +15,13 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +94,62 @@ tr_worker_pids(struct sup *s, pid_t *pids, int n)
 	json_object_put(root);
 }
 
+/* Tell whether the record's text names each of the n pids as a process. */
+static bool
+tr_record_names(const char *text, const pid_t *pids, int n)
+{
+	char line[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "\nproc %d ", (int)pids[i]);
+		if (text == NULL || strstr(text, line) == NULL)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Wait until the record of the workers (CONTROL.workers, rewritten by a
+ * rename a little after a worker starts) names the n workers, so that a
+ * crash now leaves them all to be taken over. inotify says when a new
+ * record is renamed into place.
+ */
+static void
+tr_wait_recorded(struct sup *s, const pid_t *pids, int n)
+{
+	char *record = tc_printf("%s.workers", s->sock), *text = NULL;
+	char *dir = strdup(s->sock), *slash;
+	long long deadline = support_now_ms() + DEADLINE_MS;
+	char events[sizeof(struct inotify_event) + NAME_MAX + 1];
+	struct pollfd pfd;
+	int ino;
+
+	cr_assert_not_null(dir);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	cr_assert_geq(ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), 0);
+	cr_assert_geq(inotify_add_watch(ino, dir, IN_MOVED_TO |
+	    IN_CLOSE_WRITE), 0);
+	for (;;) {
+		free(text);
+		text = support_read_file(record);
+		if (tr_record_names(text, pids, n))
+			break;
+		cr_assert_lt(support_now_ms(), deadline, "the record %s does not "
+		    "name every worker:\n%s", record, text ? text : "(none)");
+		pfd.fd = ino;
+		pfd.events = POLLIN;
+		(void)poll(&pfd, 1, (int)(deadline - support_now_ms()));
+		while (read(ino, events, sizeof(events)) > 0)
+			continue;
+	}
+	close(ino);
+	free(text);
+	free(dir);
+	free(record);
+}
+
 /* Kill s's supervisor with SIGKILL and reap it; its workers serve on. */
 static void
 tr_crash(struct sup *s)
@@ -141,6 +200,7 @@ tr_crash_and_recover_but_close_races(struct sup *s, pid_t *orphans, int n,
 	int i;
 
 	tr_worker_pids(s, orphans, n);
+	tr_wait_recorded(s, orphans, n);
 	cr_assert_eq(load_start_tcp(&ld, "127.0.0.1", s->port, CLIENTS), 0);
 	cr_assert_eq(load_wait_progress(&ld, CLIENTS), 0, "%s", tr_summary());
 	tr_crash(s);
@@ -458,6 +518,7 @@ Test(recovery, without_the_right_to_copy_their_fds_the_error_names_the_pids)
 	tc_write_config(s, "", "user = nobody\n");
 	tc_start(s);
 	tr_worker_pids(s, orphans, WORKERS);
+	tr_wait_recorded(s, orphans, WORKERS);
 	tr_crash(s);
 
 	bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
