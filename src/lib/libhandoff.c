@@ -127,16 +127,20 @@ handoff_notify_send(const char *msg, size_t len)
 	const char *path = getenv("NOTIFY_SOCKET"), *why;
 	struct sockaddr_un sun;
 	socklen_t sunlen;
-	int fd, r = 1;
+	int fd, r = 1, saved;
 
 	if (path == NULL || *path == '\0')
 		return 0;
 	if (path[0] != '/' && path[0] != '@')
 		return -EAFNOSUPPORT;
 	/* EINVAL for "@" alone (an abstract socket with no name),
-	   ENAMETOOLONG beyond UNIXADDR_PATH_MAX bytes. */
-	if (unixaddr_make(path, UNIXADDR_NAMED, &sun, &sunlen, &why) == -1)
-		return -errno;
+	   ENAMETOOLONG beyond UNIXADDR_PATH_MAX bytes; errno as it was. */
+	saved = errno;
+	if (unixaddr_make(path, UNIXADDR_NAMED, &sun, &sunlen, &why) == -1) {
+		r = -errno;
+		errno = saved;
+		return r;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return -errno;
 	while (sendto(fd, msg, len, MSG_NOSIGNAL, (struct sockaddr *)&sun,

@@ -360,12 +360,16 @@ Test(notify, addresses_that_cannot_be_a_unix_socket)
 	setenv("NOTIFY_SOCKET", "vsock:2:1234", 1);
 	cr_expect_eq(handoff_stopping(), -EAFNOSUPPORT);
 	setenv("NOTIFY_SOCKET", "@", 1);
+	errno = 0;
 	cr_expect_eq(handoff_ready(), -EINVAL);
+	cr_expect_eq(errno, 0, "errno changed to %d", errno);
 	memset(long_path, 'x', sizeof(long_path) - 1);
 	long_path[0] = '/';
 	long_path[sizeof(long_path) - 1] = '\0';
 	setenv("NOTIFY_SOCKET", long_path, 1);
+	errno = 0;
 	cr_expect_eq(handoff_ready(), -ENAMETOOLONG);
+	cr_expect_eq(errno, 0, "errno changed to %d", errno);
 	long_path[0] = '@';
 	setenv("NOTIFY_SOCKET", long_path, 1);
 	cr_expect_eq(handoff_ready(), -ENAMETOOLONG);
