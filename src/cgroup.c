@@ -343,6 +343,20 @@ cgroup_open_procs(const char *dir, char **cause)
 }
 
 /*
+ * Open the directory dir (close-on-exec): a child cloned with
+ * CLONE_INTO_CGROUP and this fd starts in the cgroup.
+ */
+int
+cgroup_open_dir(const char *dir, char **cause)
+{
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		cause_set(cause, "cannot open %s: %s", dir, strerror(errno));
+	return fd;
+}
+
+/*
  * The processes in the cgroup: fills up to max pids, returns how many
  * there are (0 if it cannot be read).
  */

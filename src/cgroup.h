@@ -17,6 +17,7 @@ int	 cgroup_make(const char *dir, char **cause);
 int	 cgroup_use(const char *dir, char **cause);
 bool	 cgroup_is_child(const char *own, const char *dir);
 int	 cgroup_open_procs(const char *dir, char **cause);
+int	 cgroup_open_dir(const char *dir, char **cause);
 size_t	 cgroup_pids(const char *dir, pid_t *pids, size_t max);
 int	 cgroup_populated(const char *dir);
 void	 cgroup_kill(const char *dir);

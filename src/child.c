@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/sched.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -500,6 +501,7 @@ child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 
 	memset(spec, 0, sizeof(*spec));
 	spec->cgroup_fd = -1;
+	spec->cgroup_dir_fd = -1;
 	spec->argv = pc->argv;
 	spec->directory = pc->directory;
 	spec->discard_output = pc->output == OUTPUT_DISCARD;
@@ -637,6 +639,7 @@ struct child_run {
 	int		 output_fd;	/* write end of the output pipe, or -1 */
 	int		 high;		/* above every fd the child must keep */
 	bool		 shared_fds;	/* CLONE_FILES: unshare, receive on sock */
+	bool		 in_cgroup;	/* started in spec's cgroup (clone3) */
 	int		 sock;		/* the pair's receiving end, if shared */
 	size_t		 nsent;		/* fds sent: spec->fds, then output */
 	uint32_t	 serial;	/* in every message sent for this child */
@@ -890,7 +893,7 @@ child_main(void *arg)
 	run->ran = true;
 	(void)syscall(SYS_setpgid, 0, 0);
 	/* First: whatever the worker forks from here on stays in the cgroup. */
-	if (spec->cgroup_fd != -1 &&
+	if (spec->cgroup_fd != -1 && !run->in_cgroup &&
 	    syscall(SYS_write, spec->cgroup_fd, "0", 1) != 1)
 		child_fail(run, "join cgroup");
 	child_reset_signals();
@@ -910,6 +913,15 @@ child_main(void *arg)
 	child_drop_privileges(run);
 	(void)syscall(SYS_execve, spec->path, spec->argv, spec->envp);
 	child_fail(run, "exec");
+}
+
+/* Whether this process runs under valgrind (its preload is in place). */
+static bool
+child_under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
 }
 
 /* Whether children share the fd table (1), not (0), or not decided (-1). */
@@ -934,15 +946,110 @@ child_share_fds(bool on)
 static bool
 child_can_share_fds(void)
 {
-	const char *preload = getenv("LD_PRELOAD");
-
 	/* Fds 1 and 2 open: what the child receives lands at 3, 4, ... */
 	if (child_sharing == -1)
-		child_sharing = (preload == NULL ||
-		    strstr(preload, "vgpreload") == NULL) &&
+		child_sharing = !child_under_valgrind() &&
 		    syscall(SYS_close_range, ~0U, ~0U, 0) == 0 &&
 		    fcntl(1, F_GETFD) != -1 && fcntl(2, F_GETFD) != -1;
 	return child_sharing == 1;
+}
+
+/*
+ * Starting a child inside its cgroup: clone3 with CLONE_INTO_CGROUP
+ * (Linux 5.7). A child that writes itself into cgroup.procs instead makes
+ * the kernel take the cgroup threadgroup lock for writing, which waits for
+ * an RCU grace period whenever no migration ran just before: 10 to 30 ms
+ * of a reload's time on an idle host, the supervisor waiting all along
+ * (CLONE_VFORK). A child started in the cgroup moves nowhere. The child
+ * runs on its own stack from inside the system call, so the call is made
+ * in assembly, here for x86-64; elsewhere children join by cgroup.procs.
+ */
+#if defined(__x86_64__) && defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
+#define CHILD_HAVE_CLONE3	1
+
+/*
+ * clone3(args): in the child, on args->stack, run fn(arg) and exit with
+ * its value; in the caller, return the child's pid or -errno.
+ */
+static long
+child_clone3(struct clone_args *args, int (*fn)(void *), void *arg)
+{
+	register long ret __asm__("rax") = SYS_clone3;
+	register struct clone_args *a __asm__("rdi") = args;
+	register size_t size __asm__("rsi") = sizeof(*args);
+	register int (*f)(void *) __asm__("r12") = fn;
+	register void *x __asm__("r13") = arg;
+
+	/* syscall keeps every register but rax, rcx and r11. */
+	__asm__ volatile(
+	    "syscall\n\t"
+	    "test %%rax, %%rax\n\t"
+	    "jnz 1f\n\t"
+	    "xor %%ebp, %%ebp\n\t"
+	    "mov %%r13, %%rdi\n\t"
+	    "call *%%r12\n\t"
+	    "mov %%eax, %%edi\n\t"
+	    "mov %[exit_nr], %%eax\n\t"
+	    "syscall\n\t"
+	    "hlt\n"
+	    "1:\n\t"
+	    : "+r"(ret)
+	    : "r"(a), "r"(size), "r"(f), "r"(x), [exit_nr] "i"(SYS_exit)
+	    : "rcx", "r11", "memory", "cc");
+	return ret;
+}
+#endif
+
+/* Whether clone3 may start children in their cgroup: 1, 0, -1 undecided. */
+static int	child_into_cgroup = -1;
+
+/*
+ * Let children start inside their cgroup where the system allows it, or
+ * make each join it by cgroup.procs (off).
+ */
+void
+child_start_in_cgroup(bool on)
+{
+	child_into_cgroup = on ? -1 : 0;
+}
+
+/*
+ * Start the child: clone3 into spec->cgroup_dir_fd where it can be used,
+ * else clone (the child then joins its cgroup by cgroup.procs). flags
+ * hold no exit signal: it is SIGCHLD. Returns the pid, or -1 and errno.
+ */
+static pid_t
+child_clone(struct child_run *run, int flags, char *stack)
+{
+#ifdef CHILD_HAVE_CLONE3
+	struct clone_args args;
+	long rc;
+
+	if (child_into_cgroup == -1)
+		child_into_cgroup = !child_under_valgrind();
+	if (run->spec->cgroup_dir_fd != -1 && child_into_cgroup == 1) {
+		memset(&args, 0, sizeof(args));
+		args.flags = (uint64_t)(unsigned int)flags | CLONE_INTO_CGROUP;
+		args.exit_signal = SIGCHLD;
+		args.stack = (uint64_t)(uintptr_t)(stack - CHILD_STACK_SIZE);
+		args.stack_size = CHILD_STACK_SIZE;
+		args.cgroup = (uint64_t)run->spec->cgroup_dir_fd;
+		run->in_cgroup = true;
+		if ((rc = child_clone3(&args, child_main, run)) > 0)
+			return (pid_t)rc;
+		run->in_cgroup = false;
+		/*
+		 * No clone3 (an old kernel, a seccomp filter), or none that
+		 * knows CLONE_INTO_CGROUP: never again. Any other refusal
+		 * is the cgroup's, and the child's write to cgroup.procs
+		 * reports it.
+		 */
+		if (rc == -ENOSYS || rc == -EINVAL || rc == -E2BIG ||
+		    rc == -EPERM)
+			child_into_cgroup = 0;
+	}
+#endif
+	return clone(child_main, stack, flags | SIGCHLD, run);
 }
 
 /*
@@ -1142,7 +1249,7 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 	/* No handler may run in the child before it resets them. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	flags = CLONE_VM | CLONE_VFORK;
 	/* The socket holds the fds for the child until child_pass_end. */
 	if (child_can_share_fds() &&
 	    child_pass_begin(spec, outp[1], &run.nsent, &run.serial) == 0) {
@@ -1157,7 +1264,7 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		}
 		return CHILD_NOT_STARTED;
 	}
-	pid = clone(child_main, stack, flags, &run);
+	pid = child_clone(&run, flags, stack);
 	err = errno;
 	if (run.shared_fds)
 		child_pass_end(run.nsent);

@@ -19,6 +19,8 @@ struct child_spec {
 	int		  listen_pid_slot;	/* envp index of LISTEN_PID=, -1 none */
 	int		 *fds;		/* placed at 3, 4, ... in this order */
 	int		  cgroup_fd;	/* cgroup.procs to join before exec, or -1 */
+	int		  cgroup_dir_fd;	/* the cgroup's directory, to start
+					   the child in (clone3), or -1 */
 	size_t		  nfds;
 	const char	 *directory;	/* NULL: stay where we are */
 	char		**own_argv;	/* argv with %-escapes expanded, or NULL */
@@ -62,5 +64,6 @@ int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	    char **cause);
 void	 child_init(void);
 void	 child_share_fds(bool);
+void	 child_start_in_cgroup(bool);
 
 #endif

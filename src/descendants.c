@@ -78,6 +78,7 @@ struct desc_group {
 	TAILQ_ENTRY(desc_group) entry;
 	char			*cgroup;	/* its cgroup directory, or NULL */
 	int			 procs_fd;	/* its cgroup.procs, or -1 */
+	int			 dir_fd;	/* its cgroup's directory, or -1 */
 	int			 wd;		/* inotify watch of cgroup.events */
 	struct desc_proc	*procs;		/* proc, subreaper: its members */
 	size_t			 nprocs;
@@ -985,6 +986,7 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 		return NULL;
 	}
 	g->procs_fd = -1;
+	g->dir_fd = -1;
 	g->wd = -1;
 	g->cb = cb;
 	g->arg = arg;
@@ -1002,7 +1004,8 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 			g->cgroup = NULL;
 			goto fail;
 		}
-		if ((g->procs_fd = cgroup_open_procs(g->cgroup, cause)) == -1)
+		if ((g->procs_fd = cgroup_open_procs(g->cgroup, cause)) == -1 ||
+		    (g->dir_fd = cgroup_open_dir(g->cgroup, cause)) == -1)
 			goto fail;
 		if ((events = cgroup_events_path(g->cgroup)) != NULL) {
 			g->wd = inotify_add_watch(desc.inotify_fd, events,
@@ -1023,6 +1026,8 @@ desc_group_new(const char *program, unsigned int number, desc_changed_cb cb,
 fail:
 	if (g->procs_fd != -1)
 		close(g->procs_fd);
+	if (g->dir_fd != -1)
+		close(g->dir_fd);
 	if (g->cgroup != NULL)
 		(void)cgroup_remove(g->cgroup);
 	free(g->cgroup);
@@ -1047,6 +1052,8 @@ desc_group_free(struct desc_group *g)
 		(void)inotify_rm_watch(desc.inotify_fd, g->wd);
 	if (g->procs_fd != -1)
 		close(g->procs_fd);
+	if (g->dir_fd != -1)
+		close(g->dir_fd);
 	if (g->cgroup != NULL && cgroup_remove(g->cgroup) == -1 &&
 	    errno != ENOENT)
 		log_warn("cannot remove cgroup %s", g->cgroup);
@@ -1064,6 +1071,16 @@ int
 desc_group_procs_fd(const struct desc_group *g)
 {
 	return g == NULL ? -1 : g->procs_fd;
+}
+
+/*
+ * The fd of the group's cgroup directory, for a new worker to be started
+ * in (it stays the group's), or -1.
+ */
+int
+desc_group_dir_fd(const struct desc_group *g)
+{
+	return g == NULL ? -1 : g->dir_fd;
 }
 
 /* A worker of the group was just forked. */

@@ -48,6 +48,7 @@ struct desc_group *desc_group_new(const char *program, unsigned int number,
 		    desc_changed_cb cb, void *arg, char **cause);
 void		 desc_group_free(struct desc_group *g);
 int		 desc_group_procs_fd(const struct desc_group *g);
+int		 desc_group_dir_fd(const struct desc_group *g);
 void		 desc_group_add(struct desc_group *g, pid_t pid);
 size_t		 desc_group_pids(struct desc_group *g, enum desc_need need,
 		    pid_t *pids, size_t max);

@@ -94,6 +94,7 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	    NULL, preload, cause) == -1)
 		return -1;
 	spec.cgroup_fd = desc_group_procs_fd(env->desc);
+	spec.cgroup_dir_fd = desc_group_dir_fd(env->desc);
 	rc = child_spawn(&spec, &cp, cause);
 	child_spec_free(&spec);
 	if (rc == CHILD_NOT_STARTED)

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "child.h"
 #include "config.h"
 #include "listener.h"
@@ -296,6 +297,7 @@ spec_for(struct child_spec *spec, char **argv, int *fds, size_t nfds)
 	spec->envp = env_path;
 	spec->listen_pid_slot = -1;
 	spec->cgroup_fd = -1;
+	spec->cgroup_dir_fd = -1;
 	spec->fds = fds;
 	spec->nfds = nfds;
 }
@@ -914,4 +916,99 @@ Test(child, ids_are_dropped_in_the_child_only)
 	free(sock);
 	support_rmtree(tmp);
 	free(tmp);
+}
+
+/* ---- the child's cgroup ----------------------------------------------- */
+
+static char *cat_cgroup_argv[] = { "/bin/cat", "/proc/self/cgroup", NULL };
+
+/*
+ * Start `cat /proc/self/cgroup` with these cgroup fds: the cgroup v2 path
+ * it saw itself in (caller frees).
+ */
+static char *
+cgroup_of_child(int procs_fd, int dir_fd)
+{
+	struct child_spec spec;
+	char *text, *line, *path;
+	int status;
+
+	spec_for(&spec, cat_cgroup_argv, NULL, 0);
+	spec.cgroup_fd = procs_fd;
+	spec.cgroup_dir_fd = dir_fd;
+	text = run_spec(&spec, &status);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "wait status %#x", status);
+	cr_assert_not_null(line = strstr(text, "0::/"), "%s", text);
+	cr_assert_not_null(path = strndup(line + 3, strcspn(line + 3, "\n")));
+	free(text);
+	return path;
+}
+
+/*
+ * A child started with a cgroup's directory starts in that cgroup, and
+ * writes no cgroup.procs (it is handed another cgroup's here, to tell);
+ * with starting in the cgroup turned off, or a directory that is no
+ * cgroup, it joins the cgroup of its cgroup.procs. Both land where the
+ * generation's processes are counted.
+ */
+Test(child, a_child_starts_in_its_cgroup_or_joins_it_by_cgroup_procs)
+{
+	char *own = NULL, *base = NULL, *a, *b, *cause = NULL, *seen;
+	const char *rel_a, *rel_b;
+	int procs_b, dir_a, plain;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to create cgroups");
+	if (cgroup_own_dir(&own, &cause) == -1)
+		cr_skip_test("no cgroup v2 here: %s", cause);
+	cr_assert_eq(cgroup_make_base(own, &base, &cause), 0, "%s", cause);
+	cr_assert_neq(asprintf(&a, "%s/gen1.a", base), -1);
+	cr_assert_neq(asprintf(&b, "%s/gen1.b", base), -1);
+	cr_assert_eq(cgroup_make(a, &cause), 0, "%s", cause);
+	cr_assert_eq(cgroup_make(b, &cause), 0, "%s", cause);
+	cr_assert_geq(procs_b = cgroup_open_procs(b, &cause), 0, "%s", cause);
+	cr_assert_geq(dir_a = cgroup_open_dir(a, &cause), 0, "%s", cause);
+	cr_assert_geq(plain = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0);
+	/* The paths as /proc/PID/cgroup shows them: from the mount's root. */
+	rel_a = strstr(a, "/handoff.");
+	rel_b = strstr(b, "/handoff.");
+	cr_assert(rel_a != NULL && rel_b != NULL);
+
+#if defined(__x86_64__)
+	seen = cgroup_of_child(procs_b, dir_a);
+	cr_assert(strlen(seen) >= strlen(rel_a) && strcmp(seen + strlen(seen) -
+	    strlen(rel_a), rel_a) == 0, "started in %s, not in %s", seen, a);
+	free(seen);
+#endif
+	/* A directory the kernel refuses: it joins by cgroup.procs. */
+	seen = cgroup_of_child(procs_b, plain);
+	cr_assert(strcmp(seen + strlen(seen) - strlen(rel_b), rel_b) == 0,
+	    "in %s, not in %s", seen, b);
+	free(seen);
+	child_start_in_cgroup(false);
+	seen = cgroup_of_child(procs_b, dir_a);
+	child_start_in_cgroup(true);
+	cr_assert(strcmp(seen + strlen(seen) - strlen(rel_b), rel_b) == 0,
+	    "in %s, not in %s", seen, b);
+	free(seen);
+	/* Still started in the cgroup after a refused directory. */
+#if defined(__x86_64__)
+	seen = cgroup_of_child(procs_b, dir_a);
+	cr_assert(strcmp(seen + strlen(seen) - strlen(rel_a), rel_a) == 0,
+	    "started in %s, not in %s", seen, a);
+	free(seen);
+#endif
+
+	close(plain);
+	close(dir_a);
+	close(procs_b);
+	cr_assert_eq(cgroup_remove(a), 0, "%s: %s", a, strerror(errno));
+	cr_assert_eq(cgroup_remove(b), 0, "%s: %s", b, strerror(errno));
+	cr_assert_eq(rmdir(base), 0, "%s: %s", base, strerror(errno));
+	free(a);
+	free(b);
+	free(base);
+	free(own);
+	free(cause);
 }
