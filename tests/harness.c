@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "harness.h"
 #include "load.h"
 
@@ -664,16 +665,12 @@ int
 tc_request_fds(struct sup *s, const char *name, char *line, size_t linelen,
     int *fds, int maxfds)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(16 * sizeof(int))];
-	} control;
+	int got[16];
+	struct fdpass_in in = { .fds = got, .maxfds = 16 };
 	struct pollfd pfd;
-	struct cmsghdr *cm;
-	struct msghdr mh;
 	struct iovec iov;
 	char *req;
-	int fd, nfds = 0;
+	int fd;
 	ssize_t n;
 
 	cr_assert(maxfds <= 16);
@@ -685,26 +682,15 @@ tc_request_fds(struct sup *s, const char *name, char *line, size_t linelen,
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "no answer to fds");
-	memset(&mh, 0, sizeof(mh));
-	memset(&control, 0, sizeof(control));
 	iov.iov_base = line;
 	iov.iov_len = linelen - 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = control.buf;
-	mh.msg_controllen = sizeof(control.buf);
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	n = fdpass_recv(fd, &iov, 1, &in, 0);
 	cr_assert_gt(n, 0, "recvmsg: %s", strerror(errno));
 	line[n] = '\0';
 	close(fd);
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		cr_assert_leq(nfds, maxfds, "%d fds came, %d expected at most",
-		    nfds, maxfds);
-		memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
-	}
-	cr_assert(!(mh.msg_flags & MSG_CTRUNC), "the fds were truncated");
-	return nfds;
+	cr_assert(!in.truncated, "the fds were truncated");
+	cr_assert_leq(in.nfds, (size_t)maxfds, "%zu fds came, %d expected at "
+	    "most", in.nfds, maxfds);
+	memcpy(fds, got, in.nfds * sizeof(int));
+	return (int)in.nfds;
 }
