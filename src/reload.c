@@ -3,7 +3,8 @@
  * order: reload_config (what config the reload runs), reload_new,
  * reload_bind (which listeners to keep), reload_start (a new generation
  * of each program), then reload_commit or reload_abort: reload_owns
- * and reload_gen_ready say which, as the generations' events come. The
+ * and reload_gen_ready say which, as the generations' events come
+ * (reload_cancel ends it when the supervisor stops meanwhile). The
  * supervisor says what happened to control clients and to systemd; these
  * steps change only the programs, their generations and the reload's own
  * state. A reload asked for meanwhile waits in a reload_queue.
@@ -380,6 +381,23 @@ reload_abort(struct reload *r, struct program_list *progs)
 		prog->starting = NULL;
 		gen_kill(gen, true);
 	}
+}
+
+/*
+ * The supervisor stops during the reload: its new generations are no
+ * longer its own (their events decide nothing) and none takes over, but
+ * they are left as they are, for the stop to kill or drain with every
+ * other generation. Unlike reload_abort, nothing failed and nothing is
+ * killed here.
+ */
+void
+reload_cancel(struct reload *r, struct program_list *progs)
+{
+	struct program *prog;
+
+	(void)r;
+	TAILQ_FOREACH(prog, progs, entry)
+		prog->starting = NULL;
 }
 
 /*

@@ -3,7 +3,8 @@
  * config to run, which listeners to keep and which to bind, a new
  * generation of every program it starts. Committed once all are ready
  * (the new take over, the old drain) or aborted (the new are killed,
- * nothing that ran changes). The first start is a reload from nothing.
+ * nothing that ran changes), or cancelled by a stop (the stop ends the
+ * new with the old). The first start is a reload from nothing.
  * Which generation events are the reload's, when it commits, and how
  * reloads asked for meanwhile coalesce are decided here too.
  */
@@ -77,6 +78,7 @@ int		 reload_start(struct reload *r, struct program_list *progs,
 int		 reload_commit(struct reload *r, struct program_list *progs,
 		    const struct reload_env *env, char *summary, size_t len);
 void		 reload_abort(struct reload *r, struct program_list *progs);
+void		 reload_cancel(struct reload *r, struct program_list *progs);
 bool		 reload_owns(const struct reload *r,
 		    const struct generation *gen);
 bool		 reload_gen_ready(struct reload *r,

@@ -439,8 +439,7 @@ supervisor_stop(struct supervisor *sup, bool now)
 		control_reload_end(sup->control, r->id, false, "reload cancelled: "
 		    "the supervisor is stopping");
 		sup->reload = NULL;
-		TAILQ_FOREACH(prog, &sup->programs, entry)
-			prog->starting = NULL;
+		reload_cancel(r, &sup->programs);
 		reload_free(r);
 	}
 	TAILQ_FOREACH(prog, &sup->programs, entry) {

@@ -3,8 +3,9 @@
  * workers come from a fake spawner: which listeners a reload keeps, the
  * generations it starts, which generation events are its own, the commit
  * decided by the last one ready, the switch-over on commit, an abort
- * that leaves what ran untouched, and how reloads asked for during one
- * coalesce. No process is started or signalled.
+ * that leaves what ran untouched, a stop that cancels one, and how
+ * reloads asked for during one coalesce. No process is started or
+ * signalled.
  */
 #include "autoconf.h"
 
@@ -613,6 +614,74 @@ Test(reload_steps, a_generation_that_fails_aborts_the_reload)
 	cr_assert_eq(b->current, b1);
 	cr_assert_eq(a1->state, GEN_RUNNING);
 	cr_assert_eq(b1->state, GEN_RUNNING);
+}
+
+/*
+ * Stop every generation as the supervisor's stop does: kill those not
+ * serving (every one, with now), drain the others.
+ */
+static void
+stop_all(bool now)
+{
+	struct program *prog;
+	struct generation *gen;
+
+	TAILQ_FOREACH(prog, &progs, entry)
+		TAILQ_FOREACH(gen, &prog->gens, entry)
+			if (now || gen->state == GEN_STARTING ||
+			    gen->state == GEN_FAILED)
+				gen_kill(gen, false);
+			else
+				gen_drain(gen);
+}
+
+/*
+ * A stop during a reload cancels it: no program is left starting, the
+ * new generations' events decide nothing and none takes over; the stop
+ * kills them (not as failed) and drains the running ones.
+ */
+Test(reload_steps, a_stop_during_a_reload_cancels_it)
+{
+	struct program *a, *b;
+	struct generation *a1, *b1, *a2, *b2;
+	struct reload *r;
+	int i;
+
+	start_two_programs(&a, &b);
+	a1 = a->current;
+	b1 = b->current;
+	r = reload_begin(TWO_PROGRAMS, NULL);
+	a2 = a->starting;
+	b2 = b->starting;
+	say_ready(b2, 0);
+	current_reload = NULL;
+	reload_cancel(r, &progs);
+	cr_assert_null(a->starting);
+	cr_assert_null(b->starting);
+	cr_assert_not(reload_owns(r, a2), "a cancelled reload's is its own");
+	cr_assert_not(reload_owns(r, b2), "a cancelled reload's is its own");
+	reload_free(r);
+	say_ready(a2, 0);
+	say_ready(a2, 1);
+	cr_assert_eq(commits, 1, "a cancelled reload committed");
+	stop_all(false);
+	cr_assert_eq(a->current, a1);
+	cr_assert_eq(b->current, b1);
+	cr_assert_eq(a2->state, GEN_DRAINING);
+	cr_assert_eq(b2->state, GEN_DRAINING);
+	for (i = 0; i < a2->nworkers; i++)
+		cr_assert_eq(fake.last_signal[a2->workers[i].pid -
+		    FAKE_PID_BASE], SIGKILL);
+	cr_assert_eq(fake.last_signal[b2->workers[0].pid - FAKE_PID_BASE],
+	    SIGKILL);
+	cr_assert_eq(fake.last_signal[a1->workers[0].pid - FAKE_PID_BASE],
+	    SIGTERM);
+	cr_assert_eq(fake.last_signal[b1->workers[0].pid - FAKE_PID_BASE],
+	    SIGTERM);
+	exit_all(a2);
+	exit_all(b2);
+	cr_assert_eq(a2->state, GEN_GONE);
+	cr_assert_eq(failures, 0, "a generation the stop killed failed");
 }
 
 /*
