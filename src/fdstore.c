@@ -144,12 +144,12 @@ static int
 fdstore_want_socket(const struct listener *l, size_t slot,
     struct fdstore_want **want, size_t *n, size_t *cap)
 {
-	const struct listener_socket *sock = &l->sockets[slot];
+	int fd = listener_socket_fd(l, slot);
 	struct fdstore_want *w, *grown;
 	struct stat sb;
 
-	if (sock->fd == -1 || sock->origin == SDSOCKET_PASSED ||
-	    fstat(sock->fd, &sb) == -1)
+	if (fd == -1 || listener_socket_origin(l, slot) == SDSOCKET_PASSED ||
+	    fstat(fd, &sb) == -1)
 		return 0;
 	if (*n == *cap) {
 		if ((grown = reallocarray(*want, *cap * 2 + 16,
@@ -161,7 +161,7 @@ fdstore_want_socket(const struct listener *l, size_t slot,
 	w = &(*want)[*n];
 	if (sdsocket_store_name(l->name, slot, w->name, sizeof(w->name)) == -1)
 		return 0;
-	w->fd = sock->fd;
+	w->fd = fd;
 	w->dev = sb.st_dev;
 	w->ino = sb.st_ino;
 	(*n)++;
@@ -236,7 +236,8 @@ fdstore_sync(const struct listener_set *set)
 	for (i = 0; i < set->count; i++) {
 		l = set->items[i];
 		nslots = listener_per_slot(l) ? l->committed : 1;
-		for (slot = 0; slot < nslots && slot < l->nsockets; slot++)
+		for (slot = 0; slot < nslots && slot < listener_nsockets(l);
+		    slot++)
 			if (fdstore_want_socket(l, slot, &want, &nwant,
 			    &cap) == -1) {
 				log_warnx("fd store: out of memory; the store "
@@ -300,7 +301,7 @@ fdstore_keep_files(struct listener_set *set)
 	if (!fdstore_on)
 		return;
 	for (i = 0; i < set->count; i++)
-		if (set->items[i]->sockets[0].origin != SDSOCKET_PASSED)
+		if (listener_socket_origin(set->items[i], 0) != SDSOCKET_PASSED)
 			set->items[i]->file_ino = 0;
 }
 

@@ -153,7 +153,7 @@ health_repair_slot(struct health *h, struct health_watch *w)
 	}
 	w->down = false;
 	w->failures = 0;
-	if (rc == 0 && l->sockets[w->slot].group_index < 0) {
+	if (rc == 0 && listener_slot_group_index(l, w->slot) < 0) {
 		health_disarm(h, w);	/* retired */
 		return;
 	}
@@ -377,7 +377,7 @@ health_watch(struct health *h, const struct listener_set *set)
 		for (slot = 0; slot < health_nslots(l); slot++)
 			if (health_find(h, l, slot) == NULL &&
 			    (!listener_per_slot(l) ||
-			    l->sockets[slot].group_index >= 0))
+			    listener_slot_group_index(l, slot) >= 0))
 				health_add(h, l, slot);
 	}
 }

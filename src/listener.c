@@ -681,6 +681,13 @@ listener_socket_ino(const struct listener *l, size_t i)
 	return l->sockets[i].fd != -1 ? l->sockets[i].ino : 0;
 }
 
+/* Where the listener's socket i came from: bound, or the service manager. */
+enum sdsocket_origin
+listener_socket_origin(const struct listener *l, size_t i)
+{
+	return l->sockets[i].origin;
+}
+
 /* ---- per-slot listeners (reuseport mode) ---------------------------- */
 
 /* Tell whether a listener has a socket per worker slot. */
@@ -688,6 +695,44 @@ bool
 listener_per_slot(const struct listener *l)
 {
 	return l->opts.per_slot;
+}
+
+/* Slot's index in the kernel's reuseport group; -1 while not in it. */
+int
+listener_slot_group_index(const struct listener *l, size_t slot)
+{
+	return l->sockets[slot].group_index;
+}
+
+/* Tell whether slot is in the steering table (a worker serves on it). */
+bool
+listener_slot_serving(const struct listener *l, size_t slot)
+{
+	return l->sockets[slot].serving;
+}
+
+/* Say whether slot is in the steering table. */
+void
+listener_slot_set_serving(struct listener *l, size_t slot, bool serving)
+{
+	l->sockets[slot].serving = serving;
+}
+
+/* Tell whether slot's socket is in the eBPF steering program's sockarray. */
+bool
+listener_slot_registered(const struct listener *l, size_t slot)
+{
+	return l->sockets[slot].registered;
+}
+
+/*
+ * Slot's socket was put in the eBPF sockarray; it is out again once it
+ * leaves the group (listener_group_leave).
+ */
+void
+listener_slot_set_registered(struct listener *l, size_t slot)
+{
+	l->sockets[slot].registered = true;
 }
 
 /* Mirror a slot's socket joining the kernel's group: at the tail. */

@@ -89,6 +89,7 @@ int	 listener_slot_fd(const struct listener *l, unsigned int slot);
 size_t	 listener_nsockets(const struct listener *l);
 int	 listener_socket_fd(const struct listener *l, size_t i);
 ino_t	 listener_socket_ino(const struct listener *l, size_t i);
+enum sdsocket_origin listener_socket_origin(const struct listener *l, size_t i);
 size_t	 listener_key(const struct addr *addr, const struct listener_opts *opts,
 	    const char *name, unsigned char *buf);
 bool	 listener_matches(const struct listener *l, const struct listener_conf *lc);
@@ -106,6 +107,12 @@ void	 listener_set_move(struct listener_set *dst, struct listener_set *src);
 int	 listener_probe_config(const struct config *conf, struct config_msgs *msgs);
 bool	 listener_can_repair(const struct listener *l);
 bool	 listener_per_slot(const struct listener *l);
+int	 listener_slot_group_index(const struct listener *l, size_t slot);
+bool	 listener_slot_serving(const struct listener *l, size_t slot);
+void	 listener_slot_set_serving(struct listener *l, size_t slot,
+	    bool serving);
+bool	 listener_slot_registered(const struct listener *l, size_t slot);
+void	 listener_slot_set_registered(struct listener *l, size_t slot);
 unsigned long long listener_changes(void);
 int	 listener_grow(struct listener *l, size_t nslots, char **cause);
 int	 listener_slot_leave(struct listener *l, size_t slot);

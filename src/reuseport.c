@@ -107,7 +107,7 @@ reuseport_by_ebpf(const struct reuseport *rp)
  * The steering table of l: the group index of each serving slot (its
  * slot number, for the eBPF program), in slot order, leaving out the
  * slot skip (or none: (size_t)-1). Returns the count; table has room
- * for l->nsockets.
+ * for listener_nsockets(l).
  */
 static size_t
 reuseport_table(const struct reuseport *rp, const struct listener *l,
@@ -115,11 +115,11 @@ reuseport_table(const struct reuseport *rp, const struct listener *l,
 {
 	size_t slot, n = 0;
 
-	for (slot = 0; slot < l->nsockets; slot++)
-		if (slot != skip && l->sockets[slot].serving &&
-		    l->sockets[slot].group_index >= 0)
+	for (slot = 0; slot < listener_nsockets(l); slot++)
+		if (slot != skip && listener_slot_serving(l, slot) &&
+		    listener_slot_group_index(l, slot) >= 0)
 			table[n++] = reuseport_by_ebpf(rp) ? (unsigned int)slot :
-			    (unsigned int)l->sockets[slot].group_index;
+			    (unsigned int)listener_slot_group_index(l, slot);
 	return n;
 }
 
@@ -139,15 +139,16 @@ reuseport_attach_ebpf(struct listener *l, const unsigned int *slots, size_t n)
 		free(why);
 		return -1;
 	}
-	for (slot = 0; slot < l->nsockets; slot++) {
-		struct listener_socket *sock = &l->sockets[slot];
-		if (sock->fd != -1 && sock->group_index >= 0 &&
-		    !sock->registered && ebpf_steer_socket(l->ebpf,
-		    (unsigned int)slot, sock->fd) == 0)
-			sock->registered = true;
+	for (slot = 0; slot < listener_nsockets(l); slot++) {
+		int fd = listener_socket_fd(l, slot);
+		if (fd != -1 && listener_slot_group_index(l, slot) >= 0 &&
+		    !listener_slot_registered(l, slot) &&
+		    ebpf_steer_socket(l->ebpf, (unsigned int)slot, fd) == 0)
+			listener_slot_set_registered(l, slot);
 	}
 	if (!l->ebpf_attached) {
-		if (ebpf_steer_attach(l->ebpf, l->sockets[l->group[0]].fd) == -1)
+		if (ebpf_steer_attach(l->ebpf,
+		    listener_socket_fd(l, l->group[0])) == -1)
 			return -1;
 		l->ebpf_attached = true;
 	}
@@ -168,7 +169,8 @@ reuseport_attach(const struct reuseport *rp, struct listener *l,
 	    !reuseport_by_ebpf(rp))
 		return;
 	if (reuseport_by_ebpf(rp) ? reuseport_attach_ebpf(l, table, n) == -1 :
-	    cbpf_steer_attach(l->sockets[l->group[0]].fd, table, n) == -1) {
+	    cbpf_steer_attach(listener_socket_fd(l, l->group[0]), table,
+	    n) == -1) {
 		log_warn("listener %s: cannot steer connections to the %zu "
 		    "serving worker slot%s", l->name, n, n == 1 ? "" : "s");
 		return;
@@ -182,7 +184,7 @@ reuseport_attach(const struct reuseport *rp, struct listener *l,
 	l->nsteer = n;
 	l->steered = true;
 	log_debug("listener %s: steering to %zu of %zu slots", l->name, n,
-	    l->nsockets);
+	    listener_nsockets(l));
 }
 
 /*
@@ -201,7 +203,7 @@ reuseport_flush(const struct reuseport *rp, struct listener *l, size_t slot,
 	if (listener_slot_queue(l, slot, &queued, &limit) == -1 || queued == 0)
 		return;
 	last = l->group[l->ngroup - 1];
-	l->sockets[slot].serving = false;
+	listener_slot_set_serving(l, slot, false);
 	n = reuseport_table(rp, l, last, table);
 	reuseport_attach(rp, l, table, n);
 	if (listener_slot_leave(l, slot) == -1) {
@@ -226,18 +228,18 @@ reuseport_steer_listener(struct reuseport *rp, const struct program *prog,
 	size_t slot, n;
 	bool serves;
 
-	if ((table = calloc(l->nsockets + 1, sizeof(*table))) == NULL) {
+	if ((table = calloc(listener_nsockets(l) + 1, sizeof(*table))) == NULL) {
 		log_warnx("listener %s: out of memory steering connections",
 		    l->name);
 		return;
 	}
-	for (slot = 0; slot < l->nsockets; slot++) {
+	for (slot = 0; slot < listener_nsockets(l); slot++) {
 		serves = reuseport_slot_serves(prog, l, slot);
-		if (!serves && l->sockets[slot].serving &&
+		if (!serves && listener_slot_serving(l, slot) &&
 		    l->addr.kind == ADDR_TCP &&
 		    migrate_reuseport_available(rp->migrate))
 			reuseport_flush(rp, l, slot, table);
-		l->sockets[slot].serving = serves;
+		listener_slot_set_serving(l, slot, serves);
 	}
 	n = reuseport_table(rp, l, (size_t)-1, table);
 	reuseport_attach(rp, l, table, n);
@@ -377,8 +379,9 @@ reuseport_retire_tcp(struct reuseport *rp, struct listener *l, size_t from)
 	if (from < wanted)
 		from = wanted;
 	/* From the highest index in the group down: nothing else moves. */
-	for (slot = l->nsockets; slot-- > from;) {
-		if (l->sockets[slot].fd == -1 || l->sockets[slot].group_index < 0)
+	for (slot = listener_nsockets(l); slot-- > from;) {
+		if (listener_socket_fd(l, slot) == -1 ||
+		    listener_slot_group_index(l, slot) < 0)
 			continue;
 		if (listener_slot_queue(l, slot, &queued, &limit) == 0)
 			lost += queued;
@@ -394,7 +397,7 @@ reuseport_queued(const struct listener *l, size_t from)
 	unsigned int queued, limit, sum = 0;
 	size_t slot;
 
-	for (slot = from; slot < l->nsockets; slot++)
+	for (slot = from; slot < listener_nsockets(l); slot++)
 		if (listener_slot_queue(l, slot, &queued, &limit) == 0)
 			sum += queued;
 	return sum;
