@@ -289,11 +289,11 @@ config_default_paths(const char *name, char **control, char **pidfile)
 }
 
 /*
- * An empty config with every default set, its name index sized for
- * nlisteners (it grows past them); NULL if out of memory.
+ * An empty config with every default set, its name indexes sized for
+ * nlisteners and nprograms (they grow past them); NULL if out of memory.
  */
 static struct config *
-config_new_sized(const char *path, size_t nlisteners)
+config_new_sized(const char *path, size_t nlisteners, size_t nprograms)
 {
 	struct config *conf = calloc(1, sizeof(*conf));
 
@@ -305,8 +305,9 @@ config_new_sized(const char *path, size_t nlisteners)
 	conf->supervisor.log_level = LOG_LEVEL_INFO;
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->programs);
-	/* Without memory for it, lookups by name go through the list. */
+	/* Without memory for them, lookups by name go through the lists. */
 	conf->listener_names = hashmap_new(nlisteners);
+	conf->program_names = hashmap_new(nprograms);
 	return conf;
 }
 
@@ -314,7 +315,7 @@ config_new_sized(const char *path, size_t nlisteners)
 struct config *
 config_new(const char *path)
 {
-	return config_new_sized(path, 0);
+	return config_new_sized(path, 0, 0);
 }
 
 /* Append a listener with default options; NULL if out of memory. */
@@ -338,6 +339,22 @@ config_add_listener(struct config *conf, const char *name, int line)
 }
 
 /*
+ * Index value by name in *names (NULL: no index), unless another has the
+ * name already: the first one is found. Out of memory, the index goes (an
+ * index missing a name is no index): lookups go through the list, and
+ * config_finish says memory ran out.
+ */
+static void
+config_index(struct hashmap **names, const char *name, void *value)
+{
+	if (*names != NULL && hashmap_add(*names, name, strlen(name),
+	    value) == -1) {
+		hashmap_free(*names);
+		*names = NULL;
+	}
+}
+
+/*
  * Append a listener made by the caller (conf owns it now): it takes the
  * next position, and its name is indexed unless another has it already.
  */
@@ -347,12 +364,17 @@ config_append_listener(struct config *conf, struct listener_conf *lc)
 	lc->index = conf->nlisteners;
 	TAILQ_INSERT_TAIL(&conf->listeners, lc, entry);
 	conf->nlisteners++;
-	if (conf->listener_names != NULL && hashmap_add(conf->listener_names,
-	    lc->name, strlen(lc->name), lc) == -1) {
-		/* Out of memory: an index missing a name is no index. */
-		hashmap_free(conf->listener_names);
-		conf->listener_names = NULL;
-	}
+	config_index(&conf->listener_names, lc->name, lc);
+}
+
+/*
+ * Index a program of conf by its name, which it must have by now (one
+ * another has already stays out of the index: the first is found).
+ */
+void
+config_index_program(struct config *conf, struct program_conf *pc)
+{
+	config_index(&conf->program_names, pc->name, pc);
 }
 
 /* Append a program with default settings; NULL if out of memory. */
@@ -382,6 +404,7 @@ config_add_program(struct config *conf, const char *name, int line)
 	pc->user_gid = (gid_t)-1;
 	TAILQ_INSERT_TAIL(&conf->programs, pc, entry);
 	conf->nprograms++;
+	config_index_program(conf, pc);
 	return pc;
 }
 
@@ -405,6 +428,8 @@ config_find_program(const struct config *conf, const char *name)
 {
 	struct program_conf *pc;
 
+	if (conf->program_names != NULL)
+		return hashmap_get(conf->program_names, name, strlen(name));
 	TAILQ_FOREACH(pc, &conf->programs, entry)
 		if (strcmp(pc->name, name) == 0)
 			return pc;
@@ -449,6 +474,7 @@ config_free(struct config *conf)
 	free(conf->supervisor.pidfile);
 	free(conf->path);
 	hashmap_free(conf->listener_names);
+	hashmap_free(conf->program_names);
 	free(conf);
 }
 
@@ -2379,8 +2405,8 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 		return -1;
 	}
 
-	/* The name index is dropped when it cannot be kept whole. */
-	if (conf->listener_names == NULL)
+	/* A name index is dropped when it cannot be kept whole. */
+	if (conf->listener_names == NULL || conf->program_names == NULL)
 		nomem = true;
 	/* Without fd_name = its name, shared (config_free knows). */
 	TAILQ_FOREACH(lc, &conf->listeners, entry)
@@ -2525,24 +2551,23 @@ config_load_text(const char *path, const char *text, size_t len,
 }
 
 /*
- * How many [listener ...] headers text (len bytes) seems to hold, to size
- * the name index once: a header at the start of a line, after blanks. A
- * wrong count costs only the table's growth.
+ * How many headers starting with header ("[listener") text (len bytes)
+ * seems to hold, to size a name index once: a header at the start of a
+ * line, after blanks. A wrong count costs only the table's growth.
  */
 static size_t
-config_count_listeners(const char *text, size_t len)
+config_count_sections(const char *text, size_t len, const char *header)
 {
-	static const char header[] = "[listener";
 	const char *p, *end = text + len, *q;
-	size_t n = 0;
+	size_t n = 0, hlen = strlen(header);
 
 	/* A '[' is rare but in headers. */
 	for (p = text; p < end && (p = memchr(p, '[', (size_t)(end - p))) !=
 	    NULL; p++) {
 		for (q = p; q > text && (q[-1] == ' ' || q[-1] == '\t'); q--)
 			;
-		if ((q == text || q[-1] == '\n') && (size_t)(end - p) >=
-		    sizeof(header) - 1 && memcmp(p, header, sizeof(header) - 1) == 0)
+		if ((q == text || q[-1] == '\n') && (size_t)(end - p) >= hlen &&
+		    memcmp(p, header, hlen) == 0)
 			n++;
 	}
 	return n;
@@ -2570,7 +2595,8 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 		st.textlen = len;
 	}
 	if ((conf = config_new_sized(path, text != NULL ?
-	    config_count_listeners(text, len) : 0)) == NULL) {
+	    config_count_sections(text, len, "[listener") : 0, text != NULL ?
+	    config_count_sections(text, len, "[program") : 0)) == NULL) {
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		fclose(st.fp);
 		free(text);

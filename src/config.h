@@ -140,6 +140,7 @@ struct config {
 	size_t		 nlisteners;
 	size_t		 nprograms;
 	struct hashmap	*listener_names;	/* name -> listener_conf */
+	struct hashmap	*program_names;		/* name -> program_conf */
 	char		*text;		/* the file's text as parsed, or NULL */
 	size_t		 text_len;
 };
@@ -175,6 +176,8 @@ void		 config_append_listener(struct config *conf,
 		    struct listener_conf *lc);
 struct program_conf *config_add_program(struct config *conf,
 		    const char *name, int line);
+void		 config_index_program(struct config *conf,
+		    struct program_conf *pc);
 void		 config_default_paths(const char *name, char **control,
 		    char **pidfile);
 const char	*config_default_path(void);

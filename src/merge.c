@@ -76,7 +76,8 @@ merge_add_listener(struct config *conf, const struct listener_conf *lc)
 /*
  * Append a copy of pc to conf. Every scalar setting is copied as it is;
  * the strings and vectors are duplicated, and the resolved listeners are
- * left for config_finish to find in conf.
+ * left for config_finish to find in conf. The copy is indexed by name
+ * once whole (it is in the list before it has a name).
  */
 static int
 merge_add_program(struct config *conf, const struct program_conf *pc)
@@ -102,6 +103,7 @@ merge_add_program(struct config *conf, const struct program_conf *pc)
 	    (copy->listener_names = merge_copy_argv(pc->listener_names)) == NULL ||
 	    (copy->env = merge_copy_argv(pc->env)) == NULL)
 		return -1;
+	config_index_program(conf, copy);
 	return 0;
 }
 

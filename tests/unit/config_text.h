@@ -1,7 +1,8 @@
 /*
  * config_text.h: unit tests' way to load a config from text: written to
  * a temporary file and read as handoff reads any config. The test fails
- * if the config has errors.
+ * if the config has errors. And the text of configs too long to write
+ * out.
  */
 #ifndef HANDOFF_TEST_CONFIG_TEXT_H
 #define HANDOFF_TEST_CONFIG_TEXT_H
@@ -37,6 +38,25 @@ config_from_text(const char *text)
 	    msgs.lines[0] : "?");
 	config_msgs_free(&msgs);
 	return conf;
+}
+
+/*
+ * The text of a config of n programs p0, p1, ... without listeners,
+ * program pK running bin followed by its name ("/bin/" runs /bin/p0 ...);
+ * the caller frees it.
+ */
+static inline char *
+config_text_programs(size_t n, const char *bin)
+{
+	size_t len = (64 + strlen(bin)) * n + 1, off = 0, i;
+	char *text = malloc(len);
+
+	cr_assert_not_null(text);
+	text[0] = '\0';
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, len - off,
+		    "[program p%zu]\ncommand = %sp%zu\n", i, bin, i);
+	return text;
 }
 
 #endif

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_text.h"
+#include "hashmap.h"
 #include "parse.h"
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -1045,6 +1047,53 @@ Test(config, listeners_found_by_name_and_position)
 	config_free(conf);
 	config_msgs_free(&msgs);
 	free(text);
+}
+
+Test(config, programs_found_by_name)
+{
+	char name[16], *text = config_text_programs(1500, "/bin/");
+	struct config *conf = config_from_text(text);
+	struct program_conf *pc, *p3;
+	size_t i = 0;
+
+	cr_assert_eq(conf->nprograms, 1500);
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		snprintf(name, sizeof(name), "p%zu", i);
+		cr_assert_eq(config_find_program(conf, name), pc, "%s", name);
+		i++;
+	}
+	cr_assert_eq(i, 1500);
+	cr_assert_null(config_find_program(conf, "p1500"));
+	cr_assert_null(config_find_program(conf, "p"));
+	/* Programs added later are found too; the first of a name wins. */
+	pc = config_add_program(conf, "extra", 0);
+	cr_assert_eq(config_find_program(conf, "extra"), pc);
+	p3 = config_find_program(conf, "p3");
+	cr_assert_not_null(config_add_program(conf, "p3", 0));
+	cr_assert_eq(config_find_program(conf, "p3"), p3);
+	config_free(conf);
+	free(text);
+}
+
+/*
+ * Without its name index (as when memory ran out for it), a config finds
+ * its programs in the list, the first of a name too.
+ */
+Test(config, programs_found_without_the_index)
+{
+	struct config *conf = config_new("test.ini");
+	struct program_conf *a, *b;
+
+	cr_assert_not_null(conf);
+	hashmap_free(conf->program_names);
+	conf->program_names = NULL;
+	cr_assert_not_null(a = config_add_program(conf, "a", 1));
+	cr_assert_not_null(b = config_add_program(conf, "b", 2));
+	cr_assert_not_null(config_add_program(conf, "a", 3));
+	cr_assert_eq(config_find_program(conf, "a"), a);
+	cr_assert_eq(config_find_program(conf, "b"), b);
+	cr_assert_null(config_find_program(conf, "c"));
+	config_free(conf);
 }
 
 /* One-character listener names: 64 of them fit a config line. */

@@ -141,3 +141,39 @@ Test(merge, the_program_must_be_in_the_file)
 	cr_expect_str_eq(cause, "program A is not in the new config");
 	free(cause);
 }
+
+/*
+ * After a reload of one program among many, every program of the merged
+ * config is found by name: the one reloaded as the file has it, the others
+ * as they were in force, each the merged config's own.
+ */
+Test(merge, every_program_of_many_is_found_after_a_merge)
+{
+	char *before_many = config_text_programs(300, "/bin/");
+	char *after_many = config_text_programs(300, "/usr/bin/");
+	struct config *before = config_from_text(before_many);
+	struct config *after = config_from_text(after_many);
+	struct program_conf *pc;
+	struct config *m;
+	char *cause = NULL, name[16], command[32];
+	size_t i = 0;
+
+	m = merge_program(before, after, "p7", &cause);
+	cr_assert_not_null(m, "%s", cause);
+	config_free(before);
+	config_free(after);
+	cr_assert_eq(m->nprograms, 300);
+	TAILQ_FOREACH(pc, &m->programs, entry) {
+		snprintf(name, sizeof(name), "p%zu", i);
+		snprintf(command, sizeof(command), "%sp%zu", i == 7 ?
+		    "/usr/bin/" : "/bin/", i);
+		cr_assert_eq(config_find_program(m, name), pc, "%s", name);
+		cr_assert_str_eq(pc->command, command);
+		i++;
+	}
+	cr_assert_eq(i, 300);
+	cr_assert_null(config_find_program(m, "p300"));
+	config_free(m);
+	free(before_many);
+	free(after_many);
+}
