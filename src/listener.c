@@ -735,6 +735,22 @@ listener_slot_set_registered(struct listener *l, size_t slot)
 	l->sockets[slot].registered = true;
 }
 
+/*
+ * Slot's socket is at index k of the kernel's reuseport group (-1: not
+ * in it), as the record of the supervisor before an upgrade says: the
+ * mirror of the group takes it, growing to k.
+ */
+void
+listener_slot_restore_group(struct listener *l, size_t slot, long long k)
+{
+	l->sockets[slot].group_index = (int)k;
+	if (k >= 0 && (size_t)k < l->nsockets) {
+		l->group[k] = (unsigned int)slot;
+		if ((size_t)k + 1 > l->ngroup)
+			l->ngroup = (size_t)k + 1;
+	}
+}
+
 /* Mirror a slot's socket joining the kernel's group: at the tail. */
 static void
 listener_group_join(struct listener *l, size_t slot)

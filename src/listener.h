@@ -113,6 +113,8 @@ void	 listener_slot_set_serving(struct listener *l, size_t slot,
 	    bool serving);
 bool	 listener_slot_registered(const struct listener *l, size_t slot);
 void	 listener_slot_set_registered(struct listener *l, size_t slot);
+void	 listener_slot_restore_group(struct listener *l, size_t slot,
+	    long long k);
 unsigned long long listener_changes(void);
 int	 listener_grow(struct listener *l, size_t nslots, char **cause);
 int	 listener_slot_leave(struct listener *l, size_t slot);

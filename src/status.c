@@ -77,7 +77,7 @@ status_socket_origin(const struct listener *l, size_t i, struct evbuffer *out)
 	int fd = listener_socket_fd(l, i);
 
 	evbuffer_add_printf(out, "\"origin\":\"%s\",\"inode\":",
-	    sdsocket_origin_name(l->sockets[i].origin));
+	    sdsocket_origin_name(listener_socket_origin(l, i)));
 	if (fd != -1 && fstat(fd, &sb) == 0)
 		evbuffer_add_printf(out, "%llu", (unsigned long long)sb.st_ino);
 	else
@@ -243,9 +243,9 @@ status_slots(const struct status_view *view, const struct listener *l, bool json
 		if (json) {
 			evbuffer_add_printf(out, "%s{\"slot\":%zu,\"serving\":%s,"
 			    "\"retired\":%s,\"group_index\":%d,", slot ? "," : "",
-			    slot, l->sockets[slot].serving ? "true" : "false",
-			    slot >= l->committed ? "true" : "false",
-			    l->sockets[slot].group_index);
+			    slot, listener_slot_serving(l, slot) ? "true" :
+			    "false", slot >= l->committed ? "true" : "false",
+			    listener_slot_group_index(l, slot));
 			status_socket_origin(l, slot, out);
 			evbuffer_add(out, ",", 1);
 			if (known)
@@ -262,8 +262,8 @@ status_slots(const struct status_view *view, const struct listener *l, bool json
 			continue;
 		}
 		evbuffer_add_printf(out, "data   slot %-3zu %-8s queue ", slot,
-		    l->sockets[slot].serving ? "serving" : slot >= l->committed ?
-		    "retired" : "idle");
+		    listener_slot_serving(l, slot) ? "serving" :
+		    slot >= l->committed ? "retired" : "idle");
 		if (known)
 			evbuffer_add_printf(out, "%u/%u %s", queued, limit,
 			    l->addr.kind == ADDR_TCP ? "conns" : "bytes");

@@ -260,15 +260,15 @@ upgrade_save_listener(const struct listener *l, struct state_writer *w)
 	state_rec(w, "listener");
 	state_str(w, "name", l->name);
 	state_int(w, "committed", (long long)l->committed);
-	for (i = 0; i < l->nsockets; i++) {
-		if (l->sockets[i].fd == -1)
+	for (i = 0; i < listener_nsockets(l); i++) {
+		if (listener_socket_fd(l, i) == -1)
 			continue;
 		state_rec(w, "socket");
 		state_str(w, "listener", l->name);
 		state_int(w, "slot", (long long)i);
-		state_fd(w, "fd", l->sockets[i].fd);
-		state_int(w, "origin", l->sockets[i].origin);
-		state_int(w, "group_index", l->sockets[i].group_index);
+		state_fd(w, "fd", listener_socket_fd(l, i));
+		state_int(w, "origin", listener_socket_origin(l, i));
+		state_int(w, "group_index", listener_slot_group_index(l, i));
 	}
 }
 
@@ -579,14 +579,9 @@ upgrade_restore_groups(struct supervisor *sup)
 			continue;
 		slot = state_get_int(r, "slot", -1);
 		k = state_get_int(r, "group_index", -1);
-		if (slot < 0 || (size_t)slot >= l->nsockets)
+		if (slot < 0 || (size_t)slot >= listener_nsockets(l))
 			continue;
-		l->sockets[slot].group_index = (int)k;
-		if (k >= 0 && (size_t)k < l->nsockets) {
-			l->group[k] = (unsigned int)slot;
-			if ((size_t)k + 1 > l->ngroup)
-				l->ngroup = (size_t)k + 1;
-		}
+		listener_slot_restore_group(l, (size_t)slot, k);
 	}
 }
 
