@@ -986,6 +986,7 @@ child_clone3(struct clone_args *args, int (*fn)(void *), void *arg)
 	    "test %%rax, %%rax\n\t"
 	    "jnz 1f\n\t"
 	    "xor %%ebp, %%ebp\n\t"
+	    "and $-16, %%rsp\n\t"
 	    "mov %%r13, %%rdi\n\t"
 	    "call *%%r12\n\t"
 	    "mov %%eax, %%edi\n\t"
@@ -1039,10 +1040,21 @@ child_clone(struct child_run *run, int flags, char *stack)
 			return (pid_t)rc;
 		run->in_cgroup = false;
 		/*
-		 * No clone3 (an old kernel, a seccomp filter), or none that
-		 * knows CLONE_INTO_CGROUP: never again. Any other refusal
-		 * is the cgroup's, and the child's write to cgroup.procs
-		 * reports it.
+		 * Out of processes or memory (a pids.max of the cgroup
+		 * included, which a move into it would not enforce): that
+		 * is the start's failure.
+		 */
+		if (rc == -EAGAIN || rc == -ENOMEM) {
+			errno = (int)-rc;
+			return -1;
+		}
+		/*
+		 * No clone3 (an old kernel, a seccomp filter: ENOSYS or
+		 * EPERM), or none that knows CLONE_INTO_CGROUP: never again
+		 * (a security module's EPERM for one cgroup turns it off
+		 * too; starts then join by cgroup.procs, as elsewhere). Any
+		 * other refusal is the cgroup's, and the child's write to
+		 * cgroup.procs reports it.
 		 */
 		if (rc == -ENOSYS || rc == -EINVAL || rc == -E2BIG ||
 		    rc == -EPERM)
