@@ -2,8 +2,9 @@
  * test_fdstore.c: keeping the listeners' sockets in the service manager's
  * fd store, as a receiver on NOTIFY_SOCKET sees it: each socket stored
  * once under LISTENER#SLOT, out again (before any new one goes in) when
- * the set loses it or renames it, a socket unit's never stored, nothing
- * with FDSTORE=0.
+ * the set loses it or renames it, a socket unit's never stored (but the
+ * sockets a reuseport listener binds beside it are), nothing with
+ * FDSTORE=0.
  */
 #include "autoconf.h"
 
@@ -147,6 +148,42 @@ Test(fdstore, a_socket_units_socket_is_not_stored, .init = setup,
 
 	web->sockets[0].origin = SDSOCKET_PASSED;
 	fdstore_sync(&set);
+	expect("", NULL);
+	listener_unref(web);
+}
+
+/*
+ * A reuseport listener whose slot 0 a socket unit passed: the sockets it
+ * bound for the other slots are its own, and stored, each under its slot.
+ */
+Test(fdstore, the_slots_a_socket_units_listener_binds_are_stored,
+    .init = setup, .fini = teardown)
+{
+	struct listener_conf *lc = config_add_listener(conf, "web", 1);
+	struct listener *web = NULL;
+	struct listener *items[1];
+	struct listener_set set = { items, 1, NULL };
+	struct stat a, b;
+	char buf[256], *cause = NULL;
+	const char *why;
+	int fd;
+
+	lc->has_listen = true;
+	lc->opts.per_slot = true;
+	lc->slots = 2;
+	cr_assert_eq(addr_parse("127.0.0.1:0", &lc->addr, &why), 0);
+	cr_assert_eq(listener_bind(lc, &web, &cause), 0, "%s", cause);
+	cr_assert_eq(listener_nsockets(web), 2);
+	items[0] = web;
+	web->sockets[0].origin = SDSOCKET_PASSED;
+	fdstore_sync(&set);
+	next(buf, sizeof(buf), &fd);
+	cr_expect_str_eq(buf, "FDSTORE=1\nFDNAME=web#1\nFDPOLL=0");
+	cr_assert(fd != -1, "no fd with %s", buf);
+	cr_assert(fstat(fd, &a) == 0 &&
+	    fstat(listener_socket_fd(web, 1), &b) == 0);
+	cr_expect_eq(a.st_ino, b.st_ino, "web#1 carried another socket");
+	close(fd);
 	expect("", NULL);
 	listener_unref(web);
 }

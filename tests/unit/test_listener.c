@@ -1141,6 +1141,40 @@ Test(listener, sockets_of_a_listener)
 	config_free(conf);
 }
 
+/*
+ * A per-slot listener (reuseport mode) takes the kernel's group order back
+ * from an upgrade's record, as upgrade.c restores it: every slot at the
+ * index it had, the group as long as its highest index, and a slot out of
+ * the group (-1) out of the mirror too.
+ */
+Test(listener, per_slot_group_order_comes_back_from_an_upgrade)
+{
+	struct config *conf = config_new("test.ini");
+	struct listener_conf *lc = add(conf, "web", "127.0.0.1:0");
+	struct listener *l;
+
+	lc->opts.per_slot = true;
+	lc->slots = 4;
+	l = bind_ok(lc);
+	cr_assert_eq(listener_nsockets(l), 4);
+	/* The record: slot 1 first, then 3, then 0; slot 2 left the group. */
+	l->ngroup = 0;
+	listener_slot_restore_group(l, 0, 2);
+	listener_slot_restore_group(l, 1, 0);
+	listener_slot_restore_group(l, 2, -1);
+	listener_slot_restore_group(l, 3, 1);
+	cr_expect_eq(listener_slot_group_index(l, 0), 2);
+	cr_expect_eq(listener_slot_group_index(l, 1), 0);
+	cr_expect_eq(listener_slot_group_index(l, 2), -1);
+	cr_expect_eq(listener_slot_group_index(l, 3), 1);
+	cr_assert_eq(l->ngroup, 3);
+	cr_expect_eq(l->group[0], 1);
+	cr_expect_eq(l->group[1], 3);
+	cr_expect_eq(l->group[2], 0);
+	listener_unref(l);
+	config_free(conf);
+}
+
 /* ---- matching at scale -------------------------------------------------- */
 
 /* A TCP socket with SO_REUSEPORT on 127.0.0.1, a free port: *port. */
