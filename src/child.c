@@ -915,8 +915,12 @@ child_main(void *arg)
 	child_fail(run, "exec");
 }
 
-/* Whether this process runs under valgrind (its preload is in place). */
-static bool
+/*
+ * Whether this process runs under valgrind (its preload is in place),
+ * which runs a child started with CLONE_VM | CLONE_VFORK as a fork: what
+ * the child writes to memory never reaches this process.
+ */
+bool
 child_under_valgrind(void)
 {
 	const char *preload = getenv("LD_PRELOAD");

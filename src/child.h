@@ -65,5 +65,6 @@ int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 void	 child_init(void);
 void	 child_share_fds(bool);
 void	 child_start_in_cgroup(bool);
+bool	 child_under_valgrind(void);
 
 #endif
