@@ -1012,6 +1012,18 @@ clone3_into_cgroup_here(void)
 #endif
 }
 
+/* A child started with these cgroup fds lands in the cgroup ending in want. */
+static void
+expect_child_in_cgroup(int procs_fd, int dir_fd, const char *want)
+{
+	char *seen = cgroup_of_child(procs_fd, dir_fd);
+	size_t len = strlen(seen), wlen = strlen(want);
+
+	cr_assert(len >= wlen && strcmp(seen + len - wlen, want) == 0,
+	    "in %s, not in %s", seen, want);
+	free(seen);
+}
+
 /*
  * A child started with a cgroup's directory starts in that cgroup, and
  * writes no cgroup.procs (it is handed another cgroup's here, to tell);
@@ -1023,7 +1035,7 @@ clone3_into_cgroup_here(void)
  */
 Test(child, a_child_starts_in_its_cgroup_or_joins_it_by_cgroup_procs)
 {
-	char *own = NULL, *base = NULL, *a, *b, *cause = NULL, *seen;
+	char *own = NULL, *base = NULL, *a, *b, *cause = NULL;
 	const char *rel_a, *rel_b, *rel_fast;
 	int procs_b, dir_a, plain;
 
@@ -1046,27 +1058,14 @@ Test(child, a_child_starts_in_its_cgroup_or_joins_it_by_cgroup_procs)
 	/* Where a child handed dir_a and procs_b lands. */
 	rel_fast = clone3_into_cgroup_here() ? rel_a : rel_b;
 
-	seen = cgroup_of_child(procs_b, dir_a);
-	cr_assert(strlen(seen) >= strlen(rel_fast) && strcmp(seen +
-	    strlen(seen) - strlen(rel_fast), rel_fast) == 0,
-	    "started in %s, not in %s", seen, rel_fast);
-	free(seen);
+	expect_child_in_cgroup(procs_b, dir_a, rel_fast);
 	/* A directory the kernel refuses: it joins by cgroup.procs. */
-	seen = cgroup_of_child(procs_b, plain);
-	cr_assert(strcmp(seen + strlen(seen) - strlen(rel_b), rel_b) == 0,
-	    "in %s, not in %s", seen, b);
-	free(seen);
+	expect_child_in_cgroup(procs_b, plain, rel_b);
 	child_start_in_cgroup(false);
-	seen = cgroup_of_child(procs_b, dir_a);
+	expect_child_in_cgroup(procs_b, dir_a, rel_b);
 	child_start_in_cgroup(true);
-	cr_assert(strcmp(seen + strlen(seen) - strlen(rel_b), rel_b) == 0,
-	    "in %s, not in %s", seen, b);
-	free(seen);
 	/* Still started in the cgroup after a refused directory. */
-	seen = cgroup_of_child(procs_b, dir_a);
-	cr_assert(strcmp(seen + strlen(seen) - strlen(rel_fast), rel_fast) == 0,
-	    "started in %s, not in %s", seen, rel_fast);
-	free(seen);
+	expect_child_in_cgroup(procs_b, dir_a, rel_fast);
 
 	close(plain);
 	close(dir_a);
