@@ -87,8 +87,8 @@ tr_config(struct sup *s, const char *name)
 {
 	static const char *const files[] = { "gunicorn.ini", "uvicorn.ini",
 	    "lighttpd.ini", "lighttpd.conf", "nginx.ini", "nginx.conf",
-	    "puma.ini", "uwsgi.ini", "app.py", "asgi_app.py", "config.ru",
-	    "www/index.shtml", NULL };
+	    "puma.ini", "puma.rb", "uwsgi.ini", "app.py", "asgi_app.py",
+	    "config.ru", "www/index.shtml", NULL };
 	char *dir = tc_printf("%s/recipes", s->dir), *port, *src, *text, *ini;
 	const char *const *f;
 
@@ -263,7 +263,11 @@ tr_run(const char *name, int workers, enum tr_loss loss)
 		tc_expect_log(s, gone, 1);
 		free(gone);
 		n = tr_gen_pids(s, k + 1, pids, MAX_PIDS);
-		cr_assert_eq(n, workers);
+		if (n != workers) {
+			log = tc_log_text(s);
+			cr_assert_fail("gen %d has %d workers, not %d:\n%s\n%s",
+			    k + 1, n, workers, tc_status_text(s), log);
+		}
 		/* Polled: the load's answers say who served, no event does. */
 		deadline = support_now_ms() + DEADLINE_MS;
 		while (!tr_gen_answered(pids, n) && tc_left(deadline) > 0)
