@@ -723,7 +723,13 @@ Test(preload, self_mode_generations_overlap_with_zero_loss)
 	    "preload = yes", 2, TP_CLOSE_RACE_RESETS);
 	cr_log_info("connections migrated: %lld",
 	    tp_netstat("TCPMigrateReqSuccess"));
-	cr_expect_eq(tp_netstat("TCPMigrateReqFailure"), failures);
+	/*
+	 * A migration to another old socket that closes at that moment
+	 * fails: the close race again, reset within the same allowance.
+	 */
+	cr_expect_leq(tp_netstat("TCPMigrateReqFailure") - failures,
+	    TP_CLOSE_RACE_RESETS, "more failed migrations than the kernel's "
+	    "close race may fail: %s", tp_summary());
 	cr_expect_eq(tp_restarts(s), 0, "%s", tc_log_text(s));
 	tc_stop(s);
 }

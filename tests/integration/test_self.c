@@ -478,7 +478,13 @@ Test(self, zero_loss_across_reloads_under_load)
 	    TS_CLOSE_RACE_RESETS);
 	cr_log_info("connections migrated: %lld",
 	    ts_netstat("TCPMigrateReqSuccess"));
-	cr_expect_eq(ts_netstat("TCPMigrateReqFailure"), failures);
+	/*
+	 * A migration to another old socket that closes at that moment
+	 * fails: the close race again, reset within the same allowance.
+	 */
+	cr_expect_leq(ts_netstat("TCPMigrateReqFailure") - failures,
+	    TS_CLOSE_RACE_RESETS, "more failed migrations than the kernel's "
+	    "close race may fail");
 	tc_stop(s);
 }
 
