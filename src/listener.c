@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -736,19 +737,94 @@ listener_slot_set_registered(struct listener *l, size_t slot)
 }
 
 /*
- * Slot's socket is at index k of the kernel's reuseport group (-1: not
- * in it), as the record of the supervisor before an upgrade says: the
- * mirror of the group takes it, growing to k.
+ * An upgrade restores l's mirror of the kernel's reuseport group from the
+ * record the supervisor's previous image wrote: begin with the slots the
+ * running config serves (committed) and an empty mirror; each slot then
+ * says where it is (listener_slot_restore_group); the end checks the
+ * whole. The record comes from another build of handoff: what does not
+ * fit this listener is refused with *cause, and the upgrade goes back to
+ * the old image, rather than steering connections by a wrong order.
  */
-void
-listener_slot_restore_group(struct listener *l, size_t slot, long long k)
+int
+listener_group_restore_begin(struct listener *l, long long committed,
+    char **cause)
 {
-	l->sockets[slot].group_index = (int)k;
-	if (k >= 0 && (size_t)k < l->nsockets) {
-		l->group[k] = (unsigned int)slot;
-		if ((size_t)k + 1 > l->ngroup)
-			l->ngroup = (size_t)k + 1;
+	size_t k;
+
+	if (committed < 0 || (unsigned long long)committed > l->nsockets) {
+		cause_set(cause, "listener %s: the record's %lld committed worker "
+		    "slots do not fit its %zu sockets", l->name, committed,
+		    l->nsockets);
+		return -1;
 	}
+	l->committed = (size_t)committed;
+	l->ngroup = 0;
+	for (k = 0; k < l->nsockets; k++) {
+		l->group[k] = UINT_MAX;
+		l->sockets[k].group_index = -1;
+	}
+	return 0;
+}
+
+/*
+ * Slot's socket is at index k of the kernel's reuseport group (-1: not in
+ * it), as the record says: the mirror takes it, growing to k. A slot past
+ * the sockets the config gives the listener (retired by a reload, its old
+ * worker not gone yet) is left out if it left the group. -1 with *cause
+ * if it did not, if k is past the listener's sockets, or if another slot
+ * took k already.
+ */
+int
+listener_slot_restore_group(struct listener *l, long long slot, long long k,
+    char **cause)
+{
+	if (slot < 0) {
+		cause_set(cause, "listener %s: the record names worker slot %lld",
+		    l->name, slot);
+		return -1;
+	}
+	if (k == -1)
+		return 0;
+	if ((unsigned long long)slot >= l->nsockets) {
+		cause_set(cause, "listener %s: the record has worker slot %lld, "
+		    "past its %zu, still in the kernel's group (a retired slot "
+		    "whose worker is still running: upgrade once it is gone)",
+		    l->name, slot, l->nsockets);
+		return -1;
+	}
+	if (k < 0 || (unsigned long long)k >= l->nsockets) {
+		cause_set(cause, "listener %s: the record puts worker slot %lld "
+		    "at index %lld of a group of %zu sockets", l->name, slot, k,
+		    l->nsockets);
+		return -1;
+	}
+	if (l->group[k] != UINT_MAX) {
+		cause_set(cause, "listener %s: the record puts worker slots %u "
+		    "and %lld both at index %lld of its group", l->name,
+		    l->group[k], slot, k);
+		return -1;
+	}
+	l->sockets[slot].group_index = (int)k;
+	l->group[k] = (unsigned int)slot;
+	if ((size_t)k + 1 > l->ngroup)
+		l->ngroup = (size_t)k + 1;
+	return 0;
+}
+
+/* The restored group has no hole: -1 with *cause where one is. */
+int
+listener_group_restore_end(struct listener *l, char **cause)
+{
+	size_t k;
+
+	for (k = 0; k < l->ngroup; k++)
+		if (l->group[k] == UINT_MAX) {
+			cause_set(cause, "listener %s: the record puts no worker "
+			    "slot at index %zu of its group of %zu", l->name, k,
+			    l->ngroup);
+			return -1;
+		}
+	return 0;
 }
 
 /* Mirror a slot's socket joining the kernel's group: at the tail. */

@@ -113,8 +113,11 @@ void	 listener_slot_set_serving(struct listener *l, size_t slot,
 	    bool serving);
 bool	 listener_slot_registered(const struct listener *l, size_t slot);
 void	 listener_slot_set_registered(struct listener *l, size_t slot);
-void	 listener_slot_restore_group(struct listener *l, size_t slot,
-	    long long k);
+int	 listener_group_restore_begin(struct listener *l,
+	    long long committed, char **cause);
+int	 listener_slot_restore_group(struct listener *l, long long slot,
+	    long long k, char **cause);
+int	 listener_group_restore_end(struct listener *l, char **cause);
 unsigned long long listener_changes(void);
 int	 listener_grow(struct listener *l, size_t nslots, char **cause);
 int	 listener_slot_leave(struct listener *l, size_t slot);

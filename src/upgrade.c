@@ -552,37 +552,50 @@ upgrade_restore_sockets(struct supervisor *sup, const struct control_ops *ops,
 	return 0;
 }
 
-/* Give each per-slot listener its group order back from the state. */
-static void
-upgrade_restore_groups(struct supervisor *sup)
+/* The per-slot listener a record of kind names under key, or NULL. */
+static struct listener *
+upgrade_per_slot(struct supervisor *sup, const struct state_rec *r,
+    const char *kind, const char *key)
+{
+	struct listener *l;
+
+	if (strcmp(r->kind, kind) != 0 || (l = listener_set_find(
+	    &sup->listeners, state_get(r, key))) == NULL || !listener_per_slot(l))
+		return NULL;
+	return l;
+}
+
+/*
+ * Give each per-slot listener its group order back from the state: -1
+ * with *cause if a record does not fit the listener it names.
+ */
+static int
+upgrade_restore_groups(struct supervisor *sup, char **cause)
 {
 	const struct state_rec *r;
 	struct listener *l;
-	long long slot, k;
 	size_t i;
 
 	for (i = 0; i < upgrade_state.nrecs; i++) {
 		r = &upgrade_state.recs[i];
-		if (strcmp(r->kind, "listener") == 0 &&
-		    (l = listener_set_find(&sup->listeners,
-		    state_get(r, "name"))) != NULL && listener_per_slot(l)) {
-			l->committed = (size_t)state_get_int(r, "committed",
-			    (long long)l->committed);
-			l->ngroup = 0;
-		}
+		if ((l = upgrade_per_slot(sup, r, "listener", "name")) != NULL &&
+		    listener_group_restore_begin(l, state_get_int(r, "committed",
+		    (long long)l->committed), cause) == -1)
+			return -1;
 	}
 	for (i = 0; i < upgrade_state.nrecs; i++) {
 		r = &upgrade_state.recs[i];
-		if (strcmp(r->kind, "socket") != 0 ||
-		    (l = listener_set_find(&sup->listeners,
-		    state_get(r, "listener"))) == NULL || !listener_per_slot(l))
-			continue;
-		slot = state_get_int(r, "slot", -1);
-		k = state_get_int(r, "group_index", -1);
-		if (slot < 0 || (size_t)slot >= listener_nsockets(l))
-			continue;
-		listener_slot_restore_group(l, (size_t)slot, k);
+		if ((l = upgrade_per_slot(sup, r, "socket", "listener")) != NULL &&
+		    listener_slot_restore_group(l, state_get_int(r, "slot", -1),
+		    state_get_int(r, "group_index", -1), cause) == -1)
+			return -1;
 	}
+	for (i = 0; i < upgrade_state.nrecs; i++)
+		if ((l = upgrade_per_slot(sup, &upgrade_state.recs[i],
+		    "listener", "name")) != NULL &&
+		    listener_group_restore_end(l, cause) == -1)
+			return -1;
+	return 0;
 }
 
 /* A generation back from its record; -1 with *cause. */
@@ -660,7 +673,8 @@ upgrade_restore_state(struct supervisor *sup, char **cause)
 	if (listener_set_update(&none, sup->conf, &sup->listeners, cause) == -1)
 		return -1;
 	listener_set_commit(&sup->listeners, sup->conf);
-	upgrade_restore_groups(sup);
+	if (upgrade_restore_groups(sup, cause) == -1)
+		return -1;
 	for (i = 0; i < upgrade_state.nrecs; i++) {
 		r = &upgrade_state.recs[i];
 		if (strcmp(r->kind, "program") == 0 && state_get(r, "name") &&
