@@ -62,6 +62,7 @@
 #include "fdpass.h"
 #include "listener.h"
 #include "preload/match.h"
+#include "procfs.h"
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE	(1U << 1)
@@ -1242,6 +1243,7 @@ int
 child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause)
 {
 	struct child_run run;
+	unsigned long long before, after;
 	int outp[2] = { -1, -1 }, status = 0, err, flags;
 	sigset_t all, old;
 	bool failed;
@@ -1280,8 +1282,15 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		}
 		return CHILD_NOT_STARTED;
 	}
+	/*
+	 * The kernel stamps the child's start time between these two reads
+	 * of the same clock: if both fall in one tick, that is its start
+	 * time, and nobody needs to read it back from /proc.
+	 */
+	before = procfs_now_ticks();
 	pid = child_clone(&run, flags, stack);
 	err = errno;
+	after = procfs_now_ticks();
 	if (run.shared_fds)
 		child_pass_end(run.nsent);
 	/*
@@ -1313,5 +1322,6 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		fcntl(outp[0], F_SETFL, O_NONBLOCK);
 	proc->pid = pid;
 	proc->output_fd = outp[0];
+	proc->start = before == after ? before : 0;
 	return 0;
 }

@@ -43,6 +43,8 @@ struct child_proc {
 	pid_t		 pid;
 	int		 output_fd;	/* read end of its stdout+stderr, or -1 */
 	int		 wait_status;	/* CHILD_CANNOT_RUN: how it exited */
+	/* Clock ticks after boot, as /proc/PID/stat has it; 0: not known. */
+	unsigned long long start;
 };
 
 /* child_spawn's failures (0: started). */

@@ -217,6 +217,41 @@ procfs_now_ticks(void)
 	    (unsigned long long)ts.tv_nsec / (1000000000ULL / hz);
 }
 
+/* The start time of the process started last, as its spawner saw it. */
+static struct {
+	pid_t			 pid;
+	unsigned long long	 start;
+} procfs_noted;
+
+/*
+ * Note pid's start time (clock ticks after boot, as /proc/PID/stat
+ * field 22 has it), worked out by the one that just started it: the
+ * next procfs_start_time(pid) takes it instead of reading /proc.
+ */
+void
+procfs_note_start(pid_t pid, unsigned long long start)
+{
+	procfs_noted.pid = start != 0 ? pid : 0;
+	procfs_noted.start = start;
+}
+
+/*
+ * The start time of pid in clock ticks after boot: the one noted at its
+ * start (once: a pid may come back as another process), or read from
+ * /proc/PID/stat. 0 if it cannot be read.
+ */
+unsigned long long
+procfs_start_time(pid_t pid)
+{
+	struct procfs_stat st;
+
+	if (pid > 0 && procfs_noted.pid == pid) {
+		procfs_noted.pid = 0;
+		return procfs_noted.start;
+	}
+	return procfs_stat(pid, &st) == 0 ? st.start : 0;
+}
+
 /*
  * The command name of pid (/proc/PID/comm) in buf, in printable ASCII
  * other than '"' and '\\' (anything else shown as '?'), so that it can go

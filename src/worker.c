@@ -32,6 +32,7 @@
 #include "outstore.h"
 #include "parse.h"
 #include "pidmap.h"
+#include "procfs.h"
 #include "shim.h"
 #include "state.h"
 #include "worker.h"
@@ -101,6 +102,9 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 		return WORKER_NOT_STARTED;
 	proc->pid = cp.pid;
 	proc->output_fd = cp.output_fd;
+	/* For the record's look at the new pid (record.c), right after. */
+	if (rc == 0)
+		procfs_note_start(cp.pid, cp.start);
 	proc->wait_status = cp.wait_status;
 	return rc == CHILD_CANNOT_RUN ? WORKER_CANNOT_RUN : 0;
 }

@@ -28,6 +28,7 @@
 #include "child.h"
 #include "config.h"
 #include "listener.h"
+#include "procfs.h"
 #include "support.h"
 
 static char *dir;
@@ -552,6 +553,46 @@ Test(child, discarded_output_goes_to_dev_null)
 	free(path);
 	support_rmtree(tmp);
 	free(tmp);
+}
+
+/*
+ * The start time child_spawn works out around the clone (the two reads of
+ * the clock in one tick) is the one /proc/PID/stat shows, which a record
+ * of the workers compares after a crash; where the reads straddle a tick
+ * it says it does not know. A start time noted for a pid is taken once,
+ * then /proc is read again.
+ */
+Test(child, the_start_time_worked_out_at_the_spawn_is_the_kernels)
+{
+	struct child_proc proc;
+	struct child_spec spec;
+	struct procfs_stat st;
+	char *cause = NULL;
+	int i, known = 0, status;
+
+	spec_for_sh(&spec, "exit 0", NULL, 0);
+	spec.discard_output = true;
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+		/* A zombie keeps its stat until it is reaped. */
+		cr_assert_eq(procfs_stat(proc.pid, &st), 0);
+		if (proc.start != 0) {
+			known++;
+			cr_expect_eq(proc.start, st.start, "spawn %d: %llu, the "
+			    "kernel's %llu", i, proc.start, st.start);
+		}
+		if (i == 0) {
+			procfs_note_start(proc.pid, st.start + 7);
+			cr_expect_eq(procfs_start_time(proc.pid), st.start + 7);
+			cr_expect_eq(procfs_start_time(proc.pid), st.start);
+			procfs_note_start(proc.pid, 0);
+			cr_expect_eq(procfs_start_time(proc.pid), st.start);
+		}
+		cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
+	}
+	/* A spawn takes well under a tick (10 ms) outside valgrind. */
+	if (!child_under_valgrind())
+		cr_expect_gt(known, 0, "no spawn knew its start time");
 }
 
 Test(child, listen_pid_is_the_workers_own_pid)
