@@ -737,93 +737,116 @@ listener_slot_set_registered(struct listener *l, size_t slot)
 }
 
 /*
- * An upgrade restores l's mirror of the kernel's reuseport group from the
- * record the supervisor's previous image wrote: begin with the slots the
- * running config serves (committed) and an empty mirror; each slot then
- * says where it is (listener_slot_restore_group); the end checks the
- * whole. The record comes from another build of handoff: what does not
- * fit this listener is refused with *cause, and the upgrade goes back to
- * the old image, rather than steering connections by a wrong order.
+ * Whether the record of a per-slot listener's reuseport group, written by
+ * the supervisor's previous image, fits the listener name with nsockets
+ * sockets: committed slots within them, and each of the n sockets
+ * recorded (slot[i] at index[i] of the group, -1: out of it) a slot of
+ * its own at an index of its own, the indexes from 0 up without a hole.
+ * A slot past the sockets that left the group is left out. The record
+ * comes from another build of handoff: what does not fit is refused
+ * (-1 with *cause naming it) rather than mirrored, as the kernel's group
+ * order would be wrong. Checked by the new binary's pre-flight and again
+ * at its restore.
  */
 int
-listener_group_restore_begin(struct listener *l, long long committed,
-    char **cause)
+listener_group_record_check(const char *name, size_t nsockets,
+    long long committed, const long long *slot, const long long *index,
+    size_t n, char **cause)
 {
-	size_t k;
+	unsigned int *at = NULL;
+	bool *seen = NULL;
+	size_t i, ngroup = 0;
+	int rc = -1;
 
-	if (committed < 0 || (unsigned long long)committed > l->nsockets) {
+	if (committed < 0 || (unsigned long long)committed > nsockets) {
 		cause_set(cause, "listener %s: the record's %lld committed worker "
-		    "slots do not fit its %zu sockets", l->name, committed,
-		    l->nsockets);
+		    "slots do not fit its %zu sockets", name, committed, nsockets);
 		return -1;
 	}
-	l->committed = (size_t)committed;
-	l->ngroup = 0;
-	for (k = 0; k < l->nsockets; k++) {
-		l->group[k] = UINT_MAX;
-		l->sockets[k].group_index = -1;
+	if ((at = calloc(nsockets + 1, sizeof(*at))) == NULL ||
+	    (seen = calloc(nsockets + 1, sizeof(*seen))) == NULL) {
+		cause_set(cause, "listener %s: out of memory", name);
+		goto done;
 	}
-	return 0;
+	for (i = 0; i < nsockets; i++)
+		at[i] = UINT_MAX;
+	for (i = 0; i < n; i++) {
+		if (slot[i] < 0) {
+			cause_set(cause, "listener %s: the record names worker slot "
+			    "%lld", name, slot[i]);
+			goto done;
+		}
+		if (index[i] != -1 && (unsigned long long)slot[i] >= nsockets) {
+			cause_set(cause, "listener %s: the record has worker slot "
+			    "%lld in the kernel's group, not one of its %zu", name,
+			    slot[i], nsockets);
+			goto done;
+		}
+		if ((unsigned long long)slot[i] >= nsockets)
+			continue;
+		if (seen[slot[i]]) {
+			cause_set(cause, "listener %s: the record has worker slot "
+			    "%lld twice", name, slot[i]);
+			goto done;
+		}
+		seen[slot[i]] = true;
+		if (index[i] == -1)
+			continue;
+		if (index[i] < 0 || (unsigned long long)index[i] >= nsockets) {
+			cause_set(cause, "listener %s: the record puts worker slot "
+			    "%lld at index %lld of a group of %zu sockets", name,
+			    slot[i], index[i], nsockets);
+			goto done;
+		}
+		if (at[index[i]] != UINT_MAX) {
+			cause_set(cause, "listener %s: the record puts worker slots "
+			    "%u and %lld both at index %lld of its group", name,
+			    at[index[i]], slot[i], index[i]);
+			goto done;
+		}
+		at[index[i]] = (unsigned int)slot[i];
+		if ((size_t)index[i] + 1 > ngroup)
+			ngroup = (size_t)index[i] + 1;
+	}
+	for (i = 0; i < ngroup; i++)
+		if (at[i] == UINT_MAX) {
+			cause_set(cause, "listener %s: the record puts no worker "
+			    "slot at index %zu of its group of %zu", name, i, ngroup);
+			goto done;
+		}
+	rc = 0;
+done:
+	free(at);
+	free(seen);
+	return rc;
 }
 
 /*
- * Slot's socket is at index k of the kernel's reuseport group (-1: not in
- * it), as the record says: the mirror takes it, growing to k. A slot past
- * the sockets the config gives the listener (retired by a reload, its old
- * worker not gone yet) is left out if it left the group. -1 with *cause
- * if it did not, if k is past the listener's sockets, or if another slot
- * took k already.
+ * An upgrade gives l back its committed slots and its mirror of the
+ * kernel's reuseport group from the record (listener_group_record_check
+ * says what is refused: -1 with *cause, l unchanged).
  */
 int
-listener_slot_restore_group(struct listener *l, long long slot, long long k,
-    char **cause)
+listener_group_restore(struct listener *l, long long committed,
+    const long long *slot, const long long *index, size_t n, char **cause)
 {
-	if (slot < 0) {
-		cause_set(cause, "listener %s: the record names worker slot %lld",
-		    l->name, slot);
-		return -1;
-	}
-	if (k == -1)
-		return 0;
-	if ((unsigned long long)slot >= l->nsockets) {
-		cause_set(cause, "listener %s: the record has worker slot %lld, "
-		    "past its %zu, still in the kernel's group (a retired slot "
-		    "whose worker is still running: upgrade once it is gone)",
-		    l->name, slot, l->nsockets);
-		return -1;
-	}
-	if (k < 0 || (unsigned long long)k >= l->nsockets) {
-		cause_set(cause, "listener %s: the record puts worker slot %lld "
-		    "at index %lld of a group of %zu sockets", l->name, slot, k,
-		    l->nsockets);
-		return -1;
-	}
-	if (l->group[k] != UINT_MAX) {
-		cause_set(cause, "listener %s: the record puts worker slots %u "
-		    "and %lld both at index %lld of its group", l->name,
-		    l->group[k], slot, k);
-		return -1;
-	}
-	l->sockets[slot].group_index = (int)k;
-	l->group[k] = (unsigned int)slot;
-	if ((size_t)k + 1 > l->ngroup)
-		l->ngroup = (size_t)k + 1;
-	return 0;
-}
+	size_t i;
 
-/* The restored group has no hole: -1 with *cause where one is. */
-int
-listener_group_restore_end(struct listener *l, char **cause)
-{
-	size_t k;
-
-	for (k = 0; k < l->ngroup; k++)
-		if (l->group[k] == UINT_MAX) {
-			cause_set(cause, "listener %s: the record puts no worker "
-			    "slot at index %zu of its group of %zu", l->name, k,
-			    l->ngroup);
-			return -1;
-		}
+	if (listener_group_record_check(l->name, l->nsockets, committed, slot,
+	    index, n, cause) == -1)
+		return -1;
+	l->committed = (size_t)committed;
+	l->ngroup = 0;
+	for (i = 0; i < l->nsockets; i++)
+		l->sockets[i].group_index = -1;
+	for (i = 0; i < n; i++) {
+		if (index[i] < 0)
+			continue;
+		l->sockets[slot[i]].group_index = (int)index[i];
+		l->group[index[i]] = (unsigned int)slot[i];
+		if ((size_t)index[i] + 1 > l->ngroup)
+			l->ngroup = (size_t)index[i] + 1;
+	}
 	return 0;
 }
 

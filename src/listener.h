@@ -113,11 +113,12 @@ void	 listener_slot_set_serving(struct listener *l, size_t slot,
 	    bool serving);
 bool	 listener_slot_registered(const struct listener *l, size_t slot);
 void	 listener_slot_set_registered(struct listener *l, size_t slot);
-int	 listener_group_restore_begin(struct listener *l,
-	    long long committed, char **cause);
-int	 listener_slot_restore_group(struct listener *l, long long slot,
-	    long long k, char **cause);
-int	 listener_group_restore_end(struct listener *l, char **cause);
+int	 listener_group_record_check(const char *name, size_t nsockets,
+	    long long committed, const long long *slot, const long long *index,
+	    size_t n, char **cause);
+int	 listener_group_restore(struct listener *l, long long committed,
+	    const long long *slot, const long long *index, size_t n,
+	    char **cause);
 unsigned long long listener_changes(void);
 int	 listener_grow(struct listener *l, size_t nslots, char **cause);
 int	 listener_slot_leave(struct listener *l, size_t slot);

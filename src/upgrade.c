@@ -212,6 +212,92 @@ upgrade_config(const char *path)
 	return upgrade_state_config(&upgrade_state, path, &has);
 }
 
+/* A per-slot listener's reuseport group, as the record of it has it. */
+struct upgrade_group {
+	long long	 committed;
+	long long	*slot;		/* each socket record's slot */
+	long long	*index;		/* and its index in the group */
+	size_t		 n;
+};
+
+/*
+ * The group of the listener record r, named name, from the socket records
+ * of st (committed: that of r, else dflt). -1 without memory.
+ */
+static int
+upgrade_group_of(const struct state *st, const struct state_rec *r,
+    const char *name, long long dflt, struct upgrade_group *g)
+{
+	const struct state_rec *s;
+	const char *of;
+	size_t i, n = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->committed = state_get_int(r, "committed", dflt);
+	for (i = 0; i < st->nrecs; i++)
+		if (strcmp(st->recs[i].kind, "socket") == 0 &&
+		    (of = state_get(&st->recs[i], "listener")) != NULL &&
+		    strcmp(of, name) == 0)
+			n++;
+	if ((g->slot = calloc(n + 1, sizeof(*g->slot))) == NULL ||
+	    (g->index = calloc(n + 1, sizeof(*g->index))) == NULL) {
+		free(g->slot);
+		return -1;
+	}
+	for (i = 0; i < st->nrecs; i++) {
+		s = &st->recs[i];
+		if (strcmp(s->kind, "socket") != 0 ||
+		    (of = state_get(s, "listener")) == NULL ||
+		    strcmp(of, name) != 0)
+			continue;
+		g->slot[g->n] = state_get_int(s, "slot", -1);
+		g->index[g->n++] = state_get_int(s, "group_index", -1);
+	}
+	return 0;
+}
+
+/* Free what upgrade_group_of made. */
+static void
+upgrade_group_free(struct upgrade_group *g)
+{
+	free(g->slot);
+	free(g->index);
+}
+
+/*
+ * The pre-flight: the group record of every per-slot listener fits the
+ * sockets the config in force gives it (listener_group_record_check), so
+ * that the new image never refuses it after the exec. -1 with *cause.
+ */
+static int
+upgrade_check_groups(const struct state *st, const struct config *conf,
+    char **cause)
+{
+	const struct listener_conf *lc;
+	struct upgrade_group g;
+	const char *name;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < st->nrecs; i++) {
+		if (strcmp(st->recs[i].kind, "listener") != 0 ||
+		    (name = state_get(&st->recs[i], "name")) == NULL ||
+		    (lc = config_find_listener(conf, name)) == NULL ||
+		    !lc->opts.per_slot)
+			continue;
+		if (upgrade_group_of(st, &st->recs[i], name, lc->slots, &g) == -1) {
+			*cause = strdup("out of memory");
+			return -1;
+		}
+		rc = listener_group_record_check(name, (size_t)lc->slots,
+		    g.committed, g.slot, g.index, g.n, cause);
+		upgrade_group_free(&g);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* `handoff upgrade-check --state-fd N`: a new binary's pre-flight. */
 int
 upgrade_check_main(int argc, char **argv)
@@ -241,6 +327,13 @@ upgrade_check_main(int argc, char **argv)
 		state_free(&st);
 		fprintf(stderr, "the config in force has errors for this "
 		    "version\n");
+		return 1;
+	}
+	if (conf != NULL && upgrade_check_groups(&st, conf, &cause) == -1) {
+		fprintf(stderr, "%s\n", cause_text(cause));
+		free(cause);
+		config_unref(conf);
+		state_free(&st);
 		return 1;
 	}
 	config_unref(conf);
@@ -552,49 +645,36 @@ upgrade_restore_sockets(struct supervisor *sup, const struct control_ops *ops,
 	return 0;
 }
 
-/* The per-slot listener a record of kind names under key, or NULL. */
-static struct listener *
-upgrade_per_slot(struct supervisor *sup, const struct state_rec *r,
-    const char *kind, const char *key)
-{
-	struct listener *l;
-
-	if (strcmp(r->kind, kind) != 0 || (l = listener_set_find(
-	    &sup->listeners, state_get(r, key))) == NULL || !listener_per_slot(l))
-		return NULL;
-	return l;
-}
-
 /*
- * Give each per-slot listener its group order back from the state: -1
- * with *cause if a record does not fit the listener it names.
+ * Give each per-slot listener its committed slots and group order back
+ * from the state: -1 with *cause if a record does not fit.
  */
 static int
 upgrade_restore_groups(struct supervisor *sup, char **cause)
 {
-	const struct state_rec *r;
+	struct upgrade_group g;
 	struct listener *l;
+	const char *name;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < upgrade_state.nrecs; i++) {
-		r = &upgrade_state.recs[i];
-		if ((l = upgrade_per_slot(sup, r, "listener", "name")) != NULL &&
-		    listener_group_restore_begin(l, state_get_int(r, "committed",
-		    (long long)l->committed), cause) == -1)
+		if (strcmp(upgrade_state.recs[i].kind, "listener") != 0 ||
+		    (name = state_get(&upgrade_state.recs[i], "name")) == NULL ||
+		    (l = listener_set_find(&sup->listeners, name)) == NULL ||
+		    !listener_per_slot(l))
+			continue;
+		if (upgrade_group_of(&upgrade_state, &upgrade_state.recs[i], name,
+		    (long long)l->committed, &g) == -1) {
+			*cause = strdup("out of memory");
+			return -1;
+		}
+		rc = listener_group_restore(l, g.committed, g.slot, g.index, g.n,
+		    cause);
+		upgrade_group_free(&g);
+		if (rc == -1)
 			return -1;
 	}
-	for (i = 0; i < upgrade_state.nrecs; i++) {
-		r = &upgrade_state.recs[i];
-		if ((l = upgrade_per_slot(sup, r, "socket", "listener")) != NULL &&
-		    listener_slot_restore_group(l, state_get_int(r, "slot", -1),
-		    state_get_int(r, "group_index", -1), cause) == -1)
-			return -1;
-	}
-	for (i = 0; i < upgrade_state.nrecs; i++)
-		if ((l = upgrade_per_slot(sup, &upgrade_state.recs[i],
-		    "listener", "name")) != NULL &&
-		    listener_group_restore_end(l, cause) == -1)
-			return -1;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /*
- * test_state.c: the upgrade state's writer and reader (src/state.c), and
- * the committed fixture of format version 1.
+ * test_state.c: the upgrade state's writer and reader (src/state.c), the
+ * committed fixture of format version 1, and the new binary's pre-flight
+ * of a state (upgrade-check).
  */
 #include "autoconf.h"
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "upgrade.h"
 
 /* Write a state with awkward values; read it back the same. */
 Test(state, round_trip)
@@ -122,4 +124,54 @@ Test(state, fixture_v1)
 	}
 	cr_assert_gt(workers, 0);
 	state_free(&st);
+}
+
+/*
+ * A state whose config runs 2 reuseport workers on listener web, and whose
+ * record puts web's slots 0 and 1 at group indexes index0 and index1: the
+ * exit code of the new binary's pre-flight, `handoff upgrade-check`.
+ */
+static int
+preflight_of_group(long long index0, long long index1)
+{
+	char fdtext[16], *argv[] = { "upgrade-check", "--state-fd", fdtext, NULL };
+	struct state_writer w;
+	char *cause = NULL;
+	int fd, rc;
+
+	cr_assert_eq(state_writer_open(&w), 0);
+	state_rec(&w, "config");
+	state_str(&w, "text", "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = web\n"
+	    "workers = 2\nhandoff = reuseport\n");
+	state_rec(&w, "listener");
+	state_str(&w, "name", "web");
+	state_int(&w, "committed", 2);
+	state_rec(&w, "socket");
+	state_str(&w, "listener", "web");
+	state_int(&w, "slot", 0);
+	state_int(&w, "group_index", index0);
+	state_rec(&w, "socket");
+	state_str(&w, "listener", "web");
+	state_int(&w, "slot", 1);
+	state_int(&w, "group_index", index1);
+	cr_assert_eq(state_writer_seal(&w, &fd, &cause), 0, "%s", cause);
+	state_writer_free(&w);
+	snprintf(fdtext, sizeof(fdtext), "%d", fd);
+	rc = upgrade_check_main(3, argv);
+	close(fd);
+	return rc;
+}
+
+/*
+ * The pre-flight refuses a record of a reuseport group that the listener
+ * would not hold, before the running image execs the new one (which would
+ * refuse it too, and go back to the old image): two slots at one index.
+ */
+Test(state, the_preflight_refuses_a_group_record_that_does_not_fit)
+{
+	cr_expect_eq(preflight_of_group(1, 0), 0);
+	cr_expect_eq(preflight_of_group(0, -1), 0);
+	cr_expect_eq(preflight_of_group(0, 0), 1);
+	cr_expect_eq(preflight_of_group(1, -1), 1);
 }
