@@ -721,15 +721,14 @@ Test(preload, self_mode_generations_overlap_with_zero_loss)
 		tp_reload_under_load(s, k, TP_CLIENTS);
 	tp_expect_no_loss_but_close_races("20 self-mode reloads under "
 	    "preload = yes", 2, TP_CLOSE_RACE_RESETS);
-	cr_log_info("connections migrated: %lld",
-	    tp_netstat("TCPMigrateReqSuccess"));
 	/*
-	 * A migration to another old socket that closes at that moment
-	 * fails: the close race again, reset within the same allowance.
+	 * Failed migrations are not the loss: the kernel counts some that
+	 * reset a connection (counted by the load above) and some that lose
+	 * nothing (README, Self mode).
 	 */
-	cr_expect_leq(tp_netstat("TCPMigrateReqFailure") - failures,
-	    TP_CLOSE_RACE_RESETS, "more failed migrations than the kernel's "
-	    "close race may fail: %s", tp_summary());
+	cr_log_info("connections migrated: %lld, migrations failed: %lld",
+	    tp_netstat("TCPMigrateReqSuccess"),
+	    tp_netstat("TCPMigrateReqFailure") - failures);
 	cr_expect_eq(tp_restarts(s), 0, "%s", tc_log_text(s));
 	tc_stop(s);
 }

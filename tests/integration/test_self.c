@@ -476,15 +476,14 @@ Test(self, zero_loss_across_reloads_under_load)
 	}
 	ts_expect_no_loss_but_close_races(&load, "10 reloads",
 	    TS_CLOSE_RACE_RESETS);
-	cr_log_info("connections migrated: %lld",
-	    ts_netstat("TCPMigrateReqSuccess"));
 	/*
-	 * A migration to another old socket that closes at that moment
-	 * fails: the close race again, reset within the same allowance.
+	 * Failed migrations are not the loss: the kernel counts some that
+	 * reset a connection (counted by the load above) and some that lose
+	 * nothing (README, Self mode).
 	 */
-	cr_expect_leq(ts_netstat("TCPMigrateReqFailure") - failures,
-	    TS_CLOSE_RACE_RESETS, "more failed migrations than the kernel's "
-	    "close race may fail");
+	cr_log_info("connections migrated: %lld, migrations failed: %lld",
+	    ts_netstat("TCPMigrateReqSuccess"),
+	    ts_netstat("TCPMigrateReqFailure") - failures);
 	tc_stop(s);
 }
 
