@@ -1285,7 +1285,8 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 	/*
 	 * The kernel stamps the child's start time between these two reads
 	 * of the same clock: if both fall in one tick, that is its start
-	 * time, and nobody needs to read it back from /proc.
+	 * time, and nobody needs to read it back from /proc (the tick is
+	 * 1/USER_HZ s, which divides a second in nanoseconds exactly).
 	 */
 	before = procfs_now_ticks();
 	pid = child_clone(&run, flags, stack);

@@ -236,19 +236,30 @@ procfs_note_start(pid_t pid, unsigned long long start)
 }
 
 /*
+ * The start time noted for pid at its start, taken (once: a pid may come
+ * back as another process); 0 if none was.
+ */
+unsigned long long
+procfs_take_noted_start(pid_t pid)
+{
+	if (pid <= 0 || procfs_noted.pid != pid)
+		return 0;
+	procfs_noted.pid = 0;
+	return procfs_noted.start;
+}
+
+/*
  * The start time of pid in clock ticks after boot: the one noted at its
- * start (once: a pid may come back as another process), or read from
- * /proc/PID/stat. 0 if it cannot be read.
+ * start, or read from /proc/PID/stat. 0 if it cannot be read.
  */
 unsigned long long
 procfs_start_time(pid_t pid)
 {
 	struct procfs_stat st;
+	unsigned long long start = procfs_take_noted_start(pid);
 
-	if (pid > 0 && procfs_noted.pid == pid) {
-		procfs_noted.pid = 0;
-		return procfs_noted.start;
-	}
+	if (start != 0)
+		return start;
 	return procfs_stat(pid, &st) == 0 ? st.start : 0;
 }
 

@@ -20,8 +20,9 @@
  *	proc PID START UID GEN SLOT PROGRAM
  *	fd FD INODE SLOT LISTENER ADDRESS
  *
- * START is the process's start time (/proc/PID/stat field 22), read once
- * when the pid is put in the pid map: a pid reused by another process is
+ * START is the process's start time (/proc/PID/stat field 22), taken once
+ * when the pid is put in the pid map: worked out at the spawn of a worker
+ * (child_spawn), else read from /proc. A pid reused by another process is
  * told apart by it. Each fd line belongs to the proc line above it: the
  * listener socket (by inode) the worker got at fd FD; a process has at most
  * MAX_LISTENERS_PER_PROGRAM of them, and a record with more is not trusted.
@@ -116,11 +117,15 @@ record_observe(void *arg, pid_t pid, bool added)
 	struct record *rec = arg;
 	unsigned long long start;
 
-	if (added && pidmap_get(rec->starts, pid) == NULL) {
-		if ((start = record_start_of(pid)) != 0)
+	if (added) {
+		/* Noted at the spawn: this process's, whatever the map kept. */
+		start = procfs_take_noted_start(pid);
+		if (start == 0 && pidmap_get(rec->starts, pid) == NULL)
+			start = record_start_of(pid);
+		if (start != 0)
 			(void)pidmap_put(rec->starts, pid,
 			    (void *)(uintptr_t)(start + 1));
-	} else if (!added)
+	} else
 		pidmap_del(rec->starts, pid, NULL);
 	record_changed(rec);
 }
