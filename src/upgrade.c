@@ -242,6 +242,7 @@ upgrade_group_of(const struct state *st, const struct state_rec *r,
 	if ((g->slot = calloc(n + 1, sizeof(*g->slot))) == NULL ||
 	    (g->index = calloc(n + 1, sizeof(*g->index))) == NULL) {
 		free(g->slot);
+		g->slot = NULL;
 		return -1;
 	}
 	for (i = 0; i < st->nrecs; i++) {
