@@ -225,8 +225,8 @@ static struct {
 
 /*
  * Note pid's start time (clock ticks after boot, as /proc/PID/stat
- * field 22 has it), worked out by the one that just started it: the
- * next procfs_start_time(pid) takes it instead of reading /proc.
+ * field 22 has it), worked out by the one that just started it, for
+ * procfs_take_noted_start(pid) to take instead of reading /proc.
  */
 void
 procfs_note_start(pid_t pid, unsigned long long start)
@@ -246,21 +246,6 @@ procfs_take_noted_start(pid_t pid)
 		return 0;
 	procfs_noted.pid = 0;
 	return procfs_noted.start;
-}
-
-/*
- * The start time of pid in clock ticks after boot: the one noted at its
- * start, or read from /proc/PID/stat. 0 if it cannot be read.
- */
-unsigned long long
-procfs_start_time(pid_t pid)
-{
-	struct procfs_stat st;
-	unsigned long long start = procfs_take_noted_start(pid);
-
-	if (start != 0)
-		return start;
-	return procfs_stat(pid, &st) == 0 ? st.start : 0;
 }
 
 /*

@@ -35,7 +35,6 @@ bool	 procfs_is_below(pid_t pid, pid_t top);
 unsigned long long procfs_now_ticks(void);
 void	 procfs_note_start(pid_t pid, unsigned long long start);
 unsigned long long procfs_take_noted_start(pid_t pid);
-unsigned long long procfs_start_time(pid_t pid);
 int	 procfs_pids_add(struct pid_list *list, pid_t pid);
 void	 procfs_comm(pid_t pid, char *buf, size_t len);
 void	 procfs_pids_free(struct pid_list *list);

@@ -102,7 +102,9 @@ record_path(const char *control)
 static unsigned long long
 record_start_of(pid_t pid)
 {
-	return procfs_start_time(pid);
+	struct procfs_stat st;
+
+	return procfs_stat(pid, &st) == 0 ? st.start : 0;
 }
 
 /*

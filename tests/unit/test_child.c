@@ -560,7 +560,7 @@ Test(child, discarded_output_goes_to_dev_null)
  * the clock in one tick) is the one /proc/PID/stat shows, which a record
  * of the workers compares after a crash; where the reads straddle a tick
  * it says it does not know. A start time noted for a pid is taken once,
- * then /proc is read again.
+ * by that pid only.
  */
 Test(child, the_start_time_worked_out_at_the_spawn_is_the_kernels)
 {
@@ -583,10 +583,12 @@ Test(child, the_start_time_worked_out_at_the_spawn_is_the_kernels)
 		}
 		if (i == 0) {
 			procfs_note_start(proc.pid, st.start + 7);
-			cr_expect_eq(procfs_start_time(proc.pid), st.start + 7);
-			cr_expect_eq(procfs_start_time(proc.pid), st.start);
+			cr_expect_eq(procfs_take_noted_start(proc.pid + 1), 0);
+			cr_expect_eq(procfs_take_noted_start(proc.pid),
+			    st.start + 7);
+			cr_expect_eq(procfs_take_noted_start(proc.pid), 0);
 			procfs_note_start(proc.pid, 0);
-			cr_expect_eq(procfs_start_time(proc.pid), st.start);
+			cr_expect_eq(procfs_take_noted_start(proc.pid), 0);
 		}
 		cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
 	}
