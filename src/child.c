@@ -3,9 +3,18 @@
  *
  * Everything that allocates is done before the child exists, in
  * child_spec_init: the resolved path, the environment, the supplementary
- * groups. The child is started with clone(CLONE_VM | CLONE_VFORK), as
- * posix_spawn starts one: it shares the supervisor's memory, so starting it
- * copies no page table, and the supervisor waits until it exec'd or
+ * groups. The child is started with clone(CLONE_VM), as posix_spawn starts
+ * one: it shares the supervisor's memory, so starting it copies no page
+ * table. Where it can (x86-64, Linux 5.9, not under valgrind), the
+ * supervisor goes on at once: the start is "in flight" until the child
+ * exec'd or exited. The child then works from a copy of its spec, on a
+ * stack of its own (one of CHILD_SLOTS; a start that finds them all taken
+ * waits for the oldest), and makes raw system calls, which leave the
+ * supervisor's errno alone; its exec-status pipe's write end, CLOEXEC and
+ * the child's only, tells the supervisor (end-of-file) that it is done with
+ * that memory, and a step that failed is left in it (child_flight_settle
+ * tells child_watch's callback, and the child exits 127). Elsewhere it is
+ * started with CLONE_VFORK too, and the supervisor waits until it exec'd or
  * exited. Between clone and exec it makes system calls only:
  *
  *	own process group; into the generation's cgroup, if it has one;
@@ -20,18 +29,21 @@
  * whatever the supervisor holds (a socket per listener, a pipe per
  * worker): the child also shares the supervisor's fd table
  * (CLONE_FILES), takes a private one holding only the fds up to the
- * receiving end of a socket pair the supervisor keeps (made at its start,
- * so low) with close_range(CLOSE_RANGE_UNSHARE), moves that end to its fd
- * 0, closes everything from 3 on and receives its listeners and its output
- * pipe over it (SCM_RIGHTS: they arrive at 3, 4, ... in order). The
- * supervisor's own fds are never touched, and a start needs no fd of the
- * supervisor's but the output pipe. Where that cannot be done (a kernel
- * before 5.9, valgrind, which runs such a child as a fork, or the socket
- * refused the fds), the child gets a copy of the whole table and closes
- * what it must not keep.
+ * receiving end of its slot's socket pair, which the supervisor keeps
+ * (made at its start, so low), with close_range(CLOSE_RANGE_UNSHARE),
+ * moves that end to its fd 0, closes everything from 3 on and receives its
+ * listeners, its output pipe and, in flight, its exec-status pipe's write
+ * end over it (SCM_RIGHTS: they arrive at 3, 4, ... in order). The
+ * supervisor's own fds are never touched, and a start that waits needs no
+ * fd of the supervisor's but the output pipe (one in flight needs its
+ * status pipe too, and waits where there is no fd for it). Where that
+ * cannot be done (a kernel before 5.9, valgrind, which runs such a child
+ * as a fork, or the socket refused the fds), the child gets a copy of the
+ * whole table and closes what it must not keep, and the start waits.
  *
  * A failure in the child (the step and errno) is left in memory both
- * share, and child_spawn returns it: nothing stays open to tell it later.
+ * share: child_spawn returns it for a start that waited, child_watch's
+ * callback is told of it for one in flight.
  */
 #include "autoconf.h"
 
@@ -39,6 +51,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/sched.h>
 #include <pwd.h>
 #include <sched.h>
@@ -54,6 +67,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "cause.h"
 #include "child.h"
@@ -617,16 +632,56 @@ child_spec_free(struct child_spec *spec)
 }
 
 /*
- * The child's side, from clone to exec. It runs on child_stack, in the
- * supervisor's memory (CLONE_VM), while the supervisor waits (CLONE_VFORK):
- * it makes system calls only (raw ones: no glibc wrapper that takes a lock,
- * broadcasts to threads or is intercepted by a sanitizer) on memory
- * prepared before clone, and writes nothing of the supervisor's but its
- * own struct child_run and the LISTEN_PID slot of the spec's envp.
+ * The child's side, from clone to exec. It runs on its slot's stack, in
+ * the supervisor's memory (CLONE_VM), either while the supervisor waits
+ * (CLONE_VFORK) or beside it (a start in flight, below): it makes system
+ * calls only, raw ones where it runs beside the supervisor (no glibc
+ * wrapper that takes a lock, broadcasts to threads, is intercepted by a
+ * sanitizer or sets errno, which is the supervisor's), on memory prepared
+ * before clone, and writes nothing of the supervisor's but its own struct
+ * child_run and the LISTEN_PID slot of its spec's envp.
  */
 #define CHILD_SIDE	__attribute__((no_sanitize("address", "undefined")))
 
 #define CHILD_STACK_SIZE	(64 * 1024)
+
+/*
+ * A system call from the child: its result, or -errno. On x86-64 it is
+ * made in assembly, so that it writes no errno; elsewhere through
+ * syscall(), and children start only with CLONE_VFORK (errno is then the
+ * supervisor's only once the child is gone).
+ */
+#if defined(__x86_64__)
+#define CHILD_HAVE_RAW_SYSCALL	1
+
+static inline long CHILD_SIDE
+child_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+	    : "=a"(ret)
+	    : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	    : "rcx", "r11", "memory");
+	return ret;
+}
+#else
+static long CHILD_SIDE
+child_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long rc = syscall(nr, a, b, c, d, e, f);
+
+	return rc == -1 ? -errno : rc;
+}
+#endif
+
+#define CHILD_SYS(...)	CHILD_SYS_(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define CHILD_SYS_(nr, a, b, c, d, e, f, ...)				\
+	child_syscall6((long)(nr), (long)(a), (long)(b), (long)(c),	\
+	    (long)(d), (long)(e), (long)(f))
 
 /* Room for one message of fds sent to the child. */
 union child_control {
@@ -641,26 +696,67 @@ struct child_run {
 	int		 high;		/* above every fd the child must keep */
 	bool		 shared_fds;	/* CLONE_FILES: unshare, receive on sock */
 	bool		 in_cgroup;	/* started in spec's cgroup (clone3) */
+	bool		 in_flight;	/* beside the supervisor: it sent the
+					   exec-status pipe's write end last */
 	int		 sock;		/* the pair's receiving end, if shared */
-	size_t		 nsent;		/* fds sent: spec->fds, then output */
+	size_t		 nsent;		/* fds sent: spec->fds, output, status */
 	uint32_t	 serial;	/* in every message sent for this child */
 	volatile bool	 ran;		/* the child ran in this memory */
 	const char * volatile stage;	/* what failed ("exec"), or NULL */
 	volatile int	 err;		/* its errno */
 };
 
-/* The stack of every child (one at a time), with a guard page below it. */
-static char	*child_stack;
+/*
+ * A slot for one start at a time: a stack (a guard page below it) and the
+ * socket pair that hands the child its fds ([0] sends, [1] is moved to fd
+ * 0 in the child), made at the supervisor's start, so low (child_init).
+ * A start in flight holds its slot until its child exec'd or exited.
+ */
+#define CHILD_SLOTS	4
 
-/* Map the children's stack, once; NULL (errno set) if it cannot be. */
+/*
+ * A start in flight: the child runs beside the supervisor, from memory
+ * of its own (spec, run), until it exec'd or exited, which the exec-status
+ * pipe tells: its write end, CLOEXEC, is the child's only, so it reads
+ * end-of-file then. Until it is settled the slot stays taken.
+ */
+struct child_flight {
+	pid_t		 pid;		/* 0: none in flight */
+	int		 exec_fd;	/* the pipe's read end */
+	struct event	*ev;		/* exec_fd readable, or NULL */
+	struct child_spec spec;		/* what the child reads: a copy */
+	char		*block;		/* holding what spec points to */
+	struct child_run run;
+	unsigned long	 order;		/* of the start: the oldest settles first */
+};
+
+static struct child_slot {
+	char		*stack;		/* its top, or NULL until mapped */
+	int		 sock[2];
+	struct child_flight flight;
+} child_slots[CHILD_SLOTS] = {
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
+};
+
+/* The loop that watches starts in flight, or NULL (they settle when asked). */
+static struct event_base *child_base;
+
+/* Told of a start in flight whose child could not exec. */
+static child_failed_fn	 child_failed_cb;
+static void		*child_failed_arg;
+
+/* Map a slot's stack, once; NULL (errno set) if it cannot be. */
 static char *
-child_stack_top(void)
+child_stack_top(struct child_slot *slot)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	char *base;
 
-	if (child_stack != NULL)
-		return child_stack;
+	if (slot->stack != NULL)
+		return slot->stack;
 	base = mmap(NULL, CHILD_STACK_SIZE + page, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED)
@@ -670,18 +766,18 @@ child_stack_top(void)
 		munmap(base, CHILD_STACK_SIZE + page);
 		return NULL;
 	}
-	child_stack = base + page + CHILD_STACK_SIZE;
-	return child_stack;
+	slot->stack = base + page + CHILD_STACK_SIZE;
+	return slot->stack;
 }
 
-/* Note what failed and exit 127 (child side). */
+/* Note what failed (err: an errno) and exit 127 (child side). */
 static void CHILD_SIDE __attribute__((noreturn))
-child_fail(struct child_run *run, const char *stage)
+child_fail(struct child_run *run, const char *stage, long err)
 {
-	run->err = errno != 0 ? errno : EINVAL;
+	run->err = err > 0 ? (int)err : EINVAL;
 	run->stage = stage;
 	for (;;)
-		(void)syscall(SYS_exit_group, 127);
+		(void)CHILD_SYS(SYS_exit_group, 127);
 }
 
 /* Write n in decimal into buf (child side). */
@@ -717,9 +813,9 @@ child_reset_signals(void)
 
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)syscall(SYS_rt_sigaction, sig, kernel_sa, NULL,
+			(void)CHILD_SYS(SYS_rt_sigaction, sig, kernel_sa, NULL,
 			    (NSIG - 1) / 8);
-	(void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, none, NULL,
+	(void)CHILD_SYS(SYS_rt_sigprocmask, SIG_SETMASK, none, NULL,
 	    (NSIG - 1) / 8);
 }
 
@@ -734,43 +830,45 @@ child_place_fds(struct child_run *run)
 {
 	const struct child_spec *spec = run->spec;
 	int devnull, high = run->high, out;
+	long rc;
 	size_t i;
 
-	devnull = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
-	    O_RDWR | O_CLOEXEC);
-	if (devnull == -1)
-		child_fail(run, "open /dev/null");
+	devnull = (int)(rc = CHILD_SYS(SYS_openat, AT_FDCWD, "/dev/null",
+	    O_RDWR | O_CLOEXEC));
+	if (rc < 0)
+		child_fail(run, "open /dev/null", -rc);
 	if (devnull >= high)
 		high = devnull + 1;
 	out = run->output_fd != -1 ? run->output_fd : devnull;
-	if (syscall(SYS_dup3, devnull, high, O_CLOEXEC) == -1 ||
-	    syscall(SYS_dup3, out, high + 1, O_CLOEXEC) == -1)
-		child_fail(run, "dup3");
+	if ((rc = CHILD_SYS(SYS_dup3, devnull, high, O_CLOEXEC)) < 0 ||
+	    (rc = CHILD_SYS(SYS_dup3, out, high + 1, O_CLOEXEC)) < 0)
+		child_fail(run, "dup3", -rc);
 	for (i = 0; i < spec->nfds; i++)
-		if (syscall(SYS_dup3, spec->fds[i], high + 2 + (int)i,
-		    O_CLOEXEC) == -1)
-			child_fail(run, "dup3");
+		if ((rc = CHILD_SYS(SYS_dup3, spec->fds[i], high + 2 + (int)i,
+		    O_CLOEXEC)) < 0)
+			child_fail(run, "dup3", -rc);
 	/*
 	 * dup2 to a new number clears CLOEXEC on the copy. The file status
 	 * flags (O_NONBLOCK) are left alone: they belong to the open file
 	 * description that every worker of every generation shares, so
 	 * changing them here would change them under the running workers too.
 	 */
-	if (syscall(SYS_dup3, high, 0, 0) == -1 ||
-	    syscall(SYS_dup3, high + 1, 1, 0) == -1 ||
-	    syscall(SYS_dup3, high + 1, 2, 0) == -1)
-		child_fail(run, "dup3");
+	if ((rc = CHILD_SYS(SYS_dup3, high, 0, 0)) < 0 ||
+	    (rc = CHILD_SYS(SYS_dup3, high + 1, 1, 0)) < 0 ||
+	    (rc = CHILD_SYS(SYS_dup3, high + 1, 2, 0)) < 0)
+		child_fail(run, "dup3", -rc);
 	for (i = 0; i < spec->nfds; i++)
-		if (syscall(SYS_dup3, high + 2 + (int)i, 3 + (int)i, 0) == -1)
-			child_fail(run, "dup3");
-	if (syscall(SYS_close_range, 3 + spec->nfds, ~0U, 0) == -1) {
+		if ((rc = CHILD_SYS(SYS_dup3, high + 2 + (int)i, 3 + (int)i,
+		    0)) < 0)
+			child_fail(run, "dup3", -rc);
+	if (CHILD_SYS(SYS_close_range, 3 + spec->nfds, ~0U, 0) < 0) {
 		/* A kernel before 5.9: every fd the limit allows. */
 		struct rlimit rl = { 0, 0 };
 		long fd;
-		(void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
+		(void)CHILD_SYS(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
 		for (fd = 3 + (long)spec->nfds; fd < (long)rl.rlim_cur ||
 		    fd <= high + 2 + (long)spec->nfds; fd++)
-			(void)syscall(SYS_close, fd);
+			(void)CHILD_SYS(SYS_close, fd);
 	}
 }
 
@@ -778,8 +876,10 @@ child_place_fds(struct child_run *run)
  * Take a private fd table holding only the supervisor's fds up to the
  * socket pair's receiving end (run->sock), move that end to fd 0, close
  * every fd from 3 on, and receive the fds the supervisor sent: spec->fds
- * land at 3, 4, ... in order, the output pipe after them (child side).
- * Then lay them out as child_place_fds does.
+ * land at 3, 4, ... in order, the output pipe after them, and last, for a
+ * start in flight, the exec-status pipe's write end (child side). Then lay
+ * them out as child_place_fds does; the status pipe's end stays just
+ * above the listeners, CLOEXEC, until the exec closes it.
  */
 static void CHILD_SIDE
 child_receive_fds(struct child_run *run)
@@ -791,18 +891,18 @@ child_receive_fds(struct child_run *run)
 	struct iovec iov;
 	size_t got = 0, n;
 	uint32_t serial;
-	int devnull, out;
+	int devnull, out, status, above = 3 + (int)spec->nfds;
 	long rc;
 
 	/* From here on the supervisor's table is out of reach. */
-	if (syscall(SYS_close_range, run->nsent > 0 && run->sock >= 3 ?
-	    (unsigned int)run->sock + 1 : 3U, ~0U, CLOSE_RANGE_UNSHARE) == -1)
-		child_fail(run, "close_range");
+	if ((rc = CHILD_SYS(SYS_close_range, run->nsent > 0 && run->sock >= 3 ?
+	    (unsigned int)run->sock + 1 : 3U, ~0U, CLOSE_RANGE_UNSHARE)) < 0)
+		child_fail(run, "close_range", -rc);
 	if (run->nsent > 0 && run->sock != 0 &&
-	    syscall(SYS_dup3, run->sock, 0, 0) == -1)
-		child_fail(run, "dup3");
-	if (syscall(SYS_close_range, 3, ~0U, 0) == -1)
-		child_fail(run, "close_range");
+	    (rc = CHILD_SYS(SYS_dup3, run->sock, 0, 0)) < 0)
+		child_fail(run, "dup3", -rc);
+	if ((rc = CHILD_SYS(SYS_close_range, 3, ~0U, 0)) < 0)
+		child_fail(run, "close_range", -rc);
 	while (got < run->nsent) {
 		iov.iov_base = &serial;
 		iov.iov_len = sizeof(serial);
@@ -813,32 +913,43 @@ child_receive_fds(struct child_run *run)
 		mh.msg_control = control.buf;
 		mh.msg_controllen = sizeof(control.buf);
 		mh.msg_flags = 0;
-		rc = syscall(SYS_recvmsg, 0, &mh, 0);
-		if (rc == -1 && errno == EINTR)
+		rc = CHILD_SYS(SYS_recvmsg, 0, &mh, 0);
+		if (rc == -EINTR)
 			continue;
 		/* Fds left by a child that did not exec are not ours. */
 		cm = rc == sizeof(serial) && serial == run->serial ?
 		    CMSG_FIRSTHDR(&mh) : NULL;
 		if (cm == NULL || (mh.msg_flags & MSG_CTRUNC) ||
 		    cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			child_fail(run, "receive the listeners");
+			child_fail(run, "receive the listeners",
+			    rc < 0 ? -rc : EPROTO);
 		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		/* Each lands on the lowest free fd: 3 + got, in order. */
 		if (n == 0 || got + n > run->nsent ||
 		    *(int *)(void *)CMSG_DATA(cm) != 3 + (int)got)
-			child_fail(run, "receive the listeners");
+			child_fail(run, "receive the listeners", EPROTO);
 		got += n;
 	}
-	devnull = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
-	    O_RDWR | O_CLOEXEC);
-	if (devnull == -1)
-		child_fail(run, "open /dev/null");
-	out = run->nsent > spec->nfds ? 3 + (int)spec->nfds : devnull;
-	if (syscall(SYS_dup3, devnull, 0, 0) == -1 ||
-	    syscall(SYS_dup3, out, 1, 0) == -1 ||
-	    syscall(SYS_dup3, out, 2, 0) == -1 ||
-	    syscall(SYS_close_range, 3 + spec->nfds, ~0U, 0) == -1)
-		child_fail(run, "dup3");
+	devnull = (int)(rc = CHILD_SYS(SYS_openat, AT_FDCWD, "/dev/null",
+	    O_RDWR | O_CLOEXEC));
+	if (rc < 0)
+		child_fail(run, "open /dev/null", -rc);
+	out = run->output_fd != -1 ? above : devnull;
+	if ((rc = CHILD_SYS(SYS_dup3, devnull, 0, 0)) < 0 ||
+	    (rc = CHILD_SYS(SYS_dup3, out, 1, 0)) < 0 ||
+	    (rc = CHILD_SYS(SYS_dup3, out, 2, 0)) < 0)
+		child_fail(run, "dup3", -rc);
+	if (run->in_flight) {
+		/* Sent last: at 3 + nsent - 1. It closes at the exec. */
+		status = 3 + (int)run->nsent - 1;
+		if ((rc = status != above ?
+		    CHILD_SYS(SYS_dup3, status, above, O_CLOEXEC) :
+		    CHILD_SYS(SYS_fcntl, status, F_SETFD, FD_CLOEXEC)) < 0)
+			child_fail(run, "dup3", -rc);
+		above++;
+	}
+	if ((rc = CHILD_SYS(SYS_close_range, above, ~0U, 0)) < 0)
+		child_fail(run, "close_range", -rc);
 }
 
 /* setgroups, setgid and setuid: 32-bit ids on every architecture. */
@@ -860,27 +971,29 @@ static void CHILD_SIDE
 child_drop_privileges(struct child_run *run)
 {
 	const struct child_spec *spec = run->spec;
+	long rc;
 
 	if (spec->set_ids) {
-		if (syscall(CHILD_SYS_SETGROUPS, spec->ngroups, spec->groups) == -1)
-			child_fail(run, "setgroups");
-		if (syscall(CHILD_SYS_SETGID, spec->gid) == -1)
-			child_fail(run, "setgid");
-		if (syscall(CHILD_SYS_SETUID, spec->uid) == -1)
-			child_fail(run, "setuid");
+		if ((rc = CHILD_SYS(CHILD_SYS_SETGROUPS, spec->ngroups,
+		    spec->groups)) < 0)
+			child_fail(run, "setgroups", -rc);
+		if ((rc = CHILD_SYS(CHILD_SYS_SETGID, spec->gid)) < 0)
+			child_fail(run, "setgid", -rc);
+		if ((rc = CHILD_SYS(CHILD_SYS_SETUID, spec->uid)) < 0)
+			child_fail(run, "setuid", -rc);
 		/* As the user now: can it reach the notify socket? */
-		if (spec->notify_socket != NULL && syscall(SYS_faccessat,
-		    AT_FDCWD, spec->notify_socket, W_OK) == -1)
-			child_fail(run, spec->notify_unreachable);
-		if (spec->preload != NULL && syscall(SYS_faccessat, AT_FDCWD,
-		    spec->preload, R_OK) == -1)
-			child_fail(run, spec->preload_unreadable);
+		if (spec->notify_socket != NULL && (rc = CHILD_SYS(SYS_faccessat,
+		    AT_FDCWD, spec->notify_socket, W_OK)) < 0)
+			child_fail(run, spec->notify_unreachable, -rc);
+		if (spec->preload != NULL && (rc = CHILD_SYS(SYS_faccessat,
+		    AT_FDCWD, spec->preload, R_OK)) < 0)
+			child_fail(run, spec->preload_unreadable, -rc);
 	} else if (spec->set_gid_only) {
 		/* Only root gets here (child_spec_init). */
-		if (syscall(CHILD_SYS_SETGROUPS, 1, &spec->gid) == -1)
-			child_fail(run, "setgroups");
-		if (syscall(CHILD_SYS_SETGID, spec->gid) == -1)
-			child_fail(run, "setgid");
+		if ((rc = CHILD_SYS(CHILD_SYS_SETGROUPS, 1, &spec->gid)) < 0)
+			child_fail(run, "setgroups", -rc);
+		if ((rc = CHILD_SYS(CHILD_SYS_SETGID, spec->gid)) < 0)
+			child_fail(run, "setgid", -rc);
 	}
 }
 
@@ -890,30 +1003,35 @@ child_main(void *arg)
 {
 	struct child_run *run = arg;
 	const struct child_spec *spec = run->spec;
+	long rc;
 
 	run->ran = true;
-	(void)syscall(SYS_setpgid, 0, 0);
-	/* First: whatever the worker forks from here on stays in the cgroup. */
+	(void)CHILD_SYS(SYS_setpgid, 0, 0);
+	/*
+	 * First: whatever the worker forks from here on stays in the cgroup.
+	 * (A start in flight is started in its cgroup, never here: the fd
+	 * table it shares could have lost cgroup_fd by now.)
+	 */
 	if (spec->cgroup_fd != -1 && !run->in_cgroup &&
-	    syscall(SYS_write, spec->cgroup_fd, "0", 1) != 1)
-		child_fail(run, "join cgroup");
+	    (rc = CHILD_SYS(SYS_write, spec->cgroup_fd, "0", 1)) != 1)
+		child_fail(run, "join cgroup", rc < 0 ? -rc : EIO);
 	child_reset_signals();
 	if (run->shared_fds)
 		child_receive_fds(run);
 	else
 		child_place_fds(run);
 	if (child_nofile_raised)
-		(void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &child_nofile,
+		(void)CHILD_SYS(SYS_prlimit64, 0, RLIMIT_NOFILE, &child_nofile,
 		    NULL);
 	if (spec->listen_pid_slot >= 0)
 		child_format_pid(spec->envp[spec->listen_pid_slot] +
-		    strlen("LISTEN_PID="), syscall(SYS_getpid));
+		    strlen("LISTEN_PID="), CHILD_SYS(SYS_getpid));
 	if (spec->directory != NULL &&
-	    syscall(SYS_chdir, spec->directory) == -1)
-		child_fail(run, "chdir");
+	    (rc = CHILD_SYS(SYS_chdir, spec->directory)) < 0)
+		child_fail(run, "chdir", -rc);
 	child_drop_privileges(run);
-	(void)syscall(SYS_execve, spec->path, spec->argv, spec->envp);
-	child_fail(run, "exec");
+	rc = CHILD_SYS(SYS_execve, spec->path, spec->argv, spec->envp);
+	child_fail(run, "exec", -rc);
 }
 
 /*
@@ -1019,28 +1137,64 @@ child_start_in_cgroup(bool on)
 	child_into_cgroup = on ? -1 : 0;
 }
 
+/* Whether starts may go in flight: 1, 0, -1 undecided. */
+static int	child_flying = -1;
+
 /*
- * Start the child: clone3 into spec->cgroup_dir_fd where it can be used,
- * else clone (the child then joins its cgroup by cgroup.procs). flags
- * hold no exit signal: it is SIGCHLD. Returns the pid, or -1 and errno.
+ * Let starts go in flight (the supervisor goes on while the child gets to
+ * its exec) where the system allows it, or make each wait (off).
+ */
+void
+child_start_in_flight(bool on)
+{
+	child_flying = on ? -1 : 0;
+}
+
+/*
+ * Tell whether a start may go in flight: the child makes raw system calls
+ * and starts with clone3 (x86-64), children share the fd table, and no
+ * valgrind (which runs only CLONE_VFORK children of CLONE_VM).
+ */
+static bool
+child_can_fly(void)
+{
+#if defined(CHILD_HAVE_RAW_SYSCALL) && defined(CHILD_HAVE_CLONE3)
+	if (child_flying == -1)
+		child_flying = child_can_share_fds() && !child_under_valgrind();
+	return child_flying == 1;
+#else
+	return false;
+#endif
+}
+
+/*
+ * Start the child on stack: with clone3, into spec->cgroup_dir_fd where
+ * it can be used, else clone (the child then joins its cgroup by
+ * cgroup.procs). A start in flight (no CLONE_VFORK) is made with clone3
+ * only, into its cgroup if it has one. flags hold no exit signal: it is
+ * SIGCHLD. Returns the pid, or -1 and errno (ENOSYS: a start in flight
+ * cannot be made here; start it with CLONE_VFORK).
  */
 static pid_t
 child_clone(struct child_run *run, int flags, char *stack)
 {
 #ifdef CHILD_HAVE_CLONE3
 	struct clone_args args;
+	bool into;
 	long rc;
 
 	if (child_into_cgroup == -1)
 		child_into_cgroup = !child_under_valgrind();
-	if (run->spec->cgroup_dir_fd != -1 && child_into_cgroup == 1) {
+	into = run->spec->cgroup_dir_fd != -1 && child_into_cgroup == 1;
+	if (into || run->in_flight) {
 		memset(&args, 0, sizeof(args));
-		args.flags = (uint64_t)(unsigned int)flags | CLONE_INTO_CGROUP;
+		args.flags = (uint64_t)(unsigned int)flags |
+		    (into ? CLONE_INTO_CGROUP : 0);
 		args.exit_signal = SIGCHLD;
 		args.stack = (uint64_t)(uintptr_t)(stack - CHILD_STACK_SIZE);
 		args.stack_size = CHILD_STACK_SIZE;
-		args.cgroup = (uint64_t)run->spec->cgroup_dir_fd;
-		run->in_cgroup = true;
+		args.cgroup = into ? (uint64_t)run->spec->cgroup_dir_fd : 0;
+		run->in_cgroup = into;
 		if ((rc = child_clone3(&args, child_main, run)) > 0)
 			return (pid_t)rc;
 		run->in_cgroup = false;
@@ -1061,51 +1215,56 @@ child_clone(struct child_run *run, int flags, char *stack)
 		 * other refusal is the cgroup's, and the child's write to
 		 * cgroup.procs reports it.
 		 */
-		if (rc == -ENOSYS || rc == -EINVAL || rc == -E2BIG ||
-		    rc == -EPERM)
+		if (into && (rc == -ENOSYS || rc == -EINVAL || rc == -E2BIG ||
+		    rc == -EPERM))
 			child_into_cgroup = 0;
+		if (run->in_flight) {
+			if (!into)	/* clone3 itself is refused */
+				child_flying = 0;
+			errno = ENOSYS;
+			return -1;
+		}
 	}
 #endif
 	return clone(child_main, stack, flags | SIGCHLD, run);
 }
 
-/*
- * The socket pair that hands children their fds, made by child_init and
- * kept (CLOEXEC): [0] sends, [1] is moved to fd 0 in the child.
- */
-static struct {
-	int		 sock[2];
-} child_pass = { { -1, -1 } };
-
-/* Make the socket pair, unless it is there. Returns 0, or -1. */
+/* Make every slot's socket pair that is not there. Returns 0, or -1. */
 static int
 child_pass_open(void)
 {
-	if (child_pass.sock[0] == -1 && socketpair(AF_UNIX, SOCK_SEQPACKET |
-	    SOCK_CLOEXEC, 0, child_pass.sock) == -1) {
-		child_pass.sock[0] = child_pass.sock[1] = -1;
-		return -1;
+	struct child_slot *slot;
+	int i;
+
+	for (i = 0; i < CHILD_SLOTS; i++) {
+		slot = &child_slots[i];
+		if (slot->sock[0] == -1 && socketpair(AF_UNIX, SOCK_SEQPACKET |
+		    SOCK_CLOEXEC, 0, slot->sock) == -1) {
+			slot->sock[0] = slot->sock[1] = -1;
+			return -1;
+		}
 	}
 	return 0;
 }
 
-/* Close the socket pair (fds left in it are closed with it). */
+/* Close a slot's socket pair (fds left in it are closed with it). */
 static void
-child_pass_drop(void)
+child_pass_drop(struct child_slot *slot)
 {
-	if (child_pass.sock[0] != -1)
-		close(child_pass.sock[0]);
-	if (child_pass.sock[1] != -1)
-		close(child_pass.sock[1]);
-	child_pass.sock[0] = child_pass.sock[1] = -1;
+	if (slot->sock[0] != -1)
+		close(slot->sock[0]);
+	if (slot->sock[1] != -1)
+		close(slot->sock[1]);
+	slot->sock[0] = slot->sock[1] = -1;
 }
 
 /*
- * Close the fds a child left in the socket pair (it did not exec); if they
- * cannot be read, close the pair and every fd in it.
+ * Close the fds a child left in its slot's socket pair (it did not exec,
+ * or did not take them all); if they cannot be read, close the pair and
+ * every fd in it.
  */
 static void
-child_pass_drain(void)
+child_pass_drain(struct child_slot *slot)
 {
 	int fds[FDPASS_MAX];
 	struct fdpass_in in;
@@ -1113,76 +1272,71 @@ child_pass_drain(void)
 	uint32_t serial;
 	ssize_t n;
 
+	if (slot->sock[1] == -1)
+		return;
 	do {
 		memset(&in, 0, sizeof(in));
 		in.fds = fds;
 		in.maxfds = FDPASS_MAX;
 		iov.iov_base = &serial;
 		iov.iov_len = sizeof(serial);
-		n = fdpass_recv(child_pass.sock[1], &iov, 1, &in, MSG_DONTWAIT);
+		n = fdpass_recv(slot->sock[1], &iov, 1, &in, MSG_DONTWAIT);
 		fdpass_close(fds, n > 0 ? in.nfds : 0);
 	} while (n > 0);
 	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
-		child_pass_drop();
+		child_pass_drop(slot);
 }
 
 /*
- * Send a child spec->fds, then output_fd (unless -1), over the socket
- * pair, each message with *serial (new for each child); *nsent is how
- * many. Returns 0, or -1 (nothing left in the pair: the child copies the
- * table).
+ * Send a child spec->fds, then output_fd and status_fd (each unless -1),
+ * over its slot's socket pair, each message with *serial (new for each
+ * child); *nsent is how many. Returns 0, or -1 (nothing left in the pair:
+ * the child copies the table).
  */
 static int
-child_pass_begin(const struct child_spec *spec, int output_fd, size_t *nsent,
-    uint32_t *serial)
+child_pass_begin(struct child_slot *slot, const struct child_spec *spec,
+    int output_fd, int status_fd, size_t *nsent, uint32_t *serial)
 {
 	static uint32_t next;
 	struct iovec iov = { .iov_base = serial, .iov_len = sizeof(*serial) };
-	size_t total = spec->nfds + (output_fd != -1), off, n;
+	size_t total = spec->nfds + (output_fd != -1) + (status_fd != -1), off,
+	    n, k;
 	int *fds;
 
 	*nsent = total;
 	*serial = ++next;
 	if (total == 0)
 		return 0;	/* only fds 0-2 to keep: no socket needed */
-	if (child_pass_open() == -1)
+	if (child_pass_open() == -1 || slot->sock[0] == -1)
 		return -1;
 	if ((fds = malloc(total * sizeof(*fds))) == NULL)
 		return -1;
 	if (spec->nfds > 0)
 		memcpy(fds, spec->fds, spec->nfds * sizeof(*fds));
+	k = spec->nfds;
 	if (output_fd != -1)
-		fds[spec->nfds] = output_fd;
+		fds[k++] = output_fd;
+	if (status_fd != -1)
+		fds[k++] = status_fd;
 	for (off = 0; off < total; off += n) {
 		n = total - off > FDPASS_MAX ? FDPASS_MAX : total - off;
-		if (fdpass_send(child_pass.sock[0], &iov, 1, fds + off, n,
+		if (fdpass_send(slot->sock[0], &iov, 1, fds + off, n,
 		    0) != (ssize_t)sizeof(*serial))
 			break;
 	}
 	free(fds);
 	if (off < total) {
-		child_pass_drop();	/* what was sent goes with it */
+		child_pass_drop(slot);	/* what was sent goes with it */
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * The clone is over: close what a child that did not exec (it failed, or
- * a signal killed it) left in the pair.
- */
-static void
-child_pass_end(size_t nsent)
-{
-	if (nsent > 0)
-		child_pass_drain();
-}
-
-/*
  * Get ready to start workers, at the supervisor's start: raise its fd
- * limit, and make the socket pair that hands children their fds now, so
- * that the supervisor holds as many fds before its first start as after
- * (and after an upgrade as before it).
+ * limit, and make the slots' socket pairs that hand children their fds
+ * now, so that the supervisor holds as many fds before its first start as
+ * after (and after an upgrade as before it).
  */
 void
 child_init(void)
@@ -1190,6 +1344,30 @@ child_init(void)
 	child_raise_nofile();
 	if (child_can_share_fds())
 		(void)child_pass_open();	/* else made at the first start */
+}
+
+/*
+ * Watch starts in flight in base's loop from now on (NULL: stop; each is
+ * then settled only by child_reaped, child_settle_all or a start that
+ * needs its slot). failed is told of each whose child could not exec,
+ * with its pid and why.
+ */
+void
+child_watch(struct event_base *base, child_failed_fn failed, void *arg)
+{
+	struct child_flight *f;
+	int i;
+
+	child_base = base;
+	child_failed_cb = failed;
+	child_failed_arg = arg;
+	for (i = 0; i < CHILD_SLOTS; i++) {
+		f = &child_slots[i].flight;
+		if (f->ev != NULL) {
+			event_free(f->ev);
+			f->ev = NULL;
+		}
+	}
 }
 
 /* The lowest fd above every fd the child must keep and every target. */
@@ -1228,20 +1406,338 @@ child_copy_fits(const struct child_spec *spec, int high, char **cause)
 	return false;
 }
 
+/* Room for n bytes at *p in a block being laid out, aligned to align. */
+static void *
+child_block_take(char **p, size_t n, size_t align)
+{
+	uintptr_t at = ((uintptr_t)*p + align - 1) & ~(uintptr_t)(align - 1);
+
+	*p = (char *)at + n;
+	return (void *)at;
+}
+
+/* Copy the NULL-ended vector v into the block at *p (or just count, if count). */
+static char **
+child_block_vector(char **p, char *const *v, size_t *size, bool count)
+{
+	size_t n, i, len;
+	char **copy;
+
+	for (n = 0; v[n] != NULL; n++)
+		continue;
+	if (count) {
+		*size += (n + 1) * sizeof(char *) + sizeof(char *);
+		for (i = 0; i < n; i++)
+			*size += strlen(v[i]) + 1;
+		return NULL;
+	}
+	copy = child_block_take(p, (n + 1) * sizeof(char *), sizeof(char *));
+	for (i = 0; i < n; i++) {
+		len = strlen(v[i]) + 1;
+		copy[i] = memcpy(child_block_take(p, len, 1), v[i], len);
+	}
+	copy[n] = NULL;
+	return copy;
+}
+
+/* Copy string s (or NULL) into the block at *p (or just count). */
+static char *
+child_block_string(char **p, const char *s, size_t *size, bool count)
+{
+	size_t len;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s) + 1;
+	if (count) {
+		*size += len;
+		return NULL;
+	}
+	return memcpy(child_block_take(p, len, 1), s, len);
+}
+
 /*
- * Start a worker: clone(CLONE_VM | CLONE_VFORK), as posix_spawn does, so
- * the cost does not grow with the supervisor's memory; the supervisor goes
- * on once the child has exec'd or exited. Returns:
- *   0			it runs; the caller owns proc->output_fd (-1 when
- *			the output is discarded; else CLOEXEC, non-blocking)
+ * Copy into *dst, in one allocation returned (free it when done), all of
+ * src the child reads: a child in flight reads them after child_spawn
+ * returned, when the caller has freed its spec and a reload may have
+ * freed the config it borrows from. fds are left out (only sent). NULL
+ * without memory.
+ */
+static char *
+child_spec_copy(struct child_spec *dst, const struct child_spec *src)
+{
+	size_t size = 2 * sizeof(gid_t);
+	char *block, *p = NULL;
+	int pass;
+
+	*dst = *src;
+	dst->fds = NULL;
+	dst->nfds = src->nfds;
+	dst->own_argv = NULL;
+	dst->own_directory = NULL;
+	size += (size_t)src->ngroups * sizeof(gid_t);
+	block = NULL;
+	for (pass = 0; pass < 2; pass++) {
+		bool count = pass == 0;
+
+		if (!count) {
+			if ((block = malloc(size)) == NULL)
+				return NULL;
+			p = block;
+			if (src->ngroups > 0)
+				dst->groups = memcpy(child_block_take(&p,
+				    (size_t)src->ngroups * sizeof(gid_t),
+				    sizeof(gid_t)), src->groups,
+				    (size_t)src->ngroups * sizeof(gid_t));
+		}
+		dst->argv = child_block_vector(&p, src->argv, &size, count);
+		dst->envp = child_block_vector(&p, src->envp, &size, count);
+		dst->path = child_block_string(&p, src->path, &size, count);
+		dst->directory = child_block_string(&p, src->directory, &size,
+		    count);
+		dst->notify_socket = child_block_string(&p, src->notify_socket,
+		    &size, count);
+		dst->notify_unreachable = child_block_string(&p,
+		    src->notify_unreachable, &size, count);
+		dst->preload = child_block_string(&p, src->preload, &size,
+		    count);
+		dst->preload_unreadable = child_block_string(&p,
+		    src->preload_unreadable, &size, count);
+	}
+	return block;
+}
+
+/*
+ * Settle the start in flight in slot: its child exec'd or exited (or, if
+ * it died before it took its fds, they are taken back here). If it could
+ * not exec, child_failed_cb is told, with why. The slot is free again.
+ */
+static void
+child_flight_settle(struct child_slot *slot)
+{
+	struct child_flight *f = &slot->flight;
+	char *cause = NULL;
+	pid_t pid = f->pid;
+	char eof;
+
+	if (f->ev != NULL) {
+		event_free(f->ev);
+		f->ev = NULL;
+	}
+	/* The status pipe's end, if the child never took it, is in here. */
+	child_pass_drain(slot);
+	while (read(f->exec_fd, &eof, 1) == -1 && errno == EINTR)
+		continue;
+	close(f->exec_fd);
+	f->exec_fd = -1;
+	f->pid = 0;
+	if (f->run.stage != NULL) {
+		cause_set(&cause, "cannot run %s: %s: %s", f->spec.argv[0],
+		    f->run.stage, strerror(f->run.err));
+		/* Told once the slot is free: it may start another. */
+	}
+	free(f->block);
+	f->block = NULL;
+	memset(&f->spec, 0, sizeof(f->spec));
+	memset(&f->run, 0, sizeof(f->run));
+	if (cause != NULL) {
+		if (child_failed_cb != NULL)
+			child_failed_cb(pid, cause, child_failed_arg);
+		free(cause);
+	}
+}
+
+/* Event: a start in flight's exec-status pipe is at end-of-file. */
+static void
+child_flight_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct child_slot *slot = arg;
+
+	(void)fd;
+	(void)what;
+	child_flight_settle(slot);
+}
+
+/*
+ * Wait until the start in flight in slot can be settled: its child
+ * exec'd or exited. One that died before it took the status pipe's end
+ * shows only as its exit (waited for without reaping it).
+ */
+static void
+child_flight_wait(struct child_slot *slot)
+{
+	struct child_flight *f = &slot->flight;
+	struct pollfd pfd = { .fd = f->exec_fd, .events = POLLIN };
+	siginfo_t si;
+
+	for (;;) {
+		if (poll(&pfd, 1, 10) > 0)
+			return;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)f->pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == f->pid)
+			return;
+	}
+}
+
+/*
+ * Settle every start in flight, waiting for those whose child has not
+ * exec'd yet (before the supervisor execs another image, and for tests).
+ */
+void
+child_settle_all(void)
+{
+	struct child_slot *slot;
+	int i;
+
+	for (i = 0; i < CHILD_SLOTS; i++) {
+		slot = &child_slots[i];
+		if (slot->flight.pid == 0)
+			continue;
+		child_flight_wait(slot);
+		child_flight_settle(slot);
+	}
+}
+
+/*
+ * A child exited and is about to be told (reap.c): if its start is still
+ * in flight, settle it first, so that a failure to exec is known by then.
+ */
+void
+child_reaped(pid_t pid)
+{
+	int i;
+
+	if (pid <= 0)
+		return;
+	for (i = 0; i < CHILD_SLOTS; i++)
+		if (child_slots[i].flight.pid == pid) {
+			child_flight_settle(&child_slots[i]);
+			return;
+		}
+}
+
+/* Whether pid's start is in flight (its child has not been seen to exec). */
+bool
+child_in_flight(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < CHILD_SLOTS; i++)
+		if (pid > 0 && child_slots[i].flight.pid == pid)
+			return true;
+	return false;
+}
+
+/*
+ * A free slot: the oldest start in flight is waited for and settled if
+ * none is.
+ */
+static struct child_slot *
+child_free_slot(void)
+{
+	struct child_slot *oldest = NULL, *slot;
+	int i;
+
+	for (i = 0; i < CHILD_SLOTS; i++) {
+		slot = &child_slots[i];
+		if (slot->flight.pid == 0)
+			return slot;
+		if (oldest == NULL || slot->flight.order < oldest->flight.order)
+			oldest = slot;
+	}
+	child_flight_wait(oldest);
+	child_flight_settle(oldest);
+	return oldest;
+}
+
+/*
+ * Start the child of spec in flight on slot, from a copy of spec: it
+ * reports through its exec-status pipe. Returns the pid; 0 if a start in
+ * flight cannot be made here (the caller starts it with CLONE_VFORK); -1
+ * and errno if no process could be made.
+ */
+static pid_t
+child_fly(struct child_slot *slot, const struct child_spec *spec,
+    int output_fd, char *stack)
+{
+	static unsigned long order;
+	struct child_flight *f = &slot->flight;
+	int st[2];
+	pid_t pid;
+	int err;
+
+	/* Without an fd for it, the start waits for the exec instead. */
+	if (pipe2(st, O_CLOEXEC) == -1)
+		return 0;
+	memset(&f->run, 0, sizeof(f->run));
+	f->run.output_fd = output_fd;
+	f->run.in_flight = true;
+	f->run.shared_fds = true;
+	/* The status pipe's write end is the child's only, once sent. */
+	if (child_pass_begin(slot, spec, output_fd, st[1], &f->run.nsent,
+	    &f->run.serial) == -1) {
+		close(st[0]);
+		close(st[1]);
+		return 0;
+	}
+	close(st[1]);
+	f->run.sock = slot->sock[1];
+	if ((f->block = child_spec_copy(&f->spec, spec)) == NULL) {
+		child_pass_drain(slot);
+		close(st[0]);
+		errno = ENOMEM;
+		return -1;
+	}
+	f->run.spec = &f->spec;
+	pid = child_clone(&f->run, CLONE_VM | CLONE_FILES, stack);
+	err = errno;
+	if (pid == -1) {
+		free(f->block);
+		f->block = NULL;
+		memset(&f->spec, 0, sizeof(f->spec));
+		child_pass_drain(slot);
+		close(st[0]);
+		if (err == ENOSYS)
+			return 0;
+		errno = err;
+		return -1;
+	}
+	f->pid = pid;
+	f->exec_fd = st[0];
+	f->order = ++order;
+	if (child_base != NULL) {
+		f->ev = event_new(child_base, st[0], EV_READ, child_flight_done,
+		    slot);
+		if (f->ev != NULL && event_add(f->ev, NULL) == -1) {
+			event_free(f->ev);
+			f->ev = NULL;
+		}
+		/* Without the event it settles at its exit, or when asked. */
+	}
+	return pid;
+}
+
+/*
+ * Start a worker: clone(CLONE_VM), as posix_spawn does, so the cost does
+ * not grow with the supervisor's memory. Where it can, the supervisor goes
+ * on at once: the start is in flight until the child exec'd or exited,
+ * and one that could not exec is told to the child_watch callback (and
+ * shows as an exit with status 127). Elsewhere (CLONE_VFORK) it goes on
+ * once the child exec'd or exited. Returns:
+ *   0			it runs (or is on its way to exec); the caller owns
+ *			proc->output_fd (-1 when the output is discarded;
+ *			else CLOEXEC, non-blocking)
  *   CHILD_NOT_STARTED	no process (no fd or process left): *cause says why
  *   CHILD_CANNOT_RUN	the child could not exec (a missing directory, a
  *			command it may not run): *cause says where and why;
  *			it is reaped, its wait status in proc->wait_status
  */
 int
-child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause)
+child_spawn(const struct child_spec *spec, struct child_proc *proc,
+    char **cause)
 {
+	struct child_slot *slot;
 	struct child_run run;
 	unsigned long long before, after;
 	int outp[2] = { -1, -1 }, status = 0, err, flags;
@@ -1252,7 +1748,8 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 
 	memset(proc, 0, sizeof(*proc));
 	proc->output_fd = -1;
-	if ((stack = child_stack_top()) == NULL) {
+	slot = child_free_slot();
+	if ((stack = child_stack_top(slot)) == NULL) {
 		cause_set(cause, "mmap: %s", strerror(errno));
 		return CHILD_NOT_STARTED;
 	}
@@ -1260,19 +1757,49 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		cause_set(cause, "pipe: %s", strerror(errno));
 		return CHILD_NOT_STARTED;
 	}
+	/* No handler may run in the child before it resets them. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	/*
+	 * The kernel stamps the child's start time between these two reads
+	 * of the same clock: if both fall in one tick, that is its start
+	 * time, and nobody needs to read it back from /proc (the tick is
+	 * 1/USER_HZ s, which divides a second in nanoseconds exactly).
+	 */
+	if (child_can_fly() && (spec->cgroup_dir_fd == -1 ||
+	    child_into_cgroup != 0)) {
+		before = procfs_now_ticks();
+		pid = child_fly(slot, spec, outp[1], stack);
+		err = errno;
+		after = procfs_now_ticks();
+		if (pid != 0) {
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			if (outp[1] != -1)
+				close(outp[1]);
+			if (pid == -1) {
+				if (outp[0] != -1)
+					close(outp[0]);
+				cause_set(cause, "clone: %s", strerror(err));
+				return CHILD_NOT_STARTED;
+			}
+			if (outp[0] != -1)
+				fcntl(outp[0], F_SETFL, O_NONBLOCK);
+			proc->pid = pid;
+			proc->output_fd = outp[0];
+			proc->start = before == after ? before : 0;
+			return 0;
+		}
+	}
 	memset(&run, 0, sizeof(run));
 	run.spec = spec;
 	run.output_fd = outp[1];
 	run.high = child_high_fd(spec, outp[1]);
-	/* No handler may run in the child before it resets them. */
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
 	flags = CLONE_VM | CLONE_VFORK;
-	/* The socket holds the fds for the child until child_pass_end. */
-	if (child_can_share_fds() &&
-	    child_pass_begin(spec, outp[1], &run.nsent, &run.serial) == 0) {
+	/* The socket holds the fds for the child until it is drained. */
+	if (child_can_share_fds() && child_pass_begin(slot, spec, outp[1], -1,
+	    &run.nsent, &run.serial) == 0) {
 		run.shared_fds = true;
-		run.sock = child_pass.sock[1];
+		run.sock = slot->sock[1];
 		flags |= CLONE_FILES;
 	} else if (!child_copy_fits(spec, run.high, cause)) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
@@ -1282,18 +1809,12 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc, char **cause
 		}
 		return CHILD_NOT_STARTED;
 	}
-	/*
-	 * The kernel stamps the child's start time between these two reads
-	 * of the same clock: if both fall in one tick, that is its start
-	 * time, and nobody needs to read it back from /proc (the tick is
-	 * 1/USER_HZ s, which divides a second in nanoseconds exactly).
-	 */
 	before = procfs_now_ticks();
 	pid = child_clone(&run, flags, stack);
 	err = errno;
 	after = procfs_now_ticks();
-	if (run.shared_fds)
-		child_pass_end(run.nsent);
+	if (run.shared_fds && run.nsent > 0)
+		child_pass_drain(slot);
 	/*
 	 * Back here once it exec'd or exited: if it failed, reap it now.
 	 * (Under valgrind, which runs such a child as a fork, run.ran stays

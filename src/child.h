@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct event_base;
 struct listener;
 struct program_conf;
 
@@ -67,6 +68,16 @@ int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
 void	 child_init(void);
 void	 child_share_fds(bool);
 void	 child_start_in_cgroup(bool);
+void	 child_start_in_flight(bool);
 bool	 child_under_valgrind(void);
+
+/* Told of a start in flight whose child could not exec: its pid and why. */
+typedef void (*child_failed_fn)(pid_t pid, const char *cause, void *arg);
+
+void	 child_watch(struct event_base *base, child_failed_fn failed,
+	    void *arg);
+void	 child_reaped(pid_t pid);
+bool	 child_in_flight(pid_t pid);
+void	 child_settle_all(void);
 
 #endif

@@ -956,6 +956,38 @@ gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
 }
 
 /*
+ * Worker w's process exited without exec: its command could not run
+ * (w->cannot_run says why), told once its start, in flight, settled
+ * (child.c). What follows is what follows a start that says so at once
+ * (gen_slice, gen_start, worker_restart).
+ */
+static void
+gen_worker_could_not_run(struct generation *gen, struct worker *w)
+{
+	char *why = w->cannot_run;
+
+	w->cannot_run = NULL;
+	switch (gen->state) {
+	case GEN_STARTING:
+		worker_ended(w);
+		worker_cannot_run(w);
+		gen_fail(gen, "%s", why);
+		break;
+	case GEN_RUNNING:
+		worker_start_failed(w, why, gen->nready == 0);
+		break;
+	default:
+		log_info("%s gen %u worker %d: %s", gen->program, gen->number,
+		    w->index, why);
+		worker_ended(w);
+		break;
+	}
+	free(why);
+	(void)gen_check_group(w);
+	gen_settle(gen);
+}
+
+/*
  * Worker w's process exited with status: decide what follows. Its process
  * group is looked at, not those of the others (gen_group_member_exited).
  */
@@ -968,6 +1000,10 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 
 	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
 		return;
+	if (w->cannot_run != NULL) {
+		gen_worker_could_not_run(gen, w);
+		return;
+	}
 	if (w->state == WORKER_READY && gen->nready > 0) {
 		gen->nready--;
 		if (gen->nready == 0 && gen->state == GEN_RUNNING)

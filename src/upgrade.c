@@ -42,6 +42,7 @@
 
 #include "acceptq.h"
 #include "cause.h"
+#include "child.h"
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
@@ -566,6 +567,8 @@ upgrade_exec(struct supervisor *sup)
 		free(cause);
 		return;
 	}
+	/* No child may still be on its way to exec in this image's memory. */
+	child_settle_all();
 	log_info("upgrading to %s", sup->upgrade_to);
 	control_upgrade_progress(sup->control, "checking %s", sup->upgrade_to);
 	if (access(sup->upgrade_to, X_OK) == -1) {

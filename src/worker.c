@@ -238,7 +238,22 @@ worker_free(struct worker *w)
 	worker_close_output(w);
 	free(w->status_text);
 	free(w->last_error);
-	w->status_text = w->last_error = NULL;
+	free(w->cannot_run);
+	w->status_text = w->last_error = w->cannot_run = NULL;
+}
+
+/*
+ * The worker's process, whose start was in flight (child.c), could not
+ * exec: why, kept for its exit (gen_worker_exited).
+ */
+void
+worker_note_cannot_run(struct worker *w, const char *why)
+{
+	free(w->cannot_run);
+	w->cannot_run = strdup(why);
+	if (w->cannot_run == NULL)
+		log_warnx("%s gen %u worker %d pid %d: %s", w->env->program,
+		    w->env->number, w->index, (int)w->pid, why);
 }
 
 /*
@@ -363,6 +378,8 @@ worker_start(struct worker *w, char **cause)
 		return WORKER_NOT_STARTED;
 	/* A process ran: what the last one wrote is logged now. */
 	worker_close_output(w);
+	free(w->cannot_run);
+	w->cannot_run = NULL;
 	if (rc == WORKER_CANNOT_RUN) {
 		w->last_status = proc.wait_status;
 		return WORKER_CANNOT_RUN;

@@ -116,6 +116,7 @@ struct worker {
 	unsigned long long output_dropped;	/* lines over the output budget */
 	uint64_t	 listened;	/* listeners the bind() shim said it listens on */
 	bool		 addr_in_use;	/* said "address already in use" starting */
+	char		*cannot_run;	/* why its process could not exec, or NULL */
 };
 
 void		 worker_init(struct worker *w, const struct worker_env *env,
@@ -133,6 +134,7 @@ void		 worker_exited_running(struct worker *w, int status,
 		    const char *how, bool none_ready);
 int		 worker_restart(struct worker *w, bool none_ready);
 void		 worker_cannot_run(struct worker *w);
+void		 worker_note_cannot_run(struct worker *w, const char *why);
 void		 worker_ended(struct worker *w);
 void		 worker_start_failed(struct worker *w, const char *why,
 		    bool none_ready);

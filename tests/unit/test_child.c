@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "cgroup.h"
 #include "child.h"
 #include "config.h"
@@ -347,6 +349,7 @@ run_spec(const struct child_spec *spec, int *status)
 	text[len] = '\0';
 	close(proc.output_fd);
 	cr_assert_eq(waitpid(proc.pid, status, 0), proc.pid);
+	child_reaped(proc.pid);	/* as the supervisor's reaper does */
 	return text;
 }
 
@@ -539,7 +542,8 @@ Test(child, discarded_output_goes_to_dev_null)
 	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
 	cr_assert_eq(proc.output_fd, -1, "no pipe for discarded output");
 	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "wait status %#x", status);
 	text = support_read_file(path);
 	cr_assert_not_null(text);
 	/* stdout is the file of the redirection; stderr is /dev/null. */
@@ -614,16 +618,24 @@ Test(child, listen_pid_is_the_workers_own_pid)
 	    text);
 	cr_assert_eq(listen_pid, own_pid, "%s", text);
 	cr_assert_gt(own_pid, 0);
+	free(text);
+
 	/*
-	 * The child wrote it into the slot, in memory it shares with this
-	 * process: not under valgrind, which runs the child as a fork.
+	 * Where the start waits for the exec, the child writes it into the
+	 * slot, in memory it shares with this process (not under valgrind,
+	 * which runs the child as a fork); a start in flight writes it into
+	 * a copy of its own, which it may still read after child_spawn
+	 * returned.
 	 */
+	child_start_in_flight(false);
+	text = run_spec(&spec, &status);
 	if (!child_under_valgrind()) {
 		snprintf(want, sizeof(want), "%s %s\n", pidvar + 11,
 		    pidvar + 11);
 		cr_assert_str_eq(text, want);
 	}
 	free(text);
+	child_start_in_flight(true);
 }
 
 /*
@@ -651,32 +663,74 @@ skip_where_child_shares_no_memory(void)
 		    "cannot see the step and errno of its failure before exec");
 }
 
+/* What the child_watch callback was told: the pid and why, or 0. */
+static pid_t	 failed_pid;
+static char	*failed_cause;
+
+static void
+note_failed(pid_t pid, const char *cause, void *arg)
+{
+	(void)arg;
+	cr_assert_eq(failed_pid, 0, "told twice");
+	failed_pid = pid;
+	cr_assert_not_null(failed_cause = strdup(cause));
+}
+
 /*
- * Spawn spec, which must fail before exec: child_spawn says so itself,
- * with the step and errno in *cause, and leaves no process and no fd.
+ * Spawn spec, which must fail before exec, with the step and errno in
+ * the cause; nothing is left, no process and no fd. Where the start waits
+ * for the exec (CLONE_VFORK), child_spawn says so itself and reaps the
+ * child. A start in flight returns at once: its child exits 127, and once
+ * it is settled (as the supervisor's reaper does when it reaps it) the
+ * child_watch callback is told, once.
  */
 static void
 expect_cannot_run(const struct child_spec *spec, const char *cause_want)
 {
 	struct child_proc proc;
 	char *cause = NULL;
-	int before;
+	int before, rc, status;
 
 	warm_up();
+	child_watch(NULL, note_failed, NULL);
+	failed_pid = 0;
 	before = open_fds();
-	cr_assert_eq(child_spawn(spec, &proc, &cause), CHILD_CANNOT_RUN,
-	    "cause %s", cause);
+	rc = child_spawn(spec, &proc, &cause);
+	if (rc == 0) {
+		cr_assert(child_in_flight(proc.pid));
+		if (proc.output_fd != -1)
+			close(proc.output_fd);
+		cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
+		cr_assert_eq(failed_pid, 0, "told before it was settled");
+		child_reaped(proc.pid);
+		cr_assert(!child_in_flight(proc.pid));
+		cr_assert_eq(failed_pid, proc.pid);
+		cause = failed_cause;
+		failed_cause = NULL;
+		failed_pid = 0;
+	} else {
+		cr_assert_eq(rc, CHILD_CANNOT_RUN, "cause %s", cause);
+		status = proc.wait_status;
+		cr_assert_eq(proc.output_fd, -1);
+	}
 	cr_assert_str_eq(cause, cause_want);
-	cr_assert(WIFEXITED(proc.wait_status) &&
-	    WEXITSTATUS(proc.wait_status) == 127, "wait status %#x",
-	    proc.wait_status);
-	cr_assert_eq(proc.output_fd, -1);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 127,
+	    "wait status %#x", status);
 	/* Reaped already: no child is left to wait for. */
 	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1);
 	cr_assert_eq(errno, ECHILD);
 	cr_assert_eq(open_fds(), before, "an fd was left open");
 	free(cause);
+	child_watch(NULL, NULL, NULL);
 }
+
+/* Run expect_cannot_run's cases in flight, then waiting for the exec. */
+#define EXPECT_CANNOT_RUN_BOTH(spec, want) do {				\
+	expect_cannot_run(spec, want);					\
+	child_start_in_flight(false);					\
+	expect_cannot_run(spec, want);					\
+	child_start_in_flight(true);					\
+} while (0)
 
 Test(child, a_failure_before_exec_is_returned_with_its_step_and_errno)
 {
@@ -693,18 +747,18 @@ Test(child, a_failure_before_exec_is_returned_with_its_step_and_errno)
 	spec_for(&spec, argv, NULL, 0);
 	cr_assert(asprintf(&want, "cannot run %s: exec: Permission denied",
 	    path) != -1);
-	expect_cannot_run(&spec, want);
+	EXPECT_CANNOT_RUN_BOTH(&spec, want);
 	free(want);
 
 	/* Its directory is gone. */
 	spec_for(&spec, cat_status_argv, NULL, 0);
 	spec.directory = "/nonexistent/handoff-test";
-	expect_cannot_run(&spec, "cannot run /bin/cat: chdir: No such file or "
+	EXPECT_CANNOT_RUN_BOTH(&spec, "cannot run /bin/cat: chdir: No such file or "
 	    "directory");
 
 	/* Its output discarded: the same. */
 	spec.discard_output = true;
-	expect_cannot_run(&spec, "cannot run /bin/cat: chdir: No such file or "
+	EXPECT_CANNOT_RUN_BOTH(&spec, "cannot run /bin/cat: chdir: No such file or "
 	    "directory");
 	free(path);
 	support_rmtree(tmp);
@@ -729,7 +783,7 @@ Test(child, fds_a_failed_child_did_not_take_are_not_kept)
 	/* Joining the cgroup, its first step, fails: nothing taken yet. */
 	spec_for_sh(&spec, "exit 0", &pair[0], 1);
 	spec.cgroup_fd = readonly;
-	expect_cannot_run(&spec, "cannot run /bin/sh: join cgroup: Bad file "
+	EXPECT_CANNOT_RUN_BOTH(&spec, "cannot run /bin/sh: join cgroup: Bad file "
 	    "descriptor");
 	close(pair[0]);
 	cr_assert_eq(recv(pair[1], &byte, 1, MSG_DONTWAIT), 0,
@@ -740,9 +794,129 @@ Test(child, fds_a_failed_child_did_not_take_are_not_kept)
 }
 
 /*
+ * More starts than go in flight at once: each returns with its child on
+ * its way, a start that finds every slot taken waits for the oldest, and
+ * every child runs with its own fds. Once they are reaped and settled,
+ * nothing is left in flight and no fd is left open; none was told as a
+ * failure.
+ */
+Test(child, more_starts_than_slots_all_run_and_settle)
+{
+	struct child_proc proc[12];
+	struct child_spec spec;
+	char *cause = NULL, byte;
+	int socks[2], status, before, i;
+	bool any_in_flight = false;
+
+	warm_up();
+	child_watch(NULL, note_failed, NULL);
+	failed_pid = 0;
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, socks),
+	    0);
+	before = open_fds();
+	/* Each writes one byte to the socket at its fd 3, and exits. */
+	spec_for_sh(&spec, "printf x >&3", &socks[0], 1);
+	spec.discard_output = true;
+	for (i = 0; i < 12; i++) {
+		cr_assert_eq(child_spawn(&spec, &proc[i], &cause), 0, "%s",
+		    cause);
+		if (child_in_flight(proc[i].pid))
+			any_in_flight = true;
+	}
+	/* valgrind runs only children that make it wait (CLONE_VFORK). */
+	cr_assert(any_in_flight || child_under_valgrind(),
+	    "no start went in flight");
+	for (i = 0; i < 12; i++) {
+		cr_assert_eq(read(socks[1], &byte, 1), 1);
+		cr_assert_eq(byte, 'x');
+	}
+	for (i = 0; i < 12; i++) {
+		cr_assert_eq(waitpid(proc[i].pid, &status, 0), proc[i].pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "child %d: wait status %#x", i, status);
+		child_reaped(proc[i].pid);
+		cr_assert(!child_in_flight(proc[i].pid));
+	}
+	cr_assert_eq(failed_pid, 0, "a failure was told: %s", failed_cause);
+	cr_assert_eq(open_fds(), before, "an fd was left open");
+	close(socks[0]);
+	close(socks[1]);
+	child_watch(NULL, NULL, NULL);
+}
+
+/* The event loop of a test: stop once the callback was told. */
+static void
+stop_when_told(pid_t pid, const char *cause, void *arg)
+{
+	note_failed(pid, cause, NULL);
+	event_base_loopbreak(arg);
+}
+
+/*
+ * Watched by an event loop, a start in flight settles as soon as its
+ * child has exec'd or exited, before anyone reaps it: a command that
+ * cannot run is told to the callback while its child is still a zombie,
+ * and a command that runs leaves nothing in flight.
+ */
+Test(child, an_event_loop_settles_starts_in_flight_by_itself)
+{
+	struct event_base *base;
+	struct child_proc proc, ok;
+	struct child_spec spec;
+	char *cause = NULL;
+	int status, p[2];
+	siginfo_t si;
+
+	warm_up();
+	cr_assert_not_null(base = event_base_new());
+	child_watch(base, stop_when_told, base);
+	failed_pid = 0;
+	spec_for(&spec, cat_status_argv, NULL, 0);
+	spec.directory = "/nonexistent/handoff-test";
+	spec.discard_output = true;
+	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+	if (!child_in_flight(proc.pid))
+		cr_skip_test("starts do not go in flight here (another "
+		    "architecture, valgrind)");
+	cr_assert_eq(event_base_dispatch(base), 0);
+	cr_assert_eq(failed_pid, proc.pid);
+	cr_assert_str_eq(failed_cause, "cannot run /bin/cat: chdir: No such "
+	    "file or directory");
+	/* Told while its exit was not reaped yet. */
+	memset(&si, 0, sizeof(si));
+	cr_assert_eq(waitid(P_PID, (id_t)proc.pid, &si, WEXITED | WNOWAIT),
+	    0);
+	cr_assert_eq(si.si_status, 127);
+	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
+	free(failed_cause);
+	failed_cause = NULL;
+	failed_pid = 0;
+
+	/* One that runs: it blocks reading its fd 3 until told to go. */
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	spec_for_sh(&spec, "read x <&3", &p[0], 1);
+	spec.discard_output = true;
+	cr_assert_eq(child_spawn(&spec, &ok, &cause), 0, "%s", cause);
+	cr_assert(child_in_flight(ok.pid));
+	while (child_in_flight(ok.pid))
+		cr_assert_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+	cr_assert_eq(failed_pid, 0);
+	cr_assert_eq(write(p[1], "\n", 1), 1);
+	cr_assert_eq(waitpid(ok.pid, &status, 0), ok.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "wait status %#x", status);
+	close(p[0]);
+	close(p[1]);
+	child_watch(NULL, NULL, NULL);
+	event_base_free(base);
+}
+
+/*
  * A start needs no fd of the supervisor's but its worker's output pipe:
  * with room for that pipe only (a low fd limit, every listener a socket),
- * the worker still starts with its fds where they belong.
+ * the worker still starts with its fds where they belong (a start in
+ * flight, which needs its exec-status pipe too, waits for the exec
+ * instead).
  */
 Test(child, a_start_needs_no_fd_but_its_output_pipe)
 {
@@ -757,7 +931,7 @@ Test(child, a_start_needs_no_fd_but_its_output_pipe)
 	low = saved;
 	low.rlim_cur = 128;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-	expect_fds_placed(16, 0, 2);
+	expect_fds_placed(24, 0, 2);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
@@ -998,7 +1172,7 @@ Test(child, ids_are_dropped_in_the_child_only)
 	spec_as_nobody(&spec);
 	spec.notify_socket = sock;
 	spec.notify_unreachable = "uid 65534 cannot reach it";
-	expect_cannot_run(&spec, "cannot run /bin/cat: uid 65534 cannot reach "
+	EXPECT_CANNOT_RUN_BOTH(&spec, "cannot run /bin/cat: uid 65534 cannot reach "
 	    "it: Permission denied");
 	expect_still_root(ngroups);
 	free(sock);
