@@ -9,7 +9,7 @@
  * supervisor goes on at once: the start is "in flight" until the child
  * exec'd or exited. The child then works from a copy of its spec, on a
  * stack of its own (one of CHILD_SLOTS; a start that finds them all taken
- * waits for the oldest), and makes raw system calls, which leave the
+ * waits until one is free), and makes raw system calls, which leave the
  * supervisor's errno alone; its exec-status pipe's write end, CLOEXEC and
  * the child's only, tells the supervisor (end-of-file) that it is done with
  * that memory, and a step that failed is left in it (child_flight_settle
@@ -727,7 +727,6 @@ struct child_flight {
 	struct child_spec spec;		/* what the child reads: a copy */
 	char		*block;		/* holding what spec points to */
 	struct child_run run;
-	unsigned long	 order;		/* of the start: the oldest settles first */
 };
 
 static struct child_slot {
@@ -735,10 +734,10 @@ static struct child_slot {
 	int		 sock[2];
 	struct child_flight flight;
 } child_slots[CHILD_SLOTS] = {
-	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
-	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
-	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
-	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 }, 0 } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 } } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 } } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 } } },
+	{ NULL, { -1, -1 }, { 0, -1, NULL, { 0 }, NULL, { 0 } } },
 };
 
 /* The loop that watches starts in flight, or NULL (they settle when asked). */
@@ -1559,24 +1558,42 @@ child_flight_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Wait until the start in flight in slot can be settled: its child
- * exec'd or exited. One that died before it took the status pipe's end
- * shows only as its exit (waited for without reaping it).
+ * Settle the starts in flight whose child is done (exec'd or exited),
+ * waiting for one to be if none is yet and wait is set. One that died
+ * before it took its status pipe's end shows only as its exit (looked at
+ * without reaping it). Returns how many were settled.
  */
-static void
-child_flight_wait(struct child_slot *slot)
+static int
+child_settle_done(bool wait)
 {
-	struct child_flight *f = &slot->flight;
-	struct pollfd pfd = { .fd = f->exec_fd, .events = POLLIN };
+	struct pollfd pfd[CHILD_SLOTS];
+	struct child_slot *of[CHILD_SLOTS];
+	int n = 0, i, settled = 0, ready;
 	siginfo_t si;
 
+	for (i = 0; i < CHILD_SLOTS; i++)
+		if (child_slots[i].flight.pid != 0) {
+			pfd[n].fd = child_slots[i].flight.exec_fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			of[n++] = &child_slots[i];
+		}
+	if (n == 0)
+		return 0;
 	for (;;) {
-		if (poll(&pfd, 1, 10) > 0)
-			return;
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t)f->pid, &si, WEXITED | WNOHANG |
-		    WNOWAIT) == 0 && si.si_pid == f->pid)
-			return;
+		ready = poll(pfd, (nfds_t)n, wait ? 10 : 0);
+		for (i = 0; i < n; i++) {
+			memset(&si, 0, sizeof(si));
+			if ((ready > 0 && pfd[i].revents != 0) ||
+			    (waitid(P_PID, (id_t)of[i]->flight.pid, &si,
+			    WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid == of[i]->flight.pid)) {
+				child_flight_settle(of[i]);
+				settled++;
+			}
+		}
+		if (settled > 0 || !wait)
+			return settled;
 	}
 }
 
@@ -1587,16 +1604,8 @@ child_flight_wait(struct child_slot *slot)
 void
 child_settle_all(void)
 {
-	struct child_slot *slot;
-	int i;
-
-	for (i = 0; i < CHILD_SLOTS; i++) {
-		slot = &child_slots[i];
-		if (slot->flight.pid == 0)
-			continue;
-		child_flight_wait(slot);
-		child_flight_settle(slot);
-	}
+	while (child_settle_done(true) > 0)
+		continue;
 }
 
 /*
@@ -1630,25 +1639,20 @@ child_in_flight(pid_t pid)
 }
 
 /*
- * A free slot: the oldest start in flight is waited for and settled if
- * none is.
+ * A free slot: if every one is taken, the starts in flight that are done
+ * are settled, and if none is, the first to be is waited for.
  */
 static struct child_slot *
 child_free_slot(void)
 {
-	struct child_slot *oldest = NULL, *slot;
 	int i;
 
-	for (i = 0; i < CHILD_SLOTS; i++) {
-		slot = &child_slots[i];
-		if (slot->flight.pid == 0)
-			return slot;
-		if (oldest == NULL || slot->flight.order < oldest->flight.order)
-			oldest = slot;
+	for (;;) {
+		for (i = 0; i < CHILD_SLOTS; i++)
+			if (child_slots[i].flight.pid == 0)
+				return &child_slots[i];
+		(void)child_settle_done(true);
 	}
-	child_flight_wait(oldest);
-	child_flight_settle(oldest);
-	return oldest;
 }
 
 /*
@@ -1661,7 +1665,6 @@ static pid_t
 child_fly(struct child_slot *slot, const struct child_spec *spec,
     int output_fd, char *stack)
 {
-	static unsigned long order;
 	struct child_flight *f = &slot->flight;
 	int st[2];
 	pid_t pid;
@@ -1705,7 +1708,6 @@ child_fly(struct child_slot *slot, const struct child_spec *spec,
 	}
 	f->pid = pid;
 	f->exec_fd = st[0];
-	f->order = ++order;
 	if (child_base != NULL) {
 		f->ev = event_new(child_base, st[0], EV_READ, child_flight_done,
 		    slot);
