@@ -1011,7 +1011,7 @@ child_main(void *arg)
 	 * (A start in flight is started in its cgroup, never here: the fd
 	 * table it shares could have lost cgroup_fd by now.)
 	 */
-	if (spec->cgroup_fd != -1 && !run->in_cgroup &&
+	if (spec->cgroup_fd != -1 && !run->in_cgroup && !run->in_flight &&
 	    (rc = CHILD_SYS(SYS_write, spec->cgroup_fd, "0", 1)) != 1)
 		child_fail(run, "join cgroup", rc < 0 ? -rc : EIO);
 	child_reset_signals();
@@ -1136,7 +1136,7 @@ child_start_in_cgroup(bool on)
 	child_into_cgroup = on ? -1 : 0;
 }
 
-/* Whether starts may go in flight: 1, 0, -1 undecided. */
+/* Whether starts may go in flight: 0 not, -1 where the system allows. */
 static int	child_flying = -1;
 
 /*
@@ -1151,16 +1151,14 @@ child_start_in_flight(bool on)
 
 /*
  * Tell whether a start may go in flight: the child makes raw system calls
- * and starts with clone3 (x86-64), children share the fd table, and no
- * valgrind (which runs only CLONE_VFORK children of CLONE_VM).
+ * and starts with clone3 (x86-64), and children share the fd table (which
+ * rules valgrind out: it runs only CLONE_VFORK children of CLONE_VM).
  */
 static bool
 child_can_fly(void)
 {
 #if defined(CHILD_HAVE_RAW_SYSCALL) && defined(CHILD_HAVE_CLONE3)
-	if (child_flying == -1)
-		child_flying = child_can_share_fds() && !child_under_valgrind();
-	return child_flying == 1;
+	return child_flying != 0 && child_can_share_fds();
 #else
 	return false;
 #endif
@@ -1558,6 +1556,22 @@ child_flight_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Whether the child of a start in flight exited (looked at without
+ * reaping it), or was reaped already by a wait for any child (ECHILD).
+ */
+static bool
+child_flight_exited(const struct child_slot *slot)
+{
+	pid_t pid = slot->flight.pid;
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1)
+		return errno == ECHILD;
+	return si.si_pid == pid;
+}
+
+/*
  * Settle the starts in flight whose child is done (exec'd or exited),
  * waiting for one to be if none is yet and wait is set. One that died
  * before it took its status pipe's end shows only as its exit (looked at
@@ -1569,7 +1583,6 @@ child_settle_done(bool wait)
 	struct pollfd pfd[CHILD_SLOTS];
 	struct child_slot *of[CHILD_SLOTS];
 	int n = 0, i, settled = 0, ready;
-	siginfo_t si;
 
 	for (i = 0; i < CHILD_SLOTS; i++)
 		if (child_slots[i].flight.pid != 0) {
@@ -1582,16 +1595,12 @@ child_settle_done(bool wait)
 		return 0;
 	for (;;) {
 		ready = poll(pfd, (nfds_t)n, wait ? 10 : 0);
-		for (i = 0; i < n; i++) {
-			memset(&si, 0, sizeof(si));
+		for (i = 0; i < n; i++)
 			if ((ready > 0 && pfd[i].revents != 0) ||
-			    (waitid(P_PID, (id_t)of[i]->flight.pid, &si,
-			    WEXITED | WNOHANG | WNOWAIT) == 0 &&
-			    si.si_pid == of[i]->flight.pid)) {
+			    child_flight_exited(of[i])) {
 				child_flight_settle(of[i]);
 				settled++;
 			}
-		}
 		if (settled > 0 || !wait)
 			return settled;
 	}
@@ -1624,6 +1633,29 @@ child_reaped(pid_t pid)
 			child_flight_settle(&child_slots[i]);
 			return;
 		}
+}
+
+/*
+ * If pid's start is in flight, wait until its child exec'd or exited and
+ * settle it (a failure is told to child_watch's callback now).
+ */
+void
+child_settle(pid_t pid)
+{
+	struct child_slot *slot = NULL;
+	struct pollfd pfd;
+	int i;
+
+	for (i = 0; i < CHILD_SLOTS; i++)
+		if (pid > 0 && child_slots[i].flight.pid == pid)
+			slot = &child_slots[i];
+	if (slot == NULL)
+		return;
+	pfd.fd = slot->flight.exec_fd;
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, 10) <= 0 && !child_flight_exited(slot))
+		continue;
+	child_flight_settle(slot);
 }
 
 /* Whether pid's start is in flight (its child has not been seen to exec). */
@@ -1687,10 +1719,10 @@ child_fly(struct child_slot *slot, const struct child_spec *spec,
 	close(st[1]);
 	f->run.sock = slot->sock[1];
 	if ((f->block = child_spec_copy(&f->spec, spec)) == NULL) {
+		/* Waiting for the exec needs no copy. */
 		child_pass_drain(slot);
 		close(st[0]);
-		errno = ENOMEM;
-		return -1;
+		return 0;
 	}
 	f->run.spec = &f->spec;
 	pid = child_clone(&f->run, CLONE_VM | CLONE_FILES, stack);
@@ -1706,6 +1738,11 @@ child_fly(struct child_slot *slot, const struct child_spec *spec,
 		errno = err;
 		return -1;
 	}
+	/*
+	 * Its own process group from now on, as the child makes it too: a
+	 * signal to the group may come before the child got that far.
+	 */
+	(void)setpgid(pid, pid);
 	f->pid = pid;
 	f->exec_fd = st[0];
 	if (child_base != NULL) {
@@ -1768,8 +1805,9 @@ child_spawn(const struct child_spec *spec, struct child_proc *proc,
 	 * time, and nobody needs to read it back from /proc (the tick is
 	 * 1/USER_HZ s, which divides a second in nanoseconds exactly).
 	 */
-	if (child_can_fly() && (spec->cgroup_dir_fd == -1 ||
-	    child_into_cgroup != 0)) {
+	/* In flight, a child never writes cgroup.procs (see child_main). */
+	if (child_can_fly() && (spec->cgroup_fd == -1 ||
+	    (spec->cgroup_dir_fd != -1 && child_into_cgroup != 0))) {
 		before = procfs_now_ticks();
 		pid = child_fly(slot, spec, outp[1], stack);
 		err = errno;

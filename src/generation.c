@@ -956,54 +956,26 @@ gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
 }
 
 /*
- * Worker w's process exited without exec: its command could not run
- * (w->cannot_run says why), told once its start, in flight, settled
- * (child.c). What follows is what follows a start that says so at once
- * (gen_slice, gen_start, worker_restart).
- */
-static void
-gen_worker_could_not_run(struct generation *gen, struct worker *w)
-{
-	char *why = w->cannot_run;
-
-	w->cannot_run = NULL;
-	switch (gen->state) {
-	case GEN_STARTING:
-		worker_ended(w);
-		worker_cannot_run(w);
-		gen_fail(gen, "%s", why);
-		break;
-	case GEN_RUNNING:
-		worker_start_failed(w, why, gen->nready == 0);
-		break;
-	default:
-		log_info("%s gen %u worker %d: %s", gen->program, gen->number,
-		    w->index, why);
-		worker_ended(w);
-		break;
-	}
-	free(why);
-	(void)gen_check_group(w);
-	gen_settle(gen);
-}
-
-/*
  * Worker w's process exited with status: decide what follows. Its process
  * group is looked at, not those of the others (gen_group_member_exited).
+ * A process whose command could not run (its start was in flight, and
+ * child.c told why: w->cannot_run) is what a start that says so at once
+ * is (gen_slice, gen_start, worker_restart): the generation fails with
+ * why, or the restart backs off.
  */
 void
 gen_worker_exited(struct generation *gen, struct worker *w, int status)
 {
-	char how[128], hint[320];
+	char how[128], hint[320], *why;
+	const char *what;
 	pid_t pid = w->pid;
 	bool checked = false;
 
 	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
 		return;
-	if (w->cannot_run != NULL) {
-		gen_worker_could_not_run(gen, w);
-		return;
-	}
+	why = w->cannot_run;
+	w->cannot_run = NULL;
+	what = why != NULL ? why : how;
 	if (w->state == WORKER_READY && gen->nready > 0) {
 		gen->nready--;
 		if (gen->nready == 0 && gen->state == GEN_RUNNING)
@@ -1012,14 +984,20 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		gen->cb(gen, GEN_EVENT_SERVING, NULL, gen->cb_arg);
 	}
 
-	worker_clear_failures(w);	/* its command ran */
+	if (why == NULL)
+		worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {
 	case GEN_STARTING:
 		gen_bind_hint(gen, w, hint, sizeof(hint));
 		worker_ended(w);
 		if (gen->on_probation) {
-			gen_fail_probation(gen, w, pid, how);
+			gen_fail_probation(gen, w, pid, what);
+			break;
+		}
+		if (why != NULL) {
+			worker_cannot_run(w);
+			gen_fail(gen, "%s", why);
 			break;
 		}
 		log_warnx("%s gen %u worker %d pid %d: %s before ready%s%s",
@@ -1029,6 +1007,10 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		    (int)pid, how, hint[0] ? "; " : "", hint);
 		break;
 	case GEN_RUNNING:
+		if (why != NULL) {
+			worker_start_failed(w, why, gen->nready == 0);
+			break;
+		}
 		/* Ready by delay or a log line, then failed to bind. */
 		gen_bind_hint(gen, w, hint, sizeof(hint));
 		worker_exited_running(w, status, how, gen->nready == 0);
@@ -1040,7 +1022,7 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		if (gen->state == GEN_DRAINING)
 			drain_report_exit(gen->drain, w->index, pid, status);
 		log_info("%s gen %u worker %d pid %d: %s", gen->program,
-		    gen->number, w->index, (int)pid, how);
+		    gen->number, w->index, (int)pid, what);
 		worker_ended(w);
 		(void)gen_check_group(w);
 		checked = true;
@@ -1048,6 +1030,7 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 			gen->cb(gen, GEN_EVENT_WORKER_EXITED, NULL, gen->cb_arg);
 		break;
 	}
+	free(why);
 	if (!checked)
 		(void)gen_check_group(w);
 	gen_settle(gen);

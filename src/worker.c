@@ -114,6 +114,7 @@ const struct proc_ops proc_ops_system = {
 	.kill = kill,
 	.getpgid = getpgid,
 	.track = desc_group_new,
+	.settle = child_settle,
 };
 
 /* A worker slot of a generation, with no process yet. */
@@ -284,6 +285,15 @@ void
 worker_ready(struct worker *w)
 {
 	if (w->state != WORKER_STARTING || w->pid == 0)
+		return;
+	/*
+	 * Not before its process is known to have exec'd (ready = delay:0
+	 * may come first): one that could not is told now, and its exit
+	 * follows.
+	 */
+	if (w->env->ops->settle != NULL)
+		w->env->ops->settle(w->pid);
+	if (w->cannot_run != NULL)
 		return;
 	w->state = WORKER_READY;
 	worker_cancel_timer(w);

@@ -72,6 +72,11 @@ struct proc_ops {
 	/* Track every process of a generation (descendants.c), or NULL. */
 	struct desc_group *(*track)(const char *program, unsigned int number,
 			    void (*changed)(void *), void *arg, char **cause);
+	/*
+	 * Wait until pid's start, if still in flight, is settled: its
+	 * process exec'd or could not (then told at once), or NULL.
+	 */
+	void		 (*settle)(pid_t pid);
 };
 
 extern const struct proc_ops proc_ops_system;

@@ -844,6 +844,38 @@ Test(child, more_starts_than_slots_all_run_and_settle)
 	child_watch(NULL, NULL, NULL);
 }
 
+/*
+ * Children killed as soon as they start, perhaps before they took their
+ * fds, and reaped by a wait for any child, not by the supervisor's reaper
+ * (child_reaped): settling them still ends, and leaves no fd open (the
+ * fds a child did not take are closed with its slot's leftovers).
+ */
+Test(child, starts_in_flight_killed_and_reaped_elsewhere_still_settle)
+{
+	struct child_proc proc;
+	struct child_spec spec;
+	char *cause = NULL;
+	int sock[2], before, i, status;
+
+	warm_up();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock),
+	    0);
+	before = open_fds();
+	spec_for_sh(&spec, "exit 0", &sock[0], 1);
+	for (i = 0; i < 8; i++) {
+		cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+		cr_assert_eq(kill(proc.pid, SIGKILL), 0);
+		if (proc.output_fd != -1)
+			close(proc.output_fd);
+		cr_assert_eq(waitpid(-1, &status, 0), proc.pid);
+	}
+	child_settle_all();
+	cr_assert(!child_in_flight(proc.pid));
+	cr_assert_eq(open_fds(), before, "an fd was left open");
+	close(sock[0]);
+	close(sock[1]);
+}
+
 /* The event loop of a test: stop once the callback was told. */
 static void
 stop_when_told(pid_t pid, const char *cause, void *arg)

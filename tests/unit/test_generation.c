@@ -35,6 +35,8 @@ static struct {
 	int		 spawned;
 	int		 fail_spawn_at;	/* the nth spawn fails (1-based), 0 never */
 	bool		 exec_fails_next;
+	bool		 exec_fails_late;	/* in flight, told at its settle */
+	bool		 in_flight[FAKE_MAX];
 	long		 spawn_spin_us;	/* each spawn takes this long */
 	long		 signal_spin_us;	/* each signal sent takes this long */
 	int		 signals[FAKE_MAX];	/* sent to the process itself */
@@ -88,7 +90,26 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 		return WORKER_CANNOT_RUN;
 	}
 	fake.alive[i] = true;
+	fake.in_flight[i] = fake.exec_fails_late;
 	return 0;
+}
+
+/* The cause a start in flight that cannot exec is told with. */
+#define LATE_CAUSE	"cannot run /bin/app: exec: Permission denied"
+
+/*
+ * Fake settle: a start in flight whose exec fails is told now, as
+ * child.c tells the supervisor, which notes it on the worker.
+ */
+static void
+fake_settle(pid_t pid)
+{
+	int i = fake_index(pid);
+
+	if (i == -1 || !fake.in_flight[i])
+		return;
+	fake.in_flight[i] = false;
+	worker_note_cannot_run(pidmap_get(pids, pid), LATE_CAUSE);
 }
 
 /* Fake getpgid(2). */
@@ -139,6 +160,7 @@ static const struct proc_ops fake_ops = {
 	.kill = fake_kill,
 	.getpgid = fake_getpgid,
 	.track = NULL,
+	.settle = fake_settle,
 };
 
 /* Record generation events. */
@@ -169,8 +191,10 @@ make_gen(int workers, const char *keys)
 	char text[1024];
 	struct program_conf *pc;
 
+	/* ready = notify unless keys say otherwise. */
 	snprintf(text, sizeof(text), "[program app]\ncommand = /bin/app\n"
-	    "workers = %d\nready = notify\n%s", workers, keys);
+	    "workers = %d\n%s%s", workers, strstr(keys, "ready =") != NULL ?
+	    "" : "ready = notify\n", keys);
 	conf = config_from_text(text);
 	pc = config_find_program(conf, "app");
 	return gen_new(base, conf, pc, NULL, 1, "/tmp/notify", &fake_ops, pids,
@@ -391,6 +415,79 @@ Test(generation, restart_never_leaves_an_exited_worker_down)
 	cr_assert_eq(worker_restart_in_ms(&gen->workers[0]), -1);
 	cr_assert_eq(gen->state, GEN_RUNNING);
 	gen_drain(gen);
+	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+/*
+ * A start in flight whose exec fails: the failure is told when the start
+ * settles, and the exit with 127 follows. Readiness by delay may come
+ * first; it waits for the settle, so the worker never counts as ready and
+ * the generation fails with the reason, as a start that waited does.
+ */
+Test(generation, a_late_exec_failure_fails_a_starting_generation_with_the_reason)
+{
+	struct generation *gen = make_gen(2, "ready = delay:0ms\n");
+	char *cause = NULL;
+	pid_t p1;
+
+	fake.exec_fails_late = true;
+	cr_assert_eq(gen_start(gen, &cause), 0, "%s", cause_text(cause));
+	RUN_UNTIL(gen->nspawned == 2);
+	p1 = gen->workers[1].pid;
+	/* The delay is over at the next turn: no worker becomes ready. */
+	RUN_UNTIL(gen->workers[0].cannot_run != NULL &&
+	    gen->workers[1].cannot_run != NULL);
+	cr_assert_eq(gen->nready, 0);
+	cr_assert_eq(seen.worker_ready, 0);
+	cr_assert_eq(gen->workers[1].state, WORKER_STARTING);
+	fake_exit(gen, p1, 127 << 8);
+	cr_assert_eq(seen.failed, 1);
+	cr_assert_str_eq(seen.why, LATE_CAUSE);
+	cr_assert_eq(seen.ready, 0);
+	cr_assert_eq(gen->workers[1].state, WORKER_FAILED);
+	cr_assert_null(gen->workers[1].cannot_run);
+	cr_assert_eq(gen->state, GEN_FAILED);
+	fake_exit(gen, gen->workers[0].pid, 127 << 8);
+	cr_assert_eq(gen->state, GEN_GONE);
+	cr_assert_eq(seen.failed, 1, "a failure is reported once");
+	gen_free(gen);
+}
+
+/*
+ * A running generation's worker restarted in flight whose exec fails:
+ * its exit backs the restart off with the reason (start_failures,
+ * last_error), as a restart that waited for the exec; and in a draining
+ * generation the exit counts as the worker's exit.
+ */
+Test(generation, a_late_exec_failure_on_restart_backs_off_with_the_reason)
+{
+	struct generation *gen = running_gen(2, "");
+	pid_t pid;
+
+	fake.exec_fails_late = true;
+	fake_exit(gen, gen->workers[0].pid, SIGKILL);
+	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
+	pid = gen->workers[0].pid;
+	fake_settle(pid);
+	fake_exit(gen, pid, 127 << 8);
+	cr_assert_eq(gen->workers[0].state, WORKER_BACKOFF);
+	cr_assert_eq(gen->workers[0].pid, 0);
+	cr_assert_eq(gen->workers[0].start_failures, 1);
+	cr_assert_str_eq(gen->workers[0].last_error, LATE_CAUSE);
+	cr_assert_eq(gen->nready, 1);
+	cr_assert_eq(seen.failed, 0);
+
+	/* Restarted again, in flight as the generation drains. */
+	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
+	pid = gen->workers[0].pid;
+	gen_drain(gen);
+	fake_settle(pid);
+	fake_exit(gen, pid, 127 << 8);
+	cr_assert_eq(seen.worker_exited, 1);
+	cr_assert_eq(gen->workers[0].state, WORKER_EXITED);
+	cr_assert_eq(gen->workers[0].pid, 0);
+	fake_exit(gen, gen->workers[1].pid, 0);
 	cr_assert_eq(gen->state, GEN_GONE);
 	gen_free(gen);
 }
