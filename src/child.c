@@ -1183,6 +1183,11 @@ child_clone(struct child_run *run, int flags, char *stack)
 	if (child_into_cgroup == -1)
 		child_into_cgroup = !child_under_valgrind();
 	into = run->spec->cgroup_dir_fd != -1 && child_into_cgroup == 1;
+	/* In flight, a child that would have to join by cgroup.procs waits. */
+	if (run->in_flight && run->spec->cgroup_fd != -1 && !into) {
+		errno = ENOSYS;
+		return -1;
+	}
 	if (into || run->in_flight) {
 		memset(&args, 0, sizeof(args));
 		args.flags = (uint64_t)(unsigned int)flags |
@@ -1582,6 +1587,7 @@ child_settle_done(bool wait)
 {
 	struct pollfd pfd[CHILD_SLOTS];
 	struct child_slot *of[CHILD_SLOTS];
+	pid_t pid[CHILD_SLOTS];
 	int n = 0, i, settled = 0, ready;
 
 	for (i = 0; i < CHILD_SLOTS; i++)
@@ -1589,6 +1595,7 @@ child_settle_done(bool wait)
 			pfd[n].fd = child_slots[i].flight.exec_fd;
 			pfd[n].events = POLLIN;
 			pfd[n].revents = 0;
+			pid[n] = child_slots[i].flight.pid;
 			of[n++] = &child_slots[i];
 		}
 	if (n == 0)
@@ -1596,8 +1603,10 @@ child_settle_done(bool wait)
 	for (;;) {
 		ready = poll(pfd, (nfds_t)n, wait ? 10 : 0);
 		for (i = 0; i < n; i++)
-			if ((ready > 0 && pfd[i].revents != 0) ||
-			    child_flight_exited(of[i])) {
+			/* The callback of one settled may not start another. */
+			if (of[i]->flight.pid == pid[i] &&
+			    ((ready > 0 && pfd[i].revents != 0) ||
+			    child_flight_exited(of[i]))) {
 				child_flight_settle(of[i]);
 				settled++;
 			}
@@ -1636,26 +1645,28 @@ child_reaped(pid_t pid)
 }
 
 /*
- * If pid's start is in flight, wait until its child exec'd or exited and
- * settle it (a failure is told to child_watch's callback now).
+ * If pid's start is in flight and its child exec'd or exited, settle it
+ * now (a failure is told to child_watch's callback before this returns).
+ * Never waits. Returns false while the child is still on its way to exec
+ * (a slow exec, a stopped child), true otherwise.
  */
-void
+bool
 child_settle(pid_t pid)
 {
-	struct child_slot *slot = NULL;
 	struct pollfd pfd;
 	int i;
 
 	for (i = 0; i < CHILD_SLOTS; i++)
-		if (pid > 0 && child_slots[i].flight.pid == pid)
-			slot = &child_slots[i];
-	if (slot == NULL)
-		return;
-	pfd.fd = slot->flight.exec_fd;
-	pfd.events = POLLIN;
-	while (poll(&pfd, 1, 10) <= 0 && !child_flight_exited(slot))
-		continue;
-	child_flight_settle(slot);
+		if (pid > 0 && child_slots[i].flight.pid == pid) {
+			pfd.fd = child_slots[i].flight.exec_fd;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, 0) <= 0 &&
+			    !child_flight_exited(&child_slots[i]))
+				return false;
+			child_flight_settle(&child_slots[i]);
+			return true;
+		}
+	return true;
 }
 
 /* Whether pid's start is in flight (its child has not been seen to exec). */

@@ -78,7 +78,7 @@ void	 child_watch(struct event_base *base, child_failed_fn failed,
 	    void *arg);
 void	 child_reaped(pid_t pid);
 bool	 child_in_flight(pid_t pid);
-void	 child_settle(pid_t pid);
+bool	 child_settle(pid_t pid);
 void	 child_settle_all(void);
 
 #endif

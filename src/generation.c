@@ -959,7 +959,7 @@ gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
  * Worker w's process exited with status: decide what follows. Its process
  * group is looked at, not those of the others (gen_group_member_exited).
  * A process whose command could not run (its start was in flight, and
- * child.c told why: w->cannot_run) is what a start that says so at once
+ * child.c told why: w->exec_failed, w->cannot_run) is what a start that says so at once
  * is (gen_slice, gen_start, worker_restart): the generation fails with
  * why, or the restart backs off.
  */
@@ -969,11 +969,13 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 	char how[128], hint[320], *why;
 	const char *what;
 	pid_t pid = w->pid;
-	bool checked = false;
+	bool checked = false, cannot;
 
 	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
 		return;
+	cannot = w->exec_failed;
 	why = w->cannot_run;
+	w->exec_failed = false;
 	w->cannot_run = NULL;
 	what = why != NULL ? why : how;
 	if (w->state == WORKER_READY && gen->nready > 0) {
@@ -984,7 +986,7 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		gen->cb(gen, GEN_EVENT_SERVING, NULL, gen->cb_arg);
 	}
 
-	if (why == NULL)
+	if (!cannot)
 		worker_clear_failures(w);	/* its command ran */
 
 	switch (gen->state) {
@@ -995,9 +997,10 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 			gen_fail_probation(gen, w, pid, what);
 			break;
 		}
-		if (why != NULL) {
+		if (cannot) {
 			worker_cannot_run(w);
-			gen_fail(gen, "%s", why);
+			gen_fail(gen, "%s", why != NULL ? why : "its command "
+			    "could not run (no memory to say why)");
 			break;
 		}
 		log_warnx("%s gen %u worker %d pid %d: %s before ready%s%s",
@@ -1007,8 +1010,9 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 		    (int)pid, how, hint[0] ? "; " : "", hint);
 		break;
 	case GEN_RUNNING:
-		if (why != NULL) {
-			worker_start_failed(w, why, gen->nready == 0);
+		if (cannot) {
+			worker_start_failed(w, why != NULL ? why : "its command "
+			    "could not run (no memory to say why)", gen->nready == 0);
 			break;
 		}
 		/* Ready by delay or a log line, then failed to bind. */

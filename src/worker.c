@@ -250,6 +250,7 @@ worker_free(struct worker *w)
 void
 worker_note_cannot_run(struct worker *w, const char *why)
 {
+	w->exec_failed = true;
 	free(w->cannot_run);
 	w->cannot_run = strdup(why);
 	if (w->cannot_run == NULL)
@@ -277,6 +278,23 @@ worker_arm_timer(struct worker *w, uint64_t ms, event_callback_fn fn)
 	return 0;
 }
 
+static void	worker_delay_done(evutil_socket_t, short, void *);
+
+/*
+ * The worker is ready but its process has not reached exec yet (its start
+ * is in flight: child.c): look again in 1 ms, then 2, 4, ... at most
+ * every 100 ms (a stopped process may never get there; its generation's
+ * ready_timeout still applies). The loop does not wait for it.
+ */
+static void
+worker_ready_after_exec(struct worker *w)
+{
+	w->exec_wait_ms = w->exec_wait_ms == 0 ? 1 : w->exec_wait_ms * 2;
+	if (w->exec_wait_ms > 100)
+		w->exec_wait_ms = 100;
+	(void)worker_arm_timer(w, w->exec_wait_ms, worker_delay_done);
+}
+
 /*
  * Mark a worker ready and tell its generation. A slot with no process (not
  * started yet: its generation starts workers in slices) cannot be.
@@ -287,13 +305,15 @@ worker_ready(struct worker *w)
 	if (w->state != WORKER_STARTING || w->pid == 0)
 		return;
 	/*
-	 * Not before its process is known to have exec'd (ready = delay:0
-	 * may come first): one that could not is told now, and its exit
-	 * follows.
+	 * Not before its process is known to have exec'd (ready = delay may
+	 * come first): one that could not is told now, and its exit
+	 * follows; one still on its way is looked at again soon.
 	 */
-	if (w->env->ops->settle != NULL)
-		w->env->ops->settle(w->pid);
-	if (w->cannot_run != NULL)
+	if (w->env->ops->settle != NULL && !w->env->ops->settle(w->pid)) {
+		worker_ready_after_exec(w);
+		return;
+	}
+	if (w->exec_failed)
 		return;
 	w->state = WORKER_READY;
 	worker_cancel_timer(w);
@@ -390,6 +410,8 @@ worker_start(struct worker *w, char **cause)
 	worker_close_output(w);
 	free(w->cannot_run);
 	w->cannot_run = NULL;
+	w->exec_failed = false;
+	w->exec_wait_ms = 0;
 	if (rc == WORKER_CANNOT_RUN) {
 		w->last_status = proc.wait_status;
 		return WORKER_CANNOT_RUN;

@@ -73,10 +73,12 @@ struct proc_ops {
 	struct desc_group *(*track)(const char *program, unsigned int number,
 			    void (*changed)(void *), void *arg, char **cause);
 	/*
-	 * Wait until pid's start, if still in flight, is settled: its
-	 * process exec'd or could not (then told at once), or NULL.
+	 * Settle pid's start if it is in flight and its process exec'd or
+	 * could not (then told before it returns): false while the process
+	 * is still on its way to exec. Never waits. NULL: starts are never
+	 * in flight.
 	 */
-	void		 (*settle)(pid_t pid);
+	bool		 (*settle)(pid_t pid);
 };
 
 extern const struct proc_ops proc_ops_system;
@@ -121,7 +123,9 @@ struct worker {
 	unsigned long long output_dropped;	/* lines over the output budget */
 	uint64_t	 listened;	/* listeners the bind() shim said it listens on */
 	bool		 addr_in_use;	/* said "address already in use" starting */
-	char		*cannot_run;	/* why its process could not exec, or NULL */
+	bool		 exec_failed;	/* its process could not exec (in flight) */
+	char		*cannot_run;	/* why, or NULL (no memory to say) */
+	unsigned int	 exec_wait_ms;	/* ready before its exec: next look */
 };
 
 void		 worker_init(struct worker *w, const struct worker_env *env,

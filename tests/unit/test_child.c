@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -795,7 +796,7 @@ Test(child, fds_a_failed_child_did_not_take_are_not_kept)
 
 /*
  * More starts than go in flight at once: each returns with its child on
- * its way, a start that finds every slot taken waits for the oldest, and
+ * its way, a start that finds every slot taken waits for one to settle, and
  * every child runs with its own fds. Once they are reaped and settled,
  * nothing is left in flight and no fd is left open; none was told as a
  * failure.
@@ -874,6 +875,43 @@ Test(child, starts_in_flight_killed_and_reaped_elsewhere_still_settle)
 	cr_assert_eq(open_fds(), before, "an fd was left open");
 	close(sock[0]);
 	close(sock[1]);
+}
+
+/*
+ * child_settle never waits: it says the start is still on its way until
+ * the child is done, then settles it, and a failure is told to the
+ * callback before it returns. A pid not in flight is settled already.
+ */
+Test(child, child_settle_settles_a_start_that_is_done_and_never_waits)
+{
+	struct child_proc proc;
+	struct child_spec spec;
+	char *cause = NULL;
+	int status;
+
+	warm_up();
+	child_watch(NULL, note_failed, NULL);
+	failed_pid = 0;
+	cr_assert(child_settle(getpid()), "a pid not in flight");
+	spec_for(&spec, cat_status_argv, NULL, 0);
+	spec.directory = "/nonexistent/handoff-test";
+	spec.discard_output = true;
+	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+	if (!child_in_flight(proc.pid))
+		cr_skip_test("starts do not go in flight here (another "
+		    "architecture, valgrind)");
+	while (!child_settle(proc.pid))
+		cr_assert_eq(poll(NULL, 0, 1), 0);	/* on its way */
+	cr_assert(!child_in_flight(proc.pid));
+	cr_assert_eq(failed_pid, proc.pid, "told before child_settle returned");
+	cr_assert_str_eq(failed_cause, "cannot run /bin/cat: chdir: No such "
+	    "file or directory");
+	free(failed_cause);
+	failed_cause = NULL;
+	failed_pid = 0;
+	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 127);
+	child_watch(NULL, NULL, NULL);
 }
 
 /* The event loop of a test: stop once the callback was told. */

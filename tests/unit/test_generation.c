@@ -36,6 +36,8 @@ static struct {
 	int		 fail_spawn_at;	/* the nth spawn fails (1-based), 0 never */
 	bool		 exec_fails_next;
 	bool		 exec_fails_late;	/* in flight, told at its settle */
+	int		 exec_later;	/* settles say "on its way" this often */
+	int		 settles;	/* settles asked for */
 	bool		 in_flight[FAKE_MAX];
 	long		 spawn_spin_us;	/* each spawn takes this long */
 	long		 signal_spin_us;	/* each signal sent takes this long */
@@ -90,7 +92,7 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 		return WORKER_CANNOT_RUN;
 	}
 	fake.alive[i] = true;
-	fake.in_flight[i] = fake.exec_fails_late;
+	fake.in_flight[i] = fake.exec_fails_late || fake.exec_later > 0;
 	return 0;
 }
 
@@ -98,18 +100,26 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 #define LATE_CAUSE	"cannot run /bin/app: exec: Permission denied"
 
 /*
- * Fake settle: a start in flight whose exec fails is told now, as
- * child.c tells the supervisor, which notes it on the worker.
+ * Fake settle: a start in flight is still on its way to exec while
+ * exec_later says so; then it settles, and one whose exec fails is told
+ * now, as child.c tells the supervisor, which notes it on the worker.
  */
-static void
+static bool
 fake_settle(pid_t pid)
 {
 	int i = fake_index(pid);
 
+	fake.settles++;
 	if (i == -1 || !fake.in_flight[i])
-		return;
+		return true;
+	if (fake.exec_later > 0) {
+		fake.exec_later--;
+		return false;
+	}
 	fake.in_flight[i] = false;
-	worker_note_cannot_run(pidmap_get(pids, pid), LATE_CAUSE);
+	if (fake.exec_fails_late)
+		worker_note_cannot_run(pidmap_get(pids, pid), LATE_CAUSE);
+	return true;
 }
 
 /* Fake getpgid(2). */
@@ -451,6 +461,29 @@ Test(generation, a_late_exec_failure_fails_a_starting_generation_with_the_reason
 	fake_exit(gen, gen->workers[0].pid, 127 << 8);
 	cr_assert_eq(gen->state, GEN_GONE);
 	cr_assert_eq(seen.failed, 1, "a failure is reported once");
+	gen_free(gen);
+}
+
+/*
+ * Ready by delay before its process reached exec (its start in flight):
+ * the loop does not wait for the exec; the worker is looked at again
+ * until the start settles, and is ready then.
+ */
+Test(generation, ready_by_delay_waits_for_the_exec_without_blocking)
+{
+	struct generation *gen = make_gen(1, "ready = delay:0ms\n");
+	char *cause = NULL;
+
+	fake.exec_later = 3;
+	cr_assert_eq(gen_start(gen, &cause), 0, "%s", cause_text(cause));
+	RUN_UNTIL(fake.settles >= 1);
+	cr_assert_eq(gen->workers[0].state, WORKER_STARTING);
+	cr_assert_eq(seen.worker_ready, 0);
+	RUN_UNTIL(gen->workers[0].state == WORKER_READY);
+	cr_assert_eq(fake.settles, 4, "looked at %d times", fake.settles);
+	cr_assert_eq(fake.exec_later, 0);
+	cr_assert_eq(seen.ready, 1);
+	kill_and_reap(gen);
 	gen_free(gen);
 }
 
