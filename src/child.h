@@ -1,6 +1,7 @@
 /*
- * child.h: start one worker process: its fd layout, environment
- * protocols (systemd, Server::Starter, einhorn) and privileges.
+ * child.h: what one worker process is given, prepared before it exists:
+ * its command, fd layout, environment protocols (systemd,
+ * Server::Starter, einhorn) and privileges. spawn.h starts it.
  */
 #ifndef HANDOFF_CHILD_H
 #define HANDOFF_CHILD_H
@@ -8,7 +9,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-struct event_base;
 struct listener;
 struct program_conf;
 
@@ -39,19 +39,6 @@ struct child_spec {
 	char		 *preload_unreadable;	/* the error if it cannot be read */
 };
 
-/* What child_spawn returns to the caller. */
-struct child_proc {
-	pid_t		 pid;
-	int		 output_fd;	/* read end of its stdout+stderr, or -1 */
-	int		 wait_status;	/* CHILD_CANNOT_RUN: how it exited */
-	/* Clock ticks after boot, as /proc/PID/stat has it; 0: not known. */
-	unsigned long long start;
-};
-
-/* child_spawn's failures (0: started). */
-#define CHILD_NOT_STARTED	(-1)	/* no process: no fd or process left */
-#define CHILD_CANNOT_RUN	(-2)	/* the child could not exec; reaped */
-
 char	**child_env_build(const struct program_conf *pc, struct listener **ls,
 	    size_t nls, unsigned int generation, int worker,
 	    const char *notify_socket, const char *preload,
@@ -63,22 +50,5 @@ int	 child_spec_init(struct child_spec *spec, const struct program_conf *pc,
 char	*child_find_command(const struct program_conf *pc, const char *name,
 	    char **cause);
 void	 child_spec_free(struct child_spec *spec);
-int	 child_spawn(const struct child_spec *spec, struct child_proc *proc,
-	    char **cause);
-void	 child_init(void);
-void	 child_share_fds(bool);
-void	 child_start_in_cgroup(bool);
-void	 child_start_in_flight(bool);
-bool	 child_under_valgrind(void);
-
-/* Told of a start in flight whose child could not exec: its pid and why. */
-typedef void (*child_failed_fn)(pid_t pid, const char *cause, void *arg);
-
-void	 child_watch(struct event_base *base, child_failed_fn failed,
-	    void *arg);
-void	 child_reaped(pid_t pid);
-bool	 child_in_flight(pid_t pid);
-bool	 child_settle(pid_t pid);
-void	 child_settle_all(void);
 
 #endif

@@ -959,7 +959,7 @@ gen_bind_hint(struct generation *gen, struct worker *w, char *buf, size_t len)
  * Worker w's process exited with status: decide what follows. Its process
  * group is looked at, not those of the others (gen_group_member_exited).
  * A process whose command could not run (its start was in flight, and
- * child.c told why: w->exec_failed, w->cannot_run) is what a start that says so at once
+ * spawn.c told why: w->exec_failed, w->cannot_run) is what a start that says so at once
  * is (gen_slice, gen_start, worker_restart): the generation fails with
  * why, or the restart backs off.
  */

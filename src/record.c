@@ -22,7 +22,7 @@
  *
  * START is the process's start time (/proc/PID/stat field 22), taken once
  * when the pid is put in the pid map: worked out at the spawn of a worker
- * (child_spawn), else read from /proc. A pid reused by another process is
+ * (spawn_start), else read from /proc. A pid reused by another process is
  * told apart by it. Each fd line belongs to the proc line above it: the
  * listener socket (by inode) the worker got at fd FD; a process has at most
  * MAX_LISTENERS_PER_PROGRAM of them, and a record with more is not trusted.

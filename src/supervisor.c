@@ -59,6 +59,7 @@
 #include "sdsocket.h"
 #include "selfmode.h"
 #include "shim.h"
+#include "spawn.h"
 #include "supervisor.h"
 #include "worker.h"
 
@@ -906,7 +907,7 @@ supervisor_peek(pid_t pid, void *arg)
 
 /*
  * A worker's start in flight settled, and its process could not exec
- * (child.c): the worker keeps why for its exit, which follows.
+ * (spawn.c): the worker keeps why for its exit, which follows.
  */
 static void
 supervisor_cannot_run(pid_t pid, const char *why, void *arg)
@@ -932,7 +933,7 @@ supervisor_reaped(pid_t pid, int status, void *arg)
 	struct supervisor *sup = arg;
 	struct worker *w;
 
-	child_reaped(pid);	/* a start in flight is settled first */
+	spawn_reaped(pid);	/* a start in flight is settled first */
 	if ((w = supervisor_find_worker(sup, pid)) != NULL && w->pid == pid) {
 		gen_worker_exited(gen_of(w), w, status);
 		return;
@@ -1110,7 +1111,7 @@ supervisor_free(struct supervisor *sup)
 	config_unref(sup->conf);
 	notify_close(sup->notify);
 	desc_shutdown();	/* after the generations, before the event base */
-	child_watch(NULL, NULL, NULL);	/* its events go with the base */
+	spawn_watch(NULL, NULL, NULL);	/* its events go with the base */
 	fdstore_free();
 	sdsocket_free();
 	reload_queue_clear(&sup->reload_queue);
@@ -1401,12 +1402,12 @@ supervisor_run(struct config *conf, const char *config_path,
 	}
 	fdstore_init();
 	outstore_enable(fdstore_enabled());
-	child_init();
+	spawn_init();
 	if ((sup.base = event_base_new()) == NULL ||
 	    (sup.pids = pidmap_new()) == NULL ||
 	    (sup.groups = pidmap_new()) == NULL)
 		fatalx("cannot create the event loop");
-	child_watch(sup.base, supervisor_cannot_run, &sup);
+	spawn_watch(sup.base, supervisor_cannot_run, &sup);
 	sup.sig_hup = supervisor_add_signal(&sup, SIGHUP);
 	sup.sig_term = supervisor_add_signal(&sup, SIGTERM);
 	sup.sig_int = supervisor_add_signal(&sup, SIGINT);

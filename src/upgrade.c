@@ -42,7 +42,6 @@
 
 #include "acceptq.h"
 #include "cause.h"
-#include "child.h"
 #include "config.h"
 #include "control.h"
 #include "descendants.h"
@@ -58,6 +57,7 @@
 #include "reap.h"
 #include "reuseport.h"
 #include "sdsocket.h"
+#include "spawn.h"
 #include "state.h"
 #include "supervisor.h"
 #include "upgrade.h"
@@ -568,7 +568,7 @@ upgrade_exec(struct supervisor *sup)
 		return;
 	}
 	/* No child may still be on its way to exec in this image's memory. */
-	child_settle_all();
+	spawn_settle_all();
 	log_info("upgrading to %s", sup->upgrade_to);
 	control_upgrade_progress(sup->control, "checking %s", sup->upgrade_to);
 	if (access(sup->upgrade_to, X_OK) == -1) {

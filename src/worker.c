@@ -34,6 +34,7 @@
 #include "pidmap.h"
 #include "procfs.h"
 #include "shim.h"
+#include "spawn.h"
 #include "state.h"
 #include "worker.h"
 
@@ -85,7 +86,7 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	const struct program_conf *pc = env->pc;
 	const char *preload = NULL;
 	struct child_spec spec;
-	struct child_proc cp;
+	struct spawn_proc cp;
 	int rc;
 
 	if (pc->preload && (preload = shim_path(cause)) == NULL)
@@ -96,9 +97,9 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 		return -1;
 	spec.cgroup_fd = desc_group_procs_fd(env->desc);
 	spec.cgroup_dir_fd = desc_group_dir_fd(env->desc);
-	rc = child_spawn(&spec, &cp, cause);
+	rc = spawn_start(&spec, &cp, cause);
 	child_spec_free(&spec);
-	if (rc == CHILD_NOT_STARTED)
+	if (rc == SPAWN_NOT_STARTED)
 		return WORKER_NOT_STARTED;
 	proc->pid = cp.pid;
 	proc->output_fd = cp.output_fd;
@@ -106,7 +107,7 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	if (rc == 0)
 		procfs_note_start(cp.pid, cp.start);
 	proc->wait_status = cp.wait_status;
-	return rc == CHILD_CANNOT_RUN ? WORKER_CANNOT_RUN : 0;
+	return rc == SPAWN_CANNOT_RUN ? WORKER_CANNOT_RUN : 0;
 }
 
 const struct proc_ops proc_ops_system = {
@@ -114,7 +115,7 @@ const struct proc_ops proc_ops_system = {
 	.kill = kill,
 	.getpgid = getpgid,
 	.track = desc_group_new,
-	.settle = child_settle,
+	.settle = spawn_settle,
 };
 
 /* A worker slot of a generation, with no process yet. */
@@ -244,7 +245,7 @@ worker_free(struct worker *w)
 }
 
 /*
- * The worker's process, whose start was in flight (child.c), could not
+ * The worker's process, whose start was in flight (spawn.c), could not
  * exec: why, kept for its exit (gen_worker_exited).
  */
 void
@@ -282,7 +283,7 @@ static void	worker_delay_done(evutil_socket_t, short, void *);
 
 /*
  * The worker is ready but its process has not reached exec yet (its start
- * is in flight: child.c): look again in 1 ms, then 2, 4, ... at most
+ * is in flight: spawn.c): look again in 1 ms, then 2, 4, ... at most
  * every 100 ms (a stopped process may never get there; its generation's
  * ready_timeout still applies). The loop does not wait for it.
  */

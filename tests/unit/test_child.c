@@ -1,8 +1,9 @@
 /*
  * test_child.c: what child.c prepares for a worker before clone (the exact
  * environment of each socket protocol, how the command is found) and what
- * the child does before exec: its fds, signals and ids, as the program it
- * runs sees them in /proc, and a failure reported by child_spawn itself.
+ * the child spawn.c starts does before exec: its fds, signals and ids, as
+ * the program it runs sees them in /proc; a failure before exec, reported
+ * by spawn_start itself or, for a start in flight, when it settles.
  */
 #include "autoconf.h"
 
@@ -32,6 +33,7 @@
 #include "config.h"
 #include "listener.h"
 #include "procfs.h"
+#include "spawn.h"
 #include "support.h"
 
 static char *dir;
@@ -332,12 +334,12 @@ open_fds(void)
 static char *
 run_spec(const struct child_spec *spec, int *status)
 {
-	struct child_proc proc;
+	struct spawn_proc proc;
 	char *cause = NULL, *text;
 	size_t len = 0, cap = 4096;
 	ssize_t n;
 
-	cr_assert_eq(child_spawn(spec, &proc, &cause), 0, "%s", cause);
+	cr_assert_eq(spawn_start(spec, &proc, &cause), 0, "%s", cause);
 	cr_assert_gt(proc.pid, 0);
 	cr_assert_geq(proc.output_fd, 0);
 	cr_assert_eq(fcntl(proc.output_fd, F_SETFL, 0), 0);
@@ -350,7 +352,7 @@ run_spec(const struct child_spec *spec, int *status)
 	text[len] = '\0';
 	close(proc.output_fd);
 	cr_assert_eq(waitpid(proc.pid, status, 0), proc.pid);
-	child_reaped(proc.pid);	/* as the supervisor's reaper does */
+	spawn_reaped(proc.pid);	/* as the supervisor's reaper does */
 	return text;
 }
 
@@ -522,16 +524,16 @@ Test(child, many_fds_reach_the_child_in_order_beside_many_others)
 /* Where the child copies the fd table instead (valgrind, Linux < 5.9). */
 Test(child, fds_are_placed_the_same_when_the_child_copies_the_fd_table)
 {
-	child_share_fds(false);
+	spawn_share_fds(false);
 	expect_fds_placed(16, 0, -1);
 	expect_fds_placed(300, 600, -1);
-	child_share_fds(true);
+	spawn_share_fds(true);
 }
 
 Test(child, discarded_output_goes_to_dev_null)
 {
 	char *tmp = support_tmpdir(), *script, *path, *text, *target;
-	struct child_proc proc;
+	struct spawn_proc proc;
 	struct child_spec spec;
 	char *cause = NULL;
 	int status;
@@ -540,7 +542,7 @@ Test(child, discarded_output_goes_to_dev_null)
 	cr_assert(asprintf(&script, "ls -l /proc/$$/fd > %s", path) != -1);
 	spec_for_sh(&spec, script, NULL, 0);
 	spec.discard_output = true;
-	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+	cr_assert_eq(spawn_start(&spec, &proc, &cause), 0, "%s", cause);
 	cr_assert_eq(proc.output_fd, -1, "no pipe for discarded output");
 	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -561,7 +563,7 @@ Test(child, discarded_output_goes_to_dev_null)
 }
 
 /*
- * The start time child_spawn works out around the clone (the two reads of
+ * The start time spawn_start works out around the clone (the two reads of
  * the clock in one tick) is the one /proc/PID/stat shows, which a record
  * of the workers compares after a crash; where the reads straddle a tick
  * it says it does not know. A start time noted for a pid is taken once,
@@ -569,7 +571,7 @@ Test(child, discarded_output_goes_to_dev_null)
  */
 Test(child, the_start_time_worked_out_at_the_spawn_is_the_kernels)
 {
-	struct child_proc proc;
+	struct spawn_proc proc;
 	struct child_spec spec;
 	struct procfs_stat st;
 	char *cause = NULL;
@@ -578,7 +580,7 @@ Test(child, the_start_time_worked_out_at_the_spawn_is_the_kernels)
 	spec_for_sh(&spec, "exit 0", NULL, 0);
 	spec.discard_output = true;
 	for (i = 0; i < 20; i++) {
-		cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+		cr_assert_eq(spawn_start(&spec, &proc, &cause), 0, "%s", cause);
 		/* A zombie keeps its stat until it is reaped. */
 		cr_assert_eq(procfs_stat(proc.pid, &st), 0);
 		if (proc.start != 0) {
@@ -598,7 +600,7 @@ Test(child, the_start_time_worked_out_at_the_spawn_is_the_kernels)
 		cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
 	}
 	/* A spawn takes well under a tick (10 ms) outside valgrind. */
-	if (!child_under_valgrind())
+	if (!spawn_under_valgrind())
 		cr_expect_gt(known, 0, "no spawn knew its start time");
 }
 
@@ -625,18 +627,18 @@ Test(child, listen_pid_is_the_workers_own_pid)
 	 * Where the start waits for the exec, the child writes it into the
 	 * slot, in memory it shares with this process (not under valgrind,
 	 * which runs the child as a fork); a start in flight writes it into
-	 * a copy of its own, which it may still read after child_spawn
+	 * a copy of its own, which it may still read after spawn_start
 	 * returned.
 	 */
-	child_start_in_flight(false);
+	spawn_start_in_flight(false);
 	text = run_spec(&spec, &status);
-	if (!child_under_valgrind()) {
+	if (!spawn_under_valgrind()) {
 		snprintf(want, sizeof(want), "%s %s\n", pidvar + 11,
 		    pidvar + 11);
 		cr_assert_str_eq(text, want);
 	}
 	free(text);
-	child_start_in_flight(true);
+	spawn_start_in_flight(true);
 }
 
 /*
@@ -647,24 +649,24 @@ Test(child, listen_pid_is_the_workers_own_pid)
 static void
 warm_up(void)
 {
-	child_init();
+	spawn_init();
 }
 
 /*
  * Skip the test under valgrind, which runs the child as a fork: the step
  * and errno of a failure before exec, which the child leaves in memory it
- * shares with child_spawn, never reach this process (the child's exit
+ * shares with spawn_start, never reach this process (the child's exit
  * status 127 alone tells of it there).
  */
 static void
 skip_where_child_shares_no_memory(void)
 {
-	if (child_under_valgrind())
-		cr_skip_test("valgrind runs the child as a fork: child_spawn "
+	if (spawn_under_valgrind())
+		cr_skip_test("valgrind runs the child as a fork: spawn_start "
 		    "cannot see the step and errno of its failure before exec");
 }
 
-/* What the child_watch callback was told: the pid and why, or 0. */
+/* What the spawn_watch callback was told: the pid and why, or 0. */
 static pid_t	 failed_pid;
 static char	*failed_cause;
 
@@ -680,37 +682,37 @@ note_failed(pid_t pid, const char *cause, void *arg)
 /*
  * Spawn spec, which must fail before exec, with the step and errno in
  * the cause; nothing is left, no process and no fd. Where the start waits
- * for the exec (CLONE_VFORK), child_spawn says so itself and reaps the
+ * for the exec (CLONE_VFORK), spawn_start says so itself and reaps the
  * child. A start in flight returns at once: its child exits 127, and once
  * it is settled (as the supervisor's reaper does when it reaps it) the
- * child_watch callback is told, once.
+ * spawn_watch callback is told, once.
  */
 static void
 expect_cannot_run(const struct child_spec *spec, const char *cause_want)
 {
-	struct child_proc proc;
+	struct spawn_proc proc;
 	char *cause = NULL;
 	int before, rc, status;
 
 	warm_up();
-	child_watch(NULL, note_failed, NULL);
+	spawn_watch(NULL, note_failed, NULL);
 	failed_pid = 0;
 	before = open_fds();
-	rc = child_spawn(spec, &proc, &cause);
+	rc = spawn_start(spec, &proc, &cause);
 	if (rc == 0) {
-		cr_assert(child_in_flight(proc.pid));
+		cr_assert(spawn_in_flight(proc.pid));
 		if (proc.output_fd != -1)
 			close(proc.output_fd);
 		cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
 		cr_assert_eq(failed_pid, 0, "told before it was settled");
-		child_reaped(proc.pid);
-		cr_assert(!child_in_flight(proc.pid));
+		spawn_reaped(proc.pid);
+		cr_assert(!spawn_in_flight(proc.pid));
 		cr_assert_eq(failed_pid, proc.pid);
 		cause = failed_cause;
 		failed_cause = NULL;
 		failed_pid = 0;
 	} else {
-		cr_assert_eq(rc, CHILD_CANNOT_RUN, "cause %s", cause);
+		cr_assert_eq(rc, SPAWN_CANNOT_RUN, "cause %s", cause);
 		status = proc.wait_status;
 		cr_assert_eq(proc.output_fd, -1);
 	}
@@ -722,15 +724,15 @@ expect_cannot_run(const struct child_spec *spec, const char *cause_want)
 	cr_assert_eq(errno, ECHILD);
 	cr_assert_eq(open_fds(), before, "an fd was left open");
 	free(cause);
-	child_watch(NULL, NULL, NULL);
+	spawn_watch(NULL, NULL, NULL);
 }
 
 /* Run expect_cannot_run's cases in flight, then waiting for the exec. */
 #define EXPECT_CANNOT_RUN_BOTH(spec, want) do {				\
 	expect_cannot_run(spec, want);					\
-	child_start_in_flight(false);					\
+	spawn_start_in_flight(false);					\
 	expect_cannot_run(spec, want);					\
-	child_start_in_flight(true);					\
+	spawn_start_in_flight(true);					\
 } while (0)
 
 Test(child, a_failure_before_exec_is_returned_with_its_step_and_errno)
@@ -803,14 +805,14 @@ Test(child, fds_a_failed_child_did_not_take_are_not_kept)
  */
 Test(child, more_starts_than_slots_all_run_and_settle)
 {
-	struct child_proc proc[12];
+	struct spawn_proc proc[12];
 	struct child_spec spec;
 	char *cause = NULL, byte;
 	int socks[2], status, before, i;
 	bool any_in_flight = false;
 
 	warm_up();
-	child_watch(NULL, note_failed, NULL);
+	spawn_watch(NULL, note_failed, NULL);
 	failed_pid = 0;
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, socks),
 	    0);
@@ -819,13 +821,13 @@ Test(child, more_starts_than_slots_all_run_and_settle)
 	spec_for_sh(&spec, "printf x >&3", &socks[0], 1);
 	spec.discard_output = true;
 	for (i = 0; i < 12; i++) {
-		cr_assert_eq(child_spawn(&spec, &proc[i], &cause), 0, "%s",
+		cr_assert_eq(spawn_start(&spec, &proc[i], &cause), 0, "%s",
 		    cause);
-		if (child_in_flight(proc[i].pid))
+		if (spawn_in_flight(proc[i].pid))
 			any_in_flight = true;
 	}
 	/* valgrind runs only children that make it wait (CLONE_VFORK). */
-	cr_assert(any_in_flight || child_under_valgrind(),
+	cr_assert(any_in_flight || spawn_under_valgrind(),
 	    "no start went in flight");
 	for (i = 0; i < 12; i++) {
 		cr_assert_eq(read(socks[1], &byte, 1), 1);
@@ -835,25 +837,25 @@ Test(child, more_starts_than_slots_all_run_and_settle)
 		cr_assert_eq(waitpid(proc[i].pid, &status, 0), proc[i].pid);
 		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		    "child %d: wait status %#x", i, status);
-		child_reaped(proc[i].pid);
-		cr_assert(!child_in_flight(proc[i].pid));
+		spawn_reaped(proc[i].pid);
+		cr_assert(!spawn_in_flight(proc[i].pid));
 	}
 	cr_assert_eq(failed_pid, 0, "a failure was told: %s", failed_cause);
 	cr_assert_eq(open_fds(), before, "an fd was left open");
 	close(socks[0]);
 	close(socks[1]);
-	child_watch(NULL, NULL, NULL);
+	spawn_watch(NULL, NULL, NULL);
 }
 
 /*
  * Children killed as soon as they start, perhaps before they took their
  * fds, and reaped by a wait for any child, not by the supervisor's reaper
- * (child_reaped): settling them still ends, and leaves no fd open (the
+ * (spawn_reaped): settling them still ends, and leaves no fd open (the
  * fds a child did not take are closed with its slot's leftovers).
  */
 Test(child, starts_in_flight_killed_and_reaped_elsewhere_still_settle)
 {
-	struct child_proc proc;
+	struct spawn_proc proc;
 	struct child_spec spec;
 	char *cause = NULL;
 	int sock[2], before, i, status;
@@ -864,46 +866,46 @@ Test(child, starts_in_flight_killed_and_reaped_elsewhere_still_settle)
 	before = open_fds();
 	spec_for_sh(&spec, "exit 0", &sock[0], 1);
 	for (i = 0; i < 8; i++) {
-		cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+		cr_assert_eq(spawn_start(&spec, &proc, &cause), 0, "%s", cause);
 		cr_assert_eq(kill(proc.pid, SIGKILL), 0);
 		if (proc.output_fd != -1)
 			close(proc.output_fd);
 		cr_assert_eq(waitpid(-1, &status, 0), proc.pid);
 	}
-	child_settle_all();
-	cr_assert(!child_in_flight(proc.pid));
+	spawn_settle_all();
+	cr_assert(!spawn_in_flight(proc.pid));
 	cr_assert_eq(open_fds(), before, "an fd was left open");
 	close(sock[0]);
 	close(sock[1]);
 }
 
 /*
- * child_settle never waits: it says the start is still on its way until
+ * spawn_settle never waits: it says the start is still on its way until
  * the child is done, then settles it, and a failure is told to the
  * callback before it returns. A pid not in flight is settled already.
  */
-Test(child, child_settle_settles_a_start_that_is_done_and_never_waits)
+Test(child, spawn_settle_settles_a_start_that_is_done_and_never_waits)
 {
-	struct child_proc proc;
+	struct spawn_proc proc;
 	struct child_spec spec;
 	char *cause = NULL;
 	int status;
 
 	warm_up();
-	child_watch(NULL, note_failed, NULL);
+	spawn_watch(NULL, note_failed, NULL);
 	failed_pid = 0;
-	cr_assert(child_settle(getpid()), "a pid not in flight");
+	cr_assert(spawn_settle(getpid()), "a pid not in flight");
 	spec_for(&spec, cat_status_argv, NULL, 0);
 	spec.directory = "/nonexistent/handoff-test";
 	spec.discard_output = true;
-	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
-	if (!child_in_flight(proc.pid))
+	cr_assert_eq(spawn_start(&spec, &proc, &cause), 0, "%s", cause);
+	if (!spawn_in_flight(proc.pid))
 		cr_skip_test("starts do not go in flight here (another "
 		    "architecture, valgrind)");
-	while (!child_settle(proc.pid))
+	while (!spawn_settle(proc.pid))
 		cr_assert_eq(poll(NULL, 0, 1), 0);	/* on its way */
-	cr_assert(!child_in_flight(proc.pid));
-	cr_assert_eq(failed_pid, proc.pid, "told before child_settle returned");
+	cr_assert(!spawn_in_flight(proc.pid));
+	cr_assert_eq(failed_pid, proc.pid, "told before spawn_settle returned");
 	cr_assert_str_eq(failed_cause, "cannot run /bin/cat: chdir: No such "
 	    "file or directory");
 	free(failed_cause);
@@ -911,7 +913,7 @@ Test(child, child_settle_settles_a_start_that_is_done_and_never_waits)
 	failed_pid = 0;
 	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 127);
-	child_watch(NULL, NULL, NULL);
+	spawn_watch(NULL, NULL, NULL);
 }
 
 /* The event loop of a test: stop once the callback was told. */
@@ -931,7 +933,7 @@ stop_when_told(pid_t pid, const char *cause, void *arg)
 Test(child, an_event_loop_settles_starts_in_flight_by_itself)
 {
 	struct event_base *base;
-	struct child_proc proc, ok;
+	struct spawn_proc proc, ok;
 	struct child_spec spec;
 	char *cause = NULL;
 	int status, p[2];
@@ -939,13 +941,13 @@ Test(child, an_event_loop_settles_starts_in_flight_by_itself)
 
 	warm_up();
 	cr_assert_not_null(base = event_base_new());
-	child_watch(base, stop_when_told, base);
+	spawn_watch(base, stop_when_told, base);
 	failed_pid = 0;
 	spec_for(&spec, cat_status_argv, NULL, 0);
 	spec.directory = "/nonexistent/handoff-test";
 	spec.discard_output = true;
-	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
-	if (!child_in_flight(proc.pid))
+	cr_assert_eq(spawn_start(&spec, &proc, &cause), 0, "%s", cause);
+	if (!spawn_in_flight(proc.pid))
 		cr_skip_test("starts do not go in flight here (another "
 		    "architecture, valgrind)");
 	cr_assert_eq(event_base_dispatch(base), 0);
@@ -966,9 +968,9 @@ Test(child, an_event_loop_settles_starts_in_flight_by_itself)
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	spec_for_sh(&spec, "read x <&3", &p[0], 1);
 	spec.discard_output = true;
-	cr_assert_eq(child_spawn(&spec, &ok, &cause), 0, "%s", cause);
-	cr_assert(child_in_flight(ok.pid));
-	while (child_in_flight(ok.pid))
+	cr_assert_eq(spawn_start(&spec, &ok, &cause), 0, "%s", cause);
+	cr_assert(spawn_in_flight(ok.pid));
+	while (spawn_in_flight(ok.pid))
 		cr_assert_eq(event_base_loop(base, EVLOOP_ONCE), 0);
 	cr_assert_eq(failed_pid, 0);
 	cr_assert_eq(write(p[1], "\n", 1), 1);
@@ -977,7 +979,7 @@ Test(child, an_event_loop_settles_starts_in_flight_by_itself)
 	    "wait status %#x", status);
 	close(p[0]);
 	close(p[1]);
-	child_watch(NULL, NULL, NULL);
+	spawn_watch(NULL, NULL, NULL);
 	event_base_free(base);
 }
 
@@ -993,7 +995,7 @@ Test(child, a_start_needs_no_fd_but_its_output_pipe)
 	struct rlimit saved, low;
 
 	/* A copying start is covered by the next test. */
-	if (child_under_valgrind())
+	if (spawn_under_valgrind())
 		cr_skip_test("valgrind runs the child as a fork, which copies "
 		    "the fd table: it needs room above this process's fds");
 	warm_up();
@@ -1014,12 +1016,12 @@ Test(child, a_copying_start_past_the_fd_limit_says_so)
 {
 	struct rlimit saved, low;
 	int sock, *fill, before;
-	struct child_proc proc;
+	struct spawn_proc proc;
 	struct child_spec spec;
 	char *cause = NULL;
 	size_t i, nfill;
 
-	child_share_fds(false);
+	spawn_share_fds(false);
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	low = saved;
 	low.rlim_cur = 128;
@@ -1028,7 +1030,7 @@ Test(child, a_copying_start_past_the_fd_limit_says_so)
 	spec_for_sh(&spec, "exit 0", &sock, 1);
 	fill = fill_fd_table(2, &nfill);
 	before = open_fds();
-	cr_assert_eq(child_spawn(&spec, &proc, &cause), CHILD_NOT_STARTED,
+	cr_assert_eq(spawn_start(&spec, &proc, &cause), SPAWN_NOT_STARTED,
 	    "cause %s", cause);
 	cr_assert_not_null(strstr(cause, "the fd limit (RLIMIT_NOFILE 128) "
 	    "leaves no room to place 1 listeners and the output above fd"),
@@ -1040,7 +1042,7 @@ Test(child, a_copying_start_past_the_fd_limit_says_so)
 	free(fill);
 	close(sock);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
-	child_share_fds(true);
+	spawn_share_fds(true);
 }
 
 /* A handler of the test's: records that it ran, wherever that was. */
@@ -1115,7 +1117,7 @@ signaller_run(void *arg)
 Test(child, a_signal_before_exec_never_runs_a_handler_of_the_supervisor)
 {
 	struct signaller sg = { -1, -1 };
-	struct child_proc proc;
+	struct spawn_proc proc;
 	struct child_spec spec;
 	struct sigaction sa;
 	char *cause = NULL, buf[4096];
@@ -1127,7 +1129,7 @@ Test(child, a_signal_before_exec_never_runs_a_handler_of_the_supervisor)
 	 * (CLONE_VFORK) with every thread of this process held: the thread
 	 * that signals the child and drains its pipe never runs.
 	 */
-	if (child_under_valgrind())
+	if (spawn_under_valgrind())
 		cr_skip_test("valgrind holds every thread while the child "
 		    "runs: none can signal it before its exec");
 	memset(&sa, 0, sizeof(sa));
@@ -1151,7 +1153,7 @@ Test(child, a_signal_before_exec_never_runs_a_handler_of_the_supervisor)
 	spec_for(&spec, cat_status_argv, NULL, 0);
 	spec.cgroup_fd = p[1];
 	spec.discard_output = true;
-	cr_assert_eq(child_spawn(&spec, &proc, &cause), 0, "%s", cause);
+	cr_assert_eq(spawn_start(&spec, &proc, &cause), 0, "%s", cause);
 	cr_assert_eq(pthread_join(thread, NULL), 0);
 	cr_assert_eq(sg.child, proc.pid);
 	cr_assert_eq(waitpid(proc.pid, &status, 0), proc.pid);
@@ -1278,7 +1280,7 @@ cgroup_of_child(int procs_fd, int dir_fd)
 }
 
 /*
- * Whether child.c can start a child inside its cgroup here: x86-64 and a
+ * Whether spawn.c can start a child inside its cgroup here: x86-64 and a
  * clone3 that knows CLONE_INTO_CGROUP. A cgroup fd past INT_MAX makes such
  * a kernel refuse with EINVAL before anything is cloned; Linux 5.3 to 5.6
  * says E2BIG, an older one, a seccomp filter or valgrind ENOSYS or EPERM.
@@ -1348,9 +1350,9 @@ Test(child, a_child_starts_in_its_cgroup_or_joins_it_by_cgroup_procs)
 	expect_child_in_cgroup(procs_b, dir_a, rel_fast);
 	/* A directory the kernel refuses: it joins by cgroup.procs. */
 	expect_child_in_cgroup(procs_b, plain, rel_b);
-	child_start_in_cgroup(false);
+	spawn_start_in_cgroup(false);
 	expect_child_in_cgroup(procs_b, dir_a, rel_b);
-	child_start_in_cgroup(true);
+	spawn_start_in_cgroup(true);
 	/* Still started in the cgroup after a refused directory. */
 	expect_child_in_cgroup(procs_b, dir_a, rel_fast);
 

@@ -102,7 +102,7 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 /*
  * Fake settle: a start in flight is still on its way to exec while
  * exec_later says so; then it settles, and one whose exec fails is told
- * now, as child.c tells the supervisor, which notes it on the worker.
+ * now, as spawn.c tells the supervisor, which notes it on the worker.
  */
 static bool
 fake_settle(pid_t pid)
