@@ -24,8 +24,13 @@ struct program {
 };
 TAILQ_HEAD(program_list, program);
 
+struct hashmap;
+
 struct program	*program_find(struct program_list *list, const char *name);
 struct program	*program_get(struct program_list *list, const char *name);
+struct hashmap	*program_index(struct program_list *list);
+struct program	*program_get_indexed(struct program_list *list,
+		    struct hashmap *index, const char *name);
 void		 program_free(struct program_list *list, struct program *prog);
 bool		 program_list_has_processes(const struct program_list *list);
 

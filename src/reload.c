@@ -20,6 +20,7 @@
 #include "cause.h"
 #include "config.h"
 #include "generation.h"
+#include "hashmap.h"
 #include "listener.h"
 #include "log.h"
 #include "loopstat.h"
@@ -231,20 +232,25 @@ reload_make(struct reload *r, struct program_list *progs,
 	struct program_conf *pc;
 	struct program *prog;
 	struct generation *gen;
+	struct hashmap *index;
 	size_t i;
 
+	/* Without memory for it, each lookup walks the list. */
+	index = r->only == NULL ? program_index(progs) : NULL;
 	TAILQ_FOREACH(pc, &r->conf->programs, entry) {
 		if (r->only != NULL && strcmp(pc->name, r->only) != 0)
 			continue;
 		for (i = 0; i < pc->nlisteners; i++)
 			ls[i] = listener_set_for(&r->listeners, r->conf,
 			    pc->listeners[i]);
-		if ((prog = program_get(progs, pc->name)) == NULL ||
+		if ((prog = program_get_indexed(progs, index,
+		    pc->name)) == NULL ||
 		    (gen = gen_new(env->base, r->conf, pc, ls,
 		    prog->next_number, env->notify_path(env->arg,
 		    reload_worker_uid(pc)), env->ops, env->pids, env->groups,
 		    env->gen_cb, env->arg)) == NULL) {
 			*cause = strdup("out of memory");
+			hashmap_free(index);
 			reload_unmake(progs);
 			return -1;
 		}
@@ -254,6 +260,7 @@ reload_make(struct reload *r, struct program_list *progs,
 		prog->starting = gen;
 		r->pending++;
 	}
+	hashmap_free(index);
 	return 0;
 }
 

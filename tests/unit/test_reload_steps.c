@@ -21,6 +21,7 @@
 #include "config.h"
 #include "config_text.h"
 #include "generation.h"
+#include "hashmap.h"
 #include "listener.h"
 #include "pidmap.h"
 #include "program.h"
@@ -351,6 +352,40 @@ Test(reload_steps, first_start_makes_a_generation_of_each_program)
 	cr_assert_eq(fake.spawned, 3);
 	cr_assert_not_null(strstr(progress, "1 a gen 1 starting 2 workers\n"));
 	cr_assert_not_null(strstr(progress, "1 b gen 1 took over in "));
+}
+
+/*
+ * A reload looks its programs up in an index by name: each running one is
+ * found (the same program, not a second of that name), and one added is
+ * in the list and found through the index from then on.
+ */
+Test(reload_steps, programs_are_found_by_name_through_an_index)
+{
+	struct program_list list = TAILQ_HEAD_INITIALIZER(list);
+	struct program *p[300], *added;
+	struct hashmap *index;
+	char name[16];
+	int i, n = 0;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "p%d", i);
+		cr_assert_not_null(p[i] = program_get(&list, name));
+	}
+	cr_assert_not_null(index = program_index(&list));
+	for (i = 299; i >= 0; i--) {
+		snprintf(name, sizeof(name), "p%d", i);
+		cr_assert_eq(program_get_indexed(&list, index, name), p[i],
+		    "%s", name);
+	}
+	cr_assert_not_null(added = program_get_indexed(&list, index, "new"));
+	cr_assert_eq(program_get_indexed(&list, index, "new"), added);
+	cr_assert_eq(program_find(&list, "new"), added);
+	TAILQ_FOREACH(added, &list, entry)
+		n++;
+	cr_assert_eq(n, 301, "a program was added twice");
+	hashmap_free(index);
+	while ((added = TAILQ_FIRST(&list)) != NULL)
+		program_free(&list, added);
 }
 
 /*
