@@ -858,6 +858,11 @@ worker_save(struct worker *w, struct state_writer *wr)
 	state_int(wr, "last_status", w->last_status);
 	state_str(wr, "last_error", w->last_error);
 	state_int(wr, "start_failures", w->start_failures);
+	/* A start in flight whose exec failed: its exit comes after the exec. */
+	if (w->exec_failed) {
+		state_int(wr, "exec_failed", 1);
+		state_str(wr, "cannot_run", w->cannot_run);
+	}
 	state_int(wr, "output_dropped", (long long)w->output_dropped);
 	state_int(wr, "listened", (long long)w->listened);
 }
@@ -892,6 +897,12 @@ worker_restore(struct worker *w, const struct state_rec *r)
 		w->status_text = strdup(text);
 	if ((text = state_get(r, "last_error")) != NULL)
 		w->last_error = strdup(text);
+	/* Its exit (127) then fails the start with the reason, not a crash. */
+	if (state_get_int(r, "exec_failed", 0) == 1) {
+		w->exec_failed = true;
+		if ((text = state_get(r, "cannot_run")) != NULL)
+			w->cannot_run = strdup(text);
+	}
 	if (state_get_int(r, "pid", 0) > 0) {
 		worker_set_pid(w, (pid_t)state_get_int(r, "pid", 0));
 		desc_group_add(env->desc, w->pid);

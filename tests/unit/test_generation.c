@@ -21,6 +21,7 @@
 #include "config_text.h"
 #include "generation.h"
 #include "pidmap.h"
+#include "state.h"
 #include "support.h"
 #include "worker.h"
 
@@ -488,6 +489,24 @@ Test(generation, ready_by_delay_waits_for_the_exec_without_blocking)
 }
 
 /*
+ * Kill worker 0 of a running generation: its restart goes in flight, and
+ * its exec fails (told at its settle). The restarted process's pid; its
+ * exit is the caller's to make.
+ */
+static pid_t
+restart_failing_late(struct generation *gen)
+{
+	pid_t pid;
+
+	fake.exec_fails_late = true;
+	fake_exit(gen, gen->workers[0].pid, SIGKILL);
+	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
+	pid = gen->workers[0].pid;
+	fake_settle(pid);
+	return pid;
+}
+
+/*
  * A running generation's worker restarted in flight whose exec fails:
  * its exit backs the restart off with the reason (start_failures,
  * last_error), as a restart that waited for the exec; and in a draining
@@ -496,13 +515,8 @@ Test(generation, ready_by_delay_waits_for_the_exec_without_blocking)
 Test(generation, a_late_exec_failure_on_restart_backs_off_with_the_reason)
 {
 	struct generation *gen = running_gen(2, "");
-	pid_t pid;
+	pid_t pid = restart_failing_late(gen);
 
-	fake.exec_fails_late = true;
-	fake_exit(gen, gen->workers[0].pid, SIGKILL);
-	RUN_UNTIL(gen->workers[0].state == WORKER_STARTING);
-	pid = gen->workers[0].pid;
-	fake_settle(pid);
 	fake_exit(gen, pid, 127 << 8);
 	cr_assert_eq(gen->workers[0].state, WORKER_BACKOFF);
 	cr_assert_eq(gen->workers[0].pid, 0);
@@ -522,6 +536,54 @@ Test(generation, a_late_exec_failure_on_restart_backs_off_with_the_reason)
 	cr_assert_eq(gen->workers[0].pid, 0);
 	fake_exit(gen, gen->workers[1].pid, 0);
 	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+/*
+ * An upgrade's exec between a restart in flight's failed exec (told when
+ * the upgrade settles every start) and the exit that follows it: the new
+ * image's generation backs the restart off with the reason, as the old
+ * one would have, rather than taking the exit for a crash.
+ */
+Test(generation, a_late_exec_failure_crosses_an_upgrade)
+{
+	struct generation *gen = running_gen(1, ""), *again;
+	struct state_writer w;
+	struct state st;
+	char *cause = NULL;
+	pid_t pid = restart_failing_late(gen);
+	int fd;
+
+	cr_assert_not_null(gen->workers[0].cannot_run);
+
+	cr_assert_eq(state_writer_open(&w), 0);
+	gen_save(gen, &w);
+	cr_assert_eq(state_writer_seal(&w, &fd, &cause), 0, "%s",
+	    cause_text(cause));
+	cr_assert_eq(state_read_fd(fd, &st, &cause), 0, "%s",
+	    cause_text(cause));
+	close(fd);
+	cr_assert_gt(st.nrecs, 0);
+	cr_assert_str_eq(st.recs[0].kind, "gen");
+	again = gen_new(base, conf, config_find_program(conf, "app"), NULL, 1,
+	    "/tmp/notify", &fake_ops, pids, groups, on_event, NULL);
+	cr_assert_not_null(again);
+	cr_assert_eq(gen_restore(again, &st.recs[0], &st, &cause), 0, "%s",
+	    cause_text(cause));
+	cr_assert_eq(pidmap_get(pids, pid), &again->workers[0]);
+	cr_assert_eq(again->workers[0].state, WORKER_STARTING);
+
+	fake_exit(again, pid, 127 << 8);
+	cr_assert_eq(again->workers[0].state, WORKER_BACKOFF);
+	cr_assert_eq(again->workers[0].start_failures, 1);
+	cr_assert_not_null(again->workers[0].last_error);
+	cr_assert_str_eq(again->workers[0].last_error, LATE_CAUSE);
+	cr_assert_eq(seen.failed, 0);
+	state_free(&st);
+	state_writer_free(&w);
+	kill_and_reap(again);
+	gen_free(again);
+	gen->workers[0].pid = 0;	/* the old image's: gone with its exec */
 	gen_free(gen);
 }
 
