@@ -1657,6 +1657,43 @@ listener_apply_change(struct listener_change *c)
 }
 
 /*
+ * A reload's common case: conf's listeners (those the supervisor binds)
+ * are current's, one for one and in order, each with the same address,
+ * options and names (listener_matches), none with a socket per worker. Then
+ * next is current again, each listener referenced once more, and the set
+ * in force can stay as it is at the commit (see reload.h). 1 if so, 0 if
+ * not (next untouched: listener_set_update decides), -1 if out of memory.
+ * listener_set_update would keep the same sockets: it takes the first
+ * listener of a key in set order, and current's come first.
+ */
+int
+listener_set_same(const struct listener_set *current,
+    const struct config *conf, struct listener_set *next)
+{
+	const struct listener_conf *lc;
+	size_t n = 0;
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		if (lc->self)
+			continue;
+		if (n == current->count || lc->opts.per_slot ||
+		    !listener_matches(current->items[n], lc))
+			return 0;
+		n++;
+	}
+	if (n != current->count)
+		return 0;
+	memset(next, 0, sizeof(*next));
+	if ((next->items = calloc(n + 1, sizeof(*next->items))) == NULL)
+		return -1;
+	for (next->count = 0; next->count < n; next->count++) {
+		next->items[next->count] = current->items[next->count];
+		listener_ref(next->items[next->count]);
+	}
+	return 1;
+}
+
+/*
  * Build the listener set of conf into next (which must be empty): for each
  * listener of conf, the listener of current with the same identity is
  * kept (one more reference), else one with the same address whose options

@@ -98,6 +98,8 @@ struct listener *listener_set_find(const struct listener_set *set,
 	    const char *name);
 struct listener *listener_set_for(const struct listener_set *set,
 	    const struct config *conf, const struct listener_conf *lc);
+int	 listener_set_same(const struct listener_set *current,
+	    const struct config *conf, struct listener_set *next);
 int	 listener_set_update(const struct listener_set *current,
 	    const struct config *conf, struct listener_set *next, char **cause);
 void	 listener_set_commit(struct listener_set *set,

@@ -173,6 +173,14 @@ reload_bind(struct reload *r, const struct listener_set *now,
 	struct listener_set known = { NULL, 0, NULL };
 	int rc = -1;
 
+	/*
+	 * The common case, without matching each listener by its keys (out
+	 * of memory there, the general way says so).
+	 */
+	if (listener_set_same(now, r->conf, &r->listeners) == 1) {
+		r->listeners_unchanged = true;
+		return 0;
+	}
 	if (reload_known_listeners(now, progs, &known) == -1)
 		*cause = strdup("out of memory");
 	else
@@ -335,7 +343,8 @@ reload_commit(struct reload *r, struct program_list *progs,
 	int draining = 0;
 
 	summary[0] = '\0';
-	listener_set_commit(&r->listeners, r->conf);
+	if (!r->listeners_unchanged)
+		listener_set_commit(&r->listeners, r->conf);
 	TAILQ_FOREACH(prog, progs, entry) {
 		old = prog->current;
 		if (prog->starting != NULL) {
@@ -372,6 +381,27 @@ reload_commit(struct reload *r, struct program_list *progs,
 			gen_drain(old);
 	}
 	return draining;
+}
+
+/*
+ * After reload_commit: the reload's listeners become the set in force
+ * (in_force, which drops the listeners the reload removed). A reload of
+ * the same listeners (r->listeners_unchanged) leaves that set as it is,
+ * name index and all (made now if an earlier commit had no memory for
+ * it). True if the set changed: its health watches must follow
+ * (health_watch).
+ */
+bool
+reload_take_listeners(struct reload *r, struct listener_set *in_force)
+{
+	if (r->listeners_unchanged) {
+		listener_set_clear(&r->listeners);
+		if (in_force->by_name == NULL)
+			listener_set_commit(in_force, r->conf);
+		return false;
+	}
+	listener_set_move(in_force, &r->listeners);
+	return true;
 }
 
 /* A new generation failed: kill every new one; what ran keeps running. */

@@ -30,6 +30,12 @@ struct reload {
 	char		*only;		/* reload just this program, or NULL */
 	struct config	*conf;
 	struct listener_set listeners;
+	/*
+	 * listeners are the set in force again, the same sockets, names and
+	 * options (listener_set_same): at the commit that set stays, with
+	 * its name index, and this one is dropped.
+	 */
+	bool		 listeners_unchanged;
 	struct timespec	 started;
 	int		 pending;	/* generations not ready yet */
 	bool		 initial;
@@ -77,6 +83,8 @@ int		 reload_start(struct reload *r, struct program_list *progs,
 		    const struct reload_env *env, char **cause);
 int		 reload_commit(struct reload *r, struct program_list *progs,
 		    const struct reload_env *env, char *summary, size_t len);
+bool		 reload_take_listeners(struct reload *r,
+		    struct listener_set *in_force);
 void		 reload_abort(struct reload *r, struct program_list *progs);
 void		 reload_cancel(struct reload *r, struct program_list *progs);
 bool		 reload_owns(const struct reload *r,

@@ -27,14 +27,17 @@
 #include "program.h"
 #include "selfmode.h"
 
-/* Tell whether any listener of the config is a self-mode program's. */
+/*
+ * Tell whether any listener of the config is a self-mode program's (the
+ * programs tell: there are far fewer of them than listeners).
+ */
 static bool
 selfmode_in_config(const struct config *conf)
 {
-	const struct listener_conf *lc;
+	const struct program_conf *pc;
 
-	TAILQ_FOREACH(lc, &conf->listeners, entry)
-		if (lc->self)
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if (pc->handoff == HANDOFF_SELF && pc->nlisteners > 0)
 			return true;
 	return false;
 }

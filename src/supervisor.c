@@ -137,9 +137,9 @@ supervisor_commit(struct supervisor *sup)
 	draining = reload_commit(r, &sup->programs, &sup->reload_env, summary,
 	    sizeof(summary));
 	/* Out of the fd store before a listener the reload removed closes. */
-	fdstore_sync(&r->listeners);
-	listener_set_move(&sup->listeners, &r->listeners);
-	health_watch(sup->health, &sup->listeners);
+	fdstore_sync(r->listeners_unchanged ? &sup->listeners : &r->listeners);
+	if (reload_take_listeners(r, &sup->listeners))
+		health_watch(sup->health, &sup->listeners);
 	/*
 	 * At start, before "started", so that what is running then is all
 	 * there is. After a reload, once the reload is done (its old

@@ -251,7 +251,7 @@ reload_finish(struct reload *r, int commits_before, char *summary,
 	    "the reload's commit was decided %d times",
 	    commits - commits_before);
 	draining = reload_commit(r, &progs, &env, summary, len);
-	listener_set_move(&in_force, &r->listeners);
+	(void)reload_take_listeners(r, &in_force);
 	reload_free(r);
 	current_reload = NULL;
 	return draining;
@@ -440,6 +440,58 @@ Test(reload_steps, a_reload_keeps_unchanged_sockets_and_drains_the_old)
 	    SIGTERM);
 	exit_all(old);
 	cr_assert_eq(old->state, GEN_GONE);
+}
+
+/*
+ * A reload of the same listeners (the common case) keeps the set in force
+ * as it is, without matching each listener by its keys; one that changes
+ * a listener's fd_name goes the general way, keeps the socket and renames
+ * it at the commit.
+ */
+Test(reload_steps, a_reload_of_the_same_listeners_keeps_the_set_in_force)
+{
+	char summary[256];
+	struct reload *r;
+	struct listener *admin, **items;
+	struct hashmap *index;
+	int web_fd, admin_fd, before;
+
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 0);
+	web_fd = listener_fd(listener_set_find(&in_force, "web"));
+	admin_fd = listener_fd(listener_set_find(&in_force, "admin"));
+	items = in_force.items;
+	index = in_force.by_name;
+
+	before = commits;
+	r = reload_begin(TWO_PROGRAMS, NULL);
+	cr_assert(r->listeners_unchanged);
+	all_ready();
+	cr_assert_eq(reload_finish(r, before, summary, sizeof(summary)), 2);
+	cr_assert_str_eq(summary, "a gen 2, b gen 2");
+	/* The very set in force (a new one is made while the old lives). */
+	cr_assert_eq(in_force.items, items);
+	cr_assert_eq(in_force.by_name, index);
+	cr_assert_eq(in_force.count, 2);
+	cr_assert_eq(listener_fd(listener_set_find(&in_force, "web")), web_fd);
+	cr_assert_eq(listener_fd(listener_set_find(&in_force, "admin")),
+	    admin_fd);
+
+	before = commits;
+	r = reload_begin(
+	    "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[listener admin]\nlisten = 127.0.0.2:0\nfd_name = adm\n"
+	    "[program a]\ncommand = /bin/a\nworkers = 2\nlisteners = web\n"
+	    "[program b]\ncommand = /bin/b\nlisteners = web admin\n", NULL);
+	cr_assert_not(r->listeners_unchanged);
+	all_ready();
+	cr_assert_eq(reload_finish(r, before, summary, sizeof(summary)), 2);
+	cr_assert_str_eq(summary, "a gen 3, b gen 3");
+	cr_assert_neq(in_force.items, items);
+	cr_assert_not_null(admin = listener_set_find(&in_force, "admin"));
+	cr_assert_eq(listener_fd(admin), admin_fd);
+	cr_assert_str_eq(admin->fd_name, "adm");
+	cr_assert_eq(listener_fd(listener_set_find(&in_force, "web")), web_fd);
 }
 
 Test(reload_steps, a_listener_removed_while_its_generation_drains_is_taken_back)
