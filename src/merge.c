@@ -166,12 +166,13 @@ merge_program(const struct config *current, const struct config *fresh,
     const char *name, char **cause)
 {
 	const struct program_conf *pc, *fresh_pc, *cur_pc;
-	const struct listener_conf *lc, *kept;
+	const struct listener_conf *lc, *kept, *fresh_lc;
 	struct config_msgs msgs;
 	struct config *merged = NULL;
 	struct hashmap *others;
 	char where[ADDR_STRLEN], was[ADDR_STRLEN];
 	size_t i;
+	bool uses_fresh;
 
 	*cause = NULL;
 	cur_pc = config_find_program(current, name);
@@ -209,14 +210,22 @@ merge_program(const struct config *current, const struct config *fresh,
 	    current->supervisor.pidfile))
 		goto nomem;
 	/*
-	 * Listeners: those in force that are not the program's alone, as
-	 * they are; then the program's new ones that are not among them.
+	 * Listeners, in the order in force: those that are not the program's
+	 * alone, as they are; the program's own as the file has them now
+	 * (gone if it dropped them); then its new ones. The order kept, a
+	 * reload that changes no listener is seen to change none
+	 * (listener_set_same).
 	 */
 	TAILQ_FOREACH(lc, &current->listeners, entry) {
-		if ((merge_program_uses(cur_pc, lc->name) ||
-		    merge_program_uses(fresh_pc, lc->name)) &&
-		    !merge_used_by_others(others, lc->name))
+		uses_fresh = merge_program_uses(fresh_pc, lc->name);
+		if ((merge_program_uses(cur_pc, lc->name) || uses_fresh) &&
+		    !merge_used_by_others(others, lc->name)) {
+			if (uses_fresh && (fresh_lc = config_find_listener(fresh,
+			    lc->name)) != NULL &&
+			    merge_add_listener(merged, fresh_lc) == -1)
+				goto nomem;
 			continue;
+		}
 		if (merge_add_listener(merged, lc) == -1)
 			goto nomem;
 	}

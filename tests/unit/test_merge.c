@@ -177,3 +177,37 @@ Test(merge, every_program_of_many_is_found_after_a_merge)
 	free(before_many);
 	free(after_many);
 }
+
+/*
+ * The listeners keep the order in force, the program's own in their
+ * places, its new ones after them: a reload of a program that changes
+ * no listener leaves them as they were (the next reload finds the same
+ * listeners in the same order, and keeps the set in force).
+ */
+Test(merge, the_listeners_keep_the_order_in_force)
+{
+	const char *order[] = { "a", "b", "shared", "new" };
+	const struct listener_conf *lc;
+	char *cause = NULL;
+	struct config *m;
+	size_t i = 0;
+
+	m = merge("[listener a]\nlisten = 127.0.0.1:7011\n"
+	    "[listener new]\nlisten = 127.0.0.1:7005\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[listener shared]\nlisten = 127.0.0.1:7003\nbacklog = 100\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = new shared a\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b shared\n", "A",
+	    &cause);
+	cr_assert_not_null(m, "%s", cause);
+	TAILQ_FOREACH(lc, &m->listeners, entry) {
+		cr_assert_lt(i, 4, "one listener too many: %s", lc->name);
+		cr_assert_str_eq(lc->name, order[i], "listener %zu", i);
+		i++;
+	}
+	cr_assert_eq(i, 4);
+	/* A's own listener, in its place, is the file's. */
+	lc = config_find_listener(m, "a");
+	cr_assert_eq(addr_port(&lc->addr), 7011);
+	config_free(m);
+}
