@@ -4,7 +4,7 @@
  * The control socket's directory is ours (control.c: only root or our
  * user may write it, and the lock beside the socket makes its names
  * ours), so the record is too. It is text, rewritten whole (a temporary
- * file renamed over it) after a worker process started or ended: at most
+ * file put in its place) after a worker process started or ended: at most
  * once per turn of the event loop, and, after a write that took T, not
  * before 9T have passed, nor 50 us for each process it named (at most a
  * second in all). The first bound keeps the rewrites to a tenth of the
@@ -432,9 +432,33 @@ record_render(struct record *rec, size_t *len)
 }
 
 /*
- * Write the record now: a temporary file renamed over it, written through
- * stdio's buffer (a text of its own would cost a large allocation, and
- * its pages, on each write). 0, or -1.
+ * Put the temporary file, just written, in the record's place: swapped
+ * with the record (RENAME_EXCHANGE), whose old text is then unlinked. A
+ * rename over an existing file makes ext4 (and overlayfs above it) write
+ * the new file's data to disk at once (its auto_da_alloc), which doubles
+ * the cost of a write and makes a disk write of each record, most of
+ * them replaced within the second; a file unlinked before it is written
+ * back never reaches the disk. The record's path names a whole record
+ * all along either way. A plain rename where there is no record yet or
+ * the filesystem cannot exchange. 0, or -1 with errno set.
+ */
+static int
+record_replace(const struct record *rec)
+{
+	if (renameat2(AT_FDCWD, rec->tmp, AT_FDCWD, rec->path,
+	    RENAME_EXCHANGE) == 0) {
+		(void)unlink(rec->tmp);
+		return 0;
+	}
+	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS)
+		return -1;
+	return rename(rec->tmp, rec->path);
+}
+
+/*
+ * Write the record now: a temporary file put in its place, written
+ * through stdio's buffer (a text of its own would cost a large
+ * allocation, and its pages, on each write). 0, or -1.
  */
 int
 record_write(struct record *rec)
@@ -444,8 +468,14 @@ record_write(struct record *rec)
 	int fd, saved;
 	size_t n;
 
-	/* Non-blocking: a FIFO in the temporary file's place fails, no wait. */
-	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	/*
+	 * A new file each time: ext4 also writes a file emptied by O_TRUNC
+	 * out when it is closed. What a crash left in its place goes first;
+	 * O_EXCL then refuses anything put there since (a FIFO, a link).
+	 */
+	if (unlink(rec->tmp) == -1 && errno != ENOENT)
+		goto fail;
+	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd == -1)
 		goto fail;
@@ -463,7 +493,7 @@ record_write(struct record *rec)
 		failed = true;
 		saved = errno;
 	}
-	if (failed || rename(rec->tmp, rec->path) == -1) {
+	if (failed || record_replace(rec) == -1) {
 		if (!failed)
 			saved = errno;
 		unlink(rec->tmp);

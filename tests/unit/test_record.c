@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -269,6 +270,98 @@ Test(record, each_worker_is_recorded_with_its_own_and_the_shared_sockets)
 		assert_recorded(web);
 		assert_recorded(api);
 	}
+	release(conf, &set);
+}
+
+/* The names in the temporary directory, but the sockets bound there. */
+static void
+assert_only_the_record_in(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+
+	cr_assert_not_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, "u.sock") == 0)
+			continue;
+		cr_assert_str_eq(de->d_name, "ctl.sock.workers",
+		    "%s left beside the record", de->d_name);
+	}
+	closedir(d);
+}
+
+Test(record, each_write_replaces_the_record_and_leaves_nothing_beside_it)
+{
+	struct listener_set set = { 0 };
+	struct generation *gen;
+	struct config *conf;
+	struct stat st;
+	char *path;
+	FILE *old;
+	char line[128];
+
+	gen = app_of("[listener u]\nlisten = unix:@/u.sock\n"
+	    "[program app]\ncommand = /bin/app\nworkers = 2\n"
+	    "listeners = u\n", &conf, &set);
+	assert_recorded(gen);
+	cr_assert_not_null(path = record_path(control));
+	/* A reader of the record keeps the whole text it opened. */
+	cr_assert_not_null(old = fopen(path, "r"));
+	assert_recorded(gen);
+	assert_recorded(gen);
+	cr_assert_not_null(fgets(line, sizeof(line), old));
+	cr_assert_str_eq(line, "handoff-workers 1\n");
+	fclose(old);
+	cr_assert_eq(lstat(path, &st), 0, "%s: %s", path, strerror(errno));
+	cr_assert(S_ISREG(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0600);
+	cr_assert_eq(st.st_nlink, 1);
+	assert_only_the_record_in(tmpdir);
+	free(path);
+	release(conf, &set);
+}
+
+Test(record, what_lies_in_the_temporary_file_s_place_is_replaced_not_used)
+{
+	struct listener_set set = { 0 };
+	struct generation *gen;
+	struct config *conf;
+	char tmp[PATH_MAX + 16], outside[PATH_MAX], text[16];
+	FILE *fp;
+	int round;
+
+	gen = app_of("[listener u]\nlisten = unix:@/u.sock\n"
+	    "[program app]\ncommand = /bin/app\nworkers = 2\n"
+	    "listeners = u\n", &conf, &set);
+	snprintf(tmp, sizeof(tmp), "%s.workers.tmp", control);
+	snprintf(outside, sizeof(outside), "%s/outside", tmpdir);
+	cr_assert_not_null(fp = fopen(outside, "w"));
+	fputs("mine\n", fp);
+	fclose(fp);
+	for (round = 0; round < 3; round++) {
+		/* A crash's leftover, a FIFO (no reader: a write would
+		 * fail), a link to another file (never written through). */
+		if (round == 0) {
+			cr_assert_not_null(fp = fopen(tmp, "w"));
+			fputs("half a record", fp);
+			fclose(fp);
+		} else if (round == 1)
+			cr_assert_eq(mkfifo(tmp, 0600), 0, "%s", strerror(errno));
+		else
+			cr_assert_eq(symlink(outside, tmp), 0, "%s",
+			    strerror(errno));
+		assert_recorded(gen);
+		cr_assert_eq(access(tmp, F_OK), -1, "round %d: %s is left",
+		    round, tmp);
+	}
+	cr_assert_not_null(fp = fopen(outside, "r"));
+	cr_assert_not_null(fgets(text, sizeof(text), fp));
+	fclose(fp);
+	cr_assert_str_eq(text, "mine\n");
+	unlink(outside);
+	assert_only_the_record_in(tmpdir);
 	release(conf, &set);
 }
 
