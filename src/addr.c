@@ -105,6 +105,7 @@ addr_parse_inet(const char *text, struct addr *addr, const char **error)
 			}
 			memcpy(&addr->ss, res->ai_addr, res->ai_addrlen);
 			addr->len = res->ai_addrlen;
+			addr->named = true;
 			freeaddrinfo(res);
 		}
 	}

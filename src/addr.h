@@ -18,6 +18,7 @@ struct addr {
 	enum addr_kind		kind;
 	socklen_t		len;	/* bytes of ss used by bind() */
 	struct sockaddr_storage	ss;
+	bool			named;	/* a host name, looked up by addr_parse */
 };
 
 int	addr_parse(const char *text, struct addr *addr, const char **error);

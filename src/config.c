@@ -101,6 +101,7 @@ struct parse_state {
 		bool		 failed;	/* a line of it was bad: not used */
 	}			 pending;	/* the value being read */
 	int			 read_error;	/* errno of a failed getline */
+	bool			 not_reusable;	/* a host name was looked up */
 	char			 cause[512];	/* for causes built at run time */
 };
 
@@ -442,10 +443,14 @@ config_free(struct config *conf)
 {
 	struct listener_conf *lc;
 	struct program_conf *pc;
+	size_t i;
 
 	if (conf == NULL)
 		return;
 	free(conf->text);
+	for (i = 0; i < conf->nlookups; i++)
+		free(conf->lookups[i].name);
+	free(conf->lookups);
 	while ((lc = TAILQ_FIRST(&conf->listeners)) != NULL) {
 		TAILQ_REMOVE(&conf->listeners, lc, entry);
 		if (lc->fd_name != lc->name)
@@ -543,40 +548,41 @@ config_valid_name(const char *name)
 	return true;
 }
 
-/* Look up a user by name or number. */
+/*
+ * Find a user by name or number: its uid and its own group. A bare uid
+ * with no passwd entry is allowed (its gid is the same number). -1 if
+ * there is no such user.
+ */
 static int
-lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
-    const char **error)
+find_user(const char *value, uid_t *uid, gid_t *gid)
 {
+	const char *unused;
 	struct passwd *pw;
 	long n;
 
 	errno = 0;
 	pw = getpwnam(value);
-	if (pw == NULL && parse_int_range(value, 0, INT_MAX - 1, &n, error) == 0) {
+	if (pw == NULL && parse_int_range(value, 0, INT_MAX - 1, &n,
+	    &unused) == 0) {
 		pw = getpwuid((uid_t)n);
 		if (pw == NULL) {
-			/* A bare uid with no passwd entry is allowed. */
 			*uid = (uid_t)n;
 			*gid = (gid_t)n;
 			return 0;
 		}
 	}
-	if (pw == NULL) {
-		snprintf(st->cause, sizeof(st->cause),
-		    "unknown user (no such entry in the passwd database)");
-		*error = st->cause;
+	if (pw == NULL)
 		return -1;
-	}
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return 0;
 }
 
-/* Look up a group by name or number. */
+/* Find a group by name or number; -1 if there is no such group. */
 static int
-lookup_group(const char *value, gid_t *gid, const char **error)
+find_group(const char *value, gid_t *gid)
 {
+	const char *unused;
 	struct group *gr;
 	long n;
 
@@ -585,12 +591,82 @@ lookup_group(const char *value, gid_t *gid, const char **error)
 		*gid = gr->gr_gid;
 		return 0;
 	}
-	if (parse_int_range(value, 0, INT_MAX - 1, &n, error) == 0) {
+	if (parse_int_range(value, 0, INT_MAX - 1, &n, &unused) == 0) {
 		*gid = (gid_t)n;
 		return 0;
 	}
-	*error = "unknown group (no such entry in the group database)";
 	return -1;
+}
+
+/*
+ * Note a user or group the config names, with what it was found to be,
+ * for config_reload. Out of memory, the config is simply not taken again.
+ */
+static void
+note_lookup(struct parse_state *st, const char *name, bool group, uid_t uid,
+    gid_t gid)
+{
+	struct config *conf = st->conf;
+	struct config_lookup *grown;
+	char *copy;
+
+	if ((copy = strdup(name)) == NULL || (grown = reallocarray(
+	    conf->lookups, conf->nlookups + 1, sizeof(*grown))) == NULL) {
+		free(copy);
+		st->not_reusable = true;
+		return;
+	}
+	conf->lookups = grown;
+	grown[conf->nlookups].name = copy;
+	grown[conf->nlookups].group = group;
+	grown[conf->nlookups].uid = uid;
+	grown[conf->nlookups].gid = gid;
+	conf->nlookups++;
+}
+
+/* Look up a user by name or number, for a setting of the config. */
+static int
+lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
+    const char **error)
+{
+	if (find_user(value, uid, gid) == -1) {
+		*error = "unknown user (no such entry in the passwd database)";
+		return -1;
+	}
+	note_lookup(st, value, false, *uid, *gid);
+	return 0;
+}
+
+/* Look up a group by name or number, for a setting of the config. */
+static int
+lookup_group(struct parse_state *st, const char *value, gid_t *gid,
+    const char **error)
+{
+	if (find_group(value, gid) == -1) {
+		*error = "unknown group (no such entry in the group database)";
+		return -1;
+	}
+	note_lookup(st, value, true, 0, *gid);
+	return 0;
+}
+
+/* Tell whether each user and group conf named is still what it was. */
+static bool
+config_lookups_hold(const struct config *conf)
+{
+	const struct config_lookup *lk;
+	uid_t uid;
+	gid_t gid;
+	size_t i;
+
+	for (i = 0; i < conf->nlookups; i++) {
+		lk = &conf->lookups[i];
+		if (lk->group ? find_group(lk->name, &gid) == -1 ||
+		    gid != lk->gid : find_user(lk->name, &uid, &gid) == -1 ||
+		    uid != lk->uid || gid != lk->gid)
+			return false;
+	}
+	return true;
 }
 
 /* ---- [supervisor] keys ----------------------------------------------- */
@@ -674,6 +750,9 @@ lis_listen(struct parse_state *st, const char *value, const char **error)
 	if (addr_parse(value, &st->listener->addr, error) == -1 ||
 	    set_string(&st->listener->listen, value, error) == -1)
 		return -1;
+	/* A name may point elsewhere by the next reload: parse it again. */
+	if (st->listener->addr.named)
+		st->not_reusable = true;
 	st->listener->has_listen = true;
 	return 0;
 }
@@ -743,7 +822,7 @@ lis_owner(struct parse_state *st, const char *value, const char **error)
 static int
 lis_group(struct parse_state *st, const char *value, const char **error)
 {
-	return lookup_group(value, &st->listener->opts.group, error);
+	return lookup_group(st, value, &st->listener->opts.group, error);
 }
 
 /* fd_name = NAME (LISTEN_FDNAMES: printable, no ':', at most 255) */
@@ -1074,7 +1153,7 @@ prog_user(struct parse_state *st, const char *value, const char **error)
 static int
 prog_group(struct parse_state *st, const char *value, const char **error)
 {
-	if (lookup_group(value, &st->program->gid, error) == -1)
+	if (lookup_group(st, value, &st->program->gid, error) == -1)
 		return -1;
 	return set_string(&st->program->group, value, error);
 }
@@ -2505,6 +2584,21 @@ static struct config *config_parse_stream(const char *path, FILE *fp,
 struct config *
 config_load(const char *path, struct config_msgs *msgs)
 {
+	return config_reload(path, NULL, msgs);
+}
+
+/*
+ * Load path for a reload. The running config is taken again (one more
+ * reference) if the file holds the very text it was parsed from and
+ * nothing else it came from changed: its parse warned of nothing (a parse
+ * says its warnings at each reload), named no host (a name is looked up
+ * afresh) and each user and group it names is still what it was. Else,
+ * or with running NULL, the file is parsed (errors and warnings in msgs).
+ */
+struct config *
+config_reload(const char *path, struct config *running,
+    struct config_msgs *msgs)
+{
 	char *text, msg[256];
 	const char *why;
 	size_t len = 0;
@@ -2520,6 +2614,14 @@ config_load(const char *path, struct config_msgs *msgs)
 	if (text != NULL && fseek(fp, 0, SEEK_END) == 0) {
 		len = (size_t)ftell(fp);
 		rewind(fp);
+	}
+	if (running != NULL && running->reusable && text != NULL &&
+	    running->text != NULL && strcmp(running->path, path) == 0 &&
+	    len == running->text_len && memcmp(text, running->text, len) == 0 &&
+	    config_lookups_hold(running)) {
+		fclose(fp);
+		free(text);
+		return config_ref(running);
 	}
 	return config_parse_stream(path, fp, text, len, msgs);
 }
@@ -2583,7 +2685,7 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 {
 	struct parse_state st;
 	struct config *conf;
-	size_t errors = msgs->nerrors;
+	size_t errors = msgs->nerrors, warnings = msgs->nwarnings;
 	int rc;
 
 	memset(&st, 0, sizeof(st));
@@ -2625,5 +2727,7 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 		config_free(conf);
 		return NULL;
 	}
+	conf->reusable = text != NULL && !st.not_reusable &&
+	    msgs->nwarnings == warnings;
 	return conf;
 }

@@ -131,6 +131,18 @@ struct supervisor_conf {
 	enum log_level	 log_level;
 };
 
+/*
+ * A user or group a parse looked up (user =, group =, owner =) and what
+ * it found: config_reload looks each up again before it takes a config
+ * again for an unchanged file.
+ */
+struct config_lookup {
+	char		*name;
+	bool		 group;		/* a group's name; else a user's */
+	uid_t		 uid;		/* a user's */
+	gid_t		 gid;		/* a group's, or a user's own group */
+};
+
 struct config {
 	int		 refs;		/* config_new gives 1 */
 	char		*path;		/* file it came from, or "(command line)" */
@@ -143,6 +155,9 @@ struct config {
 	struct hashmap	*program_names;		/* name -> program_conf */
 	char		*text;		/* the file's text as parsed, or NULL */
 	size_t		 text_len;
+	struct config_lookup *lookups;	/* the users and groups it named */
+	size_t		 nlookups;
+	bool		 reusable;	/* config_reload may take it again */
 };
 
 /*
@@ -159,6 +174,8 @@ struct config_msgs {
 };
 
 struct config	*config_load(const char *path, struct config_msgs *msgs);
+struct config	*config_reload(const char *path, struct config *running,
+		    struct config_msgs *msgs);
 struct config	*config_load_text(const char *path, const char *text,
 		    size_t len, struct config_msgs *msgs);
 struct config	*config_new(const char *path);

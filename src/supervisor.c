@@ -228,9 +228,14 @@ reload_refuse(struct supervisor *sup, bool initial, const char *why,
 	sdnotify_ready(false, "running; the last reload failed: %s", why);
 }
 
-/* Load the config for a reload; NULL (and every error logged) if bad. */
+/*
+ * Load the config for a reload (of every program if only is NULL); NULL
+ * (and every error logged) if bad. A file that did not change since the
+ * config in force was read from it gives that config again
+ * (config_reload says when).
+ */
 static struct config *
-reload_load_config(struct supervisor *sup)
+reload_load_config(struct supervisor *sup, const char *only)
 {
 	struct config_msgs msgs;
 	struct config *conf;
@@ -240,10 +245,14 @@ reload_load_config(struct supervisor *sup)
 		return config_ref(sup->conf);
 	config_msgs_init(&msgs);
 	heap = mallinfo2().uordblks;
-	conf = config_load(sup->config_path, &msgs);
+	conf = config_reload(sup->config_path, only == NULL ? sup->conf : NULL,
+	    &msgs);
 	/* The heap that reading it took (see supervisor_cleanup). */
 	after = mallinfo2().uordblks;
-	if (conf != NULL)
+	if (conf == sup->conf)
+		log_debug("%s is unchanged: the config in force is kept",
+		    sup->config_path);
+	else if (conf != NULL)
 		sup->config_heap = after > heap ? after - heap : 0;
 	for (i = 0; i < msgs.count; i++) {
 		if (msgs.is_error[i])
@@ -365,7 +374,7 @@ supervisor_reload(struct supervisor *sup, const char *only)
 	    "the command line");
 	sdnotify_reloading();
 	loopstat_mark("config load");
-	if ((conf = reload_load_config(sup)) == NULL)
+	if ((conf = reload_load_config(sup, only)) == NULL)
 		return;
 	loopstat_mark("reload begin");
 	supervisor_begin(sup, conf, false, only);

@@ -2555,3 +2555,209 @@ Test(config_peek, stops_at_the_section_after_supervisor)
 	cr_assert_str_eq(control, "/run/shop/one.sock");
 	free(control);
 }
+
+/* ---- config_reload: an unchanged file gives the config in force ------ */
+
+/* Write text over the file at path. */
+static void
+rewrite_file(const char *path, const char *text)
+{
+	FILE *fp;
+
+	cr_assert_not_null(fp = fopen(path, "w"), "%s: %s", path,
+	    strerror(errno));
+	cr_assert_geq(fputs(text, fp), 0);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/* config_reload of path, running the config in force; messages in msgs. */
+static struct config *
+reload_of(const char *path, struct config *running, struct config_msgs *msgs)
+{
+	config_msgs_init(msgs);
+	return config_reload(path, running, msgs);
+}
+
+/* Load text from a temp file kept for reloads; path receives its name. */
+static struct config *
+load_kept(const char *text, char *path, size_t pathlen)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	write_temp(text, strlen(text), path, pathlen);
+	config_msgs_init(&msgs);
+	conf = config_load(path, &msgs);
+	cr_assert_not_null(conf, "config refused:\n%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	return conf;
+}
+
+static const char reload_text[] =
+    "[listener web]\nlisten = 127.0.0.1:0\n"
+    "[program app]\ncommand = /bin/true\nlisteners = web\n";
+
+Test(config_reload, an_unchanged_file_gives_the_config_in_force_again)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2, *c3;
+	char path[64];
+
+	c1 = load_kept(reload_text, path, sizeof(path));
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_eq(c2, c1, "an unchanged file was parsed again");
+	cr_assert_eq(msgs.count, 0, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	config_unref(c2);
+
+	/* One byte changed, the length the same: what the file says now. */
+	rewrite_file(path, "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[program apq]\ncommand = /bin/true\nlisteners = web\n");
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	cr_assert_neq(c2, c1);
+	cr_assert_not_null(config_find_program(c2, "apq"));
+	cr_assert_null(config_find_program(c2, "app"));
+	config_msgs_free(&msgs);
+	/* That config is in force now, and the same file gives it again. */
+	c3 = reload_of(path, c2, &msgs);
+	cr_assert_eq(c3, c2);
+	config_msgs_free(&msgs);
+	config_unref(c3);
+
+	/* An error in the file is said, whatever was in force. */
+	rewrite_file(path, "[program apq]\ncommand = /bin/true\nworkers = 0\n");
+	cr_assert_null(reload_of(path, c2, &msgs));
+	cr_assert_eq(msgs.nerrors, 1, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	unlink(path);
+	config_unref(c2);
+	config_unref(c1);
+}
+
+Test(config_reload, a_config_that_warned_is_read_again_and_warns_again)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2;
+	char path[64];
+
+	write_temp(reload_text, strlen(reload_text), path, sizeof(path));
+	rewrite_file(path, "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[listener spare]\nlisten = 127.0.0.1:0\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = web\n");
+	config_msgs_init(&msgs);
+	cr_assert_not_null(c1 = config_load(path, &msgs));
+	cr_assert_eq(msgs.nwarnings, 1, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2);
+	cr_assert_neq(c2, c1);
+	cr_assert_eq(msgs.nwarnings, 1, "the warning was not said again:\n%s",
+	    all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	unlink(path);
+	config_unref(c2);
+	config_unref(c1);
+}
+
+Test(config_reload, a_host_name_is_looked_up_at_each_reload)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2;
+	char path[64];
+
+	c1 = load_kept("[listener web]\nlisten = localhost:0\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = web\n", path,
+	    sizeof(path));
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	cr_assert_neq(c2, c1);
+	config_msgs_free(&msgs);
+	unlink(path);
+	config_unref(c2);
+	config_unref(c1);
+}
+
+/*
+ * The users and groups a config names are looked up again: while they
+ * are what they were, the config is kept; one that the system now says
+ * is another uid or gid (played here by changing what the config
+ * remembers) makes a fresh parse, which takes the system's answer.
+ */
+Test(config_reload, users_and_groups_are_looked_up_at_each_reload)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2;
+	struct program_conf *pc;
+	char path[64];
+	uid_t uid;
+	gid_t user_gid, gid;
+	size_t i, users = 0, groups = 0;
+	int round;
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	for (round = 0; round < 2; round++) {
+		c1 = load_kept(
+		    "[listener web]\nlisten = unix:/tmp/handoff-test-web.sock\n"
+		    "owner = nobody\ngroup = nogroup\n"
+		    "[program app]\ncommand = /bin/true\nlisteners = web\n"
+		    "user = nobody\ngroup = nogroup\n", path, sizeof(path));
+		c2 = reload_of(path, c1, &msgs);
+		cr_assert_eq(c2, c1, "a config naming users was parsed again");
+		config_msgs_free(&msgs);
+		config_unref(c2);
+		for (i = 0; i < c1->nlookups; i++) {
+			if (c1->lookups[i].group != (round == 1))
+				continue;
+			if (c1->lookups[i].group) {
+				groups++;
+				c1->lookups[i].gid = gid + 1;
+			} else {
+				users++;
+				c1->lookups[i].uid = uid + 1;
+			}
+		}
+		c2 = reload_of(path, c1, &msgs);
+		cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+		cr_assert_neq(c2, c1, "round %d: a changed %s was not looked "
+		    "up again", round, round == 0 ? "user" : "group");
+		cr_assert_not_null(pc = config_find_program(c2, "app"));
+		cr_assert_eq(pc->uid, uid);
+		cr_assert_eq(pc->gid, gid);
+		config_msgs_free(&msgs);
+		unlink(path);
+		config_unref(c2);
+		config_unref(c1);
+	}
+	/* The listener's owner and group, the program's user and group. */
+	cr_assert_eq(users, 2);
+	cr_assert_eq(groups, 2);
+}
+
+Test(config_reload, a_config_of_another_file_or_of_no_file_is_not_taken)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2, *c3;
+	char path[64], other[64];
+
+	c1 = load_kept(reload_text, path, sizeof(path));
+	write_temp(reload_text, strlen(reload_text), other, sizeof(other));
+	/* The same text in another file: messages must name that one. */
+	c2 = reload_of(other, c1, &msgs);
+	cr_assert_not_null(c2);
+	cr_assert_neq(c2, c1);
+	cr_assert_str_eq(c2->path, other);
+	config_msgs_free(&msgs);
+	/* A config made in memory (a merge, the command line) has no file. */
+	cr_assert_not_null(c3 = config_new(path));
+	config_unref(c2);
+	c2 = reload_of(path, c3, &msgs);
+	cr_assert_not_null(c2);
+	cr_assert_neq(c2, c3);
+	config_msgs_free(&msgs);
+	unlink(path);
+	unlink(other);
+	config_unref(c3);
+	config_unref(c2);
+	config_unref(c1);
+}
