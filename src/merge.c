@@ -74,10 +74,32 @@ merge_add_listener(struct config *conf, const struct listener_conf *lc)
 }
 
 /*
+ * Compile pc's ready = log: pattern again into copy, which must not share
+ * pc's: each config frees its own. 0, or -1 if out of memory.
+ */
+static int
+merge_copy_ready_log(struct program_conf *copy, const struct program_conf *pc)
+{
+	char *words, *cause = NULL;
+	int rc;
+
+	if (pc->ready != READY_LOG || pc->ready_log == NULL)
+		return 0;
+	if (asprintf(&words, "log:%s", pc->ready_log) == -1)
+		return -1;
+	/* It compiled once: only memory can fail it now. */
+	rc = program_conf_set_ready(copy, words, &cause);
+	free(words);
+	free(cause);
+	return rc;
+}
+
+/*
  * Append a copy of pc to conf. Every scalar setting is copied as it is;
- * the strings and vectors are duplicated, and the resolved listeners are
- * left for config_finish to find in conf. The copy is indexed by name
- * once whole (it is in the list before it has a name).
+ * the strings, vectors and the compiled ready = log: pattern are made
+ * again, and the resolved listeners are left for config_finish to find in
+ * conf. The copy is indexed by name once whole (it is in the list before
+ * it has a name).
  */
 static int
 merge_add_program(struct config *conf, const struct program_conf *pc)
@@ -91,6 +113,8 @@ merge_add_program(struct config *conf, const struct program_conf *pc)
 	copy->name = copy->command = copy->user = copy->group = NULL;
 	copy->directory = NULL;
 	copy->argv = copy->listener_names = copy->env = NULL;
+	copy->ready_log = NULL;
+	copy->ready_log_re = NULL;
 	/* In the list first, so that config_free releases a partial copy. */
 	TAILQ_INSERT_TAIL(&conf->programs, copy, entry);
 	conf->nprograms++;
@@ -101,7 +125,8 @@ merge_add_program(struct config *conf, const struct program_conf *pc)
 	    !merge_copy_string(&copy->directory, pc->directory) ||
 	    (copy->argv = merge_copy_argv(pc->argv)) == NULL ||
 	    (copy->listener_names = merge_copy_argv(pc->listener_names)) == NULL ||
-	    (copy->env = merge_copy_argv(pc->env)) == NULL)
+	    (copy->env = merge_copy_argv(pc->env)) == NULL ||
+	    merge_copy_ready_log(copy, pc) == -1)
 		return -1;
 	config_index_program(conf, copy);
 	return 0;

@@ -53,6 +53,31 @@ Test(readylog, a_reload_takes_over_on_the_line)
 	tc_stop(s);
 }
 
+/*
+ * `handoff reload PROGRAM` merges the program's part of the file into the
+ * config in force: the merged config matches with a pattern of its own,
+ * after the file's config it came from is freed, and again at the next
+ * reload of every program.
+ */
+Test(readylog, a_reload_of_the_program_alone_takes_over_on_the_line)
+{
+	struct sup *s = tc_new("--print-ready", "ready = log:^ready pid=\n");
+	struct run_result res;
+	int round;
+
+	tc_start(s);
+	for (round = 0; round < 2; round++) {
+		cr_assert_eq(support_handoff_cmd(&res, "reload", "-c",
+		    s->config, round == 0 ? "app" : NULL, NULL), 0, "%s%s",
+		    res.out, res.err);
+		cr_expect(strstr(res.out, "took over") != NULL, "%s", res.out);
+		support_result_free(&res);
+		cr_expect_eq(tc_get(s, NULL), 2 + round,
+		    "generation %d answers", 2 + round);
+	}
+	tc_stop(s);
+}
+
 /* Output that never matches: the generation fails at ready_timeout. */
 Test(readylog, output_that_never_matches_is_not_ready)
 {

@@ -211,3 +211,43 @@ Test(merge, the_listeners_keep_the_order_in_force)
 	cr_assert_eq(addr_port(&lc->addr), 7011);
 	config_free(m);
 }
+
+/*
+ * A ready = log: pattern is the merged config's own, whichever config it
+ * came from: both may be freed before the merged one is used and freed.
+ */
+Test(merge, a_ready_log_pattern_outlives_the_configs_merged)
+{
+	struct config *before, *after, *m;
+	struct program_conf *pc;
+	char *cause = NULL;
+
+	before = config_from_text(
+	    "[listener a]\nlisten = 127.0.0.1:7001\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = a\n"
+	    "ready = log:^old a\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b\n"
+	    "ready = log:^b (is )?up$\n");
+	after = config_from_text(
+	    "[listener a]\nlisten = 127.0.0.1:7001\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = a\n"
+	    "ready = log:^a listens on [0-9]+$\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b\n");
+	m = merge_program(before, after, "A", &cause);
+	cr_assert_not_null(m, "%s", cause);
+	config_free(before);
+	config_free(after);
+	cr_assert_not_null(pc = config_find_program(m, "A"));
+	cr_assert_eq(pc->ready, READY_LOG);
+	cr_assert_str_eq(pc->ready_log, "^a listens on [0-9]+$");
+	cr_assert_eq(regexec(pc->ready_log_re, "a listens on 8080", 0, NULL, 0), 0);
+	cr_assert_neq(regexec(pc->ready_log_re, "old a", 0, NULL, 0), 0);
+	cr_assert_not_null(pc = config_find_program(m, "B"));
+	cr_assert_eq(pc->ready, READY_LOG);
+	cr_assert_str_eq(pc->ready_log, "^b (is )?up$");
+	cr_assert_eq(regexec(pc->ready_log_re, "b is up", 0, NULL, 0), 0);
+	cr_assert_neq(regexec(pc->ready_log_re, "b is down", 0, NULL, 0), 0);
+	config_free(m);
+}
