@@ -74,6 +74,8 @@ struct parse_state {
 	const char		*text;		/* the text fp reads, if known */
 	size_t			 textlen;
 	size_t			 pos;		/* of the next line in text */
+	size_t			 line_at;	/* of the line read, in text */
+	size_t			 section_at;	/* of the open section's header */
 	char			*line;		/* the line read */
 	size_t			 linecap;
 	int			 lineno;
@@ -1395,10 +1397,37 @@ program_section_finish(struct parse_state *st)
 	program_ids_check(st, pc);
 }
 
+/*
+ * Note where the open section's text ends: at the line read (the next
+ * header; once every line is read, line_at is the end of the text).
+ */
+static void
+section_text_end(struct parse_state *st)
+{
+	size_t end = st->line_at;
+	size_t *at = NULL, *len = NULL;
+
+	if (st->kind == SECTION_LISTENER) {
+		at = &st->listener->text_at;
+		len = &st->listener->text_len;
+	} else if (st->kind == SECTION_PROGRAM) {
+		at = &st->program->text_at;
+		len = &st->program->text_len;
+	} else if (st->kind == SECTION_SUPERVISOR) {
+		at = &st->conf->supervisor.text_at;
+		len = &st->conf->supervisor.text_len;
+	}
+	if (at != NULL && end >= st->section_at) {
+		*at = st->section_at;
+		*len = end - st->section_at;
+	}
+}
+
 /* Close the open section: check what only the whole section can tell. */
 static void
 section_finish(struct parse_state *st)
 {
+	section_text_end(st);
 	pending_apply(st);
 	st->can_continue = false;
 	if (st->kind == SECTION_LISTENER)
@@ -1461,6 +1490,11 @@ section_start(struct parse_state *st, const char *header)
 	section_finish(st);
 	st->section_line = st->lineno;
 	st->kind = SECTION_IGNORED;
+	/* Its text starts at its header (after a byte order mark). */
+	st->section_at = st->line_at;
+	if (st->line_at == 0 && st->textlen >= 3 &&
+	    memcmp(st->text, "\xEF\xBB\xBF", 3) == 0)
+		st->section_at = 3;
 
 	n = section_words(header, kind, sizeof(kind), name, sizeof(name),
 	    extra, sizeof(extra));
@@ -1839,6 +1873,7 @@ config_next_line(struct parse_state *st)
 	}
 	if (st->pos >= st->textlen)
 		return -1;
+	st->line_at = st->pos;
 	p = st->text + st->pos;
 	nl = memchr(p, '\n', st->textlen - st->pos);
 	n = nl != NULL ? (size_t)(nl - p) + 1 : st->textlen - st->pos;
@@ -2715,6 +2750,7 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 		    strerror(st.read_error));
 	else if (rc > 0 && msgs->nerrors == errors)
 		config_msgs_add(msgs, true, path, rc, "syntax error");
+	st.line_at = st.textlen;	/* the last section ends with the text */
 	section_finish(&st);
 	free(st.line);
 	fclose(st.fp);

@@ -45,6 +45,8 @@ struct listener_conf {
 	char		*fd_name;	/* LISTEN_FDNAMES name (name if not set) */
 	char		*listen;	/* the address as written */
 	int		 line;		/* of the section header */
+	size_t		 text_at;	/* its section in the config's text */
+	size_t		 text_len;
 	/*
 	 * Its position in the config's listeners; once config_finish has
 	 * run, among those the supervisor binds (a self listener has
@@ -92,6 +94,8 @@ struct program_conf {
 	TAILQ_ENTRY(program_conf) entry;
 	char		*name;
 	int		 line;		/* of the section header */
+	size_t		 text_at;	/* its section in the config's text */
+	size_t		 text_len;
 	char		*command;	/* as written */
 	char		**argv;		/* command split into words */
 	char		**listener_names;
@@ -129,6 +133,8 @@ struct supervisor_conf {
 	char		*control;	/* control socket path */
 	char		*pidfile;	/* NULL: none */
 	enum log_level	 log_level;
+	size_t		 text_at;	/* its section in the config's text */
+	size_t		 text_len;	/* 0: the file has none */
 };
 
 /*
@@ -153,7 +159,11 @@ struct config {
 	size_t		 nprograms;
 	struct hashmap	*listener_names;	/* name -> listener_conf */
 	struct hashmap	*program_names;		/* name -> program_conf */
-	char		*text;		/* the file's text as parsed, or NULL */
+	/*
+	 * The text in force, or NULL: the file's as parsed, or after a
+	 * reload of one program the sections of the configs merged.
+	 */
+	char		*text;
 	size_t		 text_len;
 	struct config_lookup *lookups;	/* the users and groups it named */
 	size_t		 nlookups;

@@ -48,9 +48,63 @@ merge_copy_string(char **dst, const char *src)
 	return src == NULL || (*dst = strdup(src)) != NULL;
 }
 
-/* Append a copy of lc to conf (users counted again by config_finish). */
+/*
+ * The text of the merged config, made of the sections it takes from the
+ * configs merged, in its order, so that it reads back as the same config
+ * (an upgrade carries the config in force as text). None when a config
+ * merged has no text.
+ */
+struct merge_text {
+	char	*text;
+	size_t	 len;
+	size_t	 cap;
+	bool	 none;
+};
+
+/*
+ * Append the section of from's text at at, len bytes long, ending it with
+ * a newline if it has none; *new_at and *new_len say where it is in the
+ * merged text. -1 if out of memory.
+ */
 static int
-merge_add_listener(struct config *conf, const struct listener_conf *lc)
+merge_text_add(struct merge_text *mt, const struct config *from, size_t at,
+    size_t len, size_t *new_at, size_t *new_len)
+{
+	bool newline;
+	size_t need;
+	char *grown;
+
+	*new_at = *new_len = 0;
+	if (mt->none || from->text == NULL || at > from->text_len ||
+	    len > from->text_len - at) {
+		mt->none = true;
+		return 0;
+	}
+	newline = len > 0 && from->text[at + len - 1] != '\n';
+	need = mt->len + len + newline + 1;
+	if (need > mt->cap) {
+		if ((grown = realloc(mt->text, need * 2)) == NULL)
+			return -1;
+		mt->text = grown;
+		mt->cap = need * 2;
+	}
+	memcpy(mt->text + mt->len, from->text + at, len);
+	if (newline)
+		mt->text[mt->len + len] = '\n';
+	*new_at = mt->len;
+	*new_len = len + newline;
+	mt->len += *new_len;
+	mt->text[mt->len] = '\0';
+	return 0;
+}
+
+/*
+ * Append a copy of lc, a listener of from, to conf and its section to mt
+ * (users counted again by config_finish).
+ */
+static int
+merge_add_listener(struct config *conf, struct merge_text *mt,
+    const struct config *from, const struct listener_conf *lc)
 {
 	struct listener_conf *copy;
 
@@ -63,6 +117,14 @@ merge_add_listener(struct config *conf, const struct listener_conf *lc)
 	if (!merge_copy_string(&copy->name, lc->name) ||
 	    !merge_copy_string(&copy->fd_name, lc->fd_name) ||
 	    !merge_copy_string(&copy->listen, lc->listen)) {
+		free(copy->name);
+		free(copy->fd_name);
+		free(copy->listen);
+		free(copy);
+		return -1;
+	}
+	if (merge_text_add(mt, from, lc->text_at, lc->text_len,
+	    &copy->text_at, &copy->text_len) == -1) {
 		free(copy->name);
 		free(copy->fd_name);
 		free(copy->listen);
@@ -95,14 +157,15 @@ merge_copy_ready_log(struct program_conf *copy, const struct program_conf *pc)
 }
 
 /*
- * Append a copy of pc to conf. Every scalar setting is copied as it is;
- * the strings, vectors and the compiled ready = log: pattern are made
- * again, and the resolved listeners are left for config_finish to find in
- * conf. The copy is indexed by name once whole (it is in the list before
- * it has a name).
+ * Append a copy of pc, a program of from, to conf and its section to mt.
+ * Every scalar setting is copied as it is; the strings, vectors and the
+ * compiled ready = log: pattern are made again, and the resolved
+ * listeners are left for config_finish to find in conf. The copy is
+ * indexed by name once whole (it is in the list before it has a name).
  */
 static int
-merge_add_program(struct config *conf, const struct program_conf *pc)
+merge_add_program(struct config *conf, struct merge_text *mt,
+    const struct config *from, const struct program_conf *pc)
 {
 	struct program_conf *copy;
 
@@ -126,7 +189,9 @@ merge_add_program(struct config *conf, const struct program_conf *pc)
 	    (copy->argv = merge_copy_argv(pc->argv)) == NULL ||
 	    (copy->listener_names = merge_copy_argv(pc->listener_names)) == NULL ||
 	    (copy->env = merge_copy_argv(pc->env)) == NULL ||
-	    merge_copy_ready_log(copy, pc) == -1)
+	    merge_copy_ready_log(copy, pc) == -1 ||
+	    merge_text_add(mt, from, pc->text_at, pc->text_len,
+	    &copy->text_at, &copy->text_len) == -1)
 		return -1;
 	config_index_program(conf, copy);
 	return 0;
@@ -193,6 +258,7 @@ merge_program(const struct config *current, const struct config *fresh,
 	const struct program_conf *pc, *fresh_pc, *cur_pc;
 	const struct listener_conf *lc, *kept, *fresh_lc;
 	struct config_msgs msgs;
+	struct merge_text mt = { NULL, 0, 0, false };
 	struct config *merged = NULL;
 	struct hashmap *others;
 	char where[ADDR_STRLEN], was[ADDR_STRLEN];
@@ -232,7 +298,10 @@ merge_program(const struct config *current, const struct config *fresh,
 	    !merge_copy_string(&merged->supervisor.control,
 	    current->supervisor.control) ||
 	    !merge_copy_string(&merged->supervisor.pidfile,
-	    current->supervisor.pidfile))
+	    current->supervisor.pidfile) ||
+	    merge_text_add(&mt, current, current->supervisor.text_at,
+	    current->supervisor.text_len, &merged->supervisor.text_at,
+	    &merged->supervisor.text_len) == -1)
 		goto nomem;
 	/*
 	 * Listeners, in the order in force: those that are not the program's
@@ -247,23 +316,32 @@ merge_program(const struct config *current, const struct config *fresh,
 		    !merge_used_by_others(others, lc->name)) {
 			if (uses_fresh && (fresh_lc = config_find_listener(fresh,
 			    lc->name)) != NULL &&
-			    merge_add_listener(merged, fresh_lc) == -1)
+			    merge_add_listener(merged, &mt, fresh, fresh_lc) == -1)
 				goto nomem;
 			continue;
 		}
-		if (merge_add_listener(merged, lc) == -1)
+		if (merge_add_listener(merged, &mt, current, lc) == -1)
 			goto nomem;
 	}
 	for (i = 0; i < fresh_pc->nlisteners; i++) {
 		lc = fresh_pc->listeners[i];
 		if (config_find_listener(merged, lc->name) == NULL &&
-		    merge_add_listener(merged, lc) == -1)
+		    merge_add_listener(merged, &mt, fresh, lc) == -1)
 			goto nomem;
 	}
-	TAILQ_FOREACH(pc, &current->programs, entry)
-		if (merge_add_program(merged, strcmp(pc->name, name) == 0 ?
-		    fresh_pc : pc) == -1)
+	TAILQ_FOREACH(pc, &current->programs, entry) {
+		if (strcmp(pc->name, name) == 0 ?
+		    merge_add_program(merged, &mt, fresh, fresh_pc) == -1 :
+		    merge_add_program(merged, &mt, current, pc) == -1)
 			goto nomem;
+	}
+	/* The text in force, for an upgrade to read back. */
+	if (!mt.none) {
+		merged->text = mt.text;
+		merged->text_len = mt.len;
+		mt.text = NULL;
+	}
+	free(mt.text);
 
 	hashmap_free(others);
 	others = NULL;
@@ -284,6 +362,7 @@ merge_program(const struct config *current, const struct config *fresh,
 
 nomem:
 	hashmap_free(others);
+	free(mt.text);
 	config_free(merged);
 	*cause = strdup("out of memory");
 	return NULL;

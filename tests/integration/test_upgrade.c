@@ -569,6 +569,64 @@ Test(upgrade, an_upgrade_during_a_reload_is_refused)
 	tc_stop(s);
 }
 
+/* The command status says program name runs with. */
+static char *
+tu_command_of(struct sup *s, const char *name)
+{
+	json_object *st = tc_status_json(s), *prog;
+	char *command;
+
+	prog = tc_json_named(st, "programs", name);
+	cr_assert_not_null(prog, "%s", json_object_to_json_string(st));
+	command = strdup(tc_json_str(tc_json_at(prog, "command", NULL)));
+	json_object_put(st);
+	return command;
+}
+
+/*
+ * After `handoff reload other`, the config in force is a merge no file
+ * holds: app as it was, other as the file has it. An upgrade carries that
+ * config, not the file, whose change to app was never applied: status
+ * shows app's command in force before and after it, and the next reload
+ * of every program takes the file's.
+ */
+Test(upgrade, a_reload_of_one_program_keeps_its_merge_across_an_upgrade)
+{
+	struct run_result res;
+	char *keys, *bin, *command, *running;
+
+	keys = tc_printf("\n[program other]\ncommand = %s\nlisteners = web\n",
+	    support_env("HANDOFF_TESTSERVER"));
+	struct sup *s = tc_new("", keys);
+	tc_start(s);
+	running = tu_command_of(s, "app");
+	tc_write_config(s, "--status changed", keys);
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "other", "-s", s->sock,
+	    NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	command = tu_command_of(s, "app");
+	cr_assert_str_eq(command, running);
+	free(command);
+
+	bin = tu_wrapper(s, "handoff-9.9.1", "HANDOFF_TEST_VERSION=9.9.1");
+	cr_assert_eq(tu_upgrade(s, bin, &res), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	command = tu_command_of(s, "app");
+	cr_expect_str_eq(command, running, "the upgrade read the file");
+	free(command);
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-s", s->sock, NULL),
+	    0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	command = tu_command_of(s, "app");
+	cr_expect(strstr(command, "--status changed") != NULL, "%s", command);
+	free(command);
+	free(running);
+	free(bin);
+	free(keys);
+	tc_stop(s);
+}
+
 /* The inodes of the sockets the supervisor holds for listener name. */
 static int
 tu_listener_inodes(struct sup *s, const char *name, ino_t *inodes, int max)

@@ -251,3 +251,110 @@ Test(merge, a_ready_log_pattern_outlives_the_configs_merged)
 	cr_assert_neq(regexec(pc->ready_log_re, "b is down", 0, NULL, 0), 0);
 	config_free(m);
 }
+
+/* Expect conf and copy to hold the same listeners and programs, in order. */
+static void
+expect_same_config(const struct config *conf, const struct config *copy)
+{
+	const struct listener_conf *lc, *lc2;
+	const struct program_conf *pc, *pc2;
+	size_t i;
+
+	cr_expect_str_eq(copy->supervisor.name, conf->supervisor.name);
+	cr_expect_eq(copy->supervisor.log_level, conf->supervisor.log_level);
+	cr_assert_eq(copy->nlisteners, conf->nlisteners);
+	lc2 = TAILQ_FIRST(&copy->listeners);
+	TAILQ_FOREACH(lc, &conf->listeners, entry) {
+		cr_assert_str_eq(lc2->name, lc->name);
+		cr_expect_str_eq(lc2->fd_name, lc->fd_name, "%s", lc->name);
+		cr_expect(addr_equal(&lc2->addr, &lc->addr), "%s", lc->name);
+		cr_expect_eq(lc2->opts.backlog, lc->opts.backlog, "%s", lc->name);
+		lc2 = TAILQ_NEXT(lc2, entry);
+	}
+	cr_assert_eq(copy->nprograms, conf->nprograms);
+	pc2 = TAILQ_FIRST(&copy->programs);
+	TAILQ_FOREACH(pc, &conf->programs, entry) {
+		cr_assert_str_eq(pc2->name, pc->name);
+		cr_expect_str_eq(pc2->command, pc->command, "%s", pc->name);
+		cr_expect_eq(pc2->workers, pc->workers, "%s", pc->name);
+		cr_assert_eq(pc2->nlisteners, pc->nlisteners, "%s", pc->name);
+		for (i = 0; i < pc->nlisteners; i++)
+			cr_expect_str_eq(pc2->listener_names[i],
+			    pc->listener_names[i], "%s", pc->name);
+		pc2 = TAILQ_NEXT(pc2, entry);
+	}
+}
+
+/* Expect conf's text to read back (as an upgrade reads it) as conf. */
+static void
+expect_reads_back(const struct config *conf)
+{
+	struct config_msgs msgs;
+	struct config *copy;
+
+	cr_assert_not_null(conf->text, "the merged config has no text");
+	config_msgs_init(&msgs);
+	copy = config_load_text(conf->path, conf->text, conf->text_len, &msgs);
+	cr_assert_not_null(copy, "its text has errors: %s\n%s", msgs.count ?
+	    msgs.lines[0] : "?", conf->text);
+	config_msgs_free(&msgs);
+	expect_same_config(conf, copy);
+	config_free(copy);
+}
+
+/*
+ * Merge program name of text into base: the result, checked to read back
+ * from its own text as itself.
+ */
+static struct config *
+merge_reads_back(const struct config *base, const char *text,
+    const char *name)
+{
+	struct config *after = config_from_text(text), *m;
+	char *cause = NULL;
+
+	m = merge_program(base, after, name, &cause);
+	cr_assert_not_null(m, "%s", cause);
+	config_free(after);
+	expect_reads_back(m);
+	return m;
+}
+
+/*
+ * The merged config has a text that reads back as itself, after one
+ * merge and after another on top of it: an upgrade carries the config
+ * in force as text, and must not fall back to the file, which has the
+ * other programs' changes that were never applied. Sections come from
+ * files with a byte order mark, CRLF lines, a command over several
+ * lines, comments, sections in another order and no newline at the end.
+ */
+Test(merge, the_merged_config_reads_back_from_its_text)
+{
+	struct config *before = config_from_text(before_text), *m, *m2;
+
+	m = merge_reads_back(before, "\xEF\xBB\xBF[program B]\r\n"
+	    "command = /bin/b2\r\nlisteners = b shared c\r\n"
+	    "; A's new listener\r\n[listener a2]\r\nlisten = 127.0.0.1:7011\r\n"
+	    "fd_name = web\r\n[program A]\r\ncommand = /bin/a2 one\r\n"
+	    "    two three\r\nlisteners = a2 shared\r\nworkers = 3\r\n"
+	    "[supervisor]\r\nname = two\r\n[listener b]\r\n"
+	    "listen = 127.0.0.1:7002\r\nbacklog = 60\r\n"
+	    "[listener shared]\r\nlisten = 127.0.0.1:7003\r\nbacklog = 200\r\n"
+	    "[listener c]\r\nlisten = 127.0.0.1:7004", "A");
+	cr_expect_str_eq(config_find_program(m, "A")->command,
+	    "/bin/a2 one two three");
+	cr_expect_str_eq(config_find_listener(m, "a2")->fd_name, "web");
+
+	/* Then B from another file, on top of the merged config. */
+	m2 = merge_reads_back(m, "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "backlog = 70\n[listener shared]\nlisten = 127.0.0.1:7003\n"
+	    "[program B]\ncommand = /bin/b3\nlisteners = shared b\n", "B");
+	cr_expect_str_eq(config_find_program(m2, "A")->command,
+	    "/bin/a2 one two three");
+	cr_expect_str_eq(config_find_program(m2, "B")->command, "/bin/b3");
+	cr_expect_eq(config_find_listener(m2, "b")->opts.backlog, 70);
+
+	config_free(m2);
+	config_free(m);
+	config_free(before);
+}
