@@ -1632,6 +1632,26 @@ pending_add(struct parse_state *st, const char *value, bool join)
 }
 
 /*
+ * How much of a value a message shows: a value over many lines is cut
+ * (at a character's start), so that the message still ends with what is
+ * wrong with it.
+ */
+#define VALUE_SHOWN_MAX	200
+
+static int
+value_shown_len(const char *value)
+{
+	size_t n = strlen(value);
+
+	if (n <= VALUE_SHOWN_MAX)
+		return (int)n;
+	n = VALUE_SHOWN_MAX;
+	while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80)
+		n--;
+	return (int)n;
+}
+
+/*
  * Set the pending value, if any, now that it is whole: the key's handler
  * sees it with every protected ';' restored; errors name the key's line.
  */
@@ -1653,8 +1673,10 @@ pending_apply(struct parse_state *st)
 			st->program->expand = true;
 		st->lineno = st->pending.line;
 		if (def->handler(st, st->pending.value, &cause) == -1)
-			parse_error(st, "%s = %s: %s", def->name,
-			    st->pending.value, cause);
+			parse_error(st, "%s = %.*s%s: %s", def->name,
+			    value_shown_len(st->pending.value),
+			    st->pending.value, strlen(st->pending.value) >
+			    VALUE_SHOWN_MAX ? "..." : "", cause);
 		st->lineno = lineno;
 	}
 	free(st->pending.value);

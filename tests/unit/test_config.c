@@ -2307,6 +2307,35 @@ Test(config, continuation_errors_name_their_line)
 	config_msgs_free(&msgs);
 }
 
+/*
+ * An error in a value over many lines ends with what is wrong, however
+ * long the value: the message shows its start only.
+ */
+Test(config, an_error_in_a_long_value_still_says_what_is_wrong)
+{
+	char text[8192], path[64], *msg;
+	struct config_msgs msgs;
+	struct config *conf;
+	size_t len, i;
+
+	len = (size_t)snprintf(text, sizeof(text),
+	    "[program p]\ncommand = /bin/echo 'open\n");
+	for (i = 0; i < 40; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "    word%02zu %0100d\n", i, 0);
+	conf = load_text(text, &msgs, path, sizeof(path));
+	cr_assert_null(conf);
+	cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+	msg = msgs.lines[0];
+	cr_expect(strstr(msg, ":2: command = /bin/echo 'open word00 ") != NULL,
+	    "%s", msg);
+	len = strlen(msg);
+	cr_expect(len > 30 && strcmp(msg + len - 30,
+	    "...: unterminated ' in command") == 0, "%s", msg);
+	cr_expect_lt(len, 300, "%s", msg);
+	config_msgs_free(&msgs);
+}
+
 /* A ';' inside quotes is part of the command, not a comment. */
 Test(config, a_semicolon_in_quotes_is_no_comment)
 {
