@@ -608,7 +608,8 @@ sdsocket_take(const struct listener_conf *lc, size_t slot, int *fdp,
 		log_info("listener %s: takes %s, %s as %s", lc->name, s->where,
 		    s->origin == SDSOCKET_STORED ? "kept in the fd store" :
 		    s->origin == SDSOCKET_RECOVERED ? "taken from an orphaned "
-		    "worker" : "passed by the service manager", s->name);
+		    "worker" : "passed by the service manager",
+		    sdsocket_shown(s->name));
 	s->taken = true;
 	sdsocket_apply_opts(fd, lc);
 	*fdp = fd;

@@ -237,6 +237,48 @@ check_take(void)
 	return 0;
 }
 
+/*
+ * A socket passed without a name is taken by address, and the log line
+ * that says so names it "(no name)", as the line that lists it does.
+ */
+static int
+check_unnamed_in_the_log(void)
+{
+	char path[] = "/tmp/handoff-unit-sdsocket-XXXXXX", text[4096];
+	struct config *conf = config_new("test.ini");
+	enum sdsocket_origin origin;
+	char *cause = NULL;
+	int logfd, fds[1], port, fd;
+	ssize_t n;
+
+	if ((logfd = mkstemp(path)) == -1 || unlink(path) == -1 ||
+	    dup2(logfd, STDERR_FILENO) == -1)
+		return 1;
+	log_init("t", LOG_LEVEL_INFO, LOG_TO_STDERR);
+	fds[0] = tcp_socket(&port, false);
+	pass(fds, 1, "");
+	if (sdsocket_adopt(&cause) != 0 || sdsocket_take(conf_listener(conf,
+	    "web", port), 0, &fd, &origin, &cause) != 1)
+		return 2;
+	if ((n = pread(logfd, text, sizeof(text) - 1, 0)) <= 0)
+		return 3;
+	text[n] = '\0';
+	if (strstr(text, "listener web: takes 127.0.0.1:") == NULL)
+		return 4;
+	if (strstr(text, "passed by the service manager as (no name)\n") ==
+	    NULL || strstr(text, " as \n") != NULL)
+		return 5;
+	close(fd);
+	sdsocket_free();
+	config_free(conf);
+	return 0;
+}
+
+Test(sdsocket, a_socket_without_a_name_is_shown_as_such)
+{
+	in_child(check_unnamed_in_the_log, "unnamed");
+}
+
 Test(sdsocket, listeners_take_their_sockets)
 {
 	in_child(check_take, "taking passed sockets");
