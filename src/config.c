@@ -602,7 +602,8 @@ find_group(const char *value, gid_t *gid)
 
 /*
  * Note a user or group the config names, with what it was found to be,
- * for config_reload. Out of memory, the config is simply not taken again.
+ * for config_reload and the parse's later settings. Out of memory, the
+ * config is simply not taken again.
  */
 static void
 note_lookup(struct parse_state *st, const char *name, bool group, uid_t uid,
@@ -626,11 +627,35 @@ note_lookup(struct parse_state *st, const char *name, bool group, uid_t uid,
 	conf->nlookups++;
 }
 
+/*
+ * What the parse already found for a user or group of that name (each is
+ * looked up once however many settings name it); NULL if none yet.
+ */
+static const struct config_lookup *
+looked_up(const struct parse_state *st, const char *name, bool group)
+{
+	const struct config *conf = st->conf;
+	size_t i;
+
+	for (i = 0; i < conf->nlookups; i++)
+		if (conf->lookups[i].group == group &&
+		    strcmp(conf->lookups[i].name, name) == 0)
+			return &conf->lookups[i];
+	return NULL;
+}
+
 /* Look up a user by name or number, for a setting of the config. */
 static int
 lookup_user(struct parse_state *st, const char *value, uid_t *uid, gid_t *gid,
     const char **error)
 {
+	const struct config_lookup *seen;
+
+	if ((seen = looked_up(st, value, false)) != NULL) {
+		*uid = seen->uid;
+		*gid = seen->gid;
+		return 0;
+	}
 	if (find_user(value, uid, gid) == -1) {
 		*error = "unknown user (no such entry in the passwd database)";
 		return -1;
@@ -644,6 +669,12 @@ static int
 lookup_group(struct parse_state *st, const char *value, gid_t *gid,
     const char **error)
 {
+	const struct config_lookup *seen;
+
+	if ((seen = looked_up(st, value, true)) != NULL) {
+		*gid = seen->gid;
+		return 0;
+	}
 	if (find_group(value, gid) == -1) {
 		*error = "unknown group (no such entry in the group database)";
 		return -1;
@@ -2030,10 +2061,12 @@ config_reader(char *buf, int num, void *user)
  * CONFIG_MAX_BYTES. Anything else (a FIFO that would block, a device that
  * never ends, a directory) is refused without reading it. Returns a stream
  * over the text (free *text after fclose), or NULL with either *why (what
- * is wrong with the file) or *err (an errno) set.
+ * is wrong with the file) or *err (an errno) set. *file, if not NULL,
+ * receives the file's fstat once it is open.
  */
 static FILE *
-config_open(const char *path, char **text, const char **why, int *err)
+config_open(const char *path, char **text, const char **why, int *err,
+    struct stat *file)
 {
 	struct stat sb;
 	ssize_t n;
@@ -2056,6 +2089,8 @@ config_open(const char *path, char **text, const char **why, int *err)
 		close(fd);
 		return NULL;
 	}
+	if (file != NULL)
+		*file = sb;
 	if (!S_ISREG(sb.st_mode)) {
 		*why = S_ISDIR(sb.st_mode) ? "is a directory, not a file" :
 		    S_ISFIFO(sb.st_mode) ? "is a FIFO, not a regular file" :
@@ -2179,7 +2214,7 @@ config_peek_control(const char *path, char **control, char **cause)
 	FILE *fp;
 	int err;
 
-	if ((fp = config_open(path, &text, &why, &err)) == NULL) {
+	if ((fp = config_open(path, &text, &why, &err, NULL)) == NULL) {
 		config_open_error(why, err, msg, sizeof(msg));
 		cause_set(cause, "%s: %s (use -c FILE or -s SOCKET)", path,
 		    msg);
@@ -2631,13 +2666,21 @@ config_has_mode(const struct config *conf, enum handoff_mode mode)
 	return false;
 }
 
+static struct config *config_parse_stream(const char *path, FILE *fp,
+		    char *text, size_t len, struct config_msgs *msgs);
+
+/* Note the file (its device and inode) conf was read from. */
+static void
+config_set_file(struct config *conf, const struct stat *file)
+{
+	conf->file_dev = file->st_dev;
+	conf->file_ino = file->st_ino;
+}
+
 /*
  * Load and check a config file. Returns the config, or NULL if there was
  * any error; either way every message is in msgs, in line order.
  */
-static struct config *config_parse_stream(const char *path, FILE *fp,
-		    char *text, size_t len, struct config_msgs *msgs);
-
 struct config *
 config_load(const char *path, struct config_msgs *msgs)
 {
@@ -2646,23 +2689,29 @@ config_load(const char *path, struct config_msgs *msgs)
 
 /*
  * Load path for a reload. The running config is taken again (one more
- * reference) if the file holds the very text it was parsed from and
- * nothing else it came from changed: its parse warned of nothing (a parse
- * says its warnings at each reload), named no host (a name is looked up
- * afresh) and each user and group it names is still what it was. Else,
- * or with running NULL, the file is parsed (errors and warnings in msgs).
+ * reference) if it was read from the same file (by device and inode: the
+ * path may be spelled another way, and a config carried across an upgrade
+ * has the file's identity too), the file holds the very text it was
+ * parsed from, and nothing else it came from changed: its parse warned of
+ * nothing (a parse says its warnings at each reload), named no host (a
+ * name is looked up afresh) and each user and group it names is still
+ * what it was. Else, or with running NULL, the file is parsed (errors and
+ * warnings in msgs). The config taken again keeps the path it was read
+ * under, for its messages.
  */
 struct config *
 config_reload(const char *path, struct config *running,
     struct config_msgs *msgs)
 {
+	struct config *conf;
+	struct stat file;
 	char *text, msg[256];
 	const char *why;
 	size_t len = 0;
 	FILE *fp;
 	int err;
 
-	fp = config_open(path, &text, &why, &err);
+	fp = config_open(path, &text, &why, &err, &file);
 	if (fp == NULL) {
 		config_open_error(why, err, msg, sizeof(msg));
 		config_msgs_add(msgs, true, path, 0, "%s", msg);
@@ -2673,14 +2722,17 @@ config_reload(const char *path, struct config *running,
 		rewind(fp);
 	}
 	if (running != NULL && running->reusable && text != NULL &&
-	    running->text != NULL && strcmp(running->path, path) == 0 &&
-	    len == running->text_len && memcmp(text, running->text, len) == 0 &&
+	    running->text != NULL && running->file_ino == file.st_ino &&
+	    running->file_dev == file.st_dev && len == running->text_len &&
+	    memcmp(text, running->text, len) == 0 &&
 	    config_lookups_hold(running)) {
 		fclose(fp);
 		free(text);
 		return config_ref(running);
 	}
-	return config_parse_stream(path, fp, text, len, msgs);
+	if ((conf = config_parse_stream(path, fp, text, len, msgs)) != NULL)
+		config_set_file(conf, &file);
+	return conf;
 }
 
 /*
@@ -2691,6 +2743,8 @@ struct config *
 config_load_text(const char *path, const char *text, size_t len,
     struct config_msgs *msgs)
 {
+	struct config *conf;
+	struct stat file;
 	char *copy;
 	FILE *fp;
 
@@ -2706,7 +2760,11 @@ config_load_text(const char *path, const char *text, size_t len,
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		return NULL;
 	}
-	return config_parse_stream(path, fp, copy, len, msgs);
+	conf = config_parse_stream(path, fp, copy, len, msgs);
+	/* The file it names, for config_reload: its text may differ now. */
+	if (conf != NULL && stat(path, &file) == 0)
+		config_set_file(conf, &file);
+	return conf;
 }
 
 /*

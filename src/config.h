@@ -168,6 +168,8 @@ struct config {
 	struct config_lookup *lookups;	/* the users and groups it named */
 	size_t		 nlookups;
 	bool		 reusable;	/* config_reload may take it again */
+	dev_t		 file_dev;	/* the file it was read from, if any */
+	ino_t		 file_ino;
 };
 
 /*
