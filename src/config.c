@@ -2552,6 +2552,36 @@ config_check_self(struct config *conf, struct config_msgs *msgs)
  * conflicts and unused listeners, fill defaults. Used for files and for the
  * command line alike. Returns -1 if any error was found.
  */
+/*
+ * Warn of two listeners of pc that a worker would know by the same name
+ * in LISTEN_FDNAMES: a server that picks its sockets by name cannot tell
+ * them apart. The pairs are few (at most MAX_LISTENERS_PER_PROGRAM).
+ */
+static void
+config_check_fd_names(const struct config *conf, const struct program_conf *pc,
+    struct config_msgs *msgs)
+{
+	const struct listener_conf *a, *b;
+	size_t i, j;
+
+	for (i = 0; i < pc->nlisteners; i++) {
+		if ((a = pc->listeners[i]) == NULL)
+			continue;
+		for (j = i + 1; j < pc->nlisteners; j++) {
+			if ((b = pc->listeners[j]) == NULL || a == b ||
+			    strcmp(a->fd_name, b->fd_name) != 0)
+				continue;
+			config_msgs_add(msgs, false, conf->path,
+			    pc->listeners_line ? pc->listeners_line : pc->line,
+			    "program %s: listeners %s and %s have the same "
+			    "fd_name '%s', so LISTEN_FDNAMES cannot tell them "
+			    "apart (give one another fd_name =)", pc->name,
+			    a->name, b->name, a->fd_name);
+			return;
+		}
+	}
+}
+
 int
 config_finish(struct config *conf, struct config_msgs *msgs)
 {
@@ -2616,6 +2646,7 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 				lc->slot_program = pc->name;
 			}
 		}
+		config_check_fd_names(conf, pc, msgs);
 		if (pc->group != NULL)
 			continue;
 		pc->gid = pc->user_gid;

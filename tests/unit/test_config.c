@@ -2803,3 +2803,35 @@ Test(config_reload, a_config_of_another_file_or_of_no_file_is_not_taken)
 	config_unref(c2);
 	config_unref(c1);
 }
+
+/*
+ * Two listeners of one program known by the same fd_name: the worker's
+ * LISTEN_FDNAMES cannot tell them apart, which check says; the same
+ * fd_name in two programs is no such problem.
+ */
+Test(config, two_listeners_of_a_program_with_one_fd_name_are_warned_of)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+	static const char *const expected[] = {
+		":11: warning: program app: listeners a and c have the same "
+		"fd_name 'web', so LISTEN_FDNAMES cannot tell them apart "
+		"(give one another fd_name =)",
+	};
+
+	conf = load_text(
+	    "[listener a]\nlisten = 127.0.0.1:0\nfd_name = web\n"
+	    "[listener b]\nlisten = 127.0.0.1:0\n"
+	    "[listener c]\nlisten = unix:/tmp/handoff-test-c.sock\n"
+	    "fd_name = web\n"
+	    "[program app]\ncommand = /bin/true\n"
+	    "listeners = a b c\n"
+	    "[program other]\ncommand = /bin/true\nlisteners = web\n"
+	    "[listener web]\nlisten = 127.0.0.1:0\n",
+	    &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	assert_msgs(&msgs, path, expected, 1);
+	config_msgs_free(&msgs);
+	config_unref(conf);
+}
