@@ -65,6 +65,7 @@ struct control_client {
 	struct event	*deadline;	/* for the request line, then NULL */
 	enum client_state state;
 	unsigned int	 reload_id;
+	char		*program;	/* the reload asked for; NULL: of all */
 	bool		 takeover;	/* done once the reload took over */
 	uid_t		 uid;
 	pid_t		 pid;
@@ -99,6 +100,7 @@ client_free(struct control_client *c)
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	bufferevent_free(c->bev);
+	free(c->program);
 	free(c);
 }
 
@@ -279,6 +281,13 @@ control_dispatch(struct control_client *c, char *line, size_t len)
 		 * Watch first: the reload may be refused at once (a bad
 		 * config), and even a --no-wait client must hear that.
 		 */
+		free(c->program);
+		c->program = NULL;
+		if (req.program != NULL &&
+		    (c->program = strdup(req.program)) == NULL) {
+			client_finish(c, false, 1, "out of memory");
+			return;
+		}
 		c->state = req.nowait ? CLIENT_NOWAIT : CLIENT_WATCH_PENDING;
 		c->takeover = req.takeover;
 		if (ctl->ops->reload(ctl->arg, req.program, &cause) == -1) {
@@ -785,15 +794,32 @@ control_close(struct control *ctl)
 	control_release(ctl);
 }
 
-/* A reload began: clients waiting for it follow it as id. */
+/*
+ * Whether a reload of only (NULL: of every program) is the one client c
+ * waits for: a reload of every program covers whatever it asked for; one
+ * of a program, only a request for that program.
+ */
+static bool
+client_waits_for(const struct control_client *c, const char *only)
+{
+	return only == NULL ||
+	    (c->program != NULL && strcmp(c->program, only) == 0);
+}
+
+/*
+ * A reload of only (NULL: every program) began: the clients waiting for
+ * it follow it as id.
+ */
 void
-control_reload_begin(struct control *ctl, unsigned int id)
+control_reload_begin(struct control *ctl, unsigned int id, const char *only)
 {
 	struct control_client *c;
 
 	if (ctl == NULL)
 		return;
 	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		if (!client_waits_for(c, only))
+			continue;
 		if (c->state == CLIENT_WATCH_PENDING) {
 			c->state = CLIENT_WATCH;
 			c->reload_id = id;
@@ -883,9 +909,12 @@ control_reload_took_over(struct control *ctl, unsigned int id,
 	va_end(ap);
 }
 
-/* A reload was refused before it began (bad config): tell the waiting. */
+/*
+ * A reload of only (NULL: every program) was refused before it began (a
+ * bad config): tell the clients waiting for it.
+ */
 void
-control_reload_refused(struct control *ctl, const char *why,
+control_reload_refused(struct control *ctl, const char *only, const char *why,
     char *const *details, size_t ndetails)
 {
 	struct control_client *c, *next;
@@ -895,7 +924,8 @@ control_reload_refused(struct control *ctl, const char *why,
 		return;
 	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->state != CLIENT_WATCH_PENDING && c->state != CLIENT_NOWAIT)
+		if ((c->state != CLIENT_WATCH_PENDING &&
+		    c->state != CLIENT_NOWAIT) || !client_waits_for(c, only))
 			continue;
 		for (i = 0; i < ndetails; i++)
 			client_line(c, "progress", "%s", details[i]);

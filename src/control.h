@@ -97,7 +97,8 @@ struct control_ops {
 struct control	*control_open(struct event_base *base, const char *path,
 		    const struct control_ops *ops, void *arg, char **cause);
 void		 control_close(struct control *ctl);
-void		 control_reload_begin(struct control *ctl, unsigned int id);
+void		 control_reload_begin(struct control *ctl, unsigned int id,
+		    const char *only);
 void		 control_progress(struct control *ctl, unsigned int id,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 control_reload_end(struct control *ctl, unsigned int id,
@@ -105,8 +106,8 @@ void		 control_reload_end(struct control *ctl, unsigned int id,
 		    __attribute__((format(printf, 4, 5)));
 void		 control_reload_took_over(struct control *ctl, unsigned int id,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void		 control_reload_refused(struct control *ctl, const char *why,
-		    char *const *details, size_t ndetails);
+void		 control_reload_refused(struct control *ctl, const char *only,
+		    const char *why, char *const *details, size_t ndetails);
 void		 control_upgrade_progress(struct control *ctl, const char *fmt,
 		    ...) __attribute__((format(printf, 2, 3)));
 void		 control_upgrade_end(struct control *ctl, bool ok,

@@ -437,42 +437,78 @@ reload_cancel(struct reload *r, struct program_list *progs)
 		prog->starting = NULL;
 }
 
+/* Drop the programs queued, one by one, for a reload of every program. */
+static void
+reload_queue_widen(struct reload_queue *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nprograms; i++)
+		free(q->programs[i]);
+	free(q->programs);
+	q->programs = NULL;
+	q->nprograms = 0;
+	q->all = true;
+}
+
 /*
  * Queue a reload (of program only, or of every program if NULL) asked for
- * while one is in progress. A second request merges into the first: the
- * queued reload stays one of that program while each request names it,
- * and becomes one of every program otherwise. Returns whether the queue
- * was empty before (the first request since the last reload began).
+ * while one is in progress: a reload of every program covers all that is
+ * queued; a program not queued yet gets a reload of its own after those
+ * queued before it. Without memory for a name, every program reloads.
+ * Returns whether the queue was empty before (the first request since the
+ * last reload began).
  */
 bool
 reload_queue_add(struct reload_queue *q, const char *only)
 {
-	if (!q->queued) {
-		q->queued = true;
-		/* Without memory for the name, every program reloads. */
-		q->only = only != NULL ? strdup(only) : NULL;
-		return true;
+	bool first = !q->queued;
+	char **grown, *name;
+	size_t i;
+
+	q->queued = true;
+	if (q->all)
+		return first;
+	if (only == NULL) {
+		reload_queue_widen(q);
+		return first;
 	}
-	if (q->only != NULL && (only == NULL || strcmp(only, q->only) != 0)) {
-		/* Different programs asked for: reload them all. */
-		free(q->only);
-		q->only = NULL;
+	for (i = 0; i < q->nprograms; i++)
+		if (strcmp(q->programs[i], only) == 0)
+			return first;
+	if ((name = strdup(only)) == NULL || (grown = reallocarray(q->programs,
+	    q->nprograms + 1, sizeof(*grown))) == NULL) {
+		free(name);
+		reload_queue_widen(q);
+		return first;
 	}
-	return false;
+	q->programs = grown;
+	q->programs[q->nprograms++] = name;
+	return first;
 }
 
 /*
- * Take the queued reload, if there is one: *only is its program (the
- * caller frees it) or NULL for every program; the queue is empty after.
+ * Take the next queued reload, if there is one: *only is its program (the
+ * caller frees it) or NULL for every program. What else is queued stays.
  */
 bool
 reload_queue_take(struct reload_queue *q, char **only)
 {
 	if (!q->queued)
 		return false;
-	*only = q->only;
-	q->only = NULL;
-	q->queued = false;
+	if (q->all) {
+		*only = NULL;
+		q->all = false;
+	} else {
+		*only = q->programs[0];
+		memmove(q->programs, q->programs + 1,
+		    --q->nprograms * sizeof(*q->programs));
+	}
+	q->queued = q->all || q->nprograms > 0;
+	if (!q->queued) {
+		free(q->programs);
+		q->programs = NULL;
+	}
 	return true;
 }
 
@@ -480,7 +516,7 @@ reload_queue_take(struct reload_queue *q, char **only)
 void
 reload_queue_clear(struct reload_queue *q)
 {
-	free(q->only);
-	q->only = NULL;
+	reload_queue_widen(q);
+	q->all = false;
 	q->queued = false;
 }

@@ -42,13 +42,16 @@ struct reload {
 };
 
 /*
- * Reloads asked for while one is in progress, coalesced into one to run
- * after it: of one program while every request named that program, of
- * every program as soon as one asked for all or for another program.
+ * Reloads asked for while one is in progress, to run after it: one of
+ * every program as soon as a request asked for all (it covers the rest),
+ * else one reload of each program asked for, in the order first asked,
+ * a program asked for again waiting in its place.
  */
 struct reload_queue {
 	bool		 queued;
-	char		*only;		/* the queued reload's program, NULL all */
+	bool		 all;		/* a reload of every program */
+	char		**programs;	/* else these, in order */
+	size_t		 nprograms;
 };
 
 /* What a reload's generations are started with, and whom it tells. */

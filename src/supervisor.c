@@ -109,13 +109,16 @@ supervisor_notify_uids(struct supervisor *sup, const struct config *conf,
 	return 0;
 }
 
-/* Start the next reload if one was asked for during the last. */
+/*
+ * Start the next reload asked for during the last one; the one after it
+ * too if it is refused at once (a bad config), and so on.
+ */
 static void
 supervisor_run_queued(struct supervisor *sup)
 {
 	char *only;
 
-	if (!sup->stopping && sup->reload == NULL &&
+	while (!sup->stopping && sup->reload == NULL &&
 	    reload_queue_take(&sup->reload_queue, &only)) {
 		log_info("running the reload asked for during the last one");
 		supervisor_reload(sup, only);
@@ -211,8 +214,8 @@ supervisor_abort(struct supervisor *sup, const char *why)
 
 /* A reload that could not start at all: log it, record it. */
 static void
-reload_refuse(struct supervisor *sup, bool initial, const char *why,
-    char *const *details, size_t ndetails)
+reload_refuse(struct supervisor *sup, bool initial, const char *only,
+    const char *why, char *const *details, size_t ndetails)
 {
 	if (initial) {
 		log_errorx("cannot start: %s", why);
@@ -224,7 +227,7 @@ reload_refuse(struct supervisor *sup, bool initial, const char *why,
 	/* Slots a reload added before it failed close again. */
 	reuseport_trim(sup->reuseport);
 	supervisor_outcome(sup, false, 0, "%s", why);
-	control_reload_refused(sup->control, why, details, ndetails);
+	control_reload_refused(sup->control, only, why, details, ndetails);
 	sdnotify_ready(false, "running; the last reload failed: %s", why);
 }
 
@@ -261,7 +264,7 @@ reload_load_config(struct supervisor *sup, const char *only)
 			log_warnx("%s", msgs.lines[i]);
 	}
 	if (conf == NULL)
-		reload_refuse(sup, false, "the config has errors",
+		reload_refuse(sup, false, only, "the config has errors",
 		    msgs.lines, msgs.count);
 	config_msgs_free(&msgs);
 	return conf;
@@ -310,14 +313,14 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	    selfmode_check_reload(sup->conf, conf, &cause) == -1)) {
 		if (conf != NULL)
 			config_unref(conf);
-		reload_refuse(sup, initial, cause_text(cause),
+		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
 		free(cause);
 		return;
 	}
 	if (supervisor_check_preload(conf, only, &cause) == -1 ||
 	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
-		reload_refuse(sup, initial, cause_text(cause),
+		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
 		free(cause);
 		config_unref(conf);
@@ -327,13 +330,13 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		migrate_ensure(&sup->migrate, "/proc",
 		    config_has_mode(conf, HANDOFF_REUSEPORT) ? ebpf_probe : NULL);
 	if ((r = reload_new(conf, only, initial, sup->reload_seq + 1)) == NULL) {
-		reload_refuse(sup, initial, "out of memory", NULL, 0);
+		reload_refuse(sup, initial, only, "out of memory", NULL, 0);
 		config_unref(conf);
 		return;
 	}
 	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1 ||
 	    (initial && sdsocket_finish(&cause) == -1)) {
-		reload_refuse(sup, initial, cause_text(cause),
+		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
 		free(cause);
 		reload_free(r);
@@ -341,7 +344,7 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	}
 	sup->reload = r;
 	sup->reload_seq = r->id;
-	control_reload_begin(sup->control, r->id);
+	control_reload_begin(sup->control, r->id, r->only);
 	id = r->id;
 	if (reload_start(r, &sup->programs, &sup->reload_env, &cause) == -1) {
 		/*

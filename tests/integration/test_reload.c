@@ -222,6 +222,75 @@ Test(reload, partial_reload_changes_only_that_program)
 	tc_stop(s);
 }
 
+/*
+ * Reloads of programs asked for while another runs wait for it, then run
+ * one after the other, each followed by the client that asked for it: a
+ * program nobody asked for keeps its generation, and one asked for twice
+ * reloads once.
+ */
+Test(reload, reloads_of_programs_asked_for_during_one_run_in_turn)
+{
+	struct sup *s = tc_new("", "");
+	const char *names[] = { "A", "B", "C", "B" };
+	char *text, *answer[4];
+	json_object *root;
+	bool closed;
+	int fd[4], i;
+
+	/* A takes its time to be ready: its reload is in progress a while. */
+	text = tc_printf(
+	    "[listener a]\nlisten = 127.0.0.1:0\n\n"
+	    "[listener b]\nlisten = 127.0.0.1:0\n\n"
+	    "[listener c]\nlisten = 127.0.0.1:0\n\n"
+	    "[listener d]\nlisten = 127.0.0.1:0\n\n"
+	    "[program A]\ncommand = %s --ready-after 1s\nlisteners = a\n\n"
+	    "[program B]\ncommand = %s\nlisteners = b\n\n"
+	    "[program C]\ncommand = %s\nlisteners = c\n\n"
+	    "[program D]\ncommand = %s\nlisteners = d\n",
+	    support_env("HANDOFF_TESTSERVER"), support_env("HANDOFF_TESTSERVER"),
+	    support_env("HANDOFF_TESTSERVER"), support_env("HANDOFF_TESTSERVER"));
+	rl_write(s, text);
+	free(text);
+	tc_start(s);
+
+	for (i = 0; i < 4; i++) {
+		fd[i] = tc_connect_unix(s->sock);
+		cr_assert(fd[i] != -1, "connect: %s", strerror(errno));
+		text = tc_printf("HANDOFF/1 reload %s\n", names[i]);
+		cr_assert_eq(tc_send_all(fd[i], text, strlen(text)), 0);
+		free(text);
+		/* The others ask once A's reload is under way. */
+		if (i == 0)
+			tc_expect_log(s, "reloading program A", 1);
+	}
+	for (i = 0; i < 4; i++) {
+		answer[i] = tc_read_all(fd[i], DEADLINE_MS, &closed);
+		close(fd[i]);
+		cr_assert(closed, "reload %s: no end of answer: %s", names[i],
+		    answer[i]);
+		cr_expect(strstr(answer[i], "ok done in") != NULL,
+		    "reload %s: %s", names[i], answer[i]);
+	}
+	/* Each heard of its own program's reload, and of no other's. */
+	cr_expect(strstr(answer[0], "A gen 2") != NULL, "%s", answer[0]);
+	cr_expect(strstr(answer[1], "B gen 2") != NULL, "%s", answer[1]);
+	cr_expect(strstr(answer[1], "C gen") == NULL, "%s", answer[1]);
+	cr_expect(strstr(answer[2], "C gen 2") != NULL, "%s", answer[2]);
+	cr_expect(strstr(answer[2], "B gen") == NULL, "%s", answer[2]);
+	cr_expect_str_eq(answer[3], answer[1]);
+	for (i = 0; i < 4; i++)
+		free(answer[i]);
+
+	root = tc_status_json(s);
+	cr_expect_eq(rl_current(root, "A"), 2);
+	cr_expect_eq(rl_current(root, "B"), 2, "B reloaded more than once");
+	cr_expect_eq(rl_current(root, "C"), 2);
+	cr_expect_eq(rl_current(root, "D"), 1, "D was reloaded, unasked");
+	json_object_put(root);
+	cr_expect_eq(tc_log_count(s, "reloading every program"), 0);
+	tc_stop(s);
+}
+
 /* A reload of one program may not move a listener other programs use. */
 Test(reload, partial_reload_cannot_move_a_shared_listener)
 {

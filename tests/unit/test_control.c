@@ -54,7 +54,7 @@ fake_reload(void *arg, const char *program, char **cause)
 		return -1;
 	}
 	if (f->begin_id != 0)
-		control_reload_begin(f->ctl, f->begin_id);
+		control_reload_begin(f->ctl, f->begin_id, program);
 	return 0;
 }
 
@@ -260,7 +260,7 @@ Test(control, a_reload_is_followed_to_its_end)
 	fd = client("reload shop");
 	pump_until(&fake.reloads);
 	cr_expect_str_eq(fake.program, "shop");
-	control_reload_begin(fake.ctl, 7);
+	control_reload_begin(fake.ctl, 7, "shop");
 	control_progress(fake.ctl, 7, "shop gen %u starting", 2);
 	control_progress(fake.ctl, 8, "another reload's progress");
 	control_reload_end(fake.ctl, 7, true, "done in %dms", 12);
@@ -282,10 +282,71 @@ Test(control, a_reload_refused_at_once_or_later)
 	fd = client("reload");
 	pump_until(&fake.reloads);
 	cr_expect_str_eq(fake.program, "");
-	control_reload_refused(fake.ctl, "the config has errors", details, 1);
+	control_reload_refused(fake.ctl, NULL, "the config has errors", details,
+	    1);
 	answer(fd, buf, sizeof(buf), NULL, 0);
 	cr_expect_str_eq(buf, "progress handoff.ini:3: bad port\n"
 	    "error 1 the config has errors\n");
+}
+
+/* Assert that nothing came on fd yet, the loop having run. */
+static void
+expect_no_answer_yet(int fd, const char *who)
+{
+	char c;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	cr_expect_eq(recv(fd, &c, 1, MSG_DONTWAIT), -1, "%s heard of a "
+	    "reload not its own", who);
+	cr_expect_eq(errno, EAGAIN);
+}
+
+/*
+ * Reloads asked for during another wait for their own: a client of one
+ * program follows the reload of that program (or of every program), not
+ * the reload of another that begins first, nor hears of its refusal.
+ */
+Test(control, each_waiting_client_follows_the_reload_it_asked_for)
+{
+	char buf[256];
+	int web, api, all, web2;
+
+	web = client("reload web");
+	pump_until(&fake.reloads);
+	fake.reloads = 0;
+	api = client("reload api");
+	pump_until(&fake.reloads);
+	fake.reloads = 0;
+	all = client("reload");
+	pump_until(&fake.reloads);
+
+	control_reload_begin(fake.ctl, 4, "web");
+	control_progress(fake.ctl, 4, "web gen 2 starting");
+	control_reload_end(fake.ctl, 4, true, "done in 3ms");
+	answer(web, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "progress web gen 2 starting\nok done in 3ms\n");
+	expect_no_answer_yet(api, "reload api");
+	expect_no_answer_yet(all, "reload");
+
+	/* A refused reload of web is not api's either. */
+	fake.reloads = 0;
+	web2 = client("reload web");
+	pump_until(&fake.reloads);
+	control_reload_refused(fake.ctl, "web", "the config has errors", NULL,
+	    0);
+	answer(web2, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "error 1 the config has errors\n");
+	expect_no_answer_yet(api, "reload api");
+
+	/* A reload of every program is what both wait for. */
+	control_reload_begin(fake.ctl, 5, NULL);
+	control_reload_end(fake.ctl, 5, true, "done in 9ms");
+	answer(api, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "ok done in 9ms\n");
+	answer(all, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "ok done in 9ms\n");
 }
 
 Test(control, reload_nowait_says_started_or_queued)
