@@ -47,6 +47,7 @@
 #define CONTROL_MAX_CLIENTS	1000	/* and at most a quarter of the fd limit */
 #define CONTROL_READ_TIMEOUT	10	/* seconds to send a request */
 #define CONTROL_WRITE_TIMEOUT	30	/* seconds to read the answer */
+#define CONTROL_DISCARD_ROUNDS	64	/* reads of 4 KiB of input dropped at close */
 
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
@@ -91,10 +92,28 @@ struct control {
 static struct control_client *control_client_new(struct control *, int,
 		    uid_t, pid_t);
 
+/*
+ * Read and drop what the client sent that was never read (bytes after its
+ * request line), up to the socket's buffer: a unix stream socket closed
+ * with unread input makes the peer's next read fail with ECONNRESET
+ * instead of ending, after the answer, with end-of-file.
+ */
+static void
+client_discard_input(int fd)
+{
+	char buf[4096];
+	int rounds;
+
+	for (rounds = 0; rounds < CONTROL_DISCARD_ROUNDS; rounds++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 /* Free a client and close its connection. */
 static void
 client_free(struct control_client *c)
 {
+	client_discard_input(bufferevent_getfd(c->bev));
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
 	if (c->deadline != NULL)

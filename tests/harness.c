@@ -338,13 +338,12 @@ tc_send_all(int fd, const void *buf, size_t len)
 }
 
 /*
- * Read until the peer closes (a reset after its data counts as closing:
- * a server that closes with our unread request in its buffer resets), or
- * until the deadline. Returns what came, NUL-terminated; *closed says
- * whether the end was seen.
+ * Read until the peer closes, a read fails, or the deadline. Returns what
+ * came, NUL-terminated; *end is 0 for end-of-file, the errno of the read
+ * that failed, or ETIMEDOUT.
  */
 char *
-tc_read_all(int fd, int timeout_ms, bool *closed)
+tc_read_to_end(int fd, int timeout_ms, int *end)
 {
 	long long deadline = support_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -352,7 +351,7 @@ tc_read_all(int fd, int timeout_ms, bool *closed)
 	char *buf = malloc(cap);
 	ssize_t n;
 
-	*closed = false;
+	*end = ETIMEDOUT;
 	if (buf == NULL)
 		abort();
 	for (;;) {
@@ -364,12 +363,27 @@ tc_read_all(int fd, int timeout_ms, bool *closed)
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
-			*closed = n == 0 || errno == ECONNRESET;
+			*end = n == 0 ? 0 : errno;
 			break;
 		}
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Read until the peer closes (a reset after its data counts as closing),
+ * or until the deadline. Returns what came, NUL-terminated; *closed says
+ * whether the end was seen.
+ */
+char *
+tc_read_all(int fd, int timeout_ms, bool *closed)
+{
+	int end;
+	char *buf = tc_read_to_end(fd, timeout_ms, &end);
+
+	*closed = end == 0 || end == ECONNRESET;
 	return buf;
 }
 

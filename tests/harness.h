@@ -56,6 +56,7 @@ void	 tc_fini(void);
 int	 tc_connect_unix(const char *path);
 int	 tc_connect_tcp(int port);
 int	 tc_send_all(int fd, const void *buf, size_t len);
+char	*tc_read_to_end(int fd, int timeout_ms, int *end);
 char	*tc_read_all(int fd, int timeout_ms, bool *closed);
 char	*tc_request(struct sup *s, const void *req, size_t len);
 json_object *tc_status_json(struct sup *s);

@@ -1199,6 +1199,73 @@ Test(control, half_closed_clients_get_their_answer, .fini = tc_fini)
 	tc_stop(s);
 }
 
+/* Bytes a client sends after its request line in the test below. */
+#define TC_TRAILER_LEN	(64 * 1024)
+
+/*
+ * Send the request line req followed by TC_TRAILER_LEN more bytes (a
+ * blank line, then filler: more than the supervisor reads at once, so
+ * that some are still unread when it answers), in one write, and read the
+ * whole answer; *end is 0 when it ended with end-of-file, else the errno
+ * of the read that failed.
+ */
+static char *
+tc_request_with_trailer(struct sup *s, const char *req, int *end)
+{
+	size_t reqlen = strlen(req);
+	char *out = malloc(reqlen + TC_TRAILER_LEN), *answer;
+	int fd;
+
+	cr_assert(out != NULL);
+	memcpy(out, req, reqlen);
+	out[reqlen] = '\n';
+	memset(out + reqlen + 1, 'x', TC_TRAILER_LEN - 1);
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	cr_assert_eq(tc_send_all(fd, out, reqlen + TC_TRAILER_LEN), 0,
+	    "send: %s", strerror(errno));
+	free(out);
+	answer = tc_read_to_end(fd, DEADLINE_MS, end);
+	close(fd);
+	return answer;
+}
+
+/*
+ * A client that writes more than its request line (a blank line after it,
+ * a second request) gets its answer and then a clean end-of-file, not a
+ * connection reset: what it sent after the line is read and dropped.
+ */
+Test(control, bytes_after_the_request_line_do_not_reset_the_connection,
+    .fini = tc_fini)
+{
+	struct sup *s = tc_new("", "");
+	char *answer;
+	int err;
+
+	tc_start(s);
+	answer = tc_request_with_trailer(s, "HANDOFF/1 version\n", &err);
+	cr_expect_str_eq(answer, "ok " PACKAGE_VERSION "\n");
+	cr_expect_eq(err, 0, "the version answer ended with: %s",
+	    strerror(err));
+	free(answer);
+
+	/* A streamed answer, with the trailer read while it streams. */
+	answer = tc_request_with_trailer(s, "HANDOFF/1 reload\n", &err);
+	cr_expect(tc_in_order(answer, "progress app gen 2 took over",
+	    "ok done in", NULL), "incomplete reload answer: %s", answer);
+	cr_expect_eq(err, 0, "the reload answer ended with: %s",
+	    strerror(err));
+	free(answer);
+
+	answer = tc_request_with_trailer(s, "HANDOFF/1 frobnicate\n", &err);
+	cr_expect(strncmp(answer, "error 2 unknown command", 23) == 0, "%s",
+	    answer);
+	cr_expect_eq(err, 0, "the error ended with: %s", strerror(err));
+	free(answer);
+	cr_expect_eq(tc_get(s, NULL), 2);
+	tc_stop(s);
+}
+
 Test(control, reload_nowait_reports_a_bad_config, .fini = tc_fini)
 {
 	struct sup *s = tc_new("", "");
