@@ -2438,6 +2438,31 @@ config_classes_add(struct config_classes *cc, const struct listener_conf *lc)
 }
 
 /*
+ * Report that listener lc's address conflicts with other's, an earlier
+ * one. Either may be a listener of the other programs that a reload of
+ * one program keeps as in force (in_force): it has no line in the file,
+ * and only a reload of every program can rename or move it.
+ */
+static void
+config_conflict_error(const struct config *conf, struct config_msgs *msgs,
+    const struct listener_conf *lc, const struct listener_conf *other)
+{
+	char where[32];
+
+	if (other->in_force)
+		snprintf(where, sizeof(where), "in force");
+	else
+		snprintf(where, sizeof(where), "line %d", other->line);
+	config_msgs_add(msgs, true, conf->path, lc->line, "listener %s: %s "
+	    "conflicts with listener %s (%s, %s); two listeners cannot share "
+	    "an address%s", lc->name, lc->listen, other->name, other->listen,
+	    where, lc->in_force || other->in_force ? ". A reload of one "
+	    "program keeps the listeners other programs use as they are in "
+	    "force: renaming or replacing one of them needs a reload of every "
+	    "program (handoff reload without a program name)" : "");
+}
+
+/*
  * Report every listener whose address conflicts with an earlier one's
  * (naming the first of them). -1 if out of memory.
  */
@@ -2459,11 +2484,7 @@ config_check_conflicts(struct config *conf, struct config_msgs *msgs)
 		if (!lc->has_listen)
 			continue;
 		if ((other = config_classes_conflict(&cc, lc)) != NULL)
-			config_msgs_add(msgs, true, conf->path, lc->line,
-			    "listener %s: %s conflicts with listener %s (%s, "
-			    "line %d); two listeners cannot share an address",
-			    lc->name, lc->listen, other->name, other->listen,
-			    other->line);
+			config_conflict_error(conf, msgs, lc, other);
 		if (config_classes_add(&cc, lc) == -1)
 			goto done;
 	}

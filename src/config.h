@@ -44,7 +44,12 @@ struct listener_conf {
 	char		*name;
 	char		*fd_name;	/* LISTEN_FDNAMES name (name if not set) */
 	char		*listen;	/* the address as written */
-	int		 line;		/* of the section header */
+	int		 line;		/* of the section header; 0: none */
+	/*
+	 * Merged from the config in force by a reload of one program (its
+	 * other programs' listeners): it has no line in the file read now.
+	 */
+	bool		 in_force;
 	size_t		 text_at;	/* its section in the config's text */
 	size_t		 text_len;
 	/*

@@ -59,6 +59,8 @@ struct merge_text {
 	size_t	 len;
 	size_t	 cap;
 	bool	 none;
+	/* The file read now: only its sections keep their line numbers. */
+	const struct config *file;
 };
 
 /*
@@ -112,6 +114,11 @@ merge_add_listener(struct config *conf, struct merge_text *mt,
 		return -1;
 	*copy = *lc;
 	copy->users = 0;
+	/* A section in force has no line in the file read now. */
+	if (from != mt->file) {
+		copy->line = 0;
+		copy->in_force = true;
+	}
 	/* Not lc's strings: a failed copy frees only its own. */
 	copy->name = copy->fd_name = copy->listen = NULL;
 	if (!merge_copy_string(&copy->name, lc->name) ||
@@ -172,6 +179,9 @@ merge_add_program(struct config *conf, struct merge_text *mt,
 	if ((copy = calloc(1, sizeof(*copy))) == NULL)
 		return -1;
 	*copy = *pc;
+	/* A section in force has no line in the file read now. */
+	if (from != mt->file)
+		copy->line = copy->listeners_line = 0;
 	copy->listeners = NULL;
 	copy->name = copy->command = copy->user = copy->group = NULL;
 	copy->directory = NULL;
@@ -258,7 +268,7 @@ merge_program(const struct config *current, const struct config *fresh,
 	const struct program_conf *pc, *fresh_pc, *cur_pc;
 	const struct listener_conf *lc, *kept, *fresh_lc;
 	struct config_msgs msgs;
-	struct merge_text mt = { NULL, 0, 0, false };
+	struct merge_text mt = { NULL, 0, 0, false, fresh };
 	struct config *merged = NULL;
 	struct hashmap *others;
 	char where[ADDR_STRLEN], was[ADDR_STRLEN];

@@ -132,6 +132,35 @@ Test(merge, a_new_listener_that_conflicts_with_one_kept_is_refused)
 	free(cause);
 }
 
+/*
+ * A shared listener renamed in the file (shared -> common, on the same
+ * address) cannot be taken by one program's reload: the other program
+ * keeps "shared" as in force. The error says so, without a line number
+ * from the config in force (line 8 of before_text, where the new file
+ * has another section), and says what would apply it.
+ */
+Test(merge, a_shared_listener_renamed_is_refused_naming_it_as_in_force)
+{
+	char *cause = NULL;
+
+	cr_expect_null(merge("[supervisor]\nname = one\n"
+	    "[listener a]\nlisten = 127.0.0.1:7001\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "[listener common]\nlisten = 127.0.0.1:7003\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = a common\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b common\n", "A",
+	    &cause));
+	cr_assert_not_null(cause);
+	cr_expect(strstr(cause, "listener common: 127.0.0.1:7003 conflicts "
+	    "with listener shared (127.0.0.1:7003, in force)") != NULL, "%s",
+	    cause);
+	cr_expect(strstr(cause, "line ") == NULL,
+	    "a line of the config in force: %s", cause);
+	cr_expect(strstr(cause, "needs a reload of every program (handoff "
+	    "reload without a program name)") != NULL, "%s", cause);
+	free(cause);
+}
+
 Test(merge, the_program_must_be_in_the_file)
 {
 	char *cause = NULL;
