@@ -35,49 +35,89 @@ reload_same_string(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* A [supervisor] key whose value differs between two configs. */
+struct reload_key_change {
+	const char	*key;
+	const char	*was;		/* in force; NULL: not set */
+	const char	*is;		/* in the file; NULL: not set */
+};
+
+/*
+ * Find the first [supervisor] key that next sets otherwise than now:
+ * among those only a restart may change (the control socket, the pidfile
+ * and the name a running supervisor answers and is found by), then, with
+ * any_key, log_level. false if none differs.
+ */
+static bool
+reload_supervisor_change(const struct supervisor_conf *now,
+    const struct supervisor_conf *next, bool any_key,
+    struct reload_key_change *ch)
+{
+	if (!reload_same_string(now->control, next->control)) {
+		ch->key = "control";
+		ch->was = now->control;
+		ch->is = next->control;
+	} else if (!reload_same_string(now->pidfile, next->pidfile)) {
+		ch->key = "pidfile";
+		ch->was = now->pidfile;
+		ch->is = next->pidfile;
+	} else if (!reload_same_string(now->name, next->name)) {
+		ch->key = "name";
+		ch->was = now->name;
+		ch->is = next->name;
+	} else if (any_key && now->log_level != next->log_level) {
+		ch->key = "log_level";
+		ch->was = log_level_name(now->log_level);
+		ch->is = log_level_name(next->log_level);
+	} else
+		return false;
+	return true;
+}
+
 /*
  * Turn the config just loaded into the one a reload runs: for a reload of
  * one program, the config in force (now) with that program's part
  * replaced; for a full reload, the file's, unless it changes a
- * [supervisor] key that only a restart may change (the control socket,
- * the pidfile and the name a running supervisor answers and is found by).
- * Takes the reference *conf holds and replaces it; -1 with *cause (and
- * *conf released) if the reload must be refused.
+ * [supervisor] key that only a restart may change. Takes the reference
+ * *conf holds and replaces it; -1 with *cause (and *conf released) if the
+ * reload must be refused. A reload of one program keeps [supervisor] as
+ * in force: when the file sets a key of it otherwise, *note says which
+ * and what would apply it (else it is NULL); the caller frees it.
  */
 int
 reload_config(const struct config *now_conf, struct config **conf,
-    const char *only, char **cause)
+    const char *only, char **note, char **cause)
 {
 	const struct supervisor_conf *now = &now_conf->supervisor;
 	const struct supervisor_conf *next = &(*conf)->supervisor;
+	struct reload_key_change ch;
 	struct config *merged;
-	const char *key = NULL, *was = NULL, *is = NULL;
 
+	*note = NULL;
 	if (only != NULL) {
+		if (reload_supervisor_change(now, next, true, &ch))
+			cause_set(note, "[supervisor] %s is %s in the file, %s "
+			    "in force: a reload of program %s keeps [supervisor] "
+			    "as it is (%s applies it)", ch.key,
+			    ch.is ? ch.is : "(none)", ch.was ? ch.was : "(none)",
+			    only, strcmp(ch.key, "log_level") == 0 ?
+			    "handoff reload without a program name" :
+			    "a restart of handoff");
 		merged = merge_program(now_conf, *conf, only, cause);
 		config_unref(*conf);
 		*conf = merged;
-		return merged == NULL ? -1 : 0;
+		if (merged != NULL)
+			return 0;
+		free(*note);
+		*note = NULL;
+		return -1;
 	}
-	if (!reload_same_string(now->control, next->control)) {
-		key = "control";
-		was = now->control;
-		is = next->control;
-	} else if (!reload_same_string(now->pidfile, next->pidfile)) {
-		key = "pidfile";
-		was = now->pidfile;
-		is = next->pidfile;
-	} else if (!reload_same_string(now->name, next->name)) {
-		key = "name";
-		was = now->name;
-		is = next->name;
-	}
-	if (key == NULL)
+	if (!reload_supervisor_change(now, next, false, &ch))
 		return 0;
 	cause_set(cause, "[supervisor] %s changed from %s to %s: it changes "
 	    "only when handoff restarts (stop and start it); a reload may "
-	    "change log_level, listeners and programs", key,
-	    was ? was : "(none)", is ? is : "(none)");
+	    "change log_level, listeners and programs", ch.key,
+	    ch.was ? ch.was : "(none)", ch.is ? ch.is : "(none)");
 	config_unref(*conf);
 	*conf = NULL;
 	return -1;

@@ -76,7 +76,7 @@ struct reload_env {
 };
 
 int		 reload_config(const struct config *now, struct config **conf,
-		    const char *only, char **cause);
+		    const char *only, char **note, char **cause);
 struct reload	*reload_new(struct config *conf, const char *only,
 		    bool initial, unsigned int id);
 void		 reload_free(struct reload *r);

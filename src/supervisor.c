@@ -306,25 +306,24 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
     const char *only)
 {
 	struct reload *r;
-	char *cause = NULL;
+	char *cause = NULL, *note = NULL;
 	unsigned int id;
 
-	if (!initial && (reload_config(sup->conf, &conf, only, &cause) == -1 ||
-	    selfmode_check_reload(sup->conf, conf, &cause) == -1)) {
+	if (!initial && (reload_config(sup->conf, &conf, only, &note,
+	    &cause) == -1 || selfmode_check_reload(sup->conf, conf,
+	    &cause) == -1)) {
 		if (conf != NULL)
 			config_unref(conf);
 		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
-		free(cause);
-		return;
+		goto out;
 	}
 	if (supervisor_check_preload(conf, only, &cause) == -1 ||
 	    supervisor_notify_uids(sup, conf, only, &cause) == -1) {
 		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
-		free(cause);
 		config_unref(conf);
-		return;
+		goto out;
 	}
 	if (config_needs_migration(conf))
 		migrate_ensure(&sup->migrate, "/proc",
@@ -332,20 +331,24 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 	if ((r = reload_new(conf, only, initial, sup->reload_seq + 1)) == NULL) {
 		reload_refuse(sup, initial, only, "out of memory", NULL, 0);
 		config_unref(conf);
-		return;
+		goto out;
 	}
 	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1 ||
 	    (initial && sdsocket_finish(&cause) == -1)) {
 		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
-		free(cause);
 		reload_free(r);
-		return;
+		goto out;
 	}
 	sup->reload = r;
 	sup->reload_seq = r->id;
 	control_reload_begin(sup->control, r->id, r->only);
 	id = r->id;
+	/* What the file changes that this reload leaves: said, not applied. */
+	if (note != NULL) {
+		log_warnx("%s", note);
+		control_progress(sup->control, id, "%s", note);
+	}
 	if (reload_start(r, &sup->programs, &sup->reload_env, &cause) == -1) {
 		/*
 		 * A generation that failed may have aborted the reload
@@ -353,8 +356,10 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		 */
 		if (sup->reload != NULL && sup->reload->id == id)
 			supervisor_abort(sup, cause_text(cause));
-		free(cause);
 	}
+out:
+	free(cause);
+	free(note);
 }
 
 /* Reload: SIGHUP or `handoff reload`. Coalesced while one is in progress. */

@@ -1266,6 +1266,45 @@ Test(control, bytes_after_the_request_line_do_not_reset_the_connection,
 	tc_stop(s);
 }
 
+/*
+ * `handoff reload PROGRAM` keeps [supervisor] as in force: when the file
+ * changed it, the reload still runs and its output (and the log) says
+ * which key it left and what applies it; a full reload applies it, after
+ * which a reload of the program has nothing to say.
+ */
+Test(control, a_reload_of_one_program_says_what_it_keeps_of_supervisor,
+    .fini = tc_fini)
+{
+	static const char note[] = "[supervisor] log_level is debug in the "
+	    "file, info in force: a reload of program app keeps [supervisor] "
+	    "as it is (handoff reload without a program name applies it)";
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+
+	tc_write_config_full(s, "log_level = info\n", "", "", "");
+	tc_start(s);
+	tc_write_config_full(s, "log_level = debug\n", "", "", "");
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config,
+	    "app", NULL), 0, "%s%s", res.out, res.err);
+	cr_expect(tc_in_order(res.out, note, "app gen 2 took over", NULL),
+	    "no note before the takeover: %s", res.out);
+	support_result_free(&res);
+	tc_expect_log(s, note, 1);
+	cr_expect_eq(tc_get(s, NULL), 2);
+
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config,
+	    NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config,
+	    "app", NULL), 0, "%s%s", res.out, res.err);
+	cr_expect(strstr(res.out, "[supervisor]") == NULL,
+	    "a note after the full reload applied it: %s", res.out);
+	support_result_free(&res);
+	cr_expect_eq(tc_get(s, NULL), 4);
+	tc_expect_log(s, note, 1);
+	tc_stop(s);
+}
+
 Test(control, reload_nowait_reports_a_bad_config, .fini = tc_fini)
 {
 	struct sup *s = tc_new("", "");

@@ -605,15 +605,65 @@ Test(reload_steps, a_reload_may_not_change_the_control_socket)
 	    "[program a]\ncommand = /bin/a\n");
 	struct config *next = config_from_text("[supervisor]\ncontrol = /run/y.sock\n"
 	    "[program a]\ncommand = /bin/a\n");
-	char *cause = NULL;
+	char *cause = NULL, *note = NULL;
 
-	cr_assert_eq(reload_config(now, &next, NULL, &cause), -1);
+	cr_assert_eq(reload_config(now, &next, NULL, &note, &cause), -1);
+	cr_assert_null(note);
 	cr_assert_null(next);
 	cr_assert_str_eq(cause, "[supervisor] control changed from "
 	    "/run/x.sock to /run/y.sock: it changes only when handoff restarts "
 	    "(stop and start it); a reload may change log_level, listeners and "
 	    "programs");
 	free(cause);
+	config_unref(now);
+}
+
+/*
+ * Reload program a of now from next_text: it goes on, keeping now's
+ * [supervisor]; its note is want (NULL: none).
+ */
+static void
+expect_note(const struct config *now, const char *next_text, const char *want)
+{
+	struct config *next = config_from_text(next_text);
+	char *cause = NULL, *note = NULL;
+
+	cr_assert_eq(reload_config(now, &next, "a", &note, &cause), 0, "%s",
+	    cause);
+	if (want == NULL)
+		cr_expect_null(note, "a note with nothing to say: %s", note);
+	else
+		cr_expect_str_eq(note != NULL ? note : "(none)", want);
+	cr_expect_str_eq(next->supervisor.control, now->supervisor.control);
+	cr_expect_eq(next->supervisor.log_level, now->supervisor.log_level);
+	free(note);
+	config_unref(next);
+}
+
+/*
+ * A reload of one program keeps [supervisor] as in force: when the file
+ * sets one of its keys otherwise, the reload goes on and its note says
+ * which key, both values and what would apply it; with [supervisor] as
+ * in force, there is no note.
+ */
+Test(reload_steps, a_reload_of_one_program_notes_the_supervisor_it_keeps)
+{
+	struct config *now = config_from_text("[supervisor]\n"
+	    "control = /run/x.sock\nlog_level = info\n"
+	    "[program a]\ncommand = /bin/a\n");
+
+	expect_note(now, "[supervisor]\ncontrol = /run/x.sock\n"
+	    "log_level = debug\n[program a]\ncommand = /bin/a\n",
+	    "[supervisor] log_level is debug in the file, info in force: a "
+	    "reload of program a keeps [supervisor] as it is (handoff reload "
+	    "without a program name applies it)");
+	expect_note(now, "[supervisor]\ncontrol = /run/y.sock\n"
+	    "log_level = debug\n[program a]\ncommand = /bin/a\n",
+	    "[supervisor] control is /run/y.sock in the file, /run/x.sock in "
+	    "force: a reload of program a keeps [supervisor] as it is (a "
+	    "restart of handoff applies it)");
+	expect_note(now, "[supervisor]\ncontrol = /run/x.sock\n"
+	    "log_level = info\n[program a]\ncommand = /bin/a2\n", NULL);
 	config_unref(now);
 }
 
