@@ -103,7 +103,11 @@ struct parse_state {
 		bool		 failed;	/* a line of it was bad: not used */
 	}			 pending;	/* the value being read */
 	int			 read_error;	/* errno of a failed getline */
-	bool			 not_reusable;	/* a host name was looked up */
+	/*
+	 * The next reload must parse again: a host name was looked up, or a
+	 * user or group lookup could not be noted (out of memory).
+	 */
+	bool			 not_reusable;
 	char			 cause[512];	/* for causes built at run time */
 };
 

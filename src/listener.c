@@ -271,6 +271,20 @@ listener_setsockopt(int fd, int level, int name, int value,
 	return -1;
 }
 
+/*
+ * Tell whether a listener's TCP socket gets SO_REUSEADDR only after
+ * bind(): on port 0. With it on, the kernel looks for a free port in
+ * half of the ephemeral range only, trying every port in use there
+ * before the other half; with thousands of such listeners each bind()
+ * then walks thousands of ports. The option still holds for the life of
+ * the socket, set before listen().
+ */
+static bool
+listener_reuseaddr_after_bind(const struct listener_conf *lc)
+{
+	return lc->addr.kind == ADDR_TCP && addr_port(&lc->addr) == 0;
+}
+
 /* Set the socket options a listener asks for, before bind(). */
 static int
 listener_set_options(int fd, const struct listener_conf *lc, char **cause)
@@ -279,8 +293,9 @@ listener_set_options(int fd, const struct listener_conf *lc, char **cause)
 	int family = lc->addr.ss.ss_family;
 	char err[128];
 
-	if (lc->addr.kind == ADDR_TCP && listener_setsockopt(fd, SOL_SOCKET,
-	    SO_REUSEADDR, 1, lc, "SO_REUSEADDR", cause) == -1)
+	if (lc->addr.kind == ADDR_TCP && !listener_reuseaddr_after_bind(lc) &&
+	    listener_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, lc,
+	    "SO_REUSEADDR", cause) == -1)
 		return -1;
 	if ((o->reuseport || o->per_slot) && listener_setsockopt(fd,
 	    SOL_SOCKET, SO_REUSEPORT,
@@ -507,6 +522,9 @@ listener_bind(const struct listener_conf *lc, struct listener **out,
 		listener_bind_error(lc, errno, cause);
 		goto fail;
 	}
+	if (listener_reuseaddr_after_bind(lc) && listener_setsockopt(fd,
+	    SOL_SOCKET, SO_REUSEADDR, 1, lc, "SO_REUSEADDR", cause) == -1)
+		goto fail;
 
 adopted:
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
