@@ -2451,8 +2451,18 @@ static void
 config_conflict_error(const struct config *conf, struct config_msgs *msgs,
     const struct listener_conf *lc, const struct listener_conf *other)
 {
+	const struct listener_conf *swap;
 	char where[32];
 
+	/*
+	 * Said at the file's listener, naming the one in force as such: the
+	 * file may give the one in force another address, or none.
+	 */
+	if (lc->in_force && !other->in_force) {
+		swap = lc;
+		lc = other;
+		other = swap;
+	}
 	if (other->in_force)
 		snprintf(where, sizeof(where), "in force");
 	else

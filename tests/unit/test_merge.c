@@ -161,6 +161,30 @@ Test(merge, a_shared_listener_renamed_is_refused_naming_it_as_in_force)
 	free(cause);
 }
 
+/*
+ * The program's own listener a moved in the file onto the address of b,
+ * which B keeps in force (b comes after a in the config in force). The
+ * error is said at a's line in the file, naming b as in force, not at b
+ * without a line and with an address the file no longer gives it.
+ */
+Test(merge, a_listener_moved_onto_one_in_force_is_named_at_its_line)
+{
+	char *cause = NULL;
+
+	cr_expect_null(merge("[listener a]\nlisten = 127.0.0.1:7002\n"
+	    "[listener b]\nlisten = 127.0.0.1:7012\n"
+	    "[listener shared]\nlisten = 127.0.0.1:7003\n"
+	    "[program A]\ncommand = /bin/a\nlisteners = a shared\n"
+	    "[program B]\ncommand = /bin/b\nlisteners = b shared\n", "A",
+	    &cause));
+	cr_assert_not_null(cause);
+	cr_expect(strstr(cause, ":1: listener a: 127.0.0.1:7002 conflicts "
+	    "with listener b (127.0.0.1:7002, in force)") != NULL, "%s", cause);
+	cr_expect(strstr(cause, "needs a reload of every program") != NULL,
+	    "%s", cause);
+	free(cause);
+}
+
 Test(merge, the_program_must_be_in_the_file)
 {
 	char *cause = NULL;
