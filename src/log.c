@@ -107,6 +107,13 @@ log_pin_level(enum log_level level)
 	log_pinned = 1;
 }
 
+/* Whether the command line set the level for good (log_pin_level). */
+bool
+log_level_pinned(void)
+{
+	return log_pinned != 0;
+}
+
 /* The lowest level currently shown. */
 enum log_level
 log_get_level(void)

@@ -3,6 +3,7 @@
 #define HANDOFF_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -19,6 +20,7 @@ enum log_target {
 void	log_init(const char *ident, enum log_level level, enum log_target target);
 void	log_set_level(enum log_level level);
 void	log_pin_level(enum log_level level);
+bool	log_level_pinned(void);
 enum log_level log_get_level(void);
 int	log_level_parse(const char *text, enum log_level *level);
 const char *log_level_name(enum log_level level);

@@ -46,7 +46,8 @@ struct reload_key_change {
  * Find the first [supervisor] key that next sets otherwise than now:
  * among those only a restart may change (the control socket, the pidfile
  * and the name a running supervisor answers and is found by), then, with
- * any_key, log_level. false if none differs.
+ * any_key, log_level, unless --log-level holds it (no reload changes it
+ * then). false if none differs.
  */
 static bool
 reload_supervisor_change(const struct supervisor_conf *now,
@@ -65,7 +66,8 @@ reload_supervisor_change(const struct supervisor_conf *now,
 		ch->key = "name";
 		ch->was = now->name;
 		ch->is = next->name;
-	} else if (any_key && now->log_level != next->log_level) {
+	} else if (any_key && !log_level_pinned() &&
+	    now->log_level != next->log_level) {
 		ch->key = "log_level";
 		ch->was = log_level_name(now->log_level);
 		ch->is = log_level_name(next->log_level);

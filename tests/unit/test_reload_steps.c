@@ -23,6 +23,7 @@
 #include "generation.h"
 #include "hashmap.h"
 #include "listener.h"
+#include "log.h"
 #include "pidmap.h"
 #include "program.h"
 #include "reload.h"
@@ -664,6 +665,23 @@ Test(reload_steps, a_reload_of_one_program_notes_the_supervisor_it_keeps)
 	    "restart of handoff applies it)");
 	expect_note(now, "[supervisor]\ncontrol = /run/x.sock\n"
 	    "log_level = info\n[program a]\ncommand = /bin/a2\n", NULL);
+	config_unref(now);
+}
+
+/*
+ * With handoff run --log-level, log_level is the command line's until a
+ * restart: no reload applies the file's, so a reload of one program does
+ * not say that a reload of every program would.
+ */
+Test(reload_steps, a_reload_of_one_program_says_nothing_of_a_pinned_log_level)
+{
+	struct config *now = config_from_text("[supervisor]\n"
+	    "control = /run/x.sock\nlog_level = debug\n"
+	    "[program a]\ncommand = /bin/a\n");
+
+	log_pin_level(LOG_LEVEL_DEBUG);
+	expect_note(now, "[supervisor]\ncontrol = /run/x.sock\n"
+	    "[program a]\ncommand = /bin/a\n", NULL);
 	config_unref(now);
 }
 
