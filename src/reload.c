@@ -44,8 +44,8 @@ struct reload_key_change {
 
 /*
  * Find the first [supervisor] key that next sets otherwise than now:
- * among those only a restart may change (the control socket, the pidfile
- * and the name a running supervisor answers and is found by), then, with
+ * among those only a restart may change (the name a running supervisor
+ * answers and is found by, the control socket, the pidfile), then, with
  * any_key, log_level, unless --log-level holds it (no reload changes it
  * then). false if none differs.
  */
@@ -54,7 +54,12 @@ reload_supervisor_change(const struct supervisor_conf *now,
     const struct supervisor_conf *next, bool any_key,
     struct reload_key_change *ch)
 {
-	if (!reload_same_string(now->control, next->control)) {
+	/* The name first: the control socket and pidfile may follow it. */
+	if (!reload_same_string(now->name, next->name)) {
+		ch->key = "name";
+		ch->was = now->name;
+		ch->is = next->name;
+	} else if (!reload_same_string(now->control, next->control)) {
 		ch->key = "control";
 		ch->was = now->control;
 		ch->is = next->control;
@@ -62,10 +67,6 @@ reload_supervisor_change(const struct supervisor_conf *now,
 		ch->key = "pidfile";
 		ch->was = now->pidfile;
 		ch->is = next->pidfile;
-	} else if (!reload_same_string(now->name, next->name)) {
-		ch->key = "name";
-		ch->was = now->name;
-		ch->is = next->name;
 	} else if (any_key && !log_level_pinned() &&
 	    now->log_level != next->log_level) {
 		ch->key = "log_level";

@@ -600,23 +600,31 @@ Test(reload_steps, a_generation_that_cannot_start_is_named)
 	cr_assert_eq(program_find(&progs, "b")->current->number, 1);
 }
 
-Test(reload_steps, a_reload_may_not_change_the_control_socket)
+/* A full reload from now_text to next_text is refused: why is want. */
+static void
+expect_refused(const char *now_text, const char *next_text, const char *want)
 {
-	struct config *now = config_from_text("[supervisor]\ncontrol = /run/x.sock\n"
-	    "[program a]\ncommand = /bin/a\n");
-	struct config *next = config_from_text("[supervisor]\ncontrol = /run/y.sock\n"
-	    "[program a]\ncommand = /bin/a\n");
+	struct config *now = config_from_text(now_text);
+	struct config *next = config_from_text(next_text);
 	char *cause = NULL, *note = NULL;
 
 	cr_assert_eq(reload_config(now, &next, NULL, &note, &cause), -1);
 	cr_assert_null(note);
 	cr_assert_null(next);
-	cr_assert_str_eq(cause, "[supervisor] control changed from "
-	    "/run/x.sock to /run/y.sock: it changes only when handoff restarts "
-	    "(stop and start it); a reload may change log_level, listeners and "
-	    "programs");
+	cr_assert_str_eq(cause, want);
 	free(cause);
 	config_unref(now);
+}
+
+Test(reload_steps, a_reload_may_not_change_the_control_socket)
+{
+	expect_refused("[supervisor]\ncontrol = /run/x.sock\n"
+	    "[program a]\ncommand = /bin/a\n",
+	    "[supervisor]\ncontrol = /run/y.sock\n"
+	    "[program a]\ncommand = /bin/a\n",
+	    "[supervisor] control changed from /run/x.sock to /run/y.sock: it "
+	    "changes only when handoff restarts (stop and start it); a reload "
+	    "may change log_level, listeners and programs");
 }
 
 /*
@@ -682,6 +690,28 @@ Test(reload_steps, a_reload_of_one_program_says_nothing_of_a_pinned_log_level)
 	log_pin_level(LOG_LEVEL_DEBUG);
 	expect_note(now, "[supervisor]\ncontrol = /run/x.sock\n"
 	    "[program a]\ncommand = /bin/a\n", NULL);
+	config_unref(now);
+}
+
+/*
+ * A new name without control = or pidfile = moves the control socket and
+ * the pidfile, which follow it: the refusal, and the note of a reload of
+ * one program, name the key the file changed, not the paths that follow.
+ */
+Test(reload_steps, a_new_name_is_named_as_a_name_not_as_its_paths)
+{
+	static const char two[] = "[supervisor]\nname = two\n"
+	    "[program a]\ncommand = /bin/a\n";
+	struct config *now = config_from_text("[supervisor]\nname = one\n"
+	    "[program a]\ncommand = /bin/a\n");
+
+	expect_refused("[supervisor]\nname = one\n[program a]\ncommand = "
+	    "/bin/a\n", two, "[supervisor] name changed from one to two: it "
+	    "changes only when handoff restarts (stop and start it); a reload "
+	    "may change log_level, listeners and programs");
+	expect_note(now, two, "[supervisor] name is two in the file, one in "
+	    "force: a reload of program a keeps [supervisor] as it is (a "
+	    "restart of handoff applies it)");
 	config_unref(now);
 }
 
