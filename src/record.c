@@ -3,8 +3,9 @@
  *
  * The control socket's directory is ours (control.c: only root or our
  * user may write it, and the lock beside the socket makes its names
- * ours), so the record is too. It is text, rewritten whole (a temporary
- * file put in its place) after a worker process started or ended: at most
+ * ours), so the record is too. It is text, rewritten whole (into the
+ * temporary file beside it, CONTROL.workers.tmp, then swapped with it:
+ * the two files take turns) after a worker process started or ended: at most
  * once per turn of the event loop, and, after a write that took T, not
  * before 9T have passed, nor 50 us for each process it named (at most a
  * second in all). The first bound keeps the rewrites to a tenth of the
@@ -433,51 +434,75 @@ record_render(struct record *rec, size_t *len)
 
 /*
  * Put the temporary file, just written, in the record's place: swapped
- * with the record (RENAME_EXCHANGE), whose old text is then unlinked. A
- * rename over an existing file makes ext4 (and overlayfs above it) write
- * the new file's data to disk at once (its auto_da_alloc), which doubles
- * the cost of a write and makes a disk write of each record, most of
- * them replaced within the second; a file unlinked before it is written
- * back never reaches the disk. The record's path names a whole record
- * all along either way. A plain rename where there is no record yet or
- * the filesystem cannot exchange. 0, or -1 with errno set.
+ * with the record (RENAME_EXCHANGE), whose old text then waits at the
+ * temporary name to be rewritten in place by the next write. A rename
+ * over an existing file makes ext4 (and overlayfs above it) write the new
+ * file's data to disk at once (its auto_da_alloc), which doubles the cost
+ * of a write and makes a disk write of each record. The record's path
+ * names a whole record all along either way. A plain rename where there
+ * is no record yet or the filesystem cannot exchange. 0, or -1 with errno
+ * set.
  */
 static int
 record_replace(const struct record *rec)
 {
 	if (renameat2(AT_FDCWD, rec->tmp, AT_FDCWD, rec->path,
-	    RENAME_EXCHANGE) == 0) {
-		(void)unlink(rec->tmp);
+	    RENAME_EXCHANGE) == 0)
 		return 0;
-	}
 	if (errno != ENOENT && errno != EINVAL && errno != ENOSYS)
 		return -1;
 	return rename(rec->tmp, rec->path);
 }
 
 /*
- * Write the record now: a temporary file put in its place, written
- * through stdio's buffer (a text of its own would cost a large
- * allocation, and its pages, on each write). 0, or -1.
+ * Open the temporary file to write the record into. The text before the
+ * last, swapped out there by the last write, is rewritten in place: ext4
+ * rewrites a file's pages for about a third of what it takes to give a
+ * new file its pages and take the old one's back. Anything else there (a
+ * crash's leftover is fine; a FIFO, a link, a file another user or mode)
+ * goes first, and a new file is made, which O_EXCL keeps from being
+ * anything put there since. fd open for writing at offset 0 (*size: the
+ * file's length), or -1 with errno set.
+ */
+static int
+record_open_tmp(const struct record *rec, off_t *size)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(rec->tmp, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd != -1) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid == geteuid() &&
+		    (st.st_mode & 07777) == 0600) {
+			*size = st.st_size;
+			return fd;
+		}
+		close(fd);
+	}
+	if (unlink(rec->tmp) == -1 && errno != ENOENT)
+		return -1;
+	*size = 0;
+	return open(rec->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
+}
+
+/*
+ * Write the record now: the temporary file written (through stdio's
+ * buffer: a text of its own would cost a large allocation, and its pages,
+ * on each write), cut to its new length and put in the record's place.
+ * 0, or -1.
  */
 int
 record_write(struct record *rec)
 {
 	bool failed;
 	FILE *fp;
+	off_t end, size;
 	int fd, saved;
 	size_t n;
 
-	/*
-	 * A new file each time: ext4 also writes a file emptied by O_TRUNC
-	 * out when it is closed. What a crash left in its place goes first;
-	 * O_EXCL then refuses anything put there since (a FIFO, a link).
-	 */
-	if (unlink(rec->tmp) == -1 && errno != ENOENT)
-		goto fail;
-	fd = open(rec->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_NONBLOCK | O_CLOEXEC, 0600);
-	if (fd == -1)
+	if ((fd = record_open_tmp(rec, &size)) == -1)
 		goto fail;
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		saved = errno;
@@ -487,7 +512,10 @@ record_write(struct record *rec)
 		goto fail;
 	}
 	n = record_put_all(rec, fp);
-	failed = ferror(fp) != 0;
+	/* What is left of a longer text is cut off (a truncate costs ext4). */
+	failed = fflush(fp) != 0 || ferror(fp) != 0 ||
+	    (end = ftello(fp)) == -1 || (end < size &&
+	    ftruncate(fd, end) == -1);
 	saved = errno;
 	if (fclose(fp) == EOF && !failed) {
 		failed = true;
@@ -632,6 +660,9 @@ record_close(struct record *rec)
 		record_file_free(&rf);
 		free(text);
 	}
+	/* The text before the last, kept to be rewritten. */
+	if (rec->tmp != NULL)
+		(void)unlink(rec->tmp);
 	if (rec->write_ev != NULL)
 		event_free(rec->write_ev);
 	pidmap_free(rec->starts);

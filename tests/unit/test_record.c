@@ -273,52 +273,117 @@ Test(record, each_worker_is_recorded_with_its_own_and_the_shared_sockets)
 	release(conf, &set);
 }
 
-/* The names in the temporary directory, but the sockets bound there. */
+/*
+ * The names in the temporary directory, but the sockets bound there: the
+ * record, and its last text (the temporary file) if spare.
+ */
 static void
-assert_only_the_record_in(const char *dir)
+assert_only_the_record_in(const char *dir, bool spare)
 {
 	struct dirent *de;
+	bool seen = false;
 	DIR *d;
 
 	cr_assert_not_null(d = opendir(dir));
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    strcmp(de->d_name, "u.sock") == 0)
+		    strcmp(de->d_name, "u.sock") == 0 ||
+		    strcmp(de->d_name, "ctl.sock.workers") == 0)
 			continue;
-		cr_assert_str_eq(de->d_name, "ctl.sock.workers",
-		    "%s left beside the record", de->d_name);
+		cr_assert(spare && strcmp(de->d_name, "ctl.sock.workers.tmp") ==
+		    0, "%s left beside the record", de->d_name);
+		seen = true;
 	}
 	closedir(d);
+	cr_assert_eq(seen, spare, "the temporary file is %s",
+	    seen ? "there" : "missing");
 }
 
-Test(record, each_write_replaces_the_record_and_leaves_nothing_beside_it)
+/* A plain file of ours, mode 0600, of one link; its inode. */
+static ino_t
+assert_own_file(const char *path)
+{
+	struct stat st;
+
+	cr_assert_eq(lstat(path, &st), 0, "%s: %s", path, strerror(errno));
+	cr_assert(S_ISREG(st.st_mode), "%s is not a plain file", path);
+	cr_assert_eq(st.st_mode & 07777, 0600, "%s: mode %o", path,
+	    (unsigned)(st.st_mode & 07777));
+	cr_assert_eq(st.st_nlink, 1);
+	cr_assert_eq(st.st_uid, geteuid());
+	return st.st_ino;
+}
+
+/* The text of the file at path, in buf. */
+static void
+read_text(const char *path, char *buf, size_t size)
+{
+	FILE *fp;
+	size_t n;
+
+	cr_assert_not_null(fp = fopen(path, "r"), "%s: %s", path,
+	    strerror(errno));
+	n = fread(buf, 1, size - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+}
+
+Test(record, each_write_replaces_the_record_the_two_files_taking_turns)
 {
 	struct listener_set set = { 0 };
 	struct generation *gen;
 	struct config *conf;
-	struct stat st;
-	char *path;
-	FILE *old;
-	char line[128];
+	char *path, tmp[PATH_MAX + 16], text[4096], before[4096];
+	struct record_file rf;
+	ino_t first, second;
+	int i;
 
 	gen = app_of("[listener u]\nlisten = unix:@/u.sock\n"
 	    "[program app]\ncommand = /bin/app\nworkers = 2\n"
 	    "listeners = u\n", &conf, &set);
-	assert_recorded(gen);
 	cr_assert_not_null(path = record_path(control));
-	/* A reader of the record keeps the whole text it opened. */
-	cr_assert_not_null(old = fopen(path, "r"));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	assert_recorded(gen);
+	first = assert_own_file(path);
+	assert_only_the_record_in(tmpdir, false);
 	assert_recorded(gen);
-	cr_assert_not_null(fgets(line, sizeof(line), old));
-	cr_assert_str_eq(line, "handoff-workers 1\n");
-	fclose(old);
-	cr_assert_eq(lstat(path, &st), 0, "%s: %s", path, strerror(errno));
-	cr_assert(S_ISREG(st.st_mode));
-	cr_assert_eq(st.st_mode & 07777, 0600);
-	cr_assert_eq(st.st_nlink, 1);
-	assert_only_the_record_in(tmpdir);
+	second = assert_own_file(path);
+	cr_assert_neq(second, first);
+	/* The text before: the file swapped out, kept to be rewritten. */
+	cr_assert_eq(assert_own_file(tmp), first);
+	assert_only_the_record_in(tmpdir, true);
+	/*
+	 * From then on each write rewrites the older file and swaps it in:
+	 * shorter texts leave nothing of longer ones behind.
+	 */
+	for (i = 0; i < 4; i++) {
+		read_text(path, before, sizeof(before));
+		if (i == 2) {
+			/* One process fewer: a shorter text, read whole. */
+			worker_set_pid(&gen->workers[1], 0);
+			write_and_read(&rf);
+			cr_assert_eq(rf.nprocs, 1);
+			record_file_free(&rf);
+		} else {
+			worker_set_pid(&gen->workers[1], getppid());
+			assert_recorded(gen);
+		}
+		cr_assert_eq(assert_own_file(path), i % 2 == 0 ? first : second,
+		    "write %d made a new file", i + 3);
+		cr_assert_eq(assert_own_file(tmp), i % 2 == 0 ? second : first);
+		read_text(tmp, text, sizeof(text));
+		cr_assert_str_eq(text, before, "the temporary file is not the "
+		    "text before");
+		assert_only_the_record_in(tmpdir, true);
+	}
+	/* A stop with no process left removes both. */
+	worker_set_pid(&gen->workers[0], 0);
+	worker_set_pid(&gen->workers[1], 0);
+	record_close(rec);
+	rec = NULL;
+	cr_assert_eq(access(path, F_OK), -1, "%s is left", path);
+	cr_assert_eq(access(tmp, F_OK), -1, "%s is left", tmp);
 	free(path);
 	release(conf, &set);
 }
@@ -340,28 +405,37 @@ Test(record, what_lies_in_the_temporary_file_s_place_is_replaced_not_used)
 	cr_assert_not_null(fp = fopen(outside, "w"));
 	fputs("mine\n", fp);
 	fclose(fp);
-	for (round = 0; round < 3; round++) {
-		/* A crash's leftover, a FIFO (no reader: a write would
-		 * fail), a link to another file (never written through). */
-		if (round == 0) {
+	assert_recorded(gen);
+	for (round = 0; round < 5; round++) {
+		/*
+		 * A crash's leftover, rewritten (but with another mode: made
+		 * anew); a FIFO (no reader: a write would fail), a link to
+		 * another file, a second name of another file (never written
+		 * through).
+		 */
+		unlink(tmp);
+		if (round == 0 || round == 1) {
 			cr_assert_not_null(fp = fopen(tmp, "w"));
 			fputs("half a record", fp);
 			fclose(fp);
-		} else if (round == 1)
+			cr_assert_eq(chmod(tmp, round == 0 ? 0600 : 0644), 0);
+		} else if (round == 2)
 			cr_assert_eq(mkfifo(tmp, 0600), 0, "%s", strerror(errno));
-		else
+		else if (round == 3)
 			cr_assert_eq(symlink(outside, tmp), 0, "%s",
 			    strerror(errno));
+		else
+			cr_assert_eq(link(outside, tmp), 0, "%s",
+			    strerror(errno));
 		assert_recorded(gen);
-		cr_assert_eq(access(tmp, F_OK), -1, "round %d: %s is left",
-		    round, tmp);
+		assert_own_file(tmp);
 	}
 	cr_assert_not_null(fp = fopen(outside, "r"));
 	cr_assert_not_null(fgets(text, sizeof(text), fp));
 	fclose(fp);
 	cr_assert_str_eq(text, "mine\n");
 	unlink(outside);
-	assert_only_the_record_in(tmpdir);
+	assert_only_the_record_in(tmpdir, true);
 	release(conf, &set);
 }
 
