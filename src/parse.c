@@ -324,17 +324,24 @@ argv_mark_quoted(char *text, char c, char mark, char *quote)
 	return NULL;
 }
 
+/* Microseconds since a point on the monotonic clock. */
+uint64_t
+elapsed_us(const struct timespec *since)
+{
+	struct timespec now;
+	int64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (int64_t)(now.tv_sec - since->tv_sec) * 1000000 +
+	    (now.tv_nsec - since->tv_nsec) / 1000;
+	return us < 0 ? 0 : (uint64_t)us;
+}
+
 /* Milliseconds since a point on the monotonic clock. */
 uint64_t
 elapsed_ms(const struct timespec *since)
 {
-	struct timespec now;
-	int64_t ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (int64_t)(now.tv_sec - since->tv_sec) * 1000 +
-	    (now.tv_nsec - since->tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (uint64_t)ms;
+	return elapsed_us(since) / 1000;
 }
 
 /* Move ts (CLOCK_MONOTONIC) ms milliseconds later. */

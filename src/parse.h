@@ -35,6 +35,7 @@ struct timespec;
 struct timeval;
 
 uint64_t	 elapsed_ms(const struct timespec *since);
+uint64_t	 elapsed_us(const struct timespec *since);
 void		 timespec_add_ms(struct timespec *ts, uint64_t ms);
 uint64_t	 ms_until(const struct timespec *at);
 struct timeval	 timeval_ms(uint64_t ms);

@@ -395,10 +395,11 @@ status_json(const struct status_view *view, struct evbuffer *out)
 		evbuffer_add_printf(out, "null");
 	else {
 		evbuffer_add_printf(out, "{\"ok\":%s,\"time\":%lld,"
-		    "\"duration_ms\":%llu,\"message\":",
+		    "\"duration_ms\":%llu,\"duration_us\":%llu,\"message\":",
 		    view->last_reload->ok ? "true" : "false",
 		    (long long)view->last_reload->when,
-		    (unsigned long long)view->last_reload->duration_ms);
+		    (unsigned long long)(view->last_reload->duration_us / 1000),
+		    (unsigned long long)view->last_reload->duration_us);
 		status_json_string(out, view->last_reload->message);
 		evbuffer_add(out, "}", 1);
 	}
@@ -567,7 +568,7 @@ status_text(const struct status_view *view, struct evbuffer *out)
 	if (view->last_reload->done) {
 		status_format_age((uint64_t)(time(NULL) - view->last_reload->when) *
 		    1000, age, sizeof(age));
-		status_format_age(view->last_reload->duration_ms, took, sizeof(took));
+		status_format_age(view->last_reload->duration_us / 1000, took, sizeof(took));
 		evbuffer_add_printf(out, "data last reload: %s %s ago (after %s): %s\n",
 		    view->last_reload->ok ? "ok" : "FAILED", age, took,
 		    view->last_reload->message);

@@ -24,7 +24,7 @@ struct reload_outcome {
 	bool		 ok;
 	char		 message[512];
 	time_t		 when;
-	uint64_t	 duration_ms;
+	uint64_t	 duration_us;	/* request read to took over or failed */
 };
 
 /*

@@ -76,10 +76,10 @@ static void	supervisor_listener_health(struct listener *, long,
 
 /* Record how a reload ended, for status. */
 static void
-supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
+supervisor_outcome(struct supervisor *sup, bool ok, uint64_t us,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void
-supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
+supervisor_outcome(struct supervisor *sup, bool ok, uint64_t us,
     const char *fmt, ...)
 {
 	va_list ap;
@@ -87,7 +87,7 @@ supervisor_outcome(struct supervisor *sup, bool ok, uint64_t ms,
 	sup->last_reload.done = true;
 	sup->last_reload.ok = ok;
 	sup->last_reload.when = time(NULL);
-	sup->last_reload.duration_ms = ms;
+	sup->last_reload.duration_us = us;
 	va_start(ap, fmt);
 	vsnprintf(sup->last_reload.message, sizeof(sup->last_reload.message),
 	    fmt, ap);
@@ -131,7 +131,7 @@ static void
 supervisor_commit(struct supervisor *sup)
 {
 	struct reload *r = sup->reload;
-	uint64_t ms = elapsed_ms(&r->started);
+	uint64_t us = elapsed_us(&r->started), ms = us / 1000;
 	char summary[256];
 	int draining;
 
@@ -169,7 +169,7 @@ supervisor_commit(struct supervisor *sup)
 	} else {
 		log_info("reload done in %llums: %s took over", (unsigned long long)ms,
 		    summary);
-		supervisor_outcome(sup, true, ms, "%s took over", summary);
+		supervisor_outcome(sup, true, us, "%s took over", summary);
 		sdnotify_ready(false, "running: %s; the last reload took over "
 		    "in %llums", summary, (unsigned long long)ms);
 		control_reload_took_over(sup->control, r->id, "took over in "
@@ -190,7 +190,7 @@ static void
 supervisor_abort(struct supervisor *sup, const char *why)
 {
 	struct reload *r = sup->reload;
-	uint64_t ms = elapsed_ms(&r->started);
+	uint64_t us = elapsed_us(&r->started), ms = us / 1000;
 
 	sup->reload = NULL;
 	reload_abort(r, &sup->programs);
@@ -205,7 +205,7 @@ supervisor_abort(struct supervisor *sup, const char *why)
 	    "keep serving", (unsigned long long)ms, why);
 	control_reload_end(sup->control, r->id, false, "reload failed: %s; "
 	    "the running generations keep serving", why);
-	supervisor_outcome(sup, false, ms, "%s", why);
+	supervisor_outcome(sup, false, us, "%s", why);
 	sdnotify_ready(false, "running; the last reload failed: %s", why);
 	reload_free(r);
 	supervisor_schedule_cleanup(sup);

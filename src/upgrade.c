@@ -392,7 +392,10 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 		state_rec(&w, "last_reload");
 		state_int(&w, "ok", sup->last_reload.ok);
 		state_int(&w, "when", (long long)sup->last_reload.when);
-		state_int(&w, "ms", (long long)sup->last_reload.duration_ms);
+		/* ms for an image before us was kept. */
+		state_int(&w, "ms", (long long)(sup->last_reload.duration_us /
+		    1000));
+		state_int(&w, "us", (long long)sup->last_reload.duration_us);
 		state_str(&w, "message", sup->last_reload.message);
 	}
 	if (sup->conf->text != NULL) {
@@ -734,7 +737,9 @@ upgrade_restore_state(struct supervisor *sup, char **cause)
 		sup->last_reload.done = true;
 		sup->last_reload.ok = state_get_int(r, "ok", 0) != 0;
 		sup->last_reload.when = (time_t)state_get_int(r, "when", 0);
-		sup->last_reload.duration_ms = (uint64_t)state_get_int(r, "ms", 0);
+		sup->last_reload.duration_us = state_get(r, "us") != NULL ?
+		    (uint64_t)state_get_int(r, "us", 0) :
+		    (uint64_t)state_get_int(r, "ms", 0) * 1000;
 		snprintf(sup->last_reload.message,
 		    sizeof(sup->last_reload.message), "%s",
 		    state_get(r, "message") ? state_get(r, "message") : "");

@@ -96,6 +96,7 @@ Test(control, status_text_and_json, .fini = tc_fini)
 	json_object *root, *workers, *w, *lr;
 	pid_t pids[2], pid;
 	char needle[64], address[64];
+	long long us, ms;
 	size_t i;
 	int k;
 
@@ -180,6 +181,12 @@ Test(control, status_text_and_json, .fini = tc_fini)
 	cr_expect(json_object_get_boolean(tc_json_at(lr, "ok", NULL)) &&
 	    json_object_is_type(tc_json_at(lr, "ok", NULL), json_type_boolean),
 	    "last_reload.ok is not true: %s", json_object_to_json_string(lr));
+	/* Its duration in microseconds, the milliseconds of it beside. */
+	us = (long long)tc_json_int(tc_json_at(lr, "duration_us", NULL));
+	ms = (long long)tc_json_int(tc_json_at(lr, "duration_ms", NULL));
+	cr_expect(us > 0 && us / 1000 == ms, "duration_us %lld does not "
+	    "match duration_ms %lld: %s", us, ms,
+	    json_object_to_json_string(lr));
 	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
 	    "current_generation", NULL)), 2);
 	json_object_put(root);

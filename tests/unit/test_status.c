@@ -174,7 +174,7 @@ Test(status_view, the_last_reload_and_the_state_come_from_the_view)
 	outcome.done = true;
 	outcome.ok = false;
 	outcome.when = time(NULL);
-	outcome.duration_ms = 1500;
+	outcome.duration_us = 1500321;
 	snprintf(outcome.message, sizeof(outcome.message),
 	    "app gen 2: worker 0 exited with status 3 before ready");
 	view.reloading = true;
@@ -197,6 +197,8 @@ Test(status_view, the_last_reload_and_the_state_come_from_the_view)
 	    NULL), json_type_boolean));
 	cr_assert_eq(tc_json_int(tc_json_at(root, "last_reload", "duration_ms",
 	    NULL)), 1500);
+	cr_assert_eq(tc_json_int(tc_json_at(root, "last_reload", "duration_us",
+	    NULL)), 1500321);
 	cr_assert_str_eq(tc_json_str(tc_json_at(root, "last_reload", "message",
 	    NULL)), outcome.message);
 	json_object_put(root);
