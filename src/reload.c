@@ -19,6 +19,7 @@
 
 #include "cause.h"
 #include "config.h"
+#include "fitline.h"
 #include "generation.h"
 #include "hashmap.h"
 #include "listener.h"
@@ -35,6 +36,14 @@ reload_same_string(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/*
+ * The most a sentence naming [supervisor] keys takes: the note of a
+ * reload of one program goes in a progress line, the refusal of a full
+ * reload in the status's last reload message, 512 bytes each with the
+ * NUL. Values are cut to fit, never the keys.
+ */
+#define RELOAD_KEYS_TEXT_MAX	511
+
 /* A [supervisor] key whose value differs between two configs. */
 struct reload_key_change {
 	const char	*key;
@@ -43,38 +52,157 @@ struct reload_key_change {
 };
 
 /*
- * Find the first [supervisor] key that next sets otherwise than now:
- * among those only a restart may change (the name a running supervisor
- * answers and is found by, the control socket, the pidfile), then, with
- * any_key, log_level, unless --log-level holds it (no reload changes it
- * then). false if none differs.
+ * Tell whether the control socket (control) or the pidfile, in force and
+ * in the file, is each the default of its config's name: then it moves
+ * because the name does, and is not a key of its own that changed.
  */
 static bool
-reload_supervisor_change(const struct supervisor_conf *now,
+reload_path_follows_name(const struct supervisor_conf *now,
+    const struct supervisor_conf *next, bool control)
+{
+	const char *now_path = control ? now->control : now->pidfile;
+	const char *next_path = control ? next->control : next->pidfile;
+	char *now_default = NULL, *next_default = NULL;
+	bool follows = false;
+
+	if (now->name == NULL || next->name == NULL)
+		return false;
+	config_default_paths(now->name, control ? &now_default : NULL,
+	    control ? NULL : &now_default);
+	config_default_paths(next->name, control ? &next_default : NULL,
+	    control ? NULL : &next_default);
+	if (now_default != NULL && next_default != NULL)
+		follows = reload_same_string(now_path, now_default) &&
+		    reload_same_string(next_path, next_default);
+	free(now_default);
+	free(next_default);
+	return follows;
+}
+
+/*
+ * Find the [supervisor] keys that next sets otherwise than now, in ch (4
+ * at most), and count them: those only a restart may change (the name a
+ * running supervisor answers and is found by, the control socket, the
+ * pidfile; a path that follows the name is not counted apart from it),
+ * then, with any_key, log_level, unless --log-level holds it (no reload
+ * changes it then).
+ */
+static size_t
+reload_supervisor_changes(const struct supervisor_conf *now,
     const struct supervisor_conf *next, bool any_key,
     struct reload_key_change *ch)
 {
-	/* The name first: the control socket and pidfile may follow it. */
-	if (!reload_same_string(now->name, next->name)) {
-		ch->key = "name";
-		ch->was = now->name;
-		ch->is = next->name;
-	} else if (!reload_same_string(now->control, next->control)) {
-		ch->key = "control";
-		ch->was = now->control;
-		ch->is = next->control;
-	} else if (!reload_same_string(now->pidfile, next->pidfile)) {
-		ch->key = "pidfile";
-		ch->was = now->pidfile;
-		ch->is = next->pidfile;
-	} else if (any_key && !log_level_pinned() &&
-	    now->log_level != next->log_level) {
-		ch->key = "log_level";
-		ch->was = log_level_name(now->log_level);
-		ch->is = log_level_name(next->log_level);
-	} else
-		return false;
-	return true;
+	size_t n = 0;
+
+	if (!reload_same_string(now->name, next->name))
+		ch[n++] = (struct reload_key_change){ "name", now->name,
+		    next->name };
+	if (!reload_same_string(now->control, next->control) &&
+	    !reload_path_follows_name(now, next, true))
+		ch[n++] = (struct reload_key_change){ "control", now->control,
+		    next->control };
+	if (!reload_same_string(now->pidfile, next->pidfile) &&
+	    !reload_path_follows_name(now, next, false))
+		ch[n++] = (struct reload_key_change){ "pidfile", now->pidfile,
+		    next->pidfile };
+	if (any_key && !log_level_pinned() &&
+	    now->log_level != next->log_level)
+		ch[n++] = (struct reload_key_change){ "log_level",
+		    log_level_name(now->log_level),
+		    log_level_name(next->log_level) };
+	return n;
+}
+
+/* Add to fl the keys of ch[0..n) as a list: "a", "a and b", "a, b and c". */
+static void
+reload_key_list(struct fitline *fl, const struct reload_key_change *ch,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			fitline_word(fl, i + 1 < n ? ", " : " and ");
+		fitline_word(fl, ch[i].key);
+	}
+}
+
+/*
+ * Add to fl "[supervisor] " and each key of ch[0..n) with its two values,
+ * "; " between keys: the key, words[0], one value, words[1], the other,
+ * words[2]; the file's value first with file_first, else the one in
+ * force.
+ */
+static void
+reload_key_values(struct fitline *fl, const struct reload_key_change *ch,
+    size_t n, const char *const words[3], bool file_first)
+{
+	const char *first, *second;
+	size_t i;
+
+	fitline_word(fl, "[supervisor] ");
+	for (i = 0; i < n; i++) {
+		first = file_first ? ch[i].is : ch[i].was;
+		second = file_first ? ch[i].was : ch[i].is;
+		if (i > 0)
+			fitline_word(fl, "; ");
+		fitline_word(fl, ch[i].key);
+		fitline_word(fl, words[0]);
+		fitline_value(fl, first, second);
+		fitline_word(fl, words[1]);
+		fitline_value(fl, second, first);
+		fitline_word(fl, words[2]);
+	}
+}
+
+/*
+ * The note of a reload of program only, which keeps [supervisor] as in
+ * force while the file changes the n keys of ch: each with its two
+ * values, then what applies them. NULL without memory.
+ */
+static char *
+reload_note(const struct reload_key_change *ch, size_t n, const char *only)
+{
+	static const char *const note_words[] = { " is ", " in the file, ",
+	    " in force" };
+	struct fitline fl = { .n = 0 };
+	bool log_level = strcmp(ch[n - 1].key, "log_level") == 0;
+
+	reload_key_values(&fl, ch, n, note_words, true);
+	fitline_word(&fl, ": a reload of program ");
+	fitline_word(&fl, only);
+	fitline_word(&fl, " keeps [supervisor] as it is (");
+	if (n == 1 && log_level)
+		fitline_word(&fl, "handoff reload without a program name "
+		    "applies it)");
+	else if (!log_level)
+		fitline_word(&fl, n == 1 ? "a restart of handoff applies it)" :
+		    "a restart of handoff applies them)");
+	else {
+		fitline_word(&fl, "a restart of handoff applies ");
+		reload_key_list(&fl, ch, n - 1);
+		fitline_word(&fl, ", handoff reload without a program name "
+		    "applies log_level)");
+	}
+	return fitline_join(&fl, RELOAD_KEYS_TEXT_MAX);
+}
+
+/*
+ * Why a full reload is refused when the file changes the n keys of ch,
+ * which only a restart changes. NULL without memory.
+ */
+static char *
+reload_refusal(const struct reload_key_change *ch, size_t n)
+{
+	static const char *const refusal_words[] = { " changed from ", " to ",
+	    "" };
+	struct fitline fl = { .n = 0 };
+
+	reload_key_values(&fl, ch, n, refusal_words, false);
+	fitline_word(&fl, n == 1 ? ": it changes" : ": they change");
+	fitline_word(&fl, " only when handoff restarts (stop and start it); "
+	    "a reload may change log_level, listeners and programs");
+	return fitline_join(&fl, RELOAD_KEYS_TEXT_MAX);
 }
 
 /*
@@ -83,9 +211,10 @@ reload_supervisor_change(const struct supervisor_conf *now,
  * replaced; for a full reload, the file's, unless it changes a
  * [supervisor] key that only a restart may change. Takes the reference
  * *conf holds and replaces it; -1 with *cause (and *conf released) if the
- * reload must be refused. A reload of one program keeps [supervisor] as
- * in force: when the file sets a key of it otherwise, *note says which
- * and what would apply it (else it is NULL); the caller frees it.
+ * reload must be refused, naming every such key. A reload of one program
+ * keeps [supervisor] as in force: when the file sets keys of it
+ * otherwise, *note says which and what would apply them (else it is
+ * NULL); the caller frees it.
  */
 int
 reload_config(const struct config *now_conf, struct config **conf,
@@ -93,19 +222,14 @@ reload_config(const struct config *now_conf, struct config **conf,
 {
 	const struct supervisor_conf *now = &now_conf->supervisor;
 	const struct supervisor_conf *next = &(*conf)->supervisor;
-	struct reload_key_change ch;
+	struct reload_key_change ch[4];
 	struct config *merged;
+	size_t n;
 
 	*note = NULL;
 	if (only != NULL) {
-		if (reload_supervisor_change(now, next, true, &ch))
-			cause_set(note, "[supervisor] %s is %s in the file, %s "
-			    "in force: a reload of program %s keeps [supervisor] "
-			    "as it is (%s applies it)", ch.key,
-			    ch.is ? ch.is : "(none)", ch.was ? ch.was : "(none)",
-			    only, strcmp(ch.key, "log_level") == 0 ?
-			    "handoff reload without a program name" :
-			    "a restart of handoff");
+		if ((n = reload_supervisor_changes(now, next, true, ch)) > 0)
+			*note = reload_note(ch, n, only);
 		merged = merge_program(now_conf, *conf, only, cause);
 		config_unref(*conf);
 		*conf = merged;
@@ -115,12 +239,9 @@ reload_config(const struct config *now_conf, struct config **conf,
 		*note = NULL;
 		return -1;
 	}
-	if (!reload_supervisor_change(now, next, false, &ch))
+	if ((n = reload_supervisor_changes(now, next, false, ch)) == 0)
 		return 0;
-	cause_set(cause, "[supervisor] %s changed from %s to %s: it changes "
-	    "only when handoff restarts (stop and start it); a reload may "
-	    "change log_level, listeners and programs", ch.key,
-	    ch.was ? ch.was : "(none)", ch.is ? ch.is : "(none)");
+	*cause = reload_refusal(ch, n);
 	config_unref(*conf);
 	*conf = NULL;
 	return -1;

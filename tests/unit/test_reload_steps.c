@@ -628,25 +628,39 @@ Test(reload_steps, a_reload_may_not_change_the_control_socket)
 }
 
 /*
+ * Reload program only of now from next_text: it goes on, keeping now's
+ * [supervisor]. Its note, or NULL; the caller frees it.
+ */
+static char *
+note_of(const struct config *now, const char *next_text, const char *only)
+{
+	struct config *next = config_from_text(next_text);
+	char *cause = NULL, *note = NULL;
+
+	cr_assert_eq(reload_config(now, &next, only, &note, &cause), 0, "%s",
+	    cause);
+	cr_expect_str_eq(next->supervisor.name, now->supervisor.name);
+	cr_expect_str_eq(next->supervisor.control, now->supervisor.control);
+	cr_expect_str_eq(next->supervisor.pidfile, now->supervisor.pidfile);
+	cr_expect_eq(next->supervisor.log_level, now->supervisor.log_level);
+	config_unref(next);
+	return note;
+}
+
+/*
  * Reload program a of now from next_text: it goes on, keeping now's
  * [supervisor]; its note is want (NULL: none).
  */
 static void
 expect_note(const struct config *now, const char *next_text, const char *want)
 {
-	struct config *next = config_from_text(next_text);
-	char *cause = NULL, *note = NULL;
+	char *note = note_of(now, next_text, "a");
 
-	cr_assert_eq(reload_config(now, &next, "a", &note, &cause), 0, "%s",
-	    cause);
 	if (want == NULL)
 		cr_expect_null(note, "a note with nothing to say: %s", note);
 	else
 		cr_expect_str_eq(note != NULL ? note : "(none)", want);
-	cr_expect_str_eq(next->supervisor.control, now->supervisor.control);
-	cr_expect_eq(next->supervisor.log_level, now->supervisor.log_level);
 	free(note);
-	config_unref(next);
 }
 
 /*
@@ -667,7 +681,7 @@ Test(reload_steps, a_reload_of_one_program_notes_the_supervisor_it_keeps)
 	    "reload of program a keeps [supervisor] as it is (handoff reload "
 	    "without a program name applies it)");
 	expect_note(now, "[supervisor]\ncontrol = /run/y.sock\n"
-	    "log_level = debug\n[program a]\ncommand = /bin/a\n",
+	    "log_level = info\n[program a]\ncommand = /bin/a\n",
 	    "[supervisor] control is /run/y.sock in the file, /run/x.sock in "
 	    "force: a reload of program a keeps [supervisor] as it is (a "
 	    "restart of handoff applies it)");
@@ -712,6 +726,288 @@ Test(reload_steps, a_new_name_is_named_as_a_name_not_as_its_paths)
 	expect_note(now, two, "[supervisor] name is two in the file, one in "
 	    "force: a reload of program a keeps [supervisor] as it is (a "
 	    "restart of handoff applies it)");
+	config_unref(now);
+}
+
+
+/* A config of program a with this [supervisor]; the caller frees it. */
+static char *
+supervisor_text(const char *name, const char *control, const char *pidfile,
+    const char *log_level)
+{
+	char *text;
+
+	cr_assert_neq(asprintf(&text, "[supervisor]\nname = %s\ncontrol = %s\n"
+	    "pidfile = %s\nlog_level = %s\n[program a]\ncommand = /bin/a\n",
+	    name, control, pidfile, log_level), -1);
+	return text;
+}
+
+/* A config of program a with this [supervisor]. */
+static struct config *
+config_of_keys(const char *name, const char *control, const char *pidfile,
+    const char *log_level)
+{
+	char *text = supervisor_text(name, control, pidfile, log_level);
+	struct config *conf = config_from_text(text);
+
+	free(text);
+	return conf;
+}
+
+/* Reload program a of now from [supervisor] keys: expect_note. */
+static void
+expect_note_of_keys(const struct config *now, const char *name,
+    const char *control, const char *pidfile, const char *log_level,
+    const char *want)
+{
+	char *text = supervisor_text(name, control, pidfile, log_level);
+
+	expect_note(now, text, want);
+	free(text);
+}
+
+/*
+ * When the file changes several [supervisor] keys, the note of a reload
+ * of one program names each, with both values, in one line, and says
+ * what applies each: a restart for name, control and pidfile, a reload
+ * of every program for log_level.
+ */
+Test(reload_steps, a_reload_of_one_program_notes_each_supervisor_key_it_keeps)
+{
+	struct config *now = config_of_keys("one", "/run/x.sock",
+	    "/run/x.pid", "info");
+
+	expect_note_of_keys(now, "one", "/run/y.sock", "/run/x.pid", "debug",
+	    "[supervisor] control is /run/y.sock in the file, /run/x.sock in "
+	    "force; log_level is debug in the file, info in force: a reload of "
+	    "program a keeps [supervisor] as it is (a restart of handoff "
+	    "applies control, handoff reload without a program name applies "
+	    "log_level)");
+	expect_note_of_keys(now, "one", "/run/y.sock", "/run/y.pid", "info",
+	    "[supervisor] control is /run/y.sock in the file, /run/x.sock in "
+	    "force; pidfile is /run/y.pid in the file, /run/x.pid in force: a "
+	    "reload of program a keeps [supervisor] as it is (a restart of "
+	    "handoff applies them)");
+	expect_note_of_keys(now, "two", "/run/x.sock", "/run/y.pid", "debug",
+	    "[supervisor] name is two in the file, one in force; pidfile is "
+	    "/run/y.pid in the file, /run/x.pid in force; log_level is debug "
+	    "in the file, info in force: a reload of program a keeps "
+	    "[supervisor] as it is (a restart of handoff applies name and "
+	    "pidfile, handoff reload without a program name applies "
+	    "log_level)");
+	expect_note_of_keys(now, "two", "/run/y.sock", "/run/y.pid", "warn",
+	    "[supervisor] name is two in the file, one in force; control is "
+	    "/run/y.sock in the file, /run/x.sock in force; pidfile is "
+	    "/run/y.pid in the file, /run/x.pid in force; log_level is warn in "
+	    "the file, info in force: a reload of program a keeps [supervisor] "
+	    "as it is (a restart of handoff applies name, control and pidfile, "
+	    "handoff reload without a program name applies log_level)");
+	config_unref(now);
+}
+
+/* With --log-level, the note of other keys leaves log_level out. */
+Test(reload_steps, a_pinned_log_level_is_left_out_of_a_note_of_other_keys)
+{
+	struct config *now = config_of_keys("one", "/run/x.sock",
+	    "/run/x.pid", "info");
+
+	log_pin_level(LOG_LEVEL_INFO);
+	expect_note_of_keys(now, "one", "/run/y.sock", "/run/y.pid", "debug",
+	    "[supervisor] control is /run/y.sock in the file, /run/x.sock in "
+	    "force; pidfile is /run/y.pid in the file, /run/x.pid in force: a "
+	    "reload of program a keeps [supervisor] as it is (a restart of "
+	    "handoff applies them)");
+	config_unref(now);
+}
+
+/*
+ * A new name with a control socket of its own: both are named, by the
+ * refusal and by the note, but not the default pidfile that follows the
+ * name.
+ */
+Test(reload_steps, a_new_name_and_a_path_of_its_own_are_each_named)
+{
+	static const char one[] = "[supervisor]\nname = one\n"
+	    "control = /run/one.sock\n[program a]\ncommand = /bin/a\n";
+	static const char two[] = "[supervisor]\nname = two\n"
+	    "control = /run/two.sock\n[program a]\ncommand = /bin/a\n";
+	struct config *now = config_from_text(one);
+
+	expect_refused(one, two, "[supervisor] name changed from one to two; "
+	    "control changed from /run/one.sock to /run/two.sock: they change "
+	    "only when handoff restarts (stop and start it); a reload may "
+	    "change log_level, listeners and programs");
+	expect_note(now, two, "[supervisor] name is two in the file, one in "
+	    "force; control is /run/two.sock in the file, /run/one.sock in "
+	    "force: a reload of program a keeps [supervisor] as it is (a "
+	    "restart of handoff applies them)");
+	config_unref(now);
+}
+
+/*
+ * A full reload is refused naming each key that only a restart changes,
+ * and not log_level, which it would have applied.
+ */
+Test(reload_steps, a_refused_reload_names_each_key_a_restart_changes)
+{
+	char *now_text = supervisor_text("one", "/run/x.sock", "/run/x.pid",
+	    "info");
+	char *next_text = supervisor_text("two", "/run/y.sock", "/run/y.pid",
+	    "debug");
+
+	expect_refused(now_text, next_text, "[supervisor] name changed from "
+	    "one to two; control changed from /run/x.sock to /run/y.sock; "
+	    "pidfile changed from /run/x.pid to /run/y.pid: they change only "
+	    "when handoff restarts (stop and start it); a reload may change "
+	    "log_level, listeners and programs");
+	free(now_text);
+	free(next_text);
+}
+
+/*
+ * A pidfile path over several lines ("/var/lib/AGE-" and 0123456789
+ * repeated, "/handoff.pid"): 297 bytes, joined with spaces.
+ */
+static char *
+long_pidfile(const char *age)
+{
+	static const char digits[] = "0123456789012345678901234567890123456789"
+	    "01234567890123456789012345678901234567890123456789";
+	char *line;
+
+	cr_assert_neq(asprintf(&line, "/var/lib/%s-%s\n  %s\n  %s/handoff.pid",
+	    age, digits, digits, digits), -1);
+	return line;
+}
+
+/*
+ * A config whose [supervisor] keys are all long, named after age ("old",
+ * "new"), and its program too.
+ */
+static char *
+long_config(const char *age, const char *log_level)
+{
+	char *pidfile = long_pidfile(age), *text;
+
+	cr_assert_neq(asprintf(&text, "[supervisor]\nname = %s-name-"
+	    "56789012345678901234567890123456789012345678901234\n"
+	    "control = /run/%s-control-901234567890123456789012345678901234"
+	    "567890123456789012345678.sock\npidfile = %s\nlog_level = %s\n"
+	    "[program "
+	    "p123456789012345678901234567890123456789012345678901234567890123]"
+	    "\ncommand = /bin/a\n", age, age, pidfile, log_level), -1);
+	free(pidfile);
+	return text;
+}
+
+/* Tell whether s ends with end. */
+static bool
+ends_with(const char *s, const char *end)
+{
+	size_t len = strlen(s), n = strlen(end);
+
+	return len >= n && strcmp(s + len - n, end) == 0;
+}
+
+/* Tell whether s is whole UTF-8: no character cut short. */
+static bool
+whole_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int more;
+
+	while (*p != '\0') {
+		more = *p < 0x80 ? 0 : *p >= 0xf0 ? 3 : *p >= 0xe0 ? 2 :
+		    *p >= 0xc0 ? 1 : -1;
+		if (more < 0)
+			return false;
+		for (p++; more > 0; more--, p++)
+			if ((*p & 0xc0) != 0x80)
+				return false;
+	}
+	return true;
+}
+
+/*
+ * The note and the refusal fit in a progress line (511 bytes): values
+ * too long for that are cut in the middle, the longest first, keeping
+ * where the file's and the one in force differ in view, and every key
+ * stays named, with what applies it. Here every key changes, to names of
+ * 64 bytes, control sockets of 82 (the most) and pidfiles of 297, for a
+ * program of a name of 64 bytes.
+ */
+Test(reload_steps, long_values_are_cut_in_a_note_never_the_keys)
+{
+	char *now_text = long_config("old", "info");
+	char *next_text = long_config("new", "debug");
+	char *note, *cause = NULL;
+	struct config *now, *next;
+
+	now = config_from_text(now_text);
+	cr_assert_eq(strlen(now->supervisor.control), 82);
+	note = note_of(now, next_text,
+	    "p123456789012345678901234567890123456789012345678901234567890123");
+	cr_expect_str_eq(note, "[supervisor] name is new-name...678901234 in "
+	    "the file, old-name...678901234 in force; control is "
+	    "/run/new...5678.sock in the file, /run/old...5678.sock in force; "
+	    "pidfile is ...lib/new...off.pid in the file, ...lib/old...off.pid "
+	    "in force; log_level is debug in the file, info in force: a reload "
+	    "of program "
+	    "p123456789012345678901234567890123456789012345678901234567890123 "
+	    "keeps [supervisor] as it is (a restart of handoff applies name, "
+	    "control and pidfile, handoff reload without a program name "
+	    "applies log_level)");
+	cr_expect_leq(strlen(note), 511, "%zu bytes: %s", strlen(note), note);
+	free(note);
+
+	next = config_from_text(next_text);
+	cr_assert_eq(reload_config(now, &next, NULL, &note, &cause), -1);
+	cr_expect_str_eq(cause, "[supervisor] name changed from "
+	    "old-name-567890123456789...123456789012345678901234 to "
+	    "new-name-567890123456789...123456789012345678901234; control "
+	    "changed from /run/old-control-9012345...0123456789012345678.sock "
+	    "to /run/new-control-9012345...0123456789012345678.sock; pidfile "
+	    "changed from /var/lib/old-01234567890...890123456789/handoff.pid "
+	    "to /var/lib/new-01234567890...890123456789/handoff.pid: they "
+	    "change only when handoff restarts (stop and start it); a reload "
+	    "may change log_level, listeners and programs");
+	cr_expect_leq(strlen(cause), 511, "%zu bytes: %s", strlen(cause),
+	    cause);
+	free(cause);
+	free(now_text);
+	free(next_text);
+	config_unref(now);
+}
+
+/*
+ * One long value alone is cut too, so that the note still ends with what
+ * applies it; a path of characters of 3 bytes ("€") is cut between them.
+ */
+Test(reload_steps, a_long_value_is_cut_between_its_characters)
+{
+	char euros[50 * 3 + 1] = "", *next_text, *note;
+	struct config *now = config_from_text("[supervisor]\n"
+	    "pidfile = /srv/old.pid\n[program a]\ncommand = /bin/a\n");
+	int i;
+
+	for (i = 0; i < 50; i++)
+		strcat(euros, "\xe2\x82\xac");
+	cr_assert_neq(asprintf(&next_text, "[supervisor]\npidfile = /srv/%s\n"
+	    "  %s\n  %s.pid\n[program a]\ncommand = /bin/a\n", euros, euros,
+	    euros), -1);
+	note = note_of(now, next_text, "a");
+	cr_expect(strncmp(note, "[supervisor] pidfile is /srv/\xe2\x82\xac", 32)
+	    == 0, "%s", note);
+	cr_expect(strstr(note, "\xe2\x82\xac...\xe2\x82\xac") != NULL, "%s",
+	    note);
+	cr_expect(ends_with(note, ".pid in the file, /srv/old.pid in "
+	    "force: a reload of program a keeps [supervisor] as it is (a "
+	    "restart of handoff applies it)"), "%s", note);
+	cr_expect_leq(strlen(note), 511, "%zu bytes: %s", strlen(note), note);
+	cr_expect(whole_utf8(note), "a character cut short: %s", note);
+	free(note);
+	free(next_text);
 	config_unref(now);
 }
 
