@@ -7,8 +7,11 @@
  * Binds a TCP listener on 127.0.0.1:0 (FLOOR_LISTENERS=K in the environment:
  * K of them, at most MAX_LISTENERS) and a NOTIFY_SOCKET datagram socket (an
  * abstract name), then forks N children, each of which puts itself in its
- * own process group, takes the listeners at fds 3.. (LISTEN_FDS=K,
- * LISTEN_PID=its pid), /dev/null at fds 0-2, and execs COMMAND. It reads READY=1 datagrams
+ * own process group, takes the listeners at fds 3.., /dev/null at fds 0-2,
+ * and execs COMMAND with the socket variables of the three protocols a
+ * handoff worker gets (LISTEN_FDS=K, LISTEN_PID=its pid, LISTEN_FDNAMES from
+ * FLOOR_FDNAMES or l0:l1:..., SERVER_STARTER_PORT, EINHORN_FD_COUNT and
+ * EINHORN_FD_<i>), built once before the first fork. It reads READY=1 datagrams
  * as they arrive, between forks too, with the socket's default queue length
  * and buffer, and prints the milliseconds from the first fork to the Nth
  * READY=1 on stdout. Then it sends SIGTERM to every child's process group,
@@ -16,10 +19,9 @@
  *
  * Exits 0 with the time, 1 if a child could not be started or N READY=1 did
  * not come within TIMEOUT_MS (no time printed), 2 on bad arguments.
- * Single-threaded, so the child may call setenv() between fork and exec.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* SOCK_CLOEXEC, setenv, kill under -std=c11 */
+#define _GNU_SOURCE	/* SOCK_CLOEXEC, setenv, execvpe, kill under -std=c11 */
 #endif
 
 #include <sys/socket.h>
@@ -33,6 +35,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,12 +103,102 @@ floor_notify_socket(char *name, size_t size)
 	return fd;
 }
 
-/* In the child: own process group, fds 0-2 and the listeners in place, the
-   protocol's environment, exec. Never returns. */
+/* Room for LISTEN_PID=PID in the environment. */
+#define LISTEN_PID_LEN	32
+
+extern char **environ;
+
+/* Appends the entry fmt makes to envp (at *n); exits if out of memory. */
 static void
-floor_child(const int *listeners, int nlisteners, char **argv)
+floor_env_add(char **envp, int *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+floor_env_add(char **envp, int *n, const char *fmt, ...)
 {
-	char pid[32], count[32];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&envp[*n], fmt, ap);
+	va_end(ap);
+	if (rc == -1) {
+		floor_warn("vasprintf");
+		exit(1);
+	}
+	(*n)++;
+}
+
+/*
+ * The workers' environment, built once: ours, and the socket variables
+ * of the systemd, Server::Starter and einhorn protocols for the
+ * listeners. The LISTEN_PID entry (*pid_slot) has room for the pid,
+ * which each child writes into its own copy.
+ */
+static char **
+floor_env(const int *listeners, int nlisteners, int *pid_slot)
+{
+	const char *names = getenv("FLOOR_FDNAMES");
+	struct sockaddr_in sin;
+	socklen_t len;
+	char **envp, *text;
+	size_t size;
+	int n = 0, i, count = 0;
+	FILE *fp;
+
+	for (i = 0; environ[i] != NULL; i++)
+		count++;
+	if ((envp = calloc((size_t)count + (size_t)nlisteners + 8,
+	    sizeof(*envp))) == NULL) {
+		floor_warn("calloc");
+		exit(1);
+	}
+	for (i = 0; i < count; i++)
+		if (strncmp(environ[i], "FLOOR_", 6) != 0)
+			envp[n++] = environ[i];
+	floor_env_add(envp, &n, "LISTEN_FDS=%d", nlisteners);
+	*pid_slot = n;
+	floor_env_add(envp, &n, "%-*s", LISTEN_PID_LEN, "LISTEN_PID=");
+	if ((fp = open_memstream(&text, &size)) == NULL) {
+		floor_warn("open_memstream");
+		exit(1);
+	}
+	fputs("LISTEN_FDNAMES=", fp);
+	if (names != NULL)
+		fputs(names, fp);
+	else
+		for (i = 0; i < nlisteners; i++)
+			fprintf(fp, "%sl%d", i ? ":" : "", i);
+	fputc('\0', fp);
+	fputs("SERVER_STARTER_PORT=", fp);
+	for (i = 0; i < nlisteners; i++) {
+		len = sizeof(sin);
+		if (getsockname(listeners[i], (struct sockaddr *)&sin,
+		    &len) == -1) {
+			floor_warn("getsockname");
+			exit(1);
+		}
+		fprintf(fp, "%s127.0.0.1:%d=%d", i ? ";" : "",
+		    ntohs(sin.sin_port), 3 + i);
+	}
+	if (fclose(fp) != 0) {
+		floor_warn("open_memstream");
+		exit(1);
+	}
+	envp[n++] = text;
+	envp[n++] = text + strlen(text) + 1;
+	floor_env_add(envp, &n, "EINHORN_FD_COUNT=%d", nlisteners);
+	for (i = 0; i < nlisteners; i++)
+		floor_env_add(envp, &n, "EINHORN_FD_%d=%d", i, 3 + i);
+	envp[n] = NULL;
+	return envp;
+}
+
+/* In the child: own process group, fds 0-2 and the listeners in place, its
+   pid in LISTEN_PID, exec. Never returns. */
+static void
+floor_child(const int *listeners, int nlisteners, char **envp, int pid_slot,
+    char **argv)
+{
 	int null, i;
 
 	(void)setpgid(0, 0);
@@ -121,11 +214,9 @@ floor_child(const int *listeners, int nlisteners, char **argv)
 		if (listeners[i] == 3 + i ? fcntl(3 + i, F_SETFD, 0) == -1 :
 		    dup2(listeners[i], 3 + i) == -1)
 			_exit(127);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	snprintf(count, sizeof(count), "%d", nlisteners);
-	setenv("LISTEN_FDS", count, 1);
-	setenv("LISTEN_PID", pid, 1);
-	execvp(argv[0], argv);
+	snprintf(envp[pid_slot], LISTEN_PID_LEN + 1, "LISTEN_PID=%d",
+	    (int)getpid());
+	execvpe(argv[0], argv, envp);
 	_exit(127);
 }
 
@@ -197,7 +288,8 @@ main(int argc, char **argv)
 	struct pollfd pfd;
 	double t0, elapsed, deadline;
 	long n, timeout, nlisteners = 1;
-	int listeners[MAX_LISTENERS], notify, ready = 0, i, rc;
+	int listeners[MAX_LISTENERS], notify, ready = 0, i, rc, pid_slot;
+	char **envp;
 	pid_t pid;
 
 	if (argc < 4 || (n = strtol(argv[1], &end, 10)) < 1 || *end != '\0' ||
@@ -220,6 +312,7 @@ main(int argc, char **argv)
 		listeners[i] = floor_listener();
 	notify = floor_notify_socket(name, sizeof(name));
 	setenv("NOTIFY_SOCKET", name, 1);
+	envp = floor_env(listeners, (int)nlisteners, &pid_slot);
 
 	t0 = floor_now_ms();
 	deadline = t0 + (double)timeout;
@@ -230,7 +323,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 		if (pid == 0)
-			floor_child(listeners, (int)nlisteners, argv + 3);
+			floor_child(listeners, (int)nlisteners, envp, pid_slot,
+			    argv + 3);
 		(void)setpgid(pid, pid);	/* no race with kill(-pid) */
 		children[nchildren++] = pid;
 		ready += floor_read_ready(notify);
