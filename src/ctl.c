@@ -224,34 +224,64 @@ ctl_parse_answer(const char *line, const char **text, int *code)
 }
 
 /*
- * Read the answer line by line: "data" lines to stdout as they are,
- * "progress" lines to stdout as they come, the final "ok" or "error".
- * Returns the exit code: 0 ok, 1 failed, 2 bad request.
+ * Say that the answer did not come whole: the connection ended (or its
+ * read failed with err, 0 if it did not) after lines lines, before the
+ * last one.
+ */
+static void
+ctl_say_cut(const char *cmd, size_t lines, int err)
+{
+	if (lines == 0)
+		fprintf(stderr, "handoff %s: the supervisor closed the connection "
+		    "without an answer%s%s\n", cmd, err != 0 ? ": " : "",
+		    err != 0 ? strerror(err) : "");
+	else
+		fprintf(stderr, "handoff %s: the answer was cut short: the "
+		    "connection ended before its last line%s%s\n", cmd,
+		    err != 0 ? ": " : "", err != 0 ? strerror(err) : "");
+}
+
+/*
+ * Read the answer line by line: "progress" lines to stdout as they come,
+ * "data" lines (a status) held until the final "ok" and then printed, so
+ * that an answer cut short never looks whole; a last line without its
+ * newline is cut too. Returns the exit code: 0 ok, 1 failed, 2 bad
+ * request.
  */
 static int
 ctl_answer(int fd, const char *cmd, int quiet_ok)
 {
-	FILE *fp = fdopen(fd, "r");
-	char *line = NULL;
+	FILE *fp = fdopen(fd, "r"), *held;
+	char *line = NULL, *data = NULL;
 	const char *text;
-	size_t cap = 0;
+	size_t cap = 0, datalen = 0, lines = 0;
 	ssize_t len;
-	int code = -1, error_code;
+	int code = -1, error_code, err = 0;
 
 	if (fp == NULL) {
 		close(fd);
 		return 1;
 	}
+	/* Without memory to hold them, data lines go out as they come. */
+	if ((held = open_memstream(&data, &datalen)) == NULL)
+		held = stdout;
 	while (code == -1 && (len = getline(&line, &cap, fp)) != -1) {
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
+		if (line[len - 1] != '\n')
+			break;		/* cut in the middle of a line */
+		line[--len] = '\0';
+		lines++;
 		switch (ctl_parse_answer(line, &text, &error_code)) {
 		case CTL_ANSWER_DATA:
+			fprintf(held, "%s\n", text);
+			break;
 		case CTL_ANSWER_PROGRESS:
 			printf("%s\n", text);
 			fflush(stdout);
 			break;
 		case CTL_ANSWER_OK:
+			if (held != stdout && fclose(held) == 0)
+				fwrite(data, 1, datalen, stdout);
+			held = stdout;
 			if (!quiet_ok && text != NULL)
 				printf("%s\n", text);
 			code = 0;
@@ -267,16 +297,20 @@ ctl_answer(int fd, const char *cmd, int quiet_ok)
 			break;
 		}
 	}
-	if (code == -1 && ferror(fp) && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+	if (code == -1 && ferror(fp))
+		err = errno;
+	if (code == -1 && (err == EAGAIN || err == EWOULDBLOCK)) {
 		fprintf(stderr, "handoff %s: no answer from the supervisor in time "
 		    "(is it stopped or stuck? see its pid in the pidfile)\n", cmd);
 		code = 1;
 	} else if (code == -1) {
-		fprintf(stderr, "handoff %s: the supervisor closed the connection "
-		    "without an answer\n", cmd);
+		ctl_say_cut(cmd, lines, err);
 		code = 1;
 	}
+	if (held != stdout)
+		fclose(held);
 	fflush(stdout);
+	free(data);
 	free(line);
 	fclose(fp);
 	return code;

@@ -1,8 +1,8 @@
 /*
  * test_control.c: the control socket as its users see it: `handoff status`
  * (table and JSON), `handoff reload` and its progress, reloads that fail,
- * `handoff stop`, who may connect, bad requests, many clients at once, and
- * a listener's fd handed over SCM_RIGHTS.
+ * `handoff stop`, who may connect, bad requests, many clients at once, a
+ * listener's fd handed over SCM_RIGHTS, and an answer cut short.
  *
  * Every test runs the real `handoff run` in the background with a private
  * directory for its config, control socket, pidfile and log, on a free
@@ -1410,4 +1410,86 @@ Test(control, stop_returns_after_the_supervisor_exited, .fini = tc_fini)
 	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 0,
 	    "the supervisor did not exit with 0");
 	tc_expect_all_gone(s);
+}
+
+/*
+ * A stand-in for the supervisor on a socket of ours: for each connection,
+ * in turn, it reads the request line, writes the next of answers as it
+ * is (cut short, say) and closes.
+ */
+struct fake_server {
+	pthread_t	 thread;
+	int		 fd;
+	const char *const *answers;
+	size_t		 n;
+};
+
+/* The stand-in's thread. */
+static void *
+fake_server_run(void *arg)
+{
+	struct fake_server *f = arg;
+	struct pollfd pfd = { f->fd, POLLIN, 0 };
+	char c;
+	size_t i;
+	int conn;
+
+	for (i = 0; i < f->n; i++) {
+		if (poll(&pfd, 1, DEADLINE_MS) != 1 ||
+		    (conn = accept4(f->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			return NULL;
+		while (recv(conn, &c, 1, 0) == 1 && c != '\n')
+			;
+		(void)tc_send_all(conn, f->answers[i], strlen(f->answers[i]));
+		close(conn);
+	}
+	return NULL;
+}
+
+/*
+ * An answer that ends before its last line (the supervisor closed the
+ * connection: it stopped, or a status client too slow to read was cut
+ * when it upgraded itself) is never shown as if whole: `handoff status`
+ * prints none of its data, says the answer was cut short, and exits 1,
+ * also when the cut falls inside the last line ("ok sta"). A whole answer
+ * is printed as before.
+ */
+Test(control, a_status_answer_cut_short_is_not_printed_as_if_whole)
+{
+	static const char *const answers[] = {
+		"data supervisor x pid 1\ndata   web 127.0.0.1:80\ndata   app g",
+		"data supervisor x pid 1\ndata   web 127.0.0.1:80\n",
+		"data supervisor x pid 1\nok sta",
+		"data supervisor x pid 1\nok status\n",
+	};
+	struct fake_server f = { .answers = answers, .n = 4 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct run_result res;
+	char *dir = support_tmpdir(), *sock;
+	size_t i;
+
+	sock = tc_printf("%s/ctl.sock", dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	cr_assert_geq(f.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(bind(f.fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_eq(listen(f.fd, 4), 0);
+	cr_assert_eq(pthread_create(&f.thread, NULL, fake_server_run, &f), 0);
+	for (i = 0; i < 3; i++) {
+		cr_expect_eq(support_handoff_cmd(&res, "status", "-s", sock,
+		    NULL), 1, "answer %zu: exit %d", i, res.exit_code);
+		cr_expect_str_eq(res.out, "", "answer %zu printed as if whole",
+		    i);
+		cr_expect(strstr(res.err, "handoff status: the answer was cut "
+		    "short") != NULL, "answer %zu: %s", i, res.err);
+		support_result_free(&res);
+	}
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-s", sock, NULL), 0,
+	    "%s", res.err);
+	cr_expect_str_eq(res.out, "supervisor x pid 1\n");
+	support_result_free(&res);
+	pthread_join(f.thread, NULL);
+	close(f.fd);
+	support_rmtree(dir);
+	free(sock);
+	free(dir);
 }
