@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cause.h"
@@ -48,6 +50,9 @@
 #define CONTROL_READ_TIMEOUT	10	/* seconds to send a request */
 #define CONTROL_WRITE_TIMEOUT	30	/* seconds to read the answer */
 #define CONTROL_DISCARD_ROUNDS	64	/* reads of 4 KiB of input dropped at close */
+#define CONTROL_EXEC_FLUSH_MS	500	/* for every client's last bytes before an
+					   upgrade's exec, in all */
+#define CONTROL_EXEC_IOV	16	/* pieces of an answer sent at once */
 
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
@@ -994,8 +999,159 @@ control_upgrade_end(struct control *ctl, bool ok, const char *fmt, ...)
 }
 
 /*
+ * Send what c's answer still holds, as far as the socket takes it now,
+ * without blocking. False once nothing more can go (the client is gone):
+ * what is left is dropped.
+ */
+static bool
+client_send_rest(struct control_client *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec vec[CONTROL_EXEC_IOV];
+	struct iovec iov[CONTROL_EXEC_IOV];
+	struct msghdr msg;
+	ssize_t sent;
+	int n, i;
+
+	n = evbuffer_peek(out, -1, NULL, vec, CONTROL_EXEC_IOV);
+	if (n > CONTROL_EXEC_IOV)
+		n = CONTROL_EXEC_IOV;
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)n;
+	sent = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_NOSIGNAL |
+	    MSG_DONTWAIT);
+	if (sent > 0)
+		evbuffer_drain(out, (size_t)sent);
+	else if (sent == -1 && errno != EAGAIN && errno != EINTR) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		return false;
+	}
+	return true;
+}
+
+/* Milliseconds from CLOCK_MONOTONIC. */
+static long long
+control_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Send the answers of the clients other than the upgrade's for at most
+ * CONTROL_EXEC_FLUSH_MS in all, as fast as each reads: a client that
+ * does not read loses the rest of its answer, and cannot hold the
+ * upgrade back longer.
+ */
+static void
+control_flush_others(struct control *ctl)
+{
+	long long deadline = control_now_ms() + CONTROL_EXEC_FLUSH_MS;
+	struct control_client *c, **who;
+	struct pollfd *pfd;
+	int n, i, left;
+
+	pfd = calloc((size_t)ctl->nclients + 1, sizeof(*pfd));
+	who = calloc((size_t)ctl->nclients + 1, sizeof(*who));
+	if (pfd == NULL || who == NULL) {
+		free(pfd);
+		free(who);
+		return;
+	}
+	for (;;) {
+		n = 0;
+		TAILQ_FOREACH(c, &ctl->clients, entry) {
+			if (c->state == CLIENT_UPGRADE || evbuffer_get_length(
+			    bufferevent_get_output(c->bev)) == 0)
+				continue;
+			pfd[n].fd = bufferevent_getfd(c->bev);
+			pfd[n].events = POLLOUT;
+			pfd[n].revents = 0;
+			who[n++] = c;
+		}
+		left = (int)(deadline - control_now_ms());
+		if (n == 0 || left <= 0 || (poll(pfd, (nfds_t)n, left) == -1 &&
+		    errno != EINTR))
+			break;
+		for (i = 0; i < n; i++)
+			if (pfd[i].revents != 0)
+				(void)client_send_rest(who[i]);
+	}
+	free(pfd);
+	free(who);
+}
+
+/*
+ * An upgrade is about to exec: its fds are CLOEXEC, so every client but
+ * the one that asked for the upgrade is about to be closed. Close them
+ * in order instead: no more input is taken (a client that writes on gets
+ * EPIPE); a client whose request was not served (not read yet, or read
+ * only in part) is told so, in an error line, and to ask again (the new
+ * image accepts on the same socket); what each answer still holds is sent
+ * for a bounded time (control_flush_others); what each sent and was not
+ * read is dropped (bounded, client_discard_input), so that each ends with
+ * an end-of-file, not a connection reset. The upgrade's client is left as
+ * it is: it crosses the exec.
+ */
+void
+control_upgrade_close_others(struct control *ctl)
+{
+	struct control_client *c, *next;
+	size_t unsent;
+
+	if (ctl == NULL)
+		return;
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		if (c->state == CLIENT_UPGRADE)
+			continue;
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_RD);
+		/*
+		 * A bufferevent's output is drained only by its own writes:
+		 * from now on by client_send_rest's.
+		 */
+		evbuffer_unfreeze(bufferevent_get_output(c->bev), 1);
+		if (c->state == CLIENT_READING)
+			client_line(c, "error", "1 the supervisor is upgrading "
+			    "itself in place; this request was not served: ask "
+			    "again");
+		else if (c->state != CLIENT_CLOSING)
+			client_line(c, "error", "1 the supervisor is upgrading "
+			    "itself in place; this connection ends before the "
+			    "answer: see handoff status");
+		(void)client_send_rest(c);
+	}
+	control_flush_others(ctl);
+	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CLIENT_UPGRADE)
+			continue;
+		unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
+		if (unsent > 0)
+			log_info("control: pid %d did not read its answer in "
+			    "time: %zu bytes of it dropped by the upgrade",
+			    (int)c->pid, unsent);
+		client_discard_input(bufferevent_getfd(c->bev));
+		/*
+		 * The end-of-file now: a bufferevent's fd is closed only
+		 * when the loop runs its finalizers, here never (the exec
+		 * closes it, with nothing unread left to make that a reset).
+		 */
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		client_free(c);
+	}
+}
+
+/*
  * Write the control socket, its lock and the upgrade's client (the fds
- * cross the exec; the other clients are closed by it) as a record.
+ * cross the exec; the other clients were closed before it by
+ * control_upgrade_close_others) as a record.
  */
 void
 control_save(const struct control *ctl, struct state_writer *w)

@@ -20,6 +20,12 @@
  * fds NAME (answered "ok N NAME ADDRESS", the line carrying the listener's
  * N fds as SCM_RIGHTS) | version | upgrade [PATH] (progress lines, then
  * the last line from the new image, on the same connection).
+ *
+ * An answer whose connection ends before its last line (newline included)
+ * was cut short. Before an upgrade's exec, every other client is closed in
+ * order (control_upgrade_close_others): one whose request was not served
+ * gets "error 1 the supervisor is upgrading itself in place; this request
+ * was not served: ask again".
  */
 #ifndef HANDOFF_CONTROL_H
 #define HANDOFF_CONTROL_H
@@ -112,6 +118,7 @@ void		 control_upgrade_progress(struct control *ctl, const char *fmt,
 		    ...) __attribute__((format(printf, 2, 3)));
 void		 control_upgrade_end(struct control *ctl, bool ok,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void		 control_upgrade_close_others(struct control *ctl);
 void		 control_save(const struct control *ctl, struct state_writer *w);
 struct control	*control_restore(struct event_base *base,
 		    const struct state_rec *r, const struct control_ops *ops,

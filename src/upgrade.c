@@ -9,7 +9,9 @@
  * is handled; writes the whole state (state.c) into a sealed memfd; runs
  * `NEWBIN upgrade-check --state-fd N`, which must read the state and the
  * config in force and say so (UPGRADE_CHECK_OK); opens its own binary
- * (/proc/self/exe) for an exec back; clears CLOEXEC on the fds the state names and execs
+ * (/proc/self/exe) for an exec back; closes its other control clients in
+ * order (each told to ask again, its answer sent for a bounded time);
+ * clears CLOEXEC on the fds the state names and execs
  * `NEWBIN run --state-fd N ARGS...`. If any of that fails, nothing
  * changed: the client hears why.
  *
@@ -608,6 +610,8 @@ upgrade_exec(struct supervisor *sup)
 		cause = strdup("out of memory");
 		goto fail;
 	}
+	/* The other control clients end in order, not cut by the exec. */
+	control_upgrade_close_others(sup->control);
 	log_info("exec %s (pid %d stays)", sup->upgrade_to, (int)getpid());
 	/* From here the fds the state names cross the exec. */
 	upgrade_cloexec(fds, nfds, false);

@@ -2,12 +2,15 @@
  * test_upgrade.c: `handoff upgrade` replaces the supervisor's binary in
  * place: same pid, same workers, nothing lost under load; a binary that
  * is missing, fails its pre-flight or fails while restoring leaves the
- * old image in charge.
+ * old image in charge; other control clients connected at the exec are
+ * told to ask again and end cleanly, not reset.
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -731,5 +734,188 @@ Test(upgrade, reuseport_slots_and_a_unix_listener_cross_an_upgrade)
 	free(body);
 	free(bin);
 	free(sockpath);
+	tc_stop(s);
+}
+
+/*
+ * An upgrade held in its pre-flight: the new binary (a wrapper of
+ * handoff at version 9.9.1), when asked for `upgrade-check`, says so on
+ * held and waits for a line on go. While it waits, the old image runs no
+ * loop: what clients send then is still unread when it execs.
+ */
+struct tu_held {
+	struct sup	*s;
+	char		*bin;
+	int		 held;		/* fifo, read by the test */
+	int		 go;		/* fifo, written by the test */
+	pthread_t	 thread;
+	struct run_result res;
+	int		 code;
+};
+
+/* The thread of a held upgrade: `handoff upgrade --binary bin`. */
+static void *
+tu_held_run(void *arg)
+{
+	struct tu_held *h = arg;
+
+	h->code = tu_upgrade(h->s, h->bin, &h->res);
+	return NULL;
+}
+
+/* A fifo at dir/name, opened for reading and writing, not blocking. */
+static int
+tu_fifo(const char *dir, const char *name, char **path)
+{
+	int fd;
+
+	*path = tc_printf("%s/%s", dir, name);
+	cr_assert_eq(mkfifo(*path, 0600), 0, "mkfifo %s", *path);
+	cr_assert_geq(fd = open(*path, O_RDWR | O_NONBLOCK | O_CLOEXEC), 0);
+	return fd;
+}
+
+/* Start an upgrade of s and wait until its pre-flight is held. */
+static void
+tu_hold_upgrade(struct sup *s, struct tu_held *h)
+{
+	struct pollfd pfd;
+	char *held, *go, *text, line[16];
+
+	memset(h, 0, sizeof(*h));
+	h->s = s;
+	h->held = tu_fifo(s->dir, "held.fifo", &held);
+	h->go = tu_fifo(s->dir, "go.fifo", &go);
+	text = tc_printf("#!/bin/sh\ncase \"$1\" in upgrade-check) "
+	    "echo held > %s; read go < %s;; esac\n"
+	    "HANDOFF_TEST_VERSION=9.9.1 exec %s \"$@\"\n", held, go,
+	    support_env("HANDOFF_BIN"));
+	h->bin = support_write_file(s->dir, "handoff-held", text);
+	cr_assert_eq(chmod(h->bin, 0755), 0);
+	free(text);
+	free(held);
+	free(go);
+	cr_assert_eq(pthread_create(&h->thread, NULL, tu_held_run, h), 0);
+	pfd.fd = h->held;
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, DEADLINE_MS), 1, "the pre-flight never "
+	    "ran:\n%s", tc_log_text(s));
+	cr_assert_gt(read(h->held, line, sizeof(line)), 0);
+}
+
+/* Let the held pre-flight go on; the upgrade must then succeed. */
+static void
+tu_release_upgrade(struct tu_held *h)
+{
+	cr_assert_eq(write(h->go, "go\n", 3), 3);
+	pthread_join(h->thread, NULL);
+	cr_assert_eq(h->code, 0, "%s%s", h->res.out, h->res.err);
+	cr_assert(strstr(h->res.out, "upgraded to handoff 9.9.1") != NULL,
+	    "%s", h->res.out);
+	support_result_free(&h->res);
+	close(h->held);
+	close(h->go);
+	free(h->bin);
+}
+
+/*
+ * Connect a raw control client and return once the supervisor accepted
+ * it: a request on a later connection is answered only after every
+ * connection queued before it was accepted.
+ */
+static int
+tu_accepted_client(struct sup *s, const char *first)
+{
+	char *answer;
+	int fd;
+
+	fd = tc_connect_unix(s->sock);
+	cr_assert(fd != -1, "connect %s: %s", s->sock, strerror(errno));
+	if (*first != '\0')
+		cr_assert_eq(tc_send_all(fd, first, strlen(first)), 0);
+	answer = tc_request(s, "HANDOFF/1 version\n", 18);
+	cr_assert(strncmp(answer, "ok ", 3) == 0, "%s", answer);
+	free(answer);
+	return fd;
+}
+
+/* What a client not served before the exec is told, whole. */
+#define TU_UPGRADING	"error 1 the supervisor is upgrading itself in " \
+	"place; this request was not served: ask again\n"
+
+/* Read fd to its end: the answer must be TU_UPGRADING, then end-of-file. */
+static void
+tu_expect_told_to_ask_again(int fd, const char *who)
+{
+	char *answer;
+	int end;
+
+	answer = tc_read_to_end(fd, DEADLINE_MS, &end);
+	cr_expect_eq(end, 0, "%s: the connection ended with %s, not an end "
+	    "of file, after: \"%s\"", who, strerror(end), answer);
+	cr_expect_str_eq(answer, TU_UPGRADING, "%s was told: \"%s\"", who,
+	    answer);
+	free(answer);
+	close(fd);
+}
+
+/*
+ * A raw client connected (and accepted) before an upgrade, which sends a
+ * request followed by 64 KiB more while the old image is in its
+ * pre-flight, is neither reset nor left without a word by the exec: it
+ * reads one error line saying to ask again, then a clean end-of-file. The
+ * upgrade succeeds, and asking again is answered by the new image.
+ */
+Test(upgrade, a_raw_client_with_bytes_unread_at_the_exec_gets_an_answer_not_a_reset)
+{
+	struct tu_held h;
+	char *out, *answer;
+	size_t len;
+	int fd;
+
+	struct sup *s = tc_new("", "");
+	tc_start(s);
+	fd = tu_accepted_client(s, "");
+	tu_hold_upgrade(s, &h);
+	len = 17 + 64 * 1024;
+	cr_assert_not_null(out = malloc(len));
+	memcpy(out, "HANDOFF/1 status\n", 17);
+	memset(out + 17, 'x', len - 17);
+	cr_assert_eq(tc_send_all(fd, out, len), 0, "send: %s", strerror(errno));
+	free(out);
+	tu_release_upgrade(&h);
+	tu_expect_told_to_ask_again(fd, "the client with trailing bytes");
+	answer = tc_request(s, "HANDOFF/1 version\n", 18);
+	cr_expect_str_eq(answer, "ok 9.9.1\n");
+	free(answer);
+	tc_stop(s);
+}
+
+/*
+ * Clients connected before an upgrade whose request was not served (one
+ * that sent nothing, one that sent half a status request before and the
+ * rest during the pre-flight) are told, each, that the supervisor is
+ * upgrading itself and to ask again, in the protocol's error form, and
+ * their connection ends cleanly; the upgrade succeeds, and `handoff
+ * status` then shows the new version.
+ */
+Test(upgrade, clients_not_yet_served_are_told_to_ask_again)
+{
+	struct tu_held h;
+	char version[64], *text;
+	int silent, half;
+
+	struct sup *s = tc_new("", "");
+	tc_start(s);
+	silent = tu_accepted_client(s, "");
+	half = tu_accepted_client(s, "HANDOFF/1 sta");
+	tu_hold_upgrade(s, &h);
+	cr_assert_eq(tc_send_all(half, "tus\n", 4), 0);
+	tu_release_upgrade(&h);
+	tu_expect_told_to_ask_again(silent, "the client that sent nothing");
+	tu_expect_told_to_ask_again(half, "the status client");
+	text = tu_status(s, version, sizeof(version));
+	cr_expect_str_eq(version, "9.9.1");
+	free(text);
 	tc_stop(s);
 }

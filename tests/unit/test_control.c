@@ -2,7 +2,8 @@
  * test_control.c: the control server on its own, with a fake owner behind
  * its table of operations: each request reaches the right operation with
  * its arguments, and the answers (status lines, a reload followed to its
- * end, refusals, a listener's fds, stop) reach the client. No supervisor
+ * end, refusals, a listener's fds, stop) reach the client, and the other
+ * clients are closed in order before an upgrade's exec. No supervisor
  * is involved: the server knows its owner only through struct control_ops.
  */
 #include "autoconf.h"
@@ -13,6 +14,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,8 @@ struct fake {
 	int64_t		 stop_ms;
 	int		 statuses;
 	bool		 json;
+	size_t		 status_lines;	/* of 1 KiB each; 0: one line */
+	int		 upgrades;
 	int		 fds[2];	/* listener "web" */
 };
 
@@ -74,9 +78,32 @@ fake_status(void *arg, bool json, struct evbuffer *out)
 {
 	struct fake *f = arg;
 
+	char line[1024];
+	size_t i;
+
 	f->statuses++;
 	f->json = json;
-	evbuffer_add_printf(out, "data %s\n", json ? "{}" : "a table");
+	if (f->status_lines == 0) {
+		evbuffer_add_printf(out, "data %s\n", json ? "{}" : "a table");
+		return;
+	}
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "data ", 5);
+	line[sizeof(line) - 1] = '\n';
+	for (i = 0; i < f->status_lines; i++)
+		evbuffer_add(out, line, sizeof(line));
+}
+
+/* control_ops.upgrade: taken; the test tells how it ends. */
+static int
+fake_upgrade(void *arg, const char *path, char **cause)
+{
+	struct fake *f = arg;
+
+	(void)path;
+	(void)cause;
+	f->upgrades++;
+	return 0;
 }
 
 /* control_ops.listener_fds: only "web", with two sockets. */
@@ -99,6 +126,7 @@ static const struct control_ops fake_ops = {
 	.stop = fake_stop,
 	.status = fake_status,
 	.listener_fds = fake_listener_fds,
+	.upgrade = fake_upgrade,
 };
 
 static struct event_base *base;
@@ -137,36 +165,53 @@ teardown(void)
 
 TestSuite(control, .init = setup, .fini = teardown);
 
-/* Connect to the server and send one request line. */
+/* Connect to the server, sending nothing. */
 static int
-client(const char *request)
+client_no_request(void)
 {
 	struct sockaddr_un sun;
 	socklen_t len;
 	const char *why;
-	char line[256];
-	int fd, n;
+	int fd;
 
 	cr_assert_eq(unixaddr_make(path, UNIXADDR_FILE, &sun, &len, &why), 0);
 	cr_assert_geq(fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, len), 0, "%s",
 	    strerror(errno));
+	return fd;
+}
+
+/* Connect to the server and send one request line. */
+static int
+client(const char *request)
+{
+	char line[256];
+	int fd, n;
+
+	fd = client_no_request();
 	n = snprintf(line, sizeof(line), "%s %s\n", CONTROL_PROTOCOL, request);
 	cr_assert_eq(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
 	return fd;
+}
+
+/* Run the loop until *count reaches n. */
+static void
+pump_until_count(const int *count, int n)
+{
+	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+
+	while (*count < n) {
+		cr_assert_lt(support_now_ms(), deadline, "nothing happened");
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
 }
 
 /* Run the loop until *flag is set. */
 static void
 pump_until(const int *flag)
 {
-	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-
-	while (!*flag) {
-		cr_assert_lt(support_now_ms(), deadline, "nothing happened");
-		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	pump_until_count(flag, 1);
 }
 
 /*
@@ -298,8 +343,8 @@ expect_no_answer_yet(int fd, const char *who)
 
 	for (i = 0; i < 10; i++)
 		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-	cr_expect_eq(recv(fd, &c, 1, MSG_DONTWAIT), -1, "%s heard of a "
-	    "reload not its own", who);
+	cr_expect_eq(recv(fd, &c, 1, MSG_DONTWAIT), -1, "%s heard what was "
+	    "not its own", who);
 	cr_expect_eq(errno, EAGAIN);
 }
 
@@ -408,4 +453,133 @@ Test(control, holds_the_lock_while_open)
 	control_close(fake.ctl);
 	fake.ctl = NULL;
 	cr_expect_eq(ctllock_running(path), -1);
+}
+
+/* A client reading its answer to the end, in a thread of its own. */
+struct reader {
+	pthread_t	 thread;
+	int		 fd;
+	size_t		 len;		/* bytes read */
+	char		 tail[16];	/* the last of them */
+	int		 end;		/* 0: end-of-file, else the errno
+					   (ETIMEDOUT: not closed in time) */
+};
+
+/*
+ * The reader's thread: read until end-of-file, an error, or
+ * SUPPORT_DEADLINE_MS.
+ */
+static void *
+reader_run(void *arg)
+{
+	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	struct reader *r = arg;
+	struct pollfd pfd = { r->fd, POLLIN, 0 };
+	char buf[65536];
+	size_t keep;
+	ssize_t n;
+	int left;
+
+	for (;;) {
+		left = (int)(deadline - support_now_ms());
+		if (left <= 0 || poll(&pfd, 1, left) == 0) {
+			r->end = ETIMEDOUT;
+			return NULL;
+		}
+		n = recv(r->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			r->end = n == 0 ? 0 : errno;
+			return NULL;
+		}
+		r->len += (size_t)n;
+		keep = (size_t)n < sizeof(r->tail) - 1 ? (size_t)n :
+		    sizeof(r->tail) - 1;
+		memmove(r->tail, r->tail + keep, sizeof(r->tail) - 1 - keep);
+		memcpy(r->tail + sizeof(r->tail) - 1 - keep, buf + n - keep, keep);
+	}
+}
+
+/* Read fd to its end. */
+static void
+read_closed(int fd, struct reader *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	reader_run(r);
+	close(fd);
+}
+
+/*
+ * Before an upgrade's exec, every client but the upgrade's is closed in
+ * order: one that sent no request is told the supervisor is upgrading
+ * itself and to ask again; a long answer (a 4 MiB status) goes whole to
+ * a client that reads it; a client that reads nothing, with 64 KiB it
+ * sent after its request unread, holds the exec back a bounded time and
+ * gets the start of its answer and a clean end-of-file, not a reset. The
+ * upgrade's client hears nothing yet and keeps its connection for the
+ * answer.
+ */
+Test(control, other_clients_are_closed_in_order_before_an_upgrades_exec)
+{
+	static const char expected[] = "error 1 the supervisor is upgrading "
+	    "itself in place; this request was not served: ask again\n";
+	struct reader quick, deaf_end;
+	char buf[256], *out;
+	int silent, deaf, up, fast, rc;
+	long long took;
+	size_t full, len;
+
+	fake.status_lines = 4096;
+	full = fake.status_lines * 1024 + strlen("ok status\n");
+	silent = client_no_request();
+	len = 17 + 64 * 1024;
+	cr_assert_not_null(out = malloc(len));
+	memcpy(out, "HANDOFF/1 status\n", 17);
+	memset(out + 17, 'x', len - 17);
+	deaf = client_no_request();
+	cr_assert_eq(send(deaf, out, len, MSG_NOSIGNAL), (ssize_t)len);
+	free(out);
+	pump_until(&fake.statuses);
+	fast = client("status");
+	pump_until_count(&fake.statuses, 2);
+	up = client("upgrade");
+	pump_until(&fake.upgrades);
+
+	memset(&quick, 0, sizeof(quick));
+	quick.fd = fast;
+	cr_assert_eq(pthread_create(&quick.thread, NULL, reader_run, &quick), 0);
+	took = support_now_ms();
+	control_upgrade_close_others(fake.ctl);
+	took = support_now_ms() - took;
+	pthread_join(quick.thread, NULL);
+	close(fast);
+	cr_expect_lt(took, 5000, "a client that does not read held the exec "
+	    "back %lld ms", took);
+
+	cr_expect_eq(quick.end, 0, "the reading client: %s", strerror(quick.end));
+	cr_expect_eq(quick.len, full, "the reading client got %zu bytes of %zu",
+	    quick.len, full);
+	cr_expect_str_eq(quick.tail + sizeof(quick.tail) - 11, "ok status\n");
+
+	read_closed(deaf, &deaf_end);
+	cr_expect_eq(deaf_end.end, 0, "the deaf client's connection ended with "
+	    "%s", strerror(deaf_end.end));
+	cr_expect(deaf_end.len > 0 && deaf_end.len < full, "the deaf client "
+	    "got %zu bytes of %zu", deaf_end.len, full);
+
+	rc = (int)recv(silent, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	cr_assert_gt(rc, 0, "the silent client heard nothing: %s",
+	    strerror(errno));
+	buf[rc] = '\0';
+	cr_expect_str_eq(buf, expected);
+	cr_expect_eq(recv(silent, buf, 1, MSG_DONTWAIT), 0, "no end-of-file "
+	    "after the line");
+	close(silent);
+
+	expect_no_answer_yet(up, "the upgrade's client");
+	control_upgrade_end(fake.ctl, true, "upgraded to handoff %s", "9.9.1");
+	answer(up, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "ok upgraded to handoff 9.9.1\n");
 }
