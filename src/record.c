@@ -455,26 +455,40 @@ record_replace(const struct record *rec)
 }
 
 /*
+ * Tell whether st is a file the record may be rewritten into: a plain
+ * file of ours, mode 0600, of one link (no other name writes through it).
+ */
+static bool
+record_tmp_reusable(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink == 1 &&
+	    st->st_uid == geteuid() && (st->st_mode & 07777) == 0600;
+}
+
+/*
  * Open the temporary file to write the record into. The text before the
  * last, swapped out there by the last write, is rewritten in place: ext4
  * rewrites a file's pages for about a third of what it takes to give a
  * new file its pages and take the old one's back. Anything else there (a
- * crash's leftover is fine; a FIFO, a link, a file another user or mode)
- * goes first, and a new file is made, which O_EXCL keeps from being
- * anything put there since. fd open for writing at offset 0 (*size: the
- * file's length), or -1 with errno set.
+ * crash's leftover is fine; a FIFO, a device, a link, a file of another
+ * user or mode) goes first, unopened: a FIFO's reader would see a writer
+ * come and go, a terminal could become the supervisor's controlling one.
+ * A new file is made then, which O_EXCL keeps from being anything put
+ * there since. fd open for writing at offset 0 (*size: the file's
+ * length), or -1 with errno set.
  */
 static int
 record_open_tmp(const struct record *rec, off_t *size)
 {
-	struct stat st;
+	struct stat st, was;
 	int fd;
 
-	fd = open(rec->tmp, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd != -1) {
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_nlink == 1 && st.st_uid == geteuid() &&
-		    (st.st_mode & 07777) == 0600) {
+	if (lstat(rec->tmp, &was) == 0 && record_tmp_reusable(&was) &&
+	    (fd = open(rec->tmp, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC)) != -1) {
+		/* What was looked at, if nothing came in its place since. */
+		if (fstat(fd, &st) == 0 && st.st_dev == was.st_dev &&
+		    st.st_ino == was.st_ino && record_tmp_reusable(&st)) {
 			*size = st.st_size;
 			return fd;
 		}

@@ -12,7 +12,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -436,6 +438,39 @@ Test(record, what_lies_in_the_temporary_file_s_place_is_replaced_not_used)
 	cr_assert_str_eq(text, "mine\n");
 	unlink(outside);
 	assert_only_the_record_in(tmpdir, true);
+	release(conf, &set);
+}
+
+/*
+ * What is not a plain file is not even opened before it is replaced: a
+ * FIFO's reader never sees a writer come and go (POLLHUP, an end of
+ * file), as a terminal would not become the supervisor's own.
+ */
+Test(record, a_fifo_in_the_temporary_file_s_place_is_not_opened)
+{
+	struct listener_set set = { 0 };
+	struct generation *gen;
+	struct config *conf;
+	char tmp[PATH_MAX + 16];
+	struct pollfd pfd;
+
+	gen = app_of("[listener u]\nlisten = unix:@/u.sock\n"
+	    "[program app]\ncommand = /bin/app\nworkers = 2\n"
+	    "listeners = u\n", &conf, &set);
+	snprintf(tmp, sizeof(tmp), "%s.workers.tmp", control);
+	assert_recorded(gen);
+	assert_recorded(gen);
+	cr_assert_eq(unlink(tmp), 0, "%s: %s", tmp, strerror(errno));
+	cr_assert_eq(mkfifo(tmp, 0600), 0, "%s", strerror(errno));
+	/* A reader: a writer's open would succeed, and its close be seen. */
+	cr_assert_geq(pfd.fd = open(tmp, O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0);
+	pfd.events = POLLIN;
+	cr_assert_eq(poll(&pfd, 1, 0), 0, "the FIFO is not quiet to begin with");
+	assert_recorded(gen);
+	assert_own_file(tmp);
+	cr_assert_eq(poll(&pfd, 1, 0), 0, "the FIFO was opened for writing "
+	    "(revents %#x)", (unsigned)pfd.revents);
+	close(pfd.fd);
 	release(conf, &set);
 }
 
