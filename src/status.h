@@ -24,7 +24,11 @@ struct reload_outcome {
 	bool		 ok;
 	char		 message[512];
 	time_t		 when;
-	uint64_t	 duration_us;	/* request read to took over or failed */
+	/*
+	 * From the config read and checked (the reload's start) to took
+	 * over or failed; 0 for a reload refused before it started.
+	 */
+	uint64_t	 duration_us;
 };
 
 /*

@@ -245,6 +245,7 @@ Test(control, failed_reload_changes_nothing, .fini = tc_fini)
 	json_object *root, *lr;
 	pid_t pids[2], pid;
 	char *bad, needle[256];
+	long long us, ms;
 	int k;
 
 	tc_start(s);
@@ -281,6 +282,11 @@ Test(control, failed_reload_changes_nothing, .fini = tc_fini)
 	cr_expect(strstr(tc_json_str(tc_json_at(lr, "message", NULL)),
 	    "not ready within ready_timeout") != NULL, "%s",
 	    json_object_to_json_string(lr));
+	/* It failed after its ready_timeout: so long, in both units. */
+	us = (long long)tc_json_int(tc_json_at(lr, "duration_us", NULL));
+	ms = (long long)tc_json_int(tc_json_at(lr, "duration_ms", NULL));
+	cr_expect(us >= 1000000 && us / 1000 == ms, "duration_us %lld, "
+	    "duration_ms %lld: %s", us, ms, json_object_to_json_string(lr));
 	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
 	    "current_generation", NULL)), 1);
 	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0", "generations",
@@ -307,8 +313,13 @@ Test(control, failed_reload_changes_nothing, .fini = tc_fini)
 		cr_expect(pid == pids[0] || pid == pids[1]);
 	}
 	root = tc_status_json(s);
-	cr_expect(!json_object_get_boolean(tc_json_at(root, "last_reload", "ok",
-	    NULL)));
+	lr = tc_json_at(root, "last_reload", NULL);
+	cr_expect(!json_object_get_boolean(tc_json_at(lr, "ok", NULL)));
+	/* Refused before it started: it took no time. */
+	cr_expect(tc_json_at(lr, "duration_us", NULL) != NULL &&
+	    tc_json_int(tc_json_at(lr, "duration_us", NULL)) == 0 &&
+	    tc_json_int(tc_json_at(lr, "duration_ms", NULL)) == 0, "%s",
+	    json_object_to_json_string(lr));
 	json_object_put(root);
 
 	tc_stop(s);

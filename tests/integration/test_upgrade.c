@@ -302,6 +302,47 @@ Test(upgrade, a_binary_that_is_not_handoff_fails_the_preflight)
 }
 
 /*
+ * How the last reload failed, and how long it took to the microsecond,
+ * is the same after an upgrade.
+ */
+Test(upgrade, a_failed_reload_s_outcome_is_kept)
+{
+	struct run_result res;
+	json_object *st;
+	char *before, *after, *bin;
+	long long us;
+	struct sup *s = tc_new("", "");
+
+	tc_start(s);
+	tc_write_config(s, "--never-ready", "ready_timeout = 200ms\n");
+	cr_assert_eq(support_handoff_cmd(&res, "reload", "-c", s->config,
+	    NULL), 1, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	st = tc_status_json(s);
+	us = (long long)tc_json_int(tc_json_at(st, "last_reload",
+	    "duration_us", NULL));
+	cr_assert(us >= 200000 && us / 1000 == tc_json_int(tc_json_at(st,
+	    "last_reload", "duration_ms", NULL)), "%s",
+	    json_object_to_json_string(st));
+	cr_assert_not_null(before = strdup(json_object_to_json_string(
+	    tc_json_at(st, "last_reload", NULL))));
+	json_object_put(st);
+	bin = tu_wrapper(s, "handoff-9.9.9", "HANDOFF_TEST_VERSION=9.9.9");
+	cr_assert_eq(tu_upgrade(s, bin, &res), 0, "%s", res.err);
+	support_result_free(&res);
+	st = tc_status_json(s);
+	cr_assert_str_eq(tc_json_str(tc_json_at(st, "version", NULL)), "9.9.9");
+	after = strdup(json_object_to_json_string(tc_json_at(st,
+	    "last_reload", NULL)));
+	cr_assert_str_eq(after, before);
+	json_object_put(st);
+	free(before);
+	free(after);
+	free(bin);
+	tc_stop(s);
+}
+
+/*
  * A relative --binary is made absolute with the working directory; where
  * that has a blank, the request could not name it: the client says so
  * (as for a --binary with a blank) rather than pass the supervisor a
