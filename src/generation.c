@@ -292,17 +292,6 @@ static struct {
 	uint64_t	 last_us;	/* what the last start or stop took */
 } gen_budget;
 
-/* Microseconds since a point on the monotonic clock. */
-static uint64_t
-gen_elapsed_us(const struct timespec *since)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)((now.tv_sec - since->tv_sec) * 1000000 +
-	    (now.tv_nsec - since->tv_nsec) / 1000);
-}
-
 /* Event: the turn that charged the budget is over; the next has it all. */
 static void
 gen_budget_turn_over(evutil_socket_t fd, short what, void *arg)
@@ -334,7 +323,7 @@ gen_budget_spent(struct generation *gen, const struct timespec *began)
 		event_active(&gen_budget.turn_ev, EV_TIMEOUT, 0);
 		gen_budget.charged = true;
 	}
-	gen_budget.last_us = gen_elapsed_us(began);
+	gen_budget.last_us = elapsed_us(began);
 	gen_budget.spent_us += gen_budget.last_us;
 	if (gen_budget.spent_us + gen_budget.last_us >
 	    GEN_SPAWN_SLICE_MS * 1000)
