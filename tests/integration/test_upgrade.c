@@ -321,7 +321,8 @@ Test(upgrade, a_failed_reload_s_outcome_is_kept)
 	st = tc_status_json(s);
 	us = (long long)tc_json_int(tc_json_at(st, "last_reload",
 	    "duration_us", NULL));
-	cr_assert(us >= 200000 && us / 1000 == tc_json_int(tc_json_at(st,
+	/* About ready_timeout: its timer and this clock start apart. */
+	cr_assert(us >= 100000 && us / 1000 == tc_json_int(tc_json_at(st,
 	    "last_reload", "duration_ms", NULL)), "%s",
 	    json_object_to_json_string(st));
 	cr_assert_not_null(before = strdup(json_object_to_json_string(
