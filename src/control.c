@@ -22,6 +22,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <limits.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +56,8 @@
 #define CONTROL_EXEC_FLUSH_MS	500	/* for every client's last bytes before an
 					   upgrade's exec, in all */
 #define CONTROL_EXEC_IOV	16	/* pieces of an answer sent at once */
+#define CONTROL_TRIM_BYTES	(64 * 1024)	/* an answer this long is followed
+					   by giving the heap's free pages back */
 
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
@@ -73,6 +78,7 @@ struct control_client {
 	unsigned int	 reload_id;
 	char		*program;	/* the reload asked for; NULL: of all */
 	bool		 takeover;	/* done once the reload took over */
+	size_t		 answer_len;	/* of its final answer (client_finish) */
 	uid_t		 uid;
 	pid_t		 pid;
 };
@@ -114,10 +120,27 @@ client_discard_input(int fd)
 			break;
 }
 
+/*
+ * Give the heap's free pages back to the kernel. A status of 1000 workers
+ * is some 80 KB of text or 180 KB of JSON, built in the heap and freed
+ * once sent: the allocator keeps the room (about 120 KiB of VmRSS for
+ * good, after the first status --json) unless asked. A no-op where the C
+ * library has no malloc_trim.
+ */
+static void
+control_trim_heap(void)
+{
+#ifdef HAVE_MALLOC_TRIM
+	(void)malloc_trim(0);
+#endif
+}
+
 /* Free a client and close its connection. */
 static void
 client_free(struct control_client *c)
 {
+	bool long_answer = c->answer_len >= CONTROL_TRIM_BYTES;
+
 	client_discard_input(bufferevent_getfd(c->bev));
 	TAILQ_REMOVE(&c->ctl->clients, c, entry);
 	c->ctl->nclients--;
@@ -126,6 +149,8 @@ client_free(struct control_client *c)
 	bufferevent_free(c->bev);
 	free(c->program);
 	free(c);
+	if (long_answer)
+		control_trim_heap();
 }
 
 /* Queue one answer line ("KIND TEXT\n"). */
@@ -162,6 +187,7 @@ client_finish(struct control_client *c, bool ok, int code, const char *text)
 		evbuffer_add_printf(answer, "ok %s\n", text);
 	else
 		evbuffer_add_printf(answer, "error %d %s\n", code, text);
+	c->answer_len = evbuffer_get_length(answer);
 	if (evbuffer_get_length(out) == 0)
 		(void)evbuffer_write(answer, bufferevent_getfd(c->bev));
 	/* The rest goes when the socket takes it. */
