@@ -1144,9 +1144,9 @@ control_upgrade_close_others(struct control *ctl)
 		 */
 		evbuffer_unfreeze(bufferevent_get_output(c->bev), 1);
 		if (c->state == CLIENT_READING)
-			client_line(c, "error", "1 the supervisor is upgrading "
+			client_line(c, "error", "%d the supervisor is upgrading "
 			    "itself in place; this request was not served: ask "
-			    "again");
+			    "again", CONTROL_ERROR_AGAIN);
 		else if (c->state != CLIENT_CLOSING)
 			client_line(c, "error", "1 the supervisor is upgrading "
 			    "itself in place; this connection ends before the "

@@ -12,7 +12,8 @@
  *	progress TEXT		a reload's progress, as it happens
  *	ok TEXT			success; the last line
  *	error CODE TEXT		failure (CODE 1: operation failed, 2: bad
- *				request); the last line
+ *				request, 3: not served, ask again); the last
+ *				line
  *
  * Commands: status [json] | reload [nowait | takeover] [PROGRAM] (takeover:
  * the last line comes once the new generations took over, not once the
@@ -24,8 +25,9 @@
  * An answer whose connection ends before its last line (newline included)
  * was cut short. Before an upgrade's exec, every other client is closed in
  * order (control_upgrade_close_others): one whose request was not served
- * gets "error 1 the supervisor is upgrading itself in place; this request
- * was not served: ask again".
+ * gets "error 3 the supervisor is upgrading itself in place; this request
+ * was not served: ask again". Asking again at once is answered by the
+ * new image (connections made meanwhile wait in the socket's queue).
  */
 #ifndef HANDOFF_CONTROL_H
 #define HANDOFF_CONTROL_H
@@ -37,6 +39,12 @@
 
 #define CONTROL_PROTOCOL	"HANDOFF/1"
 #define CONTROL_REQUEST_MAX	4096
+
+/* The CODE of an "error" line. */
+#define CONTROL_ERROR_FAILED	1	/* the operation failed */
+#define CONTROL_ERROR_REQUEST	2	/* a bad request */
+#define CONTROL_ERROR_AGAIN	3	/* not served: the same request may
+					   be sent again at once */
 
 struct control;
 struct event_base;

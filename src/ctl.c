@@ -27,6 +27,10 @@
 #include "parse.h"
 #include "unixaddr.h"
 
+#define CTL_AGAIN_TRIES	3	/* requests sent, the supervisor saying to
+				   ask again, before giving up */
+#define CTL_ASK_AGAIN	(-2)	/* ctl_answer: told to ask again */
+
 /* Options every control command takes. */
 struct ctl_target {
 	const char	*config;
@@ -191,7 +195,8 @@ ctl_send(int fd, const char *request, const char *cmd)
 /*
  * Read one answer line (without its newline): its kind, and in *text what
  * it says (NULL for a bare "ok"); for an error, *code is the exit code (2
- * for a bad request, 1 otherwise).
+ * for a bad request, 1 otherwise). An error of code
+ * CONTROL_ERROR_AGAIN is CTL_ANSWER_AGAIN.
  */
 enum ctl_answer
 ctl_parse_answer(const char *line, const char **text, int *code)
@@ -215,9 +220,10 @@ ctl_parse_answer(const char *line, const char **text, int *code)
 	}
 	if (strncmp(line, "error ", 6) == 0) {
 		n = strtol(line + 6, &end, 10);
-		*code = n == 2 ? 2 : 1;
+		*code = n == CONTROL_ERROR_REQUEST ? 2 : 1;
 		*text = *end == ' ' ? end + 1 : end;
-		return CTL_ANSWER_ERROR;
+		return n == CONTROL_ERROR_AGAIN ? CTL_ANSWER_AGAIN :
+		    CTL_ANSWER_ERROR;
 	}
 	*text = line;
 	return CTL_ANSWER_UNKNOWN;
@@ -246,10 +252,12 @@ ctl_say_cut(const char *cmd, size_t lines, int err)
  * "data" lines (a status) held until the final "ok" and then printed, so
  * that an answer cut short never looks whole; a last line without its
  * newline is cut too. Returns the exit code: 0 ok, 1 failed, 2 bad
- * request.
+ * request; or CTL_ASK_AGAIN, having said nothing, when the supervisor
+ * says to ask again and again_ok is set (when it is not, that is an
+ * error like any other). Closes fd.
  */
 static int
-ctl_answer(int fd, const char *cmd, int quiet_ok)
+ctl_answer(int fd, const char *cmd, int quiet_ok, int again_ok)
 {
 	FILE *fp = fdopen(fd, "r"), *held;
 	char *line = NULL, *data = NULL;
@@ -286,6 +294,12 @@ ctl_answer(int fd, const char *cmd, int quiet_ok)
 				printf("%s\n", text);
 			code = 0;
 			break;
+		case CTL_ANSWER_AGAIN:
+			if (again_ok) {
+				code = CTL_ASK_AGAIN;
+				break;
+			}
+			/* FALLTHROUGH */
 		case CTL_ANSWER_ERROR:
 			fprintf(stderr, "handoff %s: %s\n", cmd, text);
 			code = error_code;
@@ -314,6 +328,48 @@ ctl_answer(int fd, const char *cmd, int quiet_ok)
 	free(line);
 	fclose(fp);
 	return code;
+}
+
+/* One request of a command, for ctl_ask. */
+struct ctl_request {
+	const char	*cmd;		/* the command, for messages */
+	const char	*line;		/* the request, after "HANDOFF/1 " */
+	int		 quiet_ok;	/* do not print the "ok" line's text */
+	int		 again;		/* ask again when told to */
+	int		 timeout_s;	/* for each read of the answer; 0: none */
+};
+
+/*
+ * Connect to the supervisor, send the request and print its answer (see
+ * ctl_answer). A request the supervisor did not serve because it was
+ * upgrading itself in place is sent again, at once (the new image answers
+ * it), up to CTL_AGAIN_TRIES times in all, when r->again allows. Returns
+ * the exit code; the supervisor's pid in *peer.
+ */
+static int
+ctl_ask(const struct ctl_target *t, const struct ctl_request *r, pid_t *peer)
+{
+	struct timeval timeout = { r->timeout_s, 0 };
+	int fd, code, tries;
+
+	for (tries = 1;; tries++) {
+		if ((fd = ctl_connect(t, r->cmd, peer, &code)) == -1)
+			return code;
+		if (r->timeout_s > 0)
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout,
+			    sizeof(timeout));
+		if (ctl_send(fd, r->line, r->cmd) == -1) {
+			close(fd);
+			return 1;
+		}
+		code = ctl_answer(fd, r->cmd, r->quiet_ok,
+		    r->again && tries < CTL_AGAIN_TRIES);
+		if (code != CTL_ASK_AGAIN)
+			return code;
+		fprintf(stderr, "handoff %s: the supervisor was upgrading "
+		    "itself in place and did not serve the request; asking "
+		    "again\n", r->cmd);
+	}
 }
 
 /* Parse -c/-s and the command's own options; see each command. */
@@ -400,9 +456,10 @@ ctl_reload_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
+	struct ctl_request r = { .cmd = "reload", .again = 1 };
 	char request[256];
 	const char *program = NULL;
-	int until = 0, fd, code;
+	int until = 0;
 	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:nth", longopts, &t, ctl_flag_opt,
@@ -423,13 +480,8 @@ ctl_reload_main(int argc, char **argv)
 	snprintf(request, sizeof(request), "reload%s%s%s", until == 'n' ?
 	    " nowait" : until == 't' ? " takeover" : "", program ? " " : "",
 	    program ? program : "");
-	if ((fd = ctl_connect(&t, "reload", &peer, &code)) == -1)
-		return code;
-	if (ctl_send(fd, request, "reload") == -1) {
-		close(fd);
-		return 1;
-	}
-	return ctl_answer(fd, "reload", 0);
+	r.line = request;
+	return ctl_ask(&t, &r, &peer);
 }
 
 /* Usage of `handoff status`. */
@@ -461,8 +513,10 @@ ctl_status_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
-	struct timeval status_timeout = { 30, 0 };
-	int json = 0, fd, code;
+	/* A status comes at once; a stopped (SIGSTOP) supervisor never answers. */
+	struct ctl_request r = { .cmd = "status", .quiet_ok = 1, .again = 1,
+	    .timeout_s = 30 };
+	int json = 0;
 	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:jh", longopts, &t, ctl_flag_opt,
@@ -473,16 +527,8 @@ ctl_status_main(int argc, char **argv)
 		    argv[optind]);
 		return 2;
 	}
-	if ((fd = ctl_connect(&t, "status", &peer, &code)) == -1)
-		return code;
-	/* A status comes at once; a stopped (SIGSTOP) supervisor never answers. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &status_timeout,
-	    sizeof(status_timeout));
-	if (ctl_send(fd, json ? "status json" : "status", "status") == -1) {
-		close(fd);
-		return 1;
-	}
-	return ctl_answer(fd, "status", 1);
+	r.line = json ? "status json" : "status";
+	return ctl_ask(&t, &r, &peer);
 }
 
 /* Usage of `handoff stop`. */
@@ -525,10 +571,11 @@ ctl_stop_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
+	struct ctl_request r = { .cmd = "stop", .again = 1 };
 	const char *timeout = NULL, *cause;
 	char request[64];
 	uint64_t ms;
-	int fd, code;
+	int code;
 	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:t:h", longopts, &t, ctl_stop_opt,
@@ -545,13 +592,8 @@ ctl_stop_main(int argc, char **argv)
 	}
 	snprintf(request, sizeof(request), "stop%s%s", timeout ? " " : "",
 	    timeout ? timeout : "");
-	if ((fd = ctl_connect(&t, "stop", &peer, &code)) == -1)
-		return code;
-	if (ctl_send(fd, request, "stop") == -1) {
-		close(fd);
-		return 1;
-	}
-	if ((code = ctl_answer(fd, "stop", 0)) != 0)
+	r.line = request;
+	if ((code = ctl_ask(&t, &r, &peer)) != 0)
 		return code;
 	/* "stopped" comes just before the supervisor exits: wait for that. */
 	if (ctl_wait_exit(peer, 30000) == -1) {
@@ -605,9 +647,13 @@ ctl_upgrade_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_target t = { NULL, NULL };
+	/*
+	 * Not asked again when told to: the upgrade that was running may be
+	 * the one this asks for, or another the operator should see first.
+	 */
+	struct ctl_request r = { .cmd = "upgrade", .again = 0 };
 	const char *binary = NULL;
 	char request[PATH_MAX + 16], cwd[PATH_MAX];
-	int fd, code;
 	pid_t peer;
 
 	if (ctl_getopt(argc, argv, "c:s:b:h", longopts, &t, ctl_upgrade_opt,
@@ -640,11 +686,6 @@ ctl_upgrade_main(int argc, char **argv)
 		    "without blanks\n", request + strlen("upgrade "));
 		return 2;
 	}
-	if ((fd = ctl_connect(&t, "upgrade", &peer, &code)) == -1)
-		return code;
-	if (ctl_send(fd, request, "upgrade") == -1) {
-		close(fd);
-		return 1;
-	}
-	return ctl_answer(fd, "upgrade", 0);
+	r.line = request;
+	return ctl_ask(&t, &r, &peer);
 }

@@ -8,6 +8,7 @@ enum ctl_answer {
 	CTL_ANSWER_PROGRESS,	/* a reload's progress */
 	CTL_ANSWER_OK,		/* success; the last line */
 	CTL_ANSWER_ERROR,	/* failure; the last line */
+	CTL_ANSWER_AGAIN,	/* not served, ask again; the last line */
 	CTL_ANSWER_UNKNOWN,	/* none of these */
 };
 

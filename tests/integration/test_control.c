@@ -1426,14 +1426,19 @@ Test(control, stop_returns_after_the_supervisor_exited, .fini = tc_fini)
 
 /*
  * A stand-in for the supervisor on a socket of ours: for each connection,
- * in turn, it reads the request line, writes the next of answers as it
+ * in turn, it reads the request line (keeping the first FAKE_SEEN_MAX
+ * bytes of each of the first FAKE_SEEN), writes the next of answers as it
  * is (cut short, say) and closes.
  */
+#define FAKE_SEEN	8
+#define FAKE_SEEN_MAX	64
 struct fake_server {
 	pthread_t	 thread;
 	int		 fd;
 	const char *const *answers;
 	size_t		 n;
+	size_t		 served;	/* connections answered */
+	char		 seen[FAKE_SEEN][FAKE_SEEN_MAX + 1];
 };
 
 /* The stand-in's thread. */
@@ -1443,19 +1448,47 @@ fake_server_run(void *arg)
 	struct fake_server *f = arg;
 	struct pollfd pfd = { f->fd, POLLIN, 0 };
 	char c;
-	size_t i;
+	size_t i, len;
 	int conn;
 
 	for (i = 0; i < f->n; i++) {
 		if (poll(&pfd, 1, DEADLINE_MS) != 1 ||
 		    (conn = accept4(f->fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			return NULL;
+		len = 0;
 		while (recv(conn, &c, 1, 0) == 1 && c != '\n')
-			;
+			if (i < FAKE_SEEN && len < FAKE_SEEN_MAX)
+				f->seen[i][len++] = c;
 		(void)tc_send_all(conn, f->answers[i], strlen(f->answers[i]));
 		close(conn);
+		f->served = i + 1;
 	}
 	return NULL;
+}
+
+/* Start f's thread on a new socket at DIR/ctl.sock; returns its path. */
+static char *
+fake_server_start(struct fake_server *f, const char *dir)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *sock = tc_printf("%s/ctl.sock", dir);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
+	cr_assert_geq(f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(bind(f->fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	cr_assert_eq(listen(f->fd, 4), 0);
+	cr_assert_eq(pthread_create(&f->thread, NULL, fake_server_run, f), 0);
+	return sock;
+}
+
+/* Wait for f's thread (it has served every answer) and close its socket. */
+static void
+fake_server_join(struct fake_server *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+	cr_expect_eq(f->served, f->n, "%zu of the stand-in's %zu answers were "
+	    "asked for", f->served, f->n);
 }
 
 /*
@@ -1475,17 +1508,11 @@ Test(control, a_status_answer_cut_short_is_not_printed_as_if_whole)
 		"data supervisor x pid 1\nok status\n",
 	};
 	struct fake_server f = { .answers = answers, .n = 4 };
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct run_result res;
 	char *dir = support_tmpdir(), *sock;
 	size_t i;
 
-	sock = tc_printf("%s/ctl.sock", dir);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
-	cr_assert_geq(f.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
-	cr_assert_eq(bind(f.fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	cr_assert_eq(listen(f.fd, 4), 0);
-	cr_assert_eq(pthread_create(&f.thread, NULL, fake_server_run, &f), 0);
+	sock = fake_server_start(&f, dir);
 	for (i = 0; i < 3; i++) {
 		cr_expect_eq(support_handoff_cmd(&res, "status", "-s", sock,
 		    NULL), 1, "answer %zu: exit %d", i, res.exit_code);
@@ -1499,8 +1526,94 @@ Test(control, a_status_answer_cut_short_is_not_printed_as_if_whole)
 	    "%s", res.err);
 	cr_expect_str_eq(res.out, "supervisor x pid 1\n");
 	support_result_free(&res);
-	pthread_join(f.thread, NULL);
-	close(f.fd);
+	fake_server_join(&f);
+	support_rmtree(dir);
+	free(sock);
+	free(dir);
+}
+
+#define TC_AGAIN	"error 3 the supervisor is upgrading itself in place; " \
+	"this request was not served: ask again\n"
+#define TC_ASKING	"the supervisor was upgrading itself in place and did " \
+	"not serve the request; asking again"
+
+/* How many times needle occurs in haystack. */
+static int
+tc_count(const char *haystack, const char *needle)
+{
+	int n = 0;
+
+	while ((haystack = strstr(haystack, needle)) != NULL) {
+		n++;
+		haystack += strlen(needle);
+	}
+	return n;
+}
+
+/*
+ * A request the supervisor did not serve because it was upgrading itself
+ * in place ("error 3 ... ask again") is sent again, the same, by `handoff
+ * status` and `handoff reload`, which say so on stderr and then print the
+ * answer as usual: a status asked during an upgrade is the new image's.
+ * After three such answers in a row they give up with the supervisor's
+ * words and exit 1. `handoff upgrade` does not ask again (the upgrade that
+ * was running may be the one it asks for): it exits 1 at once.
+ */
+Test(control, a_request_not_served_during_an_upgrade_is_sent_again)
+{
+	static const char *const answers[] = {
+		TC_AGAIN,
+		"data supervisor x pid 1\nok status\n",
+		TC_AGAIN,
+		"progress x gen 2: starting 1 worker\nok x gen 2 took over\n",
+		TC_AGAIN, TC_AGAIN, TC_AGAIN,
+		TC_AGAIN,
+		"data supervisor y pid 1\nok status\n",
+	};
+	struct fake_server f = { .answers = answers,
+	    .n = sizeof(answers) / sizeof(answers[0]) };
+	struct run_result res;
+	char *dir = support_tmpdir(), *sock;
+
+	sock = fake_server_start(&f, dir);
+	cr_expect_eq(support_handoff_cmd(&res, "status", "--json", "-s", sock,
+	    NULL), 0, "%s", res.err);
+	cr_expect_str_eq(res.out, "supervisor x pid 1\n");
+	cr_expect_eq(tc_count(res.err, "handoff status: " TC_ASKING), 1,
+	    "stderr: %s", res.err);
+	support_result_free(&res);
+	cr_expect_str_eq(f.seen[0], "HANDOFF/1 status json");
+	cr_expect_str_eq(f.seen[1], "HANDOFF/1 status json");
+
+	cr_expect_eq(support_handoff_cmd(&res, "reload", "-s", sock, "web",
+	    NULL), 0, "%s", res.err);
+	cr_expect_str_eq(res.out, "x gen 2: starting 1 worker\n"
+	    "x gen 2 took over\n");
+	cr_expect_eq(tc_count(res.err, "handoff reload: " TC_ASKING), 1,
+	    "stderr: %s", res.err);
+	support_result_free(&res);
+	cr_expect_str_eq(f.seen[2], "HANDOFF/1 reload web");
+	cr_expect_str_eq(f.seen[3], "HANDOFF/1 reload web");
+
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-s", sock, NULL), 1);
+	cr_expect_str_eq(res.out, "");
+	cr_expect_eq(tc_count(res.err, TC_ASKING), 2, "stderr: %s", res.err);
+	cr_expect(strstr(res.err, "handoff status: the supervisor is "
+	    "upgrading itself in place; this request was not served: ask "
+	    "again\n") != NULL, "stderr: %s", res.err);
+	support_result_free(&res);
+
+	cr_expect_eq(support_handoff_cmd(&res, "upgrade", "-s", sock, NULL), 1);
+	cr_expect_eq(tc_count(res.err, TC_ASKING), 0, "stderr: %s", res.err);
+	cr_expect(strstr(res.err, "handoff upgrade: the supervisor is "
+	    "upgrading itself in place") != NULL, "stderr: %s", res.err);
+	support_result_free(&res);
+	/* The next answer goes to the next command, not to the upgrade. */
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-s", sock, NULL), 0,
+	    "%s", res.err);
+	cr_expect_str_eq(res.out, "supervisor y pid 1\n");
+	support_result_free(&res);
+	fake_server_join(&f);
 	support_rmtree(dir);
 	free(sock);
 	free(dir);

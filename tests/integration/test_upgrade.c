@@ -882,7 +882,7 @@ tu_accepted_client(struct sup *s, const char *first)
 }
 
 /* What a client not served before the exec is told, whole. */
-#define TU_UPGRADING	"error 1 the supervisor is upgrading itself in " \
+#define TU_UPGRADING	"error 3 the supervisor is upgrading itself in " \
 	"place; this request was not served: ask again\n"
 
 /* Read fd to its end: the answer must be TU_UPGRADING, then end-of-file. */

@@ -132,6 +132,10 @@ Test(protocol, answers_are_parsed)
 		{ "ok", CTL_ANSWER_OK, NULL, 1 },
 		{ "error 1 reload failed", CTL_ANSWER_ERROR, "reload failed", 1 },
 		{ "error 2 bad request", CTL_ANSWER_ERROR, "bad request", 2 },
+		/* Not served: the client may ask again. */
+		{ "error 3 upgrading; ask again", CTL_ANSWER_AGAIN,
+		  "upgrading; ask again", 1 },
+		{ "error 30 x", CTL_ANSWER_ERROR, "x", 1 },
 		{ "error 7", CTL_ANSWER_ERROR, "", 1 },
 		{ "error oops", CTL_ANSWER_ERROR, "oops", 1 },
 		/* An exit code is 2 only when the number says 2. */
@@ -154,7 +158,8 @@ Test(protocol, answers_are_parsed)
 			cr_expect_str_eq(text, cases[i].text, "'%s'",
 			    cases[i].line);
 		}
-		if (cases[i].kind == CTL_ANSWER_ERROR)
+		if (cases[i].kind == CTL_ANSWER_ERROR ||
+		    cases[i].kind == CTL_ANSWER_AGAIN)
 			cr_expect_eq(code, cases[i].code, "'%s'", cases[i].line);
 	}
 }
