@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -200,12 +201,23 @@ ts_netstat(const char *name)
 	return value;
 }
 
+/* The time of day in ms, to find a moment in the supervisor's log. */
+static long long
+ts_realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Closed-loop clients: each sends GET / again as soon as it is answered. */
 struct ts_load {
 	int		 port;
 	pthread_t	 threads[TS_CLIENTS];
 	atomic_bool	 stop;
 	atomic_long	 results[SUPPORT_HTTP_ERROR + 1];
+	atomic_llong	 first_failure_ms;	/* CLOCK_REALTIME; 0: none */
 };
 
 /* A client of the load: one request after the other until told to stop. */
@@ -222,6 +234,12 @@ ts_client(void *arg)
 		free(body);
 		if (rc >= 0 && rc <= SUPPORT_HTTP_ERROR)
 			atomic_fetch_add(&load->results[rc], 1);
+		if (rc != SUPPORT_HTTP_OK) {
+			long long none = 0;
+
+			(void)atomic_compare_exchange_strong(
+			    &load->first_failure_ms, &none, ts_realtime_ms());
+		}
 	}
 	return NULL;
 }
@@ -269,22 +287,43 @@ ts_load_stop(struct ts_load *load, const char *what)
  * does not cover; a few per thousand closes).
  */
 static void
-ts_expect_no_loss_but_close_races(struct ts_load *load, const char *what,
-    long close_race_resets)
+ts_expect_no_loss_but_close_races(struct sup *s, struct ts_load *load,
+    const char *what, long close_race_resets)
 {
+	long long at;
+	time_t sec;
+	struct tm tm;
+	char when[32] = "(none failed)";
+	bool lost = false;
 	long n;
 	int i;
 
 	(void)ts_load_stop(load, what);
 	for (i = SUPPORT_HTTP_OK + 1; i <= SUPPORT_HTTP_ERROR; i++) {
 		n = atomic_load(&load->results[i]);
-		if (i == SUPPORT_HTTP_RESET)
+		if (i == SUPPORT_HTTP_RESET) {
 			cr_expect_leq(n, close_race_resets, "%s: %ld request(s) "
 			    "reset, more than the %ld the kernel's close race "
 			    "may reset", what, n, close_race_resets);
-		else
+			lost = lost || n > close_race_resets;
+		} else {
 			cr_expect_eq(n, 0, "%s: %ld request(s) %s", what, n,
 			    support_http_name(i));
+			lost = lost || n != 0;
+		}
+	}
+	/* What the supervisor saw, and when the first request failed. */
+	if (lost) {
+		char *log = tc_log_text(s);
+
+		at = atomic_load(&load->first_failure_ms);
+		sec = (time_t)(at / 1000);
+		if (at != 0 && localtime_r(&sec, &tm) != NULL)
+			snprintf(when, sizeof(when), "%02d:%02d:%02d.%03lld",
+			    tm.tm_hour, tm.tm_min, tm.tm_sec, at % 1000);
+		cr_log_error("%s: the first failed request ended at %s; the "
+		    "supervisor's log:\n%s", what, when, log);
+		free(log);
 	}
 }
 
@@ -474,7 +513,7 @@ Test(self, zero_loss_across_reloads_under_load)
 		support_result_free(&res);
 		cr_expect_eq(ts_gen_on(s->port, &pid), i + 2);
 	}
-	ts_expect_no_loss_but_close_races(&load, "10 reloads",
+	ts_expect_no_loss_but_close_races(s, &load, "10 reloads",
 	    TS_CLOSE_RACE_RESETS);
 	/*
 	 * Failed migrations are not the loss: the kernel counts some that
@@ -640,7 +679,7 @@ Test(self, nginx_reuseport_zero_loss_across_reloads)
 		support_result_free(&res);
 		cr_expect_eq(ts_nginx_version(s->port), i);
 	}
-	ts_expect_no_loss_but_close_races(&load, "nginx, 10 reloads",
+	ts_expect_no_loss_but_close_races(s, &load, "nginx, 10 reloads",
 	    TS_CLOSE_RACE_RESETS);
 	cr_log_info("connections migrated: %lld",
 	    ts_netstat("TCPMigrateReqSuccess"));

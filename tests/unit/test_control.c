@@ -523,7 +523,7 @@ read_closed(int fd, struct reader *r)
  */
 Test(control, other_clients_are_closed_in_order_before_an_upgrades_exec)
 {
-	static const char expected[] = "error 1 the supervisor is upgrading "
+	static const char expected[] = "error 3 the supervisor is upgrading "
 	    "itself in place; this request was not served: ask again\n";
 	struct reader quick, deaf_end;
 	char buf[256], *out;
