@@ -3,7 +3,9 @@
  *
  * A generation starts its workers (GEN_STARTING) and reports
  * GEN_EVENT_READY once every worker is ready, or GEN_EVENT_FAILED if one
- * exits or the ready_timeout passes first; then it is killed. The
+ * exits or the ready_timeout passes first; then it stops as a drain does
+ * (GEN_FAILED): its workers that became ready may be serving connections
+ * they accepted from the shared sockets, and finish them. The
  * supervisor promotes a ready generation (GEN_RUNNING): from then on a
  * worker that dies is restarted per `restart`, with exponential backoff.
  * Draining sends stop_signal to each worker and to each descendant that
@@ -47,6 +49,8 @@ static void	gen_fail(struct generation *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	gen_worker_event(struct worker *, enum worker_event, void *);
 static void	gen_slice(evutil_socket_t, short, void *);
+static void	gen_begin_stop(struct generation *, int);
+static void	gen_stop_failed(struct generation *);
 static void	gen_cancel_spawner(struct generation *);
 static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
 		    const char *);
@@ -118,6 +122,17 @@ gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
 	for (i = 0; i < gen->nworkers; i++)
 		worker_init(&gen->workers[i], &gen->env, i);
 	return gen;
+}
+
+/*
+ * Tell whether the generation's workers are being told to stop: it drains,
+ * or it failed. Its timer is then the drain_timeout, and its slices tell
+ * workers to stop instead of starting them.
+ */
+static bool
+gen_stopping(const struct generation *gen)
+{
+	return gen->state == GEN_DRAINING || gen->state == GEN_FAILED;
 }
 
 /* Stop the generation's timer, if any. */
@@ -235,7 +250,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 		    missing[0] ? "; " : "", missing);
 		return;
 	}
-	if (gen->state != GEN_DRAINING)
+	if (!gen_stopping(gen))
 		return;
 	/* Those not told yet, or held back, are killed with the rest. */
 	gen->held_from = gen->ntold = gen->nworkers;
@@ -419,7 +434,7 @@ gen_slice(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (gen->state == GEN_DRAINING) {
+	if (gen_stopping(gen)) {
 		loopstat_mark("stop slice");
 		gen_stop_workers(gen);
 		return;
@@ -461,8 +476,7 @@ gen_start(struct generation *gen, char **cause)
 		gen->desc = gen->env.ops->track(gen->program, gen->number,
 		    gen_desc_changed, gen, cause);
 		if (gen->desc == NULL) {
-			gen->state = GEN_FAILED;
-			gen_kill(gen, true);
+			gen_stop_failed(gen);
 			return -1;
 		}
 		gen->env.desc = gen->desc;
@@ -477,8 +491,7 @@ gen_start(struct generation *gen, char **cause)
 	    (gen->listening = listening_new(&gen->env, gen->workers,
 	    gen->nworkers)) == NULL) {
 		*cause = strdup("out of memory");
-		gen->state = GEN_FAILED;
-		gen_kill(gen, true);
+		gen_stop_failed(gen);
 		return -1;
 	}
 	if ((more = gen_spawn_some(gen, cause)) == 1 &&
@@ -494,8 +507,7 @@ gen_start(struct generation *gen, char **cause)
 		return -1;
 	}
 	if (more == WORKER_NOT_STARTED) {
-		gen->state = GEN_FAILED;
-		gen_kill(gen, true);
+		gen_stop_failed(gen);
 		return -1;
 	}
 	gen_arm_timer(gen, gen->pc->ready_timeout_ms, gen_timer_fired);
@@ -647,8 +659,8 @@ gen_drain_holding(struct generation *gen, int held_from)
 		return;
 	if (held_from > gen->nworkers)
 		held_from = gen->nworkers;
-	if (gen->state == GEN_DRAINING) {
-		/* Draining already: only those held back are left to tell. */
+	if (gen_stopping(gen)) {
+		/* Stopping already: only those held back are left to tell. */
 		if (held_from > gen->held_from) {
 			for (i = gen->held_from; i < held_from; i++)
 				worker_cancel_timer(&gen->workers[i]);
@@ -658,9 +670,23 @@ gen_drain_holding(struct generation *gen, int held_from)
 		return;
 	}
 	gen->state = GEN_DRAINING;
+	gen_drain_report_begin(gen);
+	gen_begin_stop(gen, held_from);
+}
+
+/*
+ * Tell the workers below held_from to stop (stop_signal), a slice now and
+ * the rest in later turns, and every process of the generation that left
+ * its worker's group; SIGKILL to all after drain_timeout. No worker starts
+ * any more, and none told restarts or becomes ready.
+ */
+static void
+gen_begin_stop(struct generation *gen, int held_from)
+{
+	int i;
+
 	gen->held_from = held_from;
 	gen->ntold = 0;
-	gen_drain_report_begin(gen);
 	gen_cancel_spawner(gen);
 	/* Those told in later slices neither become ready nor restart. */
 	for (i = 0; i < gen->held_from; i++)
@@ -673,20 +699,44 @@ gen_drain_holding(struct generation *gen, int held_from)
 }
 
 /*
- * Kill every process of the generation now (SIGKILL to each group). A
- * generation killed because it failed shows as failed; one killed by a
- * stop (serving, or still starting) is draining: nothing went wrong.
+ * A generation that cannot become ready stops as a drain does (but
+ * without a drain report): a worker of it that became ready may be
+ * serving connections it accepted from the sockets every generation
+ * shares, and a SIGKILL would cut them. Each worker started gets
+ * stop_signal; what is left after drain_timeout is killed.
+ */
+static void
+gen_stop_failed(struct generation *gen)
+{
+	gen->state = GEN_FAILED;
+	gen_cancel_timer(gen);
+	gen_begin_stop(gen, gen->nworkers);
+}
+
+/*
+ * A generation still starting that a reload gives up on (another
+ * program's failed): it stops as a failed one does (gen_stop_failed).
  */
 void
-gen_kill(struct generation *gen, bool failed)
+gen_abandon(struct generation *gen)
+{
+	if (gen->state == GEN_STARTING)
+		gen_stop_failed(gen);
+}
+
+/*
+ * Kill every process of the generation now (SIGKILL to each group): a
+ * stop that does not wait. One serving or still starting shows as
+ * draining (nothing went wrong); a failed one stays failed.
+ */
+void
+gen_kill(struct generation *gen)
 {
 	int i;
 
 	if (gen->state == GEN_GONE)
 		return;
-	if (failed && gen->state == GEN_STARTING)
-		gen->state = GEN_FAILED;
-	else if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
+	if (gen->state == GEN_STARTING || gen->state == GEN_RUNNING)
 		gen->state = GEN_DRAINING;
 	gen->held_from = gen->ntold = gen->nworkers;
 	gen_cancel_timer(gen);
@@ -697,7 +747,7 @@ gen_kill(struct generation *gen, bool failed)
 	gen_check_groups(gen);
 }
 
-/* The generation cannot become ready: kill it and say why, once. */
+/* The generation cannot become ready: say why, once, and stop it. */
 static void
 gen_fail(struct generation *gen, const char *fmt, ...)
 {
@@ -712,7 +762,7 @@ gen_fail(struct generation *gen, const char *fmt, ...)
 	gen->state = GEN_FAILED;
 	gen_cancel_timer(gen);
 	gen->cb(gen, GEN_EVENT_FAILED, why, gen->cb_arg);
-	gen_kill(gen, true);
+	gen_stop_failed(gen);
 }
 
 /* Free a generation (its processes must be gone). */
@@ -958,7 +1008,7 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 	char how[128], hint[320], *why;
 	const char *what;
 	pid_t pid = w->pid;
-	bool checked = false, cannot;
+	bool checked = false, cannot, was_ready = w->state == WORKER_READY;
 
 	if (worker_reaped(w, status, how, sizeof(how)) == WORKER_EXIT_CARRIED_ON)
 		return;
@@ -992,11 +1042,14 @@ gen_worker_exited(struct generation *gen, struct worker *w, int status)
 			    "could not run (no memory to say why)");
 			break;
 		}
-		log_warnx("%s gen %u worker %d pid %d: %s before ready%s%s",
+		/* One ready before the others were is no less a failure. */
+		log_warnx("%s gen %u worker %d pid %d: %s %s%s%s",
 		    gen->program, gen->number, w->index, (int)pid, how,
-		    hint[0] ? "; " : "", hint);
-		gen_fail(gen, "worker %d pid %d %s before ready%s%s", w->index,
-		    (int)pid, how, hint[0] ? "; " : "", hint);
+		    was_ready ? "after it was ready, before every worker was" :
+		    "before ready", hint[0] ? "; " : "", hint);
+		gen_fail(gen, "worker %d pid %d %s %s%s%s", w->index, (int)pid,
+		    how, was_ready ? "after it was ready, before every worker "
+		    "was" : "before ready", hint[0] ? "; " : "", hint);
 		break;
 	case GEN_RUNNING:
 		if (cannot) {

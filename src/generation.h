@@ -34,7 +34,9 @@ enum gen_state {
 	GEN_STARTING = 0,	/* workers starting; not all ready yet */
 	GEN_RUNNING,		/* every worker became ready: serving */
 	GEN_DRAINING,		/* told to stop; waiting for its processes */
-	GEN_FAILED,		/* never became ready; being killed */
+	GEN_FAILED,		/* never became ready; being stopped as a
+				   drain is (stop_signal, then SIGKILL after
+				   drain_timeout) */
 	GEN_GONE,		/* no process left */
 };
 
@@ -104,7 +106,8 @@ void		 gen_promote(struct generation *gen);
 void		 gen_end_probation(struct generation *gen);
 void		 gen_drain(struct generation *gen);
 void		 gen_drain_holding(struct generation *gen, int held_from);
-void		 gen_kill(struct generation *gen, bool failed);
+void		 gen_kill(struct generation *gen);
+void		 gen_abandon(struct generation *gen);
 void		 gen_free(struct generation *gen);
 struct worker	*gen_find_worker(struct generation *gen, pid_t pid);
 struct worker	*gen_find_worker_group(struct generation *gen, pid_t pgid);

@@ -568,7 +568,11 @@ reload_take_listeners(struct reload *r, struct listener_set *in_force)
 	return true;
 }
 
-/* A new generation failed: kill every new one; what ran keeps running. */
+/*
+ * A new generation failed: every new one stops (the failed one already
+ * does), as a drain does, so that none cuts the connections its ready
+ * workers accepted; what ran keeps running.
+ */
 void
 reload_abort(struct reload *r, struct program_list *progs)
 {
@@ -580,7 +584,7 @@ reload_abort(struct reload *r, struct program_list *progs)
 		if ((gen = prog->starting) == NULL)
 			continue;
 		prog->starting = NULL;
-		gen_kill(gen, true);
+		gen_abandon(gen);
 	}
 }
 

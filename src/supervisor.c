@@ -464,9 +464,12 @@ supervisor_stop(struct supervisor *sup, bool now)
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
 			/* A drain holding workers back tells them too. */
 			reuseport_forget(sup->reuseport, gen);
-			if (now || gen->state == GEN_STARTING ||
-			    gen->state == GEN_FAILED)
-				gen_kill(gen, false);
+			/*
+			 * A generation still starting drains too: its ready
+			 * workers may be serving connections they accepted.
+			 */
+			if (now)
+				gen_kill(gen);
 			else
 				gen_drain(gen);
 		}

@@ -423,11 +423,13 @@ rl_gen_state(json_object *root, int number)
 }
 
 /*
- * A generation killed by a stop (here: one a reload was starting) is
- * draining, not failed: nothing went wrong with it. The test traces its
- * worker, so that the worker's death is held until status was read.
+ * A generation a graceful stop ends (here: one a reload was starting) is
+ * draining, not failed: nothing went wrong with it, and its workers are
+ * told to stop with stop_signal, not killed (one that became ready may be
+ * serving connections it accepted). The test traces its worker, so that
+ * the signal is held until status was read.
  */
-Test(reload, generation_killed_at_stop_is_not_failed)
+Test(reload, generation_stopped_while_starting_drains_and_is_not_failed)
 {
 	struct sup *s = tc_new("", "");
 	struct run_result res;
@@ -451,17 +453,133 @@ Test(reload, generation_killed_at_stop_is_not_failed)
 	cr_assert_eq(ptrace(PTRACE_SEIZE, pid, NULL, NULL), 0,
 	    "cannot trace the worker: %s", strerror(errno));
 	kill(s->hp.pid, SIGTERM);
-	/* SIGKILLed by the stop: its exit is ours to see first, and to hold. */
-	cr_assert_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0,
-	    "waitid: %s", strerror(errno));
+	/*
+	 * Told to stop: the signal stops the traced worker, ours to hold
+	 * (another signal on its way is let through).
+	 */
+	for (;;) {
+		cr_assert_eq(waitid(P_PID, (id_t)pid, &info, WSTOPPED | WEXITED),
+		    0, "waitid: %s", strerror(errno));
+		if (info.si_code != CLD_TRAPPED || info.si_status == SIGTERM)
+			break;
+		cr_assert_eq(ptrace(PTRACE_CONT, pid, NULL,
+		    (void *)(long)info.si_status), 0);
+	}
+	cr_assert_eq(info.si_code, CLD_TRAPPED, "the worker ended (code %d, "
+	    "status %d) instead of being told to stop", info.si_code,
+	    info.si_status);
+	cr_expect_eq(info.si_status, SIGTERM, "the worker got signal %d",
+	    info.si_status);
 	root = tc_status_json(s);
 	cr_expect_str_eq(rl_gen_state(root, 2), "draining");
 	json_object_put(root);
-	/* Collecting its exit lets the supervisor reap it. */
-	while (waitpid(pid, &status, __WALL) == -1 && errno == EINTR)
-		;
+	/* Let the signal through: the worker stops, the supervisor exits. */
+	cr_assert_eq(ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)SIGTERM), 0,
+	    "ptrace detach: %s", strerror(errno));
+	(void)status;
 	cr_expect_eq(tc_wait_exit(s, DEADLINE_MS), 0);
 	tc_expect_all_gone(s);
+}
+
+/*
+ * The pid of the test server whose --print-ready line is the nth ("ready
+ * pid=N gen=G") in the supervisor's log.
+ */
+static pid_t
+rl_ready_pid(struct sup *s, int nth)
+{
+	char *log, *at;
+	long pid = 0;
+	int i;
+
+	tc_expect_log(s, "ready pid=", nth);
+	log = tc_log_text(s);
+	at = log;
+	for (i = 0; i < nth && at != NULL; i++)
+		if ((at = strstr(at, "ready pid=")) != NULL)
+			at += strlen("ready pid=");
+	if (at != NULL)
+		pid = strtol(at, NULL, 10);
+	free(log);
+	cr_assert_gt(pid, 0, "no pid in ready line %d", nth);
+	return (pid_t)pid;
+}
+
+/*
+ * A reload that fails lets the workers of its new generation that became
+ * ready finish what they accepted: in inherit mode they accept from the
+ * socket every generation shares as soon as they are ready, so a SIGKILL
+ * at the failure would cut requests the old generation never saw. Here
+ * the old worker is slow to accept (one connection a minute), so the new
+ * generation's first worker, ready at once, takes the request; its second
+ * worker then exits before ready. The request is answered, whole, by the
+ * failed generation, whose worker is told to stop (not killed) and exits
+ * once it has answered; the old generation keeps serving.
+ */
+Test(reload, a_failed_reload_lets_its_ready_workers_finish_what_they_accepted)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+	char *fifo, *text, *answer, *killed;
+	long long deadline;
+	pid_t old, fresh;
+	int gen, fd, hold, end, fds;
+
+	rl_write_app(s, "web", "--accept-delay 60s", "");
+	tc_start(s);
+	/* The old worker answers one, then accepts no more for a minute. */
+	cr_assert_eq(tc_http_get(s->port, &gen, &old), SUPPORT_HTTP_OK);
+	cr_assert_eq(gen, 1);
+	fifo = tc_printf("%s/go", s->dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_geq(hold = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC), 0);
+	text = tc_printf("[listener web]\nlisten = 127.0.0.1:%d\n\n"
+	    "[program app]\ncommand = /bin/sh -c 'if [ \"$HANDOFF_WORKER\" = 1 ]; "
+	    "then read x < %s; exit 3; fi; exec %s --delay-response 1s "
+	    "--print-ready'\nlisteners = web\nworkers = 2\n", s->port, fifo,
+	    support_env("HANDOFF_TESTSERVER"));
+	rl_write(s, text);
+	free(text);
+	cr_assert_eq(rl_reload(s, &res, "--no-wait", NULL), 0, "%s%s", res.out,
+	    res.err);
+	support_result_free(&res);
+	fresh = rl_ready_pid(s, 1);
+	fds = support_fd_count(fresh);
+	fd = tc_connect_tcp(s->port);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(tc_send_all(fd, "GET / HTTP/1.0\r\n\r\n", 18), 0);
+	/* The new worker takes it (one more fd): the old one does not. */
+	deadline = support_now_ms() + DEADLINE_MS;
+	while (support_fd_count(fresh) <= fds && tc_left(deadline) > 0)
+		usleep(2 * 1000);
+	cr_assert_gt(support_fd_count(fresh), fds, "the new worker pid %d "
+	    "never accepted the connection", (int)fresh);
+	/* Now the other new worker fails the reload. */
+	cr_assert_eq(write(hold, "x\n", 2), 2);
+	tc_expect_log(s, "reload failed", 1);
+	answer = tc_read_to_end(fd, DEADLINE_MS, &end);
+	cr_expect_eq(end, 0, "the connection ended with %s after \"%s\"",
+	    strerror(end), answer);
+	cr_expect(strncmp(answer, "HTTP/1.0 200 OK\r\n", 17) == 0 &&
+	    strstr(answer, "gen=2 ") != NULL, "the request was not answered "
+	    "whole by the failed generation: \"%s\"", answer);
+	free(answer);
+	close(fd);
+	text = tc_printf("app gen 2 worker 0 pid %d: exited with status 0",
+	    (int)fresh);
+	tc_expect_log(s, text, 1);
+	killed = tc_printf("pid %d: was killed by signal 9", (int)fresh);
+	cr_expect_eq(tc_log_count(s, killed), 0, "%s", tc_log_text(s));
+	free(killed);
+	free(text);
+	close(hold);
+	free(fifo);
+	/* The old generation is the one running. */
+	root = tc_status_json(s);
+	cr_expect_eq(rl_current(root, "app"), 1);
+	json_object_put(root);
+	tc_stop(s);
 }
 
 /* Status text that is not well-formed UTF-8 is shown with '?' for it. */

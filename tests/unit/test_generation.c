@@ -271,7 +271,7 @@ kill_and_reap(struct generation *gen)
 {
 	int i;
 
-	gen_kill(gen, false);
+	gen_kill(gen);
 	for (i = 0; i < gen->nworkers; i++)
 		if (gen->workers[i].pid != 0)
 			fake_exit(gen, gen->workers[i].pid, SIGKILL);
@@ -338,9 +338,15 @@ Test(generation, ready_once_every_worker_is)
 	cr_assert_eq(pidmap_count(pids), 0, "pids left in the map");
 }
 
-Test(generation, a_worker_exiting_before_ready_fails_it_and_kills_the_rest)
+/*
+ * A worker that exits before every worker is ready fails the generation;
+ * the others are told to stop with stop_signal, as in a drain, not killed:
+ * one that became ready may be serving connections it accepted from the
+ * shared sockets. One that was ready itself is said to have been.
+ */
+Test(generation, a_worker_exiting_before_ready_fails_it_and_stops_the_rest)
 {
-	struct generation *gen = make_gen(3, "");
+	struct generation *gen = make_gen(3, "stop_signal = SIGQUIT\n");
 	char *cause = NULL;
 	pid_t p1, p0, p2;
 
@@ -349,22 +355,67 @@ Test(generation, a_worker_exiting_before_ready_fails_it_and_kills_the_rest)
 	p0 = gen->workers[0].pid;
 	p1 = gen->workers[1].pid;
 	p2 = gen->workers[2].pid;
+	gen_notify(gen, &gen->workers[0], "READY", "1");
 	fake_exit(gen, p1, 3 << 8);
 	cr_assert_eq(seen.failed, 1);
 	cr_assert_str_eq(seen.why, "worker 1 pid 1000001 exited with status 3 "
 	    "before ready");
 	/* The slot that exited holds no process, and is not in the map. */
-	cr_assert_eq(gen->workers[1].state, WORKER_EXITED);
 	cr_assert_eq(gen->workers[1].pid, 0);
 	cr_assert_null(pidmap_get(pids, p1));
 	cr_assert_eq(gen->state, GEN_FAILED);
-	cr_assert_eq(fake.last_signal[fake_index(p0)], SIGKILL);
-	cr_assert_eq(fake.last_signal[fake_index(p2)], SIGKILL);
-	fake_exit(gen, p0, SIGKILL);
+	RUN_UNTIL(fake.last_signal[fake_index(p2)] != 0);
+	cr_assert_eq(fake.last_signal[fake_index(p0)], SIGQUIT, "the ready "
+	    "worker got signal %d", fake.last_signal[fake_index(p0)]);
+	cr_assert_eq(fake.last_signal[fake_index(p2)], SIGQUIT);
+	cr_assert_eq(gen->workers[0].state, WORKER_STOPPING);
+	fake_exit(gen, p0, 0);
 	cr_assert_eq(seen.gone, 0, "gone with a process left");
-	fake_exit(gen, p2, SIGKILL);
+	fake_exit(gen, p2, SIGQUIT);
 	cr_assert_eq(seen.gone, 1);
 	cr_assert_eq(seen.failed, 1, "a failure is reported once");
+	gen_free(gen);
+}
+
+/* A ready worker that exits while others are not ready yet fails it too. */
+Test(generation, a_ready_worker_exiting_before_the_others_fails_it_saying_so)
+{
+	struct generation *gen = make_gen(2, "");
+	char *cause = NULL;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	RUN_UNTIL(gen->nspawned == 2);
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+	fake_exit(gen, gen->workers[1].pid, 3 << 8);
+	cr_assert_eq(seen.failed, 1);
+	cr_assert_str_eq(seen.why, "worker 1 pid 1000001 exited with status 3 "
+	    "after it was ready, before every worker was");
+	kill_and_reap(gen);
+	gen_free(gen);
+}
+
+/*
+ * What a failed generation leaves running after drain_timeout is killed
+ * (SIGKILL to each worker's group), as a drain's is; then it is gone.
+ */
+Test(generation, a_failed_generation_is_killed_after_drain_timeout)
+{
+	struct generation *gen = make_gen(2, "drain_timeout = 20ms\n");
+	char *cause = NULL;
+	pid_t p0;
+
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	RUN_UNTIL(gen->nspawned == 2);
+	p0 = gen->workers[0].pid;
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	fake_exit(gen, gen->workers[1].pid, 1 << 8);
+	cr_assert_eq(seen.failed, 1);
+	RUN_UNTIL(fake.last_signal[fake_index(p0)] != 0);
+	cr_assert_eq(fake.last_signal[fake_index(p0)], SIGTERM);
+	RUN_UNTIL(fake.last_signal[fake_index(p0)] == SIGKILL);
+	cr_assert_eq(seen.gone, 0);
+	fake_exit(gen, p0, SIGKILL);
+	cr_assert_eq(seen.gone, 1);
 	gen_free(gen);
 }
 
@@ -696,9 +747,12 @@ Test(generation, not_ready_within_ready_timeout_fails)
 	RUN_UNTIL(seen.failed == 1);
 	cr_assert_str_eq(seen.why, "not ready within ready_timeout 50ms "
 	    "(1/2 workers ready)");
-	cr_assert_eq(fake.last_signal[1], SIGKILL);
-	fake_exit(gen, gen->workers[0].pid, SIGKILL);
-	fake_exit(gen, gen->workers[1].pid, SIGKILL);
+	/* Told to stop, the ready one too: it may be serving. */
+	RUN_UNTIL(fake.last_signal[1] != 0);
+	cr_assert_eq(fake.last_signal[0], SIGTERM);
+	cr_assert_eq(fake.last_signal[1], SIGTERM);
+	fake_exit(gen, gen->workers[0].pid, 0);
+	fake_exit(gen, gen->workers[1].pid, SIGTERM);
 	cr_assert_eq(seen.gone, 1);
 	gen_free(gen);
 }
@@ -865,12 +919,13 @@ Test(generation, a_worker_that_cannot_start_in_a_later_slice_fails_it)
 	cr_assert_eq(gen->state, GEN_FAILED);
 	started = fake.spawned;
 	cr_assert_eq(started, 299);
+	RUN_UNTIL(fake.last_signal[started - 1] != 0);
 	for (int i = 0; i < started; i++) {
-		cr_assert_eq(fake.last_signal[i], SIGKILL);
-		fake_exit(gen, gen->workers[i].pid, SIGKILL);
+		cr_assert_eq(fake.last_signal[i], SIGTERM);
+		fake_exit(gen, gen->workers[i].pid, SIGTERM);
 	}
 	cr_assert_eq(seen.gone, 1);
-	/* Killing stopped the slices: nothing more is started. */
+	/* Stopping ended the starts: nothing more is started. */
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	cr_assert_eq(fake.spawned, started);
 	gen_free(gen);
@@ -1029,7 +1084,7 @@ Test(generation, mainpid_carries_on_after_the_wrapper_exits)
 	cr_assert_null(pidmap_get(pids, wrapper));
 	fake_exit(gen, server, SIGKILL);
 	cr_assert_eq(gen->workers[0].state, WORKER_BACKOFF);
-	gen_kill(gen, false);
+	gen_kill(gen);
 	cr_assert_eq(gen->state, GEN_GONE);
 	gen_free(gen);
 	cr_assert_eq(pidmap_count(pids), 0);

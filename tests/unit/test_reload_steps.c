@@ -179,6 +179,21 @@ start_all(void)
 	}
 }
 
+/*
+ * Turn the loop until every worker of a stopping generation was told to
+ * stop: it is told in slices of a turn's time too.
+ */
+static void
+tell_all(struct generation *gen)
+{
+	int turns = 0;
+
+	while (gen->ntold < gen->held_from) {
+		cr_assert_lt(turns++, 100000, "the workers were never all told");
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+}
+
 /* Every worker of every starting generation says READY=1. */
 static void
 all_ready(void)
@@ -315,7 +330,7 @@ teardown(void)
 
 	TAILQ_FOREACH(prog, &progs, entry)
 		TAILQ_FOREACH(gen, &prog->gens, entry) {
-			gen_kill(gen, false);
+			gen_kill(gen);
 			exit_all(gen);
 		}
 	while ((prog = TAILQ_FIRST(&progs)) != NULL)
@@ -554,7 +569,11 @@ Test(reload_steps, a_program_removed_from_the_config_drains)
 	cr_assert_eq(b1->state, GEN_DRAINING);
 }
 
-Test(reload_steps, an_abort_kills_the_new_and_keeps_what_ran)
+/*
+ * An abort stops the new generations as a drain does (stop_signal, not
+ * SIGKILL: a ready worker may be serving) and keeps what ran.
+ */
+Test(reload_steps, an_abort_stops_the_new_and_keeps_what_ran)
 {
 	char summary[256], *cause = NULL;
 	struct program *a;
@@ -579,8 +598,9 @@ Test(reload_steps, an_abort_kills_the_new_and_keeps_what_ran)
 	cr_assert_eq(a->current, a1);
 	cr_assert_eq(a1->state, GEN_RUNNING);
 	cr_assert_eq(a2->state, GEN_FAILED);
+	tell_all(a2);
 	cr_assert_eq(fake.last_signal[a2->workers[0].pid - FAKE_PID_BASE],
-	    SIGKILL);
+	    SIGTERM);
 	cr_assert_eq(fake.last_signal[a1->workers[0].pid - FAKE_PID_BASE], 0,
 	    "the running generation was signalled");
 	cr_assert_eq(listener_fd(listener_set_find(&in_force, "web")), web_fd);
@@ -1060,8 +1080,10 @@ Test(reload_steps, the_last_generation_ready_decides_the_commit)
 }
 
 /*
- * A new generation that fails aborts the reload: the others are killed,
- * nothing commits, what ran keeps running, and the failure is named.
+ * A new generation that fails aborts the reload: every new one is told to
+ * stop (the other program's, fully ready and serving, too: stop_signal,
+ * not SIGKILL), nothing commits, what ran keeps running, and the failure
+ * is named.
  */
 Test(reload_steps, a_generation_that_fails_aborts_the_reload)
 {
@@ -1089,8 +1111,12 @@ Test(reload_steps, a_generation_that_fails_aborts_the_reload)
 	cr_assert_null(b->starting);
 	cr_assert_eq(a2->state, GEN_FAILED);
 	cr_assert_eq(b2->state, GEN_FAILED);
+	tell_all(a2);
+	tell_all(b2);
+	cr_assert_eq(fake.last_signal[a2->workers[0].pid - FAKE_PID_BASE],
+	    SIGTERM);
 	cr_assert_eq(fake.last_signal[b2->workers[0].pid - FAKE_PID_BASE],
-	    SIGKILL);
+	    SIGTERM);
 	cr_assert_eq(a->current, a1);
 	cr_assert_eq(b->current, b1);
 	cr_assert_eq(a1->state, GEN_RUNNING);
@@ -1098,8 +1124,8 @@ Test(reload_steps, a_generation_that_fails_aborts_the_reload)
 }
 
 /*
- * Stop every generation as the supervisor's stop does: kill those not
- * serving (every one, with now), drain the others.
+ * Stop every generation as the supervisor's stop does: kill every one
+ * with now, else drain them all (those still starting too).
  */
 static void
 stop_all(bool now)
@@ -1109,9 +1135,8 @@ stop_all(bool now)
 
 	TAILQ_FOREACH(prog, &progs, entry)
 		TAILQ_FOREACH(gen, &prog->gens, entry)
-			if (now || gen->state == GEN_STARTING ||
-			    gen->state == GEN_FAILED)
-				gen_kill(gen, false);
+			if (now)
+				gen_kill(gen);
 			else
 				gen_drain(gen);
 }
@@ -1119,7 +1144,7 @@ stop_all(bool now)
 /*
  * A stop during a reload cancels it: no program is left starting, the
  * new generations' events decide nothing and none takes over; the stop
- * kills them (not as failed) and drains the running ones.
+ * drains them (not as failed: stop_signal, as the running ones get).
  */
 Test(reload_steps, a_stop_during_a_reload_cancels_it)
 {
@@ -1150,11 +1175,13 @@ Test(reload_steps, a_stop_during_a_reload_cancels_it)
 	cr_assert_eq(b->current, b1);
 	cr_assert_eq(a2->state, GEN_DRAINING);
 	cr_assert_eq(b2->state, GEN_DRAINING);
+	tell_all(a2);
+	tell_all(b2);
 	for (i = 0; i < a2->nworkers; i++)
 		cr_assert_eq(fake.last_signal[a2->workers[i].pid -
-		    FAKE_PID_BASE], SIGKILL);
+		    FAKE_PID_BASE], SIGTERM);
 	cr_assert_eq(fake.last_signal[b2->workers[0].pid - FAKE_PID_BASE],
-	    SIGKILL);
+	    SIGTERM);
 	cr_assert_eq(fake.last_signal[a1->workers[0].pid - FAKE_PID_BASE],
 	    SIGTERM);
 	cr_assert_eq(fake.last_signal[b1->workers[0].pid - FAKE_PID_BASE],
