@@ -249,6 +249,11 @@ control_parse_request(char *line, size_t len, struct control_request *req)
 	if (strlen(line) != len)
 		return "bad request: NUL byte";
 	line[strcspn(line, "\r")] = '\0';
+	/* Names are said back in answers and logs: no terminal escapes. */
+	for (i = 0; line[i] != '\0'; i++)
+		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') ||
+		    line[i] == 0x7f)
+			return "bad request: a control character";
 	for (word = strtok_r(line, " \t", &save); word != NULL;
 	    word = strtok_r(NULL, " \t", &save)) {
 		if (argc == 8)

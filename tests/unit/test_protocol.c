@@ -116,6 +116,32 @@ Test(protocol, bad_requests_say_why)
 	free(big);
 }
 
+/*
+ * A control character anywhere in a request (an escape sequence in a
+ * program's name, which answers and the log would say back) makes it a
+ * bad request; tabs separate words, and a CR before the newline is
+ * dropped.
+ */
+Test(protocol, control_characters_make_a_bad_request)
+{
+	struct control_request req;
+	char esc[] = "HANDOFF/1 reload app\x1b[31m", del[] = "HANDOFF/1 fds w\x7f",
+	    bell[] = "HANDOFF/1 status\a", tab[] = "HANDOFF/1\treload\tapp",
+	    cr[] = "HANDOFF/1 status\r", utf8[] = "HANDOFF/1 upgrade /opt/h\xc3\xa9/handoff";
+
+	cr_expect_str_eq(control_parse_request(esc, strlen(esc), &req),
+	    "bad request: a control character");
+	cr_expect_str_eq(control_parse_request(del, strlen(del), &req),
+	    "bad request: a control character");
+	cr_expect_str_eq(control_parse_request(bell, strlen(bell), &req),
+	    "bad request: a control character");
+	cr_expect_null(control_parse_request(tab, strlen(tab), &req));
+	cr_expect_str_eq(req.program, "app");
+	cr_expect_null(control_parse_request(cr, strlen(cr), &req));
+	cr_expect_null(control_parse_request(utf8, strlen(utf8), &req));
+	cr_expect_str_eq(req.name, "/opt/h\xc3\xa9/handoff");
+}
+
 Test(protocol, answers_are_parsed)
 {
 	static const struct {
