@@ -228,9 +228,8 @@ void
 addr_format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *buf,
     size_t len)
 {
-	const struct sockaddr_un *sun;
-	char host[INET6_ADDRSTRLEN];
-	size_t pathlen;
+	char host[INET6_ADDRSTRLEN], name[UNIXADDR_NAME_SIZE];
+	size_t n;
 
 	switch (sa->sa_family) {
 	case AF_INET:
@@ -246,17 +245,13 @@ addr_format_sockaddr(const struct sockaddr *sa, socklen_t salen, char *buf,
 		    ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
 		break;
 	case AF_UNIX:
-		sun = (const struct sockaddr_un *)sa;
-		if (salen <= offsetof(struct sockaddr_un, sun_path)) {
+		/* An abstract name (its first byte NUL) is shown after an @. */
+		if ((n = unixaddr_name(sa, salen, name, sizeof(name))) == 0)
 			snprintf(buf, len, "(unnamed)");
-			break;
-		}
-		pathlen = salen - offsetof(struct sockaddr_un, sun_path);
-		if (sun->sun_path[0] == '\0')
-			snprintf(buf, len, "@%.*s", (int)pathlen - 1, sun->sun_path + 1);
+		else if (name[0] == '\0')
+			snprintf(buf, len, "@%.*s", (int)n - 1, name + 1);
 		else
-			snprintf(buf, len, "%.*s", (int)strnlen(sun->sun_path, pathlen),
-			    sun->sun_path);
+			snprintf(buf, len, "%s", name);
 		break;
 	default:
 		snprintf(buf, len, "(family %d)", sa->sa_family);
