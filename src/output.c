@@ -22,7 +22,19 @@
  *     logged once the second is over;
  *   - a second reads at most OUTPUT_SECOND_READ bytes; beyond, the pipe is
  *     not read until the second is over, so the worker waits on its own
- *     pipe instead of the supervisor spending a core to drop what it writes.
+ *     pipe instead of the supervisor spending a core to drop what it writes;
+ *   - all outputs together (every worker of every generation) share a
+ *     budget too, or N flooding workers would cost N times one's: a second
+ *     reads at most OUTPUT_SHARED_READ bytes and logs at most
+ *     OUTPUT_SHARED_LINES lines and OUTPUT_SHARED_BYTES bytes in all. Once
+ *     it is spent, a pipe that wakes the loop is "held": not polled until
+ *     the shared second is over (one timer, armed only then), so its worker
+ *     waits on its full pipe. Nothing is dropped for this budget: a held
+ *     worker's lines come later. So that floods do not starve a quiet
+ *     worker's occasional line, a spare OUTPUT_SPARE_* past the budget is
+ *     kept for outputs that are not flooding (not held since their pipe was
+ *     last found empty) and read less than OUTPUT_QUIET_READ in their own
+ *     second: their lines are read and logged at once.
  */
 #include "autoconf.h"
 
@@ -49,6 +61,23 @@
 #define OUTPUT_SECOND_BYTES	(1024 * 1024)
 #define OUTPUT_SECOND_READ	(4 * 1024 * 1024)
 
+/*
+ * The budget of all outputs together, a second: what two workers flooding
+ * at their own budget use. One such worker costs the supervisor about 2% of
+ * a core and 1 MB of log a second (a plain -O2 build, README.md); all
+ * floods together then cost at most about twice that, however many flood.
+ * The spare, a quarter of it, is for the lines of workers that are not
+ * flooding, each reading at most OUTPUT_QUIET_READ of it in its second:
+ * 512 quiet workers' lines at once, while any number flood.
+ */
+#define OUTPUT_SHARED_LINES	(2 * OUTPUT_SECOND_LINES)
+#define OUTPUT_SHARED_BYTES	(2 * OUTPUT_SECOND_BYTES)
+#define OUTPUT_SHARED_READ	(2 * OUTPUT_SECOND_READ)
+#define OUTPUT_SPARE_LINES	(OUTPUT_SHARED_LINES / 4)
+#define OUTPUT_SPARE_BYTES	(OUTPUT_SHARED_BYTES / 4)
+#define OUTPUT_SPARE_READ	(OUTPUT_SHARED_READ / 4)
+#define OUTPUT_QUIET_READ	(4 * 1024)
+
 struct output_block;
 
 struct output {
@@ -62,6 +91,9 @@ struct output {
 	bool		 continued;	/* the line continues a split one */
 	bool		 dropping;	/* the line continues a dropped one */
 	bool		 paused;	/* read budget spent: pipe not polled */
+	bool		 held;		/* shared budget spent: not polled */
+	bool		 flooding;	/* held since its pipe was last empty */
+	TAILQ_ENTRY(output) held_entry;	/* in output_shared.held, if held */
 	uint64_t	 window;	/* ms, when the current second began */
 	size_t		 window_read;	/* bytes read in it */
 	size_t		 window_bytes;	/* bytes logged in it */
@@ -92,6 +124,18 @@ static LIST_HEAD(, output_block) output_blocks =
     LIST_HEAD_INITIALIZER(output_blocks);
 
 static void	output_window_over(evutil_socket_t, short, void *);
+static void	output_shared_over(evutil_socket_t, short, void *);
+
+/* The budget all outputs share: the current second's use of it. */
+static struct {
+	uint64_t	 window;	/* ms, when the current second began */
+	size_t		 read;		/* bytes read in it */
+	size_t		 bytes;		/* bytes logged in it */
+	unsigned int	 lines;		/* lines logged in it */
+	bool		 held_last;	/* the last second held a pipe */
+	struct event	*end;		/* timer: the second is over, or NULL */
+	TAILQ_HEAD(, output) held;	/* outputs held until then */
+} output_shared = { .held = TAILQ_HEAD_INITIALIZER(output_shared.held) };
 
 /* The line being read, whichever output it is from; out->len bytes of it. */
 static char	output_buf[OUTPUT_LINE_MAX];
@@ -239,8 +283,112 @@ output_window_reset(struct output *out)
 	out->window_lines = 0;
 	if (out->window_end != NULL)
 		evtimer_del(out->window_end);
-	if (out->paused && event_add(out->ev, NULL) == 0)
+	if (out->paused && (out->held || event_add(out->ev, NULL) == 0))
 		out->paused = false;
+}
+
+/*
+ * A new second of the shared budget: poll the held pipes again, in the
+ * order they were held.
+ */
+static void
+output_shared_reset(void)
+{
+	struct output *out;
+
+	output_shared.window = output_now_ms();
+	output_shared.read = output_shared.bytes = 0;
+	output_shared.lines = 0;
+	output_shared.held_last = !TAILQ_EMPTY(&output_shared.held);
+	if (output_shared.end != NULL)
+		evtimer_del(output_shared.end);
+	while ((out = TAILQ_FIRST(&output_shared.held)) != NULL) {
+		TAILQ_REMOVE(&output_shared.held, out, held_entry);
+		out->held = false;
+		if (!out->paused && event_add(out->ev, NULL) == -1)
+			log_warnx("%s: cannot poll the output pipe again",
+			    out->prefix);
+	}
+}
+
+/* Timer: the shared second is over. */
+static void
+output_shared_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	loopstat_mark("worker output");
+	output_shared_reset();
+}
+
+/*
+ * Whether out may read now, and how much (*cap): within the shared budget,
+ * or, past it, within the spare if out is quiet.
+ */
+static bool
+output_shared_allows(const struct output *out, size_t *cap)
+{
+	if (output_shared.read < OUTPUT_SHARED_READ &&
+	    output_shared.lines < OUTPUT_SHARED_LINES &&
+	    output_shared.bytes < OUTPUT_SHARED_BYTES)
+		return true;
+	if (out->flooding || out->window_read >= OUTPUT_QUIET_READ ||
+	    output_shared.read >= OUTPUT_SHARED_READ + OUTPUT_SPARE_READ ||
+	    output_shared.lines >= OUTPUT_SHARED_LINES + OUTPUT_SPARE_LINES ||
+	    output_shared.bytes >= OUTPUT_SHARED_BYTES + OUTPUT_SPARE_BYTES)
+		return false;
+	if (*cap > OUTPUT_QUIET_READ - out->window_read)
+		*cap = OUTPUT_QUIET_READ - out->window_read;
+	return true;
+}
+
+/*
+ * The shared budget is spent: stop polling out's pipe until the shared
+ * second is over. Said once when pipes begin to be held.
+ */
+static void
+output_hold(struct output *out)
+{
+	uint64_t ran = output_now_ms() - output_shared.window;
+	struct timeval tv = { 0, 0 };
+
+	if (output_shared.end == NULL && (output_shared.end = evtimer_new(
+	    event_get_base(out->ev), output_shared_over, NULL)) == NULL) {
+		log_warnx("%s: cannot make a timer for the shared output "
+		    "budget", out->prefix);
+		return;
+	}
+	if (!evtimer_pending(output_shared.end, NULL)) {
+		if (ran < OUTPUT_WINDOW_MS)
+			tv.tv_usec = (suseconds_t)(OUTPUT_WINDOW_MS - ran) *
+			    1000;
+		if (evtimer_add(output_shared.end, &tv) == -1) {
+			log_warnx("%s: cannot arm a timer for the shared "
+			    "output budget", out->prefix);
+			return;
+		}
+		if (!output_shared.held_last)
+			log_warnx("worker output over the budget of all "
+			    "workers together (%d lines, %d KiB logged or %d "
+			    "MiB read a second): their pipes are read more "
+			    "slowly",
+			    OUTPUT_SHARED_LINES, OUTPUT_SHARED_BYTES / 1024,
+			    OUTPUT_SHARED_READ / (1024 * 1024));
+	}
+	event_del(out->ev);
+	out->held = out->flooding = true;
+	TAILQ_INSERT_TAIL(&output_shared.held, out, held_entry);
+}
+
+/* out is gone or at its end: not held any more. */
+static void
+output_unhold(struct output *out)
+{
+	if (!out->held)
+		return;
+	TAILQ_REMOVE(&output_shared.held, out, held_entry);
+	out->held = false;
 }
 
 /* Timer: the second is over. */
@@ -276,6 +424,8 @@ output_line(struct output *out, const char *text, size_t len, bool more)
 	}
 	out->window_lines++;
 	out->window_bytes += len;
+	output_shared.lines++;
+	output_shared.bytes += len;
 	output_emit(out, text, len, more);
 }
 
@@ -355,11 +505,14 @@ output_keep(struct output *out)
 static void
 output_pull(struct output *out, size_t limit, bool budget)
 {
-	size_t got = 0;
+	size_t got = 0, cap;
+	uint64_t now = output_now_ms();
 	ssize_t n;
 
-	if (output_now_ms() - out->window >= OUTPUT_WINDOW_MS)
+	if (now - out->window >= OUTPUT_WINDOW_MS)
 		output_window_reset(out);
+	if (now - output_shared.window >= OUTPUT_WINDOW_MS)
+		output_shared_reset();
 	output_load(out);
 	while (got < limit) {
 		if (budget && out->window_read >= OUTPUT_SECOND_READ) {
@@ -368,15 +521,22 @@ output_pull(struct output *out, size_t limit, bool budget)
 			output_arm_window_end(out);
 			break;
 		}
-		n = read(out->fd, output_buf + out->len,
-		    sizeof(output_buf) - out->len);
+		cap = sizeof(output_buf) - out->len;
+		if (budget && !output_shared_allows(out, &cap)) {
+			output_hold(out);
+			break;
+		}
+		n = read(out->fd, output_buf + out->len, cap);
 		if (n > 0) {
 			out->len += (size_t)n;
 			out->window_read += (size_t)n;
+			output_shared.read += (size_t)n;
 			got += (size_t)n;
 			output_split(out);
 			continue;
 		}
+		if (n == -1 && errno == EAGAIN)
+			out->flooding = false;	/* it wrote less than was read */
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			break;
 		/*
@@ -388,6 +548,7 @@ output_pull(struct output *out, size_t limit, bool budget)
 			output_line(out, output_buf, out->len, false);
 		out->len = 0;
 		event_del(out->ev);
+		output_unhold(out);
 		close(out->fd);
 		out->fd = -1;
 		break;
@@ -455,12 +616,18 @@ output_release(struct output *out)
 {
 	struct output_block *b = out->block;
 
+	output_unhold(out);
 	free(out->prefix);
 	out->next_free = b->free;
 	b->free = out;
 	if (--b->used == 0) {
 		LIST_REMOVE(b, entry);
 		free(b);
+	}
+	/* The last output gone: the shared timer goes too (and its loop may). */
+	if (LIST_EMPTY(&output_blocks) && output_shared.end != NULL) {
+		event_free(output_shared.end);
+		output_shared.end = NULL;
 	}
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -248,6 +249,114 @@ Test(output, many_outputs_made_and_freed_in_any_order, .init = init,
 	for (i = 0; i < MANY; i++) {
 		if (i % 3 == 0 || outs[i] == NULL)
 			continue;
+		close(w[i]);
+		output_free(outs[i]);
+	}
+}
+
+#define FLOODERS	12	/* each with a 1 MiB pipe: 12 MiB in all */
+
+/*
+ * Fill a worker's pipe (made 1 MiB, the most an unprivileged process may
+ * ask) with lines; returns the bytes written.
+ */
+static size_t
+flood(int fd, int n)
+{
+	char lines[64 * 1024];
+	size_t len = 0, total = 0;
+	ssize_t k;
+
+	cr_assert_geq(fcntl(fd, F_SETPIPE_SZ, 1024 * 1024), 1024 * 1024,
+	    "F_SETPIPE_SZ: %s", strerror(errno));
+	cr_assert_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	while (len + 64 < sizeof(lines))
+		len += (size_t)snprintf(lines + len, sizeof(lines) - len,
+		    "flood from %d: the quick brown fox jumps\n", n);
+	while ((k = write(fd, lines, len)) > 0)
+		total += (size_t)k;
+	cr_assert_eq(errno, EAGAIN);
+	return total;
+}
+
+/* The bytes waiting in the pipes that outs read. */
+static size_t
+unread(struct output **outs, int n)
+{
+	size_t total = 0;
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		if (output_fd(outs[i]) == -1)
+			continue;
+		cr_assert_eq(ioctl(output_fd(outs[i]), FIONREAD, &k), 0);
+		total += (size_t)k;
+	}
+	return total;
+}
+
+/*
+ * Many workers flooding at once are held to one budget in all (20,000
+ * lines a second logged, 8 MiB read), not each to its own: past it their
+ * pipes are left full, not read and dropped. A quiet worker's line still
+ * gets through at once.
+ */
+Test(output, all_workers_share_one_budget_and_a_quiet_line_gets_through,
+    .init = init, .fini = fini)
+{
+	unsigned long long dropped = 0;
+	struct output *outs[FLOODERS], *quiet;
+	char prefix[32], *text;
+	size_t written = 0, left = (size_t)-1;
+	int w[FLOODERS], wq, i, round, lines, seconds;
+	long long began;
+
+	for (i = 0; i < FLOODERS; i++) {
+		snprintf(prefix, sizeof(prefix), "app gen 1 pid %d", 100 + i);
+		w[i] = worker_pipe(prefix, &outs[i], &dropped);
+		written += flood(w[i], i);
+	}
+	wq = worker_pipe("app gen 1 pid 99", &quiet, &dropped);
+
+	/* Read until the pipes are all empty or no more is read. */
+	began = support_now_ms();
+	for (round = 0; round < 4096 && left != 0; round++) {
+		cr_assert_neq(event_base_loop(base, EVLOOP_NONBLOCK), -1);
+		if (round % 64 == 63) {
+			if (unread(outs, FLOODERS) == left)
+				break;
+			left = unread(outs, FLOODERS);
+		}
+	}
+	/* The seconds of budget it had (more under valgrind, say). */
+	seconds = (int)((support_now_ms() - began) / 1000) + 1;
+	left = unread(outs, FLOODERS);
+	text = logged();
+	lines = support_count_lines(text, ": flood from ");
+	/*
+	 * 25,000 lines a second at most (the budget and its spare for quiet
+	 * workers), and the lines of a read past it. Each worker on its own
+	 * budget logs 10,000: 120,000 in all.
+	 */
+	cr_assert_leq(lines, seconds * (25000 + 100), "%d lines of the flood "
+	    "logged in %d s", lines, seconds);
+	cr_assert_not_null(strstr(text, "over the budget of all workers"),
+	    "not said that the pipes are read more slowly:\n%.2000s", text);
+	/* Within one second the rest waits in the pipes, not read and dropped. */
+	if (seconds == 1)
+		cr_assert_gt(left, written / 4, "the pipes were read, %zu of "
+		    "%zu bytes left", left, written);
+	free(text);
+
+	say(wq, "a quiet line\n");
+	read_pipes();
+	text = logged();
+	expect_line(text, "app gen 1 pid 99: a quiet line");
+	free(text);
+
+	close(wq);
+	output_free(quiet);
+	for (i = 0; i < FLOODERS; i++) {
 		close(w[i]);
 		output_free(outs[i]);
 	}
