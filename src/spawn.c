@@ -47,6 +47,7 @@
  */
 #include "autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -855,6 +856,58 @@ spawn_high_fd(const struct child_spec *spec, int output_fd)
 	return high;
 }
 
+/* A limit's value, for a message: "unlimited" if it is none. */
+static const char *
+spawn_rlim_text(rlim_t value, char *buf, size_t size)
+{
+	if (value == RLIM_INFINITY)
+		return "unlimited";
+	snprintf(buf, size, "%llu", (unsigned long long)value);
+	return buf;
+}
+
+/*
+ * The words naming the limit a start ran into, in buf, to follow its
+ * error ("pipe: Too many open files" and " (the fd limit is ...)"), or ""
+ * if err is no limit's. Only on failure: it reads /proc/self/fd.
+ */
+static const char *
+spawn_limit_words(int err, char *buf, size_t size)
+{
+	char value[32];
+	struct dirent *de;
+	struct rlimit rl;
+	DIR *dir;
+	int used = -1;	/* the directory's own fd is not counted */
+
+	buf[0] = '\0';
+	if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if ((dir = opendir("/proc/self/fd")) == NULL) {
+			snprintf(buf, size, " (the fd limit is %s%s)",
+			    spawn_rlim_text(rl.rlim_cur, value, sizeof(value)),
+			    errno == EMFILE ? ", all in use" : "");
+			return buf;
+		}
+		while ((de = readdir(dir)) != NULL)
+			if (de->d_name[0] != '.')
+				used++;
+		closedir(dir);
+		snprintf(buf, size, " (the fd limit is %s; %d in use)",
+		    spawn_rlim_text(rl.rlim_cur, value, sizeof(value)), used);
+	} else if (err == ENFILE)
+		snprintf(buf, size, " (the system's limit on open files, "
+		    "fs.file-max)");
+	else if (err == EAGAIN && geteuid() != 0 &&
+	    getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(buf, size, " (the process limit: RLIMIT_NPROC %llu "
+		    "for uid %u, or the cgroup's pids.max)",
+		    (unsigned long long)rl.rlim_cur, (unsigned int)getuid());
+	else if (err == EAGAIN)
+		snprintf(buf, size, " (the process limit: the cgroup's pids.max, "
+		    "or kernel.threads-max)");
+	return buf;
+}
+
 /*
  * Whether a child that copies the fd table can lay its fds out: it parks
  * /dev/null, the output pipe and spec->fds one after another from high
@@ -1259,6 +1312,7 @@ spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 	struct spawn_run run;
 	unsigned long long before, after;
 	int outp[2] = { -1, -1 }, status = 0, err, flags;
+	char limit[160];
 	sigset_t all, old;
 	bool failed;
 	char *stack;
@@ -1272,7 +1326,9 @@ spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 		return SPAWN_NOT_STARTED;
 	}
 	if (!spec->discard_output && pipe2(outp, O_CLOEXEC) == -1) {
-		cause_set(cause, "pipe: %s", strerror(errno));
+		err = errno;
+		cause_set(cause, "pipe: %s%s", strerror(err),
+		    spawn_limit_words(err, limit, sizeof(limit)));
 		return SPAWN_NOT_STARTED;
 	}
 	/* No handler may run in the child before it resets them. */
@@ -1298,7 +1354,9 @@ spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 			if (pid == -1) {
 				if (outp[0] != -1)
 					close(outp[0]);
-				cause_set(cause, "clone: %s", strerror(err));
+				cause_set(cause, "clone: %s%s", strerror(err),
+				    spawn_limit_words(err, limit,
+				    sizeof(limit)));
 				return SPAWN_NOT_STARTED;
 			}
 			if (outp[0] != -1)
@@ -1350,7 +1408,8 @@ spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 		if (outp[0] != -1)
 			close(outp[0]);
 		if (pid == -1) {
-			cause_set(cause, "clone: %s", strerror(err));
+			cause_set(cause, "clone: %s%s", strerror(err),
+			    spawn_limit_words(err, limit, sizeof(limit)));
 			return SPAWN_NOT_STARTED;
 		}
 		cause_set(cause, "cannot run %s: %s: %s", spec->argv[0],

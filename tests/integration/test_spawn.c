@@ -1,13 +1,17 @@
 /*
  * test_spawn.c: what a running worker costs the supervisor in fds: its
  * output pipe and nothing else (none with output = discard), however many
- * workers and reloads.
+ * workers and reloads; and a worker that cannot start for the fd limit is
+ * said to, with the limit's value.
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -89,4 +93,36 @@ Test(spawn, a_worker_holds_one_fd_its_output, .fini = tc_fini)
 Test(spawn, a_worker_whose_output_is_discarded_holds_none, .fini = tc_fini)
 {
 	expect_fds_per_worker("output = discard\n", 0);
+}
+
+/*
+ * Under an fd limit of 64 (soft and hard: the supervisor raises its soft
+ * limit to the hard one), 60 workers cannot all have their output pipe:
+ * the start is refused, and the error names the limit, its value and how
+ * many fds are in use, not only "Too many open files". The limit is set in
+ * the test's own process (each test runs in one of its own), which the
+ * supervisor inherits; unlike RLIMIT_NPROC it binds root too.
+ */
+Test(spawn, a_start_past_the_fd_limit_names_the_limit, .fini = tc_fini)
+{
+	struct rlimit rl = { 64, 64 };
+	struct sup *s = tc_new("", "");
+	regmatch_t m;
+	regex_t re;
+	char *text;
+
+	write_config(s, 60, "");
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "the start was not "
+	    "refused:\n%s", tc_log_text(s));
+	text = tc_log_text(s);
+	cr_assert_eq(regcomp(&re, "cannot start: app gen 1: worker [0-9]+ "
+	    "could not start: pipe: Too many open files "
+	    "\\(the fd limit is 64; [0-9]+ in use\\)$", REG_EXTENDED |
+	    REG_NEWLINE), 0);
+	cr_assert_eq(regexec(&re, text, 1, &m, 0), 0, "the limit is not "
+	    "named:\n%s", text);
+	regfree(&re);
+	free(text);
 }
