@@ -12,8 +12,15 @@
  * within CONTROL_READ_TIMEOUT and be at most CONTROL_REQUEST_MAX bytes,
  * and a client that does not read its answer within CONTROL_WRITE_TIMEOUT
  * is dropped. When every client slot is taken, a new client closes the
- * oldest one that has not sent a complete request yet, so idle clients
- * can never lock the operator out.
+ * oldest one that has not sent a complete request yet or, if every client
+ * sent one, the oldest one that does not read its answer (bytes of it
+ * queued here, unsent: a finished answer, or the progress of a reload or
+ * stop it follows), whose answer is cut short; so neither idle clients nor
+ * clients that do not read can lock the operator out. The client waiting
+ * for an upgrade is never closed for another. The answers queued and not
+ * sent, all clients together, are held to CONTROL_QUEUED_MAX: past it the
+ * oldest clients that do not read theirs are cut first, never the one
+ * answered last.
  */
 #include "autoconf.h"
 
@@ -58,6 +65,14 @@
 #define CONTROL_EXEC_IOV	16	/* pieces of an answer sent at once */
 #define CONTROL_TRIM_BYTES	(64 * 1024)	/* an answer this long is followed
 					   by giving the heap's free pages back */
+/*
+ * The bytes of answers queued and not sent yet, all clients together,
+ * beyond which the oldest clients that do not read theirs are cut: a
+ * status json of 1000 workers is some 370 KB, so this holds well over a
+ * hundred of them, and a crowd of clients that never read costs the
+ * supervisor at most this much memory rather than every answer in full.
+ */
+#define CONTROL_QUEUED_MAX	(64 * 1024 * 1024)
 
 enum client_state {
 	CLIENT_READING = 0,	/* waiting for the request line */
@@ -79,6 +94,8 @@ struct control_client {
 	char		*program;	/* the reload asked for; NULL: of all */
 	bool		 takeover;	/* done once the reload took over */
 	size_t		 answer_len;	/* of its final answer (client_finish) */
+	struct evbuffer_cb_entry *counted;	/* counts its output in
+					   ctl->queued */
 	uid_t		 uid;
 	pid_t		 pid;
 };
@@ -98,6 +115,10 @@ struct control {
 	int		 nclients;
 	int		 max_clients;
 	struct evbuffer	*answer;	/* a client's last answer, being sent */
+	size_t		 queued;	/* bytes of every client's output not
+					   sent yet */
+	struct control_client *newest;	/* answered last: never cut */
+	struct event	*cut;		/* cuts clients past CONTROL_QUEUED_MAX */
 };
 
 static struct control_client *control_client_new(struct control *, int,
@@ -135,18 +156,34 @@ control_trim_heap(void)
 #endif
 }
 
-/* Free a client and close its connection. */
+/*
+ * Free a client and close its connection, now: a bufferevent closes its
+ * fd only once the loop runs its finalizers, and the fd may be wanted
+ * before that (a reload short of fds, a client accepted in its place).
+ */
 static void
 client_free(struct control_client *c)
 {
 	bool long_answer = c->answer_len >= CONTROL_TRIM_BYTES;
+	struct control *ctl = c->ctl;
+	int fd = bufferevent_getfd(c->bev);
 
-	client_discard_input(bufferevent_getfd(c->bev));
-	TAILQ_REMOVE(&c->ctl->clients, c, entry);
-	c->ctl->nclients--;
+	client_discard_input(fd);
+	TAILQ_REMOVE(&ctl->clients, c, entry);
+	ctl->nclients--;
+	if (ctl->newest == c)
+		ctl->newest = NULL;
+	if (c->counted != NULL) {
+		ctl->queued -= evbuffer_get_length(bufferevent_get_output(c->bev));
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+		    c->counted);
+	}
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	(void)bufferevent_setfd(c->bev, -1);
 	bufferevent_free(c->bev);
+	if (fd != -1)
+		close(fd);
 	free(c->program);
 	free(c);
 	if (long_answer)
@@ -188,6 +225,7 @@ client_finish(struct control_client *c, bool ok, int code, const char *text)
 	else
 		evbuffer_add_printf(answer, "error %d %s\n", code, text);
 	c->answer_len = evbuffer_get_length(answer);
+	c->ctl->newest = c;
 	if (evbuffer_get_length(out) == 0)
 		(void)evbuffer_write(answer, bufferevent_getfd(c->bev));
 	/* The rest goes when the socket takes it. */
@@ -530,28 +568,110 @@ control_pause_accept(struct control *ctl)
 	evtimer_add(ctl->resume, &tv);
 }
 
+/* Close a client that has not sent a complete request, telling it why. */
+static void
+client_close_idle(struct control_client *c, const char *for_what)
+{
+	char line[160];
+
+	log_debug("control: closed idle client pid %d to make room for %s (%d "
+	    "connected)", (int)c->pid, for_what, c->ctl->nclients);
+	snprintf(line, sizeof(line), "error 1 closed to make room for %s: this "
+	    "one sent no request\n", for_what);
+	control_send_now(bufferevent_getfd(c->bev), line);
+	client_free(c);
+}
+
 /*
- * Every client slot (or every fd) is taken: close the oldest client that
- * has not sent a complete request, to make room for a new one. Clients
- * with a request under way (a reload they follow, a stop) are kept.
- * Returns false if there was no such client.
+ * Whether c does not read its answer: bytes of it are queued here, the
+ * socket having taken no more (a finished answer, or the progress of a
+ * reload or stop it follows). The upgrade's client is never counted.
  */
 static bool
-control_evict_idle(struct control *ctl)
+client_stalled(struct control_client *c)
+{
+	return c->state != CLIENT_UPGRADE &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+}
+
+/* Close a client that does not read its answer: the answer is cut short. */
+static void
+client_cut(struct control_client *c, const char *why)
+{
+	log_info("control: closed pid %d, which does not read its answer (%zu "
+	    "bytes of it unsent), %s", (int)c->pid, evbuffer_get_length(
+	    bufferevent_get_output(c->bev)), why);
+	client_free(c);
+}
+
+/*
+ * Every client slot (or every fd) is taken: close the oldest client that
+ * has not sent a complete request, or else the oldest one that does not
+ * read its answer, to make room for a new one. Clients with a request
+ * under way that read what they are sent (a reload they follow, a stop)
+ * are kept, as is the upgrade's. Returns false if there was no such
+ * client. With idle_only, only a client without a request is closed.
+ */
+static bool
+control_make_room(struct control *ctl, bool idle_only)
 {
 	struct control_client *c;
 
-	TAILQ_FOREACH(c, &ctl->clients, entry) {
-		if (c->state != CLIENT_READING)
-			continue;
-		log_debug("control: closed idle client pid %d to make room for "
-		    "another (%d connected)", (int)c->pid, ctl->nclients);
-		control_send_now(bufferevent_getfd(c->bev), "error 1 closed to "
-		    "make room for another client: this one sent no request\n");
-		client_free(c);
-		return true;
-	}
+	TAILQ_FOREACH(c, &ctl->clients, entry)
+		if (c->state == CLIENT_READING) {
+			client_close_idle(c, "another client");
+			return true;
+		}
+	if (idle_only)
+		return false;
+	TAILQ_FOREACH(c, &ctl->clients, entry)
+		if (client_stalled(c)) {
+			client_cut(c, "to make room for another client");
+			return true;
+		}
 	return false;
+}
+
+/*
+ * Event: the answers queued and not sent passed CONTROL_QUEUED_MAX. Cut
+ * the oldest clients that do not read theirs until the rest fit; the
+ * client answered last keeps its answer, however long.
+ */
+static void
+control_cut_stalled(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *ctl = arg;
+	struct control_client *c, *next;
+	char why[80];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof(why), "as the answers queued passed %d MiB",
+	    CONTROL_QUEUED_MAX / (1024 * 1024));
+	for (c = TAILQ_FIRST(&ctl->clients); c != NULL &&
+	    ctl->queued > CONTROL_QUEUED_MAX; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c != ctl->newest && client_stalled(c))
+			client_cut(c, why);
+	}
+}
+
+/*
+ * Evbuffer callback: a client's output grew or shrank. Past
+ * CONTROL_QUEUED_MAX, control_cut_stalled runs once this turn's callers
+ * are done with their clients.
+ */
+static void
+client_output_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct control *ctl = ((struct control_client *)arg)->ctl;
+
+	(void)buf;
+	ctl->queued += info->n_added;
+	ctl->queued -= info->n_deleted;
+	if (ctl->queued > CONTROL_QUEUED_MAX)
+		event_active(ctl->cut, EV_TIMEOUT, 0);
 }
 
 /* Event callback: accept every pending connection. */
@@ -572,7 +692,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		if (fd == -1) {
 			if (errno != EMFILE && errno != ENFILE)
 				return;
-			if (control_evict_idle(ctl))
+			if (control_make_room(ctl, true))
 				continue;
 			control_pause_accept(ctl);
 			return;
@@ -593,7 +713,7 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 			continue;
 		}
 		if (ctl->nclients >= ctl->max_clients &&
-		    !control_evict_idle(ctl)) {
+		    !control_make_room(ctl, false)) {
 			control_refuse(fd, "too many control clients; try again");
 			continue;
 		}
@@ -624,7 +744,10 @@ control_client_new(struct control *ctl, int fd, uid_t uid, pid_t pid)
 	c->pid = pid;
 	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->deadline = evtimer_new(base, client_deadline, c);
-	if (c->bev == NULL || c->deadline == NULL) {
+	if (c->bev != NULL)
+		c->counted = evbuffer_add_cb(bufferevent_get_output(c->bev),
+		    client_output_changed, c);
+	if (c->bev == NULL || c->deadline == NULL || c->counted == NULL) {
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
 		else
@@ -717,6 +840,21 @@ control_check_dir(const char *path, char **cause)
 	return 0;
 }
 
+/* Make ctl's events and buffer, and accept clients on ctl->fd: 0 or -1. */
+static int
+control_start(struct control *ctl, struct event_base *base)
+{
+	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
+	    control_accept, ctl);
+	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
+	ctl->cut = event_new(base, -1, 0, control_cut_stalled, ctl);
+	ctl->answer = evbuffer_new();
+	if (ctl->ev == NULL || ctl->resume == NULL || ctl->cut == NULL ||
+	    ctl->answer == NULL || event_add(ctl->ev, NULL) == -1)
+		return -1;
+	return 0;
+}
+
 /* Free what control_open made: events, socket, its file, the lock. */
 static void
 control_release(struct control *ctl)
@@ -727,6 +865,8 @@ control_release(struct control *ctl)
 		event_free(ctl->ev);
 	if (ctl->resume != NULL)
 		event_free(ctl->resume);
+	if (ctl->cut != NULL)
+		event_free(ctl->cut);
 	if (ctl->answer != NULL)
 		evbuffer_free(ctl->answer);
 	if (ctl->path != NULL && ctl->ino != 0 && lstat(ctl->path, &st) == 0 &&
@@ -806,12 +946,7 @@ control_open(struct event_base *base, const char *path,
 	}
 	if ((ctl->path = strdup(path)) == NULL || listen(ctl->fd, 128) == -1)
 		goto fail;
-	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
-	    control_accept, ctl);
-	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
-	ctl->answer = evbuffer_new();
-	if (ctl->ev == NULL || ctl->resume == NULL || ctl->answer == NULL ||
-	    event_add(ctl->ev, NULL) == -1)
+	if (control_start(ctl, base) == -1)
 		goto fail;
 	return ctl;
 fail:
@@ -1237,13 +1372,8 @@ control_restore(struct event_base *base, const struct state_rec *r,
 	ctl->ino = (ino_t)state_get_int(r, "ino", 0);
 	ctl->path = strdup(path);
 	ctl->lock.path = strdup(lock);
-	ctl->ev = event_new(base, ctl->fd, EV_READ | EV_PERSIST,
-	    control_accept, ctl);
-	ctl->resume = evtimer_new(base, control_resume_accept, ctl);
-	ctl->answer = evbuffer_new();
-	if (ctl->path == NULL || ctl->lock.path == NULL || ctl->ev == NULL ||
-	    ctl->resume == NULL || ctl->answer == NULL ||
-	    event_add(ctl->ev, NULL) == -1) {
+	if (ctl->path == NULL || ctl->lock.path == NULL ||
+	    control_start(ctl, base) == -1) {
 		/* The fds stay open: an exec back needs them. */
 		ctl->fd = ctl->lock.fd = -1;
 		ctl->ino = 0;

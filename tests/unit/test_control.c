@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -165,9 +166,9 @@ teardown(void)
 
 TestSuite(control, .init = setup, .fini = teardown);
 
-/* Connect to the server, sending nothing. */
+/* Connect to the server, sending nothing; rcvbuf: SO_RCVBUF, or 0. */
 static int
-client_no_request(void)
+client_connect(int rcvbuf)
 {
 	struct sockaddr_un sun;
 	socklen_t len;
@@ -176,8 +177,30 @@ client_no_request(void)
 
 	cr_assert_eq(unixaddr_make(path, UNIXADDR_FILE, &sun, &len, &why), 0);
 	cr_assert_geq(fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
+	if (rcvbuf > 0)
+		cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf)), 0);
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sun, len), 0, "%s",
 	    strerror(errno));
+	return fd;
+}
+
+/* Connect to the server, sending nothing. */
+static int
+client_no_request(void)
+{
+	return client_connect(0);
+}
+
+/* Send one request line on fd; returns fd. */
+static int
+client_ask(int fd, const char *request)
+{
+	char line[256];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %s\n", CONTROL_PROTOCOL, request);
+	cr_assert_eq(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
 	return fd;
 }
 
@@ -185,13 +208,14 @@ client_no_request(void)
 static int
 client(const char *request)
 {
-	char line[256];
-	int fd, n;
+	return client_ask(client_no_request(), request);
+}
 
-	fd = client_no_request();
-	n = snprintf(line, sizeof(line), "%s %s\n", CONTROL_PROTOCOL, request);
-	cr_assert_eq(send(fd, line, (size_t)n, MSG_NOSIGNAL), n);
-	return fd;
+/* A client that sends request and never reads, with a small SO_RCVBUF. */
+static int
+client_deaf(const char *request)
+{
+	return client_ask(client_connect(4096), request);
 }
 
 /* Run the loop until *count reaches n. */
@@ -582,4 +606,164 @@ Test(control, other_clients_are_closed_in_order_before_an_upgrades_exec)
 	control_upgrade_end(fake.ctl, true, "upgraded to handoff %s", "9.9.1");
 	answer(up, buf, sizeof(buf), NULL, 0);
 	cr_expect_str_eq(buf, "ok upgraded to handoff 9.9.1\n");
+}
+
+/*
+ * Serve with the soft fd limit at nofile: a quarter of it is the number of
+ * clients served at once (the server reads the limit when it opens).
+ */
+static void
+reopen_with_fd_limit(rlim_t nofile)
+{
+	struct rlimit rl;
+	char *cause = NULL;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_geq(rl.rlim_max, nofile);
+	rl.rlim_cur = nofile;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	control_close(fake.ctl);
+	fake.ctl = control_open(base, path, &fake_ops, &fake, &cause);
+	cr_assert_not_null(fake.ctl, "control_open: %s", cause);
+}
+
+/* The soft fd limit back at the hard one. */
+static void
+restore_fd_limit(void)
+{
+	struct rlimit rl;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* Ask for a status on a new client and expect all of it (full bytes). */
+static void
+expect_whole_status(size_t full, const char *who)
+{
+	char *buf = malloc(full + 2);
+
+	cr_assert_not_null(buf);
+	answer(client("status"), buf, full + 2, NULL, 0);
+	cr_expect_eq(strlen(buf), full, "%s got %zu bytes of %zu: %.80s", who,
+	    strlen(buf), full, buf);
+	cr_expect(strlen(buf) >= 10 &&
+	    strcmp(buf + strlen(buf) - 10, "ok status\n") == 0, "%s: no ok",
+	    who);
+	free(buf);
+}
+
+#define NDEAF	16	/* deaf clients, besides 4 others, in 20 slots */
+
+/*
+ * With every slot taken by clients that sent a request, a new client
+ * closes the oldest one that does not read its answer (a reload's
+ * progress piling up, a status), cutting that answer short; one with no
+ * request goes first, and a client following a reload that reads what
+ * it is sent, and the upgrade's, are never closed for another.
+ */
+Test(control, clients_that_do_not_read_their_answers_make_room)
+{
+	static const char idle_line[] = "error 1 closed to make room for "
+	    "another client: this one sent no request\n";
+	int up, follower, flood, idle, deaf[NDEAF + 2], i;
+	size_t full;
+	struct reader cut;
+	char buf[256];
+	ssize_t n;
+
+	reopen_with_fd_limit(80);
+	fake.status_lines = 1024;	/* 1 MiB: more than a socket holds */
+	full = fake.status_lines * 1024 + strlen("ok status\n");
+	up = client("upgrade");
+	pump_until(&fake.upgrades);
+	follower = client("reload a");
+	pump_until_count(&fake.reloads, 1);
+	flood = client("reload b");
+	pump_until_count(&fake.reloads, 2);
+	control_reload_begin(fake.ctl, 7, "a");
+	control_reload_begin(fake.ctl, 8, "b");
+	control_progress(fake.ctl, 7, "a gen 2 starting");
+	for (i = 0; i < 4096; i++)
+		control_progress(fake.ctl, 8, "b %0400d", i);
+	idle = client_no_request();
+	for (i = 0; i < NDEAF; i++) {
+		deaf[i] = client_deaf("status");
+		pump_until_count(&fake.statuses, i + 1);
+	}
+
+	/* The client with no request goes first, told why. */
+	expect_whole_status(full, "the first newcomer");
+	n = recv(idle, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	cr_assert_gt(n, 0, "the idle client heard nothing: %s", strerror(errno));
+	buf[n] = '\0';
+	cr_expect_str_eq(buf, idle_line);
+	close(idle);
+	/* Every slot taken again (the newcomer is gone, answered). */
+	deaf[NDEAF] = client_deaf("status");
+	pump_until_count(&fake.statuses, NDEAF + 2);
+
+	/* Then the oldest that does not read: the reload's flooded follower. */
+	expect_whole_status(full, "the second newcomer");
+	read_closed(flood, &cut);
+	cr_expect_eq(cut.end, 0, "flood: %s", strerror(cut.end));
+	cr_expect(cut.len > 0 && strstr(cut.tail, "ok ") == NULL,
+	    "flood got %zu bytes ending %s", cut.len, cut.tail);
+	deaf[NDEAF + 1] = client_deaf("status");
+	pump_until_count(&fake.statuses, NDEAF + 4);
+
+	/* Then the oldest deaf status client, its answer cut short. */
+	expect_whole_status(full, "the third newcomer");
+	read_closed(deaf[0], &cut);
+	cr_expect_eq(cut.end, 0, "deaf: %s", strerror(cut.end));
+	cr_expect(cut.len > 0 && cut.len < full, "the deaf client got %zu "
+	    "bytes of %zu", cut.len, full);
+
+	/* The follower that reads, and the upgrade's client, are still open. */
+	n = recv(follower, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	cr_assert_gt(n, 0, "the follower: %s", n == 0 ? "closed" :
+	    strerror(errno));
+	buf[n] = '\0';
+	cr_expect_str_eq(buf, "progress a gen 2 starting\n");
+	cr_expect_eq(recv(follower, buf, 1, MSG_DONTWAIT), -1, "the follower "
+	    "was closed");
+	expect_no_answer_yet(up, "the upgrade's client");
+	for (i = 1; i < NDEAF + 2; i++)
+		close(deaf[i]);
+	close(follower);
+	close(up);
+	restore_fd_limit();
+}
+
+#define NBIG	8	/* 9 MiB answers: the eighth passes 64 MiB */
+
+/*
+ * Answers queued and not read are held to 64 MiB in all: past it the
+ * oldest client that does not read is cut; the rest, and the newest
+ * answer, go whole to clients that read them later.
+ */
+Test(control, answers_queued_past_the_cap_cut_the_oldest)
+{
+	int deaf[NBIG], i;
+	size_t full;
+	char *buf;
+
+	fake.status_lines = 9 * 1024;
+	full = fake.status_lines * 1024 + strlen("ok status\n");
+	cr_assert_not_null(buf = malloc(full + 2));
+	for (i = 0; i < NBIG; i++) {
+		deaf[i] = client_deaf("status");
+		pump_until_count(&fake.statuses, i + 1);
+	}
+	for (i = 0; i < NBIG; i++) {
+		answer(deaf[i], buf, full + 2, NULL, 0);
+		if (i == 0)
+			cr_expect_lt(strlen(buf), full, "the oldest got its "
+			    "whole answer");
+		else
+			cr_expect_eq(strlen(buf), full, "client %d got %zu "
+			    "bytes of %zu", i, strlen(buf), full);
+	}
+	free(buf);
 }
