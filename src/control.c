@@ -20,7 +20,8 @@
  * for an upgrade is never closed for another. The answers queued and not
  * sent, all clients together, are held to CONTROL_QUEUED_MAX: past it the
  * oldest clients that do not read theirs are cut first, never the one
- * answered last.
+ * answered last. A reload short of fds closes idle clients too
+ * (control_close_idle).
  */
 #include "autoconf.h"
 
@@ -633,6 +634,34 @@ control_make_room(struct control *ctl, bool idle_only)
 }
 
 /*
+ * Close the n oldest clients that have not sent a complete request, each
+ * told why, if there are that many: their fds are wanted (a reload's
+ * workers need n more), and fewer would not do. Returns how many were
+ * closed: n, or 0.
+ */
+int
+control_close_idle(struct control *ctl, int n)
+{
+	struct control_client *c, *next;
+	int closed = 0, idle = 0;
+
+	if (ctl == NULL)
+		return 0;
+	TAILQ_FOREACH(c, &ctl->clients, entry)
+		idle += c->state == CLIENT_READING;
+	if (idle < n)
+		return 0;
+	for (c = TAILQ_FIRST(&ctl->clients); c != NULL && closed < n; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state != CLIENT_READING)
+			continue;
+		client_close_idle(c, "workers");
+		closed++;
+	}
+	return closed;
+}
+
+/*
  * Event: the answers queued and not sent passed CONTROL_QUEUED_MAX. Cut
  * the oldest clients that do not read theirs until the rest fit; the
  * client answered last keeps its answer, however long.
@@ -797,7 +826,9 @@ control_socket_is_live(const char *path)
 
 /*
  * How many clients at once: CONTROL_MAX_CLIENTS, but at most a quarter of
- * the fd limit, so clients can never take the fds workers need.
+ * the fd limit. That alone does not keep the fds workers need: a reload
+ * counts what it needs first, and closes idle clients (control_close_idle)
+ * if the limit is short.
  */
 static int
 control_max_clients(void)

@@ -127,6 +127,7 @@ void		 control_upgrade_progress(struct control *ctl, const char *fmt,
 void		 control_upgrade_end(struct control *ctl, bool ok,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 control_upgrade_close_others(struct control *ctl);
+int		 control_close_idle(struct control *ctl, int n);
 void		 control_save(const struct control *ctl, struct state_writer *w);
 struct control	*control_restore(struct event_base *base,
 		    const struct state_rec *r, const struct control_ops *ops,

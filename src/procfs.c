@@ -19,6 +19,27 @@
 
 #include "procfs.h"
 
+/*
+ * How many fds this process has open (its /proc/self/fd, less the one
+ * reading it); -1 with errno set if it cannot tell (EMFILE: not one is
+ * free to read it with).
+ */
+long
+procfs_fds_open(void)
+{
+	struct dirent *de;
+	long n = 0;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
 /* A whole file, NUL-terminated, its length in *len; NULL with errno set. */
 char *
 procfs_read(const char *path, size_t *len)

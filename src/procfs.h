@@ -38,5 +38,6 @@ unsigned long long procfs_take_noted_start(pid_t pid);
 int	 procfs_pids_add(struct pid_list *list, pid_t pid);
 void	 procfs_comm(pid_t pid, char *buf, size_t len);
 void	 procfs_pids_free(struct pid_list *list);
+long	 procfs_fds_open(void);
 
 #endif

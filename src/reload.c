@@ -28,6 +28,7 @@
 #include "merge.h"
 #include "program.h"
 #include "reload.h"
+#include "spawn.h"
 
 /* Tell whether two optional strings are equal. */
 static bool
@@ -358,6 +359,41 @@ uid_t
 reload_worker_uid(const struct program_conf *pc)
 {
 	return pc->user != NULL ? pc->uid : geteuid();
+}
+
+/*
+ * Fds a reload takes besides its workers' starts (spawn_fds_needed): a
+ * new generation's descendants cgroup (its directory and cgroup.procs,
+ * descendants.c), and a few the supervisor opens for a moment meanwhile
+ * (the workers' record, a file of /proc, a sock_diag socket).
+ */
+#define RELOAD_FDS_PER_GEN	2
+#define RELOAD_FDS_SLACK	8
+
+/*
+ * The fds reload r takes, at most, beyond those open before it starts
+ * (its listeners are bound by then: reload_bind); *nworkers: how many
+ * workers it starts. The old generations keep theirs while they drain.
+ */
+long
+reload_fds_needed(const struct reload *r, long *nworkers)
+{
+	const struct program_conf *pc;
+	long out = 0, gens = 0;
+
+	*nworkers = 0;
+	TAILQ_FOREACH(pc, &r->conf->programs, entry) {
+		if (r->only != NULL && strcmp(pc->name, r->only) != 0)
+			continue;
+		gens++;
+		*nworkers += pc->workers;
+		if (pc->output != OUTPUT_DISCARD)
+			out += pc->workers;
+	}
+	if (gens == 0)
+		return 0;
+	return spawn_fds_needed(out) + gens * RELOAD_FDS_PER_GEN +
+	    RELOAD_FDS_SLACK;
 }
 
 /* Tell those following the reload. */

@@ -82,6 +82,7 @@ struct reload	*reload_new(struct config *conf, const char *only,
 void		 reload_free(struct reload *r);
 int		 reload_bind(struct reload *r, const struct listener_set *now,
 		    struct program_list *progs, char **cause);
+long		 reload_fds_needed(const struct reload *r, long *nworkers);
 int		 reload_start(struct reload *r, struct program_list *progs,
 		    const struct reload_env *env, char **cause);
 int		 reload_commit(struct reload *r, struct program_list *progs,

@@ -804,6 +804,21 @@ spawn_pass_begin(struct spawn_slot *slot, const struct child_spec *spec,
 }
 
 /*
+ * The fds of the supervisor's that starting workers takes, at most, nout
+ * of them having an output pipe (not output = discard): the read end of
+ * each one's output pipe, for good; and for a while, however many start,
+ * the exec-status pipe's read end of each other start in flight (one a
+ * slot), and the output pipe's write end and both ends of the status pipe
+ * of the start being made. (The slots' socket pairs are made at the
+ * start, spawn_init.)
+ */
+long
+spawn_fds_needed(long nout)
+{
+	return nout + (SPAWN_SLOTS - 1) + 3;
+}
+
+/*
  * Get ready to start workers, at the supervisor's start: raise its fd
  * limit, and make the slots' socket pairs that hand children their fds
  * now, so that the supervisor holds as many fds before its first start as

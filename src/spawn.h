@@ -27,6 +27,7 @@ struct spawn_proc {
 int	 spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 	    char **cause);
 void	 spawn_init(void);
+long	 spawn_fds_needed(long nout);
 void	 spawn_share_fds(bool);
 void	 spawn_start_in_cgroup(bool);
 void	 spawn_start_in_flight(bool);

@@ -17,12 +17,14 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -300,6 +302,50 @@ supervisor_check_preload(const struct config *conf, const char *only,
 	return rc;
 }
 
+/*
+ * Whether the fd limit leaves room for what reload r starts (its
+ * listeners bound): what it takes (reload_fds_needed) beside the fds open
+ * now. If not, idle control clients are closed, oldest first, to make
+ * room, if that makes enough. -1 with *cause if not: nothing started,
+ * and no client closed.
+ */
+static int
+supervisor_fd_room(struct supervisor *sup, const struct reload *r,
+    char **cause)
+{
+	struct rlimit nofile;
+	long need, used, limit, workers, closed;
+
+	need = reload_fds_needed(r, &workers);
+	if (need == 0 || getrlimit(RLIMIT_NOFILE, &nofile) == -1 ||
+	    nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > LONG_MAX)
+		return 0;
+	limit = (long)nofile.rlim_cur;
+	/* Not one fd free to count them with: all are in use. */
+	if ((used = procfs_fds_open()) == -1 && errno != EMFILE)
+		return 0;	/* cannot tell: try */
+	if (used == -1)
+		used = limit;
+	if (used + need <= limit)
+		return 0;
+	closed = control_close_idle(sup->control, used + need - limit > INT_MAX ?
+	    INT_MAX : (int)(used + need - limit));
+	if (closed > 0) {
+		log_info("closed %ld idle control client%s: the %ld worker%s "
+		    "to start need the fds", closed, closed == 1 ? "" : "s",
+		    workers, workers == 1 ? "" : "s");
+		if ((used = procfs_fds_open()) == -1)
+			return 0;	/* cannot tell: try */
+	}
+	if (used + need <= limit)
+		return 0;
+	cause_set(cause, "the fd limit is too low: starting %ld worker%s needs "
+	    "about %ld more fds; the limit is %ld with %ld in use (raise "
+	    "LimitNOFILE= or ulimit -n)", workers, workers == 1 ? "" : "s",
+	    need, limit, used);
+	return -1;
+}
+
 /* Start a reload, or the first start when nothing runs yet. */
 static void
 supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
@@ -334,7 +380,8 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		goto out;
 	}
 	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1 ||
-	    (initial && sdsocket_finish(&cause) == -1)) {
+	    (initial && sdsocket_finish(&cause) == -1) ||
+	    supervisor_fd_room(sup, r, &cause) == -1) {
 		reload_refuse(sup, initial, only, cause_text(cause),
 		    NULL, 0);
 		reload_free(r);

@@ -653,16 +653,25 @@ hx_unwrap_bin(char *real)
 }
 
 /*
- * Start the supervisor under `ulimit -n 64` (soft and hard limit): it
- * serves 16 control clients at once.
+ * Start the supervisor under `ulimit -n NOFILE` (soft and hard limit): it
+ * serves NOFILE / 4 control clients at once.
  */
 static void
-hx_start_with_64_fds(struct sup *s)
+hx_start_with_fds(struct sup *s, int nofile)
 {
-	char *real = hx_wrap_bin(s->dir, "ulimit -n 64 || exit 126");
+	char *line = tc_printf("ulimit -n %d || exit 126", nofile);
+	char *real = hx_wrap_bin(s->dir, line);
 
 	tc_start(s);
 	hx_unwrap_bin(real);
+	free(line);
+}
+
+/* Start the supervisor under `ulimit -n 64`: 16 control clients at once. */
+static void
+hx_start_with_64_fds(struct sup *s)
+{
+	hx_start_with_fds(s, 64);
 }
 
 Test(hostile, idle_clients_under_a_small_fd_limit, .fini = tc_fini)
@@ -713,6 +722,101 @@ Test(hostile, busy_clients_keep_their_slots, .fini = tc_fini)
 		free(answer);
 		close(busy[i]);
 	}
+}
+
+/* ---- idle control clients never take the fds a reload needs ---------- */
+
+/*
+ * Program app's 2 workers, and a program bulk of n more (sleep, each an
+ * output pipe of the supervisor's like app's).
+ */
+static void
+hx_write_bulk_config(struct sup *s, int n)
+{
+	char *more = tc_printf("\n[program bulk]\ncommand = /bin/sleep 3600\n"
+	    "workers = %d\nready = delay:1ms\n", n);
+
+	hx_write_config(s, "", more);
+	free(more);
+}
+
+#define ROOM_FDS	128	/* the supervisor's fd limit: 32 clients */
+#define ROOM_CROWD	32
+#define ROOM_BULK	35	/* 37 workers: with 32 clients, not room for
+				   37 more */
+
+/*
+ * Under a fd limit with room for a reload's workers only without the
+ * idle clients: the reload closes idle clients, oldest first, as many as
+ * it needs, tells them why, and its workers start.
+ */
+Test(hostile, idle_clients_make_room_for_a_reloads_workers, .fini = tc_fini)
+{
+	static const char told[] = "error 1 closed to make room for workers: "
+	    "this one sent no request\n";
+	struct sup *s = hx_new();
+	struct run_result res;
+	char *answer;
+	bool closed;
+	int *crowd;
+
+	hx_write_bulk_config(s, ROOM_BULK);
+	hx_start_with_fds(s, ROOM_FDS);
+	crowd = hx_idle_crowd(s, ROOM_CROWD);
+	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
+	    0, "reload: %s%s", res.out, res.err);
+	cr_expect(strstr(res.out, "done in") != NULL, "%s", res.out);
+	support_result_free(&res);
+	tc_expect_log(s, "idle control clients: the 37 workers to start need "
+	    "the fds", 1);
+	cr_expect_eq(tc_log_count(s, "could not start"), 0);
+	/* crowd[0] made room for the reload's client; the next, for workers. */
+	answer = tc_read_all(crowd[1], DEADLINE_MS, &closed);
+	cr_expect(closed);
+	cr_expect_str_eq(answer, told);
+	free(answer);
+	hx_close_crowd(crowd, ROOM_CROWD);
+	tc_stop(s);
+}
+
+#define SHORT_BULK	60	/* 62 workers: 2 x 62 fds and more, of 128 */
+#define SHORT_CROWD	2
+
+/*
+ * Under a fd limit too low for a reload's workers beside the running
+ * ones, whatever idle clients are closed: the reload is refused before
+ * any worker starts, naming the limit; nothing running changes, and no
+ * idle client is closed for nothing.
+ */
+Test(hostile, a_reload_short_of_fds_is_refused_up_front, .fini = tc_fini)
+{
+	struct sup *s = hx_new();
+	struct run_result res;
+	char buf[8];
+	int *crowd, i;
+
+	hx_write_bulk_config(s, SHORT_BULK);
+	hx_start_with_fds(s, ROOM_FDS);
+	crowd = hx_idle_crowd(s, SHORT_CROWD);
+	cr_expect_eq(support_handoff_cmd(&res, "reload", "-c", s->config, NULL),
+	    1, "reload: %s%s", res.out, res.err);
+	cr_expect(strstr(res.err, "the fd limit is too low: starting 62 "
+	    "workers needs about ") != NULL, "%s", res.err);
+	cr_expect(strstr(res.err, "the limit is 128 with ") != NULL, "%s",
+	    res.err);
+	support_result_free(&res);
+	cr_expect_eq(tc_log_count(s, "gen 2: starting"), 0);
+	cr_expect_eq(tc_log_count(s, "could not start"), 0);
+	cr_expect_eq(support_handoff_cmd(&res, "status", "-c", s->config, NULL),
+	    0, "status: %s", res.err);
+	cr_expect(strstr(res.out, "the fd limit is too low") != NULL, "%s",
+	    res.out);
+	support_result_free(&res);
+	for (i = 0; i < SHORT_CROWD; i++)
+		cr_expect(recv(crowd[i], buf, sizeof(buf), MSG_DONTWAIT) == -1 &&
+		    errno == EAGAIN, "idle client %d was closed", i);
+	hx_close_crowd(crowd, SHORT_CROWD);
+	tc_stop(s);
 }
 
 /* ---- two supervisors started at once on one config ------------------- */
