@@ -35,6 +35,7 @@
 #endif
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,10 @@ control_trim_heap(void)
 static void
 client_free(struct control_client *c)
 {
-	bool long_answer = c->answer_len >= CONTROL_TRIM_BYTES;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t unsent = evbuffer_get_length(out);
+	bool long_answer = c->answer_len >= CONTROL_TRIM_BYTES ||
+	    unsent >= CONTROL_TRIM_BYTES;
 	struct control *ctl = c->ctl;
 	int fd = bufferevent_getfd(c->bev);
 
@@ -175,10 +179,11 @@ client_free(struct control_client *c)
 	if (ctl->newest == c)
 		ctl->newest = NULL;
 	if (c->counted != NULL) {
-		ctl->queued -= evbuffer_get_length(bufferevent_get_output(c->bev));
-		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
-		    c->counted);
+		ctl->queued -= unsent;
+		evbuffer_remove_cb_entry(out, c->counted);
 	}
+	/* What it did not read is freed now, not with the bufferevent. */
+	evbuffer_drain(out, unsent);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	(void)bufferevent_setfd(c->bev, -1);
@@ -208,6 +213,41 @@ client_line(struct control_client *c, const char *kind, const char *fmt, ...)
 	evbuffer_add(out, "\n", 1);
 }
 
+/* Evbuffer cleanup: free a block client_queue_answer queued. */
+static void
+client_free_block(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)(uintptr_t)data);
+}
+
+/*
+ * Queue what answer holds on c's output, and empty answer. It goes in one
+ * block of its own size: the chains a status is built in hold up to twice
+ * its bytes, in pieces, and a client that does not read would keep all of
+ * that (CONTROL_QUEUED_MAX counts bytes).
+ */
+static void
+client_queue_answer(struct control_client *c, struct evbuffer *answer)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t rest = evbuffer_get_length(answer);
+	char *block;
+
+	if (rest > 0 && rest <= INT_MAX && (block = malloc(rest)) != NULL) {
+		(void)evbuffer_remove(answer, block, rest);
+		if (evbuffer_add_reference(out, block, rest, client_free_block,
+		    NULL) == -1) {
+			(void)evbuffer_add(out, block, rest);
+			free(block);
+		}
+		return;
+	}
+	bufferevent_write_buffer(c->bev, answer);
+	evbuffer_drain(answer, evbuffer_get_length(answer));
+}
+
 /*
  * Send the last line after what ctl->answer holds (a status), and close
  * once it is written. When nothing is queued before it, the answer is
@@ -230,8 +270,7 @@ client_finish(struct control_client *c, bool ok, int code, const char *text)
 	if (evbuffer_get_length(out) == 0)
 		(void)evbuffer_write(answer, bufferevent_getfd(c->bev));
 	/* The rest goes when the socket takes it. */
-	bufferevent_write_buffer(c->bev, answer);
-	evbuffer_drain(answer, evbuffer_get_length(answer));
+	client_queue_answer(c, answer);
 	c->state = CLIENT_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
 	if (evbuffer_get_length(out) == 0)
@@ -749,6 +788,9 @@ control_accept(evutil_socket_t lfd, short what, void *arg)
 		if ((c = control_client_new(ctl, fd, cred.uid, cred.pid)) == NULL)
 			continue;
 		client_read_now(c);
+		/* Many may be answered in this turn: keep to the limit. */
+		if (ctl->queued > CONTROL_QUEUED_MAX)
+			control_cut_stalled(-1, 0, ctl);
 	}
 }
 
