@@ -40,6 +40,30 @@ procfs_fds_open(void)
 	return n - 1;
 }
 
+/*
+ * The size of this process's fd table (FDSize in /proc/self/status): no
+ * fd it has open is numbered as high, so it bounds how many are open, for
+ * a few µs however many (counting them, procfs_fds_open, takes some
+ * 0.2 ms with a thousand). -1 if it cannot tell.
+ */
+long
+procfs_fd_table_size(void)
+{
+	char *text, *at, *end;
+	size_t len;
+	long n = -1;
+
+	if ((text = procfs_read("/proc/self/status", &len)) == NULL)
+		return -1;
+	if ((at = strstr(text, "\nFDSize:")) != NULL) {
+		n = strtol(at + strlen("\nFDSize:"), &end, 10);
+		if (end == at + strlen("\nFDSize:") || n < 0)
+			n = -1;
+	}
+	free(text);
+	return n;
+}
+
 /* A whole file, NUL-terminated, its length in *len; NULL with errno set. */
 char *
 procfs_read(const char *path, size_t *len)

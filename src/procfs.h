@@ -39,5 +39,6 @@ int	 procfs_pids_add(struct pid_list *list, pid_t pid);
 void	 procfs_comm(pid_t pid, char *buf, size_t len);
 void	 procfs_pids_free(struct pid_list *list);
 long	 procfs_fds_open(void);
+long	 procfs_fd_table_size(void);
 
 #endif

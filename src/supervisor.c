@@ -321,6 +321,9 @@ supervisor_fd_room(struct supervisor *sup, const struct reload *r,
 	    nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > LONG_MAX)
 		return 0;
 	limit = (long)nofile.rlim_cur;
+	/* Far from the limit (the usual case): no need to count them. */
+	if ((used = procfs_fd_table_size()) != -1 && used + need <= limit)
+		return 0;
 	/* Not one fd free to count them with: all are in use. */
 	if ((used = procfs_fds_open()) == -1 && errno != EMFILE)
 		return 0;	/* cannot tell: try */
