@@ -886,7 +886,7 @@ spawn_rlim_text(rlim_t value, char *buf, size_t size)
  * error ("pipe: Too many open files" and " (the fd limit is ...)"), or ""
  * if err is no limit's. Only on failure: it reads /proc/self/fd.
  */
-static const char *
+const char *
 spawn_limit_words(int err, char *buf, size_t size)
 {
 	char value[32];

@@ -28,6 +28,7 @@ int	 spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 	    char **cause);
 void	 spawn_init(void);
 long	 spawn_fds_needed(long nout);
+const char *spawn_limit_words(int err, char *buf, size_t size);
 void	 spawn_share_fds(bool);
 void	 spawn_start_in_cgroup(bool);
 void	 spawn_start_in_flight(bool);

@@ -103,6 +103,34 @@ program_listeners(struct program_conf *pc, struct listener **ls)
 		ls[i] = listener_set_find(&set, pc->listener_names[i]);
 }
 
+/*
+ * A start that failed for a limit names it: past the fd limit, the limit
+ * and the fds in use (this process's own, counted); out of processes,
+ * the limit that applies; for other errors, nothing.
+ */
+Test(child, a_limit_a_start_ran_into_is_named)
+{
+	struct rlimit old, rl;
+	char buf[160], want[160];
+	long used;
+
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl.rlim_cur = 200;
+	rl.rlim_max = old.rlim_max;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	used = procfs_fds_open();
+	cr_assert_gt(used, 0);
+	snprintf(want, sizeof(want), " (the fd limit is 200; %ld in use)",
+	    used);
+	cr_expect_str_eq(spawn_limit_words(EMFILE, buf, sizeof(buf)), want);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cr_expect_str_eq(spawn_limit_words(ENFILE, buf, sizeof(buf)),
+	    " (the system's limit on open files, fs.file-max)");
+	cr_expect_not_null(strstr(spawn_limit_words(EAGAIN, buf, sizeof(buf)),
+	    "(the process limit: "), "%s", buf);
+	cr_expect_str_eq(spawn_limit_words(ENOMEM, buf, sizeof(buf)), "");
+}
+
 /* The value of NAME in envp, or NULL; each name may appear once only. */
 static const char *
 env_get(char **envp, const char *name)
