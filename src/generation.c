@@ -117,6 +117,7 @@ gen_new(struct event_base *base, struct config *conf, struct program_conf *pc,
 	gen->env.pids = pids;
 	gen->env.groups = groups;
 	gen->env.ops = ops;
+	gen->env.count = &gen->count;
 	gen->env.cb = gen_worker_event;
 	gen->env.cb_arg = gen;
 	for (i = 0; i < gen->nworkers; i++)
@@ -558,24 +559,19 @@ gen_check_all_groups(struct generation *gen)
  * with no exit of ours to tell (its last member's parent was a process
  * outside it): so once no worker's own process is left and no descendant
  * is either (descendants.c), every group still remembered is looked at
- * again.
+ * again. Which are left is counted as pids and groups are set and
+ * forgotten (gen->count), so an exit costs the same with 10 workers as
+ * with 10,000.
  */
 static void
 gen_settle(struct generation *gen)
 {
-	int i, pids = 0, groups = 0;
-
 	if (gen->state != GEN_DRAINING && gen->state != GEN_FAILED)
 		return;
-	for (i = 0; i < gen->nworkers; i++) {
-		if (gen->workers[i].pid != 0)
-			pids++;
-		else if (gen->workers[i].pgid != 0)
-			groups++;
-	}
-	if (pids > 0)
+	if (gen->count.procs > 0)
 		return;
-	if (groups > 0 && (gen->desc == NULL || !desc_group_empty(gen->desc) ||
+	if (gen->count.groups > 0 && (gen->desc == NULL ||
+	    !desc_group_empty(gen->desc) ||
 	    gen_check_all_groups(gen) > 0))
 		return;
 	if (desc_group_empty(gen->desc)) {
@@ -822,16 +818,11 @@ gen_find_worker_group(struct generation *gen, pid_t pgid)
 	return NULL;
 }
 
-/* Count workers with a process, or a process group, still alive. */
+/* How many workers have a process, or a process group, still alive. */
 int
 gen_live_processes(const struct generation *gen)
 {
-	int i, n = 0;
-
-	for (i = 0; i < gen->nworkers; i++)
-		if (gen->workers[i].pid != 0 || gen->workers[i].pgid != 0)
-			n++;
-	return n;
+	return gen->count.procs + gen->count.groups;
 }
 
 /* Tell whether pid is one of the generation's workers (or its MAINPID). */

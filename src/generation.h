@@ -68,6 +68,8 @@ struct generation {
 	size_t		 nlisteners;
 	struct worker	*workers;
 	int		 nworkers;
+	struct worker_count count;	/* workers with a process, or only
+					   a group, left (kept by worker.c) */
 	int		 nready;
 	int		 nspawned;	/* workers started so far (slices) */
 	int		 held_from;	/* draining: workers from this index on are

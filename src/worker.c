@@ -139,33 +139,55 @@ worker_cancel_timer(struct worker *w)
 }
 
 /*
- * Set the worker's process (0: none), keeping the pid map in step. A
+ * Count the worker in its generation's worker_count as it is now (by 1),
+ * or take it out (by -1): around a change of its pid or pgid.
+ */
+static void
+worker_count(const struct worker *w, int by)
+{
+	struct worker_count *c = w->env->count;
+
+	if (c == NULL)
+		return;
+	if (w->pid != 0)
+		c->procs += by;
+	else if (w->pgid != 0)
+		c->groups += by;
+}
+
+/*
+ * Set the worker's process (0: none), keeping the pid map and the
+ * generation's count (worker_count) in step. A
  * pid the map cannot take (no memory) still is the worker's: lookups
  * fall back to asking each generation.
  */
 void
 worker_set_pid(struct worker *w, pid_t pid)
 {
+	worker_count(w, -1);
 	if (w->pid != 0)
 		pidmap_del(w->env->pids, w->pid, w);
 	w->pid = pid;
 	if (pid != 0)
 		(void)pidmap_put(w->env->pids, pid, w);
+	worker_count(w, 1);
 }
 
 /*
  * Set the worker's process group (0: forgotten, it emptied), keeping the
- * group map in step. A group the map cannot take (no memory) is still the
+ * group map and the generation's count in step. A group the map cannot take (no memory) is still the
  * worker's: lookups then ask each generation.
  */
 void
 worker_set_pgid(struct worker *w, pid_t pgid)
 {
+	worker_count(w, -1);
 	if (w->pgid != 0)
 		pidmap_del(w->env->groups, w->pgid, w);
 	w->pgid = pgid;
 	if (pgid != 0)
 		(void)pidmap_put(w->env->groups, pgid, w);
+	worker_count(w, 1);
 }
 
 /*

@@ -85,6 +85,17 @@ extern const struct proc_ops proc_ops_system;
 
 typedef void (*worker_event_cb)(struct worker *, enum worker_event, void *);
 
+/*
+ * How many of a generation's workers have a process, or only a process
+ * group left: kept by worker_set_pid and worker_set_pgid as they change,
+ * so that the generation need not count its workers at each exit.
+ */
+struct worker_count {
+	int		 procs;		/* with a process of their own (pid) */
+	int		 groups;	/* without one, their group not empty
+					   yet (pgid) */
+};
+
 /* What every worker of one generation shares. */
 struct worker_env {
 	struct event_base *base;
@@ -98,6 +109,7 @@ struct worker_env {
 	struct pidmap	*pids;		/* pid -> worker, of every generation */
 	struct pidmap	*groups;	/* process group -> worker, likewise */
 	const struct proc_ops *ops;
+	struct worker_count *count;	/* the generation's, or NULL */
 	worker_event_cb	 cb;
 	void		*cb_arg;
 };

@@ -278,6 +278,30 @@ kill_and_reap(struct generation *gen)
 	cr_assert_eq(gen->state, GEN_GONE);
 }
 
+/*
+ * The generation's counts of workers with a process and with only a
+ * group left agree with its workers, and are procs and groups.
+ */
+static void
+assert_counts(const struct generation *gen, int nprocs, int ngroups)
+{
+	int i, p = 0, g = 0;
+
+	for (i = 0; i < gen->nworkers; i++) {
+		if (gen->workers[i].pid != 0)
+			p++;
+		else if (gen->workers[i].pgid != 0)
+			g++;
+	}
+	cr_assert_eq(gen->count.procs, p, "counted %d with a process, %d have "
+	    "one", gen->count.procs, p);
+	cr_assert_eq(gen->count.groups, g, "counted %d with only a group, %d "
+	    "have one", gen->count.groups, g);
+	cr_assert_eq(p, nprocs, "%d with a process, not %d", p, nprocs);
+	cr_assert_eq(g, ngroups, "%d with only a group, not %d", g, ngroups);
+	cr_assert_eq(gen_live_processes(gen), nprocs + ngroups);
+}
+
 /* Run the loop until cond holds (each turn waits for an event). */
 #define RUN_UNTIL(cond) do {						\
 	int turns_ = 0;							\
@@ -1133,6 +1157,143 @@ Test(generation, a_drain_looks_at_each_group_as_its_processes_exit)
 	    "exits", fake.group_probes, N + 1);
 	gen_free(gen);
 	cr_assert_eq(pidmap_count(groups), 0);
+}
+
+/*
+ * A drain: the generation counts its workers with a process and those with
+ * only a group left as they exit and their groups empty, and is gone
+ * exactly when its last process and its last group are.
+ */
+Test(generation, a_drain_counts_processes_and_groups_and_ends_with_the_last)
+{
+	struct generation *gen = running_gen(4, "");
+	pid_t leader[4], member0, member1;
+	int i;
+
+	assert_counts(gen, 4, 0);
+	for (i = 0; i < 4; i++)
+		leader[i] = gen->workers[i].pid;
+	member0 = fake_member(leader[0]);
+	member1 = fake_member(leader[1]);
+	gen_drain(gen);
+	assert_counts(gen, 4, 0);
+	fake_exit(gen, leader[0], 0);
+	assert_counts(gen, 3, 1);
+	fake_exit(gen, leader[1], 0);
+	assert_counts(gen, 2, 2);
+	fake_exit(gen, leader[2], 0);
+	assert_counts(gen, 1, 2);	/* its group emptied with it */
+	fake_exit(gen, leader[3], 0);
+	assert_counts(gen, 0, 2);
+	cr_assert_eq(gen->state, GEN_DRAINING);
+	cr_assert_eq(seen.gone, 0);
+	cr_assert(fake_member_exit(member1));
+	assert_counts(gen, 0, 1);
+	cr_assert_eq(gen->state, GEN_DRAINING, "a group is left");
+	cr_assert_eq(seen.gone, 0);
+	cr_assert(fake_member_exit(member0));
+	assert_counts(gen, 0, 0);
+	cr_assert_eq(gen->state, GEN_GONE);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(gen);
+	cr_assert_eq(pidmap_count(pids), 0);
+	cr_assert_eq(pidmap_count(groups), 0);
+}
+
+/*
+ * Reversed: the groups empty while the workers run, then the workers
+ * exit; the generation is gone with the last worker, not before.
+ */
+Test(generation, a_drain_ends_with_the_last_process_when_groups_went_first)
+{
+	struct generation *gen = running_gen(3, "");
+	pid_t member = fake_member(gen->workers[2].pid);
+
+	gen_drain(gen);
+	cr_assert(fake_member_exit(member));
+	assert_counts(gen, 3, 0);
+	fake_exit(gen, gen->workers[0].pid, 0);
+	fake_exit(gen, gen->workers[2].pid, 0);
+	assert_counts(gen, 1, 0);
+	cr_assert_eq(seen.gone, 0);
+	fake_exit(gen, gen->workers[1].pid, SIGTERM);
+	assert_counts(gen, 0, 0);
+	cr_assert_eq(seen.gone, 1);
+	cr_assert_eq(gen->state, GEN_GONE);
+	gen_free(gen);
+}
+
+/*
+ * The counts follow a running generation's workers through a crash and
+ * its restart, a MAINPID that carries on after its wrapper, an exec that
+ * fails, an upgrade's save and restore, and a kill.
+ */
+Test(generation, the_counts_follow_restarts_mainpid_and_a_restore)
+{
+	struct generation *gen = running_gen(3, ""), *again;
+	struct state_writer wr;
+	struct state st;
+	char *cause = NULL, buf[32];
+	pid_t wrapper, server, member;
+	int fd, i;
+
+	assert_counts(gen, 3, 0);
+	/* A crash leaving a member of its group behind, and the restart. */
+	member = fake_member(gen->workers[1].pid);
+	fake_exit(gen, gen->workers[1].pid, SIGSEGV);
+	cr_assert_eq(gen->workers[1].state, WORKER_BACKOFF);
+	assert_counts(gen, 2, 1);
+	cr_assert(fake_member_exit(member));
+	assert_counts(gen, 2, 0);
+	RUN_UNTIL(gen->workers[1].state == WORKER_STARTING);
+	assert_counts(gen, 3, 0);
+	gen_notify(gen, &gen->workers[1], "READY", "1");
+
+	/* A wrapper's server carries on as the worker. */
+	wrapper = gen->workers[0].pid;
+	server = fake_member(wrapper);
+	snprintf(buf, sizeof(buf), "%d", (int)server);
+	gen_notify(gen, &gen->workers[0], "MAINPID", buf);
+	cr_assert_eq(gen->workers[0].mainpid, server);
+	fake_exit(gen, wrapper, 0);
+	cr_assert_eq(gen->workers[0].pid, server);
+	assert_counts(gen, 3, 0);
+
+	/* A restart that cannot exec has no process. */
+	fake.exec_fails_next = true;
+	fake_exit(gen, gen->workers[2].pid, SIGKILL);
+	RUN_UNTIL(gen->workers[2].start_failures == 1);
+	assert_counts(gen, 2, 0);
+	fake.exec_fails_next = false;
+	RUN_UNTIL(gen->workers[2].state == WORKER_STARTING);
+	assert_counts(gen, 3, 0);
+
+	/* An upgrade: the new image's generation counts what it takes back. */
+	cr_assert_eq(state_writer_open(&wr), 0);
+	gen_save(gen, &wr);
+	cr_assert_eq(state_writer_seal(&wr, &fd, &cause), 0, "%s",
+	    cause_text(cause));
+	cr_assert_eq(state_read_fd(fd, &st, &cause), 0, "%s",
+	    cause_text(cause));
+	close(fd);
+	again = gen_new(base, conf, config_find_program(conf, "app"), NULL, 1,
+	    "/tmp/notify", &fake_ops, pids, groups, on_event, NULL);
+	cr_assert_not_null(again);
+	assert_counts(again, 0, 0);
+	cr_assert_eq(gen_restore(again, &st.recs[0], &st, &cause), 0, "%s",
+	    cause_text(cause));
+	assert_counts(again, 3, 0);
+	state_free(&st);
+	state_writer_free(&wr);
+
+	kill_and_reap(again);
+	assert_counts(again, 0, 0);
+	cr_assert_eq(seen.gone, 1);
+	gen_free(again);
+	/* The old image's: gone with its exec, and no longer in the maps. */
+	for (i = 0; i < 3; i++)
+		cr_assert_null(pidmap_get(pids, gen->workers[i].pid));
+	gen_free(gen);
 }
 
 /*
