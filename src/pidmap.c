@@ -1,7 +1,9 @@
 /*
  * pidmap.c: open addressing with linear probing; deletion shifts the
  * entries after a hole back, so there are no tombstones and lookups stay
- * short however many pids come and go. The table doubles at 1/2 full.
+ * short however many pids come and go. The table doubles at 1/2 full; it
+ * shrinks only when its owner asks (pidmap_fit), at a quiet moment, so
+ * that pids coming and going around a size never resize it back and forth.
  */
 #include "autoconf.h"
 
@@ -70,18 +72,18 @@ pidmap_slot(const struct pidmap *m, pid_t pid)
 	return &m->slots[i];
 }
 
-/* Double the table. */
+/* Move the entries to a table of size slots (a power of two); -1 without memory. */
 static int
-pidmap_grow(struct pidmap *m)
+pidmap_resize(struct pidmap *m, size_t size)
 {
 	struct pidmap_slot *old = m->slots, *slot;
 	size_t oldsize = m->size, i;
 
-	if ((m->slots = calloc(oldsize * 2, sizeof(*m->slots))) == NULL) {
+	if ((m->slots = calloc(size, sizeof(*m->slots))) == NULL) {
 		m->slots = old;
 		return -1;
 	}
-	m->size = oldsize * 2;
+	m->size = size;
 	for (i = 0; i < oldsize; i++) {
 		if (old[i].pid == 0)
 			continue;
@@ -90,6 +92,13 @@ pidmap_grow(struct pidmap *m)
 	}
 	free(old);
 	return 0;
+}
+
+/* Double the table. */
+static int
+pidmap_grow(struct pidmap *m)
+{
+	return pidmap_resize(m, m->size * 2);
 }
 
 /* Map pid (> 0) to value, replacing what it mapped to; -1 without memory. */
@@ -161,6 +170,32 @@ size_t
 pidmap_count(const struct pidmap *m)
 {
 	return m == NULL ? 0 : m->count;
+}
+
+/*
+ * Shrink the table to the size a map that grew from empty to its count
+ * has, if it is larger: after a reload, whose two generations of workers
+ * doubled it, it would otherwise keep twice the room its pids need (16
+ * bytes a slot). Without memory for the smaller table, it stays as it is.
+ */
+void
+pidmap_fit(struct pidmap *m)
+{
+	size_t size = PIDMAP_INITIAL;
+
+	if (m == NULL)
+		return;
+	while (m->count * 2 > size)
+		size *= 2;
+	if (size < m->size)
+		(void)pidmap_resize(m, size);
+}
+
+/* The size of the table, in slots of 16 bytes (8 where pointers are 4). */
+size_t
+pidmap_slots(const struct pidmap *m)
+{
+	return m == NULL ? 0 : m->size;
 }
 
 /* Tell whether a put ever failed: then the map may lack a pid. */

@@ -21,6 +21,8 @@ int		 pidmap_put(struct pidmap *m, pid_t pid, void *value);
 void		*pidmap_get(const struct pidmap *m, pid_t pid);
 void		 pidmap_del(struct pidmap *m, pid_t pid, const void *value);
 size_t		 pidmap_count(const struct pidmap *m);
+void		 pidmap_fit(struct pidmap *m);
+size_t		 pidmap_slots(const struct pidmap *m);
 int		 pidmap_incomplete(const struct pidmap *m);
 void		 pidmap_observe(struct pidmap *m, pidmap_observer fn, void *arg);
 

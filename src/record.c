@@ -652,6 +652,17 @@ record_open(struct event_base *base, const char *control,
 }
 
 /*
+ * Shrink what the record keeps per process to what its processes need
+ * (pidmap_fit), once a gone generation's processes are forgotten.
+ */
+void
+record_fit(struct record *rec)
+{
+	if (rec != NULL)
+		pidmap_fit(rec->starts);
+}
+
+/*
  * Write the record a last time and stop keeping it: with no process left
  * in it, it is removed.
  */

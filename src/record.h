@@ -59,6 +59,7 @@ struct record	*record_open(struct event_base *base, const char *control,
 		    struct program_list *programs, struct pidmap *pids,
 		    record_extra_fn extra, void *arg, char **cause);
 void		 record_changed(struct record *rec);
+void		 record_fit(struct record *rec);
 int		 record_write(struct record *rec);
 void		 record_close(struct record *rec);
 char		*record_path(const char *control);

@@ -629,6 +629,15 @@ supervisor_cleanup(evutil_socket_t fd, short what, void *arg)
 	}
 	reuseport_trim(sup->reuseport);
 	/*
+	 * The pid and group maps (and the record's) doubled while two
+	 * generations ran: back to the size what is left needs.
+	 */
+	if (freed) {
+		pidmap_fit(sup->pids);
+		pidmap_fit(sup->groups);
+		record_fit(sup->record);
+	}
+	/*
 	 * Give the pages the gone generations used back, once per pass;
 	 * but keep them while the heap's free memory is not more than
 	 * twice what reading the config took at the last reload (some

@@ -1359,3 +1359,83 @@ Test(pidmap, agrees_with_a_plain_array)
 	cr_assert_eq(pidmap_incomplete(m), 0);
 	pidmap_free(m);
 }
+
+/*
+ * A map that two generations of workers doubled shrinks back to the size
+ * the workers left need when asked (pidmap_fit), and keeps every entry;
+ * it never shrinks by itself.
+ */
+Test(pidmap, fits_its_count_when_asked_and_keeps_every_entry)
+{
+	static void *want[8192];
+	struct pidmap *m = pidmap_new(), *fresh = pidmap_new();
+	unsigned int seed = 7;
+	size_t at_rest, count = 0, round;
+	int pid;
+
+	cr_assert_not_null(m);
+	cr_assert_not_null(fresh);
+	for (pid = 1; pid <= 1000; pid++) {
+		cr_assert_eq(pidmap_put(m, pid, &want[pid]), 0);
+		cr_assert_eq(pidmap_put(fresh, pid, &want[pid]), 0);
+		want[pid] = &want[pid];
+	}
+	at_rest = pidmap_slots(m);
+	cr_assert_eq(at_rest, 2048);
+	for (round = 0; round < 3; round++) {
+		/* A new generation's 1000 pids, then the old one's go. */
+		int first = 1 + (int)((round + 1) * 1000) % 8000;
+		for (pid = first; pid < first + 1000; pid++) {
+			cr_assert_eq(pidmap_put(m, pid, &want[pid]), 0);
+			want[pid] = &want[pid];
+		}
+		cr_assert_eq(pidmap_slots(m), 4096, "two generations doubled it");
+		for (pid = 1; pid < 8192; pid++) {
+			if (want[pid] != NULL && (pid < first || pid >= first + 1000)) {
+				want[pid] = NULL;
+				pidmap_del(m, pid, NULL);
+			}
+		}
+		cr_assert_eq(pidmap_slots(m), 4096, "no shrink by itself");
+		pidmap_fit(m);
+		cr_assert_eq(pidmap_slots(m), at_rest, "fit: %zu slots, not %zu",
+		    pidmap_slots(m), at_rest);
+		for (pid = 1, count = 0; pid < 8192; pid++) {
+			cr_assert_eq(pidmap_get(m, pid), want[pid], "pid %d", pid);
+			count += want[pid] != NULL;
+		}
+		cr_assert_eq(pidmap_count(m), count);
+	}
+	/* Random puts and deletes between fits: it agrees with the array. */
+	for (round = 0; round < 50000; round++) {
+		pid = 1 + (int)(rand_r(&seed) % 8191);
+		if (rand_r(&seed) % 2 == 0) {
+			want[pid] = NULL;
+			pidmap_del(m, pid, NULL);
+		} else {
+			want[pid] = &want[pid];
+			cr_assert_eq(pidmap_put(m, pid, &want[pid]), 0);
+		}
+		if (rand_r(&seed) % 500 == 0)
+			pidmap_fit(m);
+	}
+	for (pid = 1, count = 0; pid < 8192; pid++) {
+		cr_assert_eq(pidmap_get(m, pid), want[pid], "pid %d", pid);
+		count += want[pid] != NULL;
+	}
+	cr_assert_eq(pidmap_count(m), count);
+	/* Emptied, it fits the initial size; a fit map grows again. */
+	for (pid = 1; pid < 8192; pid++)
+		pidmap_del(m, pid, NULL);
+	pidmap_fit(m);
+	cr_assert_eq(pidmap_slots(m), 64);
+	pidmap_fit(fresh);
+	cr_assert_eq(pidmap_slots(fresh), 2048, "a fresh map is fit already");
+	for (pid = 1; pid <= 100; pid++)
+		cr_assert_eq(pidmap_put(m, pid, &want[0]), 0);
+	cr_assert_eq(pidmap_slots(m), 256);
+	cr_assert_eq(pidmap_get(m, 100), &want[0]);
+	cr_assert_eq(pidmap_incomplete(m), 0);
+	pidmap_free(m);
+	pidmap_free(fresh);
+}
