@@ -8,7 +8,7 @@ struct event_base;
 struct output;
 
 struct output	*output_new(struct event_base *base, int fd, const char *prefix,
-		    unsigned long long *dropped);
+		    unsigned long long *dropped, const void *pool);
 void		 output_free(struct output *out);
 void		 output_flush(struct output *out);
 int		 output_fd(const struct output *out);

@@ -373,7 +373,7 @@ recover_read_output(struct orphan *o)
 	    o->rp.gen, (int)o->rp.pid);
 	/* The pipe is the output reader's from now on. */
 	if ((o->output = output_new(o->rec->base, fd, prefix,
-	    &o->rec->output_dropped)) == NULL) {
+	    &o->rec->output_dropped, o->rec)) == NULL) {
 		close(fd);
 		return;
 	}

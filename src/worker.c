@@ -242,7 +242,7 @@ worker_open_output(struct worker *w, int fd, pid_t pid, bool stored)
 	snprintf(prefix, sizeof(prefix), "%s gen %u pid %d", env->program,
 	    env->number, (int)pid);
 	if ((w->output = output_new(env->base, fd, prefix,
-	    &w->output_dropped)) == NULL) {
+	    &w->output_dropped, env)) == NULL) {
 		close(fd);
 		return;
 	}

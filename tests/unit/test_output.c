@@ -60,7 +60,8 @@ worker_pipe(const char *prefix, struct output **out,
 	int p[2];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-	cr_assert_not_null(*out = output_new(base, p[0], prefix, dropped));
+	cr_assert_not_null(*out = output_new(base, p[0], prefix, dropped,
+	    NULL));
 	return p[1];
 }
 
