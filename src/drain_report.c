@@ -24,6 +24,9 @@
 #include "parse.h"
 #include "state.h"
 
+/* What a report keeps per worker stays small (drain_report.h). */
+_Static_assert(sizeof(struct drain_worker) <= 8, "8 bytes a worker");
+
 /* Workers named in a summary line per kind of end; the rest are counted. */
 #define DRAIN_REPORT_NAMED	3
 
@@ -105,17 +108,17 @@ drain_report_exit(struct drain_report *r, int index, pid_t pid, int status)
 	dw->pid = pid;	/* a MAINPID it announced may have carried on */
 	if (WIFEXITED(status)) {
 		dw->end = DRAIN_EXITED;
-		dw->value = WEXITSTATUS(status);
+		dw->value = (uint8_t)WEXITSTATUS(status);
 	} else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
 	    dw->killing) {
 		dw->end = DRAIN_KILLED;
 		dw->value = SIGKILL;
 	} else if (WIFSIGNALED(status) && WTERMSIG(status) == r->stop_signal) {
 		dw->end = DRAIN_STOP_SIGNAL;
-		dw->value = r->stop_signal;
+		dw->value = (uint8_t)r->stop_signal;
 	} else {
 		dw->end = DRAIN_SIGNAL;
-		dw->value = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+		dw->value = WIFSIGNALED(status) ? (uint8_t)WTERMSIG(status) : 0;
 	}
 }
 
@@ -135,7 +138,7 @@ static bool
 drain_report_end_clean(const struct drain_report *r,
     const struct drain_worker *dw)
 {
-	switch (dw->end) {
+	switch ((enum drain_end)dw->end) {
 	case DRAIN_RUNNING:
 	case DRAIN_NOT_RUNNING:
 		return true;
@@ -158,7 +161,7 @@ drain_report_end_text(const struct drain_report *r,
 {
 	char limit[32], sig[32];
 
-	switch (dw->end) {
+	switch ((enum drain_end)dw->end) {
 	case DRAIN_RUNNING:
 		snprintf(buf, len, "still running");
 		break;
@@ -278,7 +281,7 @@ drain_report_fix(const struct drain_report *r, int i, char *buf, size_t len)
 	buf[0] = '\0';
 	if (drain_report_end_clean(r, dw))
 		return;
-	switch (dw->end) {
+	switch ((enum drain_end)dw->end) {
 	case DRAIN_STOP_SIGNAL:
 		snprintf(buf, len, "the server has no graceful handler for "
 		    "SIG%s and dropped what it was serving: set stop_signal = "
@@ -514,7 +517,7 @@ drain_history_restore(struct drain_history *h, const struct state *st,
 		rep->workers[k].pid = (pid_t)state_get_int(r, "pid", 0);
 		rep->workers[k].end = end >= DRAIN_RUNNING && end <= DRAIN_KILLED ?
 		    (enum drain_end)end : DRAIN_NOT_RUNNING;
-		rep->workers[k].value = (int)state_get_int(r, "value", 0);
+		rep->workers[k].value = (uint8_t)state_get_int(r, "value", 0);
 	}
 	drain_history_add(h, rep);
 }

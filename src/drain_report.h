@@ -26,10 +26,14 @@ enum drain_end {
 	DRAIN_KILLED,		/* SIGKILLed at drain_timeout */
 };
 
+/*
+ * 8 bytes a worker: a report is kept, for status, for each of a program's
+ * last DRAIN_HISTORY drained generations (16 KiB for 1000 workers).
+ */
 struct drain_worker {
 	pid_t		 pid;
-	enum drain_end	 end;
-	int		 value;
+	uint8_t		 end;		/* enum drain_end */
+	uint8_t		 value;		/* exit status (0-255), or signal */
 	bool		 killing;	/* SIGKILL sent at drain_timeout */
 };
 
