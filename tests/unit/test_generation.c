@@ -331,6 +331,39 @@ running_gen(int workers, const char *keys)
 	return gen;
 }
 
+/*
+ * An upgrade: gen saved as records, and the new image's generation made
+ * (with no process counted) and restored from them.
+ */
+static struct generation *
+upgraded_gen(struct generation *gen)
+{
+	struct generation *again;
+	struct state_writer w;
+	struct state st;
+	char *cause = NULL;
+	int fd;
+
+	cr_assert_eq(state_writer_open(&w), 0);
+	gen_save(gen, &w);
+	cr_assert_eq(state_writer_seal(&w, &fd, &cause), 0, "%s",
+	    cause_text(cause));
+	cr_assert_eq(state_read_fd(fd, &st, &cause), 0, "%s",
+	    cause_text(cause));
+	close(fd);
+	cr_assert_gt(st.nrecs, 0);
+	cr_assert_str_eq(st.recs[0].kind, "gen");
+	again = gen_new(base, conf, config_find_program(conf, "app"), NULL, 1,
+	    "/tmp/notify", &fake_ops, pids, groups, on_event, NULL);
+	cr_assert_not_null(again);
+	assert_counts(again, 0, 0);
+	cr_assert_eq(gen_restore(again, &st.recs[0], &st, &cause), 0, "%s",
+	    cause_text(cause));
+	state_free(&st);
+	state_writer_free(&w);
+	return again;
+}
+
 TestSuite(generation, .init = setup, .fini = teardown);
 
 Test(generation, ready_once_every_worker_is)
@@ -623,28 +656,11 @@ Test(generation, a_late_exec_failure_on_restart_backs_off_with_the_reason)
 Test(generation, a_late_exec_failure_crosses_an_upgrade)
 {
 	struct generation *gen = running_gen(1, ""), *again;
-	struct state_writer w;
-	struct state st;
-	char *cause = NULL;
 	pid_t pid = restart_failing_late(gen);
-	int fd;
 
 	cr_assert_not_null(gen->workers[0].cannot_run);
 
-	cr_assert_eq(state_writer_open(&w), 0);
-	gen_save(gen, &w);
-	cr_assert_eq(state_writer_seal(&w, &fd, &cause), 0, "%s",
-	    cause_text(cause));
-	cr_assert_eq(state_read_fd(fd, &st, &cause), 0, "%s",
-	    cause_text(cause));
-	close(fd);
-	cr_assert_gt(st.nrecs, 0);
-	cr_assert_str_eq(st.recs[0].kind, "gen");
-	again = gen_new(base, conf, config_find_program(conf, "app"), NULL, 1,
-	    "/tmp/notify", &fake_ops, pids, groups, on_event, NULL);
-	cr_assert_not_null(again);
-	cr_assert_eq(gen_restore(again, &st.recs[0], &st, &cause), 0, "%s",
-	    cause_text(cause));
+	again = upgraded_gen(gen);
 	cr_assert_eq(pidmap_get(pids, pid), &again->workers[0]);
 	cr_assert_eq(again->workers[0].state, WORKER_STARTING);
 
@@ -654,8 +670,6 @@ Test(generation, a_late_exec_failure_crosses_an_upgrade)
 	cr_assert_not_null(again->workers[0].last_error);
 	cr_assert_str_eq(again->workers[0].last_error, LATE_CAUSE);
 	cr_assert_eq(seen.failed, 0);
-	state_free(&st);
-	state_writer_free(&w);
 	kill_and_reap(again);
 	gen_free(again);
 	gen->workers[0].pid = 0;	/* the old image's: gone with its exec */
@@ -1231,11 +1245,9 @@ Test(generation, a_drain_ends_with_the_last_process_when_groups_went_first)
 Test(generation, the_counts_follow_restarts_mainpid_and_a_restore)
 {
 	struct generation *gen = running_gen(3, ""), *again;
-	struct state_writer wr;
-	struct state st;
-	char *cause = NULL, buf[32];
+	char buf[32];
 	pid_t wrapper, server, member;
-	int fd, i;
+	int i;
 
 	assert_counts(gen, 3, 0);
 	/* A crash leaving a member of its group behind, and the restart. */
@@ -1269,22 +1281,8 @@ Test(generation, the_counts_follow_restarts_mainpid_and_a_restore)
 	assert_counts(gen, 3, 0);
 
 	/* An upgrade: the new image's generation counts what it takes back. */
-	cr_assert_eq(state_writer_open(&wr), 0);
-	gen_save(gen, &wr);
-	cr_assert_eq(state_writer_seal(&wr, &fd, &cause), 0, "%s",
-	    cause_text(cause));
-	cr_assert_eq(state_read_fd(fd, &st, &cause), 0, "%s",
-	    cause_text(cause));
-	close(fd);
-	again = gen_new(base, conf, config_find_program(conf, "app"), NULL, 1,
-	    "/tmp/notify", &fake_ops, pids, groups, on_event, NULL);
-	cr_assert_not_null(again);
-	assert_counts(again, 0, 0);
-	cr_assert_eq(gen_restore(again, &st.recs[0], &st, &cause), 0, "%s",
-	    cause_text(cause));
+	again = upgraded_gen(gen);
 	assert_counts(again, 3, 0);
-	state_free(&st);
-	state_writer_free(&wr);
 
 	kill_and_reap(again);
 	assert_counts(again, 0, 0);
