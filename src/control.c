@@ -1273,16 +1273,6 @@ client_send_rest(struct control_client *c)
 	return true;
 }
 
-/* Milliseconds from CLOCK_MONOTONIC. */
-static long long
-control_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Send the answers of the clients other than the upgrade's for at most
  * CONTROL_EXEC_FLUSH_MS in all, as fast as each reads: a client that
@@ -1292,11 +1282,13 @@ control_now_ms(void)
 static void
 control_flush_others(struct control *ctl)
 {
-	long long deadline = control_now_ms() + CONTROL_EXEC_FLUSH_MS;
 	struct control_client *c, **who;
+	struct timespec began;
 	struct pollfd *pfd;
-	int n, i, left;
+	uint64_t spent;
+	int n, i;
 
+	clock_gettime(CLOCK_MONOTONIC, &began);
 	pfd = calloc((size_t)ctl->nclients + 1, sizeof(*pfd));
 	who = calloc((size_t)ctl->nclients + 1, sizeof(*who));
 	if (pfd == NULL || who == NULL) {
@@ -1315,9 +1307,10 @@ control_flush_others(struct control *ctl)
 			pfd[n].revents = 0;
 			who[n++] = c;
 		}
-		left = (int)(deadline - control_now_ms());
-		if (n == 0 || left <= 0 || (poll(pfd, (nfds_t)n, left) == -1 &&
-		    errno != EINTR))
+		spent = elapsed_ms(&began);
+		if (n == 0 || spent >= CONTROL_EXEC_FLUSH_MS ||
+		    (poll(pfd, (nfds_t)n, (int)(CONTROL_EXEC_FLUSH_MS - spent)) ==
+		    -1 && errno != EINTR))
 			break;
 		for (i = 0; i < n; i++)
 			if (pfd[i].revents != 0)

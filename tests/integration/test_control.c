@@ -1537,19 +1537,6 @@ Test(control, a_status_answer_cut_short_is_not_printed_as_if_whole)
 #define TC_ASKING	"the supervisor was upgrading itself in place and did " \
 	"not serve the request; asking again"
 
-/* How many times needle occurs in haystack. */
-static int
-tc_count(const char *haystack, const char *needle)
-{
-	int n = 0;
-
-	while ((haystack = strstr(haystack, needle)) != NULL) {
-		n++;
-		haystack += strlen(needle);
-	}
-	return n;
-}
-
 /*
  * A request the supervisor did not serve because it was upgrading itself
  * in place ("error 3 ... ask again") is sent again, the same, by `handoff
@@ -1579,8 +1566,8 @@ Test(control, a_request_not_served_during_an_upgrade_is_sent_again)
 	cr_expect_eq(support_handoff_cmd(&res, "status", "--json", "-s", sock,
 	    NULL), 0, "%s", res.err);
 	cr_expect_str_eq(res.out, "supervisor x pid 1\n");
-	cr_expect_eq(tc_count(res.err, "handoff status: " TC_ASKING), 1,
-	    "stderr: %s", res.err);
+	cr_expect_eq(support_count_lines(res.err, "handoff status: "
+	    TC_ASKING), 1, "stderr: %s", res.err);
 	support_result_free(&res);
 	cr_expect_str_eq(f.seen[0], "HANDOFF/1 status json");
 	cr_expect_str_eq(f.seen[1], "HANDOFF/1 status json");
@@ -1589,22 +1576,24 @@ Test(control, a_request_not_served_during_an_upgrade_is_sent_again)
 	    NULL), 0, "%s", res.err);
 	cr_expect_str_eq(res.out, "x gen 2: starting 1 worker\n"
 	    "x gen 2 took over\n");
-	cr_expect_eq(tc_count(res.err, "handoff reload: " TC_ASKING), 1,
-	    "stderr: %s", res.err);
+	cr_expect_eq(support_count_lines(res.err, "handoff reload: "
+	    TC_ASKING), 1, "stderr: %s", res.err);
 	support_result_free(&res);
 	cr_expect_str_eq(f.seen[2], "HANDOFF/1 reload web");
 	cr_expect_str_eq(f.seen[3], "HANDOFF/1 reload web");
 
 	cr_expect_eq(support_handoff_cmd(&res, "status", "-s", sock, NULL), 1);
 	cr_expect_str_eq(res.out, "");
-	cr_expect_eq(tc_count(res.err, TC_ASKING), 2, "stderr: %s", res.err);
+	cr_expect_eq(support_count_lines(res.err, TC_ASKING), 2, "stderr: %s",
+	    res.err);
 	cr_expect(strstr(res.err, "handoff status: the supervisor is "
 	    "upgrading itself in place; this request was not served: ask "
 	    "again\n") != NULL, "stderr: %s", res.err);
 	support_result_free(&res);
 
 	cr_expect_eq(support_handoff_cmd(&res, "upgrade", "-s", sock, NULL), 1);
-	cr_expect_eq(tc_count(res.err, TC_ASKING), 0, "stderr: %s", res.err);
+	cr_expect_eq(support_count_lines(res.err, TC_ASKING), 0, "stderr: %s",
+	    res.err);
 	cr_expect(strstr(res.err, "handoff upgrade: the supervisor is "
 	    "upgrading itself in place") != NULL, "stderr: %s", res.err);
 	support_result_free(&res);
