@@ -72,7 +72,10 @@ pidmap_slot(const struct pidmap *m, pid_t pid)
 	return &m->slots[i];
 }
 
-/* Move the entries to a table of size slots (a power of two); -1 without memory. */
+/*
+ * Move the entries to a table of size slots (a power of two); -1 without
+ * memory.
+ */
 static int
 pidmap_resize(struct pidmap *m, size_t size)
 {

@@ -47,7 +47,6 @@
  */
 #include "autoconf.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -890,25 +889,19 @@ const char *
 spawn_limit_words(int err, char *buf, size_t size)
 {
 	char value[32];
-	struct dirent *de;
 	struct rlimit rl;
-	DIR *dir;
-	int used = -1;	/* the directory's own fd is not counted */
+	long used;
 
 	buf[0] = '\0';
 	if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if ((dir = opendir("/proc/self/fd")) == NULL) {
+		if ((used = procfs_fds_open()) == -1)
 			snprintf(buf, size, " (the fd limit is %s%s)",
 			    spawn_rlim_text(rl.rlim_cur, value, sizeof(value)),
 			    errno == EMFILE ? ", all in use" : "");
-			return buf;
-		}
-		while ((de = readdir(dir)) != NULL)
-			if (de->d_name[0] != '.')
-				used++;
-		closedir(dir);
-		snprintf(buf, size, " (the fd limit is %s; %d in use)",
-		    spawn_rlim_text(rl.rlim_cur, value, sizeof(value)), used);
+		else
+			snprintf(buf, size, " (the fd limit is %s; %ld in use)",
+			    spawn_rlim_text(rl.rlim_cur, value, sizeof(value)),
+			    used);
 	} else if (err == ENFILE)
 		snprintf(buf, size, " (the system's limit on open files, "
 		    "fs.file-max)");

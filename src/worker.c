@@ -175,8 +175,9 @@ worker_set_pid(struct worker *w, pid_t pid)
 
 /*
  * Set the worker's process group (0: forgotten, it emptied), keeping the
- * group map and the generation's count in step. A group the map cannot take (no memory) is still the
- * worker's: lookups then ask each generation.
+ * group map and the generation's count in step. A group the map cannot
+ * take (no memory) is still the worker's: lookups then ask each
+ * generation.
  */
 void
 worker_set_pgid(struct worker *w, pid_t pgid)
