@@ -108,6 +108,15 @@ struct parse_state {
 	 * user or group lookup could not be noted (out of memory).
 	 */
 	bool			 not_reusable;
+	/*
+	 * The config in force, whose sections a reload's parse may take
+	 * again where their text did not change (section_take_listener);
+	 * NULL: everything is parsed.
+	 */
+	const struct config	*running;
+	bool			 reused;	/* the open section was taken */
+	bool			 lookups_taken;	/* running's lookups copied */
+	size_t			 skip_to;	/* lines before it are taken */
 	char			 cause[512];	/* for causes built at run time */
 };
 
@@ -921,32 +930,48 @@ prog_command(struct parse_state *st, const char *value, const char **error)
 	return set_string(&st->program->command, value, error);
 }
 
-/* qsort comparison of two strings given by their addresses. */
-static int
-compare_strings(const void *a, const void *b)
+/*
+ * A set of at most MAX_LISTENERS_PER_PROGRAM names (a program's
+ * listeners, or their fd_names), each with its place: open addressing
+ * over twice as many slots, so that finding repeats takes one pass.
+ */
+#define NAME_TABLE_SLOTS	(2 * MAX_LISTENERS_PER_PROGRAM)
+struct name_table {
+	const char	*name[NAME_TABLE_SLOTS];
+	size_t		 at[NAME_TABLE_SLOTS];
+};
+
+/*
+ * Add name, at place at, to t (zeroed before the first). The place of
+ * an equal name added before (which stays), or SIZE_MAX if it is new.
+ */
+static size_t
+name_table_add(struct name_table *t, const char *name, size_t at)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	size_t i = hashmap_hash(name, strlen(name)) % NAME_TABLE_SLOTS;
+
+	for (; t->name[i] != NULL; i = (i + 1) % NAME_TABLE_SLOTS)
+		if (strcmp(t->name[i], name) == 0)
+			return t->at[i];
+	t->name[i] = name;
+	t->at[i] = at;
+	return SIZE_MAX;
 }
 
-/* The first of names that repeats an earlier one, or NULL. */
+/*
+ * The first of names (at most MAX_LISTENERS_PER_PROGRAM) that repeats an
+ * earlier one, or NULL.
+ */
 static const char *
 first_repeated(char **names, size_t n)
 {
-	char *sorted[MAX_LISTENERS_PER_PROGRAM];
-	size_t i, j;
+	struct name_table t;
+	size_t i;
 
-	/* Sorted, repeats are neighbours; only then say which came first. */
-	memcpy(sorted, names, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), compare_strings);
-	for (i = 1; i < n; i++)
-		if (strcmp(sorted[i - 1], sorted[i]) == 0)
-			break;
-	if (i >= n)
-		return NULL;
-	for (i = 1; i < n; i++)
-		for (j = 0; j < i; j++)
-			if (strcmp(names[j], names[i]) == 0)
-				return names[i];
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < n; i++)
+		if (name_table_add(&t, names[i], i) != SIZE_MAX)
+			return names[i];
 	return NULL;
 }
 
@@ -1465,7 +1490,8 @@ section_finish(struct parse_state *st)
 	section_text_end(st);
 	pending_apply(st);
 	st->can_continue = false;
-	if (st->kind == SECTION_LISTENER)
+	/* A section taken again was checked when it was parsed. */
+	if (st->kind == SECTION_LISTENER && !st->reused)
 		listener_section_finish(st);
 	else if (st->kind == SECTION_PROGRAM)
 		program_section_finish(st);
@@ -1474,6 +1500,7 @@ section_finish(struct parse_state *st)
 	st->program = NULL;
 	st->nseen = 0;
 	st->damaged = false;
+	st->reused = false;
 }
 
 /*
@@ -1512,6 +1539,101 @@ section_words(const char *header, char *kind, size_t kind_size, char *name,
 	if (!section_word(&p, name, name_size))
 		return 1;
 	return section_word(&p, extra, extra_size) ? 3 : 2;
+}
+
+/*
+ * Copy what the parse of a listener section found from old, the same
+ * section parsed for the config in force, into lc: its address and
+ * options. What config_finish sets (users, index, the slots of a
+ * reuseport program) it sets again. -1 if out of memory (lc unchanged).
+ */
+static int
+listener_conf_take_parsed(struct listener_conf *lc,
+    const struct listener_conf *old)
+{
+	char *listen = NULL, *fd_name = NULL;
+
+	if ((old->listen != NULL && (listen = strdup(old->listen)) == NULL) ||
+	    (old->fd_name != NULL && old->fd_name != old->name &&
+	    (fd_name = strdup(old->fd_name)) == NULL)) {
+		free(listen);
+		return -1;
+	}
+	lc->listen = listen;
+	lc->fd_name = fd_name;
+	lc->has_listen = old->has_listen;
+	lc->addr = old->addr;
+	lc->opts = old->opts;
+	lc->opts.per_slot = false;
+	return 0;
+}
+
+/*
+ * Note every user and group the config in force looked up as looked up by
+ * this parse too, once it takes a section of that config again (which
+ * may name some): config_reload then checks them before taking the new
+ * config again in turn. They held when this parse began.
+ */
+static void
+section_take_lookups(struct parse_state *st)
+{
+	const struct config_lookup *lk;
+	size_t i;
+
+	if (st->lookups_taken)
+		return;
+	st->lookups_taken = true;
+	for (i = 0; i < st->running->nlookups; i++) {
+		lk = &st->running->lookups[i];
+		if (looked_up(st, lk->name, lk->group) == NULL)
+			note_lookup(st, lk->name, lk->group, lk->uid, lk->gid);
+	}
+}
+
+/*
+ * The listener section just opened (its header read) has the very text
+ * of the config in force's section of that name: take that section's
+ * parse instead of parsing it again, and have the reader pass over its
+ * lines. A config that parsed without a warning (st->running) gives the
+ * same result for the same text: a section's keys depend on nothing
+ * outside it but the users and groups named (checked still to hold
+ * before this parse began) and host names (a config that named one is
+ * not taken again). The text must end where that section's did: at the
+ * end of the file or on a line opening the next section.
+ */
+static void
+section_take_listener(struct parse_state *st)
+{
+	const struct config *running = st->running;
+	const struct listener_conf *old;
+	const char *next;
+	size_t at = st->section_at, end;
+
+	if (running == NULL || at != st->line_at ||
+	    (old = config_find_listener(running, st->listener->name)) == NULL ||
+	    old->in_force || old->text_len == 0 ||
+	    old->text_at > running->text_len ||
+	    old->text_len > running->text_len - old->text_at ||
+	    old->text_len > st->textlen - at)
+		return;
+	end = at + old->text_len;
+	if (memcmp(st->text + at, running->text + old->text_at,
+	    old->text_len) != 0)
+		return;
+	if (end < st->textlen) {
+		if (st->text[end - 1] != '\n')
+			return;
+		for (next = st->text + end; next < st->text + st->textlen &&
+		    (*next == ' ' || *next == '\t'); next++)
+			;
+		if (next == st->text + st->textlen || *next != '[')
+			return;
+	}
+	if (listener_conf_take_parsed(st->listener, old) == -1)
+		return;		/* parsed as usual */
+	section_take_lookups(st);
+	st->reused = true;
+	st->skip_to = end;
 }
 
 /* Open the section whose header text (between [ and ]) is given. */
@@ -1582,6 +1704,7 @@ section_start(struct parse_state *st, const char *header)
 			return;
 		}
 		st->kind = SECTION_LISTENER;
+		section_take_listener(st);
 	} else {
 		struct program_conf *old = config_find_program(st->conf, name);
 		if (old != NULL) {
@@ -1965,6 +2088,15 @@ config_reader(char *buf, int num, void *user)
 	ssize_t len;
 	char *line, *comment, *p;
 
+	/* A line of a section taken again: counted, not read. */
+	if (st->pos < st->skip_to) {
+		st->line_at = st->pos;
+		st->pos = (p = memchr(st->text + st->pos, '\n', st->skip_to -
+		    st->pos)) != NULL ? (size_t)(p - st->text) + 1 : st->skip_to;
+		st->lineno++;
+		memcpy(buf, ";\n", 3);
+		return buf;
+	}
 	if ((len = config_next_line(st)) == -1)
 		return NULL;
 	st->lineno++;
@@ -2583,40 +2715,47 @@ config_check_self(struct config *conf, struct config_msgs *msgs)
 }
 
 /*
- * Check the config as a whole: resolve program listeners, find address
- * conflicts and unused listeners, fill defaults. Used for files and for the
- * command line alike. Returns -1 if any error was found.
- */
-/*
  * Warn of two listeners of pc that a worker would know by the same name
  * in LISTEN_FDNAMES: a server that picks its sockets by name cannot tell
- * them apart. The pairs are few (at most MAX_LISTENERS_PER_PROGRAM).
+ * them apart. Of such pairs, the one named is the one whose first
+ * listener comes first in the program (then the second), as the
+ * listeners = key lists them.
  */
 static void
 config_check_fd_names(const struct config *conf, const struct program_conf *pc,
     struct config_msgs *msgs)
 {
-	const struct listener_conf *a, *b;
-	size_t i, j;
+	struct name_table t;
+	const struct listener_conf *lc;
+	size_t i, earlier, first = SIZE_MAX, second = 0;
 
-	for (i = 0; i < pc->nlisteners; i++) {
-		if ((a = pc->listeners[i]) == NULL)
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < pc->nlisteners && i < MAX_LISTENERS_PER_PROGRAM; i++) {
+		if ((lc = pc->listeners[i]) == NULL)
 			continue;
-		for (j = i + 1; j < pc->nlisteners; j++) {
-			if ((b = pc->listeners[j]) == NULL || a == b ||
-			    strcmp(a->fd_name, b->fd_name) != 0)
-				continue;
-			config_msgs_add(msgs, false, conf->path,
-			    pc->listeners_line ? pc->listeners_line : pc->line,
-			    "program %s: listeners %s and %s have the same "
-			    "fd_name '%s', so LISTEN_FDNAMES cannot tell them "
-			    "apart (give one another fd_name =)", pc->name,
-			    a->name, b->name, a->fd_name);
-			return;
+		earlier = name_table_add(&t, lc->fd_name, i);
+		if (earlier != SIZE_MAX && earlier < first &&
+		    pc->listeners[earlier] != lc) {
+			first = earlier;
+			second = i;
 		}
 	}
+	if (first == SIZE_MAX)
+		return;
+	config_msgs_add(msgs, false, conf->path,
+	    pc->listeners_line ? pc->listeners_line : pc->line,
+	    "program %s: listeners %s and %s have the same "
+	    "fd_name '%s', so LISTEN_FDNAMES cannot tell them "
+	    "apart (give one another fd_name =)", pc->name,
+	    pc->listeners[first]->name, pc->listeners[second]->name,
+	    pc->listeners[first]->fd_name);
 }
 
+/*
+ * Check the config as a whole: resolve program listeners, find address
+ * conflicts and unused listeners, fill defaults. Used for files and for the
+ * command line alike. Returns -1 if any error was found.
+ */
 int
 config_finish(struct config *conf, struct config_msgs *msgs)
 {
@@ -2733,7 +2872,8 @@ config_has_mode(const struct config *conf, enum handoff_mode mode)
 }
 
 static struct config *config_parse_stream(const char *path, FILE *fp,
-		    char *text, size_t len, struct config_msgs *msgs);
+		    char *text, size_t len, const struct config *running,
+		    struct config_msgs *msgs);
 
 /* Note the file (its device and inode) conf was read from. */
 static void
@@ -2750,26 +2890,45 @@ config_set_file(struct config *conf, const struct stat *file)
 struct config *
 config_load(const char *path, struct config_msgs *msgs)
 {
-	return config_reload(path, NULL, msgs);
+	return config_reload(path, NULL, NULL, msgs);
 }
 
 /*
- * Load path for a reload. The running config is taken again (one more
- * reference) if it was read from the same file (by device and inode: the
- * path may be spelled another way, and a config carried across an upgrade
- * has the file's identity too), the file holds the very text it was
- * parsed from, and nothing else it came from changed: its parse warned of
- * nothing (a parse says its warnings at each reload), named no host (a
- * name is looked up afresh) and each user and group it names is still
- * what it was. Else, or with running NULL, the file is parsed (errors and
- * warnings in msgs). The config taken again keeps the path it was read
+ * Tell whether conf, a config read from a file (running or prepared), can
+ * stand for the file's text now (len bytes; file its fstat): read from
+ * the same file (by device and inode: the path may be spelled another
+ * way, and a config carried across an upgrade has the file's identity
+ * too), holding the very text, and reusable (config_parse_stream: its
+ * parse warned of nothing, as a parse says its warnings each time, and
+ * named no host, as a name is looked up afresh). Its users and groups
+ * are checked by the caller.
+ */
+static bool
+config_same_text(const struct config *conf, const struct stat *file,
+    const char *text, size_t len)
+{
+	return conf != NULL && conf->reusable && conf->text != NULL &&
+	    text != NULL && conf->file_ino == file->st_ino &&
+	    conf->file_dev == file->st_dev && len == conf->text_len &&
+	    memcmp(text, conf->text, len) == 0;
+}
+
+/*
+ * Load path for a reload. The running config, or else prepared (the file
+ * read ahead of the reload, when it was written), is taken again (one
+ * more reference) if it stands for the file's text now
+ * (config_same_text) and each user and group it names is still what it
+ * was. Else, or with both NULL, the file is parsed (errors and warnings
+ * in msgs); each listener section of the running config whose text is
+ * unchanged is taken again rather than parsed (a reload's cost follows
+ * what changed). The config taken again keeps the path it was read
  * under, for its messages.
  */
 struct config *
 config_reload(const char *path, struct config *running,
-    struct config_msgs *msgs)
+    struct config *prepared, struct config_msgs *msgs)
 {
-	struct config *conf;
+	struct config *conf, *same;
 	struct stat file;
 	char *text, msg[256];
 	const char *why;
@@ -2787,16 +2946,21 @@ config_reload(const char *path, struct config *running,
 		len = (size_t)ftell(fp);
 		rewind(fp);
 	}
-	if (running != NULL && running->reusable && text != NULL &&
-	    running->text != NULL && running->file_ino == file.st_ino &&
-	    running->file_dev == file.st_dev && len == running->text_len &&
-	    memcmp(text, running->text, len) == 0 &&
-	    config_lookups_hold(running)) {
+	/* A config whose lookups changed stands for no text, nor sections. */
+	if (running != NULL && (!running->reusable || running->text == NULL ||
+	    !config_lookups_hold(running)))
+		running = NULL;
+	if (!config_same_text(prepared, &file, text, len) ||
+	    !config_lookups_hold(prepared))
+		prepared = NULL;
+	if ((same = config_same_text(running, &file, text, len) ? running :
+	    prepared) != NULL) {
 		fclose(fp);
 		free(text);
-		return config_ref(running);
+		return config_ref(same);
 	}
-	if ((conf = config_parse_stream(path, fp, text, len, msgs)) != NULL)
+	if ((conf = config_parse_stream(path, fp, text, len, running,
+	    msgs)) != NULL)
 		config_set_file(conf, &file);
 	return conf;
 }
@@ -2826,7 +2990,7 @@ config_load_text(const char *path, const char *text, size_t len,
 		config_msgs_add(msgs, true, path, 0, "out of memory");
 		return NULL;
 	}
-	conf = config_parse_stream(path, fp, copy, len, msgs);
+	conf = config_parse_stream(path, fp, copy, len, NULL, msgs);
 	/* The file it names, for config_reload: its text may differ now. */
 	if (conf != NULL && stat(path, &file) == 0)
 		config_set_file(conf, &file);
@@ -2858,11 +3022,12 @@ config_count_sections(const char *text, size_t len, const char *header)
 
 /*
  * Parse the config fp reads (over text, len bytes, which the config keeps
- * as the text in force); closes fp and takes text.
+ * as the text in force); closes fp and takes text. Listener sections of
+ * running (NULL: none) whose text did not change are taken again.
  */
 static struct config *
 config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
-    struct config_msgs *msgs)
+    const struct config *running, struct config_msgs *msgs)
 {
 	struct parse_state st;
 	struct config *conf;
@@ -2876,6 +3041,7 @@ config_parse_stream(const char *path, FILE *fp, char *text, size_t len,
 	if (text != NULL && len > 0) {
 		st.text = text;
 		st.textlen = len;
+		st.running = running;
 	}
 	if ((conf = config_new_sized(path, text != NULL ?
 	    config_count_sections(text, len, "[listener") : 0, text != NULL ?

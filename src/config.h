@@ -192,7 +192,7 @@ struct config_msgs {
 
 struct config	*config_load(const char *path, struct config_msgs *msgs);
 struct config	*config_reload(const char *path, struct config *running,
-		    struct config_msgs *msgs);
+		    struct config *prepared, struct config_msgs *msgs);
 struct config	*config_load_text(const char *path, const char *text,
 		    size_t len, struct config_msgs *msgs);
 struct config	*config_new(const char *path);

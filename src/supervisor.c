@@ -251,7 +251,7 @@ reload_load_config(struct supervisor *sup, const char *only)
 	config_msgs_init(&msgs);
 	heap = mallinfo2().uordblks;
 	conf = config_reload(sup->config_path, only == NULL ? sup->conf : NULL,
-	    &msgs);
+	    NULL, &msgs);
 	/* The heap that reading it took (see supervisor_cleanup). */
 	after = mallinfo2().uordblks;
 	if (conf == sup->conf)

@@ -2604,7 +2604,7 @@ static struct config *
 reload_of(const char *path, struct config *running, struct config_msgs *msgs)
 {
 	config_msgs_init(msgs);
-	return config_reload(path, running, msgs);
+	return config_reload(path, running, NULL, msgs);
 }
 
 /* Load text from a temp file kept for reloads; path receives its name. */
@@ -2804,6 +2804,304 @@ Test(config_reload, a_config_of_another_file_or_of_no_file_is_not_taken)
 	config_unref(c1);
 }
 
+/* ---- config_reload: unchanged listener sections are taken again ------ */
+
+/*
+ * Assert that each listener of got is what a fresh parse of the same file
+ * (want) made of it: every field the parse and config_finish set.
+ */
+static void
+assert_listeners_as_parsed(const struct config *got, const struct config *want)
+{
+	const struct listener_conf *a, *b;
+
+	cr_assert_eq(got->nlisteners, want->nlisteners);
+	for (a = TAILQ_FIRST(&got->listeners), b = TAILQ_FIRST(&want->listeners);
+	    a != NULL && b != NULL; a = TAILQ_NEXT(a, entry),
+	    b = TAILQ_NEXT(b, entry)) {
+		cr_assert_str_eq(a->name, b->name);
+		cr_assert_str_eq(a->fd_name, b->fd_name, "%s", a->name);
+		cr_assert_eq(a->fd_name == a->name, b->fd_name == b->name);
+		cr_assert_str_eq(a->listen, b->listen, "%s", a->name);
+		cr_assert_eq(a->line, b->line, "%s: line %d, not %d", a->name,
+		    a->line, b->line);
+		cr_assert_eq(a->text_at, b->text_at, "%s", a->name);
+		cr_assert_eq(a->text_len, b->text_len, "%s", a->name);
+		cr_assert_eq(a->index, b->index, "%s", a->name);
+		cr_assert_eq(a->has_listen, b->has_listen);
+		cr_assert_eq(a->self, b->self, "%s", a->name);
+		cr_assert(addr_equal(&a->addr, &b->addr), "%s", a->name);
+		cr_assert_eq(a->opts.backlog, b->opts.backlog, "%s", a->name);
+		cr_assert_eq(a->opts.reuseport, b->opts.reuseport);
+		cr_assert_eq(a->opts.v6only, b->opts.v6only);
+		cr_assert_eq(a->opts.nodelay, b->opts.nodelay);
+		cr_assert_str_eq(a->opts.interface, b->opts.interface);
+		cr_assert_eq(a->opts.mode, b->opts.mode, "%s", a->name);
+		cr_assert_eq(a->opts.owner, b->opts.owner, "%s", a->name);
+		cr_assert_eq(a->opts.group, b->opts.group, "%s", a->name);
+		cr_assert_eq(a->opts.per_slot, b->opts.per_slot, "%s", a->name);
+		cr_assert_eq(a->users, b->users, "%s", a->name);
+		cr_assert_eq(a->slots, b->slots, "%s", a->name);
+	}
+	cr_assert(a == NULL && b == NULL);
+}
+
+/* Load path afresh; the config must be good. */
+static struct config *
+load_fresh(const char *path)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+
+	config_msgs_init(&msgs);
+	conf = config_load(path, &msgs);
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	return conf;
+}
+
+/*
+ * A reload takes the listener sections whose text did not change from the
+ * config in force: the config it makes is the one a fresh parse of the
+ * file makes, lines and places in the text moved by what changed above
+ * them, a changed section as it reads now, and what depends on the
+ * programs (a reuseport program's slots) as the programs say now.
+ */
+Test(config_reload, unchanged_listener_sections_are_taken_as_a_parse_makes_them)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2, *fresh;
+	struct listener_conf *lc;
+	char path[64];
+
+	c1 = load_kept(
+	    "[listener a]\nlisten = 127.0.0.1:0\nbacklog = 7\nfd_name = first\n\n"
+	    "[listener b]\nlisten = unix:/tmp/handoff-test-b.sock\nmode = 0600\n"
+	    "[listener c]\n  listen = 127.0.0.1:0\n"
+	    "[listener d]\nlisten = 127.0.0.1:0\nnodelay = yes\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = a b c\n"
+	    "[program fast]\ncommand = /bin/true\nlisteners = d\n"
+	    "handoff = reuseport\nworkers = 3\n", path, sizeof(path));
+	cr_assert_not_null(lc = config_find_listener(c1, "d"));
+	cr_assert(lc->opts.per_slot);
+	cr_assert_eq(lc->slots, 3);
+
+	rewrite_file(path, "# one more line above them all\n"
+	    "[listener a]\nlisten = 127.0.0.1:0\nbacklog = 7\nfd_name = first\n\n"
+	    "[listener b]\nlisten = unix:/tmp/handoff-test-b.sock\nmode = 0600\n"
+	    "[listener c]\n  listen = 127.0.0.2:0\n"
+	    "[listener d]\nlisten = 127.0.0.1:0\nnodelay = yes\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = a b c d\n"
+	    "[program fast]\ncommand = /bin/true\nlisteners = d\n"
+	    "handoff = inherit\nworkers = 3\n");
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	cr_assert_eq(msgs.count, 0, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	fresh = load_fresh(path);
+	assert_listeners_as_parsed(c2, fresh);
+	cr_assert_not_null(lc = config_find_listener(c2, "c"));
+	cr_assert_str_eq(lc->listen, "127.0.0.2:0");
+	cr_assert_not_null(lc = config_find_listener(c2, "d"));
+	cr_assert_not(lc->opts.per_slot, "a slot of a program now inherit");
+	cr_assert_eq(lc->users, 2);
+	/* And the config taken again makes the next one as well. */
+	rewrite_file(path,
+	    "[listener a]\nlisten = 127.0.0.1:0\nbacklog = 7\nfd_name = first\n\n"
+	    "[listener b]\nlisten = unix:/tmp/handoff-test-b.sock\nmode = 0600\n"
+	    "[listener c]\n  listen = 127.0.0.2:0\n"
+	    "[listener d]\nlisten = 127.0.0.1:0\nnodelay = yes\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = a b c\n"
+	    "[program fast]\ncommand = /bin/true\nlisteners = d\n"
+	    "handoff = reuseport\nworkers = 2\n");
+	config_unref(c1);
+	c1 = c2;
+	config_unref(fresh);
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	fresh = load_fresh(path);
+	assert_listeners_as_parsed(c2, fresh);
+	cr_assert_not_null(lc = config_find_listener(c2, "d"));
+	cr_assert(lc->opts.per_slot);
+	cr_assert_eq(lc->slots, 2);
+	unlink(path);
+	config_unref(fresh);
+	config_unref(c2);
+	config_unref(c1);
+}
+
+/*
+ * A section whose old text is only the start of its new text is parsed:
+ * keys added at its end (the last section of the file), text that joins
+ * its last line (a file that ended without a newline), a section named
+ * twice now.
+ */
+Test(config_reload, a_listener_section_that_grew_is_parsed_again)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2;
+	struct listener_conf *lc;
+	char path[64];
+
+	c1 = load_kept("[program app]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\nlisten = 127.0.0.1:0\n", path, sizeof(path));
+	rewrite_file(path, "[program app]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\nlisten = 127.0.0.1:0\nbacklog = 9\n");
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	cr_assert_not_null(lc = config_find_listener(c2, "a"));
+	cr_assert_eq(lc->opts.backlog, 9);
+	config_unref(c2);
+	config_unref(c1);
+
+	c1 = load_kept("[program app]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\nlisten = 127.0.0.1:0", path, sizeof(path));
+	rewrite_file(path, "[program app]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\nlisten = 127.0.0.1:0[listener b]\n"
+	    "listen = 127.0.0.1:0\n");
+	cr_assert_null(c2 = reload_of(path, c1, &msgs));
+	cr_assert(strstr(all_msgs(&msgs), "listen = 127.0.0.1:0[listener b]") !=
+	    NULL, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+
+	rewrite_file(path, "[program app]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\nlisten = 127.0.0.1:0\n[listener a]\n"
+	    "listen = 127.0.0.1:0\n");
+	cr_assert_null(c2 = reload_of(path, c1, &msgs));
+	cr_assert(strstr(all_msgs(&msgs), ":6: duplicate section [listener a] "
+	    "(first at line 4)") != NULL, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	unlink(path);
+	config_unref(c1);
+}
+
+/*
+ * The users and groups of a section taken again are the new config's
+ * too: a reload after it looks them up again, and takes that config
+ * again only while they hold.
+ */
+Test(config_reload, a_section_taken_again_keeps_its_users_looked_up)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2, *c3;
+	struct listener_conf *lc;
+	char path[64];
+	uid_t uid;
+	gid_t user_gid, gid;
+	size_t i;
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	c1 = load_kept("[listener web]\nlisten = unix:/tmp/handoff-test-web.sock\n"
+	    "owner = nobody\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = web\n", path,
+	    sizeof(path));
+	rewrite_file(path, "[listener web]\nlisten = unix:/tmp/handoff-test-web.sock\n"
+	    "owner = nobody\n"
+	    "[program app]\ncommand = /bin/false\nlisteners = web\n");
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	cr_assert_not_null(lc = config_find_listener(c2, "web"));
+	cr_assert_eq(lc->opts.owner, uid);
+	cr_assert_eq(c2->nlookups, 1);
+	cr_assert_str_eq(c2->lookups[0].name, "nobody");
+	c3 = reload_of(path, c2, &msgs);
+	cr_assert_eq(c3, c2);
+	config_msgs_free(&msgs);
+	config_unref(c3);
+	/* The system says nobody is another uid now (played as above). */
+	for (i = 0; i < c2->nlookups; i++)
+		c2->lookups[i].uid = uid + 1;
+	c3 = reload_of(path, c2, &msgs);
+	cr_assert_not_null(c3, "%s", all_msgs(&msgs));
+	cr_assert_neq(c3, c2, "a changed user was not looked up again");
+	cr_assert_not_null(lc = config_find_listener(c3, "web"));
+	cr_assert_eq(lc->opts.owner, uid);
+	config_msgs_free(&msgs);
+	unlink(path);
+	config_unref(c3);
+	config_unref(c2);
+	config_unref(c1);
+}
+
+/*
+ * A config read ahead (when the file was written) is taken by the reload
+ * while the file holds its text; not once the text changed again, nor
+ * one read from another file, nor one that warned (the reload says its
+ * warnings); the config in force comes first.
+ */
+Test(config_reload, a_config_read_ahead_is_taken_while_the_file_holds_its_text)
+{
+	struct config_msgs msgs;
+	struct config *c1, *ahead, *c2;
+	char path[64], other[64];
+	static const char changed[] =
+	    "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[program app]\ncommand = /bin/false\nlisteners = web\n";
+
+	c1 = load_kept(reload_text, path, sizeof(path));
+	rewrite_file(path, changed);
+	ahead = reload_of(path, c1, &msgs);
+	cr_assert_not_null(ahead, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	config_msgs_init(&msgs);
+	c2 = config_reload(path, c1, ahead, &msgs);
+	cr_assert_eq(c2, ahead);
+	config_msgs_free(&msgs);
+	config_unref(c2);
+
+	/* The config in force again: that one, not the one read ahead. */
+	rewrite_file(path, reload_text);
+	config_msgs_init(&msgs);
+	cr_assert_eq(c2 = config_reload(path, c1, ahead, &msgs), c1);
+	config_msgs_free(&msgs);
+	config_unref(c2);
+
+	/* Changed again: parsed. */
+	rewrite_file(path, "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[program app]\ncommand = /bin/echo\nlisteners = web\n");
+	config_msgs_init(&msgs);
+	c2 = config_reload(path, c1, ahead, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	cr_assert(c2 != ahead && c2 != c1);
+	cr_assert_str_eq(config_find_program(c2, "app")->command, "/bin/echo");
+	config_msgs_free(&msgs);
+	config_unref(c2);
+
+	/* The same text in another file. */
+	write_temp(changed, strlen(changed), other, sizeof(other));
+	config_msgs_init(&msgs);
+	c2 = config_reload(other, NULL, ahead, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	cr_assert_neq(c2, ahead);
+	cr_assert_str_eq(c2->path, other);
+	config_msgs_free(&msgs);
+	config_unref(c2);
+	unlink(other);
+	config_unref(ahead);
+
+	/* Read ahead with a warning: read again, to say it. */
+	rewrite_file(path, "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[listener spare]\nlisten = 127.0.0.1:0\n"
+	    "[program app]\ncommand = /bin/true\nlisteners = web\n");
+	ahead = reload_of(path, c1, &msgs);
+	cr_assert_not_null(ahead);
+	cr_assert_eq(msgs.nwarnings, 1, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	config_msgs_init(&msgs);
+	c2 = config_reload(path, c1, ahead, &msgs);
+	cr_assert_not_null(c2);
+	cr_assert_neq(c2, ahead);
+	cr_assert_eq(msgs.nwarnings, 1, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	config_unref(c2);
+	config_unref(ahead);
+	unlink(path);
+	config_unref(c1);
+}
+
 /*
  * Two listeners of one program known by the same fd_name: the worker's
  * LISTEN_FDNAMES cannot tell them apart, which check says; the same
@@ -2829,6 +3127,37 @@ Test(config, two_listeners_of_a_program_with_one_fd_name_are_warned_of)
 	    "listeners = a b c\n"
 	    "[program other]\ncommand = /bin/true\nlisteners = web\n"
 	    "[listener web]\nlisten = 127.0.0.1:0\n",
+	    &msgs, path, sizeof(path));
+	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
+	assert_msgs(&msgs, path, expected, 1);
+	config_msgs_free(&msgs);
+	config_unref(conf);
+}
+
+/*
+ * Of several pairs with one fd_name, the one said is the one whose first
+ * listener comes first in listeners =, then its next namesake; a
+ * listener's own name counts as its fd_name.
+ */
+Test(config, the_first_pair_with_one_fd_name_is_the_one_said)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	char path[64];
+	static const char *const expected[] = {
+		":9: warning: program app: listeners a and d have the same "
+		"fd_name 'p', so LISTEN_FDNAMES cannot tell them apart "
+		"(give one another fd_name =)",
+	};
+
+	conf = load_text(
+	    "[listener a]\nlisten = 127.0.0.1:0\nfd_name = p\n"
+	    "[listener b]\nlisten = 127.0.0.1:0\nfd_name = c\n"
+	    "[program app]\ncommand = /bin/true\n"
+	    "listeners = a b c d e\n"
+	    "[listener c]\nlisten = 127.0.0.1:0\n"
+	    "[listener d]\nlisten = 127.0.0.1:0\nfd_name = p\n"
+	    "[listener e]\nlisten = 127.0.0.1:0\nfd_name = p\n",
 	    &msgs, path, sizeof(path));
 	cr_assert_not_null(conf, "%s", all_msgs(&msgs));
 	assert_msgs(&msgs, path, expected, 1);
