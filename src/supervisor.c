@@ -33,6 +33,7 @@
 #include "cause.h"
 #include "child.h"
 #include "config.h"
+#include "confwatch.h"
 #include "control.h"
 #include "descendants.h"
 #include "drain_report.h"
@@ -234,10 +235,54 @@ reload_refuse(struct supervisor *sup, bool initial, const char *only,
 }
 
 /*
+ * The config file was written: read and check it now, ahead of the reload
+ * that usually follows, which then finds it ready (reload_load_config) if
+ * the file still holds that text. Nothing is said of it here: the reload
+ * says what is wrong with the file, and a file with warnings is read
+ * again by the reload, to say them. Listener sections unchanged since the
+ * config in force are taken from it, as a reload takes them.
+ */
+static void
+supervisor_config_written(void *arg)
+{
+	struct supervisor *sup = arg;
+	struct config_msgs msgs;
+	struct config *conf;
+	uint64_t us;
+	struct timespec began;
+	size_t heap, after;
+
+	if (sup->stopping)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &began);
+	config_unref(sup->prepared);
+	sup->prepared = NULL;
+	config_msgs_init(&msgs);
+	heap = mallinfo2().uordblks;
+	conf = config_reload(sup->config_path, sup->conf, NULL, &msgs);
+	after = mallinfo2().uordblks;
+	config_msgs_free(&msgs);
+	us = elapsed_us(&began);
+	if (conf == NULL || conf == sup->conf || !conf->reusable) {
+		log_debug("%s written: %s", sup->config_path, conf == NULL ?
+		    "it has errors (a reload says them)" : conf == sup->conf ?
+		    "the config in force" : "read again at the reload (to say "
+		    "its warnings, or look up a host again)");
+		config_unref(conf);
+		return;
+	}
+	sup->prepared = conf;
+	sup->prepared_heap = after > heap ? after - heap : 0;
+	log_debug("%s written: read and checked in %llu us, ready for a reload",
+	    sup->config_path, (unsigned long long)us);
+}
+
+/*
  * Load the config for a reload (of every program if only is NULL); NULL
  * (and every error logged) if bad. A file that did not change since the
- * config in force was read from it gives that config again
- * (config_reload says when).
+ * config in force was read from it gives that config again, and one that
+ * did not change since it was read ahead (supervisor_config_written) the
+ * config read then (config_reload says when).
  */
 static struct config *
 reload_load_config(struct supervisor *sup, const char *only)
@@ -251,14 +296,21 @@ reload_load_config(struct supervisor *sup, const char *only)
 	config_msgs_init(&msgs);
 	heap = mallinfo2().uordblks;
 	conf = config_reload(sup->config_path, only == NULL ? sup->conf : NULL,
-	    NULL, &msgs);
+	    sup->prepared, &msgs);
 	/* The heap that reading it took (see supervisor_cleanup). */
 	after = mallinfo2().uordblks;
 	if (conf == sup->conf)
 		log_debug("%s is unchanged: the config in force is kept",
 		    sup->config_path);
-	else if (conf != NULL)
+	else if (conf != NULL && conf == sup->prepared) {
+		log_debug("%s is as it was read when written: that config is "
+		    "taken", sup->config_path);
+		sup->config_heap = sup->prepared_heap;
+	} else if (conf != NULL)
 		sup->config_heap = after > heap ? after - heap : 0;
+	/* Read ahead for this reload: used or outdated now. */
+	config_unref(sup->prepared);
+	sup->prepared = NULL;
 	for (i = 0; i < msgs.count; i++) {
 		if (msgs.is_error[i])
 			log_errorx("%s", msgs.lines[i]);
@@ -1187,6 +1239,8 @@ supervisor_free(struct supervisor *sup)
 	health_close(sup->health);
 	guard_free(sup->guard);
 	listener_set_clear(&sup->listeners);
+	confwatch_free(sup->confwatch);
+	config_unref(sup->prepared);
 	config_unref(sup->conf);
 	notify_close(sup->notify);
 	desc_shutdown();	/* after the generations, before the event base */
@@ -1572,6 +1626,14 @@ supervisor_run(struct config *conf, const char *config_path,
 		supervisor_begin(&sup, config_ref(conf), true, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
+	/* Only a speed-up: without it, a reload reads the file itself. */
+	if (sup.config_path != NULL && (sup.confwatch = confwatch_new(sup.base,
+	    sup.config_path, supervisor_config_written, &sup, &cause)) == NULL) {
+		log_debug("the config is not read ahead of reloads: %s",
+		    cause_text(cause));
+		free(cause);
+		cause = NULL;
+	}
 	while (!sup.stopping || program_list_has_processes(&sup.programs)) {
 		loopstat_dispatch(sup.base);
 		if (sup.upgrade_to == NULL)

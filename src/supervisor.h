@@ -65,6 +65,9 @@ struct supervisor {
 	char		*config_path;	/* NULL when built from the command line */
 	struct config	*conf;		/* the config in force */
 	size_t		 config_heap;	/* bytes the last reload's config took */
+	struct confwatch *confwatch;	/* tells when config_path is written */
+	struct config	*prepared;	/* config_path read once written, or NULL */
+	size_t		 prepared_heap;	/* bytes reading it took */
 	struct listener_set listeners;	/* the listeners of conf */
 	struct program_list programs;
 	struct pidmap	*pids;		/* worker pid -> struct worker */

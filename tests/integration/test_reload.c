@@ -657,3 +657,102 @@ Test(reload, config_that_is_not_a_regular_file)
 	free(link);
 	tc_stop(s);
 }
+
+/* The usual config, debug logs, its listener's fd_name mark. */
+static char *
+rl_marked_text(struct sup *s, const char *mark, const char *extra)
+{
+	return tc_printf("[supervisor]\nname = ctltest\ncontrol = %s\n"
+	    "pidfile = %s/handoff.pid\nlog_level = debug\n\n"
+	    "[listener web]\nlisten = 127.0.0.1:%d\nfd_name = %s\n\n"
+	    "[program app]\ncommand = %s\nlisteners = web\n%s",
+	    s->sock, s->dir, s->port, mark, support_env("HANDOFF_TESTSERVER"),
+	    extra);
+}
+
+/* Tell whether the workers on the test's port know their socket as mark. */
+static bool
+rl_marked(struct sup *s, const char *mark)
+{
+	char *env = rl_get(s->port, "/env");
+	char *want = tc_printf("LISTEN_FDNAMES=%s\n", mark);
+	bool found = env != NULL && strstr(env, want) != NULL;
+
+	free(env);
+	free(want);
+	return found;
+}
+
+/*
+ * The supervisor reads its config file as soon as it is written (closed
+ * after writing, or renamed into place), ahead of the reload: the reload
+ * takes what was read only while the file still holds that text. Written
+ * again since (here, still open for writing, so not yet said to be
+ * written), the file is read again at the reload; a file with errors is
+ * said to have them by the reload, and nothing changes.
+ */
+Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *text, *tmp;
+	int fd, ready = 0;
+
+	text = rl_marked_text(s, "a", "");
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_start(s);
+	cr_assert(rl_marked(s, "a"));
+
+	/* Written: read ahead, and the reload takes it. */
+	text = rl_marked_text(s, "b", "");
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_expect_log(s, "written: read and checked", ++ready);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "is as it was read when written: that config is taken", 1);
+	cr_expect(rl_marked(s, "b"));
+
+	/* Read ahead as c, then changed to d before the reload. */
+	text = rl_marked_text(s, "c", "");
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_expect_log(s, "written: read and checked", ++ready);
+	cr_assert((fd = open(s->config, O_WRONLY | O_TRUNC | O_CLOEXEC)) >= 0);
+	text = rl_marked_text(s, "d", "");
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	free(text);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	close(fd);
+	cr_expect(rl_marked(s, "d"), "the config read ahead was taken, not "
+	    "what the file held at the reload");
+	cr_expect_eq(tc_log_count(s, "that config is taken"), 1);
+
+	/* Renamed into place with an error: the reload says it. */
+	tmp = tc_printf("%s/handoff.ini.new", s->dir);
+	text = rl_marked_text(s, "e", "workers = 0\n");
+	free(support_write_file(s->dir, "handoff.ini.new", text));
+	free(text);
+	cr_assert_eq(rename(tmp, s->config), 0);
+	tc_expect_log(s, "written: it has errors (a reload says them)", 1);
+	cr_expect_eq(rl_reload(s, &res, NULL, NULL), 1);
+	cr_expect(strstr(res.out, "workers = 0") != NULL, "%s%s", res.out,
+	    res.err);
+	support_result_free(&res);
+	cr_expect(rl_marked(s, "d"));
+
+	/* Renamed into place, good: read ahead and taken. */
+	text = rl_marked_text(s, "f", "");
+	free(support_write_file(s->dir, "handoff.ini.new", text));
+	free(text);
+	cr_assert_eq(rename(tmp, s->config), 0);
+	tc_expect_log(s, "written: read and checked", ++ready);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "is as it was read when written: that config is taken", 2);
+	cr_expect(rl_marked(s, "f"));
+	free(tmp);
+	tc_stop(s);
+}

@@ -1,0 +1,135 @@
+/*
+ * confwatch.c: tell when the config file is written.
+ *
+ * An inotify watch on the file's directory, not on the file: an editor
+ * or a deploy tool often writes a new file and renames it over the old
+ * one, which a watch on the old file's inode would miss. What counts is
+ * a file of the config's name closed after writing (IN_CLOSE_WRITE) or
+ * moved to that name (IN_MOVED_TO); the queue overflowing counts too (it
+ * may have held one). Every other name in the directory is passed over.
+ * The callback runs once per wakeup, however many events it read.
+ *
+ * Nothing depends on it but speed: the supervisor reads the file ahead
+ * of a reload, and a reload still reads the file itself and uses what
+ * was read ahead only if the text is the same. Without inotify (or its
+ * watches used up), there is simply no reading ahead. A quiet directory
+ * costs no wakeup.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "cause.h"
+#include "confwatch.h"
+#include "loopstat.h"
+
+struct confwatch {
+	int		 fd;		/* the inotify instance */
+	struct event	*ev;
+	char		*name;		/* the file's name in its directory */
+	confwatch_fn	 written;
+	void		*arg;
+};
+
+/* inotify: something in the directory changed; was it the file? */
+static void
+confwatch_readable(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ie;
+	struct confwatch *cw = arg;
+	bool written = false;
+	ssize_t n;
+	char *p;
+
+	(void)what;
+	loopstat_mark("config written");
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (p = buf; p + sizeof(*ie) <= buf + n;
+		    p += sizeof(*ie) + ie->len) {
+			ie = (const struct inotify_event *)(void *)p;
+			if ((ie->mask & IN_Q_OVERFLOW) ||
+			    (ie->len > 0 && strcmp(ie->name, cw->name) == 0 &&
+			    (ie->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))))
+				written = true;
+		}
+	}
+	if (written)
+		cw->written(cw->arg);
+}
+
+/*
+ * Watch the file at path (absolute) for writes: written(arg) runs in the
+ * loop of base after each. NULL with *cause if it cannot be watched.
+ */
+struct confwatch *
+confwatch_new(struct event_base *base, const char *path, confwatch_fn written,
+    void *arg, char **cause)
+{
+	struct confwatch *cw;
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	size_t dirlen;
+
+	if (slash == NULL || slash[1] == '\0' ||
+	    (dirlen = (size_t)(slash - path)) >= sizeof(dir)) {
+		cause_set(cause, "%s: not an absolute path to a file", path);
+		return NULL;
+	}
+	memcpy(dir, path, dirlen);
+	dir[dirlen] = '\0';
+	if (dirlen == 0)
+		strcpy(dir, "/");
+	if ((cw = calloc(1, sizeof(*cw))) == NULL) {
+		cause_set(cause, "out of memory");
+		return NULL;
+	}
+	cw->fd = -1;
+	if ((cw->name = strdup(slash + 1)) == NULL) {
+		cause_set(cause, "out of memory");
+		goto fail;
+	}
+	cw->written = written;
+	cw->arg = arg;
+	if ((cw->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		cause_set(cause, "inotify_init1: %s", strerror(errno));
+		goto fail;
+	}
+	if (inotify_add_watch(cw->fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
+	    IN_ONLYDIR) == -1) {
+		cause_set(cause, "inotify_add_watch %s: %s", dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((cw->ev = event_new(base, cw->fd, EV_READ | EV_PERSIST,
+	    confwatch_readable, cw)) == NULL || event_add(cw->ev, NULL) == -1) {
+		cause_set(cause, "out of memory");
+		goto fail;
+	}
+	return cw;
+fail:
+	confwatch_free(cw);
+	return NULL;
+}
+
+/* Stop watching; cw may be NULL. */
+void
+confwatch_free(struct confwatch *cw)
+{
+	if (cw == NULL)
+		return;
+	if (cw->ev != NULL)
+		event_free(cw->ev);
+	if (cw->fd != -1)
+		close(cw->fd);
+	free(cw->name);
+	free(cw);
+}
