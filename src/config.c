@@ -1442,6 +1442,8 @@ program_section_finish(struct parse_state *st)
 	if (pc->argv == NULL && seen_line(st, "command") == 0 && !st->damaged)
 		config_msgs_add(st->msgs, true, st->conf->path, pc->line,
 		    "program %s: missing command = PATH [ARGS...]", pc->name);
+	pc->listeners_lost = pc->listener_names == NULL &&
+	    (st->damaged || seen_line(st, "listeners") != 0);
 	if (pc->ready == READY_LISTENING && pc->handoff != HANDOFF_SELF &&
 	    !pc->preload)
 		config_msgs_add(st->msgs, true, st->conf->path,
@@ -2762,7 +2764,7 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	struct listener_conf *lc;
 	struct program_conf *pc;
 	size_t errors = msgs->nerrors, i;
-	bool nomem = false;
+	bool nomem = false, lost = false;
 
 	if (conf->supervisor.name == NULL &&
 	    (conf->supervisor.name = strdup("handoff")) == NULL) {
@@ -2825,8 +2827,12 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 			continue;
 		pc->gid = pc->user_gid;
 	}
+	/* A program's lost listeners = line may have used any of them. */
+	TAILQ_FOREACH(pc, &conf->programs, entry)
+		if (pc->listeners_lost)
+			lost = true;
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
-		if (lc->users == 0)
+		if (lc->users == 0 && !lost)
 			config_msgs_add(msgs, false, conf->path, lc->line,
 			    "listener %s is not used by any program", lc->name);
 		else if (lc->opts.per_slot && lc->users > 1)

@@ -105,6 +105,11 @@ struct program_conf {
 	char		**argv;		/* command split into words */
 	char		**listener_names;
 	int		 listeners_line;	/* of the listeners key */
+	/*
+	 * Its listeners = line was lost to an error (or may have been: a
+	 * line of the section was): which listeners it uses is not known.
+	 */
+	bool		 listeners_lost;
 	struct listener_conf **listeners;	/* resolved, same order */
 	size_t		 nlisteners;
 	int		 workers;
