@@ -253,6 +253,32 @@ run_open_stdio(void)
 		close(fd);
 }
 
+/*
+ * The config file's path made absolute, for reloads whatever the cwd: the
+ * cwd put before a relative one, a symlink left as it is. A reload reads
+ * the path given, as the operator sees it: a link replaced (ln -sf, a
+ * Kubernetes ConfigMap's ..data swapped) is followed to its new target.
+ * NULL (the path kept as given) if out of memory or the cwd is unknown.
+ */
+static char *
+run_absolute_path(const char *path)
+{
+	char *cwd, *abs;
+
+	if (path[0] == '/')
+		return strdup(path);
+	while (path[0] == '.' && path[1] == '/')
+		for (path += 2; path[0] == '/'; path++)
+			;
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return NULL;
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+	    path) == -1)
+		abs = NULL;
+	free(cwd);
+	return abs;
+}
+
 /* Run `handoff run`. */
 int
 run_main(int argc, char **argv)
@@ -372,7 +398,7 @@ run_main(int argc, char **argv)
 	if (log_level_text != NULL)
 		log_pin_level(level);
 	/* Reloads re-read the file by an absolute path, whatever the cwd. */
-	if (!cmdline && (abspath = realpath(path, NULL)) != NULL)
+	if (!cmdline && (abspath = run_absolute_path(path)) != NULL)
 		path = abspath;
 	rc = supervisor_run(conf, cmdline ? NULL : path, status_render,
 	    upgrade_hooks());

@@ -756,3 +756,59 @@ Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
 	free(tmp);
 	tc_stop(s);
 }
+
+/*
+ * A config path that is a symlink is read through the link at each
+ * reload, as the path given names it then: the link replaced (ln -sf, a
+ * Kubernetes ConfigMap's ..data swapped) is followed to its new target,
+ * which a reload must not take for the file the supervisor started from.
+ */
+Test(reload, a_config_path_that_is_a_symlink_is_followed_at_each_reload)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+	char *text, *tmp;
+
+	text = rl_marked_text(s, "a", "");
+	free(support_write_file(s->dir, "a.ini", text));
+	free(text);
+	text = rl_marked_text(s, "b", "");
+	free(support_write_file(s->dir, "b.ini", text));
+	free(text);
+	cr_assert_eq(unlink(s->config), 0);
+	cr_assert_eq(symlink("a.ini", s->config), 0);
+	tc_start(s);
+	cr_assert(rl_marked(s, "a"));
+	root = tc_status_json(s);
+	cr_expect_str_eq(tc_json_str(tc_json_at(root, "supervisor", "config",
+	    NULL)), s->config, "the path given, not its target");
+	json_object_put(root);
+
+	/* The link replaced, as ln -sf does: read ahead, and taken. */
+	tmp = tc_printf("%s/handoff.ini.tmp", s->dir);
+	cr_assert_eq(symlink("b.ini", tmp), 0);
+	cr_assert_eq(rename(tmp, s->config), 0);
+	tc_expect_log(s, "written: read and checked", 1);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect(rl_marked(s, "b"), "the reload read the link's old target");
+
+	/* Its target written in place: the reload reads it. */
+	text = rl_marked_text(s, "c", "");
+	free(support_write_file(s->dir, "b.ini", text));
+	free(text);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect(rl_marked(s, "c"));
+
+	/* Its old target gone: nothing reads it. */
+	free(tmp);
+	tmp = tc_printf("%s/a.ini", s->dir);
+	cr_assert_eq(unlink(tmp), 0);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect(rl_marked(s, "c"));
+	free(tmp);
+	tc_stop(s);
+}
