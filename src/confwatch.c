@@ -9,6 +9,14 @@
  * may have held one). Every other name in the directory is passed over.
  * The callback runs once per wakeup, however many events it read.
  *
+ * A busy directory (another program's files written thousands of times a
+ * second: a shared or world-writable one such as /tmp) must not keep the
+ * supervisor awake for each: a wakeup that comes within CONFWATCH_BUSY_MS
+ * of the one before leaves the queue alone for that long, so the events
+ * that come meanwhile are read at once, and a write of the config may be
+ * read ahead that much later. A queue overflowing meanwhile counts as a
+ * write, as always.
+ *
  * Nothing depends on it but speed: the supervisor reads the file ahead
  * of a reload, and a reload still reads the file itself and uses what
  * was read ahead only if the text is the same. Without inotify (or its
@@ -23,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -30,10 +39,15 @@
 #include "cause.h"
 #include "confwatch.h"
 #include "loopstat.h"
+#include "parse.h"
+
+#define CONFWATCH_BUSY_MS	10	/* wakeups this close: wait this long */
 
 struct confwatch {
 	int		 fd;		/* the inotify instance */
 	struct event	*ev;
+	struct event	*resume;	/* ends a wait of a busy directory */
+	struct timespec	 woke;		/* the last wakeup (monotonic) */
 	char		*name;		/* the file's name in its directory */
 	confwatch_fn	 written;
 	void		*arg;
@@ -45,6 +59,7 @@ confwatch_readable(evutil_socket_t fd, short what, void *arg)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ie;
+	static const struct timeval busy = { 0, CONFWATCH_BUSY_MS * 1000 };
 	struct confwatch *cw = arg;
 	bool written = false;
 	ssize_t n;
@@ -62,8 +77,24 @@ confwatch_readable(evutil_socket_t fd, short what, void *arg)
 				written = true;
 		}
 	}
+	/* Busy: read what comes in the next CONFWATCH_BUSY_MS at once. */
+	if (elapsed_ms(&cw->woke) < CONFWATCH_BUSY_MS &&
+	    event_del(cw->ev) == 0 && evtimer_add(cw->resume, &busy) == -1)
+		event_add(cw->ev, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &cw->woke);
 	if (written)
 		cw->written(cw->arg);
+}
+
+/* A busy directory was left alone long enough: read its events again. */
+static void
+confwatch_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct confwatch *cw = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(cw->ev, NULL);
 }
 
 /*
@@ -110,7 +141,8 @@ confwatch_new(struct event_base *base, const char *path, confwatch_fn written,
 		goto fail;
 	}
 	if ((cw->ev = event_new(base, cw->fd, EV_READ | EV_PERSIST,
-	    confwatch_readable, cw)) == NULL || event_add(cw->ev, NULL) == -1) {
+	    confwatch_readable, cw)) == NULL || (cw->resume = evtimer_new(base,
+	    confwatch_resume, cw)) == NULL || event_add(cw->ev, NULL) == -1) {
 		cause_set(cause, "out of memory");
 		goto fail;
 	}
@@ -128,6 +160,8 @@ confwatch_free(struct confwatch *cw)
 		return;
 	if (cw->ev != NULL)
 		event_free(cw->ev);
+	if (cw->resume != NULL)
+		event_free(cw->resume);
 	if (cw->fd != -1)
 		close(cw->fd);
 	free(cw->name);

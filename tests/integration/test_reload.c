@@ -18,6 +18,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -754,6 +755,82 @@ Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
 	tc_expect_log(s, "is as it was read when written: that config is taken", 2);
 	cr_expect(rl_marked(s, "f"));
 	free(tmp);
+	tc_stop(s);
+}
+
+/* The supervisor's voluntary context switches (its wakeups), or -1. */
+static long
+rl_wakeups(pid_t pid)
+{
+	char path[64], line[256];
+	long n = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * Another program writing its own files in the config's directory (a
+ * shared or world-writable one) as fast as it can, for a second: the
+ * supervisor reads those events in batches rather than waking for each
+ * (it woke some 100000 times a second), and still reads the config
+ * ahead when it is written among them.
+ */
+Test(reload, a_busy_config_directory_does_not_keep_the_supervisor_awake)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	struct timespec began, now;
+	char *text, *names[2];
+	long before, after;
+	pid_t pid;
+	int i, fd;
+
+	text = rl_marked_text(s, "a", "");
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	tc_start(s);
+	names[0] = tc_printf("%s/other.0", s->dir);
+	names[1] = tc_printf("%s/other.1", s->dir);
+	before = rl_wakeups(s->hp.pid);
+	cr_assert_geq(before, 0);
+	cr_assert((pid = fork()) >= 0);
+	if (pid == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &began);
+		now = began;
+		for (i = 1; (now.tv_sec - began.tv_sec) * 1000 +
+		    (now.tv_nsec - began.tv_nsec) / 1000000 < 1000; i++) {
+			if ((fd = open(names[i & 1], O_WRONLY | O_CREAT |
+			    O_CLOEXEC, 0600)) != -1)
+				close(fd);
+			if ((i & 1023) == 0)
+				clock_gettime(CLOCK_MONOTONIC, &now);
+		}
+		_exit(0);
+	}
+	/* Written among them: read ahead all the same. */
+	text = rl_marked_text(s, "b", "");
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	after = rl_wakeups(s->hp.pid);
+	cr_log_info("woke %ld times in a busy second", after - before);
+	cr_expect_lt(after - before, 2000, "the supervisor woke %ld times in a "
+	    "second of another program's writes", after - before);
+	tc_expect_log(s, "written: read and checked", 1);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "is as it was read when written: that config is taken", 1);
+	cr_expect(rl_marked(s, "b"));
+	free(names[0]);
+	free(names[1]);
 	tc_stop(s);
 }
 
