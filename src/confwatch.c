@@ -7,7 +7,9 @@
  * a file of the config's name closed after writing (IN_CLOSE_WRITE) or
  * moved to that name (IN_MOVED_TO); the queue overflowing counts too (it
  * may have held one). Every other name in the directory is passed over.
- * The callback runs once per wakeup, however many events it read.
+ * The callback runs once per wakeup, however many events it read. A
+ * directory removed or renamed ends the watch (confwatch_lost), as a
+ * path that names no file there any more.
  *
  * A busy directory (another program's files written thousands of times a
  * second: a shared or world-writable one such as /tmp) must not keep the
@@ -49,6 +51,7 @@ struct confwatch {
 	struct event	*resume;	/* ends a wait of a busy directory */
 	struct timespec	 woke;		/* the last wakeup (monotonic) */
 	char		*name;		/* the file's name in its directory */
+	bool		 lost;		/* the directory went: confwatch_lost */
 	confwatch_fn	 written;
 	void		*arg;
 };
@@ -71,11 +74,20 @@ confwatch_readable(evutil_socket_t fd, short what, void *arg)
 		for (p = buf; p + sizeof(*ie) <= buf + n;
 		    p += sizeof(*ie) + ie->len) {
 			ie = (const struct inotify_event *)(void *)p;
-			if ((ie->mask & IN_Q_OVERFLOW) ||
+			if (ie->mask & (IN_IGNORED | IN_DELETE_SELF |
+			    IN_MOVE_SELF))
+				cw->lost = true;
+			else if ((ie->mask & IN_Q_OVERFLOW) ||
 			    (ie->len > 0 && strcmp(ie->name, cw->name) == 0 &&
 			    (ie->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))))
 				written = true;
 		}
+	}
+	/* The path names a file in another directory, or in none, now. */
+	if (cw->lost) {
+		event_del(cw->ev);
+		event_del(cw->resume);
+		return;
 	}
 	/* Busy: read what comes in the next CONFWATCH_BUSY_MS at once. */
 	if (elapsed_ms(&cw->woke) < CONFWATCH_BUSY_MS &&
@@ -135,7 +147,7 @@ confwatch_new(struct event_base *base, const char *path, confwatch_fn written,
 		goto fail;
 	}
 	if (inotify_add_watch(cw->fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
-	    IN_ONLYDIR) == -1) {
+	    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) == -1) {
 		cause_set(cause, "inotify_add_watch %s: %s", dir,
 		    strerror(errno));
 		goto fail;
@@ -150,6 +162,17 @@ confwatch_new(struct event_base *base, const char *path, confwatch_fn written,
 fail:
 	confwatch_free(cw);
 	return NULL;
+}
+
+/*
+ * Tell whether the watch was lost: the directory was removed or renamed
+ * (a new one of its name is not watched), or its file system went. The
+ * caller makes a new watch when it next reads the file.
+ */
+bool
+confwatch_lost(const struct confwatch *cw)
+{
+	return cw->lost;
 }
 
 /* Stop watching; cw may be NULL. */

@@ -5,6 +5,8 @@
 #ifndef HANDOFF_CONFWATCH_H
 #define HANDOFF_CONFWATCH_H
 
+#include <stdbool.h>
+
 struct event_base;
 struct confwatch;
 
@@ -12,6 +14,7 @@ typedef void (*confwatch_fn)(void *arg);
 
 struct confwatch *confwatch_new(struct event_base *base, const char *path,
 		    confwatch_fn written, void *arg, char **cause);
+bool		 confwatch_lost(const struct confwatch *cw);
 void		 confwatch_free(struct confwatch *cw);
 
 #endif

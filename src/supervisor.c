@@ -278,6 +278,29 @@ supervisor_config_written(void *arg)
 }
 
 /*
+ * Watch the config file for writes (supervisor_config_written), unless
+ * watched already: at start, and at each reload after the directory went
+ * (renamed or removed, and perhaps made again). Only a speed-up: without
+ * it, a reload reads the file itself.
+ */
+static void
+supervisor_watch_config(struct supervisor *sup)
+{
+	char *cause = NULL;
+
+	if (sup->config_path == NULL || (sup->confwatch != NULL &&
+	    !confwatch_lost(sup->confwatch)))
+		return;
+	confwatch_free(sup->confwatch);
+	if ((sup->confwatch = confwatch_new(sup->base, sup->config_path,
+	    supervisor_config_written, sup, &cause)) == NULL) {
+		log_debug("the config is not read ahead of reloads: %s",
+		    cause_text(cause));
+		free(cause);
+	}
+}
+
+/*
  * Load the config for a reload (of every program if only is NULL); NULL
  * (and every error logged) if bad. A file that did not change since the
  * config in force was read from it gives that config again, and one that
@@ -293,6 +316,7 @@ reload_load_config(struct supervisor *sup, const char *only)
 
 	if (sup->config_path == NULL)
 		return config_ref(sup->conf);
+	supervisor_watch_config(sup);
 	config_msgs_init(&msgs);
 	heap = mallinfo2().uordblks;
 	conf = config_reload(sup->config_path, only == NULL ? sup->conf : NULL,
@@ -1626,14 +1650,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		supervisor_begin(&sup, config_ref(conf), true, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
-	/* Only a speed-up: without it, a reload reads the file itself. */
-	if (sup.config_path != NULL && (sup.confwatch = confwatch_new(sup.base,
-	    sup.config_path, supervisor_config_written, &sup, &cause)) == NULL) {
-		log_debug("the config is not read ahead of reloads: %s",
-		    cause_text(cause));
-		free(cause);
-		cause = NULL;
-	}
+	supervisor_watch_config(&sup);
 	while (!sup.stopping || program_list_has_processes(&sup.programs)) {
 		loopstat_dispatch(sup.base);
 		if (sup.upgrade_to == NULL)

@@ -889,3 +889,49 @@ Test(reload, a_config_path_that_is_a_symlink_is_followed_at_each_reload)
 	free(tmp);
 	tc_stop(s);
 }
+
+/*
+ * The config's directory renamed away and made again: the watch on the
+ * old one is dropped, the next reload reads the file itself and watches
+ * the new directory, whose writes are read ahead again.
+ */
+Test(reload, a_config_directory_made_again_is_watched_from_the_next_reload)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	char *dir, *old, *text;
+
+	dir = tc_printf("%s/conf", s->dir);
+	old = tc_printf("%s/conf.old", s->dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	free(s->config);
+	s->config = tc_printf("%s/handoff.ini", dir);
+	text = rl_marked_text(s, "a", "");
+	free(support_write_file(dir, "handoff.ini", text));
+	free(text);
+	tc_start(s);
+
+	cr_assert_eq(rename(dir, old), 0);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	text = rl_marked_text(s, "b", "");
+	free(support_write_file(dir, "handoff.ini", text));
+	/* Written in the old directory: nothing the supervisor reads. */
+	free(support_write_file(old, "handoff.ini", text));
+	free(text);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect(rl_marked(s, "b"));
+	cr_expect_eq(tc_log_count(s, "written: read and checked"), 0);
+
+	text = rl_marked_text(s, "c", "");
+	free(support_write_file(dir, "handoff.ini", text));
+	free(text);
+	tc_expect_log(s, "written: read and checked", 1);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	tc_expect_log(s, "is as it was read when written: that config is taken", 1);
+	cr_expect(rl_marked(s, "c"));
+	tc_stop(s);
+	free(dir);
+	free(old);
+}
