@@ -2881,12 +2881,53 @@ static struct config *config_parse_stream(const char *path, FILE *fp,
 		    char *text, size_t len, const struct config *running,
 		    struct config_msgs *msgs);
 
-/* Note the file (its device and inode) conf was read from. */
+/* Note the file (its device and inode, owner and mode) conf was read from. */
 static void
 config_set_file(struct config *conf, const struct stat *file)
 {
 	conf->file_dev = file->st_dev;
 	conf->file_ino = file->st_ino;
+	conf->file_uid = file->st_uid;
+	conf->file_gid = file->st_gid;
+	conf->file_mode = file->st_mode;
+}
+
+/*
+ * Warn if a user other than the supervisor's (or root) can write the
+ * config file at path (file: its fstat): whoever writes it chooses the
+ * commands the supervisor runs, and as whom. Its owner, its group (unless
+ * the supervisor's own) if the mode lets the group write, or anyone if
+ * it lets others. True if it warned.
+ */
+static bool
+config_check_file_writers(const char *path, const struct stat *file,
+    struct config_msgs *msgs)
+{
+	uid_t euid = geteuid();
+	const char *fix = "whoever writes it chooses the commands the "
+	    "supervisor runs";
+
+	if (file->st_mode & S_IWOTH) {
+		config_msgs_add(msgs, false, path, 0, "any user can write this "
+		    "file (mode %04o): %s (chmod o-w)",
+		    (unsigned int)(file->st_mode & 07777), fix);
+		return true;
+	}
+	if (file->st_uid != euid && file->st_uid != 0) {
+		config_msgs_add(msgs, false, path, 0, "this file is owned by "
+		    "uid %u, neither root nor uid %u reading it: %s (chown "
+		    "it)", (unsigned int)file->st_uid, (unsigned int)euid, fix);
+		return true;
+	}
+	if ((file->st_mode & S_IWGRP) && file->st_gid != getegid() &&
+	    file->st_gid != 0) {
+		config_msgs_add(msgs, false, path, 0, "group %u can write this "
+		    "file (mode %04o), not only its owner: %s (chmod g-w)",
+		    (unsigned int)file->st_gid,
+		    (unsigned int)(file->st_mode & 07777), fix);
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -2904,7 +2945,8 @@ config_load(const char *path, struct config_msgs *msgs)
  * stand for the file's text now (len bytes; file its fstat): read from
  * the same file (by device and inode: the path may be spelled another
  * way, and a config carried across an upgrade has the file's identity
- * too), holding the very text, and reusable (config_parse_stream: its
+ * too), of the same owner, group and mode (config_check_file_writers
+ * may have something to say now), holding the very text, and reusable (config_parse_stream: its
  * parse warned of nothing, as a parse says its warnings each time, and
  * named no host, as a name is looked up afresh). Its users and groups
  * are checked by the caller.
@@ -2915,7 +2957,9 @@ config_same_text(const struct config *conf, const struct stat *file,
 {
 	return conf != NULL && conf->reusable && conf->text != NULL &&
 	    text != NULL && conf->file_ino == file->st_ino &&
-	    conf->file_dev == file->st_dev && len == conf->text_len &&
+	    conf->file_dev == file->st_dev && conf->file_uid == file->st_uid &&
+	    conf->file_gid == file->st_gid &&
+	    conf->file_mode == file->st_mode && len == conf->text_len &&
 	    memcmp(text, conf->text, len) == 0;
 }
 
@@ -2939,6 +2983,7 @@ config_reload(const char *path, struct config *running,
 	char *text, msg[256];
 	const char *why;
 	size_t len = 0;
+	bool unsafe;
 	FILE *fp;
 	int err;
 
@@ -2965,9 +3010,14 @@ config_reload(const char *path, struct config *running,
 		free(text);
 		return config_ref(same);
 	}
+	unsafe = config_check_file_writers(path, &file, msgs);
 	if ((conf = config_parse_stream(path, fp, text, len, running,
-	    msgs)) != NULL)
+	    msgs)) != NULL) {
 		config_set_file(conf, &file);
+		/* Said at each reload, as the parse's own warnings are. */
+		if (unsafe)
+			conf->reusable = false;
+	}
 	return conf;
 }
 

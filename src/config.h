@@ -180,6 +180,9 @@ struct config {
 	bool		 reusable;	/* config_reload may take it again */
 	dev_t		 file_dev;	/* the file it was read from, if any */
 	ino_t		 file_ino;
+	uid_t		 file_uid;	/* ... its owner, group and mode then */
+	gid_t		 file_gid;
+	mode_t		 file_mode;
 };
 
 /*

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -2819,6 +2820,82 @@ Test(config_reload, a_config_of_another_file_or_of_no_file_is_not_taken)
 	config_unref(c3);
 	config_unref(c2);
 	config_unref(c1);
+}
+
+/*
+ * A config file that a user other than the one reading it (or root) can
+ * write is warned of, at each reload, since whoever writes it chooses
+ * the commands run: writable by anyone, owned by another user, writable
+ * by another group. A mode changed under the same text is seen too.
+ */
+Test(config_reload, a_file_others_can_write_is_warned_of_at_each_reload)
+{
+	struct config_msgs msgs;
+	struct config *c1, *c2;
+	char path[64], want[256];
+	uid_t uid;
+	gid_t user_gid, gid;
+
+	lookup_test_ids(&uid, &user_gid, &gid);
+	c1 = load_kept(reload_text, path, sizeof(path));
+	cr_assert_eq(chmod(path, 0666), 0);
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_not_null(c2, "%s", all_msgs(&msgs));
+	cr_assert_neq(c2, c1, "a mode made unsafe was not looked at");
+	snprintf(want, sizeof(want), "%s: warning: any user can write this "
+	    "file (mode 0666): whoever writes it chooses the commands the "
+	    "supervisor runs (chmod o-w)", path);
+	cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+	cr_assert_str_eq(msgs.lines[0], want);
+	config_msgs_free(&msgs);
+	/* Said again at the next reload, the config not taken again. */
+	config_unref(c1);
+	c1 = c2;
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_neq(c2, c1);
+	cr_assert_eq(msgs.nwarnings, 1, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	config_unref(c2);
+
+	cr_assert_eq(chmod(path, 0664), 0);
+	if (geteuid() == 0) {
+		cr_assert_eq(chown(path, 0, gid), 0);
+		c2 = reload_of(path, c1, &msgs);
+		snprintf(want, sizeof(want), "%s: warning: group %u can write "
+		    "this file (mode 0664), not only its owner: whoever writes "
+		    "it chooses the commands the supervisor runs (chmod g-w)",
+		    path, (unsigned int)gid);
+		cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+		cr_assert_str_eq(msgs.lines[0], want);
+		config_msgs_free(&msgs);
+		config_unref(c2);
+		cr_assert_eq(chmod(path, 0644), 0);
+		cr_assert_eq(chown(path, uid, gid), 0);
+		c2 = reload_of(path, c1, &msgs);
+		snprintf(want, sizeof(want), "%s: warning: this file is owned "
+		    "by uid %u, neither root nor uid 0 reading it: whoever "
+		    "writes it chooses the commands the supervisor runs (chown "
+		    "it)", path, (unsigned int)uid);
+		cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+		cr_assert_str_eq(msgs.lines[0], want);
+		config_msgs_free(&msgs);
+		config_unref(c2);
+		cr_assert_eq(chown(path, 0, 0), 0);
+	} else
+		cr_log_warn("not root: a file of another owner or group is "
+		    "not tried");
+	/* Safe again: nothing said, and the config kept after. */
+	cr_assert_eq(chmod(path, 0644), 0);
+	c2 = reload_of(path, c1, &msgs);
+	cr_assert_eq(msgs.count, 0, "%s", all_msgs(&msgs));
+	config_msgs_free(&msgs);
+	config_unref(c1);
+	c1 = reload_of(path, c2, &msgs);
+	cr_assert_eq(c1, c2);
+	config_msgs_free(&msgs);
+	config_unref(c1);
+	config_unref(c2);
+	unlink(path);
 }
 
 /* ---- config_reload: unchanged listener sections are taken again ------ */
