@@ -2198,8 +2198,8 @@ config_reader(char *buf, int num, void *user)
  * Read a whole config file into memory: a regular file of at most
  * CONFIG_MAX_BYTES. Anything else (a FIFO that would block, a device that
  * never ends, a directory) is refused without reading it. Returns a stream
- * over the text (free *text after fclose), or NULL with either *why (what
- * is wrong with the file) or *err (an errno) set. *file, if not NULL,
+ * over the text (free *text after fclose), or NULL with *why (what is
+ * wrong with the file), *err (an errno), or both (what failed, and why). *file, if not NULL,
  * receives the file's fstat once it is open.
  */
 static FILE *
@@ -2261,6 +2261,7 @@ config_open(const char *path, char **text, const char **why, int *err,
 			continue;
 		if (n == -1) {
 			*err = errno;
+			*why = "cannot read";	/* and why not: *err */
 			break;
 		}
 		if (n == 0)
@@ -2286,7 +2287,9 @@ config_open(const char *path, char **text, const char **why, int *err,
 static void
 config_open_error(const char *why, int err, char *buf, size_t len)
 {
-	if (why != NULL)
+	if (why != NULL && err != 0)
+		snprintf(buf, len, "%s: %s", why, strerror(err));
+	else if (why != NULL)
 		snprintf(buf, len, "%s", why);
 	else if (err == ENOMEM)
 		snprintf(buf, len, "out of memory");

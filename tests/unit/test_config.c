@@ -1921,6 +1921,20 @@ Test(config, nonexistent_file)
 	config_msgs_free(&msgs);
 }
 
+/* A file that opens but cannot be read says so, not "cannot open". */
+Test(config, a_file_that_cannot_be_read)
+{
+	struct config_msgs msgs;
+
+	/* A regular file of /proc whose read at offset 0 fails (EIO). */
+	config_msgs_init(&msgs);
+	cr_assert_null(config_load("/proc/self/mem", &msgs));
+	cr_assert_eq(msgs.count, 1, "%s", all_msgs(&msgs));
+	cr_assert_str_eq(msgs.lines[0], "/proc/self/mem: cannot read: "
+	    "Input/output error");
+	config_msgs_free(&msgs);
+}
+
 Test(config, directory_is_not_a_config)
 {
 	struct config_msgs msgs;
