@@ -1601,14 +1601,15 @@ section_take_lookups(struct parse_state *st)
  * outside it but the users and groups named (checked still to hold
  * before this parse began) and host names (a config that named one is
  * not taken again). The text must end where that section's did: at the
- * end of the file or on a line opening the next section.
+ * end of the file or on a line opening the next section (one that is
+ * read as a header: '[' first, no NUL byte).
  */
 static void
 section_take_listener(struct parse_state *st)
 {
 	const struct config *running = st->running;
 	const struct listener_conf *old;
-	const char *next;
+	const char *next, *nl;
 	size_t at = st->section_at, end;
 
 	if (running == NULL || at != st->line_at ||
@@ -1629,6 +1630,11 @@ section_take_listener(struct parse_state *st)
 		    (*next == ' ' || *next == '\t'); next++)
 			;
 		if (next == st->text + st->textlen || *next != '[')
+			return;
+		/* A line with a NUL byte is lost, not read as a header. */
+		nl = memchr(next, '\n', (size_t)(st->text + st->textlen - next));
+		if (memchr(next, '\0', (size_t)((nl != NULL ? nl : st->text +
+		    st->textlen) - next)) != NULL)
 			return;
 	}
 	if (listener_conf_take_parsed(st->listener, old) == -1)
@@ -2126,6 +2132,17 @@ config_reader(char *buf, int num, void *user)
 	 */
 	in_quote = indented && st->quoting && st->quote != '\0' &&
 	    st->can_continue;
+	/*
+	 * Other white space that inih skips (a form feed, a CR) goes too,
+	 * outside a quote: inih takes a line it sees start with some for the
+	 * next line of the last value it read, whatever the section, and
+	 * that is inih's state, which a section taken again does not set
+	 * (section_take_listener). Indented still means with blanks.
+	 */
+	while (!in_quote && isspace((unsigned char)*line)) {
+		line++;
+		len--;
+	}
 	/*
 	 * Blank lines, comments and section headers are handled here and
 	 * never reach inih (it sees a comment), so its buffer does not limit

@@ -2070,6 +2070,31 @@ Test(config, nul_byte_in_a_line)
 	config_msgs_free(&msgs);
 }
 
+/*
+ * inih skips any white space before a line's first character, a form
+ * feed or a vertical tab too: so does the reader, and such a line reads
+ * as it would without it, wherever it is.
+ */
+Test(config, a_line_starting_with_a_form_feed_reads_as_without_it)
+{
+	struct config_msgs msgs;
+	struct config *conf;
+	struct program_conf *pc;
+
+	conf = load_ok(
+	    "[listener web]\n"
+	    "listen = 127.0.0.1:8080\n"
+	    "\f\n"
+	    "\f[program app]\n"
+	    "\fcommand = /bin/sh -c 'a; b'\n"
+	    "\v listeners = web\n", &msgs);
+	cr_assert_not_null(pc = config_find_program(conf, "app"));
+	cr_assert_str_eq(pc->command, "/bin/sh -c 'a; b'");
+	cr_assert_eq(pc->nlisteners, 1);
+	config_free(conf);
+	config_msgs_free(&msgs);
+}
+
 Test(config, messages_print_one_per_line)
 {
 	struct config_msgs msgs;
@@ -3081,6 +3106,95 @@ Test(config_reload, a_listener_section_that_grew_is_parsed_again)
 	cr_assert(strstr(all_msgs(&msgs), ":6: duplicate section [listener a] "
 	    "(first at line 4)") != NULL, "%s", all_msgs(&msgs));
 	config_msgs_free(&msgs);
+	unlink(path);
+	config_unref(c1);
+}
+
+/* Write len bytes of text over the file at path. */
+static void
+rewrite_bytes(const char *path, const char *text, size_t len)
+{
+	FILE *fp;
+
+	cr_assert_not_null(fp = fopen(path, "w"), "%s: %s", path,
+	    strerror(errno));
+	cr_assert_eq(fwrite(text, 1, len, fp), len);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/*
+ * Reload path (len bytes of text written over it) with running in force:
+ * the config and the messages must be those of a fresh parse of it, and
+ * the messages those expected (as assert_msgs takes them).
+ */
+static void
+assert_reload_as_load(const char *path, struct config *running,
+    const char *text, size_t len, const char *const *want, size_t nwant)
+{
+	struct config_msgs m1, m2;
+	struct config *c1, *c2;
+	size_t i;
+
+	rewrite_bytes(path, text, len);
+	c1 = reload_of(path, running, &m1);
+	config_msgs_init(&m2);
+	c2 = config_load(path, &m2);
+	cr_assert_eq(m1.count, m2.count, "reload said:\n%s", all_msgs(&m1));
+	for (i = 0; i < m1.count; i++)
+		cr_assert_str_eq(m1.lines[i], m2.lines[i], "reload said:\n%s",
+		    all_msgs(&m1));
+	cr_assert_eq(c1 == NULL, c2 == NULL);
+	if (c1 != NULL)
+		assert_listeners_as_parsed(c1, c2);
+	assert_msgs(&m1, path, want, nwant);
+	config_msgs_free(&m1);
+	config_msgs_free(&m2);
+	config_unref(c1);
+	config_unref(c2);
+}
+
+/*
+ * A section taken again is followed by what a parse would read after it:
+ * a line that starts with a form feed (white space to inih, whose state
+ * a section taken again does not set) reads as it would after any
+ * section, and a '[' line with a NUL byte in it (lost) does not end the
+ * section, whose keys go on.
+ */
+Test(config_reload, what_follows_a_section_taken_again_reads_as_in_a_parse)
+{
+	static const char nul[] =
+	    "[listener a]\nlisten = 127.0.0.1:0\n"
+	    "[listener\0b]\nlisten = 127.0.0.2:0\n"
+	    "[program p]\ncommand = /bin/true\nlisteners = a\n";
+	static const char feed[] =
+	    "[listener a]\nlisten = 127.0.0.1:0\n"
+	    "[listener b]\n  listen = 127.0.0.1:0\n  backlog = 7\n"
+	    "[program p]\n\fcommand = /bin/true\nlisteners = a, b\n";
+	static const char moved[] =
+	    "[program p]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\n\flisten = 127.0.0.1:0\n";
+	static const char *const nul_says[] = {
+		":3: line contains a NUL byte",
+		":4: listen is set twice in [listener a] (first at line 2)",
+	};
+	struct config *c1;
+	char path[64];
+
+	c1 = load_kept("[listener a]\nlisten = 127.0.0.1:0\n"
+	    "[listener b]\n  listen = 127.0.0.1:0\n  backlog = 7\n"
+	    "[program p]\ncommand = /bin/true\nlisteners = a, b\n", path,
+	    sizeof(path));
+	assert_reload_as_load(path, c1, feed, strlen(feed), NULL, 0);
+	assert_reload_as_load(path, c1, nul, sizeof(nul) - 1, nul_says,
+	    NITEMS(nul_says));
+	unlink(path);
+	config_unref(c1);
+
+	/* The form feed in the section taken again, after another section. */
+	c1 = load_kept("[listener a]\n\flisten = 127.0.0.1:0\n"
+	    "[program p]\ncommand = /bin/true\nlisteners = a\n", path,
+	    sizeof(path));
+	assert_reload_as_load(path, c1, moved, strlen(moved), NULL, 0);
 	unlink(path);
 	config_unref(c1);
 }
