@@ -1491,7 +1491,10 @@ section_finish(struct parse_state *st)
 {
 	section_text_end(st);
 	pending_apply(st);
+	/* A command's value ends here, and any quote it left open. */
 	st->can_continue = false;
+	st->quoting = false;
+	st->quote = '\0';
 	/* A section taken again was checked when it was parsed. */
 	if (st->kind == SECTION_LISTENER && !st->reused)
 		listener_section_finish(st);

@@ -3157,8 +3157,9 @@ assert_reload_as_load(const char *path, struct config *running,
  * A section taken again is followed by what a parse would read after it:
  * a line that starts with a form feed (white space to inih, whose state
  * a section taken again does not set) reads as it would after any
- * section, and a '[' line with a NUL byte in it (lost) does not end the
- * section, whose keys go on.
+ * section, a '[' line with a NUL byte in it (lost) does not end the
+ * section, whose keys go on, and a quote left open before the section
+ * is closed by its header.
  */
 Test(config_reload, what_follows_a_section_taken_again_reads_as_in_a_parse)
 {
@@ -3173,6 +3174,15 @@ Test(config_reload, what_follows_a_section_taken_again_reads_as_in_a_parse)
 	static const char moved[] =
 	    "[program p]\ncommand = /bin/true\nlisteners = a\n"
 	    "[listener a]\n\flisten = 127.0.0.1:0\n";
+	static const char quoted[] =
+	    "[program p]\ncommand = /bin/echo \"x\n"
+	    "[listener a]\nlisten = 127.0.0.1:0\n"
+	    "[program q]\nbad\0line\n  workers = 0\n";
+	static const char *const quoted_says[] = {
+		":2: command = /bin/echo \"x: unterminated \" in command",
+		":6: line contains a NUL byte",
+		":7: workers = 0: bad number of workers (use 1 to 1024)",
+	};
 	static const char *const nul_says[] = {
 		":3: line contains a NUL byte",
 		":4: listen is set twice in [listener a] (first at line 2)",
@@ -3187,6 +3197,18 @@ Test(config_reload, what_follows_a_section_taken_again_reads_as_in_a_parse)
 	assert_reload_as_load(path, c1, feed, strlen(feed), NULL, 0);
 	assert_reload_as_load(path, c1, nul, sizeof(nul) - 1, nul_says,
 	    NITEMS(nul_says));
+	unlink(path);
+	config_unref(c1);
+
+	/*
+	 * A quote a command left open before it: the header ended it, and
+	 * an indented line after a line lost (before its text was read) in a
+	 * later section is a key.
+	 */
+	c1 = load_kept("[program p]\ncommand = /bin/true\nlisteners = a\n"
+	    "[listener a]\nlisten = 127.0.0.1:0\n", path, sizeof(path));
+	assert_reload_as_load(path, c1, quoted, sizeof(quoted) - 1, quoted_says,
+	    NITEMS(quoted_says));
 	unlink(path);
 	config_unref(c1);
 
