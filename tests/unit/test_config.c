@@ -3088,6 +3088,7 @@ Test(config_reload, a_listener_section_that_grew_is_parsed_again)
 	cr_assert_eq(lc->opts.backlog, 9);
 	config_unref(c2);
 	config_unref(c1);
+	unlink(path);
 
 	c1 = load_kept("[program app]\ncommand = /bin/true\nlisteners = a\n"
 	    "[listener a]\nlisten = 127.0.0.1:0", path, sizeof(path));
