@@ -2219,8 +2219,8 @@ config_reader(char *buf, int num, void *user)
  * CONFIG_MAX_BYTES. Anything else (a FIFO that would block, a device that
  * never ends, a directory) is refused without reading it. Returns a stream
  * over the text (free *text after fclose), or NULL with *why (what is
- * wrong with the file), *err (an errno), or both (what failed, and why). *file, if not NULL,
- * receives the file's fstat once it is open.
+ * wrong with the file), *err (an errno), or both (what failed, and why).
+ * *file, if not NULL, receives the file's fstat once it is open.
  */
 static FILE *
 config_open(const char *path, char **text, const char **why, int *err,
@@ -2787,7 +2787,7 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	struct listener_conf *lc;
 	struct program_conf *pc;
 	size_t errors = msgs->nerrors, i;
-	bool nomem = false, lost = false;
+	bool nomem = false, use_unknown = false;
 
 	if (conf->supervisor.name == NULL &&
 	    (conf->supervisor.name = strdup("handoff")) == NULL) {
@@ -2853,9 +2853,9 @@ config_finish(struct config *conf, struct config_msgs *msgs)
 	/* A program's lost listeners = line may have used any of them. */
 	TAILQ_FOREACH(pc, &conf->programs, entry)
 		if (pc->listeners_lost)
-			lost = true;
+			use_unknown = true;
 	TAILQ_FOREACH(lc, &conf->listeners, entry) {
-		if (lc->users == 0 && !lost)
+		if (lc->users == 0 && !use_unknown)
 			config_msgs_add(msgs, false, conf->path, lc->line,
 			    "listener %s is not used by any program", lc->name);
 		else if (lc->opts.per_slot && lc->users > 1)
@@ -2884,6 +2884,18 @@ config_needs_migration(const struct config *conf)
 
 	TAILQ_FOREACH(pc, &conf->programs, entry)
 		if (pc->handoff != HANDOFF_INHERIT)
+			return true;
+	return false;
+}
+
+/* Tell whether a listener of conf is at a host name (looked up by a parse). */
+bool
+config_names_hosts(const struct config *conf)
+{
+	const struct listener_conf *lc;
+
+	TAILQ_FOREACH(lc, &conf->listeners, entry)
+		if (lc->addr.named)
 			return true;
 	return false;
 }
@@ -2969,10 +2981,10 @@ config_load(const char *path, struct config_msgs *msgs)
  * the same file (by device and inode: the path may be spelled another
  * way, and a config carried across an upgrade has the file's identity
  * too), of the same owner, group and mode (config_check_file_writers
- * may have something to say now), holding the very text, and reusable (config_parse_stream: its
- * parse warned of nothing, as a parse says its warnings each time, and
- * named no host, as a name is looked up afresh). Its users and groups
- * are checked by the caller.
+ * may have something to say now), holding the very text, and reusable
+ * (config_parse_stream: its parse warned of nothing, as a parse says its
+ * warnings each time, and named no host, as a name is looked up afresh).
+ * Its users and groups are checked by the caller.
  */
 static bool
 config_same_text(const struct config *conf, const struct stat *file,
@@ -3070,9 +3082,15 @@ config_load_text(const char *path, const char *text, size_t len,
 		return NULL;
 	}
 	conf = config_parse_stream(path, fp, copy, len, NULL, msgs);
-	/* The file it names, for config_reload: its text may differ now. */
-	if (conf != NULL && stat(path, &file) == 0)
+	/*
+	 * The file it names, for config_reload: its text may differ now; one
+	 * that others can write is warned of at the next reload.
+	 */
+	if (conf != NULL && stat(path, &file) == 0) {
 		config_set_file(conf, &file);
+		if (config_check_file_writers(path, &file, msgs))
+			conf->reusable = false;
+	}
 	return conf;
 }
 

@@ -238,6 +238,7 @@ void		 config_msgs_free(struct config_msgs *msgs);
 const char	*handoff_mode_name(enum handoff_mode mode);
 bool		 config_needs_migration(const struct config *conf);
 bool		 config_has_mode(const struct config *conf, enum handoff_mode mode);
+bool		 config_names_hosts(const struct config *conf);
 int		 program_conf_set_ready(struct program_conf *pc, const char *value,
 		    char **cause);
 const char	*ready_mode_name(enum ready_mode mode);

@@ -324,17 +324,25 @@ argv_mark_quoted(char *text, char c, char mark, char *quote)
 	return NULL;
 }
 
+/* Microseconds from one point of a clock to a later one (0 if earlier). */
+uint64_t
+timespec_diff_us(const struct timespec *from, const struct timespec *to)
+{
+	int64_t us;
+
+	us = (int64_t)(to->tv_sec - from->tv_sec) * 1000000 +
+	    (to->tv_nsec - from->tv_nsec) / 1000;
+	return us < 0 ? 0 : (uint64_t)us;
+}
+
 /* Microseconds since a point on the monotonic clock. */
 uint64_t
 elapsed_us(const struct timespec *since)
 {
 	struct timespec now;
-	int64_t us;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	us = (int64_t)(now.tv_sec - since->tv_sec) * 1000000 +
-	    (now.tv_nsec - since->tv_nsec) / 1000;
-	return us < 0 ? 0 : (uint64_t)us;
+	return timespec_diff_us(since, &now);
 }
 
 /* Milliseconds since a point on the monotonic clock. */

@@ -36,6 +36,8 @@ struct timeval;
 
 uint64_t	 elapsed_ms(const struct timespec *since);
 uint64_t	 elapsed_us(const struct timespec *since);
+uint64_t	 timespec_diff_us(const struct timespec *from,
+		    const struct timespec *to);
 void		 timespec_add_ms(struct timespec *ts, uint64_t ms);
 uint64_t	 ms_until(const struct timespec *at);
 struct timeval	 timeval_ms(uint64_t ms);

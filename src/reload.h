@@ -37,6 +37,7 @@ struct reload {
 	 */
 	bool		 listeners_unchanged;
 	struct timespec	 started;
+	uint64_t	 config_us;	/* status.h's reload_outcome */
 	int		 pending;	/* generations not ready yet */
 	bool		 initial;
 };

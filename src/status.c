@@ -395,11 +395,13 @@ status_json(const struct status_view *view, struct evbuffer *out)
 		evbuffer_add_printf(out, "null");
 	else {
 		evbuffer_add_printf(out, "{\"ok\":%s,\"time\":%lld,"
-		    "\"duration_ms\":%llu,\"duration_us\":%llu,\"message\":",
+		    "\"duration_ms\":%llu,\"duration_us\":%llu,"
+		    "\"config_us\":%llu,\"message\":",
 		    view->last_reload->ok ? "true" : "false",
 		    (long long)view->last_reload->when,
 		    (unsigned long long)(view->last_reload->duration_us / 1000),
-		    (unsigned long long)view->last_reload->duration_us);
+		    (unsigned long long)view->last_reload->duration_us,
+		    (unsigned long long)view->last_reload->config_us);
 		status_json_string(out, view->last_reload->message);
 		evbuffer_add(out, "}", 1);
 	}

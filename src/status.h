@@ -29,6 +29,14 @@ struct reload_outcome {
 	 * over or failed; 0 for a reload refused before it started.
 	 */
 	uint64_t	 duration_us;
+	/*
+	 * Before that start, from the reload's beginning (its request read,
+	 * or SIGHUP; for a queued reload, when it left the queue): reading
+	 * the config, checking it against the one in force and what the
+	 * start needs (0 for a reload refused before it started, or one that
+	 * read no config: a program started again after its socket died).
+	 */
+	uint64_t	 config_us;
 };
 
 /*

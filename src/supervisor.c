@@ -80,10 +80,11 @@ static void	supervisor_listener_health(struct listener *, long,
 /* Record how a reload ended, for status. */
 static void
 supervisor_outcome(struct supervisor *sup, bool ok, uint64_t us,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+    uint64_t config_us, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static void
 supervisor_outcome(struct supervisor *sup, bool ok, uint64_t us,
-    const char *fmt, ...)
+    uint64_t config_us, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -91,6 +92,7 @@ supervisor_outcome(struct supervisor *sup, bool ok, uint64_t us,
 	sup->last_reload.ok = ok;
 	sup->last_reload.when = time(NULL);
 	sup->last_reload.duration_us = us;
+	sup->last_reload.config_us = config_us;
 	va_start(ap, fmt);
 	vsnprintf(sup->last_reload.message, sizeof(sup->last_reload.message),
 	    fmt, ap);
@@ -172,7 +174,8 @@ supervisor_commit(struct supervisor *sup)
 	} else {
 		log_info("reload done in %llums: %s took over", (unsigned long long)ms,
 		    summary);
-		supervisor_outcome(sup, true, us, "%s took over", summary);
+		supervisor_outcome(sup, true, us, r->config_us, "%s took over",
+		    summary);
 		sdnotify_ready(false, "running: %s; the last reload took over "
 		    "in %llums", summary, (unsigned long long)ms);
 		control_reload_took_over(sup->control, r->id, "took over in "
@@ -208,7 +211,7 @@ supervisor_abort(struct supervisor *sup, const char *why)
 	    "keep serving", (unsigned long long)ms, why);
 	control_reload_end(sup->control, r->id, false, "reload failed: %s; "
 	    "the running generations keep serving", why);
-	supervisor_outcome(sup, false, us, "%s", why);
+	supervisor_outcome(sup, false, us, r->config_us, "%s", why);
 	sdnotify_ready(false, "running; the last reload failed: %s", why);
 	reload_free(r);
 	supervisor_schedule_cleanup(sup);
@@ -229,9 +232,27 @@ reload_refuse(struct supervisor *sup, bool initial, const char *only,
 	log_errorx("reload failed: %s; nothing changed", why);
 	/* Slots a reload added before it failed close again. */
 	reuseport_trim(sup->reuseport);
-	supervisor_outcome(sup, false, 0, "%s", why);
+	supervisor_outcome(sup, false, 0, 0, "%s", why);
 	control_reload_refused(sup->control, only, why, details, ndetails);
 	sdnotify_ready(false, "running; the last reload failed: %s", why);
+}
+
+/*
+ * Read the config file (config_reload, with the config in force and the
+ * one read ahead to take again if the file holds their text); *heap
+ * receives the heap that reading it took (see supervisor_cleanup).
+ */
+static struct config *
+supervisor_read_config(struct supervisor *sup, struct config *running,
+    struct config *prepared, struct config_msgs *msgs, size_t *heap)
+{
+	size_t before = mallinfo2().uordblks, after;
+	struct config *conf;
+
+	conf = config_reload(sup->config_path, running, prepared, msgs);
+	after = mallinfo2().uordblks;
+	*heap = after > before ? after - before : 0;
+	return conf;
 }
 
 /*
@@ -240,7 +261,8 @@ reload_refuse(struct supervisor *sup, bool initial, const char *only,
  * the file still holds that text. Nothing is said of it here: the reload
  * says what is wrong with the file, and a file with warnings is read
  * again by the reload, to say them. Listener sections unchanged since the
- * config in force are taken from it, as a reload takes them.
+ * config in force are taken from it, as a reload takes them. A config in
+ * force that names a host is not read ahead (see below).
  */
 static void
 supervisor_config_written(void *arg)
@@ -250,17 +272,25 @@ supervisor_config_written(void *arg)
 	struct config *conf;
 	uint64_t us;
 	struct timespec began;
-	size_t heap, after;
+	size_t heap;
 
 	if (sup->stopping)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &began);
 	config_unref(sup->prepared);
 	sup->prepared = NULL;
+	/*
+	 * A host name is looked up again by each parse (getaddrinfo, which
+	 * may wait on a name server): not in the loop at each save of the
+	 * file, for a config that the reload reads again anyway.
+	 */
+	if (config_names_hosts(sup->conf)) {
+		log_debug("%s written: not read ahead (the config in force "
+		    "names a host, looked up at the reload)", sup->config_path);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &began);
 	config_msgs_init(&msgs);
-	heap = mallinfo2().uordblks;
-	conf = config_reload(sup->config_path, sup->conf, NULL, &msgs);
-	after = mallinfo2().uordblks;
+	conf = supervisor_read_config(sup, sup->conf, NULL, &msgs, &heap);
 	config_msgs_free(&msgs);
 	us = elapsed_us(&began);
 	if (conf == NULL || conf == sup->conf || !conf->reusable) {
@@ -272,7 +302,7 @@ supervisor_config_written(void *arg)
 		return;
 	}
 	sup->prepared = conf;
-	sup->prepared_heap = after > heap ? after - heap : 0;
+	sup->prepared_heap = heap;
 	log_debug("%s written: read and checked in %llu us, ready for a reload",
 	    sup->config_path, (unsigned long long)us);
 }
@@ -312,17 +342,14 @@ reload_load_config(struct supervisor *sup, const char *only)
 {
 	struct config_msgs msgs;
 	struct config *conf;
-	size_t i, heap, after;
+	size_t i, heap;
 
 	if (sup->config_path == NULL)
 		return config_ref(sup->conf);
 	supervisor_watch_config(sup);
 	config_msgs_init(&msgs);
-	heap = mallinfo2().uordblks;
-	conf = config_reload(sup->config_path, only == NULL ? sup->conf : NULL,
-	    sup->prepared, &msgs);
-	/* The heap that reading it took (see supervisor_cleanup). */
-	after = mallinfo2().uordblks;
+	conf = supervisor_read_config(sup, only == NULL ? sup->conf : NULL,
+	    sup->prepared, &msgs, &heap);
 	if (conf == sup->conf)
 		log_debug("%s is unchanged: the config in force is kept",
 		    sup->config_path);
@@ -331,7 +358,7 @@ reload_load_config(struct supervisor *sup, const char *only)
 		    "taken", sup->config_path);
 		sup->config_heap = sup->prepared_heap;
 	} else if (conf != NULL)
-		sup->config_heap = after > heap ? after - heap : 0;
+		sup->config_heap = heap;
 	/* Read ahead for this reload: used or outdated now. */
 	config_unref(sup->prepared);
 	sup->prepared = NULL;
@@ -425,10 +452,13 @@ supervisor_fd_room(struct supervisor *sup, const struct reload *r,
 	return -1;
 }
 
-/* Start a reload, or the first start when nothing runs yet. */
+/*
+ * Start a reload, or the first start when nothing runs yet; asked, if not
+ * NULL, is when the reload began, before its config was read.
+ */
 static void
 supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
-    const char *only)
+    const char *only, const struct timespec *asked)
 {
 	struct reload *r;
 	char *cause = NULL, *note = NULL;
@@ -458,6 +488,9 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		config_unref(conf);
 		goto out;
 	}
+	/* Reading and checking the config came before its start. */
+	if (asked != NULL)
+		r->config_us = timespec_diff_us(asked, &r->started);
 	if (reload_bind(r, &sup->listeners, &sup->programs, &cause) == -1 ||
 	    (initial && sdsocket_finish(&cause) == -1) ||
 	    supervisor_fd_room(sup, r, &cause) == -1) {
@@ -493,7 +526,10 @@ void
 supervisor_reload(struct supervisor *sup, const char *only)
 {
 	struct config *conf;
+	struct timespec asked;
 
+	/* The reload begins: its config_us counts from here. */
+	clock_gettime(CLOCK_MONOTONIC, &asked);
 	if (sup->stopping) {
 		log_info("reload ignored: stopping");
 		return;
@@ -511,7 +547,7 @@ supervisor_reload(struct supervisor *sup, const char *only)
 	if ((conf = reload_load_config(sup, only)) == NULL)
 		return;
 	loopstat_mark("reload begin");
-	supervisor_begin(sup, conf, false, only);
+	supervisor_begin(sup, conf, false, only, &asked);
 }
 
 /* A reload asked for over the control socket; -1 with cause if refused. */
@@ -791,7 +827,8 @@ supervisor_restart_stale(struct supervisor *sup)
 		log_info("%s: starting a new generation on the fresh socket",
 		    prog->name);
 		sdnotify_reloading();
-		supervisor_begin(sup, config_ref(sup->conf), false, prog->name);
+		supervisor_begin(sup, config_ref(sup->conf), false, prog->name,
+		    NULL);
 		return;
 	}
 }
@@ -1647,7 +1684,7 @@ supervisor_run(struct config *conf, const char *config_path,
 		reap_scan();	/* exits during the exec */
 		up->restore_done(&sup);
 	} else
-		supervisor_begin(&sup, config_ref(conf), true, NULL);
+		supervisor_begin(&sup, config_ref(conf), true, NULL, NULL);
 	if (!sup.stopping && conf->supervisor.pidfile != NULL)
 		supervisor_write_pidfile(&sup, conf->supervisor.pidfile);
 	supervisor_watch_config(&sup);

@@ -398,6 +398,8 @@ upgrade_save(struct supervisor *sup, int oldexe, int *fdp, char **cause)
 		state_int(&w, "ms", (long long)(sup->last_reload.duration_us /
 		    1000));
 		state_int(&w, "us", (long long)sup->last_reload.duration_us);
+		state_int(&w, "config_us",
+		    (long long)sup->last_reload.config_us);
 		state_str(&w, "message", sup->last_reload.message);
 	}
 	if (sup->conf->text != NULL) {
@@ -744,6 +746,8 @@ upgrade_restore_state(struct supervisor *sup, char **cause)
 		sup->last_reload.duration_us = state_get(r, "us") != NULL ?
 		    (uint64_t)state_get_int(r, "us", 0) :
 		    (uint64_t)state_get_int(r, "ms", 0) * 1000;
+		sup->last_reload.config_us =
+		    (uint64_t)state_get_int(r, "config_us", 0);
 		snprintf(sup->last_reload.message,
 		    sizeof(sup->last_reload.message), "%s",
 		    state_get(r, "message") ? state_get(r, "message") : "");

@@ -187,6 +187,10 @@ Test(control, status_text_and_json, .fini = tc_fini)
 	cr_expect(us > 0 && us / 1000 == ms, "duration_us %lld does not "
 	    "match duration_ms %lld: %s", us, ms,
 	    json_object_to_json_string(lr));
+	/* And what reading the config took before it, in microseconds. */
+	cr_expect(json_object_is_type(tc_json_at(lr, "config_us", NULL),
+	    json_type_int) && tc_json_int(tc_json_at(lr, "config_us", NULL)) >
+	    0, "last_reload.config_us: %s", json_object_to_json_string(lr));
 	cr_expect_eq(tc_json_int(tc_json_at(root, "programs", "0",
 	    "current_generation", NULL)), 2);
 	json_object_put(root);
@@ -319,6 +323,7 @@ Test(control, failed_reload_changes_nothing, .fini = tc_fini)
 	/* Refused before it started: it took no time. */
 	cr_expect(tc_json_at(lr, "duration_us", NULL) != NULL &&
 	    tc_json_int(tc_json_at(lr, "duration_us", NULL)) == 0 &&
+	    tc_json_int(tc_json_at(lr, "config_us", NULL)) == 0 &&
 	    tc_json_int(tc_json_at(lr, "duration_ms", NULL)) == 0, "%s",
 	    json_object_to_json_string(lr));
 	json_object_put(root);

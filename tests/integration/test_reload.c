@@ -935,3 +935,43 @@ Test(reload, a_config_directory_made_again_is_watched_from_the_next_reload)
 	free(dir);
 	free(old);
 }
+
+/* The marked config, its listener at localhost rather than 127.0.0.1. */
+static void
+rl_write_marked_at_localhost(struct sup *s, const char *mark)
+{
+	char *text = rl_marked_text(s, mark, ""), *at;
+
+	cr_assert_not_null(at = strstr(text, "listen = 127.0.0.1:"));
+	memcpy(at + strlen("listen = "), "localhost", 9);
+	free(support_write_file(s->dir, "handoff.ini", text));
+	free(text);
+}
+
+/*
+ * A config in force that names a host is not read ahead when the file is
+ * written (each parse looks the name up, which may wait on a name
+ * server, and such a config is read again by the reload anyway); the
+ * reload reads it.
+ */
+Test(reload, a_config_naming_a_host_is_read_by_the_reload_not_ahead)
+{
+	struct sup *s = tc_new("", "");
+	struct run_result res;
+	json_object *root;
+
+	rl_write_marked_at_localhost(s, "a");
+	tc_start(s);
+	rl_write_marked_at_localhost(s, "b");
+	tc_expect_log(s, "written: not read ahead (the config in force names "
+	    "a host, looked up at the reload)", 1);
+	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
+	support_result_free(&res);
+	cr_expect_eq(tc_log_count(s, "read and checked in"), 0);
+	cr_expect_eq(tc_log_count(s, "that config is taken"), 0);
+	root = tc_status_json(s);
+	cr_expect_str_eq(tc_json_str(tc_json_at(rl_listener(root, "web"),
+	    "fd_name", NULL)), "b", "%s", json_object_to_json_string(root));
+	json_object_put(root);
+	tc_stop(s);
+}
