@@ -2931,8 +2931,8 @@ config_set_file(struct config *conf, const struct stat *file)
  * Warn if a user other than the supervisor's (or root) can write the
  * config file at path (file: its fstat): whoever writes it chooses the
  * commands the supervisor runs, and as whom. Its owner, its group (unless
- * the supervisor's own) if the mode lets the group write, or anyone if
- * it lets others. True if it warned.
+ * the supervisor's own or root's) if the mode lets the group write, or
+ * anyone if it lets others. True if it warned.
  */
 static bool
 config_check_file_writers(const char *path, const struct stat *file,
@@ -3036,11 +3036,15 @@ config_reload(const char *path, struct config *running,
 	if (running != NULL && (!running->reusable || running->text == NULL ||
 	    !config_lookups_hold(running)))
 		running = NULL;
-	if (!config_same_text(prepared, &file, text, len) ||
-	    !config_lookups_hold(prepared))
-		prepared = NULL;
-	if ((same = config_same_text(running, &file, text, len) ? running :
-	    prepared) != NULL) {
+	/* The one read ahead only if the one in force does not do. */
+	if (config_same_text(running, &file, text, len))
+		same = running;
+	else if (config_same_text(prepared, &file, text, len) &&
+	    config_lookups_hold(prepared))
+		same = prepared;
+	else
+		same = NULL;
+	if (same != NULL) {
 		fclose(fp);
 		free(text);
 		return config_ref(same);

@@ -44,6 +44,7 @@
 #include "parse.h"
 
 #define CONFWATCH_BUSY_MS	10	/* wakeups this close: wait this long */
+#define CONFWATCH_READS		16	/* reads of events per wakeup, at most */
 
 struct confwatch {
 	int		 fd;		/* the inotify instance */
@@ -66,11 +67,14 @@ confwatch_readable(evutil_socket_t fd, short what, void *arg)
 	struct confwatch *cw = arg;
 	bool written = false;
 	ssize_t n;
+	int reads = 0;
 	char *p;
 
 	(void)what;
 	loopstat_mark("config written");
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	/* Bounded: events written as fast as they are read wait a turn. */
+	while (reads++ < CONFWATCH_READS &&
+	    (n = read(fd, buf, sizeof(buf))) > 0) {
 		for (p = buf; p + sizeof(*ie) <= buf + n;
 		    p += sizeof(*ie) + ie->len) {
 			ie = (const struct inotify_event *)(void *)p;

@@ -671,6 +671,17 @@ rl_marked_text(struct sup *s, const char *mark, const char *extra)
 	    extra);
 }
 
+/* Write the marked config (rl_marked_text) to dir/name. */
+static void
+rl_write_marked(struct sup *s, const char *dir, const char *name,
+    const char *mark, const char *extra)
+{
+	char *text = rl_marked_text(s, mark, extra);
+
+	free(support_write_file(dir, name, text));
+	free(text);
+}
+
 /* Tell whether the workers on the test's port know their socket as mark. */
 static bool
 rl_marked(struct sup *s, const char *mark)
@@ -699,16 +710,12 @@ Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
 	char *text, *tmp;
 	int fd, ready = 0;
 
-	text = rl_marked_text(s, "a", "");
-	free(support_write_file(s->dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini", "a", "");
 	tc_start(s);
 	cr_assert(rl_marked(s, "a"));
 
 	/* Written: read ahead, and the reload takes it. */
-	text = rl_marked_text(s, "b", "");
-	free(support_write_file(s->dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini", "b", "");
 	tc_expect_log(s, "written: read and checked", ++ready);
 	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
 	support_result_free(&res);
@@ -716,9 +723,7 @@ Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
 	cr_expect(rl_marked(s, "b"));
 
 	/* Read ahead as c, then changed to d before the reload. */
-	text = rl_marked_text(s, "c", "");
-	free(support_write_file(s->dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini", "c", "");
 	tc_expect_log(s, "written: read and checked", ++ready);
 	cr_assert((fd = open(s->config, O_WRONLY | O_TRUNC | O_CLOEXEC)) >= 0);
 	text = rl_marked_text(s, "d", "");
@@ -733,9 +738,7 @@ Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
 
 	/* Renamed into place with an error: the reload says it. */
 	tmp = tc_printf("%s/handoff.ini.new", s->dir);
-	text = rl_marked_text(s, "e", "workers = 0\n");
-	free(support_write_file(s->dir, "handoff.ini.new", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini.new", "e", "workers = 0\n");
 	cr_assert_eq(rename(tmp, s->config), 0);
 	tc_expect_log(s, "written: it has errors (a reload says them)", 1);
 	cr_expect_eq(rl_reload(s, &res, NULL, NULL), 1);
@@ -745,9 +748,7 @@ Test(reload, a_config_read_when_written_is_taken_only_while_the_file_holds_it)
 	cr_expect(rl_marked(s, "d"));
 
 	/* Renamed into place, good: read ahead and taken. */
-	text = rl_marked_text(s, "f", "");
-	free(support_write_file(s->dir, "handoff.ini.new", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini.new", "f", "");
 	cr_assert_eq(rename(tmp, s->config), 0);
 	tc_expect_log(s, "written: read and checked", ++ready);
 	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
@@ -788,14 +789,12 @@ Test(reload, a_busy_config_directory_does_not_keep_the_supervisor_awake)
 	struct sup *s = tc_new("", "");
 	struct run_result res;
 	struct timespec began, now;
-	char *text, *names[2];
+	char *names[2];
 	long before, after;
 	pid_t pid;
 	int i, fd;
 
-	text = rl_marked_text(s, "a", "");
-	free(support_write_file(s->dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini", "a", "");
 	tc_start(s);
 	names[0] = tc_printf("%s/other.0", s->dir);
 	names[1] = tc_printf("%s/other.1", s->dir);
@@ -816,9 +815,7 @@ Test(reload, a_busy_config_directory_does_not_keep_the_supervisor_awake)
 		_exit(0);
 	}
 	/* Written among them: read ahead all the same. */
-	text = rl_marked_text(s, "b", "");
-	free(support_write_file(s->dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "handoff.ini", "b", "");
 	cr_assert_eq(waitpid(pid, NULL, 0), pid);
 	after = rl_wakeups(s->hp.pid);
 	cr_log_info("woke %ld times in a busy second", after - before);
@@ -845,14 +842,10 @@ Test(reload, a_config_path_that_is_a_symlink_is_followed_at_each_reload)
 	struct sup *s = tc_new("", "");
 	struct run_result res;
 	json_object *root;
-	char *text, *tmp;
+	char *tmp;
 
-	text = rl_marked_text(s, "a", "");
-	free(support_write_file(s->dir, "a.ini", text));
-	free(text);
-	text = rl_marked_text(s, "b", "");
-	free(support_write_file(s->dir, "b.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "a.ini", "a", "");
+	rl_write_marked(s, s->dir, "b.ini", "b", "");
 	cr_assert_eq(unlink(s->config), 0);
 	cr_assert_eq(symlink("a.ini", s->config), 0);
 	tc_start(s);
@@ -872,9 +865,7 @@ Test(reload, a_config_path_that_is_a_symlink_is_followed_at_each_reload)
 	cr_expect(rl_marked(s, "b"), "the reload read the link's old target");
 
 	/* Its target written in place: the reload reads it. */
-	text = rl_marked_text(s, "c", "");
-	free(support_write_file(s->dir, "b.ini", text));
-	free(text);
+	rl_write_marked(s, s->dir, "b.ini", "c", "");
 	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
 	support_result_free(&res);
 	cr_expect(rl_marked(s, "c"));
@@ -899,33 +890,27 @@ Test(reload, a_config_directory_made_again_is_watched_from_the_next_reload)
 {
 	struct sup *s = tc_new("", "");
 	struct run_result res;
-	char *dir, *old, *text;
+	char *dir, *old;
 
 	dir = tc_printf("%s/conf", s->dir);
 	old = tc_printf("%s/conf.old", s->dir);
 	cr_assert_eq(mkdir(dir, 0700), 0);
 	free(s->config);
 	s->config = tc_printf("%s/handoff.ini", dir);
-	text = rl_marked_text(s, "a", "");
-	free(support_write_file(dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, dir, "handoff.ini", "a", "");
 	tc_start(s);
 
 	cr_assert_eq(rename(dir, old), 0);
 	cr_assert_eq(mkdir(dir, 0700), 0);
-	text = rl_marked_text(s, "b", "");
-	free(support_write_file(dir, "handoff.ini", text));
+	rl_write_marked(s, dir, "handoff.ini", "b", "");
 	/* Written in the old directory: nothing the supervisor reads. */
-	free(support_write_file(old, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, old, "handoff.ini", "b", "");
 	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
 	support_result_free(&res);
 	cr_expect(rl_marked(s, "b"));
 	cr_expect_eq(tc_log_count(s, "written: read and checked"), 0);
 
-	text = rl_marked_text(s, "c", "");
-	free(support_write_file(dir, "handoff.ini", text));
-	free(text);
+	rl_write_marked(s, dir, "handoff.ini", "c", "");
 	tc_expect_log(s, "written: read and checked", 1);
 	cr_assert_eq(rl_reload(s, &res, NULL, NULL), 0, "%s%s", res.out, res.err);
 	support_result_free(&res);

@@ -1962,11 +1962,28 @@ long_line(char *buf, size_t size, const char *prefix, size_t len)
 	buf[len] = '\0';
 }
 
+/*
+ * Load text, whose line lineno is 300 characters long: the config is
+ * refused with that one error and nothing else.
+ */
+static void
+assert_only_too_long(const char *text, int lineno)
+{
+	char path[64], want[128];
+	struct config_msgs msgs;
+
+	cr_assert_null(load_text(text, &msgs, path, sizeof(path)));
+	cr_assert_eq(msgs.count, 1, "want one message, got:\n%s",
+	    all_msgs(&msgs));
+	snprintf(want, sizeof(want), "%s:%d: line too long (300 characters, "
+	    "at most 198)", path, lineno);
+	cr_assert_str_eq(msgs.lines[0], want);
+	config_msgs_free(&msgs);
+}
+
 Test(config, line_too_long)
 {
-	char line[400], text[1024], path[64], want[128];
-	struct config_msgs msgs;
-	struct config *conf;
+	char line[400], text[1024];
 
 	/* A 300-character command: one error, at its line, nothing else. */
 	long_line(line, sizeof(line), "command = /bin/echo ", 300);
@@ -1977,14 +1994,7 @@ Test(config, line_too_long)
 	    "%s\n"
 	    "listeners = web\n"
 	    "workers = 2\n", line);
-	conf = load_text(text, &msgs, path, sizeof(path));
-	cr_assert_null(conf);
-	cr_assert_eq(msgs.count, 1, "want one message, got:\n%s",
-	    all_msgs(&msgs));
-	snprintf(want, sizeof(want), "%s:4: line too long (300 characters, "
-	    "at most 198)", path);
-	cr_assert_str_eq(msgs.lines[0], want);
-	config_msgs_free(&msgs);
+	assert_only_too_long(text, 4);
 
 	/* A long listen line: the listener is not also "missing listen". */
 	long_line(line, sizeof(line), "listen = unix:/", 300);
@@ -1995,14 +2005,7 @@ Test(config, line_too_long)
 	    "[listener web]\n"
 	    "  %s\n"
 	    "backlog = 5\n", line);
-	conf = load_text(text, &msgs, path, sizeof(path));
-	cr_assert_null(conf);
-	cr_assert_eq(msgs.count, 1, "want one message, got:\n%s",
-	    all_msgs(&msgs));
-	snprintf(want, sizeof(want), "%s:5: line too long (300 characters, "
-	    "at most 198)", path);
-	cr_assert_str_eq(msgs.lines[0], want);
-	config_msgs_free(&msgs);
+	assert_only_too_long(text, 5);
 
 	/*
 	 * A long listeners line: its listeners are not also each "not used
@@ -2013,14 +2016,7 @@ Test(config, line_too_long)
 	    "[listener a]\nlisten = 127.0.0.1:0\n"
 	    "[listener b]\nlisten = 127.0.0.1:0\n"
 	    "[program p]\ncommand = /bin/true\n%s\n", line);
-	conf = load_text(text, &msgs, path, sizeof(path));
-	cr_assert_null(conf);
-	cr_assert_eq(msgs.count, 1, "want one message, got:\n%s",
-	    all_msgs(&msgs));
-	snprintf(want, sizeof(want), "%s:7: line too long (300 characters, "
-	    "at most 198)", path);
-	cr_assert_str_eq(msgs.lines[0], want);
-	config_msgs_free(&msgs);
+	assert_only_too_long(text, 7);
 }
 
 Test(config, line_length_limit_is_exact)
