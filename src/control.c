@@ -123,6 +123,7 @@ struct control {
 	struct event	*cut;		/* cuts clients past CONTROL_QUEUED_MAX */
 };
 
+static bool	client_send_rest(struct control_client *);
 static struct control_client *control_client_new(struct control *, int,
 		    uid_t, pid_t);
 
@@ -1107,6 +1108,34 @@ control_progress(struct control *ctl, unsigned int id, const char *fmt, ...)
 	TAILQ_FOREACH(c, &ctl->clients, entry)
 		if (c->state == CLIENT_WATCH && c->reload_id == id)
 			client_line(c, "progress", "%s", text);
+}
+
+/*
+ * Write what is queued for the clients following reload id now, not at
+ * the loop's next turn: the lines saying a reload took over reach them
+ * before the supervisor goes on with what the commit has left to do. The
+ * bufferevent keeps the start of its output frozen but while it writes;
+ * this writes as it does. What the socket does not take now is left to
+ * the bufferevent (a client gone: dropped, and its read sees the end).
+ */
+void
+control_flush(struct control *ctl, unsigned int id)
+{
+	struct control_client *c;
+	struct evbuffer *out;
+
+	if (ctl == NULL)
+		return;
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		if (c->state != CLIENT_WATCH || c->reload_id != id)
+			continue;
+		out = bufferevent_get_output(c->bev);
+		if (evbuffer_get_length(out) == 0 ||
+		    evbuffer_unfreeze(out, 1) == -1)
+			continue;
+		(void)client_send_rest(c);
+		(void)evbuffer_freeze(out, 1);
+	}
 }
 
 /*

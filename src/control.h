@@ -113,6 +113,7 @@ struct control	*control_open(struct event_base *base, const char *path,
 void		 control_close(struct control *ctl);
 void		 control_reload_begin(struct control *ctl, unsigned int id,
 		    const char *only);
+void		 control_flush(struct control *ctl, unsigned int id);
 void		 control_progress(struct control *ctl, unsigned int id,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 control_reload_end(struct control *ctl, unsigned int id,

@@ -18,6 +18,8 @@ struct program {
 	struct generation_list gens;	/* every generation with processes */
 	struct generation *current;	/* the one serving (GEN_RUNNING) */
 	struct generation *starting;	/* the one a reload is starting */
+	struct generation *replaced;	/* the one a commit replaced, until
+					   reload_commit tells it to drain */
 	unsigned int	 stale_below;	/* generations below hold a dead socket */
 	unsigned int	 stale_tries;	/* new generations started for that */
 	struct drain_history drained;	/* how its last gone generations drained */

@@ -73,6 +73,11 @@ struct reload_env {
 	 */
 	void		 (*drain)(void *arg, struct generation *old,
 			    struct generation *next);
+	/*
+	 * Reload id's new generations took over and its progress says so;
+	 * the old ones are not told to drain yet. NULL: nothing to do.
+	 */
+	void		 (*took_over)(void *arg, unsigned int id);
 	void		*arg;
 };
 

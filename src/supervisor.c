@@ -1336,6 +1336,18 @@ supervisor_drain(void *arg, struct generation *old, struct generation *next)
 	reuseport_handover(sup->reuseport, old, next);
 }
 
+/*
+ * Reload id took over (reload_env): its followers hear it now, before the
+ * old generations are told to drain.
+ */
+static void
+supervisor_took_over(void *arg, unsigned int id)
+{
+	struct supervisor *sup = arg;
+
+	control_flush(sup->control, id);
+}
+
 /* The notify socket workers running as uid send to (reload_env). */
 static const char *
 supervisor_notify_path(void *arg, uid_t uid)
@@ -1625,6 +1637,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	sup.reload_env.progress = supervisor_progress;
 	sup.reload_env.gen_cb = supervisor_gen_event;
 	sup.reload_env.drain = supervisor_drain;
+	sup.reload_env.took_over = supervisor_took_over;
 	sup.reload_env.arg = &sup;
 	if ((sup.reuseport = reuseport_new(sup.base, &sup.programs,
 	    &sup.migrate)) == NULL ||

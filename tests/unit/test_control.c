@@ -337,6 +337,54 @@ Test(control, a_reload_is_followed_to_its_end)
 	cr_expect_str_eq(buf, "progress shop gen 2 starting\nok done in 12ms\n");
 }
 
+/* What fd holds now, without waiting or running the loop ("" if nothing). */
+static const char *
+waiting_now(int fd, char *buf, size_t len)
+{
+	ssize_t n = recv(fd, buf, len - 1, MSG_DONTWAIT);
+
+	cr_assert(n >= 0 || errno == EAGAIN, "recv: %s", strerror(errno));
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/*
+ * What is queued for the clients following a reload is written when the
+ * reload's commit flushes it, before the loop turns again (the commit
+ * goes on to tell the old generations to drain): once, and only theirs.
+ */
+Test(control, a_flush_writes_a_reloads_progress_before_the_loop_turns)
+{
+	char buf[256];
+	int fd, other;
+
+	fd = client("reload shop");
+	pump_until(&fake.reloads);
+	other = client("reload web");
+	pump_until_count(&fake.reloads, 2);
+	control_reload_begin(fake.ctl, 7, "shop");
+	control_reload_begin(fake.ctl, 8, "web");
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	control_progress(fake.ctl, 7, "shop gen 2 took over in %dms", 3);
+	control_progress(fake.ctl, 8, "web gen 2 starting");
+	cr_assert_str_eq(waiting_now(fd, buf, sizeof(buf)), "",
+	    "a line is written before the loop turns or a flush");
+	control_flush(fake.ctl, 7);
+	cr_expect_str_eq(waiting_now(fd, buf, sizeof(buf)),
+	    "progress shop gen 2 took over in 3ms\n");
+	cr_expect_str_eq(waiting_now(other, buf, sizeof(buf)), "",
+	    "another reload's follower was flushed too");
+	control_progress(fake.ctl, 7, "shop gen 1 draining (1 left)");
+	control_reload_end(fake.ctl, 7, true, "done in %dms", 5);
+	answer(fd, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "progress shop gen 1 draining (1 left)\n"
+	    "ok done in 5ms\n", "what was flushed came again, or the rest "
+	    "did not come");
+	control_reload_end(fake.ctl, 8, true, "done in %dms", 6);
+	answer(other, buf, sizeof(buf), NULL, 0);
+	cr_expect_str_eq(buf, "progress web gen 2 starting\nok done in 6ms\n");
+}
+
 Test(control, a_reload_refused_at_once_or_later)
 {
 	char *details[] = { "handoff.ini:3: bad port" };

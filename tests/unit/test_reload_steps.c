@@ -10,6 +10,7 @@
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
@@ -141,6 +142,64 @@ on_progress(void *arg, unsigned int id, const char *line)
 
 	(void)arg;
 	snprintf(progress + n, sizeof(progress) - n, "%u %s\n", id, line);
+}
+
+/* What the took_over hook saw: the progress then, and old workers told. */
+static struct {
+	unsigned int	 id;		/* 0: not called */
+	char		 progress[8192];
+	int		 signalled;
+} at_takeover;
+
+/* How many fake processes were sent a signal (0 checks nothing). */
+static int
+fake_signalled(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < fake.spawned; i++)
+		if (fake.last_signal[i] != 0)
+			n++;
+	return n;
+}
+
+/*
+ * text with each "in Nms" as "in Xms" (into buf of len bytes): a
+ * took-over line without its time, which a slow run makes more than 0.
+ */
+static const char *
+without_ms(const char *text, char *buf, size_t len)
+{
+	const char *p = text, *digits;
+	size_t used = 0;
+
+	while (*p != '\0' && used + 8 < len) {
+		if (strncmp(p, " in ", 4) == 0 && isdigit((unsigned char)p[4])) {
+			for (digits = p + 4; isdigit((unsigned char)*digits);
+			    digits++)
+				continue;
+			if (strncmp(digits, "ms", 2) == 0) {
+				used += (size_t)snprintf(buf + used, len - used,
+				    " in Xms");
+				p = digits + 2;
+				continue;
+			}
+		}
+		buf[used++] = *p++;
+	}
+	buf[used] = '\0';
+	return buf;
+}
+
+/* The took_over hook: what has happened by the time it is called. */
+static void
+on_took_over(void *arg, unsigned int id)
+{
+	(void)arg;
+	at_takeover.id = id;
+	snprintf(at_takeover.progress, sizeof(at_takeover.progress), "%s",
+	    progress);
+	at_takeover.signalled = fake_signalled();
 }
 
 static struct reload_env env = {
@@ -307,6 +366,8 @@ setup(void)
 {
 	memset(&fake, 0, sizeof(fake));
 	progress[0] = '\0';
+	memset(&at_takeover, 0, sizeof(at_takeover));
+	env.took_over = NULL;
 	failures = 0;
 	commits = 0;
 	committed_by[0] = abort_why[0] = '\0';
@@ -368,6 +429,52 @@ Test(reload_steps, first_start_makes_a_generation_of_each_program)
 	cr_assert_eq(fake.spawned, 3);
 	cr_assert_not_null(strstr(progress, "1 a gen 1 starting 2 workers\n"));
 	cr_assert_not_null(strstr(progress, "1 b gen 1 took over in "));
+}
+
+/*
+ * A commit has every new generation take over, and those following the
+ * reload told so (took_over), before any old generation is told to drain:
+ * stopping one signals each of its workers, which takes time, and `handoff
+ * reload` says "took over" when the line reaches it. A program the config
+ * removed drains after that too.
+ */
+Test(reload_steps, the_takeover_is_told_before_any_old_generation_drains)
+{
+	char summary[256], lines[1024];
+
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 0);
+	env.took_over = on_took_over;
+	progress[0] = '\0';
+	cr_assert_eq(reload_to_commit(TWO_PROGRAMS, NULL, summary,
+	    sizeof(summary)), 2);
+	cr_assert_eq(at_takeover.id, 2, "took_over was told of reload %u",
+	    at_takeover.id);
+	cr_expect_str_eq(without_ms(at_takeover.progress, lines,
+	    sizeof(lines)), "2 a gen 2 starting 2 workers\n"
+	    "2 b gen 2 starting 1 worker\n2 a gen 2 took over in Xms\n"
+	    "2 b gen 2 took over in Xms\n");
+	cr_expect_eq(at_takeover.signalled, 0, "%d old workers were told to "
+	    "stop before the takeover was told", at_takeover.signalled);
+	cr_expect_str_eq(progress + strlen(at_takeover.progress),
+	    "2 a gen 1 draining (2 left)\n2 b gen 1 draining (1 left)\n");
+	cr_expect_eq(fake_signalled(), 3, "the old workers are told to stop");
+
+	/* b leaves the config. */
+	memset(&at_takeover, 0, sizeof(at_takeover));
+	progress[0] = '\0';
+	cr_assert_eq(reload_to_commit(
+	    "[listener web]\nlisten = 127.0.0.1:0\n"
+	    "[program a]\ncommand = /bin/a\nworkers = 2\nlisteners = web\n",
+	    NULL, summary, sizeof(summary)), 2);
+	cr_assert_eq(at_takeover.id, 3);
+	cr_expect_null(strstr(at_takeover.progress, "draining"), "%s",
+	    at_takeover.progress);
+	cr_expect_eq(at_takeover.signalled, 3, "only the workers of the "
+	    "reload before were told to stop by then");
+	cr_expect_str_eq(progress + strlen(at_takeover.progress),
+	    "3 a gen 2 draining (2 left)\n3 b gen 2 draining (1 left)\n");
+	cr_expect_eq(fake_signalled(), 6);
 }
 
 /*
