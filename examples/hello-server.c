@@ -259,7 +259,7 @@ int main(int argc, char **argv)
 	const char *name = NULL;
 	struct sigaction action = { .sa_handler = on_stop_signal };
 	struct pollfd listeners[MAX_LISTENERS];
-	int fds[MAX_LISTENERS], count, i, fd, r;
+	int fds[MAX_LISTENERS], count, open_listeners, i, fd, r;
 	sigset_t stop_signals, while_waiting;
 
 	for (i = 1; i < argc; i++) {
@@ -312,7 +312,8 @@ int main(int argc, char **argv)
 	    (r = handoff_ready()) < 0)
 		fprintf(stderr, "hello-server: NOTIFY_SOCKET: %s\n", strerror(-r));
 
-	while (!stop_requested) {
+	open_listeners = count;
+	while (!stop_requested && open_listeners > 0) {
 		if (ppoll(listeners, (nfds_t)count, NULL, &while_waiting) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -320,6 +321,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (i = 0; i < count; i++) {
+			/* A socket shut down (under handoff = reuseport, the slot
+			   of a worker the config no longer has) accepts nothing
+			   more: stop watching it, or poll would return at once,
+			   again and again, and a stop signal (delivered only in a
+			   ppoll that waits) would never be seen. */
+			if (listeners[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+				listeners[i].fd = -1;
+				open_listeners--;
+				continue;
+			}
 			if (!(listeners[i].revents & POLLIN))
 				continue;
 			if ((fd = accept4(listeners[i].fd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
@@ -335,7 +346,11 @@ int main(int argc, char **argv)
 	}
 
 	/* Draining: no new connections; the supervisor keeps the sockets open for
-	   the next generation. Requests in flight were finished above. */
+	   the next generation. Requests in flight were finished above. With
+	   every socket shut down there is nothing to serve: it stops as if told. */
+	if (open_listeners == 0)
+		fprintf(stderr, "hello-server: pid %d: every socket was shut down\n",
+		    (int)getpid());
 	if ((r = handoff_stopping()) < 0)
 		fprintf(stderr, "hello-server: NOTIFY_SOCKET: %s\n", strerror(-r));
 	for (i = 0; i < count; i++)

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json.h>
+#include <libgen.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -356,6 +357,48 @@ rp_send_request(int port)
 	cr_assert_eq(tc_send_all(fd, req, sizeof(req) - 1), 0);
 	return fd;
 }
+
+/*
+ * The C example (examples/hello-server) on the slots a shrink retires:
+ * their sockets are shut down, and its workers there stop and exit 0 at
+ * once. Its accept loop used to poll the hung-up socket again and again,
+ * never waiting, so the stop signal (delivered only in a ppoll that
+ * waits) went unseen until drain_timeout killed them.
+ */
+Test(reuseport, the_c_example_stops_on_a_retired_slot)
+{
+	struct sup *s = tc_new("", "");
+	char *bin = strdup(support_env("HANDOFF_BIN")), *server, *log, *answer;
+	bool closed;
+	int fd;
+
+	rp_netns();
+	cr_assert_not_null(bin);
+	server = tc_printf("%s/examples/hello-server", dirname(bin));
+	rp_config_full(s, 3, server, "--name web", 0, "", "60s");
+	tc_start(s);
+	rp_config_full(s, 1, server, "--name web", 0, "", "60s");
+	rp_reload(s, 2);
+	log = tc_log_text(s);
+	cr_expect_eq(support_count_lines(log, "every socket was shut down"), 2,
+	    "the two retired workers did not stop on their own:\n%s", log);
+	cr_expect_not_null(strstr(log, "app gen 1 drained: 3 workers exited "
+	    "0"), "%s", log);
+	cr_expect_null(strstr(log, "SIGKILL"), "%s", log);
+	free(log);
+
+	fd = rp_send_request(s->port);
+	answer = tc_read_all(fd, DEADLINE_MS, &closed);
+	cr_expect(closed && strstr(answer, " 200 ") != NULL &&
+	    strstr(answer, "gen=2 ") != NULL, "the worker left does not "
+	    "serve: %s", answer);
+	close(fd);
+	free(answer);
+	tc_stop(s);
+	free(server);
+	free(bin);
+}
+
 
 /*
  * Worker 1 (pid stuck) stops accepting while connections arrive, then is
