@@ -123,7 +123,7 @@ struct control {
 	struct event	*cut;		/* cuts clients past CONTROL_QUEUED_MAX */
 };
 
-static bool	client_send_rest(struct control_client *);
+static int	client_send_some(struct control_client *);
 static struct control_client *control_client_new(struct control *, int,
 		    uid_t, pid_t);
 
@@ -1115,8 +1115,9 @@ control_progress(struct control *ctl, unsigned int id, const char *fmt, ...)
  * the loop's next turn: the lines saying a reload took over reach them
  * before the supervisor goes on with what the commit has left to do. The
  * bufferevent keeps the start of its output frozen but while it writes;
- * this writes as it does. What the socket does not take now is left to
- * the bufferevent (a client gone: dropped, and its read sees the end).
+ * this writes as it does. What the socket does not take now stays queued
+ * for the bufferevent, which also meets any error (a client gone) at its
+ * next write and frees the client then, as it would have.
  */
 void
 control_flush(struct control *ctl, unsigned int id)
@@ -1133,7 +1134,7 @@ control_flush(struct control *ctl, unsigned int id)
 		if (evbuffer_get_length(out) == 0 ||
 		    evbuffer_unfreeze(out, 1) == -1)
 			continue;
-		(void)client_send_rest(c);
+		(void)client_send_some(c);
 		(void)evbuffer_freeze(out, 1);
 	}
 }
@@ -1267,12 +1268,12 @@ control_upgrade_end(struct control *ctl, bool ok, const char *fmt, ...)
 }
 
 /*
- * Send what c's answer still holds, as far as the socket takes it now,
- * without blocking. False once nothing more can go (the client is gone):
- * what is left is dropped.
+ * Send what c's answer holds, as far as the socket takes it now, without
+ * blocking, and drain what went. -1 with errno on an error (EAGAIN: the
+ * socket is full); what was not sent stays queued.
  */
-static bool
-client_send_rest(struct control_client *c)
+static int
+client_send_some(struct control_client *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct evbuffer_iovec vec[CONTROL_EXEC_IOV];
@@ -1293,13 +1294,25 @@ client_send_rest(struct control_client *c)
 	msg.msg_iovlen = (size_t)n;
 	sent = sendmsg(bufferevent_getfd(c->bev), &msg, MSG_NOSIGNAL |
 	    MSG_DONTWAIT);
-	if (sent > 0)
-		evbuffer_drain(out, (size_t)sent);
-	else if (sent == -1 && errno != EAGAIN && errno != EINTR) {
-		evbuffer_drain(out, evbuffer_get_length(out));
-		return false;
-	}
-	return true;
+	if (sent == -1)
+		return -1;
+	evbuffer_drain(out, (size_t)sent);
+	return 0;
+}
+
+/*
+ * Send what c's answer still holds, as far as the socket takes it now,
+ * without blocking. False once nothing more can go (the client is gone):
+ * what is left is dropped.
+ */
+static bool
+client_send_rest(struct control_client *c)
+{
+	if (client_send_some(c) == 0 || errno == EAGAIN || errno == EINTR)
+		return true;
+	evbuffer_drain(bufferevent_get_output(c->bev),
+	    evbuffer_get_length(bufferevent_get_output(c->bev)));
+	return false;
 }
 
 /*
@@ -1386,7 +1399,7 @@ control_upgrade_close_others(struct control *ctl)
 			client_line(c, "error", "1 the supervisor is upgrading "
 			    "itself in place; this connection ends before the "
 			    "answer: see handoff status");
-		(void)client_send_rest(c);
+		(void)client_send_some(c);
 	}
 	control_flush_others(ctl);
 	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,35 @@ Test(control, a_flush_writes_a_reloads_progress_before_the_loop_turns)
 	control_reload_end(fake.ctl, 8, true, "done in %dms", 6);
 	answer(other, buf, sizeof(buf), NULL, 0);
 	cr_expect_str_eq(buf, "progress web gen 2 starting\nok done in 6ms\n");
+}
+
+/*
+ * A follower gone before the flush: what the flush could not send stays
+ * for the bufferevent, which meets the error at its next write and frees
+ * the client, with no other line queued after it.
+ */
+Test(control, a_follower_gone_before_a_flush_is_freed)
+{
+	long long deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	int fd, open_fds;
+
+	/* As the supervisor does: a write to a client gone is EPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	fd = client("reload shop");
+	pump_until(&fake.reloads);
+	control_reload_begin(fake.ctl, 7, "shop");
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	close(fd);
+	open_fds = support_fd_count(getpid());
+	control_progress(fake.ctl, 7, "shop gen 2 took over in %dms", 3);
+	control_flush(fake.ctl, 7);
+	while (support_fd_count(getpid()) == open_fds) {
+		cr_assert_lt(support_now_ms(), deadline, "the client gone is "
+		    "still there");
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	cr_expect_eq(support_fd_count(getpid()), open_fds - 1);
 }
 
 Test(control, a_reload_refused_at_once_or_later)
