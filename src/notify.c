@@ -20,6 +20,13 @@
  * is ignored, and the supervisor trusts the pid, never the message text.
  * Any fds sent along (FDSTORE=1) never reach the supervisor: no room is
  * given for them, so the kernel drops them.
+ *
+ * The socket's queue holds net.unix.max_dgram_qlen datagrams (10 by
+ * default); past that a worker that sends without waiting (non-blocking)
+ * loses its message. While workers start, between turns of the loop, the
+ * supervisor takes what the queue holds before each start and while a
+ * start waits (notify_stash): the messages wait in memory, in order, and
+ * are handled at the loop's next turn, before any read after them.
  */
 #include "autoconf.h"
 
@@ -48,8 +55,19 @@
 
 #define NOTIFY_MSG_MAX	4096
 
+/* Messages taken from the queue and not handled yet, at most. */
+#define NOTIFY_STASH_MAX	4096
+
 /* The longest "/UID/notify" after DIR. */
 #define NOTIFY_TAIL_MAX	(sizeof("/4294967295/notify") - 1)
+
+/* A message taken from the queue, to be handled at the loop's next turn. */
+struct notify_stashed {
+	STAILQ_ENTRY(notify_stashed) entry;
+	pid_t		 pid;		/* its sender, as the kernel said */
+	size_t		 len;
+	char		 msg[];
+};
 
 /* A worker uid other than the supervisor's, and its way to the socket. */
 struct notify_uid {
@@ -68,6 +86,8 @@ struct notify {
 	ino_t		 ino;
 	char		*path;		/* DIR/EUID/notify, where fd is bound */
 	SLIST_HEAD(, notify_uid) uids;
+	STAILQ_HEAD(, notify_stashed) stash;	/* oldest first */
+	size_t		 nstashed;
 };
 
 /*
@@ -140,57 +160,186 @@ notify_uid_allowed(const struct notify *n, uid_t uid)
 }
 
 /*
- * Event callback: read every pending datagram. The fds a message may
- * carry are given no room: they never reach the supervisor.
+ * Take the next datagram from the socket into buf (NOTIFY_MSG_MAX + 1
+ * bytes): 1 with its sender and length if it is one to handle, 0 if it
+ * was one to ignore (said at debug level), -1 when none is left. The fds
+ * a message may carry are given no room: they never reach the supervisor.
+ */
+static int
+notify_recv(struct notify *n, char *buf, pid_t *pid, size_t *len)
+{
+	struct fdpass_in in;
+	struct iovec iov;
+	ssize_t got;
+
+	memset(&in, 0, sizeof(in));
+	in.want_cred = true;
+	iov.iov_base = buf;
+	iov.iov_len = NOTIFY_MSG_MAX + 1;
+	got = fdpass_recv(n->fd, &iov, 1, &in, MSG_DONTWAIT | MSG_TRUNC);
+	if (got == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("notify socket: recvmsg");
+		return -1;
+	}
+	if (!in.has_cred || in.cred.pid <= 0) {
+		log_debug("notify socket: message without sender "
+		    "credentials ignored");
+		return 0;
+	}
+	if (!notify_uid_allowed(n, in.cred.uid)) {
+		log_debug("notify socket: message from pid %d ignored: "
+		    "uid %u runs no worker", (int)in.cred.pid,
+		    (unsigned)in.cred.uid);
+		return 0;
+	}
+	if (in.truncated)
+		log_debug("notify socket: fds sent by pid %d dropped "
+		    "(handoff keeps no fds for workers)", (int)in.cred.pid);
+	if ((size_t)got > NOTIFY_MSG_MAX || (in.msg_flags & MSG_TRUNC)) {
+		log_debug("notify socket: oversized message from pid %d "
+		    "ignored", (int)in.cred.pid);
+		return 0;
+	}
+	*pid = in.cred.pid;
+	*len = (size_t)got;
+	return 1;
+}
+
+/* Hand a message's lines to the supervisor's callback. */
+static void
+notify_handle(struct notify *n, pid_t pid, const char *msg, size_t len)
+{
+	struct notify_dispatch d;
+
+	d.n = n;
+	d.pid = pid;
+	if (notify_parse(msg, len, notify_line, &d) == -1)
+		log_debug("notify socket: malformed message from pid %d "
+		    "ignored", (int)pid);
+}
+
+/*
+ * Handle the messages taken earlier, oldest first. Each leaves the stash
+ * before it is handled: what handling it does may take more (a worker
+ * started again), which waits for its turn after them.
+ */
+static void
+notify_handle_stash(struct notify *n)
+{
+	struct notify_stashed *m;
+
+	while ((m = STAILQ_FIRST(&n->stash)) != NULL) {
+		STAILQ_REMOVE_HEAD(&n->stash, entry);
+		n->nstashed--;
+		notify_handle(n, m->pid, m->msg, m->len);
+		free(m);
+	}
+}
+
+static int	notify_take(struct notify *n);
+
+/*
+ * Event callback: the messages taken earlier, then every datagram
+ * pending on the socket. Handling a message takes longer than reading
+ * one (a READY=1 is logged, and told to those following a reload): the
+ * queue is emptied into memory before each, so that workers sending
+ * meanwhile find room in it.
  */
 static void
 notify_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct notify *n = arg;
+	struct notify_stashed *m;
 	char buf[NOTIFY_MSG_MAX + 1];
-	struct notify_dispatch d;
-	struct fdpass_in in;
-	struct iovec iov;
-	ssize_t len;
+	size_t len;
+	pid_t pid;
+	int rc;
 
+	(void)fd;
 	(void)what;
 	loopstat_mark("notify");
 	for (;;) {
-		memset(&in, 0, sizeof(in));
-		in.want_cred = true;
-		iov.iov_base = buf;
-		iov.iov_len = sizeof(buf);
-		len = fdpass_recv(fd, &iov, 1, &in, MSG_DONTWAIT | MSG_TRUNC);
-		if (len == -1) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("notify socket: recvmsg");
-			return;
-		}
-		if (!in.has_cred || in.cred.pid <= 0) {
-			log_debug("notify socket: message without sender "
-			    "credentials ignored");
-			continue;
-		}
-		if (!notify_uid_allowed(n, in.cred.uid)) {
-			log_debug("notify socket: message from pid %d ignored: "
-			    "uid %u runs no worker", (int)in.cred.pid,
-			    (unsigned)in.cred.uid);
-			continue;
-		}
-		if (in.truncated)
-			log_debug("notify socket: fds sent by pid %d dropped "
-			    "(handoff keeps no fds for workers)", (int)in.cred.pid);
-		if ((size_t)len > NOTIFY_MSG_MAX || (in.msg_flags & MSG_TRUNC)) {
-			log_debug("notify socket: oversized message from pid %d "
-			    "ignored", (int)in.cred.pid);
-			continue;
-		}
-		d.n = n;
-		d.pid = in.cred.pid;
-		if (notify_parse(buf, (size_t)len, notify_line, &d) == -1)
-			log_debug("notify socket: malformed message from pid %d "
-			    "ignored", (int)in.cred.pid);
+		(void)notify_take(n);
+		if ((m = STAILQ_FIRST(&n->stash)) == NULL)
+			break;
+		STAILQ_REMOVE_HEAD(&n->stash, entry);
+		n->nstashed--;
+		notify_handle(n, m->pid, m->msg, m->len);
+		free(m);
 	}
+	/* Out of memory for the stash: straight from the socket. */
+	while ((rc = notify_recv(n, buf, &pid, &len)) != -1)
+		if (rc == 1)
+			notify_handle(n, pid, buf, len);
+}
+
+/*
+ * Take what the socket's queue holds now into the stash, oldest last, up
+ * to NOTIFY_STASH_MAX waiting there: past that, messages wait in the
+ * queue. Returns how many were taken.
+ */
+static int
+notify_take(struct notify *n)
+{
+	char buf[NOTIFY_MSG_MAX + 1];
+	struct notify_stashed *m;
+	size_t len;
+	pid_t pid;
+	int rc, taken = 0;
+
+	while (n->nstashed < NOTIFY_STASH_MAX &&
+	    (rc = notify_recv(n, buf, &pid, &len)) != -1) {
+		if (rc == 0)
+			continue;
+		if ((m = malloc(sizeof(*m) + len)) == NULL) {
+			/* Not handled here: the caller may not be the loop. */
+			log_warnx("notify socket: a message from pid %d lost "
+			    "(out of memory)", (int)pid);
+			continue;
+		}
+		m->pid = pid;
+		m->len = len;
+		memcpy(m->msg, buf, len);
+		STAILQ_INSERT_TAIL(&n->stash, m, entry);
+		n->nstashed++;
+		taken++;
+	}
+	return taken;
+}
+
+/*
+ * Take what the socket's queue holds now into memory, without handling
+ * it, so that its room is free again for the workers' next messages: the
+ * loop handles them at its next turn (notify_read), in order. Returns how
+ * many were taken (spawn_meanwhile's callback).
+ */
+int
+notify_stash(struct notify *n)
+{
+	int taken = notify_take(n);
+
+	if (taken > 0)
+		event_active(n->ev, EV_READ, 0);
+	return taken;
+}
+
+/*
+ * Handle now what notify_stash took and the loop has not handled yet:
+ * before an upgrade's exec, which memory does not survive.
+ */
+void
+notify_handle_taken(struct notify *n)
+{
+	if (n != NULL)
+		notify_handle_stash(n);
+}
+
+/* The socket's fd, for spawn_meanwhile. */
+int
+notify_fd(const struct notify *n)
+{
+	return n->fd;
 }
 
 /*
@@ -307,6 +456,7 @@ notify_open(struct event_base *base, const char *dir, notify_cb cb, void *arg,
 	n->arg = arg;
 	n->fd = -1;
 	SLIST_INIT(&n->uids);
+	STAILQ_INIT(&n->stash);
 	if ((n->dir = strdup(dir)) == NULL ||
 	    asprintf(&n->path, "%s/%u/notify", dir, (unsigned)geteuid()) == -1) {
 		n->path = NULL;
@@ -411,11 +561,16 @@ notify_socket_path(const struct notify *n, uid_t uid)
 void
 notify_close(struct notify *n)
 {
+	struct notify_stashed *m;
 	struct notify_uid *u;
 	struct stat st;
 
 	if (n == NULL)
 		return;
+	while ((m = STAILQ_FIRST(&n->stash)) != NULL) {
+		STAILQ_REMOVE_HEAD(&n->stash, entry);
+		free(m);
+	}
 	if (n->ev != NULL)
 		event_free(n->ev);
 	if (n->fd != -1)
@@ -479,6 +634,7 @@ notify_restore(struct event_base *base, const struct state *st, notify_cb cb,
 	n->arg = arg;
 	n->fd = (int)state_get_int(r, "fd", -1);
 	SLIST_INIT(&n->uids);
+	STAILQ_INIT(&n->stash);
 	n->dir = strdup(state_get(r, "dir"));
 	n->path = strdup(state_get(r, "path"));
 	n->dev = (dev_t)state_get_int(r, "dev", 0);

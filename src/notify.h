@@ -22,6 +22,9 @@ void		 notify_save(const struct notify *n, struct state_writer *w);
 struct notify	*notify_restore(struct event_base *base,
 		    const struct state *st, notify_cb cb, void *arg,
 		    char **cause);
+int		 notify_fd(const struct notify *n);
+int		 notify_stash(struct notify *n);
+void		 notify_handle_taken(struct notify *n);
 int		 notify_parse(const char *msg, size_t len,
 		    void (*line_cb)(const char *, const char *, void *), void *arg);
 

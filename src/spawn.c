@@ -213,6 +213,16 @@ static struct event_base *spawn_base;
 
 /* Told of a start in flight whose child could not exec. */
 static spawn_failed_fn	 spawn_failed_cb;
+
+/*
+ * What the supervisor reads while it starts workers, between turns of
+ * its loop (spawn_meanwhile): an fd, and what takes what it holds.
+ */
+static struct {
+	int		 fd;		/* -1: none */
+	spawn_meanwhile_fn cb;
+	void		*arg;
+} spawn_meanwhile_fd = { -1, NULL, NULL };
 static void		*spawn_failed_arg;
 
 /* Map a slot's stack, once; NULL (errno set) if it cannot be. */
@@ -855,6 +865,23 @@ spawn_watch(struct event_base *base, spawn_failed_fn failed, void *arg)
 	}
 }
 
+/*
+ * While workers start, the supervisor's loop does not turn: before each
+ * start, and while a start waits for a free slot, fd is looked at and cb
+ * called when it is readable, to take what it holds without blocking (the
+ * notify socket, whose queue holds only net.unix.max_dgram_qlen
+ * datagrams). cb returns how many things it took: 0 and it is not called
+ * again in that wait. Not while every start is settled before an exec.
+ * fd -1: none.
+ */
+void
+spawn_meanwhile(int fd, spawn_meanwhile_fn cb, void *arg)
+{
+	spawn_meanwhile_fd.fd = cb != NULL ? fd : -1;
+	spawn_meanwhile_fd.cb = cb;
+	spawn_meanwhile_fd.arg = arg;
+}
+
 /* The lowest fd above every fd the child must keep and every target. */
 static int
 spawn_high_fd(const struct child_spec *spec, int output_fd)
@@ -1112,12 +1139,12 @@ spawn_flight_exited(const struct spawn_slot *slot)
  * without reaping it). Returns how many were settled.
  */
 static int
-spawn_settle_done(bool wait)
+spawn_settle_done(bool wait, bool meanwhile)
 {
-	struct pollfd pfd[SPAWN_SLOTS];
+	struct pollfd pfd[SPAWN_SLOTS + 1];
 	struct spawn_slot *of[SPAWN_SLOTS];
 	pid_t pid[SPAWN_SLOTS];
-	int n = 0, i, settled = 0, ready;
+	int n = 0, i, settled = 0, ready, watch;
 
 	for (i = 0; i < SPAWN_SLOTS; i++)
 		if (spawn_slots[i].flight.pid != 0) {
@@ -1129,8 +1156,13 @@ spawn_settle_done(bool wait)
 		}
 	if (n == 0)
 		return 0;
+	/* Watched while waiting, until it has nothing more to take. */
+	watch = wait && meanwhile && spawn_meanwhile_fd.fd != -1;
+	pfd[n].fd = spawn_meanwhile_fd.fd;
+	pfd[n].events = POLLIN;
 	for (;;) {
-		ready = poll(pfd, (nfds_t)n, wait ? 10 : 0);
+		pfd[n].revents = 0;
+		ready = poll(pfd, (nfds_t)(n + watch), wait ? 10 : 0);
 		for (i = 0; i < n; i++)
 			/* The callback of one settled may not start another. */
 			if (of[i]->flight.pid == pid[i] &&
@@ -1139,6 +1171,9 @@ spawn_settle_done(bool wait)
 				spawn_flight_settle(of[i]);
 				settled++;
 			}
+		if (watch && ready > 0 && pfd[n].revents != 0 &&
+		    spawn_meanwhile_fd.cb(spawn_meanwhile_fd.arg) == 0)
+			watch = 0;
 		if (settled > 0 || !wait)
 			return settled;
 	}
@@ -1151,7 +1186,7 @@ spawn_settle_done(bool wait)
 void
 spawn_settle_all(void)
 {
-	while (spawn_settle_done(true) > 0)
+	while (spawn_settle_done(true, false) > 0)
 		continue;
 }
 
@@ -1219,11 +1254,14 @@ spawn_free_slot(void)
 {
 	int i;
 
+	/* What came meanwhile first: a start takes some 50 µs. */
+	if (spawn_meanwhile_fd.fd != -1)
+		(void)spawn_meanwhile_fd.cb(spawn_meanwhile_fd.arg);
 	for (;;) {
 		for (i = 0; i < SPAWN_SLOTS; i++)
 			if (spawn_slots[i].flight.pid == 0)
 				return &spawn_slots[i];
-		(void)spawn_settle_done(true);
+		(void)spawn_settle_done(true, true);
 	}
 }
 

@@ -44,4 +44,9 @@ bool	 spawn_in_flight(pid_t pid);
 bool	 spawn_settle(pid_t pid);
 void	 spawn_settle_all(void);
 
+/* Takes what an fd holds, without blocking; how many things it took. */
+typedef int (*spawn_meanwhile_fn)(void *arg);
+
+void	 spawn_meanwhile(int fd, spawn_meanwhile_fn cb, void *arg);
+
 #endif

@@ -1303,6 +1303,7 @@ supervisor_free(struct supervisor *sup)
 	confwatch_free(sup->confwatch);
 	config_unref(sup->prepared);
 	config_unref(sup->conf);
+	spawn_meanwhile(-1, NULL, NULL);
 	notify_close(sup->notify);
 	desc_shutdown();	/* after the generations, before the event base */
 	spawn_watch(NULL, NULL, NULL);	/* its events go with the base */
@@ -1346,6 +1347,18 @@ supervisor_took_over(void *arg, unsigned int id)
 	struct supervisor *sup = arg;
 
 	control_flush(sup->control, id);
+}
+
+/*
+ * While workers start (spawn_meanwhile): take what the notify socket
+ * holds, for the loop's next turn.
+ */
+static int
+supervisor_notify_meanwhile(void *arg)
+{
+	struct supervisor *sup = arg;
+
+	return notify_stash(sup->notify);
 }
 
 /* The notify socket workers running as uid send to (reload_env). */
@@ -1676,6 +1689,8 @@ supervisor_run(struct config *conf, const char *config_path,
 		supervisor_free(&sup);
 		return 1;
 	}
+	spawn_meanwhile(notify_fd(sup.notify), supervisor_notify_meanwhile,
+	    &sup);
 	if (loopstat_init(getenv("HANDOFF_DEBUG_LOOP"), &cause) == -1 ||
 	    desc_init(sup.base, getenv("HANDOFF_DESCENDANTS"), &cause) == -1 ||
 	    (sup.guard = guard_new(sup.base, &sup.listeners, &sup.programs,
@@ -1718,6 +1733,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	/* The pidfile goes before `handoff stop` is told we stopped. */
 	supervisor_remove_pidfile(&sup);
 	/* Removed while the control lock still makes its directory ours. */
+	spawn_meanwhile(-1, NULL, NULL);
 	notify_close(sup.notify);
 	sup.notify = NULL;
 	supervisor_close_control(&sup);

@@ -576,6 +576,8 @@ upgrade_exec(struct supervisor *sup)
 	}
 	/* No child may still be on its way to exec in this image's memory. */
 	spawn_settle_all();
+	/* Nor a message taken from the notify socket wait in it unhandled. */
+	notify_handle_taken(sup->notify);
 	log_info("upgrading to %s", sup->upgrade_to);
 	control_upgrade_progress(sup->control, "checking %s", sup->upgrade_to);
 	if (access(sup->upgrade_to, X_OK) == -1) {

@@ -106,6 +106,7 @@ struct options {
 	long long	 ready_after;		/* ms */
 	int		 never_ready;
 	int		 ready_on_usr1;		/* ready once SIGUSR1 comes */
+	int		 ready_nonblocking;	/* READY=1 sent once, not waiting */
 	int		 exit_before_ready;	/* exit code, or -1 */
 	long long	 crash_after;		/* ms, or NEVER */
 	int		 ignore_term;
@@ -264,7 +265,7 @@ static void usage(int code)
 	    "                  [--crash-after DUR] [--ignore-term] [--spawn-child]\n"
 	    "                  [--spawn-daemon] [--daemon-ignore-term]\n"
 	    "                  [--drain-delay DUR] [--delay-response DUR] [--print-ready]\n"
-	    "                  [--accept-delay DUR] [--ready-on-usr1]\n"
+	    "                  [--accept-delay DUR] [--ready-on-usr1] [--ready-nonblocking]\n"
 	    "                  [--noise N] [--long-line N] [--status TEXT]\n"
 	    "                  [--notify-raw TEXT] [--notify-mainpid PID] [--orphans N]\n"
 	    "                  [--print TEXT [--repeat N]] [--print-on-stop TEXT] [--flood]\n"
@@ -288,7 +289,10 @@ static void usage(int code)
 	    "UDP socket (the supervisor's own: it lets others join the port).\n"
 	    "--accept-delay DUR waits DUR after each accepted connection before the\n"
 	    "next accept, still serving the clients it has.\n"
-	    "--ready-on-usr1 becomes ready only once it gets SIGUSR1.\n");
+	    "--ready-on-usr1 becomes ready only once it gets SIGUSR1.\n"
+	    "--ready-nonblocking sends READY=1 once from a non-blocking socket, as\n"
+	    "some servers do: if the supervisor's queue is full it is lost (said\n"
+	    "on stderr) and never sent again.\n");
 	exit(code);
 }
 
@@ -320,6 +324,7 @@ static void parse_options(int argc, char **argv)
 		    strcmp(name, "--daemon-ignore-term") == 0 ||
 		    strcmp(name, "--reuseport-inherited") == 0 ||
 		    strcmp(name, "--ready-on-usr1") == 0 ||
+		    strcmp(name, "--ready-nonblocking") == 0 ||
 		    strcmp(name, "--print-ready") == 0) {
 			if (value != NULL)
 				die(2, "%s takes no value", name);
@@ -339,6 +344,8 @@ static void parse_options(int argc, char **argv)
 				options.reuseport_inherited = 1;
 			else if (strcmp(name, "--ready-on-usr1") == 0)
 				options.ready_on_usr1 = 1;
+			else if (strcmp(name, "--ready-nonblocking") == 0)
+				options.ready_nonblocking = 1;
 			else
 				options.print_ready = 1;
 			continue;
@@ -1061,6 +1068,35 @@ static void answer_datagrams(int fd)
 	}
 }
 
+/* Sends READY=1 once without waiting for room in NOTIFY_SOCKET's queue:
+   EAGAIN when the supervisor has not read the datagrams before it. */
+static void ready_nonblocking(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof(sun.sun_path)) {
+		warn("--ready-nonblocking: NOTIFY_SOCKET %s is no socket path",
+		    path ? path : "(unset)");
+		return;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1 || sendto(fd, "READY=1", 7, MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, (socklen_t)(offsetof(struct sockaddr_un,
+	    sun_path) + strlen(path))) == -1)
+		warn("cannot send READY=1 to NOTIFY_SOCKET %s without waiting: %s",
+		    path, strerror(errno));
+	if (fd != -1)
+		close(fd);
+}
+
 /* Becomes ready: binds the --listen addresses, starts accepting and says so. */
 static void become_ready(void)
 {
@@ -1074,7 +1110,10 @@ static void become_ready(void)
 		bind_address(options.listen[i]);
 	if (options.spawn_daemon && spawn_daemon())
 		return;		/* the daemon serves; it is nobody's worker */
-	notify_said("READY=1", handoff_ready());
+	if (options.ready_nonblocking)
+		ready_nonblocking();
+	else
+		notify_said("READY=1", handoff_ready());
 	if (options.print_ready) {
 		printf("ready pid=%d gen=%s\n", (int)getpid(), generation);
 		fflush(stdout);

@@ -2,11 +2,14 @@
  * test_notify.c: notify_parse, which splits an sd_notify datagram into
  * KEY=VALUE lines. A message with any bad line is rejected whole, before
  * any line is handed on. And the socket itself: fds sent along with a
- * message never reach the supervisor.
+ * message never reach the supervisor. What notify_stash takes while the
+ * loop does not turn makes room in the socket's queue, and is handled at
+ * the loop's next turn, in order.
  */
 #include "autoconf.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -218,45 +221,132 @@ heard_line(pid_t sender, const char *key, const char *value, void *arg)
 		h->ready++;
 }
 
-Test(notify, fds_sent_along_never_reach_the_supervisor)
-{
+/* A notify socket on a loop of its own, and a sender connected to it. */
+struct bench {
 	struct event_base *base;
+	struct notify	*n;
+	char		*dir;
+	int		 tx;
+};
+
+/* Open b's notify socket (telling cb, with arg) and connect its sender. */
+static void
+bench_open(struct bench *b, notify_cb cb, void *arg)
+{
 	struct sockaddr_un sun;
-	struct heard h = { 0, 0 };
-	struct notify *n;
-	struct iovec iov = { "READY=1", 7 };
-	long long deadline;
 	socklen_t len;
 	const char *why;
-	char *dir, sub[256], *cause = NULL;
-	int fds[3], tx, before, i;
+	char sub[256], *cause = NULL;
 
-	dir = support_tmpdir();
-	snprintf(sub, sizeof(sub), "%s/notify", dir);
-	cr_assert_not_null(base = event_base_new());
-	n = notify_open(base, sub, heard_line, &h, &cause);
-	cr_assert_not_null(n, "notify_open: %s", cause);
-	cr_assert_eq(unixaddr_make(notify_socket_path(n, geteuid()),
+	b->dir = support_tmpdir();
+	snprintf(sub, sizeof(sub), "%s/notify", b->dir);
+	cr_assert_not_null(b->base = event_base_new());
+	b->n = notify_open(b->base, sub, cb, arg, &cause);
+	cr_assert_not_null(b->n, "notify_open: %s", cause);
+	cr_assert_eq(unixaddr_make(notify_socket_path(b->n, geteuid()),
 	    UNIXADDR_FILE, &sun, &len, &why), 0, "%s", why);
-	cr_assert_geq(tx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
-	cr_assert_eq(connect(tx, (struct sockaddr *)&sun, len), 0);
+	cr_assert_geq(b->tx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(connect(b->tx, (struct sockaddr *)&sun, len), 0);
+}
+
+/* Close all of b. */
+static void
+bench_close(struct bench *b)
+{
+	close(b->tx);
+	notify_close(b->n);
+	event_base_free(b->base);
+	support_rmtree(b->dir);
+	free(b->dir);
+}
+
+Test(notify, fds_sent_along_never_reach_the_supervisor)
+{
+	struct heard h = { 0, 0 };
+	struct iovec iov = { "READY=1", 7 };
+	struct bench b;
+	long long deadline;
+	int fds[3], before, i;
+
+	bench_open(&b, heard_line, &h);
 	for (i = 0; i < 3; i++)
 		cr_assert_geq(fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
 	before = support_fd_count(getpid());
-	cr_assert_eq(fdpass_send(tx, &iov, 1, fds, 3, 0), 7);
+	cr_assert_eq(fdpass_send(b.tx, &iov, 1, fds, 3, 0), 7);
 	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
 	while (h.ready == 0) {
 		cr_assert_lt(support_now_ms(), deadline, "READY=1 not heard");
-		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		poll(NULL, 0, 1);
 	}
 	cr_expect_eq(h.pid, getpid());
 	cr_expect_eq(support_fd_count(getpid()), before,
 	    "fds sent along were received");
 	fdpass_close(fds, 3);
-	close(tx);
-	notify_close(n);
-	event_base_free(base);
-	support_rmtree(dir);
-	free(dir);
+	bench_close(&b);
+}
+
+/* What the notify socket handed on: each STATUS= value, in order. */
+struct order {
+	int	 count;
+	int	 values[64];
+};
+
+/* notify_cb: note each STATUS= value. */
+static void
+heard_status(pid_t sender, const char *key, const char *value, void *arg)
+{
+	struct order *o = arg;
+
+	(void)sender;
+	if (strcmp(key, "STATUS") == 0 && o->count < 64)
+		o->values[o->count++] = atoi(value);
+}
+
+/* Send STATUS=i on tx without waiting; -1 and errno if the queue is full. */
+static int
+send_status(int tx, int i)
+{
+	char msg[32];
+	int len = snprintf(msg, sizeof(msg), "STATUS=%d", i);
+
+	return send(tx, msg, (size_t)len, MSG_DONTWAIT) == len ? 0 : -1;
+}
+
+/*
+ * The socket's queue holds net.unix.max_dgram_qlen datagrams: a sender
+ * that does not wait loses what it sends past that (EAGAIN). What
+ * notify_stash takes makes room again at once, and nothing is handled
+ * until the loop turns: then all of it is, in the order sent, and what
+ * came after it.
+ */
+Test(notify, what_is_taken_while_the_loop_waits_is_handled_in_order)
+{
+	struct order o = { 0, { 0 } };
+	struct bench b;
+	long long deadline;
+	int full, i;
+
+	bench_open(&b, heard_status, &o);
+	for (full = 0; send_status(b.tx, full) == 0; full++)
+		cr_assert_lt(full, 32, "the queue never filled");
+	cr_assert_eq(errno, EAGAIN, "send: %s", strerror(errno));
+	cr_assert_gt(full, 0);
+	cr_expect_eq(notify_stash(b.n), full, "not all of the queue was taken");
+	cr_expect_eq(o.count, 0, "handled before the loop turned");
+	for (i = full; i < 2 * full; i++)
+		cr_assert_eq(send_status(b.tx, i), 0, "no room after the stash "
+		    "for message %d: %s", i, strerror(errno));
+
+	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	while (o.count < 2 * full) {
+		cr_assert_lt(support_now_ms(), deadline, "%d of %d handled",
+		    o.count, 2 * full);
+		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	for (i = 0; i < 2 * full; i++)
+		cr_expect_eq(o.values[i], i, "message %d handled as number %d",
+		    o.values[i], i);
+	bench_close(&b);
 }
