@@ -2,8 +2,7 @@
  * test_spawn.c: what a running worker costs the supervisor in fds: its
  * output pipe and nothing else (none with output = discard), however many
  * workers and reloads; and a worker that cannot start for the fd limit is
- * said to, with the limit's value. And READY=1 sent without waiting, as
- * hundreds of workers start, is never lost.
+ * said to, with the limit's value.
  */
 #include "autoconf.h"
 
@@ -129,40 +128,4 @@ Test(spawn, a_start_past_the_fd_limit_names_the_limit, .fini = tc_fini)
 	    "worker was started:\n%s", text);
 	regfree(&re);
 	free(text);
-}
-#define NONBLOCKING_WORKERS	200
-#define NONBLOCKING_RELOADS	3
-
-/*
- * Workers that send READY=1 once from a non-blocking socket, as some
- * servers do, lose it if the notify socket's queue (net.unix.
- * max_dgram_qlen, 10 datagrams) is full then: it must be read as the
- * messages come, while hundreds of workers start. None is lost, at the
- * start and at each reload; before, a reload of 200 lost some (each
- * worker says so on stderr), and its generation failed at ready_timeout.
- */
-Test(spawn, ready_sent_without_waiting_is_never_lost, .fini = tc_fini,
-    .timeout = 300)
-{
-	struct sup *s = tc_new("", "");
-	char *text;
-	unsigned int gen;
-
-	text = tc_printf(
-	    "[supervisor]\nname = spawn\ncontrol = %s\npidfile = %s/pid\n\n"
-	    "[listener web]\nlisten = 127.0.0.1:%d\n\n"
-	    "[program app]\ncommand = %s --ready-nonblocking\n"
-	    "listeners = web\nworkers = %d\nready = notify\n"
-	    "ready_timeout = 20s\ndrain_timeout = 20s\n",
-	    s->sock, s->dir, s->port, support_env("HANDOFF_TESTSERVER"),
-	    NONBLOCKING_WORKERS);
-	free(support_write_file(s->dir, "handoff.ini", text));
-	free(text);
-	tc_start(s);
-	for (gen = 2; gen < 2 + NONBLOCKING_RELOADS; gen++)
-		reload_to(s, gen);
-	cr_expect_eq(tc_log_count(s, "without waiting"), 0, "READY=1 lost:\n%s",
-	    tc_log_text(s));
-	cr_expect_eq(tc_log_count(s, "reload done"), NONBLOCKING_RELOADS);
-	tc_stop(s);
 }

@@ -875,6 +875,66 @@ Test(child, more_starts_than_slots_all_run_and_settle)
 	spawn_watch(NULL, NULL, NULL);
 }
 
+/* spawn_meanwhile's callback: read what the pipe holds; count the calls. */
+static int	 meanwhile_fd = -1, meanwhile_calls, meanwhile_taken;
+
+static int
+take_bytes(void *arg)
+{
+	char buf[64];
+	ssize_t n;
+	int taken = 0;
+
+	(void)arg;
+	meanwhile_calls++;
+	while ((n = read(meanwhile_fd, buf, sizeof(buf))) > 0)
+		taken += (int)n;
+	meanwhile_taken += taken;
+	return taken;
+}
+
+/*
+ * While workers start the loop does not turn: before each start (and
+ * while one waits for a slot) the fd given to spawn_meanwhile is looked
+ * at, and its callback takes what it holds without blocking, as the
+ * supervisor takes what its notify socket holds. Once unset, never.
+ */
+Test(child, what_an_fd_holds_is_taken_before_each_start)
+{
+	struct spawn_proc proc[9];
+	struct child_spec spec;
+	char *cause = NULL;
+	int p[2], status, i;
+
+	warm_up();
+	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	meanwhile_fd = p[0];
+	meanwhile_calls = meanwhile_taken = 0;
+	spawn_meanwhile(p[0], take_bytes, NULL);
+	spec_for_sh(&spec, ":", NULL, 0);
+	spec.discard_output = true;
+	for (i = 0; i < 8; i++) {
+		cr_assert_eq(write(p[1], "x", 1), 1);
+		cr_assert_eq(spawn_start(&spec, &proc[i], &cause), 0, "%s",
+		    cause);
+		cr_expect_eq(meanwhile_taken, i + 1, "the byte written before "
+		    "start %d was not taken by it", i);
+	}
+	cr_expect_geq(meanwhile_calls, 8);
+	spawn_meanwhile(-1, NULL, NULL);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	cr_assert_eq(spawn_start(&spec, &proc[8], &cause), 0, "%s", cause);
+	cr_expect_eq(meanwhile_taken, 8, "taken once unset");
+	for (i = 0; i < 9; i++) {
+		cr_assert_eq(waitpid(proc[i].pid, &status, 0), proc[i].pid);
+		spawn_reaped(proc[i].pid);
+	}
+	spawn_settle_all();
+	close(p[0]);
+	close(p[1]);
+	meanwhile_fd = -1;
+}
+
 /*
  * Children killed as soon as they start, perhaps before they took their
  * fds, and reaped by a wait for any child, not by the supervisor's reaper
