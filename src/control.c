@@ -1399,7 +1399,7 @@ control_upgrade_close_others(struct control *ctl)
 			client_line(c, "error", "1 the supervisor is upgrading "
 			    "itself in place; this connection ends before the "
 			    "answer: see handoff status");
-		(void)client_send_some(c);
+		(void)client_send_rest(c);
 	}
 	control_flush_others(ctl);
 	for (c = TAILQ_FIRST(&ctl->clients); c != NULL; c = next) {

@@ -220,21 +220,22 @@ notify_handle(struct notify *n, pid_t pid, const char *msg, size_t len)
 }
 
 /*
- * Handle the messages taken earlier, oldest first. Each leaves the stash
- * before it is handled: what handling it does may take more (a worker
- * started again), which waits for its turn after them.
+ * Handle the oldest message taken earlier, if any; false if none was
+ * left. It leaves the stash before it is handled: what handling it does
+ * may take more (a worker started again), which waits behind the rest.
  */
-static void
-notify_handle_stash(struct notify *n)
+static bool
+notify_handle_next(struct notify *n)
 {
 	struct notify_stashed *m;
 
-	while ((m = STAILQ_FIRST(&n->stash)) != NULL) {
-		STAILQ_REMOVE_HEAD(&n->stash, entry);
-		n->nstashed--;
-		notify_handle(n, m->pid, m->msg, m->len);
-		free(m);
-	}
+	if ((m = STAILQ_FIRST(&n->stash)) == NULL)
+		return false;
+	STAILQ_REMOVE_HEAD(&n->stash, entry);
+	n->nstashed--;
+	notify_handle(n, m->pid, m->msg, m->len);
+	free(m);
+	return true;
 }
 
 static int	notify_take(struct notify *n);
@@ -244,34 +245,20 @@ static int	notify_take(struct notify *n);
  * pending on the socket. Handling a message takes longer than reading
  * one (a READY=1 is logged, and told to those following a reload): the
  * queue is emptied into memory before each, so that workers sending
- * meanwhile find room in it.
+ * meanwhile find room in it. What comes after the last look makes the
+ * socket readable again, for the next turn.
  */
 static void
 notify_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct notify *n = arg;
-	struct notify_stashed *m;
-	char buf[NOTIFY_MSG_MAX + 1];
-	size_t len;
-	pid_t pid;
-	int rc;
 
 	(void)fd;
 	(void)what;
 	loopstat_mark("notify");
-	for (;;) {
+	do
 		(void)notify_take(n);
-		if ((m = STAILQ_FIRST(&n->stash)) == NULL)
-			break;
-		STAILQ_REMOVE_HEAD(&n->stash, entry);
-		n->nstashed--;
-		notify_handle(n, m->pid, m->msg, m->len);
-		free(m);
-	}
-	/* Out of memory for the stash: straight from the socket. */
-	while ((rc = notify_recv(n, buf, &pid, &len)) != -1)
-		if (rc == 1)
-			notify_handle(n, pid, buf, len);
+	while (notify_handle_next(n));
 }
 
 /*
@@ -332,7 +319,8 @@ void
 notify_handle_taken(struct notify *n)
 {
 	if (n != NULL)
-		notify_handle_stash(n);
+		while (notify_handle_next(n))
+			continue;
 }
 
 /* The socket's fd, for spawn_meanwhile. */
