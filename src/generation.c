@@ -52,6 +52,8 @@ static void	gen_slice(evutil_socket_t, short, void *);
 static void	gen_begin_stop(struct generation *, int);
 static void	gen_stop_failed(struct generation *);
 static void	gen_cancel_spawner(struct generation *);
+static void	gen_spawn_unwait(struct generation *);
+static int	gen_schedule_slice(struct generation *);
 static void	gen_fail_probation(struct generation *, struct worker *, pid_t,
 		    const char *);
 static int	gen_signal_strays(struct generation *, int);
@@ -256,6 +258,7 @@ gen_timer_fired(evutil_socket_t fd, short what, void *arg)
 	/* Those not told yet, or held back, are killed with the rest. */
 	gen->held_from = gen->ntold = gen->nworkers;
 	gen_cancel_spawner(gen);
+	gen_spawn_unwait(gen);
 	strays = gen_signal_strays(gen, 0);
 	for (i = 0; i < gen->nworkers; i++) {
 		struct worker *w = &gen->workers[i];
@@ -348,10 +351,68 @@ gen_budget_spent(struct generation *gen, const struct timespec *began)
 }
 
 /*
- * Start workers while this turn of the loop has time left for it: the
- * first start of a turn always goes, a further one only if no
- * generation's start used the turn up. Returns 1 while workers are left
- * to start, 0 when all are started, or worker_start's failure (with
+ * The generations whose next start would wait for an earlier start still
+ * in flight (proc_ops.spawn_ready): each goes on in the turn after one is
+ * done, and the loop turns meanwhile.
+ */
+#define GEN_SPAWN_WAITS	2	/* gen_spawn_some: woken, not scheduled */
+
+static TAILQ_HEAD(, generation) gen_spawn_waiters =
+    TAILQ_HEAD_INITIALIZER(gen_spawn_waiters);
+
+/* Take gen out of the list of those waiting to start a worker. */
+static void
+gen_spawn_unwait(struct generation *gen)
+{
+	if (gen->awaits_spawn) {
+		TAILQ_REMOVE(&gen_spawn_waiters, gen, spawn_wait);
+		gen->awaits_spawn = false;
+	}
+}
+
+/*
+ * A start in flight is done (proc_ops.spawn_ready's wake): every
+ * generation that waited starts its next slice in the next turn.
+ */
+static void
+gen_spawn_wake(void *arg)
+{
+	struct generation *gen;
+
+	(void)arg;
+	while ((gen = TAILQ_FIRST(&gen_spawn_waiters)) != NULL) {
+		gen_spawn_unwait(gen);
+		if (gen->state == GEN_STARTING && gen_schedule_slice(gen) == -1)
+			gen_fail(gen, "cannot schedule its workers' start (out "
+			    "of memory)");
+	}
+}
+
+/*
+ * Whether gen may start a worker now; if it would wait for an earlier
+ * start, gen waits in the list until that is done (gen_spawn_wake).
+ */
+static bool
+gen_spawn_ready(struct generation *gen)
+{
+	const struct proc_ops *ops = gen->env.ops;
+
+	if (ops->spawn_ready == NULL || ops->spawn_ready(gen_spawn_wake, NULL))
+		return true;
+	if (!gen->awaits_spawn) {
+		TAILQ_INSERT_TAIL(&gen_spawn_waiters, gen, spawn_wait);
+		gen->awaits_spawn = true;
+	}
+	return false;
+}
+
+/*
+ * Start workers while this turn of the loop has time left for it and a
+ * start would not wait: the first start of a turn goes if it would not, a
+ * further one only if no generation's start used the turn up. Returns 1
+ * while workers are left to start (the caller schedules the next slice),
+ * GEN_SPAWN_WAITS if they are but the next would wait (gen_spawn_wake
+ * schedules it), 0 when all are started, or worker_start's failure (with
  * *cause) for the worker at gen->nspawned.
  */
 static int
@@ -361,6 +422,10 @@ gen_spawn_some(struct generation *gen, char **cause)
 	int rc;
 
 	while (gen->nspawned < gen->nworkers && !gen_budget.exhausted) {
+		if (!gen_spawn_ready(gen)) {
+			listening_watch(gen->listening);
+			return GEN_SPAWN_WAITS;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &began);
 		if ((rc = worker_start(&gen->workers[gen->nspawned], cause)) != 0)
 			return rc;
@@ -772,6 +837,7 @@ gen_free(struct generation *gen)
 		return;
 	gen_cancel_timer(gen);
 	gen_cancel_spawner(gen);
+	gen_spawn_unwait(gen);
 	listening_free(gen->listening);
 	drain_report_free(gen->drain);
 	for (i = 0; i < gen->nworkers; i++)

@@ -78,6 +78,9 @@ struct generation {
 					   (slices, up to held_from) */
 	struct event	*spawner;	/* the next slice of workers to start or
 					   to tell to stop */
+	bool		 awaits_spawn;	/* in the list of those whose next
+					   start waits (proc_ops.spawn_ready) */
+	TAILQ_ENTRY(generation) spawn_wait;
 	struct worker_env env;		/* what its workers share */
 	struct timespec	 started;
 	struct timespec	 ready_at;	/* every worker ready (probation began) */

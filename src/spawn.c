@@ -225,6 +225,15 @@ static struct {
 } spawn_meanwhile_fd = { -1, NULL, NULL };
 static void		*spawn_failed_arg;
 
+/*
+ * Told once when a slot is free again, after spawn_slot_ready found every
+ * one taken (NULL: nobody waits).
+ */
+static struct {
+	void		(*fn)(void *);
+	void		*arg;
+} spawn_wake;
+
 /* Map a slot's stack, once; NULL (errno set) if it cannot be. */
 static char *
 spawn_stack_top(struct spawn_slot *slot)
@@ -856,6 +865,7 @@ spawn_watch(struct event_base *base, spawn_failed_fn failed, void *arg)
 	spawn_base = base;
 	spawn_failed_cb = failed;
 	spawn_failed_arg = arg;
+	spawn_wake.fn = NULL;
 	for (i = 0; i < SPAWN_SLOTS; i++) {
 		f = &spawn_slots[i].flight;
 		if (f->ev != NULL) {
@@ -1065,6 +1075,18 @@ spawn_spec_copy(struct child_spec *dst, const struct child_spec *src)
 	return block;
 }
 
+/* A slot is free: tell whoever spawn_slot_ready asked to wait, once. */
+static void
+spawn_wake_waiter(void)
+{
+	void (*fn)(void *) = spawn_wake.fn;
+
+	if (fn == NULL)
+		return;
+	spawn_wake.fn = NULL;
+	fn(spawn_wake.arg);
+}
+
 /*
  * Settle the start in flight in slot: its child exec'd or exited (or, if
  * it died before it took its fds, they are taken back here). If it could
@@ -1103,6 +1125,7 @@ spawn_flight_settle(struct spawn_slot *slot)
 			spawn_failed_cb(pid, cause, spawn_failed_arg);
 		free(cause);
 	}
+	spawn_wake_waiter();
 }
 
 /* Event: a start in flight's exec-status pipe is at end-of-file. */
@@ -1245,6 +1268,45 @@ spawn_in_flight(pid_t pid)
 	return false;
 }
 
+/* A slot with no start in flight, or NULL. */
+static struct spawn_slot *
+spawn_slot_unused(void)
+{
+	int i;
+
+	for (i = 0; i < SPAWN_SLOTS; i++)
+		if (spawn_slots[i].flight.pid == 0)
+			return &spawn_slots[i];
+	return NULL;
+}
+
+/*
+ * Whether spawn_start would go at once (true), or would first wait for a
+ * start in flight to be done, every slot being taken (false): then
+ * wake(arg) is called once a slot is free, from spawn_watch's loop (it
+ * replaces an earlier wake not called yet). The starts in flight that are
+ * done are settled first, without waiting. True also where no loop could
+ * tell (no spawn_watch, or a start in flight without its event): the
+ * start then waits, as it would have.
+ */
+bool
+spawn_slot_ready(void (*wake)(void *), void *arg)
+{
+	int i;
+
+	if (spawn_slot_unused() != NULL)
+		return true;
+	(void)spawn_settle_done(false, false);
+	if (spawn_slot_unused() != NULL || spawn_base == NULL)
+		return true;
+	for (i = 0; i < SPAWN_SLOTS; i++)
+		if (spawn_slots[i].flight.ev == NULL)
+			return true;
+	spawn_wake.fn = wake;
+	spawn_wake.arg = arg;
+	return false;
+}
+
 /*
  * A free slot: if every one is taken, the starts in flight that are done
  * are settled, and if none is, the first to be is waited for.
@@ -1252,17 +1314,14 @@ spawn_in_flight(pid_t pid)
 static struct spawn_slot *
 spawn_free_slot(void)
 {
-	int i;
+	struct spawn_slot *slot;
 
 	/* What came meanwhile first: a start takes some 50 µs. */
 	if (spawn_meanwhile_fd.fd != -1)
 		(void)spawn_meanwhile_fd.cb(spawn_meanwhile_fd.arg);
-	for (;;) {
-		for (i = 0; i < SPAWN_SLOTS; i++)
-			if (spawn_slots[i].flight.pid == 0)
-				return &spawn_slots[i];
+	while ((slot = spawn_slot_unused()) == NULL)
 		(void)spawn_settle_done(true, true);
-	}
+	return slot;
 }
 
 /*

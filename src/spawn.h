@@ -42,6 +42,7 @@ void	 spawn_watch(struct event_base *base, spawn_failed_fn failed,
 void	 spawn_reaped(pid_t pid);
 bool	 spawn_in_flight(pid_t pid);
 bool	 spawn_settle(pid_t pid);
+bool	 spawn_slot_ready(void (*wake)(void *), void *arg);
 void	 spawn_settle_all(void);
 
 /* Takes what an fd holds, without blocking; how many things it took. */

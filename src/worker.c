@@ -116,6 +116,7 @@ const struct proc_ops proc_ops_system = {
 	.getpgid = getpgid,
 	.track = desc_group_new,
 	.settle = spawn_settle,
+	.spawn_ready = spawn_slot_ready,
 };
 
 /* A worker slot of a generation, with no process yet. */

@@ -79,6 +79,13 @@ struct proc_ops {
 	 * in flight.
 	 */
 	bool		 (*settle)(pid_t pid);
+	/*
+	 * Whether a spawn now would go at once: false while it would first
+	 * wait for an earlier start still in flight (spawn.c's slots); then
+	 * wake(arg) is called once it would not, from the event loop. NULL:
+	 * a spawn never waits.
+	 */
+	bool		 (*spawn_ready)(void (*wake)(void *), void *arg);
 };
 
 extern const struct proc_ops proc_ops_system;

@@ -44,7 +44,26 @@ static struct {
 	long		 signal_spin_us;	/* each signal sent takes this long */
 	int		 signals[FAKE_MAX];	/* sent to the process itself */
 	int		 group_probes;	/* kill(-pgid, 0): is a group alive? */
+	int		 slots;		/* with fake_spawn_ready: starts that
+					   would not wait now */
+	int		 ready_asks;	/* spawn_ready calls */
+	void		 (*wake)(void *);	/* told once a start would not wait */
+	void		*wake_arg;
 } fake;
+
+/* The fake process operations (spawn_ready set by the tests of it). */
+static int	fake_spawn(struct worker *, struct worker_proc *, char **);
+static int	fake_kill(pid_t, int);
+static pid_t	fake_getpgid(pid_t);
+static bool	fake_settle(pid_t);
+static struct proc_ops fake_ops = {
+	.spawn = fake_spawn,
+	.kill = fake_kill,
+	.getpgid = fake_getpgid,
+	.track = NULL,
+	.settle = fake_settle,
+	.spawn_ready = NULL,
+};
 
 /* What the generation reported. */
 static struct {
@@ -94,7 +113,38 @@ fake_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	}
 	fake.alive[i] = true;
 	fake.in_flight[i] = fake.exec_fails_late || fake.exec_later > 0;
+	if (fake_ops.spawn_ready != NULL) {
+		cr_assert_gt(fake.slots, 0, "a start that would have waited");
+		fake.slots--;
+	}
 	return 0;
+}
+
+/*
+ * Fake spawn_ready: a start would not wait while a slot is left; else
+ * wake is kept, for fake_slot_free.
+ */
+static bool
+fake_spawn_ready(void (*wake)(void *), void *arg)
+{
+	fake.ready_asks++;
+	if (fake.slots > 0)
+		return true;
+	fake.wake = wake;
+	fake.wake_arg = arg;
+	return false;
+}
+
+/* An earlier start is done: its slot is free, and the waiter is told. */
+static void
+fake_slot_free(void)
+{
+	void (*wake)(void *) = fake.wake;
+
+	fake.slots++;
+	fake.wake = NULL;
+	if (wake != NULL)
+		wake(fake.wake_arg);
 }
 
 /* The cause a start in flight that cannot exec is told with. */
@@ -166,13 +216,6 @@ fake_kill(pid_t pid, int sig)
 	return -1;
 }
 
-static const struct proc_ops fake_ops = {
-	.spawn = fake_spawn,
-	.kill = fake_kill,
-	.getpgid = fake_getpgid,
-	.track = NULL,
-	.settle = fake_settle,
-};
 
 /* Record generation events. */
 static void
@@ -217,6 +260,7 @@ setup(void)
 {
 	memset(&fake, 0, sizeof(fake));
 	memset(&seen, 0, sizeof(seen));
+	fake_ops.spawn_ready = NULL;
 	cr_assert_not_null(base = event_base_new());
 	cr_assert_not_null(pids = pidmap_new());
 	cr_assert_not_null(groups = pidmap_new());
@@ -888,6 +932,79 @@ Test(generation, a_slice_starts_no_worker_it_has_no_time_left_for)
 	start_one_per_turn_until(4);
 	kill_and_reap(gen);
 	gen_free(gen);
+}
+
+/*
+ * A start that would wait for an earlier one (every spawn slot in flight)
+ * is not made: the slice ends, the loop turns without asking again (no
+ * spinning), and the next slice starts in the turn after a slot is free.
+ */
+Test(generation, a_start_that_would_wait_ends_the_slice_until_a_slot_is_free)
+{
+	struct generation *gen;
+	char *cause = NULL;
+	int turns, asks;
+
+	fake_ops.spawn_ready = fake_spawn_ready;
+	fake.slots = 2;
+	gen = make_gen(5, "");
+	cr_assert_eq(gen_start(gen, &cause), 0);
+	cr_assert_eq(fake.spawned, 2, "%d workers started", fake.spawned);
+	cr_assert_not_null(fake.wake, "nobody waits for a free slot");
+	asks = fake.ready_asks;
+	for (turns = 0; turns < 5; turns++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(fake.spawned, 2);
+	cr_assert_eq(fake.ready_asks, asks, "asked again without a free slot");
+	gen_notify(gen, &gen->workers[0], "READY", "1");
+	cr_assert_eq(seen.worker_ready, 1, "the loop is not free meanwhile");
+	fake_slot_free();
+	cr_assert_eq(fake.spawned, 2, "started before the loop turned");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(fake.spawned, 3);
+	fake_slot_free();
+	fake_slot_free();
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(fake.spawned, 5);
+	cr_assert_eq(gen->nspawned, 5);
+	kill_and_reap(gen);
+	gen_free(gen);
+}
+
+/*
+ * Every generation waiting for a free slot goes on when one is; one
+ * stopped, or freed, while it waits starts nothing more.
+ */
+Test(generation, every_generation_waiting_for_a_slot_goes_on_but_a_stopped_one)
+{
+	struct generation *a, *b, *c;
+	struct config *conf_a, *conf_b;
+	char *cause = NULL;
+
+	fake_ops.spawn_ready = fake_spawn_ready;
+	fake.slots = 1;
+	a = make_gen(2, "");
+	conf_a = conf;
+	b = make_gen(2, "");
+	conf_b = conf;
+	c = make_gen(2, "");
+	cr_assert_eq(gen_start(a, &cause), 0);
+	cr_assert_eq(gen_start(b, &cause), 0);
+	cr_assert_eq(gen_start(c, &cause), 0);
+	cr_assert_eq(fake.spawned, 1, "%d workers started", fake.spawned);
+	kill_and_reap(b);
+	gen_free(c);
+	fake.slots = 3;
+	fake.wake(fake.wake_arg);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	cr_assert_eq(a->nspawned, 2);
+	cr_assert_eq(b->nspawned, 0, "a killed generation started a worker");
+	cr_assert_eq(fake.spawned, 2);
+	kill_and_reap(a);
+	gen_free(a);
+	gen_free(b);
+	config_unref(conf_a);
+	config_unref(conf_b);
 }
 
 /*
