@@ -913,8 +913,8 @@ gen_is_worker(const struct generation *gen, pid_t pid)
  * there are.
  */
 size_t
-gen_descendants(struct generation *gen, enum desc_need need, pid_t *pids,
-    size_t max)
+gen_descendants(const struct generation *gen, enum desc_need need,
+    pid_t *pids, size_t max)
 {
 	pid_t *all = NULL, *grown;
 	size_t space = 64, n, i, k = 0;

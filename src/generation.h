@@ -125,8 +125,8 @@ bool		 gen_group_member_exited(struct pidmap *groups, pid_t pgid);
 void		 gen_notify(struct generation *gen, struct worker *w,
 		    const char *key, const char *value);
 int		 gen_live_processes(const struct generation *gen);
-size_t		 gen_descendants(struct generation *gen, enum desc_need need,
-		    pid_t *pids, size_t max);
+size_t		 gen_descendants(const struct generation *gen,
+		    enum desc_need need, pid_t *pids, size_t max);
 const char	*gen_state_name(enum gen_state state);
 void		 gen_save(struct generation *gen, struct state_writer *w);
 int		 gen_restore(struct generation *gen, const struct state_rec *r,

@@ -132,7 +132,7 @@ status_json_string(struct evbuffer *out, const char *s)
 
 /* A generation's other processes: "descendants" (how many) and their pids. */
 static void
-status_json_descendants(struct generation *gen, struct evbuffer *out)
+status_json_descendants(const struct generation *gen, struct evbuffer *out)
 {
 	pid_t pids[STATUS_MAX_DESCENDANT_PIDS];
 	size_t n, i;
@@ -365,7 +365,7 @@ static void
 status_json(const struct status_view *view, struct evbuffer *out)
 {
 	const struct program *prog;
-	struct generation *gen;		/* gen_descendants takes it non-const */
+	const struct generation *gen;
 	const struct listener *l;
 	char how[128], health[64];
 	unsigned int repairs;
@@ -530,7 +530,7 @@ status_text_backoff(const struct worker *w, char *buf, size_t len)
 
 /* A row per process of a generation that is not one of its workers. */
 static void
-status_text_descendants(const char *program, struct generation *gen,
+status_text_descendants(const char *program, const struct generation *gen,
     struct evbuffer *out)
 {
 	pid_t pids[STATUS_MAX_DESCENDANT_ROWS];
@@ -553,7 +553,7 @@ static void
 status_text(const struct status_view *view, struct evbuffer *out)
 {
 	const struct program *prog;
-	struct generation *gen;		/* gen_descendants takes it non-const */
+	const struct generation *gen;
 	const struct listener *l;
 	char age[32], took[32], address[ADDR_STRLEN], pid[16], how[128];
 	char health[64];
