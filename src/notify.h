@@ -4,14 +4,23 @@
 
 #include <sys/types.h>
 
+/*
+ * The sockets ("lanes") workers send to: worker i is given lane
+ * i % NOTIFY_LANES (notify.c tells why).
+ */
+#define NOTIFY_LANES	16
+
 struct event_base;
 struct notify;
 struct state;
 struct state_writer;
 
-/* Called for each KEY=VALUE line of a datagram, with the sender's pid. */
-typedef void (*notify_cb)(pid_t sender, const char *key, const char *value,
-    void *arg);
+/*
+ * Called for each KEY=VALUE line of a datagram, with the sender's pid and
+ * its process group when the datagram was read (-1 if it was gone then).
+ */
+typedef void (*notify_cb)(pid_t sender, pid_t sender_group, const char *key,
+    const char *value, void *arg);
 
 struct notify	*notify_open(struct event_base *base, const char *dir,
 		    notify_cb cb, void *arg, char **cause);
@@ -23,6 +32,8 @@ struct notify	*notify_restore(struct event_base *base,
 		    const struct state *st, notify_cb cb, void *arg,
 		    char **cause);
 int		 notify_fd(const struct notify *n);
+const char	*notify_lane_path(const char *path, int worker, char *buf,
+		    size_t size);
 int		 notify_stash(struct notify *n);
 void		 notify_handle_taken(struct notify *n);
 int		 notify_parse(const char *msg, size_t len,

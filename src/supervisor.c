@@ -1055,13 +1055,16 @@ supervisor_find_group(struct supervisor *sup, pid_t pgid)
 	return NULL;
 }
 
-/* A notify message: find the sender's worker by pid. */
+/*
+ * A notify message: find the sender's worker by pid, else by the process
+ * group the sender was in when its message was read.
+ */
 static void
-supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
+supervisor_notify(pid_t sender, pid_t sender_group, const char *key,
+    const char *value, void *arg)
 {
 	struct supervisor *sup = arg;
 	struct worker *w;
-	pid_t pgid;
 
 	if ((w = supervisor_find_worker(sup, sender)) != NULL) {
 		gen_notify(gen_of(w), w, key, value);
@@ -1071,8 +1074,8 @@ supervisor_notify(pid_t sender, const char *key, const char *value, void *arg)
 	 * Not a worker's own pid: a helper it ran (systemd-notify, a wrapper
 	 * script's child) speaks for the worker whose process group it is in.
 	 */
-	if ((pgid = getpgid(sender)) > 0 &&
-	    (w = supervisor_find_group(sup, pgid)) != NULL) {
+	if (sender_group > 0 &&
+	    (w = supervisor_find_group(sup, sender_group)) != NULL) {
 		gen_notify(gen_of(w), w, key, value);
 		return;
 	}

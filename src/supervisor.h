@@ -44,7 +44,8 @@ struct supervisor_upgrade {
 	/* The control and notify sockets, back from the state. */
 	int	(*restore_sockets)(struct supervisor *sup,
 		    const struct control_ops *ops,
-		    void (*notify_cb)(pid_t, const char *, const char *, void *),
+		    void (*notify_cb)(pid_t, pid_t, const char *, const char *,
+		    void *),
 		    char **cause);
 	/* The listeners, programs, generations and workers. */
 	int	(*restore_state)(struct supervisor *sup, char **cause);

@@ -13,6 +13,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "descendants.h"
 #include "log.h"
 #include "loopstat.h"
+#include "notify.h"
 #include "output.h"
 #include "outstore.h"
 #include "parse.h"
@@ -85,15 +87,20 @@ proc_system_spawn(struct worker *w, struct worker_proc *proc, char **cause)
 	const struct worker_env *env = w->env;
 	const struct program_conf *pc = env->pc;
 	const char *preload = NULL;
+	const char *notify = NULL;
 	struct child_spec spec;
 	struct spawn_proc cp;
+	char lane[PATH_MAX];
 	int rc;
 
 	if (pc->preload && (preload = shim_path(cause)) == NULL)
 		return -1;
+	/* Its lane of the notify socket: spec points to it until the start. */
+	if (worker_reports(pc) && env->notify_socket != NULL)
+		notify = notify_lane_path(env->notify_socket, w->index, lane,
+		    sizeof(lane));
 	if (child_spec_init(&spec, pc, env->listeners, env->nlisteners,
-	    env->number, w->index, worker_reports(pc) ? env->notify_socket :
-	    NULL, preload, cause) == -1)
+	    env->number, w->index, notify, preload, cause) == -1)
 		return -1;
 	spec.cgroup_fd = desc_group_procs_fd(env->desc);
 	spec.cgroup_dir_fd = desc_group_dir_fd(env->desc);

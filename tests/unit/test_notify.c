@@ -17,10 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fdpass.h"
 #include "notify.h"
+#include "state.h"
 #include "support.h"
 #include "unixaddr.h"
 
@@ -207,16 +210,19 @@ Test(notify, message_over_4096_bytes_is_rejected)
 /* What the notify socket handed on. */
 struct heard {
 	pid_t	 pid;
+	pid_t	 group;		/* the sender's, when its message was read */
 	int	 ready;
 };
 
 /* notify_cb: count READY=1 and remember who sent it. */
 static void
-heard_line(pid_t sender, const char *key, const char *value, void *arg)
+heard_line(pid_t sender, pid_t group, const char *key, const char *value,
+    void *arg)
 {
 	struct heard *h = arg;
 
 	h->pid = sender;
+	h->group = group;
 	if (strcmp(key, "READY") == 0 && strcmp(value, "1") == 0)
 		h->ready++;
 }
@@ -262,7 +268,7 @@ bench_close(struct bench *b)
 
 Test(notify, fds_sent_along_never_reach_the_supervisor)
 {
-	struct heard h = { 0, 0 };
+	struct heard h = { 0, 0, 0 };
 	struct iovec iov = { "READY=1", 7 };
 	struct bench b;
 	long long deadline;
@@ -294,11 +300,13 @@ struct order {
 
 /* notify_cb: note each STATUS= value. */
 static void
-heard_status(pid_t sender, const char *key, const char *value, void *arg)
+heard_status(pid_t sender, pid_t group, const char *key, const char *value,
+    void *arg)
 {
 	struct order *o = arg;
 
 	(void)sender;
+	(void)group;
 	if (strcmp(key, "STATUS") == 0 && o->count < 64)
 		o->values[o->count++] = atoi(value);
 }
@@ -348,5 +356,300 @@ Test(notify, what_is_taken_while_the_loop_waits_is_handled_in_order)
 	for (i = 0; i < 2 * full; i++)
 		cr_expect_eq(o.values[i], i, "message %d handled as number %d",
 		    o.values[i], i);
+	bench_close(&b);
+}
+
+/* What the lanes handed on: each STATUS= value, in the order handled. */
+struct lanes_heard {
+	int	 count;
+	int	 values[NOTIFY_LANES * 64];
+};
+
+/* notify_cb: note each STATUS= value. */
+static void
+heard_lane_status(pid_t sender, pid_t group, const char *key,
+    const char *value, void *arg)
+{
+	struct lanes_heard *h = arg;
+
+	(void)sender;
+	(void)group;
+	if (strcmp(key, "STATUS") == 0 &&
+	    h->count < (int)(sizeof(h->values) / sizeof(h->values[0])))
+		h->values[h->count++] = atoi(value);
+}
+
+/* A sender connected to path. */
+static int
+connect_sender(const char *path)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	const char *why;
+	int tx;
+
+	cr_assert_eq(unixaddr_make(path, UNIXADDR_FILE, &sun, &len, &why), 0,
+	    "%s: %s", path, why);
+	cr_assert_geq(tx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), 0);
+	cr_assert_eq(connect(tx, (struct sockaddr *)&sun, len), 0, "%s: %s",
+	    path, strerror(errno));
+	return tx;
+}
+
+/*
+ * Worker i sends to lane i % NOTIFY_LANES, a socket of its own beside
+ * lane 0 (the NOTIFY_SOCKET path workers had before): workers that start
+ * together fill as many queues. Each lane's queue holds as much as lane
+ * 0's; all of it is handled, and each lane's messages in the order sent.
+ */
+Test(notify, each_lane_holds_a_queue_of_its_own)
+{
+	static struct lanes_heard h;
+	char path[NOTIFY_LANES][256], want[256];
+	int tx[NOTIFY_LANES], sent[NOTIFY_LANES], last[NOTIFY_LANES];
+	const char *base;
+	struct bench b;
+	long long deadline;
+	int lane, total = 0, i, v;
+
+	bench_open(&b, heard_lane_status, &h);
+	base = notify_socket_path(b.n, geteuid());
+	cr_assert_str_eq(notify_lane_path(base, 0, path[0], sizeof(path[0])),
+	    base, "worker 0 does not send to lane 0");
+	for (lane = 0; lane < NOTIFY_LANES; lane++) {
+		const char *p = notify_lane_path(base, lane, path[lane],
+		    sizeof(path[lane]));
+		char again[256];
+
+		if (p != path[lane])
+			snprintf(path[lane], sizeof(path[lane]), "%s", p);
+		cr_assert_str_eq(notify_lane_path(base, lane + NOTIFY_LANES,
+		    again, sizeof(again)), path[lane],
+		    "workers %d and %d send to different lanes", lane,
+		    lane + NOTIFY_LANES);
+		if (lane > 0) {
+			snprintf(want, sizeof(want), "%.*s/lane%d",
+			    (int)(strrchr(base, '/') - base), base, lane);
+			cr_assert_str_eq(path[lane], want);
+		}
+		tx[lane] = connect_sender(path[lane]);
+		for (sent[lane] = 0; send_status(tx[lane],
+		    lane * 1000 + sent[lane]) == 0; sent[lane]++)
+			cr_assert_lt(sent[lane], 64, "lane %d never filled",
+			    lane);
+		cr_assert_eq(errno, EAGAIN, "send: %s", strerror(errno));
+		cr_assert_eq(sent[lane], sent[0], "lane %d holds %d, lane 0 "
+		    "%d", lane, sent[lane], sent[0]);
+		total += sent[lane];
+	}
+	cr_assert_eq(h.count, 0);
+
+	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	while (h.count < total) {
+		cr_assert_lt(support_now_ms(), deadline, "%d of %d handled",
+		    h.count, total);
+		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	for (lane = 0; lane < NOTIFY_LANES; lane++)
+		last[lane] = -1;
+	for (i = 0; i < total; i++) {
+		v = h.values[i];
+		lane = v / 1000;
+		cr_assert(lane >= 0 && lane < NOTIFY_LANES, "value %d", v);
+		cr_expect_eq(v % 1000, last[lane] + 1, "lane %d: message %d "
+		    "after %d", lane, v % 1000, last[lane]);
+		last[lane] = v % 1000;
+	}
+	for (lane = 0; lane < NOTIFY_LANES; lane++)
+		close(tx[lane]);
+	bench_close(&b);
+}
+
+/*
+ * What a supervisor with one notify socket left (an upgrade from it): its
+ * directory, and the socket bound at DIR/EUID/notify. The state's text
+ * naming it, in text; the socket's fd.
+ */
+static int
+one_socket_state(const char *dir, char *text, size_t size,
+    const char *extra)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	socklen_t len;
+	const char *why;
+	char sub[256], path[300];
+	int fd, one = 1;
+
+	cr_assert_eq(mkdir(dir, 0711), 0);
+	snprintf(sub, sizeof(sub), "%s/%u", dir, (unsigned)geteuid());
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	snprintf(path, sizeof(path), "%s/notify", sub);
+	cr_assert_eq(unixaddr_make(path, UNIXADDR_FILE, &sun, &len, &why), 0);
+	cr_assert_geq(fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0), 0);
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one,
+	    sizeof(one)), 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, len), 0);
+	cr_assert_eq(chmod(path, 0666), 0);
+	cr_assert_eq(stat(dir, &st), 0);
+	snprintf(text, size, "HANDOFF-STATE 1\nnotify fd=%d dir=%s path=%s "
+	    "dev=%llu ino=%llu\n%send\n", fd, dir, path,
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+	    extra);
+	return fd;
+}
+
+/*
+ * A state from a supervisor that had only lane 0: it is served as it
+ * was, and the other lanes are made beside it, so that the workers the
+ * new supervisor starts reach theirs.
+ */
+Test(notify, the_lanes_a_state_has_not_are_made_at_its_restore)
+{
+	struct lanes_heard *h = calloc(1, sizeof(*h));
+	char text[1024], dir[256], lane5[256];
+	const char *base, *p;
+	struct event_base *evb;
+	struct state st;
+	struct notify *n;
+	long long deadline;
+	char *tmp, *cause = NULL;
+	int fd, tx0, tx5;
+
+	cr_assert_not_null(h);
+	tmp = support_tmpdir();
+	snprintf(dir, sizeof(dir), "%s/notify", tmp);
+	fd = one_socket_state(dir, text, sizeof(text), "");
+	cr_assert_eq(state_parse(text, strlen(text), &st, &cause), 0, "%s",
+	    cause);
+	cr_assert_not_null(evb = event_base_new());
+	n = notify_restore(evb, &st, heard_lane_status, h, &cause);
+	cr_assert_not_null(n, "notify_restore: %s", cause);
+	state_free(&st);
+	base = notify_socket_path(n, geteuid());
+	p = notify_lane_path(base, 5, lane5, sizeof(lane5));
+	tx0 = connect_sender(base);
+	tx5 = connect_sender(p);
+	cr_assert_eq(send_status(tx0, 7), 0);
+	cr_assert_eq(send_status(tx5, 5005), 0);
+	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	while (h->count < 2) {
+		cr_assert_lt(support_now_ms(), deadline, "%d of 2 handled",
+		    h->count);
+		event_base_loop(evb, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	cr_expect(h->values[0] + h->values[1] == 5012, "heard %d and %d",
+	    h->values[0], h->values[1]);
+	cr_expect_eq(notify_fd(n) != fd, true);
+	close(tx0);
+	close(tx5);
+	notify_close(n);
+	cr_expect_eq(fcntl(fd, F_GETFD), -1, "lane 0 was not closed with it");
+	event_base_free(evb);
+	support_rmtree(tmp);
+	free(tmp);
+	free(h);
+}
+
+/*
+ * A state whose lanes do not fit (a lane out of range, or given twice) is
+ * refused, naming why, and the sockets it names stay open for whoever
+ * restores them next.
+ */
+Test(notify, a_state_whose_lanes_do_not_fit_is_refused)
+{
+	static const struct {
+		int	 lane, times;
+	} bad[] = { { 16, 1 }, { 0, 1 }, { 3, 2 } };
+	char text[1024], extra[256], dir[256], *tmp, *cause;
+	struct event_base *evb;
+	struct state st;
+	size_t i;
+	int fd, spare;
+
+	cr_assert_not_null(evb = event_base_new());
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tmp = support_tmpdir();
+		snprintf(dir, sizeof(dir), "%s/notify", tmp);
+		cr_assert_geq(spare = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC,
+		    0), 0);
+		snprintf(extra, sizeof(extra), "notify_lane lane=%d fd=%d\n",
+		    bad[i].lane, spare);
+		if (bad[i].times == 2)
+			snprintf(extra + strlen(extra), sizeof(extra) -
+			    strlen(extra), "notify_lane lane=%d fd=%d\n",
+			    bad[i].lane, spare);
+		fd = one_socket_state(dir, text, sizeof(text), extra);
+		cause = NULL;
+		cr_assert_eq(state_parse(text, strlen(text), &st, &cause), 0,
+		    "%s", cause);
+		cr_expect_null(notify_restore(evb, &st, heard_lane_status, NULL,
+		    &cause), "%s restored", extra);
+		cr_expect(cause != NULL && strstr(cause, "notify lanes do not "
+		    "fit") != NULL, "%s: %s", extra, cause);
+		free(cause);
+		state_free(&st);
+		cr_expect_neq(fcntl(fd, F_GETFD), -1, "lane 0 closed");
+		cr_expect_neq(fcntl(spare, F_GETFD), -1, "a lane closed");
+		close(fd);
+		close(spare);
+		support_rmtree(tmp);
+		free(tmp);
+	}
+	event_base_free(evb);
+}
+
+/*
+ * A helper that speaks for its worker sends READY=1, then BARRIER=1 with
+ * an fd, and waits until that fd is dropped (what systemd-notify does),
+ * then exits: its message is handled after it is gone, and still names
+ * the process group it was in when the message was read.
+ */
+Test(notify, a_sender_gone_before_its_message_is_handled_keeps_its_group)
+{
+	struct heard h = { 0, 0, 0 };
+	struct iovec iov = { "BARRIER=1", 9 };
+	struct bench b;
+	struct pollfd pfd;
+	long long deadline;
+	int barrier[2], sent[2], status;
+	pid_t pid;
+	char c;
+
+	bench_open(&b, heard_line, &h);
+	cr_assert_eq(pipe2(sent, O_CLOEXEC), 0);
+	cr_assert_geq(pid = fork(), 0);
+	if (pid == 0) {
+		/* Its own process group, as a worker's helper is in its. */
+		if (setpgid(0, 0) == -1 || pipe(barrier) == -1 ||
+		    send(b.tx, "READY=1", 7, 0) != 7 ||
+		    fdpass_send(b.tx, &iov, 1, &barrier[1], 1, 0) != 9)
+			_exit(1);
+		close(barrier[1]);
+		(void)write(sent[1], "s", 1);
+		pfd.fd = barrier[0];
+		pfd.events = POLLIN;
+		_exit(poll(&pfd, 1, 30000) == 1 ? 0 : 2);
+	}
+	close(sent[1]);
+	cr_assert_eq(read(sent[0], &c, 1), 1, "the helper sent nothing");
+	close(sent[0]);
+	/* Both read: the barrier's fd is dropped, and the helper exits. */
+	cr_assert_eq(notify_stash(b.n), 2);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the helper: status %d", status);
+	cr_assert_eq(h.ready, 0);
+	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	while (h.ready == 0) {
+		cr_assert_lt(support_now_ms(), deadline, "READY=1 not heard");
+		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	cr_expect_eq(h.pid, pid);
+	cr_expect_eq(h.group, pid, "the sender's group: %d", (int)h.group);
 	bench_close(&b);
 }
