@@ -54,6 +54,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cause.h"
@@ -65,6 +66,9 @@
 #include "unixaddr.h"
 
 #define NOTIFY_MSG_MAX	4096
+
+/* A turn of the loop handles messages for this long at most. */
+#define NOTIFY_SLICE_US	2000
 
 /* Messages taken from the queue and not handled yet, at most. */
 #define NOTIFY_STASH_MAX	4096
@@ -97,6 +101,7 @@ struct notify {
 	int		 lane[NOTIFY_LANES];	/* the sockets, or -1 */
 	int		 epfd;		/* every lane: readable if one is */
 	struct event	*ev;		/* epfd readable */
+	struct event	*more_ev;	/* the stash's rest, next turn */
 	notify_cb	 cb;
 	void		*arg;
 	char		*dir;		/* DIR, as we made it: */
@@ -261,25 +266,44 @@ notify_handle_next(struct notify *n)
 
 static int	notify_take(struct notify *n);
 
+/* Microseconds of CLOCK_MONOTONIC. */
+static int64_t
+notify_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /*
- * Event callback: the messages taken earlier, then every datagram
- * pending on the socket. Handling a message takes longer than reading
- * one (a READY=1 is logged, and told to those following a reload): the
- * queue is emptied into memory before each, so that workers sending
- * meanwhile find room in it. What comes after the last look makes the
- * socket readable again, for the next turn.
+ * Event callback (the lanes readable, or more_ev): the messages taken
+ * earlier, then every datagram pending on the lanes. Handling a message
+ * takes longer than reading one (a READY=1 is logged, and told to those
+ * following a reload): the queues are emptied into memory before each,
+ * so that workers sending meanwhile find room in them. After
+ * NOTIFY_SLICE_US the rest waits for the next turn of the loop (more_ev),
+ * so that workers sending on and on do not hold it. What comes after the
+ * last look makes the lanes readable again, for the next turn.
  */
 static void
 notify_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct notify *n = arg;
+	struct timeval now = { 0, 0 };
+	int64_t began = notify_now_us();
 
 	(void)fd;
 	(void)what;
 	loopstat_mark("notify");
 	do
 		(void)notify_take(n);
-	while (notify_handle_next(n));
+	while (notify_handle_next(n) &&
+	    notify_now_us() - began < NOTIFY_SLICE_US);
+	if (!STAILQ_EMPTY(&n->stash) && n->more_ev != NULL &&
+	    evtimer_add(n->more_ev, &now) == -1)
+		while (notify_handle_next(n))
+			continue;
 }
 
 /*
@@ -581,7 +605,9 @@ static int
 notify_watch(struct notify *n, struct event_base *base)
 {
 	n->ev = event_new(base, n->epfd, EV_READ | EV_PERSIST, notify_read, n);
-	return n->ev == NULL || event_add(n->ev, NULL) == -1 ? -1 : 0;
+	n->more_ev = evtimer_new(base, notify_read, n);
+	return n->ev == NULL || n->more_ev == NULL ||
+	    event_add(n->ev, NULL) == -1 ? -1 : 0;
 }
 
 /*
@@ -725,6 +751,8 @@ notify_close(struct notify *n)
 	}
 	if (n->ev != NULL)
 		event_free(n->ev);
+	if (n->more_ev != NULL)
+		event_free(n->more_ev);
 	for (i = 0; i < NOTIFY_LANES; i++)
 		if (n->lane[i] != -1)
 			close(n->lane[i]);

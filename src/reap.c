@@ -20,6 +20,9 @@
  * a few ms at most (a walk of 2000 children takes some 0.05 ms). Only the
  * waitpid() that finds no exited child left is timed: it walks them all,
  * and what the caller does for each child reaped is not the walk's cost.
+ * A walk from the loop stops after REAP_SLICE_NS of reaping (a drain's
+ * hundreds of exits, each told to the caller) and goes on in the next
+ * turn, so that the loop answers what came meanwhile.
  *
  * SIGCHLD stays blocked (so that it waits for the signalfd; the mask
  * survives execve, so a SIGCHLD pending at an upgrade is read by the new
@@ -52,6 +55,9 @@
 /* ... within these bounds. */
 #define REAP_SCAN_MIN_NS	(1 * 1000000LL)
 #define REAP_SCAN_MAX_NS	(100 * 1000000LL)
+
+/* A walk from the loop reaps for this long at most in one turn. */
+#define REAP_SLICE_NS		(2 * 1000000LL)
 
 static struct {
 	int		 fd;		/* the signalfd, -1 when not open */
@@ -108,12 +114,15 @@ reap_pid(pid_t pid)
 
 /*
  * Reap every child that exited: a walk of them all. Tells the caller of
- * each, then that they are done.
+ * each, then that they are done. sliced (from the loop): after
+ * REAP_SLICE_NS, those reaped so far are done, and the walk goes on in
+ * the next turn of the loop.
  */
-void
-reap_scan(void)
+static void
+reap_walk(bool sliced)
 {
 	int64_t began = reap_now(), cpu, took;
+	struct timeval now = { 0, 0 };
 	int status;
 	pid_t pid;
 
@@ -127,6 +136,14 @@ reap_scan(void)
 			break;
 		if (reap.fn != NULL)
 			reap.fn(pid, status, reap.arg);
+		if (sliced && reap.scan_ev != NULL &&
+		    reap_now() - began > REAP_SLICE_NS &&
+		    event_add(reap.scan_ev, &now) == 0) {
+			reap.scan_due = true;
+			if (reap.done != NULL)
+				reap.done(reap.arg);
+			return;
+		}
 	}
 	/* The last call walked every child and found none exited. */
 	took = reap_clock(CLOCK_THREAD_CPUTIME_ID) - cpu;
@@ -140,6 +157,13 @@ reap_scan(void)
 		reap.done(reap.arg);
 }
 
+/* Reap every child that exited, now (a walk of them all). */
+void
+reap_scan(void)
+{
+	reap_walk(false);
+}
+
 /* Event: the wait after the last walk is over. */
 static void
 reap_scan_cb(evutil_socket_t fd, short what, void *arg)
@@ -149,7 +173,7 @@ reap_scan_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	loopstat_mark("children walk");
 	reap.scan_due = false;
-	reap_scan();
+	reap_walk(true);
 }
 
 /* A walk now if none was made for reap.interval, else once it is over. */
@@ -162,7 +186,7 @@ reap_scan_soon(void)
 	if (reap.scan_due)
 		return;
 	if ((left = reap.last_scan + reap.interval - reap_now()) <= 0) {
-		reap_scan();
+		reap_walk(true);
 		return;
 	}
 	tv.tv_sec = (time_t)(left / 1000000000LL);

@@ -653,3 +653,41 @@ Test(notify, a_sender_gone_before_its_message_is_handled_keeps_its_group)
 	cr_expect_eq(h.group, pid, "the sender's group: %d", (int)h.group);
 	bench_close(&b);
 }
+
+/* notify_cb: note each STATUS= value, taking 300 µs over each. */
+static void
+heard_status_slowly(pid_t sender, pid_t group, const char *key,
+    const char *value, void *arg)
+{
+	support_spin_us(300);
+	heard_status(sender, group, key, value, arg);
+}
+
+/*
+ * A turn of the loop handles messages for a slice of time (2 ms), not as
+ * many as keep coming: the rest wait, in order, for the next turns, even
+ * with the socket's queue empty (all of it taken into memory already).
+ */
+Test(notify, a_turn_handles_messages_for_a_slice_and_the_rest_after)
+{
+	struct order o = { 0, { 0 } };
+	struct bench b;
+	int full, turns = 0, i;
+
+	bench_open(&b, heard_status_slowly, &o);
+	for (full = 0; send_status(b.tx, full) == 0; full++)
+		cr_assert_lt(full, 32, "the queue never filled");
+	cr_assert_eq(notify_stash(b.n), full);
+	event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	cr_assert_gt(o.count, 0, "nothing handled in the first turn");
+	cr_assert_lt(o.count, full, "all %d handled in one turn of 300 µs "
+	    "each", full);
+	while (o.count < full) {
+		cr_assert_lt(++turns, 100, "%d of %d handled", o.count, full);
+		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	}
+	for (i = 0; i < full; i++)
+		cr_expect_eq(o.values[i], i, "message %d handled as number %d",
+		    o.values[i], i);
+	bench_close(&b);
+}
