@@ -5,7 +5,13 @@
  * turn of its event loop (from the poll's return to the next poll) that
  * took MS milliseconds or more, and the longest part of it:
  *
- *	loop: turn of 35ms; longest part 30ms in reload commit
+ *	loop: turn of 35ms (4ms on the CPU, 1ms waiting for it); longest
+ *	part 30ms (2ms on the CPU, 0ms waiting for it) in reload commit
+ *
+ * On the CPU: the supervisor's CPU time. Waiting for it: the time it could
+ * have run but the kernel ran other processes (its run delay, from
+ * /proc/thread-self/schedstat), as on a machine busy with the workers
+ * starting; the rest of a turn it spent blocked in a system call.
  *
  * Callbacks worth watching call loopstat_mark("what") as they begin, and
  * long steps inside them mark too: the time from one mark to the next is
@@ -17,11 +23,13 @@
 #include "autoconf.h"
 
 #include <event2/event.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cause.h"
 #include "log.h"
@@ -31,9 +39,10 @@
 static struct {
 	bool		 enabled;
 	uint64_t	 slow_us;	/* log turns this long or longer */
+	int		 schedstat;	/* /proc/thread-self/schedstat, or -1 */
 	struct event_base *base;
 	struct loopstat_turn turn;
-} loopstat;
+} loopstat = { .schedstat = -1 };
 
 /* Microseconds of a timeval. */
 static uint64_t
@@ -42,9 +51,26 @@ loopstat_us(const struct timeval *tv)
 	return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
 }
 
+/* The supervisor's run delay so far (us): 0 if it cannot be read. */
+static uint64_t
+loopstat_run_delay(void)
+{
+	unsigned long long run_ns, delay_ns;
+	char buf[128];
+	ssize_t n;
+
+	if (loopstat.schedstat == -1 ||
+	    (n = pread(loopstat.schedstat, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &run_ns, &delay_ns) != 2)
+		return 0;
+	return (uint64_t)delay_ns / 1000;
+}
+
 /*
- * Now: the wall clock (the clock libevent's cached time is on) and the
- * CPU time the supervisor used.
+ * Now: the wall clock (the clock libevent's cached time is on), the CPU
+ * time the supervisor used and the time it waited for a CPU.
  */
 static struct loopstat_time
 loopstat_now(void)
@@ -60,6 +86,7 @@ loopstat_now(void)
 	else
 		now.cpu_us = (uint64_t)cpu.tv_sec * 1000000 +
 		    (uint64_t)cpu.tv_nsec / 1000;
+	now.wait_us = loopstat_run_delay();
 	return now;
 }
 
@@ -85,6 +112,9 @@ loopstat_init(const char *setting, char **cause)
 	}
 	loopstat.enabled = true;
 	loopstat.slow_us = (uint64_t)ms * 1000;
+	if (loopstat.schedstat == -1)
+		loopstat.schedstat = open("/proc/thread-self/schedstat",
+		    O_RDONLY | O_CLOEXEC);
 	memset(&loopstat.turn, 0, sizeof(loopstat.turn));
 	return 0;
 }
@@ -117,15 +147,19 @@ loopstat_turn_mark(struct loopstat_turn *t, const char *what,
 		t->start.wall_us = polled_us < now.wall_us ? polled_us :
 		    now.wall_us;
 		t->start.cpu_us = now.cpu_us;
+		t->start.wait_us = now.wait_us;
 		t->part = t->start;
 		t->what = "unmarked";
 		t->longest.wall_us = t->longest.cpu_us = 0;
+		t->longest.wait_us = 0;
 		t->longest_what = NULL;
 	}
 	if (t->longest_what == NULL || loopstat_diff(t->part.wall_us,
 	    now.wall_us) > t->longest.wall_us) {
 		t->longest.wall_us = loopstat_diff(t->part.wall_us, now.wall_us);
 		t->longest.cpu_us = loopstat_diff(t->part.cpu_us, now.cpu_us);
+		t->longest.wait_us = loopstat_diff(t->part.wait_us,
+		    now.wait_us);
 		t->longest_what = t->what;
 	}
 	t->part = now;
@@ -140,7 +174,7 @@ bool
 loopstat_turn_end(struct loopstat_turn *t, struct loopstat_time now,
     uint64_t slow_us, char *line, size_t len)
 {
-	uint64_t wall, cpu;
+	uint64_t wall, cpu, wait;
 
 	if (!t->open)
 		return false;
@@ -148,13 +182,17 @@ loopstat_turn_end(struct loopstat_turn *t, struct loopstat_time now,
 	t->open = false;
 	wall = loopstat_diff(t->start.wall_us, now.wall_us);
 	cpu = loopstat_diff(t->start.cpu_us, now.cpu_us);
+	wait = loopstat_diff(t->start.wait_us, now.wait_us);
 	if (wall < slow_us)
 		return false;
-	snprintf(line, len, "loop: turn of %llums (%llums on the CPU); "
-	    "longest part %llums (%llums on the CPU) in %s",
+	snprintf(line, len, "loop: turn of %llums (%llums on the CPU, %llums "
+	    "waiting for it); longest part %llums (%llums on the CPU, %llums "
+	    "waiting for it) in %s",
 	    (unsigned long long)(wall / 1000), (unsigned long long)(cpu / 1000),
+	    (unsigned long long)(wait / 1000),
 	    (unsigned long long)(t->longest.wall_us / 1000),
-	    (unsigned long long)(t->longest.cpu_us / 1000), t->longest_what);
+	    (unsigned long long)(t->longest.cpu_us / 1000),
+	    (unsigned long long)(t->longest.wait_us / 1000), t->longest_what);
 	return true;
 }
 

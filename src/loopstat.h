@@ -11,10 +11,14 @@
 
 struct event_base;
 
-/* A point in a turn: wall clock and the supervisor's CPU time. */
+/*
+ * A point in a turn: wall clock, the supervisor's CPU time, and the time
+ * it waited for a CPU while it could have run (the kernel's run delay).
+ */
 struct loopstat_time {
 	uint64_t	 wall_us;
 	uint64_t	 cpu_us;
+	uint64_t	 wait_us;
 };
 
 /*
@@ -23,7 +27,8 @@ struct loopstat_time {
  */
 struct loopstat_turn {
 	bool		 open;		/* a mark was passed this turn */
-	struct loopstat_time start;	/* the poll returned (cpu: first mark) */
+	struct loopstat_time start;	/* the poll returned (cpu and wait:
+					   first mark) */
 	struct loopstat_time part;	/* the current part began */
 	const char	*what;		/* ... at this mark */
 	struct loopstat_time longest;	/* the longest part (wall) so far */

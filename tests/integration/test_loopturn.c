@@ -32,8 +32,9 @@ Test(loopturn, every_turn_is_logged_from_zero_ms, .fini = tl_fini)
 	/* The turns that started the workers and answered, at least. */
 	tc_expect_log(s, "loop: turn of ", 2);
 	text = tc_log_text(s);
-	cr_assert(tc_in_order(text, "loop: turn of ", "ms on the CPU); "
-	    "longest part ", "ms on the CPU) in ", NULL), "%s", text);
+	cr_assert(tc_in_order(text, "loop: turn of ", "ms on the CPU, ",
+	    "ms waiting for it); longest part ", "ms on the CPU, ",
+	    "ms waiting for it) in ", NULL), "%s", text);
 	free(text);
 	tc_stop(s);
 	tc_expect_all_gone(s);

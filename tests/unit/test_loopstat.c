@@ -14,50 +14,63 @@
 
 #include "loopstat.h"
 
-/* A mark passed in a turn: when the poll returned, and now (ms). */
+/*
+ * A mark passed in a turn: when the poll returned, and now (ms): wall
+ * clock, CPU time, time spent waiting for a CPU.
+ */
 struct mark {
 	const char	*what;
-	uint64_t	 polled, wall, cpu;
+	uint64_t	 polled, wall, cpu, wait;
 };
 
 /* A turn: its marks, its end (ms), the threshold, what is logged. */
 static const struct {
 	const char	*name;
 	struct mark	 marks[4];
-	uint64_t	 end_wall, end_cpu, slow;
+	uint64_t	 end_wall, end_cpu, end_wait, slow;
 	const char	*line;		/* NULL: nothing */
 } turns[] = {
-	{ "no mark: not measured", { { NULL, 0, 0, 0 } }, 500, 10, 0, NULL },
+	{ "no mark: not measured", { { NULL, 0, 0, 0, 0 } }, 500, 10, 0, 0,
+	  NULL },
 	/* 40ms from the poll, CPU from the first mark, 30ms in the slice. */
 	{ "parts charged to the mark they began at",
-	  { { "notify", 100, 102, 1 }, { "spawn slice", 100, 105, 3 },
-	    { "control request", 100, 135, 4 }, { NULL, 0, 0, 0 } },
-	  140, 9, 10, "loop: turn of 40ms (8ms on the CPU); longest part 30ms "
-	  "(1ms on the CPU) in spawn slice" },
+	  { { "notify", 100, 102, 1, 0 }, { "spawn slice", 100, 105, 3, 0 },
+	    { "control request", 100, 135, 4, 0 }, { NULL, 0, 0, 0, 0 } },
+	  140, 9, 0, 10, "loop: turn of 40ms (8ms on the CPU, 0ms waiting for "
+	  "it); longest part 30ms (1ms on the CPU, 0ms waiting for it) in "
+	  "spawn slice" },
+	/* Waiting for a CPU is counted from the first mark, as the CPU. */
+	{ "the time waiting for a CPU, by turn and by part",
+	  { { "notify", 500, 501, 10, 40 }, { "stop slice", 500, 503, 12, 41 },
+	    { "SIGCHLD", 500, 515, 13, 52 }, { NULL, 0, 0, 0, 0 } },
+	  516, 13, 52, 10, "loop: turn of 16ms (3ms on the CPU, 12ms waiting "
+	  "for it); longest part 12ms (1ms on the CPU, 11ms waiting for it) "
+	  "in stop slice" },
 	{ "before the first mark: unmarked",
-	  { { "cleanup", 0, 50, 7 }, { NULL, 0, 0, 0 } }, 51, 7, 0,
-	  "loop: turn of 51ms (0ms on the CPU); longest part 50ms (0ms on the "
-	  "CPU) in unmarked" },
+	  { { "cleanup", 0, 50, 7, 3 }, { NULL, 0, 0, 0, 0 } }, 51, 7, 3, 0,
+	  "loop: turn of 51ms (0ms on the CPU, 0ms waiting for it); longest "
+	  "part 50ms (0ms on the CPU, 0ms waiting for it) in unmarked" },
 	{ "shorter than the threshold: not logged",
-	  { { "notify", 1000, 1000, 0 }, { NULL, 0, 0, 0 } }, 1009, 2, 10,
-	  NULL },
+	  { { "notify", 1000, 1000, 0, 0 }, { NULL, 0, 0, 0, 0 } }, 1009, 2,
+	  0, 10, NULL },
 	{ "as long as the threshold: logged",
-	  { { "SIGCHLD", 2000, 2000, 2 }, { NULL, 0, 0, 0 } }, 2010, 3, 10,
-	  "loop: turn of 10ms (1ms on the CPU); longest part 10ms (1ms on the "
-	  "CPU) in SIGCHLD" },
+	  { { "SIGCHLD", 2000, 2000, 2, 0 }, { NULL, 0, 0, 0, 0 } }, 2010, 3,
+	  0, 10, "loop: turn of 10ms (1ms on the CPU, 0ms waiting for it); "
+	  "longest part 10ms (1ms on the CPU, 0ms waiting for it) in SIGCHLD" },
 	/* The cached poll time after the mark: the turn starts at the mark. */
 	{ "a clock that steps back counts nothing",
-	  { { "notify", 300, 200, 5 }, { "guard", 300, 150, 4 },
-	    { NULL, 0, 0, 0 } }, 100, 3, 0,
-	  "loop: turn of 0ms (0ms on the CPU); longest part 0ms (0ms on the "
-	  "CPU) in unmarked" },
+	  { { "notify", 300, 200, 5, 9 }, { "guard", 300, 150, 4, 8 },
+	    { NULL, 0, 0, 0, 0 } }, 100, 3, 7, 0,
+	  "loop: turn of 0ms (0ms on the CPU, 0ms waiting for it); longest "
+	  "part 0ms (0ms on the CPU, 0ms waiting for it) in unmarked" },
 };
 
 /* A point in a turn, from milliseconds. */
 static struct loopstat_time
-at(uint64_t wall_ms, uint64_t cpu_ms)
+at(uint64_t wall_ms, uint64_t cpu_ms, uint64_t wait_ms)
 {
-	struct loopstat_time t = { wall_ms * 1000, cpu_ms * 1000 };
+	struct loopstat_time t = { wall_ms * 1000, cpu_ms * 1000,
+	    wait_ms * 1000 };
 
 	return t;
 }
@@ -75,10 +88,10 @@ Test(loopstat, turns_are_cut_into_parts_at_each_mark)
 	for (i = 0; i < sizeof(turns) / sizeof(turns[0]); i++) {
 		for (m = turns[i].marks; m->what != NULL; m++)
 			loopstat_turn_mark(&t, m->what, m->polled * 1000,
-			    at(m->wall, m->cpu));
+			    at(m->wall, m->cpu, m->wait));
 		logged = loopstat_turn_end(&t, at(turns[i].end_wall,
-		    turns[i].end_cpu), turns[i].slow * 1000, line,
-		    sizeof(line));
+		    turns[i].end_cpu, turns[i].end_wait), turns[i].slow * 1000,
+		    line, sizeof(line));
 		cr_assert_eq(logged, turns[i].line != NULL, "%s", turns[i].name);
 		if (logged)
 			cr_assert_str_eq(line, turns[i].line, "%s",
