@@ -424,24 +424,16 @@ supervisor_fd_room(struct supervisor *sup, const struct reload *r,
 	    nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > LONG_MAX)
 		return 0;
 	limit = (long)nofile.rlim_cur;
-	/*
-	 * Far from the limit (the usual case): no need to count them. The
-	 * table is grown now for what the workers will take, not while
-	 * their starts share it.
-	 */
-	if ((used = procfs_fd_table_size()) != -1 && used + need <= limit) {
-		spawn_reserve_fds(used + need);
+	/* Far from the limit (the usual case): no need to count them. */
+	if ((used = procfs_fd_table_size()) != -1 && used + need <= limit)
 		return 0;
-	}
 	/* Not one fd free to count them with: all are in use. */
 	if ((used = procfs_fds_open()) == -1 && errno != EMFILE)
 		return 0;	/* cannot tell: try */
 	if (used == -1)
 		used = limit;
-	if (used + need <= limit) {
-		spawn_reserve_fds(used + need);
+	if (used + need <= limit)
 		return 0;
-	}
 	closed = control_close_idle(sup->control, used + need - limit > INT_MAX ?
 	    INT_MAX : (int)(used + need - limit));
 	if (closed > 0) {
@@ -451,10 +443,8 @@ supervisor_fd_room(struct supervisor *sup, const struct reload *r,
 		if ((used = procfs_fds_open()) == -1)
 			return 0;	/* cannot tell: try */
 	}
-	if (used + need <= limit) {
-		spawn_reserve_fds(used + need);
+	if (used + need <= limit)
 		return 0;
-	}
 	cause_set(cause, "the fd limit is too low: starting %ld worker%s needs "
 	    "about %ld more fds; the limit is %ld with %ld in use (raise "
 	    "LimitNOFILE= or ulimit -n)", workers, workers == 1 ? "" : "s",
