@@ -372,7 +372,9 @@ gen_spawn_unwait(struct generation *gen)
 
 /*
  * A start in flight is done (proc_ops.spawn_ready's wake): every
- * generation that waited starts its next slice in the next turn.
+ * generation that waited starts its next slice in this turn of the loop,
+ * once the callback that told it is over (its spawner made active), if
+ * the turn has time left for it (gen_slice), else in the next.
  */
 static void
 gen_spawn_wake(void *arg)
@@ -382,9 +384,16 @@ gen_spawn_wake(void *arg)
 	(void)arg;
 	while ((gen = TAILQ_FIRST(&gen_spawn_waiters)) != NULL) {
 		gen_spawn_unwait(gen);
-		if (gen->state == GEN_STARTING && gen_schedule_slice(gen) == -1)
+		if (gen->state != GEN_STARTING)
+			continue;
+		if (gen->spawner == NULL &&
+		    (gen->spawner = evtimer_new(gen->base, gen_slice,
+		    gen)) == NULL) {
 			gen_fail(gen, "cannot schedule its workers' start (out "
 			    "of memory)");
+			continue;
+		}
+		event_active(gen->spawner, EV_TIMEOUT, 1);
 	}
 }
 
