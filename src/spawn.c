@@ -49,6 +49,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -890,6 +891,36 @@ spawn_meanwhile(int fd, spawn_meanwhile_fn cb, void *arg)
 	spawn_meanwhile_fd.fd = cb != NULL ? fd : -1;
 	spawn_meanwhile_fd.cb = cb;
 	spawn_meanwhile_fd.arg = arg;
+}
+
+/*
+ * Make the fd table hold fds up to count - 1 now (count is clamped to the
+ * fd limit), while no start in flight shares it: a table a child shares
+ * (CLONE_FILES, until it execs) grows only after an RCU grace period (the
+ * kernel's expand_fdtable waits for one), which held a reload's spawn
+ * slice for 10-30 ms when its new pipes outgrew the table. Nothing is done
+ * while a start is in flight, or if the table is that large already.
+ */
+void
+spawn_reserve_fds(long count)
+{
+	struct rlimit nofile;
+	int i, fd, src = -1;
+
+	for (i = 0; i < SPAWN_SLOTS; i++) {
+		if (spawn_slots[i].flight.pid != 0)
+			return;
+		if (spawn_slots[i].sock[0] != -1)
+			src = spawn_slots[i].sock[0];
+	}
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur != RLIM_INFINITY && (rlim_t)count > nofile.rlim_cur)
+		count = (long)nofile.rlim_cur;
+	if (src == -1 || count < 2 || count > INT_MAX)
+		return;
+	/* The lowest free fd from count - 1 on: the table grows to hold it. */
+	if ((fd = fcntl(src, F_DUPFD_CLOEXEC, (int)(count - 1))) != -1)
+		close(fd);
 }
 
 /* The lowest fd above every fd the child must keep and every target. */

@@ -27,6 +27,7 @@ struct spawn_proc {
 int	 spawn_start(const struct child_spec *spec, struct spawn_proc *proc,
 	    char **cause);
 void	 spawn_init(void);
+void	 spawn_reserve_fds(long count);
 long	 spawn_fds_needed(long nout);
 const char *spawn_limit_words(int err, char *buf, size_t size);
 void	 spawn_share_fds(bool);

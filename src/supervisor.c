@@ -131,6 +131,22 @@ supervisor_run_queued(struct supervisor *sup)
 	}
 }
 
+/*
+ * After the first start: grow the fd table now for a reload like it (the
+ * fds open and what the start took again, its old generation's beside the
+ * new one's), once, while no start shares the table: grown during a
+ * reload's starts, it waits for an RCU grace period (spawn_reserve_fds).
+ * A later reload with more workers than that still grows it then, once.
+ */
+static void
+supervisor_reserve_fds(const struct reload *r)
+{
+	long open, workers;
+
+	if ((open = procfs_fds_open()) != -1)
+		spawn_reserve_fds(open + reload_fds_needed(r, &workers));
+}
+
 /* Every new generation is ready: switch over and drain the old ones. */
 static void
 supervisor_commit(struct supervisor *sup)
@@ -169,6 +185,7 @@ supervisor_commit(struct supervisor *sup)
 	if (r->initial) {
 		log_info("started: %s ready in %llums", summary,
 		    (unsigned long long)ms);
+		supervisor_reserve_fds(r);
 		recover_drain(sup->recover, sup->conf);
 		sdnotify_ready(true, "running: %s", summary);
 	} else {
