@@ -525,6 +525,9 @@ notify_link_lane(int dfd, uid_t uid, int lane)
 	notify_lane_name(lane, name, sizeof(name));
 	snprintf(own, sizeof(own), "%u/%s", (unsigned)geteuid(), name);
 	snprintf(link, sizeof(link), "%u/%s", (unsigned)uid, name);
+	/* One left by an earlier restore that failed (see notify_open_lane). */
+	if (unlinkat(dfd, link, 0) == -1 && errno != ENOENT)
+		return -1;
 	return linkat(dfd, own, dfd, link, 0);
 }
 
@@ -555,8 +558,20 @@ notify_open_lane(struct notify *n, int lane, const char **stage)
 	*stage = "bind";
 	snprintf(path, sizeof(path), "%s/%u/%s", n->dir, (unsigned)geteuid(),
 	    notify_lane_name(lane, name, sizeof(name)));
-	if (unixaddr_make(path, UNIXADDR_FILE, &sun, &sunlen, stage) == -1 ||
-	    bind(fd, (struct sockaddr *)&sun, sunlen) == -1)
+	if (unixaddr_make(path, UNIXADDR_FILE, &sun, &sunlen, stage) == -1)
+		return -1;
+	/*
+	 * A lane made by a restore that failed is left behind when the old
+	 * image is exec'd back (its fd closed by the exec, its file not): it
+	 * is nobody's (the caller holds the control lock, and a lane the
+	 * state names is never made), so it goes, or no later upgrade could
+	 * bind it.
+	 */
+	*stage = "unlink";
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	*stage = "bind";
+	if (bind(fd, (struct sockaddr *)&sun, sunlen) == -1)
 		return -1;
 	*stage = "chmod";
 	if (chmod(path, 0666) == -1)

@@ -555,6 +555,66 @@ Test(notify, the_lanes_a_state_has_not_are_made_at_its_restore)
 }
 
 /*
+ * A restore that made the lanes and then failed (the old image exec'd
+ * back: the lanes' fds closed by the exec, their files left) does not
+ * keep the next restore of the same state from making them again.
+ */
+Test(notify, lanes_a_failed_restore_left_are_made_again)
+{
+	struct lanes_heard *h = calloc(1, sizeof(*h));
+	char text[1024], dir[256], path[300], lane7[256];
+	struct sockaddr_un sun;
+	struct event_base *evb;
+	struct state st;
+	struct notify *n;
+	long long deadline;
+	const char *why, *p;
+	char *tmp, *cause = NULL;
+	socklen_t len;
+	int fd, stale, lane, tx;
+
+	cr_assert_not_null(h);
+	tmp = support_tmpdir();
+	snprintf(dir, sizeof(dir), "%s/notify", tmp);
+	fd = one_socket_state(dir, text, sizeof(text), "");
+	/* What the failed restore left: every lane bound, nobody reading. */
+	for (lane = 1; lane < NOTIFY_LANES; lane++) {
+		snprintf(path, sizeof(path), "%s/%u/lane%d", dir,
+		    (unsigned)geteuid(), lane);
+		cr_assert_eq(unixaddr_make(path, UNIXADDR_FILE, &sun, &len,
+		    &why), 0);
+		cr_assert_geq(stale = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC,
+		    0), 0);
+		cr_assert_eq(bind(stale, (struct sockaddr *)&sun, len), 0);
+		close(stale);
+	}
+	cr_assert_eq(state_parse(text, strlen(text), &st, &cause), 0, "%s",
+	    cause);
+	cr_assert_not_null(evb = event_base_new());
+	n = notify_restore(evb, &st, heard_lane_status, h, &cause);
+	cr_assert_not_null(n, "notify_restore: %s", cause);
+	state_free(&st);
+	p = notify_lane_path(notify_socket_path(n, geteuid()), 7, lane7,
+	    sizeof(lane7));
+	tx = connect_sender(p);
+	cr_assert_eq(send_status(tx, 7007), 0);
+	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
+	while (h->count < 1) {
+		cr_assert_lt(support_now_ms(), deadline, "lane 7 not heard");
+		event_base_loop(evb, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	cr_expect_eq(h->values[0], 7007);
+	close(tx);
+	notify_close(n);
+	cr_expect_eq(fcntl(fd, F_GETFD), -1, "lane 0 was not closed with it");
+	event_base_free(evb);
+	support_rmtree(tmp);
+	free(tmp);
+	free(h);
+}
+
+/*
  * A state whose lanes do not fit (a lane out of range, or given twice) is
  * refused, naming why, and the sockets it names stay open for whoever
  * restores them next.
