@@ -2,7 +2,7 @@
  * state.h: the supervisor's state as versioned line text, for an upgrade
  * in place (upgrade.c writes it before exec, the new image reads it).
  *
- *	HANDOFF-STATE 1
+ *	HANDOFF-STATE 2
  *	KIND KEY=VALUE KEY=VALUE ...
  *	...
  *	end
@@ -20,7 +20,12 @@
 #include <stdio.h>
 #include <time.h>
 
-#define STATE_VERSION	1
+/*
+ * 2: the notify socket's lanes (notify_lane records): a reader of 1 would
+ * keep lanes 1-15 open and read none, and the workers sending to them
+ * would be lost to it, so it refuses the state instead.
+ */
+#define STATE_VERSION	2
 #define STATE_MAGIC	"HANDOFF-STATE"
 
 /* One record: a kind and its keys with values, unescaped. */

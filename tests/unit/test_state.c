@@ -59,7 +59,7 @@ Test(state, refused)
 		const char *why;
 	} cases[] = {
 		{ "hello\n", "not a handoff state" },
-		{ "HANDOFF-STATE 2\nend\n", "format version 2, newer" },
+		{ "HANDOFF-STATE 3\nend\n", "format version 3, newer" },
 		{ "HANDOFF-STATE 1\nworker pid=1\n", "cut short" },
 		{ "HANDOFF-STATE 1\nworker pid\nend\n", "malformed at line 2" },
 		{ "HANDOFF-STATE 1\nworker x=%4\nend\n", "malformed at line 2" },
