@@ -949,8 +949,12 @@ Test(generation, a_start_that_would_wait_ends_the_slice_until_a_slot_is_free)
 	fake.slots = 2;
 	gen = make_gen(5, "");
 	cr_assert_eq(gen_start(gen, &cause), 0);
+	/* A slow machine's turn may end after one start: turn until it waits. */
+	for (turns = 0; fake.wake == NULL; turns++) {
+		cr_assert_lt(turns, 100, "nobody waits for a free slot");
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
 	cr_assert_eq(fake.spawned, 2, "%d workers started", fake.spawned);
-	cr_assert_not_null(fake.wake, "nobody waits for a free slot");
 	asks = fake.ready_asks;
 	for (turns = 0; turns < 5; turns++)
 		event_base_loop(base, EVLOOP_NONBLOCK);
@@ -980,6 +984,7 @@ Test(generation, every_generation_waiting_for_a_slot_goes_on_but_a_stopped_one)
 	struct generation *a, *b, *c;
 	struct config *conf_a, *conf_b;
 	char *cause = NULL;
+	int turns;
 
 	fake_ops.spawn_ready = fake_spawn_ready;
 	fake.slots = 1;
@@ -991,7 +996,14 @@ Test(generation, every_generation_waiting_for_a_slot_goes_on_but_a_stopped_one)
 	cr_assert_eq(gen_start(a, &cause), 0);
 	cr_assert_eq(gen_start(b, &cause), 0);
 	cr_assert_eq(gen_start(c, &cause), 0);
+	/* A slow machine's turn may end before one asks: turn until all do. */
+	for (turns = 0; !a->awaits_spawn || !b->awaits_spawn ||
+	    !c->awaits_spawn; turns++) {
+		cr_assert_lt(turns, 100, "not every generation waits");
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
 	cr_assert_eq(fake.spawned, 1, "%d workers started", fake.spawned);
+	cr_assert_not_null(fake.wake);
 	kill_and_reap(b);
 	gen_free(c);
 	fake.slots = 3;
