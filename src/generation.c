@@ -352,8 +352,8 @@ gen_budget_spent(struct generation *gen, const struct timespec *began)
 
 /*
  * The generations whose next start would wait for an earlier start still
- * in flight (proc_ops.spawn_ready): each goes on in the turn after one is
- * done, and the loop turns meanwhile.
+ * in flight (proc_ops.spawn_ready): the loop turns meanwhile, and each
+ * goes on once one is done (gen_spawn_wake).
  */
 #define GEN_SPAWN_WAITS	2	/* gen_spawn_some: woken, not scheduled */
 

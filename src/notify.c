@@ -347,26 +347,31 @@ notify_take_lane(struct notify *n, int fd)
 
 /*
  * Take what every lane's queue holds now into the stash (the lanes the
- * epoll fd says are readable, until it says none is), up to
- * NOTIFY_STASH_MAX waiting there. Returns how many were taken.
+ * epoll fd says are readable, again while a look at them takes some), up
+ * to NOTIFY_STASH_MAX waiting there. A lane whose reads fail stays
+ * readable: it is left for the loop's next turn. Returns how many were
+ * taken.
  */
 static int
 notify_take(struct notify *n)
 {
 	struct epoll_event ready[NOTIFY_LANES];
-	int nready, i, taken = 0;
+	int nready, i, round, taken = 0;
 
-	while (n->nstashed < NOTIFY_STASH_MAX &&
-	    (nready = epoll_wait(n->epfd, ready, NOTIFY_LANES, 0)) > 0)
-		for (i = 0; i < nready; i++)
-			taken += notify_take_lane(n,
+	do {
+		if ((nready = epoll_wait(n->epfd, ready, NOTIFY_LANES, 0)) <= 0)
+			break;
+		for (i = round = 0; i < nready; i++)
+			round += notify_take_lane(n,
 			    n->lane[ready[i].data.u32]);
+		taken += round;
+	} while (round > 0 && n->nstashed < NOTIFY_STASH_MAX);
 	return taken;
 }
 
 /*
- * Take what the socket's queue holds now into memory, without handling
- * it, so that its room is free again for the workers' next messages: the
+ * Take what the lanes' queues hold now into memory, without handling
+ * it, so that their room is free again for the workers' next messages: the
  * loop handles them at its next turn (notify_read), in order. Returns how
  * many were taken (spawn_meanwhile's callback).
  */
@@ -531,6 +536,18 @@ notify_link_lane(int dfd, uid_t uid, int lane)
 	return linkat(dfd, own, dfd, link, 0);
 }
 
+/* Have the epoll fd watch lane's socket: -1 with errno if it cannot. */
+static int
+notify_watch_lane(struct notify *n, int lane)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u32 = (uint32_t)lane;
+	return epoll_ctl(n->epfd, EPOLL_CTL_ADD, n->lane[lane], &ev);
+}
+
 /*
  * Make lane's socket, bind it in DIR/EUID (0666: anyone the directories
  * let through may send), link it into every worker uid's directory and add
@@ -540,7 +557,6 @@ notify_link_lane(int dfd, uid_t uid, int lane)
 static int
 notify_open_lane(struct notify *n, int lane, const char **stage)
 {
-	struct epoll_event ev;
 	struct sockaddr_un sun;
 	struct notify_uid *u;
 	socklen_t sunlen;
@@ -590,10 +606,7 @@ notify_open_lane(struct notify *n, int lane, const char **stage)
 			return -1;
 	}
 	*stage = "epoll_ctl";
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.u32 = (uint32_t)lane;
-	return epoll_ctl(n->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return notify_watch_lane(n, lane);
 }
 
 /* A notify with no socket yet, or NULL (out of memory). */
@@ -815,9 +828,9 @@ notify_save(const struct notify *n, struct state_writer *w)
 }
 
 /*
- * Take the uids and the lanes beyond 0 from the state's records into n:
- * lane fds outside the state's fds, or given twice, are refused. -1 with
- * *cause.
+ * Take the uids and the lanes beyond 0 from the state's records into n
+ * (the fds are the old image's, across its exec): a lane out of range,
+ * without an fd, or given twice is refused. -1 with *cause.
  */
 static int
 notify_restore_records(struct notify *n, const struct state *st,
@@ -870,7 +883,6 @@ notify_restore(struct event_base *base, const struct state *st, notify_cb cb,
     void *arg, char **cause)
 {
 	const struct state_rec *r = NULL;
-	struct epoll_event ev;
 	const char *stage;
 	struct notify *n;
 	unsigned int made = 0;
@@ -907,11 +919,7 @@ notify_restore(struct event_base *base, const struct state *st, notify_cb cb,
 		goto fail;
 	}
 	for (lane = 0; lane < NOTIFY_LANES; lane++) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.u32 = (uint32_t)lane;
-		if (n->lane[lane] != -1 && epoll_ctl(n->epfd, EPOLL_CTL_ADD,
-		    n->lane[lane], &ev) == -1) {
+		if (n->lane[lane] != -1 && notify_watch_lane(n, lane) == -1) {
 			cause_set(cause, "notify socket lane %d: epoll_ctl: %s",
 			    lane, strerror(errno));
 			goto fail;

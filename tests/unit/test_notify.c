@@ -266,12 +266,42 @@ bench_close(struct bench *b)
 	free(b->dir);
 }
 
+/* Event: the deadline of turn_until is over. */
+static void
+turn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	*(bool *)arg = true;
+}
+
+/*
+ * Turn base's loop, each turn waiting for an event, until *count is want
+ * or more; fails the test, saying what, after SUPPORT_DEADLINE_MS.
+ */
+static void
+turn_until(struct event_base *base, const int *count, int want,
+    const char *what)
+{
+	struct timeval limit = { SUPPORT_DEADLINE_MS / 1000,
+	    (SUPPORT_DEADLINE_MS % 1000) * 1000 };
+	struct event *deadline;
+	bool over = false;
+
+	cr_assert_not_null(deadline = evtimer_new(base, turn_deadline, &over));
+	cr_assert_eq(evtimer_add(deadline, &limit), 0);
+	while (*count < want && !over)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(deadline);
+	cr_assert_geq(*count, want, "%s: %d of %d handled", what, *count,
+	    want);
+}
+
 Test(notify, fds_sent_along_never_reach_the_supervisor)
 {
 	struct heard h = { 0, 0, 0 };
 	struct iovec iov = { "READY=1", 7 };
 	struct bench b;
-	long long deadline;
 	int fds[3], before, i;
 
 	bench_open(&b, heard_line, &h);
@@ -279,12 +309,7 @@ Test(notify, fds_sent_along_never_reach_the_supervisor)
 		cr_assert_geq(fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
 	before = support_fd_count(getpid());
 	cr_assert_eq(fdpass_send(b.tx, &iov, 1, fds, 3, 0), 7);
-	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-	while (h.ready == 0) {
-		cr_assert_lt(support_now_ms(), deadline, "READY=1 not heard");
-		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	turn_until(b.base, &h.ready, 1, "READY=1");
 	cr_expect_eq(h.pid, getpid());
 	cr_expect_eq(support_fd_count(getpid()), before,
 	    "fds sent along were received");
@@ -332,7 +357,6 @@ Test(notify, what_is_taken_while_the_loop_waits_is_handled_in_order)
 {
 	struct order o = { 0, { 0 } };
 	struct bench b;
-	long long deadline;
 	int full, i;
 
 	bench_open(&b, heard_status, &o);
@@ -346,13 +370,7 @@ Test(notify, what_is_taken_while_the_loop_waits_is_handled_in_order)
 		cr_assert_eq(send_status(b.tx, i), 0, "no room after the stash "
 		    "for message %d: %s", i, strerror(errno));
 
-	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-	while (o.count < 2 * full) {
-		cr_assert_lt(support_now_ms(), deadline, "%d of %d handled",
-		    o.count, 2 * full);
-		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	turn_until(b.base, &o.count, 2 * full, "the stash and what came after");
 	for (i = 0; i < 2 * full; i++)
 		cr_expect_eq(o.values[i], i, "message %d handled as number %d",
 		    o.values[i], i);
@@ -409,7 +427,6 @@ Test(notify, each_lane_holds_a_queue_of_its_own)
 	int tx[NOTIFY_LANES], sent[NOTIFY_LANES], last[NOTIFY_LANES];
 	const char *base;
 	struct bench b;
-	long long deadline;
 	int lane, total = 0, i, v;
 
 	bench_open(&b, heard_lane_status, &h);
@@ -444,13 +461,7 @@ Test(notify, each_lane_holds_a_queue_of_its_own)
 	}
 	cr_assert_eq(h.count, 0);
 
-	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-	while (h.count < total) {
-		cr_assert_lt(support_now_ms(), deadline, "%d of %d handled",
-		    h.count, total);
-		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	turn_until(b.base, &h.count, total, "every lane");
 	for (lane = 0; lane < NOTIFY_LANES; lane++)
 		last[lane] = -1;
 	for (i = 0; i < total; i++) {
@@ -501,6 +512,22 @@ one_socket_state(const char *dir, char *text, size_t size,
 	return fd;
 }
 
+/* The notify sockets of the state in text, served on evb, telling h. */
+static struct notify *
+restore_text(struct event_base *evb, const char *text, struct lanes_heard *h)
+{
+	struct state st;
+	struct notify *n;
+	char *cause = NULL;
+
+	cr_assert_eq(state_parse(text, strlen(text), &st, &cause), 0, "%s",
+	    cause);
+	n = notify_restore(evb, &st, heard_lane_status, h, &cause);
+	cr_assert_not_null(n, "notify_restore: %s", cause);
+	state_free(&st);
+	return n;
+}
+
 /*
  * A state from a supervisor that had only lane 0: it is served as it
  * was, and the other lanes are made beside it, so that the workers the
@@ -512,35 +539,23 @@ Test(notify, the_lanes_a_state_has_not_are_made_at_its_restore)
 	char text[1024], dir[256], lane5[256];
 	const char *base, *p;
 	struct event_base *evb;
-	struct state st;
 	struct notify *n;
-	long long deadline;
-	char *tmp, *cause = NULL;
+	char *tmp;
 	int fd, tx0, tx5;
 
 	cr_assert_not_null(h);
 	tmp = support_tmpdir();
 	snprintf(dir, sizeof(dir), "%s/notify", tmp);
 	fd = one_socket_state(dir, text, sizeof(text), "");
-	cr_assert_eq(state_parse(text, strlen(text), &st, &cause), 0, "%s",
-	    cause);
 	cr_assert_not_null(evb = event_base_new());
-	n = notify_restore(evb, &st, heard_lane_status, h, &cause);
-	cr_assert_not_null(n, "notify_restore: %s", cause);
-	state_free(&st);
+	n = restore_text(evb, text, h);
 	base = notify_socket_path(n, geteuid());
 	p = notify_lane_path(base, 5, lane5, sizeof(lane5));
 	tx0 = connect_sender(base);
 	tx5 = connect_sender(p);
 	cr_assert_eq(send_status(tx0, 7), 0);
 	cr_assert_eq(send_status(tx5, 5005), 0);
-	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-	while (h->count < 2) {
-		cr_assert_lt(support_now_ms(), deadline, "%d of 2 handled",
-		    h->count);
-		event_base_loop(evb, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	turn_until(evb, &h->count, 2, "lanes 0 and 5");
 	cr_expect(h->values[0] + h->values[1] == 5012, "heard %d and %d",
 	    h->values[0], h->values[1]);
 	cr_expect_eq(notify_fd(n) != fd, true);
@@ -565,11 +580,9 @@ Test(notify, lanes_a_failed_restore_left_are_made_again)
 	char text[1024], dir[256], path[300], lane7[256];
 	struct sockaddr_un sun;
 	struct event_base *evb;
-	struct state st;
 	struct notify *n;
-	long long deadline;
 	const char *why, *p;
-	char *tmp, *cause = NULL;
+	char *tmp;
 	socklen_t len;
 	int fd, stale, lane, tx;
 
@@ -588,22 +601,13 @@ Test(notify, lanes_a_failed_restore_left_are_made_again)
 		cr_assert_eq(bind(stale, (struct sockaddr *)&sun, len), 0);
 		close(stale);
 	}
-	cr_assert_eq(state_parse(text, strlen(text), &st, &cause), 0, "%s",
-	    cause);
 	cr_assert_not_null(evb = event_base_new());
-	n = notify_restore(evb, &st, heard_lane_status, h, &cause);
-	cr_assert_not_null(n, "notify_restore: %s", cause);
-	state_free(&st);
+	n = restore_text(evb, text, h);
 	p = notify_lane_path(notify_socket_path(n, geteuid()), 7, lane7,
 	    sizeof(lane7));
 	tx = connect_sender(p);
 	cr_assert_eq(send_status(tx, 7007), 0);
-	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-	while (h->count < 1) {
-		cr_assert_lt(support_now_ms(), deadline, "lane 7 not heard");
-		event_base_loop(evb, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	turn_until(evb, &h->count, 1, "lane 7");
 	cr_expect_eq(h->values[0], 7007);
 	close(tx);
 	notify_close(n);
@@ -674,7 +678,6 @@ Test(notify, a_sender_gone_before_its_message_is_handled_keeps_its_group)
 	struct iovec iov = { "BARRIER=1", 9 };
 	struct bench b;
 	struct pollfd pfd;
-	long long deadline;
 	int barrier[2], sent[2], status;
 	pid_t pid;
 	char c;
@@ -703,12 +706,7 @@ Test(notify, a_sender_gone_before_its_message_is_handled_keeps_its_group)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "the helper: status %d", status);
 	cr_assert_eq(h.ready, 0);
-	deadline = support_now_ms() + SUPPORT_DEADLINE_MS;
-	while (h.ready == 0) {
-		cr_assert_lt(support_now_ms(), deadline, "READY=1 not heard");
-		event_base_loop(b.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		poll(NULL, 0, 1);
-	}
+	turn_until(b.base, &h.ready, 1, "READY=1");
 	cr_expect_eq(h.pid, pid);
 	cr_expect_eq(h.group, pid, "the sender's group: %d", (int)h.group);
 	bench_close(&b);
