@@ -899,28 +899,32 @@ spawn_meanwhile(int fd, spawn_meanwhile_fn cb, void *arg)
  * (CLONE_FILES, until it execs) grows only after an RCU grace period (the
  * kernel's expand_fdtable waits for one), which held a reload's spawn
  * slice for 10-30 ms when its new pipes outgrew the table. Nothing is done
- * while a start is in flight, or if the table is that large already.
+ * while a start is in flight, if the table is that large already, or if
+ * /dev/null cannot be opened (the fd duplicated up there is one of its,
+ * closed at once). errno is kept.
  */
 void
 spawn_reserve_fds(long count)
 {
 	struct rlimit nofile;
-	int i, fd, src = -1;
+	int i, fd, src, saved_errno = errno;
 
-	for (i = 0; i < SPAWN_SLOTS; i++) {
+	for (i = 0; i < SPAWN_SLOTS; i++)
 		if (spawn_slots[i].flight.pid != 0)
 			return;
-		if (spawn_slots[i].sock[0] != -1)
-			src = spawn_slots[i].sock[0];
-	}
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
 	    nofile.rlim_cur != RLIM_INFINITY && (rlim_t)count > nofile.rlim_cur)
 		count = (long)nofile.rlim_cur;
-	if (src == -1 || count < 2 || count > INT_MAX)
+	if (count < 2 || count > INT_MAX ||
+	    (src = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
+		errno = saved_errno;
 		return;
+	}
 	/* The lowest free fd from count - 1 on: the table grows to hold it. */
 	if ((fd = fcntl(src, F_DUPFD_CLOEXEC, (int)(count - 1))) != -1)
 		close(fd);
+	close(src);
+	errno = saved_errno;
 }
 
 /* The lowest fd above every fd the child must keep and every target. */

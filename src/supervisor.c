@@ -132,11 +132,12 @@ supervisor_run_queued(struct supervisor *sup)
 }
 
 /*
- * After the first start: grow the fd table now for a reload like it (the
- * fds open and what the start took again, its old generation's beside the
- * new one's), once, while no start shares the table: grown during a
- * reload's starts, it waits for an RCU grace period (spawn_reserve_fds).
- * A later reload with more workers than that still grows it then, once.
+ * Grow the fd table now for what reload r takes beside the fds open, while
+ * no start shares the table: grown during the starts, it waits for an RCU
+ * grace period (spawn_reserve_fds). Before the first start, for it; after
+ * it, for a reload like it (what the start took again, its old
+ * generation's beside the new one's). A later reload with more workers
+ * than that still grows it then, once.
  */
 static void
 supervisor_reserve_fds(const struct reload *r)
@@ -516,6 +517,8 @@ supervisor_begin(struct supervisor *sup, struct config *conf, bool initial,
 		reload_free(r);
 		goto out;
 	}
+	if (initial)
+		supervisor_reserve_fds(r);
 	sup->reload = r;
 	sup->reload_seq = r->id;
 	control_reload_begin(sup->control, r->id, r->only);

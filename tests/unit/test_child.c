@@ -1456,3 +1456,43 @@ Test(child, a_child_starts_in_its_cgroup_or_joins_it_by_cgroup_procs)
 	free(own);
 	free(cause);
 }
+
+/*
+ * The fd table is grown for a reload before any start has run (the first
+ * start's, whose pipes would otherwise grow a table a child in flight
+ * shares, waiting for an RCU grace period), up to the fd limit and no
+ * further, and no fd is left open by it.
+ */
+Test(child, the_fd_table_is_grown_ahead_and_no_fd_is_left)
+{
+	struct rlimit nofile;
+	long before, open_before, want, cap = 1;
+
+	/* A limit of this test's own, so that growing to it costs little. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+	if (nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > 4096) {
+		nofile.rlim_cur = 4096;
+		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &nofile), 0, "%s",
+		    strerror(errno));
+	}
+	want = (long)nofile.rlim_cur;
+	before = procfs_fd_table_size();
+	open_before = procfs_fds_open();
+	cr_assert_gt(before, 0);
+	if (want <= before)
+		cr_skip_test("the fd table (%ld) is as large as the fd limit "
+		    "(%ld) already (a low limit, or valgrind, which keeps fds of "
+		    "its own above the limit)",
+		    before, want);
+
+	spawn_reserve_fds(want);
+	cr_expect_geq(procfs_fd_table_size(), want);
+	cr_expect_eq(procfs_fds_open(), open_before);
+
+	/* More than the limit: up to it (a table is a power of two). */
+	spawn_reserve_fds(LONG_MAX / 2);
+	cr_expect_eq(procfs_fds_open(), open_before);
+	while (cap < want)
+		cap *= 2;
+	cr_expect_leq(procfs_fd_table_size(), cap);
+}
