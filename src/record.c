@@ -52,6 +52,7 @@
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "pidmap.h"
 #include "procfs.h"
 #include "program.h"
@@ -576,6 +577,7 @@ record_write_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("record write");
 	rec->write_due = false;
 	clock_gettime(CLOCK_MONOTONIC, &began);
 	(void)record_write(rec);
