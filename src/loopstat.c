@@ -19,6 +19,13 @@
  * "unmarked" (libevent's own work, callbacks that do not mark). A turn
  * with no mark at all is not measured. Off (the default), a mark costs a
  * test and the loop is plain event_base_dispatch.
+ *
+ * Nothing can be read at the poll's return itself (libevent only caches
+ * the time), so the CPU and waiting time of "unmarked" are worked out at
+ * the first mark from the last turn's end: the CPU time since then, and
+ * the time waiting for a CPU since then, up to what of the part the CPU
+ * does not account for (the rest of it was the wait to be woken from the
+ * poll, before the turn began).
  */
 #include "autoconf.h"
 
@@ -70,7 +77,13 @@ loopstat_run_delay(void)
 
 /*
  * Now: the wall clock (the clock libevent's cached time is on), the CPU
- * time the supervisor used and the time it waited for a CPU.
+ * time the supervisor used and the time it waited for a CPU. The wall
+ * clock is read last, without a system call: the kernel may make the
+ * supervisor wait for a CPU on the way out of the two system calls, and
+ * that wait is then in the wall clock read after it as in the run delay,
+ * where a wall clock read first would leave it to the next part (and a
+ * turn begun at this mark would count it in its time but not in its
+ * wait).
  */
 static struct loopstat_time
 loopstat_now(void)
@@ -79,14 +92,14 @@ loopstat_now(void)
 	struct timespec cpu;
 	struct timeval tv;
 
-	gettimeofday(&tv, NULL);
-	now.wall_us = loopstat_us(&tv);
 	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == -1)
 		now.cpu_us = 0;
 	else
 		now.cpu_us = (uint64_t)cpu.tv_sec * 1000000 +
 		    (uint64_t)cpu.tv_nsec / 1000;
 	now.wait_us = loopstat_run_delay();
+	gettimeofday(&tv, NULL);
+	now.wall_us = loopstat_us(&tv);
 	return now;
 }
 
@@ -133,10 +146,43 @@ loopstat_diff(uint64_t a, uint64_t b)
 	return b > a ? b - a : 0;
 }
 
+/* The smaller of a and b. */
+static uint64_t
+loopstat_min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Where turn t began, now being its first mark and polled_us the poll's
+ * return: the wall clock then, and the CPU and waiting times as they were
+ * then, worked out from the last turn's end (see the top of this file).
+ * Without an end before the poll's return (the first turn, or a clock
+ * that stepped back), from this mark.
+ */
+static struct loopstat_time
+loopstat_turn_began(const struct loopstat_turn *t, uint64_t polled_us,
+    struct loopstat_time now)
+{
+	struct loopstat_time began = now;
+	uint64_t gap, cpu, wait;
+
+	began.wall_us = loopstat_min(polled_us, now.wall_us);
+	if (!t->ended_once || t->ended.wall_us > began.wall_us ||
+	    t->ended.cpu_us > now.cpu_us || t->ended.wait_us > now.wait_us)
+		return began;
+	gap = now.wall_us - began.wall_us;
+	cpu = loopstat_min(now.cpu_us - t->ended.cpu_us, gap);
+	wait = loopstat_min(now.wait_us - t->ended.wait_us, gap - cpu);
+	began.cpu_us -= cpu;
+	began.wait_us -= wait;
+	return began;
+}
+
 /*
  * End the current part of turn t at now; the next part is charged to
  * what. The first mark of a turn opens it: it began when the poll
- * returned (polled_us), its CPU time is counted from this mark.
+ * returned (polled_us); what came before this mark is "unmarked".
  */
 void
 loopstat_turn_mark(struct loopstat_turn *t, const char *what,
@@ -144,10 +190,7 @@ loopstat_turn_mark(struct loopstat_turn *t, const char *what,
 {
 	if (!t->open) {
 		t->open = true;
-		t->start.wall_us = polled_us < now.wall_us ? polled_us :
-		    now.wall_us;
-		t->start.cpu_us = now.cpu_us;
-		t->start.wait_us = now.wait_us;
+		t->start = loopstat_turn_began(t, polled_us, now);
 		t->part = t->start;
 		t->what = "unmarked";
 		t->longest.wall_us = t->longest.cpu_us = 0;
@@ -167,8 +210,9 @@ loopstat_turn_mark(struct loopstat_turn *t, const char *what,
 }
 
 /*
- * End turn t at now. If it took slow_us or more, fill line with what to
- * log and return true. The next mark opens a new turn.
+ * End turn t at now (kept for the next turn's start, marked or not). If
+ * it took slow_us or more, fill line with what to log and return true.
+ * The next mark opens a new turn.
  */
 bool
 loopstat_turn_end(struct loopstat_turn *t, struct loopstat_time now,
@@ -176,6 +220,8 @@ loopstat_turn_end(struct loopstat_turn *t, struct loopstat_time now,
 {
 	uint64_t wall, cpu, wait;
 
+	t->ended = now;
+	t->ended_once = true;
 	if (!t->open)
 		return false;
 	loopstat_turn_mark(t, NULL, t->start.wall_us, now);

@@ -27,8 +27,10 @@ struct loopstat_time {
  */
 struct loopstat_turn {
 	bool		 open;		/* a mark was passed this turn */
-	struct loopstat_time start;	/* the poll returned (cpu and wait:
-					   first mark) */
+	bool		 ended_once;	/* ended holds the last turn's end */
+	struct loopstat_time ended;	/* the last turn ended (its poll began) */
+	struct loopstat_time start;	/* the poll returned (cpu and wait: as
+					   worked out at the first mark) */
 	struct loopstat_time part;	/* the current part began */
 	const char	*what;		/* ... at this mark */
 	struct loopstat_time longest;	/* the longest part (wall) so far */

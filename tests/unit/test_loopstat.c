@@ -75,7 +75,7 @@ at(uint64_t wall_ms, uint64_t cpu_ms, uint64_t wait_ms)
 	return t;
 }
 
-/* One turn measured after another, the same as each on its own. */
+/* Each turn on its own, the first the loop measures. */
 Test(loopstat, turns_are_cut_into_parts_at_each_mark)
 {
 	struct loopstat_turn t;
@@ -84,8 +84,8 @@ Test(loopstat, turns_are_cut_into_parts_at_each_mark)
 	size_t i;
 	bool logged;
 
-	memset(&t, 0, sizeof(t));
 	for (i = 0; i < sizeof(turns) / sizeof(turns[0]); i++) {
+		memset(&t, 0, sizeof(t));
 		for (m = turns[i].marks; m->what != NULL; m++)
 			loopstat_turn_mark(&t, m->what, m->polled * 1000,
 			    at(m->wall, m->cpu, m->wait));
@@ -97,6 +97,55 @@ Test(loopstat, turns_are_cut_into_parts_at_each_mark)
 			cr_assert_str_eq(line, turns[i].line, "%s",
 			    turns[i].name);
 	}
+}
+
+/*
+ * One turn of t after those before it: a mark (what, at the poll's return
+ * polled ms and at mark), its end at end, and the line it logs.
+ */
+static void
+expect_turn(struct loopstat_turn *t, const char *what, uint64_t polled,
+    struct loopstat_time mark, struct loopstat_time end, const char *want)
+{
+	char line[256];
+
+	loopstat_turn_mark(t, what, polled * 1000, mark);
+	cr_assert(loopstat_turn_end(t, end, 0, line, sizeof(line)), "%s", what);
+	cr_assert_str_eq(line, want, "%s", what);
+}
+
+/*
+ * The part before a turn's first mark (from the poll's return) is charged
+ * the CPU time and the wait for a CPU since the last turn's end, the wait
+ * only up to what of the part the CPU does not account for: the rest was
+ * the wait to be woken from the poll, before the turn began.
+ */
+Test(loopstat, before_the_first_mark_the_time_since_the_last_turn_counts)
+{
+	struct loopstat_turn t;
+	char line[256];
+
+	memset(&t, 0, sizeof(t));
+	/* A turn without a mark: not measured, but where the next begins. */
+	cr_assert(!loopstat_turn_end(&t, at(100, 20, 30), 0, line,
+	    sizeof(line)));
+	/*
+	 * Asleep in the poll until 190, woken at 185 (5ms waiting for a CPU
+	 * then); from the poll's return at 190 to the first mark at 200,
+	 * 2ms on the CPU and 8ms waiting: 13ms of wait since the end, 8 of
+	 * them in the turn.
+	 */
+	expect_turn(&t, "notify", 190, at(200, 22, 43), at(203, 25, 43),
+	    "loop: turn of 13ms (5ms on the CPU, 8ms waiting for it); longest "
+	    "part 10ms (2ms on the CPU, 8ms waiting for it) in unmarked");
+	/* A wait all before the poll returned: none of it in the turn. */
+	expect_turn(&t, "SIGCHLD", 303, at(304, 26, 60), at(310, 31, 60),
+	    "loop: turn of 7ms (6ms on the CPU, 0ms waiting for it); longest "
+	    "part 6ms (5ms on the CPU, 0ms waiting for it) in SIGCHLD");
+	/* A last end after the poll's return (a clock stepped): the mark's. */
+	expect_turn(&t, "guard", 305, at(320, 40, 70), at(330, 45, 72),
+	    "loop: turn of 25ms (5ms on the CPU, 2ms waiting for it); longest "
+	    "part 15ms (0ms on the CPU, 0ms waiting for it) in unmarked");
 }
 
 Test(loopstat, the_setting_is_milliseconds_or_refused)
