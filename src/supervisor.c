@@ -132,6 +132,26 @@ supervisor_run_queued(struct supervisor *sup)
 }
 
 /*
+ * The event loop, on the precise monotonic clock: by default libevent
+ * reads the coarse one, which moves at the kernel's tick (4 ms at 250 Hz),
+ * so timers and the time a poll returned (HANDOFF_DEBUG_LOOP's turns)
+ * were off by up to a tick. NULL if it cannot be made.
+ */
+static struct event_base *
+supervisor_base_new(void)
+{
+	struct event_config *cfg;
+	struct event_base *base = NULL;
+
+	if ((cfg = event_config_new()) != NULL &&
+	    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == 0)
+		base = event_base_new_with_config(cfg);
+	if (cfg != NULL)
+		event_config_free(cfg);
+	return base;
+}
+
+/*
  * Grow the fd table now for what reload r takes beside the fds open, while
  * no start shares the table: grown during the starts, it waits for an RCU
  * grace period (spawn_reserve_fds). Before the first start, for it; after
@@ -1645,7 +1665,7 @@ supervisor_run(struct config *conf, const char *config_path,
 	fdstore_init();
 	outstore_enable(fdstore_enabled());
 	spawn_init();
-	if ((sup.base = event_base_new()) == NULL ||
+	if ((sup.base = supervisor_base_new()) == NULL ||
 	    (sup.pids = pidmap_new()) == NULL ||
 	    (sup.groups = pidmap_new()) == NULL)
 		fatalx("cannot create the event loop");
