@@ -331,6 +331,45 @@ Test(drainreport, address_in_use_in_any_case)
 }
 
 /*
+ * What the hint suggests depends on the binary: a statically linked
+ * server, which the bind() shim cannot reach, is told preload = yes would
+ * not help; a program under the shim already is sent to the shim's lines.
+ */
+Test(drainreport, address_in_use_hint_suits_the_binary)
+{
+	const char *server = support_env("HANDOFF_BINDSERVER_STATIC");
+	struct sup *s = tc_new("", "");
+	char *cmd, *want;
+
+	cmd = tc_printf("%s --listen 127.0.0.1:%d", server, s->port);
+	td_config(s, cmd, "");
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "%s", tc_log_text(s));
+	want = tc_printf("it binds the address of listener web 127.0.0.1:%d "
+	    "itself instead of using the socket it was given (LISTEN_FDS); the "
+	    "bind() shim cannot reach this binary, so preload = yes would not "
+	    "help", s->port);
+	cr_expect_eq(tc_log_count(s, want), 2, "%s", tc_log_text(s));
+	cr_expect_eq(tc_log_count(s, "set preload = yes"), 0, "%s",
+	    tc_log_text(s));
+	free(want);
+	tc_fini();
+
+	/* Under the shim, binding an address another process holds. */
+	s = tc_new("", "");
+	td_config(s, "/bin/sh -c 'echo \"bind: Address already in use\" >&2; "
+	    "exit 1'", "preload = yes\n");
+	cr_assert_eq(support_handoff_start(&s->hp, s->config, s->log), 0);
+	cr_assert_eq(tc_wait_exit(s, DEADLINE_MS), 1, "%s", tc_log_text(s));
+	want = tc_printf("it binds the address of listener web 127.0.0.1:%d "
+	    "itself, and the bind() shim did not hand it the socket: see the "
+	    "shim's lines above", s->port);
+	cr_expect_eq(tc_log_count(s, want), 2, "%s", tc_log_text(s));
+	free(want);
+	free(cmd);
+}
+
+/*
  * A server ready by delay that then fails to bind its listener's address
  * exits after ready: its restart line is followed by the same hint.
  */

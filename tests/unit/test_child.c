@@ -32,43 +32,25 @@
 #include "child.h"
 #include "config.h"
 #include "listener.h"
+#include "loaded.h"
 #include "procfs.h"
 #include "spawn.h"
 #include "support.h"
 
-static char *dir;
-static struct config *conf;
-static struct listener_set set;
+static struct loaded loaded;
 
 /* Remove what a test made. */
 static void
 fini(void)
 {
-	listener_set_clear(&set);
-	config_unref(conf);
-	if (dir != NULL)
-		support_rmtree(dir);
-	free(dir);
+	loaded_free(&loaded);
 }
 
-/* Load the config text (in dir), bind its listeners; its program app. */
+/* Load the config text (in loaded.dir), bind its listeners; its program app. */
 static struct program_conf *
 load_app(const char *text)
 {
-	struct config_msgs msgs;
-	struct program_conf *pc;
-	char *path;
-
-	path = support_write_file(dir, "c.ini", text);
-	config_msgs_init(&msgs);
-	conf = config_load(path, &msgs);
-	cr_assert_not_null(conf, "%s", msgs.count ? msgs.lines[0] : "");
-	config_msgs_free(&msgs);
-	free(path);
-	cr_assert_eq(listener_set_update(NULL, conf, &set, NULL), 0);
-	pc = config_find_program(conf, "app");
-	cr_assert_not_null(pc);
-	return pc;
+	return loaded_program(&loaded, text, "app");
 }
 
 /*
@@ -81,13 +63,13 @@ setup(const char *order, const char *extra_env)
 	struct program_conf *pc;
 	char *text;
 
-	dir = support_tmpdir();
+	loaded.dir = support_tmpdir();
 	cr_assert(asprintf(&text,
 	    "[listener web]\nlisten = 127.0.0.1:0\nfd_name = http\n"
 	    "[listener admin]\nlisten = unix:%s/admin.sock\n"
 	    "[listener dns]\nlisten = udp:127.0.0.1:0\n"
 	    "[program app]\ncommand = /bin/true --flag\nlisteners = %s\n%s",
-	    dir, order, extra_env) != -1);
+	    loaded.dir, order, extra_env) != -1);
 	pc = load_app(text);
 	free(text);
 	return pc;
@@ -100,7 +82,7 @@ program_listeners(struct program_conf *pc, struct listener **ls)
 	size_t i;
 
 	for (i = 0; i < pc->nlisteners; i++)
-		ls[i] = listener_set_find(&set, pc->listener_names[i]);
+		ls[i] = listener_set_find(&loaded.set, pc->listener_names[i]);
 }
 
 /*
@@ -164,7 +146,7 @@ Test(child, environment_of_every_protocol, .fini = fini)
 	cr_assert(strncmp(envp[slot], "LISTEN_PID=", 11) == 0);
 	cr_assert_geq(strlen(envp[slot] + 11), 20);
 	/* Server::Starter: stream sockets only, in fd order. */
-	snprintf(want, sizeof(want), "%s/admin.sock=3;%s=4", dir, ls[1]->bound);
+	snprintf(want, sizeof(want), "%s/admin.sock=3;%s=4", loaded.dir, ls[1]->bound);
 	cr_assert_str_eq(env_get(envp, "SERVER_STARTER_PORT"), want);
 	cr_assert(strncmp(ls[1]->bound, "127.0.0.1:", 10) == 0);
 	cr_assert_neq(strcmp(ls[1]->bound, "127.0.0.1:0"), 0,
@@ -195,7 +177,7 @@ Test(child, environment_of_many_listeners, .fini = fini)
 	size_t i, len = 0, cap = 65536;
 	int slot;
 
-	dir = support_tmpdir();
+	loaded.dir = support_tmpdir();
 	cr_assert_not_null(text = malloc(cap));
 	for (i = 0; i < N; i++)
 		len += (size_t)snprintf(text + len, cap - len, "[listener %c]\n"
@@ -297,11 +279,11 @@ Test(child, command_is_found_in_path_or_directory, .fini = fini)
 	child_spec_free(&spec);
 
 	/* A relative path from directory =. */
-	script = support_write_file(dir, "server", "#!/bin/sh\n");
+	script = support_write_file(loaded.dir, "server", "#!/bin/sh\n");
 	chmod(script, 0755);
 	free(pc->argv[0]);
 	pc->argv[0] = strdup("./server");
-	pc->directory = strdup(dir);
+	pc->directory = strdup(loaded.dir);
 	cr_assert_eq(child_spec_init(&spec, pc, ls, 1, 1, 0, NULL, NULL, &cause), 0,
 	    "%s", cause);
 	cr_assert(strstr(spec.path, "/server") != NULL, "%s", spec.path);
