@@ -434,10 +434,10 @@ desc_add_children(struct desc_group *g, size_t from)
 /*
  * Now: the turn of the event loop we are in (libevent's time cached for
  * the turn; outside the loop, the time of day), the monotonic clock and
- * the supervisor's CPU time. The cached time ticks with
- * CLOCK_MONOTONIC_COARSE (some ms), the same for many turns: desc.turn,
- * counted by turn_ev queued behind the callbacks of the turn, tells them
- * apart.
+ * the supervisor's CPU time. The cached time may be the same for two
+ * turns (an event base on the coarse clock, which ticks every few ms, or
+ * two polls in one microsecond): desc.turn, counted by turn_ev queued
+ * behind the callbacks of the turn, tells them apart.
  */
 static void
 desc_clock(struct timeval *turn, struct timespec *mono, struct timespec *cpu)

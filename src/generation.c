@@ -299,8 +299,8 @@ gen_cancel_spawner(struct generation *gen)
  * The time every generation together may spend starting workers and
  * telling them to stop in one turn of the event loop. A turn ends with
  * turn_ev, made active by the turn's first charge and so run behind the
- * callbacks already queued in it (libevent's cached time cannot tell
- * turns apart: it ticks with a coarse clock, some ms).
+ * callbacks already queued in it (libevent's cached time need not tell
+ * turns apart: on a base with the coarse clock it ticks every few ms).
  */
 static struct {
 	struct event	 turn_ev;	/* ends the turn: the budget is whole */

@@ -21,11 +21,15 @@
  * test and the loop is plain event_base_dispatch.
  *
  * Nothing can be read at the poll's return itself (libevent only caches
- * the time), so the CPU and waiting time of "unmarked" are worked out at
- * the first mark from the last turn's end: the CPU time since then, and
- * the time waiting for a CPU since then, up to what of the part the CPU
- * does not account for (the rest of it was the wait to be woken from the
- * poll, before the turn began).
+ * the time, on the precise monotonic clock: see supervisor_base_new), so
+ * the CPU and waiting time of "unmarked" are worked out at the first mark
+ * from the last turn's end: the CPU time since then, and of the time
+ * waiting for a CPU since then, what cannot have come before the poll
+ * returned (more than the time from the end to the return), up to what of
+ * the part the CPU does not account for. So a wait to be woken from the
+ * poll is never counted in the turn, and time asleep in an unmarked
+ * callback never taken for a wait. A turn begins at the last one's end at
+ * the earliest. A wall clock stepped back or forward is not corrected.
  */
 #include "autoconf.h"
 
@@ -47,6 +51,7 @@ static struct {
 	bool		 enabled;
 	uint64_t	 slow_us;	/* log turns this long or longer */
 	int		 schedstat;	/* /proc/thread-self/schedstat, or -1 */
+	uint64_t	 run_delay_us;	/* as last read from it */
 	struct event_base *base;
 	struct loopstat_turn turn;
 } loopstat = { .schedstat = -1 };
@@ -58,7 +63,10 @@ loopstat_us(const struct timeval *tv)
 	return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
 }
 
-/* The supervisor's run delay so far (us): 0 if it cannot be read. */
+/*
+ * The supervisor's run delay so far (us); as last read if it cannot be
+ * read now (no wait is counted across a failed read), 0 if never read.
+ */
 static uint64_t
 loopstat_run_delay(void)
 {
@@ -68,22 +76,22 @@ loopstat_run_delay(void)
 
 	if (loopstat.schedstat == -1 ||
 	    (n = pread(loopstat.schedstat, buf, sizeof(buf) - 1, 0)) <= 0)
-		return 0;
+		return loopstat.run_delay_us;
 	buf[n] = '\0';
 	if (sscanf(buf, "%llu %llu", &run_ns, &delay_ns) != 2)
-		return 0;
-	return (uint64_t)delay_ns / 1000;
+		return loopstat.run_delay_us;
+	return loopstat.run_delay_us = (uint64_t)delay_ns / 1000;
 }
 
 /*
  * Now: the wall clock (the clock libevent's cached time is on), the CPU
- * time the supervisor used and the time it waited for a CPU. The wall
- * clock is read last, without a system call: the kernel may make the
- * supervisor wait for a CPU on the way out of the two system calls, and
- * that wait is then in the wall clock read after it as in the run delay,
- * where a wall clock read first would leave it to the next part (and a
- * turn begun at this mark would count it in its time but not in its
- * wait).
+ * time the supervisor used and the time it waited for a CPU. The kernel
+ * may make the supervisor wait for a CPU on the way out of a system call,
+ * and the run delay grows by that wait only once the supervisor runs
+ * again. So: the CPU time (a system call), then the wall clock (none),
+ * then the run delay (a system call) last. A wait on the way out of the
+ * first is in both the wall clock and the run delay read after it; one on
+ * the way out of the last is in neither, and goes to the next reading.
  */
 static struct loopstat_time
 loopstat_now(void)
@@ -97,9 +105,9 @@ loopstat_now(void)
 	else
 		now.cpu_us = (uint64_t)cpu.tv_sec * 1000000 +
 		    (uint64_t)cpu.tv_nsec / 1000;
-	now.wait_us = loopstat_run_delay();
 	gettimeofday(&tv, NULL);
 	now.wall_us = loopstat_us(&tv);
+	now.wait_us = loopstat_run_delay();
 	return now;
 }
 
@@ -155,25 +163,31 @@ loopstat_min(uint64_t a, uint64_t b)
 
 /*
  * Where turn t began, now being its first mark and polled_us the poll's
- * return: the wall clock then, and the CPU and waiting times as they were
- * then, worked out from the last turn's end (see the top of this file).
- * Without an end before the poll's return (the first turn, or a clock
- * that stepped back), from this mark.
+ * return: the wall clock then (the last turn's end at the earliest), and
+ * the CPU and waiting times as they were then, worked out from the last
+ * turn's end (see the top of this file). Without a last end, or with one
+ * after now (a clock that stepped back), from this mark.
  */
 static struct loopstat_time
 loopstat_turn_began(const struct loopstat_turn *t, uint64_t polled_us,
     struct loopstat_time now)
 {
 	struct loopstat_time began = now;
-	uint64_t gap, cpu, wait;
+	uint64_t gap, cpu, wait, before;
 
 	began.wall_us = loopstat_min(polled_us, now.wall_us);
-	if (!t->ended_once || t->ended.wall_us > began.wall_us ||
+	if (!t->ended_once || t->ended.wall_us > now.wall_us ||
 	    t->ended.cpu_us > now.cpu_us || t->ended.wait_us > now.wait_us)
 		return began;
+	if (began.wall_us < t->ended.wall_us)
+		began.wall_us = t->ended.wall_us;
 	gap = now.wall_us - began.wall_us;
 	cpu = loopstat_min(now.cpu_us - t->ended.cpu_us, gap);
-	wait = loopstat_min(now.wait_us - t->ended.wait_us, gap - cpu);
+	/* What of the wait since the end the time before the poll's return
+	   cannot hold. */
+	before = began.wall_us - t->ended.wall_us;
+	wait = now.wait_us - t->ended.wait_us;
+	wait = loopstat_min(wait > before ? wait - before : 0, gap - cpu);
 	began.cpu_us -= cpu;
 	began.wait_us -= wait;
 	return began;
@@ -273,11 +287,15 @@ loopstat_dispatch(struct event_base *base)
 	if (!loopstat.enabled)
 		return event_base_dispatch(base);
 	loopstat.base = base;
+	loopstat.turn.ended_once = false;
 	for (;;) {
 		rc = event_base_loop(base, EVLOOP_ONCE);
 		if (loopstat_turn_end(&loopstat.turn, loopstat_now(),
-		    loopstat.slow_us, line, sizeof(line)))
+		    loopstat.slow_us, line, sizeof(line))) {
 			log_info("%s", line);
+			/* The line's writing is in neither turn. */
+			loopstat.turn.ended = loopstat_now();
+		}
 		if (rc != 0 || event_base_got_exit(base) ||
 		    event_base_got_break(base))
 			break;

@@ -100,52 +100,68 @@ Test(loopstat, turns_are_cut_into_parts_at_each_mark)
 }
 
 /*
- * One turn of t after those before it: a mark (what, at the poll's return
- * polled ms and at mark), its end at end, and the line it logs.
+ * Turns one after another, each a mark (at the poll's return, in ms, and
+ * at the mark) and an end: what the part before the mark is charged.
  */
-static void
-expect_turn(struct loopstat_turn *t, const char *what, uint64_t polled,
-    struct loopstat_time mark, struct loopstat_time end, const char *want)
-{
-	char line[256];
-
-	loopstat_turn_mark(t, what, polled * 1000, mark);
-	cr_assert(loopstat_turn_end(t, end, 0, line, sizeof(line)), "%s", what);
-	cr_assert_str_eq(line, want, "%s", what);
-}
+static const struct {
+	const char	*name;
+	uint64_t	 polled, wall, cpu, wait;	/* the mark */
+	uint64_t	 end_wall, end_cpu, end_wait;
+	const char	*line;
+} after[] = {
+	/*
+	 * The poll returned at once (101, the last end at 100); to the first
+	 * mark at 110, 2ms on the CPU and 7ms of wait since the end, of which
+	 * at most 1ms came before the poll returned: 6ms in the turn.
+	 */
+	{ "busy", 101, 110, 22, 37, 113, 25, 37,
+	  "loop: turn of 12ms (5ms on the CPU, 6ms waiting for it); longest "
+	  "part 9ms (2ms on the CPU, 6ms waiting for it) in unmarked" },
+	/*
+	 * The poll slept until 200; 8ms of wait since the end, all of which
+	 * may have been the wait to be woken: none in the turn, and the 8ms
+	 * to the first mark, on no CPU, stay held (asleep in a callback).
+	 */
+	{ "slept", 200, 208, 25, 45, 211, 28, 45,
+	  "loop: turn of 11ms (3ms on the CPU, 0ms waiting for it); longest "
+	  "part 8ms (0ms on the CPU, 0ms waiting for it) in unmarked" },
+	/* A poll's return before the last end (205 < 211): from the end. */
+	{ "returned before the end", 205, 215, 30, 46, 220, 33, 48,
+	  "loop: turn of 9ms (5ms on the CPU, 3ms waiting for it); longest "
+	  "part 5ms (3ms on the CPU, 2ms waiting for it) in returned before "
+	  "the end" },
+	/* A last end after now (a clock stepped back): from the mark. */
+	{ "stepped back", 100, 105, 35, 50, 110, 36, 50,
+	  "loop: turn of 10ms (1ms on the CPU, 0ms waiting for it); longest "
+	  "part 5ms (0ms on the CPU, 0ms waiting for it) in unmarked" },
+};
 
 /*
  * The part before a turn's first mark (from the poll's return) is charged
- * the CPU time and the wait for a CPU since the last turn's end, the wait
- * only up to what of the part the CPU does not account for: the rest was
- * the wait to be woken from the poll, before the turn began.
+ * the CPU time since the last turn's end, and of the wait for a CPU since
+ * then what cannot have come before the poll returned, up to what of the
+ * part the CPU does not account for: a wait to be woken is never counted,
+ * nor time asleep taken for a wait. A turn begins at the last one's end at
+ * the earliest.
  */
 Test(loopstat, before_the_first_mark_the_time_since_the_last_turn_counts)
 {
 	struct loopstat_turn t;
 	char line[256];
+	size_t i;
 
 	memset(&t, 0, sizeof(t));
 	/* A turn without a mark: not measured, but where the next begins. */
 	cr_assert(!loopstat_turn_end(&t, at(100, 20, 30), 0, line,
 	    sizeof(line)));
-	/*
-	 * Asleep in the poll until 190, woken at 185 (5ms waiting for a CPU
-	 * then); from the poll's return at 190 to the first mark at 200,
-	 * 2ms on the CPU and 8ms waiting: 13ms of wait since the end, 8 of
-	 * them in the turn.
-	 */
-	expect_turn(&t, "notify", 190, at(200, 22, 43), at(203, 25, 43),
-	    "loop: turn of 13ms (5ms on the CPU, 8ms waiting for it); longest "
-	    "part 10ms (2ms on the CPU, 8ms waiting for it) in unmarked");
-	/* A wait all before the poll returned: none of it in the turn. */
-	expect_turn(&t, "SIGCHLD", 303, at(304, 26, 60), at(310, 31, 60),
-	    "loop: turn of 7ms (6ms on the CPU, 0ms waiting for it); longest "
-	    "part 6ms (5ms on the CPU, 0ms waiting for it) in SIGCHLD");
-	/* A last end after the poll's return (a clock stepped): the mark's. */
-	expect_turn(&t, "guard", 305, at(320, 40, 70), at(330, 45, 72),
-	    "loop: turn of 25ms (5ms on the CPU, 2ms waiting for it); longest "
-	    "part 15ms (0ms on the CPU, 0ms waiting for it) in unmarked");
+	for (i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		loopstat_turn_mark(&t, after[i].name, after[i].polled * 1000,
+		    at(after[i].wall, after[i].cpu, after[i].wait));
+		cr_assert(loopstat_turn_end(&t, at(after[i].end_wall,
+		    after[i].end_cpu, after[i].end_wait), 0, line,
+		    sizeof(line)), "%s", after[i].name);
+		cr_expect_str_eq(line, after[i].line, "%s", after[i].name);
+	}
 }
 
 Test(loopstat, the_setting_is_milliseconds_or_refused)
