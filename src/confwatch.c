@@ -110,6 +110,7 @@ confwatch_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("config watch");
 	event_add(cw->ev, NULL);
 }
 

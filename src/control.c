@@ -540,6 +540,7 @@ client_written(struct bufferevent *bev, void *arg)
 	struct control_client *c = arg;
 
 	(void)bev;
+	loopstat_mark("control write");
 	if (c->state == CLIENT_CLOSING)
 		client_free(c);
 }
@@ -552,6 +553,7 @@ client_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("control deadline");
 	log_debug("control: pid %d sent no complete request in %ds",
 	    (int)c->pid, CONTROL_READ_TIMEOUT);
 	event_free(c->deadline);
@@ -565,6 +567,7 @@ client_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct control_client *c = arg;
 
+	loopstat_mark("control event");
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		/*
 		 * The client shut down its side (socat, nc -N do): it may
@@ -612,6 +615,7 @@ control_resume_accept(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("control accept");
 	event_add(ctl->ev, NULL);
 }
 
@@ -736,6 +740,7 @@ control_cut_stalled(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("control cut");
 	snprintf(why, sizeof(why), "as the answers queued passed %d MiB",
 	    CONTROL_QUEUED_MAX / (1024 * 1024));
 	for (c = TAILQ_FIRST(&ctl->clients); c != NULL &&

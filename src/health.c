@@ -36,6 +36,7 @@
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 
 #define HEALTH_EVENTS		16	/* read from the epoll fd at a time */
@@ -208,6 +209,7 @@ health_event(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("health");
 	n = epoll_wait(h->epfd, evs, HEALTH_EVENTS, 0);
 	if (n == -1 && errno != EINTR)
 		log_warn("cannot read which listeners were shut down");
@@ -225,6 +227,7 @@ health_retry(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("health");
 	for (w = TAILQ_FIRST(&h->watches); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (w->down)

@@ -32,6 +32,7 @@
 #include "descendants.h"
 #include "listening.h"
 #include "log.h"
+#include "loopstat.h"
 #include "parse.h"
 #include "pidmap.h"
 #include "preload/match.h"
@@ -474,6 +475,7 @@ listening_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("listening");
 	if (listening_starting(lp) == 0)
 		return;
 	if (listening_scan(lp->env, lp->workers, lp->nworkers, true, &list,

@@ -45,6 +45,7 @@
 #include "cause.h"
 #include "config.h"
 #include "log.h"
+#include "loopstat.h"
 #include "output.h"
 #include "outstore.h"
 #include "parse.h"
@@ -314,6 +315,7 @@ recover_exited(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("orphan exit");
 	log_info("orphaned worker pid %d (%s gen %u worker %d) exited",
 	    (int)o->rp.pid, o->rp.program, o->rp.gen, o->rp.slot);
 	event_free(o->exit_ev);
@@ -466,6 +468,7 @@ recover_kill(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("orphan kill");
 	if (o->pidfd == -1)
 		return;
 	log_warnx("orphaned worker pid %d (%s gen %u worker %d): still running "

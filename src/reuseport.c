@@ -36,6 +36,7 @@
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
+#include "loopstat.h"
 #include "migrate.h"
 #include "parse.h"
 #include "program.h"
@@ -284,6 +285,7 @@ reuseport_deferred(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("reuseport steer");
 	reuseport_steer(arg);
 }
 
@@ -459,6 +461,7 @@ reuseport_retire_poll(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("reuseport retire");
 	for (i = 0; i < rt->old->nlisteners && empty; i++)
 		if (listener_per_slot(rt->old->listeners[i]) &&
 		    reuseport_queued(rt->old->listeners[i], (size_t)rt->from) > 0)

@@ -70,6 +70,7 @@
 #include "cause.h"
 #include "child.h"
 #include "fdpass.h"
+#include "loopstat.h"
 #include "procfs.h"
 #include "spawn.h"
 
@@ -1171,6 +1172,7 @@ spawn_flight_done(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("spawn settle");
 	spawn_flight_settle(slot);
 }
 

@@ -135,7 +135,9 @@ supervisor_run_queued(struct supervisor *sup)
  * The event loop, on the precise monotonic clock: by default libevent
  * reads the coarse one, which moves at the kernel's tick (4 ms at 250 Hz),
  * so timers and the time a poll returned (HANDOFF_DEBUG_LOOP's turns)
- * were off by up to a tick. NULL if it cannot be made.
+ * were off by up to a tick either way. With epoll, libevent then waits on
+ * a timerfd (one more fd, close-on-exec; a timerfd_settime per poll)
+ * rather than the poll's millisecond timeout. NULL if it cannot be made.
  */
 static struct event_base *
 supervisor_base_new(void)
@@ -613,6 +615,7 @@ supervisor_stop_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	loopstat_mark("stop timeout");
 	log_warnx("stop timeout passed: killing what is left");
 	supervisor_stop(arg, true);
 }
@@ -813,6 +816,7 @@ supervisor_stale_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	loopstat_mark("stale restart");
 	sup->stale_due = true;
 	supervisor_restart_stale(sup);
 	sup->stale_due = false;
