@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "confpath.h"
 #include "listener.h"
 #include "selfcheck.h"
 #include "shim.h"

@@ -220,13 +220,7 @@ struct program_conf *config_add_program(struct config *conf,
 		    const char *name, int line);
 void		 config_index_program(struct config *conf,
 		    struct program_conf *pc);
-void		 config_default_paths(const char *name, char **control,
-		    char **pidfile);
-const char	*config_default_path(void);
 bool		 config_env_is_protocol(const char *var);
-bool		 config_valid_name(const char *name);
-int		 config_peek_control(const char *path, char **control,
-		    char **cause);
 
 void		 config_msgs_init(struct config_msgs *msgs);
 void		 config_msgs_add(struct config_msgs *msgs, bool is_error,
@@ -252,7 +246,5 @@ const char	*restart_policy_name(enum restart_policy policy);
 #define MAX_PROBATION_MS	(60 * 60 * 1000)
 #define MAX_WORKERS		1024
 #define MAX_LISTENERS_PER_PROGRAM	64
-#define CONFIG_MAX_BYTES	(1024 * 1024)	/* a config file's size */
-#define CONFIG_MAX_TEXT		"1 MiB"
 
 #endif

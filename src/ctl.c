@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "cause.h"
-#include "config.h"
+#include "confpath.h"
 #include "control.h"
 #include "ctl.h"
 #include "ctllock.h"

@@ -19,6 +19,7 @@
 
 #include "cause.h"
 #include "config.h"
+#include "confpath.h"
 #include "fitline.h"
 #include "generation.h"
 #include "hashmap.h"

@@ -20,6 +20,7 @@
 
 #include "cause.h"
 #include "config.h"
+#include "confpath.h"
 #include "log.h"
 #include "parse.h"
 #include "run.h"

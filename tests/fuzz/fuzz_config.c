@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "confpath.h"
 
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "confpath.h"
 #include "config_text.h"
 #include "hashmap.h"
 #include "parse.h"

@@ -23,6 +23,7 @@
 #endif
 
 #include "config.h"
+#include "confpath.h"
 #include "merge.h"
 
 /* ---- failing allocations --------------------------------------------- */
