@@ -219,6 +219,16 @@ support_rm_entry(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
+/* Remove *dir and all in it (if set), free it and forget it. */
+void
+support_tmpdir_free(char **dir)
+{
+	if (*dir != NULL)
+		support_rmtree(*dir);
+	free(*dir);
+	*dir = NULL;
+}
+
 /* Remove a directory tree. */
 void
 support_rmtree(const char *path)

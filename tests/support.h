@@ -19,6 +19,7 @@ void	 support_result_free(struct run_result *res);
 const char *support_env(const char *name);
 char	*support_tmpdir(void);
 void	 support_rmtree(const char *path);
+void	 support_tmpdir_free(char **dir);
 char	*support_write_file(const char *dir, const char *name,
 	    const char *content);
 int	 support_dgram_socket(const char *path);

@@ -28,10 +28,7 @@ static char *dir;
 static void
 fini(void)
 {
-	if (dir != NULL)
-		support_rmtree(dir);
-	free(dir);
-	dir = NULL;
+	support_tmpdir_free(&dir);
 }
 
 /* Make the test's directory. */
