@@ -344,6 +344,28 @@ support_copy_executable(const char *src, const char *dir)
 }
 
 /*
+ * A copy of the handoff command (HANDOFF_BIN) in dir, and of handoffd, the
+ * supervisor's program it runs, where it is beside it: copied alone, the
+ * command would look for handoffd beside the copy. Returns the command's.
+ */
+char *
+support_copy_handoff(const char *dir)
+{
+	const char *bin = support_env("HANDOFF_BIN");
+	const char *slash = strrchr(bin, '/');
+	char *daemon, *copy;
+
+	if (asprintf(&daemon, "%.*s/handoffd", slash != NULL ?
+	    (int)(slash - bin) : 1, slash != NULL ? bin : ".") == -1)
+		abort();
+	if (access(daemon, X_OK) == 0)
+		free(support_copy_executable(daemon, dir));
+	free(daemon);
+	copy = support_copy_executable(bin, dir);
+	return copy;
+}
+
+/*
  * A TCP port on 127.0.0.1 that nothing listens on, for a supervisor to
  * bind. Chosen at random below the kernel's ephemeral range: a port from
  * that range (what binding port 0 gives) may become the source port of

@@ -26,6 +26,7 @@ int	 support_dgram_socket(const char *path);
 int	 support_notify_receiver(const char *tag, char *dir, size_t len);
 void	 support_notify_receiver_remove(const char *dir, int fd);
 char	*support_copy_executable(const char *src, const char *dir);
+char	*support_copy_handoff(const char *dir);
 int	 support_free_port(void);
 int	 support_local_port(int fd);
 ino_t	 support_fd_inode(int fd);

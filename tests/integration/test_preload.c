@@ -1203,7 +1203,7 @@ Test(preload, shim_unreadable_by_the_workers_user_is_refused)
 	if (geteuid() != 0)
 		cr_skip_test("needs root (user = nobody)");
 	s = tc_new("", "");
-	bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
+	bin = support_copy_handoff(s->dir);
 	libs = tc_printf("%s/.libs", s->dir);
 	cr_assert_eq(mkdir(libs, 0700), 0);
 	shim = support_copy_executable(support_env("HANDOFF_SHIM"), libs);
@@ -1250,7 +1250,7 @@ Test(preload, shim_gone_when_a_worker_restarts_is_reported)
 	free(installed);
 	tp_netns(false, NULL);
 	s = tc_new("", "");
-	bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
+	bin = support_copy_handoff(s->dir);
 	libs = tc_printf("%s/.libs", s->dir);
 	cr_assert_eq(mkdir(libs, 0755), 0);
 	shim = support_copy_executable(support_env("HANDOFF_SHIM"), libs);

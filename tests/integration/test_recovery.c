@@ -524,7 +524,7 @@ Test(recovery, without_the_right_to_copy_their_fds_the_error_names_the_pids)
 	tr_wait_recorded(s, orphans, WORKERS);
 	tr_crash(s);
 
-	bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
+	bin = support_copy_handoff(s->dir);
 	args[i++] = "--inh-caps=-sys_ptrace";
 	args[i++] = "--bounding-set=-sys_ptrace";
 	args[i++] = "--";

@@ -468,7 +468,7 @@ Test(reuseport, a_dead_workers_queue_is_answered_by_the_other_slots)
 static void
 rp_start_as_nobody(struct sup *s, bool cap_bpf)
 {
-	char *bin = support_copy_executable(support_env("HANDOFF_BIN"), s->dir);
+	char *bin = support_copy_handoff(s->dir);
 	const char *plain[] = { "--reuid=65534", "--regid=65534",
 	    "--clear-groups", "--", bin, "run", "-c", s->config, NULL };
 	const char *bpf[] = { "--reuid=65534", "--regid=65534",

@@ -444,7 +444,8 @@ sd_up(void)
 	user_dir(sd.units);
 	user_dir(sd.bin);
 	for (i = 0; i < 2; i++) {
-		path = support_copy_executable(support_env(bins[i]), sd.bin);
+		path = i == 0 ? support_copy_handoff(sd.bin) :
+		    support_copy_executable(support_env(bins[i]), sd.bin);
 		cr_assert(chown(path, sd.uid, sd.gid) == 0);
 		free(path);
 	}
