@@ -1,8 +1,11 @@
 /*
  * fdpass.c: send and receive messages with file descriptors attached.
  *
- * The one place that builds and reads SCM_RIGHTS control messages. The
- * sender keeps its fds: the receiver gets copies (new numbers, CLOEXEC).
+ * The one place that builds and reads SCM_RIGHTS control messages, but
+ * for a starting worker's own side of its spawn (spawn.c), which runs in
+ * a child sharing the supervisor's memory and so makes its system calls
+ * itself. The sender keeps its fds: the receiver gets copies (new
+ * numbers, CLOEXEC).
  * A receiver takes at most the fds it has room for: when more come, every
  * one of them is closed and the message is marked truncated, so that no
  * fd ever leaks into the receiving process unaccounted for.
