@@ -11,7 +11,12 @@
  * So do the config parser's key setters (config.c), one key's value
  * each: a constant string, or words they build in the parser's own
  * buffer, which the parser adds to its messages with the file and line.
- * A function others call outside the parser takes `char **cause`.
+ * A function others call outside the parser takes `char **cause`, but
+ * for two that are read in a sentence of their caller's: config_open
+ * (confpath.c) gives what is wrong with a file and an errno apart
+ * (`const char **why, int *err`), which config_open_error joins; and
+ * shim_inspect (shim.c) writes its reason into the caller's buffer with
+ * its verdict, also when it lets a command through.
  */
 #ifndef HANDOFF_CAUSE_H
 #define HANDOFF_CAUSE_H
